@@ -1,0 +1,1349 @@
+package manifests
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/png"
+	"io"
+	"maps"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	k8syaml "sigs.k8s.io/yaml"
+)
+
+const (
+	namespace      = "jitbot"
+	dockerfilePath = "../Dockerfile"
+	dockerignore   = "../.dockerignore"
+	kustomization  = "kustomization.yaml"
+	slackManifest  = "slack-app.yaml"
+	teamsManifest  = "teams/manifest.json"
+	configKey      = "jitbot.yaml"
+	publicHost     = "jitbot.example.com"
+)
+
+// nonKubernetesYAML are the YAML files in this directory that are not Kubernetes objects.
+var nonKubernetesYAML = []string{kustomization, slackManifest}
+
+// kinds maps every kind the manifests may contain to its apiVersion and a new typed object.
+var kinds = map[string]struct {
+	apiVersion string
+	new        func() any
+}{
+	"Namespace":             {"v1", func() any { return new(corev1.Namespace) }},
+	"ServiceAccount":        {"v1", func() any { return new(corev1.ServiceAccount) }},
+	"Secret":                {"v1", func() any { return new(corev1.Secret) }},
+	"ConfigMap":             {"v1", func() any { return new(corev1.ConfigMap) }},
+	"PersistentVolumeClaim": {"v1", func() any { return new(corev1.PersistentVolumeClaim) }},
+	"Deployment":            {"apps/v1", func() any { return new(appsv1.Deployment) }},
+	"Service":               {"v1", func() any { return new(corev1.Service) }},
+	"NetworkPolicy":         {"networking.k8s.io/v1", func() any { return new(networkingv1.NetworkPolicy) }},
+}
+
+// bundle is every Kubernetes object of the directory, decoded strictly.
+type bundle struct {
+	files     map[string]string // file name -> kind
+	namespace *corev1.Namespace
+	sa        *corev1.ServiceAccount
+	secret    *corev1.Secret
+	configMap *corev1.ConfigMap
+	pvc       *corev1.PersistentVolumeClaim
+	deploy    *appsv1.Deployment
+	service   *corev1.Service
+	netpol    *networkingv1.NetworkPolicy
+}
+
+// yamlDocuments splits a YAML stream into its non-empty documents.
+func yamlDocuments(data []byte) ([][]byte, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var docs [][]byte
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n.Kind == yaml.DocumentNode && len(n.Content) == 0 {
+			continue
+		}
+		out, err := yaml.Marshal(&n)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, out)
+	}
+}
+
+// loadBundle decodes every top-level *.yaml / *.yml of the directory that is not a known
+// non-Kubernetes file, strictly, into the type its kind names.
+func loadBundle(t *testing.T) *bundle {
+	t.Helper()
+	b := &bundle{files: map[string]string{}}
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || (path.Ext(name) != ".yaml" && path.Ext(name) != ".yml") || slices.Contains(nonKubernetesYAML, name) {
+			continue
+		}
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs, err := yamlDocuments(data)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(docs) != 1 {
+			t.Fatalf("%s: %d YAML documents, want exactly one object per file", name, len(docs))
+		}
+		var meta struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+		}
+		if err := k8syaml.Unmarshal(docs[0], &meta); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		k, ok := kinds[meta.Kind]
+		if !ok {
+			t.Fatalf("%s: kind %q is not a Kubernetes kind this test knows (a typo, or add it to kinds / nonKubernetesYAML)", name, meta.Kind)
+		}
+		if meta.APIVersion != k.apiVersion {
+			t.Errorf("%s: apiVersion %q, want %q for %s", name, meta.APIVersion, k.apiVersion, meta.Kind)
+		}
+		obj := k.new()
+		if err := k8syaml.UnmarshalStrict(docs[0], obj); err != nil {
+			t.Fatalf("%s: strict decode as %s: %v", name, meta.Kind, err)
+		}
+		for other, kind := range b.files {
+			if kind == meta.Kind {
+				t.Fatalf("%s and %s both hold a %s; the tests expect one of each", other, name, kind)
+			}
+		}
+		b.files[name] = meta.Kind
+		switch o := obj.(type) {
+		case *corev1.Namespace:
+			b.namespace = o
+		case *corev1.ServiceAccount:
+			b.sa = o
+		case *corev1.Secret:
+			b.secret = o
+		case *corev1.ConfigMap:
+			b.configMap = o
+		case *corev1.PersistentVolumeClaim:
+			b.pvc = o
+		case *appsv1.Deployment:
+			b.deploy = o
+		case *corev1.Service:
+			b.service = o
+		case *networkingv1.NetworkPolicy:
+			b.netpol = o
+		}
+	}
+	for kind := range kinds {
+		if !slices.Contains(slices.Collect(maps.Values(b.files)), kind) {
+			t.Fatalf("no manifest holds a %s", kind)
+		}
+	}
+	return b
+}
+
+func TestKubernetesObjects(t *testing.T) {
+	b := loadBundle(t)
+	if b.namespace.Name != namespace {
+		t.Errorf("Namespace is %q, want %q", b.namespace.Name, namespace)
+	}
+	objs := map[string]interface {
+		GetName() string
+		GetNamespace() string
+		GetLabels() map[string]string
+	}{
+		"ServiceAccount": b.sa, "Secret": b.secret, "ConfigMap": b.configMap,
+		"PersistentVolumeClaim": b.pvc, "Deployment": b.deploy, "Service": b.service, "NetworkPolicy": b.netpol,
+	}
+	for kind, o := range objs {
+		if o.GetName() == "" {
+			t.Errorf("%s has no name", kind)
+		}
+		if o.GetNamespace() != namespace {
+			t.Errorf("%s %s: namespace %q, want %q", kind, o.GetName(), o.GetNamespace(), namespace)
+		}
+		if o.GetLabels()["app.kubernetes.io/name"] != "jitbot" {
+			t.Errorf("%s %s: missing label app.kubernetes.io/name=jitbot", kind, o.GetName())
+		}
+	}
+	if b.sa.AutomountServiceAccountToken == nil || *b.sa.AutomountServiceAccountToken {
+		t.Error("ServiceAccount: automountServiceAccountToken must be false")
+	}
+}
+
+// kustomizationFile is the part of kustomization.yaml the manifests use; unknown keys fail.
+type kustomizationFile struct {
+	APIVersion   string            `yaml:"apiVersion"`
+	Kind         string            `yaml:"kind"`
+	Namespace    string            `yaml:"namespace"`
+	Resources    []string          `yaml:"resources"`
+	CommonLabels map[string]string `yaml:"commonLabels"`
+	Labels       []struct {
+		Pairs            map[string]string `yaml:"pairs"`
+		IncludeSelectors bool              `yaml:"includeSelectors"`
+		IncludeTemplates bool              `yaml:"includeTemplates"`
+	} `yaml:"labels"`
+	Images []struct {
+		Name    string `yaml:"name"`
+		NewName string `yaml:"newName"`
+		NewTag  string `yaml:"newTag"`
+		Digest  string `yaml:"digest"`
+	} `yaml:"images"`
+}
+
+func decodeYAMLStrict(t *testing.T, file string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+}
+
+func TestKustomization(t *testing.T) {
+	b := loadBundle(t)
+	var k kustomizationFile
+	decodeYAMLStrict(t, kustomization, &k)
+	if k.APIVersion != "kustomize.config.k8s.io/v1beta1" || k.Kind != "Kustomization" {
+		t.Errorf("kustomization: apiVersion/kind %q/%q", k.APIVersion, k.Kind)
+	}
+	if k.Namespace != namespace {
+		t.Errorf("kustomization: namespace %q, want %q", k.Namespace, namespace)
+	}
+	seen := map[string]bool{}
+	for _, r := range k.Resources {
+		if seen[r] {
+			t.Errorf("kustomization: resource %s listed twice", r)
+		}
+		seen[r] = true
+		if _, err := os.Stat(r); err != nil {
+			t.Errorf("kustomization: resource %s: %v", r, err)
+		}
+	}
+	var want []string
+	for f := range b.files {
+		want = append(want, f)
+	}
+	got := slices.Clone(k.Resources)
+	sort.Strings(want)
+	sort.Strings(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("kustomization resources %v, want exactly the Kubernetes files %v", got, want)
+	}
+	labelled := len(k.CommonLabels) > 0
+	for _, l := range k.Labels {
+		labelled = labelled || len(l.Pairs) > 0
+	}
+	if !labelled {
+		t.Error("kustomization: no labels or commonLabels")
+	}
+}
+
+// container returns the jitbot container of the Deployment.
+func container(t *testing.T, d *appsv1.Deployment) corev1.Container {
+	t.Helper()
+	cs := d.Spec.Template.Spec.Containers
+	if len(cs) != 1 || cs[0].Name != "jitbot" {
+		t.Fatalf("Deployment: want exactly one container named jitbot, have %d", len(cs))
+	}
+	return cs[0]
+}
+
+func subset(sel, labels map[string]string) bool {
+	if len(sel) == 0 {
+		return false
+	}
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestDeployment(t *testing.T) {
+	b := loadBundle(t)
+	d := b.deploy
+	spec := d.Spec.Template.Spec
+	c := container(t, d)
+
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
+		t.Error("replicas must be exactly 1: bbolt holds an exclusive file lock")
+	}
+	if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("strategy %q, want Recreate (the old pod must release the bbolt lock first)", d.Spec.Strategy.Type)
+	}
+	if d.Spec.Selector == nil || !subset(d.Spec.Selector.MatchLabels, d.Spec.Template.Labels) {
+		t.Error("selector does not match the pod template labels")
+	}
+	if spec.ServiceAccountName != b.sa.Name {
+		t.Errorf("serviceAccountName %q, want %q", spec.ServiceAccountName, b.sa.Name)
+	}
+	if spec.EnableServiceLinks == nil || *spec.EnableServiceLinks {
+		t.Error("enableServiceLinks must be false")
+	}
+	if g := spec.TerminationGracePeriodSeconds; g == nil || *g < 10 || *g > 120 {
+		t.Error("terminationGracePeriodSeconds must be set (10..120)")
+	}
+
+	psc := spec.SecurityContext
+	if psc == nil {
+		t.Fatal("no pod securityContext")
+	}
+	if psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+		t.Error("pod securityContext: runAsNonRoot must be true")
+	}
+	if psc.RunAsUser == nil || *psc.RunAsUser == 0 {
+		t.Error("pod securityContext: runAsUser must be a non-zero uid")
+	} else if uid := dockerfileUID(t); uid != "" && strconv.FormatInt(*psc.RunAsUser, 10) != uid {
+		t.Errorf("pod runAsUser %d differs from the Dockerfile's USER %s", *psc.RunAsUser, uid)
+	}
+	if psc.FSGroup == nil || *psc.FSGroup == 0 {
+		t.Error("pod securityContext: fsGroup must be set (the PVC must be writable)")
+	}
+	if psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Error("pod securityContext: seccompProfile must be RuntimeDefault")
+	}
+
+	sc := c.SecurityContext
+	if sc == nil {
+		t.Fatal("no container securityContext")
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Error("container: allowPrivilegeEscalation must be false")
+	}
+	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Error("container: readOnlyRootFilesystem must be true")
+	}
+	if sc.Privileged != nil && *sc.Privileged {
+		t.Error("container: privileged")
+	}
+	if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") || len(sc.Capabilities.Add) > 0 {
+		t.Error("container: capabilities must drop ALL and add none")
+	}
+
+	if !strings.HasPrefix(c.Image, "ghcr.io/jitbot/jitbot:") {
+		t.Errorf("image %q, want ghcr.io/jitbot/jitbot:<tag>", c.Image)
+	}
+	if len(c.Command) > 0 {
+		t.Errorf("command %v overrides the image's ENTRYPOINT; use args", c.Command)
+	}
+	if cmd := dockerfile(t).cmd; !slices.Equal(c.Args, cmd) {
+		t.Errorf("args %q differ from the Dockerfile's CMD %q", c.Args, cmd)
+	}
+
+	if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 {
+		t.Errorf("ports %+v, want one port http/8080", c.Ports)
+	}
+	for name, p := range map[string]*corev1.Probe{"startupProbe": c.StartupProbe, "livenessProbe": c.LivenessProbe, "readinessProbe": c.ReadinessProbe} {
+		if p == nil || p.HTTPGet == nil {
+			t.Errorf("%s: want an httpGet probe", name)
+			continue
+		}
+		if port := p.HTTPGet.Port.String(); port != "http" && port != "8080" {
+			t.Errorf("%s: port %s, want http", name, port)
+		}
+	}
+	if p := c.LivenessProbe; p != nil && p.HTTPGet != nil && p.HTTPGet.Path != "/healthz" {
+		t.Errorf("livenessProbe path %q, want /healthz", p.HTTPGet.Path)
+	}
+	if p := c.ReadinessProbe; p != nil && p.HTTPGet != nil && p.HTTPGet.Path != "/readyz" {
+		t.Errorf("readinessProbe path %q, want /readyz", p.HTTPGet.Path)
+	}
+
+	req, lim := c.Resources.Requests, c.Resources.Limits
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		rq, okq := req[r]
+		lm, okl := lim[r]
+		if !okq || !okl || rq.IsZero() || lm.IsZero() {
+			t.Errorf("resources: %s request and limit must both be set", r)
+			continue
+		}
+		if rq.Cmp(lm) > 0 {
+			t.Errorf("resources: %s request %s above limit %s", r, rq.String(), lm.String())
+		}
+	}
+
+	if len(c.EnvFrom) != 1 || c.EnvFrom[0].SecretRef == nil || c.EnvFrom[0].SecretRef.Name != b.secret.Name {
+		t.Errorf("envFrom must be the Secret %s", b.secret.Name)
+	}
+
+	volumes := map[string]corev1.Volume{}
+	for _, v := range spec.Volumes {
+		volumes[v.Name] = v
+	}
+	mounts := map[string]corev1.VolumeMount{}
+	for _, m := range c.VolumeMounts {
+		if _, ok := volumes[m.Name]; !ok {
+			t.Errorf("volumeMount %s: no such volume", m.Name)
+		}
+		mounts[m.MountPath] = m
+	}
+	if m, ok := mounts["/data"]; !ok {
+		t.Error("no volume mounted at /data")
+	} else if pvc := volumes[m.Name].PersistentVolumeClaim; pvc == nil || pvc.ClaimName != b.pvc.Name {
+		t.Errorf("/data must be the PVC %s", b.pvc.Name)
+	}
+	if m, ok := mounts["/etc/jitbot"]; !ok {
+		t.Error("no volume mounted at /etc/jitbot")
+	} else {
+		cm := volumes[m.Name].ConfigMap
+		if cm == nil || cm.Name != b.configMap.Name {
+			t.Errorf("/etc/jitbot must be the ConfigMap %s", b.configMap.Name)
+		}
+		if !m.ReadOnly {
+			t.Error("/etc/jitbot must be mounted read-only")
+		}
+		if cm != nil {
+			for _, it := range cm.Items {
+				if _, ok := b.configMap.Data[it.Key]; !ok {
+					t.Errorf("ConfigMap volume item %q: no such key", it.Key)
+				}
+			}
+		}
+		if !slices.Contains(c.Args, path.Join("/etc/jitbot", configKey)) {
+			t.Errorf("args %q do not point at /etc/jitbot/%s", c.Args, configKey)
+		}
+	}
+	if m, ok := mounts["/tmp"]; !ok || volumes[m.Name].EmptyDir == nil {
+		t.Error("want an emptyDir at /tmp (the root filesystem is read-only)")
+	}
+
+	modes := b.pvc.Spec.AccessModes
+	if len(modes) != 1 || modes[0] != corev1.ReadWriteOnce {
+		t.Errorf("PVC accessModes %v, want [ReadWriteOnce]", modes)
+	}
+	if s, ok := b.pvc.Spec.Resources.Requests[corev1.ResourceStorage]; !ok || s.IsZero() {
+		t.Error("PVC: no storage request")
+	}
+
+	cfg := loadConfig(t, b)
+	if !strings.HasPrefix(cfg.Store.Path, "/data/") {
+		t.Errorf("store.path %q is not on the /data volume", cfg.Store.Path)
+	}
+	if _, port, _ := strings.Cut(cfg.Listen, ":"); port != "8080" {
+		t.Errorf("listen %q, want port 8080 (the container port)", cfg.Listen)
+	}
+}
+
+func TestService(t *testing.T) {
+	b := loadBundle(t)
+	s := b.service
+	if s.Spec.Type != corev1.ServiceTypeClusterIP {
+		t.Errorf("Service type %q, want ClusterIP", s.Spec.Type)
+	}
+	if !subset(s.Spec.Selector, b.deploy.Spec.Template.Labels) {
+		t.Error("Service selector does not match the pod labels")
+	}
+	if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].Port != 80 || s.Spec.Ports[0].TargetPort.String() != "http" {
+		t.Errorf("Service ports %+v, want 80 -> http", s.Spec.Ports)
+	}
+}
+
+func TestNetworkPolicy(t *testing.T) {
+	b := loadBundle(t)
+	np := b.netpol
+	if !subset(np.Spec.PodSelector.MatchLabels, b.deploy.Spec.Template.Labels) {
+		t.Error("NetworkPolicy podSelector does not select the jitbot pods")
+	}
+	types := np.Spec.PolicyTypes
+	if !slices.Contains(types, networkingv1.PolicyTypeIngress) || !slices.Contains(types, networkingv1.PolicyTypeEgress) {
+		t.Errorf("policyTypes %v, want Ingress and Egress", types)
+	}
+	if len(np.Spec.Ingress) == 0 {
+		t.Error("no ingress rule: Slack and Teams could not reach the bot")
+	}
+	for i, r := range np.Spec.Ingress {
+		if len(r.Ports) == 0 {
+			t.Errorf("ingress rule %d allows every port", i)
+		}
+		for _, p := range r.Ports {
+			if p.Port == nil || (p.Port.String() != "8080" && p.Port.String() != "http") || (p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP) {
+				t.Errorf("ingress rule %d: port %v, want only TCP 8080", i, p.Port)
+			}
+		}
+	}
+	allowed := map[string]bool{"TCP/443": true, "TCP/53": true, "UDP/53": true}
+	seen := map[string]bool{}
+	for i, r := range np.Spec.Egress {
+		if len(r.Ports) == 0 {
+			t.Errorf("egress rule %d allows every port", i)
+		}
+		for _, p := range r.Ports {
+			proto := corev1.ProtocolTCP
+			if p.Protocol != nil {
+				proto = *p.Protocol
+			}
+			key := "?"
+			if p.Port != nil && p.EndPort == nil {
+				key = fmt.Sprintf("%s/%s", proto, p.Port.String())
+			}
+			if !allowed[key] {
+				t.Errorf("egress rule %d: %s is not allowed (only TCP 443 and DNS 53)", i, key)
+			}
+			seen[key] = true
+		}
+	}
+	for _, k := range []string{"TCP/443", "UDP/53"} {
+		if !seen[k] {
+			t.Errorf("egress: %s missing", k)
+		}
+	}
+}
+
+// realSecret are shapes of real credentials that must never be committed.
+var realSecret = []*regexp.Regexp{
+	regexp.MustCompile(`xox[abposre]-\d`),                    // Slack bot / user / config tokens
+	regexp.MustCompile(`xapp-\d`),                            // Slack app-level tokens
+	regexp.MustCompile(`mdb_sa_(id|sk)_[0-9a-f]{8}`),         // Atlas service accounts
+	regexp.MustCompile(`(?i)^[0-9a-f]{32,}$`),                // signing secrets, hex tokens
+	regexp.MustCompile(`^[A-Za-z0-9~._-]{30,}$`),             // Entra client secrets and the like
+	regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----`), // keys
+}
+
+func TestSecretHoldsOnlyPlaceholders(t *testing.T) {
+	b := loadBundle(t)
+	s := b.secret
+	if len(s.Data) > 0 {
+		t.Error("Secret: use stringData placeholders, not data")
+	}
+	if len(s.StringData) == 0 {
+		t.Fatal("Secret: no stringData")
+	}
+	for k, v := range s.StringData {
+		if v != "" && !strings.Contains(v, "REPLACE-ME") {
+			t.Errorf("Secret %s: %q is not a placeholder (empty or containing REPLACE-ME)", k, v)
+		}
+		for _, re := range realSecret {
+			if re.MatchString(v) {
+				t.Errorf("Secret %s: value looks like a real credential (%s)", k, re)
+			}
+		}
+	}
+	for _, k := range []string{"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ATLAS_CLIENT_ID", "ATLAS_CLIENT_SECRET", "TEAMS_APP_PASSWORD", "JITBOT_ADMIN_TOKEN"} {
+		if _, ok := s.StringData[k]; !ok {
+			t.Errorf("Secret: missing key %s", k)
+		}
+	}
+	// An app-level token switches the bot to Socket Mode; slack-app.yaml ships HTTP mode.
+	if v := s.StringData["SLACK_APP_TOKEN"]; v != "" {
+		t.Errorf("Secret SLACK_APP_TOKEN %q: must be empty by default (HTTP mode)", v)
+	}
+}
+
+// jitbotConfig mirrors the keys of jitbot.yaml that the example uses (plus the optional ones
+// from DESIGN.md §6), so a misspelt key in the ConfigMap fails here. `jitbot check` remains
+// the authoritative validation.
+type jitbotConfig struct {
+	Listen    string `yaml:"listen"`
+	LogFormat string `yaml:"log_format"`
+	Store     struct {
+		Path string `yaml:"path"`
+	} `yaml:"store"`
+	AdminToken     string   `yaml:"admin_token"`
+	ReminderBefore string   `yaml:"reminder_before"`
+	Admins         []string `yaml:"admins"`
+	Slack          struct {
+		BotToken         string `yaml:"bot_token"`
+		SigningSecret    string `yaml:"signing_secret"`
+		AppToken         string `yaml:"app_token"`
+		APIURL           string `yaml:"api_url"`
+		ApprovalsChannel string `yaml:"approvals_channel"`
+	} `yaml:"slack"`
+	Teams struct {
+		AppID       string `yaml:"app_id"`
+		AppPassword string `yaml:"app_password"`
+		TenantID    string `yaml:"tenant_id"`
+	} `yaml:"teams"`
+	Groups       map[string][]string `yaml:"groups"`
+	Integrations []struct {
+		Name      string `yaml:"name"`
+		ProjectID string `yaml:"project_id"`
+		Atlas     struct {
+			BaseURL      string `yaml:"base_url"`
+			ClientID     string `yaml:"client_id"`
+			ClientSecret string `yaml:"client_secret"`
+		} `yaml:"atlas"`
+		Owners        []string                       `yaml:"owners"`
+		OwnerTag      string                         `yaml:"owner_tag"`
+		AccessDetails string                         `yaml:"access_details"`
+		Databases     map[string]map[string][]string `yaml:"databases"`
+	} `yaml:"integrations"`
+	Flows []struct {
+		Name            string   `yaml:"name"`
+		Integration     string   `yaml:"integration"`
+		Requesters      []string `yaml:"requesters"`
+		Resources       []string `yaml:"resources"`
+		Roles           []string `yaml:"roles"`
+		DefaultDuration string   `yaml:"default_duration"`
+		MaxDuration     string   `yaml:"max_duration"`
+		Approvers       []string `yaml:"approvers"`
+		Approvals       int      `yaml:"approvals"`
+		AutoApprove     bool     `yaml:"auto_approve"`
+		RequireReason   bool     `yaml:"require_reason"`
+		PendingTTL      string   `yaml:"pending_ttl"`
+	} `yaml:"flows"`
+}
+
+// exampleConfig returns the jitbot.yaml held by the ConfigMap: the one copy of the example
+// configuration in the repository. Other packages' tests (cmd/jitbot's config loader) read
+// it from manifests/configmap.yaml the same way rather than keeping a second copy.
+func exampleConfig(t *testing.T, b *bundle) []byte {
+	t.Helper()
+	s, ok := b.configMap.Data[configKey]
+	if !ok {
+		t.Fatalf("ConfigMap %s has no %s key", b.configMap.Name, configKey)
+	}
+	return []byte(s)
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+func parseConfig(data []byte) (*jitbotConfig, error) {
+	var cfg jitbotConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func loadConfig(t *testing.T, b *bundle) *jitbotConfig {
+	t.Helper()
+	cfg, err := parseConfig(exampleConfig(t, b))
+	if err != nil {
+		t.Fatalf("ConfigMap %s: %v", configKey, err)
+	}
+	return cfg
+}
+
+func TestConfigMapConfig(t *testing.T) {
+	b := loadBundle(t)
+	raw := exampleConfig(t, b)
+	cfg := loadConfig(t, b)
+
+	// Every ${VAR} is a Secret key (so envFrom sets it) and every Secret key is used.
+	refs := map[string]bool{}
+	for _, m := range envRef.FindAllSubmatch(raw, -1) {
+		refs[string(m[1])] = true
+		if _, ok := b.secret.StringData[string(m[1])]; !ok {
+			t.Errorf("%s references ${%s}, which the Secret does not define", configKey, m[1])
+		}
+	}
+	for k := range b.secret.StringData {
+		if !refs[k] {
+			t.Errorf("Secret key %s is not referenced by %s", k, configKey)
+		}
+	}
+	// Whether the loader expands ${VAR} before or after parsing, the file must still parse.
+	expanded := envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
+		return []byte(b.secret.StringData[string(envRef.FindSubmatch(m)[1])])
+	})
+	if _, err := parseConfig(expanded); err != nil {
+		t.Errorf("%s after textual ${VAR} expansion: %v", configKey, err)
+	}
+
+	if cfg.LogFormat != "json" && cfg.LogFormat != "text" {
+		t.Errorf("log_format %q", cfg.LogFormat)
+	}
+	if _, err := time.ParseDuration(cfg.ReminderBefore); err != nil {
+		t.Errorf("reminder_before: %v", err)
+	}
+	if len(cfg.Admins) == 0 {
+		t.Error("no admins")
+	}
+	groupRef := func(where, who string) {
+		if g, ok := strings.CutPrefix(who, "group:"); ok {
+			if _, ok := cfg.Groups[g]; !ok {
+				t.Errorf("%s: unknown group %q", where, g)
+			}
+		}
+	}
+	integrations := map[string]bool{}
+	projectID := regexp.MustCompile(`^[0-9a-f]{24}$`)
+	for _, in := range cfg.Integrations {
+		integrations[in.Name] = true
+		if !projectID.MatchString(in.ProjectID) {
+			t.Errorf("integration %s: project_id %q is not 24 hex digits", in.Name, in.ProjectID)
+		}
+		if len(in.AccessDetails) > 400 {
+			t.Errorf("integration %s: access_details longer than 400 characters", in.Name)
+		}
+		for _, o := range in.Owners {
+			groupRef("integration "+in.Name+" owners", o)
+		}
+	}
+	if len(cfg.Flows) == 0 {
+		t.Fatal("no flows")
+	}
+	for _, f := range cfg.Flows {
+		if !integrations[f.Integration] {
+			t.Errorf("flow %s: unknown integration %q", f.Name, f.Integration)
+		}
+		maxD, err := time.ParseDuration(f.MaxDuration)
+		if err != nil {
+			t.Errorf("flow %s: max_duration: %v", f.Name, err)
+		} else if maxD >= 7*24*time.Hour {
+			t.Errorf("flow %s: max_duration %s reaches Atlas' one-week deleteAfterDate bound", f.Name, maxD)
+		}
+		for name, v := range map[string]string{"default_duration": f.DefaultDuration, "pending_ttl": f.PendingTTL} {
+			if d, err := time.ParseDuration(v); v != "" && err != nil {
+				t.Errorf("flow %s: %s: %v", f.Name, name, err)
+			} else if name == "default_duration" && d > maxD {
+				t.Errorf("flow %s: default_duration above max_duration", f.Name)
+			}
+		}
+		if !f.AutoApprove && (f.Approvals < 1 || len(f.Approvers) == 0) {
+			t.Errorf("flow %s: needs approvers and approvals >= 1", f.Name)
+		}
+		for _, who := range append(slices.Clone(f.Requesters), f.Approvers...) {
+			groupRef("flow "+f.Name, who)
+		}
+	}
+}
+
+// dockerInstruction is one instruction of a Dockerfile, continuation lines joined.
+type dockerInstruction struct {
+	line int
+	cmd  string // upper case
+	args string
+}
+
+type dockerStage struct {
+	from  string // image reference, build ARGs expanded
+	name  string
+	instr []dockerInstruction
+}
+
+type parsedDockerfile struct {
+	stages []dockerStage
+	cmd    []string // the final stage's CMD, exec form
+}
+
+// parseDockerfile reads the instructions of a Dockerfile: comments and blank lines are
+// dropped, `\` continuations joined, and the stages split at FROM with global ARG defaults
+// expanded in the base image names.
+func parseDockerfile(data string) ([]dockerStage, error) {
+	var instrs []dockerInstruction
+	var cur strings.Builder
+	start := 0
+	for i, line := range strings.Split(data, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		if cur.Len() == 0 {
+			start = i + 1
+		}
+		if s, ok := strings.CutSuffix(trimmed, `\`); ok {
+			cur.WriteString(s + " ")
+			continue
+		}
+		cur.WriteString(trimmed)
+		cmd, args, _ := strings.Cut(cur.String(), " ")
+		instrs = append(instrs, dockerInstruction{line: start, cmd: strings.ToUpper(cmd), args: strings.TrimSpace(args)})
+		cur.Reset()
+	}
+	if cur.Len() > 0 {
+		return nil, errors.New("Dockerfile ends inside a line continuation")
+	}
+	globals := map[string]string{}
+	var stages []dockerStage
+	for _, in := range instrs {
+		switch {
+		case in.cmd == "FROM":
+			var fields []string
+			for _, f := range strings.Fields(in.args) {
+				if !strings.HasPrefix(f, "--") {
+					fields = append(fields, f)
+				}
+			}
+			if len(fields) != 1 && (len(fields) != 3 || !strings.EqualFold(fields[1], "AS")) {
+				return nil, fmt.Errorf("line %d: FROM %s", in.line, in.args)
+			}
+			st := dockerStage{from: os.Expand(fields[0], func(k string) string { return globals[k] })}
+			if len(fields) == 3 {
+				st.name = fields[2]
+			}
+			stages = append(stages, st)
+		case len(stages) == 0:
+			if in.cmd != "ARG" {
+				return nil, fmt.Errorf("line %d: %s before the first FROM", in.line, in.cmd)
+			}
+			k, v, _ := strings.Cut(in.args, "=")
+			globals[k] = v
+		default:
+			stages[len(stages)-1].instr = append(stages[len(stages)-1].instr, in)
+		}
+	}
+	if len(stages) == 0 {
+		return nil, errors.New("no FROM")
+	}
+	return stages, nil
+}
+
+func (s dockerStage) all(cmd string) []dockerInstruction {
+	var out []dockerInstruction
+	for _, in := range s.instr {
+		if in.cmd == cmd {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+func execForm(in dockerInstruction) ([]string, error) {
+	var v []string
+	if err := json.Unmarshal([]byte(in.args), &v); err != nil {
+		return nil, fmt.Errorf("line %d: %s %s is not the JSON exec form: %v", in.line, in.cmd, in.args, err)
+	}
+	return v, nil
+}
+
+func dockerfile(t *testing.T) parsedDockerfile {
+	t.Helper()
+	data, err := os.ReadFile(dockerfilePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stages, err := parseDockerfile(string(data))
+	if err != nil {
+		t.Fatalf("Dockerfile: %v", err)
+	}
+	p := parsedDockerfile{stages: stages}
+	if cmds := stages[len(stages)-1].all("CMD"); len(cmds) > 0 {
+		if p.cmd, err = execForm(cmds[len(cmds)-1]); err != nil {
+			t.Fatalf("Dockerfile: %v", err)
+		}
+	}
+	return p
+}
+
+// dockerfileUID returns the numeric uid of the final stage's USER, or "" if it has none.
+func dockerfileUID(t *testing.T) string {
+	t.Helper()
+	final := dockerfile(t).stages
+	users := final[len(final)-1].all("USER")
+	if len(users) == 0 {
+		return ""
+	}
+	uid, _, _ := strings.Cut(users[len(users)-1].args, ":")
+	if _, err := strconv.Atoi(uid); err != nil {
+		return ""
+	}
+	return uid
+}
+
+func TestDockerfile(t *testing.T) {
+	p := dockerfile(t)
+	if len(p.stages) < 2 {
+		t.Fatalf("Dockerfile has %d stage(s), want a multi-stage build", len(p.stages))
+	}
+	final := p.stages[len(p.stages)-1]
+	builds := p.stages[:len(p.stages)-1]
+
+	if !strings.HasPrefix(final.from, "gcr.io/distroless/static") && final.from != "scratch" {
+		t.Errorf("final stage FROM %s, want distroless/static or scratch", final.from)
+	}
+	if len(final.all("RUN")) > 0 {
+		t.Error("final stage has RUN: the distroless image has no shell")
+	}
+	users := final.all("USER")
+	if len(users) == 0 {
+		t.Error("final stage has no USER")
+	} else {
+		u := users[len(users)-1].args
+		uid, gid, _ := strings.Cut(u, ":")
+		n, err := strconv.Atoi(uid)
+		switch {
+		case err == nil && n == 0, err != nil && uid != "nonroot":
+			t.Errorf("USER %s: want a numeric non-zero uid or nonroot", u)
+		}
+		if g, err := strconv.Atoi(gid); gid != "" && err == nil && g == 0 {
+			t.Errorf("USER %s: group 0", u)
+		}
+		if err != nil {
+			t.Errorf("USER %s: use the numeric uid so Kubernetes runAsNonRoot can verify it", u)
+		}
+	}
+
+	var build *dockerStage
+	for i := range builds {
+		for _, in := range builds[i].all("RUN") {
+			if strings.Contains(in.args, "go build") {
+				build = &builds[i]
+			}
+		}
+	}
+	if build == nil {
+		t.Fatal("no build stage runs go build")
+	}
+	if !strings.HasPrefix(build.from, "golang:1.26") {
+		t.Errorf("build stage FROM %s, want golang:1.26", build.from)
+	}
+	var text strings.Builder
+	for _, in := range build.instr {
+		fmt.Fprintf(&text, "%s %s\n", in.cmd, in.args)
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-s -w", "./cmd/jitbot"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("build stage does not contain %q", want)
+		}
+	}
+	// go.mod and go.sum are copied and downloaded before the sources, so the module
+	// download stays a cached layer.
+	order := map[string]int{}
+	for i, in := range build.instr {
+		switch {
+		case in.cmd == "COPY" && strings.Contains(in.args, "go.mod") && strings.Contains(in.args, "go.sum"):
+			order["mod"] = i + 1
+		case in.cmd == "RUN" && strings.Contains(in.args, "go mod download") && order["download"] == 0:
+			order["download"] = i + 1
+		case in.cmd == "COPY" && strings.HasPrefix(in.args, ". ") && order["src"] == 0:
+			order["src"] = i + 1
+		}
+	}
+	if !(order["mod"] > 0 && order["mod"] < order["download"] && order["download"] < order["src"]) {
+		t.Errorf("want COPY go.mod go.sum, then RUN go mod download, then COPY . (got positions %v)", order)
+	}
+
+	eps := final.all("ENTRYPOINT")
+	if len(eps) == 0 {
+		t.Fatal("no ENTRYPOINT")
+	}
+	ep, err := execForm(eps[len(eps)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ep, []string{"jitbot", "serve"}) {
+		t.Errorf("ENTRYPOINT %q, want [\"jitbot\", \"serve\"]", ep)
+	}
+	// "jitbot" is found through PATH: the binary must be copied into a PATH directory.
+	onPath := false
+	for _, in := range final.all("COPY") {
+		f := strings.Fields(in.args)
+		if dest := f[len(f)-1]; path.Base(dest) == "jitbot" && slices.Contains([]string{"/usr/local/bin", "/usr/bin", "/bin"}, path.Dir(dest)) {
+			onPath = true
+		}
+	}
+	if !onPath {
+		t.Error("the final stage does not copy the binary to /usr/local/bin/jitbot (or another PATH directory)")
+	}
+	for _, in := range final.all("ENV") {
+		if v, ok := strings.CutPrefix(in.args, "PATH="); ok && !slices.Contains(strings.Split(v, ":"), "/usr/local/bin") {
+			t.Errorf("ENV PATH=%s lacks /usr/local/bin", v)
+		}
+	}
+	if !slices.Equal(p.cmd, []string{"-config", "/etc/jitbot/jitbot.yaml"}) {
+		t.Errorf("CMD %q, want [\"-config\", \"/etc/jitbot/jitbot.yaml\"]", p.cmd)
+	}
+
+	var volumes []string
+	for _, in := range final.all("VOLUME") {
+		if strings.HasPrefix(in.args, "[") {
+			v, err := execForm(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			volumes = append(volumes, v...)
+		} else {
+			volumes = append(volumes, strings.Fields(in.args)...)
+		}
+	}
+	if !slices.Contains(volumes, "/data") {
+		t.Errorf("VOLUME %v does not include /data", volumes)
+	}
+	var exposed []string
+	for _, in := range final.all("EXPOSE") {
+		exposed = append(exposed, strings.Fields(in.args)...)
+	}
+	if !slices.Contains(exposed, "8080") && !slices.Contains(exposed, "8080/tcp") {
+		t.Errorf("EXPOSE %v does not include 8080", exposed)
+	}
+	labels := ""
+	for _, in := range final.all("LABEL") {
+		labels += in.args + " "
+	}
+	for _, l := range []string{"org.opencontainers.image.source", "org.opencontainers.image.title", "org.opencontainers.image.version"} {
+		if !strings.Contains(labels, l+"=") {
+			t.Errorf("final stage lacks the OCI label %s", l)
+		}
+	}
+}
+
+func TestParseDockerfile(t *testing.T) {
+	stages, err := parseDockerfile("ARG V=1.26\n# c\nFROM --platform=$BUILDPLATFORM golang:${V} AS b\nRUN a \\\n  # inner comment\n  b\nFROM scratch\nUSER 1:1\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stages) != 2 || stages[0].from != "golang:1.26" || stages[0].name != "b" || stages[1].from != "scratch" {
+		t.Fatalf("stages %+v", stages)
+	}
+	if r := stages[0].all("RUN"); len(r) != 1 || r[0].args != "a  b" || r[0].line != 4 {
+		t.Errorf("RUN %+v", r)
+	}
+	for _, bad := range []string{"", "RUN x\nFROM scratch", "FROM a b", "FROM scratch\nRUN a \\"} {
+		if _, err := parseDockerfile(bad); err == nil {
+			t.Errorf("parseDockerfile(%q) accepted", bad)
+		}
+	}
+}
+
+// dockerignored reports whether the .dockerignore patterns exclude the context path p, or
+// one of its parents (simplified Docker semantics: no ! exceptions).
+func dockerignored(patterns []string, p string) bool {
+	for _, pat := range patterns {
+		pat = strings.TrimPrefix(pat, "/")
+		for q := p; q != "." && q != "/"; q = path.Dir(q) {
+			if ok, _ := path.Match(pat, q); ok {
+				return true
+			}
+			if rest, ok := strings.CutPrefix(pat, "**/"); ok {
+				if ok, _ := path.Match(rest, path.Base(q)); ok {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func TestDockerignore(t *testing.T) {
+	data, err := os.ReadFile(dockerignore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patterns []string
+	for _, l := range strings.Split(string(data), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "!") {
+			continue
+		}
+		patterns = append(patterns, l)
+	}
+	for _, p := range []string{".git/HEAD", "flows/testdata/x.golden.json", "store/store_test.go"} {
+		if !dockerignored(patterns, p) {
+			t.Errorf(".dockerignore does not exclude %s", p)
+		}
+	}
+	for _, p := range []string{"go.mod", "go.sum", "cmd/jitbot/main.go", "flows/request.go", "bot/slack/slack.go", "atlas/atlastest/server.go"} {
+		if dockerignored(patterns, p) {
+			t.Errorf(".dockerignore excludes %s, which the build needs", p)
+		}
+	}
+}
+
+// slackApp is the part of the Slack app manifest jitbot uses; unknown keys fail.
+type slackApp struct {
+	Metadata struct {
+		MajorVersion int `yaml:"major_version"`
+		MinorVersion int `yaml:"minor_version"`
+	} `yaml:"_metadata"`
+	DisplayInformation struct {
+		Name            string `yaml:"name"`
+		Description     string `yaml:"description"`
+		BackgroundColor string `yaml:"background_color"`
+		LongDescription string `yaml:"long_description"`
+	} `yaml:"display_information"`
+	Features struct {
+		AppHome struct {
+			HomeTabEnabled             bool `yaml:"home_tab_enabled"`
+			MessagesTabEnabled         bool `yaml:"messages_tab_enabled"`
+			MessagesTabReadOnlyEnabled bool `yaml:"messages_tab_read_only_enabled"`
+		} `yaml:"app_home"`
+		BotUser struct {
+			DisplayName  string `yaml:"display_name"`
+			AlwaysOnline bool   `yaml:"always_online"`
+		} `yaml:"bot_user"`
+		SlashCommands []struct {
+			Command      string `yaml:"command"`
+			URL          string `yaml:"url"`
+			Description  string `yaml:"description"`
+			UsageHint    string `yaml:"usage_hint"`
+			ShouldEscape bool   `yaml:"should_escape"`
+		} `yaml:"slash_commands"`
+	} `yaml:"features"`
+	OAuthConfig struct {
+		Scopes struct {
+			Bot []string `yaml:"bot"`
+		} `yaml:"scopes"`
+	} `yaml:"oauth_config"`
+	Settings struct {
+		EventSubscriptions struct {
+			RequestURL string   `yaml:"request_url"`
+			BotEvents  []string `yaml:"bot_events"`
+		} `yaml:"event_subscriptions"`
+		Interactivity struct {
+			IsEnabled  bool   `yaml:"is_enabled"`
+			RequestURL string `yaml:"request_url"`
+		} `yaml:"interactivity"`
+		OrgDeployEnabled     bool `yaml:"org_deploy_enabled"`
+		SocketModeEnabled    bool `yaml:"socket_mode_enabled"`
+		TokenRotationEnabled bool `yaml:"token_rotation_enabled"`
+	} `yaml:"settings"`
+}
+
+func checkURL(t *testing.T, what, raw, wantPath string) {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host != publicHost || u.Path != wantPath {
+		t.Errorf("%s: %q, want https://%s%s", what, raw, publicHost, wantPath)
+	}
+}
+
+func TestSlackAppManifest(t *testing.T) {
+	var m slackApp
+	decodeYAMLStrict(t, slackManifest, &m)
+	if m.Metadata.MajorVersion != 1 {
+		t.Errorf("_metadata.major_version %d, want 1", m.Metadata.MajorVersion)
+	}
+	di := m.DisplayInformation
+	if di.Name == "" || len(di.Name) > 35 || di.Description == "" || len(di.Description) > 140 {
+		t.Errorf("display_information name/description missing or too long")
+	}
+	if n := len(di.LongDescription); n > 0 && (n < 175 || n > 4000) {
+		t.Errorf("display_information.long_description: %d characters, Slack wants 175..4000", n)
+	}
+	if !regexp.MustCompile(`^#[0-9a-fA-F]{6}$`).MatchString(di.BackgroundColor) {
+		t.Errorf("background_color %q", di.BackgroundColor)
+	}
+	if m.Features.BotUser.DisplayName == "" {
+		t.Error("features.bot_user.display_name missing")
+	}
+	if !m.Features.AppHome.HomeTabEnabled || !m.Features.AppHome.MessagesTabEnabled {
+		t.Error("app_home: home and messages tabs must be enabled")
+	}
+
+	var access bool
+	for _, c := range m.Features.SlashCommands {
+		if c.Command != "/access" {
+			continue
+		}
+		access = true
+		checkURL(t, "/access url", c.URL, "/slack/commands")
+		if c.Description == "" || c.UsageHint == "" {
+			t.Error("/access needs a description and a usage hint")
+		}
+	}
+	if !access {
+		t.Error("no /access slash command")
+	}
+
+	for _, s := range []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "usergroups:read"} {
+		if !slices.Contains(m.OAuthConfig.Scopes.Bot, s) {
+			t.Errorf("bot scope %s missing", s)
+		}
+	}
+	st := m.Settings
+	if !st.Interactivity.IsEnabled {
+		t.Error("interactivity must be enabled (buttons, modals)")
+	}
+	checkURL(t, "interactivity.request_url", st.Interactivity.RequestURL, "/slack/interactions")
+	checkURL(t, "event_subscriptions.request_url", st.EventSubscriptions.RequestURL, "/slack/events")
+	if !slices.Contains(st.EventSubscriptions.BotEvents, "app_home_opened") {
+		t.Error("bot event app_home_opened missing")
+	}
+	if st.SocketModeEnabled {
+		t.Error("socket_mode_enabled: the shipped Secret has no app-level token")
+	}
+	if st.TokenRotationEnabled {
+		t.Error("token_rotation_enabled: jitbot uses a long-lived bot token")
+	}
+}
+
+// teamsApp is the part of the Teams manifest schema jitbot uses; unknown keys fail.
+type teamsApp struct {
+	Schema          string `json:"$schema"`
+	ManifestVersion string `json:"manifestVersion"`
+	Version         string `json:"version"`
+	ID              string `json:"id"`
+	Developer       struct {
+		Name          string `json:"name"`
+		WebsiteURL    string `json:"websiteUrl"`
+		PrivacyURL    string `json:"privacyUrl"`
+		TermsOfUseURL string `json:"termsOfUseUrl"`
+	} `json:"developer"`
+	Name struct {
+		Short string `json:"short"`
+		Full  string `json:"full"`
+	} `json:"name"`
+	Description struct {
+		Short string `json:"short"`
+		Full  string `json:"full"`
+	} `json:"description"`
+	Icons struct {
+		Color   string `json:"color"`
+		Outline string `json:"outline"`
+	} `json:"icons"`
+	AccentColor string `json:"accentColor"`
+	Bots        []struct {
+		BotID              string   `json:"botId"`
+		Scopes             []string `json:"scopes"`
+		SupportsFiles      bool     `json:"supportsFiles"`
+		IsNotificationOnly bool     `json:"isNotificationOnly"`
+		CommandLists       []struct {
+			Scopes   []string `json:"scopes"`
+			Commands []struct {
+				Title       string `json:"title"`
+				Description string `json:"description"`
+			} `json:"commands"`
+		} `json:"commandLists"`
+	} `json:"bots"`
+	Permissions        []string `json:"permissions"`
+	ValidDomains       []string `json:"validDomains"`
+	WebApplicationInfo *struct {
+		ID       string `json:"id"`
+		Resource string `json:"resource"`
+	} `json:"webApplicationInfo"`
+}
+
+func TestTeamsManifest(t *testing.T) {
+	data, err := os.ReadFile(teamsManifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m teamsApp
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("%s: %v", teamsManifest, err)
+	}
+	guid := regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+	if m.ManifestVersion != "1.17" || !strings.Contains(m.Schema, "/v1.17/MicrosoftTeams.schema.json") {
+		t.Errorf("manifestVersion %q / $schema %q, want 1.17", m.ManifestVersion, m.Schema)
+	}
+	if !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(m.Version) {
+		t.Errorf("version %q is not x.y.z", m.Version)
+	}
+	if !guid.MatchString(m.ID) {
+		t.Errorf("id %q is not a GUID", m.ID)
+	}
+	for what, u := range map[string]string{"websiteUrl": m.Developer.WebsiteURL, "privacyUrl": m.Developer.PrivacyURL, "termsOfUseUrl": m.Developer.TermsOfUseURL} {
+		if !strings.HasPrefix(u, "https://") {
+			t.Errorf("developer.%s %q must be https", what, u)
+		}
+	}
+	if m.Developer.Name == "" || m.Name.Short == "" || len(m.Name.Short) > 30 || len(m.Name.Full) > 100 {
+		t.Error("developer.name / name.short (<= 30) / name.full (<= 100)")
+	}
+	if m.Description.Short == "" || len(m.Description.Short) > 80 || m.Description.Full == "" || len(m.Description.Full) > 4000 {
+		t.Error("description.short (1..80) / description.full (1..4000)")
+	}
+	if !regexp.MustCompile(`^#[0-9a-fA-F]{6}$`).MatchString(m.AccentColor) {
+		t.Errorf("accentColor %q", m.AccentColor)
+	}
+	if !slices.Equal(m.ValidDomains, []string{publicHost}) {
+		t.Errorf("validDomains %v, want [%s]", m.ValidDomains, publicHost)
+	}
+
+	var personal bool
+	for _, bot := range m.Bots {
+		if !guid.MatchString(bot.BotID) {
+			t.Errorf("botId %q is not a GUID", bot.BotID)
+		}
+		if !slices.Contains(bot.Scopes, "personal") {
+			continue
+		}
+		personal = true
+		if bot.IsNotificationOnly {
+			t.Error("bot is notification-only: people could not send it commands")
+		}
+		b := loadBundle(t)
+		if id := loadConfig(t, b).Teams.AppID; !envRef.MatchString(id) && !strings.EqualFold(id, bot.BotID) {
+			t.Errorf("botId %s differs from teams.app_id %s in the ConfigMap", bot.BotID, id)
+		}
+		var titles []string
+		for _, cl := range bot.CommandLists {
+			if len(cl.Commands) > 10 {
+				t.Errorf("command list of %d commands, Teams allows 10", len(cl.Commands))
+			}
+			for _, c := range cl.Commands {
+				if len(c.Title) > 32 || len(c.Description) > 128 {
+					t.Errorf("command %q: title (<= 32) or description (<= 128) too long", c.Title)
+				}
+				titles = append(titles, c.Title)
+			}
+		}
+		for _, want := range []string{"access request", "access list", "access pending", "access help"} {
+			if !slices.Contains(titles, want) {
+				t.Errorf("command %q missing from commandLists", want)
+			}
+		}
+	}
+	if !personal {
+		t.Error("no bot with the personal scope")
+	}
+
+	for _, icon := range []struct {
+		file string
+		size int
+	}{{m.Icons.Color, 192}, {m.Icons.Outline, 32}} {
+		if icon.file == "" || strings.Contains(icon.file, "/") {
+			t.Errorf("icon %q: want a file name at the root of the package", icon.file)
+			continue
+		}
+		f, err := os.Open(filepath.Join("teams", icon.file))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		cfg, err := png.DecodeConfig(f)
+		f.Close()
+		if err != nil {
+			t.Errorf("%s: %v", icon.file, err)
+			continue
+		}
+		if cfg.Width != icon.size || cfg.Height != icon.size {
+			t.Errorf("%s: %dx%d, want %dx%d", icon.file, cfg.Width, cfg.Height, icon.size, icon.size)
+		}
+	}
+	// The outline icon must be white on a transparent background.
+	if f, err := os.Open(filepath.Join("teams", m.Icons.Outline)); err == nil {
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
+			for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
+				r, g, b, a := img.At(x, y).RGBA() // premultiplied: white means r == g == b == a
+				if r != a || g != a || b != a {
+					t.Fatalf("%s: pixel (%d,%d) is not white or transparent", m.Icons.Outline, x, y)
+				}
+			}
+		}
+	}
+}
