@@ -1,0 +1,683 @@
+package slacktest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+)
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2025, 3, 12, 9, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+var (
+	alice = User{ID: "U0ALICE", Name: "alice", RealName: "Alice Liddell", Email: "alice@example.com",
+		TZ: "Europe/Paris", TZLabel: "Central European Time", TZOffset: 3600}
+	bob  = User{ID: "U0BOB", Name: "bob", RealName: "Bob Builder", Email: "bob@example.com", TZ: "America/New_York", TZOffset: -18000}
+	gone = User{ID: "U0GONE", Name: "gone", Email: "gone@example.com", Deleted: true}
+	bot  = User{ID: "U0OTHERBOT", Name: "otherbot", IsBot: true}
+)
+
+func newServer(t *testing.T, opts ...Option) (*Server, *slack.Client) {
+	t.Helper()
+	srv := New(opts...)
+	t.Cleanup(srv.Close)
+	for _, u := range []User{alice, bob, gone, bot} {
+		srv.AddUser(u)
+	}
+	return srv, slack.New(srv.BotToken(), slack.OptionAPIURL(srv.APIURL()))
+}
+
+func ctxT(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func wantSlackError(t *testing.T, err error, code string) {
+	t.Helper()
+	var se slack.SlackErrorResponse
+	if !errors.As(err, &se) || se.Err != code {
+		t.Fatalf("error = %v, want Slack error %q", err, code)
+	}
+}
+
+func approvalBlocks(id string) []slack.Block {
+	return []slack.Block{
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "*alice* wants `read` on Cluster0/sales", false, false), nil, nil),
+		slack.NewActionBlock("decide",
+			slack.NewButtonBlockElement("approve", "approve:"+id, slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false)),
+			slack.NewButtonBlockElement("deny", "deny:"+id, slack.NewTextBlockObject(slack.PlainTextType, "Deny", false, false)),
+		),
+	}
+}
+
+func TestAuth(t *testing.T) {
+	srv, api := newServer(t)
+	res, err := api.AuthTest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.UserID != srv.BotUserID() || res.TeamID != srv.TeamID() || res.BotID == "" {
+		t.Errorf("auth.test = %+v", res)
+	}
+
+	for _, tc := range []struct{ token, code string }{
+		{"xoxb-wrong", "invalid_auth"},
+		{"", "not_authed"},
+		{srv.AppToken(), "not_allowed_token_type"},
+	} {
+		bad := slack.New(tc.token, slack.OptionAPIURL(srv.APIURL()))
+		_, _, err := bad.PostMessage("C1", slack.MsgOptionText("hi", false))
+		wantSlackError(t, err, tc.code)
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("%d messages recorded from unauthorised posts", n)
+	}
+	calls := srv.CallsTo("chat.postMessage")
+	if len(calls) != 3 || calls[0].Token != "xoxb-wrong" || calls[0].Error != "invalid_auth" {
+		t.Errorf("unauthorised calls recorded as %+v", calls)
+	}
+
+	// JSON-bodied methods carry the token in the Authorization header.
+	bad := slack.New("xoxb-wrong", slack.OptionAPIURL(srv.APIURL()))
+	_, err = bad.PublishView(alice.ID, slack.HomeTabViewRequest{Type: slack.VTHomeTab}, "")
+	wantSlackError(t, err, "invalid_auth")
+}
+
+func TestPostMessageRecorded(t *testing.T) {
+	srv, api := newServer(t)
+	ch, ts1, err := api.PostMessage("C0APPROVALS", slack.MsgOptionText("fallback", false), slack.MsgOptionBlocks(approvalBlocks("r1")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ts2, err := api.PostMessage("C0APPROVALS", slack.MsgOptionText("in thread", false), slack.MsgOptionTS(ts1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch != "C0APPROVALS" || ts1 == "" || ts2 <= ts1 {
+		t.Fatalf("channel %q, ts %q then %q: want the channel and increasing ts", ch, ts1, ts2)
+	}
+
+	msgs := srv.Messages()
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages, want 2", len(msgs))
+	}
+	m := msgs[0]
+	if m.Channel != "C0APPROVALS" || m.TS != ts1 || m.Text != "fallback" || m.Ephemeral {
+		t.Errorf("message = %+v", m)
+	}
+	btns := m.Buttons()
+	if len(btns) != 2 || btns[0].ActionID != "approve" || btns[0].Value != "approve:r1" || btns[1].Value != "deny:r1" {
+		t.Errorf("buttons = %+v", btns)
+	}
+	if !strings.Contains(m.AllText(), "*alice* wants `read`") || !strings.Contains(string(m.BlocksJSON), `"action_id":"approve"`) {
+		t.Errorf("text %q / blocks %s", m.AllText(), m.BlocksJSON)
+	}
+	if msgs[1].ThreadTS != ts1 || msgs[1].BlocksJSON != nil {
+		t.Errorf("reply = %+v, want thread_ts %s and no blocks", msgs[1], ts1)
+	}
+
+	calls := srv.CallsTo("chat.postMessage")
+	if len(calls) != 2 || calls[0].Params.Get("channel") != "C0APPROVALS" || calls[0].Token != srv.BotToken() || calls[0].Status != http.StatusOK {
+		t.Errorf("calls = %+v", calls)
+	}
+	if got, ok := srv.Message("C0APPROVALS", ts1); !ok || got.Text != "fallback" {
+		t.Errorf("Message(ts1) = %+v, %v", got, ok)
+	}
+
+	// Returned copies are independent of the server.
+	msgs[0].Blocks.BlockSet = nil
+	if len(srv.Messages()[0].Blocks.BlockSet) != 2 {
+		t.Error("mutating a returned message changed the record")
+	}
+}
+
+func TestPostMessageValidation(t *testing.T) {
+	srv, api := newServer(t)
+	srv.AddChannel("C0DBACCESS", "#db-access")
+
+	ch, _, err := api.PostMessage("#db-access", slack.MsgOptionText("by name", false))
+	if err != nil || ch != "C0DBACCESS" {
+		t.Fatalf("post by name: %q, %v", ch, err)
+	}
+	_, _, err = api.PostMessage("#nowhere", slack.MsgOptionText("x", false))
+	wantSlackError(t, err, "channel_not_found")
+	_, _, err = api.PostMessage("C1")
+	wantSlackError(t, err, "no_text")
+	_, _, err = api.PostMessage("C1", slack.MsgOptionText(strings.Repeat("x", 40001), false))
+	wantSlackError(t, err, "msg_too_long")
+	many := make([]slack.Block, 51)
+	for i := range many {
+		many[i] = slack.NewDividerBlock()
+	}
+	_, _, err = api.PostMessage("C1", slack.MsgOptionBlocks(many...))
+	wantSlackError(t, err, "invalid_blocks")
+	if n := len(srv.Messages()); n != 1 {
+		t.Errorf("%d messages recorded, want only the valid one", n)
+	}
+}
+
+func TestChatUpdateHistory(t *testing.T) {
+	clock := newFakeClock()
+	srv, api := newServer(t, WithClock(clock))
+
+	_, ts, err := api.PostMessage("C1", slack.MsgOptionText("pending", false), slack.MsgOptionBlocks(approvalBlocks("r1")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	approved := slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "Approved by bob", false, false), nil, nil)
+	if _, _, _, err := api.UpdateMessage("C1", ts, slack.MsgOptionText("approved", false), slack.MsgOptionBlocks(approved)); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	// Text only: blocks are kept, as chat.update documents.
+	_, _, text, err := api.UpdateMessage("C1", ts, slack.MsgOptionText("expired", false))
+	if err != nil || text != "expired" {
+		t.Fatalf("second update: %q, %v", text, err)
+	}
+
+	m, ok := srv.Message("C1", ts)
+	if !ok {
+		t.Fatal("message gone")
+	}
+	if m.Text != "expired" || len(m.Buttons()) != 0 || !strings.Contains(m.AllText(), "Approved by bob") {
+		t.Errorf("current state = %q / %q", m.Text, m.AllText())
+	}
+	if len(m.Updates) != 2 {
+		t.Fatalf("%d updates, want 2", len(m.Updates))
+	}
+	u0, u1 := m.Updates[0], m.Updates[1]
+	if u0.Text != "approved" || u0.Via != "chat.update" || !u0.At.Equal(m.PostedAt.Add(time.Minute)) || len(u0.Blocks.BlockSet) != 1 {
+		t.Errorf("first update = %+v", u0)
+	}
+	if u1.Text != "expired" || string(u1.BlocksJSON) != string(u0.BlocksJSON) {
+		t.Errorf("second update = %+v", u1)
+	}
+
+	_, _, _, err = api.UpdateMessage("C1", "123.456", slack.MsgOptionText("x", false))
+	wantSlackError(t, err, "message_not_found")
+	ets, err := api.PostEphemeral("C1", alice.ID, slack.MsgOptionText("only you", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, err = api.UpdateMessage("C1", ets, slack.MsgOptionText("x", false))
+	wantSlackError(t, err, "cant_update_message")
+
+	if _, _, err := api.DeleteMessage("C1", ts); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := srv.Message("C1", ts); !m.Deleted {
+		t.Error("chat.delete did not mark the message deleted")
+	}
+}
+
+func TestEphemeral(t *testing.T) {
+	srv, api := newServer(t)
+	ts, err := api.PostEphemeral("C1", alice.ID, slack.MsgOptionText("usage: /access request ...", false))
+	if err != nil || ts == "" {
+		t.Fatalf("ephemeral: %q, %v", ts, err)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 1 || !msgs[0].Ephemeral || msgs[0].User != alice.ID || msgs[0].TS != ts || msgs[0].Channel != "C1" {
+		t.Errorf("messages = %+v", msgs)
+	}
+	_, err = api.PostEphemeral("C1", "U0NOBODY", slack.MsgOptionText("x", false))
+	wantSlackError(t, err, "user_not_found")
+}
+
+func TestDMs(t *testing.T) {
+	srv, api := newServer(t)
+	ch1, _, already, err := api.OpenConversation(&slack.OpenConversationParameters{Users: []string{alice.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch2, _, already2, err := api.OpenConversation(&slack.OpenConversationParameters{Users: []string{alice.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch1.ID != DMChannel(alice.ID) || ch2.ID != ch1.ID || already || !already2 || !ch1.IsIM {
+		t.Errorf("opens: %q (already %v), %q (already %v)", ch1.ID, already, ch2.ID, already2)
+	}
+	bobDM, _, _, err := api.OpenConversation(&slack.OpenConversationParameters{Users: []string{bob.ID}})
+	if err != nil || bobDM.ID == ch1.ID {
+		t.Fatalf("bob's DM %q, %v: want distinct from alice's", bobDM.ID, err)
+	}
+
+	if _, _, err := api.PostMessage(ch1.ID, slack.MsgOptionText("your credentials", false)); err != nil {
+		t.Fatal(err)
+	}
+	// Posting to a user id lands in the bot's DM with them, as in Slack.
+	ch, _, err := api.PostMessage(alice.ID, slack.MsgOptionText("expires soon", false))
+	if err != nil || ch != ch1.ID {
+		t.Fatalf("post to user id answered channel %q, %v", ch, err)
+	}
+	if _, _, err := api.PostMessage(bobDM.ID, slack.MsgOptionText("for bob", false)); err != nil {
+		t.Fatal(err)
+	}
+	dms := srv.DMs(alice.ID)
+	if len(dms) != 2 || dms[0].Text != "your credentials" || dms[1].Text != "expires soon" {
+		t.Errorf("alice's DMs = %+v", dms)
+	}
+	if got := srv.DMs(bob.ID); len(got) != 1 || got[0].Text != "for bob" {
+		t.Errorf("bob's DMs = %+v", got)
+	}
+
+	_, _, _, err = api.OpenConversation(&slack.OpenConversationParameters{Users: []string{"U0NOBODY"}})
+	wantSlackError(t, err, "user_not_found")
+	_, _, _, err = api.OpenConversation(&slack.OpenConversationParameters{Users: []string{gone.ID}})
+	wantSlackError(t, err, "user_disabled")
+}
+
+func TestUsers(t *testing.T) {
+	srv, api := newServer(t)
+	u, err := api.GetUserInfo(alice.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.ID != alice.ID || u.Name != "alice" || u.RealName != alice.RealName || u.Profile.Email != alice.Email ||
+		u.TZ != "Europe/Paris" || u.TZOffset != 3600 || u.TZLabel != alice.TZLabel || u.TeamID != srv.TeamID() || u.IsBot || u.Deleted {
+		t.Errorf("users.info = %+v", u)
+	}
+	if u, err := api.GetUserInfo(gone.ID); err != nil || !u.Deleted {
+		t.Errorf("deleted user: %+v, %v", u, err)
+	}
+	if u, err := api.GetUserInfo(bot.ID); err != nil || !u.IsBot {
+		t.Errorf("bot user: %+v, %v", u, err)
+	}
+	_, err = api.GetUserInfo("U0NOBODY")
+	wantSlackError(t, err, "user_not_found")
+
+	byMail, err := api.GetUserByEmail("BOB@example.com")
+	if err != nil || byMail.ID != bob.ID || byMail.TZOffset != -18000 {
+		t.Errorf("lookupByEmail = %+v, %v", byMail, err)
+	}
+	_, err = api.GetUserByEmail("nobody@example.com")
+	wantSlackError(t, err, "users_not_found")
+
+	users, err := api.GetUsersInfo(alice.ID, bob.ID)
+	if err != nil || len(*users) != 2 || (*users)[1].ID != bob.ID {
+		t.Errorf("users.info (many) = %+v, %v", users, err)
+	}
+
+	// AddUser fills in what it can.
+	added := srv.AddUser(User{Name: "carol"})
+	if !strings.HasPrefix(added.ID, "U") || added.TeamID != srv.TeamID() {
+		t.Errorf("AddUser = %+v", added)
+	}
+}
+
+func TestUserGroups(t *testing.T) {
+	srv, api := newServer(t)
+	srv.AddUserGroup("S0DBA", "dba", alice.ID, bob.ID)
+	srv.AddUserGroup("S0EMPTY", "nobody")
+
+	members, err := api.GetUserGroupMembers("S0DBA")
+	if err != nil || strings.Join(members, ",") != alice.ID+","+bob.ID {
+		t.Errorf("members = %v, %v", members, err)
+	}
+	if members, err := api.GetUserGroupMembers("S0EMPTY"); err != nil || len(members) != 0 {
+		t.Errorf("empty group = %v, %v", members, err)
+	}
+	_, err = api.GetUserGroupMembers("S0NONE")
+	wantSlackError(t, err, "no_such_subteam")
+
+	groups, err := api.GetUserGroups(slack.GetUserGroupsOptionIncludeUsers(true))
+	if err != nil || len(groups) != 2 || groups[0].Handle != "dba" || len(groups[0].Users) != 2 || groups[0].UserCount != 2 {
+		t.Errorf("usergroups.list = %+v, %v", groups, err)
+	}
+}
+
+func modal(title string) slack.ModalViewRequest {
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		Title:           slack.NewTextBlockObject(slack.PlainTextType, title, false, false),
+		Submit:          slack.NewTextBlockObject(slack.PlainTextType, "Request", false, false),
+		CallbackID:      "access_request",
+		PrivateMetadata: `{"channel":"C1"}`,
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			slack.NewInputBlock("reason", slack.NewTextBlockObject(slack.PlainTextType, "Reason", false, false), nil,
+				slack.NewPlainTextInputBlockElement(nil, "reason_input")),
+		}},
+	}
+}
+
+func TestViewsOpenTriggers(t *testing.T) {
+	clock := newFakeClock()
+	srv, api := newServer(t, WithClock(clock), WithTriggerTTL(3*time.Second))
+
+	fresh := srv.NewTriggerIDFor(alice.ID)
+	res, err := api.OpenView(fresh, modal("Request access"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ID == "" || res.Hash == "" || res.CallbackID != "access_request" || res.PrivateMetadata != `{"channel":"C1"}` ||
+		res.State == nil || len(res.Blocks.BlockSet) != 1 {
+		t.Errorf("views.open answered %+v", res.View)
+	}
+	views := srv.Views()
+	if len(views) != 1 {
+		t.Fatalf("%d views, want 1", len(views))
+	}
+	v := views[0]
+	if v.ID != res.ID || v.Method != "views.open" || v.UserID != alice.ID || v.TriggerID != fresh || v.Title != "Request access" ||
+		v.Type != "modal" || len(v.Blocks.BlockSet) != 1 || !strings.Contains(v.AllText(), "Reason") {
+		t.Errorf("recorded view = %+v", v)
+	}
+	if len(srv.Violations()) != 0 {
+		t.Errorf("violations after a clean open: %+v", srv.Violations())
+	}
+
+	_, err = api.OpenView(fresh, modal("Request access"))
+	wantSlackError(t, err, "exchanged_trigger_id")
+	_, err = api.OpenView("123.456.nope", modal("Request access"))
+	wantSlackError(t, err, "invalid_trigger_id")
+
+	late := srv.NewTriggerID()
+	clock.Advance(3*time.Second + time.Millisecond)
+	_, err = api.OpenView(late, modal("Request access"))
+	wantSlackError(t, err, "expired_trigger_id")
+
+	// An invalid view does not consume the trigger.
+	again := srv.NewTriggerID()
+	_, err = api.OpenView(again, modal("A title well over twenty-four characters"))
+	wantSlackError(t, err, "invalid_arguments")
+	if _, err := api.OpenView(again, modal("Retry")); err != nil {
+		t.Errorf("trigger consumed by a rejected view: %v", err)
+	}
+
+	viol := srv.Violations()
+	if len(viol) != 3 || viol[0].Rule != RuleTriggerID || !strings.HasPrefix(viol[0].Detail, "exchanged_trigger_id") ||
+		!strings.HasPrefix(viol[2].Detail, "expired_trigger_id") {
+		t.Errorf("violations = %+v", viol)
+	}
+
+	// views.update and views.push.
+	upd, err := api.UpdateView(modal("Submitted"), "", res.Hash, res.ID)
+	if err != nil || upd.ID != res.ID || upd.Hash == res.Hash {
+		t.Fatalf("views.update = %+v, %v", upd, err)
+	}
+	_, err = api.UpdateView(modal("Stale"), "", res.Hash, res.ID)
+	wantSlackError(t, err, "hash_conflict")
+	_, err = api.UpdateView(modal("Nope"), "", "", "V404")
+	wantSlackError(t, err, "not_found")
+	if _, err := api.PushView(srv.NewTriggerID(), modal("Pushed")); err != nil {
+		t.Errorf("views.push: %v", err)
+	}
+	var methods []string
+	for _, v := range srv.Views() {
+		methods = append(methods, v.Method)
+	}
+	if got := strings.Join(methods, ","); got != "views.open,views.open,views.update,views.push" {
+		t.Errorf("view methods = %s", got)
+	}
+}
+
+func TestViewsPublish(t *testing.T) {
+	srv, api := newServer(t)
+	home := func(text string) slack.HomeTabViewRequest {
+		return slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: []slack.Block{
+			slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil),
+		}}}
+	}
+	first, err := api.PublishView(alice.ID, home("No grants"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := api.PublishView(alice.ID, home("1 active grant"), first.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.ID != first.ID || second.Hash == first.Hash || second.Type != slack.VTHomeTab {
+		t.Errorf("publishes: %+v then %+v", first.View, second.View)
+	}
+	_, err = api.PublishView(alice.ID, home("stale"), first.Hash)
+	wantSlackError(t, err, "hash_conflict")
+	_, err = api.PublishView("U0NOBODY", home("x"), "")
+	wantSlackError(t, err, "user_not_found")
+	_, err = api.PublishView(alice.ID, slack.HomeTabViewRequest{Type: slack.VTModal}, "")
+	wantSlackError(t, err, "invalid_arguments")
+
+	if _, err := api.PublishView(bob.ID, home("bob's"), ""); err != nil {
+		t.Fatal(err)
+	}
+	pub := srv.ViewsPublished(alice.ID)
+	if len(pub) != 2 || pub[1].AllText() != "1 active grant" || pub[1].UserID != alice.ID || pub[1].Type != "home" {
+		t.Errorf("alice's home tabs = %+v", pub)
+	}
+}
+
+func TestResponseURLLimits(t *testing.T) {
+	clock := newFakeClock()
+	srv, api := newServer(t, WithClock(clock))
+	ctx := ctxT(t)
+
+	url := srv.NewResponseURL()
+	for i := range ResponseURLMaxUses {
+		var err error
+		if i%2 == 0 {
+			err = slack.PostWebhookContext(ctx, url, &slack.WebhookMessage{ResponseType: "ephemeral", Text: fmt.Sprint("update ", i)})
+		} else {
+			_, _, err = api.PostMessageContext(ctx, "", slack.MsgOptionResponseURL(url, slack.ResponseTypeEphemeral),
+				slack.MsgOptionText(fmt.Sprint("update ", i), false), slack.MsgOptionBlocks(approvalBlocks("r1")...))
+		}
+		if err != nil {
+			t.Fatalf("use %d: %v", i+1, err)
+		}
+	}
+	err := slack.PostWebhookContext(ctx, url, &slack.WebhookMessage{Text: "sixth"})
+	var sce slack.StatusCodeError
+	if !errors.As(err, &sce) || sce.Code != http.StatusNotFound {
+		t.Fatalf("sixth use: %v, want a 404", err)
+	}
+
+	posts := srv.ResponsePosts(url)
+	if len(posts) != 6 {
+		t.Fatalf("%d posts recorded, want 6", len(posts))
+	}
+	if posts[0].Text != "update 0" || posts[0].ResponseType != "ephemeral" || posts[0].Use != 1 {
+		t.Errorf("first post = %+v", posts[0])
+	}
+	if posts[1].Text != "update 1" || len(posts[1].Buttons()) != 2 || posts[1].Use != 2 {
+		t.Errorf("second post (via MsgOptionResponseURL) = %+v", posts[1])
+	}
+	if posts[5].Error != "used_url" || posts[5].Use != 0 || posts[5].Status != http.StatusNotFound {
+		t.Errorf("sixth post = %+v", posts[5])
+	}
+
+	old := srv.NewResponseURL()
+	clock.Advance(ResponseURLLifetime + time.Second)
+	if err := slack.PostWebhookContext(ctx, old, &slack.WebhookMessage{Text: "late"}); err == nil {
+		t.Error("post to an expired response_url succeeded")
+	}
+	if p := srv.ResponsePosts(old); len(p) != 1 || p[0].Error != "expired_url" {
+		t.Errorf("expired post = %+v", p)
+	}
+	if err := slack.PostWebhookContext(ctx, srv.URL()+"/actions/T/1/forged", &slack.WebhookMessage{Text: "?"}); err == nil {
+		t.Error("post to a forged response_url succeeded")
+	}
+	viol := srv.Violations()
+	if len(viol) != 3 || viol[0].Rule != RuleResponseURL || !strings.HasPrefix(viol[1].Detail, "expired_url") {
+		t.Errorf("violations = %+v", viol)
+	}
+	if n := len(srv.ResponsePosts("")); n != 8 {
+		t.Errorf("all posts = %d, want 8", n)
+	}
+}
+
+func TestResponseURLReplacesMessage(t *testing.T) {
+	srv, api := newServer(t)
+	ctx := ctxT(t)
+	_, ts, err := api.PostMessage("C1", slack.MsgOptionText("pending", false), slack.MsgOptionBlocks(approvalBlocks("r1")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := srv.NewMessageResponseURL("C1", ts)
+	if err := slack.PostWebhookContext(ctx, url, &slack.WebhookMessage{ReplaceOriginal: true, Text: "approved"}); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := srv.Message("C1", ts)
+	if m.Text != "approved" || m.BlocksJSON != nil || len(m.Updates) != 1 || m.Updates[0].Via != "response_url" {
+		t.Errorf("after replace_original: %+v", m)
+	}
+	if err := slack.PostWebhookContext(ctx, url, &slack.WebhookMessage{DeleteOriginal: true}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := srv.Message("C1", ts); !m.Deleted {
+		t.Error("delete_original did not delete")
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	srv, api := newServer(t)
+	srv.RateLimit("chat.postMessage", 2, 1500*time.Millisecond)
+	for i := range 2 {
+		_, _, err := api.PostMessage("C1", slack.MsgOptionText("x", false))
+		var rl *slack.RateLimitedError
+		if !errors.As(err, &rl) || rl.RetryAfter != 2*time.Second {
+			t.Fatalf("call %d: %v, want RateLimitedError with RetryAfter 2s (1.5s rounded up)", i+1, err)
+		}
+	}
+	if _, _, err := api.PostMessage("C1", slack.MsgOptionText("x", false)); err != nil {
+		t.Fatalf("third call: %v", err)
+	}
+	// Other methods are unaffected.
+	srv.RateLimit("users.info", 1, 30*time.Second)
+	if _, _, err := api.PostMessage("C1", slack.MsgOptionText("y", false)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := api.GetUserInfo(alice.ID)
+	var rl *slack.RateLimitedError
+	if !errors.As(err, &rl) || rl.RetryAfter != 30*time.Second {
+		t.Fatalf("users.info: %v", err)
+	}
+	calls := srv.CallsTo("chat.postMessage")
+	if len(calls) != 4 || calls[0].Status != http.StatusTooManyRequests || calls[0].Error != "ratelimited" || calls[2].Status != http.StatusOK {
+		t.Errorf("calls = %+v", calls)
+	}
+	if n := len(srv.Messages()); n != 2 {
+		t.Errorf("%d messages, want 2 (rate-limited posts are not messages)", n)
+	}
+}
+
+func TestPacing(t *testing.T) {
+	clock := newFakeClock()
+	srv, api := newServer(t, WithClock(clock), WithPacing(time.Second))
+	post := func(ch string) {
+		t.Helper()
+		if _, _, err := api.PostMessage(ch, slack.MsgOptionText("x", false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	post("C1")
+	post("C2") // another channel: fine
+	clock.Advance(time.Second)
+	post("C1") // exactly one second later: fine
+	clock.Advance(999 * time.Millisecond)
+	post("C1") // too soon
+	viol := srv.Violations()
+	if len(viol) != 1 || viol[0].Rule != RulePacing || viol[0].Channel != "C1" || !viol[0].At.Equal(clock.Now()) {
+		t.Fatalf("violations = %+v", viol)
+	}
+	// Ties on a stopped clock still get unique, increasing ts.
+	msgs := srv.Messages()
+	for i := 1; i < len(msgs); i++ {
+		if msgs[i].TS <= msgs[i-1].TS {
+			t.Errorf("ts %s after %s", msgs[i].TS, msgs[i-1].TS)
+		}
+	}
+}
+
+func TestUnknownMethod(t *testing.T) {
+	srv, api := newServer(t)
+	_, err := api.GetConversationInfo(&slack.GetConversationInfoInput{ChannelID: "C1"})
+	wantSlackError(t, err, "unknown_method")
+	calls := srv.CallsTo("conversations.info")
+	if len(calls) != 1 || calls[0].Error != "unknown_method" || calls[0].Params.Get("channel") != "C1" {
+		t.Errorf("calls = %+v", calls)
+	}
+}
+
+func TestReset(t *testing.T) {
+	srv, api := newServer(t)
+	if _, _, err := api.PostMessage(alice.ID, slack.MsgOptionText("x", false)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Reset()
+	if len(srv.Calls()) != 0 || len(srv.Messages()) != 0 {
+		t.Error("Reset kept recordings")
+	}
+	if _, err := api.GetUserInfo(alice.ID); err != nil {
+		t.Errorf("Reset dropped the directory: %v", err)
+	}
+}
+
+func TestConcurrentPosts(t *testing.T) {
+	srv, api := newServer(t)
+	ctx := ctxT(t)
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, _, err := api.PostMessageContext(ctx, fmt.Sprintf("C%d", i%4), slack.MsgOptionText(fmt.Sprint(i), false))
+			errs <- err
+		})
+	}
+	// Wait sees the posts arrive while they are still in flight.
+	if _, err := srv.WaitForCalls(ctx, "chat.postMessage", n); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, m := range srv.Messages() {
+		if seen[m.TS] {
+			t.Fatalf("duplicate ts %s", m.TS)
+		}
+		seen[m.TS] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d messages, want %d", len(seen), n)
+	}
+}
+
+func TestWaitTimesOut(t *testing.T) {
+	srv, _ := newServer(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := srv.WaitForCalls(ctx, "chat.postMessage", 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want deadline exceeded", err)
+	}
+}
