@@ -1,0 +1,229 @@
+package atlastest
+
+import (
+	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // only derives stable fake object ids.
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"sort"
+	"strings"
+	"time"
+)
+
+type project struct {
+	id       string
+	name     string
+	created  time.Time
+	clusters []*cluster
+	users    map[userKey]*storedUser
+	// A change is pending until both have passed: polls left and a real-time deadline.
+	pendingPolls int
+	pendingUntil time.Time
+}
+
+type cluster struct {
+	Cluster
+	id      string
+	created time.Time
+}
+
+type userKey struct{ db, name string }
+
+type storedUser struct {
+	seq  int64
+	user User
+	// The password is kept only as a salted hash, like any credential store should.
+	salt, hash []byte
+}
+
+func (u *storedUser) setPassword(pw string) {
+	u.salt = make([]byte, 16)
+	_, _ = rand.Read(u.salt)
+	u.hash = hashPassword(u.salt, pw)
+	u.user.HasPassword = true
+}
+
+func hashPassword(salt []byte, pw string) []byte {
+	h := sha256.New()
+	h.Write(salt)
+	h.Write([]byte(pw))
+	return h.Sum(nil)
+}
+
+// AddProject creates a project (or renames an existing one). id should be 24 hex digits: any
+// other id can never be reached, since the spec rejects it in URLs.
+func (s *Server) AddProject(id, name string) {
+	if !hex24.MatchString(id) {
+		s.log.Warn("atlas simulator: project id is not 24 hex digits; requests for it will fail validation", "project_id", id)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addProjectLocked(id, name)
+}
+
+func (s *Server) addProjectLocked(id, name string) *project {
+	if name == "" {
+		name = "project-" + id
+	}
+	if p, ok := s.projects[id]; ok {
+		p.name = name
+		return p
+	}
+	p := &project{id: id, name: name, created: s.clock.Now().UTC(), users: map[userKey]*storedUser{}}
+	s.projects[id] = p
+	return p
+}
+
+// AddCluster adds a cluster to a project, creating the project if needed, or replaces the
+// cluster of the same name.
+func (s *Server) AddCluster(projectID string, c Cluster) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.projects[projectID]
+	if !ok {
+		p = s.addProjectLocked(projectID, "")
+	}
+	host := strings.ToLower(c.Name) + ".jitbot.mongodb.net"
+	if c.StandardSrv == "" {
+		c.StandardSrv = "mongodb+srv://" + host
+	}
+	if c.Standard == "" {
+		c.Standard = "mongodb://" + strings.ToLower(c.Name) + "-shard-00-00.jitbot.mongodb.net:27017/?ssl=true&authSource=admin"
+	}
+	if c.StateName == "" {
+		c.StateName = "IDLE"
+	}
+	if c.MongoDBVersion == "" {
+		c.MongoDBVersion = "8.0.4"
+	}
+	c.Tags = append([]Tag(nil), c.Tags...)
+	sum := sha1.Sum([]byte(projectID + "/" + c.Name)) //nolint:gosec // not security relevant.
+	nc := &cluster{Cluster: c, id: hex.EncodeToString(sum[:12]), created: s.clock.Now().UTC()}
+	for i, old := range p.clusters {
+		if old.Name == c.Name {
+			nc.created = old.created
+			p.clusters[i] = nc
+			return
+		}
+	}
+	p.clusters = append(p.clusters, nc)
+}
+
+func (p *project) cluster(name string) *cluster {
+	for _, c := range p.clusters {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// sortedUsers lists a project's users in creation order, as stable pages need.
+func (p *project) sortedUsers() []*storedUser {
+	out := make([]*storedUser, 0, len(p.users))
+	for _, u := range p.users {
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
+	return out
+}
+
+// findUser looks a username up in any authentication database, "admin" first.
+func (p *project) findUser(username string) *storedUser {
+	if u, ok := p.users[userKey{"admin", username}]; ok {
+		return u
+	}
+	for _, u := range p.sortedUsers() {
+		if u.user.Username == username {
+			return u
+		}
+	}
+	return nil
+}
+
+// markChanged starts a new PENDING period for the project's clusters. Called with s.mu held.
+func (s *Server) markChanged(p *project) {
+	p.pendingPolls = s.applyPolls
+	p.pendingUntil = time.Now().Add(s.applyDelay)
+}
+
+// expireUsers deletes users whose deleteAfterDate has passed, as Atlas does on its own.
+func (s *Server) expireUsers(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.projects {
+		for k, u := range p.users {
+			if d := u.user.DeleteAfterDate; !d.IsZero() && !now.Before(d) {
+				delete(p.users, k)
+				s.markChanged(p)
+				s.log.Info("atlas simulator: user reached deleteAfterDate and was deleted",
+					"project_id", p.id, "username", k.name, "database", k.db, "delete_after", d)
+			}
+		}
+	}
+}
+
+// Users returns a snapshot of a project's database users in creation order, after deleting
+// those whose deleteAfterDate has passed on the simulator clock.
+func (s *Server) Users(projectID string) []User {
+	s.expireUsers(s.clock.Now())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.projects[projectID]
+	if !ok {
+		return nil
+	}
+	out := []User{}
+	for _, u := range p.sortedUsers() {
+		out = append(out, u.user.clone())
+	}
+	return out
+}
+
+// User returns a snapshot of one database user, looked up by username in any authentication
+// database ("admin" first).
+func (s *Server) User(projectID, username string) (User, bool) {
+	s.expireUsers(s.clock.Now())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.projects[projectID]
+	if !ok {
+		return User{}, false
+	}
+	u := p.findUser(username)
+	if u == nil {
+		return User{}, false
+	}
+	return u.user.clone(), true
+}
+
+// CheckPassword reports whether password is the user's current password.
+func (s *Server) CheckPassword(projectID, username, password string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.projects[projectID]
+	if !ok {
+		return false
+	}
+	u := p.findUser(username)
+	if u == nil || u.hash == nil {
+		return false
+	}
+	return subtle.ConstantTimeCompare(u.hash, hashPassword(u.salt, password)) == 1
+}
+
+// ChangeStatus returns what GetClusterStatus would answer for the project right now
+// ("PENDING" or "APPLIED"), without counting as a poll.
+func (s *Server) ChangeStatus(projectID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.projects[projectID]
+	if !ok {
+		return ""
+	}
+	if p.pendingPolls > 0 || time.Now().Before(p.pendingUntil) {
+		return "PENDING"
+	}
+	return "APPLIED"
+}
