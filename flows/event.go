@@ -1,0 +1,63 @@
+package flows
+
+import "time"
+
+// EventType names something that happened to a request. Events are what the
+// audit log records and what the chat adapters turn into messages.
+type EventType string
+
+// Event types.
+const (
+	EventSubmitted              EventType = "submitted"
+	EventApprovalRecorded       EventType = "approval_recorded" // one approval, quorum not reached yet
+	EventApproved               EventType = "approved"
+	EventAutoApproved           EventType = "auto_approved"
+	EventDenied                 EventType = "denied"
+	EventCancelled              EventType = "cancelled"
+	EventTimedOut               EventType = "timed_out"
+	EventProvisioning           EventType = "provisioning"
+	EventProvisionRetry         EventType = "provision_retry"
+	EventProvisionFailed        EventType = "provision_failed"
+	EventApplyDelayed           EventType = "apply_delayed" // Atlas is slow to apply; credentials follow
+	EventActivated              EventType = "activated"
+	EventReminder               EventType = "reminder"
+	EventExtensionRequested     EventType = "extension_requested"
+	EventExtensionDenied        EventType = "extension_denied"
+	EventExtended               EventType = "extended"
+	EventBackstopMoved          EventType = "backstop_moved"
+	EventCredentialsRotated     EventType = "credentials_rotated"
+	EventCredentialsUndelivered EventType = "credentials_undelivered"
+	EventRevoking               EventType = "revoking"
+	EventRevokeRetry            EventType = "revoke_retry"
+	EventRevokeFailed           EventType = "revoke_failed"
+	EventExpired                EventType = "expired"
+	EventRevoked                EventType = "revoked"
+	EventOrphanDeleted          EventType = "orphan_deleted"
+	EventGrantMissing           EventType = "grant_missing"
+)
+
+// SystemActor is the actor of events that jitbot causes by itself.
+const SystemActor = "jitbot"
+
+// Event records one thing that happened. It never holds a secret.
+type Event struct {
+	Type      EventType
+	RequestID string
+	Actor     string // an email, or SystemActor
+	At        time.Time
+	From, To  State
+	Message   string        // a reason, or what went wrong; safe to show
+	Duration  time.Duration // the extension asked for or granted
+	Extension int           // the extension number the event is about; 0 for the request itself
+	Attempt   int
+	Username  string // the Atlas user, for grant events
+}
+
+// AuditRecord is an event as kept in the audit log: numbered and chained to
+// the previous record by hash, so that a change to any record is detectable.
+type AuditRecord struct {
+	Seq      uint64
+	Event    Event
+	PrevHash string
+	Hash     string
+}

@@ -1,0 +1,175 @@
+package flowstest
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+// Store is an in-memory flows.Store with the same semantics as the bbolt one
+// (both pass StoreSuite). It also keeps the events it was given.
+type Store struct {
+	mu     sync.Mutex
+	reqs   map[string]*flows.Request
+	idem   map[string]string
+	events []flows.Event
+}
+
+var _ flows.Store = (*Store)(nil)
+
+// NewStore returns an empty store.
+func NewStore() *Store {
+	return &Store{reqs: map[string]*flows.Request{}, idem: map[string]string{}}
+}
+
+// Create implements flows.Store.
+func (s *Store) Create(_ context.Context, r *flows.Request, ev flows.Event, key string) (*flows.Request, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if key != "" {
+		if id, ok := s.idem[key]; ok {
+			return s.reqs[id].Clone(), false, nil
+		}
+	}
+	if _, ok := s.reqs[r.ID]; ok {
+		return nil, false, flows.Errorf(flows.ECONFLICT, "request %s exists", r.ID)
+	}
+	s.reqs[r.ID] = r.Clone()
+	if key != "" {
+		s.idem[key] = r.ID
+	}
+	s.events = append(s.events, ev)
+	return r.Clone(), true, nil
+}
+
+// Update implements flows.Store.
+func (s *Store) Update(_ context.Context, id string, fn func(*flows.Request) ([]flows.Event, error)) (*flows.Request, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.reqs[id]
+	if !ok {
+		return nil, flows.Errorf(flows.ENOTFOUND, "there is no request %s", id)
+	}
+	next := cur.Clone()
+	evs, err := fn(next)
+	if err != nil {
+		return nil, err
+	}
+	s.reqs[id] = next
+	s.events = append(s.events, evs...)
+	return next.Clone(), nil
+}
+
+// Get implements flows.Store.
+func (s *Store) Get(_ context.Context, id string) (*flows.Request, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.reqs[id]
+	if !ok {
+		return nil, flows.Errorf(flows.ENOTFOUND, "there is no request %s", id)
+	}
+	return r.Clone(), nil
+}
+
+// Find implements flows.Store.
+func (s *Store) Find(_ context.Context, q flows.Query) ([]*flows.Request, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*flows.Request
+	for _, r := range s.reqs {
+		if q.Requester != "" && r.Requester != q.Requester {
+			continue
+		}
+		if q.Approver != "" && !(slices.Contains(r.Approvers, q.Approver) && (r.State == flows.StatePending || r.State == flows.StateActive && r.Extension != nil)) {
+			continue
+		}
+		if q.IdempotencyKey != "" && s.idem[q.IdempotencyKey] != r.ID {
+			continue
+		}
+		if len(q.States) > 0 && !slices.Contains(q.States, r.State) {
+			continue
+		}
+		out = append(out, r.Clone())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.After(out[j].CreatedAt)
+		}
+		return out[i].ID > out[j].ID
+	})
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+// Due implements flows.Store.
+func (s *Store) Due(_ context.Context, t time.Time, limit int) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	type item struct {
+		at time.Time
+		id string
+	}
+	var items []item
+	for _, r := range s.reqs {
+		if due := r.DueAt(); !due.IsZero() && !due.After(t) {
+			items = append(items, item{due, r.ID})
+		}
+	}
+	sort.Slice(items, func(i, j int) bool {
+		if !items[i].at.Equal(items[j].at) {
+			return items[i].at.Before(items[j].at)
+		}
+		return items[i].id < items[j].id
+	})
+	var ids []string
+	for _, it := range items {
+		if limit > 0 && len(ids) == limit {
+			break
+		}
+		ids = append(ids, it.id)
+	}
+	return ids, nil
+}
+
+// Expiring implements flows.Store.
+func (s *Store) Expiring(_ context.Context, t time.Time, limit int) ([]*flows.Request, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*flows.Request
+	for _, r := range s.reqs {
+		if r.State == flows.StateActive && !r.ExpiresAt.After(t) {
+			out = append(out, r.Clone())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].ExpiresAt.Equal(out[j].ExpiresAt) {
+			return out[i].ExpiresAt.Before(out[j].ExpiresAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// AppendEvents implements flows.Store.
+func (s *Store) AppendEvents(_ context.Context, evs ...flows.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, evs...)
+	return nil
+}
+
+// Events returns every event recorded so far.
+func (s *Store) Events() []flows.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.events)
+}

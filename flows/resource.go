@@ -1,0 +1,224 @@
+package flows
+
+import (
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Resource names what access is asked for: a database, or one collection in it,
+// on one cluster of one integration (an Atlas project).
+// Its text form is integration/cluster/database[/collection].
+type Resource struct {
+	Integration string
+	Cluster     string
+	Database    string
+	Collection  string // empty: the whole database
+}
+
+var (
+	integrationName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	// Atlas user scopes name clusters with this pattern (UserScope.name).
+	clusterName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9-]{0,63}$`)
+	roleName    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
+
+// ParseResource parses integration/cluster/database[/collection].
+func ParseResource(s string) (Resource, error) {
+	s = strings.TrimSpace(s)
+	parts := strings.Split(s, "/")
+	if len(parts) < 3 || len(parts) > 4 {
+		return Resource{}, Errorf(EINVALID, "resource %q: want integration/cluster/database or integration/cluster/database/collection", s)
+	}
+	r := Resource{Integration: parts[0], Cluster: parts[1], Database: parts[2]}
+	if len(parts) == 4 {
+		r.Collection = parts[3]
+		if r.Collection == "" {
+			return Resource{}, Errorf(EINVALID, "resource %q: the collection after the last / is empty", s)
+		}
+	}
+	if err := r.Validate(); err != nil {
+		return Resource{}, err
+	}
+	return r, nil
+}
+
+// String formats the resource as integration/cluster/database[/collection].
+func (r Resource) String() string {
+	s := r.Integration + "/" + r.Cluster + "/" + r.Database
+	if r.Collection != "" {
+		s += "/" + r.Collection
+	}
+	return s
+}
+
+// segments returns the resource's path inside its integration.
+func (r Resource) segments() []string {
+	if r.Collection == "" {
+		return []string{r.Cluster, r.Database}
+	}
+	return []string{r.Cluster, r.Database, r.Collection}
+}
+
+// Validate checks every part against what Atlas and MongoDB accept, and refuses
+// the system databases: access to admin, local or config is never just-in-time.
+func (r Resource) Validate() error {
+	if !integrationName.MatchString(r.Integration) {
+		return Errorf(EINVALID, "integration %q: use lower-case letters, digits, - and _", r.Integration)
+	}
+	if !clusterName.MatchString(r.Cluster) {
+		return Errorf(EINVALID, "cluster %q: Atlas cluster names are letters, digits and hyphens, starting with a letter or digit", r.Cluster)
+	}
+	if err := validateDatabase(r.Database); err != nil {
+		return err
+	}
+	if r.Collection != "" {
+		if err := validateCollection(r.Collection); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateDatabase(db string) error {
+	switch {
+	case db == "":
+		return Errorf(EINVALID, "the database name is empty")
+	case len(db) > 63:
+		return Errorf(EINVALID, "database %q: longer than MongoDB's 63 characters", db)
+	case strings.ContainsAny(db, "/\\. \"$*<>:|?\x00"):
+		return Errorf(EINVALID, "database %q: MongoDB database names cannot contain / \\ . space \" $ * < > : | ?", db)
+	case db == "admin" || db == "local" || db == "config":
+		return Errorf(EINVALID, "database %q is a system database; jitbot does not grant access to it", db)
+	}
+	return nil
+}
+
+func validateCollection(c string) error {
+	switch {
+	case len(c) > 255:
+		return Errorf(EINVALID, "collection %q: longer than 255 characters", c)
+	case strings.ContainsAny(c, "$\x00"):
+		return Errorf(EINVALID, "collection %q: MongoDB collection names cannot contain $", c)
+	case strings.HasPrefix(c, "system."):
+		return Errorf(EINVALID, "collection %q is a system collection; jitbot does not grant access to it", c)
+	}
+	return nil
+}
+
+// clusterWideRoles are Atlas built-in roles that cannot be limited to one
+// database, so granting them would give more than was asked for.
+var clusterWideRoles = map[string]bool{
+	"atlasAdmin": true, "readAnyDatabase": true, "readWriteAnyDatabase": true,
+	"dbAdminAnyDatabase": true, "clusterMonitor": true, "backup": true,
+	"enableSharding": true, "clusterManager": true, "clusterAdmin": true,
+	"root": true, "userAdminAnyDatabase": true, "restore": true,
+}
+
+// ValidateRole checks a role name: a built-in database role such as read,
+// readWrite or dbAdmin, or a custom role. Cluster-wide roles are refused.
+func ValidateRole(role string) error {
+	if !roleName.MatchString(role) {
+		return Errorf(EINVALID, "role %q: role names are letters, digits, - and _", role)
+	}
+	if clusterWideRoles[role] {
+		return Errorf(EINVALID, "role %q applies to every database; jitbot grants only roles limited to one database", role)
+	}
+	return nil
+}
+
+// collectionRoles are the roles Atlas can limit to a single collection.
+var collectionRoles = map[string]bool{"read": true, "readWrite": true}
+
+// checkRoleForResource refuses a collection-scoped request for a role that
+// Atlas cannot limit to a collection.
+func checkRoleForResource(role string, r Resource) error {
+	if r.Collection != "" && !collectionRoles[role] {
+		return Errorf(EINVALID, "role %q cannot be limited to collection %q; ask for read or readWrite, or for the whole database", role, r.Collection)
+	}
+	return nil
+}
+
+// Week is the furthest ahead Atlas accepts a user's deleteAfterDate, so every
+// grant must be shorter.
+const Week = 7 * 24 * time.Hour
+
+// ParseDuration parses a duration such as 30m, 2h, 1h30m or 1d. Seconds are
+// refused: grants are measured in minutes at least.
+func ParseDuration(s string) (time.Duration, error) {
+	in := strings.TrimSpace(s)
+	if in == "" {
+		return 0, Errorf(EINVALID, "the duration is empty: use a number and a unit, like 30m, 2h or 1d")
+	}
+	var total time.Duration
+	rest := strings.ToLower(in)
+	for rest != "" {
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 0 || i == len(rest) {
+			return 0, Errorf(EINVALID, "duration %q: use a number and a unit, like 30m, 2h or 1d", in)
+		}
+		n, err := strconv.Atoi(rest[:i])
+		if err != nil || n > 10000 {
+			return 0, Errorf(EINVALID, "duration %q: the number is too large", in)
+		}
+		var unit time.Duration
+		switch rest[i] {
+		case 'd':
+			unit = 24 * time.Hour
+		case 'h':
+			unit = time.Hour
+		case 'm':
+			unit = time.Minute
+		default:
+			return 0, Errorf(EINVALID, "duration %q: unknown unit %q; use m, h or d", in, rest[i:i+1])
+		}
+		total += time.Duration(n) * unit
+		rest = rest[i+1:]
+	}
+	if total <= 0 {
+		return 0, Errorf(EINVALID, "duration %q: must be longer than zero", in)
+	}
+	return total, nil
+}
+
+// FormatDuration prints a duration the way ParseDuration reads it: 1d2h, 90m
+// becomes 1h30m.
+func FormatDuration(d time.Duration) string {
+	if d <= 0 {
+		return "0m"
+	}
+	d = d.Round(time.Minute)
+	var b strings.Builder
+	if days := d / (24 * time.Hour); days > 0 {
+		fmt.Fprintf(&b, "%dd", days)
+		d -= days * 24 * time.Hour
+	}
+	if h := d / time.Hour; h > 0 {
+		fmt.Fprintf(&b, "%dh", h)
+		d -= h * time.Hour
+	}
+	if m := d / time.Minute; m > 0 {
+		fmt.Fprintf(&b, "%dm", m)
+	}
+	if b.Len() == 0 {
+		return "0m"
+	}
+	return b.String()
+}
+
+// NormalizeEmail validates a person's email, the identity that joins Slack,
+// Teams and the policy, and returns it in lower case.
+func NormalizeEmail(s string) (string, error) {
+	in := strings.TrimSpace(s)
+	addr, err := mail.ParseAddress(in)
+	if err != nil || addr.Name != "" || !strings.EqualFold(addr.Address, in) || strings.Count(in, "@") != 1 {
+		return "", Errorf(EINVALID, "%q is not an email address", in)
+	}
+	return strings.ToLower(in), nil
+}
