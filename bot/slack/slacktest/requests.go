@@ -140,7 +140,7 @@ func BlockActions(c Click) *slack.InteractionCallback {
 
 // Submission describes a modal submit for ViewSubmission.
 type Submission struct {
-	UserID, UserName, TeamID, APIAppID string
+	UserID, UserName, TeamID, APIAppID  string
 	ViewID, CallbackID, PrivateMetadata string
 	Hash, TriggerID                     string
 	// Values is the modal state: block id -> action id -> value; build the

@@ -165,7 +165,7 @@ type Server struct {
 	// Socket Mode
 	tickets   map[string]bool
 	sockets   map[*wsConn]struct{} // every upgraded connection
-	conns     []*wsConn             // those that got their hello, newest last
+	conns     []*wsConn            // those that got their hello, newest last
 	pending   map[string]*pendingAck
 	envelopes []Envelope
 }

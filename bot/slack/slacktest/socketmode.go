@@ -355,10 +355,13 @@ func (s *Server) SocketModeEnvelopes() []Envelope {
 // SocketModeDisconnect sends every connected client a "disconnect" message
 // with the reason ("warning", "refresh_requested", ...), as Slack does
 // before it rotates a connection; slack-go then reconnects through
-// apps.connections.open.
+// apps.connections.open. Like Slack, the fake sends no further envelopes on
+// a connection it asked to go, so SendSocketMode waits for the new one.
 func (s *Server) SocketModeDisconnect(reason string) error {
 	s.mu.Lock()
-	conns := slices.Clone(s.conns)
+	conns := s.conns
+	s.conns = nil
+	s.notifyLocked()
 	s.mu.Unlock()
 	if len(conns) == 0 {
 		return errors.New("slacktest: no socket mode client connected")
