@@ -2,6 +2,7 @@ package slacktest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -679,5 +680,107 @@ func TestWaitTimesOut(t *testing.T) {
 	defer cancel()
 	if _, err := srv.WaitForCalls(ctx, "chat.postMessage", 1); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want deadline exceeded", err)
+	}
+}
+
+// TestEveryMethodRecorded drives each implemented method once through
+// slack-go and checks each left exactly one successful record.
+func TestEveryMethodRecorded(t *testing.T) {
+	srv, api := newServer(t)
+	srv.AddUserGroup("S0DBA", "dba", alice.ID)
+	ctx := ctxT(t)
+	blocks := slack.MsgOptionBlocks(approvalBlocks("r9")...)
+
+	var ts, viewID string
+	steps := []struct {
+		method string
+		call   func() error
+	}{
+		{"chat.postMessage", func() (err error) { _, ts, err = api.PostMessageContext(ctx, "C1", blocks); return err }},
+		{"auth.test", func() error { _, err := api.AuthTestContext(ctx); return err }},
+		{"chat.postEphemeral", func() error { _, err := api.PostEphemeralContext(ctx, "C1", alice.ID, blocks); return err }},
+		{"chat.update", func() error { _, _, _, err := api.UpdateMessageContext(ctx, "C1", ts, blocks); return err }},
+		{"conversations.open", func() error {
+			_, _, _, err := api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{alice.ID}})
+			return err
+		}},
+		{"users.info", func() error { _, err := api.GetUserInfoContext(ctx, alice.ID); return err }},
+		{"users.lookupByEmail", func() error { _, err := api.GetUserByEmailContext(ctx, alice.Email); return err }},
+		{"usergroups.users.list", func() error { _, err := api.GetUserGroupMembersContext(ctx, "S0DBA"); return err }},
+		{"usergroups.list", func() error { _, err := api.GetUserGroupsContext(ctx); return err }},
+		{"views.open", func() error {
+			v, err := api.OpenViewContext(ctx, srv.NewTriggerID(), modal("Request access"))
+			if err == nil {
+				viewID = v.ID
+			}
+			return err
+		}},
+		{"views.update", func() error { _, err := api.UpdateViewContext(ctx, modal("Done"), "", "", viewID); return err }},
+		{"views.push", func() error { _, err := api.PushViewContext(ctx, srv.NewTriggerID(), modal("Step 2")); return err }},
+		{"views.publish", func() error {
+			_, err := api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: alice.ID, View: slack.HomeTabViewRequest{
+				Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: approvalBlocks("r9")}}})
+			return err
+		}},
+		{"apps.connections.open", func() error { _, _, err := srv.Client().StartSocketModeContext(ctx); return err }},
+		{"chat.delete", func() error { _, _, err := api.DeleteMessageContext(ctx, "C1", ts); return err }},
+	}
+	for _, s := range steps {
+		if err := s.call(); err != nil {
+			t.Errorf("%s: %v", s.method, err)
+			continue
+		}
+		calls := srv.CallsTo(s.method)
+		if len(calls) != 1 || calls[0].Status != http.StatusOK || calls[0].Error != "" || len(calls[0].Body) == 0 && s.method != "apps.connections.open" {
+			t.Errorf("%s recorded as %+v", s.method, calls)
+		}
+	}
+	// Blocks are readable from every place they were recorded.
+	for _, m := range srv.Messages() {
+		if len(m.Buttons()) != 2 || m.Buttons()[0].Value != "approve:r9" {
+			t.Errorf("message %s buttons = %+v", m.TS, m.Buttons())
+		}
+	}
+	if m, _ := srv.Message("C1", ts); len(m.Updates) != 1 || len(m.Updates[0].Blocks.BlockSet) != 2 {
+		t.Errorf("update blocks not readable: %+v", m.Updates)
+	}
+	if views := srv.Views(); len(views) != 4 || len(views[3].Buttons()) != 2 {
+		t.Errorf("views = %+v", views)
+	}
+	// The JSON-bodied call's params read like a form's.
+	if got := srv.CallsTo("views.open")[0].Params.Get("view"); !strings.Contains(got, `"callback_id":"access_request"`) {
+		t.Errorf("views.open params view = %s", got)
+	}
+}
+
+// TestJSONBody posts chat.postMessage as JSON with a bearer token, which
+// Slack accepts and some callers (response builders, scripts) use.
+func TestJSONBody(t *testing.T) {
+	srv, _ := newServer(t)
+	body := `{"channel":"C1","text":"json","thread_ts":"1.000001","blocks":[{"type":"section","text":{"type":"mrkdwn","text":"hello"}}]}`
+	req, err := http.NewRequestWithContext(ctxT(t), http.MethodPost, srv.APIURL()+"chat.postMessage", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("Authorization", "Bearer "+srv.BotToken())
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out struct {
+		OK bool   `json:"ok"`
+		TS string `json:"ts"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || !out.OK || out.TS == "" {
+		t.Fatalf("answer %+v, %v", out, err)
+	}
+	m, ok := srv.Message("C1", out.TS)
+	if !ok || m.Text != "json" || m.ThreadTS != "1.000001" || m.AllText() != "json\nhello" {
+		t.Errorf("message = %+v", m)
+	}
+	if c := srv.CallsTo("chat.postMessage")[0]; c.Params.Get("text") != "json" || !strings.HasPrefix(c.Params.Get("blocks"), "[{") {
+		t.Errorf("params = %v", c.Params)
 	}
 }
