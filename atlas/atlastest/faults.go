@@ -47,6 +47,13 @@ func (s *Server) PendingFaults() []Fault {
 }
 
 func (f *activeFault) matches(method, reqPath, template, opID string) bool {
+	if opID == "oauthToken" || opID == "oauthRevoke" {
+		// The OAuth endpoints are hit only by faults that name them, so that a catch-all
+		// fault fails API calls rather than token fetches.
+		if f.OperationID != opID && f.Path != reqPath {
+			return false
+		}
+	}
 	if f.Method != "" && !strings.EqualFold(f.Method, method) {
 		return false
 	}

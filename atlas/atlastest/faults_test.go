@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -208,5 +209,27 @@ func TestRateLimiterTokenBucket(t *testing.T) {
 		if _, err := list(projectID); err != nil {
 			t.Fatalf("limiter off: %v", err)
 		}
+	}
+}
+
+func TestFaultOnTokenEndpointOnlyWhenNamed(t *testing.T) {
+	srv := newServer(t, Options{})
+	ctx := context.Background()
+
+	// A catch-all fault fails the API call, not the token fetch before it.
+	srv.Inject(Fault{Kind: FaultServerError, Times: 1})
+	_, _, err := oauthClient(t, srv, DefaultClientID, DefaultClientSecret).ProjectsApi.GetGroup(ctx, projectID).Execute()
+	wantCode(t, err, http.StatusInternalServerError, "UNEXPECTED_ERROR")
+	if srv.TokensIssued() != 1 {
+		t.Fatalf("TokensIssued = %d", srv.TokensIssued())
+	}
+
+	srv.Inject(Fault{OperationID: "oauthToken", Kind: FaultUnavailable, Times: 1})
+	_, _, err = oauthClient(t, srv, DefaultClientID, DefaultClientSecret).ProjectsApi.GetGroup(ctx, projectID).Execute()
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("token fetch through a 503: %v", err)
+	}
+	if srv.TokensIssued() != 1 {
+		t.Fatalf("TokensIssued = %d, the faulted fetch issued one", srv.TokensIssued())
 	}
 }

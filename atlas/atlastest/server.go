@@ -258,14 +258,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.expireUsers(now)
 
-	switch r.URL.Path {
-	case tokenPath:
+	if r.URL.Path == tokenPath || r.URL.Path == revokePath {
 		call.OperationID = "oauthToken"
-		s.serveToken(w, r, body, &call)
-		return
-	case revokePath:
-		call.OperationID = "oauthRevoke"
-		s.serveRevoke(w, r, body, &call)
+		if r.URL.Path == revokePath {
+			call.OperationID = "oauthRevoke"
+		}
+		if !s.faulted(w, r, r.URL.Path, call.OperationID, &call) {
+			if r.URL.Path == tokenPath {
+				s.serveToken(w, r, body, &call)
+			} else {
+				s.serveRevoke(w, r, body, &call)
+			}
+		}
 		return
 	}
 
@@ -313,17 +317,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if f, delay := s.matchFault(r.Method, r.URL.Path, route.Path, q.opID); delay > 0 || f != nil {
-		if delay > 0 && !s.sleep(r.Context(), delay) {
-			call.Fault = "latency"
-			return // the client gave up or the server is closing
-		}
-		if f != nil {
-			call.Fault = f.Kind.String()
-			call.Status, call.ErrorCode = s.applyFault(w, f)
-			return
-		}
-		call.Fault = "latency"
+	if s.faulted(w, r, route.Path, q.opID, &call) {
+		return
 	}
 
 	rateHeaders, limited := s.takeToken(q)
@@ -360,6 +355,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call.ErrorCode = e.ErrorCode
 	}
 	call.Status = s.send(w, q, rep)
+}
+
+// faulted applies the injected faults matching the call and reports whether one of them
+// answered it (or the client left during injected latency).
+func (s *Server) faulted(w http.ResponseWriter, r *http.Request, template, opID string, call *Call) bool {
+	f, delay := s.matchFault(r.Method, r.URL.Path, template, opID)
+	if delay > 0 {
+		call.Fault = "latency"
+		if !s.sleep(r.Context(), delay) {
+			return true // the client gave up or the server is closing
+		}
+	}
+	if f == nil {
+		return false
+	}
+	call.Fault = f.Kind.String()
+	call.Status, call.ErrorCode = s.applyFault(w, f)
+	return true
 }
 
 func withDetail(body any, detail string) any {

@@ -75,6 +75,9 @@ var shared struct {
 	once sync.Once
 	spec *Spec
 	err  error
+	// decoders guards kin-openapi's process-wide body decoder table: writes to it must not
+	// race with validations running in other servers.
+	decoders sync.Once
 }
 
 // SharedSpec loads the Atlas spec on first use and returns the same *Spec afterwards. The file
@@ -202,10 +205,6 @@ func escapeModulePath(p string) string {
 // time.Time"); quoting them keeps them strings.
 var bareDateKey = regexp.MustCompile(`(?m)^(\s+)(\d{4}-\d{2}-\d{2}):`)
 
-// registerDecoders guards kin-openapi's process-wide body decoder table: writes to it must not
-// race with validations running in other servers.
-var registerDecoders sync.Once
-
 func loadSpec(path string) (*Spec, error) {
 	start := time.Now()
 	raw, err := os.ReadFile(path)
@@ -253,7 +252,7 @@ func loadSpec(path string) (*Spec, error) {
 			}
 		}
 	}
-	registerDecoders.Do(func() {
+	shared.decoders.Do(func() {
 		// kin-openapi decodes only application/json out of the box; Atlas versions every body
 		// as application/vnd.atlas.YYYY-MM-DD+json.
 		types := make([]string, 0, len(jsonTypes))

@@ -226,6 +226,21 @@ func BenchmarkValidateRequest(b *testing.B) {
 	}
 }
 
+// BenchmarkFindRoute measures routing alone (part of BenchmarkValidateRequest).
+func BenchmarkFindRoute(b *testing.B) {
+	spec, err := SharedSpec()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodPost, "/api/atlas/v2/groups/"+projectID+"/databaseUsers", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := spec.findRoute(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkSDKCall measures one authenticated SDK round trip (OAuth: one request per call).
 func BenchmarkSDKCall(b *testing.B) {
 	srv, err := New(Options{})

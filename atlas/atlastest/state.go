@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -139,6 +141,49 @@ func (p *project) findUser(username string) *storedUser {
 			return u
 		}
 	}
+	return nil
+}
+
+// AddUser seeds a database user directly, as if created earlier through the API (for example
+// an orphan for a reconcile test). Only Username is required; DatabaseName defaults to admin
+// and the auth types to NONE. The project is created if needed; the change status is not
+// touched. It fails if the user exists.
+func (s *Server) AddUser(projectID string, u User, password string) error {
+	if u.Username == "" {
+		return errors.New("atlastest: AddUser: username is required")
+	}
+	if u.DatabaseName == "" {
+		u.DatabaseName = "admin"
+	}
+	for _, f := range []*string{&u.AWSIAMType, &u.LDAPAuthType, &u.OIDCAuthType, &u.X509Type} {
+		if *f == "" {
+			*f = "NONE"
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.projects[projectID]
+	if !ok {
+		p = s.addProjectLocked(projectID, "")
+	}
+	key := userKey{u.DatabaseName, u.Username}
+	if _, dup := p.users[key]; dup {
+		return fmt.Errorf("atlastest: AddUser: %s/%s already exists in project %s", u.DatabaseName, u.Username, projectID)
+	}
+	now := s.clock.Now()
+	if u.Created.IsZero() {
+		u.Created = now
+	}
+	if u.Updated.IsZero() {
+		u.Updated = u.Created
+	}
+	u.HasPassword = false
+	s.seq++
+	su := &storedUser{seq: s.seq, user: u.clone()}
+	if password != "" {
+		su.setPassword(password)
+	}
+	p.users[key] = su
 	return nil
 }
 

@@ -219,9 +219,10 @@ func (k FaultKind) String() string {
 	return "unknown"
 }
 
-// Fault is an injected failure. Empty match fields match anything; the fault applies to
+// Fault is an injected failure. Empty match fields match any API call. A fault applies to
 // authenticated calls only (never to the Digest challenge leg), so that it hits each API call
-// once whichever way the client authenticates.
+// once whichever way the client authenticates. The OAuth token and revoke endpoints are hit
+// only by faults naming them (OperationID "oauthToken" / "oauthRevoke", or their exact path).
 type Fault struct {
 	// Method matches the HTTP method (e.g. "DELETE").
 	Method string

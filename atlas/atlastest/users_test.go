@@ -503,3 +503,30 @@ func TestUserJSONNeverCarriesWriteOnlyFields(t *testing.T) {
 		t.Fatalf("user JSON leaks a write-only field: %s", s)
 	}
 }
+
+func TestAddUserSeedsState(t *testing.T) {
+	srv := newServer(t, Options{})
+	orphan := User{Username: "jit-orphan", Roles: []Role{{RoleName: "read", DatabaseName: "sales"}},
+		Labels: []Label{{"managed-by", "jitbot"}}, Scopes: []Scope{{cluster0, "CLUSTER"}}}
+	if err := srv.AddUser(projectID, orphan, "seeded-password"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddUser(projectID, orphan, ""); err == nil {
+		t.Fatal("duplicate seed accepted")
+	}
+	res, _, err := defaultClient(t, srv).DatabaseUsersApi.ListDatabaseUsers(context.Background(), projectID).Execute()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := res.GetResults()
+	if len(got) != 1 || got[0].GetUsername() != "jit-orphan" || got[0].GetDatabaseName() != "admin" ||
+		got[0].GetLabels()[0].GetValue() != "jitbot" || got[0].GetX509Type() != "NONE" {
+		t.Fatalf("seeded user as listed: %+v", got)
+	}
+	if !srv.CheckPassword(projectID, "jit-orphan", "seeded-password") {
+		t.Fatal("seeded password not set")
+	}
+	if srv.ChangeStatus(projectID) != "APPLIED" {
+		t.Fatal("seeding made the project PENDING")
+	}
+}
