@@ -496,7 +496,7 @@ func (s *Server) handler(method string) (handlerFunc, bool) {
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	method := strings.TrimPrefix(r.URL.Path, "/api/")
 	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	params, parseErr := decodeParams(r, body)
+	params, isJSON, parseErr := decodeParams(r, body)
 	now := s.cfg.clock.Now()
 	call := Call{
 		Method:      method,
@@ -516,6 +516,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		rep.status = http.StatusRequestEntityTooLarge
 	case !known:
 		rep = errReply("unknown_method")
+	case parseErr != nil && isJSON:
+		rep = errReply("invalid_json")
 	case parseErr != nil:
 		rep = errReply("invalid_form_data")
 	default:
@@ -572,20 +574,20 @@ func tokenOf(r *http.Request, params url.Values) string {
 // decodeParams merges query parameters with a form or JSON body. slack-go
 // posts forms for most methods and JSON for views.* and
 // apps.connections.open.
-func decodeParams(r *http.Request, body []byte) (url.Values, error) {
-	params := url.Values{}
+func decodeParams(r *http.Request, body []byte) (params url.Values, isJSON bool, _ error) {
+	params = url.Values{}
 	for k, v := range r.URL.Query() {
 		params[k] = slices.Clone(v)
 	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
-		return params, nil
+		return params, false, nil
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct == "application/json" || (ct == "" && trimmed[0] == '{') {
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(trimmed, &obj); err != nil {
-			return params, fmt.Errorf("slacktest: decode JSON body: %w", err)
+			return params, true, fmt.Errorf("slacktest: decode JSON body: %w", err)
 		}
 		for k, raw := range obj {
 			var str string
@@ -595,14 +597,14 @@ func decodeParams(r *http.Request, body []byte) (url.Values, error) {
 				params.Set(k, string(raw))
 			}
 		}
-		return params, nil
+		return params, true, nil
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return params, fmt.Errorf("slacktest: decode form body: %w", err)
+		return params, false, fmt.Errorf("slacktest: decode form body: %w", err)
 	}
 	for k, v := range form {
 		params[k] = append(params[k], v...)
 	}
-	return params, nil
+	return params, false, nil
 }

@@ -783,4 +783,16 @@ func TestJSONBody(t *testing.T) {
 	if c := srv.CallsTo("chat.postMessage")[0]; c.Params.Get("text") != "json" || !strings.HasPrefix(c.Params.Get("blocks"), "[{") {
 		t.Errorf("params = %v", c.Params)
 	}
+
+	req, _ = http.NewRequestWithContext(ctxT(t), http.MethodPost, srv.APIURL()+"chat.postMessage", strings.NewReader(`{"channel":`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+srv.BotToken())
+	res2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res2.Body.Close()
+	if c := srv.CallsTo("chat.postMessage"); len(c) != 2 || c[1].Error != "invalid_json" {
+		t.Errorf("truncated JSON recorded as %+v", c[len(c)-1])
+	}
 }
