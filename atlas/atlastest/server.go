@@ -246,10 +246,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	now := s.clock.Now()
 	call := Call{Time: now, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery}
-	defer func() {
-		call.Duration = time.Since(start)
-		s.record(call)
-	}()
+	recorded := false
+	// finish records the call once; a dropped connection records it before closing, so that a
+	// client seeing the failure also sees it in the log.
+	finish := func() {
+		if !recorded {
+			recorded = true
+			call.Duration = time.Since(start)
+			s.record(call)
+		}
+	}
+	defer finish()
 
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
 	if err != nil {
@@ -263,7 +270,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == revokePath {
 			call.OperationID = "oauthRevoke"
 		}
-		if !s.faulted(w, r, r.URL.Path, call.OperationID, &call) {
+		if !s.faulted(w, r, r.URL.Path, call.OperationID, &call, finish) {
 			if r.URL.Path == tokenPath {
 				s.serveToken(w, r, body, &call)
 			} else {
@@ -317,7 +324,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if s.faulted(w, r, route.Path, q.opID, &call) {
+	if s.faulted(w, r, route.Path, q.opID, &call, finish) {
 		return
 	}
 
@@ -359,7 +366,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // faulted applies the injected faults matching the call and reports whether one of them
 // answered it (or the client left during injected latency).
-func (s *Server) faulted(w http.ResponseWriter, r *http.Request, template, opID string, call *Call) bool {
+func (s *Server) faulted(w http.ResponseWriter, r *http.Request, template, opID string, call *Call, finish func()) bool {
 	f, delay := s.matchFault(r.Method, r.URL.Path, template, opID)
 	if delay > 0 {
 		call.Fault = "latency"
@@ -371,6 +378,9 @@ func (s *Server) faulted(w http.ResponseWriter, r *http.Request, template, opID 
 		return false
 	}
 	call.Fault = f.Kind.String()
+	if f.Kind == FaultDrop {
+		finish() // Status 0: nothing is ever sent
+	}
 	call.Status, call.ErrorCode = s.applyFault(w, f)
 	return true
 }

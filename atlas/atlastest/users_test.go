@@ -398,19 +398,33 @@ func TestChangeStatusPendingThenApplied(t *testing.T) {
 }
 
 func TestChangeStatusApplyDelay(t *testing.T) {
-	srv := newServer(t, Options{ApplyDelay: 30 * time.Millisecond})
+	const delay = 40 * time.Millisecond
+	srv := newServer(t, Options{ApplyDelay: delay})
 	c := defaultClient(t, srv)
 	ctx := context.Background()
 	if _, _, err := c.DatabaseUsersApi.CreateDatabaseUser(ctx, projectID, newUser("jit-d")).Execute(); err != nil {
 		t.Fatal(err)
 	}
+	changed := time.Now()
 	if s := srv.ChangeStatus(projectID); s != "PENDING" {
 		t.Fatalf("right after the change: %s", s)
 	}
-	time.Sleep(40 * time.Millisecond)
-	st, _, err := c.ClustersApi.GetClusterStatus(ctx, projectID, cluster0).Execute()
-	if err != nil || st.GetChangeStatus() != "APPLIED" {
-		t.Fatalf("after the delay: %v %v", err, st)
+	// Poll as a client would, in short steps, until APPLIED.
+	for {
+		st, _, err := c.ClustersApi.GetClusterStatus(ctx, projectID, cluster0).Execute()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.GetChangeStatus() == "APPLIED" {
+			break
+		}
+		if time.Since(changed) > 5*time.Second {
+			t.Fatal("never APPLIED")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if waited := time.Since(changed); waited < delay-5*time.Millisecond {
+		t.Fatalf("APPLIED after %v, before the %v delay", waited, delay)
 	}
 }
 
