@@ -415,30 +415,36 @@ func (bf *BotFramework) TokenTenants() []string {
 
 // --- HTTP handlers ---
 
+// statusRecorder reports the status once, as the header is written (before the client can see
+// the response).
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status   int
+	onStatus func(int)
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
+		s.onStatus(code)
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
-		s.status = http.StatusOK
+		s.WriteHeader(http.StatusOK)
 	}
 	return s.ResponseWriter.Write(b)
 }
 
-// record logs every call and applies faults before routing.
+// record logs every call and applies faults before routing. Calls are recorded before any
+// response byte leaves, so a client that has its answer always finds its call in Calls.
 func (bf *BotFramework) record(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		at := bf.clock.Now()
 		if f, ok := bf.takeFault(r); ok {
+			bf.addCall(Call{Method: r.Method, Path: r.URL.Path, Status: f.status, At: at})
 			if f.status == 0 {
 				// Closing the raw connection is what a transport failure looks like to the client.
 				if h, ok := w.(http.Hijacker); ok {
@@ -446,7 +452,6 @@ func (bf *BotFramework) record(next http.Handler) http.Handler {
 						_ = conn.Close()
 					}
 				}
-				bf.addCall(Call{Method: r.Method, Path: r.URL.Path, Status: 0, At: at})
 				return
 			}
 			if f.retryAfter > 0 {
@@ -454,12 +459,15 @@ func (bf *BotFramework) record(next http.Handler) http.Handler {
 				w.Header().Set("Retry-After", strconv.Itoa(secs))
 			}
 			writeError(w, f.status, faultCode(f.status), "injected fault")
-			bf.addCall(Call{Method: r.Method, Path: r.URL.Path, Status: f.status, At: at})
 			return
 		}
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &statusRecorder{ResponseWriter: w, onStatus: func(status int) {
+			bf.addCall(Call{Method: r.Method, Path: r.URL.Path, Status: status, At: at})
+		}}
 		next.ServeHTTP(rec, r)
-		bf.addCall(Call{Method: r.Method, Path: r.URL.Path, Status: rec.status, At: at})
+		if rec.status == 0 {
+			rec.WriteHeader(http.StatusOK)
+		}
 	})
 }
 
