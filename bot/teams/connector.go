@@ -399,7 +399,7 @@ func (c *Connector) do(ctx context.Context, op, method, u, convID string, body, 
 		}
 		tok, err := c.token(ctx)
 		if err != nil {
-			return fmt.Errorf("teams: %s: %w", op, err)
+			return err // already says "teams: fetch bot token: ..."
 		}
 		var rd io.Reader
 		if payload != nil {
@@ -611,7 +611,7 @@ func (c *Connector) token(ctx context.Context) (string, error) {
 	case <-call.done:
 		return call.token, call.err
 	case <-ctx.Done():
-		return "", fmt.Errorf("wait for bot token: %w", ctx.Err())
+		return "", fmt.Errorf("teams: wait for bot token: %w", ctx.Err())
 	}
 }
 
@@ -645,13 +645,13 @@ func (c *Connector) requestToken(ctx context.Context) (string, time.Duration, er
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return "", 0, fmt.Errorf("fetch bot token: %w", err)
+		return "", 0, fmt.Errorf("teams: fetch bot token: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return "", 0, fmt.Errorf("fetch bot token: %w", err)
+		return "", 0, fmt.Errorf("teams: fetch bot token: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return "", 0, readAPIError(resp, "fetch bot token", c.clock.Now())
@@ -661,10 +661,10 @@ func (c *Connector) requestToken(ctx context.Context) (string, time.Duration, er
 		ExpiresIn   int64  `json:"expires_in"`
 	}
 	if err := decodeBody(resp, &res); err != nil {
-		return "", 0, fmt.Errorf("fetch bot token: decode: %w", err)
+		return "", 0, fmt.Errorf("teams: fetch bot token: decode: %w", err)
 	}
 	if res.AccessToken == "" || res.ExpiresIn <= 0 {
-		return "", 0, errors.New("fetch bot token: response has no access_token or expires_in")
+		return "", 0, errors.New("teams: fetch bot token: response has no access_token or expires_in")
 	}
 	return res.AccessToken, time.Duration(res.ExpiresIn) * time.Second, nil
 }
