@@ -118,3 +118,16 @@ type Notice struct {
 	To          []string
 	Credentials *Credentials
 }
+
+// MessageRef points at a message a chat adapter sent about a request (an
+// approval card, say), so that it can be updated after a decision, an expiry
+// or a restart. The fields are opaque to everyone but the adapter that wrote
+// them.
+type MessageRef struct {
+	Platform     string // "slack", "teams"
+	Conversation string // Slack channel id; Teams conversation id
+	ID           string // Slack message ts; Teams activity id
+	Recipient    string // the person or channel it was sent to
+	Kind         string // what the message is, e.g. "approval"
+	ServiceURL   string // Teams only: where the conversation lives
+}

@@ -1,0 +1,193 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/flows/flowstest"
+)
+
+// historicalFixture returns a store file holding n finished requests and m
+// audit events, built once per machine (it takes seconds) and reused.
+func historicalFixture(b *testing.B, n, m int) string {
+	b.Helper()
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("jitbot-bench-%d-%d-v%s.db", n, m, schemaVersion))
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	tmp := path + ".tmp"
+	_ = os.Remove(tmp)
+	db, err := Open(tmp, Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range n {
+		r := flowstest.NewRequest(fmt.Sprintf("h%09d", i), fmt.Sprintf("user%d@example.com", i%500), flowstest.T0.Add(-time.Duration(n-i)*time.Minute))
+		r.State, r.EndedAt, r.Username = flows.StateExpired, r.CreatedAt.Add(time.Hour), "jit-user-"+r.ID
+		if _, _, err := db.Create(ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: r.ID, Actor: r.Requester, At: r.CreatedAt}, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	evs := make([]flows.Event, 0, 10000)
+	for i := n; i < m; i++ {
+		evs = append(evs, flows.Event{Type: flows.EventExpired, RequestID: fmt.Sprintf("h%09d", i%n), Actor: flows.SystemActor, At: flowstest.T0, From: flows.StateRevoking, To: flows.StateExpired, Username: "jit-user"})
+		if len(evs) == cap(evs) || i == m-1 {
+			if err := db.AppendEvents(ctx, evs...); err != nil {
+				b.Fatal(err)
+			}
+			evs = evs[:0]
+		}
+	}
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+func copyFile(b *testing.B, from string) string {
+	b.Helper()
+	raw, err := os.ReadFile(from)
+	if err != nil {
+		b.Fatal(err)
+	}
+	to := filepath.Join(b.TempDir(), "jitbot.db")
+	if err := os.WriteFile(to, raw, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return to
+}
+
+func benchService(b *testing.B, db *DB, clock *flowstest.Clock) *flows.Service {
+	b.Helper()
+	policy, err := flows.Compile(flows.PolicySpec{
+		Integrations: []flows.IntegrationSpec{{Name: "prod", ProjectID: "5cf5a45a9ccf6400e60981b6"}},
+		Flows: []flows.FlowSpec{{Name: "f", Integration: "prod", Requesters: []string{"*"}, Resources: []string{"Cluster0"},
+			Roles: []string{"read"}, AutoApprove: true}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := flows.NewService(flows.Config{Policy: policy}, flows.Deps{
+		Store: db, Provisioner: flowstest.NewProvisioner(), Notifier: &flowstest.Notifier{}, Clock: clock,
+		Catalog: flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {{Name: "Cluster0"}}}),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return svc
+}
+
+// BenchmarkTransition measures one state transition: a compare-and-set
+// update of a request, its indexes and an audit record, fsynced.
+func BenchmarkTransition(b *testing.B) {
+	db, err := Open(filepath.Join(b.TempDir(), "jitbot.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	ids := make([]string, b.N)
+	for i := range ids {
+		r := flowstest.NewRequest(fmt.Sprintf("t%08d", i), "alice@example.com", flowstest.T0)
+		if _, _, err := db.Create(ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: r.ID}, ""); err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = r.ID
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := db.Update(ctx, ids[i], func(r *flows.Request) ([]flows.Event, error) {
+			ev, err := r.Approve("owner@example.com", flowstest.T0)
+			return []flows.Event{ev}, err
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSweepNothingDue100k sweeps a store of 100k finished requests when
+// nothing is due: the due index makes it independent of history.
+func BenchmarkSweepNothingDue100k(b *testing.B) {
+	db, err := Open(historicalFixture(b, 100_000, 100_000), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	clock := flowstest.NewClock(flowstest.T0)
+	svc := benchService(b, db, clock)
+	ctx := context.Background()
+	for b.Loop() {
+		rep, err := svc.Sweep(ctx, flowstest.T0)
+		if err != nil || rep.Due != 0 {
+			b.Fatalf("%+v %v", rep, err)
+		}
+	}
+}
+
+// BenchmarkSweep100Due times out 100 pending requests per sweep, among 100k
+// historical ones.
+func BenchmarkSweep100Due(b *testing.B) {
+	db, err := Open(copyFile(b, historicalFixture(b, 100_000, 100_000)), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	clock := flowstest.NewClock(flowstest.T0)
+	svc := benchService(b, db, clock)
+	ctx := context.Background()
+	now := flowstest.T0
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		for j := range 100 {
+			r := flowstest.NewRequest(fmt.Sprintf("d%05d-%03d", i, j), "alice@example.com", now.Add(-2*time.Hour))
+			if _, _, err := db.Create(ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: r.ID}, ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		rep, err := svc.Sweep(ctx, now)
+		if err != nil || rep.TimedOut != 100 {
+			b.Fatalf("%+v %v", rep, err)
+		}
+	}
+}
+
+// BenchmarkOpen100kRequests1MAudit measures start-up on a large history:
+// open, find the work to resume and the first due items (what serve does
+// before it is ready), and reports the Go heap afterwards.
+func BenchmarkOpen100kRequests1MAudit(b *testing.B) {
+	path := historicalFixture(b, 100_000, 1_000_000)
+	ctx := context.Background()
+	var heap uint64
+	for b.Loop() {
+		db, err := Open(path, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.Find(ctx, flows.Query{States: []flows.State{flows.StateApproved, flows.StateProvisioning, flows.StateRevoking, flows.StateRevokeFailed}}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.Due(ctx, flowstest.T0, 1000); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		runtime.GC()
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		metrics.Read(sample)
+		heap = sample[0].Value.Uint64()
+		_ = db.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(heap)/(1<<20), "heap-MB")
+}

@@ -1,0 +1,80 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+// AddMessageRef remembers a chat message sent about a request.
+func (d *DB) AddMessageRef(ctx context.Context, requestID string, ref flows.MessageRef) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	raw, err := json.Marshal(messageRefRecord(ref))
+	if err != nil {
+		return fmt.Errorf("store: encode message ref: %w", err)
+	}
+	return d.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMsgRefs)
+		n, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		return b.Put(join([]byte(requestID), sep, be64(n)), raw)
+	})
+}
+
+// MessageRefs returns the chat messages sent about a request, oldest first.
+func (d *DB) MessageRefs(ctx context.Context, requestID string) ([]flows.MessageRef, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []flows.MessageRef
+	prefix := join([]byte(requestID), sep)
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketMsgRefs).Cursor()
+		for k, v := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
+			var rec messageRefRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("store: decode message ref: %w", err)
+			}
+			out = append(out, flows.MessageRef(rec))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PutContact stores a chat platform's reference to a person (a Teams
+// conversation reference), so proactive messages survive restarts.
+func (d *DB) PutContact(ctx context.Context, platform, key string, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return d.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketContacts).Put(join([]byte(platform), sep, []byte(key)), data)
+	})
+}
+
+// Contact returns what PutContact stored, or ENOTFOUND.
+func (d *DB) Contact(ctx context.Context, platform, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []byte
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketContacts).Get(join([]byte(platform), sep, []byte(key))); v != nil {
+			out = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	if err == nil && out == nil {
+		return nil, flows.Errorf(flows.ENOTFOUND, "no %s contact for %s", platform, key)
+	}
+	return out, err
+}

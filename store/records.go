@@ -1,0 +1,180 @@
+package store
+
+import (
+	"time"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+// requestRecord is a request as stored. It mirrors flows.Request field by
+// field; keeping it separate means a change to the domain type is a visible
+// change here, with its own decision about old records.
+type requestRecord struct {
+	ID                  string           `json:"id"`
+	Requester           string           `json:"requester"`
+	Integration         string           `json:"integration"`
+	Cluster             string           `json:"cluster"`
+	Database            string           `json:"database"`
+	Collection          string           `json:"collection,omitempty"`
+	Role                string           `json:"role"`
+	Duration            time.Duration    `json:"duration"`
+	Reason              string           `json:"reason,omitempty"`
+	Origin              string           `json:"origin,omitempty"`
+	Flow                string           `json:"flow"`
+	Approvers           []string         `json:"approvers,omitempty"`
+	Quorum              int              `json:"quorum"`
+	MaxDuration         time.Duration    `json:"max_duration"`
+	DenyReasonRequired  bool             `json:"deny_reason_required,omitempty"`
+	ExtendNeedsApproval bool             `json:"extend_needs_approval,omitempty"`
+	ApprovalsChannel    string           `json:"approvals_channel,omitempty"`
+	State               string           `json:"state"`
+	CreatedAt           time.Time        `json:"created_at"`
+	UpdatedAt           time.Time        `json:"updated_at"`
+	Approvals           []decisionRecord `json:"approvals,omitempty"`
+	Denial              *decisionRecord  `json:"denial,omitempty"`
+	PendingUntil        time.Time        `json:"pending_until,omitzero"`
+	Username            string           `json:"username,omitempty"`
+	ActivatedAt         time.Time        `json:"activated_at,omitzero"`
+	ExpiresAt           time.Time        `json:"expires_at,omitzero"`
+	RemindAt            time.Time        `json:"remind_at,omitzero"`
+	BackstopAt          time.Time        `json:"backstop_at,omitzero"`
+	BackstopRefreshAt   time.Time        `json:"backstop_refresh_at,omitzero"`
+	CredentialsIssuedAt time.Time        `json:"credentials_issued_at,omitzero"`
+	Extension           *extensionRecord `json:"extension,omitempty"`
+	Extensions          int              `json:"extensions,omitempty"`
+	Attempts            int              `json:"attempts,omitempty"`
+	NextAttemptAt       time.Time        `json:"next_attempt_at,omitzero"`
+	LastError           string           `json:"last_error,omitempty"`
+	EndState            string           `json:"end_state,omitempty"`
+	EndedBy             string           `json:"ended_by,omitempty"`
+	EndReason           string           `json:"end_reason,omitempty"`
+	EndedAt             time.Time        `json:"ended_at,omitzero"`
+}
+
+type decisionRecord struct {
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
+	Approve bool      `json:"approve"`
+	Reason  string    `json:"reason,omitempty"`
+}
+
+type extensionRecord struct {
+	Number      int              `json:"number"`
+	By          string           `json:"by"`
+	Duration    time.Duration    `json:"duration"`
+	RequestedAt time.Time        `json:"requested_at"`
+	Approvals   []decisionRecord `json:"approvals,omitempty"`
+}
+
+func decisionsToRecords(ds []flows.Decision) []decisionRecord {
+	if ds == nil {
+		return nil
+	}
+	out := make([]decisionRecord, len(ds))
+	for i, d := range ds {
+		out[i] = decisionRecord(d)
+	}
+	return out
+}
+
+func decisionsFromRecords(ds []decisionRecord) []flows.Decision {
+	if ds == nil {
+		return nil
+	}
+	out := make([]flows.Decision, len(ds))
+	for i, d := range ds {
+		out[i] = flows.Decision(d)
+	}
+	return out
+}
+
+func toRecord(r *flows.Request) requestRecord {
+	rec := requestRecord{
+		ID: r.ID, Requester: r.Requester, Integration: r.Resource.Integration, Cluster: r.Resource.Cluster,
+		Database: r.Resource.Database, Collection: r.Resource.Collection, Role: r.Role, Duration: r.Duration,
+		Reason: r.Reason, Origin: r.Origin, Flow: r.Flow, Approvers: r.Approvers, Quorum: r.Quorum,
+		MaxDuration: r.MaxDuration, DenyReasonRequired: r.DenyReasonRequired, ExtendNeedsApproval: r.ExtendNeedsApproval,
+		ApprovalsChannel: r.ApprovalsChannel, State: string(r.State), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Approvals: decisionsToRecords(r.Approvals), PendingUntil: r.PendingUntil, Username: r.Username,
+		ActivatedAt: r.ActivatedAt, ExpiresAt: r.ExpiresAt, RemindAt: r.RemindAt, BackstopAt: r.BackstopAt,
+		BackstopRefreshAt: r.BackstopRefreshAt, CredentialsIssuedAt: r.CredentialsIssuedAt, Extensions: r.Extensions,
+		Attempts: r.Attempts, NextAttemptAt: r.NextAttemptAt, LastError: r.LastError, EndState: string(r.EndState),
+		EndedBy: r.EndedBy, EndReason: r.EndReason, EndedAt: r.EndedAt,
+	}
+	if r.Denial != nil {
+		d := decisionRecord(*r.Denial)
+		rec.Denial = &d
+	}
+	if e := r.Extension; e != nil {
+		rec.Extension = &extensionRecord{Number: e.Number, By: e.By, Duration: e.Duration, RequestedAt: e.RequestedAt, Approvals: decisionsToRecords(e.Approvals)}
+	}
+	return rec
+}
+
+func (rec requestRecord) request() *flows.Request {
+	r := &flows.Request{
+		ID: rec.ID, Requester: rec.Requester, Role: rec.Role, Duration: rec.Duration, Reason: rec.Reason, Origin: rec.Origin,
+		Resource: flows.Resource{Integration: rec.Integration, Cluster: rec.Cluster, Database: rec.Database, Collection: rec.Collection},
+		Flow:     rec.Flow, Approvers: rec.Approvers, Quorum: rec.Quorum, MaxDuration: rec.MaxDuration,
+		DenyReasonRequired: rec.DenyReasonRequired, ExtendNeedsApproval: rec.ExtendNeedsApproval, ApprovalsChannel: rec.ApprovalsChannel,
+		State: flows.State(rec.State), CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, Approvals: decisionsFromRecords(rec.Approvals),
+		PendingUntil: rec.PendingUntil, Username: rec.Username, ActivatedAt: rec.ActivatedAt, ExpiresAt: rec.ExpiresAt,
+		RemindAt: rec.RemindAt, BackstopAt: rec.BackstopAt, BackstopRefreshAt: rec.BackstopRefreshAt,
+		CredentialsIssuedAt: rec.CredentialsIssuedAt, Extensions: rec.Extensions, Attempts: rec.Attempts,
+		NextAttemptAt: rec.NextAttemptAt, LastError: rec.LastError, EndState: flows.State(rec.EndState),
+		EndedBy: rec.EndedBy, EndReason: rec.EndReason, EndedAt: rec.EndedAt,
+	}
+	if rec.Denial != nil {
+		d := flows.Decision(*rec.Denial)
+		r.Denial = &d
+	}
+	if e := rec.Extension; e != nil {
+		r.Extension = &flows.Extension{Number: e.Number, By: e.By, Duration: e.Duration, RequestedAt: e.RequestedAt, Approvals: decisionsFromRecords(e.Approvals)}
+	}
+	return r
+}
+
+// auditRecord is one audit log entry. Hash is the SHA-256 of the record's
+// JSON with Hash empty; PrevHash links it to the entry before.
+type auditRecord struct {
+	Seq       uint64        `json:"seq"`
+	At        time.Time     `json:"at"`
+	Type      string        `json:"type"`
+	RequestID string        `json:"request_id,omitempty"`
+	Actor     string        `json:"actor"`
+	From      string        `json:"from,omitempty"`
+	To        string        `json:"to,omitempty"`
+	Message   string        `json:"message,omitempty"`
+	Duration  time.Duration `json:"duration,omitempty"`
+	Extension int           `json:"extension,omitempty"`
+	Attempt   int           `json:"attempt,omitempty"`
+	Username  string        `json:"username,omitempty"`
+	PrevHash  string        `json:"prev_hash"`
+	Hash      string        `json:"hash"`
+}
+
+func auditFromEvent(ev flows.Event) auditRecord {
+	return auditRecord{
+		At: ev.At, Type: string(ev.Type), RequestID: ev.RequestID, Actor: ev.Actor, From: string(ev.From), To: string(ev.To),
+		Message: ev.Message, Duration: ev.Duration, Extension: ev.Extension, Attempt: ev.Attempt, Username: ev.Username,
+	}
+}
+
+func (a auditRecord) record() flows.AuditRecord {
+	return flows.AuditRecord{
+		Seq: a.Seq, PrevHash: a.PrevHash, Hash: a.Hash,
+		Event: flows.Event{
+			Type: flows.EventType(a.Type), RequestID: a.RequestID, Actor: a.Actor, At: a.At, From: flows.State(a.From),
+			To: flows.State(a.To), Message: a.Message, Duration: a.Duration, Extension: a.Extension, Attempt: a.Attempt, Username: a.Username,
+		},
+	}
+}
+
+type messageRefRecord struct {
+	Platform     string `json:"platform"`
+	Conversation string `json:"conversation"`
+	ID           string `json:"id"`
+	Recipient    string `json:"recipient,omitempty"`
+	Kind         string `json:"kind,omitempty"`
+	ServiceURL   string `json:"service_url,omitempty"`
+}

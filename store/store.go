@@ -1,0 +1,510 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+// schemaVersion is the layout of the file. Open refuses any other version
+// rather than guess at records it does not understand.
+const schemaVersion = "1"
+
+var (
+	bucketMeta      = []byte("meta")
+	bucketRequests  = []byte("requests")
+	bucketRequester = []byte("idx_requester") // email 0 created id
+	bucketApprover  = []byte("idx_approver")  // email 0 id, while a decision is awaited
+	bucketState     = []byte("idx_state")     // state 0 created id
+	bucketDue       = []byte("idx_due")       // due id
+	bucketExpiry    = []byte("idx_expiry")    // expires id, active grants only
+	bucketIdem      = []byte("idempotency")   // key -> id
+	bucketAudit     = []byte("audit")         // seq -> auditRecord
+	bucketMsgRefs   = []byte("message_refs")  // request id 0 seq -> messageRefRecord
+	bucketContacts  = []byte("contacts")      // platform 0 key -> opaque bytes
+	bucketCounts    = []byte("counts")        // state -> number of requests
+
+	keySchema    = []byte("schema")
+	keyAuditHead = []byte("audit_head") // hash of the last audit record
+)
+
+var allBuckets = [][]byte{
+	bucketMeta, bucketRequests, bucketRequester, bucketApprover, bucketState, bucketDue, bucketExpiry,
+	bucketIdem, bucketAudit, bucketMsgRefs, bucketContacts, bucketCounts,
+}
+
+// Options tune Open.
+type Options struct {
+	// LockTimeout is how long to wait for another process to release the file
+	// (1s). bbolt holds an exclusive lock, so a second jitbot fails fast.
+	LockTimeout time.Duration
+	// ReadOnly opens the file for reading only, which a running server allows.
+	ReadOnly bool
+	// NoSync skips fsync. Unsafe: for benchmarks that load fixtures only.
+	NoSync bool
+}
+
+// DB is jitbot's bbolt store.
+type DB struct {
+	bolt *bolt.DB
+	path string
+}
+
+var _ flows.Store = (*DB)(nil)
+
+// ErrLocked says another process holds the store file.
+var ErrLocked = errors.New("the store file is in use by another process (is another jitbot running on it?)")
+
+// Open opens (creating if needed) the store at path, with mode 0600.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = time.Second
+	}
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly, NoSync: opts.NoSync})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("store: open %s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if !opts.ReadOnly {
+		// bbolt applies the mode only when it creates the file.
+		if err := os.Chmod(path, 0o600); err != nil {
+			_ = bdb.Close()
+			return nil, fmt.Errorf("store: restrict %s to its owner: %w", path, err)
+		}
+	}
+	d := &DB{bolt: bdb, path: path}
+	if err := d.checkSchema(opts.ReadOnly); err != nil {
+		_ = bdb.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *DB) checkSchema(readOnly bool) error {
+	check := func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return nil
+		}
+		if v := meta.Get(keySchema); string(v) != schemaVersion {
+			return fmt.Errorf("store: %s has schema version %q; this jitbot reads version %s", d.path, v, schemaVersion)
+		}
+		return nil
+	}
+	if readOnly {
+		return d.bolt.View(func(tx *bolt.Tx) error {
+			if tx.Bucket(bucketMeta) == nil {
+				return fmt.Errorf("store: %s is not a jitbot store (no metadata)", d.path)
+			}
+			return check(tx)
+		})
+	}
+	return d.bolt.Update(func(tx *bolt.Tx) error {
+		if err := check(tx); err != nil {
+			return err
+		}
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("store: create bucket %s: %w", name, err)
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte(schemaVersion))
+	})
+}
+
+// Close closes the file.
+func (d *DB) Close() error { return d.bolt.Close() }
+
+// Path is the file's path.
+func (d *DB) Path() string { return d.path }
+
+func be64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func timeKey(t time.Time) []byte { return be64(uint64(t.UnixNano())) }
+
+func join(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+var sep = []byte{0}
+
+// indexEntries lists the index keys of a request, per bucket.
+func indexEntries(r *flows.Request) map[string][][]byte {
+	id := []byte(r.ID)
+	created := timeKey(r.CreatedAt)
+	idx := map[string][][]byte{
+		string(bucketRequester): {join([]byte(r.Requester), sep, created, id)},
+		string(bucketState):     {join([]byte(r.State), sep, created, id)},
+	}
+	if r.State == flows.StatePending || r.State == flows.StateActive && r.Extension != nil {
+		for _, a := range r.Approvers {
+			idx[string(bucketApprover)] = append(idx[string(bucketApprover)], join([]byte(a), sep, id))
+		}
+	}
+	if due := r.DueAt(); !due.IsZero() {
+		idx[string(bucketDue)] = [][]byte{join(timeKey(due), id)}
+	}
+	if r.State == flows.StateActive {
+		idx[string(bucketExpiry)] = [][]byte{join(timeKey(r.ExpiresAt), id)}
+	}
+	return idx
+}
+
+// reindex replaces the index entries of old (nil for a new request) by
+// those of r, and keeps the per-state counts.
+func reindex(tx *bolt.Tx, old, r *flows.Request) error {
+	var before map[string][][]byte
+	if old != nil {
+		before = indexEntries(old)
+	}
+	after := indexEntries(r)
+	for _, name := range [][]byte{bucketRequester, bucketApprover, bucketState, bucketDue, bucketExpiry} {
+		b := tx.Bucket(name)
+		for _, k := range before[string(name)] {
+			if !slices.ContainsFunc(after[string(name)], func(n []byte) bool { return bytes.Equal(n, k) }) {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		for _, k := range after[string(name)] {
+			if err := b.Put(k, nil); err != nil {
+				return err
+			}
+		}
+	}
+	counts := tx.Bucket(bucketCounts)
+	if old != nil && old.State != r.State {
+		if err := addCount(counts, old.State, -1); err != nil {
+			return err
+		}
+	}
+	if old == nil || old.State != r.State {
+		return addCount(counts, r.State, 1)
+	}
+	return nil
+}
+
+func addCount(b *bolt.Bucket, s flows.State, delta int64) error {
+	var n int64
+	if v := b.Get([]byte(s)); len(v) == 8 {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	return b.Put([]byte(s), be64(uint64(n+delta)))
+}
+
+func putRequest(tx *bolt.Tx, r *flows.Request) error {
+	raw, err := json.Marshal(toRecord(r))
+	if err != nil {
+		return fmt.Errorf("store: encode request %s: %w", r.ID, err)
+	}
+	return tx.Bucket(bucketRequests).Put([]byte(r.ID), raw)
+}
+
+func getRequest(tx *bolt.Tx, id string) (*flows.Request, error) {
+	raw := tx.Bucket(bucketRequests).Get([]byte(id))
+	if raw == nil {
+		return nil, flows.Errorf(flows.ENOTFOUND, "there is no request %s", id)
+	}
+	var rec requestRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return nil, fmt.Errorf("store: decode request %s: %w", id, err)
+	}
+	return rec.request(), nil
+}
+
+// appendAudit adds events to the hash chain.
+func appendAudit(tx *bolt.Tx, evs ...flows.Event) error {
+	b := tx.Bucket(bucketAudit)
+	meta := tx.Bucket(bucketMeta)
+	prev := string(meta.Get(keyAuditHead))
+	for _, ev := range evs {
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		rec := auditFromEvent(ev)
+		rec.Seq, rec.PrevHash = seq, prev
+		rec.Hash = hashAudit(rec)
+		raw, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("store: encode audit record: %w", err)
+		}
+		if err := b.Put(be64(seq), raw); err != nil {
+			return err
+		}
+		prev = rec.Hash
+	}
+	return meta.Put(keyAuditHead, []byte(prev))
+}
+
+func hashAudit(rec auditRecord) string {
+	rec.Hash = ""
+	raw, _ := json.Marshal(rec) // a struct of plain fields always encodes
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// Create implements flows.Store.
+func (d *DB) Create(ctx context.Context, r *flows.Request, ev flows.Event, key string) (*flows.Request, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	var out *flows.Request
+	created := false
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
+		idem := tx.Bucket(bucketIdem)
+		if key != "" {
+			if id := idem.Get([]byte(key)); id != nil {
+				prior, err := getRequest(tx, string(id))
+				out = prior
+				return err
+			}
+		}
+		if tx.Bucket(bucketRequests).Get([]byte(r.ID)) != nil {
+			return flows.Errorf(flows.ECONFLICT, "request %s exists", r.ID)
+		}
+		if err := putRequest(tx, r); err != nil {
+			return err
+		}
+		if err := reindex(tx, nil, r); err != nil {
+			return err
+		}
+		if key != "" {
+			if err := idem.Put([]byte(key), []byte(r.ID)); err != nil {
+				return err
+			}
+		}
+		out, created = r.Clone(), true
+		return appendAudit(tx, ev)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, created, nil
+}
+
+// Update implements flows.Store.
+func (d *DB) Update(ctx context.Context, id string, fn func(*flows.Request) ([]flows.Event, error)) (*flows.Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out *flows.Request
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
+		r, err := getRequest(tx, id)
+		if err != nil {
+			return err
+		}
+		old := r.Clone()
+		evs, err := fn(r)
+		if err != nil {
+			return err
+		}
+		if r.ID != id {
+			return fmt.Errorf("store: update %s: the id must not change", id)
+		}
+		if err := putRequest(tx, r); err != nil {
+			return err
+		}
+		if err := reindex(tx, old, r); err != nil {
+			return err
+		}
+		out = r
+		return appendAudit(tx, evs...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Get implements flows.Store.
+func (d *DB) Get(ctx context.Context, id string) (*flows.Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out *flows.Request
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		r, err := getRequest(tx, id)
+		out = r
+		return err
+	})
+	return out, err
+}
+
+// Find implements flows.Store.
+func (d *DB) Find(ctx context.Context, q flows.Query) ([]*flows.Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []*flows.Request
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		keep := func(r *flows.Request) bool {
+			return (len(q.States) == 0 || slices.Contains(q.States, r.State)) &&
+				(q.Requester == "" || r.Requester == q.Requester)
+		}
+		full := func() bool { return q.Limit > 0 && len(out) >= q.Limit }
+		load := func(id string) error {
+			r, err := getRequest(tx, id)
+			if err != nil {
+				return err
+			}
+			if keep(r) {
+				out = append(out, r)
+			}
+			return nil
+		}
+		switch {
+		case q.IdempotencyKey != "":
+			if id := tx.Bucket(bucketIdem).Get([]byte(q.IdempotencyKey)); id != nil {
+				return load(string(id))
+			}
+			return nil
+		case q.Approver != "":
+			prefix := join([]byte(q.Approver), sep)
+			c := tx.Bucket(bucketApprover).Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				if err := load(string(k[len(prefix):])); err != nil {
+					return err
+				}
+			}
+			sortNewestFirst(out)
+		case q.Requester != "":
+			// Keys end in creation time then id: walking backwards is newest first.
+			prefix := join([]byte(q.Requester), sep)
+			c := tx.Bucket(bucketRequester).Cursor()
+			k, _ := c.Seek(join(prefix, be64(^uint64(0))))
+			if k == nil {
+				k, _ = c.Last()
+			} else {
+				k, _ = c.Prev()
+			}
+			for ; k != nil && bytes.HasPrefix(k, prefix) && !full(); k, _ = c.Prev() {
+				if err := load(string(k[len(prefix)+8:])); err != nil {
+					return err
+				}
+			}
+		case len(q.States) > 0:
+			c := tx.Bucket(bucketState).Cursor()
+			for _, s := range q.States {
+				prefix := join([]byte(s), sep)
+				for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+					if err := load(string(k[len(prefix)+8:])); err != nil {
+						return err
+					}
+				}
+			}
+			sortNewestFirst(out)
+		default:
+			return tx.Bucket(bucketRequests).ForEach(func(k, _ []byte) error { return load(string(k)) })
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if q.IdempotencyKey == "" && q.Approver == "" && q.Requester == "" && len(q.States) == 0 {
+		sortNewestFirst(out)
+	}
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+func sortNewestFirst(rs []*flows.Request) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		if !rs[i].CreatedAt.Equal(rs[j].CreatedAt) {
+			return rs[i].CreatedAt.After(rs[j].CreatedAt)
+		}
+		return rs[i].ID > rs[j].ID
+	})
+}
+
+// Due implements flows.Store. It reads only the due index entries up to t.
+func (d *DB) Due(ctx context.Context, t time.Time, limit int) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var ids []string
+	upto := timeKey(t)
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDue).Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k[:8], upto) <= 0; k, _ = c.Next() {
+			if limit > 0 && len(ids) == limit {
+				break
+			}
+			ids = append(ids, string(k[8:]))
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// Expiring implements flows.Store.
+func (d *DB) Expiring(ctx context.Context, t time.Time, limit int) ([]*flows.Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []*flows.Request
+	upto := timeKey(t)
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketExpiry).Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k[:8], upto) <= 0; k, _ = c.Next() {
+			if limit > 0 && len(out) == limit {
+				break
+			}
+			r, err := getRequest(tx, string(k[8:]))
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AppendEvents implements flows.Store.
+func (d *DB) AppendEvents(ctx context.Context, evs ...flows.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return d.bolt.Update(func(tx *bolt.Tx) error { return appendAudit(tx, evs...) })
+}
+
+// CountByState returns how many requests are in each state, from counters
+// kept with every write (so a metrics scrape costs no scan).
+func (d *DB) CountByState(ctx context.Context) (map[flows.State]int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := map[flows.State]int{}
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCounts).ForEach(func(k, v []byte) error {
+			if len(v) == 8 {
+				out[flows.State(k)] = int(int64(binary.BigEndian.Uint64(v)))
+			}
+			return nil
+		})
+	})
+	return out, err
+}
