@@ -18,13 +18,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"gopkg.in/yaml.v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	k8syaml "sigs.k8s.io/yaml"
+
+	"github.com/jitbot/jitbot/cmd/jitbot/config"
 )
 
 const (
@@ -447,14 +448,6 @@ func TestDeployment(t *testing.T) {
 	if s, ok := b.pvc.Spec.Resources.Requests[corev1.ResourceStorage]; !ok || s.IsZero() {
 		t.Error("PVC: no storage request")
 	}
-
-	cfg := loadConfig(t, b)
-	if !strings.HasPrefix(cfg.Store.Path, "/data/") {
-		t.Errorf("store.path %q is not on the /data volume", cfg.Store.Path)
-	}
-	if _, port, _ := strings.Cut(cfg.Listen, ":"); port != "8080" {
-		t.Errorf("listen %q, want port 8080 (the container port)", cfg.Listen)
-	}
 }
 
 func TestService(t *testing.T) {
@@ -562,63 +555,8 @@ func TestSecretHoldsOnlyPlaceholders(t *testing.T) {
 	}
 }
 
-// jitbotConfig mirrors the keys of jitbot.yaml that the example uses (plus the optional ones
-// from DESIGN.md §6), so a misspelt key in the ConfigMap fails here. `jitbot check` remains
-// the authoritative validation.
-type jitbotConfig struct {
-	Listen    string `yaml:"listen"`
-	LogFormat string `yaml:"log_format"`
-	Store     struct {
-		Path string `yaml:"path"`
-	} `yaml:"store"`
-	AdminToken     string   `yaml:"admin_token"`
-	ReminderBefore string   `yaml:"reminder_before"`
-	Admins         []string `yaml:"admins"`
-	Slack          struct {
-		BotToken         string `yaml:"bot_token"`
-		SigningSecret    string `yaml:"signing_secret"`
-		AppToken         string `yaml:"app_token"`
-		APIURL           string `yaml:"api_url"`
-		ApprovalsChannel string `yaml:"approvals_channel"`
-	} `yaml:"slack"`
-	Teams struct {
-		AppID       string `yaml:"app_id"`
-		AppPassword string `yaml:"app_password"`
-		TenantID    string `yaml:"tenant_id"`
-	} `yaml:"teams"`
-	Groups       map[string][]string `yaml:"groups"`
-	Integrations []struct {
-		Name      string `yaml:"name"`
-		ProjectID string `yaml:"project_id"`
-		Atlas     struct {
-			BaseURL      string `yaml:"base_url"`
-			ClientID     string `yaml:"client_id"`
-			ClientSecret string `yaml:"client_secret"`
-		} `yaml:"atlas"`
-		Owners        []string                       `yaml:"owners"`
-		OwnerTag      string                         `yaml:"owner_tag"`
-		AccessDetails string                         `yaml:"access_details"`
-		Databases     map[string]map[string][]string `yaml:"databases"`
-	} `yaml:"integrations"`
-	Flows []struct {
-		Name            string   `yaml:"name"`
-		Integration     string   `yaml:"integration"`
-		Requesters      []string `yaml:"requesters"`
-		Resources       []string `yaml:"resources"`
-		Roles           []string `yaml:"roles"`
-		DefaultDuration string   `yaml:"default_duration"`
-		MaxDuration     string   `yaml:"max_duration"`
-		Approvers       []string `yaml:"approvers"`
-		Approvals       int      `yaml:"approvals"`
-		AutoApprove     bool     `yaml:"auto_approve"`
-		RequireReason   bool     `yaml:"require_reason"`
-		PendingTTL      string   `yaml:"pending_ttl"`
-	} `yaml:"flows"`
-}
-
 // exampleConfig returns the jitbot.yaml held by the ConfigMap: the one copy of the example
-// configuration in the repository. Other packages' tests (cmd/jitbot's config loader) read
-// it from manifests/configmap.yaml the same way rather than keeping a second copy.
+// configuration in the repository.
 func exampleConfig(t *testing.T, b *bundle) []byte {
 	t.Helper()
 	s, ok := b.configMap.Data[configKey]
@@ -630,29 +568,28 @@ func exampleConfig(t *testing.T, b *bundle) []byte {
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-func parseConfig(data []byte) (*jitbotConfig, error) {
-	var cfg jitbotConfig
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, err
-	}
-	return &cfg, nil
-}
-
-func loadConfig(t *testing.T, b *bundle) *jitbotConfig {
+// loadConfig loads the ConfigMap's jitbot.yaml with jitbot's own config
+// loader, with the Secret's placeholders (made the right shape) as the
+// environment.
+func loadConfig(t *testing.T, b *bundle) *config.Config {
 	t.Helper()
-	cfg, err := parseConfig(exampleConfig(t, b))
+	env := func(name string) (string, bool) {
+		v, ok := b.secret.StringData[name]
+		return strings.ReplaceAll(v, "REPLACE-ME", "replace-me-0123456789"), ok
+	}
+	cfg, err := config.Parse(configKey, exampleConfig(t, b), env)
 	if err != nil {
-		t.Fatalf("ConfigMap %s: %v", configKey, err)
+		t.Fatalf("%s does not load:\n%v", configKey, err)
 	}
 	return cfg
 }
 
+// TestConfigMapConfig loads the ConfigMap's jitbot.yaml with jitbot's own
+// config loader (the one `jitbot check` uses), with the Secret's keys as the
+// environment, so a misspelt key or an invalid flow fails here.
 func TestConfigMapConfig(t *testing.T) {
 	b := loadBundle(t)
 	raw := exampleConfig(t, b)
-	cfg := loadConfig(t, b)
 
 	// Every ${VAR} is a Secret key (so envFrom sets it) and every Secret key is used.
 	refs := map[string]bool{}
@@ -667,70 +604,18 @@ func TestConfigMapConfig(t *testing.T) {
 			t.Errorf("Secret key %s is not referenced by %s", k, configKey)
 		}
 	}
-	// Whether the loader expands ${VAR} before or after parsing, the file must still parse.
-	expanded := envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
-		return []byte(b.secret.StringData[string(envRef.FindSubmatch(m)[1])])
-	})
-	if _, err := parseConfig(expanded); err != nil {
-		t.Errorf("%s after textual ${VAR} expansion: %v", configKey, err)
+	cfg := loadConfig(t, b)
+	if !strings.HasPrefix(cfg.StorePath, "/data/") {
+		t.Errorf("store path %q is not on the /data volume", cfg.StorePath)
 	}
-
-	if cfg.LogFormat != "json" && cfg.LogFormat != "text" {
-		t.Errorf("log_format %q", cfg.LogFormat)
+	if cfg.Listen != ":8080" {
+		t.Errorf("listen %q, want :8080 (the container port)", cfg.Listen)
 	}
-	if _, err := time.ParseDuration(cfg.ReminderBefore); err != nil {
-		t.Errorf("reminder_before: %v", err)
+	if cfg.Slack == nil || cfg.Slack.AppToken != "" {
+		t.Errorf("the example runs Slack over HTTP: %+v", cfg.Slack)
 	}
-	if len(cfg.Admins) == 0 {
-		t.Error("no admins")
-	}
-	groupRef := func(where, who string) {
-		if g, ok := strings.CutPrefix(who, "group:"); ok {
-			if _, ok := cfg.Groups[g]; !ok {
-				t.Errorf("%s: unknown group %q", where, g)
-			}
-		}
-	}
-	integrations := map[string]bool{}
-	projectID := regexp.MustCompile(`^[0-9a-f]{24}$`)
-	for _, in := range cfg.Integrations {
-		integrations[in.Name] = true
-		if !projectID.MatchString(in.ProjectID) {
-			t.Errorf("integration %s: project_id %q is not 24 hex digits", in.Name, in.ProjectID)
-		}
-		if len(in.AccessDetails) > 400 {
-			t.Errorf("integration %s: access_details longer than 400 characters", in.Name)
-		}
-		for _, o := range in.Owners {
-			groupRef("integration "+in.Name+" owners", o)
-		}
-	}
-	if len(cfg.Flows) == 0 {
-		t.Fatal("no flows")
-	}
-	for _, f := range cfg.Flows {
-		if !integrations[f.Integration] {
-			t.Errorf("flow %s: unknown integration %q", f.Name, f.Integration)
-		}
-		maxD, err := time.ParseDuration(f.MaxDuration)
-		if err != nil {
-			t.Errorf("flow %s: max_duration: %v", f.Name, err)
-		} else if maxD >= 7*24*time.Hour {
-			t.Errorf("flow %s: max_duration %s reaches Atlas' one-week deleteAfterDate bound", f.Name, maxD)
-		}
-		for name, v := range map[string]string{"default_duration": f.DefaultDuration, "pending_ttl": f.PendingTTL} {
-			if d, err := time.ParseDuration(v); v != "" && err != nil {
-				t.Errorf("flow %s: %s: %v", f.Name, name, err)
-			} else if name == "default_duration" && d > maxD {
-				t.Errorf("flow %s: default_duration above max_duration", f.Name)
-			}
-		}
-		if !f.AutoApprove && (f.Approvals < 1 || len(f.Approvers) == 0) {
-			t.Errorf("flow %s: needs approvers and approvals >= 1", f.Name)
-		}
-		for _, who := range append(slices.Clone(f.Requesters), f.Approvers...) {
-			groupRef("flow "+f.Name, who)
-		}
+	if len(cfg.Policy.Admins()) == 0 {
+		t.Error("no admins to alert")
 	}
 }
 

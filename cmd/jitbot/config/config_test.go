@@ -1,0 +1,163 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const good = `
+listen: ":8080"
+store: {path: /data/jitbot.db}
+admin_token: ${ADMIN_TOKEN}
+admins: [dba-lead@example.com]
+slack:
+  bot_token: ${SLACK_BOT_TOKEN}
+  signing_secret_file: SECRET_FILE
+groups:
+  dba: [dba-lead@example.com, dba-oncall@example.com]
+integrations:
+  - name: prod
+    project_id: 5cf5a45a9ccf6400e60981b6
+    atlas: {client_id: id, client_secret: "${ATLAS_SECRET}", rate_limit: {capacity: 10, refill: 5, per: 1m}}
+    owners: [group:dba]
+    access_details: "mongosh \"$CONNECTION_STRING\" --username $USERNAME"
+    databases:
+      Cluster0: {sales: [orders]}
+flows:
+  - name: prod-read
+    integration: prod
+    requesters: ["*"]
+    resources: ["Cluster0/sales/*"]
+    roles: [read]
+    max_duration: 8h
+    approvers: [owners]
+`
+
+func env(vars map[string]string) Env {
+	return func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}
+}
+
+var goodEnv = env(map[string]string{"ADMIN_TOKEN": "0123456789abcdef0123", "SLACK_BOT_TOKEN": "xoxb-1-2-abc", "ATLAS_SECRET": "s3cr#t: {x}"})
+
+func withSecretFile(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "signing")
+	if err := os.WriteFile(p, []byte("shh-signing\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(text, "SECRET_FILE", p)
+}
+
+func TestParseGood(t *testing.T) {
+	cfg, err := Parse("jitbot.yaml", []byte(withSecretFile(t, good)), goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Slack.BotToken != "xoxb-1-2-abc" || cfg.Slack.SigningSecret != "shh-signing" {
+		t.Fatalf("slack: %+v", cfg.Slack)
+	}
+	in := cfg.Integrations[0]
+	// A secret with YAML-significant characters survives: expansion happens after parsing.
+	if in.ClientSecret != "s3cr#t: {x}" || !in.ServiceAccount || in.BaseURL != "https://cloud.mongodb.com" {
+		t.Fatalf("integration: %+v", in)
+	}
+	if in.RateLimit == nil || in.RateLimit.Capacity != 10 || in.RateLimit.Per != time.Minute {
+		t.Fatalf("rate limit: %+v", in.RateLimit)
+	}
+	pi, _ := cfg.Policy.Integration("prod")
+	if pi.AccessDetails != `mongosh "$CONNECTION_STRING" --username $USERNAME` {
+		t.Fatalf("bare $NAME must be left alone: %q", pi.AccessDetails)
+	}
+	if cfg.ReminderBefore != 15*time.Minute || cfg.LogFormat != "json" {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+}
+
+func TestProblemsNameTheirPathAndLine(t *testing.T) {
+	tests := []struct {
+		name, from, to string
+		env            Env
+		want           string
+	}{
+		{"unknown key", "    max_duration: 8h\n", "    max_duration: 8h\n    max_durration: 9h\n", goodEnv, `jitbot.yaml:26: unknown key "max_durration" (in a flow)`},
+		{"bad duration", "max_duration: 8h", "max_duration: 8 hours", goodEnv, `jitbot.yaml:25: flows[0].max_duration: duration "8 hours"`},
+		{"a week", "max_duration: 8h", "max_duration: 7d", goodEnv, "jitbot.yaml:25: flows[0].max_duration: 7d is a week or more"},
+		{"unknown group", "owners: [group:dba]", "owners: [group:ops]", goodEnv, `jitbot.yaml:15: integrations[0].owners[0]: unknown group "ops"`},
+		{"missing env", "${SLACK_BOT_TOKEN}", "${NOPE}", goodEnv, "jitbot.yaml:7: slack.bot_token: environment variable NOPE is not set"},
+		{"bad token", "${SLACK_BOT_TOKEN}", "xoxp-user", goodEnv, "slack.bot_token: a bot token starts with xoxb-"},
+		{"no atlas creds", `atlas: {client_id: id, client_secret: "${ATLAS_SECRET}", rate_limit: {capacity: 10, refill: 5, per: 1m}}`, "atlas: {}", goodEnv, "integrations[0].atlas: credentials required"},
+		{"both atlas creds", "client_id: id,", "client_id: id, public_key: k, private_key: p,", goodEnv, "not both"},
+		{"bad project", "5cf5a45a9ccf6400e60981b6", "xyz", goodEnv, "jitbot.yaml:13: integrations[0].project_id"},
+		{"bad listen", `listen: ":8080"`, `listen: "8080"`, goodEnv, `jitbot.yaml:2: listen: "8080" is not a host:port`},
+		{"not yaml", "flows:", "flows: [", goodEnv, "jitbot.yaml:"},
+		{"wrong type", "approvers: [owners]", "approvers: owners", goodEnv, "jitbot.yaml:26: cannot unmarshal"},
+		{"bad hint", "sales: [orders]", "sa.les: [orders]", goodEnv, "integrations[0].databases.Cluster0"},
+		{"short admin token", "${ADMIN_TOKEN}", "short", goodEnv, "admin_token: too short"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := withSecretFile(t, good)
+			if !strings.Contains(text, tt.from) {
+				t.Fatalf("fixture lacks %q", tt.from)
+			}
+			_, err := Parse("jitbot.yaml", []byte(strings.Replace(text, tt.from, tt.to, 1)), tt.env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("want %q in:\n%v", tt.want, err)
+			}
+		})
+	}
+}
+
+func TestEveryProblemIsReported(t *testing.T) {
+	_, err := Parse("c.yaml", []byte("store: {}\nintegrations: []\n"), goodEnv)
+	ps, ok := err.(Problems)
+	if !ok || len(ps) < 4 {
+		t.Fatalf("want several problems, got %v", err)
+	}
+	for _, want := range []string{"store.path: required", "configure slack, teams or both", "integrations: required", "flows: required"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in\n%v", want, err)
+		}
+	}
+	if _, err := Parse("empty.yaml", nil, goodEnv); err == nil || !strings.Contains(err.Error(), "store.path: required") {
+		t.Fatalf("empty file: %v", err)
+	}
+}
+
+func TestSecretFileProblems(t *testing.T) {
+	text := strings.Replace(good, "signing_secret_file: SECRET_FILE", "signing_secret_file: /nonexistent/secret\n  signing_secret: x", 1)
+	_, err := Parse("j.yaml", []byte(text), goodEnv)
+	if err == nil || !strings.Contains(err.Error(), "set either signing_secret or signing_secret_file, not both") {
+		t.Fatalf("both: %v", err)
+	}
+	text = strings.Replace(good, "signing_secret_file: SECRET_FILE", "signing_secret_file: /nonexistent/secret", 1)
+	if _, err := Parse("j.yaml", []byte(text), goodEnv); err == nil || !strings.Contains(err.Error(), "slack.signing_secret_file: cannot read the secret") {
+		t.Fatalf("unreadable: %v", err)
+	}
+}
+
+func TestTheShippedExampleConfigsLoad(t *testing.T) {
+	matches, _ := filepath.Glob("../../../examples/*.yaml")
+	for _, path := range matches {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			env := func(name string) (string, bool) {
+				switch {
+				case strings.Contains(name, "SLACK_BOT"):
+					return "xoxb-example", true
+				case strings.Contains(name, "SLACK_APP"):
+					return "", true
+				}
+				return "example-secret-value-0123456789", true
+			}
+			if _, err := Load(path, env); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
