@@ -179,6 +179,10 @@ func ParseDuration(s string) (time.Duration, error) {
 			return 0, Errorf(EINVALID, "duration %q: unknown unit %q; use m, h or d", in, rest[i:i+1])
 		}
 		total += time.Duration(n) * unit
+		if total > 10000*24*time.Hour {
+			// Each part is bounded, but enough of them would overflow.
+			return 0, Errorf(EINVALID, "duration %q: too large", in)
+		}
 		rest = rest[i+1:]
 	}
 	if total <= 0 {

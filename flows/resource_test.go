@@ -84,7 +84,7 @@ func TestParseDuration(t *testing.T) {
 	}
 	bad := map[string]string{
 		"": "empty", "abc": "a number and a unit", "2": "a number and a unit", "5s": "unknown unit",
-		"0h": "longer than zero", "-1h": "a number and a unit", "1.5h": "unknown unit", "99999999h": "too large",
+		"0h": "longer than zero", "-1h": "a number and a unit", "1.5h": "unknown unit", "99999999h": "too large", strings.Repeat("10000d", 11): "too large",
 	}
 	for in, want := range bad {
 		if _, err := flows.ParseDuration(in); err == nil || !strings.Contains(err.Error(), want) {
