@@ -1,0 +1,318 @@
+package bot
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+// Verb is what a command asks jitbot to do.
+type Verb string
+
+// The verbs of the access command.
+const (
+	VerbForm    Verb = "form" // no text: open the request form
+	VerbRequest Verb = "request"
+	VerbList    Verb = "list"
+	VerbPending Verb = "pending"
+	VerbCancel  Verb = "cancel"
+	VerbRevoke  Verb = "revoke"
+	VerbExtend  Verb = "extend"
+	VerbRotate  Verb = "rotate"
+	VerbHelp    Verb = "help"
+)
+
+// verbs lists the subcommands people type, in the order Usage explains them.
+func verbs() []Verb {
+	return []Verb{VerbRequest, VerbList, VerbPending, VerbCancel, VerbRevoke, VerbExtend, VerbRotate, VerbHelp}
+}
+
+// Command is one parsed access command. Only the fields its Verb uses are set.
+type Command struct {
+	Verb      Verb
+	RequestID string         // cancel, revoke, extend, rotate
+	Resource  flows.Resource // request
+	Role      string         // request
+	Duration  time.Duration  // request, extend
+	Reason    string         // request, revoke (optional)
+}
+
+// MaxCommandLength bounds the text Parse accepts. Slack and Teams both allow
+// a few thousand characters; a reason is capped at 500 by flows, so anything
+// this long is a paste gone wrong.
+const MaxCommandLength = 2000
+
+// requestIDPattern is what a request id may look like. flows makes ids of ten
+// lower-case letters and digits; the pattern is looser so that another store
+// can choose differently, but never admits ':' (the separator of action ids)
+// or spaces.
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+const requestSyntax = `request <integration/cluster/database[/collection]> <role> <duration> [reason]`
+
+// Usage explains the access command. It leaves out the command's own name,
+// which differs by platform (/access in Slack, "access" to the Teams bot).
+func Usage() string {
+	return strings.Join([]string{
+		"Ask for temporary access to a MongoDB Atlas database:",
+		"• (no text): open the request form",
+		"• " + requestSyntax,
+		`    e.g. request prod/Cluster0/sales/orders read 1h "INC-123 debugging"`,
+		"• list: your requests and active access",
+		"• pending: requests waiting for your approval",
+		"• cancel <id>: withdraw a pending request",
+		"• revoke <id> [reason]: end access now",
+		"• extend <id> <duration>: keep access longer, e.g. extend abc123 30m",
+		"• rotate <id>: get a new password if you lost the first message",
+		"• help: this text",
+		"Durations: 30m, 2h, 1h30m, 1d.",
+	}, "\n")
+}
+
+// Parse reads the text typed after the access command. Empty text means
+// "open the request form". Errors are *flows.Error with code EINVALID, and
+// their messages say what is wrong and how to write it.
+func Parse(text string) (Command, error) {
+	if len(text) > MaxCommandLength {
+		return Command{}, flows.Errorf(flows.EINVALID, "the command is %d characters long; keep it under %d", len(text), MaxCommandLength)
+	}
+	if !utf8.ValidString(text) {
+		return Command{}, flows.Errorf(flows.EINVALID, "the command is not valid UTF-8 text")
+	}
+	word, rest := nextWord(text)
+	if word == "" {
+		return Command{Verb: VerbForm}, nil
+	}
+	verb := Verb(strings.ToLower(word))
+	switch verb {
+	case VerbRequest:
+		return parseRequest(rest)
+	case VerbList, VerbPending:
+		if err := noMore(verb, rest); err != nil {
+			return Command{}, err
+		}
+		return Command{Verb: verb}, nil
+	case VerbHelp, "?":
+		return Command{Verb: VerbHelp}, nil
+	case VerbCancel, VerbRotate:
+		id, rest, err := requestID(verb, rest, string(verb)+" <id>")
+		if err != nil {
+			return Command{}, err
+		}
+		if err := noMore(verb, rest); err != nil {
+			return Command{}, err
+		}
+		return Command{Verb: verb, RequestID: id}, nil
+	case VerbRevoke:
+		id, rest, err := requestID(verb, rest, "revoke <id> [reason]")
+		if err != nil {
+			return Command{}, err
+		}
+		reason, err := parseReason(rest)
+		if err != nil {
+			return Command{}, err
+		}
+		return Command{Verb: verb, RequestID: id, Reason: reason}, nil
+	case VerbExtend:
+		return parseExtend(rest)
+	}
+	return Command{}, unknownVerb(word)
+}
+
+func parseRequest(rest string) (Command, error) {
+	resText, rest := nextWord(rest)
+	role, rest := nextWord(rest)
+	durText, rest := nextWord(rest)
+	if durText == "" {
+		return Command{}, flows.Errorf(flows.EINVALID,
+			"request needs a resource, a role and a duration: %s, e.g. request prod/Cluster0/sales/orders read 1h \"INC-123\"", requestSyntax)
+	}
+	res, err := flows.ParseResource(resText)
+	if err != nil {
+		return Command{}, err
+	}
+	if err := flows.ValidateRole(role); err != nil {
+		return Command{}, err
+	}
+	d, err := flows.ParseDuration(durText)
+	if err != nil {
+		return Command{}, err
+	}
+	reason, err := parseReason(rest)
+	if err != nil {
+		return Command{}, err
+	}
+	return Command{Verb: VerbRequest, Resource: res, Role: role, Duration: d, Reason: reason}, nil
+}
+
+func parseExtend(rest string) (Command, error) {
+	id, rest, err := requestID(VerbExtend, rest, "extend <id> <duration>, e.g. extend abc123 1h")
+	if err != nil {
+		return Command{}, err
+	}
+	durText, rest := nextWord(rest)
+	if durText == "" {
+		return Command{}, flows.Errorf(flows.EINVALID, "extend needs a duration after the request id: extend %s <duration>, e.g. extend %s 1h", id, id)
+	}
+	d, err := flows.ParseDuration(durText)
+	if err != nil {
+		return Command{}, err
+	}
+	if err := noMore(VerbExtend, rest); err != nil {
+		return Command{}, err
+	}
+	return Command{Verb: VerbExtend, RequestID: id, Duration: d}, nil
+}
+
+// requestID reads the request id that cancel, revoke, extend and rotate need.
+func requestID(verb Verb, rest, syntax string) (id, after string, err error) {
+	id, after = nextWord(rest)
+	if id == "" {
+		return "", "", flows.Errorf(flows.EINVALID, "%s needs a request id: %s (list shows your requests and their ids)", verb, syntax)
+	}
+	if !ValidRequestID(id) {
+		return "", "", flows.Errorf(flows.EINVALID, "%s is not a request id: ids are letters and digits, like abc23def45", quote(id))
+	}
+	return id, after, nil
+}
+
+// ValidRequestID reports whether s can be a request id.
+func ValidRequestID(s string) bool { return requestIDPattern.MatchString(s) }
+
+func noMore(verb Verb, rest string) error {
+	if extra, _ := nextWord(rest); extra != "" {
+		what := "no arguments"
+		switch verb {
+		case VerbCancel, VerbRotate:
+			what = "only a request id"
+		case VerbExtend:
+			what = "a request id and a duration"
+		}
+		return flows.Errorf(flows.EINVALID, "%s takes %s; unexpected %s", verb, what, quote(extra))
+	}
+	return nil
+}
+
+// parseReason reads the rest of the line as a reason. A reason wrapped in
+// quotes loses them; one that opens a quote and never closes it is refused,
+// since the person probably lost the end of it.
+func parseReason(rest string) (string, error) {
+	rest = strings.TrimFunc(rest, unicode.IsSpace)
+	if rest == "" {
+		return "", nil
+	}
+	open, size := utf8.DecodeRuneInString(rest)
+	closers, quoted := quotePairs(open)
+	if !quoted {
+		return rest, nil
+	}
+	body := rest[size:]
+	end := strings.IndexFunc(body, func(r rune) bool { return strings.ContainsRune(closers, r) })
+	if end < 0 {
+		return "", flows.Errorf(flows.EINVALID, "the reason opens a quote (%c) but never closes it", open)
+	}
+	_, closeSize := utf8.DecodeRuneInString(body[end:])
+	if strings.TrimFunc(body[end+closeSize:], unicode.IsSpace) != "" {
+		// Text after the closing quote: the quotes were part of the reason,
+		// as in "INC-1" and "INC-2" both broke.
+		return rest, nil
+	}
+	return strings.TrimFunc(body[:end], unicode.IsSpace), nil
+}
+
+// quotePairs returns the runes that may close a quote opened by r. Chat
+// clients often turn straight quotes into typographic ones, so either form
+// closes either.
+func quotePairs(r rune) (closers string, ok bool) {
+	switch r {
+	case '"', '“', '”':
+		return "\"”“", true
+	case '\'', '‘', '’':
+		return "'’‘", true
+	}
+	return "", false
+}
+
+// nextWord splits off the first whitespace-separated word.
+func nextWord(s string) (word, rest string) {
+	s = strings.TrimLeftFunc(s, unicode.IsSpace)
+	i := strings.IndexFunc(s, unicode.IsSpace)
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], s[i:]
+}
+
+func unknownVerb(word string) error {
+	if s := suggest(strings.ToLower(word)); s != "" {
+		return flows.Errorf(flows.EINVALID, "unknown subcommand %s; did you mean %s?", quote(word), s)
+	}
+	vs := verbs()
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = string(v)
+	}
+	return flows.Errorf(flows.EINVALID, "unknown subcommand %s; use %s or %s",
+		quote(word), strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
+}
+
+// suggest returns the subcommand the person most likely meant: the only one
+// starting with what they typed, or the closest within two typos.
+func suggest(word string) string {
+	var prefixed []Verb
+	for _, v := range verbs() {
+		if len(word) >= 2 && strings.HasPrefix(string(v), word) {
+			prefixed = append(prefixed, v)
+		}
+	}
+	if len(prefixed) == 1 {
+		return string(prefixed[0])
+	}
+	best, bestDist := "", 3
+	for _, v := range verbs() {
+		if d := editDistance(word, string(v)); d < bestDist {
+			best, bestDist = string(v), d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance, bounded to keep fuzzed input cheap.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra) > 32 || len(rb) > 32 {
+		return 1 << 10
+	}
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// quote quotes what a person typed for an error message, shortened so a
+// pasted paragraph does not drown the message.
+func quote(s string) string {
+	const limit = 40
+	if utf8.RuneCountInString(s) > limit {
+		s = string([]rune(s)[:limit]) + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}

@@ -1,0 +1,155 @@
+package bot
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+func TestParse(t *testing.T) {
+	orders := flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"}
+	tests := []struct {
+		text string
+		want Command
+	}{
+		{"", Command{Verb: VerbForm}},
+		{"   \t ", Command{Verb: VerbForm}},
+		{`request prod/Cluster0/sales/orders read 1h "INC-123"`,
+			Command{Verb: VerbRequest, Resource: orders, Role: "read", Duration: time.Hour, Reason: "INC-123"}},
+		{`request prod/Cluster0/sales/orders read 2h INC-123 debugging the nightly job`,
+			Command{Verb: VerbRequest, Resource: orders, Role: "read", Duration: 2 * time.Hour, Reason: "INC-123 debugging the nightly job"}},
+		{"REQUEST prod/Cluster0/sales readWrite 1h30m",
+			Command{Verb: VerbRequest, Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales"}, Role: "readWrite", Duration: 90 * time.Minute}},
+		{"request prod/Cluster0/sales/orders read 1h “INC-123 smart quotes”",
+			Command{Verb: VerbRequest, Resource: orders, Role: "read", Duration: time.Hour, Reason: "INC-123 smart quotes"}},
+		{`request prod/Cluster0/sales/orders read 1h 'single'`,
+			Command{Verb: VerbRequest, Resource: orders, Role: "read", Duration: time.Hour, Reason: "single"}},
+		{`request prod/Cluster0/sales/orders read 1h "INC-1" and "INC-2" broke`,
+			Command{Verb: VerbRequest, Resource: orders, Role: "read", Duration: time.Hour, Reason: `"INC-1" and "INC-2" broke`}},
+		{"  request\tprod/Cluster0/sales/orders  read\n1d  ",
+			Command{Verb: VerbRequest, Resource: orders, Role: "read", Duration: 24 * time.Hour}},
+		{"list", Command{Verb: VerbList}},
+		{"pending", Command{Verb: VerbPending}},
+		{"help", Command{Verb: VerbHelp}},
+		{"help me please", Command{Verb: VerbHelp}},
+		{"?", Command{Verb: VerbHelp}},
+		{"cancel abc23def45", Command{Verb: VerbCancel, RequestID: "abc23def45"}},
+		{"rotate abc23def45", Command{Verb: VerbRotate, RequestID: "abc23def45"}},
+		{"revoke abc23def45", Command{Verb: VerbRevoke, RequestID: "abc23def45"}},
+		{`revoke abc23def45 "done early"`, Command{Verb: VerbRevoke, RequestID: "abc23def45", Reason: "done early"}},
+		{"revoke abc23def45 done early", Command{Verb: VerbRevoke, RequestID: "abc23def45", Reason: "done early"}},
+		{"extend abc23def45 30m", Command{Verb: VerbExtend, RequestID: "abc23def45", Duration: 30 * time.Minute}},
+	}
+	for _, tt := range tests {
+		got, err := Parse(tt.text)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tt.text, err)
+			continue
+		}
+		if got != tt.want {
+			t.Errorf("Parse(%q)\n got %+v\nwant %+v", tt.text, got, tt.want)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		text string
+		want string // a part of the message
+	}{
+		{"reqest prod/Cluster0/sales read 1h", `unknown subcommand "reqest"; did you mean request?`},
+		{"lst", `unknown subcommand "lst"; did you mean list?`},
+		{"pend", `did you mean pending?`},
+		{"approve abc", `unknown subcommand "approve"; use request, list, pending, cancel, revoke, extend, rotate or help`},
+		{"request", "request needs a resource, a role and a duration: request <integration/cluster/database[/collection]> <role> <duration> [reason]"},
+		{"request prod/Cluster0/sales read", "request needs a resource, a role and a duration"},
+		{"request prod/Cluster0 read 1h", `resource "prod/Cluster0": want integration/cluster/database`},
+		{"request prod/Cluster0/admin read 1h", `database "admin" is a system database`},
+		{"request prod/Cluster0/sales atlasAdmin 1h", `role "atlasAdmin" applies to every database`},
+		{"request prod/Cluster0/sales read 1w", `unknown unit "w"`},
+		{"request prod/Cluster0/sales read 90s", `unknown unit "s"`},
+		{"request prod/Cluster0/sales read soon", `duration "soon": use a number and a unit`},
+		{`request prod/Cluster0/sales read 1h "INC-123`, "the reason opens a quote (\") but never closes it"},
+		{"list everything", `list takes no arguments; unexpected "everything"`},
+		{"cancel", "cancel needs a request id: cancel <id>"},
+		{"cancel abc def", `cancel takes only a request id; unexpected "def"`},
+		{"cancel a:b", `"a:b" is not a request id`},
+		{"extend abc", "extend needs a duration after the request id: extend abc <duration>"},
+		{"extend abc 1h more", `extend takes a request id and a duration; unexpected "more"`},
+		{"extend", "extend needs a request id"},
+		{"revoke", "revoke needs a request id: revoke <id> [reason]"},
+		{"rotate", "rotate needs a request id"},
+		{strings.Repeat("x", MaxCommandLength+1), "keep it under 2000"},
+		{"list \xff", "not valid UTF-8"},
+	}
+	for _, tt := range tests {
+		_, err := Parse(tt.text)
+		if err == nil {
+			t.Errorf("Parse(%q): want an error containing %q", tt.text, tt.want)
+			continue
+		}
+		if flows.ErrorCode(err) != flows.EINVALID {
+			t.Errorf("Parse(%q): code %s, want invalid", tt.text, flows.ErrorCode(err))
+		}
+		if msg := flows.ErrorMessage(err); !strings.Contains(msg, tt.want) {
+			t.Errorf("Parse(%q):\n got %q\nwant it to contain %q", tt.text, msg, tt.want)
+		}
+	}
+}
+
+func TestUsageNamesEverySubcommand(t *testing.T) {
+	u := Usage()
+	for _, v := range verbs() {
+		if !strings.Contains(u, string(v)) {
+			t.Errorf("usage does not mention %s", v)
+		}
+	}
+}
+
+// FuzzParse proves that no input makes Parse panic, and that every failure
+// is an EINVALID error with a readable, bounded message. Its seed corpus runs
+// as a normal test.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"", "help", "list", "pending", "request prod/Cluster0/sales/orders read 1h \"INC-123\"",
+		"request a/b/c d 1d2h3m reason", "request prod/Cluster0/sales read 10000d10000d10000d",
+		"extend abc 1h", "revoke abc 'why'", "cancel x", "rotate y", "request \"", "“", "revoke a “b",
+		"request ////// read 1h", "request a/b/c/d/e r 1h", "reqest", "EXTEND A 0m", "extend a -1h",
+		"request prod/Cluster0/sales read 99999999999999999999h", "\x00", "revoke abc \"\"",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		cmd, err := Parse(text)
+		if err != nil {
+			if flows.ErrorCode(err) != flows.EINVALID {
+				t.Fatalf("Parse(%q): code %s, want invalid: %v", text, flows.ErrorCode(err), err)
+			}
+			msg := flows.ErrorMessage(err)
+			if msg == "" || !utf8.ValidString(msg) || len(msg) > 600 {
+				t.Fatalf("Parse(%q): unclear message %q", text, msg)
+			}
+			return
+		}
+		switch cmd.Verb {
+		case VerbForm, VerbList, VerbPending, VerbHelp:
+		case VerbRequest:
+			if cmd.Resource.Validate() != nil || flows.ValidateRole(cmd.Role) != nil || cmd.Duration <= 0 {
+				t.Fatalf("Parse(%q) accepted an invalid request: %+v", text, cmd)
+			}
+		case VerbExtend:
+			if cmd.Duration <= 0 || !ValidRequestID(cmd.RequestID) {
+				t.Fatalf("Parse(%q) accepted an invalid extend: %+v", text, cmd)
+			}
+		case VerbCancel, VerbRevoke, VerbRotate:
+			if !ValidRequestID(cmd.RequestID) {
+				t.Fatalf("Parse(%q) accepted an invalid id: %+v", text, cmd)
+			}
+		default:
+			t.Fatalf("Parse(%q) returned verb %q", text, cmd.Verb)
+		}
+	})
+}
