@@ -1,0 +1,215 @@
+package atlas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"time"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+// DefaultBaseURL is the Atlas commercial cloud. Atlas for Government and tests
+// set Integration.BaseURL instead.
+const DefaultBaseURL = "https://cloud.mongodb.com"
+
+// Config configures a Provisioner. Zero values take the defaults noted.
+type Config struct {
+	Integrations []Integration
+
+	// HTTPTimeout bounds one Atlas operation, its retries included (20s).
+	HTTPTimeout time.Duration
+	// ApplyTimeout bounds WaitApplied (90s).
+	ApplyTimeout time.Duration
+	// ApplyPoll is the first wait between change-status polls (500ms); it
+	// doubles up to ApplyPollMax (5s).
+	ApplyPoll, ApplyPollMax time.Duration
+	// CatalogTTL is how long a project's cluster list is served from cache (5m).
+	CatalogTTL time.Duration
+	// MaxRetries is how many times one HTTP request is retried after a 429,
+	// a 5xx or a broken connection (5; negative: never).
+	MaxRetries int
+	// RetryBase and RetryMax bound the exponential backoff between retries
+	// that come without a Retry-After (250ms and 8s); each wait has ±50% jitter.
+	RetryBase, RetryMax time.Duration
+	// Sleep waits d or until ctx is done. Tests inject one that returns at
+	// once and records what it was asked to wait.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Clock decides deleteAfterDate bounds and catalog ages (flows.SystemClock).
+	Clock flows.Clock
+	// Log receives the adapter's logs (discarded when nil).
+	Log *slog.Logger
+	// UserAgent is sent with every call ("jitbot").
+	UserAgent string
+	// Transport is the base HTTP transport under retries and authentication
+	// (a clone of http.DefaultTransport's settings).
+	Transport http.RoundTripper
+}
+
+// Integration is one Atlas project and the credentials jitbot uses for it.
+// Exactly one of the two credential pairs is set.
+type Integration struct {
+	Name      string
+	ProjectID string
+	// BaseURL defaults to DefaultBaseURL.
+	BaseURL string
+	// ClientID and ClientSecret are a service account (OAuth 2.0 client
+	// credentials), the method Atlas recommends.
+	ClientID, ClientSecret string
+	// PublicKey and PrivateKey are a programmatic API key (HTTP Digest), the
+	// legacy method.
+	PublicKey, PrivateKey string
+	// OwnerTag is the cluster tag whose value names the cluster's owners
+	// ("owner").
+	OwnerTag string
+	// Databases are catalog hints, cluster → database → collections: the Admin
+	// API cannot list collections, so the databases people may pick from are
+	// configured.
+	Databases map[string]map[string][]string
+}
+
+var projectIDPattern = regexp.MustCompile(`^[a-f0-9]{24}$`)
+
+// withDefaults returns cfg with every zero value replaced by its default.
+func (cfg Config) withDefaults() Config {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.HTTPTimeout, 20*time.Second)
+	def(&cfg.ApplyTimeout, 90*time.Second)
+	def(&cfg.ApplyPoll, 500*time.Millisecond)
+	def(&cfg.ApplyPollMax, 5*time.Second)
+	def(&cfg.CatalogTTL, 5*time.Minute)
+	def(&cfg.RetryBase, 250*time.Millisecond)
+	def(&cfg.RetryMax, 8*time.Second)
+	switch {
+	case cfg.MaxRetries == 0:
+		cfg.MaxRetries = 5
+	case cfg.MaxRetries < 0:
+		cfg.MaxRetries = 0
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleep
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = flows.SystemClock{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "jitbot"
+	}
+	integrations := make([]Integration, len(cfg.Integrations))
+	for i, in := range cfg.Integrations {
+		if in.BaseURL == "" {
+			in.BaseURL = DefaultBaseURL
+		}
+		if in.OwnerTag == "" {
+			in.OwnerTag = flows.DefaultOwnerTag
+		}
+		integrations[i] = in
+	}
+	cfg.Integrations = integrations
+	return cfg
+}
+
+// validate reports every problem of the configuration, naming the integration
+// at fault. Secrets are never quoted.
+func (cfg Config) validate() error {
+	if len(cfg.Integrations) == 0 {
+		return errors.New("atlas: no integrations configured")
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for i, in := range cfg.Integrations {
+		at := fmt.Sprintf("atlas: integration %q", in.Name)
+		if in.Name == "" {
+			at = fmt.Sprintf("atlas: integration #%d", i+1)
+			errs = append(errs, fmt.Errorf("%s: the name is empty", at))
+		} else if seen[in.Name] {
+			errs = append(errs, fmt.Errorf("%s is configured twice", at))
+		}
+		seen[in.Name] = true
+		if !projectIDPattern.MatchString(in.ProjectID) {
+			errs = append(errs, fmt.Errorf("%s: project id %q is not 24 hexadecimal characters", at, in.ProjectID))
+		}
+		if err := checkBaseURL(in.BaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", at, err))
+		}
+		if err := in.checkCredentials(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", at, err))
+		}
+		for cluster := range in.Databases {
+			if cluster == "" {
+				errs = append(errs, fmt.Errorf("%s: a database hint names an empty cluster", at))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (in Integration) usesOAuth() bool { return in.ClientID != "" || in.ClientSecret != "" }
+
+func (in Integration) checkCredentials() error {
+	oauth := in.ClientID != "" || in.ClientSecret != ""
+	digest := in.PublicKey != "" || in.PrivateKey != ""
+	switch {
+	case oauth && digest:
+		return errors.New("both a service account (client_id) and an API key (public_key) are set; configure exactly one")
+	case !oauth && !digest:
+		return errors.New("no credentials: set a service account (client_id and client_secret, recommended) or an API key (public_key and private_key)")
+	case oauth && in.ClientID == "":
+		return errors.New("client_secret is set without client_id")
+	case oauth && in.ClientSecret == "":
+		return errors.New("client_id is set without client_secret")
+	case digest && in.PublicKey == "":
+		return errors.New("private_key is set without public_key")
+	case digest && in.PrivateKey == "":
+		return errors.New("public_key is set without private_key")
+	}
+	return nil
+}
+
+// checkBaseURL insists on HTTPS, except on loopback where the simulator and
+// local proxies live: the credentials travel with every request.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("base URL %q is not an http(s) URL", raw)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("base URL %q: use https (plain http is allowed only on loopback)", raw)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// sleep is the real Sleep: a timer that gives up when ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

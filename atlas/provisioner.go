@@ -1,0 +1,597 @@
+package atlas
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mongodb-forks/digest"
+	"go.mongodb.org/atlas-sdk/v20250312020/admin"
+	"go.mongodb.org/atlas-sdk/v20250312020/auth"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+// Labels jitbot puts on the users it makes. Reconcile finds its users by
+// LabelManagedBy; LabelRequest ties a user to the request that made it.
+const (
+	LabelManagedBy    = "managed-by"
+	ManagedByValue    = "jitbot"
+	LabelRequest      = "jitbot-request"
+	labelCheck        = "jitbot-check"
+	authDatabase      = "admin" // SCRAM users authenticate against admin
+	usernamePrefix    = "jit-"
+	maxDescription    = 100 // Atlas's limit on a user's description
+	passwordLength    = 32
+	passwordAlphabet  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	statusApplied     = "APPLIED"
+	usersPerPage      = 500 // the most Atlas returns per page
+	maxPages          = 1000
+	scopeTypeCluster  = "CLUSTER"
+	staleCatalogTimes = 10 // a catalog older than this many TTLs is not served
+)
+
+// Provisioner implements flows.Provisioner and flows.Inventory over the Atlas
+// Admin API, one SDK client per integration.
+type Provisioner struct {
+	cfg      Config
+	clock    flows.Clock
+	log      *slog.Logger
+	projects map[string]*project
+	stats    *counters
+	catalog  *Catalog
+	base     http.RoundTripper
+	// cancel ends the context the OAuth token sources live on.
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+	// foreign remembers users found under our name but not ours, so that the
+	// cleanup flows does after a failed create never deletes them.
+	foreign sync.Map // integration + "/" + username → struct{}
+}
+
+var (
+	_ flows.Provisioner = (*Provisioner)(nil)
+	_ flows.Inventory   = (*Provisioner)(nil)
+)
+
+// project is one integration and its SDK client.
+type project struct {
+	Integration
+	api *admin.APIClient
+}
+
+func (pr *project) credentialKind() string {
+	if pr.usesOAuth() {
+		return "service account " + pr.ClientID
+	}
+	return "API key " + pr.PublicKey
+}
+
+// New checks cfg and builds one Atlas client per integration. No call is made:
+// use Check to prove the credentials. ctx carries values only; the OAuth token
+// sources outlive it and stop at Close.
+func New(ctx context.Context, cfg Config) (*Provisioner, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	base := cfg.Transport
+	if base == nil {
+		base = defaultTransport(cfg.HTTPTimeout)
+	}
+	// The token sources fetch tokens on this context for as long as the
+	// Provisioner lives, whatever happens to the caller's.
+	tokenCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p := &Provisioner{
+		cfg: cfg, clock: cfg.Clock, log: cfg.Log, projects: map[string]*project{},
+		stats: &counters{}, base: base, cancel: cancel,
+	}
+	for _, in := range cfg.Integrations {
+		api, err := p.client(tokenCtx, in)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("atlas: integration %q: %w", in.Name, err)
+		}
+		p.projects[in.Name] = &project{Integration: in, api: api}
+	}
+	p.catalog = newCatalog(p)
+	return p, nil
+}
+
+// defaultTransport copies http.DefaultTransport's settings (proxy, dialer,
+// HTTP/2) into a transport of our own, so nothing global is shared or changed.
+func defaultTransport(timeout time.Duration) http.RoundTripper {
+	var t *http.Transport
+	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+		t = dt.Clone()
+	} else {
+		t = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true, TLSHandshakeTimeout: 10 * time.Second}
+	}
+	t.MaxIdleConnsPerHost = 16
+	t.ResponseHeaderTimeout = timeout
+	return t
+}
+
+// client builds the SDK client of one integration.
+func (p *Provisioner) client(tokenCtx context.Context, in Integration) (*admin.APIClient, error) {
+	retry := func(next http.RoundTripper) *retryTransport {
+		return &retryTransport{
+			next: next, maxRetries: p.cfg.MaxRetries, base: p.cfg.RetryBase, max: p.cfg.RetryMax,
+			sleep: p.cfg.Sleep, stats: p.stats, log: p.log, integration: in.Name,
+		}
+	}
+	// UseBaseURL must come first: UseOAuthAuth reads the token URL from it.
+	mods := []admin.ClientModifier{admin.UseBaseURL(in.BaseURL)}
+	if in.usesOAuth() {
+		// Token fetches and API calls both go through this client's transport
+		// (the SDK puts the bearer-token transport on top of it). Handing it
+		// over in the context keeps the SDK from rewriting http.DefaultClient.
+		hc := &http.Client{Transport: retry(p.base), Timeout: p.cfg.HTTPTimeout}
+		mods = append(mods, admin.UseOAuthAuth(context.WithValue(tokenCtx, auth.HTTPClient, hc), in.ClientID, in.ClientSecret))
+	} else {
+		// Retries wrap the digest transport so that each one gets its own
+		// challenge rather than replaying a used nonce.
+		dt := digest.NewTransportWithHTTPRoundTripper(in.PublicKey, in.PrivateKey, p.base)
+		mods = append(mods, admin.UseHTTPClient(&http.Client{Transport: retry(dt), Timeout: p.cfg.HTTPTimeout}))
+	}
+	mods = append(mods, admin.UseUserAgent(p.cfg.UserAgent))
+	return admin.NewClient(mods...)
+}
+
+// Close stops token refreshes and drops idle connections. The Provisioner
+// must not be used afterwards.
+func (p *Provisioner) Close() {
+	p.closeOnce.Do(func() {
+		p.cancel()
+		p.catalog.wait()
+		if c, ok := p.base.(interface{ CloseIdleConnections() }); ok {
+			c.CloseIdleConnections()
+		}
+	})
+}
+
+// Stats returns the call counters.
+func (p *Provisioner) Stats() Stats { return p.stats.snapshot() }
+
+// Catalog returns the catalog sharing this Provisioner's clients.
+func (p *Provisioner) Catalog() *Catalog { return p.catalog }
+
+func (p *Provisioner) project(name string) (*project, error) {
+	pr, ok := p.projects[name]
+	if !ok {
+		return nil, flows.Errorf(flows.EINVALID, "there is no Atlas integration %q configured", name)
+	}
+	return pr, nil
+}
+
+// do runs one Atlas operation under its own deadline, counts it, and turns a
+// failure into a *flows.Error whose cause is a *callError.
+func (p *Provisioner) do(ctx context.Context, pr *project, op string, fn func(ctx context.Context) (*http.Response, error)) error {
+	p.stats.call(op)
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.HTTPTimeout)
+	defer cancel()
+	start := time.Now()
+	resp, err := fn(ctx)
+	drain(resp)
+	if err == nil {
+		p.log.LogAttrs(ctx, slog.LevelDebug, "atlas call", slog.String("integration", pr.Name),
+			slog.String("operation", op), slog.Duration("duration", time.Since(start)))
+		return nil
+	}
+	p.stats.errors.Add(1)
+	ce := newCallError(op, resp, err)
+	p.log.LogAttrs(ctx, slog.LevelWarn, "atlas call failed", slog.String("integration", pr.Name),
+		slog.String("operation", op), slog.Int("status", ce.Status), slog.String("error_code", ce.Code),
+		slog.Duration("duration", time.Since(start)), slog.Any("err", err))
+	return pr.classify(ce)
+}
+
+// checkGrant refuses grants the adapter must never act on: a username outside
+// jitbot's namespace could be somebody else's user.
+func checkGrant(g flows.Grant, full bool) error {
+	if !strings.HasPrefix(g.Username, usernamePrefix) {
+		return flows.Errorf(flows.EINTERNAL, "refusing to manage Atlas user %q: jitbot's users are named %s...", g.Username, usernamePrefix)
+	}
+	if full && (g.RequestID == "" || g.Role == "" || g.Resource.Cluster == "" || g.Resource.Database == "") {
+		return flows.Errorf(flows.EINTERNAL, "grant for %q is missing its request id, role, cluster or database", g.Username)
+	}
+	return nil
+}
+
+// backstop returns the grant's deleteAfterDate as Atlas wants it (UTC, whole
+// seconds), refusing one Atlas would reject: it must be in the future and at
+// most a week ahead.
+func (p *Provisioner) backstop(g flows.Grant) (time.Time, error) {
+	at := g.BackstopAt.UTC().Truncate(time.Second)
+	now := p.clock.Now()
+	if !at.After(now) || at.After(now.Add(flows.Week)) {
+		return time.Time{}, flows.Errorf(flows.EINTERNAL, "the backstop %s of %q is not within a week from now (%s)",
+			at.Format(time.RFC3339), g.Username, now.UTC().Format(time.RFC3339))
+	}
+	return at, nil
+}
+
+func roles(g flows.Grant) []admin.DatabaseUserRole {
+	r := admin.DatabaseUserRole{RoleName: g.Role, DatabaseName: g.Resource.Database}
+	if g.Resource.Collection != "" {
+		r.CollectionName = admin.PtrString(g.Resource.Collection)
+	}
+	return []admin.DatabaseUserRole{r}
+}
+
+func labels(kv ...string) *[]admin.ComponentLabel {
+	out := make([]admin.ComponentLabel, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, admin.ComponentLabel{Key: admin.PtrString(kv[i]), Value: admin.PtrString(kv[i+1])})
+	}
+	return &out
+}
+
+func description(g flows.Grant) string {
+	d := fmt.Sprintf("jitbot request %s by %s", g.RequestID, g.Requester)
+	return truncate(d, maxDescription)
+}
+
+// truncate shortens s to at most n bytes without splitting a character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// desiredUser is the whole user a grant asks for, as created or restored.
+func desiredUser(pr *project, g flows.Grant, password string, backstop time.Time) *admin.CloudDatabaseUser {
+	u := admin.NewCloudDatabaseUser(authDatabase, pr.ProjectID, roles(g), g.Username)
+	u.Password = admin.PtrString(password)
+	u.Scopes = &[]admin.UserScope{{Name: g.Resource.Cluster, Type: scopeTypeCluster}}
+	u.Labels = labels(LabelManagedBy, ManagedByValue, LabelRequest, g.RequestID)
+	u.Description = admin.PtrString(description(g))
+	u.DeleteAfterDate = &backstop
+	return u
+}
+
+// patch is the smallest update body the API takes: Atlas requires the
+// identity and the roles on every PATCH, so the grant's roles go along.
+func patch(pr *project, g flows.Grant) *admin.CloudDatabaseUser {
+	return &admin.CloudDatabaseUser{DatabaseName: authDatabase, GroupId: pr.ProjectID, Username: g.Username, Roles: roles(g)}
+}
+
+// newPassword returns a random alphanumeric password (about 190 bits), safe in
+// connection strings without escaping.
+func newPassword() string {
+	out := make([]byte, 0, passwordLength)
+	var buf [64]byte
+	for len(out) < passwordLength {
+		_, _ = rand.Read(buf[:]) // never fails: crypto/rand aborts the program instead
+		for _, b := range buf {
+			// 248 is the largest multiple of 62 below 256: rejecting the rest
+			// keeps every character equally likely.
+			if b < 248 && len(out) < passwordLength {
+				out = append(out, passwordAlphabet[int(b)%len(passwordAlphabet)])
+			}
+		}
+	}
+	return string(out)
+}
+
+// Create makes the grant's database user. A user of the same name that is
+// this request's (a retried or resumed create) gets the intended settings and
+// a new password; one that is not jitbot's is left alone with ECONFLICT.
+func (p *Provisioner) Create(ctx context.Context, g flows.Grant) (flows.Credentials, error) {
+	creds, err := p.create(ctx, g)
+	if err != nil {
+		return flows.Credentials{}, fmt.Errorf("atlas: create user %q: %w", g.Username, err)
+	}
+	return creds, nil
+}
+
+func (p *Provisioner) create(ctx context.Context, g flows.Grant) (flows.Credentials, error) {
+	pr, err := p.project(g.Integration)
+	if err != nil {
+		return flows.Credentials{}, err
+	}
+	if err := checkGrant(g, true); err != nil {
+		return flows.Credentials{}, err
+	}
+	at, err := p.backstop(g)
+	if err != nil {
+		return flows.Credentials{}, err
+	}
+	// The connection string first: an unknown cluster fails here, before a
+	// user exists, and it usually comes from the catalog without a call.
+	conn, err := p.connectionString(ctx, pr, g.Resource.Cluster)
+	if err != nil {
+		return flows.Credentials{}, err
+	}
+	password := newPassword()
+	err = p.do(ctx, pr, "createDatabaseUser", func(ctx context.Context) (*http.Response, error) {
+		_, resp, err := pr.api.DatabaseUsersApi.CreateDatabaseUser(ctx, pr.ProjectID, desiredUser(pr, g, password, at)).Execute()
+		return resp, err
+	})
+	if status, _ := failure(err); status == http.StatusConflict {
+		err = p.restore(ctx, pr, g, password, at)
+	}
+	if err != nil {
+		return flows.Credentials{}, clusterError(err, pr, g.Resource.Cluster)
+	}
+	p.log.InfoContext(ctx, "atlas user created", "integration", pr.Name, "username", g.Username,
+		"request_id", g.RequestID, "role", g.Role, "resource", g.Resource.String(), "delete_after", at)
+	return flows.Credentials{Username: g.Username, Password: flows.NewSecret(password), ConnectionString: conn}, nil
+}
+
+// restore takes over a user that already exists under the grant's name, if it
+// is this request's: jitbot never stores passwords, so a resumed create must
+// set a new one, and the settings are brought in line with the grant.
+func (p *Provisioner) restore(ctx context.Context, pr *project, g flows.Grant, password string, at time.Time) error {
+	var existing *admin.CloudDatabaseUser
+	err := p.do(ctx, pr, "getDatabaseUser", func(ctx context.Context) (*http.Response, error) {
+		u, resp, err := pr.api.DatabaseUsersApi.GetDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Username).Execute()
+		existing = u
+		return resp, err
+	})
+	if err != nil {
+		return err
+	}
+	if !ours(existing, g.RequestID) {
+		p.foreign.Store(pr.Name+"/"+g.Username, struct{}{})
+		p.log.WarnContext(ctx, "atlas user exists and is not jitbot's; leaving it alone", "integration", pr.Name,
+			"username", g.Username, "request_id", g.RequestID)
+		return flows.Errorf(flows.ECONFLICT, "a database user named %s already exists in integration %s and is not jitbot's; jitbot will not touch it", g.Username, pr.Name)
+	}
+	err = p.do(ctx, pr, "updateDatabaseUser", func(ctx context.Context) (*http.Response, error) {
+		u := desiredUser(pr, g, password, at)
+		u.AwsIAMType, u.LdapAuthType, u.OidcAuthType, u.X509Type = nil, nil, nil, nil // an update cannot change how a user authenticates
+		_, resp, err := pr.api.DatabaseUsersApi.UpdateDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Username, u).Execute()
+		return resp, err
+	})
+	if err == nil {
+		p.log.InfoContext(ctx, "atlas user existed from an earlier attempt; reset it", "integration", pr.Name,
+			"username", g.Username, "request_id", g.RequestID)
+	}
+	return err
+}
+
+// ours reports whether u carries jitbot's label and the request's id.
+func ours(u *admin.CloudDatabaseUser, requestID string) bool {
+	managed, _ := label(u, LabelManagedBy)
+	req, _ := label(u, LabelRequest)
+	return managed == ManagedByValue && req == requestID
+}
+
+func label(u *admin.CloudDatabaseUser, key string) (string, bool) {
+	if u == nil || u.Labels == nil {
+		return "", false
+	}
+	for _, l := range *u.Labels {
+		if l.GetKey() == key {
+			return l.GetValue(), true
+		}
+	}
+	return "", false
+}
+
+// clusterError names the cluster in an unknown-cluster error.
+func clusterError(err error, pr *project, cluster string) error {
+	if _, code := failure(err); code == "CLUSTER_NOT_FOUND" {
+		return flows.WrapError(flows.EINVALID, err, "unknown cluster %q in integration %s", cluster, pr.Name)
+	}
+	return err
+}
+
+// connectionString returns the cluster's mongodb+srv:// address from the
+// catalog's cache, whatever its age (addresses do not change), or from Atlas.
+func (p *Provisioner) connectionString(ctx context.Context, pr *project, cluster string) (string, error) {
+	if s, ok := p.catalog.connectionString(pr.Name, cluster); ok {
+		return s, nil
+	}
+	var c *admin.ClusterDescription20240805
+	err := p.do(ctx, pr, "getCluster", func(ctx context.Context) (*http.Response, error) {
+		var resp *http.Response
+		var err error
+		c, resp, err = pr.api.ClustersApi.GetCluster(ctx, pr.ProjectID, cluster).Execute()
+		return resp, err
+	})
+	if err != nil {
+		return "", clusterError(err, pr, cluster)
+	}
+	s := srvAddress(c)
+	p.catalog.rememberConnectionString(pr.Name, cluster, s)
+	return s, nil
+}
+
+func srvAddress(c *admin.ClusterDescription20240805) string {
+	cs := c.GetConnectionStrings()
+	if s := cs.GetStandardSrv(); s != "" {
+		return s
+	}
+	return cs.GetStandard()
+}
+
+// WaitApplied polls the cluster's change status until Atlas says APPLIED
+// (until then new users cannot log in), backing off from ApplyPoll to
+// ApplyPollMax, for at most ApplyTimeout; then it returns flows.ErrNotApplied.
+func (p *Provisioner) WaitApplied(ctx context.Context, g flows.Grant) error {
+	pr, err := p.project(g.Integration)
+	if err != nil {
+		return fmt.Errorf("atlas: wait for user %q: %w", g.Username, err)
+	}
+	start := p.clock.Now()
+	var slept time.Duration
+	wait := p.cfg.ApplyPoll
+	for polls := 1; ; polls++ {
+		var status string
+		err := p.do(ctx, pr, "getClusterStatus", func(ctx context.Context) (*http.Response, error) {
+			s, resp, err := pr.api.ClustersApi.GetClusterStatus(ctx, pr.ProjectID, g.Resource.Cluster).Execute()
+			status = s.GetChangeStatus()
+			return resp, err
+		})
+		if err != nil {
+			return fmt.Errorf("atlas: wait for user %q: %w", g.Username, clusterError(err, pr, g.Resource.Cluster))
+		}
+		if status == statusApplied {
+			p.log.DebugContext(ctx, "atlas change applied", "integration", pr.Name, "username", g.Username, "polls", polls)
+			return nil
+		}
+		// Elapsed time is what was slept or what the clock says, whichever is
+		// more: a fake clock stands still, and real polls take time too.
+		left := p.cfg.ApplyTimeout - max(slept, p.clock.Now().Sub(start))
+		if left <= 0 {
+			p.log.WarnContext(ctx, "atlas change not applied in time", "integration", pr.Name, "username", g.Username,
+				"polls", polls, "waited", p.cfg.ApplyTimeout)
+			return fmt.Errorf("atlas: user %q on cluster %q still %s after %s and %d polls: %w",
+				g.Username, g.Resource.Cluster, status, p.cfg.ApplyTimeout, polls, flows.ErrNotApplied)
+		}
+		d := min(wait, left)
+		if err := p.cfg.Sleep(ctx, d); err != nil {
+			return fmt.Errorf("atlas: wait for user %q: %w", g.Username,
+				flows.WrapError(flows.EUNAVAILABLE, err, "stopped waiting for Atlas to apply the change"))
+		}
+		slept += d
+		wait = min(wait*2, p.cfg.ApplyPollMax)
+	}
+}
+
+// SetBackstop moves the user's deleteAfterDate to g.BackstopAt.
+func (p *Provisioner) SetBackstop(ctx context.Context, g flows.Grant) error {
+	if err := p.update(ctx, g, "backstop", func(u *admin.CloudDatabaseUser, at time.Time) { u.DeleteAfterDate = &at }); err != nil {
+		return fmt.Errorf("atlas: move the backstop of user %q: %w", g.Username, err)
+	}
+	return nil
+}
+
+// Rotate sets a new password and returns it, once Atlas has applied it (or,
+// if that takes longer than ApplyTimeout, anyway: the old one is gone).
+func (p *Provisioner) Rotate(ctx context.Context, g flows.Grant) (flows.Credentials, error) {
+	password := newPassword()
+	if err := p.update(ctx, g, "rotate", func(u *admin.CloudDatabaseUser, _ time.Time) { u.Password = &password }); err != nil {
+		return flows.Credentials{}, fmt.Errorf("atlas: rotate the password of user %q: %w", g.Username, err)
+	}
+	if err := p.WaitApplied(ctx, g); err != nil {
+		p.log.WarnContext(ctx, "new password not yet applied; handing it out anyway", "integration", g.Integration,
+			"username", g.Username, "err", err)
+	}
+	pr, _ := p.project(g.Integration)
+	conn, err := p.connectionString(ctx, pr, g.Resource.Cluster)
+	if err != nil {
+		// The password has changed: losing it over the address would lock the
+		// requester out, so hand it over without one.
+		p.log.WarnContext(ctx, "no connection string for rotated credentials", "integration", g.Integration,
+			"cluster", g.Resource.Cluster, "err", err)
+	}
+	p.log.InfoContext(ctx, "atlas user password rotated", "integration", g.Integration, "username", g.Username, "request_id", g.RequestID)
+	return flows.Credentials{Username: g.Username, Password: flows.NewSecret(password), ConnectionString: conn}, nil
+}
+
+// update PATCHes one user with the fields set by edit.
+func (p *Provisioner) update(ctx context.Context, g flows.Grant, what string, edit func(u *admin.CloudDatabaseUser, backstop time.Time)) error {
+	pr, err := p.project(g.Integration)
+	if err != nil {
+		return err
+	}
+	if err := checkGrant(g, true); err != nil {
+		return err
+	}
+	var at time.Time
+	if what == "backstop" {
+		if at, err = p.backstop(g); err != nil {
+			return err
+		}
+	}
+	u := patch(pr, g)
+	edit(u, at)
+	err = p.do(ctx, pr, "updateDatabaseUser", func(ctx context.Context) (*http.Response, error) {
+		_, resp, err := pr.api.DatabaseUsersApi.UpdateDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Username, u).Execute()
+		return resp, err
+	})
+	if status, code := failure(err); status == http.StatusNotFound && !strings.Contains(code, "GROUP") {
+		return flows.WrapError(flows.ENOTFOUND, err, "the Atlas user %s no longer exists", g.Username)
+	}
+	if err == nil {
+		p.log.InfoContext(ctx, "atlas user updated", "integration", pr.Name, "username", g.Username, "change", what)
+	}
+	return err
+}
+
+// Delete removes the user. A user that is already gone counts as deleted.
+func (p *Provisioner) Delete(ctx context.Context, g flows.Grant) error {
+	if err := p.delete(ctx, g); err != nil {
+		return fmt.Errorf("atlas: delete user %q: %w", g.Username, err)
+	}
+	return nil
+}
+
+func (p *Provisioner) delete(ctx context.Context, g flows.Grant) error {
+	pr, err := p.project(g.Integration)
+	if err != nil {
+		return err
+	}
+	if err := checkGrant(g, false); err != nil {
+		return err
+	}
+	if _, found := p.foreign.Load(pr.Name + "/" + g.Username); found {
+		p.log.WarnContext(ctx, "not deleting an Atlas user that is not jitbot's", "integration", pr.Name, "username", g.Username)
+		return nil
+	}
+	err = p.do(ctx, pr, "deleteDatabaseUser", func(ctx context.Context) (*http.Response, error) {
+		return pr.api.DatabaseUsersApi.DeleteDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Username).Execute()
+	})
+	if status, code := failure(err); status == http.StatusNotFound && !strings.Contains(code, "GROUP") {
+		p.log.InfoContext(ctx, "atlas user already gone", "integration", pr.Name, "username", g.Username)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p.log.InfoContext(ctx, "atlas user deleted", "integration", pr.Name, "username", g.Username, "request_id", g.RequestID)
+	return nil
+}
+
+// ManagedUsers lists every database user of the integration's project, page
+// by page, and returns those labelled as jitbot's.
+func (p *Provisioner) ManagedUsers(ctx context.Context, integration string) ([]flows.ManagedUser, error) {
+	pr, err := p.project(integration)
+	if err != nil {
+		return nil, fmt.Errorf("atlas: list users: %w", err)
+	}
+	var out []flows.ManagedUser
+	seen := 0
+	for page := 1; page <= maxPages; page++ {
+		var res *admin.PaginatedApiAtlasDatabaseUser
+		err := p.do(ctx, pr, "listDatabaseUsers", func(ctx context.Context) (*http.Response, error) {
+			var resp *http.Response
+			var err error
+			res, resp, err = pr.api.DatabaseUsersApi.ListDatabaseUsers(ctx, pr.ProjectID).
+				IncludeCount(true).ItemsPerPage(usersPerPage).PageNum(page).Execute()
+			return resp, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("atlas: list users of %s (page %d): %w", integration, page, err)
+		}
+		results := res.GetResults()
+		seen += len(results)
+		for i := range results {
+			u := &results[i]
+			if managed, _ := label(u, LabelManagedBy); managed != ManagedByValue || u.DatabaseName != authDatabase {
+				continue
+			}
+			req, _ := label(u, LabelRequest)
+			out = append(out, flows.ManagedUser{Username: u.Username, RequestID: req})
+		}
+		if total, ok := res.GetTotalCountOk(); len(results) < usersPerPage || (ok && seen >= *total) {
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("atlas: list users of %s: %w", integration,
+		flows.Errorf(flows.EINTERNAL, "more than %d pages of users; giving up", maxPages))
+}
