@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 
@@ -79,13 +80,20 @@ func isUsersLimit(code string) bool {
 	return strings.Contains(c, "USER") && strings.Contains(c, "LIMIT")
 }
 
+// timedOut tells a deadline from other failures to get an answer: the
+// operation's context and the HTTP client's timeout report it differently.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
 // classify turns a failed operation into an error people can act on.
 func (pr *project) classify(ce *callError) error {
 	name := pr.Name
 	switch {
 	case errors.Is(ce, context.Canceled):
 		return flows.WrapError(flows.EUNAVAILABLE, ce, "the Atlas call for integration %s was cancelled", name)
-	case errors.Is(ce, context.DeadlineExceeded) && ce.Status == 0:
+	case ce.Status == 0 && timedOut(ce):
 		return flows.WrapError(flows.EUNAVAILABLE, ce, "Atlas is unavailable (integration %s did not answer in time)", name)
 	case ce.Status == http.StatusUnauthorized:
 		return flows.WrapError(flows.EFORBIDDEN, ce, "Atlas rejected jitbot's credentials for integration %s (check the %s)", name, pr.credentialKind())

@@ -131,13 +131,16 @@ func (p *Provisioner) client(tokenCtx context.Context, in Integration) (*admin.A
 		// Token fetches and API calls both go through this client's transport
 		// (the SDK puts the bearer-token transport on top of it). Handing it
 		// over in the context keeps the SDK from rewriting http.DefaultClient.
+		// Its timeout bounds token fetches, which run on tokenCtx rather than
+		// on a call's context.
 		hc := &http.Client{Transport: retry(p.base), Timeout: p.cfg.HTTPTimeout}
 		mods = append(mods, admin.UseOAuthAuth(context.WithValue(tokenCtx, auth.HTTPClient, hc), in.ClientID, in.ClientSecret))
 	} else {
 		// Retries wrap the digest transport so that each one gets its own
 		// challenge rather than replaying a used nonce.
 		dt := digest.NewTransportWithHTTPRoundTripper(in.PublicKey, in.PrivateKey, p.base)
-		mods = append(mods, admin.UseHTTPClient(&http.Client{Transport: retry(dt), Timeout: p.cfg.HTTPTimeout}))
+		// No client timeout: every call carries its own deadline (see do).
+		mods = append(mods, admin.UseHTTPClient(&http.Client{Transport: retry(dt)}))
 	}
 	mods = append(mods, admin.UseUserAgent(p.cfg.UserAgent))
 	return admin.NewClient(mods...)
@@ -185,7 +188,13 @@ func (p *Provisioner) do(ctx context.Context, pr *project, op string, fn func(ct
 	}
 	p.stats.errors.Add(1)
 	ce := newCallError(op, resp, err)
-	p.log.LogAttrs(ctx, slog.LevelWarn, "atlas call failed", slog.String("integration", pr.Name),
+	// A 404 or 409 is often the answer a caller hoped for (a user already
+	// gone, a create to resume); the caller logs what it means.
+	level := slog.LevelWarn
+	if ce.Status == http.StatusNotFound || ce.Status == http.StatusConflict {
+		level = slog.LevelDebug
+	}
+	p.log.LogAttrs(ctx, level, "atlas call failed", slog.String("integration", pr.Name),
 		slog.String("operation", op), slog.Int("status", ce.Status), slog.String("error_code", ce.Code),
 		slog.Duration("duration", time.Since(start)), slog.Any("err", err))
 	return pr.classify(ce)

@@ -1,8 +1,10 @@
 package atlas
 
 import (
+	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,6 +153,67 @@ func TestParseRetryAfter(t *testing.T) {
 		got, ok := parseRetryAfter(tt.in, now)
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestTokenFetchesAreRetried(t *testing.T) {
+	e := newEnv(t)
+	e.srv.Inject(atlastest.Fault{OperationID: "oauthToken", Kind: atlastest.FaultUnavailable, RetryAfter: 2, Times: 1})
+	if err := e.prov.Ping(e.ctx, "prod"); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if got := e.sleeps.all(); !slices.Equal(got, []time.Duration{2 * time.Second}) {
+		t.Fatalf("waits: %v", got)
+	}
+	if e.srv.TokensIssued() != 1 {
+		t.Fatalf("tokens issued: %d", e.srv.TokensIssued())
+	}
+}
+
+func TestTokenEndpointDown(t *testing.T) {
+	e := newEnv(t, withConfig(func(cfg *Config) { cfg.MaxRetries = 1 }))
+	e.srv.Inject(atlastest.Fault{OperationID: "oauthToken", Kind: atlastest.FaultServerError})
+	wantError(t, e.prov.Ping(e.ctx, "prod"), flows.EUNAVAILABLE, "Atlas is unavailable (integration prod)")
+}
+
+func TestSlowAtlasTimesOut(t *testing.T) {
+	e := newEnv(t, withDigest, withConfig(func(cfg *Config) { cfg.HTTPTimeout = 100 * time.Millisecond }))
+	e.srv.Inject(atlastest.Fault{OperationID: "getGroup", Kind: atlastest.FaultLatency, Latency: 5 * time.Second})
+	start := time.Now()
+	wantError(t, e.prov.Ping(e.ctx, "prod"), flows.EUNAVAILABLE, "Atlas is unavailable (integration prod did not answer in time)")
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the call took %v", took)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	pr := &project{Integration: Integration{Name: "prod", ProjectID: projectID, PublicKey: "pub"}}
+	cause := errors.New("sdk error")
+	tests := []struct {
+		status int
+		code   string
+		want   flows.Code
+		msg    string
+	}{
+		{401, "UNAUTHORIZED", flows.EFORBIDDEN, "rejected jitbot's credentials for integration prod (check the API key pub)"},
+		{403, "USER_UNAUTHORIZED", flows.EFORBIDDEN, "needs the roles Project Database Access Admin"},
+		{403, "GROUP_USERS_LIMIT_EXCEEDED", flows.ECONFLICT, "limit of 100 database users"},
+		{400, "DATABASE_USERS_LIMIT_REACHED", flows.ECONFLICT, "limit of 100 database users"},
+		{404, "CLUSTER_NOT_FOUND", flows.EINVALID, "unknown cluster"},
+		{404, "GROUP_NOT_FOUND", flows.EINVALID, "Atlas has no project"},
+		{404, "USERNAME_NOT_FOUND", flows.ENOTFOUND, ""},
+		{409, "USER_ALREADY_EXISTS", flows.ECONFLICT, ""},
+		{429, "RATE_LIMITED", flows.EUNAVAILABLE, "rate limiting"},
+		{500, "UNEXPECTED_ERROR", flows.EUNAVAILABLE, "Atlas is unavailable"},
+		{502, "", flows.EUNAVAILABLE, "Atlas is unavailable"},
+		{0, "", flows.EUNAVAILABLE, "Atlas is unavailable"},
+		{400, "INVALID_ATTRIBUTE", flows.EINTERNAL, ""},
+	}
+	for _, tt := range tests {
+		err := pr.classify(&callError{Op: "op", Status: tt.status, Code: tt.code, Err: cause})
+		if flows.ErrorCode(err) != tt.want || !strings.Contains(flows.ErrorMessage(err)+err.Error(), tt.msg) || !errors.Is(err, cause) {
+			t.Errorf("%d %s: got %v (%s)", tt.status, tt.code, err, flows.ErrorCode(err))
 		}
 	}
 }
