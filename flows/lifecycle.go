@@ -40,8 +40,15 @@ func (s *Service) provision(ctx context.Context, id string, force bool) {
 
 	g := s.grant(r)
 	creds, err := s.prov.Create(ctx, g)
-	if err == nil {
-		err = s.prov.WaitApplied(ctx, g)
+	if err != nil {
+		// Nothing of ours exists unless an earlier attempt made it, in which
+		// case the user stays for the retry, or for the revocation or
+		// reconcile that follows a failure. A refused create may also mean
+		// the name belongs to someone else: never delete on its account.
+		s.provisionFailed(ctx, id, err, false)
+		return
+	}
+	if err := s.prov.WaitApplied(ctx, g); err != nil {
 		if errors.Is(err, ErrNotApplied) {
 			// The password just made is thrown away: the next attempt's Create
 			// finds the user and resets it, so the requester gets one that works.
@@ -50,9 +57,7 @@ func (s *Service) provision(ctx context.Context, id string, force bool) {
 			})
 			return
 		}
-	}
-	if err != nil {
-		s.provisionFailed(ctx, id, err)
+		s.provisionFailed(ctx, id, err, true)
 		return
 	}
 
@@ -76,7 +81,10 @@ func (s *Service) provision(ctx context.Context, id string, force bool) {
 	}
 }
 
-func (s *Service) provisionFailed(ctx context.Context, id string, cause error) {
+// provisionFailed retries a transient failure or gives up on a permanent
+// one. created says the user exists (this attempt made it), so giving up
+// must remove it.
+func (s *Service) provisionFailed(ctx context.Context, id string, cause error, created bool) {
 	retryable := ErrorCode(cause) == EUNAVAILABLE || ErrorCode(cause) == EINTERNAL
 	msg := ErrorMessage(cause)
 	s.log.WarnContext(ctx, "provisioning failed", "request_id", id, "retryable", retryable, "err", cause)
@@ -86,9 +94,8 @@ func (s *Service) provisionFailed(ctx context.Context, id string, cause error) {
 		}
 		return r.FailProvisioning(now, msg)
 	})
-	if err == nil && r.State == StateFailed {
-		// A user may have been made before the failure; remove it now rather
-		// than leave it to reconcile.
+	if err == nil && r.State == StateFailed && created {
+		// Remove the user now rather than leave it to reconcile.
 		if err := s.prov.Delete(ctx, s.grant(r)); err != nil {
 			s.log.WarnContext(ctx, "could not remove the user of a failed request; reconcile will", "request_id", id, "err", err)
 		}

@@ -571,6 +571,24 @@ func TestProvisioningGivesUpOnPermanentErrors(t *testing.T) {
 	if len(n) != 1 || !slices.Equal(n[0].To, []string{"admin@example.com", "carol@example.com"}) || !strings.Contains(n[0].Event.Message, "100 database users") {
 		t.Fatalf("failure notice: %+v", n)
 	}
+	if f.prov.Count("delete") != 0 {
+		t.Fatal("a refused create must not lead to a delete: the name may belong to someone else")
+	}
+}
+
+func TestAFailedApplyRemovesTheUserItMade(t *testing.T) {
+	f := newFixture(t)
+	f.prov.Fail = func(op string, _ flows.Grant) error {
+		if op == "wait" {
+			return flows.Errorf(flows.EFORBIDDEN, "Atlas rejected jitbot's credentials")
+		}
+		return nil
+	}
+	r := f.mustSubmit("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour)
+	r, _ = f.decide(r.ID, "owner@example.com", true, "")
+	if r.State != flows.StateFailed || f.prov.Count("delete") != 1 || len(f.prov.Users()) != 0 {
+		t.Fatalf("state %s deletes %d users %v", r.State, f.prov.Count("delete"), f.prov.Users())
+	}
 }
 
 func TestApplyDelayedRetriesWithNewCredentials(t *testing.T) {
