@@ -407,6 +407,34 @@ func CredentialsCard(r *flows.Request, creds flows.Credentials, rotated bool, v 
 	return c
 }
 
+// CredentialsGoneCard replaces a credentials message once its password is
+// useless: access is ending or ended, or a new password replaced it. Chat
+// history keeps messages; a dead password should not linger in it.
+func CredentialsGoneCard(r *flows.Request, ev flows.Event, v Viewer) Card {
+	why := "access to " + r.Resource.String() + " ended"
+	if ev.Type == flows.EventCredentialsRotated {
+		why = "a new password replaced it"
+	}
+	return Card{
+		Title:    "Credentials of request " + r.ID + " removed",
+		Subtitle: r.Role + " on " + r.Resource.String(),
+		Fields:   []Field{{Label: "Username", Value: r.Username, Mono: true}},
+		Text:     "This message held the password of " + r.Username + "; it was removed because " + why + ".",
+		Status:   "Removed at " + v.FormatTime(ev.At),
+		Tone:     ToneMuted,
+	}
+}
+
+// CredentialsCardChanges reports whether an event makes a credentials
+// message obsolete (see CredentialsGoneCard).
+func CredentialsCardChanges(ev flows.Event) bool {
+	switch ev.Type {
+	case flows.EventRevoking, flows.EventCredentialsRotated, flows.EventExpired, flows.EventRevoked:
+		return true
+	}
+	return false
+}
+
 // NoticeCard is the direct message a person gets about an event: the
 // approval or extension card for approvers, and for requesters and admins
 // what happened and what they can do next. ok is false for events that tell

@@ -1,0 +1,165 @@
+package slack
+
+import (
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	slackgo "github.com/slack-go/slack"
+
+	"github.com/jitbot/jitbot/bot"
+)
+
+// Block Kit limits (docs.slack.dev/reference/block-kit).
+const (
+	maxHeaderText   = 150
+	maxSectionText  = 3000
+	maxFieldText    = 2000
+	maxFields       = 10
+	maxButtonText   = 75
+	maxActions      = 25
+	maxContextText  = 3000
+	maxConfirmTitle = 100
+	maxConfirmText  = 300
+	maxFallbackText = 3000
+)
+
+// toneIcon shows a card's tone the way Slack messages can: an emoji before
+// the title.
+func toneIcon(t bot.Tone) string {
+	switch t {
+	case bot.ToneGood:
+		return ":white_check_mark: "
+	case bot.ToneWarning:
+		return ":hourglass_flowing_sand: "
+	case bot.ToneAlert:
+		return ":no_entry: "
+	case bot.ToneMuted:
+		return ":white_circle: "
+	}
+	return ":key: "
+}
+
+// escape makes plain text safe inside mrkdwn: Slack reads &, < and > as
+// markup (links, mentions such as <!channel>), so people's text, a reason
+// say, cannot ping a channel or fake a link.
+func escape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// truncate cuts s to at most n runes, marking the cut.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+func plain(s string, n int) *slackgo.TextBlockObject {
+	return slackgo.NewTextBlockObject(slackgo.PlainTextType, truncate(s, n), true, false)
+}
+
+func mrkdwn(s string, n int) *slackgo.TextBlockObject {
+	return slackgo.NewTextBlockObject(slackgo.MarkdownType, truncate(s, n), false, false)
+}
+
+// fallbackText is a message's notification text: what Slack shows in
+// notifications and to clients that cannot render blocks. It never carries
+// a secret (bot.Card.Summary leaves fields out).
+func fallbackText(c bot.Card) string { return truncate(c.Summary(), maxFallbackText) }
+
+// renderCard turns a card into Block Kit: a header, the subtitle, the fields
+// (fixed-width ones as rich text so no markup can alter them), the text, a
+// context line with the status, and the buttons. prefix keeps block ids
+// unique when several cards share a view.
+func renderCard(c bot.Card, prefix string) []slackgo.Block {
+	var blocks []slackgo.Block
+	blocks = append(blocks, slackgo.NewHeaderBlock(plain(toneIcon(c.Tone)+c.Title, maxHeaderText), slackgo.HeaderBlockOptionBlockID(prefix+"title")))
+	if c.Subtitle != "" {
+		blocks = append(blocks, slackgo.NewSectionBlock(mrkdwn(escape(c.Subtitle), maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID(prefix+"subtitle")))
+	}
+	blocks = append(blocks, fieldBlocks(c.Fields, prefix)...)
+	if c.Text != "" {
+		blocks = append(blocks, slackgo.NewSectionBlock(mrkdwn(escape(c.Text), maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID(prefix+"text")))
+	}
+	if c.Status != "" {
+		blocks = append(blocks, slackgo.NewContextBlock(prefix+"status", mrkdwn(escape(c.Status), maxContextText)))
+	}
+	if len(c.Actions) > 0 {
+		blocks = append(blocks, slackgo.NewActionBlock(prefix+"actions", buttons(c.Actions)...))
+	}
+	return blocks
+}
+
+func fieldBlocks(fields []bot.Field, prefix string) []slackgo.Block {
+	var blocks []slackgo.Block
+	var texts []*slackgo.TextBlockObject
+	var mono []slackgo.RichTextElement
+	flush := func() {
+		if len(texts) > 0 {
+			blocks = append(blocks, slackgo.NewSectionBlock(nil, texts, nil, slackgo.SectionBlockOptionBlockID(prefix+"fields-"+strconv.Itoa(len(blocks)))))
+			texts = nil
+		}
+	}
+	for _, f := range fields {
+		if f.Mono && f.Value != "" {
+			mono = append(mono, slackgo.NewRichTextSection(
+				slackgo.NewRichTextSectionTextElement(f.Label+": ", &slackgo.RichTextSectionTextStyle{Bold: true}),
+				slackgo.NewRichTextSectionTextElement(f.Value, &slackgo.RichTextSectionTextStyle{Code: true}),
+			))
+			continue
+		}
+		texts = append(texts, mrkdwn("*"+escape(f.Label)+"*\n"+escape(f.Value), maxFieldText))
+		if len(texts) == maxFields {
+			flush()
+		}
+	}
+	flush()
+	if len(mono) > 0 {
+		blocks = append(blocks, slackgo.NewRichTextBlock(prefix+"mono", mono...))
+	}
+	return blocks
+}
+
+func buttons(bs []bot.Button) []slackgo.BlockElement {
+	var out []slackgo.BlockElement
+	for i, b := range bs {
+		if i == maxActions {
+			break
+		}
+		btn := slackgo.NewButtonBlockElement(b.ActionID, b.ActionID, plain(b.Label, maxButtonText))
+		switch b.Style {
+		case bot.StylePrimary:
+			btn = btn.WithStyle(slackgo.StylePrimary)
+		case bot.StyleDanger:
+			btn = btn.WithStyle(slackgo.StyleDanger)
+		}
+		if b.Confirm != "" {
+			btn = btn.WithConfirm(slackgo.NewConfirmationBlockObject(
+				plain(truncate(b.Label, maxConfirmTitle)+"?", maxConfirmTitle),
+				plain(b.Confirm, maxConfirmText), plain("Yes", 30), plain("No", 30)))
+		}
+		out = append(out, btn)
+	}
+	return out
+}
+
+// renderCompact renders a card in three blocks (summary, status, buttons),
+// for lists of requests in one message or the App Home.
+func renderCompact(c bot.Card, prefix string) []slackgo.Block {
+	text := "*" + escape(c.Title) + "*"
+	if c.Subtitle != "" {
+		text += "\n" + escape(c.Subtitle)
+	}
+	if c.Text != "" {
+		text += "\n" + escape(c.Text)
+	}
+	blocks := []slackgo.Block{slackgo.NewSectionBlock(mrkdwn(text, maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID(prefix+"summary"))}
+	if c.Status != "" {
+		blocks = append(blocks, slackgo.NewContextBlock(prefix+"status", mrkdwn(escape(c.Status), maxContextText)))
+	}
+	if len(c.Actions) > 0 {
+		blocks = append(blocks, slackgo.NewActionBlock(prefix+"actions", buttons(c.Actions)...))
+	}
+	return blocks
+}

@@ -1,0 +1,266 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+	_ "time/tzdata" // people's time zones must resolve even on images without zoneinfo
+
+	slackgo "github.com/slack-go/slack"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+// Platform is the value of flows.Request.Origin and flows.MessageRef.Platform
+// for Slack.
+const Platform = "slack"
+
+// Config configures the Slack adapter.
+type Config struct {
+	// BotToken (xoxb-...) calls the Web API. Scopes: commands, chat:write,
+	// im:write, users:read, users:read.email.
+	BotToken string
+	// SigningSecret verifies HTTP requests from Slack. Required unless only
+	// Socket Mode is used.
+	SigningSecret string
+	// AppToken (xapp-..., connections:write) turns on Socket Mode.
+	AppToken string
+	// APIURL overrides the Web API's base URL (tests, proxies).
+	APIURL string
+	// ApprovalsChannel receives a copy of every approval card when the
+	// request's flow names no channel of its own.
+	ApprovalsChannel string
+	// Command is the slash command's name, quoted in help texts ("/access").
+	Command string
+	// Clock paces messages and ages caches (the system clock by default).
+	Clock flows.Clock
+	// HTTPClient calls Slack. The default has timeouts; a client without one
+	// is given one.
+	HTTPClient *http.Client
+	// WorkTimeout bounds the work done after an acknowledgement (30s).
+	WorkTimeout time.Duration
+	// Pacing is the least time between two chat.postMessage calls to one
+	// channel (1s, Slack's guidance).
+	Pacing time.Duration
+	// Log receives the adapter's logs when New is given none.
+	Log *slog.Logger
+}
+
+// MessageRefs remembers the messages sent about requests so they can be
+// updated later, after a restart too. store.DB implements it.
+type MessageRefs interface {
+	AddMessageRef(ctx context.Context, requestID string, ref flows.MessageRef) error
+	MessageRefs(ctx context.Context, requestID string) ([]flows.MessageRef, error)
+}
+
+// Bot is the Slack adapter. Create it with New; it is safe for concurrent use.
+type Bot struct {
+	cfg    Config
+	svc    *flows.Service
+	refs   MessageRefs
+	log    *slog.Logger
+	api    *slackgo.Client
+	http   *http.Client
+	clock  flows.Clock
+	sleep  func(ctx context.Context, d time.Duration) error
+	people *directory
+	seen   *dedupe
+	pacer  *pacer
+	cards  *cardLocks
+
+	// Detached work: counted so Close can wait for it, and cancelled by stop
+	// when Close gives up waiting.
+	work    sync.WaitGroup
+	mu      sync.Mutex
+	closed  bool
+	stop    context.Context
+	abandon context.CancelFunc
+}
+
+var _ flows.Notifier = (*Bot)(nil)
+
+// Defaults.
+const (
+	defaultWorkTimeout = 30 * time.Second
+	defaultPacing      = time.Second
+	defaultHTTPTimeout = 10 * time.Second
+	// ackBudget bounds the one Slack call made before an acknowledgement
+	// (views.open): the trigger id and the ack both expire at 3 s.
+	ackBudget = 2500 * time.Millisecond
+	// dedupeTTL outlives Slack's last retry of an event (5 minutes after the
+	// first delivery) and a signature's 5-minute validity, so a replay of
+	// any request that passes verification is still recognised.
+	dedupeTTL  = 15 * time.Minute
+	dedupeSize = 100000
+)
+
+// New checks the configuration and builds the adapter. svc is the domain
+// service the adapter drives; refs keeps the references of sent cards. The
+// service needs the adapter as its notifier, which it cannot have before New
+// returns: wire the service with a fan-out notifier and add the Bot to it.
+func New(cfg Config, svc *flows.Service, refs MessageRefs, log *slog.Logger) (*Bot, error) {
+	if svc == nil || refs == nil {
+		return nil, errors.New("slack: a flows service and a message ref store are required")
+	}
+	if cfg.BotToken == "" {
+		return nil, errors.New("slack: bot_token is required")
+	}
+	if cfg.SigningSecret == "" && cfg.AppToken == "" {
+		return nil, errors.New("slack: signing_secret is required to serve HTTP (or set app_token for Socket Mode)")
+	}
+	if cfg.AppToken != "" && !strings.HasPrefix(cfg.AppToken, "xapp-") {
+		return nil, errors.New("slack: app_token must be an app-level token (xapp-...)")
+	}
+	if strings.HasPrefix(cfg.BotToken, "xapp-") {
+		return nil, errors.New("slack: bot_token is an app-level token; use the bot token (xoxb-...)")
+	}
+	if cfg.WorkTimeout < 0 || cfg.Pacing < 0 {
+		return nil, errors.New("slack: work_timeout and pacing cannot be negative")
+	}
+	if cfg.WorkTimeout == 0 {
+		cfg.WorkTimeout = defaultWorkTimeout
+	}
+	if cfg.Pacing == 0 {
+		cfg.Pacing = defaultPacing
+	}
+	if cfg.Command == "" {
+		cfg.Command = "/access"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = flows.SystemClock{}
+	}
+	if log == nil {
+		log = cfg.Log
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "slack")
+	client := cfg.HTTPClient
+	if client == nil {
+		client = newHTTPClient()
+	} else if client.Timeout == 0 {
+		c := *client
+		c.Timeout = defaultHTTPTimeout
+		client = &c
+	}
+	opts := []slackgo.Option{slackgo.OptionHTTPClient(client)}
+	if cfg.APIURL != "" {
+		u := cfg.APIURL
+		if !strings.HasSuffix(u, "/") {
+			u += "/"
+		}
+		opts = append(opts, slackgo.OptionAPIURL(u))
+	}
+	if cfg.AppToken != "" {
+		opts = append(opts, slackgo.OptionAppLevelToken(cfg.AppToken))
+	}
+	api := slackgo.New(cfg.BotToken, opts...)
+	stop, abandon := context.WithCancel(context.Background())
+	b := &Bot{
+		cfg: cfg, svc: svc, refs: refs, log: log, api: api, http: client, clock: cfg.Clock,
+		sleep: sleepContext, seen: newDedupe(cfg.Clock, dedupeTTL, dedupeSize),
+		cards: newCardLocks(), stop: stop, abandon: abandon,
+	}
+	b.people = newDirectory(api, cfg.Clock, b.call)
+	b.pacer = newPacer(cfg.Clock, cfg.Pacing, func(ctx context.Context, d time.Duration) error { return b.sleep(ctx, d) })
+	return b, nil
+}
+
+func newHTTPClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{
+		Timeout: defaultHTTPTimeout,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dialer.DialContext,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ResponseHeaderTimeout: defaultHTTPTimeout,
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   16,
+			ForceAttemptHTTP2:     true,
+		},
+	}
+}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Ping checks the bot token with auth.test, for readiness probes.
+func (b *Bot) Ping(ctx context.Context) error {
+	if _, err := b.api.AuthTestContext(ctx); err != nil {
+		return fmt.Errorf("slack: auth.test: %w", err)
+	}
+	return nil
+}
+
+// detach runs fn after the acknowledgement, on a context that keeps the
+// request's values but not its cancellation, bounded by WorkTimeout. Close
+// waits for it.
+func (b *Bot) detach(ctx context.Context, what string, fn func(ctx context.Context)) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		b.log.WarnContext(ctx, "shutting down: work dropped", "work", what)
+		return
+	}
+	b.work.Add(1)
+	b.mu.Unlock()
+	go func() {
+		defer b.work.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.WorkTimeout)
+		defer cancel()
+		stopAbandoned := context.AfterFunc(b.stop, cancel)
+		defer stopAbandoned()
+		defer func() {
+			if p := recover(); p != nil {
+				b.log.ErrorContext(ctx, "detached work panicked", "work", what, "panic", fmt.Sprint(p))
+			}
+		}()
+		fn(ctx)
+	}()
+}
+
+// Close stops accepting new work and waits for the work in flight, at most
+// WorkTimeout; then it cancels what is left and returns an error saying so.
+func (b *Bot) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() { b.work.Wait(); close(done) }()
+	timer := time.NewTimer(b.cfg.WorkTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+		b.abandon()
+		return nil
+	case <-timer.C:
+	}
+	b.abandon()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
+	return errors.New("slack: close: work still running after the shutdown deadline was cancelled")
+}
+
+// idle waits for the detached work started so far (tests).
+func (b *Bot) idle() { b.work.Wait() }

@@ -1,0 +1,399 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	slackgo "github.com/slack-go/slack"
+
+	"github.com/jitbot/jitbot/bot/slack/slacktest"
+	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/flows/flowstest"
+	"github.com/jitbot/jitbot/store"
+)
+
+const signingSecret = "8f742231b10e8888abcd99yyyzzz85a5"
+
+var t0 = flowstest.T0
+
+// Slack users of the tests. Alice asks, Bob owns Cluster0, Carol is the
+// other DBA, Dave is an admin, Eve approves nothing.
+var (
+	alice = slacktest.User{ID: "UALICE", Name: "alice", Email: "alice@example.com", TZ: "Europe/Paris"}
+	bob   = slacktest.User{ID: "UBOB", Name: "bob", Email: "bob@example.com", TZ: "America/New_York"}
+	carol = slacktest.User{ID: "UCAROL", Name: "carol", Email: "carol@example.com", TZ: "UTC"}
+	dave  = slacktest.User{ID: "UDAVE", Name: "dave", Email: "dave@example.com", TZ: "Asia/Tokyo"}
+	eve   = slacktest.User{ID: "UEVE", Name: "eve", Email: "eve@example.com"}
+)
+
+// fanout is the notifier the wiring gives flows: the service is built
+// before the Bot, which joins it afterwards.
+type fanout struct {
+	mu sync.Mutex
+	ns []flows.Notifier
+}
+
+func (f *fanout) Add(n flows.Notifier) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ns = append(f.ns, n)
+}
+
+func (f *fanout) Notify(ctx context.Context, n flows.Notice) error {
+	f.mu.Lock()
+	ns := slices.Clone(f.ns)
+	f.mu.Unlock()
+	var errs []error
+	for _, x := range ns {
+		errs = append(errs, x.Notify(ctx, n))
+	}
+	return errors.Join(errs...)
+}
+
+// memRefs is a tiny in-memory MessageRefs.
+type memRefs struct {
+	mu   sync.Mutex
+	refs map[string][]flows.MessageRef
+}
+
+func newMemRefs() *memRefs { return &memRefs{refs: map[string][]flows.MessageRef{}} }
+
+func (m *memRefs) AddMessageRef(_ context.Context, id string, ref flows.MessageRef) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.refs[id] = append(m.refs[id], ref)
+	return nil
+}
+
+func (m *memRefs) MessageRefs(_ context.Context, id string) ([]flows.MessageRef, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.refs[id]), nil
+}
+
+type setup struct {
+	spec      flows.PolicySpec
+	owners    []string // Cluster0's owner tag
+	realStore bool
+	channel   string
+	pacing    time.Duration
+	prov      flows.Provisioner
+	inventory flows.Inventory
+	catalog   flows.Catalog
+	slackOpts []slacktest.Option
+	cfg       func(*Config)
+}
+
+type option func(*setup)
+
+func withQuorum(n int) option {
+	return func(s *setup) {
+		s.spec.Flows[0].Approvals = n
+		s.owners = []string{"group:dba"}
+	}
+}
+
+func withRealStore() option             { return func(s *setup) { s.realStore = true } }
+func withChannel(ch string) option      { return func(s *setup) { s.channel = ch } }
+func withPacing(d time.Duration) option { return func(s *setup) { s.pacing = d } }
+func withExtendApproval() option {
+	return func(s *setup) { s.spec.Flows[0].ExtendRequiresApproval = true }
+}
+
+func testPolicy() flows.PolicySpec {
+	return flows.PolicySpec{
+		Admins: []string{"dave@example.com"},
+		Groups: map[string][]string{"dba": {"bob@example.com", "carol@example.com"}},
+		Integrations: []flows.IntegrationSpec{{
+			Name: "prod", ProjectID: "5cf5a45a9ccf6400e60981b6", Owners: []string{"group:dba"},
+			AccessDetails: `mongosh "$CONNECTION_STRING" --username $USERNAME`,
+		}},
+		Flows: []flows.FlowSpec{{
+			Name: "prod-read", Integration: "prod", Requesters: []string{"*"}, Resources: []string{"Cluster0/sales"},
+			Roles: []string{"read", "readWrite"}, DefaultDuration: "1h", MaxDuration: "8h", Approvers: []string{"owners"},
+			Approvals: 1, RequireReason: true, PendingTTL: "1h",
+		}},
+	}
+}
+
+type harness struct {
+	t      *testing.T
+	ctx    context.Context
+	slack  *slacktest.Server
+	clock  *flowstest.Clock // the domain's clock; Slack runs on wall time
+	store  flows.Store
+	refs   MessageRefs
+	prov   *flowstest.Provisioner
+	svc    *flows.Service
+	notify *fanout
+	bot    *Bot
+	srv    *httptest.Server
+	logs   *logBuffer
+}
+
+// logBuffer collects the bot's logs so tests can check what it says (and
+// that it never says a password).
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func newHarness(t *testing.T, opts ...option) *harness {
+	t.Helper()
+	s := &setup{spec: testPolicy(), owners: []string{"bob@example.com"}, pacing: 10 * time.Millisecond}
+	for _, o := range opts {
+		o(s)
+	}
+	ctx := t.Context()
+	h := &harness{t: t, ctx: ctx, clock: flowstest.NewClock(t0), notify: &fanout{}, logs: &logBuffer{}}
+
+	h.slack = slacktest.New(append([]slacktest.Option{slacktest.WithPacing(s.pacing)}, s.slackOpts...)...)
+	t.Cleanup(h.slack.Close)
+	for _, u := range []slacktest.User{alice, bob, carol, dave, eve} {
+		h.slack.AddUser(u)
+	}
+	h.slack.AddChannel("CAPPROVALS", "#db-access")
+
+	if s.realStore {
+		db, err := store.Open(filepath.Join(t.TempDir(), "jitbot.db"), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		h.store, h.refs = db, db
+	} else {
+		h.store, h.refs = flowstest.NewStore(), newMemRefs()
+	}
+	policy, err := flows.Compile(s.spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalog := s.catalog
+	if catalog == nil {
+		catalog = flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {
+			{Name: "Cluster0", Owners: s.owners, Databases: map[string][]string{"sales": {"orders", "customers"}}},
+		}})
+	}
+	prov := s.prov
+	if prov == nil {
+		h.prov = flowstest.NewProvisioner()
+		prov, s.inventory = h.prov, h.prov
+	}
+	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h.svc, err = flows.NewService(flows.Config{Policy: policy}, flows.Deps{
+		Store: h.store, Provisioner: prov, Inventory: s.inventory, Catalog: catalog, Notifier: h.notify, Clock: h.clock, Log: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{
+		BotToken: h.slack.BotToken(), SigningSecret: signingSecret, AppToken: h.slack.AppToken(), APIURL: h.slack.APIURL(),
+		ApprovalsChannel: s.channel, Pacing: s.pacing, WorkTimeout: 20 * time.Second,
+	}
+	if s.cfg != nil {
+		s.cfg(&cfg)
+	}
+	h.bot, err = New(cfg, h.svc, h.refs, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.notify.Add(h.bot)
+	h.srv = httptest.NewServer(h.bot.Handler())
+	t.Cleanup(func() {
+		h.srv.Close()
+		if err := h.bot.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if strings.Contains(h.logs.String(), "pw-") {
+			t.Errorf("a password reached the logs:\n%s", h.logs.String())
+		}
+	})
+	return h
+}
+
+// send posts a signed form to one of the bot's endpoints and waits for the
+// work it started.
+func (h *harness) send(path string, form url.Values) (int, []byte) {
+	h.t.Helper()
+	req, err := slacktest.SignedRequest(h.ctx, h.srv.URL+path, form, signingSecret, time.Now())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return h.do(req)
+}
+
+func (h *harness) do(req *http.Request) (int, []byte) {
+	h.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.bot.idle()
+	return resp.StatusCode, body
+}
+
+// slash runs /access with text as user and returns the ack and the
+// response_url the outcome goes to.
+// ackMessage is a slash command's acknowledgement as Slack reads it.
+type ackMessage struct {
+	ResponseType string         `json:"response_type"`
+	Text         string         `json:"text"`
+	Blocks       slackgo.Blocks `json:"blocks"`
+}
+
+func (h *harness) slash(u slacktest.User, text string) (ack ackMessage, responseURL string) {
+	h.t.Helper()
+	responseURL = h.slack.NewResponseURL()
+	form := slacktest.SlashCommandForm(slackgo.SlashCommand{
+		Command: "/access", Text: text, UserID: u.ID, UserName: u.Name, TeamID: h.slack.TeamID(), ChannelID: "CGENERAL",
+		TriggerID: h.slack.NewTriggerIDFor(u.ID), ResponseURL: responseURL,
+	})
+	status, body := h.send("/slack/commands", form)
+	if status != http.StatusOK {
+		h.t.Fatalf("/access %s: status %d %s", text, status, body)
+	}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &ack); err != nil {
+			h.t.Fatalf("ack %s: %v", body, err)
+		}
+	}
+	return ack, responseURL
+}
+
+// outcome is the last thing posted to a response_url.
+func (h *harness) outcome(responseURL string) slacktest.ResponsePost {
+	h.t.Helper()
+	posts := h.slack.ResponsePosts(responseURL)
+	if len(posts) == 0 {
+		h.t.Fatalf("nothing posted to %s", responseURL)
+	}
+	return posts[len(posts)-1]
+}
+
+// interact posts an interaction payload and returns the status and body.
+func (h *harness) interact(cb *slackgo.InteractionCallback) (int, []byte) {
+	h.t.Helper()
+	form, err := slacktest.InteractionForm(cb)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return h.send("/slack/interactions", form)
+}
+
+// click presses the button with actionID on a message as user, and returns
+// the response_url Slack would give the click.
+func (h *harness) click(u slacktest.User, m slacktest.Message, actionID string) string {
+	h.t.Helper()
+	ru := h.slack.NewMessageResponseURL(m.Channel, m.TS)
+	status, body := h.interact(slacktest.BlockActions(slacktest.Click{
+		UserID: u.ID, UserName: u.Name, TeamID: h.slack.TeamID(), ActionID: actionID, BlockID: "actions", Value: actionID,
+		ResponseURL: ru, TriggerID: h.slack.NewTriggerIDFor(u.ID), ChannelID: m.Channel, MessageTS: m.TS,
+	}))
+	if status != http.StatusOK || len(body) != 0 {
+		h.t.Fatalf("click %s: %d %s", actionID, status, body)
+	}
+	return ru
+}
+
+// dms returns the direct messages the bot sent to a user.
+func (h *harness) dms(u slacktest.User) []slacktest.Message { return h.slack.DMs(u.ID) }
+
+func (h *harness) lastDM(u slacktest.User) slacktest.Message {
+	h.t.Helper()
+	ms := h.dms(u)
+	if len(ms) == 0 {
+		h.t.Fatalf("no direct message to %s", u.Name)
+	}
+	return ms[len(ms)-1]
+}
+
+// mine returns the one live request of a person.
+func (h *harness) only(email string) *flows.Request {
+	h.t.Helper()
+	rs, err := h.svc.Mine(h.ctx, email)
+	if err != nil || len(rs) != 1 {
+		h.t.Fatalf("requests of %s: %d, %v", email, len(rs), err)
+	}
+	return rs[0]
+}
+
+func (h *harness) get(id string) *flows.Request {
+	h.t.Helper()
+	r, err := h.store.Get(h.ctx, id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return r
+}
+
+// sweepAt moves the domain's clock and runs the sweep, as the scheduler does.
+func (h *harness) sweepAt(at time.Time) flows.SweepReport {
+	h.t.Helper()
+	h.clock.Set(at)
+	rep, err := h.svc.Sweep(h.ctx, at)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return rep
+}
+
+func (h *harness) noViolations() {
+	h.t.Helper()
+	if v := h.slack.Violations(); len(v) > 0 {
+		h.t.Errorf("Slack limits broken: %+v", v)
+	}
+}
+
+func actionIDs(m interface {
+	Buttons() []*slackgo.ButtonBlockElement
+}) []string {
+	var out []string
+	for _, b := range m.Buttons() {
+		out = append(out, b.ActionID)
+	}
+	return out
+}
+
+// buttonsOf lists the action ids of buttons in raw blocks (revisions).
+func buttonsOf(blocks slackgo.Blocks) []string {
+	var out []string
+	for _, b := range blocks.BlockSet {
+		if a, ok := b.(*slackgo.ActionBlock); ok && a.Elements != nil {
+			for _, e := range a.Elements.ElementSet {
+				if btn, ok := e.(*slackgo.ButtonBlockElement); ok {
+					out = append(out, btn.ActionID)
+				}
+			}
+		}
+	}
+	return out
+}

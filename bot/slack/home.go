@@ -1,0 +1,101 @@
+package slack
+
+import (
+	"context"
+	"fmt"
+
+	slackgo "github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+
+	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/flows"
+)
+
+// event handles an Events API delivery, over HTTP or Socket Mode. Slack
+// retries events it thinks were lost; the event id recognises them.
+func (b *Bot) event(ctx context.Context, ev slackevents.EventsAPIEvent, retry string) {
+	if cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent); ok && cb.EventID != "" {
+		if !b.seen.first("event:" + cb.EventID) {
+			b.log.InfoContext(ctx, "ignored a retried event", "event_id", cb.EventID, "retry", retry)
+			return
+		}
+	}
+	switch inner := ev.InnerEvent.Data.(type) {
+	case *slackevents.AppHomeOpenedEvent:
+		if inner.Tab != "home" {
+			return
+		}
+		user := inner.User
+		b.detach(ctx, "app home", func(ctx context.Context) { b.publishHome(ctx, user) })
+	}
+}
+
+// homeListMax bounds each section of the Home tab; a view holds at most 100
+// blocks and each request takes three.
+const homeListMax = 9
+
+// publishHome shows a person their Home tab: their active access (Revoke,
+// Extend), their pending requests (Cancel) and what waits for their
+// approval (Approve, Deny).
+func (b *Bot) publishHome(ctx context.Context, userID string) {
+	var blocks []slackgo.Block
+	p, err := b.people.byUserID(ctx, userID)
+	if err == nil {
+		var mine, waiting []*flows.Request
+		if mine, err = b.svc.Mine(ctx, p.Email); err == nil {
+			if waiting, err = b.svc.Pending(ctx, p.Email); err == nil {
+				blocks = homeBlocks(bot.Viewer{Email: p.Email, Location: p.Loc}, b.cfg.Command, mine, waiting)
+			}
+		}
+	}
+	if err != nil {
+		b.log.WarnContext(ctx, "could not build the home tab", "user_id", userID, "err", err)
+		blocks = []slackgo.Block{
+			slackgo.NewHeaderBlock(plain("Database access", maxHeaderText), slackgo.HeaderBlockOptionBlockID("title")),
+			slackgo.NewSectionBlock(mrkdwn(escape(flows.ErrorMessage(err)), maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID("error")),
+		}
+	}
+	view := slackgo.HomeTabViewRequest{Type: slackgo.VTHomeTab, Blocks: slackgo.Blocks{BlockSet: blocks}, CallbackID: "jit_home"}
+	err = b.call(ctx, "views.publish", func(ctx context.Context) error {
+		_, err := b.api.PublishViewContext(ctx, slackgo.PublishViewContextRequest{UserID: userID, View: view})
+		return err
+	})
+	if err != nil {
+		b.log.WarnContext(ctx, "could not publish the home tab", "user_id", userID, "err", err)
+	}
+}
+
+// homeBlocks lays out the Home tab.
+func homeBlocks(v bot.Viewer, command string, mine, waiting []*flows.Request) []slackgo.Block {
+	var active, pending []*flows.Request
+	for _, r := range mine {
+		if r.State == flows.StatePending {
+			pending = append(pending, r)
+		} else {
+			active = append(active, r)
+		}
+	}
+	blocks := []slackgo.Block{
+		slackgo.NewHeaderBlock(plain("Database access", maxHeaderText), slackgo.HeaderBlockOptionBlockID("title")),
+		slackgo.NewContextBlock("intro", mrkdwn(escape("Ask for temporary access with "+command+"; "+command+" help shows everything you can do."), maxContextText)),
+	}
+	section := func(id, title, empty string, rs []*flows.Request) {
+		blocks = append(blocks, slackgo.NewDividerBlock(),
+			slackgo.NewSectionBlock(mrkdwn("*"+escape(title)+"*", maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID(id)))
+		if len(rs) == 0 {
+			blocks = append(blocks, slackgo.NewContextBlock(id+"-empty", mrkdwn(escape(empty), maxContextText)))
+			return
+		}
+		for i, r := range rs {
+			if i == homeListMax {
+				blocks = append(blocks, slackgo.NewContextBlock(id+"-more", mrkdwn(escape(fmt.Sprintf("…and %d more: %s list", len(rs)-homeListMax, command)), maxContextText)))
+				break
+			}
+			blocks = append(blocks, renderCompact(bot.SummaryCard(r, v), id+"-"+r.ID+"-")...)
+		}
+	}
+	section("active", "Your access", "You have no access right now.", active)
+	section("pending", "Your pending requests", "No requests waiting.", pending)
+	section("waiting", "Waiting for your approval", "Nothing waits for you.", waiting)
+	return blocks
+}

@@ -1,0 +1,255 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	slackgo "github.com/slack-go/slack"
+
+	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/flows"
+)
+
+// interaction handles a button click or a modal submission and returns its
+// acknowledgement: nothing for clicks (the work runs detached), and for
+// submissions either nothing (the modal closes) or errors to show in it.
+func (b *Bot) interaction(ctx context.Context, cb *slackgo.InteractionCallback) any {
+	switch cb.Type {
+	case slackgo.InteractionTypeBlockActions:
+		b.blockActions(ctx, cb)
+	case slackgo.InteractionTypeViewSubmission:
+		switch cb.View.CallbackID {
+		case requestCallback:
+			return b.submitRequestForm(ctx, cb)
+		case denyCallback:
+			return b.submitDenyForm(ctx, cb)
+		}
+		b.log.InfoContext(ctx, "ignored the submission of an unknown view", "callback_id", cb.View.CallbackID)
+	}
+	return nil
+}
+
+func clicker(cb *slackgo.InteractionCallback) actor {
+	who := actor{userID: cb.User.ID, responseURL: cb.ResponseURL, channelID: cb.Channel.ID}
+	if who.channelID == "" {
+		who.channelID = cb.Container.ChannelID
+	}
+	// Buttons live in messages and in the App Home; a click from a view is
+	// a click from the Home tab (jitbot's modals have no buttons).
+	who.fromHome = cb.Container.Type == "view" || cb.View.Type == slackgo.VTHomeTab
+	return who
+}
+
+// blockActions handles button clicks. Each click is recognised by its
+// trigger id, so a replayed delivery does nothing. Deny opens the reason
+// form at once (the trigger id expires in 3 s); every other action runs
+// detached and goes through flows.Service, which authorizes it.
+func (b *Bot) blockActions(ctx context.Context, cb *slackgo.InteractionCallback) {
+	who := clicker(cb)
+	for _, act := range cb.ActionCallback.BlockActions {
+		a, err := bot.ParseAction(act.ActionID)
+		if err != nil {
+			b.log.InfoContext(ctx, "ignored a click on an unknown action", "user_id", who.userID, "action_id", act.ActionID)
+			continue
+		}
+		key := "click:" + cb.TriggerID + ":" + act.ActionID
+		if cb.TriggerID == "" {
+			key = "click:" + who.userID + ":" + act.ActionTs + ":" + act.ActionID
+		}
+		if !b.seen.first(key) {
+			b.log.InfoContext(ctx, "ignored a replayed click", "user_id", who.userID, "action_id", act.ActionID)
+			continue
+		}
+		switch a.Kind {
+		case bot.ActionDeny, bot.ActionDenyExtension:
+			b.openDenyForm(ctx, cb.TriggerID, who, a)
+		default:
+			b.detach(ctx, "click "+string(a.Kind), func(ctx context.Context) { b.click(ctx, who, a) })
+		}
+	}
+}
+
+// click does what a button asks, as the person who clicked.
+func (b *Bot) click(ctx context.Context, who actor, a bot.Action) {
+	p, err := b.people.byUserID(ctx, who.userID)
+	if err != nil {
+		b.refused(ctx, who, err, false)
+		return
+	}
+	v := bot.Viewer{Email: p.Email, Location: p.Loc}
+	var r *flows.Request
+	switch a.Kind {
+	case bot.ActionApprove, bot.ActionApproveExtension:
+		// The cards update through the notices; only a refusal needs words.
+		_, err = b.svc.Decide(ctx, flows.DecideInput{RequestID: a.RequestID, Actor: p.Email, Approve: true, Extension: a.Extension})
+	case bot.ActionExtend:
+		if r, err = b.svc.Extend(ctx, a.RequestID, p.Email, a.Duration); err == nil && (r.Extension != nil || r.Origin != Platform) {
+			b.tell(ctx, who, extendOutcome(r, v, a.Duration), false)
+		}
+	case bot.ActionRevoke:
+		if r, err = b.svc.Revoke(ctx, a.RequestID, p.Email, ""); err == nil && (p.Email != r.Requester || r.Origin != Platform || r.State == flows.StateCancelled) {
+			b.tell(ctx, who, revokeOutcome(r, v), false)
+		}
+	case bot.ActionCancel:
+		if r, err = b.svc.Cancel(ctx, a.RequestID, p.Email); err == nil {
+			b.tell(ctx, who, outcome(r, v, "Cancelled."), false)
+		}
+	case bot.ActionRotate:
+		if r, err = b.svc.Rotate(ctx, a.RequestID, p.Email); err == nil {
+			b.tell(ctx, who, rotateOutcome(r, v), false)
+		}
+	default:
+		err = flows.Errorf(flows.EINVALID, "that button does nothing here")
+	}
+	if err != nil {
+		b.refused(ctx, who, err, false)
+	}
+	if who.fromHome {
+		b.publishHome(ctx, who.userID)
+	}
+}
+
+// openDenyForm opens the form asking why. It runs before the
+// acknowledgement, so it uses only what is at hand: the approver's email if
+// already known (no Slack call) to read the request from the store and
+// learn whether a reason is required; unknown, a reason is asked for.
+func (b *Bot) openDenyForm(ctx context.Context, triggerID string, who actor, a bot.Action) {
+	st := denyState{Action: a.ID(), ResponseURL: who.responseURL, Channel: who.channelID, Required: true, FromHome: who.fromHome}
+	summary := "Deny request " + a.RequestID + "?"
+	if email, ok := b.people.cachedEmail(who.userID); ok {
+		if r, err := b.svc.Get(ctx, a.RequestID, email); err == nil {
+			st.Required = r.DenyReasonRequired
+			summary = denySummary(r, a)
+		}
+	}
+	octx, cancel := context.WithTimeout(ctx, ackBudget)
+	defer cancel()
+	if _, err := b.api.OpenViewContext(octx, triggerID, denyModal(st, summary)); err != nil {
+		b.log.WarnContext(ctx, "could not open the deny form", "user_id", who.userID, "request_id", a.RequestID, "err", err)
+		b.detach(ctx, "deny form failed", func(ctx context.Context) {
+			b.tell(ctx, who, bot.Card{Title: "Could not open the form to deny " + a.RequestID, Text: "Slack did not open it in time; click Deny again.", Tone: bot.ToneWarning}, false)
+		})
+	}
+}
+
+// submitDenyForm checks the reason at once and denies detached.
+func (b *Bot) submitDenyForm(ctx context.Context, cb *slackgo.InteractionCallback) any {
+	var st denyState
+	if err := json.Unmarshal([]byte(cb.View.PrivateMetadata), &st); err != nil {
+		b.log.WarnContext(ctx, "deny form with unreadable metadata", "err", err)
+		return nil
+	}
+	a, err := bot.ParseAction(st.Action)
+	if err != nil || (a.Kind != bot.ActionDeny && a.Kind != bot.ActionDenyExtension) {
+		b.log.WarnContext(ctx, "deny form for no deny action", "action_id", st.Action)
+		return nil
+	}
+	reason := ""
+	if cb.View.State != nil {
+		reason = strings.TrimSpace(cb.View.State.Values[fieldReason][fieldReason].Value)
+	}
+	if st.Required && reason == "" {
+		return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: "Say why you deny it: the requester sees your reason."})
+	}
+	if len(reason) > maxReasonLength {
+		return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: "Keep the reason under 500 characters."})
+	}
+	if !b.seen.first("view:" + cb.View.ID) {
+		b.log.InfoContext(ctx, "ignored a replayed deny form", "user_id", cb.User.ID, "view_id", cb.View.ID)
+		return nil
+	}
+	who := actor{userID: cb.User.ID, responseURL: st.ResponseURL, channelID: st.Channel, fromHome: st.FromHome}
+	b.detach(ctx, "deny", func(ctx context.Context) {
+		p, err := b.people.byUserID(ctx, who.userID)
+		if err == nil {
+			_, err = b.svc.Decide(ctx, flows.DecideInput{RequestID: a.RequestID, Actor: p.Email, Approve: false, Reason: reason, Extension: a.Extension})
+		}
+		if err != nil {
+			b.refused(ctx, who, err, false)
+		}
+		if who.fromHome {
+			b.publishHome(ctx, who.userID)
+		}
+	})
+	return nil
+}
+
+// openRequestForm answers /access alone: it opens a placeholder modal at
+// once (views.open must use the trigger within 3 s) and fills it in
+// detached, since the choices may need Atlas.
+func (b *Bot) openRequestForm(ctx context.Context, cmd slackgo.SlashCommand) any {
+	octx, cancel := context.WithTimeout(ctx, ackBudget)
+	defer cancel()
+	resp, err := b.api.OpenViewContext(octx, cmd.TriggerID, loadingModal())
+	if err != nil {
+		b.log.WarnContext(ctx, "could not open the request form", "user_id", cmd.UserID, "err", err)
+		return ephemeral(bot.Card{
+			Title: "Could not open the request form",
+			Text:  "Slack did not open it in time. Try again, or ask directly: " + b.cfg.Command + " request prod/Cluster0/sales read 1h \"INC-123\"",
+			Tone:  bot.ToneWarning,
+		})
+	}
+	who := actor{userID: cmd.UserID, channelID: cmd.ChannelID, responseURL: cmd.ResponseURL}
+	viewID, hash := resp.View.ID, resp.View.Hash
+	b.detach(ctx, "request form", func(ctx context.Context) { b.fillRequestForm(ctx, who, viewID, hash) })
+	return nil
+}
+
+func (b *Bot) fillRequestForm(ctx context.Context, who actor, viewID, hash string) {
+	view := messageModal("Request access", "")
+	p, err := b.people.byUserID(ctx, who.userID)
+	if err == nil {
+		var choices []flows.Choice
+		if choices, err = b.svc.Options(ctx, p.Email); err == nil {
+			if len(choices) == 0 {
+				view = messageModal("Request access", "No access flow lets you ask for anything yet. Ask an admin to add you to one.")
+			} else {
+				view = requestModal(choices)
+			}
+		}
+	}
+	if err != nil {
+		view = messageModal("Request access", flows.ErrorMessage(err))
+	}
+	err = b.call(ctx, "views.update", func(ctx context.Context) error {
+		_, err := b.api.UpdateViewContext(ctx, view, "", hash, viewID)
+		return err
+	})
+	if err != nil {
+		b.log.WarnContext(ctx, "could not fill in the request form", "user_id", who.userID, "err", err)
+	}
+}
+
+// submitRequestForm validates the form by parsing only (errors go back into
+// the modal) and submits detached; the outcome arrives as a direct message.
+// The view id is the idempotency key, so a replayed submission makes one
+// request.
+func (b *Bot) submitRequestForm(ctx context.Context, cb *slackgo.InteractionCallback) any {
+	f, errs := parseRequestForm(cb.View.State)
+	if errs != nil {
+		return slackgo.NewErrorsViewSubmissionResponse(errs)
+	}
+	if !b.seen.first("view:" + cb.View.ID) {
+		b.log.InfoContext(ctx, "ignored a replayed request form", "user_id", cb.User.ID, "view_id", cb.View.ID)
+		return nil
+	}
+	who := actor{userID: cb.User.ID} // no response_url: answer by DM
+	key := "slack:view:" + cb.View.ID
+	b.detach(ctx, "submit", func(ctx context.Context) {
+		p, err := b.people.byUserID(ctx, who.userID)
+		var r *flows.Request
+		if err == nil {
+			r, err = b.svc.Submit(ctx, flows.SubmitInput{
+				Requester: p.Email, Resource: f.Resource, Role: f.Role, Duration: f.Duration, Reason: f.Reason,
+				Origin: Platform, IdempotencyKey: key,
+			})
+		}
+		if err != nil {
+			b.refused(ctx, who, err, false)
+			return
+		}
+		b.tell(ctx, who, bot.SubmittedCard(r, bot.Viewer{Email: p.Email, Location: p.Loc}), false)
+	})
+	return nil
+}

@@ -1,0 +1,337 @@
+package slack
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	slackgo "github.com/slack-go/slack"
+
+	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/flows"
+)
+
+// Callback ids of jitbot's modals.
+const (
+	requestCallback = "jit_request"
+	denyCallback    = "jit_deny"
+)
+
+// Block and action ids of the request form; each input's action id is its
+// block id.
+const (
+	fieldResource   = "resource"
+	fieldDatabase   = "database"
+	fieldCollection = "collection"
+	fieldRole       = "role"
+	fieldDuration   = "duration"
+	fieldReason     = "reason"
+)
+
+// Slack's modal and option limits.
+const (
+	maxOptions       = 100
+	maxOptionValue   = 150
+	maxOptionText    = 75
+	maxReasonLength  = 500
+	anyDatabase      = "*"
+	reasonFlagPrefix = "!" // marks an option whose flow requires a reason
+)
+
+func modal(title string, blocks ...slackgo.Block) slackgo.ModalViewRequest {
+	return slackgo.ModalViewRequest{
+		Type:   slackgo.VTModal,
+		Title:  plain(title, 24),
+		Close:  plain("Close", 24),
+		Blocks: slackgo.Blocks{BlockSet: blocks},
+	}
+}
+
+// loadingModal opens at once, inside the trigger's 3 seconds; the form
+// replaces it when the choices (which may need Atlas) are known.
+func loadingModal() slackgo.ModalViewRequest {
+	v := modal("Request access", slackgo.NewSectionBlock(mrkdwn(":hourglass_flowing_sand: Finding what you can ask for…", maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID("loading")))
+	v.CallbackID = requestCallback
+	return v
+}
+
+// messageModal replaces the form when there is nothing to ask for.
+func messageModal(title, text string) slackgo.ModalViewRequest {
+	v := modal(title, slackgo.NewSectionBlock(mrkdwn(escape(text), maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID("message")))
+	v.CallbackID = requestCallback
+	return v
+}
+
+// durationSteps are the durations offered, up to a choice's maximum.
+func durationSteps() []time.Duration {
+	return []time.Duration{15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour,
+		12 * time.Hour, 24 * time.Hour, 2 * 24 * time.Hour, 3 * 24 * time.Hour, 5 * 24 * time.Hour}
+}
+
+// choiceValue encodes a choice as an option value: its resource, with *
+// for "any database of the cluster", prefixed by ! when its flow requires
+// a reason. The server checks everything again on submit; the flag only
+// lets the form ask for the reason before it closes.
+func choiceValue(ch flows.Choice) string {
+	v := ch.Resource.String()
+	if ch.Resource.Database == "" {
+		v = ch.Resource.Integration + "/" + ch.Resource.Cluster + "/" + anyDatabase
+	}
+	if ch.RequireReason {
+		v = reasonFlagPrefix + v
+	}
+	return v
+}
+
+func choiceLabel(ch flows.Choice) string {
+	switch {
+	case ch.Resource.Database == "":
+		return "any database (type its name below)"
+	case ch.Resource.Collection == "":
+		return ch.Resource.Database + " (whole database)"
+	}
+	return ch.Resource.Database + "." + ch.Resource.Collection
+}
+
+// requestModal is the request form, offering only what the person may ask
+// for: resources grouped by integration and cluster, the roles and the
+// durations (steps up to the longest allowed) of those choices, and a
+// reason, required when any choice's flow requires one.
+func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
+	var groups []*slackgo.OptionGroupBlockObject
+	var groupKeys []string
+	roles := map[string]bool{}
+	var longest, def time.Duration
+	reasonRequired, anyDB, dbLevel := false, false, false
+	n := 0
+	for _, ch := range choices {
+		value := choiceValue(ch)
+		if n == maxOptions || len(value) > maxOptionValue {
+			continue
+		}
+		n++
+		key := ch.Resource.Integration + " · " + ch.Resource.Cluster
+		i := slices.Index(groupKeys, key)
+		if i < 0 {
+			groupKeys = append(groupKeys, key)
+			groups = append(groups, slackgo.NewOptionGroupBlockElement(plain(key, maxOptionText)))
+			i = len(groups) - 1
+		}
+		groups[i].Options = append(groups[i].Options, slackgo.NewOptionBlockObject(value, plain(choiceLabel(ch), maxOptionText), nil))
+		for _, r := range ch.Roles {
+			roles[r] = true
+		}
+		longest = max(longest, ch.MaxDuration)
+		if def == 0 {
+			def = ch.DefaultDuration
+		}
+		reasonRequired = reasonRequired || ch.RequireReason
+		anyDB = anyDB || ch.Resource.Database == ""
+		dbLevel = dbLevel || (ch.Resource.Database != "" && ch.Resource.Collection == "")
+	}
+
+	resource := slackgo.NewOptionsGroupSelectBlockElement(slackgo.OptTypeStatic, plain("Choose a database or collection", maxOptionText), fieldResource, groups...)
+	blocks := []slackgo.Block{
+		slackgo.NewSectionBlock(mrkdwn("Ask for temporary access to a MongoDB Atlas database. Your approvers see everything below; access starts when they approve and ends by itself.", maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID("intro")),
+		slackgo.NewInputBlock(fieldResource, plain("Resource", 2000), nil, resource),
+	}
+	if anyDB {
+		in := slackgo.NewInputBlock(fieldDatabase, plain("Database", 2000), plain("Only for a cluster offered as “any database”.", 2000),
+			slackgo.NewPlainTextInputBlockElement(plain("e.g. sales", 150), fieldDatabase))
+		in.Optional = true
+		blocks = append(blocks, in)
+	}
+	if dbLevel || anyDB {
+		in := slackgo.NewInputBlock(fieldCollection, plain("Collection", 2000), plain("Optional: limit access to one collection of the database.", 2000),
+			slackgo.NewPlainTextInputBlockElement(plain("e.g. orders", 150), fieldCollection))
+		in.Optional = true
+		blocks = append(blocks, in)
+	}
+
+	roleNames := make([]string, 0, len(roles))
+	for r := range roles {
+		roleNames = append(roleNames, r)
+	}
+	slices.Sort(roleNames)
+	var roleOptions []*slackgo.OptionBlockObject
+	for _, r := range roleNames {
+		roleOptions = append(roleOptions, slackgo.NewOptionBlockObject(r, plain(r, maxOptionText), nil))
+	}
+	role := slackgo.NewOptionsSelectBlockElement(slackgo.OptTypeStatic, plain("Choose a role", maxOptionText), fieldRole, roleOptions...)
+	if len(roleOptions) == 1 {
+		role.InitialOption = roleOptions[0]
+	}
+	blocks = append(blocks, slackgo.NewInputBlock(fieldRole, plain("Role", 2000), plain("Read-only roles are approved faster.", 2000), role))
+
+	steps := offeredDurations(longest, def)
+	var durOptions []*slackgo.OptionBlockObject
+	var initial *slackgo.OptionBlockObject
+	for _, d := range steps {
+		o := slackgo.NewOptionBlockObject(flows.FormatDuration(d), plain(flows.FormatDuration(d), maxOptionText), nil)
+		durOptions = append(durOptions, o)
+		if d == def {
+			initial = o
+		}
+	}
+	duration := slackgo.NewOptionsSelectBlockElement(slackgo.OptTypeStatic, plain("How long", maxOptionText), fieldDuration, durOptions...)
+	duration.InitialOption = initial
+	blocks = append(blocks, slackgo.NewInputBlock(fieldDuration, plain("Duration", 2000), plain("Counted from when access starts, not from now.", 2000), duration))
+
+	reasonInput := slackgo.NewPlainTextInputBlockElement(plain("e.g. INC-123: debugging the nightly export", 150), fieldReason)
+	reasonInput.Multiline = true
+	reasonInput.MaxLength = maxReasonLength
+	hint := "A ticket or incident id helps your approvers."
+	if reasonRequired {
+		hint = "Required for some resources. " + hint
+	}
+	reason := slackgo.NewInputBlock(fieldReason, plain("Reason", 2000), plain(hint, 2000), reasonInput)
+	reason.Optional = true // checked on submit, per resource
+	blocks = append(blocks, reason)
+
+	v := modal("Request access", blocks...)
+	v.Submit = plain("Request", 24)
+	v.CallbackID = requestCallback
+	return v
+}
+
+// offeredDurations are the steps up to longest, plus longest and the
+// default themselves when they are not steps.
+func offeredDurations(longest, def time.Duration) []time.Duration {
+	var out []time.Duration
+	for _, d := range durationSteps() {
+		if d <= longest {
+			out = append(out, d)
+		}
+	}
+	for _, d := range []time.Duration{def, longest} {
+		if d > 0 && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// requestForm is what a submitted request form asks for.
+type requestForm struct {
+	Resource flows.Resource
+	Role     string
+	Duration time.Duration
+	Reason   string
+}
+
+// parseRequestForm reads a submitted request form. It only parses (no
+// policy, no Atlas): errors map block ids to what is wrong, for Slack to
+// show next to the inputs.
+func parseRequestForm(state *slackgo.ViewState) (requestForm, map[string]string) {
+	errs := map[string]string{}
+	value := func(block string) string {
+		if state == nil {
+			return ""
+		}
+		a := state.Values[block][block]
+		if a.SelectedOption.Value != "" {
+			return a.SelectedOption.Value
+		}
+		return strings.TrimSpace(a.Value)
+	}
+	var f requestForm
+	choice := value(fieldResource)
+	needReason := strings.HasPrefix(choice, reasonFlagPrefix)
+	choice = strings.TrimPrefix(choice, reasonFlagPrefix)
+	db, coll := value(fieldDatabase), value(fieldCollection)
+	switch {
+	case choice == "":
+		errs[fieldResource] = "Choose what you need access to."
+	case strings.HasSuffix(choice, "/"+anyDatabase):
+		if db == "" {
+			errs[fieldDatabase] = "Type the name of the database you need."
+			break
+		}
+		choice = strings.TrimSuffix(choice, anyDatabase) + db
+	case db != "":
+		errs[fieldDatabase] = "Leave this empty: the resource you chose names its database."
+	}
+	if _, ok := errs[fieldDatabase]; !ok && choice != "" && coll != "" {
+		if strings.Count(choice, "/") >= 3 {
+			errs[fieldCollection] = "Leave this empty: the resource you chose is already a collection."
+		} else {
+			choice += "/" + coll
+		}
+	}
+	if len(errs) == 0 {
+		res, err := flows.ParseResource(choice)
+		if err != nil {
+			block := fieldResource
+			if coll != "" && strings.Contains(flows.ErrorMessage(err), "collection") {
+				block = fieldCollection
+			} else if db != "" {
+				block = fieldDatabase
+			}
+			errs[block] = flows.ErrorMessage(err)
+		}
+		f.Resource = res
+	}
+	f.Role = value(fieldRole)
+	if f.Role == "" {
+		errs[fieldRole] = "Choose a role."
+	} else if err := flows.ValidateRole(f.Role); err != nil {
+		errs[fieldRole] = flows.ErrorMessage(err)
+	}
+	if d, err := flows.ParseDuration(value(fieldDuration)); err != nil {
+		errs[fieldDuration] = flows.ErrorMessage(err)
+	} else {
+		f.Duration = d
+	}
+	f.Reason = value(fieldReason)
+	switch {
+	case needReason && f.Reason == "":
+		errs[fieldReason] = "Say why you need access: this resource's access flow requires a reason."
+	case len(f.Reason) > maxReasonLength:
+		errs[fieldReason] = "Keep the reason under 500 characters."
+	}
+	if len(errs) == 0 {
+		errs = nil
+	}
+	return f, errs
+}
+
+// denyState travels in the deny form's private_metadata: what the click was
+// about and where to answer the approver.
+type denyState struct {
+	Action      string `json:"a"`
+	ResponseURL string `json:"u,omitempty"`
+	Channel     string `json:"c,omitempty"`
+	Required    bool   `json:"q,omitempty"`
+	FromHome    bool   `json:"h,omitempty"`
+}
+
+// denyModal asks an approver why they deny a request (or an extension).
+// The reason is optional for Slack's client only when the flow does not
+// require it; the server checks either way.
+func denyModal(st denyState, summary string) slackgo.ModalViewRequest {
+	input := slackgo.NewPlainTextInputBlockElement(plain("e.g. use the read replica instead", 150), fieldReason)
+	input.Multiline = true
+	input.MaxLength = maxReasonLength
+	hint := "The requester sees your reason."
+	reason := slackgo.NewInputBlock(fieldReason, plain("Reason", 2000), plain(hint, 2000), input)
+	reason.Optional = !st.Required
+	v := modal("Deny access",
+		slackgo.NewSectionBlock(mrkdwn(escape(summary), maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID("summary")),
+		reason)
+	v.Submit = plain("Deny", 24)
+	v.CallbackID = denyCallback
+	raw, _ := json.Marshal(st) // a struct of strings and bools always encodes
+	v.PrivateMetadata = string(raw)
+	return v
+}
+
+// denySummary says what the deny form is about.
+func denySummary(r *flows.Request, a bot.Action) string {
+	if a.Kind == bot.ActionDenyExtension {
+		return "Deny extension " + strconv.Itoa(a.Extension) + " of request " + r.ID + ": " + r.Requester + " asks to keep " + r.Role + " on " + r.Resource.String() + " longer."
+	}
+	return "Deny request " + r.ID + ": " + r.Requester + " asks for " + r.Role + " on " + r.Resource.String() + " for " + flows.FormatDuration(r.Duration) + "."
+}

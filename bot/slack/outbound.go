@@ -1,0 +1,195 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	slackgo "github.com/slack-go/slack"
+
+	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/flows"
+)
+
+// maxRateLimitRetries is how often a call answered 429 is tried again.
+// Slack's Retry-After is usually a few seconds; the detached work's deadline
+// bounds the total anyway.
+const maxRateLimitRetries = 3
+
+// call runs one Web API call, retrying it after Retry-After when Slack says
+// it is rate limited. Only detached work calls it: it may sleep.
+func (b *Bot) call(ctx context.Context, method string, fn func(ctx context.Context) error) error {
+	for attempt := 0; ; attempt++ {
+		err := fn(ctx)
+		var rl *slackgo.RateLimitedError
+		if err == nil || !errors.As(err, &rl) || attempt >= maxRateLimitRetries {
+			if err != nil {
+				return fmt.Errorf("slack: %s: %w", method, err)
+			}
+			return nil
+		}
+		wait := max(rl.RetryAfter, time.Second)
+		b.log.WarnContext(ctx, "rate limited by slack; retrying", "method", method, "retry_after", wait, "attempt", attempt+1)
+		if err := b.sleep(ctx, wait); err != nil {
+			return fmt.Errorf("slack: %s: rate limited and out of time: %w", method, err)
+		}
+	}
+}
+
+// pacer keeps chat.postMessage to one channel at least gap apart, Slack's
+// "one message per second per channel". Posts to a channel are serialised;
+// the gap is measured from the end of one post to the start of the next, so
+// Slack sees them at least gap apart whatever the network does.
+type pacer struct {
+	clock flows.Clock
+	gap   time.Duration
+	sleep func(ctx context.Context, d time.Duration) error
+
+	mu       sync.Mutex
+	channels map[string]*channelSlot
+}
+
+type channelSlot struct {
+	turn  chan struct{} // a one-slot semaphore: whoever holds it may post
+	last  time.Time     // when the previous post finished
+	users int           // goroutines holding or waiting for the slot
+}
+
+func newPacer(clock flows.Clock, gap time.Duration, sleep func(context.Context, time.Duration) error) *pacer {
+	return &pacer{clock: clock, gap: gap, sleep: sleep, channels: map[string]*channelSlot{}}
+}
+
+// do runs post when the channel's turn comes.
+func (p *pacer) do(ctx context.Context, channel string, post func(ctx context.Context) error) error {
+	p.mu.Lock()
+	slot := p.channels[channel]
+	if slot == nil {
+		slot = &channelSlot{turn: make(chan struct{}, 1)}
+		p.channels[channel] = slot
+	}
+	slot.users++
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		slot.users--
+		// Forget idle channels whose gap has passed, so the map stays small.
+		if slot.users == 0 && p.clock.Now().Sub(slot.last) >= p.gap {
+			delete(p.channels, channel)
+		}
+		p.mu.Unlock()
+	}()
+
+	select {
+	case slot.turn <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("slack: waiting to post to %s: %w", channel, ctx.Err())
+	}
+	defer func() { <-slot.turn }()
+	if !slot.last.IsZero() {
+		if wait := p.gap - p.clock.Now().Sub(slot.last); wait > 0 {
+			if err := p.sleep(ctx, wait); err != nil {
+				return fmt.Errorf("slack: waiting to post to %s: %w", channel, err)
+			}
+		}
+	}
+	err := post(ctx)
+	slot.last = p.clock.Now()
+	return err
+}
+
+// post sends a card to a channel (or a DM channel), paced and retried, and
+// returns the channel id and ts Slack answered with.
+func (b *Bot) post(ctx context.Context, channel string, c bot.Card) (string, string, error) {
+	blocks := renderCard(c, "")
+	var ch, ts string
+	err := b.pacer.do(ctx, channel, func(ctx context.Context) error {
+		return b.call(ctx, "chat.postMessage", func(ctx context.Context) error {
+			var err error
+			ch, ts, err = b.api.PostMessageContext(ctx, channel,
+				slackgo.MsgOptionText(fallbackText(c), false), slackgo.MsgOptionBlocks(blocks...))
+			return err
+		})
+	})
+	return ch, ts, err
+}
+
+// update replaces a message sent earlier with a card.
+func (b *Bot) update(ctx context.Context, channel, ts string, c bot.Card) error {
+	blocks := renderCard(c, "")
+	return b.call(ctx, "chat.update", func(ctx context.Context) error {
+		_, _, _, err := b.api.UpdateMessageContext(ctx, channel, ts,
+			slackgo.MsgOptionText(fallbackText(c), false), slackgo.MsgOptionBlocks(blocks...))
+		return err
+	})
+}
+
+// dm sends a card to a person's direct messages with the bot.
+func (b *Bot) dm(ctx context.Context, userID string, c bot.Card) (string, string, error) {
+	ch, err := b.people.dmChannel(ctx, userID)
+	if err != nil {
+		return "", "", err
+	}
+	return b.post(ctx, ch, c)
+}
+
+// actor is the person behind a command or a click, and where to answer them.
+type actor struct {
+	userID      string
+	channelID   string // where they acted, when in a conversation
+	responseURL string // answers privately in that conversation
+	fromHome    bool   // acted from the App Home tab
+}
+
+// tell answers a person privately: through the response_url when there is
+// one (replacing the "Working on it…" of a slash command when replace is
+// set), else as an ephemeral message in the channel where they acted, else
+// in their direct messages.
+func (b *Bot) tell(ctx context.Context, who actor, c bot.Card, replace bool) {
+	if c.HasSecret() {
+		// Secrets go only to a person's own DM, never through a response_url
+		// or a channel, whatever the caller meant.
+		if _, _, err := b.dm(ctx, who.userID, c); err != nil {
+			b.log.WarnContext(ctx, "could not send a direct message", "user_id", who.userID, "err", err)
+		}
+		return
+	}
+	b.tellBlocks(ctx, who, fallbackText(c), renderCard(c, ""), replace)
+}
+
+// tellBlocks is tell for a message already rendered (lists of requests).
+func (b *Bot) tellBlocks(ctx context.Context, who actor, text string, blocks []slackgo.Block, replace bool) {
+	var err error
+	switch {
+	case who.responseURL != "":
+		msg := &slackgo.WebhookMessage{
+			ResponseType: slackgo.ResponseTypeEphemeral, Text: text,
+			Blocks: &slackgo.Blocks{BlockSet: blocks}, ReplaceOriginal: replace,
+		}
+		err = b.call(ctx, "response_url", func(ctx context.Context) error {
+			return slackgo.PostWebhookCustomHTTPContext(ctx, who.responseURL, b.http, msg)
+		})
+	case who.channelID != "" && !isDM(who.channelID):
+		err = b.call(ctx, "chat.postEphemeral", func(ctx context.Context) error {
+			_, err := b.api.PostEphemeralContext(ctx, who.channelID, who.userID,
+				slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...))
+			return err
+		})
+	default:
+		var ch string
+		if ch, err = b.people.dmChannel(ctx, who.userID); err == nil {
+			err = b.pacer.do(ctx, ch, func(ctx context.Context) error {
+				return b.call(ctx, "chat.postMessage", func(ctx context.Context) error {
+					_, _, err := b.api.PostMessageContext(ctx, ch, slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...))
+					return err
+				})
+			})
+		}
+	}
+	if err != nil {
+		b.log.WarnContext(ctx, "could not answer a person", "user_id", who.userID, "err", err)
+	}
+}
+
+func isDM(channelID string) bool { return len(channelID) > 0 && channelID[0] == 'D' }
