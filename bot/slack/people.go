@@ -29,11 +29,11 @@ type cached struct {
 // How long what Slack said about people is trusted. Emails and time zones
 // change rarely; a person not found may join soon, so that is kept briefly.
 const (
-	peopleTTL    = time.Hour
-	notFoundTTL  = 5 * time.Minute
-	peopleMax    = 50000
+	peopleTTL         = time.Hour
+	notFoundTTL       = 5 * time.Minute
+	peopleMax         = 50000
 	codeUsersNotFound = "users_not_found"
-	codeUserNotFound = "user_not_found"
+	codeUserNotFound  = "user_not_found"
 )
 
 // directory maps Slack user ids to people and emails to Slack users, with a
@@ -43,10 +43,10 @@ type directory struct {
 	clock flows.Clock
 	call  func(ctx context.Context, method string, fn func(ctx context.Context) error) error
 
-	mu      sync.Mutex
-	ids     map[string]cached
-	emails  map[string]cached
-	dms     map[string]string // user id -> DM channel id; stable for a user
+	mu     sync.Mutex
+	ids    map[string]cached
+	emails map[string]cached
+	dms    map[string]string // user id -> DM channel id; stable for a user
 }
 
 func newDirectory(api *slackgo.Client, clock flows.Clock, call func(context.Context, string, func(context.Context) error) error) *directory {

@@ -1,0 +1,165 @@
+package slack
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/bot/slack/slacktest"
+	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/flows/flowstest"
+)
+
+func (h *harness) submit(requester, resource, origin string) *flows.Request {
+	h.t.Helper()
+	res, err := flows.ParseResource(resource)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	r, err := h.svc.Submit(h.ctx, flows.SubmitInput{Requester: requester, Resource: res, Role: "read", Duration: time.Hour, Reason: "INC-1", Origin: origin})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return r
+}
+
+// A request made in Teams: Slack approvers get their cards, but everything
+// private to the requester (credentials first) is left to the Teams adapter.
+func TestTeamsRequestsStayPrivateToTeams(t *testing.T) {
+	h := newHarness(t)
+	r := h.submit("alice@example.com", "prod/Cluster0/sales/orders", "teams")
+	card := h.lastDM(bob)
+	h.click(bob, card, "approve:"+r.ID)
+	if s := h.get(r.ID).State; s != flows.StateActive {
+		t.Fatalf("state %s", s)
+	}
+	if dms := h.dms(alice); len(dms) != 0 {
+		t.Errorf("the Teams requester got %d Slack DMs", len(dms))
+	}
+	for _, m := range h.slack.Messages() {
+		if strings.Contains(string(m.BlocksJSON), "pw-") {
+			t.Errorf("credentials of a Teams request went to %s", m.Channel)
+		}
+	}
+	// The approver's card still tracks the request.
+	card, _ = h.slack.Message(card.Channel, card.TS)
+	if len(card.Buttons()) != 0 || !strings.Contains(card.AllText(), "access active until") {
+		t.Errorf("card:\n%s", card.AllText())
+	}
+	// And the service did not record a delivery failure.
+	for _, ev := range h.store.(*flowstest.Store).Events() {
+		if ev.Type == flows.EventCredentialsUndelivered {
+			t.Error("a Teams request's credentials were reported undelivered by Slack")
+		}
+	}
+}
+
+// A Slack request whose requester left the workspace: the credentials cannot
+// be delivered, flows records it, and the admin is alerted by DM.
+func TestUndeliverableCredentialsAlertAdmins(t *testing.T) {
+	h := newHarness(t)
+	r := h.submit("frank@example.com", "prod/Cluster0/sales/orders", "slack")
+	h.click(bob, h.lastDM(bob), "approve:"+r.ID)
+	var undelivered bool
+	for _, ev := range h.store.(*flowstest.Store).Events() {
+		undelivered = undelivered || ev.Type == flows.EventCredentialsUndelivered && strings.Contains(ev.Message, "frank@example.com")
+	}
+	if !undelivered {
+		t.Fatal("no credentials_undelivered event")
+	}
+	alert := h.lastDM(dave)
+	if text := alert.AllText(); !strings.Contains(text, "Credentials not delivered: request "+r.ID) || !strings.Contains(text, "rotate "+r.ID) {
+		t.Errorf("admin alert:\n%s", text)
+	}
+	if strings.Contains(string(alert.BlocksJSON), "pw-") {
+		t.Error("the alert carries the password")
+	}
+}
+
+// Admin alerts reach admins whatever the request's origin; requesters of
+// Teams requests are left to Teams.
+func TestRevokeFailedAlertsAdmins(t *testing.T) {
+	h := newHarness(t)
+	r := h.submit("alice@example.com", "prod/Cluster0/sales/orders", "teams")
+	h.click(bob, h.lastDM(bob), "approve:"+r.ID)
+	h.prov.Fail = func(op string, _ flows.Grant) error {
+		if op == "delete" {
+			return flows.Errorf(flows.EUNAVAILABLE, "Atlas is down")
+		}
+		return nil
+	}
+	r = h.get(r.ID)
+	at := r.ExpiresAt
+	for i := 0; i < 7 && h.get(r.ID).State != flows.StateRevokeFailed; i++ {
+		h.sweepAt(at)
+		at = h.get(r.ID).NextAttemptAt.Add(time.Second)
+	}
+	if s := h.get(r.ID).State; s != flows.StateRevokeFailed {
+		t.Fatalf("state %s", s)
+	}
+	alert := h.lastDM(dave)
+	if text := alert.AllText(); !strings.Contains(text, "Could not remove access: request "+r.ID) || !strings.Contains(text, "Atlas is down") {
+		t.Errorf("admin alert:\n%s", text)
+	}
+	if len(h.dms(alice)) != 0 {
+		t.Error("the Teams requester got a Slack DM")
+	}
+	card := h.dms(bob)[0]
+	card, _ = h.slack.Message(card.Channel, card.TS)
+	if !strings.Contains(card.AllText(), "Atlas has not confirmed the removal yet") {
+		t.Errorf("card:\n%s", card.AllText())
+	}
+}
+
+// Orphans found by reconcile belong to no request: admins are told.
+func TestOrphanAlert(t *testing.T) {
+	h := newHarness(t)
+	h.prov.AddUser(flows.Grant{RequestID: "gone123456", Integration: "prod", Username: "jit-x-gone123456"})
+	if _, err := h.svc.Reconcile(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if text := h.lastDM(dave).AllText(); !strings.Contains(text, "Deleted an orphaned Atlas user") || !strings.Contains(text, "jit-x-gone123456") {
+		t.Errorf("orphan alert:\n%s", text)
+	}
+}
+
+// Pacing: three posts to one channel in a burst reach Slack a second apart
+// (on the injected clock), and Slack records no breach.
+func TestPacing(t *testing.T) {
+	clock := flowstest.NewClock(t0)
+	h := newHarness(t, withPacing(time.Second), func(s *setup) {
+		s.slackOpts = []slacktest.Option{slacktest.WithClock(clock)}
+		s.cfg = func(c *Config) { c.Clock = clock }
+	})
+	h.bot.sleep = func(ctx context.Context, d time.Duration) error {
+		clock.Advance(d)
+		return nil
+	}
+	for i := range 3 {
+		if _, _, err := h.bot.dm(h.ctx, bob.ID, cardTitled("message "+string(rune('A'+i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	posts := h.slack.CallsTo("chat.postMessage")
+	if len(posts) != 3 {
+		t.Fatalf("%d posts", len(posts))
+	}
+	for i := 1; i < len(posts); i++ {
+		if gap := posts[i].Time.Sub(posts[i-1].Time); gap < time.Second {
+			t.Errorf("posts %d and %d %s apart", i-1, i, gap)
+		}
+	}
+	// Another channel is not held up.
+	before := clock.Now()
+	if _, _, err := h.bot.dm(h.ctx, carol.ID, cardTitled("elsewhere")); err != nil {
+		t.Fatal(err)
+	}
+	if clock.Now() != before {
+		t.Error("a post to another channel waited")
+	}
+	h.noViolations()
+}
+
+func cardTitled(title string) bot.Card { return bot.Card{Title: title} }
