@@ -479,8 +479,8 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		c = Card{
 			Title:    "Request " + r.ID + " timed out",
 			Subtitle: what,
-			Text:     "Nobody decided in time (" + ev.Message + "). Ask again, or ask " + joinNames(r.Approvers) + " directly.",
-			Status:   "Timed out at " + v.FormatTime(ev.At),
+			Text:     "Ask again, or ask " + joinNames(r.Approvers) + " directly.",
+			Status:   "Timed out at " + v.FormatTime(ev.At) + withReason(ev.Message),
 			Tone:     ToneMuted,
 		}
 	case flows.EventActivated, flows.EventCredentialsRotated:

@@ -69,7 +69,8 @@ func mrkdwn(s string, n int) *slackgo.TextBlockObject {
 func fallbackText(c bot.Card) string { return truncate(c.Summary(), maxFallbackText) }
 
 // renderCard turns a card into Block Kit: a header, the subtitle, the fields
-// (fixed-width ones as rich text so no markup can alter them), the text, a
+// (fixed-width ones as code, or as rich text when a code span could not hold
+// them unaltered), the text, a
 // context line with the status, and the buttons. prefix keeps block ids
 // unique when several cards share a view.
 func renderCard(c bot.Card, prefix string) []slackgo.Block {
@@ -102,14 +103,18 @@ func fieldBlocks(fields []bot.Field, prefix string) []slackgo.Block {
 		}
 	}
 	for _, f := range fields {
-		if f.Mono && f.Value != "" {
+		if f.Mono && f.Value != "" && !codeSafe(f.Value) {
 			mono = append(mono, slackgo.NewRichTextSection(
 				slackgo.NewRichTextSectionTextElement(f.Label+": ", &slackgo.RichTextSectionTextStyle{Bold: true}),
 				slackgo.NewRichTextSectionTextElement(f.Value, &slackgo.RichTextSectionTextStyle{Code: true}),
 			))
 			continue
 		}
-		texts = append(texts, mrkdwn("*"+escape(f.Label)+"*\n"+escape(f.Value), maxFieldText))
+		value := escape(f.Value)
+		if f.Mono && f.Value != "" {
+			value = "`" + value + "`"
+		}
+		texts = append(texts, mrkdwn("*"+escape(f.Label)+"*\n"+value, maxFieldText))
 		if len(texts) == maxFields {
 			flush()
 		}
@@ -120,6 +125,11 @@ func fieldBlocks(fields []bot.Field, prefix string) []slackgo.Block {
 	}
 	return blocks
 }
+
+// codeSafe reports whether a value can sit in a mrkdwn code span
+// unaltered: a backtick would end the span, a newline break it. Anything
+// else is rendered as rich text, which no markup can alter.
+func codeSafe(s string) bool { return !strings.ContainsAny(s, "`\n\r") }
 
 func buttons(bs []bot.Button) []slackgo.BlockElement {
 	var out []slackgo.BlockElement

@@ -165,6 +165,11 @@ const maxListed = 12
 
 // tellList answers with several requests at once, each with its buttons.
 func (b *Bot) tellList(ctx context.Context, who actor, title, empty string, rs []*flows.Request, v bot.Viewer) {
+	b.tellBlocks(ctx, who, title, listBlocks(title, empty, rs, v), true)
+}
+
+// listBlocks lays out a list of requests in one message.
+func listBlocks(title, empty string, rs []*flows.Request, v bot.Viewer) []slackgo.Block {
 	head := bot.Card{Title: title, Tone: bot.ToneInfo}
 	if len(rs) == 0 {
 		head.Text = empty
@@ -177,7 +182,7 @@ func (b *Bot) tellList(ctx context.Context, who actor, title, empty string, rs [
 		}
 		blocks = append(blocks, renderCompact(bot.SummaryCard(r, v), r.ID+"-")...)
 	}
-	b.tellBlocks(ctx, who, head.Title, blocks, true)
+	return blocks
 }
 
 // slackMarkup matches Slack's link syntax in typed text: <target|label>,
