@@ -89,9 +89,9 @@ type setup struct {
 	realStore bool
 	channel   string
 	pacing    time.Duration
-	prov      flows.Provisioner
-	inventory flows.Inventory
-	catalog   flows.Catalog
+	// ports, when set, builds the Atlas side on the domain's clock instead
+	// of the flowstest fakes.
+	ports     func(t testing.TB, clock *flowstest.Clock) (flows.Provisioner, flows.Inventory, flows.Catalog)
 	slackOpts []slacktest.Option
 	cfg       func(*Config)
 }
@@ -129,7 +129,7 @@ func testPolicy() flows.PolicySpec {
 }
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	slack  *slacktest.Server
 	clock  *flowstest.Clock // the domain's clock; Slack runs on wall time
@@ -162,7 +162,7 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-func newHarness(t *testing.T, opts ...option) *harness {
+func newHarness(t testing.TB, opts ...option) *harness {
 	t.Helper()
 	s := &setup{spec: testPolicy(), owners: []string{"bob@example.com"}, pacing: 10 * time.Millisecond}
 	for _, o := range opts {
@@ -192,20 +192,21 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	catalog := s.catalog
-	if catalog == nil {
+	var prov flows.Provisioner
+	var inventory flows.Inventory
+	var catalog flows.Catalog
+	if s.ports != nil {
+		prov, inventory, catalog = s.ports(t, h.clock)
+	} else {
+		h.prov = flowstest.NewProvisioner()
+		prov, inventory = h.prov, h.prov
 		catalog = flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {
 			{Name: "Cluster0", Owners: s.owners, Databases: map[string][]string{"sales": {"orders", "customers"}}},
 		}})
 	}
-	prov := s.prov
-	if prov == nil {
-		h.prov = flowstest.NewProvisioner()
-		prov, s.inventory = h.prov, h.prov
-	}
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h.svc, err = flows.NewService(flows.Config{Policy: policy}, flows.Deps{
-		Store: h.store, Provisioner: prov, Inventory: s.inventory, Catalog: catalog, Notifier: h.notify, Clock: h.clock, Log: log,
+		Store: h.store, Provisioner: prov, Inventory: inventory, Catalog: catalog, Notifier: h.notify, Clock: h.clock, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)
