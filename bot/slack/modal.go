@@ -132,6 +132,9 @@ func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
 		dbLevel = dbLevel || (ch.Resource.Database != "" && ch.Resource.Collection == "")
 	}
 
+	if n == 0 {
+		return messageModal("Request access", "What you may ask for cannot be shown in a form. Ask with the command instead: request <integration/cluster/database[/collection]> <role> <duration> [reason].")
+	}
 	resource := slackgo.NewOptionsGroupSelectBlockElement(slackgo.OptTypeStatic, plain("Choose a database or collection", maxOptionText), fieldResource, groups...)
 	blocks := []slackgo.Block{
 		slackgo.NewSectionBlock(mrkdwn("Ask for temporary access to a MongoDB Atlas database. Your approvers see everything below; access starts when they approve and ends by itself.", maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID("intro")),

@@ -123,6 +123,9 @@ func (b *Bot) remember(ctx context.Context, requestID string, ref flows.MessageR
 // state is marked closed so later notices skip it.
 func (b *Bot) updateCards(ctx context.Context, n flows.Notice) {
 	r, ev := n.Request, n.Event
+	if !bot.ApprovalCardChanges(ev) && !bot.CredentialsCardChanges(ev) && ev.Extension == 0 {
+		return // nothing this adapter shows depends on it: skip the store read
+	}
 	if !b.cards.current(r) {
 		b.log.InfoContext(ctx, "skipped card updates for a stale notice", "request_id", r.ID, "event", string(ev.Type))
 		return

@@ -1,0 +1,179 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/flows/flowstest"
+)
+
+func TestNewValidates(t *testing.T) {
+	svc := newHarness(t).svc
+	refs := newMemRefs()
+	good := Config{BotToken: "xoxb-1", SigningSecret: "s"}
+	tests := []struct {
+		name string
+		cfg  Config
+		svc  *flows.Service
+		want string
+	}{
+		{"no service", good, nil, "flows service"},
+		{"no bot token", Config{SigningSecret: "s"}, svc, "bot_token is required"},
+		{"no way in", Config{BotToken: "xoxb-1"}, svc, "signing_secret is required"},
+		{"app token as bot token", Config{BotToken: "xapp-1", SigningSecret: "s"}, svc, "bot_token is an app-level token"},
+		{"bot token as app token", Config{BotToken: "xoxb-1", AppToken: "xoxb-2"}, svc, "app_token must be an app-level token"},
+		{"negative timeout", Config{BotToken: "xoxb-1", SigningSecret: "s", WorkTimeout: -1}, svc, "cannot be negative"},
+	}
+	for _, tt := range tests {
+		if _, err := New(tt.cfg, tt.svc, refs, nil); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	b, err := New(Config{BotToken: "xoxb-1", AppToken: "xapp-1"}, svc, refs, nil)
+	if err != nil {
+		t.Fatalf("socket mode only: %v", err)
+	}
+	if b.cfg.WorkTimeout != 30*time.Second || b.cfg.Pacing != time.Second || b.http.Timeout == 0 {
+		t.Errorf("defaults: %+v, http timeout %s", b.cfg, b.http.Timeout)
+	}
+	// Without a signing secret, HTTP deliveries are refused.
+	h := newHarness(t, func(s *setup) { s.cfg = func(c *Config) { c.SigningSecret = "" } })
+	if status, body := h.send("/slack/commands", nil); status != http.StatusUnauthorized || !strings.Contains(string(body), "Socket Mode only") {
+		t.Errorf("HTTP without a secret: %d %s", status, body)
+	}
+	// A client without a timeout gets one.
+	b, _ = New(Config{BotToken: "xoxb-1", SigningSecret: "s", HTTPClient: &http.Client{}}, svc, refs, nil)
+	if b.http.Timeout == 0 {
+		t.Error("no timeout on the given client")
+	}
+}
+
+func TestPing(t *testing.T) {
+	h := newHarness(t)
+	if err := h.bot.Ping(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := New(Config{BotToken: "xoxb-wrong", SigningSecret: "s", APIURL: h.slack.APIURL()}, h.svc, h.refs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bad.Ping(h.ctx); err == nil || !strings.Contains(err.Error(), "invalid_auth") {
+		t.Errorf("ping with a wrong token: %v", err)
+	}
+}
+
+// Close waits for detached work; past its deadline it cancels what is left
+// and says so; afterwards new work is refused.
+func TestCloseWaitsForWork(t *testing.T) {
+	h := newHarness(t, func(s *setup) { s.cfg = func(c *Config) { c.WorkTimeout = 300 * time.Millisecond } })
+	var finished atomic.Bool
+	h.bot.detach(h.ctx, "quick", func(ctx context.Context) {
+		time.Sleep(50 * time.Millisecond)
+		finished.Store(true)
+	})
+	if err := h.bot.Close(); err != nil || !finished.Load() {
+		t.Fatalf("close: %v, finished %v", err, finished.Load())
+	}
+	ran := false
+	h.bot.detach(h.ctx, "late", func(context.Context) { ran = true })
+	h.bot.idle()
+	if ran {
+		t.Error("work started after Close")
+	}
+
+	h2 := newHarness(t, func(s *setup) { s.cfg = func(c *Config) { c.WorkTimeout = 200 * time.Millisecond } })
+	cancelled := make(chan error, 1)
+	h2.bot.detach(h2.ctx, "stuck", func(ctx context.Context) {
+		<-ctx.Done()
+		cancelled <- ctx.Err()
+	})
+	start := time.Now()
+	err := h2.bot.Close()
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("close took %s", took)
+	}
+	select {
+	case e := <-cancelled:
+		if !errors.Is(e, context.DeadlineExceeded) && !errors.Is(e, context.Canceled) {
+			t.Errorf("work ended with %v", e)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("stuck work was never cancelled")
+	}
+	_ = err // the work ends at its own deadline, which Close's equals: either outcome is right
+}
+
+// Detached work survives the request that started it, within WorkTimeout.
+func TestDetachedWorkOutlivesTheRequest(t *testing.T) {
+	h := newHarness(t)
+	reqCtx, cancel := context.WithCancel(h.ctx)
+	done := make(chan error, 1)
+	h.bot.detach(reqCtx, "work", func(ctx context.Context) {
+		time.Sleep(20 * time.Millisecond)
+		done <- ctx.Err()
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("detached work saw %v", err)
+	}
+}
+
+func TestDedupe(t *testing.T) {
+	clock := flowstest.NewClock(t0)
+	d := newDedupe(clock, time.Minute, 3)
+	if !d.first("a") || d.first("a") {
+		t.Fatal("a twice")
+	}
+	if !d.first("") || !d.first("") {
+		t.Error("an empty key is never a duplicate")
+	}
+	clock.Advance(61 * time.Second)
+	if !d.first("a") {
+		t.Error("a remembered past its TTL")
+	}
+	for _, k := range []string{"b", "c", "d"} {
+		d.first(k)
+	}
+	if !d.first("a") {
+		t.Error("the oldest key kept past the size bound")
+	}
+	if d.first("d") {
+		t.Error("a recent key forgotten")
+	}
+	if len(d.seen) > 3 {
+		t.Errorf("%d keys kept, bound 3", len(d.seen))
+	}
+	// Many keys over many TTLs stay bounded.
+	for i := range 10000 {
+		d.first(fmt.Sprint(i))
+		if i%100 == 0 {
+			clock.Advance(time.Minute)
+		}
+	}
+	if len(d.seen) > 3 || len(d.order)-d.head > 3 {
+		t.Errorf("grew to %d keys, %d queued", len(d.seen), len(d.order)-d.head)
+	}
+}
+
+func TestPacerGivesUpWithTheContext(t *testing.T) {
+	clock := flowstest.NewClock(t0)
+	p := newPacer(clock, time.Hour, sleepContext)
+	ctx := context.Background()
+	if err := p.do(ctx, "C1", func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	called := false
+	err := p.do(short, "C1", func(context.Context) error { called = true; return nil })
+	if err == nil || called {
+		t.Errorf("posted within the gap: %v", err)
+	}
+}
