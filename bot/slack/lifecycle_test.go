@@ -177,3 +177,17 @@ func TestPacerGivesUpWithTheContext(t *testing.T) {
 		t.Errorf("posted within the gap: %v", err)
 	}
 }
+
+func TestPacerForgetsIdleChannels(t *testing.T) {
+	clock := flowstest.NewClock(t0)
+	p := newPacer(clock, time.Second, func(context.Context, time.Duration) error { return nil })
+	for i := range 3 * pacerPrune {
+		if err := p.do(context.Background(), fmt.Sprint("D", i), func(context.Context) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Millisecond)
+	}
+	if n := len(p.channels); n > pacerPrune+1 {
+		t.Errorf("%d channels remembered", n)
+	}
+}

@@ -66,6 +66,9 @@ func (p *pacer) do(ctx context.Context, channel string, post func(ctx context.Co
 	p.mu.Lock()
 	slot := p.channels[channel]
 	if slot == nil {
+		if len(p.channels) >= pacerPrune {
+			p.pruneLocked()
+		}
 		slot = &channelSlot{turn: make(chan struct{}, 1)}
 		p.channels[channel] = slot
 	}
@@ -97,6 +100,22 @@ func (p *pacer) do(ctx context.Context, channel string, post func(ctx context.Co
 	err := post(ctx)
 	slot.last = p.clock.Now()
 	return err
+}
+
+// pacerPrune is the number of remembered channels past which idle ones are
+// forgotten: a bot writes to many DM channels, most of them rarely.
+const pacerPrune = 1024
+
+// pruneLocked forgets channels nobody is posting to whose gap has passed.
+// A slot's last is written only by the holder of its turn, who counts among
+// its users, so reading it when users is zero is safe.
+func (p *pacer) pruneLocked() {
+	now := p.clock.Now()
+	for ch, slot := range p.channels {
+		if slot.users == 0 && now.Sub(slot.last) >= p.gap {
+			delete(p.channels, ch)
+		}
+	}
 }
 
 // post sends a card to a channel (or a DM channel), paced and retried, and

@@ -33,13 +33,17 @@ func (b *Bot) RunSocketMode(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			<-runErr // the client stops with the context; do not leave it behind
 			return nil
 		case err := <-runErr:
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("slack: socket mode: %w", err)
-		case evt := <-client.Events:
+		case evt, ok := <-client.Events:
+			if !ok {
+				return errors.New("slack: socket mode: the client stopped delivering events")
+			}
 			handlers.Go(func() { b.socketEvent(ctx, client, evt) })
 		}
 	}
