@@ -163,3 +163,58 @@ func TestPacing(t *testing.T) {
 }
 
 func cardTitled(title string) bot.Card { return bot.Card{Title: title} }
+
+// Nobody decides: the requester is told and the cards lose their buttons.
+func TestTimeout(t *testing.T) {
+	h := newHarness(t, withChannel("#db-access"))
+	r := h.submit("alice@example.com", "prod/Cluster0/sales/orders", "slack")
+	h.sweepAt(r.PendingUntil)
+	if s := h.get(r.ID).State; s != flows.StateTimedOut {
+		t.Fatalf("state %s", s)
+	}
+	if text := h.lastDM(alice).AllText(); !strings.Contains(text, "Request "+r.ID+" timed out") {
+		t.Errorf("requester told:\n%s", text)
+	}
+	for _, m := range append(h.dms(bob), h.slack.ChannelMessages("CAPPROVALS")...) {
+		m, _ = h.slack.Message(m.Channel, m.TS)
+		if len(m.Buttons()) != 0 || !strings.Contains(m.AllText(), "Timed out at") {
+			t.Errorf("card in %s:\n%s", m.Channel, m.AllText())
+		}
+	}
+}
+
+// An extension that waits when the grant ends: its card stops offering
+// buttons, once; a decided extension's card keeps its outcome.
+func TestExtensionCardsCloseWithTheGrant(t *testing.T) {
+	h := newHarness(t, withExtendApproval())
+	r := h.submit("alice@example.com", "prod/Cluster0/sales/orders", "slack")
+	h.click(bob, h.lastDM(bob), "approve:"+r.ID)
+	if _, err := h.svc.Extend(h.ctx, r.ID, "alice@example.com", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	first := h.lastDM(bob)
+	if _, err := h.svc.Decide(h.ctx, flows.DecideInput{RequestID: r.ID, Actor: "bob@example.com", Approve: false, Reason: "enough", Extension: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Extend(h.ctx, r.ID, "alice@example.com", 30*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	second := h.lastDM(bob)
+	if len(second.Buttons()) != 2 || second.TS == first.TS {
+		t.Fatalf("second extension card: %v", actionIDs(second))
+	}
+	if _, err := h.svc.Revoke(h.ctx, r.ID, "alice@example.com", "done"); err != nil {
+		t.Fatal(err)
+	}
+	first, _ = h.slack.Message(first.Channel, first.TS)
+	second, _ = h.slack.Message(second.Channel, second.TS)
+	if !strings.Contains(first.AllText(), "Denied by bob@example.com") || len(first.Updates) != 1 {
+		t.Errorf("first extension card (%d updates):\n%s", len(first.Updates), first.AllText())
+	}
+	if len(second.Buttons()) != 0 || !strings.Contains(second.AllText(), "No longer waiting for a decision") || len(second.Updates) != 1 {
+		t.Errorf("second extension card (%d updates):\n%s", len(second.Updates), second.AllText())
+	}
+	if text := h.lastDM(alice).AllText(); !strings.Contains(text, "Access revoked") {
+		t.Errorf("requester told:\n%s", text)
+	}
+}
