@@ -13,6 +13,31 @@
 //     with a cached client_credentials token (single- or multi-tenant), timeouts, bounded
 //     retries and per-conversation pacing under Teams' rate limits.
 //
-// It must not import other adapters (atlas, store, bot/slack); bot/teams/teamstest is imported
-// only by tests.
+// On top of them, Bot is the Teams adapter of jitbot: it drives flows.Service and implements
+// flows.Notifier.
+//
+//   - Handler serves POST /teams/messages. The body is bounded, the delivery authenticated by
+//     the adapter's ParseRequest on our validator (any failure, a library panic included, is a
+//     401 that does nothing), redeliveries are recognised by activity id, and the activity is
+//     answered 200 at once and processed afterwards on a detached, bounded context. Nothing
+//     calls Microsoft or Atlas before the answer.
+//   - People are known by email, read with the connector's get-member call (email, else
+//     userPrincipalName) and cached. The conversation reference of each person's 1:1 chat is
+//     stored (Store.PutContact) on first contact, conversationUpdate and installationUpdate, so
+//     approval cards and notices reach people after a restart. Group chats and channels are
+//     never stored and never get anything about access; a single-tenant bot ignores other
+//     tenants, whose admins could give their users any email.
+//   - Typed commands ("access request ...", "access list", ...) are parsed by bot.Parse; "access"
+//     alone answers with the request card. Cards are Adaptive Cards 1.4 rendered from package
+//     bot's views, all text in TextRuns (never Markdown, so nobody's reason can fake a link);
+//     buttons are Action.Submit carrying opaque action ids, and every click is authorized again
+//     by flows.Service as the person who clicked.
+//   - Notify sends approval cards to approvers reachable in Teams and stores each as a
+//     flows.MessageRef, replaces them on every later notice, and sends direct messages:
+//     requester-private ones (credentials above all, and only to the 1:1 chat) only for
+//     requests made in Teams. Times are shown in the zone the person's client reported, else
+//     in UTC, always with the zone's name.
+//
+// It must not import other adapters (atlas, store, bot/slack); its tests may. bot/teams/teamstest
+// is imported only by tests and `jitbot demo`.
 package teams

@@ -1,0 +1,270 @@
+package teams
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/flows"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// maxCardBytes is Teams' message size budget for jitbot's cards: the documented limit is about
+// 100 KB (80 KB recommended); cards here stay far below, so growth is noticed early.
+const maxCardBytes = 20 << 10
+
+func fixedRequest() *flows.Request {
+	return &flows.Request{
+		ID: "abc23def45", Requester: "alice@example.com",
+		Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"},
+		Role:     "read", Duration: time.Hour, Reason: "INC-123 see [the runbook](https://evil.example.com) *now*", Origin: Platform,
+		Flow: "prod-read", Approvers: []string{"owner@example.com", "carol@example.com"}, Quorum: 1, MaxDuration: 8 * time.Hour,
+		DenyReasonRequired: true, State: flows.StatePending, CreatedAt: t0, UpdatedAt: t0, PendingUntil: t0.Add(time.Hour),
+	}
+}
+
+func must(ev flows.Event, err error) flows.Event {
+	if err != nil {
+		panic(err)
+	}
+	return ev
+}
+
+func activeFixed() (*flows.Request, flows.Event) {
+	r := fixedRequest()
+	must(r.Approve("owner@example.com", t0.Add(5*time.Minute)))
+	must(r.StartProvisioning(t0.Add(5*time.Minute), t0.Add(7*time.Minute), "jit-alice-abc23def45", t0.Add(3*time.Hour), time.Time{}))
+	return r, must(r.Activate(t0.Add(6*time.Minute), 15*time.Minute))
+}
+
+// goldenCards are every card the adapter sends, built from fixed requests.
+func goldenCards(t *testing.T) map[string]adaptiveCard {
+	t.Helper()
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := bot.Viewer{Email: "owner@example.com"}
+	requester := bot.Viewer{Email: "alice@example.com", Location: paris}
+	required := renderOptions{denyReasonRequired: true}
+	out := map[string]adaptiveCard{}
+
+	pending := fixedRequest()
+	out["approval_pending"] = renderCard(bot.ApprovalCard(pending, owner), required)
+
+	active, activated := activeFixed()
+	out["approval_active"] = renderCard(bot.ApprovalCard(active, owner), required)
+	creds := flows.Credentials{Username: "jit-alice-abc23def45", Password: flows.NewSecret("s3cr3t*_[pw]"),
+		ConnectionString: "mongodb+srv://cluster0.example.mongodb.net",
+		AccessDetails:    `mongosh "mongodb+srv://cluster0.example.mongodb.net" --username jit-alice-abc23def45`}
+	c, _ := bot.NoticeCard(flows.Notice{Event: activated, Request: active, To: []string{"alice@example.com"}, Credentials: &creds}, requester)
+	out["credentials"] = renderCard(c, required)
+
+	remind := must(active.Remind(active.RemindAt))
+	c, _ = bot.NoticeCard(flows.Notice{Event: remind, Request: active}, requester)
+	out["reminder"] = renderCard(c, required)
+
+	ext := active.Clone()
+	ext.ExtendNeedsApproval = true
+	extEv := must(ext.Extend("alice@example.com", time.Hour, t0.Add(30*time.Minute), 15*time.Minute))
+	out["extension_pending"] = renderCard(bot.ExtensionCard(ext, 1, extEv, owner), required)
+
+	expired := active.Clone()
+	revoking := must(expired.StartRevoking(active.ExpiresAt, flows.SystemActor, flows.StateExpired, "expired"))
+	done := must(expired.FinishRevocation(active.ExpiresAt.Add(time.Second)))
+	out["approval_expired"] = renderCard(bot.ApprovalCard(expired, owner), required)
+	c, _ = bot.NoticeCard(flows.Notice{Event: done, Request: expired}, requester)
+	out["expired"] = renderCard(c, required)
+	out["credentials_gone"] = renderCard(bot.CredentialsGoneCard(expired, revoking, requester), required)
+	out["reminder_done"] = renderCard(reminderDone(expired, requester), required)
+
+	denied := fixedRequest()
+	denyEv := must(denied.Deny("owner@example.com", "use the replica", t0.Add(time.Minute)))
+	out["approval_denied"] = renderCard(bot.ApprovalCard(denied, owner), required)
+	c, _ = bot.NoticeCard(flows.Notice{Event: denyEv, Request: denied}, requester)
+	out["denied"] = renderCard(c, required)
+
+	out["summary_requester"] = renderCard(bot.SummaryCard(active, requester), required)
+	out["submitted"] = renderCard(bot.SubmittedCard(fixedRequest(), requester), renderOptions{})
+	out["usage"] = renderCard(usageCard(nil), renderOptions{})
+	out["usage_error"] = renderCard(usageCard(flows.Errorf(flows.EINVALID, "unknown subcommand \"lsit\"; did you mean list?")), renderOptions{})
+	out["error_internal"] = renderCard(bot.ErrorCard(errors.New("bbolt: database not open")), renderOptions{})
+
+	out["request_form"] = requestForm([]flows.Choice{
+		{Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales"}, Roles: []string{"read", "readWrite"},
+			DefaultDuration: time.Hour, MaxDuration: 8 * time.Hour, RequireReason: true},
+		{Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"}, Roles: []string{"read"},
+			DefaultDuration: time.Hour, MaxDuration: 8 * time.Hour, RequireReason: true},
+		{Resource: flows.Resource{Integration: "prod", Cluster: "Staging"}, Roles: []string{"dbAdmin"},
+			DefaultDuration: 30 * time.Minute, MaxDuration: 90 * time.Minute},
+	})
+	return out
+}
+
+func TestGoldenCards(t *testing.T) {
+	for name, card := range goldenCards(t) {
+		got, err := json.MarshalIndent(card, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, '\n')
+		path := filepath.Join("testdata", name+".golden.json")
+		if *update {
+			if err := os.MkdirAll("testdata", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%s: %v (run go test -update to create it)", name, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from %s (run go test -update if the change is meant):\n%s", name, path, got)
+		}
+	}
+}
+
+// TestCardsAreWellFormed checks what golden files cannot: the rules every card follows.
+func TestCardsAreWellFormed(t *testing.T) {
+	for name, c := range goldenCards(t) {
+		raw, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(raw) > maxCardBytes {
+			t.Errorf("%s: %d bytes", name, len(raw))
+		}
+		var card map[string]any
+		if err := json.Unmarshal(raw, &card); err != nil {
+			t.Fatal(err)
+		}
+		if card["type"] != "AdaptiveCard" || card["version"] != cardVersion {
+			t.Errorf("%s: type %v version %v", name, card["type"], card["version"])
+		}
+		ids := map[string]bool{}
+		var visit func(v any, inShowCard bool)
+		visit = func(v any, inShowCard bool) {
+			switch x := v.(type) {
+			case map[string]any:
+				typ, _ := x["type"].(string)
+				switch typ {
+				case "TextBlock":
+					// TextBlocks read Markdown; people's text must only go in TextRuns.
+					t.Errorf("%s: a TextBlock: %v", name, x)
+				case "Input.Text", "Input.ChoiceSet":
+					id, _ := x["id"].(string)
+					if id == "" || ids[id] {
+						t.Errorf("%s: input id %q missing or repeated", name, id)
+					}
+					ids[id] = true
+				case "Action.Submit":
+					data, _ := x["data"].(map[string]any)
+					marker, _ := data[dataKey].(string)
+					if _, err := bot.ParseAction(marker); err != nil && marker != formMarker {
+						t.Errorf("%s: submit %q carries %v", name, x["title"], data)
+					}
+				}
+				for k, e := range x {
+					visit(e, inShowCard || k == "card")
+				}
+			case []any:
+				for _, e := range x {
+					visit(e, inShowCard)
+				}
+			}
+		}
+		visit(card, false)
+		actions, _ := card["actions"].([]any)
+		if len(actions) > maxTopActions {
+			t.Errorf("%s: %d actions", name, len(actions))
+		}
+		if strings.Contains(string(raw), "s3cr3t") != (name == "credentials") {
+			t.Errorf("%s: password present = %v", name, strings.Contains(string(raw), "s3cr3t"))
+		}
+		if strings.Contains(string(raw), "bbolt") {
+			t.Errorf("%s: an internal error leaked", name)
+		}
+	}
+}
+
+func TestSummaryNeverCarriesTheSecret(t *testing.T) {
+	active, activated := activeFixed()
+	creds := flows.Credentials{Username: "u", Password: flows.NewSecret("s3cr3t")}
+	c, _ := bot.NoticeCard(flows.Notice{Event: activated, Request: active, Credentials: &creds}, bot.Viewer{})
+	act := cardActivity(c.Summary(), renderCard(c, renderOptions{}))
+	card := act.Attachments[0].Content.(adaptiveCard)
+	if strings.Contains(act.Summary, "s3cr3t") || strings.Contains(card.FallbackText, "s3cr3t") {
+		t.Fatalf("summary %q fallback %q", act.Summary, card.FallbackText)
+	}
+}
+
+func TestParseRequestForm(t *testing.T) {
+	tests := []struct {
+		name  string
+		value map[string]any
+		want  string // resource, or the error's text
+	}{
+		{"collection", map[string]any{"resource": "prod/Cluster0/sales/orders", "role": "read", "duration": "1h"}, "prod/Cluster0/sales/orders"},
+		{"database and collection", map[string]any{"resource": "prod/Cluster0/sales", "collection": "orders", "role": "read"}, "prod/Cluster0/sales/orders"},
+		{"any database", map[string]any{"resource": "prod/Staging/*", "database": "logs", "role": "dbAdmin", "duration": "30m"}, "prod/Staging/logs"},
+		{"any database without one", map[string]any{"resource": "prod/Staging/*", "role": "read"}, "type the database's name"},
+		{"two collections", map[string]any{"resource": "prod/Cluster0/sales/orders", "collection": "other", "role": "read"}, "already names a collection"},
+		{"no resource", map[string]any{"role": "read"}, "choose a resource"},
+		{"no role", map[string]any{"resource": "prod/Cluster0/sales/orders"}, "role"},
+		{"bad duration", map[string]any{"resource": "prod/Cluster0/sales/orders", "role": "read", "duration": "forever"}, "duration"},
+		{"not strings", map[string]any{"resource": 42, "role": []any{"read"}}, "choose a resource"},
+		{"long reason", map[string]any{"resource": "prod/Cluster0/sales/orders", "role": "read", "reason": strings.Repeat("x", 501)}, "keep it under 500"},
+	}
+	for _, tt := range tests {
+		in, err := parseRequestForm(tt.value)
+		got := in.Resource.String()
+		if err != nil {
+			got = flows.ErrorMessage(err)
+		}
+		if !strings.Contains(got, tt.want) {
+			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestCommandText(t *testing.T) {
+	for in, want := range map[string]string{
+		"access list":                            "list",
+		"  Access   pending ":                    "pending",
+		"<at>jitbot</at> access help":            "help",
+		"<at>jit bot</at>&nbsp;access\u00a0list": "list",
+		"list":                                   "list",
+		"access":                                 "",
+		"accessible list":                        "accessible list",
+		"request a &amp; b":                      "request a & b",
+	} {
+		if got := commandText(in); got != want {
+			t.Errorf("commandText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestOfferedDurations(t *testing.T) {
+	got := offeredDurations(90*time.Minute, 45*time.Minute)
+	want := []time.Duration{15 * time.Minute, 30 * time.Minute, 45 * time.Minute, time.Hour, 90 * time.Minute}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+}

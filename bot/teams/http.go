@@ -1,0 +1,62 @@
+package teams
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/infracloudio/msbotbuilder-go/schema"
+)
+
+// maxBody bounds one delivery. Activities (a submitted card's inputs included) are a few KB;
+// the adapter decodes the body before it authenticates, so the bound is what keeps an
+// unauthenticated sender from making us parse megabytes.
+const maxBody = 256 << 10
+
+// Handler serves the bot's messaging endpoint, POST /teams/messages. Every delivery is
+// authenticated first (our TokenValidator through the adapter's ParseRequest); anything that
+// fails gets 401 and does nothing. An authenticated activity is answered 200 at once, well
+// inside Teams' 15 seconds, and processed afterwards on a detached, bounded context.
+func (b *Bot) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /teams/messages", b.serveMessages)
+	return mux
+}
+
+func (b *Bot) serveMessages(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	act, err := b.parse(ctx, r)
+	if err != nil {
+		b.log.WarnContext(ctx, "refused a teams delivery", "remote_addr", r.RemoteAddr, "err", err)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	log := b.log.With("activity_id", act.ID, "activity_type", string(act.Type), "conversation_id", act.Conversation.ID)
+	if act.ID != "" && !b.seen.add(act.Conversation.ID+"\x00"+act.ID, struct{}{}) {
+		// A redelivery (Teams retries what it thinks was lost) or a replay: acknowledged, not redone.
+		log.InfoContext(ctx, "ignored a redelivered activity")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if !b.detach(ctx, "activity "+string(act.Type), func(ctx context.Context) { b.process(ctx, act) }) {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// parse decodes and authenticates a delivery through the adapter. A panic in the library (it
+// has several on odd input) is an authentication failure, not a crash.
+func (b *Bot) parse(ctx context.Context, r *http.Request) (act schema.Activity, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			act, err = schema.Activity{}, fmt.Errorf("teams: parse activity: panic: %v", p)
+		}
+	}()
+	act, err = b.adapter.ParseRequest(ctx, r)
+	if err != nil {
+		return schema.Activity{}, fmt.Errorf("teams: parse activity: %w", err)
+	}
+	return act, nil
+}
