@@ -1,0 +1,297 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store"
+)
+
+// The admin API lets `jitbot grants` and `jitbot audit` work while the server
+// runs (bbolt's lock keeps a second process out of the file). It is off
+// unless admin_token is set, and every call must carry it as a bearer token.
+
+// grantView is a request as the admin API and CLI show it.
+type grantView struct {
+	ID        string    `json:"id"`
+	State     string    `json:"state"`
+	Requester string    `json:"requester"`
+	Resource  string    `json:"resource"`
+	Role      string    `json:"role"`
+	Flow      string    `json:"flow"`
+	Username  string    `json:"username,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	Approvers []string  `json:"approvers,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+func viewOf(r *flows.Request) grantView {
+	return grantView{
+		ID: r.ID, State: string(r.State), Requester: r.Requester, Resource: r.Resource.String(), Role: r.Role, Flow: r.Flow,
+		Username: r.Username, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, Approvers: r.Approvers, LastError: r.LastError,
+	}
+}
+
+// auditLine is one exported audit record.
+type auditLine struct {
+	Seq       uint64    `json:"seq"`
+	At        time.Time `json:"at"`
+	Type      string    `json:"type"`
+	RequestID string    `json:"request_id,omitempty"`
+	Actor     string    `json:"actor"`
+	From      string    `json:"from,omitempty"`
+	To        string    `json:"to,omitempty"`
+	Message   string    `json:"message,omitempty"`
+	Duration  string    `json:"duration,omitempty"`
+	Username  string    `json:"username,omitempty"`
+	PrevHash  string    `json:"prev_hash"`
+	Hash      string    `json:"hash"`
+}
+
+func lineOf(r flows.AuditRecord) auditLine {
+	l := auditLine{Seq: r.Seq, At: r.Event.At, Type: string(r.Event.Type), RequestID: r.Event.RequestID, Actor: r.Event.Actor,
+		From: string(r.Event.From), To: string(r.Event.To), Message: r.Event.Message, Username: r.Event.Username,
+		PrevHash: r.PrevHash, Hash: r.Hash}
+	if r.Event.Duration > 0 {
+		l.Duration = flows.FormatDuration(r.Event.Duration)
+	}
+	return l
+}
+
+// parseStates reads a comma-separated list of states; "live" and "all" are
+// shorthands.
+func parseStates(s string) ([]flows.State, error) {
+	switch s {
+	case "", "live":
+		return []flows.State{flows.StatePending, flows.StateApproved, flows.StateProvisioning, flows.StateActive, flows.StateRevoking, flows.StateRevokeFailed}, nil
+	case "all":
+		return nil, nil
+	}
+	var out []flows.State
+	for _, part := range strings.Split(s, ",") {
+		st := flows.State(strings.TrimSpace(part))
+		found := false
+		for _, known := range flows.States {
+			found = found || known == st
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown state %q", part)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// parseSince reads an RFC 3339 time or a duration back from now (24h, 7d).
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := flows.ParseDuration(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("-since %q: want an RFC 3339 time (2026-11-01T00:00:00Z) or a duration (24h, 7d)", s)
+	}
+	return now.Add(-d), nil
+}
+
+type adminAPI struct {
+	token string
+	svc   *flows.Service
+	db    *store.DB
+	clock flows.Clock
+	log   *slog.Logger
+}
+
+func (a *adminAPI) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /admin/grants", a.auth(a.listGrants))
+	mux.HandleFunc("POST /admin/grants/{id}/revoke", a.auth(a.revokeGrant))
+	mux.HandleFunc("GET /admin/audit", a.auth(a.exportAudit))
+	mux.HandleFunc("GET /admin/audit/verify", a.auth(a.verifyAudit))
+}
+
+func (a *adminAPI) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.token == "" {
+			http.Error(w, "the admin API is off: set admin_token in the configuration", http.StatusNotFound)
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1 {
+			a.log.Warn("admin API: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
+			http.Error(w, "bad or missing admin token", http.StatusUnauthorized)
+			return
+		}
+		h(w, r)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"error"`
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch flows.ErrorCode(err) {
+	case flows.EINVALID:
+		status = http.StatusBadRequest
+	case flows.EFORBIDDEN:
+		status = http.StatusForbidden
+	case flows.ENOTFOUND:
+		status = http.StatusNotFound
+	case flows.ECONFLICT:
+		status = http.StatusConflict
+	case flows.EUNAVAILABLE:
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, apiError{Code: string(flows.ErrorCode(err)), Message: flows.ErrorMessage(err)})
+}
+
+func (a *adminAPI) listGrants(w http.ResponseWriter, r *http.Request) {
+	states, err := parseStates(r.URL.Query().Get("state"))
+	if err != nil {
+		writeErr(w, flows.Errorf(flows.EINVALID, "%v", err))
+		return
+	}
+	rs, err := a.svc.Requests(r.Context(), flows.Query{States: states})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	views := make([]grantView, len(rs))
+	for i, req := range rs {
+		views[i] = viewOf(req)
+	}
+	writeJSON(w, http.StatusOK, views)
+}
+
+type revokeBody struct {
+	As     string `json:"as"`
+	Reason string `json:"reason"`
+}
+
+func (a *adminAPI) revokeGrant(w http.ResponseWriter, r *http.Request) {
+	var body revokeBody
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&body); err != nil {
+		writeErr(w, flows.Errorf(flows.EINVALID, "bad request body: %v", err))
+		return
+	}
+	if !a.svc.Policy().IsAdmin(body.As) {
+		writeErr(w, flows.Errorf(flows.EFORBIDDEN, "%q is not an admin in the policy", body.As))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*time.Minute)
+	defer cancel()
+	req, err := a.svc.Revoke(ctx, r.PathValue("id"), body.As, body.Reason)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewOf(req))
+}
+
+func (a *adminAPI) exportAudit(w http.ResponseWriter, r *http.Request) {
+	since, err := parseSince(r.URL.Query().Get("since"), a.clock.Now())
+	if err != nil {
+		writeErr(w, flows.Errorf(flows.EINVALID, "%v", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	err = a.db.Audit(r.Context(), since, func(rec flows.AuditRecord) error { return enc.Encode(lineOf(rec)) })
+	if err != nil {
+		a.log.Error("audit export failed", "err", err)
+	}
+	_ = bw.Flush()
+}
+
+type verifyResult struct {
+	OK      bool   `json:"ok"`
+	Records uint64 `json:"records"`
+	Head    string `json:"head,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+func verifyResultOf(sum store.AuditSummary, err error) verifyResult {
+	if err != nil {
+		return verifyResult{Records: sum.Records, Error: err.Error()}
+	}
+	return verifyResult{OK: true, Records: sum.Records, Head: sum.Head}
+}
+
+func (a *adminAPI) verifyAudit(w http.ResponseWriter, r *http.Request) {
+	res := verifyResultOf(a.db.VerifyAudit(r.Context()))
+	status := http.StatusOK
+	if !res.OK {
+		status = http.StatusConflict
+	}
+	writeJSON(w, status, res)
+}
+
+// adminClient calls a running server's admin API.
+type adminClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// errNoServer says nothing listens at the admin address.
+var errNoServer = errors.New("no jitbot server answers")
+
+func (c *adminClient) do(ctx context.Context, method, path string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = strings.NewReader(string(raw))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w at %s: %v", errNoServer, c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e apiError
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		if json.Unmarshal(raw, &e) == nil && e.Message != "" {
+			return fmt.Errorf("%s", e.Message)
+		}
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(raw)))
+	}
+	if w, ok := out.(io.Writer); ok {
+		_, err = io.Copy(w, resp.Body)
+		return err
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}

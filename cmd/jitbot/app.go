@@ -1,0 +1,344 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robfig/cron/v3"
+
+	"github.com/jitbot/jitbot/atlas"
+	"github.com/jitbot/jitbot/bot/slack"
+	"github.com/jitbot/jitbot/cmd/jitbot/config"
+	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store"
+)
+
+// Options are what the caller of New may replace: the demo and the tests
+// inject a clock, HTTP clients pointed at simulators, and a listener.
+type Options struct {
+	Clock    flows.Clock
+	Log      *slog.Logger
+	Listener net.Listener // nil: listen on the configured address
+	// AtlasSleep replaces the Atlas client's retry sleep (tests).
+	AtlasSleep func(context.Context, time.Duration) error
+	// NoStartupCheck skips proving Atlas is reachable before serving.
+	NoStartupCheck bool
+}
+
+// Main is one running jitbot: the store, the Atlas adapter, the chat
+// adapters, the domain service, the scheduler and the HTTP server.
+type Main struct {
+	cfg     *config.Config
+	opts    Options
+	log     *slog.Logger
+	clock   flows.Clock
+	db      *store.DB
+	atlas   *atlas.Provisioner
+	svc     *flows.Service
+	slack   *slack.Bot
+	metrics *metrics
+	notify  *fanout
+	sched   *cron.Cron
+	server  *http.Server
+	ln      net.Listener
+
+	// ctx is the base of background work; cancelled by Close.
+	ctx    context.Context
+	cancel context.CancelFunc
+	bg     sync.WaitGroup
+
+	readyMu   sync.Mutex
+	readyAt   time.Time
+	readyErr  error
+	closeOnce sync.Once
+}
+
+// fanout hands every notice to each notifier. Adapters are added after the
+// service exists, since they need the service themselves.
+type fanout struct {
+	mu sync.RWMutex
+	ns []flows.Notifier
+}
+
+func (f *fanout) add(n flows.Notifier) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ns = append(f.ns, n)
+}
+
+func (f *fanout) Notify(ctx context.Context, n flows.Notice) error {
+	f.mu.RLock()
+	ns := f.ns
+	f.mu.RUnlock()
+	var errs []error
+	for _, x := range ns {
+		if err := x.Notify(ctx, n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// New wires a jitbot from its configuration. It opens the store (failing
+// fast when another process holds it) and, unless told not to, proves each
+// Atlas integration answers.
+func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err error) {
+	if opts.Clock == nil {
+		opts.Clock = flows.SystemClock{}
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	m = &Main{cfg: cfg, opts: opts, log: opts.Log, clock: opts.Clock, notify: &fanout{}}
+	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
+		if err != nil {
+			_ = m.Close()
+		}
+	}()
+
+	if m.db, err = store.Open(cfg.StorePath, store.Options{}); err != nil {
+		return nil, err
+	}
+	if m.atlas, err = newAtlas(m.ctx, cfg, opts); err != nil {
+		return nil, fmt.Errorf("atlas: %w", err)
+	}
+	if !opts.NoStartupCheck {
+		for _, in := range cfg.Integrations {
+			pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			err := m.atlas.Ping(pctx, in.Name)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("atlas integration %s at %s is not reachable: %s (check base_url, the network and the credentials; `jitbot check -online` tells more)", in.Name, in.BaseURL, flows.ErrorMessage(err))
+			}
+		}
+	}
+
+	rateLimits := map[string]flows.RateLimit{}
+	for _, in := range cfg.Integrations {
+		if in.RateLimit != nil {
+			rateLimits[in.Name] = *in.RateLimit
+		}
+	}
+	m.metrics = newMetrics(m.db.CountByState, atlasCounters(m.atlas))
+	m.notify.add(m.metrics)
+	m.svc, err = flows.NewService(flows.Config{
+		Policy: cfg.Policy, RemindBefore: cfg.ReminderBefore, BackstopGrace: cfg.BackstopGrace, RotateAfter: cfg.RotateAfter,
+		RateLimits: rateLimits, SweepInterval: sweepInterval,
+	}, flows.Deps{
+		Store: m.db, Provisioner: m.atlas, Inventory: m.atlas, Catalog: m.atlas.Catalog(), Notifier: m.notify,
+		Clock: m.clock, Log: m.log.With("component", "flows"),
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	if s := cfg.Slack; s != nil {
+		m.slack, err = slack.New(slack.Config{
+			BotToken: s.BotToken, SigningSecret: s.SigningSecret, AppToken: s.AppToken, APIURL: s.APIURL,
+			ApprovalsChannel: s.ApprovalsChannel, Clock: m.clock,
+		}, m.svc, m.db, m.log.With("component", "slack"))
+		if err != nil {
+			return nil, fmt.Errorf("slack: %w", err)
+		}
+		m.notify.add(m.slack)
+	}
+
+	if m.sched, err = newScheduler(m.ctx, m.svc, m.clock, m.metrics, m.log.With("component", "scheduler")); err != nil {
+		return nil, err
+	}
+	m.server = &http.Server{
+		Handler: m.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 1 << 16,
+	}
+	m.ln = opts.Listener
+	if m.ln == nil {
+		if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		}
+	}
+	return m, nil
+}
+
+func newAtlas(ctx context.Context, cfg *config.Config, opts Options) (*atlas.Provisioner, error) {
+	return atlas.New(ctx, atlasConfig(cfg, opts))
+}
+
+// atlasCounters exposes the Atlas adapter's call counters as metrics.
+func atlasCounters(p *atlas.Provisioner) []counter {
+	stat := func(pick func(atlas.Stats) int64) func() map[string]float64 {
+		return func() map[string]float64 { return map[string]float64{"": float64(pick(p.Stats()))} }
+	}
+	return []counter{
+		{name: "jitbot_atlas_calls_total", help: "Atlas Admin API calls by operation.", labels: []string{"operation"}, read: func() map[string]float64 {
+			out := map[string]float64{}
+			for op, n := range p.Stats().Calls {
+				out[op] = float64(n)
+			}
+			return out
+		}},
+		{name: "jitbot_atlas_errors_total", help: "Atlas calls that failed.", read: stat(func(s atlas.Stats) int64 { return s.Errors })},
+		{name: "jitbot_atlas_retries_total", help: "Atlas calls retried.", read: stat(func(s atlas.Stats) int64 { return s.Retries })},
+		{name: "jitbot_atlas_rate_limited_total", help: "Atlas answers of 429 Too Many Requests.", read: stat(func(s atlas.Stats) int64 { return s.RateLimited })},
+	}
+}
+
+func atlasConfig(cfg *config.Config, opts Options) atlas.Config {
+	out := atlas.Config{Clock: opts.Clock, Log: opts.Log.With("component", "atlas"), Sleep: opts.AtlasSleep}
+	for _, in := range cfg.Integrations {
+		out.Integrations = append(out.Integrations, atlas.Integration{
+			Name: in.Name, ProjectID: in.ProjectID, BaseURL: in.BaseURL, ClientID: in.ClientID, ClientSecret: in.ClientSecret,
+			PublicKey: in.PublicKey, PrivateKey: in.PrivateKey, OwnerTag: in.OwnerTag, Databases: in.Databases,
+		})
+	}
+	return out
+}
+
+// Addr is where the HTTP server listens.
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// Service is the domain service (the demo and tests drive it directly).
+func (m *Main) Service() *flows.Service { return m.svc }
+
+// Store is the store.
+func (m *Main) Store() *store.DB { return m.db }
+
+func (m *Main) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", m.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.metrics.reg, promhttp.HandlerOpts{}))
+	(&adminAPI{token: m.cfg.AdminToken, svc: m.svc, db: m.db, clock: m.clock, log: m.log.With("component", "admin")}).routes(mux)
+	if m.slack != nil {
+		mux.Handle("/slack/", m.slack.Handler())
+	}
+	return mux
+}
+
+// readyz says whether jitbot can do its job: the store is open, each Atlas
+// integration answers, and Slack accepts the bot token. Results are cached
+// for a few seconds so probes do not hammer Atlas.
+func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
+	m.readyMu.Lock()
+	if time.Since(m.readyAt) > 5*time.Second {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		m.readyErr = m.checkReady(ctx)
+		cancel()
+		m.readyAt = time.Now()
+	}
+	err := m.readyErr
+	m.readyMu.Unlock()
+	if err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func (m *Main) checkReady(ctx context.Context) error {
+	if _, err := m.db.CountByState(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	for _, in := range m.cfg.Integrations {
+		if err := m.atlas.Ping(ctx, in.Name); err != nil {
+			return fmt.Errorf("atlas %s: %s", in.Name, flows.ErrorMessage(err))
+		}
+	}
+	if m.slack != nil {
+		if err := m.slack.Ping(ctx); err != nil {
+			return fmt.Errorf("slack: %w", err)
+		}
+	}
+	return nil
+}
+
+// Run serves until ctx is done, then shuts down gracefully. Before taking
+// work it resumes what a previous process left half-done, and sweeps once to
+// catch up on anything that fell due while jitbot was down.
+func (m *Main) Run(ctx context.Context) error {
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- m.server.Serve(m.ln) }()
+	m.log.Info("jitbot serving", "addr", m.Addr())
+
+	m.bg.Go(func() {
+		if n, err := m.svc.Resume(m.ctx); err != nil {
+			m.log.Error("resume failed", "err", err)
+		} else if n > 0 {
+			m.log.Info("resumed interrupted work", "requests", n)
+		}
+		sweep(m.ctx, m.svc, m.clock, m.metrics, m.log)
+		m.sched.Start()
+	})
+	if m.slack != nil && m.cfg.Slack.AppToken != "" {
+		m.bg.Go(func() {
+			if err := m.slack.RunSocketMode(m.ctx); err != nil && m.ctx.Err() == nil {
+				m.log.Error("slack socket mode stopped", "err", err)
+			}
+		})
+	}
+
+	select {
+	case err := <-serveErr:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+		return m.Close()
+	}
+}
+
+// Close stops taking work, lets in-flight work finish within a bound, and
+// closes the store.
+func (m *Main) Close() error {
+	var errs []error
+	m.closeOnce.Do(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if m.server != nil {
+			if err := m.server.Shutdown(sctx); err != nil {
+				errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+			}
+		} else if m.ln != nil {
+			_ = m.ln.Close()
+		}
+		if m.sched != nil {
+			select {
+			case <-m.sched.Stop().Done():
+			case <-sctx.Done():
+				errs = append(errs, errors.New("scheduled jobs did not finish in time"))
+			}
+		}
+		if m.slack != nil {
+			if err := m.slack.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("slack: %w", err))
+			}
+		}
+		if m.cancel != nil {
+			m.cancel()
+		}
+		done := make(chan struct{})
+		go func() { m.bg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-sctx.Done():
+			errs = append(errs, errors.New("background work did not finish in time"))
+		}
+		if m.atlas != nil {
+			m.atlas.Close()
+		}
+		if m.db != nil {
+			if err := m.db.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("store: %w", err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}

@@ -1,0 +1,410 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jitbot/jitbot/cmd/jitbot/config"
+	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store"
+)
+
+const usage = `jitbot: just-in-time access to MongoDB Atlas from Slack and Teams
+
+Usage:
+  jitbot serve  [-config jitbot.yaml] [-log-format json|text]
+  jitbot check  [-config jitbot.yaml] [-online]
+  jitbot grants list   [-config jitbot.yaml] [-state live|all|active,...] [-json]
+  jitbot grants revoke [-config jitbot.yaml] [-as admin@example.com] [-reason text] <request-id>
+  jitbot audit export  [-config jitbot.yaml] [-since 24h|2026-11-01T00:00:00Z]
+  jitbot audit verify  [-config jitbot.yaml]
+  jitbot demo   [-speed 0] [-keep]
+  jitbot bench  [-quick]
+
+The config defaults to $JITBOT_CONFIG, else /etc/jitbot/jitbot.yaml.
+grants and audit talk to the running server's admin API (admin_token) when it
+is up, and open the store directly when it is not.
+`
+
+// exitError carries an exit status: 1 for failures, 2 for usage errors.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 2, msg: fmt.Sprintf(format, args...) + "\nRun 'jitbot help' for usage."}
+}
+
+type env struct {
+	stdout, stderr io.Writer
+	lookup         config.Env
+}
+
+// cli runs one command line and returns the exit status.
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	e := &env{stdout: stdout, stderr: stderr, lookup: lookup}
+	err := e.run(ctx, args)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "jitbot: "+err.Error())
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+func (e *env) run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usageErr("missing command")
+	}
+	verb, rest := args[0], args[1:]
+	switch verb {
+	case "serve":
+		return e.serve(ctx, rest)
+	case "check":
+		return e.check(ctx, rest)
+	case "grants":
+		return e.grants(ctx, rest)
+	case "audit":
+		return e.audit(ctx, rest)
+	case "demo":
+		return e.demo(ctx, rest)
+	case "bench":
+		return e.bench(ctx, rest)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return nil
+	}
+	return usageErr("unknown command %q", verb)
+}
+
+func (e *env) flags(name string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("jitbot "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	def := "/etc/jitbot/jitbot.yaml"
+	if v, ok := e.lookup("JITBOT_CONFIG"); ok && v != "" {
+		def = v
+	}
+	return fs, fs.String("config", def, "path of jitbot.yaml")
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return usageErr("%s: %v", fs.Name(), err)
+	}
+	return nil
+}
+
+func (e *env) load(path string) (*config.Config, error) {
+	cfg, err := config.Load(path, e.lookup)
+	var ps config.Problems
+	switch {
+	case errors.As(err, &ps):
+		return nil, fmt.Errorf("%d problem(s) in the configuration:\n%v", len(ps), ps)
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("no configuration at %s: pass -config, set JITBOT_CONFIG, or start from examples/jitbot.yaml", path)
+	case err != nil:
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func newLogger(w io.Writer, format string) *slog.Logger {
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+func (e *env) serve(ctx context.Context, args []string) error {
+	fs, path := e.flags("serve")
+	format := fs.String("log-format", "", "json or text (default: the configuration's log_format)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := e.load(*path)
+	if err != nil {
+		return err
+	}
+	if *format == "" {
+		*format = cfg.LogFormat
+	}
+	if *format != "json" && *format != "text" {
+		return usageErr("-log-format %q: use json or text", *format)
+	}
+	log := newLogger(e.stderr, *format)
+	m, err := New(ctx, cfg, Options{Log: log})
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("%v; stop the other jitbot or point store.path elsewhere", err)
+		}
+		return err
+	}
+	return m.Run(ctx)
+}
+
+func (e *env) check(ctx context.Context, args []string) error {
+	fs, path := e.flags("check")
+	online := fs.Bool("online", false, "also prove the Atlas credentials work and carry the needed roles")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := e.load(*path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s: OK (%d integration(s), %d flow(s))\n", *path, len(cfg.Integrations), len(cfg.Policy.Flows()))
+	if !*online {
+		return nil
+	}
+	return e.checkOnline(ctx, cfg)
+}
+
+// adminBase is where the running server's admin API is, from the listen address.
+func adminBase(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://127.0.0.1:8080"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func (e *env) client(cfg *config.Config) *adminClient {
+	return &adminClient{base: adminBase(cfg.Listen), token: cfg.AdminToken, http: &http.Client{Timeout: 3 * time.Minute}}
+}
+
+// serverUp reports whether a jitbot answers at the admin address.
+func serverUp(ctx context.Context, c *adminClient) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/healthz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// withStore runs fn on the running server through the admin API, or on the
+// store opened read-only when no server runs.
+func (e *env) offline(cfg *config.Config) (*store.DB, error) {
+	db, err := store.Open(cfg.StorePath, store.Options{ReadOnly: true, LockTimeout: 2 * time.Second})
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("the store is held by a running jitbot whose admin API is unreachable; set admin_token and use the server, or stop it")
+	}
+	return db, err
+}
+
+func (e *env) grants(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usageErr("grants: want list or revoke")
+	}
+	switch args[0] {
+	case "list":
+		fs, path := e.flags("grants list")
+		state := fs.String("state", "live", "live, all, or states separated by commas")
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := parseFlags(fs, args[1:]); err != nil {
+			return err
+		}
+		states, err := parseStates(*state)
+		if err != nil {
+			return usageErr("-state: %v", err)
+		}
+		cfg, err := e.load(*path)
+		if err != nil {
+			return err
+		}
+		var views []grantView
+		if c := e.client(cfg); serverUp(ctx, c) {
+			if cfg.AdminToken == "" {
+				return errors.New("jitbot is running; set admin_token in the configuration to use its admin API")
+			}
+			if err := c.do(ctx, http.MethodGet, "/admin/grants?state="+*state, nil, &views); err != nil {
+				return err
+			}
+		} else {
+			db, err := e.offline(cfg)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			rs, err := db.Find(ctx, flows.Query{States: states})
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				views = append(views, viewOf(r))
+			}
+		}
+		if *asJSON {
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(views)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSTATE\tREQUESTER\tRESOURCE\tROLE\tEXPIRES")
+		for _, v := range views {
+			exp := ""
+			if !v.ExpiresAt.IsZero() {
+				exp = v.ExpiresAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.State, v.Requester, v.Resource, v.Role, exp)
+		}
+		return tw.Flush()
+	case "revoke":
+		fs, path := e.flags("grants revoke")
+		as := fs.String("as", "", "the admin revoking (default: the first admin in the policy)")
+		reason := fs.String("reason", "", "why, for the audit log and the requester")
+		if err := parseFlags(fs, args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return usageErr("grants revoke: want one request id")
+		}
+		id := fs.Arg(0)
+		cfg, err := e.load(*path)
+		if err != nil {
+			return err
+		}
+		if *as == "" {
+			admins := cfg.Policy.Admins()
+			if len(admins) == 0 {
+				return errors.New("the policy has no admins: add one under admins, or pass -as")
+			}
+			*as = admins[0]
+		}
+		var v grantView
+		if c := e.client(cfg); serverUp(ctx, c) {
+			if err := c.do(ctx, http.MethodPost, "/admin/grants/"+id+"/revoke", revokeBody{As: *as, Reason: *reason}, &v); err != nil {
+				return err
+			}
+		} else {
+			// No server: run the revocation here, against Atlas, then stop.
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			m, err := New(ctx, cfg, Options{Listener: ln, Log: newLogger(e.stderr, "text")})
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			if !cfg.Policy.IsAdmin(*as) {
+				return fmt.Errorf("%q is not an admin in the policy", *as)
+			}
+			r, err := m.Service().Revoke(ctx, id, *as, *reason)
+			if err != nil {
+				return errors.New(flows.ErrorMessage(err))
+			}
+			v = viewOf(r)
+		}
+		fmt.Fprintf(e.stdout, "request %s is %s\n", v.ID, v.State)
+		return nil
+	}
+	return usageErr("grants: unknown subcommand %q; want list or revoke", args[0])
+}
+
+func (e *env) audit(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usageErr("audit: want export or verify")
+	}
+	sub := args[0]
+	fs, path := e.flags("audit " + sub)
+	since := fs.String("since", "", "only records from this time (RFC 3339) or this long ago (24h, 7d)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if sub != "export" && sub != "verify" {
+		return usageErr("audit: unknown subcommand %q; want export or verify", sub)
+	}
+	from, err := parseSince(*since, time.Now())
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	cfg, err := e.load(*path)
+	if err != nil {
+		return err
+	}
+	if c := e.client(cfg); serverUp(ctx, c) {
+		if cfg.AdminToken == "" {
+			return errors.New("jitbot is running; set admin_token in the configuration to use its admin API")
+		}
+		if sub == "export" {
+			q := ""
+			if *since != "" {
+				q = "?since=" + from.UTC().Format(time.RFC3339)
+			}
+			return c.do(ctx, http.MethodGet, "/admin/audit"+q, nil, e.stdout)
+		}
+		var res verifyResult
+		if err := c.do(ctx, http.MethodGet, "/admin/audit/verify", nil, &res); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "audit log OK: %d records, head %s\n", res.Records, res.Head)
+		return nil
+	}
+	db, err := e.offline(cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if sub == "export" {
+		enc := json.NewEncoder(e.stdout)
+		return db.Audit(ctx, from, func(r flows.AuditRecord) error { return enc.Encode(lineOf(r)) })
+	}
+	sum, err := db.VerifyAudit(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "audit log OK: %d records, head %s\n", sum.Records, sum.Head)
+	return nil
+}
+
+// checkOnline proves each integration's credentials and roles.
+func (e *env) checkOnline(ctx context.Context, cfg *config.Config) error {
+	p, err := newAtlas(ctx, cfg, Options{Log: newLogger(io.Discard, "text"), Clock: flows.SystemClock{}})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	failed := 0
+	for _, in := range cfg.Integrations {
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := p.Check(cctx, in.Name)
+		cancel()
+		if err != nil {
+			failed++
+			fmt.Fprintf(e.stdout, "integration %s: FAILED: %s\n", in.Name, flows.ErrorMessage(err))
+			continue
+		}
+		fmt.Fprintf(e.stdout, "integration %s: OK (credentials work; Project Database Access Admin and Project Read Only confirmed)\n", in.Name)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d integration(s) failed the online check", failed)
+	}
+	return nil
+}
+

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+// metrics are jitbot's Prometheus metrics. It is also a flows.Notifier, so it
+// sees every event the service emits.
+type metrics struct {
+	reg          *prometheus.Registry
+	events       *prometheus.CounterVec
+	provisioning prometheus.Histogram
+	revocation   prometheus.Histogram
+	overstay     prometheus.Histogram
+	sweepLag     prometheus.Gauge
+	sweepTime    prometheus.Histogram
+	sweepErrors  prometheus.Counter
+	orphans      prometheus.Counter
+	missing      prometheus.Counter
+
+	mu            sync.Mutex
+	revokingSince map[string]time.Time // request id -> when its revocation started
+}
+
+// counter is a source of cumulative counts read at scrape time (Atlas and
+// Slack call counters kept by the adapters).
+type counter struct {
+	name, help string
+	labels     []string
+	read       func() map[string]float64 // label value(s) joined by "|" -> count
+}
+
+func newMetrics(counts func(context.Context) (map[flows.State]int, error), extra []counter) *metrics {
+	m := &metrics{
+		reg:           prometheus.NewRegistry(),
+		revokingSince: map[string]time.Time{},
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jitbot_events_total", Help: "Request events by type (approvals, denials, revoke failures, ...).",
+		}, []string{"type"}),
+		provisioning: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "jitbot_provisioning_seconds", Help: "From approval to credentials (Atlas user created and applied).",
+			Buckets: prometheus.ExponentialBuckets(0.25, 2, 12),
+		}),
+		revocation: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "jitbot_revocation_seconds", Help: "From the start of a revocation to the Atlas user being deleted.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
+		}),
+		overstay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "jitbot_expiry_overstay_seconds", Help: "How long after its deadline an expired grant's user was deleted (negative: before).",
+			Buckets: []float64{-60, -10, -5, -1, 0, 1, 5, 10, 30, 60, 300},
+		}),
+		sweepLag:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitbot_sweep_lag_seconds", Help: "The longest a due item waited past its time in the last sweep."}),
+		sweepTime:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jitbot_sweep_duration_seconds", Help: "Sweep duration.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}),
+		sweepErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "jitbot_sweep_errors_total", Help: "Sweeps that failed."}),
+		orphans:     prometheus.NewCounter(prometheus.CounterOpts{Name: "jitbot_reconcile_orphans_deleted_total", Help: "Atlas users labelled managed-by=jitbot with no live grant, deleted by reconcile."}),
+		missing:     prometheus.NewCounter(prometheus.CounterOpts{Name: "jitbot_reconcile_missing_total", Help: "Active grants whose Atlas user was gone."}),
+	}
+	m.reg.MustRegister(m.events, m.provisioning, m.revocation, m.overstay, m.sweepLag, m.sweepTime, m.sweepErrors, m.orphans, m.missing,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(&stateCollector{counts: counts, desc: prometheus.NewDesc("jitbot_requests", "Requests by state.", []string{"state"}, nil)})
+	for _, c := range extra {
+		m.reg.MustRegister(&funcCollector{c: c, desc: prometheus.NewDesc(c.name, c.help, c.labels, nil)})
+	}
+	return m
+}
+
+// Notify implements flows.Notifier: it counts events and times grants.
+func (m *metrics) Notify(_ context.Context, n flows.Notice) error {
+	ev := n.Event
+	m.events.WithLabelValues(string(ev.Type)).Inc()
+	r := n.Request
+	if r == nil {
+		return nil
+	}
+	switch ev.Type {
+	case flows.EventActivated:
+		if approved := approvalTime(r); !approved.IsZero() {
+			m.provisioning.Observe(ev.At.Sub(approved).Seconds())
+		}
+	case flows.EventRevoking:
+		m.mu.Lock()
+		m.revokingSince[r.ID] = ev.At
+		m.mu.Unlock()
+	case flows.EventExpired, flows.EventRevoked:
+		if r.EndState == flows.StateExpired && !r.ExpiresAt.IsZero() {
+			m.overstay.Observe(ev.At.Sub(r.ExpiresAt).Seconds())
+		}
+		m.mu.Lock()
+		since, ok := m.revokingSince[r.ID]
+		delete(m.revokingSince, r.ID)
+		m.mu.Unlock()
+		if ok {
+			m.revocation.Observe(ev.At.Sub(since).Seconds())
+		}
+	}
+	return nil
+}
+
+// approvalTime is when the request was approved: its last approval, or its
+// creation for an auto-approved one.
+func approvalTime(r *flows.Request) time.Time {
+	if len(r.Approvals) > 0 {
+		return r.Approvals[len(r.Approvals)-1].At
+	}
+	return r.CreatedAt
+}
+
+func (m *metrics) observeSweep(rep flows.SweepReport, took time.Duration, err error) {
+	m.sweepTime.Observe(took.Seconds())
+	if err != nil {
+		m.sweepErrors.Inc()
+		return
+	}
+	m.sweepLag.Set(rep.MaxLag.Seconds())
+}
+
+func (m *metrics) observeReconcile(r flows.ReconcileReport) {
+	m.orphans.Add(float64(len(r.OrphansDeleted)))
+	m.missing.Add(float64(len(r.Missing)))
+}
+
+type stateCollector struct {
+	counts func(context.Context) (map[flows.State]int, error)
+	desc   *prometheus.Desc
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := c.counts(ctx)
+	if err != nil {
+		slog.Default().Warn("metrics: could not count requests", "err", err)
+		return
+	}
+	for _, s := range flows.States {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[s]), string(s))
+	}
+}
+
+type funcCollector struct {
+	c    counter
+	desc *prometheus.Desc
+}
+
+func (f *funcCollector) Describe(ch chan<- *prometheus.Desc) { ch <- f.desc }
+
+func (f *funcCollector) Collect(ch chan<- prometheus.Metric) {
+	for labels, v := range f.c.read() {
+		vals := []string{}
+		if len(f.c.labels) > 0 {
+			vals = splitLabels(labels, len(f.c.labels))
+		}
+		ch <- prometheus.MustNewConstMetric(f.desc, prometheus.CounterValue, v, vals...)
+	}
+}
+
+func splitLabels(s string, n int) []string {
+	out := strings.SplitN(s, "|", n)
+	for len(out) < n {
+		out = append(out, "")
+	}
+	return out
+}
