@@ -407,4 +407,3 @@ func (e *env) checkOnline(ctx context.Context, cfg *config.Config) error {
 	}
 	return nil
 }
-
