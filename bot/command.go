@@ -132,14 +132,22 @@ func parseRequest(rest string) (Command, error) {
 		return Command{}, flows.Errorf(flows.EINVALID,
 			"request needs a resource, a role and a duration: %s, e.g. request prod/Cluster0/sales/orders read 1h \"INC-123\"", requestSyntax)
 	}
+	// flows quotes what it refuses; a pasted paragraph would drown the
+	// message, so overlong words are refused here with a short quote.
+	if err := maxWord("resource", resText, maxResourceLength); err != nil {
+		return Command{}, err
+	}
 	res, err := flows.ParseResource(resText)
 	if err != nil {
+		return Command{}, err
+	}
+	if err := maxWord("role", role, maxRoleLength); err != nil {
 		return Command{}, err
 	}
 	if err := flows.ValidateRole(role); err != nil {
 		return Command{}, err
 	}
-	d, err := flows.ParseDuration(durText)
+	d, err := parseDuration(durText)
 	if err != nil {
 		return Command{}, err
 	}
@@ -159,7 +167,7 @@ func parseExtend(rest string) (Command, error) {
 	if durText == "" {
 		return Command{}, flows.Errorf(flows.EINVALID, "extend needs a duration after the request id: extend %s <duration>, e.g. extend %s 1h", id, id)
 	}
-	d, err := flows.ParseDuration(durText)
+	d, err := parseDuration(durText)
 	if err != nil {
 		return Command{}, err
 	}
@@ -167,6 +175,29 @@ func parseExtend(rest string) (Command, error) {
 		return Command{}, err
 	}
 	return Command{Verb: VerbExtend, RequestID: id, Duration: d}, nil
+}
+
+// The longest words Parse hands to flows: a resource is at most
+// 64+64+63+255 characters and three slashes, a role 64; no sensible duration
+// comes near 32.
+const (
+	maxResourceLength = 450
+	maxRoleLength     = 64
+	maxDurationLength = 32
+)
+
+func maxWord(what, word string, limit int) error {
+	if len(word) > limit {
+		return flows.Errorf(flows.EINVALID, "the %s %s is %d characters long; at most %d", what, quote(word), len(word), limit)
+	}
+	return nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	if err := maxWord("duration", s, maxDurationLength); err != nil {
+		return 0, err
+	}
+	return flows.ParseDuration(s)
 }
 
 // requestID reads the request id that cancel, revoke, extend and rotate need.

@@ -83,6 +83,9 @@ func TestParseErrors(t *testing.T) {
 		{"revoke", "revoke needs a request id: revoke <id> [reason]"},
 		{"rotate", "rotate needs a request id"},
 		{strings.Repeat("x", MaxCommandLength+1), "keep it under 2000"},
+		{"request prod/" + strings.Repeat("c", 500) + "/sales read 1h", "characters long; at most 450"},
+		{"request prod/Cluster0/sales " + strings.Repeat("r", 65) + " 1h", "the role \"rrrrrrrr"},
+		{"extend abc " + strings.Repeat("1", 40) + "h", "the duration \"1111"},
 		{"list \xff", "not valid UTF-8"},
 	}
 	for _, tt := range tests {

@@ -38,6 +38,7 @@ const (
 	maxReasonLength  = 500
 	anyDatabase      = "*"
 	reasonFlagPrefix = "!" // marks an option whose flow requires a reason
+	maxErrorText     = 300 // keeps an error next to an input readable
 )
 
 func modal(title string, blocks ...slackgo.Block) slackgo.ModalViewRequest {
@@ -141,14 +142,16 @@ func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
 		slackgo.NewInputBlock(fieldResource, plain("Resource", 2000), nil, resource),
 	}
 	if anyDB {
-		in := slackgo.NewInputBlock(fieldDatabase, plain("Database", 2000), plain("Only for a cluster offered as “any database”.", 2000),
-			slackgo.NewPlainTextInputBlockElement(plain("e.g. sales", 150), fieldDatabase))
+		input := slackgo.NewPlainTextInputBlockElement(plain("e.g. sales", 150), fieldDatabase)
+		input.MaxLength = 63 // MongoDB's limit for database names
+		in := slackgo.NewInputBlock(fieldDatabase, plain("Database", 2000), plain("Only for a cluster offered as “any database”.", 2000), input)
 		in.Optional = true
 		blocks = append(blocks, in)
 	}
 	if dbLevel || anyDB {
-		in := slackgo.NewInputBlock(fieldCollection, plain("Collection", 2000), plain("Optional: limit access to one collection of the database.", 2000),
-			slackgo.NewPlainTextInputBlockElement(plain("e.g. orders", 150), fieldCollection))
+		input := slackgo.NewPlainTextInputBlockElement(plain("e.g. orders", 150), fieldCollection)
+		input.MaxLength = 255 // MongoDB's limit for collection names
+		in := slackgo.NewInputBlock(fieldCollection, plain("Collection", 2000), plain("Optional: limit access to one collection of the database.", 2000), input)
 		in.Optional = true
 		blocks = append(blocks, in)
 	}
@@ -296,7 +299,10 @@ func parseRequestForm(state *slackgo.ViewState) (requestForm, map[string]string)
 		errs[fieldReason] = "Keep the reason under 500 characters."
 	}
 	if len(errs) == 0 {
-		errs = nil
+		return f, nil
+	}
+	for k, msg := range errs {
+		errs[k] = truncate(msg, maxErrorText)
 	}
 	return f, errs
 }
