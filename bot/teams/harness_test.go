@@ -30,6 +30,7 @@ const (
 	ownerConv = "a:owner-1on1"
 	eveConv   = "a:eve-1on1"
 	orders    = "prod/Cluster0/sales/orders"
+	invoices  = "prod/Cluster0/sales/invoices"
 )
 
 var (
@@ -61,6 +62,9 @@ func testPolicy(t testing.TB) *flows.Policy {
 		Flows: []flows.FlowSpec{{
 			Name: "prod-read", Integration: "prod", Requesters: []string{"*"}, Resources: []string{"Cluster0/sales/*"},
 			Roles: []string{"read"}, MaxDuration: "8h", Approvers: []string{"owners"}, RequireReason: true, PendingTTL: "1h",
+		}, {
+			Name: "invoices", Integration: "prod", Requesters: []string{"*"}, Resources: []string{"Cluster0/sales/invoices"},
+			Roles: []string{"read"}, MaxDuration: "4h", Approvers: []string{"owners"}, ExtendRequiresApproval: true,
 		}},
 	})
 	if err != nil {
@@ -71,7 +75,7 @@ func testPolicy(t testing.TB) *flows.Policy {
 
 func testCatalog() *flowstest.Catalog {
 	return flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {
-		{Name: "Cluster0", Owners: []string{"owner@example.com"}, Databases: map[string][]string{"sales": {"orders", "customers"}}},
+		{Name: "Cluster0", Owners: []string{"owner@example.com"}, Databases: map[string][]string{"sales": {"orders", "customers", "invoices"}}},
 	}})
 }
 

@@ -94,7 +94,7 @@ func (d *directory) identify(ctx context.Context, act schema.Activity) (person, 
 	key := act.Conversation.TenantID + "/" + act.From.ID
 	if email, ok := d.byID.get(key); ok {
 		p.Email = email
-		return p, nil
+		return d.withLocation(ctx, p), nil
 	}
 	m, err := d.conn.GetMember(ctx, act.ServiceURL, act.Conversation.ID, act.From.ID)
 	if err != nil {
@@ -114,7 +114,16 @@ func (d *directory) identify(ctx context.Context, act schema.Activity) (person, 
 	}
 	d.byID.put(key, email)
 	p.Email = email
-	return p, nil
+	return d.withLocation(ctx, p), nil
+}
+
+// withLocation falls back to the zone last seen for the person when the activity names none
+// (Teams sends localTimezone with messages, not with every activity).
+func (d *directory) withLocation(ctx context.Context, p person) person {
+	if p.Loc == nil {
+		p.Loc = d.location(ctx, p.Email)
+	}
+	return p
 }
 
 // remember stores the conversation reference of act's 1:1 chat under the person's email, so

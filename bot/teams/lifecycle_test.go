@@ -1,0 +1,238 @@
+package teams
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/bot/teams/teamstest"
+	"github.com/jitbot/jitbot/flows"
+)
+
+// approved runs a request of alice's through the owner's approval and returns it active.
+func (h *harness) approved(resource, reason string) *flows.Request {
+	h.t.Helper()
+	h.say(alice, aliceConv, "access request "+resource+" read 1h "+reason)
+	rs, err := h.svc.Mine(h.ctx, "alice@example.com")
+	if err != nil || len(rs) == 0 {
+		h.t.Fatalf("no request: %v", err)
+	}
+	cardAct, card := h.last(ownerConv)
+	h.click(owner, ownerConv, cardAct.ActivityID, submitData(h.t, card, "Approve"))
+	r := h.request(rs[0].ID)
+	if r.State != flows.StateActive {
+		h.t.Fatalf("not active: %s", r.State)
+	}
+	return r
+}
+
+// TestExtensionNeedsApproval: an extension asked in Teams goes to the approvers as a card of
+// its own, whose outcome stays on it when the grant is revoked later.
+func TestExtensionNeedsApproval(t *testing.T) {
+	h := newHarness(t)
+	h.install(owner, ownerConv)
+	r := h.approved(invoices, "")
+	approvalCard := h.sent(ownerConv)[0]
+
+	h.say(alice, aliceConv, "access extend "+r.ID+" 1h")
+	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "Asked owner@example.com to approve 1h more.") {
+		t.Fatalf("extend answer:\n%s", cardText(c))
+	}
+	extAct, ext := h.last(ownerConv)
+	if !strings.Contains(cardText(ext), "Extension 1 of request "+r.ID) || !slices.Equal(actionTitles(ext), []string{"Approve", "Deny", "Deny extension"}) {
+		t.Fatalf("extension card:\n%s %v", cardText(ext), actionTitles(ext))
+	}
+	if d := submitData(t, ext, "Approve"); d[dataKey] != "approve-ext:"+r.ID+":1" {
+		t.Fatalf("extension approve data %v", d)
+	}
+
+	h.click(owner, ownerConv, extAct.ActivityID, submitData(t, ext, "Approve"))
+	r = h.request(r.ID)
+	if !r.ExpiresAt.Equal(t0.Add(2 * time.Hour)) {
+		t.Fatalf("expires at %s", r.ExpiresAt)
+	}
+	extDone := cardText(h.current(ownerConv, extAct.ActivityID))
+	if !strings.Contains(extDone, "Approved by owner@example.com") || !strings.Contains(extDone, "access now ends at Sun 23 Nov 11:00 UTC") {
+		t.Errorf("extension card after approval:\n%s", extDone)
+	}
+	if len(h.sentWith(aliceConv, "Access extended: request "+r.ID)) != 1 {
+		t.Error("the requester was not told")
+	}
+
+	// Revoking from the credentials card: the confirmation's submit.
+	creds := h.sentWith(aliceConv, "Access granted")[0]
+	h.click(alice, aliceConv, creds.ActivityID, submitData(t, creds.Cards()[0], "Yes, revoke"))
+	if r = h.request(r.ID); r.State != flows.StateRevoked {
+		t.Fatalf("after revoke: %s", r.State)
+	}
+	if got := cardText(h.current(aliceConv, creds.ActivityID)); !strings.Contains(got, "a new password replaced it") && !strings.Contains(got, "ended") {
+		t.Errorf("credentials after revoke:\n%s", got)
+	}
+	if got := cardText(h.current(ownerConv, approvalCard.ActivityID)); !strings.Contains(got, "Revoked by alice@example.com") {
+		t.Errorf("approval card after revoke:\n%s", got)
+	}
+	if got := cardText(h.current(ownerConv, extAct.ActivityID)); got != extDone {
+		t.Errorf("a settled extension card changed on revoke:\n%s", got)
+	}
+	if len(h.sentWith(aliceConv, "Access revoked: request "+r.ID)) != 1 {
+		t.Error("no revoke notice")
+	}
+}
+
+// TestExtendAndRotate: Extend on the reminder and rotate by command, each replacing the card
+// it made obsolete.
+func TestExtendAndRotate(t *testing.T) {
+	h := newHarness(t)
+	h.install(owner, ownerConv)
+	r := h.approved(orders, "INC-1")
+
+	h.clock.Set(r.RemindAt)
+	if _, err := h.svc.Sweep(h.ctx, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rem := h.sentWith(aliceConv, "Access ends soon")[0]
+	h.click(alice, aliceConv, rem.ActivityID, submitData(t, rem.Cards()[0], "Extend 30m"))
+	if r = h.request(r.ID); !r.ExpiresAt.Equal(t0.Add(90 * time.Minute)) {
+		t.Fatalf("expires at %s", r.ExpiresAt)
+	}
+	c := h.current(aliceConv, rem.ActivityID)
+	if len(actionTitles(c)) != 0 || !strings.Contains(cardText(c), "Active until Sun 23 Nov 10:30 UTC") {
+		t.Errorf("reminder after extending:\n%s %v", cardText(c), actionTitles(c))
+	}
+	if len(h.sentWith(aliceConv, "Access extended")) != 1 {
+		t.Error("no extension notice")
+	}
+
+	first := h.sentWith(aliceConv, "Access granted")[0]
+	h.say(alice, aliceConv, "access rotate "+r.ID)
+	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "New credentials were sent here") {
+		t.Errorf("rotate answer:\n%s", cardText(c))
+	}
+	if got := h.sentWith(aliceConv, "New credentials: request "+r.ID); len(got) != 1 || !strings.Contains(cardText(got[0].Cards()[0]), "pw-"+r.Username+"-2") {
+		t.Fatalf("new credentials: %d", len(got))
+	}
+	if got := cardText(h.current(aliceConv, first.ActivityID)); !strings.Contains(got, "a new password replaced it") || strings.Contains(got, "pw-") {
+		t.Errorf("old credentials after rotation:\n%s", got)
+	}
+}
+
+// TestTimeZones: times are shown in the zone the Teams client reported, also after a restart,
+// when only the stored contact remembers it.
+func TestTimeZones(t *testing.T) {
+	h := newHarness(t)
+	h.install(owner, ownerConv)
+	act := h.bf.Message(aliceConv, alice, "access request "+orders+" read 1h INC-1")
+	act.LocalTimezone = "Europe/Paris"
+	h.deliver(act)
+	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "until Sun 23 Nov 11:00 CET") {
+		t.Errorf("confirmation:\n%s", cardText(c))
+	}
+	h.restart()
+	cardAct, card := h.last(ownerConv)
+	if !strings.Contains(cardText(card), "decide by Sun 23 Nov 10:00 UTC") {
+		t.Errorf("approver without a zone sees UTC:\n%s", cardText(card))
+	}
+	h.click(owner, ownerConv, cardAct.ActivityID, submitData(t, card, "Approve"))
+	creds := h.sentWith(aliceConv, "Access granted")
+	if len(creds) != 1 || !strings.Contains(cardText(creds[0].Cards()[0]), "Expires: Sun 23 Nov 11:00 CET") {
+		t.Fatalf("credentials after a restart:\n%s", cardText(creds[0].Cards()[0]))
+	}
+	// A zone Teams would never send is ignored; the one stored stays.
+	odd := h.bf.Message(aliceConv, alice, "access list")
+	odd.LocalTimezone = "../../etc/passwd"
+	h.deliver(odd)
+	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "Active until Sun 23 Nov 11:00 CET") {
+		t.Errorf("list:\n%s", cardText(c))
+	}
+}
+
+func TestNewChecksItsConfig(t *testing.T) {
+	h := newHarness(t)
+	good := Config{AppID: "app", AppPassword: "pw"}
+	for name, tc := range map[string]struct {
+		cfg Config
+		svc *flows.Service
+		st  Store
+	}{
+		"no app id":        {Config{AppPassword: "pw"}, h.svc, h.db},
+		"no password":      {Config{AppID: "app"}, h.svc, h.db},
+		"no service":       {good, nil, h.db},
+		"no store":         {good, h.svc, nil},
+		"negative timeout": {Config{AppID: "app", AppPassword: "pw", WorkTimeout: -time.Second}, h.svc, h.db},
+		"http metadata":    {Config{AppID: "app", AppPassword: "pw", OpenIDMetadataURL: "http://login.example.com/x"}, h.svc, h.db},
+		"http token url":   {Config{AppID: "app", AppPassword: "pw", TokenURL: "http://login.example.com/token"}, h.svc, h.db},
+	} {
+		if _, err := New(tc.cfg, tc.svc, tc.st, nil); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if _, err := New(good, h.svc, h.db, nil); err != nil {
+		t.Errorf("minimal config: %v", err)
+	}
+}
+
+func TestPing(t *testing.T) {
+	h := newHarness(t)
+	if err := h.bot.Ping(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.bot.Ping(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h.bf.TokensIssued() != 1 || h.bf.MetadataFetches() != 1 {
+		t.Errorf("tokens %d, metadata fetches %d: Ping should reuse what it fetched", h.bf.TokensIssued(), h.bf.MetadataFetches())
+	}
+
+	// A bot whose password Microsoft refuses is not ready.
+	b, err := New(Config{
+		AppID: h.bf.AppID(), AppPassword: "wrong", TenantID: tenant, OpenIDMetadataURL: h.bf.MetadataURL(),
+		TokenURL: h.bf.TokenURL(tenant), HTTPClient: h.bf.Client(),
+	}, h.svc, h.db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Ping(h.ctx); err == nil || !strings.Contains(err.Error(), "invalid_client") {
+		t.Errorf("Ping with a wrong password: %v", err)
+	}
+}
+
+// TestCloseIsBounded: Close waits for work in flight, but not forever; afterwards deliveries
+// are refused with 503 so that Teams retries them elsewhere or later.
+func TestCloseIsBounded(t *testing.T) {
+	h := newHarness(t)
+	b, err := New(Config{
+		AppID: h.bf.AppID(), AppPassword: h.bf.AppPassword(), TenantID: tenant, OpenIDMetadataURL: h.bf.MetadataURL(),
+		TokenURL: h.bf.TokenURL(tenant), HTTPClient: h.bf.Client(), WorkTimeout: 50 * time.Millisecond,
+	}, h.svc, h.db, slog.New(slog.NewJSONHandler(h.logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	finished := make(chan struct{})
+	b.detach(h.ctx, "stuck", func(context.Context) {
+		<-b.stop.Done() // stuck until Close gives up on it
+		close(finished)
+	})
+	start := time.Now()
+	if err := b.Close(); err == nil {
+		t.Error("Close reported no leftover work")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close took %s", d)
+	}
+	<-finished
+
+	rec := httptest.NewRecorder()
+	req, err := teamstest.NewActivityRequest(h.ctx, "http://bot/teams/messages", h.bf.Message(aliceConv, alice, "access list"), h.bf.MintToken(teamstest.TokenClaims{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("delivery after Close: %d", rec.Code)
+	}
+}
