@@ -268,3 +268,35 @@ func TestOfferedDurations(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseRequestForm: whatever a client submits, reading the form never panics and what it
+// accepts is a valid resource and role.
+func FuzzParseRequestForm(f *testing.F) {
+	f.Add("prod/Cluster0/sales", "", "orders", "read", "1h", "INC-1")
+	f.Add("prod/Staging/*", "logs", "", "dbAdmin", "30m", "")
+	f.Add("a/b/*", "", "", "", "", "")
+	f.Add("x/y/z/w/v", "d", "c", "r", "1d1h", "\x00")
+	f.Fuzz(func(t *testing.T, res, db, coll, role, dur, reason string) {
+		in, err := parseRequestForm(map[string]any{
+			inputResource: res, inputDatabase: db, inputCollection: coll, inputRole: role, inputDuration: dur, inputReason: reason,
+		})
+		if err != nil {
+			if flows.ErrorCode(err) != flows.EINVALID {
+				t.Fatalf("error without EINVALID: %v", err)
+			}
+			return
+		}
+		if in.Resource.Validate() != nil || flows.ValidateRole(in.Role) != nil || in.Resource.Database == "" {
+			t.Fatalf("accepted %+v", in)
+		}
+	})
+}
+
+func FuzzCommandText(f *testing.F) {
+	for _, s := range []string{"access list", "<at>jitbot</at> access", "&lt;at&gt;", "<at>", "access\u00a0request a b c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, _ = bot.Parse(commandText(s))
+	})
+}

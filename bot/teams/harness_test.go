@@ -129,7 +129,7 @@ func (b *lockedBuffer) String() string {
 // harness runs the real handler over httptest, the fake Bot Framework, a real flows.Service
 // with flowstest fakes, and the real store on disk.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	bf     *teamstest.BotFramework
 	clock  *flowstest.Clock
@@ -144,7 +144,7 @@ type harness struct {
 	srv    *httptest.Server
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{
 		t: t, ctx: context.Background(),
@@ -338,7 +338,7 @@ func cardText(card map[string]any) string {
 
 // submitData is the data of the Action.Submit titled title, as Teams would merge it into the
 // activity's value.
-func submitData(t *testing.T, card map[string]any, title string) map[string]any {
+func submitData(t testing.TB, card map[string]any, title string) map[string]any {
 	t.Helper()
 	for _, a := range teamstest.CardActions(card) {
 		if a.Title == title && a.Type == "Action.Submit" {

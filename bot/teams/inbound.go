@@ -63,7 +63,8 @@ func (b *Bot) process(ctx context.Context, act schema.Activity) {
 // onInstallation remembers the 1:1 chat of a person who installed the app, so that approval
 // cards can reach them before they ever type anything.
 func (b *Bot) onInstallation(ctx context.Context, act schema.Activity) {
-	if act.Action == string(schema.InstallActionRemove) || act.Conversation.ConversationType != personalConversation {
+	// "remove" and "remove-upgrade" uninstall; "add" and "add-upgrade" install.
+	if strings.HasPrefix(act.Action, string(schema.InstallActionRemove)) || act.Conversation.ConversationType != personalConversation {
 		return
 	}
 	b.rememberSender(ctx, act)

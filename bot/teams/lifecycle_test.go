@@ -2,6 +2,7 @@ package teams
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/infracloudio/msbotbuilder-go/schema"
 
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
 	"github.com/jitbot/jitbot/flows"
@@ -234,5 +237,75 @@ func TestCloseIsBounded(t *testing.T) {
 	b.Handler().ServeHTTP(rec, req)
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("delivery after Close: %d", rec.Code)
+	}
+}
+
+// TestConversationUpdateStoresTheChat: adding the bot to a 1:1 chat is enough for jitbot to
+// reach the person later; a removal or a channel stores nothing.
+func TestConversationUpdateStoresTheChat(t *testing.T) {
+	h := newHarness(t)
+	removed := h.bf.Message("a:eve-removed", eve, "")
+	removed.Type = schema.InstallationUpdate
+	removed.Action = "remove-upgrade"
+	h.deliver(removed)
+	channel := h.bf.Message("19:channel@thread.tacv2", eve, "")
+	channel.Type = schema.ConversationUpdate
+	channel.Conversation.ConversationType = "channel"
+	channel.MembersAdded = []schema.ChannelAccount{channel.Recipient}
+	h.deliver(channel)
+	if _, err := h.db.Contact(h.ctx, Platform, "eve@example.com"); err == nil {
+		t.Fatal("a removal or a channel was stored as a contact")
+	}
+
+	added := h.bf.Message(ownerConv, owner, "")
+	added.Type = schema.ConversationUpdate
+	added.MembersAdded = []schema.ChannelAccount{added.Recipient}
+	h.deliver(added)
+	data, err := h.db.Contact(h.ctx, Platform, "owner@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref schema.ConversationReference
+	if err := json.Unmarshal(data, &ref); err != nil {
+		t.Fatal(err)
+	}
+	if ref.Conversation.ID != ownerConv || ref.ServiceURL != h.bf.ServiceURL() || ref.User.ID != owner.ID || ref.ActivityID != "" {
+		t.Fatalf("stored reference %+v", ref)
+	}
+	h.say(alice, aliceConv, "access request "+orders+" read 1h INC-1")
+	if len(h.sent(ownerConv)) != 1 {
+		t.Fatal("the owner was not reached")
+	}
+}
+
+// TestAdminAlerts: when Atlas refuses the user, the requester and the admins reachable in
+// Teams are told, and the approval card says so.
+func TestAdminAlerts(t *testing.T) {
+	h := newHarness(t)
+	admin := teamstest.Member{ID: "29:admin", Email: "admin@example.com", TenantID: tenant}
+	h.bf.AddMember(teamstest.AllConversations, admin)
+	h.install(owner, ownerConv)
+	h.install(admin, "a:admin-1on1")
+	h.prov.Fail = func(op string, _ flows.Grant) error {
+		if op == "create" {
+			return flows.Errorf(flows.EINVALID, "Atlas refused the user: role read is not allowed here")
+		}
+		return nil
+	}
+	h.say(alice, aliceConv, "access request "+orders+" read 1h INC-1")
+	cardAct, card := h.last(ownerConv)
+	h.click(owner, ownerConv, cardAct.ActivityID, submitData(t, card, "Approve"))
+	r := h.only(h.svc.Requests(h.ctx, flows.Query{Requester: "alice@example.com"}))
+	if r.State != flows.StateFailed {
+		t.Fatalf("state %s", r.State)
+	}
+	for _, conv := range []string{"a:admin-1on1", aliceConv} {
+		if got := h.sentWith(conv, "Could not set up access: request "+r.ID); len(got) != 1 ||
+			!strings.Contains(cardText(got[0].Cards()[0]), "Problem: Atlas refused the user") {
+			t.Errorf("alert in %s: %d", conv, len(got))
+		}
+	}
+	if got := cardText(h.current(ownerConv, cardAct.ActivityID)); !strings.Contains(got, "access could not be set up: Atlas refused the user") {
+		t.Errorf("approval card:\n%s", got)
 	}
 }
