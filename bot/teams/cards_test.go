@@ -249,6 +249,9 @@ func TestCommandText(t *testing.T) {
 		"access":                                 "",
 		"accessible list":                        "accessible list",
 		"request a &amp; b":                      "request a & b",
+		"<p>access list</p>":                     "list",
+		"<div><span class=\"x\">pending</span></div>": "pending",
+		"revoke abc a<b and c>d":                      "revoke abc a<b and c>d",
 	} {
 		if got := commandText(in); got != want {
 			t.Errorf("commandText(%q) = %q, want %q", in, got, want)

@@ -113,12 +113,18 @@ func (b *Bot) onMessage(ctx context.Context, act schema.Activity) {
 	b.onText(ctx, act, p)
 }
 
-// mention matches Teams' mention markup (<at>jitbot</at>) in message text.
-var mention = regexp.MustCompile(`(?is)<at[^>]*>.*?</at>`)
+// mention matches Teams' mention markup (<at>jitbot</at>) in message text; markup matches the
+// HTML formatting elements some clients wrap text in (<p>, <div>, <span class="...">), and only
+// those, so that a reason such as "a<b and c>d" is left alone.
+var (
+	mention = regexp.MustCompile(`(?is)<at[^>]*>.*?</at>`)
+	markup  = regexp.MustCompile(`(?i)</?(?:p|div|span|br|b|i|em|strong|u|s|code|pre|blockquote|ol|ul|li|a|font|h[1-6])(?:\s+[a-z-]+="[^"<>]*")*\s*/?>`)
+)
 
 // commandText is what the person typed after any mention of the bot and the word access.
 func commandText(text string) string {
 	text = mention.ReplaceAllString(text, " ")
+	text = markup.ReplaceAllString(text, " ")
 	text = html.UnescapeString(text)
 	text = strings.TrimFunc(text, unicode.IsSpace)
 	first, rest := text, ""
@@ -132,6 +138,11 @@ func commandText(text string) string {
 }
 
 func (b *Bot) onText(ctx context.Context, act schema.Activity, p person) {
+	if strings.TrimSpace(act.Text) == "" {
+		// A picture, a file or a sticker: nothing to act on, so say what jitbot understands.
+		b.replyCard(ctx, act, usageCard(nil), renderOptions{})
+		return
+	}
 	text := commandText(act.Text)
 	if strings.EqualFold(text, string(bot.VerbRequest)) {
 		text = "" // "access request" alone: the form
