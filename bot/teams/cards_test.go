@@ -92,6 +92,32 @@ func goldenCards(t *testing.T) map[string]adaptiveCard {
 	c, _ = bot.NoticeCard(flows.Notice{Event: denyEv, Request: denied}, requester)
 	out["denied"] = renderCard(c, required)
 
+	// Every other direct message, one per event type, as the people in n.To see it.
+	admin := bot.Viewer{Email: "admin@example.com"}
+	for _, ev := range []flows.Event{
+		{Type: flows.EventApproved, Actor: "owner@example.com"},
+		{Type: flows.EventCancelled, Actor: "admin@example.com"},
+		{Type: flows.EventTimedOut, Message: "1h"},
+		{Type: flows.EventApplyDelayed},
+		{Type: flows.EventExtended, Actor: "owner@example.com", Duration: time.Hour, Extension: 1},
+		{Type: flows.EventExtensionDenied, Actor: "owner@example.com", Message: "enough for today", Duration: time.Hour, Extension: 1},
+		{Type: flows.EventRevoked, Actor: "owner@example.com"},
+		{Type: flows.EventRevokeFailed, Attempt: 6, Message: "Atlas is unavailable"},
+		{Type: flows.EventProvisionFailed, Attempt: 5, Message: "Atlas refused the user"},
+		{Type: flows.EventCredentialsUndelivered, Message: "the credentials could not be delivered"},
+		{Type: flows.EventGrantMissing},
+	} {
+		ev.RequestID, ev.At = active.ID, t0.Add(30*time.Minute)
+		c, ok := bot.NoticeCard(flows.Notice{Event: ev, Request: active}, admin)
+		if !ok {
+			t.Fatalf("%s: no card", ev.Type)
+		}
+		out["notice_"+string(ev.Type)] = renderCard(c, required)
+	}
+	orphan, _ := bot.NoticeCard(flows.Notice{Event: flows.Event{Type: flows.EventOrphanDeleted, Username: "jit-bob-zzz",
+		RequestID: "zzz", Message: "no request holds this user", At: t0}}, admin)
+	out["notice_orphan_deleted"] = renderCard(orphan, renderOptions{})
+
 	out["summary_requester"] = renderCard(bot.SummaryCard(active, requester), required)
 	out["submitted"] = renderCard(bot.SubmittedCard(fixedRequest(), requester), renderOptions{})
 	out["usage"] = renderCard(usageCard(nil), renderOptions{})
