@@ -15,6 +15,7 @@ import (
 
 	"github.com/jitbot/jitbot/atlas"
 	"github.com/jitbot/jitbot/bot/slack"
+	"github.com/jitbot/jitbot/bot/teams"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/store"
@@ -43,6 +44,7 @@ type Main struct {
 	atlas   *atlas.Provisioner
 	svc     *flows.Service
 	slack   *slack.Bot
+	teams   *teams.Bot
 	metrics *metrics
 	notify  *fanout
 	sched   *cron.Cron
@@ -98,9 +100,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	}
 	m = &Main{cfg: cfg, opts: opts, log: opts.Log, clock: opts.Clock, notify: &fanout{}}
 	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	built := m // the returns below set m to nil; close what was built
 	defer func() {
 		if err != nil {
-			_ = m.Close()
+			_ = built.Close()
 		}
 	}()
 
@@ -149,6 +152,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 			return nil, fmt.Errorf("slack: %w", err)
 		}
 		m.notify.add(m.slack)
+	}
+
+	if t := cfg.Teams; t != nil {
+		m.teams, err = teams.New(teams.Config{
+			AppID: t.AppID, AppPassword: t.AppPassword, TenantID: t.TenantID,
+			OpenIDMetadataURL: t.OpenIDMetadataURL, TokenURL: t.TokenURL, Clock: m.clock,
+		}, m.svc, m.db, m.log.With("component", "teams"))
+		if err != nil {
+			return nil, fmt.Errorf("teams: %w", err)
+		}
+		m.notify.add(m.teams)
 	}
 
 	if m.sched, err = newScheduler(m.ctx, m.svc, m.clock, m.metrics, m.log.With("component", "scheduler")); err != nil {
@@ -219,6 +233,9 @@ func (m *Main) routes() http.Handler {
 	if m.slack != nil {
 		mux.Handle("/slack/", m.slack.Handler())
 	}
+	if m.teams != nil {
+		mux.Handle("/teams/", m.teams.Handler())
+	}
 	return mux
 }
 
@@ -254,6 +271,11 @@ func (m *Main) checkReady(ctx context.Context) error {
 	if m.slack != nil {
 		if err := m.slack.Ping(ctx); err != nil {
 			return fmt.Errorf("slack: %w", err)
+		}
+	}
+	if m.teams != nil {
+		if err := m.teams.Ping(ctx); err != nil {
+			return fmt.Errorf("teams: %w", err)
 		}
 	}
 	return nil
@@ -319,6 +341,11 @@ func (m *Main) Close() error {
 		if m.slack != nil {
 			if err := m.slack.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("slack: %w", err))
+			}
+		}
+		if m.teams != nil {
+			if err := m.teams.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("teams: %w", err))
 			}
 		}
 		if m.cancel != nil {
