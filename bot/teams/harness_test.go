@@ -29,6 +29,7 @@ const (
 	aliceConv = "a:alice-1on1"
 	ownerConv = "a:owner-1on1"
 	eveConv   = "a:eve-1on1"
+	carolConv = "a:carol-1on1"
 	orders    = "prod/Cluster0/sales/orders"
 	invoices  = "prod/Cluster0/sales/invoices"
 )
@@ -38,6 +39,7 @@ var (
 	// owner has no email in Teams, only a user principal name: the fallback is what identifies them.
 	owner = teamstest.Member{ID: "29:owner", Name: "Owner", UserPrincipalName: "Owner@Example.com", AadObjectID: "aad-owner", TenantID: tenant}
 	eve   = teamstest.Member{ID: "29:eve", Name: "Eve", Email: "eve@example.com", AadObjectID: "aad-eve", TenantID: tenant}
+	carol = teamstest.Member{ID: "29:carol", Name: "Carol", Email: "carol@example.com", AadObjectID: "aad-carol", TenantID: tenant}
 )
 
 // testKey is one RSA key for every fake in the package: generating one costs tens of
@@ -54,7 +56,7 @@ func testPolicy(t testing.TB) *flows.Policy {
 	t.Helper()
 	p, err := flows.Compile(flows.PolicySpec{
 		Admins: []string{"admin@example.com"},
-		Groups: map[string][]string{"dba": {"owner@example.com"}},
+		Groups: map[string][]string{"dba": {"owner@example.com", "carol@example.com"}},
 		Integrations: []flows.IntegrationSpec{{
 			Name: "prod", ProjectID: "5cf5a45a9ccf6400e60981b6", Owners: []string{"group:dba"},
 			AccessDetails: `mongosh "$CONNECTION_STRING" --username $USERNAME`,
@@ -64,7 +66,7 @@ func testPolicy(t testing.TB) *flows.Policy {
 			Roles: []string{"read"}, MaxDuration: "8h", Approvers: []string{"owners"}, RequireReason: true, PendingTTL: "1h",
 		}, {
 			Name: "invoices", Integration: "prod", Requesters: []string{"*"}, Resources: []string{"Cluster0/sales/invoices"},
-			Roles: []string{"read"}, MaxDuration: "4h", Approvers: []string{"owners"}, ExtendRequiresApproval: true,
+			Roles: []string{"read"}, MaxDuration: "4h", Approvers: []string{"group:dba"}, ExtendRequiresApproval: true,
 		}},
 	})
 	if err != nil {
@@ -155,7 +157,7 @@ func newHarness(t testing.TB) *harness {
 		dbPath: filepath.Join(t.TempDir(), "jitbot.db"),
 	}
 	t.Cleanup(h.bf.Close)
-	for _, m := range []teamstest.Member{alice, owner, eve} {
+	for _, m := range []teamstest.Member{alice, owner, eve, carol} {
 		h.bf.AddMember(teamstest.AllConversations, m)
 	}
 	h.start()

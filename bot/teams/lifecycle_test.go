@@ -43,7 +43,7 @@ func TestExtensionNeedsApproval(t *testing.T) {
 	approvalCard := h.sent(ownerConv)[0]
 
 	h.say(alice, aliceConv, "access extend "+r.ID+" 1h")
-	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "Asked owner@example.com to approve 1h more.") {
+	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "Asked carol@example.com, owner@example.com to approve 1h more.") {
 		t.Fatalf("extend answer:\n%s", cardText(c))
 	}
 	extAct, ext := h.last(ownerConv)
@@ -307,5 +307,35 @@ func TestAdminAlerts(t *testing.T) {
 	}
 	if got := cardText(h.current(ownerConv, cardAct.ActivityID)); !strings.Contains(got, "access could not be set up: Atlas refused the user") {
 		t.Errorf("approval card:\n%s", got)
+	}
+}
+
+// TestEveryApproversCardFollows: when one approver decides, the cards of the others lose their
+// buttons and say who decided.
+func TestEveryApproversCardFollows(t *testing.T) {
+	h := newHarness(t)
+	h.install(owner, ownerConv)
+	h.install(carol, carolConv)
+	h.say(alice, aliceConv, "access request "+invoices+" read 1h")
+	r := h.only(h.svc.Mine(h.ctx, "alice@example.com"))
+	ownerCard, _ := h.last(ownerConv)
+	carolAct, carolCard := h.last(carolConv)
+	if !strings.Contains(cardText(carolCard), "Waiting for 1 approval from carol@example.com and owner@example.com") {
+		t.Fatalf("carol's card:\n%s", cardText(carolCard))
+	}
+	h.click(carol, carolConv, carolAct.ActivityID, submitData(t, carolCard, "Approve"))
+	if h.request(r.ID).State != flows.StateActive {
+		t.Fatal("not approved")
+	}
+	for conv, id := range map[string]string{ownerConv: ownerCard.ActivityID, carolConv: carolAct.ActivityID} {
+		c := h.current(conv, id)
+		if got := cardText(c); !strings.Contains(got, "Approved by carol@example.com") || len(actionTitles(c)) != 0 {
+			t.Errorf("card in %s:\n%s %v", conv, got, actionTitles(c))
+		}
+	}
+	// The owner, too late, is told why nothing happened.
+	h.click(owner, ownerConv, ownerCard.ActivityID, map[string]any{dataKey: "deny:" + r.ID, inputReason: "no"})
+	if _, c := h.last(ownerConv); !strings.Contains(cardText(c), "cannot deny request "+r.ID+": it is already active (approved by carol@example.com)") {
+		t.Errorf("late deny:\n%s", cardText(c))
 	}
 }
