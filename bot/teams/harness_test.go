@@ -161,7 +161,13 @@ func newHarness(t testing.TB) *harness {
 		h.bf.AddMember(teamstest.AllConversations, m)
 	}
 	h.start()
-	t.Cleanup(h.stop)
+	t.Cleanup(func() {
+		h.stop()
+		// flowstest passwords look like pw-<username>-<n>: none may ever reach a log.
+		if strings.Contains(h.logs.String(), "pw-jit-") {
+			t.Errorf("a password reached the logs:\n%s", h.logs.String())
+		}
+	})
 	return h
 }
 
