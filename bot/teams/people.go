@@ -57,8 +57,8 @@ func (c contact) location() *time.Location { return loadLocation(c.TimeZone) }
 // loadLocation resolves an IANA zone name sent by a Teams client; anything unknown or odd
 // means UTC. time.LoadLocation refuses paths, so the name cannot reach outside the zone data.
 func loadLocation(name string) *time.Location {
-	if name == "" || len(name) > maxTZName {
-		return nil
+	if name == "" || name == "Local" || len(name) > maxTZName {
+		return nil // "Local" would be the server's zone, not the person's
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
@@ -75,7 +75,7 @@ type directory struct {
 	log   *slog.Logger
 	byID  *ttlCache[string]         // tenant/user id -> email
 	saved *ttlCache[[]byte]         // email -> contact JSON last written, to skip identical writes
-	zones *ttlCache[*time.Location] // email -> time zone seen this run, for people without a stored one
+	zones *ttlCache[*time.Location] // email -> time zone last reported, in front of the stored contact
 }
 
 func newDirectory(conn *Connector, st Store, clock flows.Clock, log *slog.Logger) *directory {
