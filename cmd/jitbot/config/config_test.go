@@ -151,7 +151,7 @@ func TestTheShippedExampleConfigsLoad(t *testing.T) {
 				case strings.Contains(name, "SLACK_BOT"):
 					return "xoxb-example", true
 				case strings.Contains(name, "SLACK_APP"):
-					return "", true
+					return "xapp-example", true
 				}
 				return "example-secret-value-0123456789", true
 			}
