@@ -20,7 +20,8 @@
 //     the adapter's ParseRequest on our validator (any failure, a library panic included, is a
 //     401 that does nothing), redeliveries are recognised by activity id, and the activity is
 //     answered 200 at once and processed afterwards on a detached, bounded context. Nothing
-//     calls Microsoft or Atlas before the answer.
+//     calls Atlas or the connector before the answer; only the validator may fetch signing
+//     keys, when its cache is cold or meets an unknown key (rate-limited, single-flight).
 //   - People are known by email, read with the connector's get-member call (email, else
 //     userPrincipalName) and cached. The conversation reference of each person's 1:1 chat is
 //     stored (Store.PutContact) on first contact, conversationUpdate and installationUpdate, so
