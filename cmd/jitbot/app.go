@@ -130,7 +130,15 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 			rateLimits[in.Name] = *in.RateLimit
 		}
 	}
-	m.metrics = newMetrics(m.db.CountByState, atlasCounters(m.atlas))
+	slackHTTP, teamsHTTP := newCountingTransport(slackMethod), newCountingTransport(teamsMethod)
+	counters := atlasCounters(m.atlas)
+	if cfg.Slack != nil {
+		counters = append(counters, chatCounters("slack", slackHTTP)...)
+	}
+	if cfg.Teams != nil {
+		counters = append(counters, chatCounters("teams", teamsHTTP)...)
+	}
+	m.metrics = newMetrics(m.db.CountByState, counters)
 	m.notify.add(m.metrics)
 	m.svc, err = flows.NewService(flows.Config{
 		Policy: cfg.Policy, RemindBefore: cfg.ReminderBefore, BackstopGrace: cfg.BackstopGrace, RotateAfter: cfg.RotateAfter,
@@ -146,8 +154,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if s := cfg.Slack; s != nil {
 		m.slack, err = slack.New(slack.Config{
 			BotToken: s.BotToken, SigningSecret: s.SigningSecret, AppToken: s.AppToken, APIURL: s.APIURL,
-			ApprovalsChannel: s.ApprovalsChannel, Clock: m.clock,
-		}, m.svc, m.db, m.log.With("component", "slack"))
+			ApprovalsChannel: s.ApprovalsChannel, Clock: m.clock, HTTPClient: slackHTTP.client(),
+		}, m.svc, m.db, m.log)
 		if err != nil {
 			return nil, fmt.Errorf("slack: %w", err)
 		}
@@ -157,8 +165,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if t := cfg.Teams; t != nil {
 		m.teams, err = teams.New(teams.Config{
 			AppID: t.AppID, AppPassword: t.AppPassword, TenantID: t.TenantID,
-			OpenIDMetadataURL: t.OpenIDMetadataURL, TokenURL: t.TokenURL, Clock: m.clock,
-		}, m.svc, m.db, m.log.With("component", "teams"))
+			OpenIDMetadataURL: t.OpenIDMetadataURL, TokenURL: t.TokenURL, Clock: m.clock, HTTPClient: teamsHTTP.client(),
+		}, m.svc, m.db, m.log)
 		if err != nil {
 			return nil, fmt.Errorf("teams: %w", err)
 		}

@@ -170,7 +170,8 @@ func TestHealthReadinessMetricsAndAdmin(t *testing.T) {
 	h.slash(h.main.Addr(), alice, "request prod/Cluster0/sales/orders read 1h INC-7")
 	h.waitDM(olivia, "Approve")
 	code, body := get(t, h.url("/metrics"), "")
-	for _, want := range []string{`jitbot_requests{state="pending"} 1`, `jitbot_events_total{type="submitted"} 1`, `jitbot_atlas_calls_total{operation=`} {
+	for _, want := range []string{`jitbot_requests{state="pending"} 1`, `jitbot_events_total{type="submitted"} 1`, `jitbot_atlas_calls_total{operation=`,
+		`jitbot_slack_calls_total{method="chat.postMessage",status="2xx"}`, `jitbot_slack_rate_limited_total 0`, `jitbot_teams_calls_total{method=`} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Fatalf("metrics lack %q:\n%s", want, body)
 		}
