@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Resource names what access is asked for: a database, or one collection in it,
@@ -31,13 +32,13 @@ func ParseResource(s string) (Resource, error) {
 	s = strings.TrimSpace(s)
 	parts := strings.Split(s, "/")
 	if len(parts) < 3 || len(parts) > 4 {
-		return Resource{}, Errorf(EINVALID, "resource %q: want integration/cluster/database or integration/cluster/database/collection", s)
+		return Resource{}, Errorf(EINVALID, "resource %q: want integration/cluster/database or integration/cluster/database/collection", excerpt(s))
 	}
 	r := Resource{Integration: parts[0], Cluster: parts[1], Database: parts[2]}
 	if len(parts) == 4 {
 		r.Collection = parts[3]
 		if r.Collection == "" {
-			return Resource{}, Errorf(EINVALID, "resource %q: the collection after the last / is empty", s)
+			return Resource{}, Errorf(EINVALID, "resource %q: the collection after the last / is empty", excerpt(s))
 		}
 	}
 	if err := r.Validate(); err != nil {
@@ -67,10 +68,10 @@ func (r Resource) segments() []string {
 // the system databases: access to admin, local or config is never just-in-time.
 func (r Resource) Validate() error {
 	if !integrationName.MatchString(r.Integration) {
-		return Errorf(EINVALID, "integration %q: use lower-case letters, digits, - and _", r.Integration)
+		return Errorf(EINVALID, "integration %q: use lower-case letters, digits, - and _", excerpt(r.Integration))
 	}
 	if !clusterName.MatchString(r.Cluster) {
-		return Errorf(EINVALID, "cluster %q: Atlas cluster names are letters, digits and hyphens, starting with a letter or digit", r.Cluster)
+		return Errorf(EINVALID, "cluster %q: Atlas cluster names are letters, digits and hyphens, starting with a letter or digit", excerpt(r.Cluster))
 	}
 	if err := validateDatabase(r.Database); err != nil {
 		return err
@@ -88,9 +89,9 @@ func validateDatabase(db string) error {
 	case db == "":
 		return Errorf(EINVALID, "the database name is empty")
 	case len(db) > 63:
-		return Errorf(EINVALID, "database %q: longer than MongoDB's 63 characters", db)
+		return Errorf(EINVALID, "database %q: longer than MongoDB's 63 characters", excerpt(db))
 	case strings.ContainsAny(db, "/\\. \"$*<>:|?\x00"):
-		return Errorf(EINVALID, "database %q: MongoDB database names cannot contain / \\ . space \" $ * < > : | ?", db)
+		return Errorf(EINVALID, "database %q: MongoDB database names cannot contain / \\ . space \" $ * < > : | ?", excerpt(db))
 	case db == "admin" || db == "local" || db == "config":
 		return Errorf(EINVALID, "database %q is a system database; jitbot does not grant access to it", db)
 	}
@@ -100,9 +101,9 @@ func validateDatabase(db string) error {
 func validateCollection(c string) error {
 	switch {
 	case len(c) > 255:
-		return Errorf(EINVALID, "collection %q: longer than 255 characters", c)
+		return Errorf(EINVALID, "collection %q: longer than 255 characters", excerpt(c))
 	case strings.ContainsAny(c, "$\x00"):
-		return Errorf(EINVALID, "collection %q: MongoDB collection names cannot contain $", c)
+		return Errorf(EINVALID, "collection %q: MongoDB collection names cannot contain $", excerpt(c))
 	case strings.HasPrefix(c, "system."):
 		return Errorf(EINVALID, "collection %q is a system collection; jitbot does not grant access to it", c)
 	}
@@ -122,7 +123,7 @@ var clusterWideRoles = map[string]bool{
 // readWrite or dbAdmin, or a custom role. Cluster-wide roles are refused.
 func ValidateRole(role string) error {
 	if !roleName.MatchString(role) {
-		return Errorf(EINVALID, "role %q: role names are letters, digits, - and _", role)
+		return Errorf(EINVALID, "role %q: role names are letters, digits, - and _", excerpt(role))
 	}
 	if clusterWideRoles[role] {
 		return Errorf(EINVALID, "role %q applies to every database; jitbot grants only roles limited to one database", role)
@@ -137,7 +138,7 @@ var collectionRoles = map[string]bool{"read": true, "readWrite": true}
 // Atlas cannot limit to a collection.
 func checkRoleForResource(role string, r Resource) error {
 	if r.Collection != "" && !collectionRoles[role] {
-		return Errorf(EINVALID, "role %q cannot be limited to collection %q; ask for read or readWrite, or for the whole database", role, r.Collection)
+		return Errorf(EINVALID, "role %q cannot be limited to collection %q; ask for read or readWrite, or for the whole database", role, excerpt(r.Collection))
 	}
 	return nil
 }
@@ -161,11 +162,11 @@ func ParseDuration(s string) (time.Duration, error) {
 			i++
 		}
 		if i == 0 || i == len(rest) {
-			return 0, Errorf(EINVALID, "duration %q: use a number and a unit, like 30m, 2h or 1d", in)
+			return 0, Errorf(EINVALID, "duration %q: use a number and a unit, like 30m, 2h or 1d", excerpt(in))
 		}
 		n, err := strconv.Atoi(rest[:i])
 		if err != nil || n > 10000 {
-			return 0, Errorf(EINVALID, "duration %q: the number is too large", in)
+			return 0, Errorf(EINVALID, "duration %q: the number is too large", excerpt(in))
 		}
 		var unit time.Duration
 		switch rest[i] {
@@ -176,17 +177,17 @@ func ParseDuration(s string) (time.Duration, error) {
 		case 'm':
 			unit = time.Minute
 		default:
-			return 0, Errorf(EINVALID, "duration %q: unknown unit %q; use m, h or d", in, rest[i:i+1])
+			return 0, Errorf(EINVALID, "duration %q: unknown unit %q; use m, h or d", excerpt(in), rest[i:i+1])
 		}
 		total += time.Duration(n) * unit
 		if total > 10000*24*time.Hour {
 			// Each part is bounded, but enough of them would overflow.
-			return 0, Errorf(EINVALID, "duration %q: too large", in)
+			return 0, Errorf(EINVALID, "duration %q: too large", excerpt(in))
 		}
 		rest = rest[i+1:]
 	}
 	if total <= 0 {
-		return 0, Errorf(EINVALID, "duration %q: must be longer than zero", in)
+		return 0, Errorf(EINVALID, "duration %q: must be longer than zero", excerpt(in))
 	}
 	return total, nil
 }
@@ -222,7 +223,25 @@ func NormalizeEmail(s string) (string, error) {
 	in := strings.TrimSpace(s)
 	addr, err := mail.ParseAddress(in)
 	if err != nil || addr.Name != "" || !strings.EqualFold(addr.Address, in) || strings.Count(in, "@") != 1 {
-		return "", Errorf(EINVALID, "%q is not an email address", in)
+		return "", Errorf(EINVALID, "%q is not an email address", excerpt(in))
 	}
 	return strings.ToLower(in), nil
+}
+
+// maxQuoted bounds how much of a refused input an error message quotes: the
+// message goes back to a person (a chat card has a size limit) and to logs,
+// whatever the size of what was typed or forged.
+const maxQuoted = 64
+
+// excerpt returns s, or its first maxQuoted bytes (not splitting a
+// character) followed by an ellipsis, for quoting in error messages.
+func excerpt(s string) string {
+	if len(s) <= maxQuoted {
+		return s
+	}
+	n := maxQuoted
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
