@@ -8,12 +8,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 	_ "time/tzdata" // people's time zones must resolve even on images without zoneinfo
 
 	slackgo "github.com/slack-go/slack"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/flows"
 )
 
@@ -73,14 +73,7 @@ type Bot struct {
 	seen   *dedupe
 	pacer  *pacer
 	cards  *cardLocks
-
-	// Detached work: counted so Close can wait for it, and cancelled by stop
-	// when Close gives up waiting.
-	work    sync.WaitGroup
-	mu      sync.Mutex
-	closed  bool
-	stop    context.Context
-	abandon context.CancelFunc
+	work   *bot.Worker
 }
 
 var _ flows.Notifier = (*Bot)(nil)
@@ -162,11 +155,10 @@ func New(cfg Config, svc *flows.Service, refs MessageRefs, log *slog.Logger) (*B
 		opts = append(opts, slackgo.OptionAppLevelToken(cfg.AppToken))
 	}
 	api := slackgo.New(cfg.BotToken, opts...)
-	stop, abandon := context.WithCancel(context.Background())
 	b := &Bot{
 		cfg: cfg, svc: svc, refs: refs, log: log, api: api, http: client, clock: cfg.Clock,
 		sleep: sleepContext, seen: newDedupe(cfg.Clock, dedupeTTL, dedupeSize),
-		cards: newCardLocks(), stop: stop, abandon: abandon,
+		cards: newCardLocks(), work: bot.NewWorker(cfg.WorkTimeout, log),
 	}
 	b.people = newDirectory(api, cfg.Clock, b.call)
 	b.pacer = newPacer(cfg.Clock, cfg.Pacing, func(ctx context.Context, d time.Duration) error { return b.sleep(ctx, d) })
@@ -211,56 +203,11 @@ func (b *Bot) Ping(ctx context.Context) error {
 	return nil
 }
 
-// detach runs fn after the acknowledgement, on a context that keeps the
-// request's values but not its cancellation, bounded by WorkTimeout. Close
-// waits for it.
-func (b *Bot) detach(ctx context.Context, what string, fn func(ctx context.Context)) {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		b.log.WarnContext(ctx, "shutting down: work dropped", "work", what)
-		return
-	}
-	b.work.Add(1)
-	b.mu.Unlock()
-	go func() {
-		defer b.work.Done()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.WorkTimeout)
-		defer cancel()
-		stopAbandoned := context.AfterFunc(b.stop, cancel)
-		defer stopAbandoned()
-		defer func() {
-			if p := recover(); p != nil {
-				b.log.ErrorContext(ctx, "detached work panicked", "work", what, "panic", fmt.Sprint(p))
-			}
-		}()
-		fn(ctx)
-	}()
-}
-
 // Close stops accepting new work and waits for the work in flight, at most
 // WorkTimeout; then it cancels what is left and returns an error saying so.
 func (b *Bot) Close() error {
-	b.mu.Lock()
-	b.closed = true
-	b.mu.Unlock()
-	done := make(chan struct{})
-	go func() { b.work.Wait(); close(done) }()
-	timer := time.NewTimer(b.cfg.WorkTimeout)
-	defer timer.Stop()
-	select {
-	case <-done:
-		b.abandon()
-		return nil
-	case <-timer.C:
+	if err := b.work.Close(); err != nil {
+		return fmt.Errorf("slack: close: %w", err)
 	}
-	b.abandon()
-	select {
-	case <-done:
-	case <-time.After(time.Second):
-	}
-	return errors.New("slack: close: work still running after the shutdown deadline was cancelled")
+	return nil
 }
-
-// idle waits for the detached work started so far (tests).
-func (b *Bot) idle() { b.work.Wait() }

@@ -61,7 +61,7 @@ func (b *Bot) command(ctx context.Context, cmd slackgo.SlashCommand) any {
 		return b.openRequestForm(ctx, cmd)
 	}
 	who := actor{userID: cmd.UserID, channelID: cmd.ChannelID, responseURL: cmd.ResponseURL}
-	b.detach(ctx, "command "+string(parsed.Verb), func(ctx context.Context) { b.runCommand(ctx, who, parsed, cmd.TriggerID) })
+	b.work.Go(ctx, "command "+string(parsed.Verb), func(ctx context.Context) { b.runCommand(ctx, who, parsed, cmd.TriggerID) })
 	return &message{ResponseType: slackgo.ResponseTypeEphemeral, Text: "Working on it…"}
 }
 

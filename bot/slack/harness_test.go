@@ -398,3 +398,6 @@ func buttonsOf(blocks slackgo.Blocks) []string {
 	}
 	return out
 }
+
+// idle waits for the detached work started so far.
+func (b *Bot) idle() { b.work.Wait() }

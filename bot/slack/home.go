@@ -26,7 +26,7 @@ func (b *Bot) event(ctx context.Context, ev slackevents.EventsAPIEvent, retry st
 			return
 		}
 		user := inner.User
-		b.detach(ctx, "app home", func(ctx context.Context) { b.publishHome(ctx, user) })
+		b.work.Go(ctx, "app home", func(ctx context.Context) { b.publishHome(ctx, user) })
 	}
 }
 

@@ -65,7 +65,7 @@ func (b *Bot) blockActions(ctx context.Context, cb *slackgo.InteractionCallback)
 		case bot.ActionDeny, bot.ActionDenyExtension:
 			b.openDenyForm(ctx, cb.TriggerID, who, a)
 		default:
-			b.detach(ctx, "click "+string(a.Kind), func(ctx context.Context) { b.click(ctx, who, a) })
+			b.work.Go(ctx, "click "+string(a.Kind), func(ctx context.Context) { b.click(ctx, who, a) })
 		}
 	}
 }
@@ -127,7 +127,7 @@ func (b *Bot) openDenyForm(ctx context.Context, triggerID string, who actor, a b
 	defer cancel()
 	if _, err := b.api.OpenViewContext(octx, triggerID, denyModal(st, summary)); err != nil {
 		b.log.WarnContext(ctx, "could not open the deny form", "user_id", who.userID, "request_id", a.RequestID, "err", err)
-		b.detach(ctx, "deny form failed", func(ctx context.Context) {
+		b.work.Go(ctx, "deny form failed", func(ctx context.Context) {
 			b.tell(ctx, who, bot.Card{Title: "Could not open the form to deny " + a.RequestID, Text: "Slack did not open it in time; click Deny again.", Tone: bot.ToneWarning}, false)
 		})
 	}
@@ -160,7 +160,7 @@ func (b *Bot) submitDenyForm(ctx context.Context, cb *slackgo.InteractionCallbac
 		return nil
 	}
 	who := actor{userID: cb.User.ID, responseURL: st.ResponseURL, channelID: st.Channel, fromHome: st.FromHome}
-	b.detach(ctx, "deny", func(ctx context.Context) {
+	b.work.Go(ctx, "deny", func(ctx context.Context) {
 		p, err := b.people.byUserID(ctx, who.userID)
 		if err == nil {
 			_, err = b.svc.Decide(ctx, flows.DecideInput{RequestID: a.RequestID, Actor: p.Email, Approve: false, Reason: reason, Extension: a.Extension})
@@ -192,7 +192,7 @@ func (b *Bot) openRequestForm(ctx context.Context, cmd slackgo.SlashCommand) any
 	}
 	who := actor{userID: cmd.UserID, channelID: cmd.ChannelID, responseURL: cmd.ResponseURL}
 	viewID, hash := resp.View.ID, resp.View.Hash
-	b.detach(ctx, "request form", func(ctx context.Context) { b.fillRequestForm(ctx, who, viewID, hash) })
+	b.work.Go(ctx, "request form", func(ctx context.Context) { b.fillRequestForm(ctx, who, viewID, hash) })
 	return nil
 }
 
@@ -236,7 +236,7 @@ func (b *Bot) submitRequestForm(ctx context.Context, cb *slackgo.InteractionCall
 	}
 	who := actor{userID: cb.User.ID} // no response_url: answer by DM
 	key := "slack:view:" + cb.View.ID
-	b.detach(ctx, "submit", func(ctx context.Context) {
+	b.work.Go(ctx, "submit", func(ctx context.Context) {
 		p, err := b.people.byUserID(ctx, who.userID)
 		var r *flows.Request
 		if err == nil {

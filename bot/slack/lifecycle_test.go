@@ -74,7 +74,7 @@ func TestPing(t *testing.T) {
 func TestCloseWaitsForWork(t *testing.T) {
 	h := newHarness(t, func(s *setup) { s.cfg = func(c *Config) { c.WorkTimeout = 300 * time.Millisecond } })
 	var finished atomic.Bool
-	h.bot.detach(h.ctx, "quick", func(ctx context.Context) {
+	h.bot.work.Go(h.ctx, "quick", func(ctx context.Context) {
 		time.Sleep(50 * time.Millisecond)
 		finished.Store(true)
 	})
@@ -82,7 +82,7 @@ func TestCloseWaitsForWork(t *testing.T) {
 		t.Fatalf("close: %v, finished %v", err, finished.Load())
 	}
 	ran := false
-	h.bot.detach(h.ctx, "late", func(context.Context) { ran = true })
+	h.bot.work.Go(h.ctx, "late", func(context.Context) { ran = true })
 	h.bot.idle()
 	if ran {
 		t.Error("work started after Close")
@@ -90,7 +90,7 @@ func TestCloseWaitsForWork(t *testing.T) {
 
 	h2 := newHarness(t, func(s *setup) { s.cfg = func(c *Config) { c.WorkTimeout = 200 * time.Millisecond } })
 	cancelled := make(chan error, 1)
-	h2.bot.detach(h2.ctx, "stuck", func(ctx context.Context) {
+	h2.bot.work.Go(h2.ctx, "stuck", func(ctx context.Context) {
 		<-ctx.Done()
 		cancelled <- ctx.Err()
 	})
@@ -115,7 +115,7 @@ func TestDetachedWorkOutlivesTheRequest(t *testing.T) {
 	h := newHarness(t)
 	reqCtx, cancel := context.WithCancel(h.ctx)
 	done := make(chan error, 1)
-	h.bot.detach(reqCtx, "work", func(ctx context.Context) {
+	h.bot.work.Go(reqCtx, "work", func(ctx context.Context) {
 		time.Sleep(20 * time.Millisecond)
 		done <- ctx.Err()
 	})

@@ -7,13 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 	_ "time/tzdata" // localTimezone names must resolve even on images without zoneinfo
 
 	"github.com/infracloudio/msbotbuilder-go/connector/auth"
 	"github.com/infracloudio/msbotbuilder-go/core"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/flows"
 )
 
@@ -80,14 +80,7 @@ type Bot struct {
 	people    *directory
 	seen      *ttlCache[struct{}]
 	cards     *requestLocks
-
-	// Detached work: counted so Close can wait for it, and cancelled through stop when Close
-	// gives up waiting.
-	work    sync.WaitGroup
-	mu      sync.Mutex
-	closed  bool
-	stop    context.Context
-	abandon context.CancelFunc
+	work      *bot.Worker
 }
 
 var _ flows.Notifier = (*Bot)(nil)
@@ -139,7 +132,6 @@ func New(cfg Config, svc *flows.Service, st Store, log *slog.Logger) (*Bot, erro
 		// by email: a multi-tenant bot trusts every tenant that installs it.
 		log.Warn("no tenant_id: activities from every Entra tenant are trusted; set tenant_id for a single-tenant bot")
 	}
-	stop, abandon := context.WithCancel(context.Background())
 	b := &Bot{
 		cfg: cfg, svc: svc, store: st, log: log, clock: cfg.Clock, validator: validator, conn: conn,
 		// Built by hand: core.NewBotAdapter would install the library's own validator and client,
@@ -154,7 +146,7 @@ func New(cfg Config, svc *flows.Service, st Store, log *slog.Logger) (*Bot, erro
 		},
 		seen:  newTTLCache[struct{}](cfg.Clock, dedupeTTL, dedupeSize),
 		cards: newRequestLocks(),
-		stop:  stop, abandon: abandon,
+		work:  bot.NewWorker(cfg.WorkTimeout, log),
 	}
 	b.people = newDirectory(conn, st, cfg.Clock, log)
 	return b, nil
@@ -174,57 +166,11 @@ func (b *Bot) Ping(ctx context.Context) error {
 	return nil
 }
 
-// detach runs fn after the acknowledgement, on a context that keeps the request's values but
-// not its cancellation, bounded by WorkTimeout. Close waits for it. The work is counted here,
-// before the caller answers, so that whoever sees the answer can wait for the work (idle).
-func (b *Bot) detach(ctx context.Context, what string, fn func(ctx context.Context)) bool {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		b.log.WarnContext(ctx, "shutting down: work dropped", "work", what)
-		return false
-	}
-	b.work.Add(1)
-	b.mu.Unlock()
-	go func() {
-		defer b.work.Done()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.WorkTimeout)
-		defer cancel()
-		stopAbandoned := context.AfterFunc(b.stop, cancel)
-		defer stopAbandoned()
-		defer func() {
-			if p := recover(); p != nil {
-				b.log.ErrorContext(ctx, "detached work panicked", "work", what, "panic", fmt.Sprint(p))
-			}
-		}()
-		fn(ctx)
-	}()
-	return true
-}
-
 // Close stops accepting activities and waits for the work in flight, at most WorkTimeout; then
 // it cancels what is left and says so.
 func (b *Bot) Close() error {
-	b.mu.Lock()
-	b.closed = true
-	b.mu.Unlock()
-	done := make(chan struct{})
-	go func() { b.work.Wait(); close(done) }()
-	timer := time.NewTimer(b.cfg.WorkTimeout)
-	defer timer.Stop()
-	select {
-	case <-done:
-		b.abandon()
-		return nil
-	case <-timer.C:
+	if err := b.work.Close(); err != nil {
+		return fmt.Errorf("teams: close: %w", err)
 	}
-	b.abandon()
-	select {
-	case <-done:
-	case <-time.After(time.Second):
-	}
-	return errors.New("teams: close: work still running after the shutdown deadline was cancelled")
+	return nil
 }
-
-// idle waits for the detached work started so far (tests).
-func (b *Bot) idle() { b.work.Wait() }

@@ -388,3 +388,6 @@ func (h *harness) request(id string) *flows.Request {
 	}
 	return r
 }
+
+// idle waits for the detached work started so far.
+func (b *Bot) idle() { b.work.Wait() }

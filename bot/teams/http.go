@@ -39,7 +39,7 @@ func (b *Bot) serveMessages(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if !b.detach(ctx, "activity "+string(act.Type), func(ctx context.Context) { b.process(ctx, act) }) {
+	if !b.work.Go(ctx, "activity "+string(act.Type), func(ctx context.Context) { b.process(ctx, act) }) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}

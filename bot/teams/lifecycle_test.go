@@ -215,9 +215,9 @@ func TestCloseIsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	finished := make(chan struct{})
-	b.detach(h.ctx, "stuck", func(context.Context) {
-		<-b.stop.Done() // stuck until Close gives up on it
+	release, finished := make(chan struct{}), make(chan struct{})
+	b.work.Go(h.ctx, "stuck", func(context.Context) {
+		<-release // stuck, deaf to its context, until Close has given up on it
 		close(finished)
 	})
 	start := time.Now()
@@ -227,6 +227,7 @@ func TestCloseIsBounded(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("Close took %s", d)
 	}
+	close(release)
 	<-finished
 
 	rec := httptest.NewRecorder()
