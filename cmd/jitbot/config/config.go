@@ -398,7 +398,7 @@ func (l *loader) secret(path, inline, file string, required bool) string {
 		l.add(path, "set either %s or %s_file, not both", lastKey(path), lastKey(path))
 		return ""
 	case file != "":
-		raw, err := os.ReadFile(file)
+		raw, err := readSecretFile(file)
 		if err != nil {
 			l.add(path+"_file", "cannot read the secret: %v", err)
 			return ""
@@ -408,6 +408,27 @@ func (l *loader) secret(path, inline, file string, required bool) string {
 		l.add(path, "required")
 	}
 	return inline
+}
+
+// maxSecretFile bounds what a *_file may hold: secrets are short, and a path
+// naming a device (/dev/zero) or a huge file must not hang `jitbot check` or
+// exhaust memory.
+const maxSecretFile = 64 << 10
+
+func readSecretFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > maxSecretFile {
+		return nil, fmt.Errorf("%s is larger than %d KiB; a secret file holds the secret alone", name, maxSecretFile>>10)
+	}
+	return raw, nil
 }
 
 func lastKey(path string) string {
