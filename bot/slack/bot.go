@@ -72,7 +72,7 @@ type Bot struct {
 	people *directory
 	seen   *dedupe
 	pacer  *pacer
-	cards  *cardLocks
+	cards  bot.RequestLocks
 	work   *bot.Worker
 }
 
@@ -158,7 +158,7 @@ func New(cfg Config, svc *flows.Service, refs MessageRefs, log *slog.Logger) (*B
 	b := &Bot{
 		cfg: cfg, svc: svc, refs: refs, log: log, api: api, http: client, clock: cfg.Clock,
 		sleep: sleepContext, seen: newDedupe(cfg.Clock, dedupeTTL, dedupeSize),
-		cards: newCardLocks(), work: bot.NewWorker(cfg.WorkTimeout, log),
+		work: bot.NewWorker(cfg.WorkTimeout, log),
 	}
 	b.people = newDirectory(api, cfg.Clock, b.call)
 	b.pacer = newPacer(cfg.Clock, cfg.Pacing, func(ctx context.Context, d time.Duration) error { return b.sleep(ctx, d) })

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/flows"
@@ -38,7 +36,7 @@ func (b *Bot) Notify(ctx context.Context, n flows.Notice) error {
 	r := n.Request
 	var errs []error
 	if r != nil {
-		unlock := b.cards.lock(r.ID)
+		unlock := b.cards.Lock(r.ID)
 		defer unlock()
 		switch n.Event.Type {
 		case flows.EventSubmitted:
@@ -126,7 +124,7 @@ func (b *Bot) updateCards(ctx context.Context, n flows.Notice) {
 	if !bot.ApprovalCardChanges(ev) && !bot.CredentialsCardChanges(ev) && ev.Extension == 0 {
 		return // nothing this adapter shows depends on it: skip the store read
 	}
-	if !b.cards.current(r) {
+	if !b.cards.Current(r) {
 		b.log.InfoContext(ctx, "skipped card updates for a stale notice", "request_id", r.ID, "event", string(ev.Type))
 		return
 	}
@@ -222,61 +220,4 @@ func (b *Bot) directMessages(ctx context.Context, n flows.Notice) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// cardLocks serialises the notices of one request, so its cards are updated
-// in the order the notices come, and drops notices older than one already
-// shown (two workers may announce out of order).
-type cardLocks struct {
-	mu    sync.Mutex
-	locks map[string]*requestLock
-	shown map[string]time.Time // request id -> UpdatedAt of the last state shown
-}
-
-type requestLock struct {
-	mu    sync.Mutex
-	users int
-}
-
-// maxShown bounds the memory of shown states; forgetting only risks showing
-// a stale notice, which the next one corrects.
-const maxShown = 100000
-
-func newCardLocks() *cardLocks {
-	return &cardLocks{locks: map[string]*requestLock{}, shown: map[string]time.Time{}}
-}
-
-func (c *cardLocks) lock(id string) (unlock func()) {
-	c.mu.Lock()
-	l := c.locks[id]
-	if l == nil {
-		l = &requestLock{}
-		c.locks[id] = l
-	}
-	l.users++
-	c.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		c.mu.Lock()
-		if l.users--; l.users == 0 {
-			delete(c.locks, id)
-		}
-		c.mu.Unlock()
-	}
-}
-
-// current reports whether r is at least as recent as the last state shown
-// for it, and records it. Call it holding the request's lock.
-func (c *cardLocks) current(r *flows.Request) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if last, ok := c.shown[r.ID]; ok && r.UpdatedAt.Before(last) {
-		return false
-	}
-	if len(c.shown) > maxShown {
-		c.shown = map[string]time.Time{}
-	}
-	c.shown[r.ID] = r.UpdatedAt
-	return true
 }

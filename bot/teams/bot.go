@@ -79,7 +79,7 @@ type Bot struct {
 	adapter   *core.BotFrameworkAdapter
 	people    *directory
 	seen      *ttlCache[struct{}]
-	cards     *requestLocks
+	cards     bot.RequestLocks
 	work      *bot.Worker
 }
 
@@ -144,9 +144,8 @@ func New(cfg Config, svc *flows.Service, st Store, log *slog.Logger) (*Bot, erro
 			TokenValidator: validator,
 			Client:         conn,
 		},
-		seen:  newTTLCache[struct{}](cfg.Clock, dedupeTTL, dedupeSize),
-		cards: newRequestLocks(),
-		work:  bot.NewWorker(cfg.WorkTimeout, log),
+		seen: newTTLCache[struct{}](cfg.Clock, dedupeTTL, dedupeSize),
+		work: bot.NewWorker(cfg.WorkTimeout, log),
 	}
 	b.people = newDirectory(conn, st, cfg.Clock, log)
 	return b, nil

@@ -39,7 +39,7 @@ func (b *Bot) Notify(ctx context.Context, n flows.Notice) error {
 	r := n.Request
 	var errs []error
 	if r != nil {
-		unlock := b.cards.lock(r.ID)
+		unlock := b.cards.Lock(r.ID)
 		defer unlock()
 		switch n.Event.Type {
 		case flows.EventSubmitted:
@@ -109,7 +109,7 @@ func (b *Bot) updateCards(ctx context.Context, n flows.Notice) {
 	if !cardsMayChange(ev) {
 		return // most notices (provisioning, retries, backstop moves) change no card: no store read
 	}
-	if !b.cards.current(r) {
+	if !b.cards.Current(r) {
 		b.log.InfoContext(ctx, "skipped card updates for a stale notice", "request_id", r.ID, "event", string(ev.Type))
 		return
 	}
