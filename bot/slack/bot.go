@@ -70,10 +70,13 @@ type Bot struct {
 	clock  flows.Clock
 	sleep  func(ctx context.Context, d time.Duration) error
 	people *directory
-	seen   *dedupe
-	pacer  *pacer
-	cards  bot.RequestLocks
-	work   *bot.Worker
+	// seen holds delivery keys (event, trigger and view ids) past Slack's
+	// retries: signatures do not stop replays, so every handler asks it
+	// before acting.
+	seen  *bot.Cache[struct{}]
+	pacer *pacer
+	cards bot.RequestLocks
+	work  *bot.Worker
 }
 
 var _ flows.Notifier = (*Bot)(nil)
@@ -157,7 +160,7 @@ func New(cfg Config, svc *flows.Service, refs MessageRefs, log *slog.Logger) (*B
 	api := slackgo.New(cfg.BotToken, opts...)
 	b := &Bot{
 		cfg: cfg, svc: svc, refs: refs, log: log, api: api, http: client, clock: cfg.Clock,
-		sleep: sleepContext, seen: newDedupe(cfg.Clock, dedupeTTL, dedupeSize),
+		sleep: sleepContext, seen: bot.NewCache[struct{}](cfg.Clock, dedupeTTL, dedupeSize),
 		work: bot.NewWorker(cfg.WorkTimeout, log),
 	}
 	b.people = newDirectory(api, cfg.Clock, b.call)

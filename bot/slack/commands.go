@@ -46,7 +46,7 @@ func (b *Bot) usageCard(problem error) bot.Card {
 func (b *Bot) command(ctx context.Context, cmd slackgo.SlashCommand) any {
 	// The trigger id is unique per invocation: a second delivery with the
 	// same one is a replay and must not act twice.
-	if !b.seen.first("command:" + cmd.TriggerID) {
+	if !b.seen.Add("command:"+cmd.TriggerID, struct{}{}) {
 		b.log.InfoContext(ctx, "ignored a replayed slash command", "user_id", cmd.UserID, "trigger_id", cmd.TriggerID)
 		return nil
 	}

@@ -15,7 +15,7 @@ import (
 // retries events it thinks were lost; the event id recognises them.
 func (b *Bot) event(ctx context.Context, ev slackevents.EventsAPIEvent, retry string) {
 	if cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent); ok && cb.EventID != "" {
-		if !b.seen.first("event:" + cb.EventID) {
+		if !b.seen.Add("event:"+cb.EventID, struct{}{}) {
 			b.log.InfoContext(ctx, "ignored a retried event", "event_id", cb.EventID, "retry", retry)
 			return
 		}

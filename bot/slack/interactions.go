@@ -57,7 +57,7 @@ func (b *Bot) blockActions(ctx context.Context, cb *slackgo.InteractionCallback)
 		if cb.TriggerID == "" {
 			key = "click:" + who.userID + ":" + act.ActionTs + ":" + act.ActionID
 		}
-		if !b.seen.first(key) {
+		if !b.seen.Add(key, struct{}{}) {
 			b.log.InfoContext(ctx, "ignored a replayed click", "user_id", who.userID, "action_id", act.ActionID)
 			continue
 		}
@@ -155,7 +155,7 @@ func (b *Bot) submitDenyForm(ctx context.Context, cb *slackgo.InteractionCallbac
 	if len(reason) > maxReasonLength {
 		return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: "Keep the reason under 500 characters."})
 	}
-	if !b.seen.first("view:" + cb.View.ID) {
+	if !b.seen.Add("view:"+cb.View.ID, struct{}{}) {
 		b.log.InfoContext(ctx, "ignored a replayed deny form", "user_id", cb.User.ID, "view_id", cb.View.ID)
 		return nil
 	}
@@ -230,7 +230,7 @@ func (b *Bot) submitRequestForm(ctx context.Context, cb *slackgo.InteractionCall
 	if errs != nil {
 		return slackgo.NewErrorsViewSubmissionResponse(errs)
 	}
-	if !b.seen.first("view:" + cb.View.ID) {
+	if !b.seen.Add("view:"+cb.View.ID, struct{}{}) {
 		b.log.InfoContext(ctx, "ignored a replayed request form", "user_id", cb.User.ID, "view_id", cb.View.ID)
 		return nil
 	}

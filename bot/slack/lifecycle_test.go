@@ -125,43 +125,6 @@ func TestDetachedWorkOutlivesTheRequest(t *testing.T) {
 	}
 }
 
-func TestDedupe(t *testing.T) {
-	clock := flowstest.NewClock(t0)
-	d := newDedupe(clock, time.Minute, 3)
-	if !d.first("a") || d.first("a") {
-		t.Fatal("a twice")
-	}
-	if !d.first("") || !d.first("") {
-		t.Error("an empty key is never a duplicate")
-	}
-	clock.Advance(61 * time.Second)
-	if !d.first("a") {
-		t.Error("a remembered past its TTL")
-	}
-	for _, k := range []string{"b", "c", "d"} {
-		d.first(k)
-	}
-	if !d.first("a") {
-		t.Error("the oldest key kept past the size bound")
-	}
-	if d.first("d") {
-		t.Error("a recent key forgotten")
-	}
-	if len(d.seen) > 3 {
-		t.Errorf("%d keys kept, bound 3", len(d.seen))
-	}
-	// Many keys over many TTLs stay bounded.
-	for i := range 10000 {
-		d.first(fmt.Sprint(i))
-		if i%100 == 0 {
-			clock.Advance(time.Minute)
-		}
-	}
-	if len(d.seen) > 3 || len(d.order)-d.head > 3 {
-		t.Errorf("grew to %d keys, %d queued", len(d.seen), len(d.order)-d.head)
-	}
-}
-
 func TestPacerGivesUpWithTheContext(t *testing.T) {
 	clock := flowstest.NewClock(t0)
 	p := newPacer(clock, time.Hour, sleepContext)

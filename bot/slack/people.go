@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	slackgo "github.com/slack-go/slack"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/flows"
 )
 
@@ -20,37 +20,38 @@ type person struct {
 	Loc   *time.Location
 }
 
-type cached struct {
-	p     person
-	found bool
-	at    time.Time
-}
-
 // How long what Slack said about people is trusted. Emails and time zones
 // change rarely; a person not found may join soon, so that is kept briefly.
+// A DM channel never changes for a user; its TTL only bounds the memory.
 const (
 	peopleTTL         = time.Hour
 	notFoundTTL       = 5 * time.Minute
+	dmTTL             = 24 * time.Hour
 	peopleMax         = 50000
 	codeUsersNotFound = "users_not_found"
 	codeUserNotFound  = "user_not_found"
 )
 
-// directory maps Slack user ids to people and emails to Slack users, with a
-// bounded, time-limited cache in front of users.info and users.lookupByEmail.
+// directory maps Slack user ids to people and emails to Slack users, with
+// bounded, time-limited caches in front of users.info,
+// users.lookupByEmail and conversations.open.
 type directory struct {
-	api   *slackgo.Client
-	clock flows.Clock
-	call  func(ctx context.Context, method string, fn func(ctx context.Context) error) error
-
-	mu     sync.Mutex
-	ids    map[string]cached
-	emails map[string]cached
-	dms    map[string]string // user id -> DM channel id; stable for a user
+	api    *slackgo.Client
+	call   func(ctx context.Context, method string, fn func(ctx context.Context) error) error
+	ids    *bot.Cache[person]   // user id -> person
+	emails *bot.Cache[person]   // email -> person in this workspace
+	absent *bot.Cache[struct{}] // emails not in this workspace (they may use Teams)
+	dms    *bot.Cache[string]   // user id -> DM channel id
 }
 
 func newDirectory(api *slackgo.Client, clock flows.Clock, call func(context.Context, string, func(context.Context) error) error) *directory {
-	return &directory{api: api, clock: clock, call: call, ids: map[string]cached{}, emails: map[string]cached{}, dms: map[string]string{}}
+	return &directory{
+		api: api, call: call,
+		ids:    bot.NewCache[person](clock, peopleTTL, peopleMax),
+		emails: bot.NewCache[person](clock, peopleTTL, peopleMax),
+		absent: bot.NewCache[struct{}](clock, notFoundTTL, peopleMax),
+		dms:    bot.NewCache[string](clock, dmTTL, peopleMax),
+	}
 }
 
 func fromUser(u *slackgo.User) person {
@@ -67,39 +68,18 @@ func fromUser(u *slackgo.User) person {
 	return p
 }
 
-func (d *directory) fresh(c cached, ok bool, now time.Time) bool {
-	if !ok {
-		return false
-	}
-	ttl := peopleTTL
-	if !c.found {
-		ttl = notFoundTTL
-	}
-	return now.Sub(c.at) < ttl
-}
-
-func (d *directory) remember(p person, now time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(d.ids)+len(d.emails) > peopleMax {
-		// Crude but bounded: start over rather than track recency.
-		d.ids, d.emails = map[string]cached{}, map[string]cached{}
-	}
-	c := cached{p: p, found: true, at: now}
-	d.ids[p.ID] = c
+func (d *directory) remember(p person) {
+	d.ids.Put(p.ID, p)
 	if p.Email != "" {
-		d.emails[p.Email] = c
+		d.emails.Put(p.Email, p)
 	}
 }
 
 // byUserID returns the person with a Slack user id, with their email. A
 // person without a readable email cannot use jitbot: the error says why.
 func (d *directory) byUserID(ctx context.Context, userID string) (person, error) {
-	now := d.clock.Now()
-	d.mu.Lock()
-	c, ok := d.ids[userID]
-	d.mu.Unlock()
-	if !d.fresh(c, ok, now) {
+	p, ok := d.ids.Get(userID)
+	if !ok {
 		var u *slackgo.User
 		err := d.call(ctx, "users.info", func(ctx context.Context) error {
 			var err error
@@ -112,41 +92,34 @@ func (d *directory) byUserID(ctx context.Context, userID string) (person, error)
 			}
 			return person{}, flows.WrapError(flows.EUNAVAILABLE, err, "could not look you up in Slack right now; try again in a minute")
 		}
-		c = cached{p: fromUser(u), found: true, at: now}
+		p = fromUser(u)
 		if u.IsBot || u.Deleted {
-			c.p.Email = ""
+			p.Email = ""
 		}
-		d.remember(c.p, now)
+		d.remember(p)
 	}
-	if c.p.Email == "" {
+	if p.Email == "" {
 		return person{}, flows.Errorf(flows.EFORBIDDEN, "jitbot cannot see an email address on your Slack profile, and people are known by their email; ask an admin to check the app's users:read.email scope")
 	}
-	return c.p, nil
+	return p, nil
 }
 
 // cachedEmail returns a user's email if it is already known, without
 // calling Slack (for decisions made before an acknowledgement).
 func (d *directory) cachedEmail(userID string) (string, bool) {
-	now := d.clock.Now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	c, ok := d.ids[userID]
-	if !d.fresh(c, ok, now) || c.p.Email == "" {
-		return "", false
-	}
-	return c.p.Email, true
+	p, ok := d.ids.Get(userID)
+	return p.Email, ok && p.Email != ""
 }
 
 // byEmail finds the Slack user with an email; found is false when the
 // person is not in this workspace (they may use Teams).
 func (d *directory) byEmail(ctx context.Context, email string) (p person, found bool, err error) {
 	email = strings.ToLower(email)
-	now := d.clock.Now()
-	d.mu.Lock()
-	c, ok := d.emails[email]
-	d.mu.Unlock()
-	if d.fresh(c, ok, now) {
-		return c.p, c.found, nil
+	if p, ok := d.emails.Get(email); ok {
+		return p, true, nil
+	}
+	if _, ok := d.absent.Get(email); ok {
+		return person{}, false, nil
 	}
 	var u *slackgo.User
 	err = d.call(ctx, "users.lookupByEmail", func(ctx context.Context) error {
@@ -156,35 +129,29 @@ func (d *directory) byEmail(ctx context.Context, email string) (p person, found 
 	})
 	if err != nil {
 		if code := slackCode(err); code == codeUsersNotFound || code == codeUserNotFound {
-			d.mu.Lock()
-			d.emails[email] = cached{found: false, at: now}
-			d.mu.Unlock()
+			d.absent.Put(email, struct{}{})
 			return person{}, false, nil
 		}
 		return person{}, false, err
 	}
 	if u.Deleted || u.IsBot {
-		d.mu.Lock()
-		d.emails[email] = cached{found: false, at: now}
-		d.mu.Unlock()
+		d.absent.Put(email, struct{}{})
 		return person{}, false, nil
 	}
 	p = fromUser(u)
 	if p.Email == "" {
 		p.Email = email // lookupByEmail matched it even if the profile hides it
 	}
-	d.remember(p, now)
+	d.remember(p)
 	return p, true, nil
 }
 
 // dmChannel opens (once) the bot's direct-message channel with a user.
 func (d *directory) dmChannel(ctx context.Context, userID string) (string, error) {
-	d.mu.Lock()
-	ch, ok := d.dms[userID]
-	d.mu.Unlock()
-	if ok {
+	if ch, ok := d.dms.Get(userID); ok {
 		return ch, nil
 	}
+	var ch string
 	err := d.call(ctx, "conversations.open", func(ctx context.Context) error {
 		c, _, _, err := d.api.OpenConversationContext(ctx, &slackgo.OpenConversationParameters{Users: []string{userID}})
 		if err == nil {
@@ -195,12 +162,7 @@ func (d *directory) dmChannel(ctx context.Context, userID string) (string, error
 	if err != nil {
 		return "", err
 	}
-	d.mu.Lock()
-	if len(d.dms) > peopleMax {
-		d.dms = map[string]string{}
-	}
-	d.dms[userID] = ch
-	d.mu.Unlock()
+	d.dms.Put(userID, ch)
 	return ch, nil
 }
 

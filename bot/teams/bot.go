@@ -78,7 +78,7 @@ type Bot struct {
 	conn      *Connector
 	adapter   *core.BotFrameworkAdapter
 	people    *directory
-	seen      *ttlCache[struct{}]
+	seen      *bot.Cache[struct{}]
 	cards     bot.RequestLocks
 	work      *bot.Worker
 }
@@ -144,7 +144,7 @@ func New(cfg Config, svc *flows.Service, st Store, log *slog.Logger) (*Bot, erro
 			TokenValidator: validator,
 			Client:         conn,
 		},
-		seen: newTTLCache[struct{}](cfg.Clock, dedupeTTL, dedupeSize),
+		seen: bot.NewCache[struct{}](cfg.Clock, dedupeTTL, dedupeSize),
 		work: bot.NewWorker(cfg.WorkTimeout, log),
 	}
 	b.people = newDirectory(conn, st, cfg.Clock, log)

@@ -33,7 +33,7 @@ func (b *Bot) serveMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := b.log.With("activity_id", act.ID, "activity_type", string(act.Type), "conversation_id", act.Conversation.ID)
-	if act.ID != "" && !b.seen.add(act.Conversation.ID+"\x00"+act.ID, struct{}{}) {
+	if act.ID != "" && !b.seen.Add(act.Conversation.ID+"\x00"+act.ID, struct{}{}) {
 		// A redelivery (Teams retries what it thinks was lost) or a replay: acknowledged, not redone.
 		log.InfoContext(ctx, "ignored a redelivered activity")
 		w.WriteHeader(http.StatusOK)

@@ -73,17 +73,17 @@ type directory struct {
 	conn  *Connector
 	store Store
 	log   *slog.Logger
-	byID  *ttlCache[string]         // tenant/user id -> email
-	saved *ttlCache[[]byte]         // email -> contact JSON last written, to skip identical writes
-	zones *ttlCache[*time.Location] // email -> time zone last reported, in front of the stored contact
+	byID  *bot.Cache[string]         // tenant/user id -> email
+	saved *bot.Cache[[]byte]         // email -> contact JSON last written, to skip identical writes
+	zones *bot.Cache[*time.Location] // email -> time zone last reported, in front of the stored contact
 }
 
 func newDirectory(conn *Connector, st Store, clock flows.Clock, log *slog.Logger) *directory {
 	return &directory{
 		conn: conn, store: st, log: log,
-		byID:  newTTLCache[string](clock, peopleTTL, peopleMax),
-		saved: newTTLCache[[]byte](clock, 24*time.Hour, contactMax),
-		zones: newTTLCache[*time.Location](clock, 24*time.Hour, contactMax),
+		byID:  bot.NewCache[string](clock, peopleTTL, peopleMax),
+		saved: bot.NewCache[[]byte](clock, 24*time.Hour, contactMax),
+		zones: bot.NewCache[*time.Location](clock, 24*time.Hour, contactMax),
 	}
 }
 
@@ -92,7 +92,7 @@ func newDirectory(conn *Connector, st Store, clock flows.Clock, log *slog.Logger
 func (d *directory) identify(ctx context.Context, act schema.Activity) (person, error) {
 	p := person{ID: act.From.ID, Loc: loadLocation(act.LocalTimezone)}
 	key := act.Conversation.TenantID + "/" + act.From.ID
-	if email, ok := d.byID.get(key); ok {
+	if email, ok := d.byID.Get(key); ok {
 		p.Email = email
 		return d.withLocation(ctx, p), nil
 	}
@@ -112,7 +112,7 @@ func (d *directory) identify(ctx context.Context, act schema.Activity) (person, 
 	if err != nil {
 		return person{}, flows.WrapError(flows.EFORBIDDEN, err, "jitbot knows people by email, and Teams shows no usable email address for you; ask an admin to check your account")
 	}
-	d.byID.put(key, email)
+	d.byID.Put(key, email)
 	p.Email = email
 	return d.withLocation(ctx, p), nil
 }
@@ -139,7 +139,7 @@ func (d *directory) remember(ctx context.Context, p person, act schema.Activity)
 	c := contact{ConversationReference: ref}
 	if p.Loc != nil {
 		c.TimeZone = p.Loc.String()
-		d.zones.put(p.Email, p.Loc)
+		d.zones.Put(p.Email, p.Loc)
 	} else if prev, ok, _ := d.contact(ctx, p.Email); ok {
 		c.TimeZone = prev.TimeZone
 	}
@@ -148,14 +148,14 @@ func (d *directory) remember(ctx context.Context, p person, act schema.Activity)
 		d.log.WarnContext(ctx, "could not encode a conversation reference", "email", p.Email, "err", err)
 		return
 	}
-	if prev, ok := d.saved.get(p.Email); ok && bytes.Equal(prev, data) {
+	if prev, ok := d.saved.Get(p.Email); ok && bytes.Equal(prev, data) {
 		return
 	}
 	if err := d.store.PutContact(ctx, Platform, p.Email, data); err != nil {
 		d.log.WarnContext(ctx, "could not store a conversation reference", "email", p.Email, "err", err)
 		return
 	}
-	d.saved.put(p.Email, data)
+	d.saved.Put(p.Email, data)
 }
 
 // contact returns the stored 1:1 conversation of a person; found is false for people never
@@ -179,7 +179,7 @@ func (d *directory) contact(ctx context.Context, email string) (c contact, found
 
 // location is where a person's times are shown: the zone their client reported, else UTC.
 func (d *directory) location(ctx context.Context, email string) *time.Location {
-	if loc, ok := d.zones.get(email); ok {
+	if loc, ok := d.zones.Get(email); ok {
 		return loc
 	}
 	if c, ok, _ := d.contact(ctx, email); ok {

@@ -1,0 +1,70 @@
+package bot
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/flows/flowstest"
+)
+
+func TestCacheDedupes(t *testing.T) {
+	clock := flowstest.NewClock(t0)
+	c := NewCache[struct{}](clock, time.Minute, 3)
+	first := func(key string) bool { return c.Add(key, struct{}{}) }
+	if !first("a") || first("a") {
+		t.Fatal("a twice")
+	}
+	if !first("") || !first("") {
+		t.Error("an empty key is never a duplicate")
+	}
+	clock.Advance(61 * time.Second)
+	if !first("a") {
+		t.Error("a remembered past its TTL")
+	}
+	for _, k := range []string{"b", "c", "d"} {
+		first(k)
+	}
+	if !first("a") {
+		t.Error("the oldest key kept past the size bound")
+	}
+	if first("d") {
+		t.Error("a recent key forgotten")
+	}
+	if len(c.items) > 3 {
+		t.Errorf("%d keys kept, bound 3", len(c.items))
+	}
+	// Many keys over many TTLs stay bounded.
+	for i := range 10000 {
+		first(fmt.Sprint(i))
+		if i%100 == 0 {
+			clock.Advance(time.Minute)
+		}
+	}
+	if len(c.items) > 3 || len(c.order)-c.head > 3 {
+		t.Errorf("grew to %d keys, %d queued", len(c.items), len(c.order)-c.head)
+	}
+}
+
+func TestCacheReplacesAndExpires(t *testing.T) {
+	clock := flowstest.NewClock(t0)
+	c := NewCache[string](clock, time.Minute, 2)
+	c.Put("a", "1")
+	c.Put("b", "2")
+	c.Put("a", "3") // a's first slot in the order must not evict this put
+	c.Put("c", "4")
+	if v, ok := c.Get("a"); !ok || v != "3" {
+		t.Errorf("a = %q, %v; want the newer put", v, ok)
+	}
+	if _, ok := c.Get("b"); ok {
+		t.Error("b, the oldest, kept past the size bound")
+	}
+	clock.Set(t0.Add(-time.Hour))
+	if _, ok := c.Get("a"); ok {
+		t.Error("an entry outlived its TTL on a clock set backwards")
+	}
+	clock.Set(t0.Add(time.Minute))
+	if _, ok := c.Get("c"); ok {
+		t.Error("c outlived its TTL")
+	}
+}
