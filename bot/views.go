@@ -372,6 +372,41 @@ func SummaryCard(r *flows.Request, v Viewer) Card {
 	return c
 }
 
+// Outcome is a request's state after a person acted on it, led by what was
+// done.
+func Outcome(r *flows.Request, v Viewer, lead string) Card {
+	c := SummaryCard(r, v)
+	c.Text = lead
+	return c
+}
+
+// RevokeOutcome answers a revoke: a pending request revoked by its
+// requester is cancelled.
+func RevokeOutcome(r *flows.Request, v Viewer) Card {
+	if r.State == flows.StateCancelled {
+		return Outcome(r, v, "Cancelled: it was still pending.")
+	}
+	return Outcome(r, v, "Revoked.")
+}
+
+// ExtendOutcome answers an extension by d: done, or asked of the approvers.
+func ExtendOutcome(r *flows.Request, v Viewer, d time.Duration) Card {
+	if r.Extension != nil {
+		return Outcome(r, v, "Asked "+strings.Join(r.AwaitingApprovalFrom(), ", ")+" to approve "+flows.FormatDuration(d)+" more.")
+	}
+	return Outcome(r, v, "Extended: access now ends at "+v.FormatTime(r.ExpiresAt)+".")
+}
+
+// RotateOutcome answers a rotation on platform. New credentials go where the
+// request was made; when that is platform itself, here says where it sends
+// them ("here", "in your direct messages").
+func RotateOutcome(r *flows.Request, v Viewer, platform, here string) Card {
+	if r.Origin != platform {
+		here = "where you asked for access (" + r.Origin + ")"
+	}
+	return Outcome(r, v, "New credentials were sent "+here+"; the old password no longer works.")
+}
+
 // CredentialsCard hands a grant's credentials to its requester: username,
 // password, connection string, the role on the resource, the expiry in the
 // viewer's time zone and the integration's access details. It is the only

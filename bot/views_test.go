@@ -341,3 +341,23 @@ func TestApprovalCardChanges(t *testing.T) {
 		t.Error("approvals and expiry change the approval card")
 	}
 }
+
+func TestOutcomes(t *testing.T) {
+	v := Viewer{Email: "alice@example.com"}
+	r := activeRequest() // asked from Slack
+	for _, tt := range []struct {
+		name string
+		card Card
+		want string
+	}{
+		{"rotate where asked", RotateOutcome(r, v, "slack", "in your direct messages"), "New credentials were sent in your direct messages;"},
+		{"rotate elsewhere", RotateOutcome(r, v, "teams", "here"), "New credentials were sent where you asked for access (slack);"},
+		{"extend", ExtendOutcome(r, v, time.Hour), "Extended: access now ends at"},
+		{"revoke", RevokeOutcome(r, v), "Revoked."},
+		{"cancel", Outcome(pendingRequest(), v, "Cancelled."), "Cancelled."},
+	} {
+		if !strings.HasPrefix(tt.card.Text, tt.want) || tt.card.Title != SummaryCard(r, v).Title {
+			t.Errorf("%s: %q, titled %q", tt.name, tt.card.Text, tt.card.Title)
+		}
+	}
+}

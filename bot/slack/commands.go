@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"time"
 
 	slackgo "github.com/slack-go/slack"
 
@@ -96,19 +95,19 @@ func (b *Bot) runCommand(ctx context.Context, who actor, cmd bot.Command, trigge
 		}
 	case bot.VerbCancel:
 		if r, err = b.svc.Cancel(ctx, cmd.RequestID, p.Email); err == nil {
-			b.tell(ctx, who, outcome(r, v, "Cancelled."), true)
+			b.tell(ctx, who, bot.Outcome(r, v, "Cancelled."), true)
 		}
 	case bot.VerbRevoke:
 		if r, err = b.svc.Revoke(ctx, cmd.RequestID, p.Email, cmd.Reason); err == nil {
-			b.tell(ctx, who, revokeOutcome(r, v), true)
+			b.tell(ctx, who, bot.RevokeOutcome(r, v), true)
 		}
 	case bot.VerbExtend:
 		if r, err = b.svc.Extend(ctx, cmd.RequestID, p.Email, cmd.Duration); err == nil {
-			b.tell(ctx, who, extendOutcome(r, v, cmd.Duration), true)
+			b.tell(ctx, who, bot.ExtendOutcome(r, v, cmd.Duration), true)
 		}
 	case bot.VerbRotate:
 		if r, err = b.svc.Rotate(ctx, cmd.RequestID, p.Email); err == nil {
-			b.tell(ctx, who, rotateOutcome(r, v), true)
+			b.tell(ctx, who, bot.RotateOutcome(r, v, Platform, "in your direct messages"), true)
 		}
 	default:
 		err = flows.Errorf(flows.EINVALID, "%s is not something jitbot can do from here", cmd.Verb)
@@ -127,36 +126,6 @@ func (b *Bot) refused(ctx context.Context, who actor, err error, replace bool) {
 		b.log.InfoContext(ctx, "request refused", "user_id", who.userID, "code", string(flows.ErrorCode(err)), "reason", flows.ErrorMessage(err))
 	}
 	b.tell(ctx, who, bot.ErrorCard(err), replace)
-}
-
-// outcome is a request's state after a person acted on it, led by what was done.
-func outcome(r *flows.Request, v bot.Viewer, lead string) bot.Card {
-	c := bot.SummaryCard(r, v)
-	c.Text = lead
-	return c
-}
-
-// revokeOutcome: a pending request revoked by its requester is cancelled.
-func revokeOutcome(r *flows.Request, v bot.Viewer) bot.Card {
-	if r.State == flows.StateCancelled {
-		return outcome(r, v, "Cancelled: it was still pending.")
-	}
-	return outcome(r, v, "Revoked.")
-}
-
-func extendOutcome(r *flows.Request, v bot.Viewer, d time.Duration) bot.Card {
-	if r.Extension != nil {
-		return outcome(r, v, "Asked "+strings.Join(r.AwaitingApprovalFrom(), ", ")+" to approve "+flows.FormatDuration(d)+" more.")
-	}
-	return outcome(r, v, "Extended: access now ends at "+v.FormatTime(r.ExpiresAt)+".")
-}
-
-func rotateOutcome(r *flows.Request, v bot.Viewer) bot.Card {
-	where := "in your direct messages"
-	if r.Origin != Platform {
-		where = "where you asked for access (" + r.Origin + ")"
-	}
-	return outcome(r, v, "New credentials were sent "+where+"; the old password no longer works.")
 }
 
 // maxListed bounds the requests shown in one message (Slack allows 50

@@ -85,19 +85,19 @@ func (b *Bot) click(ctx context.Context, who actor, a bot.Action) {
 		_, err = b.svc.Decide(ctx, flows.DecideInput{RequestID: a.RequestID, Actor: p.Email, Approve: true, Extension: a.Extension})
 	case bot.ActionExtend:
 		if r, err = b.svc.Extend(ctx, a.RequestID, p.Email, a.Duration); err == nil && (r.Extension != nil || r.Origin != Platform) {
-			b.tell(ctx, who, extendOutcome(r, v, a.Duration), false)
+			b.tell(ctx, who, bot.ExtendOutcome(r, v, a.Duration), false)
 		}
 	case bot.ActionRevoke:
 		if r, err = b.svc.Revoke(ctx, a.RequestID, p.Email, ""); err == nil && (p.Email != r.Requester || r.Origin != Platform || r.State == flows.StateCancelled) {
-			b.tell(ctx, who, revokeOutcome(r, v), false)
+			b.tell(ctx, who, bot.RevokeOutcome(r, v), false)
 		}
 	case bot.ActionCancel:
 		if r, err = b.svc.Cancel(ctx, a.RequestID, p.Email); err == nil {
-			b.tell(ctx, who, outcome(r, v, "Cancelled."), false)
+			b.tell(ctx, who, bot.Outcome(r, v, "Cancelled."), false)
 		}
 	case bot.ActionRotate:
 		if r, err = b.svc.Rotate(ctx, a.RequestID, p.Email); err == nil {
-			b.tell(ctx, who, rotateOutcome(r, v), false)
+			b.tell(ctx, who, bot.RotateOutcome(r, v, Platform, "in your direct messages"), false)
 		}
 	default:
 		err = flows.Errorf(flows.EINVALID, "that button does nothing here")

@@ -6,7 +6,6 @@ import (
 	"html"
 	"regexp"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/infracloudio/msbotbuilder-go/core/activity"
@@ -178,19 +177,19 @@ func (b *Bot) onText(ctx context.Context, act schema.Activity, p person) {
 		}
 	case bot.VerbCancel:
 		if r, err = b.svc.Cancel(ctx, cmd.RequestID, p.Email); err == nil {
-			b.replyCard(ctx, act, outcome(r, v, "Cancelled."), renderOptions{})
+			b.replyCard(ctx, act, bot.Outcome(r, v, "Cancelled."), renderOptions{})
 		}
 	case bot.VerbRevoke:
 		if r, err = b.svc.Revoke(ctx, cmd.RequestID, p.Email, cmd.Reason); err == nil {
-			b.replyCard(ctx, act, revokeOutcome(r, v), renderOptions{})
+			b.replyCard(ctx, act, bot.RevokeOutcome(r, v), renderOptions{})
 		}
 	case bot.VerbExtend:
 		if r, err = b.svc.Extend(ctx, cmd.RequestID, p.Email, cmd.Duration); err == nil {
-			b.replyCard(ctx, act, extendOutcome(r, v, cmd.Duration), renderOptions{})
+			b.replyCard(ctx, act, bot.ExtendOutcome(r, v, cmd.Duration), renderOptions{})
 		}
 	case bot.VerbRotate:
 		if r, err = b.svc.Rotate(ctx, cmd.RequestID, p.Email); err == nil {
-			b.replyCard(ctx, act, rotateOutcome(r, v), renderOptions{})
+			b.replyCard(ctx, act, bot.RotateOutcome(r, v, Platform, "here"), renderOptions{})
 		}
 	default:
 		err = flows.Errorf(flows.EINVALID, "%s is not something jitbot can do from Teams", cmd.Verb)
@@ -254,19 +253,19 @@ func (b *Bot) onSubmit(ctx context.Context, act schema.Activity, p person) {
 		})
 	case bot.ActionExtend:
 		if r, err = b.svc.Extend(ctx, a.RequestID, p.Email, a.Duration); err == nil && (r.Extension != nil || r.Origin != Platform) {
-			b.replyCard(ctx, act, extendOutcome(r, v, a.Duration), renderOptions{})
+			b.replyCard(ctx, act, bot.ExtendOutcome(r, v, a.Duration), renderOptions{})
 		}
 	case bot.ActionRevoke:
 		if r, err = b.svc.Revoke(ctx, a.RequestID, p.Email, ""); err == nil && (p.Email != r.Requester || r.Origin != Platform || r.State == flows.StateCancelled) {
-			b.replyCard(ctx, act, revokeOutcome(r, v), renderOptions{})
+			b.replyCard(ctx, act, bot.RevokeOutcome(r, v), renderOptions{})
 		}
 	case bot.ActionCancel:
 		if r, err = b.svc.Cancel(ctx, a.RequestID, p.Email); err == nil {
-			b.replyCard(ctx, act, outcome(r, v, "Cancelled."), renderOptions{})
+			b.replyCard(ctx, act, bot.Outcome(r, v, "Cancelled."), renderOptions{})
 		}
 	case bot.ActionRotate:
 		if r, err = b.svc.Rotate(ctx, a.RequestID, p.Email); err == nil {
-			b.replyCard(ctx, act, rotateOutcome(r, v), renderOptions{})
+			b.replyCard(ctx, act, bot.RotateOutcome(r, v, Platform, "here"), renderOptions{})
 		}
 	default:
 		err = flows.Errorf(flows.EINVALID, "that button does nothing here")
@@ -360,34 +359,4 @@ func (b *Bot) replyList(ctx context.Context, act schema.Activity, title, empty s
 		out.Text = fmt.Sprintf("%s (the %d most recent of %d)", title, maxListed, len(rs))
 	}
 	b.reply(ctx, act, out)
-}
-
-// outcome is a request's state after a person acted on it, led by what was done.
-func outcome(r *flows.Request, v bot.Viewer, lead string) bot.Card {
-	c := bot.SummaryCard(r, v)
-	c.Text = lead
-	return c
-}
-
-// revokeOutcome: a pending request revoked by its requester is cancelled.
-func revokeOutcome(r *flows.Request, v bot.Viewer) bot.Card {
-	if r.State == flows.StateCancelled {
-		return outcome(r, v, "Cancelled: it was still pending.")
-	}
-	return outcome(r, v, "Revoked.")
-}
-
-func extendOutcome(r *flows.Request, v bot.Viewer, d time.Duration) bot.Card {
-	if r.Extension != nil {
-		return outcome(r, v, "Asked "+strings.Join(r.AwaitingApprovalFrom(), ", ")+" to approve "+flows.FormatDuration(d)+" more.")
-	}
-	return outcome(r, v, "Extended: access now ends at "+v.FormatTime(r.ExpiresAt)+".")
-}
-
-func rotateOutcome(r *flows.Request, v bot.Viewer) bot.Card {
-	where := "here"
-	if r.Origin != Platform {
-		where = "where you asked for access (" + r.Origin + ")"
-	}
-	return outcome(r, v, "New credentials were sent "+where+"; the old password no longer works.")
 }
