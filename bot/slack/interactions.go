@@ -152,7 +152,7 @@ func (b *Bot) submitDenyForm(ctx context.Context, cb *slackgo.InteractionCallbac
 	if st.Required && reason == "" {
 		return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: "Say why you deny it: the requester sees your reason."})
 	}
-	if len(reason) > maxReasonLength {
+	if len(reason) > bot.MaxReasonLength {
 		return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: "Keep the reason under 500 characters."})
 	}
 	if !b.seen.Add("view:"+cb.View.ID, struct{}{}) {

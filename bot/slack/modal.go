@@ -35,8 +35,6 @@ const (
 	maxOptions       = 100
 	maxOptionValue   = 150
 	maxOptionText    = 75
-	maxReasonLength  = 500
-	anyDatabase      = "*"
 	reasonFlagPrefix = "!" // marks an option whose flow requires a reason
 	maxErrorText     = 300 // keeps an error next to an input readable
 )
@@ -65,35 +63,15 @@ func messageModal(title, text string) slackgo.ModalViewRequest {
 	return v
 }
 
-// durationSteps are the durations offered, up to a choice's maximum.
-func durationSteps() []time.Duration {
-	return []time.Duration{15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour,
-		12 * time.Hour, 24 * time.Hour, 2 * 24 * time.Hour, 3 * 24 * time.Hour, 5 * 24 * time.Hour}
-}
-
-// choiceValue encodes a choice as an option value: its resource, with *
-// for "any database of the cluster", prefixed by ! when its flow requires
-// a reason. The server checks everything again on submit; the flag only
-// lets the form ask for the reason before it closes.
+// choiceValue encodes a choice as an option value: bot.ChoiceValue,
+// prefixed by ! when its flow requires a reason. The server checks
+// everything again on submit; the flag only lets the form ask for the
+// reason before it closes.
 func choiceValue(ch flows.Choice) string {
-	v := ch.Resource.String()
-	if ch.Resource.Database == "" {
-		v = ch.Resource.Integration + "/" + ch.Resource.Cluster + "/" + anyDatabase
-	}
 	if ch.RequireReason {
-		v = reasonFlagPrefix + v
+		return reasonFlagPrefix + bot.ChoiceValue(ch)
 	}
-	return v
-}
-
-func choiceLabel(ch flows.Choice) string {
-	switch {
-	case ch.Resource.Database == "":
-		return "any database (type its name below)"
-	case ch.Resource.Collection == "":
-		return ch.Resource.Database + " (whole database)"
-	}
-	return ch.Resource.Database + "." + ch.Resource.Collection
+	return bot.ChoiceValue(ch)
 }
 
 // requestModal is the request form, offering only what the person may ask
@@ -103,16 +81,13 @@ func choiceLabel(ch flows.Choice) string {
 func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
 	var groups []*slackgo.OptionGroupBlockObject
 	var groupKeys []string
-	roles := map[string]bool{}
-	var longest, def time.Duration
-	reasonRequired, anyDB, dbLevel := false, false, false
-	n := 0
+	var offered []flows.Choice
 	for _, ch := range choices {
 		value := choiceValue(ch)
-		if n == maxOptions || len(value) > maxOptionValue {
+		if len(offered) == maxOptions || len(value) > maxOptionValue {
 			continue
 		}
-		n++
+		offered = append(offered, ch)
 		key := ch.Resource.Integration + " · " + ch.Resource.Cluster
 		i := slices.Index(groupKeys, key)
 		if i < 0 {
@@ -120,20 +95,10 @@ func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
 			groups = append(groups, slackgo.NewOptionGroupBlockElement(plain(key, maxOptionText)))
 			i = len(groups) - 1
 		}
-		groups[i].Options = append(groups[i].Options, slackgo.NewOptionBlockObject(value, plain(choiceLabel(ch), maxOptionText), nil))
-		for _, r := range ch.Roles {
-			roles[r] = true
-		}
-		longest = max(longest, ch.MaxDuration)
-		if def == 0 {
-			def = ch.DefaultDuration
-		}
-		reasonRequired = reasonRequired || ch.RequireReason
-		anyDB = anyDB || ch.Resource.Database == ""
-		dbLevel = dbLevel || (ch.Resource.Database != "" && ch.Resource.Collection == "")
+		groups[i].Options = append(groups[i].Options, slackgo.NewOptionBlockObject(value, plain(bot.ChoiceLabel(ch), maxOptionText), nil))
 	}
 
-	if n == 0 {
+	if len(offered) == 0 {
 		return messageModal("Request access", "What you may ask for cannot be shown in a form. Ask with the command instead: request <integration/cluster/database[/collection]> <role> <duration> [reason].")
 	}
 	resource := slackgo.NewOptionsGroupSelectBlockElement(slackgo.OptTypeStatic, plain("Choose a database or collection", maxOptionText), fieldResource, groups...)
@@ -141,14 +106,15 @@ func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
 		slackgo.NewSectionBlock(mrkdwn("Ask for temporary access to a MongoDB Atlas database. Your approvers see everything below; access starts when they approve and ends by itself.", maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID("intro")),
 		slackgo.NewInputBlock(fieldResource, plain("Resource", 2000), nil, resource),
 	}
-	if anyDB {
+	form := bot.NewForm(offered)
+	if form.AskDatabase {
 		input := slackgo.NewPlainTextInputBlockElement(plain("e.g. sales", 150), fieldDatabase)
 		input.MaxLength = 63 // MongoDB's limit for database names
 		in := slackgo.NewInputBlock(fieldDatabase, plain("Database", 2000), plain("Only for a cluster offered as “any database”.", 2000), input)
 		in.Optional = true
 		blocks = append(blocks, in)
 	}
-	if dbLevel || anyDB {
+	if form.AskCollection {
 		input := slackgo.NewPlainTextInputBlockElement(plain("e.g. orders", 150), fieldCollection)
 		input.MaxLength = 255 // MongoDB's limit for collection names
 		in := slackgo.NewInputBlock(fieldCollection, plain("Collection", 2000), plain("Optional: limit access to one collection of the database.", 2000), input)
@@ -156,13 +122,8 @@ func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
 		blocks = append(blocks, in)
 	}
 
-	roleNames := make([]string, 0, len(roles))
-	for r := range roles {
-		roleNames = append(roleNames, r)
-	}
-	slices.Sort(roleNames)
 	var roleOptions []*slackgo.OptionBlockObject
-	for _, r := range roleNames {
+	for _, r := range form.Roles {
 		roleOptions = append(roleOptions, slackgo.NewOptionBlockObject(r, plain(r, maxOptionText), nil))
 	}
 	role := slackgo.NewOptionsSelectBlockElement(slackgo.OptTypeStatic, plain("Choose a role", maxOptionText), fieldRole, roleOptions...)
@@ -171,13 +132,12 @@ func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
 	}
 	blocks = append(blocks, slackgo.NewInputBlock(fieldRole, plain("Role", 2000), plain("Read-only roles are approved faster.", 2000), role))
 
-	steps := offeredDurations(longest, def)
 	var durOptions []*slackgo.OptionBlockObject
 	var initial *slackgo.OptionBlockObject
-	for _, d := range steps {
+	for _, d := range form.Durations {
 		o := slackgo.NewOptionBlockObject(flows.FormatDuration(d), plain(flows.FormatDuration(d), maxOptionText), nil)
 		durOptions = append(durOptions, o)
-		if d == def {
+		if d == form.Default {
 			initial = o
 		}
 	}
@@ -187,9 +147,9 @@ func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
 
 	reasonInput := slackgo.NewPlainTextInputBlockElement(plain("e.g. INC-123: debugging the nightly export", 150), fieldReason)
 	reasonInput.Multiline = true
-	reasonInput.MaxLength = maxReasonLength
+	reasonInput.MaxLength = bot.MaxReasonLength
 	hint := "A ticket or incident id helps your approvers."
-	if reasonRequired {
+	if form.ReasonRequired {
 		hint = "Required for some resources. " + hint
 	}
 	reason := slackgo.NewInputBlock(fieldReason, plain("Reason", 2000), plain(hint, 2000), reasonInput)
@@ -200,24 +160,6 @@ func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
 	v.Submit = plain("Request", 24)
 	v.CallbackID = requestCallback
 	return v
-}
-
-// offeredDurations are the steps up to longest, plus longest and the
-// default themselves when they are not steps.
-func offeredDurations(longest, def time.Duration) []time.Duration {
-	var out []time.Duration
-	for _, d := range durationSteps() {
-		if d <= longest {
-			out = append(out, d)
-		}
-	}
-	for _, d := range []time.Duration{def, longest} {
-		if d > 0 && !slices.Contains(out, d) {
-			out = append(out, d)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // requestForm is what a submitted request form asks for.
@@ -251,12 +193,12 @@ func parseRequestForm(state *slackgo.ViewState) (requestForm, map[string]string)
 	switch {
 	case choice == "":
 		errs[fieldResource] = "Choose what you need access to."
-	case strings.HasSuffix(choice, "/"+anyDatabase):
+	case strings.HasSuffix(choice, "/"+bot.AnyDatabase):
 		if db == "" {
 			errs[fieldDatabase] = "Type the name of the database you need."
 			break
 		}
-		choice = strings.TrimSuffix(choice, anyDatabase) + db
+		choice = strings.TrimSuffix(choice, bot.AnyDatabase) + db
 	case db != "":
 		errs[fieldDatabase] = "Leave this empty: the resource you chose names its database."
 	}
@@ -295,7 +237,7 @@ func parseRequestForm(state *slackgo.ViewState) (requestForm, map[string]string)
 	switch {
 	case needReason && f.Reason == "":
 		errs[fieldReason] = "Say why you need access: this resource's access flow requires a reason."
-	case len(f.Reason) > maxReasonLength:
+	case len(f.Reason) > bot.MaxReasonLength:
 		errs[fieldReason] = "Keep the reason under 500 characters."
 	}
 	if len(errs) == 0 {
@@ -323,7 +265,7 @@ type denyState struct {
 func denyModal(st denyState, summary string) slackgo.ModalViewRequest {
 	input := slackgo.NewPlainTextInputBlockElement(plain("e.g. use the read replica instead", 150), fieldReason)
 	input.Multiline = true
-	input.MaxLength = maxReasonLength
+	input.MaxLength = bot.MaxReasonLength
 	hint := "The requester sees your reason."
 	reason := slackgo.NewInputBlock(fieldReason, plain("Reason", 2000), plain(hint, 2000), input)
 	reason.Optional = !st.Required

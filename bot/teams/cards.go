@@ -24,7 +24,6 @@ const (
 	// inputReason is the id of the deny form's reason.
 	inputReason = "reason"
 
-	maxReasonLength = 500
 	// maxSummary bounds the activity summary Teams shows in notifications.
 	maxSummary = 300
 	// maxTopActions is how many buttons Teams shows in a card's action bar.
@@ -222,7 +221,7 @@ func renderButtons(buttons []bot.Button, opt renderOptions) []actionButton {
 			}
 			reason := element{
 				Type: "Input.Text", ID: inputReason, Label: label, Placeholder: "e.g. use the read replica instead",
-				IsMultiline: true, MaxLength: maxReasonLength, IsRequired: opt.denyReasonRequired,
+				IsMultiline: true, MaxLength: bot.MaxReasonLength, IsRequired: opt.denyReasonRequired,
 				ErrorMessage: "Say why you deny it.",
 			}
 			submit.Title, submit.Style, submit.AssociatedInputs = "Deny request", "destructive", ""

@@ -285,19 +285,6 @@ func TestCommandText(t *testing.T) {
 	}
 }
 
-func TestOfferedDurations(t *testing.T) {
-	got := offeredDurations(90*time.Minute, 45*time.Minute)
-	want := []time.Duration{15 * time.Minute, 30 * time.Minute, 45 * time.Minute, time.Hour, 90 * time.Minute}
-	if len(got) != len(want) {
-		t.Fatalf("got %v", got)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("got %v, want %v", got, want)
-		}
-	}
-}
-
 // FuzzParseRequestForm: whatever a client submits, reading the form never panics and what it
 // accepts is a valid resource and role.
 func FuzzParseRequestForm(f *testing.F) {

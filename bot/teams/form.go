@@ -1,10 +1,10 @@
 package teams
 
 import (
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/flows"
 )
 
@@ -17,76 +17,23 @@ const (
 	inputDuration   = "duration"
 )
 
-const (
-	// maxChoices bounds the resources offered; a longer list is unusable in a dropdown anyway.
-	maxChoices = 100
-	// anyDatabase stands for "any database of the cluster" in a resource choice's value.
-	anyDatabase = "*"
-)
+// maxChoices bounds the resources offered; a longer list is unusable in a dropdown anyway.
+const maxChoices = 100
 
-// durationSteps are the durations offered, up to a choice's maximum.
-func durationSteps() []time.Duration {
-	return []time.Duration{15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour,
-		12 * time.Hour, 24 * time.Hour, 2 * 24 * time.Hour, 3 * 24 * time.Hour, 5 * 24 * time.Hour}
-}
-
-// offeredDurations are the steps up to longest, plus longest and def when they are not steps.
-func offeredDurations(longest, def time.Duration) []time.Duration {
-	var out []time.Duration
-	for _, d := range durationSteps() {
-		if d <= longest {
-			out = append(out, d)
-		}
-	}
-	for _, d := range []time.Duration{longest, def} {
-		if d > 0 && d <= longest && !slices.Contains(out, d) {
-			out = append(out, d)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func choiceValue(ch flows.Choice) string {
-	if ch.Resource.Database == "" {
-		return ch.Resource.Integration + "/" + ch.Resource.Cluster + "/" + anyDatabase
-	}
-	return ch.Resource.String()
-}
-
+// choiceTitle names a choice with its integration and cluster: Adaptive Cards have no option
+// groups.
 func choiceTitle(ch flows.Choice) string {
-	where := ch.Resource.Integration + " · " + ch.Resource.Cluster + " · "
-	switch {
-	case ch.Resource.Database == "":
-		return where + "any database (type its name below)"
-	case ch.Resource.Collection == "":
-		return where + ch.Resource.Database + " (whole database)"
-	}
-	return where + ch.Resource.Database + "." + ch.Resource.Collection
+	return ch.Resource.Integration + " · " + ch.Resource.Cluster + " · " + bot.ChoiceLabel(ch)
 }
 
 // requestForm is the request card: only what the person may ask for (resources, the roles and
 // durations of those choices), an optional database and collection, and a reason.
 func requestForm(choices []flows.Choice) adaptiveCard {
+	choices = choices[:min(len(choices), maxChoices)]
+	form := bot.NewForm(choices)
 	var resources []choice
-	roles := map[string]bool{}
-	var longest, def time.Duration
-	reasonRequired, anyDB, dbLevel := false, false, false
 	for _, ch := range choices {
-		if len(resources) == maxChoices {
-			break
-		}
-		resources = append(resources, choice{Title: choiceTitle(ch), Value: choiceValue(ch)})
-		for _, r := range ch.Roles {
-			roles[r] = true
-		}
-		longest = max(longest, ch.MaxDuration)
-		if def == 0 {
-			def = ch.DefaultDuration
-		}
-		reasonRequired = reasonRequired || ch.RequireReason
-		anyDB = anyDB || ch.Resource.Database == ""
-		dbLevel = dbLevel || (ch.Resource.Database != "" && ch.Resource.Collection == "")
+		resources = append(resources, choice{Title: choiceTitle(ch), Value: bot.ChoiceValue(ch)})
 	}
 
 	title := run("Request access")
@@ -101,46 +48,41 @@ func requestForm(choices []flows.Choice) adaptiveCard {
 	if len(resources) == 1 {
 		body[1].Value = resources[0].Value
 	}
-	if anyDB {
+	if form.AskDatabase {
 		body = append(body, element{Type: "Input.Text", ID: inputDatabase, Label: "Database (for “any database”)",
 			Placeholder: "e.g. sales", MaxLength: 64})
 	}
-	if anyDB || dbLevel {
+	if form.AskCollection {
 		body = append(body, element{Type: "Input.Text", ID: inputCollection, Label: "Collection (optional)",
 			Placeholder: "e.g. orders: limits access to one collection", MaxLength: 255})
 	}
 
-	roleNames := make([]string, 0, len(roles))
-	for r := range roles {
-		roleNames = append(roleNames, r)
-	}
-	slices.Sort(roleNames)
 	role := element{Type: "Input.ChoiceSet", ID: inputRole, Label: "Role", Style: "compact", IsRequired: true,
 		ErrorMessage: "Choose a role."}
-	for _, r := range roleNames {
+	for _, r := range form.Roles {
 		role.Choices = append(role.Choices, choice{Title: r, Value: r})
 	}
-	if len(roleNames) == 1 {
-		role.Value = roleNames[0]
+	if len(form.Roles) == 1 {
+		role.Value = form.Roles[0]
 	}
 	body = append(body, role)
 
 	duration := element{Type: "Input.ChoiceSet", ID: inputDuration, Label: "Duration (counted from when access starts)",
 		Style: "compact", IsRequired: true, ErrorMessage: "Choose how long."}
-	for _, d := range offeredDurations(longest, def) {
+	for _, d := range form.Durations {
 		duration.Choices = append(duration.Choices, choice{Title: flows.FormatDuration(d), Value: flows.FormatDuration(d)})
-		if d == def {
+		if d == form.Default {
 			duration.Value = flows.FormatDuration(d)
 		}
 	}
 	body = append(body, duration)
 
 	reasonLabel := "Reason: a ticket or incident id helps your approvers"
-	if reasonRequired {
+	if form.ReasonRequired {
 		reasonLabel = "Reason (required for some resources): a ticket or incident id helps your approvers"
 	}
 	body = append(body, element{Type: "Input.Text", ID: inputReason, Label: reasonLabel,
-		Placeholder: "e.g. INC-123: debugging the nightly export", IsMultiline: true, MaxLength: maxReasonLength})
+		Placeholder: "e.g. INC-123: debugging the nightly export", IsMultiline: true, MaxLength: bot.MaxReasonLength})
 
 	submit := actionButton{Type: "Action.Submit", Title: "Request", Style: "positive", Data: map[string]string{dataKey: formMarker}}
 	return newCard("Request access", body, []actionButton{submit})
@@ -165,7 +107,7 @@ func parseRequestForm(value map[string]any) (requestFormInput, error) {
 	if res == "" {
 		return requestFormInput{}, flows.Errorf(flows.EINVALID, "choose a resource in the form")
 	}
-	if base, ok := strings.CutSuffix(res, "/"+anyDatabase); ok {
+	if base, ok := strings.CutSuffix(res, "/"+bot.AnyDatabase); ok {
 		db := str(inputDatabase)
 		if db == "" {
 			return requestFormInput{}, flows.Errorf(flows.EINVALID, "%s offers any database: type the database's name in the form", base)
@@ -197,8 +139,8 @@ func parseRequestForm(value map[string]any) (requestFormInput, error) {
 		}
 	}
 	reason := str(inputReason)
-	if len(reason) > maxReasonLength {
-		return requestFormInput{}, flows.Errorf(flows.EINVALID, "the reason is %d characters long; keep it under %d", len(reason), maxReasonLength)
+	if len(reason) > bot.MaxReasonLength {
+		return requestFormInput{}, flows.Errorf(flows.EINVALID, "the reason is %d characters long; keep it under %d", len(reason), bot.MaxReasonLength)
 	}
 	return requestFormInput{Resource: r, Role: role, Duration: d, Reason: reason}, nil
 }

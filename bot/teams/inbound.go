@@ -243,8 +243,8 @@ func (b *Bot) onSubmit(ctx context.Context, act schema.Activity, p person) {
 	case bot.ActionApprove, bot.ActionApproveExtension, bot.ActionDeny, bot.ActionDenyExtension:
 		approve := a.Kind == bot.ActionApprove || a.Kind == bot.ActionApproveExtension
 		reason, _ := act.Value[inputReason].(string)
-		if len(reason) > maxReasonLength {
-			err = flows.Errorf(flows.EINVALID, "the reason is %d characters long; keep it under %d", len(reason), maxReasonLength)
+		if len(reason) > bot.MaxReasonLength {
+			err = flows.Errorf(flows.EINVALID, "the reason is %d characters long; keep it under %d", len(reason), bot.MaxReasonLength)
 			break
 		}
 		// The cards update through the notices; only a refusal needs words.
