@@ -10,6 +10,7 @@ import (
 
 	slackgo "github.com/slack-go/slack"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
 	"github.com/jitbot/jitbot/flows"
 )
@@ -123,7 +124,7 @@ func TestJourney(t *testing.T) {
 	kinds := map[string]int{}
 	for _, ref := range refs {
 		kinds[ref.Kind]++
-		if ref.Kind == kindClosed {
+		if ref.Kind == bot.KindClosed {
 			continue
 		}
 		m, ok := h.slack.Message(ref.Conversation, ref.ID)
@@ -135,11 +136,11 @@ func TestJourney(t *testing.T) {
 		if len(buttonsOf(last.Blocks)) != 0 {
 			t.Errorf("card %s to %s still has buttons", ref.Kind, ref.Recipient)
 		}
-		if ref.Kind == kindApproval && !strings.Contains(m.AllText(), "access expired at") {
+		if ref.Kind == bot.KindApproval && !strings.Contains(m.AllText(), "access expired at") {
 			t.Errorf("card to %s:\n%s", ref.Recipient, m.AllText())
 		}
 	}
-	if kinds[kindApproval] != 2 || kinds[kindCredentials] != 1 || kinds[kindClosed] != 3 {
+	if kinds[bot.KindApproval] != 2 || kinds[bot.KindCredentials] != 1 || kinds[bot.KindClosed] != 3 {
 		t.Errorf("stored refs by kind: %v", kinds)
 	}
 	// Bob saw times in New York, the channel in UTC.

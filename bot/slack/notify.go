@@ -4,21 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/flows"
-)
-
-// Kinds of the message references the adapter stores.
-const (
-	kindApproval    = "approval"
-	kindExtension   = "extension:" // followed by the extension's number
-	kindCredentials = "credentials"
-	// kindClosed marks the message at Conversation/ID as final: its card no
-	// longer changes, so later notices leave it alone.
-	kindClosed = "closed"
 )
 
 // Notify implements flows.Notifier. On a new request (or extension) it sends
@@ -40,9 +29,9 @@ func (b *Bot) Notify(ctx context.Context, n flows.Notice) error {
 		defer unlock()
 		switch n.Event.Type {
 		case flows.EventSubmitted:
-			errs = append(errs, b.sendCards(ctx, n, kindApproval))
+			errs = append(errs, b.sendCards(ctx, n, bot.KindApproval))
 		case flows.EventExtensionRequested:
-			errs = append(errs, b.sendCards(ctx, n, kindExtension+strconv.Itoa(n.Event.Extension)))
+			errs = append(errs, b.sendCards(ctx, n, bot.ExtensionKind(n.Event.Extension)))
 		default:
 			b.updateCards(ctx, n)
 		}
@@ -60,23 +49,6 @@ func (b *Bot) approvalsChannel(r *flows.Request) string {
 	return b.cfg.ApprovalsChannel
 }
 
-// cardFor renders the card a stored reference of the given kind shows.
-func cardFor(n flows.Notice, kind string, v bot.Viewer) bot.Card {
-	if num, ok := extensionNumber(kind); ok {
-		return bot.ExtensionCard(n.Request, num, n.Event, v)
-	}
-	return bot.ApprovalCard(n.Request, v)
-}
-
-func extensionNumber(kind string) (int, bool) {
-	s, ok := strings.CutPrefix(kind, kindExtension)
-	if !ok {
-		return 0, false
-	}
-	num, err := strconv.Atoi(s)
-	return num, err == nil
-}
-
 // sendCards posts the approval (or extension) card to each approver in
 // n.To who is in Slack, and to the approvals channel.
 func (b *Bot) sendCards(ctx context.Context, n flows.Notice, kind string) error {
@@ -91,7 +63,7 @@ func (b *Bot) sendCards(ctx context.Context, n flows.Notice, kind string) error 
 		if !found {
 			continue // not in this workspace; Teams may reach them
 		}
-		ch, ts, err := b.dm(ctx, p.ID, cardFor(n, kind, bot.Viewer{Email: email, Location: p.Loc}))
+		ch, ts, err := b.dm(ctx, p.ID, bot.ApproverCard(kind, n, bot.Viewer{Email: email, Location: p.Loc}))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("slack: send the card of request %s to %s: %w", r.ID, email, err))
 			continue
@@ -99,7 +71,7 @@ func (b *Bot) sendCards(ctx context.Context, n flows.Notice, kind string) error 
 		b.remember(ctx, r.ID, flows.MessageRef{Platform: Platform, Conversation: ch, ID: ts, Recipient: email, Kind: kind})
 	}
 	if channel := b.approvalsChannel(r); channel != "" {
-		ch, ts, err := b.post(ctx, channel, cardFor(n, kind, bot.Viewer{}))
+		ch, ts, err := b.post(ctx, channel, bot.ApproverCard(kind, n, bot.Viewer{}))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("slack: post the card of request %s to %s: %w", r.ID, channel, err))
 		} else {
@@ -121,7 +93,7 @@ func (b *Bot) remember(ctx context.Context, requestID string, ref flows.MessageR
 // state is marked closed so later notices skip it.
 func (b *Bot) updateCards(ctx context.Context, n flows.Notice) {
 	r, ev := n.Request, n.Event
-	if !bot.ApprovalCardChanges(ev) && !bot.CredentialsCardChanges(ev) && ev.Extension == 0 {
+	if !bot.CardsMayChange(ev) {
 		return // nothing this adapter shows depends on it: skip the store read
 	}
 	if !b.cards.Current(r) {
@@ -133,27 +105,9 @@ func (b *Bot) updateCards(ctx context.Context, n flows.Notice) {
 		b.log.WarnContext(ctx, "could not read the cards of a request", "request_id", r.ID, "err", err)
 		return
 	}
-	closed := map[string]bool{}
-	for _, ref := range refs {
-		if ref.Platform == Platform && ref.Kind == kindClosed {
-			closed[ref.Conversation+"/"+ref.ID] = true
-		}
-	}
-	for _, ref := range refs {
-		if ref.Platform != Platform || ref.Kind == kindClosed || closed[ref.Conversation+"/"+ref.ID] {
-			continue
-		}
-		v := b.viewerOf(ctx, ref.Recipient)
-		var card bot.Card
-		final := false
-		switch num, isExt := extensionNumber(ref.Kind); {
-		case ref.Kind == kindApproval && bot.ApprovalCardChanges(ev):
-			card, final = bot.ApprovalCard(r, v), r.State.Terminal()
-		case isExt && bot.ExtensionCardChanges(ev, num):
-			card, final = bot.ExtensionCard(r, num, ev, v), bot.ExtensionDecided(ev, num) || ev.Type == flows.EventRevoking
-		case ref.Kind == kindCredentials && bot.CredentialsCardChanges(ev):
-			card, final = bot.CredentialsGoneCard(r, ev, v), true
-		default:
+	for _, ref := range bot.Open(refs, Platform) {
+		card, final, ok := bot.Refresh(ref.Kind, n, b.viewerOf(ctx, ref.Recipient))
+		if !ok {
 			continue
 		}
 		if err := b.update(ctx, ref.Conversation, ref.ID, card); err != nil {
@@ -161,7 +115,8 @@ func (b *Bot) updateCards(ctx context.Context, n flows.Notice) {
 			continue
 		}
 		if final {
-			b.remember(ctx, r.ID, flows.MessageRef{Platform: Platform, Conversation: ref.Conversation, ID: ref.ID, Recipient: ref.Recipient, Kind: kindClosed})
+			ref.Kind = bot.KindClosed
+			b.remember(ctx, r.ID, ref)
 		}
 	}
 }
@@ -182,18 +137,11 @@ func (b *Bot) viewerOf(ctx context.Context, recipient string) bot.Viewer {
 // directMessages tells the people in n.To what happened, each in their
 // direct messages and time zone.
 func (b *Bot) directMessages(ctx context.Context, n flows.Notice) error {
-	r, ev := n.Request, n.Event
-	if r != nil && (ev.Type == flows.EventSubmitted || ev.Type == flows.EventExtensionRequested) {
-		return nil // the approval cards are those messages
-	}
+	r := n.Request
 	var errs []error
 	for _, email := range n.To {
-		requester := r != nil && email == r.Requester
-		if requester && r.Origin != Platform {
-			continue // the platform the request came from tells its requester
-		}
-		if n.Credentials != nil && !requester {
-			continue // credentials go to their owner and nobody else
+		if !bot.Tell(n, email, Platform) {
+			continue
 		}
 		p, found, err := b.people.byEmail(ctx, email)
 		if err != nil {
@@ -216,7 +164,7 @@ func (b *Bot) directMessages(ctx context.Context, n flows.Notice) error {
 			continue
 		}
 		if card.HasSecret() && r != nil {
-			b.remember(ctx, r.ID, flows.MessageRef{Platform: Platform, Conversation: ch, ID: ts, Recipient: email, Kind: kindCredentials})
+			b.remember(ctx, r.ID, flows.MessageRef{Platform: Platform, Conversation: ch, ID: ts, Recipient: email, Kind: bot.KindCredentials})
 		}
 	}
 	return errors.Join(errs...)

@@ -84,7 +84,8 @@ func goldenCards(t *testing.T) map[string]adaptiveCard {
 	c, _ = bot.NoticeCard(flows.Notice{Event: done, Request: expired}, requester)
 	out["expired"] = renderCard(c, required)
 	out["credentials_gone"] = renderCard(bot.CredentialsGoneCard(expired, revoking, requester), required)
-	out["reminder_done"] = renderCard(reminderDone(expired, requester), required)
+	c, _, _ = bot.Refresh(bot.KindReminder, flows.Notice{Event: done, Request: expired}, requester)
+	out["reminder_done"] = renderCard(c, required)
 
 	denied := fixedRequest()
 	denyEv := must(denied.Deny("owner@example.com", "use the replica", t0.Add(time.Minute)))

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
 	"github.com/jitbot/jitbot/flows"
 )
@@ -120,7 +121,7 @@ func TestJourney(t *testing.T) {
 			t.Errorf("%s card still shows the password", ref.Kind)
 		}
 	}
-	for _, k := range []string{kindApproval, kindCredentials, kindReminder, kindClosed} {
+	for _, k := range []string{bot.KindApproval, bot.KindCredentials, bot.KindReminder, bot.KindClosed} {
 		if !kinds[k] {
 			t.Errorf("no %s ref among %+v", k, refs)
 		}

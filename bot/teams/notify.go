@@ -4,24 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/infracloudio/msbotbuilder-go/core/activity"
 
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/flows"
-)
-
-// Kinds of the message references the adapter stores.
-const (
-	kindApproval    = "approval"
-	kindExtension   = "extension:" // followed by the extension's number
-	kindCredentials = "credentials"
-	kindReminder    = "reminder"
-	// kindClosed marks the activity at Conversation/ID as final: its card no longer changes,
-	// so later notices leave it alone.
-	kindClosed = "closed"
 )
 
 // Notify implements flows.Notifier. On a new request (or extension) it sends approval cards
@@ -43,24 +30,15 @@ func (b *Bot) Notify(ctx context.Context, n flows.Notice) error {
 		defer unlock()
 		switch n.Event.Type {
 		case flows.EventSubmitted:
-			errs = append(errs, b.sendCards(ctx, n, kindApproval))
+			errs = append(errs, b.sendCards(ctx, n, bot.KindApproval))
 		case flows.EventExtensionRequested:
-			errs = append(errs, b.sendCards(ctx, n, kindExtension+strconv.Itoa(n.Event.Extension)))
+			errs = append(errs, b.sendCards(ctx, n, bot.ExtensionKind(n.Event.Extension)))
 		default:
 			b.updateCards(ctx, n)
 		}
 	}
 	errs = append(errs, b.directMessages(ctx, n))
 	return errors.Join(errs...)
-}
-
-func extensionNumber(kind string) (int, bool) {
-	s, ok := strings.CutPrefix(kind, kindExtension)
-	if !ok {
-		return 0, false
-	}
-	num, err := strconv.Atoi(s)
-	return num, err == nil
 }
 
 // sendCards sends the approval (or extension) card to each approver in n.To who has a 1:1
@@ -77,11 +55,7 @@ func (b *Bot) sendCards(ctx context.Context, n flows.Notice, kind string) error 
 		if !found {
 			continue
 		}
-		v := bot.Viewer{Email: email, Location: b.people.location(ctx, email)}
-		c := bot.ApprovalCard(r, v)
-		if num, ok := extensionNumber(kind); ok {
-			c = bot.ExtensionCard(r, num, n.Event, v)
-		}
+		c := bot.ApproverCard(kind, n, bot.Viewer{Email: email, Location: b.people.location(ctx, email)})
 		id, err := b.send(ctx, ct, c, renderOptions{denyReasonRequired: r.DenyReasonRequired})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("teams: send the card of request %s to %s: %w", r.ID, email, err))
@@ -106,8 +80,8 @@ func (b *Bot) rememberRef(ctx context.Context, requestID string, ref flows.Messa
 // notices skip it.
 func (b *Bot) updateCards(ctx context.Context, n flows.Notice) {
 	r, ev := n.Request, n.Event
-	if !cardsMayChange(ev) {
-		return // most notices (provisioning, retries, backstop moves) change no card: no store read
+	if !bot.CardsMayChange(ev) {
+		return // no store read for the many notices that change no card
 	}
 	if !b.cards.Current(r) {
 		b.log.InfoContext(ctx, "skipped card updates for a stale notice", "request_id", r.ID, "event", string(ev.Type))
@@ -118,29 +92,9 @@ func (b *Bot) updateCards(ctx context.Context, n flows.Notice) {
 		b.log.WarnContext(ctx, "could not read the cards of a request", "request_id", r.ID, "err", err)
 		return
 	}
-	closed := map[string]bool{}
-	for _, ref := range refs {
-		if ref.Platform == Platform && ref.Kind == kindClosed {
-			closed[ref.Conversation+"\x00"+ref.ID] = true
-		}
-	}
-	for _, ref := range refs {
-		if ref.Platform != Platform || ref.Kind == kindClosed || closed[ref.Conversation+"\x00"+ref.ID] {
-			continue
-		}
-		v := bot.Viewer{Email: ref.Recipient, Location: b.people.location(ctx, ref.Recipient)}
-		var c bot.Card
-		final := false
-		switch num, isExt := extensionNumber(ref.Kind); {
-		case ref.Kind == kindApproval && bot.ApprovalCardChanges(ev):
-			c, final = bot.ApprovalCard(r, v), r.State.Terminal()
-		case isExt && bot.ExtensionCardChanges(ev, num):
-			c, final = bot.ExtensionCard(r, num, ev, v), bot.ExtensionDecided(ev, num) || ev.Type == flows.EventRevoking
-		case ref.Kind == kindCredentials && bot.CredentialsCardChanges(ev):
-			c, final = bot.CredentialsGoneCard(r, ev, v), true
-		case ref.Kind == kindReminder && reminderChanges(ev):
-			c, final = reminderDone(r, v), r.State.Terminal() || ev.Type == flows.EventExtended
-		default:
+	for _, ref := range bot.Open(refs, Platform) {
+		c, final, ok := bot.Refresh(ref.Kind, n, bot.Viewer{Email: ref.Recipient, Location: b.people.location(ctx, ref.Recipient)})
+		if !ok {
 			continue
 		}
 		if err := b.update(ctx, ref, c, renderOptions{denyReasonRequired: r.DenyReasonRequired}); err != nil {
@@ -148,53 +102,19 @@ func (b *Bot) updateCards(ctx context.Context, n flows.Notice) {
 			continue
 		}
 		if final {
-			b.rememberRef(ctx, r.ID, flows.MessageRef{
-				Platform: Platform, Conversation: ref.Conversation, ID: ref.ID, ServiceURL: ref.ServiceURL, Recipient: ref.Recipient, Kind: kindClosed,
-			})
+			ref.Kind = bot.KindClosed
+			b.rememberRef(ctx, r.ID, ref)
 		}
-	}
-}
-
-// cardsMayChange reports whether an event can change any kind of card the adapter stores.
-func cardsMayChange(ev flows.Event) bool {
-	return bot.ApprovalCardChanges(ev) || bot.ExtensionCardChanges(ev, ev.Extension) ||
-		bot.CredentialsCardChanges(ev) || reminderChanges(ev)
-}
-
-// reminderChanges reports whether an event makes a reminder's Extend buttons obsolete: the
-// grant was extended (a new reminder follows) or is ending.
-func reminderChanges(ev flows.Event) bool {
-	switch ev.Type {
-	case flows.EventExtended, flows.EventRevoking, flows.EventExpired, flows.EventRevoked:
-		return true
-	}
-	return false
-}
-
-// reminderDone replaces a reminder whose buttons no longer apply with where the grant stands.
-func reminderDone(r *flows.Request, v bot.Viewer) bot.Card {
-	return bot.Card{
-		Title:    "Reminder about request " + r.ID,
-		Subtitle: r.Role + " on " + r.Resource.String(),
-		Status:   bot.SummaryCard(r, v).Status,
-		Tone:     bot.ToneMuted,
 	}
 }
 
 // directMessages tells the people in n.To who have a 1:1 chat with the bot what happened.
 func (b *Bot) directMessages(ctx context.Context, n flows.Notice) error {
 	r, ev := n.Request, n.Event
-	if r != nil && (ev.Type == flows.EventSubmitted || ev.Type == flows.EventExtensionRequested) {
-		return nil // the approval cards are those messages
-	}
 	var errs []error
 	for _, email := range n.To {
-		requester := r != nil && email == r.Requester
-		if requester && r.Origin != Platform {
-			continue // the platform the request came from tells its requester
-		}
-		if n.Credentials != nil && !requester {
-			continue // credentials go to their owner and nobody else
+		if !bot.Tell(n, email, Platform) {
+			continue
 		}
 		ct, found, err := b.people.contact(ctx, email)
 		if err != nil {
@@ -202,7 +122,7 @@ func (b *Bot) directMessages(ctx context.Context, n flows.Notice) error {
 			continue
 		}
 		if !found {
-			if requester {
+			if r != nil && email == r.Requester {
 				errs = append(errs, flows.Errorf(flows.ENOTFOUND, "%s asked from Teams but jitbot has no 1:1 chat with them", email))
 			}
 			continue
@@ -229,9 +149,9 @@ func (b *Bot) directMessages(ctx context.Context, n flows.Notice) error {
 		}
 		switch {
 		case c.HasSecret():
-			b.rememberRef(ctx, r.ID, flows.MessageRef{Platform: Platform, Conversation: ct.Conversation.ID, ID: id, ServiceURL: ct.ServiceURL, Recipient: email, Kind: kindCredentials})
+			b.rememberRef(ctx, r.ID, flows.MessageRef{Platform: Platform, Conversation: ct.Conversation.ID, ID: id, ServiceURL: ct.ServiceURL, Recipient: email, Kind: bot.KindCredentials})
 		case ev.Type == flows.EventReminder && len(c.Actions) > 0:
-			b.rememberRef(ctx, r.ID, flows.MessageRef{Platform: Platform, Conversation: ct.Conversation.ID, ID: id, ServiceURL: ct.ServiceURL, Recipient: email, Kind: kindReminder})
+			b.rememberRef(ctx, r.ID, flows.MessageRef{Platform: Platform, Conversation: ct.Conversation.ID, ID: id, ServiceURL: ct.ServiceURL, Recipient: email, Kind: bot.KindReminder})
 		}
 	}
 	return errors.Join(errs...)
