@@ -2,17 +2,14 @@ package slack
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	slackgo "github.com/slack-go/slack"
 
+	"github.com/jitbot/jitbot/bot/internal/ackbench"
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
 )
 
@@ -49,80 +46,11 @@ func BenchmarkAck(b *testing.B) {
 	b.Run("interaction_200rps", func(b *testing.B) { benchAck(b, "/slack/interactions", click, 200) })
 }
 
-// benchAck sends b.N signed requests and reports the latency percentiles:
-// in parallel closed loops when rate is 0, else open-loop at rate per second.
+// benchAck sends b.N signed requests to path and reports the latency
+// percentiles (ackbench.Run).
 func benchAck(b *testing.B, path string, build func(h *harness, n int64) url.Values, rate int) {
 	h := newHarness(b)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}, Timeout: 10 * time.Second}
-	send := func(n int64) (time.Duration, error) {
-		req, err := slacktest.SignedRequest(h.ctx, h.srv.URL+path, build(h, n), signingSecret, time.Now())
-		if err != nil {
-			return 0, err
-		}
-		start := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		took := time.Since(start)
-		if resp.StatusCode != http.StatusOK {
-			return took, fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return took, nil
-	}
-	var seq atomic.Int64
-	var mu sync.Mutex
-	var all []time.Duration
-	record := func(d time.Duration) {
-		mu.Lock()
-		all = append(all, d)
-		mu.Unlock()
-	}
-	b.ResetTimer()
-	if rate > 0 {
-		tick := time.NewTicker(time.Second / time.Duration(rate))
-		var wg sync.WaitGroup
-		for i := 0; i < b.N; i++ {
-			<-tick.C
-			wg.Go(func() {
-				d, err := send(seq.Add(1))
-				if err != nil {
-					b.Error(err)
-				}
-				record(d)
-			})
-		}
-		wg.Wait()
-		tick.Stop()
-	} else {
-		// Many clients per core: Slack delivers many requests at once.
-		b.SetParallelism(16)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				d, err := send(seq.Add(1))
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				record(d)
-			}
-		})
-	}
-	b.StopTimer()
-	h.bot.idle()
-	if len(all) == 0 {
-		return
-	}
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		return float64(all[min(len(all)-1, int(p*float64(len(all))))]) / float64(time.Millisecond)
-	}
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
-	b.ReportMetric(0, "ns/op") // per-request latency is what matters; ns/op divides by parallelism
-	if p99 := pct(0.99); p99 >= 100 {
-		b.Errorf("ack p99 %.1f ms, budget 100 ms", p99)
-	}
+	ackbench.Run(b, rate, func(n int64) (*http.Request, error) {
+		return slacktest.SignedRequest(h.ctx, h.srv.URL+path, build(h, n), signingSecret, time.Now())
+	}, h.bot.idle)
 }

@@ -2,14 +2,10 @@ package teams
 
 import (
 	"fmt"
-	"io"
 	"net/http"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/jitbot/jitbot/bot/internal/ackbench"
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
 )
 
@@ -29,76 +25,7 @@ func BenchmarkAck(b *testing.B) {
 func benchAck(b *testing.B, rate int) {
 	h := newHarness(b)
 	tok := h.bf.MintToken(teamstest.TokenClaims{})
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}, Timeout: 10 * time.Second}
-	send := func(n int64) (time.Duration, error) {
-		act := h.bf.Message(fmt.Sprintf("a:bench-%d", n), alice, "access list")
-		req, err := teamstest.NewActivityRequest(h.ctx, h.url(), act, tok)
-		if err != nil {
-			return 0, err
-		}
-		start := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		took := time.Since(start)
-		if resp.StatusCode != http.StatusOK {
-			return took, fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return took, nil
-	}
-	var seq atomic.Int64
-	var mu sync.Mutex
-	var all []time.Duration
-	record := func(d time.Duration) {
-		mu.Lock()
-		all = append(all, d)
-		mu.Unlock()
-	}
-	b.ResetTimer()
-	if rate > 0 {
-		tick := time.NewTicker(time.Second / time.Duration(rate))
-		var wg sync.WaitGroup
-		for range b.N {
-			<-tick.C
-			wg.Go(func() {
-				d, err := send(seq.Add(1))
-				if err != nil {
-					b.Error(err)
-				}
-				record(d)
-			})
-		}
-		wg.Wait()
-		tick.Stop()
-	} else {
-		b.SetParallelism(16)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				d, err := send(seq.Add(1))
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				record(d)
-			}
-		})
-	}
-	b.StopTimer()
-	h.bot.idle()
-	if len(all) == 0 {
-		return
-	}
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		return float64(all[min(len(all)-1, int(p*float64(len(all))))]) / float64(time.Millisecond)
-	}
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
-	b.ReportMetric(0, "ns/op") // per-request latency is what matters
-	if p99 := pct(0.99); p99 >= 100 {
-		b.Errorf("ack p99 %.1f ms, budget 100 ms", p99)
-	}
+	ackbench.Run(b, rate, func(n int64) (*http.Request, error) {
+		return teamstest.NewActivityRequest(h.ctx, h.url(), h.bf.Message(fmt.Sprintf("a:bench-%d", n), alice, "access list"), tok)
+	}, h.bot.idle)
 }
