@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Tone is the mood of a card; platforms show it as a colour or an icon.
@@ -72,6 +73,15 @@ func (c Card) Summary() string {
 		return c.Title
 	}
 	return c.Title + ": " + c.Subtitle
+}
+
+// Truncate cuts s to at most n runes, marking the cut, for the platforms'
+// length limits: a cut text reads the same on every platform.
+func Truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
 }
 
 // HasSecret reports whether the card carries a sensitive field.

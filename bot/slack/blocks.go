@@ -3,7 +3,6 @@ package slack
 import (
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	slackgo "github.com/slack-go/slack"
 
@@ -47,26 +46,18 @@ func escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
-// truncate cuts s to at most n runes, marking the cut.
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n-1]) + "…"
-}
-
 func plain(s string, n int) *slackgo.TextBlockObject {
-	return slackgo.NewTextBlockObject(slackgo.PlainTextType, truncate(s, n), true, false)
+	return slackgo.NewTextBlockObject(slackgo.PlainTextType, bot.Truncate(s, n), true, false)
 }
 
 func mrkdwn(s string, n int) *slackgo.TextBlockObject {
-	return slackgo.NewTextBlockObject(slackgo.MarkdownType, truncate(s, n), false, false)
+	return slackgo.NewTextBlockObject(slackgo.MarkdownType, bot.Truncate(s, n), false, false)
 }
 
 // fallbackText is a message's notification text: what Slack shows in
 // notifications and to clients that cannot render blocks. It never carries
 // a secret (bot.Card.Summary leaves fields out).
-func fallbackText(c bot.Card) string { return truncate(c.Summary(), maxFallbackText) }
+func fallbackText(c bot.Card) string { return bot.Truncate(c.Summary(), maxFallbackText) }
 
 // renderCard turns a card into Block Kit: a header, the subtitle, the fields
 // (fixed-width ones as code, or as rich text when a code span could not hold
@@ -146,7 +137,7 @@ func buttons(bs []bot.Button) []slackgo.BlockElement {
 		}
 		if b.Confirm != "" {
 			btn = btn.WithConfirm(slackgo.NewConfirmationBlockObject(
-				plain(truncate(b.Label, maxConfirmTitle)+"?", maxConfirmTitle),
+				plain(bot.Truncate(b.Label, maxConfirmTitle)+"?", maxConfirmTitle),
 				plain(b.Confirm, maxConfirmText), plain("Yes", 30), plain("No", 30)))
 		}
 		out = append(out, btn)

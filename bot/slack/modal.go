@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	slackgo "github.com/slack-go/slack"
 
@@ -162,18 +161,10 @@ func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
 	return v
 }
 
-// requestForm is what a submitted request form asks for.
-type requestForm struct {
-	Resource flows.Resource
-	Role     string
-	Duration time.Duration
-	Reason   string
-}
-
-// parseRequestForm reads a submitted request form. It only parses (no
-// policy, no Atlas): errors map block ids to what is wrong, for Slack to
-// show next to the inputs.
-func parseRequestForm(state *slackgo.ViewState) (requestForm, map[string]string) {
+// parseRequestForm reads a submitted request form as the request command it
+// stands for. It only parses (no policy, no Atlas): errors map block ids to
+// what is wrong, for Slack to show next to the inputs.
+func parseRequestForm(state *slackgo.ViewState) (bot.Command, map[string]string) {
 	errs := map[string]string{}
 	value := func(block string) string {
 		if state == nil {
@@ -185,7 +176,7 @@ func parseRequestForm(state *slackgo.ViewState) (requestForm, map[string]string)
 		}
 		return strings.TrimSpace(a.Value)
 	}
-	var f requestForm
+	f := bot.Command{Verb: bot.VerbRequest}
 	choice := value(fieldResource)
 	needReason := strings.HasPrefix(choice, reasonFlagPrefix)
 	choice = strings.TrimPrefix(choice, reasonFlagPrefix)
@@ -244,7 +235,7 @@ func parseRequestForm(state *slackgo.ViewState) (requestForm, map[string]string)
 		return f, nil
 	}
 	for k, msg := range errs {
-		errs[k] = truncate(msg, maxErrorText)
+		errs[k] = bot.Truncate(msg, maxErrorText)
 	}
 	return f, errs
 }

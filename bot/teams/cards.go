@@ -2,7 +2,6 @@ package teams
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
 
@@ -96,7 +95,7 @@ type actionButton struct {
 func newCard(summary string, body []element, actions []actionButton) adaptiveCard {
 	return adaptiveCard{
 		Type: "AdaptiveCard", Schema: cardSchema, Version: cardVersion,
-		FallbackText: truncate(summary, maxSummary), MSTeams: &msteamsOpts{Width: "Full"},
+		FallbackText: bot.Truncate(summary, maxSummary), MSTeams: &msteamsOpts{Width: "Full"},
 		Body: body, Actions: actions,
 	}
 }
@@ -264,7 +263,7 @@ func usageCard(problem error) bot.Card {
 // cardActivity is a message carrying one or more cards. The summary is what notifications
 // show; it never carries a secret (bot.Card.Summary leaves fields out).
 func cardActivity(summary string, cards ...adaptiveCard) schema.Activity {
-	act := schema.Activity{Type: schema.Message, Summary: truncate(summary, maxSummary)}
+	act := schema.Activity{Type: schema.Message, Summary: bot.Truncate(summary, maxSummary)}
 	for _, c := range cards {
 		act.Attachments = append(act.Attachments, schema.Attachment{ContentType: cardContentType, Content: c})
 	}
@@ -272,12 +271,4 @@ func cardActivity(summary string, cards ...adaptiveCard) schema.Activity {
 		act.AttachmentLayout = "list"
 	}
 	return act
-}
-
-// truncate cuts s to at most n runes, marking the cut.
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n-1]) + "…"
 }

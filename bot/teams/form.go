@@ -88,59 +88,52 @@ func requestForm(choices []flows.Choice) adaptiveCard {
 	return newCard("Request access", body, []actionButton{submit})
 }
 
-// requestFormInput is a submitted request form, read but not yet judged: flows checks it.
-type requestFormInput struct {
-	Resource flows.Resource
-	Role     string
-	Duration time.Duration
-	Reason   string
-}
-
-// parseRequestForm reads the inputs of a submitted request form. Errors are *flows.Error
-// saying which input is wrong.
-func parseRequestForm(value map[string]any) (requestFormInput, error) {
+// parseRequestForm reads the inputs of a submitted request form as the request command they
+// stand for, read but not yet judged: flows checks it. Errors are *flows.Error saying which
+// input is wrong.
+func parseRequestForm(value map[string]any) (bot.Command, error) {
 	str := func(k string) string {
 		s, _ := value[k].(string)
 		return strings.TrimSpace(s)
 	}
 	res := str(inputResource)
 	if res == "" {
-		return requestFormInput{}, flows.Errorf(flows.EINVALID, "choose a resource in the form")
+		return bot.Command{}, flows.Errorf(flows.EINVALID, "choose a resource in the form")
 	}
 	if base, ok := strings.CutSuffix(res, "/"+bot.AnyDatabase); ok {
 		db := str(inputDatabase)
 		if db == "" {
-			return requestFormInput{}, flows.Errorf(flows.EINVALID, "%s offers any database: type the database's name in the form", base)
+			return bot.Command{}, flows.Errorf(flows.EINVALID, "%s offers any database: type the database's name in the form", base)
 		}
 		res = base + "/" + db
 	}
 	r, err := flows.ParseResource(res)
 	if err != nil {
-		return requestFormInput{}, err
+		return bot.Command{}, err
 	}
 	if coll := str(inputCollection); coll != "" {
 		if r.Collection != "" && r.Collection != coll {
-			return requestFormInput{}, flows.Errorf(flows.EINVALID, "%s already names a collection; leave the collection empty", r)
+			return bot.Command{}, flows.Errorf(flows.EINVALID, "%s already names a collection; leave the collection empty", r)
 		}
 		if r.Collection == "" {
 			if r, err = flows.ParseResource(r.String() + "/" + coll); err != nil {
-				return requestFormInput{}, err
+				return bot.Command{}, err
 			}
 		}
 	}
 	role := str(inputRole)
 	if err := flows.ValidateRole(role); err != nil {
-		return requestFormInput{}, err
+		return bot.Command{}, err
 	}
 	var d time.Duration
 	if s := str(inputDuration); s != "" {
 		if d, err = flows.ParseDuration(s); err != nil {
-			return requestFormInput{}, err
+			return bot.Command{}, err
 		}
 	}
 	reason := str(inputReason)
 	if len(reason) > bot.MaxReasonLength {
-		return requestFormInput{}, flows.Errorf(flows.EINVALID, "the reason is %d characters long; keep it under %d", len(reason), bot.MaxReasonLength)
+		return bot.Command{}, flows.Errorf(flows.EINVALID, "the reason is %d characters long; keep it under %d", len(reason), bot.MaxReasonLength)
 	}
-	return requestFormInput{Resource: r, Role: role, Duration: d, Reason: reason}, nil
+	return bot.Command{Verb: bot.VerbRequest, Resource: r, Role: role, Duration: d, Reason: reason}, nil
 }
