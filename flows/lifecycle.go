@@ -37,6 +37,9 @@ func (s *Service) provision(ctx context.Context, id string, force bool) {
 		return
 	}
 	s.announce(ctx, ev, r, nil)
+	// A revocation that began while this attempt held its lease waits for
+	// it: whatever Atlas did meanwhile, the user is removed on the way out.
+	defer s.revokeIfRevoking(ctx, id)
 
 	g := s.grant(r)
 	creds, err := s.prov.Create(ctx, g)
@@ -79,6 +82,16 @@ func (s *Service) provision(ctx context.Context, id string, force bool) {
 			return r.NoteCredentials(now, false, "the credentials could not be delivered: "+ErrorMessage(err))
 		})
 	}
+}
+
+// revokeIfRevoking runs the revocation of a request revoked while it was
+// being provisioned, now that the provisioning attempt is over.
+func (s *Service) revokeIfRevoking(ctx context.Context, id string) {
+	r, err := s.store.Get(ctx, id)
+	if err != nil || (r.State != StateRevoking && r.State != StateRevokeFailed) {
+		return
+	}
+	s.revoke(ctx, id, true)
 }
 
 // provisionFailed retries a transient failure or gives up on a permanent

@@ -523,10 +523,18 @@ func (r *Request) StartRevoking(now time.Time, by string, end State, reason stri
 		return Event{}, Errorf(EINTERNAL, "revocation must end in expired or revoked, not %s", end)
 	}
 	from := r.State
+	next := now
+	if from == StateProvisioning && r.NextAttemptAt.After(now) {
+		// Atlas may be creating the user right now: a delete sent before that
+		// create lands would leave the user behind. The attempt holding the
+		// lease revokes when it returns; if it never does, the revocation
+		// starts when the lease runs out.
+		next = r.NextAttemptAt
+	}
 	r.State = StateRevoking
 	r.EndState, r.EndedBy, r.EndReason = end, by, strings.TrimSpace(reason)
 	r.Extension, r.RemindAt, r.BackstopRefreshAt = nil, time.Time{}, time.Time{}
-	r.Attempts, r.NextAttemptAt, r.LastError = 0, now, ""
+	r.Attempts, r.NextAttemptAt, r.LastError = 0, next, ""
 	ev := r.event(EventRevoking, by, now, from)
 	ev.Message = r.EndReason
 	return ev, nil
