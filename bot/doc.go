@@ -12,6 +12,15 @@
 // Only the credentials views carry a password, revealed from flows.Secret when
 // the view is built; Card redacts sensitive fields when logged or printed.
 //
+// What both adapters decide alike lives here too, so they cannot drift
+// apart: who gets a direct message (Tell), what a stored message shows after
+// an event (Refresh, the Kind constants), what a request form offers
+// (NewForm), and the machinery every adapter needs around its delivery: work
+// detached from the acknowledgement and bounded at shutdown (Worker), a
+// bounded TTL cache for dedupe and lookups (Cache), and per-request ordering
+// of notices (RequestLocks). Delivery itself, and every platform limit, stay
+// in the adapters.
+//
 // bot imports flows and the standard library only. It must not import a chat
 // SDK (slack-go, msbotbuilder-go), atlas, store or either adapter: the
 // adapters import bot, never the reverse.
