@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -12,44 +12,16 @@ import (
 
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/flows/flowstest"
+	"github.com/jitbot/jitbot/store"
+	"github.com/jitbot/jitbot/store/storetest"
 )
 
 // historicalFixture returns a store file holding n finished requests and m
 // audit events, built once per machine (it takes seconds) and reused.
 func historicalFixture(b *testing.B, n, m int) string {
 	b.Helper()
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("jitbot-bench-%d-%d-v%s.db", n, m, schemaVersion))
-	if _, err := os.Stat(path); err == nil {
-		return path
-	}
-	tmp := path + ".tmp"
-	_ = os.Remove(tmp)
-	db, err := Open(tmp, Options{NoSync: true})
+	path, err := storetest.History(os.TempDir(), n, m)
 	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	for i := range n {
-		r := flowstest.NewRequest(fmt.Sprintf("h%09d", i), fmt.Sprintf("user%d@example.com", i%500), flowstest.T0.Add(-time.Duration(n-i)*time.Minute))
-		r.State, r.EndedAt, r.Username = flows.StateExpired, r.CreatedAt.Add(time.Hour), "jit-user-"+r.ID
-		if _, _, err := db.Create(ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: r.ID, Actor: r.Requester, At: r.CreatedAt}, ""); err != nil {
-			b.Fatal(err)
-		}
-	}
-	evs := make([]flows.Event, 0, 10000)
-	for i := n; i < m; i++ {
-		evs = append(evs, flows.Event{Type: flows.EventExpired, RequestID: fmt.Sprintf("h%09d", i%n), Actor: flows.SystemActor, At: flowstest.T0, From: flows.StateRevoking, To: flows.StateExpired, Username: "jit-user"})
-		if len(evs) == cap(evs) || i == m-1 {
-			if err := db.AppendEvents(ctx, evs...); err != nil {
-				b.Fatal(err)
-			}
-			evs = evs[:0]
-		}
-	}
-	if err := db.Close(); err != nil {
-		b.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
 		b.Fatal(err)
 	}
 	return path
@@ -68,7 +40,7 @@ func copyFile(b *testing.B, from string) string {
 	return to
 }
 
-func benchService(b *testing.B, db *DB, clock *flowstest.Clock) *flows.Service {
+func benchService(b *testing.B, db *store.DB, clock *flowstest.Clock) *flows.Service {
 	b.Helper()
 	policy, err := flows.Compile(flows.PolicySpec{
 		Integrations: []flows.IntegrationSpec{{Name: "prod", ProjectID: "5cf5a45a9ccf6400e60981b6"}},
@@ -91,7 +63,7 @@ func benchService(b *testing.B, db *DB, clock *flowstest.Clock) *flows.Service {
 // BenchmarkTransition measures one state transition: a compare-and-set
 // update of a request, its indexes and an audit record, fsynced.
 func BenchmarkTransition(b *testing.B) {
-	db, err := Open(filepath.Join(b.TempDir(), "jitbot.db"), Options{})
+	db, err := store.Open(filepath.Join(b.TempDir(), "jitbot.db"), store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -119,7 +91,7 @@ func BenchmarkTransition(b *testing.B) {
 // BenchmarkSweepNothingDue100k sweeps a store of 100k finished requests when
 // nothing is due: the due index makes it independent of history.
 func BenchmarkSweepNothingDue100k(b *testing.B) {
-	db, err := Open(historicalFixture(b, 100_000, 100_000), Options{})
+	db, err := store.Open(historicalFixture(b, 100_000, 100_000), store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -138,7 +110,7 @@ func BenchmarkSweepNothingDue100k(b *testing.B) {
 // BenchmarkSweep100Due times out 100 pending requests per sweep, among 100k
 // historical ones.
 func BenchmarkSweep100Due(b *testing.B) {
-	db, err := Open(copyFile(b, historicalFixture(b, 100_000, 100_000)), Options{})
+	db, err := store.Open(copyFile(b, historicalFixture(b, 100_000, 100_000)), store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -171,7 +143,7 @@ func BenchmarkOpen100kRequests1MAudit(b *testing.B) {
 	ctx := context.Background()
 	var heap uint64
 	for b.Loop() {
-		db, err := Open(path, Options{})
+		db, err := store.Open(path, store.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
