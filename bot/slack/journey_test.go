@@ -140,7 +140,7 @@ func TestJourney(t *testing.T) {
 			t.Errorf("card to %s:\n%s", ref.Recipient, m.AllText())
 		}
 	}
-	if kinds[bot.KindApproval] != 2 || kinds[bot.KindCredentials] != 1 || kinds[bot.KindClosed] != 3 {
+	if kinds[bot.KindApproval] != 2 || kinds[bot.KindCredentials] != 1 || kinds[bot.KindReminder] != 1 || kinds[bot.KindClosed] != 4 {
 		t.Errorf("stored refs by kind: %v", kinds)
 	}
 	// Bob saw times in New York, the channel in UTC.

@@ -163,8 +163,17 @@ func (b *Bot) directMessages(ctx context.Context, n flows.Notice) error {
 			errs = append(errs, flows.WrapError(flows.EUNAVAILABLE, err, "Slack did not deliver the direct message to %s", email))
 			continue
 		}
-		if card.HasSecret() && r != nil {
+		if r == nil {
+			continue
+		}
+		// Remember the messages whose buttons or secret must change later: the
+		// credentials (removed when access ends) and the reminder (its Extend
+		// buttons go stale after an extension or the end).
+		switch {
+		case card.HasSecret():
 			b.remember(ctx, r.ID, flows.MessageRef{Platform: Platform, Conversation: ch, ID: ts, Recipient: email, Kind: bot.KindCredentials})
+		case n.Event.Type == flows.EventReminder && len(card.Actions) > 0:
+			b.remember(ctx, r.ID, flows.MessageRef{Platform: Platform, Conversation: ch, ID: ts, Recipient: email, Kind: bot.KindReminder})
 		}
 	}
 	return errors.Join(errs...)
