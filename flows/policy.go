@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -76,12 +77,18 @@ const (
 	maxAccessDetails   = 400
 )
 
-// Policy is a validated access policy.
+// Policy is a validated access policy. It never changes after Compile, except
+// for the members of groups that include Slack user groups, which the chat
+// adapter refreshes from Slack (SetSyncedMembers).
 type Policy struct {
 	admins       map[string]bool
-	groups       map[string][]string
+	groups       map[string][]string // configured emails
+	userGroups   map[string][]string // group -> Slack user group handles it includes
 	integrations []*Integration
 	flows        []*Flow
+
+	mu     sync.RWMutex
+	synced map[string][]string // group -> emails last read from its Slack user groups
 }
 
 // Integration is a validated Atlas project.
@@ -139,6 +146,12 @@ func (p Principal) String() string {
 }
 
 var groupName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+
+// A group member written slack:<handle> stands for the members of that Slack
+// user group.
+const slackGroupPrefix = "slack:"
+
+var userGroupHandle = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,79}$`)
 var projectID = regexp.MustCompile(`^[a-f0-9]{24}$`)
 
 type validator struct{ errs ValidationError }
@@ -151,7 +164,7 @@ func (v *validator) add(path, format string, args ...any) {
 // returns the policy with defaults applied.
 func Compile(spec PolicySpec) (*Policy, error) {
 	v := &validator{}
-	p := &Policy{admins: map[string]bool{}, groups: map[string][]string{}}
+	p := &Policy{admins: map[string]bool{}, groups: map[string][]string{}, userGroups: map[string][]string{}, synced: map[string][]string{}}
 
 	for i, a := range spec.Admins {
 		email, err := NormalizeEmail(a)
@@ -178,9 +191,17 @@ func Compile(spec PolicySpec) (*Policy, error) {
 		}
 		var emails []string
 		for j, m := range members {
+			if handle, ok := strings.CutPrefix(m, slackGroupPrefix); ok {
+				if !userGroupHandle.MatchString(handle) {
+					v.add(fmt.Sprintf("%s[%d]", at, j), "%q is not a Slack user group handle (the name after @, e.g. slack:dba-team)", handle)
+					continue
+				}
+				p.userGroups[name] = append(p.userGroups[name], handle)
+				continue
+			}
 			email, err := NormalizeEmail(m)
 			if err != nil {
-				v.add(fmt.Sprintf("%s[%d]", at, j), "%s", ErrorMessage(err))
+				v.add(fmt.Sprintf("%s[%d]", at, j), "%s (or slack:<user group handle>)", ErrorMessage(err))
 				continue
 			}
 			emails = append(emails, email)
@@ -348,6 +369,9 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 			for _, e := range p.expand(pr) {
 				static[e] = true
 			}
+			if pr.Kind == Group && len(p.userGroups[pr.Name]) > 0 {
+				dynamic = true // its size is known only once Slack is read
+			}
 		}
 	}
 	if !dynamic && len(fs.Approvers) > 0 && f.Approvals > len(static) {
@@ -499,8 +523,39 @@ func (p *Policy) Flow(name string) (*Flow, bool) {
 	return nil, false
 }
 
-// GroupMembers returns the emails of a configured group.
-func (p *Policy) GroupMembers(name string) []string { return slices.Clone(p.groups[name]) }
+// GroupMembers returns the emails of a group: those configured and those
+// last synced from its Slack user groups.
+func (p *Policy) GroupMembers(name string) []string {
+	return slices.Clone(p.expand(Principal{Kind: Group, Name: name}))
+}
+
+// UserGroups lists, per group, the Slack user group handles it includes.
+func (p *Policy) UserGroups() map[string][]string {
+	out := make(map[string][]string, len(p.userGroups))
+	for g, hs := range p.userGroups {
+		out[g] = slices.Clone(hs)
+	}
+	return out
+}
+
+// SetSyncedMembers records the members of a group's Slack user groups, as
+// read from Slack. Until the first call the group has only its configured
+// members; a failed refresh leaves the last good set in place.
+func (p *Policy) SetSyncedMembers(group string, emails []string) error {
+	if _, ok := p.userGroups[group]; !ok {
+		return fmt.Errorf("flows: group %q includes no Slack user group", group)
+	}
+	var clean []string
+	for _, e := range emails {
+		if email, err := NormalizeEmail(e); err == nil {
+			clean = append(clean, email)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.synced[group] = dedupe(clean)
+	return nil
+}
 
 // expand turns a user or group principal into emails.
 func (p *Policy) expand(pr Principal) []string {
@@ -508,7 +563,12 @@ func (p *Policy) expand(pr Principal) []string {
 	case User:
 		return []string{pr.Name}
 	case Group:
-		return p.groups[pr.Name]
+		if _, ok := p.userGroups[pr.Name]; !ok {
+			return p.groups[pr.Name]
+		}
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+		return dedupe(append(slices.Clone(p.groups[pr.Name]), p.synced[pr.Name]...))
 	}
 	return nil
 }

@@ -169,3 +169,35 @@ func TestMatch(t *testing.T) {
 		})
 	}
 }
+
+func TestGroupsIncludingSlackUserGroups(t *testing.T) {
+	spec := testPolicy()
+	spec.Groups["oncall"] = []string{"lead@example.com", "slack:db-oncall"}
+	spec.Flows = append(spec.Flows, flows.FlowSpec{Name: "oncall-write", Integration: "prod", Requesters: []string{"group:oncall"},
+		Resources: []string{"Cluster0/hr"}, Roles: []string{"readWrite"}, Approvers: []string{"group:oncall"}, Approvals: 2})
+	p := mustCompile(t, spec) // a quorum of 2 from a group that Slack may enlarge is not refused at load
+	if got := p.UserGroups(); len(got) != 1 || got["oncall"][0] != "db-oncall" {
+		t.Fatalf("user groups: %v", got)
+	}
+	hr, _ := flows.ParseResource("prod/Cluster0/hr")
+	if _, err := p.Match("sam@example.com", hr, "readWrite"); flows.ErrorCode(err) != flows.EFORBIDDEN {
+		t.Fatalf("before the sync only configured members are in: %v", err)
+	}
+	if err := p.SetSyncedMembers("oncall", []string{"Sam@Example.com", "not an email"}); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := p.Match("sam@example.com", hr, "readWrite"); err != nil || f.Name != "oncall-write" {
+		t.Fatalf("after the sync: %v %v", f, err)
+	}
+	if got := p.GroupMembers("oncall"); len(got) != 2 || got[0] != "lead@example.com" || got[1] != "sam@example.com" {
+		t.Fatalf("members: %v", got)
+	}
+	if err := p.SetSyncedMembers("dba", nil); err == nil {
+		t.Fatal("a group without Slack user groups cannot be synced")
+	}
+
+	spec.Groups["oncall"] = []string{"slack:DB On-call"}
+	if _, err := flows.Compile(spec); err == nil || !strings.Contains(err.Error(), `groups.oncall[0]: "DB On-call" is not a Slack user group handle`) {
+		t.Fatalf("bad handle: %v", err)
+	}
+}
