@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -173,4 +174,50 @@ func slackCode(err error) string {
 		return e.Err
 	}
 	return ""
+}
+
+// UserGroupMembers returns the emails of the members of the Slack user group
+// with the given handle (the name people mention with @). The wiring syncs
+// them into policy groups that include slack:<handle>. Members whose email
+// jitbot cannot read are left out: people are known by their email.
+func (b *Bot) UserGroupMembers(ctx context.Context, handle string) ([]string, error) {
+	var groups []slackgo.UserGroup
+	err := b.people.call(ctx, "usergroups.list", func(ctx context.Context) error {
+		var err error
+		groups, err = b.api.GetUserGroupsContext(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("slack: list user groups: %w", err)
+	}
+	id := ""
+	for _, g := range groups {
+		if g.Handle == handle {
+			id = g.ID
+		}
+	}
+	if id == "" {
+		return nil, fmt.Errorf("slack: there is no user group @%s (enabled, in this workspace)", handle)
+	}
+	var userIDs []string
+	err = b.people.call(ctx, "usergroups.users.list", func(ctx context.Context) error {
+		var err error
+		userIDs, err = b.api.GetUserGroupMembersContext(ctx, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("slack: members of user group @%s: %w", handle, err)
+	}
+	emails := make([]string, 0, len(userIDs))
+	for _, uid := range userIDs {
+		p, err := b.people.byUserID(ctx, uid)
+		if err != nil {
+			if flows.ErrorCode(err) == flows.EUNAVAILABLE {
+				return nil, fmt.Errorf("slack: members of user group @%s: %w", handle, err)
+			}
+			continue
+		}
+		emails = append(emails, p.Email)
+	}
+	return emails, nil
 }
