@@ -549,6 +549,15 @@ func (l *loader) check(f *File) *Config {
 		l.add("", "%v", err)
 	}
 	cfg.Policy = policy
+	if cfg.Slack == nil {
+		for name, members := range f.Groups {
+			for i, m := range members {
+				if strings.HasPrefix(m, "slack:") {
+					l.add(fmt.Sprintf("groups.%s[%d]", name, i), "%s names a Slack user group, but slack is not configured", m)
+				}
+			}
+		}
+	}
 	return cfg
 }
 

@@ -161,3 +161,21 @@ func TestTheShippedExampleConfigsLoad(t *testing.T) {
 		})
 	}
 }
+
+func TestSlackUserGroupsNeedSlack(t *testing.T) {
+	text := withSecretFile(t, good)
+	text = strings.Replace(text, "dba: [dba-lead@example.com, dba-oncall@example.com]", "dba: [dba-lead@example.com, slack:db-oncall]", 1)
+	cfg, err := Parse("j.yaml", []byte(text), goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Policy.UserGroups()["dba"]; len(got) != 1 || got[0] != "db-oncall" {
+		t.Fatalf("user groups: %v", cfg.Policy.UserGroups())
+	}
+	start := strings.Index(text, "slack:\n")
+	end := strings.Index(text, "groups:")
+	noSlack := text[:start] + "teams: {app_id: x, app_password: y}\n" + text[end:]
+	if _, err := Parse("j.yaml", []byte(noSlack), goodEnv); err == nil || !strings.Contains(err.Error(), "groups.dba[1]: slack:db-oncall names a Slack user group, but slack is not configured") {
+		t.Fatalf("without slack: %v", err)
+	}
+}
