@@ -8,17 +8,36 @@ import (
 	"time"
 )
 
+// lease says whether an attempt may take over the lease of another.
+type lease int
+
+const (
+	respectLease  lease = iota // wait for the lease to run out
+	takeDeadLease              // take over a lease a dead process left (Resume)
+	takeAnyLease               // take over any lease (its holder is done with it)
+)
+
+// takeOver reports whether an attempt under l may ignore r's lease.
+func (s *Service) takeOver(l lease, r *Request) bool {
+	switch l {
+	case takeAnyLease:
+		return true
+	case takeDeadLease:
+		return !r.NextAttemptAt.After(s.started.Add(s.cfg.Lease))
+	}
+	return false
+}
+
 // provision creates the Atlas user of an approved request, waits until Atlas
 // has applied it, activates the grant and hands the credentials over. The
 // intent (username, backstop, lease) is persisted before Atlas is called and
-// the outcome after, so a crash at any point is finished by Resume. force
-// ignores a lease left by a process that died.
-func (s *Service) provision(ctx context.Context, id string, force bool) {
+// the outcome after, so a crash at any point is finished by Resume.
+func (s *Service) provision(ctx context.Context, id string, l lease) {
 	log := s.log.With("request_id", id)
 	var ev Event
 	r, err := s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
 		now := s.clock.Now()
-		if force && r.State == StateProvisioning {
+		if r.State == StateProvisioning && s.takeOver(l, r) {
 			r.NextAttemptAt = now
 		}
 		username := r.Username
@@ -91,7 +110,7 @@ func (s *Service) revokeIfRevoking(ctx context.Context, id string) {
 	if err != nil || (r.State != StateRevoking && r.State != StateRevokeFailed) {
 		return
 	}
-	s.revoke(ctx, id, true)
+	s.revoke(ctx, id, takeAnyLease)
 }
 
 // provisionFailed retries a transient failure or gives up on a permanent
@@ -118,10 +137,10 @@ func (s *Service) provisionFailed(ctx context.Context, id string, cause error, c
 // revoke deletes the Atlas user of a request being revoked. Failures are
 // retried with backoff for as long as it takes; after RevokeAlertAfter
 // attempts the grant is flagged revoke_failed and people are told.
-func (s *Service) revoke(ctx context.Context, id string, force bool) {
+func (s *Service) revoke(ctx context.Context, id string, l lease) {
 	r, err := s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
 		now := s.clock.Now()
-		if force {
+		if s.takeOver(l, r) {
 			r.NextAttemptAt = now
 		}
 		return nil, r.ClaimRevocation(now, now.Add(s.cfg.Lease))
@@ -130,6 +149,12 @@ func (s *Service) revoke(ctx context.Context, id string, force bool) {
 		if ErrorCode(err) != ECONFLICT {
 			s.log.ErrorContext(ctx, "could not start revocation", "request_id", id, "err", err)
 		}
+		return
+	}
+	// The username is recorded before any create, so without one (revoked
+	// before provisioning began) there is nothing in Atlas to delete.
+	if r.Username == "" {
+		s.step(ctx, id, func(r *Request, now time.Time) (Event, error) { return r.FinishRevocation(now) })
 		return
 	}
 	if err := s.prov.Delete(ctx, s.grant(r)); err != nil {

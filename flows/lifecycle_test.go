@@ -69,3 +69,107 @@ func TestRevokeWhileProvisioningSurvivesACrash(t *testing.T) {
 		t.Fatalf("state %s, Atlas users %v", got.State, f.prov.Users())
 	}
 }
+
+// TestRevokeBeforeProvisioningStarted: a request revoked while approved (a
+// crash between the approval and the provisioning, say) has no Atlas user
+// and no username yet; its revocation must finish without asking Atlas to
+// delete a nameless user, which the adapter refuses, forever.
+func TestRevokeBeforeProvisioningStarted(t *testing.T) {
+	f := newFixture(t)
+	r := f.mustSubmit("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour)
+	f.prov.Fail = func(op string, g flows.Grant) error {
+		if g.Username == "" {
+			return flows.Errorf(flows.EINTERNAL, "refusing to manage Atlas user %q", g.Username)
+		}
+		return nil
+	}
+	// The process died right after the approval was recorded.
+	if _, err := f.store.Update(f.ctx, r.ID, func(r *flows.Request) ([]flows.Event, error) {
+		ev, err := r.Approve("owner@example.com", f.clock.Now())
+		return []flows.Event{ev}, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.svc.Revoke(f.ctx, r.ID, "carol@example.com", "not needed after all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != flows.StateRevoked {
+		t.Fatalf("state %s (%s)", got.State, got.LastError)
+	}
+	for _, c := range f.prov.Calls() {
+		if c.Op == "delete" || c.Op == "create" {
+			t.Errorf("Atlas was asked to %s %q", c.Op, c.Username)
+		}
+	}
+	if _, err := f.svc.Resume(f.ctx); err != nil || f.get(r.ID).State != flows.StateRevoked {
+		t.Fatalf("after resume: %s %v", f.get(r.ID).State, err)
+	}
+}
+
+// TestResumeRevokesBeforeItProvisions: after a crash, interrupted
+// revocations are finished before interrupted provisionings, which may wait
+// long on Atlas (and, in a crash loop, never finish).
+func TestResumeRevokesBeforeItProvisions(t *testing.T) {
+	f := newFixture(t)
+	revoked := f.active("carol@example.com", "prod/Cluster0/sales/orders", "read", time.Hour, "owner@example.com")
+	waiting := f.mustSubmit("dave@example.com", "prod/Cluster0/sales/customers", "read", time.Hour)
+	// The process died in the middle of both: one revoking, one provisioning.
+	mustUpdate := func(id string, step func(r *flows.Request) (flows.Event, error)) {
+		t.Helper()
+		if _, err := f.store.Update(f.ctx, id, func(r *flows.Request) ([]flows.Event, error) {
+			ev, err := step(r)
+			return []flows.Event{ev}, err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := f.clock.Now()
+	mustUpdate(revoked.ID, func(r *flows.Request) (flows.Event, error) {
+		return r.StartRevoking(now, "carol@example.com", flows.StateRevoked, "")
+	})
+	mustUpdate(waiting.ID, func(r *flows.Request) (flows.Event, error) { return r.Approve("owner@example.com", now) })
+	mustUpdate(waiting.ID, func(r *flows.Request) (flows.Event, error) {
+		return r.StartProvisioning(now, now.Add(2*time.Minute), flows.Username(r.Requester, r.ID), now.Add(2*time.Hour), time.Time{})
+	})
+	before := len(f.prov.Calls())
+	if n, err := f.svc.Resume(f.ctx); err != nil || n != 2 {
+		t.Fatalf("resumed %d: %v", n, err)
+	}
+	var ops []string
+	for _, c := range f.prov.Calls()[before:] {
+		ops = append(ops, c.Op)
+	}
+	if len(ops) < 2 || ops[0] != "delete" {
+		t.Fatalf("Atlas calls of the resume: %v; the revocation must come first", ops)
+	}
+	if f.get(revoked.ID).State != flows.StateRevoked || f.get(waiting.ID).State != flows.StateActive {
+		t.Fatalf("after resume: %s %s", f.get(revoked.ID).State, f.get(waiting.ID).State)
+	}
+}
+
+// TestResumeLeavesThisProcesssLeasesAlone: Resume may run while the sweeps
+// already work (so expiries never wait for it); it takes over only leases
+// left by a dead process, never one a live attempt of this process holds.
+func TestResumeLeavesThisProcesssLeasesAlone(t *testing.T) {
+	f := newFixture(t)
+	r := f.mustSubmit("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour)
+	f.clock.Advance(time.Minute) // well after this service started
+	creates := 0
+	f.prov.OnCall = func(op string, g flows.Grant) {
+		if op != "create" {
+			return
+		}
+		if creates++; creates == 1 {
+			if _, err := f.svc.Resume(f.ctx); err != nil {
+				t.Errorf("resume: %v", err)
+			}
+		}
+	}
+	if _, err := f.decide(r.ID, "owner@example.com", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if creates != 1 || f.get(r.ID).State != flows.StateActive {
+		t.Fatalf("%d creates, state %s: Resume took over a live attempt", creates, f.get(r.ID).State)
+	}
+}

@@ -79,6 +79,9 @@ type Service struct {
 	notify  Notifier
 	clock   Clock
 	log     *slog.Logger
+	// started is when this service began: a lease that runs out before
+	// started + Lease was taken by a process that is gone (see Resume).
+	started time.Time
 }
 
 // NewService checks the configuration and dependencies and applies defaults.
@@ -113,7 +116,7 @@ func NewService(cfg Config, deps Deps) (*Service, error) {
 	}
 	return &Service{
 		cfg: cfg, policy: cfg.Policy, store: deps.Store, prov: deps.Provisioner, inv: deps.Inventory,
-		catalog: deps.Catalog, notify: deps.Notifier, clock: deps.Clock, log: deps.Log,
+		catalog: deps.Catalog, notify: deps.Notifier, clock: deps.Clock, log: deps.Log, started: deps.Clock.Now(),
 	}, nil
 }
 
@@ -242,7 +245,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		if err != nil {
 			return nil, err
 		}
-		s.provision(ctx, r.ID, false)
+		s.provision(ctx, r.ID, respectLease)
 		return s.store.Get(ctx, r.ID)
 	}
 	s.announce(ctx, ev, stored, nil)
@@ -369,7 +372,7 @@ func (s *Service) Decide(ctx context.Context, in DecideInput) (*Request, error) 
 	}
 	switch ev.Type {
 	case EventApproved:
-		s.provision(ctx, r.ID, false)
+		s.provision(ctx, r.ID, respectLease)
 		return s.store.Get(ctx, r.ID)
 	case EventExtended:
 		s.moveBackstop(ctx, r.ID)
@@ -436,7 +439,7 @@ func (s *Service) Revoke(ctx context.Context, id, actor, reason string) (*Reques
 		return nil, err
 	}
 	if r.State == StateRevoking {
-		s.revoke(ctx, id, false)
+		s.revoke(ctx, id, respectLease)
 		return s.store.Get(ctx, id)
 	}
 	return r, nil

@@ -96,12 +96,12 @@ func (s *Service) handleDue(ctx context.Context, id string, now time.Time, early
 	case StateApproved, StateProvisioning:
 		if !now.Before(r.NextAttemptAt) {
 			record(func(rep *SweepReport) { rep.Provisioned++ })
-			s.provision(ctx, id, false)
+			s.provision(ctx, id, respectLease)
 		}
 	case StateRevoking, StateRevokeFailed:
 		if !now.Before(r.NextAttemptAt) {
 			record(func(rep *SweepReport) { rep.Revocations++ })
-			s.revoke(ctx, id, false)
+			s.revoke(ctx, id, respectLease)
 		}
 	case StateActive:
 		if !r.RemindAt.IsZero() && !now.Before(r.RemindAt) && now.Before(r.ExpiresAt) {
@@ -123,7 +123,7 @@ func (s *Service) handleDue(ctx context.Context, id string, now time.Time, early
 						rep.EarlyRevokes++
 					}
 				})
-				s.revoke(ctx, id, false)
+				s.revoke(ctx, id, respectLease)
 			}
 			return
 		}
@@ -198,19 +198,28 @@ func PlanRevocations(deadlines []time.Time, rl RateLimit) []time.Time {
 }
 
 // Resume finishes what a crash interrupted: requests left approved,
-// provisioning or revoking. It ignores leases, since at start-up no other
-// worker of this process can hold one. Run it once before serving.
+// provisioning or revoking. It takes over the leases a dead process left
+// (those taken before this service started), and leaves alone the ones
+// this process's sweeps hold, so it may run while the sweeps go on.
+// Revocations go first: each is one quick delete, while a provisioning may
+// wait long for Atlas to apply it, and access must not outlive its end
+// because of that wait (nor, if the process keeps crashing, for ever).
 func (s *Service) Resume(ctx context.Context) (int, error) {
 	rs, err := s.store.Find(ctx, Query{States: []State{StateApproved, StateProvisioning, StateRevoking, StateRevokeFailed}})
 	if err != nil {
 		return 0, fmt.Errorf("flows: resume: %w", err)
 	}
+	revoking := func(r *Request) bool { return r.State == StateRevoking || r.State == StateRevokeFailed }
 	for _, r := range rs {
-		s.log.InfoContext(ctx, "resuming", "request_id", r.ID, "state", string(r.State))
-		if r.State == StateRevoking || r.State == StateRevokeFailed {
-			s.revoke(ctx, r.ID, true)
-		} else {
-			s.provision(ctx, r.ID, true)
+		if revoking(r) {
+			s.log.InfoContext(ctx, "resuming", "request_id", r.ID, "state", string(r.State))
+			s.revoke(ctx, r.ID, takeDeadLease)
+		}
+	}
+	for _, r := range rs {
+		if !revoking(r) {
+			s.log.InfoContext(ctx, "resuming", "request_id", r.ID, "state", string(r.State))
+			s.provision(ctx, r.ID, takeDeadLease)
 		}
 	}
 	return len(rs), nil
