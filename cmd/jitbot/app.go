@@ -31,6 +31,10 @@ type Options struct {
 	AtlasSleep func(context.Context, time.Duration) error
 	// NoStartupCheck skips proving Atlas is reachable before serving.
 	NoStartupCheck bool
+	// NoScheduler leaves the sweep and the other schedules to the caller
+	// (scenarios on a fake clock tick it themselves). Run still resumes and
+	// sweeps once at start-up.
+	NoScheduler bool
 }
 
 // Main is one running jitbot: the store, the Atlas adapter, the chat
@@ -55,6 +59,14 @@ type Main struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
+
+	// schedMu orders starting the schedules with Close stopping them.
+	schedMu     sync.Mutex
+	schedClosed bool
+
+	// started is closed once Run has swept once and resumed interrupted
+	// work: from then on jitbot has caught up with its downtime.
+	started chan struct{}
 
 	readyMu   sync.Mutex
 	readyAt   time.Time
@@ -98,7 +110,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	m = &Main{cfg: cfg, opts: opts, log: opts.Log, clock: opts.Clock, notify: &fanout{}}
+	m = &Main{cfg: cfg, opts: opts, log: opts.Log, clock: opts.Clock, notify: &fanout{}, started: make(chan struct{})}
 	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	built := m // the returns below set m to nil; close what was built
 	defer func() {
@@ -289,22 +301,29 @@ func (m *Main) checkReady(ctx context.Context) error {
 	return nil
 }
 
-// Run serves until ctx is done, then shuts down gracefully. Before taking
-// work it resumes what a previous process left half-done, and sweeps once to
-// catch up on anything that fell due while jitbot was down.
+// Run serves until ctx is done, then shuts down gracefully. Before its
+// schedules start it sweeps once, to catch up on anything that fell due
+// while jitbot was down, and resumes what a previous process left half-done.
 func (m *Main) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- m.server.Serve(m.ln) }()
 	m.log.Info("jitbot serving", "addr", m.Addr())
 
 	m.bg.Go(func() {
+		// The sweep first, then the schedules: what expired while jitbot was
+		// down, or expires from now on, must not wait behind the resumed
+		// provisionings (each may wait long on Atlas, and in a crash loop
+		// they would never let an expiry run). The sweeps leave alone the
+		// work a dead process held a lease on; Resume finishes it,
+		// revocations first, alongside them.
+		sweep(m.ctx, m.svc, m.clock, m.metrics, m.log)
+		m.startSchedules()
 		if n, err := m.svc.Resume(m.ctx); err != nil {
 			m.log.Error("resume failed", "err", err)
 		} else if n > 0 {
 			m.log.Info("resumed interrupted work", "requests", n)
 		}
-		sweep(m.ctx, m.svc, m.clock, m.metrics, m.log)
-		m.sched.Start()
+		close(m.started)
 	})
 	if m.slack != nil && m.cfg.Slack.AppToken != "" {
 		m.bg.Go(func() {
@@ -325,6 +344,16 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 }
 
+// startSchedules starts the sweep, reconcile and rotation schedules, unless
+// the caller runs them (NoScheduler) or Close came first.
+func (m *Main) startSchedules() {
+	m.schedMu.Lock()
+	defer m.schedMu.Unlock()
+	if !m.opts.NoScheduler && !m.schedClosed {
+		m.sched.Start()
+	}
+}
+
 // Close stops taking work, lets in-flight work finish within a bound, and
 // closes the store.
 func (m *Main) Close() error {
@@ -340,6 +369,9 @@ func (m *Main) Close() error {
 			_ = m.ln.Close()
 		}
 		if m.sched != nil {
+			m.schedMu.Lock()
+			m.schedClosed = true
+			m.schedMu.Unlock()
 			select {
 			case <-m.sched.Stop().Done():
 			case <-sctx.Done():

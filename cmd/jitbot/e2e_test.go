@@ -169,12 +169,25 @@ func TestHealthReadinessMetricsAndAdmin(t *testing.T) {
 	}
 	h.slash(h.main.Addr(), alice, "request prod/Cluster0/sales/orders read 1h INC-7")
 	h.waitDM(olivia, "Approve")
-	code, body := get(t, h.url("/metrics"), "")
-	for _, want := range []string{`jitbot_requests{state="pending"} 1`, `jitbot_events_total{type="submitted"} 1`, `jitbot_atlas_calls_total{operation=`,
-		`jitbot_slack_calls_total{method="chat.postMessage",status="2xx"}`, `jitbot_slack_rate_limited_total 0`, `jitbot_teams_calls_total{method=`} {
-		if code != 200 || !strings.Contains(body, want) {
-			t.Fatalf("metrics lack %q:\n%s", want, body)
+	// The DM can reach the Slack fake a moment before the transport that
+	// counts the call has seen its answer: read the metrics until they agree.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		code, body := get(t, h.url("/metrics"), "")
+		missing := ""
+		for _, want := range []string{`jitbot_requests{state="pending"} 1`, `jitbot_events_total{type="submitted"} 1`, `jitbot_atlas_calls_total{operation=`,
+			`jitbot_slack_calls_total{method="chat.postMessage",status="2xx"}`, `jitbot_slack_rate_limited_total 0`, `jitbot_teams_calls_total{method=`} {
+			if code != 200 || !strings.Contains(body, want) {
+				missing = want
+				break
+			}
 		}
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack %q:\n%s", missing, body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if code, _ := get(t, h.url("/admin/grants"), "wrong-token"); code != http.StatusUnauthorized {
 		t.Fatalf("admin with a wrong token: %d", code)

@@ -8,10 +8,6 @@ import (
 	"testing"
 )
 
-// execEnv makes the test binary behave as the jitbot binary, so tests can
-// run `jitbot serve` as a real subprocess (and kill it) without a build step.
-const execEnv = "JITBOT_TEST_EXEC"
-
 func TestMain(m *testing.M) {
 	if os.Getenv(execEnv) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

@@ -1,0 +1,630 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	slackgo "github.com/slack-go/slack"
+
+	"github.com/jitbot/jitbot/atlas/atlastest"
+	"github.com/jitbot/jitbot/bot/slack/slacktest"
+	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store"
+)
+
+// The crash scenario runs `jitbot serve` as a real process (this very
+// executable: the jitbot binary, or the test binary, which turns into
+// jitbot when JITBOT_TEST_EXEC=1) against the simulators, sends a random
+// burst of journeys (submit, approve, deny, cancel, revoke, extend) through
+// the signed Slack handlers, and kills it with SIGKILL at a random moment up
+// to maxKillDelay later, run after run. Grants last one or two minutes, so
+// those made early expire during later runs, some while jitbot is down.
+// After every kill it checks, with jitbot down, that
+//   - every Atlas user labelled managed-by=jitbot belongs to a request that
+//     holds access under that username (no orphan),
+//   - every active grant's user exists,
+//   - the audit chain verifies, and
+//   - every request agrees with its audit trail and its state (the last
+//     event led to the state it is in; one submission; an active grant has
+//     its user, its start and its deadline = start + duration + extensions;
+//     an ended one its end).
+// After the last run it starts jitbot once more, lets it settle, and checks
+// the same again, plus that no grant kept its Atlas user past its deadline
+// plus one sweep tick plus one round trip while jitbot was up.
+
+// CrashResult is what the crash scenario found.
+type CrashResult struct {
+	Runs         int
+	Actions      map[string]int
+	Requests     int
+	ByState      map[flows.State]int
+	Checks       int      // invariant checks made (after each kill, and at the end)
+	Orphans      int      // Atlas users without a request holding them, summed over the checks
+	Missing      int      // active grants without their Atlas user, summed over the checks
+	PastDeadline int      // grants whose user outlived deadline + tick + round trip while jitbot ran
+	Problems     []string // inconsistencies found (the first few)
+	AuditRecords uint64
+	AuditOK      bool
+	Unsettled    int // requests still approved, provisioning or revoking after the settle time
+	Settle       time.Duration
+	Violations   []string
+	Wall         time.Duration
+}
+
+// Failed reports whether any invariant was broken.
+func (c CrashResult) Failed() bool {
+	return c.Orphans > 0 || c.Missing > 0 || c.PastDeadline > 0 || len(c.Problems) > 0 || !c.AuditOK || c.Unsettled > 0 || len(c.Violations) > 0
+}
+
+// crashFlow: grants of one or two minutes, extendable to three, pending
+// requests time out after two.
+const crashFlow = `  - name: crash
+    integration: prod
+    requesters: ["*"]
+    resources: ["Cluster0/sales/*", "Cluster0/sales"]
+    roles: [read]
+    default_duration: 1m
+    max_duration: 3m
+    approvers: [owners]
+    require_reason: true
+    pending_ttl: 2m
+`
+
+const (
+	crashSeeded     = 10 // grants made before the first run, expiring during the runs
+	crashSeedPrefix = "seed"
+	crashUsers      = 20
+	crashRoundTrip  = time.Second // allowance for one Atlas round trip in the deadline check
+)
+
+var crashResources = []string{"prod/Cluster0/sales/orders", "prod/Cluster0/sales/customers", "prod/Cluster0/sales"}
+
+// crashRun is the scenario's state.
+type crashRun struct {
+	r       *rig
+	exe     string
+	addr    string
+	rng     *rand.Rand
+	res     *CrashResult
+	poster  *slackPoster
+	people  map[string]slacktest.User // by email
+	journal []string                  // what the current run did, for reports
+	logPath string
+}
+
+// proveCrash runs the crash scenario: runs kills, then a settle of at most
+// settle. exe is the jitbot executable (os.Executable() when empty).
+func proveCrash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.Duration, seed uint64, reporter atlastest.Reporter) (CrashResult, error) {
+	res := CrashResult{Actions: map[string]int{}, ByState: map[flows.State]int{}}
+	began := time.Now()
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return res, err
+		}
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return res, err
+	}
+	var users []slacktest.User
+	people := map[string]slacktest.User{proveOlivia.Email: proveOlivia, proveDana.Email: proveDana}
+	for i := range crashUsers {
+		u := requester(i)
+		users = append(users, u)
+		people[u.Email] = u
+	}
+	r, err := newRig(rigOptions{slack: true, slackUsers: users, listen: addr, applyPolls: 1, flows: crashFlow, reporter: reporter})
+	if err != nil {
+		return res, err
+	}
+	defer r.close()
+	c := &crashRun{r: r, exe: exe, addr: addr, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), res: &res,
+		poster: newSlackPoster(addr), people: people, logPath: filepath.Join(r.dir, "serve.log")}
+	defer c.poster.close()
+
+	if err := c.seedExpiring(ctx, crashSeeded); err != nil {
+		return res, err
+	}
+	for run := range runs {
+		c.journal = c.journal[:0]
+		p, err := c.serve(ctx)
+		if err != nil {
+			return res, fmt.Errorf("run %d: %w", run, err)
+		}
+		c.burst(ctx)
+		delay := time.Duration(c.rng.Int64N(int64(maxKillDelay) + 1))
+		c.note("kill -9 after %s", delay)
+		time.Sleep(delay)
+		p.kill()
+		res.Runs++
+		if err := c.check(ctx, false, time.Time{}); err != nil {
+			return res, fmt.Errorf("after run %d (%s): %w", run, strings.Join(c.journal, "; "), err)
+		}
+	}
+
+	// The last start: jitbot catches up, finishes what the kills left, and
+	// runs long enough (two sweep ticks at least) for the deadline check.
+	c.journal = c.journal[:0]
+	p, err := c.serve(ctx)
+	if err != nil {
+		return res, fmt.Errorf("final start: %w", err)
+	}
+	up := time.Now()
+	settleBy := up.Add(settle)
+	for {
+		views, err := c.grants(ctx)
+		if err != nil {
+			p.kill()
+			return res, err
+		}
+		c.pastDeadline(views, up)
+		busy := 0
+		for _, v := range views {
+			switch flows.State(v.State) {
+			case flows.StateApproved, flows.StateProvisioning, flows.StateRevoking, flows.StateRevokeFailed:
+				busy++
+			}
+		}
+		if (busy == 0 && time.Since(up) > 2*proveSweepTick) || time.Now().After(settleBy) {
+			res.Unsettled = busy
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	res.Settle = time.Since(up)
+	stopped := time.Now()
+	if err := p.stop(); err != nil {
+		return res, fmt.Errorf("final stop: %w", err)
+	}
+	if err := c.check(ctx, true, stopped); err != nil {
+		return res, fmt.Errorf("at the end: %w", err)
+	}
+	if os.Getenv("CRASH_DEBUG") != "" {
+		raw, _ := os.ReadFile(c.logPath)
+		_ = os.WriteFile(os.Getenv("CRASH_DEBUG"), raw, 0o600)
+	}
+	res.Violations = r.atlas.SpecViolations()
+	res.Wall = time.Since(began)
+	return res, nil
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func (c *crashRun) note(format string, args ...any) {
+	c.journal = append(c.journal, fmt.Sprintf(format, args...))
+}
+
+// execEnv makes the test binary behave as the jitbot binary (see
+// TestMain), so tests can run `jitbot serve` as a real subprocess and kill
+// it without a build step. The jitbot binary ignores it.
+const execEnv = "JITBOT_TEST_EXEC"
+
+// serveProc is `jitbot serve` as a child process.
+type serveProc struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// serve starts jitbot and waits until it answers /healthz.
+func (c *crashRun) serve(ctx context.Context) (*serveProc, error) {
+	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	p := &serveProc{cmd: exec.Command(c.exe, "serve", "-config", c.r.cfg, "-log-format", "json"), done: make(chan error, 1)}
+	p.cmd.Env = append(os.Environ(), execEnv+"=1")
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if code, err := httpGet("http://" + c.addr + "/healthz"); err == nil && code == http.StatusOK {
+			return p, nil
+		}
+		select {
+		case err := <-p.done:
+			return nil, fmt.Errorf("jitbot serve exited at start-up: %v\n%s", err, tailFile(c.logPath, 3000))
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.kill()
+			return nil, fmt.Errorf("jitbot serve did not answer within 30s:\n%s", tailFile(c.logPath, 3000))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// seedExpiring records n grants made a minute ago through the full
+// sequence of transitions, their Atlas users included, due one after
+// another from a few seconds into the runs: grants of at least a minute
+// (the policy's least) made during the runs would mostly outlast them.
+// jitbot is not running; the store is written as it would have.
+func (c *crashRun) seedExpiring(ctx context.Context, n int) error {
+	db, err := store.Open(filepath.Join(c.r.dir, "jitbot.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	now := time.Now()
+	for i := range n {
+		u := requester(i)
+		activated := now.Add(-time.Minute + 5*time.Second + time.Duration(i)*4*time.Second)
+		created := activated.Add(-time.Second)
+		r := &flows.Request{
+			ID: fmt.Sprintf("%s%06d", crashSeedPrefix, i), Requester: u.Email, Resource: flows.Resource{Integration: "prod", Cluster: proveClusterName, Database: "sales", Collection: "orders"},
+			Role: "read", Duration: time.Minute, Reason: "seeded", Origin: "slack", Flow: "crash", Approvers: []string{proveOlivia.Email},
+			Quorum: 1, MaxDuration: 3 * time.Minute, DenyReasonRequired: true, State: flows.StatePending,
+			CreatedAt: created, UpdatedAt: created, PendingUntil: created.Add(2 * time.Minute),
+		}
+		ev := flows.Event{Type: flows.EventSubmitted, RequestID: r.ID, Actor: r.Requester, At: created, To: flows.StatePending, Message: r.Reason, Duration: r.Duration}
+		if _, _, err := db.Create(ctx, r, ev, ""); err != nil {
+			return err
+		}
+		username := flows.Username(r.Requester, r.ID)
+		backstop := activated.Add(time.Minute + time.Hour).Truncate(time.Second)
+		steps := []func(r *flows.Request) (flows.Event, error){
+			func(r *flows.Request) (flows.Event, error) { return r.Approve(proveOlivia.Email, created) },
+			func(r *flows.Request) (flows.Event, error) {
+				return r.StartProvisioning(created, created.Add(2*time.Minute), username, backstop, time.Time{})
+			},
+			func(r *flows.Request) (flows.Event, error) { return r.Activate(activated, 15*time.Minute) },
+		}
+		for _, step := range steps {
+			if _, err := db.Update(ctx, r.ID, func(r *flows.Request) ([]flows.Event, error) {
+				ev, err := step(r)
+				return []flows.Event{ev}, err
+			}); err != nil {
+				return err
+			}
+		}
+		if err := c.r.atlas.AddUser(proveProject, atlastest.User{
+			Username: username, Roles: []atlastest.Role{{RoleName: "read", DatabaseName: "sales", CollectionName: "orders"}},
+			Scopes: []atlastest.Scope{{Name: proveClusterName, Type: "CLUSTER"}}, DeleteAfterDate: backstop,
+			Labels: []atlastest.Label{{Key: "managed-by", Value: "jitbot"}, {Key: "jitbot-request", Value: r.ID}},
+		}, "seeded-password"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kill is kill -9, then waiting for the process to be gone.
+func (p *serveProc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// stop is a graceful SIGTERM.
+func (p *serveProc) stop() error {
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		return err
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-time.After(40 * time.Second):
+		p.kill()
+		return errors.New("jitbot serve did not stop within 40s")
+	}
+}
+
+func tailFile(path string, n int) string {
+	raw, _ := os.ReadFile(path)
+	if len(raw) > n {
+		raw = raw[len(raw)-n:]
+	}
+	return string(raw)
+}
+
+// httpGet answers the status of a GET, draining the body.
+func httpGet(url string) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, err
+}
+
+// grants lists every request through the running jitbot's admin API.
+func (c *crashRun) grants(ctx context.Context) ([]grantView, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.addr+"/admin/grants?state=all", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+proveAdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("admin API: %s", resp.Status)
+	}
+	var views []grantView
+	return views, json.NewDecoder(resp.Body).Decode(&views)
+}
+
+// burst sends one to four random actions, each acknowledged before the next.
+func (c *crashRun) burst(ctx context.Context) {
+	views, err := c.grants(ctx)
+	if err != nil {
+		c.note("no list: %v", err)
+		views = nil
+	}
+	// The seeded grants are left alone, to expire.
+	in := func(states ...flows.State) []grantView {
+		var out []grantView
+		for _, v := range views {
+			if slices.Contains(states, flows.State(v.State)) && !strings.HasPrefix(v.ID, crashSeedPrefix) {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	pick := func(vs []grantView) grantView { return vs[c.rng.IntN(len(vs))] }
+	for range 1 + c.rng.IntN(4) {
+		pending, active := in(flows.StatePending), in(flows.StateActive)
+		live := in(flows.StateApproved, flows.StateProvisioning, flows.StateActive)
+		actions := []string{"submit", "submit", "submit", "approve", "approve", "approve", "deny", "cancel", "revoke", "extend"}
+		action := actions[c.rng.IntN(len(actions))]
+		switch {
+		case (action == "approve" || action == "deny" || action == "cancel") && len(pending) == 0,
+			action == "revoke" && len(live) == 0, action == "extend" && len(active) == 0:
+			action = "submit"
+		}
+		var err error
+		switch action {
+		case "submit":
+			u := requester(c.rng.IntN(crashUsers))
+			d := []string{"1m", "2m"}[c.rng.IntN(2)]
+			text := fmt.Sprintf("request %s read %s CRASH-%d", crashResources[c.rng.IntN(len(crashResources))], d, c.res.Runs)
+			err = c.slash(ctx, u, text)
+			c.note("%s: %s", u.Name, text)
+		case "approve":
+			v := pick(pending)
+			err = c.click(ctx, proveOlivia, "approve:"+v.ID)
+			c.note("approve %s", v.ID)
+		case "deny":
+			v := pick(pending)
+			err = c.deny(ctx, v.ID)
+			c.note("deny %s", v.ID)
+		case "cancel":
+			v := pick(pending)
+			err = c.slash(ctx, c.people[v.Requester], "cancel "+v.ID)
+			c.note("cancel %s", v.ID)
+		case "revoke":
+			v := pick(live)
+			who := c.people[v.Requester]
+			if c.rng.IntN(3) == 0 {
+				who = proveDana // an admin
+			}
+			err = c.slash(ctx, who, "revoke "+v.ID+" done")
+			c.note("revoke %s (%s, %s)", v.ID, v.State, who.Name)
+		case "extend":
+			v := pick(active)
+			err = c.slash(ctx, c.people[v.Requester], "extend "+v.ID+" 1m")
+			c.note("extend %s", v.ID)
+		}
+		c.res.Actions[action]++
+		if err != nil {
+			c.note("  failed: %v", err)
+		}
+	}
+}
+
+func (c *crashRun) slash(ctx context.Context, u slacktest.User, text string) error {
+	status, err := c.poster.form(ctx, "/slack/commands", c.r.slashForm(u, text, c.r.slack.NewTriggerIDFor(u.ID)), 0)
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("status %d", status)
+	}
+	return err
+}
+
+func (c *crashRun) click(ctx context.Context, u slacktest.User, value string) error {
+	form, err := c.r.clickForm(u, value, slacktest.Message{})
+	if err != nil {
+		return err
+	}
+	status, err := c.poster.form(ctx, "/slack/interactions", form, 0)
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("status %d", status)
+	}
+	return err
+}
+
+// deny clicks Deny, which opens the reason form before the click is
+// acknowledged, and submits the form.
+func (c *crashRun) deny(ctx context.Context, id string) error {
+	if err := c.click(ctx, proveOlivia, "deny:"+id); err != nil {
+		return err
+	}
+	views := c.r.slack.Views()
+	for i := len(views) - 1; i >= 0; i-- {
+		v := views[i]
+		if v.CallbackID != "jit_deny" || !strings.Contains(v.PrivateMetadata, id) {
+			continue
+		}
+		form, err := slacktest.InteractionForm(slacktest.ViewSubmission(slacktest.Submission{
+			UserID: proveOlivia.ID, TeamID: "T0PROVE", ViewID: v.ID, CallbackID: v.CallbackID, PrivateMetadata: v.PrivateMetadata,
+			Values: map[string]map[string]slackgo.BlockAction{"reason": {"reason": slacktest.TextValue("not now")}},
+		}))
+		if err != nil {
+			return err
+		}
+		status, err := c.poster.form(ctx, "/slack/interactions", form, 0)
+		if err == nil && status != http.StatusOK {
+			err = fmt.Errorf("status %d", status)
+		}
+		return err
+	}
+	return errors.New("no deny form was opened")
+}
+
+// pastDeadline counts grants whose Atlas user is still there more than a
+// tick and a round trip after its deadline (or after jitbot came up, when
+// the deadline passed while it was down).
+func (c *crashRun) pastDeadline(views []grantView, up time.Time) {
+	byUser := map[string]grantView{}
+	for _, v := range views {
+		if v.Username != "" {
+			byUser[v.Username] = v
+		}
+	}
+	now := time.Now()
+	for _, u := range c.r.managedUsers() {
+		v, ok := byUser[u.Username]
+		if !ok || v.ExpiresAt.IsZero() {
+			continue
+		}
+		due := v.ExpiresAt
+		if due.Before(up) {
+			due = up
+		}
+		if now.Sub(due) > proveSweepTick+crashRoundTrip {
+			c.res.PastDeadline++
+			c.problem("user %s of request %s (%s) is still in Atlas %s after its deadline %s", u.Username, v.ID, v.State, now.Sub(v.ExpiresAt).Round(time.Millisecond), v.ExpiresAt.Format(time.RFC3339Nano))
+		}
+	}
+}
+
+func (c *crashRun) problem(format string, args ...any) {
+	if len(c.res.Problems) < 20 {
+		c.res.Problems = append(c.res.Problems, fmt.Sprintf(format, args...))
+	}
+}
+
+// check verifies the invariants with jitbot down, reading its store.
+func (c *crashRun) check(ctx context.Context, final bool, stopped time.Time) error {
+	c.res.Checks++
+	db, err := store.Open(filepath.Join(c.r.dir, "jitbot.db"), store.Options{ReadOnly: true, LockTimeout: 10 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	sum, err := db.VerifyAudit(ctx)
+	c.res.AuditOK = err == nil
+	c.res.AuditRecords = sum.Records
+	if err != nil {
+		return fmt.Errorf("the audit chain: %w", err)
+	}
+	rs, err := db.Find(ctx, flows.Query{})
+	if err != nil {
+		return err
+	}
+	events := map[string][]flows.Event{}
+	if err := db.Audit(ctx, time.Time{}, func(rec flows.AuditRecord) error {
+		events[rec.Event.RequestID] = append(events[rec.Event.RequestID], rec.Event)
+		return nil
+	}); err != nil {
+		return err
+	}
+	byID := map[string]*flows.Request{}
+	before := len(c.res.Problems)
+	for _, r := range rs {
+		byID[r.ID] = r
+		for _, p := range consistency(r, events[r.ID]) {
+			c.problem("request %s (%s): %s", r.ID, r.State, p)
+		}
+	}
+	users := map[string]bool{}
+	for _, u := range c.r.managedUsers() {
+		users[u.Username] = true
+		id, _ := u.Label("jitbot-request")
+		if r := byID[id]; r == nil || !r.State.HoldsAccess() || r.Username != u.Username {
+			c.res.Orphans++
+			state := "no request"
+			if r != nil {
+				state = string(r.State)
+			}
+			c.problem("orphan: Atlas user %s of request %s (%s)", u.Username, id, state)
+		}
+	}
+	for _, r := range rs {
+		if r.State == flows.StateActive && !users[r.Username] {
+			c.res.Missing++
+			c.problem("active grant %s has no Atlas user %s", r.ID, r.Username)
+		}
+	}
+	if final {
+		c.res.Requests = len(rs)
+		for _, r := range rs {
+			c.res.ByState[r.State]++
+		}
+	}
+	if len(c.res.Problems) > before {
+		return fmt.Errorf("%d problem(s): %s", len(c.res.Problems)-before, strings.Join(c.res.Problems[before:], "; "))
+	}
+	return nil
+}
+
+// consistency lists how a request disagrees with its audit trail or with
+// what its state implies.
+func consistency(r *flows.Request, evs []flows.Event) []string {
+	var out []string
+	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	if len(evs) == 0 {
+		return []string{"no audit record"}
+	}
+	submitted := 0
+	var extended time.Duration
+	for _, ev := range evs {
+		switch ev.Type {
+		case flows.EventSubmitted:
+			submitted++
+		case flows.EventExtended:
+			extended += ev.Duration
+		}
+	}
+	if submitted != 1 || evs[0].Type != flows.EventSubmitted {
+		bad("%d submissions, first record %s", submitted, evs[0].Type)
+	}
+	if last := evs[len(evs)-1]; last.To != r.State {
+		bad("the last audit record (%s) left it %s", last.Type, last.To)
+	}
+	switch {
+	case r.State == flows.StateActive:
+		if r.Username == "" || r.ActivatedAt.IsZero() {
+			bad("active without a user or a start")
+		}
+		if want := r.ActivatedAt.Add(r.Duration + extended); !r.ExpiresAt.Equal(want) {
+			bad("expires at %s, not start + duration + extensions = %s", r.ExpiresAt, want)
+		}
+	case r.State == flows.StateProvisioning || r.State == flows.StateRevokeFailed:
+		if r.Username == "" {
+			bad("%s without a username", r.State)
+		}
+	case r.State.Terminal():
+		if r.EndedAt.IsZero() {
+			bad("ended without an end time")
+		}
+		if (r.State == flows.StateExpired || r.State == flows.StateRevoked) && r.EndState != r.State {
+			bad("ended %s but was revoking towards %s", r.State, r.EndState)
+		}
+	}
+	return out
+}

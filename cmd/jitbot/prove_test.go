@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestExpiryUnderARateLimit: 100 grants in one project (Atlas's cap) due in
+// the same second, Atlas's token bucket at 10 and 5 a minute. Told the
+// bucket, jitbot starts revoking early enough that every user is gone by its
+// deadline; all in simulated time.
+func TestExpiryUnderARateLimit(t *testing.T) {
+	res, err := proveExpiry(context.Background(), 100, 10, 5, time.Minute, true, t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.Expired != res.Grants || res.UsersLeft != 0 {
+		t.Fatalf("%d of %d grants expired, %d Atlas users left", res.Expired, res.Grants, res.UsersLeft)
+	}
+	if res.MaxOverstay > proveSweepTick {
+		t.Errorf("a user outlived its deadline by %s (budget: one tick, %s, plus a round trip)", res.MaxOverstay, proveSweepTick)
+	}
+	// 99 deletes at 5 a minute after a burst of 10 take about 18 minutes.
+	if res.EarliestStart < 15*time.Minute {
+		t.Errorf("revocations started only %s early", res.EarliestStart)
+	}
+	if len(res.Violations) > 0 {
+		t.Errorf("spec violations: %v", res.Violations)
+	}
+}
+
+// TestDowntime: jitbot is down while 50 grants expire; the sweep it runs at
+// start-up deletes every user.
+func TestDowntime(t *testing.T) {
+	res, err := proveDowntime(context.Background(), 50, t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.Sweeps != 1 || res.UsersLeft != 0 || res.Expired != res.Grants || res.Deletes != res.Grants {
+		t.Fatalf("after the restart: %+v", res)
+	}
+}
+
+// TestDuplicateDelivery: every Slack slash command, click and event
+// delivered four times (retries marked with X-Slack-Retry-Num), every Teams
+// activity four times, and ten concurrent Approve clicks per request, across
+// both platforms: one request each, one Atlas create each, one audit record
+// per transition.
+func TestDuplicateDelivery(t *testing.T) {
+	res, err := proveDuplicates(context.Background(), t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.Non200 != 0 || res.Requests != 2 || res.Creates != 2 || res.AtlasUsers != 2 || res.CredentialDMs != 2 || res.HomePublishes != 1 {
+		t.Fatalf("duplicates got through: %+v", res)
+	}
+	if res.MaxPerTransition != 1 {
+		t.Fatalf("a transition was recorded %d times: %v", res.MaxPerTransition, res.Transitions)
+	}
+	for _, typ := range []string{"submitted", "approved", "provisioning", "activated"} {
+		if res.Transitions[typ] != 2 {
+			t.Errorf("%d %s records for 2 requests: %v", res.Transitions[typ], typ, res.Transitions)
+		}
+	}
+}
+
+// TestClickToCredentials: with latency on every Atlas call and a delay
+// before Atlas applies changes, each grant's life takes one create, one
+// delete, status polls and no list. (Its timing is a figure of jitbot
+// bench, not a test.)
+func TestClickToCredentials(t *testing.T) {
+	res, err := proveClickToCredentials(context.Background(), 3, 20*time.Millisecond, 300*time.Millisecond, t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if len(res.Samples) != 3 || res.Creates != 1 || res.Deletes != 1 || res.Lists != 0 || res.Polls < 1 {
+		t.Fatalf("Atlas calls per grant: %+v", res)
+	}
+}
+
+// TestLoad: slash commands and clicks at 200 a second, some replayed: no
+// answer is a 5xx or missing, and no delivery makes a second request or a
+// second Atlas user. (The latencies are figures of jitbot bench.)
+func TestLoad(t *testing.T) {
+	res, err := proveLoad(context.Background(), 200, 2*time.Second, t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.Errors != 0 || res.Server5xx() != 0 || res.Status[200] != res.Sent {
+		t.Fatalf("answers: %+v", res.Status)
+	}
+	if res.Duplicates != 0 || res.Requests > res.ByKind["request"] || res.Requests == 0 || res.Creates != res.Approved {
+		t.Fatalf("duplicates: %+v", res)
+	}
+	if res.ByKind["request replay"] == 0 || res.ByKind["click cancel"] == 0 || res.ByKind["click approve"] == 0 {
+		t.Fatalf("the load lacks a kind of request: %v", res.ByKind)
+	}
+}
+
+// TestScale: jitbot starts on a store with a history, resumes nothing, and
+// its sweeps find nothing due. (Start-up time, heap and sweep time at 100k
+// requests and 1M audit records are figures of jitbot bench.)
+func TestScale(t *testing.T) {
+	res, err := proveScale(context.Background(), t.TempDir(), 1000, 10_000, 20, t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.Sweeps != 20 || res.Due != 0 || res.StartToReady <= 0 {
+		t.Fatalf("%+v", res)
+	}
+}
+
+// TestCrash runs `jitbot serve` as a process (this test binary, turned into
+// jitbot by TestMain), kills it with SIGKILL at random points of random
+// journeys, 200 times, and checks after every kill and at the end: no
+// orphaned Atlas user, no active grant without its user, the audit chain
+// intact and in agreement with every request, nothing left half-done, and
+// no user kept past its deadline plus a tick and a round trip.
+const crashTestRuns = 200
+
+func TestCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs jitbot as a subprocess 200 times")
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	res, err := proveCrash(context.Background(), "", crashTestRuns, 400*time.Millisecond, time.Minute, seed, t)
+	t.Logf("%d runs in %s: %d checks, actions %v, %d requests %v, audit %d records, settled in %s",
+		res.Runs, res.Wall.Round(time.Second), res.Checks, res.Actions, res.Requests, res.ByState, res.AuditRecords, res.Settle.Round(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed() || res.Runs != crashTestRuns {
+		t.Fatalf("%+v", res)
+	}
+}
