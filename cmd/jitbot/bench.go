@@ -3,8 +3,285 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jitbot/jitbot/flows"
 )
 
+// `jitbot bench` runs the scenarios of prove*.go at full size and prints
+// DESIGN §8's budget as one table: what was measured, the figure, the
+// budget, and whether it holds. It runs jitbot in this process and as a
+// child process (the crash scenario), against the simulators, on loopback.
+
+// benchOptions are the sizes of one bench run.
+type benchOptions struct {
+	quick     bool
+	crashRuns int
+	loadFor   time.Duration
+	clicks    int
+	scaleReqs int
+	scaleEvts int
+	only      []string // scenario names; empty: all
+}
+
+func (o benchOptions) wants(name string) bool {
+	return len(o.only) == 0 || slices.Contains(o.only, name)
+}
+
+var benchScenarios = []string{"load", "click", "duplicates", "expiry", "downtime", "crash", "scale"}
+
+// verdict of a row: a budget held or broken, or a figure with no budget.
+type verdict int
+
+const (
+	pass verdict = iota
+	fail
+	info
+)
+
+func (v verdict) String() string {
+	return [...]string{"ok", "BROKEN", "-"}[v]
+}
+
+// benchRow is one line of the table.
+type benchRow struct {
+	what, figure, budget string
+	verdict              verdict
+}
+
+func check(ok bool) verdict {
+	if ok {
+		return pass
+	}
+	return fail
+}
+
 func (e *env) bench(ctx context.Context, args []string) error {
-	return errors.New("bench: not yet")
+	fs := flag.NewFlagSet("jitbot bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	quick := fs.Bool("quick", false, "smaller runs (about a minute): fewer crash runs, a shorter load, a smaller store")
+	runs := fs.Int("runs", 0, "kill -9 runs of the crash scenario (default 200, or 50 with -quick)")
+	only := fs.String("only", "", "run only these scenarios, separated by commas: "+strings.Join(benchScenarios, ","))
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	o := benchOptions{quick: *quick, crashRuns: 200, loadFor: 30 * time.Second, clicks: 10, scaleReqs: 100_000, scaleEvts: 1_000_000}
+	if *quick {
+		o.crashRuns, o.loadFor, o.clicks, o.scaleReqs, o.scaleEvts = 50, 5*time.Second, 3, 10_000, 100_000
+	}
+	if *runs < 0 {
+		return usageErr("-runs must be positive")
+	}
+	if *runs > 0 {
+		o.crashRuns = *runs
+	}
+	if *only != "" {
+		for _, name := range strings.Split(*only, ",") {
+			if !slices.Contains(benchScenarios, name) {
+				return usageErr("-only: unknown scenario %q; choose from %s", name, strings.Join(benchScenarios, ","))
+			}
+			o.only = append(o.only, name)
+		}
+	}
+	fmt.Fprintf(e.stderr, "jitbot bench: %d CPUs, %s %s/%s; progress on stderr, the table on stdout\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	rows, err := runBench(ctx, o, e.stderr)
+	printBench(e.stdout, o, rows)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if r.verdict == fail {
+			return errors.New("a budget is broken")
+		}
+	}
+	return nil
+}
+
+// runBench runs the scenarios o asks for and returns the table's rows.
+// progress receives a line as each scenario starts. A scenario that cannot
+// run at all stops the bench with the rows so far.
+func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchRow, error) {
+	var rows []benchRow
+	var violations []string
+	add := func(r ...benchRow) { rows = append(rows, r...) }
+	step := func(name, what string) bool {
+		if !o.wants(name) {
+			return false
+		}
+		fmt.Fprintf(progress, "  %s: %s\n", name, what)
+		return true
+	}
+	ms := func(d time.Duration) string { return fmtDuration(d) }
+
+	if step("load", fmt.Sprintf("200 requests/s for %s", o.loadFor)) {
+		res, err := proveLoad(ctx, 200, o.loadFor, nil)
+		if err != nil {
+			return rows, fmt.Errorf("load: %w", err)
+		}
+		violations = append(violations, res.Violations...)
+		add(benchRow{fmt.Sprintf("ack, %d req/s × %s (%d slash commands, clicks)", res.Rate, res.Duration, res.Sent),
+			fmt.Sprintf("p50 %s, p99 %s, max %s", ms(res.P50), ms(res.P99), ms(res.Max)), "p99 < 100ms", check(res.P99 < 100*time.Millisecond)},
+			benchRow{"  answers", fmt.Sprintf("%d × 200, %d 5xx, %d unanswered, %d sent late", res.Status[200], res.Server5xx(), res.Errors, res.Behind),
+				"no 5xx", check(res.Server5xx() == 0 && res.Errors == 0 && res.Status[200] == res.Sent)},
+			benchRow{fmt.Sprintf("  duplicates (%d new, %d replays, %d approved)", res.ByKind["request"], res.ByKind["request replay"]+res.ByKind["click replay"], res.Approved),
+				fmt.Sprintf("%d duplicate requests, %d Atlas creates", res.Duplicates, res.Creates), "0 duplicates",
+				check(res.Duplicates == 0 && res.Requests <= res.ByKind["request"] && res.Creates == res.Approved)})
+	}
+
+	if step("click", fmt.Sprintf("%d approvals with 50ms per Atlas call", 2*o.clicks)) {
+		for _, apply := range []time.Duration{time.Second, 0} {
+			res, err := proveClickToCredentials(ctx, o.clicks, 50*time.Millisecond, apply, nil)
+			if err != nil {
+				return rows, fmt.Errorf("click to credentials: %w", err)
+			}
+			violations = append(violations, res.Violations...)
+			when := "apply " + ms(apply)
+			if apply == 0 {
+				when = "applied at once"
+			}
+			add(benchRow{fmt.Sprintf("click → credentials DM, L=50ms, %s (%d)", when, res.Grants),
+				fmt.Sprintf("p50 %s, max %s", ms(res.P50), ms(res.Max)), "p50 < 3L + apply = " + ms(res.Budget()), check(res.P50 < res.Budget())},
+				benchRow{"  chat calls, click → DM", fmt.Sprintf("%d (%s)", res.SlackCalls, strings.Join(res.SlackMethods, ", ")), "≤ 2", check(res.SlackCalls <= 2)})
+			if apply > 0 {
+				add(benchRow{"Atlas calls per grant", fmt.Sprintf("%.0f create, %.0f delete, %.1f status polls, %.0f lists, %.1f other", res.Creates, res.Deletes, res.Polls, res.Lists, res.OtherAtlas),
+					"1 create, 1 delete, 0 lists", check(res.Creates == 1 && res.Deletes == 1 && res.Lists == 0)})
+			}
+		}
+	}
+
+	if step("duplicates", "every delivery 4 times, 10 concurrent Approve clicks") {
+		res, err := proveDuplicates(ctx, nil)
+		if err != nil {
+			return rows, fmt.Errorf("duplicates: %w", err)
+		}
+		violations = append(violations, res.Violations...)
+		ok := res.Non200 == 0 && res.Requests == 2 && res.Creates == 2 && res.AtlasUsers == 2 && res.CredentialDMs == 2 && res.HomePublishes == 1 && res.MaxPerTransition == 1
+		add(benchRow{fmt.Sprintf("duplicate delivery ×4, 10 concurrent Approves (%d deliveries)", res.Deliveries),
+			fmt.Sprintf("%d requests, %d creates, %d credential DMs, %d Home tab, ≤ %d audit record per transition", res.Requests, res.Creates, res.CredentialDMs, res.HomePublishes, res.MaxPerTransition),
+			"1 create, 1 audit per transition", check(ok)})
+	}
+
+	if step("expiry", "100 grants due in the same second, Atlas bucket 10 + 5/min (simulated time)") {
+		res, err := proveExpiry(ctx, 100, 10, 5, time.Minute, true, nil)
+		if err != nil {
+			return rows, fmt.Errorf("expiry: %w", err)
+		}
+		violations = append(violations, res.Violations...)
+		add(benchRow{fmt.Sprintf("expiry: %d due in one second, bucket %d + %d/%s: max overstay", res.Grants, res.Capacity, res.Refill, flows.FormatDuration(res.Per)),
+			fmt.Sprintf("%s (%d expired, %d users left, %d × 429)", signed(res.MaxOverstay), res.Expired, res.UsersLeft, res.RateLimited),
+			"≤ 1 tick (5s) + 1 round trip", check(res.MaxOverstay <= proveSweepTick && res.UsersLeft == 0 && res.Expired == res.Grants)},
+			benchRow{"  earliest revocation start", fmt.Sprintf("%s before the deadline (%d sweeps in %s)", res.EarliestStart, res.Sweeps, ms(res.Wall)), "", info})
+		cmp, err := proveExpiry(ctx, 100, 10, 5, time.Minute, false, nil)
+		if err != nil {
+			return rows, fmt.Errorf("expiry without the planner: %w", err)
+		}
+		add(benchRow{"  without atlas.rate_limit (comparison)",
+			fmt.Sprintf("max overstay %s, %d × 429", signed(cmp.MaxOverstay), cmp.RateLimited), "", info})
+	}
+
+	if step("downtime", "50 grants expire while jitbot is down") {
+		res, err := proveDowntime(ctx, 50, nil)
+		if err != nil {
+			return rows, fmt.Errorf("downtime: %w", err)
+		}
+		violations = append(violations, res.Violations...)
+		add(benchRow{fmt.Sprintf("downtime: %d grants expire, down %s", res.Grants, res.Downtime),
+			fmt.Sprintf("%d deleted by %d sweep, %d left, restart to done %s", res.Deletes, res.Sweeps, res.UsersLeft, ms(res.StartToDone)),
+			"all within 1 sweep + 1 round trip", check(res.Sweeps == 1 && res.UsersLeft == 0 && res.Expired == res.Grants)})
+	}
+
+	if step("crash", fmt.Sprintf("kill -9 × %d", o.crashRuns)) {
+		res, err := proveCrash(ctx, "", o.crashRuns, 400*time.Millisecond, time.Minute, uint64(time.Now().UnixNano()), nil)
+		if err != nil {
+			return rows, fmt.Errorf("crash: %w", err)
+		}
+		violations = append(violations, res.Violations...)
+		var states []string
+		for _, s := range []string{"active", "expired", "revoked", "denied", "cancelled", "timed_out", "failed", "pending"} {
+			if n := res.ByState[flows.State(s)]; n > 0 {
+				states = append(states, fmt.Sprintf("%d %s", n, s))
+			}
+		}
+		add(benchRow{fmt.Sprintf("crash: kill -9 × %d (%d checks)", res.Runs, res.Checks),
+			fmt.Sprintf("%d orphans, %d past deadline + tick, %d active without user", res.Orphans, res.PastDeadline, res.Missing),
+			"0 orphans, 0 past deadline", check(res.Orphans == 0 && res.PastDeadline == 0 && res.Missing == 0)},
+			benchRow{fmt.Sprintf("  %d requests (%s)", res.Requests, strings.Join(states, ", ")),
+				fmt.Sprintf("audit chain of %d verified=%v, %d inconsistent, %d unsettled", res.AuditRecords, res.AuditOK, len(res.Problems), res.Unsettled),
+				"0 lost audit events", check(res.AuditOK && len(res.Problems) == 0 && res.Unsettled == 0)})
+	}
+
+	if step("scale", fmt.Sprintf("%d requests and %d audit records (the store is built once and kept in %s)", o.scaleReqs, o.scaleEvts, os.TempDir())) {
+		res, err := proveScale(ctx, "", os.TempDir(), o.scaleReqs, o.scaleEvts, 200, nil)
+		if err != nil {
+			return rows, fmt.Errorf("scale: %w", err)
+		}
+		size := fmt.Sprintf("%s requests, %s audit", count(res.Requests), count(res.Events))
+		if o.quick {
+			size += " (-quick)"
+		}
+		add(benchRow{"scale, " + size + ": start-up to ready", ms(res.StartToReady), "< 1s", check(res.StartToReady < time.Second)},
+			benchRow{"  `jitbot serve`, exec to first sweep", ms(res.ServeToReady), "< 1s", check(res.ServeToReady < time.Second)},
+			benchRow{"  Go heap of `jitbot serve` (heap_alloc)", fmt.Sprintf("%.1f MB", float64(res.ServeHeap)/(1<<20)), "< 64 MB", check(res.ServeHeap > 0 && res.ServeHeap < 64<<20)},
+			benchRow{fmt.Sprintf("  sweep, nothing due (p50, max of %d)", res.Sweeps), fmt.Sprintf("%s, %s", ms(res.SweepP50), ms(res.SweepMax)), "< 1ms", check(res.SweepP50 < time.Millisecond && res.Due == 0)})
+	}
+
+	add(benchRow{"Atlas calls and answers off the OpenAPI spec", fmt.Sprint(len(violations)), "0", check(len(violations) == 0)})
+	return rows, nil
+}
+
+func printBench(w io.Writer, o benchOptions, rows []benchRow) {
+	title := "jitbot bench"
+	if o.quick {
+		title += " -quick"
+	}
+	fmt.Fprintf(w, "%s: DESIGN §8 measured on %d CPUs (%s, %s/%s)\n\n", title, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHAT\tFIGURE\tBUDGET\tRESULT")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.what, r.figure, r.budget, r.verdict)
+	}
+	_ = tw.Flush()
+}
+
+// fmtDuration prints a duration with three significant figures or so.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second).String()
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	case d >= time.Microsecond:
+		return d.Round(10 * time.Nanosecond).String()
+	}
+	return d.String()
+}
+
+func signed(d time.Duration) string {
+	if d > 0 {
+		return "+" + fmtDuration(d)
+	}
+	if d < 0 {
+		return "-" + fmtDuration(-d)
+	}
+	return "0s"
+}
+
+func count(n int) string {
+	if n >= 1_000_000 && n%1_000_000 == 0 {
+		return fmt.Sprintf("%dM", n/1_000_000)
+	}
+	if n >= 1000 && n%1000 == 0 {
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return fmt.Sprint(n)
 }

@@ -29,7 +29,7 @@ Usage:
   jitbot audit export  [-config jitbot.yaml] [-since 24h|2026-11-01T00:00:00Z]
   jitbot audit verify  [-config jitbot.yaml]
   jitbot demo   [-speed 0] [-keep]
-  jitbot bench  [-quick]
+  jitbot bench  [-quick] [-runs 200] [-only load,click,duplicates,expiry,downtime,crash,scale]
 
 The config defaults to $JITBOT_CONFIG, else /etc/jitbot/jitbot.yaml.
 grants and audit talk to the running server's admin API (admin_token) when it

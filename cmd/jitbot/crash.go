@@ -222,7 +222,8 @@ const execEnv = "JITBOT_TEST_EXEC"
 // serveProc is `jitbot serve` as a child process.
 type serveProc struct {
 	cmd  *exec.Cmd
-	done chan error
+	done chan struct{} // closed when the process has exited
+	err  error         // its exit status, once done
 }
 
 // serve starts jitbot and waits until it answers /healthz.
@@ -232,21 +233,24 @@ func (c *crashRun) serve(ctx context.Context) (*serveProc, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	p := &serveProc{cmd: exec.Command(c.exe, "serve", "-config", c.r.cfg, "-log-format", "json"), done: make(chan error, 1)}
+	p := &serveProc{cmd: exec.Command(c.exe, "serve", "-config", c.r.cfg, "-log-format", "json"), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), execEnv+"=1")
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		return nil, err
 	}
-	go func() { p.done <- p.cmd.Wait() }()
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if code, err := httpGet("http://" + c.addr + "/healthz"); err == nil && code == http.StatusOK {
 			return p, nil
 		}
 		select {
-		case err := <-p.done:
-			return nil, fmt.Errorf("jitbot serve exited at start-up: %v\n%s", err, tailFile(c.logPath, 3000))
+		case <-p.done:
+			return nil, fmt.Errorf("jitbot serve exited at start-up: %v\n%s", p.err, tailFile(c.logPath, 3000))
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -311,7 +315,8 @@ func (c *crashRun) seedExpiring(ctx context.Context, n int) error {
 	return nil
 }
 
-// kill is kill -9, then waiting for the process to be gone.
+// kill is kill -9, then waiting for the process to be gone. Killing a
+// process that has exited already does nothing.
 func (p *serveProc) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.done
@@ -323,8 +328,8 @@ func (p *serveProc) stop() error {
 		return err
 	}
 	select {
-	case err := <-p.done:
-		return err
+	case <-p.done:
+		return p.err
 	case <-time.After(40 * time.Second):
 		p.kill()
 		return errors.New("jitbot serve did not stop within 40s")

@@ -454,7 +454,7 @@ func proveClickToCredentials(ctx context.Context, n int, latency, applyDelay tim
 		slackCalls = append(slackCalls, len(r.slack.Calls())-before)
 		if i == 0 {
 			for _, c := range r.slack.Calls()[before:] {
-				res.SlackMethods = append(res.SlackMethods, fmt.Sprintf("%s at %s", c.Method, c.Time.Sub(sent).Round(time.Millisecond)))
+				res.SlackMethods = append(res.SlackMethods, fmt.Sprintf("%s %s", c.Method, c.Time.Sub(sent).Round(time.Millisecond)))
 			}
 		}
 	}

@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"runtime"
-	rtmetrics "runtime/metrics"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
@@ -18,9 +22,12 @@ type ScaleResult struct {
 	// sweep: store open, the Atlas check, wiring, Resume's search for
 	// interrupted work and the first sweep.
 	StartToReady time.Duration
-	// Heap is the Go heap (live objects, after a GC) that the running jitbot
-	// added: the simulators' share is measured before it starts and left out.
-	Heap uint64
+	// ServeToReady is the same for `jitbot serve` as a process: from its
+	// start to the end of its first sweep (seen in /metrics).
+	ServeToReady time.Duration
+	// ServeHeap is that process's Go heap once ready (go_memstats_heap_alloc_bytes:
+	// live objects and garbage not yet collected, so an upper bound).
+	ServeHeap uint64
 	// SweepP50 and SweepMax time a sweep when nothing is due.
 	SweepP50, SweepMax time.Duration
 	Sweeps             int
@@ -28,28 +35,30 @@ type ScaleResult struct {
 }
 
 // proveScale starts jitbot on a store with a long history (requests
-// finished requests and events audit records, built once in dir and kept)
-// and measures start-up, the heap and a sweep with nothing due.
-func proveScale(ctx context.Context, dir string, requests, events, sweeps int, reporter atlastest.Reporter) (ScaleResult, error) {
+// finished requests and events audit records, built once in dir and kept):
+// in this process, to time start-up and sweeps with nothing due, then as
+// `jitbot serve` (exe, os.Executable() when empty), to read its heap away
+// from the simulators' own.
+func proveScale(ctx context.Context, exe, dir string, requests, events, sweeps int, reporter atlastest.Reporter) (ScaleResult, error) {
 	res := ScaleResult{Requests: requests, Events: events}
 	path, err := storetest.History(dir, requests, events)
 	if err != nil {
 		return res, err
 	}
-	r, err := newRig(rigOptions{slack: true, nobodyInSlack: true, flows: autoApproveFlow, storePath: path, reporter: reporter})
+	addr, err := freeAddr()
+	if err != nil {
+		return res, err
+	}
+	r, err := newRig(rigOptions{slack: true, nobodyInSlack: true, flows: autoApproveFlow, storePath: path, listen: addr, reporter: reporter})
 	if err != nil {
 		return res, err
 	}
 	defer r.close()
-	before := liveHeap()
 	began := time.Now()
 	if err := r.start(ctx, Options{NoScheduler: true}); err != nil {
 		return res, err
 	}
 	res.StartToReady = time.Since(began)
-	if after := liveHeap(); after > before {
-		res.Heap = after - before
-	}
 	var took []time.Duration
 	for range sweeps {
 		t := time.Now()
@@ -62,13 +71,60 @@ func proveScale(ctx context.Context, dir string, requests, events, sweeps int, r
 		res.Due += rep.Due
 	}
 	res.SweepP50, res.SweepMax = percentile(took, 50), percentile(took, 100)
-	return res, r.stop()
+	if err := r.stop(); err != nil {
+		return res, err
+	}
+
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return res, err
+		}
+	}
+	c := &crashRun{r: r, exe: exe, addr: addr, logPath: filepath.Join(r.dir, "serve.log")}
+	began = time.Now()
+	p, err := c.serve(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer p.kill()
+	for deadline := time.Now().Add(time.Minute); ; {
+		m, err := scrape("http://" + addr + "/metrics")
+		if err != nil {
+			return res, err
+		}
+		if m["jitbot_sweep_duration_seconds_count"] >= 1 {
+			res.ServeToReady = time.Since(began)
+			res.ServeHeap = uint64(m["go_memstats_heap_alloc_bytes"])
+			break
+		}
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("jitbot serve did not sweep within a minute:\n%s", tailFile(c.logPath, 2000))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return res, p.stop()
 }
 
-// liveHeap is the Go heap's live objects after a collection.
-func liveHeap() uint64 {
-	runtime.GC()
-	s := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	rtmetrics.Read(s)
-	return s[0].Value.Uint64()
+// scrape reads the unlabelled samples of a Prometheus text exposition.
+func scrape(url string) (map[string]float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -107,12 +108,15 @@ func TestLoad(t *testing.T) {
 // its sweeps find nothing due. (Start-up time, heap and sweep time at 100k
 // requests and 1M audit records are figures of jitbot bench.)
 func TestScale(t *testing.T) {
-	res, err := proveScale(context.Background(), t.TempDir(), 1000, 10_000, 20, t)
+	if testing.Short() {
+		t.Skip("runs jitbot as a subprocess")
+	}
+	res, err := proveScale(context.Background(), "", t.TempDir(), 1000, 10_000, 20, t)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%+v", res)
-	if res.Sweeps != 20 || res.Due != 0 || res.StartToReady <= 0 {
+	if res.Sweeps != 20 || res.Due != 0 || res.StartToReady <= 0 || res.ServeToReady <= 0 || res.ServeHeap == 0 {
 		t.Fatalf("%+v", res)
 	}
 }
@@ -139,5 +143,24 @@ func TestCrash(t *testing.T) {
 	}
 	if res.Failed() || res.Runs != crashTestRuns {
 		t.Fatalf("%+v", res)
+	}
+}
+
+// TestBenchVerb runs `jitbot bench` on one quick scenario and checks the
+// table and the exit status, and refuses bad flags.
+func TestBenchVerb(t *testing.T) {
+	code, out := runCLI("bench", "-only", "downtime")
+	if code != 0 || !strings.Contains(out, "downtime: 50 grants expire") || !strings.Contains(out, "WHAT") || strings.Contains(out, "BROKEN") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, args := range [][]string{{"bench", "-only", "nope"}, {"bench", "-runs", "-1"}, {"bench", "-bogus"}} {
+		if code, out := runCLI(args...); code != 2 {
+			t.Errorf("%v: exit %d:\n%s", args, code, out)
+		}
+	}
+	var buf strings.Builder
+	printBench(&buf, benchOptions{}, []benchRow{{"a figure", "1", "< 2", pass}, {"another", "3", "< 2", fail}, {"a note", "x", "", info}})
+	if !strings.Contains(buf.String(), "ok") || !strings.Contains(buf.String(), "BROKEN") {
+		t.Fatalf("table:\n%s", buf.String())
 	}
 }
