@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -574,6 +573,3 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	i := int(float64(len(s))*p/100+0.5) - 1
 	return s[min(max(i, 0), len(s)-1)]
 }
-
-// discard is a logger for scenario helpers that need one.
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
