@@ -26,9 +26,12 @@ type Config struct {
 	HTTPTimeout time.Duration
 	// ApplyTimeout bounds WaitApplied (90s).
 	ApplyTimeout time.Duration
-	// ApplyPoll is the first wait between change-status polls (500ms); it
-	// doubles up to ApplyPollMax (5s).
-	ApplyPoll, ApplyPollMax time.Duration
+	// Change-status polls: for the first ApplyFastFor (2s) of a wait, one
+	// starts every ApplyPoll (50ms), or as soon as the last one is answered
+	// when that takes longer; then the wait between them starts at ApplyPoll
+	// and doubles up to ApplyPollMax (5s). Most user changes apply within
+	// seconds while the requester waits; a slow one is then polled rarely.
+	ApplyPoll, ApplyFastFor, ApplyPollMax time.Duration
 	// CatalogTTL is how long a project's cluster list is served from cache (5m).
 	CatalogTTL time.Duration
 	// MaxRetries is how many times one HTTP request is retried after a 429,
@@ -84,7 +87,8 @@ func (cfg Config) withDefaults() Config {
 	}
 	def(&cfg.HTTPTimeout, 20*time.Second)
 	def(&cfg.ApplyTimeout, 90*time.Second)
-	def(&cfg.ApplyPoll, 500*time.Millisecond)
+	def(&cfg.ApplyPoll, 50*time.Millisecond)
+	def(&cfg.ApplyFastFor, 2*time.Second)
 	def(&cfg.ApplyPollMax, 5*time.Second)
 	def(&cfg.CatalogTTL, 5*time.Minute)
 	def(&cfg.RetryBase, 250*time.Millisecond)

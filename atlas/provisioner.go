@@ -428,8 +428,9 @@ func srvAddress(c *admin.ClusterDescription20240805) string {
 }
 
 // WaitApplied polls the cluster's change status until Atlas says APPLIED
-// (until then new users cannot log in), backing off from ApplyPoll to
-// ApplyPollMax, for at most ApplyTimeout; then it returns flows.ErrNotApplied.
+// (until then new users cannot log in): every ApplyPoll or round trip for
+// the first ApplyFastFor, then backing off to ApplyPollMax, for at most
+// ApplyTimeout; then it returns flows.ErrNotApplied.
 func (p *Provisioner) WaitApplied(ctx context.Context, g flows.Grant) error {
 	pr, err := p.project(g.Integration)
 	if err != nil {
@@ -437,14 +438,16 @@ func (p *Provisioner) WaitApplied(ctx context.Context, g flows.Grant) error {
 	}
 	start := p.clock.Now()
 	var slept time.Duration
-	wait := p.cfg.ApplyPoll
+	backoff := p.cfg.ApplyPoll // the wait after the fast phase, doubling
 	for polls := 1; ; polls++ {
 		var status string
+		sent := p.clock.Now()
 		err := p.do(ctx, pr, "getClusterStatus", func(ctx context.Context) (*http.Response, error) {
 			s, resp, err := pr.api.ClustersApi.GetClusterStatus(ctx, pr.ProjectID, g.Resource.Cluster).Execute()
 			status = s.GetChangeStatus()
 			return resp, err
 		})
+		roundTrip := p.clock.Now().Sub(sent)
 		if err != nil {
 			return fmt.Errorf("atlas: wait for user %q: %w", g.Username, clusterError(err, pr, g.Resource.Cluster))
 		}
@@ -454,20 +457,30 @@ func (p *Provisioner) WaitApplied(ctx context.Context, g flows.Grant) error {
 		}
 		// Elapsed time is what was slept or what the clock says, whichever is
 		// more: a fake clock stands still, and real polls take time too.
-		left := p.cfg.ApplyTimeout - max(slept, p.clock.Now().Sub(start))
+		elapsed := max(slept, p.clock.Now().Sub(start))
+		left := p.cfg.ApplyTimeout - elapsed
 		if left <= 0 {
 			p.log.WarnContext(ctx, "atlas change not applied in time", "integration", pr.Name, "username", g.Username,
 				"polls", polls, "waited", p.cfg.ApplyTimeout)
 			return fmt.Errorf("atlas: user %q on cluster %q still %s after %s and %d polls: %w",
 				g.Username, g.Resource.Cluster, status, p.cfg.ApplyTimeout, polls, flows.ErrNotApplied)
 		}
-		d := min(wait, left)
+		var d time.Duration
+		if elapsed < p.cfg.ApplyFastFor {
+			// A poll starts every ApplyPoll, or as soon as the previous one
+			// is answered when Atlas is slower than that: the requester
+			// waits for the gap between the change applying and the next
+			// poll seeing it, and one poll in flight is all Atlas gets.
+			d = max(p.cfg.ApplyPoll-roundTrip, 0)
+		} else {
+			d, backoff = backoff, min(backoff*2, p.cfg.ApplyPollMax)
+		}
+		d = min(d, left)
 		if err := p.cfg.Sleep(ctx, d); err != nil {
 			return fmt.Errorf("atlas: wait for user %q: %w", g.Username,
 				flows.WrapError(flows.EUNAVAILABLE, err, "stopped waiting for Atlas to apply the change"))
 		}
 		slept += d
-		wait = min(wait*2, p.cfg.ApplyPollMax)
 	}
 }
 
