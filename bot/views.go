@@ -424,7 +424,7 @@ func CredentialsCard(r *flows.Request, creds flows.Credentials, rotated bool, v 
 		},
 		Text: "The password is shown only here: jitbot does not keep it. " +
 			"Lost it? Ask for a new one with rotate " + r.ID + ".",
-		Status:  "Access ends at " + v.FormatTime(r.ExpiresAt) + "; you will be reminded before.",
+		Status:  approvedBy(r, v) + " · access ends at " + v.FormatTime(r.ExpiresAt) + "; you will be reminded before.",
 		Actions: append(ExtendButtons(r), revokeButton(r, "I'm done: revoke")),
 		Tone:    ToneGood,
 	}
@@ -487,13 +487,6 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		return ApprovalCard(r, v), true
 	case flows.EventExtensionRequested:
 		return ExtensionCard(r, ev.Extension, ev, v), true
-	case flows.EventApproved, flows.EventAutoApproved:
-		c = Card{
-			Title:    "Request " + r.ID + " approved",
-			Subtitle: what + " for " + flows.FormatDuration(r.Duration),
-			Status:   approvedBy(r, v) + " · setting up access; your credentials follow here.",
-			Tone:     ToneGood,
-		}
 	case flows.EventDenied:
 		c = Card{
 			Title:    "Request " + r.ID + " denied",

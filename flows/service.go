@@ -652,6 +652,12 @@ func (s *Service) announce(ctx context.Context, ev Event, r *Request, creds *Cre
 }
 
 // audience decides who is told of an event directly.
+//
+// An approval tells the requester nothing by itself: the credentials follow
+// within seconds and name the approvers, and a slow or failed set-up has its
+// own message (EventApplyDelayed, EventProvisionFailed). One message instead
+// of two keeps the approval click to the credentials on the shortest path
+// (DESIGN §8: two chat calls) and Slack's one-post-per-second pacing out of it.
 func (s *Service) audience(ev Event, r *Request) []string {
 	admins := s.policy.Admins()
 	if r == nil {
@@ -661,7 +667,7 @@ func (s *Service) audience(ev Event, r *Request) []string {
 	switch ev.Type {
 	case EventSubmitted, EventExtensionRequested:
 		return r.AwaitingApprovalFrom()
-	case EventApproved, EventAutoApproved, EventDenied, EventTimedOut, EventActivated, EventReminder,
+	case EventDenied, EventTimedOut, EventActivated, EventReminder,
 		EventExtended, EventExtensionDenied, EventExpired, EventRevoked, EventApplyDelayed, EventCredentialsRotated:
 		return requester
 	case EventCancelled:

@@ -241,7 +241,7 @@ func TestCommands(t *testing.T) {
 	}
 	dms := h.dms(alice)
 	if len(dms) != before+1 || !strings.Contains(string(dms[len(dms)-1].BlocksJSON), "pw-"+active.Username+"-2") {
-		t.Fatalf("rotated credentials not sent")
+		t.Fatalf("rotated credentials not sent: %d DMs before, %d after; last:\n%s", before, len(dms), dms[len(dms)-1].BlocksJSON)
 	}
 	for _, m := range dms[:len(dms)-1] {
 		if strings.Contains(string(m.BlocksJSON), "pw-"+active.Username+"-1") {

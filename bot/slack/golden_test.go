@@ -156,7 +156,6 @@ func TestGoldenDirectMessages(t *testing.T) {
 		n    flows.Notice
 		v    bot.Viewer
 	}{
-		{"approved", notice(goldenActive(), flows.Event{Type: flows.EventApproved, Actor: "bob@example.com", At: at}, nil), aliceV},
 		{"activated", notice(active, flows.Event{Type: flows.EventActivated, At: at}, goldenCreds()), aliceV},
 		{"credentials_rotated", notice(active, flows.Event{Type: flows.EventCredentialsRotated, At: at.Add(time.Hour)}, goldenCreds()), aliceV},
 		{"apply_delayed", notice(active, flows.Event{Type: flows.EventApplyDelayed, At: at}, nil), aliceV},

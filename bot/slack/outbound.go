@@ -145,12 +145,12 @@ func (b *Bot) update(ctx context.Context, channel, ts string, c bot.Card) error 
 }
 
 // dm sends a card to a person's direct messages with the bot.
+// chat.postMessage to a user id posts in the bot's DM with them and answers
+// with that DM's channel id (for later chat.update), so no conversations.open
+// is needed: one call fewer on the way to the credentials (DESIGN §8). The
+// pacing key is the user id, which every DM post uses.
 func (b *Bot) dm(ctx context.Context, userID string, c bot.Card) (string, string, error) {
-	ch, err := b.people.dmChannel(ctx, userID)
-	if err != nil {
-		return "", "", err
-	}
-	return b.post(ctx, ch, c)
+	return b.post(ctx, userID, c)
 }
 
 // actor is the person behind a command or a click, and where to answer them.
@@ -196,15 +196,12 @@ func (b *Bot) tellBlocks(ctx context.Context, who actor, text string, blocks []s
 			return err
 		})
 	default:
-		var ch string
-		if ch, err = b.people.dmChannel(ctx, who.userID); err == nil {
-			err = b.pacer.do(ctx, ch, func(ctx context.Context) error {
-				return b.call(ctx, "chat.postMessage", func(ctx context.Context) error {
-					_, _, err := b.api.PostMessageContext(ctx, ch, slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...))
-					return err
-				})
+		err = b.pacer.do(ctx, who.userID, func(ctx context.Context) error {
+			return b.call(ctx, "chat.postMessage", func(ctx context.Context) error {
+				_, _, err := b.api.PostMessageContext(ctx, who.userID, slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...))
+				return err
 			})
-		}
+		})
 	}
 	if err != nil {
 		b.log.WarnContext(ctx, "could not answer a person", "user_id", who.userID, "err", err)

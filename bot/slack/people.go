@@ -23,26 +23,23 @@ type person struct {
 
 // How long what Slack said about people is trusted. Emails and time zones
 // change rarely; a person not found may join soon, so that is kept briefly.
-// A DM channel never changes for a user; its TTL only bounds the memory.
 const (
 	peopleTTL         = time.Hour
 	notFoundTTL       = 5 * time.Minute
-	dmTTL             = 24 * time.Hour
 	peopleMax         = 50000
 	codeUsersNotFound = "users_not_found"
 	codeUserNotFound  = "user_not_found"
 )
 
 // directory maps Slack user ids to people and emails to Slack users, with
-// bounded, time-limited caches in front of users.info,
-// users.lookupByEmail and conversations.open.
+// bounded, time-limited caches in front of users.info and
+// users.lookupByEmail.
 type directory struct {
 	api    *slackgo.Client
 	call   func(ctx context.Context, method string, fn func(ctx context.Context) error) error
 	ids    *bot.Cache[person]   // user id -> person
 	emails *bot.Cache[person]   // email -> person in this workspace
 	absent *bot.Cache[struct{}] // emails not in this workspace (they may use Teams)
-	dms    *bot.Cache[string]   // user id -> DM channel id
 }
 
 func newDirectory(api *slackgo.Client, clock flows.Clock, call func(context.Context, string, func(context.Context) error) error) *directory {
@@ -51,7 +48,6 @@ func newDirectory(api *slackgo.Client, clock flows.Clock, call func(context.Cont
 		ids:    bot.NewCache[person](clock, peopleTTL, peopleMax),
 		emails: bot.NewCache[person](clock, peopleTTL, peopleMax),
 		absent: bot.NewCache[struct{}](clock, notFoundTTL, peopleMax),
-		dms:    bot.NewCache[string](clock, dmTTL, peopleMax),
 	}
 }
 
@@ -145,26 +141,6 @@ func (d *directory) byEmail(ctx context.Context, email string) (p person, found 
 	}
 	d.remember(p)
 	return p, true, nil
-}
-
-// dmChannel opens (once) the bot's direct-message channel with a user.
-func (d *directory) dmChannel(ctx context.Context, userID string) (string, error) {
-	if ch, ok := d.dms.Get(userID); ok {
-		return ch, nil
-	}
-	var ch string
-	err := d.call(ctx, "conversations.open", func(ctx context.Context) error {
-		c, _, _, err := d.api.OpenConversationContext(ctx, &slackgo.OpenConversationParameters{Users: []string{userID}})
-		if err == nil {
-			ch = c.ID
-		}
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	d.dms.Put(userID, ch)
-	return ch, nil
 }
 
 // slackCode is the error code of a Web API error ("users_not_found").

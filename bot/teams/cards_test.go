@@ -96,7 +96,6 @@ func goldenCards(t *testing.T) map[string]adaptiveCard {
 	// Every other direct message, one per event type, as the people in n.To see it.
 	admin := bot.Viewer{Email: "admin@example.com"}
 	for _, ev := range []flows.Event{
-		{Type: flows.EventApproved, Actor: "owner@example.com"},
 		{Type: flows.EventCancelled, Actor: "admin@example.com"},
 		{Type: flows.EventTimedOut, Message: "1h"},
 		{Type: flows.EventApplyDelayed},

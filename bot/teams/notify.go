@@ -28,6 +28,16 @@ func (b *Bot) Notify(ctx context.Context, n flows.Notice) error {
 	if r != nil {
 		unlock := b.cards.Lock(r.ID)
 		defer unlock()
+	}
+	// New credentials go out before the cards are brought up to date: the
+	// requester is waiting for them (DESIGN §8 counts the chat calls from the
+	// click to this message). Not for a rotation, whose card updates remove
+	// the old password and must not reach the message with the new one.
+	credentialsFirst := n.Credentials != nil && !bot.CredentialsCardChanges(n.Event)
+	if credentialsFirst {
+		errs = append(errs, b.directMessages(ctx, n))
+	}
+	if r != nil {
 		switch n.Event.Type {
 		case flows.EventSubmitted:
 			errs = append(errs, b.sendCards(ctx, n, bot.KindApproval))
@@ -37,7 +47,9 @@ func (b *Bot) Notify(ctx context.Context, n flows.Notice) error {
 			b.updateCards(ctx, n)
 		}
 	}
-	errs = append(errs, b.directMessages(ctx, n))
+	if !credentialsFirst {
+		errs = append(errs, b.directMessages(ctx, n))
+	}
 	return errors.Join(errs...)
 }
 
