@@ -20,12 +20,31 @@ type SweepReport struct {
 	MaxLag       time.Duration // the longest a due item waited past its time
 }
 
-// Sweep does what is due at now: pending requests time out, reminders go
-// out, grants that would expire before the next sweep (or, under a rate
-// limit, whose planned revocation would start before it) are revoked, and
-// failed Atlas operations are retried. It reads only what is due, through the
-// store's due index.
+// SweepWork selects what a sweep does.
+type SweepWork uint8
+
+const (
+	// SweepEnds: pending requests time out, reminders go out, grants are
+	// revoked (or their revocations retried) and backstops moved.
+	SweepEnds SweepWork = 1 << iota
+	// SweepProvisioning: interrupted or failed provisioning is retried. An
+	// attempt may wait long for Atlas to apply the user, so a scheduler runs
+	// it apart from SweepEnds, which must never wait behind it.
+	SweepProvisioning
+	SweepAll = SweepEnds | SweepProvisioning
+)
+
+// Sweep does all that is due at now (SweepAll).
 func (s *Service) Sweep(ctx context.Context, now time.Time) (SweepReport, error) {
+	return s.SweepFor(ctx, now, SweepAll)
+}
+
+// SweepFor does the work selected that is due at now: pending requests time
+// out, reminders go out, grants that would expire before the next sweep (or,
+// under a rate limit, whose planned revocation would start before it) are
+// revoked, and failed Atlas operations are retried. It reads only what is
+// due, through the store's due index.
+func (s *Service) SweepFor(ctx context.Context, now time.Time, work SweepWork) (SweepReport, error) {
 	var rep SweepReport
 	// Look one tick ahead for expiries: a grant due before the next sweep is
 	// revoked now rather than up to a tick late.
@@ -33,9 +52,11 @@ func (s *Service) Sweep(ctx context.Context, now time.Time) (SweepReport, error)
 	if err != nil {
 		return rep, fmt.Errorf("flows: sweep: %w", err)
 	}
-	early, err := s.earlyRevocations(ctx, now)
-	if err != nil {
-		return rep, fmt.Errorf("flows: sweep: %w", err)
+	var early []string
+	if work&SweepEnds != 0 {
+		if early, err = s.earlyRevocations(ctx, now); err != nil {
+			return rep, fmt.Errorf("flows: sweep: %w", err)
+		}
 	}
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
@@ -59,27 +80,31 @@ func (s *Service) Sweep(ctx context.Context, now time.Time) (SweepReport, error)
 		defer mu.Unlock()
 		f(&rep)
 	}
-	work := make(chan string)
+	queue := make(chan string)
 	var wg sync.WaitGroup
 	for range min(s.cfg.Workers, max(1, len(ids))) {
 		wg.Go(func() {
-			for id := range work {
-				s.handleDue(ctx, id, now, earlySet[id], record)
+			for id := range queue {
+				s.handleDue(ctx, id, now, work, earlySet[id], record)
 			}
 		})
 	}
 	for _, id := range ids {
-		work <- id
+		queue <- id
 	}
-	close(work)
+	close(queue)
 	wg.Wait()
 	return rep, nil
 }
 
-func (s *Service) handleDue(ctx context.Context, id string, now time.Time, early bool, record func(func(*SweepReport))) {
+func (s *Service) handleDue(ctx context.Context, id string, now time.Time, work SweepWork, early bool, record func(func(*SweepReport))) {
 	r, err := s.store.Get(ctx, id)
 	if err != nil {
 		s.log.ErrorContext(ctx, "sweep: could not read a due request", "request_id", id, "err", err)
+		return
+	}
+	provisioning := r.State == StateApproved || r.State == StateProvisioning
+	if provisioning && work&SweepProvisioning == 0 || !provisioning && work&SweepEnds == 0 {
 		return
 	}
 	if due := r.DueAt(); !due.IsZero() && now.After(due) {

@@ -55,6 +55,10 @@ type Main struct {
 	server  *http.Server
 	ln      net.Listener
 
+	// syncGroups reads the Slack user groups the policy's groups include
+	// (nil when there are none).
+	syncGroups func()
+
 	// ctx is the base of background work; cancelled by Close.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -185,7 +189,13 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		m.notify.add(m.teams)
 	}
 
-	if m.sched, err = newScheduler(m.ctx, m.svc, m.clock, m.metrics, m.log.With("component", "scheduler")); err != nil {
+	var extra []job
+	if m.slack != nil && len(cfg.Policy.UserGroups()) > 0 {
+		syncLog := m.log.With("component", "groups")
+		m.syncGroups = func() { _ = syncUserGroups(m.ctx, cfg.Policy, m.slack.UserGroupMembers, syncLog) }
+		extra = append(extra, job{groupSyncSchedule, m.syncGroups})
+	}
+	if m.sched, err = newScheduler(m.ctx, m.svc, m.clock, m.metrics, m.log.With("component", "scheduler"), extra...); err != nil {
 		return nil, err
 	}
 	m.server = &http.Server{
@@ -309,6 +319,11 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() { serveErr <- m.server.Serve(m.ln) }()
 	m.log.Info("jitbot serving", "addr", m.Addr())
 
+	if m.syncGroups != nil {
+		// Groups that include Slack user groups have only their configured
+		// members until the first sync; it must not wait for the schedule.
+		m.bg.Go(m.syncGroups)
+	}
 	m.bg.Go(func() {
 		// The sweep first, then the schedules: what expired while jitbot was
 		// down, or expires from now on, must not wait behind the resumed
@@ -316,7 +331,7 @@ func (m *Main) Run(ctx context.Context) error {
 		// they would never let an expiry run). The sweeps leave alone the
 		// work a dead process held a lease on; Resume finishes it,
 		// revocations first, alongside them.
-		sweep(m.ctx, m.svc, m.clock, m.metrics, m.log)
+		sweepFor(m.ctx, m.svc, m.clock, m.metrics, m.log, flows.SweepEnds)
 		m.startSchedules()
 		if n, err := m.svc.Resume(m.ctx); err != nil {
 			m.log.Error("resume failed", "err", err)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -16,8 +18,16 @@ const (
 	sweepSchedule     = "@every 5s"
 	reconcileSchedule = "@every 1h"
 	rotateSchedule    = "0 0 3 * * *" // daily, 03:00 UTC
+	groupSyncSchedule = "@every 5m"
 	sweepInterval     = 5 * time.Second
 )
+
+// job is a scheduled function beyond the flows ones (the Slack user group
+// sync).
+type job struct {
+	spec string
+	run  func()
+}
 
 // cronLogger adapts slog to cron's logger.
 type cronLogger struct{ log *slog.Logger }
@@ -29,15 +39,16 @@ func (l cronLogger) Error(err error, msg string, kv ...any) {
 
 // newScheduler runs the sweep, reconcile and rotation jobs. Overlapping runs
 // are skipped (a slow sweep is not doubled) and panics are recovered.
-func newScheduler(ctx context.Context, svc *flows.Service, clock flows.Clock, m *metrics, log *slog.Logger) (*cron.Cron, error) {
+func newScheduler(ctx context.Context, svc *flows.Service, clock flows.Clock, m *metrics, log *slog.Logger, extra ...job) (*cron.Cron, error) {
 	cl := cronLogger{log: log}
 	c := cron.New(cron.WithSeconds(), cron.WithLocation(time.UTC), cron.WithLogger(cl),
 		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
-	jobs := []struct {
-		spec string
-		run  func()
-	}{
-		{sweepSchedule, func() { sweep(ctx, svc, clock, m, log) }},
+	jobs := []job{
+		// Two sweeps, each skipped while its last run goes on: expiries
+		// never wait behind a provisioning attempt, which may wait long for
+		// Atlas to apply a user.
+		{sweepSchedule, func() { sweepFor(ctx, svc, clock, m, log, flows.SweepEnds) }},
+		{sweepSchedule, func() { sweepFor(ctx, svc, clock, m, log, flows.SweepProvisioning) }},
 		{reconcileSchedule, func() { reconcile(ctx, svc, m, log) }},
 		{rotateSchedule, func() {
 			jctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
@@ -49,7 +60,7 @@ func newScheduler(ctx context.Context, svc *flows.Service, clock flows.Clock, m 
 			}
 		}},
 	}
-	for _, j := range jobs {
+	for _, j := range append(jobs, extra...) {
 		if _, err := c.AddFunc(j.spec, j.run); err != nil {
 			return nil, err
 		}
@@ -57,12 +68,20 @@ func newScheduler(ctx context.Context, svc *flows.Service, clock flows.Clock, m 
 	return c, nil
 }
 
+// sweep does all that is due now (the demo and the tests step time with it).
 func sweep(ctx context.Context, svc *flows.Service, clock flows.Clock, m *metrics, log *slog.Logger) {
+	sweepFor(ctx, svc, clock, m, log, flows.SweepAll)
+}
+
+func sweepFor(ctx context.Context, svc *flows.Service, clock flows.Clock, m *metrics, log *slog.Logger, work flows.SweepWork) {
 	jctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	start := time.Now()
-	rep, err := svc.Sweep(jctx, clock.Now())
-	m.observeSweep(rep, time.Since(start), err)
+	rep, err := svc.SweepFor(jctx, clock.Now(), work)
+	if work&flows.SweepEnds != 0 {
+		// The sweep metrics are about expiry: how late and how long.
+		m.observeSweep(rep, time.Since(start), err)
+	}
 	if err != nil {
 		log.Error("sweep failed", "err", err)
 		return
@@ -86,4 +105,36 @@ func reconcile(ctx context.Context, svc *flows.Service, m *metrics, log *slog.Lo
 		log.Info("reconcile", "integration", r.Integration, "users", r.Users, "orphans_deleted", len(r.OrphansDeleted),
 			"missing", len(r.Missing), "errors", len(r.Errors))
 	}
+}
+
+// syncUserGroups refreshes the members of the policy groups that include
+// Slack user groups (slack:<handle>). A group changes only when all its user
+// groups were read, so a Slack outage leaves the last good members in place
+// rather than locking people out or in by half.
+func syncUserGroups(ctx context.Context, policy *flows.Policy, members func(ctx context.Context, handle string) ([]string, error), log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var errs []error
+	for group, handles := range policy.UserGroups() {
+		var emails []string
+		var err error
+		for _, h := range handles {
+			var got []string
+			if got, err = members(ctx, h); err != nil {
+				err = fmt.Errorf("group %s keeps its last members: %w", group, err)
+				break
+			}
+			emails = append(emails, got...)
+		}
+		if err == nil {
+			err = policy.SetSyncedMembers(group, emails)
+		}
+		if err != nil {
+			log.Warn("slack user group sync failed", "group", group, "err", err)
+			errs = append(errs, err)
+			continue
+		}
+		log.Info("synced slack user groups", "group", group, "user_groups", len(handles), "members", len(emails))
+	}
+	return errors.Join(errs...)
 }
