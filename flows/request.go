@@ -26,10 +26,13 @@ const (
 	StateFailed       State = "failed"
 )
 
-// States lists every state, live ones first.
-var States = []State{
-	StatePending, StateApproved, StateProvisioning, StateActive, StateRevoking, StateRevokeFailed,
-	StateExpired, StateRevoked, StateDenied, StateCancelled, StateTimedOut, StateFailed,
+// States lists every state, live ones first (a new slice each call, so no
+// caller can change another's).
+func States() []State {
+	return []State{
+		StatePending, StateApproved, StateProvisioning, StateActive, StateRevoking, StateRevokeFailed,
+		StateExpired, StateRevoked, StateDenied, StateCancelled, StateTimedOut, StateFailed,
+	}
 }
 
 // Terminal reports whether nothing more can happen to a request in this state.

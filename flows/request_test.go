@@ -84,7 +84,7 @@ var transitions = map[string]struct {
 func TestTransitions(t *testing.T) {
 	now := t0.Add(time.Minute)
 	for name, tr := range transitions {
-		for _, from := range flows.States {
+		for _, from := range flows.States() {
 			t.Run(name+" from "+string(from), func(t *testing.T) {
 				r := inState(from)
 				before := r.Clone()

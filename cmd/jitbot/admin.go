@@ -82,7 +82,7 @@ func parseStates(s string) ([]flows.State, error) {
 	for _, part := range strings.Split(s, ",") {
 		st := flows.State(strings.TrimSpace(part))
 		found := false
-		for _, known := range flows.States {
+		for _, known := range flows.States() {
 			found = found || known == st
 		}
 		if !found {

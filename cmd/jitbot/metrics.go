@@ -143,7 +143,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		slog.Default().Warn("metrics: could not count requests", "err", err)
 		return
 	}
-	for _, s := range flows.States {
+	for _, s := range flows.States() {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
 }

@@ -94,6 +94,10 @@ func TestClickToCredentials(t *testing.T) {
 	if len(res.Samples) != 3 || res.Creates != 1 || res.Deletes != 1 || res.Lists != 0 || res.Polls < 1 {
 		t.Fatalf("Atlas calls per grant: %+v", res)
 	}
+	// DESIGN §8: the card update and the credentials DM, nothing else.
+	if res.SlackCalls != 2 {
+		t.Fatalf("%d Slack calls from the click to the credentials: %v", res.SlackCalls, res.SlackMethods)
+	}
 }
 
 // TestLoad: slash commands and clicks at 200 a second, some replayed: no
