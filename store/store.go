@@ -52,7 +52,9 @@ type Options struct {
 	// LockTimeout is how long to wait for another process to release the file
 	// (1s). bbolt holds an exclusive lock, so a second jitbot fails fast.
 	LockTimeout time.Duration
-	// ReadOnly opens the file for reading only, which a running server allows.
+	// ReadOnly opens the file for reading only. Its shared lock still conflicts
+	// with a running server's exclusive one: Open waits LockTimeout, then
+	// fails with ErrLocked.
 	ReadOnly bool
 	// NoSync skips fsync. Unsafe: for benchmarks that load fixtures only.
 	NoSync bool

@@ -168,15 +168,40 @@ func TestReadOnlyOpenWhileAnotherProcessWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = db.Close()
-	ro, err := Open(path, Options{ReadOnly: true})
-	if err != nil {
+	appendN(t, db, 3)
+	start := time.Now()
+	// bbolt retries the lock every 50ms until the timeout less one retry.
+	const timeout = 200 * time.Millisecond
+	ro, err := Open(path, Options{ReadOnly: true, LockTimeout: timeout})
+	if !errors.Is(err, ErrLocked) {
+		if ro != nil {
+			_ = ro.Close()
+		}
+		t.Fatalf("read-only open while a writer holds the file: want ErrLocked, got %v", err)
+	}
+	if waited := time.Since(start); waited < timeout-50*time.Millisecond {
+		t.Errorf("the read-only open failed after %v, before its lock timeout", waited)
+	}
+	// The writer is untouched and keeps writing.
+	appendN(t, db, 1)
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	defer ro.Close()
-	if _, err := ro.VerifyAudit(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+
+	t.Run("after the writer closes", func(t *testing.T) {
+		ro, err := Open(path, Options{ReadOnly: true, LockTimeout: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ro.Close()
+		sum, err := ro.VerifyAudit(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Records != 4 {
+			t.Errorf("audit records = %d, want 4", sum.Records)
+		}
+	})
 }
 
 func appendN(t *testing.T, db *DB, n int) {
