@@ -155,10 +155,29 @@ func TestOwnersFallBackToIntegrationOwners(t *testing.T) {
 	if !slices.Equal(own.Approvers, []string{"dba1@example.com", "dba2@example.com"}) {
 		t.Fatalf("sole owner requesting: got %v", own.Approvers)
 	}
-	// An owner tag naming a group is expanded, without the requester.
-	staging := f.mustSubmit("alice@example.com", "prod/Staging/app", "read", 0)
-	if staging.State != flows.StateActive {
-		t.Fatalf("staging is auto-approved, got %s", staging.State)
+}
+
+func TestOwnerTagNamingAGroupIsExpanded(t *testing.T) {
+	// Staging's owner tag is group:dba. The integration owners differ from
+	// that group, so a fallback to them cannot pass for the expansion.
+	f := newFixture(t, func(spec *flows.PolicySpec, _ *flows.Config) {
+		spec.Integrations[0].Owners = []string{"admin@example.com"}
+		for i := range spec.Flows {
+			if spec.Flows[i].Name == "staging" {
+				spec.Flows[i].AutoApprove = false
+				spec.Flows[i].Approvers = []string{"owners"}
+				spec.Flows[i].Requesters = []string{"*"}
+			}
+		}
+	})
+	staging := f.mustSubmit("carol@example.com", "prod/Staging/app", "read", 0)
+	if staging.State != flows.StatePending || !slices.Equal(staging.Approvers, []string{"dba1@example.com", "dba2@example.com"}) {
+		t.Fatalf("group owners: want pending for dba1 and dba2, got %s %v", staging.State, staging.Approvers)
+	}
+	// A member of the group asking is left out of it.
+	own := f.mustSubmit("dba1@example.com", "prod/Staging/app", "read", 0)
+	if own.State != flows.StatePending || !slices.Equal(own.Approvers, []string{"dba2@example.com"}) {
+		t.Fatalf("group member requesting: want pending for dba2 alone, got %s %v", own.State, own.Approvers)
 	}
 }
 
