@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -361,36 +363,63 @@ func TestKeyEndpointFailures(t *testing.T) {
 	}
 	bf.ClearFaults()
 
-	// A JWKS with junk keys only, or a jwks_uri pointing off-loopback over http, is an error.
-	for _, body := range []string{`{"keys":[{"kty":"EC","kid":"x"}]}`, `not json`} {
-		_, err := parseKeysForTest(body)
-		if err == nil {
-			t.Errorf("JWKS %q accepted", body)
-		}
-	}
+	// A jwks_uri pointing off-loopback over http is an error.
 	if _, err := checkFetchURL("http://login.example.com/keys"); err == nil {
 		t.Error("plain-http non-loopback jwks_uri accepted")
 	}
 }
 
-// parseKeysForTest runs the JWKS parsing used by fetchKeys on a literal body.
-func parseKeysForTest(body string) (int, error) {
-	var jwks struct {
-		Keys []jsonWebKey `json:"keys"`
+// TestJunkJWKS: metadata whose JWKS holds no usable RSA key (or is not JSON) leaves the real
+// validator without keys: Validate says the keys are unavailable (not "unknown key", which an
+// empty but accepted key set would say) and Refresh fails.
+func TestJunkJWKS(t *testing.T) {
+	bf := teamstest.New(teamstest.WithKey(testKey(), "test-key"))
+	defer bf.Close()
+	tok := "Bearer " + bf.MintToken(teamstest.TokenClaims{})
+	act := teamsActivity(bf)
+	for name, body := range map[string]string{
+		"junk keys only": `{"keys":[{"kty":"EC","kid":"test-key"},{"kty":"RSA","kid":"test-key","n":"AQAB","e":"AQAB"}]}`,
+		"no keys":        `{"keys":[]}`,
+		"not json":       `not json`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var jwksFetches atomic.Int32
+			var srv *httptest.Server
+			srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				switch r.URL.Path {
+				case "/meta":
+					fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, teamstest.Issuer, srv.URL+"/keys")
+				case "/keys":
+					jwksFetches.Add(1)
+					fmt.Fprint(w, body)
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer srv.Close()
+			v, err := NewTokenValidator(ValidatorConfig{
+				AppID: bf.AppID(), MetadataURL: srv.URL + "/meta", HTTPClient: srv.Client(), Clock: newFakeClock(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = v.Validate(context.Background(), tok, act)
+			mustErrorIs(t, err, ErrKeysUnavailable)
+			if errors.Is(err, ErrUnknownKey) {
+				t.Fatalf("junk JWKS treated as a key set: %v", err)
+			}
+			if jwksFetches.Load() != 1 {
+				t.Fatalf("JWKS fetched %d times", jwksFetches.Load())
+			}
+			if err := v.Refresh(context.Background()); err == nil {
+				t.Fatal("Refresh accepted a JWKS without a usable key")
+			}
+			if v.keys.Load() != nil {
+				t.Fatal("a key set was stored")
+			}
+		})
 	}
-	if err := json.Unmarshal([]byte(body), &jwks); err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, k := range jwks.Keys {
-		if _, err := parseJWK(k); err == nil {
-			n++
-		}
-	}
-	if n == 0 {
-		return 0, errors.New("no usable keys")
-	}
-	return n, nil
 }
 
 func TestParseJWKRejectsWeakAndOddKeys(t *testing.T) {
