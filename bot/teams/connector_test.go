@@ -392,12 +392,31 @@ func TestRetries(t *testing.T) {
 	t.Run("cancelled context stops retrying", func(t *testing.T) {
 		clk := newFakeClock()
 		bf := newFake(t, clk)
-		c := newConnector(t, bf, clk)
-		bf.Fail(http.MethodPost, sendPath, http.StatusTooManyRequests, -1, time.Second)
 		cctx, cancel := context.WithCancel(ctx)
-		cancel()
-		if _, err := c.SendToConversation(cctx, bf.ServiceURL(), convID, msg("hi")); !errors.Is(err, context.Canceled) {
-			t.Fatalf("err = %v", err)
+		defer cancel()
+		var sleeps []time.Duration
+		// The caller gives up while the connector waits out the first 429.
+		c := newConnector(t, bf, clk, func(cfg *ConnectorConfig) {
+			cfg.Sleep = func(ctx context.Context, d time.Duration) error {
+				sleeps = append(sleeps, d)
+				cancel()
+				return clk.Sleep(ctx, d)
+			}
+		})
+		bf.Fail(http.MethodPost, sendPath, http.StatusTooManyRequests, -1, time.Second)
+		_, err := c.SendToConversation(cctx, bf.ServiceURL(), convID, msg("hi"))
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+		var apiErr *APIError
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("err = %v, want the 429 that was being waited out", err)
+		}
+		if len(sleeps) != 1 || sleeps[0] < time.Second {
+			t.Fatalf("retry waits %v, want one of at least the Retry-After", sleeps)
+		}
+		if n := bf.CallCount(http.MethodPost, sendPath); n != 1 {
+			t.Fatalf("%d attempts, want 1: no retry after the context was cancelled", n)
 		}
 	})
 }
