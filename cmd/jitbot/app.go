@@ -54,6 +54,10 @@ type Main struct {
 	sched   *cron.Cron
 	server  *http.Server
 	ln      net.Listener
+	// adminServer serves the admin API and /metrics on adminLn when
+	// admin_listen is set (nil otherwise: they share server).
+	adminServer *http.Server
+	adminLn     net.Listener
 
 	// syncGroups reads the Slack user groups the policy's groups include
 	// (nil when there are none).
@@ -198,9 +202,13 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if m.sched, err = newScheduler(m.ctx, m.svc, m.clock, m.metrics, m.log.With("component", "scheduler"), extra...); err != nil {
 		return nil, err
 	}
-	m.server = &http.Server{
-		Handler: m.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 1 << 16,
+	public, admin := m.routes()
+	m.server = newHTTPServer(public)
+	if cfg.AdminListen != "" {
+		m.adminServer = newHTTPServer(admin)
+		if m.adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			return nil, fmt.Errorf("admin_listen on %s: %w", cfg.AdminListen, err)
+		}
 	}
 	m.ln = opts.Listener
 	if m.ln == nil {
@@ -209,6 +217,13 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		}
 	}
 	return m, nil
+}
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 1 << 16,
+	}
 }
 
 func newAtlas(ctx context.Context, cfg *config.Config, opts Options) (*atlas.Provisioner, error) {
@@ -248,25 +263,47 @@ func atlasConfig(cfg *config.Config, opts Options) atlas.Config {
 // Addr is where the HTTP server listens.
 func (m *Main) Addr() string { return m.ln.Addr().String() }
 
+// AdminAddr is where the admin API and /metrics are served: the admin
+// listener when admin_listen is set, else Addr.
+func (m *Main) AdminAddr() string {
+	if m.adminLn != nil {
+		return m.adminLn.Addr().String()
+	}
+	return m.Addr()
+}
+
 // Service is the domain service (the demo and tests drive it directly).
 func (m *Main) Service() *flows.Service { return m.svc }
 
 // Store is the store.
 func (m *Main) Store() *store.DB { return m.db }
 
-func (m *Main) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", m.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.metrics.reg, promhttp.HandlerOpts{}))
-	(&adminAPI{token: m.cfg.AdminToken, svc: m.svc, db: m.db, clock: m.clock, log: m.log.With("component", "admin")}).routes(mux)
+// routes returns the handlers of the public listener (Slack, Teams, the
+// probes) and of the admin one (the admin API, /metrics, the probes). With
+// no admin_listen they are one and the same mux.
+func (m *Main) routes() (public, admin http.Handler) {
+	pub := http.NewServeMux()
+	adm := pub
+	if m.cfg.AdminListen != "" {
+		adm = http.NewServeMux()
+	}
+	probes := func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+		mux.HandleFunc("GET /readyz", m.readyz)
+	}
+	probes(pub)
+	if adm != pub {
+		probes(adm)
+	}
+	adm.Handle("GET /metrics", promhttp.HandlerFor(m.metrics.reg, promhttp.HandlerOpts{}))
+	(&adminAPI{token: m.cfg.AdminToken, svc: m.svc, db: m.db, clock: m.clock, log: m.log.With("component", "admin")}).routes(adm)
 	if m.slack != nil {
-		mux.Handle("/slack/", m.slack.Handler())
+		pub.Handle("/slack/", m.slack.Handler())
 	}
 	if m.teams != nil {
-		mux.Handle("/teams/", m.teams.Handler())
+		pub.Handle("/teams/", m.teams.Handler())
 	}
-	return mux
+	return pub, adm
 }
 
 // readyz says whether jitbot can do its job: the store is open, each Atlas
@@ -283,29 +320,46 @@ func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
 	err := m.readyErr
 	m.readyMu.Unlock()
 	if err != nil {
-		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		// The probe may be reachable from outside: it names the part that
+		// is down, and the log says why (Atlas's answer can name the key).
+		var nr notReady
+		part := "unknown"
+		if errors.As(err, &nr) {
+			part = nr.part
+		}
+		m.log.Warn("not ready", "part", part, "err", err)
+		http.Error(w, "not ready: "+part, http.StatusServiceUnavailable)
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))
 }
 
+// notReady is a failed readiness check: which part, and why.
+type notReady struct {
+	part string
+	err  error
+}
+
+func (e notReady) Error() string { return e.part + ": " + e.err.Error() }
+func (e notReady) Unwrap() error { return e.err }
+
 func (m *Main) checkReady(ctx context.Context) error {
 	if _, err := m.db.CountByState(ctx); err != nil {
-		return fmt.Errorf("store: %w", err)
+		return notReady{"store", err}
 	}
 	for _, in := range m.cfg.Integrations {
 		if err := m.atlas.Ping(ctx, in.Name); err != nil {
-			return fmt.Errorf("atlas %s: %s", in.Name, flows.ErrorMessage(err))
+			return notReady{"atlas " + in.Name, err}
 		}
 	}
 	if m.slack != nil {
 		if err := m.slack.Ping(ctx); err != nil {
-			return fmt.Errorf("slack: %w", err)
+			return notReady{"slack", err}
 		}
 	}
 	if m.teams != nil {
 		if err := m.teams.Ping(ctx); err != nil {
-			return fmt.Errorf("teams: %w", err)
+			return notReady{"teams", err}
 		}
 	}
 	return nil
@@ -317,6 +371,10 @@ func (m *Main) checkReady(ctx context.Context) error {
 func (m *Main) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- m.server.Serve(m.ln) }()
+	if m.adminServer != nil {
+		go func() { serveErr <- m.adminServer.Serve(m.adminLn) }()
+		m.log.Info("jitbot admin API and metrics", "addr", m.AdminAddr())
+	}
 	m.log.Info("jitbot serving", "addr", m.Addr())
 
 	if m.syncGroups != nil {
@@ -382,6 +440,14 @@ func (m *Main) Close() error {
 			}
 		} else if m.ln != nil {
 			_ = m.ln.Close()
+		}
+		if m.adminServer != nil {
+			if err := m.adminServer.Shutdown(sctx); err != nil {
+				errs = append(errs, fmt.Errorf("admin http shutdown: %w", err))
+			}
+		}
+		if m.adminLn != nil {
+			_ = m.adminLn.Close() // Shutdown closes it only if Serve ran
 		}
 		if m.sched != nil {
 			m.schedMu.Lock()

@@ -188,7 +188,11 @@ func adminBase(listen string) string {
 }
 
 func (e *env) client(cfg *config.Config) *adminClient {
-	return &adminClient{base: adminBase(cfg.Listen), token: cfg.AdminToken, http: &http.Client{Timeout: 3 * time.Minute}}
+	addr := cfg.Listen
+	if cfg.AdminListen != "" {
+		addr = cfg.AdminListen
+	}
+	return &adminClient{base: adminBase(addr), token: cfg.AdminToken, http: &http.Client{Timeout: 3 * time.Minute}}
 }
 
 // serverUp reports whether a jitbot answers at the admin address.

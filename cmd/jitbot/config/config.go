@@ -24,6 +24,7 @@ import (
 // ${ENV}) or as a path in the matching *_file key.
 type File struct {
 	Listen         string              `yaml:"listen"`
+	AdminListen    string              `yaml:"admin_listen"`
 	LogFormat      string              `yaml:"log_format"`
 	Store          StoreFile           `yaml:"store"`
 	AdminToken     string              `yaml:"admin_token"`
@@ -117,8 +118,11 @@ type FlowFile struct {
 
 // Config is a checked configuration, ready for wiring.
 type Config struct {
-	Path           string
-	Listen         string
+	Path   string
+	Listen string
+	// AdminListen, when set, is where the admin API and /metrics are served
+	// instead of on Listen (which faces Slack and Teams).
+	AdminListen    string
 	LogFormat      string
 	StorePath      string
 	AdminToken     string
@@ -450,23 +454,45 @@ func (l *loader) duration(path, s string, def time.Duration) time.Duration {
 	return d
 }
 
+// url checks an endpoint jitbot sends credentials to: https, or plain http
+// to a loopback host only (the simulators), and no user info in it.
 func (l *loader) url(path, s string) {
 	if s == "" {
 		return
 	}
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	switch {
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
 		l.add(path, "%q is not an http(s) URL", s)
+	case u.User != nil:
+		l.add(path, "%q carries a user name or password: put credentials in their own keys", u.Redacted())
+	case u.Scheme == "http" && !loopback(u.Hostname()):
+		l.add(path, "%q is plain http: tokens would cross the network in clear; use https (http is for a loopback simulator only)", s)
 	}
 }
 
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func (l *loader) check(f *File) *Config {
-	cfg := &Config{Listen: f.Listen, LogFormat: f.LogFormat, StorePath: f.Store.Path}
+	cfg := &Config{Listen: f.Listen, AdminListen: f.AdminListen, LogFormat: f.LogFormat, StorePath: f.Store.Path}
 	if cfg.Listen == "" {
 		cfg.Listen = ":8080"
 	}
 	if _, port, err := net.SplitHostPort(cfg.Listen); err != nil || port == "" {
 		l.add("listen", "%q is not a host:port address such as :8080", cfg.Listen)
+	}
+	if cfg.AdminListen != "" {
+		if _, port, err := net.SplitHostPort(cfg.AdminListen); err != nil || port == "" {
+			l.add("admin_listen", "%q is not a host:port address such as 127.0.0.1:9090", cfg.AdminListen)
+		} else if cfg.AdminListen == cfg.Listen && port != "0" {
+			l.add("admin_listen", "%q is also listen: give the admin API its own port, or leave admin_listen out", cfg.AdminListen)
+		}
 	}
 	switch cfg.LogFormat {
 	case "":

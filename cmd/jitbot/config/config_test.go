@@ -99,6 +99,10 @@ func TestProblemsNameTheirPathAndLine(t *testing.T) {
 		{"wrong type", "approvers: [owners]", "approvers: owners", goodEnv, "jitbot.yaml:26: cannot unmarshal"},
 		{"bad hint", "sales: [orders]", "sa.les: [orders]", goodEnv, "integrations[0].databases.Cluster0"},
 		{"short admin token", "${ADMIN_TOKEN}", "short", goodEnv, "admin_token: too short"},
+		{"bad admin listen", `listen: ":8080"`, "listen: \":8080\"\nadmin_listen: \"9090\"", goodEnv, `jitbot.yaml:3: admin_listen: "9090" is not a host:port`},
+		{"admin listen is listen", `listen: ":8080"`, "listen: \":8080\"\nadmin_listen: \":8080\"", goodEnv, "admin_listen: \":8080\" is also listen"},
+		{"slack api in clear", "  bot_token: ${SLACK_BOT_TOKEN}\n", "  bot_token: ${SLACK_BOT_TOKEN}\n  api_url: http://slack-proxy.internal/api/\n", goodEnv, "slack.api_url: \"http://slack-proxy.internal/api/\" is plain http"},
+		{"slack api with a password", "  bot_token: ${SLACK_BOT_TOKEN}\n", "  bot_token: ${SLACK_BOT_TOKEN}\n  api_url: https://u:pw@proxy.example.com/api/\n", goodEnv, "carries a user name or password"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
