@@ -236,11 +236,25 @@ func TestNotifyUnreachable(t *testing.T) {
 	if len(h.sentWith(aliceConv, "Access granted")) != 0 {
 		t.Fatal("credentials went to a chat that is not stored")
 	}
-	if !strings.Contains(h.logs.String(), `"event":"credentials_undelivered"`) && !strings.Contains(h.logs.String(), "notification failed") {
-		t.Error("the undelivered credentials were not reported to flows")
+	// flows was told: the audit trail holds exactly one credentials_undelivered event for the
+	// request, which stays active (the requester can rotate to get a password).
+	var undelivered []flows.Event
+	if err := h.db.Audit(h.ctx, time.Time{}, func(rec flows.AuditRecord) error {
+		if rec.Event.RequestID == r.ID && rec.Event.Type == flows.EventCredentialsUndelivered {
+			undelivered = append(undelivered, rec.Event)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(undelivered) != 1 || undelivered[0].Actor != flows.SystemActor || undelivered[0].Message == "" {
+		t.Fatalf("credentials_undelivered events: %+v", undelivered)
 	}
 
 	r = h.request(r.ID)
+	if r.State != flows.StateActive {
+		t.Fatalf("after undelivered credentials: %s", r.State)
+	}
 	err := h.bot.Notify(h.ctx, flows.Notice{Event: flows.Event{Type: flows.EventProvisionFailed, RequestID: r.ID, At: t0}, Request: r, To: []string{"nobody@example.com"}})
 	if err != nil {
 		t.Errorf("someone never seen in Teams: %v", err)

@@ -73,8 +73,18 @@ func TestExtensionNeedsApproval(t *testing.T) {
 	if r = h.request(r.ID); r.State != flows.StateRevoked {
 		t.Fatalf("after revoke: %s", r.State)
 	}
-	if got := cardText(h.current(aliceConv, creds.ActivityID)); !strings.Contains(got, "a new password replaced it") && !strings.Contains(got, "ended") {
-		t.Errorf("credentials after revoke:\n%s", got)
+	// A revoke ends access: the password is gone because access ended, not because a new
+	// password replaced it.
+	wantCreds := strings.Join([]string{
+		"Credentials of request " + r.ID + " removed",
+		"read on " + invoices,
+		"Username",
+		r.Username,
+		"This message held the password of " + r.Username + "; it was removed because access to " + invoices + " ended.",
+		"Removed at Sun 23 Nov 09:00 UTC",
+	}, "\n")
+	if got := cardText(h.current(aliceConv, creds.ActivityID)); got != wantCreds {
+		t.Errorf("credentials after revoke:\n%s\nwant:\n%s", got, wantCreds)
 	}
 	if got := cardText(h.current(ownerConv, approvalCard.ActivityID)); !strings.Contains(got, "Revoked by alice@example.com") {
 		t.Errorf("approval card after revoke:\n%s", got)
