@@ -364,8 +364,14 @@ func TestDeployment(t *testing.T) {
 		t.Errorf("args %q differ from the Dockerfile's CMD %q", c.Args, cmd)
 	}
 
-	if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 {
-		t.Errorf("ports %+v, want one port http/8080", c.Ports)
+	if len(c.Ports) != 2 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 ||
+		c.Ports[1].Name != "admin" || c.Ports[1].ContainerPort != 9090 {
+		t.Errorf("ports %+v, want http/8080 and admin/9090", c.Ports)
+	}
+	// The admin port is the config's admin_listen, so the admin API and
+	// /metrics are not on the port the Service and the Ingress expose.
+	if cfg := loadConfig(t, b); cfg.AdminListen != ":9090" || cfg.Listen != ":8080" {
+		t.Errorf("config listen %q, admin_listen %q: want :8080 and :9090", cfg.Listen, cfg.AdminListen)
 	}
 	for name, p := range map[string]*corev1.Probe{"startupProbe": c.StartupProbe, "livenessProbe": c.LivenessProbe, "readinessProbe": c.ReadinessProbe} {
 		if p == nil || p.HTTPGet == nil {
@@ -477,15 +483,30 @@ func TestNetworkPolicy(t *testing.T) {
 	if len(np.Spec.Ingress) == 0 {
 		t.Error("no ingress rule: Slack and Teams could not reach the bot")
 	}
+	admin := false
 	for i, r := range np.Spec.Ingress {
 		if len(r.Ports) == 0 {
 			t.Errorf("ingress rule %d allows every port", i)
 		}
 		for _, p := range r.Ports {
-			if p.Port == nil || (p.Port.String() != "8080" && p.Port.String() != "http") || (p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP) {
-				t.Errorf("ingress rule %d: port %v, want only TCP 8080", i, p.Port)
+			if p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP {
+				t.Errorf("ingress rule %d: protocol %v, want TCP", i, *p.Protocol)
+			}
+			switch {
+			case p.Port != nil && (p.Port.String() == "8080" || p.Port.String() == "http"):
+			case p.Port != nil && (p.Port.String() == "9090" || p.Port.String() == "admin"):
+				// The admin API and /metrics: only from a named namespace.
+				admin = true
+				if len(r.From) == 0 || r.From[0].NamespaceSelector == nil || len(r.From[0].NamespaceSelector.MatchLabels) == 0 {
+					t.Errorf("ingress rule %d opens the admin port to everyone", i)
+				}
+			default:
+				t.Errorf("ingress rule %d: port %v, want TCP 8080, or 9090 from a namespace", i, p.Port)
 			}
 		}
+	}
+	if !admin {
+		t.Error("no ingress rule for the admin port: Prometheus could not scrape /metrics")
 	}
 	allowed := map[string]bool{"TCP/443": true, "TCP/53": true, "UDP/53": true}
 	seen := map[string]bool{}
