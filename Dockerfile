@@ -31,11 +31,9 @@ COPY . .
 
 ARG TARGETOS
 ARG TARGETARCH
-ARG VERSION=dev
-# -X on a variable that does not exist is ignored by the linker.
 RUN --mount=type=cache,target=/root/.cache/go-build \
     GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/jitbot ./cmd/jitbot \
+    go build -trimpath -ldflags "-s -w" -o /out/jitbot ./cmd/jitbot \
  && mkdir -p /out/data
 
 # ---- final stage -----------------------------------------------------------
