@@ -22,7 +22,12 @@ type Worker struct {
 	closed  bool
 	stop    context.Context // cancelled when Close gives up waiting
 	abandon context.CancelFunc
+	// deadline and grace, when set, replace Close's two timers (tests).
+	deadline, grace <-chan time.Time
 }
+
+// closeGrace is how long Close gives cancelled work to notice and return.
+const closeGrace = time.Second
 
 // NewWorker returns a Worker whose work runs at most timeout, which is also
 // how long Close waits for it.
@@ -67,23 +72,43 @@ func (w *Worker) Go(ctx context.Context, what string, fn func(ctx context.Contex
 func (w *Worker) Close() error {
 	w.mu.Lock()
 	w.closed = true
+	deadline, grace := w.deadline, w.grace
 	w.mu.Unlock()
 	done := make(chan struct{})
 	go func() { w.work.Wait(); close(done) }()
-	timer := time.NewTimer(w.timeout)
-	defer timer.Stop()
+	if deadline == nil {
+		timer := time.NewTimer(w.timeout)
+		defer timer.Stop()
+		deadline = timer.C
+	}
 	select {
 	case <-done:
 		w.abandon()
 		return nil
-	case <-timer.C:
+	case <-deadline:
 	}
 	w.abandon()
+	if grace == nil {
+		timer := time.NewTimer(closeGrace)
+		defer timer.Stop()
+		grace = timer.C
+	}
 	select {
 	case <-done:
-	case <-time.After(time.Second):
+	case <-grace:
 	}
 	return errors.New("work still running after the shutdown deadline was cancelled")
+}
+
+// SetCloseTimers makes Close give up on the work in flight when deadline
+// fires, instead of after the timeout, and stop waiting for the cancelled
+// work when grace fires, instead of a second later. A nil channel keeps the
+// real timer. Tests use it to take Close's paths without the wall clock;
+// call it before Close.
+func (w *Worker) SetCloseTimers(deadline, grace <-chan time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.deadline, w.grace = deadline, grace
 }
 
 // Wait waits for the work started so far (tests, benchmarks).
