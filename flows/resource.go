@@ -119,14 +119,21 @@ var clusterWideRoles = map[string]bool{
 	"root": true, "userAdminAnyDatabase": true, "restore": true,
 }
 
-// ValidateRole checks a role name: a built-in database role such as read,
-// readWrite or dbAdmin, or a custom role. Cluster-wide roles are refused.
+// databaseRoles are the roles jitbot grants: Atlas built-in roles that it
+// limits to the one database asked for. Custom roles are refused: their
+// privileges are defined in Atlas, outside jitbot's policy, and may reach
+// every database (Atlas assigns them on admin); dbOwner includes userAdmin.
+var databaseRoles = map[string]bool{"read": true, "readWrite": true, "dbAdmin": true}
+
+// ValidateRole checks a role name: read, readWrite or dbAdmin.
 func ValidateRole(role string) error {
-	if !roleName.MatchString(role) {
+	switch {
+	case !roleName.MatchString(role):
 		return Errorf(EINVALID, "role %q: role names are letters, digits, - and _", excerpt(role))
-	}
-	if clusterWideRoles[role] {
+	case clusterWideRoles[role]:
 		return Errorf(EINVALID, "role %q applies to every database; jitbot grants only roles limited to one database", role)
+	case !databaseRoles[role]:
+		return Errorf(EINVALID, "role %q is not one jitbot grants: ask for read, readWrite or dbAdmin (limited to the one database; custom roles may reach further)", role)
 	}
 	return nil
 }
