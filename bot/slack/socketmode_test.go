@@ -55,20 +55,33 @@ func TestSocketMode(t *testing.T) {
 		t.Error("no outcome")
 	}
 
-	// A click: acked without payload, acted on once.
+	// A click: acked without payload, acted on once. flows would refuse a
+	// second approval by bob anyway; what the dedupe saves is acting on the
+	// replay, which would answer it on the click's response_url ("you
+	// already approved").
 	card := h.lastDM(bob)
 	click := slacktest.BlockActions(slacktest.Click{
 		UserID: bob.ID, ActionID: "approve:" + r.ID, TriggerID: h.slack.NewTriggerIDFor(bob.ID),
 		ResponseURL: h.slack.NewMessageResponseURL(card.Channel, card.TS), ChannelID: card.Channel, MessageTS: card.TS,
 	})
-	for range 2 { // the second delivery is a replay
-		if ack, err := h.slack.SendSocketMode(wait, slacktest.EnvelopeInteractive, click); err != nil || ack != nil {
-			t.Fatalf("click ack %s, %v", ack, err)
-		}
+	if ack, err := h.slack.SendSocketMode(wait, slacktest.EnvelopeInteractive, click); err != nil || ack != nil {
+		t.Fatalf("click ack %s, %v", ack, err)
 	}
 	h.bot.idle()
 	if got := h.get(r.ID).Approvals; len(got) != 1 {
 		t.Fatalf("approvals %+v", got)
+	}
+	callsBefore := len(h.slack.Calls())
+	// The second delivery is a replay.
+	if ack, err := h.slack.SendSocketMode(wait, slacktest.EnvelopeInteractive, click); err != nil || ack != nil {
+		t.Fatalf("replayed click ack %s, %v", ack, err)
+	}
+	h.bot.idle()
+	if posts := h.slack.ResponsePosts(click.ResponseURL); len(posts) != 0 {
+		t.Errorf("the replayed click was acted on: %+v", posts)
+	}
+	if calls := h.slack.Calls()[callsBefore:]; len(calls) != 0 {
+		t.Errorf("the replayed click called Slack: %+v", calls)
 	}
 
 	// A deny form submitted without its required reason: the errors come
@@ -107,9 +120,10 @@ func TestSocketMode(t *testing.T) {
 	if s := h.get(r.ID).State; s != flows.StateActive || !strings.Contains(string(h.lastDM(alice).BlocksJSON), "pw-") {
 		t.Fatalf("after the second approval: %s", s)
 	}
+	// Every envelope was acknowledged (how fast is for the benchmarks).
 	for _, env := range h.slack.SocketModeEnvelopes() {
-		if !env.Acked || env.AckLatency > time.Second {
-			t.Errorf("envelope %s acked=%v after %s", env.Type, env.Acked, env.AckLatency)
+		if !env.Acked {
+			t.Errorf("envelope %s %s not acked", env.Type, env.ID)
 		}
 	}
 	h.noViolations()

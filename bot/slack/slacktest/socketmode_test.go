@@ -169,13 +169,23 @@ func TestSocketMode(t *testing.T) {
 	if len(envs) != 4 {
 		t.Fatalf("%d envelopes, want 4", len(envs))
 	}
+	// Each envelope records its ack, payload included (how fast is for the
+	// benchmarks and the ack-deadline violation).
 	for _, e := range envs {
-		if !e.Acked || e.AckLatency <= 0 || e.AckLatency > AckDeadline {
-			t.Errorf("envelope %+v not acked in time", e)
+		if !e.Acked || e.AckLatency <= 0 {
+			t.Errorf("envelope %+v not acked", e)
 		}
 	}
-	if envs[0].Type != EnvelopeSlashCommands || string(envs[0].Ack) != string(mustAck(t, envs[0])) {
+	var slashAck slack.Msg
+	if envs[0].Type != EnvelopeSlashCommands || json.Unmarshal(mustAck(t, envs[0]), &slashAck) != nil || slashAck.Text != "got list" {
 		t.Errorf("first envelope = %+v", envs[0])
+	}
+	var viewAck slack.ViewSubmissionResponse
+	if envs[1].Type != EnvelopeInteractive || json.Unmarshal(mustAck(t, envs[1]), &viewAck) != nil || viewAck.Errors["reason"] != "too short: dbg" {
+		t.Errorf("second envelope = %+v", envs[1])
+	}
+	if envs[2].Type != EnvelopeInteractive || envs[2].Ack != nil || envs[3].Type != EnvelopeEventsAPI || envs[3].Ack != nil {
+		t.Errorf("acks without payload = %s, %s", envs[2].Ack, envs[3].Ack)
 	}
 	if v := srv.Violations(); len(v) != 0 {
 		t.Errorf("violations = %+v", v)
