@@ -2,6 +2,7 @@ package slack
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,20 +16,56 @@ import (
 )
 
 func TestRequestFormOffersOnlyTheChoices(t *testing.T) {
-	h := newHarness(t)
-	ack, _ := h.slash(alice, "")
-	if ack.Text != "" {
-		t.Errorf("the form's ack carries a message: %+v", ack)
+	// views.open is the only Slack call made before the ack; the lookups
+	// come after it. Every other call is held until the ack has arrived: one
+	// made before the ack would hold the ack back.
+	hold := newHoldingTransport("views.open")
+	h := newHarness(t, func(s *setup) {
+		s.cfg = func(c *Config) { c.HTTPClient = &http.Client{Transport: hold} }
+	})
+	t.Cleanup(hold.release) // before the harness closes the bot
+	req, err := slacktest.SignedRequest(h.ctx, h.srv.URL+"/slack/commands", slacktest.SlashCommandForm(slackgo.SlashCommand{
+		Command: "/access", UserID: alice.ID, UserName: alice.Name, TeamID: h.slack.TeamID(), ChannelID: "CGENERAL",
+		TriggerID: h.slack.NewTriggerIDFor(alice.ID), ResponseURL: h.slack.NewResponseURL(),
+	}), signingSecret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		status int
+		body   []byte
+		err    error
+	}
+	acked := make(chan answer, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			acked <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		acked <- answer{resp.StatusCode, body, err}
+	}()
+	select {
+	case a := <-acked:
+		if a.err != nil || a.status != http.StatusOK || len(a.body) != 0 {
+			t.Fatalf("the form's ack: %d %q %v", a.status, a.body, a.err)
+		}
+	case <-time.After(10 * time.Second): // a hang guard, not a latency bound
+		t.Fatal("no ack while the Slack calls other than views.open were held: the ack waits for one of them")
+	}
+	if calls := h.slack.Calls(); len(calls) != 1 || calls[0].Method != "views.open" {
+		t.Fatalf("Slack calls made before the ack: %+v", calls)
+	}
+	hold.release()
+	h.bot.idle()
+	if calls := h.slack.Calls(); len(calls) < 3 || calls[1].Method == "views.update" {
+		t.Errorf("no lookups after the ack: %+v", calls)
 	}
 	views := h.slack.Views()
 	if len(views) != 2 || views[0].Method != "views.open" || views[0].TriggerID == "" || views[1].Method != "views.update" || views[1].ID != views[0].ID {
 		t.Fatalf("views: %+v", views)
-	}
-	// views.open is the only Slack call made before the ack; the lookups
-	// come after it.
-	calls := h.slack.Calls()
-	if calls[0].Method != "views.open" {
-		t.Errorf("first call %s", calls[0].Method)
 	}
 	var form struct {
 		Blocks []struct {

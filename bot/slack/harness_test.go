@@ -401,3 +401,32 @@ func buttonsOf(blocks slackgo.Blocks) []string {
 
 // idle waits for the detached work started so far.
 func (b *Bot) idle() { b.work.Wait() }
+
+// holdingTransport holds every Slack call but the methods it lets through
+// until release, so a test can see what a handler did before its ack: a
+// call made before the ack would hold the ack too.
+type holdingTransport struct {
+	pass    map[string]bool // Web API methods let through ("views.open")
+	held    chan struct{}   // closed by release
+	release func()
+}
+
+func newHoldingTransport(pass ...string) *holdingTransport {
+	h := &holdingTransport{pass: map[string]bool{}, held: make(chan struct{})}
+	for _, m := range pass {
+		h.pass[m] = true
+	}
+	h.release = sync.OnceFunc(func() { close(h.held) })
+	return h
+}
+
+func (h *holdingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !h.pass[strings.TrimPrefix(req.URL.Path, "/api/")] {
+		select {
+		case <-h.held:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
