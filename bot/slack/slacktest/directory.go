@@ -21,6 +21,14 @@ type User struct {
 	IsBot       bool
 	IsAdmin     bool
 	Deleted     bool
+	// Guests and people from other organisations, as users.info marks
+	// them: a multi-channel guest is restricted, a single-channel guest
+	// ultra restricted too. Someone from another organisation in a Slack
+	// Connect channel has their own TeamID; IsStranger marks one the
+	// workspace shares no channel with.
+	IsRestricted      bool
+	IsUltraRestricted bool
+	IsStranger        bool
 }
 
 type userGroup struct {
@@ -90,6 +98,10 @@ func slackUser(u User) slack.User {
 		TZOffset: u.TZOffset,
 		IsBot:    u.IsBot,
 		IsAdmin:  u.IsAdmin,
+		// A single-channel guest is restricted too, as Slack reports it.
+		IsRestricted:      u.IsRestricted || u.IsUltraRestricted,
+		IsUltraRestricted: u.IsUltraRestricted,
+		IsStranger:        u.IsStranger,
 		Profile: slack.UserProfile{
 			RealName:              u.RealName,
 			RealNameNormalized:    u.RealName,

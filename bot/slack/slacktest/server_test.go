@@ -315,6 +315,24 @@ func TestUsers(t *testing.T) {
 	_, err = api.GetUserInfo("U0NOBODY")
 	wantSlackError(t, err, "user_not_found")
 
+	// Guests and people from other organisations carry Slack's marks.
+	guest := srv.AddUser(User{Name: "mcg", Email: "mcg@example.com", IsRestricted: true})
+	single := srv.AddUser(User{Name: "scg", Email: "scg@example.com", IsUltraRestricted: true})
+	external := srv.AddUser(User{Name: "ext", TeamID: "T0OTHER", Email: "ext@other.example"})
+	stranger := srv.AddUser(User{Name: "str", TeamID: "T0OTHER", IsStranger: true})
+	if u, err := api.GetUserInfo(guest.ID); err != nil || !u.IsRestricted || u.IsUltraRestricted {
+		t.Errorf("multi-channel guest: %+v, %v", u, err)
+	}
+	if u, err := api.GetUserInfo(single.ID); err != nil || !u.IsRestricted || !u.IsUltraRestricted {
+		t.Errorf("single-channel guest: %+v, %v", u, err)
+	}
+	if u, err := api.GetUserByEmail(external.Email); err != nil || u.TeamID != "T0OTHER" || u.IsStranger || u.IsRestricted {
+		t.Errorf("external user: %+v, %v", u, err)
+	}
+	if u, err := api.GetUserInfo(stranger.ID); err != nil || !u.IsStranger || u.TeamID != "T0OTHER" {
+		t.Errorf("stranger: %+v, %v", u, err)
+	}
+
 	byMail, err := api.GetUserByEmail("BOB@example.com")
 	if err != nil || byMail.ID != bob.ID || byMail.TZOffset != -18000 {
 		t.Errorf("lookupByEmail = %+v, %v", byMail, err)
