@@ -198,11 +198,15 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Ping checks the bot token with auth.test, for readiness probes.
+// Ping checks the bot token with auth.test, for readiness probes, and
+// learns the workspace the bot is installed in, which tells its members
+// from guests and external users.
 func (b *Bot) Ping(ctx context.Context) error {
-	if _, err := b.api.AuthTestContext(ctx); err != nil {
+	res, err := b.api.AuthTestContext(ctx)
+	if err != nil {
 		return fmt.Errorf("slack: auth.test: %w", err)
 	}
+	b.people.setWorkspace(res)
 	return nil
 }
 

@@ -113,12 +113,20 @@ func (b *Bot) click(ctx context.Context, who actor, a bot.Action) {
 // openDenyForm opens the form asking why. It runs before the
 // acknowledgement, so it uses only what is at hand: the approver's email if
 // already known (no Slack call) to read the request from the store and
-// learn whether a reason is required; unknown, a reason is asked for.
+// learn whether a reason is required; unknown, a reason is asked for. A
+// guest or external user already known as such is refused without a form.
 func (b *Bot) openDenyForm(ctx context.Context, triggerID string, who actor, a bot.Action) {
 	st := denyState{Action: a.ID(), ResponseURL: who.responseURL, Channel: who.channelID, Required: true, FromHome: who.fromHome}
 	summary := "Deny request " + a.RequestID + "?"
-	if email, ok := b.people.cachedEmail(who.userID); ok {
-		if r, err := b.svc.Get(ctx, a.RequestID, email); err == nil {
+	p, known := b.people.cached(who.userID)
+	if known && p.Outsider {
+		b.work.Go(ctx, "deny refused", func(ctx context.Context) {
+			b.refused(ctx, who, flows.Errorf(flows.EFORBIDDEN, outsiderMessage), false)
+		})
+		return
+	}
+	if known && p.Email != "" {
+		if r, err := b.svc.Get(ctx, a.RequestID, p.Email); err == nil {
 			st.Required = r.DenyReasonRequired
 			summary = denySummary(r, a)
 		}

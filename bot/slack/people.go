@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	slackgo "github.com/slack-go/slack"
@@ -19,6 +20,41 @@ type person struct {
 	ID    string
 	Email string // lower case; empty when Slack shows none
 	Loc   *time.Location
+	// Outsider is a guest or someone from another organisation (see
+	// workspace.member). They neither request nor approve, and their email
+	// is dropped so that nothing is routed to them.
+	Outsider bool
+}
+
+// outsiderMessage is what a guest or an external user is told.
+const outsiderMessage = "jitbot serves members of this workspace; guests and people from other organisations cannot request or approve access"
+
+// workspace is the Slack workspace the bot is installed in, as auth.test
+// answers for the bot token.
+type workspace struct {
+	teamID       string
+	enterpriseID string // set on an Enterprise Grid
+}
+
+// member reports whether u is a full member of the workspace: not a guest
+// (multi-channel guests are restricted, single-channel ones ultra
+// restricted), not a stranger, and of this workspace's team or, on an
+// Enterprise Grid, of its organisation.
+//
+// The workspace is the bot token's, from auth.test. A payload's team id
+// would not do: in a channel shared over Slack Connect it may name the
+// external user's own workspace, which their user record names too, so
+// comparing the two would admit them. is_stranger alone would not do
+// either: Slack sets it only for people of other workspaces who share no
+// channel with the app, not for those in a shared channel.
+func (w workspace) member(u *slackgo.User) bool {
+	if u.IsRestricted || u.IsUltraRestricted || u.IsStranger {
+		return false
+	}
+	if u.TeamID != "" && u.TeamID == w.teamID {
+		return true
+	}
+	return w.enterpriseID != "" && u.Enterprise.EnterpriseID == w.enterpriseID
 }
 
 // How long what Slack said about people is trusted. Emails and time zones
@@ -38,8 +74,11 @@ type directory struct {
 	api    *slackgo.Client
 	call   func(ctx context.Context, method string, fn func(ctx context.Context) error) error
 	ids    *bot.Cache[person]   // user id -> person
-	emails *bot.Cache[person]   // email -> person in this workspace
-	absent *bot.Cache[struct{}] // emails not in this workspace (they may use Teams)
+	emails *bot.Cache[person]   // email -> member of this workspace
+	absent *bot.Cache[struct{}] // emails of no member of this workspace (they may use Teams)
+
+	mu   sync.Mutex
+	home workspace // zero until auth.test has answered
 }
 
 func newDirectory(api *slackgo.Client, clock flows.Clock, call func(context.Context, string, func(context.Context) error) error) *directory {
@@ -65,6 +104,40 @@ func fromUser(u *slackgo.User) person {
 	return p
 }
 
+// workspace returns the workspace the bot is installed in, asking
+// auth.test the first time (Ping may already have). Without it nobody can be
+// told apart from an external user, so lookups fail until Slack answers.
+func (d *directory) workspace(ctx context.Context) (workspace, error) {
+	d.mu.Lock()
+	w := d.home
+	d.mu.Unlock()
+	if w.teamID != "" {
+		return w, nil
+	}
+	var res *slackgo.AuthTestResponse
+	err := d.call(ctx, "auth.test", func(ctx context.Context) error {
+		var err error
+		res, err = d.api.AuthTestContext(ctx)
+		return err
+	})
+	if err != nil {
+		return workspace{}, err
+	}
+	if res.TeamID == "" {
+		return workspace{}, errors.New("slack: auth.test named no workspace")
+	}
+	return d.setWorkspace(res), nil
+}
+
+func (d *directory) setWorkspace(res *slackgo.AuthTestResponse) workspace {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if res.TeamID != "" {
+		d.home = workspace{teamID: res.TeamID, enterpriseID: res.EnterpriseID}
+	}
+	return d.home
+}
+
 func (d *directory) remember(p person) {
 	d.ids.Put(p.ID, p)
 	if p.Email != "" {
@@ -77,8 +150,12 @@ func (d *directory) remember(p person) {
 func (d *directory) byUserID(ctx context.Context, userID string) (person, error) {
 	p, ok := d.ids.Get(userID)
 	if !ok {
+		home, err := d.workspace(ctx)
+		if err != nil {
+			return person{}, flows.WrapError(flows.EUNAVAILABLE, err, "could not look you up in Slack right now; try again in a minute")
+		}
 		var u *slackgo.User
-		err := d.call(ctx, "users.info", func(ctx context.Context) error {
+		err = d.call(ctx, "users.info", func(ctx context.Context) error {
 			var err error
 			u, err = d.api.GetUserInfoContext(ctx, userID)
 			return err
@@ -93,7 +170,13 @@ func (d *directory) byUserID(ctx context.Context, userID string) (person, error)
 		if u.IsBot || u.Deleted {
 			p.Email = ""
 		}
+		if !home.member(u) {
+			p.Email, p.Outsider = "", true
+		}
 		d.remember(p)
+	}
+	if p.Outsider {
+		return person{}, flows.Errorf(flows.EFORBIDDEN, outsiderMessage)
 	}
 	if p.Email == "" {
 		return person{}, flows.Errorf(flows.EFORBIDDEN, "jitbot cannot see an email address on your Slack profile, and people are known by their email; ask an admin to check the app's users:read.email scope")
@@ -101,15 +184,13 @@ func (d *directory) byUserID(ctx context.Context, userID string) (person, error)
 	return p, nil
 }
 
-// cachedEmail returns a user's email if it is already known, without
-// calling Slack (for decisions made before an acknowledgement).
-func (d *directory) cachedEmail(userID string) (string, bool) {
-	p, ok := d.ids.Get(userID)
-	return p.Email, ok && p.Email != ""
-}
+// cached returns what is already known about a user, without calling
+// Slack (for decisions made before an acknowledgement).
+func (d *directory) cached(userID string) (person, bool) { return d.ids.Get(userID) }
 
 // byEmail finds the Slack user with an email; found is false when the
-// person is not in this workspace (they may use Teams).
+// person is not a member of this workspace (they may use Teams): guests and
+// external users are never reached through an email.
 func (d *directory) byEmail(ctx context.Context, email string) (p person, found bool, err error) {
 	email = strings.ToLower(email)
 	if p, ok := d.emails.Get(email); ok {
@@ -117,6 +198,10 @@ func (d *directory) byEmail(ctx context.Context, email string) (p person, found 
 	}
 	if _, ok := d.absent.Get(email); ok {
 		return person{}, false, nil
+	}
+	home, err := d.workspace(ctx)
+	if err != nil {
+		return person{}, false, err
 	}
 	var u *slackgo.User
 	err = d.call(ctx, "users.lookupByEmail", func(ctx context.Context) error {
@@ -131,7 +216,7 @@ func (d *directory) byEmail(ctx context.Context, email string) (p person, found 
 		}
 		return person{}, false, err
 	}
-	if u.Deleted || u.IsBot {
+	if u.Deleted || u.IsBot || !home.member(u) {
 		d.absent.Put(email, struct{}{})
 		return person{}, false, nil
 	}
