@@ -25,6 +25,7 @@ func newAdapter(t *testing.T, bf *teamstest.BotFramework) *core.BotFrameworkAdap
 	}
 	conn, err := NewConnector(ConnectorConfig{
 		AppID: bf.AppID(), AppPassword: bf.AppPassword(), TokenURL: bf.TokenURL(MultiTenant), HTTPClient: bf.Client(),
+		ServiceHosts: []string{"127.0.0.1"},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -30,13 +30,31 @@ const (
 	dedupeSize = 100000
 )
 
-// Config configures the Teams adapter. AppID and AppPassword are required.
+// App registration types of the Azure bot (Config.AppType).
+const (
+	// AppTypeSingleTenant: the bot's app registration lives in TenantID, which issues its token.
+	AppTypeSingleTenant = "single_tenant"
+	// AppTypeMultiTenant: a multi-tenant app registration, whose token comes from the
+	// botframework.com tenant. Only the token changes: activities are still accepted from
+	// TenantID alone.
+	AppTypeMultiTenant = "multi_tenant"
+)
+
+// Config configures the Teams adapter. AppID, AppPassword and TenantID are required.
 type Config struct {
 	// AppID and AppPassword are the Azure bot's Microsoft App ID and client secret.
 	AppID, AppPassword string
-	// TenantID is the Entra tenant of a single-tenant bot: its bot token comes from that
-	// tenant, and activities from any other tenant are ignored. Empty: multi-tenant.
+	// TenantID is the Entra tenant (directory) ID of the organisation jitbot serves. Required:
+	// jitbot knows people by email, and any tenant's admins can give their users any email, so
+	// activities from another tenant are ignored and a member lookup answering for another
+	// tenant is refused. It is also the token authority of a single-tenant bot (AppType).
 	TenantID string
+	// AppType is the app registration type of the Azure bot, which only decides where the bot
+	// token comes from: AppTypeSingleTenant (the default, "") from
+	// https://login.microsoftonline.com/{TenantID}, AppTypeMultiTenant from the botframework.com
+	// tenant. TokenURL, when set, overrides both. Who may talk to the bot is TenantID's choice
+	// either way.
+	AppType string
 	// OpenIDMetadataURL and TokenURL override Microsoft's endpoints (sovereign clouds, tests).
 	OpenIDMetadataURL, TokenURL string
 	// Issuers are the accepted token issuers (default DefaultIssuer); for tests.
@@ -49,8 +67,10 @@ type Config struct {
 	// WorkTimeout bounds the work done after an activity is acknowledged, and each notice
 	// (DefaultWorkTimeout).
 	WorkTimeout time.Duration
-	// ServiceHosts, when set, are the only hosts the bot token is sent to; "*.example.com"
-	// matches subdomains (e.g. "smba.trafficmanager.net").
+	// ServiceHosts are the only hosts the bot token is sent to (the serviceUrl of activities
+	// and of stored conversations); "*.example.com" matches subdomains. Default
+	// DefaultServiceHosts(): Microsoft's public and US government Teams connector hosts. Tests
+	// set their fake's host.
 	ServiceHosts []string
 	// Log receives the adapter's logs when New is given none.
 	Log *slog.Logger
@@ -96,6 +116,18 @@ func New(cfg Config, svc *flows.Service, st Store, log *slog.Logger) (*Bot, erro
 	if strings.TrimSpace(cfg.AppID) == "" || cfg.AppPassword == "" {
 		return nil, errors.New("teams: app_id and app_password are required")
 	}
+	cfg.TenantID = strings.TrimSpace(cfg.TenantID)
+	if cfg.TenantID == "" {
+		return nil, errors.New("teams: tenant_id is required: jitbot knows people by email, which any tenant's admins can set, so it only trusts activities from your own Entra tenant")
+	}
+	tokenTenant := cfg.TenantID
+	switch cfg.AppType {
+	case "", AppTypeSingleTenant:
+	case AppTypeMultiTenant:
+		tokenTenant = MultiTenant
+	default:
+		return nil, fmt.Errorf("teams: app_type %q: use %s or %s", cfg.AppType, AppTypeSingleTenant, AppTypeMultiTenant)
+	}
 	if cfg.WorkTimeout < 0 {
 		return nil, errors.New("teams: work_timeout cannot be negative")
 	}
@@ -121,16 +153,11 @@ func New(cfg Config, svc *flows.Service, st Store, log *slog.Logger) (*Bot, erro
 		return nil, err
 	}
 	conn, err := NewConnector(ConnectorConfig{
-		AppID: cfg.AppID, AppPassword: cfg.AppPassword, TenantID: cfg.TenantID, TokenURL: cfg.TokenURL,
+		AppID: cfg.AppID, AppPassword: cfg.AppPassword, TenantID: tokenTenant, TokenURL: cfg.TokenURL,
 		HTTPClient: cfg.HTTPClient, Logger: log, ServiceHosts: cfg.ServiceHosts,
 	})
 	if err != nil {
 		return nil, err
-	}
-	if cfg.TenantID == "" {
-		// Any tenant's admin can set any mail address on their users, and jitbot knows people
-		// by email: a multi-tenant bot trusts every tenant that installs it.
-		log.Warn("no tenant_id: activities from every Entra tenant are trusted; set tenant_id for a single-tenant bot")
 	}
 	b := &Bot{
 		cfg: cfg, svc: svc, store: st, log: log, clock: cfg.Clock, validator: validator, conn: conn,
@@ -147,7 +174,7 @@ func New(cfg Config, svc *flows.Service, st Store, log *slog.Logger) (*Bot, erro
 		seen: bot.NewCache[struct{}](cfg.Clock, dedupeTTL, dedupeSize),
 		work: bot.NewWorker(cfg.WorkTimeout, log),
 	}
-	b.people = newDirectory(conn, st, cfg.Clock, log)
+	b.people = newDirectory(conn, st, cfg.TenantID, cfg.Clock, log)
 	return b, nil
 }
 

@@ -47,6 +47,22 @@ const maxResponseBody = 1 << 20
 // ErrInvalidServiceURL means a service URL was refused before any request (see ConnectorConfig).
 var ErrInvalidServiceURL = errors.New("teams: invalid service url")
 
+// DefaultServiceHosts are the hosts of Microsoft's Teams connector service, the only ones the
+// bot token goes to unless ConnectorConfig.ServiceHosts says otherwise: the public cloud
+// (smba.trafficmanager.net, with regional paths such as /amer/ or /teams/, and the Bot
+// Framework's own *.botframework.com), GCC (smba.infra.gcc.teams.microsoft.com), GCC High
+// (smba.infra.gov.teams.microsoft.us) and DoD (smba.infra.dod.teams.microsoft.us), the
+// well-known Teams service URLs Microsoft publishes for proactive messaging.
+func DefaultServiceHosts() []string {
+	return []string{
+		"smba.trafficmanager.net",
+		"*.botframework.com",
+		"smba.infra.gcc.teams.microsoft.com",
+		"smba.infra.gov.teams.microsoft.us",
+		"smba.infra.dod.teams.microsoft.us",
+	}
+}
+
 // RateWindow allows at most Limit operations per sliding Window.
 type RateWindow struct {
 	Limit  int
@@ -92,8 +108,9 @@ type ConnectorConfig struct {
 	CallTimeout time.Duration
 	// ConversationLimits pace writes per conversation (default DefaultConversationLimits()).
 	ConversationLimits []RateWindow
-	// ServiceHosts, when set, restricts service URLs to these hosts; an entry "*.example.com"
-	// matches subdomains. Without it any https host (or loopback http host) is allowed.
+	// ServiceHosts are the only service URL hosts the bot token is sent to; an entry
+	// "*.example.com" matches subdomains, an IP literal matches itself (tests). Empty means
+	// DefaultServiceHosts(). Service URLs must also be https (http only on loopback).
 	ServiceHosts []string
 }
 
@@ -177,6 +194,14 @@ func NewConnector(cfg ConnectorConfig) (*Connector, error) {
 		maxWait:     cmp.Or(cfg.MaxRetryWait, DefaultMaxRetryWait),
 		callTimeout: cmp.Or(cfg.CallTimeout, DefaultCallTimeout),
 		hosts:       slices.Clone(cfg.ServiceHosts),
+	}
+	if len(c.hosts) == 0 {
+		c.hosts = DefaultServiceHosts()
+	}
+	for _, h := range c.hosts {
+		if err := checkHostPattern(h); err != nil {
+			return nil, fmt.Errorf("teams: connector: service host %q: %w", h, err)
+		}
 	}
 	if c.tokenURL == "" {
 		c.tokenURL = DefaultLoginURL + "/" + url.PathEscape(cmp.Or(cfg.TenantID, MultiTenant)) + "/oauth2/v2.0/token"
@@ -343,10 +368,27 @@ func (c *Connector) checkServiceURL(raw string) (*url.URL, error) {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("%w: %q has a query or fragment", ErrInvalidServiceURL, raw)
 	}
-	if len(c.hosts) > 0 && !hostAllowed(c.hosts, u.Hostname()) {
+	if !hostAllowed(c.hosts, u.Hostname()) {
 		return nil, fmt.Errorf("%w: host %q not allowed", ErrInvalidServiceURL, u.Hostname())
 	}
 	return u, nil
+}
+
+// checkHostPattern accepts a host name, an IP literal, or "*." and a domain of at least two
+// labels; no scheme, port, path or bare wildcard.
+func checkHostPattern(p string) error {
+	name, wild := strings.CutPrefix(p, "*.")
+	switch {
+	case name == "":
+		return errors.New("empty")
+	case strings.ContainsAny(name, "*/:@?# ") && net.ParseIP(name) == nil:
+		return errors.New(`want a host name, an IP address or "*.domain", without scheme, port or path`)
+	case wild && !strings.Contains(strings.Trim(name, "."), "."):
+		return errors.New("a wildcard needs a domain of at least two labels")
+	case strings.HasPrefix(name, ".") || strings.HasSuffix(name, "."):
+		return errors.New("a host name neither starts nor ends with a dot")
+	}
+	return nil
 }
 
 func hostAllowed(allowed []string, host string) bool {

@@ -28,6 +28,8 @@ func newConnector(t *testing.T, bf *teamstest.BotFramework, clk *fakeClock, mods
 		HTTPClient:  bf.Client(),
 		Clock:       clk,
 		Sleep:       clk.Sleep,
+		// The fake listens on loopback, which is not one of Microsoft's service hosts.
+		ServiceHosts: []string{"127.0.0.1"},
 	}
 	for _, m := range mods {
 		m(&cfg)
@@ -557,7 +559,44 @@ func TestServiceURLValidation(t *testing.T) {
 		}
 	}
 
+	// By default the token goes to Microsoft's connector hosts only: public, GCC, GCC High, DoD.
+	def := newConnector(t, bf, clk, func(cfg *ConnectorConfig) { cfg.ServiceHosts = nil })
+	for u, ok := range map[string]bool{
+		"https://smba.trafficmanager.net/amer/":                 true,
+		"https://smba.trafficmanager.net/teams/":                true,
+		"https://europe.webchat.botframework.com/":              true,
+		"https://smba.infra.gcc.teams.microsoft.com/teams":      true,
+		"https://smba.infra.gov.teams.microsoft.us/teams":       true,
+		"https://smba.infra.dod.teams.microsoft.us/teams":       true,
+		"https://evil.example.com/":                             false,
+		"https://smba.trafficmanager.net.evil.example.com/":     false,
+		"https://botframework.com.evil.example.com/":            false,
+		"https://evil-smba.infra.gcc.teams.microsoft.com/teams": false,
+		bf.ServiceURL(): false, // loopback: only when configured
+	} {
+		_, err := def.checkServiceURL(u)
+		if (err == nil) != ok {
+			t.Errorf("default hosts %q: err = %v, want ok=%v", u, err, ok)
+		}
+	}
+	bf.Reset()
+	if _, err := def.SendToConversation(ctx, bf.ServiceURL(), convID, msg("hi")); !errors.Is(err, ErrInvalidServiceURL) {
+		t.Fatalf("default hosts: send to the loopback fake: %v", err)
+	}
+	if _, err := def.GetMember(ctx, "https://evil.example.com/", convID, "29:x"); !errors.Is(err, ErrInvalidServiceURL) {
+		t.Fatalf("default hosts: get member elsewhere: %v", err)
+	}
+	if len(bf.Calls()) != 0 || bf.TokensIssued() != 0 {
+		t.Fatalf("refused service urls still cost %d calls, %d tokens", len(bf.Calls()), bf.TokensIssued())
+	}
+	for _, bad := range [][]string{{"https://smba.trafficmanager.net"}, {"smba.trafficmanager.net:443"}, {"*"}, {"*.com"}, {""}, {"smba.trafficmanager.net/amer"}, {".botframework.com"}} {
+		if _, err := NewConnector(ConnectorConfig{AppID: "a", AppPassword: "p", ServiceHosts: bad}); err == nil {
+			t.Errorf("service hosts %q accepted", bad)
+		}
+	}
+
 	// Path prefixes of real service URLs are kept; ids are escaped.
+	c = def
 	got, err := c.endpoint("https://smba.trafficmanager.net/amer/", "v3", "conversations", "a:1;messageid=2", "activities")
 	if err != nil || got != "https://smba.trafficmanager.net/amer/v3/conversations/a:1%3Bmessageid=2/activities" {
 		t.Fatalf("endpoint = %q, %v", got, err)

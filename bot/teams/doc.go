@@ -10,8 +10,10 @@
 //     periodic, rate-limited and single-flight refresh; every claim checked; specific errors
 //     that the HTTP layer turns into 401.
 //   - Connector sends, updates and deletes activities and looks up members (for email and UPN),
-//     with a cached client_credentials token (single- or multi-tenant), timeouts, bounded
-//     retries and per-conversation pacing under Teams' rate limits.
+//     with a cached client_credentials token (single- or multi-tenant app registration),
+//     timeouts, bounded retries and per-conversation pacing under Teams' rate limits. The token
+//     goes only to service URLs on Microsoft's connector hosts (DefaultServiceHosts) or the
+//     hosts configured instead.
 //
 // On top of them, Bot is the Teams adapter of jitbot: it drives flows.Service and implements
 // flows.Notifier.
@@ -23,11 +25,16 @@
 //     calls Atlas or the connector before the answer; only the validator may fetch signing
 //     keys, when its cache is cold or meets an unknown key (rate-limited, single-flight).
 //   - People are known by email, read with the connector's get-member call (email, else
-//     userPrincipalName) and cached. The conversation reference of each person's 1:1 chat is
-//     stored (Store.PutContact) on first contact, conversationUpdate and installationUpdate, so
-//     approval cards and notices reach people after a restart. Group chats and channels are
-//     never stored and never get anything about access; a single-tenant bot ignores other
-//     tenants, whose admins could give their users any email.
+//     userPrincipalName) and cached. The tenant is mandatory: activities from any tenant but
+//     Config.TenantID, and member lookups answering for another, are refused, since every
+//     tenant's admins can give their users any email (the app registration may still be
+//     multi-tenant: that only changes where the bot token comes from). Within the tenant, an
+//     email is bound to the first Entra object id seen with it; another account showing the same
+//     mail or UPN is refused, logged as event=identity_conflict, and never takes the contact
+//     over. The conversation reference of each person's 1:1 chat is stored (Store.PutContact)
+//     with that binding on first contact, conversationUpdate and installationUpdate, so approval
+//     cards and notices reach people after a restart. Group chats and channels are never stored
+//     and never get anything about access.
 //   - Typed commands ("access request ...", "access list", ...) are parsed by bot.Parse; "access"
 //     alone answers with the request card. Cards are Adaptive Cards 1.4 rendered from package
 //     bot's views, all text in TextRuns (never Markdown, so nobody's reason can fake a link);

@@ -29,8 +29,9 @@ func (b *Bot) process(ctx context.Context, act schema.Activity) {
 	if act.From.ID == "" || act.From.ID == act.Recipient.ID {
 		return // nobody, or the bot's own echo
 	}
-	if b.cfg.TenantID != "" && act.Conversation.TenantID != b.cfg.TenantID {
-		// Another tenant's admin controls what email its users show: never trust it.
+	if !sameTenant(act.Conversation.TenantID, b.cfg.TenantID) {
+		// Another tenant's admin controls what email its users show: never trust it. An
+		// activity naming no tenant is not from Teams' users either.
 		log.WarnContext(ctx, "ignored an activity from another tenant", "tenant_id", act.Conversation.TenantID)
 		return
 	}
@@ -83,7 +84,7 @@ func (b *Bot) rememberSender(ctx context.Context, act schema.Activity) {
 		b.log.WarnContext(ctx, "could not identify a new member", "user_id", act.From.ID, "err", err)
 		return
 	}
-	b.people.remember(ctx, p, act)
+	_ = b.people.remember(ctx, p, act) // a conflict is logged there
 }
 
 // onMessage handles a typed command or a card's Action.Submit, in a 1:1 chat only: what
@@ -104,7 +105,10 @@ func (b *Bot) onMessage(ctx context.Context, act schema.Activity) {
 		b.refused(ctx, act, err)
 		return
 	}
-	b.people.remember(ctx, p, act)
+	if err := b.people.remember(ctx, p, act); err != nil {
+		b.refused(ctx, act, err)
+		return
+	}
 	if act.Value != nil {
 		b.onSubmit(ctx, act, p)
 		return

@@ -166,22 +166,32 @@ func TestTimeZones(t *testing.T) {
 
 func TestNewChecksItsConfig(t *testing.T) {
 	h := newHarness(t)
-	good := Config{AppID: "app", AppPassword: "pw"}
+	good := Config{AppID: "app", AppPassword: "pw", TenantID: tenant}
+	with := func(f func(*Config)) Config { c := good; f(&c); return c }
 	for name, tc := range map[string]struct {
 		cfg Config
 		svc *flows.Service
 		st  Store
 	}{
-		"no app id":        {Config{AppPassword: "pw"}, h.svc, h.db},
-		"no password":      {Config{AppID: "app"}, h.svc, h.db},
+		"no app id":        {with(func(c *Config) { c.AppID = "" }), h.svc, h.db},
+		"no password":      {with(func(c *Config) { c.AppPassword = "" }), h.svc, h.db},
+		"no tenant":        {with(func(c *Config) { c.TenantID = "" }), h.svc, h.db},
+		"blank tenant":     {with(func(c *Config) { c.TenantID = "  " }), h.svc, h.db},
+		"unknown app type": {with(func(c *Config) { c.AppType = "any_tenant" }), h.svc, h.db},
+		"bad service host": {with(func(c *Config) { c.ServiceHosts = []string{"https://smba.trafficmanager.net/"} }), h.svc, h.db},
+		"bare wildcard":    {with(func(c *Config) { c.ServiceHosts = []string{"*.com"} }), h.svc, h.db},
 		"no service":       {good, nil, h.db},
 		"no store":         {good, h.svc, nil},
-		"negative timeout": {Config{AppID: "app", AppPassword: "pw", WorkTimeout: -time.Second}, h.svc, h.db},
-		"http metadata":    {Config{AppID: "app", AppPassword: "pw", OpenIDMetadataURL: "http://login.example.com/x"}, h.svc, h.db},
-		"http token url":   {Config{AppID: "app", AppPassword: "pw", TokenURL: "http://login.example.com/token"}, h.svc, h.db},
+		"negative timeout": {with(func(c *Config) { c.WorkTimeout = -time.Second }), h.svc, h.db},
+		"http metadata":    {with(func(c *Config) { c.OpenIDMetadataURL = "http://login.example.com/x" }), h.svc, h.db},
+		"http token url":   {with(func(c *Config) { c.TokenURL = "http://login.example.com/token" }), h.svc, h.db},
 	} {
-		if _, err := New(tc.cfg, tc.svc, tc.st, nil); err == nil {
+		_, err := New(tc.cfg, tc.svc, tc.st, nil)
+		if err == nil {
 			t.Errorf("%s: no error", name)
+		}
+		if strings.Contains(name, "tenant") && (err == nil || !strings.Contains(err.Error(), "tenant_id is required")) {
+			t.Errorf("%s: error %v does not say tenant_id is required", name, err)
 		}
 	}
 	if _, err := New(good, h.svc, h.db, nil); err != nil {
@@ -305,7 +315,7 @@ func TestConversationUpdateStoresTheChat(t *testing.T) {
 // Teams are told, and the approval card says so.
 func TestAdminAlerts(t *testing.T) {
 	h := newHarness(t)
-	admin := teamstest.Member{ID: "29:admin", Email: "admin@example.com", TenantID: tenant}
+	admin := teamstest.Member{ID: "29:admin", Email: "admin@example.com", AadObjectID: "aad-admin", TenantID: tenant}
 	h.bf.AddMember(teamstest.AllConversations, admin)
 	h.install(owner, ownerConv)
 	h.install(admin, "a:admin-1on1")

@@ -31,12 +31,20 @@ const (
 	contactMax = 50000
 )
 
-// person is a Teams user as jitbot needs them: the email flows knows them by, and the time
-// zone their client reported, if any.
+// person is a Teams user as jitbot needs them: the email flows knows them by, the Entra
+// account behind it, and the time zone their client reported, if any.
 type person struct {
 	ID    string // Teams user id (29:...)
 	Email string
-	Loc   *time.Location // nil: unknown, shown in UTC
+	// AadObjectID is the person's Entra object id, immutable unlike their mail and UPN: an email
+	// is bound to the first account seen with it (contact.AadObjectID).
+	AadObjectID string
+	Loc         *time.Location // nil: unknown, shown in UTC
+}
+
+// identity is what a get-member lookup established about a Teams user id.
+type identity struct {
+	email, aadObjectID string
 }
 
 // viewer is the person looking at a card.
@@ -44,11 +52,18 @@ func (p person) viewer() bot.Viewer { return bot.Viewer{Email: p.Email, Location
 
 // contact is what is stored per email so that jitbot can write to a person first, after a
 // restart too: the conversation reference of their 1:1 chat with the bot (its JSON is
-// activity.GetCoversationReference's, so a plain reference reads back too) and the time zone
-// their client last reported.
+// activity.GetCoversationReference's, so a plain reference reads back too), the time zone
+// their client last reported, and the Entra account the email is bound to.
+//
+// Mail and UPN are attributes a tenant admin can set on any account; the object id is not. The
+// first account seen with an email keeps it: another account showing the same email is refused
+// and never overwrites the contact, so it can neither act as that person nor receive their
+// credentials and approval cards. Contacts stored before the binding existed bind on the next
+// activity.
 type contact struct {
 	schema.ConversationReference
-	TimeZone string `json:"localTimezone,omitempty"`
+	TimeZone    string `json:"localTimezone,omitempty"`
+	AadObjectID string `json:"boundAadObjectId,omitempty"`
 }
 
 // location is the contact's time zone, or nil (UTC).
@@ -70,39 +85,82 @@ func loadLocation(name string) *time.Location {
 // directory turns Teams user ids into people (through the connector's get-member call,
 // cached) and keeps people's conversation references in the store.
 type directory struct {
-	conn  *Connector
-	store Store
-	log   *slog.Logger
-	byID  *bot.Cache[string]         // tenant/user id -> email
-	saved *bot.Cache[[]byte]         // email -> contact JSON last written, to skip identical writes
-	zones *bot.Cache[*time.Location] // email -> time zone last reported, in front of the stored contact
+	conn   *Connector
+	store  Store
+	tenant string
+	log    *slog.Logger
+	byID   *bot.Cache[identity]       // tenant/user id -> who get-member said it is
+	bound  *bot.Cache[string]         // email -> Entra object id it is bound to ("" unbound), in front of the store
+	saved  *bot.Cache[[]byte]         // email -> contact JSON last written, to skip identical writes
+	zones  *bot.Cache[*time.Location] // email -> time zone last reported, in front of the stored contact
+	emails bot.RequestLocks           // serialises binding an email (check, then write)
 }
 
-func newDirectory(conn *Connector, st Store, clock flows.Clock, log *slog.Logger) *directory {
+func newDirectory(conn *Connector, st Store, tenant string, clock flows.Clock, log *slog.Logger) *directory {
 	return &directory{
-		conn: conn, store: st, log: log,
-		byID:  bot.NewCache[string](clock, peopleTTL, peopleMax),
+		conn: conn, store: st, tenant: tenant, log: log,
+		byID:  bot.NewCache[identity](clock, peopleTTL, peopleMax),
+		bound: bot.NewCache[string](clock, 24*time.Hour, contactMax),
 		saved: bot.NewCache[[]byte](clock, 24*time.Hour, contactMax),
 		zones: bot.NewCache[*time.Location](clock, 24*time.Hour, contactMax),
 	}
 }
 
+// sameTenant compares Entra tenant ids (GUIDs, whose case does not matter); an empty id never
+// matches.
+func sameTenant(a, b string) bool { return a != "" && strings.EqualFold(a, b) }
+
+// errIdentityConflict is what a person whose email is bound to another Entra account is told.
+func errIdentityConflict(email string) error {
+	return flows.Errorf(flows.EFORBIDDEN, "Teams shows your email as %s, but jitbot knows that address as another Microsoft Entra account, so it did nothing. Ask an admin to check your account", email)
+}
+
 // identify returns the person who sent act, by email. Activities carry no email: the
-// connector's get-member call has it (email, else userPrincipalName).
+// connector's get-member call has it (email, else userPrincipalName), with the person's Entra
+// object id and tenant. The email must not be bound to another Entra account.
 func (d *directory) identify(ctx context.Context, act schema.Activity) (person, error) {
 	p := person{ID: act.From.ID, Loc: loadLocation(act.LocalTimezone)}
 	key := act.Conversation.TenantID + "/" + act.From.ID
-	if email, ok := d.byID.Get(key); ok {
-		p.Email = email
-		return d.withLocation(ctx, p), nil
+	id, ok := d.byID.Get(key)
+	if !ok {
+		var err error
+		if id, err = d.lookup(ctx, act); err != nil {
+			return person{}, err
+		}
+		d.byID.Put(key, id)
 	}
+	p.Email, p.AadObjectID = id.email, id.aadObjectID
+	if err := d.checkBinding(ctx, p, act); err != nil {
+		return person{}, err
+	}
+	return d.withLocation(ctx, p), nil
+}
+
+// lookup asks the connector who act's sender is.
+func (d *directory) lookup(ctx context.Context, act schema.Activity) (identity, error) {
 	m, err := d.conn.GetMember(ctx, act.ServiceURL, act.Conversation.ID, act.From.ID)
 	if err != nil {
 		var apiErr *APIError
 		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
-			return person{}, flows.WrapError(flows.EFORBIDDEN, err, "Teams did not tell jitbot who you are; try again from your 1:1 chat with jitbot")
+			return identity{}, flows.WrapError(flows.EFORBIDDEN, err, "Teams did not tell jitbot who you are; try again from your 1:1 chat with jitbot")
 		}
-		return person{}, flows.WrapError(flows.EUNAVAILABLE, err, "could not look you up in Teams right now; try again in a minute")
+		return identity{}, flows.WrapError(flows.EUNAVAILABLE, err, "could not look you up in Teams right now; try again in a minute")
+	}
+	if m.TenantID != "" && !sameTenant(m.TenantID, d.tenant) {
+		d.log.WarnContext(ctx, "teams: a member lookup answered for another tenant; refused",
+			"event", "identity_other_tenant", "user_id", act.From.ID, "tenant_id", m.TenantID)
+		return identity{}, flows.Errorf(flows.EFORBIDDEN, "jitbot serves one organisation, and Teams says your account belongs to another")
+	}
+	aad := m.AadObjectID
+	if aad == "" {
+		aad = act.From.AadObjectID
+	} else if act.From.AadObjectID != "" && !strings.EqualFold(act.From.AadObjectID, aad) {
+		d.log.WarnContext(ctx, "teams: the activity and the member lookup name different Entra accounts; refused",
+			"event", "identity_conflict", "user_id", act.From.ID, "aad_object_id", aad, "activity_aad_object_id", act.From.AadObjectID)
+		return identity{}, flows.Errorf(flows.EFORBIDDEN, "Teams gave jitbot two different accounts for you; try again from your 1:1 chat with jitbot")
+	}
+	if strings.TrimSpace(aad) == "" {
+		return identity{}, flows.Errorf(flows.EFORBIDDEN, "Teams shows no Microsoft Entra account for you, and jitbot only works with Entra accounts; ask an admin to check your account")
 	}
 	raw := m.Email
 	if strings.TrimSpace(raw) == "" {
@@ -110,11 +168,48 @@ func (d *directory) identify(ctx context.Context, act schema.Activity) (person, 
 	}
 	email, err := flows.NormalizeEmail(raw)
 	if err != nil {
-		return person{}, flows.WrapError(flows.EFORBIDDEN, err, "jitbot knows people by email, and Teams shows no usable email address for you; ask an admin to check your account")
+		return identity{}, flows.WrapError(flows.EFORBIDDEN, err, "jitbot knows people by email, and Teams shows no usable email address for you; ask an admin to check your account")
 	}
-	d.byID.Put(key, email)
-	p.Email = email
-	return d.withLocation(ctx, p), nil
+	return identity{email: email, aadObjectID: strings.ToLower(aad)}, nil
+}
+
+// boundTo returns the Entra object id an email is bound to, "" when it is not bound yet.
+func (d *directory) boundTo(ctx context.Context, email string) (string, error) {
+	if aad, ok := d.bound.Get(email); ok {
+		return aad, nil
+	}
+	data, err := d.store.Contact(ctx, Platform, email)
+	if err != nil && flows.ErrorCode(err) != flows.ENOTFOUND {
+		return "", fmt.Errorf("teams: read the contact of %s: %w", email, err)
+	}
+	var c contact
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, &c); err != nil {
+			// Nobody but this package writes contacts: a damaged one binds nothing, and the
+			// next activity of its owner replaces it.
+			d.log.WarnContext(ctx, "teams: a stored contact does not decode; treated as unbound", "email", email, "err", err)
+			c = contact{}
+		}
+	}
+	d.bound.Put(email, c.AadObjectID)
+	return c.AadObjectID, nil
+}
+
+// checkBinding refuses a person whose email is bound to another Entra account: someone whose
+// mail or UPN was set to another person's address, who must not act as them. It is logged as a
+// warning with event=identity_conflict, worth an alert.
+func (d *directory) checkBinding(ctx context.Context, p person, act schema.Activity) error {
+	bound, err := d.boundTo(ctx, p.Email)
+	if err != nil {
+		return flows.WrapError(flows.EUNAVAILABLE, err, "could not check who you are right now; try again in a minute")
+	}
+	if bound != "" && bound != p.AadObjectID {
+		d.log.WarnContext(ctx, "teams: an Entra account shows an email bound to another account; refused",
+			"event", "identity_conflict", "email", p.Email, "aad_object_id", p.AadObjectID,
+			"bound_aad_object_id", bound, "user_id", act.From.ID, "tenant_id", act.Conversation.TenantID)
+		return errIdentityConflict(p.Email)
+	}
+	return nil
 }
 
 // withLocation falls back to the zone last seen for the person when the activity names none
@@ -127,16 +222,25 @@ func (d *directory) withLocation(ctx context.Context, p person) person {
 }
 
 // remember stores the conversation reference of act's 1:1 chat under the person's email, so
-// that approval cards and notices can reach them later. Only personal conversations are kept:
-// a group chat or channel is never where credentials or approvals go.
-func (d *directory) remember(ctx context.Context, p person, act schema.Activity) {
+// that approval cards and notices can reach them later, and binds the email to the person's
+// Entra account if it is not bound yet. Only personal conversations are kept: a group chat or
+// channel is never where credentials or approvals go. An email bound to another account is
+// neither overwritten nor used: the error says so.
+func (d *directory) remember(ctx context.Context, p person, act schema.Activity) error {
 	if act.Conversation.ConversationType != personalConversation || p.Email == "" {
-		return
+		return nil
+	}
+	// Checking the binding and writing it are one step: two accounts showing the same email at
+	// once must not both bind it.
+	unlock := d.emails.Lock(p.Email)
+	defer unlock()
+	if err := d.checkBinding(ctx, p, act); err != nil {
+		return err
 	}
 	ref := activity.GetCoversationReference(act)
 	// A proactive message starts a new thread; it must not reply to whatever activity this was.
 	ref.ActivityID = ""
-	c := contact{ConversationReference: ref}
+	c := contact{ConversationReference: ref, AadObjectID: p.AadObjectID}
 	if p.Loc != nil {
 		c.TimeZone = p.Loc.String()
 		d.zones.Put(p.Email, p.Loc)
@@ -146,21 +250,22 @@ func (d *directory) remember(ctx context.Context, p person, act schema.Activity)
 	data, err := json.Marshal(c)
 	if err != nil {
 		d.log.WarnContext(ctx, "could not encode a conversation reference", "email", p.Email, "err", err)
-		return
+		return nil
 	}
 	if prev, ok := d.saved.Get(p.Email); ok && bytes.Equal(prev, data) {
-		return
+		return nil
 	}
 	if err := d.store.PutContact(ctx, Platform, p.Email, data); err != nil {
 		d.log.WarnContext(ctx, "could not store a conversation reference", "email", p.Email, "err", err)
-		return
+		return nil
 	}
 	d.saved.Put(p.Email, data)
+	d.bound.Put(p.Email, p.AadObjectID)
+	return nil
 }
 
-// contact returns the stored 1:1 conversation of a person; found is false for people never
-// seen in Teams (they are simply not reachable here).
-func (d *directory) contact(ctx context.Context, email string) (c contact, found bool, err error) {
+// stored reads the contact stored for email as it is; found is false when there is none.
+func (d *directory) stored(ctx context.Context, email string) (c contact, found bool, err error) {
 	data, err := d.store.Contact(ctx, Platform, email)
 	if err != nil {
 		if flows.ErrorCode(err) == flows.ENOTFOUND {
@@ -170,6 +275,16 @@ func (d *directory) contact(ctx context.Context, email string) (c contact, found
 	}
 	if err := json.Unmarshal(data, &c); err != nil {
 		return contact{}, false, fmt.Errorf("teams: decode the contact of %s: %w", email, err)
+	}
+	return c, true, nil
+}
+
+// contact returns the stored 1:1 conversation of a person; found is false for people never
+// seen in Teams (they are simply not reachable here).
+func (d *directory) contact(ctx context.Context, email string) (c contact, found bool, err error) {
+	c, found, err = d.stored(ctx, email)
+	if err != nil || !found {
+		return contact{}, false, err
 	}
 	if c.ServiceURL == "" || c.Conversation.ID == "" {
 		return contact{}, false, fmt.Errorf("teams: the contact of %s has no service url or conversation", email)

@@ -24,6 +24,10 @@ import (
 const (
 	DefaultAppID       = "00000000-0000-0000-0000-0000000b07b0"
 	DefaultAppPassword = "fake-bot-password"
+	// DefaultTenantID is the Entra tenant of the fake's users: activities built for members
+	// without a TenantID carry it, and get-member answers with it. Configure the bot with it
+	// (or with the fake's TenantID).
+	DefaultTenantID = "00000000-0000-0000-0000-00000000fa4e"
 	// Issuer is the issuer of Bot Framework channel tokens.
 	Issuer = "https://api.botframework.com"
 	// Scope is the scope the bot asks for when it fetches its own token.
@@ -103,6 +107,11 @@ func WithApp(appID, password string) Option {
 	return func(bf *BotFramework) { bf.appID, bf.password = appID, password }
 }
 
+// WithTenant sets the tenant of members who have none (default DefaultTenantID).
+func WithTenant(tenantID string) Option {
+	return func(bf *BotFramework) { bf.tenant = tenantID }
+}
+
 // WithClock sets the clock used for token lifetimes, minted claims and recorded times.
 func WithClock(c Clock) Option {
 	return func(bf *BotFramework) { bf.clock = c }
@@ -143,6 +152,7 @@ type BotFramework struct {
 	srv          *httptest.Server
 	appID        string
 	password     string
+	tenant       string
 	clock        Clock
 	tokenTTL     time.Duration
 	endorsements []string
@@ -169,6 +179,7 @@ func New(opts ...Option) *BotFramework {
 	bf := &BotFramework{
 		appID:    DefaultAppID,
 		password: DefaultAppPassword,
+		tenant:   DefaultTenantID,
 		clock:    systemClock{},
 		tokenTTL: time.Hour,
 		tokens:   map[string]time.Time{},
@@ -223,6 +234,9 @@ func (bf *BotFramework) AppID() string { return bf.appID }
 
 // AppPassword is the bot's app password.
 func (bf *BotFramework) AppPassword() string { return bf.password }
+
+// TenantID is the tenant of members registered without one (DefaultTenantID unless WithTenant).
+func (bf *BotFramework) TenantID() string { return bf.tenant }
 
 // RotateKey generates a new RSA key, publishes it next to the existing ones and makes it the
 // signing key, as Microsoft does during a rotation. It returns the new kid.
@@ -672,6 +686,9 @@ func (bf *BotFramework) serveMember(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		writeError(w, http.StatusNotFound, "MemberNotFoundInConversation", "member not found in conversation")
 		return
+	}
+	if m.TenantID == "" {
+		m.TenantID = bf.tenant
 	}
 	writeJSON(w, http.StatusOK, m)
 }

@@ -247,6 +247,38 @@ func TestMembers(t *testing.T) {
 	}
 }
 
+// TestTenants: members without a tenant are in the fake's (DefaultTenantID, or WithTenant's),
+// in get-member answers and in the activities built for them; a member's own tenant wins.
+func TestTenants(t *testing.T) {
+	for _, tc := range []struct {
+		opts []teamstest.Option
+		want string
+	}{{nil, teamstest.DefaultTenantID}, {[]teamstest.Option{teamstest.WithTenant("contoso")}, "contoso"}} {
+		bf := teamstest.New(tc.opts...)
+		defer bf.Close()
+		if bf.TenantID() != tc.want {
+			t.Errorf("TenantID() = %q, want %q", bf.TenantID(), tc.want)
+		}
+		tok, _ := fetchToken(t, bf, tc.want, bf.AppPassword())
+		bob := teamstest.Member{ID: "29:bob", Email: "bob@example.com"}
+		eve := teamstest.Member{ID: "29:eve", Email: "eve@example.com", TenantID: "elsewhere"}
+		bf.AddMember(teamstest.AllConversations, bob)
+		bf.AddMember(teamstest.AllConversations, eve)
+		if _, m := do(t, bf, http.MethodGet, "/v3/conversations/c/members/29:bob", tok, nil); m["tenantId"] != tc.want {
+			t.Errorf("bob = %v, want tenant %s", m, tc.want)
+		}
+		if _, m := do(t, bf, http.MethodGet, "/v3/conversations/c/members/29:eve", tok, nil); m["tenantId"] != "elsewhere" {
+			t.Errorf("eve = %v", m)
+		}
+		if got := bf.Message("c", bob, "hi").Conversation.TenantID; got != tc.want {
+			t.Errorf("bob's message in tenant %q, want %q", got, tc.want)
+		}
+		if got := bf.Submit("c", eve, "1:x", nil).Conversation.TenantID; got != "elsewhere" {
+			t.Errorf("eve's click in tenant %q", got)
+		}
+	}
+}
+
 func TestWaitAndActivityBuilders(t *testing.T) {
 	bf := teamstest.New()
 	defer bf.Close()

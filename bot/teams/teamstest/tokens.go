@@ -146,7 +146,8 @@ func (bf *BotFramework) Deliver(ctx context.Context, url string, act schema.Acti
 	return resp, nil
 }
 
-// Message builds an incoming 1:1 message activity from a member, as Teams sends it.
+// Message builds an incoming 1:1 message activity from a member, as Teams sends it. Its
+// conversation is in the member's tenant, else the fake's (TenantID).
 func (bf *BotFramework) Message(conversationID string, from Member, text string) schema.Activity {
 	return bf.incoming(conversationID, from, schema.Activity{Type: schema.Message, Text: text})
 }
@@ -172,7 +173,7 @@ func (bf *BotFramework) incoming(conversationID string, from Member, act schema.
 	act.From = schema.ChannelAccount{ID: from.ID, Name: from.Name, AadObjectID: from.AadObjectID}
 	act.Recipient = schema.ChannelAccount{ID: "28:" + bf.appID, Name: "jitbot"}
 	act.Conversation = schema.ConversationAccount{
-		ID: conversationID, TenantID: from.TenantID, ConversationType: "personal",
+		ID: conversationID, TenantID: or(from.TenantID, bf.tenant), ConversationType: "personal",
 	}
 	return act
 }
