@@ -184,8 +184,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 
 	if t := cfg.Teams; t != nil {
 		m.teams, err = teams.New(teams.Config{
-			AppID: t.AppID, AppPassword: t.AppPassword, TenantID: t.TenantID,
-			OpenIDMetadataURL: t.OpenIDMetadataURL, TokenURL: t.TokenURL, Clock: m.clock, HTTPClient: teamsHTTP.client(),
+			AppID: t.AppID, AppPassword: t.AppPassword, TenantID: t.TenantID, AppType: t.AppType,
+			OpenIDMetadataURL: t.OpenIDMetadataURL, TokenURL: t.TokenURL, ServiceHosts: t.ServiceHosts,
+			Clock: m.clock, HTTPClient: teamsHTTP.client(),
 		}, m.svc, m.db, m.log)
 		if err != nil {
 			return nil, fmt.Errorf("teams: %w", err)

@@ -133,8 +133,10 @@ func newHarness(t *testing.T, clock *flowstest.Clock) *harness {
 	t.Cleanup(h.bf.Close)
 	h.bf.AddMember(teamstest.AllConversations, oliviaTeams)
 
-	teams := fmt.Sprintf("teams:\n  app_id: %s\n  app_password: %s\n  openid_metadata_url: %s\n  token_url: %s\n",
-		h.bf.AppID(), h.bf.AppPassword(), h.bf.MetadataURL(), h.bf.TokenURL("botframework.com"))
+	// The fake's users are in its tenant, and its connector is on loopback, not on Microsoft's
+	// service hosts.
+	teams := fmt.Sprintf("teams:\n  app_id: %s\n  app_password: %s\n  tenant_id: %s\n  openid_metadata_url: %s\n  token_url: %s\n  service_hosts: [127.0.0.1]\n",
+		h.bf.AppID(), h.bf.AppPassword(), h.bf.TenantID(), h.bf.MetadataURL(), h.bf.TokenURL(h.bf.TenantID()))
 	text := strings.NewReplacer("STORE", filepath.Join(h.dir, "jitbot.db"), "SLACK_URL", h.slack.APIURL(), "TEAMS\n", teams,
 		"ATLAS_URL", h.atlas.URL(), "CLIENT_ID", atlastest.DefaultClientID, "CLIENT_SECRET", atlastest.DefaultClientSecret).Replace(testConfig)
 	h.cfg = filepath.Join(h.dir, "jitbot.yaml")

@@ -199,8 +199,10 @@ func newRig(o rigOptions) (r *rig, err error) {
 	if o.teams {
 		r.bf = teamstest.New()
 		r.bf.AddMember(teamstest.AllConversations, oliviaInTeams)
-		teamsYAML = fmt.Sprintf("teams: {app_id: %q, app_password: %q, openid_metadata_url: %q, token_url: %q}",
-			r.bf.AppID(), r.bf.AppPassword(), r.bf.MetadataURL(), r.bf.TokenURL("botframework.com"))
+		// The fake's users are in its tenant, and its connector is on loopback, not on
+		// Microsoft's service hosts.
+		teamsYAML = fmt.Sprintf("teams: {app_id: %q, app_password: %q, tenant_id: %q, openid_metadata_url: %q, token_url: %q, service_hosts: [127.0.0.1]}",
+			r.bf.AppID(), r.bf.AppPassword(), r.bf.TenantID(), r.bf.MetadataURL(), r.bf.TokenURL(r.bf.TenantID()))
 	}
 	listen := o.listen
 	if listen == "" {

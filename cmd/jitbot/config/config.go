@@ -59,12 +59,19 @@ type SlackFile struct {
 
 // TeamsFile configures the Azure bot.
 type TeamsFile struct {
-	AppID             string `yaml:"app_id"`
-	AppPassword       string `yaml:"app_password"`
-	AppPasswordFile   string `yaml:"app_password_file"`
-	TenantID          string `yaml:"tenant_id"`
+	AppID           string `yaml:"app_id"`
+	AppPassword     string `yaml:"app_password"`
+	AppPasswordFile string `yaml:"app_password_file"`
+	// TenantID (required) is the Entra tenant whose users may use jitbot.
+	TenantID string `yaml:"tenant_id"`
+	// AppType is single_tenant (default) or multi_tenant: the Azure bot's app registration,
+	// which only decides where the bot token comes from.
+	AppType           string `yaml:"app_type"`
 	OpenIDMetadataURL string `yaml:"openid_metadata_url"`
 	TokenURL          string `yaml:"token_url"`
+	// ServiceHosts replaces the hosts the bot token may be sent to (default: Microsoft's Teams
+	// connector hosts, see teams.DefaultServiceHosts).
+	ServiceHosts []string `yaml:"service_hosts"`
 }
 
 // IntegrationFile is one Atlas project.
@@ -143,6 +150,10 @@ type Slack struct {
 // Teams is the checked Teams configuration.
 type Teams struct {
 	AppID, AppPassword, TenantID, OpenIDMetadataURL, TokenURL string
+	// AppType is "", single_tenant or multi_tenant (teams.Config.AppType).
+	AppType string
+	// ServiceHosts is nil for the teams package's default (teams.DefaultServiceHosts).
+	ServiceHosts []string
 }
 
 // Integration is the checked Atlas side of an integration.
@@ -471,6 +482,14 @@ func (l *loader) url(path, s string) {
 	}
 }
 
+// serviceHostName is a host name of teams.service_hosts, or "*." and a domain of two labels
+// or more.
+var serviceHostName = regexp.MustCompile(`^(?:\*\.[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)$`)
+
+// validServiceHost reports whether h is a valid teams.service_hosts entry: a host name, an IP
+// address (tests' loopback fakes), or a "*.domain" wildcard.
+func validServiceHost(h string) bool { return net.ParseIP(h) != nil || serviceHostName.MatchString(h) }
+
 func loopback(host string) bool {
 	if host == "localhost" {
 		return true
@@ -530,10 +549,29 @@ func (l *loader) check(f *File) *Config {
 		l.url("slack.api_url", s.APIURL)
 	}
 	if t := f.Teams; t != nil {
-		cfg.Teams = &Teams{AppID: t.AppID, TenantID: t.TenantID, OpenIDMetadataURL: t.OpenIDMetadataURL, TokenURL: t.TokenURL,
+		cfg.Teams = &Teams{AppID: t.AppID, TenantID: strings.TrimSpace(t.TenantID), AppType: t.AppType,
+			OpenIDMetadataURL: t.OpenIDMetadataURL, TokenURL: t.TokenURL, ServiceHosts: t.ServiceHosts,
 			AppPassword: l.secret("teams.app_password", t.AppPassword, t.AppPasswordFile, true)}
 		if t.AppID == "" {
 			l.add("teams.app_id", "required: the Microsoft App ID of the Azure bot")
+		}
+		if cfg.Teams.TenantID == "" {
+			l.add("teams.tenant_id", "required: the Directory (tenant) ID of your Entra tenant. jitbot knows people by email, "+
+				"which any tenant's admins can set on their users, so it only trusts people of this tenant "+
+				"(a multi-tenant app registration also needs it: set app_type: multi_tenant)")
+		}
+		switch t.AppType {
+		case "", "single_tenant", "multi_tenant":
+		default:
+			l.add("teams.app_type", "%q: use single_tenant (the default) or multi_tenant, as the Azure bot's app registration says", t.AppType)
+		}
+		if t.ServiceHosts != nil && len(t.ServiceHosts) == 0 {
+			l.add("teams.service_hosts", "empty: leave it out for Microsoft's Teams service hosts, or list the hosts the bot token may go to")
+		}
+		for i, h := range t.ServiceHosts {
+			if !validServiceHost(h) {
+				l.add(fmt.Sprintf("teams.service_hosts[%d]", i), `%q: want a host name, an IP address or "*.domain", without scheme, port or path`, h)
+			}
 		}
 		l.url("teams.openid_metadata_url", t.OpenIDMetadataURL)
 		l.url("teams.token_url", t.TokenURL)

@@ -183,3 +183,46 @@ func TestSlackUserGroupsNeedSlack(t *testing.T) {
 		t.Fatalf("without slack: %v", err)
 	}
 }
+
+// teamsOnly replaces the slack section of the good fixture with teams.
+func teamsOnly(t *testing.T, teams string) string {
+	t.Helper()
+	text := withSecretFile(t, good)
+	start, end := strings.Index(text, "slack:\n"), strings.Index(text, "groups:")
+	return text[:start] + teams + text[end:]
+}
+
+func TestTeams(t *testing.T) {
+	cfg, err := Parse("j.yaml", []byte(teamsOnly(t, "teams: {app_id: app, app_password: pw, tenant_id: \" contoso-tenant \"}\n")), goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm := cfg.Teams; tm.AppID != "app" || tm.AppPassword != "pw" || tm.TenantID != "contoso-tenant" || tm.AppType != "" || tm.ServiceHosts != nil {
+		t.Fatalf("teams: %+v", tm)
+	}
+	cfg, err = Parse("j.yaml", []byte(teamsOnly(t, "teams:\n  app_id: app\n  app_password: pw\n  tenant_id: t\n  app_type: multi_tenant\n  service_hosts: [127.0.0.1, \"*.botframework.com\", smba.trafficmanager.net, \"::1\"]\n")), goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm := cfg.Teams; tm.AppType != "multi_tenant" || strings.Join(tm.ServiceHosts, ",") != "127.0.0.1,*.botframework.com,smba.trafficmanager.net,::1" {
+		t.Fatalf("teams: %+v", tm)
+	}
+
+	for name, tc := range map[string]struct{ teams, want string }{
+		"no tenant": {"teams: {app_id: app, app_password: pw}\n",
+			"j.yaml:6: teams.tenant_id: required: the Directory (tenant) ID of your Entra tenant. jitbot knows people by email, which any tenant's admins can set"},
+		"blank tenant":     {"teams: {app_id: app, app_password: pw, tenant_id: \" \"}\n", "teams.tenant_id: required"},
+		"unknown app type": {"teams: {app_id: app, app_password: pw, tenant_id: t, app_type: any}\n", `teams.app_type: "any": use single_tenant (the default) or multi_tenant`},
+		"empty hosts":      {"teams: {app_id: app, app_password: pw, tenant_id: t, service_hosts: []}\n", "teams.service_hosts: empty"},
+		"host with scheme": {"teams: {app_id: app, app_password: pw, tenant_id: t, service_hosts: [\"https://smba.trafficmanager.net/\"]}\n", `teams.service_hosts[0]: "https://smba.trafficmanager.net/": want a host name`},
+		"host with port":   {"teams: {app_id: app, app_password: pw, tenant_id: t, service_hosts: [ok.example.com, \"127.0.0.1:8080\"]}\n", "teams.service_hosts[1]"},
+		"bare wildcard":    {"teams: {app_id: app, app_password: pw, tenant_id: t, service_hosts: [\"*.com\"]}\n", "teams.service_hosts[0]"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse("j.yaml", []byte(teamsOnly(t, tc.teams)), goodEnv)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want %q in:\n%v", tc.want, err)
+			}
+		})
+	}
+}
