@@ -202,7 +202,10 @@ func (a *adminAPI) revokeGrant(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*time.Minute)
 	defer cancel()
-	req, err := a.svc.Revoke(ctx, r.PathValue("id"), body.As, body.Reason)
+	// The token is not a person: the audit says the admin named acted
+	// through the API, and the log says from where.
+	a.log.Warn("revoke through the admin API", "request_id", r.PathValue("id"), "as", body.As, "remote", r.RemoteAddr)
+	req, err := a.svc.Revoke(ctx, r.PathValue("id"), body.As, viaAdmin(body.Reason, "the admin API"))
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -294,4 +297,12 @@ func (c *adminClient) do(ctx context.Context, method, path string, body any, out
 		return json.NewDecoder(resp.Body).Decode(out)
 	}
 	return nil
+}
+
+// viaAdmin marks a revocation's reason with the channel it came through.
+func viaAdmin(reason, channel string) string {
+	if reason = strings.TrimSpace(reason); reason == "" {
+		return "via " + channel
+	}
+	return reason + " (via " + channel + ")"
 }

@@ -264,6 +264,9 @@ func (e *env) grants(ctx context.Context, args []string) error {
 			}
 		}
 		if *asJSON {
+			if views == nil {
+				views = []grantView{} // [], not null, for scripts
+			}
 			enc := json.NewEncoder(e.stdout)
 			enc.SetIndent("", "  ")
 			return enc.Encode(views)
@@ -319,7 +322,7 @@ func (e *env) grants(ctx context.Context, args []string) error {
 			if !cfg.Policy.IsAdmin(*as) {
 				return fmt.Errorf("%q is not an admin in the policy", *as)
 			}
-			r, err := m.Service().Revoke(ctx, id, *as, *reason)
+			r, err := m.Service().Revoke(ctx, id, *as, viaAdmin(*reason, "the jitbot CLI"))
 			if err != nil {
 				return errors.New(flows.ErrorMessage(err))
 			}
@@ -343,6 +346,9 @@ func (e *env) audit(ctx context.Context, args []string) error {
 	}
 	if sub != "export" && sub != "verify" {
 		return usageErr("audit: unknown subcommand %q; want export or verify", sub)
+	}
+	if sub == "verify" && *since != "" {
+		return usageErr("audit verify: -since does not apply: the chain is verified from its first record")
 	}
 	from, err := parseSince(*since, time.Now())
 	if err != nil {
