@@ -180,11 +180,7 @@ func TestTokenEndpointDown(t *testing.T) {
 func TestSlowAtlasTimesOut(t *testing.T) {
 	e := newEnv(t, withDigest, withConfig(func(cfg *Config) { cfg.HTTPTimeout = 100 * time.Millisecond }))
 	e.srv.Inject(atlastest.Fault{OperationID: "getGroup", Kind: atlastest.FaultLatency, Latency: 5 * time.Second})
-	start := time.Now()
 	wantError(t, e.prov.Ping(e.ctx, "prod"), flows.EUNAVAILABLE, "Atlas is unavailable (integration prod did not answer in time)")
-	if took := time.Since(start); took > 2*time.Second {
-		t.Fatalf("the call took %v", took)
-	}
 }
 
 func TestClassify(t *testing.T) {

@@ -22,6 +22,7 @@ func TestFaultLatency(t *testing.T) {
 	if _, _, err := c.ProjectsApi.GetGroup(ctx, projectID).Execute(); err != nil {
 		t.Fatal(err)
 	}
+	// A lower bound only: a loaded machine makes calls slower, never faster.
 	if d := time.Since(start); d < 30*time.Millisecond {
 		t.Fatalf("call took %v, want >= 30ms", d)
 	}
@@ -29,29 +30,77 @@ func TestFaultLatency(t *testing.T) {
 		t.Fatal("a Times:1 fault is still armed")
 	}
 	calls := srv.Calls()
-	if last := calls[len(calls)-1]; last.Fault != "latency" || last.Status != 200 || last.Duration < 30*time.Millisecond {
+	if last := calls[len(calls)-1]; last.OperationID != "getGroup" || last.Challenge || last.Fault != "latency" || last.Status != 200 {
 		t.Fatalf("last call %+v", last)
 	}
 	// The challenge leg was not delayed: the latency is per API call, not per round trip.
-	if first := calls[len(calls)-2]; !first.Challenge || first.Duration >= 30*time.Millisecond {
+	if first := calls[len(calls)-2]; !first.Challenge || first.Fault != "" {
 		t.Fatalf("challenge %+v", first)
+	}
+	// Times:1 is spent: the next call is not delayed.
+	if _, _, err := c.ProjectsApi.GetGroup(ctx, projectID).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	calls = srv.Calls()
+	if last := calls[len(calls)-1]; last.OperationID != "getGroup" || last.Fault != "" {
+		t.Fatalf("call after the fault was spent %+v", last)
 	}
 }
 
 func TestFaultLatencyRespectsClientDeadline(t *testing.T) {
 	srv := newServer(t, Options{})
 	c := defaultClient(t, srv)
-	srv.Inject(Fault{Path: "/api/atlas/v2/groups/{groupId}", Kind: FaultLatency, Latency: 10 * time.Second})
+	srv.Inject(Fault{Path: "/api/atlas/v2/groups/{groupId}", Kind: FaultLatency, Latency: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	_, _, err := c.ProjectsApi.GetGroup(ctx, projectID).Execute()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want the client's deadline", err)
 	}
-	srv.Close() // must not wait for the 10 s
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("took %v", d)
+	// The delayed handler gives up with its client rather than sleep out the
+	// hour: the call is recorded while the server still runs. (The deadline
+	// only keeps a broken simulator from hanging the test.)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		calls := srv.Calls()
+		if last := calls[len(calls)-1]; last.OperationID == "getGroup" && !last.Challenge {
+			if last.Fault != "latency" || last.Status != 0 {
+				t.Fatalf("the abandoned call %+v, want latency and nothing sent", last)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the delayed handler did not give up when its client did")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCloseEndsInjectedLatency(t *testing.T) {
+	srv := newServer(t, Options{})
+	c := defaultClient(t, srv)
+	srv.Inject(Fault{OperationID: "getGroup", Kind: FaultLatency, Latency: time.Hour, Times: 1})
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.ProjectsApi.GetGroup(context.Background(), projectID).Execute()
+		errc <- err
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(srv.PendingFaults()) != 0 { // consumed when the call reaches it
+		if time.Now().After(deadline) {
+			t.Fatal("the call never reached the fault")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { srv.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close waits for the injected hour")
+	}
+	if err := <-errc; err == nil {
+		t.Fatal("the delayed call succeeded after Close")
 	}
 }
 

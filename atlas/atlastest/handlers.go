@@ -287,7 +287,7 @@ func (s *Server) getClusterStatus(q *request) reply {
 	if p.pendingPolls > 0 {
 		p.pendingPolls--
 		status = "PENDING"
-	} else if time.Now().Before(p.pendingUntil) {
+	} else if s.clock.Now().Before(p.pendingUntil) {
 		status = "PENDING"
 	}
 	return reply{status: http.StatusOK, body: map[string]any{"changeStatus": status, "links": q.selfLink()}}

@@ -190,7 +190,7 @@ func (s *Server) AddUser(projectID string, u User, password string) error {
 // markChanged starts a new PENDING period for the project's clusters. Called with s.mu held.
 func (s *Server) markChanged(p *project) {
 	p.pendingPolls = s.applyPolls
-	p.pendingUntil = time.Now().Add(s.applyDelay)
+	p.pendingUntil = s.clock.Now().Add(s.applyDelay)
 }
 
 // expireUsers deletes users whose deleteAfterDate has passed, as Atlas does on its own.
@@ -267,7 +267,7 @@ func (s *Server) ChangeStatus(projectID string) string {
 	if !ok {
 		return ""
 	}
-	if p.pendingPolls > 0 || time.Now().Before(p.pendingUntil) {
+	if p.pendingPolls > 0 || s.clock.Now().Before(p.pendingUntil) {
 		return "PENDING"
 	}
 	return "APPLIED"

@@ -6,7 +6,8 @@ import (
 )
 
 // Clock tells the simulator what time it is. It drives deleteAfterDate checks, the automatic
-// deletion of expired users and the rate limiter's refills, so tests can move time with a fake.
+// deletion of expired users, the rate limiter's refills and ApplyDelay, so tests can move time
+// with a fake.
 type Clock interface{ Now() time.Time }
 
 // Reporter receives the simulator's complaints about the requests it is sent; *testing.T
@@ -72,7 +73,7 @@ type Options struct {
 	// against the real Atlas.
 	TokenTTL time.Duration
 
-	// ApplyDelay keeps a project's change status PENDING for this long (real time) after each
+	// ApplyDelay keeps a project's change status PENDING for this long (by Clock) after each
 	// database user change; ApplyAfterPolls keeps it PENDING for that many GetClusterStatus
 	// calls. With both, the status turns APPLIED when both have passed.
 	ApplyDelay      time.Duration

@@ -398,33 +398,38 @@ func TestChangeStatusPendingThenApplied(t *testing.T) {
 }
 
 func TestChangeStatusApplyDelay(t *testing.T) {
-	const delay = 40 * time.Millisecond
-	srv := newServer(t, Options{ApplyDelay: delay})
+	// The delay runs on the simulator's clock: PENDING until it has moved
+	// the whole delay past the change, APPLIED from then on.
+	const delay = 40 * time.Second
+	clock := newFakeClock()
+	srv := newServer(t, Options{ApplyDelay: delay, Clock: clock})
 	c := defaultClient(t, srv)
 	ctx := context.Background()
-	if _, _, err := c.DatabaseUsersApi.CreateDatabaseUser(ctx, projectID, newUser("jit-d")).Execute(); err != nil {
-		t.Fatal(err)
-	}
-	changed := time.Now()
-	if s := srv.ChangeStatus(projectID); s != "PENDING" {
-		t.Fatalf("right after the change: %s", s)
-	}
-	// Poll as a client would, in short steps, until APPLIED.
-	for {
+	status := func() string {
+		t.Helper()
 		st, _, err := c.ClustersApi.GetClusterStatus(ctx, projectID, cluster0).Execute()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.GetChangeStatus() == "APPLIED" {
-			break
-		}
-		if time.Since(changed) > 5*time.Second {
-			t.Fatal("never APPLIED")
-		}
-		time.Sleep(5 * time.Millisecond)
+		return st.GetChangeStatus()
 	}
-	if waited := time.Since(changed); waited < delay-5*time.Millisecond {
-		t.Fatalf("APPLIED after %v, before the %v delay", waited, delay)
+	if s := status(); s != "APPLIED" {
+		t.Fatalf("before any change: %s", s)
+	}
+	if _, _, err := c.DatabaseUsersApi.CreateDatabaseUser(ctx, projectID, newUser("jit-d")).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Duration(0)
+	for _, step := range []time.Duration{0, delay / 2, delay/2 - time.Nanosecond} {
+		clock.Advance(step)
+		elapsed += step
+		if s, polled := srv.ChangeStatus(projectID), status(); s != "PENDING" || polled != "PENDING" {
+			t.Fatalf("%v after the change: ChangeStatus %s, GetClusterStatus %s, want PENDING", elapsed, s, polled)
+		}
+	}
+	clock.Advance(time.Nanosecond)
+	if s, polled := srv.ChangeStatus(projectID), status(); s != "APPLIED" || polled != "APPLIED" {
+		t.Fatalf("once the delay has passed: ChangeStatus %s, GetClusterStatus %s", s, polled)
 	}
 }
 
