@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
@@ -88,6 +89,69 @@ func (r *rig) waitSlack(ctx context.Context, what string, timeout time.Duration,
 		return fmt.Errorf("%s did not happen within %s", what, timeout)
 	}
 	return nil
+}
+
+// quiet waits until jitbot has done nothing for settle, at most timeout:
+// no change in the Slack fake (a Web API call, a response_url post), no
+// Bot Framework call, no Atlas call and no audit record. Whatever jitbot's
+// in-flight work does shows in one of them, and no step of it waits
+// settle before the next (Atlas polls come every 50ms at first), so a
+// duplicate still at work is seen before this returns.
+func (r *rig) quiet(ctx context.Context, settle, timeout time.Duration) error {
+	wctx, cancel := context.WithCancel(ctx)
+	var slackChanges atomic.Int64
+	var watching sync.WaitGroup
+	if r.slack != nil {
+		watching.Go(func() {
+			for wctx.Err() == nil {
+				first := true
+				if r.slack.Wait(wctx, func() bool { was := first; first = false; return !was }) == nil {
+					slackChanges.Add(1)
+				}
+			}
+		})
+	}
+	defer watching.Wait()
+	defer cancel()
+	snapshot := func() ([5]int64, error) {
+		var s [5]int64
+		s[0] = slackChanges.Load()
+		if r.slack != nil {
+			s[1] = int64(len(r.slack.Calls()))
+		}
+		if r.bf != nil {
+			s[2] = int64(len(r.bf.Calls()))
+		}
+		s[3] = int64(len(r.atlas.Calls()))
+		sum, err := r.main.Store().VerifyAudit(ctx)
+		s[4] = int64(sum.Records)
+		return s, err
+	}
+	last, err := snapshot()
+	if err != nil {
+		return err
+	}
+	deadline, since := time.Now().Add(timeout), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(settle / 10):
+		}
+		now, err := snapshot()
+		if err != nil {
+			return err
+		}
+		switch {
+		case now != last:
+			last, since = now, time.Now()
+		case time.Since(since) >= settle:
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("jitbot was still at work after %s (Slack changes, Slack calls, Bot Framework calls, Atlas calls, audit records: %v)", timeout, now)
+		}
+	}
 }
 
 // approvalCard finds the card in olivia's Slack DMs for the request whose
@@ -315,9 +379,16 @@ func proveDuplicates(ctx context.Context, reporter atlastest.Reporter) (Duplicat
 		return res, err
 	}
 
-	// Whatever a duplicate would have done has had time to happen: the
-	// credentials took a create and a status poll, far longer than this.
-	time.Sleep(500 * time.Millisecond)
+	// Let whatever a duplicate delivery started finish, then run the sweep
+	// the scheduler would run next (the only work jitbot starts by itself)
+	// and let that finish too: a duplicate can no longer be on its way.
+	if err := r.quiet(ctx, time.Second, 60*time.Second); err != nil {
+		return res, err
+	}
+	r.sweepOnce(ctx)
+	if err := r.quiet(ctx, time.Second, 60*time.Second); err != nil {
+		return res, err
+	}
 	return res, r.countDuplicates(ctx, &res, func() error { return r.stop() })
 }
 
@@ -386,10 +457,12 @@ type ClickResult struct {
 	// Atlas calls per grant lifetime, approval to revocation.
 	Creates, Deletes, Polls, Lists, OtherAtlas float64
 	// SlackCalls is the median number of Slack Web API calls from the click
-	// to the credentials DM, both included.
-	SlackCalls int
-	// SlackMethods are the Slack calls of the first sample, and when they
-	// were made after the click.
+	// to the credentials DM, both included; SlackCallsMax the most any grant
+	// took, and SlackCallsByGrant each grant's.
+	SlackCalls, SlackCallsMax int
+	SlackCallsByGrant         []int
+	// SlackMethods are the Slack calls of the grant that took the most, and
+	// when they were made after the click.
 	SlackMethods []string
 	Violations   []string
 }
@@ -461,7 +534,8 @@ func proveClickToCredentials(ctx context.Context, n int, latency, applyDelay tim
 			}
 		}
 		slackCalls = append(slackCalls, len(path))
-		if i == 0 {
+		if i == 0 || len(path) > res.SlackCallsMax {
+			res.SlackCallsMax, res.SlackMethods = len(path), nil
 			for _, c := range path {
 				res.SlackMethods = append(res.SlackMethods, fmt.Sprintf("%s %s", c.Method, c.Time.Sub(sent).Round(time.Millisecond)))
 			}
@@ -482,6 +556,7 @@ func proveClickToCredentials(ctx context.Context, n int, latency, applyDelay tim
 		durations[i] = time.Duration(c)
 	}
 	res.SlackCalls = int(percentile(durations, 50))
+	res.SlackCallsByGrant = slackCalls
 	per := func(op string) float64 { return float64(r.atlas.CountCalls(op)) / float64(n) }
 	res.Creates, res.Deletes, res.Polls, res.Lists = per("createDatabaseUser"), per("deleteDatabaseUser"), per("getClusterStatus"), per("listDatabaseUsers")
 	total := 0

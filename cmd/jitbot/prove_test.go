@@ -94,9 +94,15 @@ func TestClickToCredentials(t *testing.T) {
 	if len(res.Samples) != 3 || res.Creates != 1 || res.Deletes != 1 || res.Lists != 0 || res.Polls < 1 {
 		t.Fatalf("Atlas calls per grant: %+v", res)
 	}
-	// DESIGN §8: the card update and the credentials DM, nothing else.
-	if res.SlackCalls != 2 {
-		t.Fatalf("%d Slack calls from the click to the credentials: %v", res.SlackCalls, res.SlackMethods)
+	// DESIGN §8: the card update and the credentials DM, nothing else, for
+	// every grant.
+	for i, n := range res.SlackCallsByGrant {
+		if n != 2 {
+			t.Errorf("grant %d: %d Slack calls from the click to the credentials", i, n)
+		}
+	}
+	if len(res.SlackCallsByGrant) != 3 || res.SlackCallsMax != 2 {
+		t.Fatalf("Slack calls from the click to the credentials: %v, max %d (%v)", res.SlackCallsByGrant, res.SlackCallsMax, res.SlackMethods)
 	}
 }
 
