@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,14 +99,31 @@ func (r *rig) waitSlack(ctx context.Context, what string, timeout time.Duration,
 // settle before the next (Atlas polls come every 50ms at first), so a
 // duplicate still at work is seen before this returns.
 func (r *rig) quiet(ctx context.Context, settle, timeout time.Duration) error {
+	counters := []func() (int64, error){
+		func() (int64, error) { return int64(len(r.atlas.Calls())), nil },
+		func() (int64, error) {
+			sum, err := r.main.Store().VerifyAudit(ctx)
+			return int64(sum.Records), err
+		},
+	}
+	if r.bf != nil {
+		counters = append(counters, func() (int64, error) { return int64(len(r.bf.Calls())), nil })
+	}
+	return waitQuiet(ctx, settle, timeout, r.slack, counters...)
+}
+
+// waitQuiet waits until, for settle, the Slack fake (when not nil) has not
+// changed and no counter has moved; at most timeout.
+func waitQuiet(ctx context.Context, settle, timeout time.Duration, slack *slacktest.Server, counters ...func() (int64, error)) error {
 	wctx, cancel := context.WithCancel(ctx)
 	var slackChanges atomic.Int64
 	var watching sync.WaitGroup
-	if r.slack != nil {
+	if slack != nil {
+		counters = append(counters, func() (int64, error) { return slackChanges.Load(), nil })
 		watching.Go(func() {
 			for wctx.Err() == nil {
-				first := true
-				if r.slack.Wait(wctx, func() bool { was := first; first = false; return !was }) == nil {
+				first := true // Wait tries cond at once, then after every change
+				if slack.Wait(wctx, func() bool { was := first; first = false; return !was }) == nil {
 					slackChanges.Add(1)
 				}
 			}
@@ -113,19 +131,16 @@ func (r *rig) quiet(ctx context.Context, settle, timeout time.Duration) error {
 	}
 	defer watching.Wait()
 	defer cancel()
-	snapshot := func() ([5]int64, error) {
-		var s [5]int64
-		s[0] = slackChanges.Load()
-		if r.slack != nil {
-			s[1] = int64(len(r.slack.Calls()))
+	snapshot := func() ([]int64, error) {
+		out := make([]int64, len(counters))
+		for i, c := range counters {
+			n, err := c()
+			if err != nil {
+				return nil, err
+			}
+			out[i] = n
 		}
-		if r.bf != nil {
-			s[2] = int64(len(r.bf.Calls()))
-		}
-		s[3] = int64(len(r.atlas.Calls()))
-		sum, err := r.main.Store().VerifyAudit(ctx)
-		s[4] = int64(sum.Records)
-		return s, err
+		return out, nil
 	}
 	last, err := snapshot()
 	if err != nil {
@@ -143,13 +158,13 @@ func (r *rig) quiet(ctx context.Context, settle, timeout time.Duration) error {
 			return err
 		}
 		switch {
-		case now != last:
+		case !slices.Equal(now, last):
 			last, since = now, time.Now()
 		case time.Since(since) >= settle:
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("jitbot was still at work after %s (Slack changes, Slack calls, Bot Framework calls, Atlas calls, audit records: %v)", timeout, now)
+			return fmt.Errorf("jitbot was still at work after %s", timeout)
 		}
 	}
 }
