@@ -960,7 +960,13 @@ func TestDockerignore(t *testing.T) {
 			t.Errorf(".dockerignore does not exclude %s", p)
 		}
 	}
-	for _, p := range []string{"go.mod", "go.sum", "cmd/jitbot/main.go", "flows/request.go", "bot/slack/slack.go", "atlas/atlastest/server.go"} {
+	// Files the build needs, checked to exist (paths from the repository
+	// root, where the build context starts) so a rename cannot leave the
+	// check testing nothing.
+	for _, p := range []string{"go.mod", "go.sum", "cmd/jitbot/main.go", "flows/request.go", "bot/slack/bot.go", "bot/teams/bot.go", "store/store.go", "atlas/atlastest/server.go"} {
+		if _, err := os.Stat(filepath.Join("..", filepath.FromSlash(p))); err != nil {
+			t.Errorf("the build needs %s: %v", p, err)
+		}
 		if dockerignored(patterns, p) {
 			t.Errorf(".dockerignore excludes %s, which the build needs", p)
 		}
