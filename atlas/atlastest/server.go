@@ -371,7 +371,12 @@ func (s *Server) faulted(w http.ResponseWriter, r *http.Request, template, opID 
 	if delay > 0 {
 		call.Fault = "latency"
 		if !s.sleep(r.Context(), delay) {
-			return true // the client gave up or the server is closing
+			// The client gave up or the server is closing: break the
+			// connection, as a dying Atlas would. Returning would send an
+			// empty 200, which the client would take for an answer. (The
+			// deferred finish still records the call; net/http swallows
+			// this panic.)
+			panic(http.ErrAbortHandler)
 		}
 	}
 	if f == nil {
