@@ -86,6 +86,26 @@ func (c *Cache[V]) Add(key string, v V) bool {
 	return true
 }
 
+// Delete forgets key. Its slot in the insertion order stays until it comes up for expiry,
+// where it is recognised as stale, as after a Put that replaced it.
+func (c *Cache[V]) Delete(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.items, key)
+}
+
+// DeleteFunc forgets every entry for which del returns true. It visits every entry under the
+// cache's lock: for rare operations (an admin's), not for every request.
+func (c *Cache[V]) DeleteFunc(del func(key string, v V) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.items {
+		if del(k, e.v) {
+			delete(c.items, k)
+		}
+	}
+}
+
 func (c *Cache[V]) insert(key string, v V, now time.Time) {
 	c.expire(now)
 	c.seq++

@@ -68,3 +68,32 @@ func TestCacheReplacesAndExpires(t *testing.T) {
 		t.Error("c outlived its TTL")
 	}
 }
+
+func TestCacheDeletes(t *testing.T) {
+	clock := flowstest.NewClock(t0)
+	c := NewCache[string](clock, time.Minute, 2)
+	c.Put("a", "1")
+	c.Put("b", "2")
+	c.Delete("a")
+	c.Delete("nothing")
+	if _, ok := c.Get("a"); ok {
+		t.Error("a deleted key is still there")
+	}
+	if !c.Add("a", "3") {
+		t.Error("a deleted key counts as a duplicate")
+	}
+	c.Put("c", "4") // a's stale slot must not evict the newer a, nor leave b past the bound
+	if v, ok := c.Get("a"); !ok || v != "3" {
+		t.Errorf("a = %q, %v after it was added again", v, ok)
+	}
+	if len(c.items) > 2 {
+		t.Errorf("%d keys kept, bound 2", len(c.items))
+	}
+	c.DeleteFunc(func(k, v string) bool { return v == "4" || k == "nothing" })
+	if _, ok := c.Get("c"); ok {
+		t.Error("DeleteFunc kept an entry it matched")
+	}
+	if _, ok := c.Get("a"); !ok {
+		t.Error("DeleteFunc dropped an entry it did not match")
+	}
+}

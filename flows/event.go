@@ -2,8 +2,9 @@ package flows
 
 import "time"
 
-// EventType names something that happened to a request. Events are what the
-// audit log records and what the chat adapters turn into messages.
+// EventType names something that happened to a request (a few, to no request).
+// Events are what the audit log records and what the chat adapters turn into
+// messages.
 type EventType string
 
 // Event types.
@@ -34,6 +35,9 @@ const (
 	EventRevoked                EventType = "revoked"
 	EventOrphanDeleted          EventType = "orphan_deleted"
 	EventGrantMissing           EventType = "grant_missing"
+	// EventContactForgotten: an admin had a person's chat contact (and the account it was
+	// bound to) forgotten. It is about no request and tells nobody: the audit log records it.
+	EventContactForgotten EventType = "contact_forgotten"
 )
 
 // SystemActor is the actor of events that jitbot causes by itself.

@@ -78,3 +78,29 @@ func (d *DB) Contact(ctx context.Context, platform, key string) ([]byte, error) 
 	}
 	return out, err
 }
+
+// DeleteContact removes what PutContact stored for key, and appends evs to the audit log in
+// the same transaction (the admin who had it removed, say). With nothing stored it returns
+// ENOTFOUND and records nothing.
+func (d *DB) DeleteContact(ctx context.Context, platform, key string, evs ...flows.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	k := join([]byte(platform), sep, []byte(key))
+	found := false
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketContacts)
+		if b.Get(k) == nil {
+			return nil
+		}
+		found = true
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+		return appendAudit(tx, evs...)
+	})
+	if err == nil && !found {
+		return flows.Errorf(flows.ENOTFOUND, "no %s contact for %s", platform, key)
+	}
+	return err
+}

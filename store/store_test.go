@@ -337,3 +337,42 @@ func TestNeverStoresAPassword(t *testing.T) {
 		}
 	}
 }
+
+// DeleteContact removes one platform's contact for one person, with its audit events in the
+// same transaction; a contact that is not there is ENOTFOUND and audits nothing.
+func TestDeleteContact(t *testing.T) {
+	db, ctx := openTemp(t), context.Background()
+	for _, c := range []struct{ platform, key string }{{"teams", "alice@example.com"}, {"teams", "bob@example.com"}, {"slack", "alice@example.com"}} {
+		if err := db.PutContact(ctx, c.platform, c.key, []byte(`{"who":"`+c.key+`"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev := flows.Event{Type: flows.EventContactForgotten, Actor: "admin@example.com", At: flowstest.T0, Message: "forgot alice"}
+	if err := db.DeleteContact(ctx, "teams", "alice@example.com", ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Contact(ctx, "teams", "alice@example.com"); flows.ErrorCode(err) != flows.ENOTFOUND {
+		t.Fatalf("the deleted contact: %v", err)
+	}
+	for _, c := range []struct{ platform, key string }{{"teams", "bob@example.com"}, {"slack", "alice@example.com"}} {
+		if got, err := db.Contact(ctx, c.platform, c.key); err != nil || !bytes.Contains(got, []byte(c.key)) {
+			t.Errorf("%s contact of %s after another was deleted: %s %v", c.platform, c.key, got, err)
+		}
+	}
+	if err := db.DeleteContact(ctx, "teams", "alice@example.com", ev); flows.ErrorCode(err) != flows.ENOTFOUND {
+		t.Fatalf("deleting it again: %v", err)
+	}
+	if evs := auditEvents(t, db); len(evs) != 1 || evs[0] != ev {
+		t.Fatalf("audit: %+v", evs)
+	}
+	if sum, err := db.VerifyAudit(ctx); err != nil || sum.Records != 1 {
+		t.Fatalf("audit chain: %+v %v", sum, err)
+	}
+	// Stored again, it reads back: nothing of the deleted one lingers.
+	if err := db.PutContact(ctx, "teams", "alice@example.com", []byte(`{"new":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.Contact(ctx, "teams", "alice@example.com"); err != nil || string(got) != `{"new":1}` {
+		t.Fatalf("stored again: %s %v", got, err)
+	}
+}

@@ -84,6 +84,9 @@ type Store interface {
 	MessageRefs(ctx context.Context, requestID string) ([]flows.MessageRef, error)
 	PutContact(ctx context.Context, platform, key string, data []byte) error
 	Contact(ctx context.Context, platform, key string) ([]byte, error)
+	// DeleteContact removes a contact and appends evs to the audit log in the same
+	// transaction; ENOTFOUND (and nothing recorded) when there is none.
+	DeleteContact(ctx context.Context, platform, key string, evs ...flows.Event) error
 }
 
 // Bot is the Teams adapter: the messaging endpoint's handler, the command and card logic, and
@@ -176,6 +179,30 @@ func New(cfg Config, svc *flows.Service, st Store, log *slog.Logger) (*Bot, erro
 	}
 	b.people = newDirectory(conn, st, cfg.TenantID, cfg.Clock, log)
 	return b, nil
+}
+
+// ForgetContact forgets the Teams contact of the person with this email, in the store and in
+// memory: the conversation reference of their 1:1 chat and the Entra account the email is
+// bound to. evs (who had it forgotten) go to the audit log in the same transaction. The next
+// account to write to the bot with the email binds it afresh: that is how an email moves to
+// another Entra account (a re-hired person, a renamed mailbox), once the old account no longer
+// shows it. Until the person writes to the bot again, nothing reaches them in Teams. It is
+// ENOTFOUND when nothing was stored, and EINVALID for something that is not an email.
+func (b *Bot) ForgetContact(ctx context.Context, email string, evs ...flows.Event) error {
+	email, err := flows.NormalizeEmail(email)
+	if err != nil {
+		return err
+	}
+	wasBound, err := b.people.forget(ctx, email, evs...)
+	if err != nil {
+		if flows.ErrorCode(err) == flows.ENOTFOUND {
+			return err
+		}
+		return fmt.Errorf("teams: forget the contact of %s: %w", email, err)
+	}
+	b.log.WarnContext(ctx, "teams: forgot a contact; the next Entra account to show this email binds it",
+		"event", "contact_forgotten", "email", email, "bound_aad_object_id", wasBound)
+	return nil
 }
 
 // Ping reports whether the bot can talk to Microsoft: it fetches the bot token (cached once

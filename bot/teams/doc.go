@@ -34,7 +34,9 @@
 //     over. The conversation reference of each person's 1:1 chat is stored (Store.PutContact)
 //     with that binding on first contact, conversationUpdate and installationUpdate, so approval
 //     cards and notices reach people after a restart. Group chats and channels are never stored
-//     and never get anything about access.
+//     and never get anything about access. When an email moves to another Entra account, an
+//     admin has Bot.ForgetContact drop the contact and its binding, in the store and in every
+//     cache, so that the next account to show the email binds it (`jitbot contacts forget`).
 //   - Typed commands ("access request ...", "access list", ...) are parsed by bot.Parse; "access"
 //     alone answers with the request card. Cards are Adaptive Cards 1.4 rendered from package
 //     bot's views, all text in TextRuns (never Markdown, so nobody's reason can fake a link);

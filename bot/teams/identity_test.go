@@ -183,3 +183,90 @@ func TestUnboundContactsBindOnNextActivity(t *testing.T) {
 		t.Error("an account without an object id was stored")
 	}
 }
+
+// TestForgetContactRebindsTheEmail: when an email moves to another Entra account (a renamed
+// mailbox, a re-hired person), an admin has jitbot forget the contact; the next account to show
+// the email binds it. Nothing cached brings the old binding back: not the binding, not the old
+// account's member lookup, not a restart.
+func TestForgetContactRebindsTheEmail(t *testing.T) {
+	h := newHarness(t)
+	h.install(owner, ownerConv)
+	h.say(alice, aliceConv, "access request "+orders+" read 1h INC-1")
+	r := h.only(h.svc.Mine(h.ctx, "alice@example.com"))
+	_, card := h.last(ownerConv)
+	approve := submitData(t, card, "Approve")
+
+	// The owner's mailbox moves to a new account; until the contact is forgotten, that account
+	// is refused like any other.
+	successor := teamstest.Member{ID: "29:successor", Name: "Owner", Email: "owner@example.com", AadObjectID: "aad-successor", TenantID: tenant}
+	h.bf.AddMember(teamstest.AllConversations, successor)
+	const successorConv = "a:successor-1on1"
+	h.install(successor, successorConv)
+	h.say(successor, successorConv, "access pending")
+	if _, c := h.last(successorConv); !strings.Contains(cardText(c), "jitbot knows that address as another Microsoft Entra account") {
+		t.Fatalf("the new account before the contact was forgotten:\n%s", cardText(c))
+	}
+	if c := h.storedContact("owner@example.com"); c.AadObjectID != "aad-owner" {
+		t.Fatalf("bound to %q before the contact was forgotten", c.AadObjectID)
+	}
+	// The old account now shows another address, but its earlier lookup is still cached.
+	h.bf.AddMember(teamstest.AllConversations, teamstest.Member{ID: owner.ID, Name: "Owner", UserPrincipalName: "owner.old@example.com", AadObjectID: owner.AadObjectID, TenantID: tenant})
+
+	if err := h.bot.ForgetContact(h.ctx, "not an email"); flows.ErrorCode(err) != flows.EINVALID {
+		t.Errorf("forget a non-email: %v", err)
+	}
+	if err := h.bot.ForgetContact(h.ctx, "nobody@example.com"); flows.ErrorCode(err) != flows.ENOTFOUND {
+		t.Errorf("forget an unknown contact: %v", err)
+	}
+	ev := flows.Event{Type: flows.EventContactForgotten, Actor: "admin@example.com", At: t0, Message: "forgot the Teams contact of owner@example.com"}
+	if err := h.bot.ForgetContact(h.ctx, " Owner@Example.com", ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.Contact(h.ctx, Platform, "owner@example.com"); flows.ErrorCode(err) != flows.ENOTFOUND {
+		t.Fatalf("the contact after ForgetContact: %v", err)
+	}
+	var audited []flows.Event
+	if err := h.db.Audit(h.ctx, time.Time{}, func(rec flows.AuditRecord) error {
+		if rec.Event.Type == flows.EventContactForgotten {
+			audited = append(audited, rec.Event)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(audited) != 1 || audited[0].Actor != "admin@example.com" {
+		t.Errorf("audited: %+v", audited)
+	}
+	if !strings.Contains(h.logs.String(), `"event":"contact_forgotten"`) || !strings.Contains(h.logs.String(), `"bound_aad_object_id":"aad-owner"`) {
+		t.Errorf("the forget was not logged with the binding it removed:\n%s", h.logs.String())
+	}
+
+	// The old account writes first: looked up afresh, it is owner.old now, and binds only that.
+	h.say(owner, ownerConv, "access pending")
+	if _, err := h.db.Contact(h.ctx, Platform, "owner@example.com"); flows.ErrorCode(err) != flows.ENOTFOUND {
+		t.Fatalf("the old account took the forgotten email back: %v", err)
+	}
+	if c := h.storedContact("owner.old@example.com"); c.AadObjectID != "aad-owner" {
+		t.Errorf("the old account's new address bound to %q", c.AadObjectID)
+	}
+
+	// The new account is accepted, binds the email, and acts as its owner.
+	h.click(successor, successorConv, "1:x", approve)
+	if got := h.request(r.ID).State; got != flows.StateActive {
+		t.Fatalf("the new account's approval: %s", got)
+	}
+	if c := h.storedContact("owner@example.com"); c.AadObjectID != "aad-successor" || c.Conversation.ID != successorConv {
+		t.Fatalf("after the new account wrote: bound to %q, conversation %s", c.AadObjectID, c.Conversation.ID)
+	}
+
+	// The binding holds across a restart, now against the old account's identity.
+	h.restart()
+	h.bf.AddMember(teamstest.AllConversations, owner) // the old account shows the address again
+	h.say(owner, ownerConv, "access pending")
+	if _, c := h.last(ownerConv); !strings.Contains(cardText(c), "jitbot knows that address as another Microsoft Entra account") {
+		t.Errorf("the old account after the email moved:\n%s", cardText(c))
+	}
+	if c := h.storedContact("owner@example.com"); c.AadObjectID != "aad-successor" {
+		t.Errorf("after a restart: bound to %q", c.AadObjectID)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/infracloudio/msbotbuilder-go/core/activity"
@@ -93,7 +94,13 @@ type directory struct {
 	bound  *bot.Cache[string]         // email -> Entra object id it is bound to ("" unbound), in front of the store
 	saved  *bot.Cache[[]byte]         // email -> contact JSON last written, to skip identical writes
 	zones  *bot.Cache[*time.Location] // email -> time zone last reported, in front of the stored contact
-	emails bot.RequestLocks           // serialises binding an email (check, then write)
+	emails bot.RequestLocks           // serialises binding and forgetting an email (check, then write)
+
+	// mu and forgets guard the caches filled from the store or the connector outside the email
+	// lock (byID, bound) against a forget that happens between the read and the fill: a fill
+	// started before a forget is dropped, so it cannot bring back what the forget removed.
+	mu      sync.Mutex
+	forgets uint64
 }
 
 func newDirectory(conn *Connector, st Store, tenant string, clock flows.Clock, log *slog.Logger) *directory {
@@ -123,11 +130,12 @@ func (d *directory) identify(ctx context.Context, act schema.Activity) (person, 
 	key := act.Conversation.TenantID + "/" + act.From.ID
 	id, ok := d.byID.Get(key)
 	if !ok {
+		gen := d.generation()
 		var err error
 		if id, err = d.lookup(ctx, act); err != nil {
 			return person{}, err
 		}
-		d.byID.Put(key, id)
+		d.fill(gen, func() { d.byID.Put(key, id) })
 	}
 	p.Email, p.AadObjectID = id.email, id.aadObjectID
 	if err := d.checkBinding(ctx, p, act); err != nil {
@@ -178,6 +186,7 @@ func (d *directory) boundTo(ctx context.Context, email string) (string, error) {
 	if aad, ok := d.bound.Get(email); ok {
 		return aad, nil
 	}
+	gen := d.generation()
 	data, err := d.store.Contact(ctx, Platform, email)
 	if err != nil && flows.ErrorCode(err) != flows.ENOTFOUND {
 		return "", fmt.Errorf("teams: read the contact of %s: %w", email, err)
@@ -191,8 +200,47 @@ func (d *directory) boundTo(ctx context.Context, email string) (string, error) {
 			c = contact{}
 		}
 	}
-	d.bound.Put(email, c.AadObjectID)
+	d.fill(gen, func() { d.bound.Put(email, c.AadObjectID) })
 	return c.AadObjectID, nil
+}
+
+// generation is the number of forgets so far, taken before a read that fills a cache.
+func (d *directory) generation() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.forgets
+}
+
+// fill runs put unless a forget happened since gen: what was read may be what it removed.
+func (d *directory) fill(gen uint64, put func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.forgets == gen {
+		put()
+	}
+}
+
+// forget deletes the contact stored for email, appending evs to the audit log in the same
+// transaction, and drops what memory holds about the email, so that the next account to show
+// it binds it afresh. It returns the Entra object id the email was bound to, for the log.
+// Lookups of the accounts that showed the email are dropped too: an account whose mail moved
+// elsewhere in Entra must not be taken for the person by a cached lookup.
+func (d *directory) forget(ctx context.Context, email string, evs ...flows.Event) (wasBound string, err error) {
+	unlock := d.emails.Lock(email)
+	defer unlock()
+	if c, found, _ := d.stored(ctx, email); found {
+		wasBound = c.AadObjectID
+	}
+	err = d.store.DeleteContact(ctx, Platform, email, evs...)
+	// Whatever the store said: at worst what memory held is read again.
+	d.mu.Lock()
+	d.forgets++
+	d.bound.Delete(email)
+	d.saved.Delete(email)
+	d.zones.Delete(email)
+	d.byID.DeleteFunc(func(_ string, id identity) bool { return id.email == email })
+	d.mu.Unlock()
+	return wasBound, err
 }
 
 // checkBinding refuses a person whose email is bound to another Entra account: someone whose
