@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jitbot/jitbot/bot/teams"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/store"
 )
@@ -114,6 +115,33 @@ type adminAPI struct {
 	db    *store.DB
 	clock flows.Clock
 	log   *slog.Logger
+	// forgetTeams forgets a Teams contact: the Teams bot's ForgetContact, which drops its
+	// caches too, when Teams is configured; the store's contact alone otherwise.
+	forgetTeams forgetFunc
+}
+
+// forgetFunc forgets the Teams contact of an email, recording evs in the audit log with it.
+type forgetFunc func(ctx context.Context, email string, evs ...flows.Event) error
+
+// storeForget forgets a Teams contact in the store alone, for when no Teams bot runs (no
+// server, or Teams not configured): nothing in memory holds it.
+func storeForget(db *store.DB) forgetFunc {
+	return func(ctx context.Context, email string, evs ...flows.Event) error {
+		return db.DeleteContact(ctx, teams.Platform, email, evs...)
+	}
+}
+
+// forgetTeamsContact has forget drop the Teams contact of email, recording in the audit log
+// that admin did, through channel.
+func forgetTeamsContact(ctx context.Context, forget forgetFunc, email, admin, channel string, now time.Time) error {
+	err := forget(ctx, email, flows.Event{
+		Type: flows.EventContactForgotten, Actor: admin, At: now,
+		Message: "forgot the Teams contact of " + email + " and the Microsoft Entra account it was bound to; the next account to write to jitbot with this email binds it (via " + channel + ")",
+	})
+	if flows.ErrorCode(err) == flows.ENOTFOUND {
+		return flows.Errorf(flows.ENOTFOUND, "jitbot has no Teams contact for %s: nothing to forget", email)
+	}
+	return err
 }
 
 func (a *adminAPI) routes(mux *http.ServeMux) {
@@ -121,6 +149,7 @@ func (a *adminAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/grants/{id}/revoke", a.auth(a.revokeGrant))
 	mux.HandleFunc("GET /admin/audit", a.auth(a.exportAudit))
 	mux.HandleFunc("GET /admin/audit/verify", a.auth(a.verifyAudit))
+	mux.HandleFunc("POST /admin/contacts/teams/{email}/forget", a.auth(a.forgetContact))
 }
 
 func (a *adminAPI) auth(h http.HandlerFunc) http.HandlerFunc {
@@ -211,6 +240,55 @@ func (a *adminAPI) revokeGrant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, viewOf(req))
+}
+
+// forgetBody is what POST /admin/contacts/teams/{email}/forget takes.
+type forgetBody struct {
+	As string `json:"as"`
+}
+
+// forgetResult is what it answers.
+type forgetResult struct {
+	Platform  string `json:"platform"`
+	Email     string `json:"email"`
+	Forgotten bool   `json:"forgotten"`
+}
+
+// forgetContact forgets a person's Teams contact and the Entra account their email is bound
+// to, so that the next account to write to jitbot with that email binds it.
+func (a *adminAPI) forgetContact(w http.ResponseWriter, r *http.Request) {
+	var body forgetBody
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&body); err != nil {
+		writeErr(w, flows.Errorf(flows.EINVALID, "bad request body: %v", err))
+		return
+	}
+	as, err := flows.NormalizeEmail(body.As)
+	if err != nil || !a.svc.Policy().IsAdmin(as) {
+		writeErr(w, flows.Errorf(flows.EFORBIDDEN, "%q is not an admin in the policy", body.As))
+		return
+	}
+	email, err := flows.NormalizeEmail(r.PathValue("email"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+	defer cancel()
+	// The token is not a person: the audit says the admin named acted through the API, and
+	// the log says from where.
+	a.log.Warn("forget a Teams contact through the admin API", "email", email, "as", as, "remote", r.RemoteAddr)
+	forget := a.forgetTeams
+	if forget == nil {
+		forget = storeForget(a.db)
+	}
+	if err := forgetTeamsContact(ctx, forget, email, as, "the admin API", a.clock.Now()); err != nil {
+		if flows.ErrorCode(err) == flows.EINTERNAL {
+			a.log.Error("forget a Teams contact", "email", email, "err", err)
+		}
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, forgetResult{Platform: teams.Platform, Email: email, Forgotten: true})
 }
 
 func (a *adminAPI) exportAudit(w http.ResponseWriter, r *http.Request) {

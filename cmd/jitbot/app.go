@@ -297,7 +297,11 @@ func (m *Main) routes() (public, admin http.Handler) {
 		probes(adm)
 	}
 	adm.Handle("GET /metrics", promhttp.HandlerFor(m.metrics.reg, promhttp.HandlerOpts{}))
-	(&adminAPI{token: m.cfg.AdminToken, svc: m.svc, db: m.db, clock: m.clock, log: m.log.With("component", "admin")}).routes(adm)
+	api := &adminAPI{token: m.cfg.AdminToken, svc: m.svc, db: m.db, clock: m.clock, log: m.log.With("component", "admin")}
+	if m.teams != nil {
+		api.forgetTeams = m.teams.ForgetContact // its caches must forget too
+	}
+	api.routes(adm)
 	if m.slack != nil {
 		pub.Handle("/slack/", m.slack.Handler())
 	}

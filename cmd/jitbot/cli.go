@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -28,12 +29,16 @@ Usage:
   jitbot grants revoke [-config jitbot.yaml] [-as admin@example.com] [-reason text] <request-id>
   jitbot audit export  [-config jitbot.yaml] [-since 24h|2026-11-01T00:00:00Z]
   jitbot audit verify  [-config jitbot.yaml]
+  jitbot contacts forget [-config jitbot.yaml] [-as admin@example.com] <email>
   jitbot demo   [-speed 0] [-keep]
   jitbot bench  [-quick] [-runs 200] [-only load,click,duplicates,expiry,downtime,crash,scale]
 
 The config defaults to $JITBOT_CONFIG, else /etc/jitbot/jitbot.yaml.
-grants and audit talk to the running server's admin API (admin_token) when it
-is up, and open the store directly when it is not.
+grants, audit and contacts talk to the running server's admin API
+(admin_token) when it is up, and open the store directly when it is not.
+contacts forget drops a person's Teams contact and the Microsoft Entra account
+their email is bound to: the next account to write to jitbot with that email
+binds it (for a re-hired person, a renamed mailbox).
 `
 
 // exitError carries an exit status: 1 for failures, 2 for usage errors.
@@ -82,6 +87,8 @@ func (e *env) run(ctx context.Context, args []string) error {
 		return e.grants(ctx, rest)
 	case "audit":
 		return e.audit(ctx, rest)
+	case "contacts":
+		return e.contacts(ctx, rest)
 	case "demo":
 		return e.demo(ctx, rest)
 	case "bench":
@@ -390,6 +397,72 @@ func (e *env) audit(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "audit log OK: %d records, head %s\n", sum.Records, sum.Head)
+	return nil
+}
+
+func (e *env) contacts(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usageErr("contacts: want forget")
+	}
+	if args[0] != "forget" {
+		return usageErr("contacts: unknown subcommand %q; want forget", args[0])
+	}
+	fs, path := e.flags("contacts forget")
+	as := fs.String("as", "", "the admin forgetting the contact (default: the first admin in the policy)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErr("contacts forget: want one email")
+	}
+	email, err := flows.NormalizeEmail(fs.Arg(0))
+	if err != nil {
+		return usageErr("contacts forget: %s", flows.ErrorMessage(err))
+	}
+	cfg, err := e.load(*path)
+	if err != nil {
+		return err
+	}
+	if *as == "" {
+		admins := cfg.Policy.Admins()
+		if len(admins) == 0 {
+			return errors.New("the policy has no admins: add one under admins, or pass -as")
+		}
+		*as = admins[0]
+	}
+	if c := e.client(cfg); serverUp(ctx, c) {
+		if cfg.AdminToken == "" {
+			return errors.New("jitbot is running; set admin_token in the configuration to use its admin API")
+		}
+		var res forgetResult
+		if err := c.do(ctx, http.MethodPost, "/admin/contacts/teams/"+url.PathEscape(email)+"/forget", forgetBody{As: *as}, &res); err != nil {
+			return err
+		}
+	} else {
+		admin, err := flows.NormalizeEmail(*as)
+		if err != nil || !cfg.Policy.IsAdmin(admin) {
+			return fmt.Errorf("%q is not an admin in the policy", *as)
+		}
+		// No server: no Teams bot holds the contact in memory, the store is all there is.
+		if _, err := os.Stat(cfg.StorePath); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("no store at %s: jitbot has not run with this configuration, so it knows no contacts", cfg.StorePath)
+		}
+		db, err := store.Open(cfg.StorePath, store.Options{LockTimeout: 2 * time.Second})
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("the store is held by a running jitbot whose admin API is unreachable; set admin_token and use the server, or stop it")
+		}
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if err := forgetTeamsContact(ctx, storeForget(db), email, admin, "the jitbot CLI", time.Now()); err != nil {
+			if flows.ErrorCode(err) == flows.EINTERNAL {
+				return err
+			}
+			return errors.New(flows.ErrorMessage(err))
+		}
+	}
+	fmt.Fprintf(e.stdout, "forgot the Teams contact of %s: the next Microsoft Entra account to write to jitbot with this email binds it\n", email)
 	return nil
 }
 
