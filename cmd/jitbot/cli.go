@@ -303,12 +303,8 @@ func (e *env) grants(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *as == "" {
-			admins := cfg.Policy.Admins()
-			if len(admins) == 0 {
-				return errors.New("the policy has no admins: add one under admins, or pass -as")
-			}
-			*as = admins[0]
+		if *as, err = actingAdmin(cfg, *as); err != nil {
+			return err
 		}
 		var v grantView
 		if c := e.client(cfg); serverUp(ctx, c) {
@@ -423,12 +419,8 @@ func (e *env) contacts(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *as == "" {
-		admins := cfg.Policy.Admins()
-		if len(admins) == 0 {
-			return errors.New("the policy has no admins: add one under admins, or pass -as")
-		}
-		*as = admins[0]
+	if *as, err = actingAdmin(cfg, *as); err != nil {
+		return err
 	}
 	if c := e.client(cfg); serverUp(ctx, c) {
 		if cfg.AdminToken == "" {
@@ -489,4 +481,17 @@ func (e *env) checkOnline(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("%d integration(s) failed the online check", failed)
 	}
 	return nil
+}
+
+// actingAdmin is who an admin verb acts as: -as, else the policy's first
+// admin.
+func actingAdmin(cfg *config.Config, as string) (string, error) {
+	if as != "" {
+		return as, nil
+	}
+	admins := cfg.Policy.Admins()
+	if len(admins) == 0 {
+		return "", errors.New("the policy has no admins: add one under admins, or pass -as")
+	}
+	return admins[0], nil
 }
