@@ -218,10 +218,23 @@ func serverUp(ctx context.Context, c *adminClient) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// withStore runs fn on the running server through the admin API, or on the
-// store opened read-only when no server runs.
-func (e *env) offline(cfg *config.Config) (*store.DB, error) {
-	db, err := store.Open(cfg.StorePath, store.Options{ReadOnly: true, LockTimeout: 2 * time.Second})
+// server returns the admin client of the running jitbot, or nil when none
+// runs (the caller then opens the store itself).
+func (e *env) server(ctx context.Context, cfg *config.Config) (*adminClient, error) {
+	c := e.client(cfg)
+	if !serverUp(ctx, c) {
+		return nil, nil
+	}
+	if cfg.AdminToken == "" {
+		return nil, errors.New("jitbot is running; set admin_token in the configuration to use its admin API")
+	}
+	return c, nil
+}
+
+// openStore opens the store when no server runs, failing clearly when one
+// holds it after all.
+func (e *env) openStore(cfg *config.Config, readOnly bool) (*store.DB, error) {
+	db, err := store.Open(cfg.StorePath, store.Options{ReadOnly: readOnly, LockTimeout: 2 * time.Second})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("the store is held by a running jitbot whose admin API is unreachable; set admin_token and use the server, or stop it")
 	}
@@ -249,15 +262,14 @@ func (e *env) grants(ctx context.Context, args []string) error {
 			return err
 		}
 		var views []grantView
-		if c := e.client(cfg); serverUp(ctx, c) {
-			if cfg.AdminToken == "" {
-				return errors.New("jitbot is running; set admin_token in the configuration to use its admin API")
-			}
+		if c, err := e.server(ctx, cfg); err != nil {
+			return err
+		} else if c != nil {
 			if err := c.do(ctx, http.MethodGet, "/admin/grants?state="+*state, nil, &views); err != nil {
 				return err
 			}
 		} else {
-			db, err := e.offline(cfg)
+			db, err := e.openStore(cfg, true)
 			if err != nil {
 				return err
 			}
@@ -361,10 +373,9 @@ func (e *env) audit(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c := e.client(cfg); serverUp(ctx, c) {
-		if cfg.AdminToken == "" {
-			return errors.New("jitbot is running; set admin_token in the configuration to use its admin API")
-		}
+	if c, err := e.server(ctx, cfg); err != nil {
+		return err
+	} else if c != nil {
 		if sub == "export" {
 			q := ""
 			if *since != "" {
@@ -379,7 +390,7 @@ func (e *env) audit(ctx context.Context, args []string) error {
 		fmt.Fprintf(e.stdout, "audit log OK: %d records, head %s\n", res.Records, res.Head)
 		return nil
 	}
-	db, err := e.offline(cfg)
+	db, err := e.openStore(cfg, true)
 	if err != nil {
 		return err
 	}
@@ -422,10 +433,9 @@ func (e *env) contacts(ctx context.Context, args []string) error {
 	if *as, err = actingAdmin(cfg, *as); err != nil {
 		return err
 	}
-	if c := e.client(cfg); serverUp(ctx, c) {
-		if cfg.AdminToken == "" {
-			return errors.New("jitbot is running; set admin_token in the configuration to use its admin API")
-		}
+	if c, err := e.server(ctx, cfg); err != nil {
+		return err
+	} else if c != nil {
 		var res forgetResult
 		if err := c.do(ctx, http.MethodPost, "/admin/contacts/teams/"+url.PathEscape(email)+"/forget", forgetBody{As: *as}, &res); err != nil {
 			return err
@@ -439,10 +449,7 @@ func (e *env) contacts(ctx context.Context, args []string) error {
 		if _, err := os.Stat(cfg.StorePath); errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("no store at %s: jitbot has not run with this configuration, so it knows no contacts", cfg.StorePath)
 		}
-		db, err := store.Open(cfg.StorePath, store.Options{LockTimeout: 2 * time.Second})
-		if errors.Is(err, store.ErrLocked) {
-			return fmt.Errorf("the store is held by a running jitbot whose admin API is unreachable; set admin_token and use the server, or stop it")
-		}
+		db, err := e.openStore(cfg, false)
 		if err != nil {
 			return err
 		}
