@@ -1,0 +1,77 @@
+package flows
+
+import (
+	"context"
+	"time"
+)
+
+// transition applies one state-machine step inside a store transaction and
+// announces its event.
+func (s *Service) transition(ctx context.Context, id string, step func(r *Request, now time.Time) (Event, error)) (*Request, error) {
+	var ev Event
+	r, err := s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
+		e, err := step(r, s.clock.Now())
+		if err != nil {
+			return nil, err
+		}
+		ev = e
+		return []Event{e}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.announce(ctx, ev, r, nil)
+	return r, nil
+}
+
+// step is transition for background work: failures are logged, not returned
+// to a person.
+func (s *Service) step(ctx context.Context, id string, fn func(r *Request, now time.Time) (Event, error)) (*Request, error) {
+	r, err := s.transition(ctx, id, fn)
+	if err != nil && ErrorCode(err) != ECONFLICT {
+		s.log.ErrorContext(ctx, "could not record a transition", "request_id", id, "err", err)
+	}
+	return r, err
+}
+
+// announce hands an event to the notifier, with the people the domain wants
+// told. A notification failure never undoes the transition: it is logged.
+func (s *Service) announce(ctx context.Context, ev Event, r *Request, creds *Credentials) error {
+	n := Notice{Event: ev, Request: r, To: s.audience(ev, r), Credentials: creds}
+	err := s.notify.Notify(ctx, n)
+	if err != nil {
+		s.log.WarnContext(ctx, "notification failed", "request_id", ev.RequestID, "event", string(ev.Type), "err", err)
+	}
+	return err
+}
+
+// audience decides who is told of an event directly.
+//
+// An approval tells the requester nothing by itself: the credentials follow
+// within seconds and name the approvers, and a slow or failed set-up has its
+// own message (EventApplyDelayed, EventProvisionFailed). One message instead
+// of two keeps the approval click to the credentials on the shortest path
+// (DESIGN §8: two chat calls) and Slack's one-post-per-second pacing out of it.
+func (s *Service) audience(ev Event, r *Request) []string {
+	admins := s.policy.Admins()
+	if r == nil {
+		return admins
+	}
+	requester := []string{r.Requester}
+	switch ev.Type {
+	case EventSubmitted, EventExtensionRequested:
+		return r.AwaitingApprovalFrom()
+	case EventDenied, EventTimedOut, EventActivated, EventReminder,
+		EventExtended, EventExtensionDenied, EventExpired, EventRevoked, EventApplyDelayed, EventCredentialsRotated:
+		return requester
+	case EventCancelled:
+		if ev.Actor != r.Requester {
+			return requester
+		}
+	case EventProvisionFailed, EventRevokeFailed:
+		return dedupe(append(requester, admins...))
+	case EventCredentialsUndelivered, EventOrphanDeleted, EventGrantMissing:
+		return admins
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package flows_test
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+func TestQuorumOfTwo(t *testing.T) {
+	f := newFixture(t)
+	r := f.mustSubmit("alice@example.com", "prod/Cluster0/sales/orders", "readWrite", time.Hour)
+	if !slices.Equal(r.Approvers, []string{"dba1@example.com", "dba2@example.com", "owner@example.com"}) || r.Quorum != 2 {
+		t.Fatalf("approvers %v quorum %d", r.Approvers, r.Quorum)
+	}
+	r, err := f.decide(r.ID, "owner@example.com", true, "")
+	if err != nil || r.State != flows.StatePending {
+		t.Fatalf("first approval: %v %v", r, err)
+	}
+	if _, err := f.decide(r.ID, "owner@example.com", true, ""); flows.ErrorCode(err) != flows.ECONFLICT || !strings.Contains(err.Error(), "1 more approval") {
+		t.Fatalf("double approve: %v", err)
+	}
+	pending, _ := f.svc.Pending(f.ctx, "owner@example.com")
+	if len(pending) != 0 {
+		t.Fatal("a request the person approved is not waiting for them")
+	}
+	pending, _ = f.svc.Pending(f.ctx, "dba2@example.com")
+	if len(pending) != 1 {
+		t.Fatal("the request waits for dba2")
+	}
+	r, err = f.decide(r.ID, "dba2@example.com", true, "")
+	if err != nil || r.State != flows.StateActive {
+		t.Fatalf("second approval: %v %v", r, err)
+	}
+	f.wantEvents(r.ID, flows.EventSubmitted, flows.EventApprovalRecorded, flows.EventApproved, flows.EventProvisioning, flows.EventActivated)
+}
+
+func TestClicksAreReauthorized(t *testing.T) {
+	f := newFixture(t)
+	r := f.mustSubmit("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour)
+	before := len(f.store.Events())
+	for _, who := range []string{"carol@example.com", "mallory@example.com", "dba1@example.com"} {
+		for _, approve := range []bool{true, false} {
+			if _, err := f.decide(r.ID, who, approve, "no"); flows.ErrorCode(err) != flows.EFORBIDDEN {
+				t.Fatalf("%s approve=%v: %v", who, approve, err)
+			}
+		}
+	}
+	if _, err := f.decide("nosuchid", "owner@example.com", true, ""); flows.ErrorCode(err) != flows.ENOTFOUND {
+		t.Fatalf("unknown request: %v", err)
+	}
+	if len(f.store.Events()) != before || f.get(r.ID).State != flows.StatePending {
+		t.Fatal("refused clicks changed something")
+	}
+	if _, err := f.svc.Get(f.ctx, r.ID, "mallory@example.com"); flows.ErrorCode(err) != flows.ENOTFOUND {
+		t.Fatalf("outsiders cannot see requests: %v", err)
+	}
+}
+
+func TestConcurrentApproveClicksCreateOneUser(t *testing.T) {
+	f := newFixture(t)
+	r := f.mustSubmit("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, conflicts := 0, 0
+	for range 10 {
+		wg.Go(func() {
+			_, err := f.decide(r.ID, "owner@example.com", true, "")
+			mu.Lock()
+			defer mu.Unlock()
+			switch flows.ErrorCode(err) {
+			case "":
+				ok++
+			case flows.ECONFLICT:
+				conflicts++
+			default:
+				t.Errorf("unexpected: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok != 1 || conflicts != 9 {
+		t.Fatalf("ok=%d conflicts=%d", ok, conflicts)
+	}
+	if f.prov.Count("create") != 1 {
+		t.Fatalf("creates: %d", f.prov.Count("create"))
+	}
+	f.wantEvents(r.ID, flows.EventSubmitted, flows.EventApproved, flows.EventProvisioning, flows.EventActivated)
+}
+
+func TestDenyWithReason(t *testing.T) {
+	f := newFixture(t)
+	r := f.mustSubmit("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour)
+	if _, err := f.decide(r.ID, "owner@example.com", false, ""); flows.ErrorCode(err) != flows.EINVALID {
+		t.Fatalf("the flow requires a reason to deny: %v", err)
+	}
+	r, err := f.decide(r.ID, "owner@example.com", false, "use the replica in staging")
+	if err != nil || r.State != flows.StateDenied || r.Denial.Reason != "use the replica in staging" {
+		t.Fatalf("deny: %+v %v", r, err)
+	}
+	n := f.notes.Of(flows.EventDenied)
+	if len(n) != 1 || n[0].To[0] != "carol@example.com" || n[0].Event.Message != "use the replica in staging" {
+		t.Fatalf("denial notice: %+v", n)
+	}
+	if f.prov.Count("create") != 0 {
+		t.Fatal("a denied request is never provisioned")
+	}
+}

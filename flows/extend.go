@@ -1,0 +1,27 @@
+package flows
+
+import (
+	"context"
+	"time"
+)
+
+// Extend lengthens an active grant, or asks its approvers to.
+func (s *Service) Extend(ctx context.Context, id, actor string, d time.Duration) (*Request, error) {
+	actor, err := NormalizeEmail(actor)
+	if err != nil {
+		return nil, err
+	}
+	var ev Event
+	r, err := s.transition(ctx, id, func(r *Request, now time.Time) (Event, error) {
+		e, err := r.Extend(actor, d, now, s.cfg.RemindBefore)
+		ev = e
+		return e, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ev.Type == EventExtended {
+		s.moveBackstop(ctx, id)
+	}
+	return r, nil
+}

@@ -1,0 +1,289 @@
+package flows
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+var groupName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+
+// A group member written slack:<handle> stands for the members of that Slack
+// user group.
+const slackGroupPrefix = "slack:"
+
+var userGroupHandle = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,79}$`)
+
+var projectID = regexp.MustCompile(`^[a-f0-9]{24}$`)
+
+type validator struct{ errs ValidationError }
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, FieldError{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// Compile validates a policy spec, reporting every problem with its path, and
+// returns the policy with defaults applied.
+func Compile(spec PolicySpec) (*Policy, error) {
+	v := &validator{}
+	p := &Policy{admins: map[string]bool{}, groups: map[string][]string{}, userGroups: map[string][]string{}, synced: map[string][]string{}}
+
+	for i, a := range spec.Admins {
+		email, err := NormalizeEmail(a)
+		if err != nil {
+			v.add(fmt.Sprintf("admins[%d]", i), "%s", ErrorMessage(err))
+			continue
+		}
+		p.admins[email] = true
+	}
+
+	groupNames := make([]string, 0, len(spec.Groups))
+	for name := range spec.Groups {
+		groupNames = append(groupNames, name)
+	}
+	sort.Strings(groupNames)
+	for _, name := range groupNames {
+		members := spec.Groups[name]
+		at := "groups." + name
+		if !groupName.MatchString(name) {
+			v.add(at, "group names are lower-case letters, digits, '.', '-' and '_'")
+		}
+		if len(members) == 0 {
+			v.add(at, "the group has no members")
+		}
+		var emails []string
+		for j, m := range members {
+			if handle, ok := strings.CutPrefix(m, slackGroupPrefix); ok {
+				if !userGroupHandle.MatchString(handle) {
+					v.add(fmt.Sprintf("%s[%d]", at, j), "%q is not a Slack user group handle (the name after @, e.g. slack:dba-team)", handle)
+					continue
+				}
+				p.userGroups[name] = append(p.userGroups[name], handle)
+				continue
+			}
+			email, err := NormalizeEmail(m)
+			if err != nil {
+				v.add(fmt.Sprintf("%s[%d]", at, j), "%s (or slack:<user group handle>)", ErrorMessage(err))
+				continue
+			}
+			emails = append(emails, email)
+		}
+		p.groups[name] = dedupe(emails)
+	}
+
+	seenIntegration := map[string]bool{}
+	for i, is := range spec.Integrations {
+		at := fmt.Sprintf("integrations[%d]", i)
+		in := &Integration{Name: is.Name, ProjectID: is.ProjectID, OwnerTag: is.OwnerTag, AccessDetails: is.AccessDetails}
+		switch {
+		case is.Name == "":
+			v.add(at+".name", "required")
+		case !integrationName.MatchString(is.Name):
+			v.add(at+".name", "%q: use lower-case letters, digits, - and _ (it is the first part of every resource name)", is.Name)
+		case seenIntegration[is.Name]:
+			v.add(at+".name", "integration %q is defined twice", is.Name)
+		}
+		seenIntegration[is.Name] = true
+		if !projectID.MatchString(is.ProjectID) {
+			v.add(at+".project_id", "%q is not an Atlas project id (24 hexadecimal characters)", is.ProjectID)
+		}
+		if in.OwnerTag == "" {
+			in.OwnerTag = DefaultOwnerTag
+		}
+		if len(is.AccessDetails) > maxAccessDetails {
+			v.add(at+".access_details", "%d characters; at most %d", len(is.AccessDetails), maxAccessDetails)
+		}
+		for j, o := range is.Owners {
+			pr, ok := p.parsePrincipal(v, fmt.Sprintf("%s.owners[%d]", at, j), o)
+			if ok {
+				in.Owners = append(in.Owners, pr)
+			}
+		}
+		p.integrations = append(p.integrations, in)
+	}
+
+	seenFlow := map[string]bool{}
+	for i, fs := range spec.Flows {
+		if f := p.compileFlow(v, fmt.Sprintf("flows[%d]", i), fs, seenIntegration); f != nil {
+			if seenFlow[f.Name] {
+				v.add(fmt.Sprintf("flows[%d].name", i), "flow %q is defined twice", f.Name)
+			}
+			seenFlow[f.Name] = true
+			f.order = i
+			p.flows = append(p.flows, f)
+		}
+	}
+	if len(v.errs) > 0 {
+		return nil, v.errs
+	}
+	return p, nil
+}
+
+func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations map[string]bool) *Flow {
+	f := &Flow{
+		Name: fs.Name, Integration: fs.Integration, Approvals: fs.Approvals,
+		AutoApprove: fs.AutoApprove, RequireReason: fs.RequireReason,
+		ExtendRequiresApproval: fs.ExtendRequiresApproval, ApprovalsChannel: fs.ApprovalsChannel,
+	}
+	if fs.Name == "" {
+		v.add(at+".name", "required")
+	}
+	if fs.Integration == "" {
+		v.add(at+".integration", "required")
+	} else if !integrations[fs.Integration] {
+		v.add(at+".integration", "unknown integration %q", fs.Integration)
+	}
+
+	if len(fs.Requesters) == 0 {
+		v.add(at+".requesters", "required: list who may ask, for example [\"*\"] or [group:eng]")
+	}
+	for j, r := range fs.Requesters {
+		path := fmt.Sprintf("%s.requesters[%d]", at, j)
+		if r == "*" {
+			f.Requesters = append(f.Requesters, Principal{Kind: Anyone})
+			continue
+		}
+		if pr, ok := p.parsePrincipal(v, path, r); ok {
+			f.Requesters = append(f.Requesters, pr)
+		}
+	}
+
+	if len(fs.Resources) == 0 {
+		v.add(at+".resources", "required: list resource patterns such as Cluster0/sales/*")
+	}
+	for j, g := range fs.Resources {
+		if err := validateGlob(g); err != nil {
+			v.add(fmt.Sprintf("%s.resources[%d]", at, j), "%s", err)
+			continue
+		}
+		f.Resources = append(f.Resources, g)
+	}
+
+	if len(fs.Roles) == 0 {
+		v.add(at+".roles", "required: list the roles that may be asked for, such as [read]")
+	}
+	for j, r := range fs.Roles {
+		if err := ValidateRole(r); err != nil {
+			v.add(fmt.Sprintf("%s.roles[%d]", at, j), "%s", ErrorMessage(err))
+			continue
+		}
+		f.Roles = append(f.Roles, r)
+	}
+
+	f.MaxDuration = DefaultMaxDuration
+	if fs.MaxDuration != "" {
+		if d, err := ParseDuration(fs.MaxDuration); err != nil {
+			v.add(at+".max_duration", "%s", ErrorMessage(err))
+		} else {
+			f.MaxDuration = d
+		}
+	}
+	if f.MaxDuration >= Week {
+		v.add(at+".max_duration", "%s is a week or more; Atlas deletes users at most a week ahead, so grants must be shorter", FormatDuration(f.MaxDuration))
+	}
+	f.DefaultDuration = min(time.Hour, f.MaxDuration)
+	if fs.DefaultDuration != "" {
+		if d, err := ParseDuration(fs.DefaultDuration); err != nil {
+			v.add(at+".default_duration", "%s", ErrorMessage(err))
+		} else {
+			f.DefaultDuration = d
+			if d > f.MaxDuration {
+				v.add(at+".max_duration", "%s is shorter than default_duration %s", FormatDuration(f.MaxDuration), FormatDuration(d))
+			}
+		}
+	}
+	f.PendingTTL = DefaultPendingTTL
+	if fs.PendingTTL != "" {
+		if d, err := ParseDuration(fs.PendingTTL); err != nil {
+			v.add(at+".pending_ttl", "%s", ErrorMessage(err))
+		} else if d > Week {
+			v.add(at+".pending_ttl", "%s is more than a week", FormatDuration(d))
+		} else {
+			f.PendingTTL = d
+		}
+	}
+
+	if f.Approvals == 0 {
+		f.Approvals = 1
+	}
+	if f.Approvals < 0 {
+		v.add(at+".approvals", "must be at least 1")
+	}
+	if len(fs.Approvers) == 0 && !fs.AutoApprove {
+		v.add(at+".approvers", "required unless auto_approve is true: use owners, integration-owners, user:<email> or group:<name>")
+	}
+	static := map[string]bool{}
+	dynamic := false
+	for j, a := range fs.Approvers {
+		path := fmt.Sprintf("%s.approvers[%d]", at, j)
+		switch a {
+		case string(Owners):
+			f.Approvers = append(f.Approvers, Principal{Kind: Owners})
+			dynamic = true
+			continue
+		case string(IntegrationOwners):
+			f.Approvers = append(f.Approvers, Principal{Kind: IntegrationOwners})
+			dynamic = true
+			continue
+		}
+		if pr, ok := p.parsePrincipal(v, path, a); ok {
+			f.Approvers = append(f.Approvers, pr)
+			for _, e := range p.expand(pr) {
+				static[e] = true
+			}
+			if pr.Kind == Group && len(p.userGroups[pr.Name]) > 0 {
+				dynamic = true // its size is known only once Slack is read
+			}
+		}
+	}
+	if !dynamic && len(fs.Approvers) > 0 && f.Approvals > len(static) {
+		v.add(at+".approvals", "%d approvals needed but only %d people are approvers", f.Approvals, len(static))
+	}
+	return f
+}
+
+// parsePrincipal reads user:<email>, group:<name> or a bare email.
+func (p *Policy) parsePrincipal(v *validator, path, s string) (Principal, bool) {
+	kind, name, found := strings.Cut(s, ":")
+	if !found {
+		kind, name = string(User), s
+	}
+	switch PrincipalKind(kind) {
+	case User:
+		email, err := NormalizeEmail(name)
+		if err != nil {
+			v.add(path, "%s", ErrorMessage(err))
+			return Principal{}, false
+		}
+		return Principal{Kind: User, Name: email}, true
+	case Group:
+		if _, ok := p.groups[name]; !ok {
+			v.add(path, "unknown group %q; define it under groups", name)
+			return Principal{}, false
+		}
+		return Principal{Kind: Group, Name: name}, true
+	}
+	v.add(path, "%q: want user:<email>, group:<name> or an email", s)
+	return Principal{}, false
+}
+
+// validateGlob checks a resource pattern: one to three segments
+// (cluster[/database[/collection]]), each a path.Match pattern.
+func validateGlob(g string) error {
+	segs := strings.Split(g, "/")
+	if g == "" || len(segs) > 3 {
+		return fmt.Errorf("%q: want cluster, cluster/database or cluster/database/collection, each part a name or a pattern with * ? [ ]", g)
+	}
+	for _, s := range segs {
+		if s == "" {
+			return fmt.Errorf("%q: empty part", g)
+		}
+		if _, err := path.Match(s, ""); err != nil {
+			return fmt.Errorf("%q: bad pattern %q: %v", g, s, err)
+		}
+	}
+	return nil
+}

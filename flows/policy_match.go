@@ -1,0 +1,136 @@
+package flows
+
+import (
+	"path"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// globSpecificity ranks how precisely a pattern names what it matches: more
+// parts first, then more parts without wildcards, then more literal characters.
+type specificity [3]int
+
+func globSpecificity(g string) specificity {
+	var s specificity
+	for _, seg := range strings.Split(g, "/") {
+		s[0]++
+		if !strings.ContainsAny(seg, "*?[") {
+			s[1]++
+		}
+		for _, c := range seg {
+			if !strings.ContainsRune("*?[]", c) {
+				s[2]++
+			}
+		}
+	}
+	return s
+}
+
+func (a specificity) less(b specificity) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
+
+// globMatches reports whether pattern g covers resource r. A pattern covers
+// what it names and everything below it: Cluster0/sales covers the sales
+// database and each of its collections, while Cluster0/sales/* covers single
+// collections only, never the whole database.
+func globMatches(g string, r Resource) bool {
+	pat := strings.Split(g, "/")
+	segs := r.segments()
+	if len(pat) > len(segs) {
+		return false
+	}
+	for i, p := range pat {
+		if ok, _ := path.Match(p, segs[i]); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// bestGlob returns the most specific of f's patterns that covers r.
+func (f *Flow) bestGlob(r Resource) (specificity, bool) {
+	var best specificity
+	found := false
+	for _, g := range f.Resources {
+		if globMatches(g, r) {
+			if s := globSpecificity(g); !found || best.less(s) {
+				best, found = s, true
+			}
+		}
+	}
+	return best, found
+}
+
+// Match returns the most specific flow that lets the requester ask for role on
+// r. Without one it refuses, saying why: no flow covers the resource, the
+// person is not among the requesters, or the role is not offered.
+func (p *Policy) Match(requester string, r Resource, role string) (*Flow, error) {
+	var covering, admitted, allowed []*Flow
+	for _, f := range p.flows {
+		if f.Integration != r.Integration {
+			continue
+		}
+		if _, ok := f.bestGlob(r); !ok {
+			continue
+		}
+		covering = append(covering, f)
+		if !p.admits(f.Requesters, requester) {
+			continue
+		}
+		admitted = append(admitted, f)
+		if slices.Contains(f.Roles, role) {
+			allowed = append(allowed, f)
+		}
+	}
+	switch {
+	case len(covering) == 0:
+		if _, ok := p.Integration(r.Integration); !ok {
+			return nil, Errorf(ENOTFOUND, "there is no integration %q", r.Integration)
+		}
+		return nil, Errorf(EFORBIDDEN, "no access flow covers %s", r)
+	case len(admitted) == 0:
+		return nil, Errorf(EFORBIDDEN, "you are not among the requesters of the access flows that cover %s (%s)", r, flowNames(covering))
+	case len(allowed) == 0:
+		var roles []string
+		for _, f := range admitted {
+			roles = append(roles, f.Roles...)
+		}
+		slices.Sort(roles)
+		return nil, Errorf(EFORBIDDEN, "role %s is not offered on %s; you may ask for: %s", role, r, strings.Join(slices.Compact(roles), ", "))
+	}
+	sort.SliceStable(allowed, func(i, j int) bool {
+		si, _ := allowed[i].bestGlob(r)
+		sj, _ := allowed[j].bestGlob(r)
+		if si != sj {
+			return sj.less(si)
+		}
+		return allowed[i].order < allowed[j].order
+	})
+	return allowed[0], nil
+}
+
+func flowNames(fs []*Flow) string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = f.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// RequesterFlows returns the flows the person may request through.
+func (p *Policy) RequesterFlows(email string) []*Flow {
+	var out []*Flow
+	for _, f := range p.flows {
+		if p.admits(f.Requesters, email) {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,72 @@
+package flows
+
+import (
+	"strings"
+	"time"
+)
+
+// PolicySpec is the access policy as written by admins (DESIGN §6), before
+// validation. Durations are text so that errors can quote what was written.
+// Decoding a file into a PolicySpec is the config loader's job; everything that
+// makes a policy right or wrong is checked here, by Compile.
+type PolicySpec struct {
+	Admins       []string
+	Groups       map[string][]string
+	Integrations []IntegrationSpec
+	Flows        []FlowSpec
+}
+
+// IntegrationSpec describes one Atlas project.
+type IntegrationSpec struct {
+	Name          string
+	ProjectID     string
+	Owners        []string // principals: user:<email>, group:<name> or a bare email
+	OwnerTag      string   // the cluster tag whose value names the resource owners
+	AccessDetails string   // shown with the credentials; $USERNAME and $CONNECTION_STRING are replaced
+}
+
+// FlowSpec describes one access flow.
+type FlowSpec struct {
+	Name                   string
+	Integration            string
+	Requesters             []string // "*", user:<email>, group:<name> or a bare email
+	Resources              []string // globs relative to the integration: cluster[/database[/collection]]
+	Roles                  []string
+	DefaultDuration        string
+	MaxDuration            string
+	Approvers              []string // owners, integration-owners, user:<email>, group:<name>
+	Approvals              int
+	AutoApprove            bool
+	RequireReason          bool
+	ExtendRequiresApproval bool
+	PendingTTL             string
+	ApprovalsChannel       string
+}
+
+// FieldError is one problem in a policy, with the path of the field at fault
+// (for example flows[1].max_duration) so the loader can point at the file line.
+type FieldError struct {
+	Path    string
+	Message string
+}
+
+func (e FieldError) Error() string { return e.Path + ": " + e.Message }
+
+// ValidationError lists every problem found in a policy.
+type ValidationError []FieldError
+
+func (v ValidationError) Error() string {
+	lines := make([]string, len(v))
+	for i, e := range v {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Defaults applied by Compile.
+const (
+	DefaultMaxDuration = 8 * time.Hour
+	DefaultPendingTTL  = time.Hour
+	DefaultOwnerTag    = "owner"
+	maxAccessDetails   = 400
+)

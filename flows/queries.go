@@ -1,0 +1,169 @@
+package flows
+
+import (
+	"context"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// liveStates are the states in which a request still matters to its requester.
+var liveStates = []State{StatePending, StateApproved, StateProvisioning, StateActive, StateRevoking, StateRevokeFailed}
+
+// Get returns a request the actor may see: their own, one they approve, or
+// any for an admin.
+func (s *Service) Get(ctx context.Context, id, actor string) (*Request, error) {
+	r, err := s.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Requester != actor && !slices.Contains(r.Approvers, actor) && !s.policy.IsAdmin(actor) {
+		return nil, Errorf(ENOTFOUND, "there is no request %s that you can see", id)
+	}
+	return r, nil
+}
+
+// Mine lists the person's requests that are not over yet, newest first.
+func (s *Service) Mine(ctx context.Context, actor string) ([]*Request, error) {
+	return s.store.Find(ctx, Query{Requester: actor, States: liveStates})
+}
+
+// Pending lists the requests and extensions waiting for the person's approval.
+func (s *Service) Pending(ctx context.Context, actor string) ([]*Request, error) {
+	rs, err := s.store.Find(ctx, Query{Approver: actor})
+	if err != nil {
+		return nil, err
+	}
+	out := rs[:0]
+	for _, r := range rs {
+		if slices.Contains(r.AwaitingApprovalFrom(), actor) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// Requests lists requests for admins.
+func (s *Service) Requests(ctx context.Context, q Query) ([]*Request, error) {
+	return s.store.Find(ctx, q)
+}
+
+// Choice is something a person may ask for: a database (or one collection),
+// the roles they may ask for on it, and the durations allowed.
+type Choice struct {
+	Resource        Resource // Database empty: any database of the cluster the flows cover
+	Roles           []string
+	DefaultDuration time.Duration
+	MaxDuration     time.Duration
+	RequireReason   bool
+}
+
+// Options lists what the person may ask for, from the flows that admit them
+// and the databases the catalog offers.
+func (s *Service) Options(ctx context.Context, actor string) ([]Choice, error) {
+	flows := s.policy.RequesterFlows(actor)
+	var out []Choice
+	var lastErr error
+	for _, in := range s.policy.integrations {
+		var roles []string
+		for _, f := range flows {
+			if f.Integration == in.Name {
+				roles = append(roles, f.Roles...)
+			}
+		}
+		if len(roles) == 0 {
+			continue
+		}
+		slices.Sort(roles)
+		roles = slices.Compact(roles)
+		clusters, err := s.catalog.Clusters(ctx, in.Name)
+		if err != nil {
+			lastErr = err
+			s.log.WarnContext(ctx, "catalog unavailable", "integration", in.Name, "err", err)
+			continue
+		}
+		for _, c := range clusters {
+			for _, res := range candidates(in.Name, c) {
+				if ch, ok := s.choice(actor, res, roles); ok {
+					out = append(out, ch)
+				}
+			}
+			if ch, ok := anyDatabaseChoice(in.Name, c.Name, flows); ok {
+				out = append(out, ch)
+			}
+		}
+	}
+	if len(out) == 0 && lastErr != nil {
+		return nil, WrapError(EUNAVAILABLE, lastErr, "could not list the clusters right now; try again in a minute")
+	}
+	return out, nil
+}
+
+func candidates(integration string, c Cluster) []Resource {
+	dbs := make([]string, 0, len(c.Databases))
+	for db := range c.Databases {
+		dbs = append(dbs, db)
+	}
+	sort.Strings(dbs)
+	var out []Resource
+	for _, db := range dbs {
+		out = append(out, Resource{Integration: integration, Cluster: c.Name, Database: db})
+		colls := slices.Clone(c.Databases[db])
+		sort.Strings(colls)
+		for _, coll := range colls {
+			out = append(out, Resource{Integration: integration, Cluster: c.Name, Database: db, Collection: coll})
+		}
+	}
+	return out
+}
+
+func (s *Service) choice(actor string, res Resource, roles []string) (Choice, bool) {
+	if res.Validate() != nil {
+		return Choice{}, false
+	}
+	ch := Choice{Resource: res}
+	for _, role := range roles {
+		if checkRoleForResource(role, res) != nil {
+			continue
+		}
+		f, err := s.policy.Match(actor, res, role)
+		if err != nil {
+			continue
+		}
+		if len(ch.Roles) == 0 {
+			ch.DefaultDuration, ch.MaxDuration, ch.RequireReason = f.DefaultDuration, f.MaxDuration, f.RequireReason
+		}
+		ch.Roles = append(ch.Roles, role)
+	}
+	return ch, len(ch.Roles) > 0
+}
+
+// anyDatabaseChoice offers a cluster whose flows cover every database (a
+// pattern such as Cluster0 or Cluster0/*), so a person can name a database the
+// configuration does not list.
+func anyDatabaseChoice(integration, cluster string, flows []*Flow) (Choice, bool) {
+	ch := Choice{Resource: Resource{Integration: integration, Cluster: cluster}}
+	var allowed []string
+	for _, f := range flows {
+		if f.Integration != integration {
+			continue
+		}
+		for _, g := range f.Resources {
+			segs := strings.Split(g, "/")
+			if len(segs) > 2 || (len(segs) == 2 && segs[1] != "*") {
+				continue
+			}
+			if ok, _ := path.Match(segs[0], cluster); ok {
+				if len(allowed) == 0 {
+					ch.DefaultDuration, ch.MaxDuration, ch.RequireReason = f.DefaultDuration, f.MaxDuration, f.RequireReason
+				}
+				allowed = append(allowed, f.Roles...)
+			}
+		}
+	}
+	slices.Sort(allowed)
+	ch.Roles = slices.Compact(allowed)
+	return ch, len(ch.Roles) > 0
+}

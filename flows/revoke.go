@@ -1,0 +1,73 @@
+package flows
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// Revoke ends access early. The requester, the request's approvers and admins
+// may revoke; a pending request revoked by its requester is cancelled.
+func (s *Service) Revoke(ctx context.Context, id, actor, reason string) (*Request, error) {
+	actor, err := NormalizeEmail(actor)
+	if err != nil {
+		return nil, err
+	}
+	admin := s.policy.IsAdmin(actor)
+	r, err := s.transition(ctx, id, func(r *Request, now time.Time) (Event, error) {
+		if actor != r.Requester && !admin && !slices.Contains(r.Approvers, actor) {
+			return Event{}, Errorf(EFORBIDDEN, "only %s, the request's approvers and admins can revoke request %s", r.Requester, r.ID)
+		}
+		if r.State == StatePending {
+			if actor != r.Requester && !admin {
+				return Event{}, Errorf(ECONFLICT, "request %s is still pending: deny it instead", r.ID)
+			}
+			return r.Cancel(actor, admin, now)
+		}
+		if reason == "" {
+			reason = "revoked by " + actor
+		}
+		return r.StartRevoking(now, actor, StateRevoked, reason)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if r.State == StateRevoking {
+		s.revoke(ctx, id, respectLease)
+		return s.store.Get(ctx, id)
+	}
+	return r, nil
+}
+
+// revoke deletes the Atlas user of a request being revoked. Failures are
+// retried with backoff for as long as it takes; after RevokeAlertAfter
+// attempts the grant is flagged revoke_failed and people are told.
+func (s *Service) revoke(ctx context.Context, id string, l lease) {
+	r, err := s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
+		now := s.clock.Now()
+		if s.takeOver(l, r) {
+			r.NextAttemptAt = now
+		}
+		return nil, r.ClaimRevocation(now, now.Add(s.cfg.Lease))
+	})
+	if err != nil {
+		if ErrorCode(err) != ECONFLICT {
+			s.log.ErrorContext(ctx, "could not start revocation", "request_id", id, "err", err)
+		}
+		return
+	}
+	// The username is recorded before any create, so without one (revoked
+	// before provisioning began) there is nothing in Atlas to delete.
+	if r.Username == "" {
+		s.step(ctx, id, func(r *Request, now time.Time) (Event, error) { return r.FinishRevocation(now) })
+		return
+	}
+	if err := s.prov.Delete(ctx, s.grant(r)); err != nil {
+		s.log.WarnContext(ctx, "revocation failed", "request_id", id, "username", r.Username, "attempt", r.Attempts, "err", err)
+		s.step(ctx, id, func(r *Request, now time.Time) (Event, error) {
+			return r.RetryRevocation(now, now.Add(s.backoff(r.Attempts)), ErrorMessage(err), s.cfg.RevokeAlertAfter)
+		})
+		return
+	}
+	s.step(ctx, id, func(r *Request, now time.Time) (Event, error) { return r.FinishRevocation(now) })
+}

@@ -1,0 +1,207 @@
+package flows
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// SubmitInput is a request for access as a person made it.
+type SubmitInput struct {
+	Requester string
+	Resource  Resource
+	Role      string
+	Duration  time.Duration // zero: the flow's default
+	Reason    string
+	Origin    string // the chat platform, so private messages go back there
+	// IdempotencyKey identifies the delivery (a Slack trigger id, a Teams
+	// activity id): a replay returns the request already made.
+	IdempotencyKey string
+}
+
+const maxReason = 500
+
+// Submit checks a request against the policy, routes it to its approvers and
+// records it; an auto-approved request is provisioned before Submit returns.
+func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) {
+	requester, err := NormalizeEmail(in.Requester)
+	if err != nil {
+		return nil, err
+	}
+	if in.IdempotencyKey != "" {
+		if prior, err := s.store.Find(ctx, Query{IdempotencyKey: in.IdempotencyKey}); err != nil {
+			return nil, fmt.Errorf("flows: submit: %w", err)
+		} else if len(prior) > 0 {
+			return prior[0], nil
+		}
+	}
+	if err := in.Resource.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ValidateRole(in.Role); err != nil {
+		return nil, err
+	}
+	if err := checkRoleForResource(in.Role, in.Resource); err != nil {
+		return nil, err
+	}
+	integration, ok := s.policy.Integration(in.Resource.Integration)
+	if !ok {
+		return nil, Errorf(ENOTFOUND, "there is no integration %q", in.Resource.Integration)
+	}
+	cluster, err := s.cluster(ctx, in.Resource)
+	if err != nil {
+		return nil, err
+	}
+	flow, err := s.policy.Match(requester, in.Resource, in.Role)
+	if err != nil {
+		return nil, err
+	}
+	d := in.Duration
+	if d == 0 {
+		d = flow.DefaultDuration
+	}
+	switch {
+	case d < time.Minute:
+		return nil, Errorf(EINVALID, "ask for at least 1 minute")
+	case d > flow.MaxDuration:
+		return nil, Errorf(EINVALID, "%s is longer than the %s that access flow %s allows", FormatDuration(d), FormatDuration(flow.MaxDuration), flow.Name)
+	}
+	reason := strings.TrimSpace(in.Reason)
+	if len(reason) > maxReason {
+		return nil, Errorf(EINVALID, "the reason is %d characters long; keep it under %d", len(reason), maxReason)
+	}
+	if reason == "" && flow.RequireReason {
+		return nil, Errorf(EINVALID, "access flow %s requires a reason: say why you need access (a ticket or incident id helps)", flow.Name)
+	}
+	approvers := s.approvers(flow, integration, cluster, requester)
+	if !flow.AutoApprove {
+		if len(approvers) == 0 {
+			return nil, Errorf(EFORBIDDEN, "nobody but you could approve access to %s: ask an admin to set the cluster's %q tag or the integration's owners", in.Resource, integration.OwnerTag)
+		}
+		if flow.Approvals > len(approvers) {
+			return nil, Errorf(EFORBIDDEN, "access flow %s needs %d approvals but only %d people other than you can approve %s", flow.Name, flow.Approvals, len(approvers), in.Resource)
+		}
+	}
+	mine, err := s.store.Find(ctx, Query{Requester: requester, States: liveStates})
+	if err != nil {
+		return nil, fmt.Errorf("flows: submit: %w", err)
+	}
+	for _, r := range mine {
+		if r.Resource == in.Resource && r.Role == in.Role {
+			return nil, Errorf(ECONFLICT, "you already have request %s for %s on %s (%s); extend it or cancel it instead", r.ID, r.Role, r.Resource, r.describeState())
+		}
+	}
+
+	now := s.clock.Now()
+	r := &Request{
+		ID: newID(), Requester: requester, Resource: in.Resource, Role: in.Role, Duration: d,
+		Reason: reason, Origin: in.Origin, Flow: flow.Name, Approvers: approvers, Quorum: flow.Approvals,
+		MaxDuration: flow.MaxDuration, DenyReasonRequired: flow.RequireReason,
+		ExtendNeedsApproval: flow.ExtendRequiresApproval && !flow.AutoApprove,
+		ApprovalsChannel:    flow.ApprovalsChannel,
+		State:               StatePending, CreatedAt: now, UpdatedAt: now, PendingUntil: now.Add(flow.PendingTTL),
+	}
+	ev := Event{Type: EventSubmitted, RequestID: r.ID, Actor: requester, At: now, To: StatePending, Message: reason, Duration: d}
+	stored, created, err := s.store.Create(ctx, r, ev, in.IdempotencyKey)
+	if err != nil {
+		return nil, fmt.Errorf("flows: submit: %w", err)
+	}
+	if !created {
+		return stored, nil
+	}
+	s.log.InfoContext(ctx, "request submitted", "request_id", r.ID, "requester", requester, "resource", r.Resource.String(), "role", r.Role, "flow", flow.Name)
+	if flow.AutoApprove {
+		stored, err = s.transition(ctx, r.ID, func(r *Request, now time.Time) (Event, error) { return r.AutoApprove(now) })
+		if err != nil {
+			return nil, err
+		}
+		s.provision(ctx, r.ID, respectLease)
+		return s.store.Get(ctx, r.ID)
+	}
+	s.announce(ctx, ev, stored, nil)
+	return stored, nil
+}
+
+// cluster finds the resource's cluster in the catalog.
+func (s *Service) cluster(ctx context.Context, r Resource) (Cluster, error) {
+	clusters, err := s.catalog.Clusters(ctx, r.Integration)
+	if err != nil {
+		if ErrorCode(err) == EINTERNAL {
+			return Cluster{}, WrapError(EUNAVAILABLE, err, "could not list the clusters of %s right now; try again in a minute", r.Integration)
+		}
+		return Cluster{}, err
+	}
+	names := make([]string, 0, len(clusters))
+	for _, c := range clusters {
+		if c.Name == r.Cluster {
+			return c, nil
+		}
+		names = append(names, c.Name)
+	}
+	sort.Strings(names)
+	return Cluster{}, Errorf(EINVALID, "there is no cluster %q in %s; its clusters are: %s", r.Cluster, r.Integration, strings.Join(names, ", "))
+}
+
+// approvers resolves a flow's approver rules into people, never including the
+// requester. Owners come from the cluster's owner tag; when it names nobody
+// else, the integration's owners stand in.
+func (s *Service) approvers(f *Flow, in *Integration, c Cluster, requester string) []string {
+	var out []string
+	add := func(emails []string) {
+		for _, e := range emails {
+			if e != requester {
+				out = append(out, e)
+			}
+		}
+	}
+	integrationOwners := func() []string {
+		var emails []string
+		for _, o := range in.Owners {
+			emails = append(emails, s.policy.expand(o)...)
+		}
+		return emails
+	}
+	for _, a := range f.Approvers {
+		switch a.Kind {
+		case Owners:
+			owners := s.ownerEmails(c, in)
+			if !slices.ContainsFunc(owners, func(e string) bool { return e != requester }) {
+				owners = integrationOwners()
+			}
+			add(owners)
+		case IntegrationOwners:
+			add(integrationOwners())
+		default:
+			add(s.policy.expand(a))
+		}
+	}
+	return dedupe(out)
+}
+
+// ownerEmails reads the owner tag's tokens: emails, user:<email> or group:<name>.
+func (s *Service) ownerEmails(c Cluster, in *Integration) []string {
+	var out []string
+	for _, tok := range c.Owners {
+		kind, name, found := strings.Cut(tok, ":")
+		if !found {
+			kind, name = string(User), tok
+		}
+		switch PrincipalKind(kind) {
+		case User:
+			if email, err := NormalizeEmail(name); err == nil {
+				out = append(out, email)
+				continue
+			}
+		case Group:
+			if members := s.policy.GroupMembers(name); len(members) > 0 {
+				out = append(out, members...)
+				continue
+			}
+		}
+		s.log.Warn("ignoring an owner tag value that names nobody", "integration", in.Name, "cluster", c.Name, "tag", in.OwnerTag, "value", tok)
+	}
+	return out
+}
