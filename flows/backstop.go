@@ -17,29 +17,31 @@ func (s *Service) backstop(now, expiresAt time.Time) (at, refreshAt time.Time) {
 }
 
 // moveBackstop brings the deleteAfterDate of an active grant in line with its
-// expiry, after an extension or when a clamped backstop can move forward.
-func (s *Service) moveBackstop(ctx context.Context, id string) {
-	r, err := s.store.Get(ctx, id)
-	if err != nil || r.State != StateActive {
-		return
+// expiry, after an extension or when a clamped backstop can move forward. r
+// is the request as the caller last had it from the store. It returns the
+// request as the move left it (r itself when nothing needed moving), or the
+// error that kept the outcome from being recorded.
+func (s *Service) moveBackstop(ctx context.Context, r *Request) (*Request, error) {
+	if r.State != StateActive {
+		return r, nil
 	}
+	id := r.ID
 	now := s.clock.Now()
 	at, refreshAt := s.backstop(now, r.ExpiresAt)
 	if !at.After(r.BackstopAt) {
 		if !r.BackstopRefreshAt.IsZero() && refreshAt.IsZero() {
-			s.step(ctx, id, func(r *Request, now time.Time) (Event, error) { return r.SetBackstop(now, r.BackstopAt, time.Time{}) })
+			return s.step(ctx, id, func(r *Request, now time.Time) (Event, error) { return r.SetBackstop(now, r.BackstopAt, time.Time{}) })
 		}
-		return
+		return r, nil
 	}
 	g := s.grant(r)
 	g.BackstopAt = at
 	if err := s.prov.SetBackstop(ctx, g); err != nil {
 		s.log.WarnContext(ctx, "could not move the Atlas backstop; will retry", "request_id", id, "err", err)
-		_, _ = s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
+		return s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
 			r.DeferBackstop(s.clock.Now().Add(s.backoff(1)))
 			return nil, nil
 		})
-		return
 	}
-	s.step(ctx, id, func(r *Request, now time.Time) (Event, error) { return r.SetBackstop(now, at, refreshAt) })
+	return s.step(ctx, id, func(r *Request, now time.Time) (Event, error) { return r.SetBackstop(now, at, refreshAt) })
 }

@@ -44,10 +44,12 @@ func (s *Service) Decide(ctx context.Context, in DecideInput) (*Request, error) 
 	}
 	switch ev.Type {
 	case EventApproved:
-		s.provision(ctx, r.ID, respectLease)
-		return s.store.Get(ctx, r.ID)
+		p, err := s.provision(ctx, r.ID, respectLease)
+		return s.current(ctx, r.ID, p, err)
 	case EventExtended:
-		s.moveBackstop(ctx, r.ID)
+		if moved, err := s.moveBackstop(ctx, r); err == nil {
+			return moved, nil
+		}
 	}
 	return r, nil
 }

@@ -21,7 +21,9 @@ func (s *Service) Extend(ctx context.Context, id, actor string, d time.Duration)
 		return nil, err
 	}
 	if ev.Type == EventExtended {
-		s.moveBackstop(ctx, id)
+		if moved, err := s.moveBackstop(ctx, r); err == nil {
+			return moved, nil
+		}
 	}
 	return r, nil
 }

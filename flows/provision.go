@@ -10,8 +10,13 @@ import (
 // has applied it, activates the grant and hands the credentials over. The
 // intent (username, backstop, lease) is persisted before Atlas is called and
 // the outcome after, so a crash at any point is finished by Resume.
-func (s *Service) provision(ctx context.Context, id string, l lease) {
-	log := s.log.With("request_id", id)
+//
+// It returns the request as the attempt left it, so a caller that answers a
+// person need not read it back; the error says the attempt could not begin
+// (ECONFLICT: another holds the lease, or the request moved on) or its end
+// could not be read, and then the request is nil. A failed Atlas call is no
+// error: it is recorded on the request, which says what happens next.
+func (s *Service) provision(ctx context.Context, id string, l lease) (*Request, error) {
 	var ev Event
 	r, err := s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
 		now := s.clock.Now()
@@ -29,15 +34,21 @@ func (s *Service) provision(ctx context.Context, id string, l lease) {
 	})
 	if err != nil {
 		if ErrorCode(err) != ECONFLICT {
-			log.ErrorContext(ctx, "could not start provisioning", "err", err)
+			s.log.ErrorContext(ctx, "could not start provisioning", "request_id", id, "err", err)
 		}
-		return
+		return nil, err
 	}
 	s.announce(ctx, ev, r, nil)
 	// A revocation that began while this attempt held its lease waits for
 	// it: whatever Atlas did meanwhile, the user is removed on the way out.
-	defer s.revokeIfRevoking(ctx, id)
+	return s.revokeIfRevoking(ctx, id, s.attempt(ctx, r))
+}
 
+// attempt is the Atlas side of one provisioning attempt that holds the
+// lease on r. It returns the request as its last step recorded it, or nil
+// when that step recorded nothing (the request moved on meanwhile).
+func (s *Service) attempt(ctx context.Context, r *Request) *Request {
+	log := s.log.With("request_id", r.ID)
 	g := s.grant(r)
 	creds, err := s.prov.Create(ctx, g)
 	if err != nil {
@@ -45,24 +56,24 @@ func (s *Service) provision(ctx context.Context, id string, l lease) {
 		// case the user stays for the retry, or for the revocation or
 		// reconcile that follows a failure. A refused create may also mean
 		// the name belongs to someone else: never delete on its account.
-		s.provisionFailed(ctx, id, err, false)
-		return
+		r, _ := s.provisionFailed(ctx, r.ID, err, false)
+		return r
 	}
 	if err := s.prov.WaitApplied(ctx, g); err != nil {
 		if errors.Is(err, ErrNotApplied) {
 			// The password just made is thrown away: the next attempt's Create
 			// finds the user and resets it, so the requester gets one that works.
-			s.step(ctx, id, func(r *Request, now time.Time) (Event, error) {
+			r, _ := s.step(ctx, r.ID, func(r *Request, now time.Time) (Event, error) {
 				return r.NoteApplyDelayed(now, now.Add(s.backoff(r.Attempts)))
 			})
-			return
+			return r
 		}
-		s.provisionFailed(ctx, id, err, true)
-		return
+		r, _ := s.provisionFailed(ctx, r.ID, err, true)
+		return r
 	}
 
-	ev = Event{}
-	r, err = s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
+	var ev Event
+	active, err := s.store.Update(ctx, r.ID, func(r *Request) ([]Event, error) {
 		e, err := r.Activate(s.clock.Now(), s.cfg.RemindBefore)
 		ev = e
 		return []Event{e}, err
@@ -70,31 +81,41 @@ func (s *Service) provision(ctx context.Context, id string, l lease) {
 	if err != nil {
 		// Revoked or cancelled while Atlas worked: the revocation removes the user.
 		log.InfoContext(ctx, "grant not activated", "err", err)
-		return
+		return nil
 	}
-	log.InfoContext(ctx, "grant active", "username", r.Username, "expires_at", r.ExpiresAt)
-	creds.AccessDetails = s.accessDetails(r, creds)
-	if err := s.announce(ctx, ev, r, &creds); err != nil {
-		s.step(ctx, id, func(r *Request, now time.Time) (Event, error) {
+	log.InfoContext(ctx, "grant active", "username", active.Username, "expires_at", active.ExpiresAt)
+	creds.AccessDetails = s.accessDetails(active, creds)
+	if err := s.announce(ctx, ev, active, &creds); err != nil {
+		active, _ = s.step(ctx, r.ID, func(r *Request, now time.Time) (Event, error) {
 			return r.NoteCredentials(now, false, "the credentials could not be delivered: "+ErrorMessage(err))
 		})
 	}
+	return active
 }
 
 // revokeIfRevoking runs the revocation of a request revoked while it was
-// being provisioned, now that the provisioning attempt is over.
-func (s *Service) revokeIfRevoking(ctx context.Context, id string) {
+// being provisioned, now that the provisioning attempt is over, and returns
+// the request as it then stands. last is the request as the attempt left it
+// (nil: unknown). A revocation can begin during an attempt only while the
+// request is provisioning; once the attempt has made it active or ended it,
+// whoever revokes it later carries the revocation out, so last is the answer
+// and no read is needed.
+func (s *Service) revokeIfRevoking(ctx context.Context, id string, last *Request) (*Request, error) {
+	if last != nil && (last.State == StateActive || last.State.Terminal()) {
+		return last, nil
+	}
 	r, err := s.store.Get(ctx, id)
 	if err != nil || (r.State != StateRevoking && r.State != StateRevokeFailed) {
-		return
+		return r, err
 	}
-	s.revoke(ctx, id, takeAnyLease)
+	return s.revoke(ctx, id, takeAnyLease)
 }
 
 // provisionFailed retries a transient failure or gives up on a permanent
 // one. created says the user exists (this attempt made it), so giving up
-// must remove it.
-func (s *Service) provisionFailed(ctx context.Context, id string, cause error, created bool) {
+// must remove it. It returns the request with the failure recorded, or the
+// error that kept it from being recorded.
+func (s *Service) provisionFailed(ctx context.Context, id string, cause error, created bool) (*Request, error) {
 	retryable := ErrorCode(cause) == EUNAVAILABLE || ErrorCode(cause) == EINTERNAL
 	msg := ErrorMessage(cause)
 	s.log.WarnContext(ctx, "provisioning failed", "request_id", id, "retryable", retryable, "err", cause)
@@ -110,4 +131,15 @@ func (s *Service) provisionFailed(ctx context.Context, id string, cause error, c
 			s.log.WarnContext(ctx, "could not remove the user of a failed request; reconcile will", "request_id", id, "err", err)
 		}
 	}
+	return r, err
+}
+
+// current is what a use case answers after an internal step: the request
+// the step returned, or, when the step could not say how it left the
+// request, the request as stored.
+func (s *Service) current(ctx context.Context, id string, r *Request, err error) (*Request, error) {
+	if err == nil && r != nil {
+		return r, nil
+	}
+	return s.store.Get(ctx, id)
 }

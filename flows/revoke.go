@@ -33,16 +33,20 @@ func (s *Service) Revoke(ctx context.Context, id, actor, reason string) (*Reques
 		return nil, err
 	}
 	if r.State == StateRevoking {
-		s.revoke(ctx, id, respectLease)
-		return s.store.Get(ctx, id)
+		got, err := s.revoke(ctx, id, respectLease)
+		return s.current(ctx, id, got, err)
 	}
 	return r, nil
 }
 
 // revoke deletes the Atlas user of a request being revoked. Failures are
 // retried with backoff for as long as it takes; after RevokeAlertAfter
-// attempts the grant is flagged revoke_failed and people are told.
-func (s *Service) revoke(ctx context.Context, id string, l lease) {
+// attempts the grant is flagged revoke_failed and people are told. It
+// returns the request as the attempt left it; the error says the attempt
+// could not begin (ECONFLICT: another holds the lease, or the request is not
+// being revoked) or its outcome could not be recorded, and then the request
+// is nil.
+func (s *Service) revoke(ctx context.Context, id string, l lease) (*Request, error) {
 	r, err := s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
 		now := s.clock.Now()
 		if s.takeOver(l, r) {
@@ -54,20 +58,18 @@ func (s *Service) revoke(ctx context.Context, id string, l lease) {
 		if ErrorCode(err) != ECONFLICT {
 			s.log.ErrorContext(ctx, "could not start revocation", "request_id", id, "err", err)
 		}
-		return
+		return nil, err
 	}
 	// The username is recorded before any create, so without one (revoked
 	// before provisioning began) there is nothing in Atlas to delete.
 	if r.Username == "" {
-		s.step(ctx, id, func(r *Request, now time.Time) (Event, error) { return r.FinishRevocation(now) })
-		return
+		return s.step(ctx, id, func(r *Request, now time.Time) (Event, error) { return r.FinishRevocation(now) })
 	}
 	if err := s.prov.Delete(ctx, s.grant(r)); err != nil {
 		s.log.WarnContext(ctx, "revocation failed", "request_id", id, "username", r.Username, "attempt", r.Attempts, "err", err)
-		s.step(ctx, id, func(r *Request, now time.Time) (Event, error) {
+		return s.step(ctx, id, func(r *Request, now time.Time) (Event, error) {
 			return r.RetryRevocation(now, now.Add(s.backoff(r.Attempts)), ErrorMessage(err), s.cfg.RevokeAlertAfter)
 		})
-		return
 	}
-	s.step(ctx, id, func(r *Request, now time.Time) (Event, error) { return r.FinishRevocation(now) })
+	return s.step(ctx, id, func(r *Request, now time.Time) (Event, error) { return r.FinishRevocation(now) })
 }

@@ -2,8 +2,10 @@ package flows_test
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,5 +184,70 @@ func TestLifecycleFromRequestToExpiry(t *testing.T) {
 	}
 	if rep := f.sweepAt(r.ExpiresAt.Add(time.Hour)); rep.Due != 0 {
 		t.Fatalf("an expired grant is never due again: %+v", rep)
+	}
+}
+
+// readCounter counts the requests a service reads back one by one.
+type readCounter struct {
+	*flowstest.Store
+	gets atomic.Int32
+}
+
+func (c *readCounter) Get(ctx context.Context, id string) (*flows.Request, error) {
+	c.gets.Add(1)
+	return c.Store.Get(ctx, id)
+}
+
+// TestUseCasesAnswerWithTheRequestTheirStepsLeft: the internal steps
+// (provision, revoke, moveBackstop) return the request they wrote, so a use
+// case answers with the request as stored without reading it back; an
+// approval click, say, goes to the credentials without one store read.
+func TestUseCasesAnswerWithTheRequestTheirStepsLeft(t *testing.T) {
+	f := newFixture(t)
+	reads := &readCounter{Store: f.store}
+	svc, err := flows.NewService(flows.Config{Policy: f.svc.Policy()}, flows.Deps{
+		Store: reads, Provisioner: f.prov, Inventory: f.prov, Catalog: f.catalog, Notifier: f.notes, Clock: f.clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, got *flows.Request, err error, want flows.State) {
+		t.Helper()
+		if err != nil || got.State != want {
+			t.Fatalf("%s: %v %v, want %s", what, got, err, want)
+		}
+		if n := reads.gets.Swap(0); n != 0 {
+			t.Errorf("%s read the request back %d times", what, n)
+		}
+		if stored := f.get(got.ID); !reflect.DeepEqual(got, stored) {
+			t.Errorf("%s answered\n%+v\nthe store holds\n%+v", what, got, stored)
+		}
+	}
+	res, _ := flows.ParseResource("prod/Staging/app")
+	got, err := svc.Submit(f.ctx, flows.SubmitInput{Requester: "alice@example.com", Resource: res, Role: "readWrite", Duration: 30 * time.Minute})
+	check("an auto-approved submit", got, err, flows.StateActive)
+
+	r := f.mustSubmit("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour)
+	got, err = svc.Decide(f.ctx, flows.DecideInput{RequestID: r.ID, Actor: "owner@example.com", Approve: true})
+	check("an approval", got, err, flows.StateActive)
+	f.clock.Advance(10 * time.Minute)
+	got, err = svc.Extend(f.ctx, r.ID, "carol@example.com", time.Hour)
+	check("an extension", got, err, flows.StateActive)
+	if !got.BackstopAt.Equal(got.ExpiresAt.Add(time.Hour)) {
+		t.Errorf("the extension answered before the backstop moved: expires %s, backstop %s", got.ExpiresAt, got.BackstopAt)
+	}
+	got, err = svc.Revoke(f.ctx, r.ID, "carol@example.com", "done")
+	check("a revocation", got, err, flows.StateRevoked)
+
+	// An extension that needs approval moves the backstop when approved.
+	r = f.active("dave@example.com", "prod/Cluster0/sales/orders", "read", time.Hour, "owner@example.com")
+	if _, err := svc.Extend(f.ctx, r.ID, "dave@example.com", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	reads.gets.Store(0)
+	got, err = svc.Decide(f.ctx, flows.DecideInput{RequestID: r.ID, Actor: "owner@example.com", Approve: true, Extension: 1})
+	check("an approved extension", got, err, flows.StateActive)
+	if !got.BackstopAt.Equal(got.ExpiresAt.Add(time.Hour)) {
+		t.Errorf("the approved extension answered before the backstop moved: expires %s, backstop %s", got.ExpiresAt, got.BackstopAt)
 	}
 }

@@ -118,8 +118,8 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		if err != nil {
 			return nil, err
 		}
-		s.provision(ctx, r.ID, respectLease)
-		return s.store.Get(ctx, r.ID)
+		p, err := s.provision(ctx, r.ID, respectLease)
+		return s.current(ctx, r.ID, p, err)
 	}
 	s.announce(ctx, ev, stored, nil)
 	return stored, nil

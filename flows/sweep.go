@@ -129,7 +129,8 @@ func (s *Service) handleDue(ctx context.Context, id string, now time.Time, work 
 		}
 	case StateActive:
 		if !r.RemindAt.IsZero() && !now.Before(r.RemindAt) && now.Before(r.ExpiresAt) {
-			if _, err := s.step(ctx, id, func(r *Request, _ time.Time) (Event, error) { return r.Remind(now) }); err == nil {
+			if reminded, err := s.step(ctx, id, func(r *Request, _ time.Time) (Event, error) { return r.Remind(now) }); err == nil {
+				r = reminded
 				record(func(rep *SweepReport) { rep.Reminded++ })
 			}
 		}
@@ -153,7 +154,7 @@ func (s *Service) handleDue(ctx context.Context, id string, now time.Time, work 
 		}
 		if !r.BackstopRefreshAt.IsZero() && !now.Before(r.BackstopRefreshAt) {
 			record(func(rep *SweepReport) { rep.Backstops++ })
-			s.moveBackstop(ctx, id)
+			s.moveBackstop(ctx, r)
 		}
 	}
 }
