@@ -5,13 +5,14 @@ import (
 	"time"
 )
 
-// Cancel withdraws a pending request.
+// Cancel withdraws a pending request. Only its requester and admins may;
+// anyone who takes no part in it is answered as for an unknown id.
 func (s *Service) Cancel(ctx context.Context, id, actor string) (*Request, error) {
 	actor, err := NormalizeEmail(actor)
 	if err != nil {
 		return nil, err
 	}
-	return s.transition(ctx, id, func(r *Request, now time.Time) (Event, error) {
+	return s.act(ctx, id, actor, func(r *Request, now time.Time) (Event, error) {
 		return r.Cancel(actor, s.policy.IsAdmin(actor), now)
 	})
 }

@@ -18,14 +18,15 @@ type DecideInput struct {
 // Decide records an approval or a denial. The click is authorized here, on the
 // current state: the actor must be an approver of this request and not its
 // requester, and the request (or extension) must still wait for a decision.
-// A repeated click changes nothing and says so.
+// A repeated click changes nothing and says so. Anyone who takes no part in
+// the request is answered as for an unknown id.
 func (s *Service) Decide(ctx context.Context, in DecideInput) (*Request, error) {
 	actor, err := NormalizeEmail(in.Actor)
 	if err != nil {
 		return nil, err
 	}
 	var ev Event
-	r, err := s.transition(ctx, in.RequestID, func(r *Request, now time.Time) (Event, error) {
+	r, err := s.act(ctx, in.RequestID, actor, func(r *Request, now time.Time) (Event, error) {
 		var e Event
 		var err error
 		switch {

@@ -5,14 +5,16 @@ import (
 	"time"
 )
 
-// Extend lengthens an active grant, or asks its approvers to.
+// Extend lengthens an active grant, or asks its approvers to. Only its
+// requester may; anyone who takes no part in it is answered as for an
+// unknown id.
 func (s *Service) Extend(ctx context.Context, id, actor string, d time.Duration) (*Request, error) {
 	actor, err := NormalizeEmail(actor)
 	if err != nil {
 		return nil, err
 	}
 	var ev Event
-	r, err := s.transition(ctx, id, func(r *Request, now time.Time) (Event, error) {
+	r, err := s.act(ctx, id, actor, func(r *Request, now time.Time) (Event, error) {
 		e, err := r.Extend(actor, d, now, s.cfg.RemindBefore)
 		ev = e
 		return e, err

@@ -12,17 +12,15 @@ import (
 // liveStates are the states in which a request still matters to its requester.
 var liveStates = []State{StatePending, StateApproved, StateProvisioning, StateActive, StateRevoking, StateRevokeFailed}
 
-// Get returns a request the actor may see: their own, one they approve, or
-// any for an admin.
+// Get returns a request the actor takes part in: their own, one routed to
+// them for approval, or any for an admin. Anyone else is answered as for an
+// unknown id.
 func (s *Service) Get(ctx context.Context, id, actor string) (*Request, error) {
-	r, err := s.store.Get(ctx, id)
+	actor, err := NormalizeEmail(actor)
 	if err != nil {
 		return nil, err
 	}
-	if r.Requester != actor && !slices.Contains(r.Approvers, actor) && !s.policy.IsAdmin(actor) {
-		return nil, Errorf(ENOTFOUND, "there is no request %s that you can see", id)
-	}
-	return r, nil
+	return s.visible(ctx, id, actor)
 }
 
 // Mine lists the person's requests that are not over yet, newest first.

@@ -2,22 +2,19 @@ package flows
 
 import (
 	"context"
-	"slices"
 	"time"
 )
 
-// Revoke ends access early. The requester, the request's approvers and admins
-// may revoke; a pending request revoked by its requester is cancelled.
+// Revoke ends access early. Its participants may: the requester, the
+// request's approvers and admins (anyone else is answered as for an unknown
+// id); a pending request revoked by its requester or an admin is cancelled.
 func (s *Service) Revoke(ctx context.Context, id, actor, reason string) (*Request, error) {
 	actor, err := NormalizeEmail(actor)
 	if err != nil {
 		return nil, err
 	}
 	admin := s.policy.IsAdmin(actor)
-	r, err := s.transition(ctx, id, func(r *Request, now time.Time) (Event, error) {
-		if actor != r.Requester && !admin && !slices.Contains(r.Approvers, actor) {
-			return Event{}, Errorf(EFORBIDDEN, "only %s, the request's approvers and admins can revoke request %s", r.Requester, r.ID)
-		}
+	r, err := s.act(ctx, id, actor, func(r *Request, now time.Time) (Event, error) {
 		if r.State == StatePending {
 			if actor != r.Requester && !admin {
 				return Event{}, Errorf(ECONFLICT, "request %s is still pending: deny it instead", r.ID)

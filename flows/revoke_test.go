@@ -11,7 +11,7 @@ import (
 func TestRevokeEarly(t *testing.T) {
 	f := newFixture(t)
 	r := f.active("carol@example.com", "prod/Cluster0/sales/customers", "read", 4*time.Hour, "owner@example.com")
-	if _, err := f.svc.Revoke(f.ctx, r.ID, "mallory@example.com", ""); flows.ErrorCode(err) != flows.EFORBIDDEN {
+	if _, err := f.svc.Revoke(f.ctx, r.ID, "mallory@example.com", ""); flows.ErrorCode(err) != flows.ENOTFOUND {
 		t.Fatalf("outsider revoke: %v", err)
 	}
 	got, err := f.svc.Revoke(f.ctx, r.ID, "carol@example.com", "done early")

@@ -6,13 +6,14 @@ import (
 )
 
 // Rotate gives an active grant a new password and sends it to its requester,
-// for a requester who lost the first message.
+// for a requester who lost the first message. Anyone who takes no part in the
+// request is answered as for an unknown id.
 func (s *Service) Rotate(ctx context.Context, id, actor string) (*Request, error) {
 	actor, err := NormalizeEmail(actor)
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.store.Get(ctx, id)
+	r, err := s.visible(ctx, id, actor)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		if prior, err := s.store.Find(ctx, Query{IdempotencyKey: in.IdempotencyKey}); err != nil {
 			return nil, fmt.Errorf("flows: submit: %w", err)
 		} else if len(prior) > 0 {
-			return prior[0], nil
+			return replayed(prior[0], requester)
 		}
 	}
 	if err := in.Resource.Validate(); err != nil {
@@ -110,7 +110,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		return nil, fmt.Errorf("flows: submit: %w", err)
 	}
 	if !created {
-		return stored, nil
+		return replayed(stored, requester)
 	}
 	s.log.InfoContext(ctx, "request submitted", "request_id", r.ID, "requester", requester, "resource", r.Resource.String(), "role", r.Role, "flow", flow.Name)
 	if flow.AutoApprove {
@@ -123,6 +123,17 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	}
 	s.announce(ctx, ev, stored, nil)
 	return stored, nil
+}
+
+// replayed answers a submission whose idempotency key made r already. A
+// key is a delivery id of the chat platform, so it is the requester's own;
+// should another person ever present it (a forged or colliding delivery),
+// they learn nothing of r, which is not theirs to see.
+func replayed(r *Request, requester string) (*Request, error) {
+	if r.Requester != requester {
+		return nil, Errorf(ECONFLICT, "this submission was already received from someone else; submit your request again")
+	}
+	return r, nil
 }
 
 // cluster finds the resource's cluster in the catalog.
