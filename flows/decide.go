@@ -25,6 +25,11 @@ func (s *Service) Decide(ctx context.Context, in DecideInput) (*Request, error) 
 	if err != nil {
 		return nil, err
 	}
+	if !in.Approve {
+		if err := checkReason(in.Reason); err != nil {
+			return nil, err
+		}
+	}
 	var ev Event
 	r, err := s.act(ctx, in.RequestID, actor, func(r *Request, now time.Time) (Event, error) {
 		var e Event

@@ -20,6 +20,9 @@ func clearError(t *testing.T, in string, err error) {
 	if msg := flows.ErrorMessage(err); msg == "" || !utf8.ValidString(msg) || len(msg) > 400 {
 		t.Fatalf("%q: unclear message %q", in, msg)
 	}
+	if msg := flows.ErrorMessage(err); strings.ContainsFunc(msg, invisible) {
+		t.Fatalf("%q: the message repeats an invisible or control character: %q", in, msg)
+	}
 }
 
 // FuzzParseDuration proves ParseDuration never panics, refuses with a clear
@@ -58,6 +61,14 @@ func FuzzParseResource(f *testing.F) {
 		"Prod/Cluster0/sales", "prod/-x/sales", "prod/Cluster0/admin", "prod/Cluster0/sales/system.users",
 		"prod/Cluster0/sa.les", "prod/Cluster0/sales/a$b", "prod/Cluster0/" + strings.Repeat("d", 64), "///", "\x00/\x00/\x00",
 		"prod/Cluster0/sales/ orders", "prod/Cluster0/ventes/commandes-été",
+		// Control and format characters (Unicode Cc, Cf) in each part, and
+		// text that is not UTF-8: refused by code point, never repeated.
+		"prod/Cluster0/sales/ord\u202eers", "prod/Cluster0/sa\u200bles/orders", "prod/Clus\u200dter0/sales",
+		"\ufeffprod/Cluster0/sales", "prod/Cluster0/sales/or\nders", "prod/Cluster0/sales/or\tders",
+		"prod/Cluster0/sales/or\x00ders", "prod/Cluster0/sales/\u2066x\u2069", "prod/Cluster0/sales/\u0085",
+		"prod/Cluster0/sal\xffes", "prod/Cluster0/sales/orders\n", "\u202eprod/Cluster0/sales",
+		// What MongoDB allows stays allowed; escaping is the chat layer's job.
+		"prod/Cluster0/sales/<!channel>", "prod/Cluster0/sales/注文",
 	} {
 		f.Add(s)
 	}
@@ -69,6 +80,9 @@ func FuzzParseResource(f *testing.F) {
 		}
 		if err := r.Validate(); err != nil {
 			t.Fatalf("ParseResource(%q) = %+v, which does not validate: %v", s, r, err)
+		}
+		if strings.ContainsFunc(r.String(), invisible) {
+			t.Fatalf("ParseResource(%q) accepted an invisible or control character: %+q", s, r.String())
 		}
 		if r.String() != strings.TrimSpace(s) {
 			t.Fatalf("ParseResource(%q) prints as %q", s, r.String())
@@ -86,9 +100,12 @@ func FuzzParseResource(f *testing.F) {
 // error message (four times that in \x escapes).
 func TestErrorsQuoteABoundedExcerpt(t *testing.T) {
 	long := strings.Repeat("\xd1", 100_000)
+	// A name that is not UTF-8 is refused without being quoted at all, so the
+	// long database name is valid UTF-8.
+	longName := strings.Repeat("é", 50_000)
 	for name, err := range map[string]error{
 		"resource": func() error { _, err := flows.ParseResource(long); return err }(),
-		"database": func() error { _, err := flows.ParseResource("prod/Cluster0/" + long); return err }(),
+		"database": func() error { _, err := flows.ParseResource("prod/Cluster0/" + longName); return err }(),
 		"duration": func() error { _, err := flows.ParseDuration("A" + long); return err }(),
 		"role":     flows.ValidateRole(long),
 		"email":    func() error { _, err := flows.NormalizeEmail(long); return err }(),

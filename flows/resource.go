@@ -66,9 +66,18 @@ func (r Resource) segments() []string {
 
 // Validate checks every part against what Atlas and MongoDB accept, and refuses
 // the system databases: access to admin, local or config is never just-in-time.
+// It also refuses control and format characters (Unicode Cc and Cf), which
+// MongoDB may accept but which make a name look like another to the
+// approver who reads it (see checkNameText).
 func (r Resource) Validate() error {
+	if err := checkNameText("integration", r.Integration); err != nil {
+		return err
+	}
 	if !integrationName.MatchString(r.Integration) {
 		return Errorf(EINVALID, "integration %q: use lower-case letters, digits, - and _", excerpt(r.Integration))
+	}
+	if err := checkNameText("cluster", r.Cluster); err != nil {
+		return err
 	}
 	if !clusterName.MatchString(r.Cluster) {
 		return Errorf(EINVALID, "cluster %q: Atlas cluster names are letters, digits and hyphens, starting with a letter or digit", excerpt(r.Cluster))
@@ -85,12 +94,16 @@ func (r Resource) Validate() error {
 }
 
 func validateDatabase(db string) error {
-	switch {
-	case db == "":
+	if db == "" {
 		return Errorf(EINVALID, "the database name is empty")
+	}
+	if err := checkNameText("database", db); err != nil {
+		return err
+	}
+	switch {
 	case len(db) > 63:
 		return Errorf(EINVALID, "database %q: longer than MongoDB's 63 characters", excerpt(db))
-	case strings.ContainsAny(db, "/\\. \"$*<>:|?\x00"):
+	case strings.ContainsAny(db, "/\\. \"$*<>:|?"):
 		return Errorf(EINVALID, "database %q: MongoDB database names cannot contain / \\ . space \" $ * < > : | ?", excerpt(db))
 	case db == "admin" || db == "local" || db == "config":
 		return Errorf(EINVALID, "database %q is a system database; jitbot does not grant access to it", db)
@@ -99,10 +112,13 @@ func validateDatabase(db string) error {
 }
 
 func validateCollection(c string) error {
+	if err := checkNameText("collection", c); err != nil {
+		return err
+	}
 	switch {
 	case len(c) > 255:
 		return Errorf(EINVALID, "collection %q: longer than 255 characters", excerpt(c))
-	case strings.ContainsAny(c, "$\x00"):
+	case strings.Contains(c, "$"):
 		return Errorf(EINVALID, "collection %q: MongoDB collection names cannot contain $", excerpt(c))
 	case strings.HasPrefix(c, "system."):
 		return Errorf(EINVALID, "collection %q is a system collection; jitbot does not grant access to it", c)

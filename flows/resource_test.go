@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jitbot/jitbot/flows"
 )
@@ -151,4 +153,55 @@ func TestErrors(t *testing.T) {
 	if flows.ErrorCode(nil) != "" || flows.ErrorMessage(nil) != "" {
 		t.Fatal("nil error")
 	}
+}
+
+// TestNamesWithInvisibleCharactersAreRefused: a control or format character
+// (Unicode Cc or Cf) in any part of a resource makes it read as another
+// name, so it is refused, by its code point, without the character itself
+// in the answer. Names MongoDB accepts stay accepted otherwise: escaping
+// them for chat is the chat layer's job.
+func TestNamesWithInvisibleCharactersAreRefused(t *testing.T) {
+	for in, want := range map[string]string{
+		"prod/Cluster0/sales/ord\u202eers":       "the collection name contains U+202E (an invisible or control character)",
+		"prod/Cluster0/sales/\u2066orders\u2069": "the collection name contains U+2066 (an invisible or control character)",
+		"prod/Cluster0/sales/or\nders":           "the collection name contains U+000A (an invisible or control character)",
+		"prod/Cluster0/sales/or\tders":           "the collection name contains U+0009 (an invisible or control character)",
+		"prod/Cluster0/sales/or\x00ders":         "the collection name contains U+0000 (an invisible or control character)",
+		"prod/Cluster0/sales/or\u0085ders":       "the collection name contains U+0085 (an invisible or control character)",
+		"prod/Cluster0/sales/or\u200dders":       "the collection name contains U+200D (an invisible or control character)",
+		"prod/Cluster0/sales/or\xffders":         "the collection name is not valid UTF-8 text",
+		"prod/Cluster0/sa\u200bles/orders":       "the database name contains U+200B (an invisible or control character)",
+		"prod/Cluster0/sales\x00":                "the database name contains U+0000 (an invisible or control character)",
+		"prod/Cluster0/sa\u00adles":              "the database name contains U+00AD (an invisible or control character)",
+		"prod/Clus\u200bter0/sales":              "the cluster name contains U+200B (an invisible or control character)",
+		"prod/Cluster0\u202e/sales":              "the cluster name contains U+202E (an invisible or control character)",
+		"\ufeffprod/Cluster0/sales":              "the integration name contains U+FEFF (an invisible or control character)",
+		"pr\x7fod/Cluster0/sales":                "the integration name contains U+007F (an invisible or control character)",
+	} {
+		_, err := flows.ParseResource(in)
+		if flows.ErrorCode(err) != flows.EINVALID || flows.ErrorMessage(err) != want {
+			t.Errorf("%q: got %v, want %q", in, err, want)
+		}
+		if hidden := strings.IndexFunc(flows.ErrorMessage(err), invisible); hidden >= 0 {
+			t.Errorf("%q: the answer repeats an invisible character: %q", in, flows.ErrorMessage(err))
+		}
+	}
+	// Validate refuses the same in a resource built field by field (a form).
+	r := flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "ord\u202eers"}
+	if err := r.Validate(); flows.ErrorMessage(err) != "the collection name contains U+202E (an invisible or control character)" {
+		t.Errorf("Validate: %v", err)
+	}
+	for _, ok := range []string{
+		"prod/Cluster0/sales/<!channel>", "prod/Cluster0/ventes/commandes-été", "prod/Cluster0/sales/注文",
+		"prod/Cluster0/sales/a b", "prod/Cluster0/sales/*bold*", "prod/Cluster0/sales/orders\n", // surrounding space is trimmed
+	} {
+		if _, err := flows.ParseResource(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}
+
+// invisible reports a control or format character, or a byte that is not UTF-8.
+func invisible(c rune) bool {
+	return c == utf8.RuneError || unicode.Is(unicode.Cc, c) || unicode.Is(unicode.Cf, c)
 }

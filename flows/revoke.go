@@ -13,6 +13,9 @@ func (s *Service) Revoke(ctx context.Context, id, actor, reason string) (*Reques
 	if err != nil {
 		return nil, err
 	}
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
 	admin := s.policy.IsAdmin(actor)
 	r, err := s.act(ctx, id, actor, func(r *Request, now time.Time) (Event, error) {
 		if r.State == StatePending {

@@ -70,6 +70,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		return nil, Errorf(EINVALID, "%s is longer than the %s that access flow %s allows", FormatDuration(d), FormatDuration(flow.MaxDuration), flow.Name)
 	}
 	reason := strings.TrimSpace(in.Reason)
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
 	if len(reason) > maxReason {
 		return nil, Errorf(EINVALID, "the reason is %d characters long; keep it under %d", len(reason), maxReason)
 	}
