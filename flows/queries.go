@@ -9,8 +9,11 @@ import (
 	"time"
 )
 
-// liveStates are the states in which a request still matters to its requester.
-var liveStates = []State{StatePending, StateApproved, StateProvisioning, StateActive, StateRevoking, StateRevokeFailed}
+// liveStates are the states in which a request still matters to its requester
+// (a new slice each call: a store may sort or trim the query it is given).
+func liveStates() []State {
+	return []State{StatePending, StateApproved, StateProvisioning, StateActive, StateRevoking, StateRevokeFailed}
+}
 
 // Get returns a request the actor takes part in: their own, one routed to
 // them for approval, or any for an admin. Anyone else is answered as for an
@@ -25,7 +28,7 @@ func (s *Service) Get(ctx context.Context, id, actor string) (*Request, error) {
 
 // Mine lists the person's requests that are not over yet, newest first.
 func (s *Service) Mine(ctx context.Context, actor string) ([]*Request, error) {
-	return s.store.Find(ctx, Query{Requester: actor, States: liveStates})
+	return s.store.Find(ctx, Query{Requester: actor, States: liveStates()})
 }
 
 // Pending lists the requests and extensions waiting for the person's approval.

@@ -88,7 +88,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 			return nil, Errorf(EFORBIDDEN, "access flow %s needs %d approvals but only %d people other than you can approve %s", flow.Name, flow.Approvals, len(approvers), in.Resource)
 		}
 	}
-	mine, err := s.store.Find(ctx, Query{Requester: requester, States: liveStates})
+	mine, err := s.store.Find(ctx, Query{Requester: requester, States: liveStates()})
 	if err != nil {
 		return nil, fmt.Errorf("flows: submit: %w", err)
 	}
