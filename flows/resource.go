@@ -66,9 +66,10 @@ func (r Resource) segments() []string {
 
 // Validate checks every part against what Atlas and MongoDB accept, and refuses
 // the system databases: access to admin, local or config is never just-in-time.
-// It also refuses control and format characters (Unicode Cc and Cf), which
-// MongoDB may accept but which make a name look like another to the
-// approver who reads it (see checkNameText).
+// It also refuses text that is not UTF-8 and control and format characters
+// (Unicode Cc and Cf, such as NUL, newline, U+200B or U+202E), which MongoDB
+// may accept but which make a name look like another to the approver who
+// reads it; the refusal names the character by its code point.
 func (r Resource) Validate() error {
 	if err := checkNameText("integration", r.Integration); err != nil {
 		return err
