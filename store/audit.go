@@ -11,28 +11,12 @@ import (
 	"github.com/jitbot/jitbot/flows"
 )
 
-// BrokenChainError reports the first audit record that does not verify.
-type BrokenChainError struct {
-	Seq    uint64
-	Reason string
-}
-
-func (e *BrokenChainError) Error() string {
-	return fmt.Sprintf("audit log broken at record %d: %s", e.Seq, e.Reason)
-}
-
-// AuditSummary describes a verified audit log.
-type AuditSummary struct {
-	Records uint64
-	Head    string // hash of the last record
-}
-
 // VerifyAudit walks the whole audit log, checking that records are numbered
 // without gaps, that each names its predecessor's hash, that each hash matches
 // its content, and that the last one is the head the store recorded (so a
 // truncated tail is caught too). It returns the first broken link.
-func (d *DB) VerifyAudit(ctx context.Context) (AuditSummary, error) {
-	var sum AuditSummary
+func (d *DB) VerifyAudit(ctx context.Context) (flows.AuditSummary, error) {
+	var sum flows.AuditSummary
 	err := d.bolt.View(func(tx *bolt.Tx) error {
 		prev := ""
 		c := tx.Bucket(bucketAudit).Cursor()
@@ -45,21 +29,21 @@ func (d *DB) VerifyAudit(ctx context.Context) (AuditSummary, error) {
 			want := sum.Records + 1
 			var rec auditRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
-				return &BrokenChainError{Seq: want, Reason: "unreadable record: " + err.Error()}
+				return &flows.BrokenChainError{Seq: want, Reason: "unreadable record: " + err.Error()}
 			}
 			switch {
 			case string(k) != string(be64(want)) || rec.Seq != want:
-				return &BrokenChainError{Seq: want, Reason: fmt.Sprintf("expected record %d, found %d (a record is missing or was inserted)", want, rec.Seq)}
+				return &flows.BrokenChainError{Seq: want, Reason: fmt.Sprintf("expected record %d, found %d (a record is missing or was inserted)", want, rec.Seq)}
 			case rec.PrevHash != prev:
-				return &BrokenChainError{Seq: want, Reason: "it does not link to the record before it"}
+				return &flows.BrokenChainError{Seq: want, Reason: "it does not link to the record before it"}
 			case hashAudit(rec) != rec.Hash:
-				return &BrokenChainError{Seq: want, Reason: "its content does not match its hash (it was modified)"}
+				return &flows.BrokenChainError{Seq: want, Reason: "its content does not match its hash (it was modified)"}
 			}
 			prev = rec.Hash
 			sum.Records = want
 		}
 		if head := string(tx.Bucket(bucketMeta).Get(keyAuditHead)); head != prev {
-			return &BrokenChainError{Seq: sum.Records + 1, Reason: "records after this point were removed (the log's recorded head does not match its last record)"}
+			return &flows.BrokenChainError{Seq: sum.Records + 1, Reason: "records after this point were removed (the log's recorded head does not match its last record)"}
 		}
 		sum.Head = prev
 		return nil

@@ -37,6 +37,8 @@ var (
 	bucketMsgRefs   = []byte("message_refs")  // request id 0 seq -> messageRefRecord
 	bucketContacts  = []byte("contacts")      // platform 0 key -> opaque bytes
 	bucketCounts    = []byte("counts")        // state -> number of requests
+	bucketClaims    = []byte("claims")        // delivery key -> until (dedupe)
+	bucketClaimsDue = []byte("idx_claims")    // until 0 key, to purge lapsed claims in order
 
 	keySchema    = []byte("schema")
 	keyAuditHead = []byte("audit_head") // hash of the last audit record
@@ -44,7 +46,7 @@ var (
 
 var allBuckets = [][]byte{
 	bucketMeta, bucketRequests, bucketRequester, bucketApprover, bucketState, bucketDue, bucketExpiry,
-	bucketIdem, bucketAudit, bucketMsgRefs, bucketContacts, bucketCounts,
+	bucketIdem, bucketAudit, bucketMsgRefs, bucketContacts, bucketCounts, bucketClaims, bucketClaimsDue,
 }
 
 // Options tune Open.
@@ -66,7 +68,12 @@ type DB struct {
 	path string
 }
 
-var _ flows.Store = (*DB)(nil)
+var (
+	_ flows.Store     = (*DB)(nil)
+	_ flows.AuditLog  = (*DB)(nil)
+	_ flows.ChatState = (*DB)(nil)
+	_ flows.Dedupe    = (*DB)(nil)
+)
 
 // ErrLocked says another process holds the store file.
 var ErrLocked = errors.New("the store file is in use by another process (is another jitbot running on it?)")

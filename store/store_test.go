@@ -252,7 +252,7 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := db.VerifyAudit(ctx)
-			var broken *BrokenChainError
+			var broken *flows.BrokenChainError
 			if !errors.As(err, &broken) || broken.Seq != tt.seq || !strings.Contains(broken.Reason, tt.reason) {
 				t.Fatalf("want a break at %d (%s), got %v", tt.seq, tt.reason, err)
 			}
@@ -376,3 +376,30 @@ func TestDeleteContact(t *testing.T) {
 		t.Fatalf("stored again: %s %v", got, err)
 	}
 }
+
+func openBackend(t *testing.T) flowstest.Backend { return openTemp(t) }
+
+func TestAuditSuite(t *testing.T) {
+	flowstest.AuditSuite(t, openBackend, func(t *testing.T, b flowstest.Backend, seq uint64) {
+		err := b.(*DB).bolt.Update(func(tx *bolt.Tx) error {
+			bk := tx.Bucket(bucketAudit)
+			var rec auditRecord
+			if err := json.Unmarshal(bk.Get(be64(seq)), &rec); err != nil {
+				return err
+			}
+			rec.Message = "tampered"
+			raw, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			return bk.Put(be64(seq), raw)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestChatStateSuite(t *testing.T) { flowstest.ChatStateSuite(t, openBackend) }
+
+func TestDedupeSuite(t *testing.T) { flowstest.DedupeSuite(t, openBackend) }

@@ -314,7 +314,7 @@ type verifyResult struct {
 	Error   string `json:"error,omitempty"`
 }
 
-func verifyResultOf(sum store.AuditSummary, err error) verifyResult {
+func verifyResultOf(sum flows.AuditSummary, err error) verifyResult {
 	if err != nil {
 		return verifyResult{Records: sum.Records, Error: err.Error()}
 	}

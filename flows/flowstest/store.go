@@ -10,20 +10,32 @@ import (
 	"github.com/jitbot/jitbot/flows"
 )
 
-// Store is an in-memory flows.Store with the same semantics as the bbolt one
-// (both pass StoreSuite). It also keeps the events it was given.
+// Store is an in-memory backend of every storage port with the same
+// semantics as the bbolt one (both pass the suites in suite.go and
+// ports_suite.go). It also keeps the events it was given.
 type Store struct {
-	mu     sync.Mutex
-	reqs   map[string]*flows.Request
-	idem   map[string]string
-	events []flows.Event
+	mu       sync.Mutex
+	reqs     map[string]*flows.Request
+	idem     map[string]string
+	audit    []flows.AuditRecord
+	refs     map[string][]flows.MessageRef
+	contacts map[string][]byte
+	claims   map[string]time.Time
 }
 
-var _ flows.Store = (*Store)(nil)
+var (
+	_ flows.Store     = (*Store)(nil)
+	_ flows.AuditLog  = (*Store)(nil)
+	_ flows.ChatState = (*Store)(nil)
+	_ flows.Dedupe    = (*Store)(nil)
+)
 
 // NewStore returns an empty store.
 func NewStore() *Store {
-	return &Store{reqs: map[string]*flows.Request{}, idem: map[string]string{}}
+	return &Store{
+		reqs: map[string]*flows.Request{}, idem: map[string]string{},
+		refs: map[string][]flows.MessageRef{}, contacts: map[string][]byte{}, claims: map[string]time.Time{},
+	}
 }
 
 // Create implements flows.Store.
@@ -42,7 +54,7 @@ func (s *Store) Create(_ context.Context, r *flows.Request, ev flows.Event, key 
 	if key != "" {
 		s.idem[key] = r.ID
 	}
-	s.events = append(s.events, ev)
+	s.appendAudit(ev)
 	return r.Clone(), true, nil
 }
 
@@ -60,7 +72,7 @@ func (s *Store) Update(_ context.Context, id string, fn func(*flows.Request) ([]
 		return nil, err
 	}
 	s.reqs[id] = next
-	s.events = append(s.events, evs...)
+	s.appendAudit(evs...)
 	return next.Clone(), nil
 }
 
@@ -163,7 +175,7 @@ func (s *Store) Expiring(_ context.Context, t time.Time, limit int) ([]*flows.Re
 func (s *Store) AppendEvents(_ context.Context, evs ...flows.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.events = append(s.events, evs...)
+	s.appendAudit(evs...)
 	return nil
 }
 
@@ -171,5 +183,9 @@ func (s *Store) AppendEvents(_ context.Context, evs ...flows.Event) error {
 func (s *Store) Events() []flows.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.events)
+	out := make([]flows.Event, len(s.audit))
+	for i, rec := range s.audit {
+		out[i] = rec.Event
+	}
+	return out
 }

@@ -12,3 +12,13 @@ func TestMemoryStore(t *testing.T) {
 		return s, s.Events
 	})
 }
+
+func openMemory(*testing.T) Backend { return NewStore() }
+
+func TestMemoryAudit(t *testing.T) {
+	AuditSuite(t, openMemory, func(_ *testing.T, b Backend, seq uint64) { b.(*Store).TamperAudit(seq) })
+}
+
+func TestMemoryChatState(t *testing.T) { ChatStateSuite(t, openMemory) }
+
+func TestMemoryDedupe(t *testing.T) { DedupeSuite(t, openMemory) }
