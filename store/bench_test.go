@@ -163,3 +163,38 @@ func BenchmarkOpen100kRequests1MAudit(b *testing.B) {
 	}
 	b.ReportMetric(float64(heap)/(1<<20), "heap-MB")
 }
+
+// BenchmarkFindLive reads a person's live requests (what Submit and list
+// do) with no history and with 1,000 finished requests: the live index
+// keeps the two alike.
+func BenchmarkFindLive(b *testing.B) {
+	for _, history := range []int{0, 1000} {
+		b.Run(fmt.Sprintf("history=%d", history), func(b *testing.B) {
+			ctx := context.Background()
+			db, err := store.Open(filepath.Join(b.TempDir(), "jitbot.db"), store.Options{NoSync: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			add := func(id string, at time.Time, st flows.State) {
+				r := flowstest.NewRequest(id, "alice@example.com", at)
+				r.State = st
+				if _, _, err := db.Create(ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: id, At: at}, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for i := range history {
+				add(fmt.Sprintf("h%06d", i), flowstest.T0.Add(time.Duration(i)*time.Minute), flows.StateExpired)
+			}
+			add("live1", flowstest.T0.Add(-time.Hour), flows.StatePending)
+			add("live2", flowstest.T0.Add(-2*time.Hour), flows.StateActive)
+			q := flows.Query{Requester: "alice@example.com", States: []flows.State{flows.StatePending, flows.StateActive}}
+			b.ResetTimer()
+			for b.Loop() {
+				if rs, err := db.Find(ctx, q); err != nil || len(rs) != 2 {
+					b.Fatalf("%d live requests, %v", len(rs), err)
+				}
+			}
+		})
+	}
+}

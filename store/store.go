@@ -20,14 +20,12 @@ import (
 	"github.com/jitbot/jitbot/flows"
 )
 
-// schemaVersion is the layout of the file. Open refuses any other version
-// rather than guess at records it does not understand.
-const schemaVersion = "1"
 
 var (
 	bucketMeta      = []byte("meta")
 	bucketRequests  = []byte("requests")
 	bucketRequester = []byte("idx_requester") // email 0 created id
+	bucketLive      = []byte("idx_live")      // email 0 created id, while the request is not over (v2)
 	bucketApprover  = []byte("idx_approver")  // email 0 id, while a decision is awaited
 	bucketState     = []byte("idx_state")     // state 0 created id
 	bucketDue       = []byte("idx_due")       // due id
@@ -46,7 +44,7 @@ var (
 
 var allBuckets = [][]byte{
 	bucketMeta, bucketRequests, bucketRequester, bucketApprover, bucketState, bucketDue, bucketExpiry,
-	bucketIdem, bucketAudit, bucketMsgRefs, bucketContacts, bucketCounts, bucketClaims, bucketClaimsDue,
+	bucketIdem, bucketAudit, bucketMsgRefs, bucketContacts, bucketCounts, bucketClaims, bucketClaimsDue, bucketLive,
 }
 
 // Options tune Open.
@@ -66,6 +64,10 @@ type Options struct {
 type DB struct {
 	bolt *bolt.DB
 	path string
+	// version is the file's layout version: SchemaVersion once a writable
+	// Open migrated it, possibly earlier for a read-only one.
+	version  int
+	migrated []int
 }
 
 var (
@@ -105,38 +107,6 @@ func Open(path string, opts Options) (*DB, error) {
 	return d, nil
 }
 
-func (d *DB) checkSchema(readOnly bool) error {
-	check := func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			return nil
-		}
-		if v := meta.Get(keySchema); string(v) != schemaVersion {
-			return fmt.Errorf("store: %s has schema version %q; this jitbot reads version %s", d.path, v, schemaVersion)
-		}
-		return nil
-	}
-	if readOnly {
-		return d.bolt.View(func(tx *bolt.Tx) error {
-			if tx.Bucket(bucketMeta) == nil {
-				return fmt.Errorf("store: %s is not a jitbot store (no metadata)", d.path)
-			}
-			return check(tx)
-		})
-	}
-	return d.bolt.Update(func(tx *bolt.Tx) error {
-		if err := check(tx); err != nil {
-			return err
-		}
-		for _, name := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("store: create bucket %s: %w", name, err)
-			}
-		}
-		return tx.Bucket(bucketMeta).Put(keySchema, []byte(schemaVersion))
-	})
-}
-
 // Close closes the file.
 func (d *DB) Close() error { return d.bolt.Close() }
 
@@ -163,6 +133,9 @@ func indexEntries(r *flows.Request) map[string][][]byte {
 		string(bucketRequester): {join([]byte(r.Requester), sep, created, id)},
 		string(bucketState):     {join([]byte(r.State), sep, created, id)},
 	}
+	if !r.State.Terminal() {
+		idx[string(bucketLive)] = [][]byte{join([]byte(r.Requester), sep, created, id)}
+	}
 	if r.State == flows.StatePending || r.State == flows.StateActive && r.Extension != nil {
 		for _, a := range r.Approvers {
 			idx[string(bucketApprover)] = append(idx[string(bucketApprover)], join([]byte(a), sep, id))
@@ -185,7 +158,7 @@ func reindex(tx *bolt.Tx, old, r *flows.Request) error {
 		before = indexEntries(old)
 	}
 	after := indexEntries(r)
-	for _, name := range [][]byte{bucketRequester, bucketApprover, bucketState, bucketDue, bucketExpiry} {
+	for _, name := range [][]byte{bucketRequester, bucketLive, bucketApprover, bucketState, bucketDue, bucketExpiry} {
 		b := tx.Bucket(name)
 		for _, k := range before[string(name)] {
 			if !slices.ContainsFunc(after[string(name)], func(n []byte) bool { return bytes.Equal(n, k) }) {
@@ -398,8 +371,14 @@ func (d *DB) Find(ctx context.Context, q flows.Query) ([]*flows.Request, error) 
 			sortNewestFirst(out)
 		case q.Requester != "":
 			// Keys end in creation time then id: walking backwards is newest first.
+			// Live requests have an index of their own, so asking for them
+			// costs the same whatever the requester's history.
 			prefix := join([]byte(q.Requester), sep)
-			c := tx.Bucket(bucketRequester).Cursor()
+			idx := bucketRequester
+			if onlyLive(q.States) && d.version >= 2 {
+				idx = bucketLive
+			}
+			c := tx.Bucket(idx).Cursor()
 			k, _ := c.Seek(join(prefix, be64(^uint64(0))))
 			if k == nil {
 				k, _ = c.Last()
@@ -516,4 +495,9 @@ func (d *DB) CountByState(ctx context.Context) (map[flows.State]int, error) {
 		})
 	})
 	return out, err
+}
+
+// onlyLive reports whether states names live states only (none terminal).
+func onlyLive(states []flows.State) bool {
+	return len(states) > 0 && !slices.ContainsFunc(states, flows.State.Terminal)
 }
