@@ -20,7 +20,6 @@ import (
 	"github.com/jitbot/jitbot/flows"
 )
 
-
 var (
 	bucketMeta      = []byte("meta")
 	bucketRequests  = []byte("requests")
