@@ -37,6 +37,10 @@ type Button struct {
 	// Confirm, when set, is the question to ask before acting, on platforms
 	// that can ask.
 	Confirm string
+	// ReasonRequired marks a Deny whose request's flow requires a reason:
+	// platforms that ask for it in the card itself require an answer there
+	// (flows checks again either way).
+	ReasonRequired bool
 }
 
 // Field is one labelled fact on a card.
