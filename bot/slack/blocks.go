@@ -59,6 +59,12 @@ func mrkdwn(s string, n int) *slackgo.TextBlockObject {
 // a secret (bot.Card.Summary leaves fields out).
 func fallbackText(c bot.Card) string { return bot.Truncate(c.Summary(), maxFallbackText) }
 
+// renderMessage is a card as a Slack message: its notification text and
+// its blocks.
+func renderMessage(c bot.Card) (text string, blocks []slackgo.Block) {
+	return fallbackText(c), renderCard(c, "")
+}
+
 // renderCard turns a card into Block Kit: a header, the subtitle, the fields
 // (fixed-width ones as code, or as rich text when a code span could not hold
 // them unaltered), the text, a

@@ -223,10 +223,10 @@ func TestGoldenDirectMessages(t *testing.T) {
 }
 
 func TestGoldenCommandAnswers(t *testing.T) {
-	b := &Bot{cfg: Config{Command: "/access"}}
-	golden(t, "usage", ephemeral(b.usageCard(nil)))
+	w := (&Bot{cfg: Config{Command: "/access"}}).Wording()
+	golden(t, "usage", ephemeral(bot.UsageCard(w, nil)))
 	_, err := bot.Parse("reqest prod/Cluster0/sales read 1h")
-	golden(t, "usage_error", ephemeral(b.usageCard(err)))
+	golden(t, "usage_error", ephemeral(bot.UsageCard(w, err)))
 	golden(t, "refused", ephemeral(bot.ErrorCard(flows.Errorf(flows.EFORBIDDEN, "you are not an approver of request abc23def45"))))
 	golden(t, "internal_error", ephemeral(bot.ErrorCard(errors.New("bolt: database not open"))))
 
@@ -234,11 +234,11 @@ func TestGoldenCommandAnswers(t *testing.T) {
 	pending := goldenRequest()
 	pending.ID = "pend234567"
 	pending.Resource.Collection = "customers"
-	golden(t, "list", map[string]any{"blocks": listBlocks("Your requests", "none", []*flows.Request{goldenActive(), pending}, aliceV)})
-	golden(t, "list_empty", map[string]any{"blocks": listBlocks("Waiting for your approval", "Nothing waits for your approval.", nil, aliceV)})
-	golden(t, "home", map[string]any{"type": "home", "blocks": homeBlocks(aliceV, "/access", []*flows.Request{goldenActive(), pending}, nil)})
+	golden(t, "list", map[string]any{"blocks": listBlocks(bot.NewList("Your requests", "none", []*flows.Request{goldenActive(), pending}, aliceV))})
+	golden(t, "list_empty", map[string]any{"blocks": listBlocks(bot.NewList("Waiting for your approval", "Nothing waits for your approval.", nil, aliceV))})
+	golden(t, "home", map[string]any{"type": "home", "blocks": homeBlocks("/access", bot.NewOverview(aliceV, []*flows.Request{goldenActive(), pending}, nil))})
 	bobV := bot.Viewer{Email: "bob@example.com", Location: newYork}
-	golden(t, "home_approver", map[string]any{"type": "home", "blocks": homeBlocks(bobV, "/access", nil, []*flows.Request{pending})})
+	golden(t, "home_approver", map[string]any{"type": "home", "blocks": homeBlocks("/access", bot.NewOverview(bobV, nil, []*flows.Request{pending}))})
 }
 
 func TestGoldenModals(t *testing.T) {

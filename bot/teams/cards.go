@@ -129,17 +129,10 @@ func buttonStyle(s bot.ButtonStyle) string {
 	return ""
 }
 
-// renderOptions are what a bot.Card does not say but its Teams rendering needs.
-type renderOptions struct {
-	// denyReasonRequired makes the reason of a Deny button's form required (the request's
-	// flow demands one; flows checks again).
-	denyReasonRequired bool
-}
-
 // renderCard turns a card into an Adaptive Card: a coloured header with the title and
 // subtitle, the fields (fixed-width ones on their own line, for copying), the text, the
 // status, and the buttons.
-func renderCard(c bot.Card, opt renderOptions) adaptiveCard {
+func renderCard(c bot.Card) adaptiveCard {
 	title := run(c.Title)
 	title.Weight, title.Size = "Bolder", "Medium"
 	header := element{Type: "Container", Style: toneStyle(c.Tone), Bleed: true, Items: []element{richText(title)}}
@@ -160,7 +153,7 @@ func renderCard(c bot.Card, opt renderOptions) adaptiveCard {
 		el.Separator, el.Spacing = true, "Medium"
 		body = append(body, el)
 	}
-	return newCard(c.Summary(), body, renderButtons(c.Actions, opt))
+	return newCard(c.Summary(), body, renderButtons(c.Actions))
 }
 
 func renderField(f bot.Field) []element {
@@ -200,8 +193,9 @@ func paragraphs(text string) []element {
 }
 
 // renderButtons turns buttons into Action.Submit actions carrying their opaque id. Deny opens
-// a form asking why; a button with a confirmation opens a card asking it first.
-func renderButtons(buttons []bot.Button, opt renderOptions) []actionButton {
+// a form asking why (requiring an answer when the button says the flow does); a button with a
+// confirmation opens a card asking it first.
+func renderButtons(buttons []bot.Button) []actionButton {
 	var out []actionButton
 	for i, b := range buttons {
 		if i == maxTopActions {
@@ -215,12 +209,12 @@ func renderButtons(buttons []bot.Button, opt renderOptions) []actionButton {
 		switch {
 		case a.Kind == bot.ActionDeny || a.Kind == bot.ActionDenyExtension:
 			label := "Reason (optional): the requester sees it"
-			if opt.denyReasonRequired {
+			if b.ReasonRequired {
 				label = "Reason: the requester sees it"
 			}
 			reason := element{
 				Type: "Input.Text", ID: inputReason, Label: label, Placeholder: "e.g. use the read replica instead",
-				IsMultiline: true, MaxLength: bot.MaxReasonLength, IsRequired: opt.denyReasonRequired,
+				IsMultiline: true, MaxLength: bot.MaxReasonLength, IsRequired: b.ReasonRequired,
 				ErrorMessage: "Say why you deny it.",
 			}
 			submit.Title, submit.Style, submit.AssociatedInputs = "Deny request", "destructive", ""
@@ -242,22 +236,6 @@ func renderButtons(buttons []bot.Button, opt renderOptions) []actionButton {
 		}
 	}
 	return out
-}
-
-// usageCard explains the commands, or what was wrong with one.
-func usageCard(problem error) bot.Card {
-	c := bot.Card{
-		Title: "How to use jitbot",
-		Text: bot.Usage() + "\n\nType them here, in our 1:1 chat, with or without the word access: " +
-			"e.g. access list. Type access alone for the request form.",
-		Tone: bot.ToneInfo,
-	}
-	if problem != nil {
-		c.Title = "That command did not work"
-		c.Subtitle = errorText(problem)
-		c.Tone = bot.ToneAlert
-	}
-	return c
 }
 
 // cardActivity is a message carrying one or more cards. The summary is what notifications
