@@ -55,12 +55,14 @@ func mrkdwn(s string, n int) *slackgo.TextBlockObject {
 }
 
 // fallbackText is a message's notification text: what Slack shows in
-// notifications and to clients that cannot render blocks. It never carries
-// a secret (bot.Card.Summary leaves fields out).
-func fallbackText(c bot.Card) string { return bot.Truncate(c.Summary(), maxFallbackText) }
+// notifications and to clients that cannot render blocks. Slack reads it as
+// mrkdwn, so it is escaped like every other text: a collection named
+// <!channel> pings nobody. It never carries a secret (bot.Card.Summary
+// leaves fields out).
+func fallbackText(c bot.Card) string { return bot.Truncate(escape(c.Summary()), maxFallbackText) }
 
 // renderMessage is a card as a Slack message: its notification text and
-// its blocks.
+// its blocks, every text in them escaped here.
 func renderMessage(c bot.Card) (text string, blocks []slackgo.Block) {
 	return fallbackText(c), renderCard(c, "")
 }

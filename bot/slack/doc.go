@@ -13,7 +13,8 @@
 // are recognised and do nothing twice; chat.postMessage is paced per channel
 // and rate-limited calls are retried after Retry-After, off the ack path.
 // What cards say, and who hears what, comes from package bot; this package
-// only renders it as Block Kit.
+// only renders it as Block Kit, escaping every text Slack reads as mrkdwn,
+// the notification text included, so that nobody's words ping or link.
 //
 // It must not import atlas, store or bot/teams (the wiring in cmd/jitbot
 // connects them). Its tests run the engine on flowstest's fakes and may use

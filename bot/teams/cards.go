@@ -95,11 +95,24 @@ type actionButton struct {
 func newCard(summary string, body []element, actions []actionButton) adaptiveCard {
 	return adaptiveCard{
 		Type: "AdaptiveCard", Schema: cardSchema, Version: cardVersion,
-		FallbackText: bot.Truncate(summary, maxSummary), MSTeams: &msteamsOpts{Width: "Full"},
+		FallbackText: markdownText(bot.Truncate(summary, maxSummary)), MSTeams: &msteamsOpts{Width: "Full"},
 		Body: body, Actions: actions,
 	}
 }
 
+// markdownMarkup escapes what Teams would read as markup in Markdown or HTML: a link
+// ([text](url), <https://...>, <a href>), a mention (<at>) or an entity. Entities rather than
+// backslashes, which not every Teams client honours: one that does not decode them shows the
+// entity, and still no link.
+var markdownMarkup = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "[", "&#91;", "]", "&#93;")
+
+// markdownText makes plain text safe where Teams reads Markdown: a card's fallback text and a
+// message's summary and text. Card bodies need no escaping: every word in them is a TextRun,
+// which Teams shows as typed.
+func markdownText(s string) string { return markdownMarkup.Replace(s) }
+
+// run is plain text in a card: TextRuns are never read as Markdown, so people's words (a
+// reason, a collection name) show exactly as typed and link or ping nobody.
 func run(text string) textRun { return textRun{Type: "TextRun", Text: text} }
 
 func richText(runs ...textRun) element { return element{Type: "RichTextBlock", Inlines: runs} }
@@ -239,9 +252,10 @@ func renderButtons(buttons []bot.Button) []actionButton {
 }
 
 // cardActivity is a message carrying one or more cards. The summary is what notifications
-// show; it never carries a secret (bot.Card.Summary leaves fields out).
+// show, escaped like a card's fallback text; it never carries a secret (bot.Card.Summary
+// leaves fields out).
 func cardActivity(summary string, cards ...adaptiveCard) schema.Activity {
-	act := schema.Activity{Type: schema.Message, Summary: bot.Truncate(summary, maxSummary)}
+	act := schema.Activity{Type: schema.Message, Summary: markdownText(bot.Truncate(summary, maxSummary))}
 	for _, c := range cards {
 		act.Attachments = append(act.Attachments, schema.Attachment{ContentType: cardContentType, Content: c})
 	}

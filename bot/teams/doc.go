@@ -41,7 +41,8 @@
 //   - Typed commands ("access request ...", "access list", ...) are parsed by bot.Parse and run
 //     by the engine; "access" alone answers with the request card. Cards are Adaptive Cards 1.4
 //     rendered from package bot's views, all text in TextRuns (never Markdown, so nobody's
-//     reason can fake a link); buttons are Action.Submit carrying opaque action ids, and every
+//     reason can fake a link), and what Teams does read as Markdown (a message's summary and
+//     text, a card's fallback text) escaped; buttons are Action.Submit carrying opaque action ids, and every
 //     click is authorized again by the domain as the person who clicked.
 //   - As the engine's bot.Platform it reaches the people who have a 1:1 chat with the bot, sends
 //     and updates cards there (credentials only ever to a personal conversation), and has no

@@ -253,6 +253,6 @@ func (b *Bot) replyList(ctx context.Context, act schema.Activity, l bot.List) {
 		text = fmt.Sprintf("%s (the %d most recent of %d)", l.Title, maxListed, len(l.Items))
 	}
 	out := cardActivity(l.Title, cards...)
-	out.Text = text
+	out.Text = markdownText(text)
 	b.reply(ctx, act, out)
 }
