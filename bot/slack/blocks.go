@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 
@@ -24,19 +25,15 @@ const (
 )
 
 // toneIcon shows a card's tone the way Slack messages can: an emoji before
-// the title.
+// the title; a key for information.
 func toneIcon(t bot.Tone) string {
-	switch t {
-	case bot.ToneGood:
-		return ":white_check_mark: "
-	case bot.ToneWarning:
-		return ":hourglass_flowing_sand: "
-	case bot.ToneAlert:
-		return ":no_entry: "
-	case bot.ToneMuted:
-		return ":white_circle: "
+	icons := map[bot.Tone]string{
+		bot.ToneGood:    ":white_check_mark: ",
+		bot.ToneWarning: ":hourglass_flowing_sand: ",
+		bot.ToneAlert:   ":no_entry: ",
+		bot.ToneMuted:   ":white_circle: ",
 	}
-	return ":key: "
+	return cmp.Or(icons[t], ":key: ")
 }
 
 // escape makes plain text safe inside mrkdwn: Slack reads &, < and > as

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -126,25 +127,11 @@ func New(cfg Config, engine Engine, log *slog.Logger) (*Bot, error) {
 	if cfg.WorkTimeout < 0 || cfg.Pacing < 0 {
 		return nil, errors.New("slack: work_timeout and pacing cannot be negative")
 	}
-	if cfg.WorkTimeout == 0 {
-		cfg.WorkTimeout = defaultWorkTimeout
-	}
-	if cfg.Pacing == 0 {
-		cfg.Pacing = defaultPacing
-	}
-	if cfg.Command == "" {
-		cfg.Command = "/access"
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = flows.SystemClock{}
-	}
-	if log == nil {
-		log = cfg.Log
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("component", "slack")
+	cfg.WorkTimeout = cmp.Or(cfg.WorkTimeout, defaultWorkTimeout)
+	cfg.Pacing = cmp.Or(cfg.Pacing, defaultPacing)
+	cfg.Command = cmp.Or(cfg.Command, "/access")
+	cfg.Clock = cmp.Or[flows.Clock](cfg.Clock, flows.SystemClock{})
+	log = cmp.Or(log, cfg.Log, slog.New(slog.DiscardHandler)).With("component", "slack")
 	client := cfg.HTTPClient
 	if client == nil {
 		client = newHTTPClient()

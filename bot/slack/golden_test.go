@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,10 +11,9 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/bot/bottest"
 	"github.com/jitbot/jitbot/flows"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
 
 // golden compares v, as indented JSON, with testdata/<name>.golden.json.
 func golden(t *testing.T, name string, v any) {
@@ -28,23 +25,7 @@ func golden(t *testing.T, name string, v any) {
 	if err := enc.Encode(v); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%s: %v (run go test ./bot/slack -update to create it)", name, err)
-	}
-	if !bytes.Equal(want, buf.Bytes()) {
-		t.Errorf("%s differs from %s (run go test ./bot/slack -update if the change is meant):\n%s", name, path, buf.String())
-	}
+	bottest.Golden(t, filepath.Join("testdata", name+".golden.json"), buf.Bytes())
 	// Every payload must also be what slack-go (and so Slack) can read back.
 	var probe struct {
 		Blocks slackgo.Blocks `json:"blocks"`

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitbot/jitbot/bot/bottest"
 	"github.com/jitbot/jitbot/flows"
 )
 
@@ -30,25 +31,11 @@ func noRawMarkup(t *testing.T, where, text string, blocks json.RawMessage) {
 			t.Fatalf("%s: %v", where, err)
 		}
 	}
-	var walk func(v any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			if v["type"] == "mrkdwn" {
-				if s, _ := v["text"].(string); strings.ContainsAny(s, "<>") {
-					t.Errorf("%s: mrkdwn carries markup: %q", where, s)
-				}
-			}
-			for _, e := range v {
-				walk(e)
-			}
-		case []any:
-			for _, e := range v {
-				walk(e)
-			}
+	for _, o := range bottest.Objects(tree) {
+		if s, _ := o["text"].(string); o["type"] == "mrkdwn" && strings.ContainsAny(s, "<>") {
+			t.Errorf("%s: mrkdwn carries markup: %q", where, s)
 		}
 	}
-	walk(tree)
 }
 
 // TestPeoplesWordsPingNobody: a collection and a reason holding a channel

@@ -1,6 +1,7 @@
 package teams
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -141,19 +142,9 @@ func New(cfg Config, engine Engine, st Store, log *slog.Logger) (*Bot, error) {
 	if cfg.WorkTimeout < 0 {
 		return nil, errors.New("teams: work_timeout cannot be negative")
 	}
-	if cfg.WorkTimeout == 0 {
-		cfg.WorkTimeout = DefaultWorkTimeout
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = flows.SystemClock{}
-	}
-	if log == nil {
-		log = cfg.Log
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("component", "teams")
+	cfg.WorkTimeout = cmp.Or(cfg.WorkTimeout, DefaultWorkTimeout)
+	cfg.Clock = cmp.Or[flows.Clock](cfg.Clock, flows.SystemClock{})
+	log = cmp.Or(log, cfg.Log, slog.New(slog.DiscardHandler)).With("component", "teams")
 
 	validator, err := NewTokenValidator(ValidatorConfig{
 		AppID: cfg.AppID, MetadataURL: cfg.OpenIDMetadataURL, Issuers: cfg.Issuers,

@@ -1,21 +1,17 @@
 package teams
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/bot/bottest"
 	"github.com/jitbot/jitbot/flows"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // maxCardBytes is Teams' message size budget for jitbot's cards: the documented limit is about
 // 100 KB (80 KB recommended); cards here stay far below, so growth is noticed early.
@@ -141,24 +137,7 @@ func TestGoldenCards(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, '\n')
-		path := filepath.Join("testdata", name+".golden.json")
-		if *update {
-			if err := os.MkdirAll("testdata", 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s: %v (run go test -update to create it)", name, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from %s (run go test -update if the change is meant):\n%s", name, path, got)
-		}
+		bottest.Golden(t, filepath.Join("testdata", name+".golden.json"), append(got, '\n'))
 	}
 }
 

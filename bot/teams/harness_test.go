@@ -56,10 +56,9 @@ func testPolicy(t testing.TB) *flows.Policy {
 	p, err := flows.Compile(flows.PolicySpec{
 		Admins: []string{"admin@example.com"},
 		Groups: map[string][]string{"dba": {"owner@example.com", "carol@example.com"}},
-		Integrations: []flows.IntegrationSpec{{
-			Name: "prod", ProjectID: "5cf5a45a9ccf6400e60981b6", Owners: []string{"group:dba"},
-			AccessDetails: `mongosh "$CONNECTION_STRING" --username $USERNAME`,
-		}},
+		// One Atlas project, whose owners (the dba group) approve what its clusters' owners do not.
+		Integrations: []flows.IntegrationSpec{{Name: "prod", ProjectID: "5cf5a45a9ccf6400e60981b6", Owners: []string{"group:dba"},
+			AccessDetails: `mongosh "$CONNECTION_STRING" --username $USERNAME`}},
 		Flows: []flows.FlowSpec{{
 			Name: "prod-read", Integration: "prod", Requesters: []string{"*"}, Resources: []string{"Cluster0/sales/*"},
 			Roles: []string{"read"}, MaxDuration: "8h", Approvers: []string{"owners"}, RequireReason: true, PendingTTL: "1h",
@@ -359,22 +358,21 @@ func actionTitles(card map[string]any) []string {
 	return out
 }
 
+// only is the one request of a list (Mine, Pending).
 func (h *harness) only(rs []*flows.Request, err error) *flows.Request {
 	h.t.Helper()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if len(rs) != 1 {
-		h.t.Fatalf("want 1 request, got %d", len(rs))
+	if err != nil || len(rs) != 1 {
+		h.t.Fatalf("want 1 request, got %d (%v)", len(rs), err)
 	}
 	return rs[0]
 }
 
+// request reads a request as it is now in the store.
 func (h *harness) request(id string) *flows.Request {
 	h.t.Helper()
 	r, err := h.store.Get(h.ctx, id)
 	if err != nil {
-		h.t.Fatal(err)
+		h.t.Fatalf("request %s: %v", id, err)
 	}
 	return r
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jitbot/jitbot/bot/bottest"
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
 	"github.com/jitbot/jitbot/flows"
 )
@@ -19,27 +20,15 @@ func noRawMarkup(t *testing.T, a teamstest.Activity) {
 			t.Errorf("%s: the %s carries markup: %q", where, what, s)
 		}
 	}
-	var walk func(v any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			if v["type"] == "TextBlock" {
-				t.Errorf("%s: a TextBlock, read as Markdown: %v", where, v["text"])
+	for _, c := range a.Cards() {
+		for _, o := range bottest.Objects(c) {
+			if o["type"] == "TextBlock" {
+				t.Errorf("%s: a TextBlock, read as Markdown: %v", where, o["text"])
 			}
-			if s, _ := v["fallbackText"].(string); strings.ContainsAny(s, "<>[]") {
+			if s, _ := o["fallbackText"].(string); strings.ContainsAny(s, "<>[]") {
 				t.Errorf("%s: the fallback text carries markup: %q", where, s)
 			}
-			for _, e := range v {
-				walk(e)
-			}
-		case []any:
-			for _, e := range v {
-				walk(e)
-			}
 		}
-	}
-	for _, c := range a.Cards() {
-		walk(c)
 	}
 }
 
