@@ -56,7 +56,7 @@ type Field struct {
 }
 
 // Card is a platform-neutral message: a title, facts, free text, a status
-// line and buttons. Text values are plain text; the adapters escape them for
+// line and buttons. Text values are plain text; the platforms escape them for
 // their markup.
 type Card struct {
 	Title    string

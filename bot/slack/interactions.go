@@ -44,7 +44,7 @@ func clicker(cb *slackgo.InteractionCallback) actor {
 // blockActions handles button clicks. Each click is recognised by its
 // trigger id, so a replayed delivery does nothing. Deny opens the reason
 // form at once (the trigger id expires in 3 s); every other action runs
-// detached and goes through flows.Service, which authorizes it.
+// detached and goes through the engine, whose service authorizes it.
 func (b *Bot) blockActions(ctx context.Context, cb *slackgo.InteractionCallback) {
 	who := clicker(cb)
 	for _, act := range cb.ActionCallback.BlockActions {

@@ -19,10 +19,12 @@ import (
 const maxListed = 10
 
 // privately is what jitbot answers in a group chat or a channel.
-var privately = bot.Card{
-	Title: "Let's talk in private",
-	Text:  "jitbot handles access requests in its 1:1 chat only. Open a chat with jitbot and type access help.",
-	Tone:  bot.ToneInfo,
+func privately() bot.Card {
+	return bot.Card{
+		Title: "Let's talk in private",
+		Text:  "jitbot handles access requests in its 1:1 chat only. Open a chat with jitbot and type access help.",
+		Tone:  bot.ToneInfo,
+	}
 }
 
 // process handles one authenticated activity after its acknowledgement. Messages (typed
@@ -99,7 +101,7 @@ func (b *Bot) rememberSender(ctx context.Context, act schema.Activity) {
 func (b *Bot) onMessage(ctx context.Context, act schema.Activity) {
 	if act.Conversation.ConversationType != personalConversation {
 		if act.Value == nil {
-			b.replyCard(ctx, act, privately)
+			b.replyCard(ctx, act, privately())
 		}
 		return
 	}
