@@ -172,6 +172,8 @@ func (b *Bot) openRequestForm(ctx context.Context, cmd slackgo.SlashCommand) any
 	return nil
 }
 
+// fillRequestForm replaces the placeholder with the engine's answer: the
+// form offering what the person may ask for, or why there is nothing.
 func (b *Bot) fillRequestForm(ctx context.Context, who actor, viewID, hash string) {
 	var reply bot.Reply
 	if a, err := b.actorOf(ctx, who, viewID); err != nil {
