@@ -37,6 +37,10 @@ type Button struct {
 	// Confirm, when set, is the question to ask before acting, on platforms
 	// that can ask.
 	Confirm string
+	// ReasonRequired marks a Deny whose request's flow requires a reason:
+	// platforms that ask for it in the card itself require an answer there
+	// (flows checks again either way).
+	ReasonRequired bool
 }
 
 // Field is one labelled fact on a card.
@@ -52,7 +56,7 @@ type Field struct {
 }
 
 // Card is a platform-neutral message: a title, facts, free text, a status
-// line and buttons. Text values are plain text; the adapters escape them for
+// line and buttons. Text values are plain text; the platforms escape them for
 // their markup.
 type Card struct {
 	Title    string

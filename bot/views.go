@@ -26,7 +26,7 @@ func ApprovalCard(r *flows.Request, v Viewer) Card {
 	if waitsFor(r, v, r.Approvals) {
 		c.Actions = []Button{
 			{Label: "Approve", ActionID: Action{Kind: ActionApprove, RequestID: r.ID}.ID(), Style: StylePrimary},
-			{Label: "Deny", ActionID: Action{Kind: ActionDeny, RequestID: r.ID}.ID(), Style: StyleDanger},
+			{Label: "Deny", ActionID: Action{Kind: ActionDeny, RequestID: r.ID}.ID(), Style: StyleDanger, ReasonRequired: r.DenyReasonRequired},
 		}
 	}
 	return c
@@ -221,7 +221,7 @@ func ExtensionCard(r *flows.Request, n int, ev flows.Event, v Viewer) Card {
 		if waitsFor(r, v, ext.Approvals) {
 			c.Actions = []Button{
 				{Label: "Approve", ActionID: Action{Kind: ActionApproveExtension, RequestID: r.ID, Extension: n}.ID(), Style: StylePrimary},
-				{Label: "Deny", ActionID: Action{Kind: ActionDenyExtension, RequestID: r.ID, Extension: n}.ID(), Style: StyleDanger},
+				{Label: "Deny", ActionID: Action{Kind: ActionDenyExtension, RequestID: r.ID, Extension: n}.ID(), Style: StyleDanger, ReasonRequired: r.DenyReasonRequired},
 			}
 		}
 		return c

@@ -21,7 +21,7 @@ const atlasProject = "5cf5a45a9ccf6400e60981b6"
 // deletes the database user.
 func TestJourneyWithAtlas(t *testing.T) {
 	var sim *atlastest.Server
-	h := newHarness(t, withRealStore(), func(s *setup) {
+	h := newHarness(t, func(s *setup) {
 		s.ports = func(t testing.TB, clock *flowstest.Clock) (flows.Provisioner, flows.Inventory, flows.Catalog) {
 			var err error
 			sim, err = atlastest.New(atlastest.Options{T: t, Clock: clock, ApplyAfterPolls: 2})

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 
@@ -24,19 +25,15 @@ const (
 )
 
 // toneIcon shows a card's tone the way Slack messages can: an emoji before
-// the title.
+// the title; a key for information.
 func toneIcon(t bot.Tone) string {
-	switch t {
-	case bot.ToneGood:
-		return ":white_check_mark: "
-	case bot.ToneWarning:
-		return ":hourglass_flowing_sand: "
-	case bot.ToneAlert:
-		return ":no_entry: "
-	case bot.ToneMuted:
-		return ":white_circle: "
+	icons := map[bot.Tone]string{
+		bot.ToneGood:    ":white_check_mark: ",
+		bot.ToneWarning: ":hourglass_flowing_sand: ",
+		bot.ToneAlert:   ":no_entry: ",
+		bot.ToneMuted:   ":white_circle: ",
 	}
-	return ":key: "
+	return cmp.Or(icons[t], ":key: ")
 }
 
 // escape makes plain text safe inside mrkdwn: Slack reads &, < and > as
@@ -55,9 +52,17 @@ func mrkdwn(s string, n int) *slackgo.TextBlockObject {
 }
 
 // fallbackText is a message's notification text: what Slack shows in
-// notifications and to clients that cannot render blocks. It never carries
-// a secret (bot.Card.Summary leaves fields out).
-func fallbackText(c bot.Card) string { return bot.Truncate(c.Summary(), maxFallbackText) }
+// notifications and to clients that cannot render blocks. Slack reads it as
+// mrkdwn, so it is escaped like every other text: a collection named
+// <!channel> pings nobody. It never carries a secret (bot.Card.Summary
+// leaves fields out).
+func fallbackText(c bot.Card) string { return bot.Truncate(escape(c.Summary()), maxFallbackText) }
+
+// renderMessage is a card as a Slack message: its notification text and
+// its blocks, every text in them escaped here.
+func renderMessage(c bot.Card) (text string, blocks []slackgo.Block) {
+	return fallbackText(c), renderCard(c, "")
+}
 
 // renderCard turns a card into Block Kit: a header, the subtitle, the fields
 // (fixed-width ones as code, or as rich text when a code span could not hold

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,18 +53,27 @@ type Config struct {
 	Log *slog.Logger
 }
 
-// MessageRefs remembers the messages sent about requests so they can be
-// updated later, after a restart too. store.DB implements it.
-type MessageRefs interface {
-	AddMessageRef(ctx context.Context, requestID string, ref flows.MessageRef) error
-	MessageRefs(ctx context.Context, requestID string) ([]flows.MessageRef, error)
+// Engine is what the adapter asks of the chat engine (*bot.Engine): to run
+// what people type and click, to explain what failed before it got there,
+// and to read what the App Home and the deny form show. Everything jitbot
+// says comes from it; this package delivers it the Slack way.
+type Engine interface {
+	Run(ctx context.Context, who bot.Actor, cmd bot.Command, key string) bot.Reply
+	Click(ctx context.Context, who bot.Actor, a bot.Action, in bot.ClickInput) bot.Reply
+	Refused(ctx context.Context, who bot.Actor, err error) bot.Reply
+	Overview(ctx context.Context, who bot.Actor) (bot.Overview, error)
+	Get(ctx context.Context, who bot.Actor, id string) (*flows.Request, error)
 }
 
-// Bot is the Slack adapter. Create it with New; it is safe for concurrent use.
+var _ Engine = (*bot.Engine)(nil)
+
+// Bot is the Slack platform of the chat engine: it serves Slack's
+// deliveries, hands what people do to the engine and delivers its answers,
+// and is the engine's bot.Platform for Slack. Create it with New and
+// register it with the engine; it is safe for concurrent use.
 type Bot struct {
 	cfg    Config
-	svc    *flows.Service
-	refs   MessageRefs
+	engine Engine
 	log    *slog.Logger
 	api    *slackgo.Client
 	http   *http.Client
@@ -75,11 +85,10 @@ type Bot struct {
 	// before acting.
 	seen  *bot.Cache[struct{}]
 	pacer *pacer
-	cards bot.RequestLocks
 	work  *bot.Worker
 }
 
-var _ flows.Notifier = (*Bot)(nil)
+var _ bot.Platform = (*Bot)(nil)
 
 // Defaults.
 const (
@@ -96,13 +105,12 @@ const (
 	dedupeSize = 100000
 )
 
-// New checks the configuration and builds the adapter. svc is the domain
-// service the adapter drives; refs keeps the references of sent cards. The
-// service needs the adapter as its notifier, which it cannot have before New
-// returns: wire the service with a fan-out notifier and add the Bot to it.
-func New(cfg Config, svc *flows.Service, refs MessageRefs, log *slog.Logger) (*Bot, error) {
-	if svc == nil || refs == nil {
-		return nil, errors.New("slack: a flows service and a message ref store are required")
+// New checks the configuration and builds the adapter on the engine that
+// answers what people do. The engine tells people things through the Bot
+// once it is registered with it (bot.Engine.Register).
+func New(cfg Config, engine Engine, log *slog.Logger) (*Bot, error) {
+	if engine == nil {
+		return nil, errors.New("slack: a chat engine is required")
 	}
 	if cfg.BotToken == "" {
 		return nil, errors.New("slack: bot_token is required")
@@ -119,25 +127,11 @@ func New(cfg Config, svc *flows.Service, refs MessageRefs, log *slog.Logger) (*B
 	if cfg.WorkTimeout < 0 || cfg.Pacing < 0 {
 		return nil, errors.New("slack: work_timeout and pacing cannot be negative")
 	}
-	if cfg.WorkTimeout == 0 {
-		cfg.WorkTimeout = defaultWorkTimeout
-	}
-	if cfg.Pacing == 0 {
-		cfg.Pacing = defaultPacing
-	}
-	if cfg.Command == "" {
-		cfg.Command = "/access"
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = flows.SystemClock{}
-	}
-	if log == nil {
-		log = cfg.Log
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("component", "slack")
+	cfg.WorkTimeout = cmp.Or(cfg.WorkTimeout, defaultWorkTimeout)
+	cfg.Pacing = cmp.Or(cfg.Pacing, defaultPacing)
+	cfg.Command = cmp.Or(cfg.Command, "/access")
+	cfg.Clock = cmp.Or[flows.Clock](cfg.Clock, flows.SystemClock{})
+	log = cmp.Or(log, cfg.Log, slog.New(slog.DiscardHandler)).With("component", "slack")
 	client := cfg.HTTPClient
 	if client == nil {
 		client = newHTTPClient()
@@ -159,7 +153,7 @@ func New(cfg Config, svc *flows.Service, refs MessageRefs, log *slog.Logger) (*B
 	}
 	api := slackgo.New(cfg.BotToken, opts...)
 	b := &Bot{
-		cfg: cfg, svc: svc, refs: refs, log: log, api: api, http: client, clock: cfg.Clock,
+		cfg: cfg, engine: engine, log: log, api: api, http: client, clock: cfg.Clock,
 		sleep: sleepContext, seen: bot.NewCache[struct{}](cfg.Clock, dedupeTTL, dedupeSize),
 		work: bot.NewWorker(cfg.WorkTimeout, log),
 	}

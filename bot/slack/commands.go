@@ -9,7 +9,6 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/jitbot/jitbot/bot"
-	"github.com/jitbot/jitbot/flows"
 )
 
 // message is a slash command's immediate answer, shown only to its author.
@@ -20,21 +19,8 @@ type message struct {
 }
 
 func ephemeral(c bot.Card) *message {
-	return &message{ResponseType: slackgo.ResponseTypeEphemeral, Text: fallbackText(c), Blocks: renderCard(c, "")}
-}
-
-func (b *Bot) usageCard(problem error) bot.Card {
-	c := bot.Card{
-		Title: "How to use " + b.cfg.Command,
-		Text:  bot.Usage() + "\n\nType the subcommands after " + b.cfg.Command + ", e.g. " + b.cfg.Command + " list.",
-		Tone:  bot.ToneInfo,
-	}
-	if problem != nil {
-		c.Title = "That command did not work"
-		c.Subtitle = flows.ErrorMessage(problem)
-		c.Tone = bot.ToneAlert
-	}
-	return c
+	text, blocks := renderMessage(c)
+	return &message{ResponseType: slackgo.ResponseTypeEphemeral, Text: text, Blocks: blocks}
 }
 
 // command handles a slash command and returns its acknowledgement, within
@@ -51,11 +37,11 @@ func (b *Bot) command(ctx context.Context, cmd slackgo.SlashCommand) any {
 	}
 	parsed, err := bot.Parse(unescape(cmd.Text))
 	if err != nil {
-		return ephemeral(b.usageCard(err))
+		return ephemeral(bot.UsageCard(b.Wording(), err))
 	}
 	switch parsed.Verb {
 	case bot.VerbHelp:
-		return ephemeral(b.usageCard(nil))
+		return ephemeral(bot.UsageCard(b.Wording(), nil))
 	case bot.VerbForm:
 		return b.openRequestForm(ctx, cmd)
 	}
@@ -65,91 +51,52 @@ func (b *Bot) command(ctx context.Context, cmd slackgo.SlashCommand) any {
 }
 
 // runCommand does a command's work after the acknowledgement and reports the
-// outcome in place of "Working on it…".
+// engine's answer in place of "Working on it…".
 func (b *Bot) runCommand(ctx context.Context, who actor, cmd bot.Command, triggerID string) {
-	p, err := b.people.byUserID(ctx, who.userID)
-	if err != nil {
-		b.refused(ctx, who, err, true)
+	a, ok := b.identify(ctx, who, triggerID, true)
+	if !ok {
 		return
 	}
-	v := bot.Viewer{Email: p.Email, Location: p.Loc}
-	var r *flows.Request
-	switch cmd.Verb {
-	case bot.VerbRequest:
-		r, err = b.svc.Submit(ctx, flows.SubmitInput{
-			Requester: p.Email, Resource: cmd.Resource, Role: cmd.Role, Duration: cmd.Duration, Reason: cmd.Reason,
-			Origin: Platform, IdempotencyKey: "slack:trigger:" + triggerID,
-		})
-		if err == nil {
-			b.tell(ctx, who, bot.SubmittedCard(r, v), true)
-		}
-	case bot.VerbList:
-		var rs []*flows.Request
-		if rs, err = b.svc.Mine(ctx, p.Email); err == nil {
-			b.tellList(ctx, who, "Your requests", "You have no requests under way. Ask with "+b.cfg.Command+".", rs, v)
-		}
-	case bot.VerbPending:
-		var rs []*flows.Request
-		if rs, err = b.svc.Pending(ctx, p.Email); err == nil {
-			b.tellList(ctx, who, "Waiting for your approval", "Nothing waits for your approval.", rs, v)
-		}
-	case bot.VerbCancel:
-		if r, err = b.svc.Cancel(ctx, cmd.RequestID, p.Email); err == nil {
-			b.tell(ctx, who, bot.Outcome(r, v, "Cancelled."), true)
-		}
-	case bot.VerbRevoke:
-		if r, err = b.svc.Revoke(ctx, cmd.RequestID, p.Email, cmd.Reason); err == nil {
-			b.tell(ctx, who, bot.RevokeOutcome(r, v), true)
-		}
-	case bot.VerbExtend:
-		if r, err = b.svc.Extend(ctx, cmd.RequestID, p.Email, cmd.Duration); err == nil {
-			b.tell(ctx, who, bot.ExtendOutcome(r, v, cmd.Duration), true)
-		}
-	case bot.VerbRotate:
-		if r, err = b.svc.Rotate(ctx, cmd.RequestID, p.Email); err == nil {
-			b.tell(ctx, who, bot.RotateOutcome(r, v, Platform, "in your direct messages"), true)
-		}
-	default:
-		err = flows.Errorf(flows.EINVALID, "%s is not something jitbot can do from here", cmd.Verb)
-	}
-	if err != nil {
-		b.refused(ctx, who, err, true)
-	}
+	b.deliver(ctx, who, b.engine.Run(ctx, a, cmd, "slack:trigger:"+triggerID), true)
 }
 
-// refused tells a person why what they asked was not done. Internal errors
-// are logged here and shown only as a generic failure.
-func (b *Bot) refused(ctx context.Context, who actor, err error, replace bool) {
-	if flows.ErrorCode(err) == flows.EINTERNAL || flows.ErrorCode(err) == flows.EUNAVAILABLE {
-		b.log.WarnContext(ctx, "request failed", "user_id", who.userID, "err", err)
-	} else {
-		b.log.InfoContext(ctx, "request refused", "user_id", who.userID, "code", string(flows.ErrorCode(err)), "reason", flows.ErrorMessage(err))
+// identify finds who acted, as the engine knows people. Someone who cannot
+// use jitbot (a guest, no email on their profile) is told why, and ok is
+// false. ref names the delivery.
+func (b *Bot) identify(ctx context.Context, who actor, ref string, replace bool) (a bot.Actor, ok bool) {
+	a, err := b.actorOf(ctx, who, ref)
+	if err != nil {
+		b.deliver(ctx, who, b.engine.Refused(ctx, a, err), replace)
+		return a, false
 	}
-	b.tell(ctx, who, bot.ErrorCard(err), replace)
+	return a, true
+}
+
+// actorOf looks up who acted; the actor names them by user id even when
+// the lookup fails, for the refusal.
+func (b *Bot) actorOf(ctx context.Context, who actor, ref string) (bot.Actor, error) {
+	a := bot.Actor{Platform: Platform, UserID: who.userID, Ref: ref}
+	p, err := b.people.byUserID(ctx, who.userID)
+	if err != nil {
+		return a, err
+	}
+	a.Email, a.Location = p.Email, p.Loc
+	return a, nil
 }
 
 // maxListed bounds the requests shown in one message (Slack allows 50
 // blocks; each request takes three).
 const maxListed = 12
 
-// tellList answers with several requests at once, each with its buttons.
-func (b *Bot) tellList(ctx context.Context, who actor, title, empty string, rs []*flows.Request, v bot.Viewer) {
-	b.tellBlocks(ctx, who, title, listBlocks(title, empty, rs, v), true)
-}
-
 // listBlocks lays out a list of requests in one message.
-func listBlocks(title, empty string, rs []*flows.Request, v bot.Viewer) []slackgo.Block {
-	head := bot.Card{Title: title, Tone: bot.ToneInfo}
-	if len(rs) == 0 {
-		head.Text = empty
-	}
-	blocks := renderCard(head, "")
-	for i, r := range rs {
+func listBlocks(l bot.List) []slackgo.Block {
+	blocks := renderCard(l.Head(), "")
+	for i, it := range l.Items {
 		if i == maxListed {
-			blocks = append(blocks, slackgo.NewContextBlock("more", mrkdwn(fmt.Sprintf("…and %d more.", len(rs)-maxListed), maxContextText)))
+			blocks = append(blocks, slackgo.NewContextBlock("more", mrkdwn(fmt.Sprintf("…and %d more.", len(l.Items)-maxListed), maxContextText)))
 			break
 		}
-		blocks = append(blocks, renderCompact(bot.SummaryCard(r, v), r.ID+"-")...)
+		blocks = append(blocks, renderCompact(it.Card, it.RequestID+"-")...)
 	}
 	return blocks
 }

@@ -1,8 +1,10 @@
-// Package slack is jitbot's Slack adapter, built on slack-go. It serves the
-// /access slash command, button clicks, modals and the App Home over HTTP
-// (signed requests) or Socket Mode, drives flows.Service with what people do,
-// and implements flows.Notifier to tell them what happened: approval cards,
-// direct messages, credentials.
+// Package slack is jitbot's Slack platform, built on slack-go: a narrow port
+// of the chat engine in package bot. It serves the /access slash command,
+// button clicks, modals and the App Home over HTTP (signed requests) or
+// Socket Mode, hands what people do to the engine (bot.Engine's Run and
+// Click) and delivers its answers, and implements bot.Platform so that the
+// engine can tell people what happened: it finds members by email, sends
+// direct messages, posts to the approvals channel, updates messages.
 //
 // Its rules: every HTTP request's signature is checked before anything else;
 // Slack gets its acknowledgement within 3 seconds, so work that calls Atlas
@@ -10,9 +12,12 @@
 // reports through the response_url or a direct message; retried deliveries
 // are recognised and do nothing twice; chat.postMessage is paced per channel
 // and rate-limited calls are retried after Retry-After, off the ack path.
-// What cards say comes from package bot, shared with the Teams adapter; this
-// package only renders it as Block Kit.
+// What cards say, and who hears what, comes from package bot; this package
+// only renders it as Block Kit, escaping every text Slack reads as mrkdwn,
+// the notification text included, so that nobody's words ping or link.
 //
 // It must not import atlas, store or bot/teams (the wiring in cmd/jitbot
-// connects them); its tests may. bot/slack/slacktest is for tests only.
+// connects them). Its tests run the engine on flowstest's fakes and may use
+// the Atlas simulator, never store or bot/teams: journeys across platforms
+// are cmd/jitbot's end-to-end tests. bot/slack/slacktest is for tests only.
 package slack

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,10 +11,9 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/bot/bottest"
 	"github.com/jitbot/jitbot/flows"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
 
 // golden compares v, as indented JSON, with testdata/<name>.golden.json.
 func golden(t *testing.T, name string, v any) {
@@ -28,23 +25,7 @@ func golden(t *testing.T, name string, v any) {
 	if err := enc.Encode(v); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%s: %v (run go test ./bot/slack -update to create it)", name, err)
-	}
-	if !bytes.Equal(want, buf.Bytes()) {
-		t.Errorf("%s differs from %s (run go test ./bot/slack -update if the change is meant):\n%s", name, path, buf.String())
-	}
+	bottest.Golden(t, filepath.Join("testdata", name+".golden.json"), buf.Bytes())
 	// Every payload must also be what slack-go (and so Slack) can read back.
 	var probe struct {
 		Blocks slackgo.Blocks `json:"blocks"`
@@ -223,10 +204,10 @@ func TestGoldenDirectMessages(t *testing.T) {
 }
 
 func TestGoldenCommandAnswers(t *testing.T) {
-	b := &Bot{cfg: Config{Command: "/access"}}
-	golden(t, "usage", ephemeral(b.usageCard(nil)))
+	w := (&Bot{cfg: Config{Command: "/access"}}).Wording()
+	golden(t, "usage", ephemeral(bot.UsageCard(w, nil)))
 	_, err := bot.Parse("reqest prod/Cluster0/sales read 1h")
-	golden(t, "usage_error", ephemeral(b.usageCard(err)))
+	golden(t, "usage_error", ephemeral(bot.UsageCard(w, err)))
 	golden(t, "refused", ephemeral(bot.ErrorCard(flows.Errorf(flows.EFORBIDDEN, "you are not an approver of request abc23def45"))))
 	golden(t, "internal_error", ephemeral(bot.ErrorCard(errors.New("bolt: database not open"))))
 
@@ -234,11 +215,11 @@ func TestGoldenCommandAnswers(t *testing.T) {
 	pending := goldenRequest()
 	pending.ID = "pend234567"
 	pending.Resource.Collection = "customers"
-	golden(t, "list", map[string]any{"blocks": listBlocks("Your requests", "none", []*flows.Request{goldenActive(), pending}, aliceV)})
-	golden(t, "list_empty", map[string]any{"blocks": listBlocks("Waiting for your approval", "Nothing waits for your approval.", nil, aliceV)})
-	golden(t, "home", map[string]any{"type": "home", "blocks": homeBlocks(aliceV, "/access", []*flows.Request{goldenActive(), pending}, nil)})
+	golden(t, "list", map[string]any{"blocks": listBlocks(bot.NewList("Your requests", "none", []*flows.Request{goldenActive(), pending}, aliceV))})
+	golden(t, "list_empty", map[string]any{"blocks": listBlocks(bot.NewList("Waiting for your approval", "Nothing waits for your approval.", nil, aliceV))})
+	golden(t, "home", map[string]any{"type": "home", "blocks": homeBlocks("/access", bot.NewOverview(aliceV, []*flows.Request{goldenActive(), pending}, nil))})
 	bobV := bot.Viewer{Email: "bob@example.com", Location: newYork}
-	golden(t, "home_approver", map[string]any{"type": "home", "blocks": homeBlocks(bobV, "/access", nil, []*flows.Request{pending})})
+	golden(t, "home_approver", map[string]any{"type": "home", "blocks": homeBlocks("/access", bot.NewOverview(bobV, nil, []*flows.Request{pending}))})
 }
 
 func TestGoldenModals(t *testing.T) {

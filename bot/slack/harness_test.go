@@ -3,14 +3,10 @@ package slack
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,10 +14,11 @@ import (
 
 	slackgo "github.com/slack-go/slack"
 
+	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/bot/bottest"
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/flows/flowstest"
-	"github.com/jitbot/jitbot/store"
 )
 
 const signingSecret = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -38,57 +35,11 @@ var (
 	eve   = slacktest.User{ID: "UEVE", Name: "eve", Email: "eve@example.com"}
 )
 
-// fanout is the notifier the wiring gives flows: the service is built
-// before the Bot, which joins it afterwards.
-type fanout struct {
-	mu sync.Mutex
-	ns []flows.Notifier
-}
-
-func (f *fanout) Add(n flows.Notifier) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.ns = append(f.ns, n)
-}
-
-func (f *fanout) Notify(ctx context.Context, n flows.Notice) error {
-	f.mu.Lock()
-	ns := slices.Clone(f.ns)
-	f.mu.Unlock()
-	var errs []error
-	for _, x := range ns {
-		errs = append(errs, x.Notify(ctx, n))
-	}
-	return errors.Join(errs...)
-}
-
-// memRefs is a tiny in-memory MessageRefs.
-type memRefs struct {
-	mu   sync.Mutex
-	refs map[string][]flows.MessageRef
-}
-
-func newMemRefs() *memRefs { return &memRefs{refs: map[string][]flows.MessageRef{}} }
-
-func (m *memRefs) AddMessageRef(_ context.Context, id string, ref flows.MessageRef) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.refs[id] = append(m.refs[id], ref)
-	return nil
-}
-
-func (m *memRefs) MessageRefs(_ context.Context, id string) ([]flows.MessageRef, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.refs[id]), nil
-}
-
 type setup struct {
-	spec      flows.PolicySpec
-	owners    []string // Cluster0's owner tag
-	realStore bool
-	channel   string
-	pacing    time.Duration
+	spec    flows.PolicySpec
+	owners  []string // Cluster0's owner tag
+	channel string
+	pacing  time.Duration
 	// ports, when set, builds the Atlas side on the domain's clock instead
 	// of the flowstest fakes.
 	ports     func(t testing.TB, clock *flowstest.Clock) (flows.Provisioner, flows.Inventory, flows.Catalog)
@@ -105,7 +56,6 @@ func withQuorum(n int) option {
 	}
 }
 
-func withRealStore() option             { return func(s *setup) { s.realStore = true } }
 func withChannel(ch string) option      { return func(s *setup) { s.channel = ch } }
 func withPacing(d time.Duration) option { return func(s *setup) { s.pacing = d } }
 func withExtendApproval() option {
@@ -128,38 +78,22 @@ func testPolicy() flows.PolicySpec {
 	}
 }
 
+// harness runs the real handler over httptest against the fake Slack
+// API, with the chat engine and a real flows.Service on flowstest's fakes
+// behind it.
 type harness struct {
 	t      testing.TB
 	ctx    context.Context
 	slack  *slacktest.Server
 	clock  *flowstest.Clock // the domain's clock; Slack runs on wall time
-	store  flows.Store
-	refs   MessageRefs
+	store  *flowstest.Store
+	refs   *bottest.Refs
 	prov   *flowstest.Provisioner
 	svc    *flows.Service
-	notify *fanout
+	engine *bot.Engine
 	bot    *Bot
 	srv    *httptest.Server
-	logs   *logBuffer
-}
-
-// logBuffer collects the bot's logs so tests can check what it says (and
-// that it never says a password).
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+	logs   *bottest.Logs // what the bot says; never a password
 }
 
 func newHarness(t testing.TB, opts ...option) *harness {
@@ -169,7 +103,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		o(s)
 	}
 	ctx := t.Context()
-	h := &harness{t: t, ctx: ctx, clock: flowstest.NewClock(t0), notify: &fanout{}, logs: &logBuffer{}}
+	h := &harness{t: t, ctx: ctx, clock: flowstest.NewClock(t0), store: flowstest.NewStore(), refs: &bottest.Refs{}, logs: &bottest.Logs{}}
 
 	h.slack = slacktest.New(append([]slacktest.Option{slacktest.WithPacing(s.pacing)}, s.slackOpts...)...)
 	t.Cleanup(h.slack.Close)
@@ -178,16 +112,6 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	}
 	h.slack.AddChannel("CAPPROVALS", "#db-access")
 
-	if s.realStore {
-		db, err := store.Open(filepath.Join(t.TempDir(), "jitbot.db"), store.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = db.Close() })
-		h.store, h.refs = db, db
-	} else {
-		h.store, h.refs = flowstest.NewStore(), newMemRefs()
-	}
 	policy, err := flows.Compile(s.spec)
 	if err != nil {
 		t.Fatal(err)
@@ -204,13 +128,17 @@ func newHarness(t testing.TB, opts ...option) *harness {
 			{Name: "Cluster0", Owners: s.owners, Databases: map[string][]string{"sales": {"orders", "customers"}}},
 		}})
 	}
-	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := h.logs.Logger()
+	if h.engine, err = bot.NewEngine(bot.Deps{Refs: h.refs, Log: log}); err != nil {
+		t.Fatal(err)
+	}
 	h.svc, err = flows.NewService(flows.Config{Policy: policy}, flows.Deps{
-		Store: h.store, Provisioner: prov, Inventory: inventory, Catalog: catalog, Notifier: h.notify, Clock: h.clock, Log: log,
+		Store: h.store, Provisioner: prov, Inventory: inventory, Catalog: catalog, Notifier: h.engine, Clock: h.clock, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.engine.SetService(h.svc)
 	cfg := Config{
 		BotToken: h.slack.BotToken(), SigningSecret: signingSecret, AppToken: h.slack.AppToken(), APIURL: h.slack.APIURL(),
 		ApprovalsChannel: s.channel, Pacing: s.pacing, WorkTimeout: 20 * time.Second,
@@ -218,11 +146,11 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	if s.cfg != nil {
 		s.cfg(&cfg)
 	}
-	h.bot, err = New(cfg, h.svc, h.refs, log)
+	h.bot, err = New(cfg, h.engine, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.notify.Add(h.bot)
+	h.engine.Register(h.bot)
 	h.srv = httptest.NewServer(h.bot.Handler())
 	t.Cleanup(func() {
 		h.srv.Close()

@@ -39,13 +39,11 @@ const homeListMax = 9
 // approval (Approve, Deny).
 func (b *Bot) publishHome(ctx context.Context, userID string) {
 	var blocks []slackgo.Block
-	p, err := b.people.byUserID(ctx, userID)
+	a, err := b.actorOf(ctx, actor{userID: userID}, "")
 	if err == nil {
-		var mine, waiting []*flows.Request
-		if mine, err = b.svc.Mine(ctx, p.Email); err == nil {
-			if waiting, err = b.svc.Pending(ctx, p.Email); err == nil {
-				blocks = homeBlocks(bot.Viewer{Email: p.Email, Location: p.Loc}, b.cfg.Command, mine, waiting)
-			}
+		var ov bot.Overview
+		if ov, err = b.engine.Overview(ctx, a); err == nil {
+			blocks = homeBlocks(b.cfg.Command, ov)
 		}
 	}
 	if err != nil {
@@ -66,36 +64,28 @@ func (b *Bot) publishHome(ctx context.Context, userID string) {
 }
 
 // homeBlocks lays out the Home tab.
-func homeBlocks(v bot.Viewer, command string, mine, waiting []*flows.Request) []slackgo.Block {
-	var active, pending []*flows.Request
-	for _, r := range mine {
-		if r.State == flows.StatePending {
-			pending = append(pending, r)
-		} else {
-			active = append(active, r)
-		}
-	}
+func homeBlocks(command string, ov bot.Overview) []slackgo.Block {
 	blocks := []slackgo.Block{
 		slackgo.NewHeaderBlock(plain("Database access", maxHeaderText), slackgo.HeaderBlockOptionBlockID("title")),
 		slackgo.NewContextBlock("intro", mrkdwn(escape("Ask for temporary access with "+command+"; "+command+" help shows everything you can do."), maxContextText)),
 	}
-	section := func(id, title, empty string, rs []*flows.Request) {
+	section := func(id, title, empty string, items []bot.ListItem) {
 		blocks = append(blocks, slackgo.NewDividerBlock(),
 			slackgo.NewSectionBlock(mrkdwn("*"+escape(title)+"*", maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID(id)))
-		if len(rs) == 0 {
+		if len(items) == 0 {
 			blocks = append(blocks, slackgo.NewContextBlock(id+"-empty", mrkdwn(escape(empty), maxContextText)))
 			return
 		}
-		for i, r := range rs {
+		for i, it := range items {
 			if i == homeListMax {
-				blocks = append(blocks, slackgo.NewContextBlock(id+"-more", mrkdwn(escape(fmt.Sprintf("…and %d more: %s list", len(rs)-homeListMax, command)), maxContextText)))
+				blocks = append(blocks, slackgo.NewContextBlock(id+"-more", mrkdwn(escape(fmt.Sprintf("…and %d more: %s list", len(items)-homeListMax, command)), maxContextText)))
 				break
 			}
-			blocks = append(blocks, renderCompact(bot.SummaryCard(r, v), id+"-"+r.ID+"-")...)
+			blocks = append(blocks, renderCompact(it.Card, id+"-"+it.RequestID+"-")...)
 		}
 	}
-	section("active", "Your access", "You have no access right now.", active)
-	section("pending", "Your pending requests", "No requests waiting.", pending)
-	section("waiting", "Waiting for your approval", "Nothing waits for you.", waiting)
+	section("active", "Your access", "You have no access right now.", ov.Active)
+	section("pending", "Your pending requests", "No requests waiting.", ov.Pending)
+	section("waiting", "Waiting for your approval", "Nothing waits for you.", ov.Waiting)
 	return blocks
 }

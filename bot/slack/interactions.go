@@ -44,7 +44,7 @@ func clicker(cb *slackgo.InteractionCallback) actor {
 // blockActions handles button clicks. Each click is recognised by its
 // trigger id, so a replayed delivery does nothing. Deny opens the reason
 // form at once (the trigger id expires in 3 s); every other action runs
-// detached and goes through flows.Service, which authorizes it.
+// detached and goes through the engine, whose service authorizes it.
 func (b *Bot) blockActions(ctx context.Context, cb *slackgo.InteractionCallback) {
 	who := clicker(cb)
 	for _, act := range cb.ActionCallback.BlockActions {
@@ -65,45 +65,16 @@ func (b *Bot) blockActions(ctx context.Context, cb *slackgo.InteractionCallback)
 		case bot.ActionDeny, bot.ActionDenyExtension:
 			b.openDenyForm(ctx, cb.TriggerID, who, a)
 		default:
-			b.work.Go(ctx, "click "+string(a.Kind), func(ctx context.Context) { b.click(ctx, who, a) })
+			b.work.Go(ctx, "click "+string(a.Kind), func(ctx context.Context) { b.click(ctx, who, cb.TriggerID, a) })
 		}
 	}
 }
 
-// click does what a button asks, as the person who clicked.
-func (b *Bot) click(ctx context.Context, who actor, a bot.Action) {
-	p, err := b.people.byUserID(ctx, who.userID)
-	if err != nil {
-		b.refused(ctx, who, err, false)
-		return
-	}
-	v := bot.Viewer{Email: p.Email, Location: p.Loc}
-	var r *flows.Request
-	switch a.Kind {
-	case bot.ActionApprove, bot.ActionApproveExtension:
-		// The cards update through the notices; only a refusal needs words.
-		_, err = b.svc.Decide(ctx, flows.DecideInput{RequestID: a.RequestID, Actor: p.Email, Approve: true, Extension: a.Extension})
-	case bot.ActionExtend:
-		if r, err = b.svc.Extend(ctx, a.RequestID, p.Email, a.Duration); err == nil && (r.Extension != nil || r.Origin != Platform) {
-			b.tell(ctx, who, bot.ExtendOutcome(r, v, a.Duration), false)
-		}
-	case bot.ActionRevoke:
-		if r, err = b.svc.Revoke(ctx, a.RequestID, p.Email, ""); err == nil && (p.Email != r.Requester || r.Origin != Platform || r.State == flows.StateCancelled) {
-			b.tell(ctx, who, bot.RevokeOutcome(r, v), false)
-		}
-	case bot.ActionCancel:
-		if r, err = b.svc.Cancel(ctx, a.RequestID, p.Email); err == nil {
-			b.tell(ctx, who, bot.Outcome(r, v, "Cancelled."), false)
-		}
-	case bot.ActionRotate:
-		if r, err = b.svc.Rotate(ctx, a.RequestID, p.Email); err == nil {
-			b.tell(ctx, who, bot.RotateOutcome(r, v, Platform, "in your direct messages"), false)
-		}
-	default:
-		err = flows.Errorf(flows.EINVALID, "that button does nothing here")
-	}
-	if err != nil {
-		b.refused(ctx, who, err, false)
+// click does what a button asks, as the person who clicked, and answers
+// where they clicked. A click in the App Home refreshes it.
+func (b *Bot) click(ctx context.Context, who actor, ref string, act bot.Action) {
+	if a, ok := b.identify(ctx, who, ref, false); ok {
+		b.deliver(ctx, who, b.engine.Click(ctx, a, act, bot.ClickInput{}), false)
 	}
 	if who.fromHome {
 		b.publishHome(ctx, who.userID)
@@ -121,12 +92,13 @@ func (b *Bot) openDenyForm(ctx context.Context, triggerID string, who actor, a b
 	p, known := b.people.cached(who.userID)
 	if known && p.Outsider {
 		b.work.Go(ctx, "deny refused", func(ctx context.Context) {
-			b.refused(ctx, who, flows.Errorf(flows.EFORBIDDEN, outsiderMessage), false)
+			refusal := b.engine.Refused(ctx, bot.Actor{Platform: Platform, UserID: who.userID, Ref: triggerID}, flows.Errorf(flows.EFORBIDDEN, outsiderMessage))
+			b.deliver(ctx, who, refusal, false)
 		})
 		return
 	}
 	if known && p.Email != "" {
-		if r, err := b.svc.Get(ctx, a.RequestID, p.Email); err == nil {
+		if r, err := b.engine.Get(ctx, bot.Actor{Platform: Platform, Email: p.Email, Location: p.Loc, UserID: who.userID}, a.RequestID); err == nil {
 			st.Required = r.DenyReasonRequired
 			summary = denySummary(r, a)
 		}
@@ -169,12 +141,8 @@ func (b *Bot) submitDenyForm(ctx context.Context, cb *slackgo.InteractionCallbac
 	}
 	who := actor{userID: cb.User.ID, responseURL: st.ResponseURL, channelID: st.Channel, fromHome: st.FromHome}
 	b.work.Go(ctx, "deny", func(ctx context.Context) {
-		p, err := b.people.byUserID(ctx, who.userID)
-		if err == nil {
-			_, err = b.svc.Decide(ctx, flows.DecideInput{RequestID: a.RequestID, Actor: p.Email, Approve: false, Reason: reason, Extension: a.Extension})
-		}
-		if err != nil {
-			b.refused(ctx, who, err, false)
+		if actor, ok := b.identify(ctx, who, cb.View.ID, false); ok {
+			b.deliver(ctx, who, b.engine.Click(ctx, actor, a, bot.ClickInput{Reason: reason}), false)
 		}
 		if who.fromHome {
 			b.publishHome(ctx, who.userID)
@@ -204,23 +172,23 @@ func (b *Bot) openRequestForm(ctx context.Context, cmd slackgo.SlashCommand) any
 	return nil
 }
 
+// fillRequestForm replaces the placeholder with the engine's answer: the
+// form offering what the person may ask for, or why there is nothing.
 func (b *Bot) fillRequestForm(ctx context.Context, who actor, viewID, hash string) {
+	var reply bot.Reply
+	if a, err := b.actorOf(ctx, who, viewID); err != nil {
+		reply = b.engine.Refused(ctx, a, err)
+	} else {
+		reply = b.engine.Run(ctx, a, bot.Command{Verb: bot.VerbForm}, "")
+	}
 	view := messageModal("Request access", "")
-	p, err := b.people.byUserID(ctx, who.userID)
-	if err == nil {
-		var choices []flows.Choice
-		if choices, err = b.svc.Options(ctx, p.Email); err == nil {
-			if len(choices) == 0 {
-				view = messageModal("Request access", "No access flow lets you ask for anything yet. Ask an admin to add you to one.")
-			} else {
-				view = requestModal(choices)
-			}
-		}
+	switch {
+	case len(reply.Form) > 0:
+		view = requestModal(reply.Form)
+	case reply.Card != nil:
+		view = messageModal("Request access", reply.Card.Text)
 	}
-	if err != nil {
-		view = messageModal("Request access", flows.ErrorMessage(err))
-	}
-	err = b.call(ctx, "views.update", func(ctx context.Context) error {
+	err := b.call(ctx, "views.update", func(ctx context.Context) error {
 		_, err := b.api.UpdateViewContext(ctx, view, "", hash, viewID)
 		return err
 	})
@@ -245,19 +213,9 @@ func (b *Bot) submitRequestForm(ctx context.Context, cb *slackgo.InteractionCall
 	who := actor{userID: cb.User.ID} // no response_url: answer by DM
 	key := "slack:view:" + cb.View.ID
 	b.work.Go(ctx, "submit", func(ctx context.Context) {
-		p, err := b.people.byUserID(ctx, who.userID)
-		var r *flows.Request
-		if err == nil {
-			r, err = b.svc.Submit(ctx, flows.SubmitInput{
-				Requester: p.Email, Resource: f.Resource, Role: f.Role, Duration: f.Duration, Reason: f.Reason,
-				Origin: Platform, IdempotencyKey: key,
-			})
+		if a, ok := b.identify(ctx, who, cb.View.ID, false); ok {
+			b.deliver(ctx, who, b.engine.Run(ctx, a, f, key), false)
 		}
-		if err != nil {
-			b.refused(ctx, who, err, false)
-			return
-		}
-		b.tell(ctx, who, bot.SubmittedCard(r, bot.Viewer{Email: p.Email, Location: p.Loc}), false)
 	})
 	return nil
 }

@@ -20,7 +20,7 @@ import (
 // and the bbolt store: ask, approve, receive credentials, be reminded, expire,
 // and see every card updated.
 func TestJourney(t *testing.T) {
-	h := newHarness(t, withRealStore(), withChannel("#db-access"))
+	h := newHarness(t, withChannel("#db-access"))
 
 	ack, ru := h.slash(alice, `request prod/Cluster0/sales/orders read 1h "INC-123"`)
 	if ack.ResponseType != "ephemeral" || ack.Text != "Working on it…" {
@@ -299,7 +299,7 @@ func TestReplaysActOnce(t *testing.T) {
 
 	// A second bot (a restart: nothing remembered) still makes no second
 	// request, thanks to the idempotency key.
-	other, err := New(Config{BotToken: h.slack.BotToken(), SigningSecret: signingSecret, APIURL: h.slack.APIURL(), Pacing: 10 * time.Millisecond}, h.svc, h.refs, nil)
+	other, err := New(Config{BotToken: h.slack.BotToken(), SigningSecret: signingSecret, APIURL: h.slack.APIURL(), Pacing: 10 * time.Millisecond}, h.engine, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func TestTeamsRequestsStayPrivateToTeams(t *testing.T) {
 		t.Errorf("card:\n%s", card.AllText())
 	}
 	// And the service did not record a delivery failure.
-	for _, ev := range h.store.(*flowstest.Store).Events() {
+	for _, ev := range h.store.Events() {
 		if ev.Type == flows.EventCredentialsUndelivered {
 			t.Error("a Teams request's credentials were reported undelivered by Slack")
 		}
@@ -63,7 +63,7 @@ func TestUndeliverableCredentialsAlertAdmins(t *testing.T) {
 	r := h.submit("frank@example.com", "prod/Cluster0/sales/orders", "slack")
 	h.click(bob, h.lastDM(bob), "approve:"+r.ID)
 	var undelivered bool
-	for _, ev := range h.store.(*flowstest.Store).Events() {
+	for _, ev := range h.store.Events() {
 		undelivered = undelivered || ev.Type == flows.EventCredentialsUndelivered && strings.Contains(ev.Message, "frank@example.com")
 	}
 	if !undelivered {

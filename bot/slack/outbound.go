@@ -121,13 +121,13 @@ func (p *pacer) pruneLocked() {
 // post sends a card to a channel (or a DM channel), paced and retried, and
 // returns the channel id and ts Slack answered with.
 func (b *Bot) post(ctx context.Context, channel string, c bot.Card) (string, string, error) {
-	blocks := renderCard(c, "")
+	text, blocks := renderMessage(c)
 	var ch, ts string
 	err := b.pacer.do(ctx, channel, func(ctx context.Context) error {
 		return b.call(ctx, "chat.postMessage", func(ctx context.Context) error {
 			var err error
 			ch, ts, err = b.api.PostMessageContext(ctx, channel,
-				slackgo.MsgOptionText(fallbackText(c), false), slackgo.MsgOptionBlocks(blocks...))
+				slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...))
 			return err
 		})
 	})
@@ -136,10 +136,10 @@ func (b *Bot) post(ctx context.Context, channel string, c bot.Card) (string, str
 
 // update replaces a message sent earlier with a card.
 func (b *Bot) update(ctx context.Context, channel, ts string, c bot.Card) error {
-	blocks := renderCard(c, "")
+	text, blocks := renderMessage(c)
 	return b.call(ctx, "chat.update", func(ctx context.Context) error {
 		_, _, _, err := b.api.UpdateMessageContext(ctx, channel, ts,
-			slackgo.MsgOptionText(fallbackText(c), false), slackgo.MsgOptionBlocks(blocks...))
+			slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...))
 		return err
 	})
 }
@@ -161,6 +161,18 @@ type actor struct {
 	fromHome    bool   // acted from the App Home tab
 }
 
+// deliver answers a person with the engine's reply, privately (tell).
+// Replies offering the request form come only from filling the modal,
+// which shows them itself.
+func (b *Bot) deliver(ctx context.Context, who actor, reply bot.Reply, replace bool) {
+	switch {
+	case reply.Card != nil:
+		b.tell(ctx, who, *reply.Card, replace)
+	case reply.List != nil:
+		b.tellBlocks(ctx, who, fallbackText(reply.List.Head()), listBlocks(*reply.List), replace)
+	}
+}
+
 // tell answers a person privately: through the response_url when there is
 // one (replacing the "Working on it…" of a slash command when replace is
 // set), else as an ephemeral message in the channel where they acted, else
@@ -174,7 +186,8 @@ func (b *Bot) tell(ctx context.Context, who actor, c bot.Card, replace bool) {
 		}
 		return
 	}
-	b.tellBlocks(ctx, who, fallbackText(c), renderCard(c, ""), replace)
+	text, blocks := renderMessage(c)
+	b.tellBlocks(ctx, who, text, blocks, replace)
 }
 
 // tellBlocks is tell for a message already rendered (lists of requests).

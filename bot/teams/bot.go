@@ -1,6 +1,7 @@
 package teams
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,8 +65,8 @@ type Config struct {
 	// Clock ages the adapter's caches (system clock by default). Token lifetimes and pacing
 	// follow the real time Microsoft keeps, whatever this clock says.
 	Clock flows.Clock
-	// WorkTimeout bounds the work done after an activity is acknowledged, and each notice
-	// (DefaultWorkTimeout).
+	// WorkTimeout bounds the work done after an activity is acknowledged, and each message the
+	// engine sends or updates through the Bot (DefaultWorkTimeout).
 	WorkTimeout time.Duration
 	// ServiceHosts are the only hosts the bot token is sent to (the serviceUrl of activities
 	// and of stored conversations); "*.example.com" matches subdomains. Default
@@ -76,12 +77,9 @@ type Config struct {
 	Log *slog.Logger
 }
 
-// Store keeps what the adapter must remember across restarts: the cards it sent about
-// requests (to update them later) and people's conversation references (to write to them
-// first). store.DB implements it.
+// Store keeps people's conversation references across restarts, so that the bot can write
+// to them first. store.DB implements it.
 type Store interface {
-	AddMessageRef(ctx context.Context, requestID string, ref flows.MessageRef) error
-	MessageRefs(ctx context.Context, requestID string) ([]flows.MessageRef, error)
 	PutContact(ctx context.Context, platform, key string, data []byte) error
 	Contact(ctx context.Context, platform, key string) ([]byte, error)
 	// DeleteContact removes a contact and appends evs to the audit log in the same
@@ -89,11 +87,23 @@ type Store interface {
 	DeleteContact(ctx context.Context, platform, key string, evs ...flows.Event) error
 }
 
-// Bot is the Teams adapter: the messaging endpoint's handler, the command and card logic, and
-// a flows.Notifier. Create it with New; it is safe for concurrent use.
+// Engine is what the adapter asks of the chat engine (*bot.Engine): to run what people type
+// and click, and to explain what failed before it got there. Everything jitbot says comes
+// from it; this package delivers it the Teams way.
+type Engine interface {
+	Run(ctx context.Context, who bot.Actor, cmd bot.Command, key string) bot.Reply
+	Click(ctx context.Context, who bot.Actor, a bot.Action, in bot.ClickInput) bot.Reply
+	Refused(ctx context.Context, who bot.Actor, err error) bot.Reply
+}
+
+var _ Engine = (*bot.Engine)(nil)
+
+// Bot is the Teams platform of the chat engine: the messaging endpoint's handler, which hands
+// what people do to the engine and delivers its answers, and the engine's bot.Platform for
+// Teams. Create it with New and register it with the engine; it is safe for concurrent use.
 type Bot struct {
 	cfg       Config
-	svc       *flows.Service
+	engine    Engine
 	store     Store
 	log       *slog.Logger
 	clock     flows.Clock
@@ -102,19 +112,17 @@ type Bot struct {
 	adapter   *core.BotFrameworkAdapter
 	people    *directory
 	seen      *bot.Cache[struct{}]
-	cards     bot.RequestLocks
 	work      *bot.Worker
 }
 
-var _ flows.Notifier = (*Bot)(nil)
+var _ bot.Platform = (*Bot)(nil)
 
-// New checks the configuration and builds the adapter. svc is the service the adapter drives;
-// st keeps sent cards and conversation references. The service needs the Bot as its notifier,
-// which it cannot have before New returns: wire the service with a fan-out notifier and add
-// the Bot to it.
-func New(cfg Config, svc *flows.Service, st Store, log *slog.Logger) (*Bot, error) {
-	if svc == nil || st == nil {
-		return nil, errors.New("teams: a flows service and a store are required")
+// New checks the configuration and builds the adapter on the engine that answers what people
+// do; st keeps people's conversation references. The engine tells people things through the
+// Bot once it is registered with it (bot.Engine.Register).
+func New(cfg Config, engine Engine, st Store, log *slog.Logger) (*Bot, error) {
+	if engine == nil || st == nil {
+		return nil, errors.New("teams: a chat engine and a contact store are required")
 	}
 	if strings.TrimSpace(cfg.AppID) == "" || cfg.AppPassword == "" {
 		return nil, errors.New("teams: app_id and app_password are required")
@@ -134,19 +142,9 @@ func New(cfg Config, svc *flows.Service, st Store, log *slog.Logger) (*Bot, erro
 	if cfg.WorkTimeout < 0 {
 		return nil, errors.New("teams: work_timeout cannot be negative")
 	}
-	if cfg.WorkTimeout == 0 {
-		cfg.WorkTimeout = DefaultWorkTimeout
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = flows.SystemClock{}
-	}
-	if log == nil {
-		log = cfg.Log
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("component", "teams")
+	cfg.WorkTimeout = cmp.Or(cfg.WorkTimeout, DefaultWorkTimeout)
+	cfg.Clock = cmp.Or[flows.Clock](cfg.Clock, flows.SystemClock{})
+	log = cmp.Or(log, cfg.Log, slog.New(slog.DiscardHandler)).With("component", "teams")
 
 	validator, err := NewTokenValidator(ValidatorConfig{
 		AppID: cfg.AppID, MetadataURL: cfg.OpenIDMetadataURL, Issuers: cfg.Issuers,
@@ -163,7 +161,7 @@ func New(cfg Config, svc *flows.Service, st Store, log *slog.Logger) (*Bot, erro
 		return nil, err
 	}
 	b := &Bot{
-		cfg: cfg, svc: svc, store: st, log: log, clock: cfg.Clock, validator: validator, conn: conn,
+		cfg: cfg, engine: engine, store: st, log: log, clock: cfg.Clock, validator: validator, conn: conn,
 		// Built by hand: core.NewBotAdapter would install the library's own validator and client,
 		// whose defects doc.go lists.
 		adapter: &core.BotFrameworkAdapter{

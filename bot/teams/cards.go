@@ -95,11 +95,24 @@ type actionButton struct {
 func newCard(summary string, body []element, actions []actionButton) adaptiveCard {
 	return adaptiveCard{
 		Type: "AdaptiveCard", Schema: cardSchema, Version: cardVersion,
-		FallbackText: bot.Truncate(summary, maxSummary), MSTeams: &msteamsOpts{Width: "Full"},
+		FallbackText: markdownText(bot.Truncate(summary, maxSummary)), MSTeams: &msteamsOpts{Width: "Full"},
 		Body: body, Actions: actions,
 	}
 }
 
+// markdownMarkup escapes what Teams would read as markup in Markdown or HTML: a link
+// ([text](url), <https://...>, <a href>), a mention (<at>) or an entity. Entities rather than
+// backslashes, which not every Teams client honours: one that does not decode them shows the
+// entity, and still no link.
+var markdownMarkup = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "[", "&#91;", "]", "&#93;")
+
+// markdownText makes plain text safe where Teams reads Markdown: a card's fallback text and a
+// message's summary and text. Card bodies need no escaping: every word in them is a TextRun,
+// which Teams shows as typed.
+func markdownText(s string) string { return markdownMarkup.Replace(s) }
+
+// run is plain text in a card: TextRuns are never read as Markdown, so people's words (a
+// reason, a collection name) show exactly as typed and link or ping nobody.
 func run(text string) textRun { return textRun{Type: "TextRun", Text: text} }
 
 func richText(runs ...textRun) element { return element{Type: "RichTextBlock", Inlines: runs} }
@@ -129,17 +142,10 @@ func buttonStyle(s bot.ButtonStyle) string {
 	return ""
 }
 
-// renderOptions are what a bot.Card does not say but its Teams rendering needs.
-type renderOptions struct {
-	// denyReasonRequired makes the reason of a Deny button's form required (the request's
-	// flow demands one; flows checks again).
-	denyReasonRequired bool
-}
-
 // renderCard turns a card into an Adaptive Card: a coloured header with the title and
 // subtitle, the fields (fixed-width ones on their own line, for copying), the text, the
 // status, and the buttons.
-func renderCard(c bot.Card, opt renderOptions) adaptiveCard {
+func renderCard(c bot.Card) adaptiveCard {
 	title := run(c.Title)
 	title.Weight, title.Size = "Bolder", "Medium"
 	header := element{Type: "Container", Style: toneStyle(c.Tone), Bleed: true, Items: []element{richText(title)}}
@@ -160,7 +166,7 @@ func renderCard(c bot.Card, opt renderOptions) adaptiveCard {
 		el.Separator, el.Spacing = true, "Medium"
 		body = append(body, el)
 	}
-	return newCard(c.Summary(), body, renderButtons(c.Actions, opt))
+	return newCard(c.Summary(), body, renderButtons(c.Actions))
 }
 
 func renderField(f bot.Field) []element {
@@ -200,8 +206,9 @@ func paragraphs(text string) []element {
 }
 
 // renderButtons turns buttons into Action.Submit actions carrying their opaque id. Deny opens
-// a form asking why; a button with a confirmation opens a card asking it first.
-func renderButtons(buttons []bot.Button, opt renderOptions) []actionButton {
+// a form asking why (requiring an answer when the button says the flow does); a button with a
+// confirmation opens a card asking it first.
+func renderButtons(buttons []bot.Button) []actionButton {
 	var out []actionButton
 	for i, b := range buttons {
 		if i == maxTopActions {
@@ -215,12 +222,12 @@ func renderButtons(buttons []bot.Button, opt renderOptions) []actionButton {
 		switch {
 		case a.Kind == bot.ActionDeny || a.Kind == bot.ActionDenyExtension:
 			label := "Reason (optional): the requester sees it"
-			if opt.denyReasonRequired {
+			if b.ReasonRequired {
 				label = "Reason: the requester sees it"
 			}
 			reason := element{
 				Type: "Input.Text", ID: inputReason, Label: label, Placeholder: "e.g. use the read replica instead",
-				IsMultiline: true, MaxLength: bot.MaxReasonLength, IsRequired: opt.denyReasonRequired,
+				IsMultiline: true, MaxLength: bot.MaxReasonLength, IsRequired: b.ReasonRequired,
 				ErrorMessage: "Say why you deny it.",
 			}
 			submit.Title, submit.Style, submit.AssociatedInputs = "Deny request", "destructive", ""
@@ -244,26 +251,11 @@ func renderButtons(buttons []bot.Button, opt renderOptions) []actionButton {
 	return out
 }
 
-// usageCard explains the commands, or what was wrong with one.
-func usageCard(problem error) bot.Card {
-	c := bot.Card{
-		Title: "How to use jitbot",
-		Text: bot.Usage() + "\n\nType them here, in our 1:1 chat, with or without the word access: " +
-			"e.g. access list. Type access alone for the request form.",
-		Tone: bot.ToneInfo,
-	}
-	if problem != nil {
-		c.Title = "That command did not work"
-		c.Subtitle = errorText(problem)
-		c.Tone = bot.ToneAlert
-	}
-	return c
-}
-
 // cardActivity is a message carrying one or more cards. The summary is what notifications
-// show; it never carries a secret (bot.Card.Summary leaves fields out).
+// show, escaped like a card's fallback text; it never carries a secret (bot.Card.Summary
+// leaves fields out).
 func cardActivity(summary string, cards ...adaptiveCard) schema.Activity {
-	act := schema.Activity{Type: schema.Message, Summary: bot.Truncate(summary, maxSummary)}
+	act := schema.Activity{Type: schema.Message, Summary: markdownText(bot.Truncate(summary, maxSummary))}
 	for _, c := range cards {
 		act.Attachments = append(act.Attachments, schema.Attachment{ContentType: cardContentType, Content: c})
 	}

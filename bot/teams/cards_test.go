@@ -1,21 +1,17 @@
 package teams
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/bot/bottest"
 	"github.com/jitbot/jitbot/flows"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // maxCardBytes is Teams' message size budget for jitbot's cards: the documented limit is about
 // 100 KB (80 KB recommended); cards here stay far below, so growth is noticed early.
@@ -54,44 +50,43 @@ func goldenCards(t *testing.T) map[string]adaptiveCard {
 	}
 	owner := bot.Viewer{Email: "owner@example.com"}
 	requester := bot.Viewer{Email: "alice@example.com", Location: paris}
-	required := renderOptions{denyReasonRequired: true}
 	out := map[string]adaptiveCard{}
 
 	pending := fixedRequest()
-	out["approval_pending"] = renderCard(bot.ApprovalCard(pending, owner), required)
+	out["approval_pending"] = renderCard(bot.ApprovalCard(pending, owner))
 
 	active, activated := activeFixed()
-	out["approval_active"] = renderCard(bot.ApprovalCard(active, owner), required)
+	out["approval_active"] = renderCard(bot.ApprovalCard(active, owner))
 	creds := flows.Credentials{Username: "jit-alice-abc23def45", Password: flows.NewSecret("s3cr3t*_[pw]"),
 		ConnectionString: "mongodb+srv://cluster0.example.mongodb.net",
 		AccessDetails:    `mongosh "mongodb+srv://cluster0.example.mongodb.net" --username jit-alice-abc23def45`}
 	c, _ := bot.NoticeCard(flows.Notice{Event: activated, Request: active, To: []string{"alice@example.com"}, Credentials: &creds}, requester)
-	out["credentials"] = renderCard(c, required)
+	out["credentials"] = renderCard(c)
 
 	remind := must(active.Remind(active.RemindAt))
 	c, _ = bot.NoticeCard(flows.Notice{Event: remind, Request: active}, requester)
-	out["reminder"] = renderCard(c, required)
+	out["reminder"] = renderCard(c)
 
 	ext := active.Clone()
 	ext.ExtendNeedsApproval = true
 	extEv := must(ext.Extend("alice@example.com", time.Hour, t0.Add(30*time.Minute), 15*time.Minute))
-	out["extension_pending"] = renderCard(bot.ExtensionCard(ext, 1, extEv, owner), required)
+	out["extension_pending"] = renderCard(bot.ExtensionCard(ext, 1, extEv, owner))
 
 	expired := active.Clone()
 	revoking := must(expired.StartRevoking(active.ExpiresAt, flows.SystemActor, flows.StateExpired, "expired"))
 	done := must(expired.FinishRevocation(active.ExpiresAt.Add(time.Second)))
-	out["approval_expired"] = renderCard(bot.ApprovalCard(expired, owner), required)
+	out["approval_expired"] = renderCard(bot.ApprovalCard(expired, owner))
 	c, _ = bot.NoticeCard(flows.Notice{Event: done, Request: expired}, requester)
-	out["expired"] = renderCard(c, required)
-	out["credentials_gone"] = renderCard(bot.CredentialsGoneCard(expired, revoking, requester), required)
+	out["expired"] = renderCard(c)
+	out["credentials_gone"] = renderCard(bot.CredentialsGoneCard(expired, revoking, requester))
 	c, _, _ = bot.Refresh(bot.KindReminder, flows.Notice{Event: done, Request: expired}, requester)
-	out["reminder_done"] = renderCard(c, required)
+	out["reminder_done"] = renderCard(c)
 
 	denied := fixedRequest()
 	denyEv := must(denied.Deny("owner@example.com", "use the replica", t0.Add(time.Minute)))
-	out["approval_denied"] = renderCard(bot.ApprovalCard(denied, owner), required)
+	out["approval_denied"] = renderCard(bot.ApprovalCard(denied, owner))
 	c, _ = bot.NoticeCard(flows.Notice{Event: denyEv, Request: denied}, requester)
-	out["denied"] = renderCard(c, required)
+	out["denied"] = renderCard(c)
 
 	// Every other direct message, one per event type, as the people in n.To see it.
 	admin := bot.Viewer{Email: "admin@example.com"}
@@ -112,17 +107,18 @@ func goldenCards(t *testing.T) map[string]adaptiveCard {
 		if !ok {
 			t.Fatalf("%s: no card", ev.Type)
 		}
-		out["notice_"+string(ev.Type)] = renderCard(c, required)
+		out["notice_"+string(ev.Type)] = renderCard(c)
 	}
 	orphan, _ := bot.NoticeCard(flows.Notice{Event: flows.Event{Type: flows.EventOrphanDeleted, Username: "jit-bob-zzz",
 		RequestID: "zzz", Message: "no request holds this user", At: t0}}, admin)
-	out["notice_orphan_deleted"] = renderCard(orphan, renderOptions{})
+	out["notice_orphan_deleted"] = renderCard(orphan)
 
-	out["summary_requester"] = renderCard(bot.SummaryCard(active, requester), required)
-	out["submitted"] = renderCard(bot.SubmittedCard(fixedRequest(), requester), renderOptions{})
-	out["usage"] = renderCard(usageCard(nil), renderOptions{})
-	out["usage_error"] = renderCard(usageCard(flows.Errorf(flows.EINVALID, "unknown subcommand \"lsit\"; did you mean list?")), renderOptions{})
-	out["error_internal"] = renderCard(bot.ErrorCard(errors.New("bbolt: database not open")), renderOptions{})
+	out["summary_requester"] = renderCard(bot.SummaryCard(active, requester))
+	out["submitted"] = renderCard(bot.SubmittedCard(fixedRequest(), requester))
+	w := (&Bot{}).Wording()
+	out["usage"] = renderCard(bot.UsageCard(w, nil))
+	out["usage_error"] = renderCard(bot.UsageCard(w, flows.Errorf(flows.EINVALID, "unknown subcommand \"lsit\"; did you mean list?")))
+	out["error_internal"] = renderCard(bot.ErrorCard(errors.New("bbolt: database not open")))
 
 	out["request_form"] = requestForm([]flows.Choice{
 		{Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales"}, Roles: []string{"read", "readWrite"},
@@ -141,24 +137,7 @@ func TestGoldenCards(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, '\n')
-		path := filepath.Join("testdata", name+".golden.json")
-		if *update {
-			if err := os.MkdirAll("testdata", 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s: %v (run go test -update to create it)", name, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from %s (run go test -update if the change is meant):\n%s", name, path, got)
-		}
+		bottest.Golden(t, filepath.Join("testdata", name+".golden.json"), append(got, '\n'))
 	}
 }
 
@@ -229,7 +208,7 @@ func TestSummaryNeverCarriesTheSecret(t *testing.T) {
 	active, activated := activeFixed()
 	creds := flows.Credentials{Username: "u", Password: flows.NewSecret("s3cr3t")}
 	c, _ := bot.NoticeCard(flows.Notice{Event: activated, Request: active, Credentials: &creds}, bot.Viewer{})
-	act := cardActivity(c.Summary(), renderCard(c, renderOptions{}))
+	act := cardActivity(c.Summary(), renderCard(c))
 	card := act.Attachments[0].Content.(adaptiveCard)
 	if strings.Contains(act.Summary, "s3cr3t") || strings.Contains(card.FallbackText, "s3cr3t") {
 		t.Fatalf("summary %q fallback %q", act.Summary, card.FallbackText)

@@ -15,8 +15,9 @@
 //     goes only to service URLs on Microsoft's connector hosts (DefaultServiceHosts) or the
 //     hosts configured instead.
 //
-// On top of them, Bot is the Teams adapter of jitbot: it drives flows.Service and implements
-// flows.Notifier.
+// On top of them, Bot is jitbot's Teams platform, a narrow port of the chat engine in package
+// bot: it hands what people do to the engine (Run, Click) and delivers its answers, and
+// implements bot.Platform so that the engine can tell people what happened.
 //
 //   - Handler serves POST /teams/messages. The body is bounded, the delivery authenticated by
 //     the adapter's ParseRequest on our validator (any failure, a library panic included, is a
@@ -37,17 +38,18 @@
 //     and never get anything about access. When an email moves to another Entra account, an
 //     admin has Bot.ForgetContact drop the contact and its binding, in the store and in every
 //     cache, so that the next account to show the email binds it (`jitbot contacts forget`).
-//   - Typed commands ("access request ...", "access list", ...) are parsed by bot.Parse; "access"
-//     alone answers with the request card. Cards are Adaptive Cards 1.4 rendered from package
-//     bot's views, all text in TextRuns (never Markdown, so nobody's reason can fake a link);
-//     buttons are Action.Submit carrying opaque action ids, and every click is authorized again
-//     by flows.Service as the person who clicked.
-//   - Notify sends approval cards to approvers reachable in Teams and stores each as a
-//     flows.MessageRef, replaces them on every later notice, and sends direct messages:
-//     requester-private ones (credentials above all, and only to the 1:1 chat) only for
-//     requests made in Teams. Times are shown in the zone the person's client reported, else
-//     in UTC, always with the zone's name.
+//   - Typed commands ("access request ...", "access list", ...) are parsed by bot.Parse and run
+//     by the engine; "access" alone answers with the request card. Cards are Adaptive Cards 1.4
+//     rendered from package bot's views, all text in TextRuns (never Markdown, so nobody's
+//     reason can fake a link), and what Teams does read as Markdown (a message's summary and
+//     text, a card's fallback text) escaped; buttons are Action.Submit carrying opaque action ids, and every
+//     click is authorized again by the domain as the person who clicked.
+//   - As the engine's bot.Platform it reaches the people who have a 1:1 chat with the bot, sends
+//     and updates cards there (credentials only ever to a personal conversation), and has no
+//     approvals channel. Times are shown in the zone the person's client reported, else in
+//     UTC, always with the zone's name.
 //
-// It must not import other adapters (atlas, store, bot/slack); its tests may. bot/teams/teamstest
-// is imported only by tests and `jitbot demo`.
+// It must not import other adapters (atlas, store, bot/slack), nor may its tests: they run the
+// engine on in-memory fakes, and journeys across platforms are cmd/jitbot's end-to-end tests.
+// bot/teams/teamstest is imported only by tests and `jitbot demo`.
 package teams

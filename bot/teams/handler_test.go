@@ -106,7 +106,7 @@ func TestUnauthenticatedDeliveriesDoNothing(t *testing.T) {
 	if rs, _ := h.svc.Mine(h.ctx, "alice@example.com"); len(rs) != 0 {
 		t.Errorf("requests made: %d", len(rs))
 	}
-	if _, err := h.db.Contact(h.ctx, Platform, "alice@example.com"); err == nil {
+	if _, err := h.contacts.Contact(h.ctx, Platform, "alice@example.com"); err == nil {
 		t.Error("a contact was stored")
 	}
 	if !strings.Contains(h.logs.String(), "refused a teams delivery") {
@@ -228,7 +228,7 @@ func TestNotifyUnreachable(t *testing.T) {
 	h.install(owner, ownerConv)
 	h.say(alice, aliceConv, "access request "+orders+" read 1h INC-1")
 	r := h.only(h.svc.Mine(h.ctx, "alice@example.com"))
-	if err := h.db.PutContact(h.ctx, Platform, "alice@example.com", []byte(`{}`)); err != nil {
+	if err := h.contacts.PutContact(h.ctx, Platform, "alice@example.com", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
 	cardAct, card := h.last(ownerConv)
@@ -239,13 +239,10 @@ func TestNotifyUnreachable(t *testing.T) {
 	// flows was told: the audit trail holds exactly one credentials_undelivered event for the
 	// request, which stays active (the requester can rotate to get a password).
 	var undelivered []flows.Event
-	if err := h.db.Audit(h.ctx, time.Time{}, func(rec flows.AuditRecord) error {
-		if rec.Event.RequestID == r.ID && rec.Event.Type == flows.EventCredentialsUndelivered {
-			undelivered = append(undelivered, rec.Event)
+	for _, ev := range h.store.Events() {
+		if ev.RequestID == r.ID && ev.Type == flows.EventCredentialsUndelivered {
+			undelivered = append(undelivered, ev)
 		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
 	}
 	if len(undelivered) != 1 || undelivered[0].Actor != flows.SystemActor || undelivered[0].Message == "" {
 		t.Fatalf("credentials_undelivered events: %+v", undelivered)
@@ -255,7 +252,7 @@ func TestNotifyUnreachable(t *testing.T) {
 	if r.State != flows.StateActive {
 		t.Fatalf("after undelivered credentials: %s", r.State)
 	}
-	err := h.bot.Notify(h.ctx, flows.Notice{Event: flows.Event{Type: flows.EventProvisionFailed, RequestID: r.ID, At: t0}, Request: r, To: []string{"nobody@example.com"}})
+	err := h.engine.Notify(h.ctx, flows.Notice{Event: flows.Event{Type: flows.EventProvisionFailed, RequestID: r.ID, At: t0}, Request: r, To: []string{"nobody@example.com"}})
 	if err != nil {
 		t.Errorf("someone never seen in Teams: %v", err)
 	}

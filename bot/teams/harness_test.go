@@ -5,10 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,10 +14,11 @@ import (
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
 
+	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/bot/bottest"
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/flows/flowstest"
-	"github.com/jitbot/jitbot/store"
 )
 
 var t0 = time.Date(2025, 11, 23, 9, 0, 0, 0, time.UTC)
@@ -57,10 +56,9 @@ func testPolicy(t testing.TB) *flows.Policy {
 	p, err := flows.Compile(flows.PolicySpec{
 		Admins: []string{"admin@example.com"},
 		Groups: map[string][]string{"dba": {"owner@example.com", "carol@example.com"}},
-		Integrations: []flows.IntegrationSpec{{
-			Name: "prod", ProjectID: "5cf5a45a9ccf6400e60981b6", Owners: []string{"group:dba"},
-			AccessDetails: `mongosh "$CONNECTION_STRING" --username $USERNAME`,
-		}},
+		// One Atlas project, whose owners (the dba group) approve what its clusters' owners do not.
+		Integrations: []flows.IntegrationSpec{{Name: "prod", ProjectID: "5cf5a45a9ccf6400e60981b6", Owners: []string{"group:dba"},
+			AccessDetails: `mongosh "$CONNECTION_STRING" --username $USERNAME`}},
 		Flows: []flows.FlowSpec{{
 			Name: "prod-read", Integration: "prod", Requesters: []string{"*"}, Resources: []string{"Cluster0/sales/*"},
 			Roles: []string{"read"}, MaxDuration: "8h", Approvers: []string{"owners"}, RequireReason: true, PendingTTL: "1h",
@@ -81,66 +79,57 @@ func testCatalog() *flowstest.Catalog {
 	}})
 }
 
-// fanout hands notices to every notifier added, as cmd/jitbot's wiring does: the Bot is added
-// after the service exists.
-type fanout struct {
-	mu sync.Mutex
-	ns []flows.Notifier
+// contacts is an in-memory Store. Like store.DB, it appends the events of DeleteContact to the
+// one audit log, here the flows store's.
+type contacts struct {
+	mu    sync.Mutex
+	data  map[string][]byte
+	audit *flowstest.Store
 }
 
-func (f *fanout) add(n flows.Notifier) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.ns = append(f.ns, n)
-}
-
-func (f *fanout) Notify(ctx context.Context, n flows.Notice) error {
-	f.mu.Lock()
-	ns := append([]flows.Notifier(nil), f.ns...)
-	f.mu.Unlock()
-	var errs []error
-	for _, x := range ns {
-		if err := x.Notify(ctx, n); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return errs[0]
-	}
+func (c *contacts) PutContact(_ context.Context, platform, key string, data []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.data[platform+"/"+key] = bytes.Clone(data)
 	return nil
 }
 
-// lockedBuffer collects logs from concurrent goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+func (c *contacts) Contact(_ context.Context, platform, key string) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	data, ok := c.data[platform+"/"+key]
+	if !ok {
+		return nil, flows.Errorf(flows.ENOTFOUND, "no contact for %s", key)
+	}
+	return bytes.Clone(data), nil
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+func (c *contacts) DeleteContact(ctx context.Context, platform, key string, evs ...flows.Event) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.data[platform+"/"+key]; !ok {
+		return flows.Errorf(flows.ENOTFOUND, "no contact for %s", key)
+	}
+	delete(c.data, platform+"/"+key)
+	return c.audit.AppendEvents(ctx, evs...)
 }
 
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// harness runs the real handler over httptest, the fake Bot Framework, a real flows.Service
-// with flowstest fakes, and the real store on disk.
+// harness runs the real handler over httptest and the fake Bot Framework, with the chat engine
+// and a real flows.Service on flowstest's fakes behind it. The stores (requests and audit
+// log, message refs, contacts) outlive restarts; everything else is built anew.
 type harness struct {
-	t      testing.TB
-	ctx    context.Context
-	bf     *teamstest.BotFramework
-	clock  *flowstest.Clock
-	prov   *flowstest.Provisioner
-	logs   *lockedBuffer
-	dbPath string
+	t     testing.TB
+	ctx   context.Context
+	bf    *teamstest.BotFramework
+	clock *flowstest.Clock
+	prov  *flowstest.Provisioner
+	logs  *bottest.Logs
 
-	db     *store.DB
-	notify *fanout
+	store    *flowstest.Store
+	refs     *bottest.Refs
+	contacts *contacts
+
+	engine *bot.Engine
 	svc    *flows.Service
 	bot    *Bot
 	srv    *httptest.Server
@@ -148,13 +137,16 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
+	st := flowstest.NewStore()
 	h := &harness{
 		t: t, ctx: context.Background(),
-		bf:     teamstest.New(teamstest.WithKey(testKey(), "test-key")),
-		clock:  flowstest.NewClock(t0),
-		prov:   flowstest.NewProvisioner(),
-		logs:   &lockedBuffer{},
-		dbPath: filepath.Join(t.TempDir(), "jitbot.db"),
+		bf:       teamstest.New(teamstest.WithKey(testKey(), "test-key")),
+		clock:    flowstest.NewClock(t0),
+		prov:     flowstest.NewProvisioner(),
+		logs:     &bottest.Logs{},
+		store:    st,
+		refs:     &bottest.Refs{},
+		contacts: &contacts{data: map[string][]byte{}, audit: st},
 	}
 	t.Cleanup(h.bf.Close)
 	for _, m := range []teamstest.Member{alice, owner, eve, carol} {
@@ -171,38 +163,38 @@ func newHarness(t testing.TB) *harness {
 	return h
 }
 
-// start opens the store and builds a service and a new Bot on it.
+// start builds an engine, a service and a new Bot on the stores.
 func (h *harness) start() {
 	t := h.t
 	t.Helper()
-	db, err := store.Open(h.dbPath, store.Options{})
+	log := h.logs.Logger()
+	engine, err := bot.NewEngine(bot.Deps{Refs: h.refs, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.db = db
-	h.notify = &fanout{}
+	h.engine = engine
 	svc, err := flows.NewService(flows.Config{Policy: testPolicy(t)}, flows.Deps{
-		Store: db, Provisioner: h.prov, Inventory: h.prov, Catalog: testCatalog(), Notifier: h.notify, Clock: h.clock,
-		Log: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Store: h.store, Provisioner: h.prov, Inventory: h.prov, Catalog: testCatalog(), Notifier: engine, Clock: h.clock, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.svc = svc
+	engine.SetService(svc)
 	b, err := New(Config{
 		AppID: h.bf.AppID(), AppPassword: h.bf.AppPassword(), TenantID: tenant,
 		OpenIDMetadataURL: h.bf.MetadataURL(), TokenURL: h.bf.TokenURL(tenant),
 		HTTPClient: h.bf.Client(), Clock: h.clock, ServiceHosts: []string{"127.0.0.1"},
-	}, svc, db, slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	}, engine, h.contacts, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.bot = b
-	h.notify.add(b)
+	engine.Register(b)
 	h.srv = httptest.NewServer(b.Handler())
 }
 
-// stop closes the server, the bot and the store, as a shutdown would.
+// stop closes the server and the bot, as a shutdown would.
 func (h *harness) stop() {
 	if h.srv == nil {
 		return
@@ -211,13 +203,10 @@ func (h *harness) stop() {
 	if err := h.bot.Close(); err != nil {
 		h.t.Errorf("bot.Close: %v", err)
 	}
-	if err := h.db.Close(); err != nil {
-		h.t.Errorf("db.Close: %v", err)
-	}
 	h.srv = nil
 }
 
-// restart is a process restart: everything in memory is gone, the store file stays.
+// restart is a process restart: everything but the stores is gone.
 func (h *harness) restart() {
 	h.t.Helper()
 	h.stop()
@@ -369,22 +358,21 @@ func actionTitles(card map[string]any) []string {
 	return out
 }
 
+// only is the one request of a list (Mine, Pending).
 func (h *harness) only(rs []*flows.Request, err error) *flows.Request {
 	h.t.Helper()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if len(rs) != 1 {
-		h.t.Fatalf("want 1 request, got %d", len(rs))
+	if err != nil || len(rs) != 1 {
+		h.t.Fatalf("want 1 request, got %d (%v)", len(rs), err)
 	}
 	return rs[0]
 }
 
+// request reads a request as it is now in the store.
 func (h *harness) request(id string) *flows.Request {
 	h.t.Helper()
-	r, err := h.db.Get(h.ctx, id)
+	r, err := h.store.Get(h.ctx, id)
 	if err != nil {
-		h.t.Fatal(err)
+		h.t.Fatalf("request %s: %v", id, err)
 	}
 	return r
 }

@@ -14,7 +14,7 @@ import (
 // storedContact reads the contact stored for email.
 func (h *harness) storedContact(email string) contact {
 	h.t.Helper()
-	data, err := h.db.Contact(h.ctx, Platform, email)
+	data, err := h.contacts.Contact(h.ctx, Platform, email)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestAppTypeChoosesTheTokenAuthority(t *testing.T) {
 		b, err := New(Config{
 			AppID: h.bf.AppID(), AppPassword: h.bf.AppPassword(), TenantID: tenant, AppType: appType,
 			OpenIDMetadataURL: h.bf.MetadataURL(), HTTPClient: hc,
-		}, h.svc, h.db, nil)
+		}, h.engine, h.contacts, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +164,7 @@ func TestEmailBoundToFirstEntraAccount(t *testing.T) {
 func TestUnboundContactsBindOnNextActivity(t *testing.T) {
 	h := newHarness(t)
 	legacy := `{"conversation":{"id":"` + ownerConv + `","conversationType":"personal","tenantId":"` + tenant + `"},"serviceUrl":"` + h.bf.ServiceURL() + `"}`
-	if err := h.db.PutContact(h.ctx, Platform, "owner@example.com", []byte(legacy)); err != nil {
+	if err := h.contacts.PutContact(h.ctx, Platform, "owner@example.com", []byte(legacy)); err != nil {
 		t.Fatal(err)
 	}
 	h.restart()
@@ -179,7 +179,7 @@ func TestUnboundContactsBindOnNextActivity(t *testing.T) {
 	if _, c := h.last("a:nobody-1on1"); !strings.Contains(cardText(c), "Teams shows no Microsoft Entra account for you") {
 		t.Errorf("answer to an account without an object id:\n%s", cardText(c))
 	}
-	if _, err := h.db.Contact(h.ctx, Platform, "nobody@example.com"); err == nil {
+	if _, err := h.contacts.Contact(h.ctx, Platform, "nobody@example.com"); err == nil {
 		t.Error("an account without an object id was stored")
 	}
 }
@@ -222,17 +222,14 @@ func TestForgetContactRebindsTheEmail(t *testing.T) {
 	if err := h.bot.ForgetContact(h.ctx, " Owner@Example.com", ev); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.db.Contact(h.ctx, Platform, "owner@example.com"); flows.ErrorCode(err) != flows.ENOTFOUND {
+	if _, err := h.contacts.Contact(h.ctx, Platform, "owner@example.com"); flows.ErrorCode(err) != flows.ENOTFOUND {
 		t.Fatalf("the contact after ForgetContact: %v", err)
 	}
 	var audited []flows.Event
-	if err := h.db.Audit(h.ctx, time.Time{}, func(rec flows.AuditRecord) error {
-		if rec.Event.Type == flows.EventContactForgotten {
-			audited = append(audited, rec.Event)
+	for _, ev := range h.store.Events() {
+		if ev.Type == flows.EventContactForgotten {
+			audited = append(audited, ev)
 		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
 	}
 	if len(audited) != 1 || audited[0].Actor != "admin@example.com" {
 		t.Errorf("audited: %+v", audited)
@@ -243,7 +240,7 @@ func TestForgetContactRebindsTheEmail(t *testing.T) {
 
 	// The old account writes first: looked up afresh, it is owner.old now, and binds only that.
 	h.say(owner, ownerConv, "access pending")
-	if _, err := h.db.Contact(h.ctx, Platform, "owner@example.com"); flows.ErrorCode(err) != flows.ENOTFOUND {
+	if _, err := h.contacts.Contact(h.ctx, Platform, "owner@example.com"); flows.ErrorCode(err) != flows.ENOTFOUND {
 		t.Fatalf("the old account took the forgotten email back: %v", err)
 	}
 	if c := h.storedContact("owner.old@example.com"); c.AadObjectID != "aad-owner" {

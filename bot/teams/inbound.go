@@ -18,6 +18,15 @@ import (
 // maxListed bounds the requests shown in one answer to list or pending (one card each).
 const maxListed = 10
 
+// privately is what jitbot answers in a group chat or a channel.
+func privately() bot.Card {
+	return bot.Card{
+		Title: "Let's talk in private",
+		Text:  "jitbot handles access requests in its 1:1 chat only. Open a chat with jitbot and type access help.",
+		Tone:  bot.ToneInfo,
+	}
+}
+
 // process handles one authenticated activity after its acknowledgement. Messages (typed
 // commands and Action.Submit clicks), conversation updates and invokes go through the
 // library's activity.HandlerFuncs; installationUpdate, which the library refuses, is handled
@@ -92,28 +101,25 @@ func (b *Bot) rememberSender(ctx context.Context, act schema.Activity) {
 func (b *Bot) onMessage(ctx context.Context, act schema.Activity) {
 	if act.Conversation.ConversationType != personalConversation {
 		if act.Value == nil {
-			b.replyCard(ctx, act, bot.Card{
-				Title: "Let's talk in private",
-				Text:  "jitbot handles access requests in its 1:1 chat only. Open a chat with jitbot and type access help.",
-				Tone:  bot.ToneInfo,
-			}, renderOptions{})
+			b.replyCard(ctx, act, privately())
 		}
 		return
 	}
+	who := bot.Actor{Platform: Platform, UserID: act.From.ID, Ref: act.ID}
 	p, err := b.people.identify(ctx, act)
+	if err == nil {
+		err = b.people.remember(ctx, p, act)
+	}
 	if err != nil {
-		b.refused(ctx, act, err)
+		b.deliver(ctx, act, b.engine.Refused(ctx, who, err))
 		return
 	}
-	if err := b.people.remember(ctx, p, act); err != nil {
-		b.refused(ctx, act, err)
-		return
-	}
+	who.Email, who.Location = p.Email, p.Loc
 	if act.Value != nil {
-		b.onSubmit(ctx, act, p)
+		b.onSubmit(ctx, act, who)
 		return
 	}
-	b.onText(ctx, act, p)
+	b.onText(ctx, act, who)
 }
 
 // mention matches Teams' mention markup (<at>jitbot</at>) in message text; markup matches the
@@ -140,10 +146,11 @@ func commandText(text string) string {
 	return text
 }
 
-func (b *Bot) onText(ctx context.Context, act schema.Activity, p person) {
+// onText runs a typed command. Anything but text (a picture, a file, a sticker) is answered
+// with what jitbot understands; "access request" alone asks for the form.
+func (b *Bot) onText(ctx context.Context, act schema.Activity, who bot.Actor) {
 	if strings.TrimSpace(act.Text) == "" {
-		// A picture, a file or a sticker: nothing to act on, so say what jitbot understands.
-		b.replyCard(ctx, act, usageCard(nil), renderOptions{})
+		b.replyCard(ctx, act, bot.UsageCard(b.Wording(), nil))
 		return
 	}
 	text := commandText(act.Text)
@@ -152,55 +159,10 @@ func (b *Bot) onText(ctx context.Context, act schema.Activity, p person) {
 	}
 	cmd, err := bot.Parse(text)
 	if err != nil {
-		b.replyCard(ctx, act, usageCard(err), renderOptions{})
+		b.replyCard(ctx, act, bot.UsageCard(b.Wording(), err))
 		return
 	}
-	v := p.viewer()
-	var r *flows.Request
-	switch cmd.Verb {
-	case bot.VerbHelp:
-		b.replyCard(ctx, act, usageCard(nil), renderOptions{})
-	case bot.VerbForm:
-		err = b.sendForm(ctx, act, p)
-	case bot.VerbRequest:
-		if r, err = b.svc.Submit(ctx, flows.SubmitInput{
-			Requester: p.Email, Resource: cmd.Resource, Role: cmd.Role, Duration: cmd.Duration, Reason: cmd.Reason,
-			Origin: Platform, IdempotencyKey: idempotencyKey(act),
-		}); err == nil {
-			b.replyCard(ctx, act, bot.SubmittedCard(r, v), renderOptions{})
-		}
-	case bot.VerbList:
-		var rs []*flows.Request
-		if rs, err = b.svc.Mine(ctx, p.Email); err == nil {
-			b.replyList(ctx, act, "Your requests", "You have no requests under way. Type access to ask for access.", rs, v)
-		}
-	case bot.VerbPending:
-		var rs []*flows.Request
-		if rs, err = b.svc.Pending(ctx, p.Email); err == nil {
-			b.replyList(ctx, act, "Waiting for your approval", "Nothing waits for your approval.", rs, v)
-		}
-	case bot.VerbCancel:
-		if r, err = b.svc.Cancel(ctx, cmd.RequestID, p.Email); err == nil {
-			b.replyCard(ctx, act, bot.Outcome(r, v, "Cancelled."), renderOptions{})
-		}
-	case bot.VerbRevoke:
-		if r, err = b.svc.Revoke(ctx, cmd.RequestID, p.Email, cmd.Reason); err == nil {
-			b.replyCard(ctx, act, bot.RevokeOutcome(r, v), renderOptions{})
-		}
-	case bot.VerbExtend:
-		if r, err = b.svc.Extend(ctx, cmd.RequestID, p.Email, cmd.Duration); err == nil {
-			b.replyCard(ctx, act, bot.ExtendOutcome(r, v, cmd.Duration), renderOptions{})
-		}
-	case bot.VerbRotate:
-		if r, err = b.svc.Rotate(ctx, cmd.RequestID, p.Email); err == nil {
-			b.replyCard(ctx, act, bot.RotateOutcome(r, v, Platform, "here"), renderOptions{})
-		}
-	default:
-		err = flows.Errorf(flows.EINVALID, "%s is not something jitbot can do from Teams", cmd.Verb)
-	}
-	if err != nil {
-		b.refused(ctx, act, err)
-	}
+	b.deliver(ctx, act, b.engine.Run(ctx, who, cmd, idempotencyKey(act)))
 }
 
 // idempotencyKey names a delivery for flows.Submit: Teams activity ids are unique within a
@@ -209,122 +171,55 @@ func idempotencyKey(act schema.Activity) string {
 	return "teams:" + act.Conversation.ID + ":" + act.ID
 }
 
-// sendForm answers "access" alone with the request card, offering what the person may ask for.
-func (b *Bot) sendForm(ctx context.Context, act schema.Activity, p person) error {
-	choices, err := b.svc.Options(ctx, p.Email)
-	if err != nil {
-		return err
-	}
-	if len(choices) == 0 {
-		b.replyCard(ctx, act, bot.Card{
-			Title: "Nothing to ask for yet",
-			Text:  "No access flow lets you ask for access yet. Ask an admin to add you to one.",
-			Tone:  bot.ToneInfo,
-		}, renderOptions{})
-		return nil
-	}
-	b.reply(ctx, act, cardActivity("Request access", requestForm(choices)))
-	return nil
-}
-
 // onSubmit handles an Action.Submit click: the request form, or a button with an opaque action
-// id. Every action goes through flows.Service, which authorizes it on the current state.
-func (b *Bot) onSubmit(ctx context.Context, act schema.Activity, p person) {
+// id, which the engine runs (flows authorizes it on the current state).
+func (b *Bot) onSubmit(ctx context.Context, act schema.Activity, who bot.Actor) {
 	marker, _ := act.Value[dataKey].(string)
 	if marker == formMarker {
-		b.submitForm(ctx, act, p)
+		b.submitForm(ctx, act, who)
 		return
 	}
 	a, err := bot.ParseAction(marker)
 	if err != nil {
-		b.log.InfoContext(ctx, "ignored a click on an unknown action", "user_id", p.ID, "activity_id", act.ID)
-		b.refused(ctx, act, flows.Errorf(flows.EINVALID, "that button does nothing here"))
+		b.log.InfoContext(ctx, "ignored a click on an unknown action", "user_id", act.From.ID, "activity_id", act.ID)
+		b.deliver(ctx, act, b.engine.Refused(ctx, who, flows.Errorf(flows.EINVALID, "that button does nothing here")))
 		return
 	}
-	v := p.viewer()
-	var r *flows.Request
-	switch a.Kind {
-	case bot.ActionApprove, bot.ActionApproveExtension, bot.ActionDeny, bot.ActionDenyExtension:
-		approve := a.Kind == bot.ActionApprove || a.Kind == bot.ActionApproveExtension
-		reason, _ := act.Value[inputReason].(string)
-		if len(reason) > bot.MaxReasonLength {
-			err = flows.Errorf(flows.EINVALID, "the reason is %d characters long; keep it under %d", len(reason), bot.MaxReasonLength)
-			break
-		}
-		// The cards update through the notices; only a refusal needs words.
-		_, err = b.svc.Decide(ctx, flows.DecideInput{
-			RequestID: a.RequestID, Actor: p.Email, Approve: approve, Reason: strings.TrimSpace(reason), Extension: a.Extension,
-		})
-	case bot.ActionExtend:
-		if r, err = b.svc.Extend(ctx, a.RequestID, p.Email, a.Duration); err == nil && (r.Extension != nil || r.Origin != Platform) {
-			b.replyCard(ctx, act, bot.ExtendOutcome(r, v, a.Duration), renderOptions{})
-		}
-	case bot.ActionRevoke:
-		if r, err = b.svc.Revoke(ctx, a.RequestID, p.Email, ""); err == nil && (p.Email != r.Requester || r.Origin != Platform || r.State == flows.StateCancelled) {
-			b.replyCard(ctx, act, bot.RevokeOutcome(r, v), renderOptions{})
-		}
-	case bot.ActionCancel:
-		if r, err = b.svc.Cancel(ctx, a.RequestID, p.Email); err == nil {
-			b.replyCard(ctx, act, bot.Outcome(r, v, "Cancelled."), renderOptions{})
-		}
-	case bot.ActionRotate:
-		if r, err = b.svc.Rotate(ctx, a.RequestID, p.Email); err == nil {
-			b.replyCard(ctx, act, bot.RotateOutcome(r, v, Platform, "here"), renderOptions{})
-		}
-	default:
-		err = flows.Errorf(flows.EINVALID, "that button does nothing here")
-	}
-	if err != nil {
-		b.refused(ctx, act, err)
-	}
+	reason, _ := act.Value[inputReason].(string)
+	b.deliver(ctx, act, b.engine.Click(ctx, who, a, bot.ClickInput{Reason: reason}))
 }
 
 // submitForm submits a filled-in request card. The activity id is the idempotency key, so a
-// redelivered click makes one request; the form is then replaced by the request's summary, so
-// it cannot be sent twice.
-func (b *Bot) submitForm(ctx context.Context, act schema.Activity, p person) {
-	in, err := parseRequestForm(act.Value)
-	var r *flows.Request
-	if err == nil {
-		r, err = b.svc.Submit(ctx, flows.SubmitInput{
-			Requester: p.Email, Resource: in.Resource, Role: in.Role, Duration: in.Duration, Reason: in.Reason,
-			Origin: Platform, IdempotencyKey: idempotencyKey(act),
-		})
-	}
+// redelivered click makes one request; the form is then replaced by the engine's answer (the
+// request's summary), so it cannot be sent twice.
+func (b *Bot) submitForm(ctx context.Context, act schema.Activity, who bot.Actor) {
+	cmd, err := parseRequestForm(act.Value)
 	if err != nil {
-		b.refused(ctx, act, err)
+		b.deliver(ctx, act, b.engine.Refused(ctx, who, err))
 		return
 	}
-	c := bot.SubmittedCard(r, p.viewer())
-	if act.ReplyToID != "" {
-		upd := cardActivity(c.Summary(), renderCard(c, renderOptions{}))
-		err := b.conn.UpdateActivity(ctx, act.ServiceURL, act.Conversation.ID, act.ReplyToID, upd)
+	reply := b.engine.Run(ctx, who, cmd, idempotencyKey(act))
+	if reply.Card != nil && reply.Err == nil && act.ReplyToID != "" {
+		err := b.conn.UpdateActivity(ctx, act.ServiceURL, act.Conversation.ID, act.ReplyToID, cardActivity(reply.Card.Summary(), renderCard(*reply.Card)))
 		if err == nil {
 			return
 		}
-		b.log.InfoContext(ctx, "could not replace the request form; answering instead", "request_id", r.ID, "err", err)
+		b.log.InfoContext(ctx, "could not replace the request form; answering instead", "activity_id", act.ID, "err", err)
 	}
-	b.replyCard(ctx, act, c, renderOptions{})
+	b.deliver(ctx, act, reply)
 }
 
-// errorText is what a person is told about an error: its safe message, or for anything
-// internal a generic failure.
-func errorText(err error) string { return flows.ErrorMessage(err) }
-
-// refused tells a person why what they asked was not done. Internal errors are logged here and
-// shown as a generic failure with the activity id, to find the log.
-func (b *Bot) refused(ctx context.Context, act schema.Activity, err error) {
-	c := bot.ErrorCard(err)
-	switch code := flows.ErrorCode(err); code {
-	case flows.EINTERNAL, flows.EUNAVAILABLE:
-		b.log.WarnContext(ctx, "request failed", "user_id", act.From.ID, "activity_id", act.ID, "err", err)
-		if code == flows.EINTERNAL {
-			c.Status = "Reference: " + act.ID
-		}
-	default:
-		b.log.InfoContext(ctx, "request refused", "user_id", act.From.ID, "code", string(code), "reason", flows.ErrorMessage(err))
+// deliver answers the person who sent act with the engine's reply, in the conversation act
+// came from: a card, a list of requests (one card each), or the request form.
+func (b *Bot) deliver(ctx context.Context, act schema.Activity, reply bot.Reply) {
+	switch {
+	case reply.Card != nil:
+		b.replyCard(ctx, act, *reply.Card)
+	case reply.List != nil:
+		b.replyList(ctx, act, *reply.List)
+	case len(reply.Form) > 0:
+		b.reply(ctx, act, cardActivity("Request access", requestForm(reply.Form)))
 	}
-	b.replyCard(ctx, act, c, renderOptions{})
 }
 
 // reply posts out to the conversation act came from, addressed to its sender.
@@ -335,32 +230,31 @@ func (b *Bot) reply(ctx context.Context, act schema.Activity, out schema.Activit
 	}
 }
 
-func (b *Bot) replyCard(ctx context.Context, act schema.Activity, c bot.Card, opt renderOptions) {
+func (b *Bot) replyCard(ctx context.Context, act schema.Activity, c bot.Card) {
 	if c.HasSecret() && act.Conversation.ConversationType != personalConversation {
 		// Never reached by design; a secret must not be one bug away from a channel.
 		b.log.ErrorContext(ctx, "refused to post a secret outside a 1:1 chat", "conversation_id", act.Conversation.ID)
 		return
 	}
-	b.reply(ctx, act, cardActivity(c.Summary(), renderCard(c, opt)))
+	b.reply(ctx, act, cardActivity(c.Summary(), renderCard(c)))
 }
 
-// replyList answers with several requests, one card each with its buttons.
-func (b *Bot) replyList(ctx context.Context, act schema.Activity, title, empty string, rs []*flows.Request, v bot.Viewer) {
-	if len(rs) == 0 {
-		b.replyCard(ctx, act, bot.Card{Title: title, Text: empty, Tone: bot.ToneInfo}, renderOptions{})
+// replyList answers with several requests, one card each with its buttons; an empty list is
+// its head card.
+func (b *Bot) replyList(ctx context.Context, act schema.Activity, l bot.List) {
+	if len(l.Items) == 0 {
+		b.replyCard(ctx, act, l.Head())
 		return
 	}
-	cards := make([]adaptiveCard, 0, min(len(rs), maxListed))
-	for i, r := range rs {
-		if i == maxListed {
-			break
-		}
-		cards = append(cards, renderCard(bot.SummaryCard(r, v), renderOptions{denyReasonRequired: r.DenyReasonRequired}))
+	cards := make([]adaptiveCard, 0, min(len(l.Items), maxListed))
+	for _, it := range l.Items[:min(len(l.Items), maxListed)] {
+		cards = append(cards, renderCard(it.Card))
 	}
-	out := cardActivity(title, cards...)
-	out.Text = title
-	if len(rs) > maxListed {
-		out.Text = fmt.Sprintf("%s (the %d most recent of %d)", title, maxListed, len(rs))
+	text := l.Title
+	if len(l.Items) > maxListed {
+		text = fmt.Sprintf("%s (the %d most recent of %d)", l.Title, maxListed, len(l.Items))
 	}
+	out := cardActivity(l.Title, cards...)
+	out.Text = markdownText(text)
 	b.reply(ctx, act, out)
 }

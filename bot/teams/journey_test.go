@@ -103,7 +103,7 @@ func TestJourney(t *testing.T) {
 	}
 
 	// Every stored card shows the final state, without buttons.
-	refs, err := h.db.MessageRefs(h.ctx, r.ID)
+	refs, err := h.refs.MessageRefs(h.ctx, r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func TestGroupChatsAndOtherTenants(t *testing.T) {
 	if n := h.bf.CallCount("GET", "/v3/conversations/*/members/*"); n != 0 {
 		t.Errorf("looked up a group chat member %d times", n)
 	}
-	if _, err := h.db.Contact(h.ctx, Platform, "alice@example.com"); err == nil {
+	if _, err := h.contacts.Contact(h.ctx, Platform, "alice@example.com"); err == nil {
 		t.Error("a group chat was stored as alice's contact")
 	}
 

@@ -169,24 +169,24 @@ func TestNewChecksItsConfig(t *testing.T) {
 	good := Config{AppID: "app", AppPassword: "pw", TenantID: tenant}
 	with := func(f func(*Config)) Config { c := good; f(&c); return c }
 	for name, tc := range map[string]struct {
-		cfg Config
-		svc *flows.Service
-		st  Store
+		cfg    Config
+		engine Engine
+		st     Store
 	}{
-		"no app id":        {with(func(c *Config) { c.AppID = "" }), h.svc, h.db},
-		"no password":      {with(func(c *Config) { c.AppPassword = "" }), h.svc, h.db},
-		"no tenant":        {with(func(c *Config) { c.TenantID = "" }), h.svc, h.db},
-		"blank tenant":     {with(func(c *Config) { c.TenantID = "  " }), h.svc, h.db},
-		"unknown app type": {with(func(c *Config) { c.AppType = "any_tenant" }), h.svc, h.db},
-		"bad service host": {with(func(c *Config) { c.ServiceHosts = []string{"https://smba.trafficmanager.net/"} }), h.svc, h.db},
-		"bare wildcard":    {with(func(c *Config) { c.ServiceHosts = []string{"*.com"} }), h.svc, h.db},
-		"no service":       {good, nil, h.db},
-		"no store":         {good, h.svc, nil},
-		"negative timeout": {with(func(c *Config) { c.WorkTimeout = -time.Second }), h.svc, h.db},
-		"http metadata":    {with(func(c *Config) { c.OpenIDMetadataURL = "http://login.example.com/x" }), h.svc, h.db},
-		"http token url":   {with(func(c *Config) { c.TokenURL = "http://login.example.com/token" }), h.svc, h.db},
+		"no app id":        {with(func(c *Config) { c.AppID = "" }), h.engine, h.contacts},
+		"no password":      {with(func(c *Config) { c.AppPassword = "" }), h.engine, h.contacts},
+		"no tenant":        {with(func(c *Config) { c.TenantID = "" }), h.engine, h.contacts},
+		"blank tenant":     {with(func(c *Config) { c.TenantID = "  " }), h.engine, h.contacts},
+		"unknown app type": {with(func(c *Config) { c.AppType = "any_tenant" }), h.engine, h.contacts},
+		"bad service host": {with(func(c *Config) { c.ServiceHosts = []string{"https://smba.trafficmanager.net/"} }), h.engine, h.contacts},
+		"bare wildcard":    {with(func(c *Config) { c.ServiceHosts = []string{"*.com"} }), h.engine, h.contacts},
+		"no engine":        {good, nil, h.contacts},
+		"no store":         {good, h.engine, nil},
+		"negative timeout": {with(func(c *Config) { c.WorkTimeout = -time.Second }), h.engine, h.contacts},
+		"http metadata":    {with(func(c *Config) { c.OpenIDMetadataURL = "http://login.example.com/x" }), h.engine, h.contacts},
+		"http token url":   {with(func(c *Config) { c.TokenURL = "http://login.example.com/token" }), h.engine, h.contacts},
 	} {
-		_, err := New(tc.cfg, tc.svc, tc.st, nil)
+		_, err := New(tc.cfg, tc.engine, tc.st, nil)
 		if err == nil {
 			t.Errorf("%s: no error", name)
 		}
@@ -194,7 +194,7 @@ func TestNewChecksItsConfig(t *testing.T) {
 			t.Errorf("%s: error %v does not say tenant_id is required", name, err)
 		}
 	}
-	if _, err := New(good, h.svc, h.db, nil); err != nil {
+	if _, err := New(good, h.engine, h.contacts, nil); err != nil {
 		t.Errorf("minimal config: %v", err)
 	}
 }
@@ -215,7 +215,7 @@ func TestPing(t *testing.T) {
 	b, err := New(Config{
 		AppID: h.bf.AppID(), AppPassword: "wrong", TenantID: tenant, OpenIDMetadataURL: h.bf.MetadataURL(),
 		TokenURL: h.bf.TokenURL(tenant), HTTPClient: h.bf.Client(),
-	}, h.svc, h.db, nil)
+	}, h.engine, h.contacts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestCloseIsBounded(t *testing.T) {
 	b, err := New(Config{
 		AppID: h.bf.AppID(), AppPassword: h.bf.AppPassword(), TenantID: tenant, OpenIDMetadataURL: h.bf.MetadataURL(),
 		TokenURL: h.bf.TokenURL(tenant), HTTPClient: h.bf.Client(),
-	}, h.svc, h.db, slog.New(slog.NewJSONHandler(h.logs, nil)))
+	}, h.engine, h.contacts, slog.New(slog.NewJSONHandler(h.logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestConversationUpdateStoresTheChat(t *testing.T) {
 	channel.Conversation.ConversationType = "channel"
 	channel.MembersAdded = []schema.ChannelAccount{channel.Recipient}
 	h.deliver(channel)
-	if _, err := h.db.Contact(h.ctx, Platform, "eve@example.com"); err == nil {
+	if _, err := h.contacts.Contact(h.ctx, Platform, "eve@example.com"); err == nil {
 		t.Fatal("a removal or a channel was stored as a contact")
 	}
 
@@ -294,7 +294,7 @@ func TestConversationUpdateStoresTheChat(t *testing.T) {
 	added.Type = schema.ConversationUpdate
 	added.MembersAdded = []schema.ChannelAccount{added.Recipient}
 	h.deliver(added)
-	data, err := h.db.Contact(h.ctx, Platform, "owner@example.com")
+	data, err := h.contacts.Contact(h.ctx, Platform, "owner@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,9 +48,6 @@ type identity struct {
 	email, aadObjectID string
 }
 
-// viewer is the person looking at a card.
-func (p person) viewer() bot.Viewer { return bot.Viewer{Email: p.Email, Location: p.Loc} }
-
 // contact is what is stored per email so that jitbot can write to a person first, after a
 // restart too: the conversation reference of their 1:1 chat with the bot (its JSON is
 // activity.GetCoversationReference's, so a plain reference reads back too), the time zone

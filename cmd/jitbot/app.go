@@ -14,6 +14,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/jitbot/jitbot/atlas"
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/slack"
 	"github.com/jitbot/jitbot/bot/teams"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
@@ -50,7 +51,7 @@ type Main struct {
 	slack   *slack.Bot
 	teams   *teams.Bot
 	metrics *metrics
-	notify  *fanout
+	notify  *bot.Engine
 	sched   *cron.Cron
 	server  *http.Server
 	ln      net.Listener
@@ -82,32 +83,6 @@ type Main struct {
 	closeOnce sync.Once
 }
 
-// fanout hands every notice to each notifier. Adapters are added after the
-// service exists, since they need the service themselves.
-type fanout struct {
-	mu sync.RWMutex
-	ns []flows.Notifier
-}
-
-func (f *fanout) add(n flows.Notifier) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.ns = append(f.ns, n)
-}
-
-func (f *fanout) Notify(ctx context.Context, n flows.Notice) error {
-	f.mu.RLock()
-	ns := f.ns
-	f.mu.RUnlock()
-	var errs []error
-	for _, x := range ns {
-		if err := x.Notify(ctx, n); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // New wires a jitbot from its configuration. It opens the store (failing
 // fast when another process holds it) and, unless told not to, proves each
 // Atlas integration answers.
@@ -118,7 +93,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	m = &Main{cfg: cfg, opts: opts, log: opts.Log, clock: opts.Clock, notify: &fanout{}, started: make(chan struct{})}
+	m = &Main{cfg: cfg, opts: opts, log: opts.Log, clock: opts.Clock, started: make(chan struct{})}
 	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	built := m // the returns below set m to nil; close what was built
 	defer func() {
@@ -159,7 +134,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		counters = append(counters, chatCounters("teams", teamsHTTP)...)
 	}
 	m.metrics = newMetrics(m.db.CountByState, counters)
-	m.notify.add(m.metrics)
+	if m.notify, err = bot.NewEngine(bot.Deps{Refs: m.db, Observers: []flows.Notifier{m.metrics}, Log: m.log}); err != nil {
+		return nil, err
+	}
 	m.svc, err = flows.NewService(flows.Config{
 		Policy: cfg.Policy, RemindBefore: cfg.ReminderBefore, BackstopGrace: cfg.BackstopGrace, RotateAfter: cfg.RotateAfter,
 		RateLimits: rateLimits, SweepInterval: sweepInterval,
@@ -170,16 +147,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if err != nil {
 		return nil, err
 	}
+	m.notify.SetService(m.svc)
 
 	if s := cfg.Slack; s != nil {
 		m.slack, err = slack.New(slack.Config{
 			BotToken: s.BotToken, SigningSecret: s.SigningSecret, AppToken: s.AppToken, APIURL: s.APIURL,
 			ApprovalsChannel: s.ApprovalsChannel, Clock: m.clock, HTTPClient: slackHTTP.client(),
-		}, m.svc, m.db, m.log)
+		}, m.notify, m.log)
 		if err != nil {
 			return nil, fmt.Errorf("slack: %w", err)
 		}
-		m.notify.add(m.slack)
+		m.notify.Register(m.slack)
 	}
 
 	if t := cfg.Teams; t != nil {
@@ -187,11 +165,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 			AppID: t.AppID, AppPassword: t.AppPassword, TenantID: t.TenantID, AppType: t.AppType,
 			OpenIDMetadataURL: t.OpenIDMetadataURL, TokenURL: t.TokenURL, ServiceHosts: t.ServiceHosts,
 			Clock: m.clock, HTTPClient: teamsHTTP.client(),
-		}, m.svc, m.db, m.log)
+		}, m.notify, m.db, m.log)
 		if err != nil {
 			return nil, fmt.Errorf("teams: %w", err)
 		}
-		m.notify.add(m.teams)
+		m.notify.Register(m.teams)
 	}
 
 	var extra []job

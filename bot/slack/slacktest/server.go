@@ -313,15 +313,7 @@ func (s *Server) Calls() []Call {
 
 // CallsTo returns the recorded calls of one method, oldest first.
 func (s *Server) CallsTo(method string) []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Call
-	for _, c := range s.calls {
-		if c.Method == method {
-			out = append(out, c.clone())
-		}
-	}
-	return out
+	return slices.DeleteFunc(s.Calls(), func(c Call) bool { return c.Method != method })
 }
 
 func (c Call) clone() Call {
