@@ -28,10 +28,11 @@ type IntegrationSpec struct {
 // FlowSpec describes one access flow.
 type FlowSpec struct {
 	Name                   string
+	Kind                   string // what it grants (a Kind); empty: database_user
 	Integration            string
 	Requesters             []string // "*", user:<email>, group:<name> or a bare email
-	Resources              []string // globs relative to the integration: cluster[/database[/collection]]
-	Roles                  []string
+	Resources              []string // globs relative to the integration, in the kind's grammar: cluster[/database[/collection]]
+	Roles                  []string // roles of the kind
 	DefaultDuration        string
 	MaxDuration            string
 	Approvers              []string // owners, integration-owners, user:<email>, group:<name>

@@ -77,7 +77,7 @@ func (b *Bot) runCommand(ctx context.Context, who actor, cmd bot.Command, trigge
 	switch cmd.Verb {
 	case bot.VerbRequest:
 		r, err = b.svc.Submit(ctx, flows.SubmitInput{
-			Requester: p.Email, Resource: cmd.Resource, Role: cmd.Role, Duration: cmd.Duration, Reason: cmd.Reason,
+			Requester: p.Email, Resource: cmd.Resource, Roles: cmd.Roles, Duration: cmd.Duration, Reason: cmd.Reason,
 			Origin: Platform, IdempotencyKey: "slack:trigger:" + triggerID,
 		})
 		if err == nil {

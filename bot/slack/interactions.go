@@ -249,7 +249,7 @@ func (b *Bot) submitRequestForm(ctx context.Context, cb *slackgo.InteractionCall
 		var r *flows.Request
 		if err == nil {
 			r, err = b.svc.Submit(ctx, flows.SubmitInput{
-				Requester: p.Email, Resource: f.Resource, Role: f.Role, Duration: f.Duration, Reason: f.Reason,
+				Requester: p.Email, Resource: f.Resource, Roles: f.Roles, Duration: f.Duration, Reason: f.Reason,
 				Origin: Platform, IdempotencyKey: key,
 			})
 		}

@@ -182,7 +182,7 @@ func (h *harness) start() {
 	h.db = db
 	h.notify = &fanout{}
 	svc, err := flows.NewService(flows.Config{Policy: testPolicy(t)}, flows.Deps{
-		Store: db, Provisioner: h.prov, Inventory: h.prov, Catalog: testCatalog(), Notifier: h.notify, Clock: h.clock,
+		Store: db, Provisioners: flows.Provisioners{flows.KindDatabaseUser: h.prov}, Catalog: testCatalog(), Notifier: h.notify, Clock: h.clock,
 		Log: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

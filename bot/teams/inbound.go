@@ -164,7 +164,7 @@ func (b *Bot) onText(ctx context.Context, act schema.Activity, p person) {
 		err = b.sendForm(ctx, act, p)
 	case bot.VerbRequest:
 		if r, err = b.svc.Submit(ctx, flows.SubmitInput{
-			Requester: p.Email, Resource: cmd.Resource, Role: cmd.Role, Duration: cmd.Duration, Reason: cmd.Reason,
+			Requester: p.Email, Resource: cmd.Resource, Roles: cmd.Roles, Duration: cmd.Duration, Reason: cmd.Reason,
 			Origin: Platform, IdempotencyKey: idempotencyKey(act),
 		}); err == nil {
 			b.replyCard(ctx, act, bot.SubmittedCard(r, v), renderOptions{})
@@ -287,7 +287,7 @@ func (b *Bot) submitForm(ctx context.Context, act schema.Activity, p person) {
 	var r *flows.Request
 	if err == nil {
 		r, err = b.svc.Submit(ctx, flows.SubmitInput{
-			Requester: p.Email, Resource: in.Resource, Role: in.Role, Duration: in.Duration, Reason: in.Reason,
+			Requester: p.Email, Resource: in.Resource, Roles: in.Roles, Duration: in.Duration, Reason: in.Reason,
 			Origin: Platform, IdempotencyKey: idempotencyKey(act),
 		})
 	}

@@ -84,7 +84,7 @@ func TestMixedJourney(t *testing.T) {
 	}
 	eventually(t, "the credentials in Slack", func() bool {
 		for _, m := range sl.DMs(slackAlice.ID) {
-			if strings.Contains(m.AllText(), "pw-"+h.request(r.ID).Username) {
+			if strings.Contains(m.AllText(), "pw-"+h.request(r.ID).Principal) {
 				return true
 			}
 		}
