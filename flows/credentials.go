@@ -76,11 +76,13 @@ func DatabaseUserCredentials(username string, password Secret, connectionString 
 }
 
 // withInstructions adds the integration's access details to what the
-// provisioner said, with $<KEY> replaced by the fields' values and
-// $DATABASE by the target's database.
+// provisioner said, for a kind they are written for (KindSpec.AccessDetails),
+// with $<KEY> replaced by the fields' values and $DATABASE by the target's
+// database.
 func (s *Service) withInstructions(r *Request, c Credentials) Credentials {
+	kind, _ := s.policy.Kind(r.Kind)
 	in, ok := s.policy.Integration(r.Resource.Integration)
-	if !ok || in.AccessDetails == "" {
+	if !ok || in.AccessDetails == "" || !kind.AccessDetails {
 		return c
 	}
 	pairs := []string{"$DATABASE", r.Resource.Database}

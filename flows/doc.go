@@ -6,6 +6,7 @@
 //
 // flows imports only the standard library. It declares the ports it needs
 // (Store, a Provisioner per kind with its optional capabilities, Catalog,
-// Notifier, Clock) and the adapters in atlas, store and bot implement them; flows never imports an adapter, an SDK or
-// a storage engine, and no SDK type appears in its signatures.
+// Notifier, Clock) and the adapters in atlas, store and bot implement them;
+// flows never imports an adapter, an SDK or a storage engine, and no SDK type
+// appears in its signatures.
 package flows

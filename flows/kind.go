@@ -59,6 +59,9 @@ type KindSpec struct {
 	// CheckRoles refuses valid roles that cannot be limited to the target
 	// (a collection takes fewer roles than a database); nil allows any.
 	CheckRoles func(roles []string, t Resource) error
+	// AccessDetails says the integration's access details (how to connect
+	// to its clusters) belong in this kind's credentials message.
+	AccessDetails bool
 	// Principal names the identity a grant creates in Atlas. It is derived
 	// from the request alone, so that a repeated create finds the same one,
 	// and unique per request.
@@ -156,7 +159,8 @@ func databaseUser() KindSpec {
 			}
 			return nil
 		},
-		Principal: databaseUsername,
+		AccessDetails: true,
+		Principal:     databaseUsername,
 	}
 }
 
