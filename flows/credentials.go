@@ -80,7 +80,7 @@ func DatabaseUserCredentials(username string, password Secret, connectionString 
 // with $<KEY> replaced by the fields' values and $DATABASE by the target's
 // database.
 func (s *Service) withInstructions(r *Request, c Credentials) Credentials {
-	kind, _ := s.policy.Kind(r.Kind)
+	kind, _ := s.kindOf(r)
 	in, ok := s.policy.Integration(r.Resource.Integration)
 	if !ok || in.AccessDetails == "" || !kind.AccessDetails {
 		return c

@@ -35,7 +35,7 @@ func (s *Service) Extend(ctx context.Context, id, actor string, d time.Duration)
 // as the backstop move left it, or the error that kept that from being
 // recorded.
 func (s *Service) extended(ctx context.Context, r *Request) (*Request, error) {
-	if x, ok := s.provs[r.Kind].(Extender); ok {
+	if x, ok := s.provs[r.Kind.orDefault()].(Extender); ok {
 		if err := x.Extend(ctx, s.grant(r)); err != nil {
 			// jitbot revokes at the new expiry whatever Atlas holds, so the
 			// extension stands.

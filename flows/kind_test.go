@@ -1,7 +1,10 @@
 package flows_test
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -19,8 +22,9 @@ func tokenFlow() flows.FlowSpec {
 
 // newTokenFixture is newFixture with the token kind beside the database
 // user: its flow in the policy and prov (the token provisioner, or a view of
-// it with fewer capabilities) registered for it.
-func newTokenFixture(t *testing.T, tokens *flowstest.TokenProvisioner, prov flows.Provisioner, cfg flows.Config) *fixture {
+// it with fewer capabilities) registered for it. The service logs to logs,
+// when given.
+func newTokenFixture(t *testing.T, prov flows.Provisioner, cfg flows.Config, logs *bytes.Buffer) *fixture {
 	t.Helper()
 	spec := testPolicy()
 	spec.Flows = append(spec.Flows, tokenFlow())
@@ -33,10 +37,14 @@ func newTokenFixture(t *testing.T, tokens *flowstest.TokenProvisioner, prov flow
 		t: t, ctx: t.Context(), clock: flowstest.NewClock(t0), store: flowstest.NewStore(),
 		prov: flowstest.NewProvisioner(), catalog: testCatalog(), notes: &flowstest.Notifier{},
 	}
-	f.svc, err = flows.NewService(cfg, flows.Deps{
+	deps := flows.Deps{
 		Store: f.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: f.prov, flowstest.KindToken: prov},
 		Catalog: f.catalog, Notifier: f.notes, Clock: f.clock,
-	})
+	}
+	if logs != nil {
+		deps.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	f.svc, err = flows.NewService(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +68,8 @@ func (f *fixture) submitToken(requester, target string, roles ...string) (*flows
 // (Reissuer), expiry deletes it.
 func TestAKindWithoutBackstopOrApplyWait(t *testing.T) {
 	tokens := flowstest.NewTokenProvisioner()
-	f := newTokenFixture(t, tokens, tokens, flows.Config{})
+	var logs bytes.Buffer
+	f := newTokenFixture(t, tokens, flows.Config{}, &logs)
 	r, err := f.submitToken("carol@example.com", "prod/Cluster0", "use")
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +138,13 @@ func TestAKindWithoutBackstopOrApplyWait(t *testing.T) {
 	}
 	f.wantEvents(r.ID, flows.EventSubmitted, flows.EventApproved, flows.EventProvisioning, flows.EventActivated,
 		flows.EventReminder, flows.EventExtended, flows.EventCredentialsRotated, flows.EventRevoking, flows.EventExpired)
+	// Neither token reached the log, the stored request or its events.
+	stored := fmt.Sprintf("%+v %+v", *f.get(r.ID), f.store.Events())
+	for _, secret := range []string{first.Secret.Reveal(), second} {
+		if logs.Len() == 0 || strings.Contains(logs.String(), secret) || strings.Contains(stored, secret) {
+			t.Fatalf("token %q logged or stored (%d bytes of logs)", secret, logs.Len())
+		}
+	}
 }
 
 // baseOnly hides every optional capability of a provisioner.
@@ -139,7 +155,7 @@ type baseOnly struct{ flows.Provisioner }
 // passes it by.
 func TestRotateNeedsAReissuer(t *testing.T) {
 	tokens := flowstest.NewTokenProvisioner()
-	f := newTokenFixture(t, tokens, baseOnly{tokens}, flows.Config{RotateAfter: time.Hour})
+	f := newTokenFixture(t, baseOnly{tokens}, flows.Config{RotateAfter: time.Hour}, nil)
 	r, err := f.submitToken("carol@example.com", "prod/Cluster0", "admin")
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +181,7 @@ func TestRotateNeedsAReissuer(t *testing.T) {
 // many; matching only considers the flows of the kind asked for.
 func TestKindRulesAtSubmit(t *testing.T) {
 	tokens := flowstest.NewTokenProvisioner()
-	f := newTokenFixture(t, tokens, tokens, flows.Config{})
+	f := newTokenFixture(t, tokens, flows.Config{}, nil)
 	db := func(resource string) flows.Resource {
 		res, err := flows.ParseResource(resource)
 		if err != nil {
@@ -305,7 +321,7 @@ func TestCompileChecksFlowsInTheirKind(t *testing.T) {
 // own, and its orphans go through its own provisioner.
 func TestReconcileKindByKind(t *testing.T) {
 	tokens := flowstest.NewTokenProvisioner()
-	f := newTokenFixture(t, tokens, tokens, flows.Config{})
+	f := newTokenFixture(t, tokens, flows.Config{}, nil)
 	live, err := f.submitToken("carol@example.com", "prod/Cluster0", "use")
 	if err != nil {
 		t.Fatal(err)

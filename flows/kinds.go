@@ -27,9 +27,11 @@ func checkProvisioners(p *Policy, provs Provisioners) (Provisioners, error) {
 	return maps.Clone(provs), nil
 }
 
-// kindOf returns the spec of a request's kind.
+// kindOf returns the spec of a request's kind. (A request without one, from
+// a store that does not default it, is a database user, as every request
+// was before kinds.)
 func (s *Service) kindOf(r *Request) (KindSpec, error) {
-	if k, ok := s.policy.Kind(r.Kind); ok {
+	if k, ok := s.policy.Kind(r.Kind.orDefault()); ok {
 		return k, nil
 	}
 	return KindSpec{}, Errorf(EINVALID, "jitbot does not grant %s (kind %s) any more", KindName(r.Kind), r.Kind)
@@ -39,7 +41,7 @@ func (s *Service) kindOf(r *Request) (KindSpec, error) {
 // longer served (its flows and provisioner were removed while it lived)
 // has none: provisioning it fails, revoking it retries and alerts.
 func (s *Service) provisioner(k Kind) (Provisioner, error) {
-	if p, ok := s.provs[k]; ok {
+	if p, ok := s.provs[k.orDefault()]; ok {
 		return p, nil
 	}
 	return nil, Errorf(EINVALID, "no provisioner is configured for %s (kind %s)", KindName(k), k)
@@ -47,6 +49,6 @@ func (s *Service) provisioner(k Kind) (Provisioner, error) {
 
 // backstopper returns the provisioner of a kind as a Backstopper, if it is one.
 func (s *Service) backstopper(k Kind) (Backstopper, bool) {
-	b, ok := s.provs[k].(Backstopper)
+	b, ok := s.provs[k.orDefault()].(Backstopper)
 	return b, ok
 }

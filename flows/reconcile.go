@@ -65,7 +65,7 @@ func (s *Service) reconcile(ctx context.Context, integration string, kind Kind, 
 			rep.Errors = append(rep.Errors, ErrorMessage(err))
 			continue
 		}
-		if r != nil && r.Kind != kind {
+		if r != nil && r.Kind.orDefault() != kind {
 			r = nil // the label names a request of another kind: nothing of this one explains it
 		}
 		if r != nil && r.State.HoldsAccess() && r.Principal == m.Principal {
@@ -77,7 +77,7 @@ func (s *Service) reconcile(ctx context.Context, integration string, kind Kind, 
 		s.deleteOrphan(ctx, integration, kind, m, r, &rep)
 	}
 	for _, r := range active {
-		if r.Kind == kind && r.Resource.Integration == integration && !present[r.Principal] {
+		if r.Kind.orDefault() == kind && r.Resource.Integration == integration && !present[r.Principal] {
 			rep.Missing = append(rep.Missing, r.ID)
 			ev := Event{Type: EventGrantMissing, RequestID: r.ID, Actor: SystemActor, At: s.clock.Now(), From: r.State, To: r.State, Principal: r.Principal,
 				Message: "the Atlas " + KindName(kind) + " of this active grant is gone"}

@@ -33,7 +33,7 @@ func (s *Service) Rotate(ctx context.Context, id, actor string) (*Request, error
 
 // reissuer returns the provisioner of a kind as a Reissuer, if it is one.
 func (s *Service) reissuer(k Kind) (Reissuer, bool) {
-	re, ok := s.provs[k].(Reissuer)
+	re, ok := s.provs[k.orDefault()].(Reissuer)
 	return re, ok
 }
 

@@ -100,7 +100,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		return nil, fmt.Errorf("flows: submit: %w", err)
 	}
 	for _, r := range mine {
-		if r.Kind == kind.Kind && r.Resource == in.Resource && slices.Equal(r.Roles, roles) {
+		if r.Kind.orDefault() == kind.Kind && r.Resource == in.Resource && slices.Equal(r.Roles, roles) {
 			return nil, Errorf(ECONFLICT, "you already have request %s for %s on %s (%s); extend it or cancel it instead", r.ID, FormatRoles(r.Roles), r.Resource, r.describeState())
 		}
 	}
