@@ -348,7 +348,7 @@ func (p *Provisioner) create(ctx context.Context, g flows.Grant) (flows.Credenti
 		return flows.Credentials{}, clusterError(err, pr, g.Resource.Cluster)
 	}
 	p.log.InfoContext(ctx, "atlas user created", "integration", pr.Name, "username", g.Principal,
-		"request_id", g.RequestID, "roles", flows.FormatRoles(g.Roles), "resource", g.Resource.String(), "delete_after", at)
+		"request_id", g.RequestID, "role", flows.FormatRoles(g.Roles), "resource", g.Resource.String(), "delete_after", at)
 	return flows.DatabaseUserCredentials(g.Principal, flows.NewSecret(password), conn), nil
 }
 

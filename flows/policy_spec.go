@@ -22,7 +22,7 @@ type IntegrationSpec struct {
 	ProjectID     string
 	Owners        []string // principals: user:<email>, group:<name> or a bare email
 	OwnerTag      string   // the cluster tag whose value names the resource owners
-	AccessDetails string   // shown with the credentials; $USERNAME and $CONNECTION_STRING are replaced
+	AccessDetails string   // shown with the credentials of the kinds they suit (KindSpec.AccessDetails); $USERNAME, $CONNECTION_STRING and $DATABASE are replaced
 }
 
 // FlowSpec describes one access flow.

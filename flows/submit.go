@@ -122,7 +122,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if !created {
 		return replayed(stored, requester)
 	}
-	s.log.InfoContext(ctx, "request submitted", "request_id", r.ID, "requester", requester, "kind", string(r.Kind), "resource", r.Resource.String(), "roles", FormatRoles(r.Roles), "flow", flow.Name)
+	s.log.InfoContext(ctx, "request submitted", "request_id", r.ID, "requester", requester, "kind", string(r.Kind), "resource", r.Resource.String(), "role", FormatRoles(r.Roles), "flow", flow.Name)
 	if flow.AutoApprove {
 		stored, err = s.transition(ctx, r.ID, func(r *Request, now time.Time) (Event, error) { return r.AutoApprove(now) })
 		if err != nil {
