@@ -74,7 +74,7 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 		t.Fatal(err)
 	}
 	w.svc, err = flows.NewService(flows.Config{Policy: policy}, flows.Deps{
-		Store: w.store, Provisioner: w.prov, Inventory: w.prov, Clock: w.clock, Notifier: w.engine, Log: w.logs.Logger(),
+		Store: w.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: w.prov}, Clock: w.clock, Notifier: w.engine, Log: w.logs.Logger(),
 		Catalog: flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {
 			{Name: "Cluster0", Owners: []string{"group:dba"}, Databases: map[string][]string{"sales": {"orders"}}},
 		}}),
@@ -280,7 +280,7 @@ func TestUnreachableRequesterFailsTheCredentials(t *testing.T) {
 		t.Error("the credentials went to another platform")
 	}
 
-	creds := &flows.Credentials{Username: "jit-alice", Password: flows.NewSecret("pw-x")}
+	creds := new(flows.DatabaseUserCredentials("jit-alice", flows.NewSecret("pw-x"), ""))
 	n := flows.Notice{Event: flows.Event{Type: flows.EventActivated, RequestID: r.ID, At: flowstest.T0}, Request: w.get(r.ID), To: []string{alice}, Credentials: creds}
 	if err := w.engine.Notify(w.ctx, n); flows.ErrorCode(err) != flows.ENOTFOUND {
 		t.Errorf("credentials to nobody: %v", err)

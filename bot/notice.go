@@ -118,7 +118,7 @@ func reminderChanges(ev flows.Event) bool {
 func reminderDone(r *flows.Request, v Viewer) Card {
 	return Card{
 		Title:    "Reminder about request " + r.ID,
-		Subtitle: r.Role + " on " + r.Resource.String(),
+		Subtitle: flows.FormatRoles(r.Roles) + " on " + r.Resource.String(),
 		Status:   SummaryCard(r, v).Status,
 		Tone:     ToneMuted,
 	}

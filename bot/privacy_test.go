@@ -28,7 +28,7 @@ func TestStrangersAreAnsweredAsForAMadeUpID(t *testing.T) {
 	if err != nil || active.State != flows.StateActive {
 		t.Fatalf("approve: %v %v", active, err)
 	}
-	pending, err := w.svc.Submit(w.ctx, flows.SubmitInput{Requester: "frank@example.com", Resource: orders, Role: "read",
+	pending, err := w.svc.Submit(w.ctx, flows.SubmitInput{Requester: "frank@example.com", Resource: orders, Roles: []string{"read"},
 		Duration: time.Hour, Reason: "INC-2", Origin: "slack"})
 	if err != nil {
 		t.Fatal(err)

@@ -198,7 +198,7 @@ func TestUnknownIDsAreQuotedSafely(t *testing.T) {
 func TestASubmissionReplayedBySomeoneElseShowsThemNothing(t *testing.T) {
 	f := newFixture(t)
 	res, _ := flows.ParseResource("prod/Cluster0/sales/customers")
-	in := flows.SubmitInput{Requester: "carol@example.com", Resource: res, Role: "read", Reason: "x", IdempotencyKey: "teams:conv:1"}
+	in := flows.SubmitInput{Requester: "carol@example.com", Resource: res, Roles: []string{"read"}, Reason: "x", IdempotencyKey: "teams:conv:1"}
 	first, err := f.svc.Submit(f.ctx, in)
 	if err != nil {
 		t.Fatal(err)

@@ -39,7 +39,7 @@ func (s *Service) Revoke(ctx context.Context, id, actor, reason string) (*Reques
 	return r, nil
 }
 
-// revoke deletes the Atlas user of a request being revoked. Failures are
+// revoke deletes the grant of a request being revoked. Failures are
 // retried with backoff for as long as it takes; after RevokeAlertAfter
 // attempts the grant is flagged revoke_failed and people are told. It
 // returns the request as the attempt left it; the error says the attempt
@@ -60,13 +60,13 @@ func (s *Service) revoke(ctx context.Context, id string, l lease) (*Request, err
 		}
 		return nil, err
 	}
-	// The username is recorded before any create, so without one (revoked
+	// The principal is recorded before any create, so without one (revoked
 	// before provisioning began) there is nothing in Atlas to delete.
-	if r.Username == "" {
+	if r.Principal == "" {
 		return s.step(ctx, id, func(r *Request, now time.Time) (Event, error) { return r.FinishRevocation(now) })
 	}
-	if err := s.prov.Delete(ctx, s.grant(r)); err != nil {
-		s.log.WarnContext(ctx, "revocation failed", "request_id", id, "username", r.Username, "attempt", r.Attempts, "err", err)
+	if err := s.delete(ctx, r); err != nil {
+		s.log.WarnContext(ctx, "revocation failed", "request_id", id, "principal", r.Principal, "attempt", r.Attempts, "err", err)
 		return s.step(ctx, id, func(r *Request, now time.Time) (Event, error) {
 			return r.RetryRevocation(now, now.Add(s.backoff(r.Attempts)), ErrorMessage(err), s.cfg.RevokeAlertAfter)
 		})

@@ -45,7 +45,7 @@ func newFixture(t *testing.T, mutate ...func(*flows.PolicySpec, *flows.Config)) 
 		prov: flowstest.NewProvisioner(), catalog: testCatalog(), notes: &flowstest.Notifier{},
 	}
 	svc, err := flows.NewService(cfg, flows.Deps{
-		Store: f.store, Provisioner: f.prov, Inventory: f.prov, Catalog: f.catalog, Notifier: f.notes, Clock: f.clock,
+		Store: f.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: f.prov}, Catalog: f.catalog, Notifier: f.notes, Clock: f.clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func (f *fixture) submit(requester, resource, role string, d time.Duration, reas
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return f.svc.Submit(f.ctx, flows.SubmitInput{Requester: requester, Resource: res, Role: role, Duration: d, Reason: reason, Origin: "slack"})
+	return f.svc.Submit(f.ctx, flows.SubmitInput{Requester: requester, Resource: res, Roles: flows.ParseRoles(role), Duration: d, Reason: reason, Origin: "slack"})
 }
 
 func (f *fixture) mustSubmit(requester, resource, role string, d time.Duration) *flows.Request {
@@ -133,7 +133,7 @@ func TestLifecycleFromRequestToExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.State != flows.StateActive || r.Username != "jit-carol-"+r.ID {
+	if r.State != flows.StateActive || r.Principal != "jit-carol-"+r.ID {
 		t.Fatalf("after approval: %+v", r)
 	}
 	if !r.ExpiresAt.Equal(approvedAt.Add(2*time.Hour)) || !r.BackstopAt.Equal(approvedAt.Add(3*time.Hour)) {
@@ -144,7 +144,9 @@ func TestLifecycleFromRequestToExpiry(t *testing.T) {
 		t.Fatalf("credentials notice: %+v", act)
 	}
 	c := act[0].Credentials
-	if c.Username != r.Username || c.Password.IsZero() || !strings.Contains(c.AccessDetails, `mongosh "mongodb+srv://Cluster0.example.mongodb.net" --username `+r.Username) {
+	user, _ := c.Field(flows.FieldUsername)
+	password, _ := c.Field(flows.FieldPassword)
+	if user.Value != r.Principal || password.Secret.IsZero() || !strings.Contains(c.Instructions, `mongosh "mongodb+srv://Cluster0.example.mongodb.net" --username `+r.Principal) {
 		t.Fatalf("credentials: %+v", c)
 	}
 	for _, n := range f.notes.Notices() {
@@ -152,8 +154,8 @@ func TestLifecycleFromRequestToExpiry(t *testing.T) {
 			t.Fatalf("credentials sent with %s", n.Event.Type)
 		}
 	}
-	g, _ := f.prov.User(r.Username)
-	if g.Resource.Collection != "customers" || g.Role != "read" || g.RequestID != r.ID {
+	g, _ := f.prov.User(r.Principal)
+	if g.Resource.Collection != "customers" || !slices.Equal(g.Roles, []string{"read"}) || g.RequestID != r.ID {
 		t.Fatalf("grant: %+v", g)
 	}
 
@@ -206,7 +208,7 @@ func TestUseCasesAnswerWithTheRequestTheirStepsLeft(t *testing.T) {
 	f := newFixture(t)
 	reads := &readCounter{Store: f.store}
 	svc, err := flows.NewService(flows.Config{Policy: f.svc.Policy()}, flows.Deps{
-		Store: reads, Provisioner: f.prov, Inventory: f.prov, Catalog: f.catalog, Notifier: f.notes, Clock: f.clock,
+		Store: reads, Provisioners: flows.Provisioners{flows.KindDatabaseUser: f.prov}, Catalog: f.catalog, Notifier: f.notes, Clock: f.clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +226,7 @@ func TestUseCasesAnswerWithTheRequestTheirStepsLeft(t *testing.T) {
 		}
 	}
 	res, _ := flows.ParseResource("prod/Staging/app")
-	got, err := svc.Submit(f.ctx, flows.SubmitInput{Requester: "alice@example.com", Resource: res, Role: "readWrite", Duration: 30 * time.Minute})
+	got, err := svc.Submit(f.ctx, flows.SubmitInput{Requester: "alice@example.com", Resource: res, Roles: []string{"readWrite"}, Duration: 30 * time.Minute})
 	check("an auto-approved submit", got, err, flows.StateActive)
 
 	r := f.mustSubmit("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour)

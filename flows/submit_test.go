@@ -118,7 +118,7 @@ func TestQuorumTooLargeForTheApprovers(t *testing.T) {
 func TestReplayedSubmitMakesOneRequest(t *testing.T) {
 	f := newFixture(t)
 	res, _ := flows.ParseResource("prod/Cluster0/sales/customers")
-	in := flows.SubmitInput{Requester: "carol@example.com", Resource: res, Role: "read", Reason: "x", IdempotencyKey: "trigger-42"}
+	in := flows.SubmitInput{Requester: "carol@example.com", Resource: res, Roles: []string{"read"}, Reason: "x", IdempotencyKey: "trigger-42"}
 	var ids []string
 	for range 4 {
 		r, err := f.svc.Submit(f.ctx, in)

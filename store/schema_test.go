@@ -55,7 +55,7 @@ func TestOpensAStoreWrittenByRelease1(t *testing.T) {
 	if err != nil || len(all) != 3 {
 		t.Fatalf("alice's history: %d requests, %v", len(all), err)
 	}
-	if r, err := db.Get(ctx, "r2aaaaaaaaaa"); err != nil || r.State != flows.StateActive || r.Username == "" || !r.ExpiresAt.Equal(flowstest.T0.Add(2*time.Hour)) {
+	if r, err := db.Get(ctx, "r2aaaaaaaaaa"); err != nil || r.State != flows.StateActive || r.Principal == "" || !r.ExpiresAt.Equal(flowstest.T0.Add(2*time.Hour)) {
 		t.Fatalf("active request after migration: %+v %v", r, err)
 	}
 	if sum, err := db.VerifyAudit(ctx); err != nil || sum.Records != 7 {

@@ -22,7 +22,7 @@ const atlasProject = "5cf5a45a9ccf6400e60981b6"
 func TestJourneyWithAtlas(t *testing.T) {
 	var sim *atlastest.Server
 	h := newHarness(t, func(s *setup) {
-		s.ports = func(t testing.TB, clock *flowstest.Clock) (flows.Provisioner, flows.Inventory, flows.Catalog) {
+		s.ports = func(t testing.TB, clock *flowstest.Clock) (flows.Provisioner, flows.Catalog) {
 			var err error
 			sim, err = atlastest.New(atlastest.Options{T: t, Clock: clock, ApplyAfterPolls: 2})
 			if err != nil {
@@ -45,7 +45,7 @@ func TestJourneyWithAtlas(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(p.Close)
-			return p, p, p.Catalog()
+			return p, p.Catalog()
 		}
 	})
 
@@ -66,13 +66,13 @@ func TestJourneyWithAtlas(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no password in the DM:\n%s", creds.BlocksJSON)
 	}
-	if !sim.CheckPassword(atlasProject, r.Username, m[1]) {
+	if !sim.CheckPassword(atlasProject, r.Principal, m[1]) {
 		t.Fatal("the password in the DM is not the Atlas user's")
 	}
 	if !strings.Contains(creds.AllText(), "mongodb+srv://") {
 		t.Errorf("no connection string:\n%s", creds.AllText())
 	}
-	if _, ok := sim.User(atlasProject, r.Username); !ok {
+	if _, ok := sim.User(atlasProject, r.Principal); !ok {
 		t.Fatal("no Atlas user")
 	}
 	if n := sim.CountCalls("getClusterStatus"); n < 2 {
@@ -87,7 +87,7 @@ func TestJourneyWithAtlas(t *testing.T) {
 	if s := h.get(r.ID).State; s != flows.StateExpired {
 		t.Fatalf("after expiry: %s", s)
 	}
-	if _, ok := sim.User(atlasProject, r.Username); ok {
+	if _, ok := sim.User(atlasProject, r.Principal); ok {
 		t.Error("the Atlas user outlived the grant")
 	}
 	card, _ = h.slack.Message(card.Channel, card.TS)

@@ -277,13 +277,13 @@ func TestCommands(t *testing.T) {
 		t.Errorf("rotate:\n%s", out.AllText())
 	}
 	dms := h.dms(alice)
-	if len(dms) != before+1 || !strings.Contains(string(dms[len(dms)-1].BlocksJSON), "pw-"+active.Username+"-2") {
+	if len(dms) != before+1 || !strings.Contains(string(dms[len(dms)-1].BlocksJSON), "pw-"+active.Principal+"-2") {
 		t.Fatalf("rotated credentials not sent: %d DMs before, %d after; last:\n%s", before, len(dms), dms[len(dms)-1].BlocksJSON)
 	}
 	for _, m := range dms[:len(dms)-1] {
-		if strings.Contains(string(m.BlocksJSON), "pw-"+active.Username+"-1") {
+		if strings.Contains(string(m.BlocksJSON), "pw-"+active.Principal+"-1") {
 			m, _ = h.slack.Message(m.Channel, m.TS)
-			if strings.Contains(string(m.BlocksJSON), "pw-"+active.Username+"-1") {
+			if strings.Contains(string(m.BlocksJSON), "pw-"+active.Principal+"-1") {
 				t.Error("the old password is still shown")
 			}
 		}

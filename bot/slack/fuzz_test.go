@@ -22,7 +22,7 @@ func fuzzHarness(f *testing.F) (*harness, *flows.Request) {
 	h := newHarness(f)
 	r, err := h.svc.Submit(h.ctx, flows.SubmitInput{
 		Requester: alice.Email, Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales"},
-		Role: "read", Duration: time.Hour, Reason: "INC-1", Origin: Platform,
+		Roles: []string{"read"}, Duration: time.Hour, Reason: "INC-1", Origin: Platform,
 	})
 	if err != nil {
 		f.Fatal(err)

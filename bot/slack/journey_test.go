@@ -61,8 +61,8 @@ func TestJourney(t *testing.T) {
 	}
 	creds := dms[0]
 	raw := string(creds.BlocksJSON)
-	password := "pw-" + r.Username + "-1"
-	for _, want := range []string{password, r.Username, "mongodb+srv://Cluster0.example.mongodb.net", "read on prod/Cluster0/sales/orders", "Mon 23 Nov 11:00 CET", "mongosh", "Approved by bob@example.com"} {
+	password := "pw-" + r.Principal + "-1"
+	for _, want := range []string{password, r.Principal, "mongodb+srv://Cluster0.example.mongodb.net", "read on prod/Cluster0/sales/orders", "Mon 23 Nov 11:00 CET", "mongosh", "Approved by bob@example.com"} {
 		if !strings.Contains(raw, want) {
 			t.Errorf("credentials DM lacks %q:\n%s", want, raw)
 		}

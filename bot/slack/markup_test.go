@@ -46,7 +46,7 @@ func noRawMarkup(t *testing.T, where, text string, blocks json.RawMessage) {
 func TestPeoplesWordsPingNobody(t *testing.T) {
 	h := newHarness(t, withChannel("#db-access"))
 	res := flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: markupCollection}
-	r, err := h.svc.Submit(h.ctx, flows.SubmitInput{Requester: alice.Email, Resource: res, Role: "read", Duration: time.Hour,
+	r, err := h.svc.Submit(h.ctx, flows.SubmitInput{Requester: alice.Email, Resource: res, Roles: []string{"read"}, Duration: time.Hour,
 		Reason: markupReason, Origin: Platform})
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ func (h *harness) submit(requester, resource, origin string) *flows.Request {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	r, err := h.svc.Submit(h.ctx, flows.SubmitInput{Requester: requester, Resource: res, Role: "read", Duration: time.Hour, Reason: "INC-1", Origin: origin})
+	r, err := h.svc.Submit(h.ctx, flows.SubmitInput{Requester: requester, Resource: res, Roles: []string{"read"}, Duration: time.Hour, Reason: "INC-1", Origin: origin})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestRevokeFailedAlertsAdmins(t *testing.T) {
 // Orphans found by reconcile belong to no request: admins are told.
 func TestOrphanAlert(t *testing.T) {
 	h := newHarness(t)
-	h.prov.AddUser(flows.Grant{RequestID: "gone123456", Integration: "prod", Username: "jit-x-gone123456"})
+	h.prov.AddUser(flows.Grant{RequestID: "gone123456", Integration: "prod", Principal: "jit-x-gone123456"})
 	if _, err := h.svc.Reconcile(h.ctx); err != nil {
 		t.Fatal(err)
 	}

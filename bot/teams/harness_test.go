@@ -174,7 +174,7 @@ func (h *harness) start() {
 	}
 	h.engine = engine
 	svc, err := flows.NewService(flows.Config{Policy: testPolicy(t)}, flows.Deps{
-		Store: h.store, Provisioner: h.prov, Inventory: h.prov, Catalog: testCatalog(), Notifier: engine, Clock: h.clock, Log: log,
+		Store: h.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: h.prov}, Catalog: testCatalog(), Notifier: engine, Clock: h.clock, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -51,8 +51,8 @@ func TestJourney(t *testing.T) {
 		t.Fatalf("credentials messages: %d", len(creds))
 	}
 	credText := cardText(creds[0].Cards()[0])
-	password := "pw-" + r.Username + "-1"
-	for _, want := range []string{"Username", r.Username, password, "mongodb+srv://Cluster0.example.mongodb.net", "mongosh"} {
+	password := "pw-" + r.Principal + "-1"
+	for _, want := range []string{"Username", r.Principal, password, "mongodb+srv://Cluster0.example.mongodb.net", "mongosh"} {
 		if !strings.Contains(credText, want) {
 			t.Errorf("credentials lack %q:\n%s", want, credText)
 		}

@@ -79,8 +79,8 @@ func TestExtensionNeedsApproval(t *testing.T) {
 		"Credentials of request " + r.ID + " removed",
 		"read on " + invoices,
 		"Username",
-		r.Username,
-		"This message held the password of " + r.Username + "; it was removed because access to " + invoices + " ended.",
+		r.Principal,
+		"This message held the password of " + r.Principal + "; it was removed because access to " + invoices + " ended.",
 		"Removed at Sun 23 Nov 09:00 UTC",
 	}, "\n")
 	if got := cardText(h.current(aliceConv, creds.ActivityID)); got != wantCreds {
@@ -126,7 +126,7 @@ func TestExtendAndRotate(t *testing.T) {
 	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "New credentials were sent here") {
 		t.Errorf("rotate answer:\n%s", cardText(c))
 	}
-	if got := h.sentWith(aliceConv, "New credentials: request "+r.ID); len(got) != 1 || !strings.Contains(cardText(got[0].Cards()[0]), "pw-"+r.Username+"-2") {
+	if got := h.sentWith(aliceConv, "New credentials: request "+r.ID); len(got) != 1 || !strings.Contains(cardText(got[0].Cards()[0]), "pw-"+r.Principal+"-2") {
 		t.Fatalf("new credentials: %d", len(got))
 	}
 	if got := cardText(h.current(aliceConv, first.ActivityID)); !strings.Contains(got, "a new password replaced it") || strings.Contains(got, "pw-") {

@@ -39,8 +39,8 @@ type grantView struct {
 
 func viewOf(r *flows.Request) grantView {
 	return grantView{
-		ID: r.ID, State: string(r.State), Requester: r.Requester, Resource: r.Resource.String(), Role: r.Role, Flow: r.Flow,
-		Username: r.Username, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, Approvers: r.Approvers, LastError: r.LastError,
+		ID: r.ID, State: string(r.State), Requester: r.Requester, Resource: r.Resource.String(), Role: flows.FormatRoles(r.Roles), Flow: r.Flow,
+		Username: r.Principal, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, Approvers: r.Approvers, LastError: r.LastError,
 	}
 }
 
@@ -62,7 +62,7 @@ type auditLine struct {
 
 func lineOf(r flows.AuditRecord) auditLine {
 	l := auditLine{Seq: r.Seq, At: r.Event.At, Type: string(r.Event.Type), RequestID: r.Event.RequestID, Actor: r.Event.Actor,
-		From: string(r.Event.From), To: string(r.Event.To), Message: r.Event.Message, Username: r.Event.Username,
+		From: string(r.Event.From), To: string(r.Event.To), Message: r.Event.Message, Username: r.Event.Principal,
 		PrevHash: r.PrevHash, Hash: r.Hash}
 	if r.Event.Duration > 0 {
 		l.Duration = flows.FormatDuration(r.Event.Duration)

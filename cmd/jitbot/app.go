@@ -141,7 +141,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		Policy: cfg.Policy, RemindBefore: cfg.ReminderBefore, BackstopGrace: cfg.BackstopGrace, RotateAfter: cfg.RotateAfter,
 		RateLimits: rateLimits, SweepInterval: sweepInterval,
 	}, flows.Deps{
-		Store: m.db, Provisioner: m.atlas, Inventory: m.atlas, Catalog: m.atlas.Catalog(), Notifier: m.notify,
+		Store: m.db, Provisioners: flows.Provisioners{flows.KindDatabaseUser: m.atlas}, Catalog: m.atlas.Catalog(), Notifier: m.notify,
 		Clock: m.clock, Log: m.log.With("component", "flows"),
 	})
 	if err != nil {

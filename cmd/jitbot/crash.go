@@ -279,7 +279,7 @@ func (c *crashRun) seedExpiring(ctx context.Context, n int) error {
 		created := activated.Add(-time.Second)
 		r := &flows.Request{
 			ID: fmt.Sprintf("%s%06d", crashSeedPrefix, i), Requester: u.Email, Resource: flows.Resource{Integration: "prod", Cluster: proveClusterName, Database: "sales", Collection: "orders"},
-			Role: "read", Duration: time.Minute, Reason: "seeded", Origin: "slack", Flow: "crash", Approvers: []string{proveOlivia.Email},
+			Kind: flows.KindDatabaseUser, Roles: []string{"read"}, Duration: time.Minute, Reason: "seeded", Origin: "slack", Flow: "crash", Approvers: []string{proveOlivia.Email},
 			Quorum: 1, MaxDuration: 3 * time.Minute, DenyReasonRequired: true, State: flows.StatePending,
 			CreatedAt: created, UpdatedAt: created, PendingUntil: created.Add(2 * time.Minute),
 		}
@@ -287,7 +287,7 @@ func (c *crashRun) seedExpiring(ctx context.Context, n int) error {
 		if _, _, err := db.Create(ctx, r, ev, ""); err != nil {
 			return err
 		}
-		username := flows.Username(r.Requester, r.ID)
+		username := flows.DatabaseUser().Principal(r.Requester, r.ID)
 		backstop := activated.Add(time.Minute + time.Hour).Truncate(time.Second)
 		steps := []func(r *flows.Request) (flows.Event, error){
 			func(r *flows.Request) (flows.Event, error) { return r.Approve(proveOlivia.Email, created) },
@@ -560,7 +560,7 @@ func (c *crashRun) check(ctx context.Context, final bool, stopped time.Time) err
 	for _, u := range c.r.managedUsers() {
 		users[u.Username] = true
 		id, _ := u.Label("jitbot-request")
-		if r := byID[id]; r == nil || !r.State.HoldsAccess() || r.Username != u.Username {
+		if r := byID[id]; r == nil || !r.State.HoldsAccess() || r.Principal != u.Username {
 			c.res.Orphans++
 			state := "no request"
 			if r != nil {
@@ -570,9 +570,9 @@ func (c *crashRun) check(ctx context.Context, final bool, stopped time.Time) err
 		}
 	}
 	for _, r := range rs {
-		if r.State == flows.StateActive && !users[r.Username] {
+		if r.State == flows.StateActive && !users[r.Principal] {
 			c.res.Missing++
-			c.problem("active grant %s has no Atlas user %s", r.ID, r.Username)
+			c.problem("active grant %s has no Atlas user %s", r.ID, r.Principal)
 		}
 	}
 	if final {
@@ -613,14 +613,14 @@ func consistency(r *flows.Request, evs []flows.Event) []string {
 	}
 	switch {
 	case r.State == flows.StateActive:
-		if r.Username == "" || r.ActivatedAt.IsZero() {
+		if r.Principal == "" || r.ActivatedAt.IsZero() {
 			bad("active without a user or a start")
 		}
 		if want := r.ActivatedAt.Add(r.Duration + extended); !r.ExpiresAt.Equal(want) {
 			bad("expires at %s, not start + duration + extensions = %s", r.ExpiresAt, want)
 		}
 	case r.State == flows.StateProvisioning || r.State == flows.StateRevokeFailed:
-		if r.Username == "" {
+		if r.Principal == "" {
 			bad("%s without a username", r.State)
 		}
 	case r.State.Terminal():

@@ -343,7 +343,7 @@ func (r *rig) makeGrants(ctx context.Context, n int, d time.Duration) ([]*flows.
 	for i := range n {
 		req, err := r.main.svc.Submit(ctx, flows.SubmitInput{
 			Requester: requester(i).Email, Resource: flows.Resource{Integration: "prod", Cluster: proveClusterName, Database: "sales", Collection: "orders"},
-			Role: "read", Duration: d, Reason: fmt.Sprintf("grant %d", i), Origin: "prove",
+			Roles: []string{"read"}, Duration: d, Reason: fmt.Sprintf("grant %d", i), Origin: "prove",
 		})
 		if err != nil {
 			return nil, fmt.Errorf("grant %d: %w", i, err)
@@ -461,7 +461,7 @@ func proveExpiry(ctx context.Context, n, capacity, refill int, per time.Duration
 	deleted := deleteTimes(calls)
 	res.MaxOverstay = -24 * time.Hour
 	for _, g := range grants {
-		at, ok := deleted[g.Username]
+		at, ok := deleted[g.Principal]
 		if !ok {
 			continue
 		}

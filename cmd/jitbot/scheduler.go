@@ -102,7 +102,7 @@ func reconcile(ctx context.Context, svc *flows.Service, m *metrics, log *slog.Lo
 	}
 	for _, r := range reps {
 		m.observeReconcile(r)
-		log.Info("reconcile", "integration", r.Integration, "users", r.Users, "orphans_deleted", len(r.OrphansDeleted),
+		log.Info("reconcile", "integration", r.Integration, "kind", string(r.Kind), "users", r.Managed, "orphans_deleted", len(r.OrphansDeleted),
 			"missing", len(r.Missing), "errors", len(r.Errors))
 	}
 }

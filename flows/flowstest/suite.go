@@ -24,7 +24,7 @@ func NewRequest(id, requester string, created time.Time) *flows.Request {
 	return &flows.Request{
 		ID: id, Requester: requester,
 		Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"},
-		Role:     "read", Duration: time.Hour, Reason: "INC-1", Origin: "slack", Flow: "prod-read",
+		Kind:     flows.KindDatabaseUser, Roles: []string{"read"}, Duration: time.Hour, Reason: "INC-1", Origin: "slack", Flow: "prod-read",
 		Approvers: []string{"owner@example.com", "dba@example.com"}, Quorum: 1, MaxDuration: 8 * time.Hour,
 		State: flows.StatePending, CreatedAt: created, UpdatedAt: created, PendingUntil: created.Add(time.Hour),
 	}
@@ -59,7 +59,7 @@ func StoreSuite(t *testing.T, open OpenStore) {
 		r.Denial = &flows.Decision{By: "dba@example.com", At: T0, Reason: "no"}
 		r.Extension = &flows.Extension{Number: 2, By: "alice@example.com", Duration: time.Hour, RequestedAt: T0,
 			Approvals: []flows.Decision{{By: "dba@example.com", At: T0, Approve: true}}}
-		r.Username, r.ExpiresAt, r.BackstopAt, r.ActivatedAt = "jit-alice-aaaa", T0.Add(2*time.Hour), T0.Add(3*time.Hour), T0
+		r.Principal, r.ExpiresAt, r.BackstopAt, r.ActivatedAt = "jit-alice-aaaa", T0.Add(2*time.Hour), T0.Add(3*time.Hour), T0
 		r.RemindAt, r.BackstopRefreshAt, r.CredentialsIssuedAt, r.NextAttemptAt = T0.Add(time.Hour), T0.Add(5*time.Hour), T0, T0
 		r.Extensions, r.Attempts, r.LastError, r.EndState, r.EndedBy, r.EndReason = 2, 3, "boom", flows.StateRevoked, "x@example.com", "why"
 		r.DenyReasonRequired, r.ExtendNeedsApproval, r.ApprovalsChannel = true, true, "#db"

@@ -75,10 +75,10 @@ func Request(i, n int) *flows.Request {
 	return &flows.Request{
 		ID: id, Requester: fmt.Sprintf("user%d@example.com", i%500),
 		Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"},
-		Role:     "read", Duration: time.Hour, Reason: "INC-1", Origin: "slack", Flow: "prod-read",
+		Kind:     flows.KindDatabaseUser, Roles: []string{"read"}, Duration: time.Hour, Reason: "INC-1", Origin: "slack", Flow: "prod-read",
 		Approvers: []string{"owner@example.com", "dba@example.com"}, Quorum: 1, MaxDuration: 8 * time.Hour,
 		State: flows.StateExpired, CreatedAt: created, UpdatedAt: created, PendingUntil: created.Add(time.Hour),
-		Username: "jit-user-" + id, EndedAt: created.Add(time.Hour),
+		Principal: "jit-user-" + id, EndedAt: created.Add(time.Hour),
 	}
 }
 
@@ -98,7 +98,7 @@ func build(path string, n, m int) error {
 	evs := make([]flows.Event, 0, 10000)
 	for i := n; i < m; i++ {
 		evs = append(evs, flows.Event{Type: flows.EventExpired, RequestID: fmt.Sprintf("h%09d", i%n), Actor: flows.SystemActor,
-			At: T0, From: flows.StateRevoking, To: flows.StateExpired, Username: "jit-user"})
+			At: T0, From: flows.StateRevoking, To: flows.StateExpired, Principal: "jit-user"})
 		if len(evs) == cap(evs) || i == m-1 {
 			if err := db.AppendEvents(ctx, evs...); err != nil {
 				return errors.Join(err, db.Close())

@@ -108,6 +108,7 @@ type RateLimitFile struct {
 // FlowFile is one access flow.
 type FlowFile struct {
 	Name                   string   `yaml:"name"`
+	Kind                   string   `yaml:"kind"` // what the flow grants; empty: database_user
 	Integration            string   `yaml:"integration"`
 	Requesters             []string `yaml:"requesters"`
 	Resources              []string `yaml:"resources"`
@@ -593,7 +594,7 @@ func (l *loader) check(f *File) *Config {
 	}
 	for _, fl := range f.Flows {
 		spec.Flows = append(spec.Flows, flows.FlowSpec{
-			Name: fl.Name, Integration: fl.Integration, Requesters: fl.Requesters, Resources: fl.Resources, Roles: fl.Roles,
+			Name: fl.Name, Kind: fl.Kind, Integration: fl.Integration, Requesters: fl.Requesters, Resources: fl.Resources, Roles: fl.Roles,
 			DefaultDuration: fl.DefaultDuration, MaxDuration: fl.MaxDuration, Approvers: fl.Approvers, Approvals: fl.Approvals,
 			AutoApprove: fl.AutoApprove, RequireReason: fl.RequireReason, ExtendRequiresApproval: fl.ExtendRequiresApproval,
 			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel,
