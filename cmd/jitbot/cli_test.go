@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jitbot/jitbot/cmd/internal/app"
 )
 
 func runCLI(args ...string) (int, string) {
@@ -218,7 +220,7 @@ func TestServeSurvivesSIGTERMHalfway(t *testing.T) {
 	quiet := func() {
 		t.Helper()
 		atlasCalls := func() (int64, error) { return int64(len(h.atlas.Calls())), nil }
-		if err := waitQuiet(h.ctx, sweepInterval+time.Second, time.Minute, h.slack, atlasCalls); err != nil {
+		if err := waitQuiet(h.ctx, app.SweepInterval+time.Second, time.Minute, h.slack, atlasCalls); err != nil {
 			t.Fatalf("%v:\n%s", err, srv.logs.String())
 		}
 	}

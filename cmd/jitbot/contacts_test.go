@@ -12,6 +12,7 @@ import (
 
 	"github.com/jitbot/jitbot/bot/teams"
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
+	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/store"
@@ -29,7 +30,7 @@ func (h *harness) startAt(addr string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.main, err = New(h.ctx, cfg, Options{Listener: ln, Log: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	h.main, err = app.New(h.ctx, cfg, app.Options{Listener: ln, Log: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
+	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/store"
 )
@@ -356,7 +357,7 @@ func httpGet(url string) (int, error) {
 }
 
 // grants lists every request through the running jitbot's admin API.
-func (c *crashRun) grants(ctx context.Context) ([]grantView, error) {
+func (c *crashRun) grants(ctx context.Context) ([]app.GrantView, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.addr+"/admin/grants?state=all", nil)
 	if err != nil {
 		return nil, err
@@ -370,7 +371,7 @@ func (c *crashRun) grants(ctx context.Context) ([]grantView, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("admin API: %s", resp.Status)
 	}
-	var views []grantView
+	var views []app.GrantView
 	return views, json.NewDecoder(resp.Body).Decode(&views)
 }
 
@@ -382,8 +383,8 @@ func (c *crashRun) burst(ctx context.Context) {
 		views = nil
 	}
 	// The seeded grants are left alone, to expire.
-	in := func(states ...flows.State) []grantView {
-		var out []grantView
+	in := func(states ...flows.State) []app.GrantView {
+		var out []app.GrantView
 		for _, v := range views {
 			if slices.Contains(states, flows.State(v.State)) && !strings.HasPrefix(v.ID, crashSeedPrefix) {
 				out = append(out, v)
@@ -391,7 +392,7 @@ func (c *crashRun) burst(ctx context.Context) {
 		}
 		return out
 	}
-	pick := func(vs []grantView) grantView { return vs[c.rng.IntN(len(vs))] }
+	pick := func(vs []app.GrantView) app.GrantView { return vs[c.rng.IntN(len(vs))] }
 	for range 1 + c.rng.IntN(4) {
 		pending, active := in(flows.StatePending), in(flows.StateActive)
 		live := in(flows.StateApproved, flows.StateProvisioning, flows.StateActive)
@@ -493,8 +494,8 @@ func (c *crashRun) deny(ctx context.Context, id string) error {
 // pastDeadline counts grants whose Atlas user is still there more than a
 // tick and a round trip after its deadline (or after jitbot came up, when
 // the deadline passed while it was down).
-func (c *crashRun) pastDeadline(views []grantView, up time.Time) {
-	byUser := map[string]grantView{}
+func (c *crashRun) pastDeadline(views []app.GrantView, up time.Time) {
+	byUser := map[string]app.GrantView{}
 	for _, v := range views {
 		if v.Username != "" {
 			byUser[v.Username] = v

@@ -20,6 +20,7 @@ import (
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
+	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
 )
@@ -113,7 +114,7 @@ type demo struct {
 	dir   string
 	atlas *atlastest.Server
 	slack *slacktest.Server
-	main  *Main
+	main  *app.Main
 	run   chan error
 	steps int
 }
@@ -189,7 +190,7 @@ func startDemo(ctx context.Context, out io.Writer, speed float64) (d *demo, err 
 	if err != nil {
 		return nil, err
 	}
-	if d.main, err = New(ctx, cfg, Options{Clock: d.clock, Log: log, Listener: ln}); err != nil {
+	if d.main, err = app.New(ctx, cfg, app.Options{Clock: d.clock, Log: log, Listener: ln}); err != nil {
 		return nil, err
 	}
 	go func() { d.run <- d.main.Run(ctx) }()
@@ -265,7 +266,7 @@ func (d *demo) fastForward(ctx context.Context, by time.Duration) {
 		return // demo time runs by itself; the scheduler's sweeps notice
 	}
 	d.clock.Advance(by)
-	sweep(ctx, d.main.svc, d.clock, d.main.metrics, d.main.log)
+	d.main.Sweep(ctx)
 }
 
 func (d *demo) wait(by time.Duration) time.Duration {

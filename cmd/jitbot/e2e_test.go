@@ -201,9 +201,7 @@ func TestHealthReadinessMetricsAndAdmin(t *testing.T) {
 	// Atlas down: not ready, naming the part that is down; why is in the
 	// log, not in the answer (anyone reaching the probe would read it).
 	h.atlas.Inject(atlasDown())
-	h.main.readyMu.Lock()
-	h.main.readyAt = time.Time{}
-	h.main.readyMu.Unlock()
+	h.main.ExpireReadiness()
 	if code, body := get(t, h.url("/readyz"), ""); code != http.StatusServiceUnavailable || strings.TrimSpace(body) != "not ready: atlas prod" {
 		t.Fatalf("readyz with Atlas down: %d %q", code, body)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
+	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/flows/flowstest"
 )
 
@@ -45,7 +47,7 @@ func TestSlackUserGroupsApprove(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.start()
-	policy := h.main.cfg.Policy
+	policy := h.main.Service().Policy()
 	waitMembers := func(want ...string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -69,12 +71,12 @@ func TestSlackUserGroupsApprove(t *testing.T) {
 
 	// The rota changes: the next sync follows it.
 	h.slack.AddUserGroup("S0ONCALL", "dba-oncall", nina.id)
-	h.main.syncGroups()
+	h.main.SyncGroups()
 	waitMembers(nina.email)
 
 	// Slack fails: the group keeps its last members rather than emptying.
 	down := func(context.Context, string) ([]string, error) { return nil, errors.New("slack is down") }
-	if err := syncUserGroups(h.ctx, policy, down, h.main.log); err == nil || !strings.Contains(err.Error(), "group oncall keeps its last members") {
+	if err := app.SyncUserGroups(h.ctx, policy, down, slog.New(slog.NewJSONHandler(h.logs, nil))); err == nil || !strings.Contains(err.Error(), "group oncall keeps its last members") {
 		t.Fatalf("sync during an outage: %v", err)
 	}
 	waitMembers(nina.email)

@@ -20,6 +20,7 @@ import (
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
+	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows/flowstest"
 )
@@ -84,7 +85,7 @@ type harness struct {
 	bf     *teamstest.BotFramework
 	cfg    string // path of jitbot.yaml
 	logs   *syncBuffer
-	main   *Main
+	main   *app.Main
 	runErr chan error
 }
 
@@ -157,11 +158,11 @@ func (h *harness) start() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	opts := Options{Listener: ln, Log: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	opts := app.Options{Listener: ln, Log: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if h.clock != nil {
 		opts.Clock = h.clock
 	}
-	h.main, err = New(h.ctx, cfg, opts)
+	h.main, err = app.New(h.ctx, cfg, opts)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func (h *harness) url(path string) string { return "http://" + h.main.Addr() + p
 
 // sweep runs the scheduler's sweep now, at the harness clock's time.
 func (h *harness) sweep() {
-	sweep(h.ctx, h.main.svc, h.main.clock, h.main.metrics, h.main.log)
+	h.main.Sweep(h.ctx)
 }
 
 // slash sends a signed slash command as user and returns jitbot's ack.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
+	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/flows"
 )
 
@@ -117,7 +118,7 @@ func proveLoad(ctx context.Context, rate int, d time.Duration, reporter atlastes
 		return res, err
 	}
 	defer r.close()
-	if err := r.start(ctx, Options{}); err != nil {
+	if err := r.start(ctx, app.Options{}); err != nil {
 		return res, err
 	}
 	p := newSlackPoster(r.main.Addr())

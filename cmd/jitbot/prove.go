@@ -27,6 +27,7 @@ import (
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
+	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
 )
@@ -79,7 +80,7 @@ const (
 	proveBotToken    = "xoxb-prove-0000"
 	proveAdminToken  = "prove-admin-token-0123456789"
 	proveOliviaConv  = "a:olivia-1on1"
-	proveSweepTick   = sweepInterval
+	proveSweepTick   = app.SweepInterval
 	proveClusterName = "Cluster0"
 )
 
@@ -130,7 +131,7 @@ type rig struct {
 	bf     *teamstest.BotFramework
 	logf   *os.File
 	log    *slog.Logger
-	main   *Main
+	main   *app.Main
 	runErr chan error
 }
 
@@ -236,7 +237,7 @@ func (r *rig) config() (*config.Config, error) {
 // start runs jitbot in this process and waits until it has resumed and
 // swept once. extra sets the options a scenario needs (a fake clock's sleep,
 // no scheduler).
-func (r *rig) start(ctx context.Context, extra Options) error {
+func (r *rig) start(ctx context.Context, extra app.Options) error {
 	cfg, err := r.config()
 	if err != nil {
 		return err
@@ -254,13 +255,13 @@ func (r *rig) start(ctx context.Context, extra Options) error {
 			return err
 		}
 	}
-	if r.main, err = New(ctx, cfg, opts); err != nil {
+	if r.main, err = app.New(ctx, cfg, opts); err != nil {
 		return err
 	}
 	r.runErr = make(chan error, 1)
 	go func() { r.runErr <- r.main.Run(ctx) }()
 	select {
-	case <-r.main.started:
+	case <-r.main.Started():
 		return nil
 	case err := <-r.runErr:
 		r.main = nil
@@ -311,7 +312,7 @@ func (r *rig) logTail(n int) string {
 
 // sweepOnce runs the scheduler's sweep now, on jitbot's clock.
 func (r *rig) sweepOnce(ctx context.Context) {
-	sweep(ctx, r.main.svc, r.main.clock, r.main.metrics, r.main.log)
+	r.main.Sweep(ctx)
 }
 
 // managedUsers are the simulator's users labelled as jitbot's.
@@ -341,7 +342,7 @@ const autoApproveFlow = `  - name: self-serve
 func (r *rig) makeGrants(ctx context.Context, n int, d time.Duration) ([]*flows.Request, error) {
 	var out []*flows.Request
 	for i := range n {
-		req, err := r.main.svc.Submit(ctx, flows.SubmitInput{
+		req, err := r.main.Service().Submit(ctx, flows.SubmitInput{
 			Requester: requester(i).Email, Resource: flows.Resource{Integration: "prod", Cluster: proveClusterName, Database: "sales", Collection: "orders"},
 			Role: "read", Duration: d, Reason: fmt.Sprintf("grant %d", i), Origin: "prove",
 		})
@@ -420,7 +421,7 @@ func proveExpiry(ctx context.Context, n, capacity, refill int, per time.Duration
 		return res, err
 	}
 	defer r.close()
-	if err := r.start(ctx, Options{NoScheduler: true}); err != nil {
+	if err := r.start(ctx, app.Options{NoScheduler: true}); err != nil {
 		return res, err
 	}
 	const d = time.Hour
@@ -526,7 +527,7 @@ func proveDowntime(ctx context.Context, n int, reporter atlastest.Reporter) (Dow
 		return res, err
 	}
 	defer r.close()
-	if err := r.start(ctx, Options{NoScheduler: true}); err != nil {
+	if err := r.start(ctx, app.Options{NoScheduler: true}); err != nil {
 		return res, err
 	}
 	grants, err := r.makeGrants(ctx, n, time.Hour)
@@ -541,7 +542,7 @@ func proveDowntime(ctx context.Context, n int, reporter atlastest.Reporter) (Dow
 	clock.advanceTo(grants[0].ExpiresAt.Add(res.Downtime))
 	r.atlas.ResetCalls()
 	began := time.Now()
-	if err := r.start(ctx, Options{NoScheduler: true}); err != nil {
+	if err := r.start(ctx, app.Options{NoScheduler: true}); err != nil {
 		return res, err
 	}
 	res.StartToDone = time.Since(began)

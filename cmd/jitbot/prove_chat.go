@@ -21,6 +21,7 @@ import (
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
+	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/flows"
 )
 
@@ -226,7 +227,7 @@ func proveDuplicates(ctx context.Context, reporter atlastest.Reporter) (Duplicat
 		return res, err
 	}
 	defer r.close()
-	if err := r.start(ctx, Options{}); err != nil {
+	if err := r.start(ctx, app.Options{}); err != nil {
 		return res, err
 	}
 	p := newSlackPoster(r.main.Addr())
@@ -500,7 +501,7 @@ func proveClickToCredentials(ctx context.Context, n int, latency, applyDelay tim
 		return res, err
 	}
 	defer r.close()
-	if err := r.start(ctx, Options{NoScheduler: true}); err != nil {
+	if err := r.start(ctx, app.Options{NoScheduler: true}); err != nil {
 		return res, err
 	}
 	p := newSlackPoster(r.main.Addr())

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
+	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/store/storetest"
 )
 
@@ -55,14 +56,14 @@ func proveScale(ctx context.Context, exe, dir string, requests, events, sweeps i
 	}
 	defer r.close()
 	began := time.Now()
-	if err := r.start(ctx, Options{NoScheduler: true}); err != nil {
+	if err := r.start(ctx, app.Options{NoScheduler: true}); err != nil {
 		return res, err
 	}
 	res.StartToReady = time.Since(began)
 	var took []time.Duration
 	for range sweeps {
 		t := time.Now()
-		rep, err := r.main.svc.Sweep(ctx, r.main.clock.Now())
+		rep, err := r.main.Service().Sweep(ctx, time.Now())
 		took = append(took, time.Since(t))
 		if err != nil {
 			return res, fmt.Errorf("sweep: %w", err)
