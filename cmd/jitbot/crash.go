@@ -2,15 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +17,7 @@ import (
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
 	"github.com/jitbot/jitbot/cmd/internal/app"
+	"github.com/jitbot/jitbot/cmd/internal/rig"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/store"
 )
@@ -94,12 +91,13 @@ var crashResources = []string{"prod/Cluster0/sales/orders", "prod/Cluster0/sales
 
 // crashRun is the scenario's state.
 type crashRun struct {
-	r       *rig
+	r       *rig.Rig
 	exe     string
 	addr    string
 	rng     *rand.Rand
 	res     *CrashResult
-	poster  *slackPoster
+	poster  *rig.Poster
+	admin   *app.AdminClient
 	people  map[string]slacktest.User // by email
 	journal []string                  // what the current run did, for reports
 	logPath string
@@ -116,32 +114,36 @@ func proveCrash(ctx context.Context, exe string, runs int, maxKillDelay, settle 
 			return res, err
 		}
 	}
-	addr, err := freeAddr()
+	addr, err := rig.FreeAddr()
 	if err != nil {
 		return res, err
 	}
 	var users []slacktest.User
-	people := map[string]slacktest.User{proveOlivia.Email: proveOlivia, proveDana.Email: proveDana}
+	people := map[string]slacktest.User{rig.Olivia.Email: rig.Olivia, rig.Dana.Email: rig.Dana}
 	for i := range crashUsers {
-		u := requester(i)
+		u := rig.Requester(i)
 		users = append(users, u)
 		people[u.Email] = u
 	}
-	r, err := newRig(rigOptions{slack: true, slackUsers: users, listen: addr, applyPolls: 1, flows: crashFlow, reporter: reporter})
+	r, err := rig.New(rig.Options{Slack: true, SlackUsers: users, Listen: addr, ApplyPolls: 1, Flows: crashFlow, Reporter: reporter})
 	if err != nil {
 		return res, err
 	}
-	defer r.close()
+	defer r.Close()
+	cfg, err := r.Config()
+	if err != nil {
+		return res, err
+	}
 	c := &crashRun{r: r, exe: exe, addr: addr, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), res: &res,
-		poster: newSlackPoster(addr), people: people, logPath: filepath.Join(r.dir, "serve.log")}
-	defer c.poster.close()
+		poster: rig.NewPoster(addr), admin: app.NewAdminClient(cfg), people: people, logPath: filepath.Join(r.Dir, "serve.log")}
+	defer c.poster.Close()
 
 	if err := c.seedExpiring(ctx, crashSeeded); err != nil {
 		return res, err
 	}
 	for run := range runs {
 		c.journal = c.journal[:0]
-		p, err := c.serve(ctx)
+		p, err := serve(ctx, c.r, c.exe, c.addr, c.logPath)
 		if err != nil {
 			return res, fmt.Errorf("run %d: %w", run, err)
 		}
@@ -149,7 +151,7 @@ func proveCrash(ctx context.Context, exe string, runs int, maxKillDelay, settle 
 		delay := time.Duration(c.rng.Int64N(int64(maxKillDelay) + 1))
 		c.note("kill -9 after %s", delay)
 		time.Sleep(delay)
-		p.kill()
+		p.Kill()
 		res.Runs++
 		if err := c.check(ctx, false, time.Time{}); err != nil {
 			return res, fmt.Errorf("after run %d (%s): %w", run, strings.Join(c.journal, "; "), err)
@@ -159,16 +161,16 @@ func proveCrash(ctx context.Context, exe string, runs int, maxKillDelay, settle 
 	// The last start: jitbot catches up, finishes what the kills left, and
 	// runs long enough (two sweep ticks at least) for the deadline check.
 	c.journal = c.journal[:0]
-	p, err := c.serve(ctx)
+	p, err := serve(ctx, c.r, c.exe, c.addr, c.logPath)
 	if err != nil {
 		return res, fmt.Errorf("final start: %w", err)
 	}
 	up := time.Now()
 	settleBy := up.Add(settle)
 	for {
-		views, err := c.grants(ctx)
+		views, err := c.admin.Grants(ctx, "all")
 		if err != nil {
-			p.kill()
+			p.Kill()
 			return res, err
 		}
 		c.pastDeadline(views, up)
@@ -187,7 +189,7 @@ func proveCrash(ctx context.Context, exe string, runs int, maxKillDelay, settle 
 	}
 	res.Settle = time.Since(up)
 	stopped := time.Now()
-	if err := p.stop(); err != nil {
+	if err := p.Stop(); err != nil {
 		return res, fmt.Errorf("final stop: %w", err)
 	}
 	if err := c.check(ctx, true, stopped); err != nil {
@@ -197,18 +199,9 @@ func proveCrash(ctx context.Context, exe string, runs int, maxKillDelay, settle 
 		raw, _ := os.ReadFile(c.logPath)
 		_ = os.WriteFile(os.Getenv("CRASH_DEBUG"), raw, 0o600)
 	}
-	res.Violations = r.atlas.SpecViolations()
+	res.Violations = r.Atlas.SpecViolations()
 	res.Wall = time.Since(began)
 	return res, nil
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 func (c *crashRun) note(format string, args ...any) {
@@ -220,46 +213,19 @@ func (c *crashRun) note(format string, args ...any) {
 // it without a build step. The jitbot binary ignores it.
 const execEnv = "JITBOT_TEST_EXEC"
 
-// serveProc is `jitbot serve` as a child process.
-type serveProc struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	err  error         // its exit status, once done
-}
-
-// serve starts jitbot and waits until it answers /healthz.
-func (c *crashRun) serve(ctx context.Context) (*serveProc, error) {
-	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+// serve starts `jitbot serve` on the rig's configuration, its output
+// appended to logPath, and waits until it answers.
+func serve(ctx context.Context, r *rig.Rig, exe, addr, logPath string) (*rig.Proc, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
-	p := &serveProc{cmd: exec.Command(c.exe, "serve", "-config", c.r.cfg, "-log-format", "json"), done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), execEnv+"=1")
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		return nil, err
+	p, err := rig.Serve(ctx, exe, r.ConfigPath, addr, logf, execEnv+"=1")
+	if err != nil {
+		return nil, fmt.Errorf("%w:\n%s", err, rig.TailFile(logPath, 3000))
 	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if code, err := httpGet("http://" + c.addr + "/healthz"); err == nil && code == http.StatusOK {
-			return p, nil
-		}
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("jitbot serve exited at start-up: %v\n%s", p.err, tailFile(c.logPath, 3000))
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.kill()
-			return nil, fmt.Errorf("jitbot serve did not answer within 30s:\n%s", tailFile(c.logPath, 3000))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return p, nil
 }
 
 // seedExpiring records n grants made a minute ago through the full
@@ -268,19 +234,19 @@ func (c *crashRun) serve(ctx context.Context) (*serveProc, error) {
 // (the policy's least) made during the runs would mostly outlast them.
 // jitbot is not running; the store is written as it would have.
 func (c *crashRun) seedExpiring(ctx context.Context, n int) error {
-	db, err := store.Open(filepath.Join(c.r.dir, "jitbot.db"), store.Options{})
+	db, err := store.Open(c.r.StorePath(), store.Options{})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	now := time.Now()
 	for i := range n {
-		u := requester(i)
+		u := rig.Requester(i)
 		activated := now.Add(-time.Minute + 5*time.Second + time.Duration(i)*4*time.Second)
 		created := activated.Add(-time.Second)
 		r := &flows.Request{
-			ID: fmt.Sprintf("%s%06d", crashSeedPrefix, i), Requester: u.Email, Resource: flows.Resource{Integration: "prod", Cluster: proveClusterName, Database: "sales", Collection: "orders"},
-			Role: "read", Duration: time.Minute, Reason: "seeded", Origin: "slack", Flow: "crash", Approvers: []string{proveOlivia.Email},
+			ID: fmt.Sprintf("%s%06d", crashSeedPrefix, i), Requester: u.Email, Resource: flows.Resource{Integration: "prod", Cluster: rig.ClusterName, Database: "sales", Collection: "orders"},
+			Role: "read", Duration: time.Minute, Reason: "seeded", Origin: "slack", Flow: "crash", Approvers: []string{rig.Olivia.Email},
 			Quorum: 1, MaxDuration: 3 * time.Minute, DenyReasonRequired: true, State: flows.StatePending,
 			CreatedAt: created, UpdatedAt: created, PendingUntil: created.Add(2 * time.Minute),
 		}
@@ -291,7 +257,7 @@ func (c *crashRun) seedExpiring(ctx context.Context, n int) error {
 		username := flows.Username(r.Requester, r.ID)
 		backstop := activated.Add(time.Minute + time.Hour).Truncate(time.Second)
 		steps := []func(r *flows.Request) (flows.Event, error){
-			func(r *flows.Request) (flows.Event, error) { return r.Approve(proveOlivia.Email, created) },
+			func(r *flows.Request) (flows.Event, error) { return r.Approve(rig.Olivia.Email, created) },
 			func(r *flows.Request) (flows.Event, error) {
 				return r.StartProvisioning(created, created.Add(2*time.Minute), username, backstop, time.Time{})
 			},
@@ -305,9 +271,9 @@ func (c *crashRun) seedExpiring(ctx context.Context, n int) error {
 				return err
 			}
 		}
-		if err := c.r.atlas.AddUser(proveProject, atlastest.User{
+		if err := c.r.Atlas.AddUser(rig.Project, atlastest.User{
 			Username: username, Roles: []atlastest.Role{{RoleName: "read", DatabaseName: "sales", CollectionName: "orders"}},
-			Scopes: []atlastest.Scope{{Name: proveClusterName, Type: "CLUSTER"}}, DeleteAfterDate: backstop,
+			Scopes: []atlastest.Scope{{Name: rig.ClusterName, Type: "CLUSTER"}}, DeleteAfterDate: backstop,
 			Labels: []atlastest.Label{{Key: "managed-by", Value: "jitbot"}, {Key: "jitbot-request", Value: r.ID}},
 		}, "seeded-password"); err != nil {
 			return err
@@ -316,68 +282,9 @@ func (c *crashRun) seedExpiring(ctx context.Context, n int) error {
 	return nil
 }
 
-// kill is kill -9, then waiting for the process to be gone. Killing a
-// process that has exited already does nothing.
-func (p *serveProc) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-// stop is a graceful SIGTERM.
-func (p *serveProc) stop() error {
-	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
-		return err
-	}
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(40 * time.Second):
-		p.kill()
-		return errors.New("jitbot serve did not stop within 40s")
-	}
-}
-
-func tailFile(path string, n int) string {
-	raw, _ := os.ReadFile(path)
-	if len(raw) > n {
-		raw = raw[len(raw)-n:]
-	}
-	return string(raw)
-}
-
-// httpGet answers the status of a GET, draining the body.
-func httpGet(url string) (int, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	_, err = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, err
-}
-
-// grants lists every request through the running jitbot's admin API.
-func (c *crashRun) grants(ctx context.Context) ([]app.GrantView, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.addr+"/admin/grants?state=all", nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+proveAdminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("admin API: %s", resp.Status)
-	}
-	var views []app.GrantView
-	return views, json.NewDecoder(resp.Body).Decode(&views)
-}
-
 // burst sends one to four random actions, each acknowledged before the next.
 func (c *crashRun) burst(ctx context.Context) {
-	views, err := c.grants(ctx)
+	views, err := c.admin.Grants(ctx, "all")
 	if err != nil {
 		c.note("no list: %v", err)
 		views = nil
@@ -406,14 +313,14 @@ func (c *crashRun) burst(ctx context.Context) {
 		var err error
 		switch action {
 		case "submit":
-			u := requester(c.rng.IntN(crashUsers))
+			u := rig.Requester(c.rng.IntN(crashUsers))
 			d := []string{"1m", "2m"}[c.rng.IntN(2)]
 			text := fmt.Sprintf("request %s read %s CRASH-%d", crashResources[c.rng.IntN(len(crashResources))], d, c.res.Runs)
 			err = c.slash(ctx, u, text)
 			c.note("%s: %s", u.Name, text)
 		case "approve":
 			v := pick(pending)
-			err = c.click(ctx, proveOlivia, "approve:"+v.ID)
+			err = c.click(ctx, rig.Olivia, "approve:"+v.ID)
 			c.note("approve %s", v.ID)
 		case "deny":
 			v := pick(pending)
@@ -427,7 +334,7 @@ func (c *crashRun) burst(ctx context.Context) {
 			v := pick(live)
 			who := c.people[v.Requester]
 			if c.rng.IntN(3) == 0 {
-				who = proveDana // an admin
+				who = rig.Dana // an admin
 			}
 			err = c.slash(ctx, who, "revoke "+v.ID+" done")
 			c.note("revoke %s (%s, %s)", v.ID, v.State, who.Name)
@@ -444,7 +351,7 @@ func (c *crashRun) burst(ctx context.Context) {
 }
 
 func (c *crashRun) slash(ctx context.Context, u slacktest.User, text string) error {
-	status, err := c.poster.form(ctx, "/slack/commands", c.r.slashForm(u, text, c.r.slack.NewTriggerIDFor(u.ID)), 0)
+	status, err := c.poster.Form(ctx, "/slack/commands", c.r.SlashForm(u, text, c.r.Slack.NewTriggerIDFor(u.ID)), 0)
 	if err == nil && status != http.StatusOK {
 		err = fmt.Errorf("status %d", status)
 	}
@@ -452,11 +359,11 @@ func (c *crashRun) slash(ctx context.Context, u slacktest.User, text string) err
 }
 
 func (c *crashRun) click(ctx context.Context, u slacktest.User, value string) error {
-	form, err := c.r.clickForm(u, value, slacktest.Message{})
+	form, err := c.r.ClickForm(u, value, value, slacktest.Message{})
 	if err != nil {
 		return err
 	}
-	status, err := c.poster.form(ctx, "/slack/interactions", form, 0)
+	status, err := c.poster.Form(ctx, "/slack/interactions", form, 0)
 	if err == nil && status != http.StatusOK {
 		err = fmt.Errorf("status %d", status)
 	}
@@ -466,23 +373,23 @@ func (c *crashRun) click(ctx context.Context, u slacktest.User, value string) er
 // deny clicks Deny, which opens the reason form before the click is
 // acknowledged, and submits the form.
 func (c *crashRun) deny(ctx context.Context, id string) error {
-	if err := c.click(ctx, proveOlivia, "deny:"+id); err != nil {
+	if err := c.click(ctx, rig.Olivia, "deny:"+id); err != nil {
 		return err
 	}
-	views := c.r.slack.Views()
+	views := c.r.Slack.Views()
 	for i := len(views) - 1; i >= 0; i-- {
 		v := views[i]
 		if v.CallbackID != "jit_deny" || !strings.Contains(v.PrivateMetadata, id) {
 			continue
 		}
 		form, err := slacktest.InteractionForm(slacktest.ViewSubmission(slacktest.Submission{
-			UserID: proveOlivia.ID, TeamID: "T0PROVE", ViewID: v.ID, CallbackID: v.CallbackID, PrivateMetadata: v.PrivateMetadata,
+			UserID: rig.Olivia.ID, TeamID: c.r.Slack.TeamID(), ViewID: v.ID, CallbackID: v.CallbackID, PrivateMetadata: v.PrivateMetadata,
 			Values: map[string]map[string]slackgo.BlockAction{"reason": {"reason": slacktest.TextValue("not now")}},
 		}))
 		if err != nil {
 			return err
 		}
-		status, err := c.poster.form(ctx, "/slack/interactions", form, 0)
+		status, err := c.poster.Form(ctx, "/slack/interactions", form, 0)
 		if err == nil && status != http.StatusOK {
 			err = fmt.Errorf("status %d", status)
 		}
@@ -502,7 +409,7 @@ func (c *crashRun) pastDeadline(views []app.GrantView, up time.Time) {
 		}
 	}
 	now := time.Now()
-	for _, u := range c.r.managedUsers() {
+	for _, u := range c.r.ManagedUsers() {
 		v, ok := byUser[u.Username]
 		if !ok || v.ExpiresAt.IsZero() {
 			continue
@@ -527,7 +434,7 @@ func (c *crashRun) problem(format string, args ...any) {
 // check verifies the invariants with jitbot down, reading its store.
 func (c *crashRun) check(ctx context.Context, final bool, stopped time.Time) error {
 	c.res.Checks++
-	db, err := store.Open(filepath.Join(c.r.dir, "jitbot.db"), store.Options{ReadOnly: true, LockTimeout: 10 * time.Second})
+	db, err := store.Open(c.r.StorePath(), store.Options{ReadOnly: true, LockTimeout: 10 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -558,7 +465,7 @@ func (c *crashRun) check(ctx context.Context, final bool, stopped time.Time) err
 		}
 	}
 	users := map[string]bool{}
-	for _, u := range c.r.managedUsers() {
+	for _, u := range c.r.ManagedUsers() {
 		users[u.Username] = true
 		id, _ := u.Label("jitbot-request")
 		if r := byID[id]; r == nil || !r.State.HoldsAccess() || r.Username != u.Username {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/cmd/internal/app"
+	"github.com/jitbot/jitbot/cmd/internal/rig"
 	"github.com/jitbot/jitbot/store/storetest"
 )
 
@@ -46,24 +47,24 @@ func proveScale(ctx context.Context, exe, dir string, requests, events, sweeps i
 	if err != nil {
 		return res, err
 	}
-	addr, err := freeAddr()
+	addr, err := rig.FreeAddr()
 	if err != nil {
 		return res, err
 	}
-	r, err := newRig(rigOptions{slack: true, nobodyInSlack: true, flows: autoApproveFlow, storePath: path, listen: addr, reporter: reporter})
+	r, err := rig.New(rig.Options{Slack: true, NobodyInSlack: true, Flows: autoApproveFlow, StorePath: path, Listen: addr, Reporter: reporter})
 	if err != nil {
 		return res, err
 	}
-	defer r.close()
+	defer r.Close()
 	began := time.Now()
-	if err := r.start(ctx, app.Options{NoScheduler: true}); err != nil {
+	if err := r.Start(ctx, app.Options{NoScheduler: true}); err != nil {
 		return res, err
 	}
 	res.StartToReady = time.Since(began)
 	var took []time.Duration
 	for range sweeps {
 		t := time.Now()
-		rep, err := r.main.Service().Sweep(ctx, time.Now())
+		rep, err := r.Main.Service().Sweep(ctx, time.Now())
 		took = append(took, time.Since(t))
 		if err != nil {
 			return res, fmt.Errorf("sweep: %w", err)
@@ -72,7 +73,7 @@ func proveScale(ctx context.Context, exe, dir string, requests, events, sweeps i
 		res.Due += rep.Due
 	}
 	res.SweepP50, res.SweepMax = percentile(took, 50), percentile(took, 100)
-	if err := r.stop(); err != nil {
+	if err := r.Stop(); err != nil {
 		return res, err
 	}
 
@@ -81,13 +82,13 @@ func proveScale(ctx context.Context, exe, dir string, requests, events, sweeps i
 			return res, err
 		}
 	}
-	c := &crashRun{r: r, exe: exe, addr: addr, logPath: filepath.Join(r.dir, "serve.log")}
+	logPath := filepath.Join(r.Dir, "serve.log")
 	began = time.Now()
-	p, err := c.serve(ctx)
+	p, err := serve(ctx, r, exe, addr, logPath)
 	if err != nil {
 		return res, err
 	}
-	defer p.kill()
+	defer p.Kill()
 	for deadline := time.Now().Add(time.Minute); ; {
 		m, err := scrape("http://" + addr + "/metrics")
 		if err != nil {
@@ -99,11 +100,11 @@ func proveScale(ctx context.Context, exe, dir string, requests, events, sweeps i
 			break
 		}
 		if time.Now().After(deadline) {
-			return res, fmt.Errorf("jitbot serve did not sweep within a minute:\n%s", tailFile(c.logPath, 2000))
+			return res, fmt.Errorf("jitbot serve did not sweep within a minute:\n%s", rig.TailFile(logPath, 2000))
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	return res, p.stop()
+	return res, p.Stop()
 }
 
 // scrape reads the unlabelled samples of a Prometheus text exposition.
