@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -30,7 +31,6 @@ Usage:
   jitbot audit verify  [-config jitbot.yaml]
   jitbot contacts forget [-config jitbot.yaml] [-as admin@example.com] <email>
   jitbot demo   [-speed 0] [-keep]
-  jitbot bench  [-quick] [-runs 200] [-only load,click,duplicates,expiry,downtime,crash,scale]
 
 The config defaults to $JITBOT_CONFIG, else /etc/jitbot/jitbot.yaml.
 grants, audit and contacts talk to the running server's admin API
@@ -91,7 +91,10 @@ func (e *env) run(ctx context.Context, args []string) error {
 	case "demo":
 		return e.demo(ctx, rest)
 	case "bench":
-		return e.bench(ctx, rest)
+		// The scenarios (load generation, kill loops) are not in this
+		// binary: they are a command of their own, run from the source tree.
+		return &exitError{code: 2, msg: "bench has moved out of the jitbot binary: run `" + strings.Join(append([]string{"go run ./cmd/jitbot-bench"}, rest...), " ") +
+			"` in jitbot's source tree (see README.md, Performance)"}
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.stdout, usage)
 		return nil

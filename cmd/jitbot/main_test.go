@@ -8,6 +8,11 @@ import (
 	"testing"
 )
 
+// execEnv makes this test binary behave as the jitbot binary (see
+// TestMain), so the CLI's tests can run `jitbot serve` as a real subprocess
+// without a build step. (The scenarios run the real binary instead.)
+const execEnv = "JITBOT_TEST_EXEC"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(execEnv) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

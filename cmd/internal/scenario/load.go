@@ -1,4 +1,4 @@
-package main
+package scenario
 
 import (
 	"context"
@@ -101,9 +101,9 @@ type submission struct {
 	trigger string
 }
 
-// proveLoad runs the load at rate requests per second for d against an
+// Load runs the load at rate requests per second for d against an
 // in-process jitbot with the Slack fake and the Atlas simulator.
-func proveLoad(ctx context.Context, rate int, d time.Duration, reporter atlastest.Reporter) (LoadResult, error) {
+func Load(ctx context.Context, rate int, d time.Duration, reporter atlastest.Reporter) (LoadResult, error) {
 	res := LoadResult{Rate: rate, Duration: d, ByKind: map[string]int{}, Status: map[int]int{}}
 	users := make([]slacktest.User, 0, loadUsers+loadOwners)
 	for i := range loadUsers {

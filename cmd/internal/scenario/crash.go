@@ -1,11 +1,10 @@
-package main
+package scenario
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,11 +21,10 @@ import (
 	"github.com/jitbot/jitbot/store"
 )
 
-// The crash scenario runs `jitbot serve` as a real process (this very
-// executable: the jitbot binary, or the test binary, which turns into
-// jitbot when JITBOT_TEST_EXEC=1) against the simulators, sends a random
-// burst of journeys (submit, approve, deny, cancel, revoke, extend) through
-// the signed Slack handlers, and kills it with SIGKILL at a random moment up
+// The crash scenario runs `jitbot serve` as a real process (the jitbot
+// binary, which jitbot-bench builds or is given) against the simulators,
+// sends a random burst of journeys (submit, approve, deny, cancel, revoke,
+// extend) through the signed Slack handlers, and kills it with SIGKILL at a random moment up
 // to maxKillDelay later, run after run. Grants last one or two minutes, so
 // those made early expire during later runs, some while jitbot is down.
 // After every kill it checks, with jitbot down, that
@@ -103,17 +101,11 @@ type crashRun struct {
 	logPath string
 }
 
-// proveCrash runs the crash scenario: runs kills, then a settle of at most
-// settle. exe is the jitbot executable (os.Executable() when empty).
-func proveCrash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.Duration, seed uint64, reporter atlastest.Reporter) (CrashResult, error) {
+// Crash runs the crash scenario: runs kills, then a settle of at most
+// settle. exe is the jitbot binary.
+func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.Duration, seed uint64, reporter atlastest.Reporter) (CrashResult, error) {
 	res := CrashResult{Actions: map[string]int{}, ByState: map[flows.State]int{}}
 	began := time.Now()
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return res, err
-		}
-	}
 	addr, err := rig.FreeAddr()
 	if err != nil {
 		return res, err
@@ -181,7 +173,7 @@ func proveCrash(ctx context.Context, exe string, runs int, maxKillDelay, settle 
 				busy++
 			}
 		}
-		if (busy == 0 && time.Since(up) > 2*proveSweepTick) || time.Now().After(settleBy) {
+		if (busy == 0 && time.Since(up) > 2*SweepTick) || time.Now().After(settleBy) {
 			res.Unsettled = busy
 			break
 		}
@@ -208,11 +200,6 @@ func (c *crashRun) note(format string, args ...any) {
 	c.journal = append(c.journal, fmt.Sprintf(format, args...))
 }
 
-// execEnv makes the test binary behave as the jitbot binary (see
-// TestMain), so tests can run `jitbot serve` as a real subprocess and kill
-// it without a build step. The jitbot binary ignores it.
-const execEnv = "JITBOT_TEST_EXEC"
-
 // serve starts `jitbot serve` on the rig's configuration, its output
 // appended to logPath, and waits until it answers.
 func serve(ctx context.Context, r *rig.Rig, exe, addr, logPath string) (*rig.Proc, error) {
@@ -221,7 +208,7 @@ func serve(ctx context.Context, r *rig.Rig, exe, addr, logPath string) (*rig.Pro
 		return nil, err
 	}
 	defer logf.Close()
-	p, err := rig.Serve(ctx, exe, r.ConfigPath, addr, logf, execEnv+"=1")
+	p, err := rig.Serve(ctx, exe, r.ConfigPath, addr, logf)
 	if err != nil {
 		return nil, fmt.Errorf("%w:\n%s", err, rig.TailFile(logPath, 3000))
 	}
@@ -351,10 +338,7 @@ func (c *crashRun) burst(ctx context.Context) {
 }
 
 func (c *crashRun) slash(ctx context.Context, u slacktest.User, text string) error {
-	status, err := c.poster.Form(ctx, "/slack/commands", c.r.SlashForm(u, text, c.r.Slack.NewTriggerIDFor(u.ID)), 0)
-	if err == nil && status != http.StatusOK {
-		err = fmt.Errorf("status %d", status)
-	}
+	_, err := c.poster.Send(ctx, "/slack/commands", c.r.SlashForm(u, text, c.r.Slack.NewTriggerIDFor(u.ID)))
 	return err
 }
 
@@ -363,10 +347,7 @@ func (c *crashRun) click(ctx context.Context, u slacktest.User, value string) er
 	if err != nil {
 		return err
 	}
-	status, err := c.poster.Form(ctx, "/slack/interactions", form, 0)
-	if err == nil && status != http.StatusOK {
-		err = fmt.Errorf("status %d", status)
-	}
+	_, err = c.poster.Send(ctx, "/slack/interactions", form)
 	return err
 }
 
@@ -389,10 +370,7 @@ func (c *crashRun) deny(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		status, err := c.poster.Form(ctx, "/slack/interactions", form, 0)
-		if err == nil && status != http.StatusOK {
-			err = fmt.Errorf("status %d", status)
-		}
+		_, err = c.poster.Send(ctx, "/slack/interactions", form)
 		return err
 	}
 	return errors.New("no deny form was opened")
@@ -418,7 +396,7 @@ func (c *crashRun) pastDeadline(views []app.GrantView, up time.Time) {
 		if due.Before(up) {
 			due = up
 		}
-		if now.Sub(due) > proveSweepTick+crashRoundTrip {
+		if now.Sub(due) > SweepTick+crashRoundTrip {
 			c.res.PastDeadline++
 			c.problem("user %s of request %s (%s) is still in Atlas %s after its deadline %s", u.Username, v.ID, v.State, now.Sub(v.ExpiresAt).Round(time.Millisecond), v.ExpiresAt.Format(time.RFC3339Nano))
 		}

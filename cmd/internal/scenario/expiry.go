@@ -1,10 +1,4 @@
-package main
-
-// The scenarios behind DESIGN §8's budget. Each runs the real jitbot (Main,
-// its HTTP handlers, the store on disk) against the simulators (Atlas, the
-// Slack Web API, the Bot Framework) and returns what it measured.
-// `jitbot bench` prints the figures; prove_test.go runs the same scenarios,
-// smaller, and asserts their invariants (never their timings).
+package scenario
 
 import (
 	"context"
@@ -56,9 +50,9 @@ func (c *simClock) sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-// proveSweepTick is how often the schedules sweep: an expiry's budget is its
+// SweepTick is how often the schedules sweep: an expiry's budget is its
 // deadline plus one tick (and a round trip).
-const proveSweepTick = app.SweepInterval
+const SweepTick = app.SweepInterval
 
 // autoApproveFlow is a flow anyone may use without approval, so scenarios
 // can make many grants quickly.
@@ -137,12 +131,12 @@ type ExpiryResult struct {
 	Wall          time.Duration
 }
 
-// proveExpiry makes n grants due in the same second in one project, turns
+// Expiry makes n grants due in the same second in one project, turns
 // the simulator's token bucket on, and ticks the sweep every 5 s of
 // simulated time until every grant has ended. With planner, the
 // integration's atlas.rate_limit tells jitbot the bucket, so revocations
 // start early enough; without, they start at the deadline (a comparison).
-func proveExpiry(ctx context.Context, n, capacity, refill int, per time.Duration, planner bool, reporter atlastest.Reporter) (ExpiryResult, error) {
+func Expiry(ctx context.Context, n, capacity, refill int, per time.Duration, planner bool, reporter atlastest.Reporter) (ExpiryResult, error) {
 	res := ExpiryResult{Grants: n, Capacity: capacity, Refill: refill, Per: per, Planner: planner}
 	start := time.Now()
 	clock := newSimClock(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
@@ -187,7 +181,7 @@ func proveExpiry(ctx context.Context, n, capacity, refill int, per time.Duration
 				break
 			}
 		}
-		t = t.Add(proveSweepTick)
+		t = t.Add(SweepTick)
 		clock.advanceTo(t)
 		t = clock.Now()
 	}
@@ -205,14 +199,8 @@ func proveExpiry(ctx context.Context, n, capacity, refill int, per time.Duration
 	res.UsersLeft = len(r.ManagedUsers())
 	res.RateLimited = countStatus(calls, 429)
 	res.Violations = r.Atlas.SpecViolations()
-	for _, g := range grants {
-		cur, err := r.Main.Store().Get(ctx, g.ID)
-		if err != nil {
-			return res, err
-		}
-		if cur.State == flows.StateExpired {
-			res.Expired++
-		}
+	if res.Expired, err = countExpired(ctx, r, grants); err != nil {
+		return res, err
 	}
 	err = r.Main.Store().Audit(ctx, time.Time{}, func(rec flows.AuditRecord) error {
 		if rec.Event.Type == flows.EventRevoking {
@@ -222,6 +210,21 @@ func proveExpiry(ctx context.Context, n, capacity, refill int, per time.Duration
 	})
 	res.Wall = time.Since(start)
 	return res, errors.Join(err, r.Stop())
+}
+
+// countExpired counts the grants that ended expired.
+func countExpired(ctx context.Context, r *rig.Rig, grants []*flows.Request) (int, error) {
+	n := 0
+	for _, g := range grants {
+		cur, err := r.Main.Store().Get(ctx, g.ID)
+		if err != nil {
+			return 0, err
+		}
+		if cur.State == flows.StateExpired {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // allEnded reports whether every grant has reached a terminal state.
@@ -250,10 +253,10 @@ type DowntimeResult struct {
 	Violations  []string
 }
 
-// proveDowntime makes n grants, stops jitbot, lets simulated time run past
+// Downtime makes n grants, stops jitbot, lets simulated time run past
 // every deadline, and starts a new jitbot on the same store: the start-up
 // sweep (Run resumes, then sweeps once) must delete every user.
-func proveDowntime(ctx context.Context, n int, reporter atlastest.Reporter) (DowntimeResult, error) {
+func Downtime(ctx context.Context, n int, reporter atlastest.Reporter) (DowntimeResult, error) {
 	res := DowntimeResult{Grants: n, Downtime: 30 * time.Minute}
 	clock := newSimClock(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	r, err := rig.New(rig.Options{Clock: clock, Slack: true, NobodyInSlack: true, Flows: autoApproveFlow, Reporter: reporter})
@@ -288,14 +291,8 @@ func proveDowntime(ctx context.Context, n int, reporter atlastest.Reporter) (Dow
 	res.UsersLeft = len(r.ManagedUsers())
 	res.Deletes = len(deleteTimes(r.Atlas.Calls()))
 	res.Violations = r.Atlas.SpecViolations()
-	for _, g := range grants {
-		cur, err := r.Main.Store().Get(ctx, g.ID)
-		if err != nil {
-			return res, err
-		}
-		if cur.State == flows.StateExpired {
-			res.Expired++
-		}
+	if res.Expired, err = countExpired(ctx, r, grants); err != nil {
+		return res, err
 	}
 	return res, r.Stop()
 }

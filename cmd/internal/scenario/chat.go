@@ -1,4 +1,4 @@
-package main
+package scenario
 
 import (
 	"context"
@@ -33,12 +33,12 @@ type DuplicateResult struct {
 	Violations       []string
 }
 
-// proveDuplicates delivers every Slack slash command, click and event four
+// Duplicates delivers every Slack slash command, click and event four
 // times (the retries with X-Slack-Retry-Num) and every Teams activity four
 // times, and sends ten concurrent Approve clicks from the approver: each
 // request must be made once, its user created once, and each transition
 // recorded once.
-func proveDuplicates(ctx context.Context, reporter atlastest.Reporter) (DuplicateResult, error) {
+func Duplicates(ctx context.Context, reporter atlastest.Reporter) (DuplicateResult, error) {
 	res := DuplicateResult{Transitions: map[string]int{}}
 	r, err := rig.New(rig.Options{Slack: true, Teams: true, ApplyPolls: 1, Reporter: reporter})
 	if err != nil {
@@ -292,11 +292,11 @@ type ClickResult struct {
 // Budget is DESIGN §8's p50: three Atlas round trips plus the apply delay.
 func (c ClickResult) Budget() time.Duration { return 3*c.Latency + c.ApplyDelay }
 
-// proveClickToCredentials approves n requests one after another, with
+// ClickToCredentials approves n requests one after another, with
 // every Atlas call taking latency and changes applying after applyDelay,
 // and times each Approve click to the credentials DM; then it revokes them
 // and counts the Atlas calls of each grant's life.
-func proveClickToCredentials(ctx context.Context, n int, latency, applyDelay time.Duration, reporter atlastest.Reporter) (ClickResult, error) {
+func ClickToCredentials(ctx context.Context, n int, latency, applyDelay time.Duration, reporter atlastest.Reporter) (ClickResult, error) {
 	res := ClickResult{Grants: n, Latency: latency, ApplyDelay: applyDelay}
 	var users []slacktest.User
 	for i := range n {

@@ -1,11 +1,10 @@
-package main
+package scenario
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -36,12 +35,12 @@ type ScaleResult struct {
 	Due                int // items the sweeps found due (none should be)
 }
 
-// proveScale starts jitbot on a store with a long history (requests
+// Scale starts jitbot on a store with a long history (requests
 // finished requests and events audit records, built once in dir and kept):
 // in this process, to time start-up and sweeps with nothing due, then as
-// `jitbot serve` (exe, os.Executable() when empty), to read its heap away
-// from the simulators' own.
-func proveScale(ctx context.Context, exe, dir string, requests, events, sweeps int, reporter atlastest.Reporter) (ScaleResult, error) {
+// `jitbot serve` (exe, the jitbot binary), to read its heap away from the
+// simulators' own.
+func Scale(ctx context.Context, exe, dir string, requests, events, sweeps int, reporter atlastest.Reporter) (ScaleResult, error) {
 	res := ScaleResult{Requests: requests, Events: events}
 	path, err := storetest.History(dir, requests, events)
 	if err != nil {
@@ -77,11 +76,6 @@ func proveScale(ctx context.Context, exe, dir string, requests, events, sweeps i
 		return res, err
 	}
 
-	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
-			return res, err
-		}
-	}
 	logPath := filepath.Join(r.Dir, "serve.log")
 	began = time.Now()
 	p, err := serve(ctx, r, exe, addr, logPath)
