@@ -1,13 +1,10 @@
 package scenario
 
 import (
-	"context"
-	"flag"
-	"fmt"
 	"os"
 	"testing"
 
-	"github.com/jitbot/jitbot/cmd/internal/rig"
+	"github.com/jitbot/jitbot/cmd/internal/rig/rigtest"
 )
 
 // jitbotExe is the jitbot binary the tests run as `jitbot serve` (kill -9,
@@ -17,26 +14,5 @@ import (
 var jitbotExe string
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	os.Exit(withJitbot(m))
-}
-
-// withJitbot builds jitbot (with the race detector when the tests run
-// under it, as the test binary did when it played jitbot), runs the tests
-// and removes the build.
-func withJitbot(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "jitbot-scenario-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if jitbotExe, err = rig.BuildJitbot(context.Background(), dir, raceEnabled); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(rigtest.RunWithJitbot(m, &jitbotExe))
 }
