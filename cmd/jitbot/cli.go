@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -289,30 +289,51 @@ func (e *env) grants(ctx context.Context, args []string) error {
 			if v, err = c.Revoke(ctx, id, *as, *reason); err != nil {
 				return err
 			}
-		} else {
-			// No server: run the revocation here, against Atlas, then stop.
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return err
-			}
-			m, err := app.New(ctx, cfg, app.Options{Listener: ln, Log: newLogger(e.stderr, "text")})
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			if !cfg.Policy.IsAdmin(*as) {
-				return fmt.Errorf("%q is not an admin in the policy", *as)
-			}
-			r, err := m.Service().Revoke(ctx, id, *as, app.ViaAdmin(*reason, "the jitbot CLI"))
-			if err != nil {
-				return errors.New(flows.ErrorMessage(err))
-			}
-			v = app.ViewOf(r)
+		} else if v, err = e.revokeOffline(ctx, cfg, id, *as, *reason); err != nil {
+			return err
 		}
 		fmt.Fprintf(e.stdout, "request %s is %s\n", v.ID, v.State)
 		return nil
 	}
 	return usageErr("grants: unknown subcommand %q; want list or revoke", args[0])
+}
+
+// revokeOffline revokes a grant when no server runs: against the store and
+// Atlas, with no listener, no schedule and no chat adapter.
+func (e *env) revokeOffline(ctx context.Context, cfg *config.Config, id, as, reason string) (app.GrantView, error) {
+	if !cfg.Policy.IsAdmin(as) {
+		return app.GrantView{}, fmt.Errorf("%q is not an admin in the policy", as)
+	}
+	db, err := e.openStore(cfg, false)
+	if err != nil {
+		return app.GrantView{}, err
+	}
+	defer db.Close()
+	untold := &untold{}
+	o, err := app.NewOffline(ctx, cfg, db, untold, app.Options{Log: newLogger(e.stderr, "text")})
+	if err != nil {
+		return app.GrantView{}, err
+	}
+	defer o.Close()
+	r, err := o.Service.Revoke(ctx, id, as, app.ViaAdmin(reason, "the jitbot CLI"))
+	if err != nil {
+		return app.GrantView{}, errors.New(flows.ErrorMessage(err))
+	}
+	if untold.people.Load() {
+		fmt.Fprintln(e.stderr, "jitbot: no server runs, so nobody was told in Slack or Teams (the requester, the approvers)")
+	}
+	return app.ViewOf(r), nil
+}
+
+// untold is the notifier of an admin verb run without a server: no chat
+// adapter runs, so it only notes whether anyone was to be told.
+type untold struct{ people atomic.Bool }
+
+func (u *untold) Notify(_ context.Context, n flows.Notice) error {
+	if len(n.To) > 0 || n.Credentials != nil {
+		u.people.Store(true)
+	}
+	return nil
 }
 
 func (e *env) audit(ctx context.Context, args []string) error {

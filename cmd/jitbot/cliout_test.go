@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -82,5 +84,39 @@ func TestGrantsRevoke(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("the audit lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// With no server up, grants revoke opens the store and Atlas, nothing
+// more: no listener (admin_listen taken by something else does not
+// matter), no chat adapter (Slack and Teams see no call), and it says
+// nobody was told.
+func TestGrantsRevokeOfflineOpensOnlyTheStore(t *testing.T) {
+	h := rigtest.New(t, nil)
+	h.Start()
+	h.Slash(h.Addr(), rig.Alice, "request prod/Cluster0/sales/orders read 1h INC-1")
+	card := h.WaitDM(rig.Olivia, "Approve")
+	h.Click(h.Addr(), rig.Olivia, card, "approve:")
+	h.WaitDM(rig.Alice, "Password")
+	b, _ := rig.Button(card, "approve:")
+	id := strings.TrimPrefix(b.Value, "approve:")
+	h.Stop()
+
+	taken := httptest.NewServer(http.NotFoundHandler()) // not a jitbot: its /healthz is a 404
+	defer taken.Close()
+	h.EditConfig(`listen: "127.0.0.1:0"`, `listen: "127.0.0.1:0"`+"\nadmin_listen: "+strings.TrimPrefix(taken.URL, "http://"))
+	slackCalls, teamsCalls := len(h.Slack.Calls()), len(h.BF.Calls())
+	code, out := runCLI("grants", "revoke", "-config", h.ConfigPath, id)
+	if code != 0 || !strings.Contains(out, "request "+id+" is revoked") || !strings.Contains(out, "nobody was told in Slack or Teams") {
+		t.Fatalf("revoke without a server: exit %d\n%s", code, out)
+	}
+	if n := len(h.Slack.Calls()); n != slackCalls {
+		t.Errorf("the offline revoke made %d Slack calls", n-slackCalls)
+	}
+	if n := len(h.BF.Calls()); n != teamsCalls {
+		t.Errorf("the offline revoke made %d Bot Framework calls", n-teamsCalls)
+	}
+	if n := len(h.ManagedUsers()); n != 0 {
+		t.Errorf("%d Atlas users left", n)
 	}
 }

@@ -135,22 +135,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		return nil, fmt.Errorf("atlas: %w", err)
 	}
 	if !opts.NoStartupCheck {
-		for _, in := range cfg.Integrations {
-			pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			err := m.atlas.Ping(pctx, in.Name)
-			cancel()
-			if err != nil {
-				return nil, fmt.Errorf("atlas integration %s at %s is not reachable: %s (check base_url, the network and the credentials; `jitbot check -online` tells more)", in.Name, in.BaseURL, flows.ErrorMessage(err))
-			}
+		if err := pingAtlas(ctx, cfg, m.atlas); err != nil {
+			return nil, err
 		}
 	}
 
-	rateLimits := map[string]flows.RateLimit{}
-	for _, in := range cfg.Integrations {
-		if in.RateLimit != nil {
-			rateLimits[in.Name] = *in.RateLimit
-		}
-	}
 	slackHTTP, teamsHTTP := newCountingTransport(slackMethod), newCountingTransport(teamsMethod)
 	counters := atlasCounters(m.atlas)
 	if cfg.Slack != nil {
@@ -161,10 +150,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	}
 	m.metrics = newMetrics(m.db.CountByState, counters)
 	m.notify.add(m.metrics)
-	m.svc, err = flows.NewService(flows.Config{
-		Policy: cfg.Policy, RemindBefore: cfg.ReminderBefore, BackstopGrace: cfg.BackstopGrace, RotateAfter: cfg.RotateAfter,
-		RateLimits: rateLimits, SweepInterval: SweepInterval,
-	}, flows.Deps{
+	m.svc, err = flows.NewService(serviceConfig(cfg), flows.Deps{
 		Store: m.db, Provisioner: m.atlas, Inventory: m.atlas, Catalog: m.atlas.Catalog(), Notifier: m.notify,
 		Clock: m.clock, Log: m.log.With("component", "flows"),
 	})
