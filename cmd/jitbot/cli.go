@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
@@ -55,11 +56,14 @@ func usageErr(format string, args ...any) error {
 type env struct {
 	stdout, stderr io.Writer
 	lookup         config.Env
+	// atlasSpec finds the Atlas OpenAPI spec the demo's simulator checks
+	// calls against (tests pretend it is missing).
+	atlasSpec func() (*atlastest.Spec, error)
 }
 
 // cli runs one command line and returns the exit status.
 func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
-	e := &env{stdout: stdout, stderr: stderr, lookup: lookup}
+	e := &env{stdout: stdout, stderr: stderr, lookup: lookup, atlasSpec: atlastest.SharedSpec}
 	err := e.run(ctx, args)
 	if err == nil {
 		return 0
