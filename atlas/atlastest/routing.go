@@ -23,11 +23,10 @@ const (
 	readOnly  = "Project Read Only"
 )
 
-var dbAccessAdmin = []string{"Project Database Access Admin", "Project Stream Processing Owner"}
-
 // routedOps lists what RoutingSpec routes: the operations of handlers().
 func routedOps() []routedOp {
 	const groups, users = "/api/atlas/v2/groups", "/api/atlas/v2/groups/{groupId}/databaseUsers"
+	dbAccessAdmin := []string{"Project Database Access Admin", "Project Stream Processing Owner"}
 	return []routedOp{
 		{"listGroups", http.MethodGet, groups, 200, v20230101, nil},
 		{"getGroup", http.MethodGet, groups + "/{groupId}", 200, v20230101, []string{readOnly}},

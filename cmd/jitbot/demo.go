@@ -9,47 +9,13 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	slackgo "github.com/slack-go/slack"
-
 	"github.com/jitbot/jitbot/atlas/atlastest"
-	"github.com/jitbot/jitbot/bot/slack/slacktest"
 	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/cmd/internal/rig"
 	"github.com/jitbot/jitbot/flows"
 )
-
-// demoClock is the demo's time: it jumps when the demo fast-forwards, and
-// with a speed it runs that many times faster than real time in between.
-type demoClock struct {
-	mu     sync.Mutex
-	base   time.Time // demo time at realAt
-	realAt time.Time
-	speed  float64
-}
-
-func newDemoClock(start time.Time, speed float64) *demoClock {
-	return &demoClock{base: start, realAt: time.Now(), speed: speed}
-}
-
-func (c *demoClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.nowLocked()
-}
-
-func (c *demoClock) nowLocked() time.Time {
-	elapsed := time.Since(c.realAt)
-	return c.base.Add(time.Duration(float64(elapsed) * c.speed)).Truncate(time.Millisecond)
-}
-
-func (c *demoClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.base, c.realAt = c.nowLocked().Add(d), time.Now()
-}
 
 // demoResource is what alice asks for.
 const demoResource = "prod/Cluster0/sales/orders"
@@ -196,22 +162,13 @@ func (d *demo) play(ctx context.Context) error {
 	d.say("jitbot acknowledged at once: %s", strings.TrimSpace(ack))
 
 	d.step("jitbot routes the request to the cluster's owner, %s, by DM", rig.Olivia.Email)
-	var card slacktest.Message
-	if err := d.rig.WaitSlack(ctx, "the approval card", d.wait(0), func() bool {
-		m, ok := rig.LastWith(d.rig.Slack.DMs(rig.Olivia.ID), "Approve")
-		card = m
-		return ok && len(m.Buttons()) > 0
-	}); err != nil {
+	card, err := d.rig.WaitDM(ctx, rig.Olivia, "Approve", d.wait(0))
+	if err != nil {
 		return err
 	}
 	d.show(rig.Olivia.Name, card.AllText())
-	var approve *slackgo.ButtonBlockElement
-	for _, b := range card.Buttons() {
-		if strings.HasPrefix(b.Value, "approve:") || strings.HasPrefix(b.ActionID, "approve") {
-			approve = b
-		}
-	}
-	if approve == nil {
+	approve, ok := rig.Button(card, "approve:")
+	if !ok {
 		return errors.New("the approval card has no Approve button")
 	}
 
@@ -225,12 +182,8 @@ func (d *demo) play(ctx context.Context) error {
 	}
 
 	d.step("jitbot creates a temporary Atlas database user and waits until Atlas reports it APPLIED")
-	var creds slacktest.Message
-	if err := d.rig.WaitSlack(ctx, "the credentials DM", d.wait(0), func() bool {
-		m, ok := rig.LastWith(d.rig.Slack.DMs(rig.Alice.ID), "jit-alice-")
-		creds = m
-		return ok
-	}); err != nil {
+	creds, err := d.rig.WaitDM(ctx, rig.Alice, "jit-alice-", d.wait(0))
+	if err != nil {
 		return err
 	}
 	users := d.rig.Atlas.Users(rig.Project)
@@ -269,12 +222,8 @@ func (d *demo) play(ctx context.Context) error {
 
 	d.step("⏩ 45 minutes later: the reminder (%s before expiry), with Extend buttons", flows.FormatDuration(15*time.Minute))
 	d.fastForward(ctx, 45*time.Minute)
-	var reminder slacktest.Message
-	if err := d.rig.WaitSlack(ctx, "the reminder", d.wait(45*time.Minute), func() bool {
-		m, ok := rig.LastWith(d.rig.Slack.DMs(rig.Alice.ID), "Access ends soon")
-		reminder = m
-		return ok
-	}); err != nil {
+	reminder, err := d.rig.WaitDM(ctx, rig.Alice, "Access ends soon", d.wait(45*time.Minute))
+	if err != nil {
 		return err
 	}
 	d.show(rig.Alice.Name, reminder.AllText())

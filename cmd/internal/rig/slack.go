@@ -114,6 +114,18 @@ func (r *Rig) WaitSlack(ctx context.Context, what string, timeout time.Duration,
 	return nil
 }
 
+// WaitDM waits, at most timeout, for a Slack DM to user containing needle
+// and answers the last such.
+func (r *Rig) WaitDM(ctx context.Context, user slacktest.User, needle string, timeout time.Duration) (slacktest.Message, error) {
+	var found slacktest.Message
+	err := r.WaitSlack(ctx, "a DM to "+user.Name+" containing "+strconv.Quote(needle), timeout, func() bool {
+		m, ok := LastWith(r.Slack.DMs(user.ID), needle)
+		found = m
+		return ok
+	})
+	return found, err
+}
+
 // LastWith is the last of msgs whose text contains needle.
 func LastWith(msgs []slacktest.Message, needle string) (slacktest.Message, bool) {
 	for i := len(msgs) - 1; i >= 0; i-- {

@@ -144,15 +144,11 @@ func (h *Harness) send(addr, path string, form map[string][]string) string {
 // WaitDM waits for a Slack DM to user containing needle.
 func (h *Harness) WaitDM(user slacktest.User, needle string) slacktest.Message {
 	h.T.Helper()
-	var found slacktest.Message
-	if err := h.WaitSlack(h.Ctx, "a DM containing "+needle, 20*time.Second, func() bool {
-		m, ok := rig.LastWith(h.Slack.DMs(user.ID), needle)
-		found = m
-		return ok
-	}); err != nil {
+	m, err := h.Rig.WaitDM(h.Ctx, user, needle, 20*time.Second)
+	if err != nil {
 		h.T.Fatalf("%v; DMs to %s:\n%s\nlogs:\n%s", err, user.Name, Dump(h.Slack.DMs(user.ID)), h.LogTail(3000))
 	}
-	return found
+	return m
 }
 
 // Dump prints messages for a failure report.
