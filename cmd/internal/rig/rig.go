@@ -118,8 +118,7 @@ type Options struct {
 // Rig is one world: the simulators, jitbot's configuration and store in a
 // directory of their own, and jitbot when it runs in this process.
 type Rig struct {
-	Opts Options
-	Dir  string
+	Dir string
 	// ConfigPath is jitbot.yaml's; tests may rewrite it before Start.
 	ConfigPath string
 	Atlas      *atlastest.Server
@@ -130,6 +129,7 @@ type Rig struct {
 	// Main is jitbot, between Start and Stop.
 	Main *app.Main
 
+	opts   Options
 	ownDir bool
 	logf   *os.File
 	runErr chan error
@@ -161,7 +161,7 @@ FLOWS
 // New builds the world o describes and writes jitbot's configuration;
 // Start runs jitbot in it.
 func New(o Options) (r *Rig, err error) {
-	r = &Rig{Opts: o, Dir: o.Dir}
+	r = &Rig{opts: o, Dir: o.Dir}
 	built := r // the returns below set r to nil; close what was built
 	defer func() {
 		if err != nil {
@@ -251,8 +251,8 @@ func New(o Options) (r *Rig, err error) {
 
 // StorePath is where jitbot's store is.
 func (r *Rig) StorePath() string {
-	if r.Opts.StorePath != "" {
-		return r.Opts.StorePath
+	if r.opts.StorePath != "" {
+		return r.opts.StorePath
 	}
 	return filepath.Join(r.Dir, "jitbot.db")
 }
@@ -271,8 +271,8 @@ func (r *Rig) Start(ctx context.Context, opts app.Options) error {
 		return err
 	}
 	opts.Log = r.Log
-	if r.Opts.Clock != nil {
-		opts.Clock = r.Opts.Clock
+	if r.opts.Clock != nil {
+		opts.Clock = r.opts.Clock
 	}
 	if opts.Listener == nil {
 		if opts.Listener, err = net.Listen("tcp", cfg.Listen); err != nil {

@@ -105,6 +105,9 @@ type crashRun struct {
 // settle. exe is the jitbot binary.
 func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.Duration, seed uint64, reporter atlastest.Reporter) (CrashResult, error) {
 	res := CrashResult{Actions: map[string]int{}, ByState: map[flows.State]int{}}
+	if exe == "" {
+		return res, errors.New("crash: no jitbot binary to run")
+	}
 	began := time.Now()
 	addr, err := rig.FreeAddr()
 	if err != nil {

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -42,6 +43,9 @@ type ScaleResult struct {
 // simulators' own.
 func Scale(ctx context.Context, exe, dir string, requests, events, sweeps int, reporter atlastest.Reporter) (ScaleResult, error) {
 	res := ScaleResult{Requests: requests, Events: events}
+	if exe == "" {
+		return res, errors.New("scale: no jitbot binary to run")
+	}
 	path, err := storetest.History(dir, requests, events)
 	if err != nil {
 		return res, err
