@@ -11,6 +11,7 @@
 // can act on; the SDK error is kept as the log-only cause.
 //
 // atlas imports flows, the SDK and the standard library. It must not import
-// store, bot or any chat adapter; only cmd/jitbot wires them together.
+// store, bot or any chat adapter; only cmd/ (cmd/internal/app) wires them
+// together.
 // atlas/atlastest is the simulator its tests run against.
 package atlas

@@ -1,8 +1,8 @@
-// Package storetest builds store files for benchmarks and `jitbot bench`:
-// a store with a long history, built once per machine and reused.
+// Package storetest builds store files for benchmarks and jitbot-bench: a
+// store with a long history, built once per machine and reused.
 //
 // It imports store and flows, never the adapters. Only tests, benchmarks
-// and `jitbot bench` import it.
+// and jitbot-bench's scenarios import it.
 package storetest
 
 import (

@@ -4,6 +4,7 @@
 // policy inside it is validated by flows.Compile; the rest (listen address,
 // store, Slack, Teams, Atlas credentials) here.
 //
-// It is used by cmd/jitbot only and imports flows; it must not import any
-// adapter, so that `jitbot check` stays cheap.
+// It is used by cmd/ only (the jitbot command and its wiring in
+// cmd/internal/app) and imports flows; it must not import any adapter, so
+// that `jitbot check` stays cheap.
 package config

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -22,8 +22,9 @@ import (
 	"github.com/jitbot/jitbot/store"
 )
 
-// Options are what the caller of New may replace: the demo and the tests
-// inject a clock, HTTP clients pointed at simulators, and a listener.
+// Options are what the caller of New may replace: the demo, the scenarios
+// and the tests inject a clock, HTTP clients pointed at simulators, and a
+// listener.
 type Options struct {
 	Clock    flows.Clock
 	Log      *slog.Logger
@@ -105,26 +106,15 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if m.db, err = store.Open(cfg.StorePath, store.Options{}); err != nil {
 		return nil, err
 	}
-	if m.atlas, err = newAtlas(m.ctx, cfg, opts); err != nil {
+	if m.atlas, err = NewAtlas(m.ctx, cfg, opts); err != nil {
 		return nil, fmt.Errorf("atlas: %w", err)
 	}
 	if !opts.NoStartupCheck {
-		for _, in := range cfg.Integrations {
-			pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			err := m.atlas.Ping(pctx, in.Name)
-			cancel()
-			if err != nil {
-				return nil, fmt.Errorf("atlas integration %s at %s is not reachable: %s (check base_url, the network and the credentials; `jitbot check -online` tells more)", in.Name, in.BaseURL, flows.ErrorMessage(err))
-			}
+		if err := pingAtlas(ctx, cfg, m.atlas); err != nil {
+			return nil, err
 		}
 	}
 
-	rateLimits := map[string]flows.RateLimit{}
-	for _, in := range cfg.Integrations {
-		if in.RateLimit != nil {
-			rateLimits[in.Name] = *in.RateLimit
-		}
-	}
 	slackHTTP, teamsHTTP := newCountingTransport(slackMethod), newCountingTransport(teamsMethod)
 	counters := atlasCounters(m.atlas)
 	if cfg.Slack != nil {
@@ -137,10 +127,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if m.notify, err = bot.NewEngine(bot.Deps{Refs: m.db, Observers: []flows.Notifier{m.metrics}, Log: m.log}); err != nil {
 		return nil, err
 	}
-	m.svc, err = flows.NewService(flows.Config{
-		Policy: cfg.Policy, RemindBefore: cfg.ReminderBefore, BackstopGrace: cfg.BackstopGrace, RotateAfter: cfg.RotateAfter,
-		RateLimits: rateLimits, SweepInterval: sweepInterval,
-	}, flows.Deps{
+	m.svc, err = flows.NewService(serviceConfig(cfg), flows.Deps{
 		Store: m.db, Provisioners: flows.Provisioners{flows.KindDatabaseUser: m.atlas}, Catalog: m.atlas.Catalog(), Notifier: m.notify,
 		Clock: m.clock, Log: m.log.With("component", "flows"),
 	})
@@ -205,7 +192,9 @@ func newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-func newAtlas(ctx context.Context, cfg *config.Config, opts Options) (*atlas.Provisioner, error) {
+// NewAtlas is the Atlas adapter of cfg's integrations, on opts' clock and
+// log (`jitbot check -online` and the offline verbs use it without a Main).
+func NewAtlas(ctx context.Context, cfg *config.Config, opts Options) (*atlas.Provisioner, error) {
 	return atlas.New(ctx, atlasConfig(cfg, opts))
 }
 
@@ -256,6 +245,17 @@ func (m *Main) Service() *flows.Service { return m.svc }
 
 // Store is the store.
 func (m *Main) Store() *store.DB { return m.db }
+
+// Started is closed once Run has swept once and resumed interrupted work:
+// from then on jitbot has caught up with its downtime (the scenarios wait
+// for it before they measure).
+func (m *Main) Started() <-chan struct{} { return m.started }
+
+// Sweep does all that is due now, on jitbot's clock, as the schedules
+// would: the demo and the scenarios step time with it.
+func (m *Main) Sweep(ctx context.Context) {
+	sweepFor(ctx, m.svc, m.clock, m.metrics, m.log, flows.SweepAll)
+}
 
 // routes returns the handlers of the public listener (Slack, Teams, the
 // probes) and of the admin one (the admin API, /metrics, the probes). With
