@@ -41,6 +41,10 @@ type Config struct {
 	SweepBatch int
 	// Workers bounds concurrent Atlas operations in a sweep (8).
 	Workers int
+	// MaxLiveRequests caps the requests one person may have under way
+	// (pending, being set up, active, being removed) at once (10). One
+	// person must not be able to fill the approvers' chats or the sweeps.
+	MaxLiveRequests int
 }
 
 // Deps are the ports the service uses.
@@ -92,6 +96,7 @@ func NewService(cfg Config, deps Deps) (*Service, error) {
 	setDefault(&cfg.RotateAfter, 24*time.Hour)
 	setDefault(&cfg.SweepInterval, 5*time.Second)
 	setDefault(&cfg.SweepBatch, 1000)
+	setDefault(&cfg.MaxLiveRequests, 10)
 	setDefault(&cfg.Workers, 8)
 	for name, rl := range cfg.RateLimits {
 		if rl.Capacity < 1 || rl.Refill < 1 || rl.Per <= 0 {

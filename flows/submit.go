@@ -104,6 +104,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 			return nil, Errorf(ECONFLICT, "you already have request %s for %s on %s (%s); extend it or cancel it instead", r.ID, FormatRoles(r.Roles), r.Resource, r.describeState())
 		}
 	}
+	if len(mine) >= s.cfg.MaxLiveRequests {
+		return nil, Errorf(EFORBIDDEN, "you have %d requests under way, the most one person may have: cancel or revoke one you no longer need (list shows them), then ask again", len(mine))
+	}
 
 	now := s.clock.Now()
 	r := &Request{
