@@ -221,8 +221,8 @@ func atlasConfig(cfg *config.Config, opts Options) atlas.Config {
 	out := atlas.Config{Clock: opts.Clock, Log: opts.Log.With("component", "atlas"), Sleep: opts.AtlasSleep}
 	for _, in := range cfg.Integrations {
 		out.Integrations = append(out.Integrations, atlas.Integration{
-			Name: in.Name, ProjectID: in.ProjectID, BaseURL: in.BaseURL, ClientID: in.ClientID, ClientSecret: in.ClientSecret,
-			PublicKey: in.PublicKey, PrivateKey: in.PrivateKey, OwnerTag: in.OwnerTag, Databases: in.Databases,
+			Name: in.Name, ProjectID: in.ProjectID, OwnerTag: in.OwnerTag, Databases: in.Databases,
+			API: atlas.API{BaseURL: in.BaseURL, ClientID: in.ClientID, ClientSecret: in.ClientSecret, PublicKey: in.PublicKey, PrivateKey: in.PrivateKey},
 		})
 	}
 	return out
