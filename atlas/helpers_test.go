@@ -113,7 +113,7 @@ func newEnv(t testing.TB, opts ...option) *env {
 	so := atlastest.Options{T: t, Clock: e.clock}
 	in := Integration{
 		Name: "prod", ProjectID: projectID,
-		ClientID: atlastest.DefaultClientID, ClientSecret: atlastest.DefaultClientSecret,
+		API:       API{ClientID: atlastest.DefaultClientID, ClientSecret: atlastest.DefaultClientSecret},
 		Databases: map[string]map[string][]string{"Cluster0": {"sales": {"orders", "customers"}, "hr": nil}},
 	}
 	cfg := Config{

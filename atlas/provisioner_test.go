@@ -16,7 +16,7 @@ import (
 )
 
 func TestNewValidatesConfig(t *testing.T) {
-	ok := Integration{Name: "prod", ProjectID: projectID, BaseURL: "http://127.0.0.1:1", ClientID: "id", ClientSecret: "secret"}
+	ok := Integration{Name: "prod", ProjectID: projectID, API: API{BaseURL: "http://127.0.0.1:1", ClientID: "id", ClientSecret: "secret"}}
 	tests := []struct {
 		name string
 		edit func(cfg *Config)
@@ -54,7 +54,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		})
 	}
 	// The default base URL is valid.
-	cfg := Config{Integrations: []Integration{{Name: "prod", ProjectID: projectID, PublicKey: "pub", PrivateKey: "priv"}}}
+	cfg := Config{Integrations: []Integration{{Name: "prod", ProjectID: projectID, API: API{PublicKey: "pub", PrivateKey: "priv"}}}}
 	p, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("New with the default base URL: %v", err)

@@ -184,7 +184,7 @@ func TestSlowAtlasTimesOut(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
-	pr := &project{Integration: Integration{Name: "prod", ProjectID: projectID, PublicKey: "pub"}}
+	pr := &project{Integration: Integration{Name: "prod", ProjectID: projectID, API: API{PublicKey: "pub"}}}
 	cause := errors.New("sdk error")
 	tests := []struct {
 		status int

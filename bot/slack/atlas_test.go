@@ -33,8 +33,8 @@ func TestJourneyWithAtlas(t *testing.T) {
 			sim.AddCluster(atlasProject, atlastest.Cluster{Name: "Cluster0", Tags: []atlastest.Tag{{Key: "owner", Value: "bob@example.com"}}})
 			p, err := atlas.New(context.Background(), atlas.Config{
 				Integrations: []atlas.Integration{{
-					Name: "prod", ProjectID: atlasProject, BaseURL: sim.URL(),
-					ClientID: atlastest.DefaultClientID, ClientSecret: atlastest.DefaultClientSecret,
+					Name: "prod", ProjectID: atlasProject,
+					API:       atlas.API{BaseURL: sim.URL(), ClientID: atlastest.DefaultClientID, ClientSecret: atlastest.DefaultClientSecret},
 					Databases: map[string]map[string][]string{"Cluster0": {"sales": {"orders", "customers"}}},
 				}},
 				Clock: clock,

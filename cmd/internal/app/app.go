@@ -136,23 +136,20 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	}
 	m.notify.SetService(m.svc)
 
-	if s := cfg.Slack; s != nil {
-		m.slack, err = slack.New(slack.Config{
-			BotToken: s.BotToken, SigningSecret: s.SigningSecret, AppToken: s.AppToken, APIURL: s.APIURL,
-			ApprovalsChannel: s.ApprovalsChannel, Clock: m.clock, HTTPClient: slackHTTP.client(),
-		}, m.notify, m.log)
+	if cfg.Slack != nil {
+		sc := *cfg.Slack
+		sc.Clock, sc.HTTPClient = m.clock, slackHTTP.client()
+		m.slack, err = slack.New(sc, m.notify, m.log)
 		if err != nil {
 			return nil, fmt.Errorf("slack: %w", err)
 		}
 		m.notify.Register(m.slack)
 	}
 
-	if t := cfg.Teams; t != nil {
-		m.teams, err = teams.New(teams.Config{
-			AppID: t.AppID, AppPassword: t.AppPassword, TenantID: t.TenantID, AppType: t.AppType,
-			OpenIDMetadataURL: t.OpenIDMetadataURL, TokenURL: t.TokenURL, ServiceHosts: t.ServiceHosts,
-			Clock: m.clock, HTTPClient: teamsHTTP.client(),
-		}, m.notify, m.db, m.log)
+	if cfg.Teams != nil {
+		tc := *cfg.Teams
+		tc.Clock, tc.HTTPClient = m.clock, teamsHTTP.client()
+		m.teams, err = teams.New(tc, m.notify, m.db, m.log)
 		if err != nil {
 			return nil, fmt.Errorf("teams: %w", err)
 		}
@@ -218,14 +215,9 @@ func atlasCounters(p *atlas.Provisioner) []counter {
 }
 
 func atlasConfig(cfg *config.Config, opts Options) atlas.Config {
-	out := atlas.Config{Clock: opts.Clock, Log: opts.Log.With("component", "atlas"), Sleep: opts.AtlasSleep}
-	for _, in := range cfg.Integrations {
-		out.Integrations = append(out.Integrations, atlas.Integration{
-			Name: in.Name, ProjectID: in.ProjectID, BaseURL: in.BaseURL, ClientID: in.ClientID, ClientSecret: in.ClientSecret,
-			PublicKey: in.PublicKey, PrivateKey: in.PrivateKey, OwnerTag: in.OwnerTag, Databases: in.Databases,
-		})
+	return atlas.Config{
+		Integrations: cfg.Integrations, Clock: opts.Clock, Log: opts.Log.With("component", "atlas"), Sleep: opts.AtlasSleep,
 	}
-	return out
 }
 
 // Addr is where the HTTP server listens.

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -17,8 +18,8 @@ import (
 func serviceConfig(cfg *config.Config) flows.Config {
 	rateLimits := map[string]flows.RateLimit{}
 	for _, in := range cfg.Integrations {
-		if in.RateLimit != nil {
-			rateLimits[in.Name] = *in.RateLimit
+		if b, ok := in.RateLimit.Bucket(); ok {
+			rateLimits[in.Name] = b
 		}
 	}
 	return flows.Config{
@@ -35,7 +36,7 @@ func pingAtlas(ctx context.Context, cfg *config.Config, p *atlas.Provisioner) er
 		err := p.Ping(pctx, in.Name)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("atlas integration %s at %s is not reachable: %s (check base_url, the network and the credentials; `jitbot check -online` tells more)", in.Name, in.BaseURL, flows.ErrorMessage(err))
+			return fmt.Errorf("atlas integration %s at %s is not reachable: %s (check base_url, the network and the credentials; `jitbot check -online` tells more)", in.Name, cmp.Or(in.BaseURL, atlas.DefaultBaseURL), flows.ErrorMessage(err))
 		}
 	}
 	return nil
