@@ -64,4 +64,3 @@ func TestAskedInSlackApprovedInTeams(t *testing.T) {
 		}
 	}
 }
-

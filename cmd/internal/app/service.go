@@ -23,7 +23,7 @@ func serviceConfig(cfg *config.Config) flows.Config {
 		}
 	}
 	return flows.Config{
-		Policy: cfg.Policy, RemindBefore: cfg.ReminderBefore, BackstopGrace: cfg.BackstopGrace, RotateAfter: cfg.RotateAfter,
+		Policy: cfg.Policy, RemindBefore: cfg.ReminderBefore, BackstopGrace: cfg.BackstopGrace, RotateAfter: cfg.RotateAfter, MaxLiveRequests: cfg.MaxLiveRequests,
 		RateLimits: rateLimits, SweepInterval: SweepInterval,
 	}
 }

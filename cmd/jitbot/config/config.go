@@ -29,21 +29,23 @@ import (
 // (Validate); the rest is the loader's and the policy's. Secrets may be given
 // inline (usually as ${ENV}) or as a path in the matching *_file key.
 type File struct {
-	Listen         string              `yaml:"listen"`
-	AdminListen    string              `yaml:"admin_listen"`
-	LogFormat      string              `yaml:"log_format"`
-	Store          StoreFile           `yaml:"store"`
-	AdminToken     string              `yaml:"admin_token"`
-	AdminTokenFile string              `yaml:"admin_token_file"`
-	ReminderBefore string              `yaml:"reminder_before"`
-	BackstopGrace  string              `yaml:"backstop_grace"`
-	RotateAfter    string              `yaml:"rotate_after"`
-	Admins         []string            `yaml:"admins"`
-	Slack          *slack.Config       `yaml:"slack"`
-	Teams          *teams.Config       `yaml:"teams"`
-	Groups         map[string][]string `yaml:"groups"`
-	Integrations   []IntegrationFile   `yaml:"integrations"`
-	Flows          []FlowFile          `yaml:"flows"`
+	Listen         string    `yaml:"listen"`
+	AdminListen    string    `yaml:"admin_listen"`
+	LogFormat      string    `yaml:"log_format"`
+	Store          StoreFile `yaml:"store"`
+	AdminToken     string    `yaml:"admin_token"`
+	AdminTokenFile string    `yaml:"admin_token_file"`
+	ReminderBefore string    `yaml:"reminder_before"`
+	BackstopGrace  string    `yaml:"backstop_grace"`
+	RotateAfter    string    `yaml:"rotate_after"`
+	// MaxLiveRequests caps the requests one person may have under way (10).
+	MaxLiveRequests int                 `yaml:"max_live_requests"`
+	Admins          []string            `yaml:"admins"`
+	Slack           *slack.Config       `yaml:"slack"`
+	Teams           *teams.Config       `yaml:"teams"`
+	Groups          map[string][]string `yaml:"groups"`
+	Integrations    []IntegrationFile   `yaml:"integrations"`
+	Flows           []FlowFile          `yaml:"flows"`
 }
 
 // StoreFile configures the bbolt file.
@@ -93,10 +95,12 @@ type Config struct {
 	ReminderBefore time.Duration
 	BackstopGrace  time.Duration
 	RotateAfter    time.Duration
-	Policy         *flows.Policy
-	Slack          *slack.Config // nil: no Slack
-	Teams          *teams.Config // nil: no Teams
-	Integrations   []atlas.Integration
+	// MaxLiveRequests is flows.Config.MaxLiveRequests (0: its default).
+	MaxLiveRequests int
+	Policy          *flows.Policy
+	Slack           *slack.Config // nil: no Slack
+	Teams           *teams.Config // nil: no Teams
+	Integrations    []atlas.Integration
 }
 
 // Problem is one error in the file.
@@ -563,6 +567,12 @@ func (l *loader) check(f *File) *Config {
 	cfg.ReminderBefore = l.duration("reminder_before", f.ReminderBefore, 15*time.Minute)
 	cfg.BackstopGrace = l.duration("backstop_grace", f.BackstopGrace, time.Hour)
 	cfg.RotateAfter = l.duration("rotate_after", f.RotateAfter, 24*time.Hour)
+	switch cfg.MaxLiveRequests = f.MaxLiveRequests; {
+	case cfg.MaxLiveRequests < 0:
+		l.add("max_live_requests", "%d: want at least 1 (leave it out for 10)", cfg.MaxLiveRequests)
+	case cfg.MaxLiveRequests > 1000:
+		l.add("max_live_requests", "%d is more than anyone needs under way at once; the cap keeps one person from flooding the approvers (at most 1000)", cfg.MaxLiveRequests)
+	}
 
 	if f.Slack != nil {
 		l.section("slack", f.Slack)

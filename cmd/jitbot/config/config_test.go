@@ -97,6 +97,8 @@ func TestProblemsNameTheirPathAndLine(t *testing.T) {
 		{"both atlas creds", "client_id: id,", "client_id: id, public_key: k, private_key: p,", goodEnv, "not both"},
 		{"bad project", "5cf5a45a9ccf6400e60981b6", "xyz", goodEnv, "jitbot.yaml:13: integrations[0].project_id"},
 		{"bad listen", `listen: ":8080"`, `listen: "8080"`, goodEnv, `jitbot.yaml:2: listen: "8080" is not a host:port`},
+		{"negative live cap", `listen: ":8080"`, "listen: \":8080\"\nmax_live_requests: -1", goodEnv, "jitbot.yaml:3: max_live_requests: -1: want at least 1"},
+		{"huge live cap", `listen: ":8080"`, "listen: \":8080\"\nmax_live_requests: 5000", goodEnv, "jitbot.yaml:3: max_live_requests: 5000 is more than anyone needs"},
 		{"not yaml", "flows:", "flows: [", goodEnv, "jitbot.yaml:"},
 		{"wrong type", "approvers: [owners]", "approvers: owners", goodEnv, "jitbot.yaml:26: cannot unmarshal"},
 		{"bad hint", "sales: [orders]", "sa.les: [orders]", goodEnv, "integrations[0].databases.Cluster0"},
