@@ -150,8 +150,8 @@ func newEnv(t testing.TB, opts ...option) *env {
 func (e *env) grant(id string) flows.Grant {
 	now := e.clock.Now()
 	return flows.Grant{
-		RequestID: id, Integration: "prod", Requester: "carol@example.com",
-		Kind: flows.KindDatabaseUser, Principal: flows.DatabaseUser().Principal("carol@example.com", id),
+		RequestID: flows.RequestID(id), Integration: "prod", Requester: "carol@example.com",
+		Kind: flows.KindDatabaseUser, Principal: flows.DatabaseUser().Principal("carol@example.com", flows.RequestID(id)),
 		Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"},
 		Roles:    []string{"read"}, ExpiresAt: now.Add(time.Hour), BackstopAt: now.Add(2*time.Hour + 500*time.Millisecond),
 	}

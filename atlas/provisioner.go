@@ -277,7 +277,7 @@ func desiredUser(pr *project, g flows.Grant, password string, backstop time.Time
 	u := admin.NewCloudDatabaseUser(authDatabase, pr.ProjectID, roles(g), g.Principal)
 	u.Password = admin.PtrString(password)
 	u.Scopes = &[]admin.UserScope{{Name: g.Resource.Cluster, Type: scopeTypeCluster}}
-	u.Labels = labels(LabelManagedBy, ManagedByValue, LabelRequest, g.RequestID)
+	u.Labels = labels(LabelManagedBy, ManagedByValue, LabelRequest, string(g.RequestID))
 	u.Description = admin.PtrString(description(g))
 	u.DeleteAfterDate = &backstop
 	return u
@@ -365,7 +365,7 @@ func (p *Provisioner) restore(ctx context.Context, pr *project, g flows.Grant, p
 	if err != nil {
 		return err
 	}
-	if !ours(existing, g.RequestID) {
+	if !ours(existing, string(g.RequestID)) {
 		p.foreign.Store(pr.Name+"/"+g.Principal, struct{}{})
 		p.log.WarnContext(ctx, "atlas user exists and is not jitbot's; leaving it alone", "integration", pr.Name,
 			"username", g.Principal, "request_id", g.RequestID)
@@ -621,7 +621,7 @@ func (p *Provisioner) ManagedGrants(ctx context.Context, integration string) ([]
 				continue
 			}
 			req, _ := label(u, LabelRequest)
-			out = append(out, flows.ManagedGrant{Principal: u.Username, RequestID: req})
+			out = append(out, flows.ManagedGrant{Principal: u.Username, RequestID: flows.RequestID(req)})
 		}
 		if total, ok := res.GetTotalCountOk(); len(results) < usersPerPage || (ok && seen >= *total) {
 			return out, nil

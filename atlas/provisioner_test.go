@@ -127,10 +127,10 @@ func TestCreate(t *testing.T) {
 			if v, _ := u.Label("managed-by"); v != "jitbot" {
 				t.Fatalf("labels: %+v", u.Labels)
 			}
-			if v, _ := u.Label("jitbot-request"); v != g.RequestID {
+			if v, _ := u.Label("jitbot-request"); v != string(g.RequestID) {
 				t.Fatalf("labels: %+v", u.Labels)
 			}
-			if !strings.Contains(u.Description, g.RequestID) || !strings.Contains(u.Description, g.Requester) || len(u.Description) > 100 {
+			if !strings.Contains(u.Description, string(g.RequestID)) || !strings.Contains(u.Description, g.Requester) || len(u.Description) > 100 {
 				t.Fatalf("description: %q", u.Description)
 			}
 			if want := g.BackstopAt.Truncate(time.Second); !u.DeleteAfterDate.Equal(want) {
@@ -183,7 +183,7 @@ func TestCreateResumesItsOwnUser(t *testing.T) {
 			if u.Roles[0].RoleName != "readWrite" || !u.DeleteAfterDate.Equal(g.BackstopAt) || u.PasswordChanges != 1 {
 				t.Fatalf("user not updated: %+v", u)
 			}
-			if v, _ := u.Label("jitbot-request"); v != g.RequestID {
+			if v, _ := u.Label("jitbot-request"); v != string(g.RequestID) {
 				t.Fatalf("labels: %+v", u.Labels)
 			}
 			e.wantCalls(map[string]int{"createDatabaseUser": 2, "getDatabaseUser": 1, "updateDatabaseUser": 1})
@@ -486,7 +486,7 @@ func TestManagedGrantsReadsEveryPage(t *testing.T) {
 		t.Fatalf("got %d managed users, want %d", len(got), len(want))
 	}
 	for _, u := range got {
-		if want[u.Principal] != u.RequestID {
+		if want[u.Principal] != string(u.RequestID) {
 			t.Fatalf("user %+v: want request %q", u, want[u.Principal])
 		}
 	}

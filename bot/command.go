@@ -35,11 +35,11 @@ func verbs() []Verb {
 // Command is one parsed access command. Only the fields its Verb uses are set.
 type Command struct {
 	Verb      Verb
-	RequestID string         // cancel, revoke, extend, rotate
-	Resource  flows.Resource // request
-	Roles     []string       // request: one, or several typed read,readWrite
-	Duration  time.Duration  // request, extend
-	Reason    string         // request, revoke (optional)
+	RequestID flows.RequestID // cancel, revoke, extend, rotate
+	Resource  flows.Resource  // request
+	Roles     []string        // request: one, or several typed read,readWrite
+	Duration  time.Duration   // request, extend
+	Reason    string          // request, revoke (optional)
 }
 
 // MaxCommandLength bounds the text Parse accepts. Slack and Teams both allow
@@ -222,15 +222,15 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 // requestID reads the request id that cancel, revoke, extend and rotate need.
-func requestID(verb Verb, rest, syntax string) (id, after string, err error) {
-	id, after = nextWord(rest)
+func requestID(verb Verb, rest, syntax string) (flows.RequestID, string, error) {
+	id, after := nextWord(rest)
 	if id == "" {
 		return "", "", flows.Errorf(flows.EINVALID, "%s needs a request id: %s (list shows your requests and their ids)", verb, syntax)
 	}
 	if !ValidRequestID(id) {
 		return "", "", flows.Errorf(flows.EINVALID, "%s is not a request id: ids are letters and digits, like abc23def45", quote(id))
 	}
-	return id, after, nil
+	return flows.RequestID(id), after, nil
 }
 
 // ValidRequestID reports whether s can be a request id.

@@ -150,11 +150,11 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("Parse(%q) accepted an invalid request: %+v", text, cmd)
 			}
 		case VerbExtend:
-			if cmd.Duration <= 0 || !ValidRequestID(cmd.RequestID) {
+			if cmd.Duration <= 0 || !ValidRequestID(string(cmd.RequestID)) {
 				t.Fatalf("Parse(%q) accepted an invalid extend: %+v", text, cmd)
 			}
 		case VerbCancel, VerbRevoke, VerbRotate:
-			if !ValidRequestID(cmd.RequestID) {
+			if !ValidRequestID(string(cmd.RequestID)) {
 				t.Fatalf("Parse(%q) accepted an invalid id: %+v", text, cmd)
 			}
 		default:

@@ -105,12 +105,12 @@ func TestATokenGrantInChat(t *testing.T) {
 	for i, f := range creds.Fields {
 		gotFields[i] = f.Label
 	}
-	if creds.Title != "Access granted: request "+r.ID || !slices.Equal(gotFields, wantFields) || field(creds, "Token id") != "tok-"+r.ID ||
+	if creds.Title != "Access granted: request "+string(r.ID) || !slices.Equal(gotFields, wantFields) || field(creds, "Token id") != "tok-"+string(r.ID) ||
 		field(creds, "Token") != issued || field(creds, "Access") != "use on prod/Cluster0" || !creds.HasSecret() {
 		t.Fatalf("credentials card: %s (fields %v)", creds.Redacted(), gotFields)
 	}
 	// The kind's own instructions, not the database user's access details.
-	if creds.Text != "Send it in the Authorization header: Bearer <token>.\n\nThe token is shown only here: jitbot does not keep it. Lost it? Ask for a new one with rotate "+r.ID+"." {
+	if creds.Text != "Send it in the Authorization header: Bearer <token>.\n\nThe token is shown only here: jitbot does not keep it. Lost it? Ask for a new one with rotate "+string(r.ID)+"." {
 		t.Fatalf("credentials text: %q", creds.Text)
 	}
 	if !tokens.Works(r.Principal, issued) {
@@ -123,7 +123,7 @@ func TestATokenGrantInChat(t *testing.T) {
 		t.Fatal(err)
 	}
 	reminder := told(before)["alice@example.com"]
-	if len(reminder) != 1 || reminder[0].Title != "Access ends soon: request "+r.ID || !strings.HasPrefix(reminder[0].Subtitle, "use on prod/Cluster0 ends at") {
+	if len(reminder) != 1 || reminder[0].Title != "Access ends soon: request "+string(r.ID) || !strings.HasPrefix(reminder[0].Subtitle, "use on prod/Cluster0 ends at") {
 		t.Fatalf("reminder: %v", reminder)
 	}
 
@@ -137,11 +137,11 @@ func TestATokenGrantInChat(t *testing.T) {
 	if n := shows(msgs, reissued); n != 1 || shows(msgs, issued) != 0 || reissued == issued {
 		t.Fatal("a rotation shows the new token once and never the old")
 	}
-	if c := msgs["alice@example.com"][0]; c.Title != "New credentials: request "+r.ID || !strings.Contains(c.Text, "Your token was changed; the old one no longer works.") {
+	if c := msgs["alice@example.com"][0]; c.Title != "New credentials: request "+string(r.ID) || !strings.Contains(c.Text, "Your token was changed; the old one no longer works.") {
 		t.Fatalf("new credentials: %s", c.Redacted())
 	}
 	gone, final, ok := Refresh(KindCredentials, rotated[0], alice)
-	if !ok || !final || gone.HasSecret() || gone.Text != "This message held the secret of tok-"+r.ID+"; it was removed because a new secret replaced it." {
+	if !ok || !final || gone.HasSecret() || gone.Text != "This message held the secret of tok-"+string(r.ID)+"; it was removed because a new secret replaced it." {
 		t.Fatalf("the first credentials message after the rotation: %s", gone)
 	}
 
@@ -156,7 +156,7 @@ func TestATokenGrantInChat(t *testing.T) {
 			expired = &c
 		}
 	}
-	if expired == nil || expired.Text != "The test token tok-"+r.ID+" was deleted. Need more time? Ask again." {
+	if expired == nil || expired.Text != "The test token tok-"+string(r.ID)+" was deleted. Need more time? Ask again." {
 		t.Fatalf("expiry message: %v", expired)
 	}
 	if _, ok := tokens.Token(r.Principal); ok || tokens.Works(r.Principal, reissued) {

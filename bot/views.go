@@ -17,7 +17,7 @@ import (
 // cancelled it has no buttons.
 func ApprovalCard(r *flows.Request, v Viewer) Card {
 	c := Card{
-		Title:    "Access request " + r.ID,
+		Title:    "Access request " + string(r.ID),
 		Subtitle: fmt.Sprintf("%s asks for %s on %s for %s", r.Requester, flows.FormatRoles(r.Roles), r.Resource, flows.FormatDuration(r.Duration)),
 		Fields:   requestFields(r, v),
 		Status:   approvalStatus(r, v),
@@ -299,7 +299,7 @@ func cancelButton(r *flows.Request) Button {
 // waits for, and a Cancel button while it is pending.
 func SubmittedCard(r *flows.Request, v Viewer) Card {
 	c := Card{
-		Title:    "Request " + r.ID + " sent for approval",
+		Title:    "Request " + string(r.ID) + " sent for approval",
 		Subtitle: fmt.Sprintf("%s on %s for %s", flows.FormatRoles(r.Roles), r.Resource, flows.FormatDuration(r.Duration)),
 		Fields: []Field{
 			{Label: "Resource", Value: r.Resource.String()},
@@ -315,10 +315,10 @@ func SubmittedCard(r *flows.Request, v Viewer) Card {
 	case flows.StatePending:
 		c.Actions = []Button{cancelButton(r)}
 	case flows.StateApproved, flows.StateProvisioning, flows.StateActive:
-		c.Title = "Request " + r.ID + " approved"
+		c.Title = "Request " + string(r.ID) + " approved"
 		c.Fields = c.Fields[:4]
 	default:
-		c.Title = "Request " + r.ID + " is " + strings.ReplaceAll(string(r.State), "_", " ")
+		c.Title = "Request " + string(r.ID) + " is " + strings.ReplaceAll(string(r.State), "_", " ")
 	}
 	return c
 }
@@ -430,7 +430,7 @@ func CredentialsCard(r *flows.Request, creds flows.Credentials, rotated bool, v 
 		Field{Label: "Access", Value: flows.FormatRoles(r.Roles) + " on " + r.Resource.String()},
 		Field{Label: "Expires", Value: v.FormatTime(r.ExpiresAt)})
 	c := Card{
-		Title:    "Access granted: request " + r.ID,
+		Title:    "Access granted: request " + string(r.ID),
 		Subtitle: fmt.Sprintf("%s on %s until %s", flows.FormatRoles(r.Roles), r.Resource, v.FormatTime(r.ExpiresAt)),
 		Fields:   fields,
 		Status:   approvedBy(r, v) + " · access ends at " + v.FormatTime(r.ExpiresAt) + "; you will be reminded before.",
@@ -439,10 +439,10 @@ func CredentialsCard(r *flows.Request, creds flows.Credentials, rotated bool, v 
 	}
 	if secret != "" {
 		c.Text = "The " + secret + " is shown only here: jitbot does not keep it. " +
-			"Lost it? Ask for a new one with rotate " + r.ID + "."
+			"Lost it? Ask for a new one with rotate " + string(r.ID) + "."
 	}
 	if rotated {
-		c.Title = "New credentials: request " + r.ID
+		c.Title = "New credentials: request " + string(r.ID)
 		if secret != "" {
 			c.Text = "Your " + secret + " was changed; the old one no longer works. " +
 				"The " + secret + " is shown only here: jitbot does not keep it."
@@ -467,7 +467,7 @@ func CredentialsGoneCard(r *flows.Request, ev flows.Event, v Viewer) Card {
 		why = "a new " + secret + " replaced it"
 	}
 	return Card{
-		Title:    "Credentials of request " + r.ID + " removed",
+		Title:    "Credentials of request " + string(r.ID) + " removed",
 		Subtitle: flows.FormatRoles(r.Roles) + " on " + r.Resource.String(),
 		Fields:   []Field{{Label: "Username", Value: r.Principal, Mono: true}},
 		Text:     "This message held the " + secret + " of " + r.Principal + "; it was removed because " + why + ".",
@@ -505,7 +505,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		return ExtensionCard(r, ev.Extension, ev, v), true
 	case flows.EventDenied:
 		c = Card{
-			Title:    "Request " + r.ID + " denied",
+			Title:    "Request " + string(r.ID) + " denied",
 			Subtitle: what,
 			Fields:   []Field{{Label: "Denied by", Value: ev.Actor}, {Label: "Reason", Value: orNone(ev.Message)}},
 			Text:     "You can ask again with more detail, or talk to " + ev.Actor + ".",
@@ -514,14 +514,14 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		}
 	case flows.EventCancelled:
 		c = Card{
-			Title:    "Request " + r.ID + " cancelled",
+			Title:    "Request " + string(r.ID) + " cancelled",
 			Subtitle: what,
 			Status:   "Cancelled by " + orSystem(ev.Actor) + " at " + v.FormatTime(ev.At),
 			Tone:     ToneMuted,
 		}
 	case flows.EventTimedOut:
 		c = Card{
-			Title:    "Request " + r.ID + " timed out",
+			Title:    "Request " + string(r.ID) + " timed out",
 			Subtitle: what,
 			Text:     "Ask again, or ask " + joinNames(r.Approvers) + " directly.",
 			Status:   "Timed out at " + v.FormatTime(ev.At) + withReason(ev.Message),
@@ -530,9 +530,9 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 	case flows.EventActivated, flows.EventCredentialsRotated:
 		if n.Credentials == nil {
 			c = Card{
-				Title:    "Access granted: request " + r.ID,
+				Title:    "Access granted: request " + string(r.ID),
 				Subtitle: what + " until " + v.FormatTime(r.ExpiresAt),
-				Text:     "The credentials could not be shown here. Ask for new ones with rotate " + r.ID + ".",
+				Text:     "The credentials could not be shown here. Ask for new ones with rotate " + string(r.ID) + ".",
 				Tone:     ToneWarning,
 			}
 			return c, true
@@ -541,13 +541,13 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 	case flows.EventApplyDelayed:
 		c = Card{
 			Title:    "Atlas is still applying your access",
-			Subtitle: "request " + r.ID + ": " + what,
+			Subtitle: "request " + string(r.ID) + ": " + what,
 			Text:     "Atlas has created your " + flows.KindName(r.Kind) + " but has not finished applying it, so it cannot log in yet. Your credentials follow here as soon as it is ready; there is nothing to do.",
 			Tone:     ToneWarning,
 		}
 	case flows.EventReminder:
 		c = Card{
-			Title:    "Access ends soon: request " + r.ID,
+			Title:    "Access ends soon: request " + string(r.ID),
 			Subtitle: what + " ends at " + v.FormatTime(r.ExpiresAt) + " (in " + flows.FormatDuration(r.ExpiresAt.Sub(ev.At)) + ")",
 			Actions:  append(ExtendButtons(r), revokeButton(r, "I'm done: revoke")),
 			Tone:     ToneWarning,
@@ -560,7 +560,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		}
 	case flows.EventExtended:
 		c = Card{
-			Title:    "Access extended: request " + r.ID,
+			Title:    "Access extended: request " + string(r.ID),
 			Subtitle: what + " now ends at " + v.FormatTime(r.ExpiresAt),
 			Status:   "+" + flows.FormatDuration(ev.Duration),
 			Tone:     ToneGood,
@@ -570,14 +570,14 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		}
 	case flows.EventExtensionDenied:
 		c = Card{
-			Title:    "Extension denied: request " + r.ID,
+			Title:    "Extension denied: request " + string(r.ID),
 			Subtitle: what + " still ends at " + v.FormatTime(r.ExpiresAt),
 			Fields:   []Field{{Label: "Denied by", Value: ev.Actor}, {Label: "Reason", Value: orNone(ev.Message)}},
 			Tone:     ToneAlert,
 		}
 	case flows.EventExpired:
 		c = Card{
-			Title:    "Access expired: request " + r.ID,
+			Title:    "Access expired: request " + string(r.ID),
 			Subtitle: what,
 			Text:     "The " + flows.KindName(r.Kind) + " " + r.Principal + " was deleted. Need more time? Ask again.",
 			Status:   "Expired at " + v.FormatTime(ev.At),
@@ -585,7 +585,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		}
 	case flows.EventRevoked:
 		c = Card{
-			Title:    "Access revoked: request " + r.ID,
+			Title:    "Access revoked: request " + string(r.ID),
 			Subtitle: what,
 			Text:     "The " + flows.KindName(r.Kind) + " " + r.Principal + " was deleted.",
 			Status:   "Revoked by " + orSystem(r.EndedBy) + " at " + v.FormatTime(ev.At) + endReason(r),
@@ -593,7 +593,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		}
 	case flows.EventRevokeFailed:
 		c = Card{
-			Title:    "Could not remove access: request " + r.ID,
+			Title:    "Could not remove access: request " + string(r.ID),
 			Subtitle: "the Atlas user " + r.Principal + " still exists",
 			Fields:   alertFields(r, ev),
 			Text:     "jitbot keeps retrying. Atlas deletes the user by itself at " + v.FormatTime(r.BackstopAt) + " at the latest.",
@@ -601,7 +601,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		}
 	case flows.EventProvisionFailed:
 		c = Card{
-			Title:    "Could not set up access: request " + r.ID,
+			Title:    "Could not set up access: request " + string(r.ID),
 			Subtitle: what,
 			Fields:   alertFields(r, ev),
 			Text:     "jitbot gave up creating the " + flows.KindName(r.Kind) + ". Try again later, or ask an admin to look at Atlas.",
@@ -609,15 +609,15 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		}
 	case flows.EventCredentialsUndelivered:
 		c = Card{
-			Title:    "Credentials not delivered: request " + r.ID,
+			Title:    "Credentials not delivered: request " + string(r.ID),
 			Subtitle: what + " for " + r.Requester,
 			Fields:   alertFields(r, ev),
-			Text:     "The grant is active but its requester did not get the " + flows.SecretName(r.Kind) + ". They can get a new one with rotate " + r.ID + ", or revoke it.",
+			Text:     "The grant is active but its requester did not get the " + flows.SecretName(r.Kind) + ". They can get a new one with rotate " + string(r.ID) + ", or revoke it.",
 			Tone:     ToneAlert,
 		}
 	case flows.EventGrantMissing:
 		c = Card{
-			Title:    "Atlas user missing: request " + r.ID,
+			Title:    "Atlas user missing: request " + string(r.ID),
 			Subtitle: "the active grant's user " + r.Principal + " is gone from Atlas",
 			Fields:   alertFields(r, ev),
 			Text:     "Someone deleted it outside jitbot, or Atlas removed it early. The requester has lost access.",
@@ -656,7 +656,7 @@ func systemCard(ev flows.Event, v Viewer) (Card, bool) {
 	}
 	fs := []Field{{Label: "Atlas user", Value: ev.Principal, Mono: true}}
 	if ev.RequestID != "" {
-		fs = append(fs, Field{Label: "Request", Value: ev.RequestID})
+		fs = append(fs, Field{Label: "Request", Value: string(ev.RequestID)})
 	}
 	return Card{
 		Title:    "Deleted an orphaned Atlas user",

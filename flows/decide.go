@@ -7,7 +7,7 @@ import (
 
 // DecideInput is an approver's click.
 type DecideInput struct {
-	RequestID string
+	RequestID RequestID
 	Actor     string
 	Approve   bool
 	Reason    string

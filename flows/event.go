@@ -46,7 +46,7 @@ const SystemActor = "jitbot"
 // Event records one thing that happened. It never holds a secret.
 type Event struct {
 	Type      EventType
-	RequestID string
+	RequestID RequestID
 	Actor     string // an email, or SystemActor
 	At        time.Time
 	From, To  State

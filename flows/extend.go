@@ -8,7 +8,7 @@ import (
 // Extend lengthens an active grant, or asks its approvers to. Only its
 // requester may; anyone who takes no part in it is answered as for an
 // unknown id.
-func (s *Service) Extend(ctx context.Context, id, actor string, d time.Duration) (*Request, error) {
+func (s *Service) Extend(ctx context.Context, id RequestID, actor string, d time.Duration) (*Request, error) {
 	actor, err := NormalizeEmail(actor)
 	if err != nil {
 		return nil, err

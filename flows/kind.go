@@ -65,7 +65,7 @@ type KindSpec struct {
 	// Principal names the identity a grant creates in Atlas. It is derived
 	// from the request alone, so that a repeated create finds the same one,
 	// and unique per request.
-	Principal func(requester, requestID string) string
+	Principal func(requester string, requestID RequestID) string
 }
 
 var kindName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
@@ -220,7 +220,7 @@ func FormatRoles(roles []string) string { return strings.Join(roles, ",") }
 
 // databaseUsername is the Atlas database user for a request: jit-, the
 // requester's local part (cleaned, at most 24 characters), and the request id.
-func databaseUsername(requester, requestID string) string {
+func databaseUsername(requester string, requestID RequestID) string {
 	local, _, _ := strings.Cut(strings.ToLower(requester), "@")
 	clean := []byte(local)
 	for i, c := range clean {
@@ -231,5 +231,5 @@ func databaseUsername(requester, requestID string) string {
 	if len(clean) > 24 {
 		clean = clean[:24]
 	}
-	return "jit-" + string(clean) + "-" + requestID
+	return "jit-" + string(clean) + "-" + string(requestID)
 }

@@ -81,7 +81,7 @@ func TestAKindWithoutBackstopOrApplyWait(t *testing.T) {
 	if err != nil || r.State != flows.StateActive {
 		t.Fatalf("approve: %v %v", r, err)
 	}
-	if r.Principal != "tok-"+r.ID || !r.BackstopAt.IsZero() || !r.BackstopRefreshAt.IsZero() {
+	if r.Principal != "tok-"+string(r.ID) || !r.BackstopAt.IsZero() || !r.BackstopRefreshAt.IsZero() {
 		t.Fatalf("active: principal %q backstop %v refresh %v", r.Principal, r.BackstopAt, r.BackstopRefreshAt)
 	}
 	act := f.notes.Of(flows.EventActivated)
@@ -331,13 +331,13 @@ func TestReconcileKindByKind(t *testing.T) {
 	}
 	tokens.Add(flows.Grant{Kind: flowstest.KindToken, Principal: "tok-zzzzzzzzzz", RequestID: "zzzzzzzzzz", Integration: "prod"})
 	// A database user labelled with the live token's request id is explained by nothing.
-	f.prov.AddUser(flows.Grant{Principal: "jit-carol-" + live.ID, RequestID: live.ID, Integration: "prod"})
+	f.prov.AddUser(flows.Grant{Principal: string("jit-carol-" + live.ID), RequestID: live.ID, Integration: "prod"})
 	reps, err := f.svc.Reconcile(f.ctx)
 	if err != nil || len(reps) != 2 {
 		t.Fatalf("reports: %+v %v", reps, err)
 	}
 	db, tok := reps[0], reps[1]
-	if db.Kind != flows.KindDatabaseUser || db.Managed != 1 || !slices.Equal(db.OrphansDeleted, []string{"jit-carol-" + live.ID}) {
+	if db.Kind != flows.KindDatabaseUser || db.Managed != 1 || !slices.Equal(db.OrphansDeleted, []string{string("jit-carol-" + live.ID)}) {
 		t.Fatalf("database users: %+v", db)
 	}
 	if tok.Kind != flowstest.KindToken || tok.Managed != 2 || !slices.Equal(tok.OrphansDeleted, []string{"tok-zzzzzzzzzz"}) || len(tok.Missing) != 0 {

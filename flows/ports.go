@@ -17,11 +17,11 @@ type Store interface {
 	// request and created=false, writing nothing.
 	Create(ctx context.Context, r *Request, ev Event, idempotencyKey string) (stored *Request, created bool, err error)
 	// Update applies fn to the request with the given id; ENOTFOUND if none.
-	Update(ctx context.Context, id string, fn func(r *Request) ([]Event, error)) (*Request, error)
-	Get(ctx context.Context, id string) (*Request, error)
+	Update(ctx context.Context, id RequestID, fn func(r *Request) ([]Event, error)) (*Request, error)
+	Get(ctx context.Context, id RequestID) (*Request, error)
 	Find(ctx context.Context, q Query) ([]*Request, error)
 	// Due returns the ids of requests whose DueAt is at or before t, earliest first.
-	Due(ctx context.Context, t time.Time, limit int) ([]string, error)
+	Due(ctx context.Context, t time.Time, limit int) ([]RequestID, error)
 	// Expiring returns active requests whose ExpiresAt is at or before t, earliest first.
 	Expiring(ctx context.Context, t time.Time, limit int) ([]*Request, error)
 	// AppendEvents records events that change no request (reconcile findings).
@@ -40,7 +40,7 @@ type Query struct {
 
 // Grant is what a provisioner needs to know about one grant.
 type Grant struct {
-	RequestID   string
+	RequestID   RequestID
 	Kind        Kind
 	Integration string
 	Requester   string
@@ -116,7 +116,7 @@ type Inventory interface {
 // ManagedGrant is one thing in Atlas labelled as jitbot's (a database user).
 type ManagedGrant struct {
 	Principal string
-	RequestID string
+	RequestID RequestID
 }
 
 // Provisioners maps each kind of grant to its provisioner: the registry a

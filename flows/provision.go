@@ -17,7 +17,7 @@ import (
 // (ECONFLICT: another holds the lease, or the request moved on) or its end
 // could not be read, and then the request is nil. A failed Atlas call is no
 // error: it is recorded on the request, which says what happens next.
-func (s *Service) provision(ctx context.Context, id string, l lease) (*Request, error) {
+func (s *Service) provision(ctx context.Context, id RequestID, l lease) (*Request, error) {
 	var ev Event
 	var kindErr error
 	r, err := s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
@@ -122,7 +122,7 @@ func (s *Service) attempt(ctx context.Context, r *Request) *Request {
 // request is provisioning; once the attempt has made it active or ended it,
 // whoever revokes it later carries the revocation out, so last is the answer
 // and no read is needed.
-func (s *Service) revokeIfRevoking(ctx context.Context, id string, last *Request) (*Request, error) {
+func (s *Service) revokeIfRevoking(ctx context.Context, id RequestID, last *Request) (*Request, error) {
 	if last != nil && (last.State == StateActive || last.State.Terminal()) {
 		return last, nil
 	}
@@ -137,7 +137,7 @@ func (s *Service) revokeIfRevoking(ctx context.Context, id string, last *Request
 // one. created says the grant exists (this attempt made it), so giving up
 // must remove it. It returns the request with the failure recorded, or the
 // error that kept it from being recorded.
-func (s *Service) provisionFailed(ctx context.Context, id string, cause error, created bool) (*Request, error) {
+func (s *Service) provisionFailed(ctx context.Context, id RequestID, cause error, created bool) (*Request, error) {
 	retryable := ErrorCode(cause) == EUNAVAILABLE || ErrorCode(cause) == EINTERNAL
 	msg := ErrorMessage(cause)
 	s.log.WarnContext(ctx, "provisioning failed", "request_id", id, "retryable", retryable, "err", cause)
@@ -159,7 +159,7 @@ func (s *Service) provisionFailed(ctx context.Context, id string, cause error, c
 // current is what a use case answers after an internal step: the request
 // the step returned, or, when the step could not say how it left the
 // request, the request as stored.
-func (s *Service) current(ctx context.Context, id string, r *Request, err error) (*Request, error) {
+func (s *Service) current(ctx context.Context, id RequestID, r *Request, err error) (*Request, error) {
 	if err == nil && r != nil {
 		return r, nil
 	}

@@ -18,7 +18,7 @@ func liveStates() []State {
 // Get returns a request the actor takes part in: their own, one routed to
 // them for approval, or any for an admin. Anyone else is answered as for an
 // unknown id.
-func (s *Service) Get(ctx context.Context, id, actor string) (*Request, error) {
+func (s *Service) Get(ctx context.Context, id RequestID, actor string) (*Request, error) {
 	actor, err := NormalizeEmail(actor)
 	if err != nil {
 		return nil, err

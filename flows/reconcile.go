@@ -9,9 +9,9 @@ import (
 type ReconcileReport struct {
 	Integration    string
 	Kind           Kind
-	Managed        int      // what Atlas holds of the kind labelled as jitbot's
-	OrphansDeleted []string // principals no live grant holds, deleted
-	Missing        []string // request ids of active grants whose principal is gone
+	Managed        int         // what Atlas holds of the kind labelled as jitbot's
+	OrphansDeleted []string    // principals no live grant holds, deleted
+	Missing        []RequestID // request ids of active grants whose principal is gone
 	Errors         []string
 }
 

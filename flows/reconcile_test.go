@@ -18,7 +18,7 @@ func TestReconcile(t *testing.T) {
 	}
 	// An orphan of no request, one of a denied request, and a missing user.
 	f.prov.AddUser(flows.Grant{Principal: "jit-zed-zzzzzzzzzz", RequestID: "zzzzzzzzzz", Integration: "prod"})
-	f.prov.AddUser(flows.Grant{Principal: "jit-erin-" + denied.ID, RequestID: denied.ID, Integration: "prod"})
+	f.prov.AddUser(flows.Grant{Principal: string("jit-erin-" + denied.ID), RequestID: denied.ID, Integration: "prod"})
 	if err := f.prov.Delete(f.ctx, flows.Grant{Principal: gone.Principal}); err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestReconcile(t *testing.T) {
 	}
 	rep := reps[0]
 	slices.Sort(rep.OrphansDeleted)
-	if !slices.Equal(rep.OrphansDeleted, []string{"jit-erin-" + denied.ID, "jit-zed-zzzzzzzzzz"}) || !slices.Equal(rep.Missing, []string{gone.ID}) {
+	if !slices.Equal(rep.OrphansDeleted, []string{string("jit-erin-" + denied.ID), "jit-zed-zzzzzzzzzz"}) || !slices.Equal(rep.Missing, []flows.RequestID{gone.ID}) {
 		t.Fatalf("report: %+v", rep)
 	}
 	if !slices.Equal(f.prov.Users(), []string{live.Principal}) {

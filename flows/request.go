@@ -77,7 +77,7 @@ type Extension struct {
 // They are pure (no I/O, time passed in) so the store can run them inside one
 // transaction.
 type Request struct {
-	ID        string
+	ID        RequestID
 	Requester string
 	Kind      Kind     // what is granted
 	Resource  Resource // the target, in the kind's grammar

@@ -70,7 +70,7 @@ func TestResumeRevokesBeforeItProvisions(t *testing.T) {
 	revoked := f.active("carol@example.com", "prod/Cluster0/sales/orders", "read", time.Hour, "owner@example.com")
 	waiting := f.mustSubmit("dave@example.com", "prod/Cluster0/sales/customers", "read", time.Hour)
 	// The process died in the middle of both: one revoking, one provisioning.
-	mustUpdate := func(id string, step func(r *flows.Request) (flows.Event, error)) {
+	mustUpdate := func(id flows.RequestID, step func(r *flows.Request) (flows.Event, error)) {
 		t.Helper()
 		if _, err := f.store.Update(f.ctx, id, func(r *flows.Request) ([]flows.Event, error) {
 			ev, err := step(r)

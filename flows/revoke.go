@@ -8,7 +8,7 @@ import (
 // Revoke ends access early. Its participants may: the requester, the
 // request's approvers and admins (anyone else is answered as for an unknown
 // id); a pending request revoked by its requester or an admin is cancelled.
-func (s *Service) Revoke(ctx context.Context, id, actor, reason string) (*Request, error) {
+func (s *Service) Revoke(ctx context.Context, id RequestID, actor, reason string) (*Request, error) {
 	actor, err := NormalizeEmail(actor)
 	if err != nil {
 		return nil, err
@@ -46,7 +46,7 @@ func (s *Service) Revoke(ctx context.Context, id, actor, reason string) (*Reques
 // could not begin (ECONFLICT: another holds the lease, or the request is not
 // being revoked) or its outcome could not be recorded, and then the request
 // is nil.
-func (s *Service) revoke(ctx context.Context, id string, l lease) (*Request, error) {
+func (s *Service) revoke(ctx context.Context, id RequestID, l lease) (*Request, error) {
 	r, err := s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
 		now := s.clock.Now()
 		if s.takeOver(l, r) {

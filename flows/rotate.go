@@ -10,7 +10,7 @@ import (
 // first message. Only kinds whose provisioner is a Reissuer have a secret
 // to replace. Anyone who takes no part in the request is answered as for an
 // unknown id.
-func (s *Service) Rotate(ctx context.Context, id, actor string) (*Request, error) {
+func (s *Service) Rotate(ctx context.Context, id RequestID, actor string) (*Request, error) {
 	actor, err := NormalizeEmail(actor)
 	if err != nil {
 		return nil, err

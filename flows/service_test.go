@@ -72,11 +72,11 @@ func (f *fixture) mustSubmit(requester, resource, role string, d time.Duration) 
 	return r
 }
 
-func (f *fixture) decide(id, actor string, approve bool, reason string) (*flows.Request, error) {
+func (f *fixture) decide(id flows.RequestID, actor string, approve bool, reason string) (*flows.Request, error) {
 	return f.svc.Decide(f.ctx, flows.DecideInput{RequestID: id, Actor: actor, Approve: approve, Reason: reason})
 }
 
-func (f *fixture) get(id string) *flows.Request {
+func (f *fixture) get(id flows.RequestID) *flows.Request {
 	f.t.Helper()
 	r, err := f.store.Get(f.ctx, id)
 	if err != nil {
@@ -95,7 +95,7 @@ func (f *fixture) sweepAt(at time.Time) flows.SweepReport {
 	return rep
 }
 
-func (f *fixture) eventTypes(id string) []flows.EventType {
+func (f *fixture) eventTypes(id flows.RequestID) []flows.EventType {
 	var out []flows.EventType
 	for _, ev := range f.store.Events() {
 		if ev.RequestID == id {
@@ -105,7 +105,7 @@ func (f *fixture) eventTypes(id string) []flows.EventType {
 	return out
 }
 
-func (f *fixture) wantEvents(id string, want ...flows.EventType) {
+func (f *fixture) wantEvents(id flows.RequestID, want ...flows.EventType) {
 	f.t.Helper()
 	if got := f.eventTypes(id); !slices.Equal(got, want) {
 		f.t.Fatalf("events of %s:\n got %v\nwant %v", id, got, want)
@@ -133,7 +133,7 @@ func TestLifecycleFromRequestToExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.State != flows.StateActive || r.Principal != "jit-carol-"+r.ID {
+	if r.State != flows.StateActive || r.Principal != "jit-carol-"+string(r.ID) {
 		t.Fatalf("after approval: %+v", r)
 	}
 	if !r.ExpiresAt.Equal(approvedAt.Add(2*time.Hour)) || !r.BackstopAt.Equal(approvedAt.Add(3*time.Hour)) {
@@ -195,7 +195,7 @@ type readCounter struct {
 	gets atomic.Int32
 }
 
-func (c *readCounter) Get(ctx context.Context, id string) (*flows.Request, error) {
+func (c *readCounter) Get(ctx context.Context, id flows.RequestID) (*flows.Request, error) {
 	c.gets.Add(1)
 	return c.Store.Get(ctx, id)
 }

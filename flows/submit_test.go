@@ -125,7 +125,7 @@ func TestReplayedSubmitMakesOneRequest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, r.ID)
+		ids = append(ids, string(r.ID))
 	}
 	if len(slices.Compact(ids)) != 1 {
 		t.Fatalf("replays made several requests: %v", ids)

@@ -95,7 +95,7 @@ func decisionsFromRecords(ds []decisionRecord) []flows.Decision {
 
 func toRecord(r *flows.Request) requestRecord {
 	rec := requestRecord{
-		ID: r.ID, Requester: r.Requester, Kind: string(r.Kind), Integration: r.Resource.Integration, Cluster: r.Resource.Cluster,
+		ID: string(r.ID), Requester: r.Requester, Kind: string(r.Kind), Integration: r.Resource.Integration, Cluster: r.Resource.Cluster,
 		Database: r.Resource.Database, Collection: r.Resource.Collection, Duration: r.Duration,
 		Reason: r.Reason, Origin: r.Origin, Flow: r.Flow, Approvers: r.Approvers, Quorum: r.Quorum,
 		MaxDuration: r.MaxDuration, DenyReasonRequired: r.DenyReasonRequired, ExtendNeedsApproval: r.ExtendNeedsApproval,
@@ -123,7 +123,7 @@ func toRecord(r *flows.Request) requestRecord {
 
 func (rec requestRecord) request() *flows.Request {
 	r := &flows.Request{
-		ID: rec.ID, Requester: rec.Requester, Kind: flows.Kind(rec.Kind), Roles: rec.Roles, Duration: rec.Duration, Reason: rec.Reason, Origin: rec.Origin,
+		ID: flows.RequestID(rec.ID), Requester: rec.Requester, Kind: flows.Kind(rec.Kind), Roles: rec.Roles, Duration: rec.Duration, Reason: rec.Reason, Origin: rec.Origin,
 		Resource: flows.Resource{Integration: rec.Integration, Cluster: rec.Cluster, Database: rec.Database, Collection: rec.Collection},
 		Flow:     rec.Flow, Approvers: rec.Approvers, Quorum: rec.Quorum, MaxDuration: rec.MaxDuration,
 		DenyReasonRequired: rec.DenyReasonRequired, ExtendNeedsApproval: rec.ExtendNeedsApproval, ApprovalsChannel: rec.ApprovalsChannel,
@@ -171,7 +171,7 @@ type auditRecord struct {
 
 func auditFromEvent(ev flows.Event) auditRecord {
 	return auditRecord{
-		At: ev.At, Type: string(ev.Type), RequestID: ev.RequestID, Actor: ev.Actor, From: string(ev.From), To: string(ev.To),
+		At: ev.At, Type: string(ev.Type), RequestID: string(ev.RequestID), Actor: ev.Actor, From: string(ev.From), To: string(ev.To),
 		Message: ev.Message, Duration: ev.Duration, Extension: ev.Extension, Attempt: ev.Attempt, Principal: ev.Principal,
 	}
 }
@@ -180,7 +180,7 @@ func (a auditRecord) record() flows.AuditRecord {
 	return flows.AuditRecord{
 		Seq: a.Seq, PrevHash: a.PrevHash, Hash: a.Hash,
 		Event: flows.Event{
-			Type: flows.EventType(a.Type), RequestID: a.RequestID, Actor: a.Actor, At: a.At, From: flows.State(a.From),
+			Type: flows.EventType(a.Type), RequestID: flows.RequestID(a.RequestID), Actor: a.Actor, At: a.At, From: flows.State(a.From),
 			To: flows.State(a.To), Message: a.Message, Duration: a.Duration, Extension: a.Extension, Attempt: a.Attempt, Principal: a.Principal,
 		},
 	}

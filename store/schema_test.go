@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -109,7 +110,7 @@ func TestLiveIndexFollowsTransitions(t *testing.T) {
 	ctx := context.Background()
 	db := openTemp(t)
 	for i := range 50 {
-		r := flowstest.NewRequest("old"+string(rune('a'+i%26))+string(rune('a'+i/26)), "alice@example.com", flowstest.T0.Add(time.Duration(i)*time.Minute))
+		r := flowstest.NewRequest(flows.RequestID(fmt.Sprintf("old%02d", i)), "alice@example.com", flowstest.T0.Add(time.Duration(i)*time.Minute))
 		r.State = flows.StateExpired
 		if _, _, err := db.Create(ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: r.ID, At: r.CreatedAt}, ""); err != nil {
 			t.Fatal(err)
@@ -147,7 +148,7 @@ func TestLiveIndexFollowsTransitions(t *testing.T) {
 func ids(rs []*flows.Request) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
-		out[i] = r.ID
+		out[i] = string(r.ID)
 	}
 	return out
 }

@@ -55,8 +55,8 @@ func TestJourneyWithAtlas(t *testing.T) {
 		t.Fatalf("approvers from the cluster's owner tag: %v", r.Approvers)
 	}
 	card := h.lastDM(bob)
-	h.click(bob, card, "approve:"+r.ID)
-	r = h.get(r.ID)
+	h.click(bob, card, "approve:"+string(r.ID))
+	r = h.get(string(r.ID))
 	if r.State != flows.StateActive {
 		t.Fatalf("after approval: %s (%s)", r.State, r.LastError)
 	}
@@ -84,7 +84,7 @@ func TestJourneyWithAtlas(t *testing.T) {
 		t.Error("no reminder")
 	}
 	h.sweepAt(r.ExpiresAt)
-	if s := h.get(r.ID).State; s != flows.StateExpired {
+	if s := h.get(string(r.ID)).State; s != flows.StateExpired {
 		t.Fatalf("after expiry: %s", s)
 	}
 	if _, ok := sim.User(atlasProject, r.Principal); ok {

@@ -31,7 +31,7 @@ type Engine interface {
 	Click(ctx context.Context, who bot.Actor, a bot.Action, in bot.ClickInput) bot.Reply
 	Refused(ctx context.Context, who bot.Actor, err error) bot.Reply
 	Overview(ctx context.Context, who bot.Actor) (bot.Overview, error)
-	Get(ctx context.Context, who bot.Actor, id string) (*flows.Request, error)
+	Get(ctx context.Context, who bot.Actor, id flows.RequestID) (*flows.Request, error)
 }
 
 var _ Engine = (*bot.Engine)(nil)

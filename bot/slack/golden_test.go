@@ -235,8 +235,8 @@ func TestGoldenModals(t *testing.T) {
 	golden(t, "modal_request", requestModal(choices))
 	golden(t, "modal_request_one_choice", requestModal(choices[1:2]))
 	r := goldenRequest()
-	st := denyState{Action: "deny:" + r.ID, ResponseURL: "https://hooks.slack.com/actions/T0/1/x", Channel: "DUBOB", Required: true}
+	st := denyState{Action: "deny:" + string(r.ID), ResponseURL: "https://hooks.slack.com/actions/T0/1/x", Channel: "DUBOB", Required: true}
 	golden(t, "modal_deny", denyModal(st, denySummary(r, bot.Action{Kind: bot.ActionDeny, RequestID: r.ID})))
-	st.Action, st.Required = "deny-ext:"+r.ID+":2", false
+	st.Action, st.Required = "deny-ext:"+string(r.ID)+":2", false
 	golden(t, "modal_deny_extension", denyModal(st, denySummary(r, bot.Action{Kind: bot.ActionDenyExtension, RequestID: r.ID, Extension: 2})))
 }

@@ -276,7 +276,7 @@ func (h *harness) only(email string) *flows.Request {
 
 func (h *harness) get(id string) *flows.Request {
 	h.t.Helper()
-	r, err := h.store.Get(h.ctx, id)
+	r, err := h.store.Get(h.ctx, flows.RequestID(id))
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -52,8 +52,8 @@ func TestPeoplesWordsPingNobody(t *testing.T) {
 		t.Fatal(err)
 	}
 	card := h.lastDM(bob)
-	h.click(bob, card, "approve:"+r.ID)
-	if s := h.get(r.ID).State; s != flows.StateActive {
+	h.click(bob, card, "approve:"+string(r.ID))
+	if s := h.get(string(r.ID)).State; s != flows.StateActive {
 		t.Fatalf("state %s", s)
 	}
 	_, ru := h.slash(alice, "list")

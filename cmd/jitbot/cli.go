@@ -319,7 +319,7 @@ func (e *env) revokeOffline(ctx context.Context, cfg *config.Config, id, as, rea
 		return app.GrantView{}, err
 	}
 	defer o.Close()
-	r, err := o.Service.Revoke(ctx, id, as, app.ViaAdmin(reason, "the jitbot CLI"))
+	r, err := o.Service.Revoke(ctx, flows.RequestID(id), as, app.ViaAdmin(reason, "the jitbot CLI"))
 	if err != nil {
 		return app.GrantView{}, errors.New(flows.ErrorMessage(err))
 	}

@@ -46,7 +46,7 @@ func TokenKind() flows.KindSpec {
 		ValidateTarget: validate,
 		TargetParts:    1, PatternSyntax: "cluster",
 		Roles:     []string{"use", "admin"},
-		Principal: func(_, requestID string) string { return "tok-" + requestID },
+		Principal: func(_ string, requestID flows.RequestID) string { return "tok-" + string(requestID) },
 	}
 }
 

@@ -73,7 +73,7 @@ func Request(i, n int) *flows.Request {
 	created := T0.Add(-time.Duration(n-i) * time.Minute)
 	id := fmt.Sprintf("h%09d", i)
 	return &flows.Request{
-		ID: id, Requester: fmt.Sprintf("user%d@example.com", i%500),
+		ID: flows.RequestID(id), Requester: fmt.Sprintf("user%d@example.com", i%500),
 		Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"},
 		Kind:     flows.KindDatabaseUser, Roles: []string{"read"}, Duration: time.Hour, Reason: "INC-1", Origin: "slack", Flow: "prod-read",
 		Approvers: []string{"owner@example.com", "dba@example.com"}, Quorum: 1, MaxDuration: 8 * time.Hour,
@@ -97,7 +97,7 @@ func build(path string, n, m int) error {
 	}
 	evs := make([]flows.Event, 0, 10000)
 	for i := n; i < m; i++ {
-		evs = append(evs, flows.Event{Type: flows.EventExpired, RequestID: fmt.Sprintf("h%09d", i%n), Actor: flows.SystemActor,
+		evs = append(evs, flows.Event{Type: flows.EventExpired, RequestID: flows.RequestID(fmt.Sprintf("h%09d", i%n)), Actor: flows.SystemActor,
 			At: T0, From: flows.StateRevoking, To: flows.StateExpired, Principal: "jit-user"})
 		if len(evs) == cap(evs) || i == m-1 {
 			if err := db.AppendEvents(ctx, evs...); err != nil {

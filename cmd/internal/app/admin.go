@@ -39,7 +39,7 @@ type GrantView struct {
 // ViewOf is r as the admin API shows it.
 func ViewOf(r *flows.Request) GrantView {
 	return GrantView{
-		ID: r.ID, State: string(r.State), Requester: r.Requester, Resource: r.Resource.String(), Role: flows.FormatRoles(r.Roles), Flow: r.Flow,
+		ID: string(r.ID), State: string(r.State), Requester: r.Requester, Resource: r.Resource.String(), Role: flows.FormatRoles(r.Roles), Flow: r.Flow,
 		Username: r.Principal, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, Approvers: r.Approvers, LastError: r.LastError,
 	}
 }
@@ -62,7 +62,7 @@ type AuditLine struct {
 
 // LineOf is r as the audit export writes it.
 func LineOf(r flows.AuditRecord) AuditLine {
-	l := AuditLine{Seq: r.Seq, At: r.Event.At, Type: string(r.Event.Type), RequestID: r.Event.RequestID, Actor: r.Event.Actor,
+	l := AuditLine{Seq: r.Seq, At: r.Event.At, Type: string(r.Event.Type), RequestID: string(r.Event.RequestID), Actor: r.Event.Actor,
 		From: string(r.Event.From), To: string(r.Event.To), Message: r.Event.Message, Username: r.Event.Principal,
 		PrevHash: r.PrevHash, Hash: r.Hash}
 	if r.Event.Duration > 0 {
@@ -235,7 +235,7 @@ func (a *adminAPI) revokeGrant(w http.ResponseWriter, r *http.Request) {
 	// The token is not a person: the audit says the admin named acted
 	// through the API, and the log says from where.
 	a.log.Warn("revoke through the admin API", "request_id", r.PathValue("id"), "as", body.As, "remote", r.RemoteAddr)
-	req, err := a.svc.Revoke(ctx, r.PathValue("id"), body.As, ViaAdmin(body.Reason, "the admin API"))
+	req, err := a.svc.Revoke(ctx, flows.RequestID(r.PathValue("id")), body.As, ViaAdmin(body.Reason, "the admin API"))
 	if err != nil {
 		writeErr(w, err)
 		return

@@ -256,11 +256,11 @@ func countDuplicates(ctx context.Context, r *rig.Rig, res *DuplicateResult, stop
 		}
 		t := string(rec.Event.Type)
 		res.Transitions[t]++
-		if perRequest[rec.Event.RequestID] == nil {
-			perRequest[rec.Event.RequestID] = map[string]int{}
+		if perRequest[string(rec.Event.RequestID)] == nil {
+			perRequest[string(rec.Event.RequestID)] = map[string]int{}
 		}
-		perRequest[rec.Event.RequestID][t]++
-		res.MaxPerTransition = max(res.MaxPerTransition, perRequest[rec.Event.RequestID][t])
+		perRequest[string(rec.Event.RequestID)][t]++
+		res.MaxPerTransition = max(res.MaxPerTransition, perRequest[string(rec.Event.RequestID)][t])
 		return nil
 	})
 	if err != nil {

@@ -235,7 +235,7 @@ func (c *crashRun) seedExpiring(ctx context.Context, n int) error {
 		activated := now.Add(-time.Minute + 5*time.Second + time.Duration(i)*4*time.Second)
 		created := activated.Add(-time.Second)
 		r := &flows.Request{
-			ID: fmt.Sprintf("%s%06d", crashSeedPrefix, i), Requester: u.Email, Resource: flows.Resource{Integration: "prod", Cluster: rig.ClusterName, Database: "sales", Collection: "orders"},
+			ID: flows.RequestID(fmt.Sprintf("%s%06d", crashSeedPrefix, i)), Requester: u.Email, Resource: flows.Resource{Integration: "prod", Cluster: rig.ClusterName, Database: "sales", Collection: "orders"},
 			Kind: flows.KindDatabaseUser, Roles: []string{"read"}, Duration: time.Minute, Reason: "seeded", Origin: "slack", Flow: "crash", Approvers: []string{rig.Olivia.Email},
 			Quorum: 1, MaxDuration: 3 * time.Minute, DenyReasonRequired: true, State: flows.StatePending,
 			CreatedAt: created, UpdatedAt: created, PendingUntil: created.Add(2 * time.Minute),
@@ -264,7 +264,7 @@ func (c *crashRun) seedExpiring(ctx context.Context, n int) error {
 		if err := c.r.Atlas.AddUser(rig.Project, atlastest.User{
 			Username: username, Roles: []atlastest.Role{{RoleName: "read", DatabaseName: "sales", CollectionName: "orders"}},
 			Scopes: []atlastest.Scope{{Name: rig.ClusterName, Type: "CLUSTER"}}, DeleteAfterDate: backstop,
-			Labels: []atlastest.Label{{Key: "managed-by", Value: "jitbot"}, {Key: "jitbot-request", Value: r.ID}},
+			Labels: []atlastest.Label{{Key: "managed-by", Value: "jitbot"}, {Key: "jitbot-request", Value: string(r.ID)}},
 		}, "seeded-password"); err != nil {
 			return err
 		}
@@ -432,7 +432,7 @@ func (c *crashRun) check(ctx context.Context, final bool, stopped time.Time) err
 	}
 	events := map[string][]flows.Event{}
 	if err := db.Audit(ctx, time.Time{}, func(rec flows.AuditRecord) error {
-		events[rec.Event.RequestID] = append(events[rec.Event.RequestID], rec.Event)
+		events[string(rec.Event.RequestID)] = append(events[string(rec.Event.RequestID)], rec.Event)
 		return nil
 	}); err != nil {
 		return err
@@ -440,8 +440,8 @@ func (c *crashRun) check(ctx context.Context, final bool, stopped time.Time) err
 	byID := map[string]*flows.Request{}
 	before := len(c.res.Problems)
 	for _, r := range rs {
-		byID[r.ID] = r
-		for _, p := range consistency(r, events[r.ID]) {
+		byID[string(r.ID)] = r
+		for _, p := range consistency(r, events[string(r.ID)]) {
 			c.problem("request %s (%s): %s", r.ID, r.State, p)
 		}
 	}

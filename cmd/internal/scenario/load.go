@@ -170,7 +170,7 @@ func Load(ctx context.Context, rate int, d time.Duration, reporter atlastest.Rep
 					who, value, kind = s.owner, "approve:"+rs[0].ID, "click approve"
 					approvals++
 				}
-				form, err := r.ClickForm(who, value, value, slacktest.Message{})
+				form, err := r.ClickForm(who, string(value), string(value), slacktest.Message{})
 				if err != nil {
 					break
 				}
