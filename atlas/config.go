@@ -132,36 +132,35 @@ func (r *RateLimit) Bucket() (flows.RateLimit, bool) {
 // *_file twin is set: the loader reads the file into it and reports a file
 // it cannot read.
 func (in Integration) Validate() []flows.FieldError {
-	var errs []flows.FieldError
-	add := func(path, msg string) { errs = append(errs, flows.FieldError{Path: path, Message: msg}) }
+	var errs flows.ValidationError
 	oauth := in.ClientID != "" || in.ClientSecret != "" || in.ClientSecretFile != ""
 	digest := in.PublicKey != "" || in.PrivateKey != "" || in.PrivateKeyFile != ""
 	switch {
 	case oauth && digest:
-		add("atlas", "use a service account (client_id, client_secret) or an API key pair (public_key, private_key), not both")
+		errs.Add("atlas", "use a service account (client_id, client_secret) or an API key pair (public_key, private_key), not both")
 	case oauth:
 		if in.ClientID == "" {
-			add("atlas.client_id", "required with client_secret")
+			errs.Add("atlas.client_id", "required with client_secret")
 		}
 		if in.ClientSecret == "" && in.ClientSecretFile == "" {
-			add("atlas.client_secret", "required")
+			errs.Add("atlas.client_secret", "required")
 		}
 	case digest:
 		if in.PublicKey == "" {
-			add("atlas.public_key", "required with private_key")
+			errs.Add("atlas.public_key", "required with private_key")
 		}
 		if in.PrivateKey == "" && in.PrivateKeyFile == "" {
-			add("atlas.private_key", "required")
+			errs.Add("atlas.private_key", "required")
 		}
 	default:
-		add("atlas", "credentials required: a service account (client_id, client_secret; recommended) or an API key pair (public_key, private_key)")
+		errs.Add("atlas", "credentials required: a service account (client_id, client_secret; recommended) or an API key pair (public_key, private_key)")
 	}
 	if rl := in.RateLimit; rl != nil {
 		if _, err := rl.period(); err != nil {
-			add("atlas.rate_limit.per", flows.ErrorMessage(err))
+			errs.Add("atlas.rate_limit.per", "%s", flows.ErrorMessage(err))
 		}
 		if rl.Capacity < 1 || rl.Refill < 1 {
-			add("atlas.rate_limit", "capacity and refill must be at least 1")
+			errs.Add("atlas.rate_limit", "capacity and refill must be at least 1")
 		}
 	}
 	// The hints name what the database-user kind grants, in its grammar.
@@ -169,13 +168,13 @@ func (in Integration) Validate() []flows.FieldError {
 		for db, colls := range dbs {
 			res := flows.Resource{Integration: "x", Cluster: cluster, Database: db}
 			if err := res.Validate(); err != nil {
-				add("databases."+cluster, flows.ErrorMessage(err))
+				errs.Add("databases."+cluster, "%s", flows.ErrorMessage(err))
 				continue
 			}
 			for _, c := range colls {
 				res.Collection = c
 				if err := res.Validate(); err != nil {
-					add("databases."+cluster+"."+db, flows.ErrorMessage(err))
+					errs.Add("databases."+cluster+"."+db, "%s", flows.ErrorMessage(err))
 				}
 			}
 		}

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -55,6 +56,12 @@ func (e FieldError) Error() string { return e.Path + ": " + e.Message }
 
 // ValidationError lists every problem found in a policy.
 type ValidationError []FieldError
+
+// Add records a problem at path. Every config section's Validate collects
+// its problems with it.
+func (v *ValidationError) Add(path, format string, args ...any) {
+	*v = append(*v, FieldError{Path: path, Message: fmt.Sprintf(format, args...)})
+}
 
 func (v ValidationError) Error() string {
 	lines := make([]string, len(v))

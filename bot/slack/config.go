@@ -1,11 +1,10 @@
 package slack
 
 import (
-	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/flows"
 )
 
@@ -33,38 +32,30 @@ type Config struct {
 	ApprovalsChannel string `yaml:"approvals_channel"`
 	// Command is the slash command's name, quoted in help texts ("/access").
 	Command string `yaml:"-"`
-	// Clock paces messages and ages caches (the system clock by default).
-	Clock flows.Clock `yaml:"-"`
-	// HTTPClient calls Slack. The default has timeouts; a client without one
-	// is given one.
-	HTTPClient *http.Client `yaml:"-"`
-	// WorkTimeout bounds the work done after an acknowledgement (30s).
-	WorkTimeout time.Duration `yaml:"-"`
+	// Runtime: the clock also paces messages; WorkTimeout is 30s by default.
+	bot.Runtime `yaml:"-"`
 	// Pacing is the least time between two chat.postMessage calls to one
 	// channel (1s, Slack's guidance).
 	Pacing time.Duration `yaml:"-"`
-	// Log receives the adapter's logs when New is given none.
-	Log *slog.Logger `yaml:"-"`
 }
 
 // Validate reports what is wrong with the slack section, each problem with
 // its path in the section. A secret counts as given when its *_file twin is
 // set: the loader reads the file into it and reports a file it cannot read.
 func (c Config) Validate() []flows.FieldError {
-	var errs []flows.FieldError
-	add := func(path, msg string) { errs = append(errs, flows.FieldError{Path: path, Message: msg}) }
+	var errs flows.ValidationError
 	if c.BotToken == "" && c.BotTokenFile == "" {
-		add("bot_token", "required")
+		errs.Add("bot_token", "required")
 	}
 	// Socket Mode needs no signing secret: Slack's websocket is the proof.
 	if c.SigningSecret == "" && c.SigningSecretFile == "" && c.AppToken == "" {
-		add("signing_secret", "required")
+		errs.Add("signing_secret", "required")
 	}
 	if c.BotToken != "" && !strings.HasPrefix(c.BotToken, "xoxb-") {
-		add("bot_token", "a bot token starts with xoxb-")
+		errs.Add("bot_token", "a bot token starts with xoxb-")
 	}
 	if c.AppToken != "" && !strings.HasPrefix(c.AppToken, "xapp-") {
-		add("app_token", "an app-level token starts with xapp-")
+		errs.Add("app_token", "an app-level token starts with xapp-")
 	}
 	return errs
 }

@@ -140,7 +140,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	h.engine.SetService(h.svc)
 	cfg := Config{
 		BotToken: h.slack.BotToken(), SigningSecret: signingSecret, AppToken: h.slack.AppToken(), APIURL: h.slack.APIURL(),
-		ApprovalsChannel: s.channel, Pacing: s.pacing, WorkTimeout: 20 * time.Second,
+		ApprovalsChannel: s.channel, Pacing: s.pacing, Runtime: bot.Runtime{WorkTimeout: 20 * time.Second},
 	}
 	if s.cfg != nil {
 		s.cfg(&cfg)

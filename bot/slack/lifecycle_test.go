@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/flows/flowstest"
 )
 
@@ -27,7 +28,7 @@ func TestNewValidates(t *testing.T) {
 		{"no way in", Config{BotToken: "xoxb-1"}, engine, "signing_secret is required"},
 		{"app token as bot token", Config{BotToken: "xapp-1", SigningSecret: "s"}, engine, "bot_token is an app-level token"},
 		{"bot token as app token", Config{BotToken: "xoxb-1", AppToken: "xoxb-2"}, engine, "app_token must be an app-level token"},
-		{"negative timeout", Config{BotToken: "xoxb-1", SigningSecret: "s", WorkTimeout: -1}, engine, "cannot be negative"},
+		{"negative timeout", Config{BotToken: "xoxb-1", SigningSecret: "s", Runtime: bot.Runtime{WorkTimeout: -1}}, engine, "cannot be negative"},
 	}
 	for _, tt := range tests {
 		if _, err := New(tt.cfg, tt.engine, nil); err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -47,7 +48,7 @@ func TestNewValidates(t *testing.T) {
 		t.Errorf("HTTP without a secret: %d %s", status, body)
 	}
 	// A client without a timeout gets one.
-	b, _ = New(Config{BotToken: "xoxb-1", SigningSecret: "s", HTTPClient: &http.Client{}}, engine, nil)
+	b, _ = New(Config{BotToken: "xoxb-1", SigningSecret: "s", Runtime: bot.Runtime{HTTPClient: &http.Client{}}}, engine, nil)
 	if b.http.Timeout == 0 {
 		t.Error("no timeout on the given client")
 	}

@@ -2,13 +2,11 @@ package teams
 
 import (
 	"fmt"
-	"log/slog"
 	"net"
-	"net/http"
 	"regexp"
 	"strings"
-	"time"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/flows"
 )
 
@@ -53,49 +51,40 @@ type Config struct {
 	ServiceHosts []string `yaml:"service_hosts"`
 	// Issuers are the accepted token issuers (default DefaultIssuer); for tests.
 	Issuers []string `yaml:"-"`
-	// HTTPClient fetches keys and tokens and calls the connector (defaults have timeouts).
-	HTTPClient *http.Client `yaml:"-"`
-	// Clock ages the adapter's caches (system clock by default). Token lifetimes and pacing
-	// follow the real time Microsoft keeps, whatever this clock says.
-	Clock flows.Clock `yaml:"-"`
-	// WorkTimeout bounds the work done after an activity is acknowledged, and each message the
-	// engine sends or updates through the Bot (DefaultWorkTimeout).
-	WorkTimeout time.Duration `yaml:"-"`
-	// Log receives the adapter's logs when New is given none.
-	Log *slog.Logger `yaml:"-"`
+	// Runtime: the HTTP client fetches keys and tokens and calls the connector; the clock ages
+	// the adapter's caches only (token lifetimes and pacing follow the real time Microsoft
+	// keeps, whatever it says); WorkTimeout is DefaultWorkTimeout by default.
+	bot.Runtime `yaml:"-"`
 }
 
 // Validate reports what is wrong with the teams section, each problem with its path in the
 // section. A secret counts as given when its *_file twin is set: the loader reads the file
 // into it and reports a file it cannot read.
 func (c Config) Validate() []flows.FieldError {
-	var errs []flows.FieldError
-	add := func(path, format string, args ...any) {
-		errs = append(errs, flows.FieldError{Path: path, Message: fmt.Sprintf(format, args...)})
-	}
+	var errs flows.ValidationError
 	if c.AppPassword == "" && c.AppPasswordFile == "" {
-		add("app_password", "required")
+		errs.Add("app_password", "required")
 	}
 	if c.AppID == "" {
-		add("app_id", "required: the Microsoft App ID of the Azure bot")
+		errs.Add("app_id", "required: the Microsoft App ID of the Azure bot")
 	}
 	if strings.TrimSpace(c.TenantID) == "" {
-		add("tenant_id", "required: the Directory (tenant) ID of your Entra tenant. jitbot knows people by email, "+
+		errs.Add("tenant_id", "required: the Directory (tenant) ID of your Entra tenant. jitbot knows people by email, "+
 			"which any tenant's admins can set on their users, so it only trusts people of this tenant "+
 			"(a multi-tenant app registration also needs it: set app_type: multi_tenant)")
 	}
 	switch c.AppType {
 	case "", AppTypeSingleTenant, AppTypeMultiTenant:
 	default:
-		add("app_type", "%q: use %s (the default) or %s, as the Azure bot's app registration says", c.AppType, AppTypeSingleTenant, AppTypeMultiTenant)
+		errs.Add("app_type", "%q: use %s (the default) or %s, as the Azure bot's app registration says", c.AppType, AppTypeSingleTenant, AppTypeMultiTenant)
 	}
 	// Written but empty is a mistake: leaving the key out is how to get the default hosts.
 	if c.ServiceHosts != nil && len(c.ServiceHosts) == 0 {
-		add("service_hosts", "empty: leave it out for Microsoft's Teams service hosts, or list the hosts the bot token may go to")
+		errs.Add("service_hosts", "empty: leave it out for Microsoft's Teams service hosts, or list the hosts the bot token may go to")
 	}
 	for i, h := range c.ServiceHosts {
 		if !validServiceHost(h) {
-			add(fmt.Sprintf("service_hosts[%d]", i), `%q: want a host name, an IP address or "*.domain", without scheme, port or path`, h)
+			errs.Add(fmt.Sprintf("service_hosts[%d]", i), `%q: want a host name, an IP address or "*.domain", without scheme, port or path`, h)
 		}
 	}
 	return errs

@@ -184,7 +184,7 @@ func (h *harness) start() {
 	b, err := New(Config{
 		AppID: h.bf.AppID(), AppPassword: h.bf.AppPassword(), TenantID: tenant,
 		OpenIDMetadataURL: h.bf.MetadataURL(), TokenURL: h.bf.TokenURL(tenant),
-		HTTPClient: h.bf.Client(), Clock: h.clock, ServiceHosts: []string{"127.0.0.1"},
+		Runtime: bot.Runtime{HTTPClient: h.bf.Client(), Clock: h.clock}, ServiceHosts: []string{"127.0.0.1"},
 	}, engine, h.contacts, log)
 	if err != nil {
 		t.Fatal(err)

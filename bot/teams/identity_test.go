@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
 	"github.com/jitbot/jitbot/flows"
 )
@@ -78,7 +79,7 @@ func TestAppTypeChoosesTheTokenAuthority(t *testing.T) {
 		before := len(h.bf.TokenTenants())
 		b, err := New(Config{
 			AppID: h.bf.AppID(), AppPassword: h.bf.AppPassword(), TenantID: tenant, AppType: appType,
-			OpenIDMetadataURL: h.bf.MetadataURL(), HTTPClient: hc,
+			OpenIDMetadataURL: h.bf.MetadataURL(), Runtime: bot.Runtime{HTTPClient: hc},
 		}, h.engine, h.contacts, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
 	"github.com/jitbot/jitbot/flows"
 )
@@ -214,7 +215,7 @@ func TestPing(t *testing.T) {
 	// A bot whose password Microsoft refuses is not ready.
 	b, err := New(Config{
 		AppID: h.bf.AppID(), AppPassword: "wrong", TenantID: tenant, OpenIDMetadataURL: h.bf.MetadataURL(),
-		TokenURL: h.bf.TokenURL(tenant), HTTPClient: h.bf.Client(),
+		TokenURL: h.bf.TokenURL(tenant), Runtime: bot.Runtime{HTTPClient: h.bf.Client()},
 	}, h.engine, h.contacts, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +231,7 @@ func TestCloseIsBounded(t *testing.T) {
 	h := newHarness(t)
 	b, err := New(Config{
 		AppID: h.bf.AppID(), AppPassword: h.bf.AppPassword(), TenantID: tenant, OpenIDMetadataURL: h.bf.MetadataURL(),
-		TokenURL: h.bf.TokenURL(tenant), HTTPClient: h.bf.Client(),
+		TokenURL: h.bf.TokenURL(tenant), Runtime: bot.Runtime{HTTPClient: h.bf.Client()},
 	}, h.engine, h.contacts, slog.New(slog.NewJSONHandler(h.logs, nil)))
 	if err != nil {
 		t.Fatal(err)
