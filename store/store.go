@@ -44,6 +44,8 @@ var (
 var allBuckets = [][]byte{
 	bucketMeta, bucketRequests, bucketRequester, bucketApprover, bucketState, bucketDue, bucketExpiry,
 	bucketIdem, bucketAudit, bucketMsgRefs, bucketContacts, bucketCounts, bucketClaims, bucketClaimsDue, bucketLive,
+	bucketInbox, bucketInboxNext, bucketInboxRecv, bucketInboxDone,
+	bucketOutbox, bucketOutboxConv, bucketOutboxCoalesce, bucketOutboxCreated,
 }
 
 // Options tune Open.

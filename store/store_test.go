@@ -149,7 +149,7 @@ func TestSchemaVersionIsChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = db.Close()
-	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), `schema version "9"; this jitbot reads version 2 and earlier`) {
+	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), `schema version "9"; this jitbot reads version 3 and earlier`) {
 		t.Fatalf("want a schema error, got %v", err)
 	}
 	other := filepath.Join(t.TempDir(), "other.db")
