@@ -87,7 +87,7 @@ func (p *Provisioner) Check(ctx context.Context, integration string) error {
 	if err != nil {
 		return step("create a test database user", err)
 	}
-	if err := p.delete(ctx, flows.Grant{Integration: integration, Username: username}); err != nil {
+	if err := p.delete(ctx, flows.Grant{Kind: flows.KindDatabaseUser, Integration: integration, Principal: username}); err != nil {
 		return step(fmt.Sprintf("delete test user %s (Atlas removes it within the hour)", username), err)
 	}
 	p.log.InfoContext(ctx, "atlas check passed", "integration", integration, "clusters", len(clusters))

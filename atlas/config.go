@@ -54,26 +54,133 @@ type Config struct {
 	Transport http.RoundTripper
 }
 
-// Integration is one Atlas project and the credentials jitbot uses for it.
-// Exactly one of the two credential pairs is set.
+// Integration is one Atlas project and the credentials jitbot uses for it:
+// an entry of integrations in jitbot.yaml, read by cmd/jitbot/config. The
+// loader expands ${ENV}, reads each secret from its *_file twin and checks
+// the fields tagged check:"endpoint"; Validate says what else is wrong. The
+// entry's other keys (owners, access_details) belong to the policy, as do
+// the rules on Name and ProjectID (flows.Compile).
 type Integration struct {
-	Name      string
-	ProjectID string
-	// BaseURL defaults to DefaultBaseURL.
-	BaseURL string
-	// ClientID and ClientSecret are a service account (OAuth 2.0 client
-	// credentials), the method Atlas recommends.
-	ClientID, ClientSecret string
-	// PublicKey and PrivateKey are a programmatic API key (HTTP Digest), the
-	// legacy method.
-	PublicKey, PrivateKey string
+	Name      string `yaml:"name"`
+	ProjectID string `yaml:"project_id"`
+	// API is the integration's atlas section: where and how jitbot calls the
+	// Admin API. Exactly one of its two credential pairs is set.
+	API `yaml:"atlas"`
 	// OwnerTag is the cluster tag whose value names the cluster's owners
 	// ("owner").
-	OwnerTag string
+	OwnerTag string `yaml:"owner_tag"`
 	// Databases are catalog hints, cluster → database → collections: the Admin
 	// API cannot list collections, so the databases people may pick from are
 	// configured.
-	Databases map[string]map[string][]string
+	Databases map[string]map[string][]string `yaml:"databases"`
+}
+
+// API is how jitbot reaches a project's Atlas Admin API. A secret may be
+// given in its *_file twin instead, which only the configuration file uses:
+// the loader reads the file into the secret.
+type API struct {
+	// BaseURL defaults to DefaultBaseURL.
+	BaseURL string `yaml:"base_url" check:"endpoint"`
+	// ClientID and ClientSecret are a service account (OAuth 2.0 client
+	// credentials), the method Atlas recommends.
+	ClientID         string `yaml:"client_id"`
+	ClientSecret     string `yaml:"client_secret"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// PublicKey and PrivateKey are a programmatic API key (HTTP Digest), the
+	// legacy method.
+	PublicKey      string `yaml:"public_key"`
+	PrivateKey     string `yaml:"private_key"`
+	PrivateKeyFile string `yaml:"private_key_file"`
+	// RateLimit is Atlas's budget for database-user changes, which flows
+	// plans revocations with (Bucket); nil: none is planned for.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit describes the Atlas token bucket for database users, so that
+// revocations can start early enough to finish on time.
+type RateLimit struct {
+	Capacity int `yaml:"capacity"`
+	Refill   int `yaml:"refill"`
+	// Per is the refill period as written (flows.ParseDuration), so that a
+	// problem can quote it; empty is a minute.
+	Per string `yaml:"per"`
+}
+
+func (r RateLimit) period() (time.Duration, error) {
+	if r.Per == "" {
+		return time.Minute, nil
+	}
+	return flows.ParseDuration(r.Per)
+}
+
+// Bucket is the rate limit as flows plans with it; false when there is none
+// or it is not valid (Validate says why).
+func (r *RateLimit) Bucket() (flows.RateLimit, bool) {
+	if r == nil || r.Capacity < 1 || r.Refill < 1 {
+		return flows.RateLimit{}, false
+	}
+	per, err := r.period()
+	if err != nil {
+		return flows.RateLimit{}, false
+	}
+	return flows.RateLimit{Capacity: r.Capacity, Refill: r.Refill, Per: per}, true
+}
+
+// Validate reports what is wrong with the integration's credentials, rate
+// limit and catalog hints, each with its path in the integration's entry
+// (atlas.client_id, databases.Cluster0). A secret counts as given when its
+// *_file twin is set: the loader reads the file into it and reports a file
+// it cannot read.
+func (in Integration) Validate() []flows.FieldError {
+	var errs []flows.FieldError
+	add := func(path, msg string) { errs = append(errs, flows.FieldError{Path: path, Message: msg}) }
+	oauth := in.ClientID != "" || in.ClientSecret != "" || in.ClientSecretFile != ""
+	digest := in.PublicKey != "" || in.PrivateKey != "" || in.PrivateKeyFile != ""
+	switch {
+	case oauth && digest:
+		add("atlas", "use a service account (client_id, client_secret) or an API key pair (public_key, private_key), not both")
+	case oauth:
+		if in.ClientID == "" {
+			add("atlas.client_id", "required with client_secret")
+		}
+		if in.ClientSecret == "" && in.ClientSecretFile == "" {
+			add("atlas.client_secret", "required")
+		}
+	case digest:
+		if in.PublicKey == "" {
+			add("atlas.public_key", "required with private_key")
+		}
+		if in.PrivateKey == "" && in.PrivateKeyFile == "" {
+			add("atlas.private_key", "required")
+		}
+	default:
+		add("atlas", "credentials required: a service account (client_id, client_secret; recommended) or an API key pair (public_key, private_key)")
+	}
+	if rl := in.RateLimit; rl != nil {
+		if _, err := rl.period(); err != nil {
+			add("atlas.rate_limit.per", flows.ErrorMessage(err))
+		}
+		if rl.Capacity < 1 || rl.Refill < 1 {
+			add("atlas.rate_limit", "capacity and refill must be at least 1")
+		}
+	}
+	// The hints name what the database-user kind grants, in its grammar.
+	for cluster, dbs := range in.Databases {
+		for db, colls := range dbs {
+			res := flows.Resource{Integration: "x", Cluster: cluster, Database: db}
+			if err := res.Validate(); err != nil {
+				add("databases."+cluster, flows.ErrorMessage(err))
+				continue
+			}
+			for _, c := range colls {
+				res.Collection = c
+				if err := res.Validate(); err != nil {
+					add("databases."+cluster+"."+db, flows.ErrorMessage(err))
+				}
+			}
+		}
+	}
+	return errs
 }
 
 var projectIDPattern = regexp.MustCompile(`^[a-f0-9]{24}$`)

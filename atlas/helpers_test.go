@@ -113,7 +113,7 @@ func newEnv(t testing.TB, opts ...option) *env {
 	so := atlastest.Options{T: t, Clock: e.clock}
 	in := Integration{
 		Name: "prod", ProjectID: projectID,
-		ClientID: atlastest.DefaultClientID, ClientSecret: atlastest.DefaultClientSecret,
+		API:       API{ClientID: atlastest.DefaultClientID, ClientSecret: atlastest.DefaultClientSecret},
 		Databases: map[string]map[string][]string{"Cluster0": {"sales": {"orders", "customers"}, "hr": nil}},
 	}
 	cfg := Config{
@@ -150,11 +150,23 @@ func newEnv(t testing.TB, opts ...option) *env {
 func (e *env) grant(id string) flows.Grant {
 	now := e.clock.Now()
 	return flows.Grant{
-		RequestID: id, Integration: "prod", Requester: "carol@example.com",
-		Username: flows.Username("carol@example.com", id),
+		RequestID: flows.RequestID(id), Integration: "prod", Requester: "carol@example.com",
+		Kind: flows.KindDatabaseUser, Principal: flows.DatabaseUser().Principal("carol@example.com", flows.RequestID(id)),
 		Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"},
-		Role:     "read", ExpiresAt: now.Add(time.Hour), BackstopAt: now.Add(2*time.Hour + 500*time.Millisecond),
+		Roles:    []string{"read"}, ExpiresAt: now.Add(time.Hour), BackstopAt: now.Add(2*time.Hour + 500*time.Millisecond),
 	}
+}
+
+// field returns the value of a credentials field ("" when missing).
+func field(c flows.Credentials, key string) string {
+	f, _ := c.Field(key)
+	return f.Value
+}
+
+// password returns the password a database user's credentials carry.
+func password(c flows.Credentials) string {
+	f, _ := c.Field(flows.FieldPassword)
+	return f.Secret.Reveal()
 }
 
 func (e *env) create(g flows.Grant) flows.Credentials {

@@ -28,7 +28,7 @@ func TestServiceLifecycle(t *testing.T) {
 	}
 	store, notes := flowstest.NewStore(), &flowstest.Notifier{}
 	svc, err := flows.NewService(flows.Config{Policy: policy}, flows.Deps{
-		Store: store, Provisioner: e.prov, Inventory: e.prov, Catalog: e.prov.Catalog(), Notifier: notes, Clock: e.clock,
+		Store: store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: e.prov}, Catalog: e.prov.Catalog(), Notifier: notes, Clock: e.clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +40,7 @@ func TestServiceLifecycle(t *testing.T) {
 	e.srv.ResetCalls()
 
 	res, _ := flows.ParseResource("prod/Cluster0/sales/orders")
-	r, err := svc.Submit(e.ctx, flows.SubmitInput{Requester: "carol@example.com", Resource: res, Role: "read",
+	r, err := svc.Submit(e.ctx, flows.SubmitInput{Requester: "carol@example.com", Resource: res, Roles: []string{"read"},
 		Duration: time.Hour, Reason: "INC-123 debugging", Origin: "slack"})
 	if err != nil {
 		t.Fatalf("Submit: %v", err)
@@ -57,13 +57,13 @@ func TestServiceLifecycle(t *testing.T) {
 		t.Fatalf("credentials not delivered: %+v", delivered)
 	}
 	creds := delivered[0].Credentials
-	if !e.srv.CheckPassword(projectID, r.Username, creds.Password.Reveal()) {
+	if !e.srv.CheckPassword(projectID, r.Principal, password(*creds)) {
 		t.Fatal("the delivered password does not work")
 	}
-	if want := `mongosh "mongodb+srv://cluster0.jitbot.mongodb.net" --username ` + r.Username; creds.AccessDetails != want {
-		t.Fatalf("access details: %q", creds.AccessDetails)
+	if want := `mongosh "mongodb+srv://cluster0.jitbot.mongodb.net" --username ` + r.Principal; creds.Instructions != want {
+		t.Fatalf("access details: %q", creds.Instructions)
 	}
-	u := e.user(r.Username)
+	u := e.user(r.Principal)
 	if !u.DeleteAfterDate.Equal(r.ExpiresAt.Add(time.Hour)) {
 		t.Fatalf("deleteAfterDate %v, want expiry + 1h grace (%v)", u.DeleteAfterDate, r.ExpiresAt.Add(time.Hour))
 	}
@@ -75,7 +75,7 @@ func TestServiceLifecycle(t *testing.T) {
 	if r, _ = store.Get(e.ctx, r.ID); r.State != flows.StateExpired {
 		t.Fatalf("after the sweep: %s", r.State)
 	}
-	if _, ok := e.srv.User(projectID, r.Username); ok {
+	if _, ok := e.srv.User(projectID, r.Principal); ok {
 		t.Fatal("the user outlived its grant")
 	}
 	e.wantCalls(map[string]int{
@@ -88,14 +88,14 @@ func TestServiceLifecycle(t *testing.T) {
 
 	// Reconcile finds nothing left to clean up.
 	reps, err := svc.Reconcile(e.ctx)
-	if err != nil || len(reps) != 1 || reps[0].Users != 0 || len(reps[0].OrphansDeleted) != 0 || len(reps[0].Errors) != 0 {
+	if err != nil || len(reps) != 1 || reps[0].Managed != 0 || len(reps[0].OrphansDeleted) != 0 || len(reps[0].Errors) != 0 {
 		t.Fatalf("Reconcile: %+v, %v", reps, err)
 	}
 	e.noViolations()
 }
 
 // TestServiceReconcileDeletesOrphans: a jitbot-labelled user no request holds
-// is found through ManagedUsers and deleted.
+// is found through ManagedGrants and deleted.
 func TestServiceReconcileDeletesOrphans(t *testing.T) {
 	e := newEnv(t)
 	policy, err := flows.Compile(flows.PolicySpec{
@@ -105,7 +105,7 @@ func TestServiceReconcileDeletesOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc, err := flows.NewService(flows.Config{Policy: policy}, flows.Deps{
-		Store: flowstest.NewStore(), Provisioner: e.prov, Inventory: e.prov, Catalog: e.prov.Catalog(),
+		Store: flowstest.NewStore(), Provisioners: flows.Provisioners{flows.KindDatabaseUser: e.prov}, Catalog: e.prov.Catalog(),
 		Notifier: &flowstest.Notifier{}, Clock: e.clock,
 	})
 	if err != nil {
@@ -117,7 +117,7 @@ func TestServiceReconcileDeletesOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	reps, err := svc.Reconcile(e.ctx)
-	if err != nil || len(reps) != 1 || len(reps[0].OrphansDeleted) != 1 || reps[0].OrphansDeleted[0] != orphan.Username {
+	if err != nil || len(reps) != 1 || len(reps[0].OrphansDeleted) != 1 || reps[0].OrphansDeleted[0] != orphan.Principal {
 		t.Fatalf("Reconcile: %+v, %v", reps, err)
 	}
 	if users := e.srv.Users(projectID); len(users) != 1 || users[0].Username != "app" {

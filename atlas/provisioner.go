@@ -36,8 +36,10 @@ const (
 	staleCatalogTimes = 10 // a catalog older than this many TTLs is not served
 )
 
-// Provisioner implements flows.Provisioner and flows.Inventory over the Atlas
-// Admin API, one SDK client per integration.
+// Provisioner makes the grants of kind flows.KindDatabaseUser over the Atlas
+// Admin API, one SDK client per integration, with every optional capability:
+// it waits for APPLIED, sets deleteAfterDate as the backstop, reissues
+// passwords and lists the users it made for reconcile.
 type Provisioner struct {
 	cfg      Config
 	clock    flows.Clock
@@ -56,6 +58,9 @@ type Provisioner struct {
 
 var (
 	_ flows.Provisioner = (*Provisioner)(nil)
+	_ flows.ApplyWaiter = (*Provisioner)(nil)
+	_ flows.Backstopper = (*Provisioner)(nil)
+	_ flows.Reissuer    = (*Provisioner)(nil)
 	_ flows.Inventory   = (*Provisioner)(nil)
 )
 
@@ -201,13 +206,17 @@ func (p *Provisioner) do(ctx context.Context, pr *project, op string, fn func(ct
 }
 
 // checkGrant refuses grants the adapter must never act on: a username outside
-// jitbot's namespace could be somebody else's user.
+// jitbot's namespace could be somebody else's user, and a grant of another
+// kind is not a database user.
 func checkGrant(g flows.Grant, full bool) error {
-	if !strings.HasPrefix(g.Username, usernamePrefix) {
-		return flows.Errorf(flows.EINTERNAL, "refusing to manage Atlas user %q: jitbot's users are named %s...", g.Username, usernamePrefix)
+	if g.Kind != "" && g.Kind != flows.KindDatabaseUser {
+		return flows.Errorf(flows.EINTERNAL, "refusing a grant of kind %s: this provisioner makes database users", g.Kind)
 	}
-	if full && (g.RequestID == "" || g.Role == "" || g.Resource.Cluster == "" || g.Resource.Database == "") {
-		return flows.Errorf(flows.EINTERNAL, "grant for %q is missing its request id, role, cluster or database", g.Username)
+	if !strings.HasPrefix(g.Principal, usernamePrefix) {
+		return flows.Errorf(flows.EINTERNAL, "refusing to manage Atlas user %q: jitbot's users are named %s...", g.Principal, usernamePrefix)
+	}
+	if full && (g.RequestID == "" || len(g.Roles) == 0 || g.Resource.Cluster == "" || g.Resource.Database == "") {
+		return flows.Errorf(flows.EINTERNAL, "grant for %q is missing its request id, role, cluster or database", g.Principal)
 	}
 	return nil
 }
@@ -220,17 +229,21 @@ func (p *Provisioner) backstop(g flows.Grant) (time.Time, error) {
 	now := p.clock.Now()
 	if !at.After(now) || at.After(now.Add(flows.Week)) {
 		return time.Time{}, flows.Errorf(flows.EINTERNAL, "the backstop %s of %q is not within a week from now (%s)",
-			at.Format(time.RFC3339), g.Username, now.UTC().Format(time.RFC3339))
+			at.Format(time.RFC3339), g.Principal, now.UTC().Format(time.RFC3339))
 	}
 	return at, nil
 }
 
+// roles are the grant's roles, each limited to its database or collection.
 func roles(g flows.Grant) []admin.DatabaseUserRole {
-	r := admin.DatabaseUserRole{RoleName: g.Role, DatabaseName: g.Resource.Database}
-	if g.Resource.Collection != "" {
-		r.CollectionName = admin.PtrString(g.Resource.Collection)
+	out := make([]admin.DatabaseUserRole, len(g.Roles))
+	for i, role := range g.Roles {
+		out[i] = admin.DatabaseUserRole{RoleName: role, DatabaseName: g.Resource.Database}
+		if g.Resource.Collection != "" {
+			out[i].CollectionName = admin.PtrString(g.Resource.Collection)
+		}
 	}
-	return []admin.DatabaseUserRole{r}
+	return out
 }
 
 func labels(kv ...string) *[]admin.ComponentLabel {
@@ -261,10 +274,10 @@ func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // desiredUser is the whole user a grant asks for, as created or restored.
 func desiredUser(pr *project, g flows.Grant, password string, backstop time.Time) *admin.CloudDatabaseUser {
-	u := admin.NewCloudDatabaseUser(authDatabase, pr.ProjectID, roles(g), g.Username)
+	u := admin.NewCloudDatabaseUser(authDatabase, pr.ProjectID, roles(g), g.Principal)
 	u.Password = admin.PtrString(password)
 	u.Scopes = &[]admin.UserScope{{Name: g.Resource.Cluster, Type: scopeTypeCluster}}
-	u.Labels = labels(LabelManagedBy, ManagedByValue, LabelRequest, g.RequestID)
+	u.Labels = labels(LabelManagedBy, ManagedByValue, LabelRequest, string(g.RequestID))
 	u.Description = admin.PtrString(description(g))
 	u.DeleteAfterDate = &backstop
 	return u
@@ -273,7 +286,7 @@ func desiredUser(pr *project, g flows.Grant, password string, backstop time.Time
 // patch is the smallest update body the API takes: Atlas requires the
 // identity and the roles on every PATCH, so the grant's roles go along.
 func patch(pr *project, g flows.Grant) *admin.CloudDatabaseUser {
-	return &admin.CloudDatabaseUser{DatabaseName: authDatabase, GroupId: pr.ProjectID, Username: g.Username, Roles: roles(g)}
+	return &admin.CloudDatabaseUser{DatabaseName: authDatabase, GroupId: pr.ProjectID, Username: g.Principal, Roles: roles(g)}
 }
 
 // newPassword returns a random alphanumeric password (about 190 bits), safe in
@@ -300,7 +313,7 @@ func newPassword() string {
 func (p *Provisioner) Create(ctx context.Context, g flows.Grant) (flows.Credentials, error) {
 	creds, err := p.create(ctx, g)
 	if err != nil {
-		return flows.Credentials{}, fmt.Errorf("atlas: create user %q: %w", g.Username, err)
+		return flows.Credentials{}, fmt.Errorf("atlas: create user %q: %w", g.Principal, err)
 	}
 	return creds, nil
 }
@@ -334,9 +347,9 @@ func (p *Provisioner) create(ctx context.Context, g flows.Grant) (flows.Credenti
 	if err != nil {
 		return flows.Credentials{}, clusterError(err, pr, g.Resource.Cluster)
 	}
-	p.log.InfoContext(ctx, "atlas user created", "integration", pr.Name, "username", g.Username,
-		"request_id", g.RequestID, "role", g.Role, "resource", g.Resource.String(), "delete_after", at)
-	return flows.Credentials{Username: g.Username, Password: flows.NewSecret(password), ConnectionString: conn}, nil
+	p.log.InfoContext(ctx, "atlas user created", "integration", pr.Name, "username", g.Principal,
+		"request_id", g.RequestID, "role", flows.FormatRoles(g.Roles), "resource", g.Resource.String(), "delete_after", at)
+	return flows.DatabaseUserCredentials(g.Principal, flows.NewSecret(password), conn), nil
 }
 
 // restore takes over a user that already exists under the grant's name, if it
@@ -345,28 +358,28 @@ func (p *Provisioner) create(ctx context.Context, g flows.Grant) (flows.Credenti
 func (p *Provisioner) restore(ctx context.Context, pr *project, g flows.Grant, password string, at time.Time) error {
 	var existing *admin.CloudDatabaseUser
 	err := p.do(ctx, pr, "getDatabaseUser", func(ctx context.Context) (*http.Response, error) {
-		u, resp, err := pr.api.DatabaseUsersApi.GetDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Username).Execute()
+		u, resp, err := pr.api.DatabaseUsersApi.GetDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Principal).Execute()
 		existing = u
 		return resp, err
 	})
 	if err != nil {
 		return err
 	}
-	if !ours(existing, g.RequestID) {
-		p.foreign.Store(pr.Name+"/"+g.Username, struct{}{})
+	if !ours(existing, string(g.RequestID)) {
+		p.foreign.Store(pr.Name+"/"+g.Principal, struct{}{})
 		p.log.WarnContext(ctx, "atlas user exists and is not jitbot's; leaving it alone", "integration", pr.Name,
-			"username", g.Username, "request_id", g.RequestID)
-		return flows.Errorf(flows.ECONFLICT, "a database user named %s already exists in integration %s and is not jitbot's; jitbot will not touch it", g.Username, pr.Name)
+			"username", g.Principal, "request_id", g.RequestID)
+		return flows.Errorf(flows.ECONFLICT, "a database user named %s already exists in integration %s and is not jitbot's; jitbot will not touch it", g.Principal, pr.Name)
 	}
 	err = p.do(ctx, pr, "updateDatabaseUser", func(ctx context.Context) (*http.Response, error) {
 		u := desiredUser(pr, g, password, at)
 		u.AwsIAMType, u.LdapAuthType, u.OidcAuthType, u.X509Type = nil, nil, nil, nil // an update cannot change how a user authenticates
-		_, resp, err := pr.api.DatabaseUsersApi.UpdateDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Username, u).Execute()
+		_, resp, err := pr.api.DatabaseUsersApi.UpdateDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Principal, u).Execute()
 		return resp, err
 	})
 	if err == nil {
 		p.log.InfoContext(ctx, "atlas user existed from an earlier attempt; reset it", "integration", pr.Name,
-			"username", g.Username, "request_id", g.RequestID)
+			"username", g.Principal, "request_id", g.RequestID)
 	}
 	return err
 }
@@ -434,7 +447,7 @@ func srvAddress(c *admin.ClusterDescription20240805) string {
 func (p *Provisioner) WaitApplied(ctx context.Context, g flows.Grant) error {
 	pr, err := p.project(g.Integration)
 	if err != nil {
-		return fmt.Errorf("atlas: wait for user %q: %w", g.Username, err)
+		return fmt.Errorf("atlas: wait for user %q: %w", g.Principal, err)
 	}
 	start := p.clock.Now()
 	var slept time.Duration
@@ -449,10 +462,10 @@ func (p *Provisioner) WaitApplied(ctx context.Context, g flows.Grant) error {
 		})
 		roundTrip := p.clock.Now().Sub(sent)
 		if err != nil {
-			return fmt.Errorf("atlas: wait for user %q: %w", g.Username, clusterError(err, pr, g.Resource.Cluster))
+			return fmt.Errorf("atlas: wait for user %q: %w", g.Principal, clusterError(err, pr, g.Resource.Cluster))
 		}
 		if status == statusApplied {
-			p.log.DebugContext(ctx, "atlas change applied", "integration", pr.Name, "username", g.Username, "polls", polls)
+			p.log.DebugContext(ctx, "atlas change applied", "integration", pr.Name, "username", g.Principal, "polls", polls)
 			return nil
 		}
 		// Elapsed time is what was slept or what the clock says, whichever is
@@ -460,10 +473,10 @@ func (p *Provisioner) WaitApplied(ctx context.Context, g flows.Grant) error {
 		elapsed := max(slept, p.clock.Now().Sub(start))
 		left := p.cfg.ApplyTimeout - elapsed
 		if left <= 0 {
-			p.log.WarnContext(ctx, "atlas change not applied in time", "integration", pr.Name, "username", g.Username,
+			p.log.WarnContext(ctx, "atlas change not applied in time", "integration", pr.Name, "username", g.Principal,
 				"polls", polls, "waited", p.cfg.ApplyTimeout)
 			return fmt.Errorf("atlas: user %q on cluster %q still %s after %s and %d polls: %w",
-				g.Username, g.Resource.Cluster, status, p.cfg.ApplyTimeout, polls, flows.ErrNotApplied)
+				g.Principal, g.Resource.Cluster, status, p.cfg.ApplyTimeout, polls, flows.ErrNotApplied)
 		}
 		var d time.Duration
 		if elapsed < p.cfg.ApplyFastFor {
@@ -477,7 +490,7 @@ func (p *Provisioner) WaitApplied(ctx context.Context, g flows.Grant) error {
 		}
 		d = min(d, left)
 		if err := p.cfg.Sleep(ctx, d); err != nil {
-			return fmt.Errorf("atlas: wait for user %q: %w", g.Username,
+			return fmt.Errorf("atlas: wait for user %q: %w", g.Principal,
 				flows.WrapError(flows.EUNAVAILABLE, err, "stopped waiting for Atlas to apply the change"))
 		}
 		slept += d
@@ -487,21 +500,21 @@ func (p *Provisioner) WaitApplied(ctx context.Context, g flows.Grant) error {
 // SetBackstop moves the user's deleteAfterDate to g.BackstopAt.
 func (p *Provisioner) SetBackstop(ctx context.Context, g flows.Grant) error {
 	if err := p.update(ctx, g, "backstop", func(u *admin.CloudDatabaseUser, at time.Time) { u.DeleteAfterDate = &at }); err != nil {
-		return fmt.Errorf("atlas: move the backstop of user %q: %w", g.Username, err)
+		return fmt.Errorf("atlas: move the backstop of user %q: %w", g.Principal, err)
 	}
 	return nil
 }
 
-// Rotate sets a new password and returns it, once Atlas has applied it (or,
+// Reissue sets a new password and returns it, once Atlas has applied it (or,
 // if that takes longer than ApplyTimeout, anyway: the old one is gone).
-func (p *Provisioner) Rotate(ctx context.Context, g flows.Grant) (flows.Credentials, error) {
+func (p *Provisioner) Reissue(ctx context.Context, g flows.Grant) (flows.Credentials, error) {
 	password := newPassword()
 	if err := p.update(ctx, g, "rotate", func(u *admin.CloudDatabaseUser, _ time.Time) { u.Password = &password }); err != nil {
-		return flows.Credentials{}, fmt.Errorf("atlas: rotate the password of user %q: %w", g.Username, err)
+		return flows.Credentials{}, fmt.Errorf("atlas: rotate the password of user %q: %w", g.Principal, err)
 	}
 	if err := p.WaitApplied(ctx, g); err != nil {
 		p.log.WarnContext(ctx, "new password not yet applied; handing it out anyway", "integration", g.Integration,
-			"username", g.Username, "err", err)
+			"username", g.Principal, "err", err)
 	}
 	pr, _ := p.project(g.Integration)
 	conn, err := p.connectionString(ctx, pr, g.Resource.Cluster)
@@ -511,8 +524,8 @@ func (p *Provisioner) Rotate(ctx context.Context, g flows.Grant) (flows.Credenti
 		p.log.WarnContext(ctx, "no connection string for rotated credentials", "integration", g.Integration,
 			"cluster", g.Resource.Cluster, "err", err)
 	}
-	p.log.InfoContext(ctx, "atlas user password rotated", "integration", g.Integration, "username", g.Username, "request_id", g.RequestID)
-	return flows.Credentials{Username: g.Username, Password: flows.NewSecret(password), ConnectionString: conn}, nil
+	p.log.InfoContext(ctx, "atlas user password rotated", "integration", g.Integration, "username", g.Principal, "request_id", g.RequestID)
+	return flows.DatabaseUserCredentials(g.Principal, flows.NewSecret(password), conn), nil
 }
 
 // update PATCHes one user with the fields set by edit.
@@ -533,14 +546,14 @@ func (p *Provisioner) update(ctx context.Context, g flows.Grant, what string, ed
 	u := patch(pr, g)
 	edit(u, at)
 	err = p.do(ctx, pr, "updateDatabaseUser", func(ctx context.Context) (*http.Response, error) {
-		_, resp, err := pr.api.DatabaseUsersApi.UpdateDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Username, u).Execute()
+		_, resp, err := pr.api.DatabaseUsersApi.UpdateDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Principal, u).Execute()
 		return resp, err
 	})
 	if status, code := failure(err); status == http.StatusNotFound && !strings.Contains(code, "GROUP") {
-		return flows.WrapError(flows.ENOTFOUND, err, "the Atlas user %s no longer exists", g.Username)
+		return flows.WrapError(flows.ENOTFOUND, err, "the Atlas user %s no longer exists", g.Principal)
 	}
 	if err == nil {
-		p.log.InfoContext(ctx, "atlas user updated", "integration", pr.Name, "username", g.Username, "change", what)
+		p.log.InfoContext(ctx, "atlas user updated", "integration", pr.Name, "username", g.Principal, "change", what)
 	}
 	return err
 }
@@ -548,7 +561,7 @@ func (p *Provisioner) update(ctx context.Context, g flows.Grant, what string, ed
 // Delete removes the user. A user that is already gone counts as deleted.
 func (p *Provisioner) Delete(ctx context.Context, g flows.Grant) error {
 	if err := p.delete(ctx, g); err != nil {
-		return fmt.Errorf("atlas: delete user %q: %w", g.Username, err)
+		return fmt.Errorf("atlas: delete user %q: %w", g.Principal, err)
 	}
 	return nil
 }
@@ -561,32 +574,32 @@ func (p *Provisioner) delete(ctx context.Context, g flows.Grant) error {
 	if err := checkGrant(g, false); err != nil {
 		return err
 	}
-	if _, found := p.foreign.Load(pr.Name + "/" + g.Username); found {
-		p.log.WarnContext(ctx, "not deleting an Atlas user that is not jitbot's", "integration", pr.Name, "username", g.Username)
+	if _, found := p.foreign.Load(pr.Name + "/" + g.Principal); found {
+		p.log.WarnContext(ctx, "not deleting an Atlas user that is not jitbot's", "integration", pr.Name, "username", g.Principal)
 		return nil
 	}
 	err = p.do(ctx, pr, "deleteDatabaseUser", func(ctx context.Context) (*http.Response, error) {
-		return pr.api.DatabaseUsersApi.DeleteDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Username).Execute()
+		return pr.api.DatabaseUsersApi.DeleteDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Principal).Execute()
 	})
 	if status, code := failure(err); status == http.StatusNotFound && !strings.Contains(code, "GROUP") {
-		p.log.InfoContext(ctx, "atlas user already gone", "integration", pr.Name, "username", g.Username)
+		p.log.InfoContext(ctx, "atlas user already gone", "integration", pr.Name, "username", g.Principal)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	p.log.InfoContext(ctx, "atlas user deleted", "integration", pr.Name, "username", g.Username, "request_id", g.RequestID)
+	p.log.InfoContext(ctx, "atlas user deleted", "integration", pr.Name, "username", g.Principal, "request_id", g.RequestID)
 	return nil
 }
 
-// ManagedUsers lists every database user of the integration's project, page
-// by page, and returns those labelled as jitbot's.
-func (p *Provisioner) ManagedUsers(ctx context.Context, integration string) ([]flows.ManagedUser, error) {
+// ManagedGrants lists every database user of the integration's project,
+// page by page, and returns those labelled as jitbot's.
+func (p *Provisioner) ManagedGrants(ctx context.Context, integration string) ([]flows.ManagedGrant, error) {
 	pr, err := p.project(integration)
 	if err != nil {
 		return nil, fmt.Errorf("atlas: list users: %w", err)
 	}
-	var out []flows.ManagedUser
+	var out []flows.ManagedGrant
 	seen := 0
 	for page := 1; page <= maxPages; page++ {
 		var res *admin.PaginatedApiAtlasDatabaseUser
@@ -608,7 +621,7 @@ func (p *Provisioner) ManagedUsers(ctx context.Context, integration string) ([]f
 				continue
 			}
 			req, _ := label(u, LabelRequest)
-			out = append(out, flows.ManagedUser{Username: u.Username, RequestID: req})
+			out = append(out, flows.ManagedGrant{Principal: u.Username, RequestID: flows.RequestID(req)})
 		}
 		if total, ok := res.GetTotalCountOk(); len(results) < usersPerPage || (ok && seen >= *total) {
 			return out, nil

@@ -16,7 +16,7 @@ import (
 )
 
 func TestNewValidatesConfig(t *testing.T) {
-	ok := Integration{Name: "prod", ProjectID: projectID, BaseURL: "http://127.0.0.1:1", ClientID: "id", ClientSecret: "secret"}
+	ok := Integration{Name: "prod", ProjectID: projectID, API: API{BaseURL: "http://127.0.0.1:1", ClientID: "id", ClientSecret: "secret"}}
 	tests := []struct {
 		name string
 		edit func(cfg *Config)
@@ -54,7 +54,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		})
 	}
 	// The default base URL is valid.
-	cfg := Config{Integrations: []Integration{{Name: "prod", ProjectID: projectID, PublicKey: "pub", PrivateKey: "priv"}}}
+	cfg := Config{Integrations: []Integration{{Name: "prod", ProjectID: projectID, API: API{PublicKey: "pub", PrivateKey: "priv"}}}}
 	p, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("New with the default base URL: %v", err)
@@ -104,17 +104,17 @@ func TestCreate(t *testing.T) {
 			g := e.grant("k7m2x9q4ta")
 			creds := e.create(g)
 
-			if creds.Username != g.Username || creds.ConnectionString != "mongodb+srv://cluster0.jitbot.mongodb.net" {
+			if field(creds, flows.FieldUsername) != g.Principal || field(creds, flows.FieldConnectionString) != "mongodb+srv://cluster0.jitbot.mongodb.net" {
 				t.Fatalf("credentials: %+v", creds)
 			}
-			pw := creds.Password.Reveal()
+			pw := password(creds)
 			if len(pw) < 24 || strings.Trim(pw, passwordAlphabet) != "" {
 				t.Fatalf("password %q: want 24+ alphanumerics", pw)
 			}
-			if !e.srv.CheckPassword(projectID, g.Username, pw) {
+			if !e.srv.CheckPassword(projectID, g.Principal, pw) {
 				t.Fatal("the returned password does not work")
 			}
-			u := e.user(g.Username)
+			u := e.user(g.Principal)
 			if u.DatabaseName != "admin" || !u.HasPassword {
 				t.Fatalf("user: %+v", u)
 			}
@@ -127,10 +127,10 @@ func TestCreate(t *testing.T) {
 			if v, _ := u.Label("managed-by"); v != "jitbot" {
 				t.Fatalf("labels: %+v", u.Labels)
 			}
-			if v, _ := u.Label("jitbot-request"); v != g.RequestID {
+			if v, _ := u.Label("jitbot-request"); v != string(g.RequestID) {
 				t.Fatalf("labels: %+v", u.Labels)
 			}
-			if !strings.Contains(u.Description, g.RequestID) || !strings.Contains(u.Description, g.Requester) || len(u.Description) > 100 {
+			if !strings.Contains(u.Description, string(g.RequestID)) || !strings.Contains(u.Description, g.Requester) || len(u.Description) > 100 {
 				t.Fatalf("description: %q", u.Description)
 			}
 			if want := g.BackstopAt.Truncate(time.Second); !u.DeleteAfterDate.Equal(want) {
@@ -148,10 +148,10 @@ func TestCreateWholeDatabaseAndLongNames(t *testing.T) {
 	e := newEnv(t)
 	g := e.grant("c7m2x9q4tc")
 	g.Resource.Collection = ""
-	g.Role = "dbAdmin"
+	g.Roles = []string{"dbAdmin"}
 	g.Requester = strings.Repeat("x", 90) + "@example.com"
 	e.create(g)
-	u := e.user(g.Username)
+	u := e.user(g.Principal)
 	if want := []atlastest.Role{{RoleName: "dbAdmin", DatabaseName: "sales"}}; !slices.Equal(u.Roles, want) {
 		t.Fatalf("roles: %+v", u.Roles)
 	}
@@ -168,22 +168,22 @@ func TestCreateResumesItsOwnUser(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			e := newEnv(t, m.opt)
 			g := e.grant("d7m2x9q4td")
-			first := e.create(g).Password.Reveal()
+			first := password(e.create(g))
 
-			g.Role = "readWrite"
+			g.Roles = []string{"readWrite"}
 			g.BackstopAt = e.clock.Now().Add(3 * time.Hour)
-			second := e.create(g).Password.Reveal()
+			second := password(e.create(g))
 			if first == second {
 				t.Fatal("the resumed create kept the password")
 			}
-			if e.srv.CheckPassword(projectID, g.Username, first) || !e.srv.CheckPassword(projectID, g.Username, second) {
+			if e.srv.CheckPassword(projectID, g.Principal, first) || !e.srv.CheckPassword(projectID, g.Principal, second) {
 				t.Fatal("want the new password to work and the old one not")
 			}
-			u := e.user(g.Username)
+			u := e.user(g.Principal)
 			if u.Roles[0].RoleName != "readWrite" || !u.DeleteAfterDate.Equal(g.BackstopAt) || u.PasswordChanges != 1 {
 				t.Fatalf("user not updated: %+v", u)
 			}
-			if v, _ := u.Label("jitbot-request"); v != g.RequestID {
+			if v, _ := u.Label("jitbot-request"); v != string(g.RequestID) {
 				t.Fatalf("labels: %+v", u.Labels)
 			}
 			e.wantCalls(map[string]int{"createDatabaseUser": 2, "getDatabaseUser": 1, "updateDatabaseUser": 1})
@@ -195,7 +195,7 @@ func TestCreateResumesItsOwnUser(t *testing.T) {
 func TestCreateLeavesSomeoneElsesUserAlone(t *testing.T) {
 	e := newEnv(t)
 	g := e.grant("e7m2x9q4te")
-	if err := e.srv.AddUser(projectID, atlastest.User{Username: g.Username,
+	if err := e.srv.AddUser(projectID, atlastest.User{Username: g.Principal,
 		Roles: []atlastest.Role{{RoleName: "readWrite", DatabaseName: "sales"}}}, "their-password"); err != nil {
 		t.Fatal(err)
 	}
@@ -206,14 +206,14 @@ func TestCreateLeavesSomeoneElsesUserAlone(t *testing.T) {
 	if err := e.prov.Delete(e.ctx, g); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	if !e.srv.CheckPassword(projectID, g.Username, "their-password") {
+	if !e.srv.CheckPassword(projectID, g.Principal, "their-password") {
 		t.Fatal("the other user was changed or deleted")
 	}
 	e.wantCalls(map[string]int{"updateDatabaseUser": 0, "deleteDatabaseUser": 0})
 
 	// A jitbot user of another request is not ours either.
 	other := e.grant("f7m2x9q4tf")
-	if err := e.srv.AddUser(projectID, atlastest.User{Username: other.Username,
+	if err := e.srv.AddUser(projectID, atlastest.User{Username: other.Principal,
 		Labels: []atlastest.Label{{Key: "managed-by", Value: "jitbot"}, {Key: "jitbot-request", Value: "zzzzzzzzzz"}}}, "x-password"); err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestCreateRefusesWhatAtlasWouldReject(t *testing.T) {
 	for name, edit := range map[string]func(g *flows.Grant){
 		"backstop in the past":    func(g *flows.Grant) { g.BackstopAt = e.clock.Now().Add(-time.Minute) },
 		"backstop beyond a week":  func(g *flows.Grant) { g.BackstopAt = e.clock.Now().Add(flows.Week + time.Minute) },
-		"not a jitbot username":   func(g *flows.Grant) { g.Username = "admin" },
+		"not a jitbot username":   func(g *flows.Grant) { g.Principal = "admin" },
 		"no request id":           func(g *flows.Grant) { g.RequestID = "" },
 		"no database in resource": func(g *flows.Grant) { g.Resource.Database = "" },
 	} {
@@ -257,16 +257,16 @@ func TestCreateUnknownCluster(t *testing.T) {
 func TestSetBackstop(t *testing.T) {
 	e := newEnv(t)
 	g := e.grant("i7m2x9q4ti")
-	pw := e.create(g).Password.Reveal()
+	pw := password(e.create(g))
 	g.BackstopAt = e.clock.Now().Add(5*time.Hour + 300*time.Millisecond)
 	if err := e.prov.SetBackstop(e.ctx, g); err != nil {
 		t.Fatalf("SetBackstop: %v", err)
 	}
-	u := e.user(g.Username)
+	u := e.user(g.Principal)
 	if want := e.clock.Now().Add(5 * time.Hour); !u.DeleteAfterDate.Equal(want) {
 		t.Fatalf("deleteAfterDate %v, want %v", u.DeleteAfterDate, want)
 	}
-	if !e.srv.CheckPassword(projectID, g.Username, pw) || u.PasswordChanges != 0 || u.Roles[0].CollectionName != "orders" {
+	if !e.srv.CheckPassword(projectID, g.Principal, pw) || u.PasswordChanges != 0 || u.Roles[0].CollectionName != "orders" {
 		t.Fatalf("SetBackstop changed more than the date: %+v", u)
 	}
 
@@ -283,19 +283,19 @@ func TestRotate(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			e := newEnv(t, m.opt)
 			g := e.grant("k7m2x9q4tk")
-			old := e.create(g).Password.Reveal()
-			creds, err := e.prov.Rotate(e.ctx, g)
+			old := password(e.create(g))
+			creds, err := e.prov.Reissue(e.ctx, g)
 			if err != nil {
-				t.Fatalf("Rotate: %v", err)
+				t.Fatalf("Reissue: %v", err)
 			}
-			pw := creds.Password.Reveal()
-			if pw == old || e.srv.CheckPassword(projectID, g.Username, old) || !e.srv.CheckPassword(projectID, g.Username, pw) {
+			pw := password(creds)
+			if pw == old || e.srv.CheckPassword(projectID, g.Principal, old) || !e.srv.CheckPassword(projectID, g.Principal, pw) {
 				t.Fatal("want the new password to work and the old one not")
 			}
-			if creds.ConnectionString == "" || creds.Username != g.Username {
+			if field(creds, flows.FieldConnectionString) == "" || field(creds, flows.FieldUsername) != g.Principal {
 				t.Fatalf("credentials: %+v", creds)
 			}
-			if u := e.user(g.Username); !slices.Equal(u.Scopes, []atlastest.Scope{{Name: "Cluster0", Type: "CLUSTER"}}) {
+			if u := e.user(g.Principal); !slices.Equal(u.Scopes, []atlastest.Scope{{Name: "Cluster0", Type: "CLUSTER"}}) {
 				t.Fatalf("rotate changed the scopes: %+v", u)
 			}
 			e.noViolations()
@@ -310,14 +310,14 @@ func TestDelete(t *testing.T) {
 	if err := e.prov.Delete(e.ctx, g); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	if _, ok := e.srv.User(projectID, g.Username); ok {
+	if _, ok := e.srv.User(projectID, g.Principal); ok {
 		t.Fatal("the user is still there")
 	}
 	if err := e.prov.Delete(e.ctx, g); err != nil {
 		t.Fatalf("Delete of a user already gone: %v", err)
 	}
 	e.wantCalls(map[string]int{"deleteDatabaseUser": 2})
-	if err := e.prov.Delete(e.ctx, flows.Grant{Integration: "prod", Username: "appuser"}); flows.ErrorCode(err) != flows.EINTERNAL {
+	if err := e.prov.Delete(e.ctx, flows.Grant{Integration: "prod", Principal: "appuser"}); flows.ErrorCode(err) != flows.EINTERNAL {
 		t.Fatalf("Delete of a user outside jitbot's names: %v", err)
 	}
 	e.noViolations()
@@ -458,7 +458,7 @@ func TestWaitAppliedGivesUp(t *testing.T) {
 	wantError(t, e.prov.WaitApplied(e.ctx, g), flows.EINVALID, `unknown cluster "Nope"`)
 }
 
-func TestManagedUsersReadsEveryPage(t *testing.T) {
+func TestManagedGrantsReadsEveryPage(t *testing.T) {
 	e := newEnv(t)
 	e.srv.SetUserCap(1000)
 	want := map[string]string{}
@@ -478,16 +478,16 @@ func TestManagedUsersReadsEveryPage(t *testing.T) {
 		Labels: []atlastest.Label{{Key: "managed-by", Value: "jitbot"}}}, ""); err != nil {
 		t.Fatal(err)
 	}
-	got, err := e.prov.ManagedUsers(e.ctx, "prod")
+	got, err := e.prov.ManagedGrants(e.ctx, "prod")
 	if err != nil {
-		t.Fatalf("ManagedUsers: %v", err)
+		t.Fatalf("ManagedGrants: %v", err)
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d managed users, want %d", len(got), len(want))
 	}
 	for _, u := range got {
-		if want[u.Username] != u.RequestID {
-			t.Fatalf("user %+v: want request %q", u, want[u.Username])
+		if want[u.Principal] != string(u.RequestID) {
+			t.Fatalf("user %+v: want request %q", u, want[u.Principal])
 		}
 	}
 	e.wantCalls(map[string]int{"listDatabaseUsers": 2})
@@ -500,14 +500,14 @@ func TestPasswordsNeverLogged(t *testing.T) {
 	e.srv.Inject(atlastest.Fault{OperationID: "createDatabaseUser", Kind: atlastest.FaultServerError, Times: 1})
 	g := e.grant("s7m2x9q4ts")
 	var secrets []string
-	secrets = append(secrets, e.create(g).Password.Reveal(), e.create(g).Password.Reveal())
-	creds, err := e.prov.Rotate(e.ctx, g)
+	secrets = append(secrets, password(e.create(g)), password(e.create(g)))
+	creds, err := e.prov.Reissue(e.ctx, g)
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets = append(secrets, creds.Password.Reveal(), atlastest.DefaultClientSecret)
+	secrets = append(secrets, password(creds), atlastest.DefaultClientSecret)
 	logs := e.logs.String()
-	if !strings.Contains(logs, "atlas: retrying") || !strings.Contains(logs, g.Username) {
+	if !strings.Contains(logs, "atlas: retrying") || !strings.Contains(logs, g.Principal) {
 		t.Fatalf("expected log lines missing:\n%s", logs)
 	}
 	for _, s := range secrets {

@@ -20,7 +20,7 @@ func TestRetriesHonourRetryAfter(t *testing.T) {
 			e.srv.Inject(atlastest.Fault{OperationID: "deleteDatabaseUser", Kind: atlastest.FaultUnavailable, RetryAfter: 3, Times: 1})
 			g := e.grant("a1m2x9q4ta")
 			creds := e.create(g)
-			if !e.srv.CheckPassword(projectID, g.Username, creds.Password.Reveal()) {
+			if !e.srv.CheckPassword(projectID, g.Principal, password(creds)) {
 				t.Fatal("the password of the retried create does not work")
 			}
 			if err := e.prov.Delete(e.ctx, g); err != nil {
@@ -64,7 +64,7 @@ func TestRetriesDroppedConnection(t *testing.T) {
 			e.srv.Inject(atlastest.Fault{OperationID: "createDatabaseUser", Kind: atlastest.FaultDrop, Times: 1})
 			g := e.grant("c1m2x9q4tc")
 			creds := e.create(g)
-			if !e.srv.CheckPassword(projectID, g.Username, creds.Password.Reveal()) {
+			if !e.srv.CheckPassword(projectID, g.Principal, password(creds)) {
 				t.Fatal("the password does not work")
 			}
 			if s := e.prov.Stats(); s.Retries != 1 {
@@ -83,7 +83,7 @@ func TestRetriedCreateThatLandedIsResumed(t *testing.T) {
 	e.create(g)
 	e.srv.ResetCalls()
 	creds := e.create(g)
-	if !e.srv.CheckPassword(projectID, g.Username, creds.Password.Reveal()) {
+	if !e.srv.CheckPassword(projectID, g.Principal, password(creds)) {
 		t.Fatal("the password does not work")
 	}
 	e.wantCalls(map[string]int{"createDatabaseUser": 1, "getDatabaseUser": 1, "updateDatabaseUser": 1})
@@ -184,7 +184,7 @@ func TestSlowAtlasTimesOut(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
-	pr := &project{Integration: Integration{Name: "prod", ProjectID: projectID, PublicKey: "pub"}}
+	pr := &project{Integration: Integration{Name: "prod", ProjectID: projectID, API: API{PublicKey: "pub"}}}
 	cause := errors.New("sdk error")
 	tests := []struct {
 		status int

@@ -28,7 +28,7 @@ const (
 // action id only says what the person asked for, not that they may.
 type Action struct {
 	Kind      ActionKind
-	RequestID string
+	RequestID flows.RequestID
 	Extension int           // approve-ext, deny-ext: the extension's number
 	Duration  time.Duration // extend: how much longer
 }
@@ -43,11 +43,11 @@ const maxExtensionNumber = 100000
 func (a Action) ID() string {
 	switch a.Kind {
 	case ActionApproveExtension, ActionDenyExtension:
-		return string(a.Kind) + ":" + a.RequestID + ":" + strconv.Itoa(a.Extension)
+		return string(a.Kind) + ":" + string(a.RequestID) + ":" + strconv.Itoa(a.Extension)
 	case ActionExtend:
-		return string(a.Kind) + ":" + a.RequestID + ":" + flows.FormatDuration(a.Duration)
+		return string(a.Kind) + ":" + string(a.RequestID) + ":" + flows.FormatDuration(a.Duration)
 	}
-	return string(a.Kind) + ":" + a.RequestID
+	return string(a.Kind) + ":" + string(a.RequestID)
 }
 
 // String is the action id.
@@ -76,10 +76,10 @@ func ParseAction(s string) (Action, error) {
 	if len(parts) != want {
 		return bad("want " + strconv.Itoa(want) + " parts separated by ':'")
 	}
-	a := Action{Kind: kind, RequestID: parts[1]}
-	if !ValidRequestID(a.RequestID) {
+	if !ValidRequestID(parts[1]) {
 		return bad("bad request id")
 	}
+	a := Action{Kind: kind, RequestID: flows.RequestID(parts[1])}
 	switch kind {
 	case ActionApproveExtension, ActionDenyExtension:
 		n, err := strconv.Atoi(parts[2])

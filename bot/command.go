@@ -35,11 +35,11 @@ func verbs() []Verb {
 // Command is one parsed access command. Only the fields its Verb uses are set.
 type Command struct {
 	Verb      Verb
-	RequestID string         // cancel, revoke, extend, rotate
-	Resource  flows.Resource // request
-	Role      string         // request
-	Duration  time.Duration  // request, extend
-	Reason    string         // request, revoke (optional)
+	RequestID flows.RequestID // cancel, revoke, extend, rotate
+	Resource  flows.Resource  // request
+	Roles     []string        // request: one, or several typed read,readWrite
+	Duration  time.Duration   // request, extend
+	Reason    string          // request, revoke (optional)
 }
 
 // MaxCommandLength bounds the text Parse accepts. Slack and Teams both allow
@@ -126,7 +126,7 @@ func Parse(text string) (Command, error) {
 
 func parseRequest(rest string) (Command, error) {
 	resText, rest := nextWord(rest)
-	role, rest := nextWord(rest)
+	roleText, rest := nextWord(rest)
 	durText, rest := nextWord(rest)
 	if durText == "" {
 		return Command{}, flows.Errorf(flows.EINVALID,
@@ -141,10 +141,8 @@ func parseRequest(rest string) (Command, error) {
 	if err != nil {
 		return Command{}, err
 	}
-	if err := maxWord("role", role, maxRoleLength); err != nil {
-		return Command{}, err
-	}
-	if err := flows.ValidateRole(role); err != nil {
+	roles, err := parseRoles(roleText)
+	if err != nil {
 		return Command{}, err
 	}
 	d, err := parseDuration(durText)
@@ -155,7 +153,28 @@ func parseRequest(rest string) (Command, error) {
 	if err != nil {
 		return Command{}, err
 	}
-	return Command{Verb: VerbRequest, Resource: res, Role: role, Duration: d, Reason: reason}, nil
+	return Command{Verb: VerbRequest, Resource: res, Roles: roles, Duration: d, Reason: reason}, nil
+}
+
+// parseRoles reads the roles of a database user: one, or several separated
+// by commas (read,readWrite), each checked by flows.ValidateRole.
+func parseRoles(text string) ([]string, error) {
+	if err := maxWord("role", text, maxRolesLength); err != nil {
+		return nil, err
+	}
+	roles := flows.ParseRoles(text)
+	if len(roles) == 0 {
+		return nil, flows.ValidateRole(text) // says what a role name looks like
+	}
+	for _, role := range roles {
+		if err := maxWord("role", role, maxRoleLength); err != nil {
+			return nil, err
+		}
+		if err := flows.ValidateRole(role); err != nil {
+			return nil, err
+		}
+	}
+	return roles, nil
 }
 
 func parseExtend(rest string) (Command, error) {
@@ -178,11 +197,13 @@ func parseExtend(rest string) (Command, error) {
 }
 
 // The longest words Parse hands to flows: a resource is at most
-// 64+64+63+255 characters and three slashes, a role 64; no sensible duration
-// comes near 32.
+// 64+64+63+255 characters and three slashes, a role 64 (and four of them,
+// with commas, are more than any request needs); no sensible duration comes
+// near 32.
 const (
 	maxResourceLength = 450
 	maxRoleLength     = 64
+	maxRolesLength    = 4 * (maxRoleLength + 1)
 	maxDurationLength = 32
 )
 
@@ -201,15 +222,15 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 // requestID reads the request id that cancel, revoke, extend and rotate need.
-func requestID(verb Verb, rest, syntax string) (id, after string, err error) {
-	id, after = nextWord(rest)
+func requestID(verb Verb, rest, syntax string) (flows.RequestID, string, error) {
+	id, after := nextWord(rest)
 	if id == "" {
 		return "", "", flows.Errorf(flows.EINVALID, "%s needs a request id: %s (list shows your requests and their ids)", verb, syntax)
 	}
 	if !ValidRequestID(id) {
 		return "", "", flows.Errorf(flows.EINVALID, "%s is not a request id: ids are letters and digits, like abc23def45", quote(id))
 	}
-	return id, after, nil
+	return flows.RequestID(id), after, nil
 }
 
 // ValidRequestID reports whether s can be a request id.

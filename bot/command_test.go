@@ -1,6 +1,8 @@
 package bot
 
 import (
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,19 +20,19 @@ func TestParse(t *testing.T) {
 		{"", Command{Verb: VerbForm}},
 		{"   \t ", Command{Verb: VerbForm}},
 		{`request prod/Cluster0/sales/orders read 1h "INC-123"`,
-			Command{Verb: VerbRequest, Resource: orders, Role: "read", Duration: time.Hour, Reason: "INC-123"}},
+			Command{Verb: VerbRequest, Resource: orders, Roles: []string{"read"}, Duration: time.Hour, Reason: "INC-123"}},
 		{`request prod/Cluster0/sales/orders read 2h INC-123 debugging the nightly job`,
-			Command{Verb: VerbRequest, Resource: orders, Role: "read", Duration: 2 * time.Hour, Reason: "INC-123 debugging the nightly job"}},
+			Command{Verb: VerbRequest, Resource: orders, Roles: []string{"read"}, Duration: 2 * time.Hour, Reason: "INC-123 debugging the nightly job"}},
 		{"REQUEST prod/Cluster0/sales readWrite 1h30m",
-			Command{Verb: VerbRequest, Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales"}, Role: "readWrite", Duration: 90 * time.Minute}},
+			Command{Verb: VerbRequest, Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales"}, Roles: []string{"readWrite"}, Duration: 90 * time.Minute}},
 		{"request prod/Cluster0/sales/orders read 1h “INC-123 smart quotes”",
-			Command{Verb: VerbRequest, Resource: orders, Role: "read", Duration: time.Hour, Reason: "INC-123 smart quotes"}},
+			Command{Verb: VerbRequest, Resource: orders, Roles: []string{"read"}, Duration: time.Hour, Reason: "INC-123 smart quotes"}},
 		{`request prod/Cluster0/sales/orders read 1h 'single'`,
-			Command{Verb: VerbRequest, Resource: orders, Role: "read", Duration: time.Hour, Reason: "single"}},
+			Command{Verb: VerbRequest, Resource: orders, Roles: []string{"read"}, Duration: time.Hour, Reason: "single"}},
 		{`request prod/Cluster0/sales/orders read 1h "INC-1" and "INC-2" broke`,
-			Command{Verb: VerbRequest, Resource: orders, Role: "read", Duration: time.Hour, Reason: `"INC-1" and "INC-2" broke`}},
+			Command{Verb: VerbRequest, Resource: orders, Roles: []string{"read"}, Duration: time.Hour, Reason: `"INC-1" and "INC-2" broke`}},
 		{"  request\tprod/Cluster0/sales/orders  read\n1d  ",
-			Command{Verb: VerbRequest, Resource: orders, Role: "read", Duration: 24 * time.Hour}},
+			Command{Verb: VerbRequest, Resource: orders, Roles: []string{"read"}, Duration: 24 * time.Hour}},
 		{"list", Command{Verb: VerbList}},
 		{"pending", Command{Verb: VerbPending}},
 		{"help", Command{Verb: VerbHelp}},
@@ -42,6 +44,8 @@ func TestParse(t *testing.T) {
 		{`revoke abc23def45 "done early"`, Command{Verb: VerbRevoke, RequestID: "abc23def45", Reason: "done early"}},
 		{"revoke abc23def45 done early", Command{Verb: VerbRevoke, RequestID: "abc23def45", Reason: "done early"}},
 		{"extend abc23def45 30m", Command{Verb: VerbExtend, RequestID: "abc23def45", Duration: 30 * time.Minute}},
+		{"request prod/Cluster0/sales read,dbAdmin 1h",
+			Command{Verb: VerbRequest, Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales"}, Roles: []string{"read", "dbAdmin"}, Duration: time.Hour}},
 	}
 	for _, tt := range tests {
 		got, err := Parse(tt.text)
@@ -49,7 +53,7 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q): %v", tt.text, err)
 			continue
 		}
-		if got != tt.want {
+		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("Parse(%q)\n got %+v\nwant %+v", tt.text, got, tt.want)
 		}
 	}
@@ -69,6 +73,8 @@ func TestParseErrors(t *testing.T) {
 		{"request prod/Cluster0 read 1h", `resource "prod/Cluster0": want integration/cluster/database`},
 		{"request prod/Cluster0/admin read 1h", `database "admin" is a system database`},
 		{"request prod/Cluster0/sales atlasAdmin 1h", `role "atlasAdmin" applies to every database`},
+		{"request prod/Cluster0/sales read,atlasAdmin 1h", `role "atlasAdmin" applies to every database`},
+		{"request prod/Cluster0/sales , 1h", `role ",": role names are letters`},
 		{"request prod/Cluster0/sales read 1w", `unknown unit "w"`},
 		{"request prod/Cluster0/sales read 90s", `unknown unit "s"`},
 		{"request prod/Cluster0/sales read soon", `duration "soon": use a number and a unit`},
@@ -140,15 +146,15 @@ func FuzzParse(f *testing.F) {
 		switch cmd.Verb {
 		case VerbForm, VerbList, VerbPending, VerbHelp:
 		case VerbRequest:
-			if cmd.Resource.Validate() != nil || flows.ValidateRole(cmd.Role) != nil || cmd.Duration <= 0 {
+			if cmd.Resource.Validate() != nil || len(cmd.Roles) == 0 || slices.ContainsFunc(cmd.Roles, func(r string) bool { return flows.ValidateRole(r) != nil }) || cmd.Duration <= 0 {
 				t.Fatalf("Parse(%q) accepted an invalid request: %+v", text, cmd)
 			}
 		case VerbExtend:
-			if cmd.Duration <= 0 || !ValidRequestID(cmd.RequestID) {
+			if cmd.Duration <= 0 || !ValidRequestID(string(cmd.RequestID)) {
 				t.Fatalf("Parse(%q) accepted an invalid extend: %+v", text, cmd)
 			}
 		case VerbCancel, VerbRevoke, VerbRotate:
-			if !ValidRequestID(cmd.RequestID) {
+			if !ValidRequestID(string(cmd.RequestID)) {
 				t.Fatalf("Parse(%q) accepted an invalid id: %+v", text, cmd)
 			}
 		default:

@@ -17,11 +17,11 @@ import (
 type Service interface {
 	Submit(ctx context.Context, in flows.SubmitInput) (*flows.Request, error)
 	Decide(ctx context.Context, in flows.DecideInput) (*flows.Request, error)
-	Cancel(ctx context.Context, id, actor string) (*flows.Request, error)
-	Extend(ctx context.Context, id, actor string, d time.Duration) (*flows.Request, error)
-	Revoke(ctx context.Context, id, actor, reason string) (*flows.Request, error)
-	Rotate(ctx context.Context, id, actor string) (*flows.Request, error)
-	Get(ctx context.Context, id, actor string) (*flows.Request, error)
+	Cancel(ctx context.Context, id flows.RequestID, actor string) (*flows.Request, error)
+	Extend(ctx context.Context, id flows.RequestID, actor string, d time.Duration) (*flows.Request, error)
+	Revoke(ctx context.Context, id flows.RequestID, actor, reason string) (*flows.Request, error)
+	Rotate(ctx context.Context, id flows.RequestID, actor string) (*flows.Request, error)
+	Get(ctx context.Context, id flows.RequestID, actor string) (*flows.Request, error)
 	Mine(ctx context.Context, actor string) ([]*flows.Request, error)
 	Pending(ctx context.Context, actor string) ([]*flows.Request, error)
 	Options(ctx context.Context, actor string) ([]flows.Choice, error)
@@ -33,8 +33,8 @@ var _ Service = (*flows.Service)(nil)
 // be updated after a decision, an expiry or a restart. store.DB implements
 // it.
 type MessageRefs interface {
-	AddMessageRef(ctx context.Context, requestID string, ref flows.MessageRef) error
-	MessageRefs(ctx context.Context, requestID string) ([]flows.MessageRef, error)
+	AddMessageRef(ctx context.Context, requestID flows.RequestID, ref flows.MessageRef) error
+	MessageRefs(ctx context.Context, requestID flows.RequestID) ([]flows.MessageRef, error)
 }
 
 // Platform is a chat platform as the engine sees it: a narrow port that

@@ -74,7 +74,7 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 		t.Fatal(err)
 	}
 	w.svc, err = flows.NewService(flows.Config{Policy: policy}, flows.Deps{
-		Store: w.store, Provisioner: w.prov, Inventory: w.prov, Clock: w.clock, Notifier: w.engine, Log: w.logs.Logger(),
+		Store: w.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: w.prov}, Clock: w.clock, Notifier: w.engine, Log: w.logs.Logger(),
 		Catalog: flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {
 			{Name: "Cluster0", Owners: []string{"group:dba"}, Databases: map[string][]string{"sales": {"orders"}}},
 		}}),
@@ -118,7 +118,7 @@ func (w *world) ask(platform, key string) *flows.Request {
 
 func (w *world) get(id string) *flows.Request {
 	w.t.Helper()
-	r, err := w.store.Get(w.ctx, id)
+	r, err := w.store.Get(w.ctx, flows.RequestID(id))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func (w *world) get(id string) *flows.Request {
 
 func (w *world) refsOf(id string) []flows.MessageRef {
 	w.t.Helper()
-	refs, err := w.refs.MessageRefs(w.ctx, id)
+	refs, err := w.refs.MessageRefs(w.ctx, flows.RequestID(id))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -168,10 +168,10 @@ func TestApprovalCardsOnEveryPlatform(t *testing.T) {
 	w.teams.Add(carol, paris)
 
 	r := w.ask("slack", "delivery-1")
-	if got := titles(w.slack.To(bob)); !slices.Equal(got, []string{"Access request " + r.ID}) {
+	if got := titles(w.slack.To(bob)); !slices.Equal(got, []string{"Access request " + string(r.ID)}) {
 		t.Errorf("bob in slack: %v", got)
 	}
-	if got := titles(w.slack.To("#db-access")); !slices.Equal(got, []string{"Access request " + r.ID}) {
+	if got := titles(w.slack.To("#db-access")); !slices.Equal(got, []string{"Access request " + string(r.ID)}) {
 		t.Errorf("the approvals channel: %v", got)
 	}
 	if got := titles(w.teams.To(carol)); len(got) != 1 || len(w.teams.To(bob)) != 1 {
@@ -180,14 +180,14 @@ func TestApprovalCardsOnEveryPlatform(t *testing.T) {
 	// Each card is for its viewer: in their zone, with their buttons; the
 	// channel's for any approver.
 	carolCard := w.teams.To(carol)[0].Card
-	if !strings.Contains(carolCard.Status, "CET") || !slices.Equal(buttons(carolCard), []string{"approve:" + r.ID, "deny:" + r.ID}) {
+	if !strings.Contains(carolCard.Status, "CET") || !slices.Equal(buttons(carolCard), []string{"approve:" + string(r.ID), "deny:" + string(r.ID)}) {
 		t.Errorf("carol's card: %s %v", carolCard.Status, buttons(carolCard))
 	}
 	if len(w.slack.To(alice))+len(w.teams.To(alice)) != 0 {
 		t.Error("the requester was told of her own request by message")
 	}
 	var recipients []string
-	for _, ref := range w.refsOf(r.ID) {
+	for _, ref := range w.refsOf(string(r.ID)) {
 		if ref.Kind != bot.KindApproval || ref.ID == "" || ref.Conversation == "" {
 			t.Errorf("ref %+v", ref)
 		}
@@ -201,7 +201,7 @@ func TestApprovalCardsOnEveryPlatform(t *testing.T) {
 	if reply := w.engine.Click(w.ctx, w.actor("teams", carol), bot.Action{Kind: bot.ActionApprove, RequestID: r.ID}, bot.ClickInput{}); reply.Card != nil || reply.List != nil {
 		t.Errorf("an approval answers through the cards, not a reply: %+v", reply)
 	}
-	if s := w.get(r.ID).State; s != flows.StateActive {
+	if s := w.get(string(r.ID)).State; s != flows.StateActive {
 		t.Fatalf("state %s", s)
 	}
 	creds := w.slack.To(alice)
@@ -216,7 +216,7 @@ func TestApprovalCardsOnEveryPlatform(t *testing.T) {
 		t.Errorf("credentials at %d of %d operations, not before the card updates", credsAt, len(ops))
 	}
 	for _, m := range append(w.slack.Messages(), w.teams.Messages()...) {
-		if m.Card.Title != "Access request "+r.ID {
+		if m.Card.Title != "Access request "+string(r.ID) {
 			continue
 		}
 		if len(m.Revisions) == 0 || len(m.Card.Actions) != 0 || !strings.Contains(m.Card.Status, "Approved by "+carol) {
@@ -224,7 +224,7 @@ func TestApprovalCardsOnEveryPlatform(t *testing.T) {
 		}
 	}
 	kinds := map[string]int{}
-	for _, ref := range w.refsOf(r.ID) {
+	for _, ref := range w.refsOf(string(r.ID)) {
 		kinds[ref.Platform+":"+ref.Kind]++
 	}
 	if kinds["slack:"+bot.KindCredentials] != 1 || kinds["teams:"+bot.KindCredentials] != 0 {
@@ -240,7 +240,7 @@ func TestApprovalCardsOnEveryPlatform(t *testing.T) {
 		t.Errorf("credentials after the end: %s", m.Card.Title)
 	}
 	closed := 0
-	for _, ref := range w.refsOf(r.ID) {
+	for _, ref := range w.refsOf(string(r.ID)) {
 		if ref.Kind == bot.KindClosed {
 			closed++
 		}
@@ -248,7 +248,7 @@ func TestApprovalCardsOnEveryPlatform(t *testing.T) {
 	if closed != 5 {
 		t.Errorf("%d messages closed, want the 4 cards and the credentials", closed)
 	}
-	if got := titles(w.slack.To(alice)); !slices.Contains(got, "Access revoked: request "+r.ID) || len(w.teams.To(alice)) != 0 {
+	if got := titles(w.slack.To(alice)); !slices.Contains(got, "Access revoked: request "+string(r.ID)) || len(w.teams.To(alice)) != 0 {
 		t.Errorf("requester told: slack %v, teams %v", got, titles(w.teams.To(alice)))
 	}
 }
@@ -273,19 +273,19 @@ func TestUnreachableRequesterFailsTheCredentials(t *testing.T) {
 	if len(undelivered) != 1 || !strings.Contains(undelivered[0].Message, alice+" asked from Slack") {
 		t.Fatalf("undelivered: %+v", undelivered)
 	}
-	if got := titles(w.slack.To(dave)); !slices.Contains(got, "Credentials not delivered: request "+r.ID) {
+	if got := titles(w.slack.To(dave)); !slices.Contains(got, "Credentials not delivered: request "+string(r.ID)) {
 		t.Errorf("admin told: %v", got)
 	}
 	if len(w.teams.To(alice)) != 0 {
 		t.Error("the credentials went to another platform")
 	}
 
-	creds := &flows.Credentials{Username: "jit-alice", Password: flows.NewSecret("pw-x")}
-	n := flows.Notice{Event: flows.Event{Type: flows.EventActivated, RequestID: r.ID, At: flowstest.T0}, Request: w.get(r.ID), To: []string{alice}, Credentials: creds}
+	creds := new(flows.DatabaseUserCredentials("jit-alice", flows.NewSecret("pw-x"), ""))
+	n := flows.Notice{Event: flows.Event{Type: flows.EventActivated, RequestID: r.ID, At: flowstest.T0}, Request: w.get(string(r.ID)), To: []string{alice}, Credentials: creds}
 	if err := w.engine.Notify(w.ctx, n); flows.ErrorCode(err) != flows.ENOTFOUND {
 		t.Errorf("credentials to nobody: %v", err)
 	}
-	n = flows.Notice{Event: flows.Event{Type: flows.EventProvisionFailed, RequestID: r.ID, At: flowstest.T0}, Request: w.get(r.ID), To: []string{"nobody@example.com"}}
+	n = flows.Notice{Event: flows.Event{Type: flows.EventProvisionFailed, RequestID: r.ID, At: flowstest.T0}, Request: w.get(string(r.ID)), To: []string{"nobody@example.com"}}
 	if err := w.engine.Notify(w.ctx, n); err != nil {
 		t.Errorf("someone no platform knows: %v", err)
 	}
@@ -298,7 +298,7 @@ func TestDeliveryFailures(t *testing.T) {
 	w := newWorld(t)
 	w.slack.Add(alice, nil)
 	r := w.ask("slack", "delivery-3")
-	n := flows.Notice{Event: flows.Event{Type: flows.EventExpired, RequestID: r.ID, At: flowstest.T0}, Request: w.get(r.ID), To: []string{alice}}
+	n := flows.Notice{Event: flows.Event{Type: flows.EventExpired, RequestID: r.ID, At: flowstest.T0}, Request: w.get(string(r.ID)), To: []string{alice}}
 
 	w.slack.Fail(bottest.OpSend, errors.New("connection reset"))
 	if err := w.engine.Notify(w.ctx, n); flows.ErrorCode(err) != flows.EUNAVAILABLE || !strings.Contains(flows.ErrorMessage(err), "Slack did not deliver") {
@@ -341,7 +341,7 @@ func TestStaleNoticesLeaveCardsAlone(t *testing.T) {
 	w := newWorld(t)
 	w.slack.Add(bob, nil)
 	r := w.ask("slack", "delivery-4")
-	pending := w.get(r.ID)
+	pending := w.get(string(r.ID))
 	if _, err := w.svc.Cancel(w.ctx, r.ID, alice); err != nil {
 		t.Fatal(err)
 	}
@@ -390,32 +390,32 @@ func TestRun(t *testing.T) {
 	}
 
 	if reply := run("slack", alice, "list"); reply.List == nil || len(reply.List.Items) != 1 || reply.List.Items[0].RequestID != r.ID ||
-		!slices.Equal(buttons(reply.List.Items[0].Card), []string{"cancel:" + r.ID}) {
+		!slices.Equal(buttons(reply.List.Items[0].Card), []string{"cancel:" + string(r.ID)}) {
 		t.Errorf("list: %+v", reply.List)
 	}
 	if reply := run("slack", bob, "pending"); reply.List == nil || len(reply.List.Items) != 1 ||
-		!slices.Equal(buttons(reply.List.Items[0].Card), []string{"approve:" + r.ID, "deny:" + r.ID}) {
+		!slices.Equal(buttons(reply.List.Items[0].Card), []string{"approve:" + string(r.ID), "deny:" + string(r.ID)}) {
 		t.Errorf("pending: %+v", reply.List)
 	}
-	if reply := run("slack", carol, "cancel "+r.ID); reply.Err == nil || !strings.Contains(reply.Card.Text, "only alice@example.com can cancel") {
+	if reply := run("slack", carol, "cancel "+string(r.ID)); reply.Err == nil || !strings.Contains(reply.Card.Text, "only alice@example.com can cancel") {
 		t.Errorf("carol's cancel: %+v", reply.Card)
 	}
-	if reply := run("slack", alice, "cancel "+r.ID); reply.Card == nil || reply.Card.Text != "Cancelled." {
+	if reply := run("slack", alice, "cancel "+string(r.ID)); reply.Card == nil || reply.Card.Text != "Cancelled." {
 		t.Errorf("cancel: %+v", reply.Card)
 	}
 
 	r = w.ask("slack", "delivery-7")
 	w.engine.Click(w.ctx, w.actor("slack", bob), bot.Action{Kind: bot.ActionApprove, RequestID: r.ID}, bot.ClickInput{})
-	if reply := run("teams", alice, "extend "+r.ID+" 1h"); reply.Card == nil || !strings.HasPrefix(reply.Card.Text, "Extended: access now ends at") {
+	if reply := run("teams", alice, "extend "+string(r.ID)+" 1h"); reply.Card == nil || !strings.HasPrefix(reply.Card.Text, "Extended: access now ends at") {
 		t.Errorf("extend: %+v", reply.Card)
 	}
-	if reply := run("teams", alice, "rotate "+r.ID); reply.Card == nil || !strings.Contains(reply.Card.Text, "where you asked for access (slack)") {
+	if reply := run("teams", alice, "rotate "+string(r.ID)); reply.Card == nil || !strings.Contains(reply.Card.Text, "where you asked for access (slack)") {
 		t.Errorf("rotate from elsewhere: %+v", reply.Card)
 	}
-	if reply := run("slack", alice, "rotate "+r.ID); reply.Card == nil || !strings.Contains(reply.Card.Text, "sent on the fake;") {
+	if reply := run("slack", alice, "rotate "+string(r.ID)); reply.Card == nil || !strings.Contains(reply.Card.Text, "sent on the fake;") {
 		t.Errorf("rotate: %+v", reply.Card)
 	}
-	if reply := run("slack", alice, `revoke `+r.ID+` "done early"`); reply.Card == nil || reply.Card.Text != "Revoked." || w.get(r.ID).EndReason != "done early" {
+	if reply := run("slack", alice, `revoke `+string(r.ID)+` "done early"`); reply.Card == nil || reply.Card.Text != "Revoked." || w.get(string(r.ID)).EndReason != "done early" {
 		t.Errorf("revoke: %+v", reply.Card)
 	}
 	if reply := run("slack", alice, "revoke nosuchid1"); reply.Err == nil || !strings.Contains(reply.Card.Text, "there is no request nosuchid1") {
@@ -495,7 +495,7 @@ func TestClickOutcomes(t *testing.T) {
 	if reply := click("slack", bob, deny, "  use the replica  "); reply.Card != nil || reply.Err != nil {
 		t.Errorf("deny: %+v", reply)
 	}
-	if d := w.get(r.ID).Denial; d == nil || d.Reason != "use the replica" {
+	if d := w.get(string(r.ID)).Denial; d == nil || d.Reason != "use the replica" {
 		t.Errorf("denial %+v", d)
 	}
 
@@ -507,7 +507,7 @@ func TestClickOutcomes(t *testing.T) {
 		t.Errorf("extend: %+v", reply.Card)
 	}
 	click("slack", bob, bot.Action{Kind: bot.ActionApproveExtension, RequestID: r.ID, Extension: 1}, "")
-	if w.get(r.ID).Extension != nil {
+	if w.get(string(r.ID)).Extension != nil {
 		t.Fatal("the extension still waits")
 	}
 	// The requester revoking where she asked hears it from the notice; the
@@ -518,7 +518,7 @@ func TestClickOutcomes(t *testing.T) {
 	if reply := click("slack", alice, bot.Action{Kind: bot.ActionRevoke, RequestID: r.ID}, ""); reply.Card != nil || reply.Err != nil {
 		t.Errorf("revoke where she asked: %+v", reply)
 	}
-	if s := w.get(r.ID).State; s != flows.StateRevoked {
+	if s := w.get(string(r.ID)).State; s != flows.StateRevoked {
 		t.Fatalf("state %s", s)
 	}
 

@@ -14,8 +14,8 @@ import (
 // ready to use.
 type RequestLocks struct {
 	mu    sync.Mutex
-	locks map[string]*requestLock
-	shown map[string]time.Time // request id -> UpdatedAt of the last state shown
+	locks map[flows.RequestID]*requestLock
+	shown map[flows.RequestID]time.Time // request id -> UpdatedAt of the last state shown
 }
 
 type requestLock struct {
@@ -29,10 +29,10 @@ const maxShown = 100000
 
 // Lock waits for the request's lock; unlock releases it. A lock nobody
 // holds or waits for is forgotten.
-func (l *RequestLocks) Lock(id string) (unlock func()) {
+func (l *RequestLocks) Lock(id flows.RequestID) (unlock func()) {
 	l.mu.Lock()
 	if l.locks == nil {
-		l.locks = map[string]*requestLock{}
+		l.locks = map[flows.RequestID]*requestLock{}
 	}
 	rl := l.locks[id]
 	if rl == nil {
@@ -61,7 +61,7 @@ func (l *RequestLocks) Current(r *flows.Request) bool {
 		return false
 	}
 	if l.shown == nil || len(l.shown) > maxShown {
-		l.shown = map[string]time.Time{}
+		l.shown = map[flows.RequestID]time.Time{}
 	}
 	l.shown[r.ID] = r.UpdatedAt
 	return true

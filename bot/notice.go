@@ -117,8 +117,8 @@ func reminderChanges(ev flows.Event) bool {
 // where the grant stands.
 func reminderDone(r *flows.Request, v Viewer) Card {
 	return Card{
-		Title:    "Reminder about request " + r.ID,
-		Subtitle: r.Role + " on " + r.Resource.String(),
+		Title:    "Reminder about request " + string(r.ID),
+		Subtitle: flows.FormatRoles(r.Roles) + " on " + r.Resource.String(),
 		Status:   SummaryCard(r, v).Status,
 		Tone:     ToneMuted,
 	}

@@ -9,7 +9,7 @@ import (
 
 func TestTell(t *testing.T) {
 	r := activeRequest() // asked by alice from Slack
-	creds := &flows.Credentials{Username: "jit-alice-abc23def45", Password: flows.NewSecret("pw")}
+	creds := credentials(flows.DatabaseUserCredentials("jit-alice-abc23def45", flows.NewSecret("pw"), ""))
 	ev := func(typ flows.EventType) flows.Event { return flows.Event{Type: typ, At: t0} }
 	for _, tt := range []struct {
 		name     string

@@ -95,7 +95,7 @@ func (e *Engine) sendCards(ctx context.Context, platforms []Platform, n flows.No
 }
 
 // remember stores the reference of a message sent about a request.
-func (e *Engine) remember(ctx context.Context, requestID string, p Platform, ref flows.MessageRef, recipient, kind string) {
+func (e *Engine) remember(ctx context.Context, requestID flows.RequestID, p Platform, ref flows.MessageRef, recipient, kind string) {
 	ref.Platform, ref.Recipient, ref.Kind = p.Name(), recipient, kind
 	if err := e.refs.AddMessageRef(ctx, requestID, ref); err != nil {
 		// The message went out; only later updates of it are lost.

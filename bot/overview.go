@@ -52,7 +52,7 @@ func (e *Engine) Overview(ctx context.Context, who Actor) (Overview, error) {
 
 // Get reads a request who may see, for a platform that must describe it
 // before acting (the question a deny form asks).
-func (e *Engine) Get(ctx context.Context, who Actor, id string) (*flows.Request, error) {
+func (e *Engine) Get(ctx context.Context, who Actor, id flows.RequestID) (*flows.Request, error) {
 	svc, err := e.service()
 	if err != nil {
 		return nil, err

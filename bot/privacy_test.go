@@ -28,7 +28,7 @@ func TestStrangersAreAnsweredAsForAMadeUpID(t *testing.T) {
 	if err != nil || active.State != flows.StateActive {
 		t.Fatalf("approve: %v %v", active, err)
 	}
-	pending, err := w.svc.Submit(w.ctx, flows.SubmitInput{Requester: "frank@example.com", Resource: orders, Role: "read",
+	pending, err := w.svc.Submit(w.ctx, flows.SubmitInput{Requester: "frank@example.com", Resource: orders, Roles: []string{"read"},
 		Duration: time.Hour, Reason: "INC-2", Origin: "slack"})
 	if err != nil {
 		t.Fatal(err)
@@ -42,13 +42,13 @@ func TestStrangersAreAnsweredAsForAMadeUpID(t *testing.T) {
 	asks := []ask{}
 	for _, v := range []bot.Verb{bot.VerbCancel, bot.VerbRevoke, bot.VerbExtend, bot.VerbRotate} {
 		asks = append(asks, ask{"typed " + string(v), func(id string) bot.Reply {
-			return w.engine.Run(w.ctx, stranger, bot.Command{Verb: v, RequestID: id, Duration: time.Hour, Reason: "curious"}, "")
+			return w.engine.Run(w.ctx, stranger, bot.Command{Verb: v, RequestID: flows.RequestID(id), Duration: time.Hour, Reason: "curious"}, "")
 		}})
 	}
 	for _, k := range []bot.ActionKind{bot.ActionApprove, bot.ActionDeny, bot.ActionApproveExtension, bot.ActionDenyExtension,
 		bot.ActionRevoke, bot.ActionCancel, bot.ActionExtend, bot.ActionRotate} {
 		asks = append(asks, ask{"clicked " + string(k), func(id string) bot.Reply {
-			return w.engine.Click(w.ctx, stranger, bot.Action{Kind: k, RequestID: id, Extension: 1, Duration: time.Hour}, bot.ClickInput{Reason: "curious"})
+			return w.engine.Click(w.ctx, stranger, bot.Action{Kind: k, RequestID: flows.RequestID(id), Extension: 1, Duration: time.Hour}, bot.ClickInput{Reason: "curious"})
 		}})
 	}
 	// answer renders a reply as the person sees it, with the id named in it
@@ -61,16 +61,16 @@ func TestStrangersAreAnsweredAsForAMadeUpID(t *testing.T) {
 		madeUp := strings.Repeat("z", len(real.ID))
 		for _, a := range asks {
 			t.Run(string(real.State)+"/"+a.name, func(t *testing.T) {
-				before, events := w.get(real.ID), len(w.store.Events())
+				before, events := w.get(string(real.ID)), len(w.store.Events())
 				messages, calls := len(w.slack.Messages()), len(w.prov.Calls())
-				got, want := answer(a.run(real.ID), real.ID), answer(a.run(madeUp), madeUp)
+				got, want := answer(a.run(string(real.ID)), string(real.ID)), answer(a.run(madeUp), madeUp)
 				if got != want {
 					t.Errorf("a stranger can tell a real request from a made-up one:\nreal:    %s\nmade up: %s", got, want)
 				}
 				if !strings.Contains(got, "code="+string(flows.ENOTFOUND)+" ") {
 					t.Errorf("want a not-found answer, got %s", got)
 				}
-				if diff := cmp.Diff(before, w.get(real.ID)); diff != "" {
+				if diff := cmp.Diff(before, w.get(string(real.ID))); diff != "" {
 					t.Errorf("the request changed (-before +after):\n%s", diff)
 				}
 				if n := len(w.store.Events()); n != events {

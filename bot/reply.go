@@ -52,7 +52,7 @@ type List struct {
 
 // ListItem is one request of a List, as the viewer sees it (SummaryCard).
 type ListItem struct {
-	RequestID string
+	RequestID flows.RequestID
 	Card      Card
 }
 

@@ -17,8 +17,8 @@ import (
 // cancelled it has no buttons.
 func ApprovalCard(r *flows.Request, v Viewer) Card {
 	c := Card{
-		Title:    "Access request " + r.ID,
-		Subtitle: fmt.Sprintf("%s asks for %s on %s for %s", r.Requester, r.Role, r.Resource, flows.FormatDuration(r.Duration)),
+		Title:    "Access request " + string(r.ID),
+		Subtitle: fmt.Sprintf("%s asks for %s on %s for %s", r.Requester, flows.FormatRoles(r.Roles), r.Resource, flows.FormatDuration(r.Duration)),
 		Fields:   requestFields(r, v),
 		Status:   approvalStatus(r, v),
 		Tone:     requestTone(r),
@@ -50,7 +50,7 @@ func requestFields(r *flows.Request, v Viewer) []Field {
 	return []Field{
 		{Label: "Requester", Value: r.Requester},
 		{Label: "Resource", Value: r.Resource.String()},
-		{Label: "Role", Value: r.Role},
+		{Label: "Role", Value: flows.FormatRoles(r.Roles)},
 		{Label: "Duration", Value: flows.FormatDuration(r.Duration)},
 		{Label: "Reason", Value: reason},
 		{Label: "Flow", Value: r.Flow},
@@ -193,18 +193,18 @@ func ExtensionCard(r *flows.Request, n int, ev flows.Event, v Viewer) Card {
 	}
 	c := Card{
 		Title:    fmt.Sprintf("Extension %d of request %s", n, r.ID),
-		Subtitle: fmt.Sprintf("%s asks for %s more of %s on %s", r.Requester, flows.FormatDuration(d), r.Role, r.Resource),
+		Subtitle: fmt.Sprintf("%s asks for %s more of %s on %s", r.Requester, flows.FormatDuration(d), flows.FormatRoles(r.Roles), r.Resource),
 		Fields: []Field{
 			{Label: "Requester", Value: r.Requester},
 			{Label: "Resource", Value: r.Resource.String()},
-			{Label: "Role", Value: r.Role},
+			{Label: "Role", Value: flows.FormatRoles(r.Roles)},
 			{Label: "Extension", Value: "+" + flows.FormatDuration(d)},
 			{Label: "Original reason", Value: orNone(r.Reason)},
 		},
 		Tone: ToneInfo,
 	}
 	if d == 0 {
-		c.Subtitle = fmt.Sprintf("%s asked to keep %s on %s longer", r.Requester, r.Role, r.Resource)
+		c.Subtitle = fmt.Sprintf("%s asked to keep %s on %s longer", r.Requester, flows.FormatRoles(r.Roles), r.Resource)
 		c.Fields = slices.DeleteFunc(c.Fields, func(f Field) bool { return f.Label == "Extension" })
 	}
 	if open {
@@ -287,7 +287,7 @@ func ExtendButtons(r *flows.Request) []Button {
 func revokeButton(r *flows.Request, label string) Button {
 	return Button{
 		Label: label, ActionID: Action{Kind: ActionRevoke, RequestID: r.ID}.ID(), Style: StyleDanger,
-		Confirm: fmt.Sprintf("End access to %s now? The database user %s is deleted and open connections stop working.", r.Resource, r.Username),
+		Confirm: fmt.Sprintf("End access to %s now? The %s %s is deleted and open connections stop working.", r.Resource, flows.KindName(r.Kind), r.Principal),
 	}
 }
 
@@ -299,11 +299,11 @@ func cancelButton(r *flows.Request) Button {
 // waits for, and a Cancel button while it is pending.
 func SubmittedCard(r *flows.Request, v Viewer) Card {
 	c := Card{
-		Title:    "Request " + r.ID + " sent for approval",
-		Subtitle: fmt.Sprintf("%s on %s for %s", r.Role, r.Resource, flows.FormatDuration(r.Duration)),
+		Title:    "Request " + string(r.ID) + " sent for approval",
+		Subtitle: fmt.Sprintf("%s on %s for %s", flows.FormatRoles(r.Roles), r.Resource, flows.FormatDuration(r.Duration)),
 		Fields: []Field{
 			{Label: "Resource", Value: r.Resource.String()},
-			{Label: "Role", Value: r.Role},
+			{Label: "Role", Value: flows.FormatRoles(r.Roles)},
 			{Label: "Duration", Value: flows.FormatDuration(r.Duration)},
 			{Label: "Reason", Value: orNone(r.Reason)},
 			{Label: "Approvers", Value: joinNames(r.Approvers)},
@@ -315,10 +315,10 @@ func SubmittedCard(r *flows.Request, v Viewer) Card {
 	case flows.StatePending:
 		c.Actions = []Button{cancelButton(r)}
 	case flows.StateApproved, flows.StateProvisioning, flows.StateActive:
-		c.Title = "Request " + r.ID + " approved"
+		c.Title = "Request " + string(r.ID) + " approved"
 		c.Fields = c.Fields[:4]
 	default:
-		c.Title = "Request " + r.ID + " is " + strings.ReplaceAll(string(r.State), "_", " ")
+		c.Title = "Request " + string(r.ID) + " is " + strings.ReplaceAll(string(r.State), "_", " ")
 	}
 	return c
 }
@@ -346,7 +346,7 @@ func requesterStatus(r *flows.Request, v Viewer) string {
 // on a request (or extension) waiting for them.
 func SummaryCard(r *flows.Request, v Viewer) Card {
 	c := Card{
-		Title:    fmt.Sprintf("%s · %s on %s", r.ID, r.Role, r.Resource),
+		Title:    fmt.Sprintf("%s · %s on %s", r.ID, flows.FormatRoles(r.Roles), r.Resource),
 		Subtitle: r.Requester + " · " + flows.FormatDuration(r.Duration) + " · " + orNone(r.Reason),
 		Status:   requesterStatus(r, v),
 		Tone:     requestTone(r),
@@ -404,37 +404,52 @@ func RotateOutcome(r *flows.Request, v Viewer, platform, here string) Card {
 	if r.Origin != platform {
 		here = "where you asked for access (" + r.Origin + ")"
 	}
-	return Outcome(r, v, "New credentials were sent "+here+"; the old password no longer works.")
+	return Outcome(r, v, "New credentials were sent "+here+"; the old "+flows.SecretName(r.Kind)+" no longer works.")
 }
 
-// CredentialsCard hands a grant's credentials to its requester: username,
-// password, connection string, the role on the resource, the expiry in the
-// viewer's time zone and the integration's access details. It is the only
-// view that carries a password, revealed here, as late as possible.
+// CredentialsCard hands a grant's credentials to its requester: the fields
+// its kind hands out, in order (a database user's username, password and
+// connection string), the roles on the resource, the expiry in the viewer's
+// time zone and the instructions. It is the only view that carries a
+// secret, revealed here, as late as possible; a card with one says it is
+// shown only here and how to get a new one.
 func CredentialsCard(r *flows.Request, creds flows.Credentials, rotated bool, v Viewer) Card {
+	fields := make([]Field, 0, len(creds.Fields)+2)
+	secret := "" // what the first secret is called: "password"
+	for _, f := range creds.Fields {
+		field := Field{Label: f.Label, Value: f.Value, Mono: f.Mono}
+		if f.IsSecret() {
+			field.Value, field.Sensitive = f.Secret.Reveal(), true
+			if secret == "" {
+				secret = strings.ToLower(f.Label)
+			}
+		}
+		fields = append(fields, field)
+	}
+	fields = append(fields,
+		Field{Label: "Access", Value: flows.FormatRoles(r.Roles) + " on " + r.Resource.String()},
+		Field{Label: "Expires", Value: v.FormatTime(r.ExpiresAt)})
 	c := Card{
-		Title:    "Access granted: request " + r.ID,
-		Subtitle: fmt.Sprintf("%s on %s until %s", r.Role, r.Resource, v.FormatTime(r.ExpiresAt)),
-		Fields: []Field{
-			{Label: "Username", Value: creds.Username, Mono: true},
-			{Label: "Password", Value: creds.Password.Reveal(), Mono: true, Sensitive: true},
-			{Label: "Connection string", Value: creds.ConnectionString, Mono: true},
-			{Label: "Access", Value: r.Role + " on " + r.Resource.String()},
-			{Label: "Expires", Value: v.FormatTime(r.ExpiresAt)},
-		},
-		Text: "The password is shown only here: jitbot does not keep it. " +
-			"Lost it? Ask for a new one with rotate " + r.ID + ".",
-		Status:  approvedBy(r, v) + " · access ends at " + v.FormatTime(r.ExpiresAt) + "; you will be reminded before.",
-		Actions: append(ExtendButtons(r), revokeButton(r, "I'm done: revoke")),
-		Tone:    ToneGood,
+		Title:    "Access granted: request " + string(r.ID),
+		Subtitle: fmt.Sprintf("%s on %s until %s", flows.FormatRoles(r.Roles), r.Resource, v.FormatTime(r.ExpiresAt)),
+		Fields:   fields,
+		Status:   approvedBy(r, v) + " · access ends at " + v.FormatTime(r.ExpiresAt) + "; you will be reminded before.",
+		Actions:  append(ExtendButtons(r), revokeButton(r, "I'm done: revoke")),
+		Tone:     ToneGood,
+	}
+	if secret != "" {
+		c.Text = "The " + secret + " is shown only here: jitbot does not keep it. " +
+			"Lost it? Ask for a new one with rotate " + string(r.ID) + "."
 	}
 	if rotated {
-		c.Title = "New credentials: request " + r.ID
-		c.Text = "Your password was changed; the old one no longer works. " +
-			"The password is shown only here: jitbot does not keep it."
+		c.Title = "New credentials: request " + string(r.ID)
+		if secret != "" {
+			c.Text = "Your " + secret + " was changed; the old one no longer works. " +
+				"The " + secret + " is shown only here: jitbot does not keep it."
+		}
 	}
-	if creds.AccessDetails != "" {
-		c.Text = creds.AccessDetails + "\n\n" + c.Text
+	if creds.Instructions != "" {
+		c.Text = strings.TrimSuffix(creds.Instructions+"\n\n"+c.Text, "\n\n")
 	}
 	if r.Extension != nil || r.ExtendNeedsApproval {
 		c.Actions = []Button{revokeButton(r, "I'm done: revoke")}
@@ -442,19 +457,20 @@ func CredentialsCard(r *flows.Request, creds flows.Credentials, rotated bool, v 
 	return c
 }
 
-// CredentialsGoneCard replaces a credentials message once its password is
-// useless: access is ending or ended, or a new password replaced it. Chat
-// history keeps messages; a dead password should not linger in it.
+// CredentialsGoneCard replaces a credentials message once its secret is
+// useless: access is ending or ended, or a new secret replaced it. Chat
+// history keeps messages; a dead secret should not linger in it.
 func CredentialsGoneCard(r *flows.Request, ev flows.Event, v Viewer) Card {
+	secret := flows.SecretName(r.Kind)
 	why := "access to " + r.Resource.String() + " ended"
 	if ev.Type == flows.EventCredentialsRotated {
-		why = "a new password replaced it"
+		why = "a new " + secret + " replaced it"
 	}
 	return Card{
-		Title:    "Credentials of request " + r.ID + " removed",
-		Subtitle: r.Role + " on " + r.Resource.String(),
-		Fields:   []Field{{Label: "Username", Value: r.Username, Mono: true}},
-		Text:     "This message held the password of " + r.Username + "; it was removed because " + why + ".",
+		Title:    "Credentials of request " + string(r.ID) + " removed",
+		Subtitle: flows.FormatRoles(r.Roles) + " on " + r.Resource.String(),
+		Fields:   []Field{{Label: "Username", Value: r.Principal, Mono: true}},
+		Text:     "This message held the " + secret + " of " + r.Principal + "; it was removed because " + why + ".",
 		Status:   "Removed at " + v.FormatTime(ev.At),
 		Tone:     ToneMuted,
 	}
@@ -481,7 +497,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 	if r == nil {
 		return systemCard(ev, v)
 	}
-	what := fmt.Sprintf("%s on %s", r.Role, r.Resource)
+	what := fmt.Sprintf("%s on %s", flows.FormatRoles(r.Roles), r.Resource)
 	switch ev.Type {
 	case flows.EventSubmitted:
 		return ApprovalCard(r, v), true
@@ -489,7 +505,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		return ExtensionCard(r, ev.Extension, ev, v), true
 	case flows.EventDenied:
 		c = Card{
-			Title:    "Request " + r.ID + " denied",
+			Title:    "Request " + string(r.ID) + " denied",
 			Subtitle: what,
 			Fields:   []Field{{Label: "Denied by", Value: ev.Actor}, {Label: "Reason", Value: orNone(ev.Message)}},
 			Text:     "You can ask again with more detail, or talk to " + ev.Actor + ".",
@@ -498,14 +514,14 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		}
 	case flows.EventCancelled:
 		c = Card{
-			Title:    "Request " + r.ID + " cancelled",
+			Title:    "Request " + string(r.ID) + " cancelled",
 			Subtitle: what,
 			Status:   "Cancelled by " + orSystem(ev.Actor) + " at " + v.FormatTime(ev.At),
 			Tone:     ToneMuted,
 		}
 	case flows.EventTimedOut:
 		c = Card{
-			Title:    "Request " + r.ID + " timed out",
+			Title:    "Request " + string(r.ID) + " timed out",
 			Subtitle: what,
 			Text:     "Ask again, or ask " + joinNames(r.Approvers) + " directly.",
 			Status:   "Timed out at " + v.FormatTime(ev.At) + withReason(ev.Message),
@@ -514,9 +530,9 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 	case flows.EventActivated, flows.EventCredentialsRotated:
 		if n.Credentials == nil {
 			c = Card{
-				Title:    "Access granted: request " + r.ID,
+				Title:    "Access granted: request " + string(r.ID),
 				Subtitle: what + " until " + v.FormatTime(r.ExpiresAt),
-				Text:     "The credentials could not be shown here. Ask for new ones with rotate " + r.ID + ".",
+				Text:     "The credentials could not be shown here. Ask for new ones with rotate " + string(r.ID) + ".",
 				Tone:     ToneWarning,
 			}
 			return c, true
@@ -525,13 +541,13 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 	case flows.EventApplyDelayed:
 		c = Card{
 			Title:    "Atlas is still applying your access",
-			Subtitle: "request " + r.ID + ": " + what,
-			Text:     "Atlas has created your database user but has not finished applying it, so it cannot log in yet. Your credentials follow here as soon as it is ready; there is nothing to do.",
+			Subtitle: "request " + string(r.ID) + ": " + what,
+			Text:     "Atlas has created your " + flows.KindName(r.Kind) + " but has not finished applying it, so it cannot log in yet. Your credentials follow here as soon as it is ready; there is nothing to do.",
 			Tone:     ToneWarning,
 		}
 	case flows.EventReminder:
 		c = Card{
-			Title:    "Access ends soon: request " + r.ID,
+			Title:    "Access ends soon: request " + string(r.ID),
 			Subtitle: what + " ends at " + v.FormatTime(r.ExpiresAt) + " (in " + flows.FormatDuration(r.ExpiresAt.Sub(ev.At)) + ")",
 			Actions:  append(ExtendButtons(r), revokeButton(r, "I'm done: revoke")),
 			Tone:     ToneWarning,
@@ -544,7 +560,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		}
 	case flows.EventExtended:
 		c = Card{
-			Title:    "Access extended: request " + r.ID,
+			Title:    "Access extended: request " + string(r.ID),
 			Subtitle: what + " now ends at " + v.FormatTime(r.ExpiresAt),
 			Status:   "+" + flows.FormatDuration(ev.Duration),
 			Tone:     ToneGood,
@@ -554,55 +570,55 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		}
 	case flows.EventExtensionDenied:
 		c = Card{
-			Title:    "Extension denied: request " + r.ID,
+			Title:    "Extension denied: request " + string(r.ID),
 			Subtitle: what + " still ends at " + v.FormatTime(r.ExpiresAt),
 			Fields:   []Field{{Label: "Denied by", Value: ev.Actor}, {Label: "Reason", Value: orNone(ev.Message)}},
 			Tone:     ToneAlert,
 		}
 	case flows.EventExpired:
 		c = Card{
-			Title:    "Access expired: request " + r.ID,
+			Title:    "Access expired: request " + string(r.ID),
 			Subtitle: what,
-			Text:     "The database user " + r.Username + " was deleted. Need more time? Ask again.",
+			Text:     "The " + flows.KindName(r.Kind) + " " + r.Principal + " was deleted. Need more time? Ask again.",
 			Status:   "Expired at " + v.FormatTime(ev.At),
 			Tone:     ToneMuted,
 		}
 	case flows.EventRevoked:
 		c = Card{
-			Title:    "Access revoked: request " + r.ID,
+			Title:    "Access revoked: request " + string(r.ID),
 			Subtitle: what,
-			Text:     "The database user " + r.Username + " was deleted.",
+			Text:     "The " + flows.KindName(r.Kind) + " " + r.Principal + " was deleted.",
 			Status:   "Revoked by " + orSystem(r.EndedBy) + " at " + v.FormatTime(ev.At) + endReason(r),
 			Tone:     ToneMuted,
 		}
 	case flows.EventRevokeFailed:
 		c = Card{
-			Title:    "Could not remove access: request " + r.ID,
-			Subtitle: "the Atlas user " + r.Username + " still exists",
+			Title:    "Could not remove access: request " + string(r.ID),
+			Subtitle: "the Atlas user " + r.Principal + " still exists",
 			Fields:   alertFields(r, ev),
 			Text:     "jitbot keeps retrying. Atlas deletes the user by itself at " + v.FormatTime(r.BackstopAt) + " at the latest.",
 			Tone:     ToneAlert,
 		}
 	case flows.EventProvisionFailed:
 		c = Card{
-			Title:    "Could not set up access: request " + r.ID,
+			Title:    "Could not set up access: request " + string(r.ID),
 			Subtitle: what,
 			Fields:   alertFields(r, ev),
-			Text:     "jitbot gave up creating the database user. Try again later, or ask an admin to look at Atlas.",
+			Text:     "jitbot gave up creating the " + flows.KindName(r.Kind) + ". Try again later, or ask an admin to look at Atlas.",
 			Tone:     ToneAlert,
 		}
 	case flows.EventCredentialsUndelivered:
 		c = Card{
-			Title:    "Credentials not delivered: request " + r.ID,
+			Title:    "Credentials not delivered: request " + string(r.ID),
 			Subtitle: what + " for " + r.Requester,
 			Fields:   alertFields(r, ev),
-			Text:     "The grant is active but its requester did not get the password. They can get a new one with rotate " + r.ID + ", or revoke it.",
+			Text:     "The grant is active but its requester did not get the " + flows.SecretName(r.Kind) + ". They can get a new one with rotate " + string(r.ID) + ", or revoke it.",
 			Tone:     ToneAlert,
 		}
 	case flows.EventGrantMissing:
 		c = Card{
-			Title:    "Atlas user missing: request " + r.ID,
-			Subtitle: "the active grant's user " + r.Username + " is gone from Atlas",
+			Title:    "Atlas user missing: request " + string(r.ID),
+			Subtitle: "the active grant's user " + r.Principal + " is gone from Atlas",
 			Fields:   alertFields(r, ev),
 			Text:     "Someone deleted it outside jitbot, or Atlas removed it early. The requester has lost access.",
 			Tone:     ToneAlert,
@@ -619,10 +635,10 @@ func alertFields(r *flows.Request, ev flows.Event) []Field {
 	fs := []Field{
 		{Label: "Requester", Value: r.Requester},
 		{Label: "Resource", Value: r.Resource.String()},
-		{Label: "Role", Value: r.Role},
+		{Label: "Role", Value: flows.FormatRoles(r.Roles)},
 	}
-	if r.Username != "" {
-		fs = append(fs, Field{Label: "Atlas user", Value: r.Username, Mono: true})
+	if r.Principal != "" {
+		fs = append(fs, Field{Label: "Atlas user", Value: r.Principal, Mono: true})
 	}
 	if ev.Attempt > 0 {
 		fs = append(fs, Field{Label: "Attempts", Value: strconv.Itoa(ev.Attempt)})
@@ -638,13 +654,13 @@ func systemCard(ev flows.Event, v Viewer) (Card, bool) {
 	if ev.Type != flows.EventOrphanDeleted {
 		return Card{}, false
 	}
-	fs := []Field{{Label: "Atlas user", Value: ev.Username, Mono: true}}
+	fs := []Field{{Label: "Atlas user", Value: ev.Principal, Mono: true}}
 	if ev.RequestID != "" {
-		fs = append(fs, Field{Label: "Request", Value: ev.RequestID})
+		fs = append(fs, Field{Label: "Request", Value: string(ev.RequestID)})
 	}
 	return Card{
 		Title:    "Deleted an orphaned Atlas user",
-		Subtitle: ev.Username,
+		Subtitle: ev.Principal,
 		Fields:   fs,
 		Text:     ev.Message,
 		Status:   "Found by reconcile at " + v.FormatTime(ev.At),

@@ -19,7 +19,7 @@ func pendingRequest() *flows.Request {
 	return &flows.Request{
 		ID: "abc23def45", Requester: "alice@example.com",
 		Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"},
-		Role:     "read", Duration: time.Hour, Reason: "INC-123", Origin: "slack", Flow: "prod-read",
+		Roles:    []string{"read"}, Duration: time.Hour, Reason: "INC-123", Origin: "slack", Flow: "prod-read",
 		Approvers: []string{"bob@example.com", "carol@example.com"}, Quorum: 1, MaxDuration: 8 * time.Hour,
 		DenyReasonRequired: true, State: flows.StatePending, CreatedAt: t0, UpdatedAt: t0, PendingUntil: t0.Add(time.Hour),
 	}
@@ -47,6 +47,9 @@ func labels(bs []Button) []string {
 	}
 	return out
 }
+
+// credentials returns c as a notice carries it.
+func credentials(c flows.Credentials) *flows.Credentials { return &c }
 
 func field(c Card, label string) string {
 	for _, f := range c.Fields {
@@ -234,13 +237,13 @@ func TestNoticeCards(t *testing.T) {
 	ny, _ := time.LoadLocation("America/New_York")
 	alice := Viewer{Email: "alice@example.com", Location: ny}
 	r := activeRequest()
-	creds := &flows.Credentials{Username: "jit-alice-abc23def45", Password: flows.NewSecret("s3cr3t`*pw"),
-		ConnectionString: "mongodb+srv://cluster0.example.mongodb.net", AccessDetails: "mongosh ... --username jit-alice-abc23def45"}
+	creds := credentials(flows.DatabaseUserCredentials("jit-alice-abc23def45", flows.NewSecret("s3cr3t`*pw"), "mongodb+srv://cluster0.example.mongodb.net"))
+	creds.Instructions = "mongosh ... --username jit-alice-abc23def45"
 
 	c, ok := NoticeCard(flows.Notice{Event: flows.Event{Type: flows.EventActivated, At: r.ActivatedAt}, Request: r, Credentials: creds}, alice)
-	if !ok || field(c, "Password") != "s3cr3t`*pw" || field(c, "Username") != creds.Username ||
+	if !ok || field(c, "Password") != "s3cr3t`*pw" || field(c, "Username") != "jit-alice-abc23def45" ||
 		field(c, "Expires") != "Mon 23 Nov 05:06 EST" || field(c, "Access") != "read on prod/Cluster0/sales/orders" ||
-		!strings.HasPrefix(c.Text, creds.AccessDetails) {
+		!strings.HasPrefix(c.Text, creds.Instructions) {
 		t.Errorf("credentials: %s", c.Redacted())
 	}
 	if !slices.Equal(labels(c.Actions), []string{"Extend 30m=extend:abc23def45:30m", "Extend 1h=extend:abc23def45:1h", "Extend 2h=extend:abc23def45:2h",
@@ -289,12 +292,12 @@ func TestNoticeCards(t *testing.T) {
 		flows.EventExpired, flows.EventRevoked, flows.EventRevokeFailed, flows.EventProvisionFailed, flows.EventCredentialsRotated,
 		flows.EventCredentialsUndelivered, flows.EventOrphanDeleted, flows.EventGrantMissing, flows.EventExtensionRequested}
 	for _, typ := range told {
-		c, ok := NoticeCard(flows.Notice{Event: flows.Event{Type: typ, At: t0, Message: "why", Username: "jit-x"}, Request: r}, alice)
+		c, ok := NoticeCard(flows.Notice{Event: flows.Event{Type: typ, At: t0, Message: "why", Principal: "jit-x"}, Request: r}, alice)
 		if !ok || c.Title == "" {
 			t.Errorf("%s: no message", typ)
 		}
 	}
-	orphan, ok := NoticeCard(flows.Notice{Event: flows.Event{Type: flows.EventOrphanDeleted, Username: "jit-bob-zzz", RequestID: "zzz", Message: "no request holds this user", At: t0}}, Viewer{})
+	orphan, ok := NoticeCard(flows.Notice{Event: flows.Event{Type: flows.EventOrphanDeleted, Principal: "jit-bob-zzz", RequestID: "zzz", Message: "no request holds this user", At: t0}}, Viewer{})
 	if !ok || field(orphan, "Atlas user") != "jit-bob-zzz" || orphan.Text != "no request holds this user" {
 		t.Errorf("orphan: %s", orphan)
 	}

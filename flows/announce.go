@@ -7,7 +7,7 @@ import (
 
 // transition applies one state-machine step inside a store transaction and
 // announces its event.
-func (s *Service) transition(ctx context.Context, id string, step func(r *Request, now time.Time) (Event, error)) (*Request, error) {
+func (s *Service) transition(ctx context.Context, id RequestID, step func(r *Request, now time.Time) (Event, error)) (*Request, error) {
 	var ev Event
 	r, err := s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
 		e, err := step(r, s.clock.Now())
@@ -26,7 +26,7 @@ func (s *Service) transition(ctx context.Context, id string, step func(r *Reques
 
 // step is transition for background work: failures are logged, not returned
 // to a person.
-func (s *Service) step(ctx context.Context, id string, fn func(r *Request, now time.Time) (Event, error)) (*Request, error) {
+func (s *Service) step(ctx context.Context, id RequestID, fn func(r *Request, now time.Time) (Event, error)) (*Request, error) {
 	r, err := s.transition(ctx, id, fn)
 	if err != nil && ErrorCode(err) != ECONFLICT {
 		s.log.ErrorContext(ctx, "could not record a transition", "request_id", id, "err", err)

@@ -16,13 +16,15 @@ func (s *Service) backstop(now, expiresAt time.Time) (at, refreshAt time.Time) {
 	return at, time.Time{}
 }
 
-// moveBackstop brings the deleteAfterDate of an active grant in line with its
-// expiry, after an extension or when a clamped backstop can move forward. r
-// is the request as the caller last had it from the store. It returns the
-// request as the move left it (r itself when nothing needed moving), or the
-// error that kept the outcome from being recorded.
+// moveBackstop brings the Atlas-side removal date of an active grant in line
+// with its expiry, after an extension or when a clamped backstop can move
+// forward; a kind without a Backstopper has none to move. r is the request
+// as the caller last had it from the store. It returns the request as the
+// move left it (r itself when nothing needed moving), or the error that kept
+// the outcome from being recorded.
 func (s *Service) moveBackstop(ctx context.Context, r *Request) (*Request, error) {
-	if r.State != StateActive {
+	b, ok := s.backstopper(r.Kind)
+	if r.State != StateActive || !ok {
 		return r, nil
 	}
 	id := r.ID
@@ -36,7 +38,7 @@ func (s *Service) moveBackstop(ctx context.Context, r *Request) (*Request, error
 	}
 	g := s.grant(r)
 	g.BackstopAt = at
-	if err := s.prov.SetBackstop(ctx, g); err != nil {
+	if err := b.SetBackstop(ctx, g); err != nil {
 		s.log.WarnContext(ctx, "could not move the Atlas backstop; will retry", "request_id", id, "err", err)
 		return s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
 			r.DeferBackstop(s.clock.Now().Add(s.backoff(1)))

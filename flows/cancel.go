@@ -7,7 +7,7 @@ import (
 
 // Cancel withdraws a pending request. Only its requester and admins may;
 // anyone who takes no part in it is answered as for an unknown id.
-func (s *Service) Cancel(ctx context.Context, id, actor string) (*Request, error) {
+func (s *Service) Cancel(ctx context.Context, id RequestID, actor string) (*Request, error) {
 	actor, err := NormalizeEmail(actor)
 	if err != nil {
 		return nil, err

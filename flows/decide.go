@@ -7,7 +7,7 @@ import (
 
 // DecideInput is an approver's click.
 type DecideInput struct {
-	RequestID string
+	RequestID RequestID
 	Actor     string
 	Approve   bool
 	Reason    string
@@ -53,7 +53,7 @@ func (s *Service) Decide(ctx context.Context, in DecideInput) (*Request, error) 
 		p, err := s.provision(ctx, r.ID, respectLease)
 		return s.current(ctx, r.ID, p, err)
 	case EventExtended:
-		if moved, err := s.moveBackstop(ctx, r); err == nil {
+		if moved, err := s.extended(ctx, r); err == nil {
 			return moved, nil
 		}
 	}

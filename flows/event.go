@@ -46,7 +46,7 @@ const SystemActor = "jitbot"
 // Event records one thing that happened. It never holds a secret.
 type Event struct {
 	Type      EventType
-	RequestID string
+	RequestID RequestID
 	Actor     string // an email, or SystemActor
 	At        time.Time
 	From, To  State
@@ -54,7 +54,7 @@ type Event struct {
 	Duration  time.Duration // the extension asked for or granted
 	Extension int           // the extension number the event is about; 0 for the request itself
 	Attempt   int
-	Username  string // the Atlas user, for grant events
+	Principal string // what the grant created in Atlas (a database user's name), for grant events
 }
 
 // AuditRecord is an event as kept in the audit log: numbered and chained to

@@ -8,7 +8,7 @@ import (
 // Extend lengthens an active grant, or asks its approvers to. Only its
 // requester may; anyone who takes no part in it is answered as for an
 // unknown id.
-func (s *Service) Extend(ctx context.Context, id, actor string, d time.Duration) (*Request, error) {
+func (s *Service) Extend(ctx context.Context, id RequestID, actor string, d time.Duration) (*Request, error) {
 	actor, err := NormalizeEmail(actor)
 	if err != nil {
 		return nil, err
@@ -23,9 +23,24 @@ func (s *Service) Extend(ctx context.Context, id, actor string, d time.Duration)
 		return nil, err
 	}
 	if ev.Type == EventExtended {
-		if moved, err := s.moveBackstop(ctx, r); err == nil {
+		if moved, err := s.extended(ctx, r); err == nil {
 			return moved, nil
 		}
 	}
 	return r, nil
+}
+
+// extended carries an extension just recorded over to Atlas: the kind's own
+// step, if it has one (Extender), then the backstop. It returns the request
+// as the backstop move left it, or the error that kept that from being
+// recorded.
+func (s *Service) extended(ctx context.Context, r *Request) (*Request, error) {
+	if x, ok := s.provs[r.Kind.orDefault()].(Extender); ok {
+		if err := x.Extend(ctx, s.grant(r)); err != nil {
+			// jitbot revokes at the new expiry whatever Atlas holds, so the
+			// extension stands.
+			s.log.WarnContext(ctx, "could not extend the grant in Atlas; it is still revoked at its new expiry", "request_id", r.ID, "err", err)
+		}
+	}
+	return s.moveBackstop(ctx, r)
 }

@@ -27,7 +27,7 @@ func TestExtendWithinAndBeyondMax(t *testing.T) {
 	if !got.ExpiresAt.Equal(r.ExpiresAt.Add(time.Hour)) || !got.BackstopAt.Equal(got.ExpiresAt.Add(time.Hour)) {
 		t.Fatalf("extended: expires %v backstop %v", got.ExpiresAt, got.BackstopAt)
 	}
-	if u, _ := f.prov.User(r.Username); !u.BackstopAt.Equal(got.BackstopAt) {
+	if u, _ := f.prov.User(r.Principal); !u.BackstopAt.Equal(got.BackstopAt) {
 		t.Fatalf("Atlas backstop not moved: %v", u.BackstopAt)
 	}
 	if f.prov.Count("create") != 1 {

@@ -1,13 +1,15 @@
 package flows
 
-import (
-	"crypto/rand"
-	"strings"
-)
+import "crypto/rand"
 
-// newID returns a short random request id that people can type: ten
-// characters from an alphabet without look-alikes (50 bits).
-func newID() string {
+// RequestID names a request: ten characters from an alphabet without
+// look-alikes, short enough to type (`revoke 8k2mq4xz7p`). It is its own type
+// so that an id cannot be passed where an email, a username or a message id
+// is expected.
+type RequestID string
+
+// newID returns a new random request id (50 bits).
+func newID() RequestID {
 	const alphabet = "abcdefghijkmnpqrstuvwxyz23456789"
 	b := make([]byte, 10)
 	if _, err := rand.Read(b); err != nil {
@@ -16,21 +18,5 @@ func newID() string {
 	for i := range b {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
-	return string(b)
-}
-
-// Username is the Atlas database user for a request: unique per request and
-// derived from it, so a repeated create finds the same user.
-func Username(requester, requestID string) string {
-	local, _, _ := strings.Cut(strings.ToLower(requester), "@")
-	clean := []byte(local)
-	for i, c := range clean {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			clean[i] = '-'
-		}
-	}
-	if len(clean) > 24 {
-		clean = clean[:24]
-	}
-	return "jit-" + string(clean) + "-" + requestID
+	return RequestID(b)
 }

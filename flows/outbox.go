@@ -99,7 +99,7 @@ type Delivery struct {
 	// "card", "refresh", "reply"), and who it is for.
 	What      string
 	Recipient string
-	RequestID string
+	RequestID RequestID
 	// EventSeq is the audit record the message tells of (0: none).
 	EventSeq uint64
 	// Ref is the message a refresh updates.

@@ -24,15 +24,15 @@ func (s *Service) isParticipant(r *Request, person string) bool {
 // noSuchRequest is the one answer to an id that names no request, or one the
 // person does not take part in: the same code and the same words, so the
 // answer tells a stranger nothing, not even that the id is real.
-func noSuchRequest(id string) error {
+func noSuchRequest(id RequestID) error {
 	return Errorf(ENOTFOUND, "there is no request %s that you can see", shownID(id))
 }
 
 // shownID is an id as a person typed or a button carried it, fit to be
 // quoted back: bounded, and quoted with escapes when it holds anything but
 // visible characters, so no control or invisible character travels back.
-func shownID(id string) string {
-	id = excerpt(id)
+func shownID(rid RequestID) string {
+	id := excerpt(string(rid))
 	if id == "" {
 		return `""`
 	}
@@ -47,7 +47,7 @@ func shownID(id string) string {
 // act applies a person's step to a request they take part in, in one store
 // transaction, and announces its event. For anyone else, and for an id that
 // names no request, it answers noSuchRequest and writes nothing.
-func (s *Service) act(ctx context.Context, id, actor string, step func(r *Request, now time.Time) (Event, error)) (*Request, error) {
+func (s *Service) act(ctx context.Context, id RequestID, actor string, step func(r *Request, now time.Time) (Event, error)) (*Request, error) {
 	r, err := s.transition(ctx, id, func(r *Request, now time.Time) (Event, error) {
 		if !s.isParticipant(r, actor) {
 			return Event{}, noSuchRequest(id)
@@ -63,7 +63,7 @@ func (s *Service) act(ctx context.Context, id, actor string, step func(r *Reques
 
 // visible reads a request for a person who takes part in it; anyone else,
 // and an id that names no request, get noSuchRequest.
-func (s *Service) visible(ctx context.Context, id, actor string) (*Request, error) {
+func (s *Service) visible(ctx context.Context, id RequestID, actor string) (*Request, error) {
 	r, err := s.store.Get(ctx, id)
 	switch {
 	case ErrorCode(err) == ENOTFOUND:

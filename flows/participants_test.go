@@ -19,15 +19,23 @@ func actions() []action {
 	ignore := func(_ *flows.Request, err error) error { return err }
 	decide := func(approve bool, extension int) func(f *fixture, id, actor string) error {
 		return func(f *fixture, id, actor string) error {
-			return ignore(f.svc.Decide(f.ctx, flows.DecideInput{RequestID: id, Actor: actor, Approve: approve, Reason: "no", Extension: extension}))
+			return ignore(f.svc.Decide(f.ctx, flows.DecideInput{RequestID: flows.RequestID(id), Actor: actor, Approve: approve, Reason: "no", Extension: extension}))
 		}
 	}
 	return []action{
-		{"get", func(f *fixture, id, actor string) error { return ignore(f.svc.Get(f.ctx, id, actor)) }},
-		{"cancel", func(f *fixture, id, actor string) error { return ignore(f.svc.Cancel(f.ctx, id, actor)) }},
-		{"revoke", func(f *fixture, id, actor string) error { return ignore(f.svc.Revoke(f.ctx, id, actor, "because")) }},
-		{"extend", func(f *fixture, id, actor string) error { return ignore(f.svc.Extend(f.ctx, id, actor, time.Hour)) }},
-		{"rotate", func(f *fixture, id, actor string) error { return ignore(f.svc.Rotate(f.ctx, id, actor)) }},
+		{"get", func(f *fixture, id, actor string) error { return ignore(f.svc.Get(f.ctx, flows.RequestID(id), actor)) }},
+		{"cancel", func(f *fixture, id, actor string) error {
+			return ignore(f.svc.Cancel(f.ctx, flows.RequestID(id), actor))
+		}},
+		{"revoke", func(f *fixture, id, actor string) error {
+			return ignore(f.svc.Revoke(f.ctx, flows.RequestID(id), actor, "because"))
+		}},
+		{"extend", func(f *fixture, id, actor string) error {
+			return ignore(f.svc.Extend(f.ctx, flows.RequestID(id), actor, time.Hour))
+		}},
+		{"rotate", func(f *fixture, id, actor string) error {
+			return ignore(f.svc.Rotate(f.ctx, flows.RequestID(id), actor))
+		}},
 		{"approve", decide(true, 0)},
 		{"deny", decide(false, 0)},
 		{"approve extension", decide(true, 1)},
@@ -79,7 +87,7 @@ type snapshot struct {
 	provisionerCalls int
 }
 
-func (f *fixture) snapshot(id string) snapshot {
+func (f *fixture) snapshot(id flows.RequestID) snapshot {
 	return snapshot{f.get(id), len(f.store.Events()), len(f.notes.Notices()), len(f.prov.Calls())}
 }
 
@@ -99,11 +107,11 @@ func TestStrangersAreAnsweredAsForAnUnknownID(t *testing.T) {
 					r := setUp(f)
 					before := f.snapshot(r.ID)
 
-					err := a.do(f, r.ID, stranger)
+					err := a.do(f, string(r.ID), stranger)
 
 					// The same id where no request has it, asked by a participant.
 					empty := newFixture(t)
-					unknown := a.do(empty, r.ID, "carol@example.com")
+					unknown := a.do(empty, string(r.ID), "carol@example.com")
 					if flows.ErrorCode(unknown) != flows.ENOTFOUND {
 						t.Fatalf("unknown id: %v", unknown)
 					}
@@ -112,7 +120,7 @@ func TestStrangersAreAnsweredAsForAnUnknownID(t *testing.T) {
 					}
 					// A made-up id in the same store: the same answer but for the id.
 					madeUpErr := a.do(f, madeUp, stranger)
-					if flows.ErrorCode(madeUpErr) != flows.ErrorCode(err) || strings.ReplaceAll(flows.ErrorMessage(madeUpErr), madeUp, r.ID) != flows.ErrorMessage(err) {
+					if flows.ErrorCode(madeUpErr) != flows.ErrorCode(err) || strings.ReplaceAll(flows.ErrorMessage(madeUpErr), madeUp, string(r.ID)) != flows.ErrorMessage(err) {
 						t.Fatalf("made-up id answered %q, the real one %q", madeUpErr, err)
 					}
 					if after := f.snapshot(r.ID); !reflect.DeepEqual(after, before) {
@@ -138,23 +146,23 @@ func TestParticipantsAreToldWhy(t *testing.T) {
 		about *flows.Request
 	}{
 		{"the approver cancels", func() error { _, err := f.svc.Cancel(f.ctx, pending.ID, "owner@example.com"); return err },
-			flows.EFORBIDDEN, "only carol@example.com can cancel request " + pending.ID, pending},
+			flows.EFORBIDDEN, string("only carol@example.com can cancel request " + pending.ID), pending},
 		{"the approver revokes a pending request", func() error { _, err := f.svc.Revoke(f.ctx, pending.ID, "owner@example.com", ""); return err },
-			flows.ECONFLICT, "request " + pending.ID + " is still pending: deny it instead", pending},
+			flows.ECONFLICT, string("request " + pending.ID + " is still pending: deny it instead"), pending},
 		{"the requester approves", func() error { _, err := f.decide(pending.ID, "carol@example.com", true, ""); return err },
 			flows.EFORBIDDEN, "you cannot approve your own request", pending},
 		{"an admin who is no approver approves", func() error { _, err := f.decide(pending.ID, "admin@example.com", true, ""); return err },
-			flows.EFORBIDDEN, "you are not an approver of request " + pending.ID, pending},
+			flows.EFORBIDDEN, string("you are not an approver of request " + pending.ID), pending},
 		{"the approver approves again", func() error { _, err := f.decide(active.ID, "owner@example.com", true, ""); return err },
-			flows.ECONFLICT, "cannot approve request " + active.ID + ": it is already active (approved by owner@example.com)", active},
+			flows.ECONFLICT, string("cannot approve request " + active.ID + ": it is already active (approved by owner@example.com)"), active},
 		{"the approver extends", func() error { _, err := f.svc.Extend(f.ctx, active.ID, "owner@example.com", time.Hour); return err },
-			flows.EFORBIDDEN, "only dave@example.com can extend request " + active.ID, active},
+			flows.EFORBIDDEN, string("only dave@example.com can extend request " + active.ID), active},
 		{"an admin rotates", func() error { _, err := f.svc.Rotate(f.ctx, active.ID, "admin@example.com"); return err },
-			flows.EFORBIDDEN, "only dave@example.com can get new credentials for request " + active.ID, active},
+			flows.EFORBIDDEN, string("only dave@example.com can get new credentials for request " + active.ID), active},
 		{"the requester decides on an extension never asked for", func() error {
 			_, err := f.svc.Decide(f.ctx, flows.DecideInput{RequestID: active.ID, Actor: "dave@example.com", Approve: true, Extension: 1})
 			return err
-		}, flows.ECONFLICT, "extension 1 of request " + active.ID + " is not waiting for a decision", active},
+		}, flows.ECONFLICT, string("extension 1 of request " + active.ID + " is not waiting for a decision"), active},
 	}
 	for _, tt := range tests {
 		t.Run(tt.what, func(t *testing.T) {
@@ -186,7 +194,7 @@ func TestUnknownIDsAreQuotedSafely(t *testing.T) {
 		"":                           `there is no request "" that you can see`,
 		strings.Repeat("x", 100_000): "there is no request " + strings.Repeat("x", 64) + "… that you can see",
 	} {
-		_, err := f.svc.Get(f.ctx, id, "carol@example.com")
+		_, err := f.svc.Get(f.ctx, flows.RequestID(id), "carol@example.com")
 		if flows.ErrorCode(err) != flows.ENOTFOUND || flows.ErrorMessage(err) != want {
 			t.Errorf("%.80q: got %q, want %q", id, err, want)
 		}
@@ -198,7 +206,7 @@ func TestUnknownIDsAreQuotedSafely(t *testing.T) {
 func TestASubmissionReplayedBySomeoneElseShowsThemNothing(t *testing.T) {
 	f := newFixture(t)
 	res, _ := flows.ParseResource("prod/Cluster0/sales/customers")
-	in := flows.SubmitInput{Requester: "carol@example.com", Resource: res, Role: "read", Reason: "x", IdempotencyKey: "teams:conv:1"}
+	in := flows.SubmitInput{Requester: "carol@example.com", Resource: res, Roles: []string{"read"}, Reason: "x", IdempotencyKey: "teams:conv:1"}
 	first, err := f.svc.Submit(f.ctx, in)
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +214,7 @@ func TestASubmissionReplayedBySomeoneElseShowsThemNothing(t *testing.T) {
 	before := f.snapshot(first.ID)
 	in.Requester = "mallory@example.com"
 	got, err := f.svc.Submit(f.ctx, in)
-	if got != nil || flows.ErrorCode(err) != flows.ECONFLICT || strings.Contains(err.Error(), first.ID) || strings.Contains(err.Error(), "carol") {
+	if got != nil || flows.ErrorCode(err) != flows.ECONFLICT || strings.Contains(err.Error(), string(first.ID)) || strings.Contains(err.Error(), "carol") {
 		t.Fatalf("someone else's replay: %+v %v", got, err)
 	}
 	if after := f.snapshot(first.ID); !reflect.DeepEqual(after, before) {

@@ -16,7 +16,7 @@ type RateLimit struct {
 
 // earlyRevocations returns the active grants that must start revoking now so
 // that every grant of a rate-limited integration is gone by its deadline.
-func (s *Service) earlyRevocations(ctx context.Context, now time.Time) ([]string, error) {
+func (s *Service) earlyRevocations(ctx context.Context, now time.Time) ([]RequestID, error) {
 	if len(s.cfg.RateLimits) == 0 {
 		return nil, nil
 	}
@@ -33,7 +33,7 @@ func (s *Service) earlyRevocations(ctx context.Context, now time.Time) ([]string
 	for _, r := range expiring {
 		byIntegration[r.Resource.Integration] = append(byIntegration[r.Resource.Integration], r)
 	}
-	var out []string
+	var out []RequestID
 	for name, rs := range byIntegration {
 		rl, ok := s.cfg.RateLimits[name]
 		if !ok {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,6 +18,7 @@ type Policy struct {
 	userGroups   map[string][]string // group -> Slack user group handles it includes
 	integrations []*Integration
 	flows        []*Flow
+	kinds        []KindSpec // the kinds its flows may name, built-in ones first
 
 	mu     sync.RWMutex
 	synced map[string][]string // group -> emails last read from its Slack user groups
@@ -34,6 +36,7 @@ type Integration struct {
 // Flow is a validated access flow.
 type Flow struct {
 	Name                   string
+	Kind                   Kind // what it grants
 	Integration            string
 	Requesters             []Principal
 	Resources              []string
@@ -104,6 +107,27 @@ func (p *Policy) Integrations() []*Integration { return slices.Clone(p.integrati
 
 // Flows lists the flows in file order.
 func (p *Policy) Flows() []*Flow { return slices.Clone(p.flows) }
+
+// Kind returns the spec of a kind the policy knows.
+func (p *Policy) Kind(k Kind) (KindSpec, bool) {
+	i := slices.IndexFunc(p.kinds, func(s KindSpec) bool { return s.Kind == k })
+	if i < 0 {
+		return KindSpec{}, false
+	}
+	return p.kinds[i], true
+}
+
+// Kinds lists the kinds the policy knows, built-in ones first.
+func (p *Policy) Kinds() []KindSpec { return slices.Clone(p.kinds) }
+
+// kindIDs lists the kinds the policy knows, for messages.
+func (p *Policy) kindIDs() string {
+	ids := make([]string, len(p.kinds))
+	for i, k := range p.kinds {
+		ids[i] = string(k.Kind)
+	}
+	return strings.Join(ids, ", ")
+}
 
 // Flow returns the named flow.
 func (p *Policy) Flow(name string) (*Flow, bool) {

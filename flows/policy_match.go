@@ -68,13 +68,14 @@ func (f *Flow) bestGlob(r Resource) (specificity, bool) {
 	return best, found
 }
 
-// Match returns the most specific flow that lets the requester ask for role on
-// r. Without one it refuses, saying why: no flow covers the resource, the
-// person is not among the requesters, or the role is not offered.
-func (p *Policy) Match(requester string, r Resource, role string) (*Flow, error) {
+// Match returns the most specific flow of the kind that lets the requester
+// ask for roles on r: one flow must offer every role asked for. Without one
+// it refuses, saying why: no flow covers the resource, the person is not
+// among the requesters, or a role is not offered.
+func (p *Policy) Match(requester string, kind Kind, r Resource, roles []string) (*Flow, error) {
 	var covering, admitted, allowed []*Flow
 	for _, f := range p.flows {
-		if f.Integration != r.Integration {
+		if f.Kind != kind || f.Integration != r.Integration {
 			continue
 		}
 		if _, ok := f.bestGlob(r); !ok {
@@ -85,7 +86,7 @@ func (p *Policy) Match(requester string, r Resource, role string) (*Flow, error)
 			continue
 		}
 		admitted = append(admitted, f)
-		if slices.Contains(f.Roles, role) {
+		if offersAll(f, roles) {
 			allowed = append(allowed, f)
 		}
 	}
@@ -98,12 +99,18 @@ func (p *Policy) Match(requester string, r Resource, role string) (*Flow, error)
 	case len(admitted) == 0:
 		return nil, Errorf(EFORBIDDEN, "you are not among the requesters of the access flows that cover %s (%s)", r, flowNames(covering))
 	case len(allowed) == 0:
-		var roles []string
+		var offered []string
 		for _, f := range admitted {
-			roles = append(roles, f.Roles...)
+			offered = append(offered, f.Roles...)
 		}
-		slices.Sort(roles)
-		return nil, Errorf(EFORBIDDEN, "role %s is not offered on %s; you may ask for: %s", role, r, strings.Join(slices.Compact(roles), ", "))
+		slices.Sort(offered)
+		offered = slices.Compact(offered)
+		for _, role := range roles {
+			if !slices.Contains(offered, role) {
+				return nil, Errorf(EFORBIDDEN, "role %s is not offered on %s; you may ask for: %s", role, r, strings.Join(offered, ", "))
+			}
+		}
+		return nil, Errorf(EFORBIDDEN, "no one access flow offers %s together on %s; ask for them in separate requests", strings.Join(roles, " and "), r)
 	}
 	sort.SliceStable(allowed, func(i, j int) bool {
 		si, _ := allowed[i].bestGlob(r)
@@ -114,6 +121,16 @@ func (p *Policy) Match(requester string, r Resource, role string) (*Flow, error)
 		return allowed[i].order < allowed[j].order
 	})
 	return allowed[0], nil
+}
+
+// offersAll reports whether f offers every one of roles.
+func offersAll(f *Flow, roles []string) bool {
+	for _, role := range roles {
+		if !slices.Contains(f.Roles, role) {
+			return false
+		}
+	}
+	return len(roles) > 0
 }
 
 func flowNames(fs []*Flow) string {

@@ -22,16 +22,17 @@ type IntegrationSpec struct {
 	ProjectID     string
 	Owners        []string // principals: user:<email>, group:<name> or a bare email
 	OwnerTag      string   // the cluster tag whose value names the resource owners
-	AccessDetails string   // shown with the credentials; $USERNAME and $CONNECTION_STRING are replaced
+	AccessDetails string   // shown with the credentials of the kinds they suit (KindSpec.AccessDetails); $USERNAME, $CONNECTION_STRING and $DATABASE are replaced
 }
 
 // FlowSpec describes one access flow.
 type FlowSpec struct {
 	Name                   string
+	Kind                   string // what it grants (a Kind); empty: database_user
 	Integration            string
 	Requesters             []string // "*", user:<email>, group:<name> or a bare email
-	Resources              []string // globs relative to the integration: cluster[/database[/collection]]
-	Roles                  []string
+	Resources              []string // globs relative to the integration, in the kind's grammar: cluster[/database[/collection]]
+	Roles                  []string // roles of the kind
 	DefaultDuration        string
 	MaxDuration            string
 	Approvers              []string // owners, integration-owners, user:<email>, group:<name>

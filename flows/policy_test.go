@@ -156,7 +156,7 @@ func TestMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.requester+" "+tt.resource+" "+tt.role, func(t *testing.T) {
-			f, err := p.Match(tt.requester, res(tt.resource), tt.role)
+			f, err := p.Match(tt.requester, flows.KindDatabaseUser, res(tt.resource), []string{tt.role})
 			if tt.errCode != "" {
 				if flows.ErrorCode(err) != tt.errCode || !strings.Contains(err.Error(), tt.errText) {
 					t.Fatalf("want %s error %q, got %v", tt.errCode, tt.errText, err)
@@ -180,13 +180,13 @@ func TestGroupsIncludingSlackUserGroups(t *testing.T) {
 		t.Fatalf("user groups: %v", got)
 	}
 	hr, _ := flows.ParseResource("prod/Cluster0/hr")
-	if _, err := p.Match("sam@example.com", hr, "readWrite"); flows.ErrorCode(err) != flows.EFORBIDDEN {
+	if _, err := p.Match("sam@example.com", flows.KindDatabaseUser, hr, []string{"readWrite"}); flows.ErrorCode(err) != flows.EFORBIDDEN {
 		t.Fatalf("before the sync only configured members are in: %v", err)
 	}
 	if err := p.SetSyncedMembers("oncall", []string{"Sam@Example.com", "not an email"}); err != nil {
 		t.Fatal(err)
 	}
-	if f, err := p.Match("sam@example.com", hr, "readWrite"); err != nil || f.Name != "oncall-write" {
+	if f, err := p.Match("sam@example.com", flows.KindDatabaseUser, hr, []string{"readWrite"}); err != nil || f.Name != "oncall-write" {
 		t.Fatalf("after the sync: %v %v", f, err)
 	}
 	if got := p.GroupMembers("oncall"); len(got) != 2 || got[0] != "lead@example.com" || got[1] != "sam@example.com" {

@@ -17,11 +17,11 @@ type Store interface {
 	// request and created=false, writing nothing.
 	Create(ctx context.Context, r *Request, ev Event, idempotencyKey string) (stored *Request, created bool, err error)
 	// Update applies fn to the request with the given id; ENOTFOUND if none.
-	Update(ctx context.Context, id string, fn func(r *Request) ([]Event, error)) (*Request, error)
-	Get(ctx context.Context, id string) (*Request, error)
+	Update(ctx context.Context, id RequestID, fn func(r *Request) ([]Event, error)) (*Request, error)
+	Get(ctx context.Context, id RequestID) (*Request, error)
 	Find(ctx context.Context, q Query) ([]*Request, error)
 	// Due returns the ids of requests whose DueAt is at or before t, earliest first.
-	Due(ctx context.Context, t time.Time, limit int) ([]string, error)
+	Due(ctx context.Context, t time.Time, limit int) ([]RequestID, error)
 	// Expiring returns active requests whose ExpiresAt is at or before t, earliest first.
 	Expiring(ctx context.Context, t time.Time, limit int) ([]*Request, error)
 	// AppendEvents records events that change no request (reconcile findings).
@@ -38,55 +38,91 @@ type Query struct {
 	Limit          int     // 0 means no limit
 }
 
-// Grant is what the Provisioner needs to know about a temporary Atlas user.
+// Grant is what a provisioner needs to know about one grant.
 type Grant struct {
-	RequestID   string
+	RequestID   RequestID
+	Kind        Kind
 	Integration string
 	Requester   string
-	Username    string
-	Resource    Resource
-	Role        string
-	ExpiresAt   time.Time // when jitbot will revoke it
-	BackstopAt  time.Time // when Atlas deletes it by itself (deleteAfterDate)
+	// Principal is the identity the grant creates or changes in Atlas (a
+	// database user's name), fixed before the first create (KindSpec.Principal).
+	Principal string
+	Resource  Resource // the target, as the kind names it
+	Roles     []string
+	ExpiresAt time.Time // when jitbot will revoke it
+	// BackstopAt is when Atlas removes it by itself (a database user's
+	// deleteAfterDate); zero for a kind without a Backstopper.
+	BackstopAt time.Time
 }
 
-// Credentials are handed to the requester once, privately, and never stored.
-type Credentials struct {
-	Username         string
-	Password         Secret
-	ConnectionString string
-	AccessDetails    string // the integration's instructions, placeholders filled in
-}
-
-// Provisioner creates and removes temporary database identities. Every method
-// is idempotent: Create on a user that already exists and is ours resets its
-// password and settings and returns new credentials; Delete of a user that is
-// gone succeeds. Errors are *Error: EUNAVAILABLE means retrying may help.
+// Provisioner creates and removes the grants of one kind. Every method is
+// idempotent: Create of a grant that already exists and is ours brings it in
+// line with g (and hands out a new secret, if the kind has one); Delete of a
+// grant that is gone succeeds. Errors are *Error: EUNAVAILABLE means
+// retrying may help.
+//
+// What only some kinds can do is an optional interface beside it
+// (ApplyWaiter, Backstopper, Reissuer, Extender, Inventory): the service
+// finds it by type assertion and does without it when it is missing.
 type Provisioner interface {
 	Create(ctx context.Context, g Grant) (Credentials, error)
-	// WaitApplied returns once the change is live (Atlas says APPLIED), or
-	// ErrNotApplied after a bounded wait.
-	WaitApplied(ctx context.Context, g Grant) error
-	// SetBackstop moves the server-side deletion date to g.BackstopAt.
-	SetBackstop(ctx context.Context, g Grant) error
-	// Rotate gives the user a new password.
-	Rotate(ctx context.Context, g Grant) (Credentials, error)
 	Delete(ctx context.Context, g Grant) error
 }
 
-// ErrNotApplied says Atlas has not applied a user change yet.
+// ApplyWaiter is a provisioner whose changes take effect some time after
+// Create returns (Atlas applies a database user to its clusters, and until
+// it says APPLIED the user cannot log in). The credentials go out, and the
+// grant's clock starts, only once WaitApplied returns.
+type ApplyWaiter interface {
+	// WaitApplied returns once the change is live, or ErrNotApplied after a
+	// bounded wait (the service tries again later).
+	WaitApplied(ctx context.Context, g Grant) error
+}
+
+// Backstopper is a provisioner whose grants Atlas removes by itself at a
+// date given on creation (a database user's deleteAfterDate), should jitbot
+// fail to. Create honours g.BackstopAt; SetBackstop moves it. The service
+// sets backstops, and moves them on extension, only for such kinds.
+type Backstopper interface {
+	SetBackstop(ctx context.Context, g Grant) error
+}
+
+// Reissuer is a provisioner whose grants carry a secret that can be replaced
+// (a new password, a new key): how a requester who lost the credentials
+// message gets working ones, and how secrets are rotated. Every kind that
+// hands out a secret should have one. Reissue returns once the old secret
+// no longer works.
+type Reissuer interface {
+	Reissue(ctx context.Context, g Grant) (Credentials, error)
+}
+
+// Extender is a provisioner that must act when a grant is extended (a
+// server-side expiry of its own to push back). Extend runs after the new
+// expiry is recorded, with g.ExpiresAt set to it; jitbot revokes at that
+// expiry whatever Extend does, so a failure is logged, not undone.
+type Extender interface {
+	Extend(ctx context.Context, g Grant) error
+}
+
+// ErrNotApplied says Atlas has not applied a change yet.
 var ErrNotApplied = &Error{Code: EUNAVAILABLE, Message: "Atlas has not applied the change yet"}
 
-// Inventory lists the users jitbot manages in an integration, for reconcile.
+// Inventory is a provisioner that can list what jitbot made of its kind in
+// an integration, for reconcile: anything no live grant explains is removed.
 type Inventory interface {
-	ManagedUsers(ctx context.Context, integration string) ([]ManagedUser, error)
+	ManagedGrants(ctx context.Context, integration string) ([]ManagedGrant, error)
 }
 
-// ManagedUser is a database user labelled as jitbot's.
-type ManagedUser struct {
-	Username  string
-	RequestID string
+// ManagedGrant is one thing in Atlas labelled as jitbot's (a database user).
+type ManagedGrant struct {
+	Principal string
+	RequestID RequestID
 }
+
+// Provisioners maps each kind of grant to its provisioner: the registry a
+// service is built with (Deps). It refuses a policy whose flows name a kind
+// missing here.
+type Provisioners map[Kind]Provisioner
 
 // Catalog tells which clusters an integration has and who owns them.
 type Catalog interface {

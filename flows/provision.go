@@ -6,29 +6,42 @@ import (
 	"time"
 )
 
-// provision creates the Atlas user of an approved request, waits until Atlas
-// has applied it, activates the grant and hands the credentials over. The
-// intent (username, backstop, lease) is persisted before Atlas is called and
-// the outcome after, so a crash at any point is finished by Resume.
+// provision creates the grant of an approved request, waits until Atlas has
+// applied it (for a kind whose provisioner is an ApplyWaiter), activates it
+// and hands the credentials over. The intent (principal, backstop, lease) is
+// persisted before Atlas is called and the outcome after, so a crash at any
+// point is finished by Resume.
 //
 // It returns the request as the attempt left it, so a caller that answers a
 // person need not read it back; the error says the attempt could not begin
 // (ECONFLICT: another holds the lease, or the request moved on) or its end
 // could not be read, and then the request is nil. A failed Atlas call is no
 // error: it is recorded on the request, which says what happens next.
-func (s *Service) provision(ctx context.Context, id string, l lease) (*Request, error) {
+func (s *Service) provision(ctx context.Context, id RequestID, l lease) (*Request, error) {
 	var ev Event
+	var kindErr error
 	r, err := s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
 		now := s.clock.Now()
 		if r.State == StateProvisioning && s.takeOver(l, r) {
 			r.NextAttemptAt = now
 		}
-		username := r.Username
-		if username == "" {
-			username = Username(r.Requester, r.ID)
+		principal := r.Principal
+		if principal == "" {
+			kind, err := s.kindOf(r)
+			if err != nil {
+				// Nothing was created: the request fails, with the reason.
+				kindErr = err
+				e, ferr := r.FailProvisioning(now, ErrorMessage(err))
+				ev = e
+				return []Event{e}, ferr
+			}
+			principal = kind.Principal(r.Requester, r.ID)
 		}
-		backstop, refresh := s.backstop(now, now.Add(r.Duration))
-		e, err := r.StartProvisioning(now, now.Add(s.cfg.Lease), username, backstop, refresh)
+		var backstop, refresh time.Time
+		if _, ok := s.backstopper(r.Kind); ok {
+			backstop, refresh = s.backstop(now, now.Add(r.Duration))
+		}
+		e, err := r.StartProvisioning(now, now.Add(s.cfg.Lease), principal, backstop, refresh)
 		ev = e
 		return []Event{e}, err
 	})
@@ -39,6 +52,10 @@ func (s *Service) provision(ctx context.Context, id string, l lease) (*Request, 
 		return nil, err
 	}
 	s.announce(ctx, ev, r, nil)
+	if kindErr != nil {
+		s.log.ErrorContext(ctx, "cannot provision a request of this kind", "request_id", id, "kind", string(r.Kind), "err", kindErr)
+		return r, nil
+	}
 	// A revocation that began while this attempt held its lease waits for
 	// it: whatever Atlas did meanwhile, the user is removed on the way out.
 	return s.revokeIfRevoking(ctx, id, s.attempt(ctx, r))
@@ -50,16 +67,21 @@ func (s *Service) provision(ctx context.Context, id string, l lease) (*Request, 
 func (s *Service) attempt(ctx context.Context, r *Request) *Request {
 	log := s.log.With("request_id", r.ID)
 	g := s.grant(r)
-	creds, err := s.prov.Create(ctx, g)
+	prov, err := s.provisioner(r.Kind)
+	if err != nil {
+		r, _ := s.provisionFailed(ctx, r.ID, err, false)
+		return r
+	}
+	creds, err := prov.Create(ctx, g)
 	if err != nil {
 		// Nothing of ours exists unless an earlier attempt made it, in which
-		// case the user stays for the retry, or for the revocation or
+		// case it stays for the retry, or for the revocation or
 		// reconcile that follows a failure. A refused create may also mean
 		// the name belongs to someone else: never delete on its account.
 		r, _ := s.provisionFailed(ctx, r.ID, err, false)
 		return r
 	}
-	if err := s.prov.WaitApplied(ctx, g); err != nil {
+	if err := waitApplied(ctx, prov, g); err != nil {
 		if errors.Is(err, ErrNotApplied) {
 			// The password just made is thrown away: the next attempt's Create
 			// finds the user and resets it, so the requester gets one that works.
@@ -83,8 +105,8 @@ func (s *Service) attempt(ctx context.Context, r *Request) *Request {
 		log.InfoContext(ctx, "grant not activated", "err", err)
 		return nil
 	}
-	log.InfoContext(ctx, "grant active", "username", active.Username, "expires_at", active.ExpiresAt)
-	creds.AccessDetails = s.accessDetails(active, creds)
+	log.InfoContext(ctx, "grant active", "principal", active.Principal, "expires_at", active.ExpiresAt)
+	creds = s.withInstructions(active, creds)
 	if err := s.announce(ctx, ev, active, &creds); err != nil {
 		active, _ = s.step(ctx, r.ID, func(r *Request, now time.Time) (Event, error) {
 			return r.NoteCredentials(now, false, "the credentials could not be delivered: "+ErrorMessage(err))
@@ -100,7 +122,7 @@ func (s *Service) attempt(ctx context.Context, r *Request) *Request {
 // request is provisioning; once the attempt has made it active or ended it,
 // whoever revokes it later carries the revocation out, so last is the answer
 // and no read is needed.
-func (s *Service) revokeIfRevoking(ctx context.Context, id string, last *Request) (*Request, error) {
+func (s *Service) revokeIfRevoking(ctx context.Context, id RequestID, last *Request) (*Request, error) {
 	if last != nil && (last.State == StateActive || last.State.Terminal()) {
 		return last, nil
 	}
@@ -112,10 +134,10 @@ func (s *Service) revokeIfRevoking(ctx context.Context, id string, last *Request
 }
 
 // provisionFailed retries a transient failure or gives up on a permanent
-// one. created says the user exists (this attempt made it), so giving up
+// one. created says the grant exists (this attempt made it), so giving up
 // must remove it. It returns the request with the failure recorded, or the
 // error that kept it from being recorded.
-func (s *Service) provisionFailed(ctx context.Context, id string, cause error, created bool) (*Request, error) {
+func (s *Service) provisionFailed(ctx context.Context, id RequestID, cause error, created bool) (*Request, error) {
 	retryable := ErrorCode(cause) == EUNAVAILABLE || ErrorCode(cause) == EINTERNAL
 	msg := ErrorMessage(cause)
 	s.log.WarnContext(ctx, "provisioning failed", "request_id", id, "retryable", retryable, "err", cause)
@@ -126,9 +148,9 @@ func (s *Service) provisionFailed(ctx context.Context, id string, cause error, c
 		return r.FailProvisioning(now, msg)
 	})
 	if err == nil && r.State == StateFailed && created {
-		// Remove the user now rather than leave it to reconcile.
-		if err := s.prov.Delete(ctx, s.grant(r)); err != nil {
-			s.log.WarnContext(ctx, "could not remove the user of a failed request; reconcile will", "request_id", id, "err", err)
+		// Remove the grant now rather than leave it to reconcile.
+		if err := s.delete(ctx, r); err != nil {
+			s.log.WarnContext(ctx, "could not remove the grant of a failed request; reconcile will", "request_id", id, "err", err)
 		}
 	}
 	return r, err
@@ -137,9 +159,27 @@ func (s *Service) provisionFailed(ctx context.Context, id string, cause error, c
 // current is what a use case answers after an internal step: the request
 // the step returned, or, when the step could not say how it left the
 // request, the request as stored.
-func (s *Service) current(ctx context.Context, id string, r *Request, err error) (*Request, error) {
+func (s *Service) current(ctx context.Context, id RequestID, r *Request, err error) (*Request, error) {
 	if err == nil && r != nil {
 		return r, nil
 	}
 	return s.store.Get(ctx, id)
+}
+
+// waitApplied waits for Atlas to apply a grant, when its kind's changes
+// take time to apply (ApplyWaiter); any other kind's are live on Create.
+func waitApplied(ctx context.Context, prov Provisioner, g Grant) error {
+	if w, ok := prov.(ApplyWaiter); ok {
+		return w.WaitApplied(ctx, g)
+	}
+	return nil
+}
+
+// delete removes the grant of r through its kind's provisioner.
+func (s *Service) delete(ctx context.Context, r *Request) error {
+	prov, err := s.provisioner(r.Kind)
+	if err != nil {
+		return err
+	}
+	return prov.Delete(ctx, s.grant(r))
 }

@@ -18,7 +18,7 @@ func liveStates() []State {
 // Get returns a request the actor takes part in: their own, one routed to
 // them for approval, or any for an admin. Anyone else is answered as for an
 // unknown id.
-func (s *Service) Get(ctx context.Context, id, actor string) (*Request, error) {
+func (s *Service) Get(ctx context.Context, id RequestID, actor string) (*Request, error) {
 	actor, err := NormalizeEmail(actor)
 	if err != nil {
 		return nil, err
@@ -61,10 +61,16 @@ type Choice struct {
 	RequireReason   bool
 }
 
-// Options lists what the person may ask for, from the flows that admit them
-// and the databases the catalog offers.
+// Options lists the database users the person may ask for, from the flows
+// that admit them and the databases the catalog offers: what the request
+// forms show. (Other kinds are asked for by name until the forms offer them.)
 func (s *Service) Options(ctx context.Context, actor string) ([]Choice, error) {
-	flows := s.policy.RequesterFlows(actor)
+	var flows []*Flow
+	for _, f := range s.policy.RequesterFlows(actor) {
+		if f.Kind == KindDatabaseUser {
+			flows = append(flows, f)
+		}
+	}
 	var out []Choice
 	var lastErr error
 	for _, in := range s.policy.integrations {
@@ -129,7 +135,7 @@ func (s *Service) choice(actor string, res Resource, roles []string) (Choice, bo
 		if checkRoleForResource(role, res) != nil {
 			continue
 		}
-		f, err := s.policy.Match(actor, res, role)
+		f, err := s.policy.Match(actor, KindDatabaseUser, res, []string{role})
 		if err != nil {
 			continue
 		}

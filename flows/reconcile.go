@@ -5,21 +5,33 @@ import (
 	"fmt"
 )
 
-// ReconcileReport says what a reconcile found in one integration.
+// ReconcileReport says what a reconcile found of one kind in one integration.
 type ReconcileReport struct {
 	Integration    string
-	Users          int      // jitbot-managed users in Atlas
-	OrphansDeleted []string // usernames with no live grant, deleted
-	Missing        []string // request ids of active grants whose user is gone
+	Kind           Kind
+	Managed        int         // what Atlas holds of the kind labelled as jitbot's
+	OrphansDeleted []string    // principals no live grant holds, deleted
+	Missing        []RequestID // request ids of active grants whose principal is gone
 	Errors         []string
 }
 
-// Reconcile compares Atlas with the store. Users labelled as jitbot's that
-// belong to no request holding access are deleted and reported; active
-// grants whose user has disappeared are reported.
+// Reconcile compares Atlas with the store, kind by kind, for every kind
+// whose provisioner keeps an Inventory. What is labelled as jitbot's and
+// belongs to no request holding access is deleted and reported; active
+// grants whose principal has disappeared are reported.
 func (s *Service) Reconcile(ctx context.Context) ([]ReconcileReport, error) {
-	if s.inv == nil {
-		return nil, fmt.Errorf("flows: reconcile: no inventory configured")
+	type inventory struct {
+		kind Kind
+		inv  Inventory
+	}
+	var invs []inventory
+	for _, k := range s.policy.kinds {
+		if inv, ok := s.provs[k.Kind].(Inventory); ok {
+			invs = append(invs, inventory{k.Kind, inv})
+		}
+	}
+	if len(invs) == 0 {
+		return nil, fmt.Errorf("flows: reconcile: no provisioner keeps an inventory")
 	}
 	active, err := s.store.Find(ctx, Query{States: []State{StateActive}})
 	if err != nil {
@@ -27,72 +39,82 @@ func (s *Service) Reconcile(ctx context.Context) ([]ReconcileReport, error) {
 	}
 	var reports []ReconcileReport
 	for _, in := range s.policy.integrations {
-		rep := ReconcileReport{Integration: in.Name}
-		listedAt := s.clock.Now()
-		users, err := s.inv.ManagedUsers(ctx, in.Name)
-		if err != nil {
-			rep.Errors = append(rep.Errors, ErrorMessage(err))
-			s.log.WarnContext(ctx, "reconcile: could not list users", "integration", in.Name, "err", err)
-			reports = append(reports, rep)
-			continue
+		for _, iv := range invs {
+			reports = append(reports, s.reconcile(ctx, in.Name, iv.kind, iv.inv, active))
 		}
-		rep.Users = len(users)
-		present := map[string]bool{}
-		for _, u := range users {
-			present[u.Username] = true
-			r, err := s.store.Get(ctx, u.RequestID)
-			if err != nil && ErrorCode(err) != ENOTFOUND {
-				rep.Errors = append(rep.Errors, ErrorMessage(err))
-				continue
-			}
-			if r != nil && r.State.HoldsAccess() && r.Username == u.Username {
-				continue
-			}
-			if r != nil && r.EndedAt.After(listedAt) {
-				continue // it ended after the listing: its own revocation removed the user
-			}
-			s.deleteOrphan(ctx, in.Name, u, r, &rep)
-		}
-		for _, r := range active {
-			if r.Resource.Integration == in.Name && !present[r.Username] {
-				rep.Missing = append(rep.Missing, r.ID)
-				ev := Event{Type: EventGrantMissing, RequestID: r.ID, Actor: SystemActor, At: s.clock.Now(), From: r.State, To: r.State, Username: r.Username,
-					Message: "the Atlas user of this active grant is gone"}
-				if err := s.store.AppendEvents(ctx, ev); err != nil {
-					rep.Errors = append(rep.Errors, err.Error())
-				}
-				s.announce(ctx, ev, r, nil)
-			}
-		}
-		reports = append(reports, rep)
 	}
 	return reports, nil
 }
 
-func (s *Service) deleteOrphan(ctx context.Context, integration string, u ManagedUser, r *Request, rep *ReconcileReport) {
-	g := Grant{RequestID: u.RequestID, Integration: integration, Username: u.Username}
+// reconcile compares one kind in one integration.
+func (s *Service) reconcile(ctx context.Context, integration string, kind Kind, inv Inventory, active []*Request) ReconcileReport {
+	rep := ReconcileReport{Integration: integration, Kind: kind}
+	listedAt := s.clock.Now()
+	held, err := inv.ManagedGrants(ctx, integration)
+	if err != nil {
+		rep.Errors = append(rep.Errors, ErrorMessage(err))
+		s.log.WarnContext(ctx, "reconcile: could not list what jitbot manages", "integration", integration, "kind", string(kind), "err", err)
+		return rep
+	}
+	rep.Managed = len(held)
+	present := map[string]bool{}
+	for _, m := range held {
+		present[m.Principal] = true
+		r, err := s.store.Get(ctx, m.RequestID)
+		if err != nil && ErrorCode(err) != ENOTFOUND {
+			rep.Errors = append(rep.Errors, ErrorMessage(err))
+			continue
+		}
+		if r != nil && r.Kind.orDefault() != kind {
+			r = nil // the label names a request of another kind: nothing of this one explains it
+		}
+		if r != nil && r.State.HoldsAccess() && r.Principal == m.Principal {
+			continue
+		}
+		if r != nil && r.EndedAt.After(listedAt) {
+			continue // it ended after the listing: its own revocation removed it
+		}
+		s.deleteOrphan(ctx, integration, kind, m, r, &rep)
+	}
+	for _, r := range active {
+		if r.Kind.orDefault() == kind && r.Resource.Integration == integration && !present[r.Principal] {
+			rep.Missing = append(rep.Missing, r.ID)
+			ev := Event{Type: EventGrantMissing, RequestID: r.ID, Actor: SystemActor, At: s.clock.Now(), From: r.State, To: r.State, Principal: r.Principal,
+				Message: "the Atlas " + KindName(kind) + " of this active grant is gone"}
+			if err := s.store.AppendEvents(ctx, ev); err != nil {
+				rep.Errors = append(rep.Errors, err.Error())
+			}
+			s.announce(ctx, ev, r, nil)
+		}
+	}
+	return rep
+}
+
+func (s *Service) deleteOrphan(ctx context.Context, integration string, kind Kind, m ManagedGrant, r *Request, rep *ReconcileReport) {
+	g := Grant{RequestID: m.RequestID, Kind: kind, Integration: integration, Principal: m.Principal}
 	if r != nil {
 		g = s.grant(r)
-		g.Username = u.Username
+		g.Principal = m.Principal
 	}
-	if err := s.prov.Delete(ctx, g); err != nil {
-		rep.Errors = append(rep.Errors, fmt.Sprintf("delete %s: %s", u.Username, ErrorMessage(err)))
-		s.log.WarnContext(ctx, "reconcile: could not delete an orphan", "username", u.Username, "err", err)
+	name := KindName(kind)
+	if err := s.provs[kind].Delete(ctx, g); err != nil {
+		rep.Errors = append(rep.Errors, fmt.Sprintf("delete %s: %s", m.Principal, ErrorMessage(err)))
+		s.log.WarnContext(ctx, "reconcile: could not delete an orphan", "kind", string(kind), "principal", m.Principal, "err", err)
 		return
 	}
-	rep.OrphansDeleted = append(rep.OrphansDeleted, u.Username)
-	why := "no request holds this user"
+	rep.OrphansDeleted = append(rep.OrphansDeleted, m.Principal)
+	why := "no request holds this " + name
 	if r != nil {
 		why = "its request is " + string(r.State)
 	}
-	ev := Event{Type: EventOrphanDeleted, RequestID: u.RequestID, Actor: SystemActor, At: s.clock.Now(), Username: u.Username,
-		Message: "deleted an Atlas user labelled managed-by=jitbot: " + why}
+	ev := Event{Type: EventOrphanDeleted, RequestID: m.RequestID, Actor: SystemActor, At: s.clock.Now(), Principal: m.Principal,
+		Message: "deleted an Atlas " + name + " labelled managed-by=jitbot: " + why}
 	if r != nil {
 		ev.From, ev.To = r.State, r.State
 	}
 	if err := s.store.AppendEvents(ctx, ev); err != nil {
 		rep.Errors = append(rep.Errors, err.Error())
 	}
-	s.log.WarnContext(ctx, "reconcile: deleted an orphaned user", "integration", integration, "username", u.Username, "request_id", u.RequestID)
+	s.log.WarnContext(ctx, "reconcile: deleted an orphan", "integration", integration, "kind", string(kind), "principal", m.Principal, "request_id", m.RequestID)
 	s.announce(ctx, ev, r, nil)
 }

@@ -17,9 +17,9 @@ func TestReconcile(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An orphan of no request, one of a denied request, and a missing user.
-	f.prov.AddUser(flows.Grant{Username: "jit-zed-zzzzzzzzzz", RequestID: "zzzzzzzzzz", Integration: "prod"})
-	f.prov.AddUser(flows.Grant{Username: "jit-erin-" + denied.ID, RequestID: denied.ID, Integration: "prod"})
-	if err := f.prov.Delete(f.ctx, flows.Grant{Username: gone.Username}); err != nil {
+	f.prov.AddUser(flows.Grant{Principal: "jit-zed-zzzzzzzzzz", RequestID: "zzzzzzzzzz", Integration: "prod"})
+	f.prov.AddUser(flows.Grant{Principal: string("jit-erin-" + denied.ID), RequestID: denied.ID, Integration: "prod"})
+	if err := f.prov.Delete(f.ctx, flows.Grant{Principal: gone.Principal}); err != nil {
 		t.Fatal(err)
 	}
 	reps, err := f.svc.Reconcile(f.ctx)
@@ -28,10 +28,10 @@ func TestReconcile(t *testing.T) {
 	}
 	rep := reps[0]
 	slices.Sort(rep.OrphansDeleted)
-	if !slices.Equal(rep.OrphansDeleted, []string{"jit-erin-" + denied.ID, "jit-zed-zzzzzzzzzz"}) || !slices.Equal(rep.Missing, []string{gone.ID}) {
+	if !slices.Equal(rep.OrphansDeleted, []string{string("jit-erin-" + denied.ID), "jit-zed-zzzzzzzzzz"}) || !slices.Equal(rep.Missing, []flows.RequestID{gone.ID}) {
 		t.Fatalf("report: %+v", rep)
 	}
-	if !slices.Equal(f.prov.Users(), []string{live.Username}) {
+	if !slices.Equal(f.prov.Users(), []string{live.Principal}) {
 		t.Fatalf("users left: %v", f.prov.Users())
 	}
 	if n := len(f.notes.Of(flows.EventOrphanDeleted)); n != 2 {

@@ -44,8 +44,8 @@ func (s State) Terminal() bool {
 	return false
 }
 
-// HoldsAccess reports whether an Atlas user may exist for a request in this
-// state (it is being made, is in use, or is being removed).
+// HoldsAccess reports whether what the grant creates in Atlas may exist for
+// a request in this state (it is being made, is in use, or is being removed).
 func (s State) HoldsAccess() bool {
 	switch s {
 	case StateApproved, StateProvisioning, StateActive, StateRevoking, StateRevokeFailed:
@@ -77,10 +77,11 @@ type Extension struct {
 // They are pure (no I/O, time passed in) so the store can run them inside one
 // transaction.
 type Request struct {
-	ID        string
+	ID        RequestID
 	Requester string
-	Resource  Resource
-	Role      string
+	Kind      Kind     // what is granted
+	Resource  Resource // the target, in the kind's grammar
+	Roles     []string // sorted, each once
 	Duration  time.Duration
 	Reason    string
 	Origin    string // the chat platform the request came from
@@ -104,7 +105,7 @@ type Request struct {
 	PendingUntil time.Time // the pending TTL
 
 	// The grant.
-	Username            string // the Atlas database user, decided before it is created
+	Principal           string // what the grant creates in Atlas (a database user's name), decided before it is created
 	ActivatedAt         time.Time
 	ExpiresAt           time.Time
 	RemindAt            time.Time // zero when no reminder is due
@@ -130,6 +131,7 @@ type Request struct {
 // Clone returns a deep copy.
 func (r *Request) Clone() *Request {
 	c := *r
+	c.Roles = slices.Clone(r.Roles)
 	c.Approvers = slices.Clone(r.Approvers)
 	c.Approvals = slices.Clone(r.Approvals)
 	if r.Denial != nil {
@@ -187,7 +189,7 @@ func (r *Request) AwaitingApprovalFrom() []string {
 
 func (r *Request) event(t EventType, actor string, now time.Time, from State) Event {
 	r.UpdatedAt = now
-	return Event{Type: t, RequestID: r.ID, Actor: actor, At: now, From: from, To: r.State, Username: r.Username}
+	return Event{Type: t, RequestID: r.ID, Actor: actor, At: now, From: from, To: r.State, Principal: r.Principal}
 }
 
 // describeState says what has become of a request, for refusals.
@@ -307,10 +309,11 @@ func (r *Request) TimeOut(now time.Time) (Event, error) {
 	return ev, nil
 }
 
-// StartProvisioning claims the creation of the Atlas user: the username and
-// the backstop are fixed here, before Atlas is called, and the attempt holds a
-// lease until leaseUntil so that no second worker starts it meanwhile.
-func (r *Request) StartProvisioning(now, leaseUntil time.Time, username string, backstop, backstopRefresh time.Time) (Event, error) {
+// StartProvisioning claims the creation of the grant: its principal and
+// backstop (zero for a kind without one) are fixed here, before Atlas is
+// called, and the attempt holds a lease until leaseUntil so that no second
+// worker starts it meanwhile.
+func (r *Request) StartProvisioning(now, leaseUntil time.Time, principal string, backstop, backstopRefresh time.Time) (Event, error) {
 	switch r.State {
 	case StateApproved:
 	case StateProvisioning:
@@ -322,7 +325,7 @@ func (r *Request) StartProvisioning(now, leaseUntil time.Time, username string, 
 	}
 	from := r.State
 	r.State = StateProvisioning
-	r.Username = username
+	r.Principal = principal
 	r.BackstopAt, r.BackstopRefreshAt = backstop, backstopRefresh
 	r.Attempts++
 	r.NextAttemptAt = leaseUntil
@@ -343,7 +346,7 @@ func (r *Request) RetryProvisioning(now, next time.Time, problem string) (Event,
 	return ev, nil
 }
 
-// NoteApplyDelayed records that Atlas has not applied the user yet; the
+// NoteApplyDelayed records that Atlas has not applied the grant yet; the
 // request stays in provisioning and is retried at next.
 func (r *Request) NoteApplyDelayed(now, next time.Time) (Event, error) {
 	ev, err := r.RetryProvisioning(now, next, "Atlas has not finished applying the user")
@@ -351,7 +354,7 @@ func (r *Request) NoteApplyDelayed(now, next time.Time) (Event, error) {
 	return ev, err
 }
 
-// FailProvisioning gives up on creating the user.
+// FailProvisioning gives up on creating the grant.
 func (r *Request) FailProvisioning(now time.Time, problem string) (Event, error) {
 	if r.State != StateProvisioning && r.State != StateApproved {
 		return Event{}, Errorf(ECONFLICT, "request %s is %s, not provisioning", r.ID, r.describeState())
@@ -366,8 +369,8 @@ func (r *Request) FailProvisioning(now time.Time, problem string) (Event, error)
 	return ev, nil
 }
 
-// Activate starts the grant's clock: access begins once Atlas has applied the
-// user, and lasts the requested duration from then.
+// Activate starts the grant's clock: access begins once Atlas has applied
+// the grant, and lasts the requested duration from then.
 func (r *Request) Activate(now time.Time, remindBefore time.Duration) (Event, error) {
 	if r.State != StateProvisioning {
 		return Event{}, Errorf(ECONFLICT, "cannot activate request %s: it is %s", r.ID, r.describeState())
@@ -478,7 +481,7 @@ func (r *Request) DecideExtension(n int, by string, approve bool, reason string,
 	return r.applyExtension(by, ext.Duration, n, now, remindBefore), nil
 }
 
-// SetBackstop records where the Atlas-side deleteAfterDate now stands and
+// SetBackstop records where the Atlas-side removal date now stands and
 // when to move it again (zero: it is where it should be).
 func (r *Request) SetBackstop(now, at, refreshAt time.Time) (Event, error) {
 	if r.State != StateActive {
@@ -574,7 +577,7 @@ func (r *Request) RetryRevocation(now, next time.Time, problem string, alertAfte
 	return ev, nil
 }
 
-// FinishRevocation records that the Atlas user is gone.
+// FinishRevocation records that the grant is gone from Atlas.
 func (r *Request) FinishRevocation(now time.Time) (Event, error) {
 	if r.State != StateRevoking && r.State != StateRevokeFailed {
 		return Event{}, Errorf(ECONFLICT, "request %s is %s, not being revoked", r.ID, r.describeState())

@@ -22,10 +22,10 @@ func inState(s flows.State) *flows.Request {
 	case flows.StateApproved:
 		r.NextAttemptAt = t0
 	case flows.StateProvisioning, flows.StateRevoking, flows.StateRevokeFailed:
-		r.Username, r.NextAttemptAt = "jit-alice-req1", t0.Add(-time.Minute)
+		r.Principal, r.NextAttemptAt = "jit-alice-req1", t0.Add(-time.Minute)
 		r.EndState = flows.StateExpired
 	case flows.StateActive:
-		r.Username, r.ActivatedAt, r.ExpiresAt, r.RemindAt = "jit-alice-req1", t0, t0.Add(time.Hour), t0.Add(45*time.Minute)
+		r.Principal, r.ActivatedAt, r.ExpiresAt, r.RemindAt = "jit-alice-req1", t0, t0.Add(time.Hour), t0.Add(45*time.Minute)
 	}
 	return r
 }
@@ -117,7 +117,7 @@ func TestTransitions(t *testing.T) {
 
 func cmpRequest(a, b *flows.Request) bool {
 	return a.State == b.State && len(a.Approvals) == len(b.Approvals) && a.Denial == nil == (b.Denial == nil) &&
-		a.ExpiresAt.Equal(b.ExpiresAt) && a.Attempts == b.Attempts && a.Username == b.Username && a.NextAttemptAt.Equal(b.NextAttemptAt)
+		a.ExpiresAt.Equal(b.ExpiresAt) && a.Attempts == b.Attempts && a.Principal == b.Principal && a.NextAttemptAt.Equal(b.NextAttemptAt)
 }
 
 func TestApprovalRules(t *testing.T) {

@@ -10,9 +10,14 @@ import (
 	"unicode/utf8"
 )
 
-// Resource names what access is asked for: a database, or one collection in it,
-// on one cluster of one integration (an Atlas project).
-// Its text form is integration/cluster/database[/collection].
+// Resource names what access is asked for: for a database user (the kind
+// ParseResource and Validate read), a database, or one collection in it, on
+// one cluster of one integration (an Atlas project). Its text form is
+// integration/cluster/database[/collection].
+//
+// It is also the target of every other kind (KindSpec): the integration
+// and as many of the parts below it as the kind names, the rest empty (a
+// cluster-wide kind has no database; a project-wide kind, no cluster).
 type Resource struct {
 	Integration string
 	Cluster     string
@@ -47,21 +52,20 @@ func ParseResource(s string) (Resource, error) {
 	return r, nil
 }
 
-// String formats the resource as integration/cluster/database[/collection].
+// String formats the resource as integration/cluster/database[/collection],
+// leaving out the parts a target of another kind does not have.
 func (r Resource) String() string {
-	s := r.Integration + "/" + r.Cluster + "/" + r.Database
-	if r.Collection != "" {
-		s += "/" + r.Collection
-	}
-	return s
+	return strings.Join(append([]string{r.Integration}, r.segments()...), "/")
 }
 
-// segments returns the resource's path inside its integration.
+// segments returns the resource's path inside its integration: its parts up
+// to the last one set.
 func (r Resource) segments() []string {
-	if r.Collection == "" {
-		return []string{r.Cluster, r.Database}
+	segs := []string{r.Cluster, r.Database, r.Collection}
+	for len(segs) > 0 && segs[len(segs)-1] == "" {
+		segs = segs[:len(segs)-1]
 	}
-	return []string{r.Cluster, r.Database, r.Collection}
+	return segs
 }
 
 // Validate checks every part against what Atlas and MongoDB accept, and refuses

@@ -112,7 +112,7 @@ func TestNormalizeEmail(t *testing.T) {
 
 func TestSecretNeverPrints(t *testing.T) {
 	s := flows.NewSecret("hunter2-very-secret")
-	creds := flows.Credentials{Username: "u", Password: s}
+	creds := flows.DatabaseUserCredentials("u", s, "mongodb+srv://c")
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "password", s, "creds", creds)
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("x", "password", s, "creds", creds)

@@ -32,13 +32,13 @@ func TestResumeAfterCrash(t *testing.T) {
 			r.Approvals = []flows.Decision{{By: "owner@example.com", At: t0, Approve: true}}
 			if tt.state != flows.StateApproved {
 				// The dead process held a lease that has not run out.
-				r.Username, r.NextAttemptAt, r.Attempts, r.EndState = "jit-carol-crash1", t0.Add(time.Minute), 1, flows.StateExpired
+				r.Principal, r.NextAttemptAt, r.Attempts, r.EndState = "jit-carol-crash1", t0.Add(time.Minute), 1, flows.StateExpired
 			}
 			if _, _, err := f.store.Create(f.ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: r.ID}, ""); err != nil {
 				t.Fatal(err)
 			}
 			if tt.userThere {
-				f.prov.AddUser(flows.Grant{Username: "jit-carol-crash1", RequestID: "crash1", Integration: "prod"})
+				f.prov.AddUser(flows.Grant{Principal: "jit-carol-crash1", RequestID: "crash1", Integration: "prod"})
 			}
 			n, err := f.svc.Resume(f.ctx)
 			if err != nil || n != 1 {
@@ -70,7 +70,7 @@ func TestResumeRevokesBeforeItProvisions(t *testing.T) {
 	revoked := f.active("carol@example.com", "prod/Cluster0/sales/orders", "read", time.Hour, "owner@example.com")
 	waiting := f.mustSubmit("dave@example.com", "prod/Cluster0/sales/customers", "read", time.Hour)
 	// The process died in the middle of both: one revoking, one provisioning.
-	mustUpdate := func(id string, step func(r *flows.Request) (flows.Event, error)) {
+	mustUpdate := func(id flows.RequestID, step func(r *flows.Request) (flows.Event, error)) {
 		t.Helper()
 		if _, err := f.store.Update(f.ctx, id, func(r *flows.Request) ([]flows.Event, error) {
 			ev, err := step(r)
@@ -85,7 +85,7 @@ func TestResumeRevokesBeforeItProvisions(t *testing.T) {
 	})
 	mustUpdate(waiting.ID, func(r *flows.Request) (flows.Event, error) { return r.Approve("owner@example.com", now) })
 	mustUpdate(waiting.ID, func(r *flows.Request) (flows.Event, error) {
-		return r.StartProvisioning(now, now.Add(2*time.Minute), flows.Username(r.Requester, r.ID), now.Add(2*time.Hour), time.Time{})
+		return r.StartProvisioning(now, now.Add(2*time.Minute), flows.DatabaseUser().Principal(r.Requester, r.ID), now.Add(2*time.Hour), time.Time{})
 	})
 	before := len(f.prov.Calls())
 	if n, err := f.svc.Resume(f.ctx); err != nil || n != 2 {

@@ -8,7 +8,7 @@ import (
 // Revoke ends access early. Its participants may: the requester, the
 // request's approvers and admins (anyone else is answered as for an unknown
 // id); a pending request revoked by its requester or an admin is cancelled.
-func (s *Service) Revoke(ctx context.Context, id, actor, reason string) (*Request, error) {
+func (s *Service) Revoke(ctx context.Context, id RequestID, actor, reason string) (*Request, error) {
 	actor, err := NormalizeEmail(actor)
 	if err != nil {
 		return nil, err
@@ -39,14 +39,14 @@ func (s *Service) Revoke(ctx context.Context, id, actor, reason string) (*Reques
 	return r, nil
 }
 
-// revoke deletes the Atlas user of a request being revoked. Failures are
+// revoke deletes the grant of a request being revoked. Failures are
 // retried with backoff for as long as it takes; after RevokeAlertAfter
 // attempts the grant is flagged revoke_failed and people are told. It
 // returns the request as the attempt left it; the error says the attempt
 // could not begin (ECONFLICT: another holds the lease, or the request is not
 // being revoked) or its outcome could not be recorded, and then the request
 // is nil.
-func (s *Service) revoke(ctx context.Context, id string, l lease) (*Request, error) {
+func (s *Service) revoke(ctx context.Context, id RequestID, l lease) (*Request, error) {
 	r, err := s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
 		now := s.clock.Now()
 		if s.takeOver(l, r) {
@@ -60,13 +60,13 @@ func (s *Service) revoke(ctx context.Context, id string, l lease) (*Request, err
 		}
 		return nil, err
 	}
-	// The username is recorded before any create, so without one (revoked
+	// The principal is recorded before any create, so without one (revoked
 	// before provisioning began) there is nothing in Atlas to delete.
-	if r.Username == "" {
+	if r.Principal == "" {
 		return s.step(ctx, id, func(r *Request, now time.Time) (Event, error) { return r.FinishRevocation(now) })
 	}
-	if err := s.prov.Delete(ctx, s.grant(r)); err != nil {
-		s.log.WarnContext(ctx, "revocation failed", "request_id", id, "username", r.Username, "attempt", r.Attempts, "err", err)
+	if err := s.delete(ctx, r); err != nil {
+		s.log.WarnContext(ctx, "revocation failed", "request_id", id, "principal", r.Principal, "attempt", r.Attempts, "err", err)
 		return s.step(ctx, id, func(r *Request, now time.Time) (Event, error) {
 			return r.RetryRevocation(now, now.Add(s.backoff(r.Attempts)), ErrorMessage(err), s.cfg.RevokeAlertAfter)
 		})

@@ -138,8 +138,8 @@ func TestRevokeBeforeProvisioningStarted(t *testing.T) {
 	f := newFixture(t)
 	r := f.mustSubmit("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour)
 	f.prov.Fail = func(op string, g flows.Grant) error {
-		if g.Username == "" {
-			return flows.Errorf(flows.EINTERNAL, "refusing to manage Atlas user %q", g.Username)
+		if g.Principal == "" {
+			return flows.Errorf(flows.EINTERNAL, "refusing to manage Atlas user %q", g.Principal)
 		}
 		return nil
 	}
@@ -159,7 +159,7 @@ func TestRevokeBeforeProvisioningStarted(t *testing.T) {
 	}
 	for _, c := range f.prov.Calls() {
 		if c.Op == "delete" || c.Op == "create" {
-			t.Errorf("Atlas was asked to %s %q", c.Op, c.Username)
+			t.Errorf("Atlas was asked to %s %q", c.Op, c.Principal)
 		}
 	}
 	if _, err := f.svc.Resume(f.ctx); err != nil || f.get(r.ID).State != flows.StateRevoked {

@@ -5,10 +5,12 @@ import (
 	"time"
 )
 
-// Rotate gives an active grant a new password and sends it to its requester,
-// for a requester who lost the first message. Anyone who takes no part in the
-// request is answered as for an unknown id.
-func (s *Service) Rotate(ctx context.Context, id, actor string) (*Request, error) {
+// Rotate gives an active grant a new secret (a database user a new
+// password) and sends it to its requester, for a requester who lost the
+// first message. Only kinds whose provisioner is a Reissuer have a secret
+// to replace. Anyone who takes no part in the request is answered as for an
+// unknown id.
+func (s *Service) Rotate(ctx context.Context, id RequestID, actor string) (*Request, error) {
 	actor, err := NormalizeEmail(actor)
 	if err != nil {
 		return nil, err
@@ -23,12 +25,25 @@ func (s *Service) Rotate(ctx context.Context, id, actor string) (*Request, error
 	if r.State != StateActive {
 		return nil, Errorf(ECONFLICT, "request %s is %s, not active", r.ID, r.describeState())
 	}
+	if _, ok := s.reissuer(r.Kind); !ok {
+		return nil, Errorf(EINVALID, "request %s grants a %s, which has no secret to replace: there are no new credentials to send", r.ID, KindName(r.Kind))
+	}
 	return s.rotate(ctx, r)
 }
 
-// rotate gives an active grant a new password and sends it to the requester.
+// reissuer returns the provisioner of a kind as a Reissuer, if it is one.
+func (s *Service) reissuer(k Kind) (Reissuer, bool) {
+	re, ok := s.provs[k.orDefault()].(Reissuer)
+	return re, ok
+}
+
+// rotate gives an active grant a new secret and sends it to the requester.
 func (s *Service) rotate(ctx context.Context, r *Request) (*Request, error) {
-	creds, err := s.prov.Rotate(ctx, s.grant(r))
+	re, ok := s.reissuer(r.Kind)
+	if !ok {
+		return nil, Errorf(EINVALID, "a %s has no secret to replace", KindName(r.Kind))
+	}
+	creds, err := re.Reissue(ctx, s.grant(r))
 	if err != nil {
 		return nil, err
 	}
@@ -41,17 +56,18 @@ func (s *Service) rotate(ctx context.Context, r *Request) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	creds.AccessDetails = s.accessDetails(r, creds)
+	creds = s.withInstructions(r, creds)
 	if err := s.announce(ctx, ev, r, &creds); err != nil {
 		s.step(ctx, r.ID, func(r *Request, now time.Time) (Event, error) {
 			return r.NoteCredentials(now, false, "the new credentials could not be delivered: "+ErrorMessage(err))
 		})
-		return nil, WrapError(EUNAVAILABLE, err, "the password was changed but the message with it could not be sent; try again")
+		return nil, WrapError(EUNAVAILABLE, err, "new credentials were issued but the message with them could not be sent; try again")
 	}
 	return r, nil
 }
 
-// RotateDue rotates the passwords of active grants older than RotateAfter.
+// RotateDue rotates the secrets of active grants older than RotateAfter
+// (of the kinds that have one to replace).
 func (s *Service) RotateDue(ctx context.Context, now time.Time) (int, error) {
 	if s.cfg.RotateAfter < 0 {
 		return 0, nil
@@ -62,7 +78,7 @@ func (s *Service) RotateDue(ctx context.Context, now time.Time) (int, error) {
 	}
 	n := 0
 	for _, r := range active {
-		if now.Sub(r.CredentialsIssuedAt) < s.cfg.RotateAfter {
+		if _, ok := s.reissuer(r.Kind); !ok || now.Sub(r.CredentialsIssuedAt) < s.cfg.RotateAfter {
 			continue
 		}
 		if _, err := s.rotate(ctx, r); err != nil {

@@ -26,7 +26,7 @@ func TestUndeliveredCredentialsAreRecordedAndCanBeReissued(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := f.notes.Of(flows.EventCredentialsRotated)
-	if len(n) != 1 || n[0].Credentials == nil || n[0].Credentials.Password.Reveal() == "" {
+	if len(n) != 1 || n[0].Credentials == nil || len(n[0].Credentials.Secrets()) != 1 || n[0].Credentials.Secrets()[0].Reveal() == "" {
 		t.Fatalf("rotated credentials: %+v", n)
 	}
 }

@@ -12,8 +12,8 @@ type Config struct {
 	Policy *Policy
 	// RemindBefore is how long before expiry the requester is reminded (15m).
 	RemindBefore time.Duration
-	// BackstopGrace is how long after expiry Atlas deletes the user by itself
-	// should jitbot fail to (1h).
+	// BackstopGrace is how long after expiry Atlas removes a grant by itself
+	// should jitbot fail to (1h), for the kinds with a Backstopper.
 	BackstopGrace time.Duration
 	// Lease is how long one Atlas attempt may run before another worker may
 	// take the request over (2m).
@@ -27,8 +27,8 @@ type Config struct {
 	// RetryBase and RetryMax bound the exponential backoff between attempts
 	// (2s and 1m); each wait has ±50% jitter.
 	RetryBase, RetryMax time.Duration
-	// RotateAfter is the age at which an active grant's password is rotated by
-	// RotateDue (24h; negative disables).
+	// RotateAfter is the age at which an active grant's secret is replaced
+	// by RotateDue (24h; negative disables).
 	RotateAfter time.Duration
 	// RateLimits per integration let the sweep start revocations early enough
 	// to finish on time under Atlas's rate limit.
@@ -41,17 +41,22 @@ type Config struct {
 	SweepBatch int
 	// Workers bounds concurrent Atlas operations in a sweep (8).
 	Workers int
+	// MaxLiveRequests caps the requests one person may have under way
+	// (pending, being set up, active, being removed) at once (10). One
+	// person must not be able to fill the approvers' chats or the sweeps.
+	MaxLiveRequests int
 }
 
 // Deps are the ports the service uses.
 type Deps struct {
-	Store       Store
-	Provisioner Provisioner
-	Inventory   Inventory
-	Catalog     Catalog
-	Notifier    Notifier
-	Clock       Clock
-	Log         *slog.Logger
+	Store Store
+	// Provisioners has one provisioner for each kind the policy's flows
+	// grant; each also serves reconcile when it is an Inventory.
+	Provisioners Provisioners
+	Catalog      Catalog
+	Notifier     Notifier
+	Clock        Clock
+	Log          *slog.Logger
 }
 
 // Service runs access requests through their lives.
@@ -59,8 +64,7 @@ type Service struct {
 	cfg     Config
 	policy  *Policy
 	store   Store
-	prov    Provisioner
-	inv     Inventory
+	provs   Provisioners
 	catalog Catalog
 	notify  Notifier
 	clock   Clock
@@ -75,8 +79,12 @@ func NewService(cfg Config, deps Deps) (*Service, error) {
 	if cfg.Policy == nil {
 		return nil, errors.New("flows: a policy is required")
 	}
-	if deps.Store == nil || deps.Provisioner == nil || deps.Catalog == nil || deps.Notifier == nil {
-		return nil, errors.New("flows: store, provisioner, catalog and notifier are required")
+	if deps.Store == nil || len(deps.Provisioners) == 0 || deps.Catalog == nil || deps.Notifier == nil {
+		return nil, errors.New("flows: store, provisioners, catalog and notifier are required")
+	}
+	provs, err := checkProvisioners(cfg.Policy, deps.Provisioners)
+	if err != nil {
+		return nil, err
 	}
 	setDefault(&cfg.RemindBefore, 15*time.Minute)
 	setDefault(&cfg.BackstopGrace, time.Hour)
@@ -88,6 +96,7 @@ func NewService(cfg Config, deps Deps) (*Service, error) {
 	setDefault(&cfg.RotateAfter, 24*time.Hour)
 	setDefault(&cfg.SweepInterval, 5*time.Second)
 	setDefault(&cfg.SweepBatch, 1000)
+	setDefault(&cfg.MaxLiveRequests, 10)
 	setDefault(&cfg.Workers, 8)
 	for name, rl := range cfg.RateLimits {
 		if rl.Capacity < 1 || rl.Refill < 1 || rl.Per <= 0 {
@@ -101,7 +110,7 @@ func NewService(cfg Config, deps Deps) (*Service, error) {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{
-		cfg: cfg, policy: cfg.Policy, store: deps.Store, prov: deps.Provisioner, inv: deps.Inventory,
+		cfg: cfg, policy: cfg.Policy, store: deps.Store, provs: provs,
 		catalog: deps.Catalog, notify: deps.Notifier, clock: deps.Clock, log: deps.Log, started: deps.Clock.Now(),
 	}, nil
 }

@@ -45,7 +45,7 @@ func newFixture(t *testing.T, mutate ...func(*flows.PolicySpec, *flows.Config)) 
 		prov: flowstest.NewProvisioner(), catalog: testCatalog(), notes: &flowstest.Notifier{},
 	}
 	svc, err := flows.NewService(cfg, flows.Deps{
-		Store: f.store, Provisioner: f.prov, Inventory: f.prov, Catalog: f.catalog, Notifier: f.notes, Clock: f.clock,
+		Store: f.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: f.prov}, Catalog: f.catalog, Notifier: f.notes, Clock: f.clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func (f *fixture) submit(requester, resource, role string, d time.Duration, reas
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return f.svc.Submit(f.ctx, flows.SubmitInput{Requester: requester, Resource: res, Role: role, Duration: d, Reason: reason, Origin: "slack"})
+	return f.svc.Submit(f.ctx, flows.SubmitInput{Requester: requester, Resource: res, Roles: flows.ParseRoles(role), Duration: d, Reason: reason, Origin: "slack"})
 }
 
 func (f *fixture) mustSubmit(requester, resource, role string, d time.Duration) *flows.Request {
@@ -72,11 +72,11 @@ func (f *fixture) mustSubmit(requester, resource, role string, d time.Duration) 
 	return r
 }
 
-func (f *fixture) decide(id, actor string, approve bool, reason string) (*flows.Request, error) {
+func (f *fixture) decide(id flows.RequestID, actor string, approve bool, reason string) (*flows.Request, error) {
 	return f.svc.Decide(f.ctx, flows.DecideInput{RequestID: id, Actor: actor, Approve: approve, Reason: reason})
 }
 
-func (f *fixture) get(id string) *flows.Request {
+func (f *fixture) get(id flows.RequestID) *flows.Request {
 	f.t.Helper()
 	r, err := f.store.Get(f.ctx, id)
 	if err != nil {
@@ -95,7 +95,7 @@ func (f *fixture) sweepAt(at time.Time) flows.SweepReport {
 	return rep
 }
 
-func (f *fixture) eventTypes(id string) []flows.EventType {
+func (f *fixture) eventTypes(id flows.RequestID) []flows.EventType {
 	var out []flows.EventType
 	for _, ev := range f.store.Events() {
 		if ev.RequestID == id {
@@ -105,7 +105,7 @@ func (f *fixture) eventTypes(id string) []flows.EventType {
 	return out
 }
 
-func (f *fixture) wantEvents(id string, want ...flows.EventType) {
+func (f *fixture) wantEvents(id flows.RequestID, want ...flows.EventType) {
 	f.t.Helper()
 	if got := f.eventTypes(id); !slices.Equal(got, want) {
 		f.t.Fatalf("events of %s:\n got %v\nwant %v", id, got, want)
@@ -133,7 +133,7 @@ func TestLifecycleFromRequestToExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.State != flows.StateActive || r.Username != "jit-carol-"+r.ID {
+	if r.State != flows.StateActive || r.Principal != "jit-carol-"+string(r.ID) {
 		t.Fatalf("after approval: %+v", r)
 	}
 	if !r.ExpiresAt.Equal(approvedAt.Add(2*time.Hour)) || !r.BackstopAt.Equal(approvedAt.Add(3*time.Hour)) {
@@ -144,7 +144,9 @@ func TestLifecycleFromRequestToExpiry(t *testing.T) {
 		t.Fatalf("credentials notice: %+v", act)
 	}
 	c := act[0].Credentials
-	if c.Username != r.Username || c.Password.IsZero() || !strings.Contains(c.AccessDetails, `mongosh "mongodb+srv://Cluster0.example.mongodb.net" --username `+r.Username) {
+	user, _ := c.Field(flows.FieldUsername)
+	password, _ := c.Field(flows.FieldPassword)
+	if user.Value != r.Principal || password.Secret.IsZero() || !strings.Contains(c.Instructions, `mongosh "mongodb+srv://Cluster0.example.mongodb.net" --username `+r.Principal) {
 		t.Fatalf("credentials: %+v", c)
 	}
 	for _, n := range f.notes.Notices() {
@@ -152,8 +154,8 @@ func TestLifecycleFromRequestToExpiry(t *testing.T) {
 			t.Fatalf("credentials sent with %s", n.Event.Type)
 		}
 	}
-	g, _ := f.prov.User(r.Username)
-	if g.Resource.Collection != "customers" || g.Role != "read" || g.RequestID != r.ID {
+	g, _ := f.prov.User(r.Principal)
+	if g.Resource.Collection != "customers" || !slices.Equal(g.Roles, []string{"read"}) || g.RequestID != r.ID {
 		t.Fatalf("grant: %+v", g)
 	}
 
@@ -193,7 +195,7 @@ type readCounter struct {
 	gets atomic.Int32
 }
 
-func (c *readCounter) Get(ctx context.Context, id string) (*flows.Request, error) {
+func (c *readCounter) Get(ctx context.Context, id flows.RequestID) (*flows.Request, error) {
 	c.gets.Add(1)
 	return c.Store.Get(ctx, id)
 }
@@ -206,7 +208,7 @@ func TestUseCasesAnswerWithTheRequestTheirStepsLeft(t *testing.T) {
 	f := newFixture(t)
 	reads := &readCounter{Store: f.store}
 	svc, err := flows.NewService(flows.Config{Policy: f.svc.Policy()}, flows.Deps{
-		Store: reads, Provisioner: f.prov, Inventory: f.prov, Catalog: f.catalog, Notifier: f.notes, Clock: f.clock,
+		Store: reads, Provisioners: flows.Provisioners{flows.KindDatabaseUser: f.prov}, Catalog: f.catalog, Notifier: f.notes, Clock: f.clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +226,7 @@ func TestUseCasesAnswerWithTheRequestTheirStepsLeft(t *testing.T) {
 		}
 	}
 	res, _ := flows.ParseResource("prod/Staging/app")
-	got, err := svc.Submit(f.ctx, flows.SubmitInput{Requester: "alice@example.com", Resource: res, Role: "readWrite", Duration: 30 * time.Minute})
+	got, err := svc.Submit(f.ctx, flows.SubmitInput{Requester: "alice@example.com", Resource: res, Roles: []string{"readWrite"}, Duration: 30 * time.Minute})
 	check("an auto-approved submit", got, err, flows.StateActive)
 
 	r := f.mustSubmit("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour)

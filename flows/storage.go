@@ -47,9 +47,9 @@ func (e *BrokenChainError) Error() string {
 // reference and the account an email is bound to). Contact data is opaque
 // to everyone but the platform that wrote it.
 type ChatState interface {
-	AddMessageRef(ctx context.Context, requestID string, ref MessageRef) error
+	AddMessageRef(ctx context.Context, requestID RequestID, ref MessageRef) error
 	// MessageRefs returns the messages sent about a request, oldest first.
-	MessageRefs(ctx context.Context, requestID string) ([]MessageRef, error)
+	MessageRefs(ctx context.Context, requestID RequestID) ([]MessageRef, error)
 	PutContact(ctx context.Context, platform, key string, data []byte) error
 	// Contact returns what PutContact stored, or ENOTFOUND.
 	Contact(ctx context.Context, platform, key string) ([]byte, error)

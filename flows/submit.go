@@ -12,8 +12,9 @@ import (
 // SubmitInput is a request for access as a person made it.
 type SubmitInput struct {
 	Requester string
-	Resource  Resource
-	Role      string
+	Kind      Kind          // what is asked for; empty: a database user
+	Resource  Resource      // the target, in the kind's grammar
+	Roles     []string      // one, or several where the kind allows
 	Duration  time.Duration // zero: the flow's default
 	Reason    string
 	Origin    string // the chat platform, so private messages go back there
@@ -38,24 +39,30 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 			return replayed(prior[0], requester)
 		}
 	}
-	if err := in.Resource.Validate(); err != nil {
+	kind, ok := s.policy.Kind(in.Kind.orDefault())
+	if !ok {
+		return nil, Errorf(EINVALID, "jitbot does not grant %q; ask for one of: %s", excerpt(string(in.Kind)), s.policy.kindIDs())
+	}
+	if err := kind.ValidateTarget(in.Resource); err != nil {
 		return nil, err
 	}
-	if err := ValidateRole(in.Role); err != nil {
-		return nil, err
-	}
-	if err := checkRoleForResource(in.Role, in.Resource); err != nil {
+	roles := dedupe(in.Roles)
+	if err := kind.checkRoles(roles, in.Resource); err != nil {
 		return nil, err
 	}
 	integration, ok := s.policy.Integration(in.Resource.Integration)
 	if !ok {
 		return nil, Errorf(ENOTFOUND, "there is no integration %q", in.Resource.Integration)
 	}
-	cluster, err := s.cluster(ctx, in.Resource)
-	if err != nil {
-		return nil, err
+	// A target on a cluster is routed to that cluster's owners; one above
+	// the clusters (a project-wide kind) to the integration's.
+	var cluster Cluster
+	if in.Resource.Cluster != "" {
+		if cluster, err = s.cluster(ctx, in.Resource); err != nil {
+			return nil, err
+		}
 	}
-	flow, err := s.policy.Match(requester, in.Resource, in.Role)
+	flow, err := s.policy.Match(requester, kind.Kind, in.Resource, roles)
 	if err != nil {
 		return nil, err
 	}
@@ -93,14 +100,17 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		return nil, fmt.Errorf("flows: submit: %w", err)
 	}
 	for _, r := range mine {
-		if r.Resource == in.Resource && r.Role == in.Role {
-			return nil, Errorf(ECONFLICT, "you already have request %s for %s on %s (%s); extend it or cancel it instead", r.ID, r.Role, r.Resource, r.describeState())
+		if r.Kind.orDefault() == kind.Kind && r.Resource == in.Resource && slices.Equal(r.Roles, roles) {
+			return nil, Errorf(ECONFLICT, "you already have request %s for %s on %s (%s); extend it or cancel it instead", r.ID, FormatRoles(r.Roles), r.Resource, r.describeState())
 		}
+	}
+	if len(mine) >= s.cfg.MaxLiveRequests {
+		return nil, Errorf(EFORBIDDEN, "you have %d requests under way, the most one person may have: cancel or revoke one you no longer need (list shows them), then ask again", len(mine))
 	}
 
 	now := s.clock.Now()
 	r := &Request{
-		ID: newID(), Requester: requester, Resource: in.Resource, Role: in.Role, Duration: d,
+		ID: newID(), Requester: requester, Kind: kind.Kind, Resource: in.Resource, Roles: roles, Duration: d,
 		Reason: reason, Origin: in.Origin, Flow: flow.Name, Approvers: approvers, Quorum: flow.Approvals,
 		MaxDuration: flow.MaxDuration, DenyReasonRequired: flow.RequireReason,
 		ExtendNeedsApproval: flow.ExtendRequiresApproval && !flow.AutoApprove,
@@ -115,7 +125,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if !created {
 		return replayed(stored, requester)
 	}
-	s.log.InfoContext(ctx, "request submitted", "request_id", r.ID, "requester", requester, "resource", r.Resource.String(), "role", r.Role, "flow", flow.Name)
+	s.log.InfoContext(ctx, "request submitted", "request_id", r.ID, "requester", requester, "kind", string(r.Kind), "resource", r.Resource.String(), "role", FormatRoles(r.Roles), "flow", flow.Name)
 	if flow.AutoApprove {
 		stored, err = s.transition(ctx, r.ID, func(r *Request, now time.Time) (Event, error) { return r.AutoApprove(now) })
 		if err != nil {

@@ -118,14 +118,14 @@ func TestQuorumTooLargeForTheApprovers(t *testing.T) {
 func TestReplayedSubmitMakesOneRequest(t *testing.T) {
 	f := newFixture(t)
 	res, _ := flows.ParseResource("prod/Cluster0/sales/customers")
-	in := flows.SubmitInput{Requester: "carol@example.com", Resource: res, Role: "read", Reason: "x", IdempotencyKey: "trigger-42"}
+	in := flows.SubmitInput{Requester: "carol@example.com", Resource: res, Roles: []string{"read"}, Reason: "x", IdempotencyKey: "trigger-42"}
 	var ids []string
 	for range 4 {
 		r, err := f.svc.Submit(f.ctx, in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, r.ID)
+		ids = append(ids, string(r.ID))
 	}
 	if len(slices.Compact(ids)) != 1 {
 		t.Fatalf("replays made several requests: %v", ids)
@@ -145,4 +145,28 @@ func TestAutoApprove(t *testing.T) {
 	if len(f.notes.Of(flows.EventSubmitted)) != 0 {
 		t.Fatal("nobody needs to approve an auto-approved request")
 	}
+}
+
+// TestLiveRequestsPerPersonAreCapped: one person cannot have more than
+// MaxLiveRequests under way; the refusal says what to do, records nothing,
+// and a request that ends frees its place.
+func TestLiveRequestsPerPersonAreCapped(t *testing.T) {
+	f := newFixture(t, func(_ *flows.PolicySpec, cfg *flows.Config) { cfg.MaxLiveRequests = 3 })
+	first := f.mustSubmit("carol@example.com", "prod/Cluster0/sales/customers", "read", 0)
+	f.mustSubmit("carol@example.com", "prod/Cluster0/sales/orders", "read", 0)
+	f.mustSubmit("carol@example.com", "prod/Untagged/logs", "read", 0)
+	events := len(f.store.Events())
+	_, err := f.submit("carol@example.com", "prod/Untagged/metrics", "read", 0, "INC-1")
+	if flows.ErrorCode(err) != flows.EFORBIDDEN || !strings.Contains(flows.ErrorMessage(err), "you have 3 requests under way, the most one person may have") {
+		t.Fatalf("a fourth live request: %v", err)
+	}
+	if n := len(f.store.Events()); n != events {
+		t.Fatalf("a refused request recorded %d events", n-events)
+	}
+	// Someone else is not affected.
+	f.mustSubmit("dave@example.com", "prod/Untagged/metrics", "read", 0)
+	if _, err := f.svc.Cancel(f.ctx, first.ID, "carol@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	f.mustSubmit("carol@example.com", "prod/Untagged/metrics", "read", 0)
 }

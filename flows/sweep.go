@@ -51,13 +51,13 @@ func (s *Service) SweepFor(ctx context.Context, now time.Time, work SweepWork) (
 	if err != nil {
 		return rep, fmt.Errorf("flows: sweep: %w", err)
 	}
-	var early []string
+	var early []RequestID
 	if work&SweepEnds != 0 {
 		if early, err = s.earlyRevocations(ctx, now); err != nil {
 			return rep, fmt.Errorf("flows: sweep: %w", err)
 		}
 	}
-	seen := make(map[string]bool, len(ids))
+	seen := make(map[RequestID]bool, len(ids))
 	for _, id := range ids {
 		seen[id] = true
 	}
@@ -67,7 +67,7 @@ func (s *Service) SweepFor(ctx context.Context, now time.Time, work SweepWork) (
 			seen[id] = true
 		}
 	}
-	earlySet := make(map[string]bool, len(early))
+	earlySet := make(map[RequestID]bool, len(early))
 	for _, id := range early {
 		earlySet[id] = true
 	}
@@ -79,7 +79,7 @@ func (s *Service) SweepFor(ctx context.Context, now time.Time, work SweepWork) (
 		defer mu.Unlock()
 		f(&rep)
 	}
-	queue := make(chan string)
+	queue := make(chan RequestID)
 	var wg sync.WaitGroup
 	for range min(s.cfg.Workers, max(1, len(ids))) {
 		wg.Go(func() {
@@ -96,7 +96,7 @@ func (s *Service) SweepFor(ctx context.Context, now time.Time, work SweepWork) (
 	return rep, nil
 }
 
-func (s *Service) handleDue(ctx context.Context, id string, now time.Time, work SweepWork, early bool, record func(func(*SweepReport))) {
+func (s *Service) handleDue(ctx context.Context, id RequestID, now time.Time, work SweepWork, early bool, record func(func(*SweepReport))) {
 	r, err := s.store.Get(ctx, id)
 	if err != nil {
 		s.log.ErrorContext(ctx, "sweep: could not read a due request", "request_id", id, "err", err)

@@ -52,7 +52,7 @@ func benchService(b *testing.B, db *store.DB, clock *flowstest.Clock) *flows.Ser
 		b.Fatal(err)
 	}
 	svc, err := flows.NewService(flows.Config{Policy: policy}, flows.Deps{
-		Store: db, Provisioner: flowstest.NewProvisioner(), Notifier: &flowstest.Notifier{}, Clock: clock,
+		Store: db, Provisioners: flows.Provisioners{flows.KindDatabaseUser: flowstest.NewProvisioner()}, Notifier: &flowstest.Notifier{}, Clock: clock,
 		Catalog: flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {{Name: "Cluster0"}}}),
 	})
 	if err != nil {
@@ -72,15 +72,15 @@ func BenchmarkTransition(b *testing.B) {
 	ctx := context.Background()
 	ids := make([]string, b.N)
 	for i := range ids {
-		r := flowstest.NewRequest(fmt.Sprintf("t%08d", i), "alice@example.com", flowstest.T0)
+		r := flowstest.NewRequest(flows.RequestID(fmt.Sprintf("t%08d", i)), "alice@example.com", flowstest.T0)
 		if _, _, err := db.Create(ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: r.ID}, ""); err != nil {
 			b.Fatal(err)
 		}
-		ids[i] = r.ID
+		ids[i] = string(r.ID)
 	}
 	b.ResetTimer()
 	for i := range b.N {
-		if _, err := db.Update(ctx, ids[i], func(r *flows.Request) ([]flows.Event, error) {
+		if _, err := db.Update(ctx, flows.RequestID(ids[i]), func(r *flows.Request) ([]flows.Event, error) {
 			ev, err := r.Approve("owner@example.com", flowstest.T0)
 			return []flows.Event{ev}, err
 		}); err != nil {
@@ -123,7 +123,7 @@ func BenchmarkSweep100Due(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		for j := range 100 {
-			r := flowstest.NewRequest(fmt.Sprintf("d%05d-%03d", i, j), "alice@example.com", now.Add(-2*time.Hour))
+			r := flowstest.NewRequest(flows.RequestID(fmt.Sprintf("d%05d-%03d", i, j)), "alice@example.com", now.Add(-2*time.Hour))
 			if _, _, err := db.Create(ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: r.ID}, ""); err != nil {
 				b.Fatal(err)
 			}
@@ -178,9 +178,9 @@ func BenchmarkFindLive(b *testing.B) {
 			}
 			defer db.Close()
 			add := func(id string, at time.Time, st flows.State) {
-				r := flowstest.NewRequest(id, "alice@example.com", at)
+				r := flowstest.NewRequest(flows.RequestID(id), "alice@example.com", at)
 				r.State = st
-				if _, _, err := db.Create(ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: id, At: at}, ""); err != nil {
+				if _, _, err := db.Create(ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: flows.RequestID(id), At: at}, ""); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -11,7 +11,7 @@ import (
 )
 
 // AddMessageRef remembers a chat message sent about a request.
-func (d *DB) AddMessageRef(ctx context.Context, requestID string, ref flows.MessageRef) error {
+func (d *DB) AddMessageRef(ctx context.Context, requestID flows.RequestID, ref flows.MessageRef) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -34,7 +34,7 @@ func putMessageRef(tx *bolt.Tx, requestID string, ref flows.MessageRef) error {
 }
 
 // MessageRefs returns the chat messages sent about a request, oldest first.
-func (d *DB) MessageRefs(ctx context.Context, requestID string) ([]flows.MessageRef, error) {
+func (d *DB) MessageRefs(ctx context.Context, requestID flows.RequestID) ([]flows.MessageRef, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -10,13 +10,18 @@ import (
 // field; keeping it separate means a change to the domain type is a visible
 // change here, with its own decision about old records.
 type requestRecord struct {
-	ID                  string           `json:"id"`
-	Requester           string           `json:"requester"`
-	Integration         string           `json:"integration"`
-	Cluster             string           `json:"cluster"`
-	Database            string           `json:"database"`
-	Collection          string           `json:"collection,omitempty"`
-	Role                string           `json:"role"`
+	ID          string `json:"id"`
+	Requester   string `json:"requester"`
+	Kind        string `json:"kind,omitempty"` // empty in records written before kinds: a database user
+	Integration string `json:"integration"`
+	Cluster     string `json:"cluster"`
+	Database    string `json:"database"`
+	Collection  string `json:"collection,omitempty"`
+	// A request with one role keeps it in role, as every record did before
+	// requests had several (so a record reads the same to an older jitbot);
+	// one with several keeps them in roles.
+	Role                string           `json:"role,omitempty"`
+	Roles               []string         `json:"roles,omitempty"`
 	Duration            time.Duration    `json:"duration"`
 	Reason              string           `json:"reason,omitempty"`
 	Origin              string           `json:"origin,omitempty"`
@@ -33,7 +38,7 @@ type requestRecord struct {
 	Approvals           []decisionRecord `json:"approvals,omitempty"`
 	Denial              *decisionRecord  `json:"denial,omitempty"`
 	PendingUntil        time.Time        `json:"pending_until,omitzero"`
-	Username            string           `json:"username,omitempty"`
+	Principal           string           `json:"username,omitempty"` // the key of the days when every principal was a database user
 	ActivatedAt         time.Time        `json:"activated_at,omitzero"`
 	ExpiresAt           time.Time        `json:"expires_at,omitzero"`
 	RemindAt            time.Time        `json:"remind_at,omitzero"`
@@ -90,16 +95,21 @@ func decisionsFromRecords(ds []decisionRecord) []flows.Decision {
 
 func toRecord(r *flows.Request) requestRecord {
 	rec := requestRecord{
-		ID: r.ID, Requester: r.Requester, Integration: r.Resource.Integration, Cluster: r.Resource.Cluster,
-		Database: r.Resource.Database, Collection: r.Resource.Collection, Role: r.Role, Duration: r.Duration,
+		ID: string(r.ID), Requester: r.Requester, Kind: string(r.Kind), Integration: r.Resource.Integration, Cluster: r.Resource.Cluster,
+		Database: r.Resource.Database, Collection: r.Resource.Collection, Duration: r.Duration,
 		Reason: r.Reason, Origin: r.Origin, Flow: r.Flow, Approvers: r.Approvers, Quorum: r.Quorum,
 		MaxDuration: r.MaxDuration, DenyReasonRequired: r.DenyReasonRequired, ExtendNeedsApproval: r.ExtendNeedsApproval,
 		ApprovalsChannel: r.ApprovalsChannel, State: string(r.State), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		Approvals: decisionsToRecords(r.Approvals), PendingUntil: r.PendingUntil, Username: r.Username,
+		Approvals: decisionsToRecords(r.Approvals), PendingUntil: r.PendingUntil, Principal: r.Principal,
 		ActivatedAt: r.ActivatedAt, ExpiresAt: r.ExpiresAt, RemindAt: r.RemindAt, BackstopAt: r.BackstopAt,
 		BackstopRefreshAt: r.BackstopRefreshAt, CredentialsIssuedAt: r.CredentialsIssuedAt, Extensions: r.Extensions,
 		Attempts: r.Attempts, NextAttemptAt: r.NextAttemptAt, LastError: r.LastError, EndState: string(r.EndState),
 		EndedBy: r.EndedBy, EndReason: r.EndReason, EndedAt: r.EndedAt,
+	}
+	if len(r.Roles) == 1 {
+		rec.Role = r.Roles[0]
+	} else {
+		rec.Roles = r.Roles
 	}
 	if r.Denial != nil {
 		d := decisionRecord(*r.Denial)
@@ -113,16 +123,22 @@ func toRecord(r *flows.Request) requestRecord {
 
 func (rec requestRecord) request() *flows.Request {
 	r := &flows.Request{
-		ID: rec.ID, Requester: rec.Requester, Role: rec.Role, Duration: rec.Duration, Reason: rec.Reason, Origin: rec.Origin,
+		ID: flows.RequestID(rec.ID), Requester: rec.Requester, Kind: flows.Kind(rec.Kind), Roles: rec.Roles, Duration: rec.Duration, Reason: rec.Reason, Origin: rec.Origin,
 		Resource: flows.Resource{Integration: rec.Integration, Cluster: rec.Cluster, Database: rec.Database, Collection: rec.Collection},
 		Flow:     rec.Flow, Approvers: rec.Approvers, Quorum: rec.Quorum, MaxDuration: rec.MaxDuration,
 		DenyReasonRequired: rec.DenyReasonRequired, ExtendNeedsApproval: rec.ExtendNeedsApproval, ApprovalsChannel: rec.ApprovalsChannel,
 		State: flows.State(rec.State), CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, Approvals: decisionsFromRecords(rec.Approvals),
-		PendingUntil: rec.PendingUntil, Username: rec.Username, ActivatedAt: rec.ActivatedAt, ExpiresAt: rec.ExpiresAt,
+		PendingUntil: rec.PendingUntil, Principal: rec.Principal, ActivatedAt: rec.ActivatedAt, ExpiresAt: rec.ExpiresAt,
 		RemindAt: rec.RemindAt, BackstopAt: rec.BackstopAt, BackstopRefreshAt: rec.BackstopRefreshAt,
 		CredentialsIssuedAt: rec.CredentialsIssuedAt, Extensions: rec.Extensions, Attempts: rec.Attempts,
 		NextAttemptAt: rec.NextAttemptAt, LastError: rec.LastError, EndState: flows.State(rec.EndState),
 		EndedBy: rec.EndedBy, EndReason: rec.EndReason, EndedAt: rec.EndedAt,
+	}
+	if r.Kind == "" {
+		r.Kind = flows.KindDatabaseUser
+	}
+	if len(r.Roles) == 0 && rec.Role != "" {
+		r.Roles = []string{rec.Role}
 	}
 	if rec.Denial != nil {
 		d := flows.Decision(*rec.Denial)
@@ -148,15 +164,15 @@ type auditRecord struct {
 	Duration  time.Duration `json:"duration,omitempty"`
 	Extension int           `json:"extension,omitempty"`
 	Attempt   int           `json:"attempt,omitempty"`
-	Username  string        `json:"username,omitempty"`
+	Principal string        `json:"username,omitempty"` // named before principals other than database users existed; the chain's hashes cover the name
 	PrevHash  string        `json:"prev_hash"`
 	Hash      string        `json:"hash"`
 }
 
 func auditFromEvent(ev flows.Event) auditRecord {
 	return auditRecord{
-		At: ev.At, Type: string(ev.Type), RequestID: ev.RequestID, Actor: ev.Actor, From: string(ev.From), To: string(ev.To),
-		Message: ev.Message, Duration: ev.Duration, Extension: ev.Extension, Attempt: ev.Attempt, Username: ev.Username,
+		At: ev.At, Type: string(ev.Type), RequestID: string(ev.RequestID), Actor: ev.Actor, From: string(ev.From), To: string(ev.To),
+		Message: ev.Message, Duration: ev.Duration, Extension: ev.Extension, Attempt: ev.Attempt, Principal: ev.Principal,
 	}
 }
 
@@ -164,8 +180,8 @@ func (a auditRecord) record() flows.AuditRecord {
 	return flows.AuditRecord{
 		Seq: a.Seq, PrevHash: a.PrevHash, Hash: a.Hash,
 		Event: flows.Event{
-			Type: flows.EventType(a.Type), RequestID: a.RequestID, Actor: a.Actor, At: a.At, From: flows.State(a.From),
-			To: flows.State(a.To), Message: a.Message, Duration: a.Duration, Extension: a.Extension, Attempt: a.Attempt, Username: a.Username,
+			Type: flows.EventType(a.Type), RequestID: flows.RequestID(a.RequestID), Actor: a.Actor, At: a.At, From: flows.State(a.From),
+			To: flows.State(a.To), Message: a.Message, Duration: a.Duration, Extension: a.Extension, Attempt: a.Attempt, Principal: a.Principal,
 		},
 	}
 }

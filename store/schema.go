@@ -117,7 +117,7 @@ func indexLiveRequests(tx *bolt.Tx) error {
 		}
 		prefix := join([]byte(s), sep)
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			r, err := getRequest(tx, string(k[len(prefix)+8:]))
+			r, err := getRequest(tx, flows.RequestID(k[len(prefix)+8:]))
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -55,7 +56,7 @@ func TestOpensAStoreWrittenByRelease1(t *testing.T) {
 	if err != nil || len(all) != 3 {
 		t.Fatalf("alice's history: %d requests, %v", len(all), err)
 	}
-	if r, err := db.Get(ctx, "r2aaaaaaaaaa"); err != nil || r.State != flows.StateActive || r.Username == "" || !r.ExpiresAt.Equal(flowstest.T0.Add(2*time.Hour)) {
+	if r, err := db.Get(ctx, "r2aaaaaaaaaa"); err != nil || r.State != flows.StateActive || r.Principal == "" || !r.ExpiresAt.Equal(flowstest.T0.Add(2*time.Hour)) {
 		t.Fatalf("active request after migration: %+v %v", r, err)
 	}
 	if sum, err := db.VerifyAudit(ctx); err != nil || sum.Records != 7 {
@@ -118,7 +119,7 @@ func TestLiveIndexFollowsTransitions(t *testing.T) {
 	ctx := context.Background()
 	db := openTemp(t)
 	for i := range 50 {
-		r := flowstest.NewRequest("old"+string(rune('a'+i%26))+string(rune('a'+i/26)), "alice@example.com", flowstest.T0.Add(time.Duration(i)*time.Minute))
+		r := flowstest.NewRequest(flows.RequestID(fmt.Sprintf("old%02d", i)), "alice@example.com", flowstest.T0.Add(time.Duration(i)*time.Minute))
 		r.State = flows.StateExpired
 		if _, _, err := db.Create(ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: r.ID, At: r.CreatedAt}, ""); err != nil {
 			t.Fatal(err)
@@ -156,7 +157,7 @@ func TestLiveIndexFollowsTransitions(t *testing.T) {
 func ids(rs []*flows.Request) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
-		out[i] = r.ID
+		out[i] = string(r.ID)
 	}
 	return out
 }

@@ -210,7 +210,7 @@ func putRequest(tx *bolt.Tx, r *flows.Request) error {
 	return tx.Bucket(bucketRequests).Put([]byte(r.ID), raw)
 }
 
-func getRequest(tx *bolt.Tx, id string) (*flows.Request, error) {
+func getRequest(tx *bolt.Tx, id flows.RequestID) (*flows.Request, error) {
 	raw := tx.Bucket(bucketRequests).Get([]byte(id))
 	if raw == nil {
 		return nil, flows.Errorf(flows.ENOTFOUND, "there is no request %s", id)
@@ -265,7 +265,7 @@ func (d *DB) Create(ctx context.Context, r *flows.Request, ev flows.Event, key s
 		idem := tx.Bucket(bucketIdem)
 		if key != "" {
 			if id := idem.Get([]byte(key)); id != nil {
-				prior, err := getRequest(tx, string(id))
+				prior, err := getRequest(tx, flows.RequestID(id))
 				out = prior
 				return err
 			}
@@ -294,7 +294,7 @@ func (d *DB) Create(ctx context.Context, r *flows.Request, ev flows.Event, key s
 }
 
 // Update implements flows.Store.
-func (d *DB) Update(ctx context.Context, id string, fn func(*flows.Request) ([]flows.Event, error)) (*flows.Request, error) {
+func (d *DB) Update(ctx context.Context, id flows.RequestID, fn func(*flows.Request) ([]flows.Event, error)) (*flows.Request, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -328,7 +328,7 @@ func (d *DB) Update(ctx context.Context, id string, fn func(*flows.Request) ([]f
 }
 
 // Get implements flows.Store.
-func (d *DB) Get(ctx context.Context, id string) (*flows.Request, error) {
+func (d *DB) Get(ctx context.Context, id flows.RequestID) (*flows.Request, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -353,8 +353,8 @@ func (d *DB) Find(ctx context.Context, q flows.Query) ([]*flows.Request, error) 
 				(q.Requester == "" || r.Requester == q.Requester)
 		}
 		full := func() bool { return q.Limit > 0 && len(out) >= q.Limit }
-		load := func(id string) error {
-			r, err := getRequest(tx, id)
+		load := func(id flows.RequestID) error {
+			r, err := getRequest(tx, flows.RequestID(id))
 			if err != nil {
 				return err
 			}
@@ -366,14 +366,14 @@ func (d *DB) Find(ctx context.Context, q flows.Query) ([]*flows.Request, error) 
 		switch {
 		case q.IdempotencyKey != "":
 			if id := tx.Bucket(bucketIdem).Get([]byte(q.IdempotencyKey)); id != nil {
-				return load(string(id))
+				return load(flows.RequestID(id))
 			}
 			return nil
 		case q.Approver != "":
 			prefix := join([]byte(q.Approver), sep)
 			c := tx.Bucket(bucketApprover).Cursor()
 			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				if err := load(string(k[len(prefix):])); err != nil {
+				if err := load(flows.RequestID(k[len(prefix):])); err != nil {
 					return err
 				}
 			}
@@ -395,7 +395,7 @@ func (d *DB) Find(ctx context.Context, q flows.Query) ([]*flows.Request, error) 
 				k, _ = c.Prev()
 			}
 			for ; k != nil && bytes.HasPrefix(k, prefix) && !full(); k, _ = c.Prev() {
-				if err := load(string(k[len(prefix)+8:])); err != nil {
+				if err := load(flows.RequestID(k[len(prefix)+8:])); err != nil {
 					return err
 				}
 			}
@@ -404,14 +404,14 @@ func (d *DB) Find(ctx context.Context, q flows.Query) ([]*flows.Request, error) 
 			for _, s := range q.States {
 				prefix := join([]byte(s), sep)
 				for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-					if err := load(string(k[len(prefix)+8:])); err != nil {
+					if err := load(flows.RequestID(k[len(prefix)+8:])); err != nil {
 						return err
 					}
 				}
 			}
 			sortNewestFirst(out)
 		default:
-			return tx.Bucket(bucketRequests).ForEach(func(k, _ []byte) error { return load(string(k)) })
+			return tx.Bucket(bucketRequests).ForEach(func(k, _ []byte) error { return load(flows.RequestID(k)) })
 		}
 		return nil
 	})
@@ -437,11 +437,11 @@ func sortNewestFirst(rs []*flows.Request) {
 }
 
 // Due implements flows.Store. It reads only the due index entries up to t.
-func (d *DB) Due(ctx context.Context, t time.Time, limit int) ([]string, error) {
+func (d *DB) Due(ctx context.Context, t time.Time, limit int) ([]flows.RequestID, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var ids []string
+	var ids []flows.RequestID
 	upto := timeKey(t)
 	err := d.bolt.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDue).Cursor()
@@ -449,7 +449,7 @@ func (d *DB) Due(ctx context.Context, t time.Time, limit int) ([]string, error) 
 			if limit > 0 && len(ids) == limit {
 				break
 			}
-			ids = append(ids, string(k[8:]))
+			ids = append(ids, flows.RequestID(k[8:]))
 		}
 		return nil
 	})
@@ -469,7 +469,7 @@ func (d *DB) Expiring(ctx context.Context, t time.Time, limit int) ([]*flows.Req
 			if limit > 0 && len(out) == limit {
 				break
 			}
-			r, err := getRequest(tx, string(k[8:]))
+			r, err := getRequest(tx, flows.RequestID(k[8:]))
 			if err != nil {
 				return err
 			}

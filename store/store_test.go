@@ -296,7 +296,7 @@ func TestNeverStoresAPassword(t *testing.T) {
 	notes := &flowstest.Notifier{}
 	prov := flowstest.NewProvisioner()
 	svc, err := flows.NewService(flows.Config{Policy: policy}, flows.Deps{
-		Store: db, Provisioner: prov, Catalog: flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {{Name: "Cluster0"}}}),
+		Store: db, Provisioners: flows.Provisioners{flows.KindDatabaseUser: prov}, Catalog: flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {{Name: "Cluster0"}}}),
 		Notifier: notes, Clock: clock,
 	})
 	if err != nil {
@@ -304,7 +304,7 @@ func TestNeverStoresAPassword(t *testing.T) {
 	}
 	for _, who := range []string{"alice@example.com", "bob@example.com"} {
 		res, _ := flows.ParseResource("prod/Cluster0/sales")
-		r, err := svc.Submit(ctx, flows.SubmitInput{Requester: who, Resource: res, Role: "read", Duration: time.Hour})
+		r, err := svc.Submit(ctx, flows.SubmitInput{Requester: who, Resource: res, Roles: []string{"read"}, Duration: time.Hour})
 		if err != nil || r.State != flows.StateActive {
 			t.Fatalf("submit: %v %v", r, err)
 		}
@@ -315,7 +315,9 @@ func TestNeverStoresAPassword(t *testing.T) {
 	var passwords []string
 	for _, n := range notes.Notices() {
 		if n.Credentials != nil {
-			passwords = append(passwords, n.Credentials.Password.Reveal())
+			for _, secret := range n.Credentials.Secrets() {
+				passwords = append(passwords, secret.Reveal())
+			}
 		}
 	}
 	if len(passwords) != 4 {

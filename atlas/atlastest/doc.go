@@ -1,7 +1,8 @@
 // Package atlastest is an in-process simulator of the MongoDB Atlas Admin API (v2), built on
 // net/http/httptest, for jitbot's tests and for `jitbot demo`.
 //
-// It is a test double, not an adapter: only tests and the demo wiring in cmd/jitbot import it.
+// It is a test double, not an adapter: only tests, `jitbot demo` and jitbot-bench import it
+// (the last two through cmd/internal/rig).
 // It must not import flows, store, bot or any other jitbot package, so that it can never
 // drift into sharing code with the thing it is meant to check. It speaks the wire protocol
 // only (HTTP, Digest and OAuth client credentials, Atlas JSON), which is what lets the real
@@ -9,7 +10,9 @@
 //
 // Every request is checked against openapi/atlas-api-transformed.yaml from the SDK module, so
 // a client that builds a request the real Atlas would reject fails here too. The spec is
-// loaded once per process ([SharedSpec]) and shared by every [Server].
+// loaded once per process ([SharedSpec]) and shared by every [Server]. Where that file is not
+// at hand (a binary without a Go module cache, as in the container image), [RoutingSpec]
+// routes the implemented operations and checks nothing: the demo says so when it uses it.
 //
 // Beyond the spec the simulator enforces the Atlas rules the spec only states in prose: the
 // 100-users-per-project cap, deleteAfterDate at most one week ahead, scopes naming existing

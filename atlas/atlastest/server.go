@@ -308,7 +308,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status, code = http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED"
 		}
 		msg := fmt.Sprintf("%s %s is not an operation of the Atlas Admin API (%v)", r.Method, r.URL.Path, routeErr)
-		s.violation("request " + msg)
+		if !s.spec.Checked() {
+			// Without the spec only the implemented operations route: the
+			// call may well be Atlas's, just not the simulator's.
+			msg = fmt.Sprintf("%s %s is not an operation the simulator implements (and without the spec it cannot tell whether Atlas has it)", r.Method, r.URL.Path)
+			s.mu.Lock()
+			s.unimplemented = append(s.unimplemented, msg)
+			s.mu.Unlock()
+			s.report(msg)
+		} else {
+			s.violation("request " + msg)
+		}
 		call.ErrorCode = code
 		call.Status = s.writeJSON(w, errReply(status, code, msg))
 		return

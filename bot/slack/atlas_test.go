@@ -22,7 +22,7 @@ const atlasProject = "5cf5a45a9ccf6400e60981b6"
 func TestJourneyWithAtlas(t *testing.T) {
 	var sim *atlastest.Server
 	h := newHarness(t, func(s *setup) {
-		s.ports = func(t testing.TB, clock *flowstest.Clock) (flows.Provisioner, flows.Inventory, flows.Catalog) {
+		s.ports = func(t testing.TB, clock *flowstest.Clock) (flows.Provisioner, flows.Catalog) {
 			var err error
 			sim, err = atlastest.New(atlastest.Options{T: t, Clock: clock, ApplyAfterPolls: 2})
 			if err != nil {
@@ -33,8 +33,8 @@ func TestJourneyWithAtlas(t *testing.T) {
 			sim.AddCluster(atlasProject, atlastest.Cluster{Name: "Cluster0", Tags: []atlastest.Tag{{Key: "owner", Value: "bob@example.com"}}})
 			p, err := atlas.New(context.Background(), atlas.Config{
 				Integrations: []atlas.Integration{{
-					Name: "prod", ProjectID: atlasProject, BaseURL: sim.URL(),
-					ClientID: atlastest.DefaultClientID, ClientSecret: atlastest.DefaultClientSecret,
+					Name: "prod", ProjectID: atlasProject,
+					API:       atlas.API{BaseURL: sim.URL(), ClientID: atlastest.DefaultClientID, ClientSecret: atlastest.DefaultClientSecret},
 					Databases: map[string]map[string][]string{"Cluster0": {"sales": {"orders", "customers"}}},
 				}},
 				Clock: clock,
@@ -45,7 +45,7 @@ func TestJourneyWithAtlas(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(p.Close)
-			return p, p, p.Catalog()
+			return p, p.Catalog()
 		}
 	})
 
@@ -55,8 +55,8 @@ func TestJourneyWithAtlas(t *testing.T) {
 		t.Fatalf("approvers from the cluster's owner tag: %v", r.Approvers)
 	}
 	card := h.lastDM(bob)
-	h.click(bob, card, "approve:"+r.ID)
-	r = h.get(r.ID)
+	h.click(bob, card, "approve:"+string(r.ID))
+	r = h.get(string(r.ID))
 	if r.State != flows.StateActive {
 		t.Fatalf("after approval: %s (%s)", r.State, r.LastError)
 	}
@@ -66,13 +66,13 @@ func TestJourneyWithAtlas(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no password in the DM:\n%s", creds.BlocksJSON)
 	}
-	if !sim.CheckPassword(atlasProject, r.Username, m[1]) {
+	if !sim.CheckPassword(atlasProject, r.Principal, m[1]) {
 		t.Fatal("the password in the DM is not the Atlas user's")
 	}
 	if !strings.Contains(creds.AllText(), "mongodb+srv://") {
 		t.Errorf("no connection string:\n%s", creds.AllText())
 	}
-	if _, ok := sim.User(atlasProject, r.Username); !ok {
+	if _, ok := sim.User(atlasProject, r.Principal); !ok {
 		t.Fatal("no Atlas user")
 	}
 	if n := sim.CountCalls("getClusterStatus"); n < 2 {
@@ -84,10 +84,10 @@ func TestJourneyWithAtlas(t *testing.T) {
 		t.Error("no reminder")
 	}
 	h.sweepAt(r.ExpiresAt)
-	if s := h.get(r.ID).State; s != flows.StateExpired {
+	if s := h.get(string(r.ID)).State; s != flows.StateExpired {
 		t.Fatalf("after expiry: %s", s)
 	}
-	if _, ok := sim.User(atlasProject, r.Username); ok {
+	if _, ok := sim.User(atlasProject, r.Principal); ok {
 		t.Error("the Atlas user outlived the grant")
 	}
 	card, _ = h.slack.Message(card.Channel, card.TS)

@@ -22,37 +22,6 @@ import (
 // for Slack.
 const Platform = "slack"
 
-// Config configures the Slack adapter.
-type Config struct {
-	// BotToken (xoxb-...) calls the Web API. Scopes: commands, chat:write,
-	// im:write, users:read, users:read.email.
-	BotToken string
-	// SigningSecret verifies HTTP requests from Slack. Required unless only
-	// Socket Mode is used.
-	SigningSecret string
-	// AppToken (xapp-..., connections:write) turns on Socket Mode.
-	AppToken string
-	// APIURL overrides the Web API's base URL (tests, proxies).
-	APIURL string
-	// ApprovalsChannel receives a copy of every approval card when the
-	// request's flow names no channel of its own.
-	ApprovalsChannel string
-	// Command is the slash command's name, quoted in help texts ("/access").
-	Command string
-	// Clock paces messages and ages caches (the system clock by default).
-	Clock flows.Clock
-	// HTTPClient calls Slack. The default has timeouts; a client without one
-	// is given one.
-	HTTPClient *http.Client
-	// WorkTimeout bounds the work done after an acknowledgement (30s).
-	WorkTimeout time.Duration
-	// Pacing is the least time between two chat.postMessage calls to one
-	// channel (1s, Slack's guidance).
-	Pacing time.Duration
-	// Log receives the adapter's logs when New is given none.
-	Log *slog.Logger
-}
-
 // Engine is what the adapter asks of the chat engine (*bot.Engine): to run
 // what people type and click, to explain what failed before it got there,
 // and to read what the App Home and the deny form show. Everything jitbot
@@ -62,7 +31,7 @@ type Engine interface {
 	Click(ctx context.Context, who bot.Actor, a bot.Action, in bot.ClickInput) bot.Reply
 	Refused(ctx context.Context, who bot.Actor, err error) bot.Reply
 	Overview(ctx context.Context, who bot.Actor) (bot.Overview, error)
-	Get(ctx context.Context, who bot.Actor, id string) (*flows.Request, error)
+	Get(ctx context.Context, who bot.Actor, id flows.RequestID) (*flows.Request, error)
 }
 
 var _ Engine = (*bot.Engine)(nil)

@@ -96,7 +96,7 @@ func listBlocks(l bot.List) []slackgo.Block {
 			blocks = append(blocks, slackgo.NewContextBlock("more", mrkdwn(fmt.Sprintf("…and %d more.", len(l.Items)-maxListed), maxContextText)))
 			break
 		}
-		blocks = append(blocks, renderCompact(it.Card, it.RequestID+"-")...)
+		blocks = append(blocks, renderCompact(it.Card, string(it.RequestID)+"-")...)
 	}
 	return blocks
 }

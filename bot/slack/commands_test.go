@@ -198,7 +198,7 @@ func TestRequestFormValidation(t *testing.T) {
 	if r.Resource.String() != "prod/Cluster0/sales/orders" || r.Duration != 2*time.Hour || r.Reason != "INC-7" || r.Origin != "slack" {
 		t.Errorf("request %+v", r)
 	}
-	if dm := h.lastDM(alice); !strings.Contains(dm.AllText(), "Request "+r.ID+" sent for approval") {
+	if dm := h.lastDM(alice); !strings.Contains(dm.AllText(), "Request "+string(r.ID)+" sent for approval") {
 		t.Errorf("confirmation:\n%s", dm.AllText())
 	}
 	if n := len(h.dms(bob)); n != 1 {
@@ -217,8 +217,8 @@ func TestCommands(t *testing.T) {
 	h := newHarness(t, withExtendApproval())
 	h.slash(alice, `request prod/Cluster0/sales/orders read 1h "INC-1"`)
 	active := h.only("alice@example.com")
-	h.click(bob, h.lastDM(bob), "approve:"+active.ID)
-	active = h.get(active.ID)
+	h.click(bob, h.lastDM(bob), "approve:"+string(active.ID))
+	active = h.get(string(active.ID))
 	h.slash(alice, `request prod/Cluster0/sales/customers readWrite 30m fixing the import`)
 	var pending *flows.Request
 	rs, _ := h.svc.Mine(h.ctx, "alice@example.com")
@@ -240,27 +240,27 @@ func TestCommands(t *testing.T) {
 		return h.outcome(ru)
 	}
 	out := run(alice, "list")
-	if text := out.AllText(); !strings.Contains(text, active.ID) || !strings.Contains(text, pending.ID) || !slices.Contains(actionIDs(out), "cancel:"+pending.ID) || !slices.Contains(actionIDs(out), "revoke:"+active.ID) {
+	if text := out.AllText(); !strings.Contains(text, string(active.ID)) || !strings.Contains(text, string(pending.ID)) || !slices.Contains(actionIDs(out), "cancel:"+string(pending.ID)) || !slices.Contains(actionIDs(out), "revoke:"+string(active.ID)) {
 		t.Errorf("list:\n%s\n%v", text, actionIDs(out))
 	}
 	out = run(bob, "pending")
-	if got := actionIDs(out); !slices.Equal(got, []string{"approve:" + pending.ID, "deny:" + pending.ID}) {
+	if got := actionIDs(out); !slices.Equal(got, []string{"approve:" + string(pending.ID), "deny:" + string(pending.ID)}) {
 		t.Errorf("pending: %v\n%s", got, out.AllText())
 	}
 	if out := run(carol, "pending"); !strings.Contains(out.AllText(), "Nothing waits for your approval.") {
 		t.Errorf("carol's pending:\n%s", out.AllText())
 	}
 	// Extending needs approval in this flow: the owner gets an extension card.
-	out = run(alice, "extend "+active.ID+" 1h")
+	out = run(alice, "extend "+string(active.ID)+" 1h")
 	if !strings.Contains(out.AllText(), "Asked bob@example.com to approve 1h more.") {
 		t.Errorf("extend:\n%s", out.AllText())
 	}
 	ext := h.lastDM(bob)
-	if got := actionIDs(ext); !slices.Equal(got, []string{"approve-ext:" + active.ID + ":1", "deny-ext:" + active.ID + ":1"}) {
+	if got := actionIDs(ext); !slices.Equal(got, []string{"approve-ext:" + string(active.ID) + ":1", "deny-ext:" + string(active.ID) + ":1"}) {
 		t.Fatalf("extension card: %v", got)
 	}
-	h.click(bob, ext, "approve-ext:"+active.ID+":1")
-	if r := h.get(active.ID); !r.ExpiresAt.Equal(active.ExpiresAt.Add(time.Hour)) {
+	h.click(bob, ext, "approve-ext:"+string(active.ID)+":1")
+	if r := h.get(string(active.ID)); !r.ExpiresAt.Equal(active.ExpiresAt.Add(time.Hour)) {
 		t.Errorf("extension not applied: %s", r.ExpiresAt)
 	}
 	ext, _ = h.slack.Message(ext.Channel, ext.TS)
@@ -272,31 +272,31 @@ func TestCommands(t *testing.T) {
 	}
 	// Rotate: new credentials by DM, the old message loses its password.
 	before := len(h.dms(alice))
-	out = run(alice, "rotate "+active.ID)
+	out = run(alice, "rotate "+string(active.ID))
 	if !strings.Contains(out.AllText(), "New credentials were sent in your direct messages") || strings.Contains(string(out.Body), "pw-") {
 		t.Errorf("rotate:\n%s", out.AllText())
 	}
 	dms := h.dms(alice)
-	if len(dms) != before+1 || !strings.Contains(string(dms[len(dms)-1].BlocksJSON), "pw-"+active.Username+"-2") {
+	if len(dms) != before+1 || !strings.Contains(string(dms[len(dms)-1].BlocksJSON), "pw-"+active.Principal+"-2") {
 		t.Fatalf("rotated credentials not sent: %d DMs before, %d after; last:\n%s", before, len(dms), dms[len(dms)-1].BlocksJSON)
 	}
 	for _, m := range dms[:len(dms)-1] {
-		if strings.Contains(string(m.BlocksJSON), "pw-"+active.Username+"-1") {
+		if strings.Contains(string(m.BlocksJSON), "pw-"+active.Principal+"-1") {
 			m, _ = h.slack.Message(m.Channel, m.TS)
-			if strings.Contains(string(m.BlocksJSON), "pw-"+active.Username+"-1") {
+			if strings.Contains(string(m.BlocksJSON), "pw-"+active.Principal+"-1") {
 				t.Error("the old password is still shown")
 			}
 		}
 	}
-	out = run(alice, "cancel "+pending.ID)
-	if !strings.Contains(out.AllText(), "Cancelled.") || h.get(pending.ID).State != flows.StateCancelled {
+	out = run(alice, "cancel "+string(pending.ID))
+	if !strings.Contains(out.AllText(), "Cancelled.") || h.get(string(pending.ID)).State != flows.StateCancelled {
 		t.Errorf("cancel:\n%s", out.AllText())
 	}
-	out = run(alice, `revoke `+active.ID+` "done early"`)
-	if r := h.get(active.ID); r.State != flows.StateRevoked || r.EndReason != "done early" || !strings.Contains(out.AllText(), "Revoked.") {
+	out = run(alice, `revoke `+string(active.ID)+` "done early"`)
+	if r := h.get(string(active.ID)); r.State != flows.StateRevoked || r.EndReason != "done early" || !strings.Contains(out.AllText(), "Revoked.") {
 		t.Errorf("revoke: %s\n%s", r.State, out.AllText())
 	}
-	if out := run(eve, "cancel "+active.ID); !strings.Contains(out.AllText(), "there is no request "+active.ID+" that you can see") {
+	if out := run(eve, "cancel "+string(active.ID)); !strings.Contains(out.AllText(), "there is no request "+string(active.ID)+" that you can see") {
 		t.Errorf("eve's cancel:\n%s", out.AllText())
 	}
 	if out := run(alice, "revoke nosuchid1"); !strings.Contains(out.AllText(), "there is no request nosuchid1") {

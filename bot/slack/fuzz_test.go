@@ -22,7 +22,7 @@ func fuzzHarness(f *testing.F) (*harness, *flows.Request) {
 	h := newHarness(f)
 	r, err := h.svc.Submit(h.ctx, flows.SubmitInput{
 		Requester: alice.Email, Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales"},
-		Role: "read", Duration: time.Hour, Reason: "INC-1", Origin: Platform,
+		Roles: []string{"read"}, Duration: time.Hour, Reason: "INC-1", Origin: Platform,
 	})
 	if err != nil {
 		f.Fatal(err)
@@ -80,13 +80,13 @@ func FuzzInteractionPayload(f *testing.F) {
 		return string(raw)
 	}
 	for _, s := range []string{
-		click(bob, "approve:"+r.ID), click(eve, "approve:"+r.ID), click(bob, "deny:"+r.ID), click(alice, "cancel:"+r.ID),
-		click(alice, "extend:"+r.ID+":1h"), click(bob, "approve-ext:"+r.ID+":1"), click(alice, "rotate:zzzzzzzzzz"), click(bob, "nonsense"),
-		submission(bob, denyCallback, `{"action":"deny:`+r.ID+`","required":true}`, map[string]map[string]slackgo.BlockAction{fieldReason: {fieldReason: slacktest.TextValue("no")}}),
+		click(bob, "approve:"+string(r.ID)), click(eve, "approve:"+string(r.ID)), click(bob, "deny:"+string(r.ID)), click(alice, "cancel:"+string(r.ID)),
+		click(alice, "extend:"+string(r.ID)+":1h"), click(bob, "approve-ext:"+string(r.ID)+":1"), click(alice, "rotate:zzzzzzzzzz"), click(bob, "nonsense"),
+		submission(bob, denyCallback, `{"action":"deny:`+string(r.ID)+`","required":true}`, map[string]map[string]slackgo.BlockAction{fieldReason: {fieldReason: slacktest.TextValue("no")}}),
 		submission(bob, denyCallback, `{`, nil),
 		submission(alice, requestCallback, ``, map[string]map[string]slackgo.BlockAction{fieldReason: {fieldReason: slacktest.TextValue("x")}}),
 		``, `{`, `null`, `[]`, `"x"`, `{"type":"block_actions"}`, `{"type":"block_actions","actions":[null]}`,
-		`{"type":"block_actions","actions":[{"action_id":"approve:` + r.ID + `"}]}`,
+		`{"type":"block_actions","actions":[{"action_id":"approve:` + string(r.ID) + `"}]}`,
 		`{"type":"view_submission","view":{"callback_id":"` + denyCallback + `","state":{"values":{"reason":{"reason":null}}}}}`,
 		`{"type":"view_submission","view":{"callback_id":"` + requestCallback + `","state":null}}`,
 		`{"type":"shortcut"}`, `{"type":"message_action","message":{"blocks":[{"type":"nope"}]}}`, `{"type":"block_suggestion"}`,
@@ -112,7 +112,7 @@ func FuzzCommandForm(f *testing.F) {
 	}
 	for _, s := range []string{
 		form(alice, "request prod/Cluster0/sales/orders read 1h INC-2"), form(alice, ""), form(alice, "list"), form(bob, "pending"),
-		form(alice, "extend "+r.ID+" 1h"), form(alice, "revoke "+r.ID+" done"), form(eve, "revoke "+r.ID),
+		form(alice, "extend "+string(r.ID)+" 1h"), form(alice, "revoke "+string(r.ID)+" done"), form(eve, "revoke "+string(r.ID)),
 		form(alice, "help"), form(alice, "request <mailto:a@b.c|a@b.c> &lt;x&gt;"), form(slacktest.User{ID: "UNKNOWN", Name: "nobody"}, "list"),
 		"", "=", "command=%", "text=%zz", "command=/access&text=list", strings.Repeat("a=b&", 1000),
 	} {

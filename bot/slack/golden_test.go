@@ -64,7 +64,7 @@ func goldenRequest() *flows.Request {
 	return &flows.Request{
 		ID: "abc23def45", Requester: "alice@example.com",
 		Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"},
-		Role:     "read", Duration: time.Hour, Reason: "INC-123 <!channel> checkout *errors*", Origin: "slack", Flow: "prod-read",
+		Roles:    []string{"read"}, Duration: time.Hour, Reason: "INC-123 <!channel> checkout *errors*", Origin: "slack", Flow: "prod-read",
 		Approvers: []string{"bob@example.com", "carol@example.com"}, Quorum: 1, MaxDuration: 8 * time.Hour,
 		DenyReasonRequired: true, State: flows.StatePending, CreatedAt: t0, UpdatedAt: t0, PendingUntil: t0.Add(time.Hour),
 	}
@@ -78,12 +78,12 @@ func goldenActive() *flows.Request {
 	return r
 }
 
-func goldenCreds() *flows.Credentials {
-	return &flows.Credentials{
-		Username: "jit-alice-abc23def45", Password: flows.NewSecret("Xq7vT2mK9pLr4sW8nZ3c"),
-		ConnectionString: "mongodb+srv://cluster0.ab1cd.mongodb.net",
-		AccessDetails:    `mongosh "mongodb+srv://cluster0.ab1cd.mongodb.net" --username jit-alice-abc23def45`,
-	}
+func goldenCreds() *flows.Credentials { return credsWithPassword("Xq7vT2mK9pLr4sW8nZ3c") }
+
+func credsWithPassword(password string) *flows.Credentials {
+	c := flows.DatabaseUserCredentials("jit-alice-abc23def45", flows.NewSecret(password), "mongodb+srv://cluster0.ab1cd.mongodb.net")
+	c.Instructions = `mongosh "mongodb+srv://cluster0.ab1cd.mongodb.net" --username jit-alice-abc23def45`
+	return &c
 }
 
 func TestGoldenApprovalCards(t *testing.T) {
@@ -147,7 +147,7 @@ func TestGoldenDirectMessages(t *testing.T) {
 		{"provision_failed", notice(active, flows.Event{Type: flows.EventProvisionFailed, Attempt: 5, Message: "Atlas refused the user", At: at}, nil), daveV},
 		{"credentials_undelivered", notice(active, flows.Event{Type: flows.EventCredentialsUndelivered, Message: "Slack did not deliver the direct message", At: at}, nil), daveV},
 		{"grant_missing", notice(active, flows.Event{Type: flows.EventGrantMissing, Message: "the Atlas user of this active grant is gone", At: at}, nil), daveV},
-		{"orphan_deleted", flows.Notice{Event: flows.Event{Type: flows.EventOrphanDeleted, RequestID: "zzz9999999", Username: "jit-bob-zzz9999999", Message: "deleted an Atlas user labelled managed-by=jitbot: no request holds this user", At: at}}, daveV},
+		{"orphan_deleted", flows.Notice{Event: flows.Event{Type: flows.EventOrphanDeleted, RequestID: "zzz9999999", Principal: "jit-bob-zzz9999999", Message: "deleted an Atlas user labelled managed-by=jitbot: no request holds this user", At: at}}, daveV},
 	}
 	d := goldenRequest()
 	step(d.Deny("bob@example.com", "use the read replica", at))
@@ -195,8 +195,7 @@ func TestGoldenDirectMessages(t *testing.T) {
 	}
 
 	// A password a code span cannot hold goes out as rich text, unaltered.
-	odd := goldenCreds()
-	odd.Password = flows.NewSecret("a`b*c_d~e<f>g&h")
+	odd := credsWithPassword("a`b*c_d~e<f>g&h")
 	card, _ := bot.NoticeCard(notice(active, flows.Event{Type: flows.EventActivated, At: at}, odd), aliceV)
 	golden(t, "dm_activated_unusual_password", messagePayload(card))
 	golden(t, "credentials_removed", messagePayload(bot.CredentialsGoneCard(ex, flows.Event{Type: flows.EventRevoking, At: ex.ExpiresAt}, aliceV)))
@@ -236,8 +235,8 @@ func TestGoldenModals(t *testing.T) {
 	golden(t, "modal_request", requestModal(choices))
 	golden(t, "modal_request_one_choice", requestModal(choices[1:2]))
 	r := goldenRequest()
-	st := denyState{Action: "deny:" + r.ID, ResponseURL: "https://hooks.slack.com/actions/T0/1/x", Channel: "DUBOB", Required: true}
+	st := denyState{Action: "deny:" + string(r.ID), ResponseURL: "https://hooks.slack.com/actions/T0/1/x", Channel: "DUBOB", Required: true}
 	golden(t, "modal_deny", denyModal(st, denySummary(r, bot.Action{Kind: bot.ActionDeny, RequestID: r.ID})))
-	st.Action, st.Required = "deny-ext:"+r.ID+":2", false
+	st.Action, st.Required = "deny-ext:"+string(r.ID)+":2", false
 	golden(t, "modal_deny_extension", denyModal(st, denySummary(r, bot.Action{Kind: bot.ActionDenyExtension, RequestID: r.ID, Extension: 2})))
 }

@@ -42,7 +42,7 @@ type setup struct {
 	pacing  time.Duration
 	// ports, when set, builds the Atlas side on the domain's clock instead
 	// of the flowstest fakes.
-	ports     func(t testing.TB, clock *flowstest.Clock) (flows.Provisioner, flows.Inventory, flows.Catalog)
+	ports     func(t testing.TB, clock *flowstest.Clock) (flows.Provisioner, flows.Catalog)
 	slackOpts []slacktest.Option
 	cfg       func(*Config)
 }
@@ -117,13 +117,12 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		t.Fatal(err)
 	}
 	var prov flows.Provisioner
-	var inventory flows.Inventory
 	var catalog flows.Catalog
 	if s.ports != nil {
-		prov, inventory, catalog = s.ports(t, h.clock)
+		prov, catalog = s.ports(t, h.clock)
 	} else {
 		h.prov = flowstest.NewProvisioner()
-		prov, inventory = h.prov, h.prov
+		prov = h.prov
 		catalog = flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {
 			{Name: "Cluster0", Owners: s.owners, Databases: map[string][]string{"sales": {"orders", "customers"}}},
 		}})
@@ -133,7 +132,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		t.Fatal(err)
 	}
 	h.svc, err = flows.NewService(flows.Config{Policy: policy}, flows.Deps{
-		Store: h.store, Provisioner: prov, Inventory: inventory, Catalog: catalog, Notifier: h.engine, Clock: h.clock, Log: log,
+		Store: h.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: prov}, Catalog: catalog, Notifier: h.engine, Clock: h.clock, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -277,7 +276,7 @@ func (h *harness) only(email string) *flows.Request {
 
 func (h *harness) get(id string) *flows.Request {
 	h.t.Helper()
-	r, err := h.store.Get(h.ctx, id)
+	r, err := h.store.Get(h.ctx, flows.RequestID(id))
 	if err != nil {
 		h.t.Fatal(err)
 	}

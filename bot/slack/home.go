@@ -81,7 +81,7 @@ func homeBlocks(command string, ov bot.Overview) []slackgo.Block {
 				blocks = append(blocks, slackgo.NewContextBlock(id+"-more", mrkdwn(escape(fmt.Sprintf("…and %d more: %s list", len(items)-homeListMax, command)), maxContextText)))
 				break
 			}
-			blocks = append(blocks, renderCompact(it.Card, id+"-"+it.RequestID+"-")...)
+			blocks = append(blocks, renderCompact(it.Card, id+"-"+string(it.RequestID)+"-")...)
 		}
 	}
 	section("active", "Your access", "You have no access right now.", ov.Active)

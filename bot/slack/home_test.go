@@ -50,7 +50,7 @@ func TestAppHome(t *testing.T) {
 	// Alice: one active grant and one pending request; Bob: one request to approve.
 	h.slash(alice, `request prod/Cluster0/sales/orders read 1h "INC-1"`)
 	first := h.only("alice@example.com")
-	h.click(bob, h.lastDM(bob), "approve:"+first.ID)
+	h.click(bob, h.lastDM(bob), "approve:"+string(first.ID))
 	h.slash(alice, `request prod/Cluster0/sales/customers read 2h "INC-2"`)
 	var pending *flows.Request
 	rs, _ := h.svc.Mine(h.ctx, "alice@example.com")
@@ -70,13 +70,13 @@ func TestAppHome(t *testing.T) {
 	}
 	home := views[0]
 	text := home.AllText()
-	for _, want := range []string{"Your access", "Your pending requests", "Waiting for your approval", "Nothing waits for you.", first.ID, pending.ID} {
+	for _, want := range []string{"Your access", "Your pending requests", "Waiting for your approval", "Nothing waits for you.", string(first.ID), string(pending.ID)} {
 		if !strings.Contains(text, want) {
 			t.Errorf("alice's home lacks %q:\n%s", want, text)
 		}
 	}
 	ids := actionIDs(home)
-	for _, want := range []string{"revoke:" + first.ID, "extend:" + first.ID + ":1h", "cancel:" + pending.ID} {
+	for _, want := range []string{"revoke:" + string(first.ID), "extend:" + string(first.ID) + ":1h", "cancel:" + string(pending.ID)} {
 		if !slices.Contains(ids, want) {
 			t.Errorf("alice's home lacks button %s: %v", want, ids)
 		}
@@ -84,22 +84,22 @@ func TestAppHome(t *testing.T) {
 
 	h.do(h.signedEvent(homeOpened(bob.ID, "EvB")))
 	bobHome := h.slack.ViewsPublished(bob.ID)[0]
-	if got := actionIDs(bobHome); !slices.Equal(got, []string{"approve:" + pending.ID, "deny:" + pending.ID}) {
+	if got := actionIDs(bobHome); !slices.Equal(got, []string{"approve:" + string(pending.ID), "deny:" + string(pending.ID)}) {
 		t.Errorf("bob's home buttons: %v", got)
 	}
 
 	// Acting from the Home tab refreshes it.
 	status, _ := h.interact(slacktest.BlockActions(slacktest.Click{
-		UserID: alice.ID, ActionID: "cancel:" + pending.ID, TriggerID: h.slack.NewTriggerIDFor(alice.ID), ViewID: home.ID,
+		UserID: alice.ID, ActionID: "cancel:" + string(pending.ID), TriggerID: h.slack.NewTriggerIDFor(alice.ID), ViewID: home.ID,
 	}))
 	if status != http.StatusOK {
 		t.Fatal(status)
 	}
-	if s := h.get(pending.ID).State; s != flows.StateCancelled {
+	if s := h.get(string(pending.ID)).State; s != flows.StateCancelled {
 		t.Fatalf("cancel from home: %s", s)
 	}
 	views = h.slack.ViewsPublished(alice.ID)
-	if len(views) != 2 || slices.Contains(actionIDs(views[1]), "cancel:"+pending.ID) || !strings.Contains(views[1].AllText(), "No requests waiting.") {
+	if len(views) != 2 || slices.Contains(actionIDs(views[1]), "cancel:"+string(pending.ID)) || !strings.Contains(views[1].AllText(), "No requests waiting.") {
 		t.Errorf("home after cancel: %d views\n%s", len(views), views[len(views)-1].AllText())
 	}
 	// Bob's card for the cancelled request lost its buttons.

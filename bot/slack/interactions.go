@@ -88,7 +88,7 @@ func (b *Bot) click(ctx context.Context, who actor, ref string, act bot.Action) 
 // guest or external user already known as such is refused without a form.
 func (b *Bot) openDenyForm(ctx context.Context, triggerID string, who actor, a bot.Action) {
 	st := denyState{Action: a.ID(), ResponseURL: who.responseURL, Channel: who.channelID, Required: true, FromHome: who.fromHome}
-	summary := "Deny request " + a.RequestID + "?"
+	summary := "Deny request " + string(a.RequestID) + "?"
 	p, known := b.people.cached(who.userID)
 	if known && p.Outsider {
 		b.work.Go(ctx, "deny refused", func(ctx context.Context) {
@@ -108,7 +108,7 @@ func (b *Bot) openDenyForm(ctx context.Context, triggerID string, who actor, a b
 	if _, err := b.api.OpenViewContext(octx, triggerID, denyModal(st, summary)); err != nil {
 		b.log.WarnContext(ctx, "could not open the deny form", "user_id", who.userID, "request_id", a.RequestID, "err", err)
 		b.work.Go(ctx, "deny form failed", func(ctx context.Context) {
-			b.tell(ctx, who, bot.Card{Title: "Could not open the form to deny " + a.RequestID, Text: "Slack did not open it in time; click Deny again.", Tone: bot.ToneWarning}, false)
+			b.tell(ctx, who, bot.Card{Title: "Could not open the form to deny " + string(a.RequestID), Text: "Slack did not open it in time; click Deny again.", Tone: bot.ToneWarning}, false)
 		})
 	}
 }

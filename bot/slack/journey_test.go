@@ -31,13 +31,13 @@ func TestJourney(t *testing.T) {
 		t.Fatalf("request %+v", r)
 	}
 	out := h.outcome(ru)
-	if !out.ReplaceOriginal || !strings.Contains(out.AllText(), "Request "+r.ID+" sent for approval") || !slices.Contains(actionIDs(out), "cancel:"+r.ID) {
+	if !out.ReplaceOriginal || !strings.Contains(out.AllText(), "Request "+string(r.ID)+" sent for approval") || !slices.Contains(actionIDs(out), "cancel:"+string(r.ID)) {
 		t.Errorf("outcome: %+v\n%s", out, out.AllText())
 	}
 
 	// The owner gets the approval card by DM, the channel a copy.
 	card := h.lastDM(bob)
-	if got := actionIDs(card); !slices.Equal(got, []string{"approve:" + r.ID, "deny:" + r.ID}) {
+	if got := actionIDs(card); !slices.Equal(got, []string{"approve:" + string(r.ID), "deny:" + string(r.ID)}) {
 		t.Fatalf("owner's card buttons: %v", got)
 	}
 	if text := card.AllText(); !strings.Contains(text, "alice@example.com asks for read on prod/Cluster0/sales/orders for 1h") || !strings.Contains(text, "INC-123") {
@@ -50,8 +50,8 @@ func TestJourney(t *testing.T) {
 
 	// The owner approves: credentials reach the requester, in one message
 	// that says who approved.
-	h.click(bob, card, "approve:"+r.ID)
-	r = h.get(r.ID)
+	h.click(bob, card, "approve:"+string(r.ID))
+	r = h.get(string(r.ID))
 	if r.State != flows.StateActive {
 		t.Fatalf("after approval: %s", r.State)
 	}
@@ -61,8 +61,8 @@ func TestJourney(t *testing.T) {
 	}
 	creds := dms[0]
 	raw := string(creds.BlocksJSON)
-	password := "pw-" + r.Username + "-1"
-	for _, want := range []string{password, r.Username, "mongodb+srv://Cluster0.example.mongodb.net", "read on prod/Cluster0/sales/orders", "Mon 23 Nov 11:00 CET", "mongosh", "Approved by bob@example.com"} {
+	password := "pw-" + r.Principal + "-1"
+	for _, want := range []string{password, r.Principal, "mongodb+srv://Cluster0.example.mongodb.net", "read on prod/Cluster0/sales/orders", "Mon 23 Nov 11:00 CET", "mongosh", "Approved by bob@example.com"} {
 		if !strings.Contains(raw, want) {
 			t.Errorf("credentials DM lacks %q:\n%s", want, raw)
 		}
@@ -91,7 +91,7 @@ func TestJourney(t *testing.T) {
 		t.Fatalf("sweep: %+v", rep)
 	}
 	reminder := h.lastDM(alice)
-	want := []string{"extend:" + r.ID + ":30m", "extend:" + r.ID + ":1h", "extend:" + r.ID + ":2h", "extend:" + r.ID + ":4h", "revoke:" + r.ID}
+	want := []string{"extend:" + string(r.ID) + ":30m", "extend:" + string(r.ID) + ":1h", "extend:" + string(r.ID) + ":2h", "extend:" + string(r.ID) + ":4h", "revoke:" + string(r.ID)}
 	if got := actionIDs(reminder); !slices.Equal(got, want) {
 		t.Errorf("reminder buttons %v, want %v", got, want)
 	}
@@ -104,11 +104,11 @@ func TestJourney(t *testing.T) {
 	if rep.Revocations != 1 {
 		t.Fatalf("sweep: %+v", rep)
 	}
-	r = h.get(r.ID)
+	r = h.get(string(r.ID))
 	if r.State != flows.StateExpired || h.prov.Count("delete") != 1 {
 		t.Fatalf("after expiry: %s, %d deletes", r.State, h.prov.Count("delete"))
 	}
-	if expiry := h.lastDM(alice); !strings.Contains(expiry.AllText(), "Access expired: request "+r.ID) {
+	if expiry := h.lastDM(alice); !strings.Contains(expiry.AllText(), "Access expired: request "+string(r.ID)) {
 		t.Errorf("expiry DM:\n%s", expiry.AllText())
 	}
 	// The credentials message no longer holds the password.
@@ -158,13 +158,13 @@ func TestDenyWithReasonThroughTheModal(t *testing.T) {
 	r := h.only("alice@example.com")
 	card := h.lastDM(bob)
 
-	h.click(bob, card, "deny:"+r.ID)
+	h.click(bob, card, "deny:"+string(r.ID))
 	views := h.slack.Views()
 	if len(views) != 1 || views[0].CallbackID != denyCallback || views[0].Method != "views.open" {
 		t.Fatalf("deny form: %+v", views)
 	}
 	form := views[0]
-	if !strings.Contains(form.AllText(), "Deny request "+r.ID) {
+	if !strings.Contains(form.AllText(), "Deny request "+string(r.ID)) {
 		t.Errorf("deny form:\n%s", form.AllText())
 	}
 	submit := func(reason string) (int, []byte) {
@@ -178,19 +178,19 @@ func TestDenyWithReasonThroughTheModal(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(string(body), `"response_action":"errors"`) || !strings.Contains(string(body), `"reason":"Say why you deny it`) {
 		t.Fatalf("empty reason: %d %s", status, body)
 	}
-	if h.get(r.ID).State != flows.StatePending {
+	if h.get(string(r.ID)).State != flows.StatePending {
 		t.Fatal("denied without a reason")
 	}
 	status, body = submit("use the read replica")
 	if status != http.StatusOK || len(body) != 0 {
 		t.Fatalf("deny: %d %s", status, body)
 	}
-	r = h.get(r.ID)
+	r = h.get(string(r.ID))
 	if r.State != flows.StateDenied || r.Denial.Reason != "use the read replica" {
 		t.Fatalf("after deny: %+v", r)
 	}
 	told := h.lastDM(alice)
-	if text := told.AllText(); !strings.Contains(text, "Request "+r.ID+" denied") || !strings.Contains(text, "use the read replica") || !strings.Contains(text, "bob@example.com") {
+	if text := told.AllText(); !strings.Contains(text, "Request "+string(r.ID)+" denied") || !strings.Contains(text, "use the read replica") || !strings.Contains(text, "bob@example.com") {
 		t.Errorf("requester told:\n%s", text)
 	}
 	card, _ = h.slack.Message(card.Channel, card.TS)
@@ -208,8 +208,8 @@ func TestQuorumOfTwo(t *testing.T) {
 	if len(bobCard.Buttons()) != 2 || len(carolCard.Buttons()) != 2 || !strings.Contains(bobCard.AllText(), "0 of 2") {
 		t.Fatalf("cards: %v %v\n%s", actionIDs(bobCard), actionIDs(carolCard), bobCard.AllText())
 	}
-	h.click(bob, bobCard, "approve:"+r.ID)
-	if s := h.get(r.ID).State; s != flows.StatePending {
+	h.click(bob, bobCard, "approve:"+string(r.ID))
+	if s := h.get(string(r.ID)).State; s != flows.StatePending {
 		t.Fatalf("one approval of two made it %s", s)
 	}
 	bobCard, _ = h.slack.Message(bobCard.Channel, bobCard.TS)
@@ -223,8 +223,8 @@ func TestQuorumOfTwo(t *testing.T) {
 	if len(h.dms(alice)) != 0 {
 		t.Error("the requester was told before the quorum")
 	}
-	h.click(carol, carolCard, "approve:"+r.ID)
-	if s := h.get(r.ID).State; s != flows.StateActive {
+	h.click(carol, carolCard, "approve:"+string(r.ID))
+	if s := h.get(string(r.ID)).State; s != flows.StateActive {
 		t.Fatalf("after two approvals: %s", s)
 	}
 	for _, m := range []slacktest.Message{bobCard, carolCard} {
@@ -250,24 +250,24 @@ func TestRefusedClicksAreExplained(t *testing.T) {
 		want string
 	}{
 		{alice, "you cannot approve your own request"},
-		{eve, "there is no request " + r.ID + " that you can see"},
+		{eve, "there is no request " + string(r.ID) + " that you can see"},
 	}
 	for _, tt := range tests {
-		ru := h.click(tt.who, card, "approve:"+r.ID)
+		ru := h.click(tt.who, card, "approve:"+string(r.ID))
 		posts := h.slack.ResponsePosts(ru)
 		if len(posts) != 1 || posts[0].ResponseType != "ephemeral" || posts[0].ReplaceOriginal || !strings.Contains(posts[0].AllText(), tt.want) {
 			t.Errorf("%s's click: %+v", tt.who.Name, posts)
 		}
 	}
-	if h.get(r.ID).State != flows.StatePending || h.prov.Count("create") != 0 {
+	if h.get(string(r.ID)).State != flows.StatePending || h.prov.Count("create") != 0 {
 		t.Fatal("a refused click changed the request")
 	}
 	if m, _ := h.slack.Message(card.Channel, card.TS); len(m.Updates) != 0 {
 		t.Error("a refused click updated the card")
 	}
 	// A click on a card whose request is over is refused with the reason.
-	h.click(bob, card, "approve:"+r.ID)
-	ru := h.click(bob, card, "approve:"+r.ID)
+	h.click(bob, card, "approve:"+string(r.ID))
+	ru := h.click(bob, card, "approve:"+string(r.ID))
 	if posts := h.slack.ResponsePosts(ru); len(posts) != 1 || !strings.Contains(posts[0].AllText(), "already") {
 		t.Errorf("late click: %+v", posts)
 	}
@@ -312,12 +312,12 @@ func TestReplaysActOnce(t *testing.T) {
 	// the second would be refused ("you already approved").
 	card := h.lastDM(bob)
 	cb := slacktest.BlockActions(slacktest.Click{
-		UserID: bob.ID, ActionID: "approve:" + r.ID, ResponseURL: h.slack.NewMessageResponseURL(card.Channel, card.TS),
+		UserID: bob.ID, ActionID: "approve:" + string(r.ID), ResponseURL: h.slack.NewMessageResponseURL(card.Channel, card.TS),
 		TriggerID: h.slack.NewTriggerIDFor(bob.ID), ChannelID: card.Channel, MessageTS: card.TS,
 	})
 	h.interact(cb)
 	h.interact(cb)
-	if got := h.get(r.ID).Approvals; len(got) != 1 {
+	if got := h.get(string(r.ID)).Approvals; len(got) != 1 {
 		t.Fatalf("approvals: %+v", got)
 	}
 	if posts := h.slack.ResponsePosts(cb.ResponseURL); len(posts) != 0 {

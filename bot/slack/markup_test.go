@@ -46,14 +46,14 @@ func noRawMarkup(t *testing.T, where, text string, blocks json.RawMessage) {
 func TestPeoplesWordsPingNobody(t *testing.T) {
 	h := newHarness(t, withChannel("#db-access"))
 	res := flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: markupCollection}
-	r, err := h.svc.Submit(h.ctx, flows.SubmitInput{Requester: alice.Email, Resource: res, Role: "read", Duration: time.Hour,
+	r, err := h.svc.Submit(h.ctx, flows.SubmitInput{Requester: alice.Email, Resource: res, Roles: []string{"read"}, Duration: time.Hour,
 		Reason: markupReason, Origin: Platform})
 	if err != nil {
 		t.Fatal(err)
 	}
 	card := h.lastDM(bob)
-	h.click(bob, card, "approve:"+r.ID)
-	if s := h.get(r.ID).State; s != flows.StateActive {
+	h.click(bob, card, "approve:"+string(r.ID))
+	if s := h.get(string(r.ID)).State; s != flows.StateActive {
 		t.Fatalf("state %s", s)
 	}
 	_, ru := h.slash(alice, "list")

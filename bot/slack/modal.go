@@ -213,10 +213,11 @@ func parseRequestForm(state *slackgo.ViewState) (bot.Command, map[string]string)
 		}
 		f.Resource = res
 	}
-	f.Role = value(fieldRole)
-	if f.Role == "" {
+	role := value(fieldRole)
+	f.Roles = []string{role}
+	if role == "" {
 		errs[fieldRole] = "Choose a role."
-	} else if err := flows.ValidateRole(f.Role); err != nil {
+	} else if err := flows.ValidateRole(role); err != nil {
 		errs[fieldRole] = flows.ErrorMessage(err)
 	}
 	if d, err := flows.ParseDuration(value(fieldDuration)); err != nil {
@@ -273,7 +274,7 @@ func denyModal(st denyState, summary string) slackgo.ModalViewRequest {
 // denySummary says what the deny form is about.
 func denySummary(r *flows.Request, a bot.Action) string {
 	if a.Kind == bot.ActionDenyExtension {
-		return "Deny extension " + strconv.Itoa(a.Extension) + " of request " + r.ID + ": " + r.Requester + " asks to keep " + r.Role + " on " + r.Resource.String() + " longer."
+		return "Deny extension " + strconv.Itoa(a.Extension) + " of request " + string(r.ID) + ": " + r.Requester + " asks to keep " + flows.FormatRoles(r.Roles) + " on " + r.Resource.String() + " longer."
 	}
-	return "Deny request " + r.ID + ": " + r.Requester + " asks for " + r.Role + " on " + r.Resource.String() + " for " + flows.FormatDuration(r.Duration) + "."
+	return "Deny request " + string(r.ID) + ": " + r.Requester + " asks for " + flows.FormatRoles(r.Roles) + " on " + r.Resource.String() + " for " + flows.FormatDuration(r.Duration) + "."
 }

@@ -18,7 +18,7 @@ func (h *harness) submit(requester, resource, origin string) *flows.Request {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	r, err := h.svc.Submit(h.ctx, flows.SubmitInput{Requester: requester, Resource: res, Role: "read", Duration: time.Hour, Reason: "INC-1", Origin: origin})
+	r, err := h.svc.Submit(h.ctx, flows.SubmitInput{Requester: requester, Resource: res, Roles: []string{"read"}, Duration: time.Hour, Reason: "INC-1", Origin: origin})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -31,8 +31,8 @@ func TestTeamsRequestsStayPrivateToTeams(t *testing.T) {
 	h := newHarness(t)
 	r := h.submit("alice@example.com", "prod/Cluster0/sales/orders", "teams")
 	card := h.lastDM(bob)
-	h.click(bob, card, "approve:"+r.ID)
-	if s := h.get(r.ID).State; s != flows.StateActive {
+	h.click(bob, card, "approve:"+string(r.ID))
+	if s := h.get(string(r.ID)).State; s != flows.StateActive {
 		t.Fatalf("state %s", s)
 	}
 	if dms := h.dms(alice); len(dms) != 0 {
@@ -61,7 +61,7 @@ func TestTeamsRequestsStayPrivateToTeams(t *testing.T) {
 func TestUndeliverableCredentialsAlertAdmins(t *testing.T) {
 	h := newHarness(t)
 	r := h.submit("frank@example.com", "prod/Cluster0/sales/orders", "slack")
-	h.click(bob, h.lastDM(bob), "approve:"+r.ID)
+	h.click(bob, h.lastDM(bob), "approve:"+string(r.ID))
 	var undelivered bool
 	for _, ev := range h.store.Events() {
 		undelivered = undelivered || ev.Type == flows.EventCredentialsUndelivered && strings.Contains(ev.Message, "frank@example.com")
@@ -70,7 +70,7 @@ func TestUndeliverableCredentialsAlertAdmins(t *testing.T) {
 		t.Fatal("no credentials_undelivered event")
 	}
 	alert := h.lastDM(dave)
-	if text := alert.AllText(); !strings.Contains(text, "Credentials not delivered: request "+r.ID) || !strings.Contains(text, "rotate "+r.ID) {
+	if text := alert.AllText(); !strings.Contains(text, "Credentials not delivered: request "+string(r.ID)) || !strings.Contains(text, "rotate "+string(r.ID)) {
 		t.Errorf("admin alert:\n%s", text)
 	}
 	if strings.Contains(string(alert.BlocksJSON), "pw-") {
@@ -83,24 +83,24 @@ func TestUndeliverableCredentialsAlertAdmins(t *testing.T) {
 func TestRevokeFailedAlertsAdmins(t *testing.T) {
 	h := newHarness(t)
 	r := h.submit("alice@example.com", "prod/Cluster0/sales/orders", "teams")
-	h.click(bob, h.lastDM(bob), "approve:"+r.ID)
+	h.click(bob, h.lastDM(bob), "approve:"+string(r.ID))
 	h.prov.Fail = func(op string, _ flows.Grant) error {
 		if op == "delete" {
 			return flows.Errorf(flows.EUNAVAILABLE, "Atlas is down")
 		}
 		return nil
 	}
-	r = h.get(r.ID)
+	r = h.get(string(r.ID))
 	at := r.ExpiresAt
-	for i := 0; i < 7 && h.get(r.ID).State != flows.StateRevokeFailed; i++ {
+	for i := 0; i < 7 && h.get(string(r.ID)).State != flows.StateRevokeFailed; i++ {
 		h.sweepAt(at)
-		at = h.get(r.ID).NextAttemptAt.Add(time.Second)
+		at = h.get(string(r.ID)).NextAttemptAt.Add(time.Second)
 	}
-	if s := h.get(r.ID).State; s != flows.StateRevokeFailed {
+	if s := h.get(string(r.ID)).State; s != flows.StateRevokeFailed {
 		t.Fatalf("state %s", s)
 	}
 	alert := h.lastDM(dave)
-	if text := alert.AllText(); !strings.Contains(text, "Could not remove access: request "+r.ID) || !strings.Contains(text, "Atlas is down") {
+	if text := alert.AllText(); !strings.Contains(text, "Could not remove access: request "+string(r.ID)) || !strings.Contains(text, "Atlas is down") {
 		t.Errorf("admin alert:\n%s", text)
 	}
 	if len(h.dms(alice)) != 0 {
@@ -116,7 +116,7 @@ func TestRevokeFailedAlertsAdmins(t *testing.T) {
 // Orphans found by reconcile belong to no request: admins are told.
 func TestOrphanAlert(t *testing.T) {
 	h := newHarness(t)
-	h.prov.AddUser(flows.Grant{RequestID: "gone123456", Integration: "prod", Username: "jit-x-gone123456"})
+	h.prov.AddUser(flows.Grant{RequestID: "gone123456", Integration: "prod", Principal: "jit-x-gone123456"})
 	if _, err := h.svc.Reconcile(h.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -169,10 +169,10 @@ func TestTimeout(t *testing.T) {
 	h := newHarness(t, withChannel("#db-access"))
 	r := h.submit("alice@example.com", "prod/Cluster0/sales/orders", "slack")
 	h.sweepAt(r.PendingUntil)
-	if s := h.get(r.ID).State; s != flows.StateTimedOut {
+	if s := h.get(string(r.ID)).State; s != flows.StateTimedOut {
 		t.Fatalf("state %s", s)
 	}
-	if text := h.lastDM(alice).AllText(); !strings.Contains(text, "Request "+r.ID+" timed out") {
+	if text := h.lastDM(alice).AllText(); !strings.Contains(text, "Request "+string(r.ID)+" timed out") {
 		t.Errorf("requester told:\n%s", text)
 	}
 	for _, m := range append(h.dms(bob), h.slack.ChannelMessages("CAPPROVALS")...) {
@@ -188,7 +188,7 @@ func TestTimeout(t *testing.T) {
 func TestExtensionCardsCloseWithTheGrant(t *testing.T) {
 	h := newHarness(t, withExtendApproval())
 	r := h.submit("alice@example.com", "prod/Cluster0/sales/orders", "slack")
-	h.click(bob, h.lastDM(bob), "approve:"+r.ID)
+	h.click(bob, h.lastDM(bob), "approve:"+string(r.ID))
 	if _, err := h.svc.Extend(h.ctx, r.ID, "alice@example.com", time.Hour); err != nil {
 		t.Fatal(err)
 	}

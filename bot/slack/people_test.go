@@ -74,15 +74,15 @@ func TestOutsidersAreRefused(t *testing.T) {
 
 			// She cannot approve from bob's card.
 			card := h.lastDM(bob)
-			ru := h.click(outsider, card, "approve:"+r.ID)
-			if got := h.get(r.ID).Approvals; len(got) != 0 {
+			ru := h.click(outsider, card, "approve:"+string(r.ID))
+			if got := h.get(string(r.ID)).Approvals; len(got) != 0 {
 				t.Errorf("the %s approved: %+v", kind.name, got)
 			}
 			refusedHere(t, h, ru)
 
 			// Nor deny: known now, she is refused without a form.
 			views := len(h.slack.Views())
-			ru = h.click(outsider, card, "deny:"+r.ID)
+			ru = h.click(outsider, card, "deny:"+string(r.ID))
 			if n := len(h.slack.Views()); n != views {
 				t.Errorf("a deny form opened for the %s", kind.name)
 			}
@@ -104,7 +104,7 @@ func TestOutsidersAreRefused(t *testing.T) {
 			if got, err := h.bot.UserGroupMembers(h.ctx, "dba"); err != nil || !slices.Equal(got, []string{bob.Email}) {
 				t.Errorf("user group members %v, %v", got, err)
 			}
-			if r := h.get(r.ID); len(r.Approvals) != 0 {
+			if r := h.get(string(r.ID)); len(r.Approvals) != 0 {
 				t.Errorf("approvals %+v", r.Approvals)
 			}
 		})

@@ -61,14 +61,14 @@ func TestSocketMode(t *testing.T) {
 	// already approved").
 	card := h.lastDM(bob)
 	click := slacktest.BlockActions(slacktest.Click{
-		UserID: bob.ID, ActionID: "approve:" + r.ID, TriggerID: h.slack.NewTriggerIDFor(bob.ID),
+		UserID: bob.ID, ActionID: "approve:" + string(r.ID), TriggerID: h.slack.NewTriggerIDFor(bob.ID),
 		ResponseURL: h.slack.NewMessageResponseURL(card.Channel, card.TS), ChannelID: card.Channel, MessageTS: card.TS,
 	})
 	if ack, err := h.slack.SendSocketMode(wait, slacktest.EnvelopeInteractive, click); err != nil || ack != nil {
 		t.Fatalf("click ack %s, %v", ack, err)
 	}
 	h.bot.idle()
-	if got := h.get(r.ID).Approvals; len(got) != 1 {
+	if got := h.get(string(r.ID)).Approvals; len(got) != 1 {
 		t.Fatalf("approvals %+v", got)
 	}
 	callsBefore := len(h.slack.Calls())
@@ -86,7 +86,7 @@ func TestSocketMode(t *testing.T) {
 
 	// A deny form submitted without its required reason: the errors come
 	// back in the ack, as over HTTP.
-	meta, _ := json.Marshal(denyState{Action: "deny:" + r.ID, Required: true})
+	meta, _ := json.Marshal(denyState{Action: "deny:" + string(r.ID), Required: true})
 	ack, err = h.slack.SendSocketMode(wait, slacktest.EnvelopeInteractive, slacktest.ViewSubmission(slacktest.Submission{
 		UserID: carol.ID, ViewID: "VDENY", CallbackID: denyCallback, PrivateMetadata: string(meta),
 		Values: map[string]map[string]slackgo.BlockAction{fieldReason: {fieldReason: slacktest.TextValue("")}},
@@ -105,19 +105,19 @@ func TestSocketMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.bot.idle()
-	if home := h.slack.ViewsPublished(carol.ID); len(home) != 1 || !strings.Contains(home[0].AllText(), r.ID) {
+	if home := h.slack.ViewsPublished(carol.ID); len(home) != 1 || !strings.Contains(home[0].AllText(), string(r.ID)) {
 		t.Errorf("carol's home: %+v", home)
 	}
 
 	// Carol approves over the socket too: credentials go out.
 	carolCard := h.lastDM(carol)
 	if _, err := h.slack.SendSocketMode(wait, slacktest.EnvelopeInteractive, slacktest.BlockActions(slacktest.Click{
-		UserID: carol.ID, ActionID: "approve:" + r.ID, TriggerID: h.slack.NewTriggerIDFor(carol.ID), ChannelID: carolCard.Channel, MessageTS: carolCard.TS,
+		UserID: carol.ID, ActionID: "approve:" + string(r.ID), TriggerID: h.slack.NewTriggerIDFor(carol.ID), ChannelID: carolCard.Channel, MessageTS: carolCard.TS,
 	})); err != nil {
 		t.Fatal(err)
 	}
 	h.bot.idle()
-	if s := h.get(r.ID).State; s != flows.StateActive || !strings.Contains(string(h.lastDM(alice).BlocksJSON), "pw-") {
+	if s := h.get(string(r.ID)).State; s != flows.StateActive || !strings.Contains(string(h.lastDM(alice).BlocksJSON), "pw-") {
 		t.Fatalf("after the second approval: %s", s)
 	}
 	// Every envelope was acknowledged (how fast is for the benchmarks).

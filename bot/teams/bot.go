@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 	_ "time/tzdata" // localTimezone names must resolve even on images without zoneinfo
@@ -30,52 +29,6 @@ const (
 	dedupeTTL  = 75 * time.Minute
 	dedupeSize = 100000
 )
-
-// App registration types of the Azure bot (Config.AppType).
-const (
-	// AppTypeSingleTenant: the bot's app registration lives in TenantID, which issues its token.
-	AppTypeSingleTenant = "single_tenant"
-	// AppTypeMultiTenant: a multi-tenant app registration, whose token comes from the
-	// botframework.com tenant. Only the token changes: activities are still accepted from
-	// TenantID alone.
-	AppTypeMultiTenant = "multi_tenant"
-)
-
-// Config configures the Teams adapter. AppID, AppPassword and TenantID are required.
-type Config struct {
-	// AppID and AppPassword are the Azure bot's Microsoft App ID and client secret.
-	AppID, AppPassword string
-	// TenantID is the Entra tenant (directory) ID of the organisation jitbot serves. Required:
-	// jitbot knows people by email, and any tenant's admins can give their users any email, so
-	// activities from another tenant are ignored and a member lookup answering for another
-	// tenant is refused. It is also the token authority of a single-tenant bot (AppType).
-	TenantID string
-	// AppType is the app registration type of the Azure bot, which only decides where the bot
-	// token comes from: AppTypeSingleTenant (the default, "") from
-	// https://login.microsoftonline.com/{TenantID}, AppTypeMultiTenant from the botframework.com
-	// tenant. TokenURL, when set, overrides both. Who may talk to the bot is TenantID's choice
-	// either way.
-	AppType string
-	// OpenIDMetadataURL and TokenURL override Microsoft's endpoints (sovereign clouds, tests).
-	OpenIDMetadataURL, TokenURL string
-	// Issuers are the accepted token issuers (default DefaultIssuer); for tests.
-	Issuers []string
-	// HTTPClient fetches keys and tokens and calls the connector (defaults have timeouts).
-	HTTPClient *http.Client
-	// Clock ages the adapter's caches (system clock by default). Token lifetimes and pacing
-	// follow the real time Microsoft keeps, whatever this clock says.
-	Clock flows.Clock
-	// WorkTimeout bounds the work done after an activity is acknowledged, and each message the
-	// engine sends or updates through the Bot (DefaultWorkTimeout).
-	WorkTimeout time.Duration
-	// ServiceHosts are the only hosts the bot token is sent to (the serviceUrl of activities
-	// and of stored conversations); "*.example.com" matches subdomains. Default
-	// DefaultServiceHosts(): Microsoft's public and US government Teams connector hosts. Tests
-	// set their fake's host.
-	ServiceHosts []string
-	// Log receives the adapter's logs when New is given none.
-	Log *slog.Logger
-}
 
 // Store keeps people's conversation references across restarts, so that the bot can write
 // to them first. store.DB implements it.

@@ -21,7 +21,7 @@ func fixedRequest() *flows.Request {
 	return &flows.Request{
 		ID: "abc23def45", Requester: "alice@example.com",
 		Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"},
-		Role:     "read", Duration: time.Hour, Reason: "INC-123 see [the runbook](https://evil.example.com) *now*", Origin: Platform,
+		Roles:    []string{"read"}, Duration: time.Hour, Reason: "INC-123 see [the runbook](https://evil.example.com) *now*", Origin: Platform,
 		Flow: "prod-read", Approvers: []string{"owner@example.com", "carol@example.com"}, Quorum: 1, MaxDuration: 8 * time.Hour,
 		DenyReasonRequired: true, State: flows.StatePending, CreatedAt: t0, UpdatedAt: t0, PendingUntil: t0.Add(time.Hour),
 	}
@@ -57,9 +57,8 @@ func goldenCards(t *testing.T) map[string]adaptiveCard {
 
 	active, activated := activeFixed()
 	out["approval_active"] = renderCard(bot.ApprovalCard(active, owner))
-	creds := flows.Credentials{Username: "jit-alice-abc23def45", Password: flows.NewSecret("s3cr3t*_[pw]"),
-		ConnectionString: "mongodb+srv://cluster0.example.mongodb.net",
-		AccessDetails:    `mongosh "mongodb+srv://cluster0.example.mongodb.net" --username jit-alice-abc23def45`}
+	creds := flows.DatabaseUserCredentials("jit-alice-abc23def45", flows.NewSecret("s3cr3t*_[pw]"), "mongodb+srv://cluster0.example.mongodb.net")
+	creds.Instructions = `mongosh "mongodb+srv://cluster0.example.mongodb.net" --username jit-alice-abc23def45`
 	c, _ := bot.NoticeCard(flows.Notice{Event: activated, Request: active, To: []string{"alice@example.com"}, Credentials: &creds}, requester)
 	out["credentials"] = renderCard(c)
 
@@ -109,7 +108,7 @@ func goldenCards(t *testing.T) map[string]adaptiveCard {
 		}
 		out["notice_"+string(ev.Type)] = renderCard(c)
 	}
-	orphan, _ := bot.NoticeCard(flows.Notice{Event: flows.Event{Type: flows.EventOrphanDeleted, Username: "jit-bob-zzz",
+	orphan, _ := bot.NoticeCard(flows.Notice{Event: flows.Event{Type: flows.EventOrphanDeleted, Principal: "jit-bob-zzz",
 		RequestID: "zzz", Message: "no request holds this user", At: t0}}, admin)
 	out["notice_orphan_deleted"] = renderCard(orphan)
 
@@ -206,7 +205,7 @@ func TestCardsAreWellFormed(t *testing.T) {
 
 func TestSummaryNeverCarriesTheSecret(t *testing.T) {
 	active, activated := activeFixed()
-	creds := flows.Credentials{Username: "u", Password: flows.NewSecret("s3cr3t")}
+	creds := flows.DatabaseUserCredentials("u", flows.NewSecret("s3cr3t"), "")
 	c, _ := bot.NoticeCard(flows.Notice{Event: activated, Request: active, Credentials: &creds}, bot.Viewer{})
 	act := cardActivity(c.Summary(), renderCard(c))
 	card := act.Attachments[0].Content.(adaptiveCard)
@@ -281,7 +280,7 @@ func FuzzParseRequestForm(f *testing.F) {
 			}
 			return
 		}
-		if in.Resource.Validate() != nil || flows.ValidateRole(in.Role) != nil || in.Resource.Database == "" {
+		if in.Resource.Validate() != nil || len(in.Roles) != 1 || flows.ValidateRole(in.Roles[0]) != nil || in.Resource.Database == "" {
 			t.Fatalf("accepted %+v", in)
 		}
 	})

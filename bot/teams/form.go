@@ -135,5 +135,5 @@ func parseRequestForm(value map[string]any) (bot.Command, error) {
 	if len(reason) > bot.MaxReasonLength {
 		return bot.Command{}, flows.Errorf(flows.EINVALID, "the reason is %d characters long; keep it under %d", len(reason), bot.MaxReasonLength)
 	}
-	return bot.Command{Verb: bot.VerbRequest, Resource: r, Role: role, Duration: d, Reason: reason}, nil
+	return bot.Command{Verb: bot.VerbRequest, Resource: r, Roles: []string{role}, Duration: d, Reason: reason}, nil
 }

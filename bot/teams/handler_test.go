@@ -188,8 +188,8 @@ func TestRedeliveredActivityMakesOneRequest(t *testing.T) {
 	}
 	wg.Wait()
 	h.bot.idle()
-	if h.prov.Count("create") != 1 || h.request(r.ID).State != "active" {
-		t.Fatalf("creates %d, state %s", h.prov.Count("create"), h.request(r.ID).State)
+	if h.prov.Count("create") != 1 || h.request(string(r.ID)).State != "active" {
+		t.Fatalf("creates %d, state %s", h.prov.Count("create"), h.request(string(r.ID)).State)
 	}
 }
 
@@ -203,13 +203,13 @@ func TestRestartKeepsApproversReachable(t *testing.T) {
 	h.say(alice, aliceConv, "access request "+orders+" read 1h INC-1")
 	r := h.only(h.svc.Mine(h.ctx, "alice@example.com"))
 	cardAct, card := h.last(ownerConv)
-	if !strings.Contains(cardText(card), "Access request "+r.ID) || cardAct.Activity.Recipient.ID != owner.ID {
+	if !strings.Contains(cardText(card), "Access request "+string(r.ID)) || cardAct.Activity.Recipient.ID != owner.ID {
 		t.Fatalf("approval card after a restart:\n%s", cardText(card))
 	}
 
 	h.restart()
 	h.click(owner, ownerConv, cardAct.ActivityID, submitData(t, card, "Approve"))
-	if got := h.request(r.ID).State; got != "active" {
+	if got := h.request(string(r.ID)).State; got != "active" {
 		t.Fatalf("after approval: %s", got)
 	}
 	c := h.current(ownerConv, cardAct.ActivityID)
@@ -248,7 +248,7 @@ func TestNotifyUnreachable(t *testing.T) {
 		t.Fatalf("credentials_undelivered events: %+v", undelivered)
 	}
 
-	r = h.request(r.ID)
+	r = h.request(string(r.ID))
 	if r.State != flows.StateActive {
 		t.Fatalf("after undelivered credentials: %s", r.State)
 	}

@@ -174,7 +174,7 @@ func (h *harness) start() {
 	}
 	h.engine = engine
 	svc, err := flows.NewService(flows.Config{Policy: testPolicy(t)}, flows.Deps{
-		Store: h.store, Provisioner: h.prov, Inventory: h.prov, Catalog: testCatalog(), Notifier: engine, Clock: h.clock, Log: log,
+		Store: h.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: h.prov}, Catalog: testCatalog(), Notifier: engine, Clock: h.clock, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -370,7 +370,7 @@ func (h *harness) only(rs []*flows.Request, err error) *flows.Request {
 // request reads a request as it is now in the store.
 func (h *harness) request(id string) *flows.Request {
 	h.t.Helper()
-	r, err := h.store.Get(h.ctx, id)
+	r, err := h.store.Get(h.ctx, flows.RequestID(id))
 	if err != nil {
 		h.t.Fatalf("request %s: %v", id, err)
 	}

@@ -40,7 +40,7 @@ func TestOnlyTheConfiguredTenant(t *testing.T) {
 	noTenant := h.bf.Submit(ownerConv, owner, "1:x", card)
 	noTenant.Conversation.TenantID = ""
 	h.deliver(noTenant)
-	if h.request(r.ID).State != flows.StatePending || len(h.bf.Activities()) != before ||
+	if h.request(string(r.ID)).State != flows.StatePending || len(h.bf.Activities()) != before ||
 		h.bf.CallCount("GET", "/v3/conversations/*/members/*") != lookups {
 		t.Fatal("an activity without a tenant was acted on")
 	}
@@ -52,7 +52,7 @@ func TestOnlyTheConfiguredTenant(t *testing.T) {
 	act := h.bf.Submit("a:mallory", mallory, "1:x", card)
 	act.Conversation.TenantID = tenant
 	h.deliver(act)
-	if got := h.request(r.ID).State; got != flows.StatePending {
+	if got := h.request(string(r.ID)).State; got != flows.StatePending {
 		t.Fatalf("a member of another tenant decided: %s", got)
 	}
 	if _, c := h.last("a:mallory"); !strings.Contains(cardText(c), "Teams says your account belongs to another") {
@@ -119,7 +119,7 @@ func TestEmailBoundToFirstEntraAccount(t *testing.T) {
 	const impostorConv = "a:impostor-1on1"
 	refusedAs := func(what string) {
 		t.Helper()
-		if got := h.request(r.ID).State; got != flows.StatePending {
+		if got := h.request(string(r.ID)).State; got != flows.StatePending {
 			t.Fatalf("%s: the impostor's approval counted: %s", what, got)
 		}
 		if _, c := h.last(impostorConv); !strings.Contains(cardText(c), "jitbot knows that address as another Microsoft Entra account") {
@@ -147,7 +147,7 @@ func TestEmailBoundToFirstEntraAccount(t *testing.T) {
 	// The owner still decides, and the credentials go to alice; nothing reaches the impostor.
 	sentToImpostor := len(h.sent(impostorConv))
 	h.click(owner, ownerConv, cardAct.ActivityID, approve)
-	if got := h.request(r.ID).State; got != flows.StateActive {
+	if got := h.request(string(r.ID)).State; got != flows.StateActive {
 		t.Fatalf("the owner's approval: %s", got)
 	}
 	if len(h.sent(impostorConv)) != sentToImpostor {
@@ -249,7 +249,7 @@ func TestForgetContactRebindsTheEmail(t *testing.T) {
 
 	// The new account is accepted, binds the email, and acts as its owner.
 	h.click(successor, successorConv, "1:x", approve)
-	if got := h.request(r.ID).State; got != flows.StateActive {
+	if got := h.request(string(r.ID)).State; got != flows.StateActive {
 		t.Fatalf("the new account's approval: %s", got)
 	}
 	if c := h.storedContact("owner@example.com"); c.AadObjectID != "aad-successor" || c.Conversation.ID != successorConv {

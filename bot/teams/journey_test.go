@@ -23,13 +23,13 @@ func TestJourney(t *testing.T) {
 	if r.Origin != Platform || r.Reason != "INC-123" || r.Duration != time.Hour || !slices.Equal(r.Approvers, []string{"owner@example.com"}) {
 		t.Fatalf("request: %+v", r)
 	}
-	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "Request "+r.ID+" sent for approval") {
+	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "Request "+string(r.ID)+" sent for approval") {
 		t.Fatalf("requester's confirmation:\n%s", cardText(c))
 	}
 
 	cardAct, card := h.last(ownerConv)
 	text := cardText(card)
-	for _, want := range []string{"Access request " + r.ID, "Requester: alice@example.com", "Resource: " + orders, "Reason: INC-123", "Waiting for 1 approval from owner@example.com"} {
+	for _, want := range []string{"Access request " + string(r.ID), "Requester: alice@example.com", "Resource: " + orders, "Reason: INC-123", "Waiting for 1 approval from owner@example.com"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("approval card lacks %q:\n%s", want, text)
 		}
@@ -42,7 +42,7 @@ func TestJourney(t *testing.T) {
 	}
 
 	h.click(owner, ownerConv, cardAct.ActivityID, submitData(t, card, "Approve"))
-	r = h.request(r.ID)
+	r = h.request(string(r.ID))
 	if r.State != flows.StateActive {
 		t.Fatalf("after approval: %s", r.State)
 	}
@@ -51,8 +51,8 @@ func TestJourney(t *testing.T) {
 		t.Fatalf("credentials messages: %d", len(creds))
 	}
 	credText := cardText(creds[0].Cards()[0])
-	password := "pw-" + r.Username + "-1"
-	for _, want := range []string{"Username", r.Username, password, "mongodb+srv://Cluster0.example.mongodb.net", "mongosh"} {
+	password := "pw-" + r.Principal + "-1"
+	for _, want := range []string{"Username", r.Principal, password, "mongodb+srv://Cluster0.example.mongodb.net", "mongosh"} {
 		if !strings.Contains(credText, want) {
 			t.Errorf("credentials lack %q:\n%s", want, credText)
 		}
@@ -83,7 +83,7 @@ func TestJourney(t *testing.T) {
 	if got := actionTitles(rem); !slices.Equal(got, []string{"Extend 30m", "Extend 1h", "Extend 2h", "Extend 4h", "I'm done: revoke", "Yes, revoke"}) {
 		t.Errorf("reminder actions %v", got)
 	}
-	if d := submitData(t, rem, "Extend 4h"); d[dataKey] != "extend:"+r.ID+":4h" {
+	if d := submitData(t, rem, "Extend 4h"); d[dataKey] != "extend:"+string(r.ID)+":4h" {
 		t.Errorf("extend data %v", d)
 	}
 
@@ -92,10 +92,10 @@ func TestJourney(t *testing.T) {
 	if _, err := h.svc.Sweep(h.ctx, h.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if r = h.request(r.ID); r.State != flows.StateExpired {
+	if r = h.request(string(r.ID)); r.State != flows.StateExpired {
 		t.Fatalf("after expiry: %s", r.State)
 	}
-	if len(h.sentWith(aliceConv, "Access expired: request "+r.ID)) != 1 {
+	if len(h.sentWith(aliceConv, "Access expired: request "+string(r.ID))) != 1 {
 		t.Error("no expiry message")
 	}
 	if h.prov.Count("create") != 1 || h.prov.Count("delete") != 1 {
@@ -167,16 +167,16 @@ func TestDenyWithReason(t *testing.T) {
 	// Without a reason flows refuses, and says why.
 	deny := submitData(t, card, "Deny request")
 	h.click(owner, ownerConv, cardAct.ActivityID, deny)
-	if _, c := h.last(ownerConv); !strings.Contains(cardText(c), "say why you deny request "+r.ID) {
+	if _, c := h.last(ownerConv); !strings.Contains(cardText(c), "say why you deny request "+string(r.ID)) {
 		t.Fatalf("refusal:\n%s", cardText(c))
 	}
-	if h.request(r.ID).State != flows.StatePending {
+	if h.request(string(r.ID)).State != flows.StatePending {
 		t.Fatal("denied without a reason")
 	}
 
 	deny[inputReason] = "  use the [replica](https://evil.example.com)  "
 	h.click(owner, ownerConv, cardAct.ActivityID, deny)
-	if r = h.request(r.ID); r.State != flows.StateDenied || r.Denial.Reason != "use the [replica](https://evil.example.com)" {
+	if r = h.request(string(r.ID)); r.State != flows.StateDenied || r.Denial.Reason != "use the [replica](https://evil.example.com)" {
 		t.Fatalf("after deny: %s %+v", r.State, r.Denial)
 	}
 	c := h.current(ownerConv, cardAct.ActivityID)
@@ -184,7 +184,7 @@ func TestDenyWithReason(t *testing.T) {
 		t.Errorf("approval card after deny:\n%s %v", got, actionTitles(c))
 	}
 	_, dm := h.last(aliceConv)
-	if got := cardText(dm); !strings.Contains(got, "Request "+r.ID+" denied") || !strings.Contains(got, "Reason: use the [replica]") {
+	if got := cardText(dm); !strings.Contains(got, "Request "+string(r.ID)+" denied") || !strings.Contains(got, "Reason: use the [replica]") {
 		t.Errorf("requester's message:\n%s", got)
 	}
 }
@@ -204,15 +204,15 @@ func TestSelfApprovalAndStrangersRefused(t *testing.T) {
 	}
 	// So does someone who is no approver.
 	h.click(eve, eveConv, "1:whatever", approve)
-	if _, c := h.last(eveConv); !strings.Contains(cardText(c), "there is no request "+r.ID+" that you can see") {
+	if _, c := h.last(eveConv); !strings.Contains(cardText(c), "there is no request "+string(r.ID)+" that you can see") {
 		t.Errorf("stranger's answer:\n%s", cardText(c))
 	}
 	// An unknown action id is refused without touching anything.
-	h.click(eve, eveConv, "1:whatever", map[string]any{dataKey: "approve:" + r.ID + ":now"})
+	h.click(eve, eveConv, "1:whatever", map[string]any{dataKey: "approve:" + string(r.ID) + ":now"})
 	if _, c := h.last(eveConv); !strings.Contains(cardText(c), "that button does nothing here") {
 		t.Errorf("bogus action answer:\n%s", cardText(c))
 	}
-	if got := h.request(r.ID); got.State != flows.StatePending || len(got.Approvals) != 0 {
+	if got := h.request(string(r.ID)); got.State != flows.StatePending || len(got.Approvals) != 0 {
 		t.Fatalf("request after refused clicks: %s %+v", got.State, got.Approvals)
 	}
 	if h.prov.Count("create") != 0 {
@@ -226,7 +226,7 @@ func TestSelfApprovalAndStrangersRefused(t *testing.T) {
 	if h.prov.Count("create") != 1 {
 		t.Fatalf("creates: %d", h.prov.Count("create"))
 	}
-	if _, c := h.last(ownerConv); !strings.Contains(cardText(c), "cannot approve request "+r.ID+": it is already") {
+	if _, c := h.last(ownerConv); !strings.Contains(cardText(c), "cannot approve request "+string(r.ID)+": it is already") {
 		t.Errorf("second approval answer:\n%s", cardText(c))
 	}
 }
@@ -261,7 +261,7 @@ func TestRequestForm(t *testing.T) {
 		t.Fatalf("request from the form: %+v", r)
 	}
 	// The form is replaced by the request, so it cannot be sent twice.
-	if got := cardText(h.current(aliceConv, formAct.ActivityID)); !strings.Contains(got, "Request "+r.ID+" sent for approval") {
+	if got := cardText(h.current(aliceConv, formAct.ActivityID)); !strings.Contains(got, "Request "+string(r.ID)+" sent for approval") {
 		t.Errorf("form after submit:\n%s", got)
 	}
 	if len(h.sent(ownerConv)) != 1 {
@@ -305,11 +305,11 @@ func TestCommands(t *testing.T) {
 	r := h.only(h.svc.Mine(h.ctx, "alice@example.com"))
 	h.say(owner, ownerConv, "<at>jitbot</at> access pending")
 	a, c := h.last(ownerConv)
-	if a.Activity.Text != "Waiting for your approval" || !strings.Contains(cardText(c), r.ID) || !slices.Contains(actionTitles(c), "Approve") {
+	if a.Activity.Text != "Waiting for your approval" || !strings.Contains(cardText(c), string(r.ID)) || !slices.Contains(actionTitles(c), "Approve") {
 		t.Errorf("pending:\n%s %v", cardText(c), actionTitles(c))
 	}
-	h.say(alice, aliceConv, "access cancel "+r.ID)
-	if got := h.request(r.ID); got.State != flows.StateCancelled {
+	h.say(alice, aliceConv, "access cancel "+string(r.ID))
+	if got := h.request(string(r.ID)); got.State != flows.StateCancelled {
 		t.Fatalf("after cancel: %s", got.State)
 	}
 	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "Cancelled.") {
@@ -320,8 +320,8 @@ func TestCommands(t *testing.T) {
 	if got := cardText(h.current(ownerConv, cards[0].ActivityID)); !strings.Contains(got, "Cancelled by alice@example.com") {
 		t.Errorf("approval card after cancel:\n%s", got)
 	}
-	h.say(eve, eveConv, "access revoke "+r.ID)
-	if _, c := h.last(eveConv); !strings.Contains(cardText(c), "there is no request "+r.ID+" that you can see") {
+	h.say(eve, eveConv, "access revoke "+string(r.ID))
+	if _, c := h.last(eveConv); !strings.Contains(cardText(c), "there is no request "+string(r.ID)+" that you can see") {
 		t.Errorf("stranger's revoke:\n%s", cardText(c))
 	}
 }
@@ -349,8 +349,8 @@ func TestGroupChatsAndOtherTenants(t *testing.T) {
 	h.say(alice, aliceConv, "access request "+orders+" read 1h INC-1")
 	r := h.only(h.svc.Mine(h.ctx, "alice@example.com"))
 	before := len(h.bf.Activities())
-	h.click(foreign, "a:mallory", "1:x", map[string]any{dataKey: "approve:" + r.ID})
-	if h.request(r.ID).State != flows.StatePending || len(h.bf.Activities()) != before {
+	h.click(foreign, "a:mallory", "1:x", map[string]any{dataKey: "approve:" + string(r.ID)})
+	if h.request(string(r.ID)).State != flows.StatePending || len(h.bf.Activities()) != before {
 		t.Fatal("an activity from another tenant was acted on")
 	}
 	if !strings.Contains(h.logs.String(), "ignored an activity from another tenant") {

@@ -27,7 +27,7 @@ func (h *harness) approved(resource, reason string) *flows.Request {
 	}
 	cardAct, card := h.last(ownerConv)
 	h.click(owner, ownerConv, cardAct.ActivityID, submitData(h.t, card, "Approve"))
-	r := h.request(rs[0].ID)
+	r := h.request(string(rs[0].ID))
 	if r.State != flows.StateActive {
 		h.t.Fatalf("not active: %s", r.State)
 	}
@@ -42,20 +42,20 @@ func TestExtensionNeedsApproval(t *testing.T) {
 	r := h.approved(invoices, "")
 	approvalCard := h.sent(ownerConv)[0]
 
-	h.say(alice, aliceConv, "access extend "+r.ID+" 1h")
+	h.say(alice, aliceConv, "access extend "+string(r.ID)+" 1h")
 	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "Asked carol@example.com, owner@example.com to approve 1h more.") {
 		t.Fatalf("extend answer:\n%s", cardText(c))
 	}
 	extAct, ext := h.last(ownerConv)
-	if !strings.Contains(cardText(ext), "Extension 1 of request "+r.ID) || !slices.Equal(actionTitles(ext), []string{"Approve", "Deny", "Deny extension"}) {
+	if !strings.Contains(cardText(ext), "Extension 1 of request "+string(r.ID)) || !slices.Equal(actionTitles(ext), []string{"Approve", "Deny", "Deny extension"}) {
 		t.Fatalf("extension card:\n%s %v", cardText(ext), actionTitles(ext))
 	}
-	if d := submitData(t, ext, "Approve"); d[dataKey] != "approve-ext:"+r.ID+":1" {
+	if d := submitData(t, ext, "Approve"); d[dataKey] != "approve-ext:"+string(r.ID)+":1" {
 		t.Fatalf("extension approve data %v", d)
 	}
 
 	h.click(owner, ownerConv, extAct.ActivityID, submitData(t, ext, "Approve"))
-	r = h.request(r.ID)
+	r = h.request(string(r.ID))
 	if !r.ExpiresAt.Equal(t0.Add(2 * time.Hour)) {
 		t.Fatalf("expires at %s", r.ExpiresAt)
 	}
@@ -63,24 +63,24 @@ func TestExtensionNeedsApproval(t *testing.T) {
 	if !strings.Contains(extDone, "Approved by owner@example.com") || !strings.Contains(extDone, "access now ends at Sun 23 Nov 11:00 UTC") {
 		t.Errorf("extension card after approval:\n%s", extDone)
 	}
-	if len(h.sentWith(aliceConv, "Access extended: request "+r.ID)) != 1 {
+	if len(h.sentWith(aliceConv, "Access extended: request "+string(r.ID))) != 1 {
 		t.Error("the requester was not told")
 	}
 
 	// Revoking from the credentials card: the confirmation's submit.
 	creds := h.sentWith(aliceConv, "Access granted")[0]
 	h.click(alice, aliceConv, creds.ActivityID, submitData(t, creds.Cards()[0], "Yes, revoke"))
-	if r = h.request(r.ID); r.State != flows.StateRevoked {
+	if r = h.request(string(r.ID)); r.State != flows.StateRevoked {
 		t.Fatalf("after revoke: %s", r.State)
 	}
 	// A revoke ends access: the password is gone because access ended, not because a new
 	// password replaced it.
 	wantCreds := strings.Join([]string{
-		"Credentials of request " + r.ID + " removed",
+		"Credentials of request " + string(r.ID) + " removed",
 		"read on " + invoices,
 		"Username",
-		r.Username,
-		"This message held the password of " + r.Username + "; it was removed because access to " + invoices + " ended.",
+		r.Principal,
+		"This message held the password of " + r.Principal + "; it was removed because access to " + invoices + " ended.",
 		"Removed at Sun 23 Nov 09:00 UTC",
 	}, "\n")
 	if got := cardText(h.current(aliceConv, creds.ActivityID)); got != wantCreds {
@@ -92,7 +92,7 @@ func TestExtensionNeedsApproval(t *testing.T) {
 	if got := cardText(h.current(ownerConv, extAct.ActivityID)); got != extDone {
 		t.Errorf("a settled extension card changed on revoke:\n%s", got)
 	}
-	if len(h.sentWith(aliceConv, "Access revoked: request "+r.ID)) != 1 {
+	if len(h.sentWith(aliceConv, "Access revoked: request "+string(r.ID))) != 1 {
 		t.Error("no revoke notice")
 	}
 }
@@ -110,7 +110,7 @@ func TestExtendAndRotate(t *testing.T) {
 	}
 	rem := h.sentWith(aliceConv, "Access ends soon")[0]
 	h.click(alice, aliceConv, rem.ActivityID, submitData(t, rem.Cards()[0], "Extend 30m"))
-	if r = h.request(r.ID); !r.ExpiresAt.Equal(t0.Add(90 * time.Minute)) {
+	if r = h.request(string(r.ID)); !r.ExpiresAt.Equal(t0.Add(90 * time.Minute)) {
 		t.Fatalf("expires at %s", r.ExpiresAt)
 	}
 	c := h.current(aliceConv, rem.ActivityID)
@@ -122,11 +122,11 @@ func TestExtendAndRotate(t *testing.T) {
 	}
 
 	first := h.sentWith(aliceConv, "Access granted")[0]
-	h.say(alice, aliceConv, "access rotate "+r.ID)
+	h.say(alice, aliceConv, "access rotate "+string(r.ID))
 	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "New credentials were sent here") {
 		t.Errorf("rotate answer:\n%s", cardText(c))
 	}
-	if got := h.sentWith(aliceConv, "New credentials: request "+r.ID); len(got) != 1 || !strings.Contains(cardText(got[0].Cards()[0]), "pw-"+r.Username+"-2") {
+	if got := h.sentWith(aliceConv, "New credentials: request "+string(r.ID)); len(got) != 1 || !strings.Contains(cardText(got[0].Cards()[0]), "pw-"+r.Principal+"-2") {
 		t.Fatalf("new credentials: %d", len(got))
 	}
 	if got := cardText(h.current(aliceConv, first.ActivityID)); !strings.Contains(got, "a new password replaced it") || strings.Contains(got, "pw-") {
@@ -333,7 +333,7 @@ func TestAdminAlerts(t *testing.T) {
 		t.Fatalf("state %s", r.State)
 	}
 	for _, conv := range []string{"a:admin-1on1", aliceConv} {
-		if got := h.sentWith(conv, "Could not set up access: request "+r.ID); len(got) != 1 ||
+		if got := h.sentWith(conv, "Could not set up access: request "+string(r.ID)); len(got) != 1 ||
 			!strings.Contains(cardText(got[0].Cards()[0]), "Problem: Atlas refused the user") {
 			t.Errorf("alert in %s: %d", conv, len(got))
 		}
@@ -357,7 +357,7 @@ func TestEveryApproversCardFollows(t *testing.T) {
 		t.Fatalf("carol's card:\n%s", cardText(carolCard))
 	}
 	h.click(carol, carolConv, carolAct.ActivityID, submitData(t, carolCard, "Approve"))
-	if h.request(r.ID).State != flows.StateActive {
+	if h.request(string(r.ID)).State != flows.StateActive {
 		t.Fatal("not approved")
 	}
 	for conv, id := range map[string]string{ownerConv: ownerCard.ActivityID, carolConv: carolAct.ActivityID} {
@@ -367,8 +367,8 @@ func TestEveryApproversCardFollows(t *testing.T) {
 		}
 	}
 	// The owner, too late, is told why nothing happened.
-	h.click(owner, ownerConv, ownerCard.ActivityID, map[string]any{dataKey: "deny:" + r.ID, inputReason: "no"})
-	if _, c := h.last(ownerConv); !strings.Contains(cardText(c), "cannot deny request "+r.ID+": it is already active (approved by carol@example.com)") {
+	h.click(owner, ownerConv, ownerCard.ActivityID, map[string]any{dataKey: "deny:" + string(r.ID), inputReason: "no"})
+	if _, c := h.last(ownerConv); !strings.Contains(cardText(c), "cannot deny request "+string(r.ID)+": it is already active (approved by carol@example.com)") {
 		t.Errorf("late deny:\n%s", cardText(c))
 	}
 }

@@ -60,7 +60,7 @@ func TestPeoplesWordsPingNobody(t *testing.T) {
 		t.Errorf("the list's fallback text: %q", c["fallbackText"])
 	}
 	h.click(owner, ownerConv, cardAct.ActivityID, submitData(t, card, "Approve"))
-	if s := h.request(r.ID).State; s != flows.StateActive {
+	if s := h.request(string(r.ID)).State; s != flows.StateActive {
 		t.Fatalf("state %s", s)
 	}
 	for _, a := range h.bf.Activities() {

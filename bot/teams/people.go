@@ -223,7 +223,7 @@ func (d *directory) fill(gen uint64, put func()) {
 // Lookups of the accounts that showed the email are dropped too: an account whose mail moved
 // elsewhere in Entra must not be taken for the person by a cached lookup.
 func (d *directory) forget(ctx context.Context, email string, evs ...flows.Event) (wasBound string, err error) {
-	unlock := d.emails.Lock(email)
+	unlock := d.emails.Lock(flows.RequestID(email))
 	defer unlock()
 	if c, found, _ := d.stored(ctx, email); found {
 		wasBound = c.AadObjectID
@@ -277,7 +277,7 @@ func (d *directory) remember(ctx context.Context, p person, act schema.Activity)
 	}
 	// Checking the binding and writing it are one step: two accounts showing the same email at
 	// once must not both bind it.
-	unlock := d.emails.Lock(p.Email)
+	unlock := d.emails.Lock(flows.RequestID(p.Email))
 	defer unlock()
 	if err := d.checkBinding(ctx, p, act); err != nil {
 		return err

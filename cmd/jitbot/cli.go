@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
+	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
+	"github.com/jitbot/jitbot/atlas/atlastest"
+	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/store"
@@ -31,7 +32,6 @@ Usage:
   jitbot audit verify  [-config jitbot.yaml]
   jitbot contacts forget [-config jitbot.yaml] [-as admin@example.com] <email>
   jitbot demo   [-speed 0] [-keep]
-  jitbot bench  [-quick] [-runs 200] [-only load,click,duplicates,expiry,downtime,crash,scale]
 
 The config defaults to $JITBOT_CONFIG, else /etc/jitbot/jitbot.yaml.
 grants, audit and contacts talk to the running server's admin API
@@ -56,11 +56,14 @@ func usageErr(format string, args ...any) error {
 type env struct {
 	stdout, stderr io.Writer
 	lookup         config.Env
+	// atlasSpec finds the Atlas OpenAPI spec the demo's simulator checks
+	// calls against (tests pretend it is missing).
+	atlasSpec func() (*atlastest.Spec, error)
 }
 
 // cli runs one command line and returns the exit status.
 func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
-	e := &env{stdout: stdout, stderr: stderr, lookup: lookup}
+	e := &env{stdout: stdout, stderr: stderr, lookup: lookup, atlasSpec: atlastest.SharedSpec}
 	err := e.run(ctx, args)
 	if err == nil {
 		return 0
@@ -92,7 +95,10 @@ func (e *env) run(ctx context.Context, args []string) error {
 	case "demo":
 		return e.demo(ctx, rest)
 	case "bench":
-		return e.bench(ctx, rest)
+		// The scenarios (load generation, kill loops) are not in this
+		// binary: they are a command of their own, run from the source tree.
+		return &exitError{code: 2, msg: "bench has moved out of the jitbot binary: run `" + strings.Join(append([]string{"go run ./cmd/jitbot-bench"}, rest...), " ") +
+			"` in jitbot's source tree (see README.md, Performance)"}
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.stdout, usage)
 		return nil
@@ -155,7 +161,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		return usageErr("-log-format %q: use json or text", *format)
 	}
 	log := newLogger(e.stderr, *format)
-	m, err := New(ctx, cfg, Options{Log: log})
+	m, err := app.New(ctx, cfg, app.Options{Log: log})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("%v; stop the other jitbot or point store.path elsewhere", err)
@@ -182,47 +188,11 @@ func (e *env) check(ctx context.Context, args []string) error {
 	return e.checkOnline(ctx, cfg)
 }
 
-// adminBase is where the running server's admin API is, from the listen address.
-func adminBase(listen string) string {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return "http://127.0.0.1:8080"
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port)
-}
-
-func (e *env) client(cfg *config.Config) *adminClient {
-	addr := cfg.Listen
-	if cfg.AdminListen != "" {
-		addr = cfg.AdminListen
-	}
-	return &adminClient{base: adminBase(addr), token: cfg.AdminToken, http: &http.Client{Timeout: 3 * time.Minute}}
-}
-
-// serverUp reports whether a jitbot answers at the admin address.
-func serverUp(ctx context.Context, c *adminClient) bool {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/healthz", nil)
-	if err != nil {
-		return false
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
 // server returns the admin client of the running jitbot, or nil when none
 // runs (the caller then opens the store itself).
-func (e *env) server(ctx context.Context, cfg *config.Config) (*adminClient, error) {
-	c := e.client(cfg)
-	if !serverUp(ctx, c) {
+func (e *env) server(ctx context.Context, cfg *config.Config) (*app.AdminClient, error) {
+	c := app.NewAdminClient(cfg)
+	if !c.Up(ctx) {
 		return nil, nil
 	}
 	if cfg.AdminToken == "" {
@@ -253,7 +223,7 @@ func (e *env) grants(ctx context.Context, args []string) error {
 		if err := parseFlags(fs, args[1:]); err != nil {
 			return err
 		}
-		states, err := parseStates(*state)
+		states, err := app.ParseStates(*state)
 		if err != nil {
 			return usageErr("-state: %v", err)
 		}
@@ -261,11 +231,11 @@ func (e *env) grants(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		var views []grantView
+		var views []app.GrantView
 		if c, err := e.server(ctx, cfg); err != nil {
 			return err
 		} else if c != nil {
-			if err := c.do(ctx, http.MethodGet, "/admin/grants?state="+*state, nil, &views); err != nil {
+			if views, err = c.Grants(ctx, *state); err != nil {
 				return err
 			}
 		} else {
@@ -279,12 +249,12 @@ func (e *env) grants(ctx context.Context, args []string) error {
 				return err
 			}
 			for _, r := range rs {
-				views = append(views, viewOf(r))
+				views = append(views, app.ViewOf(r))
 			}
 		}
 		if *asJSON {
 			if views == nil {
-				views = []grantView{} // [], not null, for scripts
+				views = []app.GrantView{} // [], not null, for scripts
 			}
 			enc := json.NewEncoder(e.stdout)
 			enc.SetIndent("", "  ")
@@ -318,35 +288,56 @@ func (e *env) grants(ctx context.Context, args []string) error {
 		if *as, err = actingAdmin(cfg, *as); err != nil {
 			return err
 		}
-		var v grantView
-		if c := e.client(cfg); serverUp(ctx, c) {
-			if err := c.do(ctx, http.MethodPost, "/admin/grants/"+id+"/revoke", revokeBody{As: *as, Reason: *reason}, &v); err != nil {
+		var v app.GrantView
+		if c := app.NewAdminClient(cfg); c.Up(ctx) {
+			if v, err = c.Revoke(ctx, id, *as, *reason); err != nil {
 				return err
 			}
-		} else {
-			// No server: run the revocation here, against Atlas, then stop.
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return err
-			}
-			m, err := New(ctx, cfg, Options{Listener: ln, Log: newLogger(e.stderr, "text")})
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			if !cfg.Policy.IsAdmin(*as) {
-				return fmt.Errorf("%q is not an admin in the policy", *as)
-			}
-			r, err := m.Service().Revoke(ctx, id, *as, viaAdmin(*reason, "the jitbot CLI"))
-			if err != nil {
-				return errors.New(flows.ErrorMessage(err))
-			}
-			v = viewOf(r)
+		} else if v, err = e.revokeOffline(ctx, cfg, id, *as, *reason); err != nil {
+			return err
 		}
 		fmt.Fprintf(e.stdout, "request %s is %s\n", v.ID, v.State)
 		return nil
 	}
 	return usageErr("grants: unknown subcommand %q; want list or revoke", args[0])
+}
+
+// revokeOffline revokes a grant when no server runs: against the store and
+// Atlas, with no listener, no schedule and no chat adapter.
+func (e *env) revokeOffline(ctx context.Context, cfg *config.Config, id, as, reason string) (app.GrantView, error) {
+	if !cfg.Policy.IsAdmin(as) {
+		return app.GrantView{}, fmt.Errorf("%q is not an admin in the policy", as)
+	}
+	db, err := e.openStore(cfg, false)
+	if err != nil {
+		return app.GrantView{}, err
+	}
+	defer db.Close()
+	untold := &untold{}
+	o, err := app.NewOffline(ctx, cfg, db, untold, app.Options{Log: newLogger(e.stderr, "text")})
+	if err != nil {
+		return app.GrantView{}, err
+	}
+	defer o.Close()
+	r, err := o.Service.Revoke(ctx, flows.RequestID(id), as, app.ViaAdmin(reason, "the jitbot CLI"))
+	if err != nil {
+		return app.GrantView{}, errors.New(flows.ErrorMessage(err))
+	}
+	if untold.people.Load() {
+		fmt.Fprintln(e.stderr, "jitbot: no server runs, so nobody was told in Slack or Teams (the requester, the approvers)")
+	}
+	return app.ViewOf(r), nil
+}
+
+// untold is the notifier of an admin verb run without a server: no chat
+// adapter runs, so it only notes whether anyone was to be told.
+type untold struct{ people atomic.Bool }
+
+func (u *untold) Notify(_ context.Context, n flows.Notice) error {
+	if len(n.To) > 0 || n.Credentials != nil {
+		u.people.Store(true)
+	}
+	return nil
 }
 
 func (e *env) audit(ctx context.Context, args []string) error {
@@ -365,7 +356,7 @@ func (e *env) audit(ctx context.Context, args []string) error {
 	if sub == "verify" && *since != "" {
 		return usageErr("audit verify: -since does not apply: the chain is verified from its first record")
 	}
-	from, err := parseSince(*since, time.Now())
+	from, err := app.ParseSince(*since, time.Now())
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -377,14 +368,10 @@ func (e *env) audit(ctx context.Context, args []string) error {
 		return err
 	} else if c != nil {
 		if sub == "export" {
-			q := ""
-			if *since != "" {
-				q = "?since=" + from.UTC().Format(time.RFC3339)
-			}
-			return c.do(ctx, http.MethodGet, "/admin/audit"+q, nil, e.stdout)
+			return c.ExportAudit(ctx, from, e.stdout)
 		}
-		var res verifyResult
-		if err := c.do(ctx, http.MethodGet, "/admin/audit/verify", nil, &res); err != nil {
+		res, err := c.VerifyAudit(ctx)
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "audit log OK: %d records, head %s\n", res.Records, res.Head)
@@ -397,7 +384,7 @@ func (e *env) audit(ctx context.Context, args []string) error {
 	defer db.Close()
 	if sub == "export" {
 		enc := json.NewEncoder(e.stdout)
-		return db.Audit(ctx, from, func(r flows.AuditRecord) error { return enc.Encode(lineOf(r)) })
+		return db.Audit(ctx, from, func(r flows.AuditRecord) error { return enc.Encode(app.LineOf(r)) })
 	}
 	sum, err := db.VerifyAudit(ctx)
 	if err != nil {
@@ -436,8 +423,7 @@ func (e *env) contacts(ctx context.Context, args []string) error {
 	if c, err := e.server(ctx, cfg); err != nil {
 		return err
 	} else if c != nil {
-		var res forgetResult
-		if err := c.do(ctx, http.MethodPost, "/admin/contacts/teams/"+url.PathEscape(email)+"/forget", forgetBody{As: *as}, &res); err != nil {
+		if err := c.ForgetContact(ctx, email, *as); err != nil {
 			return err
 		}
 	} else {
@@ -454,7 +440,7 @@ func (e *env) contacts(ctx context.Context, args []string) error {
 			return err
 		}
 		defer db.Close()
-		if err := forgetTeamsContact(ctx, storeForget(db), email, admin, "the jitbot CLI", time.Now()); err != nil {
+		if err := app.ForgetTeamsContact(ctx, app.StoreForget(db), email, admin, "the jitbot CLI", time.Now()); err != nil {
 			if flows.ErrorCode(err) == flows.EINTERNAL {
 				return err
 			}
@@ -467,7 +453,7 @@ func (e *env) contacts(ctx context.Context, args []string) error {
 
 // checkOnline proves each integration's credentials and roles.
 func (e *env) checkOnline(ctx context.Context, cfg *config.Config) error {
-	p, err := newAtlas(ctx, cfg, Options{Log: newLogger(io.Discard, "text"), Clock: flows.SystemClock{}})
+	p, err := app.NewAtlas(ctx, cfg, app.Options{Log: newLogger(io.Discard, "text"), Clock: flows.SystemClock{}})
 	if err != nil {
 		return err
 	}

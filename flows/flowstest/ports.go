@@ -9,11 +9,12 @@ import (
 	"github.com/jitbot/jitbot/flows"
 )
 
-// Provisioner is a fake flows.Provisioner and flows.Inventory that keeps users
+// Provisioner is a fake database-user provisioner with every optional
+// capability (ApplyWaiter, Backstopper, Reissuer, Inventory): it keeps users
 // in memory, records every call, and fails on demand.
 type Provisioner struct {
 	mu        sync.Mutex
-	users     map[string]flows.Grant // by username
+	users     map[string]flows.Grant // by principal
 	calls     []Call
 	passwords int
 	// Fail, when set, decides the error of each call (nil: succeed).
@@ -25,13 +26,16 @@ type Provisioner struct {
 
 // Call is one recorded provisioner call.
 type Call struct {
-	Op       string // create, wait, backstop, rotate, delete, list
-	Username string
-	Grant    flows.Grant
+	Op        string // create, wait, backstop, rotate, delete, list
+	Principal string
+	Grant     flows.Grant
 }
 
 var (
 	_ flows.Provisioner = (*Provisioner)(nil)
+	_ flows.ApplyWaiter = (*Provisioner)(nil)
+	_ flows.Backstopper = (*Provisioner)(nil)
+	_ flows.Reissuer    = (*Provisioner)(nil)
 	_ flows.Inventory   = (*Provisioner)(nil)
 )
 
@@ -43,7 +47,7 @@ func (p *Provisioner) call(op string, g flows.Grant) error {
 		p.OnCall(op, g)
 	}
 	p.mu.Lock()
-	p.calls = append(p.calls, Call{Op: op, Username: g.Username, Grant: g})
+	p.calls = append(p.calls, Call{Op: op, Principal: g.Principal, Grant: g})
 	fail := p.Fail
 	p.mu.Unlock()
 	if fail != nil {
@@ -54,11 +58,8 @@ func (p *Provisioner) call(op string, g flows.Grant) error {
 
 func (p *Provisioner) credentials(g flows.Grant) flows.Credentials {
 	p.passwords++
-	return flows.Credentials{
-		Username:         g.Username,
-		Password:         flows.NewSecret(fmt.Sprintf("pw-%s-%d", g.Username, p.passwords)),
-		ConnectionString: "mongodb+srv://" + g.Resource.Cluster + ".example.mongodb.net",
-	}
+	return flows.DatabaseUserCredentials(g.Principal, flows.NewSecret(fmt.Sprintf("pw-%s-%d", g.Principal, p.passwords)),
+		"mongodb+srv://"+g.Resource.Cluster+".example.mongodb.net")
 }
 
 // Create implements flows.Provisioner.
@@ -68,29 +69,29 @@ func (p *Provisioner) Create(_ context.Context, g flows.Grant) (flows.Credential
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.users[g.Username] = g
+	p.users[g.Principal] = g
 	return p.credentials(g), nil
 }
 
-// WaitApplied implements flows.Provisioner.
+// WaitApplied implements flows.ApplyWaiter.
 func (p *Provisioner) WaitApplied(_ context.Context, g flows.Grant) error { return p.call("wait", g) }
 
-// SetBackstop implements flows.Provisioner.
+// SetBackstop implements flows.Backstopper.
 func (p *Provisioner) SetBackstop(_ context.Context, g flows.Grant) error {
 	if err := p.call("backstop", g); err != nil {
 		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if u, ok := p.users[g.Username]; ok {
+	if u, ok := p.users[g.Principal]; ok {
 		u.BackstopAt = g.BackstopAt
-		p.users[g.Username] = u
+		p.users[g.Principal] = u
 	}
 	return nil
 }
 
-// Rotate implements flows.Provisioner.
-func (p *Provisioner) Rotate(_ context.Context, g flows.Grant) (flows.Credentials, error) {
+// Reissue implements flows.Reissuer (a rotation: its calls are "rotate").
+func (p *Provisioner) Reissue(_ context.Context, g flows.Grant) (flows.Credentials, error) {
 	if err := p.call("rotate", g); err != nil {
 		return flows.Credentials{}, err
 	}
@@ -106,21 +107,21 @@ func (p *Provisioner) Delete(_ context.Context, g flows.Grant) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.users, g.Username)
+	delete(p.users, g.Principal)
 	return nil
 }
 
-// ManagedUsers implements flows.Inventory.
-func (p *Provisioner) ManagedUsers(_ context.Context, integration string) ([]flows.ManagedUser, error) {
+// ManagedGrants implements flows.Inventory.
+func (p *Provisioner) ManagedGrants(_ context.Context, integration string) ([]flows.ManagedGrant, error) {
 	if err := p.call("list", flows.Grant{Integration: integration}); err != nil {
 		return nil, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var out []flows.ManagedUser
+	var out []flows.ManagedGrant
 	for _, g := range p.users {
 		if g.Integration == integration {
-			out = append(out, flows.ManagedUser{Username: g.Username, RequestID: g.RequestID})
+			out = append(out, flows.ManagedGrant{Principal: g.Principal, RequestID: g.RequestID})
 		}
 	}
 	return out, nil
@@ -130,7 +131,7 @@ func (p *Provisioner) ManagedUsers(_ context.Context, integration string) ([]flo
 func (p *Provisioner) AddUser(g flows.Grant) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.users[g.Username] = g
+	p.users[g.Principal] = g
 }
 
 // User returns the user with the given name.

@@ -85,7 +85,7 @@ func (s *Store) TamperAudit(seq uint64) {
 }
 
 // AddMessageRef implements flows.ChatState.
-func (s *Store) AddMessageRef(ctx context.Context, requestID string, ref flows.MessageRef) error {
+func (s *Store) AddMessageRef(ctx context.Context, requestID flows.RequestID, ref flows.MessageRef) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refs[requestID] = append(s.refs[requestID], ref)
@@ -93,7 +93,7 @@ func (s *Store) AddMessageRef(ctx context.Context, requestID string, ref flows.M
 }
 
 // MessageRefs implements flows.ChatState.
-func (s *Store) MessageRefs(ctx context.Context, requestID string) ([]flows.MessageRef, error) {
+func (s *Store) MessageRefs(ctx context.Context, requestID flows.RequestID) ([]flows.MessageRef, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.refs[requestID]), ctx.Err()

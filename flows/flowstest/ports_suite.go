@@ -173,7 +173,7 @@ func ChatStateSuite(t *testing.T, open OpenBackend) {
 		a2 := flows.MessageRef{Platform: "teams", Conversation: "a:1", ID: "act-1", Recipient: "carol@example.com", Kind: "approval", ServiceURL: "https://smba.example/"}
 		other := flows.MessageRef{Platform: "slack", Conversation: "C1", ID: "2.2", Recipient: "#db-access", Kind: "approval"}
 		for _, x := range []struct {
-			id  string
+			id  flows.RequestID
 			ref flows.MessageRef
 		}{{"aaaa", a1}, {"aaab", other}, {"aaaa", a2}} {
 			if err := b.AddMessageRef(ctx, x.id, x.ref); err != nil {

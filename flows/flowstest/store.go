@@ -15,10 +15,10 @@ import (
 // ports_suite.go). It also keeps the events it was given.
 type Store struct {
 	mu       sync.Mutex
-	reqs     map[string]*flows.Request
-	idem     map[string]string
+	reqs     map[flows.RequestID]*flows.Request
+	idem     map[string]flows.RequestID
 	audit    []flows.AuditRecord
-	refs     map[string][]flows.MessageRef
+	refs     map[flows.RequestID][]flows.MessageRef
 	contacts map[string][]byte
 	claims   map[string]time.Time
 	fx       sideEffects // the inbox and the outbox (ports_outbox_memory.go)
@@ -34,8 +34,8 @@ var (
 // NewStore returns an empty store.
 func NewStore() *Store {
 	return &Store{
-		reqs: map[string]*flows.Request{}, idem: map[string]string{},
-		refs: map[string][]flows.MessageRef{}, contacts: map[string][]byte{}, claims: map[string]time.Time{},
+		reqs: map[flows.RequestID]*flows.Request{}, idem: map[string]flows.RequestID{},
+		refs: map[flows.RequestID][]flows.MessageRef{}, contacts: map[string][]byte{}, claims: map[string]time.Time{},
 	}
 }
 
@@ -60,7 +60,7 @@ func (s *Store) Create(_ context.Context, r *flows.Request, ev flows.Event, key 
 }
 
 // Update implements flows.Store.
-func (s *Store) Update(_ context.Context, id string, fn func(*flows.Request) ([]flows.Event, error)) (*flows.Request, error) {
+func (s *Store) Update(_ context.Context, id flows.RequestID, fn func(*flows.Request) ([]flows.Event, error)) (*flows.Request, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.reqs[id]
@@ -78,7 +78,7 @@ func (s *Store) Update(_ context.Context, id string, fn func(*flows.Request) ([]
 }
 
 // Get implements flows.Store.
-func (s *Store) Get(_ context.Context, id string) (*flows.Request, error) {
+func (s *Store) Get(_ context.Context, id flows.RequestID) (*flows.Request, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.reqs[id]
@@ -121,12 +121,12 @@ func (s *Store) Find(_ context.Context, q flows.Query) ([]*flows.Request, error)
 }
 
 // Due implements flows.Store.
-func (s *Store) Due(_ context.Context, t time.Time, limit int) ([]string, error) {
+func (s *Store) Due(_ context.Context, t time.Time, limit int) ([]flows.RequestID, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	type item struct {
 		at time.Time
-		id string
+		id flows.RequestID
 	}
 	var items []item
 	for _, r := range s.reqs {
@@ -140,7 +140,7 @@ func (s *Store) Due(_ context.Context, t time.Time, limit int) ([]string, error)
 		}
 		return items[i].id < items[j].id
 	})
-	var ids []string
+	var ids []flows.RequestID
 	for _, it := range items {
 		if limit > 0 && len(ids) == limit {
 			break

@@ -20,11 +20,11 @@ type OpenStore func(t *testing.T) (flows.Store, func() []flows.Event)
 var T0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 
 // NewRequest returns a pending request for tests.
-func NewRequest(id, requester string, created time.Time) *flows.Request {
+func NewRequest(id flows.RequestID, requester string, created time.Time) *flows.Request {
 	return &flows.Request{
 		ID: id, Requester: requester,
 		Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"},
-		Role:     "read", Duration: time.Hour, Reason: "INC-1", Origin: "slack", Flow: "prod-read",
+		Kind:     flows.KindDatabaseUser, Roles: []string{"read"}, Duration: time.Hour, Reason: "INC-1", Origin: "slack", Flow: "prod-read",
 		Approvers: []string{"owner@example.com", "dba@example.com"}, Quorum: 1, MaxDuration: 8 * time.Hour,
 		State: flows.StatePending, CreatedAt: created, UpdatedAt: created, PendingUntil: created.Add(time.Hour),
 	}
@@ -34,8 +34,8 @@ func submitted(r *flows.Request) flows.Event {
 	return flows.Event{Type: flows.EventSubmitted, RequestID: r.ID, Actor: r.Requester, At: r.CreatedAt, To: flows.StatePending}
 }
 
-func ids(rs []*flows.Request) []string {
-	out := make([]string, len(rs))
+func ids(rs []*flows.Request) []flows.RequestID {
+	out := make([]flows.RequestID, len(rs))
 	for i, r := range rs {
 		out[i] = r.ID
 	}
@@ -59,7 +59,7 @@ func StoreSuite(t *testing.T, open OpenStore) {
 		r.Denial = &flows.Decision{By: "dba@example.com", At: T0, Reason: "no"}
 		r.Extension = &flows.Extension{Number: 2, By: "alice@example.com", Duration: time.Hour, RequestedAt: T0,
 			Approvals: []flows.Decision{{By: "dba@example.com", At: T0, Approve: true}}}
-		r.Username, r.ExpiresAt, r.BackstopAt, r.ActivatedAt = "jit-alice-aaaa", T0.Add(2*time.Hour), T0.Add(3*time.Hour), T0
+		r.Principal, r.ExpiresAt, r.BackstopAt, r.ActivatedAt = "jit-alice-aaaa", T0.Add(2*time.Hour), T0.Add(3*time.Hour), T0
 		r.RemindAt, r.BackstopRefreshAt, r.CredentialsIssuedAt, r.NextAttemptAt = T0.Add(time.Hour), T0.Add(5*time.Hour), T0, T0
 		r.Extensions, r.Attempts, r.LastError, r.EndState, r.EndedBy, r.EndReason = 2, 3, "boom", flows.StateRevoked, "x@example.com", "why"
 		r.DenyReasonRequired, r.ExtendNeedsApproval, r.ApprovalsChannel = true, true, "#db"
@@ -140,13 +140,13 @@ func StoreSuite(t *testing.T, open OpenStore) {
 	t.Run("find by requester, approver and state, newest first", func(t *testing.T) {
 		s, _ := open(t)
 		for i, who := range []string{"alice@example.com", "bob@example.com", "alice@example.com"} {
-			mustCreate(t, s, NewRequest(fmt.Sprintf("f%03d", i), who, T0.Add(time.Duration(i)*time.Minute)))
+			mustCreate(t, s, NewRequest(flows.RequestID(fmt.Sprintf("f%03d", i)), who, T0.Add(time.Duration(i)*time.Minute)))
 		}
 		got, err := s.Find(ctx, flows.Query{Requester: "alice@example.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := cmp.Diff([]string{"f002", "f000"}, ids(got)); d != "" {
+		if d := cmp.Diff([]flows.RequestID{"f002", "f000"}, ids(got)); d != "" {
 			t.Fatalf("by requester (-want +got): %s", d)
 		}
 		if got, _ := s.Find(ctx, flows.Query{Requester: "alice@example.com", Limit: 1}); len(got) != 1 || got[0].ID != "f002" {
@@ -160,10 +160,10 @@ func StoreSuite(t *testing.T, open OpenStore) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := s.Find(ctx, flows.Query{Approver: "dba@example.com"}); !cmp.Equal(ids(got), []string{"f002", "f000"}) {
+		if got, _ := s.Find(ctx, flows.Query{Approver: "dba@example.com"}); !cmp.Equal(ids(got), []flows.RequestID{"f002", "f000"}) {
 			t.Fatalf("a decided request must leave the approver index: %v", ids(got))
 		}
-		if got, _ := s.Find(ctx, flows.Query{States: []flows.State{flows.StateDenied}}); !cmp.Equal(ids(got), []string{"f001"}) {
+		if got, _ := s.Find(ctx, flows.Query{States: []flows.State{flows.StateDenied}}); !cmp.Equal(ids(got), []flows.RequestID{"f001"}) {
 			t.Fatalf("by state: %v", ids(got))
 		}
 		if got, _ := s.Find(ctx, flows.Query{Requester: "bob@example.com", States: []flows.State{flows.StatePending}}); len(got) != 0 {
@@ -188,13 +188,13 @@ func StoreSuite(t *testing.T, open OpenStore) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := cmp.Diff([]string{"due2", "due3", "due1"}, got); d != "" {
+		if d := cmp.Diff([]flows.RequestID{"due2", "due3", "due1"}, got); d != "" {
 			t.Fatalf("due order (-want +got): %s", d)
 		}
-		if got, _ := s.Due(ctx, T0.Add(30*time.Minute), 0); !cmp.Equal(got, []string{"due2", "due3"}) {
+		if got, _ := s.Due(ctx, T0.Add(30*time.Minute), 0); !cmp.Equal(got, []flows.RequestID{"due2", "due3"}) {
 			t.Fatalf("due is inclusive: %v", got)
 		}
-		if got, _ := s.Due(ctx, T0.Add(time.Hour), 1); !cmp.Equal(got, []string{"due2"}) {
+		if got, _ := s.Due(ctx, T0.Add(time.Hour), 1); !cmp.Equal(got, []flows.RequestID{"due2"}) {
 			t.Fatalf("limit: %v", got)
 		}
 		// Activating moves the entry to the expiry; ending removes it.
@@ -209,10 +209,10 @@ func StoreSuite(t *testing.T, open OpenStore) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := s.Due(ctx, T0.Add(3*time.Hour), 0); !cmp.Equal(got, []string{"due1"}) {
+		if got, _ := s.Due(ctx, T0.Add(3*time.Hour), 0); !cmp.Equal(got, []flows.RequestID{"due1"}) {
 			t.Fatalf("after moves: %v", got)
 		}
-		if got, _ := s.Due(ctx, T0.Add(4*time.Hour), 0); !cmp.Equal(got, []string{"due1", "due2"}) {
+		if got, _ := s.Due(ctx, T0.Add(4*time.Hour), 0); !cmp.Equal(got, []flows.RequestID{"due1", "due2"}) {
 			t.Fatalf("after moves, later: %v", got)
 		}
 		if got, _ := s.Due(ctx, T0.Add(-time.Hour), 0); len(got) != 0 {
@@ -223,7 +223,7 @@ func StoreSuite(t *testing.T, open OpenStore) {
 	t.Run("expiring lists active grants by expiry", func(t *testing.T) {
 		s, _ := open(t)
 		for i, exp := range []time.Duration{3 * time.Hour, time.Hour, 2 * time.Hour} {
-			r := NewRequest(fmt.Sprintf("exp%d", i), "alice@example.com", T0)
+			r := NewRequest(flows.RequestID(fmt.Sprintf("exp%d", i)), "alice@example.com", T0)
 			r.State, r.ActivatedAt, r.ExpiresAt = flows.StateActive, T0, T0.Add(exp)
 			mustCreate(t, s, r)
 		}
@@ -232,7 +232,7 @@ func StoreSuite(t *testing.T, open OpenStore) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := cmp.Diff([]string{"exp1", "exp2"}, ids(got)); d != "" {
+		if d := cmp.Diff([]flows.RequestID{"exp1", "exp2"}, ids(got)); d != "" {
 			t.Fatalf("expiring (-want +got): %s", d)
 		}
 		if _, err := s.Update(ctx, "exp1", func(r *flows.Request) ([]flows.Event, error) {
@@ -240,7 +240,7 @@ func StoreSuite(t *testing.T, open OpenStore) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := s.Expiring(ctx, T0.Add(5*time.Hour), 0); !cmp.Equal(ids(got), []string{"exp2", "exp0"}) {
+		if got, _ := s.Expiring(ctx, T0.Add(5*time.Hour), 0); !cmp.Equal(ids(got), []flows.RequestID{"exp2", "exp0"}) {
 			t.Fatalf("a revoking grant is no longer expiring: %v", ids(got))
 		}
 	})
@@ -268,7 +268,7 @@ func StoreSuite(t *testing.T, open OpenStore) {
 	t.Run("appended events are kept in order", func(t *testing.T) {
 		s, events := open(t)
 		for i := range 3 {
-			if err := s.AppendEvents(ctx, flows.Event{Type: flows.EventOrphanDeleted, RequestID: fmt.Sprint(i), Actor: flows.SystemActor, At: T0}); err != nil {
+			if err := s.AppendEvents(ctx, flows.Event{Type: flows.EventOrphanDeleted, RequestID: flows.RequestID(fmt.Sprint(i)), Actor: flows.SystemActor, At: T0}); err != nil {
 				t.Fatal(err)
 			}
 		}

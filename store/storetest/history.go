@@ -1,8 +1,8 @@
-// Package storetest builds store files for benchmarks and `jitbot bench`:
-// a store with a long history, built once per machine and reused.
+// Package storetest builds store files for benchmarks and jitbot-bench: a
+// store with a long history, built once per machine and reused.
 //
 // It imports store and flows, never the adapters. Only tests, benchmarks
-// and `jitbot bench` import it.
+// and jitbot-bench's scenarios import it.
 package storetest
 
 import (
@@ -73,12 +73,12 @@ func Request(i, n int) *flows.Request {
 	created := T0.Add(-time.Duration(n-i) * time.Minute)
 	id := fmt.Sprintf("h%09d", i)
 	return &flows.Request{
-		ID: id, Requester: fmt.Sprintf("user%d@example.com", i%500),
+		ID: flows.RequestID(id), Requester: fmt.Sprintf("user%d@example.com", i%500),
 		Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"},
-		Role:     "read", Duration: time.Hour, Reason: "INC-1", Origin: "slack", Flow: "prod-read",
+		Kind:     flows.KindDatabaseUser, Roles: []string{"read"}, Duration: time.Hour, Reason: "INC-1", Origin: "slack", Flow: "prod-read",
 		Approvers: []string{"owner@example.com", "dba@example.com"}, Quorum: 1, MaxDuration: 8 * time.Hour,
 		State: flows.StateExpired, CreatedAt: created, UpdatedAt: created, PendingUntil: created.Add(time.Hour),
-		Username: "jit-user-" + id, EndedAt: created.Add(time.Hour),
+		Principal: "jit-user-" + id, EndedAt: created.Add(time.Hour),
 	}
 }
 
@@ -97,8 +97,8 @@ func build(path string, n, m int) error {
 	}
 	evs := make([]flows.Event, 0, 10000)
 	for i := n; i < m; i++ {
-		evs = append(evs, flows.Event{Type: flows.EventExpired, RequestID: fmt.Sprintf("h%09d", i%n), Actor: flows.SystemActor,
-			At: T0, From: flows.StateRevoking, To: flows.StateExpired, Username: "jit-user"})
+		evs = append(evs, flows.Event{Type: flows.EventExpired, RequestID: flows.RequestID(fmt.Sprintf("h%09d", i%n)), Actor: flows.SystemActor,
+			At: T0, From: flows.StateRevoking, To: flows.StateExpired, Principal: "jit-user"})
 		if len(evs) == cap(evs) || i == m-1 {
 			if err := db.AppendEvents(ctx, evs...); err != nil {
 				return errors.Join(err, db.Close())

@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,27 +18,34 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/jitbot/jitbot/atlas"
+	"github.com/jitbot/jitbot/bot/slack"
+	"github.com/jitbot/jitbot/bot/teams"
 	"github.com/jitbot/jitbot/flows"
 )
 
-// File is jitbot.yaml as written. Secrets may be given inline (usually as
-// ${ENV}) or as a path in the matching *_file key.
+// File is jitbot.yaml as written. Each adapter's section is that adapter's
+// own configuration type, which names its keys and checks its own rules
+// (Validate); the rest is the loader's and the policy's. Secrets may be given
+// inline (usually as ${ENV}) or as a path in the matching *_file key.
 type File struct {
-	Listen         string              `yaml:"listen"`
-	AdminListen    string              `yaml:"admin_listen"`
-	LogFormat      string              `yaml:"log_format"`
-	Store          StoreFile           `yaml:"store"`
-	AdminToken     string              `yaml:"admin_token"`
-	AdminTokenFile string              `yaml:"admin_token_file"`
-	ReminderBefore string              `yaml:"reminder_before"`
-	BackstopGrace  string              `yaml:"backstop_grace"`
-	RotateAfter    string              `yaml:"rotate_after"`
-	Admins         []string            `yaml:"admins"`
-	Slack          *SlackFile          `yaml:"slack"`
-	Teams          *TeamsFile          `yaml:"teams"`
-	Groups         map[string][]string `yaml:"groups"`
-	Integrations   []IntegrationFile   `yaml:"integrations"`
-	Flows          []FlowFile          `yaml:"flows"`
+	Listen         string    `yaml:"listen"`
+	AdminListen    string    `yaml:"admin_listen"`
+	LogFormat      string    `yaml:"log_format"`
+	Store          StoreFile `yaml:"store"`
+	AdminToken     string    `yaml:"admin_token"`
+	AdminTokenFile string    `yaml:"admin_token_file"`
+	ReminderBefore string    `yaml:"reminder_before"`
+	BackstopGrace  string    `yaml:"backstop_grace"`
+	RotateAfter    string    `yaml:"rotate_after"`
+	// MaxLiveRequests caps the requests one person may have under way (10).
+	MaxLiveRequests int                 `yaml:"max_live_requests"`
+	Admins          []string            `yaml:"admins"`
+	Slack           *slack.Config       `yaml:"slack"`
+	Teams           *teams.Config       `yaml:"teams"`
+	Groups          map[string][]string `yaml:"groups"`
+	Integrations    []IntegrationFile   `yaml:"integrations"`
+	Flows           []FlowFile          `yaml:"flows"`
 }
 
 // StoreFile configures the bbolt file.
@@ -45,69 +53,18 @@ type StoreFile struct {
 	Path string `yaml:"path"`
 }
 
-// SlackFile configures the Slack app.
-type SlackFile struct {
-	BotToken          string `yaml:"bot_token"`
-	BotTokenFile      string `yaml:"bot_token_file"`
-	SigningSecret     string `yaml:"signing_secret"`
-	SigningSecretFile string `yaml:"signing_secret_file"`
-	AppToken          string `yaml:"app_token"`
-	AppTokenFile      string `yaml:"app_token_file"`
-	APIURL            string `yaml:"api_url"`
-	ApprovalsChannel  string `yaml:"approvals_channel"`
-}
-
-// TeamsFile configures the Azure bot.
-type TeamsFile struct {
-	AppID           string `yaml:"app_id"`
-	AppPassword     string `yaml:"app_password"`
-	AppPasswordFile string `yaml:"app_password_file"`
-	// TenantID (required) is the Entra tenant whose users may use jitbot.
-	TenantID string `yaml:"tenant_id"`
-	// AppType is single_tenant (default) or multi_tenant: the Azure bot's app registration,
-	// which only decides where the bot token comes from.
-	AppType           string `yaml:"app_type"`
-	OpenIDMetadataURL string `yaml:"openid_metadata_url"`
-	TokenURL          string `yaml:"token_url"`
-	// ServiceHosts replaces the hosts the bot token may be sent to (default: Microsoft's Teams
-	// connector hosts, see teams.DefaultServiceHosts).
-	ServiceHosts []string `yaml:"service_hosts"`
-}
-
-// IntegrationFile is one Atlas project.
+// IntegrationFile is one Atlas project: the Atlas adapter's integration, and
+// the keys the policy alone reads.
 type IntegrationFile struct {
-	Name          string                         `yaml:"name"`
-	ProjectID     string                         `yaml:"project_id"`
-	Atlas         AtlasFile                      `yaml:"atlas"`
-	Owners        []string                       `yaml:"owners"`
-	OwnerTag      string                         `yaml:"owner_tag"`
-	AccessDetails string                         `yaml:"access_details"`
-	Databases     map[string]map[string][]string `yaml:"databases"`
-}
-
-// AtlasFile holds the Atlas Admin API endpoint and credentials.
-type AtlasFile struct {
-	BaseURL          string         `yaml:"base_url"`
-	ClientID         string         `yaml:"client_id"`
-	ClientSecret     string         `yaml:"client_secret"`
-	ClientSecretFile string         `yaml:"client_secret_file"`
-	PublicKey        string         `yaml:"public_key"`
-	PrivateKey       string         `yaml:"private_key"`
-	PrivateKeyFile   string         `yaml:"private_key_file"`
-	RateLimit        *RateLimitFile `yaml:"rate_limit"`
-}
-
-// RateLimitFile describes the Atlas token bucket for database users, so
-// revocations can start early enough to finish on time.
-type RateLimitFile struct {
-	Capacity int    `yaml:"capacity"`
-	Refill   int    `yaml:"refill"`
-	Per      string `yaml:"per"`
+	atlas.Integration `yaml:",inline"`
+	Owners            []string `yaml:"owners"`
+	AccessDetails     string   `yaml:"access_details"`
 }
 
 // FlowFile is one access flow.
 type FlowFile struct {
 	Name                   string   `yaml:"name"`
+	Kind                   string   `yaml:"kind"` // what the flow grants; empty: database_user
 	Integration            string   `yaml:"integration"`
 	Requesters             []string `yaml:"requesters"`
 	Resources              []string `yaml:"resources"`
@@ -123,7 +80,9 @@ type FlowFile struct {
 	ApprovalsChannel       string   `yaml:"approvals_channel"`
 }
 
-// Config is a checked configuration, ready for wiring.
+// Config is a checked configuration, ready for wiring. The adapters'
+// configurations are theirs, as read and checked; the wiring sets only their
+// runtime fields (clocks, HTTP clients, logs).
 type Config struct {
 	Path   string
 	Listen string
@@ -136,35 +95,12 @@ type Config struct {
 	ReminderBefore time.Duration
 	BackstopGrace  time.Duration
 	RotateAfter    time.Duration
-	Policy         *flows.Policy
-	Slack          *Slack
-	Teams          *Teams
-	Integrations   []Integration
-}
-
-// Slack is the checked Slack configuration.
-type Slack struct {
-	BotToken, SigningSecret, AppToken, APIURL, ApprovalsChannel string
-}
-
-// Teams is the checked Teams configuration.
-type Teams struct {
-	AppID, AppPassword, TenantID, OpenIDMetadataURL, TokenURL string
-	// AppType is "", single_tenant or multi_tenant (teams.Config.AppType).
-	AppType string
-	// ServiceHosts is nil for the teams package's default (teams.DefaultServiceHosts).
-	ServiceHosts []string
-}
-
-// Integration is the checked Atlas side of an integration.
-type Integration struct {
-	Name, ProjectID, BaseURL   string
-	ClientID, ClientSecret     string
-	PublicKey, PrivateKey      string
-	OwnerTag                   string
-	Databases                  map[string]map[string][]string
-	RateLimit                  *flows.RateLimit
-	ServiceAccount, APIKeyPair bool
+	// MaxLiveRequests is flows.Config.MaxLiveRequests (0: its default).
+	MaxLiveRequests int
+	Policy          *flows.Policy
+	Slack           *slack.Config // nil: no Slack
+	Teams           *teams.Config // nil: no Teams
+	Integrations    []atlas.Integration
 }
 
 // Problem is one error in the file.
@@ -264,7 +200,7 @@ func (l *loader) yamlProblem(err error) Problem {
 	return Problem{File: l.name, Message: strings.TrimPrefix(msg, "yaml: ")}
 }
 
-var fieldNotFound = regexp.MustCompile(`field (\S+) not found in type config\.(\w+)`)
+var fieldNotFound = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
 
 func (l *loader) typeProblem(msg string) Problem {
 	p := l.yamlProblem(errors.New(msg))
@@ -274,27 +210,31 @@ func (l *loader) typeProblem(msg string) Problem {
 	return p
 }
 
+// sectionName names, for people, the part of the file that a Go type
+// (as yaml.v3 spells it, such as slack.Config) decodes.
 func sectionName(typ string) string {
 	switch typ {
-	case "File":
+	case typeName[File]():
 		return "the top level"
-	case "FlowFile":
+	case typeName[FlowFile]():
 		return "a flow"
-	case "IntegrationFile":
+	case typeName[IntegrationFile]():
 		return "an integration"
-	case "AtlasFile":
+	case typeName[atlas.API]():
 		return "atlas"
-	case "SlackFile":
+	case typeName[slack.Config]():
 		return "slack"
-	case "TeamsFile":
+	case typeName[teams.Config]():
 		return "teams"
-	case "StoreFile":
+	case typeName[StoreFile]():
 		return "store"
-	case "RateLimitFile":
+	case typeName[atlas.RateLimit]():
 		return "rate_limit"
 	}
 	return typ
 }
+
+func typeName[T any]() string { return reflect.TypeFor[T]().String() }
 
 // line finds the line of a path such as flows[1].max_duration in the file.
 func (l *loader) line(path string) int {
@@ -367,10 +307,8 @@ func (l *loader) expand(v reflect.Value, path string) {
 			l.expand(v.Elem(), path)
 		}
 	case reflect.Struct:
-		t := v.Type()
-		for i := range t.NumField() {
-			key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-			l.expand(v.Field(i), joinPath(path, key))
+		for _, f := range keyedFields(v) {
+			l.expand(f.value, joinPath(path, f.key))
 		}
 	case reflect.Slice:
 		for i := range v.Len() {
@@ -399,30 +337,134 @@ func (l *loader) expand(v reflect.Value, path string) {
 	}
 }
 
+// keyedField is a field of a decoded struct that has a key in the file.
+type keyedField struct {
+	key   string
+	value reflect.Value
+	// checks are the generic rules the field declares in its check tag
+	// ("endpoint", "trim").
+	checks []string
+}
+
+// keyedFields lists the fields of struct v as yaml.v3 decodes them: by key,
+// the fields of an inline struct as the struct's own, without those it
+// never sets (unexported, or yaml:"-": the adapters' runtime fields).
+func keyedFields(v reflect.Value) []keyedField {
+	var out []keyedField
+	t := v.Type()
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+		switch {
+		case !sf.IsExported() || tag == "-":
+			continue
+		case slices.Contains(strings.Split(opts, ","), "inline"):
+			out = append(out, keyedFields(v.Field(i))...)
+			continue
+		case tag == "":
+			tag = strings.ToLower(sf.Name)
+		}
+		var checks []string
+		if c := sf.Tag.Get("check"); c != "" {
+			checks = strings.Split(c, ",")
+		}
+		out = append(out, keyedField{key: tag, value: v.Field(i), checks: checks})
+	}
+	return out
+}
+
 func joinPath(a, b string) string {
-	if a == "" {
+	switch {
+	case a == "":
 		return b
+	case b == "":
+		return a
 	}
 	return a + "." + b
 }
 
-// secret returns an inline secret or the content of its *_file, never both.
-func (l *loader) secret(path, inline, file string, required bool) string {
+// validator is an adapter's configuration: it checks its own rules, each
+// problem with its path in the adapter's section.
+type validator interface {
+	Validate() []flows.FieldError
+}
+
+// section applies to the struct at v (a pointer), found at path, the rules
+// that are the same for every adapter, as its fields declare them, then the
+// section's own Validate if it has one. A struct inside it is handled as
+// part of it, unless it is a section of its own: the loader composes those
+// (check).
+//
+// Secrets come first, since Validate judges what they hold; endpoints last,
+// as problems have always been listed.
+func (l *loader) section(path string, v any) {
+	s := reflect.ValueOf(v).Elem()
+	fields := keyedFields(s)
+	byKey := make(map[string]reflect.Value, len(fields))
+	for _, f := range fields {
+		byKey[f.key] = f.value
+	}
+	for _, f := range fields {
+		at := joinPath(path, f.key)
+		if f.value.Kind() != reflect.String {
+			l.nested(at, f.value)
+			continue
+		}
+		// A key k with a sibling k_file is a secret that may be read from a file.
+		if file, ok := byKey[f.key+"_file"]; ok && file.Kind() == reflect.String {
+			l.secret(at, f.value, file.String())
+		}
+		if slices.Contains(f.checks, "trim") {
+			f.value.SetString(strings.TrimSpace(f.value.String()))
+		}
+	}
+	if sec, ok := s.Interface().(validator); ok {
+		for _, fe := range sec.Validate() {
+			l.add(joinPath(path, fe.Path), "%s", fe.Message)
+		}
+	}
+	for _, f := range fields {
+		if slices.Contains(f.checks, "endpoint") {
+			l.url(joinPath(path, f.key), f.value.String())
+		}
+	}
+}
+
+// nested applies section to the structs inside a section's field.
+func (l *loader) nested(path string, v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			l.nested(path, v.Elem())
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			l.nested(fmt.Sprintf("%s[%d]", path, i), v.Index(i))
+		}
+	case reflect.Struct:
+		if _, own := v.Interface().(validator); !own {
+			l.section(path, v.Addr().Interface())
+		}
+	}
+}
+
+// secret reads the secret at path from the file named by its *_file twin,
+// if set. Both set is a problem, and leaves the secret empty so that nothing
+// judges a value that was refused.
+func (l *loader) secret(path string, v reflect.Value, file string) {
 	switch {
-	case inline != "" && file != "":
+	case file == "":
+	case v.String() != "":
 		l.add(path, "set either %s or %s_file, not both", lastKey(path), lastKey(path))
-		return ""
-	case file != "":
+		v.SetString("")
+	default:
 		raw, err := readSecretFile(file)
 		if err != nil {
 			l.add(path+"_file", "cannot read the secret: %v", err)
-			return ""
+			return
 		}
-		return strings.TrimRight(string(raw), "\r\n")
-	case inline == "" && required:
-		l.add(path, "required")
+		v.SetString(strings.TrimRight(string(raw), "\r\n"))
 	}
-	return inline
 }
 
 // maxSecretFile bounds what a *_file may hold: secrets are short, and a path
@@ -482,14 +524,6 @@ func (l *loader) url(path, s string) {
 	}
 }
 
-// serviceHostName is a host name of teams.service_hosts, or "*." and a domain of two labels
-// or more.
-var serviceHostName = regexp.MustCompile(`^(?:\*\.[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)$`)
-
-// validServiceHost reports whether h is a valid teams.service_hosts entry: a host name, an IP
-// address (tests' loopback fakes), or a "*.domain" wildcard.
-func validServiceHost(h string) bool { return net.ParseIP(h) != nil || serviceHostName.MatchString(h) }
-
 func loopback(host string) bool {
 	if host == "localhost" {
 		return true
@@ -523,77 +557,50 @@ func (l *loader) check(f *File) *Config {
 	if cfg.StorePath == "" {
 		l.add("store.path", "required: where the bbolt file lives, for example /data/jitbot.db")
 	}
-	cfg.AdminToken = l.secret("admin_token", f.AdminToken, f.AdminTokenFile, false)
+	// The top level's own keys (admin_token_file); each adapter's section
+	// follows in turn.
+	l.section("", f)
+	cfg.AdminToken = f.AdminToken
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < 16 {
 		l.add("admin_token", "too short: use at least 16 random characters")
 	}
 	cfg.ReminderBefore = l.duration("reminder_before", f.ReminderBefore, 15*time.Minute)
 	cfg.BackstopGrace = l.duration("backstop_grace", f.BackstopGrace, time.Hour)
 	cfg.RotateAfter = l.duration("rotate_after", f.RotateAfter, 24*time.Hour)
-
-	if s := f.Slack; s != nil {
-		cfg.Slack = &Slack{
-			BotToken:         l.secret("slack.bot_token", s.BotToken, s.BotTokenFile, true),
-			AppToken:         l.secret("slack.app_token", s.AppToken, s.AppTokenFile, false),
-			APIURL:           s.APIURL,
-			ApprovalsChannel: s.ApprovalsChannel,
-		}
-		// Socket Mode needs no signing secret: Slack's websocket is the proof.
-		cfg.Slack.SigningSecret = l.secret("slack.signing_secret", s.SigningSecret, s.SigningSecretFile, cfg.Slack.AppToken == "")
-		if t := cfg.Slack.BotToken; t != "" && !strings.HasPrefix(t, "xoxb-") {
-			l.add("slack.bot_token", "a bot token starts with xoxb-")
-		}
-		if t := cfg.Slack.AppToken; t != "" && !strings.HasPrefix(t, "xapp-") {
-			l.add("slack.app_token", "an app-level token starts with xapp-")
-		}
-		l.url("slack.api_url", s.APIURL)
+	switch cfg.MaxLiveRequests = f.MaxLiveRequests; {
+	case cfg.MaxLiveRequests < 0:
+		l.add("max_live_requests", "%d: want at least 1 (leave it out for 10)", cfg.MaxLiveRequests)
+	case cfg.MaxLiveRequests > 1000:
+		l.add("max_live_requests", "%d is more than anyone needs under way at once; the cap keeps one person from flooding the approvers (at most 1000)", cfg.MaxLiveRequests)
 	}
-	if t := f.Teams; t != nil {
-		cfg.Teams = &Teams{AppID: t.AppID, TenantID: strings.TrimSpace(t.TenantID), AppType: t.AppType,
-			OpenIDMetadataURL: t.OpenIDMetadataURL, TokenURL: t.TokenURL, ServiceHosts: t.ServiceHosts,
-			AppPassword: l.secret("teams.app_password", t.AppPassword, t.AppPasswordFile, true)}
-		if t.AppID == "" {
-			l.add("teams.app_id", "required: the Microsoft App ID of the Azure bot")
-		}
-		if cfg.Teams.TenantID == "" {
-			l.add("teams.tenant_id", "required: the Directory (tenant) ID of your Entra tenant. jitbot knows people by email, "+
-				"which any tenant's admins can set on their users, so it only trusts people of this tenant "+
-				"(a multi-tenant app registration also needs it: set app_type: multi_tenant)")
-		}
-		switch t.AppType {
-		case "", "single_tenant", "multi_tenant":
-		default:
-			l.add("teams.app_type", "%q: use single_tenant (the default) or multi_tenant, as the Azure bot's app registration says", t.AppType)
-		}
-		if t.ServiceHosts != nil && len(t.ServiceHosts) == 0 {
-			l.add("teams.service_hosts", "empty: leave it out for Microsoft's Teams service hosts, or list the hosts the bot token may go to")
-		}
-		for i, h := range t.ServiceHosts {
-			if !validServiceHost(h) {
-				l.add(fmt.Sprintf("teams.service_hosts[%d]", i), `%q: want a host name, an IP address or "*.domain", without scheme, port or path`, h)
-			}
-		}
-		l.url("teams.openid_metadata_url", t.OpenIDMetadataURL)
-		l.url("teams.token_url", t.TokenURL)
+
+	if f.Slack != nil {
+		l.section("slack", f.Slack)
+		cfg.Slack = f.Slack
+	}
+	if f.Teams != nil {
+		l.section("teams", f.Teams)
+		cfg.Teams = f.Teams
 	}
 	if cfg.Slack == nil && cfg.Teams == nil {
 		l.add("slack", "configure slack, teams or both: nobody could reach jitbot otherwise")
 	}
 
 	spec := flows.PolicySpec{Admins: f.Admins, Groups: f.Groups}
-	for i, in := range f.Integrations {
-		at := fmt.Sprintf("integrations[%d]", i)
+	for i := range f.Integrations {
+		in := &f.Integrations[i]
+		l.section(fmt.Sprintf("integrations[%d]", i), in)
 		spec.Integrations = append(spec.Integrations, flows.IntegrationSpec{
 			Name: in.Name, ProjectID: in.ProjectID, Owners: in.Owners, OwnerTag: in.OwnerTag, AccessDetails: in.AccessDetails,
 		})
-		cfg.Integrations = append(cfg.Integrations, l.integration(at, in))
+		cfg.Integrations = append(cfg.Integrations, in.Integration)
 	}
 	if len(f.Integrations) == 0 {
 		l.add("integrations", "required: at least one Atlas project")
 	}
 	for _, fl := range f.Flows {
 		spec.Flows = append(spec.Flows, flows.FlowSpec{
-			Name: fl.Name, Integration: fl.Integration, Requesters: fl.Requesters, Resources: fl.Resources, Roles: fl.Roles,
+			Name: fl.Name, Kind: fl.Kind, Integration: fl.Integration, Requesters: fl.Requesters, Resources: fl.Resources, Roles: fl.Roles,
 			DefaultDuration: fl.DefaultDuration, MaxDuration: fl.MaxDuration, Approvers: fl.Approvers, Approvals: fl.Approvals,
 			AutoApprove: fl.AutoApprove, RequireReason: fl.RequireReason, ExtendRequiresApproval: fl.ExtendRequiresApproval,
 			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel,
@@ -623,58 +630,4 @@ func (l *loader) check(f *File) *Config {
 		}
 	}
 	return cfg
-}
-
-func (l *loader) integration(at string, in IntegrationFile) Integration {
-	a := in.Atlas
-	out := Integration{
-		Name: in.Name, ProjectID: in.ProjectID, BaseURL: a.BaseURL, ClientID: a.ClientID, PublicKey: a.PublicKey,
-		OwnerTag: in.OwnerTag, Databases: in.Databases,
-	}
-	if out.BaseURL == "" {
-		out.BaseURL = "https://cloud.mongodb.com"
-	}
-	l.url(at+".atlas.base_url", a.BaseURL)
-	out.ServiceAccount = a.ClientID != "" || a.ClientSecret != "" || a.ClientSecretFile != ""
-	out.APIKeyPair = a.PublicKey != "" || a.PrivateKey != "" || a.PrivateKeyFile != ""
-	switch {
-	case out.ServiceAccount && out.APIKeyPair:
-		l.add(at+".atlas", "use a service account (client_id, client_secret) or an API key pair (public_key, private_key), not both")
-	case out.ServiceAccount:
-		if a.ClientID == "" {
-			l.add(at+".atlas.client_id", "required with client_secret")
-		}
-		out.ClientSecret = l.secret(at+".atlas.client_secret", a.ClientSecret, a.ClientSecretFile, true)
-	case out.APIKeyPair:
-		if a.PublicKey == "" {
-			l.add(at+".atlas.public_key", "required with private_key")
-		}
-		out.PrivateKey = l.secret(at+".atlas.private_key", a.PrivateKey, a.PrivateKeyFile, true)
-	default:
-		l.add(at+".atlas", "credentials required: a service account (client_id, client_secret; recommended) or an API key pair (public_key, private_key)")
-	}
-	if rl := a.RateLimit; rl != nil {
-		per := l.duration(at+".atlas.rate_limit.per", rl.Per, time.Minute)
-		if rl.Capacity < 1 || rl.Refill < 1 {
-			l.add(at+".atlas.rate_limit", "capacity and refill must be at least 1")
-		} else {
-			out.RateLimit = &flows.RateLimit{Capacity: rl.Capacity, Refill: rl.Refill, Per: per}
-		}
-	}
-	for cluster, dbs := range in.Databases {
-		for db, colls := range dbs {
-			res := flows.Resource{Integration: "x", Cluster: cluster, Database: db}
-			if err := res.Validate(); err != nil {
-				l.add(at+".databases."+cluster, "%s", flows.ErrorMessage(err))
-				continue
-			}
-			for _, c := range colls {
-				res.Collection = c
-				if err := res.Validate(); err != nil {
-					l.add(at+".databases."+cluster+"."+db, "%s", flows.ErrorMessage(err))
-				}
-			}
-		}
-	}
-	return out
 }

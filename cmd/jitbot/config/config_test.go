@@ -64,10 +64,11 @@ func TestParseGood(t *testing.T) {
 	}
 	in := cfg.Integrations[0]
 	// A secret with YAML-significant characters survives: expansion happens after parsing.
-	if in.ClientSecret != "s3cr#t: {x}" || !in.ServiceAccount || in.BaseURL != "https://cloud.mongodb.com" {
+	// The base URL stays unset: the Atlas adapter defaults it.
+	if in.ClientID != "id" || in.ClientSecret != "s3cr#t: {x}" || in.BaseURL != "" || in.Name != "prod" {
 		t.Fatalf("integration: %+v", in)
 	}
-	if in.RateLimit == nil || in.RateLimit.Capacity != 10 || in.RateLimit.Per != time.Minute {
+	if b, ok := in.RateLimit.Bucket(); !ok || b.Capacity != 10 || b.Refill != 5 || b.Per != time.Minute {
 		t.Fatalf("rate limit: %+v", in.RateLimit)
 	}
 	pi, _ := cfg.Policy.Integration("prod")
@@ -88,6 +89,7 @@ func TestProblemsNameTheirPathAndLine(t *testing.T) {
 		{"unknown key", "    max_duration: 8h\n", "    max_duration: 8h\n    max_durration: 9h\n", goodEnv, `jitbot.yaml:26: unknown key "max_durration" (in a flow)`},
 		{"bad duration", "max_duration: 8h", "max_duration: 8 hours", goodEnv, `jitbot.yaml:25: flows[0].max_duration: duration "8 hours"`},
 		{"a week", "max_duration: 8h", "max_duration: 7d", goodEnv, "jitbot.yaml:25: flows[0].max_duration: 7d is a week or more"},
+		{"unknown kind", "  - name: prod-read\n", "  - name: prod-read\n    kind: api_key\n", goodEnv, `jitbot.yaml:21: flows[0].kind: unknown kind "api_key"; jitbot grants: database_user`},
 		{"unknown group", "owners: [group:dba]", "owners: [group:ops]", goodEnv, `jitbot.yaml:15: integrations[0].owners[0]: unknown group "ops"`},
 		{"missing env", "${SLACK_BOT_TOKEN}", "${NOPE}", goodEnv, "jitbot.yaml:7: slack.bot_token: environment variable NOPE is not set"},
 		{"bad token", "${SLACK_BOT_TOKEN}", "xoxp-user", goodEnv, "slack.bot_token: a bot token starts with xoxb-"},
@@ -95,6 +97,8 @@ func TestProblemsNameTheirPathAndLine(t *testing.T) {
 		{"both atlas creds", "client_id: id,", "client_id: id, public_key: k, private_key: p,", goodEnv, "not both"},
 		{"bad project", "5cf5a45a9ccf6400e60981b6", "xyz", goodEnv, "jitbot.yaml:13: integrations[0].project_id"},
 		{"bad listen", `listen: ":8080"`, `listen: "8080"`, goodEnv, `jitbot.yaml:2: listen: "8080" is not a host:port`},
+		{"negative live cap", `listen: ":8080"`, "listen: \":8080\"\nmax_live_requests: -1", goodEnv, "jitbot.yaml:3: max_live_requests: -1: want at least 1"},
+		{"huge live cap", `listen: ":8080"`, "listen: \":8080\"\nmax_live_requests: 5000", goodEnv, "jitbot.yaml:3: max_live_requests: 5000 is more than anyone needs"},
 		{"not yaml", "flows:", "flows: [", goodEnv, "jitbot.yaml:"},
 		{"wrong type", "approvers: [owners]", "approvers: owners", goodEnv, "jitbot.yaml:26: cannot unmarshal"},
 		{"bad hint", "sales: [orders]", "sa.les: [orders]", goodEnv, "integrations[0].databases.Cluster0"},
@@ -224,5 +228,94 @@ func TestTeams(t *testing.T) {
 				t.Fatalf("want %q in:\n%v", tc.want, err)
 			}
 		})
+	}
+}
+
+// TestAdapterSections: each adapter's section is its own config type, checked by its own
+// Validate and by the loader's generic rules (${ENV}, *_file secrets, endpoints), every problem
+// reported with the path and line it always had.
+func TestAdapterSections(t *testing.T) {
+	const plainHTTP = "is plain http: tokens would cross the network in clear; use https (http is for a loopback simulator only)"
+	const unreadable = "cannot read the secret: open /nonexistent: no such file or directory"
+	atlasLine := `    atlas: {client_id: id, client_secret: "${ATLAS_SECRET}", rate_limit: {capacity: 10, refill: 5, per: 1m}}` + "\n"
+	tests := []struct {
+		name, from, to string
+		want           []string
+	}{
+		{"slack", "  bot_token: ${SLACK_BOT_TOKEN}\n  signing_secret_file: SECRET_FILE\n",
+			"  bot_token: xoxp-1\n  app_token_file: /nonexistent\n  api_url: http://slack.example.com/\n", []string{
+				"j.yaml:6: slack.signing_secret: required",
+				"j.yaml:7: slack.bot_token: a bot token starts with xoxb-",
+				"j.yaml:8: slack.app_token_file: " + unreadable,
+				`j.yaml:9: slack.api_url: "http://slack.example.com/" ` + plainHTTP,
+			}},
+		{"slack's runtime fields are not keys", "  signing_secret_file: SECRET_FILE\n", "  signing_secret_file: SECRET_FILE\n  command: /jit\n", []string{
+			`j.yaml:9: unknown key "command" (in slack)`,
+		}},
+		{"teams' runtime fields are not keys", "slack:\n  bot_token: ${SLACK_BOT_TOKEN}\n  signing_secret_file: SECRET_FILE\n",
+			"teams:\n  app_id: app\n  app_password: pw\n  app_password_file: SECRET_FILE\n  tenant_id: \" \"\n  app_type: any\n" +
+				"  service_hosts: [ok.example.com, \"https://x/\"]\n  token_url: https://u:p@login.example.com/\n  work_timeout: 1m\n", []string{
+				`j.yaml:14: unknown key "work_timeout" (in teams)`,
+			}},
+		{"teams", "slack:\n  bot_token: ${SLACK_BOT_TOKEN}\n  signing_secret_file: SECRET_FILE\n",
+			"teams:\n  app_id: app\n  app_password: pw\n  app_password_file: SECRET_FILE\n  tenant_id: \" \"\n  app_type: any\n" +
+				"  service_hosts: [ok.example.com, \"https://x/\"]\n  token_url: https://u:p@login.example.com/\n", []string{
+				"j.yaml:8: teams.app_password: set either app_password or app_password_file, not both",
+				"j.yaml:10: teams.tenant_id: required: the Directory (tenant) ID of your Entra tenant. jitbot knows people by email, " +
+					"which any tenant's admins can set on their users, so it only trusts people of this tenant " +
+					"(a multi-tenant app registration also needs it: set app_type: multi_tenant)",
+				`j.yaml:11: teams.app_type: "any": use single_tenant (the default) or multi_tenant, as the Azure bot's app registration says`,
+				`j.yaml:12: teams.service_hosts[1]: "https://x/": want a host name, an IP address or "*.domain", without scheme, port or path`,
+				`j.yaml:13: teams.token_url: "https://u:xxxxx@login.example.com/" carries a user name or password: put credentials in their own keys`,
+			}},
+		{"atlas", atlasLine,
+			"    atlas:\n      base_url: http://atlas.example.com\n      public_key: pub\n      private_key_file: /nonexistent\n" +
+				"      rate_limit: {capacity: 0, refill: 1, per: 1x}\n", []string{
+				`j.yaml:15: integrations[0].atlas.base_url: "http://atlas.example.com" ` + plainHTTP,
+				"j.yaml:17: integrations[0].atlas.private_key_file: " + unreadable,
+				`j.yaml:18: integrations[0].atlas.rate_limit.per: duration "1x": unknown unit "x"; use m, h or d`,
+				"j.yaml:18: integrations[0].atlas.rate_limit: capacity and refill must be at least 1",
+			}},
+		{"atlas credentials", atlasLine, "    atlas: {client_secret_file: SECRET_FILE}\n", []string{
+			"j.yaml:14: integrations[0].atlas.client_id: required with client_secret",
+		}},
+		{"atlas catalog hints", "Cluster0: {sales: [orders]}", "Cluster0: {admin: []}", []string{
+			`j.yaml:18: integrations[0].databases.Cluster0: database "admin" is a system database; jitbot does not grant access to it`,
+		}},
+		{"atlas keys", atlasLine, "    atlas: {client_id: id, client_secret: s, owner_tag: team}\n", []string{
+			`j.yaml:14: unknown key "owner_tag" (in atlas)`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(good, tt.from) {
+				t.Fatalf("fixture lacks %q", tt.from)
+			}
+			text := withSecretFile(t, strings.Replace(good, tt.from, tt.to, 1))
+			_, err := Parse("j.yaml", []byte(text), goodEnv)
+			if err == nil || err.Error() != strings.Join(tt.want, "\n") {
+				t.Fatalf("got:\n%v\nwant:\n%s", err, strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestAdapterConfigsAsRead: the adapters get their own config values as read: secrets from
+// their files, the tenant trimmed, nothing defaulted that the adapter defaults itself.
+func TestAdapterConfigsAsRead(t *testing.T) {
+	text := teamsOnly(t, "teams: {app_id: app, app_password_file: SECRET_FILE, tenant_id: \" t\\n\"}\n")
+	text = withSecretFile(t, strings.Replace(text, `client_id: id, client_secret: "${ATLAS_SECRET}"`, "public_key: pub, private_key_file: SECRET_FILE", 1))
+	cfg, err := Parse("j.yaml", []byte(text), goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm := cfg.Teams; tm.AppPassword != "shh-signing" || tm.TenantID != "t" || tm.OpenIDMetadataURL != "" || tm.Clock != nil {
+		t.Fatalf("teams: %+v", tm)
+	}
+	if in := cfg.Integrations[0]; in.PublicKey != "pub" || in.PrivateKey != "shh-signing" || in.OwnerTag != "" || in.Databases["Cluster0"]["sales"][0] != "orders" {
+		t.Fatalf("atlas: %+v", in)
+	}
+	if cfg.Slack != nil {
+		t.Fatalf("slack: %+v", cfg.Slack)
 	}
 }

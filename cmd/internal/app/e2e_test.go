@@ -1,15 +1,16 @@
-package main
+package app_test
 
 import (
-	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
+	"github.com/jitbot/jitbot/cmd/internal/rig"
+	"github.com/jitbot/jitbot/cmd/internal/rig/rigtest"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/flows/flowstest"
 )
@@ -21,33 +22,33 @@ import (
 // card on both platforms ends showing the outcome.
 func TestMixedJourney(t *testing.T) {
 	clock := flowstest.NewClock(time.Now().UTC().Truncate(time.Second))
-	h := newHarness(t, clock)
-	h.start()
-	addr := h.main.Addr()
+	h := rigtest.New(t, clock)
+	h.Start()
+	addr := h.Addr()
 
 	// olivia talks to the bot in Teams once, so it may write to her later.
-	h.teams(addr, "access help")
-	h.waitTeams(func(a teamstest.Activity) bool { return a.ConversationID == oliviaConv })
+	h.TeamsSay(addr, rig.OliviaInTeams, rig.OliviaConv, "access help")
+	h.WaitTeams(func(a teamstest.Activity) bool { return a.ConversationID == rig.OliviaConv })
 
-	ack := h.slash(addr, alice, "request prod/Cluster0/sales/orders read 1h INC-123 checkout errors")
+	ack := h.Slash(addr, rig.Alice, "request prod/Cluster0/sales/orders read 1h INC-123 checkout errors")
 	if !strings.Contains(ack, "Working on it") {
 		t.Fatalf("ack: %s", ack)
 	}
-	slackCard := h.waitDM(olivia, "Approve")
-	teamsCard := h.waitTeams(func(a teamstest.Activity) bool {
+	slackCard := h.WaitDM(rig.Olivia, "Approve")
+	teamsCard := h.WaitTeams(func(a teamstest.Activity) bool {
 		_, ok := teamstest.FindAction(firstCard(a), "Approve")
-		return a.ConversationID == oliviaConv && a.Op == teamstest.OpSend && ok
+		return a.ConversationID == rig.OliviaConv && a.Op == teamstest.OpSend && ok
 	})
 	approve, _ := teamstest.FindAction(firstCard(teamsCard), "Approve")
 
-	resp, err := h.bf.Deliver(h.ctx, h.url("/teams/messages"), h.bf.Submit(oliviaConv, oliviaTeams, teamsCard.ActivityID, approve.Data))
+	resp, err := h.BF.Deliver(h.Ctx, h.URL("/teams/messages"), h.BF.Submit(rig.OliviaConv, rig.OliviaInTeams, teamsCard.ActivityID, approve.Data))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 
-	creds := h.waitDM(alice, "Password")
-	users := h.atlas.Users(testProject)
+	creds := h.WaitDM(rig.Alice, "Password")
+	users := h.Atlas.Users(rig.Project)
 	if len(users) != 1 || !strings.Contains(creds.AllText(), users[0].Username) {
 		t.Fatalf("Atlas users %+v; credentials:\n%s", users, creds.AllText())
 	}
@@ -60,34 +61,34 @@ func TestMixedJourney(t *testing.T) {
 		t.Fatalf("labels: %+v", u.Labels)
 	}
 	// The credentials went to alice only, in Slack where she asked.
-	for _, a := range h.bf.Activities() {
+	for _, a := range h.BF.Activities() {
 		if strings.Contains(a.Activity.Text+cardsText(a), "Password") {
 			t.Fatalf("credentials leaked to Teams conversation %s", a.ConversationID)
 		}
 	}
-	for _, m := range h.slack.Messages() {
-		if m.Channel != "D"+alice.id && strings.Contains(m.AllText(), "Password") {
+	for _, m := range h.Slack.Messages() {
+		if m.Channel != "D"+rig.Alice.ID && strings.Contains(m.AllText(), "Password") {
 			t.Fatalf("credentials leaked to Slack channel %s", m.Channel)
 		}
 	}
 
-	r := h.onlyRequest()
+	r := onlyRequest(h)
 	clock.Set(r.ExpiresAt.Add(-15 * time.Minute))
-	h.sweep()
-	h.waitDM(alice, "Access ends soon")
+	h.Main.Sweep(h.Ctx)
+	h.WaitDM(rig.Alice, "Access ends soon")
 	clock.Set(r.ExpiresAt)
-	h.sweep()
-	h.waitDM(alice, "Access expired")
-	if n := len(h.atlas.Users(testProject)); n != 0 {
+	h.Main.Sweep(h.Ctx)
+	h.WaitDM(rig.Alice, "Access expired")
+	if n := len(h.Atlas.Users(rig.Project)); n != 0 {
 		t.Fatalf("%d Atlas users left after expiry", n)
 	}
 
 	// Both cards show the outcome and offer nothing more to click.
-	final, _ := h.slack.Message(slackCard.Channel, slackCard.TS)
+	final, _ := h.Slack.Message(slackCard.Channel, slackCard.TS)
 	if len(final.Buttons()) != 0 || !strings.Contains(final.AllText(), "expired") {
 		t.Fatalf("Slack card:\n%s", final.AllText())
 	}
-	cur, ok := h.bf.Current(oliviaConv, teamsCard.ActivityID)
+	cur, ok := h.BF.Current(rig.OliviaConv, teamsCard.ActivityID)
 	if !ok {
 		t.Fatal("the Teams card is gone")
 	}
@@ -98,10 +99,10 @@ func TestMixedJourney(t *testing.T) {
 		t.Fatalf("Teams card:\n%s", teamstest.CardText(teamstest.AdaptiveCards(cur)[0]))
 	}
 
-	if n := h.atlas.CountCalls("createDatabaseUser"); n != 1 {
+	if n := h.Atlas.CountCalls("createDatabaseUser"); n != 1 {
 		t.Fatalf("creates: %d", n)
 	}
-	sum, err := h.main.Store().VerifyAudit(h.ctx)
+	sum, err := h.Main.Store().VerifyAudit(h.Ctx)
 	if err != nil || sum.Records < 7 {
 		t.Fatalf("audit: %+v %v", sum, err)
 	}
@@ -122,25 +123,13 @@ func cardsText(a teamstest.Activity) string {
 	return b.String()
 }
 
-func (h *harness) onlyRequest() *flows.Request {
-	h.t.Helper()
-	rs, err := h.main.Service().Requests(h.ctx, flows.Query{})
+func onlyRequest(h *rigtest.Harness) *flows.Request {
+	h.T.Helper()
+	rs, err := h.Main.Service().Requests(h.Ctx, flows.Query{})
 	if err != nil || len(rs) != 1 {
-		h.t.Fatalf("requests: %d %v", len(rs), err)
+		h.T.Fatalf("requests: %d %v", len(rs), err)
 	}
 	return rs[0]
-}
-
-// TestDemo runs the main job as `jitbot demo` would and checks every step happened.
-func TestDemo(t *testing.T) {
-	var out bytes.Buffer
-	code := cli(context.Background(), []string{"demo"}, &out, &out, func(string) (string, bool) { return "", false })
-	if code != 0 || !strings.Contains(out.String(), "RESULT: all 10 steps happened.") {
-		t.Fatalf("exit %d:\n%s", code, out.String())
-	}
-	if !strings.Contains(out.String(), "(hidden in this transcript)") {
-		t.Fatal("the transcript must not print the password")
-	}
 }
 
 func get(t *testing.T, url, token string) (int, string) {
@@ -159,20 +148,20 @@ func get(t *testing.T, url, token string) (int, string) {
 }
 
 func TestHealthReadinessMetricsAndAdmin(t *testing.T) {
-	h := newHarness(t, nil)
-	h.start()
-	if code, body := get(t, h.url("/healthz"), ""); code != 200 || body != "ok\n" {
+	h := rigtest.New(t, nil)
+	h.Start()
+	if code, body := get(t, h.URL("/healthz"), ""); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz %d %q", code, body)
 	}
-	if code, body := get(t, h.url("/readyz"), ""); code != 200 {
+	if code, body := get(t, h.URL("/readyz"), ""); code != 200 {
 		t.Fatalf("readyz %d %q", code, body)
 	}
-	h.slash(h.main.Addr(), alice, "request prod/Cluster0/sales/orders read 1h INC-7")
-	h.waitDM(olivia, "Approve")
+	h.Slash(h.Addr(), rig.Alice, "request prod/Cluster0/sales/orders read 1h INC-7")
+	h.WaitDM(rig.Olivia, "Approve")
 	// The DM can reach the Slack fake a moment before the transport that
 	// counts the call has seen its answer: read the metrics until they agree.
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		code, body := get(t, h.url("/metrics"), "")
+		code, body := get(t, h.URL("/metrics"), "")
 		missing := ""
 		for _, want := range []string{`jitbot_requests{state="pending"} 1`, `jitbot_events_total{type="submitted"} 1`, `jitbot_atlas_calls_total{operation=`,
 			`jitbot_slack_calls_total{method="chat.postMessage",status="2xx"}`, `jitbot_slack_rate_limited_total 0`, `jitbot_teams_calls_total{method=`} {
@@ -189,25 +178,23 @@ func TestHealthReadinessMetricsAndAdmin(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if code, _ := get(t, h.url("/admin/grants"), "wrong-token"); code != http.StatusUnauthorized {
+	if code, _ := get(t, h.URL("/admin/grants"), "wrong-token"); code != http.StatusUnauthorized {
 		t.Fatalf("admin with a wrong token: %d", code)
 	}
-	if code, body := get(t, h.url("/admin/grants?state=pending"), "test-admin-token-0123456789"); code != 200 || !strings.Contains(body, `"state":"pending"`) {
+	if code, body := get(t, h.URL("/admin/grants?state=pending"), rig.AdminToken); code != 200 || !strings.Contains(body, `"state":"pending"`) {
 		t.Fatalf("admin grants: %d %s", code, body)
 	}
-	if code, body := get(t, h.url("/admin/audit/verify"), "test-admin-token-0123456789"); code != 200 || !strings.Contains(body, `"ok":true`) {
+	if code, body := get(t, h.URL("/admin/audit/verify"), rig.AdminToken); code != 200 || !strings.Contains(body, `"ok":true`) {
 		t.Fatalf("audit verify: %d %s", code, body)
 	}
 	// Atlas down: not ready, naming the part that is down; why is in the
 	// log, not in the answer (anyone reaching the probe would read it).
-	h.atlas.Inject(atlasDown())
-	h.main.readyMu.Lock()
-	h.main.readyAt = time.Time{}
-	h.main.readyMu.Unlock()
-	if code, body := get(t, h.url("/readyz"), ""); code != http.StatusServiceUnavailable || strings.TrimSpace(body) != "not ready: atlas prod" {
+	h.Atlas.Inject(atlastest.Fault{OperationID: "getGroup", Kind: atlastest.FaultServerError})
+	h.Main.ExpireReadiness()
+	if code, body := get(t, h.URL("/readyz"), ""); code != http.StatusServiceUnavailable || strings.TrimSpace(body) != "not ready: atlas prod" {
 		t.Fatalf("readyz with Atlas down: %d %q", code, body)
 	}
-	if !strings.Contains(h.logs.String(), `"msg":"not ready","part":"atlas prod"`) {
-		t.Fatalf("the reason is not logged:\n%s", tail(h.logs.String(), 2000))
+	if !strings.Contains(h.Logs(), `"msg":"not ready","part":"atlas prod"`) {
+		t.Fatalf("the reason is not logged:\n%s", h.LogTail(2000))
 	}
 }

@@ -1,16 +1,11 @@
-package main
+package scenario
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,15 +15,16 @@ import (
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
+	"github.com/jitbot/jitbot/cmd/internal/app"
+	"github.com/jitbot/jitbot/cmd/internal/rig"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/store"
 )
 
-// The crash scenario runs `jitbot serve` as a real process (this very
-// executable: the jitbot binary, or the test binary, which turns into
-// jitbot when JITBOT_TEST_EXEC=1) against the simulators, sends a random
-// burst of journeys (submit, approve, deny, cancel, revoke, extend) through
-// the signed Slack handlers, and kills it with SIGKILL at a random moment up
+// The crash scenario runs `jitbot serve` as a real process (the jitbot
+// binary, which jitbot-bench builds or is given) against the simulators,
+// sends a random burst of journeys (submit, approve, deny, cancel, revoke,
+// extend) through the signed Slack handlers, and kills it with SIGKILL at a random moment up
 // to maxKillDelay later, run after run. Grants last one or two minutes, so
 // those made early expire during later runs, some while jitbot is down.
 // After every kill it checks, with jitbot down, that
@@ -93,54 +89,56 @@ var crashResources = []string{"prod/Cluster0/sales/orders", "prod/Cluster0/sales
 
 // crashRun is the scenario's state.
 type crashRun struct {
-	r       *rig
+	r       *rig.Rig
 	exe     string
 	addr    string
 	rng     *rand.Rand
 	res     *CrashResult
-	poster  *slackPoster
+	poster  *rig.Poster
+	admin   *app.AdminClient
 	people  map[string]slacktest.User // by email
 	journal []string                  // what the current run did, for reports
 	logPath string
 }
 
-// proveCrash runs the crash scenario: runs kills, then a settle of at most
-// settle. exe is the jitbot executable (os.Executable() when empty).
-func proveCrash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.Duration, seed uint64, reporter atlastest.Reporter) (CrashResult, error) {
+// Crash runs the crash scenario: runs kills, then a settle of at most
+// settle. exe is the jitbot binary.
+func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.Duration, seed uint64, reporter atlastest.Reporter) (CrashResult, error) {
 	res := CrashResult{Actions: map[string]int{}, ByState: map[flows.State]int{}}
-	began := time.Now()
 	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return res, err
-		}
+		return res, errors.New("crash: no jitbot binary to run")
 	}
-	addr, err := freeAddr()
+	began := time.Now()
+	addr, err := rig.FreeAddr()
 	if err != nil {
 		return res, err
 	}
 	var users []slacktest.User
-	people := map[string]slacktest.User{proveOlivia.Email: proveOlivia, proveDana.Email: proveDana}
+	people := map[string]slacktest.User{rig.Olivia.Email: rig.Olivia, rig.Dana.Email: rig.Dana}
 	for i := range crashUsers {
-		u := requester(i)
+		u := rig.Requester(i)
 		users = append(users, u)
 		people[u.Email] = u
 	}
-	r, err := newRig(rigOptions{slack: true, slackUsers: users, listen: addr, applyPolls: 1, flows: crashFlow, reporter: reporter})
+	r, err := rig.New(rig.Options{Slack: true, SlackUsers: users, Listen: addr, ApplyPolls: 1, Flows: crashFlow, Reporter: reporter})
 	if err != nil {
 		return res, err
 	}
-	defer r.close()
+	defer r.Close()
+	cfg, err := r.Config()
+	if err != nil {
+		return res, err
+	}
 	c := &crashRun{r: r, exe: exe, addr: addr, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), res: &res,
-		poster: newSlackPoster(addr), people: people, logPath: filepath.Join(r.dir, "serve.log")}
-	defer c.poster.close()
+		poster: rig.NewPoster(addr), admin: app.NewAdminClient(cfg), people: people, logPath: filepath.Join(r.Dir, "serve.log")}
+	defer c.poster.Close()
 
 	if err := c.seedExpiring(ctx, crashSeeded); err != nil {
 		return res, err
 	}
 	for run := range runs {
 		c.journal = c.journal[:0]
-		p, err := c.serve(ctx)
+		p, err := serve(ctx, c.r, c.exe, c.addr, c.logPath)
 		if err != nil {
 			return res, fmt.Errorf("run %d: %w", run, err)
 		}
@@ -148,7 +146,7 @@ func proveCrash(ctx context.Context, exe string, runs int, maxKillDelay, settle 
 		delay := time.Duration(c.rng.Int64N(int64(maxKillDelay) + 1))
 		c.note("kill -9 after %s", delay)
 		time.Sleep(delay)
-		p.kill()
+		p.Kill()
 		res.Runs++
 		if err := c.check(ctx, false, time.Time{}); err != nil {
 			return res, fmt.Errorf("after run %d (%s): %w", run, strings.Join(c.journal, "; "), err)
@@ -158,16 +156,16 @@ func proveCrash(ctx context.Context, exe string, runs int, maxKillDelay, settle 
 	// The last start: jitbot catches up, finishes what the kills left, and
 	// runs long enough (two sweep ticks at least) for the deadline check.
 	c.journal = c.journal[:0]
-	p, err := c.serve(ctx)
+	p, err := serve(ctx, c.r, c.exe, c.addr, c.logPath)
 	if err != nil {
 		return res, fmt.Errorf("final start: %w", err)
 	}
 	up := time.Now()
 	settleBy := up.Add(settle)
 	for {
-		views, err := c.grants(ctx)
+		views, err := c.admin.Grants(ctx, "all")
 		if err != nil {
-			p.kill()
+			p.Kill()
 			return res, err
 		}
 		c.pastDeadline(views, up)
@@ -178,7 +176,7 @@ func proveCrash(ctx context.Context, exe string, runs int, maxKillDelay, settle 
 				busy++
 			}
 		}
-		if (busy == 0 && time.Since(up) > 2*proveSweepTick) || time.Now().After(settleBy) {
+		if (busy == 0 && time.Since(up) > 2*SweepTick) || time.Now().After(settleBy) {
 			res.Unsettled = busy
 			break
 		}
@@ -186,7 +184,7 @@ func proveCrash(ctx context.Context, exe string, runs int, maxKillDelay, settle 
 	}
 	res.Settle = time.Since(up)
 	stopped := time.Now()
-	if err := p.stop(); err != nil {
+	if err := p.Stop(); err != nil {
 		return res, fmt.Errorf("final stop: %w", err)
 	}
 	if err := c.check(ctx, true, stopped); err != nil {
@@ -196,69 +194,28 @@ func proveCrash(ctx context.Context, exe string, runs int, maxKillDelay, settle 
 		raw, _ := os.ReadFile(c.logPath)
 		_ = os.WriteFile(os.Getenv("CRASH_DEBUG"), raw, 0o600)
 	}
-	res.Violations = r.atlas.SpecViolations()
+	res.Violations = r.Atlas.SpecViolations()
 	res.Wall = time.Since(began)
 	return res, nil
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 func (c *crashRun) note(format string, args ...any) {
 	c.journal = append(c.journal, fmt.Sprintf(format, args...))
 }
 
-// execEnv makes the test binary behave as the jitbot binary (see
-// TestMain), so tests can run `jitbot serve` as a real subprocess and kill
-// it without a build step. The jitbot binary ignores it.
-const execEnv = "JITBOT_TEST_EXEC"
-
-// serveProc is `jitbot serve` as a child process.
-type serveProc struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	err  error         // its exit status, once done
-}
-
-// serve starts jitbot and waits until it answers /healthz.
-func (c *crashRun) serve(ctx context.Context) (*serveProc, error) {
-	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+// serve starts `jitbot serve` on the rig's configuration, its output
+// appended to logPath, and waits until it answers.
+func serve(ctx context.Context, r *rig.Rig, exe, addr, logPath string) (*rig.Proc, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
-	p := &serveProc{cmd: exec.Command(c.exe, "serve", "-config", c.r.cfg, "-log-format", "json"), done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), execEnv+"=1")
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		return nil, err
+	p, err := rig.Serve(ctx, exe, r.ConfigPath, addr, logf)
+	if err != nil {
+		return nil, fmt.Errorf("%w:\n%s", err, rig.TailFile(logPath, 3000))
 	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if code, err := httpGet("http://" + c.addr + "/healthz"); err == nil && code == http.StatusOK {
-			return p, nil
-		}
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("jitbot serve exited at start-up: %v\n%s", p.err, tailFile(c.logPath, 3000))
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.kill()
-			return nil, fmt.Errorf("jitbot serve did not answer within 30s:\n%s", tailFile(c.logPath, 3000))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return p, nil
 }
 
 // seedExpiring records n grants made a minute ago through the full
@@ -267,19 +224,19 @@ func (c *crashRun) serve(ctx context.Context) (*serveProc, error) {
 // (the policy's least) made during the runs would mostly outlast them.
 // jitbot is not running; the store is written as it would have.
 func (c *crashRun) seedExpiring(ctx context.Context, n int) error {
-	db, err := store.Open(filepath.Join(c.r.dir, "jitbot.db"), store.Options{})
+	db, err := store.Open(c.r.StorePath(), store.Options{})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	now := time.Now()
 	for i := range n {
-		u := requester(i)
+		u := rig.Requester(i)
 		activated := now.Add(-time.Minute + 5*time.Second + time.Duration(i)*4*time.Second)
 		created := activated.Add(-time.Second)
 		r := &flows.Request{
-			ID: fmt.Sprintf("%s%06d", crashSeedPrefix, i), Requester: u.Email, Resource: flows.Resource{Integration: "prod", Cluster: proveClusterName, Database: "sales", Collection: "orders"},
-			Role: "read", Duration: time.Minute, Reason: "seeded", Origin: "slack", Flow: "crash", Approvers: []string{proveOlivia.Email},
+			ID: flows.RequestID(fmt.Sprintf("%s%06d", crashSeedPrefix, i)), Requester: u.Email, Resource: flows.Resource{Integration: "prod", Cluster: rig.ClusterName, Database: "sales", Collection: "orders"},
+			Kind: flows.KindDatabaseUser, Roles: []string{"read"}, Duration: time.Minute, Reason: "seeded", Origin: "slack", Flow: "crash", Approvers: []string{rig.Olivia.Email},
 			Quorum: 1, MaxDuration: 3 * time.Minute, DenyReasonRequired: true, State: flows.StatePending,
 			CreatedAt: created, UpdatedAt: created, PendingUntil: created.Add(2 * time.Minute),
 		}
@@ -287,10 +244,10 @@ func (c *crashRun) seedExpiring(ctx context.Context, n int) error {
 		if _, _, err := db.Create(ctx, r, ev, ""); err != nil {
 			return err
 		}
-		username := flows.Username(r.Requester, r.ID)
+		username := flows.DatabaseUser().Principal(r.Requester, r.ID)
 		backstop := activated.Add(time.Minute + time.Hour).Truncate(time.Second)
 		steps := []func(r *flows.Request) (flows.Event, error){
-			func(r *flows.Request) (flows.Event, error) { return r.Approve(proveOlivia.Email, created) },
+			func(r *flows.Request) (flows.Event, error) { return r.Approve(rig.Olivia.Email, created) },
 			func(r *flows.Request) (flows.Event, error) {
 				return r.StartProvisioning(created, created.Add(2*time.Minute), username, backstop, time.Time{})
 			},
@@ -304,10 +261,10 @@ func (c *crashRun) seedExpiring(ctx context.Context, n int) error {
 				return err
 			}
 		}
-		if err := c.r.atlas.AddUser(proveProject, atlastest.User{
+		if err := c.r.Atlas.AddUser(rig.Project, atlastest.User{
 			Username: username, Roles: []atlastest.Role{{RoleName: "read", DatabaseName: "sales", CollectionName: "orders"}},
-			Scopes: []atlastest.Scope{{Name: proveClusterName, Type: "CLUSTER"}}, DeleteAfterDate: backstop,
-			Labels: []atlastest.Label{{Key: "managed-by", Value: "jitbot"}, {Key: "jitbot-request", Value: r.ID}},
+			Scopes: []atlastest.Scope{{Name: rig.ClusterName, Type: "CLUSTER"}}, DeleteAfterDate: backstop,
+			Labels: []atlastest.Label{{Key: "managed-by", Value: "jitbot"}, {Key: "jitbot-request", Value: string(r.ID)}},
 		}, "seeded-password"); err != nil {
 			return err
 		}
@@ -315,75 +272,16 @@ func (c *crashRun) seedExpiring(ctx context.Context, n int) error {
 	return nil
 }
 
-// kill is kill -9, then waiting for the process to be gone. Killing a
-// process that has exited already does nothing.
-func (p *serveProc) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-// stop is a graceful SIGTERM.
-func (p *serveProc) stop() error {
-	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
-		return err
-	}
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(40 * time.Second):
-		p.kill()
-		return errors.New("jitbot serve did not stop within 40s")
-	}
-}
-
-func tailFile(path string, n int) string {
-	raw, _ := os.ReadFile(path)
-	if len(raw) > n {
-		raw = raw[len(raw)-n:]
-	}
-	return string(raw)
-}
-
-// httpGet answers the status of a GET, draining the body.
-func httpGet(url string) (int, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	_, err = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, err
-}
-
-// grants lists every request through the running jitbot's admin API.
-func (c *crashRun) grants(ctx context.Context) ([]grantView, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.addr+"/admin/grants?state=all", nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+proveAdminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("admin API: %s", resp.Status)
-	}
-	var views []grantView
-	return views, json.NewDecoder(resp.Body).Decode(&views)
-}
-
 // burst sends one to four random actions, each acknowledged before the next.
 func (c *crashRun) burst(ctx context.Context) {
-	views, err := c.grants(ctx)
+	views, err := c.admin.Grants(ctx, "all")
 	if err != nil {
 		c.note("no list: %v", err)
 		views = nil
 	}
 	// The seeded grants are left alone, to expire.
-	in := func(states ...flows.State) []grantView {
-		var out []grantView
+	in := func(states ...flows.State) []app.GrantView {
+		var out []app.GrantView
 		for _, v := range views {
 			if slices.Contains(states, flows.State(v.State)) && !strings.HasPrefix(v.ID, crashSeedPrefix) {
 				out = append(out, v)
@@ -391,7 +289,7 @@ func (c *crashRun) burst(ctx context.Context) {
 		}
 		return out
 	}
-	pick := func(vs []grantView) grantView { return vs[c.rng.IntN(len(vs))] }
+	pick := func(vs []app.GrantView) app.GrantView { return vs[c.rng.IntN(len(vs))] }
 	for range 1 + c.rng.IntN(4) {
 		pending, active := in(flows.StatePending), in(flows.StateActive)
 		live := in(flows.StateApproved, flows.StateProvisioning, flows.StateActive)
@@ -405,14 +303,14 @@ func (c *crashRun) burst(ctx context.Context) {
 		var err error
 		switch action {
 		case "submit":
-			u := requester(c.rng.IntN(crashUsers))
+			u := rig.Requester(c.rng.IntN(crashUsers))
 			d := []string{"1m", "2m"}[c.rng.IntN(2)]
 			text := fmt.Sprintf("request %s read %s CRASH-%d", crashResources[c.rng.IntN(len(crashResources))], d, c.res.Runs)
 			err = c.slash(ctx, u, text)
 			c.note("%s: %s", u.Name, text)
 		case "approve":
 			v := pick(pending)
-			err = c.click(ctx, proveOlivia, "approve:"+v.ID)
+			err = c.click(ctx, rig.Olivia, "approve:"+v.ID)
 			c.note("approve %s", v.ID)
 		case "deny":
 			v := pick(pending)
@@ -426,7 +324,7 @@ func (c *crashRun) burst(ctx context.Context) {
 			v := pick(live)
 			who := c.people[v.Requester]
 			if c.rng.IntN(3) == 0 {
-				who = proveDana // an admin
+				who = rig.Dana // an admin
 			}
 			err = c.slash(ctx, who, "revoke "+v.ID+" done")
 			c.note("revoke %s (%s, %s)", v.ID, v.State, who.Name)
@@ -443,48 +341,39 @@ func (c *crashRun) burst(ctx context.Context) {
 }
 
 func (c *crashRun) slash(ctx context.Context, u slacktest.User, text string) error {
-	status, err := c.poster.form(ctx, "/slack/commands", c.r.slashForm(u, text, c.r.slack.NewTriggerIDFor(u.ID)), 0)
-	if err == nil && status != http.StatusOK {
-		err = fmt.Errorf("status %d", status)
-	}
+	_, err := c.poster.Send(ctx, "/slack/commands", c.r.SlashForm(u, text, c.r.Slack.NewTriggerIDFor(u.ID)))
 	return err
 }
 
 func (c *crashRun) click(ctx context.Context, u slacktest.User, value string) error {
-	form, err := c.r.clickForm(u, value, slacktest.Message{})
+	form, err := c.r.ClickForm(u, value, value, slacktest.Message{})
 	if err != nil {
 		return err
 	}
-	status, err := c.poster.form(ctx, "/slack/interactions", form, 0)
-	if err == nil && status != http.StatusOK {
-		err = fmt.Errorf("status %d", status)
-	}
+	_, err = c.poster.Send(ctx, "/slack/interactions", form)
 	return err
 }
 
 // deny clicks Deny, which opens the reason form before the click is
 // acknowledged, and submits the form.
 func (c *crashRun) deny(ctx context.Context, id string) error {
-	if err := c.click(ctx, proveOlivia, "deny:"+id); err != nil {
+	if err := c.click(ctx, rig.Olivia, "deny:"+id); err != nil {
 		return err
 	}
-	views := c.r.slack.Views()
+	views := c.r.Slack.Views()
 	for i := len(views) - 1; i >= 0; i-- {
 		v := views[i]
 		if v.CallbackID != "jit_deny" || !strings.Contains(v.PrivateMetadata, id) {
 			continue
 		}
 		form, err := slacktest.InteractionForm(slacktest.ViewSubmission(slacktest.Submission{
-			UserID: proveOlivia.ID, TeamID: "T0PROVE", ViewID: v.ID, CallbackID: v.CallbackID, PrivateMetadata: v.PrivateMetadata,
+			UserID: rig.Olivia.ID, TeamID: c.r.Slack.TeamID(), ViewID: v.ID, CallbackID: v.CallbackID, PrivateMetadata: v.PrivateMetadata,
 			Values: map[string]map[string]slackgo.BlockAction{"reason": {"reason": slacktest.TextValue("not now")}},
 		}))
 		if err != nil {
 			return err
 		}
-		status, err := c.poster.form(ctx, "/slack/interactions", form, 0)
-		if err == nil && status != http.StatusOK {
-			err = fmt.Errorf("status %d", status)
-		}
+		_, err = c.poster.Send(ctx, "/slack/interactions", form)
 		return err
 	}
 	return errors.New("no deny form was opened")
@@ -493,15 +382,15 @@ func (c *crashRun) deny(ctx context.Context, id string) error {
 // pastDeadline counts grants whose Atlas user is still there more than a
 // tick and a round trip after its deadline (or after jitbot came up, when
 // the deadline passed while it was down).
-func (c *crashRun) pastDeadline(views []grantView, up time.Time) {
-	byUser := map[string]grantView{}
+func (c *crashRun) pastDeadline(views []app.GrantView, up time.Time) {
+	byUser := map[string]app.GrantView{}
 	for _, v := range views {
 		if v.Username != "" {
 			byUser[v.Username] = v
 		}
 	}
 	now := time.Now()
-	for _, u := range c.r.managedUsers() {
+	for _, u := range c.r.ManagedUsers() {
 		v, ok := byUser[u.Username]
 		if !ok || v.ExpiresAt.IsZero() {
 			continue
@@ -510,7 +399,7 @@ func (c *crashRun) pastDeadline(views []grantView, up time.Time) {
 		if due.Before(up) {
 			due = up
 		}
-		if now.Sub(due) > proveSweepTick+crashRoundTrip {
+		if now.Sub(due) > SweepTick+crashRoundTrip {
 			c.res.PastDeadline++
 			c.problem("user %s of request %s (%s) is still in Atlas %s after its deadline %s", u.Username, v.ID, v.State, now.Sub(v.ExpiresAt).Round(time.Millisecond), v.ExpiresAt.Format(time.RFC3339Nano))
 		}
@@ -526,7 +415,7 @@ func (c *crashRun) problem(format string, args ...any) {
 // check verifies the invariants with jitbot down, reading its store.
 func (c *crashRun) check(ctx context.Context, final bool, stopped time.Time) error {
 	c.res.Checks++
-	db, err := store.Open(filepath.Join(c.r.dir, "jitbot.db"), store.Options{ReadOnly: true, LockTimeout: 10 * time.Second})
+	db, err := store.Open(c.r.StorePath(), store.Options{ReadOnly: true, LockTimeout: 10 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -543,7 +432,7 @@ func (c *crashRun) check(ctx context.Context, final bool, stopped time.Time) err
 	}
 	events := map[string][]flows.Event{}
 	if err := db.Audit(ctx, time.Time{}, func(rec flows.AuditRecord) error {
-		events[rec.Event.RequestID] = append(events[rec.Event.RequestID], rec.Event)
+		events[string(rec.Event.RequestID)] = append(events[string(rec.Event.RequestID)], rec.Event)
 		return nil
 	}); err != nil {
 		return err
@@ -551,16 +440,16 @@ func (c *crashRun) check(ctx context.Context, final bool, stopped time.Time) err
 	byID := map[string]*flows.Request{}
 	before := len(c.res.Problems)
 	for _, r := range rs {
-		byID[r.ID] = r
-		for _, p := range consistency(r, events[r.ID]) {
+		byID[string(r.ID)] = r
+		for _, p := range consistency(r, events[string(r.ID)]) {
 			c.problem("request %s (%s): %s", r.ID, r.State, p)
 		}
 	}
 	users := map[string]bool{}
-	for _, u := range c.r.managedUsers() {
+	for _, u := range c.r.ManagedUsers() {
 		users[u.Username] = true
 		id, _ := u.Label("jitbot-request")
-		if r := byID[id]; r == nil || !r.State.HoldsAccess() || r.Username != u.Username {
+		if r := byID[id]; r == nil || !r.State.HoldsAccess() || r.Principal != u.Username {
 			c.res.Orphans++
 			state := "no request"
 			if r != nil {
@@ -570,9 +459,9 @@ func (c *crashRun) check(ctx context.Context, final bool, stopped time.Time) err
 		}
 	}
 	for _, r := range rs {
-		if r.State == flows.StateActive && !users[r.Username] {
+		if r.State == flows.StateActive && !users[r.Principal] {
 			c.res.Missing++
-			c.problem("active grant %s has no Atlas user %s", r.ID, r.Username)
+			c.problem("active grant %s has no Atlas user %s", r.ID, r.Principal)
 		}
 	}
 	if final {
@@ -613,14 +502,14 @@ func consistency(r *flows.Request, evs []flows.Event) []string {
 	}
 	switch {
 	case r.State == flows.StateActive:
-		if r.Username == "" || r.ActivatedAt.IsZero() {
+		if r.Principal == "" || r.ActivatedAt.IsZero() {
 			bad("active without a user or a start")
 		}
 		if want := r.ActivatedAt.Add(r.Duration + extended); !r.ExpiresAt.Equal(want) {
 			bad("expires at %s, not start + duration + extensions = %s", r.ExpiresAt, want)
 		}
 	case r.State == flows.StateProvisioning || r.State == flows.StateRevokeFailed:
-		if r.Username == "" {
+		if r.Principal == "" {
 			bad("%s without a username", r.State)
 		}
 	case r.State.Terminal():

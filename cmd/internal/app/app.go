@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -22,8 +22,9 @@ import (
 	"github.com/jitbot/jitbot/store"
 )
 
-// Options are what the caller of New may replace: the demo and the tests
-// inject a clock, HTTP clients pointed at simulators, and a listener.
+// Options are what the caller of New may replace: the demo, the scenarios
+// and the tests inject a clock, HTTP clients pointed at simulators, and a
+// listener.
 type Options struct {
 	Clock    flows.Clock
 	Log      *slog.Logger
@@ -105,26 +106,15 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if m.db, err = store.Open(cfg.StorePath, store.Options{}); err != nil {
 		return nil, err
 	}
-	if m.atlas, err = newAtlas(m.ctx, cfg, opts); err != nil {
+	if m.atlas, err = NewAtlas(m.ctx, cfg, opts); err != nil {
 		return nil, fmt.Errorf("atlas: %w", err)
 	}
 	if !opts.NoStartupCheck {
-		for _, in := range cfg.Integrations {
-			pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			err := m.atlas.Ping(pctx, in.Name)
-			cancel()
-			if err != nil {
-				return nil, fmt.Errorf("atlas integration %s at %s is not reachable: %s (check base_url, the network and the credentials; `jitbot check -online` tells more)", in.Name, in.BaseURL, flows.ErrorMessage(err))
-			}
+		if err := pingAtlas(ctx, cfg, m.atlas); err != nil {
+			return nil, err
 		}
 	}
 
-	rateLimits := map[string]flows.RateLimit{}
-	for _, in := range cfg.Integrations {
-		if in.RateLimit != nil {
-			rateLimits[in.Name] = *in.RateLimit
-		}
-	}
 	slackHTTP, teamsHTTP := newCountingTransport(slackMethod), newCountingTransport(teamsMethod)
 	counters := atlasCounters(m.atlas)
 	if cfg.Slack != nil {
@@ -137,11 +127,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if m.notify, err = bot.NewEngine(bot.Deps{Refs: m.db, Observers: []flows.Notifier{m.metrics}, Log: m.log}); err != nil {
 		return nil, err
 	}
-	m.svc, err = flows.NewService(flows.Config{
-		Policy: cfg.Policy, RemindBefore: cfg.ReminderBefore, BackstopGrace: cfg.BackstopGrace, RotateAfter: cfg.RotateAfter,
-		RateLimits: rateLimits, SweepInterval: sweepInterval,
-	}, flows.Deps{
-		Store: m.db, Provisioner: m.atlas, Inventory: m.atlas, Catalog: m.atlas.Catalog(), Notifier: m.notify,
+	m.svc, err = flows.NewService(serviceConfig(cfg), flows.Deps{
+		Store: m.db, Provisioners: flows.Provisioners{flows.KindDatabaseUser: m.atlas}, Catalog: m.atlas.Catalog(), Notifier: m.notify,
 		Clock: m.clock, Log: m.log.With("component", "flows"),
 	})
 	if err != nil {
@@ -149,23 +136,20 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	}
 	m.notify.SetService(m.svc)
 
-	if s := cfg.Slack; s != nil {
-		m.slack, err = slack.New(slack.Config{
-			BotToken: s.BotToken, SigningSecret: s.SigningSecret, AppToken: s.AppToken, APIURL: s.APIURL,
-			ApprovalsChannel: s.ApprovalsChannel, Clock: m.clock, HTTPClient: slackHTTP.client(),
-		}, m.notify, m.log)
+	if cfg.Slack != nil {
+		sc := *cfg.Slack
+		sc.Clock, sc.HTTPClient = m.clock, slackHTTP.client()
+		m.slack, err = slack.New(sc, m.notify, m.log)
 		if err != nil {
 			return nil, fmt.Errorf("slack: %w", err)
 		}
 		m.notify.Register(m.slack)
 	}
 
-	if t := cfg.Teams; t != nil {
-		m.teams, err = teams.New(teams.Config{
-			AppID: t.AppID, AppPassword: t.AppPassword, TenantID: t.TenantID, AppType: t.AppType,
-			OpenIDMetadataURL: t.OpenIDMetadataURL, TokenURL: t.TokenURL, ServiceHosts: t.ServiceHosts,
-			Clock: m.clock, HTTPClient: teamsHTTP.client(),
-		}, m.notify, m.db, m.log)
+	if cfg.Teams != nil {
+		tc := *cfg.Teams
+		tc.Clock, tc.HTTPClient = m.clock, teamsHTTP.client()
+		m.teams, err = teams.New(tc, m.notify, m.db, m.log)
 		if err != nil {
 			return nil, fmt.Errorf("teams: %w", err)
 		}
@@ -205,7 +189,9 @@ func newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-func newAtlas(ctx context.Context, cfg *config.Config, opts Options) (*atlas.Provisioner, error) {
+// NewAtlas is the Atlas adapter of cfg's integrations, on opts' clock and
+// log (`jitbot check -online` and the offline verbs use it without a Main).
+func NewAtlas(ctx context.Context, cfg *config.Config, opts Options) (*atlas.Provisioner, error) {
 	return atlas.New(ctx, atlasConfig(cfg, opts))
 }
 
@@ -229,14 +215,9 @@ func atlasCounters(p *atlas.Provisioner) []counter {
 }
 
 func atlasConfig(cfg *config.Config, opts Options) atlas.Config {
-	out := atlas.Config{Clock: opts.Clock, Log: opts.Log.With("component", "atlas"), Sleep: opts.AtlasSleep}
-	for _, in := range cfg.Integrations {
-		out.Integrations = append(out.Integrations, atlas.Integration{
-			Name: in.Name, ProjectID: in.ProjectID, BaseURL: in.BaseURL, ClientID: in.ClientID, ClientSecret: in.ClientSecret,
-			PublicKey: in.PublicKey, PrivateKey: in.PrivateKey, OwnerTag: in.OwnerTag, Databases: in.Databases,
-		})
+	return atlas.Config{
+		Integrations: cfg.Integrations, Clock: opts.Clock, Log: opts.Log.With("component", "atlas"), Sleep: opts.AtlasSleep,
 	}
-	return out
 }
 
 // Addr is where the HTTP server listens.
@@ -256,6 +237,17 @@ func (m *Main) Service() *flows.Service { return m.svc }
 
 // Store is the store.
 func (m *Main) Store() *store.DB { return m.db }
+
+// Started is closed once Run has swept once and resumed interrupted work:
+// from then on jitbot has caught up with its downtime (the scenarios wait
+// for it before they measure).
+func (m *Main) Started() <-chan struct{} { return m.started }
+
+// Sweep does all that is due now, on jitbot's clock, as the schedules
+// would: the demo and the scenarios step time with it.
+func (m *Main) Sweep(ctx context.Context) {
+	sweepFor(ctx, m.svc, m.clock, m.metrics, m.log, flows.SweepAll)
+}
 
 // routes returns the handlers of the public listener (Slack, Teams, the
 // probes) and of the admin one (the admin API, /metrics, the probes). With

@@ -1,10 +1,9 @@
-package main
+package scenario
 
 import (
 	"context"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -14,7 +13,7 @@ import (
 // bucket, jitbot starts revoking early enough that every user is gone by its
 // deadline; all in simulated time.
 func TestExpiryUnderARateLimit(t *testing.T) {
-	res, err := proveExpiry(context.Background(), 100, 10, 5, time.Minute, true, t)
+	res, err := Expiry(context.Background(), 100, 10, 5, time.Minute, true, t)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,8 +21,8 @@ func TestExpiryUnderARateLimit(t *testing.T) {
 	if res.Expired != res.Grants || res.UsersLeft != 0 {
 		t.Fatalf("%d of %d grants expired, %d Atlas users left", res.Expired, res.Grants, res.UsersLeft)
 	}
-	if res.MaxOverstay > proveSweepTick {
-		t.Errorf("a user outlived its deadline by %s (budget: one tick, %s, plus a round trip)", res.MaxOverstay, proveSweepTick)
+	if res.MaxOverstay > SweepTick {
+		t.Errorf("a user outlived its deadline by %s (budget: one tick, %s, plus a round trip)", res.MaxOverstay, SweepTick)
 	}
 	// 99 deletes at 5 a minute after a burst of 10 take about 18 minutes.
 	if res.EarliestStart < 15*time.Minute {
@@ -35,7 +34,7 @@ func TestExpiryUnderARateLimit(t *testing.T) {
 	// The control: not told the bucket, jitbot revokes at the deadlines and
 	// the bucket makes most of them late. (Otherwise the scenario proves
 	// nothing.)
-	cmp, err := proveExpiry(context.Background(), 100, 10, 5, time.Minute, false, t)
+	cmp, err := Expiry(context.Background(), 100, 10, 5, time.Minute, false, t)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +46,7 @@ func TestExpiryUnderARateLimit(t *testing.T) {
 // TestDowntime: jitbot is down while 50 grants expire; the sweep it runs at
 // start-up deletes every user.
 func TestDowntime(t *testing.T) {
-	res, err := proveDowntime(context.Background(), 50, t)
+	res, err := Downtime(context.Background(), 50, t)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +62,7 @@ func TestDowntime(t *testing.T) {
 // both platforms: one request each, one Atlas create each, one audit record
 // per transition.
 func TestDuplicateDelivery(t *testing.T) {
-	res, err := proveDuplicates(context.Background(), t)
+	res, err := Duplicates(context.Background(), t)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,10 +82,10 @@ func TestDuplicateDelivery(t *testing.T) {
 
 // TestClickToCredentials: with latency on every Atlas call and a delay
 // before Atlas applies changes, each grant's life takes one create, one
-// delete, status polls and no list. (Its timing is a figure of jitbot
-// bench, not a test.)
+// delete, status polls and no list. (Its timing is a figure of
+// jitbot-bench, not a test.)
 func TestClickToCredentials(t *testing.T) {
-	res, err := proveClickToCredentials(context.Background(), 3, 20*time.Millisecond, 300*time.Millisecond, t)
+	res, err := ClickToCredentials(context.Background(), 3, 20*time.Millisecond, 300*time.Millisecond, t)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +107,9 @@ func TestClickToCredentials(t *testing.T) {
 
 // TestLoad: slash commands and clicks at 200 a second, some replayed: no
 // answer is a 5xx or missing, and no delivery makes a second request or a
-// second Atlas user. (The latencies are figures of jitbot bench.)
+// second Atlas user. (The latencies are figures of jitbot-bench.)
 func TestLoad(t *testing.T) {
-	res, err := proveLoad(context.Background(), 200, 2*time.Second, t)
+	res, err := Load(context.Background(), 200, 2*time.Second, t)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,12 +127,12 @@ func TestLoad(t *testing.T) {
 
 // TestScale: jitbot starts on a store with a history, resumes nothing, and
 // its sweeps find nothing due. (Start-up time, heap and sweep time at 100k
-// requests and 1M audit records are figures of jitbot bench.)
+// requests and 1M audit records are figures of jitbot-bench.)
 func TestScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs jitbot as a subprocess")
 	}
-	res, err := proveScale(context.Background(), "", t.TempDir(), 1000, 10_000, 20, t)
+	res, err := Scale(context.Background(), jitbotExe, t.TempDir(), 1000, 10_000, 20, t)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,8 +142,8 @@ func TestScale(t *testing.T) {
 	}
 }
 
-// TestCrash runs `jitbot serve` as a process (this test binary, turned into
-// jitbot by TestMain), kills it with SIGKILL at random points of random
+// TestCrash runs `jitbot serve` as a process (the jitbot binary TestMain
+// built), kills it with SIGKILL at random points of random
 // journeys, 200 times, and checks after every kill and at the end: no
 // orphaned Atlas user, no active grant without its user, the audit chain
 // intact and in agreement with every request, nothing left half-done, and
@@ -166,7 +165,7 @@ func TestCrash(t *testing.T) {
 		seed = n
 	}
 	t.Logf("seed %d", seed)
-	res, err := proveCrash(context.Background(), "", crashTestRuns, 400*time.Millisecond, time.Minute, seed, t)
+	res, err := Crash(context.Background(), jitbotExe, crashTestRuns, 400*time.Millisecond, time.Minute, seed, t)
 	t.Logf("%d runs in %s: %d checks, actions %v, %d requests %v, audit %d records, settled in %s",
 		res.Runs, res.Wall.Round(time.Second), res.Checks, res.Actions, res.Requests, res.ByState, res.AuditRecords, res.Settle.Round(time.Millisecond))
 	if err != nil {
@@ -174,24 +173,5 @@ func TestCrash(t *testing.T) {
 	}
 	if res.Failed() || res.Runs != crashTestRuns {
 		t.Fatalf("%+v", res)
-	}
-}
-
-// TestBenchVerb runs `jitbot bench` on one quick scenario and checks the
-// table and the exit status, and refuses bad flags.
-func TestBenchVerb(t *testing.T) {
-	code, out := runCLI("bench", "-only", "downtime")
-	if code != 0 || !strings.Contains(out, "downtime: 50 grants expire") || !strings.Contains(out, "WHAT") || strings.Contains(out, "BROKEN") {
-		t.Fatalf("exit %d:\n%s", code, out)
-	}
-	for _, args := range [][]string{{"bench", "-only", "nope"}, {"bench", "-runs", "-1"}, {"bench", "-bogus"}} {
-		if code, out := runCLI(args...); code != 2 {
-			t.Errorf("%v: exit %d:\n%s", args, code, out)
-		}
-	}
-	var buf strings.Builder
-	printBench(&buf, benchOptions{}, []benchRow{{"a figure", "1", "< 2", pass}, {"another", "3", "< 2", fail}, {"a note", "x", "", info}})
-	if !strings.Contains(buf.String(), "ok") || !strings.Contains(buf.String(), "BROKEN") {
-		t.Fatalf("table:\n%s", buf.String())
 	}
 }

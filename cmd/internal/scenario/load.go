@@ -1,4 +1,4 @@
-package main
+package scenario
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
+	"github.com/jitbot/jitbot/cmd/internal/app"
+	"github.com/jitbot/jitbot/cmd/internal/rig"
 	"github.com/jitbot/jitbot/flows"
 )
 
@@ -99,30 +101,30 @@ type submission struct {
 	trigger string
 }
 
-// proveLoad runs the load at rate requests per second for d against an
+// Load runs the load at rate requests per second for d against an
 // in-process jitbot with the Slack fake and the Atlas simulator.
-func proveLoad(ctx context.Context, rate int, d time.Duration, reporter atlastest.Reporter) (LoadResult, error) {
+func Load(ctx context.Context, rate int, d time.Duration, reporter atlastest.Reporter) (LoadResult, error) {
 	res := LoadResult{Rate: rate, Duration: d, ByKind: map[string]int{}, Status: map[int]int{}}
 	users := make([]slacktest.User, 0, loadUsers+loadOwners)
 	for i := range loadUsers {
-		users = append(users, requester(i))
+		users = append(users, rig.Requester(i))
 	}
 	var clusters []atlastest.Cluster
 	for i := range loadOwners {
 		users = append(users, loadOwner(i))
 		clusters = append(clusters, atlastest.Cluster{Name: loadCluster(i), Tags: []atlastest.Tag{{Key: "owner", Value: loadOwner(i).Email}}})
 	}
-	r, err := newRig(rigOptions{slack: true, slackUsers: users, clusters: clusters, flows: loadFlow, reporter: reporter})
+	r, err := rig.New(rig.Options{Slack: true, SlackUsers: users, Clusters: clusters, Flows: loadFlow, Reporter: reporter})
 	if err != nil {
 		return res, err
 	}
-	defer r.close()
-	if err := r.start(ctx, Options{}); err != nil {
+	defer r.Close()
+	if err := r.Start(ctx, app.Options{}); err != nil {
 		return res, err
 	}
-	p := newSlackPoster(r.main.Addr())
-	defer p.close()
-	db := r.main.Store()
+	p := rig.NewPoster(r.Addr())
+	defer p.Close()
+	db := r.Main.Store()
 
 	var (
 		mu          sync.Mutex
@@ -140,11 +142,11 @@ func proveLoad(ctx context.Context, rate int, d time.Duration, reporter atlastes
 		switch {
 		case slot < 4:
 			n := len(submissions)
-			u := requester(n % loadUsers)
+			u := rig.Requester(n % loadUsers)
 			c := (n % loadUsers) % loadOwners
-			trigger := r.slack.NewTriggerIDFor(u.ID)
+			trigger := r.Slack.NewTriggerIDFor(u.ID)
 			text := fmt.Sprintf("request prod/%s/sales/orders read 1h LOAD-%d", loadCluster(c), n)
-			job := loadJob{kind: "request", path: "/slack/commands", form: r.slashForm(u, text, trigger)}
+			job := loadJob{kind: "request", path: "/slack/commands", form: r.SlashForm(u, text, trigger)}
 			s := submission{n: n, user: u, owner: loadOwner(c), trigger: trigger}
 			submissions = append(submissions, s)
 			pending = append(pending, s)
@@ -168,7 +170,7 @@ func proveLoad(ctx context.Context, rate int, d time.Duration, reporter atlastes
 					who, value, kind = s.owner, "approve:"+rs[0].ID, "click approve"
 					approvals++
 				}
-				form, err := r.clickForm(who, value, slacktest.Message{})
+				form, err := r.ClickForm(who, string(value), string(value), slacktest.Message{})
 				if err != nil {
 					break
 				}
@@ -180,11 +182,11 @@ func proveLoad(ctx context.Context, rate int, d time.Duration, reporter atlastes
 			return loadJob{kind: "click replay", path: lastClick.path, form: lastClick.form, retry: 1}
 		}
 		if i%2 == 0 {
-			u := requester(i % loadUsers)
-			return loadJob{kind: "list", path: "/slack/commands", form: r.slashForm(u, "list", r.slack.NewTriggerIDFor(u.ID))}
+			u := rig.Requester(i % loadUsers)
+			return loadJob{kind: "list", path: "/slack/commands", form: r.SlashForm(u, "list", r.Slack.NewTriggerIDFor(u.ID))}
 		}
 		o := loadOwner(i % loadOwners)
-		return loadJob{kind: "pending", path: "/slack/commands", form: r.slashForm(o, "pending", r.slack.NewTriggerIDFor(o.ID))}
+		return loadJob{kind: "pending", path: "/slack/commands", form: r.SlashForm(o, "pending", r.Slack.NewTriggerIDFor(o.ID))}
 	}
 
 	total := int(d.Seconds() * float64(rate))
@@ -202,7 +204,7 @@ func proveLoad(ctx context.Context, rate int, d time.Duration, reporter atlastes
 		res.Sent++
 		res.ByKind[job.kind]++
 		wg.Go(func() {
-			status, err := p.form(ctx, job.path, job.form, job.retry)
+			status, err := p.Form(ctx, job.path, job.form, job.retry)
 			took := time.Since(due)
 			mu.Lock()
 			defer mu.Unlock()
@@ -257,7 +259,7 @@ func proveLoad(ctx context.Context, rate int, d time.Duration, reporter atlastes
 	for _, n := range byReason {
 		res.Duplicates += n - 1
 	}
-	res.Creates = r.atlas.CountCalls("createDatabaseUser")
-	res.Violations = r.atlas.SpecViolations()
-	return res, r.stop()
+	res.Creates = r.Atlas.CountCalls("createDatabaseUser")
+	res.Violations = r.Atlas.SpecViolations()
+	return res, r.Stop()
 }

@@ -1,11 +1,10 @@
-package main
+package app
 
 import (
 	"bufio"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,8 +21,8 @@ import (
 // runs (bbolt's lock keeps a second process out of the file). It is off
 // unless admin_token is set, and every call must carry it as a bearer token.
 
-// grantView is a request as the admin API and CLI show it.
-type grantView struct {
+// GrantView is a request as the admin API and CLI show it.
+type GrantView struct {
 	ID        string    `json:"id"`
 	State     string    `json:"state"`
 	Requester string    `json:"requester"`
@@ -37,15 +36,16 @@ type grantView struct {
 	LastError string    `json:"last_error,omitempty"`
 }
 
-func viewOf(r *flows.Request) grantView {
-	return grantView{
-		ID: r.ID, State: string(r.State), Requester: r.Requester, Resource: r.Resource.String(), Role: r.Role, Flow: r.Flow,
-		Username: r.Username, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, Approvers: r.Approvers, LastError: r.LastError,
+// ViewOf is r as the admin API shows it.
+func ViewOf(r *flows.Request) GrantView {
+	return GrantView{
+		ID: string(r.ID), State: string(r.State), Requester: r.Requester, Resource: r.Resource.String(), Role: flows.FormatRoles(r.Roles), Flow: r.Flow,
+		Username: r.Principal, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, Approvers: r.Approvers, LastError: r.LastError,
 	}
 }
 
-// auditLine is one exported audit record.
-type auditLine struct {
+// AuditLine is one exported audit record.
+type AuditLine struct {
 	Seq       uint64    `json:"seq"`
 	At        time.Time `json:"at"`
 	Type      string    `json:"type"`
@@ -60,9 +60,10 @@ type auditLine struct {
 	Hash      string    `json:"hash"`
 }
 
-func lineOf(r flows.AuditRecord) auditLine {
-	l := auditLine{Seq: r.Seq, At: r.Event.At, Type: string(r.Event.Type), RequestID: r.Event.RequestID, Actor: r.Event.Actor,
-		From: string(r.Event.From), To: string(r.Event.To), Message: r.Event.Message, Username: r.Event.Username,
+// LineOf is r as the audit export writes it.
+func LineOf(r flows.AuditRecord) AuditLine {
+	l := AuditLine{Seq: r.Seq, At: r.Event.At, Type: string(r.Event.Type), RequestID: string(r.Event.RequestID), Actor: r.Event.Actor,
+		From: string(r.Event.From), To: string(r.Event.To), Message: r.Event.Message, Username: r.Event.Principal,
 		PrevHash: r.PrevHash, Hash: r.Hash}
 	if r.Event.Duration > 0 {
 		l.Duration = flows.FormatDuration(r.Event.Duration)
@@ -70,9 +71,9 @@ func lineOf(r flows.AuditRecord) auditLine {
 	return l
 }
 
-// parseStates reads a comma-separated list of states; "live" and "all" are
+// ParseStates reads a comma-separated list of states; "live" and "all" are
 // shorthands.
-func parseStates(s string) ([]flows.State, error) {
+func ParseStates(s string) ([]flows.State, error) {
 	switch s {
 	case "", "live":
 		return []flows.State{flows.StatePending, flows.StateApproved, flows.StateProvisioning, flows.StateActive, flows.StateRevoking, flows.StateRevokeFailed}, nil
@@ -94,8 +95,8 @@ func parseStates(s string) ([]flows.State, error) {
 	return out, nil
 }
 
-// parseSince reads an RFC 3339 time or a duration back from now (24h, 7d).
-func parseSince(s string, now time.Time) (time.Time, error) {
+// ParseSince reads an RFC 3339 time or a duration back from now (24h, 7d).
+func ParseSince(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
@@ -117,23 +118,23 @@ type adminAPI struct {
 	log   *slog.Logger
 	// forgetTeams forgets a Teams contact: the Teams bot's ForgetContact, which drops its
 	// caches too, when Teams is configured; the store's contact alone otherwise.
-	forgetTeams forgetFunc
+	forgetTeams ForgetFunc
 }
 
-// forgetFunc forgets the Teams contact of an email, recording evs in the audit log with it.
-type forgetFunc func(ctx context.Context, email string, evs ...flows.Event) error
+// ForgetFunc forgets the Teams contact of an email, recording evs in the audit log with it.
+type ForgetFunc func(ctx context.Context, email string, evs ...flows.Event) error
 
-// storeForget forgets a Teams contact in the store alone, for when no Teams bot runs (no
+// StoreForget forgets a Teams contact in the store alone, for when no Teams bot runs (no
 // server, or Teams not configured): nothing in memory holds it.
-func storeForget(db *store.DB) forgetFunc {
+func StoreForget(db *store.DB) ForgetFunc {
 	return func(ctx context.Context, email string, evs ...flows.Event) error {
 		return db.DeleteContact(ctx, teams.Platform, email, evs...)
 	}
 }
 
-// forgetTeamsContact has forget drop the Teams contact of email, recording in the audit log
+// ForgetTeamsContact has forget drop the Teams contact of email, recording in the audit log
 // that admin did, through channel.
-func forgetTeamsContact(ctx context.Context, forget forgetFunc, email, admin, channel string, now time.Time) error {
+func ForgetTeamsContact(ctx context.Context, forget ForgetFunc, email, admin, channel string, now time.Time) error {
 	err := forget(ctx, email, flows.Event{
 		Type: flows.EventContactForgotten, Actor: admin, At: now,
 		Message: "forgot the Teams contact of " + email + " and the Microsoft Entra account it was bound to; the next account to write to jitbot with this email binds it (via " + channel + ")",
@@ -197,7 +198,7 @@ func writeErr(w http.ResponseWriter, err error) {
 }
 
 func (a *adminAPI) listGrants(w http.ResponseWriter, r *http.Request) {
-	states, err := parseStates(r.URL.Query().Get("state"))
+	states, err := ParseStates(r.URL.Query().Get("state"))
 	if err != nil {
 		writeErr(w, flows.Errorf(flows.EINVALID, "%v", err))
 		return
@@ -207,9 +208,9 @@ func (a *adminAPI) listGrants(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	views := make([]grantView, len(rs))
+	views := make([]GrantView, len(rs))
 	for i, req := range rs {
-		views[i] = viewOf(req)
+		views[i] = ViewOf(req)
 	}
 	writeJSON(w, http.StatusOK, views)
 }
@@ -234,12 +235,12 @@ func (a *adminAPI) revokeGrant(w http.ResponseWriter, r *http.Request) {
 	// The token is not a person: the audit says the admin named acted
 	// through the API, and the log says from where.
 	a.log.Warn("revoke through the admin API", "request_id", r.PathValue("id"), "as", body.As, "remote", r.RemoteAddr)
-	req, err := a.svc.Revoke(ctx, r.PathValue("id"), body.As, viaAdmin(body.Reason, "the admin API"))
+	req, err := a.svc.Revoke(ctx, flows.RequestID(r.PathValue("id")), body.As, ViaAdmin(body.Reason, "the admin API"))
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(req))
+	writeJSON(w, http.StatusOK, ViewOf(req))
 }
 
 // forgetBody is what POST /admin/contacts/teams/{email}/forget takes.
@@ -279,9 +280,9 @@ func (a *adminAPI) forgetContact(w http.ResponseWriter, r *http.Request) {
 	a.log.Warn("forget a Teams contact through the admin API", "email", email, "as", as, "remote", r.RemoteAddr)
 	forget := a.forgetTeams
 	if forget == nil {
-		forget = storeForget(a.db)
+		forget = StoreForget(a.db)
 	}
-	if err := forgetTeamsContact(ctx, forget, email, as, "the admin API", a.clock.Now()); err != nil {
+	if err := ForgetTeamsContact(ctx, forget, email, as, "the admin API", a.clock.Now()); err != nil {
 		if flows.ErrorCode(err) == flows.EINTERNAL {
 			a.log.Error("forget a Teams contact", "email", email, "err", err)
 		}
@@ -292,7 +293,7 @@ func (a *adminAPI) forgetContact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *adminAPI) exportAudit(w http.ResponseWriter, r *http.Request) {
-	since, err := parseSince(r.URL.Query().Get("since"), a.clock.Now())
+	since, err := ParseSince(r.URL.Query().Get("since"), a.clock.Now())
 	if err != nil {
 		writeErr(w, flows.Errorf(flows.EINVALID, "%v", err))
 		return
@@ -300,25 +301,26 @@ func (a *adminAPI) exportAudit(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
-	err = a.db.Audit(r.Context(), since, func(rec flows.AuditRecord) error { return enc.Encode(lineOf(rec)) })
+	err = a.db.Audit(r.Context(), since, func(rec flows.AuditRecord) error { return enc.Encode(LineOf(rec)) })
 	if err != nil {
 		a.log.Error("audit export failed", "err", err)
 	}
 	_ = bw.Flush()
 }
 
-type verifyResult struct {
+// VerifyResult is what GET /admin/audit/verify answers.
+type VerifyResult struct {
 	OK      bool   `json:"ok"`
 	Records uint64 `json:"records"`
 	Head    string `json:"head,omitempty"`
 	Error   string `json:"error,omitempty"`
 }
 
-func verifyResultOf(sum flows.AuditSummary, err error) verifyResult {
+func verifyResultOf(sum flows.AuditSummary, err error) VerifyResult {
 	if err != nil {
-		return verifyResult{Records: sum.Records, Error: err.Error()}
+		return VerifyResult{Records: sum.Records, Error: err.Error()}
 	}
-	return verifyResult{OK: true, Records: sum.Records, Head: sum.Head}
+	return VerifyResult{OK: true, Records: sum.Records, Head: sum.Head}
 }
 
 func (a *adminAPI) verifyAudit(w http.ResponseWriter, r *http.Request) {
@@ -330,55 +332,8 @@ func (a *adminAPI) verifyAudit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, res)
 }
 
-// adminClient calls a running server's admin API.
-type adminClient struct {
-	base  string
-	token string
-	http  *http.Client
-}
-
-// errNoServer says nothing listens at the admin address.
-var errNoServer = errors.New("no jitbot server answers")
-
-func (c *adminClient) do(ctx context.Context, method, path string, body any, out any) error {
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = strings.NewReader(string(raw))
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w at %s: %v", errNoServer, c.base, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		var e apiError
-		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		if json.Unmarshal(raw, &e) == nil && e.Message != "" {
-			return fmt.Errorf("%s", e.Message)
-		}
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(raw)))
-	}
-	if w, ok := out.(io.Writer); ok {
-		_, err = io.Copy(w, resp.Body)
-		return err
-	}
-	if out != nil {
-		return json.NewDecoder(resp.Body).Decode(out)
-	}
-	return nil
-}
-
-// viaAdmin marks a revocation's reason with the channel it came through.
-func viaAdmin(reason, channel string) string {
+// ViaAdmin marks a revocation's reason with the channel it came through.
+func ViaAdmin(reason, channel string) string {
 	if reason = strings.TrimSpace(reason); reason == "" {
 		return "via " + channel
 	}

@@ -1,3 +1,9 @@
+// Command jitbot-bench runs the scenarios of cmd/internal/scenario at full
+// size and prints DESIGN §8's budget as one table: what was measured, the
+// figure, the budget, and whether it holds. It runs jitbot in this process
+// and as a child process (the jitbot binary: the crash and scale
+// scenarios), against the simulators, on loopback. It is a command of its
+// own so that none of it is linked into the jitbot binary.
 package main
 
 import (
@@ -7,19 +13,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/jitbot/jitbot/cmd/internal/rig"
+	"github.com/jitbot/jitbot/cmd/internal/scenario"
 	"github.com/jitbot/jitbot/flows"
 )
-
-// `jitbot bench` runs the scenarios of prove*.go at full size and prints
-// DESIGN §8's budget as one table: what was measured, the figure, the
-// budget, and whether it holds. It runs jitbot in this process and as a
-// child process (the crash scenario), against the simulators, on loopback.
 
 // benchOptions are the sizes of one bench run.
 type benchOptions struct {
@@ -30,6 +35,7 @@ type benchOptions struct {
 	scaleReqs int
 	scaleEvts int
 	only      []string // scenario names; empty: all
+	jitbot    string   // the jitbot binary for the scenarios that run `jitbot serve`
 }
 
 func (o benchOptions) wants(name string) bool {
@@ -64,21 +70,66 @@ func check(ok bool) verdict {
 	return fail
 }
 
-func (e *env) bench(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("jitbot bench", flag.ContinueOnError)
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `jitbot-bench: DESIGN §8's budget, measured
+
+Usage (in jitbot's source tree):
+  go run ./cmd/jitbot-bench [-quick] [-runs 200] [-only load,click,duplicates,expiry,downtime,crash,scale] [-jitbot path]
+
+The crash and scale scenarios run the jitbot binary as ` + "`jitbot serve`" + `: it is
+built from ./cmd/jitbot with the go tool at the start, unless -jitbot names one.
+The table goes to stdout, progress to stderr; the exit status is 1 when a
+figure breaks its budget, 2 for a bad flag.
+`
+
+// usageError is a bad command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string {
+	return e.msg + "\nRun 'go run ./cmd/jitbot-bench -help' for usage."
+}
+
+// run runs one command line and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := bench(ctx, args, stdout, stderr)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "jitbot-bench: "+err.Error())
+	if errors.As(err, new(usageError)) {
+		return 2
+	}
+	return 1
+}
+
+func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("jitbot-bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	quick := fs.Bool("quick", false, "smaller runs (about a minute): fewer crash runs, a shorter load, a smaller store")
 	runs := fs.Int("runs", 0, "kill -9 runs of the crash scenario (default 200, or 50 with -quick)")
 	only := fs.String("only", "", "run only these scenarios, separated by commas: "+strings.Join(benchScenarios, ","))
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	exe := fs.String("jitbot", "", "the jitbot binary the crash and scale scenarios run (default: built from ./cmd/jitbot)")
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return nil
+	} else if err != nil {
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
 	}
 	o := benchOptions{quick: *quick, crashRuns: 200, loadFor: 30 * time.Second, clicks: 10, scaleReqs: 100_000, scaleEvts: 1_000_000}
 	if *quick {
 		o.crashRuns, o.loadFor, o.clicks, o.scaleReqs, o.scaleEvts = 50, 5*time.Second, 3, 10_000, 100_000
 	}
 	if *runs < 0 {
-		return usageErr("-runs must be positive")
+		return usageError{"-runs must be positive"}
 	}
 	if *runs > 0 {
 		o.crashRuns = *runs
@@ -86,14 +137,26 @@ func (e *env) bench(ctx context.Context, args []string) error {
 	if *only != "" {
 		for _, name := range strings.Split(*only, ",") {
 			if !slices.Contains(benchScenarios, name) {
-				return usageErr("-only: unknown scenario %q; choose from %s", name, strings.Join(benchScenarios, ","))
+				return usageError{fmt.Sprintf("-only: unknown scenario %q; choose from %s", name, strings.Join(benchScenarios, ","))}
 			}
 			o.only = append(o.only, name)
 		}
 	}
-	fmt.Fprintf(e.stderr, "jitbot bench: %d CPUs, %s %s/%s; progress on stderr, the table on stdout\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	rows, err := runBench(ctx, o, e.stderr)
-	printBench(e.stdout, o, rows)
+	fmt.Fprintf(stderr, "jitbot-bench: %d CPUs, %s %s/%s; progress on stderr, the table on stdout\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	o.jitbot = *exe
+	if o.jitbot == "" && (o.wants("crash") || o.wants("scale")) {
+		dir, err := os.MkdirTemp("", "jitbot-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		fmt.Fprintf(stderr, "  building jitbot (go build %s; -jitbot names another binary)\n", rig.JitbotPackage)
+		if o.jitbot, err = rig.BuildJitbot(ctx, dir, false); err != nil {
+			return err
+		}
+	}
+	rows, err := runBench(ctx, o, stderr)
+	printBench(stdout, o, rows)
 	if err != nil {
 		return err
 	}
@@ -122,7 +185,7 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 	ms := func(d time.Duration) string { return fmtDuration(d) }
 
 	if step("load", fmt.Sprintf("200 requests/s for %s", o.loadFor)) {
-		res, err := proveLoad(ctx, 200, o.loadFor, nil)
+		res, err := scenario.Load(ctx, 200, o.loadFor, nil)
 		if err != nil {
 			return rows, fmt.Errorf("load: %w", err)
 		}
@@ -138,7 +201,7 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 
 	if step("click", fmt.Sprintf("%d approvals with 50ms per Atlas call", 2*o.clicks)) {
 		for _, apply := range []time.Duration{time.Second, 0} {
-			res, err := proveClickToCredentials(ctx, o.clicks, 50*time.Millisecond, apply, nil)
+			res, err := scenario.ClickToCredentials(ctx, o.clicks, 50*time.Millisecond, apply, nil)
 			if err != nil {
 				return rows, fmt.Errorf("click to credentials: %w", err)
 			}
@@ -158,7 +221,7 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 	}
 
 	if step("duplicates", "every delivery 4 times, 10 concurrent Approve clicks") {
-		res, err := proveDuplicates(ctx, nil)
+		res, err := scenario.Duplicates(ctx, nil)
 		if err != nil {
 			return rows, fmt.Errorf("duplicates: %w", err)
 		}
@@ -170,16 +233,16 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 	}
 
 	if step("expiry", "100 grants due in the same second, Atlas bucket 10 + 5/min (simulated time)") {
-		res, err := proveExpiry(ctx, 100, 10, 5, time.Minute, true, nil)
+		res, err := scenario.Expiry(ctx, 100, 10, 5, time.Minute, true, nil)
 		if err != nil {
 			return rows, fmt.Errorf("expiry: %w", err)
 		}
 		violations = append(violations, res.Violations...)
 		add(benchRow{fmt.Sprintf("expiry: %d due in one second, bucket %d + %d/%s: max overstay", res.Grants, res.Capacity, res.Refill, flows.FormatDuration(res.Per)),
 			fmt.Sprintf("%s (%d expired, %d users left, %d × 429)", signed(res.MaxOverstay), res.Expired, res.UsersLeft, res.RateLimited),
-			"≤ 1 tick (5s) + 1 round trip", check(res.MaxOverstay <= proveSweepTick && res.UsersLeft == 0 && res.Expired == res.Grants)},
+			"≤ 1 tick (5s) + 1 round trip", check(res.MaxOverstay <= scenario.SweepTick && res.UsersLeft == 0 && res.Expired == res.Grants)},
 			benchRow{"  earliest revocation start", fmt.Sprintf("%s before the deadline (%d sweeps in %s)", res.EarliestStart, res.Sweeps, ms(res.Wall)), "", info})
-		cmp, err := proveExpiry(ctx, 100, 10, 5, time.Minute, false, nil)
+		cmp, err := scenario.Expiry(ctx, 100, 10, 5, time.Minute, false, nil)
 		if err != nil {
 			return rows, fmt.Errorf("expiry without the planner: %w", err)
 		}
@@ -188,7 +251,7 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 	}
 
 	if step("downtime", "50 grants expire while jitbot is down") {
-		res, err := proveDowntime(ctx, 50, nil)
+		res, err := scenario.Downtime(ctx, 50, nil)
 		if err != nil {
 			return rows, fmt.Errorf("downtime: %w", err)
 		}
@@ -199,7 +262,7 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 	}
 
 	if step("crash", fmt.Sprintf("kill -9 × %d", o.crashRuns)) {
-		res, err := proveCrash(ctx, "", o.crashRuns, 400*time.Millisecond, time.Minute, uint64(time.Now().UnixNano()), nil)
+		res, err := scenario.Crash(ctx, o.jitbot, o.crashRuns, 400*time.Millisecond, time.Minute, uint64(time.Now().UnixNano()), nil)
 		if err != nil {
 			return rows, fmt.Errorf("crash: %w", err)
 		}
@@ -219,7 +282,7 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 	}
 
 	if step("scale", fmt.Sprintf("%d requests and %d audit records (the store is built once and kept in %s)", o.scaleReqs, o.scaleEvts, os.TempDir())) {
-		res, err := proveScale(ctx, "", os.TempDir(), o.scaleReqs, o.scaleEvts, 200, nil)
+		res, err := scenario.Scale(ctx, o.jitbot, os.TempDir(), o.scaleReqs, o.scaleEvts, 200, nil)
 		if err != nil {
 			return rows, fmt.Errorf("scale: %w", err)
 		}
@@ -238,7 +301,7 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 }
 
 func printBench(w io.Writer, o benchOptions, rows []benchRow) {
-	title := "jitbot bench"
+	title := "jitbot-bench"
 	if o.quick {
 		title += " -quick"
 	}

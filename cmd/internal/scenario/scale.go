@@ -1,17 +1,19 @@
-package main
+package scenario
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
+	"github.com/jitbot/jitbot/cmd/internal/app"
+	"github.com/jitbot/jitbot/cmd/internal/rig"
 	"github.com/jitbot/jitbot/store/storetest"
 )
 
@@ -34,35 +36,38 @@ type ScaleResult struct {
 	Due                int // items the sweeps found due (none should be)
 }
 
-// proveScale starts jitbot on a store with a long history (requests
+// Scale starts jitbot on a store with a long history (requests
 // finished requests and events audit records, built once in dir and kept):
 // in this process, to time start-up and sweeps with nothing due, then as
-// `jitbot serve` (exe, os.Executable() when empty), to read its heap away
-// from the simulators' own.
-func proveScale(ctx context.Context, exe, dir string, requests, events, sweeps int, reporter atlastest.Reporter) (ScaleResult, error) {
+// `jitbot serve` (exe, the jitbot binary), to read its heap away from the
+// simulators' own.
+func Scale(ctx context.Context, exe, dir string, requests, events, sweeps int, reporter atlastest.Reporter) (ScaleResult, error) {
 	res := ScaleResult{Requests: requests, Events: events}
+	if exe == "" {
+		return res, errors.New("scale: no jitbot binary to run")
+	}
 	path, err := storetest.History(dir, requests, events)
 	if err != nil {
 		return res, err
 	}
-	addr, err := freeAddr()
+	addr, err := rig.FreeAddr()
 	if err != nil {
 		return res, err
 	}
-	r, err := newRig(rigOptions{slack: true, nobodyInSlack: true, flows: autoApproveFlow, storePath: path, listen: addr, reporter: reporter})
+	r, err := rig.New(rig.Options{Slack: true, NobodyInSlack: true, Flows: autoApproveFlow, StorePath: path, Listen: addr, Reporter: reporter})
 	if err != nil {
 		return res, err
 	}
-	defer r.close()
+	defer r.Close()
 	began := time.Now()
-	if err := r.start(ctx, Options{NoScheduler: true}); err != nil {
+	if err := r.Start(ctx, app.Options{NoScheduler: true}); err != nil {
 		return res, err
 	}
 	res.StartToReady = time.Since(began)
 	var took []time.Duration
 	for range sweeps {
 		t := time.Now()
-		rep, err := r.main.svc.Sweep(ctx, r.main.clock.Now())
+		rep, err := r.Main.Service().Sweep(ctx, time.Now())
 		took = append(took, time.Since(t))
 		if err != nil {
 			return res, fmt.Errorf("sweep: %w", err)
@@ -71,22 +76,17 @@ func proveScale(ctx context.Context, exe, dir string, requests, events, sweeps i
 		res.Due += rep.Due
 	}
 	res.SweepP50, res.SweepMax = percentile(took, 50), percentile(took, 100)
-	if err := r.stop(); err != nil {
+	if err := r.Stop(); err != nil {
 		return res, err
 	}
 
-	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
-			return res, err
-		}
-	}
-	c := &crashRun{r: r, exe: exe, addr: addr, logPath: filepath.Join(r.dir, "serve.log")}
+	logPath := filepath.Join(r.Dir, "serve.log")
 	began = time.Now()
-	p, err := c.serve(ctx)
+	p, err := serve(ctx, r, exe, addr, logPath)
 	if err != nil {
 		return res, err
 	}
-	defer p.kill()
+	defer p.Kill()
 	for deadline := time.Now().Add(time.Minute); ; {
 		m, err := scrape("http://" + addr + "/metrics")
 		if err != nil {
@@ -98,11 +98,11 @@ func proveScale(ctx context.Context, exe, dir string, requests, events, sweeps i
 			break
 		}
 		if time.Now().After(deadline) {
-			return res, fmt.Errorf("jitbot serve did not sweep within a minute:\n%s", tailFile(c.logPath, 2000))
+			return res, fmt.Errorf("jitbot serve did not sweep within a minute:\n%s", rig.TailFile(logPath, 2000))
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	return res, p.stop()
+	return res, p.Stop()
 }
 
 // scrape reads the unlabelled samples of a Prometheus text exposition.

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -88,15 +88,15 @@ func (m *metrics) Notify(_ context.Context, n flows.Notice) error {
 		}
 	case flows.EventRevoking:
 		m.mu.Lock()
-		m.revokingSince[r.ID] = ev.At
+		m.revokingSince[string(r.ID)] = ev.At
 		m.mu.Unlock()
 	case flows.EventExpired, flows.EventRevoked:
 		if r.EndState == flows.StateExpired && !r.ExpiresAt.IsZero() {
 			m.overstay.Observe(ev.At.Sub(r.ExpiresAt).Seconds())
 		}
 		m.mu.Lock()
-		since, ok := m.revokingSince[r.ID]
-		delete(m.revokingSince, r.ID)
+		since, ok := m.revokingSince[string(r.ID)]
+		delete(m.revokingSince, string(r.ID))
 		m.mu.Unlock()
 		if ok {
 			m.revocation.Observe(ev.At.Sub(since).Seconds())

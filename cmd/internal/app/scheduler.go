@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -19,7 +19,9 @@ const (
 	reconcileSchedule = "@every 1h"
 	rotateSchedule    = "0 0 3 * * *" // daily, 03:00 UTC
 	groupSyncSchedule = "@every 5m"
-	sweepInterval     = 5 * time.Second
+	// SweepInterval is the sweep schedule's period: the budget of an expiry
+	// is its deadline plus one of these (the scenarios check it).
+	SweepInterval = 5 * time.Second
 )
 
 // job is a scheduled function beyond the flows ones (the Slack user group
@@ -68,11 +70,6 @@ func newScheduler(ctx context.Context, svc *flows.Service, clock flows.Clock, m 
 	return c, nil
 }
 
-// sweep does all that is due now (the demo and the tests step time with it).
-func sweep(ctx context.Context, svc *flows.Service, clock flows.Clock, m *metrics, log *slog.Logger) {
-	sweepFor(ctx, svc, clock, m, log, flows.SweepAll)
-}
-
 func sweepFor(ctx context.Context, svc *flows.Service, clock flows.Clock, m *metrics, log *slog.Logger, work flows.SweepWork) {
 	jctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
@@ -102,7 +99,7 @@ func reconcile(ctx context.Context, svc *flows.Service, m *metrics, log *slog.Lo
 	}
 	for _, r := range reps {
 		m.observeReconcile(r)
-		log.Info("reconcile", "integration", r.Integration, "users", r.Users, "orphans_deleted", len(r.OrphansDeleted),
+		log.Info("reconcile", "integration", r.Integration, "kind", string(r.Kind), "users", r.Managed, "orphans_deleted", len(r.OrphansDeleted),
 			"missing", len(r.Missing), "errors", len(r.Errors))
 	}
 }

@@ -1,34 +1,26 @@
-package main
+package app_test
 
 import (
 	"net/http"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/jitbot/jitbot/cmd/internal/rig"
+	"github.com/jitbot/jitbot/cmd/internal/rig/rigtest"
 )
 
 // With admin_listen, the admin API and /metrics leave the port that faces
 // Slack and Teams: there they are not found, on the admin port they work.
 // The probes answer on both, and name only the part that is down.
 func TestAdminListenSeparatesTheAdminAPI(t *testing.T) {
-	h := newHarness(t, nil)
-	cfg, err := os.ReadFile(h.cfg)
-	if err != nil {
-		t.Fatal(err)
+	h := rigtest.New(t, nil)
+	h.EditConfig("listen: \"127.0.0.1:0\"\n", "listen: \"127.0.0.1:0\"\nadmin_listen: \"127.0.0.1:0\"\n")
+	h.Start()
+	if h.Main.AdminAddr() == h.Addr() {
+		t.Fatalf("admin API on the public address %s", h.Addr())
 	}
-	text := strings.Replace(string(cfg), "listen: \"127.0.0.1:0\"\n", "listen: \"127.0.0.1:0\"\nadmin_listen: \"127.0.0.1:0\"\n", 1)
-	if text == string(cfg) {
-		t.Fatal("the test config has no listen line to extend")
-	}
-	if err := os.WriteFile(h.cfg, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h.start()
-	if h.main.AdminAddr() == h.main.Addr() {
-		t.Fatalf("admin API on the public address %s", h.main.Addr())
-	}
-	public, admin := "http://"+h.main.Addr(), "http://"+h.main.AdminAddr()
-	const token = "test-admin-token-0123456789"
+	public, admin := "http://"+h.Addr(), "http://"+h.Main.AdminAddr()
+	const token = rig.AdminToken
 	for _, path := range []string{"/admin/grants", "/admin/audit/verify", "/metrics"} {
 		if code, body := get(t, public+path, token); code != http.StatusNotFound {
 			t.Errorf("public %s: %d %s", path, code, body)

@@ -1,0 +1,77 @@
+package atlas
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+func TestIntegrationValidate(t *testing.T) {
+	fe := func(path, msg string) flows.FieldError { return flows.FieldError{Path: path, Message: msg} }
+	const credentials = "credentials required: a service account (client_id, client_secret; recommended) or an API key pair (public_key, private_key)"
+	const notBoth = "use a service account (client_id, client_secret) or an API key pair (public_key, private_key), not both"
+	in := func(api API) Integration {
+		return Integration{Name: "prod", ProjectID: "5cf5a45a9ccf6400e60981b6", API: api}
+	}
+	tests := []struct {
+		name string
+		in   Integration
+		want []flows.FieldError
+	}{
+		{"service account", in(API{ClientID: "id", ClientSecret: "s"}), nil},
+		{"API key", in(API{PublicKey: "pub", PrivateKey: "priv"}), nil},
+		{"secrets from files", in(API{ClientID: "id", ClientSecretFile: "/run/secret"}), nil},
+		{"no credentials", in(API{BaseURL: "https://cloud.mongodbgov.com"}), []flows.FieldError{fe("atlas", credentials)}},
+		{"both", in(API{ClientID: "id", ClientSecret: "s", PrivateKeyFile: "/run/key"}), []flows.FieldError{fe("atlas", notBoth)}},
+		{"client id alone", in(API{ClientID: "id"}), []flows.FieldError{fe("atlas.client_secret", "required")}},
+		{"client secret file alone", in(API{ClientSecretFile: "/run/secret"}), []flows.FieldError{fe("atlas.client_id", "required with client_secret")}},
+		{"public key alone", in(API{PublicKey: "pub"}), []flows.FieldError{fe("atlas.private_key", "required")}},
+		{"private key alone", in(API{PrivateKey: "priv"}), []flows.FieldError{fe("atlas.public_key", "required with private_key")}},
+		{"rate limit", in(API{ClientID: "id", ClientSecret: "s", RateLimit: &RateLimit{Capacity: 0, Refill: 1, Per: "1x"}}), []flows.FieldError{
+			fe("atlas.rate_limit.per", `duration "1x": unknown unit "x"; use m, h or d`), fe("atlas.rate_limit", "capacity and refill must be at least 1"),
+		}},
+		{"catalog hints", Integration{Name: "prod", API: API{ClientID: "id", ClientSecret: "s"}, Databases: map[string]map[string][]string{
+			"Cluster0": {"admin": nil}, "Cluster1": {"sales": {"ok", "d$"}},
+		}}, []flows.FieldError{
+			fe("databases.Cluster0", `database "admin" is a system database; jitbot does not grant access to it`),
+			fe("databases.Cluster1.sales", `collection "d$": MongoDB collection names cannot contain $`),
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Hints are a map: their problems come in no particular order.
+			byPath := func(a, b flows.FieldError) int { return strings.Compare(a.Path, b.Path) }
+			got, want := tt.in.Validate(), slices.Clone(tt.want)
+			slices.SortStableFunc(got, byPath)
+			slices.SortStableFunc(want, byPath)
+			if !slices.Equal(got, want) {
+				t.Fatalf("got  %q\nwant %q", got, want)
+			}
+		})
+	}
+}
+
+func TestRateLimitBucket(t *testing.T) {
+	tests := []struct {
+		name string
+		rl   *RateLimit
+		want flows.RateLimit
+		ok   bool
+	}{
+		{"none", nil, flows.RateLimit{}, false},
+		{"a minute by default", &RateLimit{Capacity: 10, Refill: 5}, flows.RateLimit{Capacity: 10, Refill: 5, Per: time.Minute}, true},
+		{"per", &RateLimit{Capacity: 100, Refill: 100, Per: "1h"}, flows.RateLimit{Capacity: 100, Refill: 100, Per: time.Hour}, true},
+		{"no capacity", &RateLimit{Refill: 5}, flows.RateLimit{}, false},
+		{"bad per", &RateLimit{Capacity: 1, Refill: 1, Per: "soon"}, flows.RateLimit{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, ok := tt.rl.Bucket(); got != tt.want || ok != tt.ok {
+				t.Fatalf("Bucket() = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}

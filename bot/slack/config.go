@@ -1,0 +1,70 @@
+package slack
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+// Config configures the Slack adapter. Its yaml keys are those of the slack
+// section of jitbot.yaml, read by cmd/jitbot/config: the loader expands
+// ${ENV}, reads each secret from its *_file twin and checks the fields
+// tagged check:"endpoint"; Validate says what else is wrong. The fields
+// without a key are the wiring's.
+type Config struct {
+	// BotToken (xoxb-...) calls the Web API. Scopes: commands, chat:write,
+	// im:write, users:read, users:read.email.
+	BotToken     string `yaml:"bot_token"`
+	BotTokenFile string `yaml:"bot_token_file"`
+	// SigningSecret verifies HTTP requests from Slack. Required unless only
+	// Socket Mode is used.
+	SigningSecret     string `yaml:"signing_secret"`
+	SigningSecretFile string `yaml:"signing_secret_file"`
+	// AppToken (xapp-..., connections:write) turns on Socket Mode.
+	AppToken     string `yaml:"app_token"`
+	AppTokenFile string `yaml:"app_token_file"`
+	// APIURL overrides the Web API's base URL (tests, proxies).
+	APIURL string `yaml:"api_url" check:"endpoint"`
+	// ApprovalsChannel receives a copy of every approval card when the
+	// request's flow names no channel of its own.
+	ApprovalsChannel string `yaml:"approvals_channel"`
+	// Command is the slash command's name, quoted in help texts ("/access").
+	Command string `yaml:"-"`
+	// Clock paces messages and ages caches (the system clock by default).
+	Clock flows.Clock `yaml:"-"`
+	// HTTPClient calls Slack. The default has timeouts; a client without one
+	// is given one.
+	HTTPClient *http.Client `yaml:"-"`
+	// WorkTimeout bounds the work done after an acknowledgement (30s).
+	WorkTimeout time.Duration `yaml:"-"`
+	// Pacing is the least time between two chat.postMessage calls to one
+	// channel (1s, Slack's guidance).
+	Pacing time.Duration `yaml:"-"`
+	// Log receives the adapter's logs when New is given none.
+	Log *slog.Logger `yaml:"-"`
+}
+
+// Validate reports what is wrong with the slack section, each problem with
+// its path in the section. A secret counts as given when its *_file twin is
+// set: the loader reads the file into it and reports a file it cannot read.
+func (c Config) Validate() []flows.FieldError {
+	var errs []flows.FieldError
+	add := func(path, msg string) { errs = append(errs, flows.FieldError{Path: path, Message: msg}) }
+	if c.BotToken == "" && c.BotTokenFile == "" {
+		add("bot_token", "required")
+	}
+	// Socket Mode needs no signing secret: Slack's websocket is the proof.
+	if c.SigningSecret == "" && c.SigningSecretFile == "" && c.AppToken == "" {
+		add("signing_secret", "required")
+	}
+	if c.BotToken != "" && !strings.HasPrefix(c.BotToken, "xoxb-") {
+		add("bot_token", "a bot token starts with xoxb-")
+	}
+	if c.AppToken != "" && !strings.HasPrefix(c.AppToken, "xapp-") {
+		add("app_token", "an app-level token starts with xapp-")
+	}
+	return errs
+}

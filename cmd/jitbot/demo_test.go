@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jitbot/jitbot/atlas/atlastest"
+	"github.com/jitbot/jitbot/cmd/internal/rig/rigtest"
+)
+
+const uncheckedNote = "NOTE: Atlas calls are NOT checked against the OpenAPI spec in this run"
+
+// TestDemo runs the main job as `jitbot demo` would and checks every step happened.
+func TestDemo(t *testing.T) {
+	var out bytes.Buffer
+	code := cli(context.Background(), []string{"demo"}, &out, &out, func(string) (string, bool) { return "", false })
+	checkDemo(t, code, out.String())
+	if strings.Contains(out.String(), "NOT checked") || !strings.Contains(out.String(), "each checked against the Atlas OpenAPI spec") {
+		t.Fatalf("with the spec at hand the transcript must say the calls are checked:\n%s", out.String())
+	}
+}
+
+func checkDemo(t *testing.T, code int, out string) {
+	t.Helper()
+	if code != 0 || !strings.Contains(out, "RESULT: all 10 steps happened.") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if !strings.Contains(out, "(hidden in this transcript)") {
+		t.Fatal("the transcript must not print the password")
+	}
+}
+
+// Where the Atlas SDK's spec cannot be found, the demo still runs the whole
+// journey and says, in one line, that Atlas calls are not spec-checked.
+func TestDemoWithoutTheAtlasSpec(t *testing.T) {
+	var out bytes.Buffer
+	e := &env{stdout: &out, stderr: &out, lookup: func(string) (string, bool) { return "", false },
+		atlasSpec: func() (*atlastest.Spec, error) { return nil, errors.New("atlastest: cannot find the spec") }}
+	code := 0
+	if err := e.run(context.Background(), []string{"demo"}); err != nil {
+		code = 1
+		out.WriteString(err.Error())
+	}
+	checkDemo(t, code, out.String())
+	if n := strings.Count(out.String(), uncheckedNote); n != 1 {
+		t.Fatalf("%d notes that the calls are not checked:\n%s", n, out.String())
+	}
+	if strings.Contains(out.String(), "each checked against") {
+		t.Fatalf("the transcript claims a check it did not make:\n%s", out.String())
+	}
+}
+
+// The jitbot binary on its own, as in the container image: no go tool, an
+// empty module cache, no JITBOT_ATLAS_SPEC. The demo finds no spec, runs
+// the journey all the same, and says so.
+func TestDemoBinaryWithoutAModuleCache(t *testing.T) {
+	rigtest.NeedJitbot(t, jitbotExe)
+	dir := t.TempDir()
+	for _, d := range []string{"home", "modcache", "gopath", "tmp"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(jitbotExe, "demo")
+	cmd.Env = []string{"PATH=" + filepath.Join(dir, "nothing"), "HOME=" + filepath.Join(dir, "home"), "GOMODCACHE=" + filepath.Join(dir, "modcache"),
+		"GOPATH=" + filepath.Join(dir, "gopath"), "TMPDIR=" + filepath.Join(dir, "tmp")}
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if exit := (*exec.ExitError)(nil); errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	checkDemo(t, code, string(out))
+	if !strings.Contains(string(out), uncheckedNote) {
+		t.Fatalf("no note that the calls are not checked:\n%s", out)
+	}
+}
