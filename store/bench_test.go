@@ -333,7 +333,7 @@ func BenchmarkEnqueueDeliver(b *testing.B) {
 		cursor++
 		conv := fmt.Sprintf("slack:dm:u%d@example.com", cursor%50)
 		if _, err := db.Enqueue(ctx, cursor, flows.Delivery{
-			Conversation: conv, Platform: "slack", What: "notice", RequestID: fmt.Sprintf("r%d", cursor),
+			Conversation: conv, Platform: "slack", What: "notice", RequestID: flows.RequestID(fmt.Sprintf("r%d", cursor)),
 			EventSeq: cursor, Payload: payload, CreatedAt: flowstest.T0,
 		}); err != nil {
 			b.Fatal(err)

@@ -20,7 +20,7 @@ func (d *DB) AddMessageRef(ctx context.Context, requestID flows.RequestID, ref f
 
 // putMessageRef adds ref to the refs of a request (AddMessageRef, and
 // Delivered in the transaction that removes the delivery).
-func putMessageRef(tx *bolt.Tx, requestID string, ref flows.MessageRef) error {
+func putMessageRef(tx *bolt.Tx, requestID flows.RequestID, ref flows.MessageRef) error {
 	raw, err := json.Marshal(messageRefRecord(ref))
 	if err != nil {
 		return fmt.Errorf("store: encode message ref: %w", err)

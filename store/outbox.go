@@ -255,7 +255,7 @@ func (d *DB) Delivered(ctx context.Context, id uint64, ref *flows.MessageRef) er
 		case ref == nil || rec.RequestID == "":
 			return nil
 		}
-		return putMessageRef(tx, rec.RequestID, *ref)
+		return putMessageRef(tx, flows.RequestID(rec.RequestID), *ref)
 	})
 	if err != nil {
 		return fmt.Errorf("store: delivered %d: %w", id, err)

@@ -57,7 +57,7 @@ type deliveryRecord struct {
 func deliveryToRecord(d flows.Delivery) deliveryRecord {
 	rec := deliveryRecord{
 		ID: d.ID, Conversation: d.Conversation, Platform: d.Platform, Priority: int(d.Priority), What: d.What,
-		Recipient: d.Recipient, RequestID: d.RequestID, EventSeq: d.EventSeq, Coalesce: d.Coalesce,
+		Recipient: d.Recipient, RequestID: string(d.RequestID), EventSeq: d.EventSeq, Coalesce: d.Coalesce,
 		Payload: d.Payload, CreatedAt: d.CreatedAt, NotBefore: d.NotBefore, Attempts: d.Attempts,
 	}
 	if d.Ref != nil {
@@ -70,7 +70,7 @@ func deliveryToRecord(d flows.Delivery) deliveryRecord {
 func (rec deliveryRecord) delivery() flows.Delivery {
 	d := flows.Delivery{
 		ID: rec.ID, Conversation: rec.Conversation, Platform: rec.Platform, Priority: flows.Priority(rec.Priority),
-		What: rec.What, Recipient: rec.Recipient, RequestID: rec.RequestID, EventSeq: rec.EventSeq,
+		What: rec.What, Recipient: rec.Recipient, RequestID: flows.RequestID(rec.RequestID), EventSeq: rec.EventSeq,
 		Coalesce: rec.Coalesce, Payload: rec.Payload, CreatedAt: rec.CreatedAt, NotBefore: rec.NotBefore,
 		Attempts: rec.Attempts,
 	}
