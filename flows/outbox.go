@@ -45,15 +45,19 @@ type Inbox interface {
 	// callers. It returns first=false, writing nothing, when an item with
 	// the same key was received before (and not purged since).
 	Receive(ctx context.Context, item InboxItem) (first bool, err error)
-	// TakeInbox leases up to limit items whose NextAt is at or before now,
-	// oldest first: each taken item's Attempts grows by one and its NextAt
-	// moves to now+lease, so another worker (or replica) does not take it
-	// meanwhile, and a worker that dies leaves it to be taken again.
+	// TakeInbox leases up to limit items (every one when limit <= 0) whose
+	// NextAt is at or before now, oldest first (by NextAt, then in the
+	// order received; Receive takes a zero NextAt as ReceivedAt): each
+	// taken item's Attempts grows by one and its NextAt moves to now+lease,
+	// so another worker (or replica) does not take it meanwhile, and a
+	// worker that dies leaves it to be taken again.
 	TakeInbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]InboxItem, error)
 	// FinishInbox marks an item done. It stays (as a tombstone that keeps
-	// Receive answering first=false) until PurgeInbox removes it.
+	// Receive answering first=false) until PurgeInbox removes it. An
+	// unknown key is ENOTFOUND; finishing twice keeps the first time.
 	FinishInbox(ctx context.Context, key string, at time.Time) error
-	// RetryInbox makes a taken item available again at next.
+	// RetryInbox makes a taken item available again at next: ENOTFOUND for
+	// an unknown key, ECONFLICT for a finished item.
 	RetryInbox(ctx context.Context, key string, next time.Time) error
 	// PurgeInbox removes items finished at or before t; it returns how many.
 	PurgeInbox(ctx context.Context, t time.Time) (int, error)
@@ -102,8 +106,11 @@ type Delivery struct {
 	Ref *MessageRef
 	// Coalesce, when set, names what the delivery supersedes: enqueuing a
 	// delivery whose Coalesce equals that of one still waiting in the same
-	// conversation updates that one (its EventSeq and Payload) in place
-	// instead of adding another.
+	// conversation updates that one (its EventSeq, Payload and What) in
+	// place instead of adding another. A delivery being sent is still
+	// waiting: the dispatcher enqueues without Coalesce while the one it
+	// would update is in flight, or Delivered would remove the update
+	// unsent.
 	Coalesce string
 	// Payload is what the engine needs beyond the above (where to answer,
 	// a reply's content). Never a secret.
@@ -119,30 +126,39 @@ type Delivery struct {
 type Outbox interface {
 	// Enqueue adds deliveries and, in the same transaction, moves the
 	// dispatcher's audit cursor to cursor (unchanged when cursor is 0), so
-	// an event is either fully expanded into deliveries or not at all.
+	// an event is either fully expanded into deliveries or not at all. A
+	// cursor at or before the current one is refused (ECONFLICT, nothing
+	// written): those events were expanded already, by this dispatcher or
+	// by one that has lost its leadership since, and expanding them again
+	// would send their messages twice.
 	Enqueue(ctx context.Context, cursor uint64, ds ...Delivery) ([]Delivery, error)
 	// Cursor is the audit sequence number the dispatcher expanded last.
 	Cursor(ctx context.Context) (uint64, error)
 	// Pending returns every waiting delivery, conversations in the order of
-	// their first delivery, each conversation's in ID order, up to limit.
+	// their first delivery, each conversation's in ID order, up to limit
+	// (every one when limit <= 0).
 	Pending(ctx context.Context, limit int) ([]Delivery, error)
 	// Delivered removes a sent delivery and, in the same transaction,
 	// remembers the message it created (ref, for later updates; nil when
-	// there is nothing to remember) under its request. This is the
+	// there is nothing to remember) under its request (a delivery about no
+	// request remembers nothing); ENOTFOUND for an unknown id. This is the
 	// send-to-commit window: only a crash between the platform accepting
 	// the message and this commit can make it go out twice.
 	Delivered(ctx context.Context, id uint64, ref *MessageRef) error
-	// Postpone records a failed attempt: Attempts+1 and NotBefore.
+	// Postpone records a failed attempt: Attempts+1 and NotBefore
+	// (ENOTFOUND for an unknown id).
 	Postpone(ctx context.Context, id uint64, notBefore time.Time) error
 	// Drop removes a delivery that will never be sent (a permanent failure,
-	// a superseded reply) and appends evs to the audit log with it.
+	// a superseded reply) and appends evs to the audit log with it; an
+	// unknown id is ENOTFOUND and appends nothing.
 	Drop(ctx context.Context, id uint64, evs ...Event) error
 	// OutboxDepth counts waiting deliveries and the oldest one's CreatedAt.
 	OutboxDepth(ctx context.Context) (n int, oldest time.Time, err error)
 }
 
 // AuditReader is the dispatcher's read of the audit log: AuditAfter returns
-// up to limit records with Seq greater than seq, in order.
+// up to limit records (every one when limit <= 0) with Seq greater than
+// seq, in order.
 type AuditReader interface {
 	AuditAfter(ctx context.Context, seq uint64, limit int) ([]AuditRecord, error)
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,4 +198,153 @@ func BenchmarkFindLive(b *testing.B) {
 			}
 		})
 	}
+}
+
+// reportCommits reports commits and fsyncs per operation since before
+// (bbolt makes two fdatasyncs per commit: the pages, then the meta page).
+func reportCommits(b *testing.B, db *store.DB, before uint64) {
+	commits := float64(store.Commits(db)-before) / float64(b.N)
+	b.ReportMetric(commits, "commits/op")
+	b.ReportMetric(2*commits, "fsyncs/op")
+}
+
+// BenchmarkInboxReceiveParallel receives distinct deliveries from many
+// concurrent callers (webhooks waiting to ack) on a store with real
+// fsyncs: bbolt's Batch lets them share commits, so fsyncs/op falls as
+// callers grow. callers=1 is a lone webhook: its latency is one batch delay
+// (Options.BatchDelay) plus one commit.
+func BenchmarkInboxReceiveParallel(b *testing.B) {
+	for _, x := range []struct {
+		callers int
+		delay   time.Duration
+	}{{1, 0}, {16, 0}, {64, 0}, {1, 2 * time.Millisecond}, {16, 2 * time.Millisecond}, {64, 2 * time.Millisecond}} {
+		callers := x.callers
+		delay := "default"
+		if x.delay > 0 {
+			delay = x.delay.String()
+		}
+		b.Run(fmt.Sprintf("delay=%s/callers=%d", delay, callers), func(b *testing.B) {
+			db, err := store.Open(filepath.Join(b.TempDir(), "jitbot.db"), store.Options{BatchDelay: x.delay})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			ctx := context.Background()
+			payload := make([]byte, 300)
+			var n atomic.Int64
+			before := store.Commits(db)
+			b.ResetTimer()
+			if callers == 1 {
+				for b.Loop() {
+					receiveOne(b, ctx, db, n.Add(1), payload)
+				}
+			} else {
+				// RunParallel starts parallelism*GOMAXPROCS goroutines.
+				b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						receiveOne(b, ctx, db, n.Add(1), payload)
+					}
+				})
+			}
+			b.StopTimer()
+			reportCommits(b, db, before)
+		})
+	}
+}
+
+func receiveOne(b *testing.B, ctx context.Context, db *store.DB, i int64, payload []byte) {
+	first, err := db.Receive(ctx, flows.InboxItem{
+		Key: fmt.Sprintf("slack:trigger:%d", i), Platform: "slack", Payload: payload, ReceivedAt: flowstest.T0,
+	})
+	if err != nil || !first {
+		b.Errorf("receive %d: first=%v %v", i, first, err)
+	}
+}
+
+// BenchmarkTakeAndFinish is a worker's round on a store with real fsyncs:
+// take up to 16 due items under a lease, then finish each. backlog items
+// wait behind them, not due yet: the next-at index keeps a take from
+// reading them, so the cost is the same with or without.
+func BenchmarkTakeAndFinish(b *testing.B) {
+	for _, backlog := range []int{0, 10_000} {
+		b.Run(fmt.Sprintf("backlog=%d", backlog), func(b *testing.B) {
+			ctx := context.Background()
+			path := filepath.Join(b.TempDir(), "jitbot.db")
+			// Filled alone, without fsync, every Receive its own batch.
+			fill, err := store.Open(path, store.Options{NoSync: true, BatchDelay: time.Nanosecond})
+			if err != nil {
+				b.Fatal(err)
+			}
+			payload := make([]byte, 300)
+			receive := func(key string, next time.Time) {
+				if _, err := fill.Receive(ctx, flows.InboxItem{Key: key, Payload: payload, ReceivedAt: flowstest.T0, NextAt: next}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for i := range backlog {
+				receive(fmt.Sprintf("later:%d", i), flowstest.T0.Add(24*time.Hour))
+			}
+			for i := range b.N {
+				receive(fmt.Sprintf("due:%d", i), flowstest.T0)
+			}
+			if err := fill.Close(); err != nil {
+				b.Fatal(err)
+			}
+			db, err := store.Open(path, store.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			before := store.Commits(db)
+			b.ResetTimer()
+			for done := 0; done < b.N; {
+				items, err := db.TakeInbox(ctx, flowstest.T0, time.Minute, min(16, b.N-done))
+				if err != nil || len(items) == 0 {
+					b.Fatalf("take after %d of %d: %d items, %v", done, b.N, len(items), err)
+				}
+				for _, it := range items {
+					if err := db.FinishInbox(ctx, it.Key, flowstest.T0); err != nil {
+						b.Fatal(err)
+					}
+				}
+				done += len(items)
+			}
+			b.StopTimer()
+			reportCommits(b, db, before)
+		})
+	}
+}
+
+// BenchmarkEnqueueDeliver is one message's way through the outbox on a
+// store with real fsyncs: enqueued with the cursor moving past its event,
+// read by the dispatcher, delivered with its reference kept.
+func BenchmarkEnqueueDeliver(b *testing.B) {
+	db, err := store.Open(filepath.Join(b.TempDir(), "jitbot.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	payload := make([]byte, 300)
+	before := store.Commits(db)
+	cursor := uint64(0)
+	for b.Loop() {
+		cursor++
+		conv := fmt.Sprintf("slack:dm:u%d@example.com", cursor%50)
+		if _, err := db.Enqueue(ctx, cursor, flows.Delivery{
+			Conversation: conv, Platform: "slack", What: "notice", RequestID: flows.RequestID(fmt.Sprintf("r%d", cursor)),
+			EventSeq: cursor, Payload: payload, CreatedAt: flowstest.T0,
+		}); err != nil {
+			b.Fatal(err)
+		}
+		ds, err := db.Pending(ctx, 1)
+		if err != nil || len(ds) != 1 {
+			b.Fatalf("pending: %d, %v", len(ds), err)
+		}
+		if err := db.Delivered(ctx, ds[0].ID, &flows.MessageRef{Platform: "slack", Conversation: "D1", ID: "1.1"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCommits(b, db, before)
 }

@@ -15,18 +15,22 @@ func (d *DB) AddMessageRef(ctx context.Context, requestID flows.RequestID, ref f
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	return d.bolt.Update(func(tx *bolt.Tx) error { return putMessageRef(tx, requestID, ref) })
+}
+
+// putMessageRef adds ref to the refs of a request (AddMessageRef, and
+// Delivered in the transaction that removes the delivery).
+func putMessageRef(tx *bolt.Tx, requestID flows.RequestID, ref flows.MessageRef) error {
 	raw, err := json.Marshal(messageRefRecord(ref))
 	if err != nil {
 		return fmt.Errorf("store: encode message ref: %w", err)
 	}
-	return d.bolt.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketMsgRefs)
-		n, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		return b.Put(join([]byte(requestID), sep, be64(n)), raw)
-	})
+	b := tx.Bucket(bucketMsgRefs)
+	n, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	return b.Put(join([]byte(requestID), sep, be64(n)), raw)
 }
 
 // MessageRefs returns the chat messages sent about a request, oldest first.

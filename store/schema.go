@@ -18,7 +18,9 @@ import (
 //	1: requests, their indexes, the audit chain, message refs, contacts
 //	2: live requests indexed per requester (Submit and list cost the same
 //	   whatever a person's history); delivery claims (flows.Dedupe)
-const SchemaVersion = 2
+//	3: the inbox and the outbox with the dispatcher's audit cursor
+//	   (flows.Inbox, flows.Outbox; schema_v3.go)
+const SchemaVersion = 3
 
 // migration brings a file from version to-1 to version to.
 type migration struct {
@@ -31,6 +33,7 @@ type migration struct {
 func migrations() []migration {
 	return []migration{
 		{to: 2, what: "index live requests per requester", run: indexLiveRequests},
+		{to: 3, what: "add the inbox and the outbox", run: addSideEffects},
 	}
 }
 

@@ -40,8 +40,8 @@ func TestOpensAStoreWrittenByRelease1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if db.Version() != SchemaVersion || !slices.Equal(db.Migrated(), []int{2}) {
-		t.Fatalf("version %d, migrated %v; want %d after migrating to 2", db.Version(), db.Migrated(), SchemaVersion)
+	if db.Version() != 3 || !slices.Equal(db.Migrated(), []int{2, 3}) {
+		t.Fatalf("version %d, migrated %v; want 3 after migrating to 2 and 3", db.Version(), db.Migrated())
 	}
 	live, err := db.Find(ctx, flows.Query{Requester: "alice@example.com", States: []flows.State{
 		flows.StatePending, flows.StateApproved, flows.StateProvisioning, flows.StateActive, flows.StateRevoking, flows.StateRevokeFailed,
@@ -74,9 +74,18 @@ func TestOpensAStoreWrittenByRelease1(t *testing.T) {
 	if first, err := db.Claim(ctx, "slack:trigger:9", flowstest.T0, time.Hour); err != nil || !first {
 		t.Fatalf("claims on a migrated store: %v %v", first, err)
 	}
+	checkSideEffectsAfterMigration(t, db, 7)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ro.Version() != 3 {
+		t.Fatalf("the file's version after migrating: %d, want 3", ro.Version())
+	}
+	_ = ro.Close()
 
 	// Opened again, nothing is migrated twice.
 	again, err := Open(path, Options{})
@@ -151,4 +160,89 @@ func ids(rs []*flows.Request) []string {
 		out[i] = string(r.ID)
 	}
 	return out
+}
+
+// checkSideEffectsAfterMigration checks what version 3 brings to a store
+// written before it: an empty inbox and outbox that work, and the
+// dispatcher's cursor at the audit head (head), so that the history is
+// not announced again.
+func checkSideEffectsAfterMigration(t *testing.T, db *DB, head uint64) {
+	t.Helper()
+	ctx := context.Background()
+	if cur, err := db.Cursor(ctx); err != nil || cur != head {
+		t.Fatalf("the dispatcher's cursor after migrating: %d %v, want the audit head %d", cur, err, head)
+	}
+	if recs, err := db.AuditAfter(ctx, head, 0); err != nil || len(recs) != 0 {
+		t.Fatalf("audit after the cursor: %d records, %v", len(recs), err)
+	}
+	for what, depth := range map[string]func(context.Context) (int, time.Time, error){"inbox": db.InboxDepth, "outbox": db.OutboxDepth} {
+		if n, oldest, err := depth(ctx); err != nil || n != 0 || !oldest.IsZero() {
+			t.Fatalf("%s depth after migrating: %d %v %v", what, n, oldest, err)
+		}
+	}
+	if first, err := db.Receive(ctx, flows.InboxItem{Key: "slack:trigger:10", ReceivedAt: flowstest.T0}); err != nil || !first {
+		t.Fatalf("receive on a migrated store: %v %v", first, err)
+	}
+	if _, err := db.Enqueue(ctx, head+1, flows.Delivery{Conversation: "slack:dm:alice@example.com", CreatedAt: flowstest.T0}); err != nil {
+		t.Fatalf("enqueue on a migrated store: %v", err)
+	}
+	if n, _, err := db.OutboxDepth(ctx); err != nil || n != 1 {
+		t.Fatalf("outbox depth: %d %v", n, err)
+	}
+}
+
+// TestMigratesVersion2 brings a version 2 file (this store with what
+// version 3 added taken away) to version 3 alone.
+func TestMigratesVersion2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jitbot.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, db, 4)
+	if err := db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, name := range v3Buckets() {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		for _, k := range [][]byte{keyInboxOpen, keyOutboxWaiting, keyOutboxCursor} {
+			if err := meta.Delete(k); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keySchema, []byte("2"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read-only, nothing is migrated: a version 2 file has nothing waiting.
+	if n, _, err := ro.OutboxDepth(context.Background()); ro.Version() != 2 || err != nil || n != 0 {
+		t.Fatalf("read-only open of version 2: version %d, outbox %d %v", ro.Version(), n, err)
+	}
+	if p, err := ro.Pending(context.Background(), 0); err != nil || len(p) != 0 {
+		t.Fatalf("pending on a read-only version 2 file: %v %v", p, err)
+	}
+	if n, _, err := ro.InboxDepth(context.Background()); err != nil || n != 0 {
+		t.Fatalf("inbox depth on a read-only version 2 file: %d %v", n, err)
+	}
+	_ = ro.Close()
+
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if db.Version() != 3 || !slices.Equal(db.Migrated(), []int{3}) {
+		t.Fatalf("version %d, migrated %v; want 3 after migrating to 3", db.Version(), db.Migrated())
+	}
+	checkSideEffectsAfterMigration(t, db, 4)
 }

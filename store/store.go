@@ -44,6 +44,8 @@ var (
 var allBuckets = [][]byte{
 	bucketMeta, bucketRequests, bucketRequester, bucketApprover, bucketState, bucketDue, bucketExpiry,
 	bucketIdem, bucketAudit, bucketMsgRefs, bucketContacts, bucketCounts, bucketClaims, bucketClaimsDue, bucketLive,
+	bucketInbox, bucketInboxNext, bucketInboxRecv, bucketInboxDone,
+	bucketOutbox, bucketOutboxConv, bucketOutboxCoalesce, bucketOutboxCreated,
 }
 
 // Options tune Open.
@@ -57,6 +59,11 @@ type Options struct {
 	ReadOnly bool
 	// NoSync skips fsync. Unsafe: for benchmarks that load fixtures only.
 	NoSync bool
+	// BatchDelay is how long Receive waits for other callers to share its
+	// commit (bbolt's MaxBatchDelay; 0: bbolt's default, 10ms). A lone
+	// caller pays all of it; under load a batch commits every BatchDelay at
+	// most, so it must exceed the disk's commit time or batches queue up.
+	BatchDelay time.Duration
 }
 
 // DB is jitbot's bbolt store.
@@ -97,6 +104,9 @@ func Open(path string, opts Options) (*DB, error) {
 			_ = bdb.Close()
 			return nil, fmt.Errorf("store: restrict %s to its owner: %w", path, err)
 		}
+	}
+	if opts.BatchDelay > 0 {
+		bdb.MaxBatchDelay = opts.BatchDelay
 	}
 	d := &DB{bolt: bdb, path: path}
 	if err := d.checkSchema(opts.ReadOnly); err != nil {

@@ -149,7 +149,7 @@ func TestSchemaVersionIsChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = db.Close()
-	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), `schema version "9"; this jitbot reads version 2 and earlier`) {
+	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), `schema version "9"; this jitbot reads version 3 and earlier`) {
 		t.Fatalf("want a schema error, got %v", err)
 	}
 	other := filepath.Join(t.TempDir(), "other.db")
@@ -405,3 +405,24 @@ func TestAuditSuite(t *testing.T) {
 func TestChatStateSuite(t *testing.T) { flowstest.ChatStateSuite(t, openBackend) }
 
 func TestDedupeSuite(t *testing.T) { flowstest.DedupeSuite(t, openBackend) }
+
+// reopenBackend closes the store and opens its file again, as a restart does.
+func reopenBackend(t *testing.T, b flowstest.Backend) flowstest.Backend {
+	t.Helper()
+	db := b.(*DB)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(db.Path(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = again.Close() })
+	return again
+}
+
+func TestInboxSuite(t *testing.T) { flowstest.InboxSuite(t, openBackend, reopenBackend) }
+
+func TestOutboxSuite(t *testing.T) { flowstest.OutboxSuite(t, openBackend, reopenBackend) }
+
+func TestAuditReaderSuite(t *testing.T) { flowstest.AuditReaderSuite(t, openBackend) }

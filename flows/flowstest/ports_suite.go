@@ -21,6 +21,9 @@ type Backend interface {
 	flows.AuditLog
 	flows.ChatState
 	flows.Dedupe
+	flows.Inbox
+	flows.Outbox
+	flows.AuditReader
 }
 
 // OpenBackend opens an empty backend for one test.

@@ -21,6 +21,7 @@ type Store struct {
 	refs     map[flows.RequestID][]flows.MessageRef
 	contacts map[string][]byte
 	claims   map[string]time.Time
+	fx       sideEffects // the inbox and the outbox (ports_outbox_memory.go)
 }
 
 var (

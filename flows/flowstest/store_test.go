@@ -22,3 +22,9 @@ func TestMemoryAudit(t *testing.T) {
 func TestMemoryChatState(t *testing.T) { ChatStateSuite(t, openMemory) }
 
 func TestMemoryDedupe(t *testing.T) { DedupeSuite(t, openMemory) }
+
+func TestMemoryInbox(t *testing.T) { InboxSuite(t, openMemory, nil) }
+
+func TestMemoryOutbox(t *testing.T) { OutboxSuite(t, openMemory, nil) }
+
+func TestMemoryAuditReader(t *testing.T) { AuditReaderSuite(t, openMemory) }

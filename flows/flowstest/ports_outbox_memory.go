@@ -1,0 +1,303 @@
+package flowstest
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+var (
+	_ flows.Inbox       = (*Store)(nil)
+	_ flows.Outbox      = (*Store)(nil)
+	_ flows.AuditReader = (*Store)(nil)
+)
+
+// sideEffects is the memory Store's inbox and outbox. Its zero value is
+// empty and ready; every access holds Store.mu. It scans where the bbolt
+// store keeps indexes: tests hold a handful of items.
+type sideEffects struct {
+	inbox    map[string]*memInboxItem
+	received uint64 // items received so far: each one's seq
+	outbox   map[uint64]*flows.Delivery
+	lastID   uint64 // the last delivery id handed out
+	cursor   uint64
+}
+
+type memInboxItem struct {
+	item       flows.InboxItem
+	seq        uint64
+	finishedAt time.Time // zero while not finished
+}
+
+func cloneItem(it flows.InboxItem) flows.InboxItem {
+	it.Payload = slices.Clone(it.Payload)
+	return it
+}
+
+func cloneDelivery(d flows.Delivery) flows.Delivery {
+	d.Payload = slices.Clone(d.Payload)
+	if d.Ref != nil {
+		ref := *d.Ref
+		d.Ref = &ref
+	}
+	return d
+}
+
+// Receive implements flows.Inbox.
+func (s *Store) Receive(ctx context.Context, item flows.InboxItem) (bool, error) {
+	if item.Key == "" {
+		return false, errors.New("flowstest: receive: an inbox item needs a key")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.fx.inbox[item.Key]; ok {
+		return false, ctx.Err()
+	}
+	if s.fx.inbox == nil {
+		s.fx.inbox = map[string]*memInboxItem{}
+	}
+	if item.NextAt.IsZero() {
+		item.NextAt = item.ReceivedAt
+	}
+	s.fx.received++
+	s.fx.inbox[item.Key] = &memInboxItem{item: cloneItem(item), seq: s.fx.received}
+	return true, ctx.Err()
+}
+
+// TakeInbox implements flows.Inbox.
+func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]flows.InboxItem, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var due []*memInboxItem
+	for _, it := range s.fx.inbox {
+		if it.finishedAt.IsZero() && !it.item.NextAt.After(now) {
+			due = append(due, it)
+		}
+	}
+	slices.SortFunc(due, func(a, b *memInboxItem) int {
+		return cmp.Or(a.item.NextAt.Compare(b.item.NextAt), cmp.Compare(a.seq, b.seq))
+	})
+	if limit > 0 && len(due) > limit {
+		due = due[:limit]
+	}
+	var out []flows.InboxItem
+	for _, it := range due {
+		it.item.Attempts++
+		it.item.NextAt = now.Add(lease)
+		out = append(out, cloneItem(it.item))
+	}
+	return out, ctx.Err()
+}
+
+// FinishInbox implements flows.Inbox.
+func (s *Store) FinishInbox(ctx context.Context, key string, at time.Time) error {
+	if at.IsZero() {
+		return errors.New("flowstest: finish inbox item: no finish time")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.fx.inbox[key]
+	if !ok {
+		return flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key)
+	}
+	if it.finishedAt.IsZero() {
+		it.finishedAt, it.item.Payload = at, nil
+	}
+	return ctx.Err()
+}
+
+// RetryInbox implements flows.Inbox.
+func (s *Store) RetryInbox(ctx context.Context, key string, next time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.fx.inbox[key]
+	switch {
+	case !ok:
+		return flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key)
+	case !it.finishedAt.IsZero():
+		return flows.Errorf(flows.ECONFLICT, "inbox item %s is finished", key)
+	}
+	it.item.NextAt = next
+	return ctx.Err()
+}
+
+// PurgeInbox implements flows.Inbox.
+func (s *Store) PurgeInbox(ctx context.Context, t time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, it := range s.fx.inbox {
+		if !it.finishedAt.IsZero() && !it.finishedAt.After(t) {
+			delete(s.fx.inbox, k)
+			n++
+		}
+	}
+	return n, ctx.Err()
+}
+
+// InboxDepth implements flows.Inbox.
+func (s *Store) InboxDepth(ctx context.Context) (int, time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, oldest := 0, time.Time{}
+	for _, it := range s.fx.inbox {
+		if !it.finishedAt.IsZero() {
+			continue
+		}
+		if n++; n == 1 || it.item.ReceivedAt.Before(oldest) {
+			oldest = it.item.ReceivedAt
+		}
+	}
+	return n, oldest, ctx.Err()
+}
+
+// Enqueue implements flows.Outbox, with the bbolt store's refusal of a
+// cursor that does not move forward.
+func (s *Store) Enqueue(ctx context.Context, cursor uint64, ds ...flows.Delivery) ([]flows.Delivery, error) {
+	for _, d := range ds {
+		if d.Conversation == "" {
+			return nil, errors.New("flowstest: enqueue: a delivery needs a conversation")
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cursor != 0 && cursor <= s.fx.cursor {
+		return nil, flows.Errorf(flows.ECONFLICT, "the outbox cursor is at %d already, not before %d", s.fx.cursor, cursor)
+	}
+	if s.fx.outbox == nil {
+		s.fx.outbox = map[uint64]*flows.Delivery{}
+	}
+	var out []flows.Delivery
+	for _, d := range ds {
+		if w := s.coalescing(d); w != nil {
+			w.EventSeq, w.Payload, w.What = d.EventSeq, slices.Clone(d.Payload), d.What
+			out = append(out, cloneDelivery(*w))
+			continue
+		}
+		s.fx.lastID++
+		d = cloneDelivery(d)
+		d.ID = s.fx.lastID
+		s.fx.outbox[d.ID] = &d
+		out = append(out, cloneDelivery(d))
+	}
+	if cursor != 0 {
+		s.fx.cursor = cursor
+	}
+	return out, ctx.Err()
+}
+
+// coalescing returns the waiting delivery d updates in place, if any.
+func (s *Store) coalescing(d flows.Delivery) *flows.Delivery {
+	if d.Coalesce == "" {
+		return nil
+	}
+	for _, w := range s.fx.outbox {
+		if w.Conversation == d.Conversation && w.Coalesce == d.Coalesce {
+			return w
+		}
+	}
+	return nil
+}
+
+// Cursor implements flows.Outbox.
+func (s *Store) Cursor(ctx context.Context) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fx.cursor, ctx.Err()
+}
+
+// Pending implements flows.Outbox.
+func (s *Store) Pending(ctx context.Context, limit int) ([]flows.Delivery, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := slices.Sorted(maps.Keys(s.fx.outbox))
+	var convs []string
+	byConv := map[string][]flows.Delivery{}
+	for _, id := range ids {
+		d := s.fx.outbox[id]
+		if _, ok := byConv[d.Conversation]; !ok {
+			convs = append(convs, d.Conversation)
+		}
+		byConv[d.Conversation] = append(byConv[d.Conversation], cloneDelivery(*d))
+	}
+	var out []flows.Delivery
+	for _, c := range convs {
+		out = append(out, byConv[c]...)
+	}
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, ctx.Err()
+}
+
+// Delivered implements flows.Outbox.
+func (s *Store) Delivered(ctx context.Context, id uint64, ref *flows.MessageRef) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.fx.outbox[id]
+	if !ok {
+		return flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id)
+	}
+	delete(s.fx.outbox, id)
+	if ref != nil && d.RequestID != "" {
+		s.refs[d.RequestID] = append(s.refs[d.RequestID], *ref)
+	}
+	return ctx.Err()
+}
+
+// Postpone implements flows.Outbox.
+func (s *Store) Postpone(ctx context.Context, id uint64, notBefore time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.fx.outbox[id]
+	if !ok {
+		return flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id)
+	}
+	d.Attempts++
+	d.NotBefore = notBefore
+	return ctx.Err()
+}
+
+// Drop implements flows.Outbox.
+func (s *Store) Drop(ctx context.Context, id uint64, evs ...flows.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.fx.outbox[id]; !ok {
+		return flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id)
+	}
+	delete(s.fx.outbox, id)
+	s.appendAudit(evs...)
+	return ctx.Err()
+}
+
+// OutboxDepth implements flows.Outbox.
+func (s *Store) OutboxDepth(ctx context.Context) (int, time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	oldest := time.Time{}
+	for _, d := range s.fx.outbox {
+		if oldest.IsZero() || d.CreatedAt.Before(oldest) {
+			oldest = d.CreatedAt
+		}
+	}
+	return len(s.fx.outbox), oldest, ctx.Err()
+}
+
+// AuditAfter implements flows.AuditReader.
+func (s *Store) AuditAfter(ctx context.Context, seq uint64, limit int) ([]flows.AuditRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq >= uint64(len(s.audit)) {
+		return nil, ctx.Err()
+	}
+	out := slices.Clone(s.audit[seq:])
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, ctx.Err()
+}

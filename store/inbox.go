@@ -1,0 +1,313 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+var _ flows.Inbox = (*DB)(nil)
+
+// The inbox (flows.Inbox) is one record per item in bucketInbox, by key,
+// and three time indexes that make every operation cost what it returns:
+//
+//   - idx_inbox_next (next_at, seq): the unfinished items by when they may
+//     be taken, so TakeInbox reads the due ones from the front, oldest
+//     first, and nothing else;
+//   - idx_inbox_recv (received_at, seq): the unfinished items by arrival,
+//     so InboxDepth reads the oldest one from the front;
+//   - idx_inbox_done (finished_at, key): the tombstones, so PurgeInbox
+//     reads only what it removes.
+//
+// The number of unfinished items is a counter in bucketMeta (keyInboxOpen)
+// kept by every write, so the depth gauge costs no scan.
+
+// Receive implements flows.Inbox. It commits through bbolt's Batch, so
+// concurrent receivers (webhooks waiting to ack) share one commit and its
+// fsyncs. Batch may run the function more than once (when another function
+// of the batch fails, the transaction is rolled back and the rest run
+// again): first is therefore decided afresh from the transaction on every
+// run, never carried over from a run that was rolled back.
+func (d *DB) Receive(ctx context.Context, item flows.InboxItem) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if item.Key == "" {
+		return false, errors.New("store: receive: an inbox item needs a key")
+	}
+	if item.NextAt.IsZero() {
+		item.NextAt = item.ReceivedAt
+	}
+	first := false
+	err := d.bolt.Batch(func(tx *bolt.Tx) error {
+		first = false
+		b := tx.Bucket(bucketInbox)
+		if b.Get([]byte(item.Key)) != nil {
+			return nil // received before (perhaps earlier in this very batch)
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		rec := inboxToRecord(item, seq)
+		if err := putJSON(b, []byte(item.Key), rec); err != nil {
+			return err
+		}
+		if err := indexOpenItem(tx, rec); err != nil {
+			return err
+		}
+		if err := bump(tx.Bucket(bucketMeta), keyInboxOpen, 1); err != nil {
+			return err
+		}
+		first = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: receive %q: %w", item.Key, err)
+	}
+	return first, nil
+}
+
+func inboxNextKey(rec inboxRecord) []byte { return join(atKey(rec.NextAt), be64(rec.Seq)) }
+func inboxRecvKey(rec inboxRecord) []byte { return join(atKey(rec.ReceivedAt), be64(rec.Seq)) }
+func inboxDoneKey(rec inboxRecord) []byte {
+	return join(atKey(rec.FinishedAt), []byte(rec.Key))
+}
+
+// indexOpenItem adds an unfinished item to the next and received indexes.
+func indexOpenItem(tx *bolt.Tx, rec inboxRecord) error {
+	if err := tx.Bucket(bucketInboxNext).Put(inboxNextKey(rec), []byte(rec.Key)); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketInboxRecv).Put(inboxRecvKey(rec), []byte(rec.Key))
+}
+
+// getInbox reads the item stored under key; found is false when there is
+// none.
+func getInbox(tx *bolt.Tx, key string) (rec inboxRecord, found bool, err error) {
+	found, err = getJSON(tx.Bucket(bucketInbox), []byte(key), &rec)
+	if err != nil {
+		err = fmt.Errorf("decode inbox item %q: %w", key, err)
+	}
+	return rec, found, err
+}
+
+// TakeInbox implements flows.Inbox. One write transaction leases every item
+// it returns, so two takers (bbolt has one writer at a time) never get the
+// same item. It reads the next index from its front up to now: the cost is
+// that of the items taken, whatever the inbox holds.
+func (d *DB) TakeInbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]flows.InboxItem, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []flows.InboxItem
+	upto := atKey(now)
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
+		out = nil
+		next := tx.Bucket(bucketInboxNext)
+		// Collect first: the leased items go back into the index being
+		// walked (later, at now+lease), and a cursor must not see its
+		// bucket change under it.
+		type due struct{ idx, key []byte }
+		var items []due
+		c := next.Cursor()
+		for k, v := c.First(); k != nil && bytes.Compare(k[:8], upto) <= 0; k, v = c.Next() {
+			if limit > 0 && len(items) == limit {
+				break
+			}
+			items = append(items, due{bytes.Clone(k), bytes.Clone(v)})
+		}
+		b := tx.Bucket(bucketInbox)
+		for _, it := range items {
+			rec, found, err := getInbox(tx, string(it.key))
+			if err != nil {
+				return err
+			}
+			if err := next.Delete(it.idx); err != nil {
+				return err
+			}
+			if !found || !rec.FinishedAt.IsZero() || !bytes.Equal(inboxNextKey(rec), it.idx) {
+				continue // a stale entry (none is ever left behind): dropped, not taken
+			}
+			rec.Attempts++
+			rec.NextAt = now.Add(lease)
+			if err := next.Put(inboxNextKey(rec), it.key); err != nil {
+				return err
+			}
+			if err := putJSON(b, it.key, rec); err != nil {
+				return err
+			}
+			out = append(out, rec.item())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: take inbox: %w", err)
+	}
+	return out, nil
+}
+
+// FinishInbox implements flows.Inbox. The record stays as a tombstone (its
+// payload dropped: nothing will act on it again) so that a redelivery is
+// still recognised; finishing an item twice keeps the first finish time.
+// It commits on its own rather than through Batch: the workers that finish
+// items are few, and a batch would add its delay to every item.
+func (d *DB) FinishInbox(ctx context.Context, key string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if at.IsZero() {
+		return fmt.Errorf("store: finish inbox item %q: no finish time", key)
+	}
+	var refused error
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
+		rec, found, err := getInbox(tx, key)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			refused = flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key)
+			return nil
+		case !rec.FinishedAt.IsZero():
+			return nil
+		}
+		if err := unindexOpenItem(tx, rec); err != nil {
+			return err
+		}
+		rec.FinishedAt, rec.Payload = at, nil
+		if err := tx.Bucket(bucketInboxDone).Put(inboxDoneKey(rec), nil); err != nil {
+			return err
+		}
+		if err := putJSON(tx.Bucket(bucketInbox), []byte(key), rec); err != nil {
+			return err
+		}
+		return bump(tx.Bucket(bucketMeta), keyInboxOpen, -1)
+	})
+	if err != nil {
+		return fmt.Errorf("store: finish inbox item %q: %w", key, err)
+	}
+	return refused
+}
+
+// unindexOpenItem removes an unfinished item from the next and received
+// indexes.
+func unindexOpenItem(tx *bolt.Tx, rec inboxRecord) error {
+	if err := tx.Bucket(bucketInboxNext).Delete(inboxNextKey(rec)); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketInboxRecv).Delete(inboxRecvKey(rec))
+}
+
+// RetryInbox implements flows.Inbox. An unknown key is ENOTFOUND; a
+// finished item is ECONFLICT (it is done and must not run again).
+func (d *DB) RetryInbox(ctx context.Context, key string, next time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var refused error
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
+		rec, found, err := getInbox(tx, key)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			refused = flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key)
+			return nil
+		case !rec.FinishedAt.IsZero():
+			refused = flows.Errorf(flows.ECONFLICT, "inbox item %s is finished", key)
+			return nil
+		}
+		idx := tx.Bucket(bucketInboxNext)
+		if err := idx.Delete(inboxNextKey(rec)); err != nil {
+			return err
+		}
+		rec.NextAt = next
+		if err := idx.Put(inboxNextKey(rec), []byte(key)); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bucketInbox), []byte(key), rec)
+	})
+	if err != nil {
+		return fmt.Errorf("store: retry inbox item %q: %w", key, err)
+	}
+	return refused
+}
+
+// PurgeInbox implements flows.Inbox. It reads the tombstones' index from
+// its front up to t, so it costs what it removes.
+func (d *DB) PurgeInbox(ctx context.Context, t time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	upto := atKey(t)
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
+		n = 0
+		b, done := tx.Bucket(bucketInbox), tx.Bucket(bucketInboxDone)
+		c := done.Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k[:8], upto) <= 0; k, _ = c.First() {
+			key := string(k[8:])
+			rec, found, err := getInbox(tx, key)
+			if err != nil {
+				return err
+			}
+			// Only the tombstone this entry was written for: an item
+			// finished, purged, received and finished again has an entry
+			// of its own.
+			mine := found && !rec.FinishedAt.IsZero() && bytes.Equal(inboxDoneKey(rec), k)
+			if err := done.Delete(k); err != nil {
+				return err
+			}
+			if mine {
+				if err := b.Delete([]byte(key)); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: purge inbox: %w", err)
+	}
+	return n, nil
+}
+
+// InboxDepth implements flows.Inbox: the count is a counter, the oldest
+// item the first entry of the received index. A store opened read-only at
+// an earlier version has no inbox: it is empty.
+func (d *DB) InboxDepth(ctx context.Context) (int, time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, time.Time{}, err
+	}
+	var n int
+	var oldest time.Time
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		recv := tx.Bucket(bucketInboxRecv)
+		if recv == nil {
+			return nil
+		}
+		n = int(counter(tx.Bucket(bucketMeta), keyInboxOpen))
+		_, key := recv.Cursor().First()
+		if key == nil {
+			return nil
+		}
+		rec, found, err := getInbox(tx, string(key))
+		if err != nil || !found {
+			return cmp.Or(err, fmt.Errorf("inbox index names %q, which is not stored", key))
+		}
+		oldest = rec.ReceivedAt
+		return nil
+	})
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("store: inbox depth: %w", err)
+	}
+	return n, oldest, nil
+}
