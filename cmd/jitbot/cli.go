@@ -18,7 +18,6 @@ import (
 	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
-	"github.com/jitbot/jitbot/store"
 )
 
 const usage = `jitbot: just-in-time access to MongoDB Atlas from Slack and Teams
@@ -163,7 +162,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	log := newLogger(e.stderr, *format)
 	m, err := app.New(ctx, cfg, app.Options{Log: log})
 	if err != nil {
-		if errors.Is(err, store.ErrLocked) {
+		if errors.Is(err, app.ErrBackendLocked) {
 			return fmt.Errorf("%v; stop the other jitbot or point store.path elsewhere", err)
 		}
 		return err
@@ -203,9 +202,9 @@ func (e *env) server(ctx context.Context, cfg *config.Config) (*app.AdminClient,
 
 // openStore opens the store when no server runs, failing clearly when one
 // holds it after all.
-func (e *env) openStore(cfg *config.Config, readOnly bool) (*store.DB, error) {
-	db, err := store.Open(cfg.StorePath, store.Options{ReadOnly: readOnly, LockTimeout: 2 * time.Second})
-	if errors.Is(err, store.ErrLocked) {
+func (e *env) openStore(cfg *config.Config, readOnly bool) (app.Backend, error) {
+	db, err := app.OpenBackend(cfg, readOnly, 2*time.Second)
+	if errors.Is(err, app.ErrBackendLocked) {
 		return nil, fmt.Errorf("the store is held by a running jitbot whose admin API is unreachable; set admin_token and use the server, or stop it")
 	}
 	return db, err

@@ -15,7 +15,7 @@ import (
 )
 
 // boundTo returns the Entra account db's Teams contact of email is bound to, "" without one.
-func boundTo(t *testing.T, db *store.DB, email string) string {
+func boundTo(t *testing.T, db flows.ChatState, email string) string {
 	t.Helper()
 	data, err := db.Contact(t.Context(), teams.Platform, email)
 	if flows.ErrorCode(err) == flows.ENOTFOUND {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/jitbot/jitbot/bot/teams"
 	"github.com/jitbot/jitbot/flows"
-	"github.com/jitbot/jitbot/store"
 )
 
 // The admin API lets `jitbot grants` and `jitbot audit` work while the server
@@ -113,7 +112,7 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 type adminAPI struct {
 	token string
 	svc   *flows.Service
-	db    *store.DB
+	db    Backend
 	clock flows.Clock
 	log   *slog.Logger
 	// forgetTeams forgets a Teams contact: the Teams bot's ForgetContact, which drops its
@@ -126,7 +125,7 @@ type ForgetFunc func(ctx context.Context, email string, evs ...flows.Event) erro
 
 // StoreForget forgets a Teams contact in the store alone, for when no Teams bot runs (no
 // server, or Teams not configured): nothing in memory holds it.
-func StoreForget(db *store.DB) ForgetFunc {
+func StoreForget(db Backend) ForgetFunc {
 	return func(ctx context.Context, email string, evs ...flows.Event) error {
 		return db.DeleteContact(ctx, teams.Platform, email, evs...)
 	}

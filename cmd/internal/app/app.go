@@ -19,7 +19,6 @@ import (
 	"github.com/jitbot/jitbot/bot/teams"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
-	"github.com/jitbot/jitbot/store"
 )
 
 // Options are what the caller of New may replace: the demo, the scenarios
@@ -46,7 +45,7 @@ type Main struct {
 	opts    Options
 	log     *slog.Logger
 	clock   flows.Clock
-	db      *store.DB
+	db      Backend
 	atlas   *atlas.Provisioner
 	svc     *flows.Service
 	slack   *slack.Bot
@@ -103,7 +102,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		}
 	}()
 
-	if m.db, err = store.Open(cfg.StorePath, store.Options{}); err != nil {
+	if m.db, err = OpenBackend(cfg, false, 0); err != nil {
 		return nil, err
 	}
 	if m.atlas, err = NewAtlas(m.ctx, cfg, opts); err != nil {
@@ -236,7 +235,7 @@ func (m *Main) AdminAddr() string {
 func (m *Main) Service() *flows.Service { return m.svc }
 
 // Store is the store.
-func (m *Main) Store() *store.DB { return m.db }
+func (m *Main) Store() Backend { return m.db }
 
 // Started is closed once Run has swept once and resumed interrupted work:
 // from then on jitbot has caught up with its downtime (the scenarios wait

@@ -10,7 +10,6 @@ import (
 	"github.com/jitbot/jitbot/atlas"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
-	"github.com/jitbot/jitbot/store"
 )
 
 // serviceConfig is the domain service's configuration from cfg: the same
@@ -55,7 +54,7 @@ type Offline struct {
 // NewOffline proves Atlas answers (unless opts.NoStartupCheck) and wires
 // the service; Close lets go of the Atlas adapter, the store stays the
 // caller's.
-func NewOffline(ctx context.Context, cfg *config.Config, db *store.DB, untold flows.Notifier, opts Options) (*Offline, error) {
+func NewOffline(ctx context.Context, cfg *config.Config, db Backend, untold flows.Notifier, opts Options) (*Offline, error) {
 	if opts.Clock == nil {
 		opts.Clock = flows.SystemClock{}
 	}

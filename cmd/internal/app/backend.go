@@ -1,0 +1,36 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/jitbot/jitbot/cmd/jitbot/config"
+	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store"
+)
+
+// Backend is the storage jitbot runs on, as the wiring, the admin API and
+// the CLI use it: flows' storage ports, the per-state counts /metrics reads,
+// and Close. The bbolt store implements it; a replicated backend would too,
+// passing flows/flowstest's suites. Nothing in cmd names a backend's
+// concrete type but OpenBackend.
+type Backend interface {
+	flows.Store
+	flows.AuditLog
+	flows.ChatState
+	CountByState(ctx context.Context) (map[flows.State]int, error)
+	Close() error
+}
+
+var _ Backend = (*store.DB)(nil)
+
+// ErrBackendLocked says another process holds the backend (bbolt's file
+// lock: a running jitbot).
+var ErrBackendLocked = store.ErrLocked
+
+// OpenBackend opens the configured storage. readOnly opens it for reading
+// only (the CLI's verbs that change nothing); lockTimeout bounds the wait
+// for another process to let go (0: the store's default).
+func OpenBackend(cfg *config.Config, readOnly bool, lockTimeout time.Duration) (Backend, error) {
+	return store.Open(cfg.StorePath, store.Options{ReadOnly: readOnly, LockTimeout: lockTimeout})
+}
