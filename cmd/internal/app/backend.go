@@ -32,5 +32,9 @@ var ErrBackendLocked = store.ErrLocked
 // only (the CLI's verbs that change nothing); lockTimeout bounds the wait
 // for another process to let go (0: the store's default).
 func OpenBackend(cfg *config.Config, readOnly bool, lockTimeout time.Duration) (Backend, error) {
-	return store.Open(cfg.StorePath, store.Options{ReadOnly: readOnly, LockTimeout: lockTimeout})
+	db, err := store.Open(cfg.StorePath, store.Options{ReadOnly: readOnly, LockTimeout: lockTimeout})
+	if err != nil {
+		return nil, err // not a nil *store.DB in a non-nil Backend
+	}
+	return db, nil
 }
