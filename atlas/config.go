@@ -24,14 +24,22 @@ type Config struct {
 
 	// HTTPTimeout bounds one Atlas operation, its retries included (20s).
 	HTTPTimeout time.Duration
-	// ApplyTimeout bounds WaitApplied (90s).
+	// ApplyTimeout bounds a wait for Atlas to apply a change (90s): then
+	// WaitApplied returns flows.ErrNotApplied.
 	ApplyTimeout time.Duration
-	// Change-status polls: for the first ApplyFastFor (2s) of a wait, one
-	// starts every ApplyPoll (50ms), or as soon as the last one is answered
-	// when that takes longer; then the wait between them starts at ApplyPoll
-	// and doubles up to ApplyPollMax (5s). Most user changes apply within
-	// seconds while the requester waits; a slow one is then polled rarely.
-	ApplyPoll, ApplyFastFor, ApplyPollMax time.Duration
+	// The change-status poll schedule of a wait (one watcher per cluster
+	// polls for everyone waiting there, on the youngest wait's schedule; see
+	// watcher.go). The first poll starts ApplyFirstPoll (500ms) after the
+	// wait begins: Atlas takes seconds to apply a user change, so an earlier
+	// one would only read PENDING. The next ones start ApplyPoll (250ms)
+	// apart until the wait is ApplyFastFor (3s) old; after that the gap is
+	// ApplyPoll × waited / ApplyFastFor (a twelfth of the wait), at most
+	// ApplyPollMax (5s, reached after 60s). APPLIED is thus noticed at most
+	// 250ms late up to 3s and then at most 8.4% late (0.83s at 10s), for 11
+	// or 12 polls when Atlas takes 3s, 27 when it takes 10s and 54 for a
+	// wait that times out at 90s. A poll answered later than the next is due
+	// is followed at once by the next: one is in flight per cluster at a time.
+	ApplyFirstPoll, ApplyPoll, ApplyFastFor, ApplyPollMax time.Duration
 	// CatalogTTL is how long a project's cluster list is served from cache (5m).
 	CatalogTTL time.Duration
 	// MaxRetries is how many times one HTTP request is retried after a 429,
@@ -87,8 +95,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	def(&cfg.HTTPTimeout, 20*time.Second)
 	def(&cfg.ApplyTimeout, 90*time.Second)
-	def(&cfg.ApplyPoll, 50*time.Millisecond)
-	def(&cfg.ApplyFastFor, 2*time.Second)
+	def(&cfg.ApplyFirstPoll, 500*time.Millisecond)
+	def(&cfg.ApplyPoll, 250*time.Millisecond)
+	def(&cfg.ApplyFastFor, 3*time.Second)
 	def(&cfg.ApplyPollMax, 5*time.Second)
 	def(&cfg.CatalogTTL, 5*time.Minute)
 	def(&cfg.RetryBase, 250*time.Millisecond)
