@@ -34,11 +34,12 @@ type Config struct {
 	// one would only read PENDING. The next ones start ApplyPoll (250ms)
 	// apart until the wait is ApplyFastFor (3s) old; after that the gap is
 	// ApplyPoll × waited / ApplyFastFor (a twelfth of the wait), at most
-	// ApplyPollMax (5s, reached after 60s). APPLIED is thus noticed at most
-	// 250ms late up to 3s and then at most 8.4% late (0.83s at 10s), for 11
-	// or 12 polls when Atlas takes 3s, 27 when it takes 10s and 54 for a
-	// wait that times out at 90s. A poll answered later than the next is due
-	// is followed at once by the next: one is in flight per cluster at a time.
+	// ApplyPollMax (5s, reached after 60s). With Atlas answering at once, a
+	// change applied after 0.5s to 3s is noticed at most 250ms late, after
+	// 11 polls at 3s (12 just after); later ones at most a twelfth late
+	// (0.8s and 27 polls at 10s); a wait that times out at 90s costs 55
+	// polls. A poll answered later than the next is due is followed at once
+	// by the next: one is in flight per cluster at a time.
 	ApplyFirstPoll, ApplyPoll, ApplyFastFor, ApplyPollMax time.Duration
 	// CatalogTTL is how long a project's cluster list is served from cache (5m).
 	CatalogTTL time.Duration
