@@ -22,9 +22,11 @@ import (
 // somebody waits. A wait counts a poll only if the poll started after the
 // wait began, that is after the caller's own Atlas write returned: a poll
 // sent earlier may have reached Atlas before the write and read an APPLIED
-// that says nothing about it. The polls follow the schedule of the youngest
-// wait (see Config.ApplyPoll), so ten grants approved together cost what one
-// costs, and each sees APPLIED as soon as it would alone.
+// that says nothing about it. Each wait asks for polls on its own schedule
+// (Config.ApplyPoll), counted from when it began; the watcher polls when the
+// first of them asks, and each poll answers every wait that began before it
+// started. So ten grants approved together cost what one costs, and each
+// sees APPLIED as soon as it would alone.
 
 // watchKey names one cluster of one integration; an integration is one
 // Atlas project.
@@ -39,16 +41,21 @@ type schedule struct {
 }
 
 // next returns when a wait that began at since wants its next poll, after
-// the one that started at at read PENDING: ApplyPoll apart for the first
-// ApplyFastFor, then a gap in proportion to the time waited (so APPLIED is
-// noticed late by a bounded share of the wait), at most ApplyPollMax.
+// the one that started at at read PENDING: ApplyPoll later, and no sooner
+// than ApplyFirstPoll after it began; once it is ApplyFastFor old, a gap in
+// proportion to the time waited (so APPLIED is noticed late by a bounded
+// share of the wait), at most ApplyPollMax.
 func (s schedule) next(since, at time.Time) time.Time {
 	gap := s.poll
 	if waited := at.Sub(since); waited > s.fastFor {
 		// In floating point: ApplyPoll × waited overflows int64 nanoseconds.
 		gap = time.Duration(float64(s.poll) * float64(waited) / float64(s.fastFor))
 	}
-	return at.Add(min(gap, s.max))
+	next := at.Add(min(gap, s.max))
+	if first := since.Add(s.first); first.After(next) {
+		return first
+	}
+	return next
 }
 
 // watchers runs the change-status watchers of a Provisioner.
@@ -175,6 +182,9 @@ func (ws *watchers) wait(ctx context.Context, pr *project, clusters ...string) e
 	if len(clusters) == 0 {
 		return flows.Errorf(flows.EINTERNAL, "no cluster to wait for in integration %s", pr.Name)
 	}
+	if err := ctx.Err(); err != nil {
+		return flows.WrapError(flows.EUNAVAILABLE, err, "stopped waiting for Atlas to apply the change")
+	}
 	call := &waitCall{result: make(chan error, 1), left: len(clusters)}
 	regs := make([]*waiter, len(clusters))
 	ws.mu.Lock()
@@ -213,7 +223,8 @@ func (ws *watchers) wait(ctx context.Context, pr *project, clusters ...string) e
 func (ws *watchers) registerLocked(pr *project, cluster string, call *waitCall) *waiter {
 	key := watchKey{pr.Name, cluster}
 	w := ws.active[key]
-	if w == nil {
+	fresh := w == nil
+	if fresh {
 		w = &watcher{key: key, pr: pr, waiters: map[*waiter]struct{}{}}
 		ws.active[key] = w
 		ws.wg.Add(1)
@@ -221,7 +232,14 @@ func (ws *watchers) registerLocked(pr *project, cluster string, call *waitCall) 
 	}
 	now := w.now(ws.clock)
 	wt := &waiter{w: w, call: call, after: w.started, since: now, deadline: now.Add(ws.sched.timeout)}
-	wt.due = earlier(now.Add(ws.sched.first), wt.deadline)
+	// A cluster nobody was watching is polled at once: a change Atlas has
+	// applied already costs no wait, and the call is one per watcher. A
+	// wait joining a watcher takes the polls it gets, the next of which
+	// starts after it began, and asks for one ApplyFirstPoll in.
+	wt.due = now
+	if !fresh {
+		wt.due = earlier(now.Add(ws.sched.first), wt.deadline)
+	}
 	w.waiters[wt] = struct{}{}
 	if w.wake != nil && wt.due.Before(w.wakeAt) {
 		w.wake()

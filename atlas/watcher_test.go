@@ -490,8 +490,7 @@ func TestWatcherIgnoresPollStartedBeforeWrite(t *testing.T) {
 		}
 	})
 	wa := e.waitApplied(a)
-	e.time.step() // to the first poll, which Atlas answers APPLIED...
-	<-held        // ...and which is held on its way back.
+	<-held // the first poll, at once: Atlas answers APPLIED, the answer is held on its way back
 
 	e.srv.SetApply(time.Second, 0) // ...but takes a second for b
 	writeB := e.clock.Now()
@@ -504,8 +503,8 @@ func TestWatcherIgnoresPollStartedBeforeWrite(t *testing.T) {
 	close(release)
 
 	e.time.runUntil(wa.finished)
-	if wa.err != nil || wa.at.Sub(t0) != 500*time.Millisecond {
-		t.Fatalf("a: %v at %s, want APPLIED at the first poll (500ms)", wa.err, wa.at.Sub(t0))
+	if wa.err != nil || wa.at != t0 {
+		t.Fatalf("a: %v at %s, want APPLIED at the first poll (at once)", wa.err, wa.at.Sub(t0))
 	}
 	if wb.finished() {
 		t.Fatalf("b was satisfied by the poll sent before its write (at %s)", wb.at.Sub(t0))
@@ -514,9 +513,9 @@ func TestWatcherIgnoresPollStartedBeforeWrite(t *testing.T) {
 	if wb.err != nil || wb.at.Before(writeB.Add(time.Second)) {
 		t.Fatalf("b: %v at %s, want APPLIED no sooner than %s", wb.err, wb.at.Sub(t0), writeB.Add(time.Second).Sub(t0))
 	}
-	// b's polls: 1s (PENDING) after its own first-poll delay, 1.25s, 1.5s.
+	// b's polls: 0.75s (PENDING), 1s (APPLIED).
 	polls := e.hook.answered("Cluster0")
-	if len(polls) != 4 || polls[3].status != "APPLIED" || wb.at != polls[3].at {
+	if len(polls) != 3 || polls[2].status != "APPLIED" || wb.at != polls[2].at {
 		t.Fatalf("polls: %+v, b returned at %s", polls, wb.at.Sub(t0))
 	}
 	t.Logf("a noticed at %s after 1 poll; b written at %s, applied at %s, noticed at %s after %d more polls",
@@ -550,7 +549,7 @@ func TestWatcherClustersAreIndependent(t *testing.T) {
 	zero := len(e.hook.answered("Cluster0"))
 	oneBefore := len(e.hook.answered("Cluster1"))
 	if zero != 3 || oneBefore < 10 {
-		t.Fatalf("polls by 5s: Cluster0 %d (want 3: 0.5s, 0.75s, 1s), Cluster1 %d", zero, oneBefore)
+		t.Fatalf("polls by 5s: Cluster0 %d (want 3: 0s, 0.75s, 1s), Cluster1 %d", zero, oneBefore)
 	}
 	e.hook.setForcePending("Cluster1", false)
 	e.time.runUntil(allFinished(wb, wc))
@@ -653,8 +652,9 @@ func TestWatcherPacesBySlowAnswers(t *testing.T) {
 	for _, p := range e.hook.answered("") {
 		at = append(at, p.at.Sub(t0))
 	}
-	// Sent at 0.5s, 0.9s, 1.3s, 1.7s; answered 0.4s later each.
-	want := []time.Duration{900 * time.Millisecond, 1300 * time.Millisecond, 1700 * time.Millisecond, 2100 * time.Millisecond}
+	// Sent at 0s, 0.75s, 1.15s, 1.55s, 1.95s; answered 0.4s later each.
+	ms := time.Millisecond
+	want := []time.Duration{400 * ms, 1150 * ms, 1550 * ms, 1950 * ms, 2350 * ms}
 	if w.err != nil || !slices.Equal(at, want) {
 		t.Fatalf("%v; polls answered at %v, want %v", w.err, at, want)
 	}
@@ -764,8 +764,7 @@ func TestWatchersCloseLeavesNoGoroutines(t *testing.T) {
 		}
 	})
 	wa, wb := e.waitApplied(a), e.waitApplied(b)
-	e.time.step()
-	<-held // Cluster1's poll is in flight, Cluster0's watcher about to sleep
+	<-held // Cluster1's first poll is in flight, Cluster0's watcher about to sleep
 	e.prov.Close()
 	for _, w := range []*started{wa, wb} {
 		<-w.done
@@ -783,7 +782,7 @@ func TestPollSchedule(t *testing.T) {
 	run := func(d time.Duration) (polls int, late time.Duration, ok bool) {
 		since := t0
 		deadline := since.Add(s.timeout)
-		at := earlier(since.Add(s.first), deadline)
+		at := since // a cluster nobody watched is polled at once
 		for {
 			polls++
 			if !at.Before(since.Add(d)) {
