@@ -24,14 +24,24 @@ type Config struct {
 
 	// HTTPTimeout bounds one Atlas operation, its retries included (20s).
 	HTTPTimeout time.Duration
-	// ApplyTimeout bounds WaitApplied (90s).
+	// ApplyTimeout bounds a wait for Atlas to apply a change (90s): then
+	// WaitApplied returns flows.ErrNotApplied.
 	ApplyTimeout time.Duration
-	// Change-status polls: for the first ApplyFastFor (2s) of a wait, one
-	// starts every ApplyPoll (50ms), or as soon as the last one is answered
-	// when that takes longer; then the wait between them starts at ApplyPoll
-	// and doubles up to ApplyPollMax (5s). Most user changes apply within
-	// seconds while the requester waits; a slow one is then polled rarely.
-	ApplyPoll, ApplyFastFor, ApplyPollMax time.Duration
+	// The change-status poll schedule of a wait (one watcher per cluster
+	// polls for everyone waiting there, whenever the first of them wants a
+	// poll; see watcher.go). A cluster nobody was watching is polled at once,
+	// for a change Atlas has applied already. Then a wait's polls start
+	// ApplyFirstPoll (750ms) after it began (Atlas takes seconds to apply a
+	// user change), then ApplyPoll (250ms) apart until it is ApplyFastFor
+	// (3s) old; after that the gap is ApplyPoll × waited / ApplyFastFor (a
+	// twelfth of the wait), at most ApplyPollMax (5s, reached after 60s).
+	// With Atlas answering at once, a change applied after 0.75s to 3s is
+	// noticed at most 250ms late, after 11 polls at 3s (12 just after);
+	// later ones at most a twelfth late (0.8s and 27 polls at 10s); a wait
+	// that times out at 90s costs 55 polls. A poll answered later than the
+	// next is due is followed at once by the next: one is in flight per
+	// cluster at a time.
+	ApplyFirstPoll, ApplyPoll, ApplyFastFor, ApplyPollMax time.Duration
 	// CatalogTTL is how long a project's cluster list is served from cache (5m).
 	CatalogTTL time.Duration
 	// MaxRetries is how many times one HTTP request is retried after a 429,
@@ -193,8 +203,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	def(&cfg.HTTPTimeout, 20*time.Second)
 	def(&cfg.ApplyTimeout, 90*time.Second)
-	def(&cfg.ApplyPoll, 50*time.Millisecond)
-	def(&cfg.ApplyFastFor, 2*time.Second)
+	def(&cfg.ApplyFirstPoll, 750*time.Millisecond)
+	def(&cfg.ApplyPoll, 250*time.Millisecond)
+	def(&cfg.ApplyFastFor, 3*time.Second)
 	def(&cfg.ApplyPollMax, 5*time.Second)
 	def(&cfg.CatalogTTL, 5*time.Minute)
 	def(&cfg.RetryBase, 250*time.Millisecond)

@@ -47,6 +47,7 @@ type Provisioner struct {
 	projects map[string]*project
 	stats    *counters
 	catalog  *Catalog
+	watch    *watchers // change-status watchers (watcher.go)
 	base     http.RoundTripper
 	// cancel ends the context the OAuth token sources live on.
 	cancel    context.CancelFunc
@@ -105,6 +106,8 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 		p.projects[in.Name] = &project{Integration: in, api: api}
 	}
 	p.catalog = newCatalog(p)
+	p.watch = newWatchers(p.pollStatus, cfg.Clock, cfg.Sleep, schedule{first: cfg.ApplyFirstPoll, poll: cfg.ApplyPoll,
+		fastFor: cfg.ApplyFastFor, max: cfg.ApplyPollMax, timeout: cfg.ApplyTimeout}, cfg.Log)
 	return p, nil
 }
 
@@ -155,6 +158,7 @@ func (p *Provisioner) client(tokenCtx context.Context, in Integration) (*admin.A
 // must not be used afterwards.
 func (p *Provisioner) Close() {
 	p.closeOnce.Do(func() {
+		p.watch.close()
 		p.cancel()
 		p.catalog.wait()
 		if c, ok := p.base.(interface{ CloseIdleConnections() }); ok {
@@ -440,61 +444,19 @@ func srvAddress(c *admin.ClusterDescription20240805) string {
 	return cs.GetStandard()
 }
 
-// WaitApplied polls the cluster's change status until Atlas says APPLIED
-// (until then new users cannot log in): every ApplyPoll or round trip for
-// the first ApplyFastFor, then backing off to ApplyPollMax, for at most
-// ApplyTimeout; then it returns flows.ErrNotApplied.
+// WaitApplied returns once Atlas has applied the grant's user change (until
+// then the user cannot log in), or flows.ErrNotApplied after ApplyTimeout.
+// The change must have been written before the call: the cluster's watcher
+// counts only the polls that start after it (watcher.go).
 func (p *Provisioner) WaitApplied(ctx context.Context, g flows.Grant) error {
 	pr, err := p.project(g.Integration)
+	if err == nil {
+		err = p.watch.wait(ctx, pr, g.Resource.Cluster)
+	}
 	if err != nil {
 		return fmt.Errorf("atlas: wait for user %q: %w", g.Principal, err)
 	}
-	start := p.clock.Now()
-	var slept time.Duration
-	backoff := p.cfg.ApplyPoll // the wait after the fast phase, doubling
-	for polls := 1; ; polls++ {
-		var status string
-		sent := p.clock.Now()
-		err := p.do(ctx, pr, "getClusterStatus", func(ctx context.Context) (*http.Response, error) {
-			s, resp, err := pr.api.ClustersApi.GetClusterStatus(ctx, pr.ProjectID, g.Resource.Cluster).Execute()
-			status = s.GetChangeStatus()
-			return resp, err
-		})
-		roundTrip := p.clock.Now().Sub(sent)
-		if err != nil {
-			return fmt.Errorf("atlas: wait for user %q: %w", g.Principal, clusterError(err, pr, g.Resource.Cluster))
-		}
-		if status == statusApplied {
-			p.log.DebugContext(ctx, "atlas change applied", "integration", pr.Name, "username", g.Principal, "polls", polls)
-			return nil
-		}
-		// Elapsed time is what was slept or what the clock says, whichever is
-		// more: a fake clock stands still, and real polls take time too.
-		elapsed := max(slept, p.clock.Now().Sub(start))
-		left := p.cfg.ApplyTimeout - elapsed
-		if left <= 0 {
-			p.log.WarnContext(ctx, "atlas change not applied in time", "integration", pr.Name, "username", g.Principal,
-				"polls", polls, "waited", p.cfg.ApplyTimeout)
-			return fmt.Errorf("atlas: user %q on cluster %q still %s after %s and %d polls: %w",
-				g.Principal, g.Resource.Cluster, status, p.cfg.ApplyTimeout, polls, flows.ErrNotApplied)
-		}
-		var d time.Duration
-		if elapsed < p.cfg.ApplyFastFor {
-			// A poll starts every ApplyPoll, or as soon as the previous one
-			// is answered when Atlas is slower than that: the requester
-			// waits for the gap between the change applying and the next
-			// poll seeing it, and one poll in flight is all Atlas gets.
-			d = max(p.cfg.ApplyPoll-roundTrip, 0)
-		} else {
-			d, backoff = backoff, min(backoff*2, p.cfg.ApplyPollMax)
-		}
-		d = min(d, left)
-		if err := p.cfg.Sleep(ctx, d); err != nil {
-			return fmt.Errorf("atlas: wait for user %q: %w", g.Principal,
-				flows.WrapError(flows.EUNAVAILABLE, err, "stopped waiting for Atlas to apply the change"))
-		}
-		slept += d
-	}
+	return nil
 }
 
 // SetBackstop moves the user's deleteAfterDate to g.BackstopAt.
@@ -512,11 +474,13 @@ func (p *Provisioner) Reissue(ctx context.Context, g flows.Grant) (flows.Credent
 	if err := p.update(ctx, g, "rotate", func(u *admin.CloudDatabaseUser, _ time.Time) { u.Password = &password }); err != nil {
 		return flows.Credentials{}, fmt.Errorf("atlas: rotate the password of user %q: %w", g.Principal, err)
 	}
-	if err := p.WaitApplied(ctx, g); err != nil {
+	pr, _ := p.project(g.Integration) // known: the update found it
+	// Atlas applies a password change like any user change: the new one
+	// works once the cluster's watcher reads APPLIED.
+	if err := p.watch.wait(ctx, pr, g.Resource.Cluster); err != nil {
 		p.log.WarnContext(ctx, "new password not yet applied; handing it out anyway", "integration", g.Integration,
 			"username", g.Principal, "err", err)
 	}
-	pr, _ := p.project(g.Integration)
 	conn, err := p.connectionString(ctx, pr, g.Resource.Cluster)
 	if err != nil {
 		// The password has changed: losing it over the address would lock the

@@ -2,7 +2,6 @@ package atlas
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/flows"
-	"github.com/jitbot/jitbot/flows/flowstest"
 )
 
 func TestNewValidatesConfig(t *testing.T) {
@@ -369,93 +367,6 @@ func TestUserCap(t *testing.T) {
 	}
 	_, err := e.prov.Create(e.ctx, e.grant("p7m2x9q4tp"))
 	wantError(t, err, flows.ECONFLICT, "has reached its limit of 100 database users")
-}
-
-func TestWaitApplied(t *testing.T) {
-	e := newEnv(t, withSim(func(so *atlastest.Options) { so.ApplyAfterPolls = 3 }))
-	g := e.grant("q7m2x9q4tq")
-	e.create(g)
-	if err := e.prov.WaitApplied(e.ctx, g); err != nil {
-		t.Fatalf("WaitApplied: %v", err)
-	}
-	e.wantCalls(map[string]int{"getClusterStatus": 4})
-	// The first seconds are polled at the fast pace (50ms, or a round trip
-	// when Atlas answers slower: the fake clock makes that zero).
-	if got, want := e.sleeps.all(), []time.Duration{50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}; !slices.Equal(got, want) {
-		t.Fatalf("waits: got %v, want %v", got, want)
-	}
-	e.noViolations()
-}
-
-// slowStatus makes every change-status poll take d on the fake clock.
-type slowStatus struct {
-	clock *flowstest.Clock
-	d     time.Duration
-	next  http.RoundTripper
-}
-
-func (s slowStatus) RoundTrip(req *http.Request) (*http.Response, error) {
-	if strings.HasSuffix(req.URL.Path, "/status") {
-		s.clock.Advance(s.d)
-	}
-	return s.next.RoundTrip(req)
-}
-
-// When Atlas answers slower than ApplyPoll, the next poll starts as soon as
-// the last one answered (no wait on top of the round trip), and only while
-// the fast phase lasts: then the waits back off.
-func TestWaitAppliedPacesBySlowAnswers(t *testing.T) {
-	var clock *flowstest.Clock
-	e := newEnv(t,
-		withSim(func(so *atlastest.Options) { so.ApplyAfterPolls = 30; clock = so.Clock.(*flowstest.Clock) }),
-		withConfig(func(cfg *Config) {
-			cfg.Transport = slowStatus{clock: clock, d: 80 * time.Millisecond, next: http.DefaultTransport.(*http.Transport).Clone()}
-			cfg.ApplyFastFor = time.Second
-		}))
-	g := e.grant("q7m2x9q4tz")
-	e.create(g)
-	if err := e.prov.WaitApplied(e.ctx, g); err != nil {
-		t.Fatalf("WaitApplied: %v", err)
-	}
-	// 13 polls of 80ms fill the fast second (the 13th ends at 1.04s), then
-	// 50ms, 100ms, ... between the remaining 18 polls, capped at 5s.
-	sleeps := e.sleeps.all()
-	if len(sleeps) != 30 {
-		t.Fatalf("%d waits, want 30: %v", len(sleeps), sleeps)
-	}
-	for i, d := range sleeps[:12] {
-		if d != 0 {
-			t.Fatalf("wait %d in the fast phase is %s, want 0 (the poll itself took 80ms): %v", i, d, sleeps)
-		}
-	}
-	if got, want := sleeps[12:16], []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}; !slices.Equal(got, want) {
-		t.Fatalf("waits after the fast phase: got %v, want %v", got, want)
-	}
-	e.wantCalls(map[string]int{"getClusterStatus": 31})
-}
-
-func TestWaitAppliedGivesUp(t *testing.T) {
-	e := newEnv(t,
-		withSim(func(so *atlastest.Options) { so.ApplyAfterPolls = 1000 }),
-		withConfig(func(cfg *Config) {
-			cfg.ApplyTimeout, cfg.ApplyPoll, cfg.ApplyFastFor = 10*time.Second, 500*time.Millisecond, time.Second
-		}))
-	g := e.grant("r7m2x9q4tr")
-	e.create(g)
-	err := e.prov.WaitApplied(e.ctx, g)
-	if !errors.Is(err, flows.ErrNotApplied) || flows.ErrorCode(err) != flows.EUNAVAILABLE {
-		t.Fatalf("want ErrNotApplied, got %v", err)
-	}
-	// Fast for the first second, then doubling from 500ms to the 5s cap,
-	// and the last wait cut to what is left of the 10s.
-	want := []time.Duration{500 * time.Millisecond, 500 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 1500 * time.Millisecond}
-	if got := e.sleeps.all(); !slices.Equal(got, want) {
-		t.Fatalf("waits: got %v, want %v", got, want)
-	}
-	e.wantCalls(map[string]int{"getClusterStatus": 8})
-
-	g.Resource.Cluster = "Nope"
-	wantError(t, e.prov.WaitApplied(e.ctx, g), flows.EINVALID, `unknown cluster "Nope"`)
 }
 
 func TestManagedGrantsReadsEveryPage(t *testing.T) {
