@@ -289,8 +289,26 @@ type ClickResult struct {
 	Violations   []string
 }
 
-// Budget is DESIGN §8's p50: three Atlas round trips plus the apply delay.
-func (c ClickResult) Budget() time.Duration { return 3*c.Latency + c.ApplyDelay }
+// Budget is DESIGN §8's bound on the click to the credentials. Applied at
+// once: three Atlas round trips (create, one status poll, the connection
+// string). Otherwise the credentials must come within 300 ms of Atlas
+// applying the change, which happens ApplyDelay after the create is
+// received: two round trips (the click's create and the poll that reads
+// APPLIED), the delay and 300 ms.
+func (c ClickResult) Budget() time.Duration {
+	if c.ApplyDelay == 0 {
+		return 3 * c.Latency
+	}
+	return 2*c.Latency + c.ApplyDelay + AppliedNoticeBudget
+}
+
+// AppliedNoticeBudget is how soon after Atlas applies a change the
+// credentials must reach the requester (DESIGN §8).
+const AppliedNoticeBudget = 300 * time.Millisecond
+
+// MaxStatusPolls is DESIGN §8's bound on change-status calls per grant at a
+// 3 s apply.
+const MaxStatusPolls = 12
 
 // ClickToCredentials approves n requests one after another, with
 // every Atlas call taking latency and changes applying after applyDelay,
