@@ -36,13 +36,10 @@ var (
 )
 
 type setup struct {
-	spec    flows.PolicySpec
-	owners  []string // Cluster0's owner tag
-	channel string
-	pacing  time.Duration
-	// ports, when set, builds the Atlas side on the domain's clock instead
-	// of the flowstest fakes.
-	ports     func(t testing.TB, clock *flowstest.Clock) (flows.Provisioner, flows.Catalog)
+	spec      flows.PolicySpec
+	owners    []string // Cluster0's owner tag
+	channel   string
+	pacing    time.Duration
 	slackOpts []slacktest.Option
 	cfg       func(*Config)
 }
@@ -116,17 +113,11 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var prov flows.Provisioner
-	var catalog flows.Catalog
-	if s.ports != nil {
-		prov, catalog = s.ports(t, h.clock)
-	} else {
-		h.prov = flowstest.NewProvisioner()
-		prov = h.prov
-		catalog = flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {
-			{Name: "Cluster0", Owners: s.owners, Databases: map[string][]string{"sales": {"orders", "customers"}}},
-		}})
-	}
+	h.prov = flowstest.NewProvisioner()
+	var prov flows.Provisioner = h.prov
+	catalog := flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {
+		{Name: "Cluster0", Owners: s.owners, Databases: map[string][]string{"sales": {"orders", "customers"}}},
+	}})
 	log := h.logs.Logger()
 	if h.engine, err = bot.NewEngine(bot.Deps{Refs: h.refs, Log: log}); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"io"
+	"regexp"
 	"net/http"
 	"strings"
 	"testing"
@@ -53,6 +54,16 @@ func TestMixedJourney(t *testing.T) {
 		t.Fatalf("Atlas users %+v; credentials:\n%s", users, creds.AllText())
 	}
 	u := users[0]
+	// The password in the DM is the one Atlas holds for that user, and it
+	// was sent only once Atlas said APPLIED (the simulator applies at the
+	// first status poll).
+	pw := regexp.MustCompile("\\*Password\\*\\\\n`([A-Za-z0-9]+)`").FindStringSubmatch(string(creds.BlocksJSON))
+	if pw == nil || !h.Atlas.CheckPassword(rig.Project, u.Username, pw[1]) {
+		t.Fatalf("the password in the DM is not the Atlas user's:\n%s", creds.BlocksJSON)
+	}
+	if n := h.Atlas.CountCalls("getClusterStatus"); n < 1 {
+		t.Fatalf("credentials sent after %d status polls", n)
+	}
 	if len(u.Roles) != 1 || u.Roles[0].RoleName != "read" || u.Roles[0].DatabaseName != "sales" || u.Roles[0].CollectionName != "orders" ||
 		len(u.Scopes) != 1 || u.Scopes[0].Name != "Cluster0" {
 		t.Fatalf("the Atlas user is not scoped to what was asked: %+v", u)
