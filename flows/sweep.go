@@ -285,11 +285,12 @@ func (s *Service) deleteClaimed(ctx context.Context, r *Request) revokeOutcome {
 }
 
 // outcomeCommits bounds the commits a sweep spends on the outcomes of its
-// deletes: they are recorded in batches of a quarter of the sweep's
-// revocations. An outcome may therefore wait for a quarter of the deletes
-// before it is recorded and announced; Atlas is done by then, and a crash in
+// deletes: they are recorded in batches of a third of the sweep's
+// revocations, so with the commit of the intents a sweep costs at most 4
+// commits, 8 fsyncs (DESIGN §8: at most 10). An outcome may therefore wait
+// for a third of the deletes before it is recorded and announced; Atlas is done by then, and a crash in
 // between repeats an idempotent delete (404 is done).
-const outcomeCommits = 4
+const outcomeCommits = 3
 
 // commitOutcomes records the outcomes of n deletes as they come back, in
 // at most outcomeCommits commits.

@@ -143,7 +143,7 @@ func BenchmarkSweep100Due(b *testing.B) {
 // BenchmarkSweep100Expiring revokes 100 grants due at once per sweep (rate
 // limit off, the deletes done by the flowstest provisioner), among 100k
 // historical requests: the intent of all of them is one commit, the
-// outcomes a few more (DESIGN §8: at most 10 fsyncs).
+// outcomes at most 3 more (DESIGN §8: at most 10 fsyncs).
 func BenchmarkSweep100Expiring(b *testing.B) {
 	db, err := store.Open(copyFile(b, historicalFixture(b, 100_000, 100_000)), store.Options{})
 	if err != nil {
