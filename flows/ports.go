@@ -17,7 +17,19 @@ type Store interface {
 	// request and created=false, writing nothing.
 	Create(ctx context.Context, r *Request, ev Event, idempotencyKey string) (stored *Request, created bool, err error)
 	// Update applies fn to the request with the given id; ENOTFOUND if none.
+	// fn may be called more than once (a store that shares commits runs it
+	// again when another writer's failure rolls their transaction back):
+	// only the last call counts, so fn must derive all it reports from r.
 	Update(ctx context.Context, id RequestID, fn func(r *Request) ([]Event, error)) (*Request, error)
+	// UpdateMany is Update for each of ids, in order, in one transaction:
+	// many transitions for the cost of one commit (a sweep of 100 due
+	// grants must not cost 100 fsyncs). Each request stands alone: when one
+	// is missing (ENOTFOUND) or fn refuses it, its error is errs[i], its
+	// request nil and nothing of it is written, and the others are written
+	// all the same. err is for the whole (nothing written); otherwise
+	// updated and errs have one entry per id. fn may be called more than
+	// once per request, as for Update.
+	UpdateMany(ctx context.Context, ids []RequestID, fn func(r *Request) ([]Event, error)) (updated []*Request, errs []error, err error)
 	Get(ctx context.Context, id RequestID) (*Request, error)
 	Find(ctx context.Context, q Query) ([]*Request, error)
 	// Due returns the ids of requests whose DueAt is at or before t, earliest first.

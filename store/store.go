@@ -59,10 +59,10 @@ type Options struct {
 	ReadOnly bool
 	// NoSync skips fsync. Unsafe: for benchmarks that load fixtures only.
 	NoSync bool
-	// BatchDelay is how long Receive waits for other callers to share its
-	// commit (bbolt's MaxBatchDelay; 0: bbolt's default, 10ms). A lone
-	// caller pays all of it; under load a batch commits every BatchDelay at
-	// most, so it must exceed the disk's commit time or batches queue up.
+	// BatchDelay is ignored.
+	//
+	// Deprecated: writes share commits through the committer (commit.go),
+	// which never waits for a timer; kept so that callers still build.
 	BatchDelay time.Duration
 }
 
@@ -74,6 +74,9 @@ type DB struct {
 	// Open migrated it, possibly earlier for a read-only one.
 	version  int
 	migrated []int
+	// commit runs Create, Update, UpdateMany, AppendEvents and Receive:
+	// concurrent writers share its commits (commit.go).
+	commit *committer
 }
 
 var (
@@ -105,19 +108,21 @@ func Open(path string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("store: restrict %s to its owner: %w", path, err)
 		}
 	}
-	if opts.BatchDelay > 0 {
-		bdb.MaxBatchDelay = opts.BatchDelay
-	}
 	d := &DB{bolt: bdb, path: path}
 	if err := d.checkSchema(opts.ReadOnly); err != nil {
 		_ = bdb.Close()
 		return nil, err
 	}
+	d.commit = newCommitter(bdb)
 	return d, nil
 }
 
-// Close closes the file.
-func (d *DB) Close() error { return d.bolt.Close() }
+// Close lets the writes already handed to the committer commit, then closes
+// the file. Writes after Close fail.
+func (d *DB) Close() error {
+	d.commit.close()
+	return d.bolt.Close()
+}
 
 // Path is the file's path.
 func (d *DB) Path() string { return d.path }
@@ -261,17 +266,22 @@ func (d *DB) Create(ctx context.Context, r *flows.Request, ev flows.Event, key s
 	}
 	var out *flows.Request
 	created := false
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	err := d.write(func(tx *bolt.Tx) error {
+		// The committer may run this more than once: nothing carries over.
+		out, created = nil, false
 		idem := tx.Bucket(bucketIdem)
 		if key != "" {
 			if id := idem.Get([]byte(key)); id != nil {
 				prior, err := getRequest(tx, flows.RequestID(id))
 				out = prior
-				return err
+				if err != nil {
+					return refuse(err)
+				}
+				return nil
 			}
 		}
 		if tx.Bucket(bucketRequests).Get([]byte(r.ID)) != nil {
-			return flows.Errorf(flows.ECONFLICT, "request %s exists", r.ID)
+			return refuse(flows.Errorf(flows.ECONFLICT, "request %s exists", r.ID))
 		}
 		if err := putRequest(tx, r); err != nil {
 			return err
@@ -299,32 +309,76 @@ func (d *DB) Update(ctx context.Context, id flows.RequestID, fn func(*flows.Requ
 		return nil, err
 	}
 	var out *flows.Request
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
-		r, err := getRequest(tx, id)
-		if err != nil {
-			return err
-		}
-		old := r.Clone()
-		evs, err := fn(r)
-		if err != nil {
-			return err
-		}
-		if r.ID != id {
-			return fmt.Errorf("store: update %s: the id must not change", id)
-		}
-		if err := putRequest(tx, r); err != nil {
-			return err
-		}
-		if err := reindex(tx, old, r); err != nil {
-			return err
-		}
-		out = r
-		return appendAudit(tx, evs...)
+	err := d.write(func(tx *bolt.Tx) error {
+		var err error
+		out, err = updateOne(tx, id, fn)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// UpdateMany implements flows.Store: one write (one commit, shared with
+// whatever else is queued) for all of ids. A request that is missing or
+// that fn refuses is refused before anything of it is written, so the
+// others stand.
+func (d *DB) UpdateMany(ctx context.Context, ids []flows.RequestID, fn func(*flows.Request) ([]flows.Event, error)) ([]*flows.Request, []error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	out, errs := make([]*flows.Request, len(ids)), make([]error, len(ids))
+	if len(ids) == 0 {
+		return out, errs, nil
+	}
+	err := d.write(func(tx *bolt.Tx) error {
+		for i, id := range ids {
+			r, err := updateOne(tx, id, fn)
+			var ref refusal
+			switch {
+			case errors.As(err, &ref):
+				out[i], errs[i] = nil, ref.err
+			case err != nil:
+				return err
+			default:
+				out[i], errs[i] = r, nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, errs, nil
+}
+
+// updateOne applies fn to request id in tx. Everything that refuses does so
+// before the first write and is a refusal (commit.go); an error after a
+// write is not.
+func updateOne(tx *bolt.Tx, id flows.RequestID, fn func(*flows.Request) ([]flows.Event, error)) (*flows.Request, error) {
+	r, err := getRequest(tx, id)
+	if err != nil {
+		return nil, refuse(err)
+	}
+	old := r.Clone()
+	evs, err := fn(r)
+	if err != nil {
+		return nil, refuse(err)
+	}
+	if r.ID != id {
+		return nil, refuse(fmt.Errorf("store: update %s: the id must not change", id))
+	}
+	if err := putRequest(tx, r); err != nil {
+		return nil, err
+	}
+	if err := reindex(tx, old, r); err != nil {
+		return nil, err
+	}
+	if err := appendAudit(tx, evs...); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // Get implements flows.Store.
@@ -485,7 +539,7 @@ func (d *DB) AppendEvents(ctx context.Context, evs ...flows.Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return d.bolt.Update(func(tx *bolt.Tx) error { return appendAudit(tx, evs...) })
+	return d.write(func(tx *bolt.Tx) error { return appendAudit(tx, evs...) })
 }
 
 // CountByState returns how many requests are in each state, from counters

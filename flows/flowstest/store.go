@@ -63,6 +63,24 @@ func (s *Store) Create(_ context.Context, r *flows.Request, ev flows.Event, key 
 func (s *Store) Update(_ context.Context, id flows.RequestID, fn func(*flows.Request) ([]flows.Event, error)) (*flows.Request, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.update(id, fn)
+}
+
+// UpdateMany implements flows.Store.
+func (s *Store) UpdateMany(ctx context.Context, ids []flows.RequestID, fn func(*flows.Request) ([]flows.Event, error)) ([]*flows.Request, []error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out, errs := make([]*flows.Request, len(ids)), make([]error, len(ids))
+	for i, id := range ids {
+		out[i], errs[i] = s.update(id, fn)
+	}
+	return out, errs, nil
+}
+
+func (s *Store) update(id flows.RequestID, fn func(*flows.Request) ([]flows.Event, error)) (*flows.Request, error) {
 	cur, ok := s.reqs[id]
 	if !ok {
 		return nil, flows.Errorf(flows.ENOTFOUND, "there is no request %s", id)

@@ -137,6 +137,50 @@ func StoreSuite(t *testing.T, open OpenStore) {
 		}
 	})
 
+	t.Run("update many: each request stands alone, in order, indexes kept", func(t *testing.T) {
+		s, events := open(t)
+		for _, id := range []flows.RequestID{"many1", "many2", "many3"} {
+			mustCreate(t, s, NewRequest(id, "alice@example.com", T0))
+		}
+		ids := []flows.RequestID{"many1", "many2", "missing", "many3"}
+		got, errs, err := s.UpdateMany(ctx, ids, func(r *flows.Request) ([]flows.Event, error) {
+			if r.ID == "many2" {
+				r.State = flows.StateDenied // refused below: must not be written
+				return nil, flows.Errorf(flows.ECONFLICT, "refused")
+			}
+			return []flows.Event{mustEvent(r.TimeOut(T0.Add(time.Hour)))}, nil
+		})
+		if err != nil || len(got) != len(ids) || len(errs) != len(ids) {
+			t.Fatalf("update many: %d requests, %d errors, %v", len(got), len(errs), err)
+		}
+		if errs[0] != nil || got[0] == nil || got[0].State != flows.StateTimedOut || errs[3] != nil || got[3] == nil || got[3].State != flows.StateTimedOut {
+			t.Fatalf("the accepted ones: %v %v / %v %v", got[0], errs[0], got[3], errs[3])
+		}
+		if flows.ErrorCode(errs[1]) != flows.ECONFLICT || got[1] != nil {
+			t.Fatalf("the refused one: %v %v", got[1], errs[1])
+		}
+		if flows.ErrorCode(errs[2]) != flows.ENOTFOUND || got[2] != nil {
+			t.Fatalf("the missing one: %v %v", got[2], errs[2])
+		}
+		if r, _ := s.Get(ctx, "many2"); r.State != flows.StatePending {
+			t.Fatalf("a refused request was written: %s", r.State)
+		}
+		if r, _ := s.Get(ctx, "many3"); r.State != flows.StateTimedOut {
+			t.Fatalf("many3 is %s after the update", r.State)
+		}
+		evs := events()
+		if len(evs) != 5 || evs[3].RequestID != "many1" || evs[4].RequestID != "many3" || evs[4].Type != flows.EventTimedOut {
+			t.Fatalf("events: %+v", evs)
+		}
+		// The due index followed: only the refused one is still due.
+		if due, _ := s.Due(ctx, T0.Add(time.Hour), 0); !cmp.Equal(due, []flows.RequestID{"many2"}) {
+			t.Fatalf("due after update many: %v", due)
+		}
+		if got, errs, err := s.UpdateMany(ctx, nil, func(*flows.Request) ([]flows.Event, error) { return nil, nil }); err != nil || len(got) != 0 || len(errs) != 0 {
+			t.Fatalf("update many of none: %v %v %v", got, errs, err)
+		}
+	})
+
 	t.Run("find by requester, approver and state, newest first", func(t *testing.T) {
 		s, _ := open(t)
 		for i, who := range []string{"alice@example.com", "bob@example.com", "alice@example.com"} {
