@@ -2,8 +2,8 @@ package app_test
 
 import (
 	"io"
-	"regexp"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
