@@ -59,11 +59,6 @@ type Options struct {
 	ReadOnly bool
 	// NoSync skips fsync. Unsafe: for benchmarks that load fixtures only.
 	NoSync bool
-	// BatchDelay is ignored.
-	//
-	// Deprecated: writes share commits through the committer (commit.go),
-	// which never waits for a timer; kept so that callers still build.
-	BatchDelay time.Duration
 }
 
 // DB is jitbot's bbolt store.
