@@ -40,7 +40,9 @@ type Options struct {
 	HealthSleep func(context.Context, time.Duration) error
 	// NoScheduler leaves the sweep and the other schedules to the caller
 	// (scenarios on a fake clock tick it themselves). Run still resumes and
-	// sweeps once at start-up.
+	// sweeps once at start-up, and checks each dependency once; the
+	// dependency checks are not repeated (they would spend the Atlas rate
+	// limit a scenario measures, on real time).
 	NoScheduler bool
 }
 
@@ -262,9 +264,10 @@ func (m *Main) Service() *flows.Service { return m.svc }
 // Store is the store.
 func (m *Main) Store() Backend { return m.db }
 
-// Started is closed once Run has swept once and resumed interrupted work:
-// from then on jitbot has caught up with its downtime (the scenarios wait
-// for it before they measure).
+// Started is closed once Run has swept once, resumed interrupted work and
+// checked each dependency once: from then on jitbot has caught up with its
+// downtime (the scenarios wait for it before they measure) and the admin
+// status knows what is up.
 func (m *Main) Started() <-chan struct{} { return m.started }
 
 // Sweep does all that is due now, on jitbot's clock, as the schedules
@@ -368,8 +371,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.log.Info("jitbot serving", "addr", m.Addr())
 	// Dependencies are checked in the background from now on: an Atlas
-	// integration that does not answer degrades alone, nothing waits for it.
-	m.health.run(m.ctx, m.bg.Go)
+	// integration that does not answer degrades alone, nothing waits for it
+	// (Started does, so that their state is known by then).
+	checked := m.health.run(m.ctx, m.bg.Go, m.opts.NoScheduler)
 
 	if m.syncGroups != nil {
 		// Groups that include Slack user groups have only their configured
@@ -389,6 +393,10 @@ func (m *Main) Run(ctx context.Context) error {
 			m.log.Error("resume failed", "err", err)
 		} else if n > 0 {
 			m.log.Info("resumed interrupted work", "requests", n)
+		}
+		select {
+		case <-checked:
+		case <-m.ctx.Done():
 		}
 		close(m.started)
 	})

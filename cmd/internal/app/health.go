@@ -105,25 +105,37 @@ func (h *health) add(name, integration string, backoff bool, check func(context.
 	h.deps = append(h.deps, &dependency{name: name, integration: integration, check: check, backoff: backoff, state: DepUnknown})
 }
 
-// run checks every dependency at once, then each on its own schedule, until
-// ctx ends. spawn starts a loop (Main's background group).
-func (h *health) run(ctx context.Context, spawn func(func())) {
+// run checks every dependency at once, then (unless once) each on its own
+// schedule, until ctx ends. spawn starts a loop (Main's background group).
+// The channel it returns is closed when every dependency has been checked
+// once, so its state is known.
+func (h *health) run(ctx context.Context, spawn func(func()), once bool) <-chan struct{} {
 	h.mu.Lock()
 	deps := append([]*dependency(nil), h.deps...)
 	h.mu.Unlock()
+	var first sync.WaitGroup
+	first.Add(len(deps))
 	for _, d := range deps {
-		spawn(func() { h.watch(ctx, d) })
+		spawn(func() { h.watch(ctx, d, first.Done, once) })
 	}
+	checked := make(chan struct{})
+	spawn(func() { first.Wait(); close(checked) })
+	return checked
 }
 
 // watch checks d until ctx ends: every dependencyCheckInterval while it
 // answers; while it does not, an Atlas integration is retried after 5 s,
-// doubling to 5 min (with jitter), a chat platform every interval.
-func (h *health) watch(ctx context.Context, d *dependency) {
+// doubling to 5 min (with jitter), a chat platform every interval. It calls
+// checked after the first check, and with once returns then.
+func (h *health) watch(ctx context.Context, d *dependency, checked func(), once bool) {
 	var retry time.Duration
 	for {
 		err := h.checkOnce(ctx, d)
-		if ctx.Err() != nil {
+		if checked != nil {
+			checked()
+			checked = nil
+		}
+		if ctx.Err() != nil || once {
 			return
 		}
 		wait := dependencyCheckInterval

@@ -72,7 +72,7 @@ func startHealth(t *testing.T, h *health) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	h.run(ctx, wg.Go)
+	h.run(ctx, wg.Go, false)
 	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 
@@ -226,4 +226,30 @@ func value(m *dto.Metric) float64 {
 		return g.GetValue()
 	}
 	return m.GetCounter().GetValue()
+}
+
+// With once (NoScheduler: the caller runs the schedules on its own clock),
+// each dependency is checked at start-up only, and the state is known when
+// the returned channel closes.
+func TestHealthOnce(t *testing.T) {
+	clock := flowstest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	h := newHealth(clock, func(context.Context, time.Duration) error {
+		t.Error("a check loop waited for a next check")
+		return errors.New("no")
+	}, slog.New(slog.DiscardHandler))
+	var calls atomic.Int64
+	h.add(atlasDependency("prod"), "prod", true, func(context.Context) error { calls.Add(1); return nil })
+	h.add(atlasDependency("staging"), "staging", true, func(context.Context) error { calls.Add(1); return errors.New("refused") })
+	var wg sync.WaitGroup
+	checked := h.run(context.Background(), wg.Go, true)
+	select {
+	case <-checked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first checks did not finish")
+	}
+	wg.Wait()
+	s := h.snapshot()
+	if s[0].State != DepUp || s[1].State != DepDegraded || calls.Load() != 2 {
+		t.Fatalf("%+v, %d calls", s, calls.Load())
+	}
 }
