@@ -25,6 +25,7 @@ const usage = `jitbot: just-in-time access to MongoDB Atlas from Slack and Teams
 Usage:
   jitbot serve  [-config jitbot.yaml] [-log-format json|text]
   jitbot check  [-config jitbot.yaml] [-online]
+  jitbot status [-config jitbot.yaml] [-json]
   jitbot grants list   [-config jitbot.yaml] [-state live|all|active,...] [-json]
   jitbot grants revoke [-config jitbot.yaml] [-as admin@example.com] [-reason text] <request-id>
   jitbot audit export  [-config jitbot.yaml] [-since 24h|2026-11-01T00:00:00Z]
@@ -38,6 +39,9 @@ grants, audit and contacts talk to the running server's admin API
 contacts forget drops a person's Teams contact and the Microsoft Entra account
 their email is bound to: the next account to write to jitbot with that email
 binds it (for a re-hired person, a renamed mailbox).
+status asks the running server how its store, Atlas integrations, Slack and
+Teams are (serve runs on with an Atlas integration degraded; check -online
+fails for it).
 `
 
 // exitError carries an exit status: 1 for failures, 2 for usage errors.
@@ -85,6 +89,8 @@ func (e *env) run(ctx context.Context, args []string) error {
 		return e.serve(ctx, rest)
 	case "check":
 		return e.check(ctx, rest)
+	case "status":
+		return e.status(ctx, rest)
 	case "grants":
 		return e.grants(ctx, rest)
 	case "audit":
@@ -450,7 +456,81 @@ func (e *env) contacts(ctx context.Context, args []string) error {
 	return nil
 }
 
-// checkOnline proves each integration's credentials and roles.
+// status prints the running server's status (GET /admin/status). It needs
+// the server: the health it reports is what the server's background checks
+// found, and a CLI run alone would prove nothing about it.
+func (e *env) status(ctx context.Context, args []string) error {
+	fs, path := e.flags("status")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := e.load(*path)
+	if err != nil {
+		return err
+	}
+	c, err := e.server(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return fmt.Errorf("%w at %s: status reports a running jitbot's health (use check -online to test the Atlas credentials without one)", app.ErrNoServer, cfg.Listen)
+	}
+	s, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	// Scripts and humans both learn from the exit status that something
+	// needs a look; the server itself runs on.
+	var unwell error
+	degraded := 0
+	for _, in := range s.Integrations {
+		if in.State == app.DepDegraded {
+			degraded++
+		}
+	}
+	if !s.Ready || degraded > 0 {
+		unwell = fmt.Errorf("%d Atlas integration(s) degraded; ready: %v", degraded, s.Ready)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return errors.Join(enc.Encode(s), unwell)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	ready := "ready (takes webhooks)"
+	if !s.Ready {
+		ready = "NOT READY"
+	}
+	fmt.Fprintf(tw, "jitbot\t%s\n", ready)
+	fmt.Fprintf(tw, "store\t%s\t%s\n", s.Store.State, s.Store.Error)
+	row := func(name string, d app.DependencyStatus) {
+		line := d.State
+		if !d.Since.IsZero() {
+			line += " since " + d.Since.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, line, d.LastError)
+	}
+	for _, in := range s.Integrations {
+		row("atlas "+in.Integration, in.DependencyStatus)
+	}
+	if s.Slack != nil {
+		row("slack", *s.Slack)
+	}
+	if s.Teams != nil {
+		row("teams", *s.Teams)
+	}
+	fmt.Fprintf(tw, "atlas watchers\t%d polling, %d waiting\t%d applied, %d timed out, %d failed\n",
+		s.Watchers.Watchers, s.Watchers.Waiting, s.Watchers.Applied, s.Watchers.TimedOut, s.Watchers.Failed)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return unwell
+}
+
+// checkOnline proves each integration's credentials and roles. Unlike serve,
+// which runs on with an integration degraded, it fails for any integration
+// that does not answer: proving them is its whole job.
 func (e *env) checkOnline(ctx context.Context, cfg *config.Config) error {
 	p, err := app.NewAtlas(ctx, cfg, app.Options{Log: newLogger(io.Discard, "text"), Clock: flows.SystemClock{}})
 	if err != nil {

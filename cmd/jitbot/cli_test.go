@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -72,16 +73,71 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-func TestServeRefusesAnUnreachableAtlas(t *testing.T) {
+// serve runs on when an Atlas integration does not answer at start-up (it
+// is degraded, and said so in the log and by `jitbot status`), while
+// `jitbot check -online` fails loudly for it: that is its job.
+func TestServeRunsWithAnUnreachableAtlas(t *testing.T) {
 	h := rigtest.New(t, nil)
 	dead := "http://" + rigtest.FreePort(t)
 	h.EditConfig(h.Atlas.URL(), dead)
+	addr := rigtest.FreePort(t)
+	h.UseAddr(addr)
+
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var out bytes.Buffer
-	code := cli(ctx, []string{"serve", "-config", h.ConfigPath}, &out, &out, func(string) (string, bool) { return "", false })
-	if code != 1 || !strings.Contains(out.String(), "atlas integration prod at "+dead+" is not reachable") {
-		t.Fatalf("exit %d:\n%s", code, out.String())
+	var out rigtest.SyncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- cli(ctx, []string{"serve", "-config", h.ConfigPath}, &out, &out, func(string) (string, bool) { return "", false })
+	}()
+	h.Eventually("serve to be ready", func() bool {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d:\n%s", code, out.String())
+		default:
+		}
+		code, _ := rig.HTTPGet(ctx, "http://"+addr+"/readyz")
+		return code == 200
+	})
+	h.Eventually("the integration to be degraded", func() bool {
+		return strings.Contains(out.String(), `"msg":"dependency down at start-up: serving on, retrying in the background (this integration is degraded; the others are unaffected)"`)
+	})
+	if !strings.Contains(out.String(), `"level":"WARN"`) || !strings.Contains(out.String(), `"integration":"prod"`) {
+		t.Fatalf("serve's log:\n%s", out.String())
+	}
+	code, status := runCLI("status", "-config", h.ConfigPath)
+	if code != 1 || !strings.Contains(status, "ready (takes webhooks)") || !regexp.MustCompile(`atlas prod +degraded since \S+ +.*connection refused`).MatchString(status) ||
+		!strings.Contains(status, "1 Atlas integration(s) degraded") {
+		t.Fatalf("status: exit %d\n%s", code, status)
+	}
+	code, status = runCLI("status", "-config", h.ConfigPath, "-json")
+	if code != 1 || !strings.Contains(status, `"integration": "prod"`) || !strings.Contains(status, `"state": "degraded"`) || !strings.Contains(status, `"ready": true`) {
+		t.Fatalf("status -json: exit %d\n%s", code, status)
+	}
+
+	code, check := runCLI("check", "-config", h.ConfigPath, "-online")
+	if code != 1 || !strings.Contains(check, "integration prod: FAILED") || !strings.Contains(check, "1 integration(s) failed the online check") {
+		t.Fatalf("check -online with Atlas unreachable: exit %d\n%s", code, check)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d after SIGTERM:\n%s", code, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+// jitbot status needs a running server.
+func TestStatusWithoutAServer(t *testing.T) {
+	h := rigtest.New(t, nil)
+	h.UseAddr(rigtest.FreePort(t))
+	code, out := runCLI("status", "-config", h.ConfigPath)
+	if code != 1 || !strings.Contains(out, "no jitbot server answers") {
+		t.Fatalf("exit %d\n%s", code, out)
 	}
 }
 

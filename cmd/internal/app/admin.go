@@ -118,6 +118,8 @@ type adminAPI struct {
 	// forgetTeams forgets a Teams contact: the Teams bot's ForgetContact, which drops its
 	// caches too, when Teams is configured; the store's contact alone otherwise.
 	forgetTeams ForgetFunc
+	// status is the server's status (GET /admin/status).
+	status func(context.Context) Status
 }
 
 // ForgetFunc forgets the Teams contact of an email, recording evs in the audit log with it.
@@ -145,6 +147,7 @@ func ForgetTeamsContact(ctx context.Context, forget ForgetFunc, email, admin, ch
 }
 
 func (a *adminAPI) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /admin/status", a.auth(a.showStatus))
 	mux.HandleFunc("GET /admin/grants", a.auth(a.listGrants))
 	mux.HandleFunc("POST /admin/grants/{id}/revoke", a.auth(a.revokeGrant))
 	mux.HandleFunc("GET /admin/audit", a.auth(a.exportAudit))

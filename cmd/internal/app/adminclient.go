@@ -62,6 +62,14 @@ func (c *AdminClient) Up(ctx context.Context) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
+// Status is the running server's status: readiness and the health of its
+// store, Atlas integrations, Slack and Teams.
+func (c *AdminClient) Status(ctx context.Context) (Status, error) {
+	var s Status
+	err := c.do(ctx, http.MethodGet, "/admin/status", nil, &s)
+	return s, err
+}
+
 // Grants lists the requests in state (live, all, or states separated by commas).
 func (c *AdminClient) Grants(ctx context.Context, state string) ([]GrantView, error) {
 	var views []GrantView

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -30,11 +31,18 @@ type Options struct {
 	Listener net.Listener // nil: listen on the configured address
 	// AtlasSleep replaces the Atlas client's retry sleep (tests).
 	AtlasSleep func(context.Context, time.Duration) error
-	// NoStartupCheck skips proving Atlas is reachable before serving.
+	// NoStartupCheck skips proving Atlas is reachable before an offline
+	// admin verb (NewOffline). New never requires it: serve runs whatever
+	// state Atlas is in, and watches it (health.go).
 	NoStartupCheck bool
+	// HealthSleep replaces the wait between dependency checks (tests step
+	// the checks with it; nil: a real timer).
+	HealthSleep func(context.Context, time.Duration) error
 	// NoScheduler leaves the sweep and the other schedules to the caller
 	// (scenarios on a fake clock tick it themselves). Run still resumes and
-	// sweeps once at start-up.
+	// sweeps once at start-up, and checks each dependency once; the
+	// dependency checks are not repeated (they would spend the Atlas rate
+	// limit a scenario measures, on real time).
 	NoScheduler bool
 }
 
@@ -51,6 +59,7 @@ type Main struct {
 	slack   *slack.Bot
 	teams   *teams.Bot
 	metrics *metrics
+	health  *health
 	notify  *bot.Engine
 	sched   *cron.Cron
 	server  *http.Server
@@ -77,15 +86,17 @@ type Main struct {
 	// work: from then on jitbot has caught up with its downtime.
 	started chan struct{}
 
-	readyMu   sync.Mutex
-	readyAt   time.Time
-	readyErr  error
+	// serving is true while the listeners serve: from Run until Close
+	// begins (a replica shutting down stops taking webhooks).
+	serving   atomic.Bool
 	closeOnce sync.Once
 }
 
 // New wires a jitbot from its configuration. It opens the store (failing
-// fast when another process holds it) and, unless told not to, proves each
-// Atlas integration answers.
+// fast when another process holds it). It does not wait for Atlas, Slack or
+// Teams: Run checks them in the background, and an Atlas integration that
+// does not answer is degraded (logged, in /metrics and the admin status,
+// retried with backoff) while the others go on.
 func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err error) {
 	if opts.Clock == nil {
 		opts.Clock = flows.SystemClock{}
@@ -108,10 +119,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if m.atlas, err = NewAtlas(m.ctx, cfg, opts); err != nil {
 		return nil, fmt.Errorf("atlas: %w", err)
 	}
-	if !opts.NoStartupCheck {
-		if err := pingAtlas(ctx, cfg, m.atlas); err != nil {
-			return nil, err
-		}
+	m.health = newHealth(m.clock, opts.HealthSleep, m.log.With("component", "health"))
+	for _, in := range cfg.Integrations {
+		// Not the readiness of the whole: the sweeps go on for every other
+		// integration, and this one's revocations are still attempted (they
+		// retry with backoff in flows) in case only the check fails.
+		m.health.add(atlasDependency(in.Name), in.Name, true, func(ctx context.Context) error { return m.atlas.Ping(ctx, in.Name) })
 	}
 
 	slackHTTP, teamsHTTP := newCountingTransport(slackMethod), newCountingTransport(teamsMethod)
@@ -123,6 +136,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		counters = append(counters, chatCounters("teams", teamsHTTP)...)
 	}
 	m.metrics = newMetrics(m.db.CountByState, counters)
+	m.metrics.reg.MustRegister(m.health.collector())
 	if m.notify, err = bot.NewEngine(bot.Deps{Refs: m.db, Observers: []flows.Notifier{m.metrics}, Log: m.log}); err != nil {
 		return nil, err
 	}
@@ -143,6 +157,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 			return nil, fmt.Errorf("slack: %w", err)
 		}
 		m.notify.Register(m.slack)
+		m.health.add("slack", "", false, m.slack.Ping)
 	}
 
 	if cfg.Teams != nil {
@@ -153,6 +168,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 			return nil, fmt.Errorf("teams: %w", err)
 		}
 		m.notify.Register(m.teams)
+		m.health.add("teams", "", false, m.teams.Ping)
 	}
 
 	var extra []job
@@ -210,6 +226,17 @@ func atlasCounters(p *atlas.Provisioner) []counter {
 		{name: "jitbot_atlas_errors_total", help: "Atlas calls that failed.", read: stat(func(s atlas.Stats) int64 { return s.Errors })},
 		{name: "jitbot_atlas_retries_total", help: "Atlas calls retried.", read: stat(func(s atlas.Stats) int64 { return s.Retries })},
 		{name: "jitbot_atlas_rate_limited_total", help: "Atlas answers of 429 Too Many Requests.", read: stat(func(s atlas.Stats) int64 { return s.RateLimited })},
+		// The change-status watchers (their polls are getClusterStatus in
+		// jitbot_atlas_calls_total).
+		{name: "jitbot_atlas_watchers", help: "Clusters whose change status is being polled now (one watcher per project and cluster).", gauge: true,
+			read: func() map[string]float64 { return map[string]float64{"": float64(p.WatchStats().Watchers)} }},
+		{name: "jitbot_atlas_apply_waits", help: "Waits for Atlas to apply a change (a grant's, a rotation's) not yet answered.", gauge: true,
+			read: func() map[string]float64 { return map[string]float64{"": float64(p.WatchStats().Waiting)} }},
+		{name: "jitbot_atlas_apply_waits_total", help: "Waits for Atlas to apply a change, by outcome: applied, timed_out (not APPLIED within the apply timeout), failed (an Atlas error, or the caller gave up).",
+			labels: []string{"result"}, read: func() map[string]float64 {
+				s := p.WatchStats()
+				return map[string]float64{"applied": float64(s.Applied), "timed_out": float64(s.TimedOut), "failed": float64(s.Failed)}
+			}},
 	}
 }
 
@@ -237,9 +264,10 @@ func (m *Main) Service() *flows.Service { return m.svc }
 // Store is the store.
 func (m *Main) Store() Backend { return m.db }
 
-// Started is closed once Run has swept once and resumed interrupted work:
-// from then on jitbot has caught up with its downtime (the scenarios wait
-// for it before they measure).
+// Started is closed once Run has swept once, resumed interrupted work and
+// checked each dependency once: from then on jitbot has caught up with its
+// downtime (the scenarios wait for it before they measure) and the admin
+// status knows what is up.
 func (m *Main) Started() <-chan struct{} { return m.started }
 
 // Sweep does all that is due now, on jitbot's clock, as the schedules
@@ -266,7 +294,7 @@ func (m *Main) routes() (public, admin http.Handler) {
 		probes(adm)
 	}
 	adm.Handle("GET /metrics", promhttp.HandlerFor(m.metrics.reg, promhttp.HandlerOpts{}))
-	api := &adminAPI{token: m.cfg.AdminToken, svc: m.svc, db: m.db, clock: m.clock, log: m.log.With("component", "admin")}
+	api := &adminAPI{token: m.cfg.AdminToken, svc: m.svc, db: m.db, clock: m.clock, log: m.log.With("component", "admin"), status: m.status}
 	if m.teams != nil {
 		api.forgetTeams = m.teams.ForgetContact // its caches must forget too
 	}
@@ -280,22 +308,18 @@ func (m *Main) routes() (public, admin http.Handler) {
 	return pub, adm
 }
 
-// readyz says whether jitbot can do its job: the store is open, each Atlas
-// integration answers, and Slack accepts the bot token. Results are cached
-// for a few seconds so probes do not hammer Atlas.
+// readyz says whether this replica can take webhooks: the store is open
+// and the listener is up. It does not look at Atlas, Slack or Teams: a
+// webhook taken is committed and its work retried until they answer, and a
+// replica taken out of the load balancer for their sake would only lose
+// webhooks (their health is in /metrics and GET /admin/status).
 func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
-	m.readyMu.Lock()
-	if time.Since(m.readyAt) > 5*time.Second {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		m.readyErr = m.checkReady(ctx)
-		cancel()
-		m.readyAt = time.Now()
-	}
-	err := m.readyErr
-	m.readyMu.Unlock()
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	err := m.ready(ctx)
+	cancel()
 	if err != nil {
 		// The probe may be reachable from outside: it names the part that
-		// is down, and the log says why (Atlas's answer can name the key).
+		// is down, and the log says why.
 		var nr notReady
 		part := "unknown"
 		if errors.As(err, &nr) {
@@ -317,26 +341,21 @@ type notReady struct {
 func (e notReady) Error() string { return e.part + ": " + e.err.Error() }
 func (e notReady) Unwrap() error { return e.err }
 
-func (m *Main) checkReady(ctx context.Context) error {
-	if _, err := m.db.CountByState(ctx); err != nil {
+// ready is nil when this replica can take webhooks.
+func (m *Main) ready(ctx context.Context) error {
+	if !m.serving.Load() {
+		return notReady{"listener", errors.New("not serving (starting or shutting down)")}
+	}
+	if err := m.checkStore(ctx); err != nil {
 		return notReady{"store", err}
 	}
-	for _, in := range m.cfg.Integrations {
-		if err := m.atlas.Ping(ctx, in.Name); err != nil {
-			return notReady{"atlas " + in.Name, err}
-		}
-	}
-	if m.slack != nil {
-		if err := m.slack.Ping(ctx); err != nil {
-			return notReady{"slack", err}
-		}
-	}
-	if m.teams != nil {
-		if err := m.teams.Ping(ctx); err != nil {
-			return notReady{"teams", err}
-		}
-	}
 	return nil
+}
+
+// checkStore proves the store answers (a read of its state counters).
+func (m *Main) checkStore(ctx context.Context) error {
+	_, err := m.db.CountByState(ctx)
+	return err
 }
 
 // Run serves until ctx is done, then shuts down gracefully. Before its
@@ -344,12 +363,17 @@ func (m *Main) checkReady(ctx context.Context) error {
 // while jitbot was down, and resumes what a previous process left half-done.
 func (m *Main) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
+	m.serving.Store(true)
 	go func() { serveErr <- m.server.Serve(m.ln) }()
 	if m.adminServer != nil {
 		go func() { serveErr <- m.adminServer.Serve(m.adminLn) }()
 		m.log.Info("jitbot admin API and metrics", "addr", m.AdminAddr())
 	}
 	m.log.Info("jitbot serving", "addr", m.Addr())
+	// Dependencies are checked in the background from now on: an Atlas
+	// integration that does not answer degrades alone, nothing waits for it
+	// (Started does, so that their state is known by then).
+	checked := m.health.run(m.ctx, m.bg.Go, m.opts.NoScheduler)
 
 	if m.syncGroups != nil {
 		// Groups that include Slack user groups have only their configured
@@ -369,6 +393,10 @@ func (m *Main) Run(ctx context.Context) error {
 			m.log.Error("resume failed", "err", err)
 		} else if n > 0 {
 			m.log.Info("resumed interrupted work", "requests", n)
+		}
+		select {
+		case <-checked:
+		case <-m.ctx.Done():
 		}
 		close(m.started)
 	})
@@ -406,6 +434,7 @@ func (m *Main) startSchedules() {
 func (m *Main) Close() error {
 	var errs []error
 	m.closeOnce.Do(func() {
+		m.serving.Store(false)
 		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		if m.server != nil {

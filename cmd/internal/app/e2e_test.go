@@ -1,6 +1,9 @@
 package app_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
+	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/cmd/internal/rig"
 	"github.com/jitbot/jitbot/cmd/internal/rig/rigtest"
 	"github.com/jitbot/jitbot/flows"
@@ -158,15 +162,77 @@ func get(t *testing.T, url, token string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
+// ticker is an injected sleep for the dependency checks: a wait ends when
+// the test ticks, so checks run when the test says, never on a real timer.
+type ticker chan struct{}
+
+func (tk ticker) sleep(ctx context.Context, _ time.Duration) error {
+	select {
+	case <-tk:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// tick lets one waiting check loop run its next check, if one waits.
+func (tk ticker) tick() {
+	select {
+	case tk <- struct{}{}:
+	default:
+	}
+}
+
+// noSleep is the Atlas client's retry sleep in tests that make Atlas fail:
+// its retries run at once.
+func noSleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
+// status reads GET /admin/status.
+func status(t *testing.T, h *rigtest.Harness) app.Status {
+	t.Helper()
+	code, body := get(t, "http://"+h.Main.AdminAddr()+"/admin/status", rig.AdminToken)
+	if code != http.StatusOK {
+		t.Fatalf("admin status: %d %s", code, body)
+	}
+	var s app.Status
+	if err := json.Unmarshal([]byte(body), &s); err != nil {
+		t.Fatalf("admin status: %v\n%s", err, body)
+	}
+	return s
+}
+
+func integration(s app.Status, name string) app.IntegrationStatus {
+	for _, in := range s.Integrations {
+		if in.Integration == name {
+			return in
+		}
+	}
+	return app.IntegrationStatus{}
+}
+
+func metricsText(t *testing.T, h *rigtest.Harness) string {
+	t.Helper()
+	code, body := get(t, "http://"+h.Main.AdminAddr()+"/metrics", "")
+	if code != http.StatusOK {
+		t.Fatalf("metrics: %d", code)
+	}
+	return body
+}
+
 func TestHealthReadinessMetricsAndAdmin(t *testing.T) {
 	h := rigtest.New(t, nil)
-	h.Start()
+	tk := make(ticker)
+	h.StartWith(app.Options{HealthSleep: tk.sleep, AtlasSleep: noSleep})
 	if code, body := get(t, h.URL("/healthz"), ""); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz %d %q", code, body)
 	}
-	if code, body := get(t, h.URL("/readyz"), ""); code != 200 {
+	if code, body := get(t, h.URL("/readyz"), ""); code != 200 || body != "ready\n" {
 		t.Fatalf("readyz %d %q", code, body)
 	}
+	h.Eventually("every dependency checked", func() bool {
+		s := status(t, h)
+		return integration(s, "prod").State == app.DepUp && s.Slack != nil && s.Slack.State == app.DepUp && s.Teams != nil && s.Teams.State == app.DepUp
+	})
 	h.Slash(h.Addr(), rig.Alice, "request prod/Cluster0/sales/orders read 1h INC-7")
 	h.WaitDM(rig.Olivia, "Approve")
 	// The DM can reach the Slack fake a moment before the transport that
@@ -175,7 +241,11 @@ func TestHealthReadinessMetricsAndAdmin(t *testing.T) {
 		code, body := get(t, h.URL("/metrics"), "")
 		missing := ""
 		for _, want := range []string{`jitbot_requests{state="pending"} 1`, `jitbot_events_total{type="submitted"} 1`, `jitbot_atlas_calls_total{operation=`,
-			`jitbot_slack_calls_total{method="chat.postMessage",status="2xx"}`, `jitbot_slack_rate_limited_total 0`, `jitbot_teams_calls_total{method=`} {
+			`jitbot_slack_calls_total{method="chat.postMessage",status="2xx"}`, `jitbot_slack_rate_limited_total 0`, `jitbot_teams_calls_total{method=`,
+			`jitbot_dependency_up{dependency="atlas:prod"} 1`, `jitbot_dependency_up{dependency="slack"} 1`, `jitbot_dependency_up{dependency="teams"} 1`,
+			`jitbot_integration_up{integration="prod"} 1`, `jitbot_integration_checks_total{integration="prod",result="ok"} 1`,
+			"# TYPE jitbot_atlas_watchers gauge\njitbot_atlas_watchers 0", "# TYPE jitbot_atlas_apply_waits gauge\njitbot_atlas_apply_waits 0",
+			`jitbot_atlas_apply_waits_total{result="applied"} 0`, `jitbot_atlas_apply_waits_total{result="timed_out"} 0`} {
 			if code != 200 || !strings.Contains(body, want) {
 				missing = want
 				break
@@ -192,20 +262,128 @@ func TestHealthReadinessMetricsAndAdmin(t *testing.T) {
 	if code, _ := get(t, h.URL("/admin/grants"), "wrong-token"); code != http.StatusUnauthorized {
 		t.Fatalf("admin with a wrong token: %d", code)
 	}
+	if code, _ := get(t, h.URL("/admin/status"), ""); code != http.StatusUnauthorized {
+		t.Fatalf("admin status without a token: %d", code)
+	}
 	if code, body := get(t, h.URL("/admin/grants?state=pending"), rig.AdminToken); code != 200 || !strings.Contains(body, `"state":"pending"`) {
 		t.Fatalf("admin grants: %d %s", code, body)
 	}
 	if code, body := get(t, h.URL("/admin/audit/verify"), rig.AdminToken); code != 200 || !strings.Contains(body, `"ok":true`) {
 		t.Fatalf("audit verify: %d %s", code, body)
 	}
-	// Atlas down: not ready, naming the part that is down; why is in the
-	// log, not in the answer (anyone reaching the probe would read it).
+	if s := status(t, h); !s.Ready || s.Store.State != "up" {
+		t.Fatalf("status: %+v", s)
+	}
+
+	// Atlas down: this replica still takes webhooks (ready), while the
+	// metrics and the admin status say Atlas is down, and why.
 	h.Atlas.Inject(atlastest.Fault{OperationID: "getGroup", Kind: atlastest.FaultServerError})
-	h.Main.ExpireReadiness()
-	if code, body := get(t, h.URL("/readyz"), ""); code != http.StatusServiceUnavailable || strings.TrimSpace(body) != "not ready: atlas prod" {
+	h.Eventually("atlas prod degraded", func() bool {
+		tk.tick()
+		return integration(status(t, h), "prod").State == app.DepDegraded
+	})
+	if code, body := get(t, h.URL("/readyz"), ""); code != http.StatusOK || body != "ready\n" {
 		t.Fatalf("readyz with Atlas down: %d %q", code, body)
 	}
-	if !strings.Contains(h.Logs(), `"msg":"not ready","part":"atlas prod"`) {
-		t.Fatalf("the reason is not logged:\n%s", h.LogTail(2000))
+	s := status(t, h)
+	prod := integration(s, "prod")
+	if !s.Ready || prod.LastError == "" || prod.Since.IsZero() || prod.ChecksBad < 1 || s.Slack.State != app.DepUp {
+		t.Fatalf("status with Atlas down: %+v", s)
+	}
+	body := metricsText(t, h)
+	for _, want := range []string{`jitbot_dependency_up{dependency="atlas:prod"} 0`, `jitbot_integration_up{integration="prod"} 0`,
+		`jitbot_integration_checks_total{integration="prod",result="error"} `, `jitbot_dependency_up{dependency="slack"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("metrics with Atlas down lack %q:\n%s", want, body)
+		}
+	}
+	if !strings.Contains(h.Logs(), `"msg":"dependency down: retrying in the background (this integration is degraded; the others are unaffected)","component":"health","dependency":"atlas:prod","integration":"prod","err":`) {
+		t.Fatalf("the reason is not logged:\n%s", h.LogTail(3000))
+	}
+
+	// Atlas back: up again at the next check.
+	h.Atlas.ClearFaults()
+	h.Eventually("atlas prod up again", func() bool {
+		tk.tick()
+		return integration(status(t, h), "prod").State == app.DepUp
+	})
+	if !strings.Contains(h.Logs(), `"msg":"dependency up again","component":"health","dependency":"atlas:prod"`) {
+		t.Fatalf("the recovery is not logged:\n%s", h.LogTail(3000))
+	}
+}
+
+// stagingProject is the second integration's project, which the Atlas
+// simulator does not know until the test adds it: until then every call
+// for it answers 404, as for a project deleted or a key not given access.
+const stagingProject = "5cf5a45a9ccf6400e60981b7"
+
+// TestOneBrokenIntegrationDoesNotStopTheRest: with two integrations, one of
+// which Atlas refuses at start-up, jitbot serves (ready) with that one
+// degraded; a grant in the healthy one is given, expires on time and its
+// user is deleted; the broken one comes back and is marked up.
+func TestOneBrokenIntegrationDoesNotStopTheRest(t *testing.T) {
+	clock := flowstest.NewClock(time.Now().UTC().Truncate(time.Second))
+	h := rigtest.New(t, clock)
+	h.EditConfig("\nflows:\n", fmt.Sprintf(`
+  - name: staging
+    project_id: %s
+    atlas: {base_url: %s, client_id: %s, client_secret: %s}
+    owners: [group:dba]
+    databases:
+      Cluster0: {sales: [orders]}
+flows:
+`, stagingProject, h.Atlas.URL(), atlastest.DefaultClientID, atlastest.DefaultClientSecret))
+	tk := make(ticker)
+	h.StartWith(app.Options{HealthSleep: tk.sleep, AtlasSleep: noSleep})
+	addr := h.Addr()
+
+	h.Eventually("staging degraded, prod up", func() bool {
+		s := status(t, h)
+		return integration(s, "staging").State == app.DepDegraded && integration(s, "prod").State == app.DepUp
+	})
+	if s := integration(status(t, h), "staging"); !strings.Contains(s.LastError, "404") || !s.Since.Equal(clock.Now()) {
+		t.Fatalf("staging: %+v", s)
+	}
+	if !strings.Contains(h.Logs(), `"level":"WARN","msg":"dependency down at start-up: serving on, retrying in the background (this integration is degraded; the others are unaffected)","component":"health","dependency":"atlas:staging"`) {
+		t.Fatalf("the degraded integration is not logged:\n%s", h.LogTail(3000))
+	}
+	if code, body := get(t, h.URL("/readyz"), ""); code != http.StatusOK {
+		t.Fatalf("readyz with staging degraded: %d %q", code, body)
+	}
+	if body := metricsText(t, h); !strings.Contains(body, `jitbot_integration_up{integration="staging"} 0`) || !strings.Contains(body, `jitbot_integration_up{integration="prod"} 1`) {
+		t.Fatalf("metrics:\n%s", body)
+	}
+
+	// The healthy integration works end to end: a grant is given, and
+	// deleted when it expires.
+	h.Slash(addr, rig.Alice, "request prod/Cluster0/sales/orders read 1h INC-9 checkout errors")
+	card := h.WaitDM(rig.Olivia, "Approve")
+	h.Click(addr, rig.Olivia, card, "approve:")
+	h.WaitDM(rig.Alice, "Password")
+	if n := len(h.Atlas.Users(rig.Project)); n != 1 {
+		t.Fatalf("%d Atlas users in prod, want 1", n)
+	}
+	r := onlyRequest(h)
+	clock.Set(r.ExpiresAt)
+	h.Main.Sweep(h.Ctx)
+	if n := len(h.Atlas.Users(rig.Project)); n != 0 {
+		t.Fatalf("%d Atlas users left in prod after the expiry sweep:\n%s", n, h.LogTail(3000))
+	}
+	if r = onlyRequest(h); r.State != flows.StateExpired {
+		t.Fatalf("request %s after its expiry sweep", r.State)
+	}
+	h.WaitDM(rig.Alice, "Access expired")
+
+	// The broken integration comes back and is marked up again.
+	h.Atlas.AddProject(stagingProject, "staging")
+	h.Eventually("staging up again", func() bool {
+		tk.tick()
+		return integration(status(t, h), "staging").State == app.DepUp
+	})
+	if body := metricsText(t, h); !strings.Contains(body, `jitbot_integration_up{integration="staging"} 1`) {
+		t.Fatalf("metrics after staging came back:\n%s", body)
+	}
+	if !strings.Contains(h.Logs(), `"msg":"dependency up again","component":"health","dependency":"atlas:staging"`) {
+		t.Fatalf("the recovery is not logged:\n%s", h.LogTail(3000))
 	}
 }

@@ -37,6 +37,7 @@ type counter struct {
 	name, help string
 	labels     []string
 	read       func() map[string]float64 // label value(s) joined by "|" -> count
+	gauge      bool                      // a level read now, not a cumulative count
 }
 
 func newMetrics(counts func(context.Context) (map[flows.State]int, error), extra []counter) *metrics {
@@ -161,7 +162,11 @@ func (f *funcCollector) Collect(ch chan<- prometheus.Metric) {
 		if len(f.c.labels) > 0 {
 			vals = splitLabels(labels, len(f.c.labels))
 		}
-		ch <- prometheus.MustNewConstMetric(f.desc, prometheus.CounterValue, v, vals...)
+		kind := prometheus.CounterValue
+		if f.c.gauge {
+			kind = prometheus.GaugeValue
+		}
+		ch <- prometheus.MustNewConstMetric(f.desc, kind, v, vals...)
 	}
 }
 
