@@ -82,7 +82,9 @@ type InboxConfig struct {
 	// leases run out); new items wake them at once (1 s).
 	Poll time.Duration
 	// Retention is how long finished items stay as tombstones that
-	// recognise redeliveries (1 h: Slack and Teams retry within minutes).
+	// recognise redeliveries (75 min: Slack and Teams retry within
+	// minutes, and a captured Teams activity can be replayed as long as its
+	// channel token is accepted, about an hour plus leeway).
 	Retention time.Duration
 	Log       *slog.Logger
 }
@@ -123,7 +125,7 @@ type Inbox struct {
 // Defaults of InboxConfig.
 const (
 	DefaultInboxWorkers   = 8
-	DefaultInboxRetention = time.Hour
+	DefaultInboxRetention = 75 * time.Minute
 	leaseMargin           = 5 * time.Second
 )
 

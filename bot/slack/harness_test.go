@@ -98,8 +98,8 @@ type harness struct {
 	policy  *flows.Policy
 	prov2   flows.Provisioner
 	catalog flows.Catalog
-	srv    *httptest.Server
-	logs   *bottest.Logs // what the bot says; never a password
+	srv     *httptest.Server
+	logs    *bottest.Logs // what the bot says; never a password
 }
 
 func newHarness(t testing.TB, opts ...option) *harness {

@@ -132,6 +132,7 @@ type harness struct {
 	engine *bot.Engine
 	svc    *flows.Service
 	bot    *Bot
+	inbox  *bot.Inbox
 	srv    *httptest.Server
 }
 
@@ -181,10 +182,17 @@ func (h *harness) start() {
 	}
 	h.svc = svc
 	engine.SetService(svc)
+	// The inbox runs on the domain's clock and is not started: the tests process it when they
+	// say (idle), so they can look at what a delivery recorded before anything acts on it.
+	inbox, err := bot.NewInbox(bot.InboxConfig{Store: h.store, Clock: h.clock, Log: log, Backoff: time.Second, MaxBackoff: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.inbox = inbox
 	b, err := New(Config{
 		AppID: h.bf.AppID(), AppPassword: h.bf.AppPassword(), TenantID: tenant,
 		OpenIDMetadataURL: h.bf.MetadataURL(), TokenURL: h.bf.TokenURL(tenant),
-		Runtime: bot.Runtime{HTTPClient: h.bf.Client(), Clock: h.clock}, ServiceHosts: []string{"127.0.0.1"},
+		Runtime: bot.Runtime{HTTPClient: h.bf.Client(), Clock: h.clock, Inbox: inbox}, ServiceHosts: []string{"127.0.0.1"},
 	}, engine, h.contacts, log)
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +210,9 @@ func (h *harness) stop() {
 	h.srv.Close()
 	if err := h.bot.Close(); err != nil {
 		h.t.Errorf("bot.Close: %v", err)
+	}
+	if err := h.inbox.Close(); err != nil {
+		h.t.Errorf("inbox.Close: %v", err)
 	}
 	h.srv = nil
 }
@@ -378,4 +389,19 @@ func (h *harness) request(id string) *flows.Request {
 }
 
 // idle waits for the detached work started so far.
-func (b *Bot) idle() { b.work.Wait() }
+func (b *Bot) idle() {
+	b.inbox.Pump(context.Background())
+	b.inbox.Wait()
+	b.work.Wait()
+}
+
+// testInbox is an inbox on a store of its own, for bots a test builds by hand.
+func testInbox(t testing.TB) *bot.Inbox {
+	t.Helper()
+	in, err := bot.NewInbox(bot.InboxConfig{Store: flowstest.NewStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = in.Close() })
+	return in
+}
