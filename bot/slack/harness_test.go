@@ -100,6 +100,9 @@ type harness struct {
 	catalog flows.Catalog
 	srv     *httptest.Server
 	logs    *bottest.Logs // what the bot says; never a password
+	// hold leaves what a delivery recorded in the inbox unprocessed after
+	// its ack, as a crash right after the 200 would.
+	hold bool
 }
 
 func newHarness(t testing.TB, opts ...option) *harness {
@@ -223,7 +226,9 @@ func (h *harness) do(req *http.Request) (int, []byte) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.bot.idle()
+	if !h.hold {
+		h.bot.idle()
+	}
 	return resp.StatusCode, body
 }
 
