@@ -133,7 +133,10 @@ type harness struct {
 	svc    *flows.Service
 	bot    *Bot
 	inbox  *bot.Inbox
-	srv    *httptest.Server
+	// hold leaves what a delivery recorded in the inbox unprocessed after its ack, as a crash
+	// right after the 200 would.
+	hold bool
+	srv  *httptest.Server
 }
 
 func newHarness(t testing.TB) *harness {
@@ -237,7 +240,9 @@ func (h *harness) deliver(act schema.Activity) {
 	if resp.StatusCode != http.StatusOK {
 		h.t.Fatalf("deliver %s: status %d", act.Type, resp.StatusCode)
 	}
-	h.bot.idle()
+	if !h.hold {
+		h.bot.idle()
+	}
 }
 
 func (h *harness) say(m teamstest.Member, conv, text string) schema.Activity {
