@@ -406,17 +406,8 @@ func (h *holdingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	return http.DefaultTransport.RoundTrip(req)
 }
 
-// testInbox is an inbox on a store of its own, for bots a test builds by
-// hand.
-func testInbox(t testing.TB) *bot.Inbox {
-	t.Helper()
-	in, err := bot.NewInbox(bot.InboxConfig{Store: flowstest.NewStore()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = in.Close() })
-	return in
-}
+// testInbox is an inbox on a store of its own, for bots a test builds by hand.
+func testInbox(t testing.TB) *bot.Inbox { return bottest.NewInbox(t, flowstest.NewStore()) }
 
 // retryAll moves the domain's clock past every retry's backoff, again and
 // again, processing the inbox each time, until every item is finished or

@@ -9,19 +9,13 @@ import (
 
 	slackgo "github.com/slack-go/slack"
 
+	"github.com/jitbot/jitbot/bot/bottest"
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
 	"github.com/jitbot/jitbot/flows"
 )
 
 // inboxDepth is how many deliveries the store holds unfinished.
-func (h *harness) inboxDepth() int {
-	h.t.Helper()
-	n, _, err := h.store.InboxDepth(h.ctx)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return n
-}
+func (h *harness) inboxDepth() int { return bottest.InboxDepth(h.t, h.store) }
 
 // TestCrashAfterAckLosesNothing: a slash command, a modal submission and a
 // click are each in the store when their 200 leaves; a bot stopped right
@@ -75,12 +69,8 @@ func TestCrashAfterAckLosesNothing(t *testing.T) {
 	}
 
 	// The crash, and a new process on the same store.
-	h.restart()
 	h.hold = false
-	h.bot.idle()
-	if n := h.inboxDepth(); n != 0 {
-		t.Errorf("inbox holds %d items after the restart processed it", n)
-	}
+	bottest.Resume(t, h.store, h.restart, func() { h.bot.idle() })
 	carols := h.only("carol@example.com")
 	if got := h.outcome(ru).AllText(); !strings.Contains(got, string(carols.ID)) {
 		t.Errorf("carol's answer: %q", got)

@@ -401,12 +401,4 @@ func (b *Bot) idle() {
 }
 
 // testInbox is an inbox on a store of its own, for bots a test builds by hand.
-func testInbox(t testing.TB) *bot.Inbox {
-	t.Helper()
-	in, err := bot.NewInbox(bot.InboxConfig{Store: flowstest.NewStore()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = in.Close() })
-	return in
-}
+func testInbox(t testing.TB) *bot.Inbox { return bottest.NewInbox(t, flowstest.NewStore()) }

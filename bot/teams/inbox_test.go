@@ -3,17 +3,11 @@ package teams
 import (
 	"testing"
 
+	"github.com/jitbot/jitbot/bot/bottest"
 	"github.com/jitbot/jitbot/flows"
 )
 
-func (h *harness) inboxDepth() int {
-	h.t.Helper()
-	n, _, err := h.store.InboxDepth(h.ctx)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return n
-}
+func (h *harness) inboxDepth() int { return bottest.InboxDepth(h.t, h.store) }
 
 // TestCrashAfterAckLosesNothing: a typed command and an Action.Submit click are in the store
 // when their 200 leaves; a bot stopped right after the acks, before either ran, is replaced by
@@ -39,12 +33,8 @@ func TestCrashAfterAckLosesNothing(t *testing.T) {
 		t.Errorf("approved before the click was processed: %s", st)
 	}
 
-	h.restart()
 	h.hold = false
-	h.bot.idle()
-	if n := h.inboxDepth(); n != 0 {
-		t.Errorf("inbox holds %d items after the restart processed it", n)
-	}
+	bottest.Resume(t, h.store, h.restart, func() { h.bot.idle() })
 	if rs, _ := h.svc.Mine(h.ctx, "alice@example.com"); len(rs) != 2 {
 		t.Errorf("alice has %d requests after the restart, want 2", len(rs))
 	}
