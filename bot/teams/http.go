@@ -17,8 +17,8 @@ const maxBody = 256 << 10
 // authenticated first (our TokenValidator through the adapter's ParseRequest); anything that
 // fails gets 401 and does nothing. An authenticated activity is recorded in the inbox before
 // its 200 (well inside Teams' 15 seconds) and processed from there by the inbox's workers, so
-// a crash right after the ack loses nothing; what needs no record (a typo, help, a message in
-// a group chat) is answered at once instead.
+// a crash right after the ack loses nothing; what needs no record (a typo, a message in a
+// group chat) is answered at once instead.
 func (b *Bot) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /teams/messages", b.serveMessages)
@@ -41,9 +41,15 @@ func (b *Bot) serveMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	if card, ok := b.answerNow(act); ok {
 		// Nothing is asked of jitbot: the answer needs no record, and a crash losing it loses
-		// nothing the person cannot see was not done.
+		// nothing the person cannot see was not done. The sender's 1:1 chat is remembered too,
+		// as for any message there.
 		if card != nil {
-			b.work.Go(ctx, "answer", func(ctx context.Context) { b.replyCard(ctx, act, *card) })
+			b.work.Go(ctx, "answer", func(ctx context.Context) {
+				if act.Conversation.ConversationType == personalConversation {
+					b.rememberSender(ctx, act)
+				}
+				b.replyCard(ctx, act, *card)
+			})
 		}
 		w.WriteHeader(http.StatusOK)
 		return

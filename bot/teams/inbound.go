@@ -45,8 +45,10 @@ func (b *Bot) accepted(ctx context.Context, act schema.Activity) bool {
 }
 
 // answerNow says whether a message is answered without asking anything of jitbot, and with
-// what (nil: nothing to say): a typo or help in the 1:1 chat (the usage, at once), a message
-// in a group chat or a channel (jitbot talks in private only). It only parses.
+// what (nil: nothing to say): a typo in the 1:1 chat (the usage and what was wrong, at once),
+// a message in a group chat or a channel (jitbot talks in private only). It only parses. Help
+// and empty messages go through the inbox: like any message in the 1:1 chat they also store
+// the conversation reference that lets jitbot write to the person later.
 func (b *Bot) answerNow(act schema.Activity) (*bot.Card, bool) {
 	if act.Type != schema.Message {
 		return nil, false
@@ -58,11 +60,10 @@ func (b *Bot) answerNow(act schema.Activity) (*bot.Card, bool) {
 		c := privately()
 		return &c, true
 	}
-	if act.Value != nil {
+	if act.Value != nil || strings.TrimSpace(act.Text) == "" {
 		return nil, false
 	}
-	cmd, err := typedCommand(act)
-	if err != nil || cmd.Verb == bot.VerbHelp {
+	if _, err := typedCommand(act); err != nil {
 		c := bot.UsageCard(b.Wording(), err)
 		return &c, true
 	}
