@@ -23,4 +23,9 @@ type Runtime struct {
 	WorkTimeout time.Duration
 	// Log receives the platform's logs when its constructor is given none.
 	Log *slog.Logger
+	// Inbox records what people send before it is acknowledged and runs it
+	// afterwards from the store; the platform registers its handler with
+	// it. Required, and shared by every platform: the wiring starts and
+	// closes it.
+	Inbox *Inbox
 }

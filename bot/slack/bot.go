@@ -49,12 +49,17 @@ type Bot struct {
 	clock  flows.Clock
 	sleep  func(ctx context.Context, d time.Duration) error
 	people *directory
-	// seen holds delivery keys (event, trigger and view ids) past Slack's
-	// retries: signatures do not stop replays, so every handler asks it
-	// before acting.
+	// inbox records commands, submissions and clicks before the ack: its
+	// keys recognise replays and retries of those.
+	inbox *bot.Inbox
+	// seen holds the keys of deliveries that record nothing (events, the
+	// clicks and commands that open a form) past Slack's retries:
+	// signatures do not stop replays.
 	seen  *bot.Cache[struct{}]
 	pacer *pacer
-	work  *bot.Worker
+	// work runs what follows an ack and need not survive a crash: filling
+	// in a form, publishing the App Home.
+	work *bot.Worker
 }
 
 var _ bot.Platform = (*Bot)(nil)
@@ -96,6 +101,9 @@ func New(cfg Config, engine Engine, log *slog.Logger) (*Bot, error) {
 	if cfg.WorkTimeout < 0 || cfg.Pacing < 0 {
 		return nil, errors.New("slack: work_timeout and pacing cannot be negative")
 	}
+	if cfg.Inbox == nil {
+		return nil, errors.New("slack: an inbox is required")
+	}
 	cfg.WorkTimeout = cmp.Or(cfg.WorkTimeout, defaultWorkTimeout)
 	cfg.Pacing = cmp.Or(cfg.Pacing, defaultPacing)
 	cfg.Command = cmp.Or(cfg.Command, "/access")
@@ -124,10 +132,11 @@ func New(cfg Config, engine Engine, log *slog.Logger) (*Bot, error) {
 	b := &Bot{
 		cfg: cfg, engine: engine, log: log, api: api, http: client, clock: cfg.Clock,
 		sleep: sleepContext, seen: bot.NewCache[struct{}](cfg.Clock, dedupeTTL, dedupeSize),
-		work: bot.NewWorker(cfg.WorkTimeout, log),
+		work: bot.NewWorker(cfg.WorkTimeout, log), inbox: cfg.Inbox,
 	}
 	b.people = newDirectory(api, cfg.Clock, b.call)
 	b.pacer = newPacer(cfg.Clock, cfg.Pacing, func(ctx context.Context, d time.Duration) error { return b.sleep(ctx, d) })
+	cfg.Inbox.Handle(Platform, b)
 	return b, nil
 }
 
@@ -173,8 +182,9 @@ func (b *Bot) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops accepting new work and waits for the work in flight, at most
-// WorkTimeout; then it cancels what is left and returns an error saying so.
+// Close stops accepting new detached work and waits for the work in
+// flight, at most WorkTimeout; then it cancels what is left and returns an
+// error saying so. The inbox is the wiring's to close.
 func (b *Bot) Close() error {
 	if err := b.work.Close(); err != nil {
 		return fmt.Errorf("slack: close: %w", err)

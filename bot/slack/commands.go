@@ -26,15 +26,11 @@ func ephemeral(c bot.Card) *message {
 // command handles a slash command and returns its acknowledgement, within
 // Slack's 3 seconds: help and parse errors are answered at once; /access
 // alone opens the request form (the one Slack call made before the ack);
-// everything else says "Working on it…" and runs detached, reporting through
-// the response_url.
+// everything else is recorded in the inbox before the ack says "Working on
+// it…", and the inbox's workers run it, reporting through the response_url.
+// Slack never retries a command it got a 200 for: the record is what makes
+// the request survive a crash right after the ack.
 func (b *Bot) command(ctx context.Context, cmd slackgo.SlashCommand) any {
-	// The trigger id is unique per invocation: a second delivery with the
-	// same one is a replay and must not act twice.
-	if !b.seen.Add("command:"+cmd.TriggerID, struct{}{}) {
-		b.log.InfoContext(ctx, "ignored a replayed slash command", "user_id", cmd.UserID, "trigger_id", cmd.TriggerID)
-		return nil
-	}
 	parsed, err := bot.Parse(unescape(cmd.Text))
 	if err != nil {
 		return ephemeral(bot.UsageCard(b.Wording(), err))
@@ -43,33 +39,26 @@ func (b *Bot) command(ctx context.Context, cmd slackgo.SlashCommand) any {
 	case bot.VerbHelp:
 		return ephemeral(bot.UsageCard(b.Wording(), nil))
 	case bot.VerbForm:
+		// The trigger id is unique per invocation: a replay must not open
+		// a second form. Nothing is recorded (a form asks nothing yet), so
+		// the in-memory cache recognises it.
+		if !b.seen.Add("command:"+cmd.TriggerID, struct{}{}) {
+			b.log.InfoContext(ctx, "ignored a replayed slash command", "user_id", cmd.UserID, "trigger_id", cmd.TriggerID)
+			return nil
+		}
 		return b.openRequestForm(ctx, cmd)
 	}
-	who := actor{userID: cmd.UserID, channelID: cmd.ChannelID, responseURL: cmd.ResponseURL}
-	b.work.Go(ctx, "command "+string(parsed.Verb), func(ctx context.Context) { b.runCommand(ctx, who, parsed, cmd.TriggerID) })
+	first, err := b.receive(ctx, commandKey(cmd.TriggerID), item{
+		Kind: itemCommand, UserID: cmd.UserID, ChannelID: cmd.ChannelID, ResponseURL: cmd.ResponseURL,
+		Ref: cmd.TriggerID, Command: &parsed,
+	})
+	switch {
+	case err != nil:
+		return ephemeral(notTaken())
+	case !first:
+		return nil
+	}
 	return &message{ResponseType: slackgo.ResponseTypeEphemeral, Text: "Working on it…"}
-}
-
-// runCommand does a command's work after the acknowledgement and reports the
-// engine's answer in place of "Working on it…".
-func (b *Bot) runCommand(ctx context.Context, who actor, cmd bot.Command, triggerID string) {
-	a, ok := b.identify(ctx, who, triggerID, true)
-	if !ok {
-		return
-	}
-	b.deliver(ctx, who, b.engine.Run(ctx, a, cmd, "slack:trigger:"+triggerID), true)
-}
-
-// identify finds who acted, as the engine knows people. Someone who cannot
-// use jitbot (a guest, no email on their profile) is told why, and ok is
-// false. ref names the delivery.
-func (b *Bot) identify(ctx context.Context, who actor, ref string, replace bool) (a bot.Actor, ok bool) {
-	a, err := b.actorOf(ctx, who, ref)
-	if err != nil {
-		b.deliver(ctx, who, b.engine.Refused(ctx, a, err), replace)
-		return a, false
-	}
-	return a, true
 }
 
 // actorOf looks up who acted; the actor names them by user id even when

@@ -89,8 +89,17 @@ type harness struct {
 	svc    *flows.Service
 	engine *bot.Engine
 	bot    *Bot
-	srv    *httptest.Server
-	logs   *bottest.Logs // what the bot says; never a password
+	inbox  *bot.Inbox
+	// what boot builds the service from
+	setup   *setup
+	policy  *flows.Policy
+	prov2   flows.Provisioner
+	catalog flows.Catalog
+	srv     *httptest.Server
+	logs    *bottest.Logs // what the bot says; never a password
+	// hold leaves what a delivery recorded in the inbox unprocessed after
+	// its ack, as a crash right after the 200 would.
+	hold bool
 }
 
 func newHarness(t testing.TB, opts ...option) *harness {
@@ -118,40 +127,72 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	catalog := flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {
 		{Name: "Cluster0", Owners: s.owners, Databases: map[string][]string{"sales": {"orders", "customers"}}},
 	}})
+	h.setup, h.policy, h.prov2, h.catalog = s, policy, prov, catalog
+	h.boot()
+	return h
+}
+
+// boot builds the engine, the service, the inbox and the bot on the
+// harness's store, clock and fake Slack, and serves the bot. A restart
+// boots again on the same store.
+func (h *harness) boot() {
+	t, s := h.t, h.setup
 	log := h.logs.Logger()
+	var err error
 	if h.engine, err = bot.NewEngine(bot.Deps{Refs: h.refs, Log: log}); err != nil {
 		t.Fatal(err)
 	}
-	h.svc, err = flows.NewService(flows.Config{Policy: policy}, flows.Deps{
-		Store: h.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: prov}, Catalog: catalog, Notifier: h.engine, Clock: h.clock, Log: log,
+	h.svc, err = flows.NewService(flows.Config{Policy: h.policy}, flows.Deps{
+		Store: h.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: h.prov2}, Catalog: h.catalog, Notifier: h.engine, Clock: h.clock, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.engine.SetService(h.svc)
+	// The inbox runs on the domain's clock and is not started: the tests
+	// process it when they say (idle), so they can look at what a delivery
+	// recorded before anything acts on it.
+	inbox, err := bot.NewInbox(bot.InboxConfig{Store: h.store, Clock: h.clock, Log: log, Backoff: time.Second, MaxBackoff: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.inbox = inbox
 	cfg := Config{
 		BotToken: h.slack.BotToken(), SigningSecret: signingSecret, AppToken: h.slack.AppToken(), APIURL: h.slack.APIURL(),
-		ApprovalsChannel: s.channel, Pacing: s.pacing, Runtime: bot.Runtime{WorkTimeout: 20 * time.Second},
+		ApprovalsChannel: s.channel, Pacing: s.pacing, Runtime: bot.Runtime{WorkTimeout: 20 * time.Second, Inbox: inbox},
 	}
 	if s.cfg != nil {
 		s.cfg(&cfg)
 	}
-	h.bot, err = New(cfg, h.engine, log)
+	b, err := New(cfg, h.engine, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.engine.Register(h.bot)
-	h.srv = httptest.NewServer(h.bot.Handler())
+	h.bot = b
+	h.engine.Register(b)
+	srv := httptest.NewServer(b.Handler())
+	h.srv = srv
 	t.Cleanup(func() {
-		h.srv.Close()
-		if err := h.bot.Close(); err != nil {
+		srv.Close()
+		if err := b.Close(); err != nil {
 			t.Errorf("close: %v", err)
+		}
+		if err := inbox.Close(); err != nil {
+			t.Errorf("close the inbox: %v", err)
 		}
 		if strings.Contains(h.logs.String(), "pw-") {
 			t.Errorf("a password reached the logs:\n%s", h.logs.String())
 		}
 	})
-	return h
+}
+
+// restart stops the bot as a crash would, right after its acks (nothing
+// left in the inbox is processed), and boots a new one on the same store.
+func (h *harness) restart() {
+	h.srv.Close()
+	_ = h.inbox.Close()
+	_ = h.bot.Close()
+	h.boot()
 }
 
 // send posts a signed form to one of the bot's endpoints and waits for the
@@ -176,7 +217,9 @@ func (h *harness) do(req *http.Request) (int, []byte) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.bot.idle()
+	if !h.hold {
+		h.bot.idle()
+	}
 	return resp.StatusCode, body
 }
 
@@ -317,8 +360,13 @@ func buttonsOf(blocks slackgo.Blocks) []string {
 	return out
 }
 
-// idle waits for the detached work started so far.
-func (b *Bot) idle() { b.work.Wait() }
+// idle processes what the inbox holds and waits for the detached work
+// started so far.
+func (b *Bot) idle() {
+	b.inbox.Pump(context.Background())
+	b.inbox.Wait()
+	b.work.Wait()
+}
 
 // holdingTransport holds every Slack call but the methods it lets through
 // until release, so a test can see what a handler did before its ack: a
@@ -347,4 +395,18 @@ func (h *holdingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		}
 	}
 	return http.DefaultTransport.RoundTrip(req)
+}
+
+// testInbox is an inbox on a store of its own, for bots a test builds by hand.
+func testInbox(t testing.TB) *bot.Inbox { return bottest.NewInbox(t, flowstest.NewStore()) }
+
+// retryAll moves the domain's clock past every retry's backoff, again and
+// again, processing the inbox each time, until every item is finished or
+// given up.
+func (h *harness) retryAll() {
+	h.t.Helper()
+	for range 10 {
+		h.clock.Advance(2 * time.Second)
+		h.bot.idle()
+	}
 }

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"strings"
@@ -12,8 +13,9 @@ import (
 )
 
 // interaction handles a button click or a modal submission and returns its
-// acknowledgement: nothing for clicks (the work runs detached), and for
-// submissions either nothing (the modal closes) or errors to show in it.
+// acknowledgement: nothing for clicks (recorded in the inbox first), and
+// for submissions either nothing (recorded; the modal closes) or errors to
+// show in it.
 func (b *Bot) interaction(ctx context.Context, cb *slackgo.InteractionCallback) any {
 	switch cb.Type {
 	case slackgo.InteractionTypeBlockActions:
@@ -41,10 +43,11 @@ func clicker(cb *slackgo.InteractionCallback) actor {
 	return who
 }
 
-// blockActions handles button clicks. Each click is recognised by its
-// trigger id, so a replayed delivery does nothing. Deny opens the reason
-// form at once (the trigger id expires in 3 s); every other action runs
-// detached and goes through the engine, whose service authorizes it.
+// blockActions handles button clicks. Deny opens the reason form at once
+// (the trigger id expires in 3 s); every other click is recorded in the
+// inbox before the ack, under a key a replay shares, and runs from there
+// through the engine, whose service authorizes it on the request as it is
+// then.
 func (b *Bot) blockActions(ctx context.Context, cb *slackgo.InteractionCallback) {
 	who := clicker(cb)
 	for _, act := range cb.ActionCallback.BlockActions {
@@ -53,31 +56,24 @@ func (b *Bot) blockActions(ctx context.Context, cb *slackgo.InteractionCallback)
 			b.log.InfoContext(ctx, "ignored a click on an unknown action", "user_id", who.userID, "action_id", act.ActionID)
 			continue
 		}
-		key := "click:" + cb.TriggerID + ":" + act.ActionID
-		if cb.TriggerID == "" {
-			key = "click:" + who.userID + ":" + act.ActionTs + ":" + act.ActionID
-		}
-		if !b.seen.Add(key, struct{}{}) {
-			b.log.InfoContext(ctx, "ignored a replayed click", "user_id", who.userID, "action_id", act.ActionID)
-			continue
-		}
+		key := clickKey(who, cb.TriggerID, act)
 		switch a.Kind {
 		case bot.ActionDeny, bot.ActionDenyExtension:
+			// Opening a form records nothing: the cache recognises a replay.
+			if !b.seen.Add(key, struct{}{}) {
+				b.log.InfoContext(ctx, "ignored a replayed click", "user_id", who.userID, "action_id", act.ActionID)
+				continue
+			}
 			b.openDenyForm(ctx, cb.TriggerID, who, a)
 		default:
-			b.work.Go(ctx, "click "+string(a.Kind), func(ctx context.Context) { b.click(ctx, who, cb.TriggerID, a) })
+			ref := cmp.Or(cb.TriggerID, act.ActionTs)
+			if _, err := b.receive(ctx, key, item{
+				Kind: itemClick, UserID: who.userID, ChannelID: who.channelID, ResponseURL: who.responseURL,
+				FromHome: who.fromHome, Ref: ref, Action: act.ActionID,
+			}); err != nil {
+				b.work.Go(ctx, "click not taken", func(ctx context.Context) { b.tell(ctx, who, notTaken(), false) })
+			}
 		}
-	}
-}
-
-// click does what a button asks, as the person who clicked, and answers
-// where they clicked. A click in the App Home refreshes it.
-func (b *Bot) click(ctx context.Context, who actor, ref string, act bot.Action) {
-	if a, ok := b.identify(ctx, who, ref, false); ok {
-		b.deliver(ctx, who, b.engine.Click(ctx, a, act, bot.ClickInput{}), false)
-	}
-	if who.fromHome {
-		b.publishHome(ctx, who.userID)
 	}
 }
 
@@ -113,7 +109,8 @@ func (b *Bot) openDenyForm(ctx context.Context, triggerID string, who actor, a b
 	}
 }
 
-// submitDenyForm checks the reason at once and denies detached.
+// submitDenyForm checks the reason at once (errors go back into the
+// modal) and records the denial in the inbox, keyed by the view id.
 func (b *Bot) submitDenyForm(ctx context.Context, cb *slackgo.InteractionCallback) any {
 	var st denyState
 	if err := json.Unmarshal([]byte(cb.View.PrivateMetadata), &st); err != nil {
@@ -135,19 +132,12 @@ func (b *Bot) submitDenyForm(ctx context.Context, cb *slackgo.InteractionCallbac
 	if len(reason) > bot.MaxReasonLength {
 		return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: "Keep the reason under 500 characters."})
 	}
-	if !b.seen.Add("view:"+cb.View.ID, struct{}{}) {
-		b.log.InfoContext(ctx, "ignored a replayed deny form", "user_id", cb.User.ID, "view_id", cb.View.ID)
-		return nil
+	if _, err := b.receive(ctx, viewKey(cb.View.ID), item{
+		Kind: itemDeny, UserID: cb.User.ID, ChannelID: st.Channel, ResponseURL: st.ResponseURL, FromHome: st.FromHome,
+		Ref: cb.View.ID, Action: a.ID(), Reason: reason,
+	}); err != nil {
+		return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: "jitbot could not take that; nothing was done. Try again in a minute."})
 	}
-	who := actor{userID: cb.User.ID, responseURL: st.ResponseURL, channelID: st.Channel, fromHome: st.FromHome}
-	b.work.Go(ctx, "deny", func(ctx context.Context) {
-		if actor, ok := b.identify(ctx, who, cb.View.ID, false); ok {
-			b.deliver(ctx, who, b.engine.Click(ctx, actor, a, bot.ClickInput{Reason: reason}), false)
-		}
-		if who.fromHome {
-			b.publishHome(ctx, who.userID)
-		}
-	})
 	return nil
 }
 
@@ -198,24 +188,17 @@ func (b *Bot) fillRequestForm(ctx context.Context, who actor, viewID, hash strin
 }
 
 // submitRequestForm validates the form by parsing only (errors go back into
-// the modal) and submits detached; the outcome arrives as a direct message.
-// The view id is the idempotency key, so a replayed submission makes one
-// request.
+// the modal) and records the submission in the inbox before the modal
+// closes; the outcome arrives as a direct message. The view id is the
+// idempotency key, so a replayed submission makes one request.
 func (b *Bot) submitRequestForm(ctx context.Context, cb *slackgo.InteractionCallback) any {
 	f, errs := parseRequestForm(cb.View.State)
 	if errs != nil {
 		return slackgo.NewErrorsViewSubmissionResponse(errs)
 	}
-	if !b.seen.Add("view:"+cb.View.ID, struct{}{}) {
-		b.log.InfoContext(ctx, "ignored a replayed request form", "user_id", cb.User.ID, "view_id", cb.View.ID)
-		return nil
+	// No response_url: the answer goes by DM.
+	if _, err := b.receive(ctx, viewKey(cb.View.ID), item{Kind: itemSubmit, UserID: cb.User.ID, Ref: cb.View.ID, Command: &f}); err != nil {
+		return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: "jitbot could not take that; nothing was done. Try again in a minute."})
 	}
-	who := actor{userID: cb.User.ID} // no response_url: answer by DM
-	key := "slack:view:" + cb.View.ID
-	b.work.Go(ctx, "submit", func(ctx context.Context) {
-		if a, ok := b.identify(ctx, who, cb.View.ID, false); ok {
-			b.deliver(ctx, who, b.engine.Run(ctx, a, f, key), false)
-		}
-	})
 	return nil
 }

@@ -299,7 +299,7 @@ func TestReplaysActOnce(t *testing.T) {
 
 	// A second bot (a restart: nothing remembered) still makes no second
 	// request, thanks to the idempotency key.
-	other, err := New(Config{BotToken: h.slack.BotToken(), SigningSecret: signingSecret, APIURL: h.slack.APIURL(), Pacing: 10 * time.Millisecond}, h.engine, nil)
+	other, err := New(Config{BotToken: h.slack.BotToken(), SigningSecret: signingSecret, APIURL: h.slack.APIURL(), Pacing: 10 * time.Millisecond, Runtime: bot.Runtime{Inbox: testInbox(t)}}, h.engine, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,10 @@ func TestNewValidates(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
 		}
 	}
-	b, err := New(Config{BotToken: "xoxb-1", AppToken: "xapp-1"}, engine, nil)
+	if _, err := New(Config{BotToken: "xoxb-1", AppToken: "xapp-1"}, engine, nil); err == nil || !strings.Contains(err.Error(), "inbox is required") {
+		t.Errorf("no inbox: %v", err)
+	}
+	b, err := New(Config{BotToken: "xoxb-1", AppToken: "xapp-1", Runtime: bot.Runtime{Inbox: testInbox(t)}}, engine, nil)
 	if err != nil {
 		t.Fatalf("socket mode only: %v", err)
 	}
@@ -48,7 +51,7 @@ func TestNewValidates(t *testing.T) {
 		t.Errorf("HTTP without a secret: %d %s", status, body)
 	}
 	// A client without a timeout gets one.
-	b, _ = New(Config{BotToken: "xoxb-1", SigningSecret: "s", Runtime: bot.Runtime{HTTPClient: &http.Client{}}}, engine, nil)
+	b, _ = New(Config{BotToken: "xoxb-1", SigningSecret: "s", Runtime: bot.Runtime{HTTPClient: &http.Client{}, Inbox: testInbox(t)}}, engine, nil)
 	if b.http.Timeout == 0 {
 		t.Error("no timeout on the given client")
 	}
@@ -60,7 +63,7 @@ func TestPing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A token Slack refuses is not ready.
-	bad, err := New(Config{BotToken: "xoxb-wrong", SigningSecret: "s", APIURL: h.slack.APIURL()}, h.engine, nil)
+	bad, err := New(Config{BotToken: "xoxb-wrong", SigningSecret: "s", APIURL: h.slack.APIURL(), Runtime: bot.Runtime{Inbox: testInbox(t)}}, h.engine, nil)
 	if err == nil {
 		err = bad.Ping(h.ctx)
 	}

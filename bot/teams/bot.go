@@ -24,10 +24,6 @@ const Platform = "teams"
 // Defaults of Config.
 const (
 	DefaultWorkTimeout = 30 * time.Second
-	// dedupeTTL outlives a channel token (about an hour, plus the validator's leeway): a
-	// captured delivery replayed while its token is still accepted is recognised.
-	dedupeTTL  = 75 * time.Minute
-	dedupeSize = 100000
 )
 
 // Store keeps people's conversation references across restarts, so that the bot can write
@@ -64,8 +60,10 @@ type Bot struct {
 	conn      *Connector
 	adapter   *core.BotFrameworkAdapter
 	people    *directory
-	seen      *bot.Cache[struct{}]
-	work      *bot.Worker
+	// inbox records activities before the ack: its keys recognise redeliveries.
+	inbox *bot.Inbox
+	// work runs the answers that need no record (typos, help) after the ack.
+	work *bot.Worker
 }
 
 var _ bot.Platform = (*Bot)(nil)
@@ -94,6 +92,9 @@ func New(cfg Config, engine Engine, st Store, log *slog.Logger) (*Bot, error) {
 	}
 	if cfg.WorkTimeout < 0 {
 		return nil, errors.New("teams: work_timeout cannot be negative")
+	}
+	if cfg.Inbox == nil {
+		return nil, errors.New("teams: an inbox is required")
 	}
 	cfg.WorkTimeout = cmp.Or(cfg.WorkTimeout, DefaultWorkTimeout)
 	cfg.Clock = cmp.Or[flows.Clock](cfg.Clock, flows.SystemClock{})
@@ -125,10 +126,11 @@ func New(cfg Config, engine Engine, st Store, log *slog.Logger) (*Bot, error) {
 			TokenValidator: validator,
 			Client:         conn,
 		},
-		seen: bot.NewCache[struct{}](cfg.Clock, dedupeTTL, dedupeSize),
-		work: bot.NewWorker(cfg.WorkTimeout, log),
+		inbox: cfg.Inbox,
+		work:  bot.NewWorker(cfg.WorkTimeout, log),
 	}
 	b.people = newDirectory(conn, st, cfg.TenantID, cfg.Clock, log)
+	cfg.Inbox.Handle(Platform, b)
 	return b, nil
 }
 
@@ -170,8 +172,8 @@ func (b *Bot) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops accepting activities and waits for the work in flight, at most WorkTimeout; then
-// it cancels what is left and says so.
+// Close stops the detached answers and waits for those in flight, at most WorkTimeout; then it
+// cancels what is left and says so. The inbox is the wiring's to close.
 func (b *Bot) Close() error {
 	if err := b.work.Close(); err != nil {
 		return fmt.Errorf("teams: close: %w", err)

@@ -132,7 +132,11 @@ type harness struct {
 	engine *bot.Engine
 	svc    *flows.Service
 	bot    *Bot
-	srv    *httptest.Server
+	inbox  *bot.Inbox
+	// hold leaves what a delivery recorded in the inbox unprocessed after its ack, as a crash
+	// right after the 200 would.
+	hold bool
+	srv  *httptest.Server
 }
 
 func newHarness(t testing.TB) *harness {
@@ -181,10 +185,17 @@ func (h *harness) start() {
 	}
 	h.svc = svc
 	engine.SetService(svc)
+	// The inbox runs on the domain's clock and is not started: the tests process it when they
+	// say (idle), so they can look at what a delivery recorded before anything acts on it.
+	inbox, err := bot.NewInbox(bot.InboxConfig{Store: h.store, Clock: h.clock, Log: log, Backoff: time.Second, MaxBackoff: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.inbox = inbox
 	b, err := New(Config{
 		AppID: h.bf.AppID(), AppPassword: h.bf.AppPassword(), TenantID: tenant,
 		OpenIDMetadataURL: h.bf.MetadataURL(), TokenURL: h.bf.TokenURL(tenant),
-		Runtime: bot.Runtime{HTTPClient: h.bf.Client(), Clock: h.clock}, ServiceHosts: []string{"127.0.0.1"},
+		Runtime: bot.Runtime{HTTPClient: h.bf.Client(), Clock: h.clock, Inbox: inbox}, ServiceHosts: []string{"127.0.0.1"},
 	}, engine, h.contacts, log)
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +213,9 @@ func (h *harness) stop() {
 	h.srv.Close()
 	if err := h.bot.Close(); err != nil {
 		h.t.Errorf("bot.Close: %v", err)
+	}
+	if err := h.inbox.Close(); err != nil {
+		h.t.Errorf("inbox.Close: %v", err)
 	}
 	h.srv = nil
 }
@@ -226,7 +240,9 @@ func (h *harness) deliver(act schema.Activity) {
 	if resp.StatusCode != http.StatusOK {
 		h.t.Fatalf("deliver %s: status %d", act.Type, resp.StatusCode)
 	}
-	h.bot.idle()
+	if !h.hold {
+		h.bot.idle()
+	}
 }
 
 func (h *harness) say(m teamstest.Member, conv, text string) schema.Activity {
@@ -378,4 +394,11 @@ func (h *harness) request(id string) *flows.Request {
 }
 
 // idle waits for the detached work started so far.
-func (b *Bot) idle() { b.work.Wait() }
+func (b *Bot) idle() {
+	b.inbox.Pump(context.Background())
+	b.inbox.Wait()
+	b.work.Wait()
+}
+
+// testInbox is an inbox on a store of its own, for bots a test builds by hand.
+func testInbox(t testing.TB) *bot.Inbox { return bottest.NewInbox(t, flowstest.NewStore()) }

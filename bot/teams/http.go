@@ -15,8 +15,10 @@ const maxBody = 256 << 10
 
 // Handler serves the bot's messaging endpoint, POST /teams/messages. Every delivery is
 // authenticated first (our TokenValidator through the adapter's ParseRequest); anything that
-// fails gets 401 and does nothing. An authenticated activity is answered 200 at once, well
-// inside Teams' 15 seconds, and processed afterwards on a detached, bounded context.
+// fails gets 401 and does nothing. An authenticated activity is recorded in the inbox before
+// its 200 (well inside Teams' 15 seconds) and processed from there by the inbox's workers, so
+// a crash right after the ack loses nothing; what needs no record (a typo, a message in a
+// group chat) is answered at once instead.
 func (b *Bot) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /teams/messages", b.serveMessages)
@@ -33,15 +35,46 @@ func (b *Bot) serveMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := b.log.With("activity_id", act.ID, "activity_type", string(act.Type), "conversation_id", act.Conversation.ID)
-	if act.ID != "" && !b.seen.Add(act.Conversation.ID+"\x00"+act.ID, struct{}{}) {
-		// A redelivery (Teams retries what it thinks was lost) or a replay: acknowledged, not redone.
-		log.InfoContext(ctx, "ignored a redelivered activity")
+	if !b.accepted(ctx, act) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if !b.work.Go(ctx, "activity "+string(act.Type), func(ctx context.Context) { b.process(ctx, act) }) {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	if card, ok := b.answerNow(act); ok {
+		// Nothing is asked of jitbot: the answer needs no record, and a crash losing it loses
+		// nothing the person cannot see was not done. The sender's 1:1 chat is remembered too,
+		// as for any message there.
+		if card != nil {
+			b.work.Go(ctx, "answer", func(ctx context.Context) {
+				if act.Conversation.ConversationType == personalConversation {
+					b.rememberSender(ctx, act)
+				}
+				b.replyCard(ctx, act, *card)
+			})
+		}
+		w.WriteHeader(http.StatusOK)
 		return
+	}
+	if act.ID == "" {
+		// Nothing to recognise a redelivery by: processed detached, as it cannot be keyed.
+		log.WarnContext(ctx, "an activity without an id; processed without a record")
+		if !b.work.Go(ctx, "activity "+string(act.Type), func(ctx context.Context) { _ = b.process(ctx, act) }) {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	first, err := b.receive(ctx, act)
+	if err != nil {
+		log.ErrorContext(ctx, "could not record an activity", "err", err)
+		// Not acknowledged: the Bot Framework tells the sender it failed.
+		http.Error(w, "could not take the activity", http.StatusServiceUnavailable)
+		return
+	}
+	if !first {
+		// A redelivery (Teams retries what it thinks was lost) or a replay: acknowledged, not
+		// redone.
+		log.InfoContext(ctx, "ignored a redelivered activity")
 	}
 	w.WriteHeader(http.StatusOK)
 }

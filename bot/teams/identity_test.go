@@ -79,7 +79,7 @@ func TestAppTypeChoosesTheTokenAuthority(t *testing.T) {
 		before := len(h.bf.TokenTenants())
 		b, err := New(Config{
 			AppID: h.bf.AppID(), AppPassword: h.bf.AppPassword(), TenantID: tenant, AppType: appType,
-			OpenIDMetadataURL: h.bf.MetadataURL(), Runtime: bot.Runtime{HTTPClient: hc},
+			OpenIDMetadataURL: h.bf.MetadataURL(), Runtime: bot.Runtime{HTTPClient: hc, Inbox: testInbox(t)},
 		}, h.engine, h.contacts, nil)
 		if err != nil {
 			t.Fatal(err)

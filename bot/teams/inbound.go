@@ -27,30 +27,69 @@ func privately() bot.Card {
 	}
 }
 
-// process handles one authenticated activity after its acknowledgement. Messages (typed
-// commands and Action.Submit clicks), conversation updates and invokes go through the
-// library's activity.HandlerFuncs; installationUpdate, which the library refuses, is handled
-// here. The library's ProcessActivity is not used: it posts the handler's reply through a
-// call without a context and throws the new activity's id away, so replies go through the
-// Connector instead.
-func (b *Bot) process(ctx context.Context, act schema.Activity) {
-	log := b.log.With("activity_id", act.ID, "conversation_id", act.Conversation.ID, "user_id", act.From.ID)
+// accepted says whether an authenticated activity is for jitbot at all: from somebody (not the
+// bot's own echo), in our tenant. Cheap, so it runs before the ack: what fails it is
+// acknowledged and dropped, never recorded.
+func (b *Bot) accepted(ctx context.Context, act schema.Activity) bool {
 	if act.From.ID == "" || act.From.ID == act.Recipient.ID {
-		return // nobody, or the bot's own echo
+		return false // nobody, or the bot's own echo
 	}
 	if !sameTenant(act.Conversation.TenantID, b.cfg.TenantID) {
 		// Another tenant's admin controls what email its users show: never trust it. An
 		// activity naming no tenant is not from Teams' users either.
-		log.WarnContext(ctx, "ignored an activity from another tenant", "tenant_id", act.Conversation.TenantID)
-		return
+		b.log.WarnContext(ctx, "ignored an activity from another tenant", "activity_id", act.ID,
+			"conversation_id", act.Conversation.ID, "user_id", act.From.ID, "tenant_id", act.Conversation.TenantID)
+		return false
+	}
+	return true
+}
+
+// answerNow says whether a message is answered without asking anything of jitbot, and with
+// what (nil: nothing to say): a typo in the 1:1 chat (the usage and what was wrong, at once),
+// a message in a group chat or a channel (jitbot talks in private only). It only parses. Help
+// and empty messages go through the inbox: like any message in the 1:1 chat they also store
+// the conversation reference that lets jitbot write to the person later.
+func (b *Bot) answerNow(act schema.Activity) (*bot.Card, bool) {
+	if act.Type != schema.Message {
+		return nil, false
+	}
+	if act.Conversation.ConversationType != personalConversation {
+		if act.Value != nil {
+			return nil, true // a card's button outside the 1:1 chat: nothing jitbot sent
+		}
+		c := privately()
+		return &c, true
+	}
+	if act.Value != nil || strings.TrimSpace(act.Text) == "" {
+		return nil, false
+	}
+	if _, err := typedCommand(act); err != nil {
+		c := bot.UsageCard(b.Wording(), err)
+		return &c, true
+	}
+	return nil, false
+}
+
+// process handles one authenticated, accepted activity after its acknowledgement, from the
+// inbox. Messages (typed commands and Action.Submit clicks), conversation updates and invokes
+// go through the library's activity.HandlerFuncs; installationUpdate, which the library
+// refuses, is handled here. The library's ProcessActivity is not used: it posts the handler's
+// reply through a call without a context and throws the new activity's id away, so replies go
+// through the Connector instead. The error is a failure worth another attempt (bot.Retryable):
+// everything else has been answered.
+func (b *Bot) process(ctx context.Context, act schema.Activity) error {
+	log := b.log.With("activity_id", act.ID, "conversation_id", act.Conversation.ID, "user_id", act.From.ID)
+	if !b.accepted(ctx, act) {
+		return nil
 	}
 	if act.Type == schema.InstallationUpdate {
 		b.onInstallation(ctx, act)
-		return
+		return nil
 	}
+	var err error
 	h := activity.HandlerFuncs{
 		OnMessageFunc: func(turn *activity.TurnContext) (schema.Activity, error) {
-			b.onMessage(ctx, turn.Activity)
+			err = b.onMessage(ctx, turn.Activity)
 			return schema.Activity{}, nil
 		},
 		OnConversationUpdateFunc: func(turn *activity.TurnContext) (schema.Activity, error) {
@@ -64,9 +103,10 @@ func (b *Bot) process(ctx context.Context, act schema.Activity) {
 			return schema.Activity{}, nil
 		},
 	}
-	if _, err := activity.PrepareActivityContext(h, &activity.TurnContext{Activity: act}); err != nil {
-		log.DebugContext(ctx, "ignored an activity", "activity_type", string(act.Type), "err", err)
+	if _, perr := activity.PrepareActivityContext(h, &activity.TurnContext{Activity: act}); perr != nil {
+		log.DebugContext(ctx, "ignored an activity", "activity_type", string(act.Type), "err", perr)
 	}
+	return err
 }
 
 // onInstallation remembers the 1:1 chat of a person who installed the app, so that approval
@@ -97,13 +137,14 @@ func (b *Bot) rememberSender(ctx context.Context, act schema.Activity) {
 }
 
 // onMessage handles a typed command or a card's Action.Submit, in a 1:1 chat only: what
-// jitbot says about access is private.
-func (b *Bot) onMessage(ctx context.Context, act schema.Activity) {
+// jitbot says about access is private. A failure worth retrying (the person could not be looked
+// up, the service unavailable) is returned unanswered.
+func (b *Bot) onMessage(ctx context.Context, act schema.Activity) error {
 	if act.Conversation.ConversationType != personalConversation {
 		if act.Value == nil {
 			b.replyCard(ctx, act, privately())
 		}
-		return
+		return nil
 	}
 	who := bot.Actor{Platform: Platform, UserID: act.From.ID, Ref: act.ID}
 	p, err := b.people.identify(ctx, act)
@@ -111,15 +152,23 @@ func (b *Bot) onMessage(ctx context.Context, act schema.Activity) {
 		err = b.people.remember(ctx, p, act)
 	}
 	if err != nil {
-		b.deliver(ctx, act, b.engine.Refused(ctx, who, err))
-		return
+		return b.answer(ctx, act, b.engine.Refused(ctx, who, err))
 	}
 	who.Email, who.Location = p.Email, p.Loc
 	if act.Value != nil {
-		b.onSubmit(ctx, act, who)
-		return
+		return b.onSubmit(ctx, act, who)
 	}
-	b.onText(ctx, act, who)
+	return b.onText(ctx, act, who)
+}
+
+// answer delivers a reply, unless its failure is worth another attempt: then it is returned
+// for the inbox to retry.
+func (b *Bot) answer(ctx context.Context, act schema.Activity, reply bot.Reply) error {
+	if bot.Retryable(reply.Err) {
+		return reply.Err
+	}
+	b.deliver(ctx, act, reply)
+	return nil
 }
 
 // mention matches Teams' mention markup (<at>jitbot</at>) in message text; markup matches the
@@ -146,23 +195,29 @@ func commandText(text string) string {
 	return text
 }
 
-// onText runs a typed command. Anything but text (a picture, a file, a sticker) is answered
-// with what jitbot understands; "access request" alone asks for the form.
-func (b *Bot) onText(ctx context.Context, act schema.Activity, who bot.Actor) {
-	if strings.TrimSpace(act.Text) == "" {
-		b.replyCard(ctx, act, bot.UsageCard(b.Wording(), nil))
-		return
-	}
+// typedCommand parses what the person typed; "access request" alone asks for the form.
+func typedCommand(act schema.Activity) (bot.Command, error) {
 	text := commandText(act.Text)
 	if strings.EqualFold(text, string(bot.VerbRequest)) {
 		text = "" // "access request" alone: the form
 	}
-	cmd, err := bot.Parse(text)
+	return bot.Parse(text)
+}
+
+// onText runs a typed command. Anything but text (a picture, a file, a sticker) is answered
+// with what jitbot understands. Typos were answered before the ack (answerNow); a command
+// that no longer parses is answered the same way.
+func (b *Bot) onText(ctx context.Context, act schema.Activity, who bot.Actor) error {
+	if strings.TrimSpace(act.Text) == "" {
+		b.replyCard(ctx, act, bot.UsageCard(b.Wording(), nil))
+		return nil
+	}
+	cmd, err := typedCommand(act)
 	if err != nil {
 		b.replyCard(ctx, act, bot.UsageCard(b.Wording(), err))
-		return
+		return nil
 	}
-	b.deliver(ctx, act, b.engine.Run(ctx, who, cmd, idempotencyKey(act)))
+	return b.answer(ctx, act, b.engine.Run(ctx, who, cmd, idempotencyKey(act)))
 }
 
 // idempotencyKey names a delivery for flows.Submit: Teams activity ids are unique within a
@@ -173,40 +228,43 @@ func idempotencyKey(act schema.Activity) string {
 
 // onSubmit handles an Action.Submit click: the request form, or a button with an opaque action
 // id, which the engine runs (flows authorizes it on the current state).
-func (b *Bot) onSubmit(ctx context.Context, act schema.Activity, who bot.Actor) {
+func (b *Bot) onSubmit(ctx context.Context, act schema.Activity, who bot.Actor) error {
 	marker, _ := act.Value[dataKey].(string)
 	if marker == formMarker {
-		b.submitForm(ctx, act, who)
-		return
+		return b.submitForm(ctx, act, who)
 	}
 	a, err := bot.ParseAction(marker)
 	if err != nil {
 		b.log.InfoContext(ctx, "ignored a click on an unknown action", "user_id", act.From.ID, "activity_id", act.ID)
 		b.deliver(ctx, act, b.engine.Refused(ctx, who, flows.Errorf(flows.EINVALID, "that button does nothing here")))
-		return
+		return nil
 	}
 	reason, _ := act.Value[inputReason].(string)
-	b.deliver(ctx, act, b.engine.Click(ctx, who, a, bot.ClickInput{Reason: reason}))
+	return b.answer(ctx, act, b.engine.Click(ctx, who, a, bot.ClickInput{Reason: reason}))
 }
 
 // submitForm submits a filled-in request card. The activity id is the idempotency key, so a
 // redelivered click makes one request; the form is then replaced by the engine's answer (the
 // request's summary), so it cannot be sent twice.
-func (b *Bot) submitForm(ctx context.Context, act schema.Activity, who bot.Actor) {
+func (b *Bot) submitForm(ctx context.Context, act schema.Activity, who bot.Actor) error {
 	cmd, err := parseRequestForm(act.Value)
 	if err != nil {
 		b.deliver(ctx, act, b.engine.Refused(ctx, who, err))
-		return
+		return nil
 	}
 	reply := b.engine.Run(ctx, who, cmd, idempotencyKey(act))
+	if bot.Retryable(reply.Err) {
+		return reply.Err
+	}
 	if reply.Card != nil && reply.Err == nil && act.ReplyToID != "" {
 		err := b.conn.UpdateActivity(ctx, act.ServiceURL, act.Conversation.ID, act.ReplyToID, cardActivity(reply.Card.Summary(), renderCard(*reply.Card)))
 		if err == nil {
-			return
+			return nil
 		}
 		b.log.InfoContext(ctx, "could not replace the request form; answering instead", "activity_id", act.ID, "err", err)
 	}
 	b.deliver(ctx, act, reply)
+	return nil
 }
 
 // deliver answers the person who sent act with the engine's reply, in the conversation act

@@ -61,6 +61,7 @@ type Main struct {
 	metrics *metrics
 	health  *health
 	notify  *bot.Engine
+	inbox   *bot.Inbox
 	sched   *cron.Cron
 	server  *http.Server
 	ln      net.Listener
@@ -148,10 +149,13 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		return nil, err
 	}
 	m.notify.SetService(m.svc)
+	if m.inbox, err = bot.NewInbox(bot.InboxConfig{Store: m.db, Clock: m.clock, Log: m.log}); err != nil {
+		return nil, err
+	}
 
 	if cfg.Slack != nil {
 		sc := *cfg.Slack
-		sc.Clock, sc.HTTPClient = m.clock, slackHTTP.client()
+		sc.Clock, sc.HTTPClient, sc.Inbox = m.clock, slackHTTP.client(), m.inbox
 		m.slack, err = slack.New(sc, m.notify, m.log)
 		if err != nil {
 			return nil, fmt.Errorf("slack: %w", err)
@@ -162,7 +166,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 
 	if cfg.Teams != nil {
 		tc := *cfg.Teams
-		tc.Clock, tc.HTTPClient = m.clock, teamsHTTP.client()
+		tc.Clock, tc.HTTPClient, tc.Inbox = m.clock, teamsHTTP.client(), m.inbox
 		m.teams, err = teams.New(tc, m.notify, m.db, m.log)
 		if err != nil {
 			return nil, fmt.Errorf("teams: %w", err)
@@ -171,7 +175,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		m.health.add("teams", "", false, m.teams.Ping)
 	}
 
-	var extra []job
+	extra := []job{{inboxPurgeSchedule, func() {
+		if _, err := m.inbox.Purge(m.ctx); err != nil {
+			m.log.Error("inbox purge failed", "err", err)
+		}
+	}}}
 	if m.slack != nil && len(cfg.Policy.UserGroups()) > 0 {
 		syncLog := m.log.With("component", "groups")
 		m.syncGroups = func() { _ = syncUserGroups(m.ctx, cfg.Policy, m.slack.UserGroupMembers, syncLog) }
@@ -374,6 +382,7 @@ func (m *Main) Run(ctx context.Context) error {
 	// integration that does not answer degrades alone, nothing waits for it
 	// (Started does, so that their state is known by then).
 	checked := m.health.run(m.ctx, m.bg.Go, m.opts.NoScheduler)
+	m.inbox.Start() // resumes what a previous process received and did not finish
 
 	if m.syncGroups != nil {
 		// Groups that include Slack user groups have only their configured
@@ -470,6 +479,11 @@ func (m *Main) Close() error {
 		if m.teams != nil {
 			if err := m.teams.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("teams: %w", err))
+			}
+		}
+		if m.inbox != nil {
+			if err := m.inbox.Close(); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		if m.cancel != nil {

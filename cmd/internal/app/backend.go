@@ -18,6 +18,7 @@ type Backend interface {
 	flows.Store
 	flows.AuditLog
 	flows.ChatState
+	flows.Inbox
 	CountByState(ctx context.Context) (map[flows.State]int, error)
 	Close() error
 }

@@ -15,10 +15,11 @@ import (
 // Schedules. Expiry is driven by data (the store's due index), not by one
 // cron entry per grant: the sweep reads only what is due.
 const (
-	sweepSchedule     = "@every 5s"
-	reconcileSchedule = "@every 1h"
-	rotateSchedule    = "0 0 3 * * *" // daily, 03:00 UTC
-	groupSyncSchedule = "@every 5m"
+	sweepSchedule      = "@every 5s"
+	reconcileSchedule  = "@every 1h"
+	rotateSchedule     = "0 0 3 * * *" // daily, 03:00 UTC
+	groupSyncSchedule  = "@every 5m"
+	inboxPurgeSchedule = "@every 10m" // tombstones older than bot.DefaultInboxRetention
 	// SweepInterval is the sweep schedule's period: the budget of an expiry
 	// is its deadline plus one of these (the scenarios check it).
 	SweepInterval = 5 * time.Second

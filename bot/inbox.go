@@ -1,0 +1,407 @@
+package bot
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+// InboxHandler acts on the inbox items of one platform. A platform
+// registers one with Inbox.Handle when it is built.
+type InboxHandler interface {
+	// HandleInbox does what the item asks and answers the person. An error
+	// is transient (the item is tried again later) unless Permanent wraps
+	// it; an item the handler has answered, even with a refusal, is done
+	// (nil).
+	HandleInbox(ctx context.Context, item flows.InboxItem) error
+	// GiveUpInbox tells the person, when the payload says where, that what
+	// they asked could not be done: err is the last failure.
+	GiveUpInbox(ctx context.Context, item flows.InboxItem, err error)
+}
+
+// Permanent marks a handler's error as not worth another attempt: the
+// item is given up at once.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
+// Retryable says whether a failure met while processing an inbox item may
+// go away by itself (the store or the platform unreachable, the service
+// not ready): such items are tried again. Refusals (forbidden, not found,
+// invalid) are answered, never retried.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var p permanentError
+	if errors.As(err, &p) {
+		return false
+	}
+	switch flows.ErrorCode(err) {
+	case flows.EINTERNAL, flows.EUNAVAILABLE:
+		return true
+	}
+	return false
+}
+
+// InboxConfig configures an Inbox. Zero values take the defaults.
+type InboxConfig struct {
+	// Store keeps the items (store.DB, flowstest.Store). Required.
+	Store flows.Inbox
+	Clock flows.Clock
+	// Workers is how many items are processed at once (8).
+	Workers int
+	// Timeout bounds the processing of one item (30 s), and how long Close
+	// waits for the items in flight. An item's lease is Timeout plus a
+	// margin: a process that dies holding it leaves it to be taken again
+	// once the lease runs out.
+	Timeout time.Duration
+	// MaxAttempts is how many times an item is tried before it is given up
+	// (5).
+	MaxAttempts int
+	// Backoff is the wait before the second attempt (2 s); it doubles with
+	// each attempt, up to MaxBackoff (1 min), plus up to a quarter of
+	// jitter so that items failing together do not retry together.
+	Backoff, MaxBackoff time.Duration
+	// Poll is how often idle workers look for items falling due (retries,
+	// leases run out); new items wake them at once (1 s).
+	Poll time.Duration
+	// Retention is how long finished items stay as tombstones that
+	// recognise redeliveries (75 min: Slack and Teams retry within
+	// minutes, and a captured Teams activity can be replayed as long as its
+	// channel token is accepted, about an hour plus leeway).
+	Retention time.Duration
+	Log       *slog.Logger
+}
+
+// Inbox processes what people send, from the store: platforms Receive a
+// delivery before they acknowledge it, and a fixed pool of workers takes
+// the items (with a lease), hands each to its platform's handler, and
+// finishes it, retries it with backoff, or gives it up and says so. After
+// a restart it resumes whatever was received and not finished. Create it
+// with NewInbox; it is safe for concurrent use.
+type Inbox struct {
+	cfg   InboxConfig
+	store flows.Inbox
+	clock flows.Clock
+	log   *slog.Logger
+	lease time.Duration
+
+	hmu      sync.RWMutex
+	handlers map[string]InboxHandler
+
+	wake  chan struct{} // a new item: look now
+	jobs  chan flows.InboxItem
+	idle  atomic.Int64 // workers waiting on jobs
+	stop  context.Context
+	halt  context.CancelFunc // stops taking
+	base  context.Context    // processing contexts derive from it
+	abort context.CancelFunc // cancels the items in flight
+	loops sync.WaitGroup
+
+	fmu      sync.Mutex
+	inflight int
+	quiet    *sync.Cond // signalled when inflight drops to 0
+
+	startOnce, closeOnce sync.Once
+	closeErr             error
+}
+
+// Defaults of InboxConfig.
+const (
+	DefaultInboxWorkers   = 8
+	DefaultInboxRetention = 75 * time.Minute
+	leaseMargin           = 5 * time.Second
+)
+
+// NewInbox checks the configuration and builds an inbox whose workers have
+// not started (Start).
+func NewInbox(cfg InboxConfig) (*Inbox, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("bot: an inbox store is required")
+	}
+	if cfg.Workers < 0 || cfg.Timeout < 0 || cfg.MaxAttempts < 0 || cfg.Backoff < 0 || cfg.MaxBackoff < 0 || cfg.Poll < 0 || cfg.Retention < 0 {
+		return nil, errors.New("bot: inbox settings cannot be negative")
+	}
+	cfg.Clock = cmp.Or[flows.Clock](cfg.Clock, flows.SystemClock{})
+	cfg.Workers = cmp.Or(cfg.Workers, DefaultInboxWorkers)
+	cfg.Timeout = cmp.Or(cfg.Timeout, 30*time.Second)
+	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, 5)
+	cfg.Backoff = cmp.Or(cfg.Backoff, 2*time.Second)
+	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, time.Minute)
+	cfg.Poll = cmp.Or(cfg.Poll, time.Second)
+	cfg.Retention = cmp.Or(cfg.Retention, DefaultInboxRetention)
+	log := cmp.Or(cfg.Log, slog.New(slog.DiscardHandler)).With("component", "inbox")
+	in := &Inbox{
+		cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: log, lease: cfg.Timeout + leaseMargin,
+		handlers: map[string]InboxHandler{}, wake: make(chan struct{}, 1), jobs: make(chan flows.InboxItem),
+	}
+	in.stop, in.halt = context.WithCancel(context.Background())
+	in.base, in.abort = context.WithCancel(context.Background())
+	in.quiet = sync.NewCond(&in.fmu)
+	return in, nil
+}
+
+// Handle registers the handler of a platform's items. Like
+// http.ServeMux.Handle it panics on a wiring mistake.
+func (in *Inbox) Handle(platform string, h InboxHandler) {
+	if platform == "" || h == nil {
+		panic("bot: Inbox.Handle: a platform name and a handler are required")
+	}
+	in.hmu.Lock()
+	defer in.hmu.Unlock()
+	if _, dup := in.handlers[platform]; dup {
+		panic("bot: Inbox.Handle: a second handler for " + platform)
+	}
+	in.handlers[platform] = h
+}
+
+func (in *Inbox) handler(platform string) (InboxHandler, bool) {
+	in.hmu.RLock()
+	defer in.hmu.RUnlock()
+	h, ok := in.handlers[platform]
+	return h, ok
+}
+
+// Receive records a delivery durably under its idempotency key, before the
+// platform acknowledges it. first is false for a redelivery (the key was
+// received before): it must be acknowledged and not acted on again.
+func (in *Inbox) Receive(ctx context.Context, platform, key string, payload []byte) (first bool, err error) {
+	first, err = in.store.Receive(ctx, flows.InboxItem{Key: key, Platform: platform, Payload: payload, ReceivedAt: in.clock.Now()})
+	if err != nil {
+		return false, fmt.Errorf("bot: inbox: %w", err)
+	}
+	if first {
+		select {
+		case in.wake <- struct{}{}:
+		default: // a wake-up is pending already
+		}
+	}
+	return first, nil
+}
+
+// Start starts the workers and the loop that feeds them. Until then items
+// wait in the store (tests process them with Pump).
+func (in *Inbox) Start() {
+	in.startOnce.Do(func() {
+		for range in.cfg.Workers {
+			in.loops.Go(in.work)
+		}
+		in.loops.Go(in.dispatch)
+	})
+}
+
+// dispatch takes as many due items as there are idle workers, in one
+// store transaction, and hands them out; it waits for a new item, the
+// poll, or Close when nothing is due or nobody is idle.
+func (in *Inbox) dispatch() {
+	tick := time.NewTicker(in.cfg.Poll)
+	defer tick.Stop()
+	for {
+		full := false
+		if free := int(in.idle.Load()); free > 0 {
+			items, err := in.store.TakeInbox(in.stop, in.clock.Now(), in.lease, free)
+			if err != nil && in.stop.Err() == nil {
+				in.log.Error("could not take inbox items", "err", err)
+			}
+			full = len(items) == free
+			for i, it := range items {
+				in.begin()
+				in.idle.Add(-1)
+				select {
+				case in.jobs <- it:
+				case <-in.stop.Done():
+					in.done()
+					in.release(items[i:])
+					return
+				}
+			}
+		}
+		if full {
+			continue // more may be due
+		}
+		select {
+		case <-in.stop.Done():
+			return
+		case <-in.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// release hands back items taken but not started, so that the next
+// process need not wait for their lease to run out.
+func (in *Inbox) release(items []flows.InboxItem) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for _, it := range items {
+		if err := in.store.RetryInbox(ctx, it.Key, in.clock.Now()); err != nil {
+			in.log.Warn("could not release an inbox item", "key", it.Key, "err", err)
+		}
+	}
+}
+
+func (in *Inbox) work() {
+	for {
+		in.idle.Add(1)
+		select {
+		case it := <-in.jobs:
+			in.process(it)
+			in.done()
+		case <-in.stop.Done():
+			return
+		}
+	}
+}
+
+func (in *Inbox) begin() {
+	in.fmu.Lock()
+	in.inflight++
+	in.fmu.Unlock()
+}
+
+func (in *Inbox) done() {
+	in.fmu.Lock()
+	in.inflight--
+	if in.inflight == 0 {
+		in.quiet.Broadcast()
+	}
+	in.fmu.Unlock()
+}
+
+// Wait waits until no item is being processed (tests, benchmarks).
+func (in *Inbox) Wait() {
+	in.fmu.Lock()
+	defer in.fmu.Unlock()
+	for in.inflight > 0 {
+		in.quiet.Wait()
+	}
+}
+
+// Pump processes every item due now, one at a time on the caller's
+// goroutine, until none is left, and returns how many it processed. Tests
+// use it instead of Start: what runs when is then theirs to say. Retries
+// fall due on the clock, so they wait for it to move.
+func (in *Inbox) Pump(ctx context.Context) int {
+	n := 0
+	for {
+		items, err := in.store.TakeInbox(ctx, in.clock.Now(), in.lease, 1)
+		if err != nil {
+			in.log.ErrorContext(ctx, "could not take inbox items", "err", err)
+			return n
+		}
+		if len(items) == 0 {
+			return n
+		}
+		in.begin()
+		in.process(items[0])
+		in.done()
+		n++
+	}
+}
+
+// process runs one item through its platform's handler, then finishes it,
+// schedules its retry or gives it up. A panic in a handler gives the item
+// up: trying it again would panic again.
+func (in *Inbox) process(it flows.InboxItem) {
+	ctx, cancel := context.WithTimeout(in.base, in.cfg.Timeout)
+	defer cancel()
+	log := in.log.With("key", it.Key, "platform", it.Platform, "attempt", it.Attempts)
+	h, ok := in.handler(it.Platform)
+	var err error
+	if !ok {
+		err = fmt.Errorf("no handler for platform %q", it.Platform)
+	} else {
+		err = in.handle(ctx, h, it)
+	}
+	now := in.clock.Now()
+	if err != nil && Retryable(err) && it.Attempts < in.cfg.MaxAttempts && ok {
+		next := now.Add(in.backoff(it.Attempts))
+		log.WarnContext(ctx, "inbox item failed; will retry", "next_at", next, "err", err)
+		if rerr := in.store.RetryInbox(context.WithoutCancel(ctx), it.Key, next); rerr != nil {
+			log.ErrorContext(ctx, "could not schedule the retry of an inbox item; it is taken again when its lease runs out", "err", rerr)
+		}
+		return
+	}
+	if err != nil {
+		log.ErrorContext(ctx, "gave up an inbox item", "err", err)
+		if ok {
+			h.GiveUpInbox(ctx, it, err)
+		}
+	}
+	if ferr := in.store.FinishInbox(context.WithoutCancel(ctx), it.Key, now); ferr != nil {
+		log.ErrorContext(ctx, "could not finish an inbox item; it may be processed again", "err", ferr)
+	}
+}
+
+func (in *Inbox) handle(ctx context.Context, h InboxHandler, it flows.InboxItem) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = Permanent(fmt.Errorf("inbox handler panicked: %v", p))
+		}
+	}()
+	return h.HandleInbox(ctx, it)
+}
+
+// backoff is the wait after the attempt-th failure.
+func (in *Inbox) backoff(attempt int) time.Duration {
+	d := in.cfg.Backoff
+	for i := 1; i < attempt && d < in.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, in.cfg.MaxBackoff)
+	return d + rand.N(d/4+1)
+}
+
+// Purge removes the items finished longer ago than the retention: their
+// redeliveries are no longer expected.
+func (in *Inbox) Purge(ctx context.Context) (int, error) {
+	n, err := in.store.PurgeInbox(ctx, in.clock.Now().Add(-in.cfg.Retention))
+	if err != nil {
+		return n, fmt.Errorf("bot: purge the inbox: %w", err)
+	}
+	return n, nil
+}
+
+// Close stops taking items and waits for those in flight, at most the
+// timeout; then it cancels them, gives them a second, and says so. What
+// was not taken stays in the store for the next process.
+func (in *Inbox) Close() error {
+	in.closeOnce.Do(func() {
+		in.halt()
+		done := make(chan struct{})
+		go func() { in.loops.Wait(); in.Wait(); close(done) }()
+		timer := time.NewTimer(in.cfg.Timeout)
+		defer timer.Stop()
+		select {
+		case <-done:
+			in.abort()
+			return
+		case <-timer.C:
+		}
+		in.abort()
+		grace := time.NewTimer(closeGrace)
+		defer grace.Stop()
+		select {
+		case <-done:
+		case <-grace.C:
+		}
+		in.closeErr = errors.New("bot: inbox: items still in flight after the shutdown deadline were cancelled")
+	})
+	return in.closeErr
+}

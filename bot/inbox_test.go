@@ -1,0 +1,200 @@
+package bot_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/flows/flowstest"
+)
+
+// fakeHandler answers each item with what fail says for its attempt.
+type fakeHandler struct {
+	mu      sync.Mutex
+	calls   map[string]int
+	gaveUp  map[string]error
+	fail    func(key string, attempt int) error
+	block   chan struct{} // when set, every call waits for it
+	running atomic.Int32
+	most    atomic.Int32
+}
+
+func newFakeHandler(fail func(string, int) error) *fakeHandler {
+	return &fakeHandler{calls: map[string]int{}, gaveUp: map[string]error{}, fail: fail}
+}
+
+func (h *fakeHandler) HandleInbox(ctx context.Context, it flows.InboxItem) error {
+	n := h.running.Add(1)
+	defer h.running.Add(-1)
+	for {
+		m := h.most.Load()
+		if n <= m || h.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	if h.block != nil {
+		select {
+		case <-h.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	h.mu.Lock()
+	h.calls[it.Key]++
+	attempt := h.calls[it.Key]
+	h.mu.Unlock()
+	if h.fail == nil {
+		return nil
+	}
+	return h.fail(it.Key, attempt)
+}
+
+func (h *fakeHandler) GiveUpInbox(_ context.Context, it flows.InboxItem, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.gaveUp[it.Key] = err
+}
+
+func (h *fakeHandler) count(key string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.calls[key]
+}
+
+func newInbox(t *testing.T, st flows.Inbox, clock flows.Clock, workers int) *bot.Inbox {
+	t.Helper()
+	in, err := bot.NewInbox(bot.InboxConfig{Store: st, Clock: clock, Workers: workers, MaxAttempts: 3, Backoff: time.Second, MaxBackoff: 4 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = in.Close() })
+	return in
+}
+
+func depth(t *testing.T, st flows.Inbox) int {
+	t.Helper()
+	n, _, err := st.InboxDepth(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestInboxRedeliveryIsIgnored(t *testing.T) {
+	st, clock := flowstest.NewStore(), flowstest.NewClock(flowstest.T0)
+	in := newInbox(t, st, clock, 1)
+	h := newFakeHandler(nil)
+	in.Handle("chat", h)
+	for i, want := range []bool{true, false, false} {
+		first, err := in.Receive(t.Context(), "chat", "k1", []byte(`{}`))
+		if err != nil || first != want {
+			t.Fatalf("receive %d: first %v, %v", i, first, err)
+		}
+	}
+	if n := in.Pump(t.Context()); n != 1 || h.count("k1") != 1 {
+		t.Fatalf("pumped %d, handled %d", n, h.count("k1"))
+	}
+	// Finished, the key still recognises a redelivery until it is purged.
+	if first, _ := in.Receive(t.Context(), "chat", "k1", nil); first {
+		t.Error("a finished item's redelivery was taken as new")
+	}
+	clock.Advance(bot.DefaultInboxRetention + time.Second)
+	if n, err := in.Purge(t.Context()); n != 1 || err != nil {
+		t.Errorf("purge: %d, %v", n, err)
+	}
+}
+
+func TestInboxRetriesTransientFailures(t *testing.T) {
+	st, clock := flowstest.NewStore(), flowstest.NewClock(flowstest.T0)
+	in := newInbox(t, st, clock, 1)
+	h := newFakeHandler(func(key string, attempt int) error {
+		if key == "flaky" && attempt < 3 {
+			return flows.Errorf(flows.EUNAVAILABLE, "Slack is down")
+		}
+		if key == "down" {
+			return flows.Errorf(flows.EUNAVAILABLE, "still down")
+		}
+		if key == "broken" {
+			return bot.Permanent(errors.New("unreadable payload"))
+		}
+		return nil
+	})
+	in.Handle("chat", h)
+	for _, k := range []string{"flaky", "down", "broken"} {
+		if _, err := in.Receive(t.Context(), "chat", k, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in.Pump(t.Context())
+	// A permanent failure is given up at once, and the person told.
+	if h.count("broken") != 1 || h.gaveUp["broken"] == nil {
+		t.Errorf("broken: %d calls, gave up with %v", h.count("broken"), h.gaveUp["broken"])
+	}
+	// Retries wait for their backoff.
+	if n := in.Pump(t.Context()); n != 0 {
+		t.Errorf("a retry ran before its backoff: %d", n)
+	}
+	for range 5 {
+		clock.Advance(5 * time.Second)
+		in.Pump(t.Context())
+	}
+	if h.count("flaky") != 3 || h.gaveUp["flaky"] != nil {
+		t.Errorf("flaky: %d calls, gave up with %v", h.count("flaky"), h.gaveUp["flaky"])
+	}
+	if h.count("down") != 3 || flows.ErrorCode(h.gaveUp["down"]) != flows.EUNAVAILABLE {
+		t.Errorf("down: %d calls (max 3), gave up with %v", h.count("down"), h.gaveUp["down"])
+	}
+	if n := depth(t, st); n != 0 {
+		t.Errorf("%d items left", n)
+	}
+}
+
+// TestInboxPoolIsBounded: many items, a few workers: never more at once
+// than the pool; Close finishes what is in flight and leaves the rest in
+// the store for the next process, which runs it.
+func TestInboxPoolIsBounded(t *testing.T) {
+	st, clock := flowstest.NewStore(), flowstest.NewClock(flowstest.T0)
+	in := newInbox(t, st, clock, 3)
+	h := newFakeHandler(nil)
+	h.block = make(chan struct{})
+	in.Handle("chat", h)
+	const items = 20
+	for i := range items {
+		if _, err := in.Receive(t.Context(), "chat", string(rune('a'+i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in.Start()
+	// Wait until the pool is full (three handlers blocked).
+	for h.running.Load() < 3 {
+		runtimeYield()
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- in.Close() }()
+	close(h.block)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if m := h.most.Load(); m > 3 {
+		t.Errorf("%d items at once with 3 workers", m)
+	}
+	left := depth(t, st)
+	if left == 0 || left == items {
+		t.Fatalf("%d items left after Close: want some handled, the rest kept", left)
+	}
+	next := newInbox(t, st, clock, 3)
+	h2 := newFakeHandler(nil)
+	next.Handle("chat", h2)
+	next.Pump(t.Context())
+	if n := depth(t, st); n != 0 {
+		t.Errorf("%d items left after the restart", n)
+	}
+}
+
+func runtimeYield() { runtime.Gosched() }

@@ -1,0 +1,135 @@
+package slack
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	slackgo "github.com/slack-go/slack"
+
+	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/flows"
+)
+
+// What an inbox item of Slack's asks for.
+const (
+	itemCommand = "command" // a slash command, parsed
+	itemSubmit  = "submit"  // the request form, submitted
+	itemClick   = "click"   // a button
+	itemDeny    = "deny"    // the deny form, submitted
+)
+
+// item is the payload of Slack's inbox records: who acted (their user id;
+// the email is looked up when the item is processed, so a lookup failure
+// is retried), what they asked, and where to answer. The response_url is
+// valid 30 minutes, past any retry. Never a secret.
+type item struct {
+	Kind        string       `json:"kind"`
+	UserID      string       `json:"user_id"`
+	ChannelID   string       `json:"channel_id,omitempty"`
+	ResponseURL string       `json:"response_url,omitempty"`
+	FromHome    bool         `json:"from_home,omitempty"`
+	Ref         string       `json:"ref"` // trigger or view id: shown with an internal error
+	Command     *bot.Command `json:"command,omitempty"`
+	Action      string       `json:"action,omitempty"`
+	Reason      string       `json:"reason,omitempty"`
+}
+
+func (it item) actor() actor {
+	return actor{userID: it.UserID, channelID: it.ChannelID, responseURL: it.ResponseURL, fromHome: it.FromHome}
+}
+
+// Idempotency keys of Slack's deliveries: the same delivery, replayed or
+// retried, has the same key. A command's key is also flows.Submit's, as it
+// was before the inbox, so that a request made then is recognised.
+func commandKey(triggerID string) string { return "slack:trigger:" + triggerID }
+func viewKey(viewID string) string       { return "slack:view:" + viewID }
+
+// clickKey names a click by a hash of what Slack sent about it: a replay
+// sends the same, a second click has its own trigger id and action_ts.
+func clickKey(who actor, triggerID string, act *slackgo.BlockAction) string {
+	sum := sha256.Sum256([]byte(who.userID + "\x00" + who.channelID + "\x00" + triggerID + "\x00" + act.ActionID + "\x00" + act.BlockID + "\x00" + act.ActionTs))
+	return "slack:click:" + hex.EncodeToString(sum[:16])
+}
+
+// receive records a delivery in the inbox before it is acknowledged. ok is
+// false when it was received before (a replay or a retry, to be
+// acknowledged and ignored) or could not be recorded (err).
+func (b *Bot) receive(ctx context.Context, key string, it item) (ok bool, err error) {
+	raw, err := json.Marshal(it)
+	if err != nil {
+		return false, fmt.Errorf("slack: encode an inbox item: %w", err)
+	}
+	first, err := b.inbox.Receive(ctx, Platform, key, raw)
+	if err != nil {
+		b.log.ErrorContext(ctx, "could not record a delivery", "key", key, "user_id", it.UserID, "err", err)
+		return false, err
+	}
+	if !first {
+		b.log.InfoContext(ctx, "ignored a delivery received before", "key", key, "user_id", it.UserID, "kind", it.Kind)
+	}
+	return first, nil
+}
+
+// notTaken answers a delivery the inbox could not record: nothing was
+// done, and the person should try again.
+func notTaken() bot.Card {
+	return bot.Card{Title: "jitbot could not take that", Text: "Nothing was done. Try again in a minute.", Tone: bot.ToneWarning}
+}
+
+var _ bot.InboxHandler = (*Bot)(nil)
+
+// HandleInbox implements bot.InboxHandler: it does what a recorded
+// delivery asks, as the person who sent it, authorized by the service on
+// the state as it is now, and answers them.
+func (b *Bot) HandleInbox(ctx context.Context, in flows.InboxItem) error {
+	var it item
+	if err := json.Unmarshal(in.Payload, &it); err != nil {
+		return bot.Permanent(fmt.Errorf("slack: decode inbox item %q: %w", in.Key, err))
+	}
+	who := it.actor()
+	a, err := b.actorOf(ctx, who, it.Ref)
+	if bot.Retryable(err) {
+		return err
+	}
+	replace := it.Kind == itemCommand
+	var reply bot.Reply
+	switch {
+	case err != nil:
+		reply = b.engine.Refused(ctx, a, err)
+	case it.Kind == itemCommand || it.Kind == itemSubmit:
+		if it.Command == nil {
+			return bot.Permanent(fmt.Errorf("slack: inbox item %q has no command", in.Key))
+		}
+		reply = b.engine.Run(ctx, a, *it.Command, in.Key)
+	case it.Kind == itemClick || it.Kind == itemDeny:
+		act, perr := bot.ParseAction(it.Action)
+		if perr != nil {
+			return bot.Permanent(fmt.Errorf("slack: inbox item %q: %w", in.Key, perr))
+		}
+		reply = b.engine.Click(ctx, a, act, bot.ClickInput{Reason: it.Reason})
+	default:
+		return bot.Permanent(fmt.Errorf("slack: inbox item %q of unknown kind %q", in.Key, it.Kind))
+	}
+	if bot.Retryable(reply.Err) {
+		return reply.Err
+	}
+	b.deliver(ctx, who, reply, replace)
+	if who.fromHome {
+		b.publishHome(ctx, who.userID)
+	}
+	return nil
+}
+
+// GiveUpInbox implements bot.InboxHandler: the person is told it failed,
+// with the reference that finds the log.
+func (b *Bot) GiveUpInbox(ctx context.Context, in flows.InboxItem, err error) {
+	var it item
+	if json.Unmarshal(in.Payload, &it) != nil || it.UserID == "" {
+		return
+	}
+	a := bot.Actor{Platform: Platform, UserID: it.UserID, Ref: it.Ref}
+	b.deliver(ctx, it.actor(), b.engine.Refused(ctx, a, err), it.Kind == itemCommand)
+}
