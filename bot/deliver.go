@@ -22,7 +22,8 @@ import (
 //
 // Urgency is the delivery's Priority, then its age: a refresh waiting
 // longer than RefreshWait counts as an approval card, so a stream of new
-// requests cannot starve it.
+// requests cannot starve it. A conversation is as urgent as the most urgent
+// delivery waiting in it (what is ahead of that one goes first, in order).
 func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 	picks, err := d.pick(ctx)
 	if err != nil || len(picks) == 0 {
@@ -65,25 +66,35 @@ func (d *Dispatcher) pick(ctx context.Context) ([]flows.Delivery, error) {
 		return nil, fmt.Errorf("outbox: read the waiting deliveries: %w", err)
 	}
 	now := d.deps.Clock.Now()
-	var heads []flows.Delivery
+	// A conversation is as urgent as the most urgent delivery waiting in it:
+	// its order holds that one behind its head, which must go first.
+	type head struct {
+		dl      flows.Delivery
+		urgency flows.Priority
+	}
+	var heads []head
 	for i, dl := range pending {
 		if i > 0 && pending[i-1].Conversation == dl.Conversation {
-			continue // not the head: its conversation's order holds it back
+			if len(heads) > 0 && heads[len(heads)-1].dl.Conversation == dl.Conversation {
+				heads[len(heads)-1].urgency = min(heads[len(heads)-1].urgency, d.urgency(dl, now))
+			}
+			continue
 		}
 		if _, busy := d.inflight[dl.Conversation]; busy || dl.NotBefore.After(now) || d.hold[dl.Conversation].After(now) {
 			continue
 		}
 		delete(d.hold, dl.Conversation)
-		heads = append(heads, dl)
+		heads = append(heads, head{dl: dl, urgency: d.urgency(dl, now)})
 	}
-	slices.SortFunc(heads, func(a, b flows.Delivery) int {
-		return cmp.Or(cmp.Compare(d.urgency(a, now), d.urgency(b, now)), a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	slices.SortFunc(heads, func(a, b head) int {
+		return cmp.Or(cmp.Compare(a.urgency, b.urgency), a.dl.CreatedAt.Compare(b.dl.CreatedAt), cmp.Compare(a.dl.ID, b.dl.ID))
 	})
-	heads = heads[:min(free, len(heads))]
-	for _, dl := range heads {
-		d.inflight[dl.Conversation] = dl
+	picks := make([]flows.Delivery, 0, min(free, len(heads)))
+	for _, h := range heads[:min(free, len(heads))] {
+		picks = append(picks, h.dl)
+		d.inflight[h.dl.Conversation] = h.dl
 	}
-	return heads, nil
+	return picks, nil
 }
 
 // urgency is a delivery's priority as it stands now.
