@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +22,7 @@ import (
 // platforms, "slack" and "teams", whose sends can be made to fail per
 // recipient.
 type dworld struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	clock   *flowstest.Clock
 	store   *outboxStore
@@ -40,7 +41,7 @@ type dworld struct {
 	undeliverable []flows.RequestID
 }
 
-func newDWorld(t *testing.T, cfg bot.DispatcherConfig) *dworld {
+func newDWorld(t testing.TB, cfg bot.DispatcherConfig) *dworld {
 	t.Helper()
 	policy, err := flows.Compile(flows.PolicySpec{
 		Admins: []string{dave},
@@ -62,7 +63,7 @@ func newDWorld(t *testing.T, cfg bot.DispatcherConfig) *dworld {
 	w.secrets = bot.NewSecrets(w.clock, time.Hour, 100)
 	w.svc, err = flows.NewService(flows.Config{Policy: policy, MaxLiveRequests: 100000}, flows.Deps{
 		Store: w.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: flowstest.NewProvisioner()}, Clock: w.clock,
-		Notifier: bot.KeepCredentials(w.secrets), Log: w.logs.Logger(),
+		Notifier: bot.KeepCredentials(keeperOf(w)), Log: w.logs.Logger(),
 		Catalog: flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {
 			{Name: "Cluster0", Owners: []string{"group:dba"}, Databases: map[string][]string{"sales": {"orders"}}},
 		}}),
@@ -79,6 +80,24 @@ func newDWorld(t *testing.T, cfg bot.DispatcherConfig) *dworld {
 	})
 	return w
 }
+
+// keeperOf keeps in the world's current keeper: a restart replaces it.
+func keeperOf(w *dworld) flows.SecretKeeper { return worldKeeper{w} }
+
+type worldKeeper struct{ w *dworld }
+
+func (k worldKeeper) keeper() *bot.Secrets {
+	k.w.mu.Lock()
+	defer k.w.mu.Unlock()
+	return k.w.secrets
+}
+func (k worldKeeper) Keep(id flows.RequestID, issued time.Time, c flows.Credentials) {
+	k.keeper().Keep(id, issued, c)
+}
+func (k worldKeeper) Lookup(id flows.RequestID, issued time.Time) (flows.Credentials, bool) {
+	return k.keeper().Lookup(id, issued)
+}
+func (k worldKeeper) Forget(id flows.RequestID, issued time.Time) { k.keeper().Forget(id, issued) }
 
 // dispatcher is a new dispatcher on the world's store: what a restart makes.
 func (w *dworld) dispatcher(secrets flows.SecretKeeper) *bot.Dispatcher {
@@ -150,7 +169,7 @@ func (w *dworld) expand() {
 // deliver runs delivery rounds until one settles nothing.
 func (w *dworld) deliver() {
 	w.t.Helper()
-	for range 1000 {
+	for range 100000 {
 		n, err := w.d.Deliver(w.ctx)
 		if err != nil {
 			w.t.Fatal(err)
@@ -552,4 +571,181 @@ func (w *dworld) newOps() []string {
 	}
 	w.seenSlack, w.seenTeams = len(s), len(tm)
 	return out
+}
+
+// TestDispatchRetryAfterHoldsOnlyThatConversation: a 429 postpones bob's
+// card by its Retry-After, while carol's goes; backoff doubles after
+// other failures; both arrive in the end.
+func TestDispatchRetryAfterHoldsOnlyThatConversation(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{BackoffBase: time.Second})
+	w.everyone()
+	w.slack.SetChannel("")
+	w.slack.Add(carol, nil)
+	w.slack.failNext(bob, rateLimited(30*time.Second))
+	w.slack.failNext(carol, errors.New("connection reset"), errors.New("connection reset"))
+	w.ask("teams")
+	w.expand()
+	w.deliver()
+	if len(w.teams.To(bob)) != 1 || len(w.teams.To(carol)) != 1 {
+		t.Error("teams waited for slack")
+	}
+	byConv := map[string]flows.Delivery{}
+	for _, d := range w.pending() {
+		byConv[d.Conversation] = d
+	}
+	if d := byConv["slack:dm:bob@example.com"]; !d.NotBefore.Equal(flowstest.T0.Add(30 * time.Second)) {
+		t.Errorf("bob's card not before %v, want +30s", d.NotBefore)
+	}
+	if d := byConv["slack:dm:carol@example.com"]; d.Attempts != 1 || !d.NotBefore.Equal(flowstest.T0.Add(time.Second)) {
+		t.Errorf("carol's card: %d attempts, not before %v, want 1 and +1s", d.Attempts, d.NotBefore)
+	}
+	w.clock.Advance(time.Second)
+	w.deliver()
+	if d := w.pending(); len(d) != 2 || d[1].Attempts != 2 || !d[1].NotBefore.Equal(flowstest.T0.Add(3*time.Second)) {
+		t.Errorf("after the second failure: %+v, want carol's not before +3s (1s then 2s)", d)
+	}
+	w.clock.Advance(2 * time.Second)
+	w.deliver()
+	if len(w.slack.To(carol)) != 1 || len(w.slack.To(bob)) != 0 {
+		t.Errorf("at +3s carol has %d, bob %d cards, want 1 and 0", len(w.slack.To(carol)), len(w.slack.To(bob)))
+	}
+	w.clock.Advance(27 * time.Second)
+	w.deliver()
+	if len(w.slack.To(bob)) != 1 || len(w.pending()) != 0 {
+		t.Errorf("after Retry-After bob has %d cards; left %v", len(w.slack.To(bob)), conversations(w.pending()))
+	}
+}
+
+// TestDispatchPermanentFailures: a card the platform refuses for good is
+// dropped with an audit event while the other approvers get theirs;
+// credentials refused for good are dropped as undelivered and reported.
+func TestDispatchPermanentFailures(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{})
+	w.everyone()
+	w.teams.failNext(bob, permanent("account_inactive"))
+	r := w.ask("slack")
+	w.expand()
+	w.deliver()
+	if len(w.teams.To(bob)) != 0 || len(w.teams.To(carol)) != 1 || len(w.slack.To(bob)) != 1 {
+		t.Error("the other approvers did not get their cards")
+	}
+	if evs := w.events(flows.EventMessageUndelivered); len(evs) != 1 || evs[0].RequestID != r.ID || !strings.Contains(evs[0].Message, "account_inactive") {
+		t.Errorf("undelivered events %+v", evs)
+	}
+	w.slack.failNext(alice, permanent("user_not_found"))
+	w.approve(r.ID, bob)
+	w.expand()
+	w.deliver()
+	if evs := w.events(flows.EventCredentialsUndelivered); len(evs) != 1 {
+		t.Errorf("credentials undelivered events %+v", evs)
+	}
+	if !slices.Equal(w.undeliverable, []flows.RequestID{r.ID}) {
+		t.Errorf("OnUndeliverable %v", w.undeliverable)
+	}
+	if len(w.pending()) != 0 || w.secrets.Len() != 0 {
+		t.Errorf("left %v, %d secrets", conversations(w.pending()), w.secrets.Len())
+	}
+	// Admins hear of it from the event itself.
+	w.expand()
+	w.deliver()
+	if got := titles(w.slack.To(dave)); len(got) != 1 || !strings.Contains(got[0], "not delivered") {
+		t.Errorf("dave: %v", got)
+	}
+}
+
+// TestDispatchRestartLosesNothing: deliveries expanded before a crash are
+// sent by the next process's dispatcher; the credentials, whose secret
+// died with the process, are reissued instead (once), and the new ones
+// sent.
+func TestDispatchRestartLosesNothing(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{})
+	w.everyone()
+	r := w.ask("slack")
+	w.expand()
+	w.deliver()
+	w.approve(r.ID, bob)
+	w.expand() // then the process dies: nothing sent
+	cursor := w.cursor()
+
+	secrets := bot.NewSecrets(w.clock, time.Hour, 100) // empty: the old memory is gone
+	w.mu.Lock()
+	w.secrets = secrets
+	w.mu.Unlock()
+	w.d = w.dispatcher(secrets)
+	w.deliver() // within KeepGrace: the secret may be on its way; nothing reissued
+	if len(w.reissued) != 0 || len(w.slack.To(alice)) != 0 {
+		t.Fatalf("reissued %v at once; alice has %d messages", w.reissued, len(w.slack.To(alice)))
+	}
+	if w.cursor() != cursor {
+		t.Error("the new dispatcher expanded again")
+	}
+	w.clock.Advance(10 * time.Second)
+	w.deliver()
+	if !slices.Equal(w.reissued, []flows.RequestID{r.ID}) {
+		t.Errorf("reissued %v", w.reissued)
+	}
+	w.expand()
+	w.deliver()
+	got := w.slack.To(alice)
+	if len(got) != 1 || !got[0].Card.HasSecret() || !strings.HasPrefix(got[0].Card.Title, "New credentials") {
+		t.Errorf("alice got %v, want the reissued credentials", titles(got))
+	}
+	if m := w.slack.To(bob); len(m) != 1 || len(m[0].Revisions) == 0 {
+		t.Error("bob's card was not brought up to date after the restart")
+	}
+	if len(w.pending()) != 0 || len(w.reissued) != 1 {
+		t.Errorf("left %v; reissued %v", conversations(w.pending()), w.reissued)
+	}
+}
+
+// TestDispatchAtLeastOnce: a message the platform accepted but whose
+// delivery could not be recorded is sent again (and only that one), with
+// the same secret, not a reissued one.
+func TestDispatchAtLeastOnce(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{Workers: 1}) // the credentials go first: theirs is the failed record
+	w.everyone()
+	w.slack.SetChannel("")
+	r := w.ask("slack")
+	w.expand()
+	w.deliver()
+	w.approve(r.ID, bob)
+	w.expand()
+	w.store.mu.Lock()
+	w.store.failDelivered = 1
+	w.store.mu.Unlock()
+	w.deliver()
+	w.clock.Advance(time.Minute) // past the hold on the conversation
+	w.deliver()
+	got := w.slack.To(alice)
+	if len(got) != 2 || w.slack.tried(alice) != 2 {
+		t.Fatalf("alice got %d messages (%d sends), want the credentials twice", len(got), w.slack.tried(alice))
+	}
+	if got[0].Card.Fields[1].Value != got[1].Card.Fields[1].Value || len(w.reissued) != 0 {
+		t.Error("the repeat carried another secret")
+	}
+	if len(w.pending()) != 0 {
+		t.Errorf("left %v", conversations(w.pending()))
+	}
+}
+
+// BenchmarkDispatch expands and delivers the messages of 1,000 requests
+// (each: a card to 2 approvers on 2 platforms and to a channel, 5
+// deliveries, one of which slack drops: carol is on teams only) on the
+// memory store and the fake platforms.
+func BenchmarkDispatch(b *testing.B) {
+	var deliveries int
+	for b.Loop() {
+		b.StopTimer()
+		w := newDWorld(b, bot.DispatcherConfig{})
+		w.everyone()
+		for i := range 1000 {
+			w.askAs("user"+strconv.Itoa(i)+"@example.com", "slack")
+		}
+		b.StartTimer()
+		w.expand()
+		n := len(w.pending())
+		w.deliver()
+		deliveries += n
+	}
+	b.ReportMetric(float64(deliveries)/b.Elapsed().Seconds(), "deliveries/s")
 }
