@@ -1,0 +1,308 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+// The outbox's dispatcher (DESIGN §4): it turns the audit log into
+// deliveries (Expand) and sends them (Deliver), so that no transition waits
+// on chat and no message lives only in memory.
+//
+//   - Expand reads the events after the outbox cursor and writes, for each,
+//     one delivery per (platform, conversation) that must hear of it, in the
+//     transaction that moves the cursor. It makes no chat call: a delivery
+//     names a person (by email) or a channel; whether the platform reaches
+//     them is found out when it is sent.
+//   - Deliver sends the head of each conversation, one message in flight
+//     per conversation, the most urgent conversations first, rendering each
+//     card from the request as it is then, and records the message with the
+//     delivery's removal (Outbox.Delivered): a message goes out twice only if
+//     the process dies between the platform accepting it and that commit.
+
+// RateLimited is an error of a platform that was told to wait (Slack's and
+// the Bot Framework's 429 with Retry-After): the conversation is held back
+// that long, without counting against the message.
+type RateLimited interface {
+	error
+	RetryAfter() time.Duration
+}
+
+// PermanentError is an error of a platform that will never deliver the
+// message however often it is tried (Slack's account_inactive,
+// channel_not_found; a Teams 403 or 404): the delivery is dropped, with an
+// audit event, instead of retried forever.
+type PermanentError interface {
+	error
+	Permanent() bool
+}
+
+// DispatchStore is what the dispatcher reads and writes: the outbox, the
+// audit log, the requests and their messages' references. store.DB and
+// flowstest.Store implement it.
+type DispatchStore interface {
+	flows.Outbox
+	flows.AuditReader
+	MessageRefs
+	Get(ctx context.Context, id flows.RequestID) (*flows.Request, error)
+}
+
+// DispatcherConfig tunes a dispatcher. Zero values take the defaults noted.
+type DispatcherConfig struct {
+	// Workers bounds the messages in flight at once, one per conversation (8).
+	Workers int
+	// Batch bounds the audit records expanded in one transaction (256).
+	Batch int
+	// Window bounds the waiting deliveries read per round, conversations in
+	// the order of their oldest delivery (10,000): priority is decided among
+	// those.
+	Window int
+	// RefreshWait is how long a card refresh yields to everything else
+	// before it counts as urgent as an approval card (1 min).
+	RefreshWait time.Duration
+	// BackoffBase and BackoffMax bound the wait after a failed send (1 s
+	// and 5 min), doubled per attempt, ±50% jitter. A transient failure is
+	// retried for as long as it lasts: a chat outage delays, never loses.
+	BackoffBase, BackoffMax time.Duration
+	// KeepGrace is how long a credentials message waits for its secret to
+	// be kept before it is taken for lost and reissued (10 s): the keeper
+	// may hear of it just after the transition commits.
+	KeepGrace time.Duration
+	// Idle is how long Run waits when there is nothing to do and nobody
+	// called Kick (250 ms).
+	Idle time.Duration
+}
+
+// DispatcherDeps are what a dispatcher works with.
+type DispatcherDeps struct {
+	Store DispatchStore // required
+	// Platforms returns the registered platforms (Engine.Platforms). Required.
+	Platforms func() []Platform
+	// Audience is who the domain wants told of an event
+	// (flows.Service.Audience). Required.
+	Audience func(ev flows.Event, r *flows.Request) []string
+	// Secrets holds the credentials until they are sent. Required.
+	Secrets flows.SecretKeeper
+	// Reissue has new credentials issued for a request whose secret was
+	// lost (the process restarted before the message went out): a new
+	// secret, a new event, a new delivery. The old delivery is dropped once
+	// it returns nil; an error retries it later. Nil: the delivery is
+	// dropped as undeliverable.
+	Reissue func(ctx context.Context, id flows.RequestID) error
+	// OnUndeliverable is called when a request's credentials can never
+	// reach its requester (the platform refused them for good, or no longer
+	// knows the person): the wiring revokes the grant. The admins are told
+	// by the EventCredentialsUndelivered the dispatcher records.
+	OnUndeliverable func(ctx context.Context, id flows.RequestID)
+	Clock           flows.Clock
+	// Rand returns a number in [0, 1) for jitter (math/rand/v2's Float64).
+	Rand func() float64
+	// After waits for Run (time.After).
+	After func(time.Duration) <-chan time.Time
+	Log   *slog.Logger
+}
+
+// Dispatcher expands the audit log into deliveries and sends them. Create
+// it with NewDispatcher; it is safe for concurrent use.
+type Dispatcher struct {
+	cfg  DispatcherConfig
+	deps DispatcherDeps
+	log  *slog.Logger
+	kick chan struct{}
+
+	// mu orders what Expand and Deliver must see of each other: a delivery
+	// picked for sending is in flight before any later Enqueue (which must
+	// not coalesce into it), and the cards not yet sent are known to Expand
+	// until their references are committed (so a refresh never misses one).
+	mu       sync.Mutex
+	loaded   bool
+	inflight map[string]flows.Delivery // by conversation
+	// hold keeps a conversation back whose delivery could not be recorded
+	// either way (the store failed): the next try is not immediate.
+	hold map[string]time.Time
+	// unsent are the waiting deliveries that create a message later events
+	// update (approval and extension cards, credentials, reminders), by
+	// request.
+	unsent map[flows.RequestID][]unsentCard
+}
+
+// unsentCard is a waiting delivery that will create a remembered message.
+type unsentCard struct {
+	id                                uint64
+	platform, conversation, recipient string
+	kind                              string
+}
+
+// What a delivery is (flows.Delivery.What).
+const (
+	whatCard        = "card"        // a new approval or extension card
+	whatNotice      = "notice"      // a direct message about an event
+	whatCredentials = "credentials" // the requester's credentials
+	whatRefresh     = "refresh"     // bringing a sent card up to date
+)
+
+// payload is what a delivery carries beyond its fields: the event it tells
+// of (events never hold a secret) and the kind of message it creates or
+// refreshes (KindApproval, an ExtensionKind, KindCredentials, KindReminder).
+type payload struct {
+	Event flows.Event `json:"event"`
+	Kind  string      `json:"kind,omitempty"`
+}
+
+// NewDispatcher checks the dependencies and applies the defaults.
+func NewDispatcher(cfg DispatcherConfig, deps DispatcherDeps) (*Dispatcher, error) {
+	if deps.Store == nil || deps.Platforms == nil || deps.Audience == nil || deps.Secrets == nil {
+		return nil, errors.New("bot: the dispatcher needs a store, the platforms, the audience and a secret keeper")
+	}
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defInt(&cfg.Workers, 8)
+	defInt(&cfg.Batch, 256)
+	defInt(&cfg.Window, 10000)
+	def(&cfg.RefreshWait, time.Minute)
+	def(&cfg.BackoffBase, time.Second)
+	def(&cfg.BackoffMax, 5*time.Minute)
+	def(&cfg.KeepGrace, 10*time.Second)
+	def(&cfg.Idle, 250*time.Millisecond)
+	if deps.Clock == nil {
+		deps.Clock = flows.SystemClock{}
+	}
+	if deps.Rand == nil {
+		deps.Rand = rand.Float64
+	}
+	if deps.After == nil {
+		deps.After = time.After
+	}
+	log := deps.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Dispatcher{
+		cfg: cfg, deps: deps, log: log.With("component", "dispatcher"), kick: make(chan struct{}, 1),
+		inflight: map[string]flows.Delivery{}, hold: map[string]time.Time{}, unsent: map[flows.RequestID][]unsentCard{},
+	}, nil
+}
+
+// Platforms returns the platforms registered so far, in order: what a
+// dispatcher sends through (DispatcherDeps.Platforms).
+func (e *Engine) Platforms() []Platform { return e.registered() }
+
+// Kick wakes Run: something was committed that may need telling.
+func (d *Dispatcher) Kick() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run expands and delivers until ctx ends: two loops, each idle until
+// kicked or Idle passes. Failures are logged and retried.
+func (d *Dispatcher) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	expanded := make(chan struct{}, 1)
+	wg.Go(func() {
+		for {
+			n, err := d.Expand(ctx)
+			if err != nil && ctx.Err() == nil {
+				d.log.WarnContext(ctx, "could not expand the audit log", "err", err)
+			}
+			if n > 0 {
+				select {
+				case expanded <- struct{}{}:
+				default:
+				}
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-d.kick:
+			case <-d.deps.After(d.cfg.Idle):
+			}
+		}
+	})
+	wg.Go(func() {
+		for {
+			n, err := d.Deliver(ctx)
+			if err != nil && ctx.Err() == nil {
+				d.log.WarnContext(ctx, "could not deliver", "err", err)
+			}
+			if n > 0 {
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-expanded:
+			case <-d.deps.After(d.cfg.Idle):
+			}
+		}
+	})
+	wg.Wait()
+}
+
+// conversation names where a platform's messages to recipient go: a
+// person's direct messages or a channel.
+func conversation(platform, recipient string) string {
+	if strings.Contains(recipient, "@") {
+		return platform + ":dm:" + recipient
+	}
+	return platform + ":channel:" + recipient
+}
+
+// refKey names a sent card, to coalesce its refreshes.
+func refKey(ref flows.MessageRef) string {
+	return "ref:" + ref.Platform + ":" + ref.Conversation + ":" + ref.ID
+}
+
+func encodePayload(ev flows.Event, kind string) []byte {
+	b, err := json.Marshal(payload{Event: ev, Kind: kind})
+	if err != nil {
+		panic("bot: encode a delivery's payload: " + err.Error()) // an Event always encodes
+	}
+	return b
+}
+
+func decodePayload(b []byte) (payload, error) {
+	var p payload
+	err := json.Unmarshal(b, &p)
+	return p, err
+}
+
+// backoff is the wait after attempts failed sends: doubling from
+// BackoffBase up to BackoffMax, with ±50% jitter so that conversations
+// failed together do not retry together.
+func (d *Dispatcher) backoff(attempts int) time.Duration {
+	w := d.cfg.BackoffBase
+	for i := 0; i < attempts && w < d.cfg.BackoffMax; i++ {
+		w *= 2
+	}
+	w = min(w, d.cfg.BackoffMax)
+	return time.Duration(float64(w) * (0.5 + d.deps.Rand()))
+}
+
+// platform returns the registered platform of that name.
+func (d *Dispatcher) platform(name string) (Platform, bool) {
+	for _, p := range d.deps.Platforms() {
+		if p.Name() == name {
+			return p, true
+		}
+	}
+	return nil, false
+}

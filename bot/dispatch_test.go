@@ -1,0 +1,751 @@
+package bot_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/bot/bottest"
+	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/flows/flowstest"
+)
+
+// dworld is a flows.Service whose only notifier keeps credentials, an
+// outbox on flowstest.Store, and a dispatcher sending through two fake
+// platforms, "slack" and "teams", whose sends can be made to fail per
+// recipient.
+type dworld struct {
+	t       testing.TB
+	ctx     context.Context
+	clock   *flowstest.Clock
+	store   *outboxStore
+	svc     *flows.Service
+	secrets *bot.Secrets
+	slack   *flakyPlatform
+	teams   *flakyPlatform
+	logs    *bottest.Logs
+	d       *bot.Dispatcher
+	cfg     bot.DispatcherConfig
+
+	seenSlack, seenTeams int // operations newOps saw
+
+	mu            sync.Mutex
+	reissued      []flows.RequestID
+	undeliverable []flows.RequestID
+}
+
+func newDWorld(t testing.TB, cfg bot.DispatcherConfig) *dworld {
+	t.Helper()
+	policy, err := flows.Compile(flows.PolicySpec{
+		Admins: []string{dave},
+		Groups: map[string][]string{"dba": {bob, carol}},
+		Integrations: []flows.IntegrationSpec{{
+			Name: "prod", ProjectID: "5cf5a45a9ccf6400e60981b6", Owners: []string{"group:dba"},
+		}},
+		Flows: []flows.FlowSpec{{
+			Name: "prod-read", Integration: "prod", Requesters: []string{"*"}, Resources: []string{"Cluster0/sales"},
+			Roles: []string{"read"}, DefaultDuration: "1h", MaxDuration: "8h", Approvers: []string{"owners"},
+			Approvals: 1, PendingTTL: "1h",
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &dworld{t: t, ctx: t.Context(), clock: flowstest.NewClock(flowstest.T0), store: &outboxStore{Store: flowstest.NewStore()},
+		slack: newFlaky("slack"), teams: newFlaky("teams"), logs: &bottest.Logs{}, cfg: cfg}
+	w.secrets = bot.NewSecrets(w.clock, time.Hour, 100)
+	w.svc, err = flows.NewService(flows.Config{Policy: policy, MaxLiveRequests: 100000}, flows.Deps{
+		Store: w.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: flowstest.NewProvisioner()}, Clock: w.clock,
+		Notifier: bot.KeepCredentials(keeperOf(w)), Log: w.logs.Logger(),
+		Catalog: flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {
+			{Name: "Cluster0", Owners: []string{"group:dba"}, Databases: map[string][]string{"sales": {"orders"}}},
+		}}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.d = w.dispatcher(w.secrets)
+	t.Cleanup(func() {
+		if strings.Contains(w.logs.String(), "pw-") {
+			t.Errorf("a password reached the logs:\n%s", w.logs.String())
+		}
+		w.noSecretAtRest()
+	})
+	return w
+}
+
+// keeperOf keeps in the world's current keeper: a restart replaces it.
+func keeperOf(w *dworld) flows.SecretKeeper { return worldKeeper{w} }
+
+type worldKeeper struct{ w *dworld }
+
+func (k worldKeeper) keeper() *bot.Secrets {
+	k.w.mu.Lock()
+	defer k.w.mu.Unlock()
+	return k.w.secrets
+}
+func (k worldKeeper) Keep(id flows.RequestID, issued time.Time, c flows.Credentials) {
+	k.keeper().Keep(id, issued, c)
+}
+func (k worldKeeper) Lookup(id flows.RequestID, issued time.Time) (flows.Credentials, bool) {
+	return k.keeper().Lookup(id, issued)
+}
+func (k worldKeeper) Forget(id flows.RequestID, issued time.Time) { k.keeper().Forget(id, issued) }
+
+// dispatcher is a new dispatcher on the world's store: what a restart makes.
+func (w *dworld) dispatcher(secrets flows.SecretKeeper) *bot.Dispatcher {
+	w.t.Helper()
+	d, err := bot.NewDispatcher(w.cfg, bot.DispatcherDeps{
+		Store:     w.store,
+		Platforms: func() []bot.Platform { return []bot.Platform{w.slack, w.teams} },
+		Audience:  w.svc.Audience,
+		Secrets:   secrets,
+		Reissue: func(ctx context.Context, id flows.RequestID) error {
+			w.mu.Lock()
+			w.reissued = append(w.reissued, id)
+			w.mu.Unlock()
+			_, err := w.svc.Rotate(ctx, id, alice)
+			return err
+		},
+		OnUndeliverable: func(_ context.Context, id flows.RequestID) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.undeliverable = append(w.undeliverable, id)
+		},
+		Clock: w.clock,
+		Rand:  func() float64 { return 0.5 }, // no jitter: waits are exact
+		Log:   w.logs.Logger(),
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return d
+}
+
+func (w *dworld) ask(origin string) *flows.Request {
+	w.t.Helper()
+	return w.askAs(alice, origin)
+}
+
+func (w *dworld) askAs(requester, origin string) *flows.Request {
+	w.t.Helper()
+	r, err := w.svc.Submit(w.ctx, flows.SubmitInput{Requester: requester, Resource: orders, Roles: []string{"read"},
+		Duration: time.Hour, Reason: "INC-1", Origin: origin})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return r
+}
+
+func (w *dworld) approve(id flows.RequestID, by string) {
+	w.t.Helper()
+	if _, err := w.svc.Decide(w.ctx, flows.DecideInput{RequestID: id, Actor: by, Approve: true}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// expand expands everything in the audit log.
+func (w *dworld) expand() {
+	w.t.Helper()
+	for range 100 {
+		n, err := w.d.Expand(w.ctx)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+	w.t.Fatal("expansion does not end")
+}
+
+// deliver runs delivery rounds until one settles nothing.
+func (w *dworld) deliver() {
+	w.t.Helper()
+	for range 100000 {
+		n, err := w.d.Deliver(w.ctx)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+	w.t.Fatal("delivery does not end")
+}
+
+func (w *dworld) pending() []flows.Delivery {
+	w.t.Helper()
+	ds, err := w.store.Pending(w.ctx, 0)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return ds
+}
+
+func (w *dworld) cursor() uint64 {
+	w.t.Helper()
+	c, err := w.store.Cursor(w.ctx)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return c
+}
+
+func (w *dworld) lastSeq() uint64 {
+	w.t.Helper()
+	recs, err := w.store.AuditAfter(w.ctx, 0, 0)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return recs[len(recs)-1].Seq
+}
+
+func (w *dworld) events(t flows.EventType) []flows.Event {
+	var out []flows.Event
+	for _, ev := range w.store.Events() {
+		if ev.Type == t {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// noSecretAtRest checks that no delivery and no audit record holds a
+// password of the fake provisioner ("pw-...").
+func (w *dworld) noSecretAtRest() {
+	ds, _ := w.store.Pending(context.Background(), 0)
+	b, _ := json.Marshal(ds)
+	a, _ := json.Marshal(w.store.Events())
+	if strings.Contains(string(b), "pw-") || strings.Contains(string(a), "pw-") {
+		w.t.Error("a password is in the outbox or the audit log")
+	}
+}
+
+func conversations(ds []flows.Delivery) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Conversation+" "+d.What)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// outboxStore is flowstest.Store whose Delivered can be made to fail
+// after recording nothing (the send-to-commit window).
+type outboxStore struct {
+	*flowstest.Store
+	mu             sync.Mutex
+	failDelivered  int
+	deliveredCalls int
+}
+
+func (s *outboxStore) Delivered(ctx context.Context, id uint64, ref *flows.MessageRef) error {
+	s.mu.Lock()
+	s.deliveredCalls++
+	if s.failDelivered > 0 {
+		s.failDelivered--
+		s.mu.Unlock()
+		return errors.New("disk full")
+	}
+	s.mu.Unlock()
+	return s.Store.Delivered(ctx, id, ref)
+}
+
+// flakyPlatform is bottest.Platform whose sends to some people fail.
+type flakyPlatform struct {
+	*bottest.Platform
+	mu    sync.Mutex
+	fails map[string][]error // by email: the next sends' errors, in order
+	sends map[string]int     // by email: sends tried
+}
+
+func newFlaky(name string) *flakyPlatform {
+	return &flakyPlatform{Platform: bottest.NewPlatform(name), fails: map[string][]error{}, sends: map[string]int{}}
+}
+
+func (p *flakyPlatform) failNext(email string, errs ...error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fails[email] = append(p.fails[email], errs...)
+}
+
+func (p *flakyPlatform) tried(email string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sends[email]
+}
+
+func (p *flakyPlatform) Send(ctx context.Context, to bot.Person, c bot.Card) (flows.MessageRef, error) {
+	p.mu.Lock()
+	p.sends[to.Email]++
+	if errs := p.fails[to.Email]; len(errs) > 0 {
+		p.fails[to.Email] = errs[1:]
+		p.mu.Unlock()
+		return flows.MessageRef{}, errs[0]
+	}
+	p.mu.Unlock()
+	return p.Platform.Send(ctx, to, c)
+}
+
+type rateLimited time.Duration
+
+func (e rateLimited) Error() string             { return "rate limited" }
+func (e rateLimited) RetryAfter() time.Duration { return time.Duration(e) }
+
+type permanent string
+
+func (e permanent) Error() string   { return string(e) }
+func (e permanent) Permanent() bool { return true }
+
+var (
+	_ bot.RateLimited    = rateLimited(0)
+	_ bot.PermanentError = permanent("")
+)
+
+// everyone: alice on both, bob on both, carol on teams only, dave on slack
+// only; slack's approvals channel #db-access.
+func (w *dworld) everyone() {
+	w.slack.Add(alice, nil)
+	w.teams.Add(alice, nil)
+	w.slack.Add(bob, nil)
+	w.teams.Add(bob, nil)
+	w.teams.Add(carol, nil)
+	w.slack.Add(dave, nil)
+	w.slack.SetChannel("#db-access")
+}
+
+// TestDispatchExpandsCardsWithoutChatCalls: a new request becomes one
+// card delivery per approver per platform and one per approvals channel,
+// written with the cursor, without asking any platform anything; sent, the
+// cards reach whoever each platform reaches and are remembered.
+func TestDispatchExpandsCardsWithoutChatCalls(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{})
+	w.everyone()
+	r := w.ask("slack")
+	w.expand()
+	want := []string{"slack:channel:#db-access card", "slack:dm:bob@example.com card", "slack:dm:carol@example.com card",
+		"teams:dm:bob@example.com card", "teams:dm:carol@example.com card"}
+	if got := conversations(w.pending()); !slices.Equal(got, want) {
+		t.Errorf("deliveries %v, want %v", got, want)
+	}
+	if w.cursor() != w.lastSeq() {
+		t.Errorf("cursor %d, last audit record %d", w.cursor(), w.lastSeq())
+	}
+	if w.slack.Finds()+w.teams.Finds() != 0 {
+		t.Error("expansion asked a platform")
+	}
+	w.deliver()
+	if len(w.pending()) != 0 {
+		t.Errorf("left: %v", conversations(w.pending()))
+	}
+	title := "Access request " + string(r.ID)
+	for _, got := range [][]string{titles(w.slack.To(bob)), titles(w.teams.To(bob)), titles(w.teams.To(carol)), titles(w.slack.To("#db-access"))} {
+		if !slices.Equal(got, []string{title}) {
+			t.Errorf("got %v, want one %q", got, title)
+		}
+	}
+	refs, _ := w.store.MessageRefs(w.ctx, r.ID)
+	if len(refs) != 4 {
+		t.Errorf("refs %+v", refs)
+	}
+	if len(w.slack.To(alice))+len(w.teams.To(alice)) != 0 {
+		t.Error("the requester was told of her own request")
+	}
+}
+
+// TestDispatchCredentialsFirstThenRefreshes: an approval sends the
+// credentials, from memory, to the requester where she asked and nowhere
+// else, before any card refresh; the cards follow the decision and close.
+func TestDispatchCredentialsFirstThenRefreshes(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{Workers: 1})
+	w.everyone()
+	r := w.ask("slack")
+	w.expand()
+	w.deliver()
+	before := len(w.slack.Ops()) + len(w.teams.Ops())
+	w.approve(r.ID, bob)
+	w.expand()
+	var creds, refreshes int
+	for _, d := range w.pending() {
+		switch d.What {
+		case "credentials":
+			creds++
+			if d.Conversation != "slack:dm:alice@example.com" || d.Priority != flows.PriorityCredentials {
+				t.Errorf("credentials delivery %+v", d)
+			}
+		case "refresh":
+			refreshes++
+			if d.Priority != flows.PriorityRefresh || d.Coalesce == "" || d.Ref == nil {
+				t.Errorf("refresh %+v", d)
+			}
+		default:
+			t.Errorf("unexpected delivery %+v", d)
+		}
+	}
+	if creds != 1 || refreshes != 4 {
+		t.Errorf("%d credentials and %d refreshes, want 1 and 4", creds, refreshes)
+	}
+	// Workers=1: one message per round, the credentials first.
+	if _, err := w.d.Deliver(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	ops := slices.Concat(w.slack.Ops(), w.teams.Ops())
+	if len(ops) != before+1 {
+		t.Fatalf("first round: %d operations", len(ops)-before)
+	}
+	first := w.slack.Ops()[len(w.slack.Ops())-1]
+	if first.Kind != bottest.OpSend || first.To != alice || !first.Card.HasSecret() {
+		t.Errorf("first op after the approval: %+v", first)
+	}
+	w.deliver()
+	if len(w.teams.To(alice)) != 0 {
+		t.Error("credentials went to a platform she did not ask from")
+	}
+	for _, m := range slices.Concat(w.slack.To(bob), w.teams.To(bob), w.teams.To(carol), w.slack.To("#db-access")) {
+		if len(m.Revisions) != 1 {
+			t.Errorf("card to %s: %d revisions", m.To, len(m.Revisions))
+		}
+	}
+	refs, _ := w.store.MessageRefs(w.ctx, r.ID)
+	closed := 0
+	for _, ref := range refs {
+		if ref.Kind == bot.KindClosed {
+			closed++
+		}
+	}
+	if closed != 0 { // active: the approval cards change again when access ends
+		t.Errorf("%d cards closed while the grant is active", closed)
+	}
+	if w.secrets.Len() != 0 {
+		t.Error("a sent secret is still held")
+	}
+}
+
+// TestDispatchSilentEvents: events that tell nobody move the cursor and
+// write nothing.
+func TestDispatchSilentEvents(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{})
+	w.everyone()
+	if err := w.store.AppendEvents(w.ctx,
+		flows.Event{Type: flows.EventContactForgotten, Actor: dave, At: flowstest.T0, Message: alice},
+		flows.Event{Type: flows.EventMessageUndelivered, Actor: flows.SystemActor, At: flowstest.T0}); err != nil {
+		t.Fatal(err)
+	}
+	w.expand()
+	if len(w.pending()) != 0 || w.cursor() != 2 {
+		t.Errorf("deliveries %v, cursor %d", conversations(w.pending()), w.cursor())
+	}
+}
+
+// TestDispatchAdminsAndOrder: findings about no request go to the admins
+// on every platform; one conversation's messages go one at a time, in
+// order.
+func TestDispatchAdminsAndOrder(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{})
+	w.everyone()
+	for _, name := range []string{"jit-one", "jit-two", "jit-three"} {
+		if err := w.store.AppendEvents(w.ctx, flows.Event{Type: flows.EventOrphanDeleted, Actor: flows.SystemActor, At: flowstest.T0, Principal: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.expand()
+	if got := len(w.pending()); got != 6 { // dave on slack and teams, three each
+		t.Errorf("%d deliveries, want 6", got)
+	}
+	if n, _ := w.d.Deliver(w.ctx); n != 2 { // one per conversation (teams: dave unknown, dropped)
+		t.Errorf("first round settled %d, want 2", n)
+	}
+	w.deliver()
+	var got []string
+	for _, m := range w.slack.To(dave) {
+		got = append(got, m.Card.Subtitle)
+	}
+	if want := []string{"jit-one", "jit-two", "jit-three"}; !slices.Equal(got, want) {
+		t.Errorf("dave got %v, want %v", got, want)
+	}
+}
+
+// TestDispatchCoalescesRefreshes: refreshes of one card waiting together
+// become one update, showing the latest state.
+func TestDispatchCoalescesRefreshes(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{})
+	w.everyone()
+	r := w.ask("slack")
+	w.expand()
+	w.deliver()
+	w.approve(r.ID, bob) // approved, provisioning, activated
+	if _, err := w.svc.Revoke(w.ctx, r.ID, alice, "done"); err != nil {
+		t.Fatal(err)
+	}
+	w.expand()
+	perCard := map[string]int{}
+	for _, d := range w.pending() {
+		if d.What == "refresh" && d.Ref != nil {
+			perCard[d.Coalesce]++
+		}
+	}
+	if len(perCard) != 4 {
+		t.Errorf("refreshes of %d cards, want 4", len(perCard))
+	}
+	for k, n := range perCard {
+		if n != 1 {
+			t.Errorf("%s: %d refreshes waiting", k, n)
+		}
+	}
+	w.deliver()
+	m := w.slack.To(bob)[0]
+	if len(m.Revisions) != 1 || !strings.Contains(m.Card.Status+m.Card.Title, "evoked") {
+		t.Errorf("bob's card: %d revisions, now %q / %q", len(m.Revisions), m.Card.Title, m.Card.Status)
+	}
+}
+
+// TestDispatchPriorityBetweenConversations: the requester's credentials go
+// before approval cards, which go before refreshes, until a refresh has
+// waited a minute.
+func TestDispatchPriorityBetweenConversations(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{Workers: 1})
+	w.everyone()
+	r1 := w.ask("slack")
+	w.expand()
+	w.deliver()
+	w.approve(r1.ID, bob) // credentials to alice, refreshes of 4 cards
+	w.slack.SetChannel("")
+	w.askAs(dave, "teams") // cards to bob (2) and carol, behind refreshes in their conversations
+	w.expand()
+	w.seenSlack, w.seenTeams = len(w.slack.Ops()), len(w.teams.Ops())
+	var got []string
+	for range 20 { // Workers=1: one conversation per round
+		n, err := w.d.Deliver(w.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		got = append(got, w.newOps()...)
+	}
+	if len(got) != 8 || got[0] != "send "+alice || got[len(got)-1] != "update #db-access" {
+		t.Errorf("order %v: the credentials first, the channel's refresh (nothing urgent behind it) last", got)
+	}
+	if len(w.pending()) != 0 {
+		t.Errorf("left %v", conversations(w.pending()))
+	}
+
+	// A refresh that waited a minute goes before a newer approval card.
+	if _, err := w.svc.Revoke(w.ctx, r1.ID, alice, "done"); err != nil {
+		t.Fatal(err)
+	}
+	w.expand()
+	w.clock.Advance(time.Minute)
+	w.askAs(carol, "teams") // a card to bob on both platforms
+	w.expand()
+	if _, err := w.d.Deliver(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ops := w.newOps(); len(ops) != 1 || !strings.HasPrefix(ops[0], "update ") {
+		t.Errorf("after a minute: %v, want a refresh first (older)", ops)
+	}
+	w.deliver()
+	if len(w.pending()) != 0 {
+		t.Errorf("left %v", conversations(w.pending()))
+	}
+}
+
+// newOps are the platform operations done since the last call.
+func (w *dworld) newOps() []string {
+	s, tm := w.slack.Ops(), w.teams.Ops()
+	var out []string
+	for _, op := range s[w.seenSlack:] {
+		out = append(out, op.Kind+" "+op.To)
+	}
+	for _, op := range tm[w.seenTeams:] {
+		out = append(out, op.Kind+" "+op.To)
+	}
+	w.seenSlack, w.seenTeams = len(s), len(tm)
+	return out
+}
+
+// TestDispatchRetryAfterHoldsOnlyThatConversation: a 429 postpones bob's
+// card by its Retry-After, while carol's goes; backoff doubles after
+// other failures; both arrive in the end.
+func TestDispatchRetryAfterHoldsOnlyThatConversation(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{BackoffBase: time.Second})
+	w.everyone()
+	w.slack.SetChannel("")
+	w.slack.Add(carol, nil)
+	w.slack.failNext(bob, rateLimited(30*time.Second))
+	w.slack.failNext(carol, errors.New("connection reset"), errors.New("connection reset"))
+	w.ask("teams")
+	w.expand()
+	w.deliver()
+	if len(w.teams.To(bob)) != 1 || len(w.teams.To(carol)) != 1 {
+		t.Error("teams waited for slack")
+	}
+	byConv := map[string]flows.Delivery{}
+	for _, d := range w.pending() {
+		byConv[d.Conversation] = d
+	}
+	if d := byConv["slack:dm:bob@example.com"]; !d.NotBefore.Equal(flowstest.T0.Add(30 * time.Second)) {
+		t.Errorf("bob's card not before %v, want +30s", d.NotBefore)
+	}
+	if d := byConv["slack:dm:carol@example.com"]; d.Attempts != 1 || !d.NotBefore.Equal(flowstest.T0.Add(time.Second)) {
+		t.Errorf("carol's card: %d attempts, not before %v, want 1 and +1s", d.Attempts, d.NotBefore)
+	}
+	w.clock.Advance(time.Second)
+	w.deliver()
+	if d := w.pending(); len(d) != 2 || d[1].Attempts != 2 || !d[1].NotBefore.Equal(flowstest.T0.Add(3*time.Second)) {
+		t.Errorf("after the second failure: %+v, want carol's not before +3s (1s then 2s)", d)
+	}
+	w.clock.Advance(2 * time.Second)
+	w.deliver()
+	if len(w.slack.To(carol)) != 1 || len(w.slack.To(bob)) != 0 {
+		t.Errorf("at +3s carol has %d, bob %d cards, want 1 and 0", len(w.slack.To(carol)), len(w.slack.To(bob)))
+	}
+	w.clock.Advance(27 * time.Second)
+	w.deliver()
+	if len(w.slack.To(bob)) != 1 || len(w.pending()) != 0 {
+		t.Errorf("after Retry-After bob has %d cards; left %v", len(w.slack.To(bob)), conversations(w.pending()))
+	}
+}
+
+// TestDispatchPermanentFailures: a card the platform refuses for good is
+// dropped with an audit event while the other approvers get theirs;
+// credentials refused for good are dropped as undelivered and reported.
+func TestDispatchPermanentFailures(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{})
+	w.everyone()
+	w.teams.failNext(bob, permanent("account_inactive"))
+	r := w.ask("slack")
+	w.expand()
+	w.deliver()
+	if len(w.teams.To(bob)) != 0 || len(w.teams.To(carol)) != 1 || len(w.slack.To(bob)) != 1 {
+		t.Error("the other approvers did not get their cards")
+	}
+	if evs := w.events(flows.EventMessageUndelivered); len(evs) != 1 || evs[0].RequestID != r.ID || !strings.Contains(evs[0].Message, "account_inactive") {
+		t.Errorf("undelivered events %+v", evs)
+	}
+	w.slack.failNext(alice, permanent("user_not_found"))
+	w.approve(r.ID, bob)
+	w.expand()
+	w.deliver()
+	if evs := w.events(flows.EventCredentialsUndelivered); len(evs) != 1 {
+		t.Errorf("credentials undelivered events %+v", evs)
+	}
+	if !slices.Equal(w.undeliverable, []flows.RequestID{r.ID}) {
+		t.Errorf("OnUndeliverable %v", w.undeliverable)
+	}
+	if len(w.pending()) != 0 || w.secrets.Len() != 0 {
+		t.Errorf("left %v, %d secrets", conversations(w.pending()), w.secrets.Len())
+	}
+	// Admins hear of it from the event itself.
+	w.expand()
+	w.deliver()
+	if got := titles(w.slack.To(dave)); len(got) != 1 || !strings.Contains(got[0], "not delivered") {
+		t.Errorf("dave: %v", got)
+	}
+}
+
+// TestDispatchRestartLosesNothing: deliveries expanded before a crash are
+// sent by the next process's dispatcher; the credentials, whose secret
+// died with the process, are reissued instead (once), and the new ones
+// sent.
+func TestDispatchRestartLosesNothing(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{})
+	w.everyone()
+	r := w.ask("slack")
+	w.expand()
+	w.deliver()
+	w.approve(r.ID, bob)
+	w.expand() // then the process dies: nothing sent
+	cursor := w.cursor()
+
+	secrets := bot.NewSecrets(w.clock, time.Hour, 100) // empty: the old memory is gone
+	w.mu.Lock()
+	w.secrets = secrets
+	w.mu.Unlock()
+	w.d = w.dispatcher(secrets)
+	w.deliver() // within KeepGrace: the secret may be on its way; nothing reissued
+	if len(w.reissued) != 0 || len(w.slack.To(alice)) != 0 {
+		t.Fatalf("reissued %v at once; alice has %d messages", w.reissued, len(w.slack.To(alice)))
+	}
+	if w.cursor() != cursor {
+		t.Error("the new dispatcher expanded again")
+	}
+	w.clock.Advance(10 * time.Second)
+	w.deliver()
+	if !slices.Equal(w.reissued, []flows.RequestID{r.ID}) {
+		t.Errorf("reissued %v", w.reissued)
+	}
+	w.expand()
+	w.deliver()
+	got := w.slack.To(alice)
+	if len(got) != 1 || !got[0].Card.HasSecret() || !strings.HasPrefix(got[0].Card.Title, "New credentials") {
+		t.Errorf("alice got %v, want the reissued credentials", titles(got))
+	}
+	if m := w.slack.To(bob); len(m) != 1 || len(m[0].Revisions) == 0 {
+		t.Error("bob's card was not brought up to date after the restart")
+	}
+	if len(w.pending()) != 0 || len(w.reissued) != 1 {
+		t.Errorf("left %v; reissued %v", conversations(w.pending()), w.reissued)
+	}
+}
+
+// TestDispatchAtLeastOnce: a message the platform accepted but whose
+// delivery could not be recorded is sent again (and only that one), with
+// the same secret, not a reissued one.
+func TestDispatchAtLeastOnce(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{Workers: 1}) // the credentials go first: theirs is the failed record
+	w.everyone()
+	w.slack.SetChannel("")
+	r := w.ask("slack")
+	w.expand()
+	w.deliver()
+	w.approve(r.ID, bob)
+	w.expand()
+	w.store.mu.Lock()
+	w.store.failDelivered = 1
+	w.store.mu.Unlock()
+	w.deliver()
+	w.clock.Advance(time.Minute) // past the hold on the conversation
+	w.deliver()
+	got := w.slack.To(alice)
+	if len(got) != 2 || w.slack.tried(alice) != 2 {
+		t.Fatalf("alice got %d messages (%d sends), want the credentials twice", len(got), w.slack.tried(alice))
+	}
+	if got[0].Card.Fields[1].Value != got[1].Card.Fields[1].Value || len(w.reissued) != 0 {
+		t.Error("the repeat carried another secret")
+	}
+	if len(w.pending()) != 0 {
+		t.Errorf("left %v", conversations(w.pending()))
+	}
+}
+
+// BenchmarkDispatch expands and delivers the messages of 1,000 requests
+// (each: a card to 2 approvers on 2 platforms and to a channel, 5
+// deliveries, one of which slack drops: carol is on teams only) on the
+// memory store and the fake platforms.
+func BenchmarkDispatch(b *testing.B) {
+	var deliveries int
+	for b.Loop() {
+		b.StopTimer()
+		w := newDWorld(b, bot.DispatcherConfig{})
+		w.everyone()
+		for i := range 1000 {
+			w.askAs("user"+strconv.Itoa(i)+"@example.com", "slack")
+		}
+		b.StartTimer()
+		w.expand()
+		n := len(w.pending())
+		w.deliver()
+		deliveries += n
+	}
+	b.ReportMetric(float64(deliveries)/b.Elapsed().Seconds(), "deliveries/s")
+}
