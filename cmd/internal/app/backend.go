@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/store"
@@ -23,7 +24,12 @@ type Backend interface {
 	Close() error
 }
 
-var _ Backend = (*store.DB)(nil)
+var (
+	_ Backend = (*store.DB)(nil)
+	// The outbox dispatcher (bot.Dispatcher) runs on the same store once it
+	// is wired in place of the engine's synchronous Notify.
+	_ bot.DispatchStore = (*store.DB)(nil)
+)
 
 // ErrBackendLocked says another process holds the backend (bbolt's file
 // lock: a running jitbot).
