@@ -7,8 +7,6 @@ import (
 	"github.com/jitbot/jitbot/flows"
 )
 
-func (h *harness) inboxDepth() int { return bottest.InboxDepth(h.t, h.store) }
-
 // TestCrashAfterAckLosesNothing: a typed command and an Action.Submit click are in the store
 // when their 200 leaves; a bot stopped right after the acks, before either ran, is replaced by
 // a new one on the same store, which runs both and answers.
@@ -23,7 +21,7 @@ func TestCrashAfterAckLosesNothing(t *testing.T) {
 	h.hold = true
 	h.say(alice, aliceConv, "access request prod/Cluster0/sales/customers read 2h INC-2")
 	h.click(owner, ownerConv, cardAct.ActivityID, submitData(h.t, card, "Approve"))
-	if n := h.inboxDepth(); n != 2 {
+	if n := bottest.InboxDepth(h.t, h.store); n != 2 {
 		t.Fatalf("inbox holds %d items after the acks, want 2", n)
 	}
 	if rs, _ := h.svc.Mine(h.ctx, "alice@example.com"); len(rs) != 1 {
@@ -68,7 +66,7 @@ func TestTypoAnsweredWithoutRecord(t *testing.T) {
 	h := newHarness(t)
 	h.hold = true
 	h.say(alice, aliceConv, "access requets prod/Cluster0/sales read 1h")
-	if n := h.inboxDepth(); n != 0 {
+	if n := bottest.InboxDepth(h.t, h.store); n != 0 {
 		t.Errorf("a typo left %d inbox items", n)
 	}
 	h.bot.work.Wait()
