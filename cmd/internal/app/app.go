@@ -136,6 +136,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if cfg.Teams != nil {
 		counters = append(counters, chatCounters("teams", teamsHTTP)...)
 	}
+	counters = append(counters, inboxCounters(m.db, m.clock, m.log)...)
 	m.metrics = newMetrics(m.db.CountByState, counters)
 	m.metrics.reg.MustRegister(m.health.collector())
 	if m.notify, err = bot.NewEngine(bot.Deps{Refs: m.db, Observers: []flows.Notifier{m.metrics}, Log: m.log}); err != nil {

@@ -245,7 +245,8 @@ func TestHealthReadinessMetricsAndAdmin(t *testing.T) {
 			`jitbot_dependency_up{dependency="atlas:prod"} 1`, `jitbot_dependency_up{dependency="slack"} 1`, `jitbot_dependency_up{dependency="teams"} 1`,
 			`jitbot_integration_up{integration="prod"} 1`, `jitbot_integration_checks_total{integration="prod",result="ok"} 1`,
 			"# TYPE jitbot_atlas_watchers gauge\njitbot_atlas_watchers 0", "# TYPE jitbot_atlas_apply_waits gauge\njitbot_atlas_apply_waits 0",
-			`jitbot_atlas_apply_waits_total{result="applied"} 0`, `jitbot_atlas_apply_waits_total{result="timed_out"} 0`} {
+			`jitbot_atlas_apply_waits_total{result="applied"} 0`, `jitbot_atlas_apply_waits_total{result="timed_out"} 0`,
+			"jitbot_inbox_depth 0", "jitbot_inbox_oldest_age_seconds 0"} {
 			if code != 200 || !strings.Contains(body, want) {
 				missing = want
 				break
