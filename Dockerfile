@@ -31,9 +31,10 @@ COPY . .
 
 ARG TARGETOS
 ARG TARGETARCH
+ARG VERSION=dev
 RUN --mount=type=cache,target=/root/.cache/go-build \
     GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags "-s -w" -o /out/jitbot ./cmd/jitbot \
+    go build -trimpath -ldflags "-s -w -X main.release=${VERSION}" -o /out/jitbot ./cmd/jitbot \
  && mkdir -p /out/data
 
 # ---- final stage -----------------------------------------------------------

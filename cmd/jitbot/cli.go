@@ -32,6 +32,7 @@ Usage:
   jitbot audit verify  [-config jitbot.yaml]
   jitbot contacts forget [-config jitbot.yaml] [-as admin@example.com] <email>
   jitbot demo   [-speed 0] [-keep]
+  jitbot version
 
 The config defaults to $JITBOT_CONFIG, else /etc/jitbot/jitbot.yaml.
 grants, audit and contacts talk to the running server's admin API
@@ -104,6 +105,8 @@ func (e *env) run(ctx context.Context, args []string) error {
 		// binary: they are a command of their own, run from the source tree.
 		return &exitError{code: 2, msg: "bench has moved out of the jitbot binary: run `" + strings.Join(append([]string{"go run ./cmd/jitbot-bench"}, rest...), " ") +
 			"` in jitbot's source tree (see README.md, Performance)"}
+	case "version", "-version", "--version":
+		return e.version(rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.stdout, usage)
 		return nil
