@@ -54,10 +54,20 @@ func (q *convQueue) find(id uint64) int {
 
 func (q *convQueue) remove(i int) {
 	dl := q.dls[i]
-	q.dls = slices.Delete(q.dls, i, i+1)
+	if i == 0 {
+		// The head, nearly always: sliced off, not shifted, so that a long
+		// queue costs nothing per send (append reallocates in time).
+		q.dls[0] = flows.Delivery{}
+		q.dls = q.dls[1:]
+	} else {
+		q.dls = slices.Delete(q.dls, i, i+1)
+	}
 	q.count[prioIndex(dl.Priority)]--
 	if dl.Priority == flows.PriorityRefresh {
-		if j := slices.IndexFunc(q.refreshes, dl.CreatedAt.Equal); j >= 0 {
+		switch j := slices.IndexFunc(q.refreshes, dl.CreatedAt.Equal); {
+		case j == 0:
+			q.refreshes = q.refreshes[1:]
+		case j > 0:
 			q.refreshes = slices.Delete(q.refreshes, j, j+1)
 		}
 	}
@@ -160,8 +170,9 @@ func (d *Dispatcher) unscheduleLocked(dl flows.Delivery) {
 func (d *Dispatcher) postponedLocked(dl flows.Delivery, until time.Time) {
 	if q := d.convs[dl.Conversation]; q != nil {
 		if i := q.find(dl.ID); i >= 0 {
+			// Absolute, not incremented: a reload may have read it already.
 			q.dls[i].NotBefore = until
-			q.dls[i].Attempts++
+			q.dls[i].Attempts = dl.Attempts + 1
 		}
 	}
 }
