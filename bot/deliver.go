@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,16 +15,18 @@ import (
 
 // Deliver sends one round: the head of each conversation that may go now
 // (nothing of it in flight, not held back by Retry-After or a backoff), the
-// most urgent first, at most Workers at once, each on its own goroutine,
-// and waits for them. It returns how many deliveries it settled (sent, or
-// dropped for good); a delivery that failed for now is postponed.
+// most urgent first, at most Workers at once (less those Run's workers are
+// sending), each on its own goroutine, and waits for them. It returns how
+// many deliveries it settled (sent, or dropped for good); a delivery that
+// failed for now is postponed. The conversations come from the schedule,
+// not from a read of the outbox.
 //
 // Urgency is the delivery's Priority, then its age: a refresh waiting
 // longer than RefreshWait counts as an approval card, so a stream of new
 // requests cannot starve it. A conversation is as urgent as the most urgent
 // delivery waiting in it (what is ahead of that one goes first, in order).
 func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
-	picks, err := d.pick(ctx)
+	picks, _, _, err := d.take(ctx, d.cfg.Workers)
 	if err != nil || len(picks) == 0 {
 		return 0, err
 	}
@@ -37,9 +38,7 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 	for _, dl := range picks {
 		wg.Go(func() {
 			done := d.deliver(ctx, dl)
-			d.mu.Lock()
-			delete(d.inflight, dl.Conversation)
-			d.mu.Unlock()
+			d.release(dl.Conversation)
 			if done {
 				mu.Lock()
 				settled++
@@ -49,60 +48,6 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 	}
 	wg.Wait()
 	return settled, nil
-}
-
-// pick chooses the deliveries to send now and marks them in flight, under
-// mu: an Expand that follows sees them in flight and does not coalesce
-// into them.
-func (d *Dispatcher) pick(ctx context.Context) ([]flows.Delivery, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	free := d.cfg.Workers - len(d.inflight)
-	if free <= 0 {
-		return nil, nil
-	}
-	pending, err := d.deps.Store.Pending(ctx, d.cfg.Window)
-	if err != nil {
-		return nil, fmt.Errorf("outbox: read the waiting deliveries: %w", err)
-	}
-	now := d.deps.Clock.Now()
-	// A conversation is as urgent as the most urgent delivery waiting in it:
-	// its order holds that one behind its head, which must go first.
-	type head struct {
-		dl      flows.Delivery
-		urgency flows.Priority
-	}
-	var heads []head
-	for i, dl := range pending {
-		if i > 0 && pending[i-1].Conversation == dl.Conversation {
-			if len(heads) > 0 && heads[len(heads)-1].dl.Conversation == dl.Conversation {
-				heads[len(heads)-1].urgency = min(heads[len(heads)-1].urgency, d.urgency(dl, now))
-			}
-			continue
-		}
-		if _, busy := d.inflight[dl.Conversation]; busy || dl.NotBefore.After(now) || d.hold[dl.Conversation].After(now) {
-			continue
-		}
-		delete(d.hold, dl.Conversation)
-		heads = append(heads, head{dl: dl, urgency: d.urgency(dl, now)})
-	}
-	slices.SortFunc(heads, func(a, b head) int {
-		return cmp.Or(cmp.Compare(a.urgency, b.urgency), a.dl.CreatedAt.Compare(b.dl.CreatedAt), cmp.Compare(a.dl.ID, b.dl.ID))
-	})
-	picks := make([]flows.Delivery, 0, min(free, len(heads)))
-	for _, h := range heads[:min(free, len(heads))] {
-		picks = append(picks, h.dl)
-		d.inflight[h.dl.Conversation] = h.dl
-	}
-	return picks, nil
-}
-
-// urgency is a delivery's priority as it stands now.
-func (d *Dispatcher) urgency(dl flows.Delivery, now time.Time) flows.Priority {
-	if dl.Priority == flows.PriorityRefresh && now.Sub(dl.CreatedAt) >= d.cfg.RefreshWait {
-		return flows.PriorityApproval
-	}
-	return dl.Priority
 }
 
 // outcome is how a send ended, beyond success.
@@ -167,17 +112,24 @@ func (d *Dispatcher) deliver(ctx context.Context, dl flows.Delivery) bool {
 // credentials can never be delivered there.
 var errUnreachable = errors.New("the platform no longer reaches this person")
 
+// holdBack keeps a conversation back after a store write failed, and has
+// the schedule read again: the write may have happened all the same.
 func (d *Dispatcher) holdBack(conv string, until time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.hold[conv] = until
+	d.loaded = false
 }
 
 func (d *Dispatcher) postpone(ctx context.Context, log *slog.Logger, dl flows.Delivery, until time.Time) bool {
 	if err := d.deps.Store.Postpone(ctx, dl.ID, until); err != nil {
 		log.WarnContext(ctx, "could not postpone a delivery", "err", err)
 		d.holdBack(dl.Conversation, until)
+		return false
 	}
+	d.mu.Lock()
+	d.postponedLocked(dl, until)
+	d.mu.Unlock()
 	return false
 }
 
@@ -196,6 +148,7 @@ func (d *Dispatcher) drop(ctx context.Context, log *slog.Logger, dl flows.Delive
 func (d *Dispatcher) settled(dl flows.Delivery) {
 	d.mu.Lock()
 	d.sentOrDropped(dl)
+	d.unscheduleLocked(dl)
 	d.mu.Unlock()
 	if dl.What == whatCredentials {
 		if p, err := decodePayload(dl.Payload); err == nil {

@@ -61,9 +61,10 @@ type DispatcherConfig struct {
 	Workers int
 	// Batch bounds the audit records expanded in one transaction (256).
 	Batch int
-	// Window bounds the waiting deliveries read per round, conversations in
-	// the order of their oldest delivery (10,000): priority is decided among
-	// those.
+	// Window is no longer used: the dispatcher keeps every waiting
+	// delivery's place in memory (its schedule), read from the store once.
+	//
+	// Deprecated: ignored.
 	Window int
 	// RefreshWait is how long a card refresh yields to everything else
 	// before it counts as urgent as an approval card (1 min).
@@ -122,8 +123,17 @@ type Dispatcher struct {
 	// picked for sending is in flight before any later Enqueue (which must
 	// not coalesce into it), and the cards not yet sent are known to Expand
 	// until their references are committed (so a refresh never misses one).
-	mu       sync.Mutex
-	loaded   bool
+	mu sync.Mutex
+	// loaded says convs and unsent hold what the store holds; false at
+	// start and after a store write that may or may not have happened.
+	loaded bool
+	// convs is the schedule: the waiting deliveries, by conversation.
+	convs map[string]*convQueue
+	// changed is closed (and replaced) whenever a conversation may have
+	// become ready: idle workers wait on it.
+	changed chan struct{}
+	// cands is take's scratch space, reused to pick without allocating.
+	cands    []candidate
 	inflight map[string]flows.Delivery // by conversation
 	// hold keeps a conversation back whose delivery could not be recorded
 	// either way (the store failed): the next try is not immediate.
@@ -195,6 +205,7 @@ func NewDispatcher(cfg DispatcherConfig, deps DispatcherDeps) (*Dispatcher, erro
 	}
 	return &Dispatcher{
 		cfg: cfg, deps: deps, log: log.With("component", "dispatcher"), kick: make(chan struct{}, 1),
+		convs: map[string]*convQueue{}, changed: make(chan struct{}),
 		inflight: map[string]flows.Delivery{}, hold: map[string]time.Time{}, unsent: map[flows.RequestID][]unsentCard{},
 	}, nil
 }
@@ -211,11 +222,11 @@ func (d *Dispatcher) Kick() {
 	}
 }
 
-// Run expands and delivers until ctx ends: two loops, each idle until
-// kicked or Idle passes. Failures are logged and retried.
+// Run expands and delivers until ctx ends: one loop expanding, idle until
+// kicked or Idle passes, and a pool of Workers sending. Failures are logged
+// and retried.
 func (d *Dispatcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	expanded := make(chan struct{}, 1)
 	wg.Go(func() {
 		for {
 			n, err := d.Expand(ctx)
@@ -223,10 +234,6 @@ func (d *Dispatcher) Run(ctx context.Context) {
 				d.log.WarnContext(ctx, "could not expand the audit log", "err", err)
 			}
 			if n > 0 {
-				select {
-				case expanded <- struct{}{}:
-				default:
-				}
 				continue
 			}
 			select {
@@ -237,24 +244,38 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			}
 		}
 	})
-	wg.Go(func() {
-		for {
-			n, err := d.Deliver(ctx)
-			if err != nil && ctx.Err() == nil {
-				d.log.WarnContext(ctx, "could not deliver", "err", err)
-			}
-			if n > 0 {
-				continue
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-expanded:
-			case <-d.deps.After(d.cfg.Idle):
-			}
-		}
-	})
+	for range d.cfg.Workers {
+		wg.Go(func() { d.work(ctx) })
+	}
 	wg.Wait()
+}
+
+// work is one of Run's workers: it sends the head of the most urgent ready
+// conversation, one after the other, not in rounds, so that a slow send
+// holds up only its own conversation. Idle, it waits for the schedule to
+// change, for the next held-back conversation to be due, or Idle.
+func (d *Dispatcher) work(ctx context.Context) {
+	for ctx.Err() == nil {
+		picks, next, changed, err := d.take(ctx, 1)
+		if err != nil && ctx.Err() == nil {
+			d.log.WarnContext(ctx, "could not deliver", "err", err)
+		}
+		if len(picks) == 1 {
+			d.deliver(ctx, picks[0])
+			d.release(picks[0].Conversation)
+			continue
+		}
+		wait := d.cfg.Idle
+		if !next.IsZero() {
+			wait = min(wait, max(next.Sub(d.deps.Clock.Now()), 0))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-d.deps.After(wait):
+		}
+	}
 }
 
 // conversation names where a platform's messages to recipient go: a

@@ -265,6 +265,32 @@ type flakyPlatform struct {
 	mu    sync.Mutex
 	fails map[string][]error // by email: the next sends' errors, in order
 	sends map[string]int     // by email: sends tried
+	// gates hold sends to a person until closed, telling started first.
+	gates   map[string]chan struct{}
+	started chan string
+	// sent, when set, hears of every message sent, by email.
+	sent chan string
+}
+
+// block holds the sends to email until gate is closed; the returned
+// channel hears of each send that starts waiting.
+func (p *flakyPlatform) block(email string, gate chan struct{}) <-chan string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gates == nil {
+		p.gates = map[string]chan struct{}{}
+		p.started = make(chan string, 100)
+	}
+	p.gates[email] = gate
+	return p.started
+}
+
+// notify has every message sent told on a new channel.
+func (p *flakyPlatform) notify() <-chan string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sent = make(chan string, 100)
+	return p.sent
 }
 
 func newFlaky(name string) *flakyPlatform {
@@ -291,8 +317,23 @@ func (p *flakyPlatform) Send(ctx context.Context, to bot.Person, c bot.Card) (fl
 		p.mu.Unlock()
 		return flows.MessageRef{}, errs[0]
 	}
+	gate, sent := p.gates[to.Email], p.sent
+	if gate != nil {
+		p.started <- to.Email
+	}
 	p.mu.Unlock()
-	return p.Platform.Send(ctx, to, c)
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return flows.MessageRef{}, ctx.Err()
+		}
+	}
+	ref, err := p.Platform.Send(ctx, to, c)
+	if err == nil && sent != nil {
+		sent <- to.Email
+	}
+	return ref, err
 }
 
 type rateLimited time.Duration
@@ -725,6 +766,77 @@ func TestDispatchAtLeastOnce(t *testing.T) {
 	}
 	if len(w.pending()) != 0 {
 		t.Errorf("left %v", conversations(w.pending()))
+	}
+}
+
+// TestDispatchSlowSendHoldsOnlyItsConversation: while a send to bob on
+// slack hangs, Run's other worker keeps sending everything else (teams'
+// cards to bob and carol, one after the other, not in rounds that would
+// wait for the hung send); released, bob's slack cards follow in order.
+func TestDispatchSlowSendHoldsOnlyItsConversation(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{Workers: 2})
+	w.everyone()
+	w.slack.SetChannel("")
+	gate := make(chan struct{})
+	started := w.slack.block(bob, gate)
+	slackSent, teamsSent := w.slack.notify(), w.teams.notify()
+	var ids []flows.RequestID
+	for i := range 3 {
+		ids = append(ids, w.askAs("user"+strconv.Itoa(i)+"@example.com", "slack").ID)
+	}
+	w.expand()
+
+	ctx, cancel := context.WithCancel(w.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.d.Run(ctx)
+	}()
+	released := false
+	defer func() {
+		if !released {
+			close(gate)
+		}
+		cancel()
+		<-done
+	}()
+	// A guard against a hang, not a wait: everything here is prompt.
+	guard := time.NewTimer(30 * time.Second)
+	defer guard.Stop()
+	recv := func(ch <-chan string, what string) string {
+		t.Helper()
+		select {
+		case s := <-ch:
+			return s
+		case <-guard.C:
+			t.Fatalf("still waiting for %s", what)
+			return ""
+		}
+	}
+
+	recv(started, "the send to bob on slack")
+	got := map[string]int{}
+	for range 6 {
+		got[recv(teamsSent, "teams' cards while slack's send to bob hangs")]++
+	}
+	if got[bob] != 3 || got[carol] != 3 {
+		t.Errorf("teams sent %v while slack's send to bob hung, want 3 cards each to bob and carol", got)
+	}
+	if w.slack.tried(bob) != 1 || len(w.slack.To(bob)) != 0 {
+		t.Errorf("slack: %d sends to bob tried, %d arrived, want the first one hanging", w.slack.tried(bob), len(w.slack.To(bob)))
+	}
+
+	close(gate)
+	released = true
+	for range 3 {
+		recv(slackSent, "bob's cards on slack once released")
+	}
+	var want []string
+	for _, id := range ids {
+		want = append(want, "Access request "+string(id))
+	}
+	if got := titles(w.slack.To(bob)); !slices.Equal(got, want) {
+		t.Errorf("bob got %v on slack, want %v in order", got, want)
 	}
 }
 

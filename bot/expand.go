@@ -60,31 +60,28 @@ func (d *Dispatcher) Expand(ctx context.Context) (int, error) {
 	}
 	stored, err := d.deps.Store.Enqueue(ctx, last, x.out...)
 	if err != nil {
+		d.loaded = false // it may have been written all the same
 		return 0, fmt.Errorf("outbox: enqueue the deliveries of audit records %d to %d: %w", cursor+1, last, err)
 	}
 	for _, dl := range stored {
 		d.noteUnsent(dl)
+		if d.loaded {
+			d.scheduleLocked(dl)
+		}
+	}
+	if len(stored) > 0 {
+		d.wakeLocked()
 	}
 	return n, expandErr
 }
 
-// load learns, once, the cards waiting to be sent from the outbox: those
-// enqueued before a restart.
+// load reads the schedule and the cards waiting to be sent from the
+// outbox, once (and again after a store error): those enqueued before a
+// restart.
 func (d *Dispatcher) load(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.loaded {
-		return nil
-	}
-	pending, err := d.deps.Store.Pending(ctx, 0)
-	if err != nil {
-		return fmt.Errorf("outbox: read the waiting deliveries: %w", err)
-	}
-	for _, dl := range pending {
-		d.noteUnsent(dl)
-	}
-	d.loaded = true
-	return nil
+	return d.loadLocked(ctx)
 }
 
 // noteUnsent records dl if it will create a message later events update.

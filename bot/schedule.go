@@ -1,0 +1,282 @@
+package bot
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+// The schedule is the dispatcher's memory of the waiting outbox, so that
+// sending a delivery costs that delivery and not a read of everything
+// waiting: it is loaded from Outbox.Pending once (and again after a store
+// error left it unsure), then kept up to date with what Expand enqueues and
+// what each send records. It is an optimisation only: the store stays the
+// truth, and a restart rebuilds it.
+
+// convQueue is one conversation's waiting deliveries.
+type convQueue struct {
+	// dls are the waiting deliveries in ID order: dls[0] is the head, the
+	// only one that may be sent.
+	dls []flows.Delivery
+	// count is how many wait at each priority (a priority out of range
+	// counts as the nearest one), so that the conversation's urgency costs
+	// no walk through its deliveries.
+	count [flows.PriorityRefresh + 1]int
+	// refreshes are the CreatedAt of the waiting refreshes, oldest first:
+	// the oldest decides when the conversation turns urgent.
+	refreshes []time.Time
+}
+
+func prioIndex(p flows.Priority) int {
+	return int(min(max(p, flows.PriorityActor), flows.PriorityRefresh))
+}
+
+func (q *convQueue) add(dl flows.Delivery) {
+	q.dls = append(q.dls, dl)
+	q.count[prioIndex(dl.Priority)]++
+	if dl.Priority == flows.PriorityRefresh {
+		q.refreshes = append(q.refreshes, dl.CreatedAt)
+	}
+}
+
+// find returns the index of the delivery id, or -1.
+func (q *convQueue) find(id uint64) int {
+	i, ok := slices.BinarySearchFunc(q.dls, id, func(dl flows.Delivery, id uint64) int { return cmp.Compare(dl.ID, id) })
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+func (q *convQueue) remove(i int) {
+	dl := q.dls[i]
+	if i == 0 {
+		// The head, nearly always: sliced off, not shifted, so that a long
+		// queue costs nothing per send (append reallocates in time).
+		q.dls[0] = flows.Delivery{}
+		q.dls = q.dls[1:]
+	} else {
+		q.dls = slices.Delete(q.dls, i, i+1)
+	}
+	q.count[prioIndex(dl.Priority)]--
+	if dl.Priority == flows.PriorityRefresh {
+		switch j := slices.IndexFunc(q.refreshes, dl.CreatedAt.Equal); {
+		case j == 0:
+			q.refreshes = q.refreshes[1:]
+		case j > 0:
+			q.refreshes = slices.Delete(q.refreshes, j, j+1)
+		}
+	}
+}
+
+// urgency is the conversation's priority as it stands now: that of its
+// most urgent delivery (what is ahead of that one goes first, in order), a
+// refresh waiting longer than RefreshWait counting as an approval card.
+func (q *convQueue) urgency(now time.Time, refreshWait time.Duration) flows.Priority {
+	for p := flows.PriorityActor; p <= flows.PriorityApproval; p++ {
+		if q.count[p] > 0 {
+			return p
+		}
+	}
+	if len(q.refreshes) > 0 && now.Sub(q.refreshes[0]) >= refreshWait {
+		return flows.PriorityApproval
+	}
+	return flows.PriorityRefresh
+}
+
+// candidate is a conversation whose head may be sent now.
+type candidate struct {
+	conv    string
+	head    flows.Delivery
+	urgency flows.Priority
+}
+
+func compareCandidates(a, b candidate) int {
+	return cmp.Or(cmp.Compare(a.urgency, b.urgency), a.head.CreatedAt.Compare(b.head.CreatedAt), cmp.Compare(a.head.ID, b.head.ID))
+}
+
+// loadLocked (re)builds the schedule, and the unsent cards, from the
+// store. Called with mu held. The conversations in flight stay so: their
+// sends record themselves against whatever the store then holds.
+func (d *Dispatcher) loadLocked(ctx context.Context) error {
+	if d.loaded {
+		return nil
+	}
+	pending, err := d.deps.Store.Pending(ctx, 0)
+	if err != nil {
+		return fmt.Errorf("outbox: read the waiting deliveries: %w", err)
+	}
+	d.convs = map[string]*convQueue{}
+	d.unsent = map[flows.RequestID][]unsentCard{}
+	for _, dl := range pending {
+		d.scheduleLocked(dl)
+		d.noteUnsent(dl)
+	}
+	d.loaded = true
+	d.wakeLocked()
+	return nil
+}
+
+// scheduleLocked adds a stored delivery to its conversation, or updates it
+// in place when Enqueue coalesced it into one already waiting. Called with
+// mu held.
+func (d *Dispatcher) scheduleLocked(dl flows.Delivery) {
+	q := d.convs[dl.Conversation]
+	if q == nil {
+		q = &convQueue{}
+		d.convs[dl.Conversation] = q
+	}
+	if n := len(q.dls); n == 0 || q.dls[n-1].ID < dl.ID {
+		q.add(dl)
+		return
+	}
+	if i := q.find(dl.ID); i >= 0 {
+		// Coalesced: the store updated what it says, not its place.
+		q.dls[i].EventSeq, q.dls[i].Payload, q.dls[i].What = dl.EventSeq, dl.Payload, dl.What
+		return
+	}
+	// Out of order (not from this dispatcher's Enqueue): keep ID order.
+	i, _ := slices.BinarySearchFunc(q.dls, dl.ID, func(x flows.Delivery, id uint64) int { return cmp.Compare(x.ID, id) })
+	q.dls = slices.Insert(q.dls, i, flows.Delivery{})
+	q.dls[i] = dl
+	q.count[prioIndex(dl.Priority)]++
+	if dl.Priority == flows.PriorityRefresh {
+		q.refreshes = append(q.refreshes, dl.CreatedAt)
+		slices.SortFunc(q.refreshes, time.Time.Compare)
+	}
+}
+
+// unscheduleLocked forgets a delivery gone from the outbox. Called with mu
+// held.
+func (d *Dispatcher) unscheduleLocked(dl flows.Delivery) {
+	q := d.convs[dl.Conversation]
+	if q == nil {
+		return
+	}
+	if i := q.find(dl.ID); i >= 0 {
+		q.remove(i)
+	}
+	if len(q.dls) == 0 {
+		delete(d.convs, dl.Conversation)
+	}
+}
+
+// postponedLocked records a failed attempt in memory as Postpone did in
+// the store. Called with mu held.
+func (d *Dispatcher) postponedLocked(dl flows.Delivery, until time.Time) {
+	if q := d.convs[dl.Conversation]; q != nil {
+		if i := q.find(dl.ID); i >= 0 {
+			// Absolute, not incremented: a reload may have read it already.
+			q.dls[i].NotBefore = until
+			q.dls[i].Attempts = dl.Attempts + 1
+		}
+	}
+}
+
+// unsure marks the schedule as possibly wrong (a store write failed, and
+// may or may not have happened): it is read again from the store before
+// the next pick.
+func (d *Dispatcher) unsure() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.loaded = false
+}
+
+// wakeLocked tells the idle workers that the schedule changed. Called with
+// mu held.
+func (d *Dispatcher) wakeLocked() {
+	close(d.changed)
+	d.changed = make(chan struct{})
+}
+
+// readyLocked appends to buf the conversations whose head may be sent now
+// (nothing of it in flight, not held back by NotBefore or a hold) and
+// returns them with the earliest time a conversation not ready becomes so
+// (zero: none). Called with mu held.
+func (d *Dispatcher) readyLocked(buf []candidate, now time.Time) ([]candidate, time.Time) {
+	var next time.Time
+	for conv, q := range d.convs {
+		if _, busy := d.inflight[conv]; busy || len(q.dls) == 0 {
+			continue
+		}
+		head := q.dls[0]
+		at := head.NotBefore
+		if h, ok := d.hold[conv]; ok {
+			if h.After(now) {
+				at = later(at, h)
+			} else {
+				delete(d.hold, conv)
+			}
+		}
+		if at.After(now) {
+			if next.IsZero() || at.Before(next) {
+				next = at
+			}
+			continue
+		}
+		buf = append(buf, candidate{conv: conv, head: head, urgency: q.urgency(now, d.cfg.RefreshWait)})
+	}
+	return buf, next
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// take marks up to n of the most urgent ready conversations in flight and
+// returns their heads; when none is ready, it also returns when one will
+// be (zero: not before something changes) and the channel that says
+// something changed.
+func (d *Dispatcher) take(ctx context.Context, n int) ([]flows.Delivery, time.Time, <-chan struct{}, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	changed := d.changed
+	if err := d.loadLocked(ctx); err != nil {
+		return nil, time.Time{}, changed, err
+	}
+	n = min(n, d.cfg.Workers-len(d.inflight))
+	if n <= 0 {
+		return nil, time.Time{}, changed, nil
+	}
+	now := d.deps.Clock.Now()
+	cands, next := d.readyLocked(d.cands[:0], now)
+	d.cands = cands[:0]
+	if len(cands) == 0 {
+		return nil, next, changed, nil
+	}
+	var picks []flows.Delivery
+	if n == 1 {
+		best := cands[0]
+		for _, c := range cands[1:] {
+			if compareCandidates(c, best) < 0 {
+				best = c
+			}
+		}
+		picks = []flows.Delivery{best.head}
+	} else {
+		slices.SortFunc(cands, compareCandidates)
+		picks = make([]flows.Delivery, 0, min(n, len(cands)))
+		for _, c := range cands[:min(n, len(cands))] {
+			picks = append(picks, c.head)
+		}
+	}
+	for _, dl := range picks {
+		d.inflight[dl.Conversation] = dl
+	}
+	return picks, time.Time{}, changed, nil
+}
+
+// release ends a conversation's send: it may be picked again at once.
+func (d *Dispatcher) release(conv string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.inflight, conv)
+	d.wakeLocked()
+}
