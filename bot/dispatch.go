@@ -61,11 +61,6 @@ type DispatcherConfig struct {
 	Workers int
 	// Batch bounds the audit records expanded in one transaction (256).
 	Batch int
-	// Window is no longer used: the dispatcher keeps every waiting
-	// delivery's place in memory (its schedule), read from the store once.
-	//
-	// Deprecated: ignored.
-	Window int
 	// RefreshWait is how long a card refresh yields to everything else
 	// before it counts as urgent as an approval card (1 min).
 	RefreshWait time.Duration
@@ -184,7 +179,6 @@ func NewDispatcher(cfg DispatcherConfig, deps DispatcherDeps) (*Dispatcher, erro
 	}
 	defInt(&cfg.Workers, 8)
 	defInt(&cfg.Batch, 256)
-	defInt(&cfg.Window, 10000)
 	def(&cfg.RefreshWait, time.Minute)
 	def(&cfg.BackoffBase, time.Second)
 	def(&cfg.BackoffMax, 5*time.Minute)
