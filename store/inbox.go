@@ -158,8 +158,8 @@ func (d *DB) TakeInbox(ctx context.Context, now time.Time, lease time.Duration, 
 // FinishInbox implements flows.Inbox. The record stays as a tombstone (its
 // payload dropped: nothing will act on it again) so that a redelivery is
 // still recognised; finishing an item twice keeps the first finish time.
-// It commits on its own rather than through Batch: the workers that finish
-// items are few, and a batch would add its delay to every item.
+// It commits on its own rather than through the committer: the workers
+// that finish items are few and rarely write together.
 func (d *DB) FinishInbox(ctx context.Context, key string, at time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -167,15 +167,13 @@ func (d *DB) FinishInbox(ctx context.Context, key string, at time.Time) error {
 	if at.IsZero() {
 		return fmt.Errorf("store: finish inbox item %q: no finish time", key)
 	}
-	var refused error
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	return d.change(ctx, fmt.Sprintf("finish inbox item %q", key), func(tx *bolt.Tx) error {
 		rec, found, err := getInbox(tx, key)
 		switch {
 		case err != nil:
 			return err
 		case !found:
-			refused = flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key)
-			return nil
+			return refuse(flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key))
 		case !rec.FinishedAt.IsZero():
 			return nil
 		}
@@ -191,10 +189,6 @@ func (d *DB) FinishInbox(ctx context.Context, key string, at time.Time) error {
 		}
 		return bump(tx.Bucket(bucketMeta), keyInboxOpen, -1)
 	})
-	if err != nil {
-		return fmt.Errorf("store: finish inbox item %q: %w", key, err)
-	}
-	return refused
 }
 
 // unindexOpenItem removes an unfinished item from the next and received
@@ -209,21 +203,15 @@ func unindexOpenItem(tx *bolt.Tx, rec inboxRecord) error {
 // RetryInbox implements flows.Inbox. An unknown key is ENOTFOUND; a
 // finished item is ECONFLICT (it is done and must not run again).
 func (d *DB) RetryInbox(ctx context.Context, key string, next time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	var refused error
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	return d.change(ctx, fmt.Sprintf("retry inbox item %q", key), func(tx *bolt.Tx) error {
 		rec, found, err := getInbox(tx, key)
 		switch {
 		case err != nil:
 			return err
 		case !found:
-			refused = flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key)
-			return nil
+			return refuse(flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key))
 		case !rec.FinishedAt.IsZero():
-			refused = flows.Errorf(flows.ECONFLICT, "inbox item %s is finished", key)
-			return nil
+			return refuse(flows.Errorf(flows.ECONFLICT, "inbox item %s is finished", key))
 		}
 		idx := tx.Bucket(bucketInboxNext)
 		if err := idx.Delete(inboxNextKey(rec)); err != nil {
@@ -235,10 +223,6 @@ func (d *DB) RetryInbox(ctx context.Context, key string, next time.Time) error {
 		}
 		return putJSON(tx.Bucket(bucketInbox), []byte(key), rec)
 	})
-	if err != nil {
-		return fmt.Errorf("store: retry inbox item %q: %w", key, err)
-	}
-	return refused
 }
 
 // PurgeInbox implements flows.Inbox. It reads the tombstones' index from

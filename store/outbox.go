@@ -68,13 +68,11 @@ func (d *DB) Enqueue(ctx context.Context, cursor uint64, ds ...flows.Delivery) (
 		}
 	}
 	var out []flows.Delivery
-	var refused error
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	err := d.change(ctx, "enqueue", func(tx *bolt.Tx) error {
 		out = nil
 		meta := tx.Bucket(bucketMeta)
 		if cur := counter(meta, keyOutboxCursor); cursor != 0 && cursor <= cur {
-			refused = flows.Errorf(flows.ECONFLICT, "the outbox cursor is at %d already, not before %d", cur, cursor)
-			return nil
+			return refuse(flows.Errorf(flows.ECONFLICT, "the outbox cursor is at %d already, not before %d", cur, cursor))
 		}
 		b, coalesce := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutboxCoalesce)
 		for _, dl := range ds {
@@ -113,10 +111,7 @@ func (d *DB) Enqueue(ctx context.Context, cursor uint64, ds ...flows.Delivery) (
 		return meta.Put(keyOutboxCursor, be64(cursor))
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: enqueue: %w", err)
-	}
-	if refused != nil {
-		return nil, refused
+		return nil, err
 	}
 	return out, nil
 }
@@ -240,77 +235,50 @@ func (d *DB) Pending(ctx context.Context, limit int) ([]flows.Delivery, error) {
 // writes), in one transaction. A delivery about no request has nowhere to
 // remember its message: its ref is not kept.
 func (d *DB) Delivered(ctx context.Context, id uint64, ref *flows.MessageRef) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	var refused error
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	return d.change(ctx, fmt.Sprintf("delivered %d", id), func(tx *bolt.Tx) error {
 		rec, found, err := removeDelivery(tx, id)
 		switch {
 		case err != nil:
 			return err
 		case !found:
-			refused = flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id)
-			return nil
+			return refuse(flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id))
 		case ref == nil || rec.RequestID == "":
 			return nil
 		}
 		return putMessageRef(tx, flows.RequestID(rec.RequestID), *ref)
 	})
-	if err != nil {
-		return fmt.Errorf("store: delivered %d: %w", id, err)
-	}
-	return refused
 }
 
 // Postpone implements flows.Outbox.
 func (d *DB) Postpone(ctx context.Context, id uint64, notBefore time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	var refused error
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	return d.change(ctx, fmt.Sprintf("postpone delivery %d", id), func(tx *bolt.Tx) error {
 		rec, found, err := getDelivery(tx, id)
 		switch {
 		case err != nil:
 			return err
 		case !found:
-			refused = flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id)
-			return nil
+			return refuse(flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id))
 		}
 		rec.Attempts++
 		rec.NotBefore = notBefore
 		return putJSON(tx.Bucket(bucketOutbox), be64(id), rec)
 	})
-	if err != nil {
-		return fmt.Errorf("store: postpone delivery %d: %w", id, err)
-	}
-	return refused
 }
 
 // Drop implements flows.Outbox. The events join the one audit chain
 // (appendAudit) in the transaction that removes the delivery; an unknown
 // delivery is ENOTFOUND and records nothing.
 func (d *DB) Drop(ctx context.Context, id uint64, evs ...flows.Event) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	var refused error
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	return d.change(ctx, fmt.Sprintf("drop delivery %d", id), func(tx *bolt.Tx) error {
 		_, found, err := removeDelivery(tx, id)
 		switch {
 		case err != nil:
 			return err
 		case !found:
-			refused = flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id)
-			return nil
+			return refuse(flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id))
 		}
 		return appendAudit(tx, evs...)
 	})
-	if err != nil {
-		return fmt.Errorf("store: drop delivery %d: %w", id, err)
-	}
-	return refused
 }
 
 // OutboxDepth implements flows.Outbox: the count is a counter, the oldest
