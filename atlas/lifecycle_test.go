@@ -26,9 +26,9 @@ func TestServiceLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, notes := flowstest.NewStore(), &flowstest.Notifier{}
+	store, secrets := flowstest.NewStore(), &flowstest.Secrets{}
 	svc, err := flows.NewService(flows.Config{Policy: policy}, flows.Deps{
-		Store: store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: e.prov}, Catalog: e.prov.Catalog(), Notifier: notes, Clock: e.clock,
+		Store: store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: e.prov}, Catalog: e.prov.Catalog(), Secrets: secrets, Clock: e.clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -52,12 +52,12 @@ func TestServiceLifecycle(t *testing.T) {
 	if err != nil || r.State != flows.StateActive {
 		t.Fatalf("Decide: %+v, %v", r, err)
 	}
-	delivered := notes.Of(flows.EventActivated)
-	if len(delivered) != 1 || delivered[0].Credentials == nil {
-		t.Fatalf("credentials not delivered: %+v", delivered)
+	kept := secrets.Kept(r.ID)
+	if len(kept) != 1 || !kept[0].Issued.Equal(r.CredentialsIssuedAt) {
+		t.Fatalf("credentials not kept for the requester: %+v", kept)
 	}
-	creds := delivered[0].Credentials
-	if !e.srv.CheckPassword(projectID, r.Principal, password(*creds)) {
+	creds := kept[0].Credentials
+	if !e.srv.CheckPassword(projectID, r.Principal, password(creds)) {
 		t.Fatal("the delivered password does not work")
 	}
 	if want := `mongosh "mongodb+srv://cluster0.jitbot.mongodb.net" --username ` + r.Principal; creds.Instructions != want {
@@ -106,7 +106,7 @@ func TestServiceReconcileDeletesOrphans(t *testing.T) {
 	}
 	svc, err := flows.NewService(flows.Config{Policy: policy}, flows.Deps{
 		Store: flowstest.NewStore(), Provisioners: flows.Provisioners{flows.KindDatabaseUser: e.prov}, Catalog: e.prov.Catalog(),
-		Notifier: &flowstest.Notifier{}, Clock: e.clock,
+		Secrets: &flowstest.Secrets{}, Clock: e.clock,
 	})
 	if err != nil {
 		t.Fatal(err)

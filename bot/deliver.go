@@ -74,6 +74,7 @@ func skip(why string) error { return &outcome{skip: why} }
 // whether the delivery is settled (sent or dropped).
 func (d *Dispatcher) deliver(ctx context.Context, dl flows.Delivery) bool {
 	log := d.log.With("delivery", dl.ID, "platform", dl.Platform, "conversation", dl.Conversation, "what", dl.What, "request_id", dl.RequestID)
+	start := d.deps.Wall.Now()
 	ref, err := d.send(ctx, dl)
 	now := d.deps.Clock.Now()
 	var o *outcome
@@ -88,7 +89,16 @@ func (d *Dispatcher) deliver(ctx context.Context, dl flows.Delivery) bool {
 			d.holdBack(dl.Conversation, now.Add(d.backoff(dl.Attempts)))
 			return false
 		}
+		log.DebugContext(ctx, "delivered", "attempts", dl.Attempts+1)
 		d.settled(dl)
+		if pace := d.cfg.Pacing[dl.Platform]; pace > 0 && dl.What != whatRefresh {
+			// From the start of this post: the platform's own pacer (which
+			// measures from its end) makes up any difference.
+			d.mu.Lock()
+			d.paced[dl.Conversation] = start.Add(pace)
+			d.prunePacedLocked(start)
+			d.mu.Unlock()
+		}
 		return true
 	case errors.As(err, &o) && o.skip != "":
 		log.DebugContext(ctx, "nothing to send", "why", o.skip)
@@ -98,7 +108,9 @@ func (d *Dispatcher) deliver(ctx context.Context, dl flows.Delivery) bool {
 	case errors.As(err, &rl) && rl.RetryAfter() > 0:
 		log.InfoContext(ctx, "the platform asked to wait", "retry_after", rl.RetryAfter())
 		return d.postpone(ctx, log, dl, now.Add(rl.RetryAfter()))
-	case errors.As(err, &pe) && pe.Permanent(), errors.Is(err, errUnreachable):
+	case errors.As(err, &pe) && pe.Permanent(), errors.Is(err, errUnreachable), flows.ErrorCode(err) == flows.EFORBIDDEN:
+		// EFORBIDDEN: the platform refused the message by its own rule (a
+		// secret bound for a conversation others read); it always will.
 		log.WarnContext(ctx, "the platform will never deliver this message; dropped", "err", err)
 		return d.undeliverable(ctx, log, dl, err)
 	default:
@@ -173,7 +185,7 @@ func (d *Dispatcher) undeliverable(ctx context.Context, log *slog.Logger, dl flo
 		return false
 	}
 	if credentials && d.deps.OnUndeliverable != nil {
-		d.deps.OnUndeliverable(ctx, dl.RequestID)
+		d.deps.OnUndeliverable(ctx, dl.RequestID, Truncate(cause.Error(), 200))
 	}
 	return true
 }
@@ -263,7 +275,7 @@ func (d *Dispatcher) sendCredentials(ctx context.Context, p Platform, dl flows.D
 		if d.deps.Reissue == nil {
 			return nil, fmt.Errorf("the credentials are no longer held and cannot be reissued: %w", errUnreachable)
 		}
-		if err := d.deps.Reissue(ctx, r.ID); err != nil {
+		if err := d.deps.Reissue(ctx, r.ID, issued); err != nil {
 			return nil, fmt.Errorf("reissue the lost credentials: %w", err)
 		}
 		d.log.InfoContext(ctx, "reissued credentials lost before they were sent", "request_id", r.ID)
@@ -349,4 +361,20 @@ func (d *Dispatcher) refresh(ctx context.Context, p Platform, dl flows.Delivery,
 		}
 	}
 	return nil
+}
+
+// prunePacedLocked forgets the pacing of conversations whose wait is over,
+// once there are many: a conversation nothing more is sent to is never
+// looked at again. The threshold doubles with what stays, so pruning costs
+// little per post. Called with mu held.
+func (d *Dispatcher) prunePacedLocked(wall time.Time) {
+	if len(d.paced) < d.pruneAt {
+		return
+	}
+	for conv, until := range d.paced {
+		if !until.After(wall) {
+			delete(d.paced, conv)
+		}
+	}
+	d.pruneAt = max(1024, 2*len(d.paced))
 }

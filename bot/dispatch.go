@@ -55,6 +55,13 @@ type DispatchStore interface {
 	Get(ctx context.Context, id flows.RequestID) (*flows.Request, error)
 }
 
+// MessageRefs remembers the messages sent about requests, so that they can
+// be updated after a decision, an expiry or a restart.
+type MessageRefs interface {
+	AddMessageRef(ctx context.Context, requestID flows.RequestID, ref flows.MessageRef) error
+	MessageRefs(ctx context.Context, requestID flows.RequestID) ([]flows.MessageRef, error)
+}
+
 // DispatcherConfig tunes a dispatcher. Zero values take the defaults noted.
 type DispatcherConfig struct {
 	// Workers bounds the messages in flight at once, one per conversation (8).
@@ -75,6 +82,12 @@ type DispatcherConfig struct {
 	// Idle is how long Run waits when there is nothing to do and nobody
 	// called Kick (250 ms).
 	Idle time.Duration
+	// Pacing is the least time between two new messages to one
+	// conversation, by platform (Slack: one message per second per
+	// channel; updates are not paced). The dispatcher holds the
+	// conversation back after a post, on the Wall clock, so no worker waits
+	// on a platform's pacing; a platform that paces itself still may.
+	Pacing map[string]time.Duration
 }
 
 // DispatcherDeps are what a dispatcher works with.
@@ -87,18 +100,23 @@ type DispatcherDeps struct {
 	Audience func(ev flows.Event, r *flows.Request) []string
 	// Secrets holds the credentials until they are sent. Required.
 	Secrets flows.SecretKeeper
-	// Reissue has new credentials issued for a request whose secret was
-	// lost (the process restarted before the message went out): a new
-	// secret, a new event, a new delivery. The old delivery is dropped once
-	// it returns nil; an error retries it later. Nil: the delivery is
-	// dropped as undeliverable.
-	Reissue func(ctx context.Context, id flows.RequestID) error
+	// Reissue has new credentials issued for a request whose secret, issued
+	// at issued, was lost (the process restarted before the message went
+	// out): a new secret, a new event, a new delivery
+	// (flows.Service.ReissueLost). The old delivery is dropped once it
+	// returns nil; an error retries it later. Nil: the delivery is dropped
+	// as undeliverable.
+	Reissue func(ctx context.Context, id flows.RequestID, issued time.Time) error
 	// OnUndeliverable is called when a request's credentials can never
 	// reach its requester (the platform refused them for good, or no longer
-	// knows the person): the wiring revokes the grant. The admins are told
-	// by the EventCredentialsUndelivered the dispatcher records.
-	OnUndeliverable func(ctx context.Context, id flows.RequestID)
+	// knows the person), saying why: the wiring revokes the grant
+	// (flows.Service.CredentialsUndeliverable). The admins are told by the
+	// EventCredentialsUndelivered the dispatcher records.
+	OnUndeliverable func(ctx context.Context, id flows.RequestID, why string)
 	Clock           flows.Clock
+	// Wall is real time, for pacing: a platform's rate limits run on it,
+	// whatever the domain's clock says (nil: the system clock).
+	Wall flows.Clock
 	// Rand returns a number in [0, 1) for jitter (math/rand/v2's Float64).
 	Rand func() float64
 	// After waits for Run (time.After).
@@ -133,6 +151,10 @@ type Dispatcher struct {
 	// hold keeps a conversation back whose delivery could not be recorded
 	// either way (the store failed): the next try is not immediate.
 	hold map[string]time.Time
+	// paced keeps a conversation back until its platform takes another
+	// post (Pacing), on the Wall clock.
+	paced   map[string]time.Time
+	pruneAt int // the size of paced that prunes it
 	// unsent are the waiting deliveries that create a message later events
 	// update (approval and extension cards, credentials, reminders), by
 	// request.
@@ -187,6 +209,9 @@ func NewDispatcher(cfg DispatcherConfig, deps DispatcherDeps) (*Dispatcher, erro
 	if deps.Clock == nil {
 		deps.Clock = flows.SystemClock{}
 	}
+	if deps.Wall == nil {
+		deps.Wall = flows.SystemClock{}
+	}
 	if deps.Rand == nil {
 		deps.Rand = rand.Float64
 	}
@@ -200,7 +225,7 @@ func NewDispatcher(cfg DispatcherConfig, deps DispatcherDeps) (*Dispatcher, erro
 	return &Dispatcher{
 		cfg: cfg, deps: deps, log: log.With("component", "dispatcher"), kick: make(chan struct{}, 1),
 		convs: map[string]*convQueue{}, changed: make(chan struct{}),
-		inflight: map[string]flows.Delivery{}, hold: map[string]time.Time{}, unsent: map[flows.RequestID][]unsentCard{},
+		inflight: map[string]flows.Delivery{}, hold: map[string]time.Time{}, paced: map[string]time.Time{}, pruneAt: 1024, unsent: map[flows.RequestID][]unsentCard{},
 	}, nil
 }
 

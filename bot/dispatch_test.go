@@ -17,7 +17,7 @@ import (
 	"github.com/jitbot/jitbot/flows/flowstest"
 )
 
-// dworld is a flows.Service whose only notifier keeps credentials, an
+// dworld is a flows.Service keeping its credentials in memory, an
 // outbox on flowstest.Store, and a dispatcher sending through two fake
 // platforms, "slack" and "teams", whose sends can be made to fail per
 // recipient.
@@ -33,6 +33,7 @@ type dworld struct {
 	logs    *bottest.Logs
 	d       *bot.Dispatcher
 	cfg     bot.DispatcherConfig
+	wall    *flowstest.Clock // real time, for pacing
 
 	seenSlack, seenTeams int // operations newOps saw
 
@@ -59,11 +60,12 @@ func newDWorld(t testing.TB, cfg bot.DispatcherConfig) *dworld {
 		t.Fatal(err)
 	}
 	w := &dworld{t: t, ctx: t.Context(), clock: flowstest.NewClock(flowstest.T0), store: &outboxStore{Store: flowstest.NewStore()},
-		slack: newFlaky("slack"), teams: newFlaky("teams"), logs: &bottest.Logs{}, cfg: cfg}
+		slack: newFlaky("slack"), teams: newFlaky("teams"), logs: &bottest.Logs{}, cfg: cfg,
+		wall: flowstest.NewClock(flowstest.T0)}
 	w.secrets = bot.NewSecrets(w.clock, time.Hour, 100)
 	w.svc, err = flows.NewService(flows.Config{Policy: policy, MaxLiveRequests: 100000}, flows.Deps{
 		Store: w.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: flowstest.NewProvisioner()}, Clock: w.clock,
-		Notifier: bot.KeepCredentials(keeperOf(w)), Log: w.logs.Logger(),
+		Secrets: keeperOf(w), Log: w.logs.Logger(),
 		Catalog: flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {
 			{Name: "Cluster0", Owners: []string{"group:dba"}, Databases: map[string][]string{"sales": {"orders"}}},
 		}}),
@@ -107,19 +109,19 @@ func (w *dworld) dispatcher(secrets flows.SecretKeeper) *bot.Dispatcher {
 		Platforms: func() []bot.Platform { return []bot.Platform{w.slack, w.teams} },
 		Audience:  w.svc.Audience,
 		Secrets:   secrets,
-		Reissue: func(ctx context.Context, id flows.RequestID) error {
+		Reissue: func(ctx context.Context, id flows.RequestID, issued time.Time) error {
 			w.mu.Lock()
 			w.reissued = append(w.reissued, id)
 			w.mu.Unlock()
-			_, err := w.svc.Rotate(ctx, id, alice)
-			return err
+			return w.svc.ReissueLost(ctx, id, issued)
 		},
-		OnUndeliverable: func(_ context.Context, id flows.RequestID) {
+		OnUndeliverable: func(_ context.Context, id flows.RequestID, _ string) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			w.undeliverable = append(w.undeliverable, id)
 		},
 		Clock: w.clock,
+		Wall:  w.wall,
 		Rand:  func() float64 { return 0.5 }, // no jitter: waits are exact
 		Log:   w.logs.Logger(),
 	})
@@ -654,6 +656,48 @@ func TestDispatchRetryAfterHoldsOnlyThatConversation(t *testing.T) {
 	w.deliver()
 	if len(w.slack.To(bob)) != 1 || len(w.pending()) != 0 {
 		t.Errorf("after Retry-After bob has %d cards; left %v", len(w.slack.To(bob)), conversations(w.pending()))
+	}
+}
+
+// TestDispatchPacing: a paced platform's conversation takes its next post
+// only after the pace has passed in real time, whatever the domain's clock
+// does; other conversations and other platforms are not held, and updates
+// of a card are not paced.
+func TestDispatchPacing(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{Pacing: map[string]time.Duration{"slack": time.Second}})
+	w.everyone()
+	w.slack.SetChannel("")
+	first := w.ask("slack")
+	second := w.askAs(carol, "slack")
+	w.expand()
+	w.deliver()
+	if len(w.slack.To(bob)) != 1 || len(w.teams.To(bob)) != 2 || len(w.slack.To(dave)) != 0 {
+		t.Fatalf("first round: bob has %d slack and %d teams cards, want 1 and 2", len(w.slack.To(bob)), len(w.teams.To(bob)))
+	}
+	w.clock.Advance(time.Hour) // the domain's clock does not pace
+	w.deliver()
+	if len(w.slack.To(bob)) != 1 {
+		t.Fatal("bob's second slack card went out at once: a moved domain clock paced it")
+	}
+	w.wall.Advance(999 * time.Millisecond)
+	w.deliver()
+	if len(w.slack.To(bob)) != 1 {
+		t.Fatal("bob's second slack card went out before the pace")
+	}
+	w.wall.Advance(time.Millisecond)
+	w.deliver()
+	if len(w.slack.To(bob)) != 2 {
+		t.Fatalf("after the pace bob has %d slack cards, want 2", len(w.slack.To(bob)))
+	}
+	// An approval refreshes bob's cards at once: updates are not paced.
+	w.approve(first.ID, carol)
+	w.approve(second.ID, bob)
+	w.expand()
+	w.deliver()
+	for _, m := range w.slack.To(bob) {
+		if len(m.Revisions) == 0 {
+			t.Errorf("bob's card %q was not updated at once", m.Card.Title)
+		}
 	}
 }
 

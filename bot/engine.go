@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -28,14 +27,6 @@ type Service interface {
 }
 
 var _ Service = (*flows.Service)(nil)
-
-// MessageRefs remembers the messages sent about requests, so that they can
-// be updated after a decision, an expiry or a restart. store.DB implements
-// it.
-type MessageRefs interface {
-	AddMessageRef(ctx context.Context, requestID flows.RequestID, ref flows.MessageRef) error
-	MessageRefs(ctx context.Context, requestID flows.RequestID) ([]flows.MessageRef, error)
-}
 
 // Platform is a chat platform as the engine sees it: a narrow port that
 // finds people, sends, posts and updates cards. Everything the platform
@@ -95,52 +86,31 @@ type Wording struct {
 	Here string
 }
 
-// Deps are what the engine works with.
-type Deps struct {
-	// Refs keeps the references of the cards sent about requests. Required.
-	Refs MessageRefs
-	// Observers are handed every notice before the platforms (metrics).
-	// What they answer is logged, never taken for a failed delivery.
-	Observers []flows.Notifier
-	Log       *slog.Logger
-}
-
-// Engine is jitbot's one chat engine. It is flows' Notifier for every chat
-// platform at once (Notify), and it runs what people type and click on any
-// of them (Run, Click), answering with a platform-neutral Reply. Create it
-// with NewEngine, give it the service with SetService and its platforms
-// with Register; it is safe for concurrent use.
+// Engine is jitbot's one chat engine: it runs what people type and click
+// on any platform (Run, Click), answering with a platform-neutral Reply,
+// and renders what the outbox's Dispatcher sends. Create it with NewEngine,
+// give it the service with SetService and its platforms with Register; it
+// is safe for concurrent use.
 type Engine struct {
-	refs      MessageRefs
-	observers []flows.Notifier
-	log       *slog.Logger
-	// cards orders the notices of one request across every platform, so a
-	// stale notice never overwrites a newer card.
-	cards RequestLocks
+	log *slog.Logger
 
 	mu        sync.RWMutex
 	svc       Service
 	platforms []Platform
 }
 
-var _ flows.Notifier = (*Engine)(nil)
-
-// NewEngine checks the dependencies and builds an engine with no platform.
-func NewEngine(deps Deps) (*Engine, error) {
-	if deps.Refs == nil {
-		return nil, errors.New("bot: a message ref store is required")
-	}
-	log := deps.Log
+// NewEngine builds an engine with no platform.
+func NewEngine(log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{refs: deps.Refs, observers: slices.Clone(deps.Observers), log: log.With("component", "bot")}, nil
+	return &Engine{log: log.With("component", "bot")}
 }
 
-// SetService gives the engine the domain service it drives. flows needs the
-// engine as its notifier before the service exists, so the service comes
-// second; until it does, commands and clicks are answered that jitbot is
-// starting.
+// SetService gives the engine the domain service it drives. The platforms
+// are built (and registered) before the service exists, so the service
+// comes second; until it does, commands and clicks are answered that jitbot
+// is starting.
 func (e *Engine) SetService(svc Service) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -33,10 +33,10 @@ type world struct {
 	clock  *flowstest.Clock
 	store  *flowstest.Store
 	prov   *flowstest.Provisioner
-	refs   *bottest.Refs
 	logs   *bottest.Logs
 	engine *bot.Engine
 	svc    *flows.Service
+	outbox *bot.Dispatcher
 	slack  *bottest.Platform
 	teams  *bottest.Platform
 }
@@ -68,13 +68,12 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 	}
 	w := &world{
 		t: t, ctx: t.Context(), clock: flowstest.NewClock(flowstest.T0), store: flowstest.NewStore(), prov: flowstest.NewProvisioner(),
-		refs: &bottest.Refs{}, logs: &bottest.Logs{}, slack: bottest.NewPlatform("slack"), teams: bottest.NewPlatform("teams"),
+		logs: &bottest.Logs{}, slack: bottest.NewPlatform("slack"), teams: bottest.NewPlatform("teams"),
 	}
-	if w.engine, err = bot.NewEngine(bot.Deps{Refs: w.refs, Log: w.logs.Logger()}); err != nil {
-		t.Fatal(err)
-	}
+	w.engine = bot.NewEngine(w.logs.Logger())
+	secrets := bot.NewSecrets(w.clock, 0, 0)
 	w.svc, err = flows.NewService(flows.Config{Policy: policy}, flows.Deps{
-		Store: w.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: w.prov}, Clock: w.clock, Notifier: w.engine, Log: w.logs.Logger(),
+		Store: w.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: w.prov}, Clock: w.clock, Secrets: secrets, Log: w.logs.Logger(),
 		Catalog: flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {
 			{Name: "Cluster0", Owners: []string{"group:dba"}, Databases: map[string][]string{"sales": {"orders"}}},
 		}}),
@@ -85,6 +84,7 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 	w.engine.SetService(w.svc)
 	w.engine.Register(w.slack)
 	w.engine.Register(w.teams)
+	w.outbox = bottest.NewDispatcher(t, w.store, w.engine, w.svc, secrets, w.clock, w.logs.Logger())
 	t.Cleanup(func() {
 		if strings.Contains(w.logs.String(), "pw-") {
 			t.Errorf("a password reached the logs:\n%s", w.logs.String())
@@ -106,6 +106,7 @@ func (w *world) ask(platform, key string) *flows.Request {
 		w.t.Fatal(err)
 	}
 	reply := w.engine.Run(w.ctx, w.actor(platform, alice), cmd, key)
+	w.settle()
 	if reply.Err != nil || reply.Card == nil || !strings.Contains(reply.Card.Title, "sent for approval") {
 		w.t.Fatalf("submit: %+v", reply)
 	}
@@ -115,6 +116,9 @@ func (w *world) ask(platform, key string) *flows.Request {
 	}
 	return rs[0] // newest first
 }
+
+// settle delivers everything the outbox holds.
+func (w *world) settle() { w.t.Helper(); bottest.Settle(w.t, w.outbox) }
 
 func (w *world) get(id string) *flows.Request {
 	w.t.Helper()
@@ -127,7 +131,7 @@ func (w *world) get(id string) *flows.Request {
 
 func (w *world) refsOf(id string) []flows.MessageRef {
 	w.t.Helper()
-	refs, err := w.refs.MessageRefs(w.ctx, flows.RequestID(id))
+	refs, err := w.store.MessageRefs(w.ctx, flows.RequestID(id))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -201,6 +205,7 @@ func TestApprovalCardsOnEveryPlatform(t *testing.T) {
 	if reply := w.engine.Click(w.ctx, w.actor("teams", carol), bot.Action{Kind: bot.ActionApprove, RequestID: r.ID}, bot.ClickInput{}); reply.Card != nil || reply.List != nil {
 		t.Errorf("an approval answers through the cards, not a reply: %+v", reply)
 	}
+	w.settle()
 	if s := w.get(string(r.ID)).State; s != flows.StateActive {
 		t.Fatalf("state %s", s)
 	}
@@ -236,6 +241,7 @@ func TestApprovalCardsOnEveryPlatform(t *testing.T) {
 	if _, err := w.svc.Revoke(w.ctx, r.ID, alice, "done"); err != nil {
 		t.Fatal(err)
 	}
+	w.settle()
 	if m := w.slack.To(alice)[0]; m.Card.HasSecret() || !strings.Contains(m.Card.Title, "removed") {
 		t.Errorf("credentials after the end: %s", m.Card.Title)
 	}
@@ -253,10 +259,10 @@ func TestApprovalCardsOnEveryPlatform(t *testing.T) {
 	}
 }
 
-// TestUnreachableRequesterFailsTheCredentials: a requester whom the
-// platform she asked from cannot reach any more is an ENOTFOUND error on the
-// notice carrying her credentials, so flows records them undelivered; an
-// approver nobody reaches is skipped silently.
+// TestUnreachableRequesterFailsTheCredentials: credentials for a requester
+// whom the platform she asked from cannot reach any more are recorded
+// undelivered, the admins are told and the grant is revoked (nobody can use
+// it); another platform that reaches her does not get them.
 func TestUnreachableRequesterFailsTheCredentials(t *testing.T) {
 	w := newWorld(t)
 	w.slack.Add(bob, nil)
@@ -264,96 +270,26 @@ func TestUnreachableRequesterFailsTheCredentials(t *testing.T) {
 	w.slack.Add(dave, nil)
 	r := w.ask("slack", "delivery-2")
 	w.engine.Click(w.ctx, w.actor("slack", bob), bot.Action{Kind: bot.ActionApprove, RequestID: r.ID}, bot.ClickInput{})
+	w.settle()
 	var undelivered []flows.Event
 	for _, ev := range w.store.Events() {
 		if ev.Type == flows.EventCredentialsUndelivered {
 			undelivered = append(undelivered, ev)
 		}
 	}
-	if len(undelivered) != 1 || !strings.Contains(undelivered[0].Message, alice+" asked from Slack") {
+	if len(undelivered) != 1 || !strings.Contains(undelivered[0].Message, "could not deliver the credentials to "+alice) {
 		t.Fatalf("undelivered: %+v", undelivered)
 	}
 	if got := titles(w.slack.To(dave)); !slices.Contains(got, "Credentials not delivered: request "+string(r.ID)) {
 		t.Errorf("admin told: %v", got)
 	}
-	if len(w.teams.To(alice)) != 0 {
-		t.Error("the credentials went to another platform")
+	if got := w.get(string(r.ID)); got.State != flows.StateRevoked || got.EndedBy != flows.SystemActor {
+		t.Errorf("after undeliverable credentials: %s by %q", got.State, got.EndedBy)
 	}
-
-	creds := new(flows.DatabaseUserCredentials("jit-alice", flows.NewSecret("pw-x"), ""))
-	n := flows.Notice{Event: flows.Event{Type: flows.EventActivated, RequestID: r.ID, At: flowstest.T0}, Request: w.get(string(r.ID)), To: []string{alice}, Credentials: creds}
-	if err := w.engine.Notify(w.ctx, n); flows.ErrorCode(err) != flows.ENOTFOUND {
-		t.Errorf("credentials to nobody: %v", err)
-	}
-	n = flows.Notice{Event: flows.Event{Type: flows.EventProvisionFailed, RequestID: r.ID, At: flowstest.T0}, Request: w.get(string(r.ID)), To: []string{"nobody@example.com"}}
-	if err := w.engine.Notify(w.ctx, n); err != nil {
-		t.Errorf("someone no platform knows: %v", err)
-	}
-}
-
-// TestDeliveryFailures: what a platform fails to deliver is the notice's
-// error, a lookup failure as unavailable and a platform's own refusal with
-// its code; an observer's failure is only logged.
-func TestDeliveryFailures(t *testing.T) {
-	w := newWorld(t)
-	w.slack.Add(alice, nil)
-	r := w.ask("slack", "delivery-3")
-	n := flows.Notice{Event: flows.Event{Type: flows.EventExpired, RequestID: r.ID, At: flowstest.T0}, Request: w.get(string(r.ID)), To: []string{alice}}
-
-	w.slack.Fail(bottest.OpSend, errors.New("connection reset"))
-	if err := w.engine.Notify(w.ctx, n); flows.ErrorCode(err) != flows.EUNAVAILABLE || !strings.Contains(flows.ErrorMessage(err), "Slack did not deliver") {
-		t.Errorf("a failed send: %v", err)
-	}
-	w.slack.Fail(bottest.OpSend, flows.Errorf(flows.EFORBIDDEN, "not a private chat"))
-	if err := w.engine.Notify(w.ctx, n); flows.ErrorCode(err) != flows.EFORBIDDEN || flows.ErrorMessage(err) != "not a private chat" {
-		t.Errorf("a refused send: %v", err)
-	}
-	w.slack.Fail(bottest.OpSend, nil)
-	w.slack.Fail(bottest.OpFind, errors.New("users.lookupByEmail: timeout"))
-	if err := w.engine.Notify(w.ctx, n); flows.ErrorCode(err) != flows.EUNAVAILABLE {
-		t.Errorf("a failed lookup: %v", err)
-	}
-
-	seen := &flowstest.Notifier{}
-	broken := notifierFunc(func(context.Context, flows.Notice) error { return errors.New("metrics are down") })
-	engine, err := bot.NewEngine(bot.Deps{Refs: w.refs, Observers: []flows.Notifier{seen, broken}, Log: w.logs.Logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := engine.Notify(w.ctx, n); err != nil {
-		t.Errorf("an observer's failure failed the notice: %v", err)
-	}
-	if len(seen.Notices()) != 1 || !strings.Contains(w.logs.String(), "metrics are down") {
-		t.Errorf("observer saw %d notices; logs:\n%s", len(seen.Notices()), w.logs.String())
-	}
-	if _, err := bot.NewEngine(bot.Deps{}); err == nil {
-		t.Error("an engine without a ref store")
-	}
-}
-
-type notifierFunc func(context.Context, flows.Notice) error
-
-func (f notifierFunc) Notify(ctx context.Context, n flows.Notice) error { return f(ctx, n) }
-
-// TestStaleNoticesLeaveCardsAlone: notices may come out of order; one
-// older than what a card shows does not overwrite it.
-func TestStaleNoticesLeaveCardsAlone(t *testing.T) {
-	w := newWorld(t)
-	w.slack.Add(bob, nil)
-	r := w.ask("slack", "delivery-4")
-	pending := w.get(string(r.ID))
-	if _, err := w.svc.Cancel(w.ctx, r.ID, alice); err != nil {
-		t.Fatal(err)
-	}
-	card := w.slack.To(bob)[0]
-	if !strings.Contains(card.Card.Status, "Cancelled by") {
-		t.Fatalf("card after the cancel: %s", card.Card.Status)
-	}
-	old := pending.Clone()
-	old.UpdatedAt = old.UpdatedAt.Add(-time.Minute)
-	_ = w.engine.Notify(w.ctx, flows.Notice{Event: flows.Event{Type: flows.EventApprovalRecorded, RequestID: r.ID}, Request: old})
-	if now := w.slack.To(bob)[0]; now.Card.Status != card.Card.Status || len(now.Revisions) != len(card.Revisions) {
-		t.Errorf("a stale notice changed the card: %s", now.Card.Status)
+	for _, m := range w.teams.To(alice) {
+		if m.Card.HasSecret() {
+			t.Error("the credentials went to another platform")
+		}
 	}
 }
 
@@ -441,10 +377,7 @@ func (noChoices) Options(context.Context, string) ([]flows.Choice, error) { retu
 // internal error, and that jitbot is starting before it has its service.
 func TestRefusals(t *testing.T) {
 	logs := &bottest.Logs{}
-	engine, err := bot.NewEngine(bot.Deps{Refs: &bottest.Refs{}, Log: logs.Logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine := bot.NewEngine(logs.Logger())
 	who := bot.Actor{Platform: "slack", Email: alice, UserID: "UALICE", Ref: "1337.42"}
 	list := bot.Command{Verb: bot.VerbList}
 	if reply := engine.Run(t.Context(), who, list, ""); flows.ErrorCode(reply.Err) != flows.EUNAVAILABLE || !strings.Contains(reply.Card.Text, "starting") {
@@ -551,10 +484,7 @@ func TestOverview(t *testing.T) {
 }
 
 func TestRegisterRefusesWiringMistakes(t *testing.T) {
-	engine, err := bot.NewEngine(bot.Deps{Refs: &bottest.Refs{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine := bot.NewEngine(nil)
 	engine.Register(bottest.NewPlatform("slack"))
 	for name, p := range map[string]bot.Platform{"nameless": bottest.NewPlatform(""), "twice": bottest.NewPlatform("slack")} {
 		func() {

@@ -27,8 +27,9 @@ type InboxHandler interface {
 	GiveUpInbox(ctx context.Context, item flows.InboxItem, err error)
 }
 
-// Permanent marks a handler's error as not worth another attempt: the
-// item is given up at once.
+// Permanent marks an error as not worth another attempt: an inbox item
+// whose handler fails with it is given up at once, and a delivery whose
+// platform fails with it is dropped (it is a PermanentError).
 func Permanent(err error) error {
 	if err == nil {
 		return nil
@@ -39,6 +40,7 @@ func Permanent(err error) error {
 type permanentError struct{ error }
 
 func (e permanentError) Unwrap() error { return e.error }
+func (permanentError) Permanent() bool { return true }
 
 // Retryable says whether a failure met while processing an inbox item may
 // go away by itself (the store or the platform unreachable, the service

@@ -199,6 +199,7 @@ func (d *Dispatcher) wakeLocked() {
 // (zero: none). Called with mu held.
 func (d *Dispatcher) readyLocked(buf []candidate, now time.Time) ([]candidate, time.Time) {
 	var next time.Time
+	wall := d.deps.Wall.Now()
 	for conv, q := range d.convs {
 		if _, busy := d.inflight[conv]; busy || len(q.dls) == 0 {
 			continue
@@ -210,6 +211,14 @@ func (d *Dispatcher) readyLocked(buf []candidate, now time.Time) ([]candidate, t
 				at = later(at, h)
 			} else {
 				delete(d.hold, conv)
+			}
+		}
+		if p, ok := d.paced[conv]; ok && head.What != whatRefresh {
+			// Real time left, counted on the domain's clock from now.
+			if left := p.Sub(wall); left > 0 {
+				at = later(at, now.Add(left))
+			} else {
+				delete(d.paced, conv)
 			}
 		}
 		if at.After(now) {

@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"context"
 	"sync"
 	"time"
 
@@ -109,22 +108,4 @@ func (s *Secrets) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.entries)
-}
-
-// KeepCredentials is a flows.Notifier that only keeps the credentials a
-// notice carries, for the dispatcher: the bridge while flows still announces
-// through a Notifier. It tells nobody anything (the outbox does) and never
-// fails, so flows never takes a notice for undelivered credentials. The
-// notice arrives after the transition committed, so the dispatcher may look
-// for the secret a moment before it is kept: it waits (DispatcherConfig.
-// KeepGrace) before it has the secret reissued.
-func KeepCredentials(keeper flows.SecretKeeper) flows.Notifier { return keepNotifier{keeper} }
-
-type keepNotifier struct{ keeper flows.SecretKeeper }
-
-func (k keepNotifier) Notify(_ context.Context, n flows.Notice) error {
-	if n.Credentials != nil && n.Request != nil {
-		k.keeper.Keep(n.Request.ID, n.Event.At, *n.Credentials)
-	}
-	return nil
 }

@@ -20,7 +20,7 @@ func (s *Service) transition(ctx context.Context, id RequestID, step func(r *Req
 	if err != nil {
 		return nil, err
 	}
-	s.announce(ctx, ev, r, nil)
+	s.announce(ctx, ev, r)
 	return r, nil
 }
 
@@ -34,15 +34,26 @@ func (s *Service) step(ctx context.Context, id RequestID, fn func(r *Request, no
 	return r, err
 }
 
-// announce hands an event to the notifier, with the people the domain wants
-// told. A notification failure never undoes the transition: it is logged.
-func (s *Service) announce(ctx context.Context, ev Event, r *Request, creds *Credentials) error {
-	n := Notice{Event: ev, Request: r, To: s.audience(ev, r), Credentials: creds}
-	err := s.notify.Notify(ctx, n)
-	if err != nil {
-		s.log.WarnContext(ctx, "notification failed", "request_id", ev.RequestID, "event", string(ev.Type), "err", err)
+// announce tells the Notifier of an event just committed, with the people
+// the domain wants told. It decides no delivery: the outbox reads the
+// committed event from the audit log, so nothing depends on this call, and a
+// failure (a metrics observer's, say) is only logged.
+func (s *Service) announce(ctx context.Context, ev Event, r *Request) {
+	if s.notify == nil {
+		return
 	}
-	return err
+	if err := s.notify.Notify(ctx, Notice{Event: ev, Request: r, To: s.audience(ev, r)}); err != nil {
+		s.log.WarnContext(ctx, "an observer failed a notice", "request_id", ev.RequestID, "event", string(ev.Type), "err", err)
+	}
+}
+
+// keep hands the credentials issued to r (at r.CredentialsIssuedAt) to the
+// secret keeper. It runs inside the transaction that records them, before
+// the commit, so the dispatcher that reads the committed event never looks
+// for them too early; a commit that then fails leaves a secret that no
+// message names, forgotten when it expires.
+func (s *Service) keep(r *Request, c Credentials) {
+	s.secrets.Keep(r.ID, r.CredentialsIssuedAt, s.withInstructions(r, c))
 }
 
 // audience decides who is told of an event directly.

@@ -35,11 +35,11 @@ func newTokenFixture(t *testing.T, prov flows.Provisioner, cfg flows.Config, log
 	cfg.Policy = policy
 	f := &fixture{
 		t: t, ctx: t.Context(), clock: flowstest.NewClock(t0), store: flowstest.NewStore(),
-		prov: flowstest.NewProvisioner(), catalog: testCatalog(), notes: &flowstest.Notifier{},
+		prov: flowstest.NewProvisioner(), catalog: testCatalog(), notes: &flowstest.Notifier{}, secrets: &flowstest.Secrets{},
 	}
 	deps := flows.Deps{
 		Store: f.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: f.prov, flowstest.KindToken: prov},
-		Catalog: f.catalog, Notifier: f.notes, Clock: f.clock,
+		Catalog: f.catalog, Secrets: f.secrets, Notifier: f.notes, Clock: f.clock,
 	}
 	if logs != nil {
 		deps.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -84,11 +84,11 @@ func TestAKindWithoutBackstopOrApplyWait(t *testing.T) {
 	if r.Principal != "tok-"+string(r.ID) || !r.BackstopAt.IsZero() || !r.BackstopRefreshAt.IsZero() {
 		t.Fatalf("active: principal %q backstop %v refresh %v", r.Principal, r.BackstopAt, r.BackstopRefreshAt)
 	}
-	act := f.notes.Of(flows.EventActivated)
-	if len(act) != 1 || act[0].Credentials == nil {
-		t.Fatalf("credentials notice: %+v", act)
+	kept := f.secrets.Kept(r.ID)
+	if len(kept) != 1 {
+		t.Fatalf("credentials kept: %+v", kept)
 	}
-	creds := act[0].Credentials
+	creds := kept[0].Credentials
 	first, _ := creds.Field("token")
 	if !tokens.Works(r.Principal, first.Secret.Reveal()) || creds.Instructions != "Send it in the Authorization header: Bearer <token>." {
 		t.Fatalf("credentials: %+v (instructions %q)", creds, creds.Instructions)
@@ -112,11 +112,11 @@ func TestAKindWithoutBackstopOrApplyWait(t *testing.T) {
 	if _, err := f.svc.Rotate(f.ctx, r.ID, "carol@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	rot := f.notes.Of(flows.EventCredentialsRotated)
-	if len(rot) != 1 || len(rot[0].Credentials.Secrets()) != 1 {
-		t.Fatalf("rotated: %+v", rot)
+	kept = f.secrets.Kept(r.ID)
+	if len(kept) != 2 || len(kept[1].Credentials.Secrets()) != 1 {
+		t.Fatalf("rotated: %+v", kept)
 	}
-	second := rot[0].Credentials.Secrets()[0].Reveal()
+	second := kept[1].Credentials.Secrets()[0].Reveal()
 	if second == first.Secret.Reveal() || tokens.Works(r.Principal, first.Secret.Reveal()) || !tokens.Works(r.Principal, second) {
 		t.Fatal("want the new token to work and the old one not")
 	}
@@ -254,7 +254,7 @@ func TestEveryKindNeedsItsProvisioner(t *testing.T) {
 		t.Fatal(err)
 	}
 	deps := func(provs flows.Provisioners) flows.Deps {
-		return flows.Deps{Store: flowstest.NewStore(), Provisioners: provs, Catalog: testCatalog(), Notifier: &flowstest.Notifier{}}
+		return flows.Deps{Store: flowstest.NewStore(), Provisioners: provs, Catalog: testCatalog(), Secrets: &flowstest.Secrets{}}
 	}
 	db := flowstest.NewProvisioner()
 	_, err = flows.NewService(flows.Config{Policy: policy}, deps(flows.Provisioners{flows.KindDatabaseUser: db}))

@@ -151,15 +151,18 @@ type Cluster struct {
 	Databases map[string][]string
 }
 
-// Notifier tells people what happened. It receives every event; To lists the
-// people the domain wants told directly, and Credentials are set only on the
-// notice that hands them to the requester. Adapters also use notices to
-// update the approval cards they sent earlier.
+// Notifier is told of every event after it is committed, with the people
+// the domain wants told directly (To). It tells nobody anything: the outbox
+// reads the committed events from the audit log and delivers them (DESIGN
+// §4), so a Notifier only observes (metrics, waking the dispatcher) and its
+// error is only logged. A notice never carries a secret.
 type Notifier interface {
 	Notify(ctx context.Context, n Notice) error
 }
 
-// Notice is one event and its consequences for people.
+// Notice is one event and its consequences for people. Credentials are set
+// only when the chat engine renders the message that hands them over, from
+// the SecretKeeper; flows never sets them.
 type Notice struct {
 	Event       Event
 	Request     *Request // the request after the event; nil for events about no request

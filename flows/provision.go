@@ -51,7 +51,7 @@ func (s *Service) provision(ctx context.Context, id RequestID, l lease) (*Reques
 		}
 		return nil, err
 	}
-	s.announce(ctx, ev, r, nil)
+	s.announce(ctx, ev, r)
 	if kindErr != nil {
 		s.log.ErrorContext(ctx, "cannot provision a request of this kind", "request_id", id, "kind", string(r.Kind), "err", kindErr)
 		return r, nil
@@ -97,6 +97,9 @@ func (s *Service) attempt(ctx context.Context, r *Request) *Request {
 	var ev Event
 	active, err := s.store.Update(ctx, r.ID, func(r *Request) ([]Event, error) {
 		e, err := r.Activate(s.clock.Now(), s.cfg.RemindBefore)
+		if err == nil {
+			s.keep(r, creds)
+		}
 		ev = e
 		return []Event{e}, err
 	})
@@ -106,12 +109,7 @@ func (s *Service) attempt(ctx context.Context, r *Request) *Request {
 		return nil
 	}
 	log.InfoContext(ctx, "grant active", "principal", active.Principal, "expires_at", active.ExpiresAt)
-	creds = s.withInstructions(active, creds)
-	if err := s.announce(ctx, ev, active, &creds); err != nil {
-		active, _ = s.step(ctx, r.ID, func(r *Request, now time.Time) (Event, error) {
-			return r.NoteCredentials(now, false, "the credentials could not be delivered: "+ErrorMessage(err))
-		})
-	}
+	s.announce(ctx, ev, active)
 	return active
 }
 

@@ -90,7 +90,7 @@ func TestApplyDelayedRetriesWithNewCredentials(t *testing.T) {
 	if got := f.get(r.ID); got.State != flows.StateActive {
 		t.Fatalf("state %s", got.State)
 	}
-	if n := f.notes.Of(flows.EventActivated); len(n) != 1 || n[0].Credentials == nil {
+	if n, kept := f.notes.Of(flows.EventActivated), f.secrets.Kept(r.ID); len(n) != 1 || len(kept) != 1 || !kept[0].Issued.Equal(n[0].Request.CredentialsIssuedAt) {
 		t.Fatal("credentials must be sent exactly once, after APPLIED")
 	}
 }

@@ -84,7 +84,7 @@ func (s *Service) reconcile(ctx context.Context, integration string, kind Kind, 
 			if err := s.store.AppendEvents(ctx, ev); err != nil {
 				rep.Errors = append(rep.Errors, err.Error())
 			}
-			s.announce(ctx, ev, r, nil)
+			s.announce(ctx, ev, r)
 		}
 	}
 	return rep
@@ -116,5 +116,5 @@ func (s *Service) deleteOrphan(ctx context.Context, integration string, kind Kin
 		rep.Errors = append(rep.Errors, err.Error())
 	}
 	s.log.WarnContext(ctx, "reconcile: deleted an orphan", "integration", integration, "kind", string(kind), "principal", m.Principal, "request_id", m.RequestID)
-	s.announce(ctx, ev, r, nil)
+	s.announce(ctx, ev, r)
 }

@@ -50,19 +50,16 @@ func (s *Service) rotate(ctx context.Context, r *Request) (*Request, error) {
 	var ev Event
 	r, err = s.store.Update(ctx, r.ID, func(r *Request) ([]Event, error) {
 		e, err := r.NoteCredentials(s.clock.Now(), true, "")
+		if err == nil {
+			s.keep(r, creds)
+		}
 		ev = e
 		return []Event{e}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	creds = s.withInstructions(r, creds)
-	if err := s.announce(ctx, ev, r, &creds); err != nil {
-		s.step(ctx, r.ID, func(r *Request, now time.Time) (Event, error) {
-			return r.NoteCredentials(now, false, "the new credentials could not be delivered: "+ErrorMessage(err))
-		})
-		return nil, WrapError(EUNAVAILABLE, err, "new credentials were issued but the message with them could not be sent; try again")
-	}
+	s.announce(ctx, ev, r)
 	return r, nil
 }
 

@@ -54,9 +54,14 @@ type Deps struct {
 	// grant; each also serves reconcile when it is an Inventory.
 	Provisioners Provisioners
 	Catalog      Catalog
-	Notifier     Notifier
-	Clock        Clock
-	Log          *slog.Logger
+	// Secrets holds the credentials of a grant in memory until the message
+	// with them is sent. Required.
+	Secrets SecretKeeper
+	// Notifier, optional, observes every committed event (metrics, waking
+	// the dispatcher).
+	Notifier Notifier
+	Clock    Clock
+	Log      *slog.Logger
 }
 
 // Service runs access requests through their lives.
@@ -66,6 +71,7 @@ type Service struct {
 	store   Store
 	provs   Provisioners
 	catalog Catalog
+	secrets SecretKeeper
 	notify  Notifier
 	clock   Clock
 	log     *slog.Logger
@@ -79,8 +85,8 @@ func NewService(cfg Config, deps Deps) (*Service, error) {
 	if cfg.Policy == nil {
 		return nil, errors.New("flows: a policy is required")
 	}
-	if deps.Store == nil || len(deps.Provisioners) == 0 || deps.Catalog == nil || deps.Notifier == nil {
-		return nil, errors.New("flows: store, provisioners, catalog and notifier are required")
+	if deps.Store == nil || len(deps.Provisioners) == 0 || deps.Catalog == nil || deps.Secrets == nil {
+		return nil, errors.New("flows: store, provisioners, catalog and a secret keeper are required")
 	}
 	provs, err := checkProvisioners(cfg.Policy, deps.Provisioners)
 	if err != nil {
@@ -111,7 +117,7 @@ func NewService(cfg Config, deps Deps) (*Service, error) {
 	}
 	return &Service{
 		cfg: cfg, policy: cfg.Policy, store: deps.Store, provs: provs,
-		catalog: deps.Catalog, notify: deps.Notifier, clock: deps.Clock, log: deps.Log, started: deps.Clock.Now(),
+		catalog: deps.Catalog, secrets: deps.Secrets, notify: deps.Notifier, clock: deps.Clock, log: deps.Log, started: deps.Clock.Now(),
 	}, nil
 }
 

@@ -21,6 +21,7 @@ type fixture struct {
 	prov    *flowstest.Provisioner
 	catalog *flowstest.Catalog
 	notes   *flowstest.Notifier
+	secrets *flowstest.Secrets
 	svc     *flows.Service
 }
 
@@ -42,10 +43,10 @@ func newFixture(t *testing.T, mutate ...func(*flows.PolicySpec, *flows.Config)) 
 	cfg.Policy = mustCompile(t, spec)
 	f := &fixture{
 		t: t, ctx: context.Background(), clock: flowstest.NewClock(t0), store: flowstest.NewStore(),
-		prov: flowstest.NewProvisioner(), catalog: testCatalog(), notes: &flowstest.Notifier{},
+		prov: flowstest.NewProvisioner(), catalog: testCatalog(), notes: &flowstest.Notifier{}, secrets: &flowstest.Secrets{},
 	}
 	svc, err := flows.NewService(cfg, flows.Deps{
-		Store: f.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: f.prov}, Catalog: f.catalog, Notifier: f.notes, Clock: f.clock,
+		Store: f.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: f.prov}, Catalog: f.catalog, Secrets: f.secrets, Notifier: f.notes, Clock: f.clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -140,18 +141,19 @@ func TestLifecycleFromRequestToExpiry(t *testing.T) {
 		t.Fatalf("the clock starts at activation: expires %v backstop %v", r.ExpiresAt, r.BackstopAt)
 	}
 	act := f.notes.Of(flows.EventActivated)
-	if len(act) != 1 || act[0].Credentials == nil || !slices.Equal(act[0].To, []string{"carol@example.com"}) {
-		t.Fatalf("credentials notice: %+v", act)
+	kept := f.secrets.Kept(r.ID)
+	if len(act) != 1 || !slices.Equal(act[0].To, []string{"carol@example.com"}) || len(kept) != 1 || !kept[0].Issued.Equal(r.CredentialsIssuedAt) {
+		t.Fatalf("credentials: notices %+v, kept %+v", act, kept)
 	}
-	c := act[0].Credentials
+	c := kept[0].Credentials
 	user, _ := c.Field(flows.FieldUsername)
 	password, _ := c.Field(flows.FieldPassword)
 	if user.Value != r.Principal || password.Secret.IsZero() || !strings.Contains(c.Instructions, `mongosh "mongodb+srv://Cluster0.example.mongodb.net" --username `+r.Principal) {
 		t.Fatalf("credentials: %+v", c)
 	}
 	for _, n := range f.notes.Notices() {
-		if n.Credentials != nil && n.Event.Type != flows.EventActivated {
-			t.Fatalf("credentials sent with %s", n.Event.Type)
+		if n.Credentials != nil {
+			t.Fatalf("a notice carried credentials: %s", n.Event.Type)
 		}
 	}
 	g, _ := f.prov.User(r.Principal)
@@ -208,7 +210,7 @@ func TestUseCasesAnswerWithTheRequestTheirStepsLeft(t *testing.T) {
 	f := newFixture(t)
 	reads := &readCounter{Store: f.store}
 	svc, err := flows.NewService(flows.Config{Policy: f.svc.Policy()}, flows.Deps{
-		Store: reads, Provisioners: flows.Provisioners{flows.KindDatabaseUser: f.prov}, Catalog: f.catalog, Notifier: f.notes, Clock: f.clock,
+		Store: reads, Provisioners: flows.Provisioners{flows.KindDatabaseUser: f.prov}, Catalog: f.catalog, Secrets: f.secrets, Notifier: f.notes, Clock: f.clock,
 	})
 	if err != nil {
 		t.Fatal(err)

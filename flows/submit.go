@@ -134,7 +134,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		p, err := s.provision(ctx, r.ID, respectLease)
 		return s.current(ctx, r.ID, p, err)
 	}
-	s.announce(ctx, ev, stored, nil)
+	s.announce(ctx, ev, stored)
 	return stored, nil
 }
 

@@ -238,7 +238,7 @@ func (s *Service) commitDue(ctx context.Context, now time.Time, ids []RequestID,
 		}
 		res, p := results[id], plans[id]
 		for _, n := range res.notices {
-			s.announce(ctx, n.Event, n.Request, nil)
+			s.announce(ctx, n.Event, n.Request)
 			switch n.Event.Type {
 			case EventTimedOut:
 				rep.TimedOut++
@@ -342,6 +342,6 @@ func (s *Service) recordOutcomes(ctx context.Context, ids []RequestID, byID map[
 			}
 			continue
 		}
-		s.announce(ctx, events[id], updated[i], nil)
+		s.announce(ctx, events[id], updated[i])
 	}
 }

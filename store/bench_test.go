@@ -52,7 +52,7 @@ func benchService(b testing.TB, db *store.DB, clock *flowstest.Clock) *flows.Ser
 		b.Fatal(err)
 	}
 	svc, err := flows.NewService(flows.Config{Policy: policy}, flows.Deps{
-		Store: db, Provisioners: flows.Provisioners{flows.KindDatabaseUser: flowstest.NewProvisioner()}, Notifier: &flowstest.Notifier{}, Clock: clock,
+		Store: db, Provisioners: flows.Provisioners{flows.KindDatabaseUser: flowstest.NewProvisioner()}, Secrets: &flowstest.Secrets{}, Clock: clock,
 		Catalog: flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {{Name: "Cluster0"}}}),
 	})
 	if err != nil {

@@ -293,11 +293,11 @@ func TestNeverStoresAPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock := flowstest.NewClock(flowstest.T0)
-	notes := &flowstest.Notifier{}
+	secrets := &flowstest.Secrets{}
 	prov := flowstest.NewProvisioner()
 	svc, err := flows.NewService(flows.Config{Policy: policy}, flows.Deps{
 		Store: db, Provisioners: flows.Provisioners{flows.KindDatabaseUser: prov}, Catalog: flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {{Name: "Cluster0"}}}),
-		Notifier: notes, Clock: clock,
+		Secrets: secrets, Clock: clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -313,9 +313,13 @@ func TestNeverStoresAPassword(t *testing.T) {
 		}
 	}
 	var passwords []string
-	for _, n := range notes.Notices() {
-		if n.Credentials != nil {
-			for _, secret := range n.Credentials.Secrets() {
+	for _, who := range []string{"alice@example.com", "bob@example.com"} {
+		rs, err := svc.Mine(ctx, who)
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("requests of %s: %v", who, err)
+		}
+		for _, k := range secrets.Kept(rs[0].ID) {
+			for _, secret := range k.Credentials.Secrets() {
 				passwords = append(passwords, secret.Reveal())
 			}
 		}

@@ -59,7 +59,7 @@ func TestRequestFormOffersOnlyTheChoices(t *testing.T) {
 		t.Fatalf("Slack calls made before the ack: %+v", calls)
 	}
 	hold.release()
-	h.bot.idle()
+	h.idle()
 	if calls := h.slack.Calls(); len(calls) < 3 || calls[1].Method == "views.update" {
 		t.Errorf("no lookups after the ack: %+v", calls)
 	}
@@ -263,7 +263,7 @@ func TestCommands(t *testing.T) {
 	if r := h.get(string(active.ID)); !r.ExpiresAt.Equal(active.ExpiresAt.Add(time.Hour)) {
 		t.Errorf("extension not applied: %s", r.ExpiresAt)
 	}
-	ext, _ = h.slack.Message(ext.Channel, ext.TS)
+	ext, _ = h.message(ext.Channel, ext.TS)
 	if len(ext.Buttons()) != 0 || !strings.Contains(ext.AllText(), "Approved by bob@example.com") {
 		t.Errorf("extension card after approval:\n%s", ext.AllText())
 	}
@@ -282,7 +282,7 @@ func TestCommands(t *testing.T) {
 	}
 	for _, m := range dms[:len(dms)-1] {
 		if strings.Contains(string(m.BlocksJSON), "pw-"+active.Principal+"-1") {
-			m, _ = h.slack.Message(m.Channel, m.TS)
+			m, _ = h.message(m.Channel, m.TS)
 			if strings.Contains(string(m.BlocksJSON), "pw-"+active.Principal+"-1") {
 				t.Error("the old password is still shown")
 			}

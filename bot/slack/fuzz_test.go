@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"encoding/json"
+	"github.com/jitbot/jitbot/bot/bottest"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -41,6 +42,7 @@ func (h *harness) deliverSigned(t *testing.T, path, contentType, body string) in
 	rec := httptest.NewRecorder()
 	h.bot.Handler().ServeHTTP(rec, req)
 	h.bot.idle()
+	bottest.Settle(t, h.outbox)
 	if strings.Contains(h.logs.String(), "panicked") {
 		t.Fatalf("%s %.300q: detached work panicked:\n%s", path, body, h.logs.String())
 	}

@@ -84,10 +84,10 @@ type harness struct {
 	slack  *slacktest.Server
 	clock  *flowstest.Clock // the domain's clock; Slack runs on wall time
 	store  *flowstest.Store
-	refs   *bottest.Refs
 	prov   *flowstest.Provisioner
 	svc    *flows.Service
 	engine *bot.Engine
+	outbox *bot.Dispatcher
 	bot    *Bot
 	inbox  *bot.Inbox
 	// what boot builds the service from
@@ -109,7 +109,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		o(s)
 	}
 	ctx := t.Context()
-	h := &harness{t: t, ctx: ctx, clock: flowstest.NewClock(t0), store: flowstest.NewStore(), refs: &bottest.Refs{}, logs: &bottest.Logs{}}
+	h := &harness{t: t, ctx: ctx, clock: flowstest.NewClock(t0), store: flowstest.NewStore(), logs: &bottest.Logs{}}
 
 	h.slack = slacktest.New(append([]slacktest.Option{slacktest.WithPacing(s.pacing)}, s.slackOpts...)...)
 	t.Cleanup(h.slack.Close)
@@ -139,16 +139,17 @@ func (h *harness) boot() {
 	t, s := h.t, h.setup
 	log := h.logs.Logger()
 	var err error
-	if h.engine, err = bot.NewEngine(bot.Deps{Refs: h.refs, Log: log}); err != nil {
-		t.Fatal(err)
-	}
+	h.engine = bot.NewEngine(log)
+	// A new process holds no secret of the last one's.
+	secrets := bot.NewSecrets(h.clock, 0, 0)
 	h.svc, err = flows.NewService(flows.Config{Policy: h.policy}, flows.Deps{
-		Store: h.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: h.prov2}, Catalog: h.catalog, Notifier: h.engine, Clock: h.clock, Log: log,
+		Store: h.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: h.prov2}, Catalog: h.catalog, Secrets: secrets, Clock: h.clock, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.engine.SetService(h.svc)
+	h.outbox = bottest.NewDispatcher(t, h.store, h.engine, h.svc, secrets, h.clock, log)
 	// The inbox runs on the domain's clock and is not started: the tests
 	// process it when they say (idle), so they can look at what a delivery
 	// recorded before anything acts on it.
@@ -218,7 +219,7 @@ func (h *harness) do(req *http.Request) (int, []byte) {
 		h.t.Fatal(err)
 	}
 	if !h.hold {
-		h.bot.idle()
+		h.idle()
 	}
 	return resp.StatusCode, body
 }
@@ -286,8 +287,33 @@ func (h *harness) click(u slacktest.User, m slacktest.Message, actionID string) 
 	return ru
 }
 
-// dms returns the direct messages the bot sent to a user.
-func (h *harness) dms(u slacktest.User) []slacktest.Message { return h.slack.DMs(u.ID) }
+// dms are the direct messages u got, once the outbox has delivered what it
+// holds.
+func (h *harness) dms(u slacktest.User) []slacktest.Message {
+	h.t.Helper()
+	bottest.Settle(h.t, h.outbox)
+	return h.slack.DMs(u.ID)
+}
+
+// message, channelMessages and messages read the fake Slack once the
+// outbox has delivered what it holds.
+func (h *harness) message(channel, ts string) (slacktest.Message, bool) {
+	h.t.Helper()
+	bottest.Settle(h.t, h.outbox)
+	return h.slack.Message(channel, ts)
+}
+
+func (h *harness) channelMessages(channel string) []slacktest.Message {
+	h.t.Helper()
+	bottest.Settle(h.t, h.outbox)
+	return h.slack.ChannelMessages(channel)
+}
+
+func (h *harness) messages() []slacktest.Message {
+	h.t.Helper()
+	bottest.Settle(h.t, h.outbox)
+	return h.slack.Messages()
+}
 
 func (h *harness) lastDM(u slacktest.User) slacktest.Message {
 	h.t.Helper()
@@ -325,6 +351,7 @@ func (h *harness) sweepAt(at time.Time) flows.SweepReport {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	bottest.Settle(h.t, h.outbox)
 	return rep
 }
 
@@ -362,6 +389,13 @@ func buttonsOf(blocks slackgo.Blocks) []string {
 
 // idle processes what the inbox holds and waits for the detached work
 // started so far.
+// idle waits for the bot's work and delivers what the outbox holds.
+func (h *harness) idle() {
+	h.t.Helper()
+	h.bot.idle()
+	bottest.Settle(h.t, h.outbox)
+}
+
 func (b *Bot) idle() {
 	b.inbox.Pump(context.Background())
 	b.inbox.Wait()
@@ -407,6 +441,6 @@ func (h *harness) retryAll() {
 	h.t.Helper()
 	for range 10 {
 		h.clock.Advance(2 * time.Second)
-		h.bot.idle()
+		h.idle()
 	}
 }

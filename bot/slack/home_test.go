@@ -104,7 +104,7 @@ func TestAppHome(t *testing.T) {
 	}
 	// Bob's card for the cancelled request lost its buttons.
 	bobCards := h.dms(bob)
-	last, _ := h.slack.Message(bobCards[len(bobCards)-1].Channel, bobCards[len(bobCards)-1].TS)
+	last, _ := h.message(bobCards[len(bobCards)-1].Channel, bobCards[len(bobCards)-1].TS)
 	if len(last.Buttons()) != 0 || !strings.Contains(last.AllText(), "Cancelled by alice@example.com") {
 		t.Errorf("bob's card after cancel:\n%s", last.AllText())
 	}

@@ -70,7 +70,7 @@ func TestCrashAfterAckLosesNothing(t *testing.T) {
 
 	// The crash, and a new process on the same store.
 	h.hold = false
-	bottest.Resume(t, h.store, h.restart, func() { h.bot.idle() })
+	bottest.Resume(t, h.store, h.restart, func() { h.idle() })
 	carols := h.only("carol@example.com")
 	if got := h.outcome(ru).AllText(); !strings.Contains(got, string(carols.ID)) {
 		t.Errorf("carol's answer: %q", got)
@@ -135,7 +135,7 @@ func TestTransientFailureRetries(t *testing.T) {
 		t.Fatalf("inbox holds %d items, want the one waiting for its retry", n)
 	}
 	h.clock.Advance(2 * time.Second)
-	h.bot.idle()
+	h.idle()
 	if got := h.outcome(ru).AllText(); !strings.Contains(got, "no requests") {
 		t.Errorf("after the retry: %q", got)
 	}

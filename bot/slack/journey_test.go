@@ -43,7 +43,7 @@ func TestJourney(t *testing.T) {
 	if text := card.AllText(); !strings.Contains(text, "alice@example.com asks for read on prod/Cluster0/sales/orders for 1h") || !strings.Contains(text, "INC-123") {
 		t.Errorf("owner's card:\n%s", text)
 	}
-	shared := h.slack.ChannelMessages("CAPPROVALS")
+	shared := h.channelMessages("CAPPROVALS")
 	if len(shared) != 1 || len(shared[0].Buttons()) != 2 {
 		t.Fatalf("approvals channel: %+v", shared)
 	}
@@ -70,7 +70,7 @@ func TestJourney(t *testing.T) {
 	if strings.Contains(creds.Text, password) {
 		t.Error("the notification text carries the password")
 	}
-	for _, m := range h.slack.Messages() {
+	for _, m := range h.messages() {
 		if m.Channel != slacktest.DMChannel(alice.ID) && strings.Contains(string(m.BlocksJSON)+m.Text, password) {
 			t.Errorf("the password reached %s", m.Channel)
 		}
@@ -80,7 +80,7 @@ func TestJourney(t *testing.T) {
 			t.Error("the password went through a response_url")
 		}
 	}
-	bobCard, _ := h.slack.Message(card.Channel, card.TS)
+	bobCard, _ := h.message(card.Channel, card.TS)
 	if n := len(bobCard.Updates); n == 0 || len(buttonsOf(bobCard.Updates[n-1].Blocks)) != 0 || !strings.Contains(bobCard.AllText(), "Approved by bob@example.com") {
 		t.Errorf("owner's card after approval: %d updates\n%s", n, bobCard.AllText())
 	}
@@ -112,13 +112,13 @@ func TestJourney(t *testing.T) {
 		t.Errorf("expiry DM:\n%s", expiry.AllText())
 	}
 	// The credentials message no longer holds the password.
-	creds, _ = h.slack.Message(creds.Channel, creds.TS)
+	creds, _ = h.message(creds.Channel, creds.TS)
 	if strings.Contains(string(creds.BlocksJSON), password) || !strings.Contains(creds.AllText(), "removed") {
 		t.Errorf("credentials message after expiry:\n%s", creds.BlocksJSON)
 	}
 
 	// Every stored card shows the final state, without buttons.
-	refs, err := h.refs.MessageRefs(h.ctx, r.ID)
+	refs, err := h.store.MessageRefs(h.ctx, r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestJourney(t *testing.T) {
 		if ref.Kind == bot.KindClosed {
 			continue
 		}
-		m, ok := h.slack.Message(ref.Conversation, ref.ID)
+		m, ok := h.message(ref.Conversation, ref.ID)
 		if !ok || len(m.Updates) == 0 {
 			t.Errorf("card %s to %s never updated", ref.Kind, ref.Recipient)
 			continue
@@ -145,7 +145,7 @@ func TestJourney(t *testing.T) {
 		t.Errorf("stored refs by kind: %v", kinds)
 	}
 	// Bob saw times in New York, the channel in UTC.
-	bobCard, _ = h.slack.Message(card.Channel, card.TS)
+	bobCard, _ = h.message(card.Channel, card.TS)
 	if !strings.Contains(bobCard.AllText(), "EST") {
 		t.Errorf("owner's card not in his time zone:\n%s", bobCard.AllText())
 	}
@@ -193,7 +193,7 @@ func TestDenyWithReasonThroughTheModal(t *testing.T) {
 	if text := told.AllText(); !strings.Contains(text, "Request "+string(r.ID)+" denied") || !strings.Contains(text, "use the read replica") || !strings.Contains(text, "bob@example.com") {
 		t.Errorf("requester told:\n%s", text)
 	}
-	card, _ = h.slack.Message(card.Channel, card.TS)
+	card, _ = h.message(card.Channel, card.TS)
 	if n := len(card.Updates); n == 0 || len(buttonsOf(card.Updates[n-1].Blocks)) != 0 || !strings.Contains(card.AllText(), "Denied by bob@example.com") {
 		t.Errorf("card after deny:\n%s", card.AllText())
 	}
@@ -212,8 +212,8 @@ func TestQuorumOfTwo(t *testing.T) {
 	if s := h.get(string(r.ID)).State; s != flows.StatePending {
 		t.Fatalf("one approval of two made it %s", s)
 	}
-	bobCard, _ = h.slack.Message(bobCard.Channel, bobCard.TS)
-	carolCard, _ = h.slack.Message(carolCard.Channel, carolCard.TS)
+	bobCard, _ = h.message(bobCard.Channel, bobCard.TS)
+	carolCard, _ = h.message(carolCard.Channel, carolCard.TS)
 	if !strings.Contains(bobCard.AllText(), "1 of 2") || len(bobCard.Buttons()) != 0 || !strings.Contains(bobCard.AllText(), "You approved; waiting for 1 approval from carol@example.com") {
 		t.Errorf("bob's card:\n%s", bobCard.AllText())
 	}
@@ -228,7 +228,7 @@ func TestQuorumOfTwo(t *testing.T) {
 		t.Fatalf("after two approvals: %s", s)
 	}
 	for _, m := range []slacktest.Message{bobCard, carolCard} {
-		m, _ = h.slack.Message(m.Channel, m.TS)
+		m, _ = h.message(m.Channel, m.TS)
 		if !strings.Contains(m.AllText(), "2 of 2") || len(m.Buttons()) != 0 || !strings.Contains(m.AllText(), "Approved by bob@example.com and carol@example.com") {
 			t.Errorf("final card:\n%s", m.AllText())
 		}
@@ -262,7 +262,7 @@ func TestRefusedClicksAreExplained(t *testing.T) {
 	if h.get(string(r.ID)).State != flows.StatePending || h.prov.Count("create") != 0 {
 		t.Fatal("a refused click changed the request")
 	}
-	if m, _ := h.slack.Message(card.Channel, card.TS); len(m.Updates) != 0 {
+	if m, _ := h.message(card.Channel, card.TS); len(m.Updates) != 0 {
 		t.Error("a refused click updated the card")
 	}
 	// A click on a card whose request is over is refused with the reason.

@@ -86,7 +86,7 @@ func TestCloseWaitsForWork(t *testing.T) {
 	}
 	ran := false
 	h.bot.work.Go(h.ctx, "late", func(context.Context) { ran = true })
-	h.bot.idle()
+	h.idle()
 	if ran {
 		t.Error("work started after Close")
 	}

@@ -62,7 +62,7 @@ func TestPeoplesWordsPingNobody(t *testing.T) {
 	}
 
 	seen := 0
-	for _, m := range h.slack.Messages() {
+	for _, m := range h.messages() {
 		noRawMarkup(t, "message to "+m.Channel, m.Text, m.BlocksJSON)
 		for _, u := range m.Updates {
 			noRawMarkup(t, "update in "+m.Channel, u.Text, u.BlocksJSON)

@@ -38,13 +38,13 @@ func TestTeamsRequestsStayPrivateToTeams(t *testing.T) {
 	if dms := h.dms(alice); len(dms) != 0 {
 		t.Errorf("the Teams requester got %d Slack DMs", len(dms))
 	}
-	for _, m := range h.slack.Messages() {
+	for _, m := range h.messages() {
 		if strings.Contains(string(m.BlocksJSON), "pw-") {
 			t.Errorf("credentials of a Teams request went to %s", m.Channel)
 		}
 	}
 	// The approver's card still tracks the request.
-	card, _ = h.slack.Message(card.Channel, card.TS)
+	card, _ = h.message(card.Channel, card.TS)
 	if len(card.Buttons()) != 0 || !strings.Contains(card.AllText(), "access active until") {
 		t.Errorf("card:\n%s", card.AllText())
 	}
@@ -107,7 +107,7 @@ func TestRevokeFailedAlertsAdmins(t *testing.T) {
 		t.Error("the Teams requester got a Slack DM")
 	}
 	card := h.dms(bob)[0]
-	card, _ = h.slack.Message(card.Channel, card.TS)
+	card, _ = h.message(card.Channel, card.TS)
 	if !strings.Contains(card.AllText(), "Atlas has not confirmed the removal yet") {
 		t.Errorf("card:\n%s", card.AllText())
 	}
@@ -175,8 +175,8 @@ func TestTimeout(t *testing.T) {
 	if text := h.lastDM(alice).AllText(); !strings.Contains(text, "Request "+string(r.ID)+" timed out") {
 		t.Errorf("requester told:\n%s", text)
 	}
-	for _, m := range append(h.dms(bob), h.slack.ChannelMessages("CAPPROVALS")...) {
-		m, _ = h.slack.Message(m.Channel, m.TS)
+	for _, m := range append(h.dms(bob), h.channelMessages("CAPPROVALS")...) {
+		m, _ = h.message(m.Channel, m.TS)
 		if len(m.Buttons()) != 0 || !strings.Contains(m.AllText(), "Timed out at") {
 			t.Errorf("card in %s:\n%s", m.Channel, m.AllText())
 		}
@@ -206,8 +206,8 @@ func TestExtensionCardsCloseWithTheGrant(t *testing.T) {
 	if _, err := h.svc.Revoke(h.ctx, r.ID, "alice@example.com", "done"); err != nil {
 		t.Fatal(err)
 	}
-	first, _ = h.slack.Message(first.Channel, first.TS)
-	second, _ = h.slack.Message(second.Channel, second.TS)
+	first, _ = h.message(first.Channel, first.TS)
+	second, _ = h.message(second.Channel, second.TS)
 	if !strings.Contains(first.AllText(), "Denied by bob@example.com") || len(first.Updates) != 1 {
 		t.Errorf("first extension card (%d updates):\n%s", len(first.Updates), first.AllText())
 	}

@@ -1,6 +1,8 @@
 package slack
 
 import (
+	"time"
+
 	"context"
 
 	"github.com/jitbot/jitbot/bot"
@@ -66,3 +68,7 @@ func (b *Bot) Post(ctx context.Context, channel string, c bot.Card) (flows.Messa
 func (b *Bot) Update(ctx context.Context, ref flows.MessageRef, c bot.Card) error {
 	return b.update(ctx, ref.Conversation, ref.ID, c)
 }
+
+// Pacing is the least time between two messages to one conversation
+// (DispatcherConfig.Pacing): Slack's one message per second per channel.
+func (b *Bot) Pacing() time.Duration { return b.pacer.gap }

@@ -49,7 +49,7 @@ func TestSocketMode(t *testing.T) {
 	if err := json.Unmarshal(ack, &msg); err != nil || msg.Text != "Working on it…" || msg.ResponseType != "ephemeral" {
 		t.Fatalf("slash ack %s (%v)", ack, err)
 	}
-	h.bot.idle()
+	h.idle()
 	r := h.only("alice@example.com")
 	if !strings.Contains(h.outcome(ru).AllText(), "sent for approval") {
 		t.Error("no outcome")
@@ -67,7 +67,7 @@ func TestSocketMode(t *testing.T) {
 	if ack, err := h.slack.SendSocketMode(wait, slacktest.EnvelopeInteractive, click); err != nil || ack != nil {
 		t.Fatalf("click ack %s, %v", ack, err)
 	}
-	h.bot.idle()
+	h.idle()
 	if got := h.get(string(r.ID)).Approvals; len(got) != 1 {
 		t.Fatalf("approvals %+v", got)
 	}
@@ -76,7 +76,7 @@ func TestSocketMode(t *testing.T) {
 	if ack, err := h.slack.SendSocketMode(wait, slacktest.EnvelopeInteractive, click); err != nil || ack != nil {
 		t.Fatalf("replayed click ack %s, %v", ack, err)
 	}
-	h.bot.idle()
+	h.idle()
 	if posts := h.slack.ResponsePosts(click.ResponseURL); len(posts) != 0 {
 		t.Errorf("the replayed click was acted on: %+v", posts)
 	}
@@ -104,7 +104,7 @@ func TestSocketMode(t *testing.T) {
 	if _, err := h.slack.WaitForCalls(wait, "views.publish", 1); err != nil {
 		t.Fatal(err)
 	}
-	h.bot.idle()
+	h.idle()
 	if home := h.slack.ViewsPublished(carol.ID); len(home) != 1 || !strings.Contains(home[0].AllText(), string(r.ID)) {
 		t.Errorf("carol's home: %+v", home)
 	}
@@ -116,7 +116,7 @@ func TestSocketMode(t *testing.T) {
 	})); err != nil {
 		t.Fatal(err)
 	}
-	h.bot.idle()
+	h.idle()
 	if s := h.get(string(r.ID)).State; s != flows.StateActive || !strings.Contains(string(h.lastDM(alice).BlocksJSON), "pw-") {
 		t.Fatalf("after the second approval: %s", s)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/jitbot/jitbot/bot/bottest"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -66,6 +67,7 @@ func FuzzActivity(f *testing.F) {
 		rec := httptest.NewRecorder()
 		h.bot.Handler().ServeHTTP(rec, req)
 		h.bot.idle()
+		bottest.Settle(t, h.outbox)
 		if rec.Code != http.StatusOK && (rec.Code < 400 || rec.Code >= 500) {
 			t.Fatalf("%.300q: status %d, want 200 or a 4xx", body, rec.Code)
 		}

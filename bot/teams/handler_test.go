@@ -97,7 +97,7 @@ func TestUnauthenticatedDeliveriesDoNothing(t *testing.T) {
 		t.Errorf("GET: status %d", resp.StatusCode)
 	}
 
-	h.bot.idle()
+	h.idle()
 	for _, c := range h.bf.Calls() {
 		if strings.HasPrefix(c.Path, "/v3/") {
 			t.Errorf("connector called after a refused delivery: %s %s", c.Method, c.Path)
@@ -187,7 +187,7 @@ func TestRedeliveredActivityMakesOneRequest(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	h.bot.idle()
+	h.idle()
 	if h.prov.Count("create") != 1 || h.request(string(r.ID)).State != "active" {
 		t.Fatalf("creates %d, state %s", h.prov.Count("create"), h.request(string(r.ID)).State)
 	}
@@ -222,7 +222,8 @@ func TestRestartKeepsApproversReachable(t *testing.T) {
 }
 
 // TestNotifyUnreachable: a requester who asked from Teams but whose chat cannot be found does
-// not get credentials, and flows is told; people never seen in Teams are skipped silently.
+// not get credentials: the audit says so, for the admins, and the grant nobody can use is
+// revoked.
 func TestNotifyUnreachable(t *testing.T) {
 	h := newHarness(t)
 	h.install(owner, ownerConv)
@@ -236,24 +237,20 @@ func TestNotifyUnreachable(t *testing.T) {
 	if len(h.sentWith(aliceConv, "Access granted")) != 0 {
 		t.Fatal("credentials went to a chat that is not stored")
 	}
-	// flows was told: the audit trail holds exactly one credentials_undelivered event for the
-	// request, which stays active (the requester can rotate to get a password).
 	var undelivered []flows.Event
 	for _, ev := range h.store.Events() {
 		if ev.RequestID == r.ID && ev.Type == flows.EventCredentialsUndelivered {
 			undelivered = append(undelivered, ev)
 		}
 	}
-	if len(undelivered) != 1 || undelivered[0].Actor != flows.SystemActor || undelivered[0].Message == "" {
+	if len(undelivered) != 1 || undelivered[0].Actor != flows.SystemActor || !strings.Contains(undelivered[0].Message, "alice@example.com") {
+		t.Log(h.logs.String())
 		t.Fatalf("credentials_undelivered events: %+v", undelivered)
 	}
-
-	r = h.request(string(r.ID))
-	if r.State != flows.StateActive {
-		t.Fatalf("after undelivered credentials: %s", r.State)
+	if r = h.request(string(r.ID)); r.State != flows.StateRevoked || r.EndedBy != flows.SystemActor {
+		t.Fatalf("after undelivered credentials: %s by %q", r.State, r.EndedBy)
 	}
-	err := h.engine.Notify(h.ctx, flows.Notice{Event: flows.Event{Type: flows.EventProvisionFailed, RequestID: r.ID, At: t0}, Request: r, To: []string{"nobody@example.com"}})
-	if err != nil {
-		t.Errorf("someone never seen in Teams: %v", err)
+	if _, ok := h.prov.User(r.Principal); ok {
+		t.Error("the user nobody can use is still in Atlas")
 	}
 }

@@ -126,10 +126,10 @@ type harness struct {
 	logs  *bottest.Logs
 
 	store    *flowstest.Store
-	refs     *bottest.Refs
 	contacts *contacts
 
 	engine *bot.Engine
+	outbox *bot.Dispatcher
 	svc    *flows.Service
 	bot    *Bot
 	inbox  *bot.Inbox
@@ -149,7 +149,6 @@ func newHarness(t testing.TB) *harness {
 		prov:     flowstest.NewProvisioner(),
 		logs:     &bottest.Logs{},
 		store:    st,
-		refs:     &bottest.Refs{},
 		contacts: &contacts{data: map[string][]byte{}, audit: st},
 	}
 	t.Cleanup(h.bf.Close)
@@ -172,19 +171,19 @@ func (h *harness) start() {
 	t := h.t
 	t.Helper()
 	log := h.logs.Logger()
-	engine, err := bot.NewEngine(bot.Deps{Refs: h.refs, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine := bot.NewEngine(log)
 	h.engine = engine
+	// A new process holds no secret of the last one's.
+	secrets := bot.NewSecrets(h.clock, 0, 0)
 	svc, err := flows.NewService(flows.Config{Policy: testPolicy(t)}, flows.Deps{
-		Store: h.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: h.prov}, Catalog: testCatalog(), Notifier: engine, Clock: h.clock, Log: log,
+		Store: h.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: h.prov}, Catalog: testCatalog(), Secrets: secrets, Clock: h.clock, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.svc = svc
 	engine.SetService(svc)
+	h.outbox = bottest.NewDispatcher(t, h.store, engine, svc, secrets, h.clock, log)
 	// The inbox runs on the domain's clock and is not started: the tests process it when they
 	// say (idle), so they can look at what a delivery recorded before anything acts on it.
 	inbox, err := bot.NewInbox(bot.InboxConfig{Store: h.store, Clock: h.clock, Log: log, Backoff: time.Second, MaxBackoff: time.Second})
@@ -241,7 +240,7 @@ func (h *harness) deliver(act schema.Activity) {
 		h.t.Fatalf("deliver %s: status %d", act.Type, resp.StatusCode)
 	}
 	if !h.hold {
-		h.bot.idle()
+		h.idle()
 	}
 }
 
@@ -266,8 +265,38 @@ func (h *harness) install(m teamstest.Member, conv string) {
 	h.deliver(act)
 }
 
-// sent returns the activities the bot sent (not updated) to a conversation.
+// idle waits for the bot's work and delivers what the outbox holds.
+func (h *harness) idle() {
+	h.t.Helper()
+	h.bot.idle()
+	h.settle()
+}
+
+// activities and activitiesIn read the fake Bot Framework once the outbox
+// has delivered what it holds.
+func (h *harness) activities() []teamstest.Activity {
+	h.t.Helper()
+	h.settle()
+	return h.bf.Activities()
+}
+
+func (h *harness) activitiesIn(conv string) []teamstest.Activity {
+	h.t.Helper()
+	h.settle()
+	return h.bf.ActivitiesIn(conv)
+}
+
+// settle delivers what the outbox holds.
+func (h *harness) settle() {
+	h.t.Helper()
+	bottest.Settle(h.t, h.outbox)
+}
+
+// sent returns the activities the bot sent (not updated) to a conversation,
+// once the outbox has delivered what it holds.
 func (h *harness) sent(conv string) []teamstest.Activity {
+	h.t.Helper()
+	h.settle()
 	var out []teamstest.Activity
 	for _, a := range h.bf.ActivitiesIn(conv) {
 		if a.Op == teamstest.OpSend {
@@ -306,6 +335,7 @@ func (h *harness) sentWith(conv, s string) []teamstest.Activity {
 // current returns the card an activity shows now, after updates.
 func (h *harness) current(conv, id string) map[string]any {
 	h.t.Helper()
+	h.settle()
 	act, ok := h.bf.Current(conv, id)
 	if !ok {
 		h.t.Fatalf("activity %s in %s is gone", id, conv)

@@ -37,11 +37,11 @@ func TestOnlyTheConfiguredTenant(t *testing.T) {
 
 	// The conversation names no tenant: nothing happens, not even a member lookup.
 	lookups := h.bf.CallCount("GET", "/v3/conversations/*/members/*")
-	before := len(h.bf.Activities())
+	before := len(h.activities())
 	noTenant := h.bf.Submit(ownerConv, owner, "1:x", card)
 	noTenant.Conversation.TenantID = ""
 	h.deliver(noTenant)
-	if h.request(string(r.ID)).State != flows.StatePending || len(h.bf.Activities()) != before ||
+	if h.request(string(r.ID)).State != flows.StatePending || len(h.activities()) != before ||
 		h.bf.CallCount("GET", "/v3/conversations/*/members/*") != lookups {
 		t.Fatal("an activity without a tenant was acted on")
 	}

@@ -32,7 +32,7 @@ func TestCrashAfterAckLosesNothing(t *testing.T) {
 	}
 
 	h.hold = false
-	bottest.Resume(t, h.store, h.restart, func() { h.bot.idle() })
+	bottest.Resume(t, h.store, h.restart, func() { h.idle() })
 	if rs, _ := h.svc.Mine(h.ctx, "alice@example.com"); len(rs) != 2 {
 		t.Errorf("alice has %d requests after the restart, want 2", len(rs))
 	}

@@ -64,7 +64,7 @@ func TestJourney(t *testing.T) {
 		!strings.Contains(cardText(c), "Approved by owner@example.com") || !strings.Contains(cardText(c), "access active until") {
 		t.Errorf("approval card after approval:\n%s\n%v", cardText(c), actionTitles(c))
 	}
-	for _, a := range h.bf.ActivitiesIn(ownerConv) {
+	for _, a := range h.activitiesIn(ownerConv) {
 		if strings.Contains(cardText(teamstest.AdaptiveCards(a.Activity)[0]), password) {
 			t.Fatal("the password reached the approver")
 		}
@@ -103,7 +103,7 @@ func TestJourney(t *testing.T) {
 	}
 
 	// Every stored card shows the final state, without buttons.
-	refs, err := h.refs.MessageRefs(h.ctx, r.ID)
+	refs, err := h.store.MessageRefs(h.ctx, r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,9 +348,9 @@ func TestGroupChatsAndOtherTenants(t *testing.T) {
 	h.bf.AddMember(teamstest.AllConversations, foreign)
 	h.say(alice, aliceConv, "access request "+orders+" read 1h INC-1")
 	r := h.only(h.svc.Mine(h.ctx, "alice@example.com"))
-	before := len(h.bf.Activities())
+	before := len(h.activities())
 	h.click(foreign, "a:mallory", "1:x", map[string]any{dataKey: "approve:" + string(r.ID)})
-	if h.request(string(r.ID)).State != flows.StatePending || len(h.bf.Activities()) != before {
+	if h.request(string(r.ID)).State != flows.StatePending || len(h.activities()) != before {
 		t.Fatal("an activity from another tenant was acted on")
 	}
 	if !strings.Contains(h.logs.String(), "ignored an activity from another tenant") {

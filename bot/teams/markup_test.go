@@ -63,7 +63,7 @@ func TestPeoplesWordsPingNobody(t *testing.T) {
 	if s := h.request(string(r.ID)).State; s != flows.StateActive {
 		t.Fatalf("state %s", s)
 	}
-	for _, a := range h.bf.Activities() {
+	for _, a := range h.activities() {
 		noRawMarkup(t, a)
 	}
 }

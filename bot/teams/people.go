@@ -332,7 +332,9 @@ func (d *directory) contact(ctx context.Context, email string) (c contact, found
 		return contact{}, false, err
 	}
 	if c.ServiceURL == "" || c.Conversation.ID == "" {
-		return contact{}, false, fmt.Errorf("teams: the contact of %s has no service url or conversation", email)
+		// Broken for good: retrying cannot mend it (the person writing to the
+		// bot again stores a new one).
+		return contact{}, false, bot.Permanent(fmt.Errorf("teams: the contact of %s has no service url or conversation", email))
 	}
 	return c, true, nil
 }

@@ -216,7 +216,7 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 			}
 			add(benchRow{fmt.Sprintf("click → credentials DM, L=50ms, %s (%d)", when, res.Grants),
 				fmt.Sprintf("p50 %s, max %s", ms(res.P50), ms(res.Max)), budget, check(res.Max < res.Budget())},
-				benchRow{"  chat calls, click → DM", fmt.Sprintf("max %d, p50 %d (%s)", res.SlackCallsMax, res.SlackCalls, strings.Join(res.SlackMethods, ", ")), "≤ 2", check(res.SlackCallsMax <= 2)})
+				benchRow{"  chat calls to the requester, click → DM", fmt.Sprintf("max %d, p50 %d (%s)", res.SlackCallsMax, res.SlackCalls, strings.Join(res.SlackMethods, ", ")), "≤ 2", check(res.SlackCallsMax <= 2)})
 			if apply > 0 {
 				add(benchRow{"Atlas calls per grant", fmt.Sprintf("%.0f create, %.0f delete, %.1f status polls, %.0f lists, %.1f other", res.Creates, res.Deletes, res.Polls, res.Lists, res.OtherAtlas),
 					fmt.Sprintf("1 create, 1 delete, 0 lists, ≤ %d polls", scenario.MaxStatusPolls),

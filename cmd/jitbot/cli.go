@@ -332,13 +332,14 @@ func (e *env) revokeOffline(ctx context.Context, cfg *config.Config, id, as, rea
 		return app.GrantView{}, errors.New(flows.ErrorMessage(err))
 	}
 	if untold.people.Load() {
-		fmt.Fprintln(e.stderr, "jitbot: no server runs, so nobody was told in Slack or Teams (the requester, the approvers)")
+		fmt.Fprintln(e.stderr, "jitbot: no server runs: the requester and the approvers will be told in Slack or Teams when jitbot next serves")
 	}
 	return app.ViewOf(r), nil
 }
 
 // untold is the notifier of an admin verb run without a server: no chat
-// adapter runs, so it only notes whether anyone was to be told.
+// adapter runs, so it only notes whether anyone is to be told (the outbox
+// of the next jitbot that serves does it, from the audit log).
 type untold struct{ people atomic.Bool }
 
 func (u *untold) Notify(_ context.Context, n flows.Notice) error {

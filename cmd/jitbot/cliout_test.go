@@ -90,7 +90,7 @@ func TestGrantsRevoke(t *testing.T) {
 // With no server up, grants revoke opens the store and Atlas, nothing
 // more: no listener (admin_listen taken by something else does not
 // matter), no chat adapter (Slack and Teams see no call), and it says
-// nobody was told.
+// who will be told once a server runs.
 func TestGrantsRevokeOfflineOpensOnlyTheStore(t *testing.T) {
 	h := rigtest.New(t, nil)
 	h.Start()
@@ -107,7 +107,7 @@ func TestGrantsRevokeOfflineOpensOnlyTheStore(t *testing.T) {
 	h.EditConfig(`listen: "127.0.0.1:0"`, `listen: "127.0.0.1:0"`+"\nadmin_listen: "+strings.TrimPrefix(taken.URL, "http://"))
 	slackCalls, teamsCalls := len(h.Slack.Calls()), len(h.BF.Calls())
 	code, out := runCLI("grants", "revoke", "-config", h.ConfigPath, id)
-	if code != 0 || !strings.Contains(out, "request "+id+" is revoked") || !strings.Contains(out, "nobody was told in Slack or Teams") {
+	if code != 0 || !strings.Contains(out, "request "+id+" is revoked") || !strings.Contains(out, "will be told in Slack or Teams when jitbot next serves") {
 		t.Fatalf("revoke without a server: exit %d\n%s", code, out)
 	}
 	if n := len(h.Slack.Calls()); n != slackCalls {

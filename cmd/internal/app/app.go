@@ -60,7 +60,8 @@ type Main struct {
 	teams   *teams.Bot
 	metrics *metrics
 	health  *health
-	notify  *bot.Engine
+	engine  *bot.Engine
+	outbox  *bot.Dispatcher
 	inbox   *bot.Inbox
 	sched   *cron.Cron
 	server  *http.Server
@@ -139,17 +140,19 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	counters = append(counters, inboxCounters(m.db, m.clock, m.log)...)
 	m.metrics = newMetrics(m.db.CountByState, counters)
 	m.metrics.reg.MustRegister(m.health.collector())
-	if m.notify, err = bot.NewEngine(bot.Deps{Refs: m.db, Observers: []flows.Notifier{m.metrics}, Log: m.log}); err != nil {
-		return nil, err
-	}
+	m.engine = bot.NewEngine(m.log)
+	// Credentials live in memory only, from the transaction that records
+	// them until their message is sent (DESIGN §4).
+	secrets := bot.NewSecrets(m.clock, 0, 0)
 	m.svc, err = flows.NewService(serviceConfig(cfg), flows.Deps{
-		Store: m.db, Provisioners: flows.Provisioners{flows.KindDatabaseUser: m.atlas}, Catalog: m.atlas.Catalog(), Notifier: m.notify,
-		Clock: m.clock, Log: m.log.With("component", "flows"),
+		Store: m.db, Provisioners: flows.Provisioners{flows.KindDatabaseUser: m.atlas}, Catalog: m.atlas.Catalog(), Secrets: secrets,
+		Notifier: committed{metrics: m.metrics, kick: func() { m.outbox.Kick() }},
+		Clock:    m.clock, Log: m.log.With("component", "flows"),
 	})
 	if err != nil {
 		return nil, err
 	}
-	m.notify.SetService(m.svc)
+	m.engine.SetService(m.svc)
 	if m.inbox, err = bot.NewInbox(bot.InboxConfig{Store: m.db, Clock: m.clock, Log: m.log}); err != nil {
 		return nil, err
 	}
@@ -157,23 +160,40 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if cfg.Slack != nil {
 		sc := *cfg.Slack
 		sc.Clock, sc.HTTPClient, sc.Inbox = m.clock, slackHTTP.client(), m.inbox
-		m.slack, err = slack.New(sc, m.notify, m.log)
+		m.slack, err = slack.New(sc, m.engine, m.log)
 		if err != nil {
 			return nil, fmt.Errorf("slack: %w", err)
 		}
-		m.notify.Register(m.slack)
+		m.engine.Register(m.slack)
 		m.health.add("slack", "", false, m.slack.Ping)
 	}
 
 	if cfg.Teams != nil {
 		tc := *cfg.Teams
 		tc.Clock, tc.HTTPClient, tc.Inbox = m.clock, teamsHTTP.client(), m.inbox
-		m.teams, err = teams.New(tc, m.notify, m.db, m.log)
+		m.teams, err = teams.New(tc, m.engine, m.db, m.log)
 		if err != nil {
 			return nil, fmt.Errorf("teams: %w", err)
 		}
-		m.notify.Register(m.teams)
+		m.engine.Register(m.teams)
 		m.health.add("teams", "", false, m.teams.Ping)
+	}
+
+	pacing := map[string]time.Duration{}
+	if m.slack != nil {
+		pacing[m.slack.Name()] = m.slack.Pacing()
+	}
+	if m.outbox, err = bot.NewDispatcher(bot.DispatcherConfig{Pacing: pacing}, bot.DispatcherDeps{
+		Store: m.db, Platforms: m.engine.Platforms, Audience: m.svc.Audience, Secrets: secrets,
+		Reissue: m.svc.ReissueLost,
+		OnUndeliverable: func(ctx context.Context, id flows.RequestID, why string) {
+			if _, err := m.svc.CredentialsUndeliverable(ctx, id, why); err != nil && flows.ErrorCode(err) != flows.ECONFLICT {
+				m.log.ErrorContext(ctx, "could not revoke a grant whose credentials cannot be delivered", "request_id", id, "err", err)
+			}
+		},
+		Clock: m.clock, Log: m.log,
+	}); err != nil {
+		return nil, err
 	}
 
 	extra := []job{{inboxPurgeSchedule, func() {
@@ -384,6 +404,9 @@ func (m *Main) Run(ctx context.Context) error {
 	// (Started does, so that their state is known by then).
 	checked := m.health.run(m.ctx, m.bg.Go, m.opts.NoScheduler)
 	m.inbox.Start() // resumes what a previous process received and did not finish
+	// The outbox resumes too: what was decided and not yet said goes out,
+	// credentials lost with the last process are reissued.
+	m.bg.Go(func() { m.outbox.Run(m.ctx) })
 
 	if m.syncGroups != nil {
 		// Groups that include Slack user groups have only their configured

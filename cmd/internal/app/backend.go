@@ -20,16 +20,16 @@ type Backend interface {
 	flows.AuditLog
 	flows.ChatState
 	flows.Inbox
+	flows.Outbox
+	flows.AuditReader
 	CountByState(ctx context.Context) (map[flows.State]int, error)
 	Close() error
 }
 
-var (
-	_ Backend = (*store.DB)(nil)
-	// The outbox dispatcher (bot.Dispatcher) runs on the same store once it
-	// is wired in place of the engine's synchronous Notify.
-	_ bot.DispatchStore = (*store.DB)(nil)
-)
+// The outbox's dispatcher runs on the backend.
+var _ bot.DispatchStore = Backend(nil)
+
+var _ Backend = (*store.DB)(nil)
 
 // ErrBackendLocked says another process holds the backend (bbolt's file
 // lock: a running jitbot).

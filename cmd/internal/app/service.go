@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"github.com/jitbot/jitbot/bot"
 	"log/slog"
 	"time"
 
@@ -44,8 +45,8 @@ func pingAtlas(ctx context.Context, cfg *config.Config, p *atlas.Provisioner) er
 // Offline is the domain service over a store the caller opened and cfg's
 // Atlas integrations, for an admin verb (`jitbot grants revoke`) when no
 // server runs: it listens nowhere, runs no schedule and starts no chat
-// adapter, so what people would be told goes to the notifier the caller
-// gives (nobody hears it).
+// adapter: what people must be told waits in the audit log for the outbox
+// of the next jitbot that serves; the notifier the caller gives hears of it.
 type Offline struct {
 	Service *flows.Service
 	atlas   *atlas.Provisioner
@@ -72,7 +73,9 @@ func NewOffline(ctx context.Context, cfg *config.Config, db Backend, untold flow
 		}
 	}
 	svc, err := flows.NewService(serviceConfig(cfg), flows.Deps{
-		Store: db, Provisioners: flows.Provisioners{flows.KindDatabaseUser: p}, Catalog: p.Catalog(), Notifier: untold, Clock: opts.Clock, Log: opts.Log.With("component", "flows"),
+		Store: db, Provisioners: flows.Provisioners{flows.KindDatabaseUser: p}, Catalog: p.Catalog(), Notifier: untold,
+		// Nothing offline issues credentials; the service needs a keeper all the same.
+		Secrets: bot.NewSecrets(opts.Clock, 0, 0), Clock: opts.Clock, Log: opts.Log.With("component", "flows"),
 	})
 	if err != nil {
 		p.Close()

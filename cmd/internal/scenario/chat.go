@@ -278,8 +278,9 @@ type ClickResult struct {
 	P50, Max   time.Duration
 	// Atlas calls per grant lifetime, approval to revocation.
 	Creates, Deletes, Polls, Lists, OtherAtlas float64
-	// SlackCalls is the median number of Slack Web API calls from the click
-	// to the credentials DM, both included; SlackCallsMax the most any grant
+	// SlackCalls is the median number of Slack Web API calls to the
+	// requester's conversation from the click to the credentials DM, both
+	// included; SlackCallsMax the most any grant
 	// took, and SlackCallsByGrant each grant's.
 	SlackCalls, SlackCallsMax int
 	SlackCallsByGrant         []int
@@ -366,10 +367,16 @@ func ClickToCredentials(ctx context.Context, n int, latency, applyDelay time.Dur
 		res.Samples = append(res.Samples, time.Since(sent))
 		// The calls from the click up to the credentials DM: what the bot
 		// does after it (the cards catching up) is not on the path.
-		path := r.Slack.Calls()[before:]
-		for j, c := range path {
+		// Only the requester's conversation counts: the outbox sends one
+		// message at a time per conversation, and those to others (the
+		// approvers' cards catching up) go out beside it, not before it.
+		var path []slacktest.Call
+		for _, c := range r.Slack.Calls()[before:] {
+			if ch := c.Params.Get("channel"); ch != u.ID && ch != "D"+u.ID {
+				continue
+			}
+			path = append(path, c)
 			if c.Method == "chat.postMessage" && strings.Contains(string(c.Body), "Password") {
-				path = path[:j+1]
 				break
 			}
 		}
