@@ -86,10 +86,12 @@ func (d *Dispatcher) deliver(ctx context.Context, dl flows.Delivery) bool {
 			// Sent but not recorded: it will be sent again (at least once),
 			// after a pause so that a failing store is not hammered.
 			log.WarnContext(ctx, "sent a message but could not record it; it will be sent again", "err", err)
+			d.stats.add(dl, OutcomeNotRecorded)
 			d.holdBack(dl.Conversation, now.Add(d.backoff(dl.Attempts)))
 			return false
 		}
 		log.DebugContext(ctx, "delivered", "attempts", dl.Attempts+1)
+		d.stats.add(dl, OutcomeSent)
 		d.settled(dl)
 		if pace := d.cfg.Pacing[dl.Platform]; pace > 0 && dl.What != whatRefresh {
 			// From the start of this post: the platform's own pacer (which
@@ -102,20 +104,25 @@ func (d *Dispatcher) deliver(ctx context.Context, dl flows.Delivery) bool {
 		return true
 	case errors.As(err, &o) && o.skip != "":
 		log.DebugContext(ctx, "nothing to send", "why", o.skip)
+		d.stats.add(dl, OutcomeSkipped)
 		return d.drop(ctx, log, dl)
 	case errors.As(err, &o):
+		d.stats.add(dl, OutcomeWait)
 		return d.postpone(ctx, log, dl, now.Add(o.wait))
 	case errors.As(err, &rl) && rl.RetryAfter() > 0:
 		log.InfoContext(ctx, "the platform asked to wait", "retry_after", rl.RetryAfter())
+		d.stats.add(dl, OutcomeWait)
 		return d.postpone(ctx, log, dl, now.Add(rl.RetryAfter()))
 	case errors.As(err, &pe) && pe.Permanent(), errors.Is(err, errUnreachable), flows.ErrorCode(err) == flows.EFORBIDDEN:
 		// EFORBIDDEN: the platform refused the message by its own rule (a
 		// secret bound for a conversation others read); it always will.
 		log.WarnContext(ctx, "the platform will never deliver this message; dropped", "err", err)
+		d.stats.add(dl, OutcomePermanent)
 		return d.undeliverable(ctx, log, dl, err)
 	default:
 		wait := d.backoff(dl.Attempts)
 		log.WarnContext(ctx, "could not send; will retry", "attempts", dl.Attempts+1, "retry_in", wait, "err", err)
+		d.stats.add(dl, OutcomeFailed)
 		return d.postpone(ctx, log, dl, now.Add(wait))
 	}
 }
@@ -196,6 +203,13 @@ func (d *Dispatcher) send(ctx context.Context, dl flows.Delivery) (*flows.Messag
 	p, ok := d.platform(dl.Platform)
 	if !ok {
 		return nil, skip("platform " + dl.Platform + " is not registered")
+	}
+	if dl.What == whatReply {
+		rp, ok := p.(Replier)
+		if !ok {
+			return nil, skip("platform " + dl.Platform + " sends no answers through the outbox")
+		}
+		return nil, rp.SendReply(ctx, dl)
 	}
 	body, err := decodePayload(dl.Payload)
 	if err != nil {

@@ -132,6 +132,8 @@ type Dispatcher struct {
 	log  *slog.Logger
 	kick chan struct{}
 
+	stats deliveryStats
+
 	// mu orders what Expand and Deliver must see of each other: a delivery
 	// picked for sending is in flight before any later Enqueue (which must
 	// not coalesce into it), and the cards not yet sent are known to Expand
@@ -232,6 +234,23 @@ func NewDispatcher(cfg DispatcherConfig, deps DispatcherDeps) (*Dispatcher, erro
 // Platforms returns the platforms registered so far, in order: what a
 // dispatcher sends through (DispatcherDeps.Platforms).
 func (e *Engine) Platforms() []Platform { return e.registered() }
+
+// Schedule hands the dispatcher deliveries another writer added to the
+// outbox (the inbox's answers, Outbox.FinishInbox): they go out without
+// waiting for the schedule to be read again.
+func (d *Dispatcher) Schedule(ds []flows.Delivery) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.loaded {
+		return // the next load reads them from the store
+	}
+	for _, dl := range ds {
+		d.scheduleLocked(dl)
+	}
+	if len(ds) > 0 {
+		d.wakeLocked()
+	}
+}
 
 // Kick wakes Run: something was committed that may need telling.
 func (d *Dispatcher) Kick() {

@@ -811,6 +811,16 @@ func TestDispatchAtLeastOnce(t *testing.T) {
 	if len(w.pending()) != 0 {
 		t.Errorf("left %v", conversations(w.pending()))
 	}
+	// The metrics tell the repeat, and why.
+	counts := map[string]int64{}
+	for _, c := range w.d.Stats() {
+		if c.Platform == "slack" && c.What == "credentials" {
+			counts[c.Outcome] = c.N
+		}
+	}
+	if counts[bot.OutcomeNotRecorded] != 1 || counts[bot.OutcomeRepeated] != 1 || counts[bot.OutcomeSent] != 1 {
+		t.Errorf("slack credentials outcomes %v, want one not recorded, one sent, one repeat", counts)
+	}
 }
 
 // TestDispatchSlowSendHoldsOnlyItsConversation: while a send to bob on

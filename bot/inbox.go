@@ -17,10 +17,11 @@ import (
 // InboxHandler acts on the inbox items of one platform. A platform
 // registers one with Inbox.Handle when it is built.
 type InboxHandler interface {
-	// HandleInbox does what the item asks and answers the person. An error
-	// is transient (the item is tried again later) unless Permanent wraps
-	// it; an item the handler has answered, even with a refusal, is done
-	// (nil).
+	// HandleInbox does what the item asks and answers the person (Answer:
+	// the answers join the outbox when the item is finished). An error is
+	// transient (the item is tried again later, its answers dropped) unless
+	// Permanent wraps it; an item the handler has answered, even with a
+	// refusal, is done (nil).
 	HandleInbox(ctx context.Context, item flows.InboxItem) error
 	// GiveUpInbox tells the person, when the payload says where, that what
 	// they asked could not be done: err is the last failure.
@@ -88,7 +89,10 @@ type InboxConfig struct {
 	// minutes, and a captured Teams activity can be replayed as long as its
 	// channel token is accepted, about an hour plus leeway).
 	Retention time.Duration
-	Log       *slog.Logger
+	// Answered hears of the answers an item's finish added to the outbox
+	// (Dispatcher.Schedule), so that they go out at once.
+	Answered func([]flows.Delivery)
+	Log      *slog.Logger
 }
 
 // Inbox processes what people send, from the store: platforms Receive a
@@ -326,10 +330,11 @@ func (in *Inbox) process(it flows.InboxItem) {
 	log := in.log.With("key", it.Key, "platform", it.Platform, "attempt", it.Attempts)
 	h, ok := in.handler(it.Platform)
 	var err error
+	hctx, answered := collectAnswers(ctx, in.clock)
 	if !ok {
 		err = fmt.Errorf("no handler for platform %q", it.Platform)
 	} else {
-		err = in.handle(ctx, h, it)
+		err = in.handle(hctx, h, it)
 	}
 	now := in.clock.Now()
 	if err != nil && Retryable(err) && it.Attempts < in.cfg.MaxAttempts && ok {
@@ -343,11 +348,19 @@ func (in *Inbox) process(it flows.InboxItem) {
 	if err != nil {
 		log.ErrorContext(ctx, "gave up an inbox item", "err", err)
 		if ok {
-			h.GiveUpInbox(ctx, it, err)
+			// What the handler answered before it failed is not said: the
+			// person hears that it failed.
+			hctx, answered = collectAnswers(ctx, in.clock)
+			h.GiveUpInbox(hctx, it, err)
 		}
 	}
-	if ferr := in.store.FinishInbox(context.WithoutCancel(ctx), it.Key, now); ferr != nil {
+	stored, ferr := in.store.FinishInbox(context.WithoutCancel(ctx), it.Key, now, answered.list()...)
+	if ferr != nil {
 		log.ErrorContext(ctx, "could not finish an inbox item; it may be processed again", "err", ferr)
+		return
+	}
+	if len(stored) > 0 && in.cfg.Answered != nil {
+		in.cfg.Answered(stored)
 	}
 }
 

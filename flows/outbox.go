@@ -52,10 +52,14 @@ type Inbox interface {
 	// so another worker (or replica) does not take it meanwhile, and a
 	// worker that dies leaves it to be taken again.
 	TakeInbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]InboxItem, error)
-	// FinishInbox marks an item done. It stays (as a tombstone that keeps
-	// Receive answering first=false) until PurgeInbox removes it. An
-	// unknown key is ENOTFOUND; finishing twice keeps the first time.
-	FinishInbox(ctx context.Context, key string, at time.Time) error
+	// FinishInbox marks an item done and, in the same transaction, adds
+	// the answers to the person to the outbox (as Enqueue, the cursor
+	// unchanged), so that an item acted on is answered even if the process
+	// dies right after; it returns them as stored. The item stays (as a
+	// tombstone that keeps Receive answering first=false, its payload
+	// dropped) until PurgeInbox removes it. An unknown key is ENOTFOUND;
+	// finishing twice keeps the first time and enqueues nothing.
+	FinishInbox(ctx context.Context, key string, at time.Time, answers ...Delivery) ([]Delivery, error)
 	// RetryInbox makes a taken item available again at next: ENOTFOUND for
 	// an unknown key, ECONFLICT for a finished item.
 	RetryInbox(ctx context.Context, key string, next time.Time) error

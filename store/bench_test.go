@@ -347,7 +347,7 @@ func BenchmarkTakeAndFinish(b *testing.B) {
 					b.Fatalf("take after %d of %d: %d items, %v", done, b.N, len(items), err)
 				}
 				for _, it := range items {
-					if err := db.FinishInbox(ctx, it.Key, flowstest.T0); err != nil {
+					if _, err := db.FinishInbox(ctx, it.Key, flowstest.T0); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -156,18 +156,23 @@ func (d *DB) TakeInbox(ctx context.Context, now time.Time, lease time.Duration, 
 }
 
 // FinishInbox implements flows.Inbox. The record stays as a tombstone (its
-// payload dropped: nothing will act on it again) so that a redelivery is
-// still recognised; finishing an item twice keeps the first finish time.
-// It commits on its own rather than through the committer: the workers
-// that finish items are few and rarely write together.
-func (d *DB) FinishInbox(ctx context.Context, key string, at time.Time) error {
+// payload, with any response_url, dropped: nothing will act on it again) so
+// that a redelivery is still recognised; finishing an item twice keeps the
+// first finish time and enqueues no answer the second time. The answers
+// join the outbox in the same transaction.
+func (d *DB) FinishInbox(ctx context.Context, key string, at time.Time, answers ...flows.Delivery) ([]flows.Delivery, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	if at.IsZero() {
-		return fmt.Errorf("store: finish inbox item %q: no finish time", key)
+		return nil, fmt.Errorf("store: finish inbox item %q: no finish time", key)
 	}
-	return d.change(ctx, fmt.Sprintf("finish inbox item %q", key), func(tx *bolt.Tx) error {
+	if err := checkDeliveries("finish inbox item "+key, answers); err != nil {
+		return nil, err
+	}
+	var out []flows.Delivery
+	err := d.change(ctx, fmt.Sprintf("finish inbox item %q", key), func(tx *bolt.Tx) error {
+		out = nil
 		rec, found, err := getInbox(tx, key)
 		switch {
 		case err != nil:
@@ -187,12 +192,18 @@ func (d *DB) FinishInbox(ctx context.Context, key string, at time.Time) error {
 		if err := putJSON(tx.Bucket(bucketInbox), []byte(key), rec); err != nil {
 			return err
 		}
-		return bump(tx.Bucket(bucketMeta), keyInboxOpen, -1)
+		if err := bump(tx.Bucket(bucketMeta), keyInboxOpen, -1); err != nil {
+			return err
+		}
+		out, err = enqueueTx(tx, answers)
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// unindexOpenItem removes an unfinished item from the next and received
-// indexes.
 func unindexOpenItem(tx *bolt.Tx, rec inboxRecord) error {
 	if err := tx.Bucket(bucketInboxNext).Delete(inboxNextKey(rec)); err != nil {
 		return err

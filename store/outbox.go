@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -62,48 +61,18 @@ func (d *DB) Enqueue(ctx context.Context, cursor uint64, ds ...flows.Delivery) (
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	for _, dl := range ds {
-		if dl.Conversation == "" {
-			return nil, errors.New("store: enqueue: a delivery needs a conversation")
-		}
+	if err := checkDeliveries("enqueue", ds); err != nil {
+		return nil, err
 	}
 	var out []flows.Delivery
 	err := d.change(ctx, "enqueue", func(tx *bolt.Tx) error {
-		out = nil
 		meta := tx.Bucket(bucketMeta)
 		if cur := counter(meta, keyOutboxCursor); cursor != 0 && cursor <= cur {
 			return refuse(flows.Errorf(flows.ECONFLICT, "the outbox cursor is at %d already, not before %d", cur, cursor))
 		}
-		b, coalesce := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutboxCoalesce)
-		for _, dl := range ds {
-			rec := deliveryToRecord(dl)
-			if rec.Coalesce != "" {
-				if id := coalesce.Get(outboxCoalesceKey(rec)); len(id) == 8 {
-					updated, err := coalesceInto(tx, binary.BigEndian.Uint64(id), rec)
-					if err != nil {
-						return err
-					}
-					out = append(out, updated.delivery())
-					continue
-				}
-			}
-			id, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			rec.ID = id
-			if err := putJSON(b, be64(id), rec); err != nil {
-				return err
-			}
-			if err := indexDelivery(tx, rec); err != nil {
-				return err
-			}
-			if err := bump(meta, keyOutboxWaiting, 1); err != nil {
-				return err
-			}
-			d := rec.delivery()
-			d.Payload = bytes.Clone(d.Payload) // not the caller's own buffer
-			out = append(out, d)
+		var err error
+		if out, err = enqueueTx(tx, ds); err != nil {
+			return err
 		}
 		if cursor == 0 {
 			return nil
@@ -112,6 +81,55 @@ func (d *DB) Enqueue(ctx context.Context, cursor uint64, ds ...flows.Delivery) (
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// checkDeliveries refuses deliveries that could never be sent.
+func checkDeliveries(what string, ds []flows.Delivery) error {
+	for _, dl := range ds {
+		if dl.Conversation == "" {
+			return fmt.Errorf("store: %s: a delivery needs a conversation", what)
+		}
+	}
+	return nil
+}
+
+// enqueueTx adds deliveries (or coalesces them into waiting ones) in tx and
+// returns them as stored.
+func enqueueTx(tx *bolt.Tx, ds []flows.Delivery) ([]flows.Delivery, error) {
+	meta := tx.Bucket(bucketMeta)
+	b, coalesce := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutboxCoalesce)
+	var out []flows.Delivery
+	for _, dl := range ds {
+		rec := deliveryToRecord(dl)
+		if rec.Coalesce != "" {
+			if id := coalesce.Get(outboxCoalesceKey(rec)); len(id) == 8 {
+				updated, err := coalesceInto(tx, binary.BigEndian.Uint64(id), rec)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, updated.delivery())
+				continue
+			}
+		}
+		id, err := b.NextSequence()
+		if err != nil {
+			return nil, err
+		}
+		rec.ID = id
+		if err := putJSON(b, be64(id), rec); err != nil {
+			return nil, err
+		}
+		if err := indexDelivery(tx, rec); err != nil {
+			return nil, err
+		}
+		if err := bump(meta, keyOutboxWaiting, 1); err != nil {
+			return nil, err
+		}
+		d := rec.delivery()
+		d.Payload = bytes.Clone(d.Payload) // not the caller's own buffer
+		out = append(out, d)
 	}
 	return out, nil
 }

@@ -153,7 +153,8 @@ func (h *harness) boot() {
 	// The inbox runs on the domain's clock and is not started: the tests
 	// process it when they say (idle), so they can look at what a delivery
 	// recorded before anything acts on it.
-	inbox, err := bot.NewInbox(bot.InboxConfig{Store: h.store, Clock: h.clock, Log: log, Backoff: time.Second, MaxBackoff: time.Second})
+	inbox, err := bot.NewInbox(bot.InboxConfig{Store: h.store, Clock: h.clock, Log: log, Backoff: time.Second, MaxBackoff: time.Second,
+		Answered: h.outbox.Schedule})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,6 +256,7 @@ func (h *harness) slash(u slacktest.User, text string) (ack ackMessage, response
 // outcome is the last thing posted to a response_url.
 func (h *harness) outcome(responseURL string) slacktest.ResponsePost {
 	h.t.Helper()
+	bottest.Settle(h.t, h.outbox)
 	posts := h.slack.ResponsePosts(responseURL)
 	if len(posts) == 0 {
 		h.t.Fatalf("nothing posted to %s", responseURL)

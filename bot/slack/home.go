@@ -26,7 +26,11 @@ func (b *Bot) event(ctx context.Context, ev slackevents.EventsAPIEvent, retry st
 			return
 		}
 		user := inner.User
-		b.work.Go(ctx, "app home", func(ctx context.Context) { b.publishHome(ctx, user) })
+		b.work.Go(ctx, "app home", func(ctx context.Context) {
+			if err := b.publishHome(ctx, user); err != nil {
+				b.log.WarnContext(ctx, "could not publish the home tab", "user_id", user, "err", err)
+			}
+		})
 	}
 }
 
@@ -37,7 +41,7 @@ const homeListMax = 9
 // publishHome shows a person their Home tab: their active access (Revoke,
 // Extend), their pending requests (Cancel) and what waits for their
 // approval (Approve, Deny).
-func (b *Bot) publishHome(ctx context.Context, userID string) {
+func (b *Bot) publishHome(ctx context.Context, userID string) error {
 	var blocks []slackgo.Block
 	a, err := b.actorOf(ctx, actor{userID: userID}, "")
 	if err == nil {
@@ -54,13 +58,10 @@ func (b *Bot) publishHome(ctx context.Context, userID string) {
 		}
 	}
 	view := slackgo.HomeTabViewRequest{Type: slackgo.VTHomeTab, Blocks: slackgo.Blocks{BlockSet: blocks}, CallbackID: "jit_home"}
-	err = b.call(ctx, "views.publish", func(ctx context.Context) error {
+	return b.call(ctx, "views.publish", func(ctx context.Context) error {
 		_, err := b.api.PublishViewContext(ctx, slackgo.PublishViewContextRequest{UserID: userID, View: view})
 		return err
 	})
-	if err != nil {
-		b.log.WarnContext(ctx, "could not publish the home tab", "user_id", userID, "err", err)
-	}
 }
 
 // homeBlocks lays out the Home tab.

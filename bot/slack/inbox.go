@@ -19,6 +19,7 @@ const (
 	itemSubmit  = "submit"  // the request form, submitted
 	itemClick   = "click"   // a button
 	itemDeny    = "deny"    // the deny form, submitted
+	itemForm    = "form"    // the request form, opened: to fill in
 )
 
 // item is the payload of Slack's inbox records: who acted (their user id;
@@ -35,6 +36,9 @@ type item struct {
 	Command     *bot.Command `json:"command,omitempty"`
 	Action      string       `json:"action,omitempty"`
 	Reason      string       `json:"reason,omitempty"`
+	// The request form views.open showed (itemForm).
+	ViewID string `json:"view_id,omitempty"`
+	Hash   string `json:"hash,omitempty"`
 }
 
 func (it item) actor() actor {
@@ -46,6 +50,7 @@ func (it item) actor() actor {
 // was before the inbox, so that a request made then is recognised.
 func commandKey(triggerID string) string { return "slack:trigger:" + triggerID }
 func viewKey(viewID string) string       { return "slack:view:" + viewID }
+func formKey(viewID string) string       { return "slack:form:" + viewID }
 
 // clickKey names a click by a hash of what Slack sent about it: a replay
 // sends the same, a second click has its own trigger id and action_ts.
@@ -94,6 +99,9 @@ func (b *Bot) HandleInbox(ctx context.Context, in flows.InboxItem) error {
 	if bot.Retryable(err) {
 		return err
 	}
+	if it.Kind == itemForm {
+		return b.fillRequestForm(ctx, a, err, it)
+	}
 	replace := it.Kind == itemCommand
 	var reply bot.Reply
 	switch {
@@ -118,7 +126,7 @@ func (b *Bot) HandleInbox(ctx context.Context, in flows.InboxItem) error {
 	}
 	b.deliver(ctx, who, reply, replace)
 	if who.fromHome {
-		b.publishHome(ctx, who.userID)
+		b.collect(ctx, answer{Kind: answerHome, UserID: who.userID})
 	}
 	return nil
 }

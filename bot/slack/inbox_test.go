@@ -12,6 +12,7 @@ import (
 	"github.com/jitbot/jitbot/bot/bottest"
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/flows/flowstest"
 )
 
 // inboxDepth is how many deliveries the store holds unfinished.
@@ -155,5 +156,50 @@ func TestGiveUpTellsThePerson(t *testing.T) {
 	posts := h.slack.ResponsePosts(ru)
 	if len(posts) != 1 || !strings.Contains(posts[0].AllText(), "could not look you up in Slack right now") {
 		t.Errorf("after giving up: %+v", posts)
+	}
+}
+
+// TestAnswersSurviveACrashAfterTheAction: an item acted on and finished
+// has its answer in the outbox, committed with the finish; a process that
+// dies before sending it leaves it to the next, which sends it once.
+func TestAnswersSurviveACrashAfterTheAction(t *testing.T) {
+	h := newHarness(t)
+	h.hold = true
+	_, ru := h.slash(alice, "request prod/Cluster0/sales read 1h INC-9")
+	h.bot.idle() // acted on and finished; the outbox not run
+	if n := len(h.slack.ResponsePosts(ru)); n != 0 {
+		t.Fatalf("%d answers before the outbox ran", n)
+	}
+	if pending, err := h.store.Pending(h.ctx, 0); err != nil || len(pending) != 1 || pending[0].What != "reply" ||
+		pending[0].Priority != flows.PriorityActor || strings.Contains(string(pending[0].Payload), "pw-") {
+		t.Fatalf("outbox after the action: %+v %v", pending, err)
+	}
+	h.restart()
+	h.hold = false
+	if got := h.outcome(ru).AllText(); !strings.Contains(got, "sent for approval") {
+		t.Fatalf("answer after the restart: %q", got)
+	}
+	h.idle()
+	if n := len(h.slack.ResponsePosts(ru)); n != 1 {
+		t.Errorf("%d answers, want 1", n)
+	}
+}
+
+// TestALateAnswerGoesToDirectMessages: an answer held back longer than a
+// response_url lives (an outage) goes to the person's direct messages.
+func TestALateAnswerGoesToDirectMessages(t *testing.T) {
+	slackClock := flowstest.NewClock(time.Now())
+	h := newHarness(t, func(s *setup) { s.cfg = func(c *Config) { c.Clock = slackClock } })
+	h.hold = true
+	_, ru := h.slash(alice, "list")
+	h.bot.idle()
+	slackClock.Advance(30 * time.Minute)
+	h.hold = false
+	h.idle()
+	if n := len(h.slack.ResponsePosts(ru)); n != 0 {
+		t.Errorf("a response_url used after 30 minutes (%d posts)", n)
+	}
+	if dms := h.dms(alice); len(dms) != 1 || !strings.Contains(dms[0].AllText(), "You have no requests") {
+		t.Errorf("alice's direct messages: %d", len(dms))
 	}
 }

@@ -156,20 +156,33 @@ func (b *Bot) openRequestForm(ctx context.Context, cmd slackgo.SlashCommand) any
 			Tone:  bot.ToneWarning,
 		})
 	}
-	who := actor{userID: cmd.UserID, channelID: cmd.ChannelID, responseURL: cmd.ResponseURL}
-	viewID, hash := resp.View.ID, resp.View.Hash
-	b.work.Go(ctx, "request form", func(ctx context.Context) { b.fillRequestForm(ctx, who, viewID, hash) })
+	// Filling it in is work like any other: received before the ack, done
+	// by the inbox, the filled form sent by the outbox.
+	it := item{Kind: itemForm, UserID: cmd.UserID, ChannelID: cmd.ChannelID, ResponseURL: cmd.ResponseURL, Ref: resp.View.ID,
+		ViewID: resp.View.ID, Hash: resp.View.Hash}
+	if _, err := b.receive(ctx, formKey(resp.View.ID), it); err != nil {
+		b.work.Go(ctx, "request form not taken", func(ctx context.Context) {
+			if err := b.send(ctx, answer{Kind: answerForm, UserID: cmd.UserID, ViewID: resp.View.ID, Hash: resp.View.Hash,
+				View: mustJSON(messageModal("Request access", notTaken().Text))}); err != nil {
+				b.log.WarnContext(ctx, "could not say the request form was not taken", "user_id", cmd.UserID, "err", err)
+			}
+		})
+	}
 	return nil
 }
 
-// fillRequestForm replaces the placeholder with the engine's answer: the
-// form offering what the person may ask for, or why there is nothing.
-func (b *Bot) fillRequestForm(ctx context.Context, who actor, viewID, hash string) {
+// fillRequestForm answers a form item of the person a (or why they are
+// not known, err): the form offering what they may ask for, or why there is
+// nothing, in place of the placeholder.
+func (b *Bot) fillRequestForm(ctx context.Context, a bot.Actor, err error, it item) error {
 	var reply bot.Reply
-	if a, err := b.actorOf(ctx, who, viewID); err != nil {
+	if err != nil {
 		reply = b.engine.Refused(ctx, a, err)
 	} else {
 		reply = b.engine.Run(ctx, a, bot.Command{Verb: bot.VerbForm}, "")
+	}
+	if bot.Retryable(reply.Err) {
+		return reply.Err
 	}
 	view := messageModal("Request access", "")
 	switch {
@@ -178,13 +191,20 @@ func (b *Bot) fillRequestForm(ctx context.Context, who actor, viewID, hash strin
 	case reply.Card != nil:
 		view = messageModal("Request access", reply.Card.Text)
 	}
-	err := b.call(ctx, "views.update", func(ctx context.Context) error {
-		_, err := b.api.UpdateViewContext(ctx, view, "", hash, viewID)
-		return err
-	})
-	if err != nil {
-		b.log.WarnContext(ctx, "could not fill in the request form", "user_id", who.userID, "err", err)
+	fill := answer{Kind: answerForm, UserID: it.UserID, ViewID: it.ViewID, Hash: it.Hash, View: mustJSON(view)}
+	if !b.collect(ctx, fill) {
+		return b.send(ctx, fill)
 	}
+	return nil
+}
+
+// mustJSON encodes what always encodes (a view jitbot built).
+func mustJSON(v any) json.RawMessage {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		panic("slack: encode a view: " + err.Error())
+	}
+	return raw
 }
 
 // submitRequestForm validates the form by parsing only (errors go back into

@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -173,10 +174,7 @@ func (b *Bot) deliver(ctx context.Context, who actor, reply bot.Reply, replace b
 	}
 }
 
-// tell answers a person privately: through the response_url when there is
-// one (replacing the "Working on it…" of a slash command when replace is
-// set), else as an ephemeral message in the channel where they acted, else
-// in their direct messages.
+// tell answers a person privately (answerNow says where).
 func (b *Bot) tell(ctx context.Context, who actor, c bot.Card, replace bool) {
 	if c.HasSecret() {
 		// Secrets go only to a person's own DM, never through a response_url
@@ -191,34 +189,46 @@ func (b *Bot) tell(ctx context.Context, who actor, c bot.Card, replace bool) {
 }
 
 // tellBlocks is tell for a message already rendered (lists of requests).
+// While an inbox item is processed the answer joins the outbox with the
+// item's finish; otherwise it is sent now.
 func (b *Bot) tellBlocks(ctx context.Context, who actor, text string, blocks []slackgo.Block, replace bool) {
-	var err error
+	raw, err := json.Marshal(slackgo.Blocks{BlockSet: blocks})
+	if err == nil && b.collect(ctx, answer{Kind: answerMessage, UserID: who.userID, ChannelID: who.channelID,
+		ResponseURL: who.responseURL, Replace: replace, Text: text, Blocks: raw}) {
+		return
+	}
+	if err := b.answerNow(ctx, who, text, blocks, replace); err != nil {
+		b.log.WarnContext(ctx, "could not answer a person", "user_id", who.userID, "err", err)
+	}
+}
+
+// answerNow answers a person privately: through the response_url when there is
+// one (replacing the "Working on it…" of a slash command when replace is
+// set), else as an ephemeral message in the channel where they acted, else
+// in their direct messages.
+func (b *Bot) answerNow(ctx context.Context, who actor, text string, blocks []slackgo.Block, replace bool) error {
 	switch {
 	case who.responseURL != "":
 		msg := &slackgo.WebhookMessage{
 			ResponseType: slackgo.ResponseTypeEphemeral, Text: text,
 			Blocks: &slackgo.Blocks{BlockSet: blocks}, ReplaceOriginal: replace,
 		}
-		err = b.call(ctx, "response_url", func(ctx context.Context) error {
+		return b.call(ctx, "response_url", func(ctx context.Context) error {
 			return slackgo.PostWebhookCustomHTTPContext(ctx, who.responseURL, b.http, msg)
 		})
 	case who.channelID != "" && !isDM(who.channelID):
-		err = b.call(ctx, "chat.postEphemeral", func(ctx context.Context) error {
+		return b.call(ctx, "chat.postEphemeral", func(ctx context.Context) error {
 			_, err := b.api.PostEphemeralContext(ctx, who.channelID, who.userID,
 				slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...))
 			return err
 		})
-	default:
-		err = b.pacer.do(ctx, who.userID, func(ctx context.Context) error {
-			return b.call(ctx, "chat.postMessage", func(ctx context.Context) error {
-				_, _, err := b.api.PostMessageContext(ctx, who.userID, slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...))
-				return err
-			})
+	}
+	return b.pacer.do(ctx, who.userID, func(ctx context.Context) error {
+		return b.call(ctx, "chat.postMessage", func(ctx context.Context) error {
+			_, _, err := b.api.PostMessageContext(ctx, who.userID, slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...))
+			return err
 		})
-	}
-	if err != nil {
-		b.log.WarnContext(ctx, "could not answer a person", "user_id", who.userID, "err", err)
-	}
+	})
 }
 
 func isDM(channelID string) bool { return len(channelID) > 0 && channelID[0] == 'D' }

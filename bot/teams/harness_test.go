@@ -186,7 +186,8 @@ func (h *harness) start() {
 	h.outbox = bottest.NewDispatcher(t, h.store, engine, svc, secrets, h.clock, log)
 	// The inbox runs on the domain's clock and is not started: the tests process it when they
 	// say (idle), so they can look at what a delivery recorded before anything acts on it.
-	inbox, err := bot.NewInbox(bot.InboxConfig{Store: h.store, Clock: h.clock, Log: log, Backoff: time.Second, MaxBackoff: time.Second})
+	inbox, err := bot.NewInbox(bot.InboxConfig{Store: h.store, Clock: h.clock, Log: log, Backoff: time.Second, MaxBackoff: time.Second,
+		Answered: h.outbox.Schedule})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package teams
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"html"
 	"regexp"
@@ -281,11 +282,37 @@ func (b *Bot) deliver(ctx context.Context, act schema.Activity, reply bot.Reply)
 }
 
 // reply posts out to the conversation act came from, addressed to its sender.
+// While an inbox item is processed the answer joins the outbox with the
+// item's finish (SendReply sends it); otherwise it is sent now.
 func (b *Bot) reply(ctx context.Context, act schema.Activity, out schema.Activity) {
 	out = activity.ApplyConversationReference(out, activity.GetCoversationReference(act), false)
+	a := answer{ServiceURL: act.ServiceURL, ConversationID: act.Conversation.ID, Activity: out}
+	if raw, err := json.Marshal(a); err == nil && bot.Answer(ctx, Platform, "teams:conv:"+act.Conversation.ID, act.From.ID, raw) {
+		return
+	}
 	if _, err := b.conn.SendToConversation(ctx, act.ServiceURL, act.Conversation.ID, out); err != nil {
 		b.log.WarnContext(ctx, "could not answer", "conversation_id", act.Conversation.ID, "user_id", act.From.ID, "err", err)
 	}
+}
+
+// answer is a Teams answer as it waits in the outbox: the activity, ready
+// to send, and where. Never a secret.
+type answer struct {
+	ServiceURL     string          `json:"service_url"`
+	ConversationID string          `json:"conversation_id"`
+	Activity       schema.Activity `json:"activity"`
+}
+
+var _ bot.Replier = (*Bot)(nil)
+
+// SendReply implements bot.Replier.
+func (b *Bot) SendReply(ctx context.Context, dl flows.Delivery) error {
+	var a answer
+	if err := json.Unmarshal(dl.Payload, &a); err != nil {
+		return bot.Permanent(fmt.Errorf("teams: decode an answer: %w", err))
+	}
+	_, err := b.conn.SendToConversation(ctx, a.ServiceURL, a.ConversationID, a.Activity)
+	return err
 }
 
 func (b *Bot) replyCard(ctx context.Context, act schema.Activity, c bot.Card) {

@@ -95,20 +95,26 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 }
 
 // FinishInbox implements flows.Inbox.
-func (s *Store) FinishInbox(ctx context.Context, key string, at time.Time) error {
+func (s *Store) FinishInbox(ctx context.Context, key string, at time.Time, answers ...flows.Delivery) ([]flows.Delivery, error) {
 	if at.IsZero() {
-		return errors.New("flowstest: finish inbox item: no finish time")
+		return nil, errors.New("flowstest: finish inbox item: no finish time")
+	}
+	for _, d := range answers {
+		if d.Conversation == "" {
+			return nil, errors.New("flowstest: finish inbox item: a delivery needs a conversation")
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	it, ok := s.fx.inbox[key]
 	if !ok {
-		return flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key)
+		return nil, flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key)
 	}
-	if it.finishedAt.IsZero() {
-		it.finishedAt, it.item.Payload = at, nil
+	if !it.finishedAt.IsZero() {
+		return nil, ctx.Err()
 	}
-	return ctx.Err()
+	it.finishedAt, it.item.Payload = at, nil
+	return s.enqueueLocked(answers), ctx.Err()
 }
 
 // RetryInbox implements flows.Inbox.
@@ -169,6 +175,16 @@ func (s *Store) Enqueue(ctx context.Context, cursor uint64, ds ...flows.Delivery
 	if cursor != 0 && cursor <= s.fx.cursor {
 		return nil, flows.Errorf(flows.ECONFLICT, "the outbox cursor is at %d already, not before %d", s.fx.cursor, cursor)
 	}
+	out := s.enqueueLocked(ds)
+	if cursor != 0 {
+		s.fx.cursor = cursor
+	}
+	return out, ctx.Err()
+}
+
+// enqueueLocked adds deliveries (or coalesces them into waiting ones) and
+// returns them as stored. Called with mu held.
+func (s *Store) enqueueLocked(ds []flows.Delivery) []flows.Delivery {
 	if s.fx.outbox == nil {
 		s.fx.outbox = map[uint64]*flows.Delivery{}
 	}
@@ -185,10 +201,7 @@ func (s *Store) Enqueue(ctx context.Context, cursor uint64, ds ...flows.Delivery
 		s.fx.outbox[d.ID] = &d
 		out = append(out, cloneDelivery(d))
 	}
-	if cursor != 0 {
-		s.fx.cursor = cursor
-	}
-	return out, ctx.Err()
+	return out
 }
 
 // coalescing returns the waiting delivery d updates in place, if any.

@@ -258,7 +258,7 @@ func InboxSuite(t *testing.T, open OpenBackend, reopen Reopen) {
 		receive(t, b, item("a", T0))
 		receive(t, b, item("b", T0.Add(time.Second)))
 		take(t, b, T0.Add(time.Second), 0)
-		if err := b.FinishInbox(ctx, "a", T0.Add(time.Minute)); err != nil {
+		if _, err := b.FinishInbox(ctx, "a", T0.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		depth(t, b, 1, T0.Add(time.Second))
@@ -266,12 +266,13 @@ func InboxSuite(t *testing.T, open OpenBackend, reopen Reopen) {
 		if receive(t, b, item("a", T0.Add(2*time.Minute))) {
 			t.Fatal("a finished key was received as first")
 		}
-		if err := b.FinishInbox(ctx, "a", T0.Add(2*time.Minute)); err != nil {
+		if _, err := b.FinishInbox(ctx, "a", T0.Add(2*time.Minute)); err != nil {
 			t.Fatalf("finishing twice: %v", err)
 		}
 		depth(t, b, 1, T0.Add(time.Second))
 		code(t, "retry of a finished item", b.RetryInbox(ctx, "a", T0), flows.ECONFLICT)
-		code(t, "finish of an unknown key", b.FinishInbox(ctx, "nope", T0), flows.ENOTFOUND)
+		_, err := b.FinishInbox(ctx, "nope", T0)
+		code(t, "finish of an unknown key", err, flows.ENOTFOUND)
 		wantKeys(t, "take after all that", []string{"b"}, takeKeys(t, b, T0.Add(24*time.Hour), 0))
 		// Finished twice (two workers whose leases overlapped), it keeps the
 		// first finish time.
@@ -283,13 +284,45 @@ func InboxSuite(t *testing.T, open OpenBackend, reopen Reopen) {
 		}
 	})
 
+	t.Run("finish enqueues its answers with it, once", func(t *testing.T) {
+		b := open(t)
+		ob, ok := b.(flows.Outbox)
+		if !ok {
+			t.Skip("this inbox has no outbox")
+		}
+		receive(t, b, item("a", T0))
+		answer := flows.Delivery{Conversation: "slack:reply:U1", Platform: "slack", Priority: flows.PriorityActor, What: "reply",
+			Recipient: "U1", Payload: []byte(`{"text":"done"}`), CreatedAt: T0}
+		got, err := b.FinishInbox(ctx, "a", T0.Add(time.Second), answer)
+		if err != nil || len(got) != 1 || got[0].ID == 0 || string(got[0].Payload) != `{"text":"done"}` {
+			t.Fatalf("finish with an answer: %+v %v", got, err)
+		}
+		again, err := b.FinishInbox(ctx, "a", T0.Add(2*time.Second), answer)
+		if err != nil || len(again) != 0 {
+			t.Fatalf("finishing again enqueued %+v (%v)", again, err)
+		}
+		pending, err := ob.Pending(ctx, 0)
+		if err != nil || len(pending) != 1 || pending[0].ID != got[0].ID || pending[0].Conversation != "slack:reply:U1" {
+			t.Fatalf("outbox after the finish: %+v %v", pending, err)
+		}
+		if cur, err := ob.Cursor(ctx); err != nil || cur != 0 {
+			t.Fatalf("an answer moved the cursor to %d (%v)", cur, err)
+		}
+		if _, err := b.FinishInbox(ctx, "nope", T0, answer); flows.ErrorCode(err) != flows.ENOTFOUND {
+			t.Fatalf("finish of an unknown key with an answer: %v", err)
+		}
+		if pending, _ := ob.Pending(ctx, 0); len(pending) != 1 {
+			t.Fatalf("a refused finish enqueued its answer: %d waiting", len(pending))
+		}
+	})
+
 	t.Run("purge removes only items finished at or before t", func(t *testing.T) {
 		b := open(t)
 		for _, k := range []string{"a", "b", "c", "d"} {
 			receive(t, b, item(k, T0))
 		}
 		for i, k := range []string{"a", "b", "c"} {
-			if err := b.FinishInbox(ctx, k, T0.Add(time.Duration(i+1)*time.Minute)); err != nil {
+			if _, err := b.FinishInbox(ctx, k, T0.Add(time.Duration(i+1)*time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -327,7 +360,7 @@ func InboxSuite(t *testing.T, open OpenBackend, reopen Reopen) {
 		}
 		depth(t, b, 3, T0.Add(time.Second)) // taken and retried are still there, received when they were
 		for _, k := range []string{"a", "b", "c"} {
-			if err := b.FinishInbox(ctx, k, T0.Add(2*time.Minute)); err != nil {
+			if _, err := b.FinishInbox(ctx, k, T0.Add(2*time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 			if k == "a" {
@@ -346,7 +379,7 @@ func InboxSuite(t *testing.T, open OpenBackend, reopen Reopen) {
 			receive(t, b, item(k, T0))
 		}
 		wantKeys(t, "take one", []string{"a"}, takeKeys(t, b, T0, 1))
-		if err := b.FinishInbox(ctx, "b", T0); err != nil {
+		if _, err := b.FinishInbox(ctx, "b", T0); err != nil {
 			t.Fatal(err)
 		}
 		b = reopen(t, b)

@@ -138,6 +138,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		counters = append(counters, chatCounters("teams", teamsHTTP)...)
 	}
 	counters = append(counters, inboxCounters(m.db, m.clock, m.log)...)
+	counters = append(counters, outboxCounters(m.db, m.clock, m.log)...)
+	counters = append(counters, deliveryCounters(func() []bot.DeliveryCount { return m.outbox.Stats() })...)
 	m.metrics = newMetrics(m.db.CountByState, counters)
 	m.metrics.reg.MustRegister(m.health.collector())
 	m.engine = bot.NewEngine(m.log)
@@ -153,7 +155,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		return nil, err
 	}
 	m.engine.SetService(m.svc)
-	if m.inbox, err = bot.NewInbox(bot.InboxConfig{Store: m.db, Clock: m.clock, Log: m.log}); err != nil {
+	// The answers of inbox items join the outbox with their finish.
+	if m.inbox, err = bot.NewInbox(bot.InboxConfig{Store: m.db, Clock: m.clock, Log: m.log,
+		Answered: func(ds []flows.Delivery) { m.outbox.Schedule(ds) }}); err != nil {
 		return nil, err
 	}
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/flows"
 )
 
@@ -13,18 +14,33 @@ import (
 // waited. A depth that grows, or an oldest age past a minute, means the
 // workers do not keep up (or cannot reach the store).
 func inboxCounters(inbox flows.Inbox, clock flows.Clock, log *slog.Logger) []counter {
+	return queueCounters("inbox", "Deliveries acknowledged to Slack or Teams and not finished yet.",
+		"How long the oldest unfinished delivery has waited (0 when none).", inbox.InboxDepth, clock, log)
+}
+
+// outboxCounters are the gauges of the outbox: the messages decided and not
+// sent yet, and how long the oldest has waited. During a chat outage they
+// grow and the oldest age follows the outage; afterwards both fall back.
+func outboxCounters(outbox flows.Outbox, clock flows.Clock, log *slog.Logger) []counter {
+	return queueCounters("outbox", "Messages decided and not sent yet (the outbox).",
+		"How long the oldest unsent message has waited (0 when none).", outbox.OutboxDepth, clock, log)
+}
+
+// queueCounters are a durable queue's depth and oldest age, read from the
+// store at each scrape.
+func queueCounters(name, depthHelp, ageHelp string, depth func(context.Context) (int, time.Time, error), clock flows.Clock, log *slog.Logger) []counter {
 	read := func() (int, time.Time, bool) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		n, oldest, err := inbox.InboxDepth(ctx)
+		n, oldest, err := depth(ctx)
 		if err != nil {
-			log.Warn("metrics: could not read the inbox depth", "err", err)
+			log.Warn("metrics: could not read a queue's depth", "queue", name, "err", err)
 			return 0, time.Time{}, false
 		}
 		return n, oldest, true
 	}
 	return []counter{
-		{name: "jitbot_inbox_depth", help: "Deliveries acknowledged to Slack or Teams and not finished yet.", gauge: true,
+		{name: "jitbot_" + name + "_depth", help: depthHelp, gauge: true,
 			read: func() map[string]float64 {
 				n, _, ok := read()
 				if !ok {
@@ -32,7 +48,7 @@ func inboxCounters(inbox flows.Inbox, clock flows.Clock, log *slog.Logger) []cou
 				}
 				return map[string]float64{"": float64(n)}
 			}},
-		{name: "jitbot_inbox_oldest_age_seconds", help: "How long the oldest unfinished delivery has waited (0 when none).", gauge: true,
+		{name: "jitbot_" + name + "_oldest_age_seconds", help: ageHelp, gauge: true,
 			read: func() map[string]float64 {
 				_, oldest, ok := read()
 				if !ok {
@@ -45,4 +61,20 @@ func inboxCounters(inbox flows.Inbox, clock flows.Clock, log *slog.Logger) []cou
 				return map[string]float64{"": age}
 			}},
 	}
+}
+
+// deliveryCounters count what became of the outbox's sends, by platform,
+// kind of message (card, notice, credentials, refresh, reply) and outcome
+// (bot.Outcome*): attempts are every outcome but skipped; repeats are
+// "repeated"; permanent failures "permanent".
+func deliveryCounters(stats func() []bot.DeliveryCount) []counter {
+	return []counter{{name: "jitbot_outbox_sends_total", help: "Outbox sends by platform, kind of message and outcome.",
+		labels: []string{"platform", "what", "outcome"},
+		read: func() map[string]float64 {
+			out := map[string]float64{}
+			for _, c := range stats() {
+				out[c.Platform+"|"+c.What+"|"+c.Outcome] = float64(c.N)
+			}
+			return out
+		}}}
 }

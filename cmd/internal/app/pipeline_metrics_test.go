@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/flows/flowstest"
 )
@@ -41,10 +42,57 @@ func TestInboxGauges(t *testing.T) {
 	if d, age := read("jitbot_inbox_depth"), read("jitbot_inbox_oldest_age_seconds"); d != 2 || age != 60 {
 		t.Fatalf("two waiting: depth %v, age %v (want 2, 60)", d, age)
 	}
-	if err := store.FinishInbox(t.Context(), "slack:trigger:1", clock.Now()); err != nil {
+	if _, err := store.FinishInbox(t.Context(), "slack:trigger:1", clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if d, age := read("jitbot_inbox_depth"), read("jitbot_inbox_oldest_age_seconds"); d != 1 || age != 50 {
 		t.Fatalf("one finished: depth %v, age %v (want 1, 50)", d, age)
+	}
+}
+
+// TestOutboxGauges reads the outbox's depth and the age of its oldest
+// unsent message from the store, at scrape time.
+func TestOutboxGauges(t *testing.T) {
+	store := flowstest.NewStore()
+	clock := flowstest.NewClock(flowstest.T0)
+	gauges := map[string]func() map[string]float64{}
+	for _, c := range outboxCounters(store, clock, nil) {
+		gauges[c.name] = c.read
+	}
+	read := func(name string) float64 {
+		t.Helper()
+		return gauges[name]()[""]
+	}
+	ds, err := store.Enqueue(t.Context(), 0,
+		flows.Delivery{Conversation: "slack:dm:a@example.com", Platform: "slack", What: "notice", CreatedAt: flowstest.T0},
+		flows.Delivery{Conversation: "slack:dm:b@example.com", Platform: "slack", What: "notice", CreatedAt: flowstest.T0.Add(30 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Set(flowstest.T0.Add(time.Minute))
+	if d, age := read("jitbot_outbox_depth"), read("jitbot_outbox_oldest_age_seconds"); d != 2 || age != 60 {
+		t.Fatalf("two waiting: depth %v, age %v (want 2, 60)", d, age)
+	}
+	if err := store.Delivered(t.Context(), ds[0].ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if d, age := read("jitbot_outbox_depth"), read("jitbot_outbox_oldest_age_seconds"); d != 1 || age != 30 {
+		t.Fatalf("one sent: depth %v, age %v (want 1, 30)", d, age)
+	}
+}
+
+// TestDeliveryCounters labels the dispatcher's counts by platform, kind
+// of message and outcome.
+func TestDeliveryCounters(t *testing.T) {
+	cs := deliveryCounters(func() []bot.DeliveryCount {
+		return []bot.DeliveryCount{{Platform: "slack", What: "card", Outcome: bot.OutcomeSent, N: 3},
+			{Platform: "teams", What: "credentials", Outcome: bot.OutcomePermanent, N: 1}}
+	})
+	if len(cs) != 1 || cs[0].gauge || len(cs[0].labels) != 3 {
+		t.Fatalf("counters %+v", cs)
+	}
+	got := cs[0].read()
+	if got["slack|card|sent"] != 3 || got["teams|credentials|permanent"] != 1 || len(got) != 2 {
+		t.Errorf("values %v", got)
 	}
 }
