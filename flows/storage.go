@@ -57,16 +57,3 @@ type ChatState interface {
 	// same transaction; ENOTFOUND, and nothing recorded, when there is none.
 	DeleteContact(ctx context.Context, platform, key string, evs ...Event) error
 }
-
-// Dedupe remembers deliveries already acted on (a Slack trigger id, an
-// interaction's payload hash, a Teams activity id) so that a retried or
-// replayed delivery does nothing, on every replica and across restarts.
-// Per-process caches in front of it are an optimisation only.
-type Dedupe interface {
-	// Claim records key as acted on at now, for ttl. first is true for the
-	// first claim of a key, and again once an earlier claim has lapsed.
-	Claim(ctx context.Context, key string, now time.Time, ttl time.Duration) (first bool, err error)
-	// PurgeClaims forgets claims that lapsed at or before t and returns how
-	// many it removed.
-	PurgeClaims(ctx context.Context, t time.Time) (int, error)
-}

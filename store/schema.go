@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/jitbot/jitbot/flows"
 )
@@ -17,10 +18,11 @@ import (
 //
 //	1: requests, their indexes, the audit chain, message refs, contacts
 //	2: live requests indexed per requester (Submit and list cost the same
-//	   whatever a person's history); delivery claims (flows.Dedupe)
+//	   whatever a person's history); delivery claims
 //	3: the inbox and the outbox with the dispatcher's audit cursor
 //	   (flows.Inbox, flows.Outbox; schema_v3.go)
-const SchemaVersion = 3
+//	4: no delivery claims: the inbox's tombstones recognise redeliveries
+const SchemaVersion = 4
 
 // migration brings a file from version to-1 to version to.
 type migration struct {
@@ -34,6 +36,7 @@ func migrations() []migration {
 	return []migration{
 		{to: 2, what: "index live requests per requester", run: indexLiveRequests},
 		{to: 3, what: "add the inbox and the outbox", run: addSideEffects},
+		{to: 4, what: "drop the delivery claims", run: dropClaims},
 	}
 }
 
@@ -133,3 +136,14 @@ func indexLiveRequests(tx *bolt.Tx) error {
 
 // Version is the file's layout version (see SchemaVersion).
 func (d *DB) Version() int { return d.version }
+
+// dropClaims removes the delivery claims of versions 2 and 3, which
+// nothing reads since the inbox recognises redeliveries by its tombstones.
+func dropClaims(tx *bolt.Tx) error {
+	for _, name := range [][]byte{[]byte("claims"), []byte("idx_claims")} {
+		if err := tx.DeleteBucket(name); err != nil && err != berrors.ErrBucketNotFound {
+			return fmt.Errorf("delete bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}

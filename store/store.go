@@ -34,8 +34,6 @@ var (
 	bucketMsgRefs   = []byte("message_refs")  // request id 0 seq -> messageRefRecord
 	bucketContacts  = []byte("contacts")      // platform 0 key -> opaque bytes
 	bucketCounts    = []byte("counts")        // state -> number of requests
-	bucketClaims    = []byte("claims")        // delivery key -> until (dedupe)
-	bucketClaimsDue = []byte("idx_claims")    // until 0 key, to purge lapsed claims in order
 
 	keySchema    = []byte("schema")
 	keyAuditHead = []byte("audit_head") // hash of the last audit record
@@ -43,7 +41,7 @@ var (
 
 var allBuckets = [][]byte{
 	bucketMeta, bucketRequests, bucketRequester, bucketApprover, bucketState, bucketDue, bucketExpiry,
-	bucketIdem, bucketAudit, bucketMsgRefs, bucketContacts, bucketCounts, bucketClaims, bucketClaimsDue, bucketLive,
+	bucketIdem, bucketAudit, bucketMsgRefs, bucketContacts, bucketCounts, bucketLive,
 	bucketInbox, bucketInboxNext, bucketInboxRecv, bucketInboxDone,
 	bucketOutbox, bucketOutboxConv, bucketOutboxCoalesce, bucketOutboxCreated,
 }
@@ -78,7 +76,6 @@ var (
 	_ flows.Store     = (*DB)(nil)
 	_ flows.AuditLog  = (*DB)(nil)
 	_ flows.ChatState = (*DB)(nil)
-	_ flows.Dedupe    = (*DB)(nil)
 )
 
 // ErrLocked says another process holds the store file.

@@ -149,7 +149,7 @@ func TestSchemaVersionIsChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = db.Close()
-	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), `schema version "9"; this jitbot reads version 3 and earlier`) {
+	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), `schema version "9"; this jitbot reads version 4 and earlier`) {
 		t.Fatalf("want a schema error, got %v", err)
 	}
 	other := filepath.Join(t.TempDir(), "other.db")
@@ -407,8 +407,6 @@ func TestAuditSuite(t *testing.T) {
 }
 
 func TestChatStateSuite(t *testing.T) { flowstest.ChatStateSuite(t, openBackend) }
-
-func TestDedupeSuite(t *testing.T) { flowstest.DedupeSuite(t, openBackend) }
 
 // reopenBackend closes the store and opens its file again, as a restart does.
 func reopenBackend(t *testing.T, b flowstest.Backend) flowstest.Backend {

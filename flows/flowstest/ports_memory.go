@@ -132,28 +132,3 @@ func (s *Store) DeleteContact(ctx context.Context, platform, key string, evs ...
 	s.appendAudit(evs...)
 	return ctx.Err()
 }
-
-// Claim implements flows.Dedupe.
-func (s *Store) Claim(ctx context.Context, key string, now time.Time, ttl time.Duration) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if until, ok := s.claims[key]; ok && until.After(now) {
-		return false, ctx.Err()
-	}
-	s.claims[key] = now.Add(ttl)
-	return true, ctx.Err()
-}
-
-// PurgeClaims implements flows.Dedupe.
-func (s *Store) PurgeClaims(ctx context.Context, t time.Time) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for k, until := range s.claims {
-		if !until.After(t) {
-			delete(s.claims, k)
-			n++
-		}
-	}
-	return n, ctx.Err()
-}

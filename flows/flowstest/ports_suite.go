@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +19,6 @@ type Backend interface {
 	flows.Store
 	flows.AuditLog
 	flows.ChatState
-	flows.Dedupe
 	flows.Inbox
 	flows.Outbox
 	flows.AuditReader
@@ -255,93 +253,6 @@ func ChatStateSuite(t *testing.T, open OpenBackend) {
 		_ = b.Audit(ctx, time.Time{}, func(r flows.AuditRecord) error { types = append(types, r.Event.Type); return nil })
 		if diff := cmp.Diff([]flows.EventType{flows.EventContactForgotten}, types); diff != "" {
 			t.Fatalf("audit (-want +got):\n%s", diff)
-		}
-	})
-}
-
-// DedupeSuite checks the flows.Dedupe port.
-func DedupeSuite(t *testing.T, open OpenBackend) {
-	ctx := context.Background()
-
-	t.Run("a key is claimed once until it lapses", func(t *testing.T) {
-		b := open(t)
-		claim := func(key string, at time.Time) bool {
-			t.Helper()
-			first, err := b.Claim(ctx, key, at, time.Hour)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return first
-		}
-		if !claim("slack:trigger:1", T0) {
-			t.Fatal("first claim refused")
-		}
-		if claim("slack:trigger:1", T0.Add(59*time.Minute)) {
-			t.Fatal("a replay within the hour was claimed again")
-		}
-		if !claim("slack:trigger:2", T0) {
-			t.Fatal("another key was refused")
-		}
-		if !claim("slack:trigger:1", T0.Add(time.Hour)) {
-			t.Fatal("a lapsed claim was refused")
-		}
-		if claim("slack:trigger:1", T0.Add(90*time.Minute)) {
-			t.Fatal("the renewed claim did not hold")
-		}
-	})
-
-	t.Run("purge removes lapsed claims only", func(t *testing.T) {
-		b := open(t)
-		for i, key := range []string{"a", "b", "c"} {
-			if _, err := b.Claim(ctx, key, T0.Add(time.Duration(i)*time.Hour), time.Hour); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// a lapses at 1h, b at 2h, c at 3h.
-		n, err := b.PurgeClaims(ctx, T0.Add(2*time.Hour))
-		if err != nil || n != 2 {
-			t.Fatalf("purge: %d %v, want 2", n, err)
-		}
-		if first, _ := b.Claim(ctx, "c", T0.Add(2*time.Hour), time.Hour); first {
-			t.Fatal("purge removed a live claim")
-		}
-		if n, _ := b.PurgeClaims(ctx, T0.Add(2*time.Hour)); n != 0 {
-			t.Fatalf("a second purge removed %d", n)
-		}
-	})
-
-	t.Run("a renewed claim is not purged by its old lapse time", func(t *testing.T) {
-		b := open(t)
-		_, _ = b.Claim(ctx, "a", T0, time.Hour)
-		if first, _ := b.Claim(ctx, "a", T0.Add(2*time.Hour), time.Hour); !first {
-			t.Fatal("a lapsed claim was refused")
-		}
-		if n, _ := b.PurgeClaims(ctx, T0.Add(90*time.Minute)); n != 0 {
-			t.Fatalf("purge at 1h30 removed %d, want 0 (the claim now lapses at 3h)", n)
-		}
-		if first, _ := b.Claim(ctx, "a", T0.Add(150*time.Minute), time.Hour); first {
-			t.Fatal("the renewed claim was lost")
-		}
-	})
-
-	t.Run("concurrent claims of one key: exactly one wins", func(t *testing.T) {
-		b := open(t)
-		var wins atomic.Int32
-		var wg sync.WaitGroup
-		for range 10 {
-			wg.Go(func() {
-				first, err := b.Claim(ctx, "click", T0, time.Hour)
-				if err != nil {
-					t.Error(err)
-				}
-				if first {
-					wins.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		if wins.Load() != 1 {
-			t.Fatalf("%d concurrent claims won, want 1", wins.Load())
 		}
 	})
 }

@@ -20,7 +20,6 @@ type Store struct {
 	audit    []flows.AuditRecord
 	refs     map[flows.RequestID][]flows.MessageRef
 	contacts map[string][]byte
-	claims   map[string]time.Time
 	fx       sideEffects // the inbox and the outbox (ports_outbox_memory.go)
 }
 
@@ -28,14 +27,13 @@ var (
 	_ flows.Store     = (*Store)(nil)
 	_ flows.AuditLog  = (*Store)(nil)
 	_ flows.ChatState = (*Store)(nil)
-	_ flows.Dedupe    = (*Store)(nil)
 )
 
 // NewStore returns an empty store.
 func NewStore() *Store {
 	return &Store{
 		reqs: map[flows.RequestID]*flows.Request{}, idem: map[string]flows.RequestID{},
-		refs: map[flows.RequestID][]flows.MessageRef{}, contacts: map[string][]byte{}, claims: map[string]time.Time{},
+		refs: map[flows.RequestID][]flows.MessageRef{}, contacts: map[string][]byte{},
 	}
 }
 

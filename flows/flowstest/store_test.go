@@ -21,8 +21,6 @@ func TestMemoryAudit(t *testing.T) {
 
 func TestMemoryChatState(t *testing.T) { ChatStateSuite(t, openMemory) }
 
-func TestMemoryDedupe(t *testing.T) { DedupeSuite(t, openMemory) }
-
 func TestMemoryInbox(t *testing.T) { InboxSuite(t, openMemory, nil) }
 
 func TestMemoryOutbox(t *testing.T) { OutboxSuite(t, openMemory, nil) }
