@@ -74,3 +74,36 @@ func TestTypoAnsweredWithoutRecord(t *testing.T) {
 		t.Errorf("typo answers: %d", len(got))
 	}
 }
+
+// TestAnswersSurviveACrashAfterTheAction: a message acted on has its answer in the outbox,
+// committed with the inbox item's finish; a bot that dies before sending it leaves it to the
+// next, which sends it once.
+func TestAnswersSurviveACrashAfterTheAction(t *testing.T) {
+	h := newHarness(t)
+	h.install(owner, ownerConv)
+	h.hold = true
+	h.say(alice, aliceConv, "access request prod/Cluster0/sales/orders read 1h INC-1")
+	h.bot.idle() // acted on and finished; the outbox not run
+	h.only(h.svc.Mine(h.ctx, "alice@example.com"))
+	if n := len(h.bf.ActivitiesIn(aliceConv)); n != 0 {
+		t.Fatalf("%d activities in alice's chat before the outbox ran", n)
+	}
+	pending, err := h.store.Pending(h.ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answers := 0
+	for _, d := range pending {
+		if d.What == "reply" && d.Priority == flows.PriorityActor && d.Conversation == "teams:conv:"+aliceConv {
+			answers++
+		}
+	}
+	if answers != 1 {
+		t.Fatalf("%d answers to alice waiting, want 1: %+v", answers, pending)
+	}
+	h.restart()
+	h.hold = false
+	if got := h.sentWith(aliceConv, "sent for approval"); len(got) != 1 {
+		t.Errorf("alice's answers after the restart: %d, want 1", len(got))
+	}
+}
