@@ -160,7 +160,7 @@ type Server struct {
 	responsePosts []ResponsePost
 	violations    []Violation
 	lastPost      map[string]time.Time // channel -> last chat.postMessage
-	rateLimits    map[string]*rateLimit
+	faults        map[string]*fault    // method -> how its next calls fail
 
 	// Socket Mode
 	tickets   map[string]bool
@@ -170,9 +170,10 @@ type Server struct {
 	envelopes []Envelope
 }
 
-type rateLimit struct {
-	remaining  int
-	retryAfter time.Duration
+// fault is how the next calls of a method fail, instead of being served.
+type fault struct {
+	remaining int
+	reply     reply
 }
 
 // New starts a fake Slack on a loopback port.
@@ -210,7 +211,7 @@ func New(opts ...Option) *Server {
 		triggers:     map[string]*trigger{},
 		responseURLs: map[string]*responseURL{},
 		lastPost:     map[string]time.Time{},
-		rateLimits:   map[string]*rateLimit{},
+		faults:       map[string]*fault{},
 		tickets:      map[string]bool{},
 		sockets:      map[*wsConn]struct{}{},
 		pending:      map[string]*pendingAck{},
@@ -280,7 +281,7 @@ func (s *Server) Close() {
 
 // Reset forgets everything recorded (calls, messages, views, response posts,
 // violations, envelopes) and all live state tied to it (trigger ids, views,
-// response_urls, pending rate limits, pacing history). The directory (users,
+// response_urls, pending rate limits and faults, pacing history). The directory (users,
 // user groups, channels) and Socket Mode connections are kept.
 func (s *Server) Reset() {
 	s.mu.Lock()
@@ -295,7 +296,7 @@ func (s *Server) Reset() {
 	s.responsePosts = nil
 	s.violations = nil
 	s.lastPost = map[string]time.Time{}
-	s.rateLimits = map[string]*rateLimit{}
+	s.faults = map[string]*fault{}
 	s.envelopes = nil
 	s.notifyLocked()
 }
@@ -327,15 +328,42 @@ func (c Call) clone() Call {
 
 // RateLimit makes the next times calls of method answer HTTP 429 with a
 // Retry-After of retryAfter rounded up to whole seconds (Slack's unit), which
-// slack-go surfaces as *slack.RateLimitedError. times <= 0 clears it.
+// slack-go surfaces as *slack.RateLimitedError. times <= 0 clears it (and
+// any other fault of the method).
 func (s *Server) RateLimit(method string, times int, retryAfter time.Duration) {
+	rep := errReply("ratelimited")
+	rep.status, rep.retryAfter = http.StatusTooManyRequests, retryAfter
+	s.fail(method, times, rep)
+}
+
+// Refuse makes the next times calls of method answer as Slack refuses a
+// call: HTTP 200, ok=false and the error code ("channel_not_found",
+// "account_inactive"), which slack-go surfaces as slack.SlackErrorResponse.
+// times <= 0 clears it (and any other fault of the method).
+func (s *Server) Refuse(method string, times int, code string) {
+	s.fail(method, times, errReply(code))
+}
+
+// FailStatus makes the next times calls of method answer HTTP status (a
+// 500 or 503 of an outage), which slack-go surfaces as slack.StatusCodeError
+// without reading the body. times <= 0 clears it (and any other fault of
+// the method).
+func (s *Server) FailStatus(method string, times, status int) {
+	rep := errReply("fatal_error")
+	rep.status = status
+	s.fail(method, times, rep)
+}
+
+// fail sets how the next times calls of method fail, replacing what was
+// set before: a method has one fault at a time.
+func (s *Server) fail(method string, times int, rep reply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if times <= 0 {
-		delete(s.rateLimits, method)
+		delete(s.faults, method)
 		return
 	}
-	s.rateLimits[method] = &rateLimit{remaining: times, retryAfter: retryAfter}
+	s.faults[method] = &fault{remaining: times, reply: rep}
 }
 
 // Wait blocks until cond reports true, re-checking it whenever the fake
@@ -515,13 +543,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	default:
 		if code := s.authorize(method, call.Token); code != "" {
 			rep = errReply(code)
-		} else if rl := s.rateLimits[method]; rl != nil {
-			rl.remaining--
-			if rl.remaining <= 0 {
-				delete(s.rateLimits, method)
+		} else if f := s.faults[method]; f != nil {
+			f.remaining--
+			if f.remaining <= 0 {
+				delete(s.faults, method)
 			}
-			rep = errReply("ratelimited")
-			rep.status, rep.retryAfter = http.StatusTooManyRequests, rl.retryAfter
+			rep = f.reply
 		} else {
 			rep = h(&apiRequest{params: params, now: now})
 		}

@@ -800,3 +800,39 @@ func TestJSONBody(t *testing.T) {
 		t.Errorf("truncated JSON recorded as %+v", c[len(c)-1])
 	}
 }
+
+func TestRefuseAndFailStatus(t *testing.T) {
+	srv, api := newServer(t)
+	srv.Refuse("chat.postMessage", 1, "channel_not_found")
+	_, _, err := api.PostMessage("C1", slack.MsgOptionText("x", false))
+	var refused slack.SlackErrorResponse
+	if !errors.As(err, &refused) || refused.Err != "channel_not_found" {
+		t.Fatalf("refused post: %v, want SlackErrorResponse channel_not_found", err)
+	}
+	if _, _, err := api.PostMessage("C1", slack.MsgOptionText("x", false)); err != nil {
+		t.Fatalf("after the refusal: %v", err)
+	}
+
+	srv.FailStatus("chat.update", 2, http.StatusInternalServerError)
+	for i := range 2 {
+		_, _, _, err := api.UpdateMessage("C1", "1.0", slack.MsgOptionText("y", false))
+		var sc slack.StatusCodeError
+		if !errors.As(err, &sc) || sc.Code != http.StatusInternalServerError {
+			t.Fatalf("update %d: %v, want StatusCodeError 500", i+1, err)
+		}
+	}
+	// A new fault replaces the method's last; times <= 0 clears it.
+	srv.Refuse("users.info", 5, "user_not_found")
+	srv.RateLimit("users.info", 0, 0)
+	if _, err := api.GetUserInfo(alice.ID); err != nil {
+		t.Fatalf("cleared fault: %v", err)
+	}
+
+	calls := srv.Calls()
+	if len(calls) != 5 || calls[0].Status != http.StatusOK || calls[0].Error != "channel_not_found" || calls[2].Status != http.StatusInternalServerError {
+		t.Errorf("calls = %+v", calls)
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Errorf("%d messages, want 1 (failed posts are not messages)", n)
+	}
+}
