@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -393,6 +394,9 @@ func TestSignatures(t *testing.T) {
 	}
 }
 
+// TestRateLimitedPostIsRetried: a card Slack answers 429 is not slept on in
+// Send: the dispatcher holds bob's conversation for the Retry-After (on the
+// domain's clock) and sends it again once that has passed.
 func TestRateLimitedPostIsRetried(t *testing.T) {
 	h := newHarness(t)
 	var waits []time.Duration
@@ -402,14 +406,30 @@ func TestRateLimitedPostIsRetried(t *testing.T) {
 	}
 	h.slack.RateLimit("chat.postMessage", 1, 2*time.Second)
 	h.slash(alice, `request prod/Cluster0/sales read 1h "INC-1"`)
+	if len(h.dms(bob)) != 0 {
+		t.Fatal("the card arrived before the Retry-After had passed")
+	}
+	h.clock.Advance(time.Second)
+	if len(h.dms(bob)) != 0 {
+		t.Fatal("the card arrived a second into a 2s Retry-After")
+	}
+	h.clock.Advance(time.Second)
+	if len(h.dms(bob)) != 1 {
+		t.Fatal("the card did not arrive after the Retry-After")
+	}
 	posts := h.slack.CallsTo("chat.postMessage")
 	if len(posts) != 2 || posts[0].Status != http.StatusTooManyRequests || posts[1].Status != http.StatusOK {
-		t.Fatalf("posts: %+v", posts)
+		t.Fatalf("posts: %v", statuses(posts))
 	}
-	if len(h.dms(bob)) != 1 {
-		t.Fatal("the card did not arrive")
+	if slices.ContainsFunc(waits, func(d time.Duration) bool { return d >= time.Second }) {
+		t.Errorf("slept %v in Send; the dispatcher waits, not the platform", waits)
 	}
-	if !slices.Contains(waits, 2*time.Second) {
-		t.Errorf("waited %v, want Retry-After (2s)", waits)
+}
+
+func statuses(calls []slacktest.Call) []string {
+	var out []string
+	for _, c := range calls {
+		out = append(out, fmt.Sprintf("%s %d %s", c.Method, c.Status, c.Error))
 	}
+	return out
 }

@@ -138,7 +138,7 @@ func TestPacing(t *testing.T) {
 		return nil
 	}
 	for i := range 3 {
-		if _, _, err := h.bot.dm(h.ctx, bob.ID, cardTitled("message "+string(rune('A'+i)))); err != nil {
+		if _, _, err := h.bot.dm(h.ctx, h.bot.callNow, bob.ID, cardTitled("message "+string(rune('A'+i)))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -153,7 +153,7 @@ func TestPacing(t *testing.T) {
 	}
 	// Another channel is not held up.
 	before := clock.Now()
-	if _, _, err := h.bot.dm(h.ctx, carol.ID, cardTitled("elsewhere")); err != nil {
+	if _, _, err := h.bot.dm(h.ctx, h.bot.callNow, carol.ID, cardTitled("elsewhere")); err != nil {
 		t.Fatal(err)
 	}
 	if clock.Now() != before {

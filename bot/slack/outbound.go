@@ -14,29 +14,48 @@ import (
 	"github.com/jitbot/jitbot/flows"
 )
 
-// maxRateLimitRetries is how often a call answered 429 is tried again.
-// Slack's Retry-After is usually a few seconds; the detached work's deadline
-// bounds the total anyway.
-const maxRateLimitRetries = 3
+// A caller runs one Web API call, fn, named method in its errors and logs.
+// The two differ in what they do with a 429: call waits a short
+// Retry-After, callNow never waits.
+type caller func(ctx context.Context, method string, fn func(ctx context.Context) error) error
 
-// call runs one Web API call, retrying it after Retry-After when Slack says
-// it is rate limited. Only detached work calls it: it may sleep.
+// How long detached work waits for Slack's rate limits: a Retry-After of
+// at most maxRateLimitWait is waited out, at most maxRateLimitRetries times
+// (so a call sleeps at most 9 s in all). A longer one ends the call: an
+// inbox item is retried on the inbox's backoff, a home tab or an answer
+// waits for the next one, and a worker is not held for a minute.
+const (
+	maxRateLimitRetries = 3
+	maxRateLimitWait    = 3 * time.Second
+)
+
+// call runs one Web API call for detached work (inbox workers answering
+// people, the home tab, the request form, the user group sync), retrying
+// it after a short Retry-After when Slack says it is rate limited. Its
+// errors are classified as callNow's are (apiError).
 func (b *Bot) call(ctx context.Context, method string, fn func(ctx context.Context) error) error {
 	for attempt := 0; ; attempt++ {
 		err := fn(ctx)
 		var rl *slackgo.RateLimitedError
-		if err == nil || !errors.As(err, &rl) || attempt >= maxRateLimitRetries {
-			if err != nil {
-				return fmt.Errorf("slack: %s: %w", method, err)
-			}
-			return nil
+		if err == nil || !errors.As(err, &rl) || attempt >= maxRateLimitRetries || rl.RetryAfter > maxRateLimitWait {
+			return apiError(method, err)
 		}
-		wait := max(rl.RetryAfter, time.Second)
+		wait := max(rl.RetryAfter, minRetryAfter)
 		b.log.WarnContext(ctx, "rate limited by slack; retrying", "method", method, "retry_after", wait, "attempt", attempt+1)
 		if err := b.sleep(ctx, wait); err != nil {
 			return fmt.Errorf("slack: %s: rate limited and out of time: %w", method, err)
 		}
 	}
+}
+
+// callNow runs one Web API call for the outbox's dispatcher (the
+// bot.Platform methods), once. A 429 returns at once as a bot.RateLimited:
+// the dispatcher holds the conversation back for its Retry-After, where a
+// worker sleeping on it would hold a whole worker (for a minute, or for all
+// of a chat outage). Refusals that never heal are bot.PermanentError
+// (apiError); the dispatcher backs off and retries everything else.
+func (b *Bot) callNow(ctx context.Context, method string, fn func(ctx context.Context) error) error {
+	return apiError(method, fn(ctx))
 }
 
 // pacer keeps chat.postMessage to one channel at least gap apart, Slack's
@@ -119,13 +138,13 @@ func (p *pacer) pruneLocked() {
 	}
 }
 
-// post sends a card to a channel (or a DM channel), paced and retried, and
-// returns the channel id and ts Slack answered with.
-func (b *Bot) post(ctx context.Context, channel string, c bot.Card) (string, string, error) {
+// post sends a card to a channel (or a DM channel), paced, and returns the
+// channel id and ts Slack answered with. call says what a 429 costs.
+func (b *Bot) post(ctx context.Context, call caller, channel string, c bot.Card) (string, string, error) {
 	text, blocks := renderMessage(c)
 	var ch, ts string
 	err := b.pacer.do(ctx, channel, func(ctx context.Context) error {
-		return b.call(ctx, "chat.postMessage", func(ctx context.Context) error {
+		return call(ctx, "chat.postMessage", func(ctx context.Context) error {
 			var err error
 			ch, ts, err = b.api.PostMessageContext(ctx, channel,
 				slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...))
@@ -135,10 +154,10 @@ func (b *Bot) post(ctx context.Context, channel string, c bot.Card) (string, str
 	return ch, ts, err
 }
 
-// update replaces a message sent earlier with a card.
+// update replaces a message sent earlier with a card, for the dispatcher.
 func (b *Bot) update(ctx context.Context, channel, ts string, c bot.Card) error {
 	text, blocks := renderMessage(c)
-	return b.call(ctx, "chat.update", func(ctx context.Context) error {
+	return b.callNow(ctx, "chat.update", func(ctx context.Context) error {
 		_, _, _, err := b.api.UpdateMessageContext(ctx, channel, ts,
 			slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...))
 		return err
@@ -150,8 +169,8 @@ func (b *Bot) update(ctx context.Context, channel, ts string, c bot.Card) error 
 // with that DM's channel id (for later chat.update), so no conversations.open
 // is needed: one call fewer on the way to the credentials (DESIGN §8). The
 // pacing key is the user id, which every DM post uses.
-func (b *Bot) dm(ctx context.Context, userID string, c bot.Card) (string, string, error) {
-	return b.post(ctx, userID, c)
+func (b *Bot) dm(ctx context.Context, call caller, userID string, c bot.Card) (string, string, error) {
+	return b.post(ctx, call, userID, c)
 }
 
 // actor is the person behind a command or a click, and where to answer them.
@@ -179,7 +198,7 @@ func (b *Bot) tell(ctx context.Context, who actor, c bot.Card, replace bool) {
 	if c.HasSecret() {
 		// Secrets go only to a person's own DM, never through a response_url
 		// or a channel, whatever the caller meant.
-		if _, _, err := b.dm(ctx, who.userID, c); err != nil {
+		if _, _, err := b.dm(ctx, b.call, who.userID, c); err != nil {
 			b.log.WarnContext(ctx, "could not send a direct message", "user_id", who.userID, "err", err)
 		}
 		return

@@ -72,18 +72,21 @@ const (
 // users.lookupByEmail.
 type directory struct {
 	api    *slackgo.Client
-	call   func(ctx context.Context, method string, fn func(ctx context.Context) error) error
 	ids    *bot.Cache[person]   // user id -> person
 	emails *bot.Cache[person]   // email -> member of this workspace
 	absent *bot.Cache[struct{}] // emails of no member of this workspace (they may use Teams)
+
+	// call serves detached work (byUserID, the user group sync); callNow
+	// the dispatcher (byEmail, for Find), which must not wait on a 429.
+	call, callNow caller
 
 	mu   sync.Mutex
 	home workspace // zero until auth.test has answered
 }
 
-func newDirectory(api *slackgo.Client, clock flows.Clock, call func(context.Context, string, func(context.Context) error) error) *directory {
+func newDirectory(api *slackgo.Client, clock flows.Clock, call, callNow caller) *directory {
 	return &directory{
-		api: api, call: call,
+		api: api, call: call, callNow: callNow,
 		ids:    bot.NewCache[person](clock, peopleTTL, peopleMax),
 		emails: bot.NewCache[person](clock, peopleTTL, peopleMax),
 		absent: bot.NewCache[struct{}](clock, notFoundTTL, peopleMax),
@@ -107,7 +110,8 @@ func fromUser(u *slackgo.User) person {
 // workspace returns the workspace the bot is installed in, asking
 // auth.test the first time (Ping may already have). Without it nobody can be
 // told apart from an external user, so lookups fail until Slack answers.
-func (d *directory) workspace(ctx context.Context) (workspace, error) {
+// call is the lookup's own caller.
+func (d *directory) workspace(ctx context.Context, call caller) (workspace, error) {
 	d.mu.Lock()
 	w := d.home
 	d.mu.Unlock()
@@ -115,7 +119,7 @@ func (d *directory) workspace(ctx context.Context) (workspace, error) {
 		return w, nil
 	}
 	var res *slackgo.AuthTestResponse
-	err := d.call(ctx, "auth.test", func(ctx context.Context) error {
+	err := call(ctx, "auth.test", func(ctx context.Context) error {
 		var err error
 		res, err = d.api.AuthTestContext(ctx)
 		return err
@@ -150,7 +154,7 @@ func (d *directory) remember(p person) {
 func (d *directory) byUserID(ctx context.Context, userID string) (person, error) {
 	p, ok := d.ids.Get(userID)
 	if !ok {
-		home, err := d.workspace(ctx)
+		home, err := d.workspace(ctx, d.call)
 		if err != nil {
 			return person{}, flows.WrapError(flows.EUNAVAILABLE, err, "could not look you up in Slack right now; try again in a minute")
 		}
@@ -190,7 +194,8 @@ func (d *directory) cached(userID string) (person, bool) { return d.ids.Get(user
 
 // byEmail finds the Slack user with an email; found is false when the
 // person is not a member of this workspace (they may use Teams): guests and
-// external users are never reached through an email.
+// external users are never reached through an email. It serves Find, for
+// the dispatcher: its calls never wait on a 429 (callNow).
 func (d *directory) byEmail(ctx context.Context, email string) (p person, found bool, err error) {
 	email = strings.ToLower(email)
 	if p, ok := d.emails.Get(email); ok {
@@ -199,12 +204,12 @@ func (d *directory) byEmail(ctx context.Context, email string) (p person, found 
 	if _, ok := d.absent.Get(email); ok {
 		return person{}, false, nil
 	}
-	home, err := d.workspace(ctx)
+	home, err := d.workspace(ctx, d.callNow)
 	if err != nil {
 		return person{}, false, err
 	}
 	var u *slackgo.User
-	err = d.call(ctx, "users.lookupByEmail", func(ctx context.Context) error {
+	err = d.callNow(ctx, "users.lookupByEmail", func(ctx context.Context) error {
 		var err error
 		u, err = d.api.GetUserByEmailContext(ctx, email)
 		return err

@@ -10,7 +10,10 @@ import (
 )
 
 // This file is the Bot as the engine's bot.Platform: what the engine
-// decides to say goes out through these methods.
+// decides to say goes out through these methods. The outbox's dispatcher
+// calls them and does the retrying: they make each Web API call once
+// (callNow), a 429 is a bot.RateLimited and a refusal that never heals a
+// bot.PermanentError (errors.go).
 
 // Name implements bot.Platform.
 func (b *Bot) Name() string { return Platform }
@@ -41,7 +44,7 @@ func (b *Bot) Find(ctx context.Context, email string) (bot.Person, bool, error) 
 // Send implements bot.Platform: a direct message, which only the person
 // and the bot read, so it may carry a secret.
 func (b *Bot) Send(ctx context.Context, to bot.Person, c bot.Card) (flows.MessageRef, error) {
-	ch, ts, err := b.dm(ctx, to.Address, c)
+	ch, ts, err := b.dm(ctx, b.callNow, to.Address, c)
 	return flows.MessageRef{Conversation: ch, ID: ts}, err
 }
 
@@ -60,7 +63,7 @@ func (b *Bot) Post(ctx context.Context, channel string, c bot.Card) (flows.Messa
 	if c.HasSecret() {
 		return flows.MessageRef{}, flows.Errorf(flows.EFORBIDDEN, "a secret is never posted to a channel")
 	}
-	ch, ts, err := b.post(ctx, channel, c)
+	ch, ts, err := b.post(ctx, b.callNow, channel, c)
 	return flows.MessageRef{Conversation: ch, ID: ts}, err
 }
 
