@@ -35,6 +35,8 @@ const (
 	DefaultMaxAttempts    = 4
 	DefaultRetryBaseDelay = 500 * time.Millisecond
 	DefaultMaxRetryWait   = 30 * time.Second
+	// DefaultMaxRetryAfter is the longest Retry-After the connector waits out itself.
+	DefaultMaxRetryAfter = time.Second
 	// DefaultCallTimeout bounds the client.Client methods the adapter calls without a context;
 	// the adapter calls them inside Teams' 15 s request window.
 	DefaultCallTimeout = 10 * time.Second
@@ -101,9 +103,14 @@ type ConnectorConfig struct {
 	// RetryBaseDelay is the first backoff step, doubled per retry and jittered
 	// (default DefaultRetryBaseDelay).
 	RetryBaseDelay time.Duration
-	// MaxRetryWait caps one backoff wait; a Retry-After longer than this ends the call with the
-	// error (carrying RetryAfter) instead of blocking (default DefaultMaxRetryWait).
+	// MaxRetryWait caps one backoff wait (default DefaultMaxRetryWait).
 	MaxRetryWait time.Duration
+	// MaxRetryAfter is the longest Retry-After the connector waits out itself (default
+	// DefaultMaxRetryAfter). A longer one ends the call at once with the *APIError, whose
+	// RetryAfter says how long to wait: the outbox's dispatcher holds the conversation back
+	// that long, and the inbox retries an item on its own backoff, instead of a worker
+	// sleeping through a throttle (a minute, or all of an outage).
+	MaxRetryAfter time.Duration
 	// CallTimeout bounds Post, Put and Delete, which take no context (default DefaultCallTimeout).
 	CallTimeout time.Duration
 	// ConversationLimits pace writes per conversation (default DefaultConversationLimits()).
@@ -125,14 +132,42 @@ type Member struct {
 	TenantID          string `json:"tenantId,omitempty"`
 }
 
-// APIError is a non-success answer from the connector or the token endpoint.
+// APIError is a non-success answer from the connector or the token endpoint. It tells the
+// outbox's dispatcher how to go on (package bot): with a Retry-After it is a bot.RateLimited,
+// and a refusal that no retry heals is a bot.PermanentError.
 type APIError struct {
-	Op         string // e.g. "send activity", "fetch token"
+	Op         string // e.g. "send activity", opFetchToken
 	StatusCode int
 	Code       string // Bot Framework error code or OAuth error
 	Message    string
-	// RetryAfter is the server's Retry-After, when it sent one.
-	RetryAfter time.Duration
+	// Wait is the server's Retry-After (seconds or an HTTP date), 0 when it sent none.
+	Wait time.Duration
+}
+
+// opFetchToken is the Op of the token endpoint's errors.
+const opFetchToken = "fetch bot token"
+
+// RetryAfter is the server's Retry-After, 0 when it sent none: with one, the dispatcher holds
+// the conversation back that long (bot.RateLimited).
+func (e *APIError) RetryAfter() time.Duration { return e.Wait }
+
+// Permanent reports a refusal that sending the same message again cannot change
+// (bot.PermanentError): 403, the bot was removed from the conversation or blocked by the
+// person; 404, the conversation or the activity to update is gone; 413, the message is too
+// large, and is rendered the same on every attempt. The dispatcher drops it rather than hold
+// the conversation behind it forever. Everything else heals or is the bot's own: 400
+// (BadArgument, the connector's catch-all, may be the shape of every request the bot sends,
+// which a fix resumes), 401, and any refusal of the token endpoint, which means the app id,
+// password or tenant is wrong for every message alike, for an operator to fix.
+func (e *APIError) Permanent() bool {
+	if e.Op == opFetchToken {
+		return false
+	}
+	switch e.StatusCode {
+	case http.StatusForbidden, http.StatusNotFound, http.StatusRequestEntityTooLarge:
+		return true
+	}
+	return false
 }
 
 func (e *APIError) Error() string {
@@ -144,8 +179,8 @@ func (e *APIError) Error() string {
 	if e.Message != "" {
 		fmt.Fprintf(&b, ": %s", e.Message)
 	}
-	if e.RetryAfter > 0 {
-		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
+	if e.Wait > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", e.Wait)
 	}
 	return b.String()
 }
@@ -166,6 +201,7 @@ type Connector struct {
 	maxAttempts int
 	baseDelay   time.Duration
 	maxWait     time.Duration
+	maxThrottle time.Duration
 	callTimeout time.Duration
 	hosts       []string
 
@@ -192,6 +228,7 @@ func NewConnector(cfg ConnectorConfig) (*Connector, error) {
 		maxAttempts: cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts),
 		baseDelay:   cmp.Or(cfg.RetryBaseDelay, DefaultRetryBaseDelay),
 		maxWait:     cmp.Or(cfg.MaxRetryWait, DefaultMaxRetryWait),
+		maxThrottle: cmp.Or(cfg.MaxRetryAfter, DefaultMaxRetryAfter),
 		callTimeout: cmp.Or(cfg.CallTimeout, DefaultCallTimeout),
 		hosts:       slices.Clone(cfg.ServiceHosts),
 	}
@@ -418,7 +455,9 @@ func retryable(status int) bool {
 	return false
 }
 
-// do sends one connector request with retries. convID, when set, paces the request.
+// do sends one connector request with bounded, short retries: transport errors, 412, 502, 503
+// and 504 on backoff, a 429 after its Retry-After when that is at most maxThrottle. convID,
+// when set, paces the request.
 func (c *Connector) do(ctx context.Context, op, method, u, convID string, body, out any) error {
 	var payload []byte
 	if body != nil {
@@ -489,7 +528,12 @@ func (c *Connector) do(ctx context.Context, op, method, u, convID string, body, 
 			if !retryable(resp.StatusCode) || attempt >= c.maxAttempts {
 				return apiErr
 			}
-			retryAfter = apiErr.RetryAfter
+			retryAfter = apiErr.Wait
+			if retryAfter > c.maxThrottle {
+				// Asked to wait long: the caller waits instead (see MaxRetryAfter) rather than
+				// this call holding its worker that long.
+				return apiErr
+			}
 		}
 
 		wait := c.backoff(attempt)
@@ -557,7 +601,7 @@ func decodeBody(resp *http.Response, out any) error {
 func readAPIError(resp *http.Response, op string, now time.Time) *APIError {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	e := &APIError{Op: op, StatusCode: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), now)}
+	e := &APIError{Op: op, StatusCode: resp.StatusCode, Wait: parseRetryAfter(resp.Header.Get("Retry-After"), now)}
 	// Connector: {"error":{"code":..,"message":..}}; Entra ID: {"error":"..","error_description":".."}.
 	var bf struct {
 		Error struct {
@@ -696,7 +740,7 @@ func (c *Connector) requestToken(ctx context.Context) (string, time.Duration, er
 		return "", 0, fmt.Errorf("teams: fetch bot token: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", 0, readAPIError(resp, "fetch bot token", c.clock.Now())
+		return "", 0, readAPIError(resp, opFetchToken, c.clock.Now())
 	}
 	var res struct {
 		AccessToken string `json:"access_token"`

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
 )
 
@@ -255,11 +257,11 @@ func TestRetries(t *testing.T) {
 	sendPath := "/v3/conversations/*/activities"
 	putPath := "/v3/conversations/*/activities/*"
 
-	t.Run("429 honours Retry-After then succeeds", func(t *testing.T) {
+	t.Run("429 with a Retry-After of a second is waited out", func(t *testing.T) {
 		clk := newFakeClock()
 		bf := newFake(t, clk)
 		c := newConnector(t, bf, clk)
-		bf.Fail(http.MethodPost, sendPath, http.StatusTooManyRequests, 1, 3*time.Second)
+		bf.Fail(http.MethodPost, sendPath, http.StatusTooManyRequests, 1, time.Second)
 		start := clk.Now()
 		if _, err := c.SendToConversation(ctx, bf.ServiceURL(), convID, msg("hi")); err != nil {
 			t.Fatal(err)
@@ -267,8 +269,8 @@ func TestRetries(t *testing.T) {
 		if n := bf.CallCount(http.MethodPost, sendPath); n != 2 {
 			t.Fatalf("attempts = %d, want 2", n)
 		}
-		if waited := clk.Now().Sub(start); waited < 3*time.Second || waited > 4*time.Second {
-			t.Fatalf("waited %s for Retry-After: 3s", waited)
+		if waited := clk.Now().Sub(start); waited < time.Second || waited > 2*time.Second {
+			t.Fatalf("waited %s for Retry-After: 1s", waited)
 		}
 	})
 
@@ -334,18 +336,116 @@ func TestRetries(t *testing.T) {
 		}
 	})
 
-	t.Run("Retry-After beyond MaxRetryWait returns at once", func(t *testing.T) {
+	t.Run("a longer Retry-After returns at once, rate limited", func(t *testing.T) {
+		// The dispatcher holds the conversation for the Retry-After: the connector must not
+		// hold its worker that long, on a send or an update.
+		for _, wait := range []time.Duration{time.Minute, 3 * time.Second} {
+			clk := newFakeClock()
+			bf := newFake(t, clk)
+			c := newConnector(t, bf, clk)
+			id, err := c.SendToConversation(ctx, bf.ServiceURL(), convID, msg("v1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bf.Fail(http.MethodPost, sendPath, http.StatusTooManyRequests, 1, wait)
+			bf.Fail(http.MethodPut, putPath, http.StatusTooManyRequests, 1, wait)
+			_, sendErr := c.SendToConversation(ctx, bf.ServiceURL(), convID, msg("v2"))
+			updateErr := c.UpdateActivity(ctx, bf.ServiceURL(), convID, id, msg("v1 again"))
+			for op, err := range map[string]error{"send": sendErr, "update": updateErr} {
+				var rl bot.RateLimited
+				if !errors.As(err, &rl) || rl.RetryAfter() != wait {
+					t.Errorf("%s, Retry-After %s: err = %v, want bot.RateLimited", op, wait, err)
+				}
+				var pe bot.PermanentError
+				if errors.As(err, &pe) && pe.Permanent() {
+					t.Errorf("%s: a 429 is permanent", op)
+				}
+			}
+			if n := bf.CallCount(http.MethodPost, sendPath); n != 2 {
+				t.Errorf("Retry-After %s: %d sends, want 2 (one throttled, not retried)", wait, n)
+			}
+			if n := bf.CallCount(http.MethodPut, putPath); n != 1 {
+				t.Errorf("Retry-After %s: %d updates, want 1", wait, n)
+			}
+			if slept := clk.Slept(); len(slept) != 0 {
+				t.Errorf("Retry-After %s: slept %v", wait, slept)
+			}
+		}
+	})
+
+	t.Run("Retry-After as an HTTP date", func(t *testing.T) {
 		clk := newFakeClock()
 		bf := newFake(t, clk)
-		c := newConnector(t, bf, clk, func(cfg *ConnectorConfig) { cfg.MaxRetryWait = 10 * time.Second })
+		c := newConnector(t, bf, clk, func(cfg *ConnectorConfig) {
+			cfg.HTTPClient = &http.Client{Transport: retryAfterAsDate{base: bf.Client().Transport, clock: clk}}
+		})
 		bf.Fail(http.MethodPost, sendPath, http.StatusTooManyRequests, 1, time.Minute)
 		_, err := c.SendToConversation(ctx, bf.ServiceURL(), convID, msg("hi"))
-		var apiErr *APIError
-		if !errors.As(err, &apiErr) || apiErr.RetryAfter != time.Minute {
-			t.Fatalf("err = %v", err)
+		var rl bot.RateLimited
+		if !errors.As(err, &rl) || rl.RetryAfter() != time.Minute {
+			t.Fatalf("err = %v, want bot.RateLimited of 1m", err)
 		}
-		if len(clk.Slept()) != 0 {
-			t.Fatalf("slept %v", clk.Slept())
+		if n := bf.CallCount(http.MethodPost, sendPath); n != 1 || len(clk.Slept()) != 0 {
+			t.Fatalf("%d sends, slept %v", n, clk.Slept())
+		}
+		// A date a second away is waited out, as a Retry-After of 1 would be.
+		bf.Fail(http.MethodPost, sendPath, http.StatusTooManyRequests, 1, time.Second)
+		if _, err := c.SendToConversation(ctx, bf.ServiceURL(), convID, msg("hi")); err != nil {
+			t.Fatal(err)
+		}
+		if slept := clk.Slept(); len(slept) != 1 || slept[0] < time.Second {
+			t.Fatalf("slept %v, want the second", slept)
+		}
+	})
+
+	t.Run("403, 404 and 413 are permanent, others are not", func(t *testing.T) {
+		clk := newFakeClock()
+		bf := newFake(t, clk)
+		c := newConnector(t, bf, clk, func(cfg *ConnectorConfig) { cfg.MaxAttempts = 2 })
+		id, err := c.SendToConversation(ctx, bf.ServiceURL(), convID, msg("v1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for status, permanent := range map[int]bool{
+			http.StatusForbidden: true, http.StatusNotFound: true, http.StatusRequestEntityTooLarge: true,
+			http.StatusBadRequest: false, http.StatusUnauthorized: false, http.StatusInternalServerError: false,
+			http.StatusBadGateway: false, http.StatusServiceUnavailable: false,
+		} {
+			bf.Fail(http.MethodPost, sendPath, status, -1, 0)
+			bf.Fail(http.MethodPut, putPath, status, -1, 0)
+			_, sendErr := c.SendToConversation(ctx, bf.ServiceURL(), convID, msg("v2"))
+			updateErr := c.UpdateActivity(ctx, bf.ServiceURL(), convID, id, msg("v1 again"))
+			bf.ClearFaults()
+			for op, err := range map[string]error{"send": sendErr, "update": updateErr} {
+				var pe bot.PermanentError
+				if got := errors.As(err, &pe) && pe.Permanent(); got != permanent {
+					t.Errorf("%s answered %d: permanent = %v, want %v (%v)", op, status, got, permanent, err)
+				}
+				var rl bot.RateLimited
+				if errors.As(err, &rl) && rl.RetryAfter() != 0 {
+					t.Errorf("%s answered %d: rate limited for %s", op, status, rl.RetryAfter())
+				}
+			}
+		}
+	})
+
+	t.Run("the token endpoint's refusals are never permanent", func(t *testing.T) {
+		// A wrong app id, password or tenant fails every message alike: an operator fixes it,
+		// and the messages must still be there.
+		for _, status := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound} {
+			clk := newFakeClock()
+			bf := newFake(t, clk)
+			c := newConnector(t, bf, clk)
+			bf.Fail(http.MethodPost, "/*/oauth2/v2.0/token", status, 1, 0)
+			_, err := c.SendToConversation(ctx, bf.ServiceURL(), convID, msg("hi"))
+			var apiErr *APIError
+			if !errors.As(err, &apiErr) || apiErr.Op != opFetchToken || apiErr.StatusCode != status {
+				t.Fatalf("token %d: err = %v", status, err)
+			}
+			var pe bot.PermanentError
+			if errors.As(err, &pe) && pe.Permanent() {
+				t.Errorf("token %d: permanent", status)
+			}
 		}
 	})
 
@@ -623,4 +723,22 @@ func TestParseRetryAfter(t *testing.T) {
 			t.Errorf("parseRetryAfter(%q) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+// retryAfterAsDate rewrites a Retry-After in seconds into the HTTP date it stands for on clock,
+// the other form RFC 9110 allows.
+type retryAfterAsDate struct {
+	base  http.RoundTripper
+	clock *fakeClock
+}
+
+func (r retryAfterAsDate) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+		resp.Header.Set("Retry-After", r.clock.Now().Add(time.Duration(secs)*time.Second).UTC().Format(http.TimeFormat))
+	}
+	return resp, nil
 }

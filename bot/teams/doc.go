@@ -11,9 +11,13 @@
 //     that the HTTP layer turns into 401.
 //   - Connector sends, updates and deletes activities and looks up members (for email and UPN),
 //     with a cached client_credentials token (single- or multi-tenant app registration),
-//     timeouts, bounded retries and per-conversation pacing under Teams' rate limits. The token
-//     goes only to service URLs on Microsoft's connector hosts (DefaultServiceHosts) or the
-//     hosts configured instead.
+//     timeouts, bounded short retries and per-conversation pacing under Teams' rate limits. The
+//     token goes only to service URLs on Microsoft's connector hosts (DefaultServiceHosts) or
+//     the hosts configured instead. It waits out a Retry-After of a second at most: a longer
+//     one (seconds or an HTTP date) ends the call at once with an APIError that carries it, a
+//     bot.RateLimited, so the outbox's dispatcher holds the conversation rather than a worker
+//     sleeping; 403, 404 and 413 are bot.PermanentError (the bot was removed or blocked, the
+//     conversation or activity is gone, the message is too large) and the message is dropped.
 //
 // On top of them, Bot is jitbot's Teams platform, a narrow port of the chat engine in package
 // bot: it hands what people do to the engine (Run, Click) and delivers its answers, and

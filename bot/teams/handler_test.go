@@ -254,3 +254,66 @@ func TestNotifyUnreachable(t *testing.T) {
 		t.Error("the user nobody can use is still in Atlas")
 	}
 }
+
+// TestThrottledCardIsHeldNotSlept: Teams throttling the owner's chat for a minute does not
+// hold the send for a minute (this test would take that long): the dispatcher holds the
+// conversation on the domain's clock and sends the card once the minute has passed.
+func TestThrottledCardIsHeldNotSlept(t *testing.T) {
+	h := newHarness(t)
+	h.install(owner, ownerConv)
+	sends := "/v3/conversations/" + ownerConv + "/activities"
+	h.bf.Fail(http.MethodPost, sends, http.StatusTooManyRequests, 1, time.Minute)
+	start := time.Now()
+	h.say(alice, aliceConv, "access request "+orders+" read 1h INC-1")
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("took %s: the send slept on the Retry-After", took)
+	}
+	if got := len(h.sent(ownerConv)); got != 0 {
+		t.Fatalf("%d cards sent during the Retry-After", got)
+	}
+	h.clock.Advance(59 * time.Second)
+	if got := len(h.sent(ownerConv)); got != 0 {
+		t.Fatalf("%d cards sent a second before the Retry-After ended", got)
+	}
+	h.clock.Advance(time.Second)
+	if got := len(h.sent(ownerConv)); got != 1 {
+		t.Fatalf("%d cards sent after the Retry-After, want 1", got)
+	}
+	if n := h.bf.CallCount(http.MethodPost, sends); n != 2 {
+		t.Errorf("%d sends to the owner, want 2 (one throttled)", n)
+	}
+}
+
+// TestBlockedChatRevokesCredentials: a requester whose chat answers 403 (they blocked the bot)
+// can never get their credentials: the delivery is dropped at once, not retried, the audit
+// says so and the grant nobody can use is revoked.
+func TestBlockedChatRevokesCredentials(t *testing.T) {
+	h := newHarness(t)
+	h.install(owner, ownerConv)
+	h.say(alice, aliceConv, "access request "+orders+" read 1h INC-1")
+	r := h.only(h.svc.Mine(h.ctx, "alice@example.com"))
+	cardAct, card := h.last(ownerConv)
+	sends := "/v3/conversations/" + aliceConv + "/activities"
+	h.bf.Fail(http.MethodPost, sends, http.StatusForbidden, -1, 0)
+	before := h.bf.CallCount(http.MethodPost, sends)
+	h.click(owner, ownerConv, cardAct.ActivityID, submitData(t, card, "Approve"))
+	var undelivered []flows.Event
+	for _, ev := range h.store.Events() {
+		if ev.RequestID == r.ID && ev.Type == flows.EventCredentialsUndelivered {
+			undelivered = append(undelivered, ev)
+		}
+	}
+	if len(undelivered) != 1 || !strings.Contains(undelivered[0].Message, "403") {
+		t.Fatalf("credentials_undelivered events: %+v", undelivered)
+	}
+	if r = h.request(string(r.ID)); r.State != flows.StateRevoked {
+		t.Fatalf("after a 403 on the credentials: %s", r.State)
+	}
+	// Nothing is retried: the chat sees no more sends however long the outbox runs on.
+	tried := h.bf.CallCount(http.MethodPost, sends) - before
+	h.clock.Advance(time.Hour)
+	h.settle()
+	if n := h.bf.CallCount(http.MethodPost, sends) - before; n != tried {
+		t.Errorf("%d sends to a chat that answers 403, then %d: retried", tried, n)
+	}
+}

@@ -14,6 +14,13 @@ import (
 // through these methods, each bounded by WorkTimeout so that Teams never holds up the notices
 // of the other platforms for long.
 
+// The connector's errors tell the outbox's dispatcher whether to hold the conversation back
+// (a Retry-After) or drop the message (a refusal no retry heals).
+var (
+	_ bot.RateLimited    = (*APIError)(nil)
+	_ bot.PermanentError = (*APIError)(nil)
+)
+
 // Name implements bot.Platform.
 func (b *Bot) Name() string { return Platform }
 
