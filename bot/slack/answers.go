@@ -68,20 +68,22 @@ func (b *Bot) SendReply(ctx context.Context, dl flows.Delivery) error {
 	if a.ResponseURL != "" && b.clock.Now().Sub(a.At) > responseURLLife {
 		a.ResponseURL, a.ChannelID = "", ""
 	}
-	return b.send(ctx, a)
+	// The dispatcher retries: a 429 returns at once, as from Send.
+	return b.send(ctx, b.callNow, a)
 }
 
-// send sends an answer now.
-func (b *Bot) send(ctx context.Context, a answer) error {
+// send sends an answer now; call says what a 429 costs (callNow for the
+// dispatcher, call for detached work).
+func (b *Bot) send(ctx context.Context, call caller, a answer) error {
 	switch a.Kind {
 	case answerHome:
-		return b.publishHome(ctx, a.UserID)
+		return b.publishHome(ctx, call, a.UserID)
 	case answerForm:
 		var view slackgo.ModalViewRequest
 		if err := json.Unmarshal(a.View, &view); err != nil {
 			return bot.Permanent(fmt.Errorf("slack: decode the request form: %w", err))
 		}
-		return b.call(ctx, "views.update", func(ctx context.Context) error {
+		return call(ctx, "views.update", func(ctx context.Context) error {
 			_, err := b.api.UpdateViewContext(ctx, view, "", a.Hash, a.ViewID)
 			return err
 		})
@@ -92,7 +94,7 @@ func (b *Bot) send(ctx context.Context, a answer) error {
 				return bot.Permanent(fmt.Errorf("slack: decode an answer's blocks: %w", err))
 			}
 		}
-		return b.answerNow(ctx, actor{userID: a.UserID, channelID: a.ChannelID, responseURL: a.ResponseURL}, a.Text, blocks.BlockSet, a.Replace)
+		return b.answerNow(ctx, call, actor{userID: a.UserID, channelID: a.ChannelID, responseURL: a.ResponseURL}, a.Text, blocks.BlockSet, a.Replace)
 	}
 	return bot.Permanent(fmt.Errorf("slack: an answer of unknown kind %q", a.Kind))
 }

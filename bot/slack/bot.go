@@ -134,7 +134,7 @@ func New(cfg Config, engine Engine, log *slog.Logger) (*Bot, error) {
 		sleep: sleepContext, seen: bot.NewCache[struct{}](cfg.Clock, dedupeTTL, dedupeSize),
 		work: bot.NewWorker(cfg.WorkTimeout, log), inbox: cfg.Inbox,
 	}
-	b.people = newDirectory(api, cfg.Clock, b.call, b.callNow)
+	b.people = newDirectory(api, cfg.Clock)
 	b.pacer = newPacer(cfg.Clock, cfg.Pacing, func(ctx context.Context, d time.Duration) error { return b.sleep(ctx, d) })
 	cfg.Inbox.Handle(Platform, b)
 	return b, nil

@@ -62,10 +62,10 @@ func (b *Bot) command(ctx context.Context, cmd slackgo.SlashCommand) any {
 }
 
 // actorOf looks up who acted; the actor names them by user id even when
-// the lookup fails, for the refusal.
-func (b *Bot) actorOf(ctx context.Context, who actor, ref string) (bot.Actor, error) {
+// the lookup fails, for the refusal. call says what a 429 costs.
+func (b *Bot) actorOf(ctx context.Context, call caller, who actor, ref string) (bot.Actor, error) {
 	a := bot.Actor{Platform: Platform, UserID: who.userID, Ref: ref}
-	p, err := b.people.byUserID(ctx, who.userID)
+	p, err := b.people.byUserID(ctx, call, who.userID)
 	if err != nil {
 		return a, err
 	}

@@ -11,13 +11,14 @@
 // or slow Slack methods runs afterwards on a detached, bounded context and
 // reports through the response_url or a direct message; retried deliveries
 // are recognised and do nothing twice; chat.postMessage is paced per channel.
-// As bot.Platform it makes each call once and leaves retrying to the outbox's
-// dispatcher: a 429 returns at once as a bot.RateLimited carrying Slack's
-// Retry-After (the dispatcher holds the conversation), and refusals that no
-// retry heals (channel_not_found, user_disabled, ...; see permanentCode) are
-// bot.PermanentError, while those about the bot's own token or app
-// (invalid_auth, token_revoked, account_inactive) stay transient. Detached
-// work off the ack path waits out a Retry-After of a few seconds, never more.
+// For the outbox's dispatcher (as bot.Platform, and as bot.Replier for the
+// answers it sends) it makes each call once and leaves retrying to it: a 429
+// returns at once as a bot.RateLimited carrying Slack's Retry-After (the
+// dispatcher holds the conversation), refusals that no retry heals
+// (channel_not_found, user_disabled, ...; see permanentCode) are
+// bot.PermanentError, and those about the bot's own token or app
+// (invalid_auth, token_revoked, account_inactive) stay transient. Other
+// detached work waits out a Retry-After of a few seconds, never more.
 // What cards say, and who hears what, comes from package bot; this package
 // only renders it as Block Kit, escaping every text Slack reads as mrkdwn,
 // the notification text included, so that nobody's words ping or link.

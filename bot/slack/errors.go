@@ -74,9 +74,12 @@ func (e *refusedError) Permanent() bool { return true }
 //     posting in that channel.
 //   - message_not_found, cant_update_message, edit_window_closed
 //     (chat.update): the card to refresh is gone or can no longer be edited.
+//   - not_found, hash_conflict (views.update): the request form was closed,
+//     or changed since; it will not come back.
 //   - msg_too_long, msg_blocks_too_long, invalid_blocks,
-//     invalid_blocks_format, too_many_attachments, no_text: Slack refuses
-//     this message as it is, and it is rendered the same on every attempt.
+//     invalid_blocks_format, too_many_attachments, no_text, view_too_large:
+//     Slack refuses this message as it is, and it is rendered the same on
+//     every attempt.
 //
 // Every other code is transient, notably those about the bot itself rather
 // than one message: invalid_auth, not_authed, token_revoked, token_expired,
@@ -89,7 +92,14 @@ func (e *refusedError) Permanent() bool { return true }
 // deactivated (the app uninstalled), not for a deactivated recipient, to
 // whom a post succeeds (Find does not find them). So are Slack's own
 // failures: ratelimited, internal_error, fatal_error, service_unavailable,
-// request_timeout, HTTP 5xx and network errors.
+// request_timeout, HTTP 5xx and network errors. So is a response_url
+// answering 404 (expired_url, used_url: slack-go gives the status only): the
+// answer is retried until it is old enough for SendReply to send it to the
+// person's DMs instead (responseURLLife).
+//
+// An answer waits in the outbox in one conversation per person: a refusal
+// taken for transient there holds back every later answer to them, which
+// is why a closed form (not_found) is permanent.
 func permanentCode(code string) bool {
 	switch code {
 	case "channel_not_found", "is_archived", "not_in_channel",
@@ -97,8 +107,9 @@ func permanentCode(code string) bool {
 		"restricted_action", "restricted_action_read_only_channel",
 		"restricted_action_thread_only_channel", "restricted_action_non_threadable_channel",
 		"message_not_found", "cant_update_message", "edit_window_closed",
+		"not_found", "hash_conflict",
 		"msg_too_long", "msg_blocks_too_long", "invalid_blocks", "invalid_blocks_format",
-		"too_many_attachments", "no_text":
+		"too_many_attachments", "no_text", "view_too_large":
 		return true
 	}
 	return false

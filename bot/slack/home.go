@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	slackgo "github.com/slack-go/slack"
@@ -27,7 +28,7 @@ func (b *Bot) event(ctx context.Context, ev slackevents.EventsAPIEvent, retry st
 		}
 		user := inner.User
 		b.work.Go(ctx, "app home", func(ctx context.Context) {
-			if err := b.publishHome(ctx, user); err != nil {
+			if err := b.publishHome(ctx, b.call, user); err != nil {
 				b.log.WarnContext(ctx, "could not publish the home tab", "user_id", user, "err", err)
 			}
 		})
@@ -40,10 +41,15 @@ const homeListMax = 9
 
 // publishHome shows a person their Home tab: their active access (Revoke,
 // Extend), their pending requests (Cancel) and what waits for their
-// approval (Approve, Deny).
-func (b *Bot) publishHome(ctx context.Context, userID string) error {
+// approval (Approve, Deny). call says what a 429 costs.
+func (b *Bot) publishHome(ctx context.Context, call caller, userID string) error {
 	var blocks []slackgo.Block
-	a, err := b.actorOf(ctx, actor{userID: userID}, "")
+	a, err := b.actorOf(ctx, call, actor{userID: userID}, "")
+	if rl := bot.RateLimited(nil); errors.As(err, &rl) {
+		// Slack will say who they are in a moment: the tab waits for it
+		// rather than telling them it could not look them up.
+		return err
+	}
 	if err == nil {
 		var ov bot.Overview
 		if ov, err = b.engine.Overview(ctx, a); err == nil {
@@ -58,7 +64,7 @@ func (b *Bot) publishHome(ctx context.Context, userID string) error {
 		}
 	}
 	view := slackgo.HomeTabViewRequest{Type: slackgo.VTHomeTab, Blocks: slackgo.Blocks{BlockSet: blocks}, CallbackID: "jit_home"}
-	return b.call(ctx, "views.publish", func(ctx context.Context) error {
+	return call(ctx, "views.publish", func(ctx context.Context) error {
 		_, err := b.api.PublishViewContext(ctx, slackgo.PublishViewContextRequest{UserID: userID, View: view})
 		return err
 	})

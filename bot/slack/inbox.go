@@ -95,7 +95,7 @@ func (b *Bot) HandleInbox(ctx context.Context, in flows.InboxItem) error {
 		return bot.Permanent(fmt.Errorf("slack: decode inbox item %q: %w", in.Key, err))
 	}
 	who := it.actor()
-	a, err := b.actorOf(ctx, who, it.Ref)
+	a, err := b.actorOf(ctx, b.call, who, it.Ref)
 	if bot.Retryable(err) {
 		return err
 	}

@@ -162,7 +162,7 @@ func (b *Bot) openRequestForm(ctx context.Context, cmd slackgo.SlashCommand) any
 		ViewID: resp.View.ID, Hash: resp.View.Hash}
 	if _, err := b.receive(ctx, formKey(resp.View.ID), it); err != nil {
 		b.work.Go(ctx, "request form not taken", func(ctx context.Context) {
-			if err := b.send(ctx, answer{Kind: answerForm, UserID: cmd.UserID, ViewID: resp.View.ID, Hash: resp.View.Hash,
+			if err := b.send(ctx, b.call, answer{Kind: answerForm, UserID: cmd.UserID, ViewID: resp.View.ID, Hash: resp.View.Hash,
 				View: mustJSON(messageModal("Request access", notTaken().Text))}); err != nil {
 				b.log.WarnContext(ctx, "could not say the request form was not taken", "user_id", cmd.UserID, "err", err)
 			}
@@ -193,7 +193,7 @@ func (b *Bot) fillRequestForm(ctx context.Context, a bot.Actor, err error, it it
 	}
 	fill := answer{Kind: answerForm, UserID: it.UserID, ViewID: it.ViewID, Hash: it.Hash, View: mustJSON(view)}
 	if !b.collect(ctx, fill) {
-		return b.send(ctx, fill)
+		return b.send(ctx, b.call, fill)
 	}
 	return nil
 }

@@ -22,17 +22,18 @@ type caller func(ctx context.Context, method string, fn func(ctx context.Context
 // How long detached work waits for Slack's rate limits: a Retry-After of
 // at most maxRateLimitWait is waited out, at most maxRateLimitRetries times
 // (so a call sleeps at most 9 s in all). A longer one ends the call: an
-// inbox item is retried on the inbox's backoff, a home tab or an answer
-// waits for the next one, and a worker is not held for a minute.
+// inbox item is retried on the inbox's backoff, a home tab waits for the
+// next time it is opened, and no worker is held for a minute.
 const (
 	maxRateLimitRetries = 3
 	maxRateLimitWait    = 3 * time.Second
 )
 
-// call runs one Web API call for detached work (inbox workers answering
-// people, the home tab, the request form, the user group sync), retrying
-// it after a short Retry-After when Slack says it is rate limited. Its
-// errors are classified as callNow's are (apiError).
+// call runs one Web API call for detached work (inbox workers looking
+// people up, the home tab when it is opened, answers sent outside an inbox
+// item, the user group sync), retrying it after a short Retry-After when
+// Slack says it is rate limited. Its errors are classified as callNow's
+// are (apiError).
 func (b *Bot) call(ctx context.Context, method string, fn func(ctx context.Context) error) error {
 	for attempt := 0; ; attempt++ {
 		err := fn(ctx)
@@ -49,7 +50,7 @@ func (b *Bot) call(ctx context.Context, method string, fn func(ctx context.Conte
 }
 
 // callNow runs one Web API call for the outbox's dispatcher (the
-// bot.Platform methods), once. A 429 returns at once as a bot.RateLimited:
+// bot.Platform methods, and SendReply for the answers it sends), once. A 429 returns at once as a bot.RateLimited:
 // the dispatcher holds the conversation back for its Retry-After, where a
 // worker sleeping on it would hold a whole worker (for a minute, or for all
 // of a chat outage). Refusals that never heal are bot.PermanentError
@@ -216,7 +217,7 @@ func (b *Bot) tellBlocks(ctx context.Context, who actor, text string, blocks []s
 		ResponseURL: who.responseURL, Replace: replace, Text: text, Blocks: raw}) {
 		return
 	}
-	if err := b.answerNow(ctx, who, text, blocks, replace); err != nil {
+	if err := b.answerNow(ctx, b.call, who, text, blocks, replace); err != nil {
 		b.log.WarnContext(ctx, "could not answer a person", "user_id", who.userID, "err", err)
 	}
 }
@@ -225,25 +226,26 @@ func (b *Bot) tellBlocks(ctx context.Context, who actor, text string, blocks []s
 // one (replacing the "Working on it…" of a slash command when replace is
 // set), else as an ephemeral message in the channel where they acted, else
 // in their direct messages.
-func (b *Bot) answerNow(ctx context.Context, who actor, text string, blocks []slackgo.Block, replace bool) error {
+// call says what a 429 costs.
+func (b *Bot) answerNow(ctx context.Context, call caller, who actor, text string, blocks []slackgo.Block, replace bool) error {
 	switch {
 	case who.responseURL != "":
 		msg := &slackgo.WebhookMessage{
 			ResponseType: slackgo.ResponseTypeEphemeral, Text: text,
 			Blocks: &slackgo.Blocks{BlockSet: blocks}, ReplaceOriginal: replace,
 		}
-		return b.call(ctx, "response_url", func(ctx context.Context) error {
+		return call(ctx, "response_url", func(ctx context.Context) error {
 			return slackgo.PostWebhookCustomHTTPContext(ctx, who.responseURL, b.http, msg)
 		})
 	case who.channelID != "" && !isDM(who.channelID):
-		return b.call(ctx, "chat.postEphemeral", func(ctx context.Context) error {
+		return call(ctx, "chat.postEphemeral", func(ctx context.Context) error {
 			_, err := b.api.PostEphemeralContext(ctx, who.channelID, who.userID,
 				slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...))
 			return err
 		})
 	}
 	return b.pacer.do(ctx, who.userID, func(ctx context.Context) error {
-		return b.call(ctx, "chat.postMessage", func(ctx context.Context) error {
+		return call(ctx, "chat.postMessage", func(ctx context.Context) error {
 			_, _, err := b.api.PostMessageContext(ctx, who.userID, slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...))
 			return err
 		})

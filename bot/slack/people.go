@@ -76,17 +76,13 @@ type directory struct {
 	emails *bot.Cache[person]   // email -> member of this workspace
 	absent *bot.Cache[struct{}] // emails of no member of this workspace (they may use Teams)
 
-	// call serves detached work (byUserID, the user group sync); callNow
-	// the dispatcher (byEmail, for Find), which must not wait on a 429.
-	call, callNow caller
-
 	mu   sync.Mutex
 	home workspace // zero until auth.test has answered
 }
 
-func newDirectory(api *slackgo.Client, clock flows.Clock, call, callNow caller) *directory {
+func newDirectory(api *slackgo.Client, clock flows.Clock) *directory {
 	return &directory{
-		api: api, call: call, callNow: callNow,
+		api:    api,
 		ids:    bot.NewCache[person](clock, peopleTTL, peopleMax),
 		emails: bot.NewCache[person](clock, peopleTTL, peopleMax),
 		absent: bot.NewCache[struct{}](clock, notFoundTTL, peopleMax),
@@ -151,15 +147,16 @@ func (d *directory) remember(p person) {
 
 // byUserID returns the person with a Slack user id, with their email. A
 // person without a readable email cannot use jitbot: the error says why.
-func (d *directory) byUserID(ctx context.Context, userID string) (person, error) {
+// call says what a 429 costs.
+func (d *directory) byUserID(ctx context.Context, call caller, userID string) (person, error) {
 	p, ok := d.ids.Get(userID)
 	if !ok {
-		home, err := d.workspace(ctx, d.call)
+		home, err := d.workspace(ctx, call)
 		if err != nil {
 			return person{}, flows.WrapError(flows.EUNAVAILABLE, err, "could not look you up in Slack right now; try again in a minute")
 		}
 		var u *slackgo.User
-		err = d.call(ctx, "users.info", func(ctx context.Context) error {
+		err = call(ctx, "users.info", func(ctx context.Context) error {
 			var err error
 			u, err = d.api.GetUserInfoContext(ctx, userID)
 			return err
@@ -194,9 +191,9 @@ func (d *directory) cached(userID string) (person, bool) { return d.ids.Get(user
 
 // byEmail finds the Slack user with an email; found is false when the
 // person is not a member of this workspace (they may use Teams): guests and
-// external users are never reached through an email. It serves Find, for
-// the dispatcher: its calls never wait on a 429 (callNow).
-func (d *directory) byEmail(ctx context.Context, email string) (p person, found bool, err error) {
+// external users are never reached through an email. call says what a 429
+// costs.
+func (d *directory) byEmail(ctx context.Context, call caller, email string) (p person, found bool, err error) {
 	email = strings.ToLower(email)
 	if p, ok := d.emails.Get(email); ok {
 		return p, true, nil
@@ -204,12 +201,12 @@ func (d *directory) byEmail(ctx context.Context, email string) (p person, found 
 	if _, ok := d.absent.Get(email); ok {
 		return person{}, false, nil
 	}
-	home, err := d.workspace(ctx, d.callNow)
+	home, err := d.workspace(ctx, call)
 	if err != nil {
 		return person{}, false, err
 	}
 	var u *slackgo.User
-	err = d.callNow(ctx, "users.lookupByEmail", func(ctx context.Context) error {
+	err = call(ctx, "users.lookupByEmail", func(ctx context.Context) error {
 		var err error
 		u, err = d.api.GetUserByEmailContext(ctx, email)
 		return err
@@ -248,7 +245,7 @@ func slackCode(err error) string {
 // jitbot cannot read are left out: people are known by their email.
 func (b *Bot) UserGroupMembers(ctx context.Context, handle string) ([]string, error) {
 	var groups []slackgo.UserGroup
-	err := b.people.call(ctx, "usergroups.list", func(ctx context.Context) error {
+	err := b.call(ctx, "usergroups.list", func(ctx context.Context) error {
 		var err error
 		groups, err = b.api.GetUserGroupsContext(ctx)
 		return err
@@ -266,7 +263,7 @@ func (b *Bot) UserGroupMembers(ctx context.Context, handle string) ([]string, er
 		return nil, fmt.Errorf("slack: there is no user group @%s (enabled, in this workspace)", handle)
 	}
 	var userIDs []string
-	err = b.people.call(ctx, "usergroups.users.list", func(ctx context.Context) error {
+	err = b.call(ctx, "usergroups.users.list", func(ctx context.Context) error {
 		var err error
 		userIDs, err = b.api.GetUserGroupMembersContext(ctx, id)
 		return err
@@ -276,7 +273,7 @@ func (b *Bot) UserGroupMembers(ctx context.Context, handle string) ([]string, er
 	}
 	emails := make([]string, 0, len(userIDs))
 	for _, uid := range userIDs {
-		p, err := b.people.byUserID(ctx, uid)
+		p, err := b.people.byUserID(ctx, b.call, uid)
 		if err != nil {
 			if flows.ErrorCode(err) == flows.EUNAVAILABLE {
 				return nil, fmt.Errorf("slack: members of user group @%s: %w", handle, err)

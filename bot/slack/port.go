@@ -34,7 +34,7 @@ func (b *Bot) Wording() bot.Wording {
 // external users, bots and deactivated accounts are not found, so nothing
 // about access reaches them through an email.
 func (b *Bot) Find(ctx context.Context, email string) (bot.Person, bool, error) {
-	p, found, err := b.people.byEmail(ctx, email)
+	p, found, err := b.people.byEmail(ctx, b.callNow, email)
 	if err != nil || !found {
 		return bot.Person{}, false, err
 	}

@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"testing"
@@ -213,7 +214,7 @@ func TestDetachedCallsWaitOnlyShortRetryAfter(t *testing.T) {
 		return nil
 	}
 	h.slack.RateLimit("users.info", 2, 2*time.Second)
-	if _, err := h.bot.people.byUserID(h.ctx, alice.ID); err != nil {
+	if _, err := h.bot.people.byUserID(h.ctx, h.bot.call, alice.ID); err != nil {
 		t.Fatalf("after two short waits: %v", err)
 	}
 	if len(waits) != 2 || waits[0] != 2*time.Second || waits[1] != 2*time.Second {
@@ -222,7 +223,7 @@ func TestDetachedCallsWaitOnlyShortRetryAfter(t *testing.T) {
 
 	waits = nil
 	h.slack.RateLimit("users.info", 1, time.Minute)
-	_, err := h.bot.people.byUserID(h.ctx, bob.ID)
+	_, err := h.bot.people.byUserID(h.ctx, h.bot.call, bob.ID)
 	var rl bot.RateLimited
 	if !errors.As(err, &rl) || rl.RetryAfter() != time.Minute || flows.ErrorCode(err) != flows.EUNAVAILABLE {
 		t.Fatalf("err = %v, want unavailable, rate limited for 1m", err)
@@ -232,5 +233,47 @@ func TestDetachedCallsWaitOnlyShortRetryAfter(t *testing.T) {
 	}
 	if !bot.Retryable(err) {
 		t.Error("the inbox would not retry a rate-limited lookup")
+	}
+}
+
+// The answers the dispatcher sends (SendReply) follow Send's contract: a
+// 429 returns at once, rate limited, and a request form that was closed is
+// permanent, so that it does not hold back the person's later answers.
+func TestRepliesFollowSendsContract(t *testing.T) {
+	h := newHarness(t)
+	noLongSleep(t, h)
+	reply := func(a answer) error {
+		t.Helper()
+		a.At = h.bot.clock.Now()
+		raw, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.bot.SendReply(h.ctx, flows.Delivery{Platform: Platform, Recipient: a.UserID, Payload: raw})
+	}
+	rateLimited := func(t *testing.T, err error, method string, want time.Duration) {
+		t.Helper()
+		var rl bot.RateLimited
+		if !errors.As(err, &rl) || rl.RetryAfter() != want {
+			t.Errorf("err = %v, want a bot.RateLimited of %s", err, want)
+		}
+		if n := len(h.slack.CallsTo(method)); n != 1 {
+			t.Errorf("%s called %d times, want 1", method, n)
+		}
+	}
+
+	h.slack.RateLimit("views.publish", 5, time.Minute)
+	rateLimited(t, reply(answer{Kind: answerHome, UserID: alice.ID}), "views.publish", time.Minute)
+
+	h.slack.RateLimit("chat.postEphemeral", 5, 2*time.Second)
+	rateLimited(t, reply(answer{Kind: answerMessage, UserID: alice.ID, ChannelID: "CAPPROVALS", Text: "done"}), "chat.postEphemeral", 2*time.Second)
+
+	h.slack.RateLimit("chat.postMessage", 5, 2*time.Second)
+	rateLimited(t, reply(answer{Kind: answerMessage, UserID: alice.ID, Text: "done"}), "chat.postMessage", 2*time.Second)
+
+	err := reply(answer{Kind: answerForm, UserID: alice.ID, ViewID: "VGONE", Hash: "1", View: mustJSON(messageModal("Request access", "gone"))})
+	var pe bot.PermanentError
+	if !errors.As(err, &pe) || !pe.Permanent() || slackCode(err) != "not_found" {
+		t.Errorf("a closed form: err = %v, want a bot.PermanentError (not_found)", err)
 	}
 }
