@@ -37,7 +37,7 @@ type RateLimited interface {
 }
 
 // PermanentError is an error of a platform that will never deliver the
-// message however often it is tried (Slack's account_inactive,
+// message however often it is tried (Slack's user_not_found,
 // channel_not_found; a Teams 403 or 404): the delivery is dropped, with an
 // audit event, instead of retried forever.
 type PermanentError interface {

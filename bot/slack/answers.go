@@ -3,7 +3,9 @@ package slack
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	slackgo "github.com/slack-go/slack"
@@ -69,7 +71,16 @@ func (b *Bot) SendReply(ctx context.Context, dl flows.Delivery) error {
 		a.ResponseURL, a.ChannelID = "", ""
 	}
 	// The dispatcher retries: a 429 returns at once, as from Send.
-	return b.send(ctx, b.callNow, a)
+	err := b.send(ctx, b.callNow, a)
+	var gone slackgo.StatusCodeError
+	if a.ResponseURL != "" && errors.As(err, &gone) && gone.Code == http.StatusNotFound {
+		// Expired or used up (Slack allows five posts in thirty minutes):
+		// retrying cannot help, and would hold the person's later answers
+		// back. Their direct messages take it instead.
+		a.ResponseURL, a.ChannelID = "", ""
+		return b.send(ctx, b.callNow, a)
+	}
+	return err
 }
 
 // send sends an answer now; call says what a 429 costs (callNow for the

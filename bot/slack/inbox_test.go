@@ -203,3 +203,25 @@ func TestALateAnswerGoesToDirectMessages(t *testing.T) {
 		t.Errorf("alice's direct messages: %d", len(dms))
 	}
 }
+
+// TestAGoneResponseURLFallsBackToDirectMessages: a response_url Slack
+// no longer takes (404: expired, used up) is not retried, which would hold
+// back the person's later answers: the answer goes to their direct
+// messages at once.
+func TestAGoneResponseURLFallsBackToDirectMessages(t *testing.T) {
+	h := newHarness(t)
+	gone := h.slack.NewResponseURL() + "-gone" // a URL the fake never issued: 404
+	form := slacktest.SlashCommandForm(slackgo.SlashCommand{
+		Command: "/access", Text: "list", UserID: alice.ID, UserName: alice.Name, TeamID: h.slack.TeamID(), ChannelID: "CGENERAL",
+		TriggerID: h.slack.NewTriggerIDFor(alice.ID), ResponseURL: gone,
+	})
+	if status, body := h.send("/slack/commands", form); status != http.StatusOK {
+		t.Fatalf("status %d %s", status, body)
+	}
+	if dms := h.dms(alice); len(dms) != 1 || !strings.Contains(dms[0].AllText(), "You have no requests") {
+		t.Fatalf("alice's direct messages: %d", len(dms))
+	}
+	if pending, _ := h.store.Pending(h.ctx, 0); len(pending) != 0 {
+		t.Errorf("%d deliveries left", len(pending))
+	}
+}
