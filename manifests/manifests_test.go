@@ -648,9 +648,11 @@ type dockerInstruction struct {
 }
 
 type dockerStage struct {
-	from  string // image reference, build ARGs expanded
-	name  string
-	instr []dockerInstruction
+	from    string // image reference, build ARGs expanded
+	rawFrom string // image reference as written
+	globals map[string]string
+	name    string
+	instr   []dockerInstruction
 }
 
 type parsedDockerfile struct {
@@ -699,7 +701,7 @@ func parseDockerfile(data string) ([]dockerStage, error) {
 			if len(fields) != 1 && (len(fields) != 3 || !strings.EqualFold(fields[1], "AS")) {
 				return nil, fmt.Errorf("line %d: FROM %s", in.line, in.args)
 			}
-			st := dockerStage{from: os.Expand(fields[0], func(k string) string { return globals[k] })}
+			st := dockerStage{from: os.Expand(fields[0], func(k string) string { return globals[k] }), rawFrom: fields[0], globals: globals}
 			if len(fields) == 3 {
 				st.name = fields[2]
 			}
@@ -815,6 +817,27 @@ func TestDockerfile(t *testing.T) {
 	if !strings.HasPrefix(build.from, "golang:1.26") {
 		t.Errorf("build stage FROM %s, want golang:1.26", build.from)
 	}
+	// Both base images are build arguments, so a build can pin them by digest, and the
+	// header says how; a default is a tag, or a tag pinned by digest.
+	imageRef := regexp.MustCompile(`^[a-z0-9][a-z0-9./_-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(@sha256:[0-9a-f]{64})?$`)
+	for _, st := range []struct {
+		stage *dockerStage
+		arg   string
+	}{{build, "GO_IMAGE"}, {&final, "RUNTIME_IMAGE"}} {
+		if st.stage.rawFrom != "${"+st.arg+"}" && st.stage.rawFrom != "$"+st.arg {
+			t.Errorf("stage FROM %s: want the build argument ${%s}, so that it can be pinned by digest", st.stage.rawFrom, st.arg)
+		}
+		if def := st.stage.globals[st.arg]; !imageRef.MatchString(def) {
+			t.Errorf("ARG %s=%s is not an image reference (name:tag or name:tag@sha256:<digest>)", st.arg, def)
+		}
+		raw, err := os.ReadFile(dockerfilePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !regexp.MustCompile(`--build-arg ` + st.arg + `=\S+@sha256:`).Match(raw) {
+			t.Errorf("the Dockerfile does not show how to pin %s by digest (--build-arg %s=...@sha256:...)", st.arg, st.arg)
+		}
+	}
 	var text strings.Builder
 	for _, in := range build.instr {
 		fmt.Fprintf(&text, "%s %s\n", in.cmd, in.args)
@@ -891,8 +914,10 @@ func TestDockerfile(t *testing.T) {
 	for _, in := range final.all("EXPOSE") {
 		exposed = append(exposed, strings.Fields(in.args)...)
 	}
-	if !slices.Contains(exposed, "8080") && !slices.Contains(exposed, "8080/tcp") {
-		t.Errorf("EXPOSE %v does not include 8080", exposed)
+	for _, port := range []string{"8080", "9090"} {
+		if !slices.Contains(exposed, port) && !slices.Contains(exposed, port+"/tcp") {
+			t.Errorf("EXPOSE %v does not include %s (listen and admin_listen of the manifests)", exposed, port)
+		}
 	}
 	labels := ""
 	for _, in := range final.all("LABEL") {
