@@ -35,6 +35,7 @@ const (
 	kustomization  = "kustomization.yaml"
 	slackManifest  = "slack-app.yaml"
 	teamsManifest  = "teams/manifest.json"
+	teamsReadme    = "teams/README.md"
 	configKey      = "jitbot.yaml"
 	publicHost     = "jitbot.example.com"
 )
@@ -1184,9 +1185,37 @@ func TestTeamsManifest(t *testing.T) {
 	if !guid.MatchString(m.ID) {
 		t.Errorf("id %q is not a GUID", m.ID)
 	}
-	for what, u := range map[string]string{"websiteUrl": m.Developer.WebsiteURL, "privacyUrl": m.Developer.PrivacyURL, "termsOfUseUrl": m.Developer.TermsOfUseURL} {
-		if !strings.HasPrefix(u, "https://") {
-			t.Errorf("developer.%s %q must be https", what, u)
+	// jitbot's host serves the webhooks and the probes, no page: a developer URL there
+	// would show people a 404 (or a 405) in the app's About page.
+	served := []string{"/slack/commands", "/slack/events", "/slack/interactions", "/teams/messages", "/healthz", "/readyz"}
+	for what, raw := range map[string]string{"websiteUrl": m.Developer.WebsiteURL, "privacyUrl": m.Developer.PrivacyURL, "termsOfUseUrl": m.Developer.TermsOfUseURL} {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			t.Errorf("developer.%s %q must be an https URL", what, raw)
+			continue
+		}
+		if strings.EqualFold(u.Hostname(), publicHost) && !slices.Contains(served, u.Path) {
+			t.Errorf("developer.%s %q: jitbot serves no such page; point it at a page your organisation publishes", what, raw)
+		}
+	}
+	// The privacy statement and the terms of use are the deploying organisation's: the
+	// shipped values are placeholders, which the set-up says to replace.
+	readme, err := os.ReadFile(teamsReadme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, raw := range map[string]string{"privacyUrl": m.Developer.PrivacyURL, "termsOfUseUrl": m.Developer.TermsOfUseURL} {
+		if !strings.Contains(raw, "REPLACE-ME") {
+			t.Errorf("developer.%s %q: want a placeholder (REPLACE-ME) that the operator replaces", what, raw)
+		}
+		if !strings.Contains(string(readme), what) {
+			t.Errorf("%s does not say what to put in developer.%s", teamsReadme, what)
+		}
+	}
+	// Without the Teams channel on the Azure Bot, Teams delivers nothing to the bot.
+	for _, step := range []string{"Microsoft Teams channel", "/teams/messages", "botId"} {
+		if !strings.Contains(string(readme), step) {
+			t.Errorf("%s lacks the set-up step about %q", teamsReadme, step)
 		}
 	}
 	if m.Developer.Name == "" || m.Name.Short == "" || len(m.Name.Short) > 30 || len(m.Name.Full) > 100 {
