@@ -5,7 +5,8 @@
 // kustomize builds in-process with sigs.k8s.io/kustomize/api (the default build, each
 // component on it, and the example overlay examples/overlay), decode every resource
 // strictly, and load the ConfigMap's jitbot.yaml with jitbot's own config loader. They
-// also check the repository's Dockerfile, .dockerignore and VERSION.
+// also check the repository's Dockerfile, .dockerignore, VERSION and the README's Deploy
+// section.
 //
 // The package has no code of its own; only its tests import the project (the config loader).
 package manifests

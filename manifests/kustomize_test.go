@@ -38,6 +38,7 @@ const (
 	secretName          = "jitbot-secrets"
 	image               = "ghcr.io/jitbot/jitbot"
 	versionFile         = "../VERSION"
+	readmePath          = "../README.md"
 )
 
 // podMonitor is the part of the Prometheus Operator's PodMonitor (monitoring.coreos.com/v1)
@@ -556,6 +557,9 @@ func TestImageTag(t *testing.T) {
 	if len(k.Images) != 1 || k.Images[0].Name != image || k.Images[0].NewTag != version {
 		t.Errorf("kustomization images %+v, want %s with newTag %s", k.Images, image, version)
 	}
+	if deploy := readmeSection(t, "### 5. Deploy"); !strings.Contains(deploy, want) {
+		t.Errorf("README's Deploy section does not name the image %s", want)
+	}
 }
 
 // rawDeployment decodes deployment.yaml itself, before kustomize sets the tag.
@@ -838,5 +842,71 @@ func TestExampleOverlay(t *testing.T) {
 	}
 	if len(b.ingresses) != 1 {
 		t.Errorf("the overlay has %d Ingresses, want the component's", len(b.ingresses))
+	}
+}
+
+// readmeSection returns the README's section under heading (such as "### 5. Deploy"), up
+// to the next heading of the same or a higher level.
+func readmeSection(t *testing.T, heading string) string {
+	t.Helper()
+	raw, err := os.ReadFile(readmePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(raw)
+	i := strings.Index(s, "\n"+heading+"\n")
+	if i < 0 {
+		t.Fatalf("README has no %q section", heading)
+	}
+	s = s[i+len(heading)+2:]
+	level := len(heading) - len(strings.TrimLeft(heading, "#"))
+	if loc := regexp.MustCompile(fmt.Sprintf(`\n#{1,%d} `, level)).FindStringIndex(s); loc != nil {
+		s = s[:loc[0]]
+	}
+	return s
+}
+
+// TestReadmeDeploy checks the README's Deploy section against the manifests: the paths it
+// names exist, the Secret it creates has the keys jitbot.yaml reads, and the ports it gives
+// are the Services'.
+func TestReadmeDeploy(t *testing.T) {
+	b := loadBundle(t)
+	deploy := readmeSection(t, "### 5. Deploy")
+
+	for _, p := range regexp.MustCompile(`\b(?:manifests|examples)/[A-Za-z0-9_./-]*[A-Za-z0-9_/]`).FindAllString(deploy, -1) {
+		if strings.HasPrefix(p, path.Join("examples/overlay", "secrets")+"/") {
+			continue // the operator's own, git-ignored files
+		}
+		if _, err := os.Stat(filepath.Join("..", filepath.FromSlash(p))); err != nil {
+			t.Errorf("README's Deploy section names %s: %v", p, err)
+		}
+	}
+	for _, cmd := range []string{"kubectl apply -k manifests/", "kubectl apply -k examples/overlay", "kubectl apply -f manifests/namespace.yaml", "create secret generic " + secretName} {
+		if !strings.Contains(deploy, cmd) {
+			t.Errorf("README's Deploy section lacks %q", cmd)
+		}
+	}
+
+	// kubectl create secret generic ... --from-file=[key=]path: the keys are the files
+	// jitbot.yaml reads.
+	var keys []string
+	for _, m := range regexp.MustCompile(`--from-file=(\S+)`).FindAllStringSubmatch(deploy, -1) {
+		key, _, ok := strings.Cut(m[1], "=")
+		if !ok {
+			key = path.Base(m[1])
+		}
+		keys = append(keys, key)
+	}
+	slices.Sort(keys)
+	if want := secretKeys(fileRefs(t, b)); !slices.Equal(keys, want) {
+		t.Errorf("README creates the Secret with the keys %v; jitbot.yaml reads %v", keys, want)
+	}
+
+	for _, s := range []*corev1.Service{b.services[serviceName], b.services[metricsServiceName]} {
+		for _, p := range s.Spec.Ports {
+			if !strings.Contains(deploy, fmt.Sprintf("`%s` (port %d", s.Name, p.Port)) {
+				t.Errorf("README's Deploy section does not give the Service %s's port as \"`%s` (port %d\"", s.Name, s.Name, p.Port)
+			}
+		}
 	}
 }
