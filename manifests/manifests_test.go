@@ -963,7 +963,7 @@ func TestDockerignore(t *testing.T) {
 		}
 		patterns = append(patterns, l)
 	}
-	for _, p := range []string{".git/HEAD", "flows/testdata/x.golden.json", "store/store_test.go", "cmd/jitbot-bench/main.go", "cmd/internal/scenario/load.go"} {
+	for _, p := range []string{".git/HEAD", "flows/testdata/x.golden.json", "store/store_test.go", "cmd/jitbot-bench/main.go", "cmd/internal/scenario/load.go", "examples/overlay/secrets/admin-token"} {
 		if !dockerignored(patterns, p) {
 			t.Errorf(".dockerignore does not exclude %s", p)
 		}
