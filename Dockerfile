@@ -1,23 +1,37 @@
 # syntax=docker/dockerfile:1
 
-# jitbot container image.
+# jitbot container image. The release this tree is, and so the image tag that
+# manifests/kustomization.yaml deploys, is the VERSION file:
 #
-#   docker build -t ghcr.io/jitbot/jitbot:dev \
-#     --build-arg VERSION=$(git describe --tags --always) \
+#   docker build -t ghcr.io/jitbot/jitbot:$(cat VERSION) \
+#     --build-arg VERSION=$(cat VERSION) \
 #     --build-arg REVISION=$(git rev-parse HEAD) .
 #   docker run --rm -p 8080:8080 -v jitbot-data:/data \
 #     -v "$PWD/jitbot.yaml:/etc/jitbot/jitbot.yaml:ro" --env-file jitbot.env \
-#     ghcr.io/jitbot/jitbot:dev
+#     ghcr.io/jitbot/jitbot:$(cat VERSION)
+#
+# The base images are build arguments, GO_IMAGE and RUNTIME_IMAGE. Their defaults
+# are tags, which move; for a reproducible build pin each by digest:
+#
+#   docker buildx imagetools inspect golang:1.26-bookworm          # prints "Digest: sha256:..."
+#   docker buildx imagetools inspect gcr.io/distroless/static-debian12:nonroot
+#   docker build \
+#     --build-arg GO_IMAGE=golang:1.26-bookworm@sha256:<digest> \
+#     --build-arg RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot@sha256:<digest> ...
+#
+# (or `crane digest <image>`). With tag@digest the digest decides and the tag
+# only documents it. The build stage needs Go 1.26 or later.
 #
 # The binary is static (CGO_ENABLED=0), so the final stage is distroless/static:
 # no shell, no package manager, CA certificates and tzdata included, and the
 # nonroot user (65532). The bbolt database lives on the /data volume.
 
-ARG GO_VERSION=1.26
+ARG GO_IMAGE=golang:1.26-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
 
 # ---- build stage -----------------------------------------------------------
 # Runs on the build host's platform and cross-compiles for the target one.
-FROM --platform=$BUILDPLATFORM golang:${GO_VERSION}-bookworm AS build
+FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 
 WORKDIR /src
 ENV CGO_ENABLED=0 \
@@ -38,8 +52,9 @@ RUN --mount=type=cache,target=/root/.cache/go-build \
  && mkdir -p /out/data
 
 # ---- final stage -----------------------------------------------------------
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 
+ARG RUNTIME_IMAGE
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG CREATED=unknown
@@ -52,7 +67,7 @@ LABEL org.opencontainers.image.title="jitbot" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.base.name="gcr.io/distroless/static-debian12:nonroot"
+      org.opencontainers.image.base.name="${RUNTIME_IMAGE}"
 
 # distroless already sets this PATH; it is repeated because ENTRYPOINT relies on it.
 ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -64,7 +79,9 @@ COPY --from=build --chown=65532:65532 /out/data /data
 USER 65532:65532
 VOLUME /data
 WORKDIR /data
-EXPOSE 8080
+# listen (Slack, Teams, probes) and admin_listen (admin API, /metrics) of the
+# Kubernetes manifests' jitbot.yaml.
+EXPOSE 8080 9090
 
 ENTRYPOINT ["jitbot", "serve"]
 CMD ["-config", "/etc/jitbot/jitbot.yaml"]

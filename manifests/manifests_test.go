@@ -29,20 +29,23 @@ import (
 )
 
 const (
-	namespace      = "jitbot"
-	dockerfilePath = "../Dockerfile"
-	dockerignore   = "../.dockerignore"
-	kustomization  = "kustomization.yaml"
-	slackManifest  = "slack-app.yaml"
-	teamsManifest  = "teams/manifest.json"
-	configKey      = "jitbot.yaml"
-	publicHost     = "jitbot.example.com"
+	namespace          = "jitbot"
+	serviceName        = "jitbot"
+	metricsServiceName = "jitbot-metrics"
+	dockerfilePath     = "../Dockerfile"
+	dockerignore       = "../.dockerignore"
+	kustomization      = "kustomization.yaml"
+	slackManifest      = "slack-app.yaml"
+	teamsManifest      = "teams/manifest.json"
+	teamsReadme        = "teams/README.md"
+	configKey          = "jitbot.yaml"
+	publicHost         = "jitbot.example.com"
 )
 
 // nonKubernetesYAML are the YAML files in this directory that are not Kubernetes objects.
 var nonKubernetesYAML = []string{kustomization, slackManifest}
 
-// kinds maps every kind the manifests may contain to its apiVersion and a new typed object.
+// kinds maps every kind a build may contain to its apiVersion and a new typed object.
 var kinds = map[string]struct {
 	apiVersion string
 	new        func() any
@@ -55,20 +58,12 @@ var kinds = map[string]struct {
 	"Deployment":            {"apps/v1", func() any { return new(appsv1.Deployment) }},
 	"Service":               {"v1", func() any { return new(corev1.Service) }},
 	"NetworkPolicy":         {"networking.k8s.io/v1", func() any { return new(networkingv1.NetworkPolicy) }},
+	"Ingress":               {"networking.k8s.io/v1", func() any { return new(networkingv1.Ingress) }},
+	"PodMonitor":            {"monitoring.coreos.com/v1", func() any { return new(podMonitor) }},
 }
 
-// bundle is every Kubernetes object of the directory, decoded strictly.
-type bundle struct {
-	files     map[string]string // file name -> kind
-	namespace *corev1.Namespace
-	sa        *corev1.ServiceAccount
-	secret    *corev1.Secret
-	configMap *corev1.ConfigMap
-	pvc       *corev1.PersistentVolumeClaim
-	deploy    *appsv1.Deployment
-	service   *corev1.Service
-	netpol    *networkingv1.NetworkPolicy
-}
+// baseKinds are the kinds the default build's own files hold: each file one object.
+var baseKinds = []string{"Namespace", "ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Deployment", "Service", "NetworkPolicy"}
 
 // yamlDocuments splits a YAML stream into its non-empty documents.
 func yamlDocuments(data []byte) ([][]byte, error) {
@@ -94,11 +89,12 @@ func yamlDocuments(data []byte) ([][]byte, error) {
 	}
 }
 
-// loadBundle decodes every top-level *.yaml / *.yml of the directory that is not a known
-// non-Kubernetes file, strictly, into the type its kind names.
-func loadBundle(t *testing.T) *bundle {
+// scanFiles decodes every top-level *.yaml / *.yml of the directory that is not a known
+// non-Kubernetes file, strictly, into the type its kind names, and returns file -> kind.
+// The tests of the objects themselves use the kustomize build (loadBundle).
+func scanFiles(t *testing.T) map[string]string {
 	t.Helper()
-	b := &bundle{files: map[string]string{}}
+	files := map[string]string{}
 	entries, err := os.ReadDir(".")
 	if err != nil {
 		t.Fatal(err)
@@ -133,41 +129,17 @@ func loadBundle(t *testing.T) *bundle {
 		if meta.APIVersion != k.apiVersion {
 			t.Errorf("%s: apiVersion %q, want %q for %s", name, meta.APIVersion, k.apiVersion, meta.Kind)
 		}
-		obj := k.new()
-		if err := k8syaml.UnmarshalStrict(docs[0], obj); err != nil {
+		if err := k8syaml.UnmarshalStrict(docs[0], k.new()); err != nil {
 			t.Fatalf("%s: strict decode as %s: %v", name, meta.Kind, err)
 		}
-		for other, kind := range b.files {
-			if kind == meta.Kind {
-				t.Fatalf("%s and %s both hold a %s; the tests expect one of each", other, name, kind)
-			}
-		}
-		b.files[name] = meta.Kind
-		switch o := obj.(type) {
-		case *corev1.Namespace:
-			b.namespace = o
-		case *corev1.ServiceAccount:
-			b.sa = o
-		case *corev1.Secret:
-			b.secret = o
-		case *corev1.ConfigMap:
-			b.configMap = o
-		case *corev1.PersistentVolumeClaim:
-			b.pvc = o
-		case *appsv1.Deployment:
-			b.deploy = o
-		case *corev1.Service:
-			b.service = o
-		case *networkingv1.NetworkPolicy:
-			b.netpol = o
-		}
+		files[name] = meta.Kind
 	}
-	for kind := range kinds {
-		if !slices.Contains(slices.Collect(maps.Values(b.files)), kind) {
+	for _, kind := range baseKinds {
+		if !slices.Contains(slices.Collect(maps.Values(files)), kind) {
 			t.Fatalf("no manifest holds a %s", kind)
 		}
 	}
-	return b
+	return files
 }
 
 func TestKubernetesObjects(t *testing.T) {
@@ -175,23 +147,15 @@ func TestKubernetesObjects(t *testing.T) {
 	if b.namespace.Name != namespace {
 		t.Errorf("Namespace is %q, want %q", b.namespace.Name, namespace)
 	}
-	objs := map[string]interface {
-		GetName() string
-		GetNamespace() string
-		GetLabels() map[string]string
-	}{
-		"ServiceAccount": b.sa, "Secret": b.secret, "ConfigMap": b.configMap,
-		"PersistentVolumeClaim": b.pvc, "Deployment": b.deploy, "Service": b.service, "NetworkPolicy": b.netpol,
-	}
-	for kind, o := range objs {
-		if o.GetName() == "" {
-			t.Errorf("%s has no name", kind)
+	for _, o := range b.objects {
+		if o.name == "" {
+			t.Errorf("%s has no name", o.kind)
 		}
-		if o.GetNamespace() != namespace {
-			t.Errorf("%s %s: namespace %q, want %q", kind, o.GetName(), o.GetNamespace(), namespace)
+		if o.kind != "Namespace" && o.namespace != namespace {
+			t.Errorf("%s %s: namespace %q, want %q", o.kind, o.name, o.namespace, namespace)
 		}
-		if o.GetLabels()["app.kubernetes.io/name"] != "jitbot" {
-			t.Errorf("%s %s: missing label app.kubernetes.io/name=jitbot", kind, o.GetName())
+		if o.labels["app.kubernetes.io/name"] != "jitbot" || o.labels["app.kubernetes.io/part-of"] != "jitbot" {
+			t.Errorf("%s %s: missing label app.kubernetes.io/name=jitbot or app.kubernetes.io/part-of=jitbot", o.kind, o.name)
 		}
 	}
 	if b.sa.AutomountServiceAccountToken == nil || *b.sa.AutomountServiceAccountToken {
@@ -205,6 +169,7 @@ type kustomizationFile struct {
 	Kind         string            `yaml:"kind"`
 	Namespace    string            `yaml:"namespace"`
 	Resources    []string          `yaml:"resources"`
+	Components   []string          `yaml:"components"`
 	CommonLabels map[string]string `yaml:"commonLabels"`
 	Labels       []struct {
 		Pairs            map[string]string `yaml:"pairs"`
@@ -233,7 +198,7 @@ func decodeYAMLStrict(t *testing.T, file string, v any) {
 }
 
 func TestKustomization(t *testing.T) {
-	b := loadBundle(t)
+	files := scanFiles(t)
 	var k kustomizationFile
 	decodeYAMLStrict(t, kustomization, &k)
 	if k.APIVersion != "kustomize.config.k8s.io/v1beta1" || k.Kind != "Kustomization" {
@@ -253,7 +218,7 @@ func TestKustomization(t *testing.T) {
 		}
 	}
 	var want []string
-	for f := range b.files {
+	for f := range files {
 		want = append(want, f)
 	}
 	got := slices.Clone(k.Resources)
@@ -268,6 +233,9 @@ func TestKustomization(t *testing.T) {
 	}
 	if !labelled {
 		t.Error("kustomization: no labels or commonLabels")
+	}
+	if len(k.Components) > 0 {
+		t.Errorf("kustomization: components %v in the default build; they are optional (an overlay adds them)", k.Components)
 	}
 }
 
@@ -402,10 +370,6 @@ func TestDeployment(t *testing.T) {
 		}
 	}
 
-	if len(c.EnvFrom) != 1 || c.EnvFrom[0].SecretRef == nil || c.EnvFrom[0].SecretRef.Name != b.secret.Name {
-		t.Errorf("envFrom must be the Secret %s", b.secret.Name)
-	}
-
 	volumes := map[string]corev1.Volume{}
 	for _, v := range spec.Volumes {
 		volumes[v.Name] = v
@@ -458,15 +422,23 @@ func TestDeployment(t *testing.T) {
 
 func TestService(t *testing.T) {
 	b := loadBundle(t)
-	s := b.service
-	if s.Spec.Type != corev1.ServiceTypeClusterIP {
-		t.Errorf("Service type %q, want ClusterIP", s.Spec.Type)
+	if len(b.services) != 2 {
+		t.Errorf("%d Services, want %s and %s", len(b.services), serviceName, metricsServiceName)
 	}
-	if !subset(s.Spec.Selector, b.deploy.Spec.Template.Labels) {
-		t.Error("Service selector does not match the pod labels")
+	for _, s := range b.services {
+		if s.Spec.Type != corev1.ServiceTypeClusterIP {
+			t.Errorf("Service %s: type %q, want ClusterIP", s.Name, s.Spec.Type)
+		}
+		if !subset(s.Spec.Selector, b.deploy.Spec.Template.Labels) {
+			t.Errorf("Service %s: selector does not match the pod labels", s.Name)
+		}
 	}
-	if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].Port != 80 || s.Spec.Ports[0].TargetPort.String() != "http" {
-		t.Errorf("Service ports %+v, want 80 -> http", s.Spec.Ports)
+	// The README's Deploy section gives these numbers (TestReadmeDeploy).
+	if ps := b.services[serviceName].Spec.Ports; len(ps) != 1 || ps[0].Name != "http" || ps[0].Port != 8080 || ps[0].TargetPort.String() != "http" {
+		t.Errorf("Service %s ports %+v, want http 8080 -> http", serviceName, ps)
+	}
+	if ps := b.services[metricsServiceName].Spec.Ports; len(ps) != 1 || ps[0].Name != "metrics" || ps[0].Port != 9090 || ps[0].TargetPort.String() != "admin" {
+		t.Errorf("Service %s ports %+v, want metrics 9090 -> admin", metricsServiceName, ps)
 	}
 }
 
@@ -546,36 +518,6 @@ var realSecret = []*regexp.Regexp{
 	regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----`), // keys
 }
 
-func TestSecretHoldsOnlyPlaceholders(t *testing.T) {
-	b := loadBundle(t)
-	s := b.secret
-	if len(s.Data) > 0 {
-		t.Error("Secret: use stringData placeholders, not data")
-	}
-	if len(s.StringData) == 0 {
-		t.Fatal("Secret: no stringData")
-	}
-	for k, v := range s.StringData {
-		if v != "" && !strings.Contains(v, "REPLACE-ME") {
-			t.Errorf("Secret %s: %q is not a placeholder (empty or containing REPLACE-ME)", k, v)
-		}
-		for _, re := range realSecret {
-			if re.MatchString(v) {
-				t.Errorf("Secret %s: value looks like a real credential (%s)", k, re)
-			}
-		}
-	}
-	for _, k := range []string{"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ATLAS_CLIENT_ID", "ATLAS_CLIENT_SECRET", "TEAMS_APP_PASSWORD", "JITBOT_ADMIN_TOKEN"} {
-		if _, ok := s.StringData[k]; !ok {
-			t.Errorf("Secret: missing key %s", k)
-		}
-	}
-	// An app-level token switches the bot to Socket Mode; slack-app.yaml ships HTTP mode.
-	if v := s.StringData["SLACK_APP_TOKEN"]; v != "" {
-		t.Errorf("Secret SLACK_APP_TOKEN %q: must be empty by default (HTTP mode)", v)
-	}
-}
-
 // exampleConfig returns the jitbot.yaml held by the ConfigMap: the one copy of the example
 // configuration in the repository.
 func exampleConfig(t *testing.T, b *bundle) []byte {
@@ -589,16 +531,65 @@ func exampleConfig(t *testing.T, b *bundle) []byte {
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// loadConfig loads the ConfigMap's jitbot.yaml with jitbot's own config
-// loader, with the Secret's placeholders (made the right shape) as the
-// environment.
+// walkScalars calls fn with the key and value of every scalar that a mapping of the YAML
+// document raw holds, at any depth (a sequence's scalars under the sequence's key).
+func walkScalars(t *testing.T, raw []byte, fn func(key, value string)) {
+	t.Helper()
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		t.Fatalf("%s: %v", configKey, err)
+	}
+	var walk func(key string, n *yaml.Node)
+	walk = func(key string, n *yaml.Node) {
+		switch n.Kind {
+		case yaml.DocumentNode, yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(key, c)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				walk(n.Content[i].Value, n.Content[i+1])
+			}
+		case yaml.ScalarNode:
+			if key != "" {
+				fn(key, n.Value)
+			}
+		}
+	}
+	walk("", &root)
+}
+
+// fakeSecret is a value of the right shape for the secret a *_file key names.
+func fakeSecret(key string) string {
+	switch key {
+	case "bot_token":
+		return "xoxb-0-fake"
+	case "app_token":
+		return "xapp-0-fake"
+	}
+	return "fake-" + key + "-0123456789abcdef"
+}
+
+// loadConfig loads the ConfigMap's jitbot.yaml with jitbot's own config loader, as the pod
+// would: each *_file names a file of the mounted Secret, which the test writes (values of
+// the right shape) into a directory of its own standing in for the mount; the environment
+// is empty, as the container's is.
 func loadConfig(t *testing.T, b *bundle) *config.Config {
 	t.Helper()
-	env := func(name string) (string, bool) {
-		v, ok := b.secret.StringData[name]
-		return strings.ReplaceAll(v, "REPLACE-ME", "replace-me-0123456789"), ok
+	raw := string(exampleConfig(t, b))
+	mount, _ := secretMount(t, b)
+	dir := t.TempDir()
+	for _, r := range fileRefs(t, b) {
+		if path.Dir(r.file) != mount.MountPath {
+			continue // TestSecretsAreFiles says so; the loader reports the missing file
+		}
+		if err := os.WriteFile(filepath.Join(dir, path.Base(r.file)), []byte(fakeSecret(r.key)+"\n"), 0o400); err != nil {
+			t.Fatal(err)
+		}
 	}
-	cfg, err := config.Parse(configKey, exampleConfig(t, b), env)
+	raw = strings.ReplaceAll(raw, mount.MountPath+"/", filepath.ToSlash(dir)+"/")
+	noEnv := func(string) (string, bool) { return "", false }
+	cfg, err := config.Parse(configKey, []byte(raw), noEnv)
 	if err != nil {
 		t.Fatalf("%s does not load:\n%v", configKey, err)
 	}
@@ -606,25 +597,10 @@ func loadConfig(t *testing.T, b *bundle) *config.Config {
 }
 
 // TestConfigMapConfig loads the ConfigMap's jitbot.yaml with jitbot's own
-// config loader (the one `jitbot check` uses), with the Secret's keys as the
-// environment, so a misspelt key or an invalid flow fails here.
+// config loader (the one `jitbot check` uses), with the Secret's files in
+// place, so a misspelt key or an invalid flow fails here.
 func TestConfigMapConfig(t *testing.T) {
 	b := loadBundle(t)
-	raw := exampleConfig(t, b)
-
-	// Every ${VAR} is a Secret key (so envFrom sets it) and every Secret key is used.
-	refs := map[string]bool{}
-	for _, m := range envRef.FindAllSubmatch(raw, -1) {
-		refs[string(m[1])] = true
-		if _, ok := b.secret.StringData[string(m[1])]; !ok {
-			t.Errorf("%s references ${%s}, which the Secret does not define", configKey, m[1])
-		}
-	}
-	for k := range b.secret.StringData {
-		if !refs[k] {
-			t.Errorf("Secret key %s is not referenced by %s", k, configKey)
-		}
-	}
 	cfg := loadConfig(t, b)
 	if !strings.HasPrefix(cfg.StorePath, "/data/") {
 		t.Errorf("store path %q is not on the /data volume", cfg.StorePath)
@@ -632,7 +608,14 @@ func TestConfigMapConfig(t *testing.T) {
 	if cfg.Listen != ":8080" {
 		t.Errorf("listen %q, want :8080 (the container port)", cfg.Listen)
 	}
-	if cfg.Slack == nil || cfg.Slack.AppToken != "" {
+	// /metrics and the admin API are served on admin_listen alone when it is set.
+	if cfg.AdminListen != ":9090" {
+		t.Errorf("admin_listen %q, want :9090 (the container port admin)", cfg.AdminListen)
+	}
+	if cfg.AdminToken == "" {
+		t.Error("no admin_token: the admin API (jitbot grants, jitbot audit) would be off")
+	}
+	if cfg.Slack == nil || cfg.Slack.AppToken != "" || cfg.Slack.AppTokenFile != "" {
 		t.Errorf("the example runs Slack over HTTP: %+v", cfg.Slack)
 	}
 	if len(cfg.Policy.Admins()) == 0 {
@@ -648,9 +631,11 @@ type dockerInstruction struct {
 }
 
 type dockerStage struct {
-	from  string // image reference, build ARGs expanded
-	name  string
-	instr []dockerInstruction
+	from    string // image reference, build ARGs expanded
+	rawFrom string // image reference as written
+	globals map[string]string
+	name    string
+	instr   []dockerInstruction
 }
 
 type parsedDockerfile struct {
@@ -699,7 +684,7 @@ func parseDockerfile(data string) ([]dockerStage, error) {
 			if len(fields) != 1 && (len(fields) != 3 || !strings.EqualFold(fields[1], "AS")) {
 				return nil, fmt.Errorf("line %d: FROM %s", in.line, in.args)
 			}
-			st := dockerStage{from: os.Expand(fields[0], func(k string) string { return globals[k] })}
+			st := dockerStage{from: os.Expand(fields[0], func(k string) string { return globals[k] }), rawFrom: fields[0], globals: globals}
 			if len(fields) == 3 {
 				st.name = fields[2]
 			}
@@ -815,6 +800,27 @@ func TestDockerfile(t *testing.T) {
 	if !strings.HasPrefix(build.from, "golang:1.26") {
 		t.Errorf("build stage FROM %s, want golang:1.26", build.from)
 	}
+	// Both base images are build arguments, so a build can pin them by digest, and the
+	// header says how; a default is a tag, or a tag pinned by digest.
+	imageRef := regexp.MustCompile(`^[a-z0-9][a-z0-9./_-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(@sha256:[0-9a-f]{64})?$`)
+	for _, st := range []struct {
+		stage *dockerStage
+		arg   string
+	}{{build, "GO_IMAGE"}, {&final, "RUNTIME_IMAGE"}} {
+		if st.stage.rawFrom != "${"+st.arg+"}" && st.stage.rawFrom != "$"+st.arg {
+			t.Errorf("stage FROM %s: want the build argument ${%s}, so that it can be pinned by digest", st.stage.rawFrom, st.arg)
+		}
+		if def := st.stage.globals[st.arg]; !imageRef.MatchString(def) {
+			t.Errorf("ARG %s=%s is not an image reference (name:tag or name:tag@sha256:<digest>)", st.arg, def)
+		}
+		raw, err := os.ReadFile(dockerfilePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !regexp.MustCompile(`--build-arg ` + st.arg + `=\S+@sha256:`).Match(raw) {
+			t.Errorf("the Dockerfile does not show how to pin %s by digest (--build-arg %s=...@sha256:...)", st.arg, st.arg)
+		}
+	}
 	var text strings.Builder
 	for _, in := range build.instr {
 		fmt.Fprintf(&text, "%s %s\n", in.cmd, in.args)
@@ -891,8 +897,10 @@ func TestDockerfile(t *testing.T) {
 	for _, in := range final.all("EXPOSE") {
 		exposed = append(exposed, strings.Fields(in.args)...)
 	}
-	if !slices.Contains(exposed, "8080") && !slices.Contains(exposed, "8080/tcp") {
-		t.Errorf("EXPOSE %v does not include 8080", exposed)
+	for _, port := range []string{"8080", "9090"} {
+		if !slices.Contains(exposed, port) && !slices.Contains(exposed, port+"/tcp") {
+			t.Errorf("EXPOSE %v does not include %s (listen and admin_listen of the manifests)", exposed, port)
+		}
 	}
 	labels := ""
 	for _, in := range final.all("LABEL") {
@@ -955,7 +963,7 @@ func TestDockerignore(t *testing.T) {
 		}
 		patterns = append(patterns, l)
 	}
-	for _, p := range []string{".git/HEAD", "flows/testdata/x.golden.json", "store/store_test.go", "cmd/jitbot-bench/main.go", "cmd/internal/scenario/load.go"} {
+	for _, p := range []string{".git/HEAD", "flows/testdata/x.golden.json", "store/store_test.go", "cmd/jitbot-bench/main.go", "cmd/internal/scenario/load.go", "examples/overlay/secrets/admin-token"} {
 		if !dockerignored(patterns, p) {
 			t.Errorf(".dockerignore does not exclude %s", p)
 		}
@@ -1084,7 +1092,7 @@ func TestSlackAppManifest(t *testing.T) {
 		t.Error("bot event app_home_opened missing")
 	}
 	if st.SocketModeEnabled {
-		t.Error("socket_mode_enabled: the shipped Secret has no app-level token")
+		t.Error("socket_mode_enabled: the shipped jitbot.yaml has no app_token_file")
 	}
 	if st.TokenRotationEnabled {
 		t.Error("token_rotation_enabled: jitbot uses a long-lived bot token")
@@ -1159,9 +1167,37 @@ func TestTeamsManifest(t *testing.T) {
 	if !guid.MatchString(m.ID) {
 		t.Errorf("id %q is not a GUID", m.ID)
 	}
-	for what, u := range map[string]string{"websiteUrl": m.Developer.WebsiteURL, "privacyUrl": m.Developer.PrivacyURL, "termsOfUseUrl": m.Developer.TermsOfUseURL} {
-		if !strings.HasPrefix(u, "https://") {
-			t.Errorf("developer.%s %q must be https", what, u)
+	// jitbot's host serves the webhooks and the probes, no page: a developer URL there
+	// would show people a 404 (or a 405) in the app's About page.
+	served := append(slices.Clone(publicPaths), "/healthz", "/readyz")
+	for what, raw := range map[string]string{"websiteUrl": m.Developer.WebsiteURL, "privacyUrl": m.Developer.PrivacyURL, "termsOfUseUrl": m.Developer.TermsOfUseURL} {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			t.Errorf("developer.%s %q must be an https URL", what, raw)
+			continue
+		}
+		if strings.EqualFold(u.Hostname(), publicHost) && !slices.Contains(served, u.Path) {
+			t.Errorf("developer.%s %q: jitbot serves no such page; point it at a page your organisation publishes", what, raw)
+		}
+	}
+	// The privacy statement and the terms of use are the deploying organisation's: the
+	// shipped values are placeholders, which the set-up says to replace.
+	readme, err := os.ReadFile(teamsReadme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, raw := range map[string]string{"privacyUrl": m.Developer.PrivacyURL, "termsOfUseUrl": m.Developer.TermsOfUseURL} {
+		if !strings.Contains(raw, "REPLACE-ME") {
+			t.Errorf("developer.%s %q: want a placeholder (REPLACE-ME) that the operator replaces", what, raw)
+		}
+		if !strings.Contains(string(readme), what) {
+			t.Errorf("%s does not say what to put in developer.%s", teamsReadme, what)
+		}
+	}
+	// Without the Teams channel on the Azure Bot, Teams delivers nothing to the bot.
+	for _, step := range []string{"Microsoft Teams channel", "/teams/messages", "botId"} {
+		if !strings.Contains(string(readme), step) {
+			t.Errorf("%s lacks the set-up step about %q", teamsReadme, step)
 		}
 	}
 	if m.Developer.Name == "" || m.Name.Short == "" || len(m.Name.Short) > 30 || len(m.Name.Full) > 100 {
