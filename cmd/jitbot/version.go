@@ -16,8 +16,8 @@ var release = "dev"
 // built from, and the store layout it reads and writes, so an operator can
 // tell which migrations a start-up will run.
 func (e *env) version(args []string) error {
-	if len(args) > 0 {
-		return usageErr("version takes no arguments")
+	if err := parseFlags(e.flagSet("version"), args); err != nil {
+		return err
 	}
 	revision, modified, goVersion := "unknown", false, "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,7 +120,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		return nil, err
 	}
 	if m.atlas, err = NewAtlas(m.ctx, cfg, opts); err != nil {
-		return nil, fmt.Errorf("atlas: %w", err)
+		return nil, named("atlas", err)
 	}
 	m.health = newHealth(m.clock, opts.HealthSleep, m.log.With("component", "health"))
 	for _, in := range cfg.Integrations {
@@ -166,7 +167,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		sc.Clock, sc.HTTPClient, sc.Inbox = m.clock, slackHTTP.client(), m.inbox
 		m.slack, err = slack.New(sc, m.engine, m.log)
 		if err != nil {
-			return nil, fmt.Errorf("slack: %w", err)
+			return nil, named("slack", err)
 		}
 		m.engine.Register(m.slack)
 		m.health.add("slack", "", false, m.slack.Ping)
@@ -177,7 +178,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		tc.Clock, tc.HTTPClient, tc.Inbox = m.clock, teamsHTTP.client(), m.inbox
 		m.teams, err = teams.New(tc, m.engine, m.db, m.log)
 		if err != nil {
-			return nil, fmt.Errorf("teams: %w", err)
+			return nil, named("teams", err)
 		}
 		m.engine.Register(m.teams)
 		m.health.add("teams", "", false, m.teams.Ping)
@@ -228,6 +229,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		}
 	}
 	return m, nil
+}
+
+// named is err said as from part ("atlas: ..."), unless it says so
+// already: an adapter's errors name it, and wrapping them again would say
+// it twice.
+func named(part string, err error) error {
+	if strings.HasPrefix(err.Error(), part+": ") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", part, err)
 }
 
 func newHTTPServer(h http.Handler) *http.Server {
@@ -501,12 +512,12 @@ func (m *Main) Close() error {
 		}
 		if m.slack != nil {
 			if err := m.slack.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("slack: %w", err))
+				errs = append(errs, named("slack", err))
 			}
 		}
 		if m.teams != nil {
 			if err := m.teams.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("teams: %w", err))
+				errs = append(errs, named("teams", err))
 			}
 		}
 		if m.inbox != nil {
@@ -529,7 +540,7 @@ func (m *Main) Close() error {
 		}
 		if m.db != nil {
 			if err := m.db.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("store: %w", err))
+				errs = append(errs, named("store", err))
 			}
 		}
 	})
