@@ -19,6 +19,7 @@ import (
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/slack"
 	"github.com/jitbot/jitbot/bot/teams"
+	"github.com/jitbot/jitbot/cmd/internal/buildinfo"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
 )
@@ -330,7 +331,7 @@ func (m *Main) routes() (public, admin http.Handler) {
 		adm = http.NewServeMux()
 	}
 	probes := func(mux *http.ServeMux) {
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+		mux.HandleFunc("GET /healthz", healthz)
 		mux.HandleFunc("GET /readyz", m.readyz)
 	}
 	probes(pub)
@@ -350,6 +351,18 @@ func (m *Main) routes() (public, admin http.Handler) {
 		pub.Handle("/teams/", m.teams.Handler())
 	}
 	return pub, adm
+}
+
+// Health is what /healthz answers: the process is alive, and which build
+// it runs.
+type Health struct {
+	Status string `json:"status"` // always "ok": an answer is the proof
+	buildinfo.Info
+}
+
+// healthz says the process is alive, and what it is (buildinfo).
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, Health{Status: "ok", Info: buildinfo.Read()})
 }
 
 // readyz says whether this replica can take webhooks: the store is open
@@ -413,7 +426,8 @@ func (m *Main) Run(ctx context.Context) error {
 		go func() { serveErr <- m.adminServer.Serve(m.adminLn) }()
 		m.log.Info("jitbot admin API and metrics", "addr", m.AdminAddr())
 	}
-	m.log.Info("jitbot serving", "addr", m.Addr())
+	build := buildinfo.Read()
+	m.log.Info("jitbot serving", "addr", m.Addr(), "version", build.Version, "revision", build.Revision)
 	// Dependencies are checked in the background from now on: an Atlas
 	// integration that does not answer degrades alone, nothing waits for it
 	// (Started does, so that their state is known by then).
