@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/jitbot/jitbot/bot"
@@ -23,6 +24,9 @@ type Backend interface {
 	flows.Outbox
 	flows.AuditReader
 	CountByState(ctx context.Context) (map[flows.State]int, error)
+	// Backup writes a consistent snapshot of the whole backend to w while
+	// it serves (GET /admin/backup, jitbot backup), and returns its size.
+	Backup(w io.Writer) (int64, error)
 	Close() error
 }
 
