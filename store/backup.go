@@ -2,11 +2,14 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -49,13 +52,23 @@ type Snapshot struct {
 // earlier one, whose pages bbolt finds consistent and whose audit chain is
 // whole from its first record to the head the store recorded. It changes
 // nothing.
-func VerifySnapshot(ctx context.Context, path string) (Snapshot, error) {
-	var snap Snapshot
+func VerifySnapshot(ctx context.Context, path string) (snap Snapshot, err error) {
+	// A damaged file can make bbolt panic, or fault on a page it maps:
+	// either is this file's error, not the process's end.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: %s is damaged: %v", path, r)
+		}
+	}()
 	fi, err := os.Stat(path)
 	if err != nil {
 		return snap, fmt.Errorf("store: %w", err)
 	}
 	snap.Size = fi.Size()
+	if err := wholeFile(path); err != nil {
+		return snap, err
+	}
 	db, err := Open(path, Options{ReadOnly: true})
 	if err != nil {
 		return snap, err
@@ -82,6 +95,64 @@ func VerifySnapshot(ctx context.Context, path string) (Snapshot, error) {
 	}
 	snap.Records, snap.Head = sum.Records, sum.Head
 	return snap, nil
+}
+
+// wholeFile refuses a file shorter than its bbolt meta page says it is:
+// bbolt maps the file and reads the pages the meta names, and reading a
+// page past the end of a truncated file is a SIGBUS that kills the
+// process, not an error. It reads the two meta pages as bbolt does
+// (go.etcd.io/bbolt/internal/common: a 16-byte page header, then magic,
+// version, page size, flags, root bucket, freelist, high-water mark, txid
+// and an FNV-64a checksum, in the machine's byte order) and takes the
+// valid one of the latest transaction.
+func wholeFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	buf := make([]byte, 128<<10)
+	n, err := io.ReadFull(f, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("store: read %s: %w", path, err)
+	}
+	buf = buf[:n]
+	const header, magic, version = 16, 0xED0CDAED, 2
+	type meta struct{ pageSize, hwm, txid uint64 }
+	read := func(off int) (meta, bool) {
+		if off+header+64 > len(buf) {
+			return meta{}, false
+		}
+		m := buf[off+header : off+header+64]
+		ne := binary.NativeEndian
+		sum := fnv.New64a()
+		_, _ = sum.Write(m[:56])
+		if ne.Uint32(m[0:]) != magic || ne.Uint32(m[4:]) != version || ne.Uint64(m[56:]) != sum.Sum64() {
+			return meta{}, false
+		}
+		return meta{pageSize: uint64(ne.Uint32(m[8:])), hwm: ne.Uint64(m[40:]), txid: ne.Uint64(m[48:])}, true
+	}
+	best, ok := read(0)
+	sizes := []int{4096, 8192, 16384, 32768, 65536}
+	if ok {
+		sizes = []int{int(best.pageSize)}
+	}
+	for _, ps := range sizes {
+		if m, valid := read(ps); valid && (!ok || m.txid > best.txid) {
+			best, ok = m, true
+		}
+	}
+	if !ok {
+		return fmt.Errorf("store: %s is not a bbolt file (no valid meta page)", path)
+	}
+	if need := best.hwm * best.pageSize; uint64(fi.Size()) < need {
+		return fmt.Errorf("store: %s is truncated: %d bytes, where its pages take %d", path, fi.Size(), need)
+	}
+	return nil
 }
 
 // RestoreOptions tune Restore.

@@ -111,6 +111,36 @@ func records(t *testing.T, path string) uint64 {
 	return snap.Records
 }
 
+// truncated is a copy of the file at path without its second half.
+func truncated(path string) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		panic(err)
+	}
+	half := path + ".half"
+	if err := os.WriteFile(half, raw[:len(raw)/2], 0o600); err != nil {
+		panic(err)
+	}
+	return half
+}
+
+// scribbled is a copy of the file at path with its pages after the meta
+// pages overwritten by junk.
+func scribbled(path string) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		panic(err)
+	}
+	for i := 2 * os.Getpagesize(); i < len(raw); i++ {
+		raw[i] = byte(i*7 + 3)
+	}
+	out := path + ".scribbled"
+	if err := os.WriteFile(out, raw, 0o600); err != nil {
+		panic(err)
+	}
+	return out
+}
+
 // leftovers fails the test when Restore left a file behind in dir other than want.
 func leftovers(t *testing.T, dir string, want ...string) {
 	t.Helper()
@@ -214,7 +244,9 @@ func TestRestoreRefusesABadSnapshot(t *testing.T) {
 		{"truncated audit log", snapshotOf(t, 5, func(tx *bolt.Tx) error { return tx.Bucket(bucketAudit).Delete(be64(5)) }), "the audit chain does not verify"},
 		{"later schema", snapshotOf(t, 1, func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte("99")) }), `schema version "99"`},
 		{"not a jitbot store", foreign, "not a jitbot store"},
-		{"not a bbolt file", garbage, "garbage.db: invalid database"},
+		{"not a bbolt file", garbage, "garbage.db is not a bbolt file"},
+		{"truncated", truncated(snapshotOf(t, 300, nil)), "is truncated"},
+		{"scribbled over", scribbled(snapshotOf(t, 300, nil)), "is damaged"},
 		{"no file", filepath.Join(t.TempDir(), "none.db"), "no such file"},
 	}
 	for _, tt := range tests {

@@ -32,6 +32,8 @@ Usage:
   jitbot audit export  [-config jitbot.yaml] [-since 24h|2026-11-01T00:00:00Z]
   jitbot audit verify  [-config jitbot.yaml]
   jitbot contacts forget [-config jitbot.yaml] [-as admin@example.com] <email>
+  jitbot backup  [-config jitbot.yaml] -o jitbot-backup.db|-
+  jitbot restore [-config jitbot.yaml] -i jitbot-backup.db [-force]
   jitbot demo   [-speed 0] [-keep]
   jitbot version
   jitbot help [command]
@@ -45,6 +47,9 @@ grants, audit and contacts talk to the running server's admin API
 contacts forget drops a person's Teams contact and the Microsoft Entra account
 their email is bound to: the next account to write to jitbot with that email
 binds it (for a re-hired person, a renamed mailbox).
+backup takes a consistent snapshot of the store while jitbot serves (through
+the admin API) and verifies it; restore, with jitbot stopped, verifies a
+backup's audit chain and schema version before it puts it in place.
 status asks the running server how its store, Atlas integrations, Slack and
 Teams are (serve runs on with an Atlas integration degraded; check -online
 fails for it).
@@ -94,7 +99,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 }
 
 // verbs are the commands, as the command line names them.
-var verbs = []string{"serve", "check", "status", "grants", "audit", "contacts", "demo", "bench", "version", "help"}
+var verbs = []string{"serve", "check", "status", "grants", "audit", "contacts", "backup", "restore", "demo", "bench", "version", "help"}
 
 func (e *env) run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -127,6 +132,10 @@ func (e *env) run(ctx context.Context, args []string) error {
 		return e.audit(ctx, rest)
 	case "contacts":
 		return e.contacts(ctx, rest)
+	case "backup":
+		return e.backup(ctx, rest)
+	case "restore":
+		return e.restore(ctx, rest)
 	case "demo":
 		return e.demo(ctx, rest)
 	case "bench":

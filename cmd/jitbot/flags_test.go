@@ -35,6 +35,8 @@ var helpCases = []struct {
 	{"audit export", []string{"-config", "-since"}},
 	{"audit verify", []string{"-config"}},
 	{"contacts forget", []string{"-config", "-as"}},
+	{"backup", []string{"-config", "-o"}},
+	{"restore", []string{"-config", "-i", "-force"}},
 	{"demo", []string{"-speed", "-keep"}},
 	{"version", nil},
 }
