@@ -108,9 +108,9 @@ func (e *env) run(ctx context.Context, args []string) error {
 	}
 	switch args[0] {
 	case "-h", "-help", "--help":
-		args[0] = "help"
+		args = append([]string{"help"}, args[1:]...)
 	case "-version", "--version":
-		args[0] = "version"
+		args = append([]string{"version"}, args[1:]...)
 	}
 	verb, rest, ok := pickWord(args, verbs)
 	if !ok {
