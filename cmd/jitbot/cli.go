@@ -98,7 +98,8 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	return 1
 }
 
-// verbs are the commands, as the command line names them.
+// verbs are the commands, as the command line names them: flags before
+// the command are parsed once the first of these is found.
 var verbs = []string{"serve", "check", "status", "grants", "audit", "contacts", "backup", "restore", "demo", "bench", "version", "help"}
 
 func (e *env) run(ctx context.Context, args []string) error {
@@ -112,12 +113,13 @@ func (e *env) run(ctx context.Context, args []string) error {
 	case "-version", "--version":
 		args = append([]string{"version"}, args[1:]...)
 	}
-	verb, rest, ok := pickWord(args, verbs)
-	if !ok {
-		if strings.HasPrefix(args[0], "-") {
+	verb, rest := args[0], args[1:]
+	if strings.HasPrefix(verb, "-") {
+		// Flags before the command: it is the first word that names one.
+		var ok bool
+		if verb, rest, ok = pickWord(args, verbs); !ok {
 			return usageErr("missing command (flags follow a command: jitbot <command> [flags])")
 		}
-		return usageErr("unknown command %q", args[0])
 	}
 	switch verb {
 	case "serve":
@@ -150,16 +152,15 @@ func (e *env) run(ctx context.Context, args []string) error {
 		return &exitError{code: 2, msg: moved}
 	case "version":
 		return e.version(rest)
+	case "help":
+		// help [command [subcommand]]: the command's own -h.
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") || rest[0] == "help" {
+			fmt.Fprint(e.stdout, usage)
+			return errHelp
+		}
+		return e.run(ctx, append(slices.Clip(rest), "-h"))
 	}
-	// help [command [subcommand]]: the command's own -h.
-	if len(rest) == 0 {
-		fmt.Fprint(e.stdout, usage)
-		return errHelp
-	}
-	if !slices.Contains(verbs, rest[0]) || rest[0] == "help" {
-		return usageErr("help: unknown command %q", rest[0])
-	}
-	return e.run(ctx, append(slices.Clip(rest), "-h"))
+	return usageErr("unknown command %q", verb)
 }
 
 // flags is the flag set of a command that reads the configuration, with

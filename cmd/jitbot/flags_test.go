@@ -101,7 +101,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 	}
 
 	// The whole usage, which names every command.
-	for _, line := range [][]string{{"help"}, {"-h"}, {"--help"}} {
+	for _, line := range [][]string{{"help"}, {"-h"}, {"--help"}, {"help", "-h"}, {"help", "help"}} {
 		code, out, errs := runCLIStreams(line...)
 		if code != 0 || errs != "" || out != usage {
 			t.Fatalf("%v: exit %d, stderr %q, stdout:\n%s", line, code, errs, out)
@@ -110,6 +110,13 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 	for name, c := range commands {
 		if !strings.Contains(usage, "jitbot "+name) || !strings.Contains(strings.Join(strings.Fields(usage), " "), strings.Join(strings.Fields("jitbot "+name+" "+c.synopsis), " ")) {
 			t.Errorf("the usage does not show %q as its -h does", "jitbot "+name+" "+c.synopsis)
+		}
+	}
+
+	// Every command found after flags too (verbs lists them all).
+	for _, v := range verbs {
+		if code, out, errs := runCLIStreams("-config", "x.yaml", v, "-h"); code != 0 || out == "" || errs != "" {
+			t.Errorf("-config x.yaml %s -h: exit %d, stderr %q", v, code, errs)
 		}
 	}
 
@@ -135,7 +142,7 @@ func TestUnknownCommandsAndSubcommands(t *testing.T) {
 	}{
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"frobnicate", "-h"}, `unknown command "frobnicate"`},
-		{[]string{"help", "frobnicate"}, `help: unknown command "frobnicate"`},
+		{[]string{"help", "frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"-config", "x.yaml"}, "missing command"},
 		{[]string{"grants"}, "grants: want list or revoke\nRun 'jitbot grants -h' for usage."},
 		{[]string{"grants", "-config", "x.yaml"}, "grants: want list or revoke"},
