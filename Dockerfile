@@ -45,10 +45,17 @@ COPY . .
 
 ARG TARGETOS
 ARG TARGETARCH
+# What `jitbot version`, /healthz and jitbot_build_info report. The build
+# context has no .git (and GOFLAGS has -buildvcs=false), so Go cannot stamp
+# the revision itself: pass it.
 ARG VERSION=dev
+ARG REVISION=unknown
 RUN --mount=type=cache,target=/root/.cache/go-build \
     GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags "-s -w -X main.release=${VERSION}" -o /out/jitbot ./cmd/jitbot \
+    go build -trimpath -ldflags "-s -w \
+      -X github.com/jitbot/jitbot/cmd/internal/buildinfo.version=${VERSION} \
+      -X github.com/jitbot/jitbot/cmd/internal/buildinfo.revision=${REVISION}" \
+      -o /out/jitbot ./cmd/jitbot \
  && mkdir -p /out/data
 
 # ---- final stage -----------------------------------------------------------

@@ -825,7 +825,11 @@ func TestDockerfile(t *testing.T) {
 	for _, in := range build.instr {
 		fmt.Fprintf(&text, "%s %s\n", in.cmd, in.args)
 	}
-	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-s -w", "./cmd/jitbot"} {
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-s -w", "./cmd/jitbot",
+		// The release and revision jitbot version, /healthz and jitbot_build_info report.
+		"ARG VERSION", "ARG REVISION",
+		"-X github.com/jitbot/jitbot/cmd/internal/buildinfo.version=${VERSION}",
+		"-X github.com/jitbot/jitbot/cmd/internal/buildinfo.revision=${REVISION}"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("build stage does not contain %q", want)
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
@@ -31,8 +32,14 @@ Usage:
   jitbot audit export  [-config jitbot.yaml] [-since 24h|2026-11-01T00:00:00Z]
   jitbot audit verify  [-config jitbot.yaml]
   jitbot contacts forget [-config jitbot.yaml] [-as admin@example.com] <email>
+  jitbot backup  [-config jitbot.yaml] -o jitbot-backup.db|-
+  jitbot restore [-config jitbot.yaml] -i jitbot-backup.db [-force]
   jitbot demo   [-speed 0] [-keep]
   jitbot version
+  jitbot help [command]
+
+Every command answers -h with what it does and its flags; flags may come
+before or after its words and arguments (-- ends them).
 
 The config defaults to $JITBOT_CONFIG, else /etc/jitbot/jitbot.yaml.
 grants, audit and contacts talk to the running server's admin API
@@ -40,6 +47,9 @@ grants, audit and contacts talk to the running server's admin API
 contacts forget drops a person's Teams contact and the Microsoft Entra account
 their email is bound to: the next account to write to jitbot with that email
 binds it (for a re-hired person, a renamed mailbox).
+backup takes a consistent snapshot of the store while jitbot serves (through
+the admin API) and verifies it; restore, with jitbot stopped, verifies a
+backup's audit chain and schema version before it puts it in place.
 status asks the running server how its store, Atlas integrations, Slack and
 Teams are (serve runs on with an Atlas integration degraded; check -online
 fails for it).
@@ -57,6 +67,12 @@ func usageErr(format string, args ...any) error {
 	return &exitError{code: 2, msg: fmt.Sprintf(format, args...) + "\nRun 'jitbot help' for usage."}
 }
 
+// cmdUsageErr is a usage error of the command name ("grants revoke"),
+// pointing at its help.
+func cmdUsageErr(name, format string, args ...any) error {
+	return &exitError{code: 2, msg: fmt.Sprintf(format, args...) + "\nRun 'jitbot " + name + " -h' for usage."}
+}
+
 type env struct {
 	stdout, stderr io.Writer
 	lookup         config.Env
@@ -65,14 +81,16 @@ type env struct {
 	atlasSpec func() (*atlastest.Spec, error)
 }
 
-// cli runs one command line and returns the exit status.
+// cli runs one command line and returns the exit status: 0, 1 for a
+// failure, 2 for a usage error. Help asked for (-h) goes to stdout with
+// status 0; errors go to stderr as one line "jitbot: " and the message.
 func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
 	e := &env{stdout: stdout, stderr: stderr, lookup: lookup, atlasSpec: atlastest.SharedSpec}
 	err := e.run(ctx, args)
-	if err == nil {
+	if err == nil || errors.Is(err, errHelp) {
 		return 0
 	}
-	fmt.Fprintln(stderr, "jitbot: "+err.Error())
+	fmt.Fprintln(stderr, "jitbot: "+onePrefix(err.Error()))
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
@@ -80,11 +98,29 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	return 1
 }
 
+// verbs are the commands, as the command line names them: flags before
+// the command are parsed once the first of these is found.
+var verbs = []string{"serve", "check", "status", "grants", "audit", "contacts", "backup", "restore", "demo", "bench", "version", "help"}
+
 func (e *env) run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usageErr("missing command")
+		// Nothing asked: the usage, on stderr, as the usage error it is.
+		return &exitError{code: 2, msg: "missing command\n\n" + usage}
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		args = append([]string{"help"}, args[1:]...)
+	case "-version", "--version":
+		args = append([]string{"version"}, args[1:]...)
 	}
 	verb, rest := args[0], args[1:]
+	if strings.HasPrefix(verb, "-") {
+		// Flags before the command: it is the first word that names one.
+		var ok bool
+		if verb, rest, ok = pickWord(args, verbs); !ok {
+			return usageErr("missing command (flags follow a command: jitbot <command> [flags])")
+		}
+	}
 	switch verb {
 	case "serve":
 		return e.serve(ctx, rest)
@@ -98,37 +134,44 @@ func (e *env) run(ctx context.Context, args []string) error {
 		return e.audit(ctx, rest)
 	case "contacts":
 		return e.contacts(ctx, rest)
+	case "backup":
+		return e.backup(ctx, rest)
+	case "restore":
+		return e.restore(ctx, rest)
 	case "demo":
 		return e.demo(ctx, rest)
 	case "bench":
 		// The scenarios (load generation, kill loops) are not in this
 		// binary: they are a command of their own, run from the source tree.
-		return &exitError{code: 2, msg: "bench has moved out of the jitbot binary: run `" + strings.Join(append([]string{"go run ./cmd/jitbot-bench"}, rest...), " ") +
-			"` in jitbot's source tree (see README.md, Performance)"}
-	case "version", "-version", "--version":
+		moved := "bench has moved out of the jitbot binary: run `" + strings.Join(append([]string{"go run ./cmd/jitbot-bench"}, rest...), " ") +
+			"` in jitbot's source tree (see README.md, Performance)"
+		if wantsHelp(rest) {
+			fmt.Fprintln(e.stdout, moved)
+			return errHelp
+		}
+		return &exitError{code: 2, msg: moved}
+	case "version":
 		return e.version(rest)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(e.stdout, usage)
-		return nil
+	case "help":
+		// help [command [subcommand]]: the command's own -h.
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") || rest[0] == "help" {
+			fmt.Fprint(e.stdout, usage)
+			return errHelp
+		}
+		return e.run(ctx, append(slices.Clip(rest), "-h"))
 	}
 	return usageErr("unknown command %q", verb)
 }
 
+// flags is the flag set of a command that reads the configuration, with
+// its -config flag.
 func (e *env) flags(name string) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("jitbot "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := e.flagSet(name)
 	def := "/etc/jitbot/jitbot.yaml"
 	if v, ok := e.lookup("JITBOT_CONFIG"); ok && v != "" {
 		def = v
 	}
-	return fs, fs.String("config", def, "path of jitbot.yaml")
-}
-
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return usageErr("%s: %v", fs.Name(), err)
-	}
-	return nil
+	return fs, fs.String("config", def, "path of jitbot.yaml ($JITBOT_CONFIG when set)")
 }
 
 func (e *env) load(path string) (*config.Config, error) {
@@ -220,94 +263,95 @@ func (e *env) openStore(cfg *config.Config, readOnly bool) (app.Backend, error) 
 }
 
 func (e *env) grants(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usageErr("grants: want list or revoke")
+	return e.group("grants", args, func(sub string, args []string) error {
+		if sub == "list" {
+			return e.grantsList(ctx, args)
+		}
+		return e.grantsRevoke(ctx, args)
+	})
+}
+
+func (e *env) grantsList(ctx context.Context, args []string) error {
+	fs, path := e.flags("grants list")
+	state := fs.String("state", "live", "live, all, or states separated by commas")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
-	switch args[0] {
-	case "list":
-		fs, path := e.flags("grants list")
-		state := fs.String("state", "live", "live, all, or states separated by commas")
-		asJSON := fs.Bool("json", false, "print JSON")
-		if err := parseFlags(fs, args[1:]); err != nil {
-			return err
-		}
-		states, err := app.ParseStates(*state)
-		if err != nil {
-			return usageErr("-state: %v", err)
-		}
-		cfg, err := e.load(*path)
-		if err != nil {
-			return err
-		}
-		var views []app.GrantView
-		if c, err := e.server(ctx, cfg); err != nil {
-			return err
-		} else if c != nil {
-			if views, err = c.Grants(ctx, *state); err != nil {
-				return err
-			}
-		} else {
-			db, err := e.openStore(cfg, true)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			rs, err := db.Find(ctx, flows.Query{States: states})
-			if err != nil {
-				return err
-			}
-			for _, r := range rs {
-				views = append(views, app.ViewOf(r))
-			}
-		}
-		if *asJSON {
-			if views == nil {
-				views = []app.GrantView{} // [], not null, for scripts
-			}
-			enc := json.NewEncoder(e.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(views)
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tSTATE\tREQUESTER\tRESOURCE\tROLE\tEXPIRES")
-		for _, v := range views {
-			exp := ""
-			if !v.ExpiresAt.IsZero() {
-				exp = v.ExpiresAt.UTC().Format(time.RFC3339)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.State, v.Requester, v.Resource, v.Role, exp)
-		}
-		return tw.Flush()
-	case "revoke":
-		fs, path := e.flags("grants revoke")
-		as := fs.String("as", "", "the admin revoking (default: the first admin in the policy)")
-		reason := fs.String("reason", "", "why, for the audit log and the requester")
-		if err := parseFlags(fs, args[1:]); err != nil {
-			return err
-		}
-		if fs.NArg() != 1 {
-			return usageErr("grants revoke: want one request id")
-		}
-		id := fs.Arg(0)
-		cfg, err := e.load(*path)
-		if err != nil {
-			return err
-		}
-		if *as, err = actingAdmin(cfg, *as); err != nil {
-			return err
-		}
-		var v app.GrantView
-		if c := app.NewAdminClient(cfg); c.Up(ctx) {
-			if v, err = c.Revoke(ctx, id, *as, *reason); err != nil {
-				return err
-			}
-		} else if v, err = e.revokeOffline(ctx, cfg, id, *as, *reason); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "request %s is %s\n", v.ID, v.State)
-		return nil
+	states, err := app.ParseStates(*state)
+	if err != nil {
+		return usageErr("-state: %v", err)
 	}
-	return usageErr("grants: unknown subcommand %q; want list or revoke", args[0])
+	cfg, err := e.load(*path)
+	if err != nil {
+		return err
+	}
+	var views []app.GrantView
+	if c, err := e.server(ctx, cfg); err != nil {
+		return err
+	} else if c != nil {
+		if views, err = c.Grants(ctx, *state); err != nil {
+			return err
+		}
+	} else {
+		db, err := e.openStore(cfg, true)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		rs, err := db.Find(ctx, flows.Query{States: states})
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			views = append(views, app.ViewOf(r))
+		}
+	}
+	if *asJSON {
+		if views == nil {
+			views = []app.GrantView{} // [], not null, for scripts
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(views)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tREQUESTER\tRESOURCE\tROLE\tEXPIRES")
+	for _, v := range views {
+		exp := ""
+		if !v.ExpiresAt.IsZero() {
+			exp = v.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.State, v.Requester, v.Resource, v.Role, exp)
+	}
+	return tw.Flush()
+}
+
+func (e *env) grantsRevoke(ctx context.Context, args []string) error {
+	fs, path := e.flags("grants revoke")
+	as := fs.String("as", "", "the admin revoking (default: the first admin in the policy)")
+	reason := fs.String("reason", "", "why, for the audit log and the requester")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	id := fs.Arg(0)
+	cfg, err := e.load(*path)
+	if err != nil {
+		return err
+	}
+	if *as, err = actingAdmin(cfg, *as); err != nil {
+		return err
+	}
+	var v app.GrantView
+	if c := app.NewAdminClient(cfg); c.Up(ctx) {
+		if v, err = c.Revoke(ctx, id, *as, *reason); err != nil {
+			return err
+		}
+	} else if v, err = e.revokeOffline(ctx, cfg, id, *as, *reason); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "request %s is %s\n", v.ID, v.State)
+	return nil
 }
 
 // revokeOffline revokes a grant when no server runs: against the store and
@@ -350,17 +394,18 @@ func (u *untold) Notify(_ context.Context, n flows.Notice) error {
 }
 
 func (e *env) audit(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usageErr("audit: want export or verify")
-	}
-	sub := args[0]
+	return e.group("audit", args, func(sub string, args []string) error { return e.auditSub(ctx, sub, args) })
+}
+
+func (e *env) auditSub(ctx context.Context, sub string, args []string) error {
 	fs, path := e.flags("audit " + sub)
-	since := fs.String("since", "", "only records from this time (RFC 3339) or this long ago (24h, 7d)")
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
+	sinceHelp := "only records from this time (RFC 3339) or this long ago (24h, 7d)"
+	if sub == "verify" {
+		sinceHelp = "refused: the chain is verified from its first record"
 	}
-	if sub != "export" && sub != "verify" {
-		return usageErr("audit: unknown subcommand %q; want export or verify", sub)
+	since := fs.String("since", "", sinceHelp)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if sub == "verify" && *since != "" {
 		return usageErr("audit verify: -since does not apply: the chain is verified from its first record")
@@ -404,19 +449,14 @@ func (e *env) audit(ctx context.Context, args []string) error {
 }
 
 func (e *env) contacts(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usageErr("contacts: want forget")
-	}
-	if args[0] != "forget" {
-		return usageErr("contacts: unknown subcommand %q; want forget", args[0])
-	}
+	return e.group("contacts", args, func(_ string, args []string) error { return e.contactsForget(ctx, args) })
+}
+
+func (e *env) contactsForget(ctx context.Context, args []string) error {
 	fs, path := e.flags("contacts forget")
 	as := fs.String("as", "", "the admin forgetting the contact (default: the first admin in the policy)")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() != 1 {
-		return usageErr("contacts forget: want one email")
 	}
 	email, err := flows.NormalizeEmail(fs.Arg(0))
 	if err != nil {

@@ -61,7 +61,7 @@ func TestGrantsRevoke(t *testing.T) {
 	if code, out := runCLI("grants", "revoke", "-as", rig.Alice.Email, "-config", h.ConfigPath, ids[0]); code != 1 || !strings.Contains(out, "not an admin") {
 		t.Fatalf("revoke as a non-admin: exit %d %s", code, out)
 	}
-	code, out := runCLI("grants", "revoke", "-reason", "offboarding", "-config", h.ConfigPath, ids[0])
+	code, out := runCLI("grants", "revoke", ids[0], "-reason", "offboarding", "-config", h.ConfigPath) // flags after the id
 	if code != 0 || !strings.Contains(out, ids[0]) {
 		t.Fatalf("revoke through the admin API: exit %d %s", code, out)
 	}

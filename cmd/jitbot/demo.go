@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,8 +34,7 @@ type demo struct {
 }
 
 func (e *env) demo(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("jitbot demo", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := e.flagSet("demo")
 	speed := fs.Float64("speed", 0, "0: jump over waiting time; N: let demo time run N times faster than real time (the scheduler then fires on its own)")
 	keep := fs.Bool("keep", false, "leave jitbot and the simulators running after the journey, until interrupted")
 	if err := parseFlags(fs, args); err != nil {

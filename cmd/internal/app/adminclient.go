@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,8 +109,60 @@ func (c *AdminClient) ForgetContact(ctx context.Context, email, as string) error
 	return c.do(ctx, http.MethodPost, "/admin/contacts/teams/"+url.PathEscape(email)+"/forget", forgetBody{As: as}, &res)
 }
 
+// Backup streams a consistent snapshot of the running server's store to w
+// (GET /admin/backup) and returns its size. It fails unless the snapshot
+// arrived whole: the size and SHA-256 the server sends after it must match
+// what w was given.
+func (c *AdminClient) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/admin/backup", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	hc := *c.http
+	hc.Timeout = BackupTimeout
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("%w at %s: %v", ErrNoServer, c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, responseError(resp, http.MethodGet, "/admin/backup")
+	}
+	sum := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, sum), resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("backup cut short after %d bytes: %w", n, err)
+	}
+	// The trailers arrive with the body's end.
+	size := resp.Trailer.Get(BackupSizeTrailer)
+	if why := resp.Trailer.Get(BackupErrorTrailer); why != "" || size == "" {
+		if why == "" {
+			why = "it did not say the snapshot was whole"
+		}
+		return n, fmt.Errorf("the server's backup failed after %d bytes: %s", n, why)
+	}
+	if size != strconv.FormatInt(n, 10) {
+		return n, fmt.Errorf("backup cut short: %d bytes arrived, the server sent %s", n, size)
+	}
+	if got, want := hex.EncodeToString(sum.Sum(nil)), resp.Trailer.Get(BackupSHA256Trailer); got != want {
+		return n, fmt.Errorf("backup damaged in transit: SHA-256 %s, the server sent %s", got, want)
+	}
+	return n, nil
+}
+
 // ErrNoServer says nothing listens at the admin address.
 var ErrNoServer = errors.New("no jitbot server answers")
+
+// responseError is what an answer other than a success says.
+func responseError(resp *http.Response, method, path string) error {
+	var e apiError
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if json.Unmarshal(raw, &e) == nil && e.Message != "" {
+		return fmt.Errorf("%s", e.Message)
+	}
+	return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(raw)))
+}
 
 func (c *AdminClient) do(ctx context.Context, method, path string, body any, out any) error {
 	var rd io.Reader
@@ -129,12 +184,7 @@ func (c *AdminClient) do(ctx context.Context, method, path string, body any, out
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		var e apiError
-		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		if json.Unmarshal(raw, &e) == nil && e.Message != "" {
-			return fmt.Errorf("%s", e.Message)
-		}
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(raw)))
+		return responseError(resp, method, path)
 	}
 	if w, ok := out.(io.Writer); ok {
 		_, err = io.Copy(w, resp.Body)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/slack"
 	"github.com/jitbot/jitbot/bot/teams"
+	"github.com/jitbot/jitbot/cmd/internal/buildinfo"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
 )
@@ -119,7 +121,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		return nil, err
 	}
 	if m.atlas, err = NewAtlas(m.ctx, cfg, opts); err != nil {
-		return nil, fmt.Errorf("atlas: %w", err)
+		return nil, named("atlas", err)
 	}
 	m.health = newHealth(m.clock, opts.HealthSleep, m.log.With("component", "health"))
 	for _, in := range cfg.Integrations {
@@ -166,7 +168,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		sc.Clock, sc.HTTPClient, sc.Inbox = m.clock, slackHTTP.client(), m.inbox
 		m.slack, err = slack.New(sc, m.engine, m.log)
 		if err != nil {
-			return nil, fmt.Errorf("slack: %w", err)
+			return nil, named("slack", err)
 		}
 		m.engine.Register(m.slack)
 		m.health.add("slack", "", false, m.slack.Ping)
@@ -177,7 +179,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		tc.Clock, tc.HTTPClient, tc.Inbox = m.clock, teamsHTTP.client(), m.inbox
 		m.teams, err = teams.New(tc, m.engine, m.db, m.log)
 		if err != nil {
-			return nil, fmt.Errorf("teams: %w", err)
+			return nil, named("teams", err)
 		}
 		m.engine.Register(m.teams)
 		m.health.add("teams", "", false, m.teams.Ping)
@@ -228,6 +230,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		}
 	}
 	return m, nil
+}
+
+// named is err said as from part ("atlas: ..."), unless it says so
+// already: an adapter's errors name it, and wrapping them again would say
+// it twice.
+func named(part string, err error) error {
+	if strings.HasPrefix(err.Error(), part+": ") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", part, err)
 }
 
 func newHTTPServer(h http.Handler) *http.Server {
@@ -319,7 +331,7 @@ func (m *Main) routes() (public, admin http.Handler) {
 		adm = http.NewServeMux()
 	}
 	probes := func(mux *http.ServeMux) {
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+		mux.HandleFunc("GET /healthz", healthz)
 		mux.HandleFunc("GET /readyz", m.readyz)
 	}
 	probes(pub)
@@ -339,6 +351,18 @@ func (m *Main) routes() (public, admin http.Handler) {
 		pub.Handle("/teams/", m.teams.Handler())
 	}
 	return pub, adm
+}
+
+// Health is what /healthz answers: the process is alive, and which build
+// it runs.
+type Health struct {
+	Status string `json:"status"` // always "ok": an answer is the proof
+	buildinfo.Info
+}
+
+// healthz says the process is alive, and what it is (buildinfo).
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, Health{Status: "ok", Info: buildinfo.Read()})
 }
 
 // readyz says whether this replica can take webhooks: the store is open
@@ -402,7 +426,8 @@ func (m *Main) Run(ctx context.Context) error {
 		go func() { serveErr <- m.adminServer.Serve(m.adminLn) }()
 		m.log.Info("jitbot admin API and metrics", "addr", m.AdminAddr())
 	}
-	m.log.Info("jitbot serving", "addr", m.Addr())
+	build := buildinfo.Read()
+	m.log.Info("jitbot serving", "addr", m.Addr(), "version", build.Version, "revision", build.Revision)
 	// Dependencies are checked in the background from now on: an Atlas
 	// integration that does not answer degrades alone, nothing waits for it
 	// (Started does, so that their state is known by then).
@@ -501,12 +526,12 @@ func (m *Main) Close() error {
 		}
 		if m.slack != nil {
 			if err := m.slack.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("slack: %w", err))
+				errs = append(errs, named("slack", err))
 			}
 		}
 		if m.teams != nil {
 			if err := m.teams.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("teams: %w", err))
+				errs = append(errs, named("teams", err))
 			}
 		}
 		if m.inbox != nil {
@@ -529,7 +554,7 @@ func (m *Main) Close() error {
 		}
 		if m.db != nil {
 			if err := m.db.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("store: %w", err))
+				errs = append(errs, named("store", err))
 			}
 		}
 	})

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/jitbot/jitbot/bot"
@@ -23,6 +24,9 @@ type Backend interface {
 	flows.Outbox
 	flows.AuditReader
 	CountByState(ctx context.Context) (map[flows.State]int, error)
+	// Backup writes a consistent snapshot of the whole backend to w while
+	// it serves (GET /admin/backup, jitbot backup), and returns its size.
+	Backup(w io.Writer) (int64, error)
 	Close() error
 }
 
@@ -45,3 +49,43 @@ func OpenBackend(cfg *config.Config, readOnly bool, lockTimeout time.Duration) (
 	}
 	return db, nil
 }
+
+// BackupInfo is what a backup holds, as VerifyBackup and RestoreBackend
+// found it.
+type BackupInfo struct {
+	// SchemaVersion is the layout the backup was written in (an earlier
+	// one is migrated when jitbot next serves on it).
+	SchemaVersion int
+	// Records and Head are its audit chain's length and last hash.
+	Records uint64
+	Head    string
+	// Size is its size in bytes.
+	Size int64
+	// Previous is where RestoreBackend kept the store it replaced (empty
+	// when there was none).
+	Previous string
+}
+
+// ErrBackendExists says RestoreBackend found a store where the
+// configuration puts it, and was not told to replace it.
+var ErrBackendExists = store.ErrStoreExists
+
+// VerifyBackup proves the backup at path is one jitbot can run on: a store
+// of a schema version this jitbot reads, consistent, whose audit chain is
+// whole.
+func VerifyBackup(ctx context.Context, path string) (BackupInfo, error) {
+	s, err := store.VerifySnapshot(ctx, path)
+	return BackupInfo{SchemaVersion: s.Version, Records: s.Records, Head: s.Head, Size: s.Size}, err
+}
+
+// RestoreBackend puts the backup src in place of the configured store,
+// which no jitbot may be running on (ErrBackendLocked): it verifies src
+// first (VerifyBackup), and replaces a store already there only when
+// force, keeping it beside (BackupInfo.Previous); else ErrBackendExists.
+func RestoreBackend(ctx context.Context, cfg *config.Config, src string, force bool) (BackupInfo, error) {
+	r, err := store.Restore(ctx, src, cfg.StorePath, store.RestoreOptions{Force: force, LockTimeout: 2 * time.Second})
+	return BackupInfo{SchemaVersion: r.Version, Records: r.Records, Head: r.Head, Size: r.Size, Previous: r.Previous}, err
+}
+
+// KeptBeforeRestore is where RestoreBackend keeps the store it replaces.
+func KeptBeforeRestore(cfg *config.Config) string { return store.BeforeRestore(cfg.StorePath) }

@@ -14,6 +14,7 @@ import (
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
 	"github.com/jitbot/jitbot/cmd/internal/app"
+	"github.com/jitbot/jitbot/cmd/internal/buildinfo"
 	"github.com/jitbot/jitbot/cmd/internal/rig"
 	"github.com/jitbot/jitbot/cmd/internal/rig/rigtest"
 	"github.com/jitbot/jitbot/flows"
@@ -223,7 +224,9 @@ func TestHealthReadinessMetricsAndAdmin(t *testing.T) {
 	h := rigtest.New(t, nil)
 	tk := make(ticker)
 	h.StartWith(app.Options{HealthSleep: tk.sleep, AtlasSleep: noSleep})
-	if code, body := get(t, h.URL("/healthz"), ""); code != 200 || body != "ok\n" {
+	build := buildinfo.Read()
+	if code, body := get(t, h.URL("/healthz"), ""); code != 200 || body != fmt.Sprintf(`{"status":"ok","version":%q,"revision":%q,"modified":%v,"go":%q}`+"\n",
+		build.Version, build.Revision, build.Modified, build.GoVersion) {
 		t.Fatalf("healthz %d %q", code, body)
 	}
 	if code, body := get(t, h.URL("/readyz"), ""); code != 200 || body != "ready\n" {
@@ -246,7 +249,8 @@ func TestHealthReadinessMetricsAndAdmin(t *testing.T) {
 			`jitbot_integration_up{integration="prod"} 1`, `jitbot_integration_checks_total{integration="prod",result="ok"} 1`,
 			"# TYPE jitbot_atlas_watchers gauge\njitbot_atlas_watchers 0", "# TYPE jitbot_atlas_apply_waits gauge\njitbot_atlas_apply_waits 0",
 			`jitbot_atlas_apply_waits_total{result="applied"} 0`, `jitbot_atlas_apply_waits_total{result="timed_out"} 0`,
-			"jitbot_inbox_depth 0", "jitbot_inbox_oldest_age_seconds 0"} {
+			"jitbot_inbox_depth 0", "jitbot_inbox_oldest_age_seconds 0",
+			fmt.Sprintf("# TYPE jitbot_build_info gauge\njitbot_build_info{revision=%q,version=%q} 1", build.Revision, build.Version)} {
 			if code != 200 || !strings.Contains(body, want) {
 				missing = want
 				break

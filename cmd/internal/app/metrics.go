@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/jitbot/jitbot/cmd/internal/buildinfo"
 	"github.com/jitbot/jitbot/flows"
 )
 
@@ -65,7 +66,11 @@ func newMetrics(counts func(context.Context) (map[flows.State]int, error), extra
 		orphans:     prometheus.NewCounter(prometheus.CounterOpts{Name: "jitbot_reconcile_orphans_deleted_total", Help: "Atlas users labelled managed-by=jitbot with no live grant, deleted by reconcile."}),
 		missing:     prometheus.NewCounter(prometheus.CounterOpts{Name: "jitbot_reconcile_missing_total", Help: "Active grants whose Atlas user was gone."}),
 	}
-	m.reg.MustRegister(m.events, m.provisioning, m.revocation, m.overstay, m.sweepLag, m.sweepTime, m.sweepErrors, m.orphans, m.missing,
+	build := buildinfo.Read()
+	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitbot_build_info", Help: "Always 1; its labels say which build runs (the release and its VCS revision).",
+		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision}})
+	info.Set(1)
+	m.reg.MustRegister(info, m.events, m.provisioning, m.revocation, m.overstay, m.sweepLag, m.sweepTime, m.sweepErrors, m.orphans, m.missing,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(&stateCollector{counts: counts, desc: prometheus.NewDesc("jitbot_requests", "Requests by state.", []string{"state"}, nil)})
 	for _, c := range extra {
