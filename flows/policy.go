@@ -19,6 +19,7 @@ type Policy struct {
 	integrations []*Integration
 	flows        []*Flow
 	kinds        []KindSpec // the kinds its flows may name, built-in ones first
+	hash         string     // of the spec it was compiled from (Hash)
 
 	mu     sync.RWMutex
 	synced map[string][]string // group -> emails last read from its Slack user groups
@@ -78,6 +79,12 @@ func (p Principal) String() string {
 	}
 	return string(p.Kind)
 }
+
+// Hash identifies the policy: the same spec (and kinds) always compiles to
+// the same hash, and any change to it gives another. Requests record the
+// hash of the policy they were routed under; the admin status and
+// /metrics show the one in force.
+func (p *Policy) Hash() string { return p.hash }
 
 // Admins lists the policy's admins.
 func (p *Policy) Admins() []string {
