@@ -590,13 +590,13 @@ func exampleConfig(t *testing.T, b *bundle) []byte {
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // loadConfig loads the ConfigMap's jitbot.yaml with jitbot's own config
-// loader, with the Secret's placeholders (made the right shape) as the
-// environment.
+// loader, with the Secret's placeholders filled in (made the right shape:
+// the loader refuses the placeholders themselves) as the environment.
 func loadConfig(t *testing.T, b *bundle) *config.Config {
 	t.Helper()
 	env := func(name string) (string, bool) {
 		v, ok := b.secret.StringData[name]
-		return strings.ReplaceAll(v, "REPLACE-ME", "replace-me-0123456789"), ok
+		return strings.ReplaceAll(v, "REPLACE-ME", "Q7f2-0123456789abcdef"), ok
 	}
 	cfg, err := config.Parse(configKey, exampleConfig(t, b), env)
 	if err != nil {

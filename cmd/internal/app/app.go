@@ -118,8 +118,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if m.db, err = OpenBackend(cfg, false, 0); err != nil {
 		return nil, err
 	}
+	// The adapters' errors name the adapter already ("atlas: ..."): they
+	// are returned as they are, not prefixed again.
 	if m.atlas, err = NewAtlas(m.ctx, cfg, opts); err != nil {
-		return nil, fmt.Errorf("atlas: %w", err)
+		return nil, err
 	}
 	m.health = newHealth(m.clock, opts.HealthSleep, m.log.With("component", "health"))
 	for _, in := range cfg.Integrations {
@@ -166,7 +168,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		sc.Clock, sc.HTTPClient, sc.Inbox = m.clock, slackHTTP.client(), m.inbox
 		m.slack, err = slack.New(sc, m.engine, m.log)
 		if err != nil {
-			return nil, fmt.Errorf("slack: %w", err)
+			return nil, err
 		}
 		m.engine.Register(m.slack)
 		m.health.add("slack", "", false, m.slack.Ping)
@@ -177,7 +179,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		tc.Clock, tc.HTTPClient, tc.Inbox = m.clock, teamsHTTP.client(), m.inbox
 		m.teams, err = teams.New(tc, m.engine, m.db, m.log)
 		if err != nil {
-			return nil, fmt.Errorf("teams: %w", err)
+			return nil, err
 		}
 		m.engine.Register(m.teams)
 		m.health.add("teams", "", false, m.teams.Ping)

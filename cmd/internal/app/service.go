@@ -64,7 +64,7 @@ func NewOffline(ctx context.Context, cfg *config.Config, db Backend, untold flow
 	}
 	p, err := NewAtlas(ctx, cfg, opts)
 	if err != nil {
-		return nil, fmt.Errorf("atlas: %w", err)
+		return nil, err // "atlas: ..." already
 	}
 	if !opts.NoStartupCheck {
 		if err := pingAtlas(ctx, cfg, p); err != nil {
