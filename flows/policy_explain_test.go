@@ -98,3 +98,26 @@ func TestWarnings(t *testing.T) {
 		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestKeepSyncedMembers: a reloaded policy starts with the members Slack
+// gave the groups it shares with the old one, and only those.
+func TestKeepSyncedMembers(t *testing.T) {
+	spec := testPolicy()
+	spec.Groups["oncall"] = []string{"lead@example.com", "slack:db-oncall"}
+	spec.Groups["sre"] = []string{"slack:sre"}
+	old := mustCompile(t, spec)
+	for g, m := range map[string]string{"oncall": "sam@example.com", "sre": "ann@example.com"} {
+		if err := old.SetSyncedMembers(g, []string{m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec.Groups["sre"] = []string{"slack:sre-2"} // another Slack user group: its members are not the old ones
+	reloaded := mustCompile(t, spec)
+	reloaded.KeepSyncedMembers(old)
+	if got := reloaded.GroupMembers("oncall"); !slices.Equal(got, []string{"lead@example.com", "sam@example.com"}) {
+		t.Fatalf("oncall: %v", got)
+	}
+	if got := reloaded.GroupMembers("sre"); len(got) != 0 {
+		t.Fatalf("sre: %v", got)
+	}
+}
