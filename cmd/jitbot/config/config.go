@@ -147,8 +147,13 @@ func LoadPolicy(path string, env Env) (*flows.Policy, error) {
 	l := newLoader(path, env)
 	l.policyOnly = true
 	cfg := l.load(raw)
-	if len(l.problems.Errors()) > 0 || cfg.Policy == nil {
+	switch {
+	case len(l.problems.Errors()) > 0:
 		return nil, l.sorted()
+	case cfg.Policy == nil:
+		// Only a fault of jitbot's own kinds stops Compile without a
+		// problem in the file: not the policy's, so not reported as one.
+		return nil, fmt.Errorf("config: %s: the policy could not be compiled", path)
 	}
 	return cfg.Policy, nil
 }
@@ -278,7 +283,8 @@ func (l *loader) isRefused(path string) bool {
 func policyPath(path string) bool {
 	head, rest, _ := strings.Cut(path, ".")
 	switch {
-	case head == "admins" || strings.HasPrefix(head, "admins["), head == "groups",
+	case path == "", // the file as a whole
+		head == "admins" || strings.HasPrefix(head, "admins["), head == "groups",
 		head == "flows" || strings.HasPrefix(head, "flows["), head == "integrations":
 		return true
 	case strings.HasPrefix(head, "integrations["):
