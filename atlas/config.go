@@ -66,7 +66,8 @@ type Config struct {
 
 // Integration is one Atlas project and the credentials jitbot uses for it:
 // an entry of integrations in jitbot.yaml, read by cmd/jitbot/config. The
-// loader expands ${ENV}, reads each secret from its *_file twin and checks
+// loader expands ${ENV}, reads each secret from its *_file twin, refuses
+// placeholders in secrets and in the fields tagged check:"id", and checks
 // the fields tagged check:"endpoint"; Validate says what else is wrong. The
 // entry's other keys (owners, access_details) belong to the policy, as do
 // the rules on Name and ProjectID (flows.Compile).
@@ -93,12 +94,12 @@ type API struct {
 	BaseURL string `yaml:"base_url" check:"endpoint"`
 	// ClientID and ClientSecret are a service account (OAuth 2.0 client
 	// credentials), the method Atlas recommends.
-	ClientID         string `yaml:"client_id"`
+	ClientID         string `yaml:"client_id" check:"id"`
 	ClientSecret     string `yaml:"client_secret"`
 	ClientSecretFile string `yaml:"client_secret_file"`
 	// PublicKey and PrivateKey are a programmatic API key (HTTP Digest), the
 	// legacy method.
-	PublicKey      string `yaml:"public_key"`
+	PublicKey      string `yaml:"public_key" check:"id"`
 	PrivateKey     string `yaml:"private_key"`
 	PrivateKeyFile string `yaml:"private_key_file"`
 	// RateLimit is Atlas's budget for database-user changes, which flows

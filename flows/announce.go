@@ -64,7 +64,7 @@ func (s *Service) keep(r *Request, c Credentials) {
 // of two keeps the approval click to the credentials on the shortest path
 // (DESIGN §8: two chat calls) and Slack's one-post-per-second pacing out of it.
 func (s *Service) audience(ev Event, r *Request) []string {
-	admins := s.policy.Admins()
+	admins := s.Policy().Admins()
 	if r == nil {
 		return admins
 	}

@@ -13,6 +13,6 @@ func (s *Service) Cancel(ctx context.Context, id RequestID, actor string) (*Requ
 		return nil, err
 	}
 	return s.act(ctx, id, actor, func(r *Request, now time.Time) (Event, error) {
-		return r.Cancel(actor, s.policy.IsAdmin(actor), now)
+		return r.Cancel(actor, s.Policy().IsAdmin(actor), now)
 	})
 }

@@ -81,7 +81,7 @@ func DatabaseUserCredentials(username string, password Secret, connectionString 
 // database.
 func (s *Service) withInstructions(r *Request, c Credentials) Credentials {
 	kind, _ := s.kindOf(r)
-	in, ok := s.policy.Integration(r.Resource.Integration)
+	in, ok := s.Policy().Integration(r.Resource.Integration)
 	if !ok || in.AccessDetails == "" || !kind.AccessDetails {
 		return c
 	}

@@ -2,6 +2,8 @@ package flows
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"time"
 )
 
@@ -17,7 +19,8 @@ type DecideInput struct {
 
 // Decide records an approval or a denial. The click is authorized here, on the
 // current state: the actor must be an approver of this request and not its
-// requester, and the request (or extension) must still wait for a decision.
+// requester, still one under the policy in force (reauthorize), and the
+// request (or extension) must still wait for a decision.
 // A repeated click changes nothing and says so. Anyone who takes no part in
 // the request is answered as for an unknown id.
 func (s *Service) Decide(ctx context.Context, in DecideInput) (*Request, error) {
@@ -30,21 +33,43 @@ func (s *Service) Decide(ctx context.Context, in DecideInput) (*Request, error) 
 			return nil, err
 		}
 	}
+	// The policy of the click: fixed here, so that a retry below judges by
+	// the same one.
+	policy := s.Policy()
+	var owners *Cluster // the cluster, once read for a reauthorization that needs its owners
 	var ev Event
-	r, err := s.act(ctx, in.RequestID, actor, func(r *Request, now time.Time) (Event, error) {
-		var e Event
-		var err error
-		switch {
-		case in.Extension > 0:
-			e, err = r.DecideExtension(in.Extension, actor, in.Approve, in.Reason, now, s.cfg.RemindBefore)
-		case in.Approve:
-			e, err = r.Approve(actor, now)
-		default:
-			e, err = r.Deny(actor, in.Reason, now)
+	var r *Request
+	for {
+		var target Resource
+		r, err = s.act(ctx, in.RequestID, actor, func(r *Request, now time.Time) (Event, error) {
+			target = r.Resource
+			if err := s.reauthorize(policy, r, actor, owners); err != nil {
+				return Event{}, err
+			}
+			var e Event
+			var err error
+			switch {
+			case in.Extension > 0:
+				e, err = r.DecideExtension(in.Extension, actor, in.Approve, in.Reason, now, s.cfg.RemindBefore)
+			case in.Approve:
+				e, err = r.Approve(actor, now)
+			default:
+				e, err = r.Deny(actor, in.Reason, now)
+			}
+			ev = e
+			return e, err
+		})
+		if !errors.Is(err, errNeedOwners) || owners != nil {
+			break
 		}
-		ev = e
-		return e, err
-	})
+		// The catalog is read outside the store's transaction, and the
+		// click tried again with what it says.
+		c, cerr := s.cluster(ctx, target)
+		if cerr != nil {
+			return nil, cerr
+		}
+		owners = &c
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -58,4 +83,41 @@ func (s *Service) Decide(ctx context.Context, in DecideInput) (*Request, error) 
 		}
 	}
 	return r, nil
+}
+
+// errNeedOwners stops a click whose reauthorization needs the cluster's
+// owners, which only the catalog knows: Decide reads it, outside the
+// store's transaction, and tries again.
+var errNeedOwners = errors.New("flows: the cluster's owners are needed")
+
+// reauthorize judges a click by policy, the one in force, which may have
+// been reloaded since the request was routed: taking someone out of a
+// flow's approvers (or the flow out of the policy) must stop their clicks at
+// once, not once the requests they were asked about are over. A request
+// routed under the policy in force has its approvers from it already;
+// strangers and the requester are left to the checks that follow, which
+// answer them as they always have.
+//
+// Owners come from the cluster's owner tag: a flow approved by owners needs
+// the cluster (owners; nil: not read yet, errNeedOwners asks for it).
+func (s *Service) reauthorize(policy *Policy, r *Request, actor string, owners *Cluster) error {
+	if r.PolicyHash == policy.Hash() || actor == r.Requester || !slices.Contains(r.Approvers, actor) {
+		return nil
+	}
+	flow, ok := policy.Flow(r.Flow)
+	in, known := policy.Integration(r.Resource.Integration)
+	if !ok || !known || flow.Integration != r.Resource.Integration || flow.Kind != r.Kind.orDefault() {
+		return Errorf(EFORBIDDEN, "request %s can no longer be decided: access flow %s, which it went through, is no longer in the access policy", r.ID, r.Flow)
+	}
+	var cluster Cluster
+	if r.Resource.Cluster != "" && slices.ContainsFunc(flow.Approvers, func(p Principal) bool { return p.Kind == Owners }) {
+		if owners == nil {
+			return errNeedOwners
+		}
+		cluster = *owners
+	}
+	if !slices.Contains(s.approvers(policy, flow, in, cluster, r.Requester), actor) {
+		return Errorf(EFORBIDDEN, "you are no longer an approver of request %s: the access policy changed since it was made", r.ID)
+	}
+	return nil
 }

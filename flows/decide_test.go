@@ -114,3 +114,74 @@ func TestDenyWithReason(t *testing.T) {
 		t.Fatal("a denied request is never provisioned")
 	}
 }
+
+// TestApprovalsFollowThePolicyInForce: a reload that takes an approver out
+// of a flow stops their clicks on requests routed before it, approvals and
+// denials alike, while those the new policy still names decide as before;
+// a flow taken out of the policy leaves its pending requests undecidable.
+func TestApprovalsFollowThePolicyInForce(t *testing.T) {
+	f := newFixture(t)
+	r := f.mustSubmit("alice@example.com", "prod/Cluster0/sales/orders", "readWrite", time.Hour)
+	if r.PolicyHash == "" || r.PolicyHash != f.svc.Policy().Hash() {
+		t.Fatalf("the request records policy %q; in force: %q", r.PolicyHash, f.svc.Policy().Hash())
+	}
+	if got := f.get(r.ID).PolicyHash; got != r.PolicyHash {
+		t.Fatalf("the store kept policy hash %q", got)
+	}
+	// dba2 leaves the dba group: prod-write's approvers are the owners and group:dba.
+	spec := testPolicy()
+	spec.Groups["dba"] = []string{"dba1@example.com"}
+	reloaded := mustCompile(t, spec)
+	if reloaded.Hash() == r.PolicyHash {
+		t.Fatal("a changed policy kept its hash")
+	}
+	if err := f.svc.SetPolicy(reloaded); err != nil {
+		t.Fatal(err)
+	}
+	before := len(f.store.Events())
+	for _, approve := range []bool{true, false} {
+		_, err := f.decide(r.ID, "dba2@example.com", approve, "no")
+		if flows.ErrorCode(err) != flows.EFORBIDDEN || !strings.Contains(err.Error(), "no longer an approver") {
+			t.Fatalf("approve=%v by a removed approver: %v", approve, err)
+		}
+	}
+	if len(f.store.Events()) != before {
+		t.Fatal("a refused click changed something")
+	}
+	// Strangers are still answered as for an unknown id.
+	if _, err := f.decide(r.ID, "mallory@example.com", true, ""); flows.ErrorCode(err) != flows.ENOTFOUND {
+		t.Fatalf("a stranger: %v", err)
+	}
+	if _, err := f.decide(r.ID, "owner@example.com", true, ""); err != nil {
+		t.Fatalf("the cluster's owner, still an approver: %v", err)
+	}
+	if r, err := f.decide(r.ID, "dba1@example.com", true, ""); err != nil || r.State != flows.StateActive {
+		t.Fatalf("dba1, still an approver: %v %v", r, err)
+	}
+
+	// A flow taken out of the policy: its pending request can no longer be decided.
+	r = f.mustSubmit("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour)
+	spec.Flows = slices.DeleteFunc(spec.Flows, func(fs flows.FlowSpec) bool { return fs.Name == "prod-read" })
+	if err := f.svc.SetPolicy(mustCompile(t, spec)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.decide(r.ID, "owner@example.com", true, ""); flows.ErrorCode(err) != flows.EFORBIDDEN || !strings.Contains(err.Error(), "access flow prod-read") {
+		t.Fatalf("a request of a removed flow: %v", err)
+	}
+	if err := f.svc.SetPolicy(nil); err == nil {
+		t.Fatal("SetPolicy(nil) was accepted")
+	}
+}
+
+// TestPolicyHash: the same spec always hashes alike, any change does not.
+func TestPolicyHash(t *testing.T) {
+	a, b := mustCompile(t, testPolicy()), mustCompile(t, testPolicy())
+	if a.Hash() != b.Hash() || len(a.Hash()) != 16 {
+		t.Fatalf("hashes %q and %q", a.Hash(), b.Hash())
+	}
+	spec := testPolicy()
+	spec.Flows[0].MaxDuration = "7h"
+	if mustCompile(t, spec).Hash() == a.Hash() {
+		t.Fatal("a changed max_duration kept the hash")
+	}
+}

@@ -31,7 +31,7 @@ func checkProvisioners(p *Policy, provs Provisioners) (Provisioners, error) {
 // a store that does not default it, is a database user, as every request
 // was before kinds.)
 func (s *Service) kindOf(r *Request) (KindSpec, error) {
-	if k, ok := s.policy.Kind(r.Kind.orDefault()); ok {
+	if k, ok := s.Policy().Kind(r.Kind.orDefault()); ok {
 		return k, nil
 	}
 	return KindSpec{}, Errorf(EINVALID, "jitbot does not grant %s (kind %s) any more", KindName(r.Kind), r.Kind)

@@ -18,7 +18,7 @@ import (
 
 // isParticipant reports whether person takes part in r.
 func (s *Service) isParticipant(r *Request, person string) bool {
-	return person == r.Requester || slices.Contains(r.Approvers, person) || s.policy.IsAdmin(person)
+	return person == r.Requester || slices.Contains(r.Approvers, person) || s.Policy().IsAdmin(person)
 }
 
 // noSuchRequest is the one answer to an id that names no request, or one the

@@ -11,7 +11,8 @@ import (
 
 // Policy is a validated access policy. It never changes after Compile, except
 // for the members of groups that include Slack user groups, which the chat
-// adapter refreshes from Slack (SetSyncedMembers).
+// adapter refreshes from Slack (SetSyncedMembers). A reload compiles a new
+// one and puts it in force (Service.SetPolicy).
 type Policy struct {
 	admins       map[string]bool
 	groups       map[string][]string // configured emails
@@ -19,6 +20,7 @@ type Policy struct {
 	integrations []*Integration
 	flows        []*Flow
 	kinds        []KindSpec // the kinds its flows may name, built-in ones first
+	hash         string     // of the spec it was compiled from (Hash)
 
 	mu     sync.RWMutex
 	synced map[string][]string // group -> emails last read from its Slack user groups
@@ -78,6 +80,12 @@ func (p Principal) String() string {
 	}
 	return string(p.Kind)
 }
+
+// Hash identifies the policy: the same spec (and kinds) always compiles to
+// the same hash, and any change to it gives another. Requests record the
+// hash of the policy they were routed under; the admin status and
+// /metrics show the one in force.
+func (p *Policy) Hash() string { return p.hash }
 
 // Admins lists the policy's admins.
 func (p *Policy) Admins() []string {
@@ -171,6 +179,22 @@ func (p *Policy) SetSyncedMembers(group string, emails []string) error {
 	defer p.mu.Unlock()
 	p.synced[group] = dedupe(clean)
 	return nil
+}
+
+// KeepSyncedMembers gives p the members last read from Slack by from (the
+// policy p replaces) for each group that includes the same Slack user
+// groups in both: a reloaded policy starts with the rota as it was, not
+// with configured members only until the next sync.
+func (p *Policy) KeepSyncedMembers(from *Policy) {
+	from.mu.RLock()
+	defer from.mu.RUnlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for group, handles := range p.userGroups {
+		if members, ok := from.synced[group]; ok && slices.Equal(handles, from.userGroups[group]) {
+			p.synced[group] = slices.Clone(members)
+		}
+	}
 }
 
 // expand turns a user or group principal into emails.

@@ -1,6 +1,9 @@
 package flows
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -130,7 +133,25 @@ func Compile(spec PolicySpec, extra ...KindSpec) (*Policy, error) {
 	if len(v.errs) > 0 {
 		return nil, v.errs
 	}
+	p.hash = specHash(spec, p.kinds)
 	return p, nil
+}
+
+// specHash is the hash of a policy: of its spec as JSON (maps in key order,
+// so the same spec always hashes alike) and the kinds its flows may name.
+func specHash(spec PolicySpec, kinds []KindSpec) string {
+	h := sha256.New()
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		// A spec is strings, numbers and booleans: JSON takes any of them.
+		panic(fmt.Sprintf("flows: policy spec as JSON: %v", err))
+	}
+	h.Write(raw)
+	for _, k := range kinds {
+		h.Write([]byte{0})
+		h.Write([]byte(k.Kind))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations map[string]bool) *Flow {

@@ -65,15 +65,16 @@ type Choice struct {
 // that admit them and the databases the catalog offers: what the request
 // forms show. (Other kinds are asked for by name until the forms offer them.)
 func (s *Service) Options(ctx context.Context, actor string) ([]Choice, error) {
+	policy := s.Policy()
 	var flows []*Flow
-	for _, f := range s.policy.RequesterFlows(actor) {
+	for _, f := range policy.RequesterFlows(actor) {
 		if f.Kind == KindDatabaseUser {
 			flows = append(flows, f)
 		}
 	}
 	var out []Choice
 	var lastErr error
-	for _, in := range s.policy.integrations {
+	for _, in := range policy.integrations {
 		var roles []string
 		for _, f := range flows {
 			if f.Integration == in.Name {
@@ -93,7 +94,7 @@ func (s *Service) Options(ctx context.Context, actor string) ([]Choice, error) {
 		}
 		for _, c := range clusters {
 			for _, res := range candidates(in.Name, c) {
-				if ch, ok := s.choice(actor, res, roles); ok {
+				if ch, ok := choice(policy, actor, res, roles); ok {
 					out = append(out, ch)
 				}
 			}
@@ -126,7 +127,7 @@ func candidates(integration string, c Cluster) []Resource {
 	return out
 }
 
-func (s *Service) choice(actor string, res Resource, roles []string) (Choice, bool) {
+func choice(policy *Policy, actor string, res Resource, roles []string) (Choice, bool) {
 	if res.Validate() != nil {
 		return Choice{}, false
 	}
@@ -135,7 +136,7 @@ func (s *Service) choice(actor string, res Resource, roles []string) (Choice, bo
 		if checkRoleForResource(role, res) != nil {
 			continue
 		}
-		f, err := s.policy.Match(actor, KindDatabaseUser, res, []string{role})
+		f, err := policy.Match(actor, KindDatabaseUser, res, []string{role})
 		if err != nil {
 			continue
 		}

@@ -24,8 +24,9 @@ func (s *Service) Reconcile(ctx context.Context) ([]ReconcileReport, error) {
 		kind Kind
 		inv  Inventory
 	}
+	policy := s.Policy()
 	var invs []inventory
-	for _, k := range s.policy.kinds {
+	for _, k := range policy.kinds {
 		if inv, ok := s.provs[k.Kind].(Inventory); ok {
 			invs = append(invs, inventory{k.Kind, inv})
 		}
@@ -38,7 +39,7 @@ func (s *Service) Reconcile(ctx context.Context) ([]ReconcileReport, error) {
 		return nil, fmt.Errorf("flows: reconcile: %w", err)
 	}
 	var reports []ReconcileReport
-	for _, in := range s.policy.integrations {
+	for _, in := range policy.integrations {
 		for _, iv := range invs {
 			reports = append(reports, s.reconcile(ctx, in.Name, iv.kind, iv.inv, active))
 		}

@@ -87,8 +87,13 @@ type Request struct {
 	Origin    string // the chat platform the request came from
 
 	// Copied from the flow at submission, so a later policy change does not
-	// alter a request already under way.
-	Flow                string
+	// alter a request already under way. Who may still decide is the
+	// exception: an approver the policy in force no longer names is refused
+	// at the click (Service.Decide).
+	Flow string
+	// PolicyHash identifies the policy the request was routed under
+	// (Policy.Hash); empty for requests made before it was recorded.
+	PolicyHash          string
 	Approvers           []string
 	Quorum              int
 	MaxDuration         time.Duration

@@ -16,7 +16,7 @@ func (s *Service) Revoke(ctx context.Context, id RequestID, actor, reason string
 	if err := checkReason(reason); err != nil {
 		return nil, err
 	}
-	admin := s.policy.IsAdmin(actor)
+	admin := s.Policy().IsAdmin(actor)
 	r, err := s.act(ctx, id, actor, func(r *Request, now time.Time) (Event, error) {
 		if r.State == StatePending {
 			if actor != r.Requester && !admin {

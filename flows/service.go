@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -66,8 +67,10 @@ type Deps struct {
 
 // Service runs access requests through their lives.
 type Service struct {
-	cfg     Config
-	policy  *Policy
+	cfg Config
+	// policy is the policy in force. A reload swaps it (SetPolicy) while
+	// requests run: an operation reads it once and keeps to what it read.
+	policy  atomic.Pointer[Policy]
 	store   Store
 	provs   Provisioners
 	catalog Catalog
@@ -115,10 +118,12 @@ func NewService(cfg Config, deps Deps) (*Service, error) {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{
-		cfg: cfg, policy: cfg.Policy, store: deps.Store, provs: provs,
+	s := &Service{
+		cfg: cfg, store: deps.Store, provs: provs,
 		catalog: deps.Catalog, secrets: deps.Secrets, notify: deps.Notifier, clock: deps.Clock, log: deps.Log, started: deps.Clock.Now(),
-	}, nil
+	}
+	s.policy.Store(cfg.Policy)
+	return s, nil
 }
 
 func setDefault[T comparable](v *T, def T) {
@@ -129,7 +134,23 @@ func setDefault[T comparable](v *T, def T) {
 }
 
 // Policy returns the policy in force.
-func (s *Service) Policy() *Policy { return s.policy }
+func (s *Service) Policy() *Policy { return s.policy.Load() }
+
+// SetPolicy puts p in force from now on: requests submitted from now are
+// routed by it, and every approval is checked against it at the click
+// (Decide). Requests under way keep what they copied from their flow at
+// submission (quorum, durations). p must grant only kinds the service has a
+// provisioner for; otherwise it is refused and the policy in force stays.
+func (s *Service) SetPolicy(p *Policy) error {
+	if p == nil {
+		return errors.New("flows: a policy is required")
+	}
+	if _, err := checkProvisioners(p, s.provs); err != nil {
+		return err
+	}
+	s.policy.Store(p)
+	return nil
+}
 
 // RemindBefore is how long before expiry the requester is reminded.
 func (s *Service) RemindBefore() time.Duration { return s.cfg.RemindBefore }

@@ -39,9 +39,12 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 			return replayed(prior[0], requester)
 		}
 	}
-	kind, ok := s.policy.Kind(in.Kind.orDefault())
+	// One policy routes the whole request, whatever a reload does meanwhile;
+	// the request records which (PolicyHash).
+	policy := s.Policy()
+	kind, ok := policy.Kind(in.Kind.orDefault())
 	if !ok {
-		return nil, Errorf(EINVALID, "jitbot does not grant %q; ask for one of: %s", excerpt(string(in.Kind)), s.policy.kindIDs())
+		return nil, Errorf(EINVALID, "jitbot does not grant %q; ask for one of: %s", excerpt(string(in.Kind)), policy.kindIDs())
 	}
 	if err := kind.ValidateTarget(in.Resource); err != nil {
 		return nil, err
@@ -50,7 +53,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if err := kind.checkRoles(roles, in.Resource); err != nil {
 		return nil, err
 	}
-	integration, ok := s.policy.Integration(in.Resource.Integration)
+	integration, ok := policy.Integration(in.Resource.Integration)
 	if !ok {
 		return nil, Errorf(ENOTFOUND, "there is no integration %q", in.Resource.Integration)
 	}
@@ -62,7 +65,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 			return nil, err
 		}
 	}
-	flow, err := s.policy.Match(requester, kind.Kind, in.Resource, roles)
+	flow, err := policy.Match(requester, kind.Kind, in.Resource, roles)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +89,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if reason == "" && flow.RequireReason {
 		return nil, Errorf(EINVALID, "access flow %s requires a reason: say why you need access (a ticket or incident id helps)", flow.Name)
 	}
-	approvers := s.approvers(flow, integration, cluster, requester)
+	approvers := s.approvers(policy, flow, integration, cluster, requester)
 	if !flow.AutoApprove {
 		if len(approvers) == 0 {
 			return nil, Errorf(EFORBIDDEN, "nobody but you could approve access to %s: ask an admin to set the cluster's %q tag or the integration's owners", in.Resource, integration.OwnerTag)
@@ -111,7 +114,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	now := s.clock.Now()
 	r := &Request{
 		ID: newID(), Requester: requester, Kind: kind.Kind, Resource: in.Resource, Roles: roles, Duration: d,
-		Reason: reason, Origin: in.Origin, Flow: flow.Name, Approvers: approvers, Quorum: flow.Approvals,
+		Reason: reason, Origin: in.Origin, Flow: flow.Name, PolicyHash: policy.Hash(), Approvers: approvers, Quorum: flow.Approvals,
 		MaxDuration: flow.MaxDuration, DenyReasonRequired: flow.RequireReason,
 		ExtendNeedsApproval: flow.ExtendRequiresApproval && !flow.AutoApprove,
 		ApprovalsChannel:    flow.ApprovalsChannel,
@@ -169,10 +172,10 @@ func (s *Service) cluster(ctx context.Context, r Resource) (Cluster, error) {
 	return Cluster{}, Errorf(EINVALID, "there is no cluster %q in %s; its clusters are: %s", r.Cluster, r.Integration, strings.Join(names, ", "))
 }
 
-// approvers resolves a flow's approver rules into people, never including the
-// requester. Owners come from the cluster's owner tag; when it names nobody
-// else, the integration's owners stand in.
-func (s *Service) approvers(f *Flow, in *Integration, c Cluster, requester string) []string {
+// approvers resolves a flow's approver rules under policy into people, never
+// including the requester. Owners come from the cluster's owner tag; when it
+// names nobody else, the integration's owners stand in.
+func (s *Service) approvers(policy *Policy, f *Flow, in *Integration, c Cluster, requester string) []string {
 	var out []string
 	add := func(emails []string) {
 		for _, e := range emails {
@@ -184,14 +187,14 @@ func (s *Service) approvers(f *Flow, in *Integration, c Cluster, requester strin
 	integrationOwners := func() []string {
 		var emails []string
 		for _, o := range in.Owners {
-			emails = append(emails, s.policy.expand(o)...)
+			emails = append(emails, policy.expand(o)...)
 		}
 		return emails
 	}
 	for _, a := range f.Approvers {
 		switch a.Kind {
 		case Owners:
-			owners := s.ownerEmails(c, in)
+			owners := s.ownerEmails(policy, c, in)
 			if !slices.ContainsFunc(owners, func(e string) bool { return e != requester }) {
 				owners = integrationOwners()
 			}
@@ -199,14 +202,14 @@ func (s *Service) approvers(f *Flow, in *Integration, c Cluster, requester strin
 		case IntegrationOwners:
 			add(integrationOwners())
 		default:
-			add(s.policy.expand(a))
+			add(policy.expand(a))
 		}
 	}
 	return dedupe(out)
 }
 
 // ownerEmails reads the owner tag's tokens: emails, user:<email> or group:<name>.
-func (s *Service) ownerEmails(c Cluster, in *Integration) []string {
+func (s *Service) ownerEmails(policy *Policy, c Cluster, in *Integration) []string {
 	var out []string
 	for _, tok := range c.Owners {
 		kind, name, found := strings.Cut(tok, ":")
@@ -220,7 +223,7 @@ func (s *Service) ownerEmails(c Cluster, in *Integration) []string {
 				continue
 			}
 		case Group:
-			if members := s.policy.GroupMembers(name); len(members) > 0 {
+			if members := policy.GroupMembers(name); len(members) > 0 {
 				out = append(out, members...)
 				continue
 			}

@@ -576,7 +576,10 @@ func fakeSecret(key string) string {
 // is empty, as the container's is.
 func loadConfig(t *testing.T, b *bundle) *config.Config {
 	t.Helper()
-	raw := string(exampleConfig(t, b))
+	// The one id an operator must still type in is a placeholder, which the
+	// loader refuses (as it should: check fails until it is edited); the
+	// test stands in a real-looking one.
+	raw := strings.ReplaceAll(string(exampleConfig(t, b)), "mdb_sa_id_REPLACE-ME", "mdb_sa_id_65e0d2f4a1b2c3d4e5f60718")
 	mount, _ := secretMount(t, b)
 	dir := t.TempDir()
 	for _, r := range fileRefs(t, b) {

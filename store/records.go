@@ -26,6 +26,7 @@ type requestRecord struct {
 	Reason              string           `json:"reason,omitempty"`
 	Origin              string           `json:"origin,omitempty"`
 	Flow                string           `json:"flow"`
+	PolicyHash          string           `json:"policy_hash,omitempty"` // empty in records written before it was kept
 	Approvers           []string         `json:"approvers,omitempty"`
 	Quorum              int              `json:"quorum"`
 	MaxDuration         time.Duration    `json:"max_duration"`
@@ -97,7 +98,7 @@ func toRecord(r *flows.Request) requestRecord {
 	rec := requestRecord{
 		ID: string(r.ID), Requester: r.Requester, Kind: string(r.Kind), Integration: r.Resource.Integration, Cluster: r.Resource.Cluster,
 		Database: r.Resource.Database, Collection: r.Resource.Collection, Duration: r.Duration,
-		Reason: r.Reason, Origin: r.Origin, Flow: r.Flow, Approvers: r.Approvers, Quorum: r.Quorum,
+		Reason: r.Reason, Origin: r.Origin, Flow: r.Flow, PolicyHash: r.PolicyHash, Approvers: r.Approvers, Quorum: r.Quorum,
 		MaxDuration: r.MaxDuration, DenyReasonRequired: r.DenyReasonRequired, ExtendNeedsApproval: r.ExtendNeedsApproval,
 		ApprovalsChannel: r.ApprovalsChannel, State: string(r.State), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		Approvals: decisionsToRecords(r.Approvals), PendingUntil: r.PendingUntil, Principal: r.Principal,
@@ -125,7 +126,7 @@ func (rec requestRecord) request() *flows.Request {
 	r := &flows.Request{
 		ID: flows.RequestID(rec.ID), Requester: rec.Requester, Kind: flows.Kind(rec.Kind), Roles: rec.Roles, Duration: rec.Duration, Reason: rec.Reason, Origin: rec.Origin,
 		Resource: flows.Resource{Integration: rec.Integration, Cluster: rec.Cluster, Database: rec.Database, Collection: rec.Collection},
-		Flow:     rec.Flow, Approvers: rec.Approvers, Quorum: rec.Quorum, MaxDuration: rec.MaxDuration,
+		Flow:     rec.Flow, PolicyHash: rec.PolicyHash, Approvers: rec.Approvers, Quorum: rec.Quorum, MaxDuration: rec.MaxDuration,
 		DenyReasonRequired: rec.DenyReasonRequired, ExtendNeedsApproval: rec.ExtendNeedsApproval, ApprovalsChannel: rec.ApprovalsChannel,
 		State: flows.State(rec.State), CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, Approvals: decisionsFromRecords(rec.Approvals),
 		PendingUntil: rec.PendingUntil, Principal: rec.Principal, ActivatedAt: rec.ActivatedAt, ExpiresAt: rec.ExpiresAt,

@@ -10,8 +10,9 @@ import (
 
 // Config configures the Slack adapter. Its yaml keys are those of the slack
 // section of jitbot.yaml, read by cmd/jitbot/config: the loader expands
-// ${ENV}, reads each secret from its *_file twin and checks the fields
-// tagged check:"endpoint"; Validate says what else is wrong. The fields
+// ${ENV}, reads each secret from its *_file twin, refuses placeholders in
+// secrets, and checks the fields tagged check:"endpoint"; Validate says
+// what else is wrong. The fields
 // without a key are the wiring's.
 type Config struct {
 	// BotToken (xoxb-...) calls the Web API. Scopes: commands, chat:write,

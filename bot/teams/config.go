@@ -23,18 +23,19 @@ const (
 // Config configures the Teams adapter. AppID, AppPassword and TenantID are required. Its yaml
 // keys are those of the teams section of jitbot.yaml, read by cmd/jitbot/config: the loader
 // expands ${ENV}, reads each secret from its *_file twin, trims the fields tagged
-// check:"trim" and checks those tagged check:"endpoint"; Validate says what else is wrong.
+// check:"trim", refuses placeholders in secrets and in the fields tagged check:"id", and
+// checks those tagged check:"endpoint"; Validate says what else is wrong.
 // The fields without a key are the wiring's and the tests'.
 type Config struct {
 	// AppID and AppPassword are the Azure bot's Microsoft App ID and client secret.
-	AppID           string `yaml:"app_id"`
+	AppID           string `yaml:"app_id" check:"trim,id"`
 	AppPassword     string `yaml:"app_password"`
 	AppPasswordFile string `yaml:"app_password_file"`
 	// TenantID is the Entra tenant (directory) ID of the organisation jitbot serves. Required:
 	// jitbot knows people by email, and any tenant's admins can give their users any email, so
 	// activities from another tenant are ignored and a member lookup answering for another
 	// tenant is refused. It is also the token authority of a single-tenant bot (AppType).
-	TenantID string `yaml:"tenant_id" check:"trim"`
+	TenantID string `yaml:"tenant_id" check:"trim,id"`
 	// AppType is the app registration type of the Azure bot, which only decides where the bot
 	// token comes from: AppTypeSingleTenant (the default, "") from
 	// https://login.microsoftonline.com/{TenantID}, AppTypeMultiTenant from the botframework.com
@@ -65,7 +66,8 @@ func (c Config) Validate() []flows.FieldError {
 	if c.AppPassword == "" && c.AppPasswordFile == "" {
 		errs.Add("app_password", "required")
 	}
-	if c.AppID == "" {
+	// Blank is as good as absent: New refuses both.
+	if strings.TrimSpace(c.AppID) == "" {
 		errs.Add("app_id", "required: the Microsoft App ID of the Azure bot")
 	}
 	if strings.TrimSpace(c.TenantID) == "" {

@@ -34,6 +34,8 @@ func TestConfigValidate(t *testing.T) {
 			fe("app_password", "required"), fe("app_id", "required: the Microsoft App ID of the Azure bot"), fe("tenant_id", tenantRequired),
 		}},
 		{"blank tenant", with(func(c *Config) { c.TenantID = " \n" }), []flows.FieldError{fe("tenant_id", tenantRequired)}},
+		// New refuses a blank app id: so must the file's check.
+		{"blank app id", with(func(c *Config) { c.AppID = " " }), []flows.FieldError{fe("app_id", "required: the Microsoft App ID of the Azure bot")}},
 		{"app type", with(func(c *Config) { c.AppType = "any" }), []flows.FieldError{
 			fe("app_type", `"any": use single_tenant (the default) or multi_tenant, as the Azure bot's app registration says`),
 		}},

@@ -25,7 +25,8 @@ const usage = `jitbot: just-in-time access to MongoDB Atlas from Slack and Teams
 
 Usage:
   jitbot serve  [-config jitbot.yaml] [-log-format json|text]
-  jitbot check  [-config jitbot.yaml] [-online]
+  jitbot check  [-config jitbot.yaml] [-online] [-strict]
+  jitbot explain [-config jitbot.yaml] <person> <resource> [role]
   jitbot status [-config jitbot.yaml] [-json]
   jitbot grants list   [-config jitbot.yaml] [-state live|all|active,...] [-json]
   jitbot grants revoke [-config jitbot.yaml] [-as admin@example.com] [-reason text] <request-id>
@@ -53,6 +54,13 @@ backup's audit chain and schema version before it puts it in place.
 status asks the running server how its store, Atlas integrations, Slack and
 Teams are (serve runs on with an Atlas integration degraded; check -online
 fails for it).
+check runs serve's own validation and reports every problem with its path
+and line; warnings (flows that can never match) fail it only with -strict.
+explain tells, from the policy alone (no secret needed: test it in CI),
+which flows apply to a person asking for a resource, who would approve, and
+what they may ask for; it exits 1 when the request would be refused.
+serve reloads groups and flows on SIGHUP and when the file changes; the
+rest of the file applies on restart.
 `
 
 // exitError carries an exit status: 1 for failures, 2 for usage errors.
@@ -126,6 +134,8 @@ func (e *env) run(ctx context.Context, args []string) error {
 		return e.serve(ctx, rest)
 	case "check":
 		return e.check(ctx, rest)
+	case "explain":
+		return e.explain(rest)
 	case "status":
 		return e.status(ctx, rest)
 	case "grants":
@@ -176,14 +186,8 @@ func (e *env) flags(name string) (*flag.FlagSet, *string) {
 
 func (e *env) load(path string) (*config.Config, error) {
 	cfg, err := config.Load(path, e.lookup)
-	var ps config.Problems
-	switch {
-	case errors.As(err, &ps):
-		return nil, fmt.Errorf("%d problem(s) in the configuration:\n%v", len(ps), ps)
-	case errors.Is(err, os.ErrNotExist):
-		return nil, fmt.Errorf("no configuration at %s: pass -config, set JITBOT_CONFIG, or start from examples/jitbot.yaml", path)
-	case err != nil:
-		return nil, err
+	if err != nil {
+		return nil, loadError(path, err)
 	}
 	return cfg, nil
 }
@@ -212,7 +216,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		return usageErr("-log-format %q: use json or text", *format)
 	}
 	log := newLogger(e.stderr, *format)
-	m, err := app.New(ctx, cfg, app.Options{Log: log})
+	m, err := app.New(ctx, cfg, app.Options{Log: log, Env: e.lookup, Reload: hangups(ctx)})
 	if err != nil {
 		if errors.Is(err, app.ErrBackendLocked) {
 			return fmt.Errorf("%v; stop the other jitbot or point store.path elsewhere", err)
@@ -225,18 +229,11 @@ func (e *env) serve(ctx context.Context, args []string) error {
 func (e *env) check(ctx context.Context, args []string) error {
 	fs, path := e.flags("check")
 	online := fs.Bool("online", false, "also prove the Atlas credentials work and carry the needed roles")
+	strict := fs.Bool("strict", false, "fail on warnings too (flows that can never match...)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := e.load(*path)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "%s: OK (%d integration(s), %d flow(s))\n", *path, len(cfg.Integrations), len(cfg.Policy.Flows()))
-	if !*online {
-		return nil
-	}
-	return e.checkOnline(ctx, cfg)
+	return e.runCheck(ctx, *path, *online, *strict)
 }
 
 // server returns the admin client of the running jitbot, or nil when none
@@ -566,6 +563,7 @@ func (e *env) status(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(tw, "atlas watchers\t%d polling, %d waiting\t%d applied, %d timed out, %d failed\n",
 		s.Watchers.Watchers, s.Watchers.Waiting, s.Watchers.Applied, s.Watchers.TimedOut, s.Watchers.Failed)
+	fmt.Fprintln(tw, policyRow(s.Policy))
 	if err := tw.Flush(); err != nil {
 		return err
 	}

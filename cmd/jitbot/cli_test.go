@@ -36,7 +36,7 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"serve", "-bogus"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"check", "-config", filepath.Join(dir, "none.yaml")}, 1, "no configuration at " + filepath.Join(dir, "none.yaml")},
-		{[]string{"check", "-config", broken}, 1, `broken.yaml:5: unknown key "colour" (in a flow)`},
+		{[]string{"check", "-config", broken}, 1, `broken.yaml:5: flows[0].colour: unknown key`},
 		{[]string{"grants"}, 2, "want list or revoke"},
 		{[]string{"grants", "list", "-state", "happy", "-config", broken}, 2, `unknown state "happy"`},
 		{[]string{"audit", "export", "-since", "yesterday", "-config", broken}, 2, "-since \"yesterday\""},

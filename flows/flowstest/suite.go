@@ -62,7 +62,7 @@ func StoreSuite(t *testing.T, open OpenStore) {
 		r.Principal, r.ExpiresAt, r.BackstopAt, r.ActivatedAt = "jit-alice-aaaa", T0.Add(2*time.Hour), T0.Add(3*time.Hour), T0
 		r.RemindAt, r.BackstopRefreshAt, r.CredentialsIssuedAt, r.NextAttemptAt = T0.Add(time.Hour), T0.Add(5*time.Hour), T0, T0
 		r.Extensions, r.Attempts, r.LastError, r.EndState, r.EndedBy, r.EndReason = 2, 3, "boom", flows.StateRevoked, "x@example.com", "why"
-		r.DenyReasonRequired, r.ExtendNeedsApproval, r.ApprovalsChannel = true, true, "#db"
+		r.DenyReasonRequired, r.ExtendNeedsApproval, r.ApprovalsChannel, r.PolicyHash = true, true, "#db", "0123456789abcdef"
 		mustCreate(t, s, r)
 		got, err := s.Get(ctx, "aaaa")
 		if err != nil {

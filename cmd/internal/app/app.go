@@ -46,6 +46,15 @@ type Options struct {
 	// dependency checks are not repeated (they would spend the Atlas rate
 	// limit a scenario measures, on real time).
 	NoScheduler bool
+	// Reload asks Run to reload the policy from the configuration file
+	// (serve sends it SIGHUP); nil: only the file's changes reload it.
+	Reload <-chan struct{}
+	// PolicyPoll is how often Run looks at the configuration file for a
+	// change, to reload the policy (DefaultPolicyPoll; negative: never).
+	PolicyPoll time.Duration
+	// Env looks up the ${NAME} references of the configuration when it is
+	// reloaded, as serve's loading did (nil: the process's environment).
+	Env config.Env
 }
 
 // Main is one running jitbot: the store, the Atlas adapter, the chat
@@ -74,8 +83,13 @@ type Main struct {
 	adminLn     net.Listener
 
 	// syncGroups reads the Slack user groups the policy's groups include
-	// (nil when there are none).
+	// (nil without Slack).
 	syncGroups func()
+
+	// policy is what the reloads of the policy found; reloadMu keeps them
+	// one at a time.
+	policy   policyState
+	reloadMu sync.Mutex
 
 	// ctx is the base of background work; cancelled by Close.
 	ctx    context.Context
@@ -108,6 +122,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
+	if opts.PolicyPoll == 0 {
+		opts.PolicyPoll = DefaultPolicyPoll
+	}
 	m = &Main{cfg: cfg, opts: opts, log: opts.Log, clock: opts.Clock, started: make(chan struct{})}
 	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	built := m // the returns below set m to nil; close what was built
@@ -120,6 +137,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if m.db, err = OpenBackend(cfg, false, 0); err != nil {
 		return nil, err
 	}
+	// The adapters' errors name the adapter already ("atlas: ..."): they
+	// are returned as they are, not prefixed again.
 	if m.atlas, err = NewAtlas(m.ctx, cfg, opts); err != nil {
 		return nil, named("atlas", err)
 	}
@@ -142,6 +161,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	counters = append(counters, inboxCounters(m.db, m.clock, m.log)...)
 	counters = append(counters, outboxCounters(m.db, m.clock, m.log)...)
 	counters = append(counters, deliveryCounters(func() []bot.DeliveryCount { return m.outbox.Stats() })...)
+	counters = append(counters, policyCounters(&m.policy)...)
 	m.metrics = newMetrics(m.db.CountByState, counters)
 	m.metrics.reg.MustRegister(m.health.collector())
 	m.engine = bot.NewEngine(m.log)
@@ -207,11 +227,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 			m.log.Error("inbox purge failed", "err", err)
 		}
 	}}}
-	if m.slack != nil && len(cfg.Policy.UserGroups()) > 0 {
+	if m.slack != nil {
+		// Whatever the policy in force: a reload may add groups that
+		// include Slack user groups (with none, a sync reads nothing).
 		syncLog := m.log.With("component", "groups")
-		m.syncGroups = func() { _ = syncUserGroups(m.ctx, cfg.Policy, m.slack.UserGroupMembers, syncLog) }
+		m.syncGroups = func() { _ = syncUserGroups(m.ctx, m.svc.Policy(), m.slack.UserGroupMembers, syncLog) }
 		extra = append(extra, job{groupSyncSchedule, m.syncGroups})
 	}
+	m.initPolicy()
 	if m.sched, err = newScheduler(m.ctx, m.svc, m.clock, m.metrics, m.log.With("component", "scheduler"), extra...); err != nil {
 		return nil, err
 	}
@@ -437,10 +460,13 @@ func (m *Main) Run(ctx context.Context) error {
 	// credentials lost with the last process are reissued.
 	m.bg.Go(func() { m.outbox.Run(m.ctx) })
 
-	if m.syncGroups != nil {
+	if m.syncGroups != nil && len(m.svc.Policy().UserGroups()) > 0 {
 		// Groups that include Slack user groups have only their configured
 		// members until the first sync; it must not wait for the schedule.
 		m.bg.Go(m.syncGroups)
+	}
+	if m.opts.Reload != nil || m.opts.PolicyPoll > 0 {
+		m.bg.Go(func() { m.watchPolicy(m.ctx) })
 	}
 	m.bg.Go(func() {
 		// The sweep first, then the schedules: what expired while jitbot was

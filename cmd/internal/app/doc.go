@@ -1,8 +1,9 @@
 // Package app wires one jitbot: it turns a loaded configuration into the
 // store, the Atlas adapter, the chat adapters, the domain service, the
-// schedules, the HTTP server with its probes, metrics and admin API (Main);
-// it offers the client of that admin API, and the domain service alone
-// (Offline) for an admin verb run when no server does.
+// schedules, the HTTP server with its probes, metrics and admin API (Main),
+// and reloads the access policy while it runs (reload.go); it offers the
+// client of that admin API, and the domain service alone (Offline) for an
+// admin verb run when no server does.
 //
 // It is the wiring DESIGN §2 rule 3 reserves to cmd/: the jitbot command
 // (its serve verb, its offline admin verbs and its demo) and jitbot-bench

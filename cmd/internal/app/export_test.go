@@ -1,5 +1,7 @@
 package app
 
+import "context"
+
 // What the tests in package app_test (which run jitbot in a rig, and rig
 // imports app) reach inside.
 
@@ -7,3 +9,6 @@ package app
 func (m *Main) SyncGroups() { m.syncGroups() }
 
 var SyncUserGroups = syncUserGroups
+
+// StatusNow is what GET /admin/status answers.
+func (m *Main) StatusNow(ctx context.Context) Status { return m.status(ctx) }

@@ -23,6 +23,8 @@ type Status struct {
 	Slack    *DependencyStatus `json:"slack,omitempty"`
 	Teams    *DependencyStatus `json:"teams,omitempty"`
 	Watchers WatcherStatus     `json:"watchers"`
+	// Policy is the access policy in force, and the last reload's outcome.
+	Policy PolicyStatus `json:"policy"`
 }
 
 // StoreStatus says whether the store answers.
@@ -59,6 +61,7 @@ func (m *Main) status(ctx context.Context) Status {
 		s.Store = StoreStatus{State: "down", Error: err.Error()}
 	}
 	s.Ready = m.ready(ctx) == nil
+	s.Policy, _ = m.policy.snapshot()
 	for _, d := range m.health.snapshot() {
 		switch d.Name {
 		case "slack":

@@ -112,6 +112,9 @@ func (p *Proc) Stop() error {
 // Done is closed once the process has exited.
 func (p *Proc) Done() <-chan struct{} { return p.done }
 
+// Signal sends sig to the process (SIGHUP: reload the policy).
+func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
 // HTTPGet answers the status of a GET, draining the body.
 func HTTPGet(ctx context.Context, url string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

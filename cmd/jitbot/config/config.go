@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,9 +11,9 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 
@@ -101,42 +100,20 @@ type Config struct {
 	Slack           *slack.Config // nil: no Slack
 	Teams           *teams.Config // nil: no Teams
 	Integrations    []atlas.Integration
-}
-
-// Problem is one error in the file.
-type Problem struct {
-	File    string
-	Line    int // 0 when unknown
-	Path    string
-	Message string
-}
-
-func (p Problem) String() string {
-	loc := p.File
-	if p.Line > 0 {
-		loc += ":" + strconv.Itoa(p.Line)
-	}
-	if p.Path != "" {
-		return loc + ": " + p.Path + ": " + p.Message
-	}
-	return loc + ": " + p.Message
-}
-
-// Problems is every error found in a configuration.
-type Problems []Problem
-
-func (ps Problems) Error() string {
-	lines := make([]string, len(ps))
-	for i, p := range ps {
-		lines[i] = p.String()
-	}
-	return strings.Join(lines, "\n")
+	// Warnings are what in the file can never take effect, although jitbot
+	// serves with it (a flow that can match nothing): `jitbot check` shows
+	// them, serve logs them.
+	Warnings Problems
 }
 
 // Env looks up an environment variable.
 type Env func(name string) (string, bool)
 
-// Load reads and checks the configuration at path, expanding ${NAME} from env.
+// Load reads and checks the configuration at path, expanding ${NAME} from
+// env. It is the whole of what `jitbot serve` checks before it starts
+// anything, and all that `jitbot check` runs: the two cannot disagree. Its
+// error is the Problems found (each with its path and line, every one of
+// them, warnings included) or the file's own (os.ErrNotExist).
 func Load(path string, env Env) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -147,152 +124,193 @@ func Load(path string, env Env) (*Config, error) {
 
 // Parse checks a configuration held in memory; name is used in messages.
 func Parse(name string, raw []byte, env Env) (*Config, error) {
-	l := &loader{name: name, env: env}
-	var root yaml.Node
-	if err := yaml.Unmarshal(raw, &root); err != nil {
-		return nil, Problems{l.yamlProblem(err)}
-	}
-	l.root = &root
-	var f File
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	// An empty file decodes to io.EOF: treat it as empty and let the checks
-	// say what is missing.
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			for _, msg := range te.Errors {
-				l.problems = append(l.problems, l.typeProblem(msg))
-			}
-			return nil, l.problems
-		}
-		return nil, Problems{l.yamlProblem(err)}
-	}
-	l.expand(reflect.ValueOf(&f).Elem(), "")
-	cfg := l.check(&f)
-	if len(l.problems) > 0 {
-		sort.SliceStable(l.problems, func(i, j int) bool { return l.problems[i].Line < l.problems[j].Line })
-		return nil, l.problems
+	l := newLoader(name, env)
+	cfg := l.load(raw)
+	if len(l.problems.Errors()) > 0 {
+		return nil, l.sorted()
 	}
 	cfg.Path = name
+	cfg.Warnings = l.sorted()
 	return cfg, nil
+}
+
+// LoadPolicy reads the access policy alone from the configuration at path
+// (admins, groups, the integrations' policy keys, flows), for `jitbot
+// explain`: it needs neither the secrets nor the environment that hold
+// them, so that a CI job can test the policy with the file alone. The file
+// must still be well formed, every key known.
+func LoadPolicy(path string, env Env) (*flows.Policy, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	l := newLoader(path, env)
+	l.policyOnly = true
+	cfg := l.load(raw)
+	switch {
+	case len(l.problems.Errors()) > 0:
+		return nil, l.sorted()
+	case cfg.Policy == nil:
+		// Only a fault of jitbot's own kinds stops Compile without a
+		// problem in the file: not the policy's, so not reported as one.
+		return nil, fmt.Errorf("config: %s: the policy could not be compiled", path)
+	}
+	return cfg.Policy, nil
 }
 
 type loader struct {
 	name     string
 	env      Env
-	root     *yaml.Node
 	problems Problems
+	// lines is the line of each path written in the file (a key's, or a
+	// list item's).
+	lines map[string]int
+	// refused are paths whose value was refused (of the wrong type, a
+	// secret that could not be read): nothing at or below them is judged
+	// again, which would only repeat the problem in other words.
+	refused []string
+	// policyOnly: only the policy is wanted (LoadPolicy). Secret files are
+	// not read, and only the policy's problems and the file's shape count.
+	policyOnly bool
+	steps      int
+	tooDeep    bool
 }
 
+func newLoader(name string, env Env) *loader {
+	return &loader{name: name, env: env, lines: map[string]int{}}
+}
+
+// load decodes and checks raw, collecting every problem.
+func (l *loader) load(raw []byte) *Config {
+	var f File
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		l.syntaxProblems(raw, err)
+		return &Config{}
+	}
+	if doc := document(&root); doc != nil {
+		l.lines[""] = doc.Line
+		if doc.Kind != yaml.MappingNode {
+			l.addAt(doc.Line, "", "the file must be a mapping of keys (listen, store, slack, integrations, flows...), not %s", kindName(doc))
+			return &Config{}
+		}
+		l.decode(doc, reflect.ValueOf(&f).Elem(), "", nil, 0)
+	}
+	// An empty file is an empty configuration: the checks say what is missing.
+	l.expand(reflect.ValueOf(&f).Elem(), "")
+	cfg := l.check(&f)
+	if cfg.Policy != nil {
+		for _, w := range cfg.Policy.Warnings() {
+			l.warn(w.Path, "%s", w.Message)
+		}
+	}
+	return cfg
+}
+
+// document is the top node of the first document, or nil for an empty
+// file (or one that is only null).
+func document(root *yaml.Node) *yaml.Node {
+	n := root
+	if n.Kind == 0 {
+		return nil // nothing at all in the file
+	}
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return nil
+		}
+		n = n.Content[0]
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return nil
+	}
+	return n
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", excerpt(n.Value))
+	}
+	return "an alias"
+}
+
+// sorted is the problems in the order of the file.
+func (l *loader) sorted() Problems {
+	sort.SliceStable(l.problems, func(i, j int) bool { return l.problems[i].Line < l.problems[j].Line })
+	return l.problems
+}
+
+// add reports an error at path, unless the value there (or above it) was
+// refused already.
 func (l *loader) add(path, format string, args ...any) {
-	l.problems = append(l.problems, Problem{File: l.name, Line: l.line(path), Path: path, Message: fmt.Sprintf(format, args...)})
+	l.report(Error, path, format, args...)
 }
 
-var lineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+// warn reports a warning at path.
+func (l *loader) warn(path, format string, args ...any) {
+	l.report(Warning, path, format, args...)
+}
 
-func (l *loader) yamlProblem(err error) Problem {
-	msg := err.Error()
-	if m := lineRe.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return Problem{File: l.name, Line: n, Message: m[2]}
+func (l *loader) report(sev Severity, path, format string, args ...any) {
+	if l.isRefused(path) || (l.policyOnly && !policyPath(path)) {
+		return
 	}
-	return Problem{File: l.name, Message: strings.TrimPrefix(msg, "yaml: ")}
+	l.problems = append(l.problems, Problem{File: l.name, Line: l.line(path), Path: path, Message: fmt.Sprintf(format, args...), Severity: sev})
 }
 
-var fieldNotFound = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
+// addAt reports an error the decoder found at a line: always, whatever
+// refusals and whatever LoadPolicy wants (the file's shape is everyone's).
+func (l *loader) addAt(line int, path, format string, args ...any) {
+	l.problems = append(l.problems, Problem{File: l.name, Line: line, Path: path, Message: fmt.Sprintf(format, args...)})
+}
 
-func (l *loader) typeProblem(msg string) Problem {
-	p := l.yamlProblem(errors.New(msg))
-	if m := fieldNotFound.FindStringSubmatch(p.Message); m != nil {
-		p.Message = fmt.Sprintf("unknown key %q (in %s)", m[1], sectionName(m[2]))
+// refuse marks path's value as refused (see loader.refused).
+func (l *loader) refuse(path string) { l.refused = append(l.refused, path) }
+
+func (l *loader) isRefused(path string) bool {
+	for _, r := range l.refused {
+		if path == r || strings.HasPrefix(path, r+".") || strings.HasPrefix(path, r+"[") {
+			return true
+		}
 	}
-	return p
+	return false
 }
 
-// sectionName names, for people, the part of the file that a Go type
-// (as yaml.v3 spells it, such as slack.Config) decodes.
-func sectionName(typ string) string {
-	switch typ {
-	case typeName[File]():
-		return "the top level"
-	case typeName[FlowFile]():
-		return "a flow"
-	case typeName[IntegrationFile]():
-		return "an integration"
-	case typeName[atlas.API]():
-		return "atlas"
-	case typeName[slack.Config]():
-		return "slack"
-	case typeName[teams.Config]():
-		return "teams"
-	case typeName[StoreFile]():
-		return "store"
-	case typeName[atlas.RateLimit]():
-		return "rate_limit"
+// policyPath reports whether path is part of the access policy (what
+// LoadPolicy reads).
+func policyPath(path string) bool {
+	head, rest, _ := strings.Cut(path, ".")
+	switch {
+	case path == "", // the file as a whole
+		head == "admins" || strings.HasPrefix(head, "admins["), head == "groups",
+		head == "flows" || strings.HasPrefix(head, "flows["), head == "integrations":
+		return true
+	case strings.HasPrefix(head, "integrations["):
+		key, _, _ := strings.Cut(rest, ".")
+		key, _, _ = strings.Cut(key, "[")
+		return slices.Contains([]string{"", "name", "project_id", "owners", "owner_tag", "access_details"}, key)
 	}
-	return typ
+	return false
 }
 
-func typeName[T any]() string { return reflect.TypeFor[T]().String() }
-
-// line finds the line of a path such as flows[1].max_duration in the file.
+// line is the line of path in the file: its own if it is written there,
+// else that of the nearest key above it.
 func (l *loader) line(path string) int {
-	if l.root == nil || len(l.root.Content) == 0 {
-		return 0
-	}
-	n := l.root.Content[0]
-	best := n.Line
-	for _, seg := range splitPath(path) {
-		switch {
-		case seg.index >= 0 && n.Kind == yaml.SequenceNode && seg.index < len(n.Content):
-			n = n.Content[seg.index]
-		case seg.key != "" && n.Kind == yaml.MappingNode:
-			found := false
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == seg.key {
-					best = n.Content[i].Line
-					n = n.Content[i+1]
-					found = true
-					break
-				}
-			}
-			if !found {
-				return best
-			}
-			continue
-		default:
-			return best
+	for {
+		if n, ok := l.lines[path]; ok {
+			return n
 		}
-		best = n.Line
-	}
-	return best
-}
-
-type pathSeg struct {
-	key   string
-	index int
-}
-
-// splitPath turns a.b[2].c into segments; an index follows its key.
-func splitPath(path string) []pathSeg {
-	var out []pathSeg
-	for _, part := range strings.Split(path, ".") {
-		key, rest, _ := strings.Cut(part, "[")
-		if key != "" {
-			out = append(out, pathSeg{key: key, index: -1})
+		if path == "" {
+			return 0
 		}
-		for rest != "" {
-			num, after, _ := strings.Cut(rest, "]")
-			i, err := strconv.Atoi(num)
-			if err != nil {
-				break
-			}
-			out = append(out, pathSeg{index: i})
-			rest = strings.TrimPrefix(after, "[")
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			i = 0
 		}
+		path = path[:i]
 	}
-	return out
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -326,14 +344,19 @@ func (l *loader) expand(v reflect.Value, path string) {
 		if !strings.Contains(s, "${") {
 			return
 		}
+		missing := false
 		v.SetString(envRef.ReplaceAllStringFunc(s, func(ref string) string {
 			name := envRef.FindStringSubmatch(ref)[1]
 			val, ok := l.env(name)
 			if !ok {
 				l.add(path, "environment variable %s is not set", name)
+				missing = true
 			}
 			return val
 		}))
+		if missing {
+			l.refuse(path) // not "required" as well
+		}
 	}
 }
 
@@ -342,7 +365,7 @@ type keyedField struct {
 	key   string
 	value reflect.Value
 	// checks are the generic rules the field declares in its check tag
-	// ("endpoint", "trim").
+	// ("endpoint", "trim", "id").
 	checks []string
 }
 
@@ -417,6 +440,9 @@ func (l *loader) section(path string, v any) {
 		if slices.Contains(f.checks, "trim") {
 			f.value.SetString(strings.TrimSpace(f.value.String()))
 		}
+		if slices.Contains(f.checks, "id") {
+			l.notPlaceholder(at, f.value.String())
+		}
 	}
 	if sec, ok := s.Interface().(validator); ok {
 		for _, fe := range sec.Validate() {
@@ -449,22 +475,88 @@ func (l *loader) nested(path string, v reflect.Value) {
 }
 
 // secret reads the secret at path from the file named by its *_file twin,
-// if set. Both set is a problem, and leaves the secret empty so that nothing
-// judges a value that was refused.
+// if set, and refuses a secret that is blank or a placeholder. A refused
+// secret is left empty, and nothing judges it again: Validate would only
+// say it is required.
 func (l *loader) secret(path string, v reflect.Value, file string) {
 	switch {
+	case l.policyOnly:
+		// The policy needs no secret: its files are not read.
 	case file == "":
+		if v.String() != "" && !l.notPlaceholder(path, v.String()) {
+			v.SetString("")
+		}
 	case v.String() != "":
 		l.add(path, "set either %s or %s_file, not both", lastKey(path), lastKey(path))
 		v.SetString("")
+		l.refuse(path)
 	default:
 		raw, err := readSecretFile(file)
-		if err != nil {
+		secret := strings.TrimRight(string(raw), "\r\n")
+		switch {
+		case err != nil:
 			l.add(path+"_file", "cannot read the secret: %v", err)
+		case strings.TrimSpace(secret) == "":
+			l.add(path+"_file", "%s is empty: the file must hold the secret", file)
+		case placeholder(secret) != "":
+			l.add(path+"_file", "%s holds a placeholder (%s), not a real secret", file, placeholder(secret))
+		default:
+			v.SetString(secret)
 			return
 		}
-		v.SetString(strings.TrimRight(string(raw), "\r\n"))
+		l.refuse(path)
 	}
+}
+
+// notPlaceholder reports a value that is blank, or a placeholder left from
+// an example or a template: jitbot would start, and fail at the first call
+// that uses it. The value is not quoted (it may be a secret), only the
+// marker that gave it away.
+func (l *loader) notPlaceholder(path, value string) bool {
+	switch {
+	case value != "" && strings.TrimSpace(value) == "":
+		l.add(path, "blank: set the real value, or leave the key out")
+	case placeholder(value) != "":
+		l.add(path, "looks like a placeholder (%s), not a real value: set the real one", placeholder(value))
+	default:
+		return true
+	}
+	l.refuse(path)
+	return false
+}
+
+// placeholderWords mark a value copied from an example and never filled in
+// (xoxb-REPLACE-ME, changeme, TODO); placeholder looks for them as whole
+// words, so that a random token that happens to hold the letters is not
+// taken for one.
+var placeholderWords = []string{"replace", "replaceme", "changeme", "todo", "fixme", "placeholder", "tbd", "example", "dummy", "redacted"}
+
+// placeholder returns what marks s as a placeholder (a word such as
+// REPLACE, <angle brackets> around it, a run of x or *), or "".
+func placeholder(s string) string {
+	t := strings.TrimSpace(s)
+	if len(t) >= 2 && t[0] == '<' && t[len(t)-1] == '>' {
+		return "<...>"
+	}
+	if len(t) >= 3 && strings.Trim(t, "*.#?") == "" {
+		return t
+	}
+	words := strings.FieldsFunc(t, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	for i, w := range words {
+		lower := strings.ToLower(w)
+		next := ""
+		if i+1 < len(words) {
+			next = strings.ToLower(words[i+1])
+		}
+		switch {
+		case slices.Contains(placeholderWords, lower),
+			len(lower) >= 3 && strings.Trim(lower, "x") == "":
+			return w
+		case lower == "change" && next == "me", lower == "your" && next != "":
+			return w + " " + words[i+1]
+		}
+	}
+	return ""
 }
 
 // maxSecretFile bounds what a *_file may hold: secrets are short, and a path
@@ -515,7 +607,7 @@ func (l *loader) url(path, s string) {
 	}
 	u, err := url.Parse(s)
 	switch {
-	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "":
 		l.add(path, "%q is not an http(s) URL", s)
 	case u.User != nil:
 		l.add(path, "%q carries a user name or password: put credentials in their own keys", u.Redacted())

@@ -86,7 +86,7 @@ func TestProblemsNameTheirPathAndLine(t *testing.T) {
 		env            Env
 		want           string
 	}{
-		{"unknown key", "    max_duration: 8h\n", "    max_duration: 8h\n    max_durration: 9h\n", goodEnv, `jitbot.yaml:26: unknown key "max_durration" (in a flow)`},
+		{"unknown key", "    max_duration: 8h\n", "    max_duration: 8h\n    max_durration: 9h\n", goodEnv, `jitbot.yaml:26: flows[0].max_durration: unknown key: did you mean max_duration?`},
 		{"bad duration", "max_duration: 8h", "max_duration: 8 hours", goodEnv, `jitbot.yaml:25: flows[0].max_duration: duration "8 hours"`},
 		{"a week", "max_duration: 8h", "max_duration: 7d", goodEnv, "jitbot.yaml:25: flows[0].max_duration: 7d is a week or more"},
 		{"unknown kind", "  - name: prod-read\n", "  - name: prod-read\n    kind: api_key\n", goodEnv, `jitbot.yaml:21: flows[0].kind: unknown kind "api_key"; jitbot grants: database_user`},
@@ -100,7 +100,7 @@ func TestProblemsNameTheirPathAndLine(t *testing.T) {
 		{"negative live cap", `listen: ":8080"`, "listen: \":8080\"\nmax_live_requests: -1", goodEnv, "jitbot.yaml:3: max_live_requests: -1: want at least 1"},
 		{"huge live cap", `listen: ":8080"`, "listen: \":8080\"\nmax_live_requests: 5000", goodEnv, "jitbot.yaml:3: max_live_requests: 5000 is more than anyone needs"},
 		{"not yaml", "flows:", "flows: [", goodEnv, "jitbot.yaml:"},
-		{"wrong type", "approvers: [owners]", "approvers: owners", goodEnv, "jitbot.yaml:26: cannot unmarshal"},
+		{"wrong type", "approvers: [owners]", "approvers: owners", goodEnv, `jitbot.yaml:26: flows[0].approvers: want a list, such as [a, b], not "owners"`},
 		{"bad hint", "sales: [orders]", "sa.les: [orders]", goodEnv, "integrations[0].databases.Cluster0"},
 		{"short admin token", "${ADMIN_TOKEN}", "short", goodEnv, "admin_token: too short"},
 		{"bad admin listen", `listen: ":8080"`, "listen: \":8080\"\nadmin_listen: \"9090\"", goodEnv, `jitbot.yaml:3: admin_listen: "9090" is not a host:port`},
@@ -157,11 +157,11 @@ func TestTheShippedExampleConfigsLoad(t *testing.T) {
 			env := func(name string) (string, bool) {
 				switch {
 				case strings.Contains(name, "SLACK_BOT"):
-					return "xoxb-example", true
+					return "xoxb-1234-5678-Kq3vT9", true
 				case strings.Contains(name, "SLACK_APP"):
-					return "xapp-example", true
+					return "xapp-1-A02-0a1b2c", true
 				}
-				return "example-secret-value-0123456789", true
+				return "Zk4pW2-secret-value-0123456789", true
 			}
 			if _, err := Load(path, env); err != nil {
 				t.Fatal(err)
@@ -250,12 +250,20 @@ func TestAdapterSections(t *testing.T) {
 				`j.yaml:9: slack.api_url: "http://slack.example.com/" ` + plainHTTP,
 			}},
 		{"slack's runtime fields are not keys", "  signing_secret_file: SECRET_FILE\n", "  signing_secret_file: SECRET_FILE\n  command: /jit\n", []string{
-			`j.yaml:9: unknown key "command" (in slack)`,
+			"j.yaml:9: slack.command: unknown key; the keys here are bot_token, bot_token_file, signing_secret, signing_secret_file, app_token, app_token_file, api_url, approvals_channel",
 		}},
 		{"teams' runtime fields are not keys", "slack:\n  bot_token: ${SLACK_BOT_TOKEN}\n  signing_secret_file: SECRET_FILE\n",
 			"teams:\n  app_id: app\n  app_password: pw\n  app_password_file: SECRET_FILE\n  tenant_id: \" \"\n  app_type: any\n" +
 				"  service_hosts: [ok.example.com, \"https://x/\"]\n  token_url: https://u:p@login.example.com/\n  work_timeout: 1m\n", []string{
-				`j.yaml:14: unknown key "work_timeout" (in teams)`,
+				// Every problem, the unknown key's among them.
+				"j.yaml:8: teams.app_password: set either app_password or app_password_file, not both",
+				"j.yaml:10: teams.tenant_id: required: the Directory (tenant) ID of your Entra tenant. jitbot knows people by email, " +
+					"which any tenant's admins can set on their users, so it only trusts people of this tenant " +
+					"(a multi-tenant app registration also needs it: set app_type: multi_tenant)",
+				`j.yaml:11: teams.app_type: "any": use single_tenant (the default) or multi_tenant, as the Azure bot's app registration says`,
+				`j.yaml:12: teams.service_hosts[1]: "https://x/": want a host name, an IP address or "*.domain", without scheme, port or path`,
+				`j.yaml:13: teams.token_url: "https://u:xxxxx@login.example.com/" carries a user name or password: put credentials in their own keys`,
+				"j.yaml:14: teams.work_timeout: unknown key; the keys here are app_id, app_password, app_password_file, tenant_id, app_type, openid_metadata_url, token_url, service_hosts",
 			}},
 		{"teams", "slack:\n  bot_token: ${SLACK_BOT_TOKEN}\n  signing_secret_file: SECRET_FILE\n",
 			"teams:\n  app_id: app\n  app_password: pw\n  app_password_file: SECRET_FILE\n  tenant_id: \" \"\n  app_type: any\n" +
@@ -283,7 +291,7 @@ func TestAdapterSections(t *testing.T) {
 			`j.yaml:18: integrations[0].databases.Cluster0: database "admin" is a system database; jitbot does not grant access to it`,
 		}},
 		{"atlas keys", atlasLine, "    atlas: {client_id: id, client_secret: s, owner_tag: team}\n", []string{
-			`j.yaml:14: unknown key "owner_tag" (in atlas)`,
+			"j.yaml:14: integrations[0].atlas.owner_tag: unknown key: owner_tag belongs in integrations[0], one level up",
 		}},
 	}
 	for _, tt := range tests {
