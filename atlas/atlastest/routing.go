@@ -27,6 +27,8 @@ const (
 func routedOps() []routedOp {
 	const groups, users = "/api/atlas/v2/groups", "/api/atlas/v2/groups/{groupId}/databaseUsers"
 	dbAccessAdmin := []string{"Project Database Access Admin", "Project Stream Processing Owner"}
+	const accessList = groups + "/{groupId}/accessList"
+	networkAdmin := []string{"Project Network Access Manager"}
 	return []routedOp{
 		{"listGroups", http.MethodGet, groups, 200, v20230101, nil},
 		{"getGroup", http.MethodGet, groups + "/{groupId}", 200, v20230101, []string{readOnly}},
@@ -39,6 +41,12 @@ func routedOps() []routedOp {
 		{"getDatabaseUser", http.MethodGet, users + "/{databaseName}/{username}", 200, v20230101, []string{readOnly}},
 		{"updateDatabaseUser", http.MethodPatch, users + "/{databaseName}/{username}", 200, v20230101, dbAccessAdmin},
 		{"deleteDatabaseUser", http.MethodDelete, users + "/{databaseName}/{username}", 204, v20230101, dbAccessAdmin},
+		// The project IP access list (accesslist.go).
+		{"listAccessListEntries", http.MethodGet, accessList, 200, v20230101, []string{readOnly}},
+		{"createAccessListEntry", http.MethodPost, accessList, 200, v20230101, networkAdmin},
+		{"getAccessListEntry", http.MethodGet, accessList + "/{entryValue}", 200, v20230101, []string{readOnly}},
+		{"getAccessListStatus", http.MethodGet, accessList + "/{entryValue}/status", 200, v20230101, []string{readOnly}},
+		{"deleteAccessListEntry", http.MethodDelete, accessList + "/{entryValue}", 204, v20230101, networkAdmin},
 	}
 }
 
