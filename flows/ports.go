@@ -65,6 +65,14 @@ type Grant struct {
 	// BackstopAt is when Atlas removes it by itself (a database user's
 	// deleteAfterDate); zero for a kind without a Backstopper.
 	BackstopAt time.Time
+	// Auth is how a database user signs in (password, OIDC, AWS IAM).
+	Auth DatabaseAuth
+	// Holders are the other live grants of the same target, for a kind whose
+	// grants share what they create (KindSpec.SharedTarget): Delete keeps it
+	// while any holds it, and its backstop is the latest of theirs. Set for
+	// Create, Delete and SetBackstop, read under a lock on the target so
+	// that no holder comes or goes meanwhile.
+	Holders []Grant
 }
 
 // Provisioner creates and removes the grants of one kind. Every method is
@@ -129,6 +137,10 @@ type Inventory interface {
 type ManagedGrant struct {
 	Principal string
 	RequestID RequestID
+	// Foreign marks what exists in Atlas but jitbot did not make (an
+	// access-list entry someone added by hand, which grants of its address
+	// use as it is): it explains those grants, and is never deleted.
+	Foreign bool
 }
 
 // Provisioners maps each kind of grant to its provisioner: the registry a

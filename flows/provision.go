@@ -35,7 +35,7 @@ func (s *Service) provision(ctx context.Context, id RequestID, l lease) (*Reques
 				ev = e
 				return []Event{e}, ferr
 			}
-			principal = kind.Principal(r.Requester, r.ID)
+			principal = kind.principalOf(r)
 		}
 		var backstop, refresh time.Time
 		if _, ok := s.backstopper(r.Kind); ok {
@@ -72,7 +72,11 @@ func (s *Service) attempt(ctx context.Context, r *Request) *Request {
 		r, _ := s.provisionFailed(ctx, r.ID, err, false)
 		return r
 	}
-	creds, err := prov.Create(ctx, g)
+	var creds Credentials
+	err = s.onTarget(ctx, g, func(g Grant) (err error) {
+		creds, err = prov.Create(ctx, g)
+		return err
+	})
 	if err != nil {
 		// Nothing of ours exists unless an earlier attempt made it, in which
 		// case it stays for the retry, or for the revocation or
@@ -179,5 +183,5 @@ func (s *Service) delete(ctx context.Context, r *Request) error {
 	if err != nil {
 		return err
 	}
-	return prov.Delete(ctx, s.grant(r))
+	return s.onTarget(ctx, s.grant(r), func(g Grant) error { return prov.Delete(ctx, g) })
 }

@@ -23,6 +23,10 @@ type Resource struct {
 	Cluster     string
 	Database    string
 	Collection  string // empty: the whole database
+	// Address is the target of network access (KindAccessListEntry): one
+	// address or range in canonical CIDR form (203.0.113.7/32), alone below
+	// its integration. Its text form is integration/address.
+	Address string
 }
 
 var (
@@ -61,6 +65,9 @@ func (r Resource) String() string {
 // segments returns the resource's path inside its integration: its parts up
 // to the last one set.
 func (r Resource) segments() []string {
+	if r.Address != "" {
+		return []string{r.Address}
+	}
 	segs := []string{r.Cluster, r.Database, r.Collection}
 	for len(segs) > 0 && segs[len(segs)-1] == "" {
 		segs = segs[:len(segs)-1]

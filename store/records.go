@@ -17,6 +17,8 @@ type requestRecord struct {
 	Cluster     string `json:"cluster"`
 	Database    string `json:"database"`
 	Collection  string `json:"collection,omitempty"`
+	Address     string `json:"address,omitempty"` // network access: the address or range
+	Auth        string `json:"auth,omitempty"`    // a database user without a password: oidc, aws_iam
 	// A request with one role keeps it in role, as every record did before
 	// requests had several (so a record reads the same to an older jitbot);
 	// one with several keeps them in roles.
@@ -97,7 +99,7 @@ func decisionsFromRecords(ds []decisionRecord) []flows.Decision {
 func toRecord(r *flows.Request) requestRecord {
 	rec := requestRecord{
 		ID: string(r.ID), Requester: r.Requester, Kind: string(r.Kind), Integration: r.Resource.Integration, Cluster: r.Resource.Cluster,
-		Database: r.Resource.Database, Collection: r.Resource.Collection, Duration: r.Duration,
+		Database: r.Resource.Database, Collection: r.Resource.Collection, Address: r.Resource.Address, Auth: string(r.Auth), Duration: r.Duration,
 		Reason: r.Reason, Origin: r.Origin, Flow: r.Flow, PolicyHash: r.PolicyHash, Approvers: r.Approvers, Quorum: r.Quorum,
 		MaxDuration: r.MaxDuration, DenyReasonRequired: r.DenyReasonRequired, ExtendNeedsApproval: r.ExtendNeedsApproval,
 		ApprovalsChannel: r.ApprovalsChannel, State: string(r.State), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
@@ -125,7 +127,8 @@ func toRecord(r *flows.Request) requestRecord {
 func (rec requestRecord) request() *flows.Request {
 	r := &flows.Request{
 		ID: flows.RequestID(rec.ID), Requester: rec.Requester, Kind: flows.Kind(rec.Kind), Roles: rec.Roles, Duration: rec.Duration, Reason: rec.Reason, Origin: rec.Origin,
-		Resource: flows.Resource{Integration: rec.Integration, Cluster: rec.Cluster, Database: rec.Database, Collection: rec.Collection},
+		Resource: flows.Resource{Integration: rec.Integration, Cluster: rec.Cluster, Database: rec.Database, Collection: rec.Collection, Address: rec.Address},
+		Auth:     flows.DatabaseAuth(rec.Auth),
 		Flow:     rec.Flow, PolicyHash: rec.PolicyHash, Approvers: rec.Approvers, Quorum: rec.Quorum, MaxDuration: rec.MaxDuration,
 		DenyReasonRequired: rec.DenyReasonRequired, ExtendNeedsApproval: rec.ExtendNeedsApproval, ApprovalsChannel: rec.ApprovalsChannel,
 		State: flows.State(rec.State), CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, Approvals: decisionsFromRecords(rec.Approvals),
