@@ -648,7 +648,7 @@ func (p *Provisioner) ManagedGrants(ctx context.Context, integration string) ([]
 				continue
 			}
 			req, _ := label(u, LabelRequest)
-			out = append(out, flows.ManagedGrant{Principal: u.Username, RequestID: flows.RequestID(req)})
+			out = append(out, flows.ManagedGrant{Principal: u.Username, RequestID: flows.RequestID(req), Auth: userAuth(u)})
 		}
 		if total, ok := res.GetTotalCountOk(); len(results) < usersPerPage || (ok && seen >= *total) {
 			return out, nil
@@ -717,4 +717,15 @@ func madeByKind(u *admin.CloudDatabaseUser) bool {
 		return u.GetOidcAuthType() == oidcUser || u.GetAwsIAMType() == "ROLE" || u.GetAwsIAMType() == "USER"
 	}
 	return false
+}
+
+// userAuth is how u signs in, as flows names it.
+func userAuth(u *admin.CloudDatabaseUser) flows.DatabaseAuth {
+	switch {
+	case u.GetOidcAuthType() == oidcUser:
+		return flows.AuthOIDC
+	case u.GetAwsIAMType() == "ROLE" || u.GetAwsIAMType() == "USER":
+		return flows.AuthAWSIAM
+	}
+	return flows.AuthPassword
 }

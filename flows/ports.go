@@ -137,6 +137,8 @@ type Inventory interface {
 type ManagedGrant struct {
 	Principal string
 	RequestID RequestID
+	// Auth is how a database user signs in (password, OIDC, AWS IAM).
+	Auth DatabaseAuth
 	// Foreign marks what exists in Atlas but jitbot did not make (an
 	// access-list entry someone added by hand, which grants of its address
 	// use as it is): it explains those grants, and is never deleted.

@@ -106,7 +106,7 @@ func (s *Service) reconcile(ctx context.Context, integration string, kind Kind, 
 }
 
 func (s *Service) deleteOrphan(ctx context.Context, integration string, kind Kind, m ManagedGrant, r *Request, rep *ReconcileReport) {
-	g := Grant{RequestID: m.RequestID, Kind: kind, Integration: integration, Principal: m.Principal}
+	g := Grant{RequestID: m.RequestID, Kind: kind, Integration: integration, Principal: m.Principal, Auth: m.Auth}
 	if r != nil {
 		g = s.grant(r)
 		g.Principal = m.Principal
