@@ -58,6 +58,9 @@ type IntegrationFile struct {
 	atlas.Integration `yaml:",inline"`
 	Owners            []string `yaml:"owners"`
 	AccessDetails     string   `yaml:"access_details"`
+	// OIDCIdentityProviderID names the project's OIDC database users
+	// (flows with auth: oidc): the id of its workforce identity provider.
+	OIDCIdentityProviderID string `yaml:"oidc_identity_provider_id"`
 }
 
 // FlowFile is one access flow.
@@ -77,6 +80,15 @@ type FlowFile struct {
 	ExtendRequiresApproval bool     `yaml:"extend_requires_approval"`
 	PendingTTL             string   `yaml:"pending_ttl"`
 	ApprovalsChannel       string   `yaml:"approvals_channel"`
+	// Database users without a password (flows.FlowSpec.Auth).
+	Auth         string `yaml:"auth"`
+	OIDCUsername string `yaml:"oidc_username"`
+	AWSIAMARN    string `yaml:"aws_iam_arn"`
+	// Network access (kind access_list_entry; flows.FlowSpec.AllowedCIDRs).
+	AllowedCIDRs   []string `yaml:"allowed_cidrs"`
+	WidestPrefixV4 int      `yaml:"widest_prefix_v4"`
+	WidestPrefixV6 int      `yaml:"widest_prefix_v6"`
+	AllowPublic    bool     `yaml:"allow_public"`
 }
 
 // Config is a checked configuration, ready for wiring. The adapters'
@@ -290,7 +302,7 @@ func policyPath(path string) bool {
 	case strings.HasPrefix(head, "integrations["):
 		key, _, _ := strings.Cut(rest, ".")
 		key, _, _ = strings.Cut(key, "[")
-		return slices.Contains([]string{"", "name", "project_id", "owners", "owner_tag", "access_details"}, key)
+		return slices.Contains([]string{"", "name", "project_id", "owners", "owner_tag", "access_details", "oidc_identity_provider_id"}, key)
 	}
 	return false
 }
@@ -684,6 +696,7 @@ func (l *loader) check(f *File) *Config {
 		l.section(fmt.Sprintf("integrations[%d]", i), in)
 		spec.Integrations = append(spec.Integrations, flows.IntegrationSpec{
 			Name: in.Name, ProjectID: in.ProjectID, Owners: in.Owners, OwnerTag: in.OwnerTag, AccessDetails: in.AccessDetails,
+			OIDCIdentityProviderID: in.OIDCIdentityProviderID,
 		})
 		cfg.Integrations = append(cfg.Integrations, in.Integration)
 	}
@@ -696,6 +709,8 @@ func (l *loader) check(f *File) *Config {
 			DefaultDuration: fl.DefaultDuration, MaxDuration: fl.MaxDuration, Approvers: fl.Approvers, Approvals: fl.Approvals,
 			AutoApprove: fl.AutoApprove, RequireReason: fl.RequireReason, ExtendRequiresApproval: fl.ExtendRequiresApproval,
 			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel,
+			Auth: fl.Auth, OIDCUsername: fl.OIDCUsername, AWSIAMARN: fl.AWSIAMARN,
+			AllowedCIDRs: fl.AllowedCIDRs, WidestPrefixV4: fl.WidestPrefixV4, WidestPrefixV6: fl.WidestPrefixV6, AllowPublic: fl.AllowPublic,
 		})
 	}
 	if len(f.Flows) == 0 {
