@@ -18,7 +18,7 @@ import (
 func ApprovalCard(r *flows.Request, v Viewer) Card {
 	c := Card{
 		Title:    "Access request " + string(r.ID),
-		Subtitle: fmt.Sprintf("%s asks for %s on %s for %s", r.Requester, flows.FormatRoles(r.Roles), r.Resource, flows.FormatDuration(r.Duration)),
+		Subtitle: fmt.Sprintf("%s asks for %s for %s", r.Requester, flows.DescribeAccess(r), flows.FormatDuration(r.Duration)),
 		Fields:   requestFields(r, v),
 		Status:   approvalStatus(r, v),
 		Tone:     requestTone(r),
@@ -47,7 +47,7 @@ func requestFields(r *flows.Request, v Viewer) []Field {
 	if reason == "" {
 		reason = "(none given)"
 	}
-	return []Field{
+	fs := []Field{
 		{Label: "Requester", Value: r.Requester},
 		{Label: "Resource", Value: r.Resource.String()},
 		{Label: "Role", Value: flows.FormatRoles(r.Roles)},
@@ -57,6 +57,7 @@ func requestFields(r *flows.Request, v Viewer) []Field {
 		{Label: "Approvals", Value: fmt.Sprintf("%d of %d", len(r.Approvals), max(r.Quorum, 1))},
 		{Label: "Requested", Value: v.FormatTime(r.CreatedAt)},
 	}
+	return append(fs[:3], append(kindFields(r), fs[3:]...)...)
 }
 
 func requestTone(r *flows.Request) Tone {
@@ -193,7 +194,7 @@ func ExtensionCard(r *flows.Request, n int, ev flows.Event, v Viewer) Card {
 	}
 	c := Card{
 		Title:    fmt.Sprintf("Extension %d of request %s", n, r.ID),
-		Subtitle: fmt.Sprintf("%s asks for %s more of %s on %s", r.Requester, flows.FormatDuration(d), flows.FormatRoles(r.Roles), r.Resource),
+		Subtitle: fmt.Sprintf("%s asks for %s more of %s", r.Requester, flows.FormatDuration(d), flows.DescribeAccess(r)),
 		Fields: []Field{
 			{Label: "Requester", Value: r.Requester},
 			{Label: "Resource", Value: r.Resource.String()},
@@ -204,7 +205,7 @@ func ExtensionCard(r *flows.Request, n int, ev flows.Event, v Viewer) Card {
 		Tone: ToneInfo,
 	}
 	if d == 0 {
-		c.Subtitle = fmt.Sprintf("%s asked to keep %s on %s longer", r.Requester, flows.FormatRoles(r.Roles), r.Resource)
+		c.Subtitle = fmt.Sprintf("%s asked to keep %s longer", r.Requester, flows.DescribeAccess(r))
 		c.Fields = slices.DeleteFunc(c.Fields, func(f Field) bool { return f.Label == "Extension" })
 	}
 	if open {
@@ -287,7 +288,7 @@ func ExtendButtons(r *flows.Request) []Button {
 func revokeButton(r *flows.Request, label string) Button {
 	return Button{
 		Label: label, ActionID: Action{Kind: ActionRevoke, RequestID: r.ID}.ID(), Style: StyleDanger,
-		Confirm: fmt.Sprintf("End access to %s now? The %s %s is deleted and open connections stop working.", r.Resource, flows.KindName(r.Kind), r.Principal),
+		Confirm: revokeConfirm(r),
 	}
 }
 
@@ -300,7 +301,7 @@ func cancelButton(r *flows.Request) Button {
 func SubmittedCard(r *flows.Request, v Viewer) Card {
 	c := Card{
 		Title:    "Request " + string(r.ID) + " sent for approval",
-		Subtitle: fmt.Sprintf("%s on %s for %s", flows.FormatRoles(r.Roles), r.Resource, flows.FormatDuration(r.Duration)),
+		Subtitle: fmt.Sprintf("%s for %s", flows.DescribeAccess(r), flows.FormatDuration(r.Duration)),
 		Fields: []Field{
 			{Label: "Resource", Value: r.Resource.String()},
 			{Label: "Role", Value: flows.FormatRoles(r.Roles)},
@@ -346,7 +347,7 @@ func requesterStatus(r *flows.Request, v Viewer) string {
 // on a request (or extension) waiting for them.
 func SummaryCard(r *flows.Request, v Viewer) Card {
 	c := Card{
-		Title:    fmt.Sprintf("%s · %s on %s", r.ID, flows.FormatRoles(r.Roles), r.Resource),
+		Title:    fmt.Sprintf("%s · %s", r.ID, flows.DescribeAccess(r)),
 		Subtitle: r.Requester + " · " + flows.FormatDuration(r.Duration) + " · " + orNone(r.Reason),
 		Status:   requesterStatus(r, v),
 		Tone:     requestTone(r),
@@ -427,11 +428,11 @@ func CredentialsCard(r *flows.Request, creds flows.Credentials, rotated bool, v 
 		fields = append(fields, field)
 	}
 	fields = append(fields,
-		Field{Label: "Access", Value: flows.FormatRoles(r.Roles) + " on " + r.Resource.String()},
+		Field{Label: "Access", Value: flows.DescribeAccess(r)},
 		Field{Label: "Expires", Value: v.FormatTime(r.ExpiresAt)})
 	c := Card{
 		Title:    "Access granted: request " + string(r.ID),
-		Subtitle: fmt.Sprintf("%s on %s until %s", flows.FormatRoles(r.Roles), r.Resource, v.FormatTime(r.ExpiresAt)),
+		Subtitle: fmt.Sprintf("%s until %s", flows.DescribeAccess(r), v.FormatTime(r.ExpiresAt)),
 		Fields:   fields,
 		Status:   approvedBy(r, v) + " · access ends at " + v.FormatTime(r.ExpiresAt) + "; you will be reminded before.",
 		Actions:  append(ExtendButtons(r), revokeButton(r, "I'm done: revoke")),
@@ -461,6 +462,15 @@ func CredentialsCard(r *flows.Request, creds flows.Credentials, rotated bool, v 
 // useless: access is ending or ended, or a new secret replaced it. Chat
 // history keeps messages; a dead secret should not linger in it.
 func CredentialsGoneCard(r *flows.Request, ev flows.Event, v Viewer) Card {
+	if !flows.HandsOutSecret(r) {
+		return Card{
+			Title:    "Access of request " + string(r.ID) + " ended",
+			Subtitle: flows.DescribeAccess(r),
+			Text:     "This message said how to use access that has ended; it no longer works.",
+			Status:   "Ended at " + v.FormatTime(ev.At),
+			Tone:     ToneMuted,
+		}
+	}
 	secret := flows.SecretName(r.Kind)
 	why := "access to " + r.Resource.String() + " ended"
 	if ev.Type == flows.EventCredentialsRotated {
@@ -468,7 +478,7 @@ func CredentialsGoneCard(r *flows.Request, ev flows.Event, v Viewer) Card {
 	}
 	return Card{
 		Title:    "Credentials of request " + string(r.ID) + " removed",
-		Subtitle: flows.FormatRoles(r.Roles) + " on " + r.Resource.String(),
+		Subtitle: flows.DescribeAccess(r),
 		Fields:   []Field{{Label: "Username", Value: r.Principal, Mono: true}},
 		Text:     "This message held the " + secret + " of " + r.Principal + "; it was removed because " + why + ".",
 		Status:   "Removed at " + v.FormatTime(ev.At),
@@ -497,7 +507,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 	if r == nil {
 		return systemCard(ev, v)
 	}
-	what := fmt.Sprintf("%s on %s", flows.FormatRoles(r.Roles), r.Resource)
+	what := flows.DescribeAccess(r)
 	switch ev.Type {
 	case flows.EventSubmitted:
 		return ApprovalCard(r, v), true
@@ -542,7 +552,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		c = Card{
 			Title:    "Atlas is still applying your access",
 			Subtitle: "request " + string(r.ID) + ": " + what,
-			Text:     "Atlas has created your " + flows.KindName(r.Kind) + " but has not finished applying it, so it cannot log in yet. Your credentials follow here as soon as it is ready; there is nothing to do.",
+			Text:     applyDelayedText(r),
 			Tone:     ToneWarning,
 		}
 	case flows.EventReminder:
@@ -579,7 +589,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		c = Card{
 			Title:    "Access expired: request " + string(r.ID),
 			Subtitle: what,
-			Text:     "The " + flows.KindName(r.Kind) + " " + r.Principal + " was deleted. Need more time? Ask again.",
+			Text:     endedText(r) + " Need more time? Ask again.",
 			Status:   "Expired at " + v.FormatTime(ev.At),
 			Tone:     ToneMuted,
 		}
@@ -587,16 +597,16 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		c = Card{
 			Title:    "Access revoked: request " + string(r.ID),
 			Subtitle: what,
-			Text:     "The " + flows.KindName(r.Kind) + " " + r.Principal + " was deleted.",
+			Text:     endedText(r),
 			Status:   "Revoked by " + orSystem(r.EndedBy) + " at " + v.FormatTime(ev.At) + endReason(r),
 			Tone:     ToneMuted,
 		}
 	case flows.EventRevokeFailed:
 		c = Card{
 			Title:    "Could not remove access: request " + string(r.ID),
-			Subtitle: "the Atlas user " + r.Principal + " still exists",
+			Subtitle: "the " + atlasNoun(r) + " " + r.Principal + " still exists",
 			Fields:   alertFields(r, ev),
-			Text:     "jitbot keeps retrying. Atlas deletes the user by itself at " + v.FormatTime(r.BackstopAt) + " at the latest.",
+			Text:     "jitbot keeps retrying. Atlas deletes " + atlasPronoun(r) + " by itself at " + v.FormatTime(r.BackstopAt) + " at the latest.",
 			Tone:     ToneAlert,
 		}
 	case flows.EventProvisionFailed:
@@ -612,13 +622,13 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 			Title:    "Credentials not delivered: request " + string(r.ID),
 			Subtitle: what + " for " + r.Requester,
 			Fields:   alertFields(r, ev),
-			Text:     "The grant is active but its requester did not get the " + flows.SecretName(r.Kind) + ". They can get a new one with rotate " + string(r.ID) + ", or revoke it.",
+			Text:     undeliveredText(r),
 			Tone:     ToneAlert,
 		}
 	case flows.EventGrantMissing:
 		c = Card{
-			Title:    "Atlas user missing: request " + string(r.ID),
-			Subtitle: "the active grant's user " + r.Principal + " is gone from Atlas",
+			Title:    capitalize(atlasNoun(r)) + " missing: request " + string(r.ID),
+			Subtitle: "the active grant's " + strings.TrimPrefix(atlasNoun(r), "Atlas ") + " " + r.Principal + " is gone from Atlas",
 			Fields:   alertFields(r, ev),
 			Text:     "Someone deleted it outside jitbot, or Atlas removed it early. The requester has lost access.",
 			Tone:     ToneAlert,
@@ -638,7 +648,7 @@ func alertFields(r *flows.Request, ev flows.Event) []Field {
 		{Label: "Role", Value: flows.FormatRoles(r.Roles)},
 	}
 	if r.Principal != "" {
-		fs = append(fs, Field{Label: "Atlas user", Value: r.Principal, Mono: true})
+		fs = append(fs, Field{Label: capitalize(atlasNoun(r)), Value: r.Principal, Mono: true})
 	}
 	if ev.Attempt > 0 {
 		fs = append(fs, Field{Label: "Attempts", Value: strconv.Itoa(ev.Attempt)})

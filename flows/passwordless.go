@@ -227,3 +227,18 @@ func refuseIdentity(typed string, f *Flow, principal string) error {
 	}
 	return Errorf(EINVALID, "%s: access flow %s names what it grants by itself; an identity typed in a request is refused", excerpt(typed), f.Name)
 }
+
+// HandsOutSecret reports whether r's grant hands its requester a secret (a
+// password, a token): not a passwordless database user, not network access.
+// A kind jitbot does not know (a test's) is taken to.
+func HandsOutSecret(r *Request) bool {
+	if r.Auth.Passwordless() {
+		return false
+	}
+	for _, k := range builtinKinds() {
+		if k.Kind == r.Kind.orDefault() {
+			return k.SecretName != ""
+		}
+	}
+	return true
+}
