@@ -189,6 +189,26 @@ func (n *NetworkRules) covers(t Resource) (specificity, bool) {
 	return specificity{}, false
 }
 
+// coverText says how a network access flow covers t, for jitbot explain
+// ("" when it does not).
+func (n *NetworkRules) coverText(t Resource) string {
+	p, err := netip.ParsePrefix(t.Address)
+	if err != nil {
+		return ""
+	}
+	if _, ok := n.inside(p); ok {
+		for _, c := range n.AllowedCIDRs {
+			if c.Addr().Is4() == p.Addr().Is4() && c.Bits() <= p.Bits() && c.Contains(p.Addr()) {
+				return "inside " + c.String()
+			}
+		}
+	}
+	if n.AllowPublic && IsPublic(p) {
+		return "a public address (one approval more)"
+	}
+	return ""
+}
+
 // admitAddress applies a network access flow's rules to the address asked
 // for: a range wider than the flow allows is refused, and a public address
 // outside the flow's ranges asks one approval more than the flow's usual

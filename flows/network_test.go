@@ -248,3 +248,23 @@ func TestIsPublic(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainNetworkAccess: jitbot explain covers network flows by their
+// address rules, and says what the flow makes of the address.
+func TestExplainNetworkAccess(t *testing.T) {
+	spec := testPolicy()
+	spec.Flows = append(spec.Flows, networkFlow())
+	p := mustCompile(t, spec)
+	ex, err := p.Explain("carol@example.com", flows.KindAccessListEntry, "prod/198.51.100.7", nil)
+	if err != nil || len(ex.Covering) != 1 || ex.Covering[0].Pattern != "inside 198.51.100.0/24" || len(ex.Routes) != 1 || ex.Routes[0].Flow.Approvals != 1 {
+		t.Fatalf("an office address: %+v %v", ex, err)
+	}
+	ex, err = p.Explain("carol@example.com", flows.KindAccessListEntry, "prod/203.0.113.50", nil)
+	if err != nil || len(ex.Routes) != 1 || ex.Routes[0].Flow.Approvals != 2 || ex.Covering[0].Pattern != "a public address (one approval more)" {
+		t.Fatalf("a public address: %+v %v", ex, err)
+	}
+	ex, err = p.Explain("carol@example.com", flows.KindAccessListEntry, "prod/198.51.100.0/24", nil)
+	if err != nil || !strings.Contains(ex.Refused, "wider than access flow office-network allows") {
+		t.Fatalf("a range too wide: %+v %v", ex, err)
+	}
+}
