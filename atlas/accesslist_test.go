@@ -177,6 +177,17 @@ func TestTwoGrantsShareOneEntry(t *testing.T) {
 	if e, ok := n.entry("198.51.100.7"); !ok || !e.DeleteAfterDate.Equal(erin.BackstopAt) {
 		t.Fatalf("the entry is gone or moved while dave and erin hold it: %+v %v", e, ok)
 	}
+	// The audit record of carol's end says who kept the entry.
+	var expired flows.Event
+	for _, ev := range n.store.Events() {
+		if ev.RequestID == carol.ID && ev.Type == flows.EventExpired {
+			expired = ev
+		}
+	}
+	if !strings.Contains(expired.Message, "198.51.100.7/32 stays for the other live grants that hold it: ") ||
+		!strings.Contains(expired.Message, string(dave.ID)) || !strings.Contains(expired.Message, string(erin.ID)) {
+		t.Fatalf("the expiry's audit record: %+v", expired)
+	}
 	if _, err := n.svc.Revoke(n.ctx, erin.ID, "erin@example.com", "done early"); err != nil {
 		t.Fatal(err)
 	}

@@ -179,9 +179,20 @@ func waitApplied(ctx context.Context, prov Provisioner, g Grant) error {
 
 // delete removes the grant of r through its kind's provisioner.
 func (s *Service) delete(ctx context.Context, r *Request) error {
+	_, err := s.deleteNoting(ctx, r)
+	return err
+}
+
+// deleteNoting is delete, also saying, for the audit record of the end,
+// which other live grants kept a shared target (shared.go).
+func (s *Service) deleteNoting(ctx context.Context, r *Request) (note string, err error) {
 	prov, err := s.provisioner(r.Kind)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return s.onTarget(ctx, s.grant(r), func(g Grant) error { return prov.Delete(ctx, g) })
+	err = s.onTarget(ctx, s.grant(r), func(g Grant) error {
+		note = holdersNote(g)
+		return prov.Delete(ctx, g)
+	})
+	return note, err
 }

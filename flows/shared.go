@@ -3,6 +3,7 @@ package flows
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 )
 
@@ -90,4 +91,29 @@ func (s *Service) heldPrincipals(ctx context.Context, k Kind, integration string
 		}
 	}
 	return out, nil
+}
+
+// holdersNote says, for the audit record of a grant's end, that other live
+// grants still hold its target ("" when none does).
+func holdersNote(g Grant) string {
+	if len(g.Holders) == 0 {
+		return ""
+	}
+	ids := make([]string, len(g.Holders))
+	for i, h := range g.Holders {
+		ids[i] = string(h.RequestID)
+	}
+	return fmt.Sprintf("%s stays for the other live grants that hold it: %s", g.Principal, strings.Join(ids, ", "))
+}
+
+// withNote adds a note to an event's message.
+func withNote(ev Event, note string) Event {
+	switch {
+	case note == "":
+	case ev.Message == "":
+		ev.Message = note
+	default:
+		ev.Message += "; " + note
+	}
+	return ev
 }
