@@ -129,6 +129,9 @@ type Inventory interface {
 type ManagedGrant struct {
 	Principal string
 	RequestID RequestID
+	// Where is where Atlas holds it, as far as the integration needs it said:
+	// in an organization-wide integration the project (Project, ProjectID).
+	Where Resource
 }
 
 // Provisioners maps each kind of grant to its provisioner: the registry a
