@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -36,6 +37,7 @@ type Catalog struct {
 	stop     chan struct{} // closed by close: the refresh loops end
 	stopOnce sync.Once
 	loops    sync.WaitGroup
+	started  atomic.Bool // Start ran: the loops keep organization catalogs fresh
 }
 
 var _ flows.Catalog = (*Catalog)(nil)
@@ -135,8 +137,14 @@ func (c *Catalog) snapshot(ctx context.Context, integration string, force bool) 
 	ttl := c.p.cfg.CatalogTTL
 	now := c.p.clock.Now()
 
+	// An organization's catalog refreshed in the background is served as it
+	// is: a request never waits for the scores of calls of a refresh.
+	fresh := ttl
+	if pr.OrgWide() && c.started.Load() {
+		fresh = staleCatalogTimes * ttl
+	}
 	e.mu.Lock()
-	if !force && e.last != nil && (now.Sub(e.last.at) < ttl || (now.Before(e.retryAt) && now.Sub(e.last.at) < staleCatalogTimes*ttl)) {
+	if !force && e.last != nil && (now.Sub(e.last.at) < fresh || (now.Before(e.retryAt) && now.Sub(e.last.at) < staleCatalogTimes*ttl)) {
 		s := e.last
 		e.mu.Unlock()
 		return s, nil

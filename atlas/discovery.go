@@ -322,7 +322,7 @@ func hostsOf(standard string) []string {
 	}
 	var out []string
 	for h := range strings.SplitSeq(u.Host, ",") {
-		if host, _, found := strings.Cut(h, ":"); found || host != "" {
+		if host, _, _ := strings.Cut(h, ":"); host != "" {
 			out = append(out, strings.ToLower(host))
 		}
 	}
@@ -550,10 +550,13 @@ func pages(ctx context.Context, c *Catalog, pr *project, op string, call func(ct
 
 // Start refreshes the catalog of every organization-wide integration now
 // and then every CatalogRefresh (±10%), in the background, until ctx ends or
-// the Provisioner closes. A refresh that fails keeps the last good catalog
-// (logged, and shown by Health and Ping). Integrations of one project are
-// read when asked for, as before. Start returns at once; call it once.
+// the Provisioner closes; requests are then served the catalog as the loops
+// keep it, never waiting for a refresh once one succeeded. A refresh that
+// fails keeps the last good catalog (logged, and shown by Health and Ping)
+// for up to ten CatalogTTLs. Integrations of one project are read when asked
+// for, as before. Start returns at once; call it once.
 func (c *Catalog) Start(ctx context.Context) {
+	c.started.Store(true)
 	for name, pr := range c.p.projects {
 		if !pr.OrgWide() {
 			continue

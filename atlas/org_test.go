@@ -356,6 +356,15 @@ func TestOrganizationCatalogStart(t *testing.T) {
 	if m := e.srv.CountCalls("getOrgGroups"); m != n {
 		t.Fatalf("refreshed after Close: %d then %d", n, m)
 	}
+	// Requests are served the catalog the loops keep, older than
+	// CatalogTTL, without waiting for a refresh.
+	e.clock.Advance(20 * time.Minute)
+	if cs, err := e.prov.Catalog().Clusters(e.ctx, "acme"); err != nil || len(cs) != 4 {
+		t.Fatalf("Clusters: %d %v", len(cs), err)
+	}
+	if m := e.srv.CountCalls("getOrgGroups"); m != n {
+		t.Fatalf("a request waited for a refresh: %d then %d calls", n, m)
+	}
 }
 
 // The credential's roles are checked against the organization: a project
