@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"github.com/jitbot/jitbot/cmd/internal/playground"
 	"github.com/jitbot/jitbot/cmd/internal/rig"
 )
 
@@ -23,12 +25,17 @@ What to try next:
 // keep leaves the world up until ctx ends, saying where everything is and
 // what to try; its directory outlives it.
 func (d *demo) keep(ctx context.Context, page string) error {
-	// From now on demo time runs with real time, so that what the
-	// playground starts expires when it says.
-	d.clock.SetSpeed(1)
+	url, err := d.servePlayground(ctx, page)
+	if err != nil {
+		return err
+	}
 	cfg := d.rig.ConfigPath
 	fmt.Fprintf(d.out, `
 -keep: the demo's world stays up until you press Ctrl-C.
+
+  Open the playground: %[11]s
+  Slack and Teams as alice, bob, olivia and dana see them (this machine only): type /access as
+  any of them, click Approve or Deny, open the App Home, watch Atlas; ⏩ jumps demo time forward.
 
   jitbot        http://%[1]s  (Slack and Teams post here: /slack/commands, /slack/interactions,
                 /slack/events, /teams/messages; also /readyz, /metrics, the admin API)
@@ -49,9 +56,40 @@ Every jitbot command works against it, from another shell:
   jitbot audit export -since 1h
   tail -f %[10]s
 `, d.rig.Addr(), d.rig.Slack.APIURL(), rig.SigningSecret, d.rig.Atlas.URL(), rig.Project, rig.AdminToken,
-		d.rig.Dir, cfg, d.rig.StorePath(), d.rig.LogPath())
+		d.rig.Dir, cfg, d.rig.StorePath(), d.rig.LogPath(), url)
 	<-ctx.Done()
 	fmt.Fprintf(d.out, "\nStopped. %s stays, with the configuration, the store and the log; with jitbot down,\n"+
 		"jitbot grants list and jitbot audit verify read the store directly. Remove it when done: rm -r %s\n", d.rig.Dir, d.rig.Dir)
 	return nil
+}
+
+// servePlayground serves the playground page on addr (loopback only) until
+// ctx ends, and answers its URL.
+func (d *demo) servePlayground(ctx context.Context, addr string) (string, error) {
+	// From now on demo time runs with real time, so that what people do
+	// on the page happens in order, and ends when jitbot says it will.
+	d.clock.SetSpeed(1)
+	pg, err := playground.New(playground.Options{Rig: d.rig, Log: d.rig.Log, Advance: d.advance})
+	if err != nil {
+		return "", err
+	}
+	ln, err := playground.Listen(addr)
+	if err != nil {
+		pg.Close()
+		return "", err
+	}
+	go func() {
+		defer pg.Close()
+		if err := pg.Serve(ctx, ln); err != nil {
+			d.rig.Log.Error("the playground stopped", "err", err)
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/", nil
+}
+
+// advance is the playground's fast-forward: demo time jumps, and jitbot
+// does at once what is then due (reminders, expiries).
+func (d *demo) advance(ctx context.Context, by time.Duration) {
+	d.clock.Advance(by)
+	d.rig.Main.Sweep(ctx)
 }
