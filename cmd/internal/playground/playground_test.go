@@ -49,7 +49,7 @@ type state struct {
 			Errors map[string]string `json:"errors"`
 		} `json:"form"`
 	} `json:"panes"`
-	Atlas  []struct{ Username string } `json:"atlas"`
+	Atlas  []struct{ Username string }  `json:"atlas"`
 	Grants []struct{ ID, State string } `json:"grants"`
 }
 
