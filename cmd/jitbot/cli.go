@@ -100,6 +100,8 @@ func (e *env) run(ctx context.Context, args []string) error {
 		return e.contacts(ctx, rest)
 	case "demo":
 		return e.demo(ctx, rest)
+	case "init":
+		return e.initConfig(ctx, rest)
 	case "bench":
 		// The scenarios (load generation, kill loops) are not in this
 		// binary: they are a command of their own, run from the source tree.
