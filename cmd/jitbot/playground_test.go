@@ -1,15 +1,23 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -157,14 +165,18 @@ func TestPlaygroundInABrowser(t *testing.T) {
 
 	if *playgroundShot != "" {
 		do("let the last poll draw", chromedp.Sleep(1200*time.Millisecond))
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		raw, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(*playgroundShot, png, 0o644); err != nil {
+		small, err := compactPNG(raw)
+		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("wrote %s (%d KiB)", *playgroundShot, len(png)>>10)
+		if err := os.WriteFile(*playgroundShot, small, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s (%d KiB)", *playgroundShot, len(small)>>10)
 	}
 
 	// A Slack form: alice asks again; olivia clicks Deny on the new card,
@@ -187,6 +199,38 @@ func TestPlaygroundInABrowser(t *testing.T) {
 	do("alice goes back to her messages", chromedp.Click(chromedp.CSS(`#slack-alice .tabs button[data-tab="messages"]`)))
 }
 
+// compactPNG redraws a screenshot with the 256 colours it uses most, which
+// keeps the README's picture small: a page of flat colours and text loses
+// nothing a reader sees.
+func compactPNG(raw []byte) ([]byte, error) {
+	img, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	counts := map[color.RGBA]int{}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			counts[color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)]++
+		}
+	}
+	colors := slices.Collect(maps.Keys(counts))
+	slices.SortFunc(colors, func(a, b color.RGBA) int {
+		return cmp.Or(counts[b]-counts[a], cmp.Compare(a.R, b.R), cmp.Compare(a.G, b.G), cmp.Compare(a.B, b.B), cmp.Compare(a.A, b.A))
+	})
+	palette := make(color.Palette, 0, 256)
+	for _, c := range colors[:min(len(colors), 256)] {
+		palette = append(palette, c)
+	}
+	small := image.NewPaletted(b, palette)
+	draw.Draw(small, b, img, b.Min, draw.Src)
+	var out bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&out, small); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
 // saveFailure saves a screenshot of the page, its text and jitbot's log
 // into a directory that outlives the test, and says where.
 func saveFailure(bctx context.Context, d *demo) string {
@@ -197,9 +241,9 @@ func saveFailure(bctx context.Context, d *demo) string {
 	ctx, cancel := context.WithTimeout(bctx, 10*time.Second)
 	defer cancel()
 	shot := "no screenshot"
-	if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+	if raw, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
 		shot = filepath.Join(dir, "page.png")
-		_ = os.WriteFile(shot, png, 0o644)
+		_ = os.WriteFile(shot, raw, 0o644)
 	}
 	if body, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body"))); err == nil {
 		_ = os.WriteFile(filepath.Join(dir, "page.txt"), []byte(body), 0o644)
