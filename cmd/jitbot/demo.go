@@ -12,6 +12,7 @@ import (
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/cmd/internal/app"
+	"github.com/jitbot/jitbot/cmd/internal/playground"
 	"github.com/jitbot/jitbot/cmd/internal/rig"
 )
 
@@ -45,8 +46,8 @@ type demo struct {
 }
 
 // demoPlace is where the demo's world lives: its directory (empty: a
-// temporary one, removed at the end) and jitbot's address (empty: any
-// free loopback port).
+// temporary one the rig removes when it closes) and jitbot's address
+// (empty: any free loopback port).
 type demoPlace struct {
 	dir, listen string
 }
@@ -63,14 +64,26 @@ func (e *env) demo(ctx context.Context, args []string) error {
 	if *speed < 0 {
 		return usageErr("-speed must be 0 or more")
 	}
+	if err := playground.Loopback(*page); err != nil {
+		return usageErr("-playground: %v", err)
+	}
+	// The demo's directory (configuration, store, log) is its own: kept
+	// with -keep, so that the CLI and whoever reads the log find it again,
+	// and after a failure, whose story the log tells; removed otherwise.
 	var place demoPlace
-	if *keep {
-		// Kept, the world must be found again: by the CLI, through the
-		// configuration it writes, and by whoever reads its log.
-		var err error
-		if place.dir, err = os.MkdirTemp("", "jitbot-demo-"); err != nil {
-			return fmt.Errorf("make the demo's directory: %w", err)
+	var err error
+	if place.dir, err = os.MkdirTemp("", "jitbot-demo-"); err != nil {
+		return fmt.Errorf("make the demo's directory: %w", err)
+	}
+	keepDir := *keep
+	defer func() {
+		if !keepDir {
+			_ = os.RemoveAll(place.dir)
 		}
+	}()
+	if *keep {
+		// Kept, jitbot must be found again at the address its
+		// configuration names.
 		if place.listen, err = rig.FreeAddr(); err != nil {
 			return fmt.Errorf("find a port for jitbot: %w", err)
 		}
@@ -81,10 +94,9 @@ func (e *env) demo(ctx context.Context, args []string) error {
 	}
 	defer d.close()
 	if err := d.play(ctx); err != nil {
+		keepDir = true
 		fmt.Fprintf(e.stdout, "\nRESULT: the journey stopped at step %d: %v\n", d.steps, err)
-		if place.dir != "" {
-			fmt.Fprintf(e.stdout, "jitbot's log: %s\n", d.rig.LogPath())
-		}
+		fmt.Fprintf(e.stdout, "jitbot's log, kept with its configuration and store: %s\n", d.rig.LogPath())
 		return fmt.Errorf("demo failed at step %d", d.steps)
 	}
 	fmt.Fprintf(e.stdout, "\nRESULT: all %d steps happened.\n", d.steps)

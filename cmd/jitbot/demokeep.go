@@ -66,9 +66,12 @@ Every jitbot command works against it, from another shell:
 // servePlayground serves the playground page on addr (loopback only) until
 // ctx ends, and answers its URL.
 func (d *demo) servePlayground(ctx context.Context, addr string) (string, error) {
-	// From now on demo time runs with real time, so that what people do
-	// on the page happens in order, and ends when jitbot says it will.
-	d.clock.SetSpeed(1)
+	// From now on demo time runs (at -speed, else with real time), so that
+	// what people do on the page happens in order, and ends when jitbot
+	// says it will.
+	if d.speed == 0 {
+		d.clock.SetSpeed(1)
+	}
 	pg, err := playground.New(playground.Options{Rig: d.rig, Log: d.rig.Log, Advance: d.advance})
 	if err != nil {
 		return "", err

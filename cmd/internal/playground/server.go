@@ -65,18 +65,26 @@ func New(o Options) (*Server, error) {
 	}, nil
 }
 
-// Listen listens on addr, which must be on the loopback interface: the
-// page acts as anyone in the world, with its secrets, and is for this
+// Loopback says why addr is not an address the playground may listen on:
+// the page acts as anyone in the world, with its secrets, and is for this
 // machine only.
-func Listen(addr string) (net.Listener, error) {
+func Loopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("playground address %q: %w", addr, err)
+		return fmt.Errorf("playground address %q: %w", addr, err)
 	}
 	if host != "localhost" {
 		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-			return nil, fmt.Errorf("playground address %q: the playground listens on the loopback interface only (127.0.0.1, ::1, localhost)", addr)
+			return fmt.Errorf("playground address %q: the playground listens on the loopback interface only (127.0.0.1, ::1, localhost)", addr)
 		}
+	}
+	return nil
+}
+
+// Listen listens on addr, which must be on the loopback interface.
+func Listen(addr string) (net.Listener, error) {
+	if err := Loopback(addr); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
