@@ -167,8 +167,8 @@ func (d *demo) oliviaApproves(ctx context.Context, j *journey) error {
 		scopes[i] = s.Name
 	}
 	d.say("jitbot checks again that olivia may approve, then creates the Atlas database user")
-	d.say("%s: %s, on %s only. Should jitbot ever fail to delete it, Atlas", u.Username, strings.Join(roles, ", "), strings.Join(scopes, ", "))
-	d.say("deletes it by itself at %s UTC. jitbot waits until Atlas reports the user APPLIED.", u.DeleteAfterDate.UTC().Format("Mon 2 Jan 15:04"))
+	d.say("%s (%s, on %s only) and waits until Atlas reports it APPLIED.", u.Username, strings.Join(roles, ", "), strings.Join(scopes, ", "))
+	d.say("Should jitbot ever fail to delete it, Atlas deletes it by itself at %s UTC.", u.DeleteAfterDate.UTC().Format("Mon 2 Jan 15:04"))
 
 	lines := slackLines(creds.Text, creds.Blocks)
 	password := ""
