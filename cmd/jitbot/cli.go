@@ -36,7 +36,7 @@ Usage:
   jitbot backup  [-config jitbot.yaml] -o jitbot-backup.db|-
   jitbot restore [-config jitbot.yaml] -i jitbot-backup.db [-force]
   jitbot demo   [-speed 0] [-keep] [-playground 127.0.0.1:0]
-  jitbot init   [-o jitbot.yaml] [-slack] [-teams] [-project-id id] [-admin email]
+  jitbot init   [-o jitbot.yaml] [-slack] [-teams] [-project-id id] [-cluster name] [-admin email] [-yes] [-force]
   jitbot version
   jitbot help [command]
 
