@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -22,10 +23,21 @@ const clustersPerPage = 500
 // (from the owner tag) and the databases configured for them. Cluster lists
 // are cached for CatalogTTL; one refresh runs at a time per integration, and
 // while Atlas fails a list younger than ten TTLs is served instead.
+//
+// An organization-wide integration's catalog is discovered (discovery.go):
+// the organization's projects with their tags, each project's clusters with
+// theirs, and the databases of its dedicated clusters. Start refreshes it in
+// the background; a refresh that fails keeps the last good catalog, logs it
+// and shows in Health and Ping.
 type Catalog struct {
 	p       *Provisioner
 	entries map[string]*catalogEntry // by integration; fixed at construction
 	refresh sync.WaitGroup
+
+	stop     chan struct{} // closed by close: the refresh loops end
+	stopOnce sync.Once
+	loops    sync.WaitGroup
+	started  atomic.Bool // Start ran: the loops keep organization catalogs fresh
 }
 
 var _ flows.Catalog = (*Catalog)(nil)
@@ -39,12 +51,31 @@ type catalogEntry struct {
 	retryAt time.Time
 	// extra holds connection strings of clusters fetched one by one.
 	extra map[string]string
+	// lastErr is the failure of the last refresh, nil once one succeeds.
+	lastErr   error
+	lastErrAt time.Time
 }
 
 type snapshot struct {
 	clusters []flows.Cluster
-	conn     map[string]string // cluster → connection string
-	at       time.Time
+	conn     map[string]string // project id + "/" + cluster → connection string
+	// projects are an organization-wide integration's projects, clusters or
+	// not, by id; nil for an integration of one project.
+	projects map[string]projectInfo
+	// dbs are the databases read through the monitoring API, by project id +
+	// "/" + cluster, for the refreshes within DatabaseRefresh to reuse.
+	dbs   map[string][]string
+	dbsAt map[string]time.Time // by project id: when its databases were read
+	// partial lists the projects a refresh could not read: their clusters
+	// are the previous refresh's.
+	partial []string
+	at      time.Time
+}
+
+// projectInfo is one project of an organization-wide integration.
+type projectInfo struct {
+	name string
+	tags []flows.Tag
 }
 
 type flight struct {
@@ -54,29 +85,69 @@ type flight struct {
 }
 
 func newCatalog(p *Provisioner) *Catalog {
-	c := &Catalog{p: p, entries: map[string]*catalogEntry{}}
+	c := &Catalog{p: p, entries: map[string]*catalogEntry{}, stop: make(chan struct{})}
 	for name := range p.projects {
 		c.entries[name] = &catalogEntry{extra: map[string]string{}}
 	}
 	return c
 }
 
+func connKey(projectID, cluster string) string { return projectID + "/" + cluster }
+
 // Clusters returns the integration's clusters with their owners and
-// configured databases.
+// configured databases; in an organization-wide integration those of every
+// project, each naming its project.
 func (c *Catalog) Clusters(ctx context.Context, integration string) ([]flows.Cluster, error) {
-	pr, err := c.p.project(integration)
-	if err != nil {
+	if _, err := c.p.project(integration); err != nil {
 		return nil, fmt.Errorf("atlas: list clusters: %w", err)
 	}
+	snap, err := c.snapshot(ctx, integration, false)
+	if err != nil {
+		return nil, fmt.Errorf("atlas: list clusters of %s: %w", integration, err)
+	}
+	return cloneClusters(snap.clusters), nil
+}
+
+// Refresh reads the integration's catalog from Atlas now (or joins the
+// refresh under way) and returns what it failed with; the last good
+// catalog stays in service either way.
+func (c *Catalog) Refresh(ctx context.Context, integration string) error {
+	if _, err := c.p.project(integration); err != nil {
+		return fmt.Errorf("atlas: refresh the catalog: %w", err)
+	}
+	if _, err := c.snapshot(ctx, integration, true); err != nil {
+		return fmt.Errorf("atlas: refresh the catalog of %s: %w", integration, err)
+	}
+	return c.lastError(integration)
+}
+
+func (c *Catalog) lastError(integration string) error {
+	e := c.entries[integration]
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lastErr
+}
+
+// snapshot returns the integration's catalog, refreshed first when it is
+// older than CatalogTTL (or always, with force), unless Atlas failed a
+// moment ago and the last good one is younger than ten TTLs.
+func (c *Catalog) snapshot(ctx context.Context, integration string, force bool) (*snapshot, error) {
+	pr := c.p.projects[integration]
 	e := c.entries[integration]
 	ttl := c.p.cfg.CatalogTTL
 	now := c.p.clock.Now()
 
+	// An organization's catalog refreshed in the background is served as it
+	// is: a request never waits for the scores of calls of a refresh.
+	fresh := ttl
+	if pr.OrgWide() && c.started.Load() {
+		fresh = staleCatalogTimes * ttl
+	}
 	e.mu.Lock()
-	if e.last != nil && (now.Sub(e.last.at) < ttl || (now.Before(e.retryAt) && now.Sub(e.last.at) < staleCatalogTimes*ttl)) {
+	if !force && e.last != nil && (now.Sub(e.last.at) < fresh || (now.Before(e.retryAt) && now.Sub(e.last.at) < staleCatalogTimes*ttl)) {
 		s := e.last
 		e.mu.Unlock()
-		return cloneClusters(s.clusters), nil
+		return s, nil
 	}
 	f := e.flight
 	if f == nil {
@@ -85,26 +156,31 @@ func (c *Catalog) Clusters(ctx context.Context, integration string) ([]flows.Clu
 		c.refresh.Add(1)
 		// The fetch runs on its own so that a caller giving up does not fail
 		// everyone waiting on the same refresh.
-		go c.fetchInto(context.WithoutCancel(ctx), pr, e, f)
+		go c.fetchInto(context.WithoutCancel(ctx), pr, e, f, e.last)
 	}
 	e.mu.Unlock()
 
 	select {
 	case <-f.done:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("atlas: list clusters of %s: %w", integration,
-			flows.WrapError(flows.EUNAVAILABLE, ctx.Err(), "gave up waiting for the clusters of %s", integration))
+		return nil, flows.WrapError(flows.EUNAVAILABLE, ctx.Err(), "gave up waiting for the clusters of %s", integration)
 	}
 	if f.err != nil {
-		return nil, fmt.Errorf("atlas: list clusters of %s: %w", integration, f.err)
+		return nil, f.err
 	}
-	return cloneClusters(f.snap.clusters), nil
+	return f.snap, nil
 }
 
 // fetchInto runs one refresh and publishes its outcome to the flight.
-func (c *Catalog) fetchInto(ctx context.Context, pr *project, e *catalogEntry, f *flight) {
+func (c *Catalog) fetchInto(ctx context.Context, pr *project, e *catalogEntry, f *flight, prev *snapshot) {
 	defer c.refresh.Done()
-	snap, err := c.fetch(ctx, pr)
+	var snap *snapshot
+	var err error
+	if pr.OrgWide() {
+		snap, err = c.discover(ctx, pr, prev)
+	} else {
+		snap, err = c.fetch(ctx, pr)
+	}
 	now := c.p.clock.Now()
 	ttl := c.p.cfg.CatalogTTL
 
@@ -112,12 +188,15 @@ func (c *Catalog) fetchInto(ctx context.Context, pr *project, e *catalogEntry, f
 	switch {
 	case err == nil:
 		e.last, f.snap = snap, snap
+		e.lastErr = nil
 	case e.last != nil && now.Sub(e.last.at) < staleCatalogTimes*ttl:
 		e.retryAt = now.Add(max(ttl/10, time.Second))
 		f.snap = e.last
+		e.lastErr, e.lastErrAt = err, now
 		c.p.log.WarnContext(ctx, "atlas: serving a stale cluster list", "integration", pr.Name,
 			"age", now.Sub(e.last.at), "err", err)
 	default:
+		e.lastErr, e.lastErrAt = err, now
 		f.err = flows.WrapError(flows.EUNAVAILABLE, err, "could not list the clusters of %s: %s", pr.Name, flows.ErrorMessage(err))
 	}
 	e.flight = nil
@@ -148,23 +227,37 @@ func (c *Catalog) fetch(ctx context.Context, pr *project) (*snapshot, error) {
 			name := cl.GetName()
 			snap.clusters = append(snap.clusters, flows.Cluster{
 				Name:      name,
+				ID:        cl.GetId(),
+				ProjectID: pr.ProjectID,
+				Tags:      flowsTags(cl.GetTags()),
 				Owners:    ownerTokens(cl.GetTags(), pr.OwnerTag),
 				Databases: databases(pr.Databases[name]),
 			})
-			snap.conn[name] = srvAddress(cl)
+			snap.conn[connKey(pr.ProjectID, name)] = srvAddress(cl)
 		}
 		if total, ok := res.GetTotalCountOk(); len(results) < clustersPerPage || (ok && seen >= *total) {
 			break
 		}
 	}
 	for hinted := range pr.Databases {
-		if _, ok := snap.conn[hinted]; !ok {
+		if _, ok := snap.conn[connKey(pr.ProjectID, hinted)]; !ok {
 			c.p.log.WarnContext(ctx, "atlas: databases are configured for a cluster Atlas does not list",
 				"integration", pr.Name, "cluster", hinted)
 		}
 	}
 	snap.at = c.p.clock.Now()
 	return snap, nil
+}
+
+func flowsTags(tags []admin.ResourceTag) []flows.Tag {
+	if len(tags) == 0 {
+		return nil
+	}
+	out := make([]flows.Tag, len(tags))
+	for i, t := range tags {
+		out[i] = flows.Tag{Key: t.Key, Value: t.Value}
+	}
+	return out
 }
 
 // ownerTokens splits the owner tag's values into owners. Atlas tag values
@@ -199,6 +292,8 @@ func cloneClusters(cs []flows.Cluster) []flows.Cluster {
 	out := make([]flows.Cluster, len(cs))
 	for i, c := range cs {
 		c.Owners = slices.Clone(c.Owners)
+		c.Tags = slices.Clone(c.Tags)
+		c.ProjectTags = slices.Clone(c.ProjectTags)
 		if c.Databases != nil {
 			c.Databases = maps.Clone(c.Databases)
 			for db, colls := range c.Databases {
@@ -210,30 +305,35 @@ func cloneClusters(cs []flows.Cluster) []flows.Cluster {
 	return out
 }
 
-// connectionString returns a cached connection string of the cluster.
-func (c *Catalog) connectionString(integration, cluster string) (string, bool) {
+// connectionString returns a cached connection string of a project's cluster.
+func (c *Catalog) connectionString(integration, projectID, cluster string) (string, bool) {
 	e, ok := c.entries[integration]
 	if !ok {
 		return "", false
 	}
+	key := connKey(projectID, cluster)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.last != nil {
-		if s, ok := e.last.conn[cluster]; ok {
+		if s, ok := e.last.conn[key]; ok {
 			return s, true
 		}
 	}
-	s, ok := e.extra[cluster]
+	s, ok := e.extra[key]
 	return s, ok
 }
 
-func (c *Catalog) rememberConnectionString(integration, cluster, s string) {
+func (c *Catalog) rememberConnectionString(integration, projectID, cluster, s string) {
 	if e, ok := c.entries[integration]; ok {
 		e.mu.Lock()
-		e.extra[cluster] = s
+		e.extra[connKey(projectID, cluster)] = s
 		e.mu.Unlock()
 	}
 }
 
-// wait lets refreshes under way finish, for Close.
-func (c *Catalog) wait() { c.refresh.Wait() }
+// wait stops the refresh loops and lets refreshes under way finish, for Close.
+func (c *Catalog) wait() {
+	c.stopOnce.Do(func() { close(c.stop) })
+	c.loops.Wait()
+	c.refresh.Wait()
+}

@@ -16,13 +16,28 @@ import (
 // ever written to it.
 const checkDatabase = "jitbot_check"
 
-// Ping proves the integration's project answers, cheaply, for readiness probes.
+// Ping proves the integration's project answers, cheaply, for readiness
+// probes. For an organization-wide integration it reads the organization,
+// and fails while the catalog's last refresh did (the last good catalog is
+// still served: Ping says how old it is).
 func (p *Provisioner) Ping(ctx context.Context, integration string) error {
 	pr, err := p.project(integration)
 	if err != nil {
 		return fmt.Errorf("atlas: ping: %w", err)
 	}
-	if err := p.getGroup(ctx, pr); err != nil {
+	if pr.OrgWide() {
+		err = p.do(ctx, pr, "getOrg", func(ctx context.Context) (*http.Response, error) {
+			_, resp, err := pr.api.OrganizationsApi.GetOrg(ctx, pr.OrganizationID).Execute()
+			return resp, err
+		})
+		if err == nil {
+			h, _ := p.catalog.Health(integration)
+			err = h.problem(p.clock.Now())
+		}
+	} else {
+		err = p.getGroup(ctx, pr)
+	}
+	if err != nil {
 		return fmt.Errorf("atlas: ping %s: %w", integration, err)
 	}
 	return nil
@@ -47,6 +62,26 @@ func (p *Provisioner) Check(ctx context.Context, integration string) error {
 	}
 	step := func(what string, err error) error {
 		return fmt.Errorf("atlas: check %s: %s: %w", integration, what, err)
+	}
+	if pr.OrgWide() {
+		// The organization's projects and clusters, as a refresh reads them
+		// (Organization Read Only); then the user checks below in one of its
+		// projects with clusters.
+		if err := p.catalog.Refresh(ctx, integration); err != nil {
+			return step("discover the organization's projects and clusters", err)
+		}
+		snap, err := p.catalog.snapshot(ctx, integration, false)
+		if err != nil {
+			return step("discover the organization's projects and clusters", err)
+		}
+		if len(snap.clusters) == 0 {
+			p.log.InfoContext(ctx, "atlas check passed: the organization has no cluster to check database users in", "integration", integration,
+				"projects", len(snap.projects))
+			return nil
+		}
+		first := snap.clusters[0]
+		pr = p.view(pr, first.ProjectID)
+		integration = fmt.Sprintf("%s (project %s)", integration, first.Project)
 	}
 	if err := p.getGroup(ctx, pr); err != nil {
 		return step("read the project", err)
@@ -87,7 +122,8 @@ func (p *Provisioner) Check(ctx context.Context, integration string) error {
 	if err != nil {
 		return step("create a test database user", err)
 	}
-	if err := p.delete(ctx, flows.Grant{Kind: flows.KindDatabaseUser, Integration: integration, Principal: username}); err != nil {
+	if err := p.delete(ctx, flows.Grant{Kind: flows.KindDatabaseUser, Integration: pr.Name, Principal: username,
+		Resource: flows.Resource{ProjectID: pr.ProjectID}}); err != nil {
 		return step(fmt.Sprintf("delete test user %s (Atlas removes it within the hour)", username), err)
 	}
 	p.log.InfoContext(ctx, "atlas check passed", "integration", integration, "clusters", len(clusters))

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jitbot/jitbot/flows"
@@ -44,6 +45,17 @@ type Config struct {
 	ApplyFirstPoll, ApplyPoll, ApplyFastFor, ApplyPollMax time.Duration
 	// CatalogTTL is how long a project's cluster list is served from cache (5m).
 	CatalogTTL time.Duration
+	// CatalogRefresh is how often Catalog.Start refreshes the catalog of an
+	// organization-wide integration (CatalogTTL), ±10%; DatabaseRefresh how
+	// often a refresh also reads the databases of the dedicated clusters
+	// through the monitoring API (30m; at least every refresh).
+	CatalogRefresh, DatabaseRefresh time.Duration
+	// DiscoveryConcurrency is how many projects a refresh reads at once (4),
+	// and DiscoveryTimeout bounds one of its calls, retries and Retry-After
+	// waits included (2m): a refresh runs in the background and may wait out
+	// Atlas's rate limits, where a request's call may not.
+	DiscoveryConcurrency int
+	DiscoveryTimeout     time.Duration
 	// MaxRetries is how many times one HTTP request is retried after a 429,
 	// a 5xx or a broken connection (5; negative: never).
 	MaxRetries int
@@ -64,16 +76,23 @@ type Config struct {
 	Transport http.RoundTripper
 }
 
-// Integration is one Atlas project and the credentials jitbot uses for it:
-// an entry of integrations in jitbot.yaml, read by cmd/jitbot/config. The
-// loader expands ${ENV}, reads each secret from its *_file twin, refuses
-// placeholders in secrets and in the fields tagged check:"id", and checks
-// the fields tagged check:"endpoint"; Validate says what else is wrong. The
-// entry's other keys (owners, access_details) belong to the policy, as do
-// the rules on Name and ProjectID (flows.Compile).
+// Integration is one Atlas project, or every project of one Atlas
+// organization, and the credentials jitbot uses for it: an entry of
+// integrations in jitbot.yaml, read by cmd/jitbot/config. The loader expands
+// ${ENV}, reads each secret from its *_file twin, refuses placeholders in
+// secrets and in the fields tagged check:"id", and checks the fields tagged
+// check:"endpoint"; Validate says what else is wrong. The entry's other keys
+// (owners, access_details) belong to the policy, as do the rules on Name
+// (flows.Compile).
 type Integration struct {
 	Name      string `yaml:"name"`
 	ProjectID string `yaml:"project_id"`
+	// OrganizationID makes the integration span every project of an Atlas
+	// organization, instead of the one of ProjectID: one organization-level
+	// credential, the projects (with their tags) and their clusters
+	// discovered on start-up and on a schedule (Catalog.Start). Exactly one
+	// of the two is set.
+	OrganizationID string `yaml:"organization_id"`
 	// API is the integration's atlas section: where and how jitbot calls the
 	// Admin API. Exactly one of its two credential pairs is set.
 	API `yaml:"atlas"`
@@ -82,9 +101,15 @@ type Integration struct {
 	OwnerTag string `yaml:"owner_tag"`
 	// Databases are catalog hints, cluster → database → collections: the Admin
 	// API cannot list collections, so the databases people may pick from are
-	// configured.
+	// configured. In an organization-wide integration a key is a cluster of
+	// any project, or project/cluster for one project's (by name or id); the
+	// databases of its dedicated clusters are read from Atlas besides, and
+	// the hints add their collections.
 	Databases map[string]map[string][]string `yaml:"databases"`
 }
+
+// OrgWide reports whether the integration spans an organization.
+func (in Integration) OrgWide() bool { return in.OrganizationID != "" }
 
 // API is how jitbot reaches a project's Atlas Admin API. A secret may be
 // given in its *_file twin instead, which only the configuration file uses:
@@ -144,6 +169,12 @@ func (r *RateLimit) Bucket() (flows.RateLimit, bool) {
 // it cannot read.
 func (in Integration) Validate() []flows.FieldError {
 	var errs flows.ValidationError
+	switch {
+	case in.ProjectID != "" && in.OrganizationID != "":
+		errs.Add("organization_id", "set project_id (one project) or organization_id (every project of an organization), not both")
+	case in.OrganizationID != "" && !projectIDPattern.MatchString(in.OrganizationID):
+		errs.Add("organization_id", "%q is not an Atlas organization id (24 hexadecimal characters)", in.OrganizationID)
+	}
 	oauth := in.ClientID != "" || in.ClientSecret != "" || in.ClientSecretFile != ""
 	digest := in.PublicKey != "" || in.PrivateKey != "" || in.PrivateKeyFile != ""
 	switch {
@@ -175,17 +206,24 @@ func (in Integration) Validate() []flows.FieldError {
 		}
 	}
 	// The hints name what the database-user kind grants, in its grammar.
-	for cluster, dbs := range in.Databases {
+	for key, dbs := range in.Databases {
+		project, cluster, scoped := strings.Cut(key, "/")
+		if !scoped {
+			project, cluster = "", key
+		} else if !in.OrgWide() {
+			errs.Add("databases."+key, "project/cluster keys are for an organization-wide integration (organization_id); name the cluster alone")
+			continue
+		}
 		for db, colls := range dbs {
-			res := flows.Resource{Integration: "x", Cluster: cluster, Database: db}
+			res := flows.Resource{Integration: "x", Project: project, Cluster: cluster, Database: db}
 			if err := res.Validate(); err != nil {
-				errs.Add("databases."+cluster, "%s", flows.ErrorMessage(err))
+				errs.Add("databases."+key, "%s", flows.ErrorMessage(err))
 				continue
 			}
 			for _, c := range colls {
 				res.Collection = c
 				if err := res.Validate(); err != nil {
-					errs.Add("databases."+cluster+"."+db, "%s", flows.ErrorMessage(err))
+					errs.Add("databases."+key+"."+db, "%s", flows.ErrorMessage(err))
 				}
 			}
 		}
@@ -209,6 +247,12 @@ func (cfg Config) withDefaults() Config {
 	def(&cfg.ApplyFastFor, 3*time.Second)
 	def(&cfg.ApplyPollMax, 5*time.Second)
 	def(&cfg.CatalogTTL, 5*time.Minute)
+	def(&cfg.CatalogRefresh, cfg.CatalogTTL)
+	def(&cfg.DatabaseRefresh, 30*time.Minute)
+	def(&cfg.DiscoveryTimeout, 2*time.Minute)
+	if cfg.DiscoveryConcurrency <= 0 {
+		cfg.DiscoveryConcurrency = 4
+	}
 	def(&cfg.RetryBase, 250*time.Millisecond)
 	def(&cfg.RetryMax, 8*time.Second)
 	switch {
@@ -260,7 +304,14 @@ func (cfg Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s is configured twice", at))
 		}
 		seen[in.Name] = true
-		if !projectIDPattern.MatchString(in.ProjectID) {
+		switch {
+		case in.ProjectID != "" && in.OrganizationID != "":
+			errs = append(errs, fmt.Errorf("%s: both a project id and an organization id are set; configure exactly one", at))
+		case in.OrgWide():
+			if !projectIDPattern.MatchString(in.OrganizationID) {
+				errs = append(errs, fmt.Errorf("%s: organization id %q is not 24 hexadecimal characters", at, in.OrganizationID))
+			}
+		case !projectIDPattern.MatchString(in.ProjectID):
 			errs = append(errs, fmt.Errorf("%s: project id %q is not 24 hexadecimal characters", at, in.ProjectID))
 		}
 		if err := checkBaseURL(in.BaseURL); err != nil {
@@ -269,9 +320,9 @@ func (cfg Config) validate() error {
 		if err := in.checkCredentials(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", at, err))
 		}
-		for cluster := range in.Databases {
-			if cluster == "" {
-				errs = append(errs, fmt.Errorf("%s: a database hint names an empty cluster", at))
+		for key := range in.Databases {
+			if project, cluster, scoped := strings.Cut(key, "/"); key == "" || (scoped && (project == "" || cluster == "" || !in.OrgWide())) {
+				errs = append(errs, fmt.Errorf("%s: a database hint names no cluster, or a project outside an organization-wide integration (%q)", at, key))
 			}
 		}
 	}

@@ -33,6 +33,18 @@ func TestIntegrationValidate(t *testing.T) {
 		{"rate limit", in(API{ClientID: "id", ClientSecret: "s", RateLimit: &RateLimit{Capacity: 0, Refill: 1, Per: "1x"}}), []flows.FieldError{
 			fe("atlas.rate_limit.per", `duration "1x": unknown unit "x"; use m, h or d`), fe("atlas.rate_limit", "capacity and refill must be at least 1"),
 		}},
+		{"organization", Integration{Name: "acme", OrganizationID: "6b0000000000000000000001", API: API{ClientID: "id", ClientSecret: "s"},
+			Databases: map[string]map[string][]string{"payments-prod/Cluster0": {"sales": nil}, "Cluster0": {"sales": nil}}}, nil},
+		{"organization and project", Integration{Name: "acme", ProjectID: projectID, OrganizationID: "6b0000000000000000000001", API: API{ClientID: "id", ClientSecret: "s"}},
+			[]flows.FieldError{fe("organization_id", "set project_id (one project) or organization_id (every project of an organization), not both")}},
+		{"bad organization id", Integration{Name: "acme", OrganizationID: "acme", API: API{ClientID: "id", ClientSecret: "s"}},
+			[]flows.FieldError{fe("organization_id", `"acme" is not an Atlas organization id (24 hexadecimal characters)`)}},
+		{"project hints in a project", Integration{Name: "prod", ProjectID: projectID, API: API{ClientID: "id", ClientSecret: "s"},
+			Databases: map[string]map[string][]string{"payments-prod/Cluster0": {"sales": nil}}},
+			[]flows.FieldError{fe("databases.payments-prod/Cluster0", "project/cluster keys are for an organization-wide integration (organization_id); name the cluster alone")}},
+		{"bad project in a hint", Integration{Name: "acme", OrganizationID: "6b0000000000000000000001", API: API{ClientID: "id", ClientSecret: "s"},
+			Databases: map[string]map[string][]string{"pay ments/Cluster0": {"sales": nil}}},
+			[]flows.FieldError{fe("databases.pay ments/Cluster0", `project "pay ments": Atlas project names are letters, digits and - _ . ( ) , : & @ + '`)}},
 		{"catalog hints", Integration{Name: "prod", API: API{ClientID: "id", ClientSecret: "s"}, Databases: map[string]map[string][]string{
 			"Cluster0": {"admin": nil}, "Cluster1": {"sales": {"ok", "d$"}},
 		}}, []flows.FieldError{

@@ -10,6 +10,21 @@
 // http.DefaultClient. Failures come back as *flows.Error with a message people
 // can act on; the SDK error is kept as the log-only cause.
 //
+// An integration is one project, or (Integration.OrganizationID) every project
+// of one organization. Part A of organization-wide integrations provides:
+// discovery of the organization's projects (getOrgGroups, with their tags),
+// each project's clusters (listClusters, with their tags; listFlexClusters for
+// Flex ones) and the databases of the dedicated clusters (monitoring API:
+// listGroupProcesses, listDatabases), on demand and on a schedule
+// (Catalog.Start), within Atlas's rate limits and keeping the last good catalog
+// when a refresh fails (Catalog.Health, Ping); database-user grants in any of
+// the organization's projects, keyed by the project id the catalog gave
+// (Provisioner.target), so renames change nothing; reconcile across the
+// projects (ManagedGrant.Where); `check -online` for the organization. The
+// Atlas UI grant kind (time-bound project and organization roles) is part B:
+// the simulator already models the users, memberships, roles and event logs
+// it needs (atlastest).
+//
 // atlas imports flows, the SDK and the standard library. It must not import
 // store, bot or any chat adapter; only cmd/ (cmd/internal/app) wires them
 // together.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +60,8 @@ type Provisioner struct {
 	foreign sync.Map // integration + "/" + username → struct{}
 	// accessList makes network access with the same clients (accesslist.go).
 	accessList *AccessList
+	// views are the per-project views of organization-wide integrations.
+	views sync.Map // integration + "/" + project id → *project
 }
 
 var (
@@ -69,10 +72,13 @@ var (
 	_ flows.Inventory   = (*Provisioner)(nil)
 )
 
-// project is one integration and its SDK client.
+// project is one integration and its SDK client. In an organization-wide
+// integration a view (Provisioner.view) aims the client at one project of the
+// organization: its ProjectID is that project's and org the integration's.
 type project struct {
 	Integration
 	api *admin.APIClient
+	org *project // the organization-wide integration of a view; nil otherwise
 }
 
 func (pr *project) credentialKind() string {
@@ -156,7 +162,17 @@ func (p *Provisioner) client(tokenCtx context.Context, in Integration) (*admin.A
 		mods = append(mods, admin.UseHTTPClient(&http.Client{Transport: retry(dt)}))
 	}
 	mods = append(mods, admin.UseUserAgent(p.cfg.UserAgent))
-	return admin.NewClient(mods...)
+	api, err := admin.NewClient(mods...)
+	if err != nil {
+		return nil, err
+	}
+	if hc := api.GetConfig().HTTPClient; in.usesOAuth() && hc != nil {
+		// The API client inherits the token client's timeout; API calls carry
+		// deadlines of their own (do), some longer than HTTPTimeout (a
+		// discovery waiting out a Retry-After).
+		hc.Timeout = 0
+	}
+	return api, nil
 }
 
 // Close stops token refreshes and drops idle connections. The Provisioner
@@ -186,11 +202,44 @@ func (p *Provisioner) project(name string) (*project, error) {
 	return pr, nil
 }
 
+// target returns the project a grant lives in: its integration's project,
+// or in an organization-wide integration the project the grant names, by the
+// id the service took from the catalog (by name or id through the catalog
+// for a grant without one). A grant is created only in a project the
+// catalog holds: one of the organization's, which the credential can see.
+func (p *Provisioner) target(ctx context.Context, g flows.Grant, create bool) (*project, error) {
+	pr, err := p.project(g.Integration)
+	if err != nil || !pr.OrgWide() {
+		return pr, err
+	}
+	id := g.Resource.ProjectID
+	if id == "" || create {
+		snap, err := p.catalog.snapshot(ctx, pr.Name, false)
+		if err != nil {
+			return nil, err
+		}
+		if id == "" {
+			id = snap.projectID(g.Resource.Project)
+		} else if _, ok := snap.projects[id]; !ok {
+			return nil, flows.Errorf(flows.EINVALID, "project %s is not one of the organization of integration %s", id, pr.Name)
+		}
+	}
+	if id == "" {
+		return nil, flows.Errorf(flows.EINTERNAL, "the grant of %q names no project of organization-wide integration %s (%q)", g.Principal, pr.Name, g.Resource.Project)
+	}
+	return p.view(pr, id), nil
+}
+
 // do runs one Atlas operation under its own deadline, counts it, and turns a
 // failure into a *flows.Error whose cause is a *callError.
 func (p *Provisioner) do(ctx context.Context, pr *project, op string, fn func(ctx context.Context) (*http.Response, error)) error {
+	return p.doWithin(ctx, pr, op, p.cfg.HTTPTimeout, fn)
+}
+
+// doWithin is do under a deadline of its own choosing.
+func (p *Provisioner) doWithin(ctx context.Context, pr *project, op string, timeout time.Duration, fn func(ctx context.Context) (*http.Response, error)) error {
 	p.stats.call(op)
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.HTTPTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
 	resp, err := fn(ctx)
@@ -352,11 +401,14 @@ func (p *Provisioner) Create(ctx context.Context, g flows.Grant) (flows.Credenti
 }
 
 func (p *Provisioner) create(ctx context.Context, g flows.Grant) (flows.Credentials, error) {
-	pr, err := p.project(g.Integration)
-	if err != nil {
+	if _, err := p.project(g.Integration); err != nil {
 		return flows.Credentials{}, err
 	}
 	if err := checkGrant(g, true); err != nil {
+		return flows.Credentials{}, err
+	}
+	pr, err := p.target(ctx, g, true)
+	if err != nil {
 		return flows.Credentials{}, err
 	}
 	at, err := p.backstop(g)
@@ -458,7 +510,7 @@ func clusterError(err error, pr *project, cluster string) error {
 // connectionString returns the cluster's mongodb+srv:// address from the
 // catalog's cache, whatever its age (addresses do not change), or from Atlas.
 func (p *Provisioner) connectionString(ctx context.Context, pr *project, cluster string) (string, error) {
-	if s, ok := p.catalog.connectionString(pr.Name, cluster); ok {
+	if s, ok := p.catalog.connectionString(pr.Name, pr.ProjectID, cluster); ok {
 		return s, nil
 	}
 	var c *admin.ClusterDescription20240805
@@ -472,7 +524,7 @@ func (p *Provisioner) connectionString(ctx context.Context, pr *project, cluster
 		return "", clusterError(err, pr, cluster)
 	}
 	s := srvAddress(c)
-	p.catalog.rememberConnectionString(pr.Name, cluster, s)
+	p.catalog.rememberConnectionString(pr.Name, pr.ProjectID, cluster, s)
 	return s, nil
 }
 
@@ -489,7 +541,7 @@ func srvAddress(c *admin.ClusterDescription20240805) string {
 // The change must have been written before the call: the cluster's watcher
 // counts only the polls that start after it (watcher.go).
 func (p *Provisioner) WaitApplied(ctx context.Context, g flows.Grant) error {
-	pr, err := p.project(g.Integration)
+	pr, err := p.target(ctx, g, false)
 	if err == nil {
 		err = p.watch.wait(ctx, pr, g.Resource.Cluster)
 	}
@@ -517,7 +569,7 @@ func (p *Provisioner) Reissue(ctx context.Context, g flows.Grant) (flows.Credent
 	if err := p.update(ctx, g, "rotate", func(u *admin.CloudDatabaseUser, _ time.Time) { u.Password = &password }); err != nil {
 		return flows.Credentials{}, fmt.Errorf("atlas: rotate the password of user %q: %w", g.Principal, err)
 	}
-	pr, _ := p.project(g.Integration) // known: the update found it
+	pr, _ := p.target(ctx, g, false) // known: the update found it
 	// Atlas applies a password change like any user change: the new one
 	// works once the cluster's watcher reads APPLIED.
 	if err := p.watch.wait(ctx, pr, g.Resource.Cluster); err != nil {
@@ -537,7 +589,7 @@ func (p *Provisioner) Reissue(ctx context.Context, g flows.Grant) (flows.Credent
 
 // update PATCHes one user with the fields set by edit.
 func (p *Provisioner) update(ctx context.Context, g flows.Grant, what string, edit func(u *admin.CloudDatabaseUser, backstop time.Time)) error {
-	pr, err := p.project(g.Integration)
+	pr, err := p.target(ctx, g, false)
 	if err != nil {
 		return err
 	}
@@ -580,7 +632,7 @@ func (p *Provisioner) Delete(ctx context.Context, g flows.Grant) error {
 }
 
 func (p *Provisioner) delete(ctx context.Context, g flows.Grant) error {
-	pr, err := p.project(g.Integration)
+	pr, err := p.target(ctx, g, false)
 	if err != nil {
 		return err
 	}
@@ -620,12 +672,41 @@ func (p *Provisioner) delete(ctx context.Context, g flows.Grant) error {
 }
 
 // ManagedGrants lists every database user of the integration's project,
-// page by page, and returns those labelled as jitbot's.
+// page by page, and returns those labelled as jitbot's. In an
+// organization-wide integration it lists those of every project of the
+// catalog that holds clusters, each with its project (ManagedGrant.Where).
 func (p *Provisioner) ManagedGrants(ctx context.Context, integration string) ([]flows.ManagedGrant, error) {
 	pr, err := p.project(integration)
 	if err != nil {
 		return nil, fmt.Errorf("atlas: list users: %w", err)
 	}
+	if !pr.OrgWide() {
+		return p.managedGrants(ctx, pr, flows.Resource{})
+	}
+	snap, err := p.catalog.snapshot(ctx, integration, false)
+	if err != nil {
+		return nil, fmt.Errorf("atlas: list users of %s: %w", integration, err)
+	}
+	var ids []string
+	for _, cl := range snap.clusters {
+		if !slices.Contains(ids, cl.ProjectID) {
+			ids = append(ids, cl.ProjectID)
+		}
+	}
+	slices.Sort(ids)
+	var out []flows.ManagedGrant
+	for _, id := range ids {
+		where := flows.Resource{Integration: integration, Project: snap.projects[id].name, ProjectID: id}
+		got, err := p.managedGrants(ctx, p.view(pr, id), where)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+func (p *Provisioner) managedGrants(ctx context.Context, pr *project, where flows.Resource) ([]flows.ManagedGrant, error) {
 	var out []flows.ManagedGrant
 	seen := 0
 	for page := 1; page <= maxPages; page++ {
@@ -638,7 +719,7 @@ func (p *Provisioner) ManagedGrants(ctx context.Context, integration string) ([]
 			return resp, err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("atlas: list users of %s (page %d): %w", integration, page, err)
+			return nil, fmt.Errorf("atlas: list users of %s (page %d): %w", pr.Name, page, err)
 		}
 		results := res.GetResults()
 		seen += len(results)
@@ -648,13 +729,13 @@ func (p *Provisioner) ManagedGrants(ctx context.Context, integration string) ([]
 				continue
 			}
 			req, _ := label(u, LabelRequest)
-			out = append(out, flows.ManagedGrant{Principal: u.Username, RequestID: flows.RequestID(req), Auth: userAuth(u)})
+			out = append(out, flows.ManagedGrant{Principal: u.Username, RequestID: flows.RequestID(req), Where: where, Auth: userAuth(u)})
 		}
 		if total, ok := res.GetTotalCountOk(); len(results) < usersPerPage || (ok && seen >= *total) {
 			return out, nil
 		}
 	}
-	return nil, fmt.Errorf("atlas: list users of %s: %w", integration,
+	return nil, fmt.Errorf("atlas: list users of %s: %w", pr.Name,
 		flows.Errorf(flows.EINTERNAL, "more than %d pages of users; giving up", maxPages))
 }
 

@@ -28,9 +28,10 @@ import (
 // started. So ten grants approved together cost what one costs, and each
 // sees APPLIED as soon as it would alone.
 
-// watchKey names one cluster of one integration; an integration is one
-// Atlas project.
-type watchKey struct{ integration, cluster string }
+// watchKey names one cluster of one project of one integration (an
+// organization-wide integration has many projects, whose clusters may share
+// names).
+type watchKey struct{ integration, project, cluster string }
 
 // pollFunc reads one cluster's change status: true when APPLIED.
 type pollFunc func(ctx context.Context, pr *project, cluster string) (applied bool, err error)
@@ -163,6 +164,11 @@ func (p *Provisioner) pollStatus(ctx context.Context, pr *project, cluster strin
 		status = s.GetChangeStatus()
 		return resp, err
 	})
+	if _, code := failure(err); code == "CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API" {
+		// A Flex cluster has no change status to poll: Atlas applies a user
+		// change to it without one.
+		return true, nil
+	}
 	if err != nil {
 		return false, clusterError(err, pr, cluster)
 	}
@@ -221,7 +227,7 @@ func (ws *watchers) wait(ctx context.Context, pr *project, clusters ...string) e
 
 // registerLocked adds a waiter on cluster, starting its watcher if none runs.
 func (ws *watchers) registerLocked(pr *project, cluster string, call *waitCall) *waiter {
-	key := watchKey{pr.Name, cluster}
+	key := watchKey{pr.Name, pr.ProjectID, cluster}
 	w := ws.active[key]
 	fresh := w == nil
 	if fresh {

@@ -73,12 +73,22 @@ func offeredDurations(longest, def time.Duration) []time.Duration {
 }
 
 // ChoiceValue is the value a form gives a choice: its resource, or
-// integration/cluster/AnyDatabase for any database of a cluster.
+// integration/[project/]cluster/AnyDatabase for any database of a cluster.
 func ChoiceValue(ch flows.Choice) string {
 	if ch.Resource.Database == "" {
-		return ch.Resource.Integration + "/" + ch.Resource.Cluster + "/" + AnyDatabase
+		return ch.Resource.String() + "/" + AnyDatabase
 	}
 	return ch.Resource.String()
+}
+
+// ChoiceGroup names the cluster of a choice, for the adapters' groups and
+// prefixes: integration · cluster, with the project between them in an
+// organization-wide integration.
+func ChoiceGroup(ch flows.Choice) string {
+	if ch.Resource.Project != "" {
+		return ch.Resource.Integration + " · " + ch.Resource.Project + " · " + ch.Resource.Cluster
+	}
+	return ch.Resource.Integration + " · " + ch.Resource.Cluster
 }
 
 // ChoiceLabel names a choice within its integration and cluster, which the

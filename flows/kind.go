@@ -135,15 +135,30 @@ func (k KindSpec) checkRoles(roles []string, t Resource) error {
 }
 
 // validatePattern checks a flow's resource pattern: one to TargetParts
-// parts, each a path.Match pattern.
-func (k KindSpec) validatePattern(g string) error {
+// parts, each a path.Match pattern, with the project first in an
+// organization-wide integration. The project and cluster parts may be tag
+// patterns (tag:env=prod); the parts below them may not.
+func (k KindSpec) validatePattern(g string, orgWide bool) error {
 	segs := strings.Split(g, "/")
-	if g == "" || len(segs) > k.TargetParts {
-		return fmt.Errorf("%q: want %s, each part a name or a pattern with * ? [ ]", g, k.PatternSyntax)
+	most, syntax, tagParts := k.TargetParts, k.PatternSyntax, 1
+	if orgWide {
+		most, syntax, tagParts = most+1, "project/ followed by "+k.PatternSyntax, 2
 	}
-	for _, s := range segs {
+	if g == "" || len(segs) > most {
+		return fmt.Errorf("%q: want %s, each part a name or a pattern with * ? [ ]", g, syntax)
+	}
+	for i, s := range segs {
 		if s == "" {
 			return fmt.Errorf("%q: empty part", g)
+		}
+		if _, isTag, err := parseTagPattern(s); isTag {
+			if err != nil {
+				return err
+			}
+			if i >= tagParts {
+				return fmt.Errorf("%q: tag patterns select projects and clusters; %q is below them", g, s)
+			}
+			continue
 		}
 		if _, err := path.Match(s, ""); err != nil {
 			return fmt.Errorf("%q: bad pattern %q: %v", g, s, err)

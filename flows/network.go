@@ -293,6 +293,9 @@ func (p *Policy) compileNetwork(v *validator, at string, fs FlowSpec, f *Flow, k
 		}
 		return
 	}
+	if in, ok := p.Integration(fs.Integration); ok && in.OrgWide() {
+		v.add(at+".integration", "network access opens one project's access list: integration %s spans an organization; grant it through an integration of one project (project_id)", in.Name)
+	}
 	n := &NetworkRules{WidestV4: DefaultWidestPrefixV4, WidestV6: DefaultWidestPrefixV6, AllowPublic: fs.AllowPublic}
 	for j, s := range fs.AllowedCIDRs {
 		path := fmt.Sprintf("%s.allowed_cidrs[%d]", at, j)

@@ -206,10 +206,13 @@ func TestCompileNetworkFlows(t *testing.T) {
 			func(f *flows.FlowSpec) { f.Approvers, f.Approvals = []string{"group:dba"}, 2 }},
 		{"auth on network access", "flows[5].auth", "a setting of database user flows, not of network access flows",
 			func(f *flows.FlowSpec) { f.Auth = "oidc" }},
+		{"an organization-wide integration", "flows[5].integration", "network access opens one project's access list: integration acme spans an organization",
+			func(f *flows.FlowSpec) { f.Integration = "acme" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := testPolicy()
+			spec.Integrations = append(spec.Integrations, flows.IntegrationSpec{Name: "acme", OrganizationID: "5f0000000000000000000000", Owners: []string{"group:dba"}})
 			fl := networkFlow()
 			tt.edit(&fl)
 			spec.Flows = append(spec.Flows, fl)

@@ -26,17 +26,24 @@ type Policy struct {
 	synced map[string][]string // group -> emails last read from its Slack user groups
 }
 
-// Integration is a validated Atlas project.
+// Integration is a validated Atlas project, or a validated Atlas
+// organization whose projects it spans (OrganizationID set, ProjectID
+// empty).
 type Integration struct {
-	Name          string
-	ProjectID     string
-	Owners        []Principal
-	OwnerTag      string
-	AccessDetails string
+	Name           string
+	ProjectID      string
+	OrganizationID string
+	Owners         []Principal
+	OwnerTag       string
+	AccessDetails  string
 	// OIDCIdentityProviderID names the integration's OIDC database users
 	// (IntegrationSpec.OIDCIdentityProviderID); empty: none.
 	OIDCIdentityProviderID string
 }
+
+// OrgWide reports whether the integration spans an organization's
+// projects: its resources then name the project after the integration.
+func (in *Integration) OrgWide() bool { return in.OrganizationID != "" }
 
 // Flow is a validated access flow.
 type Flow struct {

@@ -89,10 +89,10 @@ func Compile(spec PolicySpec, extra ...KindSpec) (*Policy, error) {
 		p.groups[name] = dedupe(emails)
 	}
 
-	seenIntegration := map[string]bool{}
+	seenIntegration := map[string]*Integration{}
 	for i, is := range spec.Integrations {
 		at := fmt.Sprintf("integrations[%d]", i)
-		in := &Integration{Name: is.Name, ProjectID: is.ProjectID, OwnerTag: is.OwnerTag, AccessDetails: is.AccessDetails,
+		in := &Integration{Name: is.Name, ProjectID: is.ProjectID, OrganizationID: is.OrganizationID, OwnerTag: is.OwnerTag, AccessDetails: is.AccessDetails,
 			OIDCIdentityProviderID: is.OIDCIdentityProviderID}
 		checkIdentityProviderID(v, at+".oidc_identity_provider_id", is.OIDCIdentityProviderID)
 		switch {
@@ -100,11 +100,20 @@ func Compile(spec PolicySpec, extra ...KindSpec) (*Policy, error) {
 			v.add(at+".name", "required")
 		case !integrationName.MatchString(is.Name):
 			v.add(at+".name", "%q: use lower-case letters, digits, - and _ (it is the first part of every resource name)", is.Name)
-		case seenIntegration[is.Name]:
+		case seenIntegration[is.Name] != nil:
 			v.add(at+".name", "integration %q is defined twice", is.Name)
 		}
-		seenIntegration[is.Name] = true
-		if !projectID.MatchString(is.ProjectID) {
+		if seenIntegration[is.Name] == nil {
+			seenIntegration[is.Name] = in
+		}
+		switch {
+		case is.ProjectID != "" && is.OrganizationID != "":
+			v.add(at, "set project_id (one project) or organization_id (every project of an organization), not both")
+		case is.OrganizationID != "":
+			if !projectID.MatchString(is.OrganizationID) {
+				v.add(at+".organization_id", "%q is not an Atlas organization id (24 hexadecimal characters)", is.OrganizationID)
+			}
+		case !projectID.MatchString(is.ProjectID):
 			v.add(at+".project_id", "%q is not an Atlas project id (24 hexadecimal characters)", is.ProjectID)
 		}
 		if in.OwnerTag == "" {
@@ -157,7 +166,7 @@ func specHash(spec PolicySpec, kinds []KindSpec) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations map[string]bool) *Flow {
+func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations map[string]*Integration) *Flow {
 	f := &Flow{
 		Name: fs.Name, Kind: Kind(fs.Kind).orDefault(), Integration: fs.Integration, Approvals: fs.Approvals,
 		AutoApprove: fs.AutoApprove, RequireReason: fs.RequireReason,
@@ -170,11 +179,13 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 	if !knownKind {
 		v.add(at+".kind", "unknown kind %q; jitbot grants: %s", excerpt(fs.Kind), p.kindIDs())
 	}
+	in := integrations[fs.Integration]
 	if fs.Integration == "" {
 		v.add(at+".integration", "required")
-	} else if !integrations[fs.Integration] {
+	} else if in == nil {
 		v.add(at+".integration", "unknown integration %q", fs.Integration)
 	}
+	orgWide := in != nil && in.OrgWide()
 
 	if len(fs.Requesters) == 0 {
 		v.add(at+".requesters", "required: list who may ask, for example [\"*\"] or [group:eng]")
@@ -204,7 +215,7 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 		if !knownKind || noPatterns {
 			break
 		}
-		if err := kind.validatePattern(g); err != nil {
+		if err := kind.validatePattern(g, orgWide); err != nil {
 			v.add(fmt.Sprintf("%s.resources[%d]", at, j), "%s", err)
 			continue
 		}

@@ -104,7 +104,7 @@ func (p *Policy) Explain(person string, kind Kind, target string, roles []string
 			pattern = f.Network.coverText(t) // network.go: address rules, not patterns
 		}
 		for _, g := range f.Resources {
-			if s := globSpecificity(g); globMatches(g, t) && (pattern == "" || best.less(s)) {
+			if s := globSpecificity(g); globMatches(g, t, TargetTags{}) && (pattern == "" || best.less(s)) {
 				pattern, best = g, s
 			}
 		}

@@ -8,13 +8,19 @@ import (
 )
 
 // globSpecificity ranks how precisely a pattern names what it matches: more
-// parts first, then more parts without wildcards, then more literal characters.
+// parts first, then more parts without wildcards, then more literal
+// characters. A tag pattern is not a name: it counts as a wildcard part
+// whose characters are literal, so it ranks below the name and above *.
 type specificity [3]int
 
 func globSpecificity(g string) specificity {
 	var s specificity
 	for _, seg := range strings.Split(g, "/") {
 		s[0]++
+		if strings.HasPrefix(seg, tagPrefix) {
+			s[2] += len(seg)
+			continue
+		}
 		if !strings.ContainsAny(seg, "*?[") {
 			s[1]++
 		}
@@ -36,33 +42,53 @@ func (a specificity) less(b specificity) bool {
 	return false
 }
 
-// globMatches reports whether pattern g covers resource r. A pattern covers
-// what it names and everything below it: Cluster0/sales covers the sales
-// database and each of its collections, while Cluster0/sales/* covers single
-// collections only, never the whole database.
-func globMatches(g string, r Resource) bool {
+// globMatches reports whether pattern g covers resource r, whose project
+// and cluster carry tags. A pattern covers what it names and everything
+// below it: Cluster0/sales covers the sales database and each of its
+// collections, while Cluster0/sales/* covers single collections only, never
+// the whole database. A project part matches the project's name or id; a
+// tag part, a project or cluster whose tags it selects.
+func globMatches(g string, r Resource, tags TargetTags) bool {
 	pat := strings.Split(g, "/")
 	segs := r.segments()
 	if len(pat) > len(segs) {
 		return false
 	}
+	projectAt, clusterAt := -1, 0
+	if r.Project != "" {
+		projectAt, clusterAt = 0, 1
+	}
 	for i, p := range pat {
-		if ok, _ := path.Match(p, segs[i]); !ok {
+		if conds, isTag, err := parseTagPattern(p); isTag {
+			switch {
+			case err != nil:
+				return false
+			case i == projectAt && tagsMatch(conds, tags.Project),
+				i == clusterAt && tagsMatch(conds, tags.Cluster):
+				continue
+			}
 			return false
 		}
+		if ok, _ := path.Match(p, segs[i]); ok {
+			continue
+		}
+		if i == projectAt && r.ProjectID != "" && p == r.ProjectID {
+			continue
+		}
+		return false
 	}
 	return true
 }
 
 // bestGlob returns the most specific of f's patterns that covers r.
-func (f *Flow) bestGlob(r Resource) (specificity, bool) {
+func (f *Flow) bestGlob(r Resource, tags TargetTags) (specificity, bool) {
 	if f.Network != nil {
 		return f.Network.covers(r) // network.go: address ranges, not patterns
 	}
 	var best specificity
 	found := false
 	for _, g := range f.Resources {
-		if globMatches(g, r) {
+		if globMatches(g, r, tags) {
 			if s := globSpecificity(g); !found || best.less(s) {
 				best, found = s, true
 			}
@@ -71,17 +97,50 @@ func (f *Flow) bestGlob(r Resource) (specificity, bool) {
 	return best, found
 }
 
-// Match returns the most specific flow of the kind that lets the requester
-// ask for roles on r: one flow must offer every role asked for. Without one
-// it refuses, saying why: no flow covers the resource, the person is not
-// among the requesters, or a role is not offered.
+// Resolve reads a resource the way its integration wants it. In an
+// organization-wide integration the first part below the integration is the
+// project: a resource parsed without one (integration/a/b/c reads as
+// cluster a, database b, collection c) moves each part down a level (project
+// a, cluster b, database c). An integration of one project takes no
+// project. An unknown integration is left for the caller to refuse.
+func (p *Policy) Resolve(r Resource) (Resource, error) {
+	in, ok := p.Integration(r.Integration)
+	switch {
+	case !ok:
+		return r, nil
+	case in.OrgWide() && r.Project == "":
+		if r.Cluster == "" {
+			return r, Errorf(EINVALID, "integration %s spans an Atlas organization: name the project after it, as in %s/<project>/<cluster>/<database>", in.Name, in.Name)
+		}
+		r.Project, r.Cluster, r.Database, r.Collection = r.Cluster, r.Database, r.Collection, ""
+	case !in.OrgWide() && r.Project != "":
+		return r, Errorf(EINVALID, "integration %s is one Atlas project: leave the project out, as in %s/<cluster>/<database>", in.Name, in.Name)
+	}
+	return r, nil
+}
+
+// Match is MatchTagged for a target whose tags are not known: tag patterns
+// cover nothing.
 func (p *Policy) Match(requester string, kind Kind, r Resource, roles []string) (*Flow, error) {
+	return p.MatchTagged(requester, kind, r, TargetTags{}, roles)
+}
+
+// MatchTagged returns the most specific flow of the kind that lets the
+// requester ask for roles on r, whose project and cluster carry tags: one
+// flow must offer every role asked for. Without one it refuses, saying why:
+// no flow covers the resource, the person is not among the requesters, or a
+// role is not offered. r is read as its integration wants it (Resolve).
+func (p *Policy) MatchTagged(requester string, kind Kind, r Resource, tags TargetTags, roles []string) (*Flow, error) {
+	r, err := p.Resolve(r)
+	if err != nil {
+		return nil, err
+	}
 	var covering, admitted, allowed []*Flow
 	for _, f := range p.flows {
 		if f.Kind != kind || f.Integration != r.Integration {
 			continue
 		}
-		if _, ok := f.bestGlob(r); !ok {
+		if _, ok := f.bestGlob(r, tags); !ok {
 			continue
 		}
 		covering = append(covering, f)
@@ -116,8 +175,8 @@ func (p *Policy) Match(requester string, kind Kind, r Resource, roles []string) 
 		return nil, Errorf(EFORBIDDEN, "no one access flow offers %s together on %s; ask for them in separate requests", strings.Join(roles, " and "), r)
 	}
 	sort.SliceStable(allowed, func(i, j int) bool {
-		si, _ := allowed[i].bestGlob(r)
-		sj, _ := allowed[j].bestGlob(r)
+		si, _ := allowed[i].bestGlob(r, tags)
+		sj, _ := allowed[j].bestGlob(r, tags)
 		if si != sj {
 			return sj.less(si)
 		}

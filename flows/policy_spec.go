@@ -17,13 +17,15 @@ type PolicySpec struct {
 	Flows        []FlowSpec
 }
 
-// IntegrationSpec describes one Atlas project.
+// IntegrationSpec describes one Atlas project, or (OrganizationID instead
+// of ProjectID) every project of one Atlas organization.
 type IntegrationSpec struct {
-	Name          string
-	ProjectID     string
-	Owners        []string // principals: user:<email>, group:<name> or a bare email
-	OwnerTag      string   // the cluster tag whose value names the resource owners
-	AccessDetails string   // shown with the credentials of the kinds they suit (KindSpec.AccessDetails); $USERNAME, $CONNECTION_STRING and $DATABASE are replaced
+	Name           string
+	ProjectID      string
+	OrganizationID string   // an organization-wide integration: resources name the project
+	Owners         []string // principals: user:<email>, group:<name> or a bare email
+	OwnerTag       string   // the cluster tag whose value names the resource owners
+	AccessDetails  string   // shown with the credentials of the kinds they suit (KindSpec.AccessDetails); $USERNAME, $CONNECTION_STRING and $DATABASE are replaced
 	// OIDCIdentityProviderID is the Atlas id of the project's workforce
 	// identity provider (Atlas federation settings), which names its OIDC
 	// database users: <id>/<IdP user name>. Needed by flows with auth: oidc.
@@ -32,11 +34,18 @@ type IntegrationSpec struct {
 
 // FlowSpec describes one access flow.
 type FlowSpec struct {
-	Name                   string
-	Kind                   string // what it grants (a Kind); empty: database_user
-	Integration            string
-	Requesters             []string // "*", user:<email>, group:<name> or a bare email
-	Resources              []string // globs relative to the integration, in the kind's grammar: cluster[/database[/collection]]
+	Name        string
+	Kind        string // what it grants (a Kind); empty: database_user
+	Integration string
+	Requesters  []string // "*", user:<email>, group:<name> or a bare email
+	// Resources are globs relative to the integration, in the kind's
+	// grammar: cluster[/database[/collection]], with the project first in an
+	// organization-wide integration (project/cluster[/database[/collection]]).
+	// A project or cluster part may select by Atlas tag instead of name:
+	// tag:env=prod (see tags.go), so that a new project or cluster is
+	// covered without a change to the policy. A project part also matches
+	// the project's id.
+	Resources              []string
 	Roles                  []string // roles of the kind
 	DefaultDuration        string
 	MaxDuration            string

@@ -137,6 +137,9 @@ type Inventory interface {
 type ManagedGrant struct {
 	Principal string
 	RequestID RequestID
+	// Where is where Atlas holds it, as far as the integration needs it said:
+	// in an organization-wide integration the project (Project, ProjectID).
+	Where Resource
 	// Auth is how a database user signs in (password, OIDC, AWS IAM).
 	Auth DatabaseAuth
 	// Foreign marks what exists in Atlas but jitbot did not make (an
@@ -150,7 +153,10 @@ type ManagedGrant struct {
 // missing here.
 type Provisioners map[Kind]Provisioner
 
-// Catalog tells which clusters an integration has and who owns them.
+// Catalog tells which clusters an integration has and who owns them. An
+// organization-wide integration has the clusters of every project of its
+// organization (each naming its project), an integration of one project
+// those of its project.
 type Catalog interface {
 	Clusters(ctx context.Context, integration string) ([]Cluster, error)
 }
@@ -158,6 +164,17 @@ type Catalog interface {
 // Cluster is one cluster as the catalog sees it.
 type Cluster struct {
 	Name string
+	// ID is the cluster's Atlas id (empty when the catalog does not know it).
+	ID string
+	// Project is the name of the cluster's project in an organization-wide
+	// integration (empty otherwise); ProjectID its id, whenever known. Names
+	// may change in Atlas (a project renamed), ids do not.
+	Project   string
+	ProjectID string
+	// Tags are the cluster's Atlas tags and ProjectTags its project's: what
+	// flows select by with tag: patterns.
+	Tags        []Tag
+	ProjectTags []Tag
 	// Owners are the tokens of the cluster's owner tag: emails or group:<name>.
 	Owners []string
 	// Databases offered for requests, with their collections (hints from

@@ -2,7 +2,6 @@ package flows
 
 import (
 	"context"
-	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -93,12 +92,16 @@ func (s *Service) Options(ctx context.Context, actor string) ([]Choice, error) {
 			continue
 		}
 		for _, c := range clusters {
-			for _, res := range candidates(in.Name, c) {
-				if ch, ok := choice(policy, actor, res, roles); ok {
+			if in.OrgWide() && c.Project == "" {
+				continue // a catalog that does not say the project cannot be offered
+			}
+			tags := TargetTags{Project: c.ProjectTags, Cluster: c.Tags}
+			for _, res := range candidates(in, c) {
+				if ch, ok := choice(policy, actor, res, tags, roles); ok {
 					out = append(out, ch)
 				}
 			}
-			if ch, ok := anyDatabaseChoice(in.Name, c.Name, flows); ok {
+			if ch, ok := anyDatabaseChoice(in, c, flows); ok {
 				out = append(out, ch)
 			}
 		}
@@ -109,7 +112,17 @@ func (s *Service) Options(ctx context.Context, actor string) ([]Choice, error) {
 	return out, nil
 }
 
-func candidates(integration string, c Cluster) []Resource {
+// clusterResource is the cluster as a target: its integration, its project
+// in an organization-wide integration, and the ids.
+func clusterResource(in *Integration, c Cluster) Resource {
+	r := Resource{Integration: in.Name, Cluster: c.Name, ProjectID: c.ProjectID, ClusterID: c.ID}
+	if in.OrgWide() {
+		r.Project = c.Project
+	}
+	return r
+}
+
+func candidates(in *Integration, c Cluster) []Resource {
 	dbs := make([]string, 0, len(c.Databases))
 	for db := range c.Databases {
 		dbs = append(dbs, db)
@@ -117,17 +130,20 @@ func candidates(integration string, c Cluster) []Resource {
 	sort.Strings(dbs)
 	var out []Resource
 	for _, db := range dbs {
-		out = append(out, Resource{Integration: integration, Cluster: c.Name, Database: db})
+		r := clusterResource(in, c)
+		r.Database = db
+		out = append(out, r)
 		colls := slices.Clone(c.Databases[db])
 		sort.Strings(colls)
 		for _, coll := range colls {
-			out = append(out, Resource{Integration: integration, Cluster: c.Name, Database: db, Collection: coll})
+			r.Collection = coll
+			out = append(out, r)
 		}
 	}
 	return out
 }
 
-func choice(policy *Policy, actor string, res Resource, roles []string) (Choice, bool) {
+func choice(policy *Policy, actor string, res Resource, tags TargetTags, roles []string) (Choice, bool) {
 	if res.Validate() != nil {
 		return Choice{}, false
 	}
@@ -136,7 +152,7 @@ func choice(policy *Policy, actor string, res Resource, roles []string) (Choice,
 		if checkRoleForResource(role, res) != nil {
 			continue
 		}
-		f, err := policy.Match(actor, KindDatabaseUser, res, []string{role})
+		f, err := policy.MatchTagged(actor, KindDatabaseUser, res, tags, []string{role})
 		if err != nil {
 			continue
 		}
@@ -149,21 +165,29 @@ func choice(policy *Policy, actor string, res Resource, roles []string) (Choice,
 }
 
 // anyDatabaseChoice offers a cluster whose flows cover every database (a
-// pattern such as Cluster0 or Cluster0/*), so a person can name a database the
+// pattern such as Cluster0 or Cluster0/*, after the project in an
+// organization-wide integration), so a person can name a database the
 // configuration does not list.
-func anyDatabaseChoice(integration, cluster string, flows []*Flow) (Choice, bool) {
-	ch := Choice{Resource: Resource{Integration: integration, Cluster: cluster}}
+func anyDatabaseChoice(in *Integration, c Cluster, flows []*Flow) (Choice, bool) {
+	ch := Choice{Resource: clusterResource(in, c)}
+	tags := TargetTags{Project: c.ProjectTags, Cluster: c.Tags}
+	at := 0 // where the cluster's part is
+	if in.OrgWide() {
+		at = 1
+	}
 	var allowed []string
 	for _, f := range flows {
-		if f.Integration != integration {
+		if f.Integration != in.Name {
 			continue
 		}
 		for _, g := range f.Resources {
+			// A pattern of the project or the cluster covers every database;
+			// so does one of the cluster's databases that is *.
 			segs := strings.Split(g, "/")
-			if len(segs) > 2 || (len(segs) == 2 && segs[1] != "*") {
+			if len(segs) > at+2 || (len(segs) == at+2 && segs[at+1] != "*") {
 				continue
 			}
-			if ok, _ := path.Match(segs[0], cluster); ok {
+			if globMatches(strings.Join(segs[:min(len(segs), at+1)], "/"), ch.Resource, tags) {
 				if len(allowed) == 0 {
 					ch.DefaultDuration, ch.MaxDuration, ch.RequireReason = f.DefaultDuration, f.MaxDuration, f.RequireReason
 				}

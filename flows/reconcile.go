@@ -106,10 +106,14 @@ func (s *Service) reconcile(ctx context.Context, integration string, kind Kind, 
 }
 
 func (s *Service) deleteOrphan(ctx context.Context, integration string, kind Kind, m ManagedGrant, r *Request, rep *ReconcileReport) {
-	g := Grant{RequestID: m.RequestID, Kind: kind, Integration: integration, Principal: m.Principal, Auth: m.Auth}
+	g := Grant{RequestID: m.RequestID, Kind: kind, Integration: integration, Principal: m.Principal, Resource: m.Where, Auth: m.Auth}
 	if r != nil {
 		g = s.grant(r)
 		g.Principal = m.Principal
+		if m.Where.ProjectID != "" {
+			// Delete it where it is (its request may name another place).
+			g.Resource.Project, g.Resource.ProjectID = m.Where.Project, m.Where.ProjectID
+		}
 	}
 	name := KindName(kind)
 	if err := s.provs[kind].Delete(ctx, g); err != nil {

@@ -15,14 +15,31 @@ import (
 // one cluster of one integration (an Atlas project). Its text form is
 // integration/cluster/database[/collection].
 //
+// An organization-wide integration (IntegrationSpec.OrganizationID) spans
+// the organization's projects, so its resources name the project too:
+// integration/project/cluster/database[/collection], such as
+// acme/payments-prod/Cluster0/sales/orders. The project is written by name
+// (or by id); Policy.Resolve reads a resource as its integration wants it.
+//
 // It is also the target of every other kind (KindSpec): the integration
 // and as many of the parts below it as the kind names, the rest empty (a
 // cluster-wide kind has no database; a project-wide kind, no cluster).
 type Resource struct {
 	Integration string
-	Cluster     string
-	Database    string
-	Collection  string // empty: the whole database
+	// Project is the Atlas project's name in an organization-wide
+	// integration; empty in an integration of one project.
+	Project    string
+	Cluster    string
+	Database   string
+	Collection string // empty: the whole database
+
+	// ProjectID and ClusterID are the Atlas ids behind Project and Cluster,
+	// which the service fills in from the catalog when a request is
+	// submitted. Grants are keyed by them; the names are for display, so a
+	// project renamed in Atlas is still the same project. Neither is part
+	// of the text form.
+	ProjectID string
+	ClusterID string
 	// Address is the target of network access (KindAccessListEntry): one
 	// address or range in canonical CIDR form (203.0.113.7/32), alone below
 	// its integration. Its text form is integration/address.
@@ -33,22 +50,39 @@ var (
 	integrationName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 	// Atlas user scopes name clusters with this pattern (UserScope.name).
 	clusterName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9-]{0,63}$`)
+	// Atlas project names (Group.name), which never hold a /.
+	projectName = regexp.MustCompile(`^[\p{L}\p{N}\-_.(),:&@+']{1,64}$`)
 	roleName    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 )
 
-// ParseResource parses integration/cluster/database[/collection].
+// ParseResource parses integration/cluster/database[/collection], or
+// integration/project/cluster/database[/collection] for an
+// organization-wide integration. Four parts read either way: as a
+// collection when that reading is valid, as a project's database
+// otherwise; Policy.Resolve settles it by the integration.
 func ParseResource(s string) (Resource, error) {
 	s = strings.TrimSpace(s)
 	parts := strings.Split(s, "/")
-	if len(parts) < 3 || len(parts) > 4 {
-		return Resource{}, Errorf(EINVALID, "resource %q: want integration/cluster/database or integration/cluster/database/collection", excerpt(s))
+	if len(parts) < 3 || len(parts) > 5 {
+		return Resource{}, Errorf(EINVALID, "resource %q: want integration/cluster/database[/collection] (integration/project/cluster/... in an organization-wide integration)", excerpt(s))
 	}
-	r := Resource{Integration: parts[0], Cluster: parts[1], Database: parts[2]}
-	if len(parts) == 4 {
-		r.Collection = parts[3]
-		if r.Collection == "" {
-			return Resource{}, Errorf(EINVALID, "resource %q: the collection after the last / is empty", excerpt(s))
+	if parts[len(parts)-1] == "" && len(parts) > 3 {
+		return Resource{}, Errorf(EINVALID, "resource %q: the collection after the last / is empty", excerpt(s))
+	}
+	var r Resource
+	switch len(parts) {
+	case 3:
+		r = Resource{Integration: parts[0], Cluster: parts[1], Database: parts[2]}
+	case 4:
+		r = Resource{Integration: parts[0], Cluster: parts[1], Database: parts[2], Collection: parts[3]}
+		if !clusterName.MatchString(parts[1]) {
+			// Not a cluster: a project whose name a cluster could not have.
+			if org := (Resource{Integration: parts[0], Project: parts[1], Cluster: parts[2], Database: parts[3]}); org.Validate() == nil {
+				return org, nil
+			}
 		}
+	case 5:
+		r = Resource{Integration: parts[0], Project: parts[1], Cluster: parts[2], Database: parts[3], Collection: parts[4]}
 	}
 	if err := r.Validate(); err != nil {
 		return Resource{}, err
@@ -56,7 +90,7 @@ func ParseResource(s string) (Resource, error) {
 	return r, nil
 }
 
-// String formats the resource as integration/cluster/database[/collection],
+// String formats the resource as integration/[project/]cluster/database[/collection],
 // leaving out the parts a target of another kind does not have.
 func (r Resource) String() string {
 	return strings.Join(append([]string{r.Integration}, r.segments()...), "/")
@@ -69,10 +103,28 @@ func (r Resource) segments() []string {
 		return []string{r.Address}
 	}
 	segs := []string{r.Cluster, r.Database, r.Collection}
+	if r.Project != "" {
+		segs = append([]string{r.Project}, segs...)
+	}
 	for len(segs) > 0 && segs[len(segs)-1] == "" {
 		segs = segs[:len(segs)-1]
 	}
 	return segs
+}
+
+// Same reports whether r and o name the same target. Where both carry the
+// project's id, the id decides and the project's name does not matter (a
+// project renamed in Atlas is the same project); cluster names are fixed in
+// Atlas, so clusters compare by name.
+func (r Resource) Same(o Resource) bool {
+	if r.ProjectID != "" && o.ProjectID != "" {
+		if r.ProjectID != o.ProjectID {
+			return false
+		}
+		r.Project, o.Project = "", ""
+	}
+	r.ProjectID, o.ProjectID, r.ClusterID, o.ClusterID = "", "", "", ""
+	return r == o
 }
 
 // Validate checks every part against what Atlas and MongoDB accept, and refuses
@@ -87,6 +139,14 @@ func (r Resource) Validate() error {
 	}
 	if !integrationName.MatchString(r.Integration) {
 		return Errorf(EINVALID, "integration %q: use lower-case letters, digits, - and _", excerpt(r.Integration))
+	}
+	if r.Project != "" {
+		if err := checkNameText("project", r.Project); err != nil {
+			return err
+		}
+		if !projectName.MatchString(r.Project) {
+			return Errorf(EINVALID, "project %q: Atlas project names are letters, digits and - _ . ( ) , : & @ + '", excerpt(r.Project))
+		}
 	}
 	if err := checkNameText("cluster", r.Cluster); err != nil {
 		return err

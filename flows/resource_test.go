@@ -23,7 +23,15 @@ func TestParseResource(t *testing.T) {
 		{in: "prod/Cluster0/sales/orders", want: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"}},
 		{in: " prod/Cluster0/sales ", want: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales"}},
 		{in: "prod/Cluster0", wantErr: "want integration/cluster/database"},
-		{in: "prod/Cluster0/sales/orders/x", wantErr: "want integration/cluster/database"},
+		{in: "prod/Cluster0/sales/orders/x/y", wantErr: "want integration/cluster/database"},
+		// Five parts name a project's collection (an organization-wide
+		// integration); four parts whose second cannot be a cluster, a
+		// project's database.
+		{in: "acme/payments-prod/Cluster0/sales/orders", want: flows.Resource{Integration: "acme", Project: "payments-prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"}},
+		{in: "acme/payments_prod/Cluster0/sales", want: flows.Resource{Integration: "acme", Project: "payments_prod", Cluster: "Cluster0", Database: "sales"}},
+		{in: "acme/payments-prod/Cluster_0/sales/x", wantErr: `cluster "Cluster_0"`},
+		{in: "acme/pay*/Cluster0/sales/x", wantErr: `project "pay*"`},
+		{in: "acme/payments-prod/Cluster0/sales/", wantErr: "collection after the last / is empty"},
 		{in: "prod/Cluster0/sales/", wantErr: "collection after the last / is empty"},
 		{in: "Prod/Cluster0/sales", wantErr: `integration "Prod"`},
 		{in: "prod/-bad/sales", wantErr: `cluster "-bad"`},

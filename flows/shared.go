@@ -63,7 +63,7 @@ func (s *Service) holders(ctx context.Context, g Grant) ([]Grant, error) {
 	}
 	var out []Grant
 	for _, r := range live {
-		if r.ID != g.RequestID && r.Kind.orDefault() == g.Kind && r.Resource == g.Resource {
+		if r.ID != g.RequestID && r.Kind.orDefault() == g.Kind && r.Resource.Same(g.Resource) {
 			out = append(out, s.grant(r))
 		}
 	}

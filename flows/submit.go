@@ -50,7 +50,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if !ok {
 		return nil, Errorf(EINVALID, "jitbot does not grant %q; ask for one of: %s", excerpt(string(in.Kind)), policy.kindIDs())
 	}
-	if err := kind.ValidateTarget(in.Resource); err != nil {
+	if in.Resource, err = resolve(policy, kind, in.Resource); err != nil {
 		return nil, err
 	}
 	roles := dedupe(in.Roles)
@@ -71,8 +71,15 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		if cluster, err = s.cluster(ctx, in.Resource); err != nil {
 			return nil, err
 		}
+		// The catalog's ids key the grant; its names are what people read
+		// (a project typed by id is shown by name).
+		if in.Resource.Project != "" {
+			in.Resource.Project = cluster.Project
+		}
+		in.Resource.ProjectID, in.Resource.ClusterID = cluster.ProjectID, cluster.ID
 	}
-	flow, err := policy.Match(requester, kind.Kind, in.Resource, roles)
+	tags := TargetTags{Project: cluster.ProjectTags, Cluster: cluster.Tags}
+	flow, err := policy.MatchTagged(requester, kind.Kind, in.Resource, tags, roles)
 	if err != nil {
 		return nil, err
 	}
@@ -118,10 +125,10 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		return nil, fmt.Errorf("flows: submit: %w", err)
 	}
 	for _, r := range mine {
-		if r.Kind.orDefault() == kind.Kind && r.Resource == in.Resource && slices.Equal(r.Roles, roles) {
+		if r.Kind.orDefault() == kind.Kind && r.Resource.Same(in.Resource) && slices.Equal(r.Roles, roles) {
 			return nil, Errorf(ECONFLICT, "you already have request %s for %s on %s (%s); extend it or cancel it instead", r.ID, FormatRoles(r.Roles), r.Resource, r.describeState())
 		}
-		if principal != "" && r.Principal == principal && r.Resource.Integration == in.Resource.Integration {
+		if principal != "" && r.Principal == principal && r.Resource.Integration == in.Resource.Integration && r.Resource.ProjectID == in.Resource.ProjectID {
 			return nil, Errorf(ECONFLICT, "you already have request %s as the %s user %s in %s (%s): Atlas has one such user per person, so jitbot grants one at a time; extend or revoke that one first",
 				r.ID, r.Auth, principal, r.Resource.Integration, r.describeState())
 		}
@@ -171,7 +178,26 @@ func replayed(r *Request, requester string) (*Request, error) {
 	return r, nil
 }
 
-// cluster finds the resource's cluster in the catalog.
+// resolve reads a target the way its integration wants it (Policy.Resolve)
+// and checks it in the kind's grammar.
+func resolve(policy *Policy, kind KindSpec, r Resource) (Resource, error) {
+	resolved, err := policy.Resolve(r)
+	if err != nil {
+		return Resource{}, err
+	}
+	if err := kind.ValidateTarget(resolved); err != nil {
+		if resolved.Project != "" && r.Project == "" {
+			// Its parts moved down a level: say how the integration's targets read.
+			return Resource{}, WrapError(EINVALID, err, "%s (integration %s spans an Atlas organization: write %s)",
+				ErrorMessage(err), r.Integration, strings.Replace(kind.TargetSyntax, "integration/", "integration/project/", 1))
+		}
+		return Resource{}, err
+	}
+	return resolved, nil
+}
+
+// cluster finds the resource's cluster in the catalog: by name, in the
+// resource's project (by name or id) for an organization-wide integration.
 func (s *Service) cluster(ctx context.Context, r Resource) (Cluster, error) {
 	clusters, err := s.catalog.Clusters(ctx, r.Integration)
 	if err != nil {
@@ -180,15 +206,32 @@ func (s *Service) cluster(ctx context.Context, r Resource) (Cluster, error) {
 		}
 		return Cluster{}, err
 	}
-	names := make([]string, 0, len(clusters))
+	inProject := func(c Cluster) bool {
+		return r.Project == "" || c.Project == r.Project || (c.ProjectID != "" && (c.ProjectID == r.Project || c.ProjectID == r.ProjectID))
+	}
+	var names, projects []string
 	for _, c := range clusters {
+		if !inProject(c) {
+			if !slices.Contains(projects, c.Project) {
+				projects = append(projects, c.Project)
+			}
+			continue
+		}
 		if c.Name == r.Cluster {
 			return c, nil
 		}
 		names = append(names, c.Name)
 	}
 	sort.Strings(names)
-	return Cluster{}, Errorf(EINVALID, "there is no cluster %q in %s; its clusters are: %s", r.Cluster, r.Integration, strings.Join(names, ", "))
+	if r.Project != "" && len(names) == 0 {
+		sort.Strings(projects)
+		return Cluster{}, Errorf(EINVALID, "there is no project %q with clusters in %s; its projects with clusters are: %s", r.Project, r.Integration, strings.Join(projects, ", "))
+	}
+	where := r.Integration
+	if r.Project != "" {
+		where = "project " + r.Project + " of " + r.Integration
+	}
+	return Cluster{}, Errorf(EINVALID, "there is no cluster %q in %s; its clusters are: %s", r.Cluster, where, strings.Join(names, ", "))
 }
 
 // approvers resolves a flow's approver rules under policy into people, never

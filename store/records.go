@@ -14,11 +14,17 @@ type requestRecord struct {
 	Requester   string `json:"requester"`
 	Kind        string `json:"kind,omitempty"` // empty in records written before kinds: a database user
 	Integration string `json:"integration"`
-	Cluster     string `json:"cluster"`
-	Database    string `json:"database"`
-	Collection  string `json:"collection,omitempty"`
-	Address     string `json:"address,omitempty"` // network access: the address or range
-	Auth        string `json:"auth,omitempty"`    // a database user without a password: oidc, aws_iam
+	// Project and its id name the project in an organization-wide
+	// integration; the ids (ProjectID, ClusterID) key the grant whatever
+	// Atlas's names become. Empty in records written before them.
+	Project    string `json:"project,omitempty"`
+	ProjectID  string `json:"project_id,omitempty"`
+	Cluster    string `json:"cluster"`
+	ClusterID  string `json:"cluster_id,omitempty"`
+	Database   string `json:"database"`
+	Collection string `json:"collection,omitempty"`
+	Address    string `json:"address,omitempty"` // network access: the address or range
+	Auth       string `json:"auth,omitempty"`    // a database user without a password: oidc, aws_iam
 	// A request with one role keeps it in role, as every record did before
 	// requests had several (so a record reads the same to an older jitbot);
 	// one with several keeps them in roles.
@@ -99,6 +105,7 @@ func decisionsFromRecords(ds []decisionRecord) []flows.Decision {
 func toRecord(r *flows.Request) requestRecord {
 	rec := requestRecord{
 		ID: string(r.ID), Requester: r.Requester, Kind: string(r.Kind), Integration: r.Resource.Integration, Cluster: r.Resource.Cluster,
+		Project: r.Resource.Project, ProjectID: r.Resource.ProjectID, ClusterID: r.Resource.ClusterID,
 		Database: r.Resource.Database, Collection: r.Resource.Collection, Address: r.Resource.Address, Auth: string(r.Auth), Duration: r.Duration,
 		Reason: r.Reason, Origin: r.Origin, Flow: r.Flow, PolicyHash: r.PolicyHash, Approvers: r.Approvers, Quorum: r.Quorum,
 		MaxDuration: r.MaxDuration, DenyReasonRequired: r.DenyReasonRequired, ExtendNeedsApproval: r.ExtendNeedsApproval,
@@ -127,9 +134,10 @@ func toRecord(r *flows.Request) requestRecord {
 func (rec requestRecord) request() *flows.Request {
 	r := &flows.Request{
 		ID: flows.RequestID(rec.ID), Requester: rec.Requester, Kind: flows.Kind(rec.Kind), Roles: rec.Roles, Duration: rec.Duration, Reason: rec.Reason, Origin: rec.Origin,
-		Resource: flows.Resource{Integration: rec.Integration, Cluster: rec.Cluster, Database: rec.Database, Collection: rec.Collection, Address: rec.Address},
-		Auth:     flows.DatabaseAuth(rec.Auth),
-		Flow:     rec.Flow, PolicyHash: rec.PolicyHash, Approvers: rec.Approvers, Quorum: rec.Quorum, MaxDuration: rec.MaxDuration,
+		Resource: flows.Resource{Integration: rec.Integration, Project: rec.Project, Cluster: rec.Cluster, Database: rec.Database,
+			Collection: rec.Collection, ProjectID: rec.ProjectID, ClusterID: rec.ClusterID, Address: rec.Address},
+		Auth: flows.DatabaseAuth(rec.Auth),
+		Flow: rec.Flow, PolicyHash: rec.PolicyHash, Approvers: rec.Approvers, Quorum: rec.Quorum, MaxDuration: rec.MaxDuration,
 		DenyReasonRequired: rec.DenyReasonRequired, ExtendNeedsApproval: rec.ExtendNeedsApproval, ApprovalsChannel: rec.ApprovalsChannel,
 		State: flows.State(rec.State), CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, Approvals: decisionsFromRecords(rec.Approvals),
 		PendingUntil: rec.PendingUntil, Principal: rec.Principal, ActivatedAt: rec.ActivatedAt, ExpiresAt: rec.ExpiresAt,

@@ -90,3 +90,29 @@ func TestRecordsKeepAddressesAndAuth(t *testing.T) {
 		t.Fatalf("OIDC user: %+v, %v", got, err)
 	}
 }
+
+// TestRecordsKeepTheProjectAndTheIds: a request of an organization-wide
+// integration keeps its project and the Atlas ids that key its grant; a
+// record without them (any written before) stores none of the new keys.
+func TestRecordsKeepTheProjectAndTheIds(t *testing.T) {
+	db := openTemp(t)
+	r := flowstest.NewRequest("org0000001", "alice@example.com", flowstest.T0)
+	r.Resource = flows.Resource{Integration: "acme", Project: "payments-prod", ProjectID: "6c0000000000000000000001",
+		Cluster: "Cluster0", ClusterID: "6e0000000000000000000001", Database: "sales", Collection: "orders"}
+	if _, _, err := db.Create(context.Background(), r, flows.Event{Type: flows.EventSubmitted, RequestID: r.ID, At: flowstest.T0}, ""); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Get(context.Background(), r.ID)
+	if err != nil || got.Resource != r.Resource {
+		t.Fatalf("round trip: %+v, %v", got.Resource, err)
+	}
+	raw, err := json.Marshal(toRecord(flowstest.NewRequest("one0000001", "alice@example.com", flowstest.T0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"project"`, `"project_id"`, `"cluster_id"`} {
+		if strings.Contains(string(raw), key) {
+			t.Errorf("a record of one project has %s: %s", key, raw)
+		}
+	}
+}

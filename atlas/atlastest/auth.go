@@ -24,7 +24,9 @@ type principal struct {
 	name   string
 	kind   string // "digest" or "oauth"
 	secret string
-	roles  map[string]bool
+	roles  map[string]bool // in every project and organization
+	// projectRoles are roles in one project each.
+	projectRoles map[string]map[string]bool
 }
 
 type token struct {
@@ -59,9 +61,15 @@ func (s *Server) addCredentials(opts Options) error {
 		if _, dup := s.creds[key]; dup {
 			return fmt.Errorf("atlastest: %s credential %q given twice", kind, c.ID)
 		}
-		p := &principal{name: c.ID, kind: kind, secret: c.Secret, roles: map[string]bool{}}
+		p := &principal{name: c.ID, kind: kind, secret: c.Secret, roles: map[string]bool{}, projectRoles: map[string]map[string]bool{}}
 		for _, r := range c.Roles {
 			p.roles[r] = true
+		}
+		for g, roles := range c.ProjectRoles {
+			p.projectRoles[g] = map[string]bool{}
+			for _, r := range roles {
+				p.projectRoles[g][r] = true
+			}
 		}
 		s.creds[key] = p
 		return nil
@@ -80,20 +88,67 @@ func (s *Server) addCredentials(opts Options) error {
 }
 
 // allowed checks the operation's x-rolesRequirements (UI role names) against the principal's
-// API role names. Owners may do anything; every project role includes Project Read Only.
-func (p *principal) allowed(required []string) bool {
-	if len(required) == 0 || p.roles[RoleProjectOwner] || p.roles["ORG_OWNER"] {
+// API role names, in the project the call is about (groupID) or, for an organization's
+// operation, in the organization. Organization Owner may do anything; Project Owner anything
+// in its project; every project role includes Project Read Only, which Organization Read Only
+// gives in every project; every organization role includes Organization Member.
+func (p *principal) allowed(required []string, groupID string) bool {
+	if len(required) == 0 || p.roles[RoleOrgOwner] {
+		return true
+	}
+	roles := p.rolesIn(groupID)
+	if groupID != "" && roles[RoleProjectOwner] {
 		return true
 	}
 	for _, r := range required {
-		if r == "Project Read Only" {
-			for have := range p.roles {
-				if strings.HasPrefix(have, "GROUP_") || have == "ORG_READ_ONLY" {
+		switch r {
+		case "Project Read Only":
+			if roles[RoleOrgReadOnly] {
+				return true
+			}
+			for have := range roles {
+				if strings.HasPrefix(have, "GROUP_") {
+					return true
+				}
+			}
+		case "Organization Member":
+			for have := range roles {
+				if strings.HasPrefix(have, "ORG_") {
 					return true
 				}
 			}
 		}
-		if p.roles[apiRoleName(r)] {
+		if roles[apiRoleName(r)] {
+			return true
+		}
+	}
+	return false
+}
+
+// rolesIn returns the principal's roles in a project ("" for none in particular).
+func (p *principal) rolesIn(groupID string) map[string]bool {
+	extra := p.projectRoles[groupID]
+	if len(extra) == 0 {
+		return p.roles
+	}
+	out := make(map[string]bool, len(p.roles)+len(extra))
+	for r := range p.roles {
+		out[r] = true
+	}
+	for r := range extra {
+		out[r] = true
+	}
+	return out
+}
+
+// seesProject reports whether getOrgGroups shows the project to the principal: every project
+// for an organization owner or read-only member, otherwise those it holds a role in.
+func (p *principal) seesProject(groupID string) bool {
+	if p.roles[RoleOrgOwner] || p.roles[RoleOrgReadOnly] {
+		return true
+	}
+	for r := range p.rolesIn(groupID) {
+		if strings.HasPrefix(r, "GROUP_") {
 			return true
 		}
 	}

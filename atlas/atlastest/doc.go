@@ -22,5 +22,19 @@
 // (external_users.go); the project IP access list keeps temporary entries until their
 // deleteAfterDate, upserts a POST of an entry that exists, and refuses a POST that overlaps
 // another to the same project (accesslist.go). Faults (latency, 429, 5xx,
-// dropped connections) and a token-bucket rate limiter can be switched on per test.
+// dropped connections) and token-bucket rate limiters (per endpoint set, per project or
+// organization) can be switched on per test.
+//
+// Organizations hold projects (with tags) and Atlas (UI) users. A project's clusters are
+// dedicated (three processes the monitoring API lists, each answering listDatabases),
+// shared-tier (M0: providerName TENANT, no processes) or Flex (listFlexClusters only; the
+// Clusters API refuses them with CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API, as Atlas does).
+// Users are organization members (listOrgUsers, getOrgUser, addOrgRole, removeOrgRole) and
+// project members (listGroupUsers, getGroupUser, addGroupUsers, removeGroupUser,
+// addGroupUserRole, removeGroupUserRole: the MongoDB Cloud Users API of version 2025-02-19,
+// not the deprecated getUserByName or project invitations); every change lands in the
+// project's or the organization's event log (listGroupEvents, listOrgEvents) with its actor.
+// Credentials carry organization roles as well as project roles, and see what Atlas would
+// let them see (an Organization Member lists only its own projects). members.go lists the
+// refusals and their error codes; where the spec names none the codes are the simulator's.
 package atlastest

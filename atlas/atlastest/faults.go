@@ -145,36 +145,67 @@ type bucket struct {
 	last   time.Time // the last refill tick
 }
 
-// databaseUsersSet is the endpoint set the rate limiter covers, one bucket per project.
+// databaseUsersSet is the endpoint set SetRateLimit covers, one bucket per project.
 const databaseUsersSet = "/api/atlas/v2/groups/{groupId}/databaseUsers"
 
 // SetRateLimit turns on a token bucket for the databaseUsers endpoint set, one bucket per
 // project, as Atlas does: capacity tokens to start with, refill tokens added every per
 // (simulator clock), one token per call. capacity <= 0 turns it off. Buckets restart full.
 func (s *Server) SetRateLimit(capacity, refill int, per time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.limit = rateLimit{capacity: capacity, refill: refill, per: per}
-	clear(s.buckets)
+	s.SetEndpointRateLimit(databaseUsersSet, capacity, refill, per)
 }
 
-// takeToken charges the call to its project's bucket. It returns the RateLimit headers to
-// send and, when the bucket is empty, the 429 to answer with.
+// SetEndpointRateLimit turns on a token bucket for an endpoint set: the operations whose spec
+// path starts with set ("/api/atlas/v2/groups/{groupId}/clusters",
+// "/api/atlas/v2/orgs/{orgId}/groups"), one bucket per project (or per organization for a
+// path without a project), as SetRateLimit does for database users. A call counts against the
+// set with the longest matching prefix. capacity <= 0 turns the set's limit off. The set's
+// buckets restart full.
+func (s *Server) SetEndpointRateLimit(set string, capacity, refill int, per time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if capacity <= 0 {
+		delete(s.limits, set)
+	} else {
+		s.limits[set] = rateLimit{capacity: capacity, refill: refill, per: per}
+	}
+	for k := range s.buckets {
+		if strings.HasPrefix(k, set+"|") {
+			delete(s.buckets, k)
+		}
+	}
+}
+
+// takeToken charges the call to its bucket. It returns the RateLimit headers to send and,
+// when the bucket is empty, the 429 to answer with.
 func (s *Server) takeToken(q *request) (http.Header, *reply) {
-	if q.route == nil || !strings.HasPrefix(q.route.Path, databaseUsersSet) {
+	if q.route == nil {
 		return nil, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	lim := s.limit
-	if lim.capacity <= 0 {
+	set := ""
+	for prefix := range s.limits {
+		if strings.HasPrefix(q.route.Path, prefix) && len(prefix) > len(set) {
+			set = prefix
+		}
+	}
+	if set == "" {
 		return nil, nil
 	}
-	group := q.param("groupId")
-	b := s.buckets[group]
+	lim := s.limits[set]
+	scope, endpoint := q.param("groupId"), ""
+	if scope != "" {
+		endpoint = strings.Replace(strings.TrimPrefix(set, "/"), "{groupId}", scope, 1)
+	} else {
+		scope = q.param("orgId")
+		endpoint = strings.Replace(strings.TrimPrefix(set, "/"), "{orgId}", scope, 1)
+	}
+	key := set + "|" + scope
+	b := s.buckets[key]
 	if b == nil {
 		b = &bucket{tokens: lim.capacity, last: q.now}
-		s.buckets[group] = b
+		s.buckets[key] = b
 	}
 	if lim.per > 0 && lim.refill > 0 && q.now.After(b.last) {
 		if ticks := int64(q.now.Sub(b.last) / lim.per); ticks > 0 {
@@ -195,7 +226,6 @@ func (s *Server) takeToken(q *request) (http.Header, *reply) {
 		retry = max(1, int(math.Ceil(b.last.Add(lim.per).Sub(q.now).Seconds())))
 	}
 	h.Set("Retry-After", strconv.Itoa(retry))
-	endpoint := "api/atlas/v2/groups/" + group + "/databaseUsers"
 	perSec := int(lim.per / time.Second)
 	rep := errReply(http.StatusTooManyRequests, "RATE_LIMITED_TOKEN_BUCKET",
 		fmt.Sprintf("Rate limit exceeded for %s. Please retry after %d seconds. Request capacity: %d. Refill rate: %d per %d seconds.",

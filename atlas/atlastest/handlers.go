@@ -26,6 +26,26 @@ func (s *Server) handlers() map[string]handlerFunc {
 		"getDatabaseUser":    s.getDatabaseUser,
 		"updateDatabaseUser": s.updateDatabaseUser,
 		"deleteDatabaseUser": s.deleteDatabaseUser,
+
+		"listOrgs":            s.listOrgs,
+		"getOrg":              s.getOrg,
+		"getOrgGroups":        s.getOrgGroups,
+		"listFlexClusters":    s.listFlexClusters,
+		"getFlexCluster":      s.getFlexCluster,
+		"listGroupProcesses":  s.listGroupProcesses,
+		"listDatabases":       s.listDatabases,
+		"listOrgUsers":        s.listOrgUsers,
+		"getOrgUser":          s.getOrgUser,
+		"addOrgRole":          s.addOrgRole,
+		"removeOrgRole":       s.removeOrgRole,
+		"listGroupUsers":      s.listGroupUsers,
+		"getGroupUser":        s.getGroupUser,
+		"addGroupUsers":       s.addGroupUsers,
+		"removeGroupUser":     s.removeGroupUser,
+		"addGroupUserRole":    s.addGroupUserRole,
+		"removeGroupUserRole": s.removeGroupUserRole,
+		"listGroupEvents":     s.listGroupEvents,
+		"listOrgEvents":       s.listOrgEvents,
 		// The project IP access list (accesslist.go).
 		"listAccessListEntries": s.listAccessListEntries,
 		"createAccessListEntry": s.createAccessListEntry,
@@ -38,12 +58,13 @@ func (s *Server) handlers() map[string]handlerFunc {
 // --- wire types (what Atlas sends; groupId and password are write-only, never sent back) ---
 
 type groupJSON struct {
-	ID           string `json:"id"`
-	Name         string `json:"name"`
-	OrgID        string `json:"orgId"`
-	ClusterCount int64  `json:"clusterCount"`
-	Created      string `json:"created"`
-	Links        []link `json:"links"`
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	OrgID        string    `json:"orgId"`
+	ClusterCount int64     `json:"clusterCount"`
+	Created      string    `json:"created"`
+	Tags         []tagJSON `json:"tags"`
+	Links        []link    `json:"links"`
 }
 
 type tagJSON struct {
@@ -67,6 +88,7 @@ type clusterJSON struct {
 	MongoDBVersion      string                `json:"mongoDBVersion"`
 	Tags                []tagJSON             `json:"tags"`
 	ConnectionStrings   connectionStringsJSON `json:"connectionStrings"`
+	ReplicationSpecs    []replicationSpecJSON `json:"replicationSpecs"`
 	CreateDate          string                `json:"createDate"`
 	Links               []link                `json:"links"`
 }
@@ -148,11 +170,12 @@ func intParam(v string, def int) int {
 	return def
 }
 
+// groupJSON describes a project. Its clusterCount counts every cluster, Flex ones included.
 func (q *request) groupJSON(p *project, orgID string) groupJSON {
 	return groupJSON{
 		ID: p.id, Name: p.name, OrgID: orgID, ClusterCount: int64(len(p.clusters)),
-		Created: p.created.Format(time.RFC3339),
-		Links:   []link{{Href: q.base + "/api/atlas/v2/groups/" + p.id, Rel: "self"}},
+		Created: p.created.Format(time.RFC3339), Tags: tagsJSON(p.tags),
+		Links: []link{{Href: q.base + "/api/atlas/v2/groups/" + p.id, Rel: "self"}},
 	}
 }
 
@@ -161,14 +184,11 @@ func (q *request) clusterJSON(p *project, c *cluster) clusterJSON {
 	if parts := strings.SplitN(major, ".", 3); len(parts) >= 2 {
 		major = parts[0] + "." + parts[1]
 	}
-	tags := make([]tagJSON, 0, len(c.Tags))
-	for _, t := range c.Tags {
-		tags = append(tags, tagJSON(t))
-	}
 	return clusterJSON{
 		ID: c.id, GroupID: p.id, Name: c.Name, ClusterType: "REPLICASET", StateName: c.StateName,
-		Paused: c.Paused, MongoDBMajorVersion: major, MongoDBVersion: c.MongoDBVersion, Tags: tags,
+		Paused: c.Paused, MongoDBMajorVersion: major, MongoDBVersion: c.MongoDBVersion, Tags: tagsJSON(c.Tags),
 		ConnectionStrings: connectionStringsJSON{Standard: c.Standard, StandardSrv: c.StandardSrv},
+		ReplicationSpecs:  q.replicationSpecs(p, c),
 		CreateDate:        c.created.Format(time.RFC3339),
 		Links:             []link{{Href: q.base + "/api/atlas/v2/groups/" + p.id + "/clusters/" + c.Name, Rel: "self"}},
 	}
@@ -215,7 +235,9 @@ func (s *Server) listGroups(q *request) reply {
 	defer s.mu.Unlock()
 	all := make([]groupJSON, 0, len(s.projects))
 	for _, id := range sortedKeys(s.projects) {
-		all = append(all, q.groupJSON(s.projects[id], s.orgID))
+		if p := s.projects[id]; q.principal.seesProject(p.id) {
+			all = append(all, q.groupJSON(p, p.orgID))
+		}
 	}
 	return reply{status: http.StatusOK, body: paginate(q, all)}
 }
@@ -227,7 +249,7 @@ func (s *Server) getGroup(q *request) reply {
 	if fail != nil {
 		return *fail
 	}
-	return reply{status: http.StatusOK, body: q.groupJSON(p, s.orgID)}
+	return reply{status: http.StatusOK, body: q.groupJSON(p, p.orgID)}
 }
 
 func (s *Server) getGroupByName(q *request) reply {
@@ -236,7 +258,7 @@ func (s *Server) getGroupByName(q *request) reply {
 	name := q.param("groupName")
 	for _, id := range sortedKeys(s.projects) {
 		if p := s.projects[id]; p.name == name {
-			return reply{status: http.StatusOK, body: q.groupJSON(p, s.orgID)}
+			return reply{status: http.StatusOK, body: q.groupJSON(p, p.orgID)}
 		}
 	}
 	return errReply(http.StatusNotFound, "GROUP_NAME_NOT_FOUND", fmt.Sprintf("No group with name %s exists.", name), name)
@@ -253,7 +275,9 @@ func (s *Server) listClusters(q *request) reply {
 	}
 	all := make([]clusterJSON, 0, len(p.clusters))
 	for _, c := range p.clusters {
-		all = append(all, q.clusterJSON(p, c))
+		if !c.flex() { // Flex clusters are listed by listFlexClusters only
+			all = append(all, q.clusterJSON(p, c))
+		}
 	}
 	return reply{status: http.StatusOK, body: paginate(q, all)}
 }
@@ -274,6 +298,9 @@ func (s *Server) getCluster(q *request) reply {
 	if c == nil {
 		return clusterNotFound(p, q.param("clusterName"))
 	}
+	if c.flex() {
+		return flexInClusterAPI(c.Name)
+	}
 	return reply{status: http.StatusOK, body: q.clusterJSON(p, c)}
 }
 
@@ -286,8 +313,12 @@ func (s *Server) getClusterStatus(q *request) reply {
 	if fail != nil {
 		return *fail
 	}
-	if p.cluster(q.param("clusterName")) == nil {
+	c := p.cluster(q.param("clusterName"))
+	if c == nil {
 		return clusterNotFound(p, q.param("clusterName"))
+	}
+	if c.flex() {
+		return flexInClusterAPI(c.Name)
 	}
 	status := "APPLIED"
 	if p.pendingPolls > 0 {

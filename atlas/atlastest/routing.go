@@ -20,13 +20,19 @@ type routedOp struct {
 const (
 	v20230101 = "application/vnd.atlas.2023-01-01+json"
 	v20240805 = "application/vnd.atlas.2024-08-05+json"
+	v20241113 = "application/vnd.atlas.2024-11-13+json"
+	v20250219 = "application/vnd.atlas.2025-02-19+json"
 	readOnly  = "Project Read Only"
+	orgMember = "Organization Member"
 )
 
 // routedOps lists what RoutingSpec routes: the operations of handlers().
 func routedOps() []routedOp {
 	const groups, users = "/api/atlas/v2/groups", "/api/atlas/v2/groups/{groupId}/databaseUsers"
+	const orgs, members = "/api/atlas/v2/orgs", "/api/atlas/v2/groups/{groupId}/users"
 	dbAccessAdmin := []string{"Project Database Access Admin", "Project Stream Processing Owner"}
+	accessManager := []string{"Project Access Manager"}
+	orgOwner := []string{"Organization Owner"}
 	const accessList = groups + "/{groupId}/accessList"
 	networkAdmin := []string{"Project Network Access Manager"}
 	return []routedOp{
@@ -41,6 +47,26 @@ func routedOps() []routedOp {
 		{"getDatabaseUser", http.MethodGet, users + "/{databaseName}/{username}", 200, v20230101, []string{readOnly}},
 		{"updateDatabaseUser", http.MethodPatch, users + "/{databaseName}/{username}", 200, v20230101, dbAccessAdmin},
 		{"deleteDatabaseUser", http.MethodDelete, users + "/{databaseName}/{username}", 204, v20230101, dbAccessAdmin},
+
+		{"listOrgs", http.MethodGet, orgs, 200, v20230101, nil},
+		{"getOrg", http.MethodGet, orgs + "/{orgId}", 200, v20230101, []string{orgMember}},
+		{"getOrgGroups", http.MethodGet, orgs + "/{orgId}/groups", 200, v20230101, []string{orgMember}},
+		{"listFlexClusters", http.MethodGet, groups + "/{groupId}/flexClusters", 200, v20241113, []string{readOnly}},
+		{"getFlexCluster", http.MethodGet, groups + "/{groupId}/flexClusters/{name}", 200, v20241113, []string{readOnly}},
+		{"listGroupProcesses", http.MethodGet, groups + "/{groupId}/processes", 200, v20230101, []string{readOnly}},
+		{"listDatabases", http.MethodGet, groups + "/{groupId}/processes/{processId}/databases", 200, v20230101, []string{readOnly}},
+		{"listOrgUsers", http.MethodGet, orgs + "/{orgId}/users", 200, v20250219, []string{orgMember}},
+		{"getOrgUser", http.MethodGet, orgs + "/{orgId}/users/{userId}", 200, v20250219, []string{orgMember}},
+		{"addOrgRole", http.MethodPost, orgs + "/{orgId}/users/{userId}:addRole", 200, v20250219, orgOwner},
+		{"removeOrgRole", http.MethodPost, orgs + "/{orgId}/users/{userId}:removeRole", 200, v20250219, orgOwner},
+		{"listGroupUsers", http.MethodGet, members, 200, v20250219, []string{readOnly}},
+		{"getGroupUser", http.MethodGet, members + "/{userId}", 200, v20250219, []string{readOnly}},
+		{"addGroupUsers", http.MethodPost, members, 201, v20250219, accessManager},
+		{"removeGroupUser", http.MethodDelete, members + "/{userId}", 204, v20250219, accessManager},
+		{"addGroupUserRole", http.MethodPost, members + "/{userId}:addRole", 200, v20250219, accessManager},
+		{"removeGroupUserRole", http.MethodPost, members + "/{userId}:removeRole", 200, v20250219, accessManager},
+		{"listGroupEvents", http.MethodGet, groups + "/{groupId}/events", 200, v20230101, []string{readOnly}},
+		{"listOrgEvents", http.MethodGet, orgs + "/{orgId}/events", 200, v20230101, []string{orgMember}},
 		// The project IP access list (accesslist.go).
 		{"listAccessListEntries", http.MethodGet, accessList, 200, v20230101, []string{readOnly}},
 		{"createAccessListEntry", http.MethodPost, accessList, 200, v20230101, networkAdmin},

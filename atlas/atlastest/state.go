@@ -16,6 +16,9 @@ import (
 type project struct {
 	id       string
 	name     string
+	orgID    string
+	tags     []Tag
+	events   []*Event
 	created  time.Time
 	clusters []*cluster
 	users    map[userKey]*storedUser
@@ -72,7 +75,8 @@ func (s *Server) addProjectLocked(id, name string) *project {
 		p.name = name
 		return p
 	}
-	p := &project{id: id, name: name, created: s.clock.Now().UTC(), users: map[userKey]*storedUser{}}
+	p := &project{id: id, name: name, orgID: s.orgID, created: s.clock.Now().UTC(), users: map[userKey]*storedUser{}}
+	s.orgLocked(s.orgID)
 	s.projects[id] = p
 	return p
 }
@@ -86,13 +90,26 @@ func (s *Server) AddCluster(projectID string, c Cluster) {
 	if !ok {
 		p = s.addProjectLocked(projectID, "")
 	}
-	host := strings.ToLower(c.Name) + ".jitbot.mongodb.net"
 	if c.StandardSrv == "" {
-		c.StandardSrv = "mongodb+srv://" + host
+		c.StandardSrv = "mongodb+srv://" + strings.ToLower(c.Name) + "." + clusterDomain
 	}
 	if c.Standard == "" {
-		c.Standard = "mongodb://" + strings.ToLower(c.Name) + "-shard-00-00.jitbot.mongodb.net:27017/?ssl=true&authSource=admin"
+		hosts := make([]string, 0, len(c.hosts()))
+		for _, h := range c.hosts() {
+			hosts = append(hosts, h+":27017")
+		}
+		c.Standard = "mongodb://" + strings.Join(hosts, ",") + "/?ssl=true&authSource=admin"
+		if !c.shared() {
+			c.Standard += "&replicaSet=" + c.replicaSet(projectID)
+		}
 	}
+	if c.Provider == "" {
+		c.Provider = "AWS"
+	}
+	if c.Region == "" {
+		c.Region = "US_EAST_1"
+	}
+	c.Databases = append([]string(nil), c.Databases...)
 	if c.StateName == "" {
 		c.StateName = "IDLE"
 	}
@@ -100,8 +117,12 @@ func (s *Server) AddCluster(projectID string, c Cluster) {
 		c.MongoDBVersion = "8.0.4"
 	}
 	c.Tags = append([]Tag(nil), c.Tags...)
-	sum := sha1.Sum([]byte(projectID + "/" + c.Name)) //nolint:gosec // not security relevant.
-	nc := &cluster{Cluster: c, id: hex.EncodeToString(sum[:12]), created: s.clock.Now().UTC()}
+	id := c.ID
+	if id == "" {
+		sum := sha1.Sum([]byte(projectID + "/" + c.Name)) //nolint:gosec // not security relevant.
+		id = hex.EncodeToString(sum[:12])
+	}
+	nc := &cluster{Cluster: c, id: id, created: s.clock.Now().UTC()}
 	for i, old := range p.clusters {
 		if old.Name == c.Name {
 			nc.created = old.created
@@ -110,6 +131,29 @@ func (s *Server) AddCluster(projectID string, c Cluster) {
 		}
 	}
 	p.clusters = append(p.clusters, nc)
+}
+
+// clusterDomain is the DNS domain of every simulated cluster's hosts.
+const clusterDomain = "jitbot.mongodb.net"
+
+// hosts are the host names of the cluster's nodes, as its connection string names them: three
+// for a dedicated replica set, one for a shared-tier or Flex cluster.
+func (c Cluster) hosts() []string {
+	prefix := strings.ToLower(c.Name)
+	if c.shared() {
+		return []string{prefix + "-shard-00-00." + clusterDomain}
+	}
+	out := make([]string, 3)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-shard-00-%02d.%s", prefix, i, clusterDomain)
+	}
+	return out
+}
+
+// replicaSet is the name of a dedicated cluster's replica set.
+func (c Cluster) replicaSet(projectID string) string {
+	sum := sha1.Sum([]byte(projectID + "/" + c.Name)) //nolint:gosec // not security relevant.
+	return "atlas-" + hex.EncodeToString(sum[12:15]) + "-shard-0"
 }
 
 func (p *project) cluster(name string) *cluster {

@@ -42,12 +42,20 @@ const (
 func defaultRoles() []string { return []string{RoleDatabaseAccessAdmin, RoleReadOnly} }
 
 // Credential is an API key pair (ID = public key, Secret = private key) or a service account
-// (ID = client ID, Secret = client secret) with the Atlas project roles it holds in every
-// simulated project.
+// (ID = client ID, Secret = client secret) with the Atlas roles it holds. Roles hold in every
+// simulated project and organization: project roles (GROUP_...) in every project,
+// organization roles (ORG_...) in every organization. ProjectRoles adds roles in one project
+// each.
+//
+// As in Atlas, an organization role reaches into the organization's projects: Organization
+// Owner may do anything there, Organization Read Only reads every project (Project Read
+// Only), and Organization Member sees through getOrgGroups only the projects it holds a role
+// in.
 type Credential struct {
-	ID     string
-	Secret string
-	Roles  []string
+	ID           string
+	Secret       string
+	Roles        []string
+	ProjectRoles map[string][]string // project id → roles
 }
 
 // Options configures a Server. Every field is optional.
@@ -94,8 +102,98 @@ type Options struct {
 	Spec *Spec
 }
 
-// Tag is a cluster's resource tag.
+// Tag is a project's or a cluster's resource tag.
 type Tag struct{ Key, Value string }
+
+// Organization is a simulated Atlas organization. Projects belong to one; the organization
+// of Options.OrgID (DefaultOrgID) always exists.
+type Organization struct {
+	ID   string // 24 hex digits
+	Name string // defaults to "org-<id>"
+}
+
+// Project is a simulated project, for SetProject.
+type Project struct {
+	ID   string // 24 hex digits
+	Name string // defaults to "project-<id>"
+	// OrgID is the organization holding the project (default: Options.OrgID). The
+	// organization is created if needed.
+	OrgID string
+	Tags  []Tag
+}
+
+// Cluster tiers beyond the dedicated default (M10).
+const (
+	// TierFree is a shared-tier (M0) cluster: listClusters shows it with providerName TENANT
+	// and the monitoring API has no process of it. M2 and M5 behave alike.
+	TierFree = "M0"
+	// TierFlex is a Flex cluster: only listFlexClusters shows it, and the monitoring API has
+	// no process of it.
+	TierFlex = "FLEX"
+)
+
+// Atlas organization roles.
+const (
+	RoleOrgOwner      = "ORG_OWNER"
+	RoleOrgMember     = "ORG_MEMBER"
+	RoleOrgReadOnly   = "ORG_READ_ONLY"
+	RoleOrgGroupMaker = "ORG_GROUP_CREATOR"
+)
+
+// OrgUser is an Atlas user of an organization: a person who signs in to the Atlas UI (a
+// "MongoDB Cloud user"), as opposed to a database user.
+type OrgUser struct {
+	// ID is the user's 24-hex-digit id; AddOrgUser assigns one when empty.
+	ID       string
+	Username string // an email address
+	// FirstName and LastName default to parts of the username.
+	FirstName, LastName string
+	// Pending marks a user who was invited and has not accepted yet.
+	Pending bool
+	// OrgRoles default to ORG_MEMBER.
+	OrgRoles []string
+	// ProjectRoles are the user's roles per project id: its project memberships.
+	ProjectRoles map[string][]string
+}
+
+func (u OrgUser) clone() OrgUser {
+	u.OrgRoles = append([]string(nil), u.OrgRoles...)
+	pr := make(map[string][]string, len(u.ProjectRoles))
+	for g, roles := range u.ProjectRoles {
+		pr[g] = append([]string(nil), roles...)
+	}
+	u.ProjectRoles = pr
+	return u
+}
+
+// Event types the simulator records (Atlas's names).
+const (
+	EventJoinedGroup      = "JOINED_GROUP"
+	EventInvitedToGroup   = "INVITED_TO_GROUP"
+	EventRemovedFromGroup = "REMOVED_FROM_GROUP"
+	EventUserRolesChanged = "USER_ROLES_CHANGED_AUDIT"
+	EventJoinedOrg        = "JOINED_ORG"
+	EventInvitedToOrg     = "INVITED_TO_ORG"
+	EventRemovedFromOrg   = "REMOVED_FROM_ORG"
+)
+
+// Event is one entry of a project's or an organization's event log: what listGroupEvents and
+// listOrgEvents answer. Role changes through the API record who made them (Actor).
+type Event struct {
+	ID        string
+	Type      string
+	Created   time.Time // simulator clock
+	OrgID     string
+	ProjectID string // empty for an organization's event
+	// Actor made the change: the API key's public key or the service account's client id;
+	// empty for changes made through the Go helpers.
+	Actor string
+	// TargetUsername is the Atlas user the change was about.
+	TargetUsername string
+	// Added and Removed are the roles the change gave and took away. Atlas keeps these in
+	// the event's raw document only; tests read them here.
+	Added, Removed []string
+}
 
 // Label is a database user's label (Atlas ComponentLabel).
 type Label struct{ Key, Value string }
@@ -113,7 +211,28 @@ type Cluster struct {
 	Paused    bool
 	// MongoDBVersion defaults to 8.0.4.
 	MongoDBVersion string
+	// ID is the cluster's 24-hex-digit id; by default it is derived from the project id and
+	// the name, so that it stays the same when the cluster is replaced.
+	ID string
+	// Tier is the instance size: "" is M10 (dedicated), TierFree (M0, M2, M5) a shared-tier
+	// cluster, TierFlex a Flex cluster. Dedicated clusters are replica sets of three
+	// processes, which the monitoring API lists (listGroupProcesses, listDatabases).
+	Tier string
+	// Provider and Region say where the cluster runs (AWS, US_EAST_1).
+	Provider, Region string
+	// Databases are the databases the cluster holds besides admin, local and config: what
+	// listDatabases answers for each of its processes (dedicated clusters only). See also
+	// AddProcessDatabases.
+	Databases []string
 }
+
+// shared reports whether the cluster is a shared-tier or Flex one, without processes the
+// monitoring API could show.
+func (c Cluster) shared() bool { return c.flex() || isTenantSize(c.Tier) }
+
+func isTenantSize(tier string) bool { return tier == "M0" || tier == "M2" || tier == "M5" }
+
+func (c Cluster) flex() bool { return c.Tier == TierFlex }
 
 // Role is one role of a database user.
 type Role struct {

@@ -87,7 +87,7 @@ func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
 			continue
 		}
 		offered = append(offered, ch)
-		key := ch.Resource.Integration + " · " + ch.Resource.Cluster
+		key := bot.ChoiceGroup(ch)
 		i := slices.Index(groupKeys, key)
 		if i < 0 {
 			groupKeys = append(groupKeys, key)

@@ -23,7 +23,7 @@ const maxChoices = 100
 // choiceTitle names a choice with its integration and cluster: Adaptive Cards have no option
 // groups.
 func choiceTitle(ch flows.Choice) string {
-	return ch.Resource.Integration + " · " + ch.Resource.Cluster + " · " + bot.ChoiceLabel(ch)
+	return bot.ChoiceGroup(ch) + " · " + bot.ChoiceLabel(ch)
 }
 
 // requestForm is the request card: only what the person may ask for (resources, the roles and

@@ -194,6 +194,17 @@ func NewCatalog(clusters map[string][]flows.Cluster) *Catalog {
 	return &Catalog{clusters: clusters}
 }
 
+// Set replaces the clusters of an integration (a project renamed, a
+// cluster added).
+func (c *Catalog) Set(integration string, clusters []flows.Cluster) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.clusters == nil {
+		c.clusters = map[string][]flows.Cluster{}
+	}
+	c.clusters[integration] = slices.Clone(clusters)
+}
+
 // Clusters implements flows.Catalog.
 func (c *Catalog) Clusters(_ context.Context, integration string) ([]flows.Cluster, error) {
 	c.mu.Lock()

@@ -455,6 +455,11 @@ func (m *Main) Run(ctx context.Context) error {
 	// integration that does not answer degrades alone, nothing waits for it
 	// (Started does, so that their state is known by then).
 	checked := m.health.run(m.ctx, m.bg.Go, m.opts.NoScheduler)
+	if !m.opts.NoScheduler {
+		// Organization-wide integrations discover their projects and
+		// clusters now and on a schedule (the loops end with m.atlas.Close).
+		m.atlas.Catalog().Start(m.ctx)
+	}
 	m.inbox.Start() // resumes what a previous process received and did not finish
 	// The outbox resumes too: what was decided and not yet said goes out,
 	// credentials lost with the last process are reissued.

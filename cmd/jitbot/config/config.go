@@ -695,7 +695,7 @@ func (l *loader) check(f *File) *Config {
 		in := &f.Integrations[i]
 		l.section(fmt.Sprintf("integrations[%d]", i), in)
 		spec.Integrations = append(spec.Integrations, flows.IntegrationSpec{
-			Name: in.Name, ProjectID: in.ProjectID, Owners: in.Owners, OwnerTag: in.OwnerTag, AccessDetails: in.AccessDetails,
+			Name: in.Name, ProjectID: in.ProjectID, OrganizationID: in.OrganizationID, Owners: in.Owners, OwnerTag: in.OwnerTag, AccessDetails: in.AccessDetails,
 			OIDCIdentityProviderID: in.OIDCIdentityProviderID,
 		})
 		cfg.Integrations = append(cfg.Integrations, in.Integration)
