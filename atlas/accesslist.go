@@ -63,6 +63,15 @@ func (a *AccessList) lock(integration string) func() {
 	return mu.Unlock
 }
 
+// oneProject refuses an organization-wide integration: an access list is a
+// project's, and network access flows name integrations of one project.
+func oneProject(pr *project) error {
+	if pr.OrgWide() {
+		return flows.Errorf(flows.EINVALID, "integration %s spans an organization: network access is granted in integrations of one project", pr.Name)
+	}
+	return nil
+}
+
 // entryOf reads a grant's address, refusing a grant that is not network
 // access.
 func entryOf(g flows.Grant) (netip.Prefix, error) {
@@ -178,6 +187,9 @@ func (a *AccessList) Create(ctx context.Context, g flows.Grant) (flows.Credentia
 
 func (a *AccessList) create(ctx context.Context, g flows.Grant) (flows.Credentials, error) {
 	pr, err := a.p.project(g.Integration)
+	if err == nil {
+		err = oneProject(pr)
+	}
 	if err != nil {
 		return flows.Credentials{}, err
 	}
@@ -234,6 +246,9 @@ func (a *AccessList) WaitApplied(ctx context.Context, g flows.Grant) error {
 
 func (a *AccessList) waitApplied(ctx context.Context, g flows.Grant) error {
 	pr, err := a.p.project(g.Integration)
+	if err == nil {
+		err = oneProject(pr)
+	}
 	if err != nil {
 		return err
 	}
@@ -283,6 +298,9 @@ func (a *AccessList) SetBackstop(ctx context.Context, g flows.Grant) error {
 
 func (a *AccessList) setBackstop(ctx context.Context, g flows.Grant) error {
 	pr, err := a.p.project(g.Integration)
+	if err == nil {
+		err = oneProject(pr)
+	}
 	if err != nil {
 		return err
 	}
@@ -327,6 +345,9 @@ func (a *AccessList) Delete(ctx context.Context, g flows.Grant) error {
 
 func (a *AccessList) delete(ctx context.Context, g flows.Grant) error {
 	pr, err := a.p.project(g.Integration)
+	if err == nil {
+		err = oneProject(pr)
+	}
 	if err != nil {
 		return err
 	}
@@ -378,6 +399,9 @@ func (a *AccessList) ManagedGrants(ctx context.Context, integration string) ([]f
 	pr, err := a.p.project(integration)
 	if err != nil {
 		return nil, fmt.Errorf("atlas: list access list: %w", err)
+	}
+	if pr.OrgWide() {
+		return nil, nil // network access is granted in integrations of one project only
 	}
 	var out []flows.ManagedGrant
 	seen := 0

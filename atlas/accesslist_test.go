@@ -315,3 +315,20 @@ func TestAccessListWritesAreSerialized(t *testing.T) {
 	}
 	n.noViolations()
 }
+
+// TestNoNetworkAccessAcrossAnOrganization: an organization-wide integration
+// has no access list of its own: reconcile finds nothing there, and a grant
+// is refused before any call.
+func TestNoNetworkAccessAcrossAnOrganization(t *testing.T) {
+	e := newOrgEnv(t, acme)
+	if got, err := e.prov.AccessList().ManagedGrants(e.ctx, "acme"); err != nil || got != nil {
+		t.Fatalf("ManagedGrants: %+v %v", got, err)
+	}
+	g := flows.Grant{RequestID: "net0000001", Kind: flows.KindAccessListEntry, Integration: "acme", Principal: "198.51.100.7/32",
+		BackstopAt: e.clock.Now().Add(time.Hour)}
+	_, err := e.prov.AccessList().Create(e.ctx, g)
+	wantError(t, err, flows.EINVALID, "network access is granted in integrations of one project")
+	if n := e.srv.CountCalls("createAccessListEntry") + e.srv.CountCalls("getAccessListEntry"); n != 0 {
+		t.Fatalf("%d access list calls", n)
+	}
+}
