@@ -138,6 +138,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		counters = append(counters, chatCounters("teams", teamsHTTP)...)
 	}
 	counters = append(counters, inboxCounters(m.db, m.clock, m.log)...)
+	counters = append(counters, outboxCounters(m.db, m.clock, m.log)...)
 	m.metrics = newMetrics(m.db.CountByState, counters)
 	m.metrics.reg.MustRegister(m.health.collector())
 	m.engine = bot.NewEngine(m.log)
