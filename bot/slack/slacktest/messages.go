@@ -60,6 +60,14 @@ func (s *Server) Messages() []Message {
 	return s.messagesLocked(func(*Message) bool { return true })
 }
 
+// CountMessages counts the messages posted (ephemerals included) without
+// copying them (load scenarios poll it).
+func (s *Server) CountMessages() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.messages)
+}
+
 // DMs returns the messages posted to the bot's DM channel with userID.
 func (s *Server) DMs(userID string) []Message {
 	ch := DMChannel(userID)
