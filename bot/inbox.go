@@ -107,14 +107,18 @@ type Inbox struct {
 	hmu      sync.RWMutex
 	handlers map[string]InboxHandler
 
-	wake  chan struct{} // a new item: look now
-	jobs  chan flows.InboxItem
-	idle  atomic.Int64 // workers waiting on jobs
-	stop  context.Context
-	halt  context.CancelFunc // stops taking
-	base  context.Context    // processing contexts derive from it
-	abort context.CancelFunc // cancels the items in flight
-	loops sync.WaitGroup
+	wake chan struct{} // a new item, or a worker free while items wait: look now
+	jobs chan flows.InboxItem
+	idle atomic.Int64 // workers waiting on jobs
+	// backlog says the last take found an item for every idle worker, so
+	// more may be due: a worker turning idle then wakes dispatch, instead
+	// of the backlog waiting for a new item or the poll.
+	backlog atomic.Bool
+	stop    context.Context
+	halt    context.CancelFunc // stops taking
+	base    context.Context    // processing contexts derive from it
+	abort   context.CancelFunc // cancels the items in flight
+	loops   sync.WaitGroup
 
 	fmu      sync.Mutex
 	inflight int
@@ -189,18 +193,26 @@ func (in *Inbox) Receive(ctx context.Context, platform, key string, payload []by
 		return false, fmt.Errorf("bot: inbox: %w", err)
 	}
 	if first {
-		select {
-		case in.wake <- struct{}{}:
-		default: // a wake-up is pending already
-		}
+		in.poke()
 	}
 	return first, nil
+}
+
+// poke wakes dispatch.
+func (in *Inbox) poke() {
+	select {
+	case in.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
 }
 
 // Start starts the workers and the loop that feeds them. Until then items
 // wait in the store (tests process them with Pump).
 func (in *Inbox) Start() {
 	in.startOnce.Do(func() {
+		// What a previous process left may be waiting: the workers turning
+		// idle look for it.
+		in.backlog.Store(true)
 		for range in.cfg.Workers {
 			in.loops.Go(in.work)
 		}
@@ -209,12 +221,13 @@ func (in *Inbox) Start() {
 }
 
 // dispatch takes as many due items as there are idle workers, in one
-// store transaction, and hands them out; it waits for a new item, the
-// poll, or Close when nothing is due or nobody is idle.
+// store transaction, and hands them out; it waits for a new item, a worker
+// turning idle while items wait, the poll, or Close when nothing is due or
+// nobody is idle.
 func (in *Inbox) dispatch() {
 	tick := time.NewTicker(in.cfg.Poll)
 	defer tick.Stop()
-	for {
+	for in.stop.Err() == nil { // Close may come with a wake-up pending
 		full := false
 		if free := int(in.idle.Load()); free > 0 {
 			items, err := in.store.TakeInbox(in.stop, in.clock.Now(), in.lease, free)
@@ -222,9 +235,15 @@ func (in *Inbox) dispatch() {
 				in.log.Error("could not take inbox items", "err", err)
 			}
 			full = len(items) == free
+			in.backlog.Store(full)
 			for i, it := range items {
 				in.begin()
 				in.idle.Add(-1)
+				if in.stop.Err() != nil { // a select would pick at random
+					in.done()
+					in.release(items[i:])
+					return
+				}
 				select {
 				case in.jobs <- it:
 				case <-in.stop.Done():
@@ -261,6 +280,9 @@ func (in *Inbox) release(items []flows.InboxItem) {
 func (in *Inbox) work() {
 	for {
 		in.idle.Add(1)
+		if in.backlog.Load() {
+			in.poke() // items wait for a worker: this one
+		}
 		select {
 		case it := <-in.jobs:
 			in.process(it)
