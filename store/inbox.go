@@ -110,7 +110,10 @@ func (d *DB) TakeInbox(ctx context.Context, now time.Time, lease time.Duration, 
 	}
 	var out []flows.InboxItem
 	upto := atKey(now)
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	// Through the committer, so a take shares its commit with the writes
+	// queued with it; the function may run more than once, so it starts
+	// afresh each time.
+	err := d.write(func(tx *bolt.Tx) error {
 		out = nil
 		next := tx.Bucket(bucketInboxNext)
 		// Collect first: the leased items go back into the index being
@@ -158,8 +161,9 @@ func (d *DB) TakeInbox(ctx context.Context, now time.Time, lease time.Duration, 
 // FinishInbox implements flows.Inbox. The record stays as a tombstone (its
 // payload dropped: nothing will act on it again) so that a redelivery is
 // still recognised; finishing an item twice keeps the first finish time.
-// It commits on its own rather than through the committer: the workers
-// that finish items are few and rarely write together.
+// It commits through the committer (change): under a burst, items finish
+// together, with the takes, submissions and receipts they share commits
+// with.
 func (d *DB) FinishInbox(ctx context.Context, key string, at time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
