@@ -66,7 +66,12 @@ type InboxConfig struct {
 	// Store keeps the items (store.DB, flowstest.Store). Required.
 	Store flows.Inbox
 	Clock flows.Clock
-	// Workers is how many items are processed at once (8).
+	// Workers is how many items are processed at once (32). An item mostly
+	// waits: on the store's commits (taking it, what it does, finishing
+	// it) and on the platform (a lookup, the answer), so the pool is sized
+	// for waiting, not for cores: 8 workers fell tens of seconds behind a
+	// burst of 800 slash commands a second (cmd/internal/scenario's burst),
+	// 32 keep up with it, and their writes share larger commits.
 	Workers int
 	// Timeout bounds the processing of one item (30 s), and how long Close
 	// waits for the items in flight. An item's lease is Timeout plus a
@@ -130,7 +135,7 @@ type Inbox struct {
 
 // Defaults of InboxConfig.
 const (
-	DefaultInboxWorkers   = 8
+	DefaultInboxWorkers   = 32
 	DefaultInboxRetention = 75 * time.Minute
 	leaseMargin           = 5 * time.Second
 )
