@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -94,13 +97,20 @@ type BurstResult struct {
 	// arrival at the Slack fake, over the requests answered; Answered
 	// counts those, Waiting those whose answer says the request waits
 	// for approval, Late those answered after AnswerBudget.
-	Answer                   Latencies
-	Answered, Waiting, Late  int
-	RequesterAnswered        int // requesters all of whose requests were answered within AnswerBudget
-	Pending                  int // pending requests in jitbot's store at the end of the burst (its /metrics)
-	Samples                  int // /metrics scrapes during the run
-	MaxGoroutines            int
+	Answer                  Latencies
+	Answered, Waiting, Late int
+	RequesterAnswered       int // requesters all of whose requests were answered within AnswerBudget
+	Pending                 int // pending requests in jitbot's store at the end of the burst (its /metrics)
+	Samples                 int // /metrics scrapes during the run
+	MaxGoroutines           int
+	// Conns is the connections the generator opened to jitbot (kept
+	// alive, reused): each holds one of jitbot's goroutines, so they are
+	// the part of MaxGoroutines the platform's concurrency sets.
+	Conns                    int
 	MaxHeapInuse, MaxHeapAll uint64 // go_memstats_heap_inuse_bytes, heap_alloc_bytes
+	// CPU is the server's CPU time (process_cpu_seconds_total) from its
+	// start to the last answer.
+	CPU time.Duration
 	// Cards is the approval messages the fake took (chat.postMessage
 	// accepted); CardsWanted is two per request.
 	Cards, CardsWanted int
@@ -239,6 +249,12 @@ func Burst(ctx context.Context, exe string, o BurstOptions, reporter atlastest.R
 
 	poster := rig.NewPoster(addr)
 	defer poster.Close()
+	var conns atomic.Int64
+	sendCtx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(c httptrace.GotConnInfo) {
+		if !c.Reused {
+			conns.Add(1)
+		}
+	}})
 	var (
 		mu   sync.Mutex
 		acks = make([]time.Duration, 0, total)
@@ -257,7 +273,7 @@ func Burst(ctx context.Context, exe string, o BurstOptions, reporter atlastest.R
 		}
 		res.Sent++
 		wg.Go(func() {
-			status, _, err := poster.Post(ctx, "/slack/commands", "application/x-www-form-urlencoded", bodies[i], 0)
+			status, _, err := poster.Post(sendCtx, "/slack/commands", "application/x-www-form-urlencoded", bodies[i], 0)
 			took := time.Since(due)
 			mu.Lock()
 			defer mu.Unlock()
@@ -271,6 +287,7 @@ func Burst(ctx context.Context, exe string, o BurstOptions, reporter atlastest.R
 	}
 	wg.Wait()
 	res.Ack = latencies(acks)
+	res.Conns = int(conns.Load())
 	stopProbe()
 	if err := <-probeDone; err != nil {
 		return res, fmt.Errorf("the fsync probe: %w", err)
@@ -309,6 +326,9 @@ func Burst(ctx context.Context, exe string, o BurstOptions, reporter atlastest.R
 	}
 	res.RequesterAnswered = min(o.Requesters, total) - len(late)
 	res.Answer = latencies(answers)
+	if m, err := scrapeLabelled(metricsURL); err == nil {
+		res.CPU = time.Duration(m["process_cpu_seconds_total"] * float64(time.Second))
+	}
 	res.CardsWanted = 2 * total
 
 	if o.Drain {
@@ -339,7 +359,16 @@ func Burst(ctx context.Context, exe string, o BurstOptions, reporter atlastest.R
 		}
 	}
 	res.AtlasViolations = r.Atlas.SpecViolations()
-	if err := p.Stop(); err != nil {
+	err = p.Stop()
+	if keep := os.Getenv("BURST_DEBUG"); keep != "" {
+		// jitbot's log, and the rig's (the simulators'), for a look afterwards.
+		for from, to := range map[string]string{logPath: keep, filepath.Join(r.Dir, "jitbot.log"): keep + ".rig"} {
+			if raw, rerr := os.ReadFile(from); rerr == nil {
+				_ = os.WriteFile(to, raw, 0o600)
+			}
+		}
+	}
+	if err != nil {
 		return res, fmt.Errorf("burst: stop jitbot: %w\n%s", err, rig.TailFile(logPath, 2000))
 	}
 	res.Wall = time.Since(began)
