@@ -22,13 +22,14 @@ import (
 //     goroutines and heap, the drain, the fake's per-channel limit.
 
 // burstOwnGoroutines is the documented bound on `jitbot serve`'s own
-// goroutines (README, Performance): about 90 when idle (32 inbox workers,
+// goroutines (README, Performance): about 70 when idle (32 inbox workers,
 // 8 dispatcher workers, the expander, the committer, the schedules and
 // health checks, the listeners, the runtime's), and at most 3 more for
 // each of the 40 workers busy with a platform call (its connection's two
-// loops, slack-go's cancel watcher): 210, rounded up. net/http adds one per open inbound connection and one more per
-// request in flight on it: the platform's concurrency, which the generator
-// sets here (its connections, each kept alive).
+// loops, slack-go's cancel watcher): 190, with room. net/http adds one
+// per open inbound connection and one more per request in flight on it:
+// the platform's concurrency, which the generator sets here (its
+// connections, each kept alive).
 const burstOwnGoroutines = 250
 
 // burstSizes are the runs' sizes: full, or -quick.
