@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	slackgo "github.com/slack-go/slack"
@@ -125,8 +124,3 @@ func HandlerCost(ctx context.Context, dir string, n int) (p50, p99, maxTook time
 	}
 	return percentile(took, 50), percentile(took, 99), percentile(took, 100), nil
 }
-
-// atomicCounter numbers requests sent from several goroutines.
-type atomicCounter struct{ n atomic.Int64 }
-
-func (c *atomicCounter) next() int { return int(c.n.Add(1)) }

@@ -3,6 +3,7 @@ package scenario
 import (
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -84,3 +85,8 @@ func reportPercentiles(b *testing.B, took []time.Duration) {
 	b.ReportMetric(ms(0.50), "p50-ms")
 	b.ReportMetric(ms(0.99), "p99-ms")
 }
+
+// atomicCounter numbers requests sent from several goroutines.
+type atomicCounter struct{ n atomic.Int64 }
+
+func (c *atomicCounter) next() int { return int(c.n.Add(1)) }
