@@ -42,7 +42,9 @@ func (o benchOptions) wants(name string) bool {
 	return len(o.only) == 0 || slices.Contains(o.only, name)
 }
 
-var benchScenarios = []string{"load", "click", "duplicates", "expiry", "downtime", "crash", "scale"}
+var benchScenarios = []string{"load", "click", "duplicates", "expiry", "downtime", "crash", "scale",
+	"burst", // burst.go
+}
 
 // verdict of a row: a budget held or broken, or a figure with no budget.
 type verdict int
@@ -80,9 +82,9 @@ func main() {
 const usage = `jitbot-bench: DESIGN §8's budget, measured
 
 Usage (in jitbot's source tree):
-  go run ./cmd/jitbot-bench [-quick] [-runs 200] [-only load,click,duplicates,expiry,downtime,crash,scale] [-jitbot path]
+  go run ./cmd/jitbot-bench [-quick] [-runs 200] [-only load,click,duplicates,expiry,downtime,crash,scale,burst] [-jitbot path]
 
-The crash and scale scenarios run the jitbot binary as ` + "`jitbot serve`" + `: it is
+The crash, scale and burst scenarios run the jitbot binary as ` + "`jitbot serve`" + `: it is
 built from ./cmd/jitbot with the go tool at the start, unless -jitbot names one.
 The table goes to stdout, progress to stderr; the exit status is 1 when a
 figure breaks its budget, 2 for a bad flag.
@@ -114,7 +116,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "smaller runs (about a minute): fewer crash runs, a shorter load, a smaller store")
 	runs := fs.Int("runs", 0, "kill -9 runs of the crash scenario (default 200, or 50 with -quick)")
 	only := fs.String("only", "", "run only these scenarios, separated by commas: "+strings.Join(benchScenarios, ","))
-	exe := fs.String("jitbot", "", "the jitbot binary the crash and scale scenarios run (default: built from ./cmd/jitbot)")
+	exe := fs.String("jitbot", "", "the jitbot binary the crash, scale and burst scenarios run (default: built from ./cmd/jitbot)")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -144,7 +146,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "jitbot-bench: %d CPUs, %s %s/%s; progress on stderr, the table on stdout\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	o.jitbot = *exe
-	if o.jitbot == "" && (o.wants("crash") || o.wants("scale")) {
+	if o.jitbot == "" && (o.wants("crash") || o.wants("scale") || o.wants("burst")) {
 		dir, err := os.MkdirTemp("", "jitbot-bench-")
 		if err != nil {
 			return err
@@ -299,6 +301,15 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 			benchRow{"  `jitbot serve`, exec to first sweep", ms(res.ServeToReady), "< 1s", check(res.ServeToReady < time.Second)},
 			benchRow{"  Go heap of `jitbot serve` (heap_alloc)", fmt.Sprintf("%.1f MB", float64(res.ServeHeap)/(1<<20)), "< 64 MB", check(res.ServeHeap > 0 && res.ServeHeap < 64<<20)},
 			benchRow{fmt.Sprintf("  sweep, nothing due (p50, max of %d)", res.Sweeps), fmt.Sprintf("%s, %s", ms(res.SweepP50), ms(res.SweepMax)), "< 1ms", check(res.SweepP50 < time.Millisecond && res.Due == 0)})
+	}
+
+	if step("burst", "200 and 800 slash commands/s to `jitbot serve` (the 800/s run waits for its outbox to drain: about 16 minutes, 2 with -quick)") {
+		r, v, err := burstRows(ctx, o, progress)
+		add(r...)
+		violations = append(violations, v...)
+		if err != nil {
+			return rows, err
+		}
 	}
 
 	add(benchRow{"Atlas calls and answers off the OpenAPI spec", fmt.Sprint(len(violations)), "0", check(len(violations) == 0)})

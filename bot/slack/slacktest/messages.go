@@ -3,6 +3,7 @@ package slacktest
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -57,6 +58,14 @@ func (s *Server) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.messagesLocked(func(*Message) bool { return true })
+}
+
+// CountMessages counts the messages posted (ephemerals included) without
+// copying them (load scenarios poll it).
+func (s *Server) CountMessages() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.messages)
 }
 
 // DMs returns the messages posted to the bot's DM channel with userID.
@@ -225,7 +234,12 @@ func (s *Server) chatPostMessage(req *apiRequest) reply {
 	if code != "" {
 		return errReply(code)
 	}
-	s.checkPacingLocked(ch, req.now)
+	if wait := s.checkPacingLocked(ch, req.now); wait > 0 && s.cfg.enforcePace {
+		rep := errReply("ratelimited")
+		rep.status, rep.retryAfter = http.StatusTooManyRequests, wait
+		return rep
+	}
+	s.lastPost[ch] = req.now
 	m := &Message{
 		Channel:    ch,
 		TS:         s.nextTSLocked(req.now),
@@ -240,20 +254,25 @@ func (s *Server) chatPostMessage(req *apiRequest) reply {
 	return okReply(map[string]any{"channel": ch, "ts": m.TS, "message": s.messageJSON(m)})
 }
 
-func (s *Server) checkPacingLocked(ch string, now time.Time) {
+// checkPacingLocked records a RulePacing violation for a post to ch at now
+// that comes too soon after the previous one, and answers how much sooner
+// (0 when it is in time).
+func (s *Server) checkPacingLocked(ch string, now time.Time) time.Duration {
 	if s.cfg.pacing <= 0 {
-		return
+		return 0
 	}
-	if last, ok := s.lastPost[ch]; ok && now.Sub(last) < s.cfg.pacing {
-		s.violateLocked(Violation{
-			Rule:    RulePacing,
-			Method:  "chat.postMessage",
-			Channel: ch,
-			At:      now,
-			Detail:  fmt.Sprintf("%s after the previous message, want at least %s", now.Sub(last), s.cfg.pacing),
-		})
+	last, ok := s.lastPost[ch]
+	if !ok || now.Sub(last) >= s.cfg.pacing {
+		return 0
 	}
-	s.lastPost[ch] = now
+	s.violateLocked(Violation{
+		Rule:    RulePacing,
+		Method:  "chat.postMessage",
+		Channel: ch,
+		At:      now,
+		Detail:  fmt.Sprintf("%s after the previous message, want at least %s", now.Sub(last), s.cfg.pacing),
+	})
+	return s.cfg.pacing - now.Sub(last)
 }
 
 func (s *Server) chatPostEphemeral(req *apiRequest) reply {

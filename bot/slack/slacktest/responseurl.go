@@ -82,6 +82,14 @@ func (s *Server) ResponsePosts(url string) []ResponsePost {
 	return out
 }
 
+// CountResponsePosts counts the posts to response_urls, accepted or not,
+// without copying them (load scenarios poll it).
+func (s *Server) CountResponsePosts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.responsePosts)
+}
+
 // serveResponseURL accepts what slack.PostWebhook and
 // slack.MsgOptionResponseURL send. Rejections answer 404 with a JSON error,
 // which both surface as an error: expired_url after 30 minutes, used_url

@@ -60,6 +60,7 @@ type config struct {
 	appID        string
 	clock        Clock
 	pacing       time.Duration
+	enforcePace  bool
 	triggerTTL   time.Duration
 	pingInterval time.Duration
 	log          *slog.Logger
@@ -96,6 +97,15 @@ func WithClock(clock Clock) Option { return func(c *config) { c.clock = clock } 
 // second per channel, so tests use WithPacing(time.Second). The post still
 // succeeds: the point is to prove the bot paces itself, not to fail it.
 func WithPacing(minGap time.Duration) Option { return func(c *config) { c.pacing = minGap } }
+
+// WithPacingLimit is WithPacing enforced, as Slack does: a chat.postMessage
+// to a channel less than minGap after the previous accepted one is refused
+// with HTTP 429 ratelimited and a Retry-After of the rest of the gap
+// rounded up to whole seconds (1 for Slack's one per second), recorded as a
+// RulePacing violation, and is no message.
+func WithPacingLimit(minGap time.Duration) Option {
+	return func(c *config) { c.pacing, c.enforcePace = minGap, true }
+}
 
 // WithTriggerTTL makes trigger ids expire ttl after NewTriggerID (by the
 // injected clock); Slack's is 3 s. Off by default so slow CI machines on the
@@ -315,6 +325,20 @@ func (s *Server) Calls() []Call {
 // CallsTo returns the recorded calls of one method, oldest first.
 func (s *Server) CallsTo(method string) []Call {
 	return slices.DeleteFunc(s.Calls(), func(c Call) bool { return c.Method != method })
+}
+
+// CountCalls counts the recorded calls of one method without copying them
+// (load scenarios poll it).
+func (s *Server) CountCalls(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for i := range s.calls {
+		if s.calls[i].Method == method {
+			n++
+		}
+	}
+	return n
 }
 
 func (c Call) clone() Call {

@@ -619,6 +619,44 @@ func TestPacing(t *testing.T) {
 	}
 }
 
+// TestPacingLimit: enforced, a post too soon after the previous one to the
+// same channel is refused with 429 Retry-After 1 (the rest of the gap,
+// rounded up), counted as a violation, and is no message; the gap runs from
+// the last accepted post.
+func TestPacingLimit(t *testing.T) {
+	clock := newFakeClock()
+	srv, api := newServer(t, WithClock(clock), WithPacingLimit(time.Second))
+	post := func(ch string) error {
+		_, _, err := api.PostMessage(ch, slack.MsgOptionText("x", false))
+		return err
+	}
+	if err := post("C1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := post("C2"); err != nil { // another channel: fine
+		t.Fatal(err)
+	}
+	clock.Advance(300 * time.Millisecond)
+	var rl *slack.RateLimitedError
+	if err := post("C1"); !errors.As(err, &rl) || rl.RetryAfter != time.Second {
+		t.Fatalf("a post 300ms after the last: %v, want RateLimitedError with RetryAfter 1s", err)
+	}
+	clock.Advance(700 * time.Millisecond) // one second after the accepted post
+	if err := post("C1"); err != nil {
+		t.Fatal(err)
+	}
+	viol := srv.Violations()
+	if len(viol) != 1 || viol[0].Rule != RulePacing || viol[0].Channel != "C1" {
+		t.Fatalf("violations = %+v", viol)
+	}
+	if n := len(srv.Messages()); n != 3 {
+		t.Errorf("%d messages, want 3 (the refused post is none)", n)
+	}
+	if n := srv.CountCalls("chat.postMessage"); n != 4 {
+		t.Errorf("CountCalls = %d, want 4", n)
+	}
+}
+
 func TestUnknownMethod(t *testing.T) {
 	srv, api := newServer(t)
 	_, err := api.GetConversationInfo(&slack.GetConversationInfoInput{ChannelID: "C1"})

@@ -101,6 +101,8 @@ type Options struct {
 	Clusters []atlastest.Cluster
 	// SlackUsers are added to the Slack fake, besides alice, olivia and dana.
 	SlackUsers []slacktest.User
+	// SlackOptions are added to the Slack fake's (slacktest.WithPacingLimit).
+	SlackOptions []slacktest.Option
 	// NobodyInSlack leaves the Slack workspace empty, so no direct message is
 	// sent. Scenarios on a frozen simulated clock need it: Slack's one
 	// message per second per channel would otherwise cost a real second for
@@ -210,7 +212,7 @@ func New(o Options) (r *Rig, err error) {
 		if o.SlackClock && o.Clock != nil {
 			opts = append(opts, slacktest.WithClock(o.Clock))
 		}
-		r.Slack = slacktest.New(opts...)
+		r.Slack = slacktest.New(append(opts, o.SlackOptions...)...)
 		if !o.NobodyInSlack {
 			for _, u := range append([]slacktest.User{Alice, Olivia, Dana}, o.SlackUsers...) {
 				r.Slack.AddUser(u)
