@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -23,6 +24,17 @@ type Status struct {
 	Slack    *DependencyStatus `json:"slack,omitempty"`
 	Teams    *DependencyStatus `json:"teams,omitempty"`
 	Watchers WatcherStatus     `json:"watchers"`
+	// Pipeline is what waits in the inbox and the outbox.
+	Pipeline PipelineStatus `json:"pipeline"`
+}
+
+// PipelineStatus counts what was acknowledged and not finished yet (the
+// inbox) and what was decided and not sent yet (the outbox's deliveries):
+// both empty means jitbot has caught up with everything it took and said.
+type PipelineStatus struct {
+	Inbox  int    `json:"inbox"`
+	Outbox int    `json:"outbox"`
+	Error  string `json:"error,omitempty"` // the store could not say
 }
 
 // StoreStatus says whether the store answers.
@@ -59,6 +71,12 @@ func (m *Main) status(ctx context.Context) Status {
 		s.Store = StoreStatus{State: "down", Error: err.Error()}
 	}
 	s.Ready = m.ready(ctx) == nil
+	var ierr, oerr error
+	s.Pipeline.Inbox, _, ierr = m.db.InboxDepth(ctx)
+	s.Pipeline.Outbox, _, oerr = m.db.OutboxDepth(ctx)
+	if err := errors.Join(ierr, oerr); err != nil {
+		s.Pipeline.Error = err.Error()
+	}
 	for _, d := range m.health.snapshot() {
 		switch d.Name {
 		case "slack":
