@@ -43,6 +43,28 @@ func TestExpiryUnderARateLimit(t *testing.T) {
 	}
 }
 
+// TestChatOutage: every Slack and Teams call answers 429 Retry-After: 60
+// for 10 minutes (simulated) while 100 grants (75 asked in Slack, 25 in
+// Teams) expire one after the other: every Atlas user is deleted by its
+// deadline, no chat call goes through during the outage, and afterwards
+// every requester is told of the expiry and has the password removed from
+// their credentials message, with nothing left in the outbox, nothing
+// dropped and nothing posted twice.
+func TestChatOutage(t *testing.T) {
+	began := time.Now()
+	res, err := Outage(context.Background(), 100, 10*time.Minute, time.Minute, t)
+	t.Logf("%+v (in %s)", res, time.Since(began).Round(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed() {
+		t.Fatalf("problems: %v", res.Problems)
+	}
+	if res.InSlack != 75 || res.InTeams != 25 {
+		t.Fatalf("%d grants asked in Slack, %d in Teams", res.InSlack, res.InTeams)
+	}
+}
+
 // TestDowntime: jitbot is down while 50 grants expire; the sweep it runs at
 // start-up deletes every user.
 func TestDowntime(t *testing.T) {
