@@ -41,8 +41,9 @@ import (
 type chatPost struct {
 	Platform, Conv, ID string
 	At                 time.Time
-	// Content is the message as posted: two posts of the same content are
-	// the same message.
+	// Content is the message as posted (for a Teams reply, with the
+	// activity it answers): two posts of the same content are the same
+	// message.
 	Content string
 	// Text is its readable text as posted; Now its text now, after updates.
 	Text, Now string
@@ -95,7 +96,7 @@ func readChat(slack *slacktest.Server, bf *teamstest.BotFramework) chatLog {
 				now = teamsText(cur)
 			}
 			l.posts[conv] = append(l.posts[conv], chatPost{Platform: "teams", Conv: a.ConversationID, ID: a.ActivityID, At: a.At,
-				Content: a.Activity.Text + "\x00" + string(attachments), Text: teamsText(a.Activity), Now: now, ReplyTo: a.Activity.ReplyToID})
+				Content: a.Activity.ReplyToID + "\x00" + a.Activity.Text + "\x00" + string(attachments), Text: teamsText(a.Activity), Now: now, ReplyTo: a.Activity.ReplyToID})
 		}
 	}
 	for conv := range l.calls {

@@ -65,13 +65,17 @@ type CrashResult struct {
 	Wall         time.Duration
 
 	// AckKills counts the kills right after an ack, by what was acknowledged
-	// (AckKinds).
-	AckKills map[string]int
+	// (AckKinds); ClickFallbacks the runs that had nothing to click on (the
+	// inbox behind) and acknowledged a slash command instead.
+	AckKills       map[string]int
+	ClickFallbacks int
 	// Acked is the acknowledged submissions and Approve clicks followed to
-	// their effect; LostRequests those never done or never answered,
-	// DuplicateRequests those done twice, Refused those jitbot refused and
-	// said why (a request under way on that resource already).
-	Acked, LostRequests, DuplicateRequests, Refused int
+	// their effect (AckedAfterKill of them right before a kill);
+	// LostRequests those never done or never answered, DuplicateRequests
+	// those done twice, Refused (RefusedAfterKill) those jitbot refused and
+	// said why (a request under way on that resource already, a click on a
+	// request that timed out meanwhile).
+	Acked, AckedAfterKill, LostRequests, DuplicateRequests, Refused, RefusedAfterKill int
 	// Messages is what jitbot posted into conversations (Slack, Teams);
 	// LostMessages what the audit log asked for and nobody got.
 	Messages, LostMessages int
@@ -105,7 +109,7 @@ const crashFlow = `  - name: crash
 const (
 	crashSeeded     = 10 // grants made before the first run, expiring during the runs
 	crashSeedPrefix = "seed"
-	crashUsers      = 20
+	crashUsers      = 40
 	crashRoundTrip  = time.Second // allowance for one Atlas round trip in the deadline check
 )
 

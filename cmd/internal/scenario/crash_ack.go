@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -49,7 +50,7 @@ var AckKinds = []string{ackSlash, ackModal, ackClick, ackTeams}
 
 // crashTeamsUsers are requesters who ask in Teams (their 1:1 chats with
 // the bot); the Slack requesters are crashUsers.
-const crashTeamsUsers = 10
+const crashTeamsUsers = 20
 
 // teamsRequester is the nth requester in Teams.
 func teamsRequester(n int) teamstest.Member {
@@ -133,6 +134,16 @@ func (c *crashRun) requester(teams bool, resource string) (string, string) {
 	return who, what
 }
 
+// ownResource is a collection nobody asked for before: an acknowledged
+// action right before a kill asks for it, so that jitbot has no reason to
+// refuse it (a person may have one request under way per resource) and it
+// is checked to be made exactly once. The bursts ask for the shared
+// crashResources, and are refused now and then.
+func (c *crashRun) ownResource() string {
+	c.seq++
+	return fmt.Sprintf("prod/Cluster0/sales/k%d", c.seq)
+}
+
 // marker is a reason no other request has.
 func (c *crashRun) marker(prefix string) string {
 	c.seq++
@@ -191,16 +202,26 @@ func (c *crashRun) teamsSay(ctx context.Context, m teamstest.Member, text string
 }
 
 // clickTarget picks, before the run's burst, the pending request an ack
-// kill's Approve click will be on, and keeps the burst away from it: one
-// made in the last 45 s (pending requests time out after two minutes, and
-// the click may wait out a dead process's inbox lease of 35 s), not
-// seeded. "" when there is none.
+// kill's Approve click will be on, and keeps the burst away from it: not
+// seeded, preferably made in the last 45 s (pending requests time out
+// after two minutes, and the click may wait out a dead process's inbox
+// lease of 35 s: a click that comes too late is refused, and answered so).
+// "" when nothing is pending.
 func (c *crashRun) clickTarget(views []app.GrantView) string {
-	var ids []string
+	var fresh, old []string
 	for _, v := range views {
-		if flows.State(v.State) == flows.StatePending && !strings.HasPrefix(v.ID, crashSeedPrefix) && !c.reserved[v.ID] && time.Since(v.CreatedAt) < 45*time.Second {
-			ids = append(ids, v.ID)
+		if flows.State(v.State) != flows.StatePending || strings.HasPrefix(v.ID, crashSeedPrefix) || c.reserved[v.ID] {
+			continue
 		}
+		if time.Since(v.CreatedAt) < 45*time.Second {
+			fresh = append(fresh, v.ID)
+		} else {
+			old = append(old, v.ID)
+		}
+	}
+	ids := fresh
+	if len(ids) == 0 {
+		ids = old
 	}
 	if len(ids) == 0 {
 		return ""
@@ -210,22 +231,40 @@ func (c *crashRun) clickTarget(views []app.GrantView) string {
 	return id
 }
 
-// pendingOf waits, at most a few seconds, for the request submitted with
-// reason marker to be pending, and reserves it for the click.
-func (c *crashRun) pendingOf(ctx context.Context, a acked) (string, error) {
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		views, err := c.admin.Grants(ctx, "pending")
+// pendingToClick asks for access and waits for the request to be pending,
+// to click on it, and reserves it: up to three times, since jitbot may
+// refuse it (a request under way on that resource that the scenario's list
+// did not show yet).
+func (c *crashRun) pendingToClick(ctx context.Context) (string, error) {
+	var tried []string
+	for range 3 {
+		email, res := c.requester(false, c.ownResource())
+		a, err := c.submit(ctx, email, res, false)
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("a request to click on: %w", err)
 		}
-		for _, v := range views {
-			if v.Requester == a.who && !c.reserved[v.ID] && time.Since(v.CreatedAt) < 5*time.Second {
-				c.reserved[v.ID] = true
-				return v.ID, nil
+		tried = append(tried, a.String())
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			// The answer is sent after the request is committed: once it
+			// is seen, the list shows the request if there is one.
+			answered := len(c.r.Slack.ResponsePosts(a.answerURL)) > 0
+			views, err := c.admin.Grants(ctx, "pending")
+			if err != nil {
+				return "", err
+			}
+			for _, v := range views {
+				if v.Requester == a.who && !c.reserved[v.ID] && time.Since(v.CreatedAt) < 10*time.Second {
+					c.reserved[v.ID] = true
+					return v.ID, nil
+				}
+			}
+			if answered {
+				break // and no request: refused
 			}
 		}
 	}
-	return "", fmt.Errorf("the request %s did not appear", a.marker)
+	st, err := c.admin.Status(ctx)
+	return "", fmt.Errorf("no request to click on: %s (pipeline %+v %v)", strings.Join(tried, "; "), st.Pipeline, err)
 }
 
 // ackThenKill does one acknowledged action of kind and kills jitbot the
@@ -236,25 +275,24 @@ func (c *crashRun) ackThenKill(ctx context.Context, p *rig.Proc, kind, target st
 	var err error
 	switch kind {
 	case ackSlash:
-		email, res := c.requester(false, "")
+		email, res := c.requester(false, c.ownResource())
 		a, err = c.submit(ctx, email, res, true)
 	case ackTeams:
-		email, res := c.requester(true, "")
+		email, res := c.requester(true, c.ownResource())
 		a, err = c.submit(ctx, email, res, true)
 	case ackModal:
 		a, err = c.modal(ctx)
 	case ackClick:
 		if target == "" {
 			// Nothing pending to click on: ask first, then click on that.
-			email, res := c.requester(false, "")
-			made, serr := c.submit(ctx, email, res, false)
-			if serr != nil {
-				p.Kill()
-				return fmt.Errorf("a request to click on: %w", serr)
-			}
-			if target, err = c.pendingOf(ctx, made); err != nil {
-				p.Kill()
-				return err
+			var perr error
+			if target, perr = c.pendingToClick(ctx); perr != nil {
+				// The inbox is behind (the items the killed processes had
+				// taken wait out their leases): an ack kill of a command
+				// instead.
+				c.note("no click: %v", perr)
+				c.res.ClickFallbacks++
+				return c.ackThenKill(ctx, p, ackSlash, "")
 			}
 		}
 		a = acked{kind: ackClick, marker: target, who: rig.Olivia.Email, run: c.res.Runs, killed: true}
@@ -277,7 +315,7 @@ func (c *crashRun) ackThenKill(ctx context.Context, p *rig.Proc, kind, target st
 // modal opens the request form as a requester (the one Slack call jitbot
 // makes before an ack) and submits it.
 func (c *crashRun) modal(ctx context.Context) (acked, error) {
-	email, _ := c.requester(false, "prod/Cluster0/sales/orders")
+	email, _ := c.requester(false, "")
 	u := c.people[email]
 	if err := c.slash(ctx, u, ""); err != nil {
 		return acked{}, fmt.Errorf("open the request form: %w", err)
@@ -295,10 +333,11 @@ func (c *crashRun) modal(ctx context.Context) (acked, error) {
 	form, err := slacktest.InteractionForm(slacktest.ViewSubmission(slacktest.Submission{
 		UserID: u.ID, TeamID: c.r.Slack.TeamID(), ViewID: view.ID, CallbackID: view.CallbackID, PrivateMetadata: view.PrivateMetadata,
 		Values: map[string]map[string]slackgo.BlockAction{
-			"resource": {"resource": slacktest.OptionValue("!prod/Cluster0/sales/orders")},
-			"role":     {"role": slacktest.OptionValue("read")},
-			"duration": {"duration": slacktest.OptionValue("1m")},
-			"reason":   {"reason": slacktest.TextValue(a.marker)},
+			"resource":   {"resource": slacktest.OptionValue("!prod/Cluster0/sales")},
+			"collection": {"collection": slacktest.TextValue(path.Base(c.ownResource()))},
+			"role":       {"role": slacktest.OptionValue("read")},
+			"duration":   {"duration": slacktest.OptionValue("1m")},
+			"reason":     {"reason": slacktest.TextValue(a.marker)},
 		},
 	}))
 	if err != nil {
@@ -332,7 +371,11 @@ func (c *crashRun) checkOnce(rs []*flows.Request, events map[string][]flows.Even
 	for _, r := range rs {
 		byReason[r.Reason] = append(byReason[r.Reason], r)
 	}
+	c.res.AckedAfterKill = 0
 	for _, a := range c.acked {
+		if a.killed {
+			c.res.AckedAfterKill++
+		}
 		done := 0
 		switch a.kind {
 		case ackClick:
@@ -359,12 +402,15 @@ func (c *crashRun) checkOnce(rs []*flows.Request, events map[string][]flows.Even
 			// that resource the scenario's list did not show yet, a request
 			// that timed out before the click).
 			c.res.Refused++
+			if a.killed {
+				c.res.RefusedAfterKill++
+			}
 		case final && done == 0:
 			c.res.LostRequests++
 			c.problem("%s was acknowledged and never done (answered: %s)", a, c.answers(a))
 		case final && !c.answered(a, byReason[a.marker]):
 			c.res.LostRequests++
-			c.problem("%s was done but never answered", a)
+			c.problem("%s was done but never answered (answered: %s)", a, c.answers(a))
 		}
 	}
 }
@@ -385,12 +431,19 @@ func (c *crashRun) answered(a acked, made []*flows.Request) bool {
 			}
 		}
 	case ackModal:
-		want := "That did not work"
+		// The answer shows the request as it is when the answer is sent:
+		// after a kill, the next process may answer once it was decided.
+		wants := [][]string{{"That did not work"}}
 		if len(made) > 0 {
-			want = "Request " + string(made[0].ID) + " sent for approval"
+			id := string(made[0].ID)
+			wants = [][]string{{"Request " + id + " sent for approval"}, {"Request " + id + " approved"}, {"Request " + id + " is "}}
 		}
-		_, ok := c.chat.find("slack:"+slacktest.DMChannel(c.people[a.who].ID), want)
-		return ok
+		for _, want := range wants {
+			if _, ok := c.chat.find("slack:"+slacktest.DMChannel(c.people[a.who].ID), want...); ok {
+				return true
+			}
+		}
+		return false
 	case ackTeams:
 		for _, p := range c.chat.in("teams:" + teamsConv(c.teamsPeople[a.who])) {
 			if p.ReplyTo == a.activityID && (len(made) == 0 || strings.Contains(p.Text, string(made[0].ID))) {

@@ -106,7 +106,6 @@ func Outage(ctx context.Context, n int, outage, retryAfter time.Duration, report
 	if err := r.Start(ctx, app.Options{NoScheduler: true, AtlasSleep: clock.sleep}); err != nil {
 		return res, err
 	}
-	defer func() { res.Wall = time.Since(began) }()
 	db := r.Main.Store()
 	problem := func(format string, args ...any) {
 		if len(res.Problems) < 20 {
@@ -315,6 +314,7 @@ func Outage(ctx context.Context, n int, outage, retryAfter time.Duration, report
 		res.Repeats++
 		problem("repeat: %s", rp)
 	}
+	res.Wall = time.Since(began)
 	return res, r.Stop()
 }
 
