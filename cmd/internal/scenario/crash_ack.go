@@ -71,10 +71,11 @@ type acked struct {
 	// Where the answer goes: a response_url (slash, click), the incoming
 	// Teams activity the reply answers.
 	answerURL, activityID string
+	at                    time.Time // when jitbot acknowledged it
 }
 
 func (a acked) String() string {
-	s := fmt.Sprintf("%s %s by %s in run %d", a.kind, a.marker, a.who, a.run)
+	s := fmt.Sprintf("%s %s by %s in run %d at %s", a.kind, a.marker, a.who, a.run, a.at.Format("15:04:05.000000"))
 	if a.killed {
 		s += " (killed right after its ack)"
 	}
@@ -165,6 +166,7 @@ func (c *crashRun) submit(ctx context.Context, email, resource string, killed bo
 		a.answerURL, err = c.slashAt(ctx, c.people[email], text)
 	}
 	if err == nil {
+		a.at = time.Now()
 		c.acked = append(c.acked, a)
 	}
 	return a, err
@@ -298,6 +300,7 @@ func (c *crashRun) ackThenKill(ctx context.Context, p *rig.Proc, kind, target st
 		a = acked{kind: ackClick, marker: target, who: rig.Olivia.Email, run: c.res.Runs, killed: true}
 		a.answerURL, err = c.clickAt(ctx, rig.Olivia, "approve:"+target)
 		if err == nil {
+			a.at = time.Now()
 			c.acked = append(c.acked, a)
 		}
 	default:
@@ -350,6 +353,7 @@ func (c *crashRun) modal(ctx context.Context) (acked, error) {
 	if body != "" {
 		return acked{}, fmt.Errorf("the request form was refused: %s", body)
 	}
+	a.at = time.Now()
 	c.acked = append(c.acked, a)
 	return a, nil
 }
@@ -397,7 +401,7 @@ func (c *crashRun) checkOnce(rs []*flows.Request, events map[string][]flows.Even
 			c.twice[a.marker] = true
 			c.res.DuplicateRequests++
 			c.problem("%s was done %d times", a, done)
-		case final && done == 0 && c.answered(a, nil):
+		case final && done == 0 && c.answered(a, nil, false):
 			// Done, and refused: jitbot answered why (a request under way on
 			// that resource the scenario's list did not show yet, a request
 			// that timed out before the click).
@@ -408,9 +412,15 @@ func (c *crashRun) checkOnce(rs []*flows.Request, events map[string][]flows.Even
 		case final && done == 0:
 			c.res.LostRequests++
 			c.problem("%s was acknowledged and never done (answered: %s)", a, c.answers(a))
-		case final && !c.answered(a, byReason[a.marker]):
+		case final && !c.answered(a, byReason[a.marker], true):
 			c.res.LostRequests++
-			c.problem("%s was done but never answered (answered: %s)", a, c.answers(a))
+			var trail []string
+			if a.kind == ackClick {
+				for _, ev := range events[a.marker] {
+					trail = append(trail, fmt.Sprintf("%s by %s at %s", ev.Type, ev.Actor, ev.At.Format("15:04:05.000000")))
+				}
+			}
+			c.problem("%s was done but never answered (answered: %s; %s)", a, c.answers(a), strings.Join(trail, ", "))
 		}
 	}
 }
@@ -418,8 +428,15 @@ func (c *crashRun) checkOnce(rs []*flows.Request, events map[string][]flows.Even
 // answered says whether the person who acted was answered where they
 // asked: the command's or the click's response_url, their direct messages
 // (the request form: the request made, else a refusal), the reply to their
-// Teams message. made is what the action made (nil: nothing).
-func (c *crashRun) answered(a acked, made []*flows.Request) bool {
+// Teams message. made is the request a submission made (nil: none); done
+// says the action took effect. An Approve click that took effect has no
+// answer of its own: the approver's cards are brought up to date through
+// the outbox (checkMessages checks that no card still offers Approve on a
+// decided request).
+func (c *crashRun) answered(a acked, made []*flows.Request, done bool) bool {
+	if a.kind == ackClick && done {
+		return true
+	}
 	switch a.kind {
 	case ackSlash, ackClick:
 		if a.kind == ackClick {
@@ -556,6 +573,13 @@ func (c *crashRun) checkMessages(ctx context.Context, db *store.DB, rs []*flows.
 		}
 		if _, ok := c.chat.find(conv, want...); !ok {
 			lost("%s (%s, asked in %s) was never told %q", r.Requester, id, r.Origin, strings.Join(want, " "))
+		}
+	}
+	// A decided request's cards no longer offer a decision: the refreshes
+	// that say so were delivered too.
+	for _, r := range rs {
+		if r.State != flows.StatePending && c.cardFor(string(r.ID)) {
+			lost("olivia's card still offers to approve request %s, which is %s", r.ID, r.State)
 		}
 	}
 	refs, err := storedRefs(ctx, db, ids)
