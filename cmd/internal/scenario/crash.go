@@ -84,6 +84,10 @@ type CrashResult struct {
 	// Unexplained by nothing.
 	Repeats, RepeatsExplained int
 	Explained, Unexplained    []string
+	// StaleCopies are approval cards that still offer Approve on a decided
+	// request because they are the first copy of an explained repeat: their
+	// reference was never committed, so no refresh can reach them.
+	StaleCopies int
 }
 
 // Failed reports whether any invariant was broken.

@@ -450,14 +450,18 @@ func (c *crashRun) answered(a acked, made []*flows.Request, done bool) bool {
 	case ackModal:
 		// The answer shows the request as it is when the answer is sent:
 		// after a kill, the next process may answer once it was decided.
+		// A refusal names no request of its own: it must come after the
+		// submission.
 		wants := [][]string{{"That did not work"}}
 		if len(made) > 0 {
 			id := string(made[0].ID)
 			wants = [][]string{{"Request " + id + " sent for approval"}, {"Request " + id + " approved"}, {"Request " + id + " is "}}
 		}
-		for _, want := range wants {
-			if _, ok := c.chat.find("slack:"+slacktest.DMChannel(c.people[a.who].ID), want...); ok {
-				return true
+		for _, p := range c.chat.in("slack:" + slacktest.DMChannel(c.people[a.who].ID)) {
+			for _, want := range wants {
+				if containsAll(p.Text, want) && !p.At.Before(a.at.Add(-time.Second)) {
+					return true
+				}
 			}
 		}
 		return false
@@ -575,27 +579,39 @@ func (c *crashRun) checkMessages(ctx context.Context, db *store.DB, rs []*flows.
 			lost("%s (%s, asked in %s) was never told %q", r.Requester, id, r.Origin, strings.Join(want, " "))
 		}
 	}
-	// A decided request's cards no longer offer a decision: the refreshes
-	// that say so were delivered too.
-	for _, r := range rs {
-		if r.State != flows.StatePending && c.cardFor(string(r.ID)) {
-			lost("olivia's card still offers to approve request %s, which is %s", r.ID, r.State)
-		}
-	}
 	refs, err := storedRefs(ctx, db, ids)
 	if err != nil {
 		return err
 	}
 	c.res.Messages = c.chat.count()
+	orphans := map[string]bool{} // first copies of explained repeats
 	for _, rp := range c.chat.repeats(c.kills, refs) {
 		c.res.Repeats++
 		if rp.Explained {
 			c.res.RepeatsExplained++
 			c.res.Explained = append(c.res.Explained, rp.String())
+			orphans[rp.First.key()] = true
 			continue
 		}
 		c.res.Unexplained = append(c.res.Unexplained, rp.String())
 		c.problem("unexplained repeat: %s", rp)
+	}
+	// A decided request's cards no longer offer a decision: the refreshes
+	// that say so were delivered too. Only the first copy of a repeated
+	// card may: its reference died with the process that sent it, so
+	// nothing can update it (clicking it is refused: the request is
+	// decided).
+	for _, r := range rs {
+		if r.State == flows.StatePending {
+			continue
+		}
+		for _, m := range c.cards(string(r.ID)) {
+			if orphans[refID("slack", m.Channel, m.TS)] {
+				c.res.StaleCopies++
+				continue
+			}
+			lost("olivia's card %s still offers to approve request %s, which is %s", m.TS, r.ID, r.State)
+		}
 	}
 	return nil
 }
@@ -610,11 +626,16 @@ func (c *crashRun) convOf(r *flows.Request) string {
 
 // cardFor says whether olivia's direct messages hold a card on which she
 // can approve request id.
-func (c *crashRun) cardFor(id string) bool {
+func (c *crashRun) cardFor(id string) bool { return len(c.cards(id)) > 0 }
+
+// cards are the messages in olivia's direct messages on which she can
+// approve request id.
+func (c *crashRun) cards(id string) []slacktest.Message {
+	var out []slacktest.Message
 	for _, m := range c.r.Slack.DMs(rig.Olivia.ID) {
 		if _, ok := rig.Button(m, "approve:"+id); ok {
-			return true
+			out = append(out, m)
 		}
 	}
-	return false
+	return out
 }

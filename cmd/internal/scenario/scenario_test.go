@@ -209,8 +209,8 @@ func TestCrash(t *testing.T) {
 	res, err := Crash(context.Background(), jitbotExe, runs, 400*time.Millisecond, 3*time.Minute, seed, t)
 	t.Logf("%d runs in %s: %d checks, actions %v, ack kills %v, %d requests %v, audit %d records, settled in %s",
 		res.Runs, res.Wall.Round(time.Second), res.Checks, res.Actions, res.AckKills, res.Requests, res.ByState, res.AuditRecords, res.Settle.Round(time.Millisecond))
-	t.Logf("%d acknowledged actions followed (%d right before a kill): %d lost, %d done twice, %d (%d) refused and answered; %d messages: %d lost, %d repeats (%d explained)",
-		res.Acked, res.AckedAfterKill, res.LostRequests, res.DuplicateRequests, res.Refused, res.RefusedAfterKill, res.Messages, res.LostMessages, res.Repeats, res.RepeatsExplained)
+	t.Logf("%d acknowledged actions followed (%d right before a kill): %d lost, %d done twice, %d (%d) refused and answered; %d messages: %d lost, %d repeats (%d explained, leaving %d stale copies of cards)",
+		res.Acked, res.AckedAfterKill, res.LostRequests, res.DuplicateRequests, res.Refused, res.RefusedAfterKill, res.Messages, res.LostMessages, res.Repeats, res.RepeatsExplained, res.StaleCopies)
 	for _, r := range res.Explained {
 		t.Logf("repeat: %s", r)
 	}
