@@ -31,6 +31,9 @@ type Message struct {
 	User       string // the recipient of an ephemeral message
 	Deleted    bool
 	PostedAt   time.Time
+	// Original is the message as posted (Via chat.postMessage or
+	// chat.postEphemeral), whatever updates made of it since.
+	Original Revision
 	// Updates are the changes made since the post, oldest first, by
 	// chat.update or by a response_url with replace_original.
 	Updates []Revision
@@ -44,6 +47,12 @@ type Revision struct {
 	At         time.Time
 	Via        string // "chat.update" or "response_url"
 }
+
+// AllText is the revision's text plus the text of its blocks, one per line.
+func (r Revision) AllText() string { return joinText(r.Text, textIn(r.Blocks)) }
+
+// Buttons lists the revision's buttons in order.
+func (r Revision) Buttons() []*slack.ButtonBlockElement { return buttonsIn(r.Blocks) }
 
 // Buttons lists the message's buttons in order (actions blocks and section
 // accessories), so tests can find the Approve button and its value.
@@ -118,6 +127,8 @@ func (m *Message) export() Message {
 	out := *m
 	out.BlocksJSON = slices.Clone(m.BlocksJSON)
 	out.Blocks = mustBlocks(m.BlocksJSON)
+	out.Original.BlocksJSON = slices.Clone(m.Original.BlocksJSON)
+	out.Original.Blocks = mustBlocks(m.Original.BlocksJSON)
 	out.Updates = make([]Revision, len(m.Updates))
 	for i, r := range m.Updates {
 		r.BlocksJSON = slices.Clone(r.BlocksJSON)
@@ -250,6 +261,7 @@ func (s *Server) chatPostMessage(req *apiRequest) reply {
 	if text != nil {
 		m.Text = *text
 	}
+	m.Original = Revision{Text: m.Text, BlocksJSON: blocks, At: req.now, Via: "chat.postMessage"}
 	s.messages = append(s.messages, m)
 	return okReply(map[string]any{"channel": ch, "ts": m.TS, "message": s.messageJSON(m)})
 }
@@ -304,6 +316,7 @@ func (s *Server) chatPostEphemeral(req *apiRequest) reply {
 	if text != nil {
 		m.Text = *text
 	}
+	m.Original = Revision{Text: m.Text, BlocksJSON: blocks, At: req.now, Via: "chat.postEphemeral"}
 	s.messages = append(s.messages, m)
 	return okReply(map[string]any{"message_ts": m.TS})
 }

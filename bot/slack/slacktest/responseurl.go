@@ -118,9 +118,13 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 	post.Text, post.BlocksJSON, post.ResponseType = msg.Text, blocks, msg.ResponseType
 	post.ReplaceOriginal, post.DeleteOriginal = msg.ReplaceOriginal, msg.DeleteOriginal
 
+	var outageRetry time.Duration
 	s.mu.Lock()
 	ru, ok := s.responseURLs[r.URL.Path]
 	switch {
+	case s.outage.on(now):
+		post.Status, post.Error = http.StatusTooManyRequests, "ratelimited"
+		outageRetry = s.outage.retryAfter
 	case !ok:
 		post.Status, post.Error = http.StatusNotFound, "no_such_url"
 	case now.Sub(ru.created) > ResponseURLLifetime:
@@ -156,6 +160,9 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 	if post.Error != "" {
 		rep = errReply(post.Error)
 		rep.status = post.Status
+		if post.Status == http.StatusTooManyRequests {
+			rep.retryAfter = outageRetry
+		}
 	}
 	rep.write(w)
 }
