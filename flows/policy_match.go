@@ -51,6 +51,11 @@ func (a specificity) less(b specificity) bool {
 func globMatches(g string, r Resource, tags TargetTags) bool {
 	pat := strings.Split(g, "/")
 	segs := r.segments()
+	if len(segs) == 0 {
+		// The integration itself (an organization role; a project role in an
+		// integration of one project): * alone covers it.
+		return g == "*"
+	}
 	if len(pat) > len(segs) {
 		return false
 	}
@@ -106,6 +111,9 @@ func (p *Policy) Resolve(r Resource) (Resource, error) {
 	case !ok:
 		return r, nil
 	case in.OrgWide() && r.Project == "":
+		if r == (Resource{Integration: r.Integration}) {
+			return r, nil // the organization itself: the kind says whether it may be (KindAtlasUI)
+		}
 		if r.Cluster == "" {
 			return r, Errorf(EINVALID, "integration %s spans an Atlas organization: name the project after it, as in %s/<project>/<cluster>/<database>", in.Name, in.Name)
 		}

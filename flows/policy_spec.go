@@ -52,6 +52,10 @@ type FlowSpec struct {
 	ExtendRequiresApproval bool
 	PendingTTL             string
 	ApprovalsChannel       string
+	// AllowStandingAccess opts in, by name, to roles that let a person
+	// create access outliving the grant (KindAtlasUI: GROUP_DATABASE_ACCESS_ADMIN...);
+	// each must be among Roles.
+	AllowStandingAccess []string
 }
 
 // FieldError is one problem in a policy, with the path of the field at fault

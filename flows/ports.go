@@ -65,6 +65,12 @@ type Grant struct {
 	// BackstopAt is when Atlas removes it by itself (a database user's
 	// deleteAfterDate); zero for a kind without a Backstopper.
 	BackstopAt time.Time
+	// State is what the provisioner last recorded of the grant through
+	// Journal (Request.GrantState), as read when the service called it.
+	State string
+	// Journal keeps State on the request and tells the admins what the
+	// provisioner found; nil when the grant belongs to no request.
+	Journal Journal
 }
 
 // Provisioner creates and removes the grants of one kind. Every method is
@@ -132,6 +138,12 @@ type ManagedGrant struct {
 	// Where is where Atlas holds it, as far as the integration needs it said:
 	// in an organization-wide integration the project (Project, ProjectID).
 	Where Resource
+	// Person and Roles describe roles jitbot gave a person's own Atlas
+	// account, which Atlas cannot label: RequestID is then empty, and any
+	// live grant of Person's own of the kind, at Where, with the roles
+	// explains them (reconcile_person.go).
+	Person string
+	Roles  []string
 }
 
 // Provisioners maps each kind of grant to its provisioner: the registry a
