@@ -250,7 +250,7 @@ func TestUIRequestsAtSubmission(t *testing.T) {
 		{"an unknown project", "bob@example.com", "acme/nope", []string{"GROUP_READ_ONLY"},
 			flows.EINVALID, `there is no project "nope" in acme; its projects are: ledger, payments-prod, search-dev`},
 		{"a project the flows do not cover", "bob@example.com", "acme/search-dev", []string{"GROUP_READ_ONLY"},
-			flows.EFORBIDDEN, "role GROUP_READ_ONLY is not offered on acme/search-dev"},
+			flows.EFORBIDDEN, "the access flows that cover acme/search-dev offer you no role that applies to it (ui-org)"},
 		{"an owner role", "bob@example.com", "acme/payments-prod", []string{"GROUP_OWNER"},
 			flows.EINVALID, "jitbot never grants it"},
 		{"no Atlas account", "eve@example.com", "acme/payments-prod", []string{"GROUP_READ_ONLY"},

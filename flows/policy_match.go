@@ -170,6 +170,13 @@ func (p *Policy) MatchTagged(requester string, kind Kind, r Resource, tags Targe
 		for _, f := range admitted {
 			offered = append(offered, f.Roles...)
 		}
+		if k, ok := p.Kind(kind); ok && k.CheckRoles != nil {
+			// Only what may be asked for on r (no organization role on a project).
+			offered = slices.DeleteFunc(offered, func(role string) bool { return k.CheckRoles([]string{role}, r) != nil })
+		}
+		if len(offered) == 0 {
+			return nil, Errorf(EFORBIDDEN, "the access flows that cover %s offer you no role that applies to it (%s)", r, flowNames(admitted))
+		}
 		slices.Sort(offered)
 		offered = slices.Compact(offered)
 		for _, role := range roles {

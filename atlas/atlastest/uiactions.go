@@ -113,3 +113,21 @@ func (s *Server) RecordUserEvent(e UserEvent) error {
 	last.Username, last.DBUser, last.AccessListEntry, last.APIKey = e.Username, e.DBUser, e.AccessListEntry, e.APIKey
 	return nil
 }
+
+// RemoveOrgUser takes an Atlas user out of an organization and every project of it, as an
+// organization owner does in the Atlas UI; it reports whether there was one.
+func (s *Server) RemoveOrgUser(orgID, username string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.orgs[orgID]
+	if !ok {
+		return false
+	}
+	u := o.userByName(username)
+	if u == nil {
+		return false
+	}
+	delete(o.users, u.user.ID)
+	s.recordEvent(o, nil, EventRemovedFromOrg, "", u.user.Username, nil, nil)
+	return true
+}
