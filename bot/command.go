@@ -36,6 +36,7 @@ func verbs() []Verb {
 type Command struct {
 	Verb      Verb
 	RequestID flows.RequestID // cancel, revoke, extend, rotate
+	Kind      flows.Kind      // request: empty for a database user
 	Resource  flows.Resource  // request
 	Roles     []string        // request: one, or several typed read,readWrite
 	Duration  time.Duration   // request, extend
@@ -63,6 +64,8 @@ func Usage() string {
 		"• (no text): open the request form",
 		"• " + requestSyntax,
 		`    e.g. request prod/Cluster0/sales/orders read 1h "INC-123 debugging"`,
+		"• " + uiRequestSyntax + ": Atlas UI access for your own Atlas account",
+		`    e.g. request acme/payments-prod GROUP_READ_ONLY 2h INC-1, or request acme ORG_READ_ONLY 1h INC-1`,
 		"• list: your requests and active access",
 		"• pending: requests waiting for your approval",
 		"• cancel <id>: withdraw a pending request",
@@ -136,6 +139,9 @@ func parseRequest(rest string) (Command, error) {
 	// message, so overlong words are refused here with a short quote.
 	if err := maxWord("resource", resText, maxResourceLength); err != nil {
 		return Command{}, err
+	}
+	if flows.LooksLikeAtlasRole(roleText) {
+		return parseUIRequest(resText, roleText, durText, rest)
 	}
 	res, err := flows.ParseResource(resText)
 	if err != nil {

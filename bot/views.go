@@ -18,7 +18,7 @@ import (
 func ApprovalCard(r *flows.Request, v Viewer) Card {
 	c := Card{
 		Title:    "Access request " + string(r.ID),
-		Subtitle: fmt.Sprintf("%s asks for %s on %s for %s", r.Requester, flows.FormatRoles(r.Roles), r.Resource, flows.FormatDuration(r.Duration)),
+		Subtitle: fmt.Sprintf("%s asks for %s for %s", r.Requester, asked(r), flows.FormatDuration(r.Duration)),
 		Fields:   requestFields(r, v),
 		Status:   approvalStatus(r, v),
 		Tone:     requestTone(r),
@@ -47,16 +47,17 @@ func requestFields(r *flows.Request, v Viewer) []Field {
 	if reason == "" {
 		reason = "(none given)"
 	}
-	return []Field{
-		{Label: "Requester", Value: r.Requester},
-		{Label: "Resource", Value: r.Resource.String()},
-		{Label: "Role", Value: flows.FormatRoles(r.Roles)},
-		{Label: "Duration", Value: flows.FormatDuration(r.Duration)},
-		{Label: "Reason", Value: reason},
-		{Label: "Flow", Value: r.Flow},
-		{Label: "Approvals", Value: fmt.Sprintf("%d of %d", len(r.Approvals), max(r.Quorum, 1))},
-		{Label: "Requested", Value: v.FormatTime(r.CreatedAt)},
-	}
+	return append(append([]Field{
+		{Label: "Requester", Value: r.Requester}},
+		kindFields(r)...),
+		Field{Label: "Resource", Value: r.Resource.String()},
+		Field{Label: "Role", Value: flows.FormatRoles(r.Roles)},
+		Field{Label: "Duration", Value: flows.FormatDuration(r.Duration)},
+		Field{Label: "Reason", Value: reason},
+		Field{Label: "Flow", Value: r.Flow},
+		Field{Label: "Approvals", Value: fmt.Sprintf("%d of %d", len(r.Approvals), max(r.Quorum, 1))},
+		Field{Label: "Requested", Value: v.FormatTime(r.CreatedAt)},
+	)
 }
 
 func requestTone(r *flows.Request) Tone {
@@ -193,7 +194,7 @@ func ExtensionCard(r *flows.Request, n int, ev flows.Event, v Viewer) Card {
 	}
 	c := Card{
 		Title:    fmt.Sprintf("Extension %d of request %s", n, r.ID),
-		Subtitle: fmt.Sprintf("%s asks for %s more of %s on %s", r.Requester, flows.FormatDuration(d), flows.FormatRoles(r.Roles), r.Resource),
+		Subtitle: fmt.Sprintf("%s asks for %s more of %s", r.Requester, flows.FormatDuration(d), asked(r)),
 		Fields: []Field{
 			{Label: "Requester", Value: r.Requester},
 			{Label: "Resource", Value: r.Resource.String()},
@@ -204,7 +205,7 @@ func ExtensionCard(r *flows.Request, n int, ev flows.Event, v Viewer) Card {
 		Tone: ToneInfo,
 	}
 	if d == 0 {
-		c.Subtitle = fmt.Sprintf("%s asked to keep %s on %s longer", r.Requester, flows.FormatRoles(r.Roles), r.Resource)
+		c.Subtitle = fmt.Sprintf("%s asked to keep %s longer", r.Requester, asked(r))
 		c.Fields = slices.DeleteFunc(c.Fields, func(f Field) bool { return f.Label == "Extension" })
 	}
 	if open {
@@ -287,7 +288,7 @@ func ExtendButtons(r *flows.Request) []Button {
 func revokeButton(r *flows.Request, label string) Button {
 	return Button{
 		Label: label, ActionID: Action{Kind: ActionRevoke, RequestID: r.ID}.ID(), Style: StyleDanger,
-		Confirm: fmt.Sprintf("End access to %s now? The %s %s is deleted and open connections stop working.", r.Resource, flows.KindName(r.Kind), r.Principal),
+		Confirm: endingText(r),
 	}
 }
 
@@ -346,7 +347,7 @@ func requesterStatus(r *flows.Request, v Viewer) string {
 // on a request (or extension) waiting for them.
 func SummaryCard(r *flows.Request, v Viewer) Card {
 	c := Card{
-		Title:    fmt.Sprintf("%s · %s on %s", r.ID, flows.FormatRoles(r.Roles), r.Resource),
+		Title:    fmt.Sprintf("%s · %s", r.ID, asked(r)),
 		Subtitle: r.Requester + " · " + flows.FormatDuration(r.Duration) + " · " + orNone(r.Reason),
 		Status:   requesterStatus(r, v),
 		Tone:     requestTone(r),
@@ -431,7 +432,7 @@ func CredentialsCard(r *flows.Request, creds flows.Credentials, rotated bool, v 
 		Field{Label: "Expires", Value: v.FormatTime(r.ExpiresAt)})
 	c := Card{
 		Title:    "Access granted: request " + string(r.ID),
-		Subtitle: fmt.Sprintf("%s on %s until %s", flows.FormatRoles(r.Roles), r.Resource, v.FormatTime(r.ExpiresAt)),
+		Subtitle: fmt.Sprintf("%s until %s", asked(r), v.FormatTime(r.ExpiresAt)),
 		Fields:   fields,
 		Status:   approvedBy(r, v) + " · access ends at " + v.FormatTime(r.ExpiresAt) + "; you will be reminded before.",
 		Actions:  append(ExtendButtons(r), revokeButton(r, "I'm done: revoke")),
@@ -466,6 +467,16 @@ func CredentialsGoneCard(r *flows.Request, ev flows.Event, v Viewer) Card {
 	if ev.Type == flows.EventCredentialsRotated {
 		why = "a new " + secret + " replaced it"
 	}
+	if uiAccess(r) {
+		return Card{
+			Title:    "Access of request " + string(r.ID) + " ended",
+			Subtitle: asked(r),
+			Fields:   []Field{{Label: "Atlas user", Value: r.Principal, Mono: true}},
+			Text:     "This message told how to use " + asked(r) + "; " + why + ".",
+			Status:   "Ended at " + v.FormatTime(ev.At),
+			Tone:     ToneMuted,
+		}
+	}
 	return Card{
 		Title:    "Credentials of request " + string(r.ID) + " removed",
 		Subtitle: flows.FormatRoles(r.Roles) + " on " + r.Resource.String(),
@@ -497,7 +508,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 	if r == nil {
 		return systemCard(ev, v)
 	}
-	what := fmt.Sprintf("%s on %s", flows.FormatRoles(r.Roles), r.Resource)
+	what := asked(r)
 	switch ev.Type {
 	case flows.EventSubmitted:
 		return ApprovalCard(r, v), true
@@ -579,7 +590,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		c = Card{
 			Title:    "Access expired: request " + string(r.ID),
 			Subtitle: what,
-			Text:     "The " + flows.KindName(r.Kind) + " " + r.Principal + " was deleted. Need more time? Ask again.",
+			Text:     endedText(r) + " Need more time? Ask again.",
 			Status:   "Expired at " + v.FormatTime(ev.At),
 			Tone:     ToneMuted,
 		}
@@ -587,16 +598,17 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		c = Card{
 			Title:    "Access revoked: request " + string(r.ID),
 			Subtitle: what,
-			Text:     "The " + flows.KindName(r.Kind) + " " + r.Principal + " was deleted.",
+			Text:     endedText(r),
 			Status:   "Revoked by " + orSystem(r.EndedBy) + " at " + v.FormatTime(ev.At) + endReason(r),
 			Tone:     ToneMuted,
 		}
 	case flows.EventRevokeFailed:
+		subtitle, text := stuckText(r, v)
 		c = Card{
 			Title:    "Could not remove access: request " + string(r.ID),
-			Subtitle: "the Atlas user " + r.Principal + " still exists",
+			Subtitle: subtitle,
 			Fields:   alertFields(r, ev),
-			Text:     "jitbot keeps retrying. Atlas deletes the user by itself at " + v.FormatTime(r.BackstopAt) + " at the latest.",
+			Text:     text,
 			Tone:     ToneAlert,
 		}
 	case flows.EventProvisionFailed:
@@ -616,13 +628,16 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 			Tone:     ToneAlert,
 		}
 	case flows.EventGrantMissing:
+		title, subtitle, text := missingText(r)
 		c = Card{
-			Title:    "Atlas user missing: request " + string(r.ID),
-			Subtitle: "the active grant's user " + r.Principal + " is gone from Atlas",
+			Title:    title,
+			Subtitle: subtitle,
 			Fields:   alertFields(r, ev),
-			Text:     "Someone deleted it outside jitbot, or Atlas removed it early. The requester has lost access.",
+			Text:     text,
 			Tone:     ToneAlert,
 		}
+	case flows.EventGrantFinding:
+		c = findingCard(r, ev, v)
 	case flows.EventOrphanDeleted:
 		return systemCard(ev, v)
 	default:
@@ -651,15 +666,19 @@ func alertFields(r *flows.Request, ev flows.Event) []Field {
 
 // systemCard tells admins about findings that belong to no live request.
 func systemCard(ev flows.Event, v Viewer) (Card, bool) {
+	if ev.Type == flows.EventGrantFinding {
+		return findingCard(nil, ev, v), true
+	}
 	if ev.Type != flows.EventOrphanDeleted {
 		return Card{}, false
 	}
-	fs := []Field{{Label: "Atlas user", Value: ev.Principal, Mono: true}}
+	title, label := orphanTitle(ev)
+	fs := []Field{{Label: label, Value: ev.Principal, Mono: true}}
 	if ev.RequestID != "" {
 		fs = append(fs, Field{Label: "Request", Value: string(ev.RequestID)})
 	}
 	return Card{
-		Title:    "Deleted an orphaned Atlas user",
+		Title:    title,
 		Subtitle: ev.Principal,
 		Fields:   fs,
 		Text:     ev.Message,

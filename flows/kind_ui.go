@@ -67,17 +67,13 @@ func IsStandingAccessRole(role string) bool { return slices.Contains(standingRol
 // rather than a project role (GROUP_*).
 func IsOrgRole(role string) bool { return strings.HasPrefix(role, "ORG_") }
 
-// LooksLikeAtlasRole reports whether what a person typed names Atlas UI
-// roles (GROUP_READ_ONLY, ORG_READ_ONLY) rather than database roles: how a
-// command tells which kind is asked for.
+// LooksLikeAtlasRole reports whether what a person typed names an Atlas UI
+// role (GROUP_READ_ONLY, ORG_READ_ONLY) rather than database roles only:
+// how a command tells which kind is asked for (and refuses the others).
 func LooksLikeAtlasRole(s string) bool {
-	roles := ParseRoles(s)
-	for _, r := range roles {
-		if !strings.HasPrefix(r, "GROUP_") && !strings.HasPrefix(r, "ORG_") {
-			return false
-		}
-	}
-	return len(roles) > 0
+	return slices.ContainsFunc(ParseRoles(s), func(r string) bool {
+		return strings.HasPrefix(r, "GROUP_") || strings.HasPrefix(r, "ORG_")
+	})
 }
 
 func atlasUI() KindSpec {
@@ -298,4 +294,15 @@ func atlasThing(k Kind) string {
 		return name
 	}
 	return "Atlas " + name
+}
+
+// Builtin returns the spec of a kind jitbot grants (not one a test adds).
+func Builtin(k Kind) (KindSpec, bool) {
+	k = k.orDefault()
+	for _, s := range builtinKinds() {
+		if s.Kind == k {
+			return s, true
+		}
+	}
+	return KindSpec{}, false
 }

@@ -119,12 +119,12 @@ func TestUITargets(t *testing.T) {
 			t.Errorf("ParseUITarget(%q): want %q, got %v", in, text, err)
 		}
 	}
-	for _, s := range []string{"GROUP_READ_ONLY", "ORG_READ_ONLY,ORG_BILLING_READ_ONLY"} {
+	for _, s := range []string{"GROUP_READ_ONLY", "ORG_READ_ONLY,ORG_BILLING_READ_ONLY", "GROUP_READ_ONLY,read"} {
 		if !flows.LooksLikeAtlasRole(s) {
 			t.Errorf("%s does not look like Atlas roles", s)
 		}
 	}
-	for _, s := range []string{"read", "GROUP_READ_ONLY,read", ""} {
+	for _, s := range []string{"read", "read,readWrite", ""} {
 		if flows.LooksLikeAtlasRole(s) {
 			t.Errorf("%q looks like Atlas roles", s)
 		}
