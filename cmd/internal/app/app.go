@@ -169,7 +169,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	// them until their message is sent (DESIGN §4).
 	secrets := bot.NewSecrets(m.clock, 0, 0)
 	m.svc, err = flows.NewService(serviceConfig(cfg), flows.Deps{
-		Store: m.db, Provisioners: flows.Provisioners{flows.KindDatabaseUser: m.atlas}, Catalog: m.atlas.Catalog(), Secrets: secrets,
+		Store: m.db, Provisioners: provisioners(m.atlas), Catalog: m.atlas.Catalog(), Secrets: secrets,
 		Notifier: committed{metrics: m.metrics, kick: func() { m.outbox.Kick() }},
 		Clock:    m.clock, Log: m.log.With("component", "flows"),
 	})

@@ -73,7 +73,7 @@ func NewOffline(ctx context.Context, cfg *config.Config, db Backend, untold flow
 		}
 	}
 	svc, err := flows.NewService(serviceConfig(cfg), flows.Deps{
-		Store: db, Provisioners: flows.Provisioners{flows.KindDatabaseUser: p}, Catalog: p.Catalog(), Notifier: untold,
+		Store: db, Provisioners: provisioners(p), Catalog: p.Catalog(), Notifier: untold,
 		// Nothing offline issues credentials; the service needs a keeper all the same.
 		Secrets: bot.NewSecrets(opts.Clock, 0, 0), Clock: opts.Clock, Log: opts.Log.With("component", "flows"),
 	})

@@ -77,6 +77,9 @@ type FlowFile struct {
 	ExtendRequiresApproval bool     `yaml:"extend_requires_approval"`
 	PendingTTL             string   `yaml:"pending_ttl"`
 	ApprovalsChannel       string   `yaml:"approvals_channel"`
+	// AllowStandingAccess opts into Atlas UI roles that let a person create
+	// access outliving the grant (kind atlas_ui).
+	AllowStandingAccess []string `yaml:"allow_standing_access"`
 }
 
 // Config is a checked configuration, ready for wiring. The adapters'
@@ -695,7 +698,7 @@ func (l *loader) check(f *File) *Config {
 			Name: fl.Name, Kind: fl.Kind, Integration: fl.Integration, Requesters: fl.Requesters, Resources: fl.Resources, Roles: fl.Roles,
 			DefaultDuration: fl.DefaultDuration, MaxDuration: fl.MaxDuration, Approvers: fl.Approvers, Approvals: fl.Approvals,
 			AutoApprove: fl.AutoApprove, RequireReason: fl.RequireReason, ExtendRequiresApproval: fl.ExtendRequiresApproval,
-			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel,
+			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel, AllowStandingAccess: fl.AllowStandingAccess,
 		})
 	}
 	if len(f.Flows) == 0 {
