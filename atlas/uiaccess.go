@@ -329,6 +329,7 @@ func both(a, b []string) []string {
 func (u *UIAccess) Create(ctx context.Context, g flows.Grant) (flows.Credentials, error) {
 	creds, err := u.create(ctx, g)
 	if err != nil {
+		err = forbidden(err, g)
 		return flows.Credentials{}, fmt.Errorf("atlas: give %s %s: %w", g.Principal, flows.FormatRoles(g.Roles), err)
 	}
 	return creds, nil
@@ -421,6 +422,20 @@ func (u *UIAccess) add(ctx context.Context, g flows.Grant, pl place, a account, 
 	return nil
 }
 
+// forbidden says, of a call Atlas refused for want of a role, which roles
+// Atlas UI access needs.
+func forbidden(err error, g flows.Grant) error {
+	if status, _ := failure(err); status != http.StatusForbidden {
+		return err
+	}
+	need := "Project Access Manager in the project"
+	if len(g.Roles) > 0 && flows.IsOrgRole(g.Roles[0]) {
+		need = "Organization Owner"
+	}
+	return flows.WrapError(flows.EFORBIDDEN, err, "Atlas refused jitbot for integration %s: to give Atlas UI access (%s) its credential needs %s, and Organization Read Only",
+		g.Integration, flows.FormatRoles(g.Roles), need)
+}
+
 // roleError says what Atlas refused about a role.
 func roleError(err error, role string, pl place) error {
 	if err == nil {
@@ -464,6 +479,7 @@ func (u *UIAccess) credentials(pl place, g flows.Grant, st uiState) flows.Creden
 // removes g.Roles, those the event log says jitbot gave.
 func (u *UIAccess) Delete(ctx context.Context, g flows.Grant) error {
 	if err := u.delete(ctx, g); err != nil {
+		err = forbidden(err, g)
 		return fmt.Errorf("atlas: remove %s of %s: %w", flows.FormatRoles(g.Roles), g.Principal, err)
 	}
 	return nil

@@ -523,7 +523,7 @@ func TestUIAccessOrganizationRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err = v.svc.Decide(v.ctx, flows.DecideInput{RequestID: r.ID, Actor: r.Approvers[0], Approve: true})
-	if err != nil || r.State != flows.StateFailed || !strings.Contains(r.LastError, "Atlas refused jitbot") {
+	if err != nil || r.State != flows.StateFailed || !strings.Contains(r.LastError, "its credential needs Organization Owner") {
 		t.Fatalf("without the role: %+v, %v", r, err)
 	}
 	if got := v.srv.OrgRoles(orgID, dave); !slices.Equal(got, []string{"ORG_MEMBER"}) {
