@@ -306,3 +306,17 @@ func Builtin(k Kind) (KindSpec, bool) {
 	}
 	return KindSpec{}, false
 }
+
+// uiPatternTarget is the target a pattern of Atlas UI access covers, for
+// the policy's warnings: * the integration itself (the organization, or the
+// one project), anything else a project (CheckFlow has refused the rest).
+func uiPatternTarget(integration, g string) (Resource, error) {
+	if g == "*" {
+		return Resource{Integration: integration}, nil
+	}
+	t := Resource{Integration: integration, Project: "any-project"}
+	if !strings.ContainsAny(g, `*?[\`) && !strings.HasPrefix(g, tagPrefix) {
+		t.Project = g
+	}
+	return t, validateUITarget(t)
+}

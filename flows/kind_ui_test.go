@@ -337,3 +337,19 @@ func TestUIReconcileByPerson(t *testing.T) {
 		t.Fatalf("told: %+v", ns)
 	}
 }
+
+// TestUIFlowWarnings: an organization role in a flow that names projects
+// only can never be granted; the flows of the fixture draw no warning.
+func TestUIFlowWarnings(t *testing.T) {
+	spec := testPolicy()
+	uiPolicy(&spec, nil)
+	if ws := mustCompile(t, spec).Warnings(); len(ws) != 0 {
+		t.Fatalf("warnings: %v", ws)
+	}
+	spec.Flows = append(spec.Flows, flows.FlowSpec{Name: "ui-odd", Kind: string(flows.KindAtlasUI), Integration: "acme", Requesters: []string{"*"},
+		Resources: []string{"tag:env=prod"}, Roles: []string{"GROUP_READ_ONLY", "ORG_READ_ONLY"}, Approvers: []string{"owners"}})
+	ws := mustCompile(t, spec).Warnings()
+	if len(ws) != 1 || ws[0].Path != "flows[12].roles[1]" || !strings.Contains(ws[0].Message, "ORG_READ_ONLY can never be granted through access flow ui-odd") {
+		t.Fatalf("warnings: %v", ws)
+	}
+}
