@@ -365,6 +365,13 @@ func (u *UIAccess) create(ctx context.Context, g flows.Grant) (flows.Credentials
 		if err := g.Record(ctx, st.String()); err != nil {
 			return flows.Credentials{}, flows.WrapError(flows.EUNAVAILABLE, err, "could not record the grant before changing Atlas")
 		}
+	} else if st.UserID != a.id {
+		// The account was removed and made again meanwhile: the roles go to
+		// (and at the end come off) the one that exists.
+		st.UserID = a.id
+		if err := g.Record(ctx, st.String()); err != nil {
+			return flows.Credentials{}, flows.WrapError(flows.EUNAVAILABLE, err, "could not record the grant before changing Atlas")
+		}
 	}
 	if err := u.add(ctx, g, pl, a, st, without(st.Adding, current)); err != nil {
 		if code := flows.ErrorCode(err); code != flows.EUNAVAILABLE && code != flows.EINTERNAL {

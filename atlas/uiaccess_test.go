@@ -575,6 +575,7 @@ func TestUIAccessSurvivesCrashes(t *testing.T) {
 		{"after the first of two roles", carol, "GROUP_CLUSTER_MANAGER,GROUP_DATA_ACCESS_READ_ONLY", http.MethodPost, ":addRole", false, false},
 		{"before the first role", carol, "GROUP_CLUSTER_MANAGER,GROUP_DATA_ACCESS_READ_ONLY", http.MethodPost, ":addRole", true, false},
 		{"after adding to the project", dave, "GROUP_READ_ONLY", http.MethodPost, "/users", false, false},
+		{"before adding to the project", dave, "GROUP_READ_ONLY", http.MethodPost, "/users", true, false},
 		{"after the first removal", carol, "GROUP_CLUSTER_MANAGER,GROUP_DATA_ACCESS_READ_ONLY", http.MethodPost, ":removeRole", false, true},
 		{"before the first removal", carol, "GROUP_CLUSTER_MANAGER,GROUP_DATA_ACCESS_READ_ONLY", http.MethodPost, ":removeRole", true, true},
 		{"after removing from the project", dave, "GROUP_READ_ONLY,GROUP_CLUSTER_MANAGER", http.MethodDelete, "/users/" + daveID, false, true},
@@ -674,4 +675,26 @@ func TestUIAccessInAnIntegrationOfOneProject(t *testing.T) {
 		t.Fatalf("Reconcile: %+v, %v", reps, err)
 	}
 	e.noViolations()
+}
+
+// TestUIAccessLeavesEveryMemberARole: someone takes away, during the grant,
+// the role the person held before; jitbot's is then their last, which Atlas
+// will not remove (CANNOT_REMOVE_LAST_ROLE): jitbot removes them from the
+// project instead, and tells the admins.
+func TestUIAccessLeavesEveryMemberARole(t *testing.T) {
+	u := newUIEnv(t)
+	r := u.granted(carol, "acme/payments-prod", "GROUP_CLUSTER_MANAGER")
+	u.clock.Advance(time.Minute)
+	if err := u.srv.AsUser(boss, paymentsID, carol, nil, []string{"GROUP_READ_ONLY"}); err != nil {
+		t.Fatal(err)
+	}
+	u.srv.ResetCalls()
+	u.expire(r)
+	u.wantProjectRoles(carol)
+	u.wantCalls(map[string]int{"removeGroupUser": 1, "removeGroupUserRole": 0})
+	f := u.findings()
+	if len(f) != 1 || !strings.Contains(f[0], "carol@example.com was a member of project payments-prod before request "+string(r.ID)) {
+		t.Fatalf("findings: %q", f)
+	}
+	u.noViolations()
 }

@@ -3,6 +3,7 @@ package flows
 import (
 	"context"
 	"fmt"
+	"sync"
 )
 
 // Journal is where a provisioner whose grant takes several Atlas calls
@@ -51,25 +52,41 @@ type Checker interface {
 // audit log.
 const maxFinding = 2000
 
+// requestJournal records on one request. Each grant the service hands out
+// gets its own, knowing the state the grant was read with: a Record finding
+// another state stored (an attempt that took this one's expired lease over
+// has recorded since) fails with ECONFLICT and writes nothing, so an
+// attempt never overwrites what a later one recorded.
 type requestJournal struct {
 	s  *Service
 	id RequestID
+
+	mu   sync.Mutex
+	last string // the state this grant's caller last saw stored
 }
 
-func (s *Service) journal(id RequestID) Journal { return requestJournal{s: s, id: id} }
+func (s *Service) journal(r *Request) Journal {
+	return &requestJournal{s: s, id: r.ID, last: r.GrantState}
+}
 
-func (j requestJournal) Record(ctx context.Context, state string) error {
+func (j *requestJournal) Record(ctx context.Context, state string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	_, err := j.s.store.Update(ctx, j.id, func(r *Request) ([]Event, error) {
+		if r.GrantState != j.last {
+			return nil, Errorf(ECONFLICT, "the state of the grant of request %s changed since this attempt read it", j.id)
+		}
 		r.GrantState = state
 		return nil, nil
 	})
 	if err != nil {
 		return fmt.Errorf("flows: record the state of the grant of request %s: %w", j.id, err)
 	}
+	j.last = state
 	return nil
 }
 
-func (j requestJournal) Report(ctx context.Context, finding string) error {
+func (j *requestJournal) Report(ctx context.Context, finding string) error {
 	s := j.s
 	r, err := s.store.Get(ctx, j.id)
 	if err != nil {

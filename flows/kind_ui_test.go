@@ -21,6 +21,7 @@ type uiProvisioner struct {
 	failing error               // what CheckGrant answers for everyone
 	listed  []flows.ManagedGrant
 	deleted []flows.Grant
+	created flows.Grant
 }
 
 func (p *uiProvisioner) Create(ctx context.Context, g flows.Grant) (flows.Credentials, error) {
@@ -28,12 +29,16 @@ func (p *uiProvisioner) Create(ctx context.Context, g flows.Grant) (flows.Creden
 		return flows.Credentials{}, err
 	}
 	p.held[g.Principal] = append(p.held[g.Principal], g.Roles...)
+	p.created = g
 	return flows.Credentials{Fields: []flows.CredentialField{{Key: "atlas_user", Label: "Atlas user", Value: g.Principal}}}, nil
 }
 
 func (p *uiProvisioner) Delete(ctx context.Context, g flows.Grant) error {
 	p.deleted = append(p.deleted, g)
 	if g.State != "" {
+		if err := g.Record(ctx, "ended"); err != nil {
+			return err
+		}
 		return g.Report(ctx, "removed what "+g.State+" said")
 	}
 	return nil
@@ -275,7 +280,7 @@ func TestUIRequestsAtSubmission(t *testing.T) {
 // request before Create returns and comes back on Delete, whose finding
 // goes to the admins and the audit log.
 func TestUIGrantKeepsItsState(t *testing.T) {
-	f, _ := newUIFixture(t)
+	f, ui := newUIFixture(t)
 	r, err := f.askUI("carol@example.com", "acme/payments-prod", "GROUP_CLUSTER_MANAGER")
 	if err != nil {
 		t.Fatal(err)
@@ -295,6 +300,13 @@ func TestUIGrantKeepsItsState(t *testing.T) {
 	}
 	if !slices.ContainsFunc(f.store.Events(), func(e flows.Event) bool { return e.Type == flows.EventGrantFinding && e.RequestID == r.ID }) {
 		t.Fatal("the finding is not in the audit log")
+	}
+	// An attempt that read an older state never overwrites a newer one.
+	if err := ui.created.Record(f.ctx, "stale"); flows.ErrorCode(err) != flows.ECONFLICT {
+		t.Fatalf("a stale record: %v", err)
+	}
+	if got := f.get(r.ID); got.GrantState != "ended" {
+		t.Fatalf("state %q", got.GrantState)
 	}
 }
 
