@@ -78,6 +78,7 @@ type uiState struct {
 	// removes a role; Reported once the admins were told what they need.
 	Ending   bool     `json:"ending,omitempty"`
 	Kept     []string `json:"kept,omitempty"`
+	KeptWhy  []string `json:"kept_why,omitempty"` // who gave each of Kept, and when
 	Removing []string `json:"removing,omitempty"`
 	Reported bool     `json:"reported,omitempty"`
 }
@@ -373,7 +374,7 @@ func (u *UIAccess) create(ctx context.Context, g flows.Grant) (flows.Credentials
 			return flows.Credentials{}, flows.WrapError(flows.EUNAVAILABLE, err, "could not record the grant before changing Atlas")
 		}
 	}
-	if err := u.add(ctx, g, pl, a, st, without(st.Adding, current)); err != nil {
+	if err := u.add(ctx, pl, a, without(st.Adding, current)); err != nil {
 		if code := flows.ErrorCode(err); code != flows.EUNAVAILABLE && code != flows.EINTERNAL {
 			// A grant that cannot be finished is undone now rather than left
 			// for reconcile.
@@ -390,7 +391,7 @@ func (u *UIAccess) create(ctx context.Context, g flows.Grant) (flows.Credentials
 }
 
 // add gives the roles missing of those the grant adds.
-func (u *UIAccess) add(ctx context.Context, g flows.Grant, pl place, a account, st uiState, missing []string) error {
+func (u *UIAccess) add(ctx context.Context, pl place, a account, missing []string) error {
 	if len(missing) == 0 {
 		return nil
 	}
@@ -537,8 +538,9 @@ func (u *UIAccess) remove(ctx context.Context, g flows.Grant, pl place, st uiSta
 		}
 		st.Ending, st.Removing = true, nil
 		for _, r := range ours {
-			if _, ok := kept[r]; ok {
+			if c, ok := kept[r]; ok {
 				st.Kept = append(st.Kept, r)
+				st.KeptWhy = append(st.KeptWhy, fmt.Sprintf("%s (given by %s at %s)", r, c.actor, c.at.UTC().Format(time.RFC3339)))
 			} else {
 				st.Removing = append(st.Removing, r)
 			}
@@ -546,13 +548,17 @@ func (u *UIAccess) remove(ctx context.Context, g flows.Grant, pl place, st uiSta
 		if err := g.Record(ctx, st.String()); err != nil {
 			return flows.WrapError(flows.EUNAVAILABLE, err, "could not record the end of the grant before changing Atlas")
 		}
-		if len(st.Kept) > 0 {
-			u.reportKept(ctx, g, pl, st, kept)
-		}
 	}
-	if !st.Reported && slices.ContainsFunc(g.Roles, flows.IsStandingAccessRole) && g.RequestID != "" {
-		if err := u.reportCreated(ctx, g, pl, a, st); err != nil {
-			return err
+	standing := slices.ContainsFunc(g.Roles, flows.IsStandingAccessRole)
+	if !st.Reported && g.RequestID != "" && (len(st.Kept) > 0 || standing) {
+		// Told at least once: a crash before Reported is recorded tells again.
+		if len(st.Kept) > 0 {
+			u.reportKept(ctx, g, pl, st)
+		}
+		if standing {
+			if err := u.reportCreated(ctx, g, pl, a, st); err != nil {
+				return err
+			}
 		}
 		st.Reported = true
 		if err := g.Record(ctx, st.String()); err != nil {
@@ -643,14 +649,9 @@ func (u *UIAccess) orgRole(ctx context.Context, pl place, userID, role string, a
 }
 
 // reportKept tells the admins which roles jitbot kept, and who gave them.
-func (u *UIAccess) reportKept(ctx context.Context, g flows.Grant, pl place, st uiState, kept map[string]roleChange) {
-	var parts []string
-	for _, r := range st.Kept {
-		c := kept[r]
-		parts = append(parts, fmt.Sprintf("%s (given by %s at %s)", r, c.actor, c.at.UTC().Format(time.RFC3339)))
-	}
+func (u *UIAccess) reportKept(ctx context.Context, g flows.Grant, pl place, st uiState) {
 	msg := fmt.Sprintf("jitbot kept %s of %s in %s at the end of request %s: someone else gave %s during the grant, so %s not jitbot's to take: %s. Check that %s should stay.",
-		flows.FormatRoles(st.Kept), g.Principal, pl, g.RequestID, pronoun(len(st.Kept)), isAre(len(st.Kept)), strings.Join(parts, "; "), pronoun(len(st.Kept)))
+		flows.FormatRoles(st.Kept), g.Principal, pl, g.RequestID, pronoun(len(st.Kept)), isAre(len(st.Kept)), strings.Join(st.KeptWhy, "; "), pronoun(len(st.Kept)))
 	if err := g.Report(ctx, msg); err != nil {
 		u.p.log.WarnContext(ctx, "could not tell the admins of kept roles", "request_id", g.RequestID, "err", err)
 	}
