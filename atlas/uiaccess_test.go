@@ -299,6 +299,11 @@ func TestUIAccessAddsARoleAndKeepsWhatWasHeld(t *testing.T) {
 		t.Fatalf("recorded %+v, %v", st, err)
 	}
 
+	if _, err := u.svc.Rotate(u.ctx, r.ID, carol); flows.ErrorCode(err) != flows.EINVALID ||
+		!strings.Contains(flows.ErrorMessage(err), "grants Atlas UI access, which has no secret to replace") {
+		t.Fatalf("Rotate: %v", err)
+	}
+
 	// The reminder comes, then the grant expires.
 	u.clock.Set(r.RemindAt)
 	if _, err := u.svc.Sweep(u.ctx, r.RemindAt); err != nil || len(u.notes.Of(flows.EventReminder)) != 1 {

@@ -301,7 +301,7 @@ func cancelButton(r *flows.Request) Button {
 func SubmittedCard(r *flows.Request, v Viewer) Card {
 	c := Card{
 		Title:    "Request " + string(r.ID) + " sent for approval",
-		Subtitle: fmt.Sprintf("%s on %s for %s", flows.FormatRoles(r.Roles), r.Resource, flows.FormatDuration(r.Duration)),
+		Subtitle: fmt.Sprintf("%s for %s", asked(r), flows.FormatDuration(r.Duration)),
 		Fields: []Field{
 			{Label: "Resource", Value: r.Resource.String()},
 			{Label: "Role", Value: flows.FormatRoles(r.Roles)},

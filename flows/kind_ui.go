@@ -320,3 +320,20 @@ func uiPatternTarget(integration, g string) (Resource, error) {
 	}
 	return t, validateUITarget(t)
 }
+
+// aKind is a kind's name after an article where it takes one: "a database
+// user", but "Atlas UI access".
+func aKind(k Kind) string {
+	name := KindName(k)
+	if strings.HasSuffix(name, " access") {
+		return name
+	}
+	return "a " + name
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
