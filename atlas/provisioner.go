@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -25,7 +26,8 @@ const (
 	ManagedByValue    = "jitbot"
 	LabelRequest      = "jitbot-request"
 	labelCheck        = "jitbot-check"
-	authDatabase      = "admin" // SCRAM users authenticate against admin
+	authDatabase      = "admin"     // SCRAM users authenticate against admin
+	externalDatabase  = "$external" // OIDC and AWS IAM users, against $external
 	usernamePrefix    = "jit-"
 	maxDescription    = 100 // Atlas's limit on a user's description
 	passwordLength    = 32
@@ -56,6 +58,8 @@ type Provisioner struct {
 	// foreign remembers users found under our name but not ours, so that the
 	// cleanup flows does after a failed create never deletes them.
 	foreign sync.Map // integration + "/" + username → struct{}
+	// accessList makes network access with the same clients (accesslist.go).
+	accessList *AccessList
 	// views are the per-project views of organization-wide integrations.
 	views sync.Map // integration + "/" + project id → *project
 }
@@ -112,6 +116,7 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 		p.projects[in.Name] = &project{Integration: in, api: api}
 	}
 	p.catalog = newCatalog(p)
+	p.accessList = &AccessList{p: p}
 	p.watch = newWatchers(p.pollStatus, cfg.Clock, cfg.Sleep, schedule{first: cfg.ApplyFirstPoll, poll: cfg.ApplyPoll,
 		fastFor: cfg.ApplyFastFor, max: cfg.ApplyPollMax, timeout: cfg.ApplyTimeout}, cfg.Log)
 	return p, nil
@@ -260,13 +265,28 @@ func (p *Provisioner) doWithin(ctx context.Context, pr *project, op string, time
 
 // checkGrant refuses grants the adapter must never act on: a username outside
 // jitbot's namespace could be somebody else's user, and a grant of another
-// kind is not a database user.
+// kind is not a database user. A passwordless user's name is the person's
+// identity, not jitbot's: it must have the form its method requires, and
+// the adapter acts on it only when it carries the request's label.
 func checkGrant(g flows.Grant, full bool) error {
 	if g.Kind != "" && g.Kind != flows.KindDatabaseUser {
 		return flows.Errorf(flows.EINTERNAL, "refusing a grant of kind %s: this provisioner makes database users", g.Kind)
 	}
-	if !strings.HasPrefix(g.Principal, usernamePrefix) {
-		return flows.Errorf(flows.EINTERNAL, "refusing to manage Atlas user %q: jitbot's users are named %s...", g.Principal, usernamePrefix)
+	switch g.Auth {
+	case flows.AuthPassword:
+		if !strings.HasPrefix(g.Principal, usernamePrefix) {
+			return flows.Errorf(flows.EINTERNAL, "refusing to manage Atlas user %q: jitbot's users are named %s...", g.Principal, usernamePrefix)
+		}
+	case flows.AuthOIDC:
+		if !oidcUsername.MatchString(g.Principal) {
+			return flows.Errorf(flows.EINTERNAL, "refusing OIDC user %q: want <identity provider id>/<user name>", g.Principal)
+		}
+	case flows.AuthAWSIAM:
+		if iamType(g.Principal) == "" {
+			return flows.Errorf(flows.EINTERNAL, "refusing AWS IAM user %q: want the ARN of an IAM role or user", g.Principal)
+		}
+	default:
+		return flows.Errorf(flows.EINTERNAL, "refusing a database user that signs in by %q: jitbot knows password, oidc and aws_iam", string(g.Auth))
 	}
 	if full && (g.RequestID == "" || len(g.Roles) == 0 || g.Resource.Cluster == "" || g.Resource.Database == "") {
 		return flows.Errorf(flows.EINTERNAL, "grant for %q is missing its request id, role, cluster or database", g.Principal)
@@ -325,10 +345,19 @@ func truncate(s string, n int) string {
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
-// desiredUser is the whole user a grant asks for, as created or restored.
+// desiredUser is the whole user a grant asks for, as created or restored: a
+// passwordless one in $external, as an OIDC user (never an IdP group) or an
+// IAM role or user, without a password.
 func desiredUser(pr *project, g flows.Grant, password string, backstop time.Time) *admin.CloudDatabaseUser {
-	u := admin.NewCloudDatabaseUser(authDatabase, pr.ProjectID, roles(g), g.Principal)
-	u.Password = admin.PtrString(password)
+	u := admin.NewCloudDatabaseUser(userDatabase(g), pr.ProjectID, roles(g), g.Principal)
+	switch g.Auth {
+	case flows.AuthOIDC:
+		u.OidcAuthType = admin.PtrString(oidcUser)
+	case flows.AuthAWSIAM:
+		u.AwsIAMType = admin.PtrString(iamType(g.Principal))
+	default:
+		u.Password = admin.PtrString(password)
+	}
 	u.Scopes = &[]admin.UserScope{{Name: g.Resource.Cluster, Type: scopeTypeCluster}}
 	u.Labels = labels(LabelManagedBy, ManagedByValue, LabelRequest, string(g.RequestID))
 	u.Description = admin.PtrString(description(g))
@@ -339,7 +368,7 @@ func desiredUser(pr *project, g flows.Grant, password string, backstop time.Time
 // patch is the smallest update body the API takes: Atlas requires the
 // identity and the roles on every PATCH, so the grant's roles go along.
 func patch(pr *project, g flows.Grant) *admin.CloudDatabaseUser {
-	return &admin.CloudDatabaseUser{DatabaseName: authDatabase, GroupId: pr.ProjectID, Username: g.Principal, Roles: roles(g)}
+	return &admin.CloudDatabaseUser{DatabaseName: userDatabase(g), GroupId: pr.ProjectID, Username: g.Principal, Roles: roles(g)}
 }
 
 // newPassword returns a random alphanumeric password (about 190 bits), safe in
@@ -392,7 +421,10 @@ func (p *Provisioner) create(ctx context.Context, g flows.Grant) (flows.Credenti
 	if err != nil {
 		return flows.Credentials{}, err
 	}
-	password := newPassword()
+	var password string
+	if !g.Auth.Passwordless() {
+		password = newPassword()
+	}
 	err = p.do(ctx, pr, "createDatabaseUser", func(ctx context.Context) (*http.Response, error) {
 		_, resp, err := pr.api.DatabaseUsersApi.CreateDatabaseUser(ctx, pr.ProjectID, desiredUser(pr, g, password, at)).Execute()
 		return resp, err
@@ -404,7 +436,11 @@ func (p *Provisioner) create(ctx context.Context, g flows.Grant) (flows.Credenti
 		return flows.Credentials{}, clusterError(err, pr, g.Resource.Cluster)
 	}
 	p.log.InfoContext(ctx, "atlas user created", "integration", pr.Name, "username", g.Principal,
-		"request_id", g.RequestID, "role", flows.FormatRoles(g.Roles), "resource", g.Resource.String(), "delete_after", at)
+		"request_id", g.RequestID, "role", flows.FormatRoles(g.Roles), "resource", g.Resource.String(), "delete_after", at,
+		"auth", g.Auth.String())
+	if g.Auth.Passwordless() {
+		return flows.PasswordlessCredentials(g.Auth, g.Principal, conn), nil
+	}
 	return flows.DatabaseUserCredentials(g.Principal, flows.NewSecret(password), conn), nil
 }
 
@@ -414,7 +450,7 @@ func (p *Provisioner) create(ctx context.Context, g flows.Grant) (flows.Credenti
 func (p *Provisioner) restore(ctx context.Context, pr *project, g flows.Grant, password string, at time.Time) error {
 	var existing *admin.CloudDatabaseUser
 	err := p.do(ctx, pr, "getDatabaseUser", func(ctx context.Context) (*http.Response, error) {
-		u, resp, err := pr.api.DatabaseUsersApi.GetDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Principal).Execute()
+		u, resp, err := pr.api.DatabaseUsersApi.GetDatabaseUser(ctx, pr.ProjectID, userDatabase(g), g.Principal).Execute()
 		existing = u
 		return resp, err
 	})
@@ -422,7 +458,11 @@ func (p *Provisioner) restore(ctx context.Context, pr *project, g flows.Grant, p
 		return err
 	}
 	if !ours(existing, string(g.RequestID)) {
-		p.foreign.Store(pr.Name+"/"+g.Principal, struct{}{})
+		if !g.Auth.Passwordless() {
+			// A passwordless user's name is its person's, not this request's:
+			// Delete checks its label instead.
+			p.foreign.Store(pr.Name+"/"+g.Principal, struct{}{})
+		}
 		p.log.WarnContext(ctx, "atlas user exists and is not jitbot's; leaving it alone", "integration", pr.Name,
 			"username", g.Principal, "request_id", g.RequestID)
 		return flows.Errorf(flows.ECONFLICT, "a database user named %s already exists in integration %s and is not jitbot's; jitbot will not touch it", g.Principal, pr.Name)
@@ -430,7 +470,7 @@ func (p *Provisioner) restore(ctx context.Context, pr *project, g flows.Grant, p
 	err = p.do(ctx, pr, "updateDatabaseUser", func(ctx context.Context) (*http.Response, error) {
 		u := desiredUser(pr, g, password, at)
 		u.AwsIAMType, u.LdapAuthType, u.OidcAuthType, u.X509Type = nil, nil, nil, nil // an update cannot change how a user authenticates
-		_, resp, err := pr.api.DatabaseUsersApi.UpdateDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Principal, u).Execute()
+		_, resp, err := pr.api.DatabaseUsersApi.UpdateDatabaseUser(ctx, pr.ProjectID, userDatabase(g), g.Principal, u).Execute()
 		return resp, err
 	})
 	if err == nil {
@@ -522,6 +562,9 @@ func (p *Provisioner) SetBackstop(ctx context.Context, g flows.Grant) error {
 // Reissue sets a new password and returns it, once Atlas has applied it (or,
 // if that takes longer than ApplyTimeout, anyway: the old one is gone).
 func (p *Provisioner) Reissue(ctx context.Context, g flows.Grant) (flows.Credentials, error) {
+	if g.Auth.Passwordless() {
+		return flows.Credentials{}, flows.Errorf(flows.EINVALID, "the Atlas user %s signs in with %s: it has no password to replace", g.Principal, g.Auth)
+	}
 	password := newPassword()
 	if err := p.update(ctx, g, "rotate", func(u *admin.CloudDatabaseUser, _ time.Time) { u.Password = &password }); err != nil {
 		return flows.Credentials{}, fmt.Errorf("atlas: rotate the password of user %q: %w", g.Principal, err)
@@ -559,10 +602,16 @@ func (p *Provisioner) update(ctx context.Context, g flows.Grant, what string, ed
 			return err
 		}
 	}
+	if g.Auth.Passwordless() {
+		// The name is the person's: change only the user this request made.
+		if err := p.mustBeOurs(ctx, pr, g); err != nil {
+			return err
+		}
+	}
 	u := patch(pr, g)
 	edit(u, at)
 	err = p.do(ctx, pr, "updateDatabaseUser", func(ctx context.Context) (*http.Response, error) {
-		_, resp, err := pr.api.DatabaseUsersApi.UpdateDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Principal, u).Execute()
+		_, resp, err := pr.api.DatabaseUsersApi.UpdateDatabaseUser(ctx, pr.ProjectID, userDatabase(g), g.Principal, u).Execute()
 		return resp, err
 	})
 	if status, code := failure(err); status == http.StatusNotFound && !strings.Contains(code, "GROUP") {
@@ -590,12 +639,26 @@ func (p *Provisioner) delete(ctx context.Context, g flows.Grant) error {
 	if err := checkGrant(g, false); err != nil {
 		return err
 	}
-	if _, found := p.foreign.Load(pr.Name + "/" + g.Principal); found {
+	if _, found := p.foreign.Load(pr.Name + "/" + g.Principal); found && !g.Auth.Passwordless() {
 		p.log.WarnContext(ctx, "not deleting an Atlas user that is not jitbot's", "integration", pr.Name, "username", g.Principal)
 		return nil
 	}
+	if g.Auth.Passwordless() {
+		// The name is the person's: delete only the user this request made.
+		switch err := p.mustBeOurs(ctx, pr, g); flows.ErrorCode(err) {
+		case "":
+		case flows.ENOTFOUND:
+			p.log.InfoContext(ctx, "atlas user already gone", "integration", pr.Name, "username", g.Principal)
+			return nil
+		case flows.ECONFLICT:
+			p.log.WarnContext(ctx, "not deleting an Atlas user this request did not make", "integration", pr.Name, "username", g.Principal, "request_id", g.RequestID)
+			return nil
+		default:
+			return err
+		}
+	}
 	err = p.do(ctx, pr, "deleteDatabaseUser", func(ctx context.Context) (*http.Response, error) {
-		return pr.api.DatabaseUsersApi.DeleteDatabaseUser(ctx, pr.ProjectID, authDatabase, g.Principal).Execute()
+		return pr.api.DatabaseUsersApi.DeleteDatabaseUser(ctx, pr.ProjectID, userDatabase(g), g.Principal).Execute()
 	})
 	if status, code := failure(err); status == http.StatusNotFound && !strings.Contains(code, "GROUP") {
 		p.log.InfoContext(ctx, "atlas user already gone", "integration", pr.Name, "username", g.Principal)
@@ -662,11 +725,11 @@ func (p *Provisioner) managedGrants(ctx context.Context, pr *project, where flow
 		seen += len(results)
 		for i := range results {
 			u := &results[i]
-			if managed, _ := label(u, LabelManagedBy); managed != ManagedByValue || u.DatabaseName != authDatabase {
+			if managed, _ := label(u, LabelManagedBy); managed != ManagedByValue || !madeByKind(u) {
 				continue
 			}
 			req, _ := label(u, LabelRequest)
-			out = append(out, flows.ManagedGrant{Principal: u.Username, RequestID: flows.RequestID(req), Where: where})
+			out = append(out, flows.ManagedGrant{Principal: u.Username, RequestID: flows.RequestID(req), Where: where, Auth: userAuth(u)})
 		}
 		if total, ok := res.GetTotalCountOk(); len(results) < usersPerPage || (ok && seen >= *total) {
 			return out, nil
@@ -674,4 +737,76 @@ func (p *Provisioner) managedGrants(ctx context.Context, pr *project, where flow
 	}
 	return nil, fmt.Errorf("atlas: list users of %s: %w", pr.Name,
 		flows.Errorf(flows.EINTERNAL, "more than %d pages of users; giving up", maxPages))
+}
+
+// Passwordless database users (flows.DatabaseAuth).
+const oidcUser = "USER" // oidcAuthType of one person; IDP_GROUP, a whole group, jitbot never makes
+
+var (
+	oidcUsername = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}/\S{1,256}$`)
+	iamARN       = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]{1,512}$`)
+)
+
+// userDatabase is where a grant's user authenticates: admin with a
+// password, $external without.
+func userDatabase(g flows.Grant) string {
+	if g.Auth.Passwordless() {
+		return externalDatabase
+	}
+	return authDatabase
+}
+
+// iamType is the awsIAMType of an IAM ARN (ROLE or USER), or "".
+func iamType(arn string) string {
+	m := iamARN.FindStringSubmatch(arn)
+	if m == nil {
+		return ""
+	}
+	return strings.ToUpper(m[2])
+}
+
+// mustBeOurs reads a passwordless user and says whether this request made
+// it: ENOTFOUND when there is none, ECONFLICT when it is somebody else's.
+func (p *Provisioner) mustBeOurs(ctx context.Context, pr *project, g flows.Grant) error {
+	var u *admin.CloudDatabaseUser
+	err := p.do(ctx, pr, "getDatabaseUser", func(ctx context.Context) (*http.Response, error) {
+		var resp *http.Response
+		var err error
+		u, resp, err = pr.api.DatabaseUsersApi.GetDatabaseUser(ctx, pr.ProjectID, userDatabase(g), g.Principal).Execute()
+		return resp, err
+	})
+	if status, code := failure(err); status == http.StatusNotFound && !strings.Contains(code, "GROUP") {
+		return flows.WrapError(flows.ENOTFOUND, err, "the Atlas user %s no longer exists", g.Principal)
+	}
+	if err != nil {
+		return err
+	}
+	if !ours(u, string(g.RequestID)) {
+		return flows.Errorf(flows.ECONFLICT, "the Atlas user %s in integration %s was not made by request %s; jitbot will not touch it", g.Principal, pr.Name, g.RequestID)
+	}
+	return nil
+}
+
+// madeByKind reports whether u is a user jitbot makes: SCRAM in admin, or an
+// OIDC user or IAM role or user in $external (never x.509 nor LDAP).
+func madeByKind(u *admin.CloudDatabaseUser) bool {
+	switch u.DatabaseName {
+	case authDatabase:
+		none := func(t string) bool { return t == "" || t == "NONE" }
+		return none(u.GetAwsIAMType()) && none(u.GetOidcAuthType()) && none(u.GetX509Type()) && none(u.GetLdapAuthType())
+	case externalDatabase:
+		return u.GetOidcAuthType() == oidcUser || u.GetAwsIAMType() == "ROLE" || u.GetAwsIAMType() == "USER"
+	}
+	return false
+}
+
+// userAuth is how u signs in, as flows names it.
+func userAuth(u *admin.CloudDatabaseUser) flows.DatabaseAuth {
+	switch {
+	case u.GetOidcAuthType() == oidcUser:
+		return flows.AuthOIDC
+	case u.GetAwsIAMType() == "ROLE" || u.GetAwsIAMType() == "USER":
+		return flows.AuthAWSIAM
+	}
+	return flows.AuthPassword
 }

@@ -330,7 +330,7 @@ func both(a, b []string) []string {
 func (u *UIAccess) Create(ctx context.Context, g flows.Grant) (flows.Credentials, error) {
 	creds, err := u.create(ctx, g)
 	if err != nil {
-		err = forbidden(err, g)
+		err = uiForbidden(err, g)
 		return flows.Credentials{}, fmt.Errorf("atlas: give %s %s: %w", g.Principal, flows.FormatRoles(g.Roles), err)
 	}
 	return creds, nil
@@ -430,9 +430,9 @@ func (u *UIAccess) add(ctx context.Context, pl place, a account, missing []strin
 	return nil
 }
 
-// forbidden says, of a call Atlas refused for want of a role, which roles
+// uiForbidden says, of a call Atlas refused for want of a role, which roles
 // Atlas UI access needs.
-func forbidden(err error, g flows.Grant) error {
+func uiForbidden(err error, g flows.Grant) error {
 	if status, _ := failure(err); status != http.StatusForbidden {
 		return err
 	}
@@ -487,7 +487,7 @@ func (u *UIAccess) credentials(pl place, g flows.Grant, st uiState) flows.Creden
 // removes g.Roles, those the event log says jitbot gave.
 func (u *UIAccess) Delete(ctx context.Context, g flows.Grant) error {
 	if err := u.delete(ctx, g); err != nil {
-		err = forbidden(err, g)
+		err = uiForbidden(err, g)
 		return fmt.Errorf("atlas: remove %s of %s: %w", flows.FormatRoles(g.Roles), g.Principal, err)
 	}
 	return nil

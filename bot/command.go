@@ -18,6 +18,7 @@ type Verb string
 const (
 	VerbForm    Verb = "form" // no text: open the request form
 	VerbRequest Verb = "request"
+	VerbNetwork Verb = "network" // temporary network access: an address on the project's access list
 	VerbList    Verb = "list"
 	VerbPending Verb = "pending"
 	VerbCancel  Verb = "cancel"
@@ -29,18 +30,21 @@ const (
 
 // verbs lists the subcommands people type, in the order Usage explains them.
 func verbs() []Verb {
-	return []Verb{VerbRequest, VerbList, VerbPending, VerbCancel, VerbRevoke, VerbExtend, VerbRotate, VerbHelp}
+	return []Verb{VerbRequest, VerbNetwork, VerbList, VerbPending, VerbCancel, VerbRevoke, VerbExtend, VerbRotate, VerbHelp}
 }
 
 // Command is one parsed access command. Only the fields its Verb uses are set.
 type Command struct {
 	Verb      Verb
 	RequestID flows.RequestID // cancel, revoke, extend, rotate
-	Kind      flows.Kind      // request: empty for a database user
-	Resource  flows.Resource  // request
+	Kind      flows.Kind      // request (a database user; Atlas UI access), network (network access)
+	Resource  flows.Resource  // request, network
 	Roles     []string        // request: one, or several typed read,readWrite
-	Duration  time.Duration   // request, extend
-	Reason    string          // request, revoke (optional)
+	Duration  time.Duration   // request, network, extend
+	Reason    string          // request, network, revoke (optional)
+	// Identity is an Atlas identity typed in a request (an IAM ARN), which
+	// flows refuses: identities come from the access flow.
+	Identity string
 }
 
 // MaxCommandLength bounds the text Parse accepts. Slack and Teams both allow
@@ -56,6 +60,8 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 const requestSyntax = `request <integration/cluster/database[/collection]> <role> <duration> [reason]`
 
+const networkSyntax = `network <integration> <address> <duration> [reason]`
+
 // Usage explains the access command. It leaves out the command's own name,
 // which differs by platform (/access in Slack, "access" to the Teams bot).
 func Usage() string {
@@ -66,6 +72,8 @@ func Usage() string {
 		`    e.g. request prod/Cluster0/sales/orders read 1h "INC-123 debugging"`,
 		"• " + uiRequestSyntax + ": Atlas UI access for your own Atlas account",
 		`    e.g. request acme/payments-prod GROUP_READ_ONLY 2h INC-1, or request acme ORG_READ_ONLY 1h INC-1`,
+		"• " + networkSyntax + ": let an address (or a range) reach a project's clusters",
+		`    e.g. network prod 203.0.113.7 2h "INC-123 from home"`,
 		"• list: your requests and active access",
 		"• pending: requests waiting for your approval",
 		"• cancel <id>: withdraw a pending request",
@@ -95,6 +103,8 @@ func Parse(text string) (Command, error) {
 	switch verb {
 	case VerbRequest:
 		return parseRequest(rest)
+	case VerbNetwork:
+		return parseNetwork(rest)
 	case VerbList, VerbPending:
 		if err := noMore(verb, rest); err != nil {
 			return Command{}, err
@@ -128,6 +138,7 @@ func Parse(text string) (Command, error) {
 }
 
 func parseRequest(rest string) (Command, error) {
+	identity, rest := typedIdentity(rest)
 	resText, rest := nextWord(rest)
 	roleText, rest := nextWord(rest)
 	durText, rest := nextWord(rest)
@@ -141,7 +152,9 @@ func parseRequest(rest string) (Command, error) {
 		return Command{}, err
 	}
 	if flows.LooksLikeAtlasRole(roleText) {
-		return parseUIRequest(resText, roleText, durText, rest)
+		cmd, err := parseUIRequest(resText, roleText, durText, rest)
+		cmd.Identity = identity // refused by flows, as for any kind
+		return cmd, err
 	}
 	res, err := flows.ParseResource(resText)
 	if err != nil {
@@ -159,7 +172,55 @@ func parseRequest(rest string) (Command, error) {
 	if err != nil {
 		return Command{}, err
 	}
-	return Command{Verb: VerbRequest, Resource: res, Roles: roles, Duration: d, Reason: reason}, nil
+	return Command{Verb: VerbRequest, Resource: res, Roles: roles, Duration: d, Reason: reason, Identity: identity}, nil
+}
+
+// typedIdentity takes an AWS IAM ARN out of a request's words: jitbot names
+// the identity a flow grants by the flow's template, so flows refuses one
+// typed (saying which it would grant), whatever position it was typed in.
+func typedIdentity(rest string) (identity, others string) {
+	words := strings.Fields(rest)
+	for i, w := range words {
+		if len(w) > 4 && strings.EqualFold(w[:4], "arn:") {
+			return w, strings.Join(append(words[:i:i], words[i+1:]...), " ")
+		}
+	}
+	return "", rest
+}
+
+// parseNetwork reads network <integration> <address> <duration> [reason];
+// integration/address as one word reads as well.
+func parseNetwork(rest string) (Command, error) {
+	inText, rest := nextWord(rest)
+	addrText := ""
+	if !strings.Contains(inText, "/") {
+		addrText, rest = nextWord(rest)
+	}
+	durText, rest := nextWord(rest)
+	if durText == "" {
+		return Command{}, flows.Errorf(flows.EINVALID,
+			"network needs an integration, an address and a duration: %s, e.g. network prod 203.0.113.7 2h \"INC-123\"", networkSyntax)
+	}
+	if err := maxWord("address", inText+addrText, maxResourceLength); err != nil {
+		return Command{}, err
+	}
+	target := inText
+	if addrText != "" {
+		target = inText + "/" + addrText
+	}
+	res, err := flows.ParseAddressTarget(target)
+	if err != nil {
+		return Command{}, err
+	}
+	d, err := parseDuration(durText)
+	if err != nil {
+		return Command{}, err
+	}
+	reason, err := parseReason(rest)
+	if err != nil {
+		return Command{}, err
+	}
+	return Command{Verb: VerbNetwork, Kind: flows.KindAccessListEntry, Resource: res, Duration: d, Reason: reason}, nil
 }
 
 // parseRoles reads the roles of a database user: one, or several separated

@@ -46,6 +46,17 @@ func TestParse(t *testing.T) {
 		{"extend abc23def45 30m", Command{Verb: VerbExtend, RequestID: "abc23def45", Duration: 30 * time.Minute}},
 		{"request prod/Cluster0/sales read,dbAdmin 1h",
 			Command{Verb: VerbRequest, Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales"}, Roles: []string{"read", "dbAdmin"}, Duration: time.Hour}},
+		// An ARN is taken out wherever it was typed, for flows to refuse.
+		{"request prod/Cluster0/sales/orders read 1h arn:aws:iam::123456789012:role/admin INC-1",
+			Command{Verb: VerbRequest, Resource: orders, Roles: []string{"read"}, Duration: time.Hour, Reason: "INC-1", Identity: "arn:aws:iam::123456789012:role/admin"}},
+		{"request prod/Cluster0/sales/orders ARN:aws:iam::123456789012:role/admin read 1h",
+			Command{Verb: VerbRequest, Resource: orders, Roles: []string{"read"}, Duration: time.Hour, Identity: "ARN:aws:iam::123456789012:role/admin"}},
+		{`network prod 203.0.113.7 2h "INC-123 from home"`,
+			Command{Verb: VerbNetwork, Kind: flows.KindAccessListEntry, Resource: flows.Resource{Integration: "prod", Address: "203.0.113.7/32"}, Duration: 2 * time.Hour, Reason: "INC-123 from home"}},
+		{"network prod/198.51.100.0/28 30m",
+			Command{Verb: VerbNetwork, Kind: flows.KindAccessListEntry, Resource: flows.Resource{Integration: "prod", Address: "198.51.100.0/28"}, Duration: 30 * time.Minute}},
+		{"NETWORK prod 2001:DB8::1 1h",
+			Command{Verb: VerbNetwork, Kind: flows.KindAccessListEntry, Resource: flows.Resource{Integration: "prod", Address: "2001:db8::1/128"}, Duration: time.Hour}},
 	}
 	for _, tt := range tests {
 		got, err := Parse(tt.text)
@@ -67,7 +78,7 @@ func TestParseErrors(t *testing.T) {
 		{"reqest prod/Cluster0/sales read 1h", `unknown subcommand "reqest"; did you mean request?`},
 		{"lst", `unknown subcommand "lst"; did you mean list?`},
 		{"pend", `did you mean pending?`},
-		{"approve abc", `unknown subcommand "approve"; use request, list, pending, cancel, revoke, extend, rotate or help`},
+		{"approve abc", `unknown subcommand "approve"; use request, network, list, pending, cancel, revoke, extend, rotate or help`},
 		{"request", "request needs a resource, a role and a duration: request <integration/cluster/database[/collection]> <role> <duration> [reason]"},
 		{"request prod/Cluster0/sales read", "request needs a resource, a role and a duration"},
 		{"request prod/Cluster0 read 1h", `resource "prod/Cluster0": want integration/cluster/database`},
@@ -93,6 +104,12 @@ func TestParseErrors(t *testing.T) {
 		{"request prod/Cluster0/sales " + strings.Repeat("r", 65) + " 1h", "the role \"rrrrrrrr"},
 		{"extend abc " + strings.Repeat("1", 40) + "h", "the duration \"1111"},
 		{"list \xff", "not valid UTF-8"},
+		{"network", "network needs an integration, an address and a duration: network <integration> <address> <duration> [reason]"},
+		{"network prod 203.0.113.7", "network needs an integration, an address and a duration"},
+		{"network prod 0.0.0.0/0 1h", "every address on the internet"},
+		{"network prod 203.0.113.7/24 1h", "has bits set past its /24"},
+		{"network prod 203.0.113.300 1h", "is not an IP address or a CIDR range"},
+		{"network prod 203.0.113.7 soon", `duration "soon"`},
 	}
 	for _, tt := range tests {
 		_, err := Parse(tt.text)

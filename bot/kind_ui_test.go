@@ -103,7 +103,7 @@ func TestAnAtlasUIGrantInChat(t *testing.T) {
 		t.Fatal("no credentials")
 	}
 	card := CredentialsCard(r, creds, false, alice)
-	if card.HasSecret() || field(card, "Roles added") != "GROUP_READ_ONLY" || field(card, "Access") != "GROUP_READ_ONLY on acme/payments-prod" ||
+	if card.HasSecret() || field(card, "Roles added") != "GROUP_READ_ONLY" || field(card, "Access") != "Atlas UI access: GROUP_READ_ONLY on acme/payments-prod" ||
 		card.Text != "Sign in to the Atlas UI as alice@example.com." || !strings.Contains(card.Subtitle, "Atlas UI access: GROUP_READ_ONLY on acme/payments-prod until") {
 		t.Fatalf("credentials card: %s", card)
 	}

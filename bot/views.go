@@ -18,7 +18,7 @@ import (
 func ApprovalCard(r *flows.Request, v Viewer) Card {
 	c := Card{
 		Title:    "Access request " + string(r.ID),
-		Subtitle: fmt.Sprintf("%s asks for %s for %s", r.Requester, asked(r), flows.FormatDuration(r.Duration)),
+		Subtitle: fmt.Sprintf("%s asks for %s for %s", r.Requester, flows.DescribeAccess(r), flows.FormatDuration(r.Duration)),
 		Fields:   requestFields(r, v),
 		Status:   approvalStatus(r, v),
 		Tone:     requestTone(r),
@@ -47,17 +47,17 @@ func requestFields(r *flows.Request, v Viewer) []Field {
 	if reason == "" {
 		reason = "(none given)"
 	}
-	return append(append([]Field{
-		{Label: "Requester", Value: r.Requester}},
-		kindFields(r)...),
-		Field{Label: "Resource", Value: r.Resource.String()},
-		Field{Label: "Role", Value: flows.FormatRoles(r.Roles)},
-		Field{Label: "Duration", Value: flows.FormatDuration(r.Duration)},
-		Field{Label: "Reason", Value: reason},
-		Field{Label: "Flow", Value: r.Flow},
-		Field{Label: "Approvals", Value: fmt.Sprintf("%d of %d", len(r.Approvals), max(r.Quorum, 1))},
-		Field{Label: "Requested", Value: v.FormatTime(r.CreatedAt)},
-	)
+	fs := []Field{
+		{Label: "Requester", Value: r.Requester},
+		{Label: "Resource", Value: r.Resource.String()},
+		{Label: "Role", Value: flows.FormatRoles(r.Roles)},
+		{Label: "Duration", Value: flows.FormatDuration(r.Duration)},
+		{Label: "Reason", Value: reason},
+		{Label: "Flow", Value: r.Flow},
+		{Label: "Approvals", Value: fmt.Sprintf("%d of %d", len(r.Approvals), max(r.Quorum, 1))},
+		{Label: "Requested", Value: v.FormatTime(r.CreatedAt)},
+	}
+	return append(fs[:3], append(kindFields(r), fs[3:]...)...)
 }
 
 func requestTone(r *flows.Request) Tone {
@@ -194,7 +194,7 @@ func ExtensionCard(r *flows.Request, n int, ev flows.Event, v Viewer) Card {
 	}
 	c := Card{
 		Title:    fmt.Sprintf("Extension %d of request %s", n, r.ID),
-		Subtitle: fmt.Sprintf("%s asks for %s more of %s", r.Requester, flows.FormatDuration(d), asked(r)),
+		Subtitle: fmt.Sprintf("%s asks for %s more of %s", r.Requester, flows.FormatDuration(d), flows.DescribeAccess(r)),
 		Fields: []Field{
 			{Label: "Requester", Value: r.Requester},
 			{Label: "Resource", Value: r.Resource.String()},
@@ -205,7 +205,7 @@ func ExtensionCard(r *flows.Request, n int, ev flows.Event, v Viewer) Card {
 		Tone: ToneInfo,
 	}
 	if d == 0 {
-		c.Subtitle = fmt.Sprintf("%s asked to keep %s longer", r.Requester, asked(r))
+		c.Subtitle = fmt.Sprintf("%s asked to keep %s longer", r.Requester, flows.DescribeAccess(r))
 		c.Fields = slices.DeleteFunc(c.Fields, func(f Field) bool { return f.Label == "Extension" })
 	}
 	if open {
@@ -288,7 +288,7 @@ func ExtendButtons(r *flows.Request) []Button {
 func revokeButton(r *flows.Request, label string) Button {
 	return Button{
 		Label: label, ActionID: Action{Kind: ActionRevoke, RequestID: r.ID}.ID(), Style: StyleDanger,
-		Confirm: endingText(r),
+		Confirm: revokeConfirm(r),
 	}
 }
 
@@ -301,7 +301,7 @@ func cancelButton(r *flows.Request) Button {
 func SubmittedCard(r *flows.Request, v Viewer) Card {
 	c := Card{
 		Title:    "Request " + string(r.ID) + " sent for approval",
-		Subtitle: fmt.Sprintf("%s for %s", asked(r), flows.FormatDuration(r.Duration)),
+		Subtitle: fmt.Sprintf("%s for %s", flows.DescribeAccess(r), flows.FormatDuration(r.Duration)),
 		Fields: []Field{
 			{Label: "Resource", Value: r.Resource.String()},
 			{Label: "Role", Value: flows.FormatRoles(r.Roles)},
@@ -347,7 +347,7 @@ func requesterStatus(r *flows.Request, v Viewer) string {
 // on a request (or extension) waiting for them.
 func SummaryCard(r *flows.Request, v Viewer) Card {
 	c := Card{
-		Title:    fmt.Sprintf("%s · %s", r.ID, asked(r)),
+		Title:    fmt.Sprintf("%s · %s", r.ID, flows.DescribeAccess(r)),
 		Subtitle: r.Requester + " · " + flows.FormatDuration(r.Duration) + " · " + orNone(r.Reason),
 		Status:   requesterStatus(r, v),
 		Tone:     requestTone(r),
@@ -428,11 +428,11 @@ func CredentialsCard(r *flows.Request, creds flows.Credentials, rotated bool, v 
 		fields = append(fields, field)
 	}
 	fields = append(fields,
-		Field{Label: "Access", Value: flows.FormatRoles(r.Roles) + " on " + r.Resource.String()},
+		Field{Label: "Access", Value: flows.DescribeAccess(r)},
 		Field{Label: "Expires", Value: v.FormatTime(r.ExpiresAt)})
 	c := Card{
 		Title:    "Access granted: request " + string(r.ID),
-		Subtitle: fmt.Sprintf("%s until %s", asked(r), v.FormatTime(r.ExpiresAt)),
+		Subtitle: fmt.Sprintf("%s until %s", flows.DescribeAccess(r), v.FormatTime(r.ExpiresAt)),
 		Fields:   fields,
 		Status:   approvedBy(r, v) + " · access ends at " + v.FormatTime(r.ExpiresAt) + "; you will be reminded before.",
 		Actions:  append(ExtendButtons(r), revokeButton(r, "I'm done: revoke")),
@@ -462,6 +462,15 @@ func CredentialsCard(r *flows.Request, creds flows.Credentials, rotated bool, v 
 // useless: access is ending or ended, or a new secret replaced it. Chat
 // history keeps messages; a dead secret should not linger in it.
 func CredentialsGoneCard(r *flows.Request, ev flows.Event, v Viewer) Card {
+	if !flows.HandsOutSecret(r) {
+		return Card{
+			Title:    "Access of request " + string(r.ID) + " ended",
+			Subtitle: flows.DescribeAccess(r),
+			Text:     "This message said how to use access that has ended; it no longer works.",
+			Status:   "Ended at " + v.FormatTime(ev.At),
+			Tone:     ToneMuted,
+		}
+	}
 	secret := flows.SecretName(r.Kind)
 	why := "access to " + r.Resource.String() + " ended"
 	if ev.Type == flows.EventCredentialsRotated {
@@ -470,16 +479,16 @@ func CredentialsGoneCard(r *flows.Request, ev flows.Event, v Viewer) Card {
 	if uiAccess(r) {
 		return Card{
 			Title:    "Access of request " + string(r.ID) + " ended",
-			Subtitle: asked(r),
+			Subtitle: flows.DescribeAccess(r),
 			Fields:   []Field{{Label: "Atlas user", Value: r.Principal, Mono: true}},
-			Text:     "This message told how to use " + asked(r) + "; " + why + ".",
+			Text:     "This message told how to use " + flows.DescribeAccess(r) + "; " + why + ".",
 			Status:   "Ended at " + v.FormatTime(ev.At),
 			Tone:     ToneMuted,
 		}
 	}
 	return Card{
 		Title:    "Credentials of request " + string(r.ID) + " removed",
-		Subtitle: flows.FormatRoles(r.Roles) + " on " + r.Resource.String(),
+		Subtitle: flows.DescribeAccess(r),
 		Fields:   []Field{{Label: "Username", Value: r.Principal, Mono: true}},
 		Text:     "This message held the " + secret + " of " + r.Principal + "; it was removed because " + why + ".",
 		Status:   "Removed at " + v.FormatTime(ev.At),
@@ -508,7 +517,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 	if r == nil {
 		return systemCard(ev, v)
 	}
-	what := asked(r)
+	what := flows.DescribeAccess(r)
 	switch ev.Type {
 	case flows.EventSubmitted:
 		return ApprovalCard(r, v), true
@@ -553,7 +562,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		c = Card{
 			Title:    "Atlas is still applying your access",
 			Subtitle: "request " + string(r.ID) + ": " + what,
-			Text:     "Atlas has created your " + flows.KindName(r.Kind) + " but has not finished applying it, so it cannot log in yet. Your credentials follow here as soon as it is ready; there is nothing to do.",
+			Text:     applyDelayedText(r),
 			Tone:     ToneWarning,
 		}
 	case flows.EventReminder:
@@ -624,7 +633,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 			Title:    "Credentials not delivered: request " + string(r.ID),
 			Subtitle: what + " for " + r.Requester,
 			Fields:   alertFields(r, ev),
-			Text:     "The grant is active but its requester did not get the " + flows.SecretName(r.Kind) + ". They can get a new one with rotate " + string(r.ID) + ", or revoke it.",
+			Text:     undeliveredText(r),
 			Tone:     ToneAlert,
 		}
 	case flows.EventGrantMissing:
@@ -653,7 +662,7 @@ func alertFields(r *flows.Request, ev flows.Event) []Field {
 		{Label: "Role", Value: flows.FormatRoles(r.Roles)},
 	}
 	if r.Principal != "" {
-		fs = append(fs, Field{Label: "Atlas user", Value: r.Principal, Mono: true})
+		fs = append(fs, Field{Label: capitalize(atlasNoun(r)), Value: r.Principal, Mono: true})
 	}
 	if ev.Attempt > 0 {
 		fs = append(fs, Field{Label: "Attempts", Value: strconv.Itoa(ev.Attempt)})

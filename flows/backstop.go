@@ -38,7 +38,7 @@ func (s *Service) moveBackstop(ctx context.Context, r *Request) (*Request, error
 	}
 	g := s.grant(r)
 	g.BackstopAt = at
-	if err := b.SetBackstop(ctx, g); err != nil {
+	if err := s.onTarget(ctx, g, func(g Grant) error { return b.SetBackstop(ctx, g) }); err != nil {
 		s.log.WarnContext(ctx, "could not move the Atlas backstop; will retry", "request_id", id, "err", err)
 		return s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
 			r.DeferBackstop(s.clock.Now().Add(s.backoff(1)))

@@ -82,7 +82,9 @@ func DatabaseUserCredentials(username string, password Secret, connectionString 
 func (s *Service) withInstructions(r *Request, c Credentials) Credentials {
 	kind, _ := s.kindOf(r)
 	in, ok := s.Policy().Integration(r.Resource.Integration)
-	if !ok || in.AccessDetails == "" || !kind.AccessDetails {
+	// A passwordless user's instructions are exact; the access details are
+	// written for users with a password (--username, a password prompt).
+	if !ok || in.AccessDetails == "" || !kind.AccessDetails || r.Auth.Passwordless() {
 		return c
 	}
 	pairs := []string{"$DATABASE", r.Resource.Database}
@@ -114,4 +116,62 @@ func longestFirst(pairs []string) []string {
 		out = append(out, p.old, p.new)
 	}
 	return out
+}
+
+// Keys of the fields of passwordless database users and network access.
+const (
+	FieldMechanism = "mechanism" // how a passwordless user signs in: MONGODB-OIDC, MONGODB-AWS
+	FieldCommand   = "command"   // the mongosh command that connects
+	FieldAddress   = "address"   // the address network access opens
+)
+
+// PasswordlessCredentials are what the requester of a database user without
+// a password receives: its name, how it signs in, the cluster's connection
+// string and the exact command that connects, with instructions. No secret:
+// the identity provider or AWS proves who signs in.
+func PasswordlessCredentials(auth DatabaseAuth, username, connectionString string) Credentials {
+	conn := connectionString
+	if conn == "" {
+		conn = "<the cluster's connection string>"
+	}
+	c := Credentials{Fields: []CredentialField{{Key: FieldUsername, Label: "Username", Value: username, Mono: true}}}
+	switch auth {
+	case AuthOIDC:
+		_, name, _ := strings.Cut(username, "/")
+		c.Fields = append(c.Fields,
+			CredentialField{Key: FieldMechanism, Label: "Sign in with", Value: "MONGODB-OIDC"},
+			CredentialField{Key: FieldConnectionString, Label: "Connection string", Value: connectionString, Mono: true},
+			CredentialField{Key: FieldCommand, Label: "Connect", Value: `mongosh "` + conn + `" --authenticationMechanism MONGODB-OIDC`, Mono: true})
+		c.Instructions = "There is no password: you sign in as yourself (" + name + ") through your organization's identity provider. " +
+			"Run the command; mongosh opens your browser to sign in."
+	case AuthAWSIAM:
+		c.Fields = append(c.Fields,
+			CredentialField{Key: FieldMechanism, Label: "Sign in with", Value: "MONGODB-AWS"},
+			CredentialField{Key: FieldConnectionString, Label: "Connection string", Value: connectionString, Mono: true},
+			CredentialField{Key: FieldCommand, Label: "Connect", Value: `mongosh "` + conn + `" --authenticationMechanism MONGODB-AWS --authenticationDatabase '$external'`, Mono: true})
+		if strings.Contains(username, ":role/") {
+			c.Instructions = "There is no password: you sign in with the AWS credentials of the role " + username + ". " +
+				"Assume it (aws sts assume-role --role-arn " + username + " --role-session-name <your name>), " +
+				"export AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN from its answer, then run the command."
+		} else {
+			c.Instructions = "There is no password: you sign in with the access keys of the IAM user " + username + " " +
+				"(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment), then run the command."
+		}
+	}
+	return c
+}
+
+// NetworkAccessCredentials are what the requester of network access
+// receives: the address now on the project's access list, and what that
+// means. note, when set, says more (the entry was there already).
+func NetworkAccessCredentials(address, integration, note string) Credentials {
+	c := Credentials{
+		Fields: []CredentialField{{Key: FieldAddress, Label: "Address", Value: address, Mono: true}},
+		Instructions: "Atlas now accepts connections from " + address + " to the clusters of " + integration + ", until this access ends. " +
+			"Sign in with a database user as usual. When access ends, connections already open may stay open for a while.",
+	}
+	if note != "" {
+		c.Instructions += " " + note
+	}
+	return c
 }

@@ -13,9 +13,10 @@ import (
 // what the requester receives.
 type Kind string
 
-// KindDatabaseUser is a temporary Atlas database user with a password. Every
-// request stored before kinds existed was one, and a request or a flow that
-// names no kind is one.
+// KindDatabaseUser is a temporary Atlas database user, with a password or,
+// where its flow says so, signing in through the organization's identity
+// provider or AWS IAM (DatabaseAuth). Every request stored before kinds
+// existed was one, and a request or a flow that names no kind is one.
 const KindDatabaseUser Kind = "database_user"
 
 // KindSpec is what the domain knows of one kind of grant, declared in one
@@ -43,7 +44,9 @@ type KindSpec struct {
 	ParseTarget    func(s string) (Resource, error)
 	ValidateTarget func(t Resource) error
 	// TargetParts is the most parts a target has below its integration, and
-	// so the most a flow's resource pattern may have (1 to 3).
+	// so the most a flow's resource pattern may have (1 to 3); 0 for a kind
+	// whose flows name no resource patterns (network access: its targets are
+	// addresses, which its flows bound with address ranges instead).
 	TargetParts int
 	// PatternSyntax says how a flow's resource patterns are written, for
 	// `jitbot check`: "cluster, cluster/database or cluster/database/collection".
@@ -67,6 +70,19 @@ type KindSpec struct {
 	// and unique per request (but for a kind that changes the roles of the
 	// requester's own Atlas account, whose principal is that account).
 	Principal func(requester string, requestID RequestID) string
+	// PrincipalOf, when set, names it instead, from the whole request: what
+	// the grant creates is its target (an access-list entry is its address).
+	// A principal its flow decides (a passwordless database user's, from the
+	// flow's template) is fixed at submission and neither is called.
+	PrincipalOf func(r *Request) string
+	// SharedTarget says several grants may hold what one creates (one
+	// access-list entry for every grant of the same address): the
+	// provisioner is told of the other live grants of the same target
+	// (Grant.Holders) and keeps it while any of them holds it.
+	SharedTarget bool
+	// Describe says what a grant of roles on t gives, for people ("read on
+	// prod/Cluster0/sales"); nil: the roles on the target.
+	Describe func(roles []string, t Resource) string
 	// CheckTarget, when set, checks a target and its roles against the
 	// integration at submission: what the target alone cannot say
 	// (organization roles need an organization-wide integration).
@@ -88,12 +104,12 @@ func (k KindSpec) check() error {
 	switch {
 	case !kindName.MatchString(string(k.Kind)):
 		return fmt.Errorf("flows: kind %q: want lower-case letters, digits and _", k.Kind)
-	case k.Name == "" || k.TargetSyntax == "" || k.PatternSyntax == "":
+	case k.Name == "" || k.TargetSyntax == "" || (k.PatternSyntax == "" && k.TargetParts > 0):
 		return fmt.Errorf("flows: kind %s: Name, TargetSyntax and PatternSyntax are required", k.Kind)
-	case k.ParseTarget == nil || k.ValidateTarget == nil || k.Principal == nil:
-		return fmt.Errorf("flows: kind %s: ParseTarget, ValidateTarget and Principal are required", k.Kind)
-	case k.TargetParts < 1 || k.TargetParts > 3:
-		return fmt.Errorf("flows: kind %s: TargetParts must be 1 to 3", k.Kind)
+	case k.ParseTarget == nil || k.ValidateTarget == nil || (k.Principal == nil && k.PrincipalOf == nil):
+		return fmt.Errorf("flows: kind %s: ParseTarget, ValidateTarget and Principal (or PrincipalOf) are required", k.Kind)
+	case k.TargetParts < 0 || k.TargetParts > 3:
+		return fmt.Errorf("flows: kind %s: TargetParts must be 0 to 3", k.Kind)
 	case len(k.Roles) == 0:
 		return fmt.Errorf("flows: kind %s grants no role", k.Kind)
 	}
@@ -166,7 +182,7 @@ func (k KindSpec) validatePattern(g string, orgWide bool) error {
 // builtinKinds are the kinds jitbot grants. A new kind is added here (its
 // spec beside databaseUser) and its provisioner registered in cmd.
 func builtinKinds() []KindSpec {
-	return []KindSpec{databaseUser(), atlasUI()}
+	return []KindSpec{databaseUser(), accessListEntry(), atlasUI()}
 }
 
 // databaseUser is the kind jitbot began with: a SCRAM user limited to one
@@ -189,6 +205,14 @@ func databaseUser() KindSpec {
 		AccessDetails: true,
 		Principal:     databaseUsername,
 	}
+}
+
+// principalOf names what r's grant creates in Atlas (see PrincipalOf).
+func (k KindSpec) principalOf(r *Request) string {
+	if k.PrincipalOf != nil {
+		return k.PrincipalOf(r)
+	}
+	return k.Principal(r.Requester, r.ID)
 }
 
 // DatabaseUser returns the spec of KindDatabaseUser.

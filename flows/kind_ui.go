@@ -98,7 +98,10 @@ func atlasUI() KindSpec {
 			return nil
 		},
 		// The identity is the requester's own Atlas account.
-		Principal:         func(requester string, _ RequestID) string { return requester },
+		Principal: func(requester string, _ RequestID) string { return requester },
+		Describe: func(roles []string, t Resource) string {
+			return "Atlas UI access: " + FormatRoles(roles) + " on " + t.String()
+		},
 		CheckTarget:       checkUITarget,
 		CheckFlow:         checkUIFlow,
 		OneGrantPerTarget: true,
@@ -228,8 +231,11 @@ type ProjectCatalog interface {
 // organization-wide integration its project (by name or id) gets the
 // catalog's name and id, and its tags and owners route the request, as a
 // cluster's do; in an integration of one project the target is that project.
-// The organization itself is left as it is.
+// The organization itself, and an address, are left as they are.
 func (s *Service) aboveClusters(ctx context.Context, in *Integration, r *Resource) (Cluster, error) {
+	if r.Address != "" {
+		return Cluster{}, nil // network access: an address, in no project the target names
+	}
 	if !in.OrgWide() {
 		if r.Project == "" {
 			r.ProjectID = in.ProjectID

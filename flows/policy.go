@@ -36,6 +36,9 @@ type Integration struct {
 	Owners         []Principal
 	OwnerTag       string
 	AccessDetails  string
+	// OIDCIdentityProviderID names the integration's OIDC database users
+	// (IntegrationSpec.OIDCIdentityProviderID); empty: none.
+	OIDCIdentityProviderID string
 }
 
 // OrgWide reports whether the integration spans an organization's
@@ -59,7 +62,15 @@ type Flow struct {
 	ExtendRequiresApproval bool
 	PendingTTL             time.Duration
 	ApprovalsChannel       string
-	order                  int
+	// Auth is how the database users of the flow sign in, and the templates
+	// that name them (passwordless.go); zero for a password.
+	Auth         DatabaseAuth
+	OIDCUsername string
+	AWSIAMARN    string
+	// Network bounds what a network access flow may open (network.go); nil
+	// for every other kind.
+	Network *NetworkRules
+	order   int
 }
 
 // PrincipalKind says what a principal names.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -91,7 +92,9 @@ func Compile(spec PolicySpec, extra ...KindSpec) (*Policy, error) {
 	seenIntegration := map[string]*Integration{}
 	for i, is := range spec.Integrations {
 		at := fmt.Sprintf("integrations[%d]", i)
-		in := &Integration{Name: is.Name, ProjectID: is.ProjectID, OrganizationID: is.OrganizationID, OwnerTag: is.OwnerTag, AccessDetails: is.AccessDetails}
+		in := &Integration{Name: is.Name, ProjectID: is.ProjectID, OrganizationID: is.OrganizationID, OwnerTag: is.OwnerTag, AccessDetails: is.AccessDetails,
+			OIDCIdentityProviderID: is.OIDCIdentityProviderID}
+		checkIdentityProviderID(v, at+".oidc_identity_provider_id", is.OIDCIdentityProviderID)
 		switch {
 		case is.Name == "":
 			v.add(at+".name", "required")
@@ -199,12 +202,17 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 	}
 
 	// Resources and roles are in the kind's grammar: with the kind unknown,
-	// only their absence can be told.
-	if len(fs.Resources) == 0 {
+	// only their absence can be told. A kind whose targets are not resources
+	// (network access) takes none, and a kind of one role needs it not said.
+	noPatterns := knownKind && kind.TargetParts == 0
+	switch {
+	case noPatterns && len(fs.Resources) > 0:
+		v.add(at+".resources", "a %s flow names no resources: %s", kind.Name, kind.PatternSyntax)
+	case len(fs.Resources) == 0 && !noPatterns:
 		v.add(at+".resources", "required: list resource patterns such as Cluster0/sales/*")
 	}
 	for j, g := range fs.Resources {
-		if !knownKind {
+		if !knownKind || noPatterns {
 			break
 		}
 		if err := kind.validatePattern(g, orgWide); err != nil {
@@ -214,7 +222,9 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 		f.Resources = append(f.Resources, g)
 	}
 
-	if len(fs.Roles) == 0 {
+	if len(fs.Roles) == 0 && knownKind && len(kind.Roles) == 1 {
+		f.Roles = slices.Clone(kind.Roles)
+	} else if len(fs.Roles) == 0 {
 		example := "read"
 		if knownKind {
 			example = kind.Roles[0]
@@ -309,6 +319,9 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 	if !dynamic && len(fs.Approvers) > 0 && f.Approvals > len(static) {
 		v.add(at+".approvals", "%d approvals needed but only %d people are approvers", f.Approvals, len(static))
 	}
+	// The settings of one kind (passwordless.go, network.go).
+	p.compileAuth(v, at, fs, f, kind, knownKind)
+	p.compileNetwork(v, at, fs, f, kind, knownKind, len(static), dynamic)
 	return f
 }
 

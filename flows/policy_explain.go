@@ -100,6 +100,9 @@ func (p *Policy) Explain(person string, kind Kind, target string, roles []string
 		}
 		pattern := ""
 		var best specificity
+		if f.Network != nil {
+			pattern = f.Network.coverText(t) // network.go: address rules, not patterns
+		}
 		for _, g := range f.Resources {
 			if s := globSpecificity(g); globMatches(g, t, TargetTags{}) && (pattern == "" || best.less(s)) {
 				pattern, best = g, s
@@ -118,6 +121,11 @@ func (p *Policy) Explain(person string, kind Kind, target string, roles []string
 		}
 		f, err := p.Match(email, k.Kind, t, roles)
 		if err != nil {
+			return err
+		}
+		// What the flow says of this address or person: a public address's
+		// extra approval, a range too wide, a passwordless user's name.
+		if f, _, err = f.admit(in, email, t); err != nil {
 			return err
 		}
 		ex.Routes = append(ex.Routes, p.route(f, in, email, roles))

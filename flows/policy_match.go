@@ -87,6 +87,9 @@ func globMatches(g string, r Resource, tags TargetTags) bool {
 
 // bestGlob returns the most specific of f's patterns that covers r.
 func (f *Flow) bestGlob(r Resource, tags TargetTags) (specificity, bool) {
+	if f.Network != nil {
+		return f.Network.covers(r) // network.go: address ranges, not patterns
+	}
 	var best specificity
 	found := false
 	for _, g := range f.Resources {
@@ -162,7 +165,7 @@ func (p *Policy) MatchTagged(requester string, kind Kind, r Resource, tags Targe
 		if _, ok := p.Integration(r.Integration); !ok {
 			return nil, Errorf(ENOTFOUND, "there is no integration %q", r.Integration)
 		}
-		return nil, Errorf(EFORBIDDEN, "no access flow covers %s", r)
+		return nil, Errorf(EFORBIDDEN, "no access flow covers %s%s", r, p.uncovered(requester, r))
 	case len(admitted) == 0:
 		return nil, Errorf(EFORBIDDEN, "you are not among the requesters of the access flows that cover %s (%s)", r, flowNames(covering))
 	case len(allowed) == 0:

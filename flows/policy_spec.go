@@ -26,6 +26,10 @@ type IntegrationSpec struct {
 	Owners         []string // principals: user:<email>, group:<name> or a bare email
 	OwnerTag       string   // the cluster tag whose value names the resource owners
 	AccessDetails  string   // shown with the credentials of the kinds they suit (KindSpec.AccessDetails); $USERNAME, $CONNECTION_STRING and $DATABASE are replaced
+	// OIDCIdentityProviderID is the Atlas id of the project's workforce
+	// identity provider (Atlas federation settings), which names its OIDC
+	// database users: <id>/<IdP user name>. Needed by flows with auth: oidc.
+	OIDCIdentityProviderID string
 }
 
 // FlowSpec describes one access flow.
@@ -52,9 +56,29 @@ type FlowSpec struct {
 	ExtendRequiresApproval bool
 	PendingTTL             string
 	ApprovalsChannel       string
-	// AllowStandingAccess opts in, by name, to roles that let a person
-	// create access outliving the grant (KindAtlasUI: GROUP_DATABASE_ACCESS_ADMIN...);
-	// each must be among Roles.
+
+	// Database users without a password (kind database_user;
+	// passwordless.go): Auth is password (the default), oidc or aws_iam;
+	// OIDCUsername the identity provider's name for the requester, a
+	// template ({email} by default); AWSIAMARN the IAM role or user of the
+	// requester, a template (arn:aws:iam::123456789012:role/dba-{local_part}).
+	Auth         string
+	OIDCUsername string
+	AWSIAMARN    string
+
+	// Network access (kind access_list_entry; network.go): the ranges an
+	// address must fall inside, the widest range one request may open per
+	// IP version (a prefix length: 24 allows /24 to /32; by default a single
+	// address), and whether an address outside the ranges may be asked for
+	// when it is public, with one more approval than the flow's usual count.
+	AllowedCIDRs   []string
+	WidestPrefixV4 int
+	WidestPrefixV6 int
+	AllowPublic    bool
+
+	// Atlas UI access (kind atlas_ui; kind_ui.go): AllowStandingAccess opts
+	// in, by name, to roles that let a person create access outliving the
+	// grant (GROUP_DATABASE_ACCESS_ADMIN...); each must be among Roles.
 	AllowStandingAccess []string
 }
 

@@ -65,6 +65,14 @@ type Grant struct {
 	// BackstopAt is when Atlas removes it by itself (a database user's
 	// deleteAfterDate); zero for a kind without a Backstopper.
 	BackstopAt time.Time
+	// Auth is how a database user signs in (password, OIDC, AWS IAM).
+	Auth DatabaseAuth
+	// Holders are the other live grants of the same target, for a kind whose
+	// grants share what they create (KindSpec.SharedTarget): Delete keeps it
+	// while any holds it, and its backstop is the latest of theirs. Set for
+	// Create, Delete and SetBackstop, read under a lock on the target so
+	// that no holder comes or goes meanwhile.
+	Holders []Grant
 	// State is what the provisioner last recorded of the grant through
 	// Journal (Request.GrantState), as read when the service called it.
 	State string
@@ -138,6 +146,12 @@ type ManagedGrant struct {
 	// Where is where Atlas holds it, as far as the integration needs it said:
 	// in an organization-wide integration the project (Project, ProjectID).
 	Where Resource
+	// Auth is how a database user signs in (password, OIDC, AWS IAM).
+	Auth DatabaseAuth
+	// Foreign marks what exists in Atlas but jitbot did not make (an
+	// access-list entry someone added by hand, which grants of its address
+	// use as it is): it explains those grants, and is never deleted.
+	Foreign bool
 	// Person and Roles describe roles jitbot gave a person's own Atlas
 	// account, which Atlas cannot label: RequestID is then empty, and any
 	// live grant of Person's own of the kind, at Where, with the roles

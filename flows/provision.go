@@ -35,7 +35,7 @@ func (s *Service) provision(ctx context.Context, id RequestID, l lease) (*Reques
 				ev = e
 				return []Event{e}, ferr
 			}
-			principal = kind.Principal(r.Requester, r.ID)
+			principal = kind.principalOf(r)
 		}
 		var backstop, refresh time.Time
 		if _, ok := s.backstopper(r.Kind); ok {
@@ -72,7 +72,11 @@ func (s *Service) attempt(ctx context.Context, r *Request) *Request {
 		r, _ := s.provisionFailed(ctx, r.ID, err, false)
 		return r
 	}
-	creds, err := prov.Create(ctx, g)
+	var creds Credentials
+	err = s.onTarget(ctx, g, func(g Grant) (err error) {
+		creds, err = prov.Create(ctx, g)
+		return err
+	})
 	if err != nil {
 		// Nothing of ours exists unless an earlier attempt made it, in which
 		// case it stays for the retry, or for the revocation or
@@ -175,9 +179,20 @@ func waitApplied(ctx context.Context, prov Provisioner, g Grant) error {
 
 // delete removes the grant of r through its kind's provisioner.
 func (s *Service) delete(ctx context.Context, r *Request) error {
+	_, err := s.deleteNoting(ctx, r)
+	return err
+}
+
+// deleteNoting is delete, also saying, for the audit record of the end,
+// which other live grants kept a shared target (shared.go).
+func (s *Service) deleteNoting(ctx context.Context, r *Request) (note string, err error) {
 	prov, err := s.provisioner(r.Kind)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return prov.Delete(ctx, s.grant(r))
+	err = s.onTarget(ctx, s.grant(r), func(g Grant) error {
+		note = holdersNote(g)
+		return prov.Delete(ctx, g)
+	})
+	return note, err
 }

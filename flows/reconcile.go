@@ -57,10 +57,24 @@ func (s *Service) reconcile(ctx context.Context, integration string, kind Kind, 
 		s.log.WarnContext(ctx, "reconcile: could not list what jitbot manages", "integration", integration, "kind", string(kind), "err", err)
 		return rep
 	}
-	rep.Managed = len(held)
+	// A target grants share is explained by any request holding it, not
+	// only by the one that made it (shared.go).
+	var shared map[string]bool
+	if s.sharesTarget(kind) {
+		if shared, err = s.heldPrincipals(ctx, kind, integration); err != nil {
+			rep.Errors = append(rep.Errors, ErrorMessage(err))
+			return rep
+		}
+	}
 	present := map[string]bool{}
 	for _, m := range held {
 		present[m.Principal] = true
+		if m.Foreign || shared[m.Principal] {
+			// Not jitbot's (never deleted), or held by a live grant.
+			rep.Managed += btoi(!m.Foreign)
+			continue
+		}
+		rep.Managed++
 		if m.RequestID == "" && m.Person != "" {
 			s.reconcilePerson(ctx, integration, kind, m, listedAt, &rep)
 			continue
@@ -96,7 +110,7 @@ func (s *Service) reconcile(ctx context.Context, integration string, kind Kind, 
 }
 
 func (s *Service) deleteOrphan(ctx context.Context, integration string, kind Kind, m ManagedGrant, r *Request, rep *ReconcileReport) {
-	g := Grant{RequestID: m.RequestID, Kind: kind, Integration: integration, Principal: m.Principal, Resource: m.Where}
+	g := Grant{RequestID: m.RequestID, Kind: kind, Integration: integration, Principal: m.Principal, Resource: m.Where, Auth: m.Auth}
 	if r != nil {
 		g = s.grant(r)
 		g.Principal = m.Principal
@@ -126,4 +140,11 @@ func (s *Service) deleteOrphan(ctx context.Context, integration string, kind Kin
 	}
 	s.log.WarnContext(ctx, "reconcile: deleted an orphan", "integration", integration, "kind", string(kind), "principal", m.Principal, "request_id", m.RequestID)
 	s.announce(ctx, ev, r)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -81,10 +81,14 @@ type Request struct {
 	Requester string
 	Kind      Kind     // what is granted
 	Resource  Resource // the target, in the kind's grammar
-	Roles     []string // sorted, each once
-	Duration  time.Duration
-	Reason    string
-	Origin    string // the chat platform the request came from
+	// Auth is how a database user signs in: with a password (""), or
+	// without one, through the identity provider or AWS IAM. Copied from
+	// the flow, as the principal it names is.
+	Auth     DatabaseAuth
+	Roles    []string // sorted, each once
+	Duration time.Duration
+	Reason   string
+	Origin   string // the chat platform the request came from
 
 	// Copied from the flow at submission, so a later policy change does not
 	// alter a request already under way. Who may still decide is the

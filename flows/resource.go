@@ -40,6 +40,10 @@ type Resource struct {
 	// of the text form.
 	ProjectID string
 	ClusterID string
+	// Address is the target of network access (KindAccessListEntry): one
+	// address or range in canonical CIDR form (203.0.113.7/32), alone below
+	// its integration. Its text form is integration/address.
+	Address string
 }
 
 var (
@@ -95,6 +99,9 @@ func (r Resource) String() string {
 // segments returns the resource's path inside its integration: its parts up
 // to the last one set.
 func (r Resource) segments() []string {
+	if r.Address != "" {
+		return []string{r.Address}
+	}
 	segs := []string{r.Cluster, r.Database, r.Collection}
 	if r.Project != "" {
 		segs = append([]string{r.Project}, segs...)

@@ -65,11 +65,15 @@ func (s *Service) revoke(ctx context.Context, id RequestID, l lease) (*Request, 
 	if r.Principal == "" {
 		return s.step(ctx, id, func(r *Request, now time.Time) (Event, error) { return r.FinishRevocation(now) })
 	}
-	if err := s.delete(ctx, r); err != nil {
+	note, err := s.deleteNoting(ctx, r)
+	if err != nil {
 		s.log.WarnContext(ctx, "revocation failed", "request_id", id, "principal", r.Principal, "attempt", r.Attempts, "err", err)
 		return s.step(ctx, id, func(r *Request, now time.Time) (Event, error) {
 			return r.RetryRevocation(now, now.Add(s.backoff(r.Attempts)), ErrorMessage(err), s.cfg.RevokeAlertAfter)
 		})
 	}
-	return s.step(ctx, id, func(r *Request, now time.Time) (Event, error) { return r.FinishRevocation(now) })
+	return s.step(ctx, id, func(r *Request, now time.Time) (Event, error) {
+		ev, err := r.FinishRevocation(now)
+		return withNote(ev, note), err
+	})
 }

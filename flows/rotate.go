@@ -28,6 +28,9 @@ func (s *Service) Rotate(ctx context.Context, id RequestID, actor string) (*Requ
 	if _, ok := s.reissuer(r.Kind); !ok {
 		return nil, Errorf(EINVALID, "request %s grants %s, which has no secret to replace: there are no new credentials to send", r.ID, aKind(r.Kind))
 	}
+	if r.Auth.Passwordless() {
+		return nil, Errorf(EINVALID, "request %s signs in with %s, without a password: there is no secret to replace; sign in again as your credentials message says", r.ID, r.Auth)
+	}
 	return s.rotate(ctx, r)
 }
 
@@ -75,7 +78,7 @@ func (s *Service) RotateDue(ctx context.Context, now time.Time) (int, error) {
 	}
 	n := 0
 	for _, r := range active {
-		if _, ok := s.reissuer(r.Kind); !ok || now.Sub(r.CredentialsIssuedAt) < s.cfg.RotateAfter {
+		if _, ok := s.reissuer(r.Kind); !ok || r.Auth.Passwordless() || now.Sub(r.CredentialsIssuedAt) < s.cfg.RotateAfter {
 			continue
 		}
 		if _, err := s.rotate(ctx, r); err != nil {

@@ -78,6 +78,8 @@ type Service struct {
 	notify  Notifier
 	clock   Clock
 	log     *slog.Logger
+	// targets serialize the Atlas calls on one shared target (shared.go).
+	targets targetLocks
 	// started is when this service began: a lease that runs out before
 	// started + Lease was taken by a process that is gone (see Resume).
 	started time.Time

@@ -18,6 +18,10 @@ type SubmitInput struct {
 	Duration  time.Duration // zero: the flow's default
 	Reason    string
 	Origin    string // the chat platform, so private messages go back there
+	// Identity is an Atlas identity the requester typed (an IAM ARN, an OIDC
+	// group), which is always refused: jitbot names identities from the
+	// flow (passwordless.go), never from what a request says.
+	Identity string
 	// IdempotencyKey identifies the delivery (a Slack trigger id, a Teams
 	// activity id): a replay returns the request already made.
 	IdempotencyKey string
@@ -50,6 +54,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		return nil, err
 	}
 	roles := dedupe(in.Roles)
+	if len(roles) == 0 && len(kind.Roles) == 1 {
+		roles = slices.Clone(kind.Roles) // the one role of a kind (network access) need not be said
+	}
 	if err := kind.checkRoles(roles, in.Resource); err != nil {
 		return nil, err
 	}
@@ -82,6 +89,14 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	flow, err := policy.MatchTagged(requester, kind.Kind, in.Resource, tags, roles)
 	if err != nil {
 		return nil, err
+	}
+	// What the flow says of this address or this person (passwordless.go).
+	flow, principal, err := flow.admit(integration, requester, in.Resource)
+	if err != nil {
+		return nil, err
+	}
+	if in.Identity != "" {
+		return nil, refuseIdentity(in.Identity, flow, principal)
 	}
 	d := in.Duration
 	if d == 0 {
@@ -123,6 +138,10 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		if r.Kind.orDefault() == kind.Kind && r.Resource.Same(in.Resource) && (slices.Equal(r.Roles, roles) || kind.OneGrantPerTarget) {
 			return nil, Errorf(ECONFLICT, "you already have request %s for %s on %s (%s); extend it or cancel it instead", r.ID, FormatRoles(r.Roles), r.Resource, r.describeState())
 		}
+		if principal != "" && r.Principal == principal && r.Resource.Integration == in.Resource.Integration && r.Resource.ProjectID == in.Resource.ProjectID {
+			return nil, Errorf(ECONFLICT, "you already have request %s as the %s user %s in %s (%s): Atlas has one such user per person, so jitbot grants one at a time; extend or revoke that one first",
+				r.ID, r.Auth, principal, r.Resource.Integration, r.describeState())
+		}
 	}
 	if len(mine) >= s.cfg.MaxLiveRequests {
 		return nil, Errorf(EFORBIDDEN, "you have %d requests under way, the most one person may have: cancel or revoke one you no longer need (list shows them), then ask again", len(mine))
@@ -130,7 +149,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 
 	now := s.clock.Now()
 	r := &Request{
-		ID: newID(), Requester: requester, Kind: kind.Kind, Resource: in.Resource, Roles: roles, Duration: d,
+		ID: newID(), Requester: requester, Kind: kind.Kind, Resource: in.Resource, Roles: roles, Duration: d, Auth: flow.Auth, Principal: principal,
 		Reason: reason, Origin: in.Origin, Flow: flow.Name, PolicyHash: policy.Hash(), Approvers: approvers, Quorum: flow.Approvals,
 		MaxDuration: flow.MaxDuration, DenyReasonRequired: flow.RequireReason,
 		ExtendNeedsApproval: flow.ExtendRequiresApproval && !flow.AutoApprove,

@@ -261,8 +261,9 @@ func (s *Service) commitDue(ctx context.Context, now time.Time, ids []RequestID,
 // revokeOutcome is how one claimed revocation's delete went.
 type revokeOutcome struct {
 	id   RequestID
-	err  error // the delete failed: retry with backoff
-	skip bool  // the lease ran out before the delete began: left to whoever takes it over
+	err  error  // the delete failed: retry with backoff
+	skip bool   // the lease ran out before the delete began: left to whoever takes it over
+	note string // for the audit record: other live grants kept the shared target
 }
 
 // deleteClaimed deletes the grant of a revocation the sweep claimed.
@@ -277,11 +278,11 @@ func (s *Service) deleteClaimed(ctx context.Context, r *Request) revokeOutcome {
 		// taken it over, and one delete at a time is the rule.
 		return revokeOutcome{id: r.ID, skip: true}
 	}
-	err := s.delete(ctx, r)
+	note, err := s.deleteNoting(ctx, r)
 	if err != nil {
 		s.log.WarnContext(ctx, "revocation failed", "request_id", r.ID, "principal", r.Principal, "attempt", r.Attempts, "err", err)
 	}
-	return revokeOutcome{id: r.ID, err: err}
+	return revokeOutcome{id: r.ID, err: err, note: note}
 }
 
 // outcomeCommits bounds the commits a sweep spends on the outcomes of its
@@ -324,6 +325,7 @@ func (s *Service) recordOutcomes(ctx context.Context, ids []RequestID, byID map[
 			ev, err = r.RetryRevocation(now, now.Add(s.backoff(r.Attempts)), ErrorMessage(o.err), s.cfg.RevokeAlertAfter)
 		} else {
 			ev, err = r.FinishRevocation(now)
+			ev = withNote(ev, o.note)
 		}
 		if err != nil {
 			return nil, err

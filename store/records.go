@@ -23,6 +23,8 @@ type requestRecord struct {
 	ClusterID  string `json:"cluster_id,omitempty"`
 	Database   string `json:"database"`
 	Collection string `json:"collection,omitempty"`
+	Address    string `json:"address,omitempty"` // network access: the address or range
+	Auth       string `json:"auth,omitempty"`    // a database user without a password: oidc, aws_iam
 	// A request with one role keeps it in role, as every record did before
 	// requests had several (so a record reads the same to an older jitbot);
 	// one with several keeps them in roles.
@@ -107,7 +109,7 @@ func toRecord(r *flows.Request) requestRecord {
 	rec := requestRecord{
 		ID: string(r.ID), Requester: r.Requester, Kind: string(r.Kind), Integration: r.Resource.Integration, Cluster: r.Resource.Cluster,
 		Project: r.Resource.Project, ProjectID: r.Resource.ProjectID, ClusterID: r.Resource.ClusterID,
-		Database: r.Resource.Database, Collection: r.Resource.Collection, Duration: r.Duration,
+		Database: r.Resource.Database, Collection: r.Resource.Collection, Address: r.Resource.Address, Auth: string(r.Auth), Duration: r.Duration,
 		Reason: r.Reason, Origin: r.Origin, Flow: r.Flow, PolicyHash: r.PolicyHash, Approvers: r.Approvers, Quorum: r.Quorum,
 		MaxDuration: r.MaxDuration, DenyReasonRequired: r.DenyReasonRequired, ExtendNeedsApproval: r.ExtendNeedsApproval,
 		ApprovalsChannel: r.ApprovalsChannel, State: string(r.State), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
@@ -136,7 +138,8 @@ func (rec requestRecord) request() *flows.Request {
 	r := &flows.Request{
 		ID: flows.RequestID(rec.ID), Requester: rec.Requester, Kind: flows.Kind(rec.Kind), Roles: rec.Roles, Duration: rec.Duration, Reason: rec.Reason, Origin: rec.Origin,
 		Resource: flows.Resource{Integration: rec.Integration, Project: rec.Project, Cluster: rec.Cluster, Database: rec.Database,
-			Collection: rec.Collection, ProjectID: rec.ProjectID, ClusterID: rec.ClusterID},
+			Collection: rec.Collection, ProjectID: rec.ProjectID, ClusterID: rec.ClusterID, Address: rec.Address},
+		Auth: flows.DatabaseAuth(rec.Auth),
 		Flow: rec.Flow, PolicyHash: rec.PolicyHash, Approvers: rec.Approvers, Quorum: rec.Quorum, MaxDuration: rec.MaxDuration,
 		DenyReasonRequired: rec.DenyReasonRequired, ExtendNeedsApproval: rec.ExtendNeedsApproval, ApprovalsChannel: rec.ApprovalsChannel,
 		State: flows.State(rec.State), CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, Approvals: decisionsFromRecords(rec.Approvals),

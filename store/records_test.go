@@ -68,6 +68,29 @@ func TestRecordsKeepTheirShape(t *testing.T) {
 	}
 }
 
+// TestRecordsKeepAddressesAndAuth: a network access request keeps its
+// address, and a passwordless database user how it signs in.
+func TestRecordsKeepAddressesAndAuth(t *testing.T) {
+	db := openTemp(t)
+	nw := flowstest.NewRequest("net0000001", "alice@example.com", flowstest.T0)
+	nw.Kind, nw.Roles = flows.KindAccessListEntry, []string{flows.RoleConnect}
+	nw.Resource = flows.Resource{Integration: "prod", Address: "203.0.113.7/32"}
+	oidc := flowstest.NewRequest("oid0000001", "bob@example.com", flowstest.T0)
+	oidc.Auth, oidc.Principal = flows.AuthOIDC, "0oa1b2c3d4/bob@example.com"
+	for _, r := range []*flows.Request{nw, oidc} {
+		if _, _, err := db.Create(context.Background(), r, flows.Event{Type: flows.EventSubmitted, RequestID: r.ID, At: flowstest.T0}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.Get(context.Background(), nw.ID)
+	if err != nil || got.Resource != nw.Resource || got.Resource.String() != "prod/203.0.113.7/32" || got.Kind != flows.KindAccessListEntry {
+		t.Fatalf("network access: %+v, %v", got, err)
+	}
+	if got, err = db.Get(context.Background(), oidc.ID); err != nil || got.Auth != flows.AuthOIDC || got.Principal != oidc.Principal {
+		t.Fatalf("OIDC user: %+v, %v", got, err)
+	}
+}
+
 // TestRecordsKeepTheProjectAndTheIds: a request of an organization-wide
 // integration keeps its project and the Atlas ids that key its grant; a
 // record without them (any written before) stores none of the new keys.

@@ -17,7 +17,11 @@
 // Beyond the spec the simulator enforces the Atlas rules the spec only states in prose: the
 // 100-users-per-project cap, deleteAfterDate at most one week ahead, scopes naming existing
 // clusters, change status PENDING until a change is applied, per-operation project roles, and
-// automatic deletion of users whose deleteAfterDate has passed. Faults (latency, 429, 5xx,
+// automatic deletion of users whose deleteAfterDate has passed; OIDC and AWS IAM users
+// live in $external, have no password and are named as their method requires
+// (external_users.go); the project IP access list keeps temporary entries until their
+// deleteAfterDate, upserts a POST of an entry that exists, and refuses a POST that overlaps
+// another to the same project (accesslist.go). Faults (latency, 429, 5xx,
 // dropped connections) and token-bucket rate limiters (per endpoint set, per project or
 // organization) can be switched on per test.
 //

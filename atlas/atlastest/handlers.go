@@ -46,6 +46,12 @@ func (s *Server) handlers() map[string]handlerFunc {
 		"removeGroupUserRole": s.removeGroupUserRole,
 		"listGroupEvents":     s.listGroupEvents,
 		"listOrgEvents":       s.listOrgEvents,
+		// The project IP access list (accesslist.go).
+		"listAccessListEntries": s.listAccessListEntries,
+		"createAccessListEntry": s.createAccessListEntry,
+		"getAccessListEntry":    s.getAccessListEntry,
+		"getAccessListStatus":   s.getAccessListStatus,
+		"deleteAccessListEntry": s.deleteAccessListEntry,
 	}
 }
 
@@ -403,6 +409,9 @@ func (s *Server) createDatabaseUser(q *request) reply {
 	if r := checkAuthTypes(u); r != nil {
 		return *r
 	}
+	if r := checkExternalUser(u, b.Password != nil); r != nil { // external_users.go
+		return *r
+	}
 	scram := u.AWSIAMType == "NONE" && u.LDAPAuthType == "NONE" && u.OIDCAuthType == "NONE" && u.X509Type == "NONE"
 	if scram && b.Password == nil {
 		return errReply(http.StatusBadRequest, "MISSING_ATTRIBUTE", "The required attribute password was not specified.", "password")
@@ -448,6 +457,9 @@ func (s *Server) updateDatabaseUser(q *request) reply {
 	if b.Username != nil && *b.Username != name {
 		return errReply(http.StatusBadRequest, "INVALID_ATTRIBUTE",
 			fmt.Sprintf("Invalid attribute username specified: a user cannot be renamed (%s to %s).", name, *b.Username), "username")
+	}
+	if r := checkExternalUpdate(su.user, &b); r != nil { // external_users.go
+		return *r
 	}
 	u := su.user.clone()
 	if r := s.applyBody(q, p, &u, &b); r != nil {

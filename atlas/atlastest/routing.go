@@ -33,6 +33,8 @@ func routedOps() []routedOp {
 	dbAccessAdmin := []string{"Project Database Access Admin", "Project Stream Processing Owner"}
 	accessManager := []string{"Project Access Manager"}
 	orgOwner := []string{"Organization Owner"}
+	const accessList = groups + "/{groupId}/accessList"
+	networkAdmin := []string{"Project Network Access Manager"}
 	return []routedOp{
 		{"listGroups", http.MethodGet, groups, 200, v20230101, nil},
 		{"getGroup", http.MethodGet, groups + "/{groupId}", 200, v20230101, []string{readOnly}},
@@ -65,6 +67,12 @@ func routedOps() []routedOp {
 		{"removeGroupUserRole", http.MethodPost, members + "/{userId}:removeRole", 200, v20250219, accessManager},
 		{"listGroupEvents", http.MethodGet, groups + "/{groupId}/events", 200, v20230101, []string{readOnly}},
 		{"listOrgEvents", http.MethodGet, orgs + "/{orgId}/events", 200, v20230101, []string{orgMember}},
+		// The project IP access list (accesslist.go).
+		{"listAccessListEntries", http.MethodGet, accessList, 200, v20230101, []string{readOnly}},
+		{"createAccessListEntry", http.MethodPost, accessList, 200, v20230101, networkAdmin},
+		{"getAccessListEntry", http.MethodGet, accessList + "/{entryValue}", 200, v20230101, []string{readOnly}},
+		{"getAccessListStatus", http.MethodGet, accessList + "/{entryValue}/status", 200, v20230101, []string{readOnly}},
+		{"deleteAccessListEntry", http.MethodDelete, accessList + "/{entryValue}", 204, v20230101, networkAdmin},
 	}
 }
 

@@ -63,6 +63,7 @@ type Server struct {
 	applyDelay    time.Duration
 	applyPolls    int
 	seq           int64
+	net           netState // the project IP access lists (accesslist.go)
 }
 
 // New starts a simulator on a loopback port. Close it when done.
@@ -271,6 +272,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.expireUsers(now)
+	s.expireAccessList(now)
 
 	if r.URL.Path == tokenPath || r.URL.Path == revokePath {
 		call.OperationID = "oauthToken"

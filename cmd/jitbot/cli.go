@@ -35,7 +35,8 @@ Usage:
   jitbot contacts forget [-config jitbot.yaml] [-as admin@example.com] <email>
   jitbot backup  [-config jitbot.yaml] -o jitbot-backup.db|-
   jitbot restore [-config jitbot.yaml] -i jitbot-backup.db [-force]
-  jitbot demo   [-speed 0] [-keep]
+  jitbot demo   [-speed 0] [-keep] [-playground 127.0.0.1:0]
+  jitbot init   [-o jitbot.yaml] [-slack] [-teams] [-project-id id] [-cluster name] [-admin email] [-yes] [-force]
   jitbot version
   jitbot help [command]
 
@@ -150,6 +151,8 @@ func (e *env) run(ctx context.Context, args []string) error {
 		return e.restore(ctx, rest)
 	case "demo":
 		return e.demo(ctx, rest)
+	case "init":
+		return e.initConfig(ctx, rest)
 	case "bench":
 		// The scenarios (load generation, kill loops) are not in this
 		// binary: they are a command of their own, run from the source tree.

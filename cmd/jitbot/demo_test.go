@@ -28,11 +28,35 @@ func TestDemo(t *testing.T) {
 
 func checkDemo(t *testing.T, code int, out string) {
 	t.Helper()
-	if code != 0 || !strings.Contains(out, "RESULT: all 10 steps happened.") {
+	if code != 0 || !strings.Contains(out, "RESULT: all 9 steps happened.") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	if !strings.Contains(out, "(hidden in this transcript)") {
 		t.Fatal("the transcript must not print the password")
+	}
+	// It reads as a conversation: what people see, not how it is encoded.
+	for _, raw := range []string{`{"`, ":key:", ":white_check_mark:", "*Requester*", "&lt;"} {
+		if strings.Contains(out, raw) {
+			t.Errorf("the transcript shows %q, an encoding, not what a person sees:\n%s", raw, out)
+		}
+	}
+	// Each message once: a message's text is the fallback of its blocks
+	// and is not shown beside them.
+	if n := strings.Count(out, "asks for read on prod/Cluster0/sales/orders for 1h"); n != 1 {
+		t.Errorf("alice's approval card is shown %d times:\n%s", n, out)
+	}
+	for _, want := range []string{
+		"(Slack, #general)", "(Teams, his chat with jitbot)", // both platforms
+		"olivia clicks [Approve]   (Slack)", "olivia clicks [Approve]   (Teams)", "Request ", " denied", // approve, deny
+		"Access extended", "Access revoked", // extend, revoke
+		"Time zones:", "What to try next:", "jitbot demo -keep", "jitbot init",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the transcript lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "Time zones:"); n != 1 {
+		t.Errorf("time zones are explained %d times", n)
 	}
 }
 

@@ -34,3 +34,10 @@ func (c *demoClock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.base, c.realAt = c.nowLocked().Add(d), time.Now()
 }
+
+// SetSpeed makes demo time run speed times as fast as real time from now on.
+func (c *demoClock) SetSpeed(speed float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.base, c.realAt, c.speed = c.nowLocked(), time.Now(), speed
+}

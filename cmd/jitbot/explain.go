@@ -31,7 +31,12 @@ func (e *env) explain(args []string) error {
 	if fs.NArg() == 3 {
 		roles = flows.ParseRoles(fs.Arg(2))
 	}
-	ex, err := policy.Explain(fs.Arg(0), "", fs.Arg(1), roles)
+	// An address (prod/203.0.113.7) asks about network access; anything else, a database user.
+	var kind flows.Kind
+	if _, err := flows.ParseAddressTarget(fs.Arg(1)); err == nil {
+		kind = flows.KindAccessListEntry
+	}
+	ex, err := policy.Explain(fs.Arg(0), kind, fs.Arg(1), roles)
 	if err != nil {
 		return fmt.Errorf("explain: %s", flows.ErrorMessage(err))
 	}

@@ -50,8 +50,10 @@ var commands = map[string]command{
 		about: "Takes a consistent snapshot of the store while jitbot runs (through the admin API;\nfrom the store itself when no server runs), checks it, and writes it to -o\n(- for stdout) through a temporary file renamed into place."},
 	"restore": {synopsis: "[-config jitbot.yaml] -i jitbot-backup.db [-force]",
 		about: "Puts a backup in place of the store, with jitbot stopped: it verifies the backup's\naudit chain and schema version first. A store already there is refused unless\n-force, and then kept as <store>.before-restore."},
-	"demo": {synopsis: "[-speed 0] [-keep]",
-		about: "Plays a whole journey (request, approval, credentials, expiry) against simulators of\nSlack, Teams and Atlas, printing what each party sees."},
+	"demo": {synopsis: "[-speed 0] [-keep] [-playground 127.0.0.1:0]",
+		about: "Plays a whole journey (requests in Slack and Teams, approve, deny, extend, revoke) against\nsimulators of Slack, Teams and Atlas, printing what each party sees; -keep leaves it running\nwith a playground page in the browser and a config every CLI verb can use."},
+	"init": {synopsis: "[-o jitbot.yaml] [-slack] [-teams] [-project-id id] [-cluster name] [-admin email] [-yes] [-force]",
+		about: "Writes a commented starter jitbot.yaml (asking, on a terminal, for what the flags leave out),\nwith each secret in a file of its own beside it for you to fill in; jitbot check then says\nwhat is still missing."},
 	"version": {synopsis: "",
 		about: "Prints the release, the VCS revision and Go this binary was built from, and the store\nschema version it migrates to."},
 }

@@ -37,7 +37,8 @@ var helpCases = []struct {
 	{"contacts forget", []string{"-config", "-as"}},
 	{"backup", []string{"-config", "-o"}},
 	{"restore", []string{"-config", "-i", "-force"}},
-	{"demo", []string{"-speed", "-keep"}},
+	{"demo", []string{"-speed", "-keep", "-playground"}},
+	{"init", []string{"-o", "-slack", "-teams", "-project-id", "-cluster", "-admin", "-yes", "-force"}},
 	{"version", nil},
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/jitbot/jitbot/flows"
@@ -57,6 +58,13 @@ func (p *Provisioner) call(op string, g flows.Grant) error {
 }
 
 func (p *Provisioner) credentials(g flows.Grant) flows.Credentials {
+	// What the Atlas adapter hands out for the grants that carry no secret.
+	switch {
+	case g.Kind == flows.KindAccessListEntry:
+		return flows.NetworkAccessCredentials(g.Principal, g.Integration, "")
+	case g.Auth.Passwordless():
+		return flows.PasswordlessCredentials(g.Auth, g.Principal, "mongodb+srv://"+strings.ToLower(g.Resource.Cluster)+".example.mongodb.net")
+	}
 	p.passwords++
 	return flows.DatabaseUserCredentials(g.Principal, flows.NewSecret(fmt.Sprintf("pw-%s-%d", g.Principal, p.passwords)),
 		"mongodb+srv://"+g.Resource.Cluster+".example.mongodb.net")

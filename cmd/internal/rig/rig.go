@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
@@ -19,8 +20,8 @@ import (
 )
 
 // The people of the world. olivia owns Cluster0 (its Atlas owner tag names
-// her) and approves, in Slack and in Teams; dana is an admin; alice asks;
-// more requesters are generated (Requester).
+// her) and approves, in Slack and in Teams; dana is an admin; alice asks in
+// Slack, bob in Teams; more requesters are generated (Requester).
 var (
 	Alice  = slacktest.User{ID: "U0ALICE", Name: "alice", RealName: "Alice", Email: "alice@example.com", TZ: "Europe/Paris"}
 	Olivia = slacktest.User{ID: "U0OLIVIA", Name: "olivia", RealName: "Olivia", Email: "olivia@example.com", TZ: "America/New_York"}
@@ -28,10 +29,14 @@ var (
 	// OliviaInTeams is olivia as the Bot Framework knows her; OliviaConv is
 	// her one-to-one chat with the bot.
 	OliviaInTeams = teamstest.Member{ID: "29:olivia", Name: "Olivia", Email: "olivia@example.com", AadObjectID: "aad-olivia"}
+	// BobInTeams is in Teams only; BobConv is his one-to-one chat with the
+	// bot.
+	BobInTeams = teamstest.Member{ID: "29:bob", Name: "Bob", Email: "bob@example.com", AadObjectID: "aad-bob"}
 )
 
 const (
 	OliviaConv = "a:olivia-1on1"
+	BobConv    = "a:bob-1on1"
 	// Project is the Atlas project of the one integration, prod.
 	Project     = "5cf5a45a9ccf6400e60981b6"
 	ClusterName = "Cluster0"
@@ -131,6 +136,8 @@ type Rig struct {
 
 	opts   Options
 	ownDir bool
+	// seq makes the ids of clicks and events the rig builds unique.
+	seq    atomic.Int64
 	logf   *os.File
 	runErr chan error
 }
@@ -174,7 +181,7 @@ func New(o Options) (r *Rig, err error) {
 		}
 		r.ownDir = true
 	}
-	if r.logf, err = os.Create(filepath.Join(r.Dir, "jitbot.log")); err != nil {
+	if r.logf, err = os.Create(r.LogPath()); err != nil {
 		return nil, err
 	}
 	r.Log = slog.New(slog.NewJSONHandler(r.logf, &slog.HandlerOptions{Level: o.LogLevel}))
@@ -219,6 +226,7 @@ func New(o Options) (r *Rig, err error) {
 	if o.Teams {
 		r.BF = teamstest.New()
 		r.BF.AddMember(teamstest.AllConversations, OliviaInTeams)
+		r.BF.AddMember(teamstest.AllConversations, BobInTeams)
 		// The fake's users are in its tenant, and its connector is on loopback, not on
 		// Microsoft's service hosts.
 		teamsYAML = fmt.Sprintf("teams: {app_id: %q, app_password: %q, tenant_id: %q, openid_metadata_url: %q, token_url: %q, service_hosts: [127.0.0.1]}",
@@ -327,12 +335,23 @@ func (r *Rig) Close() {
 	}
 }
 
+// Now is the world's time: the clock of Options, else the real one.
+func (r *Rig) Now() time.Time {
+	if r.opts.Clock != nil {
+		return r.opts.Clock.Now()
+	}
+	return time.Now()
+}
+
 // Addr is where the running jitbot listens.
 func (r *Rig) Addr() string { return r.Main.Addr() }
 
+// LogPath is the file jitbot and the simulators log to.
+func (r *Rig) LogPath() string { return filepath.Join(r.Dir, "jitbot.log") }
+
 // Logs is jitbot's log so far.
 func (r *Rig) Logs() string {
-	raw, _ := os.ReadFile(filepath.Join(r.Dir, "jitbot.log"))
+	raw, _ := os.ReadFile(r.LogPath())
 	return string(raw)
 }
 

@@ -3,6 +3,7 @@ package rig
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -238,4 +239,42 @@ func WaitQuiet(ctx context.Context, settle, timeout time.Duration, slack *slackt
 			return fmt.Errorf("jitbot was still at work after %s", timeout)
 		}
 	}
+}
+
+// HomeClickForm is a press by user on the button (actionID, value) of the
+// Home tab view viewID, as Slack posts it (no message, no response_url).
+func (r *Rig) HomeClickForm(user slacktest.User, actionID, value, viewID string) (url.Values, error) {
+	return slacktest.InteractionForm(slacktest.BlockActions(slacktest.Click{
+		UserID: user.ID, UserName: user.Name, TeamID: r.Slack.TeamID(), ActionID: actionID, Value: value,
+		TriggerID: r.Slack.NewTriggerIDFor(user.ID), ViewID: viewID, ActionTS: r.actionTS(),
+	}))
+}
+
+// SubmitForm is user's submission of the modal v with values (block id ->
+// action id -> state; slacktest.TextValue, slacktest.OptionValue), as
+// Slack posts it.
+func (r *Rig) SubmitForm(user slacktest.User, v slacktest.View, values map[string]map[string]slackgo.BlockAction) (url.Values, error) {
+	return slacktest.InteractionForm(slacktest.ViewSubmission(slacktest.Submission{
+		UserID: user.ID, UserName: user.Name, TeamID: r.Slack.TeamID(), ViewID: v.ID, CallbackID: v.CallbackID,
+		PrivateMetadata: v.PrivateMetadata, Hash: v.Hash, TriggerID: r.Slack.NewTriggerIDFor(user.ID), Values: values,
+	}))
+}
+
+// HomeOpened is the Events API delivery Slack sends when user opens the
+// bot's Home tab; post it as JSON to /slack/events.
+func (r *Rig) HomeOpened(user slacktest.User) ([]byte, error) {
+	ts := r.actionTS()
+	return json.Marshal(map[string]any{
+		"token": "unused", "team_id": r.Slack.TeamID(), "api_app_id": r.Slack.AppID(), "type": "event_callback",
+		// Each opening is an event of its own: jitbot drops a repeated event id as Slack's retry.
+		"event_id": "Ev" + strings.ReplaceAll(ts, ".", ""), "event_time": r.Now().Unix(),
+		"event": map[string]any{"type": "app_home_opened", "user": user.ID, "channel": slacktest.DMChannel(user.ID), "tab": "home", "event_ts": ts},
+	})
+}
+
+// actionTS is a Slack timestamp for a click or an event: unique, since
+// jitbot keys clicks without a message on it.
+func (r *Rig) actionTS() string {
+	now := r.Now()
+	return fmt.Sprintf("%d.%06d", now.Unix(), r.seq.Add(1)%1000000)
 }

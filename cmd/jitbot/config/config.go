@@ -58,6 +58,9 @@ type IntegrationFile struct {
 	atlas.Integration `yaml:",inline"`
 	Owners            []string `yaml:"owners"`
 	AccessDetails     string   `yaml:"access_details"`
+	// OIDCIdentityProviderID names the project's OIDC database users
+	// (flows with auth: oidc): the id of its workforce identity provider.
+	OIDCIdentityProviderID string `yaml:"oidc_identity_provider_id"`
 }
 
 // FlowFile is one access flow.
@@ -77,8 +80,18 @@ type FlowFile struct {
 	ExtendRequiresApproval bool     `yaml:"extend_requires_approval"`
 	PendingTTL             string   `yaml:"pending_ttl"`
 	ApprovalsChannel       string   `yaml:"approvals_channel"`
-	// AllowStandingAccess opts into Atlas UI roles that let a person create
-	// access outliving the grant (kind atlas_ui).
+	// Database users without a password (flows.FlowSpec.Auth).
+	Auth         string `yaml:"auth"`
+	OIDCUsername string `yaml:"oidc_username"`
+	AWSIAMARN    string `yaml:"aws_iam_arn"`
+	// Network access (kind access_list_entry; flows.FlowSpec.AllowedCIDRs).
+	AllowedCIDRs   []string `yaml:"allowed_cidrs"`
+	WidestPrefixV4 int      `yaml:"widest_prefix_v4"`
+	WidestPrefixV6 int      `yaml:"widest_prefix_v6"`
+	AllowPublic    bool     `yaml:"allow_public"`
+	// Atlas UI access (kind atlas_ui; flows.FlowSpec.AllowStandingAccess):
+	// the roles that let a person create access outliving the grant, opted
+	// into by name.
 	AllowStandingAccess []string `yaml:"allow_standing_access"`
 }
 
@@ -293,7 +306,7 @@ func policyPath(path string) bool {
 	case strings.HasPrefix(head, "integrations["):
 		key, _, _ := strings.Cut(rest, ".")
 		key, _, _ = strings.Cut(key, "[")
-		return slices.Contains([]string{"", "name", "project_id", "owners", "owner_tag", "access_details"}, key)
+		return slices.Contains([]string{"", "name", "project_id", "owners", "owner_tag", "access_details", "oidc_identity_provider_id"}, key)
 	}
 	return false
 }
@@ -687,6 +700,7 @@ func (l *loader) check(f *File) *Config {
 		l.section(fmt.Sprintf("integrations[%d]", i), in)
 		spec.Integrations = append(spec.Integrations, flows.IntegrationSpec{
 			Name: in.Name, ProjectID: in.ProjectID, OrganizationID: in.OrganizationID, Owners: in.Owners, OwnerTag: in.OwnerTag, AccessDetails: in.AccessDetails,
+			OIDCIdentityProviderID: in.OIDCIdentityProviderID,
 		})
 		cfg.Integrations = append(cfg.Integrations, in.Integration)
 	}
@@ -698,7 +712,10 @@ func (l *loader) check(f *File) *Config {
 			Name: fl.Name, Kind: fl.Kind, Integration: fl.Integration, Requesters: fl.Requesters, Resources: fl.Resources, Roles: fl.Roles,
 			DefaultDuration: fl.DefaultDuration, MaxDuration: fl.MaxDuration, Approvers: fl.Approvers, Approvals: fl.Approvals,
 			AutoApprove: fl.AutoApprove, RequireReason: fl.RequireReason, ExtendRequiresApproval: fl.ExtendRequiresApproval,
-			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel, AllowStandingAccess: fl.AllowStandingAccess,
+			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel,
+			Auth: fl.Auth, OIDCUsername: fl.OIDCUsername, AWSIAMARN: fl.AWSIAMARN,
+			AllowedCIDRs: fl.AllowedCIDRs, WidestPrefixV4: fl.WidestPrefixV4, WidestPrefixV6: fl.WidestPrefixV6, AllowPublic: fl.AllowPublic,
+			AllowStandingAccess: fl.AllowStandingAccess,
 		})
 	}
 	if len(f.Flows) == 0 {

@@ -185,6 +185,16 @@ func (h *Harness) TeamsSay(addr string, m teamstest.Member, conv, text string) {
 	}
 }
 
+// Sent waits until jitbot's outbox is empty: every message it decided on
+// was sent and recorded (nothing in flight either).
+func (h *Harness) Sent() {
+	h.T.Helper()
+	h.Eventually("the outbox to empty", func() bool {
+		n, _, err := h.Main.Store().OutboxDepth(h.Ctx)
+		return err == nil && n == 0
+	})
+}
+
 // Eventually waits for cond, at most 20 seconds.
 func (h *Harness) Eventually(what string, cond func() bool) {
 	h.T.Helper()
