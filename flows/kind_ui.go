@@ -302,31 +302,6 @@ func atlasThing(k Kind) string {
 	return "Atlas " + name
 }
 
-// Builtin returns the spec of a kind jitbot grants (not one a test adds).
-func Builtin(k Kind) (KindSpec, bool) {
-	k = k.orDefault()
-	for _, s := range builtinKinds() {
-		if s.Kind == k {
-			return s, true
-		}
-	}
-	return KindSpec{}, false
-}
-
-// uiPatternTarget is the target a pattern of Atlas UI access covers, for
-// the policy's warnings: * the integration itself (the organization, or the
-// one project), anything else a project (CheckFlow has refused the rest).
-func uiPatternTarget(integration, g string) (Resource, error) {
-	if g == "*" {
-		return Resource{Integration: integration}, nil
-	}
-	t := Resource{Integration: integration, Project: "any-project"}
-	if !strings.ContainsAny(g, `*?[\`) && !strings.HasPrefix(g, tagPrefix) {
-		t.Project = g
-	}
-	return t, validateUITarget(t)
-}
-
 // aKind is a kind's name after an article where it takes one: "a database
 // user", but "Atlas UI access".
 func aKind(k Kind) string {
@@ -342,4 +317,18 @@ func upperFirst(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// uiPatternTarget is the target a pattern of Atlas UI access covers, for
+// the policy's warnings: * the integration itself (the organization, or the
+// one project), anything else a project (CheckFlow has refused the rest).
+func uiPatternTarget(integration, g string) (Resource, error) {
+	if g == "*" {
+		return Resource{Integration: integration}, nil
+	}
+	t := Resource{Integration: integration, Project: "any-project"}
+	if !strings.ContainsAny(g, `*?[\`) && !strings.HasPrefix(g, tagPrefix) {
+		t.Project = g
+	}
+	return t, validateUITarget(t)
 }
