@@ -67,7 +67,12 @@ type InboxConfig struct {
 	// Store keeps the items (store.DB, flowstest.Store). Required.
 	Store flows.Inbox
 	Clock flows.Clock
-	// Workers is how many items are processed at once (8).
+	// Workers is how many items are processed at once (32). An item mostly
+	// waits: on the store's commits (taking it, what it does, finishing
+	// it) and on the platform (a lookup, the answer), so the pool is sized
+	// for waiting, not for cores: 8 workers fell tens of seconds behind a
+	// burst of 800 slash commands a second (cmd/internal/scenario's burst),
+	// 32 keep up with it, and their writes share larger commits.
 	Workers int
 	// Timeout bounds the processing of one item (30 s), and how long Close
 	// waits for the items in flight. An item's lease is Timeout plus a
@@ -111,14 +116,18 @@ type Inbox struct {
 	hmu      sync.RWMutex
 	handlers map[string]InboxHandler
 
-	wake  chan struct{} // a new item: look now
-	jobs  chan flows.InboxItem
-	idle  atomic.Int64 // workers waiting on jobs
-	stop  context.Context
-	halt  context.CancelFunc // stops taking
-	base  context.Context    // processing contexts derive from it
-	abort context.CancelFunc // cancels the items in flight
-	loops sync.WaitGroup
+	wake chan struct{} // a new item, or a worker free while items wait: look now
+	jobs chan flows.InboxItem
+	idle atomic.Int64 // workers waiting on jobs
+	// backlog says the last take found an item for every idle worker, so
+	// more may be due: a worker turning idle then wakes dispatch, instead
+	// of the backlog waiting for a new item or the poll.
+	backlog atomic.Bool
+	stop    context.Context
+	halt    context.CancelFunc // stops taking
+	base    context.Context    // processing contexts derive from it
+	abort   context.CancelFunc // cancels the items in flight
+	loops   sync.WaitGroup
 
 	fmu      sync.Mutex
 	inflight int
@@ -130,7 +139,7 @@ type Inbox struct {
 
 // Defaults of InboxConfig.
 const (
-	DefaultInboxWorkers   = 8
+	DefaultInboxWorkers   = 32
 	DefaultInboxRetention = 75 * time.Minute
 	leaseMargin           = 5 * time.Second
 )
@@ -193,18 +202,26 @@ func (in *Inbox) Receive(ctx context.Context, platform, key string, payload []by
 		return false, fmt.Errorf("bot: inbox: %w", err)
 	}
 	if first {
-		select {
-		case in.wake <- struct{}{}:
-		default: // a wake-up is pending already
-		}
+		in.poke()
 	}
 	return first, nil
+}
+
+// poke wakes dispatch.
+func (in *Inbox) poke() {
+	select {
+	case in.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
 }
 
 // Start starts the workers and the loop that feeds them. Until then items
 // wait in the store (tests process them with Pump).
 func (in *Inbox) Start() {
 	in.startOnce.Do(func() {
+		// What a previous process left may be waiting: the workers turning
+		// idle look for it.
+		in.backlog.Store(true)
 		for range in.cfg.Workers {
 			in.loops.Go(in.work)
 		}
@@ -213,12 +230,13 @@ func (in *Inbox) Start() {
 }
 
 // dispatch takes as many due items as there are idle workers, in one
-// store transaction, and hands them out; it waits for a new item, the
-// poll, or Close when nothing is due or nobody is idle.
+// store transaction, and hands them out; it waits for a new item, a worker
+// turning idle while items wait, the poll, or Close when nothing is due or
+// nobody is idle.
 func (in *Inbox) dispatch() {
 	tick := time.NewTicker(in.cfg.Poll)
 	defer tick.Stop()
-	for {
+	for in.stop.Err() == nil { // Close may come with a wake-up pending
 		full := false
 		if free := int(in.idle.Load()); free > 0 {
 			items, err := in.store.TakeInbox(in.stop, in.clock.Now(), in.lease, free)
@@ -226,9 +244,15 @@ func (in *Inbox) dispatch() {
 				in.log.Error("could not take inbox items", "err", err)
 			}
 			full = len(items) == free
+			in.backlog.Store(full)
 			for i, it := range items {
 				in.begin()
 				in.idle.Add(-1)
+				if in.stop.Err() != nil { // a select would pick at random
+					in.done()
+					in.release(items[i:])
+					return
+				}
 				select {
 				case in.jobs <- it:
 				case <-in.stop.Done():
@@ -265,6 +289,9 @@ func (in *Inbox) release(items []flows.InboxItem) {
 func (in *Inbox) work() {
 	for {
 		in.idle.Add(1)
+		if in.backlog.Load() {
+			in.poke() // items wait for a worker: this one
+		}
 		select {
 		case it := <-in.jobs:
 			in.process(it)

@@ -3,10 +3,10 @@ package bot_test
 import (
 	"context"
 	"errors"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jitbot/jitbot/bot"
@@ -159,42 +159,73 @@ func TestInboxRetriesTransientFailures(t *testing.T) {
 // than the pool; Close finishes what is in flight and leaves the rest in
 // the store for the next process, which runs it.
 func TestInboxPoolIsBounded(t *testing.T) {
+	// In a bubble, so that the test knows when the pool is full and when
+	// Close has stopped the taking (synctest.Wait), however fast the
+	// workers take the next item.
+	synctest.Test(t, func(t *testing.T) {
+		st, clock := flowstest.NewStore(), flowstest.NewClock(flowstest.T0)
+		in := newInbox(t, st, clock, 3)
+		h := newFakeHandler(nil)
+		h.block = make(chan struct{})
+		in.Handle("chat", h)
+		const items = 20
+		for i := range items {
+			if _, err := in.Receive(t.Context(), "chat", string(rune('a'+i)), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		in.Start()
+		synctest.Wait() // three handlers blocked, the rest waiting
+		if n := h.running.Load(); n != 3 {
+			t.Fatalf("%d items at once, want the 3 workers busy", n)
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- in.Close() }()
+		synctest.Wait() // Close has stopped the taking and waits for the three
+		close(h.block)
+		if err := <-closed; err != nil {
+			t.Fatal(err)
+		}
+		if m := h.most.Load(); m > 3 {
+			t.Errorf("%d items at once with 3 workers", m)
+		}
+		if left := depth(t, st); left != items-3 {
+			t.Fatalf("%d items left after Close: want the 3 in flight handled, the rest kept", left)
+		}
+		next := newInbox(t, st, clock, 3)
+		h2 := newFakeHandler(nil)
+		next.Handle("chat", h2)
+		next.Pump(t.Context())
+		if n := depth(t, st); n != 0 {
+			t.Errorf("%d items left after the restart", n)
+		}
+	})
+}
+
+// TestInboxDrainsABacklog: more items than workers are waiting when the
+// workers start; each worker that finishes takes the next at once, without
+// waiting for a new item or the poll (an hour here).
+func TestInboxDrainsABacklog(t *testing.T) {
 	st, clock := flowstest.NewStore(), flowstest.NewClock(flowstest.T0)
-	in := newInbox(t, st, clock, 3)
+	in, err := bot.NewInbox(bot.InboxConfig{Store: st, Clock: clock, Workers: 2, Poll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = in.Close() })
 	h := newFakeHandler(nil)
-	h.block = make(chan struct{})
 	in.Handle("chat", h)
-	const items = 20
+	const items = 50
 	for i := range items {
 		if _, err := in.Receive(t.Context(), "chat", string(rune('a'+i)), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	in.Start()
-	// Wait until the pool is full (three handlers blocked).
-	for h.running.Load() < 3 {
-		runtimeYield()
-	}
-	closed := make(chan error, 1)
-	go func() { closed <- in.Close() }()
-	close(h.block)
-	if err := <-closed; err != nil {
-		t.Fatal(err)
-	}
-	if m := h.most.Load(); m > 3 {
-		t.Errorf("%d items at once with 3 workers", m)
-	}
-	left := depth(t, st)
-	if left == 0 || left == items {
-		t.Fatalf("%d items left after Close: want some handled, the rest kept", left)
-	}
-	next := newInbox(t, st, clock, 3)
-	h2 := newFakeHandler(nil)
-	next.Handle("chat", h2)
-	next.Pump(t.Context())
-	if n := depth(t, st); n != 0 {
-		t.Errorf("%d items left after the restart", n)
+	deadline := time.Now().Add(10 * time.Second)
+	for depth(t, st) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d items still waiting after 10s", depth(t, st), items)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
-
-func runtimeYield() { runtime.Gosched() }

@@ -10,10 +10,10 @@ import (
 )
 
 // The committer is how writes share fsyncs (DESIGN §4: commits are
-// grouped). Every write that goes through DB.write hands its function to one
-// goroutine, which runs all it has queued in a single bbolt transaction (one
-// commit: two fdatasyncs), then takes whatever arrived while that commit was
-// on disk. Nothing ever waits for a timer: a lone writer commits at once, and
+// grouped). Every write that goes through DB.write (or DB.change, the
+// inbox's and outbox's own) hands its function to one goroutine, which runs
+// all it has queued in a single bbolt transaction (one commit: two
+// fdatasyncs), then takes whatever arrived while that commit was on disk. Nothing ever waits for a timer: a lone writer commits at once, and
 // writers that come together share a commit, so under load a batch is as
 // large as one commit's time lets it grow. bbolt's Batch, used before, closed
 // a batch only when its timer (MaxBatchDelay, 10ms) fired, so a lone webhook
@@ -76,6 +76,16 @@ func newCommitter(db *bolt.DB) *committer {
 // are queued, and returns once that transaction is committed (or fn's
 // error).
 func (d *DB) write(fn func(tx *bolt.Tx) error) error {
+	err := d.submit(fn)
+	var r refusal
+	if errors.As(err, &r) {
+		return r.err
+	}
+	return err
+}
+
+// submit is write, a refusal still marked as one (change tells it apart).
+func (d *DB) submit(fn func(tx *bolt.Tx) error) error {
 	c := d.commit
 	j := &job{fn: fn, done: make(chan error, 1)}
 	c.mu.RLock()
@@ -136,7 +146,7 @@ func (c *committer) commitBatch(batch []*job) {
 				var r refusal
 				switch {
 				case errors.As(err, &r):
-					results[i] = r.err
+					results[i] = r
 				case err != nil:
 					failed, failure = i, err
 					return err

@@ -110,7 +110,10 @@ func (d *DB) TakeInbox(ctx context.Context, now time.Time, lease time.Duration, 
 	}
 	var out []flows.InboxItem
 	upto := atKey(now)
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	// Through the committer, so a take shares its commit with the writes
+	// queued with it; the function may run more than once, so it starts
+	// afresh each time.
+	err := d.write(func(tx *bolt.Tx) error {
 		out = nil
 		next := tx.Bucket(bucketInboxNext)
 		// Collect first: the leased items go back into the index being

@@ -23,6 +23,11 @@ import (
 // The parallel variants keep 16 clients per GOMAXPROCS busy (a closed loop,
 // far above Slack's rates); the _200rps variants send 200 requests per
 // second open-loop, the rate of the budget's row.
+//
+// The inbox here is flowstest's, in memory (this package may not import
+// store): the fsync each ack waits for in production is not in these
+// figures. cmd/internal/scenario's BenchmarkAck sends the same requests to
+// the same handler on a real bbolt store, with and without fsync.
 func BenchmarkAck(b *testing.B) {
 	slash := func(h *harness, n int64) url.Values {
 		return slacktest.SlashCommandForm(slackgo.SlashCommand{

@@ -39,9 +39,12 @@ func toneIcon(t bot.Tone) string {
 // escape makes plain text safe inside mrkdwn: Slack reads &, < and > as
 // markup (links, mentions such as <!channel>), so people's text, a reason
 // say, cannot ping a channel or fake a link.
-func escape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
+func escape(s string) string { return mrkdwnEscaper.Replace(s) }
+
+// mrkdwnEscaper is built once: a Replacer builds its tables on first use,
+// which per call cost more than the escaping (every card renders dozens of
+// texts).
+var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 func plain(s string, n int) *slackgo.TextBlockObject {
 	return slackgo.NewTextBlockObject(slackgo.PlainTextType, bot.Truncate(s, n), true, false)

@@ -111,5 +111,8 @@ func unescape(s string) string {
 		}
 		return strings.TrimPrefix(target, "mailto:")
 	})
-	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
+	return entityUnescaper.Replace(s)
 }
+
+// entityUnescaper is built once (see mrkdwnEscaper).
+var entityUnescaper = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")

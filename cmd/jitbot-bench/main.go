@@ -42,7 +42,7 @@ func (o benchOptions) wants(name string) bool {
 	return len(o.only) == 0 || slices.Contains(o.only, name)
 }
 
-var benchScenarios = []string{"load", "click", "duplicates", "expiry", "downtime", "crash", "scale"}
+var benchScenarios = []string{"load", "click", "duplicates", "expiry", "downtime", "crash", "scale", "burst", "outage"}
 
 // verdict of a row: a budget held or broken, or a figure with no budget.
 type verdict int
@@ -80,9 +80,9 @@ func main() {
 const usage = `jitbot-bench: DESIGN §8's budget, measured
 
 Usage (in jitbot's source tree):
-  go run ./cmd/jitbot-bench [-quick] [-runs 200] [-only load,click,duplicates,expiry,downtime,crash,scale] [-jitbot path]
+  go run ./cmd/jitbot-bench [-quick] [-runs 200] [-only load,click,duplicates,expiry,downtime,crash,scale,burst,outage] [-jitbot path]
 
-The crash and scale scenarios run the jitbot binary as ` + "`jitbot serve`" + `: it is
+The crash, scale and burst scenarios run the jitbot binary as ` + "`jitbot serve`" + `: it is
 built from ./cmd/jitbot with the go tool at the start, unless -jitbot names one.
 The table goes to stdout, progress to stderr; the exit status is 1 when a
 figure breaks its budget, 2 for a bad flag.
@@ -114,7 +114,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "smaller runs (about a minute): fewer crash runs, a shorter load, a smaller store")
 	runs := fs.Int("runs", 0, "kill -9 runs of the crash scenario (default 200, or 50 with -quick)")
 	only := fs.String("only", "", "run only these scenarios, separated by commas: "+strings.Join(benchScenarios, ","))
-	exe := fs.String("jitbot", "", "the jitbot binary the crash and scale scenarios run (default: built from ./cmd/jitbot)")
+	exe := fs.String("jitbot", "", "the jitbot binary the crash, scale and burst scenarios run (default: built from ./cmd/jitbot)")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -144,7 +144,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "jitbot-bench: %d CPUs, %s %s/%s; progress on stderr, the table on stdout\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	o.jitbot = *exe
-	if o.jitbot == "" && (o.wants("crash") || o.wants("scale")) {
+	if o.jitbot == "" && (o.wants("crash") || o.wants("scale") || o.wants("burst")) {
 		dir, err := os.MkdirTemp("", "jitbot-bench-")
 		if err != nil {
 			return err
@@ -267,7 +267,9 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 	}
 
 	if step("crash", fmt.Sprintf("kill -9 × %d", o.crashRuns)) {
-		res, err := scenario.Crash(ctx, o.jitbot, o.crashRuns, 400*time.Millisecond, time.Minute, uint64(time.Now().UnixNano()), nil)
+		// A settle of up to 3 minutes: what the last processes had taken from
+		// the inbox waits out its lease (35 s) after the last kill.
+		res, err := scenario.Crash(ctx, o.jitbot, o.crashRuns, 400*time.Millisecond, 3*time.Minute, uint64(time.Now().UnixNano()), nil)
 		if err != nil {
 			return rows, fmt.Errorf("crash: %w", err)
 		}
@@ -284,6 +286,16 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 			benchRow{fmt.Sprintf("  %d requests (%s)", res.Requests, strings.Join(states, ", ")),
 				fmt.Sprintf("audit chain of %d verified=%v, %d inconsistent, %d unsettled", res.AuditRecords, res.AuditOK, len(res.Problems), res.Unsettled),
 				"0 lost audit events", check(res.AuditOK && len(res.Problems) == 0 && res.Unsettled == 0)})
+		add(crashAckRows(res)...) // issue 12
+	}
+
+	if step("outage", "every chat call 429 Retry-After 60 for 10 min while 100 grants expire (simulated time)") { // issue 12
+		res, err := scenario.Outage(ctx, 100, 10*time.Minute, time.Minute, nil)
+		if err != nil {
+			return rows, fmt.Errorf("outage: %w", err)
+		}
+		violations = append(violations, res.Violations...)
+		add(outageRows(res)...)
 	}
 
 	if step("scale", fmt.Sprintf("%d requests and %d audit records (the store is built once and kept in %s)", o.scaleReqs, o.scaleEvts, os.TempDir())) {
@@ -301,8 +313,51 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 			benchRow{fmt.Sprintf("  sweep, nothing due (p50, max of %d)", res.Sweeps), fmt.Sprintf("%s, %s", ms(res.SweepP50), ms(res.SweepMax)), "< 1ms", check(res.SweepP50 < time.Millisecond && res.Due == 0)})
 	}
 
+	if step("burst", "200 and 800 slash commands/s to `jitbot serve` (the 800/s run waits for its outbox to drain: about 16 minutes, 2 with -quick)") {
+		r, v, err := burstRows(ctx, o, progress)
+		add(r...)
+		violations = append(violations, v...)
+		if err != nil {
+			return rows, err
+		}
+	}
+
 	add(benchRow{"Atlas calls and answers off the OpenAPI spec", fmt.Sprint(len(violations)), "0", check(len(violations) == 0)})
 	return rows, nil
+}
+
+// crashAckRows are the crash scenario's rows of issue 12: the kills right
+// after an ack, what was acknowledged, and what was said.
+func crashAckRows(res scenario.CrashResult) []benchRow {
+	var kinds []string
+	n := 0
+	for _, k := range scenario.AckKinds {
+		kinds = append(kinds, fmt.Sprintf("%d %s", res.AckKills[k], k))
+		n += res.AckKills[k]
+	}
+	return []benchRow{
+		{fmt.Sprintf("  acknowledged; %d kills right after an ack (%s; %d clicks fell back to a command)", n, strings.Join(kinds, ", "), res.ClickFallbacks),
+			fmt.Sprintf("%d requests and clicks (%d right before a kill): %d lost, %d done twice; %d (%d) refused and answered",
+				res.Acked, res.AckedAfterKill, res.LostRequests, res.DuplicateRequests, res.Refused, res.RefusedAfterKill),
+			"0 lost, 0 duplicates", check(res.Acked > 0 && res.LostRequests == 0 && res.DuplicateRequests == 0)},
+		{"  messages posted into conversations", fmt.Sprintf("%d: %d lost, %d repeats (%d inside a kill's send-to-commit window, %d unexplained; %d stale first copies of cards)",
+			res.Messages, res.LostMessages, res.Repeats, res.RepeatsExplained, res.Repeats-res.RepeatsExplained, res.StaleCopies),
+			"0 lost, repeats only in a window", check(res.Messages > 0 && res.LostMessages == 0 && res.Repeats == res.RepeatsExplained)},
+	}
+}
+
+// outageRows are the chat outage's rows (issue 12), in simulated time.
+func outageRows(res scenario.OutageResult) []benchRow {
+	return []benchRow{
+		{fmt.Sprintf("chat outage: 429 Retry-After %s for %s, %d grants expire (simulated)", fmtDuration(res.RetryAfter), fmtDuration(res.Outage), res.Grants),
+			fmt.Sprintf("max overstay %s (%d expired, %d users left)", signed(res.MaxOverstay), res.Expired, res.UsersLeft),
+			"0s past deadline", check(res.MaxOverstay <= 0 && res.Expired == res.Grants && res.UsersLeft == 0)},
+		{fmt.Sprintf("  chat calls during the outage (%d grants asked in Slack, %d in Teams)", res.InSlack, res.InTeams),
+			fmt.Sprintf("%d Slack + %d Teams answered 429, %d went through", res.SlackRefused, res.TeamsRefused, res.Through), "", info},
+		{"  after the outage", fmt.Sprintf("%d/%d expiry notices, %d/%d passwords removed, %d lost, %d repeats; caught up %s after its end (wall %s)",
+			res.Notices, res.Grants, res.Scrubbed, res.Grants, res.Lost, res.Repeats, fmtDuration(res.CaughtUp), fmtDuration(res.Wall)),
+			"every message delivered", check(!res.Failed())},
+	}
 }
 
 func printBench(w io.Writer, o benchOptions, rows []benchRow) {

@@ -567,6 +567,7 @@ func (e *env) status(ctx context.Context, args []string) error {
 	fmt.Fprintf(tw, "atlas watchers\t%d polling, %d waiting\t%d applied, %d timed out, %d failed\n",
 		s.Watchers.Watchers, s.Watchers.Waiting, s.Watchers.Applied, s.Watchers.TimedOut, s.Watchers.Failed)
 	fmt.Fprintln(tw, policyRow(s.Policy))
+	fmt.Fprintf(tw, "pipeline\t%d in the inbox, %d in the outbox\t%s\n", s.Pipeline.Inbox, s.Pipeline.Outbox, s.Pipeline.Error)
 	if err := tw.Flush(); err != nil {
 		return err
 	}

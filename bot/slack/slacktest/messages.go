@@ -3,6 +3,7 @@ package slacktest
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -30,6 +31,9 @@ type Message struct {
 	User       string // the recipient of an ephemeral message
 	Deleted    bool
 	PostedAt   time.Time
+	// Original is the message as posted (Via chat.postMessage or
+	// chat.postEphemeral), whatever updates made of it since.
+	Original Revision
 	// Updates are the changes made since the post, oldest first, by
 	// chat.update or by a response_url with replace_original.
 	Updates []Revision
@@ -44,6 +48,12 @@ type Revision struct {
 	Via        string // "chat.update" or "response_url"
 }
 
+// AllText is the revision's text plus the text of its blocks, one per line.
+func (r Revision) AllText() string { return joinText(r.Text, textIn(r.Blocks)) }
+
+// Buttons lists the revision's buttons in order.
+func (r Revision) Buttons() []*slack.ButtonBlockElement { return buttonsIn(r.Blocks) }
+
 // Buttons lists the message's buttons in order (actions blocks and section
 // accessories), so tests can find the Approve button and its value.
 func (m Message) Buttons() []*slack.ButtonBlockElement { return buttonsIn(m.Blocks) }
@@ -57,6 +67,14 @@ func (s *Server) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.messagesLocked(func(*Message) bool { return true })
+}
+
+// CountMessages counts the messages posted (ephemerals included) without
+// copying them (load scenarios poll it).
+func (s *Server) CountMessages() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.messages)
 }
 
 // DMs returns the messages posted to the bot's DM channel with userID.
@@ -109,6 +127,8 @@ func (m *Message) export() Message {
 	out := *m
 	out.BlocksJSON = slices.Clone(m.BlocksJSON)
 	out.Blocks = mustBlocks(m.BlocksJSON)
+	out.Original.BlocksJSON = slices.Clone(m.Original.BlocksJSON)
+	out.Original.Blocks = mustBlocks(m.Original.BlocksJSON)
 	out.Updates = make([]Revision, len(m.Updates))
 	for i, r := range m.Updates {
 		r.BlocksJSON = slices.Clone(r.BlocksJSON)
@@ -225,7 +245,12 @@ func (s *Server) chatPostMessage(req *apiRequest) reply {
 	if code != "" {
 		return errReply(code)
 	}
-	s.checkPacingLocked(ch, req.now)
+	if wait := s.checkPacingLocked(ch, req.now); wait > 0 && s.cfg.enforcePace {
+		rep := errReply("ratelimited")
+		rep.status, rep.retryAfter = http.StatusTooManyRequests, wait
+		return rep
+	}
+	s.lastPost[ch] = req.now
 	m := &Message{
 		Channel:    ch,
 		TS:         s.nextTSLocked(req.now),
@@ -236,24 +261,30 @@ func (s *Server) chatPostMessage(req *apiRequest) reply {
 	if text != nil {
 		m.Text = *text
 	}
+	m.Original = Revision{Text: m.Text, BlocksJSON: blocks, At: req.now, Via: "chat.postMessage"}
 	s.messages = append(s.messages, m)
 	return okReply(map[string]any{"channel": ch, "ts": m.TS, "message": s.messageJSON(m)})
 }
 
-func (s *Server) checkPacingLocked(ch string, now time.Time) {
+// checkPacingLocked records a RulePacing violation for a post to ch at now
+// that comes too soon after the previous one, and answers how much sooner
+// (0 when it is in time).
+func (s *Server) checkPacingLocked(ch string, now time.Time) time.Duration {
 	if s.cfg.pacing <= 0 {
-		return
+		return 0
 	}
-	if last, ok := s.lastPost[ch]; ok && now.Sub(last) < s.cfg.pacing {
-		s.violateLocked(Violation{
-			Rule:    RulePacing,
-			Method:  "chat.postMessage",
-			Channel: ch,
-			At:      now,
-			Detail:  fmt.Sprintf("%s after the previous message, want at least %s", now.Sub(last), s.cfg.pacing),
-		})
+	last, ok := s.lastPost[ch]
+	if !ok || now.Sub(last) >= s.cfg.pacing {
+		return 0
 	}
-	s.lastPost[ch] = now
+	s.violateLocked(Violation{
+		Rule:    RulePacing,
+		Method:  "chat.postMessage",
+		Channel: ch,
+		At:      now,
+		Detail:  fmt.Sprintf("%s after the previous message, want at least %s", now.Sub(last), s.cfg.pacing),
+	})
+	return s.cfg.pacing - now.Sub(last)
 }
 
 func (s *Server) chatPostEphemeral(req *apiRequest) reply {
@@ -285,6 +316,7 @@ func (s *Server) chatPostEphemeral(req *apiRequest) reply {
 	if text != nil {
 		m.Text = *text
 	}
+	m.Original = Revision{Text: m.Text, BlocksJSON: blocks, At: req.now, Via: "chat.postEphemeral"}
 	s.messages = append(s.messages, m)
 	return okReply(map[string]any{"message_ts": m.TS})
 }

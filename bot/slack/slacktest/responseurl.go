@@ -82,6 +82,14 @@ func (s *Server) ResponsePosts(url string) []ResponsePost {
 	return out
 }
 
+// CountResponsePosts counts the posts to response_urls, accepted or not,
+// without copying them (load scenarios poll it).
+func (s *Server) CountResponsePosts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.responsePosts)
+}
+
 // serveResponseURL accepts what slack.PostWebhook and
 // slack.MsgOptionResponseURL send. Rejections answer 404 with a JSON error,
 // which both surface as an error: expired_url after 30 minutes, used_url
@@ -110,9 +118,13 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 	post.Text, post.BlocksJSON, post.ResponseType = msg.Text, blocks, msg.ResponseType
 	post.ReplaceOriginal, post.DeleteOriginal = msg.ReplaceOriginal, msg.DeleteOriginal
 
+	var outageRetry time.Duration
 	s.mu.Lock()
 	ru, ok := s.responseURLs[r.URL.Path]
 	switch {
+	case s.outage.on(now):
+		post.Status, post.Error = http.StatusTooManyRequests, "ratelimited"
+		outageRetry = s.outage.retryAfter
 	case !ok:
 		post.Status, post.Error = http.StatusNotFound, "no_such_url"
 	case now.Sub(ru.created) > ResponseURLLifetime:
@@ -148,6 +160,9 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 	if post.Error != "" {
 		rep = errReply(post.Error)
 		rep.status = post.Status
+		if post.Status == http.StatusTooManyRequests {
+			rep.retryAfter = outageRetry
+		}
 	}
 	rep.write(w)
 }

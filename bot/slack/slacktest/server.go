@@ -60,6 +60,7 @@ type config struct {
 	appID        string
 	clock        Clock
 	pacing       time.Duration
+	enforcePace  bool
 	triggerTTL   time.Duration
 	pingInterval time.Duration
 	log          *slog.Logger
@@ -96,6 +97,15 @@ func WithClock(clock Clock) Option { return func(c *config) { c.clock = clock } 
 // second per channel, so tests use WithPacing(time.Second). The post still
 // succeeds: the point is to prove the bot paces itself, not to fail it.
 func WithPacing(minGap time.Duration) Option { return func(c *config) { c.pacing = minGap } }
+
+// WithPacingLimit is WithPacing enforced, as Slack does: a chat.postMessage
+// to a channel less than minGap after the previous accepted one is refused
+// with HTTP 429 ratelimited and a Retry-After of the rest of the gap
+// rounded up to whole seconds (1 for Slack's one per second), recorded as a
+// RulePacing violation, and is no message.
+func WithPacingLimit(minGap time.Duration) Option {
+	return func(c *config) { c.pacing, c.enforcePace = minGap, true }
+}
 
 // WithTriggerTTL makes trigger ids expire ttl after NewTriggerID (by the
 // injected clock); Slack's is 3 s. Off by default so slow CI machines on the
@@ -161,6 +171,7 @@ type Server struct {
 	violations    []Violation
 	lastPost      map[string]time.Time // channel -> last chat.postMessage
 	faults        map[string]*fault    // method -> how its next calls fail
+	outage        outage
 
 	// Socket Mode
 	tickets   map[string]bool
@@ -175,6 +186,15 @@ type fault struct {
 	remaining int
 	reply     reply
 }
+
+// outage is Slack refusing every call until a time (Outage).
+type outage struct {
+	until      time.Time
+	retryAfter time.Duration
+}
+
+// on says whether the outage refuses a call at now.
+func (o outage) on(now time.Time) bool { return now.Before(o.until) }
 
 // New starts a fake Slack on a loopback port.
 func New(opts ...Option) *Server {
@@ -281,7 +301,7 @@ func (s *Server) Close() {
 
 // Reset forgets everything recorded (calls, messages, views, response posts,
 // violations, envelopes) and all live state tied to it (trigger ids, views,
-// response_urls, pending rate limits and faults, pacing history). The directory (users,
+// response_urls, pending rate limits, faults and outage, pacing history). The directory (users,
 // user groups, channels) and Socket Mode connections are kept.
 func (s *Server) Reset() {
 	s.mu.Lock()
@@ -297,6 +317,7 @@ func (s *Server) Reset() {
 	s.violations = nil
 	s.lastPost = map[string]time.Time{}
 	s.faults = map[string]*fault{}
+	s.outage = outage{}
 	s.envelopes = nil
 	s.notifyLocked()
 }
@@ -315,6 +336,20 @@ func (s *Server) Calls() []Call {
 // CallsTo returns the recorded calls of one method, oldest first.
 func (s *Server) CallsTo(method string) []Call {
 	return slices.DeleteFunc(s.Calls(), func(c Call) bool { return c.Method != method })
+}
+
+// CountCalls counts the recorded calls of one method without copying them
+// (load scenarios poll it).
+func (s *Server) CountCalls(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for i := range s.calls {
+		if s.calls[i].Method == method {
+			n++
+		}
+	}
+	return n
 }
 
 func (c Call) clone() Call {
@@ -364,6 +399,18 @@ func (s *Server) fail(method string, times int, rep reply) {
 		return
 	}
 	s.faults[method] = &fault{remaining: times, reply: rep}
+}
+
+// Outage makes every Web API call and every response_url post answer HTTP
+// 429 with a Retry-After of retryAfter (rounded up to whole seconds) until
+// the fake's clock reaches until: Slack rate limiting the whole app, as in an
+// incident. Nothing is recorded as done meanwhile (no message, no view); the
+// calls are recorded with Status 429 and Error "ratelimited". A zero until
+// ends it at once.
+func (s *Server) Outage(until time.Time, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.outage = outage{until: until, retryAfter: retryAfter}
 }
 
 // Wait blocks until cond reports true, re-checking it whenever the fake
@@ -543,6 +590,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	default:
 		if code := s.authorize(method, call.Token); code != "" {
 			rep = errReply(code)
+		} else if s.outage.on(now) {
+			rep = errReply("ratelimited")
+			rep.status, rep.retryAfter = http.StatusTooManyRequests, s.outage.retryAfter
 		} else if f := s.faults[method]; f != nil {
 			f.remaining--
 			if f.remaining <= 0 {

@@ -207,6 +207,9 @@ func TestChatUpdateHistory(t *testing.T) {
 	if u1.Text != "expired" || string(u1.BlocksJSON) != string(u0.BlocksJSON) {
 		t.Errorf("second update = %+v", u1)
 	}
+	if o := m.Original; o.Text != "pending" || o.Via != "chat.postMessage" || len(o.Buttons()) == 0 || !o.At.Equal(m.PostedAt) {
+		t.Errorf("the message as posted = %+v", o)
+	}
 
 	_, _, _, err = api.UpdateMessage("C1", "123.456", slack.MsgOptionText("x", false))
 	wantSlackError(t, err, "message_not_found")
@@ -591,6 +594,55 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// TestOutage: until the outage's end on the fake's clock, every Web API
+// call and every response_url post answers 429 with the Retry-After, and
+// nothing is done; from its end on, everything works again.
+func TestOutage(t *testing.T) {
+	clock := newFakeClock()
+	srv, api := newServer(t, WithClock(clock))
+	ctx := ctxT(t)
+	url := srv.NewResponseURL()
+	srv.Outage(clock.Now().Add(10*time.Minute), time.Minute)
+	refused := func(what string, err error) {
+		t.Helper()
+		var rl *slack.RateLimitedError
+		if !errors.As(err, &rl) || rl.RetryAfter != time.Minute {
+			t.Fatalf("%s during the outage: %v, want RateLimitedError with RetryAfter 1m", what, err)
+		}
+	}
+	_, _, err := api.PostMessageContext(ctx, alice.ID, slack.MsgOptionText("x", false))
+	refused("chat.postMessage", err)
+	_, err = api.GetUserByEmailContext(ctx, alice.Email)
+	refused("users.lookupByEmail", err)
+	if err := slack.PostWebhookContext(ctx, url, &slack.WebhookMessage{Text: "answer"}); err == nil {
+		t.Fatal("a response_url post went through during the outage")
+	}
+	clock.Advance(10*time.Minute - time.Second)
+	_, _, err = api.PostMessageContext(ctx, alice.ID, slack.MsgOptionText("x", false))
+	refused("chat.postMessage a second before the end", err)
+	if n := len(srv.Messages()); n != 0 {
+		t.Fatalf("%d messages recorded during the outage", n)
+	}
+	if posts := srv.ResponsePosts(url); len(posts) != 1 || posts[0].Status != http.StatusTooManyRequests || posts[0].Error != "ratelimited" || posts[0].Use != 0 {
+		t.Fatalf("response_url posts during the outage: %+v", posts)
+	}
+
+	clock.Advance(time.Second)
+	if _, _, err := api.PostMessageContext(ctx, alice.ID, slack.MsgOptionText("after", false)); err != nil {
+		t.Fatalf("after the outage: %v", err)
+	}
+	if err := slack.PostWebhookContext(ctx, url, &slack.WebhookMessage{Text: "answer"}); err != nil {
+		t.Fatalf("response_url after the outage: %v", err)
+	}
+	calls := srv.CallsTo("chat.postMessage")
+	if len(calls) != 3 || calls[0].Status != http.StatusTooManyRequests || calls[0].Error != "ratelimited" || calls[2].Status != http.StatusOK {
+		t.Errorf("calls = %+v", calls)
+	}
+	if msgs := srv.DMs(alice.ID); len(msgs) != 1 || msgs[0].Original.Text != "after" || msgs[0].Original.Via != "chat.postMessage" {
+		t.Errorf("messages = %+v", msgs)
+	}
+}
+
 func TestPacing(t *testing.T) {
 	clock := newFakeClock()
 	srv, api := newServer(t, WithClock(clock), WithPacing(time.Second))
@@ -616,6 +668,44 @@ func TestPacing(t *testing.T) {
 		if msgs[i].TS <= msgs[i-1].TS {
 			t.Errorf("ts %s after %s", msgs[i].TS, msgs[i-1].TS)
 		}
+	}
+}
+
+// TestPacingLimit: enforced, a post too soon after the previous one to the
+// same channel is refused with 429 Retry-After 1 (the rest of the gap,
+// rounded up), counted as a violation, and is no message; the gap runs from
+// the last accepted post.
+func TestPacingLimit(t *testing.T) {
+	clock := newFakeClock()
+	srv, api := newServer(t, WithClock(clock), WithPacingLimit(time.Second))
+	post := func(ch string) error {
+		_, _, err := api.PostMessage(ch, slack.MsgOptionText("x", false))
+		return err
+	}
+	if err := post("C1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := post("C2"); err != nil { // another channel: fine
+		t.Fatal(err)
+	}
+	clock.Advance(300 * time.Millisecond)
+	var rl *slack.RateLimitedError
+	if err := post("C1"); !errors.As(err, &rl) || rl.RetryAfter != time.Second {
+		t.Fatalf("a post 300ms after the last: %v, want RateLimitedError with RetryAfter 1s", err)
+	}
+	clock.Advance(700 * time.Millisecond) // one second after the accepted post
+	if err := post("C1"); err != nil {
+		t.Fatal(err)
+	}
+	viol := srv.Violations()
+	if len(viol) != 1 || viol[0].Rule != RulePacing || viol[0].Channel != "C1" {
+		t.Fatalf("violations = %+v", viol)
+	}
+	if n := len(srv.Messages()); n != 3 {
+		t.Errorf("%d messages, want 3 (the refused post is none)", n)
+	}
+	if n := srv.CountCalls("chat.postMessage"); n != 4 {
+		t.Errorf("CountCalls = %d, want 4", n)
 	}
 }
 

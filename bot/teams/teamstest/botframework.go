@@ -167,6 +167,8 @@ type BotFramework struct {
 	keysFetches     int
 	members         map[string]map[string]Member // conversation (or AllConversations) -> id -> member
 	faults          []*fault
+	outageUntil     time.Time     // connector calls answer 429 until then (Outage)
+	outageRetry     time.Duration // with this Retry-After
 	activities      []Activity
 	current         map[string]schema.Activity // conversation + "\x00" + activity id -> latest content
 	calls           []Call
@@ -315,6 +317,18 @@ func (bf *BotFramework) Fail(method, pathPattern string, status, times int, retr
 	})
 }
 
+// Outage makes every connector call (send, reply, update, delete, get-member: every path under
+// /v3/) answer 429 Throttled with a Retry-After of retryAfter (in whole seconds, rounded up)
+// until the fake's clock reaches until, as when Teams throttles the bot as a whole. Nothing is
+// recorded as sent meanwhile; the calls are recorded with Status 429. The token endpoint and the
+// OpenID documents (Entra ID and the Bot Framework's login service, not the connector) still
+// answer. A zero until ends it at once. It applies before Fail's faults.
+func (bf *BotFramework) Outage(until time.Time, retryAfter time.Duration) {
+	bf.mu.Lock()
+	defer bf.mu.Unlock()
+	bf.outageUntil, bf.outageRetry = until, retryAfter
+}
+
 // ClearFaults removes every pending fault.
 func (bf *BotFramework) ClearFaults() {
 	bf.mu.Lock()
@@ -457,6 +471,12 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (bf *BotFramework) record(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		at := bf.clock.Now()
+		if retry, ok := bf.inOutage(r, at); ok {
+			bf.addCall(Call{Method: r.Method, Path: r.URL.Path, Status: http.StatusTooManyRequests, At: at})
+			w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+			writeError(w, http.StatusTooManyRequests, faultCode(http.StatusTooManyRequests), "the bot is throttled (outage)")
+			return
+		}
 		if f, ok := bf.takeFault(r); ok {
 			bf.addCall(Call{Method: r.Method, Path: r.URL.Path, Status: f.status, At: at})
 			if f.status == 0 {
@@ -502,6 +522,16 @@ func (bf *BotFramework) addCall(c Call) {
 	bf.mu.Lock()
 	defer bf.mu.Unlock()
 	bf.calls = append(bf.calls, c)
+}
+
+// inOutage says whether r is a connector call refused by the outage at now, and its Retry-After.
+func (bf *BotFramework) inOutage(r *http.Request, now time.Time) (time.Duration, bool) {
+	bf.mu.Lock()
+	defer bf.mu.Unlock()
+	if !now.Before(bf.outageUntil) || !strings.HasPrefix(r.URL.Path, "/v3/") {
+		return 0, false
+	}
+	return bf.outageRetry, true
 }
 
 func (bf *BotFramework) takeFault(r *http.Request) (fault, bool) {

@@ -325,3 +325,49 @@ func TestWaitAndActivityBuilders(t *testing.T) {
 		t.Fatalf("request = %s %v", req.Method, req.Header)
 	}
 }
+
+// stepClock is a clock a test moves by hand.
+type stepClock struct{ now time.Time }
+
+func (c *stepClock) Now() time.Time { return c.now }
+
+// TestOutage: until the outage ends on the fake's clock, every connector call answers 429 with
+// the Retry-After and sends nothing; the token endpoint still answers; afterwards everything
+// works again.
+func TestOutage(t *testing.T) {
+	clock := &stepClock{now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	bf := teamstest.New(teamstest.WithClock(clock))
+	defer bf.Close()
+	bf.AddMember(teamstest.AllConversations, teamstest.Member{ID: "29:alice", Email: "alice@example.com"})
+	bf.Outage(clock.now.Add(10*time.Minute), time.Minute)
+	tok, status := fetchToken(t, bf, "botframework.com", bf.AppPassword())
+	if status != http.StatusOK {
+		t.Fatalf("the token endpoint during the outage: %d", status)
+	}
+	path := "/v3/conversations/" + url.PathEscape("a:conv") + "/activities"
+	for _, c := range []struct{ method, path string }{
+		{http.MethodPost, path}, {http.MethodPut, path + "/1:x"}, {http.MethodGet, "/v3/conversations/a:conv/members/29:alice"},
+	} {
+		resp, body := do(t, bf, c.method, c.path, tok, schema.Activity{Type: schema.Message, Text: "x"})
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "60" {
+			t.Fatalf("%s %s during the outage: %d retry-after %q %v", c.method, c.path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+	clock.now = clock.now.Add(10*time.Minute - time.Second)
+	if resp, _ := do(t, bf, http.MethodPost, path, tok, schema.Activity{Type: schema.Message, Text: "x"}); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a second before the end: %d", resp.StatusCode)
+	}
+	if n := len(bf.Activities()); n != 0 {
+		t.Fatalf("%d activities recorded during the outage", n)
+	}
+	clock.now = clock.now.Add(time.Second)
+	if resp, _ := do(t, bf, http.MethodPost, path, tok, schema.Activity{Type: schema.Message, Text: "after"}); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("after the outage: %d", resp.StatusCode)
+	}
+	if n := bf.CallCount(http.MethodPost, "/v3/conversations/*/activities"); n != 3 {
+		t.Errorf("%d sends recorded, want 3 (two refused)", n)
+	}
+	if acts := bf.Activities(); len(acts) != 1 || acts[0].Activity.Text != "after" {
+		t.Errorf("activities = %+v", acts)
+	}
+}

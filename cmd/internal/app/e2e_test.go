@@ -279,6 +279,13 @@ func TestHealthReadinessMetricsAndAdmin(t *testing.T) {
 	if s := status(t, h); !s.Ready || s.Store.State != "up" {
 		t.Fatalf("status: %+v", s)
 	}
+	// The command was run and its card sent: nothing waits in the inbox or
+	// the outbox (the card's delivery leaves the outbox a moment after the
+	// DM reached Slack).
+	h.Eventually("an empty pipeline", func() bool {
+		p := status(t, h).Pipeline
+		return p.Inbox == 0 && p.Outbox == 0 && p.Error == ""
+	})
 
 	// Atlas down: this replica still takes webhooks (ready), while the
 	// metrics and the admin status say Atlas is down, and why.

@@ -8,6 +8,11 @@ import (
 	"time"
 )
 
+// idleConnsPerHost is how many idle connections to one platform host are
+// kept: at least the workers that call it at once (bot.DefaultInboxWorkers
+// and the dispatcher's).
+const idleConnsPerHost = 64
+
 // countingTransport counts a chat platform's API calls by method and status
 // class, and its 429s, for /metrics. It wraps the transport the adapter
 // would use anyway.
@@ -22,6 +27,11 @@ type countingTransport struct {
 
 func newCountingTransport(method func(*http.Request) string) *countingTransport {
 	base := http.DefaultTransport.(*http.Transport).Clone()
+	// The inbox's and the dispatcher's workers call the platform at once;
+	// the default of 2 idle connections per host would close all the
+	// others after each call, and every call would pay a new connection
+	// (a TLS handshake, in production).
+	base.MaxIdleConnsPerHost = idleConnsPerHost
 	return &countingTransport{base: base, method: method, calls: map[string]float64{}}
 }
 

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -25,6 +26,17 @@ type Status struct {
 	Watchers WatcherStatus     `json:"watchers"`
 	// Policy is the access policy in force, and the last reload's outcome.
 	Policy PolicyStatus `json:"policy"`
+	// Pipeline is what waits in the inbox and the outbox.
+	Pipeline PipelineStatus `json:"pipeline"`
+}
+
+// PipelineStatus counts what was acknowledged and not finished yet (the
+// inbox) and what was decided and not sent yet (the outbox's deliveries):
+// both empty means jitbot has caught up with everything it took and said.
+type PipelineStatus struct {
+	Inbox  int    `json:"inbox"`
+	Outbox int    `json:"outbox"`
+	Error  string `json:"error,omitempty"` // the store could not say
 }
 
 // StoreStatus says whether the store answers.
@@ -62,6 +74,12 @@ func (m *Main) status(ctx context.Context) Status {
 	}
 	s.Ready = m.ready(ctx) == nil
 	s.Policy, _ = m.policy.snapshot()
+	var ierr, oerr error
+	s.Pipeline.Inbox, _, ierr = m.db.InboxDepth(ctx)
+	s.Pipeline.Outbox, _, oerr = m.db.OutboxDepth(ctx)
+	if err := errors.Join(ierr, oerr); err != nil {
+		s.Pipeline.Error = err.Error()
+	}
 	for _, d := range m.health.snapshot() {
 		switch d.Name {
 		case "slack":

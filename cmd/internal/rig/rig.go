@@ -83,9 +83,10 @@ type Options struct {
 	Dir string
 	// Clock is jitbot's and the Atlas simulator's time (nil: real time);
 	// with SlackClock the Slack fake's too (its response URLs and message
-	// timestamps then follow the demo's time).
-	Clock      Clock
-	SlackClock bool
+	// timestamps then follow the demo's time), with TeamsClock the Bot
+	// Framework fake's (its tokens, recorded times and outages).
+	Clock                  Clock
+	SlackClock, TeamsClock bool
 	// Slack and Teams run the Slack fake and the Bot Framework fake and
 	// configure jitbot for them.
 	Slack, Teams bool
@@ -101,6 +102,8 @@ type Options struct {
 	Clusters []atlastest.Cluster
 	// SlackUsers are added to the Slack fake, besides alice, olivia and dana.
 	SlackUsers []slacktest.User
+	// SlackOptions are added to the Slack fake's (slacktest.WithPacingLimit).
+	SlackOptions []slacktest.Option
 	// NobodyInSlack leaves the Slack workspace empty, so no direct message is
 	// sent. Scenarios on a frozen simulated clock need it: Slack's one
 	// message per second per channel would otherwise cost a real second for
@@ -210,7 +213,7 @@ func New(o Options) (r *Rig, err error) {
 		if o.SlackClock && o.Clock != nil {
 			opts = append(opts, slacktest.WithClock(o.Clock))
 		}
-		r.Slack = slacktest.New(opts...)
+		r.Slack = slacktest.New(append(opts, o.SlackOptions...)...)
 		if !o.NobodyInSlack {
 			for _, u := range append([]slacktest.User{Alice, Olivia, Dana}, o.SlackUsers...) {
 				r.Slack.AddUser(u)
@@ -224,7 +227,11 @@ func New(o Options) (r *Rig, err error) {
 		slackYAML = fmt.Sprintf("slack: {bot_token: %s, signing_secret: %s, api_url: %q%s}", BotToken, SigningSecret, r.Slack.APIURL(), approvals)
 	}
 	if o.Teams {
-		r.BF = teamstest.New()
+		var opts []teamstest.Option
+		if o.TeamsClock && o.Clock != nil {
+			opts = append(opts, teamstest.WithClock(o.Clock))
+		}
+		r.BF = teamstest.New(opts...)
 		r.BF.AddMember(teamstest.AllConversations, OliviaInTeams)
 		r.BF.AddMember(teamstest.AllConversations, BobInTeams)
 		// The fake's users are in its tenant, and its connector is on loopback, not on

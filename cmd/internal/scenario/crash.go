@@ -15,6 +15,7 @@ import (
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
+	"github.com/jitbot/jitbot/bot/teams/teamstest"
 	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/cmd/internal/rig"
 	"github.com/jitbot/jitbot/flows"
@@ -36,9 +37,14 @@ import (
 //     event led to the state it is in; one submission; an active grant has
 //     its user, its start and its deadline = start + duration + extensions;
 //     an ended one its end).
-// After the last run it starts jitbot once more, lets it settle, and checks
-// the same again, plus that no grant kept its Atlas user past its deadline
-// plus one sweep tick plus one round trip while jitbot was up.
+// Every other run ends instead right after an ack (crash_ack.go), and after
+// every kill no acknowledged action has been done twice.
+// After the last run it starts jitbot once more, lets it settle (nothing
+// under way, the inbox and the outbox empty), and checks the same again,
+// plus that no grant kept its Atlas user past its deadline plus one sweep
+// tick plus one round trip while jitbot was up, that every acknowledged
+// action was done once and answered, and that every message was delivered,
+// any repeat explained by a kill (chatlog.go).
 
 // CrashResult is what the crash scenario found.
 type CrashResult struct {
@@ -57,11 +63,37 @@ type CrashResult struct {
 	Settle       time.Duration
 	Violations   []string
 	Wall         time.Duration
+
+	// AckKills counts the kills right after an ack, by what was acknowledged
+	// (AckKinds); ClickFallbacks the runs that had nothing to click on (the
+	// inbox behind) and acknowledged a slash command instead.
+	AckKills       map[string]int
+	ClickFallbacks int
+	// Acked is the acknowledged submissions and Approve clicks followed to
+	// their effect (AckedAfterKill of them right before a kill);
+	// LostRequests those never done or never answered, DuplicateRequests
+	// those done twice, Refused (RefusedAfterKill) those jitbot refused and
+	// said why (a request under way on that resource already, a click on a
+	// request that timed out meanwhile).
+	Acked, AckedAfterKill, LostRequests, DuplicateRequests, Refused, RefusedAfterKill int
+	// Messages is what jitbot posted into conversations (Slack, Teams);
+	// LostMessages what the audit log asked for and nobody got.
+	Messages, LostMessages int
+	// Repeats are messages posted twice into one conversation; Explained
+	// (RepeatsExplained of them) by a kill in their send-to-commit window,
+	// Unexplained by nothing.
+	Repeats, RepeatsExplained int
+	Explained, Unexplained    []string
+	// StaleCopies are approval cards that still offer Approve on a decided
+	// request because they are the first copy of an explained repeat: their
+	// reference was never committed, so no refresh can reach them.
+	StaleCopies int
 }
 
 // Failed reports whether any invariant was broken.
 func (c CrashResult) Failed() bool {
-	return c.Orphans > 0 || c.Missing > 0 || c.PastDeadline > 0 || len(c.Problems) > 0 || !c.AuditOK || c.Unsettled > 0 || len(c.Violations) > 0
+	return c.Orphans > 0 || c.Missing > 0 || c.PastDeadline > 0 || len(c.Problems) > 0 || !c.AuditOK || c.Unsettled > 0 || len(c.Violations) > 0 ||
+		c.LostRequests > 0 || c.DuplicateRequests > 0 || c.LostMessages > 0 || c.Repeats != c.RepeatsExplained
 }
 
 // crashFlow: grants of one or two minutes, extendable to three, pending
@@ -81,7 +113,7 @@ const crashFlow = `  - name: crash
 const (
 	crashSeeded     = 10 // grants made before the first run, expiring during the runs
 	crashSeedPrefix = "seed"
-	crashUsers      = 20
+	crashUsers      = 40
 	crashRoundTrip  = time.Second // allowance for one Atlas round trip in the deadline check
 )
 
@@ -99,12 +131,24 @@ type crashRun struct {
 	people  map[string]slacktest.User // by email
 	journal []string                  // what the current run did, for reports
 	logPath string
+
+	teamsPeople map[string]teamstest.Member // the requesters in Teams, by email
+	live        map[string]int              // requests under way by requester, as of the run's start
+	busy        map[string]bool             // requester and resource of a request under way, as of the run's start
+	asked       map[string]int              // requester and resource of acknowledged requests: the run that asked
+	seq         int                         // makes reasons unique
+	acked       []acked                     // acknowledged actions, to be done exactly once
+	reserved    map[string]bool             // requests an ack kill clicks on: the bursts leave them alone
+	twice       map[string]bool             // acked markers already counted as done twice
+	formsUsed   map[string]bool             // request forms submitted
+	kills       []time.Time                 // when each killed process was gone
+	chat        chatLog                     // what jitbot wrote, read at the end
 }
 
 // Crash runs the crash scenario: runs kills, then a settle of at most
 // settle. exe is the jitbot binary.
 func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.Duration, seed uint64, reporter atlastest.Reporter) (CrashResult, error) {
-	res := CrashResult{Actions: map[string]int{}, ByState: map[flows.State]int{}}
+	res := CrashResult{Actions: map[string]int{}, ByState: map[flows.State]int{}, AckKills: map[string]int{}}
 	if exe == "" {
 		return res, errors.New("crash: no jitbot binary to run")
 	}
@@ -120,7 +164,7 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 		users = append(users, u)
 		people[u.Email] = u
 	}
-	r, err := rig.New(rig.Options{Slack: true, SlackUsers: users, Listen: addr, ApplyPolls: 1, Flows: crashFlow, Reporter: reporter})
+	r, err := rig.New(rig.Options{Slack: true, Teams: true, SlackUsers: users, Listen: addr, ApplyPolls: 1, Flows: crashFlow, Reporter: reporter})
 	if err != nil {
 		return res, err
 	}
@@ -130,8 +174,21 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 		return res, err
 	}
 	c := &crashRun{r: r, exe: exe, addr: addr, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), res: &res,
-		poster: rig.NewPoster(addr), admin: app.NewAdminClient(cfg), people: people, logPath: filepath.Join(r.Dir, "serve.log")}
+		poster: rig.NewPoster(addr), admin: app.NewAdminClient(cfg), people: people, logPath: filepath.Join(r.Dir, "serve.log"),
+		teamsPeople: map[string]teamstest.Member{}, reserved: map[string]bool{}, asked: map[string]int{}, twice: map[string]bool{}, formsUsed: map[string]bool{}}
 	defer c.poster.Close()
+	if path := os.Getenv("CRASH_DEBUG"); path != "" {
+		// jitbot's log, kept whatever the outcome.
+		defer func() {
+			raw, _ := os.ReadFile(c.logPath)
+			_ = os.WriteFile(path, raw, 0o600)
+		}()
+	}
+	for i := range crashTeamsUsers {
+		m := teamsRequester(i)
+		r.BF.AddMember(teamsConv(m), m)
+		c.teamsPeople[m.Email] = m
+	}
 
 	if err := c.seedExpiring(ctx, crashSeeded); err != nil {
 		return res, err
@@ -142,11 +199,27 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 		if err != nil {
 			return res, fmt.Errorf("run %d: %w", run, err)
 		}
-		c.burst(ctx)
-		delay := time.Duration(c.rng.Int64N(int64(maxKillDelay) + 1))
-		c.note("kill -9 after %s", delay)
-		time.Sleep(delay)
-		p.Kill()
+		views := c.grants(ctx)
+		ack, target := "", ""
+		if run%2 == 1 {
+			ack = AckKinds[(run/2)%len(AckKinds)]
+			if ack == ackClick {
+				target = c.clickTarget(views)
+			}
+		}
+		c.burst(ctx, views)
+		if ack != "" {
+			if err := c.ackThenKill(ctx, p, ack, target); err != nil {
+				c.kills = append(c.kills, time.Now())
+				return res, fmt.Errorf("run %d: %s: %w (%s)", run, ack, err, strings.Join(c.journal, "; "))
+			}
+		} else {
+			delay := time.Duration(c.rng.Int64N(int64(maxKillDelay) + 1))
+			c.note("kill -9 after %s", delay)
+			time.Sleep(delay)
+			p.Kill()
+		}
+		c.kills = append(c.kills, time.Now())
 		res.Runs++
 		if err := c.check(ctx, false, time.Time{}); err != nil {
 			return res, fmt.Errorf("after run %d (%s): %w", run, strings.Join(c.journal, "; "), err)
@@ -168,6 +241,11 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 			p.Kill()
 			return res, err
 		}
+		st, err := c.admin.Status(ctx)
+		if err != nil {
+			p.Kill()
+			return res, err
+		}
 		c.pastDeadline(views, up)
 		busy := 0
 		for _, v := range views {
@@ -176,8 +254,10 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 				busy++
 			}
 		}
-		if (busy == 0 && time.Since(up) > 2*SweepTick) || time.Now().After(settleBy) {
-			res.Unsettled = busy
+		// Nothing under way, nothing waiting to be done or said.
+		idle := busy == 0 && st.Pipeline.Inbox == 0 && st.Pipeline.Outbox == 0 && st.Pipeline.Error == ""
+		if (idle && time.Since(up) > 2*SweepTick) || time.Now().After(settleBy) {
+			res.Unsettled = busy + st.Pipeline.Inbox
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -189,10 +269,6 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 	}
 	if err := c.check(ctx, true, stopped); err != nil {
 		return res, fmt.Errorf("at the end: %w", err)
-	}
-	if os.Getenv("CRASH_DEBUG") != "" {
-		raw, _ := os.ReadFile(c.logPath)
-		_ = os.WriteFile(os.Getenv("CRASH_DEBUG"), raw, 0o600)
 	}
 	res.Violations = r.Atlas.SpecViolations()
 	res.Wall = time.Since(began)
@@ -272,18 +348,27 @@ func (c *crashRun) seedExpiring(ctx context.Context, n int) error {
 	return nil
 }
 
-// burst sends one to four random actions, each acknowledged before the next.
-func (c *crashRun) burst(ctx context.Context) {
+// grants lists the requests (nil when jitbot does not answer) and counts
+// the requests under way per requester.
+func (c *crashRun) grants(ctx context.Context) []app.GrantView {
 	views, err := c.admin.Grants(ctx, "all")
 	if err != nil {
 		c.note("no list: %v", err)
 		views = nil
 	}
-	// The seeded grants are left alone, to expire.
+	c.noteLive(views)
+	return views
+}
+
+// burst sends one to four random actions, each acknowledged before the
+// next, on the requests as views lists them.
+func (c *crashRun) burst(ctx context.Context, views []app.GrantView) {
+	// The seeded grants are left alone, to expire, and so are the requests
+	// an ack kill clicks on.
 	in := func(states ...flows.State) []app.GrantView {
 		var out []app.GrantView
 		for _, v := range views {
-			if slices.Contains(states, flows.State(v.State)) && !strings.HasPrefix(v.ID, crashSeedPrefix) {
+			if slices.Contains(states, flows.State(v.State)) && !strings.HasPrefix(v.ID, crashSeedPrefix) && !c.reserved[v.ID] {
 				out = append(out, v)
 			}
 		}
@@ -293,7 +378,7 @@ func (c *crashRun) burst(ctx context.Context) {
 	for range 1 + c.rng.IntN(4) {
 		pending, active := in(flows.StatePending), in(flows.StateActive)
 		live := in(flows.StateApproved, flows.StateProvisioning, flows.StateActive)
-		actions := []string{"submit", "submit", "submit", "approve", "approve", "approve", "deny", "cancel", "revoke", "extend"}
+		actions := []string{"submit", "submit", "submit", "teams", "approve", "approve", "approve", "deny", "cancel", "revoke", "extend"}
 		action := actions[c.rng.IntN(len(actions))]
 		switch {
 		case (action == "approve" || action == "deny" || action == "cancel") && len(pending) == 0,
@@ -302,12 +387,11 @@ func (c *crashRun) burst(ctx context.Context) {
 		}
 		var err error
 		switch action {
-		case "submit":
-			u := rig.Requester(c.rng.IntN(crashUsers))
-			d := []string{"1m", "2m"}[c.rng.IntN(2)]
-			text := fmt.Sprintf("request %s read %s CRASH-%d", crashResources[c.rng.IntN(len(crashResources))], d, c.res.Runs)
-			err = c.slash(ctx, u, text)
-			c.note("%s: %s", u.Name, text)
+		case "submit", "teams":
+			var a acked
+			email, res := c.requester(action == "teams", "")
+			a, err = c.submit(ctx, email, res, false)
+			c.note("%s", a)
 		case "approve":
 			v := pick(pending)
 			err = c.click(ctx, rig.Olivia, "approve:"+v.ID)
@@ -318,19 +402,19 @@ func (c *crashRun) burst(ctx context.Context) {
 			c.note("deny %s", v.ID)
 		case "cancel":
 			v := pick(pending)
-			err = c.slash(ctx, c.people[v.Requester], "cancel "+v.ID)
+			err = c.say(ctx, v.Requester, "cancel "+v.ID)
 			c.note("cancel %s", v.ID)
 		case "revoke":
 			v := pick(live)
-			who := c.people[v.Requester]
+			who := v.Requester
 			if c.rng.IntN(3) == 0 {
-				who = rig.Dana // an admin
+				who = rig.Dana.Email // an admin
 			}
-			err = c.slash(ctx, who, "revoke "+v.ID+" done")
-			c.note("revoke %s (%s, %s)", v.ID, v.State, who.Name)
+			err = c.say(ctx, who, "revoke "+v.ID+" done")
+			c.note("revoke %s (%s, %s)", v.ID, v.State, who)
 		case "extend":
 			v := pick(active)
-			err = c.slash(ctx, c.people[v.Requester], "extend "+v.ID+" 1m")
+			err = c.say(ctx, v.Requester, "extend "+v.ID+" 1m")
 			c.note("extend %s", v.ID)
 		}
 		c.res.Actions[action]++
@@ -468,6 +552,14 @@ func (c *crashRun) check(ctx context.Context, final bool, stopped time.Time) err
 		c.res.Requests = len(rs)
 		for _, r := range rs {
 			c.res.ByState[r.State]++
+		}
+		c.chat = readChat(c.r.Slack, c.r.BF)
+	}
+	c.res.Acked = len(c.acked)
+	c.checkOnce(rs, events, final)
+	if final {
+		if err := c.checkMessages(ctx, db, rs, events, sum.Records); err != nil {
+			return err
 		}
 	}
 	if len(c.res.Problems) > before {

@@ -1,6 +1,7 @@
 // Package scenario holds the scenarios behind DESIGN §8's budget: load,
 // approval click to credentials, duplicate delivery, expiry under Atlas's
-// rate limit, downtime, kill -9 at random points, and a long history. Each
+// rate limit, downtime, a chat outage, kill -9 at random points and right
+// after acks, and a long history. Each
 // runs the real jitbot (app.Main, its HTTP handlers, the store on disk; or
 // the jitbot binary as `jitbot serve`) in a rig against the simulators and
 // returns what it measured. jitbot-bench prints the figures; this package's

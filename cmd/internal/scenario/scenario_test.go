@@ -43,6 +43,33 @@ func TestExpiryUnderARateLimit(t *testing.T) {
 	}
 }
 
+// TestChatOutage: every Slack and Teams call answers 429 Retry-After: 60
+// for 10 minutes (simulated) while 100 grants (75 asked in Slack, 25 in
+// Teams) expire one after the other: every Atlas user is deleted by its
+// deadline, no chat call goes through during the outage, and afterwards
+// every requester is told of the expiry and has the password removed from
+// their credentials message, with nothing left in the outbox, nothing
+// dropped and nothing posted twice.
+func TestChatOutage(t *testing.T) {
+	if testing.Short() {
+		// About 10 s once Slack's Send answers a 429 with bot.RateLimited
+		// at once; a minute while it sleeps out the Retry-Afters itself.
+		t.Skip("a minute of real time")
+	}
+	began := time.Now()
+	res, err := Outage(context.Background(), 100, 10*time.Minute, time.Minute, t)
+	t.Logf("%+v (in %s)", res, time.Since(began).Round(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed() {
+		t.Fatalf("problems: %v", res.Problems)
+	}
+	if res.InSlack != 75 || res.InTeams != 25 {
+		t.Fatalf("%d grants asked in Slack, %d in Teams", res.InSlack, res.InTeams)
+	}
+}
+
 // TestDowntime: jitbot is down while 50 grants expire; the sweep it runs at
 // start-up deletes every user.
 func TestDowntime(t *testing.T) {
@@ -143,20 +170,27 @@ func TestScale(t *testing.T) {
 }
 
 // TestCrash runs `jitbot serve` as a process (the jitbot binary TestMain
-// built), kills it with SIGKILL at random points of random
-// journeys, 200 times, and checks after every kill and at the end: no
+// built) and kills it with SIGKILL 10 times (JITBOT_CRASH_RUNS: more;
+// jitbot-bench runs 200): at random points of random journeys in Slack and
+// Teams, and every other time the instant jitbot has acknowledged a slash
+// command, a submitted request form, an Approve click or a Teams message
+// (each at least once). It checks after every kill and at the end: no
 // orphaned Atlas user, no active grant without its user, the audit chain
-// intact and in agreement with every request, nothing left half-done, and
-// no user kept past its deadline plus a tick and a round trip.
-const crashTestRuns = 200
-
+// intact and in agreement with every request, nothing left half-done, no
+// user kept past its deadline plus a tick and a round trip; every
+// acknowledged request made and every acknowledged click recorded exactly
+// once, and answered; every message the audit log asked for delivered (the
+// outbox empty, each request's people told of its end, of their
+// credentials, of what waits for them); and every message posted twice
+// into a conversation explained by a kill between its arrival and the
+// commit that records it.
 func TestCrash(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs jitbot as a subprocess 200 times")
+		t.Skip("runs jitbot as a subprocess")
 	}
 	// A fixed seed picks the same journeys each time (the kills still land
 	// wherever real time puts them); JITBOT_CRASH_SEED tries others.
-	seed := uint64(1)
+	seed, runs := uint64(1), 10
 	if v := os.Getenv("JITBOT_CRASH_SEED"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
@@ -164,14 +198,36 @@ func TestCrash(t *testing.T) {
 		}
 		seed = n
 	}
-	t.Logf("seed %d", seed)
-	res, err := Crash(context.Background(), jitbotExe, crashTestRuns, 400*time.Millisecond, time.Minute, seed, t)
-	t.Logf("%d runs in %s: %d checks, actions %v, %d requests %v, audit %d records, settled in %s",
-		res.Runs, res.Wall.Round(time.Second), res.Checks, res.Actions, res.Requests, res.ByState, res.AuditRecords, res.Settle.Round(time.Millisecond))
+	if v := os.Getenv("JITBOT_CRASH_RUNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 8 {
+			t.Fatalf("JITBOT_CRASH_RUNS: %q: want a number, at least 8 (every kind of ack kill)", v)
+		}
+		runs = n
+	}
+	t.Logf("seed %d, %d kills", seed, runs)
+	res, err := Crash(context.Background(), jitbotExe, runs, 400*time.Millisecond, 3*time.Minute, seed, t)
+	t.Logf("%d runs in %s: %d checks, actions %v, ack kills %v, %d requests %v, audit %d records, settled in %s",
+		res.Runs, res.Wall.Round(time.Second), res.Checks, res.Actions, res.AckKills, res.Requests, res.ByState, res.AuditRecords, res.Settle.Round(time.Millisecond))
+	t.Logf("%d acknowledged actions followed (%d right before a kill): %d lost, %d done twice, %d (%d) refused and answered; %d messages: %d lost, %d repeats (%d explained, leaving %d stale copies of cards)",
+		res.Acked, res.AckedAfterKill, res.LostRequests, res.DuplicateRequests, res.Refused, res.RefusedAfterKill, res.Messages, res.LostMessages, res.Repeats, res.RepeatsExplained, res.StaleCopies)
+	for _, r := range res.Explained {
+		t.Logf("repeat: %s", r)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Failed() || res.Runs != crashTestRuns {
+	if res.Failed() || res.Runs != runs {
 		t.Fatalf("%+v", res)
+	}
+	for _, kind := range AckKinds {
+		if res.AckKills[kind] == 0 {
+			t.Errorf("no kill right after the ack of a %s: %v", kind, res.AckKills)
+		}
+	}
+	// What is acknowledged right before a kill asks for what nobody else
+	// has: it is made, not refused, and so checked to be made once.
+	if res.AckedAfterKill < runs/2 || res.RefusedAfterKill*2 > res.AckedAfterKill || res.Messages == 0 {
+		t.Errorf("too little to check: %d actions acknowledged right before a kill, %d of them refused; %d messages", res.AckedAfterKill, res.RefusedAfterKill, res.Messages)
 	}
 }

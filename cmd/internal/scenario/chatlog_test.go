@@ -1,0 +1,61 @@
+package scenario
+
+import (
+	"testing"
+	"time"
+)
+
+// TestRepeatsAreExplainedOnlyByAKillInTheirWindow: a message posted twice
+// into a conversation is explained only by a kill after the first copy,
+// before the second, with nothing else written there in between and no
+// reference to the first copy stored; the same content in another
+// conversation is no repeat.
+func TestRepeatsAreExplainedOnlyByAKillInTheirWindow(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	post := func(conv, id string, ms int, content string) chatPost {
+		return chatPost{Platform: "slack", Conv: conv, ID: id, At: at(ms), Content: content, Text: content}
+	}
+	log := func(posts ...chatPost) chatLog {
+		l := chatLog{posts: map[string][]chatPost{}, calls: map[string][]time.Time{}}
+		for _, p := range posts {
+			l.posts["slack:"+p.Conv] = append(l.posts["slack:"+p.Conv], p)
+			l.calls["slack:"+p.Conv] = append(l.calls["slack:"+p.Conv], p.At)
+		}
+		return l
+	}
+	kills := []time.Time{at(150), at(400)}
+	tests := []struct {
+		name      string
+		log       chatLog
+		refs      map[string]bool
+		repeats   int
+		explained bool
+	}{
+		{"no repeat", log(post("D1", "1", 100, "a"), post("D1", "2", 200, "b"), post("D2", "3", 300, "a")), nil, 0, false},
+		{"killed after the first copy", log(post("D1", "1", 100, "a"), post("D1", "2", 200, "a")), nil, 1, true},
+		{"no kill in between", log(post("D1", "1", 160, "a"), post("D1", "2", 300, "a")), nil, 1, false},
+		{"another call before the kill", log(post("D1", "1", 100, "a"), post("D1", "2", 120, "b"), post("D1", "3", 200, "a")), nil, 1, false},
+		{"another call after the kill", log(post("D1", "1", 100, "a"), post("D1", "2", 170, "b"), post("D1", "3", 200, "a")), nil, 1, true},
+		{"the first copy was recorded", log(post("D1", "1", 100, "a"), post("D1", "2", 200, "a")), map[string]bool{refID("slack", "D1", "1"): true}, 1, false},
+		{"the kill before the first copy", log(post("D1", "1", 420, "a"), post("D1", "2", 500, "a")), nil, 1, false},
+	}
+	for _, tt := range tests {
+		rs := tt.log.repeats(kills, tt.refs)
+		if len(rs) != tt.repeats {
+			t.Errorf("%s: %d repeats, want %d: %v", tt.name, len(rs), tt.repeats, rs)
+			continue
+		}
+		for _, r := range rs {
+			if r.Explained != tt.explained {
+				t.Errorf("%s: explained %v, want %v: %s", tt.name, r.Explained, tt.explained, r)
+			}
+		}
+	}
+	// An update in the conversation counts as jitbot's next call there.
+	l := log(post("D1", "1", 100, "a"), post("D1", "2", 200, "a"))
+	l.calls["slack:D1"] = []time.Time{at(100), at(130), at(200)}
+	if rs := l.repeats(kills, nil); len(rs) != 1 || rs[0].Explained {
+		t.Errorf("an update between the first copy and the kill: %v", rs)
+	}
+}
