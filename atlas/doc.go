@@ -20,10 +20,16 @@
 // when a refresh fails (Catalog.Health, Ping); database-user grants in any of
 // the organization's projects, keyed by the project id the catalog gave
 // (Provisioner.target), so renames change nothing; reconcile across the
-// projects (ManagedGrant.Where); `check -online` for the organization. The
-// Atlas UI grant kind (time-bound project and organization roles) is part B:
-// the simulator already models the users, memberships, roles and event logs
-// it needs (atlastest).
+// projects (ManagedGrant.Where); `check -online` for the organization.
+//
+// [UIAccess] is the provisioner of Atlas UI access (flows.KindAtlasUI):
+// time-bound project and organization roles for a person's own Atlas
+// account, recorded on the request before each change so that a crash
+// leaves nothing behind, with the event logs telling the roles someone
+// else gave (kept) and what a person made with a role that creates
+// standing access (reported); its inventory reads the event logs for the
+// roles jitbot gave. [Catalog.Projects] lists an organization's projects
+// for targets that name no cluster.
 //
 // atlas imports flows, the SDK and the standard library. It must not import
 // store, bot or any chat adapter; only cmd/ (cmd/internal/app) wires them

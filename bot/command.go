@@ -37,7 +37,7 @@ func verbs() []Verb {
 type Command struct {
 	Verb      Verb
 	RequestID flows.RequestID // cancel, revoke, extend, rotate
-	Kind      flows.Kind      // request (a database user), network (network access)
+	Kind      flows.Kind      // request (a database user; Atlas UI access), network (network access)
 	Resource  flows.Resource  // request, network
 	Roles     []string        // request: one, or several typed read,readWrite
 	Duration  time.Duration   // request, network, extend
@@ -70,6 +70,8 @@ func Usage() string {
 		"• (no text): open the request form",
 		"• " + requestSyntax,
 		`    e.g. request prod/Cluster0/sales/orders read 1h "INC-123 debugging"`,
+		"• " + uiRequestSyntax + ": Atlas UI access for your own Atlas account",
+		`    e.g. request acme/payments-prod GROUP_READ_ONLY 2h INC-1, or request acme ORG_READ_ONLY 1h INC-1`,
 		"• " + networkSyntax + ": let an address (or a range) reach a project's clusters",
 		`    e.g. network prod 203.0.113.7 2h "INC-123 from home"`,
 		"• list: your requests and active access",
@@ -148,6 +150,11 @@ func parseRequest(rest string) (Command, error) {
 	// message, so overlong words are refused here with a short quote.
 	if err := maxWord("resource", resText, maxResourceLength); err != nil {
 		return Command{}, err
+	}
+	if flows.LooksLikeAtlasRole(roleText) {
+		cmd, err := parseUIRequest(resText, roleText, durText, rest)
+		cmd.Identity = identity // refused by flows, as for any kind
+		return cmd, err
 	}
 	res, err := flows.ParseResource(resText)
 	if err != nil {

@@ -14,8 +14,11 @@ import (
 // password are those the views always had.
 
 // kindFields are the fields a request card adds for its kind: how a
-// passwordless user signs in.
+// passwordless user signs in; that access is Atlas UI access.
 func kindFields(r *flows.Request) []Field {
+	if r.Kind == flows.KindAtlasUI {
+		return []Field{{Label: "Access", Value: flows.KindName(r.Kind)}}
+	}
 	if r.Auth.Passwordless() {
 		return []Field{{Label: "Sign in with", Value: r.Auth.String() + " (no password)"}}
 	}
@@ -45,6 +48,9 @@ func capitalize(s string) string {
 
 // revokeConfirm is what a Revoke button asks before it ends access.
 func revokeConfirm(r *flows.Request) string {
+	if r.Kind == flows.KindAtlasUI {
+		return "End access to " + r.Resource.String() + " now? jitbot removes the roles it gave " + r.Principal + " (" + flows.FormatRoles(r.Roles) + "); what they held before stays."
+	}
 	if r.Kind == flows.KindAccessListEntry {
 		return "End network access from " + r.Resource.Address + " to " + r.Resource.Integration + " now? " +
 			"New connections from it are refused (unless another grant holds the address); open ones may last a while."
@@ -54,6 +60,9 @@ func revokeConfirm(r *flows.Request) string {
 
 // endedText says what became of the grant once access ended.
 func endedText(r *flows.Request) string {
+	if r.Kind == flows.KindAtlasUI {
+		return "jitbot removed the roles it gave " + r.Principal + " in " + r.Resource.String() + "; what they held before stays."
+	}
 	if r.Kind == flows.KindAccessListEntry {
 		return "Atlas no longer accepts connections from " + r.Resource.Address + " through your grant; jitbot removed the access-list entry, unless another live grant of the address still holds it."
 	}

@@ -476,6 +476,16 @@ func CredentialsGoneCard(r *flows.Request, ev flows.Event, v Viewer) Card {
 	if ev.Type == flows.EventCredentialsRotated {
 		why = "a new " + secret + " replaced it"
 	}
+	if uiAccess(r) {
+		return Card{
+			Title:    "Access of request " + string(r.ID) + " ended",
+			Subtitle: flows.DescribeAccess(r),
+			Fields:   []Field{{Label: "Atlas user", Value: r.Principal, Mono: true}},
+			Text:     "This message told how to use " + flows.DescribeAccess(r) + "; " + why + ".",
+			Status:   "Ended at " + v.FormatTime(ev.At),
+			Tone:     ToneMuted,
+		}
+	}
 	return Card{
 		Title:    "Credentials of request " + string(r.ID) + " removed",
 		Subtitle: flows.DescribeAccess(r),
@@ -602,11 +612,12 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 			Tone:     ToneMuted,
 		}
 	case flows.EventRevokeFailed:
+		subtitle, text := stuckText(r, v)
 		c = Card{
 			Title:    "Could not remove access: request " + string(r.ID),
-			Subtitle: "the " + atlasNoun(r) + " " + r.Principal + " still exists",
+			Subtitle: subtitle,
 			Fields:   alertFields(r, ev),
-			Text:     "jitbot keeps retrying. Atlas deletes " + atlasPronoun(r) + " by itself at " + v.FormatTime(r.BackstopAt) + " at the latest.",
+			Text:     text,
 			Tone:     ToneAlert,
 		}
 	case flows.EventProvisionFailed:
@@ -626,13 +637,16 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 			Tone:     ToneAlert,
 		}
 	case flows.EventGrantMissing:
+		title, subtitle, text := missingText(r)
 		c = Card{
-			Title:    capitalize(atlasNoun(r)) + " missing: request " + string(r.ID),
-			Subtitle: "the active grant's " + strings.TrimPrefix(atlasNoun(r), "Atlas ") + " " + r.Principal + " is gone from Atlas",
+			Title:    title,
+			Subtitle: subtitle,
 			Fields:   alertFields(r, ev),
-			Text:     "Someone deleted it outside jitbot, or Atlas removed it early. The requester has lost access.",
+			Text:     text,
 			Tone:     ToneAlert,
 		}
+	case flows.EventGrantFinding:
+		c = findingCard(r, ev, v)
 	case flows.EventOrphanDeleted:
 		return systemCard(ev, v)
 	default:
@@ -661,15 +675,19 @@ func alertFields(r *flows.Request, ev flows.Event) []Field {
 
 // systemCard tells admins about findings that belong to no live request.
 func systemCard(ev flows.Event, v Viewer) (Card, bool) {
+	if ev.Type == flows.EventGrantFinding {
+		return findingCard(nil, ev, v), true
+	}
 	if ev.Type != flows.EventOrphanDeleted {
 		return Card{}, false
 	}
-	fs := []Field{{Label: "Atlas user", Value: ev.Principal, Mono: true}}
+	title, label := orphanTitle(ev)
+	fs := []Field{{Label: label, Value: ev.Principal, Mono: true}}
 	if ev.RequestID != "" {
 		fs = append(fs, Field{Label: "Request", Value: string(ev.RequestID)})
 	}
 	return Card{
-		Title:    "Deleted an orphaned Atlas user",
+		Title:    title,
 		Subtitle: ev.Principal,
 		Fields:   fs,
 		Text:     ev.Message,

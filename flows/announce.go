@@ -81,7 +81,7 @@ func (s *Service) audience(ev Event, r *Request) []string {
 		}
 	case EventProvisionFailed, EventRevokeFailed:
 		return dedupe(append(requester, admins...))
-	case EventCredentialsUndelivered, EventOrphanDeleted, EventGrantMissing:
+	case EventCredentialsUndelivered, EventOrphanDeleted, EventGrantMissing, EventGrantFinding:
 		return admins
 	}
 	return nil

@@ -35,6 +35,10 @@ const (
 	EventRevoked                EventType = "revoked"
 	EventOrphanDeleted          EventType = "orphan_deleted"
 	EventGrantMissing           EventType = "grant_missing"
+	// EventGrantFinding: a provisioner tells the admins what it found of a
+	// grant (a role someone else gave during it, kept; what a person made
+	// with a role that lets them create standing access).
+	EventGrantFinding EventType = "grant_finding"
 	// EventContactForgotten: an admin had a person's chat contact (and the account it was
 	// bound to) forgotten. It is about no request and tells nobody: the audit log records it.
 	EventContactForgotten EventType = "contact_forgotten"

@@ -67,7 +67,8 @@ type KindSpec struct {
 	AccessDetails bool
 	// Principal names the identity a grant creates in Atlas. It is derived
 	// from the request alone, so that a repeated create finds the same one,
-	// and unique per request.
+	// and unique per request (but for a kind that changes the roles of the
+	// requester's own Atlas account, whose principal is that account).
 	Principal func(requester string, requestID RequestID) string
 	// PrincipalOf, when set, names it instead, from the whole request: what
 	// the grant creates is its target (an access-list entry is its address).
@@ -82,6 +83,17 @@ type KindSpec struct {
 	// Describe says what a grant of roles on t gives, for people ("read on
 	// prod/Cluster0/sales"); nil: the roles on the target.
 	Describe func(roles []string, t Resource) string
+	// CheckTarget, when set, checks a target and its roles against the
+	// integration at submission: what the target alone cannot say
+	// (organization roles need an organization-wide integration).
+	CheckTarget func(in *Integration, t Resource, roles []string) error
+	// CheckFlow, when set, checks a flow of the kind beyond its patterns
+	// and roles; the paths of its problems are relative to the flow.
+	CheckFlow func(fs FlowSpec, in *Integration) ValidationError
+	// OneGrantPerTarget lets a person hold one live grant of the kind per
+	// target, whatever its roles: its grants change the same Atlas identity,
+	// and one grant's end must not take away what another gave.
+	OneGrantPerTarget bool
 }
 
 var kindName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
@@ -170,7 +182,7 @@ func (k KindSpec) validatePattern(g string, orgWide bool) error {
 // builtinKinds are the kinds jitbot grants. A new kind is added here (its
 // spec beside databaseUser) and its provisioner registered in cmd.
 func builtinKinds() []KindSpec {
-	return []KindSpec{databaseUser(), accessListEntry()}
+	return []KindSpec{databaseUser(), accessListEntry(), atlasUI()}
 }
 
 // databaseUser is the kind jitbot began with: a SCRAM user limited to one

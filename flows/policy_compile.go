@@ -275,6 +275,14 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 		}
 	}
 
+	if knownKind && kind.CheckFlow != nil && in != nil {
+		for _, fe := range kind.CheckFlow(fs, in) {
+			v.add(at+"."+fe.Path, "%s", fe.Message)
+		}
+	} else if len(fs.AllowStandingAccess) > 0 {
+		v.add(at+".allow_standing_access", "only flows of kind %s have roles that create standing access", KindAtlasUI)
+	}
+
 	if f.Approvals == 0 {
 		f.Approvals = 1
 	}

@@ -65,6 +65,9 @@ func (p *Policy) Warnings() []FieldError {
 // many as the kind's grammar asks for (a database user, a database), so a
 // shorter pattern stands for the targets below it.
 func (k KindSpec) patternTarget(integration, g string) (Resource, error) {
+	if k.Kind == KindAtlasUI {
+		return uiPatternTarget(integration, g)
+	}
 	segs := strings.Split(g, "/")
 	var err error
 	for depth := len(segs); depth <= k.TargetParts; depth++ {
@@ -74,7 +77,7 @@ func (k KindSpec) patternTarget(integration, g string) (Resource, error) {
 			switch {
 			case i >= depth:
 				parts[i] = ""
-			case i < len(segs) && !strings.ContainsAny(segs[i], `*?[\`):
+			case i < len(segs) && !strings.ContainsAny(segs[i], `*?[\`) && !strings.HasPrefix(segs[i], tagPrefix):
 				parts[i] = segs[i]
 			}
 		}

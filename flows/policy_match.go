@@ -51,6 +51,11 @@ func (a specificity) less(b specificity) bool {
 func globMatches(g string, r Resource, tags TargetTags) bool {
 	pat := strings.Split(g, "/")
 	segs := r.segments()
+	if len(segs) == 0 {
+		// The integration itself (an organization role; a project role in an
+		// integration of one project): * alone covers it.
+		return g == "*"
+	}
 	if len(pat) > len(segs) {
 		return false
 	}
@@ -109,6 +114,9 @@ func (p *Policy) Resolve(r Resource) (Resource, error) {
 	case !ok:
 		return r, nil
 	case in.OrgWide() && r.Project == "":
+		if r == (Resource{Integration: r.Integration}) {
+			return r, nil // the organization itself: the kind says whether it may be (KindAtlasUI)
+		}
 		if r.Cluster == "" {
 			return r, Errorf(EINVALID, "integration %s spans an Atlas organization: name the project after it, as in %s/<project>/<cluster>/<database>", in.Name, in.Name)
 		}
@@ -164,6 +172,13 @@ func (p *Policy) MatchTagged(requester string, kind Kind, r Resource, tags Targe
 		var offered []string
 		for _, f := range admitted {
 			offered = append(offered, f.Roles...)
+		}
+		if k, ok := p.Kind(kind); ok && k.CheckRoles != nil {
+			// Only what may be asked for on r (no organization role on a project).
+			offered = slices.DeleteFunc(offered, func(role string) bool { return k.CheckRoles([]string{role}, r) != nil })
+		}
+		if len(offered) == 0 {
+			return nil, Errorf(EFORBIDDEN, "the access flows that cover %s offer you no role that applies to it (%s)", r, flowNames(admitted))
 		}
 		slices.Sort(offered)
 		offered = slices.Compact(offered)

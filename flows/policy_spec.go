@@ -75,6 +75,11 @@ type FlowSpec struct {
 	WidestPrefixV4 int
 	WidestPrefixV6 int
 	AllowPublic    bool
+
+	// Atlas UI access (kind atlas_ui; kind_ui.go): AllowStandingAccess opts
+	// in, by name, to roles that let a person create access outliving the
+	// grant (GROUP_DATABASE_ACCESS_ADMIN...); each must be among Roles.
+	AllowStandingAccess []string
 }
 
 // FieldError is one problem in a policy, with the path of the field at fault

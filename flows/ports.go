@@ -73,6 +73,12 @@ type Grant struct {
 	// Create, Delete and SetBackstop, read under a lock on the target so
 	// that no holder comes or goes meanwhile.
 	Holders []Grant
+	// State is what the provisioner last recorded of the grant through
+	// Journal (Request.GrantState), as read when the service called it.
+	State string
+	// Journal keeps State on the request and tells the admins what the
+	// provisioner found; nil when the grant belongs to no request.
+	Journal Journal
 }
 
 // Provisioner creates and removes the grants of one kind. Every method is
@@ -146,6 +152,12 @@ type ManagedGrant struct {
 	// access-list entry someone added by hand, which grants of its address
 	// use as it is): it explains those grants, and is never deleted.
 	Foreign bool
+	// Person and Roles describe roles jitbot gave a person's own Atlas
+	// account, which Atlas cannot label: RequestID is then empty, and any
+	// live grant of Person's own of the kind, at Where, with the roles
+	// explains them (reconcile_person.go).
+	Person string
+	Roles  []string
 }
 
 // Provisioners maps each kind of grant to its provisioner: the registry a

@@ -75,6 +75,10 @@ func (s *Service) reconcile(ctx context.Context, integration string, kind Kind, 
 			continue
 		}
 		rep.Managed++
+		if m.RequestID == "" && m.Person != "" {
+			s.reconcilePerson(ctx, integration, kind, m, listedAt, &rep)
+			continue
+		}
 		r, err := s.store.Get(ctx, m.RequestID)
 		if err != nil && ErrorCode(err) != ENOTFOUND {
 			rep.Errors = append(rep.Errors, ErrorMessage(err))
@@ -95,7 +99,7 @@ func (s *Service) reconcile(ctx context.Context, integration string, kind Kind, 
 		if r.Kind.orDefault() == kind && r.Resource.Integration == integration && !present[r.Principal] {
 			rep.Missing = append(rep.Missing, r.ID)
 			ev := Event{Type: EventGrantMissing, RequestID: r.ID, Actor: SystemActor, At: s.clock.Now(), From: r.State, To: r.State, Principal: r.Principal,
-				Message: "the Atlas " + KindName(kind) + " of this active grant is gone"}
+				Message: "the " + atlasThing(kind) + " of this active grant is gone"}
 			if err := s.store.AppendEvents(ctx, ev); err != nil {
 				rep.Errors = append(rep.Errors, err.Error())
 			}

@@ -123,6 +123,10 @@ type Request struct {
 	CredentialsIssuedAt time.Time
 	Extension           *Extension // an extension waiting for approval
 	Extensions          int        // extensions asked for so far
+	// GrantState is what the kind's provisioner recorded of the grant
+	// (Grant.Journal): the intent of each Atlas call, written before it, and
+	// what it found. Opaque to everyone else.
+	GrantState string
 
 	// Side-effect bookkeeping: attempts at the current Atlas operation and when
 	// the next may start (also a lease, so a second worker does not start it).

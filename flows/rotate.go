@@ -26,7 +26,7 @@ func (s *Service) Rotate(ctx context.Context, id RequestID, actor string) (*Requ
 		return nil, Errorf(ECONFLICT, "request %s is %s, not active", r.ID, r.describeState())
 	}
 	if _, ok := s.reissuer(r.Kind); !ok {
-		return nil, Errorf(EINVALID, "request %s grants a %s, which has no secret to replace: there are no new credentials to send", r.ID, KindName(r.Kind))
+		return nil, Errorf(EINVALID, "request %s grants %s, which has no secret to replace: there are no new credentials to send", r.ID, aKind(r.Kind))
 	}
 	if r.Auth.Passwordless() {
 		return nil, Errorf(EINVALID, "request %s signs in with %s, without a password: there is no secret to replace; sign in again as your credentials message says", r.ID, r.Auth)
@@ -44,7 +44,7 @@ func (s *Service) reissuer(k Kind) (Reissuer, bool) {
 func (s *Service) rotate(ctx context.Context, r *Request) (*Request, error) {
 	re, ok := s.reissuer(r.Kind)
 	if !ok {
-		return nil, Errorf(EINVALID, "a %s has no secret to replace", KindName(r.Kind))
+		return nil, Errorf(EINVALID, "%s has no secret to replace", upperFirst(aKind(r.Kind)))
 	}
 	creds, err := re.Reissue(ctx, s.grant(r))
 	if err != nil {

@@ -64,6 +64,11 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if !ok {
 		return nil, Errorf(ENOTFOUND, "there is no integration %q", in.Resource.Integration)
 	}
+	if kind.CheckTarget != nil {
+		if err := kind.CheckTarget(integration, in.Resource, roles); err != nil {
+			return nil, err
+		}
+	}
 	// A target on a cluster is routed to that cluster's owners; one above
 	// the clusters (a project-wide kind) to the integration's.
 	var cluster Cluster
@@ -77,6 +82,8 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 			in.Resource.Project = cluster.Project
 		}
 		in.Resource.ProjectID, in.Resource.ClusterID = cluster.ProjectID, cluster.ID
+	} else if cluster, err = s.aboveClusters(ctx, integration, &in.Resource); err != nil {
+		return nil, err
 	}
 	tags := TargetTags{Project: cluster.ProjectTags, Cluster: cluster.Tags}
 	flow, err := policy.MatchTagged(requester, kind.Kind, in.Resource, tags, roles)
@@ -120,12 +127,15 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 			return nil, Errorf(EFORBIDDEN, "access flow %s needs %d approvals but only %d people other than you can approve %s", flow.Name, flow.Approvals, len(approvers), in.Resource)
 		}
 	}
+	if err := s.checkGrant(ctx, kind, requester, in.Resource, roles); err != nil {
+		return nil, err
+	}
 	mine, err := s.store.Find(ctx, Query{Requester: requester, States: liveStates()})
 	if err != nil {
 		return nil, fmt.Errorf("flows: submit: %w", err)
 	}
 	for _, r := range mine {
-		if r.Kind.orDefault() == kind.Kind && r.Resource.Same(in.Resource) && slices.Equal(r.Roles, roles) {
+		if r.Kind.orDefault() == kind.Kind && r.Resource.Same(in.Resource) && (slices.Equal(r.Roles, roles) || kind.OneGrantPerTarget) {
 			return nil, Errorf(ECONFLICT, "you already have request %s for %s on %s (%s); extend it or cancel it instead", r.ID, FormatRoles(r.Roles), r.Resource, r.describeState())
 		}
 		if principal != "" && r.Principal == principal && r.Resource.Integration == in.Resource.Integration && r.Resource.ProjectID == in.Resource.ProjectID {

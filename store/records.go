@@ -63,6 +63,9 @@ type requestRecord struct {
 	EndedBy             string           `json:"ended_by,omitempty"`
 	EndReason           string           `json:"end_reason,omitempty"`
 	EndedAt             time.Time        `json:"ended_at,omitzero"`
+	// GrantState is the provisioner's record of a grant of several Atlas
+	// calls (flows.Journal); empty for every other.
+	GrantState string `json:"grant_state,omitempty"`
 }
 
 type decisionRecord struct {
@@ -114,7 +117,7 @@ func toRecord(r *flows.Request) requestRecord {
 		ActivatedAt: r.ActivatedAt, ExpiresAt: r.ExpiresAt, RemindAt: r.RemindAt, BackstopAt: r.BackstopAt,
 		BackstopRefreshAt: r.BackstopRefreshAt, CredentialsIssuedAt: r.CredentialsIssuedAt, Extensions: r.Extensions,
 		Attempts: r.Attempts, NextAttemptAt: r.NextAttemptAt, LastError: r.LastError, EndState: string(r.EndState),
-		EndedBy: r.EndedBy, EndReason: r.EndReason, EndedAt: r.EndedAt,
+		EndedBy: r.EndedBy, EndReason: r.EndReason, EndedAt: r.EndedAt, GrantState: r.GrantState,
 	}
 	if len(r.Roles) == 1 {
 		rec.Role = r.Roles[0]
@@ -144,7 +147,7 @@ func (rec requestRecord) request() *flows.Request {
 		RemindAt: rec.RemindAt, BackstopAt: rec.BackstopAt, BackstopRefreshAt: rec.BackstopRefreshAt,
 		CredentialsIssuedAt: rec.CredentialsIssuedAt, Extensions: rec.Extensions, Attempts: rec.Attempts,
 		NextAttemptAt: rec.NextAttemptAt, LastError: rec.LastError, EndState: flows.State(rec.EndState),
-		EndedBy: rec.EndedBy, EndReason: rec.EndReason, EndedAt: rec.EndedAt,
+		EndedBy: rec.EndedBy, EndReason: rec.EndReason, EndedAt: rec.EndedAt, GrantState: rec.GrantState,
 	}
 	if r.Kind == "" {
 		r.Kind = flows.KindDatabaseUser

@@ -63,6 +63,11 @@ type eventJSON struct {
 	APIKeyID       string         `json:"apiKeyId,omitempty"`
 	PublicKey      string         `json:"publicKey,omitempty"`
 	TargetUsername string         `json:"targetUsername,omitempty"`
+	Username       string         `json:"username,omitempty"`
+	UserID         string         `json:"userId,omitempty"`
+	DBUserUsername string         `json:"dbUserUsername,omitempty"`
+	WhitelistEntry string         `json:"whitelistEntry,omitempty"`
+	TargetKey      string         `json:"targetPublicKey,omitempty"`
 	Raw            map[string]any `json:"raw,omitempty"`
 	Links          []link         `json:"links"`
 }
@@ -436,6 +441,10 @@ func (q *request) eventsJSON(o *org, p *project, evs []*Event, keep func(*Event)
 		if e.Actor != "" {
 			ej.APIKeyID, ej.PublicKey = stableID("apiKey", e.Actor), e.Actor
 		}
+		if e.Username != "" {
+			ej.Username, ej.UserID = e.Username, stableID("user", o.id, strings.ToLower(e.Username))
+		}
+		ej.DBUserUsername, ej.WhitelistEntry, ej.TargetKey = e.DBUser, e.AccessListEntry, e.APIKey
 		if raw {
 			ej.Raw = map[string]any{"_t": "USER_AUDIT", "id": e.ID, "cre": ej.Created, "orgId": o.id, "orgName": o.name,
 				"description": describeRoles(e), "severity": "INFO"}

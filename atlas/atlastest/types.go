@@ -188,6 +188,13 @@ type Event struct {
 	// Actor made the change: the API key's public key or the service account's client id;
 	// empty for changes made through the Go helpers.
 	Actor string
+	// Username is the person who made the change in the Atlas UI (AsUser, RecordUserEvent),
+	// instead of an API credential: listed as the event's username and userId.
+	Username string
+	// DBUser, AccessListEntry and APIKey name what a person's change created (a database
+	// user, an IP access-list entry, an API key): dbUserUsername, whitelistEntry and
+	// targetPublicKey.
+	DBUser, AccessListEntry, APIKey string
 	// TargetUsername is the Atlas user the change was about.
 	TargetUsername string
 	// Added and Removed are the roles the change gave and took away. Atlas keeps these in

@@ -31,10 +31,13 @@ func (e *env) explain(args []string) error {
 	if fs.NArg() == 3 {
 		roles = flows.ParseRoles(fs.Arg(2))
 	}
-	// An address (prod/203.0.113.7) asks about network access; anything else, a database user.
+	// An address (prod/203.0.113.7) asks about network access, Atlas roles
+	// (GROUP_READ_ONLY) about Atlas UI access; anything else, a database user.
 	var kind flows.Kind
 	if _, err := flows.ParseAddressTarget(fs.Arg(1)); err == nil {
 		kind = flows.KindAccessListEntry
+	} else if fs.NArg() == 3 && flows.LooksLikeAtlasRole(fs.Arg(2)) {
+		kind = flows.KindAtlasUI
 	}
 	ex, err := policy.Explain(fs.Arg(0), kind, fs.Arg(1), roles)
 	if err != nil {
@@ -57,7 +60,11 @@ func writeExplanation(w io.Writer, ex *flows.Explanation) {
 	if len(ex.Roles) > 0 {
 		asked = flows.FormatRoles(ex.Roles)
 	}
-	fmt.Fprintf(w, "%s asking for %s on %s (a %s)\n", ex.Person, asked, ex.Target, ex.Kind.Name)
+	kind := "a " + ex.Kind.Name
+	if strings.HasSuffix(ex.Kind.Name, " access") {
+		kind = ex.Kind.Name // network access, Atlas UI access
+	}
+	fmt.Fprintf(w, "%s asking for %s on %s (%s)\n", ex.Person, asked, ex.Target, kind)
 	if ex.Admin {
 		fmt.Fprintf(w, "%s is an admin: they may revoke any grant, and ask for access as anyone may.\n", ex.Person)
 	}

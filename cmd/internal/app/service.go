@@ -88,7 +88,9 @@ func NewOffline(ctx context.Context, cfg *config.Config, db Backend, untold flow
 func (o *Offline) Close() { o.atlas.Close() }
 
 // provisioners registers the Atlas adapter for every kind jitbot grants:
-// database users (with or without a password) and network access.
+// database users (with or without a password), network access and Atlas UI
+// access.
 func provisioners(p *atlas.Provisioner) flows.Provisioners {
-	return flows.Provisioners{flows.KindDatabaseUser: p, flows.KindAccessListEntry: p.AccessList()}
+	return flows.Provisioners{flows.KindDatabaseUser: p, flows.KindAccessListEntry: p.AccessList(),
+		flows.KindAtlasUI: atlas.NewUIAccess(p, atlas.UIConfig{})}
 }

@@ -89,6 +89,10 @@ type FlowFile struct {
 	WidestPrefixV4 int      `yaml:"widest_prefix_v4"`
 	WidestPrefixV6 int      `yaml:"widest_prefix_v6"`
 	AllowPublic    bool     `yaml:"allow_public"`
+	// Atlas UI access (kind atlas_ui; flows.FlowSpec.AllowStandingAccess):
+	// the roles that let a person create access outliving the grant, opted
+	// into by name.
+	AllowStandingAccess []string `yaml:"allow_standing_access"`
 }
 
 // Config is a checked configuration, ready for wiring. The adapters'
@@ -711,6 +715,7 @@ func (l *loader) check(f *File) *Config {
 			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel,
 			Auth: fl.Auth, OIDCUsername: fl.OIDCUsername, AWSIAMARN: fl.AWSIAMARN,
 			AllowedCIDRs: fl.AllowedCIDRs, WidestPrefixV4: fl.WidestPrefixV4, WidestPrefixV6: fl.WidestPrefixV6, AllowPublic: fl.AllowPublic,
+			AllowStandingAccess: fl.AllowStandingAccess,
 		})
 	}
 	if len(f.Flows) == 0 {
