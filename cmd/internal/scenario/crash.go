@@ -139,6 +139,7 @@ type crashRun struct {
 	seq         int                         // makes reasons unique
 	acked       []acked                     // acknowledged actions, to be done exactly once
 	reserved    map[string]bool             // requests an ack kill clicks on: the bursts leave them alone
+	touched     map[string]bool             // requests a burst acted on
 	twice       map[string]bool             // acked markers already counted as done twice
 	formsUsed   map[string]bool             // request forms submitted
 	kills       []time.Time                 // when each killed process was gone
@@ -175,7 +176,7 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 	}
 	c := &crashRun{r: r, exe: exe, addr: addr, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), res: &res,
 		poster: rig.NewPoster(addr), admin: app.NewAdminClient(cfg), people: people, logPath: filepath.Join(r.Dir, "serve.log"),
-		teamsPeople: map[string]teamstest.Member{}, reserved: map[string]bool{}, asked: map[string]int{}, twice: map[string]bool{}, formsUsed: map[string]bool{}}
+		teamsPeople: map[string]teamstest.Member{}, reserved: map[string]bool{}, touched: map[string]bool{}, asked: map[string]int{}, twice: map[string]bool{}, formsUsed: map[string]bool{}}
 	defer c.poster.Close()
 	if path := os.Getenv("CRASH_DEBUG"); path != "" {
 		// jitbot's log, kept whatever the outcome.
@@ -394,14 +395,17 @@ func (c *crashRun) burst(ctx context.Context, views []app.GrantView) {
 			c.note("%s", a)
 		case "approve":
 			v := pick(pending)
+			c.touched[v.ID] = true
 			err = c.click(ctx, rig.Olivia, "approve:"+v.ID)
 			c.note("approve %s", v.ID)
 		case "deny":
 			v := pick(pending)
+			c.touched[v.ID] = true
 			err = c.deny(ctx, v.ID)
 			c.note("deny %s", v.ID)
 		case "cancel":
 			v := pick(pending)
+			c.touched[v.ID] = true
 			err = c.say(ctx, v.Requester, "cancel "+v.ID)
 			c.note("cancel %s", v.ID)
 		case "revoke":

@@ -82,7 +82,7 @@ func (a acked) String() string {
 	return s
 }
 
-// live counts each requester's requests under way (they count against
+// noteLive counts each requester's requests under way (they count against
 // max_live_requests, 10) and notes which resources they have one on (a
 // person may have one request under way per resource).
 func (c *crashRun) noteLive(views []app.GrantView) {
@@ -204,15 +204,16 @@ func (c *crashRun) teamsSay(ctx context.Context, m teamstest.Member, text string
 }
 
 // clickTarget picks, before the run's burst, the pending request an ack
-// kill's Approve click will be on, and keeps the burst away from it: not
-// seeded, preferably made in the last 45 s (pending requests time out
+// kill's Approve click will be on, and keeps the bursts away from it: one
+// no earlier action was on (so that only this click can approve it, and
+// its approval proves the click was done), not seeded, preferably made in the last 45 s (pending requests time out
 // after two minutes, and the click may wait out a dead process's inbox
 // lease of 35 s: a click that comes too late is refused, and answered so).
 // "" when nothing is pending.
 func (c *crashRun) clickTarget(views []app.GrantView) string {
 	var fresh, old []string
 	for _, v := range views {
-		if flows.State(v.State) != flows.StatePending || strings.HasPrefix(v.ID, crashSeedPrefix) || c.reserved[v.ID] {
+		if flows.State(v.State) != flows.StatePending || strings.HasPrefix(v.ID, crashSeedPrefix) || c.reserved[v.ID] || c.touched[v.ID] {
 			continue
 		}
 		if time.Since(v.CreatedAt) < 45*time.Second {
@@ -318,7 +319,8 @@ func (c *crashRun) ackThenKill(ctx context.Context, p *rig.Proc, kind, target st
 // modal opens the request form as a requester (the one Slack call jitbot
 // makes before an ack) and submits it.
 func (c *crashRun) modal(ctx context.Context) (acked, error) {
-	email, _ := c.requester(false, "")
+	res := c.ownResource()
+	email, _ := c.requester(false, res)
 	u := c.people[email]
 	if err := c.slash(ctx, u, ""); err != nil {
 		return acked{}, fmt.Errorf("open the request form: %w", err)
@@ -337,7 +339,7 @@ func (c *crashRun) modal(ctx context.Context) (acked, error) {
 		UserID: u.ID, TeamID: c.r.Slack.TeamID(), ViewID: view.ID, CallbackID: view.CallbackID, PrivateMetadata: view.PrivateMetadata,
 		Values: map[string]map[string]slackgo.BlockAction{
 			"resource":   {"resource": slacktest.OptionValue("!prod/Cluster0/sales")},
-			"collection": {"collection": slacktest.TextValue(path.Base(c.ownResource()))},
+			"collection": {"collection": slacktest.TextValue(path.Base(res))},
 			"role":       {"role": slacktest.OptionValue("read")},
 			"duration":   {"duration": slacktest.OptionValue("1m")},
 			"reason":     {"reason": slacktest.TextValue(a.marker)},
