@@ -77,6 +77,10 @@ func (d *Dispatcher) deliver(ctx context.Context, dl flows.Delivery) bool {
 	start := d.deps.Wall.Now()
 	ref, err := d.send(ctx, dl)
 	now := d.deps.Clock.Now()
+	// What became of the send is recorded even when shutdown cancelled ctx
+	// meanwhile: a message the platform took and left unrecorded would go
+	// out again after the restart.
+	ctx = context.WithoutCancel(ctx)
 	var o *outcome
 	var rl RateLimited
 	var pe PermanentError
