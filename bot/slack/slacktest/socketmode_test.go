@@ -317,6 +317,15 @@ func TestSocketModeWire(t *testing.T) {
 	if env.EnvelopeID == "" || env.Type != "slash_commands" || !env.AcceptsResponsePayload || !json.Valid(env.Payload) {
 		t.Errorf("envelope = %+v", env)
 	}
+	// Control frames (the server's pings) reach the handler only while a
+	// read is under way: keep reading, as a client does.
+	go func() {
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
 	select {
 	case <-pinged:
 	case <-ctx.Done():
