@@ -33,12 +33,14 @@ const demoFlows = `  - name: prod-read
 // demo is one run of the demo: the world (simulators, jitbot), its
 // clock, and the transcript.
 type demo struct {
-	out    io.Writer
-	speed  float64
-	clock  *demoClock
-	rig    *rig.Rig
-	poster *rig.Poster
-	steps  int
+	// stopPlayground stops the playground page and waits for it (nil: none).
+	stopPlayground func()
+	out            io.Writer
+	speed          float64
+	clock          *demoClock
+	rig            *rig.Rig
+	poster         *rig.Poster
+	steps          int
 	// unchecked says why the Atlas simulator checks nothing against the
 	// OpenAPI spec (nil: it checks every call).
 	unchecked error
@@ -142,6 +144,9 @@ func startDemo(ctx context.Context, out io.Writer, speed float64, spec func() (*
 }
 
 func (d *demo) close() {
+	if d.stopPlayground != nil {
+		d.stopPlayground()
+	}
 	if d.poster != nil {
 		d.poster.Close()
 	}

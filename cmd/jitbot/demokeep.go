@@ -81,12 +81,17 @@ func (d *demo) servePlayground(ctx context.Context, addr string) (string, error)
 		pg.Close()
 		return "", err
 	}
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		defer pg.Close()
-		if err := pg.Serve(ctx, ln); err != nil {
+		if err := pg.Serve(pctx, ln); err != nil {
 			d.rig.Log.Error("the playground stopped", "err", err)
 		}
 	}()
+	// close stops the page before the rig it reads.
+	d.stopPlayground = func() { stop(); <-done }
 	return "http://" + ln.Addr().String() + "/", nil
 }
 

@@ -96,7 +96,9 @@ func Listen(addr string) (net.Listener, error) {
 // Serve serves the page on ln until ctx ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	shutdown := make(chan struct{})
 	go func() {
+		defer close(shutdown)
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -105,6 +107,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("playground: %w", err)
 	}
+	// Serve returns as Shutdown begins; the handlers still running read the
+	// rig, which the caller closes once Serve has returned.
+	<-shutdown
 	return nil
 }
 
