@@ -124,6 +124,13 @@ type TokenValidator struct {
 	lastAttempt time.Time
 	lastErr     error
 	inflight    *keyRefresh
+	closed      bool
+
+	// fetches are the detached key fetches in flight; Close cancels them (stop) and waits,
+	// so no fetch logs or writes after its owner has shut down.
+	fetches  sync.WaitGroup
+	stop     context.Context
+	stopping context.CancelFunc
 }
 
 var _ auth.TokenValidator = (*TokenValidator)(nil)
@@ -185,7 +192,18 @@ func NewTokenValidator(cfg ValidatorConfig) (*TokenValidator, error) {
 	if v.log == nil {
 		v.log = slog.New(slog.DiscardHandler)
 	}
+	v.stop, v.stopping = context.WithCancel(context.Background())
 	return v, nil
+}
+
+// Close cancels the detached key fetches in flight and waits for them; a later fetch runs in
+// its caller's goroutine, bounded by the caller's context.
+func (v *TokenValidator) Close() {
+	v.mu.Lock()
+	v.closed = true
+	v.mu.Unlock()
+	v.stopping()
+	v.fetches.Wait()
 }
 
 // VerifiedToken is the identity proven by a valid channel token. It implements
@@ -397,6 +415,12 @@ func (v *TokenValidator) key(ctx context.Context, kid string) (publicKey, error)
 	return publicKey{}, fmt.Errorf("%w: %q", ErrUnknownKey, kid)
 }
 
+func (v *TokenValidator) isClosed() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.closed
+}
+
 func (v *TokenValidator) lastError() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -433,6 +457,14 @@ func (v *TokenValidator) refresh(ctx context.Context, force bool, seen *keySet) 
 		v.lastAttempt = now
 		call = &keyRefresh{done: make(chan struct{})}
 		v.inflight = call
+		if v.closed {
+			// After Close nothing runs detached: a late delivery fetches in its own time.
+			v.mu.Unlock()
+			v.fetches.Add(1)
+			v.runRefresh(ctx, call)
+			return call.set, true, call.err
+		}
+		v.fetches.Add(1)
 		go v.runRefresh(context.WithoutCancel(ctx), call)
 	}
 	v.mu.Unlock()
@@ -446,8 +478,12 @@ func (v *TokenValidator) refresh(ctx context.Context, force bool, seen *keySet) 
 }
 
 func (v *TokenValidator) runRefresh(ctx context.Context, call *keyRefresh) {
+	defer v.fetches.Done()
 	ctx, cancel := context.WithTimeout(ctx, v.fetchTO)
 	defer cancel()
+	if !v.isClosed() {
+		defer context.AfterFunc(v.stop, cancel)()
+	}
 	set, err := v.fetchKeys(ctx)
 	if err == nil {
 		v.keys.Store(set)

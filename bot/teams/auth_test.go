@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -531,4 +532,60 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("accepted %q for %q", header, serviceURL)
 		}
 	})
+}
+
+// TestCloseEndsDetachedKeyFetches: a caller that gives up leaves the key fetch running for
+// the others; Close cancels it and waits, so no fetch outlives the bot (it once logged into a
+// closed process's output).
+func TestCloseEndsDetachedKeyFetches(t *testing.T) {
+	var logs lockedLog
+	arrived := make(chan struct{})
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) > 1 {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		close(arrived)
+		<-r.Context().Done() // Microsoft never answers; only cancellation ends this fetch
+	}))
+	defer srv.Close()
+	v, err := NewTokenValidator(ValidatorConfig{
+		AppID: "a", MetadataURL: srv.URL + "/meta", HTTPClient: srv.Client(), Clock: newFakeClock(), FetchTimeout: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-arrived; cancel() }()
+	if err := v.Refresh(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Refresh after its caller gave up: %v", err)
+	}
+	v.Close()
+	logs.mu.Lock()
+	logged := logs.b.String()
+	logs.mu.Unlock()
+	if !strings.Contains(logged, "teams: fetch signing keys") {
+		t.Fatalf("Close returned before the detached fetch ended; logs:\n%s", logged)
+	}
+	// After Close a fetch still runs, in its caller's goroutine, and reports what it met.
+	if err := v.Refresh(context.Background()); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("a fetch after Close against a failing server: %v", err)
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("metadata requests: %d, want 2", calls.Load())
+	}
+}
+
+// lockedLog is a log sink shared by goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
 }

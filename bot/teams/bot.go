@@ -175,6 +175,7 @@ func (b *Bot) Ping(ctx context.Context) error {
 // Close stops the detached answers and waits for those in flight, at most WorkTimeout; then it
 // cancels what is left and says so. The inbox is the wiring's to close.
 func (b *Bot) Close() error {
+	defer b.validator.Close()
 	if err := b.work.Close(); err != nil {
 		return fmt.Errorf("teams: close: %w", err)
 	}
