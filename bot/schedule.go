@@ -20,8 +20,11 @@ import (
 // convQueue is one conversation's waiting deliveries.
 type convQueue struct {
 	// dls are the waiting deliveries in ID order: dls[0] is the head, the
-	// only one that may be sent.
-	dls []flows.Delivery
+	// only one that may be sent. Only the head is held whole (full); the
+	// others keep what ordering and urgency need, and are read from the
+	// store when their turn comes, so that a backlog of tens of thousands
+	// costs tens of bytes each, not its payloads.
+	dls []queued
 	// count is how many wait at each priority (a priority out of range
 	// counts as the nearest one), so that the conversation's urgency costs
 	// no walk through its deliveries.
@@ -31,12 +34,30 @@ type convQueue struct {
 	refreshes []time.Time
 }
 
+// queued is a waiting delivery in the schedule: full for a head (read
+// from the store when it became one, if it was not already), nil for the
+// others.
+type queued struct {
+	id       uint64
+	priority flows.Priority
+	created  time.Time
+	full     *flows.Delivery
+}
+
+func queuedOf(dl flows.Delivery, whole bool) queued {
+	q := queued{id: dl.ID, priority: dl.Priority, created: dl.CreatedAt}
+	if whole {
+		q.full = &dl
+	}
+	return q
+}
+
 func prioIndex(p flows.Priority) int {
 	return int(min(max(p, flows.PriorityActor), flows.PriorityRefresh))
 }
 
 func (q *convQueue) add(dl flows.Delivery) {
-	q.dls = append(q.dls, dl)
+	q.dls = append(q.dls, queuedOf(dl, len(q.dls) == 0))
 	q.count[prioIndex(dl.Priority)]++
 	if dl.Priority == flows.PriorityRefresh {
 		q.refreshes = append(q.refreshes, dl.CreatedAt)
@@ -45,7 +66,7 @@ func (q *convQueue) add(dl flows.Delivery) {
 
 // find returns the index of the delivery id, or -1.
 func (q *convQueue) find(id uint64) int {
-	i, ok := slices.BinarySearchFunc(q.dls, id, func(dl flows.Delivery, id uint64) int { return cmp.Compare(dl.ID, id) })
+	i, ok := slices.BinarySearchFunc(q.dls, id, func(e queued, id uint64) int { return cmp.Compare(e.id, id) })
 	if !ok {
 		return -1
 	}
@@ -53,18 +74,18 @@ func (q *convQueue) find(id uint64) int {
 }
 
 func (q *convQueue) remove(i int) {
-	dl := q.dls[i]
+	e := q.dls[i]
 	if i == 0 {
 		// The head, nearly always: sliced off, not shifted, so that a long
 		// queue costs nothing per send (append reallocates in time).
-		q.dls[0] = flows.Delivery{}
+		q.dls[0] = queued{}
 		q.dls = q.dls[1:]
 	} else {
 		q.dls = slices.Delete(q.dls, i, i+1)
 	}
-	q.count[prioIndex(dl.Priority)]--
-	if dl.Priority == flows.PriorityRefresh {
-		switch j := slices.IndexFunc(q.refreshes, dl.CreatedAt.Equal); {
+	q.count[prioIndex(e.priority)]--
+	if e.priority == flows.PriorityRefresh {
+		switch j := slices.IndexFunc(q.refreshes, e.created.Equal); {
 		case j == 0:
 			q.refreshes = q.refreshes[1:]
 		case j > 0:
@@ -130,19 +151,24 @@ func (d *Dispatcher) scheduleLocked(dl flows.Delivery) {
 		q = &convQueue{}
 		d.convs[dl.Conversation] = q
 	}
-	if n := len(q.dls); n == 0 || q.dls[n-1].ID < dl.ID {
+	if n := len(q.dls); n == 0 || q.dls[n-1].id < dl.ID {
 		q.add(dl)
 		return
 	}
 	if i := q.find(dl.ID); i >= 0 {
-		// Coalesced: the store updated what it says, not its place.
-		q.dls[i].EventSeq, q.dls[i].Payload, q.dls[i].What = dl.EventSeq, dl.Payload, dl.What
+		// Coalesced: the store updated what it says, not its place. Only a
+		// head held whole needs the update; the others are read when due.
+		if f := q.dls[i].full; f != nil {
+			f.EventSeq, f.Payload, f.What = dl.EventSeq, dl.Payload, dl.What
+		}
 		return
 	}
 	// Out of order (not from this dispatcher's Enqueue): keep ID order.
-	i, _ := slices.BinarySearchFunc(q.dls, dl.ID, func(x flows.Delivery, id uint64) int { return cmp.Compare(x.ID, id) })
-	q.dls = slices.Insert(q.dls, i, flows.Delivery{})
-	q.dls[i] = dl
+	i, _ := slices.BinarySearchFunc(q.dls, dl.ID, func(x queued, id uint64) int { return cmp.Compare(x.id, id) })
+	q.dls = slices.Insert(q.dls, i, queuedOf(dl, i == 0))
+	if i == 0 {
+		q.dls[1].full = nil // no longer the head
+	}
 	q.count[prioIndex(dl.Priority)]++
 	if dl.Priority == flows.PriorityRefresh {
 		q.refreshes = append(q.refreshes, dl.CreatedAt)
@@ -171,8 +197,10 @@ func (d *Dispatcher) postponedLocked(dl flows.Delivery, until time.Time) {
 	if q := d.convs[dl.Conversation]; q != nil {
 		if i := q.find(dl.ID); i >= 0 {
 			// Absolute, not incremented: a reload may have read it already.
-			q.dls[i].NotBefore = until
-			q.dls[i].Attempts = dl.Attempts + 1
+			if f := q.dls[i].full; f != nil {
+				f.NotBefore = until
+				f.Attempts = dl.Attempts + 1
+			}
 		}
 	}
 }
@@ -197,14 +225,20 @@ func (d *Dispatcher) wakeLocked() {
 // (nothing of it in flight, not held back by NotBefore or a hold) and
 // returns them with the earliest time a conversation not ready becomes so
 // (zero: none). Called with mu held.
-func (d *Dispatcher) readyLocked(buf []candidate, now time.Time) ([]candidate, time.Time) {
+func (d *Dispatcher) readyLocked(ctx context.Context, buf []candidate, now time.Time) ([]candidate, time.Time, error) {
 	var next time.Time
 	wall := d.deps.Wall.Now()
 	for conv, q := range d.convs {
-		if _, busy := d.inflight[conv]; busy || len(q.dls) == 0 {
+		if _, busy := d.inflight[conv]; busy {
 			continue
 		}
-		head := q.dls[0]
+		head, ok, err := d.headLocked(ctx, conv, q)
+		if err != nil {
+			return buf, next, err
+		}
+		if !ok {
+			continue
+		}
 		at := head.NotBefore
 		if h, ok := d.hold[conv]; ok {
 			if h.After(now) {
@@ -229,7 +263,33 @@ func (d *Dispatcher) readyLocked(buf []candidate, now time.Time) ([]candidate, t
 		}
 		buf = append(buf, candidate{conv: conv, head: head, urgency: q.urgency(now, d.cfg.RefreshWait)})
 	}
-	return buf, next
+	return buf, next, nil
+}
+
+// headLocked returns the conversation's head whole, reading it from the
+// store if it only just became the head; ok is false when nothing of the
+// conversation waits any more. A delivery gone from the store (sent or
+// dropped by an earlier owner of the outbox) is forgotten. Called with mu
+// held.
+func (d *Dispatcher) headLocked(ctx context.Context, conv string, q *convQueue) (flows.Delivery, bool, error) {
+	for len(q.dls) > 0 {
+		if f := q.dls[0].full; f != nil {
+			return *f, true, nil
+		}
+		dl, err := d.deps.Store.Waiting(ctx, q.dls[0].id)
+		switch {
+		case flows.ErrorCode(err) == flows.ENOTFOUND:
+			q.remove(0)
+			continue
+		case err != nil:
+			d.loaded = false
+			return flows.Delivery{}, false, fmt.Errorf("outbox: read delivery %d: %w", q.dls[0].id, err)
+		}
+		q.dls[0].full = &dl
+		return dl, true, nil
+	}
+	delete(d.convs, conv)
+	return flows.Delivery{}, false, nil
 }
 
 func later(a, b time.Time) time.Time {
@@ -255,8 +315,11 @@ func (d *Dispatcher) take(ctx context.Context, n int) ([]flows.Delivery, time.Ti
 		return nil, time.Time{}, changed, nil
 	}
 	now := d.deps.Clock.Now()
-	cands, next := d.readyLocked(d.cands[:0], now)
+	cands, next, err := d.readyLocked(ctx, d.cands[:0], now)
 	d.cands = cands[:0]
+	if err != nil {
+		return nil, time.Time{}, changed, err
+	}
 	if len(cands) == 0 {
 		return nil, next, changed, nil
 	}

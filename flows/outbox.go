@@ -142,6 +142,10 @@ type Outbox interface {
 	// their first delivery, each conversation's in ID order, up to limit
 	// (every one when limit <= 0).
 	Pending(ctx context.Context, limit int) ([]Delivery, error)
+	// Waiting returns one waiting delivery as stored (ENOTFOUND once it is
+	// delivered or dropped): the dispatcher keeps only each conversation's
+	// head in memory and reads the next one when its turn comes.
+	Waiting(ctx context.Context, id uint64) (Delivery, error)
 	// Delivered removes a sent delivery and, in the same transaction,
 	// remembers the message it created (ref, for later updates; nil when
 	// there is nothing to remember) under its request (a delivery about no

@@ -248,6 +248,32 @@ func (d *DB) Pending(ctx context.Context, limit int) ([]flows.Delivery, error) {
 	return out, nil
 }
 
+// Waiting implements flows.Outbox.
+func (d *DB) Waiting(ctx context.Context, id uint64) (flows.Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return flows.Delivery{}, err
+	}
+	var out flows.Delivery
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketOutbox) == nil {
+			return flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id)
+		}
+		rec, found, err := getDelivery(tx, id)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id)
+		}
+		out = rec.delivery()
+		return nil
+	})
+	if err != nil {
+		return flows.Delivery{}, fmt.Errorf("store: waiting delivery: %w", err)
+	}
+	return out, nil
+}
+
 // Delivered implements flows.Outbox: the delivery goes, and the message it
 // created joins its request's message refs (the bucket AddMessageRef
 // writes), in one transaction. A delivery about no request has nowhere to

@@ -248,6 +248,17 @@ func (s *Store) Pending(ctx context.Context, limit int) ([]flows.Delivery, error
 	return out, ctx.Err()
 }
 
+// Waiting implements flows.Outbox.
+func (s *Store) Waiting(ctx context.Context, id uint64) (flows.Delivery, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.fx.outbox[id]
+	if !ok {
+		return flows.Delivery{}, flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id)
+	}
+	return cloneDelivery(*d), ctx.Err()
+}
+
 // Delivered implements flows.Outbox.
 func (s *Store) Delivered(ctx context.Context, id uint64, ref *flows.MessageRef) error {
 	s.mu.Lock()

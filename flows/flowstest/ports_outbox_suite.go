@@ -619,6 +619,35 @@ func OutboxSuite(t *testing.T, open OpenBackend, reopen Reopen) {
 		same(t, "pending", []flows.Delivery{d}, pending(t, b, 0))
 	})
 
+	t.Run("waiting reads one delivery as stored, until it goes", func(t *testing.T) {
+		b := open(t)
+		d := one(t, b, dl("A", "card"))
+		d2 := one(t, b, dl("A", "notice"))
+		if err := b.Postpone(ctx, d2.ID, T0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		d2.Attempts, d2.NotBefore = 1, T0.Add(time.Minute)
+		for _, want := range []flows.Delivery{d, d2} {
+			got, err := b.Waiting(ctx, want.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			same(t, fmt.Sprintf("waiting %d", want.ID), want, got)
+		}
+		if err := b.Delivered(ctx, d.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err := b.Waiting(ctx, d.ID)
+		code(t, "waiting after delivered", err, flows.ENOTFOUND)
+		if err := b.Drop(ctx, d2.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, err = b.Waiting(ctx, d2.ID)
+		code(t, "waiting after drop", err, flows.ENOTFOUND)
+		_, err = b.Waiting(ctx, d2.ID+100)
+		code(t, "waiting of an unknown id", err, flows.ENOTFOUND)
+	})
+
 	t.Run("postpone records a failed attempt", func(t *testing.T) {
 		b := open(t)
 		d := one(t, b, dl("A", "card"))
