@@ -195,3 +195,37 @@ func TestConnectionConfigValidated(t *testing.T) {
 		t.Fatalf("Validate: %+v", errs)
 	}
 }
+
+// TestConnectionInAnOrganization reads the connection strings and tags as
+// discovery lists them, project by project, with the integration's default
+// for untagged clusters: no getCluster per grant.
+func TestConnectionInAnOrganization(t *testing.T) {
+	e := newOrgEnv(t, func(srv *atlastest.Server) {
+		acme(srv)
+		srv.AddCluster(paymentsID, privateCluster("Vault", "private-endpoint:vpce-0aaa"))
+		srv.AddCluster(searchID, privateCluster("Logs", ""))
+	}, withIntegration(func(in *Integration) { in.Connection = "private" }))
+	cs, err := e.prov.Catalog().Clusters(e.ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := map[string]string{}
+	for _, c := range cs {
+		id[c.ProjectID+"/"+c.Name] = c.ID
+	}
+	for i, tc := range []struct{ project, projectID, cluster, want string }{
+		{"payments-prod", paymentsID, "Vault", endpointA},
+		{"search-dev", searchID, "Logs", peeringSrv},
+	} {
+		g := e.grant("f7m2x9q4t" + string(rune('a'+i)))
+		g.Integration = "acme"
+		g.Resource = flows.Resource{Integration: "acme", Project: tc.project, ProjectID: tc.projectID,
+			Cluster: tc.cluster, ClusterID: id[tc.projectID+"/"+tc.cluster], Database: "sales"}
+		creds := e.create(g)
+		if got := field(creds, flows.FieldConnectionString); got != tc.want || creds.Instructions != "" {
+			t.Fatalf("%s/%s: %q (instructions %q), want %q", tc.project, tc.cluster, got, creds.Instructions, tc.want)
+		}
+	}
+	e.wantCalls(map[string]int{"getCluster": 0})
+	e.noViolations()
+}
