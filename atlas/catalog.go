@@ -50,7 +50,7 @@ type catalogEntry struct {
 	// one failing fetch per interval rather than one per request.
 	retryAt time.Time
 	// extra holds connection strings of clusters fetched one by one.
-	extra map[string]string
+	extra map[string]clusterConn
 	// lastErr is the failure of the last refresh, nil once one succeeds.
 	lastErr   error
 	lastErrAt time.Time
@@ -58,7 +58,7 @@ type catalogEntry struct {
 
 type snapshot struct {
 	clusters []flows.Cluster
-	conn     map[string]string // project id + "/" + cluster → connection string
+	conn     map[string]clusterConn // project id + "/" + cluster → its connection strings
 	// projects are an organization-wide integration's projects, clusters or
 	// not, by id; nil for an integration of one project.
 	projects map[string]projectInfo
@@ -87,7 +87,7 @@ type flight struct {
 func newCatalog(p *Provisioner) *Catalog {
 	c := &Catalog{p: p, entries: map[string]*catalogEntry{}, stop: make(chan struct{})}
 	for name := range p.projects {
-		c.entries[name] = &catalogEntry{extra: map[string]string{}}
+		c.entries[name] = &catalogEntry{extra: map[string]clusterConn{}}
 	}
 	return c
 }
@@ -206,7 +206,7 @@ func (c *Catalog) fetchInto(ctx context.Context, pr *project, e *catalogEntry, f
 
 // fetch lists every cluster of the project.
 func (c *Catalog) fetch(ctx context.Context, pr *project) (*snapshot, error) {
-	snap := &snapshot{conn: map[string]string{}}
+	snap := &snapshot{conn: map[string]clusterConn{}}
 	seen := 0
 	for page := 1; page <= maxPages; page++ {
 		var res *admin.PaginatedClusterDescription20240805
@@ -233,7 +233,7 @@ func (c *Catalog) fetch(ctx context.Context, pr *project) (*snapshot, error) {
 				Owners:    ownerTokens(cl.GetTags(), pr.OwnerTag),
 				Databases: databases(pr.Databases[name]),
 			})
-			snap.conn[connKey(pr.ProjectID, name)] = srvAddress(cl)
+			snap.conn[connKey(pr.ProjectID, name)] = connOf(cl.GetConnectionStrings(), cl.GetTags())
 		}
 		if total, ok := res.GetTotalCountOk(); len(results) < clustersPerPage || (ok && seen >= *total) {
 			break
@@ -305,11 +305,11 @@ func cloneClusters(cs []flows.Cluster) []flows.Cluster {
 	return out
 }
 
-// connectionString returns a cached connection string of a project's cluster.
-func (c *Catalog) connectionString(integration, projectID, cluster string) (string, bool) {
+// connectionStrings returns the cached connection strings of a project's cluster.
+func (c *Catalog) connectionStrings(integration, projectID, cluster string) (clusterConn, bool) {
 	e, ok := c.entries[integration]
 	if !ok {
-		return "", false
+		return clusterConn{}, false
 	}
 	key := connKey(projectID, cluster)
 	e.mu.Lock()
@@ -323,7 +323,7 @@ func (c *Catalog) connectionString(integration, projectID, cluster string) (stri
 	return s, ok
 }
 
-func (c *Catalog) rememberConnectionString(integration, projectID, cluster, s string) {
+func (c *Catalog) rememberConnectionStrings(integration, projectID, cluster string, s clusterConn) {
 	if e, ok := c.entries[integration]; ok {
 		e.mu.Lock()
 		e.extra[connKey(projectID, cluster)] = s

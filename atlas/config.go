@@ -99,6 +99,11 @@ type Integration struct {
 	// OwnerTag is the cluster tag whose value names the cluster's owners
 	// ("owner").
 	OwnerTag string `yaml:"owner_tag"`
+	// Connection is how people reach the integration's clusters, and so
+	// which connection string their credentials carry, for a cluster
+	// without a TagConnection tag: standard (the default), private
+	// (network peering), private-endpoint or private-endpoint:<endpoint id>.
+	Connection string `yaml:"connection"`
 	// Databases are catalog hints, cluster → database → collections: the Admin
 	// API cannot list collections, so the databases people may pick from are
 	// configured. In an organization-wide integration a key is a cluster of
@@ -203,6 +208,11 @@ func (in Integration) Validate() []flows.FieldError {
 		}
 		if rl.Capacity < 1 || rl.Refill < 1 {
 			errs.Add("atlas.rate_limit", "capacity and refill must be at least 1")
+		}
+	}
+	if in.Connection != "" {
+		if _, err := parseConnectivity(in.Connection); err != nil {
+			errs.Add("connection", "%v", err)
 		}
 	}
 	// The hints name what the database-user kind grants, in its grammar.
@@ -319,6 +329,9 @@ func (cfg Config) validate() error {
 		}
 		if err := in.checkCredentials(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", at, err))
+		}
+		if _, err := parseConnectivity(in.Connection); in.Connection != "" && err != nil {
+			errs = append(errs, fmt.Errorf("%s: connection: %w", at, err))
 		}
 		for key := range in.Databases {
 			if project, cluster, scoped := strings.Cut(key, "/"); key == "" || (scoped && (project == "" || cluster == "" || !in.OrgWide())) {

@@ -69,7 +69,7 @@ func (c *Catalog) discover(ctx context.Context, pr *project, prev *snapshot) (*s
 		return nil, err
 	}
 	snap := &snapshot{
-		conn: map[string]string{}, projects: map[string]projectInfo{},
+		conn: map[string]clusterConn{}, projects: map[string]projectInfo{},
 		dbs: map[string][]string{}, dbsAt: map[string]time.Time{},
 	}
 	type result struct {
@@ -215,7 +215,7 @@ func (c *Catalog) orgProjects(ctx context.Context, pr *project) ([]admin.Group, 
 // projectCatalog is what one project contributes to a snapshot.
 type projectCatalog struct {
 	clusters []flows.Cluster
-	conn     map[string]string
+	conn     map[string]clusterConn
 	dbs      map[string][]string
 	dbsAt    time.Time
 }
@@ -231,7 +231,7 @@ type discovered struct {
 // of its dedicated clusters. count is the project's clusterCount.
 func (c *Catalog) discoverProject(ctx context.Context, org *project, id string, info projectInfo, count int, prev *snapshot) (*projectCatalog, error) {
 	pr := c.p.view(org, id)
-	out := &projectCatalog{conn: map[string]string{}, dbs: map[string][]string{}}
+	out := &projectCatalog{conn: map[string]clusterConn{}, dbs: map[string][]string{}}
 	var found []discovered
 	err := pages(ctx, c, pr, "listClusters", func(ctx context.Context, page int) (int, *int, *http.Response, error) {
 		res, resp, err := pr.api.ClustersApi.ListClusters(ctx, id).IncludeCount(true).ItemsPerPage(perPage).PageNum(page).Execute()
@@ -241,7 +241,7 @@ func (c *Catalog) discoverProject(ctx context.Context, org *project, id string, 
 				cluster: c.orgCluster(org, id, info, cl.GetName(), cl.GetId(), cl.GetTags()),
 				shared:  tenant(cl), hosts: hostsOf(cl.ConnectionStrings.GetStandard()),
 			})
-			out.conn[connKey(id, cl.GetName())] = srvAddress(cl)
+			out.conn[connKey(id, cl.GetName())] = connOf(cl.GetConnectionStrings(), cl.GetTags())
 		}
 		return len(res.GetResults()), totalOf(res.GetTotalCountOk()), resp, err
 	})
@@ -255,7 +255,7 @@ func (c *Catalog) discoverProject(ctx context.Context, org *project, id string, 
 			for i := range res.GetResults() {
 				fc := &res.GetResults()[i]
 				found = append(found, discovered{cluster: c.orgCluster(org, id, info, fc.GetName(), fc.GetId(), fc.GetTags()), shared: true})
-				out.conn[connKey(id, fc.GetName())] = flexAddress(fc)
+				out.conn[connKey(id, fc.GetName())] = flexConn(fc)
 			}
 			return len(res.GetResults()), totalOf(res.GetTotalCountOk()), resp, err
 		})
@@ -306,12 +306,12 @@ func tenant(cl *admin.ClusterDescription20240805) bool {
 	return false
 }
 
-func flexAddress(fc *admin.FlexClusterDescription20241113) string {
+// flexConn reads a Flex cluster's connection strings: public ones only
+// (Flex clusters take no peering; Atlas lists their private endpoints
+// elsewhere), with the cluster's connectivity tag.
+func flexConn(fc *admin.FlexClusterDescription20241113) clusterConn {
 	cs := fc.GetConnectionStrings()
-	if s := cs.GetStandardSrv(); s != "" {
-		return s
-	}
-	return cs.GetStandard()
+	return connOf(admin.ClusterConnectionStrings{StandardSrv: cs.StandardSrv, Standard: cs.Standard}, fc.GetTags())
 }
 
 // hostsOf returns the host names of a mongodb:// connection string.

@@ -439,9 +439,9 @@ func (p *Provisioner) create(ctx context.Context, g flows.Grant) (flows.Credenti
 		"request_id", g.RequestID, "role", flows.FormatRoles(g.Roles), "resource", g.Resource.String(), "delete_after", at,
 		"auth", g.Auth.String())
 	if g.Auth.Passwordless() {
-		return flows.PasswordlessCredentials(g.Auth, g.Principal, conn), nil
+		return withNote(flows.PasswordlessCredentials(g.Auth, g.Principal, conn.conn), conn.note), nil
 	}
-	return flows.DatabaseUserCredentials(g.Principal, flows.NewSecret(password), conn), nil
+	return withNote(flows.DatabaseUserCredentials(g.Principal, flows.NewSecret(password), conn.conn), conn.note), nil
 }
 
 // restore takes over a user that already exists under the grant's name, if it
@@ -507,33 +507,32 @@ func clusterError(err error, pr *project, cluster string) error {
 	return err
 }
 
-// connectionString returns the cluster's mongodb+srv:// address from the
-// catalog's cache, whatever its age (addresses do not change), or from Atlas.
-func (p *Provisioner) connectionString(ctx context.Context, pr *project, cluster string) (string, error) {
-	if s, ok := p.catalog.connectionString(pr.Name, pr.ProjectID, cluster); ok {
-		return s, nil
+// connectionString returns the connection string that fits the cluster
+// (connection.go), from the catalog's cache whatever its age (addresses and
+// tags rarely change), or from Atlas, with a note for the requester when
+// there is none to give.
+func (p *Provisioner) connectionString(ctx context.Context, pr *project, cluster string) (connChoice, error) {
+	cc, ok := p.catalog.connectionStrings(pr.Name, pr.ProjectID, cluster)
+	if !ok {
+		var c *admin.ClusterDescription20240805
+		err := p.do(ctx, pr, "getCluster", func(ctx context.Context) (*http.Response, error) {
+			var resp *http.Response
+			var err error
+			c, resp, err = pr.api.ClustersApi.GetCluster(ctx, pr.ProjectID, cluster).Execute()
+			return resp, err
+		})
+		if err != nil {
+			return connChoice{}, clusterError(err, pr, cluster)
+		}
+		cc = connOf(c.GetConnectionStrings(), c.GetTags())
+		p.catalog.rememberConnectionStrings(pr.Name, pr.ProjectID, cluster, cc)
 	}
-	var c *admin.ClusterDescription20240805
-	err := p.do(ctx, pr, "getCluster", func(ctx context.Context) (*http.Response, error) {
-		var resp *http.Response
-		var err error
-		c, resp, err = pr.api.ClustersApi.GetCluster(ctx, pr.ProjectID, cluster).Execute()
-		return resp, err
-	})
-	if err != nil {
-		return "", clusterError(err, pr, cluster)
+	choice := cc.choose(cluster, pr.Connection)
+	if choice.note != "" {
+		p.log.WarnContext(ctx, "atlas: no connection string fits the cluster's connectivity", "integration", pr.Name,
+			"project_id", pr.ProjectID, "cluster", cluster, "tag", cc.tag, "default", pr.Connection, "note", choice.note)
 	}
-	s := srvAddress(c)
-	p.catalog.rememberConnectionString(pr.Name, pr.ProjectID, cluster, s)
-	return s, nil
-}
-
-func srvAddress(c *admin.ClusterDescription20240805) string {
-	cs := c.GetConnectionStrings()
-	if s := cs.GetStandardSrv(); s != "" {
-		return s
-	}
-	return cs.GetStandard()
+	return choice, nil
 }
 
 // WaitApplied returns once Atlas has applied the grant's user change (until
@@ -584,7 +583,7 @@ func (p *Provisioner) Reissue(ctx context.Context, g flows.Grant) (flows.Credent
 			"cluster", g.Resource.Cluster, "err", err)
 	}
 	p.log.InfoContext(ctx, "atlas user password rotated", "integration", g.Integration, "username", g.Principal, "request_id", g.RequestID)
-	return flows.DatabaseUserCredentials(g.Principal, flows.NewSecret(password), conn), nil
+	return withNote(flows.DatabaseUserCredentials(g.Principal, flows.NewSecret(password), conn.conn), conn.note), nil
 }
 
 // update PATCHes one user with the fields set by edit.

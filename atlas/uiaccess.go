@@ -254,7 +254,7 @@ func (u *UIAccess) getAccount(ctx context.Context, pl place, id string) (account
 		res, resp, err = pl.pr.api.MongoDBCloudUsersApi.GetOrgUser(ctx, pl.orgID, id).Execute()
 		return resp, err
 	})
-	if status, code := failure(err); status == http.StatusNotFound && code == "USER_NOT_FOUND" {
+	if accountGone(err) {
 		return account{}, false, nil
 	}
 	if err != nil {
@@ -413,7 +413,9 @@ func (u *UIAccess) add(ctx context.Context, pl place, a account, missing []strin
 				&admin.GroupUserRequest{Username: a.username, Roles: missing}).Execute()
 			return resp, err
 		})
-		if _, code := failure(err); code != "USER_ALREADY_IN_GROUP" {
+		// A 409 says they are a member already (the simulator's code is
+		// USER_ALREADY_IN_GROUP; the spec names none, so the status decides).
+		if status, _ := failure(err); status != http.StatusConflict {
 			return roleError(err, flows.FormatRoles(missing), pl)
 		}
 		// Someone made them a member meanwhile: add the roles one by one.
@@ -449,10 +451,10 @@ func roleError(err error, role string, pl place) error {
 	if err == nil {
 		return nil
 	}
-	switch _, code := failure(err); code {
-	case "INVALID_ROLE":
+	switch _, code := failure(err); {
+	case code == "INVALID_ROLE":
 		return flows.WrapError(flows.EINVALID, err, "Atlas does not know the role %s in %s", role, pl)
-	case "USER_NOT_FOUND", "USER_NOT_IN_GROUP":
+	case accountGone(err):
 		return flows.WrapError(flows.ECONFLICT, err, "the Atlas account changed while jitbot gave it %s in %s", role, pl)
 	}
 	return err
@@ -595,7 +597,7 @@ func (u *UIAccess) take(ctx context.Context, g flows.Grant, pl place, a account,
 		err := u.p.do(ctx, pl.pr, "removeGroupUser", func(ctx context.Context) (*http.Response, error) {
 			return pl.pr.api.MongoDBCloudUsersApi.RemoveGroupUser(ctx, pl.pr.ProjectID, a.id).Execute()
 		})
-		if _, code := failure(err); code == "USER_NOT_IN_GROUP" || code == "USER_NOT_FOUND" {
+		if accountGone(err) {
 			err = nil
 		}
 		if err != nil {
@@ -615,7 +617,7 @@ func (u *UIAccess) take(ctx context.Context, g flows.Grant, pl place, a account,
 				&admin.AddOrRemoveGroupRole{GroupRole: r}).Execute()
 			return resp, err
 		})
-		if _, code := failure(err); code == "USER_NOT_IN_GROUP" || code == "USER_NOT_FOUND" {
+		if accountGone(err) {
 			return nil
 		}
 		if err != nil {
@@ -642,10 +644,21 @@ func (u *UIAccess) orgRole(ctx context.Context, pl place, userID, role string, a
 		}
 		return resp, err
 	})
-	if _, code := failure(err); code == "USER_NOT_FOUND" {
+	if accountGone(err) {
 		return nil
 	}
 	return err
+}
+
+// accountGone reports a 404 about the person's account (gone from the
+// organization, or no longer a member of the project) rather than about
+// the project or organization the call names. The spec names no error
+// codes for these operations (the simulator's USER_NOT_FOUND and
+// USER_NOT_IN_GROUP are its own), so only the codes Atlas documents for a
+// missing project or organization tell the two apart.
+func accountGone(err error) bool {
+	status, code := failure(err)
+	return status == http.StatusNotFound && code != "GROUP_NOT_FOUND" && code != "ORG_NOT_FOUND" && code != "RESOURCE_NOT_FOUND"
 }
 
 // reportKept tells the admins which roles jitbot kept, and who gave them.

@@ -1,6 +1,8 @@
 package atlas
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -702,4 +704,23 @@ func TestUIAccessLeavesEveryMemberARole(t *testing.T) {
 		t.Fatalf("findings: %q", f)
 	}
 	u.noViolations()
+}
+
+// TestAccountGoneByStatus reads a 404 about the account by its status, not
+// by the simulator's codes, which the spec does not name: only the codes
+// of a missing project or organization (or an unknown resource) say it is
+// not the account that is gone.
+func TestAccountGoneByStatus(t *testing.T) {
+	for code, want := range map[string]bool{
+		"USER_NOT_FOUND": true, "USER_NOT_IN_GROUP": true, "NOT_IN_GROUP": true, "": true,
+		"GROUP_NOT_FOUND": false, "ORG_NOT_FOUND": false, "RESOURCE_NOT_FOUND": false,
+	} {
+		err := fmt.Errorf("wrapped: %w", &callError{Op: "removeGroupUserRole", Status: http.StatusNotFound, Code: code, Err: errors.New("404")})
+		if got := accountGone(err); got != want {
+			t.Errorf("404 %q: accountGone %v, want %v", code, got, want)
+		}
+	}
+	if accountGone(&callError{Op: "getOrgUser", Status: http.StatusConflict, Code: "USER_NOT_FOUND", Err: errors.New("409")}) || accountGone(nil) {
+		t.Error("only a 404 says the account is gone")
+	}
 }

@@ -90,7 +90,14 @@ func (s *Service) withInstructions(r *Request, c Credentials) Credentials {
 	pairs := []string{"$DATABASE", r.Resource.Database}
 	for _, f := range c.Fields {
 		if f.Key != "" && !f.IsSecret() {
-			pairs = append(pairs, "$"+strings.ToUpper(f.Key), f.Value)
+			// A value the provisioner could not give (a connection string
+			// that fits no connectivity) stays visibly missing in a
+			// command, not an empty "" that looks deliberate.
+			v := f.Value
+			if v == "" {
+				v = "<" + strings.ToLower(f.Label) + ">"
+			}
+			pairs = append(pairs, "$"+strings.ToUpper(f.Key), v)
 		}
 	}
 	details := strings.NewReplacer(longestFirst(pairs)...).Replace(in.AccessDetails)

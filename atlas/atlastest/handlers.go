@@ -73,8 +73,47 @@ type tagJSON struct {
 }
 
 type connectionStringsJSON struct {
-	Standard    string `json:"standard,omitempty"`
-	StandardSrv string `json:"standardSrv,omitempty"`
+	Standard        string                `json:"standard,omitempty"`
+	StandardSrv     string                `json:"standardSrv,omitempty"`
+	Private         string                `json:"private,omitempty"`
+	PrivateSrv      string                `json:"privateSrv,omitempty"`
+	PrivateEndpoint []privateEndpointJSON `json:"privateEndpoint,omitempty"`
+}
+
+type privateEndpointJSON struct {
+	ConnectionString    string         `json:"connectionString,omitempty"`
+	SrvConnectionString string         `json:"srvConnectionString,omitempty"`
+	Type                string         `json:"type"`
+	Endpoints           []endpointJSON `json:"endpoints"`
+}
+
+type endpointJSON struct {
+	EndpointID   string `json:"endpointId"`
+	ProviderName string `json:"providerName"`
+	Region       string `json:"region"`
+}
+
+// connectionStrings are a dedicated cluster's connection strings: the public ones always,
+// the peering and private-endpoint ones only where the cluster has them.
+func connectionStrings(c *cluster) connectionStringsJSON {
+	out := connectionStringsJSON{Standard: c.Standard, StandardSrv: c.StandardSrv, Private: c.Private, PrivateSrv: c.PrivateSrv}
+	for _, pe := range c.PrivateEndpoints {
+		pj := privateEndpointJSON{ConnectionString: pe.ConnectionString, SrvConnectionString: pe.SrvConnectionString, Type: "MONGOD", Endpoints: []endpointJSON{}}
+		for _, id := range pe.EndpointIDs {
+			pj.Endpoints = append(pj.Endpoints, endpointJSON{EndpointID: id, ProviderName: first(pe.Provider, c.Provider), Region: first(pe.Region, c.Region)})
+		}
+		out.PrivateEndpoint = append(out.PrivateEndpoint, pj)
+	}
+	return out
+}
+
+func first(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 type clusterJSON struct {
@@ -187,7 +226,7 @@ func (q *request) clusterJSON(p *project, c *cluster) clusterJSON {
 	return clusterJSON{
 		ID: c.id, GroupID: p.id, Name: c.Name, ClusterType: "REPLICASET", StateName: c.StateName,
 		Paused: c.Paused, MongoDBMajorVersion: major, MongoDBVersion: c.MongoDBVersion, Tags: tagsJSON(c.Tags),
-		ConnectionStrings: connectionStringsJSON{Standard: c.Standard, StandardSrv: c.StandardSrv},
+		ConnectionStrings: connectionStrings(c),
 		ReplicationSpecs:  q.replicationSpecs(p, c),
 		CreateDate:        c.created.Format(time.RFC3339),
 		Links:             []link{{Href: q.base + "/api/atlas/v2/groups/" + p.id + "/clusters/" + c.Name, Rel: "self"}},

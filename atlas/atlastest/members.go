@@ -12,8 +12,29 @@ import (
 // --- Atlas (UI) users: organization membership, project membership, roles, event logs ---
 //
 // The refusals below follow Atlas's rules as its documentation states them ("a user must have
-// at least one role at all times", an organization keeps an owner). The spec names no error
-// code for them; the codes are the simulator's, chosen in Atlas's style:
+// at least one role at all times", an organization keeps an owner). Checked against the SDK's
+// spec (openapi/atlas-api-transformed.yaml):
+//
+//   - Statuses are Atlas's: each refusal's status is one the operation declares (400, 404 and
+//     409 for addGroupUsers, addGroupUserRole, removeGroupUserRole and addOrgRole; no 409 for
+//     removeGroupUser and removeOrgRole), and the response validation enforces it.
+//   - Codes are not: the spec names no error code for these operations (its shared 400, 404
+//     and 409 examples, VALIDATION_ERROR, RESOURCE_NOT_FOUND and a migration code, say "just
+//     an example, may not be related"). So the codes below are the simulator's, in Atlas's
+//     style, and jitbot must not depend on them: atlas/uiaccess.go decides by status (a 404
+//     that does not name the project or organization means the account is gone or no member;
+//     a 409 from addGroupUsers means a member already), and INVALID_ROLE only words a message.
+//   - addGroupUsers for a username the organization does not know invites it (PENDING), as
+//     the operation's description says; it is not refused.
+//   - Event types (JOINED_GROUP, INVITED_TO_GROUP, REMOVED_FROM_GROUP, USER_ROLES_CHANGED_AUDIT,
+//     JOINED_ORG, INVITED_TO_ORG, REMOVED_FROM_ORG, MONGODB_USER_ADDED, GROUP_CREATED,
+//     API_KEY_CREATED, ...) are Atlas's documented event and alert types; the transformed spec
+//     types eventTypeName as a plain string, so it cannot check them.
+//   - The raw document (includeRaw) has the spec's fields (_t, cre, description, orgId,
+//     orgName, ...), but the spec says its fields may change and are not to be relied on. The
+//     roles a change gave or took are in its description in the simulator's own wording
+//     ("USER_ROLES_CHANGED_AUDIT +GROUP_READ_ONLY"); atlas/uievents.go reads a change that
+//     names no role as possibly giving every role, keeps them and tells the admins.
 //
 //	USER_NOT_FOUND            404  no user with that id in the organization
 //	USER_NOT_IN_GROUP         404  the user has no role in the project

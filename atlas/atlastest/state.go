@@ -110,6 +110,12 @@ func (s *Server) AddCluster(projectID string, c Cluster) {
 		c.Region = "US_EAST_1"
 	}
 	c.Databases = append([]string(nil), c.Databases...)
+	pes := make([]PrivateEndpoint, len(c.PrivateEndpoints))
+	for i, pe := range c.PrivateEndpoints {
+		pe.EndpointIDs = append([]string(nil), pe.EndpointIDs...)
+		pes[i] = pe
+	}
+	c.PrivateEndpoints = pes
 	if c.StateName == "" {
 		c.StateName = "IDLE"
 	}

@@ -213,6 +213,12 @@ type Cluster struct {
 	// Both default to addresses derived from the name.
 	StandardSrv string
 	Standard    string
+	// PrivateSrv and Private are the network-peering connection strings, which Atlas lists
+	// only once a peering connection exists (on AWS, only with custom DNS): empty, the
+	// cluster has none. PrivateEndpoints are its private-endpoint connection strings, which
+	// Atlas lists only once endpoints serve every region of the cluster.
+	PrivateSrv, Private string
+	PrivateEndpoints    []PrivateEndpoint
 	// StateName defaults to IDLE.
 	StateName string
 	Paused    bool
@@ -240,6 +246,16 @@ func (c Cluster) shared() bool { return c.flex() || isTenantSize(c.Tier) }
 func isTenantSize(tier string) bool { return tier == "M0" || tier == "M2" || tier == "M5" }
 
 func (c Cluster) flex() bool { return c.Tier == TierFlex }
+
+// PrivateEndpoint is one private-endpoint connection string of a cluster
+// (connectionStrings.privateEndpoint[]) and the endpoints it goes through.
+type PrivateEndpoint struct {
+	SrvConnectionString, ConnectionString string
+	// EndpointIDs are the cloud provider's ids of its endpoints (vpce-... on AWS).
+	EndpointIDs []string
+	// Provider and Region default to the cluster's.
+	Provider, Region string
+}
 
 // Role is one role of a database user.
 type Role struct {

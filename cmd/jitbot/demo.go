@@ -28,7 +28,7 @@ const demoFlows = `  - name: prod-read
     require_reason: true
     extend_requires_approval: true
     pending_ttl: 1h
-`
+` + uiFlow
 
 // demo is one run of the demo: the world (simulators, jitbot), its
 // clock, and the transcript.
@@ -129,8 +129,11 @@ func startDemo(ctx context.Context, out io.Writer, speed float64, spec func() (*
 	// Olivia (in both), Dana is the admin; the simulators log to jitbot.log
 	// beside jitbot, at debug level.
 	d.rig, err = rig.New(rig.Options{Dir: place.dir, Listen: place.listen, Clock: d.clock, SlackClock: true, Slack: true, Teams: true,
-		ApprovalsChannel: true, ApplyPolls: 1, LogLevel: slog.LevelDebug, Spec: atlasSpec, Flows: demoFlows})
+		ApprovalsChannel: true, ApplyPolls: 1, LogLevel: slog.LevelDebug, Spec: atlasSpec, Flows: demoFlows, AtlasRoles: demoAtlasRoles})
 	if err != nil {
+		return nil, err
+	}
+	if err := d.addAliceToAtlas(); err != nil {
 		return nil, err
 	}
 	if d.unchecked != nil {

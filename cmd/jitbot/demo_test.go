@@ -28,7 +28,7 @@ func TestDemo(t *testing.T) {
 
 func checkDemo(t *testing.T, code int, out string) {
 	t.Helper()
-	if code != 0 || !strings.Contains(out, "RESULT: all 9 steps happened.") {
+	if code != 0 || !strings.Contains(out, "RESULT: all 10 steps happened.") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	if !strings.Contains(out, "(hidden in this transcript)") {
@@ -49,6 +49,9 @@ func checkDemo(t *testing.T, code int, out string) {
 		"(Slack, #general)", "(Teams, his chat with jitbot)", // both platforms
 		"olivia clicks [Approve]   (Slack)", "olivia clicks [Approve]   (Teams)", "Request ", " denied", // approve, deny
 		"Access extended", "Access revoked", // extend, revoke
+		// alice's Atlas UI access: asked, approved, granted in Atlas, removed
+		"/access request prod GROUP_READ_ONLY 1h", "Atlas UI access: GROUP_READ_ONLY on prod", "jitbot adds alice's Atlas account to the project",
+		"Her roles in the project now: none.", "addGroupUsers", "removeGroupUser",
 		"Time zones:", "What to try next:", "jitbot demo -keep", "jitbot init",
 	} {
 		if !strings.Contains(out, want) {

@@ -33,6 +33,7 @@ const (
 // journey is what the steps learn and the later ones need.
 type journey struct {
 	aliceID, bobID flows.RequestID
+	uiID           flows.RequestID // alice's Atlas UI access
 	reminder       slacktest.Message
 	// bob is olivia's Slack card for bob's request.
 	bob slacktest.Message
@@ -57,7 +58,7 @@ func (d *demo) play(ctx context.Context) error {
 	d.intro()
 	var j journey
 	for _, part := range []func(context.Context, *journey) error{
-		d.aliceAsks, d.oliviaApproves, d.aliceExtends, d.bobAsks, d.oliviaDenies, d.aliceRevokes, d.cardsShowOutcomes, d.atlasCalls, d.auditLog,
+		d.aliceAsks, d.oliviaApproves, d.aliceExtends, d.bobAsks, d.oliviaDenies, d.aliceRevokes, d.aliceAsksForTheUI, d.cardsShowOutcomes, d.atlasCalls, d.auditLog,
 	} {
 		if err := part(ctx, &j); err != nil {
 			return err
@@ -411,6 +412,9 @@ func (d *demo) atlasCalls(ctx context.Context, j *journey) error {
 	if n := d.rig.Atlas.CountCalls("deleteDatabaseUser"); n != 1 {
 		return fmt.Errorf("want exactly one deleteDatabaseUser, saw %d", n)
 	}
+	if a, r := d.rig.Atlas.CountCalls("addGroupUsers"), d.rig.Atlas.CountCalls("removeGroupUser"); a != 1 || r != 1 {
+		return fmt.Errorf("want one addGroupUsers and one removeGroupUser for alice's Atlas UI access, saw %d and %d", a, r)
+	}
 	return nil
 }
 
@@ -429,9 +433,10 @@ func (d *demo) auditLog(ctx context.Context, j *journey) error {
 	}
 	d.say("alice's %s: %s", j.aliceID, strings.Join(byRequest[j.aliceID], " → "))
 	d.say("bob's   %s: %s", j.bobID, strings.Join(byRequest[j.bobID], " → "))
+	d.say("alice's %s (Atlas UI): %s", j.uiID, strings.Join(byRequest[j.uiID], " → "))
 	d.say("%d records; chain verified; head %s…", sum.Records, sum.Head[:16])
-	if !slices.Contains(byRequest[j.aliceID], "revoked") || !slices.Contains(byRequest[j.bobID], "denied") {
-		return errors.New("the audit log lacks alice's revocation or bob's denial")
+	if !slices.Contains(byRequest[j.aliceID], "revoked") || !slices.Contains(byRequest[j.bobID], "denied") || !slices.Contains(byRequest[j.uiID], "revoked") {
+		return errors.New("the audit log lacks alice's revocations or bob's denial")
 	}
 	return nil
 }

@@ -109,6 +109,9 @@ type Options struct {
 	// message per second per channel would otherwise cost a real second for
 	// each message sent at the same simulated instant.
 	NobodyInSlack bool
+	// AtlasRoles are the Atlas roles of jitbot's service account in the
+	// simulator (nil: its least-privilege default for database users).
+	AtlasRoles []string
 	// ApplyPolls and ApplyDelay are the simulator's change-status delay.
 	ApplyPolls int
 	ApplyDelay time.Duration
@@ -193,7 +196,7 @@ func New(o Options) (r *Rig, err error) {
 		clock = o.Clock
 	}
 	r.Atlas, err = atlastest.New(atlastest.Options{T: o.Reporter, Clock: clock, ApplyAfterPolls: o.ApplyPolls, ApplyDelay: o.ApplyDelay,
-		Spec: o.Spec, Logger: r.Log.With("component", "atlas-simulator")})
+		Roles: o.AtlasRoles, Spec: o.Spec, Logger: r.Log.With("component", "atlas-simulator")})
 	if err != nil {
 		return nil, fmt.Errorf("start the Atlas simulator: %w", err)
 	}

@@ -96,6 +96,8 @@ func TestProblemsNameTheirPathAndLine(t *testing.T) {
 		{"no atlas creds", `atlas: {client_id: id, client_secret: "${ATLAS_SECRET}", rate_limit: {capacity: 10, refill: 5, per: 1m}}`, "atlas: {}", goodEnv, "integrations[0].atlas: credentials required"},
 		{"both atlas creds", "client_id: id,", "client_id: id, public_key: k, private_key: p,", goodEnv, "not both"},
 		{"bad project", "5cf5a45a9ccf6400e60981b6", "xyz", goodEnv, "jitbot.yaml:13: integrations[0].project_id"},
+		{"bad connection", "    owners: [group:dba]\n", "    owners: [group:dba]\n    connection: peering\n", goodEnv,
+			`jitbot.yaml:16: integrations[0].connection: "peering" is not a connectivity: want standard, private (network peering), private-endpoint or private-endpoint:<endpoint id>`},
 		{"bad listen", `listen: ":8080"`, `listen: "8080"`, goodEnv, `jitbot.yaml:2: listen: "8080" is not a host:port`},
 		{"negative live cap", `listen: ":8080"`, "listen: \":8080\"\nmax_live_requests: -1", goodEnv, "jitbot.yaml:3: max_live_requests: -1: want at least 1"},
 		{"huge live cap", `listen: ":8080"`, "listen: \":8080\"\nmax_live_requests: 5000", goodEnv, "jitbot.yaml:3: max_live_requests: 5000 is more than anyone needs"},
