@@ -1,6 +1,7 @@
 package atlas
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -75,9 +76,9 @@ type endpointConn struct {
 
 // connOf reads a cluster's connection strings and its connectivity tag.
 func connOf(cs admin.ClusterConnectionStrings, tags []admin.ResourceTag) clusterConn {
-	out := clusterConn{standard: first(cs.GetStandardSrv(), cs.GetStandard()), private: first(cs.GetPrivateSrv(), cs.GetPrivate())}
+	out := clusterConn{standard: cmp.Or(cs.GetStandardSrv(), cs.GetStandard()), private: cmp.Or(cs.GetPrivateSrv(), cs.GetPrivate())}
 	for _, pe := range cs.GetPrivateEndpoint() {
-		ec := endpointConn{srv: first(pe.GetSrvConnectionString(), pe.GetConnectionString())}
+		ec := endpointConn{srv: cmp.Or(pe.GetSrvConnectionString(), pe.GetConnectionString())}
 		for _, e := range pe.GetEndpoints() {
 			ec.ids = append(ec.ids, e.GetEndpointId())
 		}
@@ -89,15 +90,6 @@ func connOf(cs admin.ClusterConnectionStrings, tags []admin.ResourceTag) cluster
 		}
 	}
 	return out
-}
-
-func first(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // connChoice is the connection string a requester gets, and a note for

@@ -1,6 +1,7 @@
 package atlastest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -100,20 +101,11 @@ func connectionStrings(c *cluster) connectionStringsJSON {
 	for _, pe := range c.PrivateEndpoints {
 		pj := privateEndpointJSON{ConnectionString: pe.ConnectionString, SrvConnectionString: pe.SrvConnectionString, Type: "MONGOD", Endpoints: []endpointJSON{}}
 		for _, id := range pe.EndpointIDs {
-			pj.Endpoints = append(pj.Endpoints, endpointJSON{EndpointID: id, ProviderName: first(pe.Provider, c.Provider), Region: first(pe.Region, c.Region)})
+			pj.Endpoints = append(pj.Endpoints, endpointJSON{EndpointID: id, ProviderName: cmp.Or(pe.Provider, c.Provider), Region: cmp.Or(pe.Region, c.Region)})
 		}
 		out.PrivateEndpoint = append(out.PrivateEndpoint, pj)
 	}
 	return out
-}
-
-func first(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 type clusterJSON struct {

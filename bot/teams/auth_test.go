@@ -21,6 +21,7 @@ import (
 	"github.com/infracloudio/msbotbuilder-go/connector/auth"
 	"github.com/infracloudio/msbotbuilder-go/schema"
 
+	"github.com/jitbot/jitbot/bot/bottest"
 	"github.com/jitbot/jitbot/bot/teams/teamstest"
 )
 
@@ -538,7 +539,7 @@ func FuzzValidate(f *testing.F) {
 // the others; Close cancels it and waits, so no fetch outlives the bot (it once logged into a
 // closed process's output).
 func TestCloseEndsDetachedKeyFetches(t *testing.T) {
-	var logs lockedLog
+	var logs bottest.Logs
 	arrived := make(chan struct{})
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -563,9 +564,7 @@ func TestCloseEndsDetachedKeyFetches(t *testing.T) {
 		t.Fatalf("Refresh after its caller gave up: %v", err)
 	}
 	v.Close()
-	logs.mu.Lock()
-	logged := logs.b.String()
-	logs.mu.Unlock()
+	logged := logs.String()
 	if !strings.Contains(logged, "teams: fetch signing keys") {
 		t.Fatalf("Close returned before the detached fetch ended; logs:\n%s", logged)
 	}
@@ -576,16 +575,4 @@ func TestCloseEndsDetachedKeyFetches(t *testing.T) {
 	if calls.Load() != 2 {
 		t.Fatalf("metadata requests: %d, want 2", calls.Load())
 	}
-}
-
-// lockedLog is a log sink shared by goroutines.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
 }
