@@ -289,3 +289,7 @@ func TestRunStreamsUntilCancelled(t *testing.T) {
 	<-done
 	checkInOrder(t, r.got(), records(t, b))
 }
+
+func flowEvent(msg string) flows.Event {
+	return flows.Event{Type: flows.EventGrantMissing, Actor: flows.SystemActor, At: t0, Message: msg}
+}
