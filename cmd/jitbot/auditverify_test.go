@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitbot/jitbot/cmd/internal/rig"
 	"github.com/jitbot/jitbot/cmd/internal/rig/rigtest"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/store"
@@ -112,5 +113,47 @@ func TestCheckReportsBadAuditSinks(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("missing %q in:\n%s", want, out.String())
 		}
+	}
+}
+
+// With jitbot serving, audit verify -against reads the store through the
+// admin API (the server holds the file).
+func TestAuditVerifyAgainstThroughTheServer(t *testing.T) {
+	h := rigtest.New(t, nil)
+	addr := rigtest.FreePort(t)
+	h.UseAddr(addr)
+	h.StartAt(addr)
+	h.Slash(addr, rig.Alice, "request prod/Cluster0/sales/orders read 1h INC-123 checkout errors")
+	var recs []flows.AuditRecord
+	h.Eventually("the submission in the audit log", func() bool {
+		var err error
+		recs, err = h.Main.Store().AuditAfter(context.Background(), 0, 0)
+		return err == nil && len(recs) > 0
+	})
+	dir := t.TempDir()
+	save := func(name string, evs []auditsink.Event) string {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		for _, ev := range evs {
+			_ = enc.Encode(ev)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	var evs []auditsink.Event
+	for _, r := range recs {
+		evs = append(evs, auditsink.EventOf(recs[0].Hash, r))
+	}
+	code, out := runCLI("audit", "verify", "-against", save("good.jsonl", evs), "-config", h.ConfigPath)
+	if code != 0 || !strings.Contains(out, "audit log OK against the copy") {
+		t.Fatalf("through the server: exit %d, %q", code, out)
+	}
+	evs[0].Hash = strings.Repeat("0", 64) // what was sent is not what the store holds
+	code, out = runCLI("audit", "verify", "-against", save("other.jsonl", evs), "-config", h.ConfigPath)
+	if code != 1 || !strings.Contains(out, "first mismatch at record 1") {
+		t.Fatalf("a differing copy through the server: exit %d, %q", code, out)
 	}
 }
