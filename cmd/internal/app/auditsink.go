@@ -6,8 +6,13 @@ import (
 
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store"
 	"github.com/jitbot/jitbot/store/auditsink"
 )
+
+// The bbolt store keeps the audit sinks' cursors (another backend is
+// asked for them when the configuration names a sink: newAuditSinks).
+var _ auditsink.Cursors = (*store.DB)(nil)
 
 // newAuditSinks builds a streamer for each configured audit sink (none
 // without an audit section). The backend keeps each sink's cursor: one
