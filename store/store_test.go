@@ -428,3 +428,10 @@ func TestInboxSuite(t *testing.T) { flowstest.InboxSuite(t, openBackend, reopenB
 func TestOutboxSuite(t *testing.T) { flowstest.OutboxSuite(t, openBackend, reopenBackend) }
 
 func TestAuditReaderSuite(t *testing.T) { flowstest.AuditReaderSuite(t, openBackend) }
+
+func TestSinkCursorSuite(t *testing.T) {
+	flowstest.SinkCursorSuite(t, func(t *testing.T) flowstest.SinkCursors { return openTemp(t) },
+		func(t *testing.T, c flowstest.SinkCursors) flowstest.SinkCursors {
+			return reopenBackend(t, c.(*DB)).(*DB)
+		})
+}

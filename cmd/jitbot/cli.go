@@ -31,7 +31,7 @@ Usage:
   jitbot grants list   [-config jitbot.yaml] [-state live|all|active,...] [-json]
   jitbot grants revoke [-config jitbot.yaml] [-as admin@example.com] [-reason text] <request-id>
   jitbot audit export  [-config jitbot.yaml] [-since 24h|2026-11-01T00:00:00Z]
-  jitbot audit verify  [-config jitbot.yaml]
+  jitbot audit verify  [-config jitbot.yaml] [-against sink-copy.jsonl]
   jitbot contacts forget [-config jitbot.yaml] [-as admin@example.com] <email>
   jitbot backup  [-config jitbot.yaml] -o jitbot-backup.db|-
   jitbot restore [-config jitbot.yaml] -i jitbot-backup.db [-force]
@@ -404,6 +404,10 @@ func (e *env) auditSub(ctx context.Context, sub string, args []string) error {
 		sinceHelp = "refused: the chain is verified from its first record"
 	}
 	since := fs.String("since", "", sinceHelp)
+	var against *string
+	if sub == "verify" {
+		against = fs.String("against", "", "also check the chain against a sink's copy of the streamed events (JSON lines, as a webhook receiver saves them)")
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -424,6 +428,10 @@ func (e *env) auditSub(ctx context.Context, sub string, args []string) error {
 		if sub == "export" {
 			return c.ExportAudit(ctx, from, e.stdout)
 		}
+		if against != nil && *against != "" {
+			verify := func() error { _, err := c.VerifyAudit(ctx); return err }
+			return e.verifyAgainst(*against, verify, serverAuditWalk(ctx, c))
+		}
 		res, err := c.VerifyAudit(ctx)
 		if err != nil {
 			return err
@@ -439,6 +447,10 @@ func (e *env) auditSub(ctx context.Context, sub string, args []string) error {
 	if sub == "export" {
 		enc := json.NewEncoder(e.stdout)
 		return db.Audit(ctx, from, func(r flows.AuditRecord) error { return enc.Encode(app.LineOf(r)) })
+	}
+	if against != nil && *against != "" {
+		verify := func() error { _, err := db.VerifyAudit(ctx); return err }
+		return e.verifyAgainst(*against, verify, func(fn func(flows.AuditRecord) error) error { return db.Audit(ctx, time.Time{}, fn) })
 	}
 	sum, err := db.VerifyAudit(ctx)
 	if err != nil {
@@ -568,6 +580,9 @@ func (e *env) status(ctx context.Context, args []string) error {
 		s.Watchers.Watchers, s.Watchers.Waiting, s.Watchers.Applied, s.Watchers.TimedOut, s.Watchers.Failed)
 	fmt.Fprintln(tw, policyRow(s.Policy))
 	fmt.Fprintf(tw, "pipeline\t%d in the inbox, %d in the outbox\t%s\n", s.Pipeline.Inbox, s.Pipeline.Outbox, s.Pipeline.Error)
+	for _, a := range s.AuditSinks {
+		fmt.Fprintf(tw, "audit sink %s\t%d acknowledged, %d behind, %d failed sends\t%s\n", a.Sink, a.Acked, a.Behind, a.Failed, a.LastError)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ var helpCases = []struct {
 	{"grants list", []string{"-config", "-state", "-json"}},
 	{"grants revoke", []string{"-config", "-as", "-reason"}},
 	{"audit export", []string{"-config", "-since"}},
-	{"audit verify", []string{"-config"}},
+	{"audit verify", []string{"-config", "-against"}},
 	{"contacts forget", []string{"-config", "-as"}},
 	{"backup", []string{"-config", "-o"}},
 	{"restore", []string{"-config", "-i", "-force"}},

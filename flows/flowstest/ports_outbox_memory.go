@@ -26,6 +26,7 @@ type sideEffects struct {
 	outbox   map[uint64]*flows.Delivery
 	lastID   uint64 // the last delivery id handed out
 	cursor   uint64
+	sinks    map[string]uint64 // the audit sinks' cursors (ports_sinkcursor_memory.go)
 }
 
 type memInboxItem struct {

@@ -26,3 +26,7 @@ func TestMemoryInbox(t *testing.T) { InboxSuite(t, openMemory, nil) }
 func TestMemoryOutbox(t *testing.T) { OutboxSuite(t, openMemory, nil) }
 
 func TestMemoryAuditReader(t *testing.T) { AuditReaderSuite(t, openMemory) }
+
+func TestMemorySinkCursors(t *testing.T) {
+	SinkCursorSuite(t, func(*testing.T) SinkCursors { return NewStore() }, nil)
+}

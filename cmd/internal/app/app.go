@@ -22,6 +22,7 @@ import (
 	"github.com/jitbot/jitbot/cmd/internal/buildinfo"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store/auditsink"
 )
 
 // Options are what the caller of New may replace: the demo, the scenarios
@@ -74,9 +75,11 @@ type Main struct {
 	engine  *bot.Engine
 	outbox  *bot.Dispatcher
 	inbox   *bot.Inbox
-	sched   *cron.Cron
-	server  *http.Server
-	ln      net.Listener
+	// audit streams the audit log to the configured sinks (auditsink.go).
+	audit  auditsink.Streamers
+	sched  *cron.Cron
+	server *http.Server
+	ln     net.Listener
 	// adminServer serves the admin API and /metrics on adminLn when
 	// admin_listen is set (nil otherwise: they share server).
 	adminServer *http.Server
@@ -162,6 +165,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	counters = append(counters, outboxCounters(m.db, m.clock, m.log)...)
 	counters = append(counters, deliveryCounters(func() []bot.DeliveryCount { return m.outbox.Stats() })...)
 	counters = append(counters, policyCounters(&m.policy)...)
+	counters = append(counters, auditSinkCounters(func() []auditsink.Stats { return m.audit.Stats() }, m.clock)...)
 	m.metrics = newMetrics(m.db.CountByState, counters)
 	m.metrics.reg.MustRegister(m.health.collector())
 	m.engine = bot.NewEngine(m.log)
@@ -170,7 +174,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	secrets := bot.NewSecrets(m.clock, 0, 0)
 	m.svc, err = flows.NewService(serviceConfig(cfg), flows.Deps{
 		Store: m.db, Provisioners: provisioners(m.atlas), Catalog: m.atlas.Catalog(), Secrets: secrets,
-		Notifier: committed{metrics: m.metrics, kick: func() { m.outbox.Kick() }},
+		Notifier: committed{metrics: m.metrics, kick: func() { m.outbox.Kick(); m.audit.Kick() }},
 		Clock:    m.clock, Log: m.log.With("component", "flows"),
 	})
 	if err != nil {
@@ -219,6 +223,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		},
 		Clock: m.clock, Log: m.log,
 	}); err != nil {
+		return nil, err
+	}
+
+	if m.audit, err = newAuditSinks(cfg, m.db, m.clock, m.log); err != nil {
 		return nil, err
 	}
 
@@ -464,6 +472,8 @@ func (m *Main) Run(ctx context.Context) error {
 	// The outbox resumes too: what was decided and not yet said goes out,
 	// credentials lost with the last process are reissued.
 	m.bg.Go(func() { m.outbox.Run(m.ctx) })
+	// Each audit sink on its own worker, from its own cursor.
+	m.audit.Run(m.ctx, m.bg.Go)
 
 	if m.syncGroups != nil && len(m.svc.Policy().UserGroups()) > 0 {
 		// Groups that include Slack user groups have only their configured
@@ -579,6 +589,9 @@ func (m *Main) Close() error {
 		case <-done:
 		case <-sctx.Done():
 			errs = append(errs, errors.New("background work did not finish in time"))
+		}
+		if err := m.audit.Close(); err != nil {
+			errs = append(errs, named("audit", err))
 		}
 		if m.atlas != nil {
 			m.atlas.Close()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/atlas"
+	"github.com/jitbot/jitbot/store/auditsink"
 )
 
 // Status is what GET /admin/status answers (and `jitbot status` prints):
@@ -28,6 +29,8 @@ type Status struct {
 	Policy PolicyStatus `json:"policy"`
 	// Pipeline is what waits in the inbox and the outbox.
 	Pipeline PipelineStatus `json:"pipeline"`
+	// AuditSinks are where the audit log streams, each sink's progress.
+	AuditSinks []auditsink.Stats `json:"audit_sinks,omitempty"`
 }
 
 // PipelineStatus counts what was acknowledged and not finished yet (the
@@ -80,6 +83,7 @@ func (m *Main) status(ctx context.Context) Status {
 	if err := errors.Join(ierr, oerr); err != nil {
 		s.Pipeline.Error = err.Error()
 	}
+	s.AuditSinks = m.audit.Stats()
 	for _, d := range m.health.snapshot() {
 		switch d.Name {
 		case "slack":

@@ -21,6 +21,7 @@ import (
 	"github.com/jitbot/jitbot/bot/slack"
 	"github.com/jitbot/jitbot/bot/teams"
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store/auditsink"
 )
 
 // File is jitbot.yaml as written. Each adapter's section is that adapter's
@@ -45,6 +46,7 @@ type File struct {
 	Groups          map[string][]string `yaml:"groups"`
 	Integrations    []IntegrationFile   `yaml:"integrations"`
 	Flows           []FlowFile          `yaml:"flows"`
+	Audit           *auditsink.Config   `yaml:"audit"`
 }
 
 // StoreFile configures the bbolt file.
@@ -116,6 +118,8 @@ type Config struct {
 	Slack           *slack.Config // nil: no Slack
 	Teams           *teams.Config // nil: no Teams
 	Integrations    []atlas.Integration
+	// Audit is where the audit log is streamed (nil: nowhere).
+	Audit *auditsink.Config
 	// Warnings are what in the file can never take effect, although jitbot
 	// serves with it (a flow that can match nothing): `jitbot check` shows
 	// them, serve logs them.
@@ -689,6 +693,10 @@ func (l *loader) check(f *File) *Config {
 	if f.Teams != nil {
 		l.section("teams", f.Teams)
 		cfg.Teams = f.Teams
+	}
+	if f.Audit != nil {
+		l.section("audit", f.Audit)
+		cfg.Audit = f.Audit
 	}
 	if cfg.Slack == nil && cfg.Teams == nil {
 		l.add("slack", "configure slack, teams or both: nobody could reach jitbot otherwise")
