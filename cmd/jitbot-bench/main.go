@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime"
@@ -280,8 +281,12 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 				states = append(states, fmt.Sprintf("%d %s", n, s))
 			}
 		}
-		add(benchRow{fmt.Sprintf("crash: kill -9 × %d (%d checks)", res.Runs, res.Checks),
-			fmt.Sprintf("%d orphans, %d past deadline + tick, %d active without user", res.Orphans, res.PastDeadline, res.Missing),
+		var kinds []string
+		for _, k := range slices.Sorted(maps.Keys(res.ByKind)) {
+			kinds = append(kinds, fmt.Sprintf("%s %d (%d granted)", k, res.ByKind[k], res.GrantedByKind[k]))
+		}
+		add(benchRow{fmt.Sprintf("crash: kill -9 × %d (%d checks); %s", res.Runs, res.Checks, strings.Join(kinds, ", ")),
+			fmt.Sprintf("%d orphans (users, UI roles, access-list entries), %d past deadline + tick, %d active without them", res.Orphans, res.PastDeadline, res.Missing),
 			"0 orphans, 0 past deadline", check(res.Orphans == 0 && res.PastDeadline == 0 && res.Missing == 0)},
 			benchRow{fmt.Sprintf("  %d requests (%s)", res.Requests, strings.Join(states, ", ")),
 				fmt.Sprintf("audit chain of %d verified=%v, %d inconsistent, %d unsettled", res.AuditRecords, res.AuditOK, len(res.Problems), res.Unsettled),

@@ -27,6 +27,7 @@ import (
 type GrantView struct {
 	ID        string    `json:"id"`
 	State     string    `json:"state"`
+	Kind      string    `json:"kind,omitempty"`
 	Requester string    `json:"requester"`
 	Resource  string    `json:"resource"`
 	Role      string    `json:"role"`
@@ -41,7 +42,7 @@ type GrantView struct {
 // ViewOf is r as the admin API shows it.
 func ViewOf(r *flows.Request) GrantView {
 	return GrantView{
-		ID: string(r.ID), State: string(r.State), Requester: r.Requester, Resource: r.Resource.String(), Role: flows.FormatRoles(r.Roles), Flow: r.Flow,
+		ID: string(r.ID), State: string(r.State), Kind: string(r.Kind), Requester: r.Requester, Resource: r.Resource.String(), Role: flows.FormatRoles(r.Roles), Flow: r.Flow,
 		Username: r.Principal, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, Approvers: r.Approvers, LastError: r.LastError,
 	}
 }

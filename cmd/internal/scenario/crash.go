@@ -48,21 +48,24 @@ import (
 
 // CrashResult is what the crash scenario found.
 type CrashResult struct {
-	Runs         int
-	Actions      map[string]int
-	Requests     int
-	ByState      map[flows.State]int
-	Checks       int      // invariant checks made (after each kill, and at the end)
-	Orphans      int      // Atlas users without a request holding them, summed over the checks
-	Missing      int      // active grants without their Atlas user, summed over the checks
-	PastDeadline int      // grants whose user outlived deadline + tick + round trip while jitbot ran
-	Problems     []string // inconsistencies found (the first few)
-	AuditRecords uint64
-	AuditOK      bool
-	Unsettled    int // requests still approved, provisioning or revoking after the settle time
-	Settle       time.Duration
-	Violations   []string
-	Wall         time.Duration
+	Runs     int
+	Actions  map[string]int
+	Requests int
+	ByState  map[flows.State]int
+	// ByKind counts the requests of each kind, and those of each kind that
+	// held access at some point (active, expired or revoked at the end).
+	ByKind, GrantedByKind map[flows.Kind]int
+	Checks                int      // invariant checks made (after each kill, and at the end)
+	Orphans               int      // Atlas users without a request holding them, summed over the checks
+	Missing               int      // active grants without their Atlas user, summed over the checks
+	PastDeadline          int      // grants whose user outlived deadline + tick + round trip while jitbot ran
+	Problems              []string // inconsistencies found (the first few)
+	AuditRecords          uint64
+	AuditOK               bool
+	Unsettled             int // requests still approved, provisioning or revoking after the settle time
+	Settle                time.Duration
+	Violations            []string
+	Wall                  time.Duration
 
 	// AckKills counts the kills right after an ack, by what was acknowledged
 	// (AckKinds); ClickFallbacks the runs that had nothing to click on (the
@@ -149,7 +152,8 @@ type crashRun struct {
 // Crash runs the crash scenario: runs kills, then a settle of at most
 // settle. exe is the jitbot binary.
 func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.Duration, seed uint64, reporter atlastest.Reporter) (CrashResult, error) {
-	res := CrashResult{Actions: map[string]int{}, ByState: map[flows.State]int{}, AckKills: map[string]int{}}
+	res := CrashResult{Actions: map[string]int{}, ByState: map[flows.State]int{}, AckKills: map[string]int{},
+		ByKind: map[flows.Kind]int{}, GrantedByKind: map[flows.Kind]int{}}
 	if exe == "" {
 		return res, errors.New("crash: no jitbot binary to run")
 	}
@@ -165,7 +169,8 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 		users = append(users, u)
 		people[u.Email] = u
 	}
-	r, err := rig.New(rig.Options{Slack: true, Teams: true, SlackUsers: users, Listen: addr, ApplyPolls: 1, Flows: crashFlow, Reporter: reporter})
+	r, err := rig.New(rig.Options{Slack: true, Teams: true, SlackUsers: users, Listen: addr, ApplyPolls: 1, Flows: crashFlow + crashKindFlows,
+		AtlasRoles: crashAtlasRoles, Reporter: reporter})
 	if err != nil {
 		return res, err
 	}
@@ -189,6 +194,16 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 		m := teamsRequester(i)
 		r.BF.AddMember(teamsConv(m), m)
 		c.teamsPeople[m.Email] = m
+	}
+	var everyone []string
+	for e := range people {
+		everyone = append(everyone, e)
+	}
+	for e := range c.teamsPeople {
+		everyone = append(everyone, e)
+	}
+	if err := joinTheOrganization(r, everyone); err != nil {
+		return res, err
 	}
 
 	if err := c.seedExpiring(ctx, crashSeeded); err != nil {
@@ -248,6 +263,7 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 			return res, err
 		}
 		c.pastDeadline(views, up)
+		c.otherKindsPastDeadline(views, up)
 		busy := 0
 		for _, v := range views {
 			switch flows.State(v.State) {
@@ -546,8 +562,9 @@ func (c *crashRun) check(ctx context.Context, final bool, stopped time.Time) err
 			c.problem("orphan: Atlas user %s of request %s (%s)", u.Username, id, state)
 		}
 	}
+	c.checkOtherKinds(rs, time.Now())
 	for _, r := range rs {
-		if r.State == flows.StateActive && !users[r.Principal] {
+		if r.State == flows.StateActive && r.Kind == flows.KindDatabaseUser && !users[r.Principal] {
 			c.res.Missing++
 			c.problem("active grant %s has no Atlas user %s", r.ID, r.Principal)
 		}
@@ -556,6 +573,10 @@ func (c *crashRun) check(ctx context.Context, final bool, stopped time.Time) err
 		c.res.Requests = len(rs)
 		for _, r := range rs {
 			c.res.ByState[r.State]++
+			c.res.ByKind[r.Kind]++
+			if !r.ActivatedAt.IsZero() {
+				c.res.GrantedByKind[r.Kind]++
+			}
 		}
 		c.chat = readChat(c.r.Slack, c.r.BF)
 	}

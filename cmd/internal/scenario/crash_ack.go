@@ -121,6 +121,9 @@ func (c *crashRun) requester(teams bool, resource string) (string, string) {
 		e, res := email(c.rng.IntN(n)), resource
 		if res == "" {
 			res = crashResources[c.rng.IntN(len(crashResources))]
+			if c.rng.IntN(3) == 0 {
+				res = crashKindResources[c.rng.IntN(len(crashKindResources))]
+			}
 		}
 		who, what = e, res
 		if free(e, res) {
@@ -157,7 +160,7 @@ func (c *crashRun) marker(prefix string) string {
 func (c *crashRun) submit(ctx context.Context, email, resource string, killed bool) (acked, error) {
 	d := []string{"1m", "2m"}[c.rng.IntN(2)]
 	a := acked{kind: ackSlash, marker: c.marker("CRASH"), who: email, run: c.res.Runs, killed: killed}
-	text := fmt.Sprintf("request %s read %s %s", resource, d, a.marker)
+	text := requestText(resource, d, a.marker)
 	var err error
 	if m, ok := c.teamsPeople[email]; ok {
 		a.kind = ackTeams

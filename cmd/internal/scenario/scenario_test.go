@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/jitbot/jitbot/flows"
 )
 
 // TestExpiryUnderARateLimit: 100 grants in one project (Atlas's cap) due in
@@ -219,6 +221,12 @@ func TestCrash(t *testing.T) {
 	}
 	if res.Failed() || res.Runs != runs {
 		t.Fatalf("%+v", res)
+	}
+	t.Logf("requests by kind %v, granted %v", res.ByKind, res.GrantedByKind)
+	for _, k := range []flows.Kind{flows.KindDatabaseUser, flows.KindAtlasUI, flows.KindAccessListEntry} {
+		if res.GrantedByKind[k] == 0 {
+			t.Errorf("no %s grant was made across the kills: %v", k, res.GrantedByKind)
+		}
 	}
 	for _, kind := range AckKinds {
 		if res.AckKills[kind] == 0 {
