@@ -232,6 +232,19 @@ func (f *Flow) admitAddress(t Resource) (*Flow, error) {
 	if _, ok := n.inside(p); ok {
 		return f, nil
 	}
+	if !n.AllowPublic || !IsPublic(p) {
+		// A flow matched by its target (kind_programmatic.go), not by the
+		// address: the address must still be one the flow allows.
+		ranges := make([]string, len(n.AllowedCIDRs))
+		for i, c := range n.AllowedCIDRs {
+			ranges[i] = c.String()
+		}
+		what := "addresses inside " + strings.Join(ranges, ", ")
+		if n.AllowPublic {
+			what = "public addresses or " + orNothing(ranges)
+		}
+		return nil, Errorf(EFORBIDDEN, "%s is not an address access flow %s allows: it allows %s", p, f.Name, what)
+	}
 	c := *f
 	if c.AutoApprove {
 		c.AutoApprove, c.Approvals = false, 1
@@ -282,7 +295,7 @@ func (p *Policy) compileNetwork(v *validator, at string, fs FlowSpec, f *Flow, k
 	if !known {
 		return
 	}
-	if kind.Kind != KindAccessListEntry {
+	if kind.Kind != KindAccessListEntry && !kind.FromAddress {
 		for key, set := range map[string]bool{
 			"allowed_cidrs": len(fs.AllowedCIDRs) > 0, "widest_prefix_v4": fs.WidestPrefixV4 != 0,
 			"widest_prefix_v6": fs.WidestPrefixV6 != 0, "allow_public": fs.AllowPublic,
@@ -293,7 +306,7 @@ func (p *Policy) compileNetwork(v *validator, at string, fs FlowSpec, f *Flow, k
 		}
 		return
 	}
-	if in, ok := p.Integration(fs.Integration); ok && in.OrgWide() {
+	if in, ok := p.Integration(fs.Integration); ok && in.OrgWide() && kind.Kind == KindAccessListEntry {
 		v.add(at+".integration", "network access opens one project's access list: integration %s spans an organization; grant it through an integration of one project (project_id)", in.Name)
 	}
 	n := &NetworkRules{WidestV4: DefaultWidestPrefixV4, WidestV6: DefaultWidestPrefixV6, AllowPublic: fs.AllowPublic}

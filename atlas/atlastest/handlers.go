@@ -52,6 +52,26 @@ func (s *Server) handlers() map[string]handlerFunc {
 		"getAccessListEntry":    s.getAccessListEntry,
 		"getAccessListStatus":   s.getAccessListStatus,
 		"deleteAccessListEntry": s.deleteAccessListEntry,
+		// Service accounts, in a project or the organization (serviceaccounts.go).
+		"listGroupServiceAccounts":  s.listServiceAccounts,
+		"createGroupServiceAccount": s.createServiceAccount,
+		"getGroupServiceAccount":    s.getServiceAccount,
+		"deleteGroupServiceAccount": s.deleteServiceAccount,
+		"listAccessList":            s.listServiceAccountAccess,
+		"createAccessList":          s.createServiceAccountAccess,
+		"deleteGroupAccessEntry":    s.deleteServiceAccountAccess,
+		"createGroupSecret":         s.createServiceAccountSecret,
+		"deleteGroupSecret":         s.deleteServiceAccountSecret,
+		"listOrgServiceAccounts":    s.listServiceAccounts,
+		"createOrgServiceAccount":   s.createServiceAccount,
+		"getOrgServiceAccount":      s.getServiceAccount,
+		"deleteOrgServiceAccount":   s.deleteServiceAccount,
+		"listOrgAccessList":         s.listServiceAccountAccess,
+		"createOrgAccessList":       s.createServiceAccountAccess,
+		"deleteOrgAccessEntry":      s.deleteServiceAccountAccess,
+		"createOrgSecret":           s.createServiceAccountSecret,
+		"deleteOrgSecret":           s.deleteServiceAccountSecret,
+		"getOrgSettings":            s.getOrgSettings,
 	}
 }
 

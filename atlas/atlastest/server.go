@@ -64,6 +64,7 @@ type Server struct {
 	applyPolls    int
 	seq           int64
 	net           netState // the project IP access lists (accesslist.go)
+	sa            saState  // service accounts (serviceaccounts.go)
 }
 
 // New starts a simulator on a loopback port. Close it when done.
