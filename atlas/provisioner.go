@@ -79,6 +79,9 @@ type project struct {
 	Integration
 	api *admin.APIClient
 	org *project // the organization-wide integration of a view; nil otherwise
+	// owner is the client of the integration's Organization Owner
+	// credential (Integration.OrgOwner), for API keys only; nil: none.
+	owner *admin.APIClient
 }
 
 func (pr *project) credentialKind() string {
@@ -114,6 +117,14 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 			return nil, fmt.Errorf("atlas: integration %q: %w", in.Name, err)
 		}
 		p.projects[in.Name] = &project{Integration: in, api: api}
+		if in.OrgOwner.Set() {
+			oi := in
+			oi.ClientID, oi.ClientSecret, oi.PublicKey, oi.PrivateKey = in.OrgOwner.ClientID, in.OrgOwner.ClientSecret, in.OrgOwner.PublicKey, in.OrgOwner.PrivateKey
+			if p.projects[in.Name].owner, err = p.client(tokenCtx, oi); err != nil {
+				cancel()
+				return nil, fmt.Errorf("atlas: integration %q: org_owner: %w", in.Name, err)
+			}
+		}
 	}
 	p.catalog = newCatalog(p)
 	p.accessList = &AccessList{p: p}

@@ -24,8 +24,14 @@ func saPolicy(t testing.TB) *flows.Policy {
 	t.Helper()
 	p, err := flows.Compile(flows.PolicySpec{
 		Admins:       []string{admins},
-		Integrations: []flows.IntegrationSpec{{Name: "acme", OrganizationID: orgID, Owners: []string{"org-leads@example.com"}}},
+		Integrations: []flows.IntegrationSpec{{Name: "acme", OrganizationID: orgID, Owners: []string{"org-leads@example.com"}, APIKeyOwner: true}},
 		Flows: []flows.FlowSpec{
+			{Name: "key-prod", Kind: string(flows.KindAPIKey), Integration: "acme", Requesters: []string{"*"},
+				Resources: []string{"tag:env=prod"}, Roles: []string{"GROUP_READ_ONLY"}, AcceptNoBackstop: true,
+				AllowedCIDRs: []string{"198.51.100.0/24"}, MaxDuration: "4h", Approvers: []string{"owners"}},
+			{Name: "key-org", Kind: string(flows.KindAPIKey), Integration: "acme", Requesters: []string{"*"},
+				Resources: []string{"*"}, Roles: []string{"ORG_READ_ONLY"}, AcceptNoBackstop: true,
+				AllowedCIDRs: []string{"203.0.113.0/24"}, MaxDuration: "2h", Approvers: []string{"integration-owners"}},
 			{Name: "sa-prod", Kind: string(flows.KindServiceAccount), Integration: "acme", Requesters: []string{"*"},
 				Resources: []string{"tag:env=prod"}, Roles: []string{"GROUP_READ_ONLY", "GROUP_CLUSTER_MANAGER"},
 				AllowedCIDRs: []string{"198.51.100.0/24"}, WidestPrefixV4: 28, MaxDuration: "12h", Approvers: []string{"owners"}},
@@ -50,6 +56,7 @@ type saEnv struct {
 	secrets *flowstest.Secrets
 	svc     *flows.Service
 	sa      *ServiceAccounts
+	keys    *APIKeys
 	cfg     ServiceAccountConfig
 	crash   *pathCrasher
 }
@@ -61,7 +68,7 @@ func newSAEnv(t *testing.T, cfg ServiceAccountConfig, roles ...string) *saEnv {
 	}
 	cr := &pathCrasher{next: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(cr.next.(*http.Transport).CloseIdleConnections)
-	e := newOrgEnv(t, acme, withRoles(roles...), withConfig(func(c *Config) { c.Transport = cr }))
+	e := newOrgEnv(t, acme, withRoles(roles...), withConfig(func(c *Config) { c.Transport = cr }), withOrgOwner)
 	s := &saEnv{env: e, store: flowstest.NewStore(), crash: cr, cfg: cfg}
 	s.restart(e.prov)
 	return s
@@ -70,10 +77,10 @@ func newSAEnv(t *testing.T, cfg ServiceAccountConfig, roles ...string) *saEnv {
 // restart is a new jitbot process over the same store.
 func (s *saEnv) restart(prov *Provisioner) {
 	s.t.Helper()
-	s.sa = NewServiceAccounts(prov, s.cfg)
+	s.sa, s.keys = NewServiceAccounts(prov, s.cfg), NewAPIKeys(prov)
 	s.notes, s.secrets = &flowstest.Notifier{}, &flowstest.Secrets{}
 	svc, err := flows.NewService(flows.Config{Policy: saPolicy(s.t)}, flows.Deps{
-		Store: s.store, Provisioners: flows.Provisioners{flows.KindServiceAccount: s.sa},
+		Store: s.store, Provisioners: flows.Provisioners{flows.KindServiceAccount: s.sa, flows.KindAPIKey: s.keys},
 		Catalog: prov.Catalog(), Secrets: s.secrets, Notifier: s.notes, Clock: s.clock,
 	})
 	if err != nil {
@@ -88,7 +95,8 @@ func (s *saEnv) newProvisioner() *Provisioner {
 		Clock: s.clock, Sleep: s.sleeps.sleep, Transport: s.crash,
 		Log: slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Integrations: []Integration{{Name: "acme", OrganizationID: orgID,
-			API: API{BaseURL: s.srv.URL(), ClientID: atlastest.DefaultClientID, ClientSecret: atlastest.DefaultClientSecret}}},
+			API:      API{BaseURL: s.srv.URL(), ClientID: atlastest.DefaultClientID, ClientSecret: atlastest.DefaultClientSecret},
+			OrgOwner: OrgOwner{PublicKey: ownerPublicKey, PrivateKey: ownerPrivateKey}}},
 	})
 	if err != nil {
 		s.t.Fatal(err)
@@ -97,19 +105,38 @@ func (s *saEnv) newProvisioner() *Provisioner {
 	return p
 }
 
+// The Organization Owner credential of the API key tests.
+const ownerPublicKey, ownerPrivateKey = "ownerkey", "2f1d6a5e-0c3b-4e1a-9d7f-8b6c5a4e3d21"
+
+// withOrgOwner gives the simulator an Organization Owner API key and the
+// integration it as its org_owner.
+func withOrgOwner(so *atlastest.Options, _ *Config, in *Integration) {
+	so.APIKeys = append(so.APIKeys, atlastest.Credential{ID: ownerPublicKey, Secret: ownerPrivateKey, Roles: []string{atlastest.RoleOrgOwner}})
+	in.OrgOwner = OrgOwner{PublicKey: ownerPublicKey, PrivateKey: ownerPrivateKey}
+}
+
 func (s *saEnv) ask(who, target, roles, from string, d time.Duration) (*flows.Request, error) {
+	return s.askKind(flows.KindServiceAccount, who, target, roles, from, d)
+}
+
+func (s *saEnv) askKind(kind flows.Kind, who, target, roles, from string, d time.Duration) (*flows.Request, error) {
 	t, err := flows.ParseUITarget(target)
 	if err != nil {
 		return nil, err
 	}
 	t.Address = from
-	return s.svc.Submit(s.ctx, flows.SubmitInput{Requester: who, Kind: flows.KindServiceAccount, Resource: t, Roles: flows.ParseRoles(roles),
+	return s.svc.Submit(s.ctx, flows.SubmitInput{Requester: who, Kind: kind, Resource: t, Roles: flows.ParseRoles(roles),
 		Duration: d, Reason: "INC-7", Origin: "slack"})
 }
 
 func (s *saEnv) granted(who, target, roles, from string, d time.Duration) *flows.Request {
 	s.t.Helper()
-	r, err := s.ask(who, target, roles, from, d)
+	return s.grantedKind(flows.KindServiceAccount, who, target, roles, from, d)
+}
+
+func (s *saEnv) grantedKind(kind flows.Kind, who, target, roles, from string, d time.Duration) *flows.Request {
+	s.t.Helper()
+	r, err := s.askKind(kind, who, target, roles, from, d)
 	if err != nil {
 		s.t.Fatalf("Submit %s %s: %v", target, roles, err)
 	}

@@ -188,7 +188,7 @@ func (k KindSpec) validatePattern(g string, orgWide bool) error {
 // builtinKinds are the kinds jitbot grants. A new kind is added here (its
 // spec beside databaseUser) and its provisioner registered in cmd.
 func builtinKinds() []KindSpec {
-	return []KindSpec{databaseUser(), accessListEntry(), atlasUI(), serviceAccount()}
+	return []KindSpec{databaseUser(), accessListEntry(), atlasUI(), serviceAccount(), apiKey()}
 }
 
 // databaseUser is the kind jitbot began with: a SCRAM user limited to one

@@ -118,3 +118,63 @@ func ServiceAccountCredentials(clientID string, secret Secret, where, address st
 			"They work only from " + address + ". When access ends jitbot deletes the service account, whatever time its secret had left.",
 	}
 }
+
+// KindAPIKey is a temporary programmatic API key (a public and a private
+// key, HTTP Digest), as Vault's MongoDB Atlas secrets engine hands out:
+// project or organization roles, usable only from the address the request
+// names, deleted at the grant's end. Atlas gives API keys no expiry of
+// their own, so there is no backstop: a flow must say it accepts that
+// (accept_no_backstop: true), and the integration needs an Organization
+// Owner credential beside its own (deleting an API key takes one). Service
+// accounts are the default programmatic kind; API keys are for tools that
+// speak only Digest.
+const KindAPIKey Kind = "api_key"
+
+func apiKey() KindSpec {
+	k := serviceAccount()
+	k.Kind, k.Name, k.SecretName = KindAPIKey, "programmatic API key", "private key"
+	k.ValidateTarget = validateFromTarget(KindAPIKey)
+	k.Describe = func(roles []string, t Resource) string {
+		on := t
+		on.Address = ""
+		return "an API key with " + FormatRoles(roles) + " on " + on.String() + ", used from " + t.Address
+	}
+	k.CheckFlow = func(fs FlowSpec, in *Integration) ValidationError {
+		v := checkProgrammaticFlow(fs, in)
+		if !fs.AcceptNoBackstop {
+			v.Add("accept_no_backstop", "Atlas never expires a programmatic API key: should jitbot fail to delete one, it stays until someone does. "+
+				"Set accept_no_backstop: true to grant them anyway, or grant service accounts (kind: %s), whose secrets expire by themselves", KindServiceAccount)
+		}
+		if !in.APIKeyOwner {
+			v.Add("integration", "integration %s has no Organization Owner credential for API keys: deleting an API key takes one; "+
+				"give it org_owner (client_id and client_secret, or public_key and private_key)", in.Name)
+		}
+		return v
+	}
+	return k
+}
+
+// APIKey returns the spec of KindAPIKey.
+func APIKey() KindSpec { return apiKey() }
+
+// Keys of the fields of an API key.
+const (
+	FieldPublicKey  = "public_key"
+	FieldPrivateKey = "private_key"
+)
+
+// APIKeyCredentials are what the requester of an API key receives: its
+// public and private key, where it holds its roles and the address it
+// works from. Atlas shows the private key once, when the key is made.
+func APIKeyCredentials(publicKey string, privateKey Secret, where, address, baseURL string) Credentials {
+	return Credentials{
+		Fields: []CredentialField{
+			{Key: FieldPublicKey, Label: "Public key", Value: publicKey, Mono: true},
+			{Key: FieldPrivateKey, Label: "Private key", Secret: privateKey, Mono: true},
+			{Key: "where", Label: "Roles in", Value: where},
+			{Key: FieldAddress, Label: "Works from", Value: address, Mono: true},
+		},
+		Instructions: "Call the Atlas Admin API (" + strings.TrimSuffix(baseURL, "/") + "/api/atlas/v2) with HTTP Digest authentication, the public key as the user name and the private key as the password, " +
+			"or give them to the Atlas CLI or an Atlas SDK. They work only from " + address + ". When access ends jitbot deletes the key; Atlas would never expire it by itself.",
+	}
+}

@@ -72,6 +72,17 @@ func (s *Server) handlers() map[string]handlerFunc {
 		"createOrgSecret":           s.createServiceAccountSecret,
 		"deleteOrgSecret":           s.deleteServiceAccountSecret,
 		"getOrgSettings":            s.getOrgSettings,
+		// Programmatic API keys (apikeys.go).
+		"listGroupApiKeys":     s.listAPIKeys,
+		"createGroupApiKey":    s.createAPIKey,
+		"removeGroupApiKey":    s.deleteAPIKey,
+		"listOrgApiKeys":       s.listAPIKeys,
+		"createOrgApiKey":      s.createAPIKey,
+		"getOrgApiKey":         s.getAPIKey,
+		"deleteOrgApiKey":      s.deleteAPIKey,
+		"listOrgAccessEntries": s.listAPIKeyAccess,
+		"createOrgAccessEntry": s.createAPIKeyAccess,
+		"deleteAccessEntry":    s.deleteAPIKeyAccess,
 	}
 }
 

@@ -73,7 +73,7 @@ func routedOps() []routedOp {
 		{"getAccessListEntry", http.MethodGet, accessList + "/{entryValue}", 200, v20230101, []string{readOnly}},
 		{"getAccessListStatus", http.MethodGet, accessList + "/{entryValue}/status", 200, v20230101, []string{readOnly}},
 		{"deleteAccessListEntry", http.MethodDelete, accessList + "/{entryValue}", 204, v20230101, networkAdmin},
-	}, serviceAccountOps()...)
+	}, append(serviceAccountOps(), apiKeyOps()...)...)
 }
 
 // serviceAccountOps are the service-account operations (serviceaccounts.go).
