@@ -405,6 +405,9 @@ func newPassword() string {
 // a new password; one that is not jitbot's is left alone with ECONFLICT.
 func (p *Provisioner) Create(ctx context.Context, g flows.Grant) (flows.Credentials, error) {
 	creds, err := p.create(ctx, g)
+	if err == nil {
+		creds, err = p.addEntry(ctx, g, creds) // a combined grant's address (combined.go)
+	}
 	if err != nil {
 		return flows.Credentials{}, fmt.Errorf("atlas: create user %q: %w", g.Principal, err)
 	}
@@ -556,6 +559,9 @@ func (p *Provisioner) WaitApplied(ctx context.Context, g flows.Grant) error {
 	if err == nil {
 		err = p.watch.wait(ctx, pr, g.Resource.Cluster)
 	}
+	if err == nil && g.Resource.Address != "" {
+		err = p.accessList.WaitApplied(ctx, entryGrant(g))
+	}
 	if err != nil {
 		return fmt.Errorf("atlas: wait for user %q: %w", g.Principal, err)
 	}
@@ -566,6 +572,9 @@ func (p *Provisioner) WaitApplied(ctx context.Context, g flows.Grant) error {
 func (p *Provisioner) SetBackstop(ctx context.Context, g flows.Grant) error {
 	if err := p.update(ctx, g, "backstop", func(u *admin.CloudDatabaseUser, at time.Time) { u.DeleteAfterDate = &at }); err != nil {
 		return fmt.Errorf("atlas: move the backstop of user %q: %w", g.Principal, err)
+	}
+	if g.Resource.Address != "" {
+		return p.accessList.SetBackstop(ctx, entryGrant(g))
 	}
 	return nil
 }
@@ -638,6 +647,9 @@ func (p *Provisioner) update(ctx context.Context, g flows.Grant, what string, ed
 func (p *Provisioner) Delete(ctx context.Context, g flows.Grant) error {
 	if err := p.delete(ctx, g); err != nil {
 		return fmt.Errorf("atlas: delete user %q: %w", g.Principal, err)
+	}
+	if g.Resource.Address != "" {
+		return p.accessList.Delete(ctx, entryGrant(g))
 	}
 	return nil
 }

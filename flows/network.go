@@ -2,7 +2,9 @@ package flows
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -295,18 +297,22 @@ func (p *Policy) compileNetwork(v *validator, at string, fs FlowSpec, f *Flow, k
 	if !known {
 		return
 	}
-	if kind.Kind != KindAccessListEntry && !kind.FromAddress {
-		for key, set := range map[string]bool{
-			"allowed_cidrs": len(fs.AllowedCIDRs) > 0, "widest_prefix_v4": fs.WidestPrefixV4 != 0,
-			"widest_prefix_v6": fs.WidestPrefixV6 != 0, "allow_public": fs.AllowPublic,
-		} {
+	networkKeys := map[string]bool{
+		"allowed_cidrs": len(fs.AllowedCIDRs) > 0, "widest_prefix_v4": fs.WidestPrefixV4 != 0,
+		"widest_prefix_v6": fs.WidestPrefixV6 != 0, "allow_public": fs.AllowPublic,
+	}
+	if kind.Kind == KindDatabaseUser && !slices.Contains(slices.Collect(maps.Values(networkKeys)), true) {
+		return // a database user flow takes no address (from) unless it bounds them
+	}
+	if kind.Kind != KindAccessListEntry && !kind.FromAddress && kind.Kind != KindDatabaseUser {
+		for key, set := range networkKeys {
 			if set {
 				v.add(at+"."+key, "a setting of network access flows (kind: %s), not of %s flows", KindAccessListEntry, kind.Name)
 			}
 		}
 		return
 	}
-	if in, ok := p.Integration(fs.Integration); ok && in.OrgWide() && kind.Kind == KindAccessListEntry {
+	if in, ok := p.Integration(fs.Integration); ok && in.OrgWide() && (kind.Kind == KindAccessListEntry || kind.Kind == KindDatabaseUser) {
 		v.add(at+".integration", "network access opens one project's access list: integration %s spans an organization; grant it through an integration of one project (project_id)", in.Name)
 	}
 	n := &NetworkRules{WidestV4: DefaultWidestPrefixV4, WidestV6: DefaultWidestPrefixV6, AllowPublic: fs.AllowPublic}

@@ -224,6 +224,9 @@ func DescribeAccess(r *Request) string {
 	if r.Auth.Passwordless() {
 		out += ", signing in with " + r.Auth.String()
 	}
+	if r.Kind.orDefault() == KindDatabaseUser && r.Resource.Address != "" {
+		out += ", from " + r.Resource.Address // a combined grant: the address is on the access list as long
+	}
 	return out
 }
 

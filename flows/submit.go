@@ -205,7 +205,7 @@ func resolve(policy *Policy, kind KindSpec, r Resource) (Resource, error) {
 	if err != nil {
 		return Resource{}, err
 	}
-	if kind.FromAddress && resolved.Address != "" {
+	if (kind.FromAddress || kind.Kind == KindDatabaseUser) && resolved.Address != "" {
 		// Written as people do (203.0.113.7), kept as a range (/32).
 		p, err := ParseAddress(resolved.Address)
 		if err != nil {
