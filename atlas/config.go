@@ -111,6 +111,44 @@ type Integration struct {
 	// databases of its dedicated clusters are read from Atlas besides, and
 	// the hints add their collections.
 	Databases map[string]map[string][]string `yaml:"databases"`
+	// OrgOwner is a second credential, of an Organization Owner of the
+	// integration's organization, used for programmatic API keys (kind
+	// api_key, apikey.go) and nothing else: deleting an API key takes
+	// Organization Owner, which the integration's own credential should
+	// not hold. Unset: the integration grants no API keys.
+	OrgOwner OrgOwner `yaml:"org_owner"`
+}
+
+// OrgOwner is an Organization Owner credential: a service account or an
+// API key pair, each secret with its *_file twin.
+type OrgOwner struct {
+	ClientID         string `yaml:"client_id" check:"id"`
+	ClientSecret     string `yaml:"client_secret"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	PublicKey        string `yaml:"public_key" check:"id"`
+	PrivateKey       string `yaml:"private_key"`
+	PrivateKeyFile   string `yaml:"private_key_file"`
+}
+
+// Set reports whether any of the credential is given.
+func (o OrgOwner) Set() bool { return o != OrgOwner{} }
+
+// validate checks the pair given, as for the integration's own.
+func (o OrgOwner) validate(errs *flows.ValidationError) {
+	oauth := o.ClientID != "" || o.ClientSecret != "" || o.ClientSecretFile != ""
+	digest := o.PublicKey != "" || o.PrivateKey != "" || o.PrivateKeyFile != ""
+	switch {
+	case oauth && digest:
+		errs.Add("org_owner", "use a service account (client_id, client_secret) or an API key pair (public_key, private_key), not both")
+	case oauth && o.ClientID == "":
+		errs.Add("org_owner.client_id", "required with client_secret")
+	case oauth && o.ClientSecret == "" && o.ClientSecretFile == "":
+		errs.Add("org_owner.client_secret", "required with client_id")
+	case digest && o.PublicKey == "":
+		errs.Add("org_owner.public_key", "required with private_key")
+	case digest && o.PrivateKey == "" && o.PrivateKeyFile == "":
+		errs.Add("org_owner.private_key", "required with public_key")
+	}
 }
 
 // OrgWide reports whether the integration spans an organization.
@@ -238,6 +276,7 @@ func (in Integration) Validate() []flows.FieldError {
 			}
 		}
 	}
+	in.OrgOwner.validate(&errs)
 	return errs
 }
 

@@ -79,6 +79,9 @@ type project struct {
 	Integration
 	api *admin.APIClient
 	org *project // the organization-wide integration of a view; nil otherwise
+	// owner is the client of the integration's Organization Owner
+	// credential (Integration.OrgOwner), for API keys only; nil: none.
+	owner *admin.APIClient
 }
 
 func (pr *project) credentialKind() string {
@@ -114,6 +117,14 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 			return nil, fmt.Errorf("atlas: integration %q: %w", in.Name, err)
 		}
 		p.projects[in.Name] = &project{Integration: in, api: api}
+		if in.OrgOwner.Set() {
+			oi := in
+			oi.ClientID, oi.ClientSecret, oi.PublicKey, oi.PrivateKey = in.OrgOwner.ClientID, in.OrgOwner.ClientSecret, in.OrgOwner.PublicKey, in.OrgOwner.PrivateKey
+			if p.projects[in.Name].owner, err = p.client(tokenCtx, oi); err != nil {
+				cancel()
+				return nil, fmt.Errorf("atlas: integration %q: org_owner: %w", in.Name, err)
+			}
+		}
 	}
 	p.catalog = newCatalog(p)
 	p.accessList = &AccessList{p: p}
@@ -394,6 +405,9 @@ func newPassword() string {
 // a new password; one that is not jitbot's is left alone with ECONFLICT.
 func (p *Provisioner) Create(ctx context.Context, g flows.Grant) (flows.Credentials, error) {
 	creds, err := p.create(ctx, g)
+	if err == nil {
+		creds, err = p.addEntry(ctx, g, creds) // a combined grant's address (combined.go)
+	}
 	if err != nil {
 		return flows.Credentials{}, fmt.Errorf("atlas: create user %q: %w", g.Principal, err)
 	}
@@ -544,6 +558,9 @@ func (p *Provisioner) WaitApplied(ctx context.Context, g flows.Grant) error {
 	if err == nil {
 		err = p.watch.wait(ctx, pr, g.Resource.Cluster)
 	}
+	if err == nil && g.Resource.Address != "" {
+		err = p.accessList.WaitApplied(ctx, entryGrant(g))
+	}
 	if err != nil {
 		return fmt.Errorf("atlas: wait for user %q: %w", g.Principal, err)
 	}
@@ -554,6 +571,9 @@ func (p *Provisioner) WaitApplied(ctx context.Context, g flows.Grant) error {
 func (p *Provisioner) SetBackstop(ctx context.Context, g flows.Grant) error {
 	if err := p.update(ctx, g, "backstop", func(u *admin.CloudDatabaseUser, at time.Time) { u.DeleteAfterDate = &at }); err != nil {
 		return fmt.Errorf("atlas: move the backstop of user %q: %w", g.Principal, err)
+	}
+	if g.Resource.Address != "" {
+		return p.accessList.SetBackstop(ctx, entryGrant(g))
 	}
 	return nil
 }
@@ -626,6 +646,9 @@ func (p *Provisioner) update(ctx context.Context, g flows.Grant, what string, ed
 func (p *Provisioner) Delete(ctx context.Context, g flows.Grant) error {
 	if err := p.delete(ctx, g); err != nil {
 		return fmt.Errorf("atlas: delete user %q: %w", g.Principal, err)
+	}
+	if g.Resource.Address != "" {
+		return p.accessList.Delete(ctx, entryGrant(g))
 	}
 	return nil
 }

@@ -42,5 +42,16 @@ func (s *Service) extended(ctx context.Context, r *Request) (*Request, error) {
 			s.log.WarnContext(ctx, "could not extend the grant in Atlas; it is still revoked at its new expiry", "request_id", r.ID, "err", err)
 		}
 	}
+	if sl, ok := s.provs[r.Kind.orDefault()].(SecretLifetime); ok {
+		// The secret expires in Atlas at a date fixed when it was issued:
+		// past it the requester needs a new one (kind_programmatic.go).
+		if at := sl.SecretExpiresAt(s.grant(r)); !at.IsZero() && r.ExpiresAt.After(at) {
+			if rotated, err := s.rotate(ctx, r); err != nil {
+				s.log.WarnContext(ctx, "could not issue a secret for the extension; the old one expires first", "request_id", r.ID, "secret_expires", at, "err", err)
+			} else {
+				r = rotated
+			}
+		}
+	}
 	return s.moveBackstop(ctx, r)
 }

@@ -94,6 +94,12 @@ type KindSpec struct {
 	// target, whatever its roles: its grants change the same Atlas identity,
 	// and one grant's end must not take away what another gave.
 	OneGrantPerTarget bool
+	// FromAddress says a grant of the kind is used from an address the
+	// request names beside its target (Resource.Address: from 203.0.113.7),
+	// and works from there only: its flows bound the addresses with the
+	// network rules of network access flows (allowed_cidrs, widest_prefix_v4,
+	// widest_prefix_v6, allow_public; kind_programmatic.go).
+	FromAddress bool
 }
 
 var kindName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
@@ -182,7 +188,7 @@ func (k KindSpec) validatePattern(g string, orgWide bool) error {
 // builtinKinds are the kinds jitbot grants. A new kind is added here (its
 // spec beside databaseUser) and its provisioner registered in cmd.
 func builtinKinds() []KindSpec {
-	return []KindSpec{databaseUser(), accessListEntry(), atlasUI()}
+	return []KindSpec{databaseUser(), accessListEntry(), atlasUI(), serviceAccount(), apiKey()}
 }
 
 // databaseUser is the kind jitbot began with: a SCRAM user limited to one

@@ -204,7 +204,7 @@ func TestKindRulesAtSubmit(t *testing.T) {
 		{"a database user on a cluster", flows.SubmitInput{Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0"}, Roles: []string{"read"}},
 			flows.EINVALID, "the database name is empty"},
 		{"an unknown kind", flows.SubmitInput{Kind: "ip_entry", Resource: db("prod/Cluster0/sales"), Roles: []string{"read"}},
-			flows.EINVALID, `jitbot does not grant "ip_entry"; ask for one of: database_user, access_list_entry, atlas_ui, test_token`},
+			flows.EINVALID, `jitbot does not grant "ip_entry"; ask for one of: database_user, access_list_entry, atlas_ui, service_account, api_key, test_token`},
 		{"no role", flows.SubmitInput{Resource: db("prod/Cluster0/sales/orders")},
 			flows.EINVALID, "name the role you need, such as read"},
 		{"a role a collection cannot take, among others", flows.SubmitInput{Resource: db("prod/Cluster0/sales/orders"), Roles: []string{"read", "dbAdmin"}},
@@ -261,8 +261,8 @@ func TestEveryKindNeedsItsProvisioner(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `access flow "tokens" grants test token (kind test_token), but no provisioner is registered for that kind`) {
 		t.Fatalf("a kind without a provisioner: %v", err)
 	}
-	_, err = flows.NewService(flows.Config{Policy: mustCompile(t, testPolicy())}, deps(flows.Provisioners{flows.KindDatabaseUser: db, "api_key": db}))
-	if err == nil || !strings.Contains(err.Error(), `registered for kind "api_key", which the policy does not know`) {
+	_, err = flows.NewService(flows.Config{Policy: mustCompile(t, testPolicy())}, deps(flows.Provisioners{flows.KindDatabaseUser: db, "ssh_key": db}))
+	if err == nil || !strings.Contains(err.Error(), `registered for kind "ssh_key", which the policy does not know`) {
 		t.Fatalf("a provisioner for an unknown kind: %v", err)
 	}
 	if _, err := flows.NewService(flows.Config{Policy: policy}, deps(flows.Provisioners{flows.KindDatabaseUser: db, flowstest.KindToken: flowstest.NewTokenProvisioner()})); err != nil {
@@ -277,7 +277,7 @@ func TestCompileChecksFlowsInTheirKind(t *testing.T) {
 		name, path, message string
 		mutate              func(*flows.FlowSpec)
 	}{
-		{"unknown kind", "flows[5].kind", `unknown kind "ip_entry"; jitbot grants: database_user, access_list_entry, atlas_ui, test_token`, func(f *flows.FlowSpec) { f.Kind = "ip_entry" }},
+		{"unknown kind", "flows[5].kind", `unknown kind "ip_entry"; jitbot grants: database_user, access_list_entry, atlas_ui, service_account, api_key, test_token`, func(f *flows.FlowSpec) { f.Kind = "ip_entry" }},
 		{"a database role", "flows[5].roles[0]", `role "read" is not one a test token gets`, func(f *flows.FlowSpec) { f.Roles = []string{"read"} }},
 		{"a database pattern", "flows[5].resources[0]", `"Cluster0/sales": want cluster, each part`, func(f *flows.FlowSpec) { f.Resources = []string{"Cluster0/sales"} }},
 		{"no roles", "flows[5].roles", "such as [use]", func(f *flows.FlowSpec) { f.Roles = nil }},

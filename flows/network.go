@@ -2,7 +2,9 @@ package flows
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -232,6 +234,19 @@ func (f *Flow) admitAddress(t Resource) (*Flow, error) {
 	if _, ok := n.inside(p); ok {
 		return f, nil
 	}
+	if !n.AllowPublic || !IsPublic(p) {
+		// A flow matched by its target (kind_programmatic.go), not by the
+		// address: the address must still be one the flow allows.
+		ranges := make([]string, len(n.AllowedCIDRs))
+		for i, c := range n.AllowedCIDRs {
+			ranges[i] = c.String()
+		}
+		what := "addresses inside " + strings.Join(ranges, ", ")
+		if n.AllowPublic {
+			what = "public addresses or " + orNothing(ranges)
+		}
+		return nil, Errorf(EFORBIDDEN, "%s is not an address access flow %s allows: it allows %s", p, f.Name, what)
+	}
 	c := *f
 	if c.AutoApprove {
 		c.AutoApprove, c.Approvals = false, 1
@@ -282,18 +297,22 @@ func (p *Policy) compileNetwork(v *validator, at string, fs FlowSpec, f *Flow, k
 	if !known {
 		return
 	}
-	if kind.Kind != KindAccessListEntry {
-		for key, set := range map[string]bool{
-			"allowed_cidrs": len(fs.AllowedCIDRs) > 0, "widest_prefix_v4": fs.WidestPrefixV4 != 0,
-			"widest_prefix_v6": fs.WidestPrefixV6 != 0, "allow_public": fs.AllowPublic,
-		} {
+	networkKeys := map[string]bool{
+		"allowed_cidrs": len(fs.AllowedCIDRs) > 0, "widest_prefix_v4": fs.WidestPrefixV4 != 0,
+		"widest_prefix_v6": fs.WidestPrefixV6 != 0, "allow_public": fs.AllowPublic,
+	}
+	if kind.Kind == KindDatabaseUser && !slices.Contains(slices.Collect(maps.Values(networkKeys)), true) {
+		return // a database user flow takes no address (from) unless it bounds them
+	}
+	if kind.Kind != KindAccessListEntry && !kind.FromAddress && kind.Kind != KindDatabaseUser {
+		for key, set := range networkKeys {
 			if set {
 				v.add(at+"."+key, "a setting of network access flows (kind: %s), not of %s flows", KindAccessListEntry, kind.Name)
 			}
 		}
 		return
 	}
-	if in, ok := p.Integration(fs.Integration); ok && in.OrgWide() {
+	if in, ok := p.Integration(fs.Integration); ok && in.OrgWide() && (kind.Kind == KindAccessListEntry || kind.Kind == KindDatabaseUser) {
 		v.add(at+".integration", "network access opens one project's access list: integration %s spans an organization; grant it through an integration of one project (project_id)", in.Name)
 	}
 	n := &NetworkRules{WidestV4: DefaultWidestPrefixV4, WidestV6: DefaultWidestPrefixV6, AllowPublic: fs.AllowPublic}

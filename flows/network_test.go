@@ -178,11 +178,16 @@ func TestCompileNetworkFlows(t *testing.T) {
 		name, path, says string
 		edit             func(*flows.FlowSpec)
 	}{
-		{"network keys on a database user flow", "flows[5].allowed_cidrs", "a setting of network access flows (kind: access_list_entry), not of database user flows",
+		{"a database user flow's ranges are checked as well (from)", "flows[5].allowed_cidrs[0]", "every address on the internet",
 			func(f *flows.FlowSpec) {
 				*f = testPolicy().Flows[0]
 				f.Name = "x"
-				f.AllowedCIDRs = []string{"198.51.100.0/24"}
+				f.AllowedCIDRs = []string{"0.0.0.0/0"}
+			}},
+		{"network keys on an Atlas UI flow", "flows[5].allowed_cidrs", "a setting of network access flows (kind: access_list_entry), not of Atlas UI access flows",
+			func(f *flows.FlowSpec) {
+				*f = flows.FlowSpec{Name: "x", Kind: string(flows.KindAtlasUI), Integration: "prod", Requesters: []string{"*"}, Resources: []string{"*"},
+					Roles: []string{"GROUP_READ_ONLY"}, Approvers: []string{"group:dba"}, AllowedCIDRs: []string{"198.51.100.0/24"}}
 			}},
 		{"no ranges and no public", "flows[5].allowed_cidrs", "required: the ranges",
 			func(f *flows.FlowSpec) { f.AllowedCIDRs, f.AllowPublic = nil, false }},

@@ -196,12 +196,19 @@ func (f *Flow) identity(in *Integration, requester string) (string, error) {
 // request (a copy asking one approval more for a public address) and the
 // principal the flow decides ("" when the kind names it).
 func (f *Flow) admit(in *Integration, requester string, t Resource) (*Flow, string, error) {
-	if f.Network != nil {
-		g, err := f.admitAddress(t)
-		return g, "", err
+	g := f
+	if t.Address != "" {
+		// Network access, or a grant used from an address (kind_programmatic.go).
+		if f.Network == nil {
+			return nil, "", Errorf(EFORBIDDEN, "access flow %s binds no grant to an address: ask without from %s", f.Name, t.Address)
+		}
+		var err error
+		if g, err = f.admitAddress(t); err != nil {
+			return nil, "", err
+		}
 	}
-	id, err := f.identity(in, requester)
-	return f, id, err
+	id, err := g.identity(in, requester)
+	return g, id, err
 }
 
 // DescribeAccess says what a request gives, for people: "read on
@@ -216,6 +223,9 @@ func DescribeAccess(r *Request) string {
 	}
 	if r.Auth.Passwordless() {
 		out += ", signing in with " + r.Auth.String()
+	}
+	if r.Kind.orDefault() == KindDatabaseUser && r.Resource.Address != "" {
+		out += ", from " + r.Resource.Address // a combined grant: the address is on the access list as long
 	}
 	return out
 }

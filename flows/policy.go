@@ -39,6 +39,9 @@ type Integration struct {
 	// OIDCIdentityProviderID names the integration's OIDC database users
 	// (IntegrationSpec.OIDCIdentityProviderID); empty: none.
 	OIDCIdentityProviderID string
+	// APIKeyOwner says the integration has the Organization Owner
+	// credential programmatic API keys need (IntegrationSpec.APIKeyOwner).
+	APIKeyOwner bool
 }
 
 // OrgWide reports whether the integration spans an organization's

@@ -93,7 +93,7 @@ func Compile(spec PolicySpec, extra ...KindSpec) (*Policy, error) {
 	for i, is := range spec.Integrations {
 		at := fmt.Sprintf("integrations[%d]", i)
 		in := &Integration{Name: is.Name, ProjectID: is.ProjectID, OrganizationID: is.OrganizationID, OwnerTag: is.OwnerTag, AccessDetails: is.AccessDetails,
-			OIDCIdentityProviderID: is.OIDCIdentityProviderID}
+			OIDCIdentityProviderID: is.OIDCIdentityProviderID, APIKeyOwner: is.APIKeyOwner}
 		checkIdentityProviderID(v, at+".oidc_identity_provider_id", is.OIDCIdentityProviderID)
 		switch {
 		case is.Name == "":
@@ -281,6 +281,9 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 		}
 	} else if len(fs.AllowStandingAccess) > 0 {
 		v.add(at+".allow_standing_access", "only flows of kind %s have roles that create standing access", KindAtlasUI)
+	}
+	if fs.AcceptNoBackstop && knownKind && kind.Kind != KindAPIKey {
+		v.add(at+".accept_no_backstop", "a setting of flows of programmatic API keys (kind: %s), which Atlas never expires; %s have a backstop", KindAPIKey, kind.Name+"s")
 	}
 
 	if f.Approvals == 0 {

@@ -100,11 +100,13 @@ func (p *Policy) Explain(person string, kind Kind, target string, roles []string
 		}
 		pattern := ""
 		var best specificity
-		if f.Network != nil {
+		if f.Network != nil && len(f.Resources) == 0 {
 			pattern = f.Network.coverText(t) // network.go: address rules, not patterns
 		}
+		onTarget := t
+		onTarget.Address = "" // the address a grant is used from is not a pattern's (kind_programmatic.go)
 		for _, g := range f.Resources {
-			if s := globSpecificity(g); globMatches(g, t, TargetTags{}) && (pattern == "" || best.less(s)) {
+			if s := globSpecificity(g); globMatches(g, onTarget, TargetTags{}) && (pattern == "" || best.less(s)) {
 				pattern, best = g, s
 			}
 		}

@@ -87,9 +87,12 @@ func globMatches(g string, r Resource, tags TargetTags) bool {
 
 // bestGlob returns the most specific of f's patterns that covers r.
 func (f *Flow) bestGlob(r Resource, tags TargetTags) (specificity, bool) {
-	if f.Network != nil {
+	if f.Network != nil && len(f.Resources) == 0 {
 		return f.Network.covers(r) // network.go: address ranges, not patterns
 	}
+	// A grant used from an address (kind_programmatic.go) is matched by
+	// its target; the flow's network rules admit the address (admit).
+	r.Address = ""
 	var best specificity
 	found := false
 	for _, g := range f.Resources {
@@ -114,7 +117,7 @@ func (p *Policy) Resolve(r Resource) (Resource, error) {
 	case !ok:
 		return r, nil
 	case in.OrgWide() && r.Project == "":
-		if r == (Resource{Integration: r.Integration}) {
+		if r == (Resource{Integration: r.Integration, Address: r.Address}) {
 			return r, nil // the organization itself: the kind says whether it may be (KindAtlasUI)
 		}
 		if r.Cluster == "" {

@@ -30,6 +30,10 @@ type IntegrationSpec struct {
 	// identity provider (Atlas federation settings), which names its OIDC
 	// database users: <id>/<IdP user name>. Needed by flows with auth: oidc.
 	OIDCIdentityProviderID string
+	// APIKeyOwner says an Organization Owner credential is configured for
+	// the integration beside its own (the atlas section's org_owner), as
+	// flows of programmatic API keys need: deleting an API key takes one.
+	APIKeyOwner bool
 }
 
 // FlowSpec describes one access flow.
@@ -80,6 +84,11 @@ type FlowSpec struct {
 	// in, by name, to roles that let a person create access outliving the
 	// grant (GROUP_DATABASE_ACCESS_ADMIN...); each must be among Roles.
 	AllowStandingAccess []string
+
+	// Programmatic API keys (kind api_key; kind_programmatic.go): Atlas
+	// gives them no expiry, so a flow must accept that jitbot alone
+	// removes them.
+	AcceptNoBackstop bool
 }
 
 // FieldError is one problem in a policy, with the path of the field at fault

@@ -99,7 +99,7 @@ func (r Resource) String() string {
 // segments returns the resource's path inside its integration: its parts up
 // to the last one set.
 func (r Resource) segments() []string {
-	if r.Address != "" {
+	if r.Address != "" && r.Project == "" && r.Cluster == "" {
 		return []string{r.Address}
 	}
 	segs := []string{r.Cluster, r.Database, r.Collection}

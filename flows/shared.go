@@ -42,10 +42,14 @@ func (s *Service) sharesTarget(k Kind) bool {
 // onTarget runs fn (a provisioner call) on g: for a kind whose grants share
 // their target, with g.Holders set, under the target's lock.
 func (s *Service) onTarget(ctx context.Context, g Grant, fn func(g Grant) error) error {
-	if !s.sharesTarget(g.Kind) {
+	if !s.sharesTarget(g.Kind) && !holdsAddress(g.Kind, g.Resource) {
 		return fn(g)
 	}
-	unlock := s.targets.lock(fmt.Sprintf("%s\x00%s\x00%s", g.Kind, g.Integration, g.Resource))
+	key := fmt.Sprintf("%s\x00%s\x00%s", g.Kind, g.Integration, g.Resource)
+	if holdsAddress(g.Kind, g.Resource) {
+		key = fmt.Sprintf("address\x00%s\x00%s", g.Integration, g.Resource.Address)
+	}
+	unlock := s.targets.lock(key)
 	defer unlock()
 	holders, err := s.holders(ctx, g)
 	if err != nil {
@@ -63,11 +67,25 @@ func (s *Service) holders(ctx context.Context, g Grant) ([]Grant, error) {
 	}
 	var out []Grant
 	for _, r := range live {
-		if r.ID != g.RequestID && r.Kind.orDefault() == g.Kind && r.Resource.Same(g.Resource) {
+		same := r.Kind.orDefault() == g.Kind && r.Resource.Same(g.Resource)
+		if holdsAddress(g.Kind, g.Resource) {
+			// One entry of the project's access list, whichever kind asked.
+			same = holdsAddress(r.Kind, r.Resource) && r.Resource.Integration == g.Integration && r.Resource.Address == g.Resource.Address
+		}
+		if r.ID != g.RequestID && same {
 			out = append(out, s.grant(r))
 		}
 	}
 	return out, nil
+}
+
+// holdsAddress reports whether a grant keeps an address on its project's
+// access list: network access, or a database user asked for from an
+// address (a combined grant: both approved together, ending together).
+// Grants of one address share its entry, whichever kind they are.
+func holdsAddress(k Kind, t Resource) bool {
+	k = k.orDefault()
+	return t.Address != "" && (k == KindAccessListEntry || k == KindDatabaseUser)
 }
 
 // heldPrincipals are the principals of kind k in integration that requests
@@ -88,6 +106,9 @@ func (s *Service) heldPrincipals(ctx context.Context, k Kind, integration string
 	for _, r := range live {
 		if r.Kind.orDefault() == k && r.Resource.Integration == integration && r.Principal != "" {
 			out[r.Principal] = true
+		}
+		if k == KindAccessListEntry && holdsAddress(r.Kind, r.Resource) && r.Resource.Integration == integration {
+			out[r.Resource.Address] = true // a combined grant's entry
 		}
 	}
 	return out, nil

@@ -82,8 +82,18 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 			in.Resource.Project = cluster.Project
 		}
 		in.Resource.ProjectID, in.Resource.ClusterID = cluster.ProjectID, cluster.ID
-	} else if cluster, err = s.aboveClusters(ctx, integration, &in.Resource); err != nil {
-		return nil, err
+	} else {
+		// The address a grant is used from says nothing of where it is
+		// (kind_programmatic.go): only network access's target is one.
+		from := in.Resource.Address
+		if kind.FromAddress {
+			in.Resource.Address = ""
+		}
+		cluster, err = s.aboveClusters(ctx, integration, &in.Resource)
+		in.Resource.Address = from
+		if err != nil {
+			return nil, err
+		}
 	}
 	tags := TargetTags{Project: cluster.ProjectTags, Cluster: cluster.Tags}
 	flow, err := policy.MatchTagged(requester, kind.Kind, in.Resource, tags, roles)
@@ -194,6 +204,14 @@ func resolve(policy *Policy, kind KindSpec, r Resource) (Resource, error) {
 	resolved, err := policy.Resolve(r)
 	if err != nil {
 		return Resource{}, err
+	}
+	if (kind.FromAddress || kind.Kind == KindDatabaseUser) && resolved.Address != "" {
+		// Written as people do (203.0.113.7), kept as a range (/32).
+		p, err := ParseAddress(resolved.Address)
+		if err != nil {
+			return Resource{}, err
+		}
+		resolved.Address = p.String()
 	}
 	if err := kind.ValidateTarget(resolved); err != nil {
 		if resolved.Project != "" && r.Project == "" {

@@ -226,7 +226,7 @@ func (s *Server) warmPatterns() {
 		if doc == nil || doc.Components == nil {
 			return
 		}
-		for _, name := range []string{"NetworkPermissionEntry"} {
+		for _, name := range []string{"NetworkPermissionEntry", "ServiceAccountIPAccessListEntry", "UserAccessListResponse"} {
 			ref := doc.Components.Schemas[name]
 			if ref == nil || ref.Value == nil {
 				continue

@@ -35,7 +35,7 @@ func routedOps() []routedOp {
 	orgOwner := []string{"Organization Owner"}
 	const accessList = groups + "/{groupId}/accessList"
 	networkAdmin := []string{"Project Network Access Manager"}
-	return []routedOp{
+	return append([]routedOp{
 		{"listGroups", http.MethodGet, groups, 200, v20230101, nil},
 		{"getGroup", http.MethodGet, groups + "/{groupId}", 200, v20230101, []string{readOnly}},
 		{"getGroupByName", http.MethodGet, groups + "/byName/{groupName}", 200, v20230101, nil},
@@ -73,6 +73,34 @@ func routedOps() []routedOp {
 		{"getAccessListEntry", http.MethodGet, accessList + "/{entryValue}", 200, v20230101, []string{readOnly}},
 		{"getAccessListStatus", http.MethodGet, accessList + "/{entryValue}/status", 200, v20230101, []string{readOnly}},
 		{"deleteAccessListEntry", http.MethodDelete, accessList + "/{entryValue}", 204, v20230101, networkAdmin},
+	}, append(serviceAccountOps(), apiKeyOps()...)...)
+}
+
+// serviceAccountOps are the service-account operations (serviceaccounts.go).
+func serviceAccountOps() []routedOp {
+	const gsa, osa = "/api/atlas/v2/groups/{groupId}/serviceAccounts", "/api/atlas/v2/orgs/{orgId}/serviceAccounts"
+	owner, accessManager := []string{"Project Owner"}, []string{"Project Access Manager"}
+	orgOwner, orgRead := []string{"Organization Owner"}, []string{"Organization Read Only"}
+	return []routedOp{
+		{"listGroupServiceAccounts", http.MethodGet, gsa, 200, v20240805, []string{readOnly}},
+		{"createGroupServiceAccount", http.MethodPost, gsa, 201, v20240805, owner},
+		{"getGroupServiceAccount", http.MethodGet, gsa + "/{clientId}", 200, v20240805, []string{readOnly}},
+		{"deleteGroupServiceAccount", http.MethodDelete, gsa + "/{clientId}", 204, v20240805, owner},
+		{"listAccessList", http.MethodGet, gsa + "/{clientId}/accessList", 200, v20240805, []string{readOnly}},
+		{"createAccessList", http.MethodPost, gsa + "/{clientId}/accessList", 200, v20240805, accessManager},
+		{"deleteGroupAccessEntry", http.MethodDelete, gsa + "/{clientId}/accessList/{ipAddress}", 204, v20240805, accessManager},
+		{"createGroupSecret", http.MethodPost, gsa + "/{clientId}/secrets", 201, v20240805, owner},
+		{"deleteGroupSecret", http.MethodDelete, gsa + "/{clientId}/secrets/{secretId}", 204, v20240805, owner},
+		{"listOrgServiceAccounts", http.MethodGet, osa, 200, v20240805, orgRead},
+		{"createOrgServiceAccount", http.MethodPost, osa, 201, v20240805, orgOwner},
+		{"getOrgServiceAccount", http.MethodGet, osa + "/{clientId}", 200, v20240805, orgRead},
+		{"deleteOrgServiceAccount", http.MethodDelete, osa + "/{clientId}", 204, v20240805, orgOwner},
+		{"listOrgAccessList", http.MethodGet, osa + "/{clientId}/accessList", 200, v20240805, orgRead},
+		{"createOrgAccessList", http.MethodPost, osa + "/{clientId}/accessList", 200, v20240805, orgOwner},
+		{"deleteOrgAccessEntry", http.MethodDelete, osa + "/{clientId}/accessList/{ipAddress}", 204, v20240805, orgOwner},
+		{"createOrgSecret", http.MethodPost, osa + "/{clientId}/secrets", 201, v20240805, orgOwner},
+		{"deleteOrgSecret", http.MethodDelete, osa + "/{clientId}/secrets/{secretId}", 204, v20240805, orgOwner},
+		{"getOrgSettings", http.MethodGet, "/api/atlas/v2/orgs/{orgId}/settings", 200, v20230101, []string{orgMember}},
 	}
 }
 

@@ -63,7 +63,9 @@ type Server struct {
 	applyDelay    time.Duration
 	applyPolls    int
 	seq           int64
-	net           netState // the project IP access lists (accesslist.go)
+	net           netState              // the project IP access lists (accesslist.go)
+	sa            saState               // service accounts (serviceaccounts.go)
+	apiKeys       map[string]*simAPIKey // programmatic API keys by id (apikeys.go)
 }
 
 // New starts a simulator on a loopback port. Close it when done.

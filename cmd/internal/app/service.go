@@ -88,9 +88,10 @@ func NewOffline(ctx context.Context, cfg *config.Config, db Backend, untold flow
 func (o *Offline) Close() { o.atlas.Close() }
 
 // provisioners registers the Atlas adapter for every kind jitbot grants:
-// database users (with or without a password), network access and Atlas UI
-// access.
+// database users (with or without a password), network access, Atlas UI
+// access, service accounts and programmatic API keys.
 func provisioners(p *atlas.Provisioner) flows.Provisioners {
 	return flows.Provisioners{flows.KindDatabaseUser: p, flows.KindAccessListEntry: p.AccessList(),
-		flows.KindAtlasUI: atlas.NewUIAccess(p, atlas.UIConfig{})}
+		flows.KindAtlasUI: atlas.NewUIAccess(p, atlas.UIConfig{}), flows.KindServiceAccount: atlas.NewServiceAccounts(p, atlas.ServiceAccountConfig{}),
+		flows.KindAPIKey: atlas.NewAPIKeys(p)}
 }

@@ -91,6 +91,8 @@ type FlowFile struct {
 	WidestPrefixV4 int      `yaml:"widest_prefix_v4"`
 	WidestPrefixV6 int      `yaml:"widest_prefix_v6"`
 	AllowPublic    bool     `yaml:"allow_public"`
+	// AcceptNoBackstop lets a flow grant programmatic API keys, which Atlas never expires.
+	AcceptNoBackstop bool `yaml:"accept_no_backstop"`
 	// Atlas UI access (kind atlas_ui; flows.FlowSpec.AllowStandingAccess):
 	// the roles that let a person create access outliving the grant, opted
 	// into by name.
@@ -708,7 +710,7 @@ func (l *loader) check(f *File) *Config {
 		l.section(fmt.Sprintf("integrations[%d]", i), in)
 		spec.Integrations = append(spec.Integrations, flows.IntegrationSpec{
 			Name: in.Name, ProjectID: in.ProjectID, OrganizationID: in.OrganizationID, Owners: in.Owners, OwnerTag: in.OwnerTag, AccessDetails: in.AccessDetails,
-			OIDCIdentityProviderID: in.OIDCIdentityProviderID,
+			OIDCIdentityProviderID: in.OIDCIdentityProviderID, APIKeyOwner: in.OrgOwner.Set(),
 		})
 		cfg.Integrations = append(cfg.Integrations, in.Integration)
 	}
@@ -723,7 +725,7 @@ func (l *loader) check(f *File) *Config {
 			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel,
 			Auth: fl.Auth, OIDCUsername: fl.OIDCUsername, AWSIAMARN: fl.AWSIAMARN,
 			AllowedCIDRs: fl.AllowedCIDRs, WidestPrefixV4: fl.WidestPrefixV4, WidestPrefixV6: fl.WidestPrefixV6, AllowPublic: fl.AllowPublic,
-			AllowStandingAccess: fl.AllowStandingAccess,
+			AllowStandingAccess: fl.AllowStandingAccess, AcceptNoBackstop: fl.AcceptNoBackstop,
 		})
 	}
 	if len(f.Flows) == 0 {

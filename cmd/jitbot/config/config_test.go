@@ -89,7 +89,7 @@ func TestProblemsNameTheirPathAndLine(t *testing.T) {
 		{"unknown key", "    max_duration: 8h\n", "    max_duration: 8h\n    max_durration: 9h\n", goodEnv, `jitbot.yaml:26: flows[0].max_durration: unknown key: did you mean max_duration?`},
 		{"bad duration", "max_duration: 8h", "max_duration: 8 hours", goodEnv, `jitbot.yaml:25: flows[0].max_duration: duration "8 hours"`},
 		{"a week", "max_duration: 8h", "max_duration: 7d", goodEnv, "jitbot.yaml:25: flows[0].max_duration: 7d is a week or more"},
-		{"unknown kind", "  - name: prod-read\n", "  - name: prod-read\n    kind: api_key\n", goodEnv, `jitbot.yaml:21: flows[0].kind: unknown kind "api_key"; jitbot grants: database_user`},
+		{"unknown kind", "  - name: prod-read\n", "  - name: prod-read\n    kind: ssh_key\n", goodEnv, `jitbot.yaml:21: flows[0].kind: unknown kind "ssh_key"; jitbot grants: database_user`},
 		{"unknown group", "owners: [group:dba]", "owners: [group:ops]", goodEnv, `jitbot.yaml:15: integrations[0].owners[0]: unknown group "ops"`},
 		{"missing env", "${SLACK_BOT_TOKEN}", "${NOPE}", goodEnv, "jitbot.yaml:7: slack.bot_token: environment variable NOPE is not set"},
 		{"bad token", "${SLACK_BOT_TOKEN}", "xoxp-user", goodEnv, "slack.bot_token: a bot token starts with xoxb-"},

@@ -74,7 +74,7 @@ func TestNetworkAndPasswordlessProblems(t *testing.T) {
 		{"a bad range", "198.51.100.0/24,", "198.51.100.0/33,", `flows[1].allowed_cidrs[0]: "198.51.100.0/33" is not an IP address or a CIDR range`},
 		{"a v4 prefix", "widest_prefix_v4: 28", "widest_prefix_v4: 40", "flows[1].widest_prefix_v4: 40: want a prefix length of 1 to 32"},
 		{"a prefix as text", "widest_prefix_v4: 28", "widest_prefix_v4: /28", `flows[1].widest_prefix_v4: want a whole number`},
-		{"ranges on a database flow", "    max_duration: 8h\n", "    max_duration: 8h\n    allowed_cidrs: [198.51.100.0/24]\n", "flows[0].allowed_cidrs: a setting of network access flows"},
+		{"the whole internet on a database flow (from)", "    max_duration: 8h\n", "    max_duration: 8h\n    allowed_cidrs: [0.0.0.0/0]\n", "flows[0].allowed_cidrs[0]: 0.0.0.0/0 is every address on the internet"},
 		{"an OIDC group", "auth: oidc", "auth: idp_group", "flows[2].auth: \"idp_group\" would grant a whole identity-provider group"},
 		{"no identity provider", "    oidc_identity_provider_id: 0oa1b2c3d4\n", "", "flows[2].auth: integration prod has no oidc_identity_provider_id"},
 		{"an ARN for everyone", "role/dba-{local_part}", "role/dba", "flows[3].aws_iam_arn: \"arn:aws:iam::123456789012:role/dba\" names the same identity for everyone"},
