@@ -306,3 +306,15 @@ func anyDatabaseChoice(in *Integration, c Cluster, flows []*Flow) (Choice, bool)
 	ch.Roles = slices.Compact(allowed)
 	return ch, len(ch.Roles) > 0
 }
+
+// BuiltinKind returns the spec of a kind jitbot grants, so that what a
+// form sends back is read by its kind's own rules (target, roles).
+func BuiltinKind(k Kind) (KindSpec, bool) {
+	k = k.orDefault()
+	for _, s := range builtinKinds() {
+		if s.Kind == k {
+			return s, true
+		}
+	}
+	return KindSpec{}, false
+}
