@@ -38,10 +38,10 @@ const (
 
 // Slack's modal and option limits.
 const (
-	maxOptions       = 100
-	maxOptionValue   = 150
-	maxOptionText    = 75
-	maxErrorText     = 300 // keeps an error next to an input readable
+	maxOptions     = 100
+	maxOptionValue = 150
+	maxOptionText  = 75
+	maxErrorText   = 300 // keeps an error next to an input readable
 )
 
 func modal(title string, blocks ...slackgo.Block) slackgo.ModalViewRequest {
