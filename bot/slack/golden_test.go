@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -232,8 +233,23 @@ func TestGoldenModals(t *testing.T) {
 		{Resource: orders, Roles: []string{"read", "readWrite"}, DefaultDuration: time.Hour, MaxDuration: 8 * time.Hour, RequireReason: true},
 		{Resource: flows.Resource{Integration: "staging", Cluster: "Staging"}, Roles: []string{"dbAdmin", "read"}, DefaultDuration: 90 * time.Minute, MaxDuration: 3 * 24 * time.Hour},
 	}
-	golden(t, "modal_request", requestModal(choices))
-	golden(t, "modal_request_one_choice", requestModal(choices[1:2]))
+	ui := []flows.Choice{
+		{Kind: flows.KindAtlasUI, Resource: flows.Resource{Integration: "acme"}, Roles: []string{"ORG_READ_ONLY"}, DefaultDuration: time.Hour, MaxDuration: 4 * time.Hour},
+		{Kind: flows.KindAtlasUI, Resource: flows.Resource{Integration: "acme", Project: "payments-prod"}, Roles: []string{"GROUP_READ_ONLY", "GROUP_CLUSTER_MANAGER"},
+			DefaultDuration: time.Hour, MaxDuration: 2 * time.Hour, RequireReason: true},
+		{Kind: flows.KindAccessListEntry, Resource: flows.Resource{Integration: "prod"}, Roles: []string{flows.RoleConnect}, DefaultDuration: time.Hour, MaxDuration: 8 * time.Hour, AskAddress: true},
+	}
+	for i := range choices {
+		choices[i].Kind = flows.KindDatabaseUser
+	}
+	all := append(slices.Clone(choices), ui...)
+	// Before a resource is chosen: the kinds, the resources of the first.
+	golden(t, "modal_request", requestModal(all, bot.Selection{}))
+	// A resource chosen: its own roles and durations (8h at most, not 3d).
+	golden(t, "modal_request_chosen", requestModal(all, bot.Selection{Choice: bot.ChoiceValue(choices[0])}))
+	golden(t, "modal_request_one_choice", requestModal(choices[1:2], bot.Selection{}))
+	golden(t, "modal_request_ui", requestModal(all, bot.Selection{Choice: bot.ChoiceValue(ui[1])}))
+	golden(t, "modal_request_network", requestModal(all, bot.Selection{Kind: flows.KindAccessListEntry}))
 	r := goldenRequest()
 	st := denyState{Action: "deny:" + string(r.ID), ResponseURL: "https://hooks.slack.com/actions/T0/1/x", Channel: "DUBOB", Required: true}
 	golden(t, "modal_deny", denyModal(st, denySummary(r, bot.Action{Kind: bot.ActionDeny, RequestID: r.ID})))

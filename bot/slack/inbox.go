@@ -39,6 +39,9 @@ type item struct {
 	// The request form views.open showed (itemForm).
 	ViewID string `json:"view_id,omitempty"`
 	Hash   string `json:"hash,omitempty"`
+	// What the person chose in the form so far, when a choice of theirs
+	// asks for it to be laid out again (itemForm).
+	Selection *bot.Selection `json:"selection,omitempty"`
 }
 
 func (it item) actor() actor {

@@ -46,7 +46,7 @@ func TestCrashAfterAckLosesNothing(t *testing.T) {
 	status, body := h.interact(slacktest.ViewSubmission(slacktest.Submission{
 		UserID: eve.ID, TeamID: h.slack.TeamID(), ViewID: view.ID, CallbackID: requestCallback,
 		Values: map[string]map[string]slackgo.BlockAction{
-			fieldResource: {fieldResource: slacktest.OptionValue("!prod/Cluster0/sales")},
+			fieldResource: {fieldResource: slacktest.OptionValue("database_user:prod/Cluster0/sales")},
 			fieldRole:     {fieldRole: slacktest.OptionValue("read")},
 			fieldDuration: {fieldDuration: slacktest.OptionValue("1h")},
 			fieldReason:   {fieldReason: slacktest.TextValue("INC-3")},

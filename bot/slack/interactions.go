@@ -50,6 +50,10 @@ func clicker(cb *slackgo.InteractionCallback) actor {
 // then.
 func (b *Bot) blockActions(ctx context.Context, cb *slackgo.InteractionCallback) {
 	who := clicker(cb)
+	if cb.View.CallbackID == requestCallback && cb.View.ID != "" {
+		b.changeRequestForm(ctx, cb)
+		return
+	}
 	for _, act := range cb.ActionCallback.BlockActions {
 		a, err := bot.ParseAction(act.ActionID)
 		if err != nil {
@@ -187,7 +191,11 @@ func (b *Bot) fillRequestForm(ctx context.Context, a bot.Actor, err error, it it
 	view := messageModal("Request access", "")
 	switch {
 	case len(reply.Form) > 0:
-		view = requestModal(reply.Form)
+		var sel bot.Selection
+		if it.Selection != nil {
+			sel = *it.Selection
+		}
+		view = requestModal(reply.Form, sel)
 	case reply.Card != nil:
 		view = messageModal("Request access", reply.Card.Text)
 	}
@@ -196,6 +204,25 @@ func (b *Bot) fillRequestForm(ctx context.Context, a bot.Actor, err error, it it
 		return b.send(ctx, b.call, fill)
 	}
 	return nil
+}
+
+// changeRequestForm answers a choice in the request form (a kind, a
+// resource: their selects dispatch actions): the form is laid out again for
+// it, with the roles and durations of the resource chosen. Like filling the
+// form in, it is received before the ack, done by the inbox (the choices
+// are read again, never taken from the view) and sent by the outbox
+// (views.update, with the view's hash: an older layout never replaces a
+// newer one).
+func (b *Bot) changeRequestForm(ctx context.Context, cb *slackgo.InteractionCallback) {
+	sel := selectionOf(cb)
+	actionTs := cb.ActionTs
+	for _, act := range cb.ActionCallback.BlockActions {
+		actionTs = cmp.Or(actionTs, act.ActionTs)
+	}
+	it := item{Kind: itemForm, UserID: cb.User.ID, Ref: cb.View.ID, ViewID: cb.View.ID, Hash: cb.View.Hash, Selection: &sel}
+	if _, err := b.receive(ctx, formKey(cb.View.ID)+":"+actionTs, it); err != nil {
+		b.log.WarnContext(ctx, "could not take a change of the request form", "user_id", cb.User.ID, "err", err)
+	}
 }
 
 // mustJSON encodes what always encodes (a view jitbot built).
@@ -212,7 +239,7 @@ func mustJSON(v any) json.RawMessage {
 // closes; the outcome arrives as a direct message. The view id is the
 // idempotency key, so a replayed submission makes one request.
 func (b *Bot) submitRequestForm(ctx context.Context, cb *slackgo.InteractionCallback) any {
-	f, errs := parseRequestForm(cb.View.State)
+	f, errs := parseRequestForm(cb.View.State, cb.View.PrivateMetadata)
 	if errs != nil {
 		return slackgo.NewErrorsViewSubmissionResponse(errs)
 	}

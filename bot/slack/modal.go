@@ -1,6 +1,8 @@
 package slack
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -19,23 +21,27 @@ const (
 )
 
 // Block and action ids of the request form; each input's action id is its
-// block id.
+// block id. The resource, role and duration blocks carry a suffix
+// (blockFor) that changes with what they offer, so that Slack, which keeps
+// an input's value across views.update while its block id stays, never
+// keeps a role or a duration the new choice does not offer.
 const (
-	fieldResource   = "resource"
-	fieldDatabase   = "database"
-	fieldCollection = "collection"
-	fieldRole       = "role"
-	fieldDuration   = "duration"
-	fieldReason     = "reason"
+	fieldKind       = bot.FieldKind
+	fieldResource   = bot.FieldResource
+	fieldDatabase   = bot.FieldDatabase
+	fieldCollection = bot.FieldCollection
+	fieldAddress    = bot.FieldAddress
+	fieldRole       = bot.FieldRole
+	fieldDuration   = bot.FieldDuration
+	fieldReason     = bot.FieldReason
 )
 
 // Slack's modal and option limits.
 const (
-	maxOptions       = 100
-	maxOptionValue   = 150
-	maxOptionText    = 75
-	reasonFlagPrefix = "!" // marks an option whose flow requires a reason
-	maxErrorText     = 300 // keeps an error next to an input readable
+	maxOptions     = 100
+	maxOptionValue = 150
+	maxOptionText  = 75
+	maxErrorText   = 300 // keeps an error next to an input readable
 )
 
 func modal(title string, blocks ...slackgo.Block) slackgo.ModalViewRequest {
@@ -62,31 +68,82 @@ func messageModal(title, text string) slackgo.ModalViewRequest {
 	return v
 }
 
-// choiceValue encodes a choice as an option value: bot.ChoiceValue,
-// prefixed by ! when its flow requires a reason. The server checks
-// everything again on submit; the flag only lets the form ask for the
-// reason before it closes.
-func choiceValue(ch flows.Choice) string {
-	if ch.RequireReason {
-		return reasonFlagPrefix + bot.ChoiceValue(ch)
+// formState travels in the request form's private_metadata: what the
+// form was laid out for. It only lets the form ask for a required reason
+// before it closes; the server checks everything again on submit.
+type formState struct {
+	bot.Selection
+	ReasonRequired bool `json:"reason,omitempty"`
+}
+
+// blockFor is the block id of a field whose options depend on what they
+// were laid out for (key): the field, a colon, a short hash of key.
+func blockFor(field, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return field + ":" + hex.EncodeToString(sum[:4])
+}
+
+// stateValue finds a field's block in a submitted or dispatched state (its
+// block id is the field, or the field and a suffix: blockFor) and its value.
+func stateValue(state *slackgo.ViewState, field string) (block, value string) {
+	if state == nil {
+		return "", ""
 	}
-	return bot.ChoiceValue(ch)
+	for id, actions := range state.Values {
+		if id != field && !strings.HasPrefix(id, field+":") {
+			continue
+		}
+		a := actions[id]
+		if a.SelectedOption.Value != "" {
+			return id, a.SelectedOption.Value
+		}
+		return id, strings.TrimSpace(a.Value)
+	}
+	return "", ""
 }
 
 // requestModal is the request form, offering only what the person may ask
-// for: resources grouped by integration and cluster, the roles and the
-// durations (steps up to the longest allowed) of those choices, and a
-// reason, required when any choice's flow requires one.
-func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
-	var groups []*slackgo.OptionGroupBlockObject
-	var groupKeys []string
+// for: a kind (when they may ask for several), the resources of that kind
+// grouped by integration and cluster, and, once a resource is chosen, its
+// own roles and durations, the inputs it needs (a database, a collection,
+// an address), and a reason, required when its flow requires one. Choosing
+// a kind or a resource dispatches an action that lays the form out again
+// (views.update).
+func requestModal(choices []flows.Choice, sel bot.Selection) slackgo.ModalViewRequest {
 	var offered []flows.Choice
 	for _, ch := range choices {
-		value := choiceValue(ch)
-		if len(offered) == maxOptions || len(value) > maxOptionValue {
-			continue
+		if len(bot.ChoiceValue(ch)) <= maxOptionValue {
+			offered = append(offered, ch)
 		}
-		offered = append(offered, ch)
+	}
+	form := bot.NewForm(offered, sel)
+	if len(form.Kinds) == 0 {
+		return messageModal("Request access", "What you may ask for cannot be shown in a form. Ask with the command instead: request <integration/cluster/database[/collection]> <role> <duration> [reason].")
+	}
+	blocks := []slackgo.Block{
+		slackgo.NewSectionBlock(mrkdwn("Ask for temporary access to MongoDB Atlas. Your approvers see everything below; access starts when they approve and ends by itself.", maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID("intro")),
+	}
+	if len(form.Kinds) > 1 {
+		var opts []*slackgo.OptionBlockObject
+		var initial *slackgo.OptionBlockObject
+		for _, k := range form.Kinds {
+			o := slackgo.NewOptionBlockObject(string(k.Kind), plain(k.Name, maxOptionText), nil)
+			opts = append(opts, o)
+			if k.Kind == form.Kind {
+				initial = o
+			}
+		}
+		kind := slackgo.NewOptionsSelectBlockElement(slackgo.OptTypeStatic, plain("Choose a kind of access", maxOptionText), fieldKind, opts...)
+		kind.InitialOption = initial
+		in := slackgo.NewInputBlock(fieldKind, plain("Kind of access", 2000), nil, kind)
+		in.DispatchAction = true
+		blocks = append(blocks, in)
+	}
+
+	var groups []*slackgo.OptionGroupBlockObject
+	var groupKeys []string
+	var initial *slackgo.OptionBlockObject
+	for _, ch := range form.Choices[:min(len(form.Choices), maxOptions)] {
 		key := bot.ChoiceGroup(ch)
 		i := slices.Index(groupKeys, key)
 		if i < 0 {
@@ -94,24 +151,44 @@ func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
 			groups = append(groups, slackgo.NewOptionGroupBlockElement(plain(key, maxOptionText)))
 			i = len(groups) - 1
 		}
-		groups[i].Options = append(groups[i].Options, slackgo.NewOptionBlockObject(value, plain(bot.ChoiceLabel(ch), maxOptionText), nil))
+		o := slackgo.NewOptionBlockObject(bot.ChoiceValue(ch), plain(bot.ChoiceLabel(ch), maxOptionText), nil)
+		if form.Chosen != nil && bot.ChoiceValue(*form.Chosen) == o.Value {
+			initial = o
+		}
+		groups[i].Options = append(groups[i].Options, o)
+	}
+	resBlock := blockFor(fieldResource, string(form.Kind))
+	resource := slackgo.NewOptionsGroupSelectBlockElement(slackgo.OptTypeStatic, plain("Choose what you need", maxOptionText), resBlock, groups...)
+	resource.InitialOption = initial
+	resIn := slackgo.NewInputBlock(resBlock, plain(bot.KindTitle(form.Kind)+": resource", 2000), nil, resource)
+	resIn.DispatchAction = true
+	blocks = append(blocks, resIn)
+
+	st := formState{Selection: bot.Selection{Kind: form.Kind}}
+	if form.Chosen == nil {
+		blocks = append(blocks, slackgo.NewContextBlock("choose", mrkdwn("Choose a resource: its roles and durations follow.", maxSectionText)))
+	} else {
+		value := bot.ChoiceValue(*form.Chosen)
+		st.Choice, st.ReasonRequired = value, form.ReasonRequired
+		blocks = append(blocks, choiceBlocks(form, value)...)
 	}
 
-	if len(offered) == 0 {
-		return messageModal("Request access", "What you may ask for cannot be shown in a form. Ask with the command instead: request <integration/cluster/database[/collection]> <role> <duration> [reason].")
-	}
-	resource := slackgo.NewOptionsGroupSelectBlockElement(slackgo.OptTypeStatic, plain("Choose a database or collection", maxOptionText), fieldResource, groups...)
-	blocks := []slackgo.Block{
-		slackgo.NewSectionBlock(mrkdwn("Ask for temporary access to a MongoDB Atlas database. Your approvers see everything below; access starts when they approve and ends by itself.", maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID("intro")),
-		slackgo.NewInputBlock(fieldResource, plain("Resource", 2000), nil, resource),
-	}
-	form := bot.NewForm(offered)
+	v := modal("Request access", blocks...)
+	v.Submit = plain("Request", 24)
+	v.CallbackID = requestCallback
+	raw, _ := json.Marshal(st) // strings and a bool always encode
+	v.PrivateMetadata = string(raw)
+	return v
+}
+
+// choiceBlocks are the inputs of the resource chosen (value): what it
+// needs typed, its roles, its durations and the reason.
+func choiceBlocks(form bot.Form, value string) []slackgo.Block {
+	var blocks []slackgo.Block
 	if form.AskDatabase {
 		input := slackgo.NewPlainTextInputBlockElement(plain("e.g. sales", 150), fieldDatabase)
 		input.MaxLength = 63 // MongoDB's limit for database names
-		in := slackgo.NewInputBlock(fieldDatabase, plain("Database", 2000), plain("Only for a cluster offered as “any database”.", 2000), input)
-		in.Optional = true
-		blocks = append(blocks, in)
+		blocks = append(blocks, slackgo.NewInputBlock(fieldDatabase, plain("Database", 2000), plain("The cluster's flows cover any database: name the one you need.", 2000), input))
 	}
 	if form.AskCollection {
 		input := slackgo.NewPlainTextInputBlockElement(plain("e.g. orders", 150), fieldCollection)
@@ -120,17 +197,24 @@ func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
 		in.Optional = true
 		blocks = append(blocks, in)
 	}
+	if form.AskAddress {
+		input := slackgo.NewPlainTextInputBlockElement(plain("e.g. 203.0.113.7 or 203.0.113.0/28", 150), fieldAddress)
+		input.MaxLength = 49 // the longest IPv6 range
+		blocks = append(blocks, slackgo.NewInputBlock(fieldAddress, plain("Address", 2000), plain("The public address (or range) you connect from.", 2000), input))
+	}
 
+	roleBlock := blockFor(fieldRole, value)
 	var roleOptions []*slackgo.OptionBlockObject
 	for _, r := range form.Roles {
 		roleOptions = append(roleOptions, slackgo.NewOptionBlockObject(r, plain(r, maxOptionText), nil))
 	}
-	role := slackgo.NewOptionsSelectBlockElement(slackgo.OptTypeStatic, plain("Choose a role", maxOptionText), fieldRole, roleOptions...)
+	role := slackgo.NewOptionsSelectBlockElement(slackgo.OptTypeStatic, plain("Choose a role", maxOptionText), roleBlock, roleOptions...)
 	if len(roleOptions) == 1 {
 		role.InitialOption = roleOptions[0]
 	}
-	blocks = append(blocks, slackgo.NewInputBlock(fieldRole, plain("Role", 2000), plain("Read-only roles are approved faster.", 2000), role))
+	blocks = append(blocks, slackgo.NewInputBlock(roleBlock, plain("Role", 2000), plain("Read-only roles are approved faster.", 2000), role))
 
+	durBlock := blockFor(fieldDuration, value)
 	var durOptions []*slackgo.OptionBlockObject
 	var initial *slackgo.OptionBlockObject
 	for _, d := range form.Durations {
@@ -140,103 +224,86 @@ func requestModal(choices []flows.Choice) slackgo.ModalViewRequest {
 			initial = o
 		}
 	}
-	duration := slackgo.NewOptionsSelectBlockElement(slackgo.OptTypeStatic, plain("How long", maxOptionText), fieldDuration, durOptions...)
+	duration := slackgo.NewOptionsSelectBlockElement(slackgo.OptTypeStatic, plain("How long", maxOptionText), durBlock, durOptions...)
 	duration.InitialOption = initial
-	blocks = append(blocks, slackgo.NewInputBlock(fieldDuration, plain("Duration", 2000), plain("Counted from when access starts, not from now.", 2000), duration))
+	blocks = append(blocks, slackgo.NewInputBlock(durBlock, plain("Duration", 2000), plain("Counted from when access starts, not from now.", 2000), duration))
 
 	reasonInput := slackgo.NewPlainTextInputBlockElement(plain("e.g. INC-123: debugging the nightly export", 150), fieldReason)
 	reasonInput.Multiline = true
 	reasonInput.MaxLength = bot.MaxReasonLength
 	hint := "A ticket or incident id helps your approvers."
 	if form.ReasonRequired {
-		hint = "Required for some resources. " + hint
+		hint = "Required for this resource. " + hint
 	}
 	reason := slackgo.NewInputBlock(fieldReason, plain("Reason", 2000), plain(hint, 2000), reasonInput)
-	reason.Optional = true // checked on submit, per resource
-	blocks = append(blocks, reason)
+	reason.Optional = !form.ReasonRequired
+	return append(blocks, reason)
+}
 
-	v := modal("Request access", blocks...)
-	v.Submit = plain("Request", 24)
-	v.CallbackID = requestCallback
-	return v
+// selectionOf reads what a dispatched action of the request form chose:
+// the kind and the resource as the form's state holds them. A new kind
+// drops the resource of the old one.
+func selectionOf(cb *slackgo.InteractionCallback) bot.Selection {
+	_, kind := stateValue(cb.View.State, fieldKind)
+	_, choice := stateValue(cb.View.State, fieldResource)
+	for _, act := range cb.ActionCallback.BlockActions {
+		switch {
+		case act.ActionID == fieldKind:
+			kind = act.SelectedOption.Value
+		case strings.HasPrefix(act.ActionID, fieldResource+":"):
+			choice = act.SelectedOption.Value
+		}
+	}
+	if k, _, ok := bot.SplitChoiceValue(choice); ok && kind != "" && string(k) != kind {
+		choice = ""
+	}
+	return bot.Selection{Kind: flows.Kind(kind), Choice: choice}
 }
 
 // parseRequestForm reads a submitted request form as the request command it
-// stands for. It only parses (no policy, no Atlas): errors map block ids to
-// what is wrong, for Slack to show next to the inputs.
-func parseRequestForm(state *slackgo.ViewState) (bot.Command, map[string]string) {
-	errs := map[string]string{}
-	value := func(block string) string {
-		if state == nil {
-			return ""
+// stands for (bot.ParseForm: by the chosen kind's rules, no policy, no
+// Atlas): errors map block ids to what is wrong, for Slack to show next to
+// the inputs.
+func parseRequestForm(state *slackgo.ViewState, metadata string) (bot.Command, map[string]string) {
+	var st formState
+	_ = json.Unmarshal([]byte(metadata), &st) // unreadable: nothing is known to be required
+	blocks := map[string]string{}
+	value := func(field string) string {
+		block, v := stateValue(state, field)
+		if block != "" {
+			blocks[field] = block
 		}
-		a := state.Values[block][block]
-		if a.SelectedOption.Value != "" {
-			return a.SelectedOption.Value
+		return v
+	}
+	a := bot.FormAnswer{
+		Choice: value(fieldResource), Database: value(fieldDatabase), Collection: value(fieldCollection),
+		Address: value(fieldAddress), Role: value(fieldRole), Duration: value(fieldDuration), Reason: value(fieldReason),
+	}
+	f, fieldErrs := bot.ParseForm(a)
+	if st.ReasonRequired && st.Choice == a.Choice && strings.TrimSpace(a.Reason) == "" {
+		if fieldErrs == nil {
+			fieldErrs = map[string]string{}
 		}
-		return strings.TrimSpace(a.Value)
+		fieldErrs[fieldReason] = "Say why you need access: this resource's access flow requires a reason."
 	}
-	f := bot.Command{Verb: bot.VerbRequest}
-	choice := value(fieldResource)
-	needReason := strings.HasPrefix(choice, reasonFlagPrefix)
-	choice = strings.TrimPrefix(choice, reasonFlagPrefix)
-	db, coll := value(fieldDatabase), value(fieldCollection)
-	switch {
-	case choice == "":
-		errs[fieldResource] = "Choose what you need access to."
-	case strings.HasSuffix(choice, "/"+bot.AnyDatabase):
-		if db == "" {
-			errs[fieldDatabase] = "Type the name of the database you need."
-			break
-		}
-		choice = strings.TrimSuffix(choice, bot.AnyDatabase) + db
-	case db != "":
-		errs[fieldDatabase] = "Leave this empty: the resource you chose names its database."
-	}
-	if _, ok := errs[fieldDatabase]; !ok && choice != "" && coll != "" {
-		if strings.Count(choice, "/") >= 3 {
-			errs[fieldCollection] = "Leave this empty: the resource you chose is already a collection."
-		} else {
-			choice += "/" + coll
-		}
-	}
-	if len(errs) == 0 {
-		res, err := flows.ParseResource(choice)
-		if err != nil {
-			block := fieldResource
-			if coll != "" && strings.Contains(flows.ErrorMessage(err), "collection") {
-				block = fieldCollection
-			} else if db != "" {
-				block = fieldDatabase
-			}
-			errs[block] = flows.ErrorMessage(err)
-		}
-		f.Resource = res
-	}
-	role := value(fieldRole)
-	f.Roles = []string{role}
-	if role == "" {
-		errs[fieldRole] = "Choose a role."
-	} else if err := flows.ValidateRole(role); err != nil {
-		errs[fieldRole] = flows.ErrorMessage(err)
-	}
-	if d, err := flows.ParseDuration(value(fieldDuration)); err != nil {
-		errs[fieldDuration] = flows.ErrorMessage(err)
-	} else {
-		f.Duration = d
-	}
-	f.Reason = value(fieldReason)
-	switch {
-	case needReason && f.Reason == "":
-		errs[fieldReason] = "Say why you need access: this resource's access flow requires a reason."
-	case len(f.Reason) > bot.MaxReasonLength:
-		errs[fieldReason] = "Keep the reason under 500 characters."
-	}
-	if len(errs) == 0 {
+	if len(fieldErrs) == 0 {
 		return f, nil
 	}
-	for k, msg := range errs {
-		errs[k] = bot.Truncate(msg, maxErrorText)
+	errs := map[string]string{}
+	for field, msg := range fieldErrs {
+		block, ok := blocks[field]
+		if !ok {
+			// An input the form does not show (yet): the resource's block
+			// says what to do.
+			block, msg = blocks[fieldResource], "Choose a resource and wait for its roles and durations: "+msg
+			if block == "" {
+				block = fieldResource
+			}
+		}
+		if prev, ok := errs[block]; ok {
+			msg = prev + " " + msg
+		}
+		errs[block] = bot.Truncate(msg, maxErrorText)
 	}
 	return f, errs
 }

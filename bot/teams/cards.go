@@ -76,6 +76,7 @@ type textRun struct {
 	Size     string `json:"size,omitempty"`
 	FontType string `json:"fontType,omitempty"`
 	IsSubtle bool   `json:"isSubtle,omitempty"`
+	Color    string `json:"color,omitempty"`
 }
 
 type choice struct {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,14 +120,25 @@ func goldenCards(t *testing.T) map[string]adaptiveCard {
 	out["usage_error"] = renderCard(bot.UsageCard(w, flows.Errorf(flows.EINVALID, "unknown subcommand \"lsit\"; did you mean list?")))
 	out["error_internal"] = renderCard(bot.ErrorCard(errors.New("bbolt: database not open")))
 
-	out["request_form"] = requestForm([]flows.Choice{
-		{Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales"}, Roles: []string{"read", "readWrite"},
+	db := []flows.Choice{
+		{Kind: flows.KindDatabaseUser, Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales"}, Roles: []string{"read", "readWrite"},
 			DefaultDuration: time.Hour, MaxDuration: 8 * time.Hour, RequireReason: true},
-		{Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"}, Roles: []string{"read"},
+		{Kind: flows.KindDatabaseUser, Resource: flows.Resource{Integration: "prod", Cluster: "Cluster0", Database: "sales", Collection: "orders"}, Roles: []string{"read"},
 			DefaultDuration: time.Hour, MaxDuration: 8 * time.Hour, RequireReason: true},
-		{Resource: flows.Resource{Integration: "prod", Cluster: "Staging"}, Roles: []string{"dbAdmin"},
+		{Kind: flows.KindDatabaseUser, Resource: flows.Resource{Integration: "prod", Cluster: "Staging"}, Roles: []string{"dbAdmin"},
 			DefaultDuration: 30 * time.Minute, MaxDuration: 90 * time.Minute},
-	})
+	}
+	all := append(slices.Clone(db),
+		flows.Choice{Kind: flows.KindAtlasUI, Resource: flows.Resource{Integration: "acme", Project: "payments-prod"}, Roles: []string{"GROUP_READ_ONLY"},
+			DefaultDuration: time.Hour, MaxDuration: 2 * time.Hour},
+		flows.Choice{Kind: flows.KindAccessListEntry, Resource: flows.Resource{Integration: "prod"}, Roles: []string{flows.RoleConnect},
+			DefaultDuration: time.Hour, MaxDuration: 4 * time.Hour, AskAddress: true})
+	out["request_form"] = requestForm(all)
+	out["request_form_one_kind"] = requestForm(db)
+	out["request_details"] = requestDetails(bot.NewForm(all, bot.Selection{Choice: bot.ChoiceValue(db[2])}), nil, nil)
+	out["request_details_bad_address"] = requestDetails(bot.NewForm(all, bot.Selection{Kind: flows.KindAccessListEntry}),
+		map[string]string{inputAddress: "203.0.113.999", inputReason: "INC-4"},
+		map[string]string{inputAddress: `"203.0.113.999" is not an IP address or a CIDR range (such as 203.0.113.7 or 203.0.113.0/28)`})
 	return out
 }
 
@@ -176,7 +188,7 @@ func TestCardsAreWellFormed(t *testing.T) {
 				case "Action.Submit":
 					data, _ := x["data"].(map[string]any)
 					marker, _ := data[dataKey].(string)
-					if _, err := bot.ParseAction(marker); err != nil && marker != formMarker {
+					if _, err := bot.ParseAction(marker); err != nil && marker != formMarker && marker != nextMarker {
 						t.Errorf("%s: submit %q carries %v", name, x["title"], data)
 					}
 				}
@@ -220,22 +232,24 @@ func TestParseRequestForm(t *testing.T) {
 		value map[string]any
 		want  string // resource, or the error's text
 	}{
-		{"collection", map[string]any{"resource": "prod/Cluster0/sales/orders", "role": "read", "duration": "1h"}, "prod/Cluster0/sales/orders"},
-		{"database and collection", map[string]any{"resource": "prod/Cluster0/sales", "collection": "orders", "role": "read"}, "prod/Cluster0/sales/orders"},
-		{"any database", map[string]any{"resource": "prod/Staging/*", "database": "logs", "role": "dbAdmin", "duration": "30m"}, "prod/Staging/logs"},
-		{"any database without one", map[string]any{"resource": "prod/Staging/*", "role": "read"}, "type the database's name"},
-		{"two collections", map[string]any{"resource": "prod/Cluster0/sales/orders", "collection": "other", "role": "read"}, "already names a collection"},
-		{"no resource", map[string]any{"role": "read"}, "choose a resource"},
-		{"no role", map[string]any{"resource": "prod/Cluster0/sales/orders"}, "role"},
-		{"bad duration", map[string]any{"resource": "prod/Cluster0/sales/orders", "role": "read", "duration": "forever"}, "duration"},
-		{"not strings", map[string]any{"resource": 42, "role": []any{"read"}}, "choose a resource"},
-		{"long reason", map[string]any{"resource": "prod/Cluster0/sales/orders", "role": "read", "reason": strings.Repeat("x", 501)}, "keep it under 500"},
+		{"collection", map[string]any{"choice": "database_user:prod/Cluster0/sales/orders", "role": "read", "duration": "1h"}, "prod/Cluster0/sales/orders"},
+		{"database and collection", map[string]any{"choice": "database_user:prod/Cluster0/sales", "collection": "orders", "role": "read", "duration": "1h"}, "prod/Cluster0/sales/orders"},
+		{"any database", map[string]any{"choice": "database_user:prod/Staging/*", "database": "logs", "role": "dbAdmin", "duration": "30m"}, "prod/Staging/logs"},
+		{"any database without one", map[string]any{"choice": "database_user:prod/Staging/*", "role": "read", "duration": "1h"}, "Type the name of the database"},
+		{"two collections", map[string]any{"choice": "database_user:prod/Cluster0/sales/orders", "collection": "other", "role": "read", "duration": "1h"}, "already a collection"},
+		{"no resource", map[string]any{"role": "read", "duration": "1h"}, "Choose what you need"},
+		{"no role", map[string]any{"choice": "database_user:prod/Cluster0/sales/orders", "duration": "1h"}, "Choose a role"},
+		{"bad duration", map[string]any{"choice": "database_user:prod/Cluster0/sales/orders", "role": "read", "duration": "forever"}, "a number and a unit"},
+		{"not strings", map[string]any{"choice": 42, "role": []any{"read"}, "duration": "1h"}, "Choose what you need"},
+		{"long reason", map[string]any{"choice": "database_user:prod/Cluster0/sales/orders", "role": "read", "duration": "1h", "reason": strings.Repeat("x", 501)}, "under 500"},
+		{"network", map[string]any{"choice": "access_list_entry:prod", "address": "203.0.113.7", "role": "connect", "duration": "1h"}, "prod/203.0.113.7/32"},
+		{"bad address", map[string]any{"choice": "access_list_entry:prod", "address": "203.0.113.999", "role": "connect", "duration": "1h"}, "is not an IP address"},
 	}
 	for _, tt := range tests {
-		in, err := parseRequestForm(tt.value)
+		in, errs := parseRequestForm(formValues(tt.value))
 		got := in.Resource.String()
-		if err != nil {
-			got = flows.ErrorMessage(err)
+		for _, msg := range errs {
+			got += " " + msg
 		}
 		if !strings.Contains(got, tt.want) {
 			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
@@ -264,23 +278,23 @@ func TestCommandText(t *testing.T) {
 }
 
 // FuzzParseRequestForm: whatever a client submits, reading the form never panics and what it
-// accepts is a valid resource and role.
+// accepts is a valid target of its kind, with a role.
 func FuzzParseRequestForm(f *testing.F) {
-	f.Add("prod/Cluster0/sales", "", "orders", "read", "1h", "INC-1")
-	f.Add("prod/Staging/*", "logs", "", "dbAdmin", "30m", "")
-	f.Add("a/b/*", "", "", "", "", "")
-	f.Add("x/y/z/w/v", "d", "c", "r", "1d1h", "\x00")
-	f.Fuzz(func(t *testing.T, res, db, coll, role, dur, reason string) {
-		in, err := parseRequestForm(map[string]any{
-			inputResource: res, inputDatabase: db, inputCollection: coll, inputRole: role, inputDuration: dur, inputReason: reason,
+	f.Add("database_user:prod/Cluster0/sales", "", "orders", "", "read", "1h", "INC-1")
+	f.Add("database_user:prod/Staging/*", "logs", "", "", "dbAdmin", "30m", "")
+	f.Add("access_list_entry:prod", "", "", "203.0.113.7", "connect", "1h", "")
+	f.Add("atlas_ui:acme/a b", "", "", "", "GROUP_READ_ONLY", "1h", "")
+	f.Add("a/b/*", "", "", "", "", "", "")
+	f.Add("x:y/z/w/v", "d", "c", "::1", "r", "1d1h", "\x00")
+	f.Fuzz(func(t *testing.T, choice, db, coll, addr, role, dur, reason string) {
+		in, errs := parseRequestForm(map[string]string{
+			dataChoice: choice, inputDatabase: db, inputCollection: coll, inputAddress: addr, inputRole: role, inputDuration: dur, inputReason: reason,
 		})
-		if err != nil {
-			if flows.ErrorCode(err) != flows.EINVALID {
-				t.Fatalf("error without EINVALID: %v", err)
-			}
+		if errs != nil {
 			return
 		}
-		if in.Resource.Validate() != nil || len(in.Roles) != 1 || flows.ValidateRole(in.Roles[0]) != nil || in.Resource.Database == "" {
+		spec, ok := flows.BuiltinKind(in.Kind)
+		if !ok || spec.ValidateTarget(in.Resource) != nil || len(in.Roles) != 1 || in.Roles[0] == "" {
 			t.Fatalf("accepted %+v", in)
 		}
 	})

@@ -231,8 +231,11 @@ func idempotencyKey(act schema.Activity) string {
 // id, which the engine runs (flows authorizes it on the current state).
 func (b *Bot) onSubmit(ctx context.Context, act schema.Activity, who bot.Actor) error {
 	marker, _ := act.Value[dataKey].(string)
-	if marker == formMarker {
+	switch marker {
+	case formMarker:
 		return b.submitForm(ctx, act, who)
+	case nextMarker:
+		return b.nextForm(ctx, act, who)
 	}
 	a, err := bot.ParseAction(marker)
 	if err != nil {
@@ -244,13 +247,58 @@ func (b *Bot) onSubmit(ctx context.Context, act schema.Activity, who bot.Actor) 
 	return b.answer(ctx, act, b.engine.Click(ctx, who, a, bot.ClickInput{Reason: reason}))
 }
 
+// nextForm answers the request form's first card: the second, with the roles and durations
+// of the resource chosen, from the person's choices as they are now (never from the card). A
+// resource not among them (gone, or forged) is refused.
+func (b *Bot) nextForm(ctx context.Context, act schema.Activity, who bot.Actor) error {
+	form, reply, ok := b.formFor(ctx, who, selectionOf(formValues(act.Value)))
+	if !ok {
+		return b.answer(ctx, act, reply)
+	}
+	b.replaceForm(ctx, act, requestDetails(form, nil, nil))
+	return nil
+}
+
+// formFor lays the request form out for what the person chose, from their choices as they are
+// now. ok is false when there is no such choice: reply says why.
+func (b *Bot) formFor(ctx context.Context, who bot.Actor, sel bot.Selection) (bot.Form, bot.Reply, bool) {
+	reply := b.engine.Run(ctx, who, bot.Command{Verb: bot.VerbForm}, "")
+	if len(reply.Form) == 0 {
+		return bot.Form{}, reply, false
+	}
+	form := bot.NewForm(reply.Form, sel)
+	if form.Chosen == nil || bot.ChoiceValue(*form.Chosen) != sel.Choice {
+		return form, b.engine.Refused(ctx, who, flows.Errorf(flows.EINVALID, "that is not something you may ask for here: open the request form again and choose from its list")), false
+	}
+	return form, bot.Reply{}, true
+}
+
+// replaceForm puts card in place of the form act was submitted from (so that an old step
+// cannot be sent again), or sends it when that fails.
+func (b *Bot) replaceForm(ctx context.Context, act schema.Activity, card adaptiveCard) {
+	if act.ReplyToID != "" {
+		err := b.conn.UpdateActivity(ctx, act.ServiceURL, act.Conversation.ID, act.ReplyToID, cardActivity("Request access", card))
+		if err == nil {
+			return
+		}
+		b.log.InfoContext(ctx, "could not replace the request form; answering instead", "activity_id", act.ID, "err", err)
+	}
+	b.reply(ctx, act, cardActivity("Request access", card))
+}
+
 // submitForm submits a filled-in request card. The activity id is the idempotency key, so a
 // redelivered click makes one request; the form is then replaced by the engine's answer (the
-// request's summary), so it cannot be sent twice.
+// request's summary), so it cannot be sent twice. What the kind's own rules refuse (an address
+// that is none) is shown under its input, in the form sent back.
 func (b *Bot) submitForm(ctx context.Context, act schema.Activity, who bot.Actor) error {
-	cmd, err := parseRequestForm(act.Value)
-	if err != nil {
-		b.deliver(ctx, act, b.engine.Refused(ctx, who, err))
+	values := formValues(act.Value)
+	cmd, errs := parseRequestForm(values)
+	if errs != nil {
+		form, reply, ok := b.formFor(ctx, who, bot.Selection{Choice: values[dataChoice]})
+		if !ok {
+			return b.answer(ctx, act, reply)
+		}
+		b.replaceForm(ctx, act, requestDetails(form, values, errs))
 		return nil
 	}
 	reply := b.engine.Run(ctx, who, cmd, idempotencyKey(act))

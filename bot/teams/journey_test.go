@@ -231,6 +231,33 @@ func TestSelfApprovalAndStrangersRefused(t *testing.T) {
 	}
 }
 
+// inputIDs lists a card's input ids, in order.
+func inputIDs(card map[string]any) []string {
+	var ids []string
+	body, _ := card["body"].([]any)
+	for _, e := range body {
+		if m, _ := e.(map[string]any); m["id"] != nil {
+			ids = append(ids, m["id"].(string))
+		}
+	}
+	return ids
+}
+
+// choicesOf lists the values an input of a card offers.
+func choicesOf(card map[string]any, id string) []string {
+	var out []string
+	body, _ := card["body"].([]any)
+	for _, e := range body {
+		if m, _ := e.(map[string]any); m["id"] == id {
+			cs, _ := m["choices"].([]any)
+			for _, c := range cs {
+				out = append(out, c.(map[string]any)["value"].(string))
+			}
+		}
+	}
+	return out
+}
+
 func TestRequestForm(t *testing.T) {
 	h := newHarness(t)
 	h.install(owner, ownerConv)
@@ -239,19 +266,22 @@ func TestRequestForm(t *testing.T) {
 	if !strings.Contains(cardText(form), "Request access") {
 		t.Fatalf("form:\n%s", cardText(form))
 	}
-	var ids []string
-	body, _ := form["body"].([]any)
-	for _, e := range body {
-		if m, _ := e.(map[string]any); m["id"] != nil {
-			ids = append(ids, m["id"].(string))
-		}
+	// First card: one kind, its resources; no roles or durations yet.
+	if ids := inputIDs(form); !slices.Equal(ids, []string{inputResource}) {
+		t.Fatalf("first card's inputs %v", ids)
 	}
-	// The flow covers collections of sales only: no database or collection to type.
-	if !slices.Equal(ids, []string{inputResource, inputRole, inputDuration, inputReason}) {
-		t.Fatalf("form inputs %v", ids)
+	value := submitData(t, form, "Next")
+	value[inputResource] = "database_user:" + orders
+	h.click(alice, aliceConv, formAct.ActivityID, value)
+	// Second card, in place of the first: the roles and durations of orders.
+	details := h.current(aliceConv, formAct.ActivityID)
+	if ids := inputIDs(details); !slices.Equal(ids, []string{inputRole, inputDuration, inputReason}) {
+		t.Fatalf("second card's inputs %v:\n%s", ids, cardText(details))
 	}
-	value := submitData(t, form, "Request")
-	value[inputResource] = orders
+	if got := choicesOf(details, inputDuration); len(got) == 0 || got[len(got)-1] != "8h" {
+		t.Errorf("durations %v", got)
+	}
+	value = submitData(t, details, "Request")
 	value[inputRole] = "read"
 	value[inputDuration] = "2h"
 	value[inputReason] = "INC-9"
@@ -271,12 +301,46 @@ func TestRequestForm(t *testing.T) {
 	// "request" alone is the form too; a form submitted without a reason gets flows' answer.
 	h.say(alice, aliceConv, "request")
 	formAct, form = h.last(aliceConv)
-	value = submitData(t, form, "Request")
-	value[inputResource] = "prod/Cluster0/sales/customers"
+	value = submitData(t, form, "Next")
+	value[inputResource] = "database_user:prod/Cluster0/sales/customers"
+	h.click(alice, aliceConv, formAct.ActivityID, value)
+	value = submitData(t, h.current(aliceConv, formAct.ActivityID), "Request")
 	value[inputRole] = "read"
+	value[inputDuration] = "1h"
 	h.click(alice, aliceConv, formAct.ActivityID, value)
 	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "requires a reason") {
 		t.Errorf("answer to a form without reason:\n%s", cardText(c))
+	}
+
+	// A resource the form never offered, forged into either step, is refused.
+	h.say(alice, aliceConv, "access")
+	formAct, form = h.last(aliceConv)
+	value = submitData(t, form, "Next")
+	value[inputResource] = "database_user:prod/Secret/*"
+	h.click(alice, aliceConv, formAct.ActivityID, value)
+	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "not something you may ask for here") {
+		t.Errorf("forged first step:\n%s", cardText(c))
+	}
+	forged := map[string]any{dataKey: formMarker, dataChoice: "database_user:prod/Cluster0/billing", inputRole: "read", inputDuration: "1h", inputReason: "x"}
+	h.click(alice, aliceConv, formAct.ActivityID, forged)
+	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "no access flow covers prod/Cluster0/billing") {
+		t.Errorf("forged submit:\n%s", cardText(c))
+	}
+	forged[dataChoice], forged[inputAddress], forged[inputRole] = "access_list_entry:prod", "203.0.113.7", "connect"
+	h.click(alice, aliceConv, formAct.ActivityID, forged)
+	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "no access flow covers prod/203.0.113.7/32") {
+		t.Errorf("forged network submit:\n%s", cardText(c))
+	}
+	if rs, _ := h.svc.Mine(h.ctx, "alice@example.com"); len(rs) != 1 {
+		t.Errorf("forged submissions made requests: %d", len(rs))
+	}
+
+	// A network request with an address that is none: the second card comes
+	// back with the error under the address.
+	forged[inputAddress] = "203.0.113.999"
+	h.click(alice, aliceConv, formAct.ActivityID, forged)
+	if _, c := h.last(aliceConv); !strings.Contains(cardText(c), "not something you may ask for here") {
+		t.Errorf("bad address for a kind alice may not ask for:\n%s", cardText(c))
 	}
 }
 
