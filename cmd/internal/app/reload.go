@@ -56,6 +56,11 @@ type policyState struct {
 	status PolicyStatus
 	// fileSum is the hash of the file as last read, to see it change.
 	fileSum [sha256.Size]byte
+	// settling is the hash of a changed file seen at the last poll and not
+	// read yet: a change is read once two polls in a row see the same bytes,
+	// so a file caught half-written (an editor saving in place) is never
+	// refused for what it held for a moment.
+	settling [sha256.Size]byte
 	errors  int64 // refused reloads
 }
 
@@ -100,11 +105,16 @@ func (m *Main) watchPolicy(ctx context.Context) {
 	}
 }
 
-// reloadIfChanged reloads when the file's bytes changed since last read.
+// reloadIfChanged reloads when the file's bytes changed since last read and
+// stayed so for one poll.
 func (m *Main) reloadIfChanged(ctx context.Context) {
 	raw, err := os.ReadFile(m.cfg.Path)
+	sum := sha256.Sum256(raw)
 	m.policy.mu.Lock()
-	changed := err == nil && sha256.Sum256(raw) != m.policy.fileSum
+	changed := err == nil && sum != m.policy.fileSum && sum == m.policy.settling
+	if err == nil {
+		m.policy.settling = sum
+	}
 	// A file that cannot be read is said once, not at every poll.
 	unread := err != nil && m.policy.status.ReloadError != readError(err)
 	m.policy.mu.Unlock()
