@@ -175,8 +175,12 @@ func (b *Bot) Ping(ctx context.Context) error {
 }
 
 // Close stops the detached answers and waits for those in flight, at most WorkTimeout; then it
-// cancels what is left and says so. The inbox is the wiring's to close.
+// cancels what is left and says so. Then it stops the key and token fetches in flight and waits
+// for them, so that nothing the Bot started logs after Close. The inbox is the wiring's to close.
 func (b *Bot) Close() error {
+	// The detached fetches (signing keys, bot token) stop last: the answers in flight may
+	// still need them.
+	defer b.conn.Close()
 	defer b.validator.Close()
 	if err := b.work.Close(); err != nil {
 		return fmt.Errorf("teams: close: %w", err)
