@@ -254,12 +254,26 @@ func (in Integration) Validate() []flows.FieldError {
 		}
 	}
 	// The hints name what the database-user kind grants, in its grammar.
+	// The key is judged even without databases under it: New refuses a hint
+	// that names no cluster whatever it holds.
 	for key, dbs := range in.Databases {
 		project, cluster, scoped := strings.Cut(key, "/")
-		if !scoped {
+		switch {
+		case !scoped:
 			project, cluster = "", key
-		} else if !in.OrgWide() {
+		case !in.OrgWide():
 			errs.Add("databases."+key, "project/cluster keys are for an organization-wide integration (organization_id); name the cluster alone")
+			continue
+		case project == "":
+			errs.Add("databases."+key, "the project is empty: write project/cluster, or the cluster alone")
+			continue
+		}
+		if cluster == "" {
+			errs.Add("databases."+key, "the cluster is empty: a hint names the cluster whose databases it lists")
+			continue
+		}
+		if err := (flows.Resource{Integration: "x", Project: project, Cluster: cluster, Database: "x"}).Validate(); err != nil {
+			errs.Add("databases."+key, "%s", flows.ErrorMessage(err))
 			continue
 		}
 		for db, colls := range dbs {
@@ -278,6 +292,15 @@ func (in Integration) Validate() []flows.FieldError {
 	}
 	in.OrgOwner.validate(&errs)
 	return errs
+}
+
+// secretsRead is the integration as New sees it: the *_file twins are the
+// configuration file's, which config.Load reads into the secrets (or
+// refuses), so New judges the secrets themselves.
+func (in Integration) secretsRead() Integration {
+	in.ClientSecretFile, in.PrivateKeyFile = "", ""
+	in.OrgOwner.ClientSecretFile, in.OrgOwner.PrivateKeyFile = "", ""
+	return in
 }
 
 var projectIDPattern = regexp.MustCompile(`^[a-f0-9]{24}$`)
@@ -338,6 +361,13 @@ func (cfg Config) withDefaults() Config {
 
 // validate reports every problem of the configuration, naming the integration
 // at fault. Secrets are never quoted.
+//
+// It is what `jitbot check` runs (config.Load), so that a configuration it
+// accepts is one New accepts: each integration's own Validate, and the rules
+// the loader applies to the entry besides, which New repeats for the callers
+// that build a Config by hand: a unique name and the project id
+// (flows.Compile's rules), and base_url (the loader's endpoint check, the
+// stricter).
 func (cfg Config) validate() error {
 	if len(cfg.Integrations) == 0 {
 		return errors.New("atlas: no integrations configured")
@@ -353,55 +383,20 @@ func (cfg Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s is configured twice", at))
 		}
 		seen[in.Name] = true
-		switch {
-		case in.ProjectID != "" && in.OrganizationID != "":
-			errs = append(errs, fmt.Errorf("%s: both a project id and an organization id are set; configure exactly one", at))
-		case in.OrgWide():
-			if !projectIDPattern.MatchString(in.OrganizationID) {
-				errs = append(errs, fmt.Errorf("%s: organization id %q is not 24 hexadecimal characters", at, in.OrganizationID))
-			}
-		case !projectIDPattern.MatchString(in.ProjectID):
+		if !in.OrgWide() && !projectIDPattern.MatchString(in.ProjectID) {
 			errs = append(errs, fmt.Errorf("%s: project id %q is not 24 hexadecimal characters", at, in.ProjectID))
 		}
 		if err := checkBaseURL(in.BaseURL); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", at, err))
 		}
-		if err := in.checkCredentials(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", at, err))
-		}
-		if _, err := parseConnectivity(in.Connection); in.Connection != "" && err != nil {
-			errs = append(errs, fmt.Errorf("%s: connection: %w", at, err))
-		}
-		for key := range in.Databases {
-			if project, cluster, scoped := strings.Cut(key, "/"); key == "" || (scoped && (project == "" || cluster == "" || !in.OrgWide())) {
-				errs = append(errs, fmt.Errorf("%s: a database hint names no cluster, or a project outside an organization-wide integration (%q)", at, key))
-			}
+		for _, fe := range in.secretsRead().Validate() {
+			errs = append(errs, fmt.Errorf("%s: %s: %s", at, fe.Path, fe.Message))
 		}
 	}
 	return errors.Join(errs...)
 }
 
 func (in Integration) usesOAuth() bool { return in.ClientID != "" || in.ClientSecret != "" }
-
-func (in Integration) checkCredentials() error {
-	oauth := in.ClientID != "" || in.ClientSecret != ""
-	digest := in.PublicKey != "" || in.PrivateKey != ""
-	switch {
-	case oauth && digest:
-		return errors.New("both a service account (client_id) and an API key (public_key) are set; configure exactly one")
-	case !oauth && !digest:
-		return errors.New("no credentials: set a service account (client_id and client_secret, recommended) or an API key (public_key and private_key)")
-	case oauth && in.ClientID == "":
-		return errors.New("client_secret is set without client_id")
-	case oauth && in.ClientSecret == "":
-		return errors.New("client_id is set without client_secret")
-	case digest && in.PublicKey == "":
-		return errors.New("private_key is set without public_key")
-	case digest && in.PrivateKey == "":
-		return errors.New("public_key is set without private_key")
-	}
-	return nil
-}
 
 // checkBaseURL insists on HTTPS, except on loopback where the simulator and
 // local proxies live: the credentials travel with every request.

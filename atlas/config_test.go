@@ -87,3 +87,43 @@ func TestRateLimitBucket(t *testing.T) {
 		})
 	}
 }
+
+// TestNewAgreesWithValidate: what Validate accepts (with the secrets read
+// from their files, as config.Load leaves them), New builds; what it
+// refuses, New refuses with the same words. Hints that name no cluster were
+// once refused by New alone.
+func TestNewAgreesWithValidate(t *testing.T) {
+	ok := Integration{Name: "acme", OrganizationID: "6b0000000000000000000001", API: API{BaseURL: "http://127.0.0.1:1", ClientID: "id", ClientSecret: "s"}}
+	tests := []struct {
+		name string
+		dbs  map[string]map[string][]string
+		want string // "" when both accept
+	}{
+		{"hints", map[string]map[string][]string{"Cluster0": {"sales": nil}, "payments/Cluster1": nil}, ""},
+		{"no cluster", map[string]map[string][]string{"": nil}, "databases.: the cluster is empty: a hint names the cluster whose databases it lists"},
+		{"no cluster in a project", map[string]map[string][]string{"payments/": {}}, "databases.payments/: the cluster is empty"},
+		{"no project", map[string]map[string][]string{"/Cluster0": nil}, "databases./Cluster0: the project is empty"},
+		{"a bad cluster without databases", map[string]map[string][]string{"payments/Cluster 0": nil}, `databases.payments/Cluster 0: cluster "Cluster 0"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := ok
+			in.Databases = tt.dbs
+			var said string
+			for _, fe := range in.Validate() {
+				said += fe.Path + ": " + fe.Message
+			}
+			p, err := New(t.Context(), Config{Integrations: []Integration{in}})
+			if err == nil {
+				p.Close()
+			}
+			switch {
+			case tt.want == "" && (said != "" || err != nil):
+				t.Fatalf("refused: Validate %q, New %v", said, err)
+			case tt.want == "":
+			case !strings.HasPrefix(said, tt.want) || err == nil || err.Error() != `atlas: integration "acme": `+said:
+				t.Fatalf("want %q from both\nValidate: %q\nNew: %v", tt.want, said, err)
+			}
+		})
+	}
+}

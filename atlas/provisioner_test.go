@@ -21,13 +21,13 @@ func TestNewValidatesConfig(t *testing.T) {
 		want string
 	}{
 		{"no integrations", func(cfg *Config) { cfg.Integrations = nil }, "no integrations"},
-		{"both methods", func(cfg *Config) { cfg.Integrations[0].PublicKey, cfg.Integrations[0].PrivateKey = "pub", "priv" }, "configure exactly one"},
-		{"no credentials", func(cfg *Config) { cfg.Integrations[0].ClientID, cfg.Integrations[0].ClientSecret = "", "" }, "no credentials"},
-		{"client id alone", func(cfg *Config) { cfg.Integrations[0].ClientSecret = "" }, "client_id is set without client_secret"},
-		{"client secret alone", func(cfg *Config) { cfg.Integrations[0].ClientID = "" }, "client_secret is set without client_id"},
+		{"both methods", func(cfg *Config) { cfg.Integrations[0].PublicKey, cfg.Integrations[0].PrivateKey = "pub", "priv" }, "not both"},
+		{"no credentials", func(cfg *Config) { cfg.Integrations[0].ClientID, cfg.Integrations[0].ClientSecret = "", "" }, "credentials required"},
+		{"client id alone", func(cfg *Config) { cfg.Integrations[0].ClientSecret = "" }, "atlas.client_secret: required"},
+		{"client secret alone", func(cfg *Config) { cfg.Integrations[0].ClientID = "" }, "atlas.client_id: required with client_secret"},
 		{"public key alone", func(cfg *Config) {
 			cfg.Integrations[0].ClientID, cfg.Integrations[0].ClientSecret, cfg.Integrations[0].PublicKey = "", "", "pub"
-		}, "public_key is set without private_key"},
+		}, "atlas.private_key: required"},
 		{"bad project id", func(cfg *Config) { cfg.Integrations[0].ProjectID = "prod" }, "not 24 hexadecimal"},
 		{"twice", func(cfg *Config) { cfg.Integrations = append(cfg.Integrations, cfg.Integrations[0]) }, "configured twice"},
 		{"no name", func(cfg *Config) { cfg.Integrations[0].Name = "" }, "name is empty"},

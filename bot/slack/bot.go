@@ -82,21 +82,18 @@ const (
 // New checks the configuration and builds the adapter on the engine that
 // answers what people do. The engine tells people things through the Bot
 // once it is registered with it (bot.Engine.Register).
+//
+// The configuration's checks are Validate's and nothing else, run on the
+// secrets themselves (the *_file keys are the loader's, which reads them
+// into the secrets): `jitbot check` runs the same Validate, so a slack
+// section it accepts is one New accepts. New refuses besides only what the
+// wiring sets (the engine, the inbox, negative durations).
 func New(cfg Config, engine Engine, log *slog.Logger) (*Bot, error) {
 	if engine == nil {
 		return nil, errors.New("slack: a chat engine is required")
 	}
-	if cfg.BotToken == "" {
-		return nil, errors.New("slack: bot_token is required")
-	}
-	if cfg.SigningSecret == "" && cfg.AppToken == "" {
-		return nil, errors.New("slack: signing_secret is required to serve HTTP (or set app_token for Socket Mode)")
-	}
-	if cfg.AppToken != "" && !strings.HasPrefix(cfg.AppToken, "xapp-") {
-		return nil, errors.New("slack: app_token must be an app-level token (xapp-...)")
-	}
-	if strings.HasPrefix(cfg.BotToken, "xapp-") {
-		return nil, errors.New("slack: bot_token is an app-level token; use the bot token (xoxb-...)")
+	if err := configError(cfg.secretsRead().Validate()); err != nil {
+		return nil, err
 	}
 	if cfg.WorkTimeout < 0 || cfg.Pacing < 0 {
 		return nil, errors.New("slack: work_timeout and pacing cannot be negative")

@@ -1,6 +1,8 @@
 package slack
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -50,13 +52,34 @@ func (c Config) Validate() []flows.FieldError {
 	}
 	// Socket Mode needs no signing secret: Slack's websocket is the proof.
 	if c.SigningSecret == "" && c.SigningSecretFile == "" && c.AppToken == "" {
-		errs.Add("signing_secret", "required")
+		errs.Add("signing_secret", "required to serve HTTP (or set app_token for Socket Mode)")
 	}
-	if c.BotToken != "" && !strings.HasPrefix(c.BotToken, "xoxb-") {
+	switch {
+	case strings.HasPrefix(c.BotToken, "xapp-"):
+		errs.Add("bot_token", "an app-level token (xapp-): use the bot token (xoxb-), and the app-level token in app_token for Socket Mode")
+	case c.BotToken != "" && !strings.HasPrefix(c.BotToken, "xoxb-"):
 		errs.Add("bot_token", "a bot token starts with xoxb-")
 	}
 	if c.AppToken != "" && !strings.HasPrefix(c.AppToken, "xapp-") {
 		errs.Add("app_token", "an app-level token starts with xapp-")
 	}
 	return errs
+}
+
+// secretsRead is the configuration as New sees it: the *_file keys are the
+// configuration file's, which config.Load reads into the secrets (or
+// refuses), so New judges the secrets themselves.
+func (c Config) secretsRead() Config {
+	c.BotTokenFile, c.SigningSecretFile, c.AppTokenFile = "", "", ""
+	return c
+}
+
+// configError is Validate's problems as New's error, each line saying
+// where it comes from; nil when there are none.
+func configError(problems []flows.FieldError) error {
+	errs := make([]error, len(problems))
+	for i, p := range problems {
+		errs[i] = fmt.Errorf("slack: %w", p)
+	}
+	return errors.Join(errs...)
 }

@@ -24,10 +24,10 @@ func TestNewValidates(t *testing.T) {
 		want   string
 	}{
 		{"no engine", good, nil, "chat engine"},
-		{"no bot token", Config{SigningSecret: "s"}, engine, "bot_token is required"},
-		{"no way in", Config{BotToken: "xoxb-1"}, engine, "signing_secret is required"},
-		{"app token as bot token", Config{BotToken: "xapp-1", SigningSecret: "s"}, engine, "bot_token is an app-level token"},
-		{"bot token as app token", Config{BotToken: "xoxb-1", AppToken: "xoxb-2"}, engine, "app_token must be an app-level token"},
+		{"no bot token", Config{SigningSecret: "s"}, engine, "slack: bot_token: required"},
+		{"no way in", Config{BotToken: "xoxb-1"}, engine, "slack: signing_secret: required to serve HTTP"},
+		{"app token as bot token", Config{BotToken: "xapp-1", SigningSecret: "s"}, engine, "slack: bot_token: an app-level token (xapp-)"},
+		{"bot token as app token", Config{BotToken: "xoxb-1", AppToken: "xoxb-2"}, engine, "slack: app_token: an app-level token starts with xapp-"},
 		{"negative timeout", Config{BotToken: "xoxb-1", SigningSecret: "s", Runtime: bot.Runtime{WorkTimeout: -1}}, engine, "cannot be negative"},
 	}
 	for _, tt := range tests {

@@ -71,24 +71,25 @@ var _ bot.Platform = (*Bot)(nil)
 // New checks the configuration and builds the adapter on the engine that answers what people
 // do; st keeps people's conversation references. The engine tells people things through the
 // Bot once it is registered with it (bot.Engine.Register).
+//
+// The configuration's checks are Validate's, run on the secrets themselves (the *_file keys are
+// the loader's, which reads them into the secrets) after trimming what the loader trims:
+// `jitbot check` runs the same Validate, so a teams section it accepts is one New accepts. The
+// endpoints (openid_metadata_url, token_url) are refused again by the validator and the
+// connector, for callers that build a Config by hand; the loader's endpoint check, which `check`
+// runs, is the stricter. New refuses besides only what the wiring sets (the engine, the store,
+// the inbox, a negative WorkTimeout).
 func New(cfg Config, engine Engine, st Store, log *slog.Logger) (*Bot, error) {
 	if engine == nil || st == nil {
 		return nil, errors.New("teams: a chat engine and a contact store are required")
 	}
-	if strings.TrimSpace(cfg.AppID) == "" || cfg.AppPassword == "" {
-		return nil, errors.New("teams: app_id and app_password are required")
-	}
-	cfg.TenantID = strings.TrimSpace(cfg.TenantID)
-	if cfg.TenantID == "" {
-		return nil, errors.New("teams: tenant_id is required: jitbot knows people by email, which any tenant's admins can set, so it only trusts activities from your own Entra tenant")
+	cfg.AppID, cfg.TenantID = strings.TrimSpace(cfg.AppID), strings.TrimSpace(cfg.TenantID)
+	if err := configError(cfg.secretsRead().Validate()); err != nil {
+		return nil, err
 	}
 	tokenTenant := cfg.TenantID
-	switch cfg.AppType {
-	case "", AppTypeSingleTenant:
-	case AppTypeMultiTenant:
+	if cfg.AppType == AppTypeMultiTenant {
 		tokenTenant = MultiTenant
-	default:
-		return nil, fmt.Errorf("teams: app_type %q: use %s or %s", cfg.AppType, AppTypeSingleTenant, AppTypeMultiTenant)
 	}
 	if cfg.WorkTimeout < 0 {
 		return nil, errors.New("teams: work_timeout cannot be negative")
@@ -112,6 +113,7 @@ func New(cfg Config, engine Engine, st Store, log *slog.Logger) (*Bot, error) {
 		HTTPClient: cfg.HTTPClient, Logger: log, ServiceHosts: cfg.ServiceHosts,
 	})
 	if err != nil {
+		validator.Close()
 		return nil, err
 	}
 	b := &Bot{
@@ -173,8 +175,12 @@ func (b *Bot) Ping(ctx context.Context) error {
 }
 
 // Close stops the detached answers and waits for those in flight, at most WorkTimeout; then it
-// cancels what is left and says so. The inbox is the wiring's to close.
+// cancels what is left and says so. Then it stops the key and token fetches in flight and waits
+// for them, so that nothing the Bot started logs after Close. The inbox is the wiring's to close.
 func (b *Bot) Close() error {
+	// The detached fetches (signing keys, bot token) stop last: the answers in flight may
+	// still need them.
+	defer b.conn.Close()
 	defer b.validator.Close()
 	if err := b.work.Close(); err != nil {
 		return fmt.Errorf("teams: close: %w", err)

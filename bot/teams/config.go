@@ -1,6 +1,7 @@
 package teams
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -66,7 +67,7 @@ func (c Config) Validate() []flows.FieldError {
 	if c.AppPassword == "" && c.AppPasswordFile == "" {
 		errs.Add("app_password", "required")
 	}
-	// Blank is as good as absent: New refuses both.
+	// Blank is as good as absent (the loader and New trim it).
 	if strings.TrimSpace(c.AppID) == "" {
 		errs.Add("app_id", "required: the Microsoft App ID of the Azure bot")
 	}
@@ -100,3 +101,20 @@ var serviceHostName = regexp.MustCompile(`^(?:\*\.[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]
 // address (tests' loopback fakes), or a "*.domain" wildcard. It is stricter than what
 // NewConnector accepts, which only refuses what could never match a host.
 func validServiceHost(h string) bool { return net.ParseIP(h) != nil || serviceHostName.MatchString(h) }
+
+// secretsRead is the configuration as New sees it: the *_file key is the configuration file's,
+// which config.Load reads into the secret (or refuses), so New judges the secret itself.
+func (c Config) secretsRead() Config {
+	c.AppPasswordFile = ""
+	return c
+}
+
+// configError is Validate's problems as New's error, each line saying where it comes from; nil
+// when there are none.
+func configError(problems []flows.FieldError) error {
+	errs := make([]error, len(problems))
+	for i, p := range problems {
+		errs[i] = fmt.Errorf("teams: %w", p)
+	}
+	return errors.Join(errs...)
+}

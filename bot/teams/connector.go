@@ -207,6 +207,12 @@ type Connector struct {
 
 	tokens tokenCache
 	pacer  *pacer
+
+	// fetches are the detached token fetches in flight; Close cancels them (stop) and waits,
+	// so no fetch logs or writes after its owner has shut down.
+	fetches  sync.WaitGroup
+	stop     context.Context
+	stopping context.CancelFunc
 }
 
 var _ client.Client = (*Connector)(nil)
@@ -270,7 +276,18 @@ func NewConnector(cfg ConnectorConfig) (*Connector, error) {
 		return nil, fmt.Errorf("teams: connector: %w", err)
 	}
 	c.pacer = p
+	c.stop, c.stopping = context.WithCancel(context.Background())
 	return c, nil
+}
+
+// Close cancels the detached token fetch in flight and waits for it; a later fetch runs in its
+// caller's goroutine, bounded by the caller's context.
+func (c *Connector) Close() {
+	c.tokens.mu.Lock()
+	c.tokens.closed = true
+	c.tokens.mu.Unlock()
+	c.stopping()
+	c.fetches.Wait()
 }
 
 // TokenURL is the endpoint the bot token is fetched from.
@@ -660,6 +677,7 @@ type tokenCache struct {
 	token     string
 	refreshAt time.Time
 	inflight  *tokenFetch
+	closed    bool // Connector.Close was called: nothing runs detached any more
 }
 
 type tokenFetch struct {
@@ -689,8 +707,21 @@ func (c *Connector) token(ctx context.Context) (string, error) {
 	if call == nil {
 		call = &tokenFetch{done: make(chan struct{})}
 		tc.inflight = call
-		// Detached from ctx so one caller giving up does not fail the others.
-		go c.fetchToken(context.WithoutCancel(ctx), call)
+		if tc.closed {
+			// After Close nothing runs detached: a late caller fetches in its own time.
+			tc.mu.Unlock()
+			c.fetchToken(ctx, call)
+			return call.token, call.err
+		}
+		// Detached from ctx so one caller giving up does not fail the others; Close stops it.
+		c.fetches.Add(1)
+		go func() {
+			defer c.fetches.Done()
+			ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+			defer context.AfterFunc(c.stop, cancel)()
+			defer cancel()
+			c.fetchToken(ctx, call)
+		}()
 	}
 	tc.mu.Unlock()
 	select {

@@ -3,7 +3,10 @@ package teams
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strconv"
@@ -741,4 +744,68 @@ func (r retryAfterAsDate) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Header.Set("Retry-After", r.clock.Now().Add(time.Duration(secs)*time.Second).UTC().Format(http.TimeFormat))
 	}
 	return resp, nil
+}
+
+// TestConnectorCloseStopsTheTokenFetch: a bot-token fetch outlives the caller that started it
+// (others may wait for it), but not Close: Close cancels it and waits, so that it neither logs
+// nor writes after its owner has shut down (serve's log, after serve returned).
+func TestConnectorCloseStopsTheTokenFetch(t *testing.T) {
+	asked := make(chan struct{})
+	var once sync.Once
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The body read, the server notices the client hanging up.
+		_, _ = io.Copy(io.Discard, r.Body)
+		once.Do(func() { close(asked) })
+		select { // Microsoft never answers
+		case <-r.Context().Done():
+		case <-done:
+		}
+	}))
+	defer srv.Close()
+	defer close(done)
+	var logs lockedBuffer
+	c, err := NewConnector(ConnectorConfig{AppID: "a", AppPassword: "p", TokenURL: srv.URL + "/token", HTTPClient: srv.Client(),
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() { <-asked; cancel() }()
+	if _, err := c.token(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("token: %v", err)
+	}
+	c.Close()
+	closed := logs.String()
+	const fetchFailed = `msg="teams: fetch bot token"`
+	if !strings.Contains(closed, fetchFailed) {
+		t.Fatalf("the fetch was not over when Close returned; logs:\n%s", closed)
+	}
+	// After Close, a fetch runs in its caller's goroutine, bounded by its context.
+	ctx, cancel = context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.token(ctx); err == nil {
+		t.Fatal("a token from a server that never answers")
+	}
+	if got := logs.String(); strings.Count(got, fetchFailed) != 2 {
+		t.Fatalf("logs:\n%s", got)
+	}
+}
+
+// lockedBuffer is a log sink the fetches and the test may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

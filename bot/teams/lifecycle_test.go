@@ -192,7 +192,7 @@ func TestNewChecksItsConfig(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: no error", name)
 		}
-		if strings.Contains(name, "tenant") && (err == nil || !strings.Contains(err.Error(), "tenant_id is required")) {
+		if strings.Contains(name, "tenant") && (err == nil || !strings.Contains(err.Error(), "teams: tenant_id: required: the Directory (tenant) ID")) {
 			t.Errorf("%s: error %v does not say tenant_id is required", name, err)
 		}
 	}

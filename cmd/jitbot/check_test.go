@@ -3,13 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
 	"github.com/jitbot/jitbot/cmd/internal/app"
@@ -47,6 +53,14 @@ func TestCheckAndServeAgree(t *testing.T) {
 		{"a type error", "    roles: [read]\n", "    roles: [read]\n    approvals: two\n", `flows[0].approvals: want a whole number, not "two"`},
 		{"a tab", "    roles: [read]\n", "\troles: [read]\n", "a tab indents this line"},
 		{"a flow that can never match", `resources: ["Cluster0/sales/*", "Cluster0/sales"]`, `resources: ["Cluster0/admin"]`, ""},
+		// Once refused by the adapters' constructors alone (serve failed
+		// after check said OK): now by the config's Validate, which both run.
+		{"a catalog hint that names no cluster", "      Cluster0: {sales: [orders, customers]}\n", "      Cluster0: {sales: [orders, customers]}\n      \"\": {}\n",
+			":20: integrations[0].databases.: the cluster is empty: a hint names the cluster whose databases it lists"},
+		{"a listen port out of range", `listen: "127.0.0.1:0"`, `listen: "127.0.0.1:65536"`,
+			`:2: listen: "127.0.0.1:65536" is not a host:port address such as :8080 (a port from 0 to 65535)`},
+		{"an app-level token as the bot token", "bot_token: " + rig.BotToken, "bot_token: xapp-1-A1-1-f00d",
+			":7: slack.bot_token: an app-level token (xapp-): use the bot token (xoxb-), and the app-level token in app_token for Socket Mode"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,13 +71,7 @@ func TestCheckAndServeAgree(t *testing.T) {
 			if err := os.WriteFile(path, []byte(strings.Replace(good, tt.from, tt.to, 1)), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			checkCode, checkOut := runCLI("check", "-config", path)
-			// serve stops as soon as it has started: only whether it starts matters.
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel()
-			var out bytes.Buffer
-			serveCode := cli(ctx, []string{"serve", "-config", path, "-log-format", "text"}, &out, &out, func(string) (string, bool) { return "", false })
-			serveOut := out.String()
+			checkCode, checkOut, serveCode, serveOut := checkAndServe(path)
 			if checkCode != serveCode {
 				t.Fatalf("check exits %d, serve %d\ncheck:\n%s\nserve:\n%s", checkCode, serveCode, checkOut, serveOut)
 			}
@@ -77,6 +85,146 @@ func TestCheckAndServeAgree(t *testing.T) {
 				t.Fatalf("want %q from both, alike\ncheck:\n%s\nserve:\n%s", tt.want, checkOut, serveOut)
 			}
 		})
+	}
+}
+
+// checkAndServe runs `jitbot check` and `jitbot serve` on the configuration
+// at path. serve stops as soon as it has started: only whether it starts
+// matters.
+func checkAndServe(path string) (checkCode int, checkOut string, serveCode int, serveOut string) {
+	checkCode, checkOut = runCLI("check", "-config", path)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out bytes.Buffer
+	serveCode = cli(ctx, []string{"serve", "-config", path, "-log-format", "text"}, &out, &out, func(string) (string, bool) { return "", false })
+	return checkCode, checkOut, serveCode, out.String()
+}
+
+// TestCheckAndServeAgreeOnMutations breaks a valid configuration (Slack,
+// Teams and Atlas, on their simulators) in every place at once and one at a
+// time: each value made empty, blank, negative or garbage, each collection
+// emptied, each key and list item removed. For every one, check and serve
+// accept alike, or refuse alike with the same words: serve never fails on a
+// value check did not make.
+func TestCheckAndServeAgreeOnMutations(t *testing.T) {
+	h := rigtest.New(t, nil)
+	raw, err := os.ReadFile(h.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	// A relative store.path (a mutation's "x%y") lands here, not in the package.
+	t.Chdir(t.TempDir())
+	// The mutations are written first, then run a few at a time, each on a
+	// store of its own (serve holds its store's lock while it runs).
+	type mutation struct {
+		name string
+		text []byte
+	}
+	var mutations []mutation
+	try := func(name string) {
+		t.Helper()
+		text, err := yaml.Marshal(&doc)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		mutations = append(mutations, mutation{name, text})
+	}
+	try("the valid file")
+	var walk func(n *yaml.Node, at string)
+	walk = func(n *yaml.Node, at string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			walk(n.Content[0], at)
+			return
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				key := at + "." + n.Content[i].Value
+				// Without listen, serve listens on :8080, which this machine
+				// may be using: an online failure, not the file's.
+				if key != ".listen" {
+					removed := n.Content
+					n.Content = slices.Delete(slices.Clone(n.Content), i, i+2)
+					try(key + " removed")
+					n.Content = removed
+				}
+				walk(n.Content[i+1], key)
+			}
+		case yaml.SequenceNode:
+			for i, item := range n.Content {
+				removed := n.Content
+				n.Content = slices.Delete(slices.Clone(n.Content), i, i+1)
+				try(fmt.Sprintf("%s[%d] removed", at, i))
+				n.Content = removed
+				walk(item, fmt.Sprintf("%s[%d]", at, i))
+			}
+		}
+		was := *n
+		if n.Kind == yaml.ScalarNode {
+			// Empty and blank strings; a number (negative), which a string
+			// key reads as text; garbage.
+			for _, v := range []*yaml.Node{
+				{Kind: yaml.ScalarNode, Tag: "!!str", Style: yaml.DoubleQuotedStyle},
+				{Kind: yaml.ScalarNode, Tag: "!!str", Value: " ", Style: yaml.DoubleQuotedStyle},
+				{Kind: yaml.ScalarNode, Tag: "!!int", Value: "-1"},
+				{Kind: yaml.ScalarNode, Tag: "!!str", Value: "x%y"},
+			} {
+				if at == ".listen" && v.Value == "" {
+					continue // :8080 again
+				}
+				*n = *v
+				try(fmt.Sprintf("%s = %q", at, v.Value))
+			}
+		} else {
+			*n = yaml.Node{Kind: n.Kind, Style: yaml.FlowStyle}
+			try(at + " emptied")
+		}
+		*n = was
+	}
+	walk(&doc, "")
+
+	var accepted, refused atomic.Int64
+	dir := t.TempDir()
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i := range work {
+				m := mutations[i]
+				path := filepath.Join(dir, fmt.Sprintf("jitbot-%d.yaml", i))
+				text := bytes.ReplaceAll(m.text, []byte(h.Rig.StorePath()), []byte(filepath.Join(dir, fmt.Sprintf("jitbot-%d.db", i))))
+				if err := os.WriteFile(path, text, 0o600); err != nil {
+					t.Error(err)
+					continue
+				}
+				checkCode, checkOut, serveCode, serveOut := checkAndServe(path)
+				switch {
+				case checkCode != serveCode:
+					t.Errorf("%s: check exits %d, serve %d\ncheck:\n%s\nserve:\n%s\nfile:\n%s", m.name, checkCode, serveCode, checkOut, serveOut, text)
+				case checkCode == 0:
+					accepted.Add(1)
+				case checkOut != serveOut || checkCode != 1:
+					t.Errorf("%s: refused (exit %d) in other words\ncheck:\n%s\nserve:\n%s", m.name, checkCode, checkOut, serveOut)
+				default:
+					refused.Add(1)
+					if i == 0 {
+						t.Errorf("the valid file is refused:\n%s", checkOut)
+					}
+				}
+			}
+		})
+	}
+	for i := range mutations {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	t.Logf("%d mutations: %d accepted by both, %d refused by both alike", len(mutations)-1, accepted.Load()-1, refused.Load())
+	if accepted, refused := accepted.Load(), refused.Load(); accepted < 10 || refused < 100 {
+		t.Errorf("only %d accepted and %d refused: the walk missed the file", accepted, refused)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -638,6 +639,20 @@ func (l *loader) url(path, s string) {
 	}
 }
 
+// listenAddr reports whether addr is one serve can listen on, as far as the
+// address itself says: host:port with a port number (net.Listen refuses a
+// port out of range, and would look a name such as "http" up in the
+// machine's services file). Whether the host resolves, and the port is
+// free, is the machine's to say when serve starts.
+func listenAddr(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return false
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && n <= 65535
+}
+
 func loopback(host string) bool {
 	if host == "localhost" {
 		return true
@@ -651,12 +666,12 @@ func (l *loader) check(f *File) *Config {
 	if cfg.Listen == "" {
 		cfg.Listen = ":8080"
 	}
-	if _, port, err := net.SplitHostPort(cfg.Listen); err != nil || port == "" {
-		l.add("listen", "%q is not a host:port address such as :8080", cfg.Listen)
+	if !listenAddr(cfg.Listen) {
+		l.add("listen", "%q is not a host:port address such as :8080 (a port from 0 to 65535)", cfg.Listen)
 	}
 	if cfg.AdminListen != "" {
-		if _, port, err := net.SplitHostPort(cfg.AdminListen); err != nil || port == "" {
-			l.add("admin_listen", "%q is not a host:port address such as 127.0.0.1:9090", cfg.AdminListen)
+		if _, port, _ := net.SplitHostPort(cfg.AdminListen); !listenAddr(cfg.AdminListen) {
+			l.add("admin_listen", "%q is not a host:port address such as 127.0.0.1:9090 (a port from 0 to 65535)", cfg.AdminListen)
 		} else if cfg.AdminListen == cfg.Listen && port != "0" {
 			l.add("admin_listen", "%q is also listen: give the admin API its own port, or leave admin_listen out", cfg.AdminListen)
 		}

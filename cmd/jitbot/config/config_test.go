@@ -99,6 +99,10 @@ func TestProblemsNameTheirPathAndLine(t *testing.T) {
 		{"bad connection", "    owners: [group:dba]\n", "    owners: [group:dba]\n    connection: peering\n", goodEnv,
 			`jitbot.yaml:16: integrations[0].connection: "peering" is not a connectivity: want standard, private (network peering), private-endpoint or private-endpoint:<endpoint id>`},
 		{"bad listen", `listen: ":8080"`, `listen: "8080"`, goodEnv, `jitbot.yaml:2: listen: "8080" is not a host:port`},
+		// net.Listen refuses these when serve starts: check must say so first.
+		{"listen port out of range", `listen: ":8080"`, `listen: ":65536"`, goodEnv, `jitbot.yaml:2: listen: ":65536" is not a host:port address such as :8080 (a port from 0 to 65535)`},
+		{"listen port by name", `listen: ":8080"`, `listen: "127.0.0.1:http"`, goodEnv, `jitbot.yaml:2: listen: "127.0.0.1:http" is not a host:port`},
+		{"admin listen port out of range", `listen: ":8080"`, "listen: \":8080\"\nadmin_listen: \"127.0.0.1:-1\"", goodEnv, `jitbot.yaml:3: admin_listen: "127.0.0.1:-1" is not a host:port`},
 		{"negative live cap", `listen: ":8080"`, "listen: \":8080\"\nmax_live_requests: -1", goodEnv, "jitbot.yaml:3: max_live_requests: -1: want at least 1"},
 		{"huge live cap", `listen: ":8080"`, "listen: \":8080\"\nmax_live_requests: 5000", goodEnv, "jitbot.yaml:3: max_live_requests: 5000 is more than anyone needs"},
 		{"not yaml", "flows:", "flows: [", goodEnv, "jitbot.yaml:"},
@@ -246,7 +250,7 @@ func TestAdapterSections(t *testing.T) {
 	}{
 		{"slack", "  bot_token: ${SLACK_BOT_TOKEN}\n  signing_secret_file: SECRET_FILE\n",
 			"  bot_token: xoxp-1\n  app_token_file: /nonexistent\n  api_url: http://slack.example.com/\n", []string{
-				"j.yaml:6: slack.signing_secret: required",
+				"j.yaml:6: slack.signing_secret: required to serve HTTP (or set app_token for Socket Mode)",
 				"j.yaml:7: slack.bot_token: a bot token starts with xoxb-",
 				"j.yaml:8: slack.app_token_file: " + unreadable,
 				`j.yaml:9: slack.api_url: "http://slack.example.com/" ` + plainHTTP,
