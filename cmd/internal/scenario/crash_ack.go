@@ -337,15 +337,44 @@ func (c *crashRun) modal(ctx context.Context) (acked, error) {
 	}
 	view := views[i]
 	c.formsUsed[view.ID] = true
+	// The form opens loading; jitbot fills it in (views.update).
+	if err := c.r.WaitSlack(ctx, "the request form filled in", 20*time.Second, func() bool {
+		vs := c.r.Slack.Views()
+		for i := len(vs) - 1; i >= 0; i-- {
+			if vs[i].ID == view.ID {
+				if _, ok := formBlock(vs[i], "resource"); ok {
+					view = vs[i]
+					return true
+				}
+			}
+		}
+		return false
+	}); err != nil {
+		return acked{}, err
+	}
+	// As a person does: choose the database, which lays the form out
+	// again (views.update) with its roles and durations, then submit.
+	view, err := c.chooseInForm(ctx, u, view, "resource", "database_user:prod/Cluster0/sales")
+	if err != nil {
+		return acked{}, err
+	}
+	ids := map[string]string{}
+	for _, field := range []string{"resource", "collection", "role", "duration", "reason"} {
+		id, ok := formBlock(view, field)
+		if !ok {
+			return acked{}, fmt.Errorf("the request form has no %s field after the choice", field)
+		}
+		ids[field] = id
+	}
 	a := acked{kind: ackModal, marker: c.marker("FORM"), who: email, run: c.res.Runs, killed: true}
 	form, err := slacktest.InteractionForm(slacktest.ViewSubmission(slacktest.Submission{
-		UserID: u.ID, TeamID: c.r.Slack.TeamID(), ViewID: view.ID, CallbackID: view.CallbackID, PrivateMetadata: view.PrivateMetadata,
+		UserID: u.ID, TeamID: c.r.Slack.TeamID(), ViewID: view.ID, CallbackID: view.CallbackID, PrivateMetadata: view.PrivateMetadata, Hash: view.Hash,
 		Values: map[string]map[string]slackgo.BlockAction{
-			"resource":   {"resource": slacktest.OptionValue("!prod/Cluster0/sales")},
-			"collection": {"collection": slacktest.TextValue(path.Base(res))},
-			"role":       {"role": slacktest.OptionValue("read")},
-			"duration":   {"duration": slacktest.OptionValue("1m")},
-			"reason":     {"reason": slacktest.TextValue(a.marker)},
+			ids["resource"]:   {ids["resource"]: slacktest.OptionValue("database_user:prod/Cluster0/sales")},
+			ids["collection"]: {ids["collection"]: slacktest.TextValue(path.Base(res))},
+			ids["role"]:       {ids["role"]: slacktest.OptionValue("read")},
+			ids["duration"]:   {ids["duration"]: slacktest.OptionValue("1m")},
+			ids["reason"]:     {ids["reason"]: slacktest.TextValue(a.marker)},
 		},
 	}))
 	if err != nil {
@@ -361,6 +390,51 @@ func (c *crashRun) modal(ctx context.Context) (acked, error) {
 	a.at = time.Now()
 	c.acked = append(c.acked, a)
 	return a, nil
+}
+
+// formBlock returns the id of the form's input block for field (the
+// block ids of a laid-out form carry a suffix: "role:31c4c5f4").
+func formBlock(v slacktest.View, field string) (string, bool) {
+	for _, b := range v.Blocks.BlockSet {
+		if in, ok := b.(*slackgo.InputBlock); ok && (in.BlockID == field || strings.HasPrefix(in.BlockID, field+":")) {
+			return in.BlockID, true
+		}
+	}
+	return "", false
+}
+
+// chooseInForm picks value in the form's dispatching select field, as
+// Slack sends it (block_actions), and waits for jitbot's views.update.
+func (c *crashRun) chooseInForm(ctx context.Context, u slacktest.User, view slacktest.View, field, value string) (slacktest.View, error) {
+	id, ok := formBlock(view, field)
+	if !ok {
+		return view, fmt.Errorf("the request form has no %s field", field)
+	}
+	c.seq++
+	ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), c.seq)
+	cb := slacktest.BlockActions(slacktest.Click{UserID: u.ID, TeamID: c.r.Slack.TeamID(), ActionID: id, BlockID: id, ViewID: view.ID, ActionTS: ts})
+	cb.View = slackgo.View{ID: view.ID, Hash: view.Hash, Type: slackgo.VTModal, CallbackID: view.CallbackID, PrivateMetadata: view.PrivateMetadata}
+	cb.ActionCallback.BlockActions[0].Type = "static_select"
+	cb.ActionCallback.BlockActions[0].SelectedOption = slackgo.OptionBlockObject{Value: value}
+	form, err := slacktest.InteractionForm(cb)
+	if err != nil {
+		return view, err
+	}
+	if _, err := c.poster.Send(ctx, "/slack/interactions", form); err != nil {
+		return view, fmt.Errorf("choose %s in the request form: %w", value, err)
+	}
+	var updated slacktest.View
+	err = c.r.WaitSlack(ctx, "the request form laid out for "+value, 20*time.Second, func() bool {
+		vs := c.r.Slack.Views()
+		for i := len(vs) - 1; i >= 0; i-- {
+			if vs[i].ID == view.ID && vs[i].Method == "views.update" && vs[i].At.After(view.At) {
+				updated = vs[i]
+				return true
+			}
+		}
+		return false
+	})
+	return updated, err
 }
 
 // clickAt presses a button and answers the click's response_url.
