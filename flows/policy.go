@@ -62,6 +62,10 @@ type Flow struct {
 	ExtendRequiresApproval bool
 	PendingTTL             time.Duration
 	ApprovalsChannel       string
+	// RemindAfter and Escalation: reminders of the approvers and further
+	// tiers of approvers for a request nobody decides on (escalate.go).
+	RemindAfter time.Duration
+	Escalation  []EscalationTier
 	// Auth is how the database users of the flow sign in, and the templates
 	// that name them (passwordless.go); zero for a password.
 	Auth         DatabaseAuth

@@ -113,6 +113,16 @@ type Request struct {
 
 	PendingUntil time.Time // the pending TTL
 
+	// Reminders and escalation while pending (escalate.go). The steps are
+	// resolved into people when the request is made; Tier counts those
+	// reached, whose approvers have joined Approvers (so approvals are
+	// checked against the tiers reached, and nobody else). The due times
+	// are part of DueAt, so the store's due index finds them after a crash.
+	RemindApproversEvery time.Duration
+	RemindApproversAt    time.Time // the next reminder of the approvers; zero: none
+	Escalation           []EscalationStep
+	Tier                 int
+
 	// The grant.
 	Principal           string // what the grant creates in Atlas (a database user's name), decided before it is created
 	ActivatedAt         time.Time
@@ -147,6 +157,7 @@ func (r *Request) Clone() *Request {
 	c.Roles = slices.Clone(r.Roles)
 	c.Approvers = slices.Clone(r.Approvers)
 	c.Approvals = slices.Clone(r.Approvals)
+	c.Escalation = cloneSteps(r.Escalation)
 	if r.Denial != nil {
 		d := *r.Denial
 		c.Denial = &d
@@ -164,7 +175,11 @@ func (r *Request) Clone() *Request {
 func (r *Request) DueAt() time.Time {
 	switch r.State {
 	case StatePending:
-		return r.PendingUntil
+		due := r.PendingUntil
+		if at := r.nextNudge(); !at.IsZero() && at.Before(due) {
+			due = at
+		}
+		return due
 	case StateApproved, StateProvisioning, StateRevoking, StateRevokeFailed:
 		return r.NextAttemptAt
 	case StateActive:

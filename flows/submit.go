@@ -156,6 +156,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		ApprovalsChannel:    flow.ApprovalsChannel,
 		State:               StatePending, CreatedAt: now, UpdatedAt: now, PendingUntil: now.Add(flow.PendingTTL),
 	}
+	r.planEscalation(flow, now, func(ps []Principal) []string {
+		return s.resolveApprovers(policy, ps, integration, cluster, requester)
+	})
 	ev := Event{Type: EventSubmitted, RequestID: r.ID, Actor: requester, At: now, To: StatePending, Message: reason, Duration: d}
 	stored, created, err := s.store.Create(ctx, r, ev, in.IdempotencyKey)
 	if err != nil {
@@ -248,6 +251,12 @@ func (s *Service) cluster(ctx context.Context, r Resource) (Cluster, error) {
 // including the requester. Owners come from the cluster's owner tag; when it
 // names nobody else, the integration's owners stand in.
 func (s *Service) approvers(policy *Policy, f *Flow, in *Integration, c Cluster, requester string) []string {
+	return s.resolveApprovers(policy, f.Approvers, in, c, requester)
+}
+
+// resolveApprovers is approvers for a list of approver rules (a flow's, or
+// an escalation tier's).
+func (s *Service) resolveApprovers(policy *Policy, rules []Principal, in *Integration, c Cluster, requester string) []string {
 	var out []string
 	add := func(emails []string) {
 		for _, e := range emails {
@@ -263,7 +272,7 @@ func (s *Service) approvers(policy *Policy, f *Flow, in *Integration, c Cluster,
 		}
 		return emails
 	}
-	for _, a := range f.Approvers {
+	for _, a := range rules {
 		switch a.Kind {
 		case Owners:
 			owners := s.ownerEmails(policy, c, in)
