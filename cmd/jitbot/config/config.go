@@ -82,6 +82,10 @@ type FlowFile struct {
 	ExtendRequiresApproval bool     `yaml:"extend_requires_approval"`
 	PendingTTL             string   `yaml:"pending_ttl"`
 	ApprovalsChannel       string   `yaml:"approvals_channel"`
+	// Reminders and escalation of a pending request
+	// (flows.FlowSpec.RemindAfter, flows.EscalationSpec).
+	RemindAfter string           `yaml:"remind_after"`
+	Escalation  []EscalationFile `yaml:"escalation"`
 	// Database users without a password (flows.FlowSpec.Auth).
 	Auth         string `yaml:"auth"`
 	OIDCUsername string `yaml:"oidc_username"`
@@ -95,6 +99,13 @@ type FlowFile struct {
 	// the roles that let a person create access outliving the grant, opted
 	// into by name.
 	AllowStandingAccess []string `yaml:"allow_standing_access"`
+}
+
+// EscalationFile is one escalation tier of a flow.
+type EscalationFile struct {
+	After     string   `yaml:"after"`
+	Approvers []string `yaml:"approvers"`
+	Channel   string   `yaml:"channel"`
 }
 
 // Config is a checked configuration, ready for wiring. The adapters'
@@ -720,7 +731,7 @@ func (l *loader) check(f *File) *Config {
 			Name: fl.Name, Kind: fl.Kind, Integration: fl.Integration, Requesters: fl.Requesters, Resources: fl.Resources, Roles: fl.Roles,
 			DefaultDuration: fl.DefaultDuration, MaxDuration: fl.MaxDuration, Approvers: fl.Approvers, Approvals: fl.Approvals,
 			AutoApprove: fl.AutoApprove, RequireReason: fl.RequireReason, ExtendRequiresApproval: fl.ExtendRequiresApproval,
-			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel,
+			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel, RemindAfter: fl.RemindAfter, Escalation: escalationSpecs(fl.Escalation),
 			Auth: fl.Auth, OIDCUsername: fl.OIDCUsername, AWSIAMARN: fl.AWSIAMARN,
 			AllowedCIDRs: fl.AllowedCIDRs, WidestPrefixV4: fl.WidestPrefixV4, WidestPrefixV6: fl.WidestPrefixV6, AllowPublic: fl.AllowPublic,
 			AllowStandingAccess: fl.AllowStandingAccess,
@@ -750,4 +761,12 @@ func (l *loader) check(f *File) *Config {
 		}
 	}
 	return cfg
+}
+
+func escalationSpecs(tiers []EscalationFile) []flows.EscalationSpec {
+	var out []flows.EscalationSpec
+	for _, t := range tiers {
+		out = append(out, flows.EscalationSpec(t))
+	}
+	return out
 }
