@@ -247,3 +247,30 @@ func (f *Flow) tierApprovers(reached int) []Principal {
 	}
 	return out
 }
+
+// DescribeEscalation says, for jitbot explain, how a flow reminds and
+// escalates a request nobody decides on: one line each.
+func DescribeEscalation(f *Flow) []string {
+	var out []string
+	if f.RemindAfter > 0 {
+		out = append(out, "approvers who have not decided are reminded every "+FormatDuration(f.RemindAfter))
+	}
+	for i, t := range f.Escalation {
+		var who []string
+		for _, a := range t.Approvers {
+			who = append(who, a.String())
+		}
+		line := fmt.Sprintf("escalation tier %d after %s:", i+1, FormatDuration(t.After))
+		if len(who) > 0 {
+			line += " " + strings.Join(who, ", ") + " may approve too"
+		}
+		if t.Channel != "" {
+			if len(who) > 0 {
+				line += ";"
+			}
+			line += " " + t.Channel + " is told"
+		}
+		out = append(out, line)
+	}
+	return out
+}

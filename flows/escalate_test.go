@@ -275,3 +275,17 @@ func noticesOf(f *fixture, t flows.EventType, id flows.RequestID) []flows.Notice
 	}
 	return out
 }
+
+func TestDescribeEscalation(t *testing.T) {
+	spec := testPolicy()
+	escalating(&spec, nil)
+	f, _ := mustCompile(t, spec).Flow("prod-read")
+	want := []string{
+		"approvers who have not decided are reminded every 10m",
+		"escalation tier 1 after 20m: group:dba may approve too; #dba-oncall is told",
+		"escalation tier 2 after 40m: user:admin@example.com may approve too",
+	}
+	if got := flows.DescribeEscalation(f); !slices.Equal(got, want) {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
