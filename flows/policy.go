@@ -2,6 +2,7 @@ package flows
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -66,6 +67,11 @@ type Flow struct {
 	// tiers of approvers for a request nobody decides on (escalate.go).
 	RemindAfter time.Duration
 	Escalation  []EscalationTier
+	// ReasonPattern, when set, is what every reason must match, and
+	// ReasonMessage what a requester is told when theirs does not
+	// (conditions.go).
+	ReasonPattern *regexp.Regexp
+	ReasonMessage string
 	// Auth is how the database users of the flow sign in, and the templates
 	// that name them (passwordless.go); zero for a password.
 	Auth         DatabaseAuth

@@ -276,6 +276,7 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 	}
 
 	p.compileEscalation(v, at, fs, f)
+	p.compileConditions(v, at, fs, f)
 
 	if knownKind && kind.CheckFlow != nil && in != nil {
 		for _, fe := range kind.CheckFlow(fs, in) {

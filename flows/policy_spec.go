@@ -64,6 +64,12 @@ type FlowSpec struct {
 	RemindAfter string
 	Escalation  []EscalationSpec
 
+	// Conditions (conditions.go): a reason the request must match (a
+	// regular expression, such as a ticket key) and what to tell a
+	// requester whose reason does not.
+	ReasonPattern string
+	ReasonMessage string
+
 	// Database users without a password (kind database_user;
 	// passwordless.go): Auth is password (the default), oidc or aws_iam;
 	// OIDCUsername the identity provider's name for the requester, a

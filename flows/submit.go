@@ -118,6 +118,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if reason == "" && flow.RequireReason {
 		return nil, Errorf(EINVALID, "access flow %s requires a reason: say why you need access (a ticket or incident id helps)", flow.Name)
 	}
+	if err := flow.checkReasonPattern(reason); err != nil {
+		return nil, err
+	}
 	approvers := s.approvers(policy, flow, integration, cluster, requester)
 	if !flow.AutoApprove {
 		if len(approvers) == 0 {

@@ -86,6 +86,9 @@ type FlowFile struct {
 	// (flows.FlowSpec.RemindAfter, flows.EscalationSpec).
 	RemindAfter string           `yaml:"remind_after"`
 	Escalation  []EscalationFile `yaml:"escalation"`
+	// A reason every request must match (flows.FlowSpec.ReasonPattern).
+	ReasonPattern string `yaml:"reason_pattern"`
+	ReasonMessage string `yaml:"reason_message"`
 	// Database users without a password (flows.FlowSpec.Auth).
 	Auth         string `yaml:"auth"`
 	OIDCUsername string `yaml:"oidc_username"`
@@ -732,6 +735,7 @@ func (l *loader) check(f *File) *Config {
 			DefaultDuration: fl.DefaultDuration, MaxDuration: fl.MaxDuration, Approvers: fl.Approvers, Approvals: fl.Approvals,
 			AutoApprove: fl.AutoApprove, RequireReason: fl.RequireReason, ExtendRequiresApproval: fl.ExtendRequiresApproval,
 			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel, RemindAfter: fl.RemindAfter, Escalation: escalationSpecs(fl.Escalation),
+			ReasonPattern: fl.ReasonPattern, ReasonMessage: fl.ReasonMessage,
 			Auth: fl.Auth, OIDCUsername: fl.OIDCUsername, AWSIAMARN: fl.AWSIAMARN,
 			AllowedCIDRs: fl.AllowedCIDRs, WidestPrefixV4: fl.WidestPrefixV4, WidestPrefixV6: fl.WidestPrefixV6, AllowPublic: fl.AllowPublic,
 			AllowStandingAccess: fl.AllowStandingAccess,
