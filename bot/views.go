@@ -61,6 +61,9 @@ func requestFields(r *flows.Request, v Viewer) []Field {
 	if f, ok := escalationField(r); ok {
 		fs = append(fs, f)
 	}
+	if why := r.DescribeRequirements(); why != "" {
+		fs = append(fs, Field{Label: "Needs", Value: why})
+	}
 	return fs
 }
 

@@ -72,6 +72,8 @@ type Flow struct {
 	// (conditions.go).
 	ReasonPattern *regexp.Regexp
 	ReasonMessage string
+	// ApprovalsFrom: approvals needed from each of several groups.
+	ApprovalsFrom []GroupApproval
 	// Auth is how the database users of the flow sign in, and the templates
 	// that name them (passwordless.go); zero for a password.
 	Auth         DatabaseAuth

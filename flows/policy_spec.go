@@ -69,6 +69,8 @@ type FlowSpec struct {
 	// requester whose reason does not.
 	ReasonPattern string
 	ReasonMessage string
+	// ApprovalsFrom asks for approvals from each of several groups.
+	ApprovalsFrom []GroupApprovalSpec
 
 	// Database users without a password (kind database_user;
 	// passwordless.go): Auth is password (the default), oidc or aws_iam;

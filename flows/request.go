@@ -122,6 +122,9 @@ type Request struct {
 	RemindApproversAt    time.Time // the next reminder of the approvers; zero: none
 	Escalation           []EscalationStep
 	Tier                 int
+	// Requirements are the approvals needed from each of several groups
+	// (conditions.go); the quorum is reached only when they are met too.
+	Requirements []Requirement
 
 	// The grant.
 	Principal           string // what the grant creates in Atlas (a database user's name), decided before it is created
@@ -158,6 +161,10 @@ func (r *Request) Clone() *Request {
 	c.Approvers = slices.Clone(r.Approvers)
 	c.Approvals = slices.Clone(r.Approvals)
 	c.Escalation = cloneSteps(r.Escalation)
+	c.Requirements = slices.Clone(r.Requirements)
+	for i := range c.Requirements {
+		c.Requirements[i].Members = slices.Clone(r.Requirements[i].Members)
+	}
 	if r.Denial != nil {
 		d := *r.Denial
 		c.Denial = &d
@@ -269,9 +276,12 @@ func (r *Request) Approve(by string, now time.Time) (Event, error) {
 		return Event{}, Errorf(ECONFLICT, "you already approved request %s; it is waiting for %d more approval(s)", r.ID, r.Quorum-len(r.Approvals))
 	}
 	r.Approvals = append(r.Approvals, Decision{By: by, At: now, Approve: true})
-	if len(r.Approvals) < r.Quorum {
+	if len(r.Approvals) < r.Quorum || !r.requirementsMet() {
 		ev := r.event(EventApprovalRecorded, by, now, StatePending)
 		ev.Message = fmt.Sprintf("%d of %d approvals", len(r.Approvals), r.Quorum)
+		if len(r.Requirements) > 0 {
+			ev.Message = r.DescribeRequirements()
+		}
 		return ev, nil
 	}
 	r.State = StateApproved

@@ -122,6 +122,16 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		return nil, err
 	}
 	approvers := s.approvers(policy, flow, integration, cluster, requester)
+	// Approvals from several groups (conditions.go): their members approve too.
+	var reqs []Requirement
+	for _, g := range flow.ApprovalsFrom {
+		members := slices.DeleteFunc(policy.GroupMembers(g.Group), func(e string) bool { return e == requester })
+		reqs = append(reqs, Requirement{Group: g.Group, Count: g.Count, Members: members})
+		approvers = dedupe(append(approvers, members...))
+	}
+	if len(reqs) > 0 && matched(reqs, approvers) < needed(reqs) {
+		return nil, Errorf(EFORBIDDEN, "access flow %s needs %s, but without you its groups cannot give them", flow.Name, (&Request{Requirements: reqs}).DescribeRequirements())
+	}
 	if !flow.AutoApprove {
 		if len(approvers) == 0 {
 			return nil, Errorf(EFORBIDDEN, "nobody but you could approve access to %s: ask an admin to set the cluster's %q tag or the integration's owners", in.Resource, integration.OwnerTag)
@@ -156,8 +166,8 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		Reason: reason, Origin: in.Origin, Flow: flow.Name, PolicyHash: policy.Hash(), Approvers: approvers, Quorum: flow.Approvals,
 		MaxDuration: flow.MaxDuration, DenyReasonRequired: flow.RequireReason,
 		ExtendNeedsApproval: flow.ExtendRequiresApproval && !flow.AutoApprove,
-		ApprovalsChannel:    flow.ApprovalsChannel,
-		State:               StatePending, CreatedAt: now, UpdatedAt: now, PendingUntil: now.Add(flow.PendingTTL),
+		ApprovalsChannel:    flow.ApprovalsChannel, Requirements: reqs,
+		State: StatePending, CreatedAt: now, UpdatedAt: now, PendingUntil: now.Add(flow.PendingTTL),
 	}
 	r.planEscalation(flow, now, func(ps []Principal) []string {
 		return s.resolveApprovers(policy, ps, integration, cluster, requester)

@@ -73,6 +73,8 @@ type requestRecord struct {
 	RemindApproversAt    time.Time          `json:"remind_approvers_at,omitzero"`
 	Escalation           []escalationRecord `json:"escalation,omitempty"`
 	Tier                 int                `json:"tier,omitempty"`
+	// Approvals needed from each of several groups (flows/conditions.go).
+	Requirements []requirementRecord `json:"requirements,omitempty"`
 }
 
 type decisionRecord struct {
@@ -80,6 +82,28 @@ type decisionRecord struct {
 	At      time.Time `json:"at"`
 	Approve bool      `json:"approve"`
 	Reason  string    `json:"reason,omitempty"`
+}
+
+type requirementRecord struct {
+	Group   string   `json:"group"`
+	Count   int      `json:"count"`
+	Members []string `json:"members,omitempty"`
+}
+
+func requirementsToRecords(rs []flows.Requirement) []requirementRecord {
+	var out []requirementRecord
+	for _, r := range rs {
+		out = append(out, requirementRecord(r))
+	}
+	return out
+}
+
+func requirementsFromRecords(rs []requirementRecord) []flows.Requirement {
+	var out []flows.Requirement
+	for _, r := range rs {
+		out = append(out, flows.Requirement(r))
+	}
+	return out
 }
 
 type escalationRecord struct {
@@ -155,7 +179,7 @@ func toRecord(r *flows.Request) requestRecord {
 		Attempts: r.Attempts, NextAttemptAt: r.NextAttemptAt, LastError: r.LastError, EndState: string(r.EndState),
 		EndedBy: r.EndedBy, EndReason: r.EndReason, EndedAt: r.EndedAt, GrantState: r.GrantState,
 		RemindApproversEvery: r.RemindApproversEvery, RemindApproversAt: r.RemindApproversAt,
-		Escalation: escalationToRecords(r.Escalation), Tier: r.Tier,
+		Escalation: escalationToRecords(r.Escalation), Tier: r.Tier, Requirements: requirementsToRecords(r.Requirements),
 	}
 	if len(r.Roles) == 1 {
 		rec.Role = r.Roles[0]
@@ -187,7 +211,7 @@ func (rec requestRecord) request() *flows.Request {
 		NextAttemptAt: rec.NextAttemptAt, LastError: rec.LastError, EndState: flows.State(rec.EndState),
 		EndedBy: rec.EndedBy, EndReason: rec.EndReason, EndedAt: rec.EndedAt, GrantState: rec.GrantState,
 		RemindApproversEvery: rec.RemindApproversEvery, RemindApproversAt: rec.RemindApproversAt,
-		Escalation: escalationFromRecords(rec.Escalation), Tier: rec.Tier,
+		Escalation: escalationFromRecords(rec.Escalation), Tier: rec.Tier, Requirements: requirementsFromRecords(rec.Requirements),
 	}
 	if r.Kind == "" {
 		r.Kind = flows.KindDatabaseUser

@@ -64,6 +64,7 @@ func StoreSuite(t *testing.T, open OpenStore) {
 		r.Extensions, r.Attempts, r.LastError, r.EndState, r.EndedBy, r.EndReason = 2, 3, "boom", flows.StateRevoked, "x@example.com", "why"
 		r.DenyReasonRequired, r.ExtendNeedsApproval, r.ApprovalsChannel, r.PolicyHash = true, true, "#db", "0123456789abcdef"
 		r.RemindApproversEvery, r.RemindApproversAt, r.Tier = 10*time.Minute, T0.Add(10*time.Minute), 1
+		r.Requirements = []flows.Requirement{{Group: "dba", Count: 1, Members: []string{"dba@example.com"}}, {Group: "security", Count: 2, Members: []string{"sec@example.com", "dba@example.com"}}}
 		r.Escalation = []flows.EscalationStep{
 			{At: T0.Add(20 * time.Minute), Approvers: []string{"dba@example.com", "sec@example.com"}, Channel: "#dba-oncall", Added: []string{"sec@example.com"}},
 			{At: T0.Add(40 * time.Minute), Approvers: []string{"admin@example.com"}},
