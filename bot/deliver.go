@@ -239,6 +239,10 @@ func (d *Dispatcher) send(ctx context.Context, dl flows.Delivery) (*flows.Messag
 		return d.sendCredentials(ctx, p, dl, n)
 	case whatNotice:
 		return d.sendNotice(ctx, p, dl, n, nil)
+	case whatNudge:
+		return d.sendNudge(ctx, p, dl)
+	case whatChannelNotice:
+		return d.sendChannelNotice(ctx, p, dl, n)
 	}
 	return nil, skip("unknown delivery " + dl.What)
 }

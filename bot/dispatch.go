@@ -53,6 +53,8 @@ type DispatchStore interface {
 	flows.AuditReader
 	MessageRefs
 	Get(ctx context.Context, id flows.RequestID) (*flows.Request, error)
+	// Find lists what waits for an approver, for their reminder.
+	Find(ctx context.Context, q flows.Query) ([]*flows.Request, error)
 }
 
 // MessageRefs remembers the messages sent about requests, so that they can

@@ -172,6 +172,13 @@ func (x *expansion) record(rec flows.AuditRecord) error {
 			x.cards(rec.Seq, n, KindApproval)
 		case flows.EventExtensionRequested:
 			x.cards(rec.Seq, n, ExtensionKind(ev.Extension))
+		case flows.EventApproversReminded:
+			x.nudges(rec.Seq, n)
+		case flows.EventEscalated:
+			if err := x.refreshes(rec.Seq, n); err != nil {
+				return err
+			}
+			x.escalated(rec.Seq, n)
 		default:
 			if err := x.refreshes(rec.Seq, n); err != nil {
 				return err

@@ -43,6 +43,9 @@ func Tell(n flows.Notice, email, platform string) bool {
 	if r != nil && (ev.Type == flows.EventSubmitted || ev.Type == flows.EventExtensionRequested) {
 		return false
 	}
+	if r != nil && (ev.Type == flows.EventApproversReminded || ev.Type == flows.EventEscalated) && email != r.Requester {
+		return false // the approvers get a coalesced reminder, or their approval cards
+	}
 	requester := r != nil && email == r.Requester
 	if requester && r.Origin != platform {
 		return false

@@ -57,7 +57,14 @@ func requestFields(r *flows.Request, v Viewer) []Field {
 		{Label: "Approvals", Value: fmt.Sprintf("%d of %d", len(r.Approvals), max(r.Quorum, 1))},
 		{Label: "Requested", Value: v.FormatTime(r.CreatedAt)},
 	}
-	return append(fs[:3], append(kindFields(r), fs[3:]...)...)
+	fs = append(fs[:3], append(kindFields(r), fs[3:]...)...)
+	if f, ok := escalationField(r); ok {
+		fs = append(fs, f)
+	}
+	if why := r.DescribeRequirements(); why != "" {
+		fs = append(fs, Field{Label: "Needs", Value: why})
+	}
+	return fs
 }
 
 func requestTone(r *flows.Request) Tone {
@@ -523,6 +530,8 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		return ApprovalCard(r, v), true
 	case flows.EventExtensionRequested:
 		return ExtensionCard(r, ev.Extension, ev, v), true
+	case flows.EventApproversReminded, flows.EventEscalated:
+		return waitingNoticeCard(r, ev, v), true
 	case flows.EventDenied:
 		c = Card{
 			Title:    "Request " + string(r.ID) + " denied",
@@ -709,7 +718,7 @@ func ApprovalCardChanges(ev flows.Event) bool {
 	switch ev.Type {
 	case flows.EventApprovalRecorded:
 		return ev.Extension == 0
-	case flows.EventApproved, flows.EventAutoApproved, flows.EventDenied,
+	case flows.EventApproved, flows.EventAutoApproved, flows.EventDenied, flows.EventEscalated,
 		flows.EventCancelled, flows.EventTimedOut, flows.EventProvisionFailed, flows.EventActivated,
 		flows.EventExtended, flows.EventRevoking, flows.EventRevokeFailed, flows.EventExpired, flows.EventRevoked:
 		return true

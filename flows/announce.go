@@ -72,6 +72,12 @@ func (s *Service) audience(ev Event, r *Request) []string {
 	switch ev.Type {
 	case EventSubmitted, EventExtensionRequested:
 		return r.AwaitingApprovalFrom()
+	case EventApproversReminded:
+		// The approvers get one coalesced reminder each; the requester
+		// hears that they were reminded.
+		return dedupe(append(r.AwaitingApprovalFrom(), r.Requester))
+	case EventEscalated:
+		return dedupe(append(r.TierAdded(ev.Tier), r.Requester))
 	case EventDenied, EventTimedOut, EventActivated, EventReminder,
 		EventExtended, EventExtensionDenied, EventExpired, EventRevoked, EventApplyDelayed, EventCredentialsRotated:
 		return requester

@@ -110,13 +110,15 @@ func (s *Service) reauthorize(policy *Policy, r *Request, actor string, owners *
 		return Errorf(EFORBIDDEN, "request %s can no longer be decided: access flow %s, which it went through, is no longer in the access policy", r.ID, r.Flow)
 	}
 	var cluster Cluster
-	if r.Resource.Cluster != "" && slices.ContainsFunc(flow.Approvers, func(p Principal) bool { return p.Kind == Owners }) {
+	// The tiers the request has reached are approvers too (escalate.go).
+	rules := append(slices.Clone(flow.Approvers), flow.tierApprovers(r.Tier)...)
+	if r.Resource.Cluster != "" && slices.ContainsFunc(rules, func(p Principal) bool { return p.Kind == Owners }) {
 		if owners == nil {
 			return errNeedOwners
 		}
 		cluster = *owners
 	}
-	if !slices.Contains(s.approvers(policy, flow, in, cluster, r.Requester), actor) {
+	if !slices.Contains(s.resolveApprovers(policy, rules, in, cluster, r.Requester), actor) {
 		return Errorf(EFORBIDDEN, "you are no longer an approver of request %s: the access policy changed since it was made", r.ID)
 	}
 	return nil

@@ -58,6 +58,7 @@ type Event struct {
 	Duration  time.Duration // the extension asked for or granted
 	Extension int           // the extension number the event is about; 0 for the request itself
 	Attempt   int
+	Tier      int    // the escalation tier reached (EventEscalated); 0 otherwise
 	Principal string // what the grant created in Atlas (a database user's name), for grant events
 }
 

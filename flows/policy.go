@@ -2,6 +2,7 @@ package flows
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -65,6 +66,17 @@ type Flow struct {
 	ExtendRequiresApproval bool
 	PendingTTL             time.Duration
 	ApprovalsChannel       string
+	// RemindAfter and Escalation: reminders of the approvers and further
+	// tiers of approvers for a request nobody decides on (escalate.go).
+	RemindAfter time.Duration
+	Escalation  []EscalationTier
+	// ReasonPattern, when set, is what every reason must match, and
+	// ReasonMessage what a requester is told when theirs does not
+	// (conditions.go).
+	ReasonPattern *regexp.Regexp
+	ReasonMessage string
+	// ApprovalsFrom: approvals needed from each of several groups.
+	ApprovalsFrom []GroupApproval
 	// Auth is how the database users of the flow sign in, and the templates
 	// that name them (passwordless.go); zero for a password.
 	Auth         DatabaseAuth

@@ -61,6 +61,21 @@ type FlowSpec struct {
 	PendingTTL             string
 	ApprovalsChannel       string
 
+	// Reminders and escalation of a pending request (escalate.go):
+	// RemindAfter reminds the approvers who have not decided, every
+	// RemindAfter while the request waits; each Escalation tier adds
+	// approvers (and tells a channel) once the request has waited its After.
+	RemindAfter string
+	Escalation  []EscalationSpec
+
+	// Conditions (conditions.go): a reason the request must match (a
+	// regular expression, such as a ticket key) and what to tell a
+	// requester whose reason does not.
+	ReasonPattern string
+	ReasonMessage string
+	// ApprovalsFrom asks for approvals from each of several groups.
+	ApprovalsFrom []GroupApprovalSpec
+
 	// Database users without a password (kind database_user;
 	// passwordless.go): Auth is password (the default), oidc or aws_iam;
 	// OIDCUsername the identity provider's name for the requester, a

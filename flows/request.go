@@ -113,6 +113,19 @@ type Request struct {
 
 	PendingUntil time.Time // the pending TTL
 
+	// Reminders and escalation while pending (escalate.go). The steps are
+	// resolved into people when the request is made; Tier counts those
+	// reached, whose approvers have joined Approvers (so approvals are
+	// checked against the tiers reached, and nobody else). The due times
+	// are part of DueAt, so the store's due index finds them after a crash.
+	RemindApproversEvery time.Duration
+	RemindApproversAt    time.Time // the next reminder of the approvers; zero: none
+	Escalation           []EscalationStep
+	Tier                 int
+	// Requirements are the approvals needed from each of several groups
+	// (conditions.go); the quorum is reached only when they are met too.
+	Requirements []Requirement
+
 	// The grant.
 	Principal           string // what the grant creates in Atlas (a database user's name), decided before it is created
 	ActivatedAt         time.Time
@@ -147,6 +160,11 @@ func (r *Request) Clone() *Request {
 	c.Roles = slices.Clone(r.Roles)
 	c.Approvers = slices.Clone(r.Approvers)
 	c.Approvals = slices.Clone(r.Approvals)
+	c.Escalation = cloneSteps(r.Escalation)
+	c.Requirements = slices.Clone(r.Requirements)
+	for i := range c.Requirements {
+		c.Requirements[i].Members = slices.Clone(r.Requirements[i].Members)
+	}
 	if r.Denial != nil {
 		d := *r.Denial
 		c.Denial = &d
@@ -164,7 +182,11 @@ func (r *Request) Clone() *Request {
 func (r *Request) DueAt() time.Time {
 	switch r.State {
 	case StatePending:
-		return r.PendingUntil
+		due := r.PendingUntil
+		if at := r.nextNudge(); !at.IsZero() && at.Before(due) {
+			due = at
+		}
+		return due
 	case StateApproved, StateProvisioning, StateRevoking, StateRevokeFailed:
 		return r.NextAttemptAt
 	case StateActive:
@@ -254,9 +276,12 @@ func (r *Request) Approve(by string, now time.Time) (Event, error) {
 		return Event{}, Errorf(ECONFLICT, "you already approved request %s; it is waiting for %d more approval(s)", r.ID, r.Quorum-len(r.Approvals))
 	}
 	r.Approvals = append(r.Approvals, Decision{By: by, At: now, Approve: true})
-	if len(r.Approvals) < r.Quorum {
+	if len(r.Approvals) < r.Quorum || !r.requirementsMet() {
 		ev := r.event(EventApprovalRecorded, by, now, StatePending)
 		ev.Message = fmt.Sprintf("%d of %d approvals", len(r.Approvals), r.Quorum)
+		if len(r.Requirements) > 0 {
+			ev.Message = r.DescribeRequirements()
+		}
 		return ev, nil
 	}
 	r.State = StateApproved

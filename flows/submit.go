@@ -128,7 +128,20 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if reason == "" && flow.RequireReason {
 		return nil, Errorf(EINVALID, "access flow %s requires a reason: say why you need access (a ticket or incident id helps)", flow.Name)
 	}
+	if err := flow.checkReasonPattern(reason); err != nil {
+		return nil, err
+	}
 	approvers := s.approvers(policy, flow, integration, cluster, requester)
+	// Approvals from several groups (conditions.go): their members approve too.
+	var reqs []Requirement
+	for _, g := range flow.ApprovalsFrom {
+		members := slices.DeleteFunc(policy.GroupMembers(g.Group), func(e string) bool { return e == requester })
+		reqs = append(reqs, Requirement{Group: g.Group, Count: g.Count, Members: members})
+		approvers = dedupe(append(approvers, members...))
+	}
+	if len(reqs) > 0 && matched(reqs, approvers) < needed(reqs) {
+		return nil, Errorf(EFORBIDDEN, "access flow %s needs %s, but without you its groups cannot give them", flow.Name, (&Request{Requirements: reqs}).DescribeRequirements())
+	}
 	if !flow.AutoApprove {
 		if len(approvers) == 0 {
 			return nil, Errorf(EFORBIDDEN, "nobody but you could approve access to %s: ask an admin to set the cluster's %q tag or the integration's owners", in.Resource, integration.OwnerTag)
@@ -163,9 +176,12 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		Reason: reason, Origin: in.Origin, Flow: flow.Name, PolicyHash: policy.Hash(), Approvers: approvers, Quorum: flow.Approvals,
 		MaxDuration: flow.MaxDuration, DenyReasonRequired: flow.RequireReason,
 		ExtendNeedsApproval: flow.ExtendRequiresApproval && !flow.AutoApprove,
-		ApprovalsChannel:    flow.ApprovalsChannel,
-		State:               StatePending, CreatedAt: now, UpdatedAt: now, PendingUntil: now.Add(flow.PendingTTL),
+		ApprovalsChannel:    flow.ApprovalsChannel, Requirements: reqs,
+		State: StatePending, CreatedAt: now, UpdatedAt: now, PendingUntil: now.Add(flow.PendingTTL),
 	}
+	r.planEscalation(flow, now, func(ps []Principal) []string {
+		return s.resolveApprovers(policy, ps, integration, cluster, requester)
+	})
 	ev := Event{Type: EventSubmitted, RequestID: r.ID, Actor: requester, At: now, To: StatePending, Message: reason, Duration: d}
 	stored, created, err := s.store.Create(ctx, r, ev, in.IdempotencyKey)
 	if err != nil {
@@ -266,6 +282,12 @@ func (s *Service) cluster(ctx context.Context, r Resource) (Cluster, error) {
 // including the requester. Owners come from the cluster's owner tag; when it
 // names nobody else, the integration's owners stand in.
 func (s *Service) approvers(policy *Policy, f *Flow, in *Integration, c Cluster, requester string) []string {
+	return s.resolveApprovers(policy, f.Approvers, in, c, requester)
+}
+
+// resolveApprovers is approvers for a list of approver rules (a flow's, or
+// an escalation tier's).
+func (s *Service) resolveApprovers(policy *Policy, rules []Principal, in *Integration, c Cluster, requester string) []string {
 	var out []string
 	add := func(emails []string) {
 		for _, e := range emails {
@@ -281,7 +303,7 @@ func (s *Service) approvers(policy *Policy, f *Flow, in *Integration, c Cluster,
 		}
 		return emails
 	}
-	for _, a := range f.Approvers {
+	for _, a := range rules {
 		switch a.Kind {
 		case Owners:
 			owners := s.ownerEmails(policy, c, in)

@@ -12,6 +12,7 @@ type SweepReport struct {
 	Due          int           // requests found due
 	TimedOut     int           // pending requests nobody decided on
 	Reminded     int           // reminders sent
+	Nudged       int           // reminders of approvers and escalations of pending requests (escalate.go)
 	Revocations  int           // revocations started or retried
 	EarlyRevokes int           // of those, started early to beat Atlas's rate limit
 	Provisioned  int           // provisioning attempts resumed
@@ -98,6 +99,7 @@ func (s *Service) SweepFor(ctx context.Context, now time.Time, work SweepWork) (
 		switch r.State {
 		case StatePending:
 			p.timeOut = !now.Before(r.PendingUntil)
+			p.nudge = !p.timeOut && r.NudgeDue(now)
 		case StateApproved, StateProvisioning:
 			if !now.Before(r.NextAttemptAt) {
 				rep.Provisioned++
@@ -116,7 +118,7 @@ func (s *Service) SweepFor(ctx context.Context, now time.Time, work SweepWork) (
 				jobs = append(jobs, func() { s.moveBackstop(ctx, r) })
 			}
 		}
-		if p.timeOut || p.retry || p.remind || p.end {
+		if p.timeOut || p.nudge || p.retry || p.remind || p.end {
 			plans[id] = p
 			batch = append(batch, id)
 		}
@@ -154,6 +156,7 @@ func (s *Service) SweepFor(ctx context.Context, now time.Time, work SweepWork) (
 // read and done in a transaction that checks it again.
 type duePlan struct {
 	timeOut bool // a pending request nobody decided on
+	nudge   bool // a pending request's reminder of its approvers, or its escalation
 	remind  bool // an active grant's reminder
 	end     bool // an active grant to revoke (its expiry is before the next sweep, or planned early)
 	early   bool // planned early, to finish within Atlas's rate limit
@@ -192,6 +195,15 @@ func (s *Service) commitDue(ctx context.Context, now time.Time, ids []RequestID,
 			}
 			evs = append(evs, ev)
 			res.notices = append(res.notices, Notice{Event: ev, Request: r.Clone()})
+		case p.nudge:
+			nudges, err := r.Nudge(now)
+			if err != nil {
+				return nil, err
+			}
+			for _, ev := range nudges {
+				evs = append(evs, ev)
+				res.notices = append(res.notices, Notice{Event: ev, Request: r.Clone()})
+			}
 		case p.retry:
 			if err := r.ClaimRevocation(clock, clock.Add(s.cfg.Lease)); err != nil {
 				return nil, err
@@ -244,6 +256,8 @@ func (s *Service) commitDue(ctx context.Context, now time.Time, ids []RequestID,
 				rep.TimedOut++
 			case EventReminder:
 				rep.Reminded++
+			case EventApproversReminded, EventEscalated:
+				rep.Nudged++
 			default: // the start of a revocation
 				rep.Revocations++
 				if p.early && now.Before(p.expiresAt) {

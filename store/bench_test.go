@@ -391,3 +391,62 @@ func BenchmarkEnqueueDeliver(b *testing.B) {
 	}
 	reportCommits(b, db, before)
 }
+
+// BenchmarkSweepReminders reminds the approvers of 10,000 pending requests
+// (50 approvers, 200 requests each) that are all due at once: the sweeps
+// take them SweepBatch (1,000) at a time and commit each batch's
+// transitions and their audit events in one UpdateMany, and the outbox's
+// dispatcher expands those events into deliveries from the audit log (one
+// coalesced reminder per approver; bot's tests show the coalescing). One
+// iteration is a full round of 10,000 reminders.
+func BenchmarkSweepReminders(b *testing.B) {
+	const n, approvers, every = 10_000, 50, 10 * time.Minute
+	path := filepath.Join(b.TempDir(), "jitbot.db")
+	fill, err := store.Open(path, store.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range n {
+		r := flowstest.NewRequest(flows.RequestID(fmt.Sprintf("p%06d", i)), fmt.Sprintf("req%d@example.com", i%500), flowstest.T0)
+		r.Approvers = []string{fmt.Sprintf("approver%02d@example.com", i%approvers)}
+		r.PendingUntil = flowstest.T0.Add(6 * 24 * time.Hour)
+		r.RemindApproversEvery, r.RemindApproversAt = every, flowstest.T0.Add(every)
+		if _, _, err := fill.Create(ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: r.ID}, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := fill.Close(); err != nil {
+		b.Fatal(err)
+	}
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	clock := flowstest.NewClock(flowstest.T0)
+	svc := benchService(b, db, clock)
+	now := flowstest.T0
+	var commits, sweeps uint64
+	for b.Loop() {
+		now = now.Add(every)
+		clock.Set(now)
+		before := store.Commits(db)
+		reminded := 0
+		for reminded < n {
+			rep, err := svc.Sweep(ctx, now)
+			if err != nil || rep.Nudged == 0 {
+				b.Fatalf("after %d reminders: %+v %v", reminded, rep, err)
+			}
+			reminded += rep.Nudged
+			sweeps++
+		}
+		if reminded != n {
+			b.Fatalf("reminded %d, want %d", reminded, n)
+		}
+		commits += store.Commits(db) - before
+	}
+	b.ReportMetric(float64(commits)/float64(b.N), "commits/10k")
+	b.ReportMetric(float64(commits)/float64(sweeps), "commits/sweep")
+	b.ReportMetric(float64(sweeps)/float64(b.N), "sweeps/10k")
+}

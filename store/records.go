@@ -66,6 +66,15 @@ type requestRecord struct {
 	// GrantState is the provisioner's record of a grant of several Atlas
 	// calls (flows.Journal); empty for every other.
 	GrantState string `json:"grant_state,omitempty"`
+
+	// Reminders and escalation while pending (flows/escalate.go); absent
+	// in records written before them, which have none.
+	RemindApproversEvery time.Duration      `json:"remind_approvers_every,omitempty"`
+	RemindApproversAt    time.Time          `json:"remind_approvers_at,omitzero"`
+	Escalation           []escalationRecord `json:"escalation,omitempty"`
+	Tier                 int                `json:"tier,omitempty"`
+	// Approvals needed from each of several groups (flows/conditions.go).
+	Requirements []requirementRecord `json:"requirements,omitempty"`
 }
 
 type decisionRecord struct {
@@ -73,6 +82,57 @@ type decisionRecord struct {
 	At      time.Time `json:"at"`
 	Approve bool      `json:"approve"`
 	Reason  string    `json:"reason,omitempty"`
+}
+
+type requirementRecord struct {
+	Group   string   `json:"group"`
+	Count   int      `json:"count"`
+	Members []string `json:"members,omitempty"`
+}
+
+func requirementsToRecords(rs []flows.Requirement) []requirementRecord {
+	var out []requirementRecord
+	for _, r := range rs {
+		out = append(out, requirementRecord(r))
+	}
+	return out
+}
+
+func requirementsFromRecords(rs []requirementRecord) []flows.Requirement {
+	var out []flows.Requirement
+	for _, r := range rs {
+		out = append(out, flows.Requirement(r))
+	}
+	return out
+}
+
+type escalationRecord struct {
+	At        time.Time `json:"at"`
+	Approvers []string  `json:"approvers,omitempty"`
+	Channel   string    `json:"channel,omitempty"`
+	Added     []string  `json:"added,omitempty"`
+}
+
+func escalationToRecords(s []flows.EscalationStep) []escalationRecord {
+	if s == nil {
+		return nil
+	}
+	out := make([]escalationRecord, len(s))
+	for i, st := range s {
+		out[i] = escalationRecord(st)
+	}
+	return out
+}
+
+func escalationFromRecords(s []escalationRecord) []flows.EscalationStep {
+	if s == nil {
+		return nil
+	}
+	out := make([]flows.EscalationStep, len(s))
+	for i, st := range s {
+		out[i] = flows.EscalationStep(st)
+	}
+	return out
 }
 
 type extensionRecord struct {
@@ -118,6 +178,8 @@ func toRecord(r *flows.Request) requestRecord {
 		BackstopRefreshAt: r.BackstopRefreshAt, CredentialsIssuedAt: r.CredentialsIssuedAt, Extensions: r.Extensions,
 		Attempts: r.Attempts, NextAttemptAt: r.NextAttemptAt, LastError: r.LastError, EndState: string(r.EndState),
 		EndedBy: r.EndedBy, EndReason: r.EndReason, EndedAt: r.EndedAt, GrantState: r.GrantState,
+		RemindApproversEvery: r.RemindApproversEvery, RemindApproversAt: r.RemindApproversAt,
+		Escalation: escalationToRecords(r.Escalation), Tier: r.Tier, Requirements: requirementsToRecords(r.Requirements),
 	}
 	if len(r.Roles) == 1 {
 		rec.Role = r.Roles[0]
@@ -148,6 +210,8 @@ func (rec requestRecord) request() *flows.Request {
 		CredentialsIssuedAt: rec.CredentialsIssuedAt, Extensions: rec.Extensions, Attempts: rec.Attempts,
 		NextAttemptAt: rec.NextAttemptAt, LastError: rec.LastError, EndState: flows.State(rec.EndState),
 		EndedBy: rec.EndedBy, EndReason: rec.EndReason, EndedAt: rec.EndedAt, GrantState: rec.GrantState,
+		RemindApproversEvery: rec.RemindApproversEvery, RemindApproversAt: rec.RemindApproversAt,
+		Escalation: escalationFromRecords(rec.Escalation), Tier: rec.Tier, Requirements: requirementsFromRecords(rec.Requirements),
 	}
 	if r.Kind == "" {
 		r.Kind = flows.KindDatabaseUser
@@ -179,6 +243,7 @@ type auditRecord struct {
 	Duration  time.Duration `json:"duration,omitempty"`
 	Extension int           `json:"extension,omitempty"`
 	Attempt   int           `json:"attempt,omitempty"`
+	Tier      int           `json:"tier,omitempty"`     // absent (as in records before tiers) unless an escalation
 	Principal string        `json:"username,omitempty"` // named before principals other than database users existed; the chain's hashes cover the name
 	PrevHash  string        `json:"prev_hash"`
 	Hash      string        `json:"hash"`
@@ -187,7 +252,7 @@ type auditRecord struct {
 func auditFromEvent(ev flows.Event) auditRecord {
 	return auditRecord{
 		At: ev.At, Type: string(ev.Type), RequestID: string(ev.RequestID), Actor: ev.Actor, From: string(ev.From), To: string(ev.To),
-		Message: ev.Message, Duration: ev.Duration, Extension: ev.Extension, Attempt: ev.Attempt, Principal: ev.Principal,
+		Message: ev.Message, Duration: ev.Duration, Extension: ev.Extension, Attempt: ev.Attempt, Tier: ev.Tier, Principal: ev.Principal,
 	}
 }
 
@@ -196,7 +261,7 @@ func (a auditRecord) record() flows.AuditRecord {
 		Seq: a.Seq, PrevHash: a.PrevHash, Hash: a.Hash,
 		Event: flows.Event{
 			Type: flows.EventType(a.Type), RequestID: flows.RequestID(a.RequestID), Actor: a.Actor, At: a.At, From: flows.State(a.From),
-			To: flows.State(a.To), Message: a.Message, Duration: a.Duration, Extension: a.Extension, Attempt: a.Attempt, Principal: a.Principal,
+			To: flows.State(a.To), Message: a.Message, Duration: a.Duration, Extension: a.Extension, Attempt: a.Attempt, Tier: a.Tier, Principal: a.Principal,
 		},
 	}
 }

@@ -111,6 +111,9 @@ func writeExplanation(w io.Writer, ex *flows.Explanation) {
 			line += "; extending needs approval"
 		}
 		fmt.Fprintln(w, line)
+		for _, l := range flows.DescribeEscalation(f) {
+			fmt.Fprintln(w, "  "+l)
+		}
 	}
 
 	fmt.Fprintln(w)

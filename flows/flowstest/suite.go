@@ -63,6 +63,12 @@ func StoreSuite(t *testing.T, open OpenStore) {
 		r.RemindAt, r.BackstopRefreshAt, r.CredentialsIssuedAt, r.NextAttemptAt = T0.Add(time.Hour), T0.Add(5*time.Hour), T0, T0
 		r.Extensions, r.Attempts, r.LastError, r.EndState, r.EndedBy, r.EndReason = 2, 3, "boom", flows.StateRevoked, "x@example.com", "why"
 		r.DenyReasonRequired, r.ExtendNeedsApproval, r.ApprovalsChannel, r.PolicyHash = true, true, "#db", "0123456789abcdef"
+		r.RemindApproversEvery, r.RemindApproversAt, r.Tier = 10*time.Minute, T0.Add(10*time.Minute), 1
+		r.Requirements = []flows.Requirement{{Group: "dba", Count: 1, Members: []string{"dba@example.com"}}, {Group: "security", Count: 2, Members: []string{"sec@example.com", "dba@example.com"}}}
+		r.Escalation = []flows.EscalationStep{
+			{At: T0.Add(20 * time.Minute), Approvers: []string{"dba@example.com", "sec@example.com"}, Channel: "#dba-oncall", Added: []string{"sec@example.com"}},
+			{At: T0.Add(40 * time.Minute), Approvers: []string{"admin@example.com"}},
+		}
 		mustCreate(t, s, r)
 		got, err := s.Get(ctx, "aaaa")
 		if err != nil {
@@ -261,6 +267,26 @@ func StoreSuite(t *testing.T, open OpenStore) {
 		}
 		if got, _ := s.Due(ctx, T0.Add(-time.Hour), 0); len(got) != 0 {
 			t.Fatalf("nothing is due before the first deadline: %v", got)
+		}
+		// A reminder of the approvers, then an escalation, come before the
+		// pending TTL: the index follows each (a kill -9 loses none).
+		e := NewRequest("due4", "erin@example.com", T0)
+		e.RemindApproversEvery, e.RemindApproversAt = 10*time.Minute, T0.Add(10*time.Minute)
+		e.Escalation = []flows.EscalationStep{{At: T0.Add(15 * time.Minute), Approvers: []string{"dba@example.com"}}}
+		mustCreate(t, s, e)
+		if got, _ := s.Due(ctx, T0.Add(10*time.Minute), 0); !cmp.Equal(got, []flows.RequestID{"due4"}) {
+			t.Fatalf("a reminder due: %v", got)
+		}
+		if _, err := s.Update(ctx, "due4", func(r *flows.Request) ([]flows.Event, error) {
+			return r.Nudge(T0.Add(10 * time.Minute))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Due(ctx, T0.Add(14*time.Minute), 0); len(got) != 0 {
+			t.Fatalf("nothing due between the reminder and the escalation: %v", got)
+		}
+		if got, _ := s.Due(ctx, T0.Add(15*time.Minute), 0); !cmp.Equal(got, []flows.RequestID{"due4"}) {
+			t.Fatalf("the escalation due: %v", got)
 		}
 	})
 

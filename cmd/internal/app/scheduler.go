@@ -85,7 +85,7 @@ func sweepFor(ctx context.Context, svc *flows.Service, clock flows.Clock, m *met
 		return
 	}
 	if rep.Due > 0 {
-		log.Info("sweep", "due", rep.Due, "timed_out", rep.TimedOut, "reminded", rep.Reminded, "revocations", rep.Revocations,
+		log.Info("sweep", "due", rep.Due, "timed_out", rep.TimedOut, "reminded", rep.Reminded, "nudged", rep.Nudged, "revocations", rep.Revocations,
 			"early_revocations", rep.EarlyRevokes, "provisioned", rep.Provisioned, "max_lag", rep.MaxLag)
 	}
 }

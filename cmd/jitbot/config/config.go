@@ -83,6 +83,15 @@ type FlowFile struct {
 	ExtendRequiresApproval bool     `yaml:"extend_requires_approval"`
 	PendingTTL             string   `yaml:"pending_ttl"`
 	ApprovalsChannel       string   `yaml:"approvals_channel"`
+	// Reminders and escalation of a pending request
+	// (flows.FlowSpec.RemindAfter, flows.EscalationSpec).
+	RemindAfter string           `yaml:"remind_after"`
+	Escalation  []EscalationFile `yaml:"escalation"`
+	// A reason every request must match (flows.FlowSpec.ReasonPattern).
+	ReasonPattern string `yaml:"reason_pattern"`
+	ReasonMessage string `yaml:"reason_message"`
+	// Approvals from each of several groups (flows.FlowSpec.ApprovalsFrom).
+	ApprovalsFrom []GroupApprovalFile `yaml:"approvals_from"`
 	// Database users without a password (flows.FlowSpec.Auth).
 	Auth         string `yaml:"auth"`
 	OIDCUsername string `yaml:"oidc_username"`
@@ -98,6 +107,19 @@ type FlowFile struct {
 	// the roles that let a person create access outliving the grant, opted
 	// into by name.
 	AllowStandingAccess []string `yaml:"allow_standing_access"`
+}
+
+// GroupApprovalFile is one group's approvals a flow needs.
+type GroupApprovalFile struct {
+	Group string `yaml:"group"`
+	Count int    `yaml:"count"`
+}
+
+// EscalationFile is one escalation tier of a flow.
+type EscalationFile struct {
+	After     string   `yaml:"after"`
+	Approvers []string `yaml:"approvers"`
+	Channel   string   `yaml:"channel"`
 }
 
 // Config is a checked configuration, ready for wiring. The adapters'
@@ -737,7 +759,8 @@ func (l *loader) check(f *File) *Config {
 			Name: fl.Name, Kind: fl.Kind, Integration: fl.Integration, Requesters: fl.Requesters, Resources: fl.Resources, Roles: fl.Roles,
 			DefaultDuration: fl.DefaultDuration, MaxDuration: fl.MaxDuration, Approvers: fl.Approvers, Approvals: fl.Approvals,
 			AutoApprove: fl.AutoApprove, RequireReason: fl.RequireReason, ExtendRequiresApproval: fl.ExtendRequiresApproval,
-			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel,
+			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel, RemindAfter: fl.RemindAfter, Escalation: escalationSpecs(fl.Escalation),
+			ReasonPattern: fl.ReasonPattern, ReasonMessage: fl.ReasonMessage, ApprovalsFrom: groupApprovals(fl.ApprovalsFrom),
 			Auth: fl.Auth, OIDCUsername: fl.OIDCUsername, AWSIAMARN: fl.AWSIAMARN,
 			AllowedCIDRs: fl.AllowedCIDRs, WidestPrefixV4: fl.WidestPrefixV4, WidestPrefixV6: fl.WidestPrefixV6, AllowPublic: fl.AllowPublic,
 			AllowStandingAccess: fl.AllowStandingAccess, AcceptNoBackstop: fl.AcceptNoBackstop,
@@ -767,4 +790,20 @@ func (l *loader) check(f *File) *Config {
 		}
 	}
 	return cfg
+}
+
+func escalationSpecs(tiers []EscalationFile) []flows.EscalationSpec {
+	var out []flows.EscalationSpec
+	for _, t := range tiers {
+		out = append(out, flows.EscalationSpec(t))
+	}
+	return out
+}
+
+func groupApprovals(gs []GroupApprovalFile) []flows.GroupApprovalSpec {
+	var out []flows.GroupApprovalSpec
+	for _, g := range gs {
+		out = append(out, flows.GroupApprovalSpec(g))
+	}
+	return out
 }

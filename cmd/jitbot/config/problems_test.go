@@ -72,6 +72,16 @@ func TestBrokenConfigs(t *testing.T) {
 			"teams:\n  app_id: \"  \"\n  app_password: pw\n  tenant_id: contoso\n"}}, []string{
 			"j.yaml:7: teams.app_id: required: the Microsoft App ID of the Azure bot",
 		}},
+		{"a reason pattern", []edit{{"    approvers: [owners]\n", "    approvers: [owners]\n    reason_pattern: \"^(DBA-[0-9]+\"\n"}}, []string{
+			`j.yaml:27: flows[0].reason_pattern: "^(DBA-[0-9]+" is not a regular expression (Go RE2 syntax): missing closing ): "^(DBA-[0-9]+"`,
+		}},
+		{"reminders and escalation", []edit{{"    approvers: [owners]\n", "    approvers: [owners]\n    remind_after: 2h\n    escalation:\n" +
+			"      - after: 30m\n        approvers: [group:oncall]\n        channel: \"#dba oncall\"\n      - after: 20m\n        approvers: [group:dba]\n"}}, []string{
+			"j.yaml:27: flows[0].remind_after: 2h is not shorter than pending_ttl 1h: the request would time out before any reminder",
+			`j.yaml:30: flows[0].escalation[0].approvers[0]: unknown group "oncall"; define it under groups`,
+			`j.yaml:31: flows[0].escalation[0].channel: "#dba oncall": a channel name (#dba-oncall) or id has no spaces`,
+			"j.yaml:32: flows[0].escalation[1].after: 20m is not after the tier before (30m): tiers are reached in order, each counted from when the request was made",
+		}},
 		{"a type error has a path", []edit{{"    approvers: [owners]\n", "    approvers: [owners]\n    approvals: one\n"}}, []string{
 			`j.yaml:27: flows[0].approvals: want a whole number, not "one"`,
 		}},
@@ -85,7 +95,7 @@ func TestBrokenConfigs(t *testing.T) {
 			"j.yaml:7: slack.bot_token: environment variable NOPE is not set",
 			"j.yaml:25: flows[0].max_duration: 7d is a week or more; Atlas deletes users at most a week ahead, so grants must be shorter",
 			"j.yaml:26: flows[0].colour: unknown key; the keys here are name, kind, integration, requesters, resources, roles, default_duration, " +
-				"max_duration, approvers, approvals, auto_approve, require_reason, extend_requires_approval, pending_ttl, approvals_channel, " +
+				"max_duration, approvers, approvals, auto_approve, require_reason, extend_requires_approval, pending_ttl, approvals_channel, remind_after, escalation, reason_pattern, reason_message, approvals_from, " +
 				"auth, oidc_username, aws_iam_arn, allowed_cidrs, widest_prefix_v4, widest_prefix_v6, allow_public, accept_no_backstop, allow_standing_access",
 			`j.yaml:27: flows[0].approvers: want a list, such as [a, b], not "owners"`,
 		}},
