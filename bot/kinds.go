@@ -13,16 +13,25 @@ import (
 // the same address may still hold. The words of a database user with a
 // password are those the views always had.
 
-// kindFields are the fields a request card adds for its kind: how a
-// passwordless user signs in; that access is Atlas UI access.
+// kindFields are the fields a request card adds for its kind: which kind
+// of access it is (Database user, Atlas UI access, Network access, Service
+// account, Programmatic API key), and how a passwordless user signs in.
 func kindFields(r *flows.Request) []Field {
-	if r.Kind == flows.KindAtlasUI {
-		return []Field{{Label: "Access", Value: flows.KindName(r.Kind)}}
-	}
+	fs := []Field{{Label: "Access", Value: KindTitle(r.Kind)}}
 	if r.Auth.Passwordless() {
-		return []Field{{Label: "Sign in with", Value: r.Auth.String() + " (no password)"}}
+		fs = append(fs, Field{Label: "Sign in with", Value: r.Auth.String() + " (no password)"})
 	}
-	return nil
+	return fs
+}
+
+// accessNamed says what a grant gives, naming its kind: a kind that
+// describes itself (Atlas UI access, network access, a service account...)
+// says so already; a database user's roles on a database do not.
+func accessNamed(r *flows.Request) string {
+	if spec, ok := flows.BuiltinKind(r.Kind); ok && spec.Describe == nil {
+		return KindTitle(r.Kind) + ": " + flows.DescribeAccess(r)
+	}
+	return flows.DescribeAccess(r)
 }
 
 // atlasNoun names what the grant made in Atlas: "Atlas user",

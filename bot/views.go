@@ -428,7 +428,7 @@ func CredentialsCard(r *flows.Request, creds flows.Credentials, rotated bool, v 
 		fields = append(fields, field)
 	}
 	fields = append(fields,
-		Field{Label: "Access", Value: flows.DescribeAccess(r)},
+		Field{Label: "Access", Value: accessNamed(r)},
 		Field{Label: "Expires", Value: v.FormatTime(r.ExpiresAt)})
 	c := Card{
 		Title:    "Access granted: request " + string(r.ID),
