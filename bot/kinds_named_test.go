@@ -35,14 +35,33 @@ func TestEveryCardNamesItsKind(t *testing.T) {
 		if got := field(ApprovalCard(r, v), "Access"); got != tt.title {
 			t.Errorf("%s: the approval card says %q, want %q", tt.kind, got, tt.title)
 		}
+		// A grant used from an address is where its roles are; network
+		// access is the address.
+		wantRes := "acme/payments-prod"
+		switch tt.kind {
+		case flows.KindDatabaseUser:
+			wantRes = "prod/Cluster0/sales"
+		case flows.KindAccessListEntry:
+			wantRes = "prod/198.51.100.7/32"
+		}
+		if got := field(ApprovalCard(r, v), "Resource"); got != wantRes {
+			t.Errorf("%s: the approval card's resource is %q, want %q", tt.kind, got, wantRes)
+		}
 		creds := flows.Credentials{Fields: []flows.CredentialField{{Key: "x", Label: "X", Value: "y"}}}
 		c := CredentialsCard(r, creds, false, Viewer{Email: r.Requester})
 		if got := field(c, "Access"); got != tt.says {
 			t.Errorf("%s: the credentials message says %q, want %q", tt.kind, got, tt.says)
 		}
 	}
-	// A passwordless user says how it signs in beside its kind.
+	// In an integration of one project the project is the integration
+	// alone: the address is not mistaken for the target.
 	r := activeRequest()
+	r.Kind, r.Resource, r.Roles = flows.KindServiceAccount, flows.Resource{Integration: "prod", Address: "203.0.113.7/32"}, []string{"GROUP_READ_ONLY"}
+	if got := field(ApprovalCard(r, Viewer{Email: "bob@example.com"}), "Resource"); got != "prod" {
+		t.Errorf("a service account of a one-project integration: the resource is %q, want prod", got)
+	}
+	// A passwordless user says how it signs in beside its kind.
+	r = activeRequest()
 	r.Auth = flows.AuthOIDC
 	if fs := kindFields(r); len(fs) != 2 || fs[0].Value != "Database user" || fs[1].Value != "OIDC (no password)" {
 		t.Errorf("a passwordless user: %+v", fs)
