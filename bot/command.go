@@ -58,7 +58,9 @@ const MaxCommandLength = 2000
 // or spaces.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
-const requestSyntax = `request <integration/cluster/database[/collection]> <role> <duration> [reason]`
+const requestSyntax = `request <integration/cluster/database[/collection]> <role> <duration> [from <address>] [reason]`
+
+const programmaticSyntax = `request service-account|api-key <integration/project | integration> <GROUP_... or ORG_... roles> <duration> from <address> [reason]`
 
 const networkSyntax = `network <integration> <address> <duration> [reason]`
 
@@ -70,8 +72,11 @@ func Usage() string {
 		"• (no text): open the request form",
 		"• " + requestSyntax,
 		`    e.g. request prod/Cluster0/sales/orders read 1h "INC-123 debugging"`,
+		`    e.g. request prod/Cluster0/sales read 1h from 203.0.113.7 "INC-123" (from: the address you connect from goes on the access list too, where the flow allows it)`,
 		"• " + uiRequestSyntax + ": Atlas UI access for your own Atlas account",
 		`    e.g. request acme/payments-prod GROUP_READ_ONLY 2h INC-1, or request acme ORG_READ_ONLY 1h INC-1`,
+		"• " + programmaticSyntax + ": a temporary programmatic credential for scripts and tools",
+		`    e.g. request service-account acme/payments-prod GROUP_READ_ONLY 2h from 203.0.113.7 INC-1`,
 		"• " + networkSyntax + ": let an address (or a range) reach a project's clusters",
 		`    e.g. network prod 203.0.113.7 2h "INC-123 from home"`,
 		"• list: your requests and active access",
@@ -139,10 +144,15 @@ func Parse(text string) (Command, error) {
 
 func parseRequest(rest string) (Command, error) {
 	identity, rest := typedIdentity(rest)
+	programmatic, rest := programmaticKind(rest)
 	resText, rest := nextWord(rest)
 	roleText, rest := nextWord(rest)
 	durText, rest := nextWord(rest)
 	if durText == "" {
+		if programmatic != "" {
+			return Command{}, flows.Errorf(flows.EINVALID,
+				"request %s needs a project (or the organization), roles, a duration and the address it is used from: %s", kindWord(programmatic), programmaticSyntax)
+		}
 		return Command{}, flows.Errorf(flows.EINVALID,
 			"request needs a resource, a role and a duration: %s, e.g. request prod/Cluster0/sales/orders read 1h \"INC-123\"", requestSyntax)
 	}
@@ -151,9 +161,17 @@ func parseRequest(rest string) (Command, error) {
 	if err := maxWord("resource", resText, maxResourceLength); err != nil {
 		return Command{}, err
 	}
-	if flows.LooksLikeAtlasRole(roleText) {
+	address, rest, err := parseFrom(rest)
+	if err != nil {
+		return Command{}, err
+	}
+	if programmatic != "" || flows.LooksLikeAtlasRole(roleText) {
 		cmd, err := parseUIRequest(resText, roleText, durText, rest)
-		cmd.Identity = identity // refused by flows, as for any kind
+		if programmatic != "" {
+			cmd.Kind = programmatic
+		}
+		cmd.Resource.Address = address // refused by flows where the kind takes none (Atlas UI access)
+		cmd.Identity = identity        // refused by flows, as for any kind
 		return cmd, err
 	}
 	res, err := flows.ParseResource(resText)
@@ -172,7 +190,32 @@ func parseRequest(rest string) (Command, error) {
 	if err != nil {
 		return Command{}, err
 	}
+	res.Address = address // a combined grant: flows checks it against the flow's network rules
 	return Command{Verb: VerbRequest, Resource: res, Roles: roles, Duration: d, Reason: reason, Identity: identity}, nil
+}
+
+// parseFrom reads "from <address>" where it may stand, right after the
+// duration: the address a grant is used from (a database user's combined
+// grant, a programmatic credential), in canonical form. Only its form is
+// checked here; whether a flow allows it is flows' to say.
+func parseFrom(rest string) (address, after string, err error) {
+	word, after := nextWord(rest)
+	if !strings.EqualFold(word, "from") {
+		return "", rest, nil
+	}
+	addrText, after := nextWord(after)
+	if addrText == "" {
+		return "", "", flows.Errorf(flows.EINVALID, "from needs the address you connect from, one IP or a range: ... 1h from 203.0.113.7 \"INC-123\"")
+	}
+	if err := maxWord("address", addrText, maxResourceLength); err != nil {
+		return "", "", err
+	}
+	p, err := flows.ParseAddress(addrText)
+	if err != nil {
+		return "", "", flows.WrapError(flows.EINVALID, err,
+			"%s (after from comes the address you connect from; to begin a reason with the word from, quote the reason)", flows.ErrorMessage(err))
+	}
+	return p.String(), after, nil
 }
 
 // typedIdentity takes an AWS IAM ARN out of a request's words: jitbot names

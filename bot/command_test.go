@@ -79,7 +79,7 @@ func TestParseErrors(t *testing.T) {
 		{"lst", `unknown subcommand "lst"; did you mean list?`},
 		{"pend", `did you mean pending?`},
 		{"approve abc", `unknown subcommand "approve"; use request, network, list, pending, cancel, revoke, extend, rotate or help`},
-		{"request", "request needs a resource, a role and a duration: request <integration/cluster/database[/collection]> <role> <duration> [reason]"},
+		{"request", "request needs a resource, a role and a duration: request <integration/cluster/database[/collection]> <role> <duration> [from <address>] [reason]"},
 		{"request prod/Cluster0/sales read", "request needs a resource, a role and a duration"},
 		{"request prod/Cluster0 read 1h", `resource "prod/Cluster0": want integration/cluster/database`},
 		{"request prod/Cluster0/admin read 1h", `database "admin" is a system database`},
@@ -145,6 +145,8 @@ func FuzzParse(f *testing.F) {
 		"extend abc 1h", "revoke abc 'why'", "cancel x", "rotate y", "request \"", "“", "revoke a “b",
 		"request ////// read 1h", "request a/b/c/d/e r 1h", "reqest", "EXTEND A 0m", "extend a -1h",
 		"request prod/Cluster0/sales read 99999999999999999999h", "\x00", "revoke abc \"\"",
+		"request prod/Cluster0/sales read 1h from 203.0.113.7 x", "request prod/Cluster0/sales read 1h from", "request a/b/c r 1h FROM ::/0",
+		"request service-account acme GROUP_READ_ONLY 1h from 2001:db8::1", "request api-key",
 	} {
 		f.Add(s)
 	}
@@ -163,6 +165,14 @@ func FuzzParse(f *testing.F) {
 		switch cmd.Verb {
 		case VerbForm, VerbList, VerbPending, VerbHelp:
 		case VerbRequest:
+			if cmd.Resource.Address != "" {
+				if p, err := flows.ParseAddress(cmd.Resource.Address); err != nil || p.String() != cmd.Resource.Address {
+					t.Fatalf("Parse(%q) accepted an invalid address: %+v", text, cmd)
+				}
+			}
+			if cmd.Kind != "" { // targets and roles of other kinds are checked by their own rules (TestParseFrom)
+				break
+			}
 			if cmd.Resource.Validate() != nil || len(cmd.Roles) == 0 || slices.ContainsFunc(cmd.Roles, func(r string) bool { return flows.ValidateRole(r) != nil }) || cmd.Duration <= 0 {
 				t.Fatalf("Parse(%q) accepted an invalid request: %+v", text, cmd)
 			}

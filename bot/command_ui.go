@@ -1,6 +1,10 @@
 package bot
 
-import "github.com/jitbot/jitbot/flows"
+import (
+	"strings"
+
+	"github.com/jitbot/jitbot/flows"
+)
 
 const uiRequestSyntax = `request <integration/project | integration> <GROUP_... or ORG_... roles> <duration> [reason]`
 
@@ -36,3 +40,21 @@ func parseUIRequest(resText, roleText, durText, rest string) (Command, error) {
 	}
 	return Command{Verb: VerbRequest, Kind: flows.KindAtlasUI, Resource: target, Roles: roles, Duration: d, Reason: reason}, nil
 }
+
+// programmaticKind takes the kind word of a programmatic credential off the
+// front of a request (request service-account ..., request api-key ...):
+// its target and roles are written as Atlas UI access's, so only the word
+// tells them apart.
+func programmaticKind(rest string) (flows.Kind, string) {
+	word, after := nextWord(rest)
+	switch strings.ToLower(strings.ReplaceAll(word, "_", "-")) {
+	case "service-account":
+		return flows.KindServiceAccount, after
+	case "api-key":
+		return flows.KindAPIKey, after
+	}
+	return "", rest
+}
+
+// kindWord is how a request names a programmatic kind.
+func kindWord(k flows.Kind) string { return strings.ReplaceAll(string(k), "_", "-") }

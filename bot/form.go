@@ -324,6 +324,10 @@ func parseFormTarget(spec flows.KindSpec, target, db, coll, addr string, errs ma
 			return res
 		}
 	}
+	if addr == "" && spec.FromAddress {
+		errs[FieldAddress] = "Type the address it will be used from, such as 203.0.113.7, or a range such as 203.0.113.0/28: " + spec.Name + "s work only from there."
+		return res
+	}
 	if addr != "" {
 		// Used from an address (a programmatic credential): the kind says
 		// whether it takes one.

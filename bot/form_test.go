@@ -69,6 +69,14 @@ func TestNewForm(t *testing.T) {
 		t.Errorf("an unknown kind: %+v", f)
 	}
 
+	// A service account asks for the address it will be used from.
+	sa := flows.Choice{Kind: flows.KindServiceAccount, Resource: flows.Resource{Integration: "acme", Project: "payments-prod"},
+		Roles: []string{"GROUP_READ_ONLY"}, MaxDuration: 12 * time.Hour, AskAddress: true}
+	f = NewForm(append(all, sa), Selection{Kind: flows.KindServiceAccount})
+	if f.Chosen == nil || !f.AskAddress || f.AskDatabase || len(f.Kinds) != 4 || f.Kinds[3].Name != "Service account" {
+		t.Errorf("a service account: %+v", f)
+	}
+
 	for _, tt := range []struct {
 		ch           flows.Choice
 		value, label string
@@ -79,6 +87,7 @@ func TestNewForm(t *testing.T) {
 		{flows.Choice{Kind: flows.KindAtlasUI, Resource: flows.Resource{Integration: "acme", Project: "payments-prod"}, Roles: []string{"GROUP_READ_ONLY"}},
 			"atlas_ui:acme/payments-prod", "project payments-prod"},
 		{network, "access_list_entry:prod", "an address you type below"},
+		{sa, "service_account:acme/payments-prod", "project payments-prod"},
 	} {
 		if v, l := ChoiceValue(tt.ch), ChoiceLabel(tt.ch); v != tt.value || l != tt.label {
 			t.Errorf("%+v: %q %q", tt.ch, v, l)
@@ -110,6 +119,16 @@ func TestParseForm(t *testing.T) {
 	ok(FormAnswer{Choice: "atlas_ui:acme", Role: "ORG_READ_ONLY", Duration: "2h"}, "atlas_ui acme ORG_READ_ONLY 2h")
 	ok(FormAnswer{Choice: "access_list_entry:prod", Address: " 203.0.113.7 ", Role: "connect", Duration: "30m"}, "access_list_entry prod/203.0.113.7/32 connect 30m")
 
+	// A programmatic credential takes the address it is used from.
+	ok(FormAnswer{Choice: "service_account:acme/payments-prod", Address: "198.51.100.7", Role: "GROUP_READ_ONLY", Duration: "1h"},
+		"service_account acme/payments-prod GROUP_READ_ONLY 1h")
+	if cmd, _ := ParseForm(FormAnswer{Choice: "service_account:acme/payments-prod", Address: "198.51.100.7", Role: "GROUP_READ_ONLY", Duration: "1h"}); cmd.Resource.Address != "198.51.100.7/32" {
+		t.Errorf("the service account's address: %+v", cmd.Resource)
+	}
+	ok(FormAnswer{Choice: "api_key:acme", Address: "2001:db8::1", Role: "ORG_READ_ONLY", Duration: "30m"}, "api_key acme/2001:db8::1/128 ORG_READ_ONLY 30m")
+	bad(FormAnswer{Choice: "service_account:acme/payments-prod", Role: "GROUP_READ_ONLY", Duration: "1h"}, FieldAddress, "Type the address it will be used from")
+	bad(FormAnswer{Choice: "service_account:acme/payments-prod", Address: "0.0.0.0/0", Role: "GROUP_READ_ONLY", Duration: "1h"}, FieldAddress, "every address")
+	bad(FormAnswer{Choice: "service_account:acme/payments-prod", Address: "198.51.100.7", Role: "GROUP_OWNER", Duration: "1h"}, FieldRole, "owner role")
 	bad(FormAnswer{Choice: "access_list_entry:prod", Address: "203.0.113.300", Role: "connect", Duration: "1h"}, FieldAddress, "is not an IP address")
 	bad(FormAnswer{Choice: "access_list_entry:prod", Address: "0.0.0.0/0", Role: "connect", Duration: "1h"}, FieldAddress, "every address")
 	bad(FormAnswer{Choice: "access_list_entry:prod", Role: "connect", Duration: "1h"}, FieldAddress, "Type the address")

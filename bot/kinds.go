@@ -13,16 +13,37 @@ import (
 // the same address may still hold. The words of a database user with a
 // password are those the views always had.
 
-// kindFields are the fields a request card adds for its kind: how a
-// passwordless user signs in; that access is Atlas UI access.
+// kindFields are the fields a request card adds for its kind: which kind
+// of access it is (Database user, Atlas UI access, Network access, Service
+// account, Programmatic API key), and how a passwordless user signs in.
 func kindFields(r *flows.Request) []Field {
-	if r.Kind == flows.KindAtlasUI {
-		return []Field{{Label: "Access", Value: flows.KindName(r.Kind)}}
-	}
+	fs := []Field{{Label: "Access", Value: KindTitle(r.Kind)}}
 	if r.Auth.Passwordless() {
-		return []Field{{Label: "Sign in with", Value: r.Auth.String() + " (no password)"}}
+		fs = append(fs, Field{Label: "Sign in with", Value: r.Auth.String() + " (no password)"})
 	}
-	return nil
+	return fs
+}
+
+// targetText is where a grant is, as people read it: a grant used from an
+// address (a service account, an API key) is in its project or the
+// organization, the address being where it is used from (the description
+// says so), while network access's target is the address.
+func targetText(r *flows.Request) string {
+	t := r.Resource
+	if spec, ok := flows.BuiltinKind(r.Kind); ok && spec.FromAddress {
+		t.Address = ""
+	}
+	return t.String()
+}
+
+// accessNamed says what a grant gives, naming its kind: a kind that
+// describes itself (Atlas UI access, network access, a service account...)
+// says so already; a database user's roles on a database do not.
+func accessNamed(r *flows.Request) string {
+	if spec, ok := flows.BuiltinKind(r.Kind); ok && spec.Describe == nil {
+		return KindTitle(r.Kind) + ": " + flows.DescribeAccess(r)
+	}
+	return flows.DescribeAccess(r)
 }
 
 // atlasNoun names what the grant made in Atlas: "Atlas user",
@@ -55,7 +76,7 @@ func revokeConfirm(r *flows.Request) string {
 		return "End network access from " + r.Resource.Address + " to " + r.Resource.Integration + " now? " +
 			"New connections from it are refused (unless another grant holds the address); open ones may last a while."
 	}
-	return "End access to " + r.Resource.String() + " now? The " + flows.KindName(r.Kind) + " " + r.Principal + " is deleted and open connections stop working."
+	return "End access to " + targetText(r) + " now? The " + flows.KindName(r.Kind) + " " + r.Principal + " is deleted and open connections stop working."
 }
 
 // endedText says what became of the grant once access ended.

@@ -49,7 +49,7 @@ func requestFields(r *flows.Request, v Viewer) []Field {
 	}
 	fs := []Field{
 		{Label: "Requester", Value: r.Requester},
-		{Label: "Resource", Value: r.Resource.String()},
+		{Label: "Resource", Value: targetText(r)},
 		{Label: "Role", Value: flows.FormatRoles(r.Roles)},
 		{Label: "Duration", Value: flows.FormatDuration(r.Duration)},
 		{Label: "Reason", Value: reason},
@@ -204,7 +204,7 @@ func ExtensionCard(r *flows.Request, n int, ev flows.Event, v Viewer) Card {
 		Subtitle: fmt.Sprintf("%s asks for %s more of %s", r.Requester, flows.FormatDuration(d), flows.DescribeAccess(r)),
 		Fields: []Field{
 			{Label: "Requester", Value: r.Requester},
-			{Label: "Resource", Value: r.Resource.String()},
+			{Label: "Resource", Value: targetText(r)},
 			{Label: "Role", Value: flows.FormatRoles(r.Roles)},
 			{Label: "Extension", Value: "+" + flows.FormatDuration(d)},
 			{Label: "Original reason", Value: orNone(r.Reason)},
@@ -310,7 +310,7 @@ func SubmittedCard(r *flows.Request, v Viewer) Card {
 		Title:    "Request " + string(r.ID) + " sent for approval",
 		Subtitle: fmt.Sprintf("%s for %s", flows.DescribeAccess(r), flows.FormatDuration(r.Duration)),
 		Fields: []Field{
-			{Label: "Resource", Value: r.Resource.String()},
+			{Label: "Resource", Value: targetText(r)},
 			{Label: "Role", Value: flows.FormatRoles(r.Roles)},
 			{Label: "Duration", Value: flows.FormatDuration(r.Duration)},
 			{Label: "Reason", Value: orNone(r.Reason)},
@@ -435,7 +435,7 @@ func CredentialsCard(r *flows.Request, creds flows.Credentials, rotated bool, v 
 		fields = append(fields, field)
 	}
 	fields = append(fields,
-		Field{Label: "Access", Value: flows.DescribeAccess(r)},
+		Field{Label: "Access", Value: accessNamed(r)},
 		Field{Label: "Expires", Value: v.FormatTime(r.ExpiresAt)})
 	c := Card{
 		Title:    "Access granted: request " + string(r.ID),
@@ -479,7 +479,7 @@ func CredentialsGoneCard(r *flows.Request, ev flows.Event, v Viewer) Card {
 		}
 	}
 	secret := flows.SecretName(r.Kind)
-	why := "access to " + r.Resource.String() + " ended"
+	why := "access to " + targetText(r) + " ended"
 	if ev.Type == flows.EventCredentialsRotated {
 		why = "a new " + secret + " replaced it"
 	}
@@ -667,7 +667,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 func alertFields(r *flows.Request, ev flows.Event) []Field {
 	fs := []Field{
 		{Label: "Requester", Value: r.Requester},
-		{Label: "Resource", Value: r.Resource.String()},
+		{Label: "Resource", Value: targetText(r)},
 		{Label: "Role", Value: flows.FormatRoles(r.Roles)},
 	}
 	if r.Principal != "" {

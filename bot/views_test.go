@@ -242,7 +242,7 @@ func TestNoticeCards(t *testing.T) {
 
 	c, ok := NoticeCard(flows.Notice{Event: flows.Event{Type: flows.EventActivated, At: r.ActivatedAt}, Request: r, Credentials: creds}, alice)
 	if !ok || field(c, "Password") != "s3cr3t`*pw" || field(c, "Username") != "jit-alice-abc23def45" ||
-		field(c, "Expires") != "Mon 23 Nov 05:06 EST" || field(c, "Access") != "read on prod/Cluster0/sales/orders" ||
+		field(c, "Expires") != "Mon 23 Nov 05:06 EST" || field(c, "Access") != "Database user: read on prod/Cluster0/sales/orders" ||
 		!strings.HasPrefix(c.Text, creds.Instructions) {
 		t.Errorf("credentials: %s", c.Redacted())
 	}

@@ -72,6 +72,17 @@ func validateFromTarget(k Kind) func(t Resource) error {
 	}
 }
 
+// offeredTarget checks a target the forms offer (Options). A kind used
+// from an address is offered without one: the person types it beside the
+// choice (Choice.AskAddress), and Submit checks the two together; so only
+// where the grant is (a project, the organization) is checked here.
+func offeredTarget(k KindSpec, t Resource) error {
+	if k.FromAddress && t.Address == "" {
+		return validateUITarget(t)
+	}
+	return k.ValidateTarget(t)
+}
+
 // checkProgrammaticFlow checks a flow of programmatic credentials as Atlas
 // UI access's are checked (its patterns and its roles), in its own words.
 func checkProgrammaticFlow(fs FlowSpec, in *Integration) ValidationError {

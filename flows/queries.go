@@ -247,7 +247,7 @@ func candidates(in *Integration, c Cluster) []Resource {
 }
 
 func choice(policy *Policy, actor string, kind KindSpec, in *Integration, res Resource, tags TargetTags, roles []string) (Choice, bool) {
-	if kind.ValidateTarget(res) != nil {
+	if offeredTarget(kind, res) != nil {
 		return Choice{}, false
 	}
 	ch := Choice{Kind: kind.Kind, Resource: res}

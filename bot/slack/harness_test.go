@@ -142,8 +142,13 @@ func (h *harness) boot() {
 	h.engine = bot.NewEngine(log)
 	// A new process holds no secret of the last one's.
 	secrets := bot.NewSecrets(h.clock, 0, 0)
+	// Every kind is provisioned by the same fake (a grant's Kind says which).
+	provs := flows.Provisioners{}
+	for _, k := range []flows.Kind{flows.KindDatabaseUser, flows.KindAtlasUI, flows.KindAccessListEntry, flows.KindServiceAccount, flows.KindAPIKey} {
+		provs[k] = h.prov2
+	}
 	h.svc, err = flows.NewService(flows.Config{Policy: h.policy}, flows.Deps{
-		Store: h.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: h.prov2}, Catalog: h.catalog, Secrets: secrets, Clock: h.clock, Log: log,
+		Store: h.store, Provisioners: provs, Catalog: h.catalog, Secrets: secrets, Clock: h.clock, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)

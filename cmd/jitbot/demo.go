@@ -28,7 +28,7 @@ const demoFlows = `  - name: prod-read
     require_reason: true
     extend_requires_approval: true
     pending_ttl: 1h
-` + uiFlow
+` + uiFlow + kindFlows
 
 // demo is one run of the demo: the world (simulators, jitbot), its
 // clock, and the transcript.
@@ -113,9 +113,10 @@ func (e *env) demo(ctx context.Context, args []string) error {
 // simulator only routes, and the demo says so.
 func startDemo(ctx context.Context, out io.Writer, speed float64, spec func() (*atlastest.Spec, error), place demoPlace) (d *demo, err error) {
 	d = &demo{out: out, speed: speed, clock: newDemoClock(time.Now().UTC().Truncate(time.Second), speed)}
+	built := d // the returns below set d to nil; close what was built
 	defer func() {
 		if err != nil {
-			d.close()
+			built.close()
 		}
 	}()
 	atlasSpec, err := spec()
@@ -134,6 +135,9 @@ func startDemo(ctx context.Context, out io.Writer, speed float64, spec func() (*
 		return nil, err
 	}
 	if err := d.addAliceToAtlas(); err != nil {
+		return nil, err
+	}
+	if err := d.useIdentityProvider(); err != nil {
 		return nil, err
 	}
 	if d.unchecked != nil {

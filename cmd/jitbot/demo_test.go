@@ -28,7 +28,7 @@ func TestDemo(t *testing.T) {
 
 func checkDemo(t *testing.T, code int, out string) {
 	t.Helper()
-	if code != 0 || !strings.Contains(out, "RESULT: all 10 steps happened.") {
+	if code != 0 || !strings.Contains(out, "RESULT: all 12 steps happened.") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	if !strings.Contains(out, "(hidden in this transcript)") {
@@ -52,6 +52,12 @@ func checkDemo(t *testing.T, code int, out string) {
 		// alice's Atlas UI access: asked, approved, granted in Atlas, removed
 		"/access request prod GROUP_READ_ONLY 1h", "Atlas UI access: GROUP_READ_ONLY on prod", "jitbot adds alice's Atlas account to the project",
 		"Her roles in the project now: none.", "addGroupUsers", "removeGroupUser",
+		// alice's service account, used from one address, and her OIDC user
+		"/access request service-account prod GROUP_READ_ONLY 1h from 203.0.113.7", "a service account with GROUP_READ_ONLY on prod, used from 203.0.113.7/32",
+		"Client secret: •••••••••••• (hidden in this transcript)", "get a token from 203.0.113.7, and not from 198.51.100.9",
+		"createGroupServiceAccount", "deleteGroupServiceAccount", "it works nowhere now",
+		"/access request prod/Cluster0/reports read 1h", "signing in with OIDC", "0oa1demo2idp3/alice@example.com", "no password in the message",
+		"(service account):", "(OIDC user):", "Access: Service account", "Resource: prod\n", "Sign in with: OIDC (no password)",
 		"Time zones:", "What to try next:", "jitbot demo -keep", "jitbot init",
 	} {
 		if !strings.Contains(out, want) {

@@ -34,6 +34,7 @@ const (
 type journey struct {
 	aliceID, bobID flows.RequestID
 	uiID           flows.RequestID // alice's Atlas UI access
+	saID, oidcID   flows.RequestID // alice's service account and OIDC user
 	reminder       slacktest.Message
 	// bob is olivia's Slack card for bob's request.
 	bob slacktest.Message
@@ -58,7 +59,8 @@ func (d *demo) play(ctx context.Context) error {
 	d.intro()
 	var j journey
 	for _, part := range []func(context.Context, *journey) error{
-		d.aliceAsks, d.oliviaApproves, d.aliceExtends, d.bobAsks, d.oliviaDenies, d.aliceRevokes, d.aliceAsksForTheUI, d.cardsShowOutcomes, d.atlasCalls, d.auditLog,
+		d.aliceAsks, d.oliviaApproves, d.aliceExtends, d.bobAsks, d.oliviaDenies, d.aliceRevokes, d.aliceAsksForTheUI, d.aliceAsksForAServiceAccount, d.aliceAsksAsHerself,
+		d.cardsShowOutcomes, d.atlasCalls, d.auditLog,
 	} {
 		if err := part(ctx, &j); err != nil {
 			return err
@@ -406,11 +408,15 @@ func (d *demo) atlasCalls(ctx context.Context, j *journey) error {
 	if v := d.rig.Atlas.SpecViolations(); len(v) > 0 {
 		return fmt.Errorf("requests broke the Atlas spec: %v", v)
 	}
-	if n := d.rig.Atlas.CountCalls("createDatabaseUser"); n != 1 {
-		return fmt.Errorf("want exactly one createDatabaseUser, saw %d", n)
+	// alice's password user and her OIDC user.
+	if n := d.rig.Atlas.CountCalls("createDatabaseUser"); n != 2 {
+		return fmt.Errorf("want exactly two createDatabaseUser, saw %d", n)
 	}
-	if n := d.rig.Atlas.CountCalls("deleteDatabaseUser"); n != 1 {
-		return fmt.Errorf("want exactly one deleteDatabaseUser, saw %d", n)
+	if n := d.rig.Atlas.CountCalls("deleteDatabaseUser"); n != 2 {
+		return fmt.Errorf("want exactly two deleteDatabaseUser, saw %d", n)
+	}
+	if c, r := d.rig.Atlas.CountCalls("createGroupServiceAccount"), d.rig.Atlas.CountCalls("deleteGroupServiceAccount"); c != 1 || r != 1 {
+		return fmt.Errorf("want one createGroupServiceAccount and one deleteGroupServiceAccount for alice's service account, saw %d and %d", c, r)
 	}
 	if a, r := d.rig.Atlas.CountCalls("addGroupUsers"), d.rig.Atlas.CountCalls("removeGroupUser"); a != 1 || r != 1 {
 		return fmt.Errorf("want one addGroupUsers and one removeGroupUser for alice's Atlas UI access, saw %d and %d", a, r)
@@ -434,8 +440,11 @@ func (d *demo) auditLog(ctx context.Context, j *journey) error {
 	d.say("alice's %s: %s", j.aliceID, strings.Join(byRequest[j.aliceID], " → "))
 	d.say("bob's   %s: %s", j.bobID, strings.Join(byRequest[j.bobID], " → "))
 	d.say("alice's %s (Atlas UI): %s", j.uiID, strings.Join(byRequest[j.uiID], " → "))
+	d.say("alice's %s (service account): %s", j.saID, strings.Join(byRequest[j.saID], " → "))
+	d.say("alice's %s (OIDC user): %s", j.oidcID, strings.Join(byRequest[j.oidcID], " → "))
 	d.say("%d records; chain verified; head %s…", sum.Records, sum.Head[:16])
-	if !slices.Contains(byRequest[j.aliceID], "revoked") || !slices.Contains(byRequest[j.bobID], "denied") || !slices.Contains(byRequest[j.uiID], "revoked") {
+	if !slices.Contains(byRequest[j.aliceID], "revoked") || !slices.Contains(byRequest[j.bobID], "denied") || !slices.Contains(byRequest[j.uiID], "revoked") ||
+		!slices.Contains(byRequest[j.saID], "revoked") || !slices.Contains(byRequest[j.oidcID], "revoked") {
 		return errors.New("the audit log lacks alice's revocations or bob's denial")
 	}
 	return nil

@@ -38,7 +38,8 @@ const uiRole = "GROUP_READ_ONLY"
 // users and discovery (Project Database Access Admin, Project Read Only),
 // and for Atlas UI access Organization Read Only (find the person, read the
 // event logs) and Project Access Manager (project members and their roles).
-var demoAtlasRoles = []string{atlastest.RoleDatabaseAccessAdmin, atlastest.RoleReadOnly, atlastest.RoleOrgReadOnly, "GROUP_ACCESS_MANAGER"}
+// Service accounts of the project need Project Owner (demokinds.go).
+var demoAtlasRoles = []string{atlastest.RoleDatabaseAccessAdmin, atlastest.RoleReadOnly, atlastest.RoleOrgReadOnly, "GROUP_ACCESS_MANAGER", atlastest.RoleProjectOwner}
 
 // addAliceToAtlas makes alice a member of the project's Atlas organization,
 // with no role in the project: what Atlas UI access needs.
