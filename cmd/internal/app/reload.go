@@ -61,7 +61,7 @@ type policyState struct {
 	// so a file caught half-written (an editor saving in place) is never
 	// refused for what it held for a moment.
 	settling [sha256.Size]byte
-	errors  int64 // refused reloads
+	errors   int64 // refused reloads
 }
 
 func (p *policyState) snapshot() (PolicyStatus, int64) {

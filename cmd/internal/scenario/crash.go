@@ -140,6 +140,7 @@ type crashRun struct {
 	busy        map[string]bool             // requester and resource of a request under way, as of the run's start
 	asked       map[string]int              // requester and resource of acknowledged requests: the run that asked
 	seq         int                         // makes reasons unique
+	kindTurn    int                         // the other kind the next such request asks for
 	acked       []acked                     // acknowledged actions, to be done exactly once
 	reserved    map[string]bool             // requests an ack kill clicks on: the bursts leave them alone
 	touched     map[string]bool             // requests a burst acted on
@@ -410,7 +411,11 @@ func (c *crashRun) burst(ctx context.Context, views []app.GrantView) {
 			a, err = c.submit(ctx, email, res, false)
 			c.note("%s", a)
 		case "approve":
+			// The other kinds first: fewer of them are asked for.
 			v := pick(pending)
+			if others := slices.DeleteFunc(slices.Clone(pending), func(v app.GrantView) bool { return flows.Kind(v.Kind) == flows.KindDatabaseUser }); len(others) > 0 && c.rng.IntN(2) == 0 {
+				v = pick(others)
+			}
 			c.touched[v.ID] = true
 			err = c.click(ctx, rig.Olivia, "approve:"+v.ID)
 			c.note("approve %s", v.ID)

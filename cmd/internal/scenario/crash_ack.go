@@ -121,8 +121,10 @@ func (c *crashRun) requester(teams bool, resource string) (string, string) {
 		e, res := email(c.rng.IntN(n)), resource
 		if res == "" {
 			res = crashResources[c.rng.IntN(len(crashResources))]
-			if c.rng.IntN(3) == 0 {
-				res = crashKindResources[c.rng.IntN(len(crashKindResources))]
+			if c.rng.IntN(2) == 0 {
+				// The other kinds in turn, so that each is asked for.
+				c.kindTurn++
+				res = crashKindResources[c.kindTurn%len(crashKindResources)]
 			}
 		}
 		who, what = e, res

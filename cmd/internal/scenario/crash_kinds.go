@@ -42,24 +42,39 @@ var crashKindFlows = `  - name: crash-ui
     approvers: [` + rig.Olivia.Email + `]
     require_reason: true
     pending_ttl: 2m
+  - name: crash-service-account
+    kind: service_account
+    integration: prod
+    requesters: ["*"]
+    resources: ["*"]
+    roles: [` + crashUIRole + `]
+    allowed_cidrs: [198.51.100.0/24]
+    default_duration: 1m
+    max_duration: 3m
+    approvers: [` + rig.Olivia.Email + `]
+    require_reason: true
+    pending_ttl: 2m
 `
 
 const crashUIRole = atlastest.RoleReadOnly
 
 // crashAtlasRoles are jitbot's service account's roles: database users and
 // discovery, Atlas UI access (find people, read the event log, manage
-// project members) and the project's access list.
+// project members), the project's access list, and service accounts
+// (Project Owner makes them; without Organization Owner jitbot ends one by
+// taking its secrets and its project, and it stays in the organization).
 var crashAtlasRoles = []string{atlastest.RoleDatabaseAccessAdmin, atlastest.RoleReadOnly, atlastest.RoleOrgReadOnly,
-	"GROUP_ACCESS_MANAGER", atlastest.RoleNetworkAccessManager}
+	"GROUP_ACCESS_MANAGER", atlastest.RoleNetworkAccessManager, atlastest.RoleProjectOwner}
 
 // What the bursts ask for besides database users: the project's UI role,
 // and two addresses, so that grants of several people share an entry.
 const (
 	crashUITarget  = "ui"
 	crashNetPrefix = "net:"
+	crashSAPrefix  = "sa:"
 )
 
-var crashKindResources = []string{crashUITarget, crashNetPrefix + "198.51.100.7", crashNetPrefix + "198.51.100.8"}
+var crashKindResources = []string{crashUITarget, crashNetPrefix + "198.51.100.7", crashNetPrefix + "198.51.100.8", crashSAPrefix + "198.51.100.9"}
 
 // requestText is the command that asks for resource (as crashResources and
 // crashKindResources name them) for d, with a marker as its reason.
@@ -67,6 +82,8 @@ func requestText(resource, d, marker string) string {
 	switch {
 	case resource == crashUITarget:
 		return fmt.Sprintf("request prod %s %s %s", crashUIRole, d, marker)
+	case strings.HasPrefix(resource, crashSAPrefix):
+		return fmt.Sprintf("request service-account prod %s %s from %s %s", crashUIRole, d, strings.TrimPrefix(resource, crashSAPrefix), marker)
 	case strings.HasPrefix(resource, crashNetPrefix):
 		return fmt.Sprintf("network prod %s %s %s", strings.TrimPrefix(resource, crashNetPrefix), d, marker)
 	}
@@ -155,6 +172,41 @@ func (c *crashRun) checkOtherKinds(rs []*flows.Request, now time.Time) {
 			c.problem("active network grant %s: no access-list entry %s", r.ID, cidr)
 		}
 	}
+	c.checkServiceAccounts(rs, now)
+}
+
+// checkServiceAccounts: a service account jitbot made ("jitbot request
+// <id>") that still works (a secret, a project) needs a live grant; an
+// active grant before its end needs its working account.
+func (c *crashRun) checkServiceAccounts(rs []*flows.Request, now time.Time) {
+	byID := map[string]*flows.Request{}
+	for _, r := range rs {
+		if r.Kind == flows.KindServiceAccount {
+			byID[string(r.ID)] = r
+		}
+	}
+	working := map[string]bool{}
+	for _, a := range c.r.Atlas.ServiceAccounts(atlastest.DefaultOrgID) {
+		rest, ours := strings.CutPrefix(a.Description, "jitbot request ")
+		if !ours {
+			continue
+		}
+		id, _, _ := strings.Cut(rest, " ")
+		if len(a.Secrets) == 0 && len(a.Projects) == 0 {
+			continue // ended: nothing left that works
+		}
+		working[id] = true
+		if r := byID[id]; r == nil || !r.State.HoldsAccess() {
+			c.res.Orphans++
+			c.problem("orphan: service account %s (%s) still works and no live grant explains it", a.Name, a.Description)
+		}
+	}
+	for id, r := range byID {
+		if r.State == flows.StateActive && now.Before(r.ExpiresAt) && !working[id] {
+			c.res.Missing++
+			c.problem("active service account grant %s: no working service account", id)
+		}
+	}
 }
 
 // otherKindsPastDeadline counts UI roles and access-list entries still in
@@ -185,8 +237,21 @@ func (c *crashRun) otherKindsPastDeadline(views []app.GrantView, up time.Time) {
 		return last, now.Sub(due) > SweepTick+crashRoundTrip
 	}
 	byPerson, byCIDR := map[string][]app.GrantView{}, map[string][]app.GrantView{}
+	working := map[string]bool{} // service accounts jitbot made that still work, by name
+	for _, a := range c.r.Atlas.ServiceAccounts(atlastest.DefaultOrgID) {
+		if strings.HasPrefix(a.Description, "jitbot request ") && (len(a.Secrets) > 0 || len(a.Projects) > 0) {
+			working[a.Name] = true
+		}
+	}
 	for _, v := range views {
 		switch flows.Kind(v.Kind) {
+		case flows.KindServiceAccount:
+			if working[v.Username] {
+				if _, over := late([]app.GrantView{v}); over {
+					c.res.PastDeadline++
+					c.problem("service account %s (request %s) still works %s after its deadline", v.Username, v.ID, now.Sub(v.ExpiresAt).Round(time.Millisecond))
+				}
+			}
 		case flows.KindAtlasUI:
 			byPerson[v.Requester] = append(byPerson[v.Requester], v)
 		case flows.KindAccessListEntry:

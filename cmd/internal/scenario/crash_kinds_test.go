@@ -57,11 +57,25 @@ func TestCrashChecksOtherKinds(t *testing.T) {
 		network("n2", "198.51.100.8", flows.StateActive, now.Add(time.Minute)),
 		network("n3", "198.51.100.10", flows.StateActive, now.Add(time.Minute)),
 	}
-	c.checkOtherKinds(rs, now)
-	if c.res.Orphans != 2 || c.res.Missing != 2 {
-		t.Fatalf("orphans %d, missing %d, want 2 and 2: %q", c.res.Orphans, c.res.Missing, c.res.Problems)
+	// A service account jitbot made for a request that ended, still
+	// working; one made by hand; one held by an active grant; an active
+	// grant whose account is gone.
+	for _, a := range []atlastest.ServiceAccount{
+		{Name: "jit-bob-s1", Description: "jitbot request s1 for " + bob, OrgID: atlastest.DefaultOrgID, Projects: map[string][]string{rig.Project: {crashUIRole}}},
+		{Name: "ci-deploy", Description: "the deploy pipeline", OrgID: atlastest.DefaultOrgID},
+		{Name: "jit-bob-s2", Description: "jitbot request s2 for " + bob, OrgID: atlastest.DefaultOrgID, Projects: map[string][]string{rig.Project: {crashUIRole}}},
+	} {
+		r.Atlas.AddServiceAccount(a, 8)
 	}
-	for _, want := range []string{"holds [GROUP_READ_ONLY]", "ui-" + bob, "198.51.100.7/32", "n3"} {
+	sa := func(id string, state flows.State, expires time.Time) *flows.Request {
+		return &flows.Request{ID: flows.RequestID(id), Kind: flows.KindServiceAccount, Requester: bob, State: state, ExpiresAt: expires, Principal: "jit-bob-" + id}
+	}
+	rs = append(rs, sa("s1", flows.StateExpired, now.Add(-time.Minute)), sa("s2", flows.StateActive, now.Add(time.Minute)), sa("s3", flows.StateActive, now.Add(time.Minute)))
+	c.checkOtherKinds(rs, now)
+	if c.res.Orphans != 3 || c.res.Missing != 3 {
+		t.Fatalf("orphans %d, missing %d, want 3 and 3: %q", c.res.Orphans, c.res.Missing, c.res.Problems)
+	}
+	for _, want := range []string{"holds [GROUP_READ_ONLY]", "ui-" + bob, "198.51.100.7/32", "n3", "jit-bob-s1", "grant s3"} {
 		if !strings.Contains(strings.Join(c.res.Problems, "\n"), want) {
 			t.Errorf("no problem names %q: %q", want, c.res.Problems)
 		}
@@ -75,10 +89,11 @@ func TestCrashChecksOtherKinds(t *testing.T) {
 		app.ViewOf(ui(alice, flows.StateActive, late)),
 		app.ViewOf(network("n2", "198.51.100.8", flows.StateRevoking, late)),
 		app.ViewOf(network("n1", "198.51.100.7", flows.StateActive, now.Add(time.Minute))),
+		app.ViewOf(sa("s2", flows.StateActive, late)),
 	}
 	c.otherKindsPastDeadline(views, now.Add(-time.Hour))
-	if c.res.PastDeadline != 2 {
-		t.Fatalf("past deadline %d, want 2: %q", c.res.PastDeadline, c.res.Problems)
+	if c.res.PastDeadline != 3 {
+		t.Fatalf("past deadline %d, want 3: %q", c.res.PastDeadline, c.res.Problems)
 	}
 	// Come up after the deadline: counted from the start, not yet late.
 	c.res = &CrashResult{}

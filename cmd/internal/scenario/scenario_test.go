@@ -223,7 +223,7 @@ func TestCrash(t *testing.T) {
 		t.Fatalf("%+v", res)
 	}
 	t.Logf("requests by kind %v, granted %v", res.ByKind, res.GrantedByKind)
-	for _, k := range []flows.Kind{flows.KindDatabaseUser, flows.KindAtlasUI, flows.KindAccessListEntry} {
+	for _, k := range []flows.Kind{flows.KindDatabaseUser, flows.KindAtlasUI, flows.KindAccessListEntry, flows.KindServiceAccount} {
 		if res.GrantedByKind[k] == 0 {
 			t.Errorf("no %s grant was made across the kills: %v", k, res.GrantedByKind)
 		}
