@@ -493,7 +493,7 @@ func (e *env) contactsForget(ctx context.Context, args []string) error {
 			return fmt.Errorf("%q is not an admin in the policy", *as)
 		}
 		// No server: no Teams bot holds the contact in memory, the store is all there is.
-		if _, err := os.Stat(cfg.StorePath); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(cfg.StorePath); cfg.StoreEtcd == nil && errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("no store at %s: jitbot has not run with this configuration, so it knows no contacts", cfg.StorePath)
 		}
 		db, err := e.openStore(cfg, false)

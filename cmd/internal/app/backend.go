@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -9,13 +11,14 @@ import (
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/store"
+	"github.com/jitbot/jitbot/store/etcdstore"
 )
 
 // Backend is the storage jitbot runs on, as the wiring, the admin API and
 // the CLI use it: flows' storage ports, the per-state counts /metrics reads,
-// and Close. The bbolt store implements it; a replicated backend would too,
-// passing flows/flowstest's suites. Nothing in cmd names a backend's
-// concrete type but OpenBackend.
+// and Close. The bbolt store implements it, and the etcd store (several
+// replicas), both passing flows/flowstest's suites. Nothing in cmd names a
+// backend's concrete type but OpenBackend.
 type Backend interface {
 	flows.Store
 	flows.AuditLog
@@ -33,16 +36,45 @@ type Backend interface {
 // The outbox's dispatcher runs on the backend.
 var _ bot.DispatchStore = Backend(nil)
 
-var _ Backend = (*store.DB)(nil)
+var (
+	_ Backend = (*store.DB)(nil)
+	_ Backend = etcdBackend{}
+)
+
+// etcdBackend is the etcd store as a Backend.
+type etcdBackend struct{ *etcdstore.Store }
+
+// ErrNoBackupOnEtcd says jitbot's own backup (a bbolt snapshot) is not
+// taken of an etcd store.
+var ErrNoBackupOnEtcd = errors.New("jitbot backup and restore work on a bbolt store; on etcd, take an etcd snapshot (etcdctl snapshot save), which holds jitbot's keys with the rest")
+
+// Backup refuses: etcd has snapshots of its own, of the whole cluster.
+func (etcdBackend) Backup(io.Writer) (int64, error) { return 0, ErrNoBackupOnEtcd }
+
+// openTimeout bounds connecting to etcd and reading its schema version
+// when jitbot starts (the client's dial timeout and the request timeout
+// bound each step).
+const openTimeout = time.Minute
 
 // ErrBackendLocked says another process holds the backend (bbolt's file
 // lock: a running jitbot).
 var ErrBackendLocked = store.ErrLocked
 
-// OpenBackend opens the configured storage. readOnly opens it for reading
-// only (the CLI's verbs that change nothing); lockTimeout bounds the wait
-// for another process to let go (0: the store's default).
+// OpenBackend opens the configured storage: the etcd cluster store.etcd
+// names, or else the bbolt file at store.path. readOnly opens a bbolt file
+// for reading only (the CLI's verbs that change nothing); lockTimeout
+// bounds the wait for another process to let go of it (0: the store's
+// default). On etcd, which many processes share, neither applies.
 func OpenBackend(cfg *config.Config, readOnly bool, lockTimeout time.Duration) (Backend, error) {
+	if cfg.StoreEtcd != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+		defer cancel()
+		s, err := etcdstore.Open(ctx, *cfg.StoreEtcd)
+		if err != nil {
+			return nil, err
+		}
+		return etcdBackend{s}, nil
+	}
 	db, err := store.Open(cfg.StorePath, store.Options{ReadOnly: readOnly, LockTimeout: lockTimeout})
 	if err != nil {
 		return nil, err // not a nil *store.DB in a non-nil Backend
@@ -83,6 +115,9 @@ func VerifyBackup(ctx context.Context, path string) (BackupInfo, error) {
 // first (VerifyBackup), and replaces a store already there only when
 // force, keeping it beside (BackupInfo.Previous); else ErrBackendExists.
 func RestoreBackend(ctx context.Context, cfg *config.Config, src string, force bool) (BackupInfo, error) {
+	if cfg.StoreEtcd != nil {
+		return BackupInfo{}, fmt.Errorf("the configuration puts the store on etcd: %w", ErrNoBackupOnEtcd)
+	}
 	r, err := store.Restore(ctx, src, cfg.StorePath, store.RestoreOptions{Force: force, LockTimeout: 2 * time.Second})
 	return BackupInfo{SchemaVersion: r.Version, Records: r.Records, Head: r.Head, Size: r.Size, Previous: r.Previous}, err
 }

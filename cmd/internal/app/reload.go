@@ -236,7 +236,7 @@ func restartNeeded(running, next *config.Config) []string {
 		{"listen", running.Listen, next.Listen},
 		{"admin_listen", running.AdminListen, next.AdminListen},
 		{"log_format", running.LogFormat, next.LogFormat},
-		{"store", running.StorePath, next.StorePath},
+		{"store", []any{running.StorePath, running.StoreEtcd}, []any{next.StorePath, next.StoreEtcd}},
 		{"admin_token", running.AdminToken, next.AdminToken},
 		{"reminder_before", running.ReminderBefore, next.ReminderBefore},
 		{"backstop_grace", running.BackstopGrace, next.BackstopGrace},

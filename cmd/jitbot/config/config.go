@@ -23,6 +23,7 @@ import (
 	"github.com/jitbot/jitbot/bot/teams"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/store/auditsink"
+	"github.com/jitbot/jitbot/store/etcdstore"
 )
 
 // File is jitbot.yaml as written. Each adapter's section is that adapter's
@@ -50,9 +51,11 @@ type File struct {
 	Audit           *auditsink.Config   `yaml:"audit"`
 }
 
-// StoreFile configures the bbolt file.
+// StoreFile configures where jitbot keeps its state: a bbolt file (path:
+// one replica, the default) or an etcd cluster (etcd: several replicas).
 type StoreFile struct {
-	Path string `yaml:"path"`
+	Path string            `yaml:"path"`
+	Etcd *etcdstore.Config `yaml:"etcd"`
 }
 
 // IntegrationFile is one Atlas project: the Atlas adapter's integration, and
@@ -130,9 +133,12 @@ type Config struct {
 	Listen string
 	// AdminListen, when set, is where the admin API and /metrics are served
 	// instead of on Listen (which faces Slack and Teams).
-	AdminListen    string
-	LogFormat      string
+	AdminListen string
+	LogFormat   string
+	// StorePath is the bbolt file; StoreEtcd, when set instead, the etcd
+	// cluster jitbot runs on.
 	StorePath      string
+	StoreEtcd      *etcdstore.Config
 	AdminToken     string
 	ReminderBefore time.Duration
 	BackstopGrace  time.Duration
@@ -705,8 +711,14 @@ func (l *loader) check(f *File) *Config {
 	default:
 		l.add("log_format", "%q: use json or text", cfg.LogFormat)
 	}
-	if cfg.StorePath == "" {
-		l.add("store.path", "required: where the bbolt file lives, for example /data/jitbot.db")
+	switch {
+	case f.Store.Etcd != nil && cfg.StorePath != "":
+		l.add("store.etcd", "set store.path (a bbolt file: one replica) or store.etcd (an etcd cluster: several replicas), not both")
+	case f.Store.Etcd != nil:
+		l.section("store.etcd", f.Store.Etcd)
+		cfg.StoreEtcd = f.Store.Etcd
+	case cfg.StorePath == "":
+		l.add("store.path", "required: where the bbolt file lives, for example /data/jitbot.db (or store.etcd, for several replicas)")
 	}
 	// The top level's own keys (admin_token_file); each adapter's section
 	// follows in turn.

@@ -1,0 +1,16 @@
+package etcdstore
+
+import "context"
+
+// Settle is settle on a marker of the store's lease, for tests.
+func (s *Store) Settle(ctx context.Context, marker string) (bool, error) {
+	lease, err := s.markerLease(ctx)
+	if err != nil {
+		return false, err
+	}
+	return s.settle(ctx, marker, lease)
+}
+
+// CrashAfterStagedCommit makes every staged enqueue stop, with err, right
+// after its commit, as a process dying there would.
+func (s *Store) CrashAfterStagedCommit(err error) { s.afterStagedCommit = func() error { return err } }

@@ -1,0 +1,345 @@
+package etcdstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+// The inbox is one record per item (inbox/item/<key>) and three time
+// indexes, as in the bbolt store, each key ending in the item's key:
+//
+//   - inbox/next/<next_at><seq><key>: unfinished items by when they may be
+//     taken (TakeInbox reads its front);
+//   - inbox/recv/<received_at><seq><key>: unfinished items by arrival
+//     (InboxDepth counts it and reads its first);
+//   - inbox/done/<finished_at><key>: the tombstones (PurgeInbox).
+//
+// seq orders items received at the same time (Store.order): not a
+// counter, which every webhook of every replica would fight over on the
+// ack path, so that a receive is one transaction.
+
+func (s *Store) inboxItemKey(key string) string { return s.p + "inbox/item/" + key }
+func (s *Store) inboxNext() string              { return s.p + "inbox/next/" }
+func (s *Store) inboxRecv() string              { return s.p + "inbox/recv/" }
+func (s *Store) inboxDone() string              { return s.p + "inbox/done/" }
+
+func (s *Store) inboxNextKey(rec inboxRecord) string {
+	return s.inboxNext() + at(rec.NextAt) + hex16(rec.Seq) + rec.Key
+}
+func (s *Store) inboxRecvKey(rec inboxRecord) string {
+	return s.inboxRecv() + at(rec.ReceivedAt) + hex16(rec.Seq) + rec.Key
+}
+func (s *Store) inboxDoneKey(rec inboxRecord) string {
+	return s.inboxDone() + at(rec.FinishedAt) + rec.Key
+}
+
+func decodeInbox(kv *mvccpb.KeyValue) (inboxRecord, error) {
+	var rec inboxRecord
+	if err := json.Unmarshal(kv.Value, &rec); err != nil {
+		return rec, fmt.Errorf("decode inbox item %s: %w", kv.Key, err)
+	}
+	return rec, nil
+}
+
+func (s *Store) putInbox(c *change, rec inboxRecord) error {
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode inbox item %q: %w", rec.Key, err)
+	}
+	c.put(s.inboxItemKey(rec.Key), string(raw))
+	return nil
+}
+
+// Receive implements flows.Inbox: one transaction that stores the item on
+// condition that its key is still absent. Of
+// concurrent receives of one key, in any number of processes, exactly one
+// is first.
+func (s *Store) Receive(ctx context.Context, item flows.InboxItem) (bool, error) {
+	if item.Key == "" {
+		return false, errors.New("etcdstore: receive: an inbox item needs a key")
+	}
+	if item.NextAt.IsZero() {
+		item.NextAt = item.ReceivedAt
+	}
+	first := false
+	err := s.retry(ctx, fmt.Sprintf("receive %q", item.Key), func(ctx context.Context) (bool, error) {
+		k := s.inboxItemKey(item.Key)
+		rec := inboxToRecord(item, s.order())
+		c := &change{}
+		c.unchanged(k, nil)
+		if err := s.putInbox(c, rec); err != nil {
+			return false, err
+		}
+		c.put(s.inboxNextKey(rec), "")
+		c.put(s.inboxRecvKey(rec), "")
+		ok, err := s.commit(ctx, c)
+		if err != nil || ok {
+			first = ok
+			return ok, err
+		}
+		// Not applied: the key was received before (the answer), or etcd
+		// dropped this write (commit settled it as never to apply: again).
+		resp, err := s.cli.Get(ctx, k, clientv3.WithKeysOnly())
+		if err != nil {
+			return false, err
+		}
+		return len(resp.Kvs) > 0, nil
+	})
+	return first, err
+}
+
+// TakeInbox implements flows.Inbox. It reads the next index from its
+// front up to now, a chunk at a time, and leases each chunk's items in one
+// transaction on condition that none changed since read: a concurrent
+// taker (another worker, another replica) that leased one first makes the
+// transaction fail, and the chunk is read again, without it.
+func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]flows.InboxItem, error) {
+	var out []flows.InboxItem
+	taken := map[string]bool{}
+	prefix := s.inboxNext()
+	from, end := prefix, prefix+at(now.Add(time.Nanosecond))
+	chunk := max(1, (s.maxOps-1)/3)
+	err := s.retry(ctx, "take inbox", func(ctx context.Context) (bool, error) {
+		for limit <= 0 || len(out) < limit {
+			n := chunk
+			if limit > 0 {
+				n = min(n, limit-len(out))
+			}
+			resp, err := s.cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(int64(n)), clientv3.WithKeysOnly())
+			if err != nil {
+				return false, err
+			}
+			var idxKeys, itemKeys []string
+			for _, kv := range resp.Kvs {
+				k := string(kv.Key)
+				if key := k[len(prefix)+32:]; !taken[key] {
+					idxKeys, itemKeys = append(idxKeys, k), append(itemKeys, s.inboxItemKey(key))
+				}
+			}
+			items, err := s.getAll(ctx, resp.Header.Revision, itemKeys...)
+			if err != nil {
+				return false, err
+			}
+			c := &change{}
+			var leased []inboxRecord
+			for i, kv := range items {
+				if kv == nil {
+					return false, fmt.Errorf("the inbox index entry %q names an item that is not stored", idxKeys[i])
+				}
+				rec, err := decodeInbox(kv)
+				if err != nil {
+					return false, err
+				}
+				c.unchanged(itemKeys[i], kv)
+				c.del(idxKeys[i])
+				rec.Attempts++
+				rec.NextAt = now.Add(lease)
+				c.put(s.inboxNextKey(rec), "")
+				if err := s.putInbox(c, rec); err != nil {
+					return false, err
+				}
+				leased = append(leased, rec)
+			}
+			if ok, err := s.commit(ctx, c); !ok || err != nil {
+				return false, err
+			}
+			for _, rec := range leased {
+				taken[rec.Key] = true
+				out = append(out, rec.item())
+			}
+			if !resp.More || len(resp.Kvs) == 0 {
+				break
+			}
+			from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// FinishInbox implements flows.Inbox: the tombstone (payload dropped) and
+// the answers, which join the outbox, in one transaction.
+func (s *Store) FinishInbox(ctx context.Context, key string, finished time.Time, answers ...flows.Delivery) ([]flows.Delivery, error) {
+	if finished.IsZero() {
+		return nil, fmt.Errorf("etcdstore: finish inbox item %q: no finish time", key)
+	}
+	if err := checkDeliveries("finish inbox item "+key, answers); err != nil {
+		return nil, err
+	}
+	var out []flows.Delivery
+	err := s.retry(ctx, fmt.Sprintf("finish inbox item %q", key), func(ctx context.Context) (bool, error) {
+		out = nil
+		k := s.inboxItemKey(key)
+		kvs, err := s.getAll(ctx, 0, k)
+		if err != nil {
+			return false, err
+		}
+		if kvs[0] == nil {
+			return false, refusal{flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key)}
+		}
+		rec, err := decodeInbox(kvs[0])
+		if err != nil {
+			return false, err
+		}
+		if !rec.FinishedAt.IsZero() {
+			return true, nil
+		}
+		c := &change{}
+		c.unchanged(k, kvs[0])
+		c.del(s.inboxNextKey(rec))
+		c.del(s.inboxRecvKey(rec))
+		rec.FinishedAt, rec.Payload = finished, nil
+		c.put(s.inboxDoneKey(rec), "")
+		if err := s.putInbox(c, rec); err != nil {
+			return false, err
+		}
+		stored, err := s.enqueue(ctx, c, answers)
+		if err != nil {
+			return false, err
+		}
+		ok, err := s.commit(ctx, c)
+		if ok {
+			out = stored
+		}
+		return ok, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RetryInbox implements flows.Inbox.
+func (s *Store) RetryInbox(ctx context.Context, key string, next time.Time) error {
+	return s.retry(ctx, fmt.Sprintf("retry inbox item %q", key), func(ctx context.Context) (bool, error) {
+		k := s.inboxItemKey(key)
+		kvs, err := s.getAll(ctx, 0, k)
+		if err != nil {
+			return false, err
+		}
+		if kvs[0] == nil {
+			return false, refusal{flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key)}
+		}
+		rec, err := decodeInbox(kvs[0])
+		switch {
+		case err != nil:
+			return false, err
+		case !rec.FinishedAt.IsZero():
+			return false, refusal{flows.Errorf(flows.ECONFLICT, "inbox item %s is finished", key)}
+		}
+		c := &change{}
+		c.unchanged(k, kvs[0])
+		c.del(s.inboxNextKey(rec))
+		rec.NextAt = next
+		c.put(s.inboxNextKey(rec), "")
+		if err := s.putInbox(c, rec); err != nil {
+			return false, err
+		}
+		return s.commit(ctx, c)
+	})
+}
+
+// PurgeInbox implements flows.Inbox: it reads the tombstones' index from
+// its front up to t, a chunk at a time, so it costs what it removes.
+func (s *Store) PurgeInbox(ctx context.Context, t time.Time) (int, error) {
+	n := 0
+	prefix := s.inboxDone()
+	end := prefix + at(t.Add(time.Nanosecond))
+	chunk := max(1, s.maxOps/2)
+	err := s.retry(ctx, "purge inbox", func(ctx context.Context) (bool, error) {
+		for {
+			resp, err := s.cli.Get(ctx, prefix, clientv3.WithRange(end), clientv3.WithLimit(int64(chunk)), clientv3.WithKeysOnly())
+			if err != nil {
+				return false, err
+			}
+			if len(resp.Kvs) == 0 {
+				return true, nil
+			}
+			var doneKeys, itemKeys []string
+			for _, kv := range resp.Kvs {
+				k := string(kv.Key)
+				doneKeys, itemKeys = append(doneKeys, k), append(itemKeys, s.inboxItemKey(k[len(prefix)+16:]))
+			}
+			items, err := s.getAll(ctx, resp.Header.Revision, itemKeys...)
+			if err != nil {
+				return false, err
+			}
+			c := &change{}
+			purged := 0
+			for i, kv := range items {
+				c.del(doneKeys[i])
+				c.unchanged(itemKeys[i], kv)
+				if kv == nil {
+					continue
+				}
+				rec, err := decodeInbox(kv)
+				if err != nil {
+					return false, err
+				}
+				// Only the tombstone this entry was written for: an item
+				// finished, purged, received and finished again has an
+				// entry of its own.
+				if !rec.FinishedAt.IsZero() && s.inboxDoneKey(rec) == doneKeys[i] {
+					c.del(itemKeys[i])
+					purged++
+				}
+			}
+			if ok, err := s.commit(ctx, c); !ok || err != nil {
+				return false, err
+			}
+			n += purged
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// InboxDepth implements flows.Inbox: etcd counts the received index, and
+// its first entry names the oldest item.
+func (s *Store) InboxDepth(ctx context.Context) (int, time.Time, error) {
+	var n int
+	var oldest time.Time
+	err := s.read(ctx, "inbox depth", func(ctx context.Context) error {
+		prefix := s.inboxRecv()
+		resp, err := s.cli.Txn(ctx).Then(
+			clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithCountOnly()),
+			clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithLimit(1), clientv3.WithKeysOnly()),
+		).Commit()
+		if err != nil {
+			return err
+		}
+		n, oldest = int(resp.Responses[0].GetResponseRange().Count), time.Time{}
+		first := resp.Responses[1].GetResponseRange().Kvs
+		if len(first) == 0 {
+			return nil
+		}
+		key := string(first[0].Key)[len(prefix)+32:]
+		kvs, err := s.getAll(ctx, resp.Header.Revision, s.inboxItemKey(key))
+		if err != nil {
+			return err
+		}
+		if kvs[0] == nil {
+			return fmt.Errorf("the inbox index names %q, which is not stored", key)
+		}
+		rec, err := decodeInbox(kvs[0])
+		oldest = rec.ReceivedAt
+		return err
+	})
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return n, oldest, nil
+}
