@@ -112,5 +112,7 @@ func TestAuditReaderSuite(t *testing.T) {
 func TestSinkCursorSuite(t *testing.T) {
 	_, open := opener(t)
 	flowstest.SinkCursorSuite(t, func(t *testing.T) flowstest.SinkCursors { return open(t) },
-		func(t *testing.T, c flowstest.SinkCursors) flowstest.SinkCursors { return reopen(t, c.(*etcdstore.Store)).(*etcdstore.Store) })
+		func(t *testing.T, c flowstest.SinkCursors) flowstest.SinkCursors {
+			return reopen(t, c.(*etcdstore.Store)).(*etcdstore.Store)
+		})
 }
