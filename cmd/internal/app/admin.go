@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -158,6 +159,11 @@ func (a *adminAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/audit/verify", a.auth(a.verifyAudit))
 	mux.HandleFunc("POST /admin/contacts/teams/{email}/forget", a.auth(a.forgetContact))
 	mux.HandleFunc("GET /admin/backup", a.auth(a.backup))
+	// The Go runtime's profiles, for an operator chasing CPU or memory
+	// (go tool pprof reads what curl saves), behind the admin token.
+	for path, h := range map[string]http.HandlerFunc{"/": pprof.Index, "/profile": pprof.Profile, "/trace": pprof.Trace} {
+		mux.HandleFunc("GET /admin/debug/pprof"+path, a.auth(http.StripPrefix("/admin", h).ServeHTTP))
+	}
 }
 
 func (a *adminAPI) auth(h http.HandlerFunc) http.HandlerFunc {
