@@ -96,7 +96,10 @@ func TestScheduledRecheckedAtStart(t *testing.T) {
 		want   string
 	}{
 		{"policy unchanged", func(*flows.PolicySpec) {}, true, ""},
-		{"requester left", func(s *flows.PolicySpec) { s.Flows[0].Requesters = []string{"group:eng"}; s.Groups["eng"] = []string{"bob@example.com", "owner@example.com"} }, false, "no longer among the requesters"},
+		{"requester left", func(s *flows.PolicySpec) {
+			s.Flows[0].Requesters = []string{"group:eng"}
+			s.Groups["eng"] = []string{"bob@example.com", "owner@example.com"}
+		}, false, "no longer among the requesters"},
 		{"approver left", func(s *flows.PolicySpec) { s.Flows[0].Approvers = []string{"group:dba"} }, false, "still names as approvers"},
 		{"flow gone", func(s *flows.PolicySpec) { s.Flows[0].Name = "renamed" }, false, "no longer in the access policy"},
 	}

@@ -67,7 +67,7 @@ type Deps struct {
 	OnCall  OnCall
 	Tickets Tickets
 	Clock   Clock
-	Log      *slog.Logger
+	Log     *slog.Logger
 }
 
 // Service runs access requests through their lives.
@@ -87,7 +87,7 @@ type Service struct {
 	// Answers of PagerDuty and Jira, kept briefly (oncall.go, tickets.go).
 	oncallCache onCallCache
 	ticketCache ticketCache
-	log     *slog.Logger
+	log         *slog.Logger
 	// targets serialize the Atlas calls on one shared target (shared.go).
 	targets targetLocks
 	// started is when this service began: a lease that runs out before

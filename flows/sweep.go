@@ -81,7 +81,7 @@ func (s *Service) SweepFor(ctx context.Context, now time.Time, work SweepWork) (
 	// of 100 due grants costs at most 10 fsyncs).
 	plans := make(map[RequestID]duePlan, len(ids))
 	var batch []RequestID
-	var jobs []func() // provisioning attempts and backstop moves: one Atlas call each, on the workers
+	var jobs []func()      // provisioning attempts and backstop moves: one Atlas call each, on the workers
 	var tickets []*Request // active grants whose ticket is due a look (tickets.go)
 	for _, id := range ids {
 		r, err := s.store.Get(ctx, id)
