@@ -45,6 +45,9 @@ type Command struct {
 	// Identity is an Atlas identity typed in a request (an IAM ARN), which
 	// flows refuses: identities come from the access flow.
 	Identity string
+	// StartAt is when a request starts, typed "at 2026-12-24T02:00
+	// Europe/Berlin" after the duration (zero: when approved).
+	StartAt time.Time
 }
 
 // MaxCommandLength bounds the text Parse accepts. Slack and Teams both allow
@@ -186,12 +189,16 @@ func parseRequest(rest string) (Command, error) {
 	if err != nil {
 		return Command{}, err
 	}
+	start, rest, err := parseStart(rest)
+	if err != nil {
+		return Command{}, err
+	}
 	reason, err := parseReason(rest)
 	if err != nil {
 		return Command{}, err
 	}
 	res.Address = address // a combined grant: flows checks it against the flow's network rules
-	return Command{Verb: VerbRequest, Resource: res, Roles: roles, Duration: d, Reason: reason, Identity: identity}, nil
+	return Command{Verb: VerbRequest, Resource: res, Roles: roles, Duration: d, Reason: reason, Identity: identity, StartAt: start}, nil
 }
 
 // parseFrom reads "from <address>" where it may stand, right after the
@@ -477,4 +484,46 @@ func quote(s string) string {
 		s = string([]rune(s)[:limit]) + "…"
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// startLayout is how a start time is typed: a date and a time of day, in
+// the time zone named after it (UTC when none is).
+const startLayout = "2006-01-02T15:04"
+
+// parseStart reads "at <date>T<time> [zone]" at the start of rest, if it
+// is there; flows judges the time itself (in the future, at most a week
+// ahead).
+func parseStart(rest string) (time.Time, string, error) {
+	word, after := nextWord(rest)
+	if !strings.EqualFold(word, "at") {
+		return time.Time{}, rest, nil
+	}
+	when, after := nextWord(after)
+	if when == "" || when[0] < '0' || when[0] > '9' {
+		return time.Time{}, rest, nil // a reason that begins with "at"
+	}
+	if err := maxWord("start", when, len(startLayout)+3); err != nil {
+		return time.Time{}, "", err
+	}
+	loc := time.UTC
+	if zone, more := nextWord(after); zone == "UTC" || strings.Contains(zone, "/") && !strings.HasPrefix(zone, "\"") {
+		l, err := time.LoadLocation(zone)
+		if err != nil || len(zone) > 64 {
+			return time.Time{}, "", flows.Errorf(flows.EINVALID, "%q is not a time zone: use a name such as Europe/Berlin or UTC", excerptWord(zone))
+		}
+		loc, after = l, more
+	}
+	t, err := time.ParseInLocation(startLayout, when, loc)
+	if err != nil {
+		return time.Time{}, "", flows.Errorf(flows.EINVALID, "%q is not a start time: write at 2026-12-24T02:00 Europe/Berlin (a date, T, the time of day, then a time zone)", excerptWord(when))
+	}
+	return t, after, nil
+}
+
+// excerptWord bounds a typed word quoted back.
+func excerptWord(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }

@@ -26,7 +26,7 @@ func (e *Engine) Run(ctx context.Context, who Actor, cmd Command, key string) Re
 		reply, err = e.form(ctx, svc, who)
 	case VerbRequest, VerbNetwork:
 		if r, err = svc.Submit(ctx, flows.SubmitInput{
-			Requester: who.Email, Kind: cmd.Kind, Resource: cmd.Resource, Roles: cmd.Roles, Duration: cmd.Duration, Reason: cmd.Reason,
+			Requester: who.Email, Kind: cmd.Kind, Resource: cmd.Resource, Roles: cmd.Roles, Duration: cmd.Duration, Reason: cmd.Reason, StartAt: cmd.StartAt,
 			Identity: cmd.Identity, Origin: who.Platform, IdempotencyKey: key,
 		}); err == nil {
 			reply = cardReply(SubmittedCard(r, v))

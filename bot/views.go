@@ -64,6 +64,23 @@ func requestFields(r *flows.Request, v Viewer) []Field {
 	if why := r.DescribeRequirements(); why != "" {
 		fs = append(fs, Field{Label: "Needs", Value: why})
 	}
+	return append(fs, scheduleFields(r, v)...)
+}
+
+// scheduleFields say when a scheduled grant is open, the ticket it names,
+// and how the request was routed (who is on call, or that PagerDuty or
+// Jira could not be asked): what the approvers judge by.
+func scheduleFields(r *flows.Request, v Viewer) []Field {
+	var fs []Field
+	if w := r.Window(v.Location); w != "" {
+		fs = append(fs, Field{Label: "Window", Value: w})
+	}
+	if r.Ticket != "" {
+		fs = append(fs, Field{Label: "Ticket", Value: r.Ticket})
+	}
+	if r.RoutingNote != "" {
+		fs = append(fs, Field{Label: "Routing", Value: r.RoutingNote})
+	}
 	return fs
 }
 
@@ -109,6 +126,9 @@ func approvalStatus(r *flows.Request, v Viewer) string {
 		}
 		return fmt.Sprintf("Waiting for %s from %s · %s", approvals(need), joinNames(awaiting), deadline)
 	case flows.StateApproved, flows.StateProvisioning:
+		if r.Scheduled() && r.State == flows.StateApproved && r.Attempts == 0 {
+			return approvedBy(r, v) + " · starts at " + v.FormatTime(r.StartsAt)
+		}
 		return approvedBy(r, v) + " · setting up access"
 	case flows.StateActive:
 		return approvedBy(r, v) + " · access active until " + v.FormatTime(r.ExpiresAt)
@@ -319,12 +339,16 @@ func SubmittedCard(r *flows.Request, v Viewer) Card {
 		Status: requesterStatus(r, v),
 		Tone:   requestTone(r),
 	}
+	c.Fields = append(c.Fields, scheduleFields(r, v)...)
 	switch r.State {
 	case flows.StatePending:
 		c.Actions = []Button{cancelButton(r)}
 	case flows.StateApproved, flows.StateProvisioning, flows.StateActive:
 		c.Title = "Request " + string(r.ID) + " approved"
-		c.Fields = c.Fields[:4]
+		c.Fields = append(c.Fields[:4], scheduleFields(r, v)...)
+		if r.Scheduled() && r.State == flows.StateApproved && r.Attempts == 0 {
+			c.Actions = []Button{cancelButton(r)}
+		}
 	default:
 		c.Title = "Request " + string(r.ID) + " is " + strings.ReplaceAll(string(r.State), "_", " ")
 	}
@@ -337,6 +361,9 @@ func requesterStatus(r *flows.Request, v Viewer) string {
 	case flows.StatePending:
 		return fmt.Sprintf("Waiting for %s from %s · until %s", approvals(r.Quorum-len(r.Approvals)), joinNames(r.AwaitingApprovalFrom()), v.FormatTime(r.PendingUntil))
 	case flows.StateApproved, flows.StateProvisioning:
+		if r.Scheduled() && r.State == flows.StateApproved && r.Attempts == 0 {
+			return approvedBy(r, v) + " · starts at " + v.FormatTime(r.StartsAt) + "; your credentials follow in a direct message then"
+		}
 		return approvedBy(r, v) + " · setting up access; your credentials follow in a direct message"
 	case flows.StateActive:
 		s := "Active until " + v.FormatTime(r.ExpiresAt)

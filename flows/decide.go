@@ -36,15 +36,34 @@ func (s *Service) Decide(ctx context.Context, in DecideInput) (*Request, error) 
 	// The policy of the click: fixed here, so that a retry below judges by
 	// the same one.
 	policy := s.Policy()
+	// Whether the actor is on call, when that decides (oncall.go): read
+	// before the transaction, as the owners are.
+	onCall, err := s.clickOnCall(ctx, policy, in.RequestID, actor)
+	if err != nil {
+		return nil, err
+	}
+	run := s.act
+	if onCall.on {
+		// On call now: an approver from this click on, even one who was
+		// not routed the request (a shift that began since).
+		run = func(ctx context.Context, id RequestID, _ string, step func(r *Request, now time.Time) (Event, error)) (*Request, error) {
+			return s.transition(ctx, id, func(r *Request, now time.Time) (Event, error) {
+				r.admitOnCall(actor)
+				return step(r, now)
+			})
+		}
+	}
 	var owners *Cluster // the cluster, once read for a reauthorization that needs its owners
 	var ev Event
 	var r *Request
 	for {
 		var target Resource
-		r, err = s.act(ctx, in.RequestID, actor, func(r *Request, now time.Time) (Event, error) {
+		r, err = run(ctx, in.RequestID, actor, func(r *Request, now time.Time) (Event, error) {
 			target = r.Resource
-			if err := s.reauthorize(policy, r, actor, owners); err != nil {
-				return Event{}, err
+			if !onCall.on {
+				if err := s.reauthorize(policy, r, actor, owners); err != nil {
+					return Event{}, err
+				}
 			}
 			var e Event
 			var err error
@@ -75,6 +94,9 @@ func (s *Service) Decide(ctx context.Context, in DecideInput) (*Request, error) 
 	}
 	switch ev.Type {
 	case EventApproved:
+		if r.NextAttemptAt.After(s.clock.Now()) {
+			return r, nil // scheduled: provisioned before its start (scheduled.go)
+		}
 		p, err := s.provision(ctx, r.ID, respectLease)
 		return s.current(ctx, r.ID, p, err)
 	case EventExtended:

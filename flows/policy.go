@@ -77,6 +77,10 @@ type Flow struct {
 	ReasonMessage string
 	// ApprovalsFrom: approvals needed from each of several groups.
 	ApprovalsFrom []GroupApproval
+	// OnCall makes the people on call approvers (oncall.go); Ticket asks
+	// the reason for a ticket, checked in Jira (tickets.go). nil: neither.
+	OnCall *OnCallRule
+	Ticket *TicketRule
 	// Auth is how the database users of the flow sign in, and the templates
 	// that name them (passwordless.go); zero for a password.
 	Auth         DatabaseAuth

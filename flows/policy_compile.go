@@ -278,6 +278,8 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 	p.compileEscalation(v, at, fs, f)
 	p.compileConditions(v, at, fs, f)
 	p.compileApprovalsFrom(v, at, fs, f)
+	p.compileOnCall(v, at, fs, f)
+	p.compileTicket(v, at, fs, f)
 
 	if knownKind && kind.CheckFlow != nil && in != nil {
 		for _, fe := range kind.CheckFlow(fs, in) {
@@ -296,11 +298,11 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 	if f.Approvals < 0 {
 		v.add(at+".approvals", "must be at least 1")
 	}
-	if len(fs.Approvers) == 0 && !fs.AutoApprove && len(fs.ApprovalsFrom) == 0 {
+	if len(fs.Approvers) == 0 && !fs.AutoApprove && len(fs.ApprovalsFrom) == 0 && fs.OnCall == nil {
 		v.add(at+".approvers", "required unless auto_approve is true: use owners, integration-owners, user:<email> or group:<name>")
 	}
 	static := map[string]bool{}
-	dynamic := false
+	dynamic := fs.OnCall != nil // who is on call is known only when asked
 	for j, a := range fs.Approvers {
 		path := fmt.Sprintf("%s.approvers[%d]", at, j)
 		switch a {

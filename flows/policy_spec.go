@@ -75,6 +75,11 @@ type FlowSpec struct {
 	ReasonMessage string
 	// ApprovalsFrom asks for approvals from each of several groups.
 	ApprovalsFrom []GroupApprovalSpec
+	// OnCall names on-call schedules or escalation policies whose people
+	// on call approve (oncall.go); Ticket asks the reason for a ticket
+	// (tickets.go).
+	OnCall *OnCallSpec
+	Ticket *TicketSpec
 
 	// Database users without a password (kind database_user;
 	// passwordless.go): Auth is password (the default), oidc or aws_iam;

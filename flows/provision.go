@@ -20,8 +20,21 @@ import (
 func (s *Service) provision(ctx context.Context, id RequestID, l lease) (*Request, error) {
 	var ev Event
 	var kindErr error
-	r, err := s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
+	var owners *Cluster // read for the start of a scheduled request approved by owners
+	var target Resource
+	update := func(r *Request) ([]Event, error) {
 		now := s.clock.Now()
+		// A scheduled request is judged again at its start (scheduled.go).
+		if r.State == StateApproved && r.Scheduled() && r.Attempts == 0 && !now.Before(r.NextAttemptAt) {
+			target = r.Resource
+			if why := s.startRefusal(s.Policy(), r, owners); errors.Is(why, errNeedOwners) {
+				return nil, why
+			} else if why != nil {
+				e, ferr := r.FailProvisioning(now, "not started: "+ErrorMessage(why))
+				ev = e
+				return []Event{e}, ferr
+			}
+		}
 		if r.State == StateProvisioning && s.takeOver(l, r) {
 			r.NextAttemptAt = now
 		}
@@ -39,12 +52,23 @@ func (s *Service) provision(ctx context.Context, id RequestID, l lease) (*Reques
 		}
 		var backstop, refresh time.Time
 		if _, ok := s.backstopper(r.Kind); ok {
-			backstop, refresh = s.backstop(now, now.Add(r.Duration))
+			backstop, refresh = s.backstop(now, r.windowStart(now).Add(r.Duration))
 		}
 		e, err := r.StartProvisioning(now, now.Add(s.cfg.Lease), principal, backstop, refresh)
 		ev = e
 		return []Event{e}, err
-	})
+	}
+	r, err := s.store.Update(ctx, id, update)
+	if errors.Is(err, errNeedOwners) {
+		// The catalog is read outside the transaction, which runs again.
+		c, cerr := s.cluster(ctx, target)
+		if cerr != nil {
+			s.log.WarnContext(ctx, "could not check a scheduled request at its start; trying again", "request_id", id, "err", cerr)
+			return nil, cerr
+		}
+		owners = &c
+		r, err = s.store.Update(ctx, id, update)
+	}
 	if err != nil {
 		if ErrorCode(err) != ECONFLICT {
 			s.log.ErrorContext(ctx, "could not start provisioning", "request_id", id, "err", err)
@@ -54,6 +78,9 @@ func (s *Service) provision(ctx context.Context, id RequestID, l lease) (*Reques
 	s.announce(ctx, ev, r)
 	if kindErr != nil {
 		s.log.ErrorContext(ctx, "cannot provision a request of this kind", "request_id", id, "kind", string(r.Kind), "err", kindErr)
+		return r, nil
+	}
+	if r.State == StateFailed { // refused at its start
 		return r, nil
 	}
 	// A revocation that began while this attempt held its lease waits for

@@ -125,6 +125,21 @@ type Request struct {
 	// Requirements are the approvals needed from each of several groups
 	// (conditions.go); the quorum is reached only when they are met too.
 	Requirements []Requirement
+	// OnCallApprovers are the approvers made so for being on call
+	// (oncall.go), at submission or at their click; RoutingNote tells the
+	// cards how the request was routed (who is on call, or that PagerDuty
+	// could not say, or that Jira could not check the ticket).
+	OnCallApprovers []string
+	RoutingNote     string
+	// Ticket is the ticket the reason names (tickets.go); EndsWithTicket
+	// ends the grant when the ticket is resolved, checked at
+	// TicketCheckAt (part of DueAt).
+	Ticket         string
+	EndsWithTicket bool
+	TicketCheckAt  time.Time
+	// StartsAt is when a scheduled grant starts (scheduled.go); zero: when
+	// approved.
+	StartsAt time.Time
 
 	// The grant.
 	Principal           string // what the grant creates in Atlas (a database user's name), decided before it is created
@@ -160,6 +175,7 @@ func (r *Request) Clone() *Request {
 	c.Roles = slices.Clone(r.Roles)
 	c.Approvers = slices.Clone(r.Approvers)
 	c.Approvals = slices.Clone(r.Approvals)
+	c.OnCallApprovers = slices.Clone(r.OnCallApprovers)
 	c.Escalation = cloneSteps(r.Escalation)
 	c.Requirements = slices.Clone(r.Requirements)
 	for i := range c.Requirements {
@@ -191,7 +207,7 @@ func (r *Request) DueAt() time.Time {
 		return r.NextAttemptAt
 	case StateActive:
 		due := r.ExpiresAt
-		for _, t := range []time.Time{r.RemindAt, r.BackstopRefreshAt} {
+		for _, t := range []time.Time{r.RemindAt, r.BackstopRefreshAt, r.TicketCheckAt} {
 			if !t.IsZero() && t.Before(due) {
 				due = t
 			}
@@ -285,7 +301,7 @@ func (r *Request) Approve(by string, now time.Time) (Event, error) {
 		return ev, nil
 	}
 	r.State = StateApproved
-	r.NextAttemptAt = now
+	r.NextAttemptAt = r.provisionAt(now)
 	return r.event(EventApproved, by, now, StatePending), nil
 }
 
@@ -295,7 +311,7 @@ func (r *Request) AutoApprove(now time.Time) (Event, error) {
 		return Event{}, r.notPending("approve")
 	}
 	r.State = StateApproved
-	r.NextAttemptAt = now
+	r.NextAttemptAt = r.provisionAt(now)
 	return r.event(EventAutoApproved, SystemActor, now, StatePending), nil
 }
 
@@ -324,12 +340,16 @@ func (r *Request) Cancel(by string, admin bool, now time.Time) (Event, error) {
 	if by != r.Requester && !admin {
 		return Event{}, Errorf(EFORBIDDEN, "only %s can cancel request %s", r.Requester, r.ID)
 	}
-	if r.State != StatePending {
+	// A scheduled grant approved ahead may be cancelled until its
+	// provisioning begins: nothing of it is in Atlas yet (scheduled.go).
+	from := r.State
+	if r.State != StatePending && (r.State != StateApproved || !r.Scheduled() || r.Attempts > 0) {
 		return Event{}, r.notPending("cancel")
 	}
 	r.State = StateCancelled
 	r.EndedBy, r.EndedAt = by, now
-	return r.event(EventCancelled, by, now, StatePending), nil
+	r.NextAttemptAt = time.Time{}
+	return r.event(EventCancelled, by, now, from), nil
 }
 
 // TimeOut ends a request nobody decided on within the flow's pending TTL.
@@ -354,6 +374,9 @@ func (r *Request) TimeOut(now time.Time) (Event, error) {
 func (r *Request) StartProvisioning(now, leaseUntil time.Time, principal string, backstop, backstopRefresh time.Time) (Event, error) {
 	switch r.State {
 	case StateApproved:
+		if now.Before(r.NextAttemptAt) {
+			return Event{}, Errorf(ECONFLICT, "request %s is scheduled: it is provisioned from %s", r.ID, r.NextAttemptAt.UTC().Format(time.RFC3339))
+		}
 	case StateProvisioning:
 		if now.Before(r.NextAttemptAt) {
 			return Event{}, Errorf(ECONFLICT, "request %s is being provisioned already", r.ID)
@@ -415,8 +438,11 @@ func (r *Request) Activate(now time.Time, remindBefore time.Duration) (Event, er
 	}
 	r.State = StateActive
 	r.ActivatedAt = now
-	r.ExpiresAt = now.Add(r.Duration)
+	r.ExpiresAt = r.windowStart(now).Add(r.Duration)
 	r.CredentialsIssuedAt = now
+	if r.EndsWithTicket && r.Ticket != "" {
+		r.TicketCheckAt = now.Add(TicketCheckEvery)
+	}
 	r.setReminder(now, remindBefore)
 	r.Attempts, r.NextAttemptAt, r.LastError = 0, time.Time{}, ""
 	return r.event(EventActivated, SystemActor, now, StateProvisioning), nil
@@ -443,7 +469,7 @@ func (r *Request) MaxExtension() time.Duration {
 	if r.State != StateActive {
 		return 0
 	}
-	return max(0, r.MaxDuration-r.ExpiresAt.Sub(r.ActivatedAt))
+	return max(0, r.MaxDuration-r.ExpiresAt.Sub(r.windowStart(r.ActivatedAt)))
 }
 
 // Extend lengthens an active grant by d, or asks for approval of that when the
@@ -577,7 +603,7 @@ func (r *Request) StartRevoking(now time.Time, by string, end State, reason stri
 	}
 	r.State = StateRevoking
 	r.EndState, r.EndedBy, r.EndReason = end, by, strings.TrimSpace(reason)
-	r.Extension, r.RemindAt, r.BackstopRefreshAt = nil, time.Time{}, time.Time{}
+	r.Extension, r.RemindAt, r.BackstopRefreshAt, r.TicketCheckAt = nil, time.Time{}, time.Time{}, time.Time{}
 	r.Attempts, r.NextAttemptAt, r.LastError = 0, next, ""
 	ev := r.event(EventRevoking, by, now, from)
 	ev.Message = r.EndReason

@@ -61,8 +61,13 @@ type Deps struct {
 	// Notifier, optional, observes every committed event (metrics, waking
 	// the dispatcher).
 	Notifier Notifier
-	Clock    Clock
-	Log      *slog.Logger
+	// OnCall says who is on call (PagerDuty), for flows with an oncall
+	// rule; Tickets reads tickets (Jira), for flows with a ticket rule.
+	// Required by a policy with such flows.
+	OnCall  OnCall
+	Tickets Tickets
+	Clock   Clock
+	Log     *slog.Logger
 }
 
 // Service runs access requests through their lives.
@@ -76,8 +81,13 @@ type Service struct {
 	catalog Catalog
 	secrets SecretKeeper
 	notify  Notifier
+	oncall  OnCall
+	tickets Tickets
 	clock   Clock
-	log     *slog.Logger
+	// Answers of PagerDuty and Jira, kept briefly (oncall.go, tickets.go).
+	oncallCache onCallCache
+	ticketCache ticketCache
+	log         *slog.Logger
 	// targets serialize the Atlas calls on one shared target (shared.go).
 	targets targetLocks
 	// started is when this service began: a lease that runs out before
@@ -95,6 +105,9 @@ func NewService(cfg Config, deps Deps) (*Service, error) {
 	}
 	provs, err := checkProvisioners(cfg.Policy, deps.Provisioners)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkServices(cfg.Policy, deps.OnCall, deps.Tickets); err != nil {
 		return nil, err
 	}
 	setDefault(&cfg.RemindBefore, 15*time.Minute)
@@ -122,7 +135,7 @@ func NewService(cfg Config, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, store: deps.Store, provs: provs,
-		catalog: deps.Catalog, secrets: deps.Secrets, notify: deps.Notifier, clock: deps.Clock, log: deps.Log, started: deps.Clock.Now(),
+		catalog: deps.Catalog, secrets: deps.Secrets, notify: deps.Notifier, oncall: deps.OnCall, tickets: deps.Tickets, clock: deps.Clock, log: deps.Log, started: deps.Clock.Now(),
 	}
 	s.policy.Store(cfg.Policy)
 	return s, nil
@@ -150,9 +163,27 @@ func (s *Service) SetPolicy(p *Policy) error {
 	if _, err := checkProvisioners(p, s.provs); err != nil {
 		return err
 	}
+	if err := checkServices(p, s.oncall, s.tickets); err != nil {
+		return err
+	}
 	s.policy.Store(p)
 	return nil
 }
 
 // RemindBefore is how long before expiry the requester is reminded.
 func (s *Service) RemindBefore() time.Duration { return s.cfg.RemindBefore }
+
+// checkServices refuses a policy whose flows need PagerDuty or Jira when
+// the service has no port to them: such a flow would fall back or refuse
+// every request, which is a configuration mistake to catch at start.
+func checkServices(p *Policy, oncall OnCall, tickets Tickets) error {
+	for _, f := range p.flows {
+		if f.OnCall != nil && oncall == nil {
+			return fmt.Errorf("flows: access flow %q approves the people on call, but no on-call service (pagerduty) is configured", f.Name)
+		}
+		if f.Ticket != nil && tickets == nil {
+			return fmt.Errorf("flows: access flow %q checks tickets, but no ticket system (jira) is configured", f.Name)
+		}
+	}
+	return nil
+}

@@ -25,6 +25,9 @@ type SubmitInput struct {
 	// IdempotencyKey identifies the delivery (a Slack trigger id, a Teams
 	// activity id): a replay returns the request already made.
 	IdempotencyKey string
+	// StartAt is when a scheduled grant starts (scheduled.go); zero: as
+	// soon as it is approved.
+	StartAt time.Time
 }
 
 const maxReason = 500
@@ -131,6 +134,14 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if err := flow.checkReasonPattern(reason); err != nil {
 		return nil, err
 	}
+	if err := checkStart(in.StartAt, s.clock.Now()); err != nil {
+		return nil, err
+	}
+	// A ticket named in the reason, checked in Jira (tickets.go).
+	ticket, ticketNote, err := s.checkTicket(ctx, flow, reason)
+	if err != nil {
+		return nil, err
+	}
 	approvers := s.approvers(policy, flow, integration, cluster, requester)
 	// Approvals from several groups (conditions.go): their members approve too.
 	var reqs []Requirement
@@ -142,7 +153,17 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if len(reqs) > 0 && matched(reqs, approvers) < needed(reqs) {
 		return nil, Errorf(EFORBIDDEN, "access flow %s needs %s, but without you its groups cannot give them", flow.Name, (&Request{Requirements: reqs}).DescribeRequirements())
 	}
-	if !flow.AutoApprove {
+	// The people on call approve too (oncall.go); one on call may be
+	// approved at once, but only when PagerDuty says so now.
+	approvers, onCall, routing, requesterOnCall := s.routeOnCall(ctx, flow, approvers, requester)
+	autoApprove := flow.AutoApprove || flow.OnCall != nil && flow.OnCall.AutoApproveOnCall && requesterOnCall
+	if flow.OnCall != nil && !autoApprove && len(approvers) == 0 {
+		if onCall == nil && !strings.HasPrefix(routing, "nobody") {
+			return nil, Errorf(EUNAVAILABLE, "PagerDuty could not be reached to tell who is on call, and access flow %s has no other approvers: try again in a minute", flow.Name)
+		}
+		return nil, Errorf(EFORBIDDEN, "nobody but you is on call for access flow %s, and it has no other approvers", flow.Name)
+	}
+	if !autoApprove {
 		if len(approvers) == 0 {
 			return nil, Errorf(EFORBIDDEN, "nobody but you could approve access to %s: ask an admin to set the cluster's %q tag or the integration's owners", in.Resource, integration.OwnerTag)
 		}
@@ -177,7 +198,13 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		MaxDuration: flow.MaxDuration, DenyReasonRequired: flow.RequireReason,
 		ExtendNeedsApproval: flow.ExtendRequiresApproval && !flow.AutoApprove,
 		ApprovalsChannel:    flow.ApprovalsChannel, Requirements: reqs,
+		OnCallApprovers: onCall, RoutingNote: joinNotes(routing, ticketNote), Ticket: ticket,
+		EndsWithTicket: ticket != "" && flow.Ticket != nil && flow.Ticket.EndWhenResolved, StartsAt: in.StartAt,
 		State: StatePending, CreatedAt: now, UpdatedAt: now, PendingUntil: now.Add(flow.PendingTTL),
+	}
+	if r.Scheduled() && r.StartsAt.Before(r.PendingUntil) {
+		// Not approved by its start, it never starts.
+		r.PendingUntil = r.StartsAt
 	}
 	r.planEscalation(flow, now, func(ps []Principal) []string {
 		return s.resolveApprovers(policy, ps, integration, cluster, requester)
@@ -191,10 +218,19 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		return replayed(stored, requester)
 	}
 	s.log.InfoContext(ctx, "request submitted", "request_id", r.ID, "requester", requester, "kind", string(r.Kind), "resource", r.Resource.String(), "role", FormatRoles(r.Roles), "flow", flow.Name)
-	if flow.AutoApprove {
-		stored, err = s.transition(ctx, r.ID, func(r *Request, now time.Time) (Event, error) { return r.AutoApprove(now) })
+	if autoApprove {
+		stored, err = s.transition(ctx, r.ID, func(r *Request, now time.Time) (Event, error) {
+			ev, err := r.AutoApprove(now)
+			if !flow.AutoApprove {
+				ev.Message = "approved at once: " + requester + " is on call now (PagerDuty)"
+			}
+			return ev, err
+		})
 		if err != nil {
 			return nil, err
+		}
+		if stored.NextAttemptAt.After(s.clock.Now()) {
+			return stored, nil // scheduled: provisioned before its start
 		}
 		p, err := s.provision(ctx, r.ID, respectLease)
 		return s.current(ctx, r.ID, p, err)
@@ -343,4 +379,15 @@ func (s *Service) ownerEmails(policy *Policy, c Cluster, in *Integration) []stri
 		s.log.Warn("ignoring an owner tag value that names nobody", "integration", in.Name, "cluster", c.Name, "tag", in.OwnerTag, "value", tok)
 	}
 	return out
+}
+
+// joinNotes joins the routing notes that are not empty.
+func joinNotes(notes ...string) string {
+	var out []string
+	for _, n := range notes {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, "; ")
 }

@@ -81,7 +81,8 @@ func (s *Service) SweepFor(ctx context.Context, now time.Time, work SweepWork) (
 	// of 100 due grants costs at most 10 fsyncs).
 	plans := make(map[RequestID]duePlan, len(ids))
 	var batch []RequestID
-	var jobs []func() // provisioning attempts and backstop moves: one Atlas call each, on the workers
+	var jobs []func()      // provisioning attempts and backstop moves: one Atlas call each, on the workers
+	var tickets []*Request // active grants whose ticket is due a look (tickets.go)
 	for _, id := range ids {
 		r, err := s.store.Get(ctx, id)
 		if err != nil {
@@ -117,6 +118,9 @@ func (s *Service) SweepFor(ctx context.Context, now time.Time, work SweepWork) (
 				rep.Backstops++
 				jobs = append(jobs, func() { s.moveBackstop(ctx, r) })
 			}
+			if !p.end && !r.TicketCheckAt.IsZero() && !now.Before(r.TicketCheckAt) {
+				tickets = append(tickets, r)
+			}
 		}
 		if p.timeOut || p.nudge || p.retry || p.remind || p.end {
 			plans[id] = p
@@ -124,6 +128,10 @@ func (s *Service) SweepFor(ctx context.Context, now time.Time, work SweepWork) (
 		}
 	}
 	claimed := s.commitDue(ctx, now, batch, plans, &rep)
+	if len(tickets) > 0 {
+		// One job for the batch: each ticket read once, one commit.
+		jobs = append(jobs, func() { s.ticketChecks(ctx, now, tickets) })
+	}
 
 	// The Atlas side, on a fixed number of workers; the outcomes of the
 	// deletes are committed in a few batches as they come back.

@@ -75,6 +75,14 @@ type requestRecord struct {
 	Tier                 int                `json:"tier,omitempty"`
 	// Approvals needed from each of several groups (flows/conditions.go).
 	Requirements []requirementRecord `json:"requirements,omitempty"`
+	// On-call routing, tickets and scheduled access (flows/oncall.go,
+	// tickets.go, scheduled.go); absent in records written before them.
+	OnCallApprovers []string  `json:"oncall_approvers,omitempty"`
+	RoutingNote     string    `json:"routing_note,omitempty"`
+	Ticket          string    `json:"ticket,omitempty"`
+	EndsWithTicket  bool      `json:"ends_with_ticket,omitempty"`
+	TicketCheckAt   time.Time `json:"ticket_check_at,omitzero"`
+	StartsAt        time.Time `json:"starts_at,omitzero"`
 }
 
 type decisionRecord struct {
@@ -180,6 +188,8 @@ func toRecord(r *flows.Request) requestRecord {
 		EndedBy: r.EndedBy, EndReason: r.EndReason, EndedAt: r.EndedAt, GrantState: r.GrantState,
 		RemindApproversEvery: r.RemindApproversEvery, RemindApproversAt: r.RemindApproversAt,
 		Escalation: escalationToRecords(r.Escalation), Tier: r.Tier, Requirements: requirementsToRecords(r.Requirements),
+		OnCallApprovers: r.OnCallApprovers, RoutingNote: r.RoutingNote, Ticket: r.Ticket, EndsWithTicket: r.EndsWithTicket,
+		TicketCheckAt: r.TicketCheckAt, StartsAt: r.StartsAt,
 	}
 	if len(r.Roles) == 1 {
 		rec.Role = r.Roles[0]
@@ -212,6 +222,8 @@ func (rec requestRecord) request() *flows.Request {
 		EndedBy: rec.EndedBy, EndReason: rec.EndReason, EndedAt: rec.EndedAt, GrantState: rec.GrantState,
 		RemindApproversEvery: rec.RemindApproversEvery, RemindApproversAt: rec.RemindApproversAt,
 		Escalation: escalationFromRecords(rec.Escalation), Tier: rec.Tier, Requirements: requirementsFromRecords(rec.Requirements),
+		OnCallApprovers: rec.OnCallApprovers, RoutingNote: rec.RoutingNote, Ticket: rec.Ticket, EndsWithTicket: rec.EndsWithTicket,
+		TicketCheckAt: rec.TicketCheckAt, StartsAt: rec.StartsAt,
 	}
 	if r.Kind == "" {
 		r.Kind = flows.KindDatabaseUser

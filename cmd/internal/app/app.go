@@ -172,10 +172,15 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	// Credentials live in memory only, from the transaction that records
 	// them until their message is sent (DESIGN §4).
 	secrets := bot.NewSecrets(m.clock, 0, 0)
+	oncall, tickets, err := integrations(cfg)
+	if err != nil {
+		return nil, err
+	}
 	m.svc, err = flows.NewService(serviceConfig(cfg), flows.Deps{
 		Store: m.db, Provisioners: provisioners(m.atlas), Catalog: m.atlas.Catalog(), Secrets: secrets,
 		Notifier: committed{metrics: m.metrics, kick: func() { m.outbox.Kick(); m.audit.Kick() }},
-		Clock:    m.clock, Log: m.log.With("component", "flows"),
+		OnCall:   oncall, Tickets: tickets,
+		Clock: m.clock, Log: m.log.With("component", "flows"),
 	})
 	if err != nil {
 		return nil, err

@@ -21,6 +21,8 @@ import (
 	"github.com/jitbot/jitbot/atlas"
 	"github.com/jitbot/jitbot/bot/slack"
 	"github.com/jitbot/jitbot/bot/teams"
+	"github.com/jitbot/jitbot/cmd/internal/jira"
+	"github.com/jitbot/jitbot/cmd/internal/pagerduty"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/store/auditsink"
 	"github.com/jitbot/jitbot/store/etcdstore"
@@ -49,6 +51,10 @@ type File struct {
 	Integrations    []IntegrationFile   `yaml:"integrations"`
 	Flows           []FlowFile          `yaml:"flows"`
 	Audit           *auditsink.Config   `yaml:"audit"`
+	// PagerDuty answers who is on call (flows with oncall); Jira checks
+	// tickets (flows with ticket).
+	PagerDuty *pagerduty.Config `yaml:"pagerduty"`
+	Jira      *jira.Config      `yaml:"jira"`
 }
 
 // StoreFile configures where jitbot keeps its state: a bbolt file (path:
@@ -110,12 +116,32 @@ type FlowFile struct {
 	// the roles that let a person create access outliving the grant, opted
 	// into by name.
 	AllowStandingAccess []string `yaml:"allow_standing_access"`
+	// The people on call approve (flows.OnCallSpec); the reason names a
+	// ticket checked in Jira (flows.TicketSpec).
+	OnCall *OnCallFile `yaml:"oncall"`
+	Ticket *TicketFile `yaml:"ticket"`
 }
 
 // GroupApprovalFile is one group's approvals a flow needs.
 type GroupApprovalFile struct {
 	Group string `yaml:"group"`
 	Count int    `yaml:"count"`
+}
+
+// OnCallFile is a flow's on-call rule.
+type OnCallFile struct {
+	Schedules          []string `yaml:"schedules"`
+	EscalationPolicies []string `yaml:"escalation_policies"`
+	Levels             []int    `yaml:"levels"`
+	AutoApproveOnCall  bool     `yaml:"auto_approve_oncall"`
+}
+
+// TicketFile is a flow's ticket rule.
+type TicketFile struct {
+	Required        bool     `yaml:"required"`
+	Projects        []string `yaml:"projects"`
+	OnOutage        string   `yaml:"on_outage"`
+	EndWhenResolved bool     `yaml:"end_when_resolved"`
 }
 
 // EscalationFile is one escalation tier of a flow.
@@ -151,6 +177,9 @@ type Config struct {
 	Integrations    []atlas.Integration
 	// Audit is where the audit log is streamed (nil: nowhere).
 	Audit *auditsink.Config
+	// PagerDuty and Jira, when configured (nil: not).
+	PagerDuty *pagerduty.Config
+	Jira      *jira.Config
 	// Warnings are what in the file can never take effect, although jitbot
 	// serves with it (a flow that can match nothing): `jitbot check` shows
 	// them, serve logs them.
@@ -749,6 +778,14 @@ func (l *loader) check(f *File) *Config {
 		l.section("audit", f.Audit)
 		cfg.Audit = f.Audit
 	}
+	if f.PagerDuty != nil {
+		l.section("pagerduty", f.PagerDuty)
+		cfg.PagerDuty = f.PagerDuty
+	}
+	if f.Jira != nil {
+		l.section("jira", f.Jira)
+		cfg.Jira = f.Jira
+	}
 	if cfg.Slack == nil && cfg.Teams == nil {
 		l.add("slack", "configure slack, teams or both: nobody could reach jitbot otherwise")
 	}
@@ -766,8 +803,15 @@ func (l *loader) check(f *File) *Config {
 	if len(f.Integrations) == 0 {
 		l.add("integrations", "required: at least one Atlas project")
 	}
-	for _, fl := range f.Flows {
+	for i, fl := range f.Flows {
+		if fl.OnCall != nil && f.PagerDuty == nil {
+			l.add(fmt.Sprintf("flows[%d].oncall", i), "the people on call are read from PagerDuty: configure the pagerduty section (api_key)")
+		}
+		if fl.Ticket != nil && f.Jira == nil {
+			l.add(fmt.Sprintf("flows[%d].ticket", i), "tickets are checked in Jira: configure the jira section (base_url, email, api_token)")
+		}
 		spec.Flows = append(spec.Flows, flows.FlowSpec{
+			OnCall: onCallSpec(fl.OnCall), Ticket: ticketSpec(fl.Ticket),
 			Name: fl.Name, Kind: fl.Kind, Integration: fl.Integration, Requesters: fl.Requesters, Resources: fl.Resources, Roles: fl.Roles,
 			DefaultDuration: fl.DefaultDuration, MaxDuration: fl.MaxDuration, Approvers: fl.Approvers, Approvals: fl.Approvals,
 			AutoApprove: fl.AutoApprove, RequireReason: fl.RequireReason, ExtendRequiresApproval: fl.ExtendRequiresApproval,
@@ -818,4 +862,20 @@ func groupApprovals(gs []GroupApprovalFile) []flows.GroupApprovalSpec {
 		out = append(out, flows.GroupApprovalSpec(g))
 	}
 	return out
+}
+
+func onCallSpec(o *OnCallFile) *flows.OnCallSpec {
+	if o == nil {
+		return nil
+	}
+	spec := flows.OnCallSpec(*o)
+	return &spec
+}
+
+func ticketSpec(t *TicketFile) *flows.TicketSpec {
+	if t == nil {
+		return nil
+	}
+	spec := flows.TicketSpec(*t)
+	return &spec
 }
