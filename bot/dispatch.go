@@ -149,8 +149,9 @@ type Dispatcher struct {
 	// changed is closed (and replaced) whenever a conversation may have
 	// become ready: idle workers wait on it.
 	changed chan struct{}
-	// cands is take's scratch space, reused to pick without allocating.
-	cands    []candidate
+	// queues order the conversations that may go now, and hold back the
+	// others until they may (ready.go).
+	queues   readyQueues
 	inflight map[string]flows.Delivery // by conversation
 	// hold keeps a conversation back whose delivery could not be recorded
 	// either way (the store failed): the next try is not immediate.
@@ -228,7 +229,7 @@ func NewDispatcher(cfg DispatcherConfig, deps DispatcherDeps) (*Dispatcher, erro
 	}
 	return &Dispatcher{
 		cfg: cfg, deps: deps, log: log.With("component", "dispatcher"), kick: make(chan struct{}, 1),
-		convs: map[string]*convQueue{}, changed: make(chan struct{}),
+		convs: map[string]*convQueue{}, changed: make(chan struct{}), queues: newReadyQueues(),
 		inflight: map[string]flows.Delivery{}, hold: map[string]time.Time{}, paced: map[string]time.Time{}, pruneAt: 1024, unsent: map[flows.RequestID][]unsentCard{},
 	}, nil
 }

@@ -32,6 +32,10 @@ type convQueue struct {
 	// refreshes are the CreatedAt of the waiting refreshes, oldest first:
 	// the oldest decides when the conversation turns urgent.
 	refreshes []time.Time
+	// ver is the conversation's latest placement (ready.go), placed the
+	// urgency it was placed at.
+	ver    uint64
+	placed flows.Priority
 }
 
 // queued is a waiting delivery in the schedule: full for a head (read
@@ -94,32 +98,6 @@ func (q *convQueue) remove(i int) {
 	}
 }
 
-// urgency is the conversation's priority as it stands now: that of its
-// most urgent delivery (what is ahead of that one goes first, in order), a
-// refresh waiting longer than RefreshWait counting as an approval card.
-func (q *convQueue) urgency(now time.Time, refreshWait time.Duration) flows.Priority {
-	for p := flows.PriorityActor; p <= flows.PriorityApproval; p++ {
-		if q.count[p] > 0 {
-			return p
-		}
-	}
-	if len(q.refreshes) > 0 && now.Sub(q.refreshes[0]) >= refreshWait {
-		return flows.PriorityApproval
-	}
-	return flows.PriorityRefresh
-}
-
-// candidate is a conversation whose head may be sent now.
-type candidate struct {
-	conv    string
-	head    flows.Delivery
-	urgency flows.Priority
-}
-
-func compareCandidates(a, b candidate) int {
-	return cmp.Or(cmp.Compare(a.urgency, b.urgency), a.head.CreatedAt.Compare(b.head.CreatedAt), cmp.Compare(a.head.ID, b.head.ID))
-}
-
 // loadLocked (re)builds the schedule, and the unsent cards, from the
 // store. Called with mu held. The conversations in flight stay so: their
 // sends record themselves against whatever the store then holds.
@@ -137,6 +115,7 @@ func (d *Dispatcher) loadLocked(ctx context.Context) error {
 		d.scheduleLocked(dl)
 		d.noteUnsent(dl)
 	}
+	d.resetQueuesLocked()
 	d.loaded = true
 	d.wakeLocked()
 	return nil
@@ -153,6 +132,9 @@ func (d *Dispatcher) scheduleLocked(dl flows.Delivery) {
 	}
 	if n := len(q.dls); n == 0 || q.dls[n-1].id < dl.ID {
 		q.add(dl)
+		if n == 0 || dl.Priority < q.placed {
+			d.markLocked(dl.Conversation) // a new head, or a more urgent conversation
+		}
 		return
 	}
 	if i := q.find(dl.ID); i >= 0 {
@@ -160,6 +142,7 @@ func (d *Dispatcher) scheduleLocked(dl flows.Delivery) {
 		// head held whole needs the update; the others are read when due.
 		if f := q.dls[i].full; f != nil {
 			f.EventSeq, f.Payload, f.What = dl.EventSeq, dl.Payload, dl.What
+			d.markLocked(dl.Conversation) // What decides its pacing
 		}
 		return
 	}
@@ -174,6 +157,7 @@ func (d *Dispatcher) scheduleLocked(dl flows.Delivery) {
 		q.refreshes = append(q.refreshes, dl.CreatedAt)
 		slices.SortFunc(q.refreshes, time.Time.Compare)
 	}
+	d.markLocked(dl.Conversation)
 }
 
 // unscheduleLocked forgets a delivery gone from the outbox. Called with mu
@@ -185,6 +169,7 @@ func (d *Dispatcher) unscheduleLocked(dl flows.Delivery) {
 	}
 	if i := q.find(dl.ID); i >= 0 {
 		q.remove(i)
+		d.markLocked(dl.Conversation)
 	}
 	if len(q.dls) == 0 {
 		delete(d.convs, dl.Conversation)
@@ -201,6 +186,7 @@ func (d *Dispatcher) postponedLocked(dl flows.Delivery, until time.Time) {
 				f.NotBefore = until
 				f.Attempts = dl.Attempts + 1
 			}
+			d.markLocked(dl.Conversation)
 		}
 	}
 }
@@ -219,51 +205,6 @@ func (d *Dispatcher) unsure() {
 func (d *Dispatcher) wakeLocked() {
 	close(d.changed)
 	d.changed = make(chan struct{})
-}
-
-// readyLocked appends to buf the conversations whose head may be sent now
-// (nothing of it in flight, not held back by NotBefore or a hold) and
-// returns them with the earliest time a conversation not ready becomes so
-// (zero: none). Called with mu held.
-func (d *Dispatcher) readyLocked(ctx context.Context, buf []candidate, now time.Time) ([]candidate, time.Time, error) {
-	var next time.Time
-	wall := d.deps.Wall.Now()
-	for conv, q := range d.convs {
-		if _, busy := d.inflight[conv]; busy {
-			continue
-		}
-		head, ok, err := d.headLocked(ctx, conv, q)
-		if err != nil {
-			return buf, next, err
-		}
-		if !ok {
-			continue
-		}
-		at := head.NotBefore
-		if h, ok := d.hold[conv]; ok {
-			if h.After(now) {
-				at = later(at, h)
-			} else {
-				delete(d.hold, conv)
-			}
-		}
-		if p, ok := d.paced[conv]; ok && head.What != whatRefresh {
-			// Real time left, counted on the domain's clock from now.
-			if left := p.Sub(wall); left > 0 {
-				at = later(at, now.Add(left))
-			} else {
-				delete(d.paced, conv)
-			}
-		}
-		if at.After(now) {
-			if next.IsZero() || at.Before(next) {
-				next = at
-			}
-			continue
-		}
-		buf = append(buf, candidate{conv: conv, head: head, urgency: q.urgency(now, d.cfg.RefreshWait)})
-	}
-	return buf, next, nil
 }
 
 // headLocked returns the conversation's head whole, reading it from the
@@ -314,33 +255,25 @@ func (d *Dispatcher) take(ctx context.Context, n int) ([]flows.Delivery, time.Ti
 	if n <= 0 {
 		return nil, time.Time{}, changed, nil
 	}
-	now := d.deps.Clock.Now()
-	cands, next, err := d.readyLocked(ctx, d.cands[:0], now)
-	d.cands = cands[:0]
-	if err != nil {
+	now, wall := d.deps.Clock.Now(), d.deps.Wall.Now()
+	if err := d.dueLocked(ctx, now, wall); err != nil {
 		return nil, time.Time{}, changed, err
 	}
-	if len(cands) == 0 {
-		return nil, next, changed, nil
-	}
 	var picks []flows.Delivery
-	if n == 1 {
-		best := cands[0]
-		for _, c := range cands[1:] {
-			if compareCandidates(c, best) < 0 {
-				best = c
-			}
+	for len(picks) < n {
+		p, ok := d.pickLocked(now)
+		if !ok {
+			break
 		}
-		picks = []flows.Delivery{best.head}
-	} else {
-		slices.SortFunc(cands, compareCandidates)
-		picks = make([]flows.Delivery, 0, min(n, len(cands)))
-		for _, c := range cands[:min(n, len(cands))] {
-			picks = append(picks, c.head)
-		}
+		q := d.convs[p.conv]
+		head := *q.dls[0].full // placed ready: the head is held whole
+		d.queues.seq++
+		q.ver = d.queues.seq // in flight: out of every heap
+		d.inflight[p.conv] = head
+		picks = append(picks, head)
 	}
-	for _, dl := range picks {
-		d.inflight[dl.Conversation] = dl
+	if len(picks) == 0 {
+		return nil, d.nextDueLocked(now, wall), changed, nil
 	}
 	return picks, time.Time{}, changed, nil
 }
@@ -350,5 +283,6 @@ func (d *Dispatcher) release(conv string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.inflight, conv)
+	d.markLocked(conv)
 	d.wakeLocked()
 }

@@ -125,3 +125,54 @@ func TestScheduleHoldsOnlyHeadsWhole(t *testing.T) {
 		t.Fatalf("after sending everything: %d whole, %d waiting", n, waiting)
 	}
 }
+
+// BenchmarkTakeAmongManyConversations: picking the next delivery with
+// 10,000 conversations waiting (the burst's requesters) costs heap
+// operations, not a walk through them all.
+func BenchmarkTakeAmongManyConversations(b *testing.B) {
+	ctx := context.Background()
+	st := flowstest.NewStore()
+	clock := flowstest.NewClock(flowstest.T0)
+	d, err := NewDispatcher(DispatcherConfig{Workers: 8}, DispatcherDeps{
+		Store: st, Platforms: func() []Platform { return nil },
+		Audience: func(flows.Event, *flows.Request) []string { return nil },
+		Secrets:  NewSecrets(clock, time.Hour, 10), Clock: clock, Wall: clock,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const convs = 10000
+	enqueue := func(n int) {
+		ds := make([]flows.Delivery, n)
+		for i := range ds {
+			ds[i] = flows.Delivery{Conversation: fmt.Sprintf("slack:dm:p%d@example.com", i%convs), Platform: "slack", What: whatNotice,
+				Recipient: fmt.Sprintf("p%d@example.com", i%convs), Priority: flows.PriorityActor, Payload: []byte(`{}`), CreatedAt: flowstest.T0}
+		}
+		stored, err := st.Enqueue(ctx, 0, ds...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.Schedule(stored)
+	}
+	if err := d.load(ctx); err != nil {
+		b.Fatal(err)
+	}
+	enqueue(convs)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		picks, _, _, err := d.take(ctx, 1)
+		if err != nil || len(picks) != 1 {
+			b.Fatalf("take: %v, %d picks", err, len(picks))
+		}
+		if err := st.Delivered(ctx, picks[0].ID, nil); err != nil {
+			b.Fatal(err)
+		}
+		d.settled(picks[0])
+		d.release(picks[0].Conversation)
+		if i%convs == convs-1 {
+			b.StopTimer()
+			enqueue(convs)
+			b.StartTimer()
+		}
+	}
+}
