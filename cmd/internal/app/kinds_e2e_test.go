@@ -94,6 +94,17 @@ func TestNetworkAccessAndOIDCInChat(t *testing.T) {
 	if n := len(h.Atlas.Users(rig.Project)); n != 0 {
 		t.Fatalf("%d Atlas users left", n)
 	}
+	// The grants' times, by kind.
+	m := scrape(t, h)
+	for _, want := range []string{
+		`jitbot_provisioning_seconds_count{kind="access_list_entry"} 1`, `jitbot_provisioning_seconds_count{kind="database_user"} 1`,
+		`jitbot_expiry_overstay_seconds_count{kind="access_list_entry"} 1`, `jitbot_expiry_overstay_seconds_count{kind="database_user"} 1`,
+		`jitbot_revocation_seconds_count{kind="access_list_entry"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
 
 func requests(t *testing.T, h *rigtest.Harness) []*flows.Request {

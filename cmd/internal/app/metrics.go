@@ -19,9 +19,11 @@ import (
 type metrics struct {
 	reg          *prometheus.Registry
 	events       *prometheus.CounterVec
-	provisioning prometheus.Histogram
-	revocation   prometheus.Histogram
-	overstay     prometheus.Histogram
+	// By kind of grant: a service account and an IP access-list entry
+	// take other times than a database user.
+	provisioning *prometheus.HistogramVec
+	revocation   *prometheus.HistogramVec
+	overstay     *prometheus.HistogramVec
 	sweepLag     prometheus.Gauge
 	sweepTime    prometheus.Histogram
 	sweepErrors  prometheus.Counter
@@ -48,18 +50,18 @@ func newMetrics(counts func(context.Context) (map[flows.State]int, error), extra
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jitbot_events_total", Help: "Request events by type (approvals, denials, revoke failures, ...).",
 		}, []string{"type"}),
-		provisioning: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "jitbot_provisioning_seconds", Help: "From approval to credentials (Atlas user created and applied).",
+		provisioning: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "jitbot_provisioning_seconds", Help: "From approval to access, by kind of grant (the Atlas user, role, entry or credential made and applied).",
 			Buckets: prometheus.ExponentialBuckets(0.25, 2, 12),
-		}),
-		revocation: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "jitbot_revocation_seconds", Help: "From the start of a revocation to the Atlas user being deleted.",
+		}, []string{"kind"}),
+		revocation: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "jitbot_revocation_seconds", Help: "From the start of a revocation to Atlas having removed what was granted, by kind of grant.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
-		}),
-		overstay: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "jitbot_expiry_overstay_seconds", Help: "How long after its deadline an expired grant's user was deleted (negative: before).",
+		}, []string{"kind"}),
+		overstay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "jitbot_expiry_overstay_seconds", Help: "How long after its deadline an expired grant was removed from Atlas, by kind of grant (negative: before).",
 			Buckets: []float64{-60, -10, -5, -1, 0, 1, 5, 10, 30, 60, 300},
-		}),
+		}, []string{"kind"}),
 		sweepLag:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitbot_sweep_lag_seconds", Help: "The longest a due item waited past its time in the last sweep."}),
 		sweepTime:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jitbot_sweep_duration_seconds", Help: "Sweep duration.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}),
 		sweepErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "jitbot_sweep_errors_total", Help: "Sweeps that failed."}),
@@ -90,7 +92,7 @@ func (m *metrics) Notify(_ context.Context, n flows.Notice) error {
 	switch ev.Type {
 	case flows.EventActivated:
 		if approved := approvalTime(r); !approved.IsZero() {
-			m.provisioning.Observe(ev.At.Sub(approved).Seconds())
+			m.provisioning.WithLabelValues(kindOf(r)).Observe(ev.At.Sub(approved).Seconds())
 		}
 	case flows.EventRevoking:
 		m.mu.Lock()
@@ -98,17 +100,26 @@ func (m *metrics) Notify(_ context.Context, n flows.Notice) error {
 		m.mu.Unlock()
 	case flows.EventExpired, flows.EventRevoked:
 		if r.EndState == flows.StateExpired && !r.ExpiresAt.IsZero() {
-			m.overstay.Observe(ev.At.Sub(r.ExpiresAt).Seconds())
+			m.overstay.WithLabelValues(kindOf(r)).Observe(ev.At.Sub(r.ExpiresAt).Seconds())
 		}
 		m.mu.Lock()
 		since, ok := m.revokingSince[string(r.ID)]
 		delete(m.revokingSince, string(r.ID))
 		m.mu.Unlock()
 		if ok {
-			m.revocation.Observe(ev.At.Sub(since).Seconds())
+			m.revocation.WithLabelValues(kindOf(r)).Observe(ev.At.Sub(since).Seconds())
 		}
 	}
 	return nil
+}
+
+// kindOf is the request's kind as the metrics label it: requests stored
+// before kinds existed are database users.
+func kindOf(r *flows.Request) string {
+	if r.Kind == "" {
+		return string(flows.KindDatabaseUser)
+	}
+	return string(r.Kind)
 }
 
 // approvalTime is when the request was approved: its last approval, or its
