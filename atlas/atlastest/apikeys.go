@@ -339,3 +339,24 @@ func apiKeyOps() []routedOp {
 		{"deleteAccessEntry", http.MethodDelete, ok + "/{apiUserId}/accessList/{ipAddress}", 204, v20230101, nil},
 	}
 }
+
+// AddAPIKey puts a programmatic API key in an organization as if made
+// outside jitbot (by hand, by another tool, or by a jitbot that died before
+// it recorded it), described desc, with roles in each project of projects,
+// and returns its public key.
+func (s *Server) AddAPIKey(orgID, desc string, projects map[string][]string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	k := &simAPIKey{seq: s.seq, created: s.clock.Now(), privateKey: randomHex(16),
+		APIKey: APIKey{ID: randomHex(12), PublicKey: strings.ToLower(randomHex(4)), Desc: desc, OrgID: orgID,
+			OrgRoles: []string{RoleOrgMember}, Projects: map[string][]string{}}}
+	for g, r := range projects {
+		k.Projects[g] = slices.Clone(r)
+	}
+	if s.apiKeys == nil {
+		s.apiKeys = map[string]*simAPIKey{}
+	}
+	s.apiKeys[k.ID] = k
+	return k.PublicKey
+}

@@ -112,6 +112,9 @@ type Options struct {
 	// AtlasRoles are the Atlas roles of jitbot's service account in the
 	// simulator (nil: its least-privilege default for database users).
 	AtlasRoles []string
+	// OrgOwner gives the integration a second credential, an Organization
+	// Owner API key (org_owner), which programmatic API keys need.
+	OrgOwner bool
 	// ApplyPolls and ApplyDelay are the simulator's change-status delay.
 	ApplyPolls int
 	ApplyDelay time.Duration
@@ -162,7 +165,7 @@ integrations:
   - name: prod
     project_id: ` + Project + `
     atlas: {base_url: ATLAS_URL, client_id: CLIENT_ID, client_secret: CLIENT_SECRET RATE_LIMIT}
-    owners: [group:dba]
+ORG_OWNER    owners: [group:dba]
     owner_tag: owner
     access_details: "mongosh \"$CONNECTION_STRING\" --username $USERNAME"
     databases:
@@ -170,6 +173,9 @@ integrations:
 flows:
 FLOWS
 `
+
+// The Organization Owner API key of Options.OrgOwner.
+const OrgOwnerPublicKey, OrgOwnerPrivateKey = "rigowner", "6b1e0c7a-3d2f-4a9b-8e5c-1f0d2a3b4c5e"
 
 // New builds the world o describes and writes jitbot's configuration;
 // Start runs jitbot in it.
@@ -195,8 +201,12 @@ func New(o Options) (r *Rig, err error) {
 	if o.Clock != nil {
 		clock = o.Clock
 	}
+	var ownerKeys []atlastest.Credential
+	if o.OrgOwner {
+		ownerKeys = []atlastest.Credential{{ID: OrgOwnerPublicKey, Secret: OrgOwnerPrivateKey, Roles: []string{atlastest.RoleOrgOwner}}}
+	}
 	r.Atlas, err = atlastest.New(atlastest.Options{T: o.Reporter, Clock: clock, ApplyAfterPolls: o.ApplyPolls, ApplyDelay: o.ApplyDelay,
-		Roles: o.AtlasRoles, Spec: o.Spec, Logger: r.Log.With("component", "atlas-simulator")})
+		Roles: o.AtlasRoles, APIKeys: ownerKeys, Spec: o.Spec, Logger: r.Log.With("component", "atlas-simulator")})
 	if err != nil {
 		return nil, fmt.Errorf("start the Atlas simulator: %w", err)
 	}
@@ -254,7 +264,11 @@ func New(o Options) (r *Rig, err error) {
 	if flowsYAML == "" {
 		flowsYAML = ReadFlow
 	}
-	text := strings.NewReplacer("LISTEN", fmt.Sprintf("%q", listen), "STORE", r.StorePath(),
+	orgOwner := ""
+	if o.OrgOwner {
+		orgOwner = "    org_owner: {public_key: " + OrgOwnerPublicKey + ", private_key: " + OrgOwnerPrivateKey + "}\n"
+	}
+	text := strings.NewReplacer("ORG_OWNER", orgOwner, "LISTEN", fmt.Sprintf("%q", listen), "STORE", r.StorePath(),
 		"SLACK", slackYAML, "TEAMS", teamsYAML, "ATLAS_URL", r.Atlas.URL(), "CLIENT_ID", atlastest.DefaultClientID,
 		"CLIENT_SECRET", atlastest.DefaultClientSecret, " RATE_LIMIT", rateLimit, "FLOWS", flowsYAML).Replace(configTemplate)
 	r.ConfigPath = filepath.Join(r.Dir, "jitbot.yaml")

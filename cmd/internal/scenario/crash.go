@@ -171,7 +171,7 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 		people[u.Email] = u
 	}
 	r, err := rig.New(rig.Options{Slack: true, Teams: true, SlackUsers: users, Listen: addr, ApplyPolls: 1, Flows: crashFlow + crashKindFlows,
-		AtlasRoles: crashAtlasRoles, Reporter: reporter})
+		AtlasRoles: crashAtlasRoles, OrgOwner: true, Reporter: reporter})
 	if err != nil {
 		return res, err
 	}

@@ -121,10 +121,9 @@ func (c *crashRun) requester(teams bool, resource string) (string, string) {
 		e, res := email(c.rng.IntN(n)), resource
 		if res == "" {
 			res = crashResources[c.rng.IntN(len(crashResources))]
-			if c.rng.IntN(2) == 0 {
-				// The other kinds in turn, so that each is asked for.
-				c.kindTurn++
-				res = crashKindResources[c.kindTurn%len(crashKindResources)]
+			if c.kindTurn++; c.kindTurn%2 == 0 {
+				// Every other request is of another kind, each in turn.
+				res = crashKindResources[(c.kindTurn/2)%len(crashKindResources)]
 			}
 		}
 		who, what = e, res

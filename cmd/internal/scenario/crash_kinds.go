@@ -54,6 +54,19 @@ var crashKindFlows = `  - name: crash-ui
     approvers: [` + rig.Olivia.Email + `]
     require_reason: true
     pending_ttl: 2m
+  - name: crash-api-key
+    kind: api_key
+    integration: prod
+    requesters: ["*"]
+    resources: ["*"]
+    roles: [` + crashUIRole + `]
+    allowed_cidrs: [198.51.100.0/24]
+    accept_no_backstop: true
+    default_duration: 1m
+    max_duration: 3m
+    approvers: [` + rig.Olivia.Email + `]
+    require_reason: true
+    pending_ttl: 2m
 `
 
 const crashUIRole = atlastest.RoleReadOnly
@@ -72,9 +85,10 @@ const (
 	crashUITarget  = "ui"
 	crashNetPrefix = "net:"
 	crashSAPrefix  = "sa:"
+	crashKeyPrefix = "key:"
 )
 
-var crashKindResources = []string{crashUITarget, crashNetPrefix + "198.51.100.7", crashNetPrefix + "198.51.100.8", crashSAPrefix + "198.51.100.9"}
+var crashKindResources = []string{crashUITarget, crashNetPrefix + "198.51.100.7", crashNetPrefix + "198.51.100.8", crashSAPrefix + "198.51.100.9", crashKeyPrefix + "198.51.100.10"}
 
 // requestText is the command that asks for resource (as crashResources and
 // crashKindResources name them) for d, with a marker as its reason.
@@ -84,6 +98,8 @@ func requestText(resource, d, marker string) string {
 		return fmt.Sprintf("request prod %s %s %s", crashUIRole, d, marker)
 	case strings.HasPrefix(resource, crashSAPrefix):
 		return fmt.Sprintf("request service-account prod %s %s from %s %s", crashUIRole, d, strings.TrimPrefix(resource, crashSAPrefix), marker)
+	case strings.HasPrefix(resource, crashKeyPrefix):
+		return fmt.Sprintf("request api-key prod %s %s from %s %s", crashUIRole, d, strings.TrimPrefix(resource, crashKeyPrefix), marker)
 	case strings.HasPrefix(resource, crashNetPrefix):
 		return fmt.Sprintf("network prod %s %s %s", strings.TrimPrefix(resource, crashNetPrefix), d, marker)
 	}
@@ -173,6 +189,39 @@ func (c *crashRun) checkOtherKinds(rs []*flows.Request, now time.Time) {
 		}
 	}
 	c.checkServiceAccounts(rs, now)
+	c.checkAPIKeys(rs, now)
+}
+
+// checkAPIKeys: a key jitbot made (described "<principal> jitbot request
+// <id> ...") needs a live grant while it exists; an active grant before
+// its end needs its key.
+func (c *crashRun) checkAPIKeys(rs []*flows.Request, now time.Time) {
+	byID := map[string]*flows.Request{}
+	for _, r := range rs {
+		if r.Kind == flows.KindAPIKey {
+			byID[string(r.ID)] = r
+		}
+	}
+	present := map[string]bool{}
+	for _, k := range c.r.Atlas.APIKeys(atlastest.DefaultOrgID) {
+		_, rest, _ := strings.Cut(k.Desc, " ")
+		rest, ours := strings.CutPrefix(rest, "jitbot request ")
+		if !ours {
+			continue
+		}
+		id, _, _ := strings.Cut(rest, " ")
+		present[id] = true
+		if r := byID[id]; r == nil || !r.State.HoldsAccess() {
+			c.res.Orphans++
+			c.problem("orphan: API key %s (%s) and no live grant explains it", k.PublicKey, k.Desc)
+		}
+	}
+	for id, r := range byID {
+		if r.State == flows.StateActive && now.Before(r.ExpiresAt) && !present[id] {
+			c.res.Missing++
+			c.problem("active API key grant %s: no API key", id)
+		}
+	}
 }
 
 // checkServiceAccounts: a service account jitbot made ("jitbot request
@@ -243,8 +292,21 @@ func (c *crashRun) otherKindsPastDeadline(views []app.GrantView, up time.Time) {
 			working[a.Name] = true
 		}
 	}
+	keys := map[string]bool{} // API keys jitbot made, by principal
+	for _, k := range c.r.Atlas.APIKeys(atlastest.DefaultOrgID) {
+		if principal, rest, _ := strings.Cut(k.Desc, " "); strings.HasPrefix(rest, "jitbot request ") {
+			keys[principal] = true
+		}
+	}
 	for _, v := range views {
 		switch flows.Kind(v.Kind) {
+		case flows.KindAPIKey:
+			if keys[v.Username] {
+				if _, over := late([]app.GrantView{v}); over {
+					c.res.PastDeadline++
+					c.problem("API key %s (request %s) still exists %s after its deadline", v.Username, v.ID, now.Sub(v.ExpiresAt).Round(time.Millisecond))
+				}
+			}
 		case flows.KindServiceAccount:
 			if working[v.Username] {
 				if _, over := late([]app.GrantView{v}); over {

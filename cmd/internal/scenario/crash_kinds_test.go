@@ -16,7 +16,7 @@ import (
 // access-list entries find a leftover, a grant cut short and a grant kept
 // past its deadline, and accept what live grants explain.
 func TestCrashChecksOtherKinds(t *testing.T) {
-	r, err := rig.New(rig.Options{Slack: true, Flows: crashFlow + crashKindFlows, AtlasRoles: crashAtlasRoles})
+	r, err := rig.New(rig.Options{Slack: true, Flows: crashFlow + crashKindFlows, AtlasRoles: crashAtlasRoles, OrgOwner: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,11 +71,20 @@ func TestCrashChecksOtherKinds(t *testing.T) {
 		return &flows.Request{ID: flows.RequestID(id), Kind: flows.KindServiceAccount, Requester: bob, State: state, ExpiresAt: expires, Principal: "jit-bob-" + id}
 	}
 	rs = append(rs, sa("s1", flows.StateExpired, now.Add(-time.Minute)), sa("s2", flows.StateActive, now.Add(time.Minute)), sa("s3", flows.StateActive, now.Add(time.Minute)))
-	c.checkOtherKinds(rs, now)
-	if c.res.Orphans != 3 || c.res.Missing != 3 {
-		t.Fatalf("orphans %d, missing %d, want 3 and 3: %q", c.res.Orphans, c.res.Missing, c.res.Problems)
+	// API keys the same way: one left by an ended grant, one held, one made
+	// by hand, and an active grant without its key.
+	for _, desc := range []string{"jit-bob-k1 jitbot request k1 in prod", "jit-bob-k2 jitbot request k2 in prod", "terraform"} {
+		r.Atlas.AddAPIKey(atlastest.DefaultOrgID, desc, map[string][]string{rig.Project: {crashUIRole}})
 	}
-	for _, want := range []string{"holds [GROUP_READ_ONLY]", "ui-" + bob, "198.51.100.7/32", "n3", "jit-bob-s1", "grant s3"} {
+	key := func(id string, state flows.State) *flows.Request {
+		return &flows.Request{ID: flows.RequestID(id), Kind: flows.KindAPIKey, Requester: bob, State: state, ExpiresAt: now.Add(time.Minute), Principal: "jit-bob-" + id}
+	}
+	rs = append(rs, key("k1", flows.StateRevoked), key("k2", flows.StateActive), key("k3", flows.StateActive))
+	c.checkOtherKinds(rs, now)
+	if c.res.Orphans != 4 || c.res.Missing != 4 {
+		t.Fatalf("orphans %d, missing %d, want 4 and 4: %q", c.res.Orphans, c.res.Missing, c.res.Problems)
+	}
+	for _, want := range []string{"holds [GROUP_READ_ONLY]", "ui-" + bob, "198.51.100.7/32", "n3", "jit-bob-s1", "grant s3", "jit-bob-k1", "grant k3"} {
 		if !strings.Contains(strings.Join(c.res.Problems, "\n"), want) {
 			t.Errorf("no problem names %q: %q", want, c.res.Problems)
 		}
@@ -90,10 +99,11 @@ func TestCrashChecksOtherKinds(t *testing.T) {
 		app.ViewOf(network("n2", "198.51.100.8", flows.StateRevoking, late)),
 		app.ViewOf(network("n1", "198.51.100.7", flows.StateActive, now.Add(time.Minute))),
 		app.ViewOf(sa("s2", flows.StateActive, late)),
+		app.ViewOf(&flows.Request{ID: "k2", Kind: flows.KindAPIKey, State: flows.StateRevoking, ExpiresAt: late, Principal: "jit-bob-k2"}),
 	}
 	c.otherKindsPastDeadline(views, now.Add(-time.Hour))
-	if c.res.PastDeadline != 3 {
-		t.Fatalf("past deadline %d, want 3: %q", c.res.PastDeadline, c.res.Problems)
+	if c.res.PastDeadline != 4 {
+		t.Fatalf("past deadline %d, want 4: %q", c.res.PastDeadline, c.res.Problems)
 	}
 	// Come up after the deadline: counted from the start, not yet late.
 	c.res = &CrashResult{}
