@@ -82,6 +82,17 @@ func TestBrokenConfigs(t *testing.T) {
 			`j.yaml:31: flows[0].escalation[0].channel: "#dba oncall": a channel name (#dba-oncall) or id has no spaces`,
 			"j.yaml:32: flows[0].escalation[1].after: 20m is not after the tier before (30m): tiers are reached in order, each counted from when the request was made",
 		}},
+		{"approvals from groups", []edit{{"  dba: [dba-lead@example.com, dba-oncall@example.com]\n", "  dba: [dba-lead@example.com, dba-oncall@example.com]\n  security: [sec@example.com]\n"},
+			{"    approvers: [owners]\n", "    approvers: [owners]\n    approvals_from:\n      - {group: dba, count: 3}\n      - group: secops\n        count: 1\n      - {group: security, count: 0}\n"}}, []string{
+			"j.yaml:29: flows[0].approvals_from[0].count: 3 approvals from group dba, which has 2 members: it can never be met",
+			`j.yaml:30: flows[0].approvals_from[1].group: unknown group "secops"; define it under groups`,
+			"j.yaml:32: flows[0].approvals_from[2].count: must be at least 1",
+		}},
+		{"a group member whose requests are refused", []edit{{"  dba: [dba-lead@example.com, dba-oncall@example.com]\n", "  dba: [dba-lead@example.com, dba-oncall@example.com]\n  security: [sec@example.com]\n"},
+			{"    approvers: [owners]\n", "    approvals_from: [{group: dba, count: 1}, {group: security, count: 1}]\n"}}, []string{
+			"j.yaml:27: warning: flows[0].approvals_from: access flow prod-read needs 1 of dba and 1 of security, and nobody approves their own request: " +
+				"requests by sec@example.com are always refused, since the others cannot give them",
+		}},
 		{"a type error has a path", []edit{{"    approvers: [owners]\n", "    approvers: [owners]\n    approvals: one\n"}}, []string{
 			`j.yaml:27: flows[0].approvals: want a whole number, not "one"`,
 		}},

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestExplainApprovalsFrom: explain lists each group's approvals and its
+// members, and refuses a member whose request the others cannot approve.
+func TestExplainApprovalsFrom(t *testing.T) {
+	cfg := writeConfig(t, strings.Replace(policyYAML, "  eng: [alice@example.com, bob@example.com]\n",
+		"  eng: [alice@example.com, bob@example.com]\n  security: [sec1@example.com]\n", 1)+`  - name: dual
+    integration: prod
+    requesters: ["*"]
+    resources: ["Cluster0/hr/*"]
+    roles: [read]
+    approvals_from: [{group: dba, count: 1}, {group: security, count: 1}]
+`)
+	code, out := runCLI("explain", "-config", cfg, "carol@example.com", "prod/Cluster0/hr/people", "read")
+	for _, want := range []string{
+		"read goes through access flow dual:",
+		"approvals from each group (one person counts once, toward one group):",
+		"1 from group dba: dba-lead@example.com, dba2@example.com",
+		"1 from group security: sec1@example.com",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("exit %d, want %q in:\n%s", code, want, out)
+		}
+	}
+	if strings.Contains(out, "approval(s), from:") {
+		t.Fatalf("a flow of groups alone has no other approvers:\n%s", out)
+	}
+	// sec1 is security's only member: their own request cannot be approved.
+	code, out = runCLI("explain", "-config", cfg, "sec1@example.com", "prod/Cluster0/hr/people", "read")
+	if code != 1 || !strings.Contains(out, "Refused: access flow dual needs 1 of dba and 1 of security, but without sec1@example.com its groups can give at most 1") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
