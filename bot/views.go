@@ -64,6 +64,9 @@ func requestFields(r *flows.Request, v Viewer) []Field {
 	if why := r.DescribeRequirements(); why != "" {
 		fs = append(fs, Field{Label: "Needs", Value: why})
 	}
+	if r.RoutingNote != "" {
+		fs = append(fs, Field{Label: "Why", Value: r.RoutingNote})
+	}
 	return fs
 }
 

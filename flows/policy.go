@@ -77,6 +77,8 @@ type Flow struct {
 	ReasonMessage string
 	// ApprovalsFrom: approvals needed from each of several groups.
 	ApprovalsFrom []GroupApproval
+	// Hours is the flow's working-hours window (hours.go); nil: always open.
+	Hours *Hours
 	// Auth is how the database users of the flow sign in, and the templates
 	// that name them (passwordless.go); zero for a password.
 	Auth         DatabaseAuth

@@ -142,6 +142,7 @@ func Compile(spec PolicySpec, extra ...KindSpec) (*Policy, error) {
 			p.flows = append(p.flows, f)
 		}
 	}
+	p.checkHoursFlows(v)
 	if len(v.errs) > 0 {
 		return nil, v.errs
 	}
@@ -278,6 +279,7 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 	p.compileEscalation(v, at, fs, f)
 	p.compileConditions(v, at, fs, f)
 	p.compileApprovalsFrom(v, at, fs, f)
+	p.compileHours(v, at, fs, f)
 
 	if knownKind && kind.CheckFlow != nil && in != nil {
 		for _, fe := range kind.CheckFlow(fs, in) {

@@ -75,6 +75,8 @@ type FlowSpec struct {
 	ReasonMessage string
 	// ApprovalsFrom asks for approvals from each of several groups.
 	ApprovalsFrom []GroupApprovalSpec
+	// Hours is a working-hours window and what happens outside it (hours.go).
+	Hours *HoursSpec
 
 	// Database users without a password (kind database_user;
 	// passwordless.go): Auth is password (the default), oidc or aws_iam;

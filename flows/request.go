@@ -125,6 +125,10 @@ type Request struct {
 	// Requirements are the approvals needed from each of several groups
 	// (conditions.go); the quorum is reached only when they are met too.
 	Requirements []Requirement
+	// RoutingNote says why the request was routed as it was, when a
+	// condition changed its flow's usual route: "outside working hours: 2
+	// approvals" (hours.go). Shown on the cards.
+	RoutingNote string
 
 	// The grant.
 	Principal           string // what the grant creates in Atlas (a database user's name), decided before it is created

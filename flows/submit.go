@@ -100,6 +100,12 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Its working hours, judged now (hours.go): outside them, another
+	// route, said on the cards.
+	flow, note, err := policy.applyHours(flow, s.clock.Now())
+	if err != nil {
+		return nil, err
+	}
 	// What the flow says of this address or this person (passwordless.go).
 	flow, principal, err := flow.admit(integration, requester, in.Resource)
 	if err != nil {
@@ -176,7 +182,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		Reason: reason, Origin: in.Origin, Flow: flow.Name, PolicyHash: policy.Hash(), Approvers: approvers, Quorum: flow.Approvals,
 		MaxDuration: flow.MaxDuration, DenyReasonRequired: flow.RequireReason,
 		ExtendNeedsApproval: flow.ExtendRequiresApproval && !flow.AutoApprove,
-		ApprovalsChannel:    flow.ApprovalsChannel, Requirements: reqs,
+		ApprovalsChannel:    flow.ApprovalsChannel, Requirements: reqs, RoutingNote: note,
 		State: StatePending, CreatedAt: now, UpdatedAt: now, PendingUntil: now.Add(flow.PendingTTL),
 	}
 	r.planEscalation(flow, now, func(ps []Principal) []string {

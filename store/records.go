@@ -75,6 +75,8 @@ type requestRecord struct {
 	Tier                 int                `json:"tier,omitempty"`
 	// Approvals needed from each of several groups (flows/conditions.go).
 	Requirements []requirementRecord `json:"requirements,omitempty"`
+	// Why a condition changed the route (flows.Request.RoutingNote).
+	RoutingNote string `json:"routing_note,omitempty"`
 }
 
 type decisionRecord struct {
@@ -180,6 +182,7 @@ func toRecord(r *flows.Request) requestRecord {
 		EndedBy: r.EndedBy, EndReason: r.EndReason, EndedAt: r.EndedAt, GrantState: r.GrantState,
 		RemindApproversEvery: r.RemindApproversEvery, RemindApproversAt: r.RemindApproversAt,
 		Escalation: escalationToRecords(r.Escalation), Tier: r.Tier, Requirements: requirementsToRecords(r.Requirements),
+		RoutingNote: r.RoutingNote,
 	}
 	if len(r.Roles) == 1 {
 		rec.Role = r.Roles[0]
@@ -212,6 +215,7 @@ func (rec requestRecord) request() *flows.Request {
 		EndedBy: rec.EndedBy, EndReason: rec.EndReason, EndedAt: rec.EndedAt, GrantState: rec.GrantState,
 		RemindApproversEvery: rec.RemindApproversEvery, RemindApproversAt: rec.RemindApproversAt,
 		Escalation: escalationFromRecords(rec.Escalation), Tier: rec.Tier, Requirements: requirementsFromRecords(rec.Requirements),
+		RoutingNote: rec.RoutingNote,
 	}
 	if r.Kind == "" {
 		r.Kind = flows.KindDatabaseUser

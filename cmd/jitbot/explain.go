@@ -119,6 +119,9 @@ func writeExplanation(w io.Writer, ex *flows.Explanation) {
 			line += "; extending needs approval"
 		}
 		fmt.Fprintln(w, line)
+		if h := flows.DescribeHours(f); h != "" {
+			fmt.Fprintln(w, "  "+h)
+		}
 		for _, l := range flows.DescribeEscalation(f) {
 			fmt.Fprintln(w, "  "+l)
 		}

@@ -36,3 +36,14 @@ func TestExplainApprovalsFrom(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }
+
+// TestExplainHours: explain shows a flow's working hours and what happens
+// outside them.
+func TestExplainHours(t *testing.T) {
+	cfg := writeConfig(t, strings.Replace(policyYAML, "    approvers: [owners]\n",
+		"    approvers: [owners]\n    hours: {zone: Europe/Berlin, days: mon-fri, from: \"08:00\", to: \"18:00\", approvals: 2}\n", 1))
+	code, out := runCLI("explain", "-config", cfg, "carol@example.com", "prod/Cluster0/sales/orders", "read")
+	if want := "  working hours mon-fri 08:00-18:00 Europe/Berlin; outside them: 2 approvals\n"; code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("exit %d, want %q in:\n%s", code, want, out)
+	}
+}

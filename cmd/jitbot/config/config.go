@@ -92,6 +92,8 @@ type FlowFile struct {
 	ReasonMessage string `yaml:"reason_message"`
 	// Approvals from each of several groups (flows.FlowSpec.ApprovalsFrom).
 	ApprovalsFrom []GroupApprovalFile `yaml:"approvals_from"`
+	// A working-hours window (flows.HoursSpec).
+	Hours *HoursFile `yaml:"hours"`
 	// Database users without a password (flows.FlowSpec.Auth).
 	Auth         string `yaml:"auth"`
 	OIDCUsername string `yaml:"oidc_username"`
@@ -113,6 +115,17 @@ type FlowFile struct {
 type GroupApprovalFile struct {
 	Group string `yaml:"group"`
 	Count int    `yaml:"count"`
+}
+
+// HoursFile is a flow's working hours and what happens outside them.
+type HoursFile struct {
+	Zone      string `yaml:"zone"`
+	Days      string `yaml:"days"`
+	From      string `yaml:"from"`
+	To        string `yaml:"to"`
+	Outside   string `yaml:"outside"`
+	Flow      string `yaml:"flow"`
+	Approvals int    `yaml:"approvals"`
 }
 
 // EscalationFile is one escalation tier of a flow.
@@ -760,7 +773,7 @@ func (l *loader) check(f *File) *Config {
 			DefaultDuration: fl.DefaultDuration, MaxDuration: fl.MaxDuration, Approvers: fl.Approvers, Approvals: fl.Approvals,
 			AutoApprove: fl.AutoApprove, RequireReason: fl.RequireReason, ExtendRequiresApproval: fl.ExtendRequiresApproval,
 			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel, RemindAfter: fl.RemindAfter, Escalation: escalationSpecs(fl.Escalation),
-			ReasonPattern: fl.ReasonPattern, ReasonMessage: fl.ReasonMessage, ApprovalsFrom: groupApprovals(fl.ApprovalsFrom),
+			ReasonPattern: fl.ReasonPattern, ReasonMessage: fl.ReasonMessage, ApprovalsFrom: groupApprovals(fl.ApprovalsFrom), Hours: (*flows.HoursSpec)(fl.Hours),
 			Auth: fl.Auth, OIDCUsername: fl.OIDCUsername, AWSIAMARN: fl.AWSIAMARN,
 			AllowedCIDRs: fl.AllowedCIDRs, WidestPrefixV4: fl.WidestPrefixV4, WidestPrefixV6: fl.WidestPrefixV6, AllowPublic: fl.AllowPublic,
 			AllowStandingAccess: fl.AllowStandingAccess, AcceptNoBackstop: fl.AcceptNoBackstop,

@@ -93,6 +93,14 @@ func TestBrokenConfigs(t *testing.T) {
 			"j.yaml:27: warning: flows[0].approvals_from: access flow prod-read needs 1 of dba and 1 of security, and nobody approves their own request: " +
 				"requests by sec@example.com are always refused, since the others cannot give them",
 		}},
+		{"working hours", []edit{{"    approvers: [owners]\n", "    approvers: [owners]\n    hours:\n      zone: Europe/Berlinn\n      days: mon-fry\n      from: 8:00\n      to: \"18:00\"\n      flow: night\n"}}, []string{
+			`j.yaml:28: flows[0].hours.zone: unknown time zone "Europe/Berlinn"; use an IANA name such as Europe/Berlin or America/New_York`,
+			`j.yaml:29: flows[0].hours.days: "mon-fry": write days as mon, tue, wed, thu, fri, sat, sun, in ranges (mon-fri) or lists (mon,wed,fri)`,
+			`j.yaml:30: flows[0].hours.from: "8:00" is not a time of day: write HH:MM, 00:00 to 23:59 (quoted, so YAML reads it as text)`,
+		}},
+		{"working hours: an unknown flow", []edit{{"    approvers: [owners]\n", "    approvers: [owners]\n    hours: {zone: Europe/Berlin, days: mon-fri, from: \"08:00\", to: \"18:00\", flow: night}\n"}}, []string{
+			`j.yaml:27: flows[0].hours.flow: unknown access flow "night"`,
+		}},
 		{"a type error has a path", []edit{{"    approvers: [owners]\n", "    approvers: [owners]\n    approvals: one\n"}}, []string{
 			`j.yaml:27: flows[0].approvals: want a whole number, not "one"`,
 		}},
@@ -106,7 +114,7 @@ func TestBrokenConfigs(t *testing.T) {
 			"j.yaml:7: slack.bot_token: environment variable NOPE is not set",
 			"j.yaml:25: flows[0].max_duration: 7d is a week or more; Atlas deletes users at most a week ahead, so grants must be shorter",
 			"j.yaml:26: flows[0].colour: unknown key; the keys here are name, kind, integration, requesters, resources, roles, default_duration, " +
-				"max_duration, approvers, approvals, auto_approve, require_reason, extend_requires_approval, pending_ttl, approvals_channel, remind_after, escalation, reason_pattern, reason_message, approvals_from, " +
+				"max_duration, approvers, approvals, auto_approve, require_reason, extend_requires_approval, pending_ttl, approvals_channel, remind_after, escalation, reason_pattern, reason_message, approvals_from, hours, " +
 				"auth, oidc_username, aws_iam_arn, allowed_cidrs, widest_prefix_v4, widest_prefix_v6, allow_public, accept_no_backstop, allow_standing_access",
 			`j.yaml:27: flows[0].approvers: want a list, such as [a, b], not "owners"`,
 		}},
