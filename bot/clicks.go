@@ -55,6 +55,8 @@ func (e *Engine) Click(ctx context.Context, who Actor, a Action, in ClickInput) 
 		if r, err = svc.Cancel(ctx, a.RequestID, who.Email); err == nil {
 			reply = cardReply(Outcome(r, v, "Cancelled."))
 		}
+	case ActionAgain:
+		reply, err = e.againForm(ctx, svc, who, a.RequestID)
 	case ActionRotate:
 		if r, err = svc.Rotate(ctx, a.RequestID, who.Email); err == nil {
 			reply = cardReply(RotateOutcome(r, v, who.Platform, e.wording(who.Platform).Here))

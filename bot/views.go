@@ -374,6 +374,8 @@ func SummaryCard(r *flows.Request, v Viewer) Card {
 		if r.Extension != nil {
 			c.Actions = []Button{revokeButton(r, "Revoke")}
 		}
+	case offersAgain(r, v):
+		c.Actions = []Button{againButton(r)}
 	case r.State == flows.StateActive && r.Extension != nil && waitsFor(r, v, r.Extension.Approvals):
 		ext := ExtensionCard(r, r.Extension.Number, flows.Event{}, v)
 		c.Subtitle = ext.Subtitle
@@ -615,6 +617,9 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 			Status:   "Expired at " + v.FormatTime(ev.At),
 			Tone:     ToneMuted,
 		}
+		if offersAgain(r, v) {
+			c.Actions = []Button{againButton(r)}
+		}
 	case flows.EventRevoked:
 		c = Card{
 			Title:    "Access revoked: request " + string(r.ID),
@@ -622,6 +627,9 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 			Text:     endedText(r),
 			Status:   "Revoked by " + orSystem(r.EndedBy) + " at " + v.FormatTime(ev.At) + endReason(r),
 			Tone:     ToneMuted,
+		}
+		if offersAgain(r, v) {
+			c.Actions = []Button{againButton(r)}
 		}
 	case flows.EventRevokeFailed:
 		subtitle, text := stuckText(r, v)
