@@ -280,6 +280,7 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 	p.compileConditions(v, at, fs, f)
 	p.compileApprovalsFrom(v, at, fs, f)
 	p.compileHours(v, at, fs, f)
+	p.compileBreakGlass(v, at, fs, f)
 
 	if knownKind && kind.CheckFlow != nil && in != nil {
 		for _, fe := range kind.CheckFlow(fs, in) {
@@ -298,7 +299,7 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 	if f.Approvals < 0 {
 		v.add(at+".approvals", "must be at least 1")
 	}
-	if len(fs.Approvers) == 0 && !fs.AutoApprove && len(fs.ApprovalsFrom) == 0 {
+	if len(fs.Approvers) == 0 && !fs.AutoApprove && len(fs.ApprovalsFrom) == 0 && fs.BreakGlass == nil {
 		v.add(at+".approvers", "required unless auto_approve is true: use owners, integration-owners, user:<email> or group:<name>")
 	}
 	static := map[string]bool{}

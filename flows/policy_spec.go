@@ -77,6 +77,8 @@ type FlowSpec struct {
 	ApprovalsFrom []GroupApprovalSpec
 	// Hours is a working-hours window and what happens outside it (hours.go).
 	Hours *HoursSpec
+	// BreakGlass makes the flow a break-glass flow (breakglass.go).
+	BreakGlass *BreakGlassSpec
 
 	// Database users without a password (kind database_user;
 	// passwordless.go): Auth is password (the default), oidc or aws_iam;

@@ -129,6 +129,9 @@ type Request struct {
 	// condition changed its flow's usual route: "outside working hours: 2
 	// approvals" (hours.go). Shown on the cards.
 	RoutingNote string
+	// BreakGlass is the review of a break-glass use (breakglass.go); nil
+	// for every other request.
+	BreakGlass *Review
 
 	// The grant.
 	Principal           string // what the grant creates in Atlas (a database user's name), decided before it is created
@@ -165,6 +168,7 @@ func (r *Request) Clone() *Request {
 	c.Approvers = slices.Clone(r.Approvers)
 	c.Approvals = slices.Clone(r.Approvals)
 	c.Escalation = cloneSteps(r.Escalation)
+	c.BreakGlass = r.BreakGlass.clone()
 	c.Requirements = slices.Clone(r.Requirements)
 	for i := range c.Requirements {
 		c.Requirements[i].Members = slices.Clone(r.Requirements[i].Members)
@@ -184,6 +188,15 @@ func (r *Request) Clone() *Request {
 // DueAt is when the request next needs the sweeper: the pending TTL, a retry,
 // a reminder, the expiry or a backstop refresh. Zero means never.
 func (r *Request) DueAt() time.Time {
+	due := r.stateDueAt()
+	// A break-glass review is due whatever became of the grant (breakglass.go).
+	if at := r.reviewNudgeAt(); !at.IsZero() && (due.IsZero() || at.Before(due)) {
+		due = at
+	}
+	return due
+}
+
+func (r *Request) stateDueAt() time.Time {
 	switch r.State {
 	case StatePending:
 		due := r.PendingUntil

@@ -22,6 +22,9 @@ type SubmitInput struct {
 	// group), which is always refused: jitbot names identities from the
 	// flow (passwordless.go), never from what a request says.
 	Identity string
+	// BreakGlass asks for access at once through a break-glass flow
+	// (breakglass.go); only break-glass flows are matched then.
+	BreakGlass bool
 	// IdempotencyKey identifies the delivery (a Slack trigger id, a Teams
 	// activity id): a replay returns the request already made.
 	IdempotencyKey string
@@ -96,7 +99,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		}
 	}
 	tags := TargetTags{Project: cluster.ProjectTags, Cluster: cluster.Tags}
-	flow, err := policy.MatchTagged(requester, kind.Kind, in.Resource, tags, roles)
+	flow, err := policy.matchTagged(in.BreakGlass, requester, kind.Kind, in.Resource, tags, roles)
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +138,13 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		return nil, Errorf(EINVALID, "access flow %s requires a reason: say why you need access (a ticket or incident id helps)", flow.Name)
 	}
 	if err := flow.checkReasonPattern(reason); err != nil {
+		return nil, err
+	}
+	// Break-glass (breakglass.go): at once, once per window, reviewed.
+	flow, review, err := s.checkBreakGlass(ctx, flow, in.BreakGlass, requester, s.clock.Now(), func(ps []Principal) []string {
+		return s.resolveApprovers(policy, ps, integration, cluster, requester)
+	})
+	if err != nil {
 		return nil, err
 	}
 	approvers := s.approvers(policy, flow, integration, cluster, requester)
@@ -185,6 +195,10 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		ApprovalsChannel:    flow.ApprovalsChannel, Requirements: reqs, RoutingNote: note,
 		State: StatePending, CreatedAt: now, UpdatedAt: now, PendingUntil: now.Add(flow.PendingTTL),
 	}
+	if review != nil {
+		// The reviewers take part: they may see the request and revoke it.
+		r.BreakGlass, r.Approvers, r.MaxDuration = review, review.Reviewers, d // never extended
+	}
 	r.planEscalation(flow, now, func(ps []Principal) []string {
 		return s.resolveApprovers(policy, ps, integration, cluster, requester)
 	})
@@ -198,7 +212,12 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	}
 	s.log.InfoContext(ctx, "request submitted", "request_id", r.ID, "requester", requester, "kind", string(r.Kind), "resource", r.Resource.String(), "role", FormatRoles(r.Roles), "flow", flow.Name)
 	if flow.AutoApprove {
-		stored, err = s.transition(ctx, r.ID, func(r *Request, now time.Time) (Event, error) { return r.AutoApprove(now) })
+		stored, err = s.transition(ctx, r.ID, func(r *Request, now time.Time) (Event, error) {
+			if r.BreakGlass != nil {
+				return r.UseBreakGlass(now)
+			}
+			return r.AutoApprove(now)
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -77,6 +77,8 @@ type requestRecord struct {
 	Requirements []requirementRecord `json:"requirements,omitempty"`
 	// Why a condition changed the route (flows.Request.RoutingNote).
 	RoutingNote string `json:"routing_note,omitempty"`
+	// The review of a break-glass use (flows/breakglass.go).
+	BreakGlass *reviewRecord `json:"break_glass,omitempty"`
 }
 
 type decisionRecord struct {
@@ -182,7 +184,7 @@ func toRecord(r *flows.Request) requestRecord {
 		EndedBy: r.EndedBy, EndReason: r.EndReason, EndedAt: r.EndedAt, GrantState: r.GrantState,
 		RemindApproversEvery: r.RemindApproversEvery, RemindApproversAt: r.RemindApproversAt,
 		Escalation: escalationToRecords(r.Escalation), Tier: r.Tier, Requirements: requirementsToRecords(r.Requirements),
-		RoutingNote: r.RoutingNote,
+		RoutingNote: r.RoutingNote, BreakGlass: reviewToRecord(r.BreakGlass),
 	}
 	if len(r.Roles) == 1 {
 		rec.Role = r.Roles[0]
@@ -215,7 +217,7 @@ func (rec requestRecord) request() *flows.Request {
 		EndedBy: rec.EndedBy, EndReason: rec.EndReason, EndedAt: rec.EndedAt, GrantState: rec.GrantState,
 		RemindApproversEvery: rec.RemindApproversEvery, RemindApproversAt: rec.RemindApproversAt,
 		Escalation: escalationFromRecords(rec.Escalation), Tier: rec.Tier, Requirements: requirementsFromRecords(rec.Requirements),
-		RoutingNote: rec.RoutingNote,
+		RoutingNote: rec.RoutingNote, BreakGlass: rec.BreakGlass.review(),
 	}
 	if r.Kind == "" {
 		r.Kind = flows.KindDatabaseUser

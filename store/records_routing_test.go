@@ -1,7 +1,11 @@
 package store
 
 import (
+	"reflect"
 	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/flows"
 
 	"github.com/jitbot/jitbot/flows/flowstest"
 )
@@ -13,5 +17,13 @@ func TestRecordsKeepTheRoutingNote(t *testing.T) {
 	r.RoutingNote = "outside working hours: 2 approvals"
 	if got := toRecord(r).request().RoutingNote; got != r.RoutingNote {
 		t.Fatalf("routing note %q", got)
+	}
+	// And a break-glass review (flows/breakglass.go), every field of it.
+	r.BreakGlass = &flows.Review{Reviewers: []string{"sec@example.com"}, Channel: "#security", Due: flowstest.T0.Add(24 * time.Hour),
+		RemindEvery: 6 * time.Hour, RemindAt: flowstest.T0.Add(6 * time.Hour), Tier: 1, Overdue: true,
+		Escalation: []flows.EscalationStep{{At: flowstest.T0.Add(time.Hour), Approvers: []string{"ciso@example.com"}, Added: []string{"ciso@example.com"}}},
+		ReviewedBy: "ciso@example.com", ReviewedAt: flowstest.T0.Add(30 * time.Hour), Note: "checked the session"}
+	if got := toRecord(r).request().BreakGlass; !reflect.DeepEqual(got, r.BreakGlass) {
+		t.Fatalf("review %+v, want %+v", got, r.BreakGlass)
 	}
 }
