@@ -26,12 +26,15 @@ const (
 	VerbExtend  Verb = "extend"
 	VerbRotate  Verb = "rotate"
 	VerbAgain   Verb = "again" // submit what an ended request asked for, as a new request
-	VerbHelp    Verb = "help"
+	// VerbBreakGlass takes access at once through a break-glass flow
+	// (flows/breakglass.go), with the request's syntax.
+	VerbBreakGlass Verb = "breakglass"
+	VerbHelp       Verb = "help"
 )
 
 // verbs lists the subcommands people type, in the order Usage explains them.
 func verbs() []Verb {
-	return []Verb{VerbRequest, VerbNetwork, VerbList, VerbPending, VerbCancel, VerbRevoke, VerbExtend, VerbRotate, VerbAgain, VerbHelp}
+	return []Verb{VerbRequest, VerbNetwork, VerbList, VerbPending, VerbCancel, VerbRevoke, VerbExtend, VerbRotate, VerbAgain, VerbBreakGlass, VerbHelp}
 }
 
 // Command is one parsed access command. Only the fields its Verb uses are set.
@@ -81,6 +84,7 @@ func Usage() string {
 		"• revoke <id> [reason]: end access now",
 		"• extend <id> <duration>: keep access longer, e.g. extend abc123 30m",
 		"• rotate <id>: get a new password if you lost the first message",
+		"• breakglass <integration/cluster/database[/collection]> <role> <duration> <reason>: in an emergency, access at once without approval where a break-glass flow allows it (alerted and reviewed)",
 		"• again <id>: ask again for what an ended request asked for (the same resource, role, duration and reason)",
 		"• help: this text",
 		"Durations: 30m, 2h, 1h30m, 1d.",
@@ -105,6 +109,10 @@ func Parse(text string) (Command, error) {
 	switch verb {
 	case VerbRequest:
 		return parseRequest(rest)
+	case VerbBreakGlass:
+		cmd, err := parseRequest(rest)
+		cmd.Verb = VerbBreakGlass
+		return cmd, err
 	case VerbNetwork:
 		return parseNetwork(rest)
 	case VerbList, VerbPending:

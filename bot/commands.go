@@ -60,6 +60,13 @@ func (e *Engine) Run(ctx context.Context, who Actor, cmd Command, key string) Re
 		if r, err = svc.Extend(ctx, cmd.RequestID, who.Email, cmd.Duration); err == nil {
 			reply = cardReply(ExtendOutcome(r, v, cmd.Duration))
 		}
+	case VerbBreakGlass:
+		if r, err = svc.Submit(ctx, flows.SubmitInput{
+			Requester: who.Email, Kind: cmd.Kind, Resource: cmd.Resource, Roles: cmd.Roles, Duration: cmd.Duration, Reason: cmd.Reason,
+			Identity: cmd.Identity, Origin: who.Platform, IdempotencyKey: key, BreakGlass: true,
+		}); err == nil {
+			reply = cardReply(Outcome(r, v, "Break glass: access without approval. The owners, the admins and the reviewers were alerted; your credentials follow."))
+		}
 	case VerbAgain:
 		if r, err = svc.SubmitAgain(ctx, cmd.RequestID, who.Email, who.Platform, key); err == nil {
 			reply = cardReply(SubmittedCard(r, v))

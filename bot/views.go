@@ -67,6 +67,9 @@ func requestFields(r *flows.Request, v Viewer) []Field {
 	if r.RoutingNote != "" {
 		fs = append(fs, Field{Label: "Why", Value: r.RoutingNote})
 	}
+	if f, ok := breakGlassField(r, v); ok {
+		fs = append(fs, f)
+	}
 	return fs
 }
 
@@ -86,6 +89,9 @@ func requestTone(r *flows.Request) Tone {
 
 // approvedBy says who approved, and when the last of them did.
 func approvedBy(r *flows.Request, v Viewer) string {
+	if r.BreakGlass != nil {
+		return breakGlassMark
+	}
 	if len(r.Approvals) == 0 {
 		return "Approved automatically"
 	}
@@ -362,6 +368,9 @@ func SummaryCard(r *flows.Request, v Viewer) Card {
 		Status:   requesterStatus(r, v),
 		Tone:     requestTone(r),
 	}
+	if r.BreakGlass != nil {
+		c.Status = "BREAK-GLASS · " + c.Status
+	}
 	mine := v.Email != "" && v.Email == r.Requester
 	switch {
 	case r.State == flows.StatePending && mine:
@@ -376,6 +385,8 @@ func SummaryCard(r *flows.Request, v Viewer) Card {
 		}
 	case offersAgain(r, v):
 		c.Actions = []Button{againButton(r)}
+	case reviewsFor(r, v):
+		c.Actions = []Button{reviewButton(r)}
 	case r.State == flows.StateActive && r.Extension != nil && waitsFor(r, v, r.Extension.Approvals):
 		ext := ExtensionCard(r, r.Extension.Number, flows.Event{}, v)
 		c.Subtitle = ext.Subtitle
@@ -442,6 +453,9 @@ func CredentialsCard(r *flows.Request, creds flows.Credentials, rotated bool, v 
 	fields = append(fields,
 		Field{Label: "Access", Value: flows.DescribeAccess(r)},
 		Field{Label: "Expires", Value: v.FormatTime(r.ExpiresAt)})
+	if f, ok := breakGlassField(r, v); ok {
+		fields = append(fields, f)
+	}
 	c := Card{
 		Title:    "Access granted: request " + string(r.ID),
 		Subtitle: fmt.Sprintf("%s until %s", flows.DescribeAccess(r), v.FormatTime(r.ExpiresAt)),
@@ -530,6 +544,9 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		return systemCard(ev, v)
 	}
 	what := flows.DescribeAccess(r)
+	if c, ok := BreakGlassCard(n, v); ok {
+		return c, true
+	}
 	switch ev.Type {
 	case flows.EventSubmitted:
 		return ApprovalCard(r, v), true

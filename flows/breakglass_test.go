@@ -96,6 +96,7 @@ func TestBreakGlassUse(t *testing.T) {
 	}
 	if r.State != flows.StateActive || r.Flow != "prod-breakglass" || r.BreakGlass == nil || len(r.Approvals) != 0 ||
 		!slices.Equal(r.BreakGlass.Reviewers, []string{"sec1@example.com", "sec2@example.com"}) || r.MaxDuration != 30*time.Minute ||
+		!slices.Equal(r.Approvers, []string{"dba1@example.com", "dba2@example.com", "sec1@example.com", "sec2@example.com"}) ||
 		!r.BreakGlass.Due.Equal(r.CreatedAt.Add(24*time.Hour)) {
 		t.Fatalf("the use: %+v %+v", r, r.BreakGlass)
 	}
@@ -173,7 +174,7 @@ func TestBreakGlassReview(t *testing.T) {
 	}{
 		{"mallory@example.com", "fine", flows.ENOTFOUND, "there is no request"},
 		{"alice@example.com", "fine", flows.EFORBIDDEN, "nobody reviews their own"},
-		{"dba1@example.com", "fine", flows.ENOTFOUND, "there is no request"}, // alerted as an owner, not a reviewer: no participant
+		{"dba1@example.com", "fine", flows.EFORBIDDEN, "you are not among the reviewers"}, // an owner: alerted, may revoke, does not review
 		{"sec1@example.com", "  ", flows.EINVALID, "write a note"},
 	}
 	for _, tt := range refusals {

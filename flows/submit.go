@@ -196,8 +196,10 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		State: StatePending, CreatedAt: now, UpdatedAt: now, PendingUntil: now.Add(flow.PendingTTL),
 	}
 	if review != nil {
-		// The reviewers take part: they may see the request and revoke it.
-		r.BreakGlass, r.Approvers, r.MaxDuration = review, review.Reviewers, d // never extended
+		// The reviewers and the integration's owners, alerted, take part:
+		// they may see the request and revoke it.
+		owners := s.resolveApprovers(policy, []Principal{{Kind: IntegrationOwners}}, integration, cluster, requester)
+		r.BreakGlass, r.Approvers, r.MaxDuration = review, dedupe(append(slices.Clone(review.Reviewers), owners...)), d // never extended
 	}
 	r.planEscalation(flow, now, func(ps []Principal) []string {
 		return s.resolveApprovers(policy, ps, integration, cluster, requester)

@@ -62,8 +62,9 @@ func (b *Bot) blockActions(ctx context.Context, cb *slackgo.InteractionCallback)
 		}
 		key := clickKey(who, cb.TriggerID, act)
 		switch a.Kind {
-		case bot.ActionDeny, bot.ActionDenyExtension:
+		case bot.ActionDeny, bot.ActionDenyExtension, bot.ActionReview:
 			// Opening a form records nothing: the cache recognises a replay.
+			// A break-glass review asks for its note in the same form.
 			if !b.seen.Add(key, struct{}{}) {
 				b.log.InfoContext(ctx, "ignored a replayed click", "user_id", who.userID, "action_id", act.ActionID)
 				continue
@@ -103,9 +104,12 @@ func (b *Bot) openDenyForm(ctx context.Context, triggerID string, who actor, a b
 		})
 		return
 	}
+	if a.Kind == bot.ActionReview {
+		summary = "Review break-glass request " + string(a.RequestID) + "?"
+	}
 	if known && p.Email != "" {
 		if r, err := b.engine.Get(ctx, bot.Actor{Platform: Platform, Email: p.Email, Location: p.Loc, UserID: who.userID}, a.RequestID); err == nil {
-			st.Required = r.DenyReasonRequired
+			st.Required = r.DenyReasonRequired || a.Kind == bot.ActionReview
 			summary = denySummary(r, a)
 		}
 	}
@@ -128,7 +132,7 @@ func (b *Bot) submitDenyForm(ctx context.Context, cb *slackgo.InteractionCallbac
 		return nil
 	}
 	a, err := bot.ParseAction(st.Action)
-	if err != nil || (a.Kind != bot.ActionDeny && a.Kind != bot.ActionDenyExtension) {
+	if err != nil || (a.Kind != bot.ActionDeny && a.Kind != bot.ActionDenyExtension && a.Kind != bot.ActionReview) {
 		b.log.WarnContext(ctx, "deny form for no deny action", "action_id", st.Action)
 		return nil
 	}
@@ -137,6 +141,9 @@ func (b *Bot) submitDenyForm(ctx context.Context, cb *slackgo.InteractionCallbac
 		reason = strings.TrimSpace(cb.View.State.Values[fieldReason][fieldReason].Value)
 	}
 	if st.Required && reason == "" {
+		if a.Kind == bot.ActionReview {
+			return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: "Write a note: what you checked, and what you found."})
+		}
 		return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: "Say why you deny it: the requester sees your reason."})
 	}
 	if len(reason) > bot.MaxReasonLength {

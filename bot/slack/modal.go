@@ -343,13 +343,18 @@ func denyModal(st denyState, summary string) slackgo.ModalViewRequest {
 	input := slackgo.NewPlainTextInputBlockElement(plain("e.g. use the read replica instead", 150), fieldReason)
 	input.Multiline = true
 	input.MaxLength = bot.MaxReasonLength
-	hint := "The requester sees your reason."
-	reason := slackgo.NewInputBlock(fieldReason, plain("Reason", 2000), plain(hint, 2000), input)
+	hint, label, title, submit := "The requester sees your reason.", "Reason", "Deny access", "Deny"
+	if a, err := bot.ParseAction(st.Action); err == nil && a.Kind == bot.ActionReview {
+		// A break-glass review (flows/breakglass.go) asks for its note here.
+		hint, label, title, submit = "What you checked, and what you found: kept in the audit.", "Note", "Review break-glass", "Reviewed"
+		input.Placeholder = plain("e.g. checked the session: the failover of INC-9", 150)
+	}
+	reason := slackgo.NewInputBlock(fieldReason, plain(label, 2000), plain(hint, 2000), input)
 	reason.Optional = !st.Required
-	v := modal("Deny access",
+	v := modal(title,
 		slackgo.NewSectionBlock(mrkdwn(escape(summary), maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID("summary")),
 		reason)
-	v.Submit = plain("Deny", 24)
+	v.Submit = plain(submit, 24)
 	v.CallbackID = denyCallback
 	raw, _ := json.Marshal(st) // a struct of strings and bools always encodes
 	v.PrivateMetadata = string(raw)
@@ -358,6 +363,10 @@ func denyModal(st denyState, summary string) slackgo.ModalViewRequest {
 
 // denySummary says what the deny form is about.
 func denySummary(r *flows.Request, a bot.Action) string {
+	if a.Kind == bot.ActionReview {
+		return "Review break-glass request " + string(r.ID) + ": " + r.Requester + " took " + flows.FormatRoles(r.Roles) + " on " + r.Resource.String() +
+			" for " + flows.FormatDuration(r.Duration) + " without approval. Reason: " + r.Reason
+	}
 	if a.Kind == bot.ActionDenyExtension {
 		return "Deny extension " + strconv.Itoa(a.Extension) + " of request " + string(r.ID) + ": " + r.Requester + " asks to keep " + flows.FormatRoles(r.Roles) + " on " + r.Resource.String() + " longer."
 	}
