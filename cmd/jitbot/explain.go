@@ -86,6 +86,11 @@ func writeExplanation(w io.Writer, ex *flows.Explanation) {
 			fmt.Fprintf(tw, "  %s\tvia %s\troles %s\t%s\n", c.Flow.Name, c.Pattern, strings.Join(c.Flow.Roles, ", "), who)
 		}
 		_ = tw.Flush()
+		for _, c := range ex.Covering {
+			if bg := flows.DescribeBreakGlass(c.Flow); bg != "" {
+				fmt.Fprintf(w, "  %s is a %s\n", c.Flow.Name, bg)
+			}
+		}
 	}
 
 	for _, rt := range ex.Routes {

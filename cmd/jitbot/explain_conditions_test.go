@@ -47,3 +47,24 @@ func TestExplainHours(t *testing.T) {
 		t.Fatalf("exit %d, want %q in:\n%s", code, want, out)
 	}
 }
+
+// TestExplainBreakGlass: a break-glass flow covering the target is shown
+// with its rules; ordinary requests never go through it.
+func TestExplainBreakGlass(t *testing.T) {
+	cfg := writeConfig(t, policyYAML+`  - name: prod-breakglass
+    integration: prod
+    requesters: [group:eng]
+    resources: ["Cluster0/sales/*"]
+    roles: [readWrite]
+    break_glass: {reviewers: [group:dba], channel: "#security", review_within: 12h}
+`)
+	code, out := runCLI("explain", "-config", cfg, "alice@example.com", "prod/Cluster0/sales/orders", "readWrite")
+	for _, want := range []string{
+		"  prod-breakglass is a break-glass (breakglass ...): granted at once without approval, at most 1h, once per 1d per person; reviewed by group:dba within 12h (reminded every 3h); #security is alerted\n",
+		"readWrite goes through access flow prod-write:",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("exit %d, want %q in:\n%s", code, want, out)
+		}
+	}
+}

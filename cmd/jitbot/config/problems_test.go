@@ -101,6 +101,12 @@ func TestBrokenConfigs(t *testing.T) {
 		{"working hours: an unknown flow", []edit{{"    approvers: [owners]\n", "    approvers: [owners]\n    hours: {zone: Europe/Berlin, days: mon-fri, from: \"08:00\", to: \"18:00\", flow: night}\n"}}, []string{
 			`j.yaml:27: flows[0].hours.flow: unknown access flow "night"`,
 		}},
+		{"break-glass", []edit{{"    max_duration: 8h\n    approvers: [owners]\n", "    break_glass:\n      max_duration: 6h\n      reviewers: [owners, group:security]\n      escalation:\n        - after: 1h\n          approvers: [group:nope]\n"}}, []string{
+			"j.yaml:26: flows[0].break_glass.max_duration: 6h: break-glass access lasts 1m to 4h",
+			"j.yaml:27: flows[0].break_glass.reviewers[0]: owners: reviewers are named people: user:<email>, group:<name> or integration-owners",
+			`j.yaml:27: flows[0].break_glass.reviewers[1]: unknown group "security"; define it under groups`,
+			`j.yaml:30: flows[0].break_glass.escalation[0].approvers[0]: unknown group "nope"; define it under groups`,
+		}},
 		{"a type error has a path", []edit{{"    approvers: [owners]\n", "    approvers: [owners]\n    approvals: one\n"}}, []string{
 			`j.yaml:27: flows[0].approvals: want a whole number, not "one"`,
 		}},
@@ -114,7 +120,7 @@ func TestBrokenConfigs(t *testing.T) {
 			"j.yaml:7: slack.bot_token: environment variable NOPE is not set",
 			"j.yaml:25: flows[0].max_duration: 7d is a week or more; Atlas deletes users at most a week ahead, so grants must be shorter",
 			"j.yaml:26: flows[0].colour: unknown key; the keys here are name, kind, integration, requesters, resources, roles, default_duration, " +
-				"max_duration, approvers, approvals, auto_approve, require_reason, extend_requires_approval, pending_ttl, approvals_channel, remind_after, escalation, reason_pattern, reason_message, approvals_from, hours, " +
+				"max_duration, approvers, approvals, auto_approve, require_reason, extend_requires_approval, pending_ttl, approvals_channel, remind_after, escalation, reason_pattern, reason_message, approvals_from, hours, break_glass, " +
 				"auth, oidc_username, aws_iam_arn, allowed_cidrs, widest_prefix_v4, widest_prefix_v6, allow_public, accept_no_backstop, allow_standing_access",
 			`j.yaml:27: flows[0].approvers: want a list, such as [a, b], not "owners"`,
 		}},
