@@ -795,8 +795,7 @@ func (l *loader) check(f *File) *Config {
 			AutoApprove: fl.AutoApprove, RequireReason: fl.RequireReason, ExtendRequiresApproval: fl.ExtendRequiresApproval,
 			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel, RemindAfter: fl.RemindAfter, Escalation: escalationSpecs(fl.Escalation),
 			ReasonPattern: fl.ReasonPattern, ReasonMessage: fl.ReasonMessage, ApprovalsFrom: groupApprovals(fl.ApprovalsFrom), Hours: (*flows.HoursSpec)(fl.Hours),
-			BreakGlass: breakGlassSpec(fl.BreakGlass),
-			Auth:       fl.Auth, OIDCUsername: fl.OIDCUsername, AWSIAMARN: fl.AWSIAMARN,
+			BreakGlass: breakGlassSpec(fl.BreakGlass), Auth: fl.Auth, OIDCUsername: fl.OIDCUsername, AWSIAMARN: fl.AWSIAMARN,
 			AllowedCIDRs: fl.AllowedCIDRs, WidestPrefixV4: fl.WidestPrefixV4, WidestPrefixV6: fl.WidestPrefixV6, AllowPublic: fl.AllowPublic,
 			AllowStandingAccess: fl.AllowStandingAccess, AcceptNoBackstop: fl.AcceptNoBackstop,
 		})
