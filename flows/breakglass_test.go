@@ -84,9 +84,14 @@ func TestBreakGlassUse(t *testing.T) {
 		{"longer than allowed", "alice@example.com", "readWrite", 2 * time.Hour, "INC-1 down", "2h is longer than the 1h that access flow prod-breakglass allows"},
 		{"no reason", "alice@example.com", "readWrite", time.Hour, "", "access flow prod-breakglass requires a reason"},
 		{"a role it does not offer", "alice@example.com", "read", time.Hour, "INC-1", "role read is not offered"},
+		{"no break-glass flow there", "alice@example.com", "read", time.Hour, "INC-1", "no break-glass flow covers prod/Staging/x"},
 	}
 	for _, tt := range refusals {
-		if _, err := f.breakGlass(tt.requester, "prod/Cluster0/sales/customers", tt.role, tt.d, tt.reason); err == nil || !strings.Contains(err.Error(), tt.want) {
+		target := "prod/Cluster0/sales/customers"
+		if strings.HasPrefix(tt.name, "no break-glass") {
+			target = "prod/Staging/x"
+		}
+		if _, err := f.breakGlass(tt.requester, target, tt.role, tt.d, tt.reason); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v", tt.name, err)
 		}
 	}

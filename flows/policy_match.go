@@ -174,6 +174,9 @@ func (p *Policy) matchTagged(breakGlass bool, requester string, kind Kind, r Res
 		if _, ok := p.Integration(r.Integration); !ok {
 			return nil, Errorf(ENOTFOUND, "there is no integration %q", r.Integration)
 		}
+		if breakGlass {
+			return nil, Errorf(EFORBIDDEN, "no break-glass flow covers %s: ask for access the usual way (request ...)", r)
+		}
 		return nil, Errorf(EFORBIDDEN, "no access flow covers %s%s", r, p.uncovered(requester, r))
 	case len(admitted) == 0:
 		return nil, Errorf(EFORBIDDEN, "you are not among the requesters of the access flows that cover %s (%s)", r, flowNames(covering))
