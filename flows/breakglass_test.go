@@ -205,3 +205,25 @@ func TestBreakGlassReview(t *testing.T) {
 		t.Fatalf("a reviewed use nudged: %+v", rep)
 	}
 }
+
+// TestBreakGlassReviewFollowsThePolicyInForce: a reviewer a reload removes
+// can no longer review; one still named can.
+func TestBreakGlassReviewFollowsThePolicyInForce(t *testing.T) {
+	f := newFixture(t, withBreakGlass)
+	r, err := f.breakGlass("alice@example.com", "prod/Cluster0/sales/customers", "readWrite", time.Hour, "INC-9 primary down")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := testPolicy()
+	withBreakGlass(&spec, nil)
+	spec.Groups["security"] = []string{"sec1@example.com"} // sec2 leaves security
+	if err := f.svc.SetPolicy(mustCompile(t, spec)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Review(f.ctx, r.ID, "sec2@example.com", "fine"); flows.ErrorCode(err) != flows.EFORBIDDEN || !strings.Contains(err.Error(), "no longer a reviewer") {
+		t.Fatalf("a removed reviewer: %v", err)
+	}
+	if _, err := f.svc.Review(f.ctx, r.ID, "sec1@example.com", "checked the session"); err != nil {
+		t.Fatalf("a reviewer still named: %v", err)
+	}
+}
