@@ -21,6 +21,8 @@ const (
 	ActionRevoke           ActionKind = "revoke"
 	ActionCancel           ActionKind = "cancel"
 	ActionRotate           ActionKind = "rotate"
+	ActionAgain            ActionKind = "again"  // open the request form filled in as the request was
+	ActionReview           ActionKind = "review" // acknowledge a break-glass use, with a note
 )
 
 // Action is what a button carries: an opaque id naming an operation on a
@@ -39,7 +41,7 @@ const maxExtensionNumber = 100000
 
 // ID encodes the action as the opaque id a button carries:
 // approve:<id>, deny:<id>, approve-ext:<id>:<n>, deny-ext:<id>:<n>,
-// extend:<id>:<duration>, revoke:<id>, cancel:<id> or rotate:<id>.
+// extend:<id>:<duration>, revoke:<id>, cancel:<id>, rotate:<id>, again:<id> or review:<id>.
 func (a Action) ID() string {
 	switch a.Kind {
 	case ActionApproveExtension, ActionDenyExtension:
@@ -67,7 +69,7 @@ func ParseAction(s string) (Action, error) {
 	kind := ActionKind(parts[0])
 	want := 2
 	switch kind {
-	case ActionApprove, ActionDeny, ActionRevoke, ActionCancel, ActionRotate:
+	case ActionApprove, ActionDeny, ActionRevoke, ActionCancel, ActionRotate, ActionAgain, ActionReview:
 	case ActionApproveExtension, ActionDenyExtension, ActionExtend:
 		want = 3
 	default:

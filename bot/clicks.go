@@ -9,7 +9,8 @@ import (
 
 // ClickInput is what came with a click besides its action id.
 type ClickInput struct {
-	// Reason is what the person typed in the form a Deny button opened.
+	// Reason is what the person typed in the form a Deny button opened (or
+	// the note of a break-glass review).
 	Reason string
 }
 
@@ -54,6 +55,13 @@ func (e *Engine) Click(ctx context.Context, who Actor, a Action, in ClickInput) 
 	case ActionCancel:
 		if r, err = svc.Cancel(ctx, a.RequestID, who.Email); err == nil {
 			reply = cardReply(Outcome(r, v, "Cancelled."))
+		}
+	case ActionAgain:
+		reply, err = e.againForm(ctx, svc, who, a.RequestID)
+	case ActionReview:
+		// The note was asked for by the form the button opened.
+		if r, err = svc.Review(ctx, a.RequestID, who.Email, in.Reason); err == nil {
+			reply = cardReply(Outcome(r, v, "Review recorded: thank you."))
 		}
 	case ActionRotate:
 		if r, err = svc.Rotate(ctx, a.RequestID, who.Email); err == nil {

@@ -25,18 +25,22 @@ const (
 	VerbRevoke  Verb = "revoke"
 	VerbExtend  Verb = "extend"
 	VerbRotate  Verb = "rotate"
-	VerbHelp    Verb = "help"
+	VerbAgain   Verb = "again" // submit what an ended request asked for, as a new request
+	// VerbBreakGlass takes access at once through a break-glass flow
+	// (flows/breakglass.go), with the request's syntax.
+	VerbBreakGlass Verb = "breakglass"
+	VerbHelp       Verb = "help"
 )
 
 // verbs lists the subcommands people type, in the order Usage explains them.
 func verbs() []Verb {
-	return []Verb{VerbRequest, VerbNetwork, VerbList, VerbPending, VerbCancel, VerbRevoke, VerbExtend, VerbRotate, VerbHelp}
+	return []Verb{VerbRequest, VerbNetwork, VerbList, VerbPending, VerbCancel, VerbRevoke, VerbExtend, VerbRotate, VerbAgain, VerbBreakGlass, VerbHelp}
 }
 
 // Command is one parsed access command. Only the fields its Verb uses are set.
 type Command struct {
 	Verb      Verb
-	RequestID flows.RequestID // cancel, revoke, extend, rotate
+	RequestID flows.RequestID // cancel, revoke, extend, rotate, again
 	Kind      flows.Kind      // request (a database user; Atlas UI access), network (network access)
 	Resource  flows.Resource  // request, network
 	Roles     []string        // request: one, or several typed read,readWrite
@@ -88,6 +92,8 @@ func Usage() string {
 		"• revoke <id> [reason]: end access now",
 		"• extend <id> <duration>: keep access longer, e.g. extend abc123 30m",
 		"• rotate <id>: get a new password if you lost the first message",
+		"• breakglass <integration/cluster/database[/collection]> <role> <duration> <reason>: in an emergency, access at once without approval where a break-glass flow allows it (alerted and reviewed)",
+		"• again <id>: ask again for what an ended request asked for (the same resource, role, duration and reason)",
 		"• help: this text",
 		"Durations: 30m, 2h, 1h30m, 1d.",
 	}, "\n")
@@ -111,6 +117,10 @@ func Parse(text string) (Command, error) {
 	switch verb {
 	case VerbRequest:
 		return parseRequest(rest)
+	case VerbBreakGlass:
+		cmd, err := parseRequest(rest)
+		cmd.Verb = VerbBreakGlass
+		return cmd, err
 	case VerbNetwork:
 		return parseNetwork(rest)
 	case VerbList, VerbPending:
@@ -120,7 +130,7 @@ func Parse(text string) (Command, error) {
 		return Command{Verb: verb}, nil
 	case VerbHelp, "?":
 		return Command{Verb: VerbHelp}, nil
-	case VerbCancel, VerbRotate:
+	case VerbCancel, VerbRotate, VerbAgain:
 		id, rest, err := requestID(verb, rest, string(verb)+" <id>")
 		if err != nil {
 			return Command{}, err

@@ -78,7 +78,7 @@ func TestParseErrors(t *testing.T) {
 		{"reqest prod/Cluster0/sales read 1h", `unknown subcommand "reqest"; did you mean request?`},
 		{"lst", `unknown subcommand "lst"; did you mean list?`},
 		{"pend", `did you mean pending?`},
-		{"approve abc", `unknown subcommand "approve"; use request, network, list, pending, cancel, revoke, extend, rotate or help`},
+		{"approve abc", `unknown subcommand "approve"; use request, network, list, pending, cancel, revoke, extend, rotate, again, breakglass or help`},
 		{"request", "request needs a resource, a role and a duration: request <integration/cluster/database[/collection]> <role> <duration> [from <address>] [reason]"},
 		{"request prod/Cluster0/sales read", "request needs a resource, a role and a duration"},
 		{"request prod/Cluster0 read 1h", `resource "prod/Cluster0": want integration/cluster/database`},

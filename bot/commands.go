@@ -34,7 +34,12 @@ func (e *Engine) Run(ctx context.Context, who Actor, cmd Command, key string) Re
 	case VerbList:
 		var rs []*flows.Request
 		if rs, err = svc.Mine(ctx, who.Email); err == nil {
-			l := NewList("Your requests", "You have no requests under way. "+w.AskHint, rs, v)
+			// The latest that ended follow, to request again (again.go).
+			var ended []*flows.Request
+			if ended, err = svc.Recent(ctx, who.Email); err != nil {
+				break
+			}
+			l := NewList("Your requests", "You have no requests under way. "+w.AskHint, append(rs, ended...), v)
 			reply = Reply{List: &l}
 		}
 	case VerbPending:
@@ -54,6 +59,17 @@ func (e *Engine) Run(ctx context.Context, who Actor, cmd Command, key string) Re
 	case VerbExtend:
 		if r, err = svc.Extend(ctx, cmd.RequestID, who.Email, cmd.Duration); err == nil {
 			reply = cardReply(ExtendOutcome(r, v, cmd.Duration))
+		}
+	case VerbBreakGlass:
+		if r, err = svc.Submit(ctx, flows.SubmitInput{
+			Requester: who.Email, Kind: cmd.Kind, Resource: cmd.Resource, Roles: cmd.Roles, Duration: cmd.Duration, Reason: cmd.Reason,
+			Identity: cmd.Identity, Origin: who.Platform, IdempotencyKey: key, BreakGlass: true,
+		}); err == nil {
+			reply = cardReply(Outcome(r, v, "Break glass: access without approval. The owners, the admins and the reviewers were alerted; your credentials follow."))
+		}
+	case VerbAgain:
+		if r, err = svc.SubmitAgain(ctx, cmd.RequestID, who.Email, who.Platform, key); err == nil {
+			reply = cardReply(SubmittedCard(r, v))
 		}
 	case VerbRotate:
 		if r, err = svc.Rotate(ctx, cmd.RequestID, who.Email); err == nil {

@@ -24,6 +24,12 @@ type Service interface {
 	Mine(ctx context.Context, actor string) ([]*flows.Request, error)
 	Pending(ctx context.Context, actor string) ([]*flows.Request, error)
 	Options(ctx context.Context, actor string) ([]flows.Choice, error)
+	// Request again (flows/again.go).
+	Again(ctx context.Context, id flows.RequestID, actor string) (flows.SubmitInput, error)
+	SubmitAgain(ctx context.Context, id flows.RequestID, actor, origin, key string) (*flows.Request, error)
+	Recent(ctx context.Context, actor string) ([]*flows.Request, error)
+	// Break-glass reviews (flows/breakglass.go).
+	Review(ctx context.Context, id flows.RequestID, actor, note string) (*flows.Request, error)
 }
 
 var _ Service = (*flows.Service)(nil)

@@ -103,6 +103,10 @@ func (d *Dispatcher) sendChannelNotice(ctx context.Context, p Platform, dl flows
 	if n.Request == nil {
 		return nil, skip("the request is gone")
 	}
+	if n.Event.Type == flows.EventBrokeGlass { // breakglass.go
+		_, err := p.Post(ctx, dl.Recipient, BreakGlassChannelCard(n.Request, n.Event))
+		return nil, err
+	}
 	if n.Request.State != flows.StatePending {
 		return nil, skip("the request no longer waits")
 	}

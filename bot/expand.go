@@ -174,6 +174,8 @@ func (x *expansion) record(rec flows.AuditRecord) error {
 			x.cards(rec.Seq, n, ExtensionKind(ev.Extension))
 		case flows.EventApproversReminded:
 			x.nudges(rec.Seq, n)
+		case flows.EventBrokeGlass:
+			x.breakGlassChannel(rec.Seq, n)
 		case flows.EventEscalated:
 			if err := x.refreshes(rec.Seq, n); err != nil {
 				return err

@@ -13,6 +13,7 @@ type Overview struct {
 	Active  []ListItem // granted, being set up or being removed
 	Pending []ListItem // their requests waiting for approval
 	Waiting []ListItem // requests (or extensions) waiting for their approval
+	Ended   []ListItem // their latest requests whose access ended: Request again
 }
 
 // NewOverview sorts a person's requests (mine) and those waiting for them
@@ -47,7 +48,13 @@ func (e *Engine) Overview(ctx context.Context, who Actor) (Overview, error) {
 	if err != nil {
 		return Overview{}, err
 	}
-	return NewOverview(who.Viewer(), mine, waiting), nil
+	ended, err := svc.Recent(ctx, who.Email)
+	if err != nil {
+		return Overview{}, err
+	}
+	ov := NewOverview(who.Viewer(), mine, waiting)
+	ov.Ended = NewList("", "", ended, who.Viewer()).Items
+	return ov, nil
 }
 
 // Get reads a request who may see, for a platform that must describe it

@@ -37,6 +37,8 @@ type Reply struct {
 	// Form lists what the person may ask for, to be offered in the request
 	// form; never empty when set.
 	Form []flows.Choice
+	// Prefill, with Form, opens the form filled in (request again).
+	Prefill *Prefill
 	// Err is the refusal Card explains, for platforms that show refusals
 	// apart.
 	Err error

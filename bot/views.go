@@ -68,8 +68,9 @@ func requestFields(r *flows.Request, v Viewer) []Field {
 }
 
 // scheduleFields say when a scheduled grant is open, the ticket it names,
-// and how the request was routed (who is on call, or that PagerDuty or
-// Jira could not be asked): what the approvers judge by.
+// why the request was routed as it was (working hours, who is on call, or
+// that PagerDuty or Jira could not be asked), and a break-glass use's
+// review: what the approvers judge by.
 func scheduleFields(r *flows.Request, v Viewer) []Field {
 	var fs []Field
 	if w := r.Window(v.Location); w != "" {
@@ -79,7 +80,10 @@ func scheduleFields(r *flows.Request, v Viewer) []Field {
 		fs = append(fs, Field{Label: "Ticket", Value: r.Ticket})
 	}
 	if r.RoutingNote != "" {
-		fs = append(fs, Field{Label: "Routing", Value: r.RoutingNote})
+		fs = append(fs, Field{Label: "Why", Value: r.RoutingNote})
+	}
+	if f, ok := breakGlassField(r, v); ok {
+		fs = append(fs, f)
 	}
 	return fs
 }
@@ -100,6 +104,9 @@ func requestTone(r *flows.Request) Tone {
 
 // approvedBy says who approved, and when the last of them did.
 func approvedBy(r *flows.Request, v Viewer) string {
+	if r.BreakGlass != nil {
+		return breakGlassMark
+	}
 	if len(r.Approvals) == 0 {
 		return "Approved automatically"
 	}
@@ -386,6 +393,9 @@ func SummaryCard(r *flows.Request, v Viewer) Card {
 		Status:   requesterStatus(r, v),
 		Tone:     requestTone(r),
 	}
+	if r.BreakGlass != nil {
+		c.Status = "BREAK-GLASS · " + c.Status
+	}
 	mine := v.Email != "" && v.Email == r.Requester
 	switch {
 	case r.State == flows.StatePending && mine:
@@ -398,6 +408,10 @@ func SummaryCard(r *flows.Request, v Viewer) Card {
 		if r.Extension != nil {
 			c.Actions = []Button{revokeButton(r, "Revoke")}
 		}
+	case offersAgain(r, v):
+		c.Actions = []Button{againButton(r)}
+	case reviewsFor(r, v):
+		c.Actions = []Button{reviewButton(r)}
 	case r.State == flows.StateActive && r.Extension != nil && waitsFor(r, v, r.Extension.Approvals):
 		ext := ExtensionCard(r, r.Extension.Number, flows.Event{}, v)
 		c.Subtitle = ext.Subtitle
@@ -464,6 +478,9 @@ func CredentialsCard(r *flows.Request, creds flows.Credentials, rotated bool, v 
 	fields = append(fields,
 		Field{Label: "Access", Value: accessNamed(r)},
 		Field{Label: "Expires", Value: v.FormatTime(r.ExpiresAt)})
+	if f, ok := breakGlassField(r, v); ok {
+		fields = append(fields, f)
+	}
 	c := Card{
 		Title:    "Access granted: request " + string(r.ID),
 		Subtitle: fmt.Sprintf("%s until %s", flows.DescribeAccess(r), v.FormatTime(r.ExpiresAt)),
@@ -552,6 +569,9 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 		return systemCard(ev, v)
 	}
 	what := flows.DescribeAccess(r)
+	if c, ok := BreakGlassCard(n, v); ok {
+		return c, true
+	}
 	switch ev.Type {
 	case flows.EventSubmitted:
 		return ApprovalCard(r, v), true
@@ -639,6 +659,9 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 			Status:   "Expired at " + v.FormatTime(ev.At),
 			Tone:     ToneMuted,
 		}
+		if offersAgain(r, v) {
+			c.Actions = []Button{againButton(r)}
+		}
 	case flows.EventRevoked:
 		c = Card{
 			Title:    "Access revoked: request " + string(r.ID),
@@ -646,6 +669,9 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 			Text:     endedText(r),
 			Status:   "Revoked by " + orSystem(r.EndedBy) + " at " + v.FormatTime(ev.At) + endReason(r),
 			Tone:     ToneMuted,
+		}
+		if offersAgain(r, v) {
+			c.Actions = []Button{againButton(r)}
 		}
 	case flows.EventRevokeFailed:
 		subtitle, text := stuckText(r, v)

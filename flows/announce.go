@@ -90,5 +90,5 @@ func (s *Service) audience(ev Event, r *Request) []string {
 	case EventCredentialsUndelivered, EventOrphanDeleted, EventGrantMissing, EventGrantFinding:
 		return admins
 	}
-	return nil
+	return s.breakGlassAudience(ev, r)
 }

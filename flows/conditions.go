@@ -198,9 +198,55 @@ func (r *Request) DescribeRequirements() string {
 	if len(r.Requirements) == 0 {
 		return ""
 	}
+	return fmt.Sprintf("needs %s; %d of %d given", describeNeeds(r.Requirements), matched(r.Requirements, deciders(r.Approvals)), needed(r.Requirements))
+}
+
+// groupApprovers are the approver rules approvals_from adds: its groups.
+func (f *Flow) groupApprovers() []Principal {
+	var out []Principal
+	for _, g := range f.ApprovalsFrom {
+		out = append(out, Principal{Kind: Group, Name: g.Group})
+	}
+	return out
+}
+
+// groupsShortfall says why requester's request through f would be refused
+// for want of group approvals (Submit's rule: without the requester, the
+// groups' members must still be able to give them), or "" when it would not
+// or the policy cannot tell (a group Slack may enlarge).
+func (p *Policy) groupsShortfall(f *Flow, requester string) string {
+	if len(f.ApprovalsFrom) == 0 {
+		return ""
+	}
+	var reqs []Requirement
+	var everyone []string
+	for _, g := range f.ApprovalsFrom {
+		if len(p.userGroups[g.Group]) > 0 {
+			return ""
+		}
+		members := slices.DeleteFunc(slices.Clone(p.groups[g.Group]), func(e string) bool { return e == requester })
+		reqs = append(reqs, Requirement{Group: g.Group, Count: g.Count, Members: members})
+		everyone = append(everyone, members...)
+	}
+	if got, need := matched(reqs, dedupe(everyone)), needed(reqs); got < need {
+		return fmt.Sprintf("access flow %s needs %s, but without %s its groups can give at most %d", f.Name, describeNeeds(reqs), requester, got)
+	}
+	return ""
+}
+
+// describeNeeds is "1 of dba and 1 of security".
+func describeNeeds(reqs []Requirement) string {
 	var parts []string
-	for _, q := range r.Requirements {
+	for _, q := range reqs {
 		parts = append(parts, fmt.Sprintf("%d of %s", q.Count, q.Group))
 	}
-	return fmt.Sprintf("needs %s; %d of %d given", strings.Join(parts, " and "), matched(r.Requirements, deciders(r.Approvals)), needed(r.Requirements))
+	return strings.Join(parts, " and ")
+}
+
+func requirementsOf(f *Flow) []Requirement {
+	var out []Requirement
+	for _, g := range f.ApprovalsFrom {
+		out = append(out, Requirement{Group: g.Group, Count: g.Count})
+	}
+	return out
 }

@@ -126,3 +126,42 @@ func TestApprovalsFromGroups(t *testing.T) {
 		})
 	}
 }
+
+// TestApprovalsFromAfterReload: a reload keeps the groups' members
+// approvers of requests routed before it (unless they left the group), and
+// the policy warns about members whose own requests are always refused.
+func TestApprovalsFromAfterReload(t *testing.T) {
+	groups := func(s *flows.PolicySpec, _ *flows.Config) {
+		s.Groups["security"] = []string{"sec1@example.com", "sec2@example.com"}
+		s.Flows[0].Approvers = nil
+		s.Flows[0].ApprovalsFrom = []flows.GroupApprovalSpec{{Group: "dba", Count: 1}, {Group: "security", Count: 1}}
+	}
+	f := newFixture(t, groups)
+	r := f.mustSubmit("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour)
+	spec := testPolicy()
+	groups(&spec, nil)
+	spec.Groups["security"] = []string{"sec1@example.com"} // sec2 leaves security
+	spec.Admins = append(spec.Admins, "new-admin@example.com")
+	if err := f.svc.SetPolicy(mustCompile(t, spec)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.decide(r.ID, "sec2@example.com", true, ""); flows.ErrorCode(err) != flows.EFORBIDDEN || !strings.Contains(err.Error(), "no longer an approver") {
+		t.Fatalf("a member who left the group: %v", err)
+	}
+	if _, err := f.decide(r.ID, "dba1@example.com", true, ""); err != nil {
+		t.Fatalf("a dba, still in the group after the reload: %v", err)
+	}
+	if r, err := f.decide(r.ID, "sec1@example.com", true, ""); err != nil || r.State != flows.StateActive {
+		t.Fatalf("security, still in the group after the reload: %v %v", r, err)
+	}
+
+	// Warnings: sec1 alone in security cannot be approved by the others.
+	p := mustCompile(t, spec)
+	var got []string
+	for _, w := range p.Warnings() {
+		got = append(got, w.Error())
+	}
+	if len(got) != 1 || !strings.HasPrefix(got[0], "flows[0].approvals_from: ") || !strings.Contains(got[0], "requests by sec1@example.com are always refused") {
+		t.Fatalf("warnings: %q", got)
+	}
+}

@@ -134,6 +134,8 @@ func (s *Service) reauthorize(policy *Policy, r *Request, actor string, owners *
 	var cluster Cluster
 	// The tiers the request has reached are approvers too (escalate.go).
 	rules := append(slices.Clone(flow.Approvers), flow.tierApprovers(r.Tier)...)
+	// So are the members of the groups it needs approvals from (conditions.go).
+	rules = append(rules, flow.groupApprovers()...)
 	if r.Resource.Cluster != "" && slices.ContainsFunc(rules, func(p Principal) bool { return p.Kind == Owners }) {
 		if owners == nil {
 			return errNeedOwners

@@ -81,6 +81,10 @@ type Flow struct {
 	// the reason for a ticket, checked in Jira (tickets.go). nil: neither.
 	OnCall *OnCallRule
 	Ticket *TicketRule
+	// Hours is the flow's working-hours window (hours.go); nil: always open.
+	Hours *Hours
+	// BreakGlass marks a break-glass flow (breakglass.go): nil for others.
+	BreakGlass *BreakGlass
 	// Auth is how the database users of the flow sign in, and the templates
 	// that name them (passwordless.go); zero for a password.
 	Auth         DatabaseAuth

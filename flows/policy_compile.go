@@ -142,6 +142,7 @@ func Compile(spec PolicySpec, extra ...KindSpec) (*Policy, error) {
 			p.flows = append(p.flows, f)
 		}
 	}
+	p.checkHoursFlows(v)
 	if len(v.errs) > 0 {
 		return nil, v.errs
 	}
@@ -280,6 +281,8 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 	p.compileApprovalsFrom(v, at, fs, f)
 	p.compileOnCall(v, at, fs, f)
 	p.compileTicket(v, at, fs, f)
+	p.compileHours(v, at, fs, f)
+	p.compileBreakGlass(v, at, fs, f)
 
 	if knownKind && kind.CheckFlow != nil && in != nil {
 		for _, fe := range kind.CheckFlow(fs, in) {
@@ -298,7 +301,7 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 	if f.Approvals < 0 {
 		v.add(at+".approvals", "must be at least 1")
 	}
-	if len(fs.Approvers) == 0 && !fs.AutoApprove && len(fs.ApprovalsFrom) == 0 && fs.OnCall == nil {
+	if len(fs.Approvers) == 0 && !fs.AutoApprove && len(fs.ApprovalsFrom) == 0 && fs.OnCall == nil && fs.BreakGlass == nil {
 		v.add(at+".approvers", "required unless auto_approve is true: use owners, integration-owners, user:<email> or group:<name>")
 	}
 	static := map[string]bool{}

@@ -55,6 +55,17 @@ type Route struct {
 	// SelfExcluded: the person is among the approvers the policy names, and
 	// nobody approves their own request.
 	SelfExcluded bool
+	// Groups are the approvals needed from each of several groups
+	// (approvals_from), with the members the policy names.
+	Groups []GroupRule
+}
+
+// GroupRule is one group's approvals a route needs.
+type GroupRule struct {
+	Group       string
+	Count       int
+	People      []string // configured members, the requester left out
+	SlackGroups []string // Slack user groups whose members count too
 }
 
 // ApproverRule is one approver rule of a flow and the people it names.
@@ -129,6 +140,9 @@ func (p *Policy) Explain(person string, kind Kind, target string, roles []string
 		// extra approval, a range too wide, a passwordless user's name.
 		if f, _, err = f.admit(in, email, t); err != nil {
 			return err
+		}
+		if msg := p.groupsShortfall(f, email); msg != "" {
+			return Errorf(EFORBIDDEN, "%s", msg)
 		}
 		ex.Routes = append(ex.Routes, p.route(f, in, email, roles))
 		return nil
@@ -209,6 +223,10 @@ func (p *Policy) route(f *Flow, in *Integration, requester string, roles []strin
 			}
 		}
 		rt.Approvers = append(rt.Approvers, rule)
+	}
+	for _, g := range f.ApprovalsFrom {
+		rt.Groups = append(rt.Groups, GroupRule{Group: g.Group, Count: g.Count,
+			People: others(p.groups[g.Group]), SlackGroups: slices.Clone(p.userGroups[g.Group])})
 	}
 	return rt
 }

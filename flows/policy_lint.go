@@ -53,6 +53,9 @@ func (p *Policy) Warnings() []FieldError {
 		if msg := p.approvalShortfall(f); msg != "" {
 			ws.Add(at+".approvals", "%s", msg)
 		}
+		if msg := p.refusedGroupMembers(f); msg != "" {
+			ws.Add(at+".approvals_from", "%s", msg)
+		}
 	}
 	return ws
 }
@@ -94,8 +97,8 @@ func (k KindSpec) patternTarget(integration, g string) (Resource, error) {
 // are people the policy names (no owners, no Slack user group), and so are
 // the requesters, and nobody approves their own request.
 func (p *Policy) approvalShortfall(f *Flow) string {
-	if f.AutoApprove || f.OnCall != nil { // who is on call is known only when asked
-		return ""
+	if f.AutoApprove || f.OnCall != nil || len(f.Approvers) == 0 {
+		return "" // who is on call is known only when asked; approvals_from alone: refusedGroupMembers says who is short
 	}
 	people := func(ps []Principal) ([]string, bool) {
 		var out []string
@@ -132,4 +135,27 @@ func (p *Policy) approvalShortfall(f *Flow) string {
 	}
 	return fmt.Sprintf("access flow %s needs %d approvals, but its requesters are among its %d approvers and nobody approves their own request: "+
 		"at most %d can ever be given, so every request times out", f.Name, f.Approvals, len(approvers), best)
+}
+
+// refusedGroupMembers names the members of f's approvals_from groups who
+// may ask through f but whose every request is refused: without them, the
+// groups cannot give the approvals f needs. Only members can be short (a
+// requester outside the groups takes nothing from them), so only members
+// are judged; "" when none is, or the policy cannot tell.
+func (p *Policy) refusedGroupMembers(f *Flow) string {
+	var members []string
+	for _, g := range f.ApprovalsFrom {
+		members = append(members, p.groups[g.Group]...)
+	}
+	var short []string
+	for _, m := range dedupe(members) {
+		if admits, _ := p.admittedBy(f.Requesters, m); admits != "" && p.groupsShortfall(f, m) != "" {
+			short = append(short, m)
+		}
+	}
+	if len(short) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("access flow %s needs %s, and nobody approves their own request: requests by %s are always refused, since the others cannot give them",
+		f.Name, describeNeeds(requirementsOf(f)), strings.Join(short, ", "))
 }

@@ -142,13 +142,19 @@ func (p *Policy) Match(requester string, kind Kind, r Resource, roles []string) 
 // no flow covers the resource, the person is not among the requesters, or a
 // role is not offered. r is read as its integration wants it (Resolve).
 func (p *Policy) MatchTagged(requester string, kind Kind, r Resource, tags TargetTags, roles []string) (*Flow, error) {
+	return p.matchTagged(false, requester, kind, r, tags, roles)
+}
+
+// matchTagged is MatchTagged among the break-glass flows (breakGlass) or
+// the others: a break-glass flow is used only when asked for by name.
+func (p *Policy) matchTagged(breakGlass bool, requester string, kind Kind, r Resource, tags TargetTags, roles []string) (*Flow, error) {
 	r, err := p.Resolve(r)
 	if err != nil {
 		return nil, err
 	}
 	var covering, admitted, allowed []*Flow
 	for _, f := range p.flows {
-		if f.Kind != kind || f.Integration != r.Integration {
+		if f.Kind != kind || f.Integration != r.Integration || (f.BreakGlass != nil) != breakGlass {
 			continue
 		}
 		if _, ok := f.bestGlob(r, tags); !ok {
@@ -167,6 +173,9 @@ func (p *Policy) MatchTagged(requester string, kind Kind, r Resource, tags Targe
 	case len(covering) == 0:
 		if _, ok := p.Integration(r.Integration); !ok {
 			return nil, Errorf(ENOTFOUND, "there is no integration %q", r.Integration)
+		}
+		if breakGlass {
+			return nil, Errorf(EFORBIDDEN, "no break-glass flow covers %s: ask for access the usual way (request ...)", r)
 		}
 		return nil, Errorf(EFORBIDDEN, "no access flow covers %s%s", r, p.uncovered(requester, r))
 	case len(admitted) == 0:

@@ -80,6 +80,10 @@ type FlowSpec struct {
 	// (tickets.go).
 	OnCall *OnCallSpec
 	Ticket *TicketSpec
+	// Hours is a working-hours window and what happens outside it (hours.go).
+	Hours *HoursSpec
+	// BreakGlass makes the flow a break-glass flow (breakglass.go).
+	BreakGlass *BreakGlassSpec
 
 	// Database users without a password (kind database_user;
 	// passwordless.go): Auth is password (the default), oidc or aws_iam;

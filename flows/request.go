@@ -127,8 +127,9 @@ type Request struct {
 	Requirements []Requirement
 	// OnCallApprovers are the approvers made so for being on call
 	// (oncall.go), at submission or at their click; RoutingNote tells the
-	// cards how the request was routed (who is on call, or that PagerDuty
-	// could not say, or that Jira could not check the ticket).
+	// cards how the request was routed (outside working hours: hours.go;
+	// who is on call, or that PagerDuty could not say: oncall.go; that Jira
+	// could not check the ticket: tickets.go).
 	OnCallApprovers []string
 	RoutingNote     string
 	// Ticket is the ticket the reason names (tickets.go); EndsWithTicket
@@ -140,6 +141,9 @@ type Request struct {
 	// StartsAt is when a scheduled grant starts (scheduled.go); zero: when
 	// approved.
 	StartsAt time.Time
+	// BreakGlass is the review of a break-glass use (breakglass.go); nil
+	// for every other request.
+	BreakGlass *Review
 
 	// The grant.
 	Principal           string // what the grant creates in Atlas (a database user's name), decided before it is created
@@ -177,6 +181,7 @@ func (r *Request) Clone() *Request {
 	c.Approvals = slices.Clone(r.Approvals)
 	c.OnCallApprovers = slices.Clone(r.OnCallApprovers)
 	c.Escalation = cloneSteps(r.Escalation)
+	c.BreakGlass = r.BreakGlass.clone()
 	c.Requirements = slices.Clone(r.Requirements)
 	for i := range c.Requirements {
 		c.Requirements[i].Members = slices.Clone(r.Requirements[i].Members)
@@ -196,6 +201,15 @@ func (r *Request) Clone() *Request {
 // DueAt is when the request next needs the sweeper: the pending TTL, a retry,
 // a reminder, the expiry or a backstop refresh. Zero means never.
 func (r *Request) DueAt() time.Time {
+	due := r.stateDueAt()
+	// A break-glass review is due whatever became of the grant (breakglass.go).
+	if at := r.reviewNudgeAt(); !at.IsZero() && (due.IsZero() || at.Before(due)) {
+		due = at
+	}
+	return due
+}
+
+func (r *Request) stateDueAt() time.Time {
 	switch r.State {
 	case StatePending:
 		due := r.PendingUntil

@@ -22,6 +22,9 @@ type SubmitInput struct {
 	// group), which is always refused: jitbot names identities from the
 	// flow (passwordless.go), never from what a request says.
 	Identity string
+	// BreakGlass asks for access at once through a break-glass flow
+	// (breakglass.go); only break-glass flows are matched then.
+	BreakGlass bool
 	// IdempotencyKey identifies the delivery (a Slack trigger id, a Teams
 	// activity id): a replay returns the request already made.
 	IdempotencyKey string
@@ -99,7 +102,13 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		}
 	}
 	tags := TargetTags{Project: cluster.ProjectTags, Cluster: cluster.Tags}
-	flow, err := policy.MatchTagged(requester, kind.Kind, in.Resource, tags, roles)
+	flow, err := policy.matchTagged(in.BreakGlass, requester, kind.Kind, in.Resource, tags, roles)
+	if err != nil {
+		return nil, err
+	}
+	// Its working hours, judged now (hours.go): outside them, another
+	// route, said on the cards.
+	flow, note, err := policy.applyHours(flow, s.clock.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +145,16 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	}
 	if err := checkStart(in.StartAt, s.clock.Now()); err != nil {
 		return nil, err
+	}
+	// Break-glass (breakglass.go): at once, once per window, reviewed.
+	flow, review, err := s.checkBreakGlass(ctx, flow, in.BreakGlass, requester, s.clock.Now(), func(ps []Principal) []string {
+		return s.resolveApprovers(policy, ps, integration, cluster, requester)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if review != nil && !in.StartAt.IsZero() {
+		return nil, Errorf(EINVALID, "break-glass access starts at once: ask without a start time, or make a scheduled request through flow %s's usual route", flow.Name)
 	}
 	// A ticket named in the reason, checked in Jira (tickets.go).
 	ticket, ticketNote, err := s.checkTicket(ctx, flow, reason)
@@ -198,13 +217,19 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		MaxDuration: flow.MaxDuration, DenyReasonRequired: flow.RequireReason,
 		ExtendNeedsApproval: flow.ExtendRequiresApproval && !flow.AutoApprove,
 		ApprovalsChannel:    flow.ApprovalsChannel, Requirements: reqs,
-		OnCallApprovers: onCall, RoutingNote: joinNotes(routing, ticketNote), Ticket: ticket,
+		OnCallApprovers: onCall, RoutingNote: joinNotes(note, routing, ticketNote), Ticket: ticket,
 		EndsWithTicket: ticket != "" && flow.Ticket != nil && flow.Ticket.EndWhenResolved, StartsAt: in.StartAt,
 		State: StatePending, CreatedAt: now, UpdatedAt: now, PendingUntil: now.Add(flow.PendingTTL),
 	}
 	if r.Scheduled() && r.StartsAt.Before(r.PendingUntil) {
 		// Not approved by its start, it never starts.
 		r.PendingUntil = r.StartsAt
+	}
+	if review != nil {
+		// The reviewers and the integration's owners, alerted, take part:
+		// they may see the request and revoke it.
+		owners := s.resolveApprovers(policy, []Principal{{Kind: IntegrationOwners}}, integration, cluster, requester)
+		r.BreakGlass, r.Approvers, r.MaxDuration = review, dedupe(append(slices.Clone(review.Reviewers), owners...)), d // never extended
 	}
 	r.planEscalation(flow, now, func(ps []Principal) []string {
 		return s.resolveApprovers(policy, ps, integration, cluster, requester)
@@ -220,6 +245,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	s.log.InfoContext(ctx, "request submitted", "request_id", r.ID, "requester", requester, "kind", string(r.Kind), "resource", r.Resource.String(), "role", FormatRoles(r.Roles), "flow", flow.Name)
 	if autoApprove {
 		stored, err = s.transition(ctx, r.ID, func(r *Request, now time.Time) (Event, error) {
+			if r.BreakGlass != nil {
+				return r.UseBreakGlass(now)
+			}
 			ev, err := r.AutoApprove(now)
 			if !flow.AutoApprove {
 				ev.Message = "approved at once: " + requester + " is on call now (PagerDuty)"

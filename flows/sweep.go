@@ -122,7 +122,8 @@ func (s *Service) SweepFor(ctx context.Context, now time.Time, work SweepWork) (
 				tickets = append(tickets, r)
 			}
 		}
-		if p.timeOut || p.nudge || p.retry || p.remind || p.end {
+		p.review = r.ReviewNudgeDue(now) // a break-glass review, whatever the grant's state (breakglass.go)
+		if p.timeOut || p.nudge || p.retry || p.remind || p.end || p.review {
 			plans[id] = p
 			batch = append(batch, id)
 		}
@@ -169,6 +170,7 @@ type duePlan struct {
 	end     bool // an active grant to revoke (its expiry is before the next sweep, or planned early)
 	early   bool // planned early, to finish within Atlas's rate limit
 	retry   bool // a revocation to try again
+	review  bool // a break-glass review's reminder, tier or overdue notice
 	// expiresAt is the grant's expiry as read, for the report.
 	expiresAt time.Time
 }
@@ -195,6 +197,16 @@ func (s *Service) commitDue(ctx context.Context, now time.Time, ids []RequestID,
 		p := plans[r.ID]
 		clock := s.clock.Now()
 		var evs []Event
+		if p.review && r.ReviewNudgeDue(now) {
+			nudges, err := r.NudgeReview(now)
+			if err != nil {
+				return nil, err
+			}
+			for _, ev := range nudges {
+				evs = append(evs, ev)
+				res.notices = append(res.notices, Notice{Event: ev, Request: r.Clone()})
+			}
+		}
 		switch {
 		case p.timeOut:
 			ev, err := r.TimeOut(now)
@@ -264,7 +276,7 @@ func (s *Service) commitDue(ctx context.Context, now time.Time, ids []RequestID,
 				rep.TimedOut++
 			case EventReminder:
 				rep.Reminded++
-			case EventApproversReminded, EventEscalated:
+			case EventApproversReminded, EventEscalated, EventReviewReminded, EventReviewEscalated, EventReviewOverdue:
 				rep.Nudged++
 			default: // the start of a revocation
 				rep.Revocations++

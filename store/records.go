@@ -77,12 +77,15 @@ type requestRecord struct {
 	Requirements []requirementRecord `json:"requirements,omitempty"`
 	// On-call routing, tickets and scheduled access (flows/oncall.go,
 	// tickets.go, scheduled.go); absent in records written before them.
+	// RoutingNote also says why working hours changed the route (hours.go).
 	OnCallApprovers []string  `json:"oncall_approvers,omitempty"`
 	RoutingNote     string    `json:"routing_note,omitempty"`
 	Ticket          string    `json:"ticket,omitempty"`
 	EndsWithTicket  bool      `json:"ends_with_ticket,omitempty"`
 	TicketCheckAt   time.Time `json:"ticket_check_at,omitzero"`
 	StartsAt        time.Time `json:"starts_at,omitzero"`
+	// The review of a break-glass use (flows/breakglass.go).
+	BreakGlass *reviewRecord `json:"break_glass,omitempty"`
 }
 
 type decisionRecord struct {
@@ -189,7 +192,7 @@ func toRecord(r *flows.Request) requestRecord {
 		RemindApproversEvery: r.RemindApproversEvery, RemindApproversAt: r.RemindApproversAt,
 		Escalation: escalationToRecords(r.Escalation), Tier: r.Tier, Requirements: requirementsToRecords(r.Requirements),
 		OnCallApprovers: r.OnCallApprovers, RoutingNote: r.RoutingNote, Ticket: r.Ticket, EndsWithTicket: r.EndsWithTicket,
-		TicketCheckAt: r.TicketCheckAt, StartsAt: r.StartsAt,
+		TicketCheckAt: r.TicketCheckAt, StartsAt: r.StartsAt, BreakGlass: reviewToRecord(r.BreakGlass),
 	}
 	if len(r.Roles) == 1 {
 		rec.Role = r.Roles[0]
@@ -223,7 +226,7 @@ func (rec requestRecord) request() *flows.Request {
 		RemindApproversEvery: rec.RemindApproversEvery, RemindApproversAt: rec.RemindApproversAt,
 		Escalation: escalationFromRecords(rec.Escalation), Tier: rec.Tier, Requirements: requirementsFromRecords(rec.Requirements),
 		OnCallApprovers: rec.OnCallApprovers, RoutingNote: rec.RoutingNote, Ticket: rec.Ticket, EndsWithTicket: rec.EndsWithTicket,
-		TicketCheckAt: rec.TicketCheckAt, StartsAt: rec.StartsAt,
+		TicketCheckAt: rec.TicketCheckAt, StartsAt: rec.StartsAt, BreakGlass: rec.BreakGlass.review(),
 	}
 	if r.Kind == "" {
 		r.Kind = flows.KindDatabaseUser

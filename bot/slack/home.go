@@ -94,5 +94,8 @@ func homeBlocks(command string, ov bot.Overview) []slackgo.Block {
 	section("active", "Your access", "You have no access right now.", ov.Active)
 	section("pending", "Your pending requests", "No requests waiting.", ov.Pending)
 	section("waiting", "Waiting for your approval", "Nothing waits for you.", ov.Waiting)
+	if len(ov.Ended) > 0 {
+		section("ended", "Ended recently", "", ov.Ended) // each with Request again
+	}
 	return blocks
 }

@@ -42,6 +42,9 @@ type item struct {
 	// What the person chose in the form so far, when a choice of theirs
 	// asks for it to be laid out again (itemForm).
 	Selection *bot.Selection `json:"selection,omitempty"`
+	// Again is the request whose Request again button opened the form
+	// (itemForm): the form is filled in as it was.
+	Again string `json:"again,omitempty"`
 }
 
 func (it item) actor() actor {

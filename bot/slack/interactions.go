@@ -62,13 +62,20 @@ func (b *Bot) blockActions(ctx context.Context, cb *slackgo.InteractionCallback)
 		}
 		key := clickKey(who, cb.TriggerID, act)
 		switch a.Kind {
-		case bot.ActionDeny, bot.ActionDenyExtension:
+		case bot.ActionDeny, bot.ActionDenyExtension, bot.ActionReview:
 			// Opening a form records nothing: the cache recognises a replay.
+			// A break-glass review asks for its note in the same form.
 			if !b.seen.Add(key, struct{}{}) {
 				b.log.InfoContext(ctx, "ignored a replayed click", "user_id", who.userID, "action_id", act.ActionID)
 				continue
 			}
 			b.openDenyForm(ctx, cb.TriggerID, who, a)
+		case bot.ActionAgain:
+			if !b.seen.Add(key, struct{}{}) {
+				b.log.InfoContext(ctx, "ignored a replayed click", "user_id", who.userID, "action_id", act.ActionID)
+				continue
+			}
+			b.openAgainForm(ctx, cb.TriggerID, who, a)
 		default:
 			ref := cmp.Or(cb.TriggerID, act.ActionTs)
 			if _, err := b.receive(ctx, key, item{
@@ -97,9 +104,12 @@ func (b *Bot) openDenyForm(ctx context.Context, triggerID string, who actor, a b
 		})
 		return
 	}
+	if a.Kind == bot.ActionReview {
+		summary = "Review break-glass request " + string(a.RequestID) + "?"
+	}
 	if known && p.Email != "" {
 		if r, err := b.engine.Get(ctx, bot.Actor{Platform: Platform, Email: p.Email, Location: p.Loc, UserID: who.userID}, a.RequestID); err == nil {
-			st.Required = r.DenyReasonRequired
+			st.Required = r.DenyReasonRequired || a.Kind == bot.ActionReview
 			summary = denySummary(r, a)
 		}
 	}
@@ -122,7 +132,7 @@ func (b *Bot) submitDenyForm(ctx context.Context, cb *slackgo.InteractionCallbac
 		return nil
 	}
 	a, err := bot.ParseAction(st.Action)
-	if err != nil || (a.Kind != bot.ActionDeny && a.Kind != bot.ActionDenyExtension) {
+	if err != nil || (a.Kind != bot.ActionDeny && a.Kind != bot.ActionDenyExtension && a.Kind != bot.ActionReview) {
 		b.log.WarnContext(ctx, "deny form for no deny action", "action_id", st.Action)
 		return nil
 	}
@@ -131,6 +141,9 @@ func (b *Bot) submitDenyForm(ctx context.Context, cb *slackgo.InteractionCallbac
 		reason = strings.TrimSpace(cb.View.State.Values[fieldReason][fieldReason].Value)
 	}
 	if st.Required && reason == "" {
+		if a.Kind == bot.ActionReview {
+			return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: "Write a note: what you checked, and what you found."})
+		}
 		return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: "Say why you deny it: the requester sees your reason."})
 	}
 	if len(reason) > bot.MaxReasonLength {
@@ -182,6 +195,10 @@ func (b *Bot) fillRequestForm(ctx context.Context, a bot.Actor, err error, it it
 	var reply bot.Reply
 	if err != nil {
 		reply = b.engine.Refused(ctx, a, err)
+	} else if it.Again != "" && it.Selection == nil {
+		// Request again (again.go): the form filled in as the request was,
+		// if it is still this person's to ask again.
+		reply = b.engine.Click(ctx, a, bot.Action{Kind: bot.ActionAgain, RequestID: flows.RequestID(it.Again)}, bot.ClickInput{})
 	} else {
 		reply = b.engine.Run(ctx, a, bot.Command{Verb: bot.VerbForm}, "")
 	}
@@ -190,6 +207,8 @@ func (b *Bot) fillRequestForm(ctx context.Context, a bot.Actor, err error, it it
 	}
 	view := messageModal("Request access", "")
 	switch {
+	case len(reply.Form) > 0 && reply.Prefill != nil && it.Selection == nil:
+		view = prefilledModal(reply.Form, *reply.Prefill)
 	case len(reply.Form) > 0:
 		var sel bot.Selection
 		if it.Selection != nil {
@@ -248,4 +267,32 @@ func (b *Bot) submitRequestForm(ctx context.Context, cb *slackgo.InteractionCall
 		return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: "jitbot could not take that; nothing was done. Try again in a minute."})
 	}
 	return nil
+}
+
+// openAgainForm answers a click on Request again: like /access alone, it
+// opens a placeholder modal at once (the trigger expires in 3 s) and has
+// the inbox fill it in, from the old request as the engine reads it for
+// this person (only its requester may: anyone else learns nothing of it).
+func (b *Bot) openAgainForm(ctx context.Context, triggerID string, who actor, a bot.Action) {
+	octx, cancel := context.WithTimeout(ctx, ackBudget)
+	defer cancel()
+	resp, err := b.api.OpenViewContext(octx, triggerID, loadingModal())
+	if err != nil {
+		b.log.WarnContext(ctx, "could not open the request form", "user_id", who.userID, "request_id", a.RequestID, "err", err)
+		b.work.Go(ctx, "again form failed", func(ctx context.Context) {
+			b.tell(ctx, who, bot.Card{Title: "Could not open the request form", Text: "Slack did not open it in time; click Request again, or type: " +
+				b.cfg.Command + " again " + string(a.RequestID), Tone: bot.ToneWarning}, false)
+		})
+		return
+	}
+	it := item{Kind: itemForm, UserID: who.userID, ChannelID: who.channelID, ResponseURL: who.responseURL, FromHome: who.fromHome,
+		Ref: resp.View.ID, ViewID: resp.View.ID, Hash: resp.View.Hash, Again: string(a.RequestID)}
+	if _, err := b.receive(ctx, formKey(resp.View.ID), it); err != nil {
+		b.work.Go(ctx, "again form not taken", func(ctx context.Context) {
+			if err := b.send(ctx, b.call, answer{Kind: answerForm, UserID: who.userID, ViewID: resp.View.ID, Hash: resp.View.Hash,
+				View: mustJSON(messageModal("Request access", notTaken().Text))}); err != nil {
+				b.log.WarnContext(ctx, "could not say the request form was not taken", "user_id", who.userID, "err", err)
+			}
+		})
+	}
 }

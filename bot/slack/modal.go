@@ -110,6 +110,18 @@ func stateValue(state *slackgo.ViewState, field string) (block, value string) {
 // a kind or a resource dispatches an action that lays the form out again
 // (views.update).
 func requestModal(choices []flows.Choice, sel bot.Selection) slackgo.ModalViewRequest {
+	return filledModal(choices, sel, nil)
+}
+
+// prefilledModal is the request form filled in (request again): the
+// resource chosen and its inputs, all editable.
+func prefilledModal(choices []flows.Choice, p bot.Prefill) slackgo.ModalViewRequest {
+	return filledModal(choices, p.Selection, p.Values)
+}
+
+// filledModal is the request form with the inputs of the resource chosen
+// holding values (by bot.Field...), when they are among its options.
+func filledModal(choices []flows.Choice, sel bot.Selection, values map[string]string) slackgo.ModalViewRequest {
 	var offered []flows.Choice
 	for _, ch := range choices {
 		if len(bot.ChoiceValue(ch)) <= maxOptionValue {
@@ -170,7 +182,7 @@ func requestModal(choices []flows.Choice, sel bot.Selection) slackgo.ModalViewRe
 	} else {
 		value := bot.ChoiceValue(*form.Chosen)
 		st.Choice, st.ReasonRequired = value, form.ReasonRequired
-		blocks = append(blocks, choiceBlocks(form, value)...)
+		blocks = append(blocks, choiceBlocks(form, value, values)...)
 	}
 
 	v := modal("Request access", blocks...)
@@ -183,16 +195,18 @@ func requestModal(choices []flows.Choice, sel bot.Selection) slackgo.ModalViewRe
 
 // choiceBlocks are the inputs of the resource chosen (value): what it
 // needs typed, its roles, its durations and the reason.
-func choiceBlocks(form bot.Form, value string) []slackgo.Block {
+func choiceBlocks(form bot.Form, value string, values map[string]string) []slackgo.Block {
 	var blocks []slackgo.Block
 	if form.AskDatabase {
 		input := slackgo.NewPlainTextInputBlockElement(plain("e.g. sales", 150), fieldDatabase)
 		input.MaxLength = 63 // MongoDB's limit for database names
+		input.InitialValue = values[bot.FieldDatabase]
 		blocks = append(blocks, slackgo.NewInputBlock(fieldDatabase, plain("Database", 2000), plain("The cluster's flows cover any database: name the one you need.", 2000), input))
 	}
 	if form.AskCollection {
 		input := slackgo.NewPlainTextInputBlockElement(plain("e.g. orders", 150), fieldCollection)
 		input.MaxLength = 255 // MongoDB's limit for collection names
+		input.InitialValue = values[bot.FieldCollection]
 		in := slackgo.NewInputBlock(fieldCollection, plain("Collection", 2000), plain("Optional: limit access to one collection of the database.", 2000), input)
 		in.Optional = true
 		blocks = append(blocks, in)
@@ -200,6 +214,7 @@ func choiceBlocks(form bot.Form, value string) []slackgo.Block {
 	if form.AskAddress {
 		input := slackgo.NewPlainTextInputBlockElement(plain("e.g. 203.0.113.7 or 203.0.113.0/28", 150), fieldAddress)
 		input.MaxLength = 49 // the longest IPv6 range
+		input.InitialValue = values[bot.FieldAddress]
 		blocks = append(blocks, slackgo.NewInputBlock(fieldAddress, plain("Address", 2000), plain("The public address (or range) you connect from.", 2000), input))
 	}
 
@@ -209,8 +224,10 @@ func choiceBlocks(form bot.Form, value string) []slackgo.Block {
 		roleOptions = append(roleOptions, slackgo.NewOptionBlockObject(r, plain(r, maxOptionText), nil))
 	}
 	role := slackgo.NewOptionsSelectBlockElement(slackgo.OptTypeStatic, plain("Choose a role", maxOptionText), roleBlock, roleOptions...)
-	if len(roleOptions) == 1 {
-		role.InitialOption = roleOptions[0]
+	for _, o := range roleOptions {
+		if len(roleOptions) == 1 || o.Value == values[bot.FieldRole] {
+			role.InitialOption = o
+		}
 	}
 	blocks = append(blocks, slackgo.NewInputBlock(roleBlock, plain("Role", 2000), plain("Read-only roles are approved faster.", 2000), role))
 
@@ -220,7 +237,7 @@ func choiceBlocks(form bot.Form, value string) []slackgo.Block {
 	for _, d := range form.Durations {
 		o := slackgo.NewOptionBlockObject(flows.FormatDuration(d), plain(flows.FormatDuration(d), maxOptionText), nil)
 		durOptions = append(durOptions, o)
-		if d == form.Default {
+		if (d == form.Default && initial == nil) || o.Value == values[bot.FieldDuration] {
 			initial = o
 		}
 	}
@@ -231,6 +248,7 @@ func choiceBlocks(form bot.Form, value string) []slackgo.Block {
 	reasonInput := slackgo.NewPlainTextInputBlockElement(plain("e.g. INC-123: debugging the nightly export", 150), fieldReason)
 	reasonInput.Multiline = true
 	reasonInput.MaxLength = bot.MaxReasonLength
+	reasonInput.InitialValue = values[bot.FieldReason]
 	hint := "A ticket or incident id helps your approvers."
 	if form.ReasonRequired {
 		hint = "Required for this resource. " + hint
@@ -325,13 +343,18 @@ func denyModal(st denyState, summary string) slackgo.ModalViewRequest {
 	input := slackgo.NewPlainTextInputBlockElement(plain("e.g. use the read replica instead", 150), fieldReason)
 	input.Multiline = true
 	input.MaxLength = bot.MaxReasonLength
-	hint := "The requester sees your reason."
-	reason := slackgo.NewInputBlock(fieldReason, plain("Reason", 2000), plain(hint, 2000), input)
+	hint, label, title, submit := "The requester sees your reason.", "Reason", "Deny access", "Deny"
+	if a, err := bot.ParseAction(st.Action); err == nil && a.Kind == bot.ActionReview {
+		// A break-glass review (flows/breakglass.go) asks for its note here.
+		hint, label, title, submit = "What you checked, and what you found: kept in the audit.", "Note", "Review break-glass", "Reviewed"
+		input.Placeholder = plain("e.g. checked the session: the failover of INC-9", 150)
+	}
+	reason := slackgo.NewInputBlock(fieldReason, plain(label, 2000), plain(hint, 2000), input)
 	reason.Optional = !st.Required
-	v := modal("Deny access",
+	v := modal(title,
 		slackgo.NewSectionBlock(mrkdwn(escape(summary), maxSectionText), nil, nil, slackgo.SectionBlockOptionBlockID("summary")),
 		reason)
-	v.Submit = plain("Deny", 24)
+	v.Submit = plain(submit, 24)
 	v.CallbackID = denyCallback
 	raw, _ := json.Marshal(st) // a struct of strings and bools always encodes
 	v.PrivateMetadata = string(raw)
@@ -340,6 +363,10 @@ func denyModal(st denyState, summary string) slackgo.ModalViewRequest {
 
 // denySummary says what the deny form is about.
 func denySummary(r *flows.Request, a bot.Action) string {
+	if a.Kind == bot.ActionReview {
+		return "Review break-glass request " + string(r.ID) + ": " + r.Requester + " took " + flows.FormatRoles(r.Roles) + " on " + r.Resource.String() +
+			" for " + flows.FormatDuration(r.Duration) + " without approval. Reason: " + r.Reason
+	}
 	if a.Kind == bot.ActionDenyExtension {
 		return "Deny extension " + strconv.Itoa(a.Extension) + " of request " + string(r.ID) + ": " + r.Requester + " asks to keep " + flows.FormatRoles(r.Roles) + " on " + r.Resource.String() + " longer."
 	}

@@ -237,6 +237,16 @@ func renderButtons(buttons []bot.Button) []actionButton {
 			}
 			out = append(out, actionButton{Type: "Action.ShowCard", Title: b.Label,
 				Card: &adaptiveCard{Type: "AdaptiveCard", Body: []element{reason}, Actions: []actionButton{submit}}})
+		case a.Kind == bot.ActionReview:
+			// A break-glass review (flows/breakglass.go): its note, required.
+			note := element{
+				Type: "Input.Text", ID: inputReason, Label: "Note: what you checked, and what you found (kept in the audit)",
+				Placeholder: "e.g. checked the session: the failover of INC-9", IsMultiline: true, MaxLength: bot.MaxReasonLength,
+				IsRequired: true, ErrorMessage: "Write a note.",
+			}
+			submit.Title, submit.AssociatedInputs = "Reviewed", ""
+			out = append(out, actionButton{Type: "Action.ShowCard", Title: b.Label,
+				Card: &adaptiveCard{Type: "AdaptiveCard", Body: []element{note}, Actions: []actionButton{submit}}})
 		case b.Confirm != "":
 			confirm := richText(run(b.Confirm))
 			submit.Title = "Confirm"

@@ -324,6 +324,14 @@ func (b *Bot) deliver(ctx context.Context, act schema.Activity, reply bot.Reply)
 		b.replyCard(ctx, act, *reply.Card)
 	case reply.List != nil:
 		b.replyList(ctx, act, *reply.List)
+	case len(reply.Form) > 0 && reply.Prefill != nil:
+		// Request again: the second card, filled in as the request was.
+		form := bot.NewForm(reply.Form, reply.Prefill.Selection)
+		if form.Chosen == nil {
+			b.reply(ctx, act, cardActivity("Request access", requestForm(reply.Form)))
+			return
+		}
+		b.reply(ctx, act, cardActivity("Request access", requestDetails(form, reply.Prefill.Values, nil)))
 	case len(reply.Form) > 0:
 		b.reply(ctx, act, cardActivity("Request access", requestForm(reply.Form)))
 	}

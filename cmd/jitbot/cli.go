@@ -404,7 +404,10 @@ func (e *env) auditSub(ctx context.Context, sub string, args []string) error {
 		sinceHelp = "refused: the chain is verified from its first record"
 	}
 	since := fs.String("since", "", sinceHelp)
-	var against *string
+	var against, breakGlass *string
+	if sub == "export" {
+		breakGlass = fs.String("break-glass", "", "only break-glass uses and their reviews, in this review state: all, open, overdue or reviewed (auditbreakglass.go)")
+	}
 	if sub == "verify" {
 		against = fs.String("against", "", "also check the chain against a sink's copy of the streamed events (JSON lines, as a webhook receiver saves them)")
 	}
@@ -413,6 +416,29 @@ func (e *env) auditSub(ctx context.Context, sub string, args []string) error {
 	}
 	if sub == "verify" && *since != "" {
 		return usageErr("audit verify: -since does not apply: the chain is verified from its first record")
+	}
+	// export writes to stdout, or with -break-glass through a pipe
+	// filtered on its way there (auditbreakglass.go).
+	export := func(write func(io.Writer) error) error { return write(e.stdout) }
+	if breakGlass != nil && *breakGlass != "" {
+		if err := checkBreakGlassState(*breakGlass); err != nil {
+			return usageErr("audit export: %v", err)
+		}
+		export = func(write func(io.Writer) error) error {
+			pr, pw := io.Pipe()
+			done := make(chan error, 1)
+			go func() {
+				err := filterBreakGlass(pr, e.stdout, *breakGlass)
+				pr.CloseWithError(err) // a writer still writing stops
+				done <- err
+			}()
+			err := write(pw)
+			pw.CloseWithError(err)
+			if ferr := <-done; err == nil {
+				err = ferr
+			}
+			return err
+		}
 	}
 	from, err := app.ParseSince(*since, time.Now())
 	if err != nil {
@@ -426,7 +452,7 @@ func (e *env) auditSub(ctx context.Context, sub string, args []string) error {
 		return err
 	} else if c != nil {
 		if sub == "export" {
-			return c.ExportAudit(ctx, from, e.stdout)
+			return export(func(w io.Writer) error { return c.ExportAudit(ctx, from, w) })
 		}
 		if against != nil && *against != "" {
 			verify := func() error { _, err := c.VerifyAudit(ctx); return err }
@@ -445,8 +471,10 @@ func (e *env) auditSub(ctx context.Context, sub string, args []string) error {
 	}
 	defer db.Close()
 	if sub == "export" {
-		enc := json.NewEncoder(e.stdout)
-		return db.Audit(ctx, from, func(r flows.AuditRecord) error { return enc.Encode(app.LineOf(r)) })
+		return export(func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			return db.Audit(ctx, from, func(r flows.AuditRecord) error { return enc.Encode(app.LineOf(r)) })
+		})
 	}
 	if against != nil && *against != "" {
 		verify := func() error { _, err := db.VerifyAudit(ctx); return err }

@@ -86,6 +86,11 @@ func writeExplanation(w io.Writer, ex *flows.Explanation) {
 			fmt.Fprintf(tw, "  %s\tvia %s\troles %s\t%s\n", c.Flow.Name, c.Pattern, strings.Join(c.Flow.Roles, ", "), who)
 		}
 		_ = tw.Flush()
+		for _, c := range ex.Covering {
+			if bg := flows.DescribeBreakGlass(c.Flow); bg != "" {
+				fmt.Fprintf(w, "  %s is a %s\n", c.Flow.Name, bg)
+			}
+		}
 	}
 
 	for _, rt := range ex.Routes {
@@ -94,9 +99,17 @@ func writeExplanation(w io.Writer, ex *flows.Explanation) {
 		if f.AutoApprove {
 			fmt.Fprintln(w, "  approved at once (auto_approve): nobody is asked")
 		} else {
-			fmt.Fprintf(w, "  %d approval(s), from:\n", f.Approvals)
+			if len(rt.Approvers) > 0 {
+				fmt.Fprintf(w, "  %d approval(s), from:\n", f.Approvals)
+			}
 			for _, a := range rt.Approvers {
 				fmt.Fprintf(w, "    %s\n", approverLine(a))
+			}
+			if len(rt.Groups) > 0 {
+				fmt.Fprintln(w, "  approvals from each group (one person counts once, toward one group):")
+			}
+			for _, g := range rt.Groups {
+				fmt.Fprintf(w, "    %s\n", groupLine(g))
 			}
 			if rt.SelfExcluded {
 				fmt.Fprintf(w, "  %s is among them, but nobody approves their own request\n", ex.Person)
@@ -111,6 +124,9 @@ func writeExplanation(w io.Writer, ex *flows.Explanation) {
 			line += "; extending needs approval"
 		}
 		fmt.Fprintln(w, line)
+		if h := flows.DescribeHours(f); h != "" {
+			fmt.Fprintln(w, "  "+h)
+		}
 		for _, l := range flows.DescribeEscalation(f) {
 			fmt.Fprintln(w, "  "+l)
 		}
@@ -146,4 +162,16 @@ func approverLine(a flows.ApproverRule) string {
 		return fmt.Sprintf("integration-owners: %s%s", people, slack)
 	}
 	return fmt.Sprintf("%s: %s%s", a.Rule, people, slack)
+}
+
+// groupLine says what one approvals_from group must give, and who is in it.
+func groupLine(g flows.GroupRule) string {
+	people := "nobody the policy names"
+	if len(g.People) > 0 {
+		people = strings.Join(g.People, ", ")
+	}
+	if len(g.SlackGroups) > 0 {
+		people += ", and the members of Slack user group(s) @" + strings.Join(g.SlackGroups, ", @") + " (read from Slack while jitbot runs)"
+	}
+	return fmt.Sprintf("%d from group %s: %s", g.Count, g.Group, people)
 }

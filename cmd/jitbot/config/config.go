@@ -101,6 +101,10 @@ type FlowFile struct {
 	ReasonMessage string `yaml:"reason_message"`
 	// Approvals from each of several groups (flows.FlowSpec.ApprovalsFrom).
 	ApprovalsFrom []GroupApprovalFile `yaml:"approvals_from"`
+	// A working-hours window (flows.HoursSpec).
+	Hours *HoursFile `yaml:"hours"`
+	// A break-glass flow (flows.BreakGlassSpec).
+	BreakGlass *BreakGlassFile `yaml:"break_glass"`
 	// Database users without a password (flows.FlowSpec.Auth).
 	Auth         string `yaml:"auth"`
 	OIDCUsername string `yaml:"oidc_username"`
@@ -142,6 +146,36 @@ type TicketFile struct {
 	Projects        []string `yaml:"projects"`
 	OnOutage        string   `yaml:"on_outage"`
 	EndWhenResolved bool     `yaml:"end_when_resolved"`
+}
+
+// HoursFile is a flow's working hours and what happens outside them.
+type HoursFile struct {
+	Zone      string `yaml:"zone"`
+	Days      string `yaml:"days"`
+	From      string `yaml:"from"`
+	To        string `yaml:"to"`
+	Outside   string `yaml:"outside"`
+	Flow      string `yaml:"flow"`
+	Approvals int    `yaml:"approvals"`
+}
+
+// BreakGlassFile makes a flow a break-glass flow.
+type BreakGlassFile struct {
+	MaxDuration  string           `yaml:"max_duration"`
+	OncePer      string           `yaml:"once_per"`
+	Reviewers    []string         `yaml:"reviewers"`
+	ReviewWithin string           `yaml:"review_within"`
+	RemindAfter  string           `yaml:"remind_after"`
+	Escalation   []EscalationFile `yaml:"escalation"`
+	Channel      string           `yaml:"channel"`
+}
+
+func breakGlassSpec(b *BreakGlassFile) *flows.BreakGlassSpec {
+	if b == nil {
+		return nil
+	}
+	return &flows.BreakGlassSpec{MaxDuration: b.MaxDuration, OncePer: b.OncePer, Reviewers: b.Reviewers, ReviewWithin: b.ReviewWithin,
+		RemindAfter: b.RemindAfter, Escalation: escalationSpecs(b.Escalation), Channel: b.Channel}
 }
 
 // EscalationFile is one escalation tier of a flow.
@@ -816,8 +850,8 @@ func (l *loader) check(f *File) *Config {
 			DefaultDuration: fl.DefaultDuration, MaxDuration: fl.MaxDuration, Approvers: fl.Approvers, Approvals: fl.Approvals,
 			AutoApprove: fl.AutoApprove, RequireReason: fl.RequireReason, ExtendRequiresApproval: fl.ExtendRequiresApproval,
 			PendingTTL: fl.PendingTTL, ApprovalsChannel: fl.ApprovalsChannel, RemindAfter: fl.RemindAfter, Escalation: escalationSpecs(fl.Escalation),
-			ReasonPattern: fl.ReasonPattern, ReasonMessage: fl.ReasonMessage, ApprovalsFrom: groupApprovals(fl.ApprovalsFrom),
-			Auth: fl.Auth, OIDCUsername: fl.OIDCUsername, AWSIAMARN: fl.AWSIAMARN,
+			ReasonPattern: fl.ReasonPattern, ReasonMessage: fl.ReasonMessage, ApprovalsFrom: groupApprovals(fl.ApprovalsFrom), Hours: (*flows.HoursSpec)(fl.Hours),
+			BreakGlass: breakGlassSpec(fl.BreakGlass), Auth: fl.Auth, OIDCUsername: fl.OIDCUsername, AWSIAMARN: fl.AWSIAMARN,
 			AllowedCIDRs: fl.AllowedCIDRs, WidestPrefixV4: fl.WidestPrefixV4, WidestPrefixV6: fl.WidestPrefixV6, AllowPublic: fl.AllowPublic,
 			AllowStandingAccess: fl.AllowStandingAccess, AcceptNoBackstop: fl.AcceptNoBackstop,
 		})

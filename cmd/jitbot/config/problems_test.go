@@ -82,6 +82,31 @@ func TestBrokenConfigs(t *testing.T) {
 			`j.yaml:31: flows[0].escalation[0].channel: "#dba oncall": a channel name (#dba-oncall) or id has no spaces`,
 			"j.yaml:32: flows[0].escalation[1].after: 20m is not after the tier before (30m): tiers are reached in order, each counted from when the request was made",
 		}},
+		{"approvals from groups", []edit{{"  dba: [dba-lead@example.com, dba-oncall@example.com]\n", "  dba: [dba-lead@example.com, dba-oncall@example.com]\n  security: [sec@example.com]\n"},
+			{"    approvers: [owners]\n", "    approvers: [owners]\n    approvals_from:\n      - {group: dba, count: 3}\n      - group: secops\n        count: 1\n      - {group: security, count: 0}\n"}}, []string{
+			"j.yaml:29: flows[0].approvals_from[0].count: 3 approvals from group dba, which has 2 members: it can never be met",
+			`j.yaml:30: flows[0].approvals_from[1].group: unknown group "secops"; define it under groups`,
+			"j.yaml:32: flows[0].approvals_from[2].count: must be at least 1",
+		}},
+		{"a group member whose requests are refused", []edit{{"  dba: [dba-lead@example.com, dba-oncall@example.com]\n", "  dba: [dba-lead@example.com, dba-oncall@example.com]\n  security: [sec@example.com]\n"},
+			{"    approvers: [owners]\n", "    approvals_from: [{group: dba, count: 1}, {group: security, count: 1}]\n"}}, []string{
+			"j.yaml:27: warning: flows[0].approvals_from: access flow prod-read needs 1 of dba and 1 of security, and nobody approves their own request: " +
+				"requests by sec@example.com are always refused, since the others cannot give them",
+		}},
+		{"working hours", []edit{{"    approvers: [owners]\n", "    approvers: [owners]\n    hours:\n      zone: Europe/Berlinn\n      days: mon-fry\n      from: 8:00\n      to: \"18:00\"\n      flow: night\n"}}, []string{
+			`j.yaml:28: flows[0].hours.zone: unknown time zone "Europe/Berlinn"; use an IANA name such as Europe/Berlin or America/New_York`,
+			`j.yaml:29: flows[0].hours.days: "mon-fry": write days as mon, tue, wed, thu, fri, sat, sun, in ranges (mon-fri) or lists (mon,wed,fri)`,
+			`j.yaml:30: flows[0].hours.from: "8:00" is not a time of day: write HH:MM, 00:00 to 23:59 (quoted, so YAML reads it as text)`,
+		}},
+		{"working hours: an unknown flow", []edit{{"    approvers: [owners]\n", "    approvers: [owners]\n    hours: {zone: Europe/Berlin, days: mon-fri, from: \"08:00\", to: \"18:00\", flow: night}\n"}}, []string{
+			`j.yaml:27: flows[0].hours.flow: unknown access flow "night"`,
+		}},
+		{"break-glass", []edit{{"    max_duration: 8h\n    approvers: [owners]\n", "    break_glass:\n      max_duration: 6h\n      reviewers: [owners, group:security]\n      escalation:\n        - after: 1h\n          approvers: [group:nope]\n"}}, []string{
+			"j.yaml:26: flows[0].break_glass.max_duration: 6h: break-glass access lasts 1m to 4h",
+			"j.yaml:27: flows[0].break_glass.reviewers[0]: owners: reviewers are named people: user:<email>, group:<name> or integration-owners",
+			`j.yaml:27: flows[0].break_glass.reviewers[1]: unknown group "security"; define it under groups`,
+			`j.yaml:30: flows[0].break_glass.escalation[0].approvers[0]: unknown group "nope"; define it under groups`,
+		}},
 		{"a type error has a path", []edit{{"    approvers: [owners]\n", "    approvers: [owners]\n    approvals: one\n"}}, []string{
 			`j.yaml:27: flows[0].approvals: want a whole number, not "one"`,
 		}},
@@ -95,7 +120,7 @@ func TestBrokenConfigs(t *testing.T) {
 			"j.yaml:7: slack.bot_token: environment variable NOPE is not set",
 			"j.yaml:25: flows[0].max_duration: 7d is a week or more; Atlas deletes users at most a week ahead, so grants must be shorter",
 			"j.yaml:26: flows[0].colour: unknown key; the keys here are name, kind, integration, requesters, resources, roles, default_duration, " +
-				"max_duration, approvers, approvals, auto_approve, require_reason, extend_requires_approval, pending_ttl, approvals_channel, remind_after, escalation, reason_pattern, reason_message, approvals_from, " +
+				"max_duration, approvers, approvals, auto_approve, require_reason, extend_requires_approval, pending_ttl, approvals_channel, remind_after, escalation, reason_pattern, reason_message, approvals_from, hours, break_glass, " +
 				"auth, oidc_username, aws_iam_arn, allowed_cidrs, widest_prefix_v4, widest_prefix_v6, allow_public, accept_no_backstop, allow_standing_access, oncall, ticket",
 			`j.yaml:27: flows[0].approvers: want a list, such as [a, b], not "owners"`,
 		}},
