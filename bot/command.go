@@ -65,7 +65,7 @@ const MaxCommandLength = 2000
 // or spaces.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
-const requestSyntax = `request <integration/cluster/database[/collection]> <role> <duration> [from <address>] [reason]`
+const requestSyntax = `request <integration/cluster/database[/collection]> <role> <duration> [from <address>] [at <start> [zone]] [reason]`
 
 const programmaticSyntax = `request service-account|api-key <integration/project | integration> <GROUP_... or ORG_... roles> <duration> from <address> [reason]`
 
@@ -80,6 +80,7 @@ func Usage() string {
 		"• " + requestSyntax,
 		`    e.g. request prod/Cluster0/sales/orders read 1h "INC-123 debugging"`,
 		`    e.g. request prod/Cluster0/sales read 1h from 203.0.113.7 "INC-123" (from: the address you connect from goes on the access list too, where the flow allows it)`,
+		`    e.g. request prod/Cluster0/sales read 2h at 2026-12-24T02:00 Europe/Berlin "maintenance" (at: approved ahead, from that time, at most 7 days ahead)`,
 		"• " + uiRequestSyntax + ": Atlas UI access for your own Atlas account",
 		`    e.g. request acme/payments-prod GROUP_READ_ONLY 2h INC-1, or request acme ORG_READ_ONLY 1h INC-1`,
 		"• " + programmaticSyntax + ": a temporary programmatic credential for scripts and tools",

@@ -79,7 +79,7 @@ func TestParseErrors(t *testing.T) {
 		{"lst", `unknown subcommand "lst"; did you mean list?`},
 		{"pend", `did you mean pending?`},
 		{"approve abc", `unknown subcommand "approve"; use request, network, list, pending, cancel, revoke, extend, rotate, again, breakglass or help`},
-		{"request", "request needs a resource, a role and a duration: request <integration/cluster/database[/collection]> <role> <duration> [from <address>] [reason]"},
+		{"request", "request needs a resource, a role and a duration: request <integration/cluster/database[/collection]> <role> <duration> [from <address>] [at <start> [zone]] [reason]"},
 		{"request prod/Cluster0/sales read", "request needs a resource, a role and a duration"},
 		{"request prod/Cluster0 read 1h", `resource "prod/Cluster0": want integration/cluster/database`},
 		{"request prod/Cluster0/admin read 1h", `database "admin" is a system database`},
