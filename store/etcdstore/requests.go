@@ -2,7 +2,6 @@ package etcdstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -13,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store/internal/record"
 )
 
 func (s *Store) reqKey(id flows.RequestID) string { return s.p + "req/" + string(id) }
@@ -50,9 +50,9 @@ func (s *Store) indexKeys(r *flows.Request) []string {
 // the operations it needs. The approver index's changes, as many as the
 // request has approvers, are returned for placeApprovers instead.
 func (s *Store) putRequest(c *change, old, r *flows.Request) (work indexWork, err error) {
-	raw, err := json.Marshal(toRecord(r))
+	raw, err := record.EncodeRequest(r)
 	if err != nil {
-		return work, fmt.Errorf("encode request %s: %w", r.ID, err)
+		return work, err
 	}
 	c.put(s.reqKey(r.ID), string(raw))
 	var before []string
@@ -83,11 +83,11 @@ func (s *Store) putRequest(c *change, old, r *flows.Request) (work indexWork, er
 }
 
 func decodeRequest(kv *mvccpb.KeyValue) (*flows.Request, error) {
-	var rec requestRecord
-	if err := json.Unmarshal(kv.Value, &rec); err != nil {
+	r, err := record.DecodeRequest(kv.Value)
+	if err != nil {
 		return nil, fmt.Errorf("decode request %s: %w", kv.Key, err)
 	}
-	return rec.request(), nil
+	return r, nil
 }
 
 func notFound(id flows.RequestID) error {
