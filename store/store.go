@@ -130,27 +130,21 @@ func join(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 var sep = []byte{0}
 
-// indexEntries lists the index keys of a request, per bucket.
+// indexEntries lists the index keys of a request, per bucket: the
+// entries record.Entries decides, spelled as bbolt keys in the bucket
+// idx_<index>.
 func indexEntries(r *flows.Request) map[string][][]byte {
-	id := []byte(r.ID)
-	created := timeKey(r.CreatedAt)
-	idx := map[string][][]byte{
-		string(bucketRequester): {join([]byte(r.Requester), sep, created, id)},
-		string(bucketState):     {join([]byte(r.State), sep, created, id)},
-	}
-	if !r.State.Terminal() {
-		idx[string(bucketLive)] = [][]byte{join([]byte(r.Requester), sep, created, id)}
-	}
-	if r.State == flows.StatePending || r.State == flows.StateActive && r.Extension != nil {
-		for _, a := range r.Approvers {
-			idx[string(bucketApprover)] = append(idx[string(bucketApprover)], join([]byte(a), sep, id))
+	idx := map[string][][]byte{}
+	for _, e := range record.Entries(r) {
+		var k []byte
+		if e.Index.Grouped() {
+			k = join([]byte(e.Group), sep)
 		}
-	}
-	if due := r.DueAt(); !due.IsZero() {
-		idx[string(bucketDue)] = [][]byte{join(timeKey(due), id)}
-	}
-	if r.State == flows.StateActive {
-		idx[string(bucketExpiry)] = [][]byte{join(timeKey(r.ExpiresAt), id)}
+		if e.Index.Timed() {
+			k = join(k, timeKey(e.At))
+		}
+		name := "idx_" + string(e.Index)
+		idx[name] = append(idx[name], join(k, []byte(r.ID)))
 	}
 	return idx
 }

@@ -19,28 +19,19 @@ func (s *Store) reqKey(id flows.RequestID) string { return s.p + "req/" + string
 func (s *Store) idemKey(key string) string        { return s.p + "idem/" + key }
 func (s *Store) idx(name string) string           { return s.p + "idx/" + name + "/" }
 
-// indexKeys lists the index keys of r (the bbolt store's indexes, as
-// keys).
+// indexKeys lists the index keys of r: the entries record.Entries
+// decides (the bbolt store's indexes), spelled as keys.
 func (s *Store) indexKeys(r *flows.Request) []string {
-	created := at(r.CreatedAt)
-	id := string(r.ID)
-	keys := []string{
-		s.idx("requester") + r.Requester + "\x00" + created + id,
-		s.idx("state") + string(r.State) + "\x00" + created + id,
-	}
-	if !r.State.Terminal() {
-		keys = append(keys, s.idx("live")+r.Requester+"\x00"+created+id)
-	}
-	if r.State == flows.StatePending || r.State == flows.StateActive && r.Extension != nil {
-		for _, a := range r.Approvers {
-			keys = append(keys, s.idx("approver")+a+"\x00"+id)
+	var keys []string
+	for _, e := range record.Entries(r) {
+		k := s.idx(string(e.Index))
+		if e.Index.Grouped() {
+			k += e.Group + "\x00"
 		}
-	}
-	if due := r.DueAt(); !due.IsZero() {
-		keys = append(keys, s.idx("due")+at(due)+id)
-	}
-	if r.State == flows.StateActive {
-		keys = append(keys, s.idx("expiry")+at(r.ExpiresAt)+id)
+		if e.Index.Timed() {
+			k += at(e.At)
+		}
+		keys = append(keys, k+string(r.ID))
 	}
 	return keys
 }
