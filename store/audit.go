@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store/internal/record"
 )
 
 // VerifyAudit walks the whole audit log, checking that records are numbered
@@ -27,7 +28,7 @@ func (d *DB) VerifyAudit(ctx context.Context) (flows.AuditSummary, error) {
 				}
 			}
 			want := sum.Records + 1
-			var rec auditRecord
+			var rec record.Audit
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return &flows.BrokenChainError{Seq: want, Reason: "unreadable record: " + err.Error()}
 			}
@@ -36,7 +37,7 @@ func (d *DB) VerifyAudit(ctx context.Context) (flows.AuditSummary, error) {
 				return &flows.BrokenChainError{Seq: want, Reason: fmt.Sprintf("expected record %d, found %d (a record is missing or was inserted)", want, rec.Seq)}
 			case rec.PrevHash != prev:
 				return &flows.BrokenChainError{Seq: want, Reason: "it does not link to the record before it"}
-			case hashAudit(rec) != rec.Hash:
+			case rec.Sum() != rec.Hash:
 				return &flows.BrokenChainError{Seq: want, Reason: "its content does not match its hash (it was modified)"}
 			}
 			prev = rec.Hash
@@ -62,14 +63,14 @@ func (d *DB) Audit(ctx context.Context, since time.Time, fn func(flows.AuditReco
 					return err
 				}
 			}
-			var rec auditRecord
+			var rec record.Audit
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("store: audit record %x: %w", k, err)
 			}
 			if rec.At.Before(since) {
 				continue
 			}
-			if err := fn(rec.record()); err != nil {
+			if err := fn(rec.AuditRecord()); err != nil {
 				return err
 			}
 		}

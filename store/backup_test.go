@@ -17,6 +17,7 @@ import (
 
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/flows/flowstest"
+	"github.com/jitbot/jitbot/store/internal/record"
 )
 
 // backupTo writes db's snapshot to a new file in dir.
@@ -244,7 +245,7 @@ func TestRestoreRefusesABadSnapshot(t *testing.T) {
 	}{
 		{"edited audit record", snapshotOf(t, 5, func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucketAudit)
-			var rec auditRecord
+			var rec record.Audit
 			_ = json.Unmarshal(b.Get(be64(3)), &rec)
 			rec.Actor = "mallory@example.com"
 			raw, _ := json.Marshal(rec)

@@ -8,6 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store/internal/record"
 )
 
 // AddMessageRef remembers a chat message sent about a request.
@@ -21,7 +22,7 @@ func (d *DB) AddMessageRef(ctx context.Context, requestID flows.RequestID, ref f
 // putMessageRef adds ref to the refs of a request (AddMessageRef, and
 // Delivered in the transaction that removes the delivery).
 func putMessageRef(tx *bolt.Tx, requestID flows.RequestID, ref flows.MessageRef) error {
-	raw, err := json.Marshal(messageRefRecord(ref))
+	raw, err := json.Marshal(record.MessageRef(ref))
 	if err != nil {
 		return fmt.Errorf("store: encode message ref: %w", err)
 	}
@@ -43,7 +44,7 @@ func (d *DB) MessageRefs(ctx context.Context, requestID flows.RequestID) ([]flow
 	err := d.bolt.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketMsgRefs).Cursor()
 		for k, v := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
-			var rec messageRefRecord
+			var rec record.MessageRef
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("store: decode message ref: %w", err)
 			}

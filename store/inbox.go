@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store/internal/record"
 )
 
 var _ flows.Inbox = (*DB)(nil)
@@ -57,7 +58,7 @@ func (d *DB) Receive(ctx context.Context, item flows.InboxItem) (bool, error) {
 		if err != nil {
 			return err
 		}
-		rec := inboxToRecord(item, seq)
+		rec := record.NewInbox(item, seq)
 		if err := putJSON(b, []byte(item.Key), rec); err != nil {
 			return err
 		}
@@ -76,14 +77,14 @@ func (d *DB) Receive(ctx context.Context, item flows.InboxItem) (bool, error) {
 	return first, nil
 }
 
-func inboxNextKey(rec inboxRecord) []byte { return join(atKey(rec.NextAt), be64(rec.Seq)) }
-func inboxRecvKey(rec inboxRecord) []byte { return join(atKey(rec.ReceivedAt), be64(rec.Seq)) }
-func inboxDoneKey(rec inboxRecord) []byte {
+func inboxNextKey(rec record.Inbox) []byte { return join(atKey(rec.NextAt), be64(rec.Seq)) }
+func inboxRecvKey(rec record.Inbox) []byte { return join(atKey(rec.ReceivedAt), be64(rec.Seq)) }
+func inboxDoneKey(rec record.Inbox) []byte {
 	return join(atKey(rec.FinishedAt), []byte(rec.Key))
 }
 
 // indexOpenItem adds an unfinished item to the next and received indexes.
-func indexOpenItem(tx *bolt.Tx, rec inboxRecord) error {
+func indexOpenItem(tx *bolt.Tx, rec record.Inbox) error {
 	if err := tx.Bucket(bucketInboxNext).Put(inboxNextKey(rec), []byte(rec.Key)); err != nil {
 		return err
 	}
@@ -92,7 +93,7 @@ func indexOpenItem(tx *bolt.Tx, rec inboxRecord) error {
 
 // getInbox reads the item stored under key; found is false when there is
 // none.
-func getInbox(tx *bolt.Tx, key string) (rec inboxRecord, found bool, err error) {
+func getInbox(tx *bolt.Tx, key string) (rec record.Inbox, found bool, err error) {
 	found, err = getJSON(tx.Bucket(bucketInbox), []byte(key), &rec)
 	if err != nil {
 		err = fmt.Errorf("decode inbox item %q: %w", key, err)
@@ -148,7 +149,7 @@ func (d *DB) TakeInbox(ctx context.Context, now time.Time, lease time.Duration, 
 			if err := putJSON(b, it.key, rec); err != nil {
 				return err
 			}
-			out = append(out, rec.item())
+			out = append(out, rec.Item())
 		}
 		return nil
 	})
@@ -207,7 +208,7 @@ func (d *DB) FinishInbox(ctx context.Context, key string, at time.Time, answers 
 	return out, nil
 }
 
-func unindexOpenItem(tx *bolt.Tx, rec inboxRecord) error {
+func unindexOpenItem(tx *bolt.Tx, rec record.Inbox) error {
 	if err := tx.Bucket(bucketInboxNext).Delete(inboxNextKey(rec)); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store/internal/record"
 )
 
 var (
@@ -34,16 +35,16 @@ var (
 // kept in bucketMeta (keyOutboxWaiting, keyOutboxCursor).
 
 func outboxConvPrefix(conv string) []byte { return join([]byte(conv), sep) }
-func outboxConvKey(rec deliveryRecord) []byte {
+func outboxConvKey(rec record.Delivery) []byte {
 	return join(outboxConvPrefix(rec.Conversation), be64(rec.ID))
 }
-func outboxCoalesceKey(rec deliveryRecord) []byte {
+func outboxCoalesceKey(rec record.Delivery) []byte {
 	return join([]byte(rec.Conversation), sep, []byte(rec.Coalesce))
 }
-func outboxCreatedKey(rec deliveryRecord) []byte { return join(atKey(rec.CreatedAt), be64(rec.ID)) }
+func outboxCreatedKey(rec record.Delivery) []byte { return join(atKey(rec.CreatedAt), be64(rec.ID)) }
 
 // getDelivery reads delivery id; found is false when there is none.
-func getDelivery(tx *bolt.Tx, id uint64) (rec deliveryRecord, found bool, err error) {
+func getDelivery(tx *bolt.Tx, id uint64) (rec record.Delivery, found bool, err error) {
 	found, err = getJSON(tx.Bucket(bucketOutbox), be64(id), &rec)
 	if err != nil {
 		err = fmt.Errorf("decode delivery %d: %w", id, err)
@@ -102,14 +103,14 @@ func enqueueTx(tx *bolt.Tx, ds []flows.Delivery) ([]flows.Delivery, error) {
 	b, coalesce := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutboxCoalesce)
 	var out []flows.Delivery
 	for _, dl := range ds {
-		rec := deliveryToRecord(dl)
+		rec := record.NewDelivery(dl)
 		if rec.Coalesce != "" {
 			if id := coalesce.Get(outboxCoalesceKey(rec)); len(id) == 8 {
 				updated, err := coalesceInto(tx, binary.BigEndian.Uint64(id), rec)
 				if err != nil {
 					return nil, err
 				}
-				out = append(out, updated.delivery())
+				out = append(out, updated.Delivery())
 				continue
 			}
 		}
@@ -127,7 +128,7 @@ func enqueueTx(tx *bolt.Tx, ds []flows.Delivery) ([]flows.Delivery, error) {
 		if err := bump(meta, keyOutboxWaiting, 1); err != nil {
 			return nil, err
 		}
-		d := rec.delivery()
+		d := rec.Delivery()
 		d.Payload = bytes.Clone(d.Payload) // not the caller's own buffer
 		out = append(out, d)
 	}
@@ -137,7 +138,7 @@ func enqueueTx(tx *bolt.Tx, ds []flows.Delivery) ([]flows.Delivery, error) {
 // coalesceInto updates waiting delivery id with what a newer delivery of
 // the same conversation and Coalesce says: the event it tells of, its
 // payload and what it is. Its place in the conversation stays.
-func coalesceInto(tx *bolt.Tx, id uint64, newer deliveryRecord) (deliveryRecord, error) {
+func coalesceInto(tx *bolt.Tx, id uint64, newer record.Delivery) (record.Delivery, error) {
 	rec, found, err := getDelivery(tx, id)
 	if err != nil || !found {
 		return rec, cmp.Or(err, fmt.Errorf("the coalesce index names delivery %d, which is not stored", id))
@@ -146,7 +147,7 @@ func coalesceInto(tx *bolt.Tx, id uint64, newer deliveryRecord) (deliveryRecord,
 	return rec, putJSON(tx.Bucket(bucketOutbox), be64(id), rec)
 }
 
-func indexDelivery(tx *bolt.Tx, rec deliveryRecord) error {
+func indexDelivery(tx *bolt.Tx, rec record.Delivery) error {
 	if err := tx.Bucket(bucketOutboxConv).Put(outboxConvKey(rec), nil); err != nil {
 		return err
 	}
@@ -161,7 +162,7 @@ func indexDelivery(tx *bolt.Tx, rec deliveryRecord) error {
 
 // removeDelivery deletes delivery id with its index entries; found is
 // false when there is none.
-func removeDelivery(tx *bolt.Tx, id uint64) (rec deliveryRecord, found bool, err error) {
+func removeDelivery(tx *bolt.Tx, id uint64) (rec record.Delivery, found bool, err error) {
 	rec, found, err = getDelivery(tx, id)
 	if err != nil || !found {
 		return rec, found, err
@@ -223,7 +224,7 @@ func (d *DB) Pending(ctx context.Context, limit int) ([]flows.Delivery, error) {
 		convs := tx.Bucket(bucketOutboxConv).Cursor()
 		c := b.Cursor()
 		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
-			var head deliveryRecord
+			var head record.Delivery
 			if err := json.Unmarshal(v, &head); err != nil {
 				return fmt.Errorf("decode delivery %x: %w", k, err)
 			}
@@ -237,7 +238,7 @@ func (d *DB) Pending(ctx context.Context, limit int) ([]flows.Delivery, error) {
 				if err != nil || !found {
 					return cmp.Or(err, fmt.Errorf("the conversation index names delivery %x, which is not stored", ck[len(prefix):]))
 				}
-				out = append(out, rec.delivery())
+				out = append(out, rec.Delivery())
 			}
 		}
 		return nil
@@ -265,7 +266,7 @@ func (d *DB) Waiting(ctx context.Context, id uint64) (flows.Delivery, error) {
 		case !found:
 			return flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id)
 		}
-		out = rec.delivery()
+		out = rec.Delivery()
 		return nil
 	})
 	if err != nil {
@@ -373,11 +374,11 @@ func (d *DB) AuditAfter(ctx context.Context, seq uint64, limit int) ([]flows.Aud
 	err := d.bolt.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketAudit).Cursor()
 		for k, v := c.Seek(be64(seq + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			var rec auditRecord
+			var rec record.Audit
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("decode audit record %x: %w", k, err)
 			}
-			out = append(out, rec.record())
+			out = append(out, rec.AuditRecord())
 		}
 		return nil
 	})

@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/flows/flowstest"
+	"github.com/jitbot/jitbot/store/internal/record"
 )
 
 // TestRecordsKeepTheGrantState: what a provisioner records of a grant
@@ -23,7 +23,7 @@ func TestRecordsKeepTheGrantState(t *testing.T) {
 	if err != nil || got.GrantState != r.GrantState {
 		t.Fatalf("round trip: %q, %v", got.GrantState, err)
 	}
-	raw, err := json.Marshal(toRecord(flowstest.NewRequest("one0000001", "alice@example.com", flowstest.T0)))
+	raw, err := record.EncodeRequest(flowstest.NewRequest("one0000001", "alice@example.com", flowstest.T0))
 	if err != nil || strings.Contains(string(raw), "grant_state") {
 		t.Fatalf("a record without state: %s, %v", raw, err)
 	}

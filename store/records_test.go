@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/flows/flowstest"
+	"github.com/jitbot/jitbot/store/internal/record"
 )
 
 // TestRecordsWrittenBeforeKindsReadAsDatabaseUsers: a request stored before
@@ -43,7 +43,7 @@ func TestRecordsWrittenBeforeKindsReadAsDatabaseUsers(t *testing.T) {
 func TestRecordsKeepTheirShape(t *testing.T) {
 	one := flowstest.NewRequest("one0000001", "alice@example.com", flowstest.T0)
 	one.Principal = "jit-alice-one0000001"
-	raw, err := json.Marshal(toRecord(one))
+	raw, err := record.EncodeRequest(one)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestRecordsKeepTheProjectAndTheIds(t *testing.T) {
 	if err != nil || got.Resource != r.Resource {
 		t.Fatalf("round trip: %+v, %v", got.Resource, err)
 	}
-	raw, err := json.Marshal(toRecord(flowstest.NewRequest("one0000001", "alice@example.com", flowstest.T0)))
+	raw, err := record.EncodeRequest(flowstest.NewRequest("one0000001", "alice@example.com", flowstest.T0))
 	if err != nil {
 		t.Fatal(err)
 	}

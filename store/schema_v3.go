@@ -14,12 +14,12 @@ import (
 // are big-endian so that a cursor walks each time index in time order and
 // reads only what it returns.
 var (
-	bucketInbox     = []byte("inbox")          // key -> inboxRecord
+	bucketInbox     = []byte("inbox")          // key -> record.Inbox
 	bucketInboxNext = []byte("idx_inbox_next") // next_at seq -> key, unfinished items: what TakeInbox reads
 	bucketInboxRecv = []byte("idx_inbox_recv") // received_at seq -> key, unfinished items: the oldest for InboxDepth
 	bucketInboxDone = []byte("idx_inbox_done") // finished_at key -> nil, tombstones: what PurgeInbox reads
 
-	bucketOutbox         = []byte("outbox")              // id -> deliveryRecord; the bucket's sequence numbers deliveries
+	bucketOutbox         = []byte("outbox")              // id -> record.Delivery; the bucket's sequence numbers deliveries
 	bucketOutboxConv     = []byte("idx_outbox_conv")     // conversation 0 id -> nil: a conversation's deliveries in order
 	bucketOutboxCoalesce = []byte("idx_outbox_coalesce") // conversation 0 coalesce -> id, while that delivery waits
 	bucketOutboxCreated  = []byte("idx_outbox_created")  // created_at id -> nil: the oldest for OutboxDepth

@@ -3,9 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +16,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store/internal/record"
 )
 
 var (
@@ -30,8 +29,8 @@ var (
 	bucketDue       = []byte("idx_due")       // due id
 	bucketExpiry    = []byte("idx_expiry")    // expires id, active grants only
 	bucketIdem      = []byte("idempotency")   // key -> id
-	bucketAudit     = []byte("audit")         // seq -> auditRecord
-	bucketMsgRefs   = []byte("message_refs")  // request id 0 seq -> messageRefRecord
+	bucketAudit     = []byte("audit")         // seq -> record.Audit
+	bucketMsgRefs   = []byte("message_refs")  // request id 0 seq -> record.MessageRef
 	bucketContacts  = []byte("contacts")      // platform 0 key -> opaque bytes
 	bucketCounts    = []byte("counts")        // state -> number of requests
 
@@ -131,27 +130,21 @@ func join(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 var sep = []byte{0}
 
-// indexEntries lists the index keys of a request, per bucket.
+// indexEntries lists the index keys of a request, per bucket: the
+// entries record.Entries decides, spelled as bbolt keys in the bucket
+// idx_<index>.
 func indexEntries(r *flows.Request) map[string][][]byte {
-	id := []byte(r.ID)
-	created := timeKey(r.CreatedAt)
-	idx := map[string][][]byte{
-		string(bucketRequester): {join([]byte(r.Requester), sep, created, id)},
-		string(bucketState):     {join([]byte(r.State), sep, created, id)},
-	}
-	if !r.State.Terminal() {
-		idx[string(bucketLive)] = [][]byte{join([]byte(r.Requester), sep, created, id)}
-	}
-	if r.State == flows.StatePending || r.State == flows.StateActive && r.Extension != nil {
-		for _, a := range r.Approvers {
-			idx[string(bucketApprover)] = append(idx[string(bucketApprover)], join([]byte(a), sep, id))
+	idx := map[string][][]byte{}
+	for _, e := range record.Entries(r) {
+		var k []byte
+		if e.Index.Grouped() {
+			k = join([]byte(e.Group), sep)
 		}
-	}
-	if due := r.DueAt(); !due.IsZero() {
-		idx[string(bucketDue)] = [][]byte{join(timeKey(due), id)}
-	}
-	if r.State == flows.StateActive {
-		idx[string(bucketExpiry)] = [][]byte{join(timeKey(r.ExpiresAt), id)}
+		if e.Index.Timed() {
+			k = join(k, timeKey(e.At))
+		}
+		name := "idx_" + string(e.Index)
+		idx[name] = append(idx[name], join(k, []byte(r.ID)))
 	}
 	return idx
 }
@@ -200,9 +193,9 @@ func addCount(b *bolt.Bucket, s flows.State, delta int64) error {
 }
 
 func putRequest(tx *bolt.Tx, r *flows.Request) error {
-	raw, err := json.Marshal(toRecord(r))
+	raw, err := record.EncodeRequest(r)
 	if err != nil {
-		return fmt.Errorf("store: encode request %s: %w", r.ID, err)
+		return fmt.Errorf("store: %w", err)
 	}
 	return tx.Bucket(bucketRequests).Put([]byte(r.ID), raw)
 }
@@ -212,11 +205,11 @@ func getRequest(tx *bolt.Tx, id flows.RequestID) (*flows.Request, error) {
 	if raw == nil {
 		return nil, flows.Errorf(flows.ENOTFOUND, "there is no request %s", id)
 	}
-	var rec requestRecord
-	if err := json.Unmarshal(raw, &rec); err != nil {
+	r, err := record.DecodeRequest(raw)
+	if err != nil {
 		return nil, fmt.Errorf("store: decode request %s: %w", id, err)
 	}
-	return rec.request(), nil
+	return r, nil
 }
 
 // appendAudit adds events to the hash chain.
@@ -229,9 +222,7 @@ func appendAudit(tx *bolt.Tx, evs ...flows.Event) error {
 		if err != nil {
 			return err
 		}
-		rec := auditFromEvent(ev)
-		rec.Seq, rec.PrevHash = seq, prev
-		rec.Hash = hashAudit(rec)
+		rec := record.NewAudit(ev, seq, prev)
 		raw, err := json.Marshal(rec)
 		if err != nil {
 			return fmt.Errorf("store: encode audit record: %w", err)
@@ -242,13 +233,6 @@ func appendAudit(tx *bolt.Tx, evs ...flows.Event) error {
 		prev = rec.Hash
 	}
 	return meta.Put(keyAuditHead, []byte(prev))
-}
-
-func hashAudit(rec auditRecord) string {
-	rec.Hash = ""
-	raw, _ := json.Marshal(rec) // a struct of plain fields always encodes
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:])
 }
 
 // Create implements flows.Store.

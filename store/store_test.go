@@ -15,6 +15,7 @@ import (
 
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/flows/flowstest"
+	"github.com/jitbot/jitbot/store/internal/record"
 )
 
 func openTemp(t testing.TB) *DB {
@@ -223,7 +224,7 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 	}{
 		{"edit a record", func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucketAudit)
-			var rec auditRecord
+			var rec record.Audit
 			_ = json.Unmarshal(b.Get(be64(3)), &rec)
 			rec.Actor = "mallory@example.com"
 			raw, _ := json.Marshal(rec)
@@ -231,10 +232,10 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 		}, 3, "modified"},
 		{"edit and rehash a record", func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucketAudit)
-			var rec auditRecord
+			var rec record.Audit
 			_ = json.Unmarshal(b.Get(be64(3)), &rec)
 			rec.Message = "covered up"
-			rec.Hash = hashAudit(rec)
+			rec.Hash = rec.Sum()
 			raw, _ := json.Marshal(rec)
 			return b.Put(be64(3), raw)
 		}, 4, "does not link"},
@@ -389,7 +390,7 @@ func TestAuditSuite(t *testing.T) {
 	flowstest.AuditSuite(t, openBackend, func(t *testing.T, b flowstest.Backend, seq uint64) {
 		err := b.(*DB).bolt.Update(func(tx *bolt.Tx) error {
 			bk := tx.Bucket(bucketAudit)
-			var rec auditRecord
+			var rec record.Audit
 			if err := json.Unmarshal(bk.Get(be64(seq)), &rec); err != nil {
 				return err
 			}

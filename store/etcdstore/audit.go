@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store/internal/record"
 )
 
 // The audit log is one chain for every replica: audit/r/<seq> holds each
@@ -62,9 +63,7 @@ func (s *Store) appendAudit(c *change, kv *mvccpb.KeyValue, evs ...flows.Event) 
 // chain adds the records of evs after h to c and returns the new head.
 func (s *Store) chain(c *change, h auditHead, evs ...flows.Event) (auditHead, error) {
 	for _, ev := range evs {
-		rec := auditFromEvent(ev)
-		rec.Seq, rec.PrevHash = h.Seq+1, h.Hash
-		rec.Hash = hashAudit(rec)
+		rec := record.NewAudit(ev, h.Seq+1, h.Hash)
 		raw, err := json.Marshal(rec)
 		if err != nil {
 			return h, fmt.Errorf("encode audit record: %w", err)
@@ -100,7 +99,7 @@ const auditPage = 512
 // for the walk, which compaction could remove under a long one); it
 // returns the revision of the last page, at which the log ended where the
 // walk did.
-func (s *Store) walkAudit(ctx context.Context, after uint64, limit int, fn func(auditRecord) error) (rev int64, err error) {
+func (s *Store) walkAudit(ctx context.Context, after uint64, limit int, fn func(record.Audit) error) (rev int64, err error) {
 	if limit <= 0 {
 		limit = math.MaxInt
 	}
@@ -116,7 +115,7 @@ func (s *Store) walkAudit(ctx context.Context, after uint64, limit int, fn func(
 		}
 		rev = resp.Header.Revision
 		for _, rkv := range resp.Kvs {
-			var rec auditRecord
+			var rec record.Audit
 			if err := json.Unmarshal(rkv.Value, &rec); err != nil {
 				return 0, refusal{&flows.BrokenChainError{Seq: rec.Seq, Reason: fmt.Sprintf("unreadable record %s: %v", rkv.Key, err)}}
 			}
@@ -139,12 +138,12 @@ func (s *Store) walkAudit(ctx context.Context, after uint64, limit int, fn func(
 func (s *Store) Audit(ctx context.Context, since time.Time, fn func(flows.AuditRecord) error) error {
 	var last uint64
 	return s.read(ctx, "read the audit log", func(ctx context.Context) error {
-		_, err := s.walkAudit(ctx, last, 0, func(rec auditRecord) error {
+		_, err := s.walkAudit(ctx, last, 0, func(rec record.Audit) error {
 			if rec.At.Before(since) {
 				last = rec.Seq
 				return nil
 			}
-			if err := fn(rec.record()); err != nil {
+			if err := fn(rec.AuditRecord()); err != nil {
 				return refusal{err}
 			}
 			last = rec.Seq
@@ -161,14 +160,14 @@ func (s *Store) VerifyAudit(ctx context.Context) (flows.AuditSummary, error) {
 	var sum flows.AuditSummary
 	err := s.read(ctx, "verify the audit log", func(ctx context.Context) error {
 		prev := ""
-		rev, err := s.walkAudit(ctx, 0, 0, func(rec auditRecord) error {
+		rev, err := s.walkAudit(ctx, 0, 0, func(rec record.Audit) error {
 			want := sum.Records + 1
 			switch {
 			case rec.Seq != want:
 				return refusal{&flows.BrokenChainError{Seq: want, Reason: fmt.Sprintf("expected record %d, found %d (a record is missing or was inserted)", want, rec.Seq)}}
 			case rec.PrevHash != prev:
 				return refusal{&flows.BrokenChainError{Seq: want, Reason: "it does not link to the record before it"}}
-			case hashAudit(rec) != rec.Hash:
+			case rec.Sum() != rec.Hash:
 				return refusal{&flows.BrokenChainError{Seq: want, Reason: "its content does not match its hash (it was modified)"}}
 			}
 			prev = rec.Hash
@@ -201,8 +200,8 @@ func (s *Store) AuditAfter(ctx context.Context, seq uint64, limit int) ([]flows.
 	var out []flows.AuditRecord
 	err := s.read(ctx, fmt.Sprintf("audit after %d", seq), func(ctx context.Context) error {
 		out = nil
-		_, err := s.walkAudit(ctx, seq, limit, func(rec auditRecord) error {
-			out = append(out, rec.record())
+		_, err := s.walkAudit(ctx, seq, limit, func(rec record.Audit) error {
+			out = append(out, rec.AuditRecord())
 			return nil
 		})
 		return err

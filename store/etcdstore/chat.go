@@ -10,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store/internal/record"
 )
 
 // Message refs are msgref/<request id> 0 <random>: any number of writers
@@ -25,7 +26,7 @@ func (s *Store) contactKey(platform, key string) string {
 // putMessageRef adds ref to c (AddMessageRef, and Delivered in the
 // transaction that removes the delivery).
 func (s *Store) putMessageRef(c *change, id flows.RequestID, ref flows.MessageRef) error {
-	raw, err := json.Marshal(messageRefRecord(ref))
+	raw, err := json.Marshal(record.MessageRef(ref))
 	if err != nil {
 		return fmt.Errorf("encode message ref: %w", err)
 	}
@@ -57,7 +58,7 @@ func (s *Store) MessageRefs(ctx context.Context, requestID flows.RequestID) ([]f
 			return err
 		}
 		for _, kv := range resp.Kvs {
-			var rec messageRefRecord
+			var rec record.MessageRef
 			if err := json.Unmarshal(kv.Value, &rec); err != nil {
 				return fmt.Errorf("decode message ref %s: %w", kv.Key, err)
 			}

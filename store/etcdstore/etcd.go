@@ -29,7 +29,7 @@ import (
 //	p idx/expiry/<expires><id>              active grants by expiry
 //	p idem/<key>                            idempotency key -> request id
 //	p audit/head                            the last record's seq and hash
-//	p audit/r/<seq>                         one audit record (auditRecord)
+//	p audit/r/<seq>                         one audit record (record.Audit)
 //	p msgref/<request id> 0 <random>        a message sent about a request
 //	p contact/<platform> 0 <key>            a platform's contact data
 //	p idxwork/<id>                          approver index still to write (indexwork.go)

@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store/internal/record"
 )
 
 // The inbox is one record per item (inbox/item/<key>) and three time
@@ -31,25 +32,25 @@ func (s *Store) inboxNext() string              { return s.p + "inbox/next/" }
 func (s *Store) inboxRecv() string              { return s.p + "inbox/recv/" }
 func (s *Store) inboxDone() string              { return s.p + "inbox/done/" }
 
-func (s *Store) inboxNextKey(rec inboxRecord) string {
+func (s *Store) inboxNextKey(rec record.Inbox) string {
 	return s.inboxNext() + at(rec.NextAt) + hex16(rec.Seq) + rec.Key
 }
-func (s *Store) inboxRecvKey(rec inboxRecord) string {
+func (s *Store) inboxRecvKey(rec record.Inbox) string {
 	return s.inboxRecv() + at(rec.ReceivedAt) + hex16(rec.Seq) + rec.Key
 }
-func (s *Store) inboxDoneKey(rec inboxRecord) string {
+func (s *Store) inboxDoneKey(rec record.Inbox) string {
 	return s.inboxDone() + at(rec.FinishedAt) + rec.Key
 }
 
-func decodeInbox(kv *mvccpb.KeyValue) (inboxRecord, error) {
-	var rec inboxRecord
+func decodeInbox(kv *mvccpb.KeyValue) (record.Inbox, error) {
+	var rec record.Inbox
 	if err := json.Unmarshal(kv.Value, &rec); err != nil {
 		return rec, fmt.Errorf("decode inbox item %s: %w", kv.Key, err)
 	}
 	return rec, nil
 }
 
-func (s *Store) putInbox(c *change, rec inboxRecord) error {
+func (s *Store) putInbox(c *change, rec record.Inbox) error {
 	raw, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode inbox item %q: %w", rec.Key, err)
@@ -72,7 +73,7 @@ func (s *Store) Receive(ctx context.Context, item flows.InboxItem) (bool, error)
 	first := false
 	err := s.retry(ctx, fmt.Sprintf("receive %q", item.Key), func(ctx context.Context) (bool, error) {
 		k := s.inboxItemKey(item.Key)
-		rec := inboxToRecord(item, s.order())
+		rec := record.NewInbox(item, s.order())
 		c := &change{}
 		c.unchanged(k, nil)
 		if err := s.putInbox(c, rec); err != nil {
@@ -129,7 +130,7 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 				return false, err
 			}
 			c := &change{}
-			var leased []inboxRecord
+			var leased []record.Inbox
 			for i, kv := range items {
 				if kv == nil {
 					return false, fmt.Errorf("the inbox index entry %q names an item that is not stored", idxKeys[i])
@@ -153,7 +154,7 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 			}
 			for _, rec := range leased {
 				taken[rec.Key] = true
-				out = append(out, rec.item())
+				out = append(out, rec.Item())
 			}
 			if !resp.More || len(resp.Kvs) == 0 {
 				break

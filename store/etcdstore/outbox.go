@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store/internal/record"
 )
 
 // The outbox is one record per delivery (outbox/d/<id>) and the bbolt
@@ -39,7 +40,7 @@ func (s *Store) outboxCoKey(conv, coalesce string) string {
 	return s.p + "outbox/co/" + conv + "\x00" + coalesce
 }
 func (s *Store) outboxCreated() string { return s.p + "outbox/created/" }
-func (s *Store) outboxCreatedKey(rec deliveryRecord) string {
+func (s *Store) outboxCreatedKey(rec record.Delivery) string {
 	return s.outboxCreated() + at(rec.CreatedAt) + hex16(rec.ID)
 }
 
@@ -54,15 +55,15 @@ func decodeUint(kv *mvccpb.KeyValue) (uint64, error) {
 	return n, nil
 }
 
-func decodeDelivery(kv *mvccpb.KeyValue) (deliveryRecord, error) {
-	var rec deliveryRecord
+func decodeDelivery(kv *mvccpb.KeyValue) (record.Delivery, error) {
+	var rec record.Delivery
 	if err := json.Unmarshal(kv.Value, &rec); err != nil {
 		return rec, fmt.Errorf("decode delivery %s: %w", kv.Key, err)
 	}
 	return rec, nil
 }
 
-func (s *Store) putDelivery(c *change, rec deliveryRecord) error {
+func (s *Store) putDelivery(c *change, rec record.Delivery) error {
 	raw, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode delivery %d: %w", rec.ID, err)
@@ -130,7 +131,7 @@ func (s *Store) planEnqueue(ctx context.Context, ds []flows.Delivery, maxCoalesc
 	}
 	p.check.unchanged(keys[0], kvs[0])
 	// The waiting deliveries that coalescing ones update.
-	waiting := map[string]*deliveryRecord{} // by coalesce key
+	waiting := map[string]*record.Delivery{} // by coalesce key
 	for k, i := range coAt {
 		kv := kvs[i]
 		p.check.unchanged(k, kv)
@@ -155,10 +156,10 @@ func (s *Store) planEnqueue(ctx context.Context, ds []flows.Delivery, maxCoalesc
 		}
 		waiting[k] = &rec
 	}
-	var order []*deliveryRecord
+	var order []*record.Delivery
 	index := map[uint64][]kv{}
 	for _, dl := range ds {
-		rec := deliveryToRecord(dl)
+		rec := record.NewDelivery(dl)
 		var coKey string
 		if rec.Coalesce != "" {
 			coKey = s.outboxCoKey(rec.Conversation, rec.Coalesce)
@@ -168,7 +169,7 @@ func (s *Store) planEnqueue(ctx context.Context, ds []flows.Delivery, maxCoalesc
 					index[w.ID] = nil
 					order = append(order, w)
 				}
-				p.out = append(p.out, w.delivery())
+				p.out = append(p.out, w.Delivery())
 				continue
 			}
 		}
@@ -182,7 +183,7 @@ func (s *Store) planEnqueue(ctx context.Context, ds []flows.Delivery, maxCoalesc
 		}
 		index[rec.ID] = idx
 		order = append(order, &rec)
-		d := rec.delivery()
+		d := rec.Delivery()
 		d.Payload = bytes.Clone(d.Payload)
 		p.out = append(p.out, d)
 	}
@@ -343,7 +344,7 @@ func (s *Store) Waiting(ctx context.Context, id uint64) (flows.Delivery, error) 
 		if err != nil {
 			return err
 		}
-		out = rec.delivery()
+		out = rec.Delivery()
 		return nil
 	})
 	return out, err
@@ -440,7 +441,7 @@ func (s *Store) conversation(ctx context.Context, rev int64, conv string, limit 
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, rec.delivery())
+			out = append(out, rec.Delivery())
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			break
@@ -452,7 +453,7 @@ func (s *Store) conversation(ctx context.Context, rev int64, conv string, limit 
 
 // removeDelivery reads delivery id and adds its removal, with its index
 // entries, to c; found is false when there is none.
-func (s *Store) removeDelivery(ctx context.Context, c *change, id uint64) (rec deliveryRecord, found bool, err error) {
+func (s *Store) removeDelivery(ctx context.Context, c *change, id uint64) (rec record.Delivery, found bool, err error) {
 	k := s.outboxKey(id)
 	kvs, err := s.getAll(ctx, 0, k)
 	if err != nil || kvs[0] == nil {

@@ -2,7 +2,6 @@ package etcdstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -13,34 +12,26 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store/internal/record"
 )
 
 func (s *Store) reqKey(id flows.RequestID) string { return s.p + "req/" + string(id) }
 func (s *Store) idemKey(key string) string        { return s.p + "idem/" + key }
 func (s *Store) idx(name string) string           { return s.p + "idx/" + name + "/" }
 
-// indexKeys lists the index keys of r (the bbolt store's indexes, as
-// keys).
+// indexKeys lists the index keys of r: the entries record.Entries
+// decides (the bbolt store's indexes), spelled as keys.
 func (s *Store) indexKeys(r *flows.Request) []string {
-	created := at(r.CreatedAt)
-	id := string(r.ID)
-	keys := []string{
-		s.idx("requester") + r.Requester + "\x00" + created + id,
-		s.idx("state") + string(r.State) + "\x00" + created + id,
-	}
-	if !r.State.Terminal() {
-		keys = append(keys, s.idx("live")+r.Requester+"\x00"+created+id)
-	}
-	if r.State == flows.StatePending || r.State == flows.StateActive && r.Extension != nil {
-		for _, a := range r.Approvers {
-			keys = append(keys, s.idx("approver")+a+"\x00"+id)
+	var keys []string
+	for _, e := range record.Entries(r) {
+		k := s.idx(string(e.Index))
+		if e.Index.Grouped() {
+			k += e.Group + "\x00"
 		}
-	}
-	if due := r.DueAt(); !due.IsZero() {
-		keys = append(keys, s.idx("due")+at(due)+id)
-	}
-	if r.State == flows.StateActive {
-		keys = append(keys, s.idx("expiry")+at(r.ExpiresAt)+id)
+		if e.Index.Timed() {
+			k += at(e.At)
+		}
+		keys = append(keys, k+string(r.ID))
 	}
 	return keys
 }
@@ -50,9 +41,9 @@ func (s *Store) indexKeys(r *flows.Request) []string {
 // the operations it needs. The approver index's changes, as many as the
 // request has approvers, are returned for placeApprovers instead.
 func (s *Store) putRequest(c *change, old, r *flows.Request) (work indexWork, err error) {
-	raw, err := json.Marshal(toRecord(r))
+	raw, err := record.EncodeRequest(r)
 	if err != nil {
-		return work, fmt.Errorf("encode request %s: %w", r.ID, err)
+		return work, err
 	}
 	c.put(s.reqKey(r.ID), string(raw))
 	var before []string
@@ -83,11 +74,11 @@ func (s *Store) putRequest(c *change, old, r *flows.Request) (work indexWork, er
 }
 
 func decodeRequest(kv *mvccpb.KeyValue) (*flows.Request, error) {
-	var rec requestRecord
-	if err := json.Unmarshal(kv.Value, &rec); err != nil {
+	r, err := record.DecodeRequest(kv.Value)
+	if err != nil {
 		return nil, fmt.Errorf("decode request %s: %w", kv.Key, err)
 	}
-	return rec.request(), nil
+	return r, nil
 }
 
 func notFound(id flows.RequestID) error {
