@@ -159,7 +159,7 @@ func Parse(text string) (Command, error) {
 func parseRequest(rest string) (Command, error) {
 	identity, rest := typedIdentity(rest)
 	programmatic, rest := programmaticKind(rest)
-	resText, rest := nextWord(rest)
+	resText, rest := nextTarget(rest)
 	roleText, rest := nextWord(rest)
 	durText, rest := nextWord(rest)
 	if durText == "" {
@@ -416,6 +416,24 @@ func quotePairs(r rune) (closers string, ok bool) {
 		return "'’‘", true
 	}
 	return "", false
+}
+
+// nextTarget splits off a resource, whose names may hold spaces inside
+// double quotes (acme/"Project 0"/Cluster0/sales): a space outside quotes
+// ends it. An unclosed quote runs to the end, and the resource's own
+// parser refuses what it makes of it.
+func nextTarget(s string) (word, rest string) {
+	s = strings.TrimLeftFunc(s, unicode.IsSpace)
+	quoted := false
+	for i, r := range s {
+		switch {
+		case r == '"':
+			quoted = !quoted
+		case unicode.IsSpace(r) && !quoted:
+			return s[:i], s[i:]
+		}
+	}
+	return s, ""
 }
 
 // nextWord splits off the first whitespace-separated word.

@@ -113,8 +113,11 @@ func AtlasUI() KindSpec { return atlasUI() }
 
 // ParseUITarget reads integration or integration/project.
 func ParseUITarget(s string) (Resource, error) {
-	s = strings.TrimSpace(s)
+	s = unquoteName(strings.TrimSpace(s))
 	parts := strings.Split(s, "/")
+	for i, p := range parts {
+		parts[i] = unquoteName(p)
+	}
 	var t Resource
 	switch len(parts) {
 	case 1:

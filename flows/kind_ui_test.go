@@ -118,7 +118,8 @@ func TestUITargets(t *testing.T) {
 	for in, text := range map[string]string{
 		"acme/payments-prod/Cluster0": "want integration/project",
 		"Acme":                        "use lower-case letters",
-		"acme/pay ments":              "Atlas project names are",
+		"acme/pay  ments":             "Atlas project names are",
+		"acme/pay#ments":              "Atlas project names are",
 	} {
 		if _, err := flows.ParseUITarget(in); flows.ErrorCode(err) != flows.EINVALID || !strings.Contains(flows.ErrorMessage(err), text) {
 			t.Errorf("ParseUITarget(%q): want %q, got %v", in, text, err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,7 +52,9 @@ var (
 	// Atlas user scopes name clusters with this pattern (UserScope.name).
 	clusterName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9-]{0,63}$`)
 	// Atlas project names (Group.name), which never hold a /.
-	projectName = regexp.MustCompile(`^[\p{L}\p{N}\-_.(),:&@+']{1,64}$`)
+	// Atlas's own first project is "Project 0": names may hold single
+	// spaces between words.
+	projectName = regexp.MustCompile(`^[\p{L}\p{N}\-_.(),:&@+']+( [\p{L}\p{N}\-_.(),:&@+']+)*$`)
 	roleName    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 )
 
@@ -61,13 +64,19 @@ var (
 // collection when that reading is valid, as a project's database
 // otherwise; Policy.Resolve settles it by the integration.
 func ParseResource(s string) (Resource, error) {
-	s = strings.TrimSpace(s)
+	s = unquoteName(strings.TrimSpace(s))
 	parts := strings.Split(s, "/")
+	for i, p := range parts {
+		parts[i] = unquoteName(p)
+	}
 	if len(parts) < 3 || len(parts) > 5 {
 		return Resource{}, Errorf(EINVALID, "resource %q: want integration/cluster/database[/collection] (integration/project/cluster/... in an organization-wide integration)", excerpt(s))
 	}
 	if parts[len(parts)-1] == "" && len(parts) > 3 {
 		return Resource{}, Errorf(EINVALID, "resource %q: the collection after the last / is empty", excerpt(s))
+	}
+	if slices.Contains(parts[1:len(parts)-1], "") {
+		return Resource{}, Errorf(EINVALID, "resource %q: a name between two / is empty", excerpt(s))
 	}
 	var r Resource
 	switch len(parts) {
@@ -75,7 +84,7 @@ func ParseResource(s string) (Resource, error) {
 		r = Resource{Integration: parts[0], Cluster: parts[1], Database: parts[2]}
 	case 4:
 		r = Resource{Integration: parts[0], Cluster: parts[1], Database: parts[2], Collection: parts[3]}
-		if !clusterName.MatchString(parts[1]) {
+		if parts[1] != "" && !clusterName.MatchString(parts[1]) {
 			// Not a cluster: a project whose name a cluster could not have.
 			if org := (Resource{Integration: parts[0], Project: parts[1], Cluster: parts[2], Database: parts[3]}); org.Validate() == nil {
 				return org, nil
@@ -91,9 +100,27 @@ func ParseResource(s string) (Resource, error) {
 }
 
 // String formats the resource as integration/[project/]cluster/database[/collection],
-// leaving out the parts a target of another kind does not have.
+// leaving out the parts a target of another kind does not have. A name
+// with a space ("Project 0") is quoted, so that what is shown can be typed
+// back: acme/"Project 0"/Cluster0/sales.
 func (r Resource) String() string {
-	return strings.Join(append([]string{r.Integration}, r.segments()...), "/")
+	segs := append([]string{r.Integration}, r.segments()...)
+	for i, s := range segs {
+		// A name that reads as quoted is quoted again, so it reads back whole.
+		if strings.Contains(s, " ") || unquoteName(s) != s {
+			segs[i] = `"` + s + `"`
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// unquoteName drops the double quotes around a name typed with them
+// ("Project 0"); MaxLength and the name rules then judge what is inside.
+func unquoteName(s string) string {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		return s[1 : len(s)-1]
+	}
+	return s
 }
 
 // segments returns the resource's path inside its integration: its parts up
@@ -145,7 +172,7 @@ func (r Resource) Validate() error {
 			return err
 		}
 		if !projectName.MatchString(r.Project) {
-			return Errorf(EINVALID, "project %q: Atlas project names are letters, digits and - _ . ( ) , : & @ + '", excerpt(r.Project))
+			return Errorf(EINVALID, "project %q: Atlas project names are letters, digits, single spaces between words and - _ . ( ) , : & @ + '", excerpt(r.Project))
 		}
 	}
 	if err := checkNameText("cluster", r.Cluster); err != nil {
