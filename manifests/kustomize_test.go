@@ -916,8 +916,20 @@ func TestReadmeDeploy(t *testing.T) {
 
 	// kubectl create secret generic ... --from-file=[key=]path: the keys are the files
 	// jitbot.yaml reads.
+	// Only the command creating jitbot-secrets (the section creates etcd's TLS Secrets too).
+	i := strings.Index(deploy, "create secret generic "+secretName)
+	if i < 0 {
+		t.FailNow() // reported above
+	}
+	create := deploy[i:]
+	if end := strings.Index(create, "\n\n"); end >= 0 {
+		create = create[:end]
+	}
+	if end := strings.Index(create, "kubectl apply"); end >= 0 {
+		create = create[:end]
+	}
 	var keys []string
-	for _, m := range regexp.MustCompile(`--from-file=(\S+)`).FindAllStringSubmatch(deploy, -1) {
+	for _, m := range regexp.MustCompile(`--from-file=(\S+)`).FindAllStringSubmatch(create, -1) {
 		key, _, ok := strings.Cut(m[1], "=")
 		if !ok {
 			key = path.Base(m[1])
