@@ -20,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -85,6 +86,10 @@ type bundle struct {
 	secrets     []*corev1.Secret
 	ingresses   []*networkingv1.Ingress
 	podMonitors []*podMonitor
+	// Several replicas on etcd (components/ha, components/etcd).
+	statefulSets []*appsv1.StatefulSet
+	pdbs         map[string]*policyv1.PodDisruptionBudget
+	netpols      map[string]*networkingv1.NetworkPolicy
 }
 
 // kustomize renders the kustomization at dir of fsys, one YAML document per resource.
@@ -109,7 +114,17 @@ func kustomize(fsys filesys.FileSystem, dir string) ([][]byte, error) {
 // decodeBuild decodes every resource of a build strictly into the type its kind names.
 func decodeBuild(t *testing.T, what string, docs [][]byte) *bundle {
 	t.Helper()
-	b := &bundle{services: map[string]*corev1.Service{}}
+	b := decodeAny(t, what, docs)
+	if b.pvc == nil {
+		t.Fatalf("%s: no PersistentVolumeClaim for the bbolt file", what)
+	}
+	return b
+}
+
+// decodeAny is decodeBuild for builds with or without the PVC (components/ha removes it).
+func decodeAny(t *testing.T, what string, docs [][]byte) *bundle {
+	t.Helper()
+	b := &bundle{services: map[string]*corev1.Service{}, pdbs: map[string]*policyv1.PodDisruptionBudget{}, netpols: map[string]*networkingv1.NetworkPolicy{}}
 	single := func(kind string, set bool) {
 		if set {
 			t.Fatalf("%s: more than one %s", what, kind)
@@ -157,8 +172,20 @@ func decodeBuild(t *testing.T, what string, docs [][]byte) *bundle {
 			single(meta.Kind, b.deploy != nil)
 			b.deploy = o
 		case *networkingv1.NetworkPolicy:
-			single(meta.Kind, b.netpol != nil)
-			b.netpol = o
+			if b.netpols[o.Name] != nil {
+				t.Fatalf("%s: two NetworkPolicies named %s", what, o.Name)
+			}
+			b.netpols[o.Name] = o
+			if o.Name == "jitbot" {
+				b.netpol = o
+			}
+		case *appsv1.StatefulSet:
+			b.statefulSets = append(b.statefulSets, o)
+		case *policyv1.PodDisruptionBudget:
+			if b.pdbs[o.Name] != nil {
+				t.Fatalf("%s: two PodDisruptionBudgets named %s", what, o.Name)
+			}
+			b.pdbs[o.Name] = o
 		case *corev1.Service:
 			if b.services[o.Name] != nil {
 				t.Fatalf("%s: two Services named %s", what, o.Name)
@@ -172,8 +199,8 @@ func decodeBuild(t *testing.T, what string, docs [][]byte) *bundle {
 			b.podMonitors = append(b.podMonitors, o)
 		}
 	}
-	if b.namespace == nil || b.sa == nil || b.configMap == nil || b.pvc == nil || b.deploy == nil || b.netpol == nil {
-		t.Fatalf("%s: want a Namespace, ServiceAccount, ConfigMap, PersistentVolumeClaim, Deployment and NetworkPolicy", what)
+	if b.namespace == nil || b.sa == nil || b.configMap == nil || b.deploy == nil || b.netpol == nil {
+		t.Fatalf("%s: want a Namespace, ServiceAccount, ConfigMap, Deployment and NetworkPolicy jitbot", what)
 	}
 	for _, name := range []string{serviceName, metricsServiceName} {
 		if b.services[name] == nil {
@@ -209,7 +236,7 @@ const repoRoot = "/repo"
 // kustomization using a component).
 func memRepo() (filesys.FileSystem, error) {
 	fsys := filesys.MakeFsInMemory()
-	for _, dir := range []string{"../manifests", exampleOverlay} {
+	for _, dir := range []string{"../manifests", exampleOverlay, haExample, haExternalExample} {
 		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
@@ -889,8 +916,20 @@ func TestReadmeDeploy(t *testing.T) {
 
 	// kubectl create secret generic ... --from-file=[key=]path: the keys are the files
 	// jitbot.yaml reads.
+	// Only the command creating jitbot-secrets (the section creates etcd's TLS Secrets too).
+	i := strings.Index(deploy, "create secret generic "+secretName)
+	if i < 0 {
+		t.FailNow() // reported above
+	}
+	create := deploy[i:]
+	if end := strings.Index(create, "\n\n"); end >= 0 {
+		create = create[:end]
+	}
+	if end := strings.Index(create, "kubectl apply"); end >= 0 {
+		create = create[:end]
+	}
 	var keys []string
-	for _, m := range regexp.MustCompile(`--from-file=(\S+)`).FindAllStringSubmatch(deploy, -1) {
+	for _, m := range regexp.MustCompile(`--from-file=(\S+)`).FindAllStringSubmatch(create, -1) {
 		key, _, ok := strings.Cut(m[1], "=")
 		if !ok {
 			key = path.Base(m[1])

@@ -23,6 +23,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
@@ -60,6 +61,8 @@ var kinds = map[string]struct {
 	"NetworkPolicy":         {"networking.k8s.io/v1", func() any { return new(networkingv1.NetworkPolicy) }},
 	"Ingress":               {"networking.k8s.io/v1", func() any { return new(networkingv1.Ingress) }},
 	"PodMonitor":            {"monitoring.coreos.com/v1", func() any { return new(podMonitor) }},
+	"StatefulSet":           {"apps/v1", func() any { return new(appsv1.StatefulSet) }},
+	"PodDisruptionBudget":   {"policy/v1", func() any { return new(policyv1.PodDisruptionBudget) }},
 }
 
 // baseKinds are the kinds the default build's own files hold: each file one object.
