@@ -28,6 +28,9 @@ func (e *Engine) Click(ctx context.Context, who Actor, a Action, in ClickInput) 
 	if err != nil {
 		return e.Refused(ctx, who, err)
 	}
+	if who, err = e.trust(ctx, who); err != nil {
+		return e.Refused(ctx, who, err)
+	}
 	v := who.Viewer()
 	var reply Reply
 	var r *flows.Request

@@ -97,6 +97,7 @@ type Engine struct {
 	mu        sync.RWMutex
 	svc       Service
 	platforms []Platform
+	gate      Gate // SetGate
 }
 
 // NewEngine builds an engine with no platform.

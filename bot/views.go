@@ -687,6 +687,9 @@ func systemCard(ev flows.Event, v Viewer) (Card, bool) {
 	if ev.Type == flows.EventGrantFinding {
 		return findingCard(nil, ev, v), true
 	}
+	if ev.Type == flows.EventIdentityFinding {
+		return Card{Title: "Identity", Text: ev.Message, Status: "At " + v.FormatTime(ev.At), Tone: ToneWarning}, true
+	}
 	if ev.Type != flows.EventOrphanDeleted {
 		return Card{}, false
 	}

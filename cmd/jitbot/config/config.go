@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/jitbot/jitbot/atlas"
+	"github.com/jitbot/jitbot/bot/identity"
 	"github.com/jitbot/jitbot/bot/slack"
 	"github.com/jitbot/jitbot/bot/teams"
 	"github.com/jitbot/jitbot/flows"
@@ -48,6 +49,7 @@ type File struct {
 	Integrations    []IntegrationFile   `yaml:"integrations"`
 	Flows           []FlowFile          `yaml:"flows"`
 	Audit           *auditsink.Config   `yaml:"audit"`
+	Identity        *identity.Config    `yaml:"identity"`
 }
 
 // StoreFile configures the bbolt file.
@@ -145,6 +147,9 @@ type Config struct {
 	Integrations    []atlas.Integration
 	// Audit is where the audit log is streamed (nil: nowhere).
 	Audit *auditsink.Config
+	// Identity is the identity provider chat accounts are bound through
+	// (nil: people are who their chat profile says).
+	Identity *identity.Config
 	// Warnings are what in the file can never take effect, although jitbot
 	// serves with it (a flow that can match nothing): `jitbot check` shows
 	// them, serve logs them.
@@ -736,6 +741,10 @@ func (l *loader) check(f *File) *Config {
 	if f.Audit != nil {
 		l.section("audit", f.Audit)
 		cfg.Audit = f.Audit
+	}
+	if f.Identity != nil {
+		l.section("identity", f.Identity)
+		cfg.Identity = f.Identity
 	}
 	if cfg.Slack == nil && cfg.Teams == nil {
 		l.add("slack", "configure slack, teams or both: nobody could reach jitbot otherwise")
