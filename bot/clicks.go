@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/jitbot/jitbot/flows"
@@ -64,6 +65,11 @@ func (e *Engine) Click(ctx context.Context, who Actor, a Action, in ClickInput) 
 		}
 	default:
 		err = flows.Errorf(flows.EINVALID, "that button does nothing here")
+	}
+	if need := (*flows.StepUpNeeded)(nil); errors.As(err, &need) {
+		if reply, ok := e.stepUp(ctx, who, need); ok {
+			return reply
+		}
 	}
 	if err != nil {
 		return e.Refused(ctx, who, err)

@@ -63,3 +63,31 @@ func (d *Dispatcher) sendRendered(ctx context.Context, p Platform, dl flows.Deli
 	_, err = p.Send(ctx, who, c)
 	return err
 }
+
+// StepUpper is a Gate that can have an approver sign in again with
+// multi-factor authentication (bot/identity): when a flow requires it, an
+// Approve click answers with that instead of approving, and the approval
+// is made once the sign-in is back.
+type StepUpper interface {
+	StepUp(ctx context.Context, who Actor, need *flows.StepUpNeeded) error
+}
+
+// stepUp answers an approval the flow wants made with a fresh sign-in:
+// the approver is sent a sign-in link, if the gate can.
+func (e *Engine) stepUp(ctx context.Context, who Actor, need *flows.StepUpNeeded) (Reply, bool) {
+	e.mu.RLock()
+	su, ok := e.gate.(StepUpper)
+	e.mu.RUnlock()
+	if !ok {
+		return Reply{}, false
+	}
+	if err := su.StepUp(ctx, who, need); err != nil {
+		return e.Refused(ctx, who, err), true
+	}
+	return cardReply(Card{
+		Title: "Approve with a fresh sign-in",
+		Text: "Request " + string(need.RequestID) + " needs its approval made with multi-factor authentication. " +
+			"A sign-in link is in your direct messages: sign in again within 5 minutes and confirm, and the approval counts.",
+		Tone: ToneWarning,
+	}), true
+}

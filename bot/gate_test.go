@@ -90,3 +90,38 @@ func TestGateDecidesWhomTheEngineActsFor(t *testing.T) {
 		t.Fatalf("state %s", got)
 	}
 }
+
+// stepUpGate trusts everyone and records step-ups.
+type stepUpGate struct{ asked []*flows.StepUpNeeded }
+
+func (g *stepUpGate) Trust(_ context.Context, who bot.Actor) (bot.Actor, error) { return who, nil }
+
+func (g *stepUpGate) StepUp(_ context.Context, who bot.Actor, need *flows.StepUpNeeded) error {
+	g.asked = append(g.asked, need)
+	return nil
+}
+
+func TestApproveClickOnAStepUpFlowAnswersWithASignIn(t *testing.T) {
+	w := newWorld(t, func(s *flows.PolicySpec) {
+		s.Flows[0].StepUp = &flows.StepUpSpec{Approve: true, AMR: []string{"mfa"}}
+	})
+	g := &stepUpGate{}
+	w.engine.SetGate(g)
+	r := w.ask("slack", "k1")
+	reply := w.engine.Click(w.ctx, w.actor("slack", bob), bot.Action{Kind: bot.ActionApprove, RequestID: r.ID}, bot.ClickInput{})
+	if reply.Err != nil || reply.Card == nil || !strings.Contains(reply.Card.Text, "sign-in link is in your direct messages") {
+		t.Fatalf("reply: %+v", reply)
+	}
+	if len(g.asked) != 1 || g.asked[0].RequestID != r.ID {
+		t.Fatalf("step-ups: %+v", g.asked)
+	}
+	if got := w.get(string(r.ID)); got.State != flows.StatePending || len(got.Approvals) != 0 {
+		t.Fatalf("approved by a plain click: %s %+v", got.State, got.Approvals)
+	}
+	// Without a gate that can step up, the click is refused, saying why.
+	w.engine.SetGate(nil)
+	reply = w.engine.Click(w.ctx, w.actor("slack", bob), bot.Action{Kind: bot.ActionApprove, RequestID: r.ID}, bot.ClickInput{})
+	if flows.ErrorCode(reply.Err) != flows.EFORBIDDEN || !strings.Contains(reply.Card.Text, "multi-factor") {
+		t.Fatalf("no gate: %+v", reply)
+	}
+}

@@ -87,10 +87,25 @@ func approvedBy(r *flows.Request, v Viewer) string {
 		return "Approved automatically"
 	}
 	names := make([]string, len(r.Approvals))
+	mfa := 0
 	for i, a := range r.Approvals {
 		names[i] = a.By
+		if a.MFA {
+			mfa++
+		}
 	}
-	return "Approved by " + joinNames(names) + " at " + v.FormatTime(r.Approvals[len(r.Approvals)-1].At)
+	how := "Approved by "
+	switch {
+	case mfa == len(names):
+		how = "Approved with MFA by "
+	case mfa > 0:
+		for i, a := range r.Approvals {
+			if a.MFA {
+				names[i] += " (with MFA)"
+			}
+		}
+	}
+	return how + joinNames(names) + " at " + v.FormatTime(r.Approvals[len(r.Approvals)-1].At)
 }
 
 // approvalStatus is the status line of a request: who decided and when, or

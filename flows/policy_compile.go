@@ -277,6 +277,7 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 
 	p.compileEscalation(v, at, fs, f)
 	p.compileConditions(v, at, fs, f)
+	p.compileStepUp(v, at, fs, f)
 	p.compileApprovalsFrom(v, at, fs, f)
 
 	if knownKind && kind.CheckFlow != nil && in != nil {

@@ -82,6 +82,7 @@ type decisionRecord struct {
 	At      time.Time `json:"at"`
 	Approve bool      `json:"approve"`
 	Reason  string    `json:"reason,omitempty"`
+	MFA     bool      `json:"mfa,omitempty"`
 }
 
 type requirementRecord struct {

@@ -50,6 +50,11 @@ type Revoker interface {
 	RevokePerson(ctx context.Context, person, why string) ([]flows.RequestID, error)
 }
 
+// Decider records an approval (flows.Service.Decide).
+type Decider interface {
+	Decide(ctx context.Context, in flows.DecideInput) (*flows.Request, error)
+}
+
 // Deps are what Identities works with.
 type Deps struct {
 	Records Records
@@ -59,6 +64,9 @@ type Deps struct {
 	Schedule func([]flows.Delivery)
 	Events   Events
 	Revoker  Revoker
+	// Decider approves for an approver who signed in again (step-up;
+	// flows.Service.Decide). Nil: flows cannot require step-up.
+	Decider Decider
 	// IsAdmin tells the policy's admins (who approve bindings).
 	IsAdmin func(email string) bool
 	Clock   flows.Clock

@@ -54,10 +54,13 @@ type purpose struct {
 	// Review is the chat account (platform:user) whose pending binding an
 	// admin reviews.
 	Review string `json:"review,omitempty"`
-	// StepUp: the request, the approver's email and when they clicked.
-	Request  string    `json:"request,omitempty"`
-	Approver string    `json:"approver,omitempty"`
-	ClickAt  time.Time `json:"click_at,omitzero"`
+	// StepUp: the request (and extension), the approver's email, when
+	// they clicked, and the acr_values the flow asks for.
+	Request   string    `json:"request,omitempty"`
+	Extension int       `json:"extension,omitempty"`
+	Approver  string    `json:"approver,omitempty"`
+	ClickAt   time.Time `json:"click_at,omitzero"`
+	ACR       []string  `json:"acr,omitempty"`
 }
 
 // The purposes.

@@ -109,6 +109,17 @@ type FlowFile struct {
 	// the roles that let a person create access outliving the grant, opted
 	// into by name.
 	AllowStandingAccess []string `yaml:"allow_standing_access"`
+	// StepUp requires a fresh multi-factor sign-in at the identity
+	// provider to approve (flows.StepUpSpec; needs the identity section).
+	StepUp *StepUpFile `yaml:"step_up"`
+}
+
+// StepUpFile is a flow's step_up.
+type StepUpFile struct {
+	Approve   bool     `yaml:"approve"`
+	Request   bool     `yaml:"request"`
+	ACRValues []string `yaml:"acr_values"`
+	AMR       []string `yaml:"amr"`
 }
 
 // GroupApprovalFile is one group's approvals a flow needs.
@@ -772,11 +783,16 @@ func (l *loader) check(f *File) *Config {
 			ReasonPattern: fl.ReasonPattern, ReasonMessage: fl.ReasonMessage, ApprovalsFrom: groupApprovals(fl.ApprovalsFrom),
 			Auth: fl.Auth, OIDCUsername: fl.OIDCUsername, AWSIAMARN: fl.AWSIAMARN,
 			AllowedCIDRs: fl.AllowedCIDRs, WidestPrefixV4: fl.WidestPrefixV4, WidestPrefixV6: fl.WidestPrefixV6, AllowPublic: fl.AllowPublic,
-			AllowStandingAccess: fl.AllowStandingAccess, AcceptNoBackstop: fl.AcceptNoBackstop,
+			AllowStandingAccess: fl.AllowStandingAccess, AcceptNoBackstop: fl.AcceptNoBackstop, StepUp: stepUpSpec(fl.StepUp),
 		})
 	}
 	if len(f.Flows) == 0 {
 		l.add("flows", "required: at least one access flow")
+	}
+	for i, fl := range f.Flows {
+		if fl.StepUp != nil && f.Identity == nil {
+			l.add(fmt.Sprintf("flows[%d].step_up", i), "needs the identity section: the fresh sign-in happens at its identity provider")
+		}
 	}
 	policy, err := flows.Compile(spec)
 	var verr flows.ValidationError
@@ -815,4 +831,12 @@ func groupApprovals(gs []GroupApprovalFile) []flows.GroupApprovalSpec {
 		out = append(out, flows.GroupApprovalSpec(g))
 	}
 	return out
+}
+
+// stepUpSpec is a flow's step_up for the policy (nil: none).
+func stepUpSpec(f *StepUpFile) *flows.StepUpSpec {
+	if f == nil {
+		return nil
+	}
+	return &flows.StepUpSpec{Approve: f.Approve, Request: f.Request, ACRValues: f.ACRValues, AMR: f.AMR}
 }
