@@ -32,6 +32,7 @@ Usage:
   jitbot grants revoke [-config jitbot.yaml] [-as admin@example.com] [-reason text] <request-id>
   jitbot audit export  [-config jitbot.yaml] [-since 24h|2026-11-01T00:00:00Z]
   jitbot audit verify  [-config jitbot.yaml] [-against sink-copy.jsonl]
+  jitbot report [-config jitbot.yaml] [-since 30d] [-until time] [-person email] [-resource glob] [-flow name] [-format csv|json]
   jitbot contacts forget [-config jitbot.yaml] [-as admin@example.com] <email>
   jitbot backup  [-config jitbot.yaml] -o jitbot-backup.db|-
   jitbot restore [-config jitbot.yaml] -i jitbot-backup.db [-force]
@@ -55,6 +56,8 @@ backup's audit chain and schema version before it puts it in place.
 status asks the running server how its store, Atlas integrations, Slack and
 Teams are (serve runs on with an Atlas integration degraded; check -online
 fails for it).
+report is the access review: every grant held in the period, who held it,
+for how long, approved by whom, why, with MFA or not, break-glass or not.
 check runs serve's own validation and reports every problem with its path
 and line; warnings (flows that can never match) fail it only with -strict.
 explain tells, from the policy alone (no secret needed: test it in CI),
@@ -109,7 +112,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 
 // verbs are the commands, as the command line names them: flags before
 // the command are parsed once the first of these is found.
-var verbs = []string{"serve", "check", "status", "grants", "audit", "contacts", "backup", "restore", "demo", "bench", "version", "help"}
+var verbs = []string{"serve", "check", "status", "grants", "audit", "report", "contacts", "backup", "restore", "demo", "bench", "version", "help"}
 
 func (e *env) run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -143,6 +146,8 @@ func (e *env) run(ctx context.Context, args []string) error {
 		return e.grants(ctx, rest)
 	case "audit":
 		return e.audit(ctx, rest)
+	case "report":
+		return e.report(ctx, rest)
 	case "contacts":
 		return e.contacts(ctx, rest)
 	case "backup":

@@ -158,6 +158,7 @@ func (a *adminAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/audit/verify", a.auth(a.verifyAudit))
 	mux.HandleFunc("POST /admin/contacts/teams/{email}/forget", a.auth(a.forgetContact))
 	mux.HandleFunc("GET /admin/backup", a.auth(a.backup))
+	mux.HandleFunc("GET /admin/report", a.auth(a.report))
 }
 
 func (a *adminAPI) auth(h http.HandlerFunc) http.HandlerFunc {
