@@ -32,8 +32,15 @@ func (x *Identities) Sweep(ctx context.Context) error {
 				errs = append(errs, err)
 				continue
 			}
-			b.ReverifySent = now
-			errs = append(errs, x.put(ctx, kindBinding, b.Account(), b, time.Time{}))
+			// Read again: the person may have confirmed meanwhile, and
+			// that must not be written over.
+			cur, ok, err := x.binding(ctx, b.Platform, b.UserID)
+			if err != nil || !ok || !cur.VerifiedAt.Equal(b.VerifiedAt) {
+				errs = append(errs, err)
+				continue
+			}
+			cur.ReverifySent = now
+			errs = append(errs, x.put(ctx, kindBinding, cur.Account(), cur, time.Time{}))
 		}
 	}
 	return errors.Join(errs...)
