@@ -102,7 +102,9 @@ func (x *Identities) openLink(w http.ResponseWriter, r *http.Request) {
 	x.render(w, http.StatusOK, p)
 }
 
-// openReview shows an admin a binding waiting for approval.
+// openReview is where an admin starts reviewing a binding waiting for
+// approval. It says nothing of whom the binding is about until an admin
+// has signed in: the address names a chat account anyone could guess.
 func (x *Identities) openReview(w http.ResponseWriter, r *http.Request) {
 	acct := r.PathValue("account")
 	var b Binding
@@ -111,8 +113,9 @@ func (x *Identities) openReview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pre := x.preCookie(w, r)
-	x.render(w, http.StatusOK, page{Title: "Review a link", Lines: append(b.describe(),
-		"Only an admin of jitbot may approve it. Sign in with your company account to continue."),
+	x.render(w, http.StatusOK, page{Title: "Review a link", Lines: []string{
+		"A link between a chat account and a sign-in at the identity provider waits for an admin's approval.",
+		"Only an admin of jitbot may see and approve it. Sign in with your company account to continue."},
 		Form: &form{Action: "/id/start", Button: "Sign in to review", Fields: map[string]string{"review": acct, "csrf": x.sign("csrf-start", pre, "review:"+acct)}}})
 }
 
@@ -248,6 +251,9 @@ func (x *Identities) confirmPage(ctx context.Context, pd pending, c Claims) (pag
 	}
 	switch pd.Purpose.Kind {
 	case purposeReview:
+		if _, err := x.adminOf(ctx, c.Subject); err != nil {
+			return page{Title: "Not an admin", Lines: []string{flows.ErrorMessage(err)}}, http.StatusForbidden
+		}
 		var b Binding
 		if x.get(ctx, kindPending, pd.Purpose.Review, &b) != nil {
 			return page{Title: "Nothing to review", Lines: []string{"The link was approved already, or expired."}}, http.StatusGone
