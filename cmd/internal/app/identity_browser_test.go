@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,12 +55,18 @@ var signInLink = regexp.MustCompile(`http://[^\s]+/id/l/[A-Za-z0-9_.-]+`)
 // first request is answered with a sign-in link in her direct messages
 // instead of being made; she opens it in a real browser, which shows the
 // chat account it links, signs in at the provider, confirms with a POST,
-// and from then on her requests go through.
+// and from then on her requests go through. The flow wants approvals made
+// with MFA: olivia's Approve click answers with a sign-in link instead,
+// she signs in again with a second factor in the browser and confirms,
+// and the approval counts: alice gets her credentials and the card says
+// "Approved with MFA".
 func TestSignInInABrowser(t *testing.T) {
 	browser := chromium(t)
 	h := rigtest.New(t, nil)
 	idp, addr := withIdentity(t, h)
+	h.EditConfig("    pending_ttl: 1h\n", "    pending_ttl: 1h\n    step_up: {approve: true, amr: [mfa]}\n")
 	idp.AddUser(idptest.User{Subject: "sub-alice", Email: rig.Alice.Email, EmailVerified: true})
+	idp.AddUser(idptest.User{Subject: "sub-olivia", Email: rig.Olivia.Email, EmailVerified: true})
 	idp.SignInAs(idptest.Login{Subject: "sub-alice", AMR: []string{"pwd"}})
 	h.Start()
 
@@ -128,8 +135,53 @@ func TestSignInInABrowser(t *testing.T) {
 
 	h.Slash(addr, rig.Alice, "request prod/Cluster0/sales/orders read 1h INC-42")
 	h.Eventually("alice's request is made", func() bool { return len(allRequests(t, h)) == 1 })
-	if r := requests(t, h)[0]; r.Requester != rig.Alice.Email {
+	if r := allRequests(t, h)[0]; r.Requester != rig.Alice.Email {
 		t.Fatalf("requester %q", r.Requester)
+	}
+
+	// olivia links her account the same way.
+	card := h.WaitDM(rig.Olivia, "INC-42")
+	h.Click(addr, rig.Olivia, card, "approve:")
+	link = signInLink.FindString(h.WaitDM(rig.Olivia, "Sign in to link").AllText())
+	idp.SignInAs(idptest.Login{Subject: "sub-olivia", AMR: []string{"pwd"}})
+	if err := chromedp.Do(bctx, chromedp.Navigate(link)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("Slack account " + rig.Olivia.ID)
+	click()
+	waitFor("Confirm the link")
+	click()
+	waitFor("Linked")
+
+	// Her Approve click now asks for a fresh sign-in with a second factor.
+	h.Click(addr, rig.Olivia, card, "approve:")
+	link = signInLink.FindString(h.WaitDM(rig.Olivia, "multi-factor").AllText())
+	if r := allRequests(t, h)[0]; r.State != flows.StatePending {
+		t.Fatalf("approved by a plain click: %s", r.State)
+	}
+	idp.SignInAs(idptest.Login{Subject: "sub-olivia", AMR: []string{"pwd", "mfa"}})
+	if err := chromedp.Do(bctx, chromedp.Navigate(link)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("Approve with a fresh sign-in")
+	click()
+	page = waitFor("Approve request")
+	if !strings.Contains(page, "pwd, mfa") {
+		t.Fatalf("step-up confirmation:\n%s", page)
+	}
+	click()
+	waitFor("Approved with MFA")
+	h.WaitDM(rig.Alice, "Password")
+	if r := allRequests(t, h)[0]; len(r.Approvals) != 1 || !r.Approvals[0].MFA {
+		t.Fatalf("approvals %+v", r.Approvals)
+	}
+	h.Eventually("the approval card says so", func() bool {
+		m, ok := rig.LastWith(h.Slack.DMs(rig.Olivia.ID), "INC-42")
+		return ok && strings.Contains(m.AllText(), "Approved with MFA by "+rig.Olivia.Email)
+	})
+	az := idp.Authorizations()
+	if last := az[len(az)-1]; !slices.Contains(last.Prompt, "login") || last.MaxAge == nil || *last.MaxAge != 0 {
+		t.Fatalf("the step-up did not force a new sign-in: prompt %v max_age %v", last.Prompt, last.MaxAge)
 	}
 }
 
