@@ -46,6 +46,9 @@ const (
 	// accounts tells the admins (a binding to approve, one removed and the
 	// access it revoked). About no request: it tells the admins.
 	EventIdentityFinding EventType = "identity_finding"
+	// EventAccessReview: the monthly summary of who held which grant
+	// (jitbot report), for the admins. About no request.
+	EventAccessReview EventType = "access_review"
 )
 
 // SystemActor is the actor of events that jitbot causes by itself.

@@ -254,6 +254,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		m.syncGroups = func() { _ = syncUserGroups(m.ctx, m.svc.Policy(), m.slack.UserGroupMembers, syncLog) }
 		extra = append(extra, job{groupSyncSchedule, m.syncGroups})
 	}
+	extra = append(extra, job{reviewSchedule, func() {
+		if err := monthlyReview(m.ctx, m.db, m.clock, m.log); err != nil {
+			m.log.Error("access review failed", "err", err)
+		}
+	}})
 	if m.identity != nil {
 		extra = append(extra, job{identitySweepSchedule, func() {
 			if err := m.identity.Sweep(m.ctx); err != nil {
