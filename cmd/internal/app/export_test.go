@@ -14,4 +14,6 @@ var SyncUserGroups = syncUserGroups
 func (m *Main) StatusNow(ctx context.Context) Status { return m.status(ctx) }
 
 // MonthlyReview sends last month's access review now, as its schedule does.
-func (m *Main) MonthlyReview(ctx context.Context) error { return monthlyReview(ctx, m.db, m.clock, m.log) }
+func (m *Main) MonthlyReview(ctx context.Context) error {
+	return monthlyReview(ctx, m.db, m.clock, m.log)
+}
