@@ -17,3 +17,6 @@ func (m *Main) StatusNow(ctx context.Context) Status { return m.status(ctx) }
 func (m *Main) MonthlyReview(ctx context.Context) error {
 	return monthlyReview(ctx, m.db, m.clock, m.log)
 }
+
+// IdentitySweep re-verifies bindings now, as its schedule does.
+func (m *Main) IdentitySweep(ctx context.Context) error { return m.identity.Sweep(ctx) }
