@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
+	"github.com/jitbot/jitbot/bot/identity"
 	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
@@ -615,10 +616,22 @@ func (e *env) checkOnline(ctx context.Context, cfg *config.Config) error {
 		}
 		fmt.Fprintf(e.stdout, "integration %s: OK (credentials work; Project Database Access Admin and Project Read Only confirmed)\n", in.Name)
 	}
+	var errs []error
 	if failed > 0 {
-		return fmt.Errorf("%d integration(s) failed the online check", failed)
+		errs = append(errs, fmt.Errorf("%d integration(s) failed the online check", failed))
 	}
-	return nil
+	if cfg.Identity != nil {
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := identity.Discover(cctx, cfg.Identity.OIDC, nil)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(e.stdout, "identity provider %s: FAILED: %v\n", cfg.Identity.OIDC.Issuer, err)
+			errs = append(errs, errors.New("the identity provider failed the online check"))
+		} else {
+			fmt.Fprintf(e.stdout, "identity provider %s: OK (discovered; code flow with PKCE)\n", cfg.Identity.OIDC.Issuer)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // actingAdmin is who an admin verb acts as: -as, else the policy's first
