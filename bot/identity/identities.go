@@ -269,14 +269,18 @@ func (x *Identities) Trust(ctx context.Context, who bot.Actor) (bot.Actor, error
 		who.Email = b.Email
 		return who, nil
 	}
+	refusal := errSignIn
 	var p Binding
 	if err := x.get(ctx, kindPending, accountKey(who.Platform, who.UserID), &p); err == nil {
-		return who, flows.Errorf(flows.EFORBIDDEN, "you signed in as %s, which is not the email of your chat profile (%s): an admin must approve the link, and the admins were told", p.ProviderEmail, p.Email)
+		// A new link all the same: whoever signed in with the wrong
+		// account can sign in with the right one, which links at once.
+		refusal = fmt.Sprintf("you signed in as %s, which is not the email of your chat profile (%s): an admin must approve the link, and the admins were told. "+
+			"If you used the wrong account, a new sign-in link is in your direct messages.", p.ProviderEmail, p.Email)
 	}
 	// One link at a time: a person who types three commands gets one DM.
 	acct := accountKey(who.Platform, who.UserID)
 	if _, err := x.deps.Records.SignIn(ctx, kindSent, acct, x.now()); err == nil {
-		return who, flows.Errorf(flows.EFORBIDDEN, "%s", errSignIn)
+		return who, flows.Errorf(flows.EFORBIDDEN, "%s", refusal)
 	}
 	id, err := x.sendLink(ctx, who.Platform, who.UserID, who.Email, purpose{Kind: purposeBind})
 	if err != nil {
@@ -285,7 +289,7 @@ func (x *Identities) Trust(ctx context.Context, who bot.Actor) (bot.Actor, error
 	if err := x.deps.Records.PutSignIn(ctx, kindSent, acct, []byte(id), x.now().Add(LinkTTL)); err != nil {
 		return who, err
 	}
-	return who, flows.Errorf(flows.EFORBIDDEN, "%s", errSignIn)
+	return who, flows.Errorf(flows.EFORBIDDEN, "%s", refusal)
 }
 
 // finding tells the admins (an event about no request) and the audit log.

@@ -431,3 +431,32 @@ func regexpFind(t *testing.T, s, pattern string) string {
 	}
 	return strings.TrimRight(m, ".")
 }
+
+func TestWrongAccountThenTheRightOne(t *testing.T) {
+	r := newRig(t)
+	_, _, link := r.ask("U1", alice)
+	b := r.browser()
+	_, body := r.signIn(b, link, idptest.Login{Subject: "sub-bob"})
+	if _, body = b.submit(r.srv.URL, body); !strings.Contains(body, "Waiting for an admin") {
+		t.Fatalf("wrong account:\n%s", body)
+	}
+	// alice tries again: told why, and sent a new link (once the first
+	// one's 10 minutes are over), with which she signs in as herself.
+	r.clock.Advance(LinkTTL)
+	_, err, again := r.ask("U1", alice)
+	if !strings.Contains(flows.ErrorMessage(err), "If you used the wrong account") || again == "" {
+		t.Fatalf("retry: %v, link %q", err, again)
+	}
+	b = r.browser()
+	_, body = r.signIn(b, again, idptest.Login{Subject: "sub-alice"})
+	if _, body = b.submit(r.srv.URL, body); !strings.Contains(body, "Linked") {
+		t.Fatalf("right account:\n%s", body)
+	}
+	if who, err := r.x.Trust(context.Background(), actor("U1", alice)); err != nil || who.Email != alice {
+		t.Fatalf("after the right sign-in: %v", err)
+	}
+	bs, _ := r.x.Bindings(context.Background())
+	if len(bs) != 1 || bs[0].Subject != "sub-alice" {
+		t.Fatalf("bindings %+v", bs)
+	}
+}
