@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/jitbot/jitbot/flows"
@@ -27,6 +28,9 @@ type ClickInput struct {
 func (e *Engine) Click(ctx context.Context, who Actor, a Action, in ClickInput) Reply {
 	svc, err := e.service()
 	if err != nil {
+		return e.Refused(ctx, who, err)
+	}
+	if who, err = e.trust(ctx, who); err != nil {
 		return e.Refused(ctx, who, err)
 	}
 	v := who.Viewer()
@@ -69,6 +73,11 @@ func (e *Engine) Click(ctx context.Context, who Actor, a Action, in ClickInput) 
 		}
 	default:
 		err = flows.Errorf(flows.EINVALID, "that button does nothing here")
+	}
+	if need := (*flows.StepUpNeeded)(nil); errors.As(err, &need) {
+		if reply, ok := e.stepUp(ctx, who, need); ok {
+			return reply
+		}
 	}
 	if err != nil {
 		return e.Refused(ctx, who, err)

@@ -15,6 +15,11 @@ func (e *Engine) Run(ctx context.Context, who Actor, cmd Command, key string) Re
 	if err != nil {
 		return e.Refused(ctx, who, err)
 	}
+	if cmd.Verb != VerbHelp {
+		if who, err = e.trust(ctx, who); err != nil {
+			return e.Refused(ctx, who, err)
+		}
+	}
 	w := e.wording(who.Platform)
 	v := who.Viewer()
 	var reply Reply

@@ -215,6 +215,9 @@ func (d *Dispatcher) send(ctx context.Context, dl flows.Delivery) (*flows.Messag
 		}
 		return nil, rp.SendReply(ctx, dl)
 	}
+	if render, ok := d.deps.Renderers[dl.What]; ok {
+		return nil, d.sendRendered(ctx, p, dl, render)
+	}
 	body, err := decodePayload(dl.Payload)
 	if err != nil {
 		return nil, skip("unreadable payload: " + err.Error())

@@ -124,6 +124,9 @@ type DispatcherDeps struct {
 	// After waits for Run (time.After).
 	After func(time.Duration) <-chan time.Time
 	Log   *slog.Logger
+	// Renderers send deliveries of other kinds (by What) written to the
+	// outbox by others (bot/identity's sign-in links).
+	Renderers map[string]Renderer
 }
 
 // Dispatcher expands the audit log into deliveries and sends them. Create

@@ -103,6 +103,7 @@ type Engine struct {
 	mu        sync.RWMutex
 	svc       Service
 	platforms []Platform
+	gate      Gate // SetGate
 }
 
 // NewEngine builds an engine with no platform.

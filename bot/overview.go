@@ -40,6 +40,9 @@ func (e *Engine) Overview(ctx context.Context, who Actor) (Overview, error) {
 	if err != nil {
 		return Overview{}, err
 	}
+	if who, err = e.trust(ctx, who); err != nil {
+		return Overview{}, err
+	}
 	mine, err := svc.Mine(ctx, who.Email)
 	if err != nil {
 		return Overview{}, err
@@ -62,6 +65,9 @@ func (e *Engine) Overview(ctx context.Context, who Actor) (Overview, error) {
 func (e *Engine) Get(ctx context.Context, who Actor, id flows.RequestID) (*flows.Request, error) {
 	svc, err := e.service()
 	if err != nil {
+		return nil, err
+	}
+	if who, err = e.trust(ctx, who); err != nil {
 		return nil, err
 	}
 	return svc.Get(ctx, id, who.Email)

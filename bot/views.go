@@ -111,10 +111,25 @@ func approvedBy(r *flows.Request, v Viewer) string {
 		return "Approved automatically"
 	}
 	names := make([]string, len(r.Approvals))
+	mfa := 0
 	for i, a := range r.Approvals {
 		names[i] = a.By
+		if a.MFA {
+			mfa++
+		}
 	}
-	return "Approved by " + joinNames(names) + " at " + v.FormatTime(r.Approvals[len(r.Approvals)-1].At)
+	how := "Approved by "
+	switch {
+	case mfa == len(names):
+		how = "Approved with MFA by "
+	case mfa > 0:
+		for i, a := range r.Approvals {
+			if a.MFA {
+				names[i] += " (with MFA)"
+			}
+		}
+	}
+	return how + joinNames(names) + " at " + v.FormatTime(r.Approvals[len(r.Approvals)-1].At)
 }
 
 // approvalStatus is the status line of a request: who decided and when, or
@@ -739,6 +754,12 @@ func alertFields(r *flows.Request, ev flows.Event) []Field {
 func systemCard(ev flows.Event, v Viewer) (Card, bool) {
 	if ev.Type == flows.EventGrantFinding {
 		return findingCard(nil, ev, v), true
+	}
+	if ev.Type == flows.EventAccessReview {
+		return Card{Title: "Monthly access review", Text: ev.Message, Status: "At " + v.FormatTime(ev.At), Tone: ToneInfo}, true
+	}
+	if ev.Type == flows.EventIdentityFinding {
+		return Card{Title: "Identity", Text: ev.Message, Status: "At " + v.FormatTime(ev.At), Tone: ToneWarning}, true
 	}
 	if ev.Type != flows.EventOrphanDeleted {
 		return Card{}, false

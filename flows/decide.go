@@ -15,6 +15,9 @@ type DecideInput struct {
 	Reason    string
 	// Extension is the number of the extension decided on; 0 for the request.
 	Extension int
+	// MFA is what a fresh sign-in proved, for a flow whose approvals need
+	// one (stepup.go); nil for a plain click.
+	MFA *MFAProof
 }
 
 // Decide records an approval or a denial. The click is authorized here, on the
@@ -67,6 +70,12 @@ func (s *Service) Decide(ctx context.Context, in DecideInput) (*Request, error) 
 			}
 			var e Event
 			var err error
+			var mfa bool
+			if in.Approve {
+				if mfa, err = checkStepUp(policy, r, in); err != nil {
+					return Event{}, err
+				}
+			}
 			switch {
 			case in.Extension > 0:
 				e, err = r.DecideExtension(in.Extension, actor, in.Approve, in.Reason, now, s.cfg.RemindBefore)
@@ -74,6 +83,9 @@ func (s *Service) Decide(ctx context.Context, in DecideInput) (*Request, error) 
 				e, err = r.Approve(actor, now)
 			default:
 				e, err = r.Deny(actor, in.Reason, now)
+			}
+			if err == nil && mfa {
+				r.markMFA(actor, in.Extension)
 			}
 			ev = e
 			return e, err

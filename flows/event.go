@@ -42,6 +42,13 @@ const (
 	// EventContactForgotten: an admin had a person's chat contact (and the account it was
 	// bound to) forgotten. It is about no request and tells nobody: the audit log records it.
 	EventContactForgotten EventType = "contact_forgotten"
+	// EventIdentityFinding: what the identity provider's binding of chat
+	// accounts tells the admins (a binding to approve, one removed and the
+	// access it revoked). About no request: it tells the admins.
+	EventIdentityFinding EventType = "identity_finding"
+	// EventAccessReview: the monthly summary of who held which grant
+	// (jitbot report), for the admins. About no request.
+	EventAccessReview EventType = "access_review"
 )
 
 // SystemActor is the actor of events that jitbot causes by itself.

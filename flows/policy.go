@@ -51,6 +51,8 @@ func (in *Integration) OrgWide() bool { return in.OrganizationID != "" }
 
 // Flow is a validated access flow.
 type Flow struct {
+	// StepUp is what approving needs of a fresh sign-in (stepup.go).
+	StepUp                 StepUp
 	Name                   string
 	Kind                   Kind // what it grants
 	Integration            string

@@ -278,6 +278,7 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 
 	p.compileEscalation(v, at, fs, f)
 	p.compileConditions(v, at, fs, f)
+	p.compileStepUp(v, at, fs, f)
 	p.compileApprovalsFrom(v, at, fs, f)
 	p.compileOnCall(v, at, fs, f)
 	p.compileTicket(v, at, fs, f)

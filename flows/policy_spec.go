@@ -113,6 +113,9 @@ type FlowSpec struct {
 	// gives them no expiry, so a flow must accept that jitbot alone
 	// removes them.
 	AcceptNoBackstop bool
+
+	// StepUp requires a fresh multi-factor sign-in to approve (stepup.go).
+	StepUp *StepUpSpec
 }
 
 // FieldError is one problem in a policy, with the path of the field at fault

@@ -60,6 +60,9 @@ type Decision struct {
 	At      time.Time
 	Approve bool
 	Reason  string
+	// MFA: the approval was made with a fresh multi-factor sign-in the
+	// flow required (stepup.go).
+	MFA bool
 }
 
 // Extension is a request to lengthen an active grant that waits for approval.

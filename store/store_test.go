@@ -436,3 +436,10 @@ func TestSinkCursorSuite(t *testing.T) {
 			return reopenBackend(t, c.(*DB)).(*DB)
 		})
 }
+
+func TestSignInSuite(t *testing.T) {
+	flowstest.SignInSuite(t, func(t *testing.T) flowstest.SignIns { return openTemp(t) },
+		func(t *testing.T, s flowstest.SignIns) flowstest.SignIns {
+			return reopenBackend(t, s.(*DB)).(*DB)
+		})
+}

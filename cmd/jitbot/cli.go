@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/atlas/atlastest"
+	"github.com/jitbot/jitbot/bot/identity"
 	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
 	"github.com/jitbot/jitbot/flows"
@@ -32,6 +33,7 @@ Usage:
   jitbot grants revoke [-config jitbot.yaml] [-as admin@example.com] [-reason text] <request-id>
   jitbot audit export  [-config jitbot.yaml] [-since 24h|2026-11-01T00:00:00Z]
   jitbot audit verify  [-config jitbot.yaml] [-against sink-copy.jsonl]
+  jitbot report [-config jitbot.yaml] [-since 30d] [-until time] [-person email] [-resource glob] [-flow name] [-format csv|json]
   jitbot contacts forget [-config jitbot.yaml] [-as admin@example.com] <email>
   jitbot backup  [-config jitbot.yaml] -o jitbot-backup.db|-
   jitbot restore [-config jitbot.yaml] -i jitbot-backup.db [-force]
@@ -55,6 +57,8 @@ backup's audit chain and schema version before it puts it in place.
 status asks the running server how its store, Atlas integrations, Slack and
 Teams are (serve runs on with an Atlas integration degraded; check -online
 fails for it).
+report is the access review: every grant held in the period, who held it,
+for how long, approved by whom, why, with MFA or not, break-glass or not.
 check runs serve's own validation and reports every problem with its path
 and line; warnings (flows that can never match) fail it only with -strict.
 explain tells, from the policy alone (no secret needed: test it in CI),
@@ -109,7 +113,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 
 // verbs are the commands, as the command line names them: flags before
 // the command are parsed once the first of these is found.
-var verbs = []string{"serve", "check", "status", "grants", "audit", "contacts", "backup", "restore", "demo", "bench", "version", "help"}
+var verbs = []string{"serve", "check", "status", "grants", "audit", "report", "contacts", "backup", "restore", "demo", "bench", "version", "help"}
 
 func (e *env) run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -143,6 +147,8 @@ func (e *env) run(ctx context.Context, args []string) error {
 		return e.grants(ctx, rest)
 	case "audit":
 		return e.audit(ctx, rest)
+	case "report":
+		return e.report(ctx, rest)
 	case "contacts":
 		return e.contacts(ctx, rest)
 	case "backup":
@@ -638,10 +644,22 @@ func (e *env) checkOnline(ctx context.Context, cfg *config.Config) error {
 		}
 		fmt.Fprintf(e.stdout, "integration %s: OK (credentials work; Project Database Access Admin and Project Read Only confirmed)\n", in.Name)
 	}
+	var errs []error
 	if failed > 0 {
-		return fmt.Errorf("%d integration(s) failed the online check", failed)
+		errs = append(errs, fmt.Errorf("%d integration(s) failed the online check", failed))
 	}
-	return nil
+	if cfg.Identity != nil {
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := identity.Discover(cctx, cfg.Identity.OIDC, nil)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(e.stdout, "identity provider %s: FAILED: %v\n", cfg.Identity.OIDC.Issuer, err)
+			errs = append(errs, errors.New("the identity provider failed the online check"))
+		} else {
+			fmt.Fprintf(e.stdout, "identity provider %s: OK (discovered; code flow with PKCE)\n", cfg.Identity.OIDC.Issuer)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // actingAdmin is who an admin verb acts as: -as, else the policy's first

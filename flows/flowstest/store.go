@@ -20,7 +20,8 @@ type Store struct {
 	audit    []flows.AuditRecord
 	refs     map[flows.RequestID][]flows.MessageRef
 	contacts map[string][]byte
-	fx       sideEffects // the inbox and the outbox (ports_outbox_memory.go)
+	fx       sideEffects             // the inbox and the outbox (ports_outbox_memory.go)
+	signIns  map[string]signInRecord // bot/identity's records (ports_signin_memory.go)
 }
 
 var (

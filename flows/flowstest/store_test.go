@@ -30,3 +30,7 @@ func TestMemoryAuditReader(t *testing.T) { AuditReaderSuite(t, openMemory) }
 func TestMemorySinkCursors(t *testing.T) {
 	SinkCursorSuite(t, func(*testing.T) SinkCursors { return NewStore() }, nil)
 }
+
+func TestMemorySignIns(t *testing.T) {
+	SignInSuite(t, func(*testing.T) SignIns { return NewStore() }, nil)
+}

@@ -55,7 +55,7 @@ func StoreSuite(t *testing.T, open OpenStore) {
 	t.Run("create and get round-trip every field", func(t *testing.T) {
 		s, events := open(t)
 		r := NewRequest("aaaa", "alice@example.com", T0)
-		r.Approvals = []flows.Decision{{By: "owner@example.com", At: T0.Add(time.Minute), Approve: true}}
+		r.Approvals = []flows.Decision{{By: "owner@example.com", At: T0.Add(time.Minute), Approve: true, MFA: true}}
 		r.Denial = &flows.Decision{By: "dba@example.com", At: T0, Reason: "no"}
 		r.Extension = &flows.Extension{Number: 2, By: "alice@example.com", Duration: time.Hour, RequestedAt: T0,
 			Approvals: []flows.Decision{{By: "dba@example.com", At: T0, Approve: true}}}

@@ -159,6 +159,7 @@ func (a *adminAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/audit/verify", a.auth(a.verifyAudit))
 	mux.HandleFunc("POST /admin/contacts/teams/{email}/forget", a.auth(a.forgetContact))
 	mux.HandleFunc("GET /admin/backup", a.auth(a.backup))
+	mux.HandleFunc("GET /admin/report", a.auth(a.report))
 	// The Go runtime's profiles, for an operator chasing CPU or memory
 	// (go tool pprof reads what curl saves), behind the admin token.
 	for path, h := range map[string]http.HandlerFunc{"/": pprof.Index, "/profile": pprof.Profile, "/trace": pprof.Trace} {

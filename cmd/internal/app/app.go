@@ -17,6 +17,7 @@ import (
 
 	"github.com/jitbot/jitbot/atlas"
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/bot/identity"
 	"github.com/jitbot/jitbot/bot/slack"
 	"github.com/jitbot/jitbot/bot/teams"
 	"github.com/jitbot/jitbot/cmd/internal/buildinfo"
@@ -73,8 +74,11 @@ type Main struct {
 	metrics *metrics
 	health  *health
 	engine  *bot.Engine
-	outbox  *bot.Dispatcher
-	inbox   *bot.Inbox
+	// identity binds chat accounts through the identity provider (nil
+	// without one: identity.go).
+	identity *identity.Identities
+	outbox   *bot.Dispatcher
+	inbox    *bot.Inbox
 	// audit streams the audit log to the configured sinks (auditsink.go).
 	audit  auditsink.Streamers
 	sched  *cron.Cron
@@ -214,6 +218,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		m.health.add("teams", "", false, m.teams.Ping)
 	}
 
+	if m.identity, err = m.newIdentity(); err != nil {
+		return nil, err
+	}
+	renderers := map[string]bot.Renderer{}
+	if m.identity != nil {
+		renderers[identity.WhatSignIn] = m.identity.Render
+	}
+
 	pacing := map[string]time.Duration{}
 	if m.slack != nil {
 		pacing[m.slack.Name()] = m.slack.Pacing()
@@ -226,7 +238,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 				m.log.ErrorContext(ctx, "could not revoke a grant whose credentials cannot be delivered", "request_id", id, "err", err)
 			}
 		},
-		Clock: m.clock, Log: m.log,
+		Clock: m.clock, Log: m.log, Renderers: renderers,
 	}); err != nil {
 		return nil, err
 	}
@@ -246,6 +258,18 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		syncLog := m.log.With("component", "groups")
 		m.syncGroups = func() { _ = syncUserGroups(m.ctx, m.svc.Policy(), m.slack.UserGroupMembers, syncLog) }
 		extra = append(extra, job{groupSyncSchedule, m.syncGroups})
+	}
+	extra = append(extra, job{reviewSchedule, func() {
+		if err := monthlyReview(m.ctx, m.db, m.clock, m.log); err != nil {
+			m.log.Error("access review failed", "err", err)
+		}
+	}})
+	if m.identity != nil {
+		extra = append(extra, job{identitySweepSchedule, func() {
+			if err := m.identity.Sweep(m.ctx); err != nil {
+				m.log.Error("identity sweep failed", "err", err)
+			}
+		}})
 	}
 	m.initPolicy()
 	if m.sched, err = newScheduler(m.ctx, m.svc, m.clock, m.metrics, m.log.With("component", "scheduler"), extra...); err != nil {
@@ -385,6 +409,9 @@ func (m *Main) routes() (public, admin http.Handler) {
 	}
 	if m.teams != nil {
 		pub.Handle("/teams/", m.teams.Handler())
+	}
+	if m.identity != nil {
+		pub.Handle("/id/", m.identity.Handler())
 	}
 	return pub, adm
 }

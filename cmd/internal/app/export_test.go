@@ -12,3 +12,11 @@ var SyncUserGroups = syncUserGroups
 
 // StatusNow is what GET /admin/status answers.
 func (m *Main) StatusNow(ctx context.Context) Status { return m.status(ctx) }
+
+// MonthlyReview sends last month's access review now, as its schedule does.
+func (m *Main) MonthlyReview(ctx context.Context) error {
+	return monthlyReview(ctx, m.db, m.clock, m.log)
+}
+
+// IdentitySweep re-verifies bindings now, as its schedule does.
+func (m *Main) IdentitySweep(ctx context.Context) error { return m.identity.Sweep(ctx) }

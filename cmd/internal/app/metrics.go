@@ -17,8 +17,8 @@ import (
 // metrics are jitbot's Prometheus metrics. It is also a flows.Notifier, so it
 // sees every event the service emits.
 type metrics struct {
-	reg          *prometheus.Registry
-	events       *prometheus.CounterVec
+	reg    *prometheus.Registry
+	events *prometheus.CounterVec
 	// By kind of grant: a service account and an IP access-list entry
 	// take other times than a database user.
 	provisioning *prometheus.HistogramVec

@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/jitbot/jitbot/atlas"
+	"github.com/jitbot/jitbot/bot/identity"
 	"github.com/jitbot/jitbot/bot/slack"
 	"github.com/jitbot/jitbot/bot/teams"
 	"github.com/jitbot/jitbot/cmd/internal/jira"
@@ -55,6 +56,7 @@ type File struct {
 	// tickets (flows with ticket).
 	PagerDuty *pagerduty.Config `yaml:"pagerduty"`
 	Jira      *jira.Config      `yaml:"jira"`
+	Identity  *identity.Config  `yaml:"identity"`
 }
 
 // StoreFile configures where jitbot keeps its state: a bbolt file (path:
@@ -124,6 +126,17 @@ type FlowFile struct {
 	// ticket checked in Jira (flows.TicketSpec).
 	OnCall *OnCallFile `yaml:"oncall"`
 	Ticket *TicketFile `yaml:"ticket"`
+	// StepUp requires a fresh multi-factor sign-in at the identity
+	// provider to approve (flows.StepUpSpec; needs the identity section).
+	StepUp *StepUpFile `yaml:"step_up"`
+}
+
+// StepUpFile is a flow's step_up.
+type StepUpFile struct {
+	Approve   bool     `yaml:"approve"`
+	Request   bool     `yaml:"request"`
+	ACRValues []string `yaml:"acr_values"`
+	AMR       []string `yaml:"amr"`
 }
 
 // GroupApprovalFile is one group's approvals a flow needs.
@@ -214,6 +227,9 @@ type Config struct {
 	// PagerDuty and Jira, when configured (nil: not).
 	PagerDuty *pagerduty.Config
 	Jira      *jira.Config
+	// Identity is the identity provider chat accounts are bound through
+	// (nil: people are who their chat profile says).
+	Identity *identity.Config
 	// Warnings are what in the file can never take effect, although jitbot
 	// serves with it (a flow that can match nothing): `jitbot check` shows
 	// them, serve logs them.
@@ -820,6 +836,10 @@ func (l *loader) check(f *File) *Config {
 		l.section("jira", f.Jira)
 		cfg.Jira = f.Jira
 	}
+	if f.Identity != nil {
+		l.section("identity", f.Identity)
+		cfg.Identity = f.Identity
+	}
 	if cfg.Slack == nil && cfg.Teams == nil {
 		l.add("slack", "configure slack, teams or both: nobody could reach jitbot otherwise")
 	}
@@ -853,11 +873,16 @@ func (l *loader) check(f *File) *Config {
 			ReasonPattern: fl.ReasonPattern, ReasonMessage: fl.ReasonMessage, ApprovalsFrom: groupApprovals(fl.ApprovalsFrom), Hours: (*flows.HoursSpec)(fl.Hours),
 			BreakGlass: breakGlassSpec(fl.BreakGlass), Auth: fl.Auth, OIDCUsername: fl.OIDCUsername, AWSIAMARN: fl.AWSIAMARN,
 			AllowedCIDRs: fl.AllowedCIDRs, WidestPrefixV4: fl.WidestPrefixV4, WidestPrefixV6: fl.WidestPrefixV6, AllowPublic: fl.AllowPublic,
-			AllowStandingAccess: fl.AllowStandingAccess, AcceptNoBackstop: fl.AcceptNoBackstop,
+			AllowStandingAccess: fl.AllowStandingAccess, AcceptNoBackstop: fl.AcceptNoBackstop, StepUp: stepUpSpec(fl.StepUp),
 		})
 	}
 	if len(f.Flows) == 0 {
 		l.add("flows", "required: at least one access flow")
+	}
+	for i, fl := range f.Flows {
+		if fl.StepUp != nil && f.Identity == nil {
+			l.add(fmt.Sprintf("flows[%d].step_up", i), "needs the identity section: the fresh sign-in happens at its identity provider")
+		}
 	}
 	policy, err := flows.Compile(spec)
 	var verr flows.ValidationError
@@ -912,4 +937,12 @@ func ticketSpec(t *TicketFile) *flows.TicketSpec {
 	}
 	spec := flows.TicketSpec(*t)
 	return &spec
+}
+
+// stepUpSpec is a flow's step_up for the policy (nil: none).
+func stepUpSpec(f *StepUpFile) *flows.StepUpSpec {
+	if f == nil {
+		return nil
+	}
+	return &flows.StepUpSpec{Approve: f.Approve, Request: f.Request, ACRValues: f.ACRValues, AMR: f.AMR}
 }

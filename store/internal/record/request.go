@@ -113,6 +113,7 @@ type decision struct {
 	At      time.Time `json:"at"`
 	Approve bool      `json:"approve"`
 	Reason  string    `json:"reason,omitempty"`
+	MFA     bool      `json:"mfa,omitempty"`
 }
 
 type requirement struct {
