@@ -627,6 +627,13 @@ func (e *env) checkOnline(ctx context.Context, cfg *config.Config) error {
 	}
 	defer p.Close()
 	failed := 0
+	storeErr := error(nil)
+	if ok, err := app.CheckBackend(ctx, cfg); err != nil {
+		storeErr = err
+		fmt.Fprintf(e.stdout, "store: FAILED: %v\n", err)
+	} else if ok != "" {
+		fmt.Fprintln(e.stdout, ok)
+	}
 	for _, in := range cfg.Integrations {
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		err := p.Check(cctx, in.Name)
@@ -639,9 +646,9 @@ func (e *env) checkOnline(ctx context.Context, cfg *config.Config) error {
 		fmt.Fprintf(e.stdout, "integration %s: OK (credentials work; Project Database Access Admin and Project Read Only confirmed)\n", in.Name)
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d integration(s) failed the online check", failed)
+		return errors.Join(fmt.Errorf("%d integration(s) failed the online check", failed), storeErr)
 	}
-	return nil
+	return storeErr
 }
 
 // actingAdmin is who an admin verb acts as: -as, else the policy's first

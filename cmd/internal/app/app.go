@@ -460,11 +460,19 @@ func (m *Main) ready(ctx context.Context) error {
 	return nil
 }
 
-// checkStore proves the store answers (a read of its state counters).
+// checkStore proves the store answers: on etcd, this replica reaches a
+// quorum (a cheap read, with a short timeout; who leads is only in
+// /metrics); on bbolt, a read of its state counters.
 func (m *Main) checkStore(ctx context.Context) error {
+	if p, ok := m.db.(pinger); ok {
+		return p.Ping(ctx)
+	}
 	_, err := m.db.CountByState(ctx)
 	return err
 }
+
+// pinger is a store that proves cheaply it can be reached (etcd).
+type pinger interface{ Ping(ctx context.Context) error }
 
 // Run serves until ctx is done, then shuts down gracefully. Before its
 // schedules start it sweeps once, to catch up on anything that fell due
