@@ -86,8 +86,8 @@ type Main struct {
 	// what every replica runs (the Slack user-group sync).
 	sched        *cron.Cron
 	replicaSched *cron.Cron
-	server *http.Server
-	ln     net.Listener
+	server       *http.Server
+	ln           net.Listener
 	// adminServer serves the admin API and /metrics on adminLn when
 	// admin_listen is set (nil otherwise: they share server).
 	adminServer *http.Server
@@ -107,11 +107,12 @@ type Main struct {
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
 
-	// schedMu orders starting the schedules with Close stopping them.
 	// firstTerm is closed once the first term of leadership swept and
 	// resumed (the sole leader's Started waits for it).
 	firstTerm     chan struct{}
 	firstTermOnce sync.Once
+
+	// schedMu orders starting the schedules with Close stopping them.
 	schedMu     sync.Mutex
 	schedClosed bool
 
@@ -472,7 +473,9 @@ func (m *Main) checkStore(ctx context.Context) error {
 }
 
 // pinger is a store that proves cheaply it can be reached (etcd).
-type pinger interface{ Ping(ctx context.Context) error }
+type pinger interface {
+	Ping(ctx context.Context) error
+}
 
 // Run serves until ctx is done, then shuts down gracefully. Before its
 // schedules start it sweeps once, to catch up on anything that fell due

@@ -27,9 +27,11 @@ type Leadership interface {
 
 // soleLeader is the leadership of a replica that is alone on its store
 // (bbolt's file lock sees to it): it leads from start to end, one term.
-type soleLeader struct{}
+type soleLeader struct{ state *leaderState }
 
-func (soleLeader) Run(ctx context.Context, lead func(ctx context.Context) error) error {
+func (l soleLeader) Run(ctx context.Context, lead func(ctx context.Context) error) error {
+	l.state.set(true)
+	defer l.state.set(false)
 	if err := lead(ctx); err != nil && ctx.Err() == nil {
 		return err
 	}
@@ -68,7 +70,7 @@ func (l *leaderState) counters() []counter {
 func newLeadership(db Backend, state *leaderState, log *slog.Logger) (Leadership, error) {
 	eb, ok := db.(etcdBackend)
 	if !ok {
-		return soleLeader{}, nil
+		return soleLeader{state}, nil
 	}
 	host, _ := os.Hostname()
 	el, err := eb.NewElection(etcdstore.ElectionConfig{
