@@ -633,6 +633,13 @@ func (e *env) checkOnline(ctx context.Context, cfg *config.Config) error {
 	}
 	defer p.Close()
 	failed := 0
+	storeErr := error(nil)
+	if ok, err := app.CheckBackend(ctx, cfg); err != nil {
+		storeErr = err
+		fmt.Fprintf(e.stdout, "store: FAILED: %v\n", err)
+	} else if ok != "" {
+		fmt.Fprintln(e.stdout, ok)
+	}
 	for _, in := range cfg.Integrations {
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		err := p.Check(cctx, in.Name)
@@ -647,6 +654,9 @@ func (e *env) checkOnline(ctx context.Context, cfg *config.Config) error {
 	var errs []error
 	if failed > 0 {
 		errs = append(errs, fmt.Errorf("%d integration(s) failed the online check", failed))
+	}
+	if storeErr != nil {
+		errs = append(errs, storeErr)
 	}
 	if cfg.Identity != nil {
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)

@@ -77,13 +77,21 @@ type Main struct {
 	// identity binds chat accounts through the identity provider (nil
 	// without one: identity.go).
 	identity *identity.Identities
-	outbox   *bot.Dispatcher
+	outbox   *outbox // the current term's dispatcher (leadership.go)
 	inbox    *bot.Inbox
 	// audit streams the audit log to the configured sinks (auditsink.go).
-	audit  auditsink.Streamers
-	sched  *cron.Cron
-	server *http.Server
-	ln     net.Listener
+	audit auditsink.Streamers
+	// lead decides whether this replica runs what must run once
+	// (leadership.go); leader is its state, for /metrics.
+	lead   Leadership
+	leader leaderState
+	// sched runs, while this replica leads, the sweeps, reconcile,
+	// rotation and the inbox purge (a new one each term); replicaSched
+	// what every replica runs (the Slack user-group sync).
+	sched        *cron.Cron
+	replicaSched *cron.Cron
+	server       *http.Server
+	ln           net.Listener
 	// adminServer serves the admin API and /metrics on adminLn when
 	// admin_listen is set (nil otherwise: they share server).
 	adminServer *http.Server
@@ -102,6 +110,11 @@ type Main struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
+
+	// firstTerm is closed once the first term of leadership swept and
+	// resumed (the sole leader's Started waits for it).
+	firstTerm     chan struct{}
+	firstTermOnce sync.Once
 
 	// schedMu orders starting the schedules with Close stopping them.
 	schedMu     sync.Mutex
@@ -132,7 +145,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if opts.PolicyPoll == 0 {
 		opts.PolicyPoll = DefaultPolicyPoll
 	}
-	m = &Main{cfg: cfg, opts: opts, log: opts.Log, clock: opts.Clock, started: make(chan struct{})}
+	m = &Main{cfg: cfg, opts: opts, log: opts.Log, clock: opts.Clock, started: make(chan struct{}), firstTerm: make(chan struct{})}
 	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	built := m // the returns below set m to nil; close what was built
 	defer func() {
@@ -170,6 +183,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	counters = append(counters, deliveryCounters(func() []bot.DeliveryCount { return m.outbox.Stats() })...)
 	counters = append(counters, policyCounters(&m.policy)...)
 	counters = append(counters, auditSinkCounters(func() []auditsink.Stats { return m.audit.Stats() }, m.clock)...)
+	counters = append(counters, m.leader.counters()...)
 	m.metrics = newMetrics(m.db.CountByState, counters)
 	m.metrics.reg.MustRegister(m.health.collector())
 	m.engine = bot.NewEngine(m.log)
@@ -230,16 +244,21 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if m.slack != nil {
 		pacing[m.slack.Name()] = m.slack.Pacing()
 	}
-	if m.outbox, err = bot.NewDispatcher(bot.DispatcherConfig{Pacing: pacing}, bot.DispatcherDeps{
-		Store: m.db, Platforms: m.engine.Platforms, Audience: m.svc.Audience, Secrets: secrets,
-		Reissue: m.svc.ReissueLost,
-		OnUndeliverable: func(ctx context.Context, id flows.RequestID, why string) {
-			if _, err := m.svc.CredentialsUndeliverable(ctx, id, why); err != nil && flows.ErrorCode(err) != flows.ECONFLICT {
-				m.log.ErrorContext(ctx, "could not revoke a grant whose credentials cannot be delivered", "request_id", id, "err", err)
-			}
-		},
-		Clock: m.clock, Log: m.log, Renderers: renderers,
+	if m.outbox, err = newOutbox(func() (*bot.Dispatcher, error) {
+		return bot.NewDispatcher(bot.DispatcherConfig{Pacing: pacing}, bot.DispatcherDeps{
+			Store: m.db, Platforms: m.engine.Platforms, Audience: m.svc.Audience, Secrets: secrets,
+			Reissue: m.svc.ReissueLost,
+			OnUndeliverable: func(ctx context.Context, id flows.RequestID, why string) {
+				if _, err := m.svc.CredentialsUndeliverable(ctx, id, why); err != nil && flows.ErrorCode(err) != flows.ECONFLICT {
+					m.log.ErrorContext(ctx, "could not revoke a grant whose credentials cannot be delivered", "request_id", id, "err", err)
+				}
+			},
+			Clock: m.clock, Log: m.log, Renderers: renderers,
+		})
 	}); err != nil {
+		return nil, err
+	}
+	if m.lead, err = newLeadership(m.db, &m.leader, m.log.With("component", "leadership")); err != nil {
 		return nil, err
 	}
 
@@ -247,32 +266,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		return nil, err
 	}
 
-	extra := []job{{inboxPurgeSchedule, func() {
-		if _, err := m.inbox.Purge(m.ctx); err != nil {
-			m.log.Error("inbox purge failed", "err", err)
-		}
-	}}}
+	var replicaJobs []job
 	if m.slack != nil {
 		// Whatever the policy in force: a reload may add groups that
 		// include Slack user groups (with none, a sync reads nothing).
+		// Every replica: the members are kept in its memory.
 		syncLog := m.log.With("component", "groups")
 		m.syncGroups = func() { _ = syncUserGroups(m.ctx, m.svc.Policy(), m.slack.UserGroupMembers, syncLog) }
-		extra = append(extra, job{groupSyncSchedule, m.syncGroups})
-	}
-	extra = append(extra, job{reviewSchedule, func() {
-		if err := monthlyReview(m.ctx, m.db, m.clock, m.log); err != nil {
-			m.log.Error("access review failed", "err", err)
-		}
-	}})
-	if m.identity != nil {
-		extra = append(extra, job{identitySweepSchedule, func() {
-			if err := m.identity.Sweep(m.ctx); err != nil {
-				m.log.Error("identity sweep failed", "err", err)
-			}
-		}})
+		replicaJobs = append(replicaJobs, job{groupSyncSchedule, m.syncGroups})
 	}
 	m.initPolicy()
-	if m.sched, err = newScheduler(m.ctx, m.svc, m.clock, m.metrics, m.log.With("component", "scheduler"), extra...); err != nil {
+	if m.replicaSched, err = newCron(m.log.With("component", "scheduler"), replicaJobs...); err != nil {
 		return nil, err
 	}
 	public, admin := m.routes()
@@ -472,10 +476,20 @@ func (m *Main) ready(ctx context.Context) error {
 	return nil
 }
 
-// checkStore proves the store answers (a read of its state counters).
+// checkStore proves the store answers: on etcd, this replica reaches a
+// quorum (a cheap read, with a short timeout; who leads is only in
+// /metrics); on bbolt, a read of its state counters.
 func (m *Main) checkStore(ctx context.Context) error {
+	if p, ok := m.db.(pinger); ok {
+		return p.Ping(ctx)
+	}
 	_, err := m.db.CountByState(ctx)
 	return err
+}
+
+// pinger is a store that proves cheaply it can be reached (etcd).
+type pinger interface {
+	Ping(ctx context.Context) error
 }
 
 // Run serves until ctx is done, then shuts down gracefully. Before its
@@ -501,11 +515,12 @@ func (m *Main) Run(ctx context.Context) error {
 		m.atlas.Catalog().Start(m.ctx)
 	}
 	m.inbox.Start() // resumes what a previous process received and did not finish
-	// The outbox resumes too: what was decided and not yet said goes out,
-	// credentials lost with the last process are reissued.
-	m.bg.Go(func() { m.outbox.Run(m.ctx) })
-	// Each audit sink on its own worker, from its own cursor.
-	m.audit.Run(m.ctx, m.bg.Go)
+	// What must run once runs on the leader: this replica, on bbolt.
+	m.bg.Go(func() {
+		if err := m.lead.Run(m.ctx, m.leadTerm); err != nil && m.ctx.Err() == nil {
+			m.log.Error("leadership stopped", "err", err)
+		}
+	})
 
 	if m.syncGroups != nil && len(m.svc.Policy().UserGroups()) > 0 {
 		// Groups that include Slack user groups have only their configured
@@ -515,19 +530,16 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.opts.Reload != nil || m.opts.PolicyPoll > 0 {
 		m.bg.Go(func() { m.watchPolicy(m.ctx) })
 	}
+	m.startSchedules(m.replicaSched)
 	m.bg.Go(func() {
-		// The sweep first, then the schedules: what expired while jitbot was
-		// down, or expires from now on, must not wait behind the resumed
-		// provisionings (each may wait long on Atlas, and in a crash loop
-		// they would never let an expiry run). The sweeps leave alone the
-		// work a dead process held a lease on; Resume finishes it,
-		// revocations first, alongside them.
-		sweepFor(m.ctx, m.svc, m.clock, m.metrics, m.log, flows.SweepEnds)
-		m.startSchedules()
-		if n, err := m.svc.Resume(m.ctx); err != nil {
-			m.log.Error("resume failed", "err", err)
-		} else if n > 0 {
-			m.log.Info("resumed interrupted work", "requests", n)
+		// The sole leader has caught up with its downtime once its term
+		// swept and resumed; a replica among others has no downtime of its
+		// own to catch up with (the leader's term does, wherever it runs).
+		if _, sole := m.lead.(soleLeader); sole {
+			select {
+			case <-m.firstTerm:
+			case <-m.ctx.Done():
+			}
 		}
 		select {
 		case <-checked:
@@ -554,14 +566,102 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 }
 
-// startSchedules starts the sweep, reconcile and rotation schedules, unless
-// the caller runs them (NoScheduler) or Close came first.
-func (m *Main) startSchedules() {
+// leadTerm runs what must run once, while this replica leads (ctx ends
+// when it stops leading): the outbox dispatcher, the audit sink streamers,
+// and the sweep, reconcile, rotation and inbox purge schedules. On etcd,
+// ctx carries the term's fence: a write made after the term ended fails.
+func (m *Main) leadTerm(ctx context.Context) error {
+	_, sole := m.lead.(soleLeader)
+	if !sole {
+		m.log.Info("leading: running the sweeps, the outbox and the audit sinks")
+	}
+	var work sync.WaitGroup
+	// The outbox resumes: what was decided and not yet said goes out,
+	// credentials lost with the last process are reissued.
+	d, err := m.outbox.begin()
+	if err != nil {
+		return err
+	}
+	defer m.outbox.end(d)
+	work.Go(func() { d.Run(ctx) })
+	// Each audit sink on its own worker, from its own cursor.
+	m.audit.Run(ctx, work.Go)
+	// What writes and tells runs on the leader only: the inbox purge, the
+	// monthly access review, the identity re-verification.
+	leaderJobs := []job{{inboxPurgeSchedule, func() {
+		if _, err := m.inbox.Purge(ctx); err != nil && ctx.Err() == nil {
+			m.log.Error("inbox purge failed", "err", err)
+		}
+	}}, {reviewSchedule, func() {
+		if err := monthlyReview(ctx, m.db, m.clock, m.log); err != nil && ctx.Err() == nil {
+			m.log.Error("access review failed", "err", err)
+		}
+	}}}
+	if m.identity != nil {
+		leaderJobs = append(leaderJobs, job{identitySweepSchedule, func() {
+			if err := m.identity.Sweep(ctx); err != nil && ctx.Err() == nil {
+				m.log.Error("identity sweep failed", "err", err)
+			}
+		}})
+	}
+	sched, err := newScheduler(ctx, m.svc, m.clock, m.metrics, m.log.With("component", "scheduler"), leaderJobs...)
+	if err != nil {
+		return err
+	}
+	work.Go(func() {
+		// The sweep first, then the schedules: what expired while jitbot was
+		// down, or expires from now on, must not wait behind the resumed
+		// provisionings (each may wait long on Atlas, and in a crash loop
+		// they would never let an expiry run). The sweeps leave alone the
+		// work a dead process held a lease on; Resume finishes it,
+		// revocations first, alongside them.
+		sweepFor(ctx, m.svc, m.clock, m.metrics, m.log, flows.SweepEnds)
+		m.startLeaderSchedules(sched)
+		if n, err := m.svc.Resume(ctx); err != nil {
+			m.log.Error("resume failed", "err", err)
+		} else if n > 0 {
+			m.log.Info("resumed interrupted work", "requests", n)
+		}
+		m.firstTermOnce.Do(func() { close(m.firstTerm) })
+		if !sole && !m.opts.NoScheduler {
+			// A new leader: the last one may have died between an Atlas
+			// call and recording it (a late create, a delete not
+			// recorded); reconcile finds what is not as the store says.
+			reconcile(ctx, m.svc, m.metrics, m.log)
+		}
+	})
+	<-ctx.Done()
+	m.stopLeaderSchedules(sched)
+	work.Wait()
+	return nil
+}
+
+// startSchedules starts c, unless the caller runs the schedules
+// (NoScheduler) or Close came first.
+func (m *Main) startSchedules(c *cron.Cron) {
 	m.schedMu.Lock()
 	defer m.schedMu.Unlock()
 	if !m.opts.NoScheduler && !m.schedClosed {
-		m.sched.Start()
+		c.Start()
 	}
+}
+
+// startLeaderSchedules starts a term's schedules.
+func (m *Main) startLeaderSchedules(c *cron.Cron) {
+	m.schedMu.Lock()
+	m.sched = c
+	m.schedMu.Unlock()
+	m.startSchedules(c)
+}
+
+// stopLeaderSchedules stops a term's schedules and waits for their jobs.
+func (m *Main) stopLeaderSchedules(c *cron.Cron) {
+	m.schedMu.Lock()
+	if m.sched == c {
+		m.sched = nil
+	}
+	m.schedMu.Unlock()
+	<-c.Stop().Done()
 }
 
 // Close stops taking work, lets in-flight work finish within a bound, and
@@ -587,12 +687,16 @@ func (m *Main) Close() error {
 		if m.adminLn != nil {
 			_ = m.adminLn.Close() // Shutdown closes it only if Serve ran
 		}
-		if m.sched != nil {
-			m.schedMu.Lock()
-			m.schedClosed = true
-			m.schedMu.Unlock()
+		m.schedMu.Lock()
+		m.schedClosed = true
+		scheds := []*cron.Cron{m.sched, m.replicaSched}
+		m.schedMu.Unlock()
+		for _, c := range scheds {
+			if c == nil {
+				continue
+			}
 			select {
-			case <-m.sched.Stop().Done():
+			case <-c.Stop().Done():
 			case <-sctx.Done():
 				errs = append(errs, errors.New("scheduled jobs did not finish in time"))
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/jitbot/jitbot/bot"
@@ -124,3 +125,22 @@ func RestoreBackend(ctx context.Context, cfg *config.Config, src string, force b
 
 // KeptBeforeRestore is where RestoreBackend keeps the store it replaces.
 func KeptBeforeRestore(cfg *config.Config) string { return store.BeforeRestore(cfg.StorePath) }
+
+// CheckBackend proves the configured store can be reached (`jitbot check
+// -online`): on etcd, that a quorum answers, or an error naming the
+// endpoints. A bbolt file is not opened: a running jitbot holds its lock.
+func CheckBackend(ctx context.Context, cfg *config.Config) (string, error) {
+	if cfg.StoreEtcd == nil {
+		return "", nil
+	}
+	eps := strings.Join(cfg.StoreEtcd.Endpoints, ", ")
+	db, err := OpenBackend(cfg, true, 0)
+	if err != nil {
+		return "", fmt.Errorf("store: etcd at %s cannot be reached: %w", eps, err)
+	}
+	defer db.Close()
+	if err := db.(pinger).Ping(ctx); err != nil {
+		return "", fmt.Errorf("store: etcd at %s does not answer: %w", eps, err)
+	}
+	return "store: OK (etcd at " + eps + ", prefix " + db.(etcdBackend).Prefix() + ")", nil
+}

@@ -43,9 +43,6 @@ func (l cronLogger) Error(err error, msg string, kv ...any) {
 // newScheduler runs the sweep, reconcile and rotation jobs. Overlapping runs
 // are skipped (a slow sweep is not doubled) and panics are recovered.
 func newScheduler(ctx context.Context, svc *flows.Service, clock flows.Clock, m *metrics, log *slog.Logger, extra ...job) (*cron.Cron, error) {
-	cl := cronLogger{log: log}
-	c := cron.New(cron.WithSeconds(), cron.WithLocation(time.UTC), cron.WithLogger(cl),
-		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
 	jobs := []job{
 		// Two sweeps, each skipped while its last run goes on: expiries
 		// never wait behind a provisioning attempt, which may wait long for
@@ -63,7 +60,16 @@ func newScheduler(ctx context.Context, svc *flows.Service, clock flows.Clock, m 
 			}
 		}},
 	}
-	for _, j := range append(jobs, extra...) {
+	return newCron(log, append(jobs, extra...)...)
+}
+
+// newCron runs jobs on their schedules. Overlapping runs are skipped (a
+// slow sweep is not doubled) and panics are recovered.
+func newCron(log *slog.Logger, jobs ...job) (*cron.Cron, error) {
+	cl := cronLogger{log: log}
+	c := cron.New(cron.WithSeconds(), cron.WithLocation(time.UTC), cron.WithLogger(cl),
+		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
+	for _, j := range jobs {
 		if _, err := c.AddFunc(j.spec, j.run); err != nil {
 			return nil, err
 		}
