@@ -300,7 +300,12 @@ func (d *Dispatcher) sendCredentials(ctx context.Context, p Platform, dl flows.D
 		if d.deps.Reissue == nil {
 			return nil, fmt.Errorf("the credentials are no longer held and cannot be reissued: %w", errUnreachable)
 		}
-		if err := d.deps.Reissue(ctx, r.ID, issued); err != nil {
+		if err := d.deps.Reissue(ctx, r.ID, issued); errors.Is(err, flows.ErrNothingToReissue) {
+			// No secret was lost: the message goes out with what the
+			// request says, without the details held in memory.
+			d.log.InfoContext(ctx, "the credentials message of a grant without a secret was lost in a restart; sending it without its details", "request_id", r.ID)
+			return d.sendNotice(ctx, p, dl, n, nil)
+		} else if err != nil {
 			return nil, fmt.Errorf("reissue the lost credentials: %w", err)
 		}
 		d.log.InfoContext(ctx, "reissued credentials lost before they were sent", "request_id", r.ID)

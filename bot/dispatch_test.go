@@ -40,6 +40,8 @@ type dworld struct {
 	mu            sync.Mutex
 	reissued      []flows.RequestID
 	undeliverable []flows.RequestID
+	// reissue, when set, stands in for the service's ReissueLost.
+	reissue func(ctx context.Context, id flows.RequestID, issued time.Time) error
 }
 
 func newDWorld(t testing.TB, cfg bot.DispatcherConfig) *dworld {
@@ -112,7 +114,11 @@ func (w *dworld) dispatcher(secrets flows.SecretKeeper) *bot.Dispatcher {
 		Reissue: func(ctx context.Context, id flows.RequestID, issued time.Time) error {
 			w.mu.Lock()
 			w.reissued = append(w.reissued, id)
+			reissue := w.reissue
 			w.mu.Unlock()
+			if reissue != nil {
+				return reissue(ctx, id, issued)
+			}
 			return w.svc.ReissueLost(ctx, id, issued)
 		},
 		OnUndeliverable: func(_ context.Context, id flows.RequestID, _ string) {
@@ -780,6 +786,41 @@ func TestDispatchRestartLosesNothing(t *testing.T) {
 	}
 	if len(w.pending()) != 0 || len(w.reissued) != 1 {
 		t.Errorf("left %v; reissued %v", conversations(w.pending()), w.reissued)
+	}
+}
+
+// TestDispatchLostMessageOfAGrantWithoutSecret: the credentials message of
+// a grant that holds no secret (network access, Atlas UI roles, a
+// passwordless user), lost in a restart, goes out without its details at
+// once; it used to be retried as a failed reissue, holding back everything
+// else to that person for minutes.
+func TestDispatchLostMessageOfAGrantWithoutSecret(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{})
+	w.everyone()
+	r := w.ask("slack")
+	w.expand()
+	w.deliver()
+	w.approve(r.ID, bob)
+	w.expand() // then the process dies: nothing sent
+	secrets := bot.NewSecrets(w.clock, time.Hour, 100)
+	w.mu.Lock()
+	w.secrets = secrets
+	w.reissue = func(context.Context, flows.RequestID, time.Time) error { return flows.ErrNothingToReissue }
+	w.mu.Unlock()
+	w.d = w.dispatcher(secrets)
+	w.clock.Advance(10 * time.Second)
+	w.deliver()
+	w.expand()
+	w.deliver()
+	got := w.slack.To(alice)
+	if len(got) != 1 || got[0].Card.HasSecret() || !strings.Contains(got[0].Card.Title, "granted") {
+		t.Errorf("alice got %v, want the grant's message without its details", titles(got))
+	}
+	if len(w.pending()) != 0 {
+		t.Errorf("left %v", conversations(w.pending()))
+	}
+	if strings.Contains(w.logs.String(), "will retry") {
+		t.Errorf("the lost message was retried:\n%s", w.logs.String())
 	}
 }
 

@@ -167,6 +167,11 @@ func TestRotateNeedsAReissuer(t *testing.T) {
 	if flows.ErrorCode(err) != flows.EINVALID || !strings.Contains(err.Error(), "grants a test token, which has no secret to replace") {
 		t.Fatalf("rotate: %v", err)
 	}
+	// A lost credentials message has nothing to reissue either: the
+	// dispatcher sends it without its details.
+	if err := f.svc.ReissueLost(f.ctx, r.ID, r.CredentialsIssuedAt); !errors.Is(err, flows.ErrNothingToReissue) {
+		t.Fatalf("ReissueLost: %v", err)
+	}
 	f.clock.Advance(90 * time.Minute)
 	if n, err := f.svc.RotateDue(f.ctx, f.clock.Now()); err != nil || n != 0 {
 		t.Fatalf("RotateDue: %d %v", n, err)

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -25,9 +26,17 @@ func (s *Service) ReissueLost(ctx context.Context, id RequestID, issued time.Tim
 	if r.State != StateActive || !r.CredentialsIssuedAt.Equal(issued) {
 		return nil
 	}
+	if _, ok := s.reissuer(r.Kind); !ok || r.Auth.Passwordless() {
+		return ErrNothingToReissue
+	}
 	_, err = s.rotate(ctx, r)
 	return err
 }
+
+// ErrNothingToReissue: the grant's kind holds no secret (network access,
+// Atlas UI roles, a passwordless user), so a credentials message lost in a
+// restart has nothing to replace: its message goes out without them.
+var ErrNothingToReissue = errors.New("flows: the grant holds no secret to reissue")
 
 // CredentialsUndeliverable revokes a grant whose credentials can never reach
 // its requester (the platform she asked from refuses them for good, or no
