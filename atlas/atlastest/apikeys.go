@@ -211,14 +211,19 @@ func (s *Server) listAPIKeys(q *request) reply {
 	return reply{status: http.StatusOK, body: paginate(q, all)}
 }
 
+// orgAPIKey is the API key an organization path names.
+func (s *Server) orgAPIKey(q *request) (*simAPIKey, *reply) {
+	o, fail := s.org(q)
+	if fail != nil {
+		return nil, fail
+	}
+	return s.apiKey(q, o.id)
+}
+
 func (s *Server) getAPIKey(q *request) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, fail := s.org(q)
-	if fail != nil {
-		return *fail
-	}
-	k, fail := s.apiKey(q, o.id)
+	k, fail := s.orgAPIKey(q)
 	if fail != nil {
 		return *fail
 	}
@@ -247,11 +252,7 @@ func (s *Server) deleteAPIKey(q *request) reply {
 func (s *Server) listAPIKeyAccess(q *request) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, fail := s.org(q)
-	if fail != nil {
-		return *fail
-	}
-	k, fail := s.apiKey(q, o.id)
+	k, fail := s.orgAPIKey(q)
 	if fail != nil {
 		return *fail
 	}
@@ -269,11 +270,7 @@ func (s *Server) createAPIKeyAccess(q *request) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, fail := s.org(q)
-	if fail != nil {
-		return *fail
-	}
-	k, fail := s.apiKey(q, o.id)
+	k, fail := s.orgAPIKey(q)
 	if fail != nil {
 		return *fail
 	}
@@ -301,11 +298,7 @@ func (s *Server) createAPIKeyAccess(q *request) reply {
 func (s *Server) deleteAPIKeyAccess(q *request) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, fail := s.org(q)
-	if fail != nil {
-		return *fail
-	}
-	k, fail := s.apiKey(q, o.id)
+	k, fail := s.orgAPIKey(q)
 	if fail != nil {
 		return *fail
 	}

@@ -274,6 +274,17 @@ func (s *Server) saScope(q *request) (saScope, *reply) {
 
 // account finds the call's service account where the call is made. Called
 // with s.mu held.
+// scopedAccount is the service account a path names, in the organization
+// or project the path names.
+func (s *Server) scopedAccount(q *request) (saScope, *simServiceAccount, *reply) {
+	sc, fail := s.saScope(q)
+	if fail != nil {
+		return sc, nil, fail
+	}
+	a, fail := s.account(q, sc)
+	return sc, a, fail
+}
+
 func (s *Server) account(q *request, sc saScope) (*simServiceAccount, *reply) {
 	id := q.param("clientId")
 	a, ok := s.sa.accounts[id]
@@ -307,11 +318,7 @@ func (s *Server) listServiceAccounts(q *request) reply {
 func (s *Server) getServiceAccount(q *request) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc, fail := s.saScope(q)
-	if fail != nil {
-		return *fail
-	}
-	a, fail := s.account(q, sc)
+	sc, a, fail := s.scopedAccount(q)
 	if fail != nil {
 		return *fail
 	}
@@ -393,11 +400,7 @@ func (s *Server) createServiceAccount(q *request) reply {
 func (s *Server) deleteServiceAccount(q *request) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc, fail := s.saScope(q)
-	if fail != nil {
-		return *fail
-	}
-	a, fail := s.account(q, sc)
+	sc, a, fail := s.scopedAccount(q)
 	if fail != nil {
 		return *fail
 	}
@@ -418,11 +421,7 @@ func (s *Server) createServiceAccountSecret(q *request) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc, fail := s.saScope(q)
-	if fail != nil {
-		return *fail
-	}
-	a, fail := s.account(q, sc)
+	sc, a, fail := s.scopedAccount(q)
 	if fail != nil {
 		return *fail
 	}
@@ -440,11 +439,7 @@ func (s *Server) createServiceAccountSecret(q *request) reply {
 func (s *Server) deleteServiceAccountSecret(q *request) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc, fail := s.saScope(q)
-	if fail != nil {
-		return *fail
-	}
-	a, fail := s.account(q, sc)
+	_, a, fail := s.scopedAccount(q)
 	if fail != nil {
 		return *fail
 	}
@@ -460,11 +455,7 @@ func (s *Server) deleteServiceAccountSecret(q *request) reply {
 func (s *Server) listServiceAccountAccess(q *request) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc, fail := s.saScope(q)
-	if fail != nil {
-		return *fail
-	}
-	a, fail := s.account(q, sc)
+	_, a, fail := s.scopedAccount(q)
 	if fail != nil {
 		return *fail
 	}
@@ -482,11 +473,7 @@ func (s *Server) createServiceAccountAccess(q *request) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc, fail := s.saScope(q)
-	if fail != nil {
-		return *fail
-	}
-	a, fail := s.account(q, sc)
+	_, a, fail := s.scopedAccount(q)
 	if fail != nil {
 		return *fail
 	}
@@ -520,11 +507,7 @@ func (s *Server) createServiceAccountAccess(q *request) reply {
 func (s *Server) deleteServiceAccountAccess(q *request) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc, fail := s.saScope(q)
-	if fail != nil {
-		return *fail
-	}
-	a, fail := s.account(q, sc)
+	_, a, fail := s.scopedAccount(q)
 	if fail != nil {
 		return *fail
 	}
