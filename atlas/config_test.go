@@ -43,8 +43,8 @@ func TestIntegrationValidate(t *testing.T) {
 			Databases: map[string]map[string][]string{"payments-prod/Cluster0": {"sales": nil}}},
 			[]flows.FieldError{fe("databases.payments-prod/Cluster0", "project/cluster keys are for an organization-wide integration (organization_id); name the cluster alone")}},
 		{"bad project in a hint", Integration{Name: "acme", OrganizationID: "6b0000000000000000000001", API: API{ClientID: "id", ClientSecret: "s"},
-			Databases: map[string]map[string][]string{"pay ments/Cluster0": {"sales": nil}}},
-			[]flows.FieldError{fe("databases.pay ments/Cluster0", `project "pay ments": Atlas project names are letters, digits and - _ . ( ) , : & @ + '`)}},
+			Databases: map[string]map[string][]string{"pay#ments/Cluster0": {"sales": nil}}},
+			[]flows.FieldError{fe("databases.pay#ments/Cluster0", `project "pay#ments": Atlas project names are letters, digits, single spaces between words and - _ . ( ) , : & @ + '`)}},
 		{"catalog hints", Integration{Name: "prod", API: API{ClientID: "id", ClientSecret: "s"}, Databases: map[string]map[string][]string{
 			"Cluster0": {"admin": nil}, "Cluster1": {"sales": {"ok", "d$"}},
 		}}, []flows.FieldError{
