@@ -21,53 +21,24 @@ import (
 // missing for an active grant, none kept past its deadline while jitbot ran.
 
 // crashKindFlows: the same times as crashFlow, approved by olivia.
-var crashKindFlows = `  - name: crash-ui
-    kind: atlas_ui
-    integration: prod
-    requesters: ["*"]
-    resources: ["*"]
-    roles: [` + crashUIRole + `]
-    default_duration: 1m
-    max_duration: 3m
-    approvers: [` + rig.Olivia.Email + `]
-    require_reason: true
-    pending_ttl: 2m
-  - name: crash-network
-    kind: access_list_entry
-    integration: prod
-    requesters: ["*"]
+var crashKindFlows = crashKindFlow("crash-ui", "atlas_ui", `    resources: ["*"]
+    roles: [`+crashUIRole+`]
+`) + crashKindFlow("crash-network", "access_list_entry", `    allowed_cidrs: [198.51.100.0/24]
+`) + crashKindFlow("crash-service-account", "service_account", `    resources: ["*"]
+    roles: [`+crashUIRole+`]
     allowed_cidrs: [198.51.100.0/24]
-    default_duration: 1m
-    max_duration: 3m
-    approvers: [` + rig.Olivia.Email + `]
-    require_reason: true
-    pending_ttl: 2m
-  - name: crash-service-account
-    kind: service_account
-    integration: prod
-    requesters: ["*"]
-    resources: ["*"]
-    roles: [` + crashUIRole + `]
-    allowed_cidrs: [198.51.100.0/24]
-    default_duration: 1m
-    max_duration: 3m
-    approvers: [` + rig.Olivia.Email + `]
-    require_reason: true
-    pending_ttl: 2m
-  - name: crash-api-key
-    kind: api_key
-    integration: prod
-    requesters: ["*"]
-    resources: ["*"]
-    roles: [` + crashUIRole + `]
+`) + crashKindFlow("crash-api-key", "api_key", `    resources: ["*"]
+    roles: [`+crashUIRole+`]
     allowed_cidrs: [198.51.100.0/24]
     accept_no_backstop: true
-    default_duration: 1m
-    max_duration: 3m
-    approvers: [` + rig.Olivia.Email + `]
-    require_reason: true
-    pending_ttl: 2m
-`
+`)
+
+// crashKindFlow is a flow of kind with what it grants (rules) and the
+// crash scenario's times and approver.
+func crashKindFlow(name, kind, rules string) string {
+	return "  - name: " + name + "\n    kind: " + kind + "\n    integration: prod\n    requesters: [\"*\"]\n" + rules +
+		"    default_duration: 1m\n    max_duration: 3m\n    approvers: [" + rig.Olivia.Email + "]\n    require_reason: true\n    pending_ttl: 2m\n"
+}
 
 const crashUIRole = atlastest.RoleReadOnly
 
