@@ -19,6 +19,16 @@ import (
 // a batch only when its timer (MaxBatchDelay, 10ms) fired, so a lone webhook
 // always paid the whole delay.
 //
+// Acks go first. A webhook waits for its inbox record (Receive) to be on
+// disk before it answers the platform, and everything else (requests,
+// audit, outbox, finished inbox items) can wait a commit longer. So the
+// committer keeps two queues: when acks are queued they commit in a
+// transaction of their own, a few small pages, instead of sharing one with
+// the background's tens of pages; the next transaction takes the
+// background's queue (and any acks that came meanwhile), so neither starves.
+// An ack then waits at most for the commit already on disk and its own
+// light one, where it used to wait for that one and a heavy one.
+//
 // Savepoints, which bbolt lacks, are replaced by two rules:
 //
 //   - A function that refuses (a conflict, a request not found: an answer,
@@ -59,15 +69,17 @@ type panicked struct{ v any }
 func (p panicked) Error() string { return fmt.Sprintf("store: panic in a transaction: %v", p.v) }
 
 type committer struct {
-	bolt    *bolt.DB
-	mu      sync.RWMutex // held for reading while sending, for writing by close
-	closed  bool
-	jobs    chan *job
-	stopped chan struct{}
+	bolt   *bolt.DB
+	mu     sync.RWMutex // held for reading while sending, for writing by close
+	closed bool
+	// acks are the writes a webhook answers the platform after; jobs the
+	// rest.
+	acks, jobs chan *job
+	stopped    chan struct{}
 }
 
 func newCommitter(db *bolt.DB) *committer {
-	c := &committer{bolt: db, jobs: make(chan *job, maxBatch), stopped: make(chan struct{})}
+	c := &committer{bolt: db, acks: make(chan *job, maxBatch), jobs: make(chan *job, maxBatch), stopped: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -76,7 +88,11 @@ func newCommitter(db *bolt.DB) *committer {
 // are queued, and returns once that transaction is committed (or fn's
 // error).
 func (d *DB) write(fn func(tx *bolt.Tx) error) error {
-	err := d.submit(fn)
+	return unmarkRefusal(d.submit(fn))
+}
+
+// unmarkRefusal returns the error a refusal carries, and any other as is.
+func unmarkRefusal(err error) error {
 	var r refusal
 	if errors.As(err, &r) {
 		return r.err
@@ -84,8 +100,18 @@ func (d *DB) write(fn func(tx *bolt.Tx) error) error {
 	return err
 }
 
+// writeAck is write for what a webhook's answer waits on: it commits ahead
+// of the background writes, in a transaction of acks only.
+func (d *DB) writeAck(fn func(tx *bolt.Tx) error) error {
+	return unmarkRefusal(d.enqueue(d.commit.acks, fn))
+}
+
 // submit is write, a refusal still marked as one (change tells it apart).
 func (d *DB) submit(fn func(tx *bolt.Tx) error) error {
+	return d.enqueue(d.commit.jobs, fn)
+}
+
+func (d *DB) enqueue(queue chan *job, fn func(tx *bolt.Tx) error) error {
 	c := d.commit
 	j := &job{fn: fn, done: make(chan error, 1)}
 	c.mu.RLock()
@@ -93,7 +119,7 @@ func (d *DB) submit(fn func(tx *bolt.Tx) error) error {
 		c.mu.RUnlock()
 		return errClosed
 	}
-	c.jobs <- j
+	queue <- j
 	c.mu.RUnlock()
 	err := <-j.done
 	var p panicked
@@ -108,6 +134,7 @@ func (c *committer) close() {
 	c.mu.Lock()
 	if !c.closed {
 		c.closed = true
+		close(c.acks)
 		close(c.jobs)
 	}
 	c.mu.Unlock()
@@ -116,22 +143,68 @@ func (c *committer) close() {
 
 func (c *committer) run() {
 	defer close(c.stopped)
-	for first := range c.jobs {
-		batch := []*job{first}
-	more:
-		for len(batch) < maxBatch {
+	acks, jobs := c.acks, c.jobs
+	var held []*job    // background jobs taken while acks went first
+	acksAlone := false // the last transaction was acks only
+	for {
+		if len(held) == 0 {
+			// Wait for the first write of either queue; both closed and
+			// drained is the end.
+			if acks == nil && jobs == nil {
+				return
+			}
 			select {
-			case j, ok := <-c.jobs:
+			case j, ok := <-acks:
 				if !ok {
-					break more
+					acks = nil
+					continue
 				}
-				batch = append(batch, j)
-			default:
-				break more
+				if acksAlone {
+					held = append(held, j) // an ack still goes in the next commit
+				} else {
+					c.commitBatch(drain(acks, []*job{j}, &acks))
+					acksAlone = true
+					continue
+				}
+			case j, ok := <-jobs:
+				if !ok {
+					jobs = nil
+					continue
+				}
+				held = append(held, j)
 			}
 		}
+		if !acksAlone {
+			if waiting := drain(acks, nil, &acks); len(waiting) > 0 {
+				c.commitBatch(waiting)
+				acksAlone = true
+				continue
+			}
+		}
+		batch := drain(acks, held, &acks)
+		batch = drain(jobs, batch, &jobs)
+		held = nil
 		c.commitBatch(batch)
+		acksAlone = false
 	}
+}
+
+// drain appends to batch what queue holds now, without waiting, up to
+// maxBatch; a closed queue is set to nil through closed.
+func drain(queue chan *job, batch []*job, closed *chan *job) []*job {
+	for queue != nil && len(batch) < maxBatch {
+		select {
+		case j, ok := <-queue:
+			if !ok {
+				*closed = nil
+				return batch
+			}
+			batch = append(batch, j)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commitBatch runs batch in one transaction; a function that fails is

@@ -2,7 +2,9 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -56,4 +58,113 @@ func TestCloseDrainsTheCommitter(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestAcksCommitAheadOfTheBackground: writes queued behind a commit on
+// disk go out as the acks alone first, in one light transaction, then the
+// background's queue in the next (with any ack that came meanwhile), so a
+// webhook's answer never waits for a heavy commit of its own and the
+// background is never starved by a stream of acks.
+func TestAcksCommitAheadOfTheBackground(t *testing.T) {
+	db := openTemp(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := db.write(func(*bolt.Tx) error { close(entered); <-release; return nil }); err != nil {
+			t.Error(err)
+		}
+	})
+	<-entered
+	const background, acks = 4, 3
+	var mu sync.Mutex
+	txOf := map[string]int{}
+	put := func(write func(func(*bolt.Tx) error) error, name string) {
+		err := write(func(tx *bolt.Tx) error {
+			mu.Lock()
+			txOf[name] = tx.ID()
+			mu.Unlock()
+			return tx.Bucket(bucketMeta).Put([]byte(name), []byte{1})
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	for i := range background {
+		wg.Go(func() { put(db.write, fmt.Sprintf("background-%d", i)) })
+	}
+	for len(db.commit.jobs) < background {
+		runtime.Gosched()
+	}
+	for i := range acks {
+		wg.Go(func() { put(db.writeAck, fmt.Sprintf("ack-%d", i)) })
+	}
+	for len(db.commit.acks) < acks {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	ackTx, bgTx := txOf["ack-0"], txOf["background-0"]
+	for name, id := range txOf {
+		want := bgTx
+		if strings.HasPrefix(name, "ack-") {
+			want = ackTx
+		}
+		if id != want {
+			t.Errorf("%s committed in transaction %d, want %d (acks %d, background %d)", name, id, want, ackTx, bgTx)
+		}
+	}
+	if bgTx != ackTx+1 {
+		t.Errorf("the acks committed in transaction %d and the background in %d: want the acks alone first, the background next", ackTx, bgTx)
+	}
+
+	// A stream of acks: each transaction of acks alone is followed by one
+	// that takes the background's queue.
+	entered, release = make(chan struct{}), make(chan struct{})
+	wg.Go(func() {
+		if err := db.write(func(*bolt.Tx) error { close(entered); <-release; return nil }); err != nil {
+			t.Error(err)
+		}
+	})
+	<-entered
+	wg.Go(func() { put(db.write, "late-background") })
+	for len(db.commit.jobs) < 1 {
+		runtime.Gosched()
+	}
+	wg.Go(func() { put(db.writeAck, "late-ack-0") })
+	// Until the background commits, an ack is always queued.
+	bgDone := make(chan struct{})
+	wg.Go(func() {
+		for n := 1; n < 10_000; n++ {
+			select {
+			case <-bgDone:
+				return
+			default:
+			}
+			put(db.writeAck, fmt.Sprintf("late-ack-%d", n))
+		}
+	})
+	for len(db.commit.acks) < 1 {
+		runtime.Gosched()
+	}
+	close(release)
+	for {
+		mu.Lock()
+		_, done := txOf["late-background"]
+		mu.Unlock()
+		if done {
+			close(bgDone)
+			break
+		}
+		runtime.Gosched()
+	}
+	wg.Wait()
+	first := txOf["late-ack-0"]
+	for name, id := range txOf {
+		if strings.HasPrefix(name, "late-ack-") {
+			first = min(first, id)
+		}
+	}
+	if bg := txOf["late-background"]; bg > first+1 {
+		t.Errorf("acks kept coming and the background waited: first ack in transaction %d, the background in %d", first, bg)
+	}
 }

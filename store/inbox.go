@@ -30,9 +30,10 @@ var _ flows.Inbox = (*DB)(nil)
 // The number of unfinished items is a counter in bucketMeta (keyInboxOpen)
 // kept by every write, so the depth gauge costs no scan.
 
-// Receive implements flows.Inbox. It commits through the committer
-// (commit.go), so concurrent receivers (webhooks waiting to ack) share one
-// commit and its fsyncs, and a lone one commits at once. The committer may
+// Receive implements flows.Inbox. It commits through the committer's ack
+// queue (commit.go), so concurrent receivers (webhooks waiting to ack)
+// share one light commit and its fsyncs, ahead of the background writes, and
+// a lone one commits at once. The committer may
 // run the function more than once (when another function of the batch
 // fails, the transaction is rolled back and the rest run again): first is
 // therefore decided afresh from the transaction on every run, never carried
@@ -48,7 +49,7 @@ func (d *DB) Receive(ctx context.Context, item flows.InboxItem) (bool, error) {
 		item.NextAt = item.ReceivedAt
 	}
 	first := false
-	err := d.write(func(tx *bolt.Tx) error {
+	err := d.writeAck(func(tx *bolt.Tx) error {
 		first = false
 		b := tx.Bucket(bucketInbox)
 		if b.Get([]byte(item.Key)) != nil {

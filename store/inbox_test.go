@@ -50,11 +50,12 @@ func TestReceiveSharesACommitAndSurvivesARerun(t *testing.T) {
 		})
 	}
 	wg.Go(func() {
-		if err := db.write(func(*bolt.Tx) error { return failed }); !errors.Is(err, failed) {
+		// Another ack, so that it shares the receivers' transaction.
+		if err := db.writeAck(func(*bolt.Tx) error { return failed }); !errors.Is(err, failed) {
 			t.Errorf("the failing function's write: %v", err)
 		}
 	})
-	for len(db.commit.jobs) < receivers+1 {
+	for len(db.commit.acks) < receivers+1 {
 		runtime.Gosched() // the queue fills without any timer; this only yields
 	}
 	close(release)
