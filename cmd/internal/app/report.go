@@ -37,17 +37,21 @@ type ReportFilter struct {
 
 // ReportRow is one grant in a report.
 type ReportRow struct {
-	RequestID  string    `json:"request_id"`
-	Person     string    `json:"person"`
-	Kind       string    `json:"kind"`
-	Resource   string    `json:"resource"`
-	Roles      string    `json:"roles"`
-	Flow       string    `json:"flow"`
-	Reason     string    `json:"reason"`
-	ApprovedBy []string  `json:"approved_by"`
-	Auto       bool      `json:"auto_approved"`
-	MFA        bool      `json:"mfa"`
-	BreakGlass bool      `json:"break_glass"`
+	RequestID  string   `json:"request_id"`
+	Person     string   `json:"person"`
+	Kind       string   `json:"kind"`
+	Resource   string   `json:"resource"`
+	Roles      string   `json:"roles"`
+	Flow       string   `json:"flow"`
+	Reason     string   `json:"reason"`
+	ApprovedBy []string `json:"approved_by"`
+	Auto       bool     `json:"auto_approved"`
+	MFA        bool     `json:"mfa"`
+	BreakGlass bool     `json:"break_glass"`
+	// Review is a break-glass use's review: open, overdue or reviewed
+	// (empty for other grants), and who acknowledged it.
+	Review     string    `json:"break_glass_review,omitempty"`
+	ReviewedBy string    `json:"reviewed_by,omitempty"`
 	Granted    time.Time `json:"granted_at"`
 	Ended      time.Time `json:"ended_at,omitzero"`
 	// HeldSeconds is how long it was held: to its end, or to the report's
@@ -86,8 +90,12 @@ func Report(rs []*flows.Request, f ReportFilter, now time.Time) []ReportRow {
 		for _, d := range r.Approvals {
 			row.ApprovedBy = append(row.ApprovedBy, d.By)
 		}
-		row.Auto = len(r.Approvals) == 0
-		row.MFA = !row.Auto && !slices.ContainsFunc(r.Approvals, func(d flows.Decision) bool { return !d.MFA })
+		row.BreakGlass = r.BreakGlass != nil
+		if row.BreakGlass {
+			row.Review, row.ReviewedBy = r.BreakGlass.ReviewState(now), r.BreakGlass.ReviewedBy
+		}
+		row.Auto = len(r.Approvals) == 0 && !row.BreakGlass
+		row.MFA = len(r.Approvals) > 0 && !slices.ContainsFunc(r.Approvals, func(d flows.Decision) bool { return !d.MFA })
 		until := end
 		if until.IsZero() {
 			until = now
@@ -135,7 +143,7 @@ func (f ReportFilter) Check() error {
 
 // reportColumns are the CSV's header.
 var reportColumns = []string{"request_id", "person", "kind", "resource", "roles", "flow", "reason", "approved_by", "auto_approved", "mfa", "break_glass",
-	"granted_at", "ended_at", "held_seconds", "state", "ended_by", "end_reason", "extensions"}
+	"break_glass_review", "reviewed_by", "granted_at", "ended_at", "held_seconds", "state", "ended_by", "end_reason", "extensions"}
 
 // WriteReportCSV writes rows as CSV with a header. Cells that a
 // spreadsheet would run as a formula are quoted with a leading apostrophe.
@@ -153,7 +161,7 @@ func WriteReportCSV(w io.Writer, rows []ReportRow) error {
 	for _, r := range rows {
 		rec := []string{r.RequestID, r.Person, r.Kind, r.Resource, r.Roles, r.Flow, r.Reason, strings.Join(r.ApprovedBy, ";"),
 			strconv.FormatBool(r.Auto), strconv.FormatBool(r.MFA), strconv.FormatBool(r.BreakGlass),
-			at(r.Granted), at(r.Ended), strconv.FormatInt(r.HeldSeconds, 10), r.State, r.EndedBy, r.EndReason, strconv.Itoa(r.Extensions)}
+			r.Review, r.ReviewedBy, at(r.Granted), at(r.Ended), strconv.FormatInt(r.HeldSeconds, 10), r.State, r.EndedBy, r.EndReason, strconv.Itoa(r.Extensions)}
 		for i, c := range rec {
 			if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
 				rec[i] = "'" + c

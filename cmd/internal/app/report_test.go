@@ -32,6 +32,20 @@ func TestReportRows(t *testing.T) {
 		req("auto", "alice@example.com", "staging/Cluster1/app", "staging", flows.StateRevoked, t0.Add(24*time.Hour), t0.Add(26*time.Hour)),
 		req("denied", "alice@example.com", "prod/Cluster0/sales/orders", "prod-read", flows.StateDenied, time.Time{}, time.Time{}),
 	}
+	// Two break-glass uses: one reviewed, one whose review is past due.
+	glass := req("glass", "carol@example.com", "prod/Cluster0/sales", "prod-glass", flows.StateExpired, t0.Add(3*time.Hour), t0.Add(4*time.Hour))
+	glass.BreakGlass = &flows.Review{Reviewers: []string{"sec@example.com"}, Due: t0.Add(27 * time.Hour), ReviewedBy: "sec@example.com", ReviewedAt: t0.Add(5 * time.Hour), Note: "INC-7, fine"}
+	late := req("late", "carol@example.com", "prod/Cluster0/sales", "prod-glass", flows.StateExpired, t0.Add(5*time.Hour), t0.Add(6*time.Hour))
+	late.BreakGlass = &flows.Review{Reviewers: []string{"sec@example.com"}, Due: t0.Add(29 * time.Hour)}
+	for _, row := range app.Report([]*flows.Request{glass, late}, app.ReportFilter{}, t0.Add(50*time.Hour)) {
+		want := map[string]string{"glass": "reviewed", "late": "overdue"}[row.RequestID]
+		if !row.BreakGlass || row.Auto || row.MFA || row.Review != want {
+			t.Errorf("break-glass row %s: break_glass=%v auto=%v mfa=%v review %q, want a break-glass use, not auto-approved, review %q", row.RequestID, row.BreakGlass, row.Auto, row.MFA, row.Review, want)
+		}
+		if row.RequestID == "glass" && row.ReviewedBy != "sec@example.com" {
+			t.Errorf("reviewed by %q", row.ReviewedBy)
+		}
+	}
 	now := t0.Add(50 * time.Hour)
 	ids := func(rows []app.ReportRow) string {
 		var s []string
@@ -93,6 +107,9 @@ func TestReportRows(t *testing.T) {
 	}
 	if strings.Join(recs[0][:3], ",") != "request_id,person,kind" || recs[0][10] != "break_glass" || recs[0][9] != "mfa" {
 		t.Fatalf("header %q", recs[0])
+	}
+	if recs[0][11] != "break_glass_review" || recs[0][12] != "reviewed_by" {
+		t.Fatalf("header %q: want the review's state and reviewer after break_glass", recs[0])
 	}
 	if recs[1][6] != "'=HYPERLINK(\"http://evil\")" || recs[1][9] != "true" || recs[1][10] != "false" || recs[3][7] != "olivia@example.com;dana@example.com" {
 		t.Fatalf("rows %q", recs[1:])
