@@ -1,12 +1,15 @@
 package flows_test
 
 import (
+	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/flows/flowstest"
 )
 
 func withBreakGlass(s *flows.PolicySpec, _ *flows.Config) {
@@ -225,5 +228,85 @@ func TestBreakGlassReviewFollowsThePolicyInForce(t *testing.T) {
 	}
 	if _, err := f.svc.Review(f.ctx, r.ID, "sec1@example.com", "checked the session"); err != nil {
 		t.Fatalf("a reviewer still named: %v", err)
+	}
+}
+
+// heldFind holds the first break-glass check's read of the requester's
+// requests (Find with Limit 200) until release closes, and tells who else
+// reads them meanwhile.
+type heldFind struct {
+	*flowstest.Store
+	held    atomic.Bool
+	waiting chan struct{} // closed when the first check is held
+	release chan struct{}
+	others  chan struct{} // a second check read meanwhile
+}
+
+func (h *heldFind) Find(ctx context.Context, q flows.Query) ([]*flows.Request, error) {
+	if q.Requester != "" && q.Limit == 200 {
+		if h.held.CompareAndSwap(false, true) {
+			close(h.waiting)
+			<-h.release
+		} else {
+			select {
+			case h.others <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return h.Store.Find(ctx, q)
+}
+
+// TestBreakGlassTwiceAtOnce: two break-glass submissions of one person at
+// the same moment (two inbox workers) give one use; the other is refused
+// as the once-per-window rule says.
+func TestBreakGlassTwiceAtOnce(t *testing.T) {
+	spec := testPolicy()
+	cfg := flows.Config{}
+	withBreakGlass(&spec, &cfg)
+	cfg.Policy = mustCompile(t, spec)
+	store := &heldFind{Store: flowstest.NewStore(), waiting: make(chan struct{}), release: make(chan struct{}), others: make(chan struct{}, 1)}
+	svc, err := flows.NewService(cfg, flows.Deps{
+		Store: store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: flowstest.NewProvisioner()}, Catalog: testCatalog(),
+		Secrets: &flowstest.Secrets{}, Notifier: &flowstest.Notifier{}, Clock: flowstest.NewClock(t0),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := flows.ParseResource("prod/Cluster0/sales/customers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	use := func() error {
+		_, err := svc.Submit(context.Background(), flows.SubmitInput{Requester: "alice@example.com", Resource: res, Roles: []string{"readWrite"},
+			Duration: 30 * time.Minute, Reason: "INC-9 primary down", Origin: "slack", BreakGlass: true})
+		return err
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- use() }()
+	<-store.waiting
+	go func() { errs <- use() }()
+	// The second submission must not get to its check while the first is
+	// held: give it a moment to show that it does not (without the lock it
+	// reads at once).
+	select {
+	case <-store.others:
+		t.Error("a second break-glass check ran while the first was between its check and its commit")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(store.release)
+	var ok, refused int
+	for range 2 {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case strings.Contains(err.Error(), "allows it once per"):
+			refused++
+		default:
+			t.Errorf("unexpected answer: %v", err)
+		}
+	}
+	if ok != 1 || refused != 1 {
+		t.Fatalf("%d uses granted, %d refused: want exactly one of each", ok, refused)
 	}
 }

@@ -90,6 +90,9 @@ type Service struct {
 	log         *slog.Logger
 	// targets serialize the Atlas calls on one shared target (shared.go).
 	targets targetLocks
+	// submitters serialize one person's submissions from their checks to
+	// their commit (submit.go).
+	submitters targetLocks
 	// started is when this service began: a lease that runs out before
 	// started + Lease was taken by a process that is gone (see Resume).
 	started time.Time

@@ -42,6 +42,19 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if err != nil {
 		return nil, err
 	}
+	// The checks against the person's other requests (the same access
+	// twice, the live-request limit, break-glass once per window) read
+	// the store and Create writes after them: two submissions of one
+	// person at once (two inbox workers) would both pass. So one person's
+	// submissions run one at a time up to their commit; other people's go
+	// on. (Several replicas on etcd each serialise their own.)
+	unlock := s.submitters.lock(requester)
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
 	if in.IdempotencyKey != "" {
 		if prior, err := s.store.Find(ctx, Query{IdempotencyKey: in.IdempotencyKey}); err != nil {
 			return nil, fmt.Errorf("flows: submit: %w", err)
@@ -236,6 +249,8 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	})
 	ev := Event{Type: EventSubmitted, RequestID: r.ID, Actor: requester, At: now, To: StatePending, Message: reason, Duration: d}
 	stored, created, err := s.store.Create(ctx, r, ev, in.IdempotencyKey)
+	locked = false
+	unlock()
 	if err != nil {
 		return nil, fmt.Errorf("flows: submit: %w", err)
 	}
