@@ -80,12 +80,21 @@ var (
 // ErrLocked says another process holds the store file.
 var ErrLocked = errors.New("the store file is in use by another process (is another jitbot running on it?)")
 
+// initialMmapSize is the address space bbolt maps at open. A file that
+// outgrows its map is remapped inside a commit, which first waits for every
+// read transaction to end and holds back new ones meanwhile: a stall of the
+// webhooks waiting to ack, at each doubling of a growing store. Mapping
+// 1 GiB at once (address space, not memory: pages are read in as they are
+// touched) leaves no remap below that size; etcd maps 10 GiB for the same
+// reason.
+const initialMmapSize = 1 << 30
+
 // Open opens (creating if needed) the store at path, with mode 0600.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.LockTimeout == 0 {
 		opts.LockTimeout = time.Second
 	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly, NoSync: opts.NoSync})
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly, NoSync: opts.NoSync, InitialMmapSize: initialMmapSize})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("store: open %s: %w", path, ErrLocked)
