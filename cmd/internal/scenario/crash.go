@@ -156,6 +156,7 @@ type crashRun struct {
 	formsUsed   map[string]bool             // request forms submitted
 	kills       []time.Time                 // when each killed process was gone
 	ups         []time.Time                 // when each process answered, after its start
+	schedAsked  map[string]bool             // requester and resource of scheduled requests asked for (crash_workflows.go)
 	chat        chatLog                     // what jitbot wrote, read at the end
 }
 
@@ -191,7 +192,8 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 	}
 	c := &crashRun{r: r, exe: exe, addr: addr, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), res: &res,
 		poster: rig.NewPoster(addr), admin: app.NewAdminClient(cfg), people: people, logPath: filepath.Join(r.Dir, "serve.log"),
-		teamsPeople: map[string]teamstest.Member{}, reserved: map[string]bool{}, touched: map[string]bool{}, asked: map[string]int{}, twice: map[string]bool{}, formsUsed: map[string]bool{}}
+		teamsPeople: map[string]teamstest.Member{}, reserved: map[string]bool{}, touched: map[string]bool{}, asked: map[string]int{}, twice: map[string]bool{}, formsUsed: map[string]bool{},
+		schedAsked: map[string]bool{}}
 	defer c.poster.Close()
 	if path := os.Getenv("CRASH_DEBUG"); path != "" {
 		// jitbot's log, kept whatever the outcome.
@@ -433,6 +435,8 @@ func (c *crashRun) burst(ctx context.Context, views []app.GrantView) {
 			v := pick(pending)
 			if others := slices.DeleteFunc(slices.Clone(pending), func(v app.GrantView) bool { return flows.Kind(v.Kind) == flows.KindDatabaseUser }); len(others) > 0 && c.rng.IntN(2) == 0 {
 				v = pick(others)
+			} else if later := c.scheduledPending(pending); len(later) > 0 && c.rng.IntN(2) == 0 {
+				v = pick(later) // and scheduled ones, approved ahead of their start
 			}
 			c.touched[v.ID] = true
 			err = c.click(ctx, rig.Olivia, "approve:"+v.ID)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/cmd/internal/rig"
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/store"
@@ -151,8 +152,21 @@ func (c *crashRun) submitScheduled(ctx context.Context) (acked, error) {
 	if err == nil {
 		a.at = time.Now()
 		c.acked = append(c.acked, a)
+		c.schedAsked[email+" "+res] = true
 	}
 	return a, err
+}
+
+// scheduledPending are the pending requests of views that may be
+// scheduled ones the bursts asked for (by requester and resource).
+func (c *crashRun) scheduledPending(pending []app.GrantView) []app.GrantView {
+	var out []app.GrantView
+	for _, v := range pending {
+		if c.schedAsked[v.Requester+" "+v.Resource] {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // upWindows are the spans jitbot ran: from each start answering to the
