@@ -44,7 +44,9 @@ import (
 // plus that no grant kept its Atlas user past its deadline plus one sweep
 // tick plus one round trip while jitbot was up, that every acknowledged
 // action was done once and answered, and that every message was delivered,
-// any repeat explained by a kill (chatlog.go).
+// any repeat explained by a kill (chatlog.go). The workflows (reminders,
+// escalation tiers, scheduled starts) are seeded and asked for too, and
+// checked after every kill and at the end (crash_workflows.go).
 
 // CrashResult is what the crash scenario found.
 type CrashResult struct {
