@@ -35,12 +35,16 @@ func breakGlassField(r *flows.Request, v Viewer) (Field, bool) {
 	if rv == nil {
 		return Field{}, false
 	}
-	value := fmt.Sprintf("taken without approval; review by %s before %s", joinNames(rv.Reviewers), v.FormatTime(rv.Due))
+	taken := "taken without approval"
+	if rv.MFA {
+		taken += " (with a fresh MFA sign-in)"
+	}
+	value := fmt.Sprintf("%s; review by %s before %s", taken, joinNames(rv.Reviewers), v.FormatTime(rv.Due))
 	switch {
 	case rv.Reviewed():
-		value = fmt.Sprintf("taken without approval; reviewed by %s at %s: %s", rv.ReviewedBy, v.FormatTime(rv.ReviewedAt), rv.Note)
+		value = fmt.Sprintf("%s; reviewed by %s at %s: %s", taken, rv.ReviewedBy, v.FormatTime(rv.ReviewedAt), rv.Note)
 	case rv.Overdue:
-		value = fmt.Sprintf("taken without approval; review OVERDUE (was due %s) from %s", v.FormatTime(rv.Due), joinNames(rv.Reviewers))
+		value = fmt.Sprintf("%s; review OVERDUE (was due %s) from %s", taken, v.FormatTime(rv.Due), joinNames(rv.Reviewers))
 	}
 	return Field{Label: "Break-glass", Value: value}, true
 }

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 
 	"github.com/jitbot/jitbot/flows"
 )
@@ -71,6 +72,11 @@ func (e *Engine) Run(ctx context.Context, who Actor, cmd Command, key string) Re
 			Identity: cmd.Identity, Origin: who.Platform, IdempotencyKey: key, BreakGlass: true,
 		}); err == nil {
 			reply = cardReply(Outcome(r, v, "Break glass: access without approval. The owners, the admins and the reviewers were alerted; your credentials follow."))
+		} else if need := (*flows.StepUpNeeded)(nil); errors.As(err, &need) {
+			// Its flow wants a fresh sign-in first (flows/breakglass_stepup.go).
+			if reply, ok := e.stepUp(ctx, who, need); ok {
+				return reply
+			}
 		}
 	case VerbAgain:
 		if r, err = svc.SubmitAgain(ctx, cmd.RequestID, who.Email, who.Platform, key); err == nil {

@@ -72,8 +72,8 @@ type StepUpper interface {
 	StepUp(ctx context.Context, who Actor, need *flows.StepUpNeeded) error
 }
 
-// stepUp answers an approval the flow wants made with a fresh sign-in:
-// the approver is sent a sign-in link, if the gate can.
+// stepUp answers an approval (or a break-glass use) the flow wants made
+// with a fresh sign-in: the person is sent a sign-in link, if the gate can.
 func (e *Engine) stepUp(ctx context.Context, who Actor, need *flows.StepUpNeeded) (Reply, bool) {
 	e.mu.RLock()
 	su, ok := e.gate.(StepUpper)
@@ -83,6 +83,15 @@ func (e *Engine) stepUp(ctx context.Context, who Actor, need *flows.StepUpNeeded
 	}
 	if err := su.StepUp(ctx, who, need); err != nil {
 		return e.Refused(ctx, who, err), true
+	}
+	if need.BreakGlass != nil {
+		// Nothing is granted yet: the use is made once the sign-in is back.
+		return cardReply(Card{
+			Title: "Break glass with a fresh sign-in",
+			Text: "This break-glass flow needs a fresh sign-in with multi-factor authentication: nothing is granted yet. " +
+				"A sign-in link is in your direct messages: sign in again within 5 minutes and confirm, and the access is taken then.",
+			Tone: ToneWarning,
+		}), true
 	}
 	return cardReply(Card{
 		Title: "Approve with a fresh sign-in",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/flows"
@@ -121,6 +122,37 @@ func TestApproveClickOnAStepUpFlowAnswersWithASignIn(t *testing.T) {
 	// Without a gate that can step up, the click is refused, saying why.
 	w.engine.SetGate(nil)
 	reply = w.engine.Click(w.ctx, w.actor("slack", bob), bot.Action{Kind: bot.ActionApprove, RequestID: r.ID}, bot.ClickInput{})
+	if flows.ErrorCode(reply.Err) != flows.EFORBIDDEN || !strings.Contains(reply.Card.Text, "multi-factor") {
+		t.Fatalf("no gate: %+v", reply)
+	}
+}
+
+func TestBreakGlassOnAStepUpFlowAnswersWithASignIn(t *testing.T) {
+	w := newWorld(t, func(s *flows.PolicySpec) {
+		s.Flows[0] = flows.FlowSpec{Name: "prod-breakglass", Integration: "prod", Requesters: []string{"*"}, Resources: []string{"Cluster0/sales"},
+			Roles: []string{"read"}, BreakGlass: &flows.BreakGlassSpec{Reviewers: []string{"group:dba"}},
+			StepUp: &flows.StepUpSpec{Request: true, AMR: []string{"mfa"}}}
+	})
+	g := &stepUpGate{}
+	w.engine.SetGate(g)
+	cmd, err := bot.Parse("breakglass prod/Cluster0/sales/orders read 30m INC-1 primary down")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := w.engine.Run(w.ctx, w.actor("slack", alice), cmd, "k1")
+	w.settle()
+	if reply.Err != nil || reply.Card == nil || reply.Card.Title != "Break glass with a fresh sign-in" || !strings.Contains(reply.Card.Text, "nothing is granted yet") {
+		t.Fatalf("reply: %+v", reply)
+	}
+	if len(g.asked) != 1 || g.asked[0].BreakGlass == nil || g.asked[0].BreakGlass.Requester != alice || g.asked[0].BreakGlass.Duration != 30*time.Minute {
+		t.Fatalf("step-ups: %+v", g.asked)
+	}
+	if rs, _ := w.svc.Mine(w.ctx, alice); len(rs) != 0 || len(w.prov.Calls()) != 0 {
+		t.Fatalf("granted before the sign-in: %v %v", rs, w.prov.Calls())
+	}
+	// Without a gate that can step up, it is refused, saying why.
+	w.engine.SetGate(nil)
+	reply = w.engine.Run(w.ctx, w.actor("slack", alice), cmd, "k2")
 	if flows.ErrorCode(reply.Err) != flows.EFORBIDDEN || !strings.Contains(reply.Card.Text, "multi-factor") {
 		t.Fatalf("no gate: %+v", reply)
 	}

@@ -21,9 +21,8 @@ import (
 // tiers (the escalation machinery's steps and due times: escalate.go) until
 // one of them does, the admins told once the deadline passes.
 //
-// Step-up: when the identity issue's MFA step-up is configured, a
-// break-glass use must require a fresh MFA sign-in (checkBreakGlass is the
-// place). It is not part of this change.
+// Step-up: a break-glass flow whose step_up says request: true takes the
+// access only with a fresh MFA sign-in (breakglass_stepup.go).
 
 // Events of break-glass.
 const (
@@ -80,9 +79,12 @@ type Review struct {
 	Due         time.Time // review_within after the use
 	RemindEvery time.Duration
 	RemindAt    time.Time // the next reminder; zero once reviewed
-	Escalation  []EscalationStep
-	Tier        int
-	Overdue     bool // the admins were told it is overdue
+	// MFA: the use was taken with a fresh multi-factor sign-in (the flow's
+	// step_up).
+	MFA        bool
+	Escalation []EscalationStep
+	Tier       int
+	Overdue    bool // the admins were told it is overdue
 	// Who acknowledged it, when, and their note.
 	ReviewedBy string
 	ReviewedAt time.Time
@@ -230,7 +232,6 @@ func (s *Service) checkBreakGlass(ctx context.Context, f *Flow, asked bool, requ
 		return nil, nil, Errorf(EINTERNAL, "access flow %s is not a break-glass flow", f.Name)
 	}
 	bg := f.BreakGlass
-	// Step-up (the identity issue): a fresh MFA sign-in belongs here.
 	// The latest requests are enough: once_per is a day or so, and a
 	// person makes few requests in one (the bound keeps Submit's cost
 	// independent of their history).

@@ -15,14 +15,21 @@ import (
 // its auth_time at or after the click and within StepUpWindow of it, and
 // its amr or acr what the flow names. flows knows nothing of OpenID
 // Connect: the adapter that reads the token fills MFAProof.
+//
+// A break-glass flow (breakglass.go) has no approvals: its step_up says
+// request: true, and taking the access is what needs the fresh sign-in.
+// The breakglass command then records nothing: it is refused with
+// StepUpNeeded carrying the submission, the adapter sends the person to
+// sign in again, and the submission is made anew with the proof; only then
+// is anything stored or provisioned.
 
 // StepUpSpec is a flow's step_up as written.
 type StepUpSpec struct {
 	// Approve requires a fresh MFA sign-in to approve (a request or an
 	// extension).
 	Approve bool
-	// Request would require one to ask; jitbot does not offer that yet,
-	// and refuses a policy that asks for it rather than ignore it.
+	// Request requires one to ask. Only a break-glass flow has it, where
+	// asking is taking; elsewhere jitbot refuses it rather than ignore it.
 	Request bool
 	// ACRValues are asked of the provider and one of them must come back
 	// as the token's acr; AMR are methods one of which the token's amr must
@@ -33,12 +40,16 @@ type StepUpSpec struct {
 
 // StepUp is a flow's compiled step_up; the zero value requires nothing.
 type StepUp struct {
-	Approve   bool
-	ACRValues []string
-	AMR       []string
+	Approve bool
+	// BreakGlass: taking access through the (break-glass) flow needs a
+	// fresh sign-in.
+	BreakGlass bool
+	ACRValues  []string
+	AMR        []string
 }
 
-// StepUpWindow is how long after the click the fresh sign-in may happen.
+// StepUpWindow is how long after the click (or the breakglass command)
+// the fresh sign-in may happen.
 const StepUpWindow = 5 * time.Minute
 
 // MFAProof is what a fresh sign-in proved, read from the provider's ID
@@ -56,7 +67,11 @@ type StepUpNeeded struct {
 	RequestID RequestID
 	Extension int
 	StepUp    StepUp
-	err       *Error
+	// BreakGlass is a break-glass submission refused for want of a fresh
+	// sign-in (no request exists yet): made again with MFA set once the
+	// person has signed in. Nil for an approval.
+	BreakGlass *SubmitInput
+	err        *Error
 }
 
 func (e *StepUpNeeded) Error() string { return e.err.Error() }
@@ -69,10 +84,18 @@ func (p *Policy) compileStepUp(v *validator, at string, fs FlowSpec, f *Flow) {
 		return
 	}
 	at += ".step_up"
-	if s.Request {
-		v.add(at+".request", "jitbot cannot require a fresh sign-in to ask yet, only to approve: remove request: true")
-	}
-	if !s.Approve {
+	switch {
+	case fs.BreakGlass != nil:
+		// Nobody approves a break-glass use: the sign-in is the requester's.
+		if s.Approve {
+			v.add(at+".approve", "a break-glass flow has no approvals: write request: true (a fresh sign-in to break glass)")
+		}
+		if !s.Request {
+			v.add(at, "set request: true (a fresh sign-in to break glass), or remove step_up")
+		}
+	case s.Request:
+		v.add(at+".request", "jitbot requires a fresh sign-in to ask only in a break-glass flow (where asking is taking); here, to approve: remove request: true")
+	case !s.Approve:
 		v.add(at, "set approve: true (what it is for), or remove step_up")
 	}
 	if len(s.ACRValues) == 0 && len(s.AMR) == 0 {
@@ -83,7 +106,7 @@ func (p *Policy) compileStepUp(v *validator, at string, fs FlowSpec, f *Flow) {
 			v.add(at, "%q (entry %d) is not a single word", a, i+1)
 		}
 	}
-	f.StepUp = StepUp{Approve: s.Approve, ACRValues: slices.Clone(s.ACRValues), AMR: slices.Clone(s.AMR)}
+	f.StepUp = StepUp{Approve: s.Approve && fs.BreakGlass == nil, BreakGlass: s.Request && fs.BreakGlass != nil, ACRValues: slices.Clone(s.ACRValues), AMR: slices.Clone(s.AMR)}
 }
 
 // checkStepUp judges an approval of r by the flow's step_up, under policy:
@@ -99,30 +122,51 @@ func checkStepUp(policy *Policy, r *Request, in DecideInput) (bool, error) {
 		return false, &StepUpNeeded{RequestID: r.ID, Extension: in.Extension, StepUp: f.StepUp,
 			err: &Error{Code: EFORBIDDEN, Message: fmt.Sprintf("approving request %s needs a fresh sign-in with multi-factor authentication", r.ID)}}
 	}
-	p := in.MFA
+	if err := judgeMFA(f.StepUp, in.MFA, approvalWords(r.ID)); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// mfaWords name, in judgeMFA's refusals, what the sign-in was for.
+type mfaWords struct {
+	act  string // "clicked Approve"
+	what string // "the approval of request X"
+	redo string // "click Approve on request X again"
+	need string // "approving request X"
+}
+
+func approvalWords(id RequestID) mfaWords {
+	return mfaWords{act: "clicked Approve", what: "the approval of request " + string(id),
+		redo: "click Approve on request " + string(id) + " again", need: "approving request " + string(id)}
+}
+
+// judgeMFA checks a fresh sign-in against a flow's step_up: made after
+// the click and within StepUpWindow of it, with a method or assurance the
+// flow names.
+func judgeMFA(su StepUp, p *MFAProof, w mfaWords) error {
 	click := p.ClickAt.Truncate(time.Second) // auth_time has whole seconds
 	switch {
 	case p.ClickAt.IsZero() || p.AuthTime.IsZero():
-		return false, Errorf(EFORBIDDEN, "the identity provider did not say when you signed in (auth_time): the approval of request %s does not count", r.ID)
+		return Errorf(EFORBIDDEN, "the identity provider did not say when you signed in (auth_time): %s does not count", w.what)
 	case p.AuthTime.Before(click):
-		return false, Errorf(EFORBIDDEN, "you signed in at %s, before you clicked Approve (%s): the approval of request %s needs a sign-in made after the click",
-			p.AuthTime.UTC().Format(time.RFC3339), p.ClickAt.UTC().Format(time.RFC3339), r.ID)
+		return Errorf(EFORBIDDEN, "you signed in at %s, before you %s (%s): %s needs a sign-in made after it",
+			p.AuthTime.UTC().Format(time.RFC3339), w.act, p.ClickAt.UTC().Format(time.RFC3339), w.what)
 	case p.AuthTime.After(p.ClickAt.Add(StepUpWindow)):
-		return false, Errorf(EFORBIDDEN, "you signed in at %s, more than %s after you clicked Approve (%s): click Approve on request %s again",
-			p.AuthTime.UTC().Format(time.RFC3339), FormatDuration(StepUpWindow), p.ClickAt.UTC().Format(time.RFC3339), r.ID)
+		return Errorf(EFORBIDDEN, "you signed in at %s, more than %s after you %s (%s): %s",
+			p.AuthTime.UTC().Format(time.RFC3339), FormatDuration(StepUpWindow), w.act, p.ClickAt.UTC().Format(time.RFC3339), w.redo)
 	}
-	if len(f.StepUp.AMR) > 0 && !slices.ContainsFunc(p.AMR, func(m string) bool { return slices.Contains(f.StepUp.AMR, m) }) {
-		return false, Errorf(EFORBIDDEN, "your sign-in used %s; approving request %s needs one of %s",
-			amrText(p.AMR), r.ID, strings.Join(f.StepUp.AMR, ", "))
+	if len(su.AMR) > 0 && !slices.ContainsFunc(p.AMR, func(m string) bool { return slices.Contains(su.AMR, m) }) {
+		return Errorf(EFORBIDDEN, "your sign-in used %s; %s needs one of %s", amrText(p.AMR), w.need, strings.Join(su.AMR, ", "))
 	}
-	if len(f.StepUp.ACRValues) > 0 && !slices.Contains(f.StepUp.ACRValues, p.ACR) {
+	if len(su.ACRValues) > 0 && !slices.Contains(su.ACRValues, p.ACR) {
 		acr := p.ACR
 		if acr == "" {
 			acr = "no acr"
 		}
-		return false, Errorf(EFORBIDDEN, "your sign-in's assurance was %s; approving request %s needs %s", acr, r.ID, strings.Join(f.StepUp.ACRValues, " or "))
+		return Errorf(EFORBIDDEN, "your sign-in's assurance was %s; %s needs %s", acr, w.need, strings.Join(su.ACRValues, " or "))
 	}
-	return true, nil
+	return nil
 }
 
 func amrText(amr []string) string {

@@ -18,7 +18,7 @@ func TestCompileStepUp(t *testing.T) {
 		{"amr", flows.StepUpSpec{Approve: true, AMR: []string{"mfa"}}, ""},
 		{"acr", flows.StepUpSpec{Approve: true, ACRValues: []string{"phr"}}, ""},
 		{"neither", flows.StepUpSpec{Approve: true}, "flows[0].step_up: name amr"},
-		{"request", flows.StepUpSpec{Approve: true, Request: true, AMR: []string{"mfa"}}, "flows[0].step_up.request: jitbot cannot require a fresh sign-in to ask yet"},
+		{"request", flows.StepUpSpec{Approve: true, Request: true, AMR: []string{"mfa"}}, "flows[0].step_up.request: jitbot requires a fresh sign-in to ask only in a break-glass flow"},
 		{"approve off", flows.StepUpSpec{AMR: []string{"mfa"}}, "flows[0].step_up: set approve: true"},
 		{"two words", flows.StepUpSpec{Approve: true, AMR: []string{"mfa otp"}}, "is not a single word"},
 	} {

@@ -31,6 +31,10 @@ type SubmitInput struct {
 	// StartAt is when a scheduled grant starts (scheduled.go); zero: as
 	// soon as it is approved.
 	StartAt time.Time
+	// MFA is what a fresh sign-in proved, for a break-glass flow whose
+	// step_up requires one (breakglass_stepup.go); ClickAt is when the
+	// breakglass command was given.
+	MFA *MFAProof
 }
 
 const maxReason = 500
@@ -38,6 +42,7 @@ const maxReason = 500
 // Submit checks a request against the policy, routes it to its approvers and
 // records it; an auto-approved request is provisioned before Submit returns.
 func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) {
+	asked := in // as typed, for a submission made again after a fresh sign-in
 	requester, err := NormalizeEmail(in.Requester)
 	if err != nil {
 		return nil, err
@@ -222,6 +227,10 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if len(mine) >= s.cfg.MaxLiveRequests {
 		return nil, Errorf(EFORBIDDEN, "you have %d requests under way, the most one person may have: cancel or revoke one you no longer need (list shows them), then ask again", len(mine))
 	}
+	// Last, once everything else holds: a fresh sign-in to break glass.
+	if err := breakGlassStepUp(flow, asked, requester); err != nil {
+		return nil, err
+	}
 
 	now := s.clock.Now()
 	r := &Request{
@@ -243,6 +252,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		// they may see the request and revoke it.
 		owners := s.resolveApprovers(policy, []Principal{{Kind: IntegrationOwners}}, integration, cluster, requester)
 		r.BreakGlass, r.Approvers, r.MaxDuration = review, dedupe(append(slices.Clone(review.Reviewers), owners...)), d // never extended
+		r.BreakGlass.MFA = flow.StepUp.BreakGlass
 	}
 	r.planEscalation(flow, now, func(ps []Principal) []string {
 		return s.resolveApprovers(policy, ps, integration, cluster, requester)

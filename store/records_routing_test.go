@@ -21,7 +21,7 @@ func TestRecordsKeepTheRoutingNote(t *testing.T) {
 	}
 	// And a break-glass review (flows/breakglass.go), every field of it.
 	r.BreakGlass = &flows.Review{Reviewers: []string{"sec@example.com"}, Channel: "#security", Due: flowstest.T0.Add(24 * time.Hour),
-		RemindEvery: 6 * time.Hour, RemindAt: flowstest.T0.Add(6 * time.Hour), Tier: 1, Overdue: true,
+		RemindEvery: 6 * time.Hour, RemindAt: flowstest.T0.Add(6 * time.Hour), Tier: 1, Overdue: true, MFA: true,
 		Escalation: []flows.EscalationStep{{At: flowstest.T0.Add(time.Hour), Approvers: []string{"ciso@example.com"}, Added: []string{"ciso@example.com"}}},
 		ReviewedBy: "ciso@example.com", ReviewedAt: flowstest.T0.Add(30 * time.Hour), Note: "checked the session"}
 	if got := roundTrip(t, r).BreakGlass; !reflect.DeepEqual(got, r.BreakGlass) {

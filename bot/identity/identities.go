@@ -67,6 +67,9 @@ type Deps struct {
 	// Decider approves for an approver who signed in again (step-up;
 	// flows.Service.Decide). Nil: flows cannot require step-up.
 	Decider Decider
+	// Submitter makes a break-glass use for a person who signed in again
+	// (flows.Service.Submit). Nil: break-glass flows cannot require step-up.
+	Submitter Submitter
 	// IsAdmin tells the policy's admins (who approve bindings).
 	IsAdmin func(email string) bool
 	Clock   flows.Clock
@@ -231,6 +234,10 @@ func (x *Identities) Render(ctx context.Context, dl flows.Delivery) (bot.Card, e
 		c.Text = "Every " + fmt.Sprint(x.cfg.reverifyDays()) + " days jitbot asks you to prove again who you are. Open this link, sign in with your company account and confirm:\n" +
 			x.linkURL(p.Link) + "\nIf you do not within a day, jitbot stops acting for you and ends your live access."
 	case purposeStepUp:
+		if l.Purpose.BreakGlass != nil {
+			c.Title, c.Text = breakGlassLinkText(l.Purpose, x.linkURL(p.Link))
+			break
+		}
 		c.Title = "Approve with a fresh sign-in"
 		c.Text = "Request " + l.Purpose.Request + " needs its approval made with multi-factor authentication. Open this link and sign in again (with your second factor) to approve it:\n" +
 			x.linkURL(p.Link) + "\nThe approval counts only if you sign in within 5 minutes of your click."

@@ -61,6 +61,9 @@ type purpose struct {
 	Approver  string    `json:"approver,omitempty"`
 	ClickAt   time.Time `json:"click_at,omitzero"`
 	ACR       []string  `json:"acr,omitempty"`
+	// BreakGlass: the break-glass submission the step-up is for (no
+	// request exists yet); Approver is then the requester.
+	BreakGlass *breakGlassAsk `json:"break_glass,omitempty"`
 }
 
 // The purposes.

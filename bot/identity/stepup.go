@@ -17,6 +17,9 @@ import (
 // made once they have signed in again (stepUpConfirmed), and only counts
 // if that sign-in satisfies the flow.
 func (x *Identities) StepUp(ctx context.Context, who bot.Actor, need *flows.StepUpNeeded) error {
+	if need.BreakGlass != nil {
+		return x.breakGlassStepUp(ctx, who, need)
+	}
 	if x.deps.Decider == nil {
 		return errors.New("identity: no decider: step-up approvals are not wired")
 	}
@@ -45,6 +48,9 @@ func (x *Identities) stepUpPage(ctx context.Context, pd pending, c Claims) (page
 	}
 	if c.ACR != "" {
 		how += "; assurance " + c.ACR
+	}
+	if l.Purpose.BreakGlass != nil {
+		return breakGlassConfirmPage(l, c, how), http.StatusOK
 	}
 	what := "request " + l.Purpose.Request
 	if l.Purpose.Extension > 0 {
@@ -77,6 +83,9 @@ func (x *Identities) stepUpConfirmed(ctx context.Context, s session) (page, erro
 	}
 	if !ok || b.Subject != s.Claims.Subject || b.Email != l.Purpose.Approver {
 		return page{}, flows.Errorf(flows.EFORBIDDEN, "you signed in as %s, who is not the identity linked to %s's chat account: the approval does not count", orSubject(s.Claims), l.Purpose.Approver)
+	}
+	if l.Purpose.BreakGlass != nil {
+		return x.breakGlassConfirmed(ctx, s, l, b)
 	}
 	c := s.Claims
 	r, err := x.deps.Decider.Decide(ctx, flows.DecideInput{

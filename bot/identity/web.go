@@ -92,6 +92,10 @@ func (x *Identities) openLink(w http.ResponseWriter, r *http.Request) {
 	case purposeReverify:
 		p.Title = "Sign in again"
 	case purposeStepUp:
+		if l.Purpose.BreakGlass != nil {
+			p.Title, p.Lines = breakGlassLinkPage(l)
+			break
+		}
 		p.Title = "Approve with a fresh sign-in"
 		p.Lines = []string{
 			fmt.Sprintf("This link approves request %s as %s, from the %s account %s.", l.Purpose.Request, l.Purpose.Approver, platformName(l.Platform), l.UserID),

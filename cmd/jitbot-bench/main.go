@@ -291,7 +291,10 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 			benchRow{fmt.Sprintf("  %d requests (%s)", res.Requests, strings.Join(states, ", ")),
 				fmt.Sprintf("audit chain of %d verified=%v, %d inconsistent, %d unsettled", res.AuditRecords, res.AuditOK, len(res.Problems), res.Unsettled),
 				"0 lost audit events", check(res.AuditOK && len(res.Problems) == 0 && res.Unsettled == 0)})
-		add(crashAckRows(res)...) // issue 12
+		add(crashAckRows(res)...)                                                                // issue 12
+		add(benchRow{"  workflows: reminders and escalation tiers, scheduled starts (issue 17)", // crash_workflows.go
+			fmt.Sprintf("%d reminders and tiers due: %d lost or late, %d unplanned; %d scheduled starts: %d lost or late", res.Nudges, res.LostNudges, res.ExtraNudges, res.Starts, res.LostStarts),
+			"0 lost reminders, 0 lost starts", check(res.Nudges > 0 && res.Starts > 0 && res.LostNudges == 0 && res.ExtraNudges == 0 && res.LostStarts == 0)})
 	}
 
 	if step("outage", "every chat call 429 Retry-After 60 for 10 min while 100 grants expire (simulated time)") { // issue 12

@@ -44,7 +44,9 @@ import (
 // plus that no grant kept its Atlas user past its deadline plus one sweep
 // tick plus one round trip while jitbot was up, that every acknowledged
 // action was done once and answered, and that every message was delivered,
-// any repeat explained by a kill (chatlog.go).
+// any repeat explained by a kill (chatlog.go). The workflows (reminders,
+// escalation tiers, scheduled starts) are seeded and asked for too, and
+// checked after every kill and at the end (crash_workflows.go).
 
 // CrashResult is what the crash scenario found.
 type CrashResult struct {
@@ -91,12 +93,20 @@ type CrashResult struct {
 	// request because they are the first copy of an explained repeat: their
 	// reference was never committed, so no refresh can reach them.
 	StaleCopies int
+
+	// The workflows (crash_workflows.go): Nudges are the reminders and
+	// escalation tiers checked against their due times, LostNudges those
+	// due while jitbot ran and not done in time, ExtraNudges those done
+	// when none was due; Starts the scheduled requests approved ahead,
+	// LostStarts those not provisioned, active or ended in time.
+	Nudges, LostNudges, ExtraNudges, Starts, LostStarts int
 }
 
 // Failed reports whether any invariant was broken.
 func (c CrashResult) Failed() bool {
 	return c.Orphans > 0 || c.Missing > 0 || c.PastDeadline > 0 || len(c.Problems) > 0 || !c.AuditOK || c.Unsettled > 0 || len(c.Violations) > 0 ||
-		c.LostRequests > 0 || c.DuplicateRequests > 0 || c.LostMessages > 0 || c.Repeats != c.RepeatsExplained
+		c.LostRequests > 0 || c.DuplicateRequests > 0 || c.LostMessages > 0 || c.Repeats != c.RepeatsExplained ||
+		c.LostNudges > 0 || c.ExtraNudges > 0 || c.LostStarts > 0
 }
 
 // crashFlow: grants of one or two minutes, extendable to three, pending
@@ -147,6 +157,8 @@ type crashRun struct {
 	twice       map[string]bool             // acked markers already counted as done twice
 	formsUsed   map[string]bool             // request forms submitted
 	kills       []time.Time                 // when each killed process was gone
+	ups         []time.Time                 // when each process answered, after its start
+	schedAsked  map[string]bool             // requester and resource of scheduled requests asked for (crash_workflows.go)
 	chat        chatLog                     // what jitbot wrote, read at the end
 }
 
@@ -170,7 +182,7 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 		users = append(users, u)
 		people[u.Email] = u
 	}
-	r, err := rig.New(rig.Options{Slack: true, Teams: true, SlackUsers: users, Listen: addr, ApplyPolls: 1, Flows: crashFlow + crashKindFlows,
+	r, err := rig.New(rig.Options{Slack: true, Teams: true, SlackUsers: users, Listen: addr, ApplyPolls: 1, Flows: crashFlow + crashKindFlows + crashWorkflowFlows,
 		AtlasRoles: crashAtlasRoles, OrgOwner: true, Reporter: reporter})
 	if err != nil {
 		return res, err
@@ -182,7 +194,8 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 	}
 	c := &crashRun{r: r, exe: exe, addr: addr, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), res: &res,
 		poster: rig.NewPoster(addr), admin: app.NewAdminClient(cfg), people: people, logPath: filepath.Join(r.Dir, "serve.log"),
-		teamsPeople: map[string]teamstest.Member{}, reserved: map[string]bool{}, touched: map[string]bool{}, asked: map[string]int{}, twice: map[string]bool{}, formsUsed: map[string]bool{}}
+		teamsPeople: map[string]teamstest.Member{}, reserved: map[string]bool{}, touched: map[string]bool{}, asked: map[string]int{}, twice: map[string]bool{}, formsUsed: map[string]bool{},
+		schedAsked: map[string]bool{}}
 	defer c.poster.Close()
 	if path := os.Getenv("CRASH_DEBUG"); path != "" {
 		// jitbot's log, kept whatever the outcome.
@@ -210,12 +223,16 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 	if err := c.seedExpiring(ctx, crashSeeded); err != nil {
 		return res, err
 	}
+	if err := c.seedWorkflows(ctx); err != nil {
+		return res, err
+	}
 	for run := range runs {
 		c.journal = c.journal[:0]
 		p, err := serve(ctx, c.r, c.exe, c.addr, c.logPath)
 		if err != nil {
 			return res, fmt.Errorf("run %d: %w", run, err)
 		}
+		c.ups = append(c.ups, time.Now())
 		views := c.grants(ctx)
 		ack, target := "", ""
 		if run%2 == 1 {
@@ -251,6 +268,7 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 		return res, fmt.Errorf("final start: %w", err)
 	}
 	up := time.Now()
+	c.ups = append(c.ups, up)
 	settleBy := up.Add(settle)
 	for {
 		views, err := c.admin.Grants(ctx, "all")
@@ -396,7 +414,7 @@ func (c *crashRun) burst(ctx context.Context, views []app.GrantView) {
 	for range 1 + c.rng.IntN(4) {
 		pending, active := in(flows.StatePending), in(flows.StateActive)
 		live := in(flows.StateApproved, flows.StateProvisioning, flows.StateActive)
-		actions := []string{"submit", "submit", "submit", "teams", "approve", "approve", "approve", "deny", "cancel", "revoke", "extend"}
+		actions := []string{"submit", "submit", "submit", "teams", "scheduled", "approve", "approve", "approve", "deny", "cancel", "revoke", "extend"}
 		action := actions[c.rng.IntN(len(actions))]
 		switch {
 		case (action == "approve" || action == "deny" || action == "cancel") && len(pending) == 0,
@@ -410,11 +428,17 @@ func (c *crashRun) burst(ctx context.Context, views []app.GrantView) {
 			email, res := c.requester(action == "teams", "")
 			a, err = c.submit(ctx, email, res, false)
 			c.note("%s", a)
+		case "scheduled":
+			var a acked
+			a, err = c.submitScheduled(ctx)
+			c.note("scheduled %s", a)
 		case "approve":
 			// The other kinds first: fewer of them are asked for.
 			v := pick(pending)
 			if others := slices.DeleteFunc(slices.Clone(pending), func(v app.GrantView) bool { return flows.Kind(v.Kind) == flows.KindDatabaseUser }); len(others) > 0 && c.rng.IntN(2) == 0 {
 				v = pick(others)
+			} else if later := c.scheduledPending(pending); len(later) > 0 && c.rng.IntN(2) == 0 {
+				v = pick(later) // and scheduled ones, approved ahead of their start
 			}
 			c.touched[v.ID] = true
 			err = c.click(ctx, rig.Olivia, "approve:"+v.ID)
@@ -585,6 +609,7 @@ func (c *crashRun) check(ctx context.Context, final bool, stopped time.Time) err
 		}
 		c.chat = readChat(c.r.Slack, c.r.BF)
 	}
+	c.checkWorkflows(rs, events, final, stopped)
 	c.res.Acked = len(c.acked)
 	c.checkOnce(rs, events, final)
 	if final {
@@ -627,7 +652,11 @@ func consistency(r *flows.Request, evs []flows.Event) []string {
 		if r.Principal == "" || r.ActivatedAt.IsZero() {
 			bad("active without a user or a start")
 		}
-		if want := r.ActivatedAt.Add(r.Duration + extended); !r.ExpiresAt.Equal(want) {
+		start := r.ActivatedAt
+		if r.Scheduled() {
+			start = r.StartsAt // its window, whenever it was provisioned (crash_workflows.go)
+		}
+		if want := start.Add(r.Duration + extended); !r.ExpiresAt.Equal(want) {
 			bad("expires at %s, not start + duration + extensions = %s", r.ExpiresAt, want)
 		}
 	case r.State == flows.StateProvisioning || r.State == flows.StateRevokeFailed:

@@ -144,6 +144,7 @@ type review struct {
 	Channel     string        `json:"channel,omitempty"`
 	Due         time.Time     `json:"due"`
 	RemindEvery time.Duration `json:"remind_every,omitempty"`
+	MFA         bool          `json:"mfa,omitempty"`
 	RemindAt    time.Time     `json:"remind_at,omitzero"`
 	Escalation  []escalation  `json:"escalation,omitempty"`
 	Tier        int           `json:"tier,omitempty"`
@@ -264,7 +265,7 @@ func reviewToRecord(v *flows.Review) *review {
 		return nil
 	}
 	return &review{Reviewers: v.Reviewers, Channel: v.Channel, Due: v.Due, RemindEvery: v.RemindEvery, RemindAt: v.RemindAt,
-		Escalation: convert(v.Escalation, toEscalation), Tier: v.Tier, Overdue: v.Overdue, ReviewedBy: v.ReviewedBy, ReviewedAt: v.ReviewedAt, Note: v.Note}
+		Escalation: convert(v.Escalation, toEscalation), Tier: v.Tier, Overdue: v.Overdue, MFA: v.MFA, ReviewedBy: v.ReviewedBy, ReviewedAt: v.ReviewedAt, Note: v.Note}
 }
 
 func (rec *review) review() *flows.Review {
@@ -272,5 +273,5 @@ func (rec *review) review() *flows.Review {
 		return nil
 	}
 	return &flows.Review{Reviewers: rec.Reviewers, Channel: rec.Channel, Due: rec.Due, RemindEvery: rec.RemindEvery, RemindAt: rec.RemindAt,
-		Escalation: convert(rec.Escalation, fromEscalation), Tier: rec.Tier, Overdue: rec.Overdue, ReviewedBy: rec.ReviewedBy, ReviewedAt: rec.ReviewedAt, Note: rec.Note}
+		Escalation: convert(rec.Escalation, fromEscalation), Tier: rec.Tier, Overdue: rec.Overdue, MFA: rec.MFA, ReviewedBy: rec.ReviewedBy, ReviewedAt: rec.ReviewedAt, Note: rec.Note}
 }
