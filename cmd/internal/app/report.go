@@ -96,6 +96,9 @@ func Report(rs []*flows.Request, f ReportFilter, now time.Time) []ReportRow {
 		}
 		row.Auto = len(r.Approvals) == 0 && !row.BreakGlass
 		row.MFA = len(r.Approvals) > 0 && !slices.ContainsFunc(r.Approvals, func(d flows.Decision) bool { return !d.MFA })
+		if row.BreakGlass {
+			row.MFA = r.BreakGlass.MFA // taken with a fresh MFA sign-in (step-up)
+		}
 		until := end
 		if until.IsZero() {
 			until = now
