@@ -292,6 +292,7 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 	} else if len(fs.AllowStandingAccess) > 0 {
 		v.add(at+".allow_standing_access", "only flows of kind %s have roles that create standing access", KindAtlasUI)
 	}
+	p.compileThirdParty(v, at, fs, f)
 	if fs.AcceptNoBackstop && knownKind && kind.Kind != KindAPIKey {
 		v.add(at+".accept_no_backstop", "a setting of flows of programmatic API keys (kind: %s), which Atlas never expires; %s have a backstop", KindAPIKey, kind.Name+"s")
 	}
