@@ -292,7 +292,6 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 	} else if len(fs.AllowStandingAccess) > 0 {
 		v.add(at+".allow_standing_access", "only flows of kind %s have roles that create standing access", KindAtlasUI)
 	}
-	p.compileThirdParty(v, at, fs, f)
 	if fs.AcceptNoBackstop && knownKind && kind.Kind != KindAPIKey {
 		v.add(at+".accept_no_backstop", "a setting of flows of programmatic API keys (kind: %s), which Atlas never expires; %s have a backstop", KindAPIKey, kind.Name+"s")
 	}
@@ -335,6 +334,7 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 	}
 	// The settings of one kind (passwordless.go, network.go).
 	p.compileAuth(v, at, fs, f, kind, knownKind)
+	p.compileThirdParty(v, at, fs, f) // after compileAuth: a guest gets a password
 	p.compileNetwork(v, at, fs, f, kind, knownKind, len(static), dynamic)
 	return f
 }
