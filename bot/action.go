@@ -21,8 +21,8 @@ const (
 	ActionRevoke           ActionKind = "revoke"
 	ActionCancel           ActionKind = "cancel"
 	ActionRotate           ActionKind = "rotate"
-	ActionAgain            ActionKind = "again"  // open the request form filled in as the request was
-	ActionReview           ActionKind = "review" // acknowledge a break-glass use, with a note
+	ActionAgain            ActionKind = "again"     // open the request form filled in as the request was
+	ActionReview           ActionKind = "review"    // acknowledge a break-glass use, with a note
 	ActionGuestLink        ActionKind = "guestlink" // a sponsor has a one-time link made for their guest (guest.go)
 )
 
