@@ -207,6 +207,11 @@ func TestAGuestsGrantHandsNothingToChat(t *testing.T) {
 	if _, err := f.svc.NoteGuest(f.ctx, r.ID, flows.EventGuestSignedIn, "vendor@partner.com", ""); flows.ErrorCode(err) != flows.ECONFLICT {
 		t.Fatalf("note after revoke: %v", err)
 	}
+	// Asked again, it is for the same guest, judged again.
+	again, err := f.svc.SubmitAgain(f.ctx, r.ID, "alice@example.com", "slack", "again-1")
+	if err != nil || again.Guest == nil || again.Guest.Email != "vendor@partner.com" || again.Flow != "guests" {
+		t.Fatalf("again: %+v %v", again, err)
+	}
 }
 
 func TestAGuestsSignIn(t *testing.T) {
