@@ -21,8 +21,9 @@ const (
 	ActionRevoke           ActionKind = "revoke"
 	ActionCancel           ActionKind = "cancel"
 	ActionRotate           ActionKind = "rotate"
-	ActionAgain            ActionKind = "again"  // open the request form filled in as the request was
-	ActionReview           ActionKind = "review" // acknowledge a break-glass use, with a note
+	ActionAgain            ActionKind = "again"     // open the request form filled in as the request was
+	ActionReview           ActionKind = "review"    // acknowledge a break-glass use, with a note
+	ActionGuestLink        ActionKind = "guestlink" // a sponsor has a one-time link made for their guest (guest.go)
 )
 
 // Action is what a button carries: an opaque id naming an operation on a
@@ -69,7 +70,7 @@ func ParseAction(s string) (Action, error) {
 	kind := ActionKind(parts[0])
 	want := 2
 	switch kind {
-	case ActionApprove, ActionDeny, ActionRevoke, ActionCancel, ActionRotate, ActionAgain, ActionReview:
+	case ActionApprove, ActionDeny, ActionRevoke, ActionCancel, ActionRotate, ActionAgain, ActionReview, ActionGuestLink:
 	case ActionApproveExtension, ActionDenyExtension, ActionExtend:
 		want = 3
 	default:

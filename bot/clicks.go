@@ -71,6 +71,8 @@ func (e *Engine) Click(ctx context.Context, who Actor, a Action, in ClickInput) 
 		if r, err = svc.Rotate(ctx, a.RequestID, who.Email); err == nil {
 			reply = cardReply(RotateOutcome(r, v, who.Platform, e.wording(who.Platform).Here))
 		}
+	case ActionGuestLink:
+		reply, err = e.guestLink(ctx, who, a.RequestID)
 	default:
 		err = flows.Errorf(flows.EINVALID, "that button does nothing here")
 	}

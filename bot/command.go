@@ -29,12 +29,14 @@ const (
 	// VerbBreakGlass takes access at once through a break-glass flow
 	// (flows/breakglass.go), with the request's syntax.
 	VerbBreakGlass Verb = "breakglass"
-	VerbHelp       Verb = "help"
+	// VerbGuestLink has a one-time link made for a sponsored guest (guest.go).
+	VerbGuestLink Verb = "guest-link"
+	VerbHelp      Verb = "help"
 )
 
 // verbs lists the subcommands people type, in the order Usage explains them.
 func verbs() []Verb {
-	return []Verb{VerbRequest, VerbNetwork, VerbList, VerbPending, VerbCancel, VerbRevoke, VerbExtend, VerbRotate, VerbAgain, VerbBreakGlass, VerbHelp}
+	return []Verb{VerbRequest, VerbNetwork, VerbList, VerbPending, VerbCancel, VerbRevoke, VerbExtend, VerbRotate, VerbAgain, VerbBreakGlass, VerbGuestLink, VerbHelp}
 }
 
 // Command is one parsed access command. Only the fields its Verb uses are set.
@@ -52,6 +54,9 @@ type Command struct {
 	// StartAt is when a request starts, typed "at 2026-12-24T02:00
 	// Europe/Berlin" after the duration (zero: when approved).
 	StartAt time.Time
+	// Guest is the email of someone outside the company the requester
+	// sponsors, typed "for vendor@partner.com" (guest.go).
+	Guest string
 }
 
 // MaxCommandLength bounds the text Parse accepts. Slack and Teams both allow
@@ -65,7 +70,7 @@ const MaxCommandLength = 2000
 // or spaces.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
-const requestSyntax = `request <integration/cluster/database[/collection]> <role> <duration> [from <address>] [at <start> [zone]] [reason]`
+const requestSyntax = `request <integration/cluster/database[/collection]> <role> <duration> [from <address>] [for <guest email>] [at <start> [zone]] [reason]`
 
 const programmaticSyntax = `request service-account|api-key <integration/project | integration> <GROUP_... or ORG_... roles> <duration> from <address> [reason]`
 
@@ -93,6 +98,7 @@ func Usage() string {
 		"• revoke <id> [reason]: end access now",
 		"• extend <id> <duration>: keep access longer, e.g. extend abc123 30m",
 		"• rotate <id>: get a new password if you lost the first message",
+		`    request ... for vendor@partner.com "reason": access for someone outside the company you sponsor, where a flow allows it; once approved, guest-link <id> makes the one-time link they sign in with`,
 		"• breakglass <integration/cluster/database[/collection]> <role> <duration> <reason>: in an emergency, access at once without approval where a break-glass flow allows it (alerted and reviewed)",
 		"• again <id>: ask again for what an ended request asked for (the same resource, role, duration and reason)",
 		"• help: this text",
@@ -131,7 +137,7 @@ func Parse(text string) (Command, error) {
 		return Command{Verb: verb}, nil
 	case VerbHelp, "?":
 		return Command{Verb: VerbHelp}, nil
-	case VerbCancel, VerbRotate, VerbAgain:
+	case VerbCancel, VerbRotate, VerbAgain, VerbGuestLink:
 		id, rest, err := requestID(verb, rest, string(verb)+" <id>")
 		if err != nil {
 			return Command{}, err
@@ -200,6 +206,10 @@ func parseRequest(rest string) (Command, error) {
 	if err != nil {
 		return Command{}, err
 	}
+	guest, rest, err := parseFor(rest)
+	if err != nil {
+		return Command{}, err
+	}
 	start, rest, err := parseStart(rest)
 	if err != nil {
 		return Command{}, err
@@ -209,7 +219,7 @@ func parseRequest(rest string) (Command, error) {
 		return Command{}, err
 	}
 	res.Address = address // a combined grant: flows checks it against the flow's network rules
-	return Command{Verb: VerbRequest, Resource: res, Roles: roles, Duration: d, Reason: reason, Identity: identity, StartAt: start}, nil
+	return Command{Verb: VerbRequest, Resource: res, Roles: roles, Duration: d, Reason: reason, Identity: identity, StartAt: start, Guest: guest}, nil
 }
 
 // parseFrom reads "from <address>" where it may stand, right after the
@@ -368,7 +378,7 @@ func noMore(verb Verb, rest string) error {
 	if extra, _ := nextWord(rest); extra != "" {
 		what := "no arguments"
 		switch verb {
-		case VerbCancel, VerbRotate:
+		case VerbCancel, VerbRotate, VerbGuestLink:
 			what = "only a request id"
 		case VerbExtend:
 			what = "a request id and a duration"

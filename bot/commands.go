@@ -33,7 +33,7 @@ func (e *Engine) Run(ctx context.Context, who Actor, cmd Command, key string) Re
 	case VerbRequest, VerbNetwork:
 		if r, err = svc.Submit(ctx, flows.SubmitInput{
 			Requester: who.Email, Kind: cmd.Kind, Resource: cmd.Resource, Roles: cmd.Roles, Duration: cmd.Duration, Reason: cmd.Reason, StartAt: cmd.StartAt,
-			Identity: cmd.Identity, Origin: who.Platform, IdempotencyKey: key,
+			Identity: cmd.Identity, Origin: who.Platform, IdempotencyKey: key, Guest: cmd.Guest,
 		}); err == nil {
 			reply = cardReply(SubmittedCard(r, v))
 		}
@@ -86,6 +86,8 @@ func (e *Engine) Run(ctx context.Context, who Actor, cmd Command, key string) Re
 		if r, err = svc.Rotate(ctx, cmd.RequestID, who.Email); err == nil {
 			reply = cardReply(RotateOutcome(r, v, who.Platform, w.Here))
 		}
+	case VerbGuestLink:
+		reply, err = e.guestLink(ctx, who, cmd.RequestID)
 	default:
 		err = flows.Errorf(flows.EINVALID, "%s is not something jitbot can do from here", cmd.Verb)
 	}

@@ -156,7 +156,9 @@ func (x *expansion) record(rec flows.AuditRecord) error {
 		}
 	}
 	n := flows.Notice{Event: ev, Request: r, To: x.d.deps.Audience(ev, r)}
-	credentials := r != nil && (ev.Type == flows.EventActivated || ev.Type == flows.EventCredentialsRotated)
+	// A guest's grant hands nothing to chat: the guest gets the password
+	// on a web page (guest.go).
+	credentials := r != nil && r.Guest == nil && (ev.Type == flows.EventActivated || ev.Type == flows.EventCredentialsRotated)
 	if credentials {
 		// Placeholder credentials make Tell and NoticeCard decide as they
 		// will when the message is rendered with the real ones.

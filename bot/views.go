@@ -58,6 +58,7 @@ func requestFields(r *flows.Request, v Viewer) []Field {
 		{Label: "Requested", Value: v.FormatTime(r.CreatedAt)},
 	}
 	fs = append(fs[:3], append(kindFields(r), fs[3:]...)...)
+	fs = append(fs, guestFields(r)...)
 	if f, ok := escalationField(r); ok {
 		fs = append(fs, f)
 	}
@@ -585,6 +586,9 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 	}
 	what := flows.DescribeAccess(r)
 	if c, ok := BreakGlassCard(n, v); ok {
+		return c, true
+	}
+	if c, ok := GuestCard(n, v); ok {
 		return c, true
 	}
 	switch ev.Type {

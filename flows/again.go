@@ -41,7 +41,11 @@ func (s *Service) Again(ctx context.Context, id RequestID, actor string) (Submit
 	// The catalog's ids are found again at submission: the cluster may
 	// have been re-created since.
 	t.ProjectID, t.ClusterID = "", ""
-	return SubmitInput{Requester: actor, Kind: r.Kind, Resource: t, Roles: slices.Clone(r.Roles), Duration: r.Duration, Reason: r.Reason}, nil
+	in := SubmitInput{Requester: actor, Kind: r.Kind, Resource: t, Roles: slices.Clone(r.Roles), Duration: r.Duration, Reason: r.Reason}
+	if r.Guest != nil {
+		in.Guest = r.Guest.Email // for the same guest, judged again
+	}
+	return in, nil
 }
 
 // SubmitAgain submits, as a new request from origin, what the person's

@@ -89,6 +89,8 @@ func (s *Service) audience(ev Event, r *Request) []string {
 		return dedupe(append(requester, admins...))
 	case EventCredentialsUndelivered, EventOrphanDeleted, EventGrantMissing, EventGrantFinding:
 		return admins
+	case EventGuestLinkIssued, EventGuestSignedIn, EventGuestRefused, EventGuestRevealed, EventGuestLinkExpired:
+		return guestAudience(r)
 	}
 	return s.breakGlassAudience(ev, r)
 }

@@ -227,6 +227,9 @@ func DescribeAccess(r *Request) string {
 	if r.Kind.orDefault() == KindDatabaseUser && r.Resource.Address != "" {
 		out += ", from " + r.Resource.Address // a combined grant: the address is on the access list as long
 	}
+	if r.Guest != nil {
+		out += ", for " + r.Guest.Email + ", sponsored by " + r.Requester
+	}
 	return out
 }
 

@@ -87,6 +87,9 @@ type Flow struct {
 	Hours *Hours
 	// BreakGlass marks a break-glass flow (breakglass.go): nil for others.
 	BreakGlass *BreakGlass
+	// ThirdParty lets sponsors ask for access for guests (thirdparty.go):
+	// nil for others.
+	ThirdParty *ThirdParty
 	// Auth is how the database users of the flow sign in, and the templates
 	// that name them (passwordless.go); zero for a password.
 	Auth         DatabaseAuth

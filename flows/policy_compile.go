@@ -334,6 +334,7 @@ func (p *Policy) compileFlow(v *validator, at string, fs FlowSpec, integrations 
 	}
 	// The settings of one kind (passwordless.go, network.go).
 	p.compileAuth(v, at, fs, f, kind, knownKind)
+	p.compileThirdParty(v, at, fs, f) // after compileAuth: a guest gets a password
 	p.compileNetwork(v, at, fs, f, kind, knownKind, len(static), dynamic)
 	return f
 }

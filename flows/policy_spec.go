@@ -116,6 +116,10 @@ type FlowSpec struct {
 
 	// StepUp requires a fresh multi-factor sign-in to approve (stepup.go).
 	StepUp *StepUpSpec
+
+	// ThirdParty lets sponsors ask for access for a guest outside the
+	// company (thirdparty.go).
+	ThirdParty *ThirdPartySpec
 }
 
 // FieldError is one problem in a policy, with the path of the field at fault

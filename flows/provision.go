@@ -128,7 +128,9 @@ func (s *Service) attempt(ctx context.Context, r *Request) *Request {
 	var ev Event
 	active, err := s.store.Update(ctx, r.ID, func(r *Request) ([]Event, error) {
 		e, err := r.Activate(s.clock.Now(), s.cfg.RemindBefore)
-		if err == nil {
+		if err == nil && r.Guest == nil {
+			// A guest's password is set again when they sign in
+			// (thirdparty.go): this one is never shown to anyone.
 			s.keep(r, creds)
 		}
 		ev = e

@@ -147,6 +147,9 @@ type Request struct {
 	// BreakGlass is the review of a break-glass use (breakglass.go); nil
 	// for every other request.
 	BreakGlass *Review
+	// Guest is the external person a sponsor (the requester) asked for
+	// (thirdparty.go); nil for every other request.
+	Guest *Guest
 
 	// The grant.
 	Principal           string // what the grant creates in Atlas (a database user's name), decided before it is created

@@ -25,6 +25,9 @@ func (s *Service) Rotate(ctx context.Context, id RequestID, actor string) (*Requ
 	if r.State != StateActive {
 		return nil, Errorf(ECONFLICT, "request %s is %s, not active", r.ID, r.describeState())
 	}
+	if r.Guest != nil {
+		return nil, Errorf(EINVALID, "request %s is for %s, who gets a password only through a guest link: make a new one with guest-link %s", r.ID, r.Guest.Email, r.ID)
+	}
 	if _, ok := s.reissuer(r.Kind); !ok {
 		return nil, Errorf(EINVALID, "request %s grants %s, which has no secret to replace: there are no new credentials to send", r.ID, aKind(r.Kind))
 	}
@@ -78,7 +81,9 @@ func (s *Service) RotateDue(ctx context.Context, now time.Time) (int, error) {
 	}
 	n := 0
 	for _, r := range active {
-		if _, ok := s.reissuer(r.Kind); !ok || r.Auth.Passwordless() || now.Sub(r.CredentialsIssuedAt) < s.cfg.RotateAfter {
+		// A guest's password is set when they open a new link, never sent
+		// to chat.
+		if _, ok := s.reissuer(r.Kind); !ok || r.Guest != nil || r.Auth.Passwordless() || now.Sub(r.CredentialsIssuedAt) < s.cfg.RotateAfter {
 			continue
 		}
 		if _, err := s.rotate(ctx, r); err != nil {

@@ -35,6 +35,9 @@ type SubmitInput struct {
 	// step_up requires one (breakglass_stepup.go); ClickAt is when the
 	// breakglass command was given.
 	MFA *MFAProof
+	// Guest is the email of someone outside the company the requester
+	// sponsors (thirdparty.go); empty: access for the requester.
+	Guest string
 }
 
 const maxReason = 500
@@ -120,9 +123,23 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		}
 	}
 	tags := TargetTags{Project: cluster.ProjectTags, Cluster: cluster.Tags}
-	flow, err := policy.matchTagged(in.BreakGlass, requester, kind.Kind, in.Resource, tags, roles)
+	var flow *Flow
+	if in.Guest != "" {
+		if in.BreakGlass {
+			return nil, Errorf(EINVALID, "break-glass access is for yourself: a guest's access goes through approvals")
+		}
+		flow, err = policy.matchGuest(requester, kind.Kind, in.Resource, tags, roles)
+	} else {
+		flow, err = policy.matchTagged(in.BreakGlass, requester, kind.Kind, in.Resource, tags, roles)
+	}
 	if err != nil {
 		return nil, err
+	}
+	var guest *Guest
+	if in.Guest != "" {
+		if guest, err = flow.admitGuest(requester, in.Guest); err != nil {
+			return nil, err
+		}
 	}
 	// Its working hours, judged now (hours.go): outside them, another
 	// route, said on the cards.
@@ -216,6 +233,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		return nil, fmt.Errorf("flows: submit: %w", err)
 	}
 	for _, r := range mine {
+		if !sameGuest(r.Guest, guest) {
+			continue // access for someone else
+		}
 		if r.Kind.orDefault() == kind.Kind && r.Resource.Same(in.Resource) && (slices.Equal(r.Roles, roles) || kind.OneGrantPerTarget) {
 			return nil, Errorf(ECONFLICT, "you already have request %s for %s on %s (%s); extend it or cancel it instead", r.ID, FormatRoles(r.Roles), r.Resource, r.describeState())
 		}
@@ -241,7 +261,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		ApprovalsChannel:    flow.ApprovalsChannel, Requirements: reqs,
 		OnCallApprovers: onCall, RoutingNote: joinNotes(note, routing, ticketNote), Ticket: ticket,
 		EndsWithTicket: ticket != "" && flow.Ticket != nil && flow.Ticket.EndWhenResolved, StartsAt: in.StartAt,
-		State: StatePending, CreatedAt: now, UpdatedAt: now, PendingUntil: now.Add(flow.PendingTTL),
+		State: StatePending, CreatedAt: now, UpdatedAt: now, PendingUntil: now.Add(flow.PendingTTL), Guest: guest,
 	}
 	if r.Scheduled() && r.StartsAt.Before(r.PendingUntil) {
 		// Not approved by its start, it never starts.

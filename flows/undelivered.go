@@ -23,7 +23,7 @@ func (s *Service) ReissueLost(ctx context.Context, id RequestID, issued time.Tim
 	if err != nil {
 		return err
 	}
-	if r.State != StateActive || !r.CredentialsIssuedAt.Equal(issued) {
+	if r.State != StateActive || !r.CredentialsIssuedAt.Equal(issued) || r.Guest != nil {
 		return nil
 	}
 	if _, ok := s.reissuer(r.Kind); !ok || r.Auth.Passwordless() {

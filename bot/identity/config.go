@@ -20,6 +20,9 @@ import (
 //	    reverify_days: 30
 type Config struct {
 	OIDC *OIDCConfig `yaml:"oidc"`
+	// SMTP, optional, is the mail relay guest links are sent through
+	// (guest.go); without it they are shown to the sponsor to pass on.
+	SMTP *SMTPConfig `yaml:"smtp"`
 }
 
 // OIDCConfig is the OpenID provider jitbot signs people in with.
@@ -68,6 +71,9 @@ func (c Config) Validate() []flows.FieldError {
 	}
 	if o.ReverifyDays < 0 || o.ReverifyDays > 365 {
 		errs.Add("oidc.reverify_days", "%d: give a number of days from 1 to 365 (default %d)", o.ReverifyDays, DefaultReverifyDays)
+	}
+	if c.SMTP != nil {
+		c.SMTP.validate(&errs)
 	}
 	return errs
 }

@@ -12,6 +12,11 @@
 // reverify_days; a person the provider refuses loses the binding and their
 // live grants.
 //
+// It also serves third-party access (guest.go): a sponsor's one-time link
+// for a guest outside the company, who signs in afresh with MFA as the
+// guest's verified email and confirms before a password is set and shown
+// to them, once; guest links may go by mail through a relay (smtp.go).
+//
 // It lives beside the platforms (it imports bot and flows, as bot/slack
 // does) because it is one more way in from outside that the engine trusts,
 // not part of the domain: flows knows nothing of OpenID Connect. All its

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -70,6 +71,12 @@ type Deps struct {
 	// Submitter makes a break-glass use for a person who signed in again
 	// (flows.Service.Submit). Nil: break-glass flows cannot require step-up.
 	Submitter Submitter
+	// Guests is the domain's third-party access (flows.Service): nil,
+	// guest links cannot be made.
+	Guests Guests
+	// MailTLS, when set, is the TLS configuration for the mail relay
+	// (tests: a relay with its own authority).
+	MailTLS *tls.Config
 	// IsAdmin tells the policy's admins (who approve bindings).
 	IsAdmin func(email string) bool
 	Clock   flows.Clock
@@ -84,6 +91,7 @@ type Deps struct {
 // over one store.
 type Identities struct {
 	cfg  *OIDCConfig
+	smtp *SMTPConfig // nil: guest links go to the sponsor
 	deps Deps
 	key  []byte // keys links, CSRF tokens and cookies' checks
 	base string // jitbot's public address: scheme://host
@@ -120,7 +128,7 @@ func New(cfg *Config, deps Deps) (*Identities, error) {
 	mac := hmac.New(sha256.New, []byte(cfg.OIDC.ClientSecret))
 	mac.Write([]byte("jitbot identity keys v1"))
 	return &Identities{
-		cfg: cfg.OIDC, deps: deps, key: mac.Sum(nil), base: u.Scheme + "://" + u.Host,
+		cfg: cfg.OIDC, smtp: cfg.SMTP, deps: deps, key: mac.Sum(nil), base: u.Scheme + "://" + u.Host,
 		op:  &provider{cfg: cfg.OIDC, client: deps.HTTPClient, now: deps.Wall.Now},
 		log: deps.Log.With("component", "identity"),
 	}, nil

@@ -10,7 +10,13 @@ import (
 type page struct {
 	Title string
 	Lines []string
-	Form  *form
+	// Values are shown to be copied (a guest's credentials: guest.go).
+	Values []value
+	Form   *form
+}
+
+type value struct {
+	ID, Label, Text string
 }
 
 type form struct {
@@ -26,6 +32,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 </head><body>
 <h1>{{.Title}}</h1>
 {{range .Lines}}<p>{{.}}</p>
+{{end}}{{range .Values}}<p>{{.Label}}: <code id="{{.ID}}">{{.Text}}</code></p>
 {{end}}{{with .Form}}<form method="post" action="{{.Action}}">
 {{range $k, $v := .Fields}}<input type="hidden" name="{{$k}}" value="{{$v}}">
 {{end}}<button type="submit" id="go">{{.Button}}</button>

@@ -35,6 +35,11 @@ const (
 	kindBinding = "binding" // a trusted chat account: platform:user -> Binding
 	kindPending = "pending" // a binding waiting for an admin: platform:user -> Binding
 	kindSent    = "sent"    // a link sent lately to a chat account: platform:user -> link id
+	// A guest's link (guest.go), by the hash of its token, never the token.
+	kindGuestLink    = "guestlink"    // hash(token) -> guestLink
+	kindGuestCurrent = "guestcurrent" // request id -> hash(token) of its live link
+	kindGuestWatch   = "guestwatch"   // hash(token) -> guestWatch, until told it expired
+	kindGuestShown   = "guestshown"   // hash(session id) -> a password shown on that session
 )
 
 // link is a one-time sign-in link, tied to one chat account.
@@ -72,6 +77,7 @@ const (
 	purposeReverify = "reverify"
 	purposeReview   = "review"
 	purposeStepUp   = "stepup"
+	purposeGuest    = "guest"
 )
 
 // pending is a sign-in sent to the provider and not back yet.

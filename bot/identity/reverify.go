@@ -16,6 +16,9 @@ func (x *Identities) Sweep(ctx context.Context) error {
 	if _, err := x.deps.Records.PurgeSignIns(ctx, now); err != nil {
 		return err
 	}
+	if err := x.sweepGuestLinks(ctx, now); err != nil {
+		return err
+	}
 	bs, err := x.Bindings(ctx)
 	if err != nil {
 		return err

@@ -28,6 +28,9 @@ func (x *Identities) Handler() http.Handler {
 	mux.HandleFunc("POST /id/start", x.start)
 	mux.HandleFunc("GET "+CallbackPath, x.callback)
 	mux.HandleFunc("POST /id/confirm", x.confirm)
+	// A guest's one-time link (guest.go).
+	mux.HandleFunc("GET /id/g/{token}", x.openGuestLink)
+	mux.HandleFunc("POST /id/g/start", x.startGuest)
 	return mux
 }
 
@@ -267,6 +270,8 @@ func (x *Identities) confirmPage(ctx context.Context, pd pending, c Claims) (pag
 			Form: &form{Action: "/id/confirm", Button: "Approve the link"}}, http.StatusOK
 	case purposeStepUp:
 		return x.stepUpPage(ctx, pd, c)
+	case purposeGuest:
+		return x.guestPage(ctx, pd, c)
 	}
 	var l link
 	if x.get(ctx, kindLink, pd.LinkID, &l) != nil {
@@ -287,6 +292,11 @@ func (x *Identities) confirmPage(ctx context.Context, pd pending, c Claims) (pag
 func (x *Identities) confirm(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sid := cookie(r, cookieSession)
+	if x.shownBefore(ctx, r.PostFormValue("csrf")) {
+		// A guest's password page posted again (a reload): guest.go.
+		x.failed(w, http.StatusGone, "Nothing to show", errShownOnce...)
+		return
+	}
 	if sid == "" || !x.check(r.PostFormValue("csrf"), "csrf-confirm", sid) {
 		x.failed(w, http.StatusForbidden, "Not confirmed", "This form did not come from the page jitbot showed this browser after you signed in. Open the link from chat again.")
 		return
@@ -304,6 +314,8 @@ func (x *Identities) confirm(w http.ResponseWriter, r *http.Request) {
 		p, err = x.approve(ctx, s)
 	case purposeStepUp:
 		p, err = x.stepUpConfirmed(ctx, s)
+	case purposeGuest:
+		p, err = x.guestConfirmed(ctx, sid, s)
 	default:
 		p, err = x.bind(ctx, s)
 	}

@@ -31,7 +31,7 @@ func (m *Main) newIdentity() (*identity.Identities, error) {
 		return nil, fmt.Errorf("identity: the store (%T) keeps no sign-in state", m.db)
 	}
 	ids, err := identity.New(m.cfg.Identity, identity.Deps{
-		Records: records, Outbox: m.db, Events: m.db, Revoker: m.svc, Decider: m.svc, Submitter: m.svc,
+		Records: records, Outbox: m.db, Events: m.db, Revoker: m.svc, Decider: m.svc, Submitter: m.svc, Guests: m.svc,
 		Schedule: func(ds []flows.Delivery) { m.outbox.Schedule(ds) },
 		IsAdmin:  func(email string) bool { return m.svc.Policy().IsAdmin(email) },
 		Clock:    m.clock, HTTPClient: &http.Client{Timeout: 30 * time.Second}, Log: m.log,

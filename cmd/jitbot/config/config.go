@@ -129,6 +129,17 @@ type FlowFile struct {
 	// StepUp requires a fresh multi-factor sign-in at the identity
 	// provider to approve (flows.StepUpSpec; needs the identity section).
 	StepUp *StepUpFile `yaml:"step_up"`
+	// ThirdParty lets sponsors ask for access for guests outside the
+	// company (flows.ThirdPartySpec; needs the identity section).
+	ThirdParty *ThirdPartyFile `yaml:"third_party"`
+}
+
+// ThirdPartyFile is a flow's third_party.
+type ThirdPartyFile struct {
+	Sponsors     []string `yaml:"sponsors"`
+	EmailDomains []string `yaml:"email_domains"`
+	AMR          []string `yaml:"amr"`
+	ACRValues    []string `yaml:"acr_values"`
 }
 
 // StepUpFile is a flow's step_up.
@@ -874,6 +885,7 @@ func (l *loader) check(f *File) *Config {
 			BreakGlass: breakGlassSpec(fl.BreakGlass), Auth: fl.Auth, OIDCUsername: fl.OIDCUsername, AWSIAMARN: fl.AWSIAMARN,
 			AllowedCIDRs: fl.AllowedCIDRs, WidestPrefixV4: fl.WidestPrefixV4, WidestPrefixV6: fl.WidestPrefixV6, AllowPublic: fl.AllowPublic,
 			AllowStandingAccess: fl.AllowStandingAccess, AcceptNoBackstop: fl.AcceptNoBackstop, StepUp: stepUpSpec(fl.StepUp),
+			ThirdParty: (*flows.ThirdPartySpec)(fl.ThirdParty),
 		})
 	}
 	if len(f.Flows) == 0 {
@@ -882,6 +894,9 @@ func (l *loader) check(f *File) *Config {
 	for i, fl := range f.Flows {
 		if fl.StepUp != nil && f.Identity == nil {
 			l.add(fmt.Sprintf("flows[%d].step_up", i), "needs the identity section: the fresh sign-in happens at its identity provider")
+		}
+		if fl.ThirdParty != nil && f.Identity == nil {
+			l.add(fmt.Sprintf("flows[%d].third_party", i), "needs the identity section: a guest signs in at its identity provider before seeing a password")
 		}
 	}
 	policy, err := flows.Compile(spec)

@@ -121,7 +121,7 @@ func TestBrokenConfigs(t *testing.T) {
 			"j.yaml:25: flows[0].max_duration: 7d is a week or more; Atlas deletes users at most a week ahead, so grants must be shorter",
 			"j.yaml:26: flows[0].colour: unknown key; the keys here are name, kind, integration, requesters, resources, roles, default_duration, " +
 				"max_duration, approvers, approvals, auto_approve, require_reason, extend_requires_approval, pending_ttl, approvals_channel, remind_after, escalation, reason_pattern, reason_message, approvals_from, hours, break_glass, " +
-				"auth, oidc_username, aws_iam_arn, allowed_cidrs, widest_prefix_v4, widest_prefix_v6, allow_public, accept_no_backstop, allow_standing_access, oncall, ticket, step_up",
+				"auth, oidc_username, aws_iam_arn, allowed_cidrs, widest_prefix_v4, widest_prefix_v6, allow_public, accept_no_backstop, allow_standing_access, oncall, ticket, step_up, third_party",
 			`j.yaml:27: flows[0].approvers: want a list, such as [a, b], not "owners"`,
 		}},
 		{"a nested typo", []edit{{"client_secret:", "client_secert:"}}, []string{

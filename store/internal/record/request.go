@@ -106,6 +106,30 @@ type request struct {
 	StartsAt        time.Time `json:"starts_at,omitzero"`
 	// The review of a break-glass use (flows/breakglass.go).
 	BreakGlass *review `json:"break_glass,omitempty"`
+	// The guest a sponsor asked for (flows/thirdparty.go).
+	Guest *guest `json:"guest,omitempty"`
+}
+
+// guest is the external person of a third-party request (flows.Guest);
+// absent for every other request.
+type guest struct {
+	Email     string   `json:"email"`
+	AMR       []string `json:"amr,omitempty"`
+	ACRValues []string `json:"acr_values,omitempty"`
+}
+
+func guestToRecord(g *flows.Guest) *guest {
+	if g == nil {
+		return nil
+	}
+	return &guest{Email: g.Email, AMR: g.AMR, ACRValues: g.ACRValues}
+}
+
+func (rec *guest) guest() *flows.Guest {
+	if rec == nil {
+		return nil
+	}
+	return &flows.Guest{Email: rec.Email, AMR: rec.AMR, ACRValues: rec.ACRValues}
 }
 
 type decision struct {
@@ -184,6 +208,7 @@ func requestToRecord(r *flows.Request) request {
 		Escalation: convert(r.Escalation, toEscalation), Tier: r.Tier, Requirements: requirementsToRecords(r.Requirements),
 		OnCallApprovers: r.OnCallApprovers, RoutingNote: r.RoutingNote, Ticket: r.Ticket, EndsWithTicket: r.EndsWithTicket,
 		TicketCheckAt: r.TicketCheckAt, StartsAt: r.StartsAt, BreakGlass: reviewToRecord(r.BreakGlass),
+		Guest: guestToRecord(r.Guest),
 	}
 	if len(r.Roles) == 1 {
 		rec.Role = r.Roles[0]
@@ -218,6 +243,7 @@ func (rec request) request() *flows.Request {
 		Escalation: convert(rec.Escalation, fromEscalation), Tier: rec.Tier, Requirements: requirementsFromRecords(rec.Requirements),
 		OnCallApprovers: rec.OnCallApprovers, RoutingNote: rec.RoutingNote, Ticket: rec.Ticket, EndsWithTicket: rec.EndsWithTicket,
 		TicketCheckAt: rec.TicketCheckAt, StartsAt: rec.StartsAt, BreakGlass: rec.BreakGlass.review(),
+		Guest: rec.Guest.guest(),
 	}
 	if r.Kind == "" {
 		r.Kind = flows.KindDatabaseUser
