@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/jitbot/jitbot/cmd/internal/rig"
 	"github.com/jitbot/jitbot/cmd/internal/rig/rigtest"
@@ -114,5 +118,53 @@ func TestStoreCopyUsage(t *testing.T) {
 	}
 	if code, out := runCLI("store", "copy", "-from", filepath.Join(t.TempDir(), "none.db"), "-to", filepath.Join(t.TempDir(), "b.db")); code != 1 || !strings.Contains(out, "the source, bbolt store") {
 		t.Fatalf("a missing source: %d %s", code, out)
+	}
+	// A file of release 1, not migrated: its outbox cursor would be missing.
+	raw, err := os.ReadFile("../../store/testdata/release-1.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(t.TempDir(), "release-1.db")
+	if err := os.WriteFile(old, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	to := filepath.Join(t.TempDir(), "new.db")
+	if code, out := runCLI("store", "copy", "-from", old, "-to", to); code != 1 || !strings.Contains(out, "is of schema version 1, which this jitbot copies once migrated") {
+		t.Fatalf("an old file: %d %s", code, out)
+	}
+	if _, err := os.Stat(to); !os.IsNotExist(err) {
+		t.Fatalf("a refused copy left %s: %v", to, err)
+	}
+
+	// A chain rewritten after the fact is refused, and the file the copy
+	// made for it goes.
+	tampered := filepath.Join(t.TempDir(), "tampered.db")
+	db, err := store.Open(tampered, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := db.AppendEvents(t.Context(), flows.Event{Type: flows.EventAccessReview, Actor: flows.SystemActor, At: time.Unix(int64(i), 0), Message: "review"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = db.Close()
+	bdb, err := bolt.Open(tampered, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bdb.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("audit"))
+		k := binary.BigEndian.AppendUint64(nil, 2)
+		return b.Put(k, []byte(strings.Replace(string(b.Get(k)), "review", "nothing to see", 1)))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = bdb.Close()
+	if code, out := runCLI("store", "copy", "-from", tampered, "-to", to); code != 1 || !strings.Contains(out, "the source's audit chain does not verify, nothing was copied") || !strings.Contains(out, "record 2") {
+		t.Fatalf("a tampered chain: %d %s", code, out)
+	}
+	if _, err := os.Stat(to); !os.IsNotExist(err) {
+		t.Fatalf("a refused copy left %s: %v", to, err)
 	}
 }

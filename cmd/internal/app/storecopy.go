@@ -168,6 +168,13 @@ func openCopySource(ctx context.Context, end StoreEnd) (storecopy.Store, func(),
 	if err != nil {
 		return nil, nil, err
 	}
+	if v := db.Version(); v < store.SchemaVersion {
+		// An older file lacks what its migration derives (the outbox's
+		// cursor at the log's head): copied as it is, the dispatcher would
+		// announce the whole history again.
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("%s is of schema version %d, which this jitbot copies once migrated to version %d: run this jitbot's serve on it once (it migrates the file at start), stop it, then copy", end, v, store.SchemaVersion)
+	}
 	return db, func() { _ = db.Close() }, nil
 }
 
