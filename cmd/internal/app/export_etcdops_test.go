@@ -10,3 +10,6 @@ func (m *Main) CheckStoreAlarm(ctx context.Context) error { return m.etcd.checkA
 func (m *Main) CompactStore(ctx context.Context) error { return m.etcd.compact(ctx) }
 
 var CompactionSchedule = compactionSchedule
+
+// SameStore reports whether a copy's two ends name one store.
+var SameStore = same

@@ -109,12 +109,15 @@ func CopyStore(ctx context.Context, from, to StoreEnd, force bool) (rep CopyRepo
 	return CopyReport{Records: r.Audit.Records, Head: r.Audit.Head, Counts: r.Counts, Previous: previous}, nil
 }
 
-// same reports whether both ends name one store.
+// same reports whether both ends name one store (or, on etcd, overlap).
 func same(a, b StoreEnd) bool {
 	ea, eb := a.etcd(), b.etcd()
 	switch {
 	case ea != nil && eb != nil:
-		return cmp.Or(ea.Prefix, etcdstore.DefaultPrefix) == cmp.Or(eb.Prefix, etcdstore.DefaultPrefix) &&
+		// One cluster, and one prefix within the other's keys: the copy
+		// would read what it writes.
+		pa, pb := cmp.Or(ea.Prefix, etcdstore.DefaultPrefix), cmp.Or(eb.Prefix, etcdstore.DefaultPrefix)
+		return (strings.HasPrefix(pa, pb) || strings.HasPrefix(pb, pa)) &&
 			slices.ContainsFunc(ea.Endpoints, func(e string) bool { return slices.Contains(eb.Endpoints, e) })
 	case ea == nil && eb == nil:
 		pa, errA := filepath.Abs(a.path())
