@@ -294,14 +294,16 @@ func (sa *ServiceAccounts) list(ctx context.Context, pl saPlace) ([]saListed, er
 				for _, a := range res.GetResults() {
 					out = append(out, saListed{a.GetClientId(), a.GetName(), a.GetDescription(), secretIDs(a.GetSecrets())})
 				}
-				n, total = len(res.GetResults()), res.TotalCount
+				n = len(res.GetResults())
+				total, _ = res.GetTotalCountOk() // nil-safe: res is nil when the call failed
 				return resp, err
 			}
 			res, resp, err := pl.pr.api.ServiceAccountsApi.ListOrgServiceAccounts(ctx, pl.orgID).ItemsPerPage(usersPerPage).PageNum(page).Execute()
 			for _, a := range res.GetResults() {
 				out = append(out, saListed{a.GetClientId(), a.GetName(), a.GetDescription(), secretIDs(a.GetSecrets())})
 			}
-			n, total = len(res.GetResults()), res.TotalCount
+			n = len(res.GetResults())
+			total, _ = res.GetTotalCountOk() // nil-safe: res is nil when the call failed
 			return resp, err
 		})
 		if err != nil {

@@ -762,6 +762,9 @@ func systemCard(ev flows.Event, v Viewer) (Card, bool) {
 	if ev.Type == flows.EventAccessReview {
 		return Card{Title: "Monthly access review", Text: ev.Message, Status: "At " + v.FormatTime(ev.At), Tone: ToneInfo}, true
 	}
+	if ev.Type == flows.EventStoreAlarm {
+		return Card{Title: "Store alarm", Text: ev.Message, Status: "At " + v.FormatTime(ev.At), Tone: ToneAlert}, true
+	}
 	if ev.Type == flows.EventIdentityFinding {
 		return Card{Title: "Identity", Text: ev.Message, Status: "At " + v.FormatTime(ev.At), Tone: ToneWarning}, true
 	}

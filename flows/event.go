@@ -49,6 +49,10 @@ const (
 	// EventAccessReview: the monthly summary of who held which grant
 	// (jitbot report), for the admins. About no request.
 	EventAccessReview EventType = "access_review"
+	// EventStoreAlarm: the store cannot take writes (etcd's NOSPACE
+	// alarm), or could not for a while. About no request: it tells the
+	// admins.
+	EventStoreAlarm EventType = "store_alarm"
 )
 
 // SystemActor is the actor of events that jitbot causes by itself.

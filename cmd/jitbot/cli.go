@@ -37,6 +37,7 @@ Usage:
   jitbot contacts forget [-config jitbot.yaml] [-as admin@example.com] <email>
   jitbot backup  [-config jitbot.yaml] -o jitbot-backup.db|-
   jitbot restore [-config jitbot.yaml] -i jitbot-backup.db [-force]
+  jitbot store copy -from jitbot.yaml|store.db -to jitbot.yaml|store.db [-force]
   jitbot demo   [-speed 0] [-keep] [-playground 127.0.0.1:0]
   jitbot init   [-o jitbot.yaml] [-slack] [-teams] [-project-id id] [-cluster name] [-admin email] [-yes] [-force]
   jitbot version
@@ -54,6 +55,8 @@ binds it (for a re-hired person, a renamed mailbox).
 backup takes a consistent snapshot of the store while jitbot serves (through
 the admin API) and verifies it; restore, with jitbot stopped, verifies a
 backup's audit chain and schema version before it puts it in place.
+store copy, with jitbot stopped, moves all of its state from one store to
+another (a bbolt file to etcd, and back), the audit chain verified on both.
 status asks the running server how its store, Atlas integrations, Slack and
 Teams are (serve runs on with an Atlas integration degraded; check -online
 fails for it).
@@ -113,7 +116,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 
 // verbs are the commands, as the command line names them: flags before
 // the command are parsed once the first of these is found.
-var verbs = []string{"serve", "check", "status", "grants", "audit", "report", "contacts", "backup", "restore", "demo", "bench", "version", "help"}
+var verbs = []string{"serve", "check", "status", "grants", "audit", "report", "contacts", "backup", "restore", "store", "demo", "bench", "version", "help"}
 
 func (e *env) run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -155,6 +158,8 @@ func (e *env) run(ctx context.Context, args []string) error {
 		return e.backup(ctx, rest)
 	case "restore":
 		return e.restore(ctx, rest)
+	case "store":
+		return e.store(ctx, rest)
 	case "demo":
 		return e.demo(ctx, rest)
 	case "init":

@@ -50,6 +50,8 @@ var commands = map[string]command{
 		about: "Takes a consistent snapshot of the store while jitbot runs (through the admin API;\nfrom the store itself when no server runs), checks it, and writes it to -o\n(- for stdout) through a temporary file renamed into place."},
 	"restore": {synopsis: "[-config jitbot.yaml] -i jitbot-backup.db [-force]",
 		about: "Puts a backup in place of the store, with jitbot stopped: it verifies the backup's\naudit chain and schema version first. A store already there is refused unless\n-force, and then kept as <store>.before-restore."},
+	"store copy": {synopsis: "-from jitbot.yaml|store.db -to jitbot.yaml|store.db [-force]",
+		about: "Copies all of jitbot's state from one store to another, with jitbot stopped on both:\na bbolt file to etcd (going to several replicas) and back. Each end is a jitbot.yaml\n(its store section) or a bbolt file. The source's audit chain is verified first, the\ncopy's after (the same head); a destination that holds state is refused unless -force."},
 	"demo": {synopsis: "[-speed 0] [-keep] [-playground 127.0.0.1:0]",
 		about: "Plays a whole journey (requests in Slack and Teams, approve, deny, extend, revoke) against\nsimulators of Slack, Teams and Atlas, printing what each party sees; -keep leaves it running\nwith a playground page in the browser and a config every CLI verb can use."},
 	"init": {synopsis: "[-o jitbot.yaml] [-slack] [-teams] [-project-id id] [-cluster name] [-admin email] [-yes] [-force]",
@@ -63,6 +65,7 @@ var groups = map[string][]string{
 	"grants":   {"list", "revoke"},
 	"audit":    {"export", "verify"},
 	"contacts": {"forget"},
+	"store":    {"copy"},
 }
 
 // errHelp says a command printed its help: exit 0, nothing more to say.

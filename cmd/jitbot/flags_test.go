@@ -37,6 +37,7 @@ var helpCases = []struct {
 	{"contacts forget", []string{"-config", "-as"}},
 	{"backup", []string{"-config", "-o"}},
 	{"restore", []string{"-config", "-i", "-force"}},
+	{"store copy", []string{"-from", "-to", "-force"}},
 	{"demo", []string{"-speed", "-keep", "-playground"}},
 	{"init", []string{"-o", "-slack", "-teams", "-project-id", "-cluster", "-admin", "-yes", "-force"}},
 	{"version", nil},

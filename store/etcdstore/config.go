@@ -33,6 +33,10 @@ type Config struct {
 	// MaxTxnOps is the cluster's --max-txn-ops (128, etcd's default): no
 	// transaction jitbot sends holds more operations.
 	MaxTxnOps int `yaml:"max_txn_ops"`
+	// Compaction is how long the history of jitbot's keys is kept before
+	// the leader compacts it (1h, DefaultCompaction; 1m to 30d), or "off"
+	// to leave compaction to etcd's --auto-compaction-retention.
+	Compaction string `yaml:"compaction"`
 }
 
 // TLS configures the connection to etcd: the CA that signed the members'
@@ -81,6 +85,15 @@ func (c Config) Validate() []flows.FieldError {
 	}
 	if (c.Username == "") != (c.Password == "" && c.PasswordFile == "") {
 		errs.Add("username", "set username and password (or password_file) together")
+	}
+	if c.Compaction != "" && c.Compaction != "off" {
+		v, err := time.ParseDuration(c.Compaction)
+		switch {
+		case err != nil:
+			errs.Add("compaction", "%q is not a duration such as 1h, nor off", c.Compaction)
+		case v < time.Minute || v > 30*24*time.Hour:
+			errs.Add("compaction", "%s: keep between 1m and 720h of history, or say off (and run etcd with --auto-compaction-retention)", c.Compaction)
+		}
 	}
 	if c.MaxTxnOps != 0 && c.MaxTxnOps < 32 {
 		errs.Add("max_txn_ops", "%d: etcd's --max-txn-ops is 128 unless raised; jitbot needs at least 32", c.MaxTxnOps)
@@ -185,4 +198,20 @@ func (c Config) settings() (settings, error) {
 		s.requestTimeout, _ = time.ParseDuration(c.RequestTimeout)
 	}
 	return s, nil
+}
+
+// CompactionRetention is how much history the leader keeps when it
+// compacts: DefaultCompaction unless configured, 0 for off.
+func (c Config) CompactionRetention() time.Duration {
+	switch c.Compaction {
+	case "":
+		return DefaultCompaction
+	case "off":
+		return 0
+	}
+	d, err := time.ParseDuration(c.Compaction)
+	if err != nil {
+		return DefaultCompaction // Validate refused it already
+	}
+	return d
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
@@ -16,12 +17,26 @@ type Status struct {
 	// DBSizeInUse the part of it holding data (the rest is free pages a
 	// defragmentation returns).
 	DBSize, DBSizeInUse int64
+	// Quota is the smallest --quota-backend-bytes among them: past it,
+	// etcd raises NOSPACE and takes no more writes (0: not said).
+	Quota int64
 	// Revision is the cluster's current revision; Members how many
 	// members answered.
 	Revision int64
 	Members  int
 	// Alarms are the cluster's raised alarms ("NOSPACE on member 8e9e…").
 	Alarms []string
+}
+
+// Raised reports whether the alarm named (NOSPACE, CORRUPT) is raised on
+// any member.
+func (st Status) Raised(alarm string) bool {
+	for _, a := range st.Alarms {
+		if strings.HasPrefix(a, alarm+" ") {
+			return true
+		}
+	}
+	return false
 }
 
 // Status asks every endpoint for its status and the cluster for its
@@ -41,6 +56,9 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 			st.Members++
 			st.DBSize = max(st.DBSize, resp.DbSize)
 			st.DBSizeInUse = max(st.DBSizeInUse, resp.DbSizeInUse)
+			if q := resp.DbSizeQuota; q > 0 && (st.Quota == 0 || q < st.Quota) {
+				st.Quota = q
+			}
 			st.Revision = max(st.Revision, resp.Header.Revision)
 		}
 		if st.Members == 0 {

@@ -85,6 +85,9 @@ type Main struct {
 	// (leadership.go); leader is its state, for /metrics.
 	lead   Leadership
 	leader leaderState
+	// etcd is compaction, the database's size and its alarms on the etcd
+	// store (etcdops.go; nil on bbolt).
+	etcd *etcdOps
 	// sched runs, while this replica leads, the sweeps, reconcile,
 	// rotation and the inbox purge (a new one each term); replicaSched
 	// what every replica runs (the Slack user-group sync).
@@ -184,6 +187,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	counters = append(counters, policyCounters(&m.policy)...)
 	counters = append(counters, auditSinkCounters(func() []auditsink.Stats { return m.audit.Stats() }, m.clock)...)
 	counters = append(counters, m.leader.counters()...)
+	if m.etcd = newEtcdOps(m.db, cfg.StoreEtcd, m.clock, m.log.With("component", "etcd")); m.etcd != nil {
+		counters = append(counters, m.etcd.counters()...)
+	}
 	m.metrics = newMetrics(m.db.CountByState, counters)
 	m.metrics.reg.MustRegister(m.health.collector())
 	m.engine = bot.NewEngine(m.log)
@@ -603,6 +609,9 @@ func (m *Main) leadTerm(ctx context.Context) error {
 				m.log.Error("identity sweep failed", "err", err)
 			}
 		}})
+	}
+	if m.etcd != nil {
+		leaderJobs = append(leaderJobs, m.etcd.leaderJobs(ctx, m.cfg.StoreEtcd.CompactionRetention())...)
 	}
 	sched, err := newScheduler(ctx, m.svc, m.clock, m.metrics, m.log.With("component", "scheduler"), leaderJobs...)
 	if err != nil {

@@ -10,9 +10,12 @@ import (
 	"github.com/jitbot/jitbot/store"
 )
 
-// The bbolt store keeps the sign-in state (another backend is asked for it
-// when identity is configured: newIdentity).
-var _ identity.Records = (*store.DB)(nil)
+// Both stores keep the sign-in state: bbolt, and etcd for several
+// replicas (any of them finishes a sign-in another started).
+var (
+	_ identity.Records = (*store.DB)(nil)
+	_ identity.Records = etcdBackend{}
+)
 
 // identitySweepSchedule re-verifies bindings and purges expired sign-in
 // state.
