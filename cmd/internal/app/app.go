@@ -85,6 +85,9 @@ type Main struct {
 	// (leadership.go); leader is its state, for /metrics.
 	lead   Leadership
 	leader leaderState
+	// clocks compares this replica's clock with the others' on etcd, and
+	// keeps it from leading while it is off (clockskew.go; nil on bbolt).
+	clocks *clockGuard
 	// sched runs, while this replica leads, the sweeps, reconcile,
 	// rotation and the inbox purge (a new one each term); replicaSched
 	// what every replica runs (the Slack user-group sync).
@@ -184,6 +187,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	counters = append(counters, policyCounters(&m.policy)...)
 	counters = append(counters, auditSinkCounters(func() []auditsink.Stats { return m.audit.Stats() }, m.clock)...)
 	counters = append(counters, m.leader.counters()...)
+	if m.clocks, err = newClockGuard(m.db, m.clock, 0, m.log); err != nil {
+		return nil, err
+	}
+	if m.clocks != nil {
+		counters = append(counters, m.clocks.counters()...)
+	}
 	m.metrics = newMetrics(m.db.CountByState, counters)
 	m.metrics.reg.MustRegister(m.health.collector())
 	m.engine = bot.NewEngine(m.log)
@@ -260,6 +269,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	}
 	if m.lead, err = newLeadership(m.db, &m.leader, m.log.With("component", "leadership")); err != nil {
 		return nil, err
+	}
+	if m.clocks != nil {
+		m.lead = clockGated{Leadership: m.lead, guard: m.clocks}
 	}
 
 	if m.audit, err = newAuditSinks(cfg, m.db, m.clock, m.log); err != nil {
@@ -515,6 +527,9 @@ func (m *Main) Run(ctx context.Context) error {
 		m.atlas.Catalog().Start(m.ctx)
 	}
 	m.inbox.Start() // resumes what a previous process received and did not finish
+	if m.clocks != nil {
+		m.bg.Go(func() { m.clocks.run(m.ctx) })
+	}
 	// What must run once runs on the leader: this replica, on bbolt.
 	m.bg.Go(func() {
 		if err := m.lead.Run(m.ctx, m.leadTerm); err != nil && m.ctx.Err() == nil {
