@@ -197,8 +197,16 @@ func (in *Inbox) handler(platform string) (InboxHandler, bool) {
 // platform acknowledges it. first is false for a redelivery (the key was
 // received before): it must be acknowledged and not acted on again.
 func (in *Inbox) Receive(ctx context.Context, platform, key string, payload []byte) (first bool, err error) {
-	first, err = in.store.Receive(ctx, flows.InboxItem{Key: key, Platform: platform, Payload: payload, ReceivedAt: in.clock.Now()})
+	// The person waits for the acknowledgement: a store that does not
+	// commit within ReceiveTimeout is taken for unreachable, and they are
+	// told now rather than when the platform gives up on jitbot.
+	rctx, cancel := context.WithTimeout(ctx, ReceiveTimeout)
+	defer cancel()
+	first, err = in.store.Receive(rctx, flows.InboxItem{Key: key, Platform: platform, Payload: payload, ReceivedAt: in.clock.Now()})
 	if err != nil {
+		if rctx.Err() != nil && ctx.Err() == nil {
+			err = flows.StoreUnreachable(err)
+		}
 		return false, fmt.Errorf("bot: inbox: %w", err)
 	}
 	if first {
