@@ -88,6 +88,9 @@ type Main struct {
 	// clocks compares this replica's clock with the others' on etcd, and
 	// keeps it from leading while it is off (clockskew.go; nil on bbolt).
 	clocks *clockGuard
+	// offline revokes what is due while the store cannot be reached, on
+	// every replica on etcd (offline.go; nil on bbolt).
+	offline *offline
 	// sched runs, while this replica leads, the sweeps, reconcile,
 	// rotation and the inbox purge (a new one each term); replicaSched
 	// what every replica runs (the Slack user-group sync).
@@ -213,6 +216,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		return nil, err
 	}
 	m.engine.SetService(m.svc)
+	if m.offline = newOffline(m.db, m.svc, m.clock, m.log); m.offline != nil {
+		m.metrics.addCounters(m.offline.counters()...)
+	}
 	// The answers of inbox items join the outbox with their finish.
 	if m.inbox, err = bot.NewInbox(bot.InboxConfig{Store: m.db, Clock: m.clock, Log: m.log,
 		Answered: func(ds []flows.Delivery) { m.outbox.Schedule(ds) }}); err != nil {
@@ -286,6 +292,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		syncLog := m.log.With("component", "groups")
 		m.syncGroups = func() { _ = syncUserGroups(m.ctx, m.svc.Policy(), m.slack.UserGroupMembers, syncLog) }
 		replicaJobs = append(replicaJobs, job{groupSyncSchedule, m.syncGroups})
+	}
+	if m.offline != nil {
+		// Every replica: each keeps its own due list.
+		replicaJobs = append(replicaJobs, job{sweepSchedule, func() { m.offline.tick(m.ctx) }})
 	}
 	m.initPolicy()
 	if m.replicaSched, err = newCron(m.log.With("component", "scheduler"), replicaJobs...); err != nil {
