@@ -42,7 +42,7 @@ func TestHeartbeatMeasuresOffsets(t *testing.T) {
 	}
 	a, b, fast := start("a"), start("b"), start("fast")
 	fast.skew.Store(int64(3 * time.Second))
-	const tolerance = 250 * time.Millisecond
+	const tolerance = 500 * time.Millisecond // the paths' asymmetry on a loaded machine
 	near := func(got, want time.Duration) bool { return got > want-tolerance && got < want+tolerance }
 	// offsets says whether r sees each named replica at the offset given.
 	offsets := func(r *replica, want map[string]time.Duration) bool {

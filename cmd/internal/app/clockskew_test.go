@@ -133,9 +133,9 @@ func TestClockSkewStopsCampaigning(t *testing.T) {
 		t.Errorf("the skewed replica's jitbot_clock_skew_seconds = %v, want 3", got)
 	}
 	for _, r := range rs {
-		// Within a loopback round trip of 0: the fake clocks stand still,
+		// Within a loopback round trip of 0 (a loaded machine's): the fake clocks stand still,
 		// the round trips do not.
-		if r != off && (gauge(r, "jitbot_campaigning") != 1 || abs(gauge(r, "jitbot_clock_skew_seconds")) > 0.1) {
+		if r != off && (gauge(r, "jitbot_campaigning") != 1 || abs(gauge(r, "jitbot_clock_skew_seconds")) > 0.5) {
 			t.Errorf("a replica with a right clock: campaigning %v, skew %v", gauge(r, "jitbot_campaigning"), gauge(r, "jitbot_clock_skew_seconds"))
 		}
 	}
@@ -147,7 +147,7 @@ func TestClockSkewStopsCampaigning(t *testing.T) {
 	}
 	off.clock.Advance(-3 * time.Second)
 	wait("the replica set right to campaign again", func() bool {
-		return gauge(off, "jitbot_campaigning") == 1 && abs(gauge(off, "jitbot_clock_skew_seconds")) < 0.1
+		return gauge(off, "jitbot_campaigning") == 1 && abs(gauge(off, "jitbot_clock_skew_seconds")) < 0.5
 	})
 }
 
