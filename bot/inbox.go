@@ -135,6 +135,10 @@ type Inbox struct {
 
 	startOnce, closeOnce sync.Once
 	closeErr             error
+
+	// refused are the deliveries refused while the store could not be
+	// reached, whose writes may still commit when it is back (nottaken.go).
+	refused refusals
 }
 
 // Defaults of InboxConfig.
@@ -207,8 +211,14 @@ func (in *Inbox) Receive(ctx context.Context, platform, key string, payload []by
 		if rctx.Err() != nil && ctx.Err() == nil {
 			err = flows.StoreUnreachable(err)
 		}
+		if flows.IsStoreUnreachable(err) {
+			in.refused.add(key, in.clock.Now())
+		}
 		return false, fmt.Errorf("bot: inbox: %w", err)
 	}
+	// Delivered again and taken this time (a platform's retry): it is to
+	// be acted on, whenever the refused write committed.
+	in.refused.take(key)
 	if first {
 		in.poke()
 	}
@@ -363,6 +373,14 @@ func (in *Inbox) process(it flows.InboxItem) {
 	ctx, cancel := context.WithTimeout(in.base, in.cfg.Timeout)
 	defer cancel()
 	log := in.log.With("key", it.Key, "platform", it.Platform, "attempt", it.Attempts)
+	if in.refused.take(it.Key) {
+		// Its sender was told nothing was recorded: it is not acted on.
+		log.WarnContext(ctx, "a delivery refused while the store could not be reached was committed once it was back; not acted on")
+		if _, err := in.store.FinishInbox(context.WithoutCancel(ctx), it.Key, in.clock.Now()); err != nil {
+			log.ErrorContext(ctx, "could not finish a refused inbox item", "err", err)
+		}
+		return
+	}
 	h, ok := in.handler(it.Platform)
 	var err error
 	hctx, answered := collectAnswers(ctx, in.clock)

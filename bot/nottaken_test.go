@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,5 +64,55 @@ func TestReceiveWhenTheStoreCannotBeReached(t *testing.T) {
 	cancel()
 	if _, err := silent.Receive(gone, "chat", "k2", nil); err == nil || flows.IsStoreUnreachable(err) {
 		t.Fatalf("a caller that gave up: %v", err)
+	}
+}
+
+// lateInbox writes what it receives but says the store could not be
+// reached: etcd's leader had the write in its log when it lost its
+// quorum, and commits it once the quorum is back.
+type lateInbox struct {
+	flows.Inbox
+	late atomic.Bool
+}
+
+func (s *lateInbox) Receive(ctx context.Context, it flows.InboxItem) (bool, error) {
+	first, err := s.Inbox.Receive(ctx, it)
+	if err == nil && s.late.Load() {
+		return false, flows.StoreUnreachable(errors.New("no quorum"))
+	}
+	return first, err
+}
+
+// A delivery refused as the store was out, whose write committed after
+// all, is not acted on: its sender was told nothing was recorded. A
+// platform's redelivery of it that is taken is acted on.
+func TestRefusedDeliveryCommittedLate(t *testing.T) {
+	st := &lateInbox{Inbox: flowstest.NewStore()}
+	clock := flowstest.NewClock(flowstest.T0)
+	in := newInbox(t, st, clock, 1)
+	h := newFakeHandler(nil)
+	in.Handle("chat", h)
+	st.late.Store(true)
+	if _, err := in.Receive(t.Context(), "chat", "refused", nil); !flows.IsStoreUnreachable(err) {
+		t.Fatalf("refused: %v", err)
+	}
+	if _, err := in.Receive(t.Context(), "chat", "retried", nil); !flows.IsStoreUnreachable(err) {
+		t.Fatalf("refused: %v", err)
+	}
+	st.late.Store(false)
+	if _, err := in.Receive(t.Context(), "chat", "retried", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Receive(t.Context(), "chat", "taken", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := in.Pump(t.Context()); n != 3 {
+		t.Fatalf("pumped %d items, want 3", n)
+	}
+	if h.count("refused") != 0 || h.count("retried") != 1 || h.count("taken") != 1 {
+		t.Fatalf("handled: refused %d, retried %d, taken %d", h.count("refused"), h.count("retried"), h.count("taken"))
+	}
+	if d := depth(t, st); d != 0 {
+		t.Fatalf("%d items left in the inbox", d)
 	}
 }

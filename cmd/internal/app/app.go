@@ -640,6 +640,12 @@ func (m *Main) leadTerm(ctx context.Context) error {
 		// they would never let an expiry run). The sweeps leave alone the
 		// work a dead process held a lease on; Resume finishes it,
 		// revocations first, alongside them.
+		if m.offline != nil {
+			// What this replica deleted while the store could not be
+			// reached is recorded first, as such, rather than found due
+			// again by the sweep.
+			m.offline.tick(ctx)
+		}
 		sweepFor(ctx, m.svc, m.clock, m.metrics, m.log, flows.SweepEnds)
 		m.startLeaderSchedules(sched)
 		if n, err := m.svc.Resume(ctx); err != nil {
