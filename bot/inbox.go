@@ -135,6 +135,10 @@ type Inbox struct {
 
 	startOnce, closeOnce sync.Once
 	closeErr             error
+
+	// refused are the deliveries refused while the store could not be
+	// reached, whose writes may still commit when it is back (nottaken.go).
+	refused refusals
 }
 
 // Defaults of InboxConfig.
@@ -197,10 +201,24 @@ func (in *Inbox) handler(platform string) (InboxHandler, bool) {
 // platform acknowledges it. first is false for a redelivery (the key was
 // received before): it must be acknowledged and not acted on again.
 func (in *Inbox) Receive(ctx context.Context, platform, key string, payload []byte) (first bool, err error) {
-	first, err = in.store.Receive(ctx, flows.InboxItem{Key: key, Platform: platform, Payload: payload, ReceivedAt: in.clock.Now()})
+	// The person waits for the acknowledgement: a store that does not
+	// commit within ReceiveTimeout is taken for unreachable, and they are
+	// told now rather than when the platform gives up on jitbot.
+	rctx, cancel := context.WithTimeout(ctx, ReceiveTimeout)
+	defer cancel()
+	first, err = in.store.Receive(rctx, flows.InboxItem{Key: key, Platform: platform, Payload: payload, ReceivedAt: in.clock.Now()})
 	if err != nil {
+		if rctx.Err() != nil && ctx.Err() == nil {
+			err = flows.StoreUnreachable(err)
+		}
+		if flows.IsStoreUnreachable(err) {
+			in.refused.add(key, in.clock.Now())
+		}
 		return false, fmt.Errorf("bot: inbox: %w", err)
 	}
+	// Delivered again and taken this time (a platform's retry): it is to
+	// be acted on, whenever the refused write committed.
+	in.refused.take(key)
 	if first {
 		in.poke()
 	}
@@ -355,6 +373,14 @@ func (in *Inbox) process(it flows.InboxItem) {
 	ctx, cancel := context.WithTimeout(in.base, in.cfg.Timeout)
 	defer cancel()
 	log := in.log.With("key", it.Key, "platform", it.Platform, "attempt", it.Attempts)
+	if in.refused.take(it.Key) {
+		// Its sender was told nothing was recorded: it is not acted on.
+		log.WarnContext(ctx, "a delivery refused while the store could not be reached was committed once it was back; not acted on")
+		if _, err := in.store.FinishInbox(context.WithoutCancel(ctx), it.Key, in.clock.Now()); err != nil {
+			log.ErrorContext(ctx, "could not finish a refused inbox item", "err", err)
+		}
+		return
+	}
 	h, ok := in.handler(it.Platform)
 	var err error
 	hctx, answered := collectAnswers(ctx, in.clock)

@@ -45,11 +45,7 @@ func (s *Service) onTarget(ctx context.Context, g Grant, fn func(g Grant) error)
 	if !s.sharesTarget(g.Kind) && !holdsAddress(g.Kind, g.Resource) {
 		return fn(g)
 	}
-	key := fmt.Sprintf("%s\x00%s\x00%s", g.Kind, g.Integration, g.Resource)
-	if holdsAddress(g.Kind, g.Resource) {
-		key = fmt.Sprintf("address\x00%s\x00%s", g.Integration, g.Resource.Address)
-	}
-	unlock := s.targets.lock(key)
+	unlock := s.targets.lock(targetKey(g))
 	defer unlock()
 	holders, err := s.holders(ctx, g)
 	if err != nil {
@@ -59,12 +55,26 @@ func (s *Service) onTarget(ctx context.Context, g Grant, fn func(g Grant) error)
 	return fn(g)
 }
 
+// targetKey names the target of a grant whose target may be shared, for
+// its lock.
+func targetKey(g Grant) string {
+	if holdsAddress(g.Kind, g.Resource) {
+		return fmt.Sprintf("address\x00%s\x00%s", g.Integration, g.Resource.Address)
+	}
+	return fmt.Sprintf("%s\x00%s\x00%s", g.Kind, g.Integration, g.Resource)
+}
+
 // holders returns the grants of the other live requests of g's target.
 func (s *Service) holders(ctx context.Context, g Grant) ([]Grant, error) {
 	live, err := s.store.Find(ctx, Query{States: holdingStates()})
 	if err != nil {
 		return nil, err
 	}
+	return s.holdersIn(live, g), nil
+}
+
+// holdersIn returns the grants of g's target among the live requests.
+func (s *Service) holdersIn(live []*Request, g Grant) []Grant {
 	var out []Grant
 	for _, r := range live {
 		same := r.Kind.orDefault() == g.Kind && r.Resource.Same(g.Resource)
@@ -76,7 +86,7 @@ func (s *Service) holders(ctx context.Context, g Grant) ([]Grant, error) {
 			out = append(out, s.grant(r))
 		}
 	}
-	return out, nil
+	return out
 }
 
 // holdsAddress reports whether a grant keeps an address on its project's

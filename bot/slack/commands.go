@@ -54,7 +54,7 @@ func (b *Bot) command(ctx context.Context, cmd slackgo.SlashCommand) any {
 	})
 	switch {
 	case err != nil:
-		return ephemeral(notTaken())
+		return ephemeral(notTaken(err))
 	case !first:
 		return nil
 	}

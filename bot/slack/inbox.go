@@ -84,10 +84,14 @@ func (b *Bot) receive(ctx context.Context, key string, it item) (ok bool, err er
 	return first, nil
 }
 
-// notTaken answers a delivery the inbox could not record: nothing was
-// done, and the person should try again.
-func notTaken() bot.Card {
-	return bot.Card{Title: "jitbot could not take that", Text: "Nothing was done. Try again in a minute.", Tone: bot.ToneWarning}
+// notTaken answers a delivery the inbox could not record (err): nothing
+// was done, and the person should try again (bot.NotTaken).
+func notTaken(err error) bot.Card { return bot.NotTaken(err) }
+
+// notTakenText is notTaken as one line, for a form's error.
+func notTakenText(err error) string {
+	c := notTaken(err)
+	return c.Title + ": " + c.Text
 }
 
 var _ bot.InboxHandler = (*Bot)(nil)

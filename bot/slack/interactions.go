@@ -82,7 +82,7 @@ func (b *Bot) blockActions(ctx context.Context, cb *slackgo.InteractionCallback)
 				Kind: itemClick, UserID: who.userID, ChannelID: who.channelID, ResponseURL: who.responseURL,
 				FromHome: who.fromHome, Ref: ref, Action: act.ActionID,
 			}); err != nil {
-				b.work.Go(ctx, "click not taken", func(ctx context.Context) { b.tell(ctx, who, notTaken(), false) })
+				b.work.Go(ctx, "click not taken", func(ctx context.Context) { b.tell(ctx, who, notTaken(err), false) })
 			}
 		}
 	}
@@ -153,7 +153,7 @@ func (b *Bot) submitDenyForm(ctx context.Context, cb *slackgo.InteractionCallbac
 		Kind: itemDeny, UserID: cb.User.ID, ChannelID: st.Channel, ResponseURL: st.ResponseURL, FromHome: st.FromHome,
 		Ref: cb.View.ID, Action: a.ID(), Reason: reason,
 	}); err != nil {
-		return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: "jitbot could not take that; nothing was done. Try again in a minute."})
+		return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: notTakenText(err)})
 	}
 	return nil
 }
@@ -180,7 +180,7 @@ func (b *Bot) openRequestForm(ctx context.Context, cmd slackgo.SlashCommand) any
 	if _, err := b.receive(ctx, formKey(resp.View.ID), it); err != nil {
 		b.work.Go(ctx, "request form not taken", func(ctx context.Context) {
 			if err := b.send(ctx, b.call, answer{Kind: answerForm, UserID: cmd.UserID, ViewID: resp.View.ID, Hash: resp.View.Hash,
-				View: mustJSON(messageModal("Request access", notTaken().Text))}); err != nil {
+				View: mustJSON(messageModal("Request access", notTakenText(err)))}); err != nil {
 				b.log.WarnContext(ctx, "could not say the request form was not taken", "user_id", cmd.UserID, "err", err)
 			}
 		})
@@ -264,7 +264,7 @@ func (b *Bot) submitRequestForm(ctx context.Context, cb *slackgo.InteractionCall
 	}
 	// No response_url: the answer goes by DM.
 	if _, err := b.receive(ctx, viewKey(cb.View.ID), item{Kind: itemSubmit, UserID: cb.User.ID, Ref: cb.View.ID, Command: &f}); err != nil {
-		return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: "jitbot could not take that; nothing was done. Try again in a minute."})
+		return slackgo.NewErrorsViewSubmissionResponse(map[string]string{fieldReason: notTakenText(err)})
 	}
 	return nil
 }
@@ -290,7 +290,7 @@ func (b *Bot) openAgainForm(ctx context.Context, triggerID string, who actor, a 
 	if _, err := b.receive(ctx, formKey(resp.View.ID), it); err != nil {
 		b.work.Go(ctx, "again form not taken", func(ctx context.Context) {
 			if err := b.send(ctx, b.call, answer{Kind: answerForm, UserID: who.userID, ViewID: resp.View.ID, Hash: resp.View.Hash,
-				View: mustJSON(messageModal("Request access", notTaken().Text))}); err != nil {
+				View: mustJSON(messageModal("Request access", notTakenText(err)))}); err != nil {
 				b.log.WarnContext(ctx, "could not say the request form was not taken", "user_id", who.userID, "err", err)
 			}
 		})

@@ -6,6 +6,9 @@ import (
 	"net/http"
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
+
+	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/flows"
 )
 
 // maxBody bounds one delivery. Activities (a submitted card's inputs included) are a few KB;
@@ -65,6 +68,20 @@ func (b *Bot) serveMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	first, err := b.receive(ctx, act)
+	if err != nil && flows.IsStoreUnreachable(err) && act.Type == schema.Message {
+		// The store may be out for minutes: the sender is told so now, in
+		// their conversation (not through the outbox, which is in the
+		// store), and the delivery is acknowledged, so that a redelivery
+		// once the store is back does not act on what they were told was
+		// not taken.
+		log.WarnContext(ctx, "could not record an activity: the store cannot be reached; the sender is told", "err", err)
+		if !b.work.Go(ctx, "not taken", func(ctx context.Context) { b.replyCard(ctx, act, bot.NotTaken(err)) }) {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	if err != nil {
 		log.ErrorContext(ctx, "could not record an activity", "err", err)
 		// Not acknowledged: the Bot Framework tells the sender it failed.

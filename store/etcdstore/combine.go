@@ -179,7 +179,7 @@ func (s *Store) runBatch(batch []*job) (later []*job) {
 			j.out, j.created, j.refused = nil, false, false
 			j.err = err
 			if !errors.Is(err, ErrFenced) && !errors.Is(err, ErrTooLarge) {
-				j.err = fmt.Errorf("etcdstore: %s: %w", j.what(), err)
+				j.err = unreachable(j.ctx, err, fmt.Errorf("etcdstore: %s: %w", j.what(), err))
 			}
 			j.answer()
 		}

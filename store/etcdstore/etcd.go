@@ -374,6 +374,7 @@ func (r refusal) Error() string { return r.err.Error() }
 // transaction lost a race (commit's applied=false). Its errors are wrapped
 // with what; a refusal is returned as it is.
 func (s *Store) retry(ctx context.Context, what string, attempt func(ctx context.Context) (done bool, err error)) error {
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	for i := 0; ; i++ {
@@ -388,13 +389,13 @@ func (s *Store) retry(ctx context.Context, what string, attempt func(ctx context
 			// etcd had no leader for a moment, or a member went away:
 			// the same attempt, after a pause.
 		case err != nil:
-			return fmt.Errorf("etcdstore: %s: %w", what, err)
+			return unreachable(caller, err, fmt.Errorf("etcdstore: %s: %w", what, err))
 		case done:
 			return nil
 		}
 		if err != nil {
 			if werr := s.pause(ctx, i); werr != nil {
-				return fmt.Errorf("etcdstore: %s: %w (gave up: %w)", what, err, werr)
+				return unreachable(caller, err, fmt.Errorf("etcdstore: %s: %w (gave up: %w)", what, err, werr))
 			}
 			continue
 		}
@@ -424,6 +425,7 @@ func (s *Store) pause(ctx context.Context, attempt int) error {
 
 // read runs fn under the request timeout (a read has no race to retry).
 func (s *Store) read(ctx context.Context, what string, fn func(ctx context.Context) error) error {
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	for i := 0; ; i++ {
@@ -439,7 +441,7 @@ func (s *Store) read(ctx context.Context, what string, fn func(ctx context.Conte
 				continue
 			}
 		}
-		return fmt.Errorf("etcdstore: %s: %w", what, err)
+		return unreachable(caller, err, fmt.Errorf("etcdstore: %s: %w", what, err))
 	}
 }
 

@@ -16,11 +16,12 @@ const PingTimeout = 2 * time.Second
 // within PingTimeout. It is what /readyz asks: a replica that cannot
 // commit an inbox item must not be sent webhooks.
 func (s *Store) Ping(ctx context.Context) error {
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, PingTimeout)
 	defer cancel()
 	resp, err := s.cli.Get(ctx, s.p+"schema", clientv3.WithCountOnly())
 	if err != nil {
-		return fmt.Errorf("etcdstore: reach etcd at %v: %w", s.cli.Endpoints(), err)
+		return unreachable(caller, err, fmt.Errorf("etcdstore: reach etcd at %v: %w", s.cli.Endpoints(), err))
 	}
 	s.saw(resp.Header.Revision)
 	return nil

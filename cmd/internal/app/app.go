@@ -88,6 +88,12 @@ type Main struct {
 	// etcd is compaction, the database's size and its alarms on the etcd
 	// store (etcdops.go; nil on bbolt).
 	etcd *etcdOps
+	// clocks compares this replica's clock with the others' on etcd, and
+	// keeps it from leading while it is off (clockskew.go; nil on bbolt).
+	clocks *clockGuard
+	// offline revokes what is due while the store cannot be reached, on
+	// every replica on etcd (offline.go; nil on bbolt).
+	offline *offline
 	// sched runs, while this replica leads, the sweeps, reconcile,
 	// rotation and the inbox purge (a new one each term); replicaSched
 	// what every replica runs (the Slack user-group sync).
@@ -190,6 +196,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if m.etcd = newEtcdOps(m.db, cfg.StoreEtcd, m.clock, m.log.With("component", "etcd")); m.etcd != nil {
 		counters = append(counters, m.etcd.counters()...)
 	}
+	if m.clocks, err = newClockGuard(m.db, m.clock, 0, m.log); err != nil {
+		return nil, err
+	}
+	if m.clocks != nil {
+		counters = append(counters, m.clocks.counters()...)
+	}
 	m.metrics = newMetrics(m.db.CountByState, counters)
 	m.metrics.reg.MustRegister(m.health.collector())
 	m.engine = bot.NewEngine(m.log)
@@ -210,6 +222,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		return nil, err
 	}
 	m.engine.SetService(m.svc)
+	if m.offline = newOffline(m.db, m.svc, m.clock, m.log); m.offline != nil {
+		m.metrics.addCounters(m.offline.counters()...)
+	}
 	// The answers of inbox items join the outbox with their finish.
 	if m.inbox, err = bot.NewInbox(bot.InboxConfig{Store: m.db, Clock: m.clock, Log: m.log,
 		Answered: func(ds []flows.Delivery) { m.outbox.Schedule(ds) }}); err != nil {
@@ -267,6 +282,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if m.lead, err = newLeadership(m.db, &m.leader, m.log.With("component", "leadership")); err != nil {
 		return nil, err
 	}
+	if m.clocks != nil {
+		m.lead = clockGated{Leadership: m.lead, guard: m.clocks}
+	}
 
 	if m.audit, err = newAuditSinks(cfg, m.db, m.clock, m.log); err != nil {
 		return nil, err
@@ -280,6 +298,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		syncLog := m.log.With("component", "groups")
 		m.syncGroups = func() { _ = syncUserGroups(m.ctx, m.svc.Policy(), m.slack.UserGroupMembers, syncLog) }
 		replicaJobs = append(replicaJobs, job{groupSyncSchedule, m.syncGroups})
+	}
+	if m.offline != nil {
+		// Every replica: each keeps its own due list.
+		replicaJobs = append(replicaJobs, job{sweepSchedule, func() { m.offline.tick(m.ctx) }})
 	}
 	m.initPolicy()
 	if m.replicaSched, err = newCron(m.log.With("component", "scheduler"), replicaJobs...); err != nil {
@@ -521,6 +543,9 @@ func (m *Main) Run(ctx context.Context) error {
 		m.atlas.Catalog().Start(m.ctx)
 	}
 	m.inbox.Start() // resumes what a previous process received and did not finish
+	if m.clocks != nil {
+		m.bg.Go(func() { m.clocks.run(m.ctx) })
+	}
 	// What must run once runs on the leader: this replica, on bbolt.
 	m.bg.Go(func() {
 		if err := m.lead.Run(m.ctx, m.leadTerm); err != nil && m.ctx.Err() == nil {
@@ -624,6 +649,12 @@ func (m *Main) leadTerm(ctx context.Context) error {
 		// they would never let an expiry run). The sweeps leave alone the
 		// work a dead process held a lease on; Resume finishes it,
 		// revocations first, alongside them.
+		if m.offline != nil {
+			// What this replica deleted while the store could not be
+			// reached is recorded first, as such, rather than found due
+			// again by the sweep.
+			m.offline.tick(ctx)
+		}
 		sweepFor(ctx, m.svc, m.clock, m.metrics, m.log, flows.SweepEnds)
 		m.startLeaderSchedules(sched)
 		if n, err := m.svc.Resume(ctx); err != nil {

@@ -1,0 +1,132 @@
+package app_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/bot/teams/teamstest"
+	"github.com/jitbot/jitbot/cmd/internal/app"
+	"github.com/jitbot/jitbot/cmd/internal/rig"
+	"github.com/jitbot/jitbot/cmd/internal/rig/rigtest"
+	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/flows/flowstest"
+	"github.com/jitbot/jitbot/store/etcdstore/etcdtest"
+)
+
+// etcd out for 60 s (on jitbot's clock: two of its three members stopped,
+// no quorum): intake refuses clearly on Slack and Teams and writes
+// nothing; the grant that falls due meanwhile is deleted from Atlas all
+// the same, from the due list read before; once etcd is back everything
+// resumes by itself: the deletion is recorded (revoking, expired, the
+// requester told), the audit chain is whole, and a new request goes
+// through.
+func TestEtcdOutage(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	clock := flowstest.NewClock(time.Now().UTC().Truncate(time.Second))
+	h := rigtest.New(t, clock)
+	eps := `"` + strings.Join(c.Endpoints(), `", "`) + `"`
+	h.EditConfig("store: {path: "+h.StorePath()+"}",
+		fmt.Sprintf("store: {etcd: {endpoints: [%s], prefix: /outage/, request_timeout: 1s, dial_timeout: 2s}}", eps))
+	h.StartWith(app.Options{NoScheduler: true})
+	addr := h.Addr()
+
+	h.Slash(addr, rig.Alice, "request prod/Cluster0/sales/orders read 1h INC-9 checkout errors")
+	h.Click(addr, rig.Olivia, h.WaitDM(rig.Olivia, "Approve"), "approve:")
+	h.WaitDM(rig.Alice, "Password")
+	r := onlyRequest(h)
+	if n := len(h.Atlas.Users(rig.Project)); n != 1 || r.State != flows.StateActive {
+		t.Fatalf("%d Atlas users, request %s", n, r.State)
+	}
+	// A minute before expiry every replica has read its due list.
+	clock.Set(r.ExpiresAt.Add(-time.Minute))
+	if rep := h.Main.RevokeOffline(h.Ctx); rep.StoreDown || rep.Listed != 1 {
+		t.Fatalf("the due list before the outage: %+v", rep)
+	}
+	h.Sent()
+
+	c.Stop(1)
+	c.Stop(2)
+	outage := clock.Now()
+
+	// Intake: refused, clearly, within the ack; nothing written.
+	if ack := h.Slash(addr, rig.Alice, "request prod/Cluster0/sales/customers read 1h INC-10 more errors"); !strings.Contains(ack, "cannot take requests right now") {
+		t.Fatalf("a slash command while etcd is out was answered %q", ack)
+	}
+	h.TeamsSay(addr, rig.BobInTeams, rig.BobConv, "access request prod/Cluster0/sales/orders read 1h INC-11")
+	h.WaitTeams(func(a teamstest.Activity) bool {
+		raw, _ := json.Marshal(a.Activity)
+		return a.ConversationID == rig.BobConv && strings.Contains(string(raw), "cannot take requests right now")
+	})
+	if code, _ := get(t, h.URL("/readyz"), ""); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with etcd out: %d", code)
+	}
+
+	// 60 s on jitbot's clock, a round every 10 s: the grant expires
+	// halfway, and is deleted then.
+	deletedAt := time.Time{}
+	for clock.Now().Sub(outage) < 60*time.Second {
+		clock.Advance(10 * time.Second)
+		rep := h.Main.RevokeOffline(h.Ctx)
+		if !rep.StoreDown {
+			t.Fatalf("etcd out, the store reachable: %+v", rep)
+		}
+		h.Main.Sweep(h.Ctx) // the leader's sweep can do nothing: no harm either
+		if n := len(h.Atlas.Users(rig.Project)); n == 0 && deletedAt.IsZero() {
+			deletedAt = clock.Now()
+		}
+	}
+	if deletedAt.IsZero() || deletedAt.After(r.ExpiresAt.Add(app.SweepInterval+10*time.Second)) {
+		t.Fatalf("the due grant deleted at %v, its expiry %v", deletedAt, r.ExpiresAt)
+	}
+
+	c.Restart(1)
+	c.Restart(2)
+	h.Eventually("etcd back", func() bool { code, _ := get(t, h.URL("/readyz"), ""); return code == http.StatusOK })
+	// The round of the schedule, or the new leader's term beginning,
+	// whichever comes first, records the deletion.
+	if rep := h.Main.RevokeOffline(h.Ctx); rep.StoreDown {
+		t.Fatalf("etcd back: %+v", rep)
+	}
+	h.Eventually("the deletion recorded", func() bool {
+		_, metrics := get(t, "http://"+h.Main.AdminAddr()+"/metrics", "")
+		return strings.Contains(metrics, "jitbot_offline_revocations_recorded_total 1\n") &&
+			strings.Contains(metrics, "jitbot_offline_revocations_total 1\n")
+	})
+	h.WaitDM(rig.Alice, "Access expired")
+	got, err := h.Main.Store().Get(h.Ctx, r.ID)
+	if err != nil || got.State != flows.StateExpired {
+		t.Fatalf("the request once etcd is back: %v %v", got, err)
+	}
+	recs, err := h.Main.Store().AuditAfter(h.Ctx, 0, 1000)
+	var last flows.Event
+	for _, rec := range recs {
+		if rec.Event.RequestID == r.ID {
+			last = rec.Event
+		}
+	}
+	if err != nil || last.Type != flows.EventExpired || !strings.Contains(last.Message, "while jitbot's store could not be reached") {
+		t.Fatalf("the expiry's record: %+v %v", last, err)
+	}
+	if sum, err := h.Main.Store().VerifyAudit(h.Ctx); err != nil || sum.Records == 0 {
+		t.Fatalf("the audit chain: %+v %v", sum, err)
+	}
+	// Nothing half-written by the refusals; one Atlas delete for the one
+	// grant (the sweeps after the outage have nothing to do).
+	h.Main.Sweep(h.Ctx)
+	if rs, err := h.Main.Service().Requests(h.Ctx, flows.Query{}); err != nil || len(rs) != 1 {
+		t.Fatalf("requests after the outage: %d %v", len(rs), err)
+	}
+	if n := h.Atlas.CountCalls("deleteDatabaseUser"); n != 1 {
+		t.Errorf("%d Atlas deletes, want 1", n)
+	}
+
+	// Intake is back: a request goes through.
+	if ack := h.Slash(addr, rig.Alice, "request prod/Cluster0/sales/customers read 1h INC-10 more errors"); strings.Contains(ack, "cannot take") {
+		t.Fatalf("a slash command once etcd is back: %q", ack)
+	}
+	h.WaitDM(rig.Olivia, "customers")
+}
