@@ -309,6 +309,26 @@ var (
 	storeLine  = regexp.MustCompile(`(?m)^store: .*$`)
 )
 
+// etcdStore is the configuration text with its store section swapped for
+// the etcd cluster at endpoints, under prefix (etcdstore's default when
+// empty).
+func etcdStore(text string, endpoints []string, prefix string) string {
+	if prefix == "" {
+		prefix = etcdstore.DefaultPrefix
+	}
+	list := `"` + strings.Join(endpoints, `", "`) + `"`
+	return storeLine.ReplaceAllLiteralString(text, fmt.Sprintf("store: {etcd: {endpoints: [%s], prefix: %q}}", list, prefix))
+}
+
+// useEtcd rewrites the configuration at path to run on etcd.
+func useEtcd(path string, endpoints []string, prefix string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(etcdStore(string(raw), endpoints, prefix)), 0o600)
+}
+
 // configure writes each replica's jitbot.yaml: the rig's, on its own
 // address, with the etcd cluster as its store.
 func (h *haRun) configure() error {
@@ -316,8 +336,7 @@ func (h *haRun) configure() error {
 	if err != nil {
 		return err
 	}
-	endpoints := `"` + strings.Join(h.cluster.Endpoints(), `", "`) + `"`
-	text := storeLine.ReplaceAllLiteralString(string(raw), "store: {etcd: {endpoints: ["+endpoints+"], prefix: /jitbot/}}")
+	text := etcdStore(string(raw), h.cluster.Endpoints(), "")
 	for i := range haReplicas {
 		addr, err := rig.FreeAddr()
 		if err != nil {
