@@ -738,11 +738,14 @@ func (h *haRun) watchDeadlines(ctx context.Context) {
 	}
 }
 
-// settle waits, at most o.Settle, until every acknowledged click's request
-// has left pending, nothing is being granted or revoked, and no grant is
-// past its deadline.
+// settle waits, at most o.Settle, until what the run left under way is
+// done: every acknowledged click's request out of pending, every grant due
+// by the end of the load revoked, and nothing granted or revoked since
+// then still on its way. (Grants due later keep expiring meanwhile; they
+// are not waited for.)
 func (h *haRun) settle(ctx context.Context) error {
-	until := time.Now().Add(h.o.Settle)
+	end := time.Now()
+	until := end.Add(h.o.Settle)
 	for {
 		rs, err := h.st.Find(ctx, flows.Query{States: []flows.State{flows.StatePending, flows.StateApproved, flows.StateProvisioning,
 			flows.StateActive, flows.StateRevoking, flows.StateRevokeFailed}})
@@ -750,7 +753,6 @@ func (h *haRun) settle(ctx context.Context) error {
 			return fmt.Errorf("ha: settle: %w", err)
 		}
 		busy := 0
-		now := time.Now()
 		h.mu.Lock()
 		for _, r := range rs {
 			switch r.State {
@@ -759,11 +761,13 @@ func (h *haRun) settle(ctx context.Context) error {
 					busy++
 				}
 			case flows.StateActive:
-				if r.ExpiresAt.Before(now) {
+				if r.ExpiresAt.Before(end) {
 					busy++
 				}
 			default:
-				busy++
+				if r.UpdatedAt.Before(end) {
+					busy++
+				}
 			}
 		}
 		h.mu.Unlock()
