@@ -223,7 +223,9 @@ func HA(ctx context.Context, exe string, o HAOptions, reporter atlastest.Reporte
 		return res, fmt.Errorf("ha: start etcd: %w", err)
 	}
 	defer cluster.Close()
-	st, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: cluster.Endpoints()})
+	// The scenario's own reads list thousands of requests on a loaded
+	// machine: a longer timeout than jitbot's.
+	st, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: cluster.Endpoints(), RequestTimeout: "30s"})
 	if err != nil {
 		return res, fmt.Errorf("ha: open the store: %w", err)
 	}
@@ -750,7 +752,12 @@ func (h *haRun) settle(ctx context.Context) error {
 		rs, err := h.st.Find(ctx, flows.Query{States: []flows.State{flows.StatePending, flows.StateApproved, flows.StateProvisioning,
 			flows.StateActive, flows.StateRevoking, flows.StateRevokeFailed}})
 		if err != nil {
-			return fmt.Errorf("ha: settle: %w", err)
+			// The store not reached in time (a loaded machine): again.
+			if time.Now().After(until) {
+				return fmt.Errorf("ha: settle: %w", err)
+			}
+			sleepCtx(ctx, time.Second)
+			continue
 		}
 		busy := 0
 		h.mu.Lock()
