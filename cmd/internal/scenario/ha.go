@@ -112,6 +112,10 @@ type HAResult struct {
 	EtcdStops     int
 	DBSize        int64 // the etcd database's size at the end (the largest member's file)
 	Unsettled     int   // requests still under way after Settle
+	// InboxLeft and OutboxLeft are the acknowledged deliveries not yet
+	// done and the messages not yet sent after Settle: what is still in
+	// the inbox is not lost, but not checked either.
+	InboxLeft, OutboxLeft int
 	Problems      []string
 	Violations    []string // the Atlas simulator's spec violations
 	Wall          time.Duration
@@ -126,7 +130,7 @@ const HAFailoverBound = 20 * time.Second
 // Failed reports whether a count the scenario asserts is off.
 func (h HAResult) Failed() bool {
 	return h.LostRequests > 0 || h.DuplicateRequests > 0 || h.LostClicks > 0 || h.DuplicateClicks > 0 || h.DoubleCreates > 0 ||
-		h.Orphans > 0 || h.PastBound > 0 || !h.AuditOK || h.Repeats != h.RepeatsExplained || h.Unsettled > 0 || len(h.Problems) > 0 || len(h.Violations) > 0
+		h.Orphans > 0 || h.PastBound > 0 || !h.AuditOK || h.Repeats != h.RepeatsExplained || h.Unsettled > 0 || h.InboxLeft > 0 || len(h.Problems) > 0 || len(h.Violations) > 0
 }
 
 const (
@@ -760,6 +764,11 @@ func (h *haRun) settle(ctx context.Context) error {
 			continue
 		}
 		busy := 0
+		inbox, _, err := h.st.InboxDepth(ctx)
+		if err != nil {
+			inbox = 1 // not known: not settled
+		}
+		h.res.InboxLeft = inbox
 		h.mu.Lock()
 		for _, r := range rs {
 			switch r.State {
@@ -778,7 +787,7 @@ func (h *haRun) settle(ctx context.Context) error {
 			}
 		}
 		h.mu.Unlock()
-		if busy == 0 || time.Now().After(until) {
+		if (busy == 0 && inbox == 0) || time.Now().After(until) {
 			h.res.Unsettled = busy
 			return nil
 		}
@@ -886,6 +895,12 @@ func (h *haRun) check(ctx context.Context) error {
 		} else if len(res.Unexplained) < 10 {
 			res.Unexplained = append(res.Unexplained, rep.String())
 		}
+	}
+	if ds, err := h.st.Pending(ctx, 0); err == nil {
+		res.OutboxLeft = len(ds)
+	}
+	if n, _, err := h.st.InboxDepth(ctx); err == nil {
+		res.InboxLeft = n
 	}
 	if stat, err := h.st.Status(ctx); err == nil {
 		res.DBSize = stat.DBSize
