@@ -116,9 +116,9 @@ type HAResult struct {
 	// done and the messages not yet sent after Settle: what is still in
 	// the inbox is not lost, but not checked either.
 	InboxLeft, OutboxLeft int
-	Problems      []string
-	Violations    []string // the Atlas simulator's spec violations
-	Wall          time.Duration
+	Problems              []string
+	Violations            []string // the Atlas simulator's spec violations
+	Wall                  time.Duration
 }
 
 // HAFailoverBound is the documented failover bound (README): the leader's
