@@ -496,6 +496,7 @@ func (s *Server) createDatabaseUser(q *request) reply {
 		su.setPassword(*b.Password)
 	}
 	p.users[key] = su
+	s.countCreateLocked(p.id, u.Username)
 	s.markChanged(p)
 	return reply{status: http.StatusCreated, body: q.userJSON(p, su.user)}
 }

@@ -66,6 +66,7 @@ type Server struct {
 	net           netState              // the project IP access lists (accesslist.go)
 	sa            saState               // service accounts (serviceaccounts.go)
 	apiKeys       map[string]*simAPIKey // programmatic API keys by id (apikeys.go)
+	created       map[string]int        // database users created, by project and name (creates.go)
 }
 
 // New starts a simulator on a loopback port. Close it when done.

@@ -43,7 +43,7 @@ func (o benchOptions) wants(name string) bool {
 	return len(o.only) == 0 || slices.Contains(o.only, name)
 }
 
-var benchScenarios = []string{"load", "click", "duplicates", "expiry", "downtime", "crash", "scale", "burst", "outage"}
+var benchScenarios = []string{"load", "click", "duplicates", "expiry", "downtime", "crash", "scale", "burst", "outage", "ha"}
 
 // verdict of a row: a budget held or broken, or a figure with no budget.
 type verdict int
@@ -81,9 +81,9 @@ func main() {
 const usage = `jitbot-bench: DESIGN §8's budget, measured
 
 Usage (in jitbot's source tree):
-  go run ./cmd/jitbot-bench [-quick] [-runs 200] [-only load,click,duplicates,expiry,downtime,crash,scale,burst,outage] [-jitbot path]
+  go run ./cmd/jitbot-bench [-quick] [-runs 200] [-only load,click,duplicates,expiry,downtime,crash,scale,burst,outage,ha] [-jitbot path]
 
-The crash, scale and burst scenarios run the jitbot binary as ` + "`jitbot serve`" + `: it is
+The crash, scale, burst and ha scenarios run the jitbot binary as ` + "`jitbot serve`" + `: it is
 built from ./cmd/jitbot with the go tool at the start, unless -jitbot names one.
 The table goes to stdout, progress to stderr; the exit status is 1 when a
 figure breaks its budget, 2 for a bad flag.
@@ -115,7 +115,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "smaller runs (about a minute): fewer crash runs, a shorter load, a smaller store")
 	runs := fs.Int("runs", 0, "kill -9 runs of the crash scenario (default 200, or 50 with -quick)")
 	only := fs.String("only", "", "run only these scenarios, separated by commas: "+strings.Join(benchScenarios, ","))
-	exe := fs.String("jitbot", "", "the jitbot binary the crash, scale and burst scenarios run (default: built from ./cmd/jitbot)")
+	exe := fs.String("jitbot", "", "the jitbot binary the crash, scale, burst and ha scenarios run (default: built from ./cmd/jitbot)")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -145,7 +145,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "jitbot-bench: %d CPUs, %s %s/%s; progress on stderr, the table on stdout\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	o.jitbot = *exe
-	if o.jitbot == "" && (o.wants("crash") || o.wants("scale") || o.wants("burst")) {
+	if o.jitbot == "" && (o.wants("crash") || o.wants("scale") || o.wants("burst") || o.wants("ha")) {
 		dir, err := os.MkdirTemp("", "jitbot-bench-")
 		if err != nil {
 			return err
@@ -323,6 +323,15 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 
 	if step("burst", "200 and 800 slash commands/s to `jitbot serve` (the 800/s run waits for its outbox to drain: about 16 minutes, 2 with -quick)") {
 		r, v, err := burstRows(ctx, o, progress)
+		add(r...)
+		violations = append(violations, v...)
+		if err != nil {
+			return rows, err
+		}
+	}
+
+	if step("ha", "3 `jitbot serve` on a 3-member etcd, 100 requests/s, the leader killed every 30s, an etcd member stopped (6 minutes, 2 with -quick); then the ack at 200/s on etcd and on bbolt") { // issue 15
+		r, v, err := haRows(ctx, o, progress)
 		add(r...)
 		violations = append(violations, v...)
 		if err != nil {

@@ -364,6 +364,11 @@ func (s *Store) Pending(ctx context.Context, limit int) ([]flows.Delivery, error
 		if err := s.finishStaged(ctx); err != nil {
 			return err
 		}
+		if limit == math.MaxInt {
+			var err error
+			out, err = s.allPending(ctx)
+			return err
+		}
 		seen := map[string]bool{}
 		prefix := s.p + "outbox/d/"
 		from, end := prefix, rangeEnd(prefix)
@@ -405,6 +410,49 @@ func (s *Store) Pending(ctx context.Context, limit int) ([]flows.Delivery, error
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// allPending is every waiting delivery in Pending's order, from one scan
+// of the deliveries (paged, as of one revision) grouped by conversation in
+// memory: reading each conversation's index in turn costs a round trip per
+// conversation, thousands when an outbox is behind (every requester's DM),
+// more than one request's timeout (the HA scenario found it).
+func (s *Store) allPending(ctx context.Context) ([]flows.Delivery, error) {
+	prefix := s.p + "outbox/d/"
+	from, end := prefix, rangeEnd(prefix)
+	var rev int64
+	var order []string
+	byConv := map[string][]flows.Delivery{}
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(findPage * 10)}
+		if rev > 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		resp, err := s.cli.Get(ctx, from, opts...)
+		if err != nil {
+			return nil, err
+		}
+		rev = resp.Header.Revision
+		for _, kv := range resp.Kvs {
+			rec, err := decodeDelivery(kv)
+			if err != nil {
+				return nil, err
+			}
+			if _, ok := byConv[rec.Conversation]; !ok {
+				order = append(order, rec.Conversation)
+			}
+			byConv[rec.Conversation] = append(byConv[rec.Conversation], rec.Delivery())
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	var out []flows.Delivery
+	for _, conv := range order {
+		out = append(out, byConv[conv]...)
 	}
 	return out, nil
 }

@@ -68,6 +68,10 @@ type BurstOptions struct {
 	// answer may arrive (60 s); the scenario waits that long after the
 	// last request for the last answers.
 	AnswerBudget time.Duration
+	// Etcd, when set, are the client URLs of an etcd cluster that jitbot
+	// runs on (store.etcd, under Prefix) instead of a bbolt file.
+	Etcd   []string
+	Prefix string
 }
 
 // Latencies are the percentiles of N samples.
@@ -186,6 +190,11 @@ func Burst(ctx context.Context, exe string, o BurstOptions, reporter atlastest.R
 		return res, err
 	}
 	defer r.Close()
+	if len(o.Etcd) > 0 {
+		if err := useEtcd(r.ConfigPath, o.Etcd, o.Prefix); err != nil {
+			return res, err
+		}
+	}
 
 	// Every request is built before the first is sent: the generator's
 	// loop only waits and sends.

@@ -2,10 +2,12 @@ package etcdtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +36,7 @@ type Member struct {
 
 // Cluster is a running etcd cluster.
 type Cluster struct {
-	t       testing.TB
+	t       testing.TB // nil when launched outside a test
 	Members []*Member
 	initial string // the initial-cluster flag naming every member
 	token   string
@@ -60,20 +62,56 @@ type Options struct {
 // StartWith starts the cluster o describes.
 func StartWith(t testing.TB, o Options) *Cluster {
 	t.Helper()
+	c, err := launch(o, func() (string, error) { return t.TempDir(), nil })
+	if c != nil {
+		c.t = t
+		t.Cleanup(c.Close)
+	}
+	if err != nil {
+		t.Fatalf("etcdtest: %v", err)
+	}
+	return c
+}
+
+// Launch starts the cluster o describes outside a test (jitbot-bench's HA
+// scenario), each member's data in a directory of its own under dir. Close
+// stops it.
+func Launch(o Options, dir string) (*Cluster, error) {
+	n := 0
+	c, err := launch(o, func() (string, error) {
+		n++
+		d := filepath.Join(dir, fmt.Sprintf("member%d", n-1))
+		return d, os.MkdirAll(d, 0o700)
+	})
+	if err != nil && c != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, err
+}
+
+func launch(o Options, newDir func() (string, error)) (*Cluster, error) {
 	n := max(o.Members, 1)
 	scheme := "http://"
 	if o.TLS != nil {
 		scheme = "https://"
 	}
-	c := &Cluster{t: t, token: fmt.Sprintf("jitbot-test-%d", time.Now().UnixNano()), tls: o.TLS, quota: o.QuotaBytes}
+	c := &Cluster{token: fmt.Sprintf("jitbot-test-%d", time.Now().UnixNano()), tls: o.TLS, quota: o.QuotaBytes}
 	var peers []string
 	for i := range n {
-		m := &Member{
-			Name:      fmt.Sprintf("m%d", i),
-			Dir:       t.TempDir(),
-			ClientURL: scheme + freeAddr(t),
-			PeerURL:   "http://" + freeAddr(t),
+		dir, err := newDir()
+		if err != nil {
+			return nil, err
 		}
+		client, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		peer, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		m := &Member{Name: fmt.Sprintf("m%d", i), Dir: dir, ClientURL: scheme + client, PeerURL: "http://" + peer}
 		c.Members = append(c.Members, m)
 		peers = append(peers, m.Name+"="+m.PeerURL)
 	}
@@ -86,28 +124,24 @@ func StartWith(t testing.TB, o Options) *Cluster {
 		wg.Go(func() { errs[i] = c.start(m, "new") })
 	}
 	wg.Wait()
-	t.Cleanup(func() {
-		for _, m := range c.Members {
-			m.stop()
-		}
-	})
-	for _, err := range errs {
-		if err != nil {
-			t.Fatalf("etcdtest: %v", err)
-		}
+	return c, errors.Join(errs...)
+}
+
+// Close stops every member.
+func (c *Cluster) Close() {
+	for _, m := range c.Members {
+		m.stop()
 	}
-	return c
 }
 
 // freeAddr is a loopback address with a port nobody listens on now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
+func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("etcdtest: find a free port: %v", err)
+		return "", fmt.Errorf("find a free port: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().String()
+	return l.Addr().String(), nil
 }
 
 func (c *Cluster) start(m *Member, state string) error {
@@ -162,13 +196,16 @@ func (c *Cluster) Endpoints() []string {
 // Client is a new client of every member, closed when the test ends.
 func (c *Cluster) Client() *clientv3.Client {
 	c.t.Helper()
-	cli, err := c.client(c.Endpoints()...)
+	cli, err := c.NewClient()
 	if err != nil {
 		c.t.Fatalf("etcdtest: client: %v", err)
 	}
 	c.t.Cleanup(func() { _ = cli.Close() })
 	return cli
 }
+
+// NewClient is a new client of every member; the caller closes it.
+func (c *Cluster) NewClient() (*clientv3.Client, error) { return c.client(c.Endpoints()...) }
 
 // client is a client of endpoints, with the cluster's client certificate
 // when it serves TLS.
@@ -190,9 +227,17 @@ func (c *Cluster) Stop(i int) { c.Members[i].stop() }
 // Restart starts member i again on its data directory and ports.
 func (c *Cluster) Restart(i int) {
 	c.t.Helper()
-	if err := c.start(c.Members[i], "existing"); err != nil {
-		c.t.Fatalf("etcdtest: restart: %v", err)
+	if err := c.RestartMember(i); err != nil {
+		c.t.Fatalf("etcdtest: %v", err)
 	}
+}
+
+// RestartMember is Restart outside a test.
+func (c *Cluster) RestartMember(i int) error {
+	if err := c.start(c.Members[i], "existing"); err != nil {
+		return fmt.Errorf("restart: %w", err)
+	}
+	return nil
 }
 
 // Running reports whether member i is up.

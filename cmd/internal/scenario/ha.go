@@ -1,0 +1,912 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jitbot/jitbot/atlas/atlastest"
+	"github.com/jitbot/jitbot/bot/slack/slacktest"
+	"github.com/jitbot/jitbot/cmd/internal/rig"
+	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store/etcdstore"
+	"github.com/jitbot/jitbot/store/etcdstore/etcdtest"
+)
+
+// The HA scenario (issue 15): three `jitbot serve` processes (the jitbot
+// binary) on one etcd cluster of three members, embedded in this process
+// (go.etcd.io/etcd/server/v3/embed, each member on its own loopback ports
+// and data directory). The generator sends a steady stream of signed Slack
+// requests, spread over the replicas in turn: slash commands asking for
+// access for one minute, each with a reason of its own, and an Approve
+// click on every request they made (found in the store), by the cluster's
+// owner. A delivery no replica answers with a 200 (it was killed, or is
+// restarting) is delivered again to the next replica, marked as Slack's
+// retry, as Slack does. Grants recorded before the start expire one after
+// another across the run, and the grants the run makes expire from a
+// minute in. The leader is killed with SIGKILL every KillEvery and
+// restarted at once; one etcd member may be stopped and restarted.
+//
+// It counts, never times: every acknowledged request made exactly once
+// (its reason has one request), every acknowledged click recorded exactly
+// once, no Atlas user created twice (the simulator counts the creates of
+// each name: a deposed leader's late create after the revocation would be
+// a second), no Atlas user left without a request holding it, no grant's
+// user in Atlas longer than the failover bound past its deadline (watched
+// every second), the audit chain intact, and messages posted twice into a
+// conversation only when a change of leader fell between the copies and
+// the store does not remember the first (chatlog.go). Its figures are the
+// failover times (a leader's death to the next leader's first sweep), the
+// etcd database's size, and the counts.
+
+// HAOptions size an HA run.
+type HAOptions struct {
+	Duration time.Duration // how long the generator sends
+	// Rate is the requests per second across the replicas (slash commands
+	// and Approve clicks, about half each).
+	Rate int
+	// KillEvery is the period of the leader kills (SIGKILL, then a restart
+	// at once), the first one period after the start.
+	KillEvery time.Duration
+	// EtcdStopAt stops one etcd member that long after the start, for
+	// EtcdDownFor, then restarts it (0: no member is stopped).
+	EtcdStopAt, EtcdDownFor time.Duration
+	// Seeded grants are recorded before the start, due one after another
+	// across Duration.
+	Seeded int
+	// Requesters ask in turn; none has more than max_live_requests under
+	// way when each asks once every Requesters/(Rate/2) seconds, well
+	// under the grants' minute.
+	Requesters int
+	// Settle is the most the end waits for what is under way to finish.
+	Settle time.Duration
+}
+
+// HAResult is what an HA run found.
+type HAResult struct {
+	HAOptions
+	Replicas, Members int
+	// Submitted and Clicks are the acknowledged slash commands and Approve
+	// clicks; Retries the deliveries sent again to another replica;
+	// Unacked those no replica acknowledged (not followed).
+	Submitted, Clicks, Retries, Unacked int
+	Requests                            int // requests in the store at the end
+	// LostRequests are acknowledged slash commands that made no request,
+	// DuplicateRequests those that made more than one; LostClicks and
+	// DuplicateClicks the same for the approvals of acknowledged clicks.
+	LostRequests, DuplicateRequests, LostClicks, DuplicateClicks int
+	// Granted are the requests that held access, Expired those that
+	// expired, Creates the Atlas users created, DoubleCreates the names
+	// created more than once, Orphans the managed Atlas users left without
+	// a request holding them at the end.
+	Granted, Expired, Creates, DoubleCreates, Orphans int
+	// Watched are the grants whose Atlas user was watched against its
+	// deadline; PastBound those still there more than HAFailoverBound
+	// after it; MaxOverstay the longest any stayed past its deadline.
+	Watched, PastBound int
+	MaxOverstay        time.Duration
+	// Messages are what jitbot posted in Slack; Repeats those posted twice
+	// into a conversation, RepeatsExplained of them by a change of leader
+	// between the copies, the first copy's delivery never committed.
+	Messages, Repeats, RepeatsExplained int
+	Unexplained                         []string
+	AuditOK                             bool
+	AuditRecords                        uint64
+	// Kills are the leaders killed; Failovers the times from each death
+	// to the next leader's first sweep; LeaderChanges the changes of leader
+	// seen (every 100 ms).
+	Kills         int
+	Failovers     []time.Duration
+	Failover      Latencies
+	LeaderChanges int
+	EtcdStops     int
+	DBSize        int64 // the etcd database's size at the end (the largest member's file)
+	Unsettled     int   // requests still under way after Settle
+	// InboxLeft and OutboxLeft are the acknowledged deliveries not yet
+	// done and the messages not yet sent after Settle: what is still in
+	// the inbox is not lost, but not checked either.
+	InboxLeft, OutboxLeft int
+	Problems              []string
+	Violations            []string // the Atlas simulator's spec violations
+	Wall                  time.Duration
+}
+
+// HAFailoverBound is the documented failover bound (README): the leader's
+// lease (etcdstore.MaxLeaderTTL, 10 s), a campaign, the new leader's first
+// sweep, one sweep tick and a round trip: 20 s. No grant's user may stay
+// longer than that past its deadline.
+const HAFailoverBound = 20 * time.Second
+
+// Failed reports whether a count the scenario asserts is off.
+func (h HAResult) Failed() bool {
+	return h.LostRequests > 0 || h.DuplicateRequests > 0 || h.LostClicks > 0 || h.DuplicateClicks > 0 || h.DoubleCreates > 0 ||
+		h.Orphans > 0 || h.PastBound > 0 || !h.AuditOK || h.Repeats != h.RepeatsExplained || h.Unsettled > 0 || h.InboxLeft > 0 || len(h.Problems) > 0 || len(h.Violations) > 0
+}
+
+const (
+	haReplicas  = 3
+	haMembers   = 3
+	haApprovers = 100 // one cluster each: Slack's one message per second per conversation spreads the cards
+	haMarker    = "HA-"
+	haSeedMark  = "ha-seed"
+)
+
+// haFlow: one-minute grants, so that the run's own grants expire during
+// it; pending requests time out after two minutes, past any click.
+const haFlow = `  - name: ha
+    integration: prod
+    requesters: ["*"]
+    resources: ["H*/sales/*"]
+    roles: [read]
+    default_duration: 1m
+    max_duration: 3m
+    approvers: [owners]
+    require_reason: true
+    pending_ttl: 2m
+`
+
+func haApprover(i int) slacktest.User {
+	return slacktest.User{ID: fmt.Sprintf("U0HAAPPR%03d", i), Name: fmt.Sprintf("haapprover%03d", i), Email: fmt.Sprintf("haapprover%03d@example.com", i), TZ: "UTC"}
+}
+
+func haCluster(i int) string { return fmt.Sprintf("H%03d", i) }
+
+// haReplica is one `jitbot serve` process.
+type haReplica struct {
+	i                 int
+	addr, config, log string
+	poster            *rig.Poster
+	mu                sync.Mutex
+	proc              *rig.Proc // nil while down
+}
+
+type haRun struct {
+	o        HAOptions
+	r        *rig.Rig
+	cluster  *etcdtest.Cluster
+	st       *etcdstore.Store
+	exe      string
+	res      *HAResult
+	replicas []*haReplica
+	people   map[string]slacktest.User // approvers by email
+
+	mu       sync.Mutex
+	submits  map[string]bool          // acknowledged reasons
+	clicks   map[string]string        // acknowledged Approve clicks: request id -> approver
+	queued   map[flows.RequestID]bool // requests whose click is queued or sent
+	queue    []flows.RequestID
+	changes  []time.Time // when the leader changed (a kill, a lost lease)
+	deadline map[string]time.Time
+	overstay map[string]bool
+	retries  atomic.Int64
+	unacked  atomic.Int64
+	problems []string
+}
+
+// HA runs the HA scenario with exe (the jitbot binary).
+func HA(ctx context.Context, exe string, o HAOptions, reporter atlastest.Reporter) (HAResult, error) {
+	res := HAResult{HAOptions: o, Replicas: haReplicas, Members: haMembers}
+	if exe == "" {
+		return res, errors.New("ha: no jitbot binary to run")
+	}
+	if o.Rate <= 0 || o.Duration <= 0 || o.Requesters <= 0 || o.KillEvery <= 0 {
+		return res, errors.New("ha: a rate, a duration, requesters and a kill period are required")
+	}
+	began := time.Now()
+	users := []slacktest.User{}
+	for i := range o.Requesters + o.Seeded {
+		users = append(users, rig.Requester(i))
+	}
+	var clusters []atlastest.Cluster
+	people := map[string]slacktest.User{}
+	for i := range haApprovers {
+		a := haApprover(i)
+		users = append(users, a)
+		people[a.Email] = a
+		clusters = append(clusters, atlastest.Cluster{Name: haCluster(i), Tags: []atlastest.Tag{{Key: "owner", Value: a.Email}}})
+	}
+	r, err := rig.New(rig.Options{Slack: true, SlackUsers: users, Clusters: clusters, Flows: haFlow, Reporter: reporter})
+	if err != nil {
+		return res, err
+	}
+	defer r.Close()
+	// A minute of grants at the rate: more than Atlas's 100 users a project.
+	r.Atlas.SetUserCap(1_000_000)
+	cluster, err := etcdtest.Launch(etcdtest.Options{Members: haMembers}, filepath.Join(r.Dir, "etcd"))
+	if err != nil {
+		return res, fmt.Errorf("ha: start etcd: %w", err)
+	}
+	defer cluster.Close()
+	// The scenario's own reads list thousands of requests on a loaded
+	// machine: a longer timeout than jitbot's.
+	st, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: cluster.Endpoints(), RequestTimeout: "30s"})
+	if err != nil {
+		return res, fmt.Errorf("ha: open the store: %w", err)
+	}
+	defer st.Close()
+	h := &haRun{o: o, r: r, cluster: cluster, st: st, exe: exe, res: &res, people: people,
+		submits: map[string]bool{}, clicks: map[string]string{}, queued: map[flows.RequestID]bool{},
+		deadline: map[string]time.Time{}, overstay: map[string]bool{}}
+	if err := h.configure(); err != nil {
+		return res, err
+	}
+	defer func() {
+		for _, rep := range h.replicas {
+			rep.poster.Close()
+			if p := rep.current(); p != nil {
+				p.Kill()
+			}
+		}
+		if keep := os.Getenv("HA_DEBUG"); keep != "" {
+			for _, rep := range h.replicas {
+				raw, _ := os.ReadFile(rep.log)
+				_ = os.WriteFile(fmt.Sprintf("%s.%d", keep, rep.i), raw, 0o600)
+			}
+		}
+	}()
+	// The replicas take a second or two to start: the first seeded grant
+	// is due a little after.
+	if err := h.seed(ctx, time.Now().Add(5*time.Second)); err != nil {
+		return res, fmt.Errorf("ha: seed: %w", err)
+	}
+	for _, rep := range h.replicas {
+		if err := h.start(ctx, rep); err != nil {
+			return res, err
+		}
+	}
+
+	start := time.Now()
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	bg.Go(func() { h.watchLeader(watchCtx) })
+	bg.Go(func() { h.watchDeadlines(watchCtx) })
+	bg.Go(func() { h.feedClicks(watchCtx) })
+	chaosCtx, stopChaos := context.WithCancel(ctx)
+	chaosDone := make(chan error, 1)
+	go func() { chaosDone <- h.chaos(chaosCtx, start) }()
+	h.generate(ctx, start)
+	stopChaos()
+	chaosErr := <-chaosDone
+	if chaosErr == nil {
+		// Every replica up for the end (a restart the chaos left under way).
+		for _, rep := range h.replicas {
+			if rep.current() == nil {
+				if chaosErr = h.start(ctx, rep); chaosErr != nil {
+					break
+				}
+			}
+		}
+	}
+	if chaosErr == nil {
+		chaosErr = h.settle(ctx)
+	}
+	stopWatching()
+	bg.Wait()
+	for _, rep := range h.replicas {
+		if p := rep.current(); p != nil {
+			if err := p.Stop(); err != nil && chaosErr == nil {
+				chaosErr = fmt.Errorf("ha: stop replica %d: %w", rep.i, err)
+			}
+		}
+	}
+	if chaosErr != nil {
+		return res, chaosErr
+	}
+	if err := h.check(ctx); err != nil {
+		return res, err
+	}
+	res.Violations = r.Atlas.SpecViolations()
+	res.Wall = time.Since(began)
+	return res, nil
+}
+
+var (
+	listenLine = regexp.MustCompile(`(?m)^listen: .*$`)
+	storeLine  = regexp.MustCompile(`(?m)^store: .*$`)
+)
+
+// etcdStore is the configuration text with its store section swapped for
+// the etcd cluster at endpoints, under prefix (etcdstore's default when
+// empty).
+func etcdStore(text string, endpoints []string, prefix string) string {
+	if prefix == "" {
+		prefix = etcdstore.DefaultPrefix
+	}
+	list := `"` + strings.Join(endpoints, `", "`) + `"`
+	return storeLine.ReplaceAllLiteralString(text, fmt.Sprintf("store: {etcd: {endpoints: [%s], prefix: %q}}", list, prefix))
+}
+
+// useEtcd rewrites the configuration at path to run on etcd.
+func useEtcd(path string, endpoints []string, prefix string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(etcdStore(string(raw), endpoints, prefix)), 0o600)
+}
+
+// configure writes each replica's jitbot.yaml: the rig's, on its own
+// address, with the etcd cluster as its store.
+func (h *haRun) configure() error {
+	raw, err := os.ReadFile(h.r.ConfigPath)
+	if err != nil {
+		return err
+	}
+	text := etcdStore(string(raw), h.cluster.Endpoints(), "")
+	for i := range haReplicas {
+		addr, err := rig.FreeAddr()
+		if err != nil {
+			return err
+		}
+		rep := &haReplica{i: i, addr: addr, config: filepath.Join(h.r.Dir, fmt.Sprintf("jitbot-%d.yaml", i)),
+			log: filepath.Join(h.r.Dir, fmt.Sprintf("serve-%d.log", i)), poster: rig.NewPoster(addr)}
+		if err := os.WriteFile(rep.config, []byte(listenLine.ReplaceAllLiteralString(text, fmt.Sprintf("listen: %q", addr))), 0o600); err != nil {
+			return err
+		}
+		h.replicas = append(h.replicas, rep)
+	}
+	return nil
+}
+
+func (rep *haReplica) current() *rig.Proc {
+	rep.mu.Lock()
+	defer rep.mu.Unlock()
+	return rep.proc
+}
+
+// start starts rep's process and waits until it answers.
+func (h *haRun) start(ctx context.Context, rep *haReplica) error {
+	logf, err := os.OpenFile(rep.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	p, err := rig.Serve(ctx, h.exe, rep.config, rep.addr, logf)
+	if err != nil {
+		return fmt.Errorf("ha: start replica %d: %w:\n%s", rep.i, err, rig.TailFile(rep.log, 3000))
+	}
+	rep.mu.Lock()
+	rep.proc = p
+	rep.mu.Unlock()
+	return nil
+}
+
+// seed records o.Seeded grants made a minute before their deadlines, due
+// one after another from first across four fifths of Duration, with their
+// Atlas users, as jitbot would have.
+func (h *haRun) seed(ctx context.Context, first time.Time) error {
+	approver := haApprover(0).Email
+	for i := range h.o.Seeded {
+		u := rig.Requester(h.o.Requesters + i)
+		due := first.Add(time.Duration(i) * h.o.Duration * 4 / 5 / time.Duration(h.o.Seeded))
+		activated := due.Add(-time.Minute)
+		created := activated.Add(-time.Second)
+		r := &flows.Request{
+			ID: flows.RequestID(fmt.Sprintf("%s%04d", haSeedMark, i)), Requester: u.Email, Resource: flows.Resource{Integration: "prod", Cluster: haCluster(0), Database: "sales", Collection: "orders"},
+			Kind: flows.KindDatabaseUser, Roles: []string{"read"}, Duration: time.Minute, Reason: "seeded", Origin: "slack", Flow: "ha", Approvers: []string{approver},
+			Quorum: 1, MaxDuration: 3 * time.Minute, DenyReasonRequired: true, State: flows.StatePending,
+			CreatedAt: created, UpdatedAt: created, PendingUntil: created.Add(2 * time.Minute),
+		}
+		ev := flows.Event{Type: flows.EventSubmitted, RequestID: r.ID, Actor: r.Requester, At: created, To: flows.StatePending, Message: r.Reason, Duration: r.Duration}
+		if _, _, err := h.st.Create(ctx, r, ev, ""); err != nil {
+			return err
+		}
+		username := flows.DatabaseUser().Principal(r.Requester, r.ID)
+		backstop := activated.Add(time.Minute + time.Hour).Truncate(time.Second)
+		steps := []func(r *flows.Request) (flows.Event, error){
+			func(r *flows.Request) (flows.Event, error) { return r.Approve(approver, created) },
+			func(r *flows.Request) (flows.Event, error) {
+				return r.StartProvisioning(created, created.Add(2*time.Minute), username, backstop, time.Time{})
+			},
+			func(r *flows.Request) (flows.Event, error) { return r.Activate(activated, 15*time.Minute) },
+		}
+		for _, step := range steps {
+			if _, err := h.st.Update(ctx, r.ID, func(r *flows.Request) ([]flows.Event, error) {
+				ev, err := step(r)
+				return []flows.Event{ev}, err
+			}); err != nil {
+				return err
+			}
+		}
+		if err := h.r.Atlas.AddUser(rig.Project, atlastest.User{
+			Username: username, Roles: []atlastest.Role{{RoleName: "read", DatabaseName: "sales", CollectionName: "orders"}},
+			Scopes: []atlastest.Scope{{Name: haCluster(0), Type: "CLUSTER"}}, DeleteAfterDate: backstop,
+			Labels: []atlastest.Label{{Key: "managed-by", Value: "jitbot"}, {Key: "jitbot-request", Value: string(r.ID)}},
+		}, "seeded-password"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *haRun) problem(format string, args ...any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.problems) < 20 {
+		h.problems = append(h.problems, fmt.Sprintf(format, args...))
+	}
+}
+
+// generate sends o.Rate requests a second for o.Duration: an Approve click
+// when one is queued, else a slash command asking for access; the nth to
+// replica n mod 3 (the next ones when it does not acknowledge).
+func (h *haRun) generate(ctx context.Context, start time.Time) {
+	interval := time.Second / time.Duration(h.o.Rate)
+	total := int(h.o.Duration / interval)
+	var sends sync.WaitGroup
+	submitted := 0
+	for n := range total {
+		if wait := time.Until(start.Add(time.Duration(n) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		h.mu.Lock()
+		var id flows.RequestID
+		if len(h.queue) > 0 {
+			id, h.queue = h.queue[0], h.queue[1:]
+		}
+		h.mu.Unlock()
+		if id != "" {
+			sends.Go(func() { h.click(ctx, n, id) })
+			continue
+		}
+		k := submitted
+		submitted++
+		sends.Go(func() { h.submit(ctx, n, k) })
+	}
+	sends.Wait()
+}
+
+// submit asks for access as requester k mod Requesters, to a collection
+// nobody asked for, with the reason HA-k.
+func (h *haRun) submit(ctx context.Context, n, k int) {
+	u := rig.Requester(k % h.o.Requesters)
+	reason := fmt.Sprintf("%s%d", haMarker, k)
+	text := fmt.Sprintf("request prod/%s/sales/h%d read 1m %s", haCluster(k%haApprovers), k, reason)
+	form := h.r.SlashForm(u, text, fmt.Sprintf("ha.%d", k))
+	if h.deliver(ctx, n, "/slack/commands", form) {
+		h.mu.Lock()
+		h.submits[reason] = true
+		h.mu.Unlock()
+	}
+}
+
+// click presses Approve on id as its approver.
+func (h *haRun) click(ctx context.Context, n int, id flows.RequestID) {
+	req, err := h.st.Get(ctx, id)
+	if err != nil || len(req.Approvers) == 0 {
+		h.problem("no approver for %s: %v", id, err)
+		return
+	}
+	u, ok := h.people[req.Approvers[0]]
+	if !ok {
+		h.problem("request %s: approver %s is nobody the scenario knows", id, req.Approvers[0])
+		return
+	}
+	form, err := h.r.ClickForm(u, "approve:"+string(id), "approve:"+string(id), slacktest.Message{})
+	if err != nil {
+		h.problem("click on %s: %v", id, err)
+		return
+	}
+	if h.deliver(ctx, n, "/slack/interactions", form) {
+		h.mu.Lock()
+		h.clicks[string(id)] = u.Email
+		h.mu.Unlock()
+	}
+}
+
+// deliver posts form to replica n mod 3 and, until one answers 200, to the
+// next ones, each time as Slack's next retry, at most 4 deliveries.
+func (h *haRun) deliver(ctx context.Context, n int, path string, form url.Values) bool {
+	body := []byte(form.Encode())
+	for attempt := range 4 {
+		rep := h.replicas[(n+attempt)%haReplicas]
+		if attempt > 0 {
+			h.retries.Add(1)
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(time.Second):
+			}
+		}
+		status, _, err := rep.poster.Post(ctx, path, "application/x-www-form-urlencoded", body, attempt)
+		if err == nil && status == http.StatusOK {
+			return true
+		}
+	}
+	h.unacked.Add(1)
+	return false
+}
+
+// feedClicks queues an Approve click for every pending request the
+// generator asked for, as the store lists them.
+func (h *haRun) feedClicks(ctx context.Context) {
+	for ctx.Err() == nil {
+		rs, err := h.st.Find(ctx, flows.Query{States: []flows.State{flows.StatePending}})
+		if err == nil {
+			h.mu.Lock()
+			for _, r := range rs {
+				if strings.HasPrefix(r.Reason, haMarker) && !h.queued[r.ID] {
+					h.queued[r.ID] = true
+					h.queue = append(h.queue, r.ID)
+				}
+			}
+			h.mu.Unlock()
+		}
+		sleepCtx(ctx, 500*time.Millisecond)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// haMetrics is what one replica's /metrics says of its leadership.
+type haMetrics struct {
+	up, leading bool
+	sweeps      float64
+}
+
+func (h *haRun) scrape(rep *haReplica) haMetrics {
+	if rep.current() == nil {
+		return haMetrics{}
+	}
+	m, err := scrapeLabelled("http://" + rep.addr + "/metrics")
+	if err != nil {
+		return haMetrics{}
+	}
+	return haMetrics{up: true, leading: m["jitbot_leader"] == 1, sweeps: m["jitbot_sweep_duration_seconds_count"]}
+}
+
+// leader is the replica that says it leads, -1 when none does.
+func (h *haRun) leader() (int, []haMetrics) {
+	ms := make([]haMetrics, len(h.replicas))
+	lead := -1
+	for i, rep := range h.replicas {
+		ms[i] = h.scrape(rep)
+		if ms[i].leading {
+			lead = i
+		}
+	}
+	return lead, ms
+}
+
+// watchLeader notes every change of leader (a kill, a lost lease), polled
+// every 100 ms, to explain messages posted twice.
+func (h *haRun) watchLeader(ctx context.Context) {
+	last := -2
+	for ctx.Err() == nil {
+		lead, _ := h.leader()
+		if lead != last {
+			h.mu.Lock()
+			h.changes = append(h.changes, time.Now())
+			h.mu.Unlock()
+			if last != -2 && lead >= 0 {
+				h.res.LeaderChanges++
+			}
+			last = lead
+		}
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
+}
+
+// chaos kills the leader every KillEvery (and restarts it) and stops an
+// etcd member at EtcdStopAt for EtcdDownFor, until ctx ends.
+func (h *haRun) chaos(ctx context.Context, start time.Time) error {
+	type event struct {
+		at   time.Duration
+		what string
+	}
+	var events []event
+	for at := h.o.KillEvery; at < h.o.Duration; at += h.o.KillEvery {
+		events = append(events, event{at, "kill"})
+	}
+	if h.o.EtcdStopAt > 0 {
+		events = append(events, event{h.o.EtcdStopAt, "etcd-stop"}, event{h.o.EtcdStopAt + h.o.EtcdDownFor, "etcd-restart"})
+	}
+	slices.SortStableFunc(events, func(a, b event) int { return int(a.at - b.at) })
+	var measures sync.WaitGroup
+	defer measures.Wait()
+	const member = 1
+	for _, ev := range events {
+		sleepCtx(ctx, time.Until(start.Add(ev.at)))
+		if ctx.Err() != nil {
+			if !h.cluster.Running(member) {
+				// A member stopped near the end comes back for the checks.
+				return h.cluster.RestartMember(member)
+			}
+			return nil
+		}
+		switch ev.what {
+		case "etcd-stop":
+			h.cluster.Stop(member)
+			h.res.EtcdStops++
+		case "etcd-restart":
+			if err := h.cluster.RestartMember(member); err != nil {
+				return fmt.Errorf("ha: %w", err)
+			}
+		case "kill":
+			if err := h.killLeader(ctx, &measures); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// killLeader kills the replica that leads (waiting up to a lease for one
+// to), restarts it, and measures the time from its death to the next
+// leader's first sweep.
+func (h *haRun) killLeader(ctx context.Context, measures *sync.WaitGroup) error {
+	var (
+		lead int
+		ms   []haMetrics
+	)
+	for wait := time.Now().Add(2 * etcdstore.MaxLeaderTTL); ; {
+		if lead, ms = h.leader(); lead >= 0 || time.Now().After(wait) || ctx.Err() != nil {
+			break
+		}
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
+	if lead < 0 {
+		if ctx.Err() != nil {
+			return nil
+		}
+		h.problem("no replica led for %s: no kill", 2*etcdstore.MaxLeaderTTL)
+		return nil
+	}
+	rep := h.replicas[lead]
+	p := rep.current()
+	rep.mu.Lock()
+	rep.proc = nil
+	rep.mu.Unlock()
+	p.Kill()
+	died := time.Now()
+	h.res.Kills++
+	h.mu.Lock()
+	h.changes = append(h.changes, died)
+	h.mu.Unlock()
+	baseline := make([]float64, len(ms))
+	for i, m := range ms {
+		baseline[i] = m.sweeps
+	}
+	baseline[lead] = 0 // a new process counts from 0
+	measures.Go(func() {
+		for time.Since(died) < 10*HAFailoverBound {
+			if l, now := h.leader(); l >= 0 && now[l].sweeps > baseline[l] {
+				took := time.Since(died)
+				h.mu.Lock()
+				h.res.Failovers = append(h.res.Failovers, took)
+				h.mu.Unlock()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		h.problem("no leader swept within %s of a kill", 10*HAFailoverBound)
+	})
+	// The restart, at once, as a Deployment would.
+	if err := h.start(context.WithoutCancel(ctx), rep); err != nil {
+		return err
+	}
+	return nil
+}
+
+// watchDeadlines notes, every second, each managed Atlas user still there
+// past its grant's deadline, and counts those past it by more than the
+// failover bound.
+func (h *haRun) watchDeadlines(ctx context.Context) {
+	for ctx.Err() == nil {
+		now := time.Now()
+		for _, u := range h.r.ManagedUsers() {
+			id, _ := u.Label("jitbot-request")
+			h.mu.Lock()
+			due, known := h.deadline[id]
+			h.mu.Unlock()
+			if !known {
+				req, err := h.st.Get(ctx, flows.RequestID(id))
+				if err != nil || req.ExpiresAt.IsZero() {
+					continue // not yet active, or the store not reached: next time
+				}
+				due = req.ExpiresAt
+				h.mu.Lock()
+				h.deadline[id] = due
+				h.res.Watched++
+				h.mu.Unlock()
+			}
+			over := now.Sub(due)
+			h.mu.Lock()
+			h.res.MaxOverstay = max(h.res.MaxOverstay, over)
+			if over > HAFailoverBound && !h.overstay[id] {
+				h.overstay[id] = true
+				h.res.PastBound++
+				h.mu.Unlock()
+				h.problem("user %s of request %s still in Atlas %s after its deadline", u.Username, id, over.Round(time.Millisecond))
+				continue
+			}
+			h.mu.Unlock()
+		}
+		sleepCtx(ctx, time.Second)
+	}
+}
+
+// settle waits, at most o.Settle, until what the run left under way is
+// done: every acknowledged click's request out of pending, every grant due
+// by the end of the load revoked, and nothing granted or revoked since
+// then still on its way. (Grants due later keep expiring meanwhile; they
+// are not waited for.)
+func (h *haRun) settle(ctx context.Context) error {
+	end := time.Now()
+	until := end.Add(h.o.Settle)
+	for {
+		rs, err := h.st.Find(ctx, flows.Query{States: []flows.State{flows.StatePending, flows.StateApproved, flows.StateProvisioning,
+			flows.StateActive, flows.StateRevoking, flows.StateRevokeFailed}})
+		if err != nil {
+			// The store not reached in time (a loaded machine): again.
+			if time.Now().After(until) {
+				return fmt.Errorf("ha: settle: %w", err)
+			}
+			sleepCtx(ctx, time.Second)
+			continue
+		}
+		busy := 0
+		inbox, _, err := h.st.InboxDepth(ctx)
+		if err != nil {
+			inbox = 1 // not known: not settled
+		}
+		h.res.InboxLeft = inbox
+		h.mu.Lock()
+		for _, r := range rs {
+			switch r.State {
+			case flows.StatePending:
+				if h.clicks[string(r.ID)] != "" {
+					busy++
+				}
+			case flows.StateActive:
+				if r.ExpiresAt.Before(end) {
+					busy++
+				}
+			default:
+				if r.UpdatedAt.Before(end) {
+					busy++
+				}
+			}
+		}
+		h.mu.Unlock()
+		if (busy == 0 && inbox == 0) || time.Now().After(until) {
+			h.res.Unsettled = busy
+			return nil
+		}
+		sleepCtx(ctx, 250*time.Millisecond)
+	}
+}
+
+// check counts, with every replica stopped, what the store, Atlas and
+// Slack say.
+func (h *haRun) check(ctx context.Context) error {
+	res := h.res
+	res.Retries, res.Unacked = int(h.retries.Load()), int(h.unacked.Load())
+	res.Submitted, res.Clicks = len(h.submits), len(h.clicks)
+	sum, err := h.st.VerifyAudit(ctx)
+	res.AuditOK, res.AuditRecords = err == nil, sum.Records
+	if err != nil {
+		h.problem("the audit chain: %v", err)
+	}
+	rs, err := h.st.Find(ctx, flows.Query{})
+	if err != nil {
+		return fmt.Errorf("ha: list the requests: %w", err)
+	}
+	res.Requests = len(rs)
+	byReason := map[string]int{}
+	byID := map[string]*flows.Request{}
+	ids := make([]flows.RequestID, 0, len(rs))
+	for _, r := range rs {
+		byReason[r.Reason]++
+		byID[string(r.ID)] = r
+		ids = append(ids, r.ID)
+		if !r.ActivatedAt.IsZero() {
+			res.Granted++
+		}
+		if r.State == flows.StateExpired {
+			res.Expired++
+		}
+	}
+	for reason := range h.submits {
+		switch n := byReason[reason]; {
+		case n == 0:
+			res.LostRequests++
+			h.problem("acknowledged request %q was never made", reason)
+		case n > 1:
+			res.DuplicateRequests++
+			h.problem("acknowledged request %q made %d times", reason, n)
+		}
+	}
+	for reason, n := range byReason {
+		if n > 1 && strings.HasPrefix(reason, haMarker) && !h.submits[reason] {
+			res.DuplicateRequests++
+			h.problem("request %q (never acknowledged) made %d times", reason, n)
+		}
+	}
+	approvals := map[string]int{} // request id and approver -> approval records
+	if err := h.st.Audit(ctx, time.Time{}, func(rec flows.AuditRecord) error {
+		if ev := rec.Event; ev.Type == flows.EventApproved || ev.Type == flows.EventApprovalRecorded {
+			approvals[string(ev.RequestID)+" "+ev.Actor]++
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("ha: read the audit log: %w", err)
+	}
+	for id, who := range h.clicks {
+		switch n := approvals[id+" "+who]; {
+		case n == 0:
+			res.LostClicks++
+			state := "gone"
+			if r := byID[id]; r != nil {
+				state = string(r.State)
+			}
+			h.problem("acknowledged Approve on %s by %s never recorded (%s)", id, who, state)
+		case n > 1:
+			res.DuplicateClicks++
+			h.problem("acknowledged Approve on %s by %s recorded %d times", id, who, n)
+		}
+	}
+	for name, n := range h.r.Atlas.Creates(rig.Project) {
+		res.Creates += n
+		if n > 1 {
+			res.DoubleCreates++
+			h.problem("Atlas user %s created %d times", name, n)
+		}
+	}
+	for _, u := range h.r.ManagedUsers() {
+		id, _ := u.Label("jitbot-request")
+		if r := byID[id]; r == nil || !r.State.HoldsAccess() || r.Principal != u.Username {
+			res.Orphans++
+			h.problem("orphan: Atlas user %s of request %s", u.Username, id)
+		}
+	}
+	chat := readChat(h.r.Slack, nil)
+	res.Messages = chat.count()
+	refs, err := storedRefs(ctx, h.st, ids)
+	if err != nil {
+		return fmt.Errorf("ha: message references: %w", err)
+	}
+	h.mu.Lock()
+	changes := slices.Clone(h.changes)
+	h.mu.Unlock()
+	slices.SortFunc(changes, func(a, b time.Time) int { return a.Compare(b) })
+	for _, rep := range chat.repeats(changes, refs) {
+		res.Repeats++
+		if rep.Explained {
+			res.RepeatsExplained++
+		} else if len(res.Unexplained) < 10 {
+			res.Unexplained = append(res.Unexplained, rep.String())
+		}
+	}
+	if ds, err := h.st.Pending(ctx, 0); err == nil {
+		res.OutboxLeft = len(ds)
+	}
+	if n, _, err := h.st.InboxDepth(ctx); err == nil {
+		res.InboxLeft = n
+	}
+	if stat, err := h.st.Status(ctx); err == nil {
+		res.DBSize = stat.DBSize
+	}
+	slices.Sort(res.Failovers)
+	res.Failover = latencies(slices.Clone(res.Failovers))
+	res.Problems = h.problems
+	return nil
+}

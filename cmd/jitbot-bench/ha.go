@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/jitbot/jitbot/cmd/internal/scenario"
+	"github.com/jitbot/jitbot/store/etcdstore/etcdtest"
+)
+
+// The HA rows (issue 15): three `jitbot serve` processes on a three-member
+// etcd embedded in this process, 100 requests/s spread over them, the
+// leader killed with kill -9 every 30 s and restarted, one etcd member
+// stopped and restarted; then the ack at 200 slash commands/s on etcd
+// beside bbolt's in the same run.
+
+// haSizes are the runs' sizes: full, or -quick.
+type haSizes struct {
+	ha       scenario.HAOptions
+	burstFor time.Duration
+	users    int
+}
+
+func haSizesFor(quick bool) haSizes {
+	if quick {
+		return haSizes{ha: scenario.HAOptions{Duration: 90 * time.Second, Rate: 100, KillEvery: 30 * time.Second, EtcdStopAt: 40 * time.Second, EtcdDownFor: 10 * time.Second,
+			Seeded: 30, Requesters: 1000, Settle: 2 * time.Minute}, burstFor: 10 * time.Second, users: 2000}
+	}
+	return haSizes{ha: scenario.HAOptions{Duration: 5 * time.Minute, Rate: 100, KillEvery: 30 * time.Second, EtcdStopAt: 75 * time.Second, EtcdDownFor: 20 * time.Second,
+		Seeded: 100, Requesters: 1000, Settle: 3 * time.Minute}, burstFor: 30 * time.Second, users: 6000}
+}
+
+// haRows runs the HA scenario and the two bursts and returns their rows
+// and the Atlas simulator's spec violations.
+func haRows(ctx context.Context, o benchOptions, progress io.Writer) ([]benchRow, []string, error) {
+	sz := haSizesFor(o.quick)
+	ms := fmtDuration
+	var rows []benchRow
+	quick := ""
+	if o.quick {
+		quick = " (-quick)"
+	}
+	res, err := scenario.HA(ctx, o.jitbot, sz.ha, nil)
+	if err != nil {
+		return rows, res.Violations, fmt.Errorf("ha: %w", err)
+	}
+	for _, p := range res.Problems {
+		fmt.Fprintf(progress, "    ha: %s\n", p)
+	}
+	for _, u := range res.Unexplained {
+		fmt.Fprintf(progress, "    ha: unexplained repeat: %s\n", u)
+	}
+	rows = append(rows,
+		benchRow{fmt.Sprintf("HA: %d replicas on %d etcd members, %d req/s × %s, leader kill -9 every %s (%d), %d etcd member stop of %s%s",
+			res.Replicas, res.Members, res.Rate, res.Duration, res.KillEvery, res.Kills, res.EtcdStops, res.EtcdDownFor, quick),
+			fmt.Sprintf("%d requests and %d clicks acknowledged (%d deliveries retried on another replica): %d lost, %d duplicate; clicks %d lost, %d duplicate",
+				res.Submitted, res.Clicks, res.Retries, res.LostRequests, res.DuplicateRequests, res.LostClicks, res.DuplicateClicks),
+			"0 lost, 0 duplicate", check(res.Submitted > 0 && res.LostRequests+res.DuplicateRequests+res.LostClicks+res.DuplicateClicks == 0)},
+		benchRow{"  double Atlas creates; users left without a request",
+			fmt.Sprintf("%d of %d creates; %d", res.DoubleCreates, res.Creates, res.Orphans), "0; 0", check(res.Creates > 0 && res.DoubleCreates == 0 && res.Orphans == 0)},
+		benchRow{"  message repeats", fmt.Sprintf("%d of %d messages, %d inside a send-to-commit window across a change of leader", res.Repeats, res.Messages, res.RepeatsExplained),
+			"only inside a window", check(res.Messages > 0 && res.Repeats == res.RepeatsExplained)},
+		benchRow{fmt.Sprintf("  grants past deadline by > the failover bound (%s)", scenario.HAFailoverBound),
+			fmt.Sprintf("%d of %d watched (%d expired), longest past deadline %s", res.PastBound, res.Watched, res.Expired, ms(res.MaxOverstay)),
+			"0", check(res.Watched > 0 && res.PastBound == 0)},
+		benchRow{"  audit chain; left after the settle", fmt.Sprintf("intact %v, %d records; %d requests under way, %d in the inbox, %d messages in the outbox", res.AuditOK, res.AuditRecords, res.Unsettled, res.InboxLeft, res.OutboxLeft),
+			"intact; nothing under way", check(res.AuditOK && res.Unsettled == 0 && res.InboxLeft == 0 && len(res.Problems) == 0)},
+		benchRow{"  failover: leader's death → next leader's first sweep", fmt.Sprintf("p50 %s, max %s (n=%d)", ms(res.Failover.P50), ms(res.Failover.Max), res.Failover.N),
+			"≤ " + ms(scenario.HAFailoverBound), check(res.Failover.N == res.Kills && res.Failover.N > 0 && res.Failover.Max <= scenario.HAFailoverBound)},
+		benchRow{"  etcd database size at the end", fmt.Sprintf("%.1f MB (%d requests, %d audit records)", mb(uint64(res.DBSize)), res.Requests, res.AuditRecords), "-", info})
+
+	fmt.Fprintf(progress, "    ack at 200 commands/s for %s: bbolt, then a 3-member etcd\n", sz.burstFor)
+	bolt, err := scenario.Burst(ctx, o.jitbot, scenario.BurstOptions{Rate: 200, Duration: sz.burstFor, Requesters: sz.users}, nil)
+	if err != nil {
+		return rows, res.Violations, fmt.Errorf("burst on bbolt: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "jitbot-bench-etcd-")
+	if err != nil {
+		return rows, res.Violations, err
+	}
+	defer os.RemoveAll(dir)
+	cluster, err := etcdtest.Launch(etcdtest.Options{Members: 3}, dir)
+	if err != nil {
+		return rows, res.Violations, fmt.Errorf("start etcd: %w", err)
+	}
+	defer cluster.Close()
+	onEtcd, err := scenario.Burst(ctx, o.jitbot, scenario.BurstOptions{Rate: 200, Duration: sz.burstFor, Requesters: sz.users, Etcd: cluster.Endpoints()}, nil)
+	if err != nil {
+		return rows, res.Violations, fmt.Errorf("burst on etcd: %w", err)
+	}
+	violations := append(append(res.Violations, bolt.AtlasViolations...), onEtcd.AtlasViolations...)
+	ratio := float64(onEtcd.Ack.P99) / float64(bolt.Ack.P99)
+	rows = append(rows,
+		benchRow{fmt.Sprintf("ack p99, 200 commands/s × %s: 3-member etcd ÷ bbolt, same run%s", sz.burstFor, quick),
+			fmt.Sprintf("%s (p50 %s, n=%d) ÷ %s (p50 %s, n=%d) = %.2f×; %d and %d × 200",
+				ms(onEtcd.Ack.P99), ms(onEtcd.Ack.P50), onEtcd.Ack.N, ms(bolt.Ack.P99), ms(bolt.Ack.P50), bolt.Ack.N, ratio, onEtcd.Status[200], bolt.Status[200]),
+			"≤ 3×", check(ratio <= 3 && onEtcd.Status[200] == onEtcd.Sent && bolt.Status[200] == bolt.Sent)})
+	return rows, violations, nil
+}
