@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jitbot/jitbot/flows"
@@ -138,6 +139,12 @@ type Dispatcher struct {
 	kick chan struct{}
 
 	stats deliveryStats
+	// expandBatch is how many audit records the next Expand reads: the
+	// configured Batch, halved after each enqueue the store failed (a
+	// smaller transaction is quicker to commit among other writers, etcd's
+	// above all), doubled back after each that succeeded. Atomic: Expand
+	// may run from the dispatcher's loop and from a caller at once.
+	expandBatch atomic.Int64
 
 	// mu orders what Expand and Deliver must see of each other: a delivery
 	// picked for sending is in flight before any later Enqueue (which must

@@ -253,6 +253,22 @@ type outboxStore struct {
 	mu             sync.Mutex
 	failDelivered  int
 	deliveredCalls int
+	// enqueueLimit, when set, fails every Enqueue of more deliveries (a
+	// store whose large transactions lose every race), and enqueueSizes
+	// records what each Enqueue was asked to write.
+	enqueueLimit int
+	enqueueSizes []int
+}
+
+func (s *outboxStore) Enqueue(ctx context.Context, cursor uint64, ds ...flows.Delivery) ([]flows.Delivery, error) {
+	s.mu.Lock()
+	s.enqueueSizes = append(s.enqueueSizes, len(ds))
+	limit := s.enqueueLimit
+	s.mu.Unlock()
+	if limit > 0 && len(ds) > limit {
+		return nil, errors.New("gave up after 15 attempts lost to other writers")
+	}
+	return s.Store.Enqueue(ctx, cursor, ds...)
 }
 
 func (s *outboxStore) Delivered(ctx context.Context, id uint64, ref *flows.MessageRef) error {
@@ -955,4 +971,56 @@ func BenchmarkDispatch(b *testing.B) {
 		deliveries += n
 	}
 	b.ReportMetric(float64(deliveries)/b.Elapsed().Seconds(), "deliveries/s")
+}
+
+// A store that fails large enqueues (etcd, where a large transaction loses
+// every race to small ones) gets smaller expansions until one commits, and
+// the outbox moves on; after successes the expansions grow back.
+func TestExpansionShrinksWhenTheStoreFailsIt(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{Batch: 64})
+	for i := range 20 {
+		w.askAs("p"+strconv.Itoa(i)+"@example.com", "slack")
+	}
+	w.store.mu.Lock()
+	w.store.enqueueLimit = 8
+	w.store.mu.Unlock()
+	failures := 0
+	for range 200 {
+		n, err := w.d.Expand(w.ctx)
+		if err != nil {
+			failures++
+			continue
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if failures == 0 {
+		t.Fatal("no enqueue failed: the test proves nothing")
+	}
+	cur, err := w.store.Cursor(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := w.store.AuditAfter(w.ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := last[len(last)-1].Seq; cur != want {
+		t.Fatalf("the outbox cursor is at %d after %d failed expansions, want every record expanded (%d)", cur, failures, want)
+	}
+	// Once the store takes them again, the batch grows back.
+	w.store.mu.Lock()
+	w.store.enqueueLimit, w.store.enqueueSizes = 0, nil
+	w.store.mu.Unlock()
+	for i := range 40 {
+		w.askAs("q"+strconv.Itoa(i)+"@example.com", "slack")
+	}
+	w.expand()
+	w.store.mu.Lock()
+	sizes := slices.Clone(w.store.enqueueSizes)
+	w.store.mu.Unlock()
+	if len(sizes) < 2 || sizes[len(sizes)-1] <= sizes[0] {
+		t.Fatalf("enqueue sizes after the store recovered: %v, want them growing", sizes)
+	}
 }

@@ -27,7 +27,11 @@ func (d *Dispatcher) Expand(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("outbox: read the cursor: %w", err)
 	}
-	recs, err := d.deps.Store.AuditAfter(ctx, cursor, d.cfg.Batch)
+	batch := int(d.expandBatch.Load())
+	if batch <= 0 || batch > d.cfg.Batch {
+		batch = d.cfg.Batch
+	}
+	recs, err := d.deps.Store.AuditAfter(ctx, cursor, batch)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: read the audit log after %d: %w", cursor, err)
 	}
@@ -61,8 +65,10 @@ func (d *Dispatcher) Expand(ctx context.Context) (int, error) {
 	stored, err := d.deps.Store.Enqueue(ctx, last, x.out...)
 	if err != nil {
 		d.loaded = false // it may have been written all the same
+		d.expandBatch.Store(int64(max(1, batch/2)))
 		return 0, fmt.Errorf("outbox: enqueue the deliveries of audit records %d to %d: %w", cursor+1, last, err)
 	}
+	d.expandBatch.Store(int64(min(d.cfg.Batch, batch*2)))
 	for _, dl := range stored {
 		d.noteUnsent(dl)
 		if d.loaded {

@@ -83,10 +83,9 @@ func (s *Service) SweepFor(ctx context.Context, now time.Time, work SweepWork) (
 	var batch []RequestID
 	var jobs []func()      // provisioning attempts and backstop moves: one Atlas call each, on the workers
 	var tickets []*Request // active grants whose ticket is due a look (tickets.go)
-	for _, id := range ids {
-		r, err := s.store.Get(ctx, id)
-		if err != nil {
-			s.log.ErrorContext(ctx, "sweep: could not read a due request", "request_id", id, "err", err)
+	for i, r := range s.readDue(ctx, ids) {
+		id := ids[i]
+		if r == nil {
 			continue
 		}
 		provisioning := r.State == StateApproved || r.State == StateProvisioning
@@ -380,4 +379,36 @@ func (s *Service) recordOutcomes(ctx context.Context, ids []RequestID, byID map[
 		}
 		s.announce(ctx, events[id], updated[i])
 	}
+}
+
+// dueReaders bounds the reads of due requests a sweep has under way at
+// once.
+const dueReaders = 16
+
+// readDue reads the due requests, several at a time: on etcd each read is
+// a round trip, and a sweep of a thousand due grants read one after another
+// took longer than the sweep interval on a loaded cluster. A request that
+// cannot be read is logged and left nil (the next sweep finds it again).
+func (s *Service) readDue(ctx context.Context, ids []RequestID) []*Request {
+	out := make([]*Request, len(ids))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(dueReaders, len(ids)) {
+		wg.Go(func() {
+			for i := range next {
+				r, err := s.store.Get(ctx, ids[i])
+				if err != nil {
+					s.log.ErrorContext(ctx, "sweep: could not read a due request", "request_id", ids[i], "err", err)
+					continue
+				}
+				out[i] = r
+			}
+		})
+	}
+	for i := range ids {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
 }

@@ -198,7 +198,11 @@ func (s *Store) runBatch(batch []*job) (later []*job) {
 		if batch = live; len(batch) == 0 {
 			return later
 		}
+		unlock := s.lockWriters(ctx)
 		c, n, pending, err := s.prepare(ctx, batch)
+		if err != nil || len(pending) > 0 {
+			unlock()
+		}
 		switch {
 		case err == nil && len(pending) > 0:
 			// A request's approver index is still being written: that
@@ -213,7 +217,9 @@ func (s *Store) runBatch(batch []*job) (later []*job) {
 			}
 		case err == nil:
 			var ok bool
-			if ok, err = s.commit(ctx, c); err == nil && ok {
+			ok, err = s.commit(ctx, c)
+			unlock()
+			if err == nil && ok {
 				for _, j := range batch[:n] {
 					if j.deferred {
 						s.indexNow(ctx, j.out.ID)

@@ -87,8 +87,10 @@ type Store struct {
 	p       string
 	timeout time.Duration
 	maxOps  int
-	marks   markers  // marker.go
-	comb    combiner // combine.go
+	marks   markers    // marker.go
+	comb    combiner   // combine.go
+	enq     enqueuer   // enqueue.go
+	wlock   writerLock // writerlock.go
 	// seen is the highest revision the store has been told of (order).
 	seen atomic.Int64
 	// afterStagedCommit, when set (tests), runs between the commit of a
@@ -191,6 +193,7 @@ func (s *Store) checkSchema(ctx context.Context) error {
 
 // Close closes the client when Open made it.
 func (s *Store) Close() error {
+	s.closeWriterLock()
 	if s.own {
 		return s.cli.Close()
 	}

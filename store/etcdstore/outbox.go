@@ -260,6 +260,12 @@ func (s *Store) Enqueue(ctx context.Context, cursor uint64, ds ...flows.Delivery
 	if err := checkDeliveries("enqueue", ds); err != nil {
 		return nil, err
 	}
+	return s.enq.enqueue(ctx, s, cursor, ds)
+}
+
+// enqueueAlone is Enqueue alone: one caller's deliveries (enqueue.go combines
+// callers before they get here).
+func (s *Store) enqueueAlone(ctx context.Context, cursor uint64, ds []flows.Delivery) ([]flows.Delivery, error) {
 	var out []flows.Delivery
 	err := s.retry(ctx, "enqueue", func(ctx context.Context) (bool, error) {
 		out = nil

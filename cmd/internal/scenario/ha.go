@@ -295,7 +295,7 @@ func HA(ctx context.Context, exe string, o HAOptions, reporter atlastest.Reporte
 	for _, rep := range h.replicas {
 		if p := rep.current(); p != nil {
 			if err := p.Stop(); err != nil && chaosErr == nil {
-				chaosErr = fmt.Errorf("ha: stop replica %d: %w", rep.i, err)
+				chaosErr = fmt.Errorf("ha: stop replica %d: %w:\n%s", rep.i, err, rig.TailFile(rep.log, 4000))
 			}
 		}
 	}
