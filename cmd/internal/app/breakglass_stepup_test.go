@@ -1,13 +1,8 @@
 package app_test
 
 import (
-	"context"
-	"os"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/chromedp/chromedp"
 
 	"github.com/jitbot/jitbot/bot/identity/idptest"
 	"github.com/jitbot/jitbot/cmd/internal/rig"
@@ -33,7 +28,6 @@ const breakGlassMFAFlow = `  - name: prod-breakglass
 // then is the access taken: her credentials arrive, the request is a
 // break-glass use marked MFA.
 func TestBreakGlassWithMFAInABrowser(t *testing.T) {
-	browser := chromium(t)
 	h := rigtest.With(t, rig.Options{Slack: true, ApplyPolls: 1, Flows: breakGlassMFAFlow})
 	idp, addr := withIdentity(t, h)
 	h.EditConfig("      reviewers: [user:olivia@example.com]\n", "      reviewers: [user:olivia@example.com]\n    step_up: {request: true, amr: [mfa]}\n")
@@ -41,55 +35,16 @@ func TestBreakGlassWithMFAInABrowser(t *testing.T) {
 	idp.SignInAs(idptest.Login{Subject: "sub-alice", AMR: []string{"pwd"}})
 	h.Start()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.Flag("headless", "new"), chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-gpu", true))
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	text := func() string {
-		s, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("body")))
-		return s
-	}
-	waitFor := func(what string) string {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			if page := text(); strings.Contains(page, what) {
-				return page
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %q; page:\n%s\nlogs:\n%s", what, text(), h.LogTail(3000))
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	open := func(link string) {
-		t.Helper()
-		if err := chromedp.Do(bctx, chromedp.Navigate(link)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	click := func() {
-		t.Helper()
-		if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS("#go"))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c := newChrome(t, h)
 
 	// alice links her chat account first.
 	h.Slash(addr, rig.Alice, "breakglass prod/Cluster0/sales/orders read 30m INC-9 primary down")
-	open(signInLink.FindString(h.WaitDM(rig.Alice, "/id/l/").AllText()))
-	waitFor("Link your chat account")
-	click()
-	waitFor("Confirm the link")
-	click()
-	waitFor("Linked")
+	c.open(signInLink.FindString(h.WaitDM(rig.Alice, "/id/l/").AllText()))
+	c.waitFor("Link your chat account")
+	c.click()
+	c.waitFor("Confirm the link")
+	c.click()
+	c.waitFor("Linked")
 	if rs := allRequests(t, h); len(rs) != 0 {
 		t.Fatalf("a request was made for an unproven person: %+v", rs[0])
 	}
@@ -104,15 +59,15 @@ func TestBreakGlassWithMFAInABrowser(t *testing.T) {
 		t.Fatalf("taken before the sign-in: %d requests, %d Atlas users", len(rs), len(h.ManagedUsers()))
 	}
 	idp.SignInAs(idptest.Login{Subject: "sub-alice", AMR: []string{"pwd", "mfa"}})
-	open(link)
-	waitFor("Break glass with a fresh sign-in")
-	click()
-	page := waitFor("Break glass on prod/Cluster0/sales/orders?")
+	c.open(link)
+	c.waitFor("Break glass with a fresh sign-in")
+	c.click()
+	page := c.waitFor("Break glass on prod/Cluster0/sales/orders?")
 	if !strings.Contains(page, "pwd, mfa") {
 		t.Fatalf("confirmation page:\n%s", page)
 	}
-	click()
-	waitFor("access taken with MFA")
+	c.click()
+	c.waitFor("access taken with MFA")
 	h.WaitDM(rig.Alice, "Password")
 	rs := allRequests(t, h)
 	if len(rs) != 1 || rs[0].State != flows.StateActive || rs[0].BreakGlass == nil || !rs[0].BreakGlass.MFA || rs[0].Flow != "prod-breakglass" {

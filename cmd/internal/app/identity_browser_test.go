@@ -1,16 +1,12 @@
 package app_test
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/chromedp/chromedp"
 
 	"github.com/jitbot/jitbot/bot/identity/idptest"
 	"github.com/jitbot/jitbot/cmd/internal/rig"
@@ -61,7 +57,6 @@ var signInLink = regexp.MustCompile(`http://[^\s]+/id/l/[A-Za-z0-9_.-]+`)
 // and the approval counts: alice gets her credentials and the card says
 // "Approved with MFA".
 func TestSignInInABrowser(t *testing.T) {
-	browser := chromium(t)
 	h := rigtest.New(t, nil)
 	idp, addr := withIdentity(t, h)
 	h.EditConfig("    pending_ttl: 1h\n", "    pending_ttl: 1h\n    step_up: {approve: true, amr: [mfa]}\n")
@@ -80,58 +75,20 @@ func TestSignInInABrowser(t *testing.T) {
 		t.Fatalf("a request was made for an unproven person: %+v", rs[0])
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.Flag("headless", "new"), chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-gpu", true))
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	text := func() string {
-		s, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("body")))
-		return s
-	}
-	// waitFor polls the page's text until it says what: the page
-	// navigates meanwhile (redirects through the provider), which a poll
-	// inside the page would not survive.
-	waitFor := func(what string) string {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			if page := text(); strings.Contains(page, what) {
-				return page
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %q; page:\n%s\nlogs:\n%s", what, text(), h.LogTail(3000))
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	click := func() {
-		t.Helper()
-		if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS("#go"))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c := newChrome(t, h)
 
-	if err := chromedp.Do(bctx, chromedp.Navigate(link)); err != nil {
-		t.Fatal(err)
-	}
-	page := waitFor("Link your chat account")
+	c.open(link)
+	page := c.waitFor("Link your chat account")
 	if !strings.Contains(page, "Slack account "+rig.Alice.ID+" ("+rig.Alice.Email+")") {
 		t.Fatalf("the page does not name the chat account:\n%s", page)
 	}
-	click()
-	page = waitFor("Confirm the link")
+	c.click()
+	page = c.waitFor("Confirm the link")
 	if !strings.Contains(page, "You signed in as "+rig.Alice.Email) {
 		t.Fatalf("confirmation page:\n%s", page)
 	}
-	click()
-	waitFor("Linked")
+	c.click()
+	c.waitFor("Linked")
 
 	h.Slash(addr, rig.Alice, "request prod/Cluster0/sales/orders read 1h INC-42")
 	h.Eventually("alice's request is made", func() bool { return len(allRequests(t, h)) == 1 })
@@ -144,14 +101,12 @@ func TestSignInInABrowser(t *testing.T) {
 	h.Click(addr, rig.Olivia, card, "approve:")
 	link = signInLink.FindString(h.WaitDM(rig.Olivia, "Sign in to link").AllText())
 	idp.SignInAs(idptest.Login{Subject: "sub-olivia", AMR: []string{"pwd"}})
-	if err := chromedp.Do(bctx, chromedp.Navigate(link)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor("Slack account " + rig.Olivia.ID)
-	click()
-	waitFor("Confirm the link")
-	click()
-	waitFor("Linked")
+	c.open(link)
+	c.waitFor("Slack account " + rig.Olivia.ID)
+	c.click()
+	c.waitFor("Confirm the link")
+	c.click()
+	c.waitFor("Linked")
 
 	// Her Approve click now asks for a fresh sign-in with a second factor.
 	h.Click(addr, rig.Olivia, card, "approve:")
@@ -160,17 +115,15 @@ func TestSignInInABrowser(t *testing.T) {
 		t.Fatalf("approved by a plain click: %s", r.State)
 	}
 	idp.SignInAs(idptest.Login{Subject: "sub-olivia", AMR: []string{"pwd", "mfa"}})
-	if err := chromedp.Do(bctx, chromedp.Navigate(link)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor("Approve with a fresh sign-in")
-	click()
-	page = waitFor("Approve request")
+	c.open(link)
+	c.waitFor("Approve with a fresh sign-in")
+	c.click()
+	page = c.waitFor("Approve request")
 	if !strings.Contains(page, "pwd, mfa") {
 		t.Fatalf("step-up confirmation:\n%s", page)
 	}
-	click()
-	waitFor("Approved with MFA")
+	c.click()
+	c.waitFor("Approved with MFA")
 	h.WaitDM(rig.Alice, "Password")
 	if r := allRequests(t, h)[0]; len(r.Approvals) != 1 || !r.Approvals[0].MFA {
 		t.Fatalf("approvals %+v", r.Approvals)
