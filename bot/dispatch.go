@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,16 @@ type DispatchStore interface {
 	Get(ctx context.Context, id flows.RequestID) (*flows.Request, error)
 	// Find lists what waits for an approver, for their reminder.
 	Find(ctx context.Context, q flows.Query) ([]*flows.Request, error)
+}
+
+// AnswerNumberer is an outbox to which other writers add answers
+// unnumbered (flows.Inbox.FinishInbox in a store several replicas share):
+// the dispatcher numbers them each time it looks for work, which is also
+// how it hears of the answers of replicas other than its own.
+type AnswerNumberer interface {
+	// NumberAnswers adds every unnumbered answer to the outbox, in the
+	// order they were committed, and returns them as stored.
+	NumberAnswers(ctx context.Context) ([]flows.Delivery, error)
 }
 
 // MessageRefs remembers the messages sent about requests, so that they can
@@ -250,17 +261,22 @@ func (e *Engine) Platforms() []Platform { return e.registered() }
 
 // Schedule hands the dispatcher deliveries another writer added to the
 // outbox (the inbox's answers, Outbox.FinishInbox): they go out without
-// waiting for the schedule to be read again.
+// waiting for the schedule to be read again. Unnumbered ones (ID 0: an
+// AnswerNumberer's) wake the dispatcher to number them.
 func (d *Dispatcher) Schedule(ds []flows.Delivery) {
+	numbered := slices.DeleteFunc(slices.Clone(ds), func(dl flows.Delivery) bool { return dl.ID == 0 })
+	if len(numbered) < len(ds) {
+		d.Kick()
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.loaded {
 		return // the next load reads them from the store
 	}
-	for _, dl := range ds {
+	for _, dl := range numbered {
 		d.scheduleLocked(dl)
 	}
-	if len(ds) > 0 {
+	if len(numbered) > 0 {
 		d.wakeLocked()
 	}
 }

@@ -23,6 +23,9 @@ func (d *Dispatcher) Expand(ctx context.Context) (int, error) {
 	if err := d.load(ctx); err != nil {
 		return 0, err
 	}
+	if an, ok := d.deps.Store.(AnswerNumberer); ok {
+		d.numberAnswers(ctx, an)
+	}
 	cursor, err := d.deps.Store.Cursor(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: read the cursor: %w", err)
@@ -79,6 +82,32 @@ func (d *Dispatcher) Expand(ctx context.Context) (int, error) {
 		d.wakeLocked()
 	}
 	return n, expandErr
+}
+
+// numberAnswers numbers the answers waiting unnumbered and schedules
+// them. A failure is logged, not returned: the audit log's expansion does
+// not wait on the answers, and what may have been numbered is read with
+// the schedule again.
+func (d *Dispatcher) numberAnswers(ctx context.Context, an AnswerNumberer) {
+	ds, err := an.NumberAnswers(ctx)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		d.loaded = false
+		if ctx.Err() == nil {
+			d.log.WarnContext(ctx, "could not number the answers waiting in the outbox", "err", err)
+		}
+		return
+	}
+	for _, dl := range ds {
+		d.noteUnsent(dl)
+		if d.loaded {
+			d.scheduleLocked(dl)
+		}
+	}
+	if len(ds) > 0 {
+		d.wakeLocked()
+	}
 }
 
 // load reads the schedule and the cards waiting to be sent from the

@@ -55,7 +55,9 @@ type Inbox interface {
 	// FinishInbox marks an item done and, in the same transaction, adds
 	// the answers to the person to the outbox (as Enqueue, the cursor
 	// unchanged), so that an item acted on is answered even if the process
-	// dies right after; it returns them as stored. The item stays (as a
+	// dies right after; it returns them as stored: numbered, or, in a
+	// store several replicas share, unnumbered (ID 0) until the
+	// dispatcher numbers them (bot.AnswerNumberer). The item stays (as a
 	// tombstone that keeps Receive answering first=false, its payload
 	// dropped) until PurgeInbox removes it. An unknown key is ENOTFOUND;
 	// finishing twice keeps the first time and enqueues nothing.

@@ -1,10 +1,13 @@
 package etcdstore
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -15,11 +18,26 @@ import (
 )
 
 // The audit log is one chain for every replica: audit/r/<seq> holds each
-// record and audit/head the last one's seq and hash. A change that records
-// events reads the head with what it changes, and its transaction writes
-// the records after it and the new head on condition that the head is
-// still the one read: two writers can never both append after the same
-// record, whichever process they run in.
+// record and audit/head the last one's seq and hash. A transition does not
+// append to it: that would condition every transition of every replica on
+// audit/head, one key all of them write, and under load they spend their
+// time losing races on it (the HA scenario at 100 requests/s fell minutes
+// behind that way, a writers' lock in etcd only moving the queue). Instead
+// a transition's transaction writes each of its events as a pending record,
+// audit/p/<process>/<n>, a key nobody else writes, so that the event is
+// committed with the change it records and nothing else is compared.
+//
+// Whoever reads the log first seals what is pending (seal): it reads the
+// pending records and the head in one snapshot, orders the records by the
+// revision that committed them (and, within one transaction, by n: the
+// order its writer gave them), and moves them into the chain after the
+// head: each record written with its seq and hashes and its pending key
+// deleted, on condition that the head is still the one read. Two sealers
+// cannot both chain the same records, and the chain's order is the order
+// in which etcd committed the events, which is the order of their changes.
+// The reader of the log under load is the leader's dispatcher, a few times
+// a second, so the chain stays seconds behind the commits at most, and it
+// is the only writer of audit/head.
 
 // auditHead is the value of audit/head.
 type auditHead struct {
@@ -30,6 +48,7 @@ type auditHead struct {
 func (s *Store) headKey() string            { return s.p + "audit/head" }
 func (s *Store) auditKey(seq uint64) string { return s.p + "audit/r/" + hex16(seq) }
 func (s *Store) auditPrefix() string        { return s.p + "audit/r/" }
+func (s *Store) pendingPrefix() string      { return s.p + "audit/p/" }
 
 func decodeHead(kv *mvccpb.KeyValue) (auditHead, error) {
 	var h auditHead
@@ -42,25 +61,20 @@ func decodeHead(kv *mvccpb.KeyValue) (auditHead, error) {
 	return h, nil
 }
 
-// appendAudit adds evs after the head read as kv (nil: the log is empty)
-// to c, with the compare that keeps the chain one.
-func (s *Store) appendAudit(c *change, kv *mvccpb.KeyValue, evs ...flows.Event) error {
-	if len(evs) == 0 {
-		return nil
+// addEvents adds evs to c as pending records, in their order.
+func (s *Store) addEvents(c *change, evs ...flows.Event) error {
+	for _, ev := range evs {
+		raw, err := json.Marshal(record.Unchained(ev))
+		if err != nil {
+			return fmt.Errorf("encode audit record: %w", err)
+		}
+		c.put(s.pendingPrefix()+s.writer+"/"+hex16(s.pendingSeq.Add(1)), string(raw))
 	}
-	h, err := decodeHead(kv)
-	if err != nil {
-		return err
-	}
-	c.unchanged(s.headKey(), kv)
-	if h, err = s.chain(c, h, evs...); err != nil {
-		return err
-	}
-	s.putHead(c, h)
 	return nil
 }
 
-// chain adds the records of evs after h to c and returns the new head.
+// chain adds the records of evs after h to c and returns the new head
+// (the import of a copied log).
 func (s *Store) chain(c *change, h auditHead, evs ...flows.Event) (auditHead, error) {
 	for _, ev := range evs {
 		rec := record.NewAudit(ev, h.Seq+1, h.Hash)
@@ -79,8 +93,21 @@ func (s *Store) putHead(c *change, h auditHead) {
 	c.put(s.headKey(), string(raw))
 }
 
-// AppendEvents implements flows.Store (through the combiner, with the
-// transitions of this process: combine.go).
+// headIs conditions c on the head being h (absent for an empty log): by
+// value, which names the last record and its hash, so that a sealer can
+// go on after its own commit without reading the head again.
+func (s *Store) headIs(c *change, h auditHead) {
+	if h.Seq == 0 {
+		c.unchanged(s.headKey(), nil)
+		return
+	}
+	raw, _ := json.Marshal(h)
+	c.cmps = append(c.cmps, clientv3.Compare(clientv3.Value(s.headKey()), "=", string(raw)))
+}
+
+// AppendEvents implements flows.Store: the events, pending, in one
+// transaction (through the combiner, with the transitions of this
+// process: combine.go).
 func (s *Store) AppendEvents(ctx context.Context, evs ...flows.Event) error {
 	if len(evs) == 0 {
 		return ctx.Err()
@@ -88,6 +115,82 @@ func (s *Store) AppendEvents(ctx context.Context, evs ...flows.Event) error {
 	j := &job{ctx: ctx, kind: jobAppend, evs: evs}
 	s.submit(j)
 	return j.err
+}
+
+// seal moves into the chain every record pending when it starts, in the
+// order etcd committed them. Records committed meanwhile wait for the next
+// seal: a reader needs what was committed before it read, and a sealer
+// that chased every new record could run for ever under load.
+func (s *Store) seal(ctx context.Context) error {
+	return s.retry(ctx, "seal the audit log", func(ctx context.Context) (bool, error) {
+		resp, err := s.cli.Txn(ctx).Then(
+			clientv3.OpGet(s.headKey()),
+			clientv3.OpGet(s.pendingPrefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+				clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortAscend)),
+		).Commit()
+		if err != nil {
+			return false, err
+		}
+		pending := resp.Responses[1].GetResponseRange().Kvs
+		if len(pending) == 0 {
+			return true, nil
+		}
+		var headKV *mvccpb.KeyValue
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+			headKV = kvs[0]
+		}
+		h, err := decodeHead(headKV)
+		if err != nil {
+			return false, err
+		}
+		// etcd's sort is not stable: within one revision, the key orders.
+		slices.SortStableFunc(pending, func(a, b *mvccpb.KeyValue) int {
+			return cmp.Or(cmp.Compare(a.ModRevision, b.ModRevision), bytes.Compare(a.Key, b.Key))
+		})
+		rev := resp.Header.Revision
+		for len(pending) > 0 {
+			// Two operations a record, the head's put and the marker's.
+			n := min(len(pending), (s.maxOps-2)/2)
+			keys := make([]string, n)
+			for i, kv := range pending[:n] {
+				keys[i] = string(kv.Key)
+			}
+			kvs, err := s.getAll(ctx, rev, keys...)
+			if err != nil {
+				return false, err
+			}
+			c := &change{}
+			s.headIs(c, h)
+			for i, kv := range kvs {
+				if kv == nil {
+					return false, fmt.Errorf("the pending audit record %s vanished from revision %d", keys[i], rev)
+				}
+				var rec record.Audit
+				if err := json.Unmarshal(kv.Value, &rec); err != nil {
+					return false, fmt.Errorf("decode the pending audit record %s: %w", kv.Key, err)
+				}
+				rec = rec.Link(h.Seq+1, h.Hash)
+				raw, err := json.Marshal(rec)
+				if err != nil {
+					return false, fmt.Errorf("encode audit record: %w", err)
+				}
+				if i > 0 && c.bytes+len(raw)+len(kv.Key)+256 > maxRequestBytes {
+					n = i
+					break
+				}
+				c.put(s.auditKey(rec.Seq), string(raw))
+				c.del(string(kv.Key))
+				h = auditHead{Seq: rec.Seq, Hash: rec.Hash}
+			}
+			s.putHead(c, h)
+			ok, err := s.commit(ctx, c)
+			if err != nil || !ok {
+				return false, err // another sealer went first: read again
+			}
+			pending = pending[n:]
+		}
+		return true, nil
+	})
 }
 
 // auditPage is how many records one read of the log brings.
@@ -136,6 +239,9 @@ func (s *Store) walkAudit(ctx context.Context, after uint64, limit int, fn func(
 // back as it is; a walk that a passing etcd error interrupts resumes after
 // the last record fn was given, so fn never sees a record twice.
 func (s *Store) Audit(ctx context.Context, since time.Time, fn func(flows.AuditRecord) error) error {
+	if err := s.seal(ctx); err != nil {
+		return err
+	}
 	var last uint64
 	return s.read(ctx, "read the audit log", func(ctx context.Context) error {
 		_, err := s.walkAudit(ctx, last, 0, func(rec record.Audit) error {
@@ -158,6 +264,9 @@ func (s *Store) Audit(ctx context.Context, since time.Time, fn func(flows.AuditR
 // the last one the head (so a truncated tail is caught too).
 func (s *Store) VerifyAudit(ctx context.Context) (flows.AuditSummary, error) {
 	var sum flows.AuditSummary
+	if err := s.seal(ctx); err != nil {
+		return sum, err
+	}
 	err := s.read(ctx, "verify the audit log", func(ctx context.Context) error {
 		prev := ""
 		rev, err := s.walkAudit(ctx, 0, 0, func(rec record.Audit) error {
@@ -197,6 +306,9 @@ func (s *Store) VerifyAudit(ctx context.Context) (flows.AuditSummary, error) {
 // AuditAfter implements flows.AuditReader: a range read from the record
 // after seq, so it costs what it returns.
 func (s *Store) AuditAfter(ctx context.Context, seq uint64, limit int) ([]flows.AuditRecord, error) {
+	if err := s.seal(ctx); err != nil {
+		return nil, err
+	}
 	var out []flows.AuditRecord
 	err := s.read(ctx, fmt.Sprintf("audit after %d", seq), func(ctx context.Context) error {
 		out = nil

@@ -100,7 +100,7 @@ func (s *Store) Contact(ctx context.Context, platform, key string) ([]byte, erro
 func (s *Store) DeleteContact(ctx context.Context, platform, key string, evs ...flows.Event) error {
 	k := s.contactKey(platform, key)
 	return s.retry(ctx, "delete contact", func(ctx context.Context) (bool, error) {
-		kvs, err := s.getAll(ctx, 0, k, s.headKey())
+		kvs, err := s.getAll(ctx, 0, k)
 		if err != nil {
 			return false, err
 		}
@@ -110,7 +110,7 @@ func (s *Store) DeleteContact(ctx context.Context, platform, key string, evs ...
 		c := &change{}
 		c.unchanged(k, kvs[0])
 		c.del(k)
-		if err := s.appendAudit(c, kvs[1], evs...); err != nil {
+		if err := s.addEvents(c, evs...); err != nil {
 			return false, err
 		}
 		return s.commit(ctx, c)

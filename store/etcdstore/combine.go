@@ -198,11 +198,7 @@ func (s *Store) runBatch(batch []*job) (later []*job) {
 		if batch = live; len(batch) == 0 {
 			return later
 		}
-		unlock := s.lockWriters(ctx)
 		c, n, pending, err := s.prepare(ctx, batch)
-		if err != nil || len(pending) > 0 {
-			unlock()
-		}
 		switch {
 		case err == nil && len(pending) > 0:
 			// A request's approver index is still being written: that
@@ -218,7 +214,6 @@ func (s *Store) runBatch(batch []*job) (later []*job) {
 		case err == nil:
 			var ok bool
 			ok, err = s.commit(ctx, c)
-			unlock()
 			if err == nil && ok {
 				for _, j := range batch[:n] {
 					if j.deferred {
@@ -261,7 +256,7 @@ func (s *Store) runBatch(batch []*job) (later []*job) {
 // stand once it commits. pending names requests whose approver index must
 // be finished first.
 func (s *Store) prepare(ctx context.Context, jobs []*job) (c *change, n int, pending []flows.RequestID, err error) {
-	keys := []string{s.headKey()}
+	var keys []string
 	listed := map[string]bool{}
 	need := func(k string) {
 		if !listed[k] {
@@ -303,10 +298,6 @@ func (s *Store) prepare(ctx context.Context, jobs []*job) (c *change, n int, pen
 		return nil, 0, pending, nil
 	}
 
-	head, err := decodeHead(read[s.headKey()])
-	if err != nil {
-		return nil, 0, nil, err
-	}
 	c = &change{}
 	compared := map[string]bool{}
 	unchanged := func(k string) {
@@ -333,7 +324,6 @@ func (s *Store) prepare(ctx context.Context, jobs []*job) (c *change, n int, pen
 		return r.Clone(), nil
 	}
 	idem := map[string]flows.RequestID{}
-	appended := false
 	for i, j := range jobs {
 		j.out, j.created, j.err, j.refused, j.deferred = nil, false, nil, false, false
 		jc := &change{}
@@ -426,15 +416,15 @@ func (s *Store) prepare(ctx context.Context, jobs []*job) (c *change, n int, pen
 			evs, after = fevs, r
 			j.out = r.Clone()
 		}
-		// Does it fit beside those before it? The head's compare and put,
-		// the marker and the fence take their share.
+		// Does it fit beside those before it? The marker and the fence
+		// take their share.
 		newCmps := 0
 		for _, k := range touched {
 			if !compared[k] {
 				newCmps++
 			}
 		}
-		if i > 0 && (len(c.ops)+len(jc.ops)+len(evs)+3 > s.maxOps || len(c.cmps)+len(jc.cmps)+newCmps+3 > s.maxOps ||
+		if i > 0 && (len(c.ops)+len(jc.ops)+len(evs)+2 > s.maxOps || len(c.cmps)+len(jc.cmps)+newCmps+2 > s.maxOps ||
 			c.bytes+jc.bytes > maxRequestBytes) {
 			for _, rest := range jobs[i:] {
 				rest.out, rest.created, rest.err, rest.refused, rest.deferred = nil, false, nil, false, false
@@ -453,17 +443,10 @@ func (s *Store) prepare(ctx context.Context, jobs []*job) (c *change, n int, pen
 				idem[j.key] = after.ID
 			}
 		}
-		if len(evs) > 0 {
-			if head, err = s.chain(c, head, evs...); err != nil {
-				return nil, 0, nil, err
-			}
-			appended = true
+		if err := s.addEvents(c, evs...); err != nil {
+			return nil, 0, nil, err
 		}
 		n = i + 1
-	}
-	if appended {
-		unchanged(s.headKey())
-		s.putHead(c, head)
 	}
 	return c, n, nil, nil
 }

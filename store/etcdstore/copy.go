@@ -24,10 +24,14 @@ import (
 // record.Piece). Indexes are left out: they follow from the records; so
 // are the markers of settled transactions and the election's keys. A
 // staged enqueue that committed is stored first, as any reader of the
-// outbox does. Counters at zero are left out, so an empty prefix exports
-// nothing.
+// outbox does, and pending audit records are chained first, as any reader
+// of the log does. Counters at zero are left out, so an empty prefix
+// exports nothing.
 func (s *Store) Export(ctx context.Context, fn func(record.Piece) error) error {
 	if err := s.read(ctx, "finish staged enqueues", s.finishStaged); err != nil {
+		return err
+	}
+	if err := s.seal(ctx); err != nil {
 		return err
 	}
 	rev, err := s.Revision(ctx)

@@ -42,7 +42,6 @@ func (q *enqueuer) enqueue(ctx context.Context, s *Store, cursor uint64, ds []fl
 	if _, fenced := fenceOf(ctx); cursor != 0 || fenced || len(ds) == 0 || len(ds) > maxCombinedDeliveries {
 		q.run.Lock()
 		defer q.run.Unlock()
-		defer s.lockWriters(ctx)()
 		return s.enqueueAlone(ctx, cursor, ds)
 	}
 	j := &enqueueJob{ds: ds, done: make(chan struct{})}
@@ -84,7 +83,6 @@ func (q *enqueuer) drain(ctx context.Context, s *Store) {
 			all = append(all, j.ds...)
 		}
 		q.run.Lock()
-		unlock := s.lockWriters(ctx)
 		out, err := s.enqueueAlone(ctx, 0, all)
 		if err != nil && len(batch) > 1 {
 			// One caller's deliveries (too large, say) must not fail the
@@ -93,7 +91,6 @@ func (q *enqueuer) drain(ctx context.Context, s *Store) {
 				j.out, j.err = s.enqueueAlone(ctx, 0, j.ds)
 			}
 		}
-		unlock()
 		q.run.Unlock()
 		for _, j := range batch {
 			if err == nil {

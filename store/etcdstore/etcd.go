@@ -2,6 +2,8 @@ package etcdstore
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -30,6 +32,7 @@ import (
 //	p idem/<key>                            idempotency key -> request id
 //	p audit/head                            the last record's seq and hash
 //	p audit/r/<seq>                         one audit record (record.Audit)
+//	p audit/p/<writer>/<n>                  a record not chained yet (audit.go)
 //	p msgref/<request id> 0 <random>        a message sent about a request
 //	p contact/<platform> 0 <key>            a platform's contact data
 //	p idxwork/<id>                          approver index still to write (indexwork.go)
@@ -42,8 +45,8 @@ import (
 // another writer changed them first. Counters that every write would
 // touch (how many requests per state, how many items wait) are not kept:
 // etcd counts a key range itself (WithCountOnly), so no key becomes a spot
-// every writer fights over. The one key that is such a spot by design is
-// audit/head: the chain is one sequence.
+// every writer fights over. The chain's head would be one, so transitions
+// leave their events pending and the log's reader chains them (audit.go).
 //
 // Limits: a transaction holds at most MaxTxnOps operations (128 unless the
 // cluster was told otherwise) and a request is at most 1.5 MiB (etcd's
@@ -87,10 +90,13 @@ type Store struct {
 	p       string
 	timeout time.Duration
 	maxOps  int
-	marks   markers    // marker.go
-	comb    combiner   // combine.go
-	enq     enqueuer   // enqueue.go
-	wlock   writerLock // writerlock.go
+	marks   markers  // marker.go
+	comb    combiner // combine.go
+	enq     enqueuer // enqueue.go
+	// writer names this process's pending audit records, pendingSeq
+	// orders them (audit.go).
+	writer     string
+	pendingSeq atomic.Uint64
 	// seen is the highest revision the store has been told of (order).
 	seen atomic.Int64
 	// afterStagedCommit, when set (tests), runs between the commit of a
@@ -146,7 +152,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // New opens the store on a client the caller keeps (and closes): the
 // tests, and a replica that shares its client with leader election.
 func New(ctx context.Context, cli *clientv3.Client, opts Options) (*Store, error) {
-	s := &Store{cli: cli, p: opts.Prefix, timeout: opts.RequestTimeout, maxOps: opts.MaxTxnOps}
+	var w [8]byte
+	_, _ = crand.Read(w[:]) // never fails (crypto/rand)
+	s := &Store{cli: cli, p: opts.Prefix, timeout: opts.RequestTimeout, maxOps: opts.MaxTxnOps, writer: hex.EncodeToString(w[:])}
 	if s.p == "" {
 		s.p = DefaultPrefix
 	}
@@ -193,7 +201,6 @@ func (s *Store) checkSchema(ctx context.Context) error {
 
 // Close closes the client when Open made it.
 func (s *Store) Close() error {
-	s.closeWriterLock()
 	if s.own {
 		return s.cli.Close()
 	}

@@ -170,7 +170,8 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 }
 
 // FinishInbox implements flows.Inbox: the tombstone (payload dropped) and
-// the answers, which join the outbox, in one transaction.
+// the answers, which join the outbox unnumbered (answers.go), in one
+// transaction.
 func (s *Store) FinishInbox(ctx context.Context, key string, finished time.Time, answers ...flows.Delivery) ([]flows.Delivery, error) {
 	if finished.IsZero() {
 		return nil, fmt.Errorf("etcdstore: finish inbox item %q: no finish time", key)
@@ -205,7 +206,7 @@ func (s *Store) FinishInbox(ctx context.Context, key string, finished time.Time,
 		if err := s.putInbox(c, rec); err != nil {
 			return false, err
 		}
-		stored, err := s.enqueue(ctx, c, answers)
+		stored, err := s.addAnswers(c, answers)
 		if err != nil {
 			return false, err
 		}

@@ -233,25 +233,6 @@ func coalescing(ds []flows.Delivery) bool {
 	return false
 }
 
-// enqueue plans ds and adds them to c (FinishInbox's answers: a few, which
-// fit in the transaction of the finish).
-func (s *Store) enqueue(ctx context.Context, c *change, ds []flows.Delivery) ([]flows.Delivery, error) {
-	if len(ds) == 0 {
-		return nil, nil
-	}
-	if coalescing(ds) {
-		if err := s.finishStaged(ctx); err != nil {
-			return nil, err
-		}
-	}
-	p, err := s.planEnqueue(ctx, ds, len(ds))
-	if err != nil {
-		return nil, err
-	}
-	s.apply(c, p)
-	return p.out, nil
-}
-
 // Enqueue implements flows.Outbox: the deliveries, their indexes, the id
 // sequence and the cursor in one transaction when they fit in one, else
 // staged first and committed by one transaction (stage.go). A cursor that
@@ -356,13 +337,18 @@ func (s *Store) Waiting(ctx context.Context, id uint64) (flows.Delivery, error) 
 	return out, err
 }
 
-// Pending implements flows.Outbox, as the bbolt store does: deliveries in
-// id order; the first of a conversation not seen yet brings that
+// Pending implements flows.Outbox, as the bbolt store does (after
+// numbering the unnumbered answers): deliveries in id order; the first of a conversation not seen yet brings that
 // conversation's, read from its index. Everything is read as of one
 // revision.
 func (s *Store) Pending(ctx context.Context, limit int) ([]flows.Delivery, error) {
 	if limit <= 0 {
 		limit = math.MaxInt
+	}
+	// Unnumbered answers wait too: numbered first, they are read with
+	// the rest (answers.go).
+	if _, err := s.NumberAnswers(ctx); err != nil {
+		return nil, err
 	}
 	var out []flows.Delivery
 	err := s.read(ctx, "pending deliveries", func(ctx context.Context) error {
@@ -596,21 +582,16 @@ func (s *Store) Drop(ctx context.Context, id uint64, evs ...flows.Event) error {
 		case !found:
 			return false, refusal{flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id)}
 		}
-		if len(evs) > 0 {
-			kvs, err := s.getAll(ctx, 0, s.headKey())
-			if err != nil {
-				return false, err
-			}
-			if err := s.appendAudit(c, kvs[0], evs...); err != nil {
-				return false, err
-			}
+		if err := s.addEvents(c, evs...); err != nil {
+			return false, err
 		}
 		return s.commit(ctx, c)
 	})
 }
 
 // OutboxDepth implements flows.Outbox: etcd counts the created index, and
-// its first entry names the oldest delivery.
+// its first entry names the oldest delivery; unnumbered answers
+// (answers.go) wait too.
 func (s *Store) OutboxDepth(ctx context.Context) (int, time.Time, error) {
 	var n int
 	var oldest time.Time
@@ -627,8 +608,14 @@ func (s *Store) OutboxDepth(ctx context.Context) (int, time.Time, error) {
 			return err
 		}
 		n, oldest = int(resp.Responses[0].GetResponseRange().Count), time.Time{}
+		answers, answered, err := s.answersWaiting(ctx, resp.Header.Revision)
+		if err != nil {
+			return err
+		}
+		n += answers
 		first := resp.Responses[1].GetResponseRange().Kvs
 		if len(first) == 0 {
+			oldest = answered
 			return nil
 		}
 		k := s.p + "outbox/d/" + string(first[0].Key)[len(prefix)+16:]
@@ -641,6 +628,9 @@ func (s *Store) OutboxDepth(ctx context.Context) (int, time.Time, error) {
 		}
 		rec, err := decodeDelivery(kvs[0])
 		oldest = rec.CreatedAt
+		if !answered.IsZero() && answered.Before(oldest) {
+			oldest = answered
+		}
 		return err
 	})
 	if err != nil {

@@ -34,11 +34,22 @@ type Audit struct {
 // NewAudit is ev as record seq of the chain, after the record whose hash
 // is prev, sealed with its own hash.
 func NewAudit(ev flows.Event, seq uint64, prev string) Audit {
-	a := Audit{
-		Seq: seq, PrevHash: prev,
+	return Unchained(ev).Link(seq, prev)
+}
+
+// Unchained is ev as a record not yet in a chain: no seq, no hashes (the
+// etcd store's pending records, which the chain takes in later).
+func Unchained(ev flows.Event) Audit {
+	return Audit{
 		At: ev.At, Type: string(ev.Type), RequestID: string(ev.RequestID), Actor: ev.Actor, From: string(ev.From), To: string(ev.To),
 		Message: ev.Message, Duration: ev.Duration, Extension: ev.Extension, Attempt: ev.Attempt, Tier: ev.Tier, Principal: ev.Principal,
 	}
+}
+
+// Link is a as record seq of the chain, after the record whose hash is
+// prev, sealed with its own hash.
+func (a Audit) Link(seq uint64, prev string) Audit {
+	a.Seq, a.PrevHash = seq, prev
 	a.Hash = a.Sum()
 	return a
 }

@@ -1,0 +1,155 @@
+package etcdstore
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/store/internal/record"
+)
+
+// Unnumbered answers. Every inbox item's finish answers its sender
+// through the outbox, and a delivery's id comes from the outbox's one
+// sequence key: were the finish to number its answers, every inbox worker
+// of every replica would condition its transaction on that key, and the
+// leader's dispatcher, whose enqueues are the large ones, would lose
+// nearly every race to them (the HA scenario at 100 requests/s: the outbox
+// stalled). So a finish writes its answers unnumbered, outbox/p/<writer>/<n>
+// (a key nobody else writes, as the audit log's pending records), and the
+// dispatcher numbers them (NumberAnswers), in the order etcd committed
+// them, each batch in one transaction that adds them to the outbox as
+// Enqueue would and deletes their unnumbered keys. Only the dispatcher
+// writes the sequence, so only it meets itself there.
+//
+// That is also how the leader hears of answers another replica's inbox
+// added: its dispatcher numbers them every time it looks for work, and
+// schedules what it numbered.
+
+func (s *Store) answerPrefix() string { return s.p + "outbox/p/" }
+
+// addAnswers adds ds to c unnumbered, and returns them as stored (ID 0).
+func (s *Store) addAnswers(c *change, ds []flows.Delivery) ([]flows.Delivery, error) {
+	out := make([]flows.Delivery, 0, len(ds))
+	for _, dl := range ds {
+		rec := record.NewDelivery(dl)
+		rec.ID = 0
+		raw, err := json.Marshal(rec)
+		if err != nil {
+			return nil, fmt.Errorf("encode an answer for %s: %w", dl.Conversation, err)
+		}
+		c.put(s.answerPrefix()+s.writer+"/"+hex16(s.pendingSeq.Add(1)), string(raw))
+		d := rec.Delivery()
+		d.Payload = bytes.Clone(d.Payload)
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// unnumbered reads the unnumbered answers' keys in the order they were
+// committed (by revision, then, within one transaction, by key: the order
+// its writer gave them; etcd's sort by revision is not stable).
+func (s *Store) unnumbered(ctx context.Context) (rev int64, keys []*mvccpb.KeyValue, err error) {
+	resp, err := s.cli.Get(ctx, s.answerPrefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+		clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortAscend))
+	if err != nil {
+		return 0, nil, err
+	}
+	keys = resp.Kvs
+	slices.SortStableFunc(keys, func(a, b *mvccpb.KeyValue) int {
+		return cmp.Or(cmp.Compare(a.ModRevision, b.ModRevision), bytes.Compare(a.Key, b.Key))
+	})
+	return resp.Header.Revision, keys, nil
+}
+
+// NumberAnswers adds to the outbox, numbered, every answer that was
+// unnumbered when it started, and returns them as stored (bot's
+// dispatcher calls it each time it looks for work). An answer that
+// coalesces into a waiting delivery comes back as that delivery, updated.
+func (s *Store) NumberAnswers(ctx context.Context) ([]flows.Delivery, error) {
+	var out []flows.Delivery
+	err := s.retry(ctx, "number the answers", func(ctx context.Context) (bool, error) {
+		rev, keys, err := s.unnumbered(ctx)
+		if err != nil || len(keys) == 0 {
+			return err == nil, err
+		}
+		n := min(len(keys), maxCombinedDeliveries)
+		for len(keys) > 0 {
+			n = min(n, len(keys))
+			batch := make([]string, n)
+			for i, kv := range keys[:n] {
+				batch[i] = string(kv.Key)
+			}
+			kvs, err := s.getAll(ctx, rev, batch...)
+			if err != nil {
+				return false, err
+			}
+			ds := make([]flows.Delivery, n)
+			for i, kv := range kvs {
+				if kv == nil {
+					return false, fmt.Errorf("the answer %s vanished from revision %d", batch[i], rev)
+				}
+				rec, err := decodeDelivery(kv)
+				if err != nil {
+					return false, err
+				}
+				ds[i] = rec.Delivery()
+			}
+			if coalescing(ds) {
+				if err := s.finishStaged(ctx); err != nil {
+					return false, err
+				}
+			}
+			p, err := s.planEnqueue(ctx, ds, n)
+			if err != nil {
+				return false, err
+			}
+			// Each answer's delete and condition, the marker's, the
+			// sequence's put.
+			if n > 1 && (p.ops()+n+2 > s.maxOps || len(p.check.cmps)+n+1 > s.maxOps || p.nbytes > maxRequestBytes) {
+				n /= 2
+				continue
+			}
+			c := &change{}
+			s.apply(c, p)
+			for i, kv := range kvs {
+				c.unchanged(batch[i], kv)
+				c.del(batch[i])
+			}
+			ok, err := s.commit(ctx, c)
+			if err != nil || !ok {
+				return false, err // numbered by another, or the outbox moved: read again
+			}
+			out = append(out, p.out...)
+			keys = keys[n:]
+		}
+		return true, nil
+	})
+	return out, err
+}
+
+// answersWaiting counts the unnumbered answers as of rev and finds the
+// oldest one's CreatedAt (OutboxDepth: they wait as the numbered ones do).
+func (s *Store) answersWaiting(ctx context.Context, rev int64) (n int, oldest time.Time, err error) {
+	resp, err := s.cli.Get(ctx, s.answerPrefix(), clientv3.WithPrefix(), clientv3.WithRev(rev))
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	for _, kv := range resp.Kvs {
+		rec, err := decodeDelivery(kv)
+		if err != nil {
+			return 0, time.Time{}, err
+		}
+		if oldest.IsZero() || rec.CreatedAt.Before(oldest) {
+			oldest = rec.CreatedAt
+		}
+	}
+	return len(resp.Kvs), oldest, nil
+}
