@@ -53,86 +53,114 @@ func (s *Store) addAnswers(c *change, ds []flows.Delivery) ([]flows.Delivery, er
 	return out, nil
 }
 
-// unnumbered reads the unnumbered answers' keys in the order they were
-// committed (by revision, then, within one transaction, by key: the order
-// its writer gave them; etcd's sort by revision is not stable).
-func (s *Store) unnumbered(ctx context.Context) (rev int64, keys []*mvccpb.KeyValue, err error) {
+// unnumbered reads the keys of the answers committed at or before until
+// (0: now, which it returns) in the order they were committed (by
+// revision, then, within one transaction, by key: the order its writer
+// gave them; etcd's sort by revision is not stable).
+func (s *Store) unnumbered(ctx context.Context, until int64) (rev, upTo int64, keys []*mvccpb.KeyValue, err error) {
 	resp, err := s.cli.Get(ctx, s.answerPrefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly(),
 		clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortAscend))
 	if err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
-	keys = resp.Kvs
+	if until == 0 {
+		until = resp.Header.Revision
+	}
+	keys = slices.DeleteFunc(resp.Kvs, func(kv *mvccpb.KeyValue) bool { return kv.ModRevision > until })
 	slices.SortStableFunc(keys, func(a, b *mvccpb.KeyValue) int {
 		return cmp.Or(cmp.Compare(a.ModRevision, b.ModRevision), bytes.Compare(a.Key, b.Key))
 	})
-	return resp.Header.Revision, keys, nil
+	return resp.Header.Revision, until, keys, nil
 }
 
-// NumberAnswers adds to the outbox, numbered, every answer that was
-// unnumbered when it started, and returns them as stored (bot's
-// dispatcher calls it each time it looks for work). An answer that
-// coalesces into a waiting delivery comes back as that delivery, updated.
+// NumberAnswers adds to the outbox, numbered, every answer unnumbered when
+// it starts, and returns them as stored (bot's dispatcher calls it each
+// time it looks for work). An answer that coalesces into a waiting
+// delivery comes back as that delivery, updated. It works in rounds of a
+// few transactions, each round within one request's time, so that a
+// backlog (a change of leader leaves thousands) goes through.
 func (s *Store) NumberAnswers(ctx context.Context) ([]flows.Delivery, error) {
 	var out []flows.Delivery
-	err := s.retry(ctx, "number the answers", func(ctx context.Context) (bool, error) {
-		rev, keys, err := s.unnumbered(ctx)
-		if err != nil || len(keys) == 0 {
-			return err == nil, err
+	var until int64
+	for {
+		more := false
+		err := s.retry(ctx, "number the answers", func(ctx context.Context) (bool, error) {
+			ds, ok, left, err := s.numberRound(ctx, &until)
+			out, more = append(out, ds...), left
+			return ok, err
+		})
+		if err != nil || !more {
+			return out, err
 		}
-		n := min(len(keys), maxCombinedDeliveries)
-		for len(keys) > 0 {
-			n = min(n, len(keys))
-			batch := make([]string, n)
-			for i, kv := range keys[:n] {
-				batch[i] = string(kv.Key)
-			}
-			kvs, err := s.getAll(ctx, rev, batch...)
-			if err != nil {
-				return false, err
-			}
-			ds := make([]flows.Delivery, n)
-			for i, kv := range kvs {
-				if kv == nil {
-					return false, fmt.Errorf("the answer %s vanished from revision %d", batch[i], rev)
-				}
-				rec, err := decodeDelivery(kv)
-				if err != nil {
-					return false, err
-				}
-				ds[i] = rec.Delivery()
-			}
-			if coalescing(ds) {
-				if err := s.finishStaged(ctx); err != nil {
-					return false, err
-				}
-			}
-			p, err := s.planEnqueue(ctx, ds, n)
-			if err != nil {
-				return false, err
-			}
-			// Each answer's delete and condition, the marker's, the
-			// sequence's put.
-			if n > 1 && (p.ops()+n+2 > s.maxOps || len(p.check.cmps)+n+1 > s.maxOps || p.nbytes > maxRequestBytes) {
-				n /= 2
-				continue
-			}
-			c := &change{}
-			s.apply(c, p)
-			for i, kv := range kvs {
-				c.unchanged(batch[i], kv)
-				c.del(batch[i])
-			}
-			ok, err := s.commit(ctx, c)
-			if err != nil || !ok {
-				return false, err // numbered by another, or the outbox moved: read again
-			}
-			out = append(out, p.out...)
-			keys = keys[n:]
+	}
+}
+
+// answerRounds bounds the transactions of one round of NumberAnswers.
+const answerRounds = 8
+
+// numberRound numbers up to answerRounds transactions' worth of answers
+// and returns them. ok is false when the outbox moved under it (read
+// again); more says that answers are left for another round.
+func (s *Store) numberRound(ctx context.Context, until *int64) (out []flows.Delivery, ok, more bool, err error) {
+	rev, upTo, keys, err := s.unnumbered(ctx, *until)
+	if err != nil {
+		return nil, false, false, err
+	}
+	*until = upTo
+	n := min(len(keys), maxCombinedDeliveries)
+	for round := 0; len(keys) > 0; {
+		if round == answerRounds {
+			return out, true, true, nil
 		}
-		return true, nil
-	})
-	return out, err
+		n = min(n, len(keys))
+		batch := make([]string, n)
+		for i, kv := range keys[:n] {
+			batch[i] = string(kv.Key)
+		}
+		kvs, err := s.getAll(ctx, rev, batch...)
+		if err != nil {
+			return out, false, false, err
+		}
+		ds := make([]flows.Delivery, n)
+		for i, kv := range kvs {
+			if kv == nil {
+				return out, false, false, fmt.Errorf("the answer %s vanished from revision %d", batch[i], rev)
+			}
+			rec, err := decodeDelivery(kv)
+			if err != nil {
+				return out, false, false, err
+			}
+			ds[i] = rec.Delivery()
+		}
+		if coalescing(ds) {
+			if err := s.finishStaged(ctx); err != nil {
+				return out, false, false, err
+			}
+		}
+		p, err := s.planEnqueue(ctx, ds, n)
+		if err != nil {
+			return out, false, false, err
+		}
+		// Each answer's delete and condition, the marker's, the
+		// sequence's put.
+		if n > 1 && (p.ops()+n+2 > s.maxOps || len(p.check.cmps)+n+1 > s.maxOps || p.nbytes > maxRequestBytes) {
+			n /= 2
+			continue
+		}
+		c := &change{}
+		s.apply(c, p)
+		for i, kv := range kvs {
+			c.unchanged(batch[i], kv)
+			c.del(batch[i])
+		}
+		if ok, err := s.commit(ctx, c); err != nil || !ok {
+			return out, false, false, err // numbered by another, or the outbox moved: read again
+		}
+		out = append(out, p.out...)
+		keys = keys[n:]
+		round++
+	}
+	return out, true, false, nil
 }
 
 // answersWaiting counts the unnumbered answers as of rev and finds the

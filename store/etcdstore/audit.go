@@ -117,80 +117,110 @@ func (s *Store) AppendEvents(ctx context.Context, evs ...flows.Event) error {
 	return j.err
 }
 
-// seal moves into the chain every record pending when it starts, in the
-// order etcd committed them. Records committed meanwhile wait for the next
-// seal: a reader needs what was committed before it read, and a sealer
-// that chased every new record could run for ever under load.
-func (s *Store) seal(ctx context.Context) error {
-	return s.retry(ctx, "seal the audit log", func(ctx context.Context) (bool, error) {
-		resp, err := s.cli.Txn(ctx).Then(
-			clientv3.OpGet(s.headKey()),
-			clientv3.OpGet(s.pendingPrefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly(),
-				clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortAscend)),
-		).Commit()
-		if err != nil {
-			return false, err
-		}
-		pending := resp.Responses[1].GetResponseRange().Kvs
-		if len(pending) == 0 {
-			return true, nil
-		}
-		var headKV *mvccpb.KeyValue
-		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-			headKV = kvs[0]
-		}
-		h, err := decodeHead(headKV)
-		if err != nil {
-			return false, err
-		}
-		// etcd's sort is not stable: within one revision, the key orders.
-		slices.SortStableFunc(pending, func(a, b *mvccpb.KeyValue) int {
-			return cmp.Or(cmp.Compare(a.ModRevision, b.ModRevision), bytes.Compare(a.Key, b.Key))
+// sealRounds bounds the transactions one round of sealing commits, so
+// that a round (one request's time) fits under load however much is
+// pending: after a change of leader, thousands of records.
+const sealRounds = 8
+
+// seal moves into the chain the records pending when it starts, in the
+// order etcd committed them, until the chain holds target records (every
+// one pending when target is 0). Records committed meanwhile wait for the
+// next seal: a reader needs what was committed before it read, and a
+// sealer that chased every new record could run for ever under load.
+func (s *Store) seal(ctx context.Context, target uint64) error {
+	var until int64 // the revision of the first read
+	for {
+		more := false
+		err := s.retry(ctx, "seal the audit log", func(ctx context.Context) (bool, error) {
+			var ok bool
+			var err error
+			ok, more, err = s.sealRound(ctx, target, &until)
+			return ok, err
 		})
-		rev := resp.Header.Revision
-		for len(pending) > 0 {
-			// Two operations a record, the head's put and the marker's.
-			n := min(len(pending), (s.maxOps-2)/2)
-			keys := make([]string, n)
-			for i, kv := range pending[:n] {
-				keys[i] = string(kv.Key)
-			}
-			kvs, err := s.getAll(ctx, rev, keys...)
-			if err != nil {
-				return false, err
-			}
-			c := &change{}
-			s.headIs(c, h)
-			for i, kv := range kvs {
-				if kv == nil {
-					return false, fmt.Errorf("the pending audit record %s vanished from revision %d", keys[i], rev)
-				}
-				var rec record.Audit
-				if err := json.Unmarshal(kv.Value, &rec); err != nil {
-					return false, fmt.Errorf("decode the pending audit record %s: %w", kv.Key, err)
-				}
-				rec = rec.Link(h.Seq+1, h.Hash)
-				raw, err := json.Marshal(rec)
-				if err != nil {
-					return false, fmt.Errorf("encode audit record: %w", err)
-				}
-				if i > 0 && c.bytes+len(raw)+len(kv.Key)+256 > maxRequestBytes {
-					n = i
-					break
-				}
-				c.put(s.auditKey(rec.Seq), string(raw))
-				c.del(string(kv.Key))
-				h = auditHead{Seq: rec.Seq, Hash: rec.Hash}
-			}
-			s.putHead(c, h)
-			ok, err := s.commit(ctx, c)
-			if err != nil || !ok {
-				return false, err // another sealer went first: read again
-			}
-			pending = pending[n:]
+		if err != nil || !more {
+			return err
 		}
-		return true, nil
+	}
+}
+
+// sealRound commits up to sealRounds transactions of seal's work. ok is
+// false when another sealer went first (read again); more says that
+// records are left for another round.
+func (s *Store) sealRound(ctx context.Context, target uint64, until *int64) (ok, more bool, err error) {
+	resp, err := s.cli.Txn(ctx).Then(
+		clientv3.OpGet(s.headKey()),
+		clientv3.OpGet(s.pendingPrefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+			clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortAscend)),
+	).Commit()
+	if err != nil {
+		return false, false, err
+	}
+	if *until == 0 {
+		*until = resp.Header.Revision
+	}
+	var headKV *mvccpb.KeyValue
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		headKV = kvs[0]
+	}
+	h, err := decodeHead(headKV)
+	if err != nil {
+		return false, false, err
+	}
+	pending := slices.DeleteFunc(resp.Responses[1].GetResponseRange().Kvs, func(kv *mvccpb.KeyValue) bool { return kv.ModRevision > *until })
+	// etcd's sort is not stable: within one revision, the key orders.
+	slices.SortStableFunc(pending, func(a, b *mvccpb.KeyValue) int {
+		return cmp.Or(cmp.Compare(a.ModRevision, b.ModRevision), bytes.Compare(a.Key, b.Key))
 	})
+	rev := resp.Header.Revision
+	reached := func() bool { return target > 0 && h.Seq >= target }
+	for round := 0; len(pending) > 0 && !reached(); round++ {
+		if round == sealRounds {
+			return true, true, nil
+		}
+		// Two operations a record, the head's put and the marker's.
+		n := min(len(pending), (s.maxOps-2)/2)
+		if target > 0 {
+			n = min(n, int(target-h.Seq))
+		}
+		keys := make([]string, n)
+		for i, kv := range pending[:n] {
+			keys[i] = string(kv.Key)
+		}
+		kvs, err := s.getAll(ctx, rev, keys...)
+		if err != nil {
+			return false, false, err
+		}
+		c := &change{}
+		s.headIs(c, h)
+		next := h
+		for i, kv := range kvs {
+			if kv == nil {
+				return false, false, fmt.Errorf("the pending audit record %s vanished from revision %d", keys[i], rev)
+			}
+			var rec record.Audit
+			if err := json.Unmarshal(kv.Value, &rec); err != nil {
+				return false, false, fmt.Errorf("decode the pending audit record %s: %w", kv.Key, err)
+			}
+			rec = rec.Link(next.Seq+1, next.Hash)
+			raw, err := json.Marshal(rec)
+			if err != nil {
+				return false, false, fmt.Errorf("encode audit record: %w", err)
+			}
+			if i > 0 && c.bytes+len(raw)+len(kv.Key)+256 > maxRequestBytes {
+				n = i
+				break
+			}
+			c.put(s.auditKey(rec.Seq), string(raw))
+			c.del(string(kv.Key))
+			next = auditHead{Seq: rec.Seq, Hash: rec.Hash}
+		}
+		s.putHead(c, next)
+		if ok, err := s.commit(ctx, c); err != nil || !ok {
+			return false, false, err // another sealer went first: read again
+		}
+		h, pending = next, pending[n:]
+	}
+	return true, false, nil
 }
 
 // auditPage is how many records one read of the log brings.
@@ -239,7 +269,7 @@ func (s *Store) walkAudit(ctx context.Context, after uint64, limit int, fn func(
 // back as it is; a walk that a passing etcd error interrupts resumes after
 // the last record fn was given, so fn never sees a record twice.
 func (s *Store) Audit(ctx context.Context, since time.Time, fn func(flows.AuditRecord) error) error {
-	if err := s.seal(ctx); err != nil {
+	if err := s.seal(ctx, 0); err != nil {
 		return err
 	}
 	var last uint64
@@ -264,7 +294,7 @@ func (s *Store) Audit(ctx context.Context, since time.Time, fn func(flows.AuditR
 // the last one the head (so a truncated tail is caught too).
 func (s *Store) VerifyAudit(ctx context.Context) (flows.AuditSummary, error) {
 	var sum flows.AuditSummary
-	if err := s.seal(ctx); err != nil {
+	if err := s.seal(ctx, 0); err != nil {
 		return sum, err
 	}
 	err := s.read(ctx, "verify the audit log", func(ctx context.Context) error {
@@ -306,7 +336,12 @@ func (s *Store) VerifyAudit(ctx context.Context) (flows.AuditSummary, error) {
 // AuditAfter implements flows.AuditReader: a range read from the record
 // after seq, so it costs what it returns.
 func (s *Store) AuditAfter(ctx context.Context, seq uint64, limit int) ([]flows.AuditRecord, error) {
-	if err := s.seal(ctx); err != nil {
+	// The records it returns must be chained, not every one pending.
+	var target uint64
+	if limit > 0 && seq <= math.MaxUint64-uint64(limit) {
+		target = seq + uint64(limit)
+	}
+	if err := s.seal(ctx, target); err != nil {
 		return nil, err
 	}
 	var out []flows.AuditRecord

@@ -31,7 +31,7 @@ func (s *Store) Export(ctx context.Context, fn func(record.Piece) error) error {
 	if err := s.read(ctx, "finish staged enqueues", s.finishStaged); err != nil {
 		return err
 	}
-	if err := s.seal(ctx); err != nil {
+	if err := s.seal(ctx, 0); err != nil {
 		return err
 	}
 	rev, err := s.Revision(ctx)

@@ -614,9 +614,6 @@ func (m *Main) leadTerm(ctx context.Context) error {
 		return err
 	}
 	defer m.outbox.end(d)
-	work.Go(func() { d.Run(ctx) })
-	// Each audit sink on its own worker, from its own cursor.
-	m.audit.Run(ctx, work.Go)
 	// What writes and tells runs on the leader only: the inbox purge, the
 	// monthly access review, the identity re-verification.
 	leaderJobs := []job{{inboxPurgeSchedule, func() {
@@ -656,6 +653,13 @@ func (m *Main) leadTerm(ctx context.Context) error {
 			m.offline.tick(ctx)
 		}
 		sweepFor(ctx, m.svc, m.clock, m.metrics, m.log, flows.SweepEnds)
+		// Then the outbox, and each audit sink on its own worker from its
+		// own cursor: a new leader inherits a backlog of both (what the
+		// replicas did while none led), and its first sweep, the grants
+		// that fell due meanwhile, must not queue behind it in the store
+		// (the HA scenario: failovers of 22 s against the 20 s bound).
+		work.Go(func() { d.Run(ctx) })
+		m.audit.Run(ctx, work.Go)
 		m.startLeaderSchedules(sched)
 		if n, err := m.svc.Resume(ctx); err != nil {
 			m.log.Error("resume failed", "err", err)
