@@ -52,7 +52,7 @@ func (s *Service) revoke(ctx context.Context, id RequestID, l lease) (*Request, 
 		if s.takeOver(l, r) {
 			r.NextAttemptAt = now
 		}
-		return nil, r.ClaimRevocation(now, now.Add(s.cfg.Lease))
+		return nil, r.ClaimRevocation(now, now.Add(s.cfg.RevokeLease))
 	})
 	if err != nil {
 		if ErrorCode(err) != ECONFLICT {

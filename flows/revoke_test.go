@@ -1,6 +1,8 @@
 package flows_test
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -194,5 +196,35 @@ func TestRevocationRetriesForeverAndAlerts(t *testing.T) {
 	f.sweepAt(now)
 	if got := f.get(r.ID); got.State != flows.StateExpired || len(f.prov.Users()) != 0 {
 		t.Fatalf("after Atlas recovers: %s", got.State)
+	}
+}
+
+// A leader that dies after its sweep claimed a revocation (the claim
+// committed, the delete's outcome never recorded) leaves it to the next
+// leader's sweep once the revocation's own lease runs out (10 s), not the
+// provisioning lease (2 min): the failover bound counts from the death.
+func TestADeadSweepsRevocationIsRetriedWhenItsLeaseRunsOut(t *testing.T) {
+	f := newFixture(t)
+	r := f.active("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour, "owner@example.com")
+	dying, die := context.WithCancel(f.ctx)
+	f.prov.Fail = func(op string, g flows.Grant) error {
+		if op == "delete" {
+			die() // the process is gone before the delete or its outcome is recorded
+			return errors.New("killed")
+		}
+		return nil
+	}
+	f.clock.Set(r.ExpiresAt)
+	_, _ = f.svc.Sweep(dying, r.ExpiresAt)
+	f.prov.Fail = nil
+	if got := f.get(r.ID); got.State != flows.StateRevoking || len(f.prov.Users()) != 1 {
+		t.Fatalf("after the death: state %s, Atlas users %v", got.State, f.prov.Users())
+	}
+	if rep := f.sweepAt(r.ExpiresAt.Add(5 * time.Second)); rep.Revocations != 0 || len(f.prov.Users()) != 1 {
+		t.Fatalf("a sweep within the lease took the revocation over: %+v", rep)
+	}
+	rep := f.sweepAt(r.ExpiresAt.Add(10 * time.Second))
+	if got := f.get(r.ID); rep.Revocations != 1 || got.State != flows.StateExpired || len(f.prov.Users()) != 0 {
+		t.Fatalf("once the lease ran out: %+v, state %s, Atlas users %v", rep, got.State, f.prov.Users())
 	}
 }

@@ -16,9 +16,18 @@ type Config struct {
 	// BackstopGrace is how long after expiry Atlas removes a grant by itself
 	// should jitbot fail to (1h), for the kinds with a Backstopper.
 	BackstopGrace time.Duration
-	// Lease is how long one Atlas attempt may run before another worker may
-	// take the request over (2m).
+	// Lease is how long one provisioning attempt may run before another
+	// worker may take the request over (2m: it may wait for Atlas to apply
+	// a change).
 	Lease time.Duration
+	// RevokeLease is the same for a revocation (10s). A delete is one
+	// idempotent call (gone already is done), so a second delete after a
+	// slow first costs nothing, while a leader that dies after claiming
+	// its sweep's revocations leaves them to the next leader only when
+	// their leases run out: with several replicas that must fit in the
+	// failover bound (20 s from the death, 10 s of which the election
+	// takes).
+	RevokeLease time.Duration
 	// ProvisionAttempts is how many times creating a user is tried before the
 	// request fails (5).
 	ProvisionAttempts int
@@ -116,6 +125,7 @@ func NewService(cfg Config, deps Deps) (*Service, error) {
 	setDefault(&cfg.RemindBefore, 15*time.Minute)
 	setDefault(&cfg.BackstopGrace, time.Hour)
 	setDefault(&cfg.Lease, 2*time.Minute)
+	setDefault(&cfg.RevokeLease, 10*time.Second)
 	setDefault(&cfg.ProvisionAttempts, 5)
 	setDefault(&cfg.RevokeAlertAfter, 6)
 	setDefault(&cfg.RetryBase, 2*time.Second)

@@ -224,7 +224,7 @@ func (s *Service) commitDue(ctx context.Context, now time.Time, ids []RequestID,
 				res.notices = append(res.notices, Notice{Event: ev, Request: r.Clone()})
 			}
 		case p.retry:
-			if err := r.ClaimRevocation(clock, clock.Add(s.cfg.Lease)); err != nil {
+			if err := r.ClaimRevocation(clock, clock.Add(s.cfg.RevokeLease)); err != nil {
 				return nil, err
 			}
 			res.claimed = true
@@ -246,7 +246,7 @@ func (s *Service) commitDue(ctx context.Context, now time.Time, ids []RequestID,
 					res.notices = append(res.notices, Notice{Event: ev, Request: r.Clone()})
 					// Claimed in the same transaction: the intent and the
 					// lease are one commit, the delete comes after it.
-					res.claimed = r.ClaimRevocation(clock, clock.Add(s.cfg.Lease)) == nil
+					res.claimed = r.ClaimRevocation(clock, clock.Add(s.cfg.RevokeLease)) == nil
 				}
 			}
 			if len(evs) == 0 {

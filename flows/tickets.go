@@ -219,7 +219,7 @@ func (s *Service) ticketChecks(ctx context.Context, now time.Time, due []*Reques
 		if err != nil {
 			return nil, err
 		}
-		if err := r.ClaimRevocation(clock, clock.Add(s.cfg.Lease)); err != nil {
+		if err := r.ClaimRevocation(clock, clock.Add(s.cfg.RevokeLease)); err != nil {
 			return nil, err
 		}
 		events[r.ID] = ev

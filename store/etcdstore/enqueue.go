@@ -9,15 +9,12 @@ import (
 
 // The enqueuer. Every enqueue takes ids from the outbox's one sequence key,
 // so its transaction is conditioned on that key, and concurrent enqueues
-// all but one fail and run again. Each replica's inbox workers answer their
-// senders through the outbox, tens of times a second under load, and the
-// leader's dispatcher enqueues what the audit log says in large batches
-// whose transaction takes longer to plan: the large one lost every race,
-// fifteen times in a row, and the outbox stalled (the HA scenario). Within
-// a process that is avoidable: one enqueue runs at a time, and the small
-// ones that came meanwhile (no cursor, no fence) run together in one
-// transaction, each caller answered with its own deliveries. Only the
-// replicas contend for the sequence, one transaction each at a time.
+// all but one fail and run again. The dispatcher is its main writer (the
+// inbox's answers wait unnumbered for it: answers.go), but others enqueue
+// too (the identity's notices). Within a process they need not collide:
+// one enqueue runs at a time, and the small ones that came meanwhile (no
+// cursor, no fence) run together in one transaction, each caller answered
+// with its own deliveries.
 
 // maxCombinedDeliveries bounds the deliveries combined into one
 // transaction: about four keys each, so that they fit in one (128

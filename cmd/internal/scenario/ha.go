@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -521,13 +522,21 @@ func (h *haRun) deliver(ctx context.Context, n int, path string, form url.Values
 			case <-time.After(time.Second):
 			}
 		}
-		status, _, err := rep.poster.Post(ctx, path, "application/x-www-form-urlencoded", body, attempt)
-		if err == nil && status == http.StatusOK {
+		status, answer, err := rep.poster.Post(ctx, path, "application/x-www-form-urlencoded", body, attempt)
+		if err == nil && status == http.StatusOK && !notTaken(answer) {
 			return true
 		}
 	}
 	h.unacked.Add(1)
 	return false
+}
+
+// notTaken says whether an answer is jitbot's refusal to take a delivery
+// it could not record (bot.NotTaken): acknowledged over HTTP, but its
+// sender is told that nothing was done and to send it again, as the
+// generator does.
+func notTaken(answer []byte) bool {
+	return bytes.Contains(answer, []byte("cannot take requests right now")) || bytes.Contains(answer, []byte("could not take that"))
 }
 
 // feedClicks queues an Approve click for every pending request the
