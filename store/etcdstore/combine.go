@@ -55,6 +55,10 @@ type job struct {
 
 	id flows.RequestID // update
 	fn func(*flows.Request) ([]flows.Event, error)
+	// serial is held around fn: the jobs of one call (UpdateMany's) may
+	// run in concurrent batches, and its fn was written for one call at a
+	// time, as the bbolt store makes them.
+	serial *sync.Mutex
 
 	evs []flows.Event // append
 
@@ -88,13 +92,15 @@ type panicked struct{ v any }
 
 func (p panicked) Error() string { return fmt.Sprintf("etcdstore: panic in a transition: %v", p.v) }
 
-func callFn(fn func(*flows.Request) ([]flows.Event, error), r *flows.Request) (evs []flows.Event, err error) {
+func callFn(j *job, r *flows.Request) (evs []flows.Event, err error) {
+	j.serial.Lock()
+	defer j.serial.Unlock()
 	defer func() {
 		if v := recover(); v != nil {
 			evs, err = nil, panicked{v}
 		}
 	}()
-	return fn(r)
+	return j.fn(r)
 }
 
 // repanic raises again in the caller a panic of its fn.
@@ -110,7 +116,9 @@ func repanic(err error) {
 // key (the audit log's events are pending records of their own), so a
 // sweep's hundreds of revocations need not wait for each other's commits
 // one transaction at a time: after a change of leader, the new leader's
-// first sweep claimed 750 of them that way in 10 s.
+// first sweep claimed 750 of them that way in 10 s. The events of one
+// UpdateMany may therefore reach the chain in any order between its
+// requests (each request's own stay in order).
 const combineRunners = 4
 
 type combiner struct {
@@ -135,18 +143,19 @@ func (j *job) target() flows.RequestID {
 
 // submit queues jobs and waits for their answers.
 func (s *Store) submit(jobs ...*job) {
+	serial := &sync.Mutex{}
 	for _, j := range jobs {
 		j.done = make(chan struct{})
 		j.fence, j.fenced = fenceOf(j.ctx)
+		j.serial = serial
 	}
 	s.comb.mu.Lock()
 	s.comb.queue = append(s.comb.queue, jobs...)
-	start := s.comb.running < combineRunners
-	if start {
-		s.comb.running++
-	}
+	// As many runners as the jobs make batches, within the bound.
+	start := min(combineRunners-s.comb.running, (len(jobs)+maxJobs-1)/maxJobs)
+	s.comb.running += max(start, 0)
 	s.comb.mu.Unlock()
-	if start {
+	for range start {
 		go s.combine()
 	}
 	for _, j := range jobs {
@@ -437,7 +446,7 @@ func (s *Store) prepare(ctx context.Context, jobs []*job) (c *change, n int, pen
 				break
 			}
 			old := r.Clone()
-			fevs, ferr := callFn(j.fn, r)
+			fevs, ferr := callFn(j, r)
 			if ferr != nil {
 				j.err, j.refused = ferr, true
 				break

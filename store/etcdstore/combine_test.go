@@ -99,18 +99,18 @@ func TestConcurrentChangesShareTransactions(t *testing.T) {
 	if w := kv.writes.Load(); w > n/4 {
 		t.Fatalf("a sweep of %d requests took %d transactions", n, w)
 	}
-	var order []flows.RequestID
+	timedOut := map[flows.RequestID]int{}
 	if err := s.Audit(ctx, time.Time{}, func(rec flows.AuditRecord) error {
 		if rec.Event.Type == flows.EventTimedOut {
-			order = append(order, rec.Event.RequestID)
+			timedOut[rec.Event.RequestID]++
 		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for i := range ids {
-		if i >= len(order) || order[i] != ids[i] {
-			t.Fatalf("the sweep's events out of order: %v", order)
+	for _, id := range ids {
+		if timedOut[id] != 1 {
+			t.Fatalf("request %s timed out %d times in the log", id, timedOut[id])
 		}
 	}
 	if sum, err := s.VerifyAudit(ctx); err != nil || sum.Records != 2*n {
@@ -118,6 +118,49 @@ func TestConcurrentChangesShareTransactions(t *testing.T) {
 	}
 	if due, _ := s.Due(ctx, flowstest.T0.Add(time.Hour), 0); len(due) != 0 {
 		t.Fatalf("still due after the sweep: %v", due)
+	}
+}
+
+// One UpdateMany's requests run in concurrent transactions, but its fn is
+// never called by two at once: callers write it for one call at a time.
+func TestOneCallsFnIsNeverCalledConcurrently(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	ctx := t.Context()
+	s, err := etcdstore.New(ctx, c.Client(), etcdstore.Options{Prefix: "/serial/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 400
+	ids := make([]flows.RequestID, n)
+	for i := range n {
+		ids[i] = flows.RequestID(fmt.Sprintf("r%03d", i))
+		r := flowstest.NewRequest(ids[i], "alice@example.com", flowstest.T0)
+		if _, _, err := s.Create(ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: ids[i], At: flowstest.T0}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var inside, overlaps atomic.Int64
+	seen := map[flows.RequestID]int{} // unguarded, as callers' maps are
+	_, errs, err := s.UpdateMany(ctx, ids, func(r *flows.Request) ([]flows.Event, error) {
+		if inside.Add(1) > 1 {
+			overlaps.Add(1)
+		}
+		defer inside.Add(-1)
+		seen[r.ID]++
+		time.Sleep(100 * time.Microsecond) // widen the window an overlap needs
+		r.Attempts++
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range errs {
+		if e != nil {
+			t.Fatalf("%s: %v", ids[i], e)
+		}
+	}
+	if overlaps.Load() > 0 || len(seen) != n {
+		t.Fatalf("%d overlapping calls of fn; %d of %d requests seen", overlaps.Load(), len(seen), n)
 	}
 }
 
