@@ -381,6 +381,14 @@ func (s *Service) recordOutcomes(ctx context.Context, ids []RequestID, byID map[
 	}
 }
 
+// ManyGetter is a Store that reads many requests in a few round trips
+// rather than one each (etcd): the sweep reads what is due through it.
+type ManyGetter interface {
+	// GetMany returns the requests named, in order, nil for one not
+	// stored.
+	GetMany(ctx context.Context, ids []RequestID) ([]*Request, error)
+}
+
 // dueReaders bounds the reads of due requests a sweep has under way at
 // once.
 const dueReaders = 16
@@ -390,6 +398,13 @@ const dueReaders = 16
 // took longer than the sweep interval on a loaded cluster. A request that
 // cannot be read is logged and left nil (the next sweep finds it again).
 func (s *Service) readDue(ctx context.Context, ids []RequestID) []*Request {
+	if mg, ok := s.store.(ManyGetter); ok && len(ids) > 1 {
+		rs, err := mg.GetMany(ctx, ids)
+		if err == nil {
+			return rs
+		}
+		s.log.WarnContext(ctx, "sweep: could not read the due requests together; reading them one at a time", "requests", len(ids), "err", err)
+	}
 	out := make([]*Request, len(ids))
 	next := make(chan int)
 	var wg sync.WaitGroup

@@ -1,11 +1,15 @@
 package flows_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/flows/flowstest"
 )
 
 func TestPendingTTL(t *testing.T) {
@@ -99,5 +103,82 @@ func TestSweepEndsNeverWaitForProvisioning(t *testing.T) {
 	}
 	if n := f.prov.Count("delete"); n != 1 {
 		t.Fatalf("%d deletes, want 1", n)
+	}
+}
+
+// manyGetter is a store that reads many requests at once, and counts how.
+type manyGetter struct {
+	*flowstest.Store
+	many, one int
+	fail      error
+}
+
+func (s *manyGetter) GetMany(ctx context.Context, ids []flows.RequestID) ([]*flows.Request, error) {
+	s.many++
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	out := make([]*flows.Request, len(ids))
+	for i, id := range ids {
+		r, err := s.Store.Get(ctx, id)
+		if err == nil {
+			out[i] = r
+		}
+	}
+	return out, nil
+}
+
+func (s *manyGetter) Get(ctx context.Context, id flows.RequestID) (*flows.Request, error) {
+	s.one++
+	return s.Store.Get(ctx, id)
+}
+
+// A sweep reads what is due in one GetMany when the store has it (etcd:
+// a transaction per 128, not a round trip each), and one at a time when
+// that fails.
+func TestSweepReadsDueRequestsTogether(t *testing.T) {
+	for _, failing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("failing=%v", failing), func(t *testing.T) {
+			st := &manyGetter{Store: flowstest.NewStore()}
+			prov := flowstest.NewProvisioner()
+			clock := flowstest.NewClock(t0)
+			svc, err := flows.NewService(flows.Config{Policy: mustCompile(t, testPolicy())}, flows.Deps{
+				Store: st, Provisioners: flows.Provisioners{flows.KindDatabaseUser: prov}, Catalog: testCatalog(),
+				Secrets: &flowstest.Secrets{}, Notifier: &flowstest.Notifier{}, Clock: clock,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []flows.RequestID
+			for i := range 5 {
+				res, _ := flows.ParseResource(fmt.Sprintf("prod/Cluster0/sales/c%d", i))
+				r, err := svc.Submit(context.Background(), flows.SubmitInput{Requester: fmt.Sprintf("u%d@example.com", i), Resource: res,
+					Roles: flows.ParseRoles("read"), Duration: time.Hour, Reason: "INC-1", Origin: "slack"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := svc.Decide(context.Background(), flows.DecideInput{RequestID: r.ID, Actor: "owner@example.com", Approve: true}); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, r.ID)
+			}
+			if failing {
+				st.fail = errors.New("etcd is slow")
+			}
+			st.many, st.one = 0, 0
+			clock.Set(t0.Add(time.Hour))
+			rep, err := svc.Sweep(context.Background(), t0.Add(time.Hour))
+			if err != nil || rep.Due != 5 || len(prov.Users()) != 0 {
+				t.Fatalf("sweep: %+v %v, Atlas users %v", rep, err, prov.Users())
+			}
+			for _, id := range ids {
+				if r, _ := st.Store.Get(context.Background(), id); r.State != flows.StateExpired {
+					t.Fatalf("%s: %s", id, r.State)
+				}
+			}
+			if wantOne := map[bool]int{false: 0, true: 5}[failing]; st.many != 1 || st.one < wantOne || !failing && st.one != 0 {
+				t.Fatalf("read with %d GetMany and %d Get", st.many, st.one)
+			}
+		})
 	}
 }

@@ -170,6 +170,34 @@ func (s *Store) Get(ctx context.Context, id flows.RequestID) (*flows.Request, er
 	return out, err
 }
 
+// GetMany implements flows.ManyGetter: the requests named, nil for those
+// not stored, a transaction of gets per MaxTxnOps of them, not a round
+// trip each (a new leader's first sweep reads hundreds).
+func (s *Store) GetMany(ctx context.Context, ids []flows.RequestID) ([]*flows.Request, error) {
+	out := make([]*flows.Request, len(ids))
+	err := s.read(ctx, fmt.Sprintf("get %d requests", len(ids)), func(ctx context.Context) error {
+		keys := make([]string, len(ids))
+		for i, id := range ids {
+			keys[i] = s.reqKey(id)
+		}
+		kvs, err := s.getAll(ctx, 0, keys...)
+		if err != nil {
+			return err
+		}
+		for i, kv := range kvs {
+			if kv == nil {
+				out[i] = nil
+				continue
+			}
+			if out[i], err = decodeRequest(kv); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // findPage is how many index entries one read brings.
 const findPage = 100
 
