@@ -86,6 +86,10 @@ type HAResult struct {
 	// DuplicateRequests those that made more than one; LostClicks and
 	// DuplicateClicks the same for the approvals of acknowledged clicks.
 	LostRequests, DuplicateRequests, LostClicks, DuplicateClicks int
+	// RefusedClicks were acknowledged over HTTP, as Slack requires, but
+	// their approvers were told that jitbot could not record them and to
+	// click again (the store could not be reached within the ack's time).
+	RefusedClicks int
 	// Granted are the requests that held access, Expired those that
 	// expired, Creates the Atlas users created, DoubleCreates the names
 	// created more than once, Orphans the managed Atlas users left without
@@ -184,6 +188,7 @@ type haRun struct {
 	mu       sync.Mutex
 	submits  map[string]bool          // acknowledged reasons
 	clicks   map[string]string        // acknowledged Approve clicks: request id -> approver
+	answers  map[string]string        // each acknowledged click's response_url, by request id
 	queued   map[flows.RequestID]bool // requests whose click is queued or sent
 	queue    []flows.RequestID
 	changes  []time.Time // when the leader changed (a kill, a lost lease)
@@ -236,7 +241,7 @@ func HA(ctx context.Context, exe string, o HAOptions, reporter atlastest.Reporte
 	}
 	defer st.Close()
 	h := &haRun{o: o, r: r, cluster: cluster, st: st, exe: exe, res: &res, people: people,
-		submits: map[string]bool{}, clicks: map[string]string{}, queued: map[flows.RequestID]bool{},
+		submits: map[string]bool{}, clicks: map[string]string{}, answers: map[string]string{}, queued: map[flows.RequestID]bool{},
 		deadline: map[string]time.Time{}, overstay: map[string]bool{}}
 	if err := h.configure(); err != nil {
 		return res, err
@@ -496,14 +501,18 @@ func (h *haRun) click(ctx context.Context, n int, id flows.RequestID) {
 		h.problem("request %s: approver %s is nobody the scenario knows", id, req.Approvers[0])
 		return
 	}
-	form, err := h.r.ClickForm(u, "approve:"+string(id), "approve:"+string(id), slacktest.Message{})
+	answer := h.r.Slack.NewResponseURL()
+	form, err := slacktest.InteractionForm(slacktest.BlockActions(slacktest.Click{
+		UserID: u.ID, UserName: u.Name, TeamID: h.r.Slack.TeamID(), ActionID: "approve:" + string(id), Value: "approve:" + string(id),
+		ResponseURL: answer, TriggerID: h.r.Slack.NewTriggerIDFor(u.ID),
+	}))
 	if err != nil {
 		h.problem("click on %s: %v", id, err)
 		return
 	}
 	if h.deliver(ctx, n, "/slack/interactions", form) {
 		h.mu.Lock()
-		h.clicks[string(id)] = u.Email
+		h.clicks[string(id)], h.answers[string(id)] = u.Email, answer
 		h.mu.Unlock()
 	}
 }
@@ -537,6 +546,17 @@ func (h *haRun) deliver(ctx context.Context, n int, path string, form url.Values
 // generator does.
 func notTaken(answer []byte) bool {
 	return bytes.Contains(answer, []byte("cannot take requests right now")) || bytes.Contains(answer, []byte("could not take that"))
+}
+
+// toldNotTaken says whether jitbot answered through url that it could not
+// take the delivery (bot.NotTaken).
+func (h *haRun) toldNotTaken(url string) bool {
+	for _, p := range h.r.Slack.ResponsePosts(url) {
+		if notTaken(p.Body) {
+			return true
+		}
+	}
+	return false
 }
 
 // feedClicks queues an Approve click for every pending request the
@@ -861,6 +881,11 @@ func (h *haRun) check(ctx context.Context) error {
 	}
 	for id, who := range h.clicks {
 		switch n := approvals[id+" "+who]; {
+		case n == 0 && h.toldNotTaken(h.answers[id]):
+			// Acknowledged, but its approver was told that nothing was
+			// recorded and to click again (bot.NotTaken): refused, not
+			// lost.
+			res.RefusedClicks++
 		case n == 0:
 			res.LostClicks++
 			state := "gone"
