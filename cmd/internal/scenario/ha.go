@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"net/http"
 	"net/url"
 	"os"
@@ -90,6 +91,10 @@ type HAResult struct {
 	// their approvers were told that jitbot could not record them and to
 	// click again (the store could not be reached within the ack's time).
 	RefusedClicks int
+	// TimedOut are the generator's requests that timed out before an
+	// approver clicked: clicks go to the oldest pending requests, so jitbot
+	// falling behind shows here.
+	TimedOut int
 	// Granted are the requests that held access, Expired those that
 	// expired, Creates the Atlas users created, DoubleCreates the names
 	// created more than once, Orphans the managed Atlas users left without
@@ -496,6 +501,9 @@ func (h *haRun) click(ctx context.Context, n int, id flows.RequestID) {
 		h.problem("no approver for %s: %v", id, err)
 		return
 	}
+	if req.State != flows.StatePending || !strings.HasPrefix(req.Reason, haMarker) {
+		return // nothing to approve any more (it timed out), or not the generator's
+	}
 	u, ok := h.people[req.Approvers[0]]
 	if !ok {
 		h.problem("request %s: approver %s is nobody the scenario knows", id, req.Approvers[0])
@@ -559,17 +567,29 @@ func (h *haRun) toldNotTaken(url string) bool {
 	return false
 }
 
-// feedClicks queues an Approve click for every pending request the
-// generator asked for, as the store lists them.
+// clickWindow is how many of the oldest pending requests feedClicks looks
+// at each time.
+const clickWindow = 256
+
+// feedClicks queues an Approve click for the oldest pending requests the
+// generator asked for. Approvers act on the cards they got, they do not
+// read the store: the scenario reads the keys of etcd's pending index, the
+// oldest first, not the requests (a Find of every pending request,
+// thousands once jitbot fell behind, twice a second, put more load on the
+// etcd members than the replicas did). Requests of other flows are
+// dropped by click, which reads the one it clicks.
 func (h *haRun) feedClicks(ctx context.Context) {
+	prefix := h.st.Prefix() + "idx/state/" + string(flows.StatePending) + "\x00"
 	for ctx.Err() == nil {
-		rs, err := h.st.Find(ctx, flows.Query{States: []flows.State{flows.StatePending}})
+		resp, err := h.st.Client().Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(clickWindow))
 		if err == nil {
 			h.mu.Lock()
-			for _, r := range rs {
-				if strings.HasPrefix(r.Reason, haMarker) && !h.queued[r.ID] {
-					h.queued[r.ID] = true
-					h.queue = append(h.queue, r.ID)
+			for _, kv := range resp.Kvs {
+				if k := string(kv.Key); len(k) > len(prefix)+16 {
+					if id := flows.RequestID(k[len(prefix)+16:]); !h.queued[id] {
+						h.queued[id] = true
+						h.queue = append(h.queue, id)
+					}
 				}
 			}
 			h.mu.Unlock()
@@ -852,6 +872,9 @@ func (h *haRun) check(ctx context.Context) error {
 		}
 		if r.State == flows.StateExpired {
 			res.Expired++
+		}
+		if r.State == flows.StateTimedOut && strings.HasPrefix(r.Reason, haMarker) {
+			res.TimedOut++
 		}
 	}
 	for reason := range h.submits {
