@@ -636,7 +636,8 @@ func (h *haRun) leader() (int, []haMetrics) {
 }
 
 // watchLeader notes every change of leader (a kill, a lost lease), polled
-// every 100 ms, to explain messages posted twice.
+// every scrapeEvery (kills are noted when made), to explain messages
+// posted twice.
 func (h *haRun) watchLeader(ctx context.Context) {
 	last := -2
 	for ctx.Err() == nil {
@@ -650,9 +651,19 @@ func (h *haRun) watchLeader(ctx context.Context) {
 			}
 			last = lead
 		}
-		sleepCtx(ctx, 100*time.Millisecond)
+		sleepCtx(ctx, scrapeEvery)
 	}
 }
+
+// scrapeEvery is how often the scenario reads the replicas' /metrics to
+// follow the leadership. Each scrape has a replica count its queues and
+// requests by state in etcd, ranges that grow to tens of thousands of
+// keys: three replicas scraped every 100 ms (and every 50 ms after a
+// kill) became more of etcd's load than jitbot's own work, and the
+// replicas fell further behind as the ranges grew. Prometheus scrapes
+// every 15 s or so; half a second still times a failover well within its
+// 20 s bound.
+const scrapeEvery = 500 * time.Millisecond
 
 // chaos kills the leader every KillEvery (and restarts it) and stops an
 // etcd member at EtcdStopAt for EtcdDownFor, until ctx ends.
@@ -744,7 +755,7 @@ func (h *haRun) killLeader(ctx context.Context, measures *sync.WaitGroup) error 
 				h.mu.Unlock()
 				return
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(scrapeEvery / 2)
 		}
 		h.problem("no leader swept within %s of a kill", 10*HAFailoverBound)
 	})
