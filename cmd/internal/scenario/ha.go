@@ -195,8 +195,8 @@ type haRun struct {
 	clicks   map[string]string        // acknowledged Approve clicks: request id -> approver
 	answers  map[string]string        // each acknowledged click's response_url, by request id
 	queued   map[flows.RequestID]bool // requests whose click is queued or sent
-	queue    []flows.RequestID
-	changes  []time.Time // when the leader changed (a kill, a lost lease)
+	queue    []*flows.Request         // pending requests to click Approve on, as read
+	changes  []time.Time              // when the leader changed (a kill, a lost lease)
 	deadline map[string]time.Time
 	overstay map[string]bool
 	retries  atomic.Int64
@@ -464,13 +464,13 @@ func (h *haRun) generate(ctx context.Context, start time.Time) {
 			break
 		}
 		h.mu.Lock()
-		var id flows.RequestID
+		var req *flows.Request
 		if len(h.queue) > 0 {
-			id, h.queue = h.queue[0], h.queue[1:]
+			req, h.queue = h.queue[0], h.queue[1:]
 		}
 		h.mu.Unlock()
-		if id != "" {
-			sends.Go(func() { h.click(ctx, n, id) })
+		if req != nil {
+			sends.Go(func() { h.click(ctx, n, req) })
 			continue
 		}
 		k := submitted
@@ -495,14 +495,14 @@ func (h *haRun) submit(ctx context.Context, n, k int) {
 }
 
 // click presses Approve on id as its approver.
-func (h *haRun) click(ctx context.Context, n int, id flows.RequestID) {
-	req, err := h.st.Get(ctx, id)
-	if err != nil || len(req.Approvers) == 0 {
-		h.problem("no approver for %s: %v", id, err)
+func (h *haRun) click(ctx context.Context, n int, req *flows.Request) {
+	id := req.ID
+	if len(req.Approvers) == 0 {
+		h.problem("no approver for %s", id)
 		return
 	}
-	if req.State != flows.StatePending || !strings.HasPrefix(req.Reason, haMarker) {
-		return // nothing to approve any more (it timed out), or not the generator's
+	if time.Until(req.PendingUntil) < 5*time.Second {
+		return // its card says it is about to time out: the approver lets it
 	}
 	u, ok := h.people[req.Approvers[0]]
 	if !ok {
@@ -574,25 +574,38 @@ const clickWindow = 256
 // feedClicks queues an Approve click for the oldest pending requests the
 // generator asked for. Approvers act on the cards they got, they do not
 // read the store: the scenario reads the keys of etcd's pending index, the
-// oldest first, not the requests (a Find of every pending request,
-// thousands once jitbot fell behind, twice a second, put more load on the
-// etcd members than the replicas did). Requests of other flows are
-// dropped by click, which reads the one it clicks.
+// oldest first, and the new ones' requests together (GetMany), not every
+// pending request (a Find of thousands once jitbot fell behind, twice a
+// second, put more load on the etcd members than the replicas did), nor
+// one request per click (the generator's reads queued behind each other
+// and its clicks came minutes late).
 func (h *haRun) feedClicks(ctx context.Context) {
 	prefix := h.st.Prefix() + "idx/state/" + string(flows.StatePending) + "\x00"
 	for ctx.Err() == nil {
 		resp, err := h.st.Client().Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(clickWindow))
+		var fresh []flows.RequestID
 		if err == nil {
 			h.mu.Lock()
 			for _, kv := range resp.Kvs {
 				if k := string(kv.Key); len(k) > len(prefix)+16 {
 					if id := flows.RequestID(k[len(prefix)+16:]); !h.queued[id] {
-						h.queued[id] = true
-						h.queue = append(h.queue, id)
+						fresh = append(fresh, id)
 					}
 				}
 			}
 			h.mu.Unlock()
+		}
+		if len(fresh) > 0 {
+			if rs, err := h.st.GetMany(ctx, fresh); err == nil {
+				h.mu.Lock()
+				for _, r := range rs {
+					if r != nil && r.State == flows.StatePending && strings.HasPrefix(r.Reason, haMarker) && !h.queued[r.ID] {
+						h.queued[r.ID] = true
+						h.queue = append(h.queue, r)
+					}
+				}
+				h.mu.Unlock()
+			}
 		}
 		sleepCtx(ctx, 500*time.Millisecond)
 	}
