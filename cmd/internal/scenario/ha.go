@@ -501,7 +501,7 @@ func (h *haRun) click(ctx context.Context, n int, req *flows.Request) {
 		h.problem("no approver for %s", id)
 		return
 	}
-	if time.Until(req.PendingUntil) < 5*time.Second {
+	if time.Until(req.PendingUntil) < clickMargin {
 		return // its card says it is about to time out: the approver lets it
 	}
 	u, ok := h.people[req.Approvers[0]]
@@ -568,8 +568,12 @@ func (h *haRun) toldNotTaken(url string) bool {
 }
 
 // clickWindow is how many of the oldest pending requests feedClicks looks
-// at each time.
-const clickWindow = 256
+// at each time; clickMargin how long before a request times out its
+// approver leaves it (a click then would be refused as too late).
+const (
+	clickWindow = 256
+	clickMargin = 10 * time.Second
+)
 
 // feedClicks queues an Approve click for the oldest pending requests the
 // generator asked for. Approvers act on the cards they got, they do not
@@ -582,7 +586,10 @@ const clickWindow = 256
 func (h *haRun) feedClicks(ctx context.Context) {
 	prefix := h.st.Prefix() + "idx/state/" + string(flows.StatePending) + "\x00"
 	for ctx.Err() == nil {
-		resp, err := h.st.Client().Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(clickWindow))
+		// From the oldest that an approver may still click: created less
+		// than the flow's pending_ttl (2 minutes) ago, less a margin.
+		from := prefix + fmt.Sprintf("%016x", uint64(time.Now().Add(-2*time.Minute+clickMargin).UnixNano()))
+		resp, err := h.st.Client().Get(ctx, from, clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)), clientv3.WithKeysOnly(), clientv3.WithLimit(clickWindow))
 		var fresh []flows.RequestID
 		if err == nil {
 			h.mu.Lock()
