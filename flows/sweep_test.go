@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,12 +110,12 @@ func TestSweepEndsNeverWaitForProvisioning(t *testing.T) {
 // manyGetter is a store that reads many requests at once, and counts how.
 type manyGetter struct {
 	*flowstest.Store
-	many, one int
+	many, one atomic.Int64 // the sweep reads one at a time concurrently
 	fail      error
 }
 
 func (s *manyGetter) GetMany(ctx context.Context, ids []flows.RequestID) ([]*flows.Request, error) {
-	s.many++
+	s.many.Add(1)
 	if s.fail != nil {
 		return nil, s.fail
 	}
@@ -129,7 +130,7 @@ func (s *manyGetter) GetMany(ctx context.Context, ids []flows.RequestID) ([]*flo
 }
 
 func (s *manyGetter) Get(ctx context.Context, id flows.RequestID) (*flows.Request, error) {
-	s.one++
+	s.one.Add(1)
 	return s.Store.Get(ctx, id)
 }
 
@@ -165,7 +166,8 @@ func TestSweepReadsDueRequestsTogether(t *testing.T) {
 			if failing {
 				st.fail = errors.New("etcd is slow")
 			}
-			st.many, st.one = 0, 0
+			st.many.Store(0)
+			st.one.Store(0)
 			clock.Set(t0.Add(time.Hour))
 			rep, err := svc.Sweep(context.Background(), t0.Add(time.Hour))
 			if err != nil || rep.Due != 5 || len(prov.Users()) != 0 {
@@ -176,8 +178,9 @@ func TestSweepReadsDueRequestsTogether(t *testing.T) {
 					t.Fatalf("%s: %s", id, r.State)
 				}
 			}
-			if wantOne := map[bool]int{false: 0, true: 5}[failing]; st.many != 1 || st.one < wantOne || !failing && st.one != 0 {
-				t.Fatalf("read with %d GetMany and %d Get", st.many, st.one)
+			many, one := st.many.Load(), st.one.Load()
+			if wantOne := map[bool]int64{false: 0, true: 5}[failing]; many != 1 || one < wantOne || !failing && one != 0 {
+				t.Fatalf("read with %d GetMany and %d Get", many, one)
 			}
 		})
 	}
