@@ -99,9 +99,10 @@ func (s *Store) Receive(ctx context.Context, item flows.InboxItem) (bool, error)
 
 // TakeInbox implements flows.Inbox. It reads the next index from its
 // front up to now, a chunk at a time, and leases each chunk's items in one
-// transaction on condition that none changed since read: a concurrent
-// taker (another worker, another replica) that leased one first makes the
-// transaction fail, and the chunk is read again, without it.
+// transaction on condition that none changed since read; when a concurrent
+// taker (another worker, another replica) leased one first, it leases the
+// chunk's items one by one, each on condition that it is unchanged, and
+// goes on with the next chunk.
 func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]flows.InboxItem, error) {
 	var out []flows.InboxItem
 	taken := map[string]bool{}
@@ -131,6 +132,7 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 			}
 			c := &change{}
 			var leased []record.Inbox
+			var alone []*change // each item's lease by itself
 			for i, kv := range items {
 				if kv == nil {
 					return false, fmt.Errorf("the inbox index entry %q names an item that is not stored", idxKeys[i])
@@ -139,18 +141,41 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 				if err != nil {
 					return false, err
 				}
-				c.unchanged(itemKeys[i], kv)
-				c.del(idxKeys[i])
+				one := &change{}
+				one.unchanged(itemKeys[i], kv)
+				one.del(idxKeys[i])
 				rec.Attempts++
 				rec.NextAt = now.Add(lease)
-				c.put(s.inboxNextKey(rec), "")
-				if err := s.putInbox(c, rec); err != nil {
+				one.put(s.inboxNextKey(rec), "")
+				if err := s.putInbox(one, rec); err != nil {
 					return false, err
 				}
+				c.cmps = append(c.cmps, one.cmps...)
+				c.merge(one)
+				alone = append(alone, one)
 				leased = append(leased, rec)
 			}
-			if ok, err := s.commit(ctx, c); !ok || err != nil {
+			ok, err := s.commit(ctx, c)
+			if err != nil {
 				return false, err
+			}
+			if !ok {
+				// Another taker (another replica, whose workers read the
+				// same front) leased some of the chunk first: the others
+				// one at a time, in order, rather than the whole chunk
+				// again, which every replica's takers would fight over
+				// for as long as the inbox is behind.
+				var got []record.Inbox
+				for i, one := range alone {
+					ok, err := s.commit(ctx, one)
+					if err != nil {
+						return false, err
+					}
+					if ok {
+						got = append(got, leased[i])
+					}
+				}
+				leased = got
 			}
 			for _, rec := range leased {
 				taken[rec.Key] = true
