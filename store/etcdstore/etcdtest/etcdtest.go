@@ -90,7 +90,22 @@ func Launch(o Options, dir string) (*Cluster, error) {
 	return c, err
 }
 
+// launch starts the cluster, on fresh ports again when one it picked was
+// taken meanwhile (freeAddr's port is free when read, and another test
+// binary may bind it before the member does).
 func launch(o Options, newDir func() (string, error)) (*Cluster, error) {
+	for attempt := 0; ; attempt++ {
+		c, err := launchOnce(o, newDir)
+		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "address already in use") {
+			return c, err
+		}
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+func launchOnce(o Options, newDir func() (string, error)) (*Cluster, error) {
 	n := max(o.Members, 1)
 	scheme := "http://"
 	if o.TLS != nil {
