@@ -72,16 +72,23 @@ func (d *Dispatcher) Expand(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("outbox: enqueue the deliveries of audit records %d to %d: %w", cursor+1, last, err)
 	}
 	d.expandBatch.Store(int64(min(d.cfg.Batch, batch*2)))
-	for _, dl := range stored {
+	d.scheduleStoredLocked(stored)
+	return n, expandErr
+}
+
+// scheduleStoredLocked takes in deliveries this dispatcher just stored:
+// their cards are noted, and they join the schedule if it is loaded (else
+// the next load reads them). Called with mu held.
+func (d *Dispatcher) scheduleStoredLocked(ds []flows.Delivery) {
+	for _, dl := range ds {
 		d.noteUnsent(dl)
 		if d.loaded {
 			d.scheduleLocked(dl)
 		}
 	}
-	if len(stored) > 0 {
+	if len(ds) > 0 {
 		d.wakeLocked()
 	}
-	return n, expandErr
 }
 
 // numberAnswers numbers the answers waiting unnumbered and schedules
@@ -99,15 +106,7 @@ func (d *Dispatcher) numberAnswers(ctx context.Context, an AnswerNumberer) {
 		}
 		return
 	}
-	for _, dl := range ds {
-		d.noteUnsent(dl)
-		if d.loaded {
-			d.scheduleLocked(dl)
-		}
-	}
-	if len(ds) > 0 {
-		d.wakeLocked()
-	}
+	d.scheduleStoredLocked(ds)
 }
 
 // load reads the schedule and the cards waiting to be sent from the

@@ -2,11 +2,9 @@ package etcdstore
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -45,7 +43,7 @@ func (s *Store) addAnswers(c *change, ds []flows.Delivery) ([]flows.Delivery, er
 		if err != nil {
 			return nil, fmt.Errorf("encode an answer for %s: %w", dl.Conversation, err)
 		}
-		c.put(s.answerPrefix()+s.writer+"/"+hex16(s.pendingSeq.Add(1)), string(raw))
+		c.put(s.ownKey(s.answerPrefix()), string(raw))
 		d := rec.Delivery()
 		d.Payload = bytes.Clone(d.Payload)
 		out = append(out, d)
@@ -54,9 +52,7 @@ func (s *Store) addAnswers(c *change, ds []flows.Delivery) ([]flows.Delivery, er
 }
 
 // unnumbered reads the keys of the answers committed at or before until
-// (0: now, which it returns) in the order they were committed (by
-// revision, then, within one transaction, by key: the order its writer
-// gave them; etcd's sort by revision is not stable).
+// (0: now, which it returns) in the order they were committed.
 func (s *Store) unnumbered(ctx context.Context, until int64) (rev, upTo int64, keys []*mvccpb.KeyValue, err error) {
 	resp, err := s.cli.Get(ctx, s.answerPrefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly(),
 		clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortAscend))
@@ -66,11 +62,7 @@ func (s *Store) unnumbered(ctx context.Context, until int64) (rev, upTo int64, k
 	if until == 0 {
 		until = resp.Header.Revision
 	}
-	keys = slices.DeleteFunc(resp.Kvs, func(kv *mvccpb.KeyValue) bool { return kv.ModRevision > until })
-	slices.SortStableFunc(keys, func(a, b *mvccpb.KeyValue) int {
-		return cmp.Or(cmp.Compare(a.ModRevision, b.ModRevision), bytes.Compare(a.Key, b.Key))
-	})
-	return resp.Header.Revision, until, keys, nil
+	return resp.Header.Revision, until, inCommitOrder(resp.Kvs, until), nil
 }
 
 // NumberAnswers adds to the outbox, numbered, every answer unnumbered when

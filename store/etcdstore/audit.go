@@ -1,13 +1,10 @@
 package etcdstore
 
 import (
-	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -68,7 +65,7 @@ func (s *Store) addEvents(c *change, evs ...flows.Event) error {
 		if err != nil {
 			return fmt.Errorf("encode audit record: %w", err)
 		}
-		c.put(s.pendingPrefix()+s.writer+"/"+hex16(s.pendingSeq.Add(1)), string(raw))
+		c.put(s.ownKey(s.pendingPrefix()), string(raw))
 	}
 	return nil
 }
@@ -166,11 +163,7 @@ func (s *Store) sealRound(ctx context.Context, target uint64, until *int64) (ok,
 	if err != nil {
 		return false, false, err
 	}
-	pending := slices.DeleteFunc(resp.Responses[1].GetResponseRange().Kvs, func(kv *mvccpb.KeyValue) bool { return kv.ModRevision > *until })
-	// etcd's sort is not stable: within one revision, the key orders.
-	slices.SortStableFunc(pending, func(a, b *mvccpb.KeyValue) int {
-		return cmp.Or(cmp.Compare(a.ModRevision, b.ModRevision), bytes.Compare(a.Key, b.Key))
-	})
+	pending := inCommitOrder(resp.Responses[1].GetResponseRange().Kvs, *until)
 	rev := resp.Header.Revision
 	reached := func() bool { return target > 0 && h.Seq >= target }
 	for round := 0; len(pending) > 0 && !reached(); round++ {

@@ -1,6 +1,8 @@
 package etcdstore
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -8,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -491,6 +494,25 @@ func (s *Store) getAll(ctx context.Context, rev int64, keys ...string) ([]*mvccp
 
 // rangeEnd is the end of the range of keys that start with prefix.
 func rangeEnd(prefix string) string { return clientv3.GetPrefixRangeEnd(prefix) }
+
+// ownKey is a new key under prefix that only this process writes, later
+// keys of the process sorting after earlier ones (pending audit records,
+// unnumbered answers).
+func (s *Store) ownKey(prefix string) string {
+	return prefix + s.writer + "/" + hex16(s.pendingSeq.Add(1))
+}
+
+// inCommitOrder keeps the keys of kvs (own keys, read sorted by revision)
+// committed at or before until, in the order they were committed: by
+// revision, then, within one transaction, by key, the order its writer
+// gave them (etcd's sort by revision is not stable).
+func inCommitOrder(kvs []*mvccpb.KeyValue, until int64) []*mvccpb.KeyValue {
+	kvs = slices.DeleteFunc(kvs, func(kv *mvccpb.KeyValue) bool { return kv.ModRevision > until })
+	slices.SortStableFunc(kvs, func(a, b *mvccpb.KeyValue) int {
+		return cmp.Or(cmp.Compare(a.ModRevision, b.ModRevision), bytes.Compare(a.Key, b.Key))
+	})
+	return kvs
+}
 
 // count counts the keys that start with prefix, without reading them.
 func (s *Store) count(ctx context.Context, prefix string) (int, error) {
