@@ -2,6 +2,7 @@ package etcdstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,31 +12,40 @@ import (
 )
 
 // DefaultCompaction is how long the revisions of jitbot's keys are kept
-// before the leader compacts them away (store.etcd.compaction): long
-// enough for any read in flight and for an operator to look at recent
-// history with etcdctl, short enough that the database stays small
-// (jitbot rewrites its keys all the time, and etcd keeps every version
-// until compacted).
-const DefaultCompaction = time.Hour
+// before the leader compacts them away (store.etcd.compaction). jitbot
+// reads history only within one operation (a range, then its items at
+// that revision), so what bounds it is cost: jitbot's queues rewrite
+// their keys all the time (an inbox item's index entry moves when it is
+// taken, a sent message is deleted), etcd keeps each deleted key in its
+// index until it is compacted, and every range over a queue's front walks
+// those tombstones. With an hour of history the HA bench's inbox fell
+// further behind each minute (the members' CPU went to skipping deleted
+// keys).
+const DefaultCompaction = time.Minute
 
 // Compactor compacts the cluster's history on a retention in time, as
 // etcd's --auto-compaction-mode=periodic does: each Step notes the
 // cluster's revision at that time, and compacts to the newest revision
-// noted at least the retention ago. Its samples are the memory of one
-// process: a new leader starts noting afresh, so the first compaction of
-// a term comes a retention after it began. Compaction is idempotent, so
-// two replicas that both believe they lead do no harm.
+// noted at least the retention ago. The notes are kept in etcd (one key),
+// so that they outlive a change of leader: with leaders changing more
+// often than the retention, notes kept in memory never aged enough to
+// compact anything. Compaction is idempotent, so two replicas that both
+// believe they lead do no harm.
 type Compactor struct {
 	s         *Store
 	retention time.Duration
-	mu        sync.Mutex
-	samples   []revisionAt // oldest first
+	mu        sync.Mutex // one Step at a time
 }
 
+// revisionAt is one note: the cluster's revision at a time.
 type revisionAt struct {
-	at  time.Time
-	rev int64
+	At  time.Time `json:"at"`
+	Rev int64     `json:"rev"`
 }
+
+// maxCompactionNotes bounds the notes kept: Steps come about a tenth of
+// the retention apart, so a dozen cover it.
+const maxCompactionNotes = 16
 
 // NewCompactor compacts s's cluster, keeping retention's worth of
 // revisions.
@@ -43,30 +53,60 @@ func (s *Store) NewCompactor(retention time.Duration) *Compactor {
 	return &Compactor{s: s, retention: retention}
 }
 
+func (s *Store) compactionKey() string { return s.p + "compaction" }
+
 // Step notes the cluster's revision at now and compacts to the newest
 // revision noted at least the retention before now. It returns the
 // revision compacted to, 0 when there was nothing to compact yet.
 func (c *Compactor) Step(ctx context.Context, now time.Time) (int64, error) {
-	rev, err := c.s.Revision(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var notes []revisionAt
+	var rev int64
+	err := c.s.read(ctx, "read the compaction notes", func(ctx context.Context) error {
+		resp, err := c.s.cli.Get(ctx, c.s.compactionKey())
+		if err != nil {
+			return err
+		}
+		rev, notes = resp.Header.Revision, nil
+		c.s.saw(rev)
+		if len(resp.Kvs) == 0 {
+			return nil
+		}
+		if err := json.Unmarshal(resp.Kvs[0].Value, &notes); err != nil {
+			return fmt.Errorf("decode the compaction notes: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, err
 	}
-	c.mu.Lock()
-	c.samples = append(c.samples, revisionAt{now, rev})
+	notes = append(notes, revisionAt{now, rev})
 	target := int64(0)
 	i := 0
-	for i < len(c.samples) && !c.samples[i].at.After(now.Add(-c.retention)) {
-		target = c.samples[i].rev
+	for i < len(notes) && !notes[i].At.After(now.Add(-c.retention)) {
+		target = notes[i].Rev
 		i++
 	}
-	// The sample compacted to stays: it is the floor until a newer one
-	// ages past the retention.
+	// The note compacted to stays: it is the floor until a newer one ages
+	// past the retention.
 	if i > 0 {
-		c.samples = c.samples[i-1:]
+		notes = notes[i-1:]
 	}
-	c.mu.Unlock()
-	if target == 0 {
-		return 0, nil
+	if len(notes) > maxCompactionNotes {
+		notes = notes[len(notes)-maxCompactionNotes:]
+	}
+	raw, err := json.Marshal(notes)
+	if err != nil {
+		return 0, fmt.Errorf("encode the compaction notes: %w", err)
+	}
+	err = c.s.retry(ctx, "note the revision for compaction", func(ctx context.Context) (bool, error) {
+		ch := &change{}
+		ch.put(c.s.compactionKey(), string(raw))
+		return c.s.commit(ctx, ch)
+	})
+	if err != nil || target == 0 {
+		return 0, err
 	}
 	done, err := c.s.CompactTo(ctx, target)
 	if err != nil || !done {

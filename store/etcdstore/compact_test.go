@@ -39,10 +39,10 @@ func TestCompactorKeepsTheRetention(t *testing.T) {
 	write(5)
 	c := s.NewCompactor(time.Hour)
 	t0 := flowstest.T0
+	noted, _ := s.Revision(ctx) // what the first step notes (before its own write)
 	if rev, err := c.Step(ctx, t0); err != nil || rev != 0 {
 		t.Fatalf("first step: compacted to %d (%v), want nothing yet", rev, err)
 	}
-	noted, _ := s.Revision(ctx)
 	write(5)
 	if rev, err := c.Step(ctx, t0.Add(30*time.Minute)); err != nil || rev != 0 {
 		t.Fatalf("half a retention on: compacted to %d (%v), want nothing yet", rev, err)
@@ -78,7 +78,7 @@ func TestCompactionConfig(t *testing.T) {
 		value string
 		want  time.Duration
 		bad   bool
-	}{{"", time.Hour, false}, {"off", 0, false}, {"15m", 15 * time.Minute, false}, {"10s", 0, true}, {"31d", 0, true}, {"1000h", 0, true}, {"soon", 0, true}} {
+	}{{"", time.Minute, false}, {"off", 0, false}, {"15m", 15 * time.Minute, false}, {"10s", 0, true}, {"31d", 0, true}, {"1000h", 0, true}, {"soon", 0, true}} {
 		c := base
 		c.Compaction = tc.value
 		errs := c.Validate()
@@ -92,5 +92,48 @@ func TestCompactionConfig(t *testing.T) {
 		if tc.bad && errs[0].Path != "compaction" {
 			t.Errorf("compaction %q: %v, want an error at compaction", tc.value, errs)
 		}
+	}
+}
+
+// A new leader's compactor goes on from the notes of the one before it,
+// kept in etcd: with leaders changing more often than the retention,
+// notes kept in memory never aged enough to compact anything.
+func TestCompactionOutlivesAChangeOfLeader(t *testing.T) {
+	cli, open := opener(t)
+	s := open(t)
+	ctx := t.Context()
+	r := flowstest.NewRequest("c1", "alice@example.com", flowstest.T0)
+	if _, _, err := s.Create(ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: r.ID, Actor: r.Requester, At: flowstest.T0}, ""); err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := flowstest.T0
+	first := s.NewCompactor(time.Minute)
+	if rev, err := first.Step(ctx, t0); err != nil || rev != 0 {
+		t.Fatalf("first leader's step: compacted to %d (%v), want nothing yet", rev, err)
+	}
+	if _, err := s.Update(ctx, "c1", func(r *flows.Request) ([]flows.Event, error) { r.Attempts = 1; return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	// The first leader dies; the next one (another process: another store
+	// on the same prefix) steps a retention later.
+	other, err := etcdstore.New(ctx, cli, etcdstore.Options{Prefix: s.Prefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := other.NewCompactor(time.Minute)
+	rev, err := next.Step(ctx, t0.Add(time.Minute))
+	if err != nil || rev != old {
+		t.Fatalf("next leader's first step a retention on: compacted to %d (%v), want %d, the revision the first one noted", rev, err, old)
+	}
+	if _, err := cli.Get(ctx, s.Prefix()+"req/c1", clientv3.WithRev(old-1)); !errors.Is(err, rpctypes.ErrCompacted) {
+		t.Fatalf("a read of a revision older than the retention: %v, want compacted", err)
+	}
+	got, err := s.Get(ctx, "c1")
+	if err != nil || got.Attempts != 1 {
+		t.Fatalf("the request after compaction: %+v %v", got, err)
 	}
 }

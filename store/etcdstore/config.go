@@ -34,7 +34,7 @@ type Config struct {
 	// transaction jitbot sends holds more operations.
 	MaxTxnOps int `yaml:"max_txn_ops"`
 	// Compaction is how long the history of jitbot's keys is kept before
-	// the leader compacts it (1h, DefaultCompaction; 1m to 30d), or "off"
+	// the leader compacts it (1m, DefaultCompaction; 1m to 30d), or "off"
 	// to leave compaction to etcd's --auto-compaction-retention.
 	Compaction string `yaml:"compaction"`
 }

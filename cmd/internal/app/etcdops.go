@@ -58,7 +58,7 @@ const (
 )
 
 func compactionSchedule(retention time.Duration) string {
-	return "@every " + min(max(retention/10, time.Minute), 10*time.Minute).String()
+	return "@every " + min(max(retention/10, 10*time.Second), 10*time.Minute).String()
 }
 
 // newEtcdOps is etcdOps on db, nil when db is not the etcd store.

@@ -170,7 +170,7 @@ func TestEtcdCompaction(t *testing.T) {
 	if code, body := get(t, h.URL("/readyz"), ""); code != 200 {
 		t.Fatalf("readyz after compaction: %d %s", code, body)
 	}
-	if got, want := app.CompactionSchedule(10*time.Minute), "@every 1m0s"; got != want {
+	if got, want := app.CompactionSchedule(5*time.Minute), "@every 30s"; got != want {
 		t.Fatalf("schedule: %s, want %s", got, want)
 	}
 	if got, want := app.CompactionSchedule(24*time.Hour), "@every 10m0s"; got != want {
