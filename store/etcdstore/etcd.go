@@ -96,6 +96,14 @@ type Store struct {
 	marks   markers  // marker.go
 	comb    combiner // combine.go
 	enq     enqueuer // enqueue.go
+	// inboxFront is where the inbox's next index begins (front.go).
+	inboxFront front
+	// inboxTag names this process in the seq of the inbox items it
+	// receives (inbox.go).
+	inboxTag uint64
+	// leased are the inbox items this process leased, as committed, so
+	// that finishing one need not read it first (inbox.go).
+	leased leasedItems
 	// writer names this process's pending audit records, pendingSeq
 	// orders them (audit.go).
 	writer     string
@@ -157,7 +165,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 func New(ctx context.Context, cli *clientv3.Client, opts Options) (*Store, error) {
 	var w [8]byte
 	_, _ = crand.Read(w[:]) // never fails (crypto/rand)
-	s := &Store{cli: cli, p: opts.Prefix, timeout: opts.RequestTimeout, maxOps: opts.MaxTxnOps, writer: hex.EncodeToString(w[:])}
+	s := &Store{cli: cli, p: opts.Prefix, timeout: opts.RequestTimeout, maxOps: opts.MaxTxnOps, writer: hex.EncodeToString(w[:]),
+		inboxTag: uint64(w[0])<<16 | uint64(w[1])<<8 | uint64(w[2])}
 	if s.p == "" {
 		s.p = DefaultPrefix
 	}
@@ -325,8 +334,16 @@ func (c *change) unchanged(k string, kv *mvccpb.KeyValue) {
 // first: read again and retry). A fence in ctx joins the compares; a
 // broken fence is ErrFenced.
 func (s *Store) commit(ctx context.Context, c *change) (applied bool, err error) {
+	applied, _, err = s.commitAt(ctx, c)
+	return applied, err
+}
+
+// commitAt is commit that also says the revision c was applied at (each
+// key it put was modified at it), 0 when not known (a commit whose
+// outcome was settled afterwards).
+func (s *Store) commitAt(ctx context.Context, c *change) (applied bool, rev int64, err error) {
 	if len(c.ops) == 0 && len(c.cmps) == 0 {
-		return true, nil
+		return true, 0, nil
 	}
 	cmps := c.cmps
 	f, fenced := fenceOf(ctx)
@@ -335,14 +352,14 @@ func (s *Store) commit(ctx context.Context, c *change) (applied bool, err error)
 	}
 	// One operation and one condition are the marker's (marker.go).
 	if len(c.ops)+1 > s.maxOps || len(cmps)+1 > s.maxOps {
-		return false, fmt.Errorf("%w: %d operations and %d conditions, more than the cluster's %d (max_txn_ops)", ErrTooLarge, len(c.ops), len(cmps), s.maxOps)
+		return false, 0, fmt.Errorf("%w: %d operations and %d conditions, more than the cluster's %d (max_txn_ops)", ErrTooLarge, len(c.ops), len(cmps), s.maxOps)
 	}
 	if c.bytes > maxRequestBytes {
-		return false, fmt.Errorf("%w: %d KiB, more than etcd takes in one request", ErrTooLarge, c.bytes>>10)
+		return false, 0, fmt.Errorf("%w: %d KiB, more than etcd takes in one request", ErrTooLarge, c.bytes>>10)
 	}
 	lease, err := s.markerLease(ctx)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	marker := s.newMarker()
 	cmps = append(cmps[:len(cmps):len(cmps)], clientv3.Compare(clientv3.CreateRevision(marker), "=", 0))
@@ -354,18 +371,22 @@ func (s *Store) commit(ctx context.Context, c *change) (applied bool, err error)
 	switch {
 	case err != nil && leaseGone(err):
 		s.forgetLease(lease)
-		return false, nil // refused as a whole: again, with a new lease
+		return false, 0, nil // refused as a whole: again, with a new lease
 	case err != nil:
-		return s.settle(ctx, marker, lease)
+		applied, err := s.settle(ctx, marker, lease)
+		return applied, 0, err
 	}
 	if !resp.Succeeded && fenced {
 		if ok, err := s.fenceHolds(ctx, f); err != nil {
-			return false, err
+			return false, 0, err
 		} else if !ok {
-			return false, ErrFenced
+			return false, 0, ErrFenced
 		}
 	}
-	return resp.Succeeded, nil
+	if !resp.Succeeded {
+		return false, 0, nil
+	}
+	return true, resp.Header.Revision, nil
 }
 
 func (s *Store) fenceHolds(ctx context.Context, f Fence) (bool, error) {

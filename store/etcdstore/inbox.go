@@ -25,7 +25,28 @@ import (
 //
 // seq orders items received at the same time (Store.order): not a
 // counter, which every webhook of every replica would fight over on the
-// ack path, so that a receive is one transaction.
+// ack path, so that a receive is one transaction. Its low 24 bits name
+// the replica that received the item (inboxTag): each replica takes the
+// items it received, and another one's only once they have waited
+// inboxStealAfter (their receiver died, or is behind), so that the
+// replicas' takers do not all lease from one front and lose to each
+// other (the HA bench found most leases committed one by one after a
+// lost chunk).
+
+// inboxStealAfter is how long an item waits for the replica that received
+// it before any replica takes it.
+const inboxStealAfter = 5 * time.Second
+
+// inboxSeq is the seq of an item this process receives now.
+func (s *Store) inboxSeq() uint64 { return s.order()<<24 | s.inboxTag }
+
+// inboxTakes says whether this process takes rec, whose next index entry
+// is k (the prefix cut), at now: its own, one taken before (its lease ran
+// out: its taker died or gave up), or one that waited long enough for
+// the replica that received it.
+func (s *Store) inboxTakes(k string, rec record.Inbox, now time.Time) bool {
+	return rec.Seq&0xffffff == s.inboxTag || rec.Attempts > 0 || k[:16] <= at(now.Add(-inboxStealAfter))
+}
 
 func (s *Store) inboxItemKey(key string) string { return s.p + "inbox/item/" + key }
 func (s *Store) inboxNext() string              { return s.p + "inbox/next/" }
@@ -73,7 +94,7 @@ func (s *Store) Receive(ctx context.Context, item flows.InboxItem) (bool, error)
 	first := false
 	err := s.retry(ctx, fmt.Sprintf("receive %q", item.Key), func(ctx context.Context) (bool, error) {
 		k := s.inboxItemKey(item.Key)
-		rec := record.NewInbox(item, s.order())
+		rec := record.NewInbox(item, s.inboxSeq())
 		c := &change{}
 		c.unchanged(k, nil)
 		if err := s.putInbox(c, rec); err != nil {
@@ -82,6 +103,9 @@ func (s *Store) Receive(ctx context.Context, item flows.InboxItem) (bool, error)
 		c.put(s.inboxNextKey(rec), "")
 		c.put(s.inboxRecvKey(rec), "")
 		ok, err := s.commit(ctx, c)
+		if ok {
+			s.inboxFront.wrote(s.inboxNextKey(rec))
+		}
 		if err != nil || ok {
 			first = ok
 			return ok, err
@@ -98,8 +122,10 @@ func (s *Store) Receive(ctx context.Context, item flows.InboxItem) (bool, error)
 }
 
 // TakeInbox implements flows.Inbox. It reads the next index from its
-// front up to now, a chunk at a time, and leases each chunk's items in one
-// transaction on condition that none changed since read; when a concurrent
+// front (front.go) up to now, a chunk at a time, and leases the chunk's
+// items it takes (inboxTakes: its own, or past their time for another
+// replica) in one transaction on condition that none changed since read;
+// when a concurrent
 // taker (another worker, another replica) leased one first, it leases the
 // chunk's items one by one, each on condition that it is unchanged, and
 // goes on with the next chunk.
@@ -107,18 +133,22 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 	var out []flows.InboxItem
 	taken := map[string]bool{}
 	prefix := s.inboxNext()
-	from, end := prefix, prefix+at(now.Add(time.Nanosecond))
+	end := prefix + at(now.Add(time.Nanosecond))
 	chunk := max(1, (s.maxOps-1)/3)
 	err := s.retry(ctx, "take inbox", func(ctx context.Context) (bool, error) {
+		read := s.inboxFront.start(prefix, now)
+		from, first, looked := read.from, "", false
 		for limit <= 0 || len(out) < limit {
-			n := chunk
-			if limit > 0 {
-				n = min(n, limit-len(out))
-			}
-			resp, err := s.cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(int64(n)), clientv3.WithKeysOnly())
+			// A whole chunk, even when fewer are wanted: the front may
+			// hold items another replica is to take first.
+			resp, err := s.cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(int64(chunk)), clientv3.WithKeysOnly())
 			if err != nil {
 				return false, err
 			}
+			if !looked && len(resp.Kvs) > 0 {
+				first = string(resp.Kvs[0].Key)
+			}
+			looked = true
 			var idxKeys, itemKeys []string
 			for _, kv := range resp.Kvs {
 				k := string(kv.Key)
@@ -141,6 +171,12 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 				if err != nil {
 					return false, err
 				}
+				if limit > 0 && len(out)+len(leased) >= limit {
+					break
+				}
+				if !s.inboxTakes(idxKeys[i][len(prefix):], rec, now) {
+					continue
+				}
 				one := &change{}
 				one.unchanged(itemKeys[i], kv)
 				one.del(idxKeys[i])
@@ -155,9 +191,16 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 				alone = append(alone, one)
 				leased = append(leased, rec)
 			}
-			ok, err := s.commit(ctx, c)
-			if err != nil {
-				return false, err
+			ok, rev := true, int64(0)
+			if len(leased) > 0 {
+				ok, rev, err = s.commitAt(ctx, c)
+				if err != nil {
+					return false, err
+				}
+			}
+			revs := make([]int64, len(leased))
+			for i := range revs {
+				revs[i] = rev
 			}
 			if !ok {
 				// Another taker (another replica, whose workers read the
@@ -166,18 +209,22 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 				// again, which every replica's takers would fight over
 				// for as long as the inbox is behind.
 				var got []record.Inbox
+				revs = revs[:0]
 				for i, one := range alone {
-					ok, err := s.commit(ctx, one)
+					ok, rev, err := s.commitAt(ctx, one)
 					if err != nil {
 						return false, err
 					}
 					if ok {
 						got = append(got, leased[i])
+						revs = append(revs, rev)
 					}
 				}
 				leased = got
 			}
-			for _, rec := range leased {
+			for i, rec := range leased {
+				s.leased.add(rec, revs[i])
+				s.inboxFront.wrote(s.inboxNextKey(rec))
 				taken[rec.Key] = true
 				out = append(out, rec.Item())
 			}
@@ -185,6 +232,9 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 				break
 			}
 			from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		}
+		if looked {
+			s.inboxFront.found(read, first)
 		}
 		return true, nil
 	})
@@ -208,22 +258,30 @@ func (s *Store) FinishInbox(ctx context.Context, key string, finished time.Time,
 	err := s.retry(ctx, fmt.Sprintf("finish inbox item %q", key), func(ctx context.Context) (bool, error) {
 		out = nil
 		k := s.inboxItemKey(key)
-		kvs, err := s.getAll(ctx, 0, k)
-		if err != nil {
-			return false, err
-		}
-		if kvs[0] == nil {
-			return false, refusal{flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key)}
-		}
-		rec, err := decodeInbox(kvs[0])
-		if err != nil {
-			return false, err
+		var kv *mvccpb.KeyValue
+		var rec record.Inbox
+		if l, ok := s.leased.take(key); ok {
+			// As this process leased it: unchanged since, or the
+			// transaction fails and the next attempt reads it.
+			kv, rec = &mvccpb.KeyValue{Key: []byte(k), ModRevision: l.rev}, l.rec
+		} else {
+			kvs, err := s.getAll(ctx, 0, k)
+			if err != nil {
+				return false, err
+			}
+			if kvs[0] == nil {
+				return false, refusal{flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key)}
+			}
+			if rec, err = decodeInbox(kvs[0]); err != nil {
+				return false, err
+			}
+			kv = kvs[0]
 		}
 		if !rec.FinishedAt.IsZero() {
 			return true, nil
 		}
 		c := &change{}
-		c.unchanged(k, kvs[0])
+		c.unchanged(k, kv)
 		c.del(s.inboxNextKey(rec))
 		c.del(s.inboxRecvKey(rec))
 		rec.FinishedAt, rec.Payload = finished, nil
@@ -249,6 +307,7 @@ func (s *Store) FinishInbox(ctx context.Context, key string, finished time.Time,
 
 // RetryInbox implements flows.Inbox.
 func (s *Store) RetryInbox(ctx context.Context, key string, next time.Time) error {
+	s.leased.take(key) // read afresh: rare, and RetryInbox's refusals need the record as stored
 	return s.retry(ctx, fmt.Sprintf("retry inbox item %q", key), func(ctx context.Context) (bool, error) {
 		k := s.inboxItemKey(key)
 		kvs, err := s.getAll(ctx, 0, k)
@@ -273,7 +332,11 @@ func (s *Store) RetryInbox(ctx context.Context, key string, next time.Time) erro
 		if err := s.putInbox(c, rec); err != nil {
 			return false, err
 		}
-		return s.commit(ctx, c)
+		ok, err := s.commit(ctx, c)
+		if ok {
+			s.inboxFront.wrote(s.inboxNextKey(rec))
+		}
+		return ok, err
 	})
 }
 
