@@ -42,6 +42,7 @@ func (d *Dispatcher) Expand(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	x := expansion{d: d, ctx: ctx, platforms: d.deps.Platforms(), batch: map[flows.RequestID][]unsentCard{}}
+	x.known = d.readRequests(ctx, recs)
 	last, n := cursor, 0
 	var expandErr error
 	for _, rec := range recs {
@@ -165,6 +166,40 @@ type expansion struct {
 	// rec is the deliveries of the record being expanded, moved to out by
 	// commit once the record expanded without error.
 	rec []flows.Delivery
+	// known are the records' requests read together (readRequests), nil
+	// for one not stored; one missing from it is read alone.
+	known map[flows.RequestID]*flows.Request
+}
+
+// readRequests reads the requests of recs together when the store can
+// (flows.ManyGetter: on etcd a read each was a round trip per audit
+// record), and nothing when it cannot: each is then read alone.
+func (d *Dispatcher) readRequests(ctx context.Context, recs []flows.AuditRecord) map[flows.RequestID]*flows.Request {
+	mg, ok := d.deps.Store.(flows.ManyGetter)
+	if !ok {
+		return nil
+	}
+	var ids []flows.RequestID
+	seen := map[flows.RequestID]bool{}
+	for _, rec := range recs {
+		if id := rec.Event.RequestID; id != "" && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) < 2 {
+		return nil
+	}
+	rs, err := mg.GetMany(ctx, ids)
+	if err != nil {
+		d.log.WarnContext(ctx, "outbox: could not read the audit records' requests together; reading them one at a time", "requests", len(ids), "err", err)
+		return nil
+	}
+	known := make(map[flows.RequestID]*flows.Request, len(ids))
+	for i, id := range ids {
+		known[id] = rs[i]
+	}
+	return known
 }
 
 func (x *expansion) commit() {
@@ -177,7 +212,9 @@ func (x *expansion) record(rec flows.AuditRecord) error {
 	x.rec = x.rec[:0]
 	ev := rec.Event
 	var r *flows.Request
-	if ev.RequestID != "" {
+	if got, ok := x.known[ev.RequestID]; ok {
+		r = got // nil: not stored, as ENOTFOUND below
+	} else if ev.RequestID != "" {
 		got, err := x.d.deps.Store.Get(x.ctx, ev.RequestID)
 		switch {
 		case err == nil:

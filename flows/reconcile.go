@@ -66,6 +66,7 @@ func (s *Service) reconcile(ctx context.Context, integration string, kind Kind, 
 			return rep
 		}
 	}
+	known := s.readHeld(ctx, held)
 	present := map[string]bool{}
 	for _, m := range held {
 		present[m.Principal] = true
@@ -79,7 +80,11 @@ func (s *Service) reconcile(ctx context.Context, integration string, kind Kind, 
 			s.reconcilePerson(ctx, integration, kind, m, listedAt, &rep)
 			continue
 		}
-		r, err := s.store.Get(ctx, m.RequestID)
+		r, read := known[m.RequestID]
+		var err error
+		if !read {
+			r, err = s.store.Get(ctx, m.RequestID)
+		}
 		if err != nil && ErrorCode(err) != ENOTFOUND {
 			rep.Errors = append(rep.Errors, ErrorMessage(err))
 			continue
@@ -107,6 +112,37 @@ func (s *Service) reconcile(ctx context.Context, integration string, kind Kind, 
 		}
 	}
 	return rep
+}
+
+// readHeld reads the requests that what jitbot holds names, together when
+// the store can (on etcd, a read each took a round trip: thousands at
+// every change of leader): nil for one not stored. It returns nothing
+// when it cannot, and each is then read alone, whose failure reconcile
+// tells from absence.
+func (s *Service) readHeld(ctx context.Context, held []ManagedGrant) map[RequestID]*Request {
+	mg, ok := s.store.(ManyGetter)
+	if !ok {
+		return nil
+	}
+	var ids []RequestID
+	for _, m := range held {
+		if m.RequestID != "" && !m.Foreign {
+			ids = append(ids, m.RequestID)
+		}
+	}
+	if len(ids) < 2 {
+		return nil
+	}
+	rs, err := mg.GetMany(ctx, ids)
+	if err != nil {
+		s.log.WarnContext(ctx, "reconcile: could not read the requests together; reading them one at a time", "requests", len(ids), "err", err)
+		return nil
+	}
+	known := make(map[RequestID]*Request, len(ids))
+	for i, id := range ids {
+		known[id] = rs[i]
+	}
+	return known
 }
 
 func (s *Service) deleteOrphan(ctx context.Context, integration string, kind Kind, m ManagedGrant, r *Request, rep *ReconcileReport) {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jitbot/jitbot/bot"
@@ -27,17 +28,22 @@ func outboxCounters(outbox flows.Outbox, clock flows.Clock, log *slog.Logger) []
 }
 
 // queueCounters are a durable queue's depth and oldest age, read from the
-// store at each scrape.
+// store at each scrape: one read for both when their collections overlap
+// (a scrape collects them at once), as a store counts the queue to read
+// either.
 func queueCounters(name, depthHelp, ageHelp string, depth func(context.Context) (int, time.Time, error), clock flows.Clock, log *slog.Logger) []counter {
+	shared := &sharedRead{}
 	read := func() (int, time.Time, bool) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		n, oldest, err := depth(ctx)
-		if err != nil {
-			log.Warn("metrics: could not read a queue's depth", "queue", name, "err", err)
-			return 0, time.Time{}, false
-		}
-		return n, oldest, true
+		return shared.do(func() (int, time.Time, bool) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			n, oldest, err := depth(ctx)
+			if err != nil {
+				log.Warn("metrics: could not read a queue's depth", "queue", name, "err", err)
+				return 0, time.Time{}, false
+			}
+			return n, oldest, true
+		})
 	}
 	return []counter{
 		{name: "jitbot_" + name + "_depth", help: depthHelp, gauge: true,
@@ -77,4 +83,36 @@ func deliveryCounters(stats func() []bot.DeliveryCount) []counter {
 			}
 			return out
 		}}}
+}
+
+// sharedRead runs a queue's read once for the callers that ask while it is
+// under way; a caller after it ends reads afresh.
+type sharedRead struct {
+	mu   sync.Mutex
+	call *queueRead
+}
+
+type queueRead struct {
+	done   chan struct{}
+	n      int
+	oldest time.Time
+	ok     bool
+}
+
+func (s *sharedRead) do(read func() (int, time.Time, bool)) (int, time.Time, bool) {
+	s.mu.Lock()
+	if c := s.call; c != nil {
+		s.mu.Unlock()
+		<-c.done
+		return c.n, c.oldest, c.ok
+	}
+	c := &queueRead{done: make(chan struct{})}
+	s.call = c
+	s.mu.Unlock()
+	c.n, c.oldest, c.ok = read()
+	s.mu.Lock()
+	s.call = nil
+	s.mu.Unlock()
+	close(c.done)
+	return c.n, c.oldest, c.ok
 }

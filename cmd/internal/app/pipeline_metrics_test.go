@@ -2,6 +2,7 @@ package app
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jitbot/jitbot/bot"
@@ -95,4 +96,34 @@ func TestDeliveryCounters(t *testing.T) {
 	if got["slack|card|sent"] != 3 || got["teams|credentials|permanent"] != 1 || len(got) != 2 {
 		t.Errorf("values %v", got)
 	}
+}
+
+// A queue's two gauges share the store's read when a scrape collects them
+// at once (the count is what costs), and read afresh after it.
+func TestQueueGaugesShareAReadUnderWay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var shared sharedRead
+		reads := 0
+		release := make(chan struct{})
+		read := func() (int, time.Time, bool) {
+			reads++
+			<-release
+			return reads, flowstest.T0, true
+		}
+		results := make(chan int, 2)
+		for range 2 {
+			go func() {
+				n, _, _ := shared.do(read)
+				results <- n
+			}()
+			synctest.Wait() // the first is reading; the second waits on it
+		}
+		close(release)
+		if a, b := <-results, <-results; a != 1 || b != 1 || reads != 1 {
+			t.Fatalf("two gauges collected at once: %d and %d after %d reads, want one read", a, b, reads)
+		}
+		if n, _, ok := shared.do(read); !ok || n != 2 || reads != 2 {
+			t.Fatalf("a later scrape: %d after %d reads, want a fresh read", n, reads)
+		}
+	})
 }
