@@ -585,13 +585,20 @@ const (
 // and its clicks came minutes late).
 func (h *haRun) feedClicks(ctx context.Context) {
 	prefix := h.st.Prefix() + "idx/state/" + string(flows.StatePending) + "\x00"
+	seen := "" // the last index key read: those up to it are queued or not the generator's
 	for ctx.Err() == nil {
-		// From the oldest that an approver may still click: created less
-		// than the flow's pending_ttl (2 minutes) ago, less a margin.
-		from := prefix + fmt.Sprintf("%016x", uint64(time.Now().Add(-2*time.Minute+clickMargin).UnixNano()))
+		// From the oldest that an approver may still click (created less
+		// than the flow's pending_ttl, 2 minutes, ago, less a margin) not
+		// read before: requests clicked and still pending (jitbot behind)
+		// would otherwise fill the window, and the approvers stop.
+		from := max(prefix+fmt.Sprintf("%016x", uint64(time.Now().Add(-2*time.Minute+clickMargin).UnixNano())), seen)
 		resp, err := h.st.Client().Get(ctx, from, clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)), clientv3.WithKeysOnly(), clientv3.WithLimit(clickWindow))
 		var fresh []flows.RequestID
+		next := seen
 		if err == nil {
+			if n := len(resp.Kvs); n > 0 {
+				next = string(resp.Kvs[n-1].Key) + "\x00"
+			}
 			h.mu.Lock()
 			for _, kv := range resp.Kvs {
 				if k := string(kv.Key); len(k) > len(prefix)+16 {
@@ -602,17 +609,18 @@ func (h *haRun) feedClicks(ctx context.Context) {
 			}
 			h.mu.Unlock()
 		}
-		if len(fresh) > 0 {
-			if rs, err := h.st.GetMany(ctx, fresh); err == nil {
-				h.mu.Lock()
-				for _, r := range rs {
-					if r != nil && r.State == flows.StatePending && strings.HasPrefix(r.Reason, haMarker) && !h.queued[r.ID] {
-						h.queued[r.ID] = true
-						h.queue = append(h.queue, r)
-					}
+		if len(fresh) == 0 {
+			seen = next
+		} else if rs, err := h.st.GetMany(ctx, fresh); err == nil {
+			seen = next
+			h.mu.Lock()
+			for _, r := range rs {
+				if r != nil && r.State == flows.StatePending && strings.HasPrefix(r.Reason, haMarker) && !h.queued[r.ID] {
+					h.queued[r.ID] = true
+					h.queue = append(h.queue, r)
 				}
-				h.mu.Unlock()
 			}
+			h.mu.Unlock()
 		}
 		sleepCtx(ctx, 500*time.Millisecond)
 	}
