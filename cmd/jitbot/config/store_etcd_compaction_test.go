@@ -11,7 +11,7 @@ func TestStoreOnEtcdCompaction(t *testing.T) {
 	for _, tt := range []struct {
 		value string
 		want  time.Duration
-	}{{"", time.Hour}, {"compaction: 15m", 15 * time.Minute}, {"compaction: \"off\"", 0}, {"compaction: off", 0}} {
+	}{{"", time.Minute}, {"compaction: 15m", 15 * time.Minute}, {"compaction: \"off\"", 0}, {"compaction: off", 0}} {
 		cfg, err := Parse("jitbot.yaml", withStore(t, `store: {etcd: {endpoints: ["http://127.0.0.1:2379"], `+tt.value+`}}`), goodEnv)
 		if err != nil {
 			t.Fatalf("%q: %v", tt.value, err)
