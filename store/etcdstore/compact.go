@@ -43,10 +43,6 @@ type revisionAt struct {
 	Rev int64     `json:"rev"`
 }
 
-// maxCompactionNotes bounds the notes kept: Steps come about a tenth of
-// the retention apart, so a dozen cover it.
-const maxCompactionNotes = 16
-
 // NewCompactor compacts s's cluster, keeping retention's worth of
 // revisions.
 func (s *Store) NewCompactor(retention time.Duration) *Compactor {
@@ -81,7 +77,12 @@ func (c *Compactor) Step(ctx context.Context, now time.Time) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	notes = append(notes, revisionAt{now, rev})
+	// A note a tenth of the retention after the last one at least: about
+	// ten cover the retention, however often Step runs.
+	changed := len(notes) == 0 || !now.Before(notes[len(notes)-1].At.Add(c.retention/10))
+	if changed {
+		notes = append(notes, revisionAt{now, rev})
+	}
 	target := int64(0)
 	i := 0
 	for i < len(notes) && !notes[i].At.After(now.Add(-c.retention)) {
@@ -90,23 +91,25 @@ func (c *Compactor) Step(ctx context.Context, now time.Time) (int64, error) {
 	}
 	// The note compacted to stays: it is the floor until a newer one ages
 	// past the retention.
-	if i > 0 {
-		notes = notes[i-1:]
+	if i > 1 {
+		notes, changed = notes[i-1:], true
 	}
-	if len(notes) > maxCompactionNotes {
-		notes = notes[len(notes)-maxCompactionNotes:]
+	if changed {
+		raw, err := json.Marshal(notes)
+		if err != nil {
+			return 0, fmt.Errorf("encode the compaction notes: %w", err)
+		}
+		err = c.s.retry(ctx, "note the revision for compaction", func(ctx context.Context) (bool, error) {
+			ch := &change{}
+			ch.put(c.s.compactionKey(), string(raw))
+			return c.s.commit(ctx, ch)
+		})
+		if err != nil {
+			return 0, err
+		}
 	}
-	raw, err := json.Marshal(notes)
-	if err != nil {
-		return 0, fmt.Errorf("encode the compaction notes: %w", err)
-	}
-	err = c.s.retry(ctx, "note the revision for compaction", func(ctx context.Context) (bool, error) {
-		ch := &change{}
-		ch.put(c.s.compactionKey(), string(raw))
-		return c.s.commit(ctx, ch)
-	})
-	if err != nil || target == 0 {
-		return 0, err
+	if target == 0 {
+		return 0, nil
 	}
 	done, err := c.s.CompactTo(ctx, target)
 	if err != nil || !done {

@@ -2,6 +2,7 @@ package etcdstore_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,5 +136,39 @@ func TestCompactionOutlivesAChangeOfLeader(t *testing.T) {
 	got, err := s.Get(ctx, "c1")
 	if err != nil || got.Attempts != 1 {
 		t.Fatalf("the request after compaction: %+v %v", got, err)
+	}
+}
+
+// A long retention, stepped every 10 minutes (the schedule's longest
+// period): the notes stay about ten, thinned by time, and the oldest still
+// ages past the retention, so compaction comes.
+func TestCompactionWithALongRetention(t *testing.T) {
+	cli, open := opener(t)
+	s := open(t)
+	ctx := t.Context()
+	c := s.NewCompactor(24 * time.Hour)
+	t0 := flowstest.T0
+	compacted := time.Duration(0)
+	for step := time.Duration(0); step <= 26*time.Hour && compacted == 0; step += 10 * time.Minute {
+		if err := s.AppendEvents(ctx, flows.Event{Type: flows.EventOrphanDeleted, Actor: flows.SystemActor, At: t0.Add(step)}); err != nil {
+			t.Fatal(err)
+		}
+		rev, err := c.Step(ctx, t0.Add(step))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rev > 0 {
+			compacted = step
+		}
+	}
+	if compacted < 24*time.Hour || compacted > 24*time.Hour+3*time.Hour {
+		t.Fatalf("first compaction %v after the first step, want a retention (24h) on, within a tenth of it", compacted)
+	}
+	resp, err := cli.Get(ctx, s.Prefix()+"compaction")
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("the notes: %v %v", resp, err)
+	}
+	if n := strings.Count(string(resp.Kvs[0].Value), `"rev"`); n > 12 {
+		t.Fatalf("%d notes kept for a 24h retention stepped every 10 minutes, want about ten", n)
 	}
 }

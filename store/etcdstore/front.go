@@ -9,8 +9,8 @@ import (
 // so that reading its front does not walk past the entries deleted since
 // the last compaction: etcd keeps a deleted key in its index until then,
 // and a range from the index's start visits every one (a queue's index
-// deletes an entry at every step; the HA bench's members spent most of
-// their CPU on it). A read starts at the floor, below which no entry was
+// deletes an entry at every step; the HA bench's members spent a quarter
+// of their CPU on such walks). A read starts at the floor, below which no entry was
 // live at the last read, less a margin for entries stamped by one clock
 // and committed a little later or by another replica's clock; entries
 // written below it since (a long-delayed commit) are found by the read

@@ -125,10 +125,9 @@ func (s *Store) Receive(ctx context.Context, item flows.InboxItem) (bool, error)
 // front (front.go) up to now, a chunk at a time, and leases the chunk's
 // items it takes (inboxTakes: its own, or past their time for another
 // replica) in one transaction on condition that none changed since read;
-// when a concurrent
-// taker (another worker, another replica) leased one first, it leases the
-// chunk's items one by one, each on condition that it is unchanged, and
-// goes on with the next chunk.
+// when a concurrent taker (another worker, another replica) leased one
+// first, it leases the chunk's items one by one, each on condition that it
+// is unchanged, and goes on with the next chunk.
 func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]flows.InboxItem, error) {
 	var out []flows.InboxItem
 	taken := map[string]bool{}
