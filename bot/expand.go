@@ -175,10 +175,6 @@ type expansion struct {
 // (flows.ManyGetter: on etcd a read each was a round trip per audit
 // record), and nothing when it cannot: each is then read alone.
 func (d *Dispatcher) readRequests(ctx context.Context, recs []flows.AuditRecord) map[flows.RequestID]*flows.Request {
-	mg, ok := d.deps.Store.(flows.ManyGetter)
-	if !ok {
-		return nil
-	}
 	var ids []flows.RequestID
 	seen := map[flows.RequestID]bool{}
 	for _, rec := range recs {
@@ -187,17 +183,9 @@ func (d *Dispatcher) readRequests(ctx context.Context, recs []flows.AuditRecord)
 			ids = append(ids, id)
 		}
 	}
-	if len(ids) < 2 {
-		return nil
-	}
-	rs, err := mg.GetMany(ctx, ids)
+	known, err := flows.GetManyByID(ctx, d.deps.Store, ids)
 	if err != nil {
 		d.log.WarnContext(ctx, "outbox: could not read the audit records' requests together; reading them one at a time", "requests", len(ids), "err", err)
-		return nil
-	}
-	known := make(map[flows.RequestID]*flows.Request, len(ids))
-	for i, id := range ids {
-		known[id] = rs[i]
 	}
 	return known
 }

@@ -120,27 +120,15 @@ func (s *Service) reconcile(ctx context.Context, integration string, kind Kind, 
 // when it cannot, and each is then read alone, whose failure reconcile
 // tells from absence.
 func (s *Service) readHeld(ctx context.Context, held []ManagedGrant) map[RequestID]*Request {
-	mg, ok := s.store.(ManyGetter)
-	if !ok {
-		return nil
-	}
 	var ids []RequestID
 	for _, m := range held {
 		if m.RequestID != "" && !m.Foreign {
 			ids = append(ids, m.RequestID)
 		}
 	}
-	if len(ids) < 2 {
-		return nil
-	}
-	rs, err := mg.GetMany(ctx, ids)
+	known, err := GetManyByID(ctx, s.store, ids)
 	if err != nil {
 		s.log.WarnContext(ctx, "reconcile: could not read the requests together; reading them one at a time", "requests", len(ids), "err", err)
-		return nil
-	}
-	known := make(map[RequestID]*Request, len(ids))
-	for i, id := range ids {
-		known[id] = rs[i]
 	}
 	return known
 }

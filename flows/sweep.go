@@ -389,6 +389,25 @@ type ManyGetter interface {
 	GetMany(ctx context.Context, ids []RequestID) ([]*Request, error)
 }
 
+// GetManyByID reads the requests ids names with one GetMany when st has
+// it (a ManyGetter), by id, nil for one not stored; nothing (nil, nil)
+// when st cannot, and the caller reads each alone.
+func GetManyByID(ctx context.Context, st any, ids []RequestID) (map[RequestID]*Request, error) {
+	mg, ok := st.(ManyGetter)
+	if !ok || len(ids) < 2 {
+		return nil, nil
+	}
+	rs, err := mg.GetMany(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[RequestID]*Request, len(ids))
+	for i, id := range ids {
+		byID[id] = rs[i]
+	}
+	return byID, nil
+}
+
 // dueReaders bounds the reads of due requests a sweep has under way at
 // once.
 const dueReaders = 16

@@ -19,13 +19,8 @@ import (
 // process committed there (stamped long before it committed) is taken by
 // the next read from the index's start, at most 30 seconds on.
 func TestTakeInboxReadsFromItsFront(t *testing.T) {
-	cli, open := opener(t)
-	a := open(t)
+	cli, a, b := twoProcesses(t)
 	ctx := t.Context()
-	b, err := etcdstore.New(ctx, cli, etcdstore.Options{Prefix: a.Prefix()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	receive := func(s *etcdstore.Store, key string, at time.Time) {
 		t.Helper()
 		if first, err := s.Receive(ctx, flows.InboxItem{Key: key, Platform: "slack", ReceivedAt: at}); err != nil || !first {

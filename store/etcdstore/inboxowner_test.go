@@ -15,13 +15,8 @@ import (
 // replica's are taken once they have waited 5 seconds (their receiver
 // died or is behind), and an item whose lease ran out by anyone.
 func TestEachReplicaTakesWhatItReceived(t *testing.T) {
-	cli, open := opener(t)
-	a := open(t)
+	_, a, b := twoProcesses(t)
 	ctx := t.Context()
-	b, err := etcdstore.New(ctx, cli, etcdstore.Options{Prefix: a.Prefix()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	receive := func(s *etcdstore.Store, key string) {
 		t.Helper()
 		if first, err := s.Receive(ctx, flows.InboxItem{Key: key, Platform: "slack", ReceivedAt: flowstest.T0}); err != nil || !first {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/flows/flowstest"
-	"github.com/jitbot/jitbot/store/etcdstore"
 )
 
 // A process finishes an item it leased without reading it first, on
@@ -16,13 +15,8 @@ import (
 // took it since (the lease ran out), the finish reads it and still
 // finishes it once, with its index entries gone.
 func TestFinishingALeasedItem(t *testing.T) {
-	cli, open := opener(t)
-	a := open(t)
+	cli, a, b := twoProcesses(t)
 	ctx := t.Context()
-	b, err := etcdstore.New(ctx, cli, etcdstore.Options{Prefix: a.Prefix()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, k := range []string{"x", "y"} {
 		if _, err := a.Receive(ctx, flows.InboxItem{Key: k, Platform: "slack", ReceivedAt: flowstest.T0}); err != nil {
 			t.Fatal(err)

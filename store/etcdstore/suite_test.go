@@ -34,6 +34,19 @@ func opener(t *testing.T) (*clientv3.Client, func(t *testing.T) *etcdstore.Store
 	}
 }
 
+// twoProcesses opens two stores on one prefix of one cluster, as two
+// replicas would.
+func twoProcesses(t *testing.T) (cli *clientv3.Client, a, b *etcdstore.Store) {
+	t.Helper()
+	cli, open := opener(t)
+	a = open(t)
+	b, err := etcdstore.New(t.Context(), cli, etcdstore.Options{Prefix: a.Prefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cli, a, b
+}
+
 func events(t *testing.T, s *etcdstore.Store) []flows.Event {
 	t.Helper()
 	var out []flows.Event
