@@ -75,9 +75,9 @@ type InboxConfig struct {
 	// 32 keep up with it, and their writes share larger commits.
 	Workers int
 	// Timeout bounds the processing of one item (30 s), and how long Close
-	// waits for the items in flight. An item's lease is Timeout plus a
-	// margin: a process that dies holding it leaves it to be taken again
-	// once the lease runs out.
+	// waits for the items in flight. An item's lease is shorter
+	// (InboxLease), renewed while it is processed: a process that dies
+	// holding it leaves it to be taken again within one lease.
 	Timeout time.Duration
 	// MaxAttempts is how many times an item is tried before it is given up
 	// (5).
@@ -129,6 +129,11 @@ type Inbox struct {
 	abort   context.CancelFunc // cancels the items in flight
 	loops   sync.WaitGroup
 
+	// held are the items being processed, by key, with the end of their
+	// lease as last taken or renewed.
+	leaseMu sync.Mutex
+	held    map[string]time.Time
+
 	fmu      sync.Mutex
 	inflight int
 	quiet    *sync.Cond // signalled when inflight drops to 0
@@ -145,7 +150,13 @@ type Inbox struct {
 const (
 	DefaultInboxWorkers   = 32
 	DefaultInboxRetention = 75 * time.Minute
-	leaseMargin           = 5 * time.Second
+	// InboxLease is how long a taken item is kept from other takers (other
+	// workers, other replicas) before it must be renewed; the items in
+	// flight are renewed every third of it (renewLeases). Short, because
+	// what a replica killed in the middle of an item held waits that long
+	// for another: a click that waited a 35 s lease, its handler's bound,
+	// was answered after its request timed out (the HA scenario).
+	InboxLease = 10 * time.Second
 )
 
 // NewInbox checks the configuration and builds an inbox whose workers have
@@ -167,8 +178,8 @@ func NewInbox(cfg InboxConfig) (*Inbox, error) {
 	cfg.Retention = cmp.Or(cfg.Retention, DefaultInboxRetention)
 	log := cmp.Or(cfg.Log, slog.New(slog.DiscardHandler)).With("component", "inbox")
 	in := &Inbox{
-		cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: log, lease: cfg.Timeout + leaseMargin,
-		handlers: map[string]InboxHandler{}, wake: make(chan struct{}, 1), jobs: make(chan flows.InboxItem),
+		cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: log, lease: InboxLease,
+		handlers: map[string]InboxHandler{}, held: map[string]time.Time{}, wake: make(chan struct{}, 1), jobs: make(chan flows.InboxItem),
 	}
 	in.stop, in.halt = context.WithCancel(context.Background())
 	in.base, in.abort = context.WithCancel(context.Background())
@@ -244,6 +255,7 @@ func (in *Inbox) Start() {
 			in.loops.Go(in.work)
 		}
 		in.loops.Go(in.dispatch)
+		in.loops.Go(in.renewLoop)
 	})
 }
 
@@ -372,6 +384,8 @@ func (in *Inbox) Pump(ctx context.Context) int {
 func (in *Inbox) process(it flows.InboxItem) {
 	ctx, cancel := context.WithTimeout(in.base, in.cfg.Timeout)
 	defer cancel()
+	in.hold(it)
+	defer in.unhold(it.Key)
 	log := in.log.With("key", it.Key, "platform", it.Platform, "attempt", it.Attempts)
 	if in.refused.take(it.Key) {
 		// Its sender was told nothing was recorded: it is not acted on.

@@ -202,6 +202,57 @@ func TestInboxPoolIsBounded(t *testing.T) {
 	})
 }
 
+// TestInboxRenewsTheLeasesOfItemsInFlight: an item whose handler runs
+// longer than a lease (but within Timeout) stays with its worker: its
+// lease is renewed every third of one, so another taker (another replica)
+// finds nothing, however long past the first lease; it is processed once.
+// The lease renewed only while in flight: the item left behind by a worker
+// that stopped renewing (a replica killed) is taken one lease later.
+func TestInboxRenewsTheLeasesOfItemsInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st, clock := flowstest.NewStore(), flowstest.NewClock(flowstest.T0)
+		in := newInbox(t, st, clock, 1)
+		h := newFakeHandler(nil)
+		h.block = make(chan struct{})
+		in.Handle("chat", h)
+		if _, err := in.Receive(t.Context(), "chat", "slow", nil); err != nil {
+			t.Fatal(err)
+		}
+		in.Start()
+		synctest.Wait() // the handler runs
+		if h.running.Load() != 1 {
+			t.Fatal("the item is not being handled")
+		}
+		for i := range 7 { // 23 s: twice a lease and more, within Timeout
+			clock.Advance(bot.InboxLease / 3)
+			time.Sleep(bot.InboxLease / 3) // the renewal's tick
+			synctest.Wait()
+			if items, err := st.TakeInbox(t.Context(), clock.Now(), bot.InboxLease, 0); err != nil || len(items) != 0 {
+				t.Fatalf("tick %d, %v after the take: another taker got %+v (%v), want nothing while the worker holds it", i, clock.Now().Sub(flowstest.T0), items, err)
+			}
+		}
+		close(h.block)
+		synctest.Wait()
+		if n := depth(t, st); n != 0 || h.count("slow") != 1 {
+			t.Fatalf("depth %d, handled %d times: want finished once", n, h.count("slow"))
+		}
+
+		// A lease nobody renews (its worker is gone) lapses after one.
+		if _, err := st.Receive(t.Context(), flows.InboxItem{Key: "orphan", Platform: "chat", ReceivedAt: clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if items, err := st.TakeInbox(t.Context(), clock.Now(), bot.InboxLease, 0); err != nil || len(items) != 1 {
+			t.Fatalf("the dead worker's take: %+v %v", items, err)
+		}
+		clock.Advance(bot.InboxLease)
+		time.Sleep(2 * time.Second) // the inbox's poll
+		synctest.Wait()
+		if n := depth(t, st); n != 0 || h.count("orphan") != 1 {
+			t.Fatalf("a lapsed lease: depth %d, handled %d times; want taken and finished after one lease", n, h.count("orphan"))
+		}
+	})
+}
+
 // TestInboxDrainsABacklog: more items than workers are waiting when the
 // workers start; each worker that finishes takes the next at once, without
 // waiting for a new item or the poll (an hour here).

@@ -65,6 +65,12 @@ type Inbox interface {
 	// RetryInbox makes a taken item available again at next: ENOTFOUND for
 	// an unknown key, ECONFLICT for a finished item.
 	RetryInbox(ctx context.Context, key string, next time.Time) error
+	// ExtendInbox moves the lease of each item of keys that is not
+	// finished to until (its NextAt, when that is later): a worker still
+	// acting on an item keeps it with a short lease renewed, so that the
+	// items of a worker that died wait one short lease, not the longest a
+	// handler may take. Unknown and finished keys are skipped.
+	ExtendInbox(ctx context.Context, until time.Time, keys ...string) error
 	// PurgeInbox removes items finished at or before t; it returns how many.
 	PurgeInbox(ctx context.Context, t time.Time) (int, error)
 	// InboxDepth counts the items not finished and the oldest one's

@@ -241,6 +241,36 @@ func (d *DB) RetryInbox(ctx context.Context, key string, next time.Time) error {
 	})
 }
 
+// ExtendInbox implements flows.Inbox, in one transaction.
+func (d *DB) ExtendInbox(ctx context.Context, until time.Time, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return d.change(ctx, fmt.Sprintf("extend %d inbox leases", len(keys)), func(tx *bolt.Tx) error {
+		idx := tx.Bucket(bucketInboxNext)
+		for _, key := range keys {
+			rec, found, err := getInbox(tx, key)
+			if err != nil {
+				return err
+			}
+			if !found || !rec.FinishedAt.IsZero() || !until.After(rec.NextAt) {
+				continue
+			}
+			if err := idx.Delete(inboxNextKey(rec)); err != nil {
+				return err
+			}
+			rec.NextAt = until
+			if err := idx.Put(inboxNextKey(rec), []byte(key)); err != nil {
+				return err
+			}
+			if err := putJSON(tx.Bucket(bucketInbox), []byte(key), rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // PurgeInbox implements flows.Inbox. It reads the tombstones' index from
 // its front up to t, so it costs what it removes.
 func (d *DB) PurgeInbox(ctx context.Context, t time.Time) (int, error) {

@@ -133,6 +133,18 @@ func (s *Store) RetryInbox(ctx context.Context, key string, next time.Time) erro
 	return ctx.Err()
 }
 
+// ExtendInbox implements flows.Inbox.
+func (s *Store) ExtendInbox(ctx context.Context, until time.Time, keys ...string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		if it, ok := s.fx.inbox[k]; ok && it.finishedAt.IsZero() && until.After(it.item.NextAt) {
+			it.item.NextAt = until
+		}
+	}
+	return ctx.Err()
+}
+
 // PurgeInbox implements flows.Inbox.
 func (s *Store) PurgeInbox(ctx context.Context, t time.Time) (int, error) {
 	s.mu.Lock()

@@ -253,6 +253,38 @@ func InboxSuite(t *testing.T, open OpenBackend, reopen Reopen) {
 		code(t, "retry of an unknown key", b.RetryInbox(ctx, "nope", T0), flows.ENOTFOUND)
 	})
 
+	t.Run("extend keeps a taken item from other takers until then", func(t *testing.T) {
+		b := open(t)
+		for _, k := range []string{"a", "b", "c"} {
+			receive(t, b, item(k, T0))
+		}
+		take(t, b, T0, 0)
+		if _, err := b.FinishInbox(ctx, "c", T0.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		// a's lease moves on; b's is left to lapse; the finished c and an
+		// unknown key are skipped.
+		if err := b.ExtendInbox(ctx, T0.Add(3*lease), "a", "c", "nope"); err != nil {
+			t.Fatal(err)
+		}
+		// Never shortened.
+		if err := b.ExtendInbox(ctx, T0.Add(lease/2), "a"); err != nil {
+			t.Fatal(err)
+		}
+		wantKeys(t, "after the first lease", []string{"b"}, takeKeys(t, b, T0.Add(2*lease), 0))
+		if _, err := b.FinishInbox(ctx, "b", T0.Add(2*lease)); err != nil {
+			t.Fatal(err)
+		}
+		got := take(t, b, T0.Add(3*lease), 0)
+		if len(got) != 1 || got[0].Key != "a" || got[0].Attempts != 2 {
+			t.Fatalf("once the extended lease lapsed: %+v, want a on its second attempt", got)
+		}
+		if err := b.ExtendInbox(ctx, T0); err != nil {
+			t.Fatalf("extend nothing: %v", err)
+		}
+		depth(t, b, 1, T0)
+	})
+
 	t.Run("finish keeps a tombstone that still refuses the key", func(t *testing.T) {
 		b := open(t)
 		receive(t, b, item("a", T0))

@@ -304,6 +304,88 @@ func (s *Store) FinishInbox(ctx context.Context, key string, finished time.Time,
 	return out, nil
 }
 
+// ExtendInbox implements flows.Inbox: a transaction per chunk of keys,
+// each item on condition that it is unchanged since this process leased
+// it (leased.go) or read it.
+func (s *Store) ExtendInbox(ctx context.Context, until time.Time, keys ...string) error {
+	chunk := max(1, (s.maxOps-1)/3)
+	for len(keys) > 0 {
+		n := min(chunk, len(keys))
+		if err := s.extendChunk(ctx, until, keys[:n]); err != nil {
+			return err
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
+
+func (s *Store) extendChunk(ctx context.Context, until time.Time, keys []string) error {
+	return s.retry(ctx, fmt.Sprintf("extend %d inbox leases", len(keys)), func(ctx context.Context) (bool, error) {
+		kvs := make([]*mvccpb.KeyValue, len(keys))
+		recs := make([]record.Inbox, len(keys))
+		var unread []int
+		for i, key := range keys {
+			if l, ok := s.leased.peek(key); ok {
+				kvs[i], recs[i] = &mvccpb.KeyValue{Key: []byte(s.inboxItemKey(key)), ModRevision: l.rev}, l.rec
+			} else {
+				unread = append(unread, i)
+			}
+		}
+		if len(unread) > 0 {
+			itemKeys := make([]string, len(unread))
+			for j, i := range unread {
+				itemKeys[j] = s.inboxItemKey(keys[i])
+			}
+			got, err := s.getAll(ctx, 0, itemKeys...)
+			if err != nil {
+				return false, err
+			}
+			for j, i := range unread {
+				if got[j] == nil {
+					continue // unknown, or purged: skipped
+				}
+				if recs[i], err = decodeInbox(got[j]); err != nil {
+					return false, err
+				}
+				kvs[i] = got[j]
+			}
+		}
+		c := &change{}
+		var moved []record.Inbox
+		for i, kv := range kvs {
+			rec := recs[i]
+			if kv == nil || !rec.FinishedAt.IsZero() || !until.After(rec.NextAt) {
+				continue
+			}
+			c.unchanged(string(kv.Key), kv)
+			c.del(s.inboxNextKey(rec))
+			rec.NextAt = until
+			c.put(s.inboxNextKey(rec), "")
+			if err := s.putInbox(c, rec); err != nil {
+				return false, err
+			}
+			moved = append(moved, rec)
+		}
+		ok, rev, err := s.commitAt(ctx, c)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			// One of them changed (finished meanwhile, or taken by
+			// another replica after its lease lapsed): read them all.
+			for _, key := range keys {
+				s.leased.take(key)
+			}
+			return false, nil
+		}
+		for _, rec := range moved {
+			s.leased.add(rec, rev)
+			s.inboxFront.wrote(s.inboxNextKey(rec))
+		}
+		return true, nil
+	})
+}
+
 // RetryInbox implements flows.Inbox.
 func (s *Store) RetryInbox(ctx context.Context, key string, next time.Time) error {
 	s.leased.take(key) // read afresh: rare, and RetryInbox's refusals need the record as stored

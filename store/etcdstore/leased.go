@@ -47,3 +47,11 @@ func (l *leasedItems) take(key string) (leasedItem, bool) {
 	delete(l.m, key)
 	return it, ok
 }
+
+// peek returns what is remembered of key, and keeps it.
+func (l *leasedItems) peek(key string) (leasedItem, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	it, ok := l.m[key]
+	return it, ok
+}

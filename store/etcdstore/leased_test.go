@@ -54,3 +54,46 @@ func TestFinishingALeasedItem(t *testing.T) {
 		t.Fatalf("inbox depth: %d %v", n, err)
 	}
 }
+
+// A process extends the leases of items it leased without reading them,
+// and still extends one another replica took since (its compare fails, it
+// reads): the other replica's lease only grows, and each item is taken
+// again only once the extension lapses.
+func TestExtendingLeasedItems(t *testing.T) {
+	_, a, b := twoProcesses(t)
+	ctx := t.Context()
+	for _, k := range []string{"x", "y"} {
+		if _, err := a.Receive(ctx, flows.InboxItem{Key: k, Platform: "slack", ReceivedAt: flowstest.T0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const lease = 10 * time.Second
+	if items, err := a.TakeInbox(ctx, flowstest.T0, lease, 0); err != nil || len(items) != 2 {
+		t.Fatalf("a takes: %+v %v", items, err)
+	}
+	if err := a.ExtendInbox(ctx, flowstest.T0.Add(2*lease), "x"); err != nil {
+		t.Fatal(err)
+	}
+	// y's lease lapsed: b takes it; x's was extended: b leaves it.
+	if items, err := b.TakeInbox(ctx, flowstest.T0.Add(lease), lease, 0); err != nil || len(items) != 1 || items[0].Key != "y" {
+		t.Fatalf("b takes after a's first lease: %+v %v, want y alone", items, err)
+	}
+	// a, late, extends both: y as b leased it (read afresh), x as a did.
+	if err := a.ExtendInbox(ctx, flowstest.T0.Add(4*lease), "x", "y"); err != nil {
+		t.Fatalf("a extends x and y, which b leased since: %v", err)
+	}
+	if items, err := b.TakeInbox(ctx, flowstest.T0.Add(3*lease), lease, 0); err != nil || len(items) != 0 {
+		t.Fatalf("b takes within the extensions: %+v %v, want nothing", items, err)
+	}
+	items, err := b.TakeInbox(ctx, flowstest.T0.Add(4*lease), lease, 0)
+	if err != nil || len(items) != 2 {
+		t.Fatalf("b takes once the extensions lapsed: %+v %v, want x and y", items, err)
+	}
+	// a finishes x, which b holds now: once, as the store has it.
+	if _, err := a.FinishInbox(ctx, "x", flowstest.T0.Add(4*lease)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := a.InboxDepth(ctx); err != nil || n != 1 {
+		t.Fatalf("inbox depth: %d %v, want y alone", n, err)
+	}
+}
