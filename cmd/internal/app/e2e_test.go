@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -221,6 +222,7 @@ func metricsText(t *testing.T, h *rigtest.Harness) string {
 }
 
 func TestHealthReadinessMetricsAndAdmin(t *testing.T) {
+	started := time.Now()
 	h := rigtest.New(t, nil)
 	tk := make(ticker)
 	h.StartWith(app.Options{HealthSleep: tk.sleep, AtlasSleep: noSleep})
@@ -263,6 +265,19 @@ func TestHealthReadinessMetricsAndAdmin(t *testing.T) {
 			t.Fatalf("metrics lack %q:\n%s", missing, body)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// The sweep at start set when it began (the HA bench times a
+	// failover to it).
+	var sweepStart float64
+	for line := range strings.Lines(metricsText(t, h)) {
+		if v, ok := strings.CutPrefix(line, "jitbot_sweep_last_start_timestamp_seconds "); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				sweepStart = f
+			}
+		}
+	}
+	if s := time.Unix(0, int64(sweepStart*1e9)); s.Before(started.Add(-time.Second)) || s.After(time.Now()) {
+		t.Fatalf("jitbot_sweep_last_start_timestamp_seconds = %v (%v), want the start's sweep, after %v", sweepStart, s, started)
 	}
 	if code, _ := get(t, h.URL("/admin/grants"), "wrong-token"); code != http.StatusUnauthorized {
 		t.Fatalf("admin with a wrong token: %d", code)

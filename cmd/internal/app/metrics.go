@@ -26,6 +26,7 @@ type metrics struct {
 	overstay     *prometheus.HistogramVec
 	sweepLag     prometheus.Gauge
 	sweepTime    prometheus.Histogram
+	sweepStarted prometheus.Gauge
 	sweepErrors  prometheus.Counter
 	orphans      prometheus.Counter
 	missing      prometheus.Counter
@@ -62,7 +63,9 @@ func newMetrics(counts func(context.Context) (map[flows.State]int, error), extra
 			Name: "jitbot_expiry_overstay_seconds", Help: "How long after its deadline an expired grant was removed from Atlas, by kind of grant (negative: before).",
 			Buckets: []float64{-60, -10, -5, -1, 0, 1, 5, 10, 30, 60, 300},
 		}, []string{"kind"}),
-		sweepLag:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitbot_sweep_lag_seconds", Help: "The longest a due item waited past its time in the last sweep."}),
+		sweepLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitbot_sweep_lag_seconds", Help: "The longest a due item waited past its time in the last sweep."}),
+		sweepStarted: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitbot_sweep_last_start_timestamp_seconds",
+			Help: "When the last sweep of expiries started (Unix time): on the leader, a sweep stuck or not running; on a new leader, when its first sweep began."}),
 		sweepTime:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jitbot_sweep_duration_seconds", Help: "Sweep duration.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}),
 		sweepErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "jitbot_sweep_errors_total", Help: "Sweeps that failed."}),
 		orphans:     prometheus.NewCounter(prometheus.CounterOpts{Name: "jitbot_reconcile_orphans_deleted_total", Help: "Atlas users labelled managed-by=jitbot with no live grant, deleted by reconcile."}),
@@ -72,7 +75,7 @@ func newMetrics(counts func(context.Context) (map[flows.State]int, error), extra
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitbot_build_info", Help: "Always 1; its labels say which build runs (the release and its VCS revision).",
 		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision}})
 	info.Set(1)
-	m.reg.MustRegister(info, m.events, m.provisioning, m.revocation, m.overstay, m.sweepLag, m.sweepTime, m.sweepErrors, m.orphans, m.missing,
+	m.reg.MustRegister(info, m.events, m.provisioning, m.revocation, m.overstay, m.sweepLag, m.sweepTime, m.sweepStarted, m.sweepErrors, m.orphans, m.missing,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(&stateCollector{counts: counts, desc: prometheus.NewDesc("jitbot_requests", "Requests by state.", []string{"state"}, nil)})
 	for _, c := range extra {

@@ -81,6 +81,9 @@ func sweepFor(ctx context.Context, svc *flows.Service, clock flows.Clock, m *met
 	jctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	start := time.Now()
+	if work&flows.SweepEnds != 0 {
+		m.sweepStarted.Set(float64(start.UnixNano()) / 1e9)
+	}
 	rep, err := svc.SweepFor(jctx, clock.Now(), work)
 	if work&flows.SweepEnds != 0 {
 		// The sweep metrics are about expiry: how late and how long.
