@@ -145,9 +145,11 @@ func (s *Store) numberRound(ctx context.Context, until *int64) (out []flows.Deli
 			c.unchanged(batch[i], kv)
 			c.del(batch[i])
 		}
-		if ok, err := s.commit(ctx, c); err != nil || !ok {
+		ok, rev, err := s.commitAt(ctx, c)
+		if err != nil || !ok {
 			return out, false, false, err // numbered by another, or the outbox moved: read again
 		}
+		s.waiting.add(rev, p.out...)
 		out = append(out, p.out...)
 		keys = keys[n:]
 		round++

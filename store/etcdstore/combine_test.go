@@ -18,10 +18,16 @@ import (
 	"github.com/jitbot/jitbot/store/etcdstore/etcdtest"
 )
 
-// countingKV counts the conditional transactions sent (the writes).
+// countingKV counts the conditional transactions sent (the writes), and
+// the reads: gets, and transactions without a condition.
 type countingKV struct {
 	clientv3.KV
-	writes atomic.Int64
+	writes, reads atomic.Int64
+}
+
+func (k *countingKV) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	k.reads.Add(1)
+	return k.KV.Get(ctx, key, opts...)
 }
 
 func (k *countingKV) Txn(ctx context.Context) clientv3.Txn {
@@ -30,15 +36,24 @@ func (k *countingKV) Txn(ctx context.Context) clientv3.Txn {
 
 type countingTxn struct {
 	clientv3.Txn
-	kv *countingKV
+	kv          *countingKV
+	conditional bool
 }
 
 func (t *countingTxn) If(cs ...clientv3.Cmp) clientv3.Txn {
 	if len(cs) > 0 {
 		t.kv.writes.Add(1)
+		t.conditional = true
 	}
 	t.Txn = t.Txn.If(cs...)
 	return t
+}
+
+func (t *countingTxn) Commit() (*clientv3.TxnResponse, error) {
+	if !t.conditional {
+		t.kv.reads.Add(1)
+	}
+	return t.Txn.Commit()
 }
 func (t *countingTxn) Then(ops ...clientv3.Op) clientv3.Txn { t.Txn = t.Txn.Then(ops...); return t }
 

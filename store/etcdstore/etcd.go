@@ -104,6 +104,9 @@ type Store struct {
 	// leased are the inbox items this process leased, as committed, so
 	// that finishing one need not read it first (inbox.go).
 	leased leasedItems
+	// waiting remembers the deliveries read or written, to remove them
+	// without a read (waiting.go).
+	waiting waitingDeliveries
 	// writer names this process's pending audit records, pendingSeq
 	// orders them (audit.go).
 	writer     string

@@ -290,9 +290,10 @@ func (s *Store) enqueueAlone(ctx context.Context, cursor uint64, ds []flows.Deli
 			return ok, err
 		}
 		s.apply(c, p)
-		ok, err := s.commit(ctx, c)
+		ok, rev, err := s.commitAt(ctx, c)
 		if ok {
 			out = p.out
+			s.waiting.add(rev, p.out...)
 		}
 		return ok, err
 	})
@@ -435,7 +436,9 @@ func (s *Store) allPending(ctx context.Context) ([]flows.Delivery, error) {
 			if _, ok := byConv[rec.Conversation]; !ok {
 				order = append(order, rec.Conversation)
 			}
-			byConv[rec.Conversation] = append(byConv[rec.Conversation], rec.Delivery())
+			d := rec.Delivery()
+			s.waiting.add(kv.ModRevision, d)
+			byConv[rec.Conversation] = append(byConv[rec.Conversation], d)
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			break
@@ -481,7 +484,9 @@ func (s *Store) conversation(ctx context.Context, rev int64, conv string, limit 
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, rec.Delivery())
+			d := rec.Delivery()
+			s.waiting.add(kv.ModRevision, d)
+			out = append(out, d)
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			break
@@ -527,6 +532,27 @@ func (s *Store) removeDelivery(ctx context.Context, c *change, id uint64) (rec r
 // created joins its request's message refs, in one transaction.
 func (s *Store) Delivered(ctx context.Context, id uint64, ref *flows.MessageRef) error {
 	return s.retry(ctx, fmt.Sprintf("delivered %d", id), func(ctx context.Context) (bool, error) {
+		if w, ok := s.waiting.take(id); ok {
+			// As this process read or wrote it: unchanged since, or the
+			// transaction fails and the next attempt reads it.
+			c := &change{}
+			k := s.outboxKey(id)
+			c.cmps = append(c.cmps, clientv3.Compare(clientv3.ModRevision(k), "=", w.rev))
+			c.del(k)
+			c.del(s.outboxConv(w.conversation) + hex16(id))
+			c.del(s.outboxCreatedKey(record.Delivery{ID: id, CreatedAt: w.createdAt}))
+			if w.coalesce != "" {
+				co := s.outboxCoKey(w.conversation, w.coalesce)
+				c.cmps = append(c.cmps, clientv3.Compare(clientv3.Value(co), "=", hex16(id)))
+				c.del(co)
+			}
+			if ref != nil && w.requestID != "" {
+				if err := s.putMessageRef(c, w.requestID, *ref); err != nil {
+					return false, err
+				}
+			}
+			return s.commit(ctx, c)
+		}
 		c := &change{}
 		rec, found, err := s.removeDelivery(ctx, c, id)
 		switch {
@@ -546,6 +572,7 @@ func (s *Store) Delivered(ctx context.Context, id uint64, ref *flows.MessageRef)
 
 // Postpone implements flows.Outbox.
 func (s *Store) Postpone(ctx context.Context, id uint64, notBefore time.Time) error {
+	s.waiting.take(id) // read afresh: its refusals need the record as stored
 	return s.retry(ctx, fmt.Sprintf("postpone delivery %d", id), func(ctx context.Context) (bool, error) {
 		k := s.outboxKey(id)
 		kvs, err := s.getAll(ctx, 0, k)
@@ -573,6 +600,7 @@ func (s *Store) Postpone(ctx context.Context, id uint64, notBefore time.Time) er
 // Drop implements flows.Outbox: the delivery goes and evs join the one
 // audit chain in the same transaction.
 func (s *Store) Drop(ctx context.Context, id uint64, evs ...flows.Event) error {
+	s.waiting.take(id) // read afresh: rare
 	return s.retry(ctx, fmt.Sprintf("drop delivery %d", id), func(ctx context.Context) (bool, error) {
 		c := &change{}
 		_, found, err := s.removeDelivery(ctx, c, id)
