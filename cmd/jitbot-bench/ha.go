@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jitbot/jitbot/cmd/internal/scenario"
@@ -72,6 +73,7 @@ func haRows(ctx context.Context, o benchOptions, progress io.Writer) ([]benchRow
 			"≤ " + ms(scenario.HAFailoverBound), check(res.Failover.N == res.Kills && res.Failover.N > 0 && res.Failover.Max <= scenario.HAFailoverBound)},
 		benchRow{"  … → that sweep ends (it revokes what fell due meanwhile; the deadlines row bounds it)", fmt.Sprintf("p50 %s, max %s (n=%d)", ms(res.CatchUp.P50), ms(res.CatchUp.Max), res.CatchUp.N),
 			"-", info},
+		benchRow{"  oldest waiting item, the most per minute: inbox; outbox", fmt.Sprintf("%s; %s", ages(res.InboxAge), ages(res.OutboxAge)), "-", info},
 		benchRow{"  etcd database size at the end", fmt.Sprintf("%.1f MB (%d requests, %d audit records)", mb(uint64(res.DBSize)), res.Requests, res.AuditRecords), "-", info})
 
 	fmt.Fprintf(progress, "    ack at 200 commands/s for %s: bbolt, then a 3-member etcd\n", sz.burstFor)
@@ -101,4 +103,13 @@ func haRows(ctx context.Context, o benchOptions, progress io.Writer) ([]benchRow
 				ms(onEtcd.Ack.P99), ms(onEtcd.Ack.P50), onEtcd.Ack.N, ms(bolt.Ack.P99), ms(bolt.Ack.P50), bolt.Ack.N, ratio, onEtcd.Status[200], bolt.Status[200]),
 			"≤ 3×", check(ratio <= 3 && onEtcd.Status[200] == onEtcd.Sent && bolt.Status[200] == bolt.Sent)})
 	return rows, violations, nil
+}
+
+// ages lists durations in whole seconds.
+func ages(ds []time.Duration) string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = fmt.Sprintf("%.0f", d.Seconds())
+	}
+	return strings.Join(out, " ") + " s"
 }
