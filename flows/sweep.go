@@ -422,6 +422,12 @@ func (s *Service) readDue(ctx context.Context, ids []RequestID) []*Request {
 		if err == nil {
 			return rs
 		}
+		if ctx.Err() != nil {
+			// The sweep was called off (a leader deposed): one at a time
+			// would fail each the same way.
+			s.log.WarnContext(ctx, "sweep: called off while reading the due requests", "requests", len(ids), "err", err)
+			return make([]*Request, len(ids))
+		}
 		s.log.WarnContext(ctx, "sweep: could not read the due requests together; reading them one at a time", "requests", len(ids), "err", err)
 	}
 	out := make([]*Request, len(ids))

@@ -112,10 +112,15 @@ type manyGetter struct {
 	*flowstest.Store
 	many, one atomic.Int64 // the sweep reads one at a time concurrently
 	fail      error
+	callOff   context.CancelFunc // when set, GetMany calls the caller off first
 }
 
 func (s *manyGetter) GetMany(ctx context.Context, ids []flows.RequestID) ([]*flows.Request, error) {
 	s.many.Add(1)
+	if s.callOff != nil {
+		s.callOff()
+		return nil, fmt.Errorf("get %d requests: %w", len(ids), ctx.Err())
+	}
 	if s.fail != nil {
 		return nil, s.fail
 	}
@@ -183,5 +188,47 @@ func TestSweepReadsDueRequestsTogether(t *testing.T) {
 				t.Fatalf("read with %d GetMany and %d Get", many, one)
 			}
 		})
+	}
+}
+
+// A sweep called off while it reads what is due (its leader deposed) does
+// not read the requests one at a time, each failing the same way: it
+// stops, and the next leader's sweep finds them due.
+func TestSweepCalledOffWhileReading(t *testing.T) {
+	st := &manyGetter{Store: flowstest.NewStore()}
+	prov := flowstest.NewProvisioner()
+	clock := flowstest.NewClock(t0)
+	svc, err := flows.NewService(flows.Config{Policy: mustCompile(t, testPolicy())}, flows.Deps{
+		Store: st, Provisioners: flows.Provisioners{flows.KindDatabaseUser: prov}, Catalog: testCatalog(),
+		Secrets: &flowstest.Secrets{}, Notifier: &flowstest.Notifier{}, Clock: clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		res, _ := flows.ParseResource(fmt.Sprintf("prod/Cluster0/sales/c%d", i))
+		r, err := svc.Submit(t.Context(), flows.SubmitInput{Requester: fmt.Sprintf("u%d@example.com", i), Resource: res,
+			Roles: flows.ParseRoles("read"), Duration: time.Hour, Reason: "INC-1", Origin: "slack"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Decide(t.Context(), flows.DecideInput{RequestID: r.ID, Actor: "owner@example.com", Approve: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	st.callOff = cancel
+	st.one.Store(0)
+	clock.Set(t0.Add(time.Hour))
+	_, _ = svc.Sweep(ctx, t0.Add(time.Hour))
+	if n := st.one.Load(); n != 0 {
+		t.Fatalf("%d requests read one at a time after the sweep was called off", n)
+	}
+	if users := prov.Users(); len(users) != 3 {
+		t.Fatalf("Atlas users after a sweep called off: %v, want the 3 left for the next sweep", users)
+	}
+	st.callOff = nil
+	if rep, err := svc.Sweep(t.Context(), t0.Add(time.Hour)); err != nil || rep.Due != 3 || len(prov.Users()) != 0 {
+		t.Fatalf("the next sweep: %+v %v, Atlas users %v", rep, err, prov.Users())
 	}
 }
