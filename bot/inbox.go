@@ -130,9 +130,10 @@ type Inbox struct {
 	loops   sync.WaitGroup
 
 	// held are the items being processed, by key, with the end of their
-	// lease as last taken or renewed.
+	// lease as last taken or renewed; renewer runs renewLoop.
 	leaseMu sync.Mutex
 	held    map[string]time.Time
+	renewer sync.WaitGroup
 
 	fmu      sync.Mutex
 	inflight int
@@ -255,7 +256,9 @@ func (in *Inbox) Start() {
 			in.loops.Go(in.work)
 		}
 		in.loops.Go(in.dispatch)
-		in.loops.Go(in.renewLoop)
+		// Not one of loops: it renews the items in flight until they are
+		// done, Close's wait for them included.
+		in.renewer.Go(in.renewLoop)
 	})
 }
 
@@ -473,10 +476,12 @@ func (in *Inbox) Close() error {
 		select {
 		case <-done:
 			in.abort()
+			in.renewer.Wait()
 			return
 		case <-timer.C:
 		}
 		in.abort()
+		in.renewer.Wait()
 		grace := time.NewTimer(closeGrace)
 		defer grace.Stop()
 		select {

@@ -32,16 +32,18 @@ func (in *Inbox) unhold(key string) {
 	in.leaseMu.Unlock()
 }
 
-// renewLoop renews the leases every third of a lease until Close.
+// renewLoop renews the leases every third of a lease until Close has
+// waited for the items in flight (or given up on them): a replica shutting
+// down keeps what it is finishing.
 func (in *Inbox) renewLoop() {
 	tick := time.NewTicker(in.lease / 3)
 	defer tick.Stop()
 	for {
 		select {
-		case <-in.stop.Done():
+		case <-in.base.Done():
 			return
 		case <-tick.C:
-			in.renewLeases(in.stop)
+			in.renewLeases(in.base)
 		}
 	}
 }

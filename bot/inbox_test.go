@@ -223,7 +223,7 @@ func TestInboxRenewsTheLeasesOfItemsInFlight(t *testing.T) {
 		if h.running.Load() != 1 {
 			t.Fatal("the item is not being handled")
 		}
-		for i := range 7 { // 23 s: twice a lease and more, within Timeout
+		for i := range 5 { // 16 s: more than a lease
 			clock.Advance(bot.InboxLease / 3)
 			time.Sleep(bot.InboxLease / 3) // the renewal's tick
 			synctest.Wait()
@@ -231,13 +231,30 @@ func TestInboxRenewsTheLeasesOfItemsInFlight(t *testing.T) {
 				t.Fatalf("tick %d, %v after the take: another taker got %+v (%v), want nothing while the worker holds it", i, clock.Now().Sub(flowstest.T0), items, err)
 			}
 		}
-		close(h.block)
+		// Shutting down, the inbox still renews what it is finishing.
+		closed := make(chan error, 1)
+		go func() { closed <- in.Close() }()
 		synctest.Wait()
+		for i := range 3 {
+			clock.Advance(bot.InboxLease / 3)
+			time.Sleep(bot.InboxLease / 3)
+			synctest.Wait()
+			if items, err := st.TakeInbox(t.Context(), clock.Now(), bot.InboxLease, 0); err != nil || len(items) != 0 {
+				t.Fatalf("closing, tick %d: another taker got %+v (%v), want nothing", i, items, err)
+			}
+		}
+		close(h.block)
+		if err := <-closed; err != nil {
+			t.Fatal(err)
+		}
 		if n := depth(t, st); n != 0 || h.count("slow") != 1 {
 			t.Fatalf("depth %d, handled %d times: want finished once", n, h.count("slow"))
 		}
 
 		// A lease nobody renews (its worker is gone) lapses after one.
+		next := newInbox(t, st, clock, 1)
+		next.Handle("chat", h)
+		next.Start()
 		if _, err := st.Receive(t.Context(), flows.InboxItem{Key: "orphan", Platform: "chat", ReceivedAt: clock.Now()}); err != nil {
 			t.Fatal(err)
 		}
