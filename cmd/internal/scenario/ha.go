@@ -109,9 +109,13 @@ type HAResult struct {
 	// into a conversation, RepeatsExplained of them by a change of leader
 	// between the copies, the first copy's delivery never committed.
 	Messages, Repeats, RepeatsExplained int
-	Unexplained                         []string
-	AuditOK                             bool
-	AuditRecords                        uint64
+	// Rotations are the secrets issued again (nobody asks in the scenario:
+	// each is one the leader could not send, its replica killed, or made
+	// by a replica that does not lead).
+	Rotations    int
+	Unexplained  []string
+	AuditOK      bool
+	AuditRecords uint64
 	// Kills are the leaders killed; Failovers the times from each death
 	// to the start of the next leader's first sweep (the failover bound
 	// the issue states: to the next sweep), CatchUps to that sweep's end
@@ -983,8 +987,11 @@ func (h *haRun) check(ctx context.Context) error {
 	}
 	approvals := map[string]int{} // request id and approver -> approval records
 	if err := h.st.Audit(ctx, time.Time{}, func(rec flows.AuditRecord) error {
-		if ev := rec.Event; ev.Type == flows.EventApproved || ev.Type == flows.EventApprovalRecorded {
+		switch ev := rec.Event; ev.Type {
+		case flows.EventApproved, flows.EventApprovalRecorded:
 			approvals[string(ev.RequestID)+" "+ev.Actor]++
+		case flows.EventCredentialsRotated:
+			res.Rotations++
 		}
 		return nil
 	}); err != nil {
