@@ -73,7 +73,7 @@ func haRows(ctx context.Context, o benchOptions, progress io.Writer) ([]benchRow
 			"≤ " + ms(scenario.HAFailoverBound), check(res.Failover.N == res.Kills && res.Failover.N > 0 && res.Failover.Max <= scenario.HAFailoverBound)},
 		benchRow{"  … → that sweep ends (it revokes what fell due meanwhile; the deadlines row bounds it)", fmt.Sprintf("p50 %s, max %s (n=%d)", ms(res.CatchUp.P50), ms(res.CatchUp.Max), res.CatchUp.N),
 			"-", info},
-		benchRow{"  secrets issued again (one the leader could not send)", fmt.Sprintf("%d of %d grants", res.Rotations, res.Granted), "-", info},
+		benchRow{"  credentials posted to the requester; secrets issued again", fmt.Sprintf("%d of %d grants; %d", res.CredentialsSent, res.CredentialsDue, res.Rotations), "-", info},
 		benchRow{"  oldest waiting item, the most per minute: inbox; outbox", fmt.Sprintf("%s; %s", ages(res.InboxAge), ages(res.OutboxAge)), "-", info},
 		benchRow{"  etcd database size at the end", fmt.Sprintf("%.1f MB (%d requests, %d audit records)", mb(uint64(res.DBSize)), res.Requests, res.AuditRecords), "-", info})
 

@@ -126,6 +126,24 @@ func (l chatLog) count() int {
 // in is the posts of one conversation ("slack:D..." or "teams:...").
 func (l chatLog) in(conv string) []chatPost { return l.posts[conv] }
 
+// credentialed returns the requests whose credentials message was posted
+// (as first sent, or sent again with new ones), by id.
+func (l chatLog) credentialed() map[string]bool {
+	out := map[string]bool{}
+	for _, posts := range l.posts {
+		for _, p := range posts {
+			for _, title := range []string{"Access granted: request ", "New credentials: request "} {
+				if _, rest, ok := strings.Cut(p.Text, title); ok {
+					if f := strings.Fields(rest); len(f) > 0 {
+						out[strings.TrimRightFunc(f[0], func(r rune) bool { return (r < 'a' || r > 'z') && (r < '0' || r > '9') })] = true
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
 // find is the first post in conv whose text as posted contains every needle.
 func (l chatLog) find(conv string, needles ...string) (chatPost, bool) {
 	for _, p := range l.posts[conv] {

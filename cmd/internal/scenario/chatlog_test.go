@@ -59,3 +59,18 @@ func TestRepeatsAreExplainedOnlyByAKillInTheirWindow(t *testing.T) {
 		t.Errorf("an update between the first copy and the kill: %v", rs)
 	}
 }
+
+// The requests whose credentials were posted are read from the posts'
+// titles, as first sent or sent again; other messages naming a request do
+// not count.
+func TestCredentialedRequests(t *testing.T) {
+	l := chatLog{posts: map[string][]chatPost{
+		"slack:D1": {{Text: "*Access granted: request abc123*\nUsername jit-x"}, {Text: "Request zzz999 timed out"}},
+		"slack:D2": {{Text: "New credentials: request def456\nYour password was changed"}},
+		"slack:D3": {{Text: "Access granted: request "}},
+	}}
+	got := l.credentialed()
+	if len(got) != 2 || !got["abc123"] || !got["def456"] {
+		t.Fatalf("credentialed: %v, want abc123 and def456", got)
+	}
+}

@@ -109,6 +109,10 @@ type HAResult struct {
 	// into a conversation, RepeatsExplained of them by a change of leader
 	// between the copies, the first copy's delivery never committed.
 	Messages, Repeats, RepeatsExplained int
+	// CredentialsDue are the generator's grants that became active;
+	// CredentialsSent those whose requester was posted their credentials
+	// (a grant that ended first has its message dropped unsent).
+	CredentialsDue, CredentialsSent int
 	// Rotations are the secrets issued again (nobody asks in the scenario:
 	// each is one the leader could not send, its replica killed, or made
 	// by a replica that does not lead).
@@ -1032,6 +1036,15 @@ func (h *haRun) check(ctx context.Context) error {
 	}
 	chat := readChat(h.r.Slack, nil)
 	res.Messages = chat.count()
+	sent := chat.credentialed()
+	for _, r := range rs {
+		if !r.ActivatedAt.IsZero() && strings.HasPrefix(r.Reason, haMarker) {
+			res.CredentialsDue++
+			if sent[string(r.ID)] {
+				res.CredentialsSent++
+			}
+		}
+	}
 	refs, err := storedRefs(ctx, h.st, ids)
 	if err != nil {
 		return fmt.Errorf("ha: message references: %w", err)
