@@ -109,9 +109,6 @@ func (s *Service) Decide(ctx context.Context, in DecideInput) (*Request, error) 
 		if r.NextAttemptAt.After(s.clock.Now()) {
 			return r, nil // scheduled: provisioned before its start (scheduled.go)
 		}
-		if !s.provisionsHere(r) {
-			return r, nil // the leader's next sweep provisions it (provisionhere.go)
-		}
 		p, err := s.provision(ctx, r.ID, respectLease)
 		return s.current(ctx, r.ID, p, err)
 	case EventExtended:

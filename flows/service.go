@@ -75,10 +75,6 @@ type Deps struct {
 	// Required by a policy with such flows.
 	OnCall  OnCall
 	Tickets Tickets
-	// Leading, optional, reports whether this process runs the leader's
-	// work now (the sweeps and the outbox's dispatcher), where replicas
-	// share a store. Nil: always (one process).
-	Leading func() bool
 	Clock   Clock
 	Log     *slog.Logger
 }
@@ -96,7 +92,6 @@ type Service struct {
 	notify  Notifier
 	oncall  OnCall
 	tickets Tickets
-	leading func() bool
 	clock   Clock
 	// Answers of PagerDuty and Jira, kept briefly (oncall.go, tickets.go).
 	oncallCache onCallCache
@@ -153,7 +148,7 @@ func NewService(cfg Config, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, store: deps.Store, provs: provs,
-		catalog: deps.Catalog, secrets: deps.Secrets, notify: deps.Notifier, oncall: deps.OnCall, tickets: deps.Tickets, leading: deps.Leading, clock: deps.Clock, log: deps.Log, started: deps.Clock.Now(),
+		catalog: deps.Catalog, secrets: deps.Secrets, notify: deps.Notifier, oncall: deps.OnCall, tickets: deps.Tickets, clock: deps.Clock, log: deps.Log, started: deps.Clock.Now(),
 	}
 	s.policy.Store(cfg.Policy)
 	return s, nil

@@ -305,9 +305,6 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		if stored.NextAttemptAt.After(s.clock.Now()) {
 			return stored, nil // scheduled: provisioned before its start
 		}
-		if !s.provisionsHere(stored) {
-			return stored, nil // the leader's next sweep provisions it (provisionhere.go)
-		}
 		p, err := s.provision(ctx, r.ID, respectLease)
 		return s.current(ctx, r.ID, p, err)
 	}

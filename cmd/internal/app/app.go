@@ -212,16 +212,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if err != nil {
 		return nil, err
 	}
-	var leading func() bool // one process on bbolt: it always provisions
-	if m.etcd != nil {
-		// Replicas: the secrets are created where the dispatcher runs
-		// (flows/provisionhere.go).
-		leading = m.leader.leading.Load
-	}
 	m.svc, err = flows.NewService(serviceConfig(cfg), flows.Deps{
 		Store: m.db, Provisioners: provisioners(m.atlas), Catalog: m.atlas.Catalog(), Secrets: secrets,
 		Notifier: committed{metrics: m.metrics, kick: func() { m.outbox.Kick(); m.audit.Kick() }},
-		OnCall:   oncall, Tickets: tickets, Leading: leading,
+		OnCall:   oncall, Tickets: tickets,
 		Clock: m.clock, Log: m.log.With("component", "flows"),
 	})
 	if err != nil {
