@@ -265,16 +265,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if m.slack != nil {
 		pacing[m.slack.Name()] = m.slack.Pacing()
 	}
-	senders := 0 // the dispatcher's default
-	if m.etcd != nil {
-		// Each message waits on several round trips to the etcd cluster
-		// (its request read to render it, its removal committed), where
-		// bbolt reads its own file: more in flight at once to send as
-		// many (the HA scenario's outbox fell thousands behind with 8).
-		senders = etcdSenders
-	}
 	if m.outbox, err = newOutbox(func() (*bot.Dispatcher, error) {
-		return bot.NewDispatcher(bot.DispatcherConfig{Pacing: pacing, Workers: senders}, bot.DispatcherDeps{
+		return bot.NewDispatcher(bot.DispatcherConfig{Pacing: pacing}, bot.DispatcherDeps{
 			Store: m.db, Platforms: m.engine.Platforms, Audience: m.svc.Audience, Secrets: secrets,
 			Reissue: m.svc.ReissueLost,
 			OnUndeliverable: func(ctx context.Context, id flows.RequestID, why string) {

@@ -55,9 +55,6 @@ const (
 	// scrapes (each of its gauges reads it).
 	statusTTL     = 5 * time.Second
 	statusTimeout = 2 * time.Second
-	// etcdSenders is how many messages the leader's dispatcher sends at
-	// once on etcd (one per conversation, as on bbolt's 8).
-	etcdSenders = 32
 )
 
 func compactionSchedule(retention time.Duration) string {
