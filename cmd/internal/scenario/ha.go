@@ -141,6 +141,7 @@ type HAResult struct {
 	// done and the messages not yet sent after Settle: what is still in
 	// the inbox is not lost, but not checked either.
 	InboxLeft, OutboxLeft int
+	OutboxOldest          []string // the oldest messages left, described
 	Problems              []string
 	Violations            []string // the Atlas simulator's spec violations
 	Wall                  time.Duration
@@ -1063,6 +1064,11 @@ func (h *haRun) check(ctx context.Context) error {
 	}
 	if ds, err := h.st.Pending(ctx, 0); err == nil {
 		res.OutboxLeft = len(ds)
+		slices.SortFunc(ds, func(a, b flows.Delivery) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		for _, d := range ds[:min(5, len(ds))] {
+			res.OutboxOldest = append(res.OutboxOldest, fmt.Sprintf("%d %s to %s (request %s, priority %d), made %s, %d attempts, not before %s",
+				d.ID, d.What, d.Conversation, d.RequestID, d.Priority, d.CreatedAt.Format(time.TimeOnly), d.Attempts, d.NotBefore.Format(time.TimeOnly)))
+		}
 	}
 	if n, _, err := h.st.InboxDepth(ctx); err == nil {
 		res.InboxLeft = n
