@@ -290,6 +290,7 @@ func (d *Dispatcher) sendCredentials(ctx context.Context, p Platform, dl flows.D
 	r, issued := n.Request, n.Event.At
 	if r == nil || r.State != flows.StateActive || !r.CredentialsIssuedAt.Equal(issued) {
 		d.deps.Secrets.Forget(dl.RequestID, issued)
+		d.forgetReissue(dl.RequestID, issued)
 		return nil, skip("the credentials were replaced or the access ended")
 	}
 	creds, ok := d.deps.Secrets.Lookup(r.ID, issued)
@@ -300,7 +301,11 @@ func (d *Dispatcher) sendCredentials(ctx context.Context, p Platform, dl flows.D
 		if d.deps.Reissue == nil {
 			return nil, fmt.Errorf("the credentials are no longer held and cannot be reissued: %w", errUnreachable)
 		}
-		if err := d.deps.Reissue(ctx, r.ID, issued); errors.Is(err, flows.ErrNothingToReissue) {
+		done, err := d.reissue(ctx, r.ID, issued)
+		if !done {
+			return nil, &outcome{wait: reissueWait} // under way, beside the senders (reissue.go)
+		}
+		if errors.Is(err, flows.ErrNothingToReissue) {
 			// No secret was lost: the message goes out with what the
 			// request says, without the details held in memory.
 			d.log.InfoContext(ctx, "the credentials message of a grant without a secret was lost in a restart; sending it without its details", "request_id", r.ID)

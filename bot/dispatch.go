@@ -181,6 +181,8 @@ type Dispatcher struct {
 	// post (Pacing), on the Wall clock.
 	paced   map[string]time.Time
 	pruneAt int // the size of paced that prunes it
+	// reissues are the reissues of lost secrets under way (reissue.go).
+	reissues reissues
 	// unsent are the waiting deliveries that create a message later events
 	// update (approval and extension cards, credentials, reminders), by
 	// request.
@@ -315,6 +317,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		wg.Go(func() { d.work(ctx) })
 	}
 	wg.Wait()
+	d.reissues.wg.Wait()
 }
 
 // work is one of Run's workers: it sends the head of the most urgent ready

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -787,10 +788,13 @@ func TestDispatchRestartLosesNothing(t *testing.T) {
 		t.Error("the new dispatcher expanded again")
 	}
 	w.clock.Advance(10 * time.Second)
-	w.deliver()
+	w.deliver() // starts the reissue, beside the senders
+	w.d.WaitReissues()
 	if !slices.Equal(w.reissued, []flows.RequestID{r.ID}) {
 		t.Errorf("reissued %v", w.reissued)
 	}
+	w.clock.Advance(2 * time.Second)
+	w.deliver() // finds it done: the old delivery goes
 	w.expand()
 	w.deliver()
 	got := w.slack.To(alice)
@@ -802,6 +806,56 @@ func TestDispatchRestartLosesNothing(t *testing.T) {
 	}
 	if len(w.pending()) != 0 || len(w.reissued) != 1 {
 		t.Errorf("left %v; reissued %v", conversations(w.pending()), w.reissued)
+	}
+}
+
+// TestDispatchReissuesBesideTheSenders: a reissue (a new secret set in
+// Atlas and applied: seconds, more on a busy cluster) runs beside the
+// senders: with one sender, the other conversations' messages go out
+// while it is under way, and the credentials follow once it is done.
+func TestDispatchReissuesBesideTheSenders(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{Workers: 1})
+	w.everyone()
+	r := w.ask("slack")
+	w.expand()
+	w.deliver()
+	w.approve(r.ID, bob)
+	w.expand() // then the process dies: nothing sent
+	secrets := bot.NewSecrets(w.clock, time.Hour, 100)
+	release := make(chan struct{})
+	var returned atomic.Bool
+	w.mu.Lock()
+	w.secrets = secrets
+	w.reissue = func(ctx context.Context, id flows.RequestID, issued time.Time) error {
+		select { // an Atlas apply that takes its time
+		case <-release:
+		case <-time.After(3 * time.Second):
+		}
+		defer returned.Store(true)
+		return w.svc.ReissueLost(ctx, id, issued)
+	}
+	w.mu.Unlock()
+	w.d = w.dispatcher(secrets)
+	w.clock.Advance(10 * time.Second)
+	before := len(w.slack.To(bob))
+	second := w.askAs(dave, "slack") // bob's next card
+	w.expand()
+	w.deliver() // alice's credentials first: the reissue starts
+	w.deliver() // then the rest
+	if returned.Load() {
+		t.Fatal("the sender waited for the reissue")
+	}
+	if got := w.slack.To(bob); len(got) != before+1 || !strings.Contains(got[len(got)-1].Card.Title, string(second.ID)) {
+		t.Fatalf("bob got %v while the reissue was under way, want the card of %s", titles(got), second.ID)
+	}
+	close(release)
+	w.d.WaitReissues()
+	w.clock.Advance(2 * time.Second)
+	w.deliver()
+	w.expand()
+	w.deliver()
+	if got := w.slack.To(alice); len(got) != 1 || !got[0].Card.HasSecret() || !strings.HasPrefix(got[0].Card.Title, "New credentials") {
+		t.Fatalf("alice got %v, want the reissued credentials", titles(got))
 	}
 }
 
@@ -825,6 +879,9 @@ func TestDispatchLostMessageOfAGrantWithoutSecret(t *testing.T) {
 	w.mu.Unlock()
 	w.d = w.dispatcher(secrets)
 	w.clock.Advance(10 * time.Second)
+	w.deliver()
+	w.d.WaitReissues()
+	w.clock.Advance(2 * time.Second)
 	w.deliver()
 	w.expand()
 	w.deliver()
