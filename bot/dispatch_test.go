@@ -784,16 +784,24 @@ func TestDispatchRestartLosesNothing(t *testing.T) {
 	if len(w.reissued) != 0 || len(w.slack.To(alice)) != 0 {
 		t.Fatalf("reissued %v at once; alice has %d messages", w.reissued, len(w.slack.To(alice)))
 	}
+	// Waiting for the grace to end in one step, not attempted every second.
+	w.clock.Advance(5 * time.Second)
+	w.deliver()
+	for _, dl := range w.pending() {
+		if dl.What == "credentials" && (dl.Attempts != 1 || !dl.NotBefore.Equal(flowstest.T0.Add(10*time.Second))) {
+			t.Fatalf("the credentials waiting for their grace: %d attempts, not before %v; want 1, until the grace ends", dl.Attempts, dl.NotBefore)
+		}
+	}
 	if w.cursor() != cursor {
 		t.Error("the new dispatcher expanded again")
 	}
-	w.clock.Advance(10 * time.Second)
+	w.clock.Advance(5 * time.Second)
 	w.deliver() // starts the reissue, beside the senders
 	w.d.WaitReissues()
 	if !slices.Equal(w.reissued, []flows.RequestID{r.ID}) {
 		t.Errorf("reissued %v", w.reissued)
 	}
-	w.clock.Advance(2 * time.Second)
+	w.clock.Advance(5 * time.Second)
 	w.deliver() // finds it done: the old delivery goes
 	w.expand()
 	w.deliver()
@@ -850,7 +858,7 @@ func TestDispatchReissuesBesideTheSenders(t *testing.T) {
 	}
 	close(release)
 	w.d.WaitReissues()
-	w.clock.Advance(2 * time.Second)
+	w.clock.Advance(5 * time.Second)
 	w.deliver()
 	w.expand()
 	w.deliver()
@@ -881,7 +889,7 @@ func TestDispatchLostMessageOfAGrantWithoutSecret(t *testing.T) {
 	w.clock.Advance(10 * time.Second)
 	w.deliver()
 	w.d.WaitReissues()
-	w.clock.Advance(2 * time.Second)
+	w.clock.Advance(5 * time.Second)
 	w.deliver()
 	w.expand()
 	w.deliver()

@@ -23,7 +23,7 @@ import (
 // reissueWait is how long a credentials delivery waits for a reissue under
 // way before it looks again; maxReissues bounds the reissues under way.
 const (
-	reissueWait = 2 * time.Second
+	reissueWait = 5 * time.Second
 	maxReissues = 8
 )
 
