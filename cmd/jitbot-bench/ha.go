@@ -51,6 +51,9 @@ func haRows(ctx context.Context, o benchOptions, progress io.Writer) ([]benchRow
 	for _, p := range res.Problems {
 		fmt.Fprintf(progress, "    ha: %s\n", p)
 	}
+	for _, o := range res.OutboxSends {
+		fmt.Fprintf(progress, "    ha: the last leader's sends: %s\n", o)
+	}
 	for _, d := range res.OutboxOldest {
 		fmt.Fprintf(progress, "    ha: left in the outbox: %s\n", d)
 	}

@@ -142,6 +142,7 @@ type HAResult struct {
 	// the inbox is not lost, but not checked either.
 	InboxLeft, OutboxLeft int
 	OutboxOldest          []string // the oldest messages left, described
+	OutboxSends           []string // the last leader's sends by outcome at the end of the settle
 	Problems              []string
 	Violations            []string // the Atlas simulator's spec violations
 	Wall                  time.Duration
@@ -935,10 +936,34 @@ func (h *haRun) settle(ctx context.Context) error {
 		h.mu.Unlock()
 		if (busy == 0 && inbox == 0) || time.Now().After(until) {
 			h.res.Unsettled = busy
+			h.res.OutboxSends = h.leaderSends()
 			return nil
 		}
 		sleepCtx(ctx, 250*time.Millisecond)
 	}
+}
+
+// leaderSends is what the leader's dispatcher did with the messages it
+// tried, as its metrics count them (this term's only).
+func (h *haRun) leaderSends() []string {
+	for _, rep := range h.replicas {
+		if rep.current() == nil {
+			continue
+		}
+		m, err := scrapeLabelled("http://" + rep.addr + "/metrics")
+		if err != nil || m["jitbot_leader"] != 1 {
+			continue
+		}
+		var out []string
+		for k, v := range m {
+			if strings.HasPrefix(k, "jitbot_outbox_sends_total") && v > 0 {
+				out = append(out, fmt.Sprintf("%s %.0f", strings.TrimPrefix(k, "jitbot_outbox_sends_total"), v))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	return nil
 }
 
 // check counts, with every replica stopped, what the store, Atlas and
