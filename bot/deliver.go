@@ -296,11 +296,10 @@ func (d *Dispatcher) sendCredentials(ctx context.Context, p Platform, dl flows.D
 	creds, ok := d.deps.Secrets.Lookup(r.ID, issued)
 	if !ok {
 		if wait := issued.Add(d.cfg.KeepGrace).Sub(d.deps.Clock.Now()); wait > 0 {
-			// Once, until the grace is over, not every second: in a store
-			// replicas share, two secrets in three are made by replicas that
-			// do not lead, and the senders spent themselves postponing
-			// their messages second by second while every card waited
-			// behind them (the HA bench: 76 messages posted in 5 minutes).
+			// Once, until the grace is over, not every second: each look
+			// is a store write, and in a store replicas share two secrets
+			// in three are made by replicas that do not lead, so most
+			// credentials messages wait out the whole grace.
 			return nil, &outcome{wait: max(wait, time.Second)}
 		}
 		if d.deps.Reissue == nil {
