@@ -138,6 +138,26 @@ func (w *dworld) dispatcher(secrets flows.SecretKeeper) *bot.Dispatcher {
 	return d
 }
 
+// grantLostInRestart has alice's request approved and expanded, then the
+// process die before anything is sent: a new dispatcher on an empty secret
+// keeper (the old memory is gone), whose reissues go to reissue (nil: the
+// service's ReissueLost).
+func (w *dworld) grantLostInRestart(reissue func(context.Context, flows.RequestID, time.Time) error) *flows.Request {
+	w.t.Helper()
+	w.everyone()
+	r := w.ask("slack")
+	w.expand()
+	w.deliver()
+	w.approve(r.ID, bob)
+	w.expand() // then the process dies: nothing sent
+	secrets := bot.NewSecrets(w.clock, time.Hour, 100)
+	w.mu.Lock()
+	w.secrets, w.reissue = secrets, reissue
+	w.mu.Unlock()
+	w.d = w.dispatcher(secrets)
+	return r
+}
+
 func (w *dworld) ask(origin string) *flows.Request {
 	w.t.Helper()
 	return w.askAs(alice, origin)
@@ -767,19 +787,8 @@ func TestDispatchPermanentFailures(t *testing.T) {
 // sent.
 func TestDispatchRestartLosesNothing(t *testing.T) {
 	w := newDWorld(t, bot.DispatcherConfig{})
-	w.everyone()
-	r := w.ask("slack")
-	w.expand()
-	w.deliver()
-	w.approve(r.ID, bob)
-	w.expand() // then the process dies: nothing sent
+	r := w.grantLostInRestart(nil)
 	cursor := w.cursor()
-
-	secrets := bot.NewSecrets(w.clock, time.Hour, 100) // empty: the old memory is gone
-	w.mu.Lock()
-	w.secrets = secrets
-	w.mu.Unlock()
-	w.d = w.dispatcher(secrets)
 	w.deliver() // within KeepGrace: the secret may be on its way; nothing reissued
 	if len(w.reissued) != 0 || len(w.slack.To(alice)) != 0 {
 		t.Fatalf("reissued %v at once; alice has %d messages", w.reissued, len(w.slack.To(alice)))
@@ -823,27 +832,16 @@ func TestDispatchRestartLosesNothing(t *testing.T) {
 // while it is under way, and the credentials follow once it is done.
 func TestDispatchReissuesBesideTheSenders(t *testing.T) {
 	w := newDWorld(t, bot.DispatcherConfig{Workers: 1})
-	w.everyone()
-	r := w.ask("slack")
-	w.expand()
-	w.deliver()
-	w.approve(r.ID, bob)
-	w.expand() // then the process dies: nothing sent
-	secrets := bot.NewSecrets(w.clock, time.Hour, 100)
 	release := make(chan struct{})
 	var returned atomic.Bool
-	w.mu.Lock()
-	w.secrets = secrets
-	w.reissue = func(ctx context.Context, id flows.RequestID, issued time.Time) error {
+	w.grantLostInRestart(func(ctx context.Context, id flows.RequestID, issued time.Time) error {
 		select { // an Atlas apply that takes its time
 		case <-release:
 		case <-time.After(3 * time.Second):
 		}
 		defer returned.Store(true)
 		return w.svc.ReissueLost(ctx, id, issued)
-	}
-	w.mu.Unlock()
-	w.d = w.dispatcher(secrets)
+	})
 	w.clock.Advance(10 * time.Second)
 	before := len(w.slack.To(bob))
 	second := w.askAs(dave, "slack") // bob's next card
@@ -874,18 +872,7 @@ func TestDispatchReissuesBesideTheSenders(t *testing.T) {
 // else to that person for minutes.
 func TestDispatchLostMessageOfAGrantWithoutSecret(t *testing.T) {
 	w := newDWorld(t, bot.DispatcherConfig{})
-	w.everyone()
-	r := w.ask("slack")
-	w.expand()
-	w.deliver()
-	w.approve(r.ID, bob)
-	w.expand() // then the process dies: nothing sent
-	secrets := bot.NewSecrets(w.clock, time.Hour, 100)
-	w.mu.Lock()
-	w.secrets = secrets
-	w.reissue = func(context.Context, flows.RequestID, time.Time) error { return flows.ErrNothingToReissue }
-	w.mu.Unlock()
-	w.d = w.dispatcher(secrets)
+	w.grantLostInRestart(func(context.Context, flows.RequestID, time.Time) error { return flows.ErrNothingToReissue })
 	w.clock.Advance(10 * time.Second)
 	w.deliver()
 	w.d.WaitReissues()

@@ -139,35 +139,43 @@ func (s *manyGetter) Get(ctx context.Context, id flows.RequestID) (*flows.Reques
 	return s.Store.Get(ctx, id)
 }
 
+// grantsOnManyGetter is a service on a manyGetter store with n grants
+// approved and active at t0, due an hour later.
+func grantsOnManyGetter(t *testing.T, n int) (*manyGetter, *flowstest.Provisioner, *flowstest.Clock, *flows.Service, []flows.RequestID) {
+	t.Helper()
+	st := &manyGetter{Store: flowstest.NewStore()}
+	prov := flowstest.NewProvisioner()
+	clock := flowstest.NewClock(t0)
+	svc, err := flows.NewService(flows.Config{Policy: mustCompile(t, testPolicy())}, flows.Deps{
+		Store: st, Provisioners: flows.Provisioners{flows.KindDatabaseUser: prov}, Catalog: testCatalog(),
+		Secrets: &flowstest.Secrets{}, Notifier: &flowstest.Notifier{}, Clock: clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []flows.RequestID
+	for i := range n {
+		res, _ := flows.ParseResource(fmt.Sprintf("prod/Cluster0/sales/c%d", i))
+		r, err := svc.Submit(t.Context(), flows.SubmitInput{Requester: fmt.Sprintf("u%d@example.com", i), Resource: res,
+			Roles: flows.ParseRoles("read"), Duration: time.Hour, Reason: "INC-1", Origin: "slack"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Decide(t.Context(), flows.DecideInput{RequestID: r.ID, Actor: "owner@example.com", Approve: true}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	return st, prov, clock, svc, ids
+}
+
 // A sweep reads what is due in one GetMany when the store has it (etcd:
 // a transaction per 128, not a round trip each), and one at a time when
 // that fails.
 func TestSweepReadsDueRequestsTogether(t *testing.T) {
 	for _, failing := range []bool{false, true} {
 		t.Run(fmt.Sprintf("failing=%v", failing), func(t *testing.T) {
-			st := &manyGetter{Store: flowstest.NewStore()}
-			prov := flowstest.NewProvisioner()
-			clock := flowstest.NewClock(t0)
-			svc, err := flows.NewService(flows.Config{Policy: mustCompile(t, testPolicy())}, flows.Deps{
-				Store: st, Provisioners: flows.Provisioners{flows.KindDatabaseUser: prov}, Catalog: testCatalog(),
-				Secrets: &flowstest.Secrets{}, Notifier: &flowstest.Notifier{}, Clock: clock,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ids []flows.RequestID
-			for i := range 5 {
-				res, _ := flows.ParseResource(fmt.Sprintf("prod/Cluster0/sales/c%d", i))
-				r, err := svc.Submit(context.Background(), flows.SubmitInput{Requester: fmt.Sprintf("u%d@example.com", i), Resource: res,
-					Roles: flows.ParseRoles("read"), Duration: time.Hour, Reason: "INC-1", Origin: "slack"})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := svc.Decide(context.Background(), flows.DecideInput{RequestID: r.ID, Actor: "owner@example.com", Approve: true}); err != nil {
-					t.Fatal(err)
-				}
-				ids = append(ids, r.ID)
-			}
+			st, prov, clock, svc, ids := grantsOnManyGetter(t, 5)
 			if failing {
 				st.fail = errors.New("etcd is slow")
 			}
@@ -195,27 +203,7 @@ func TestSweepReadsDueRequestsTogether(t *testing.T) {
 // not read the requests one at a time, each failing the same way: it
 // stops, and the next leader's sweep finds them due.
 func TestSweepCalledOffWhileReading(t *testing.T) {
-	st := &manyGetter{Store: flowstest.NewStore()}
-	prov := flowstest.NewProvisioner()
-	clock := flowstest.NewClock(t0)
-	svc, err := flows.NewService(flows.Config{Policy: mustCompile(t, testPolicy())}, flows.Deps{
-		Store: st, Provisioners: flows.Provisioners{flows.KindDatabaseUser: prov}, Catalog: testCatalog(),
-		Secrets: &flowstest.Secrets{}, Notifier: &flowstest.Notifier{}, Clock: clock,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		res, _ := flows.ParseResource(fmt.Sprintf("prod/Cluster0/sales/c%d", i))
-		r, err := svc.Submit(t.Context(), flows.SubmitInput{Requester: fmt.Sprintf("u%d@example.com", i), Resource: res,
-			Roles: flows.ParseRoles("read"), Duration: time.Hour, Reason: "INC-1", Origin: "slack"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := svc.Decide(t.Context(), flows.DecideInput{RequestID: r.ID, Actor: "owner@example.com", Approve: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st, prov, clock, svc, _ := grantsOnManyGetter(t, 3)
 	ctx, cancel := context.WithCancel(t.Context())
 	st.callOff = cancel
 	st.one.Store(0)
