@@ -52,7 +52,7 @@ func haRows(ctx context.Context, o benchOptions, progress io.Writer) ([]benchRow
 		fmt.Fprintf(progress, "    ha: %s\n", p)
 	}
 	for _, o := range res.OutboxSends {
-		fmt.Fprintf(progress, "    ha: the last leader's sends: %s\n", o)
+		fmt.Fprintf(progress, "    ha: sends, %s\n", o)
 	}
 	for _, d := range res.OutboxOldest {
 		fmt.Fprintf(progress, "    ha: left in the outbox: %s\n", d)
@@ -80,7 +80,7 @@ func haRows(ctx context.Context, o benchOptions, progress io.Writer) ([]benchRow
 		benchRow{"  … → that sweep ends (it revokes what fell due meanwhile; the deadlines row bounds it)", fmt.Sprintf("p50 %s, max %s (n=%d)", ms(res.CatchUp.P50), ms(res.CatchUp.Max), res.CatchUp.N),
 			"-", info},
 		benchRow{"  credentials posted to the requester; secrets issued again", fmt.Sprintf("%d of %d grants; %d", res.CredentialsSent, res.CredentialsDue, res.Rotations), "-", info},
-		benchRow{"  oldest waiting item, the most per minute: inbox; outbox", fmt.Sprintf("%s; %s", ages(res.InboxAge), ages(res.OutboxAge)), "-", info},
+		benchRow{"  oldest waiting item, the most per minute: inbox; outbox; the outbox's expansion behind the audit log", fmt.Sprintf("%s; %s; %s", ages(res.InboxAge), ages(res.OutboxAge), ages(res.ExpandLag)), "-", info},
 		benchRow{"  etcd database size at the end", fmt.Sprintf("%.1f MB (%d requests, %d audit records)", mb(uint64(res.DBSize)), res.Requests, res.AuditRecords), "-", info})
 
 	fmt.Fprintf(progress, "    ack at 200 commands/s for %s: bbolt, then a 3-member etcd\n", sz.burstFor)

@@ -126,23 +126,25 @@ type HAResult struct {
 	// (it revokes the grants that fell due meanwhile, hundreds);
 	// LeaderChanges the changes of leader seen (every scrapeEvery).
 	// InboxAge and OutboxAge are, for each minute of the run (the settle
-	// included), the oldest age of a waiting item the replicas reported.
-	InboxAge, OutboxAge []time.Duration
-	Kills               int
-	Failovers           []time.Duration
-	Failover            Latencies
-	CatchUps            []time.Duration
-	CatchUp             Latencies
-	LeaderChanges       int
-	EtcdStops           int
-	DBSize              int64 // the etcd database's size at the end (the largest member's file)
-	Unsettled           int   // requests still under way after Settle
+	// included), the oldest age of a waiting item the replicas reported;
+	// ExpandLag the most the leader's outbox expansion was behind the
+	// audit log (jitbot_outbox_expand_lag_seconds).
+	InboxAge, OutboxAge, ExpandLag []time.Duration
+	Kills                          int
+	Failovers                      []time.Duration
+	Failover                       Latencies
+	CatchUps                       []time.Duration
+	CatchUp                        Latencies
+	LeaderChanges                  int
+	EtcdStops                      int
+	DBSize                         int64 // the etcd database's size at the end (the largest member's file)
+	Unsettled                      int   // requests still under way after Settle
 	// InboxLeft and OutboxLeft are the acknowledged deliveries not yet
 	// done and the messages not yet sent after Settle: what is still in
 	// the inbox is not lost, but not checked either.
 	InboxLeft, OutboxLeft int
 	OutboxOldest          []string // the oldest messages left, described
-	OutboxSends           []string // the last leader's sends by outcome at the end of the settle
+	OutboxSends           []string // each replica's sends by outcome at the end of the settle
 	Problems              []string
 	Violations            []string // the Atlas simulator's spec violations
 	Wall                  time.Duration
@@ -305,6 +307,7 @@ func HA(ctx context.Context, exe string, o HAOptions, reporter atlastest.Reporte
 	bg.Go(func() { h.watchLeader(watchCtx, start) })
 	bg.Go(func() { h.watchDeadlines(watchCtx) })
 	bg.Go(func() { h.feedClicks(watchCtx) })
+	bg.Go(func() { h.profileAt(watchCtx, start, h.o.KillEvery/2, h.o.KillEvery*3/2, h.o.Duration+h.o.KillEvery/2) })
 	chaosCtx, stopChaos := context.WithCancel(ctx)
 	chaosDone := make(chan error, 1)
 	go func() { chaosDone <- h.chaos(chaosCtx, start) }()
@@ -663,6 +666,7 @@ type haMetrics struct {
 	sweepStart  time.Time // when its last sweep of expiries started
 	// inboxAge and outboxAge are the oldest waiting items' ages.
 	inboxAge, outboxAge time.Duration
+	expandLag           time.Duration
 }
 
 func (h *haRun) scrape(rep *haReplica) haMetrics {
@@ -676,7 +680,8 @@ func (h *haRun) scrape(rep *haReplica) haMetrics {
 	return haMetrics{up: true, leading: m["jitbot_leader"] == 1, sweeps: m["jitbot_sweep_duration_seconds_count"],
 		sweepStart: time.Unix(0, int64(m["jitbot_sweep_last_start_timestamp_seconds"]*1e9)),
 		inboxAge:   time.Duration(m["jitbot_inbox_oldest_age_seconds"] * float64(time.Second)),
-		outboxAge:  time.Duration(m["jitbot_outbox_oldest_age_seconds"] * float64(time.Second))}
+		outboxAge:  time.Duration(m["jitbot_outbox_oldest_age_seconds"] * float64(time.Second)),
+		expandLag:  time.Duration(m["jitbot_outbox_expand_lag_seconds"] * float64(time.Second))}
 }
 
 // leader is the replica that says it leads, -1 when none does.
@@ -723,10 +728,12 @@ func (h *haRun) noteQueues(ms []haMetrics, since time.Duration) {
 	for len(h.res.InboxAge) <= minute {
 		h.res.InboxAge = append(h.res.InboxAge, 0)
 		h.res.OutboxAge = append(h.res.OutboxAge, 0)
+		h.res.ExpandLag = append(h.res.ExpandLag, 0)
 	}
 	for _, m := range ms {
 		h.res.InboxAge[minute] = max(h.res.InboxAge[minute], m.inboxAge)
 		h.res.OutboxAge[minute] = max(h.res.OutboxAge[minute], m.outboxAge)
+		h.res.ExpandLag[minute] = max(h.res.ExpandLag[minute], m.expandLag)
 	}
 }
 
@@ -936,34 +943,41 @@ func (h *haRun) settle(ctx context.Context) error {
 		h.mu.Unlock()
 		if (busy == 0 && inbox == 0) || time.Now().After(until) {
 			h.res.Unsettled = busy
-			h.res.OutboxSends = h.leaderSends()
+			h.res.OutboxSends = h.sends()
 			return nil
 		}
 		sleepCtx(ctx, 250*time.Millisecond)
 	}
 }
 
-// leaderSends is what the leader's dispatcher did with the messages it
-// tried, as its metrics count them (this term's only).
-func (h *haRun) leaderSends() []string {
+// sends is what each replica up did with the messages it tried, as its
+// metrics count them (since it started): the leader's dispatcher sends
+// everything but the credentials another replica keeps, which that
+// replica sends.
+func (h *haRun) sends() []string {
+	var out []string
 	for _, rep := range h.replicas {
 		if rep.current() == nil {
 			continue
 		}
 		m, err := scrapeLabelled("http://" + rep.addr + "/metrics")
-		if err != nil || m["jitbot_leader"] != 1 {
+		if err != nil {
 			continue
 		}
-		var out []string
+		role := "replica"
+		if m["jitbot_leader"] == 1 {
+			role = "leader"
+		}
+		var lines []string
 		for k, v := range m {
 			if strings.HasPrefix(k, "jitbot_outbox_sends_total") && v > 0 {
-				out = append(out, fmt.Sprintf("%s %.0f", strings.TrimPrefix(k, "jitbot_outbox_sends_total"), v))
+				lines = append(lines, fmt.Sprintf("%s %d: %s %.0f", role, rep.i, strings.TrimPrefix(k, "jitbot_outbox_sends_total"), v))
 			}
 		}
-		slices.Sort(out)
-		return out
+		slices.Sort(lines)
+		out = append(out, lines...)
 	}
-	return nil
+	return out
 }
 
 // check counts, with every replica stopped, what the store, Atlas and
