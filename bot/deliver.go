@@ -74,6 +74,9 @@ func skip(why string) error { return &outcome{skip: why} }
 // whether the delivery is settled (sent or dropped).
 func (d *Dispatcher) deliver(ctx context.Context, dl flows.Delivery) bool {
 	log := d.log.With("delivery", dl.ID, "platform", dl.Platform, "conversation", dl.Conversation, "what", dl.What, "request_id", dl.RequestID)
+	if d.heldByAnother(dl) {
+		return d.leaveToHolder(ctx, log, dl)
+	}
 	start := d.deps.Wall.Now()
 	ref, err := d.send(ctx, dl)
 	now := d.deps.Clock.Now()

@@ -69,6 +69,14 @@ type AnswerNumberer interface {
 	NumberAnswers(ctx context.Context) ([]flows.Delivery, error)
 }
 
+// ManyMessageRefs is a store that reads the message refs of several
+// requests in one round (etcd: a transaction of ranges): the expansion
+// reads those of a whole batch of events at once, not one round each.
+// Requests with none are left out of the map.
+type ManyMessageRefs interface {
+	ManyMessageRefs(ctx context.Context, ids []flows.RequestID) (map[flows.RequestID][]flows.MessageRef, error)
+}
+
 // MessageRefs remembers the messages sent about requests, so that they can
 // be updated after a decision, an expiry or a restart.
 type MessageRefs interface {
@@ -139,6 +147,12 @@ type DispatcherDeps struct {
 	// Renderers send deliveries of other kinds (by What) written to the
 	// outbox by others (bot/identity's sign-in links).
 	Renderers map[string]Renderer
+	// Self names this replica among those on one store ("" with one
+	// replica), and Alive says whether another replica is alive (its
+	// heartbeat is fresh; nil: none is): a delivery another live replica
+	// holds is left to it, and RunHeld sends those Self holds (held.go).
+	Self  string
+	Alive func(replica string) bool
 }
 
 // Dispatcher expands the audit log into deliveries and sends them. Create
@@ -156,6 +170,9 @@ type Dispatcher struct {
 	// above all), doubled back after each that succeeded. Atomic: Expand
 	// may run from the dispatcher's loop and from a caller at once.
 	expandBatch atomic.Int64
+	// expandLag is how old the last event expanded was when its
+	// deliveries were enqueued (ns; 0 once nothing is left to expand).
+	expandLag atomic.Int64
 
 	// mu orders what Expand and Deliver must see of each other: a delivery
 	// picked for sending is in flight before any later Enqueue (which must

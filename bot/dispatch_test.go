@@ -47,6 +47,12 @@ type dworld struct {
 
 func newDWorld(t testing.TB, cfg bot.DispatcherConfig) *dworld {
 	t.Helper()
+	return newDWorldOn(t, cfg, "")
+}
+
+// newDWorldOn is newDWorld with its service on replica (flows.Config.Replica).
+func newDWorldOn(t testing.TB, cfg bot.DispatcherConfig, replica string) *dworld {
+	t.Helper()
 	policy, err := flows.Compile(flows.PolicySpec{
 		Admins: []string{dave},
 		Groups: map[string][]string{"dba": {bob, carol}},
@@ -66,7 +72,7 @@ func newDWorld(t testing.TB, cfg bot.DispatcherConfig) *dworld {
 		slack: newFlaky("slack"), teams: newFlaky("teams"), logs: &bottest.Logs{}, cfg: cfg,
 		wall: flowstest.NewClock(flowstest.T0)}
 	w.secrets = bot.NewSecrets(w.clock, time.Hour, 100)
-	w.svc, err = flows.NewService(flows.Config{Policy: policy, MaxLiveRequests: 100000}, flows.Deps{
+	w.svc, err = flows.NewService(flows.Config{Policy: policy, MaxLiveRequests: 100000, Replica: replica}, flows.Deps{
 		Store: w.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: flowstest.NewProvisioner()}, Clock: w.clock,
 		Secrets: keeperOf(w), Log: w.logs.Logger(),
 		Catalog: flowstest.NewCatalog(map[string][]flows.Cluster{"prod": {
@@ -107,7 +113,15 @@ func (k worldKeeper) Forget(id flows.RequestID, issued time.Time) { k.keeper().F
 // dispatcher is a new dispatcher on the world's store: what a restart makes.
 func (w *dworld) dispatcher(secrets flows.SecretKeeper) *bot.Dispatcher {
 	w.t.Helper()
+	return w.replicaDispatcher(secrets, "", nil)
+}
+
+// replicaDispatcher is the dispatcher of replica self, which alive tells
+// whether another replica is alive.
+func (w *dworld) replicaDispatcher(secrets flows.SecretKeeper, self string, alive func(string) bool) *bot.Dispatcher {
+	w.t.Helper()
 	d, err := bot.NewDispatcher(w.cfg, bot.DispatcherDeps{
+		Self: self, Alive: alive,
 		Store:     w.store,
 		Platforms: func() []bot.Platform { return []bot.Platform{w.slack, w.teams} },
 		Audience:  w.svc.Audience,
@@ -1074,5 +1088,24 @@ func TestExpansionShrinksWhenTheStoreFailsIt(t *testing.T) {
 	w.store.mu.Unlock()
 	if len(sizes) < 2 || sizes[len(sizes)-1] <= sizes[0] {
 		t.Fatalf("enqueue sizes after the store recovered: %v, want them growing", sizes)
+	}
+}
+
+// ExpandLag says how old the last event expanded was, and 0 once the
+// expansion found nothing left: the least any message still waits.
+func TestExpandLag(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{})
+	w.everyone()
+	w.ask("slack")
+	w.clock.Advance(7 * time.Second)
+	if n, err := w.d.Expand(w.ctx); err != nil || n == 0 {
+		t.Fatalf("expanded %d: %v", n, err)
+	}
+	if got := w.d.ExpandLag(); got != 7*time.Second {
+		t.Fatalf("lag %v after expanding a 7 s old event, want 7s", got)
+	}
+	w.expand()
+	if got := w.d.ExpandLag(); got != 0 {
+		t.Fatalf("lag %v with nothing left, want 0", got)
 	}
 }

@@ -13,6 +13,7 @@ const (
 	OutcomeNotRecorded = "not_recorded" // sent, but the store failed to record it: it will repeat
 	OutcomeSkipped     = "skipped"      // nothing left to send (the card is gone, the person not on the platform)
 	OutcomeWait        = "waited"       // the platform asked to wait (Retry-After), or a secret was not kept yet
+	OutcomeHeld        = "held"         // left to the replica that keeps its secret, which sends it
 	OutcomeFailed      = "failed"       // a transient failure: retried with backoff
 	OutcomePermanent   = "permanent"    // refused for good: dropped, with an audit event
 )

@@ -3,6 +3,8 @@ package bot
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/jitbot/jitbot/flows"
 )
@@ -39,10 +41,12 @@ func (d *Dispatcher) Expand(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("outbox: read the audit log after %d: %w", cursor, err)
 	}
 	if len(recs) == 0 {
+		d.expandLag.Store(0)
 		return 0, nil
 	}
 	x := expansion{d: d, ctx: ctx, platforms: d.deps.Platforms(), batch: map[flows.RequestID][]unsentCard{}}
 	x.known = d.readRequests(ctx, recs)
+	x.prefetchRefs(recs)
 	last, n := cursor, 0
 	var expandErr error
 	for _, rec := range recs {
@@ -73,9 +77,15 @@ func (d *Dispatcher) Expand(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("outbox: enqueue the deliveries of audit records %d to %d: %w", cursor+1, last, err)
 	}
 	d.expandBatch.Store(int64(min(d.cfg.Batch, batch*2)))
+	d.expandLag.Store(int64(max(d.deps.Clock.Now().Sub(recs[n-1].Event.At), 0)))
 	d.scheduleStoredLocked(stored)
 	return n, expandErr
 }
+
+// ExpandLag is how far behind the audit log the expansion was when it last
+// looked: the age of the last event it expanded then (0 when it found
+// nothing left). A message cannot go out before its event is expanded.
+func (d *Dispatcher) ExpandLag() time.Duration { return time.Duration(d.expandLag.Load()) }
 
 // scheduleStoredLocked takes in deliveries this dispatcher just stored:
 // their cards are noted, and they join the schedule if it is loaded (else
@@ -162,7 +172,13 @@ type expansion struct {
 	platforms []Platform
 	// batch holds the cards of this expansion, not enqueued yet.
 	batch map[flows.RequestID][]unsentCard
-	out   []flows.Delivery
+	// refs are the message refs of the requests whose cards may change,
+	// read together, and unsentBefore their cards not sent yet, noted
+	// just before (prefetchRefs); a request not in unsentBefore has its
+	// read on its own.
+	refs         map[flows.RequestID][]flows.MessageRef
+	unsentBefore map[flows.RequestID][]unsentCard
+	out          []flows.Delivery
 	// rec is the deliveries of the record being expanded, moved to out by
 	// commit once the record expanded without error.
 	rec []flows.Delivery
@@ -188,6 +204,43 @@ func (d *Dispatcher) readRequests(ctx context.Context, recs []flows.AuditRecord)
 		d.log.WarnContext(ctx, "outbox: could not read the audit records' requests together; reading them one at a time", "requests", len(ids), "err", err)
 	}
 	return known
+}
+
+// prefetchRefs reads in one round (ManyMessageRefs) the message refs of
+// the requests whose events in recs may change cards, after noting their
+// cards not sent yet: the order refreshes needs, so that a card whose
+// reference is committed in between is seen at least once. Without
+// ManyMessageRefs, or when the read fails, refreshes reads them one
+// request at a time: on etcd a round each, which at 100 requests/s left
+// the expansion minutes behind the audit log.
+func (x *expansion) prefetchRefs(recs []flows.AuditRecord) {
+	many, ok := x.d.deps.Store.(ManyMessageRefs)
+	if !ok {
+		return
+	}
+	var ids []flows.RequestID
+	seen := map[flows.RequestID]bool{}
+	for _, rec := range recs {
+		if id := rec.Event.RequestID; id != "" && !seen[id] && CardsMayChange(rec.Event) {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	unsent := make(map[flows.RequestID][]unsentCard, len(ids))
+	x.d.mu.Lock()
+	for _, id := range ids {
+		unsent[id] = slices.Clone(x.d.unsent[id])
+	}
+	x.d.mu.Unlock()
+	refs, err := many.ManyMessageRefs(x.ctx, ids)
+	if err != nil {
+		x.d.log.WarnContext(x.ctx, "outbox: could not read the cards of the audit records' requests together; reading them one at a time", "requests", len(ids), "err", err)
+		return
+	}
+	x.refs, x.unsentBefore = refs, unsent
 }
 
 func (x *expansion) commit() {
@@ -292,12 +345,20 @@ func (x *expansion) refreshes(seq uint64, n flows.Notice) error {
 	// The cards not sent yet are read before the stored references: a card
 	// whose reference is committed in between is then seen at least once
 	// (Deliver forgets it as unsent only after the commit).
-	x.d.mu.Lock()
-	unsent := append(append([]unsentCard(nil), x.d.unsent[r.ID]...), x.batch[r.ID]...)
-	x.d.mu.Unlock()
-	refs, err := x.d.deps.Store.MessageRefs(x.ctx, r.ID)
-	if err != nil {
-		return fmt.Errorf("read the cards of request %s: %w", r.ID, err)
+	var (
+		unsent []unsentCard
+		refs   []flows.MessageRef
+	)
+	if before, ok := x.unsentBefore[r.ID]; ok {
+		unsent, refs = append(slices.Clone(before), x.batch[r.ID]...), x.refs[r.ID]
+	} else {
+		x.d.mu.Lock()
+		unsent = append(append([]unsentCard(nil), x.d.unsent[r.ID]...), x.batch[r.ID]...)
+		x.d.mu.Unlock()
+		var err error
+		if refs, err = x.d.deps.Store.MessageRefs(x.ctx, r.ID); err != nil {
+			return fmt.Errorf("read the cards of request %s: %w", r.ID, err)
+		}
 	}
 	for _, p := range x.platforms {
 		name := p.Name()
@@ -343,7 +404,8 @@ func (x *expansion) directMessages(seq uint64, n flows.Notice) {
 			}
 			kind := remembered(n, card)
 			if n.Credentials != nil {
-				dl.What, dl.Priority = whatCredentials, flows.PriorityCredentials
+				// Only the keeper's memory holds the secret: it sends them.
+				dl.What, dl.Priority, dl.Holder = whatCredentials, flows.PriorityCredentials, n.Event.Keeper
 			}
 			if body == nil || kind != bodyKind {
 				body, bodyKind = encodePayload(n.Event, kind), kind

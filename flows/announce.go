@@ -48,12 +48,14 @@ func (s *Service) announce(ctx context.Context, ev Event, r *Request) {
 }
 
 // keep hands the credentials issued to r (at r.CredentialsIssuedAt) to the
-// secret keeper. It runs inside the transaction that records them, before
-// the commit, so the dispatcher that reads the committed event never looks
-// for them too early; a commit that then fails leaves a secret that no
-// message names, forgotten when it expires.
-func (s *Service) keep(r *Request, c Credentials) {
+// secret keeper, and has ev, the event that announces them, name this
+// replica as their keeper. It runs inside the transaction that records
+// them, before the commit, so the dispatcher that reads the committed
+// event never looks for them too early; a commit that then fails leaves a
+// secret that no message names, forgotten when it expires.
+func (s *Service) keep(r *Request, c Credentials, ev *Event) {
 	s.secrets.Keep(r.ID, r.CredentialsIssuedAt, s.withInstructions(r, c))
+	ev.Keeper = s.cfg.Replica
 }
 
 // audience decides who is told of an event directly.

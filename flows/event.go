@@ -71,6 +71,10 @@ type Event struct {
 	Attempt   int
 	Tier      int    // the escalation tier reached (EventEscalated); 0 otherwise
 	Principal string // what the grant created in Atlas (a database user's name), for grant events
+	// Keeper names the replica whose memory holds the credentials the
+	// event announces (Config.Replica), "" with one replica: only it can
+	// send them while it lives.
+	Keeper string
 }
 
 // AuditRecord is an event as kept in the audit log: numbered and chained to

@@ -132,6 +132,9 @@ type Delivery struct {
 	// counts failed sends.
 	NotBefore time.Time
 	Attempts  int
+	// Holder names the replica that alone can send it while it lives: the
+	// keeper of the credentials it carries (Event.Keeper); "" for anyone.
+	Holder string
 }
 
 // Outbox keeps what must be sent until it is sent.
@@ -154,6 +157,10 @@ type Outbox interface {
 	// delivered or dropped): the dispatcher keeps only each conversation's
 	// head in memory and reads the next one when its turn comes.
 	Waiting(ctx context.Context, id uint64) (Delivery, error)
+	// Held returns up to limit waiting deliveries whose Holder is holder,
+	// in ID order: what only that replica can send, read by that replica
+	// while another leads.
+	Held(ctx context.Context, holder string, limit int) ([]Delivery, error)
 	// Delivered removes a sent delivery and, in the same transaction,
 	// remembers the message it created (ref, for later updates; nil when
 	// there is nothing to remember) under its request (a delivery about no

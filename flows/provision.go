@@ -131,7 +131,7 @@ func (s *Service) attempt(ctx context.Context, r *Request) *Request {
 		if err == nil && r.Guest == nil {
 			// A guest's password is set again when they sign in
 			// (thirdparty.go): this one is never shown to anyone.
-			s.keep(r, creds)
+			s.keep(r, creds, &e)
 		}
 		ev = e
 		return []Event{e}, err

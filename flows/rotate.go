@@ -57,7 +57,7 @@ func (s *Service) rotate(ctx context.Context, r *Request) (*Request, error) {
 	r, err = s.store.Update(ctx, r.ID, func(r *Request) ([]Event, error) {
 		e, err := r.NoteCredentials(s.clock.Now(), true, "")
 		if err == nil {
-			s.keep(r, creds)
+			s.keep(r, creds, &e)
 		}
 		ev = e
 		return []Event{e}, err

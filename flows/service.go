@@ -55,6 +55,10 @@ type Config struct {
 	// (pending, being set up, active, being removed) at once (10). One
 	// person must not be able to fill the approvers' chats or the sweeps.
 	MaxLiveRequests int
+	// Replica names this process among the replicas on one store ("" with
+	// one replica): the events that announce credentials it keeps say so
+	// (Event.Keeper), so that it sends them itself.
+	Replica string
 }
 
 // Deps are the ports the service uses.

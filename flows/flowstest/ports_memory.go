@@ -99,6 +99,20 @@ func (s *Store) MessageRefs(ctx context.Context, requestID flows.RequestID) ([]f
 	return slices.Clone(s.refs[requestID]), ctx.Err()
 }
 
+// ManyMessageRefs reads the message refs of several requests at once
+// (bot.ManyMessageRefs): those with none are left out.
+func (s *Store) ManyMessageRefs(ctx context.Context, ids []flows.RequestID) (map[flows.RequestID][]flows.MessageRef, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[flows.RequestID][]flows.MessageRef{}
+	for _, id := range ids {
+		if refs := s.refs[id]; len(refs) > 0 {
+			out[id] = slices.Clone(refs)
+		}
+	}
+	return out, ctx.Err()
+}
+
 func contactKey(platform, key string) string { return platform + "\x00" + key }
 
 // PutContact implements flows.ChatState.

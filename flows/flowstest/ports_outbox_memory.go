@@ -272,6 +272,20 @@ func (s *Store) Waiting(ctx context.Context, id uint64) (flows.Delivery, error) 
 	return cloneDelivery(*d), ctx.Err()
 }
 
+// Held implements flows.Outbox.
+func (s *Store) Held(ctx context.Context, holder string, limit int) ([]flows.Delivery, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []flows.Delivery
+	for _, d := range s.fx.outbox {
+		if holder != "" && d.Holder == holder {
+			out = append(out, cloneDelivery(*d))
+		}
+	}
+	slices.SortFunc(out, func(a, b flows.Delivery) int { return cmp.Compare(a.ID, b.ID) })
+	return out[:min(len(out), max(limit, 0))], ctx.Err()
+}
+
 // Delivered implements flows.Outbox.
 func (s *Store) Delivered(ctx context.Context, id uint64, ref *flows.MessageRef) error {
 	s.mu.Lock()

@@ -683,6 +683,39 @@ func OutboxSuite(t *testing.T, open OpenBackend, reopen Reopen) {
 		code(t, "waiting of an unknown id", err, flows.ENOTFOUND)
 	})
 
+	t.Run("held lists a holder's deliveries until they go", func(t *testing.T) {
+		b := open(t)
+		held := func(t *testing.T, holder string, limit int) []flows.Delivery {
+			t.Helper()
+			got, err := b.Held(ctx, holder, limit)
+			if err != nil {
+				t.Fatalf("held: %v", err)
+			}
+			return got
+		}
+		mine, theirs, anyone := dl("A", "credentials"), dl("B", "credentials"), dl("A", "notice")
+		mine.Holder, theirs.Holder = "replica-1", "replica-2"
+		got := enqueue(t, b, 0, mine, anyone, theirs)
+		second := one(t, b, func() flows.Delivery { d := dl("C", "credentials"); d.Holder = "replica-1"; return d }())
+		same(t, "replica-1's", []flows.Delivery{got[0], second}, held(t, "replica-1", 10))
+		same(t, "replica-1's, limited", []flows.Delivery{got[0]}, held(t, "replica-1", 1))
+		same(t, "replica-2's", []flows.Delivery{got[2]}, held(t, "replica-2", 10))
+		same(t, "nobody's", []flows.Delivery(nil), held(t, "", 10))
+		if err := b.Postpone(ctx, got[0].ID, T0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		got[0].Attempts, got[0].NotBefore = 1, T0.Add(time.Minute)
+		same(t, "after a postpone", []flows.Delivery{got[0], second}, held(t, "replica-1", 10))
+		if err := b.Delivered(ctx, got[0].ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Drop(ctx, got[2].ID); err != nil {
+			t.Fatal(err)
+		}
+		same(t, "replica-1's after one was delivered", []flows.Delivery{second}, held(t, "replica-1", 10))
+		same(t, "replica-2's after its was dropped", []flows.Delivery(nil), held(t, "replica-2", 10))
+	})
+
 	t.Run("postpone records a failed attempt", func(t *testing.T) {
 		b := open(t)
 		d := one(t, b, dl("A", "card"))

@@ -37,7 +37,8 @@ type Event struct {
 	Extension int       `json:"extension,omitempty"`
 	Attempt   int       `json:"attempt,omitempty"`
 	Principal string    `json:"principal,omitempty"`
-	Tier      int       `json:"tier,omitempty"` // the escalation tier an escalated event reached
+	Tier      int       `json:"tier,omitempty"`   // the escalation tier an escalated event reached
+	Keeper    string    `json:"keeper,omitempty"` // the replica that kept the credentials announced, with several
 }
 
 // EventID is the id of record seq of the chain whose first record's hash
@@ -54,7 +55,7 @@ func EventOf(chain string, rec flows.AuditRecord) Event {
 		ID: EventID(chain, rec.Seq), Chain: chain, Seq: rec.Seq, Hash: rec.Hash, PrevHash: rec.PrevHash,
 		At: ev.At.UTC(), Type: string(ev.Type), RequestID: string(ev.RequestID), Actor: ev.Actor,
 		From: string(ev.From), To: string(ev.To), Message: ev.Message,
-		Extension: ev.Extension, Attempt: ev.Attempt, Principal: ev.Principal, Tier: ev.Tier,
+		Extension: ev.Extension, Attempt: ev.Attempt, Principal: ev.Principal, Tier: ev.Tier, Keeper: ev.Keeper,
 	}
 	if ev.Duration > 0 {
 		out.Duration = ev.Duration.String()

@@ -69,6 +69,46 @@ func (s *Store) MessageRefs(ctx context.Context, requestID flows.RequestID) ([]f
 	return out, err
 }
 
+// ManyMessageRefs reads the message refs of several requests as of one
+// revision, a range each, as many to a transaction as etcd takes
+// (bot.ManyMessageRefs: the outbox's expansion reads those of a whole
+// batch of events in one round instead of one round each). Requests with
+// none are left out.
+func (s *Store) ManyMessageRefs(ctx context.Context, ids []flows.RequestID) (map[flows.RequestID][]flows.MessageRef, error) {
+	out := map[flows.RequestID][]flows.MessageRef{}
+	err := s.read(ctx, "message refs", func(ctx context.Context) error {
+		clear(out)
+		var rev int64
+		for start := 0; start < len(ids); start += s.maxOps {
+			chunk := ids[start:min(start+s.maxOps, len(ids))]
+			ops := make([]clientv3.Op, len(chunk))
+			for i, id := range chunk {
+				opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend)}
+				if rev > 0 {
+					opts = append(opts, clientv3.WithRev(rev))
+				}
+				ops[i] = clientv3.OpGet(s.msgRefPrefix(id), opts...)
+			}
+			resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+			if err != nil {
+				return err
+			}
+			rev = resp.Header.Revision
+			for i, r := range resp.Responses {
+				for _, kv := range r.GetResponseRange().Kvs {
+					var rec record.MessageRef
+					if err := json.Unmarshal(kv.Value, &rec); err != nil {
+						return fmt.Errorf("decode message ref %s: %w", kv.Key, err)
+					}
+					out[chunk[i]] = append(out[chunk[i]], flows.MessageRef(rec))
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // PutContact implements flows.ChatState.
 func (s *Store) PutContact(ctx context.Context, platform, key string, data []byte) error {
 	return s.retry(ctx, "put contact", func(ctx context.Context) (bool, error) {

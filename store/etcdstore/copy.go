@@ -294,6 +294,9 @@ func (b *importBatch) add(ctx context.Context, p record.Piece, head *auditHead, 
 		b.put(ctx, s.outboxKey(p.Seq), string(p.Value))
 		b.put(ctx, s.outboxConv(rec.Conversation)+hex16(p.Seq), "")
 		b.put(ctx, s.outboxCreatedKey(rec), "")
+		if rec.Holder != "" {
+			b.put(ctx, s.outboxHeldKey(rec.Holder, p.Seq), "")
+		}
 	case record.KindCoalesce:
 		b.put(ctx, s.p+"outbox/co/"+p.Key, hex16(p.Seq))
 	case record.KindOutboxSeq:

@@ -39,6 +39,12 @@ func (s *Store) outboxConv(conv string) string {
 func (s *Store) outboxCoKey(conv, coalesce string) string {
 	return s.p + "outbox/co/" + conv + "\x00" + coalesce
 }
+func (s *Store) outboxHeld(holder string) string {
+	return s.p + "outbox/held/" + holder + "\x00"
+}
+func (s *Store) outboxHeldKey(holder string, id uint64) string {
+	return s.outboxHeld(holder) + hex16(id)
+}
 func (s *Store) outboxCreated() string { return s.p + "outbox/created/" }
 func (s *Store) outboxCreatedKey(rec record.Delivery) string {
 	return s.outboxCreated() + at(rec.CreatedAt) + hex16(rec.ID)
@@ -177,6 +183,9 @@ func (s *Store) planEnqueue(ctx context.Context, ds []flows.Delivery, maxCoalesc
 		rec.ID = p.seq
 		rec.Payload = bytes.Clone(rec.Payload) // not the caller's own buffer
 		idx := []kv{{s.outboxConv(rec.Conversation) + hex16(rec.ID), ""}, {s.outboxCreatedKey(rec), ""}}
+		if rec.Holder != "" {
+			idx = append(idx, kv{s.outboxHeldKey(rec.Holder, rec.ID), ""})
+		}
 		if _, looked := coAt[coKey]; looked {
 			idx = append(idx, kv{coKey, hex16(rec.ID)})
 			waiting[coKey] = &rec
@@ -496,6 +505,45 @@ func (s *Store) conversation(ctx context.Context, rev int64, conv string, limit 
 	return out, nil
 }
 
+// Held implements flows.Outbox: the deliveries of holder, in id order,
+// read from their index as of one revision.
+func (s *Store) Held(ctx context.Context, holder string, limit int) ([]flows.Delivery, error) {
+	if holder == "" || limit <= 0 {
+		return nil, nil
+	}
+	var out []flows.Delivery
+	err := s.read(ctx, "held deliveries", func(ctx context.Context) error {
+		out = out[:0]
+		prefix := s.outboxHeld(holder)
+		resp, err := s.cli.Get(ctx, prefix, clientv3.WithRange(rangeEnd(prefix)), clientv3.WithKeysOnly(), clientv3.WithLimit(int64(limit)))
+		if err != nil {
+			return err
+		}
+		keys := make([]string, 0, len(resp.Kvs))
+		for _, kv := range resp.Kvs {
+			keys = append(keys, s.p+"outbox/d/"+string(kv.Key[len(prefix):]))
+		}
+		kvs, err := s.getAll(ctx, resp.Header.Revision, keys...)
+		if err != nil {
+			return err
+		}
+		for i, kv := range kvs {
+			if kv == nil {
+				return fmt.Errorf("the held index names %s, which is not stored", keys[i])
+			}
+			rec, err := decodeDelivery(kv)
+			if err != nil {
+				return err
+			}
+			d := rec.Delivery()
+			s.waiting.add(kv.ModRevision, d)
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // removeDelivery reads delivery id and adds its removal, with its index
 // entries, to c; found is false when there is none.
 func (s *Store) removeDelivery(ctx context.Context, c *change, id uint64) (rec record.Delivery, found bool, err error) {
@@ -511,6 +559,9 @@ func (s *Store) removeDelivery(ctx context.Context, c *change, id uint64) (rec r
 	c.del(k)
 	c.del(s.outboxConv(rec.Conversation) + hex16(id))
 	c.del(s.outboxCreatedKey(rec))
+	if rec.Holder != "" {
+		c.del(s.outboxHeldKey(rec.Holder, id))
+	}
 	if rec.Coalesce != "" {
 		co := s.outboxCoKey(rec.Conversation, rec.Coalesce)
 		got, err := s.getAll(ctx, 0, co)
@@ -541,6 +592,9 @@ func (s *Store) Delivered(ctx context.Context, id uint64, ref *flows.MessageRef)
 			c.del(k)
 			c.del(s.outboxConv(w.conversation) + hex16(id))
 			c.del(s.outboxCreatedKey(record.Delivery{ID: id, CreatedAt: w.createdAt}))
+			if w.holder != "" {
+				c.del(s.outboxHeldKey(w.holder, id))
+			}
 			if w.coalesce != "" {
 				co := s.outboxCoKey(w.conversation, w.coalesce)
 				c.cmps = append(c.cmps, clientv3.Compare(clientv3.Value(co), "=", hex16(id)))

@@ -22,6 +22,7 @@ type waitingDeliveries struct {
 
 type waitingDelivery struct {
 	conversation, coalesce string
+	holder                 string
 	requestID              flows.RequestID
 	createdAt              time.Time
 	rev                    int64
@@ -44,7 +45,7 @@ func (w *waitingDeliveries) add(rev int64, ds ...flows.Delivery) {
 		if w.m == nil || len(w.m) >= maxWaitingDeliveries {
 			w.m = map[uint64]waitingDelivery{}
 		}
-		w.m[d.ID] = waitingDelivery{conversation: d.Conversation, coalesce: d.Coalesce, requestID: d.RequestID, createdAt: d.CreatedAt, rev: rev}
+		w.m[d.ID] = waitingDelivery{conversation: d.Conversation, coalesce: d.Coalesce, holder: d.Holder, requestID: d.RequestID, createdAt: d.CreatedAt, rev: rev}
 	}
 }
 

@@ -78,7 +78,10 @@ type Main struct {
 	// without one: identity.go).
 	identity *identity.Identities
 	outbox   *outbox // the current term's dispatcher (leadership.go)
-	inbox    *bot.Inbox
+	// held sends the credentials this replica keeps while another leads
+	// (leadership.go; nil with one replica).
+	held  *heldSender
+	inbox *bot.Inbox
 	// audit streams the audit log to the configured sinks (auditsink.go).
 	audit auditsink.Streamers
 	// lead decides whether this replica runs what must run once
@@ -189,7 +192,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	}
 	counters = append(counters, inboxCounters(m.db, m.clock, m.log)...)
 	counters = append(counters, outboxCounters(m.db, m.clock, m.log)...)
-	counters = append(counters, deliveryCounters(func() []bot.DeliveryCount { return m.outbox.Stats() })...)
+	counters = append(counters, deliveryCounters(func() []bot.DeliveryCount { return addCounts(m.outbox.Stats(), m.held.stats()) })...)
+	counters = append(counters, expandLagGauge(func() time.Duration { return m.outbox.expandLag() }))
 	counters = append(counters, policyCounters(&m.policy)...)
 	counters = append(counters, auditSinkCounters(func() []auditsink.Stats { return m.audit.Stats() }, m.clock)...)
 	counters = append(counters, m.leader.counters()...)
@@ -212,7 +216,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	if err != nil {
 		return nil, err
 	}
-	m.svc, err = flows.NewService(serviceConfig(cfg), flows.Deps{
+	svcConfig := serviceConfig(cfg)
+	var self string // this replica among several: it sends the secrets it keeps (bot/held.go)
+	var alive func(string) bool
+	if m.clocks != nil {
+		self, alive = m.clocks.id, m.clocks.alive
+	}
+	svcConfig.Replica = self
+	m.svc, err = flows.NewService(svcConfig, flows.Deps{
 		Store: m.db, Provisioners: provisioners(m.atlas), Catalog: m.atlas.Catalog(), Secrets: secrets,
 		Notifier: committed{metrics: m.metrics, kick: func() { m.outbox.Kick(); m.audit.Kick() }},
 		OnCall:   oncall, Tickets: tickets,
@@ -274,10 +285,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 					m.log.ErrorContext(ctx, "could not revoke a grant whose credentials cannot be delivered", "request_id", id, "err", err)
 				}
 			},
-			Clock: m.clock, Log: m.log, Renderers: renderers,
+			Clock: m.clock, Log: m.log, Renderers: renderers, Self: self, Alive: alive,
 		})
 	}); err != nil {
 		return nil, err
+	}
+	if self != "" {
+		d, err := m.outbox.make()
+		if err != nil {
+			return nil, err
+		}
+		m.held = &heldSender{d: d}
 	}
 	if m.lead, err = newLeadership(m.db, &m.leader, m.log.With("component", "leadership")); err != nil {
 		return nil, err
@@ -546,7 +564,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.clocks != nil {
 		m.bg.Go(func() { m.clocks.run(m.ctx) })
 	}
-	// What must run once runs on the leader: this replica, on bbolt.
+	// What must run once runs on the leader: this replica, on bbolt. Until
+	// it leads, it sends the credentials it keeps.
+	m.held.start(m.ctx, m.bg.Go)
 	m.bg.Go(func() {
 		if err := m.lead.Run(m.ctx, m.leadTerm); err != nil && m.ctx.Err() == nil {
 			m.log.Error("leadership stopped", "err", err)
@@ -607,6 +627,9 @@ func (m *Main) leadTerm(ctx context.Context) error {
 		m.log.Info("leading: running the sweeps, the outbox and the audit sinks")
 	}
 	var work sync.WaitGroup
+	// The term's dispatcher sends everything, what this replica holds too.
+	m.held.stop()
+	defer m.held.start(m.ctx, m.bg.Go)
 	// The outbox resumes: what was decided and not yet said goes out,
 	// credentials lost with the last process are reissued.
 	d, err := m.outbox.begin()

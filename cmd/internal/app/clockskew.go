@@ -31,6 +31,7 @@ const MaxClockSkew = time.Second
 // clockGuard follows this replica's clock against the others' and says
 // whether it may campaign.
 type clockGuard struct {
+	id    string // this replica's, in its heartbeat
 	hb    *etcdstore.Heartbeat
 	max   time.Duration
 	log   *slog.Logger
@@ -52,9 +53,9 @@ func newClockGuard(db Backend, clock flows.Clock, interval time.Duration, log *s
 	if !ok {
 		return nil, nil
 	}
-	g := &clockGuard{max: MaxClockSkew, log: log.With("component", "clock"), changed: make(chan struct{})}
+	g := &clockGuard{id: replicaID(), max: MaxClockSkew, log: log.With("component", "clock"), changed: make(chan struct{})}
 	hb, err := eb.NewHeartbeat(etcdstore.HeartbeatConfig{
-		ID: replicaID(), Clock: clock.Now, Interval: interval, OnSample: g.update, Log: log,
+		ID: g.id, Clock: clock.Now, Interval: interval, OnSample: g.update, Log: log,
 	})
 	if err != nil {
 		return nil, err
@@ -98,6 +99,17 @@ func skewFrom(peers []etcdstore.PeerClock) time.Duration {
 		return lo
 	}
 	return hi
+}
+
+// alive reports whether another replica's heartbeat is fresh: what it
+// holds in memory (the secrets it made) it sends itself.
+func (g *clockGuard) alive(replica string) bool {
+	for _, p := range g.peers() {
+		if p.ID == replica {
+			return true
+		}
+	}
+	return false
 }
 
 // update measures the skew again (the heartbeat's OnSample).

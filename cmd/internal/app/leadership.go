@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/flows"
@@ -157,6 +158,17 @@ func (o *outbox) Stats() []bot.DeliveryCount {
 	return addCounts(o.past, o.cur.Stats())
 }
 
+// expandLag is the current term's dispatcher's (0 without one).
+func (o *outbox) expandLag() time.Duration {
+	if o == nil {
+		return 0
+	}
+	if d := o.current(); d != nil {
+		return d.ExpandLag()
+	}
+	return 0
+}
+
 // addCounts is a and b added up, by platform, kind and outcome.
 func addCounts(a, b []bot.DeliveryCount) []bot.DeliveryCount {
 	at := map[[3]string]int{}
@@ -171,4 +183,57 @@ func addCounts(a, b []bot.DeliveryCount) []bot.DeliveryCount {
 		out = append(out, c)
 	}
 	return out
+}
+
+// heldSender runs, while this replica does not lead, a dispatcher of its
+// own that sends what only this replica can: the credentials whose secret
+// it keeps (bot.Dispatcher.RunHeld). A term stops it before the term's
+// dispatcher starts and starts it again once the term is over, so that
+// the two never send one delivery at once. Nil with one replica.
+type heldSender struct {
+	d  *bot.Dispatcher
+	mu sync.Mutex
+	// stopRun cancels RunHeld and waits for it; nil while it is stopped.
+	stopRun func()
+}
+
+// start runs RunHeld on goroutines started by spawn, unless it runs
+// already or ctx has ended.
+func (h *heldSender) start(ctx context.Context, spawn func(func())) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopRun != nil || ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	spawn(func() {
+		defer close(done)
+		h.d.RunHeld(ctx)
+	})
+	h.stopRun = func() { cancel(); <-done }
+}
+
+// stop ends RunHeld, once what it is sending is recorded.
+func (h *heldSender) stop() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopRun != nil {
+		h.stopRun()
+		h.stopRun = nil
+	}
+}
+
+// stats are what became of its sends.
+func (h *heldSender) stats() []bot.DeliveryCount {
+	if h == nil {
+		return nil
+	}
+	return h.d.Stats()
 }

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/cmd/jitbot/config"
+	"github.com/jitbot/jitbot/flows"
+	"github.com/jitbot/jitbot/flows/flowstest"
 	"github.com/jitbot/jitbot/store/etcdstore"
 	"github.com/jitbot/jitbot/store/etcdstore/etcdtest"
 )
@@ -116,4 +120,55 @@ func TestLeadershipOnEtcdHandsOverOnCrash(t *testing.T) {
 		t.Fatalf("after the crash: old leader leading %v (%d changes), new one %d terms (%d changes)",
 			leader.st.leading.Load(), leader.st.changes.Load(), other.terms.Load(), other.st.changes.Load())
 	}
+}
+
+// heldReads counts the reads of what a replica holds.
+type heldReads struct {
+	*flowstest.Store
+	n atomic.Int64
+}
+
+func (s *heldReads) Held(ctx context.Context, holder string, limit int) ([]flows.Delivery, error) {
+	s.n.Add(1)
+	return s.Store.Held(ctx, holder, limit)
+}
+
+// The sender of what this replica holds runs until a term starts, which
+// stops it (and waits for it) before the term's dispatcher sends anything,
+// and runs again once the term ends; started twice, it runs once.
+func TestHeldSenderStopsForTheTerm(t *testing.T) {
+	st := &heldReads{Store: flowstest.NewStore()}
+	d, err := bot.NewDispatcher(bot.DispatcherConfig{Idle: time.Millisecond}, bot.DispatcherDeps{
+		Store: st, Platforms: func() []bot.Platform { return nil }, Secrets: bot.NewSecrets(flows.SystemClock{}, 0, 0),
+		Audience: func(flows.Event, *flows.Request) []string { return nil }, Self: "replica-a",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &heldSender{d: d}
+	var running sync.WaitGroup
+	h.start(t.Context(), running.Go)
+	h.start(t.Context(), running.Go)
+	reads := func(after int64) {
+		t.Helper()
+		for end := time.Now().Add(5 * time.Second); st.n.Load() <= after; time.Sleep(time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatal("the held sender does not read what it holds")
+			}
+		}
+	}
+	reads(0)
+	h.stop()
+	stopped := st.n.Load()
+	time.Sleep(20 * time.Millisecond) // 20 of its rounds, were it running
+	if st.n.Load() != stopped {
+		t.Fatal("the held sender reads on after stop returned")
+	}
+	h.start(t.Context(), running.Go)
+	reads(stopped)
+	h.stop()
+	running.Wait()
+	var none *heldSender // one replica: no held sender, and nothing to do
+	none.start(t.Context(), running.Go)
+	none.stop()
 }

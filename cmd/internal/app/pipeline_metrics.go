@@ -85,6 +85,15 @@ func deliveryCounters(stats func() []bot.DeliveryCount) []counter {
 		}}}
 }
 
+// expandLagGauge is how far behind the audit log the leader's outbox
+// expansion is (bot.Dispatcher.ExpandLag); 0 where this replica does not
+// lead.
+func expandLagGauge(lag func() time.Duration) counter {
+	return counter{name: "jitbot_outbox_expand_lag_seconds", gauge: true,
+		help: "How old the last event the outbox expanded into messages was when it did (0 when nothing was left to expand, or this replica does not lead): messages wait at least this long.",
+		read: func() map[string]float64 { return map[string]float64{"": lag().Seconds()} }}
+}
+
 // sharedRead runs a queue's read once for the callers that ask while it is
 // under way; a caller after it ends reads afresh.
 type sharedRead struct {

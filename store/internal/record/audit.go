@@ -27,6 +27,7 @@ type Audit struct {
 	Attempt   int           `json:"attempt,omitempty"`
 	Tier      int           `json:"tier,omitempty"`     // absent (as in records before tiers) unless an escalation
 	Principal string        `json:"username,omitempty"` // named before principals other than database users existed; the chain's hashes cover the name
+	Keeper    string        `json:"keeper,omitempty"`   // absent (as in records before replicas kept secrets) unless a replica among several keeps the credentials
 	PrevHash  string        `json:"prev_hash"`
 	Hash      string        `json:"hash"`
 }
@@ -42,7 +43,7 @@ func NewAudit(ev flows.Event, seq uint64, prev string) Audit {
 func Unchained(ev flows.Event) Audit {
 	return Audit{
 		At: ev.At, Type: string(ev.Type), RequestID: string(ev.RequestID), Actor: ev.Actor, From: string(ev.From), To: string(ev.To),
-		Message: ev.Message, Duration: ev.Duration, Extension: ev.Extension, Attempt: ev.Attempt, Tier: ev.Tier, Principal: ev.Principal,
+		Message: ev.Message, Duration: ev.Duration, Extension: ev.Extension, Attempt: ev.Attempt, Tier: ev.Tier, Principal: ev.Principal, Keeper: ev.Keeper,
 	}
 }
 
@@ -68,7 +69,7 @@ func (a Audit) AuditRecord() flows.AuditRecord {
 		Seq: a.Seq, PrevHash: a.PrevHash, Hash: a.Hash,
 		Event: flows.Event{
 			Type: flows.EventType(a.Type), RequestID: flows.RequestID(a.RequestID), Actor: a.Actor, At: a.At, From: flows.State(a.From),
-			To: flows.State(a.To), Message: a.Message, Duration: a.Duration, Extension: a.Extension, Attempt: a.Attempt, Tier: a.Tier, Principal: a.Principal,
+			To: flows.State(a.To), Message: a.Message, Duration: a.Duration, Extension: a.Extension, Attempt: a.Attempt, Tier: a.Tier, Principal: a.Principal, Keeper: a.Keeper,
 		},
 	}
 }

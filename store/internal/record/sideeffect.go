@@ -64,6 +64,7 @@ type Delivery struct {
 	CreatedAt    time.Time   `json:"created_at"`
 	NotBefore    time.Time   `json:"not_before,omitzero"`
 	Attempts     int         `json:"attempts,omitempty"`
+	Holder       string      `json:"holder,omitempty"`
 }
 
 // NewDelivery is d as stored.
@@ -71,7 +72,7 @@ func NewDelivery(d flows.Delivery) Delivery {
 	rec := Delivery{
 		ID: d.ID, Conversation: d.Conversation, Platform: d.Platform, Priority: int(d.Priority), What: d.What,
 		Recipient: d.Recipient, RequestID: string(d.RequestID), EventSeq: d.EventSeq, Coalesce: d.Coalesce,
-		Payload: d.Payload, CreatedAt: d.CreatedAt, NotBefore: d.NotBefore, Attempts: d.Attempts,
+		Payload: d.Payload, CreatedAt: d.CreatedAt, NotBefore: d.NotBefore, Attempts: d.Attempts, Holder: d.Holder,
 	}
 	if d.Ref != nil {
 		ref := MessageRef(*d.Ref)
@@ -86,7 +87,7 @@ func (rec Delivery) Delivery() flows.Delivery {
 		ID: rec.ID, Conversation: rec.Conversation, Platform: rec.Platform, Priority: flows.Priority(rec.Priority),
 		What: rec.What, Recipient: rec.Recipient, RequestID: flows.RequestID(rec.RequestID), EventSeq: rec.EventSeq,
 		Coalesce: rec.Coalesce, Payload: rec.Payload, CreatedAt: rec.CreatedAt, NotBefore: rec.NotBefore,
-		Attempts: rec.Attempts,
+		Attempts: rec.Attempts, Holder: rec.Holder,
 	}
 	if rec.Ref != nil {
 		ref := flows.MessageRef(*rec.Ref)
