@@ -197,13 +197,15 @@ func (m *Main) reload(ctx context.Context, why string, raw []byte) error {
 	return nil
 }
 
-// refusePolicy records a refused reload: the policy in force stays.
+// refusePolicy records a refused reload: the policy in force stays. The
+// log line is written first: whoever sees the refusal in the status or
+// the metrics finds it in the log too.
 func (m *Main) refusePolicy(ctx context.Context, why string, err error) {
+	m.log.ErrorContext(ctx, "policy reload refused: the running policy stays", "why", why, "hash", m.svc.Policy().Hash(), "err", err)
 	m.policy.mu.Lock()
 	m.policy.status.ReloadError, m.policy.status.ReloadFailedAt = err.Error(), m.clock.Now()
 	m.policy.errors++
 	m.policy.mu.Unlock()
-	m.log.ErrorContext(ctx, "policy reload refused: the running policy stays", "why", why, "hash", m.svc.Policy().Hash(), "err", err)
 }
 
 // sameIntegrations refuses a policy whose integrations are not those the
