@@ -191,6 +191,13 @@ type Dispatcher struct {
 	// others until they may (ready.go).
 	queues   readyQueues
 	inflight map[string]flows.Delivery // by conversation
+	// expanding are the conversations an enqueue under way may coalesce
+	// into: none of them is picked until it is over. enqueuing says one is
+	// under way: a schedule that must be read again is not read (nor
+	// picked from) meanwhile, since it might not show the enqueue and
+	// its deliveries join the schedule once it returns.
+	expanding map[string]bool
+	enqueuing bool
 	// hold keeps a conversation back whose delivery could not be recorded
 	// either way (the store failed): the next try is not immediate.
 	hold map[string]time.Time
@@ -270,7 +277,7 @@ func NewDispatcher(cfg DispatcherConfig, deps DispatcherDeps) (*Dispatcher, erro
 	return &Dispatcher{
 		cfg: cfg, deps: deps, log: log.With("component", "dispatcher"), kick: make(chan struct{}, 1),
 		convs: map[string]*convQueue{}, changed: make(chan struct{}), queues: newReadyQueues(),
-		inflight: map[string]flows.Delivery{}, hold: map[string]time.Time{}, paced: map[string]time.Time{}, pruneAt: 1024, unsent: map[flows.RequestID][]unsentCard{},
+		inflight: map[string]flows.Delivery{}, expanding: map[string]bool{}, hold: map[string]time.Time{}, paced: map[string]time.Time{}, pruneAt: 1024, unsent: map[flows.RequestID][]unsentCard{},
 	}, nil
 }
 

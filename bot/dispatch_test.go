@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -293,13 +294,20 @@ type outboxStore struct {
 	// records what each Enqueue was asked to write.
 	enqueueLimit int
 	enqueueSizes []int
+	// enqueueGate, when set, holds every Enqueue until it is closed, after
+	// telling enqueueEntered.
+	enqueueGate, enqueueEntered chan struct{}
 }
 
 func (s *outboxStore) Enqueue(ctx context.Context, cursor uint64, ds ...flows.Delivery) ([]flows.Delivery, error) {
 	s.mu.Lock()
 	s.enqueueSizes = append(s.enqueueSizes, len(ds))
-	limit := s.enqueueLimit
+	limit, gate, entered := s.enqueueLimit, s.enqueueGate, s.enqueueEntered
 	s.mu.Unlock()
+	if gate != nil {
+		entered <- struct{}{}
+		<-gate
+	}
 	if limit > 0 && len(ds) > limit {
 		return nil, errors.New("gave up after 15 attempts lost to other writers")
 	}
@@ -1107,5 +1115,84 @@ func TestExpandLag(t *testing.T) {
 	w.expand()
 	if got := w.d.ExpandLag(); got != 0 {
 		t.Fatalf("lag %v with nothing left, want 0", got)
+	}
+}
+
+// While an expansion's enqueue is under way (on etcd, one or several
+// transactions), the senders go on with the conversations it cannot
+// coalesce into (alice's: her credentials, revoked meanwhile, are
+// dropped), and hold back those it may: bob's and carol's cards, whose
+// waiting refreshes the revocation's refreshes update in place, go out
+// after it, with the revocation. The senders used to wait for the whole
+// enqueue.
+func TestSendersGoOnDuringAnEnqueue(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{})
+	w.everyone()
+	r := w.ask("slack")
+	w.expand()
+	w.deliver()
+	w.approve(r.ID, bob)
+	w.expand() // refreshes of bob's and carol's cards wait, unsent; so do alice's credentials
+	cards := func(who string) []bottest.Message { return append(w.slack.To(who), w.teams.To(who)...) }
+	revised := func(who string) int {
+		n := 0
+		for _, m := range cards(who) {
+			n += len(m.Revisions)
+		}
+		return n
+	}
+	bobBefore, carolBefore := revised(bob), revised(carol)
+	if _, err := w.svc.Revoke(w.ctx, r.ID, dave, "INC-1 is over"); err != nil {
+		t.Fatal(err)
+	}
+	w.store.mu.Lock()
+	w.store.enqueueGate, w.store.enqueueEntered = make(chan struct{}), make(chan struct{}, 1)
+	gate, entered := w.store.enqueueGate, w.store.enqueueEntered
+	w.store.mu.Unlock()
+	expanded := make(chan error, 1)
+	go func() {
+		_, err := w.d.Expand(w.ctx)
+		expanded <- err
+	}()
+	<-entered
+	w.store.mu.Lock()
+	w.store.enqueueGate = nil
+	w.store.mu.Unlock()
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		w.deliver()
+	}()
+	select {
+	case <-sent:
+	case <-time.After(10 * time.Second):
+		close(gate)
+		t.Fatal("the senders waited for the enqueue")
+	}
+	if revised(bob) != bobBefore || revised(carol) != carolBefore {
+		t.Fatalf("bob's or carol's card was refreshed while an enqueue that coalesces into its refresh was under way")
+	}
+	for _, dl := range w.pending() {
+		if dl.What == "credentials" {
+			t.Fatalf("alice's credentials (no longer any use: the access is revoked) are still waiting: %+v", dl)
+		}
+	}
+	close(gate)
+	if err := <-expanded; err != nil {
+		t.Fatal(err)
+	}
+	w.expand()
+	w.deliver()
+	for _, who := range []string{bob, carol} {
+		got := cards(who)
+		before := map[string]int{bob: bobBefore, carol: carolBefore}[who]
+		if len(got) == 0 || revised(who) <= before {
+			t.Fatalf("%s has %d cards, none revised", who, len(got))
+		}
+		for _, m := range got {
+			if card := fmt.Sprintf("%+v", m.Card); !strings.Contains(strings.ToLower(card), "revoked") {
+				t.Errorf("%s's card after the enqueue: %s, want it revised to say revoked", who, card)
+			}
+		}
 	}
 }

@@ -61,16 +61,38 @@ func (d *Dispatcher) Expand(ctx context.Context) (int, error) {
 		return 0, expandErr
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	held := map[string]bool{}
 	for i := range x.out {
 		dl := &x.out[i]
+		if dl.Coalesce == "" {
+			continue
+		}
 		// Coalescing into a delivery being sent would have Delivered remove
-		// the update unsent (flows.Delivery.Coalesce).
-		if dl.Coalesce != "" && d.inflight[dl.Conversation].Coalesce == dl.Coalesce {
+		// the update unsent (flows.Delivery.Coalesce); and no worker may
+		// start sending the one it coalesces into until the enqueue is
+		// over.
+		if d.inflight[dl.Conversation].Coalesce == dl.Coalesce {
 			dl.Coalesce = ""
+		} else if !held[dl.Conversation] {
+			held[dl.Conversation] = true
+			d.holdForEnqueueLocked(dl.Conversation)
 		}
 	}
+	d.enqueuing = true
+	d.mu.Unlock()
+	// The enqueue (on etcd, a transaction or several) runs without the
+	// lock: the senders go on meanwhile, and the inbox's workers hand over
+	// their answers. Held before, every sender stalled on it in turn
+	// (the HA bench's goroutine dumps: all eight).
 	stored, err := d.deps.Store.Enqueue(ctx, last, x.out...)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.enqueuing = false
+	for conv := range held {
+		delete(d.expanding, conv)
+		d.markLocked(conv)
+	}
+	d.wakeLocked()
 	if err != nil {
 		d.loaded = false // it may have been written all the same
 		d.expandBatch.Store(int64(max(1, batch/2)))

@@ -98,6 +98,16 @@ func newReadyQueues() readyQueues {
 // Called with mu held.
 func (d *Dispatcher) markLocked(conv string) { d.queues.dirty[conv] = struct{}{} }
 
+// holdForEnqueueLocked keeps conv from being picked until the enqueue
+// under way is over (Expand places it again then). Called with mu held.
+func (d *Dispatcher) holdForEnqueueLocked(conv string) {
+	d.expanding[conv] = true
+	if q := d.convs[conv]; q != nil {
+		d.queues.seq++
+		q.ver = d.queues.seq // out of every heap
+	}
+}
+
 // resetQueuesLocked empties the heaps and has every conversation placed
 // again (after the schedule was read from the store). Called with mu held.
 func (d *Dispatcher) resetQueuesLocked() {
@@ -124,8 +134,8 @@ func (d *Dispatcher) placeLocked(ctx context.Context, conv string, now, wall tim
 	}
 	d.queues.seq++
 	q.ver = d.queues.seq
-	if _, busy := d.inflight[conv]; busy {
-		return nil // release places it again
+	if _, busy := d.inflight[conv]; busy || d.expanding[conv] {
+		return nil // release, or the enqueue's end, places it again
 	}
 	head, ok, err := d.headLocked(ctx, conv, q)
 	if err != nil || !ok {

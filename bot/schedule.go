@@ -248,6 +248,9 @@ func (d *Dispatcher) take(ctx context.Context, n int) ([]flows.Delivery, time.Ti
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	changed := d.changed
+	if !d.loaded && d.enqueuing {
+		return nil, time.Time{}, changed, nil // read once the enqueue is over (it wakes the workers)
+	}
 	if err := d.loadLocked(ctx); err != nil {
 		return nil, time.Time{}, changed, err
 	}
