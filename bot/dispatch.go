@@ -198,6 +198,11 @@ type Dispatcher struct {
 	// its deliveries join the schedule once it returns.
 	expanding map[string]bool
 	enqueuing bool
+	// readingHeads says a caller reads heads outside the lock (heads.go);
+	// coalesced counts the deliveries updated in place, so that it knows
+	// whether what it read may be stale.
+	readingHeads bool
+	coalesced    uint64
 	// hold keeps a conversation back whose delivery could not be recorded
 	// either way (the store failed): the next try is not immediate.
 	hold map[string]time.Time

@@ -297,6 +297,23 @@ type outboxStore struct {
 	// enqueueGate, when set, holds every Enqueue until it is closed, after
 	// telling enqueueEntered.
 	enqueueGate, enqueueEntered chan struct{}
+	// waitingReads and manyWaitingReads count the reads of deliveries
+	// one at a time and together.
+	waitingReads, manyWaitingReads int
+}
+
+func (s *outboxStore) Waiting(ctx context.Context, id uint64) (flows.Delivery, error) {
+	s.mu.Lock()
+	s.waitingReads++
+	s.mu.Unlock()
+	return s.Store.Waiting(ctx, id)
+}
+
+func (s *outboxStore) ManyWaiting(ctx context.Context, ids []uint64) ([]flows.Delivery, error) {
+	s.mu.Lock()
+	s.manyWaitingReads++
+	s.mu.Unlock()
+	return s.Store.ManyWaiting(ctx, ids)
 }
 
 func (s *outboxStore) Enqueue(ctx context.Context, cursor uint64, ds ...flows.Delivery) ([]flows.Delivery, error) {
@@ -1193,6 +1210,41 @@ func TestSendersGoOnDuringAnEnqueue(t *testing.T) {
 			if card := fmt.Sprintf("%+v", m.Card); !strings.Contains(strings.ToLower(card), "revoked") {
 				t.Errorf("%s's card after the enqueue: %s, want it revised to say revoked", who, card)
 			}
+		}
+	}
+}
+
+// The heads that follow the ones sent are read together, one read for
+// several conversations, not one read each under the dispatcher's lock.
+func TestNextHeadsAreReadTogether(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{})
+	w.everyone()
+	for _, who := range []string{alice, dave, "erin@example.com"} {
+		w.askAs(who, "slack")
+	}
+	w.expand()
+	if n, err := w.d.Deliver(w.ctx); err != nil || n < 3 {
+		t.Fatalf("the first round settled %d: %v", n, err)
+	}
+	w.store.mu.Lock()
+	one, many := w.store.waitingReads, w.store.manyWaitingReads
+	w.store.mu.Unlock()
+	if one != 0 || many != 0 {
+		t.Fatalf("the first heads, held whole since their enqueue, were read: %d alone, %d together", one, many)
+	}
+	if n, err := w.d.Deliver(w.ctx); err != nil || n < 3 {
+		t.Fatalf("the second round settled %d: %v", n, err)
+	}
+	w.store.mu.Lock()
+	one, many = w.store.waitingReads, w.store.manyWaitingReads
+	w.store.mu.Unlock()
+	if one != 0 || many != 1 {
+		t.Fatalf("the next heads were read %d times alone and %d together; want once together", one, many)
+	}
+	w.deliver()
+	for _, who := range []string{bob, carol} {
+		if got := append(w.slack.To(who), w.teams.To(who)...); len(got) < 3 {
+			t.Errorf("%s got %v, want the three cards", who, titles(got))
 		}
 	}
 }

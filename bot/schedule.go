@@ -140,6 +140,7 @@ func (d *Dispatcher) scheduleLocked(dl flows.Delivery) {
 	if i := q.find(dl.ID); i >= 0 {
 		// Coalesced: the store updated what it says, not its place. Only a
 		// head held whole needs the update; the others are read when due.
+		d.coalesced++
 		if f := q.dls[i].full; f != nil {
 			f.EventSeq, f.Payload, f.What = dl.EventSeq, dl.Payload, dl.What
 			d.markLocked(dl.Conversation) // What decides its pacing
@@ -258,6 +259,7 @@ func (d *Dispatcher) take(ctx context.Context, n int) ([]flows.Delivery, time.Ti
 	if n <= 0 {
 		return nil, time.Time{}, changed, nil
 	}
+	d.readHeadsLocked(ctx)
 	now, wall := d.deps.Clock.Now(), d.deps.Wall.Now()
 	if err := d.dueLocked(ctx, now, wall); err != nil {
 		return nil, time.Time{}, changed, err

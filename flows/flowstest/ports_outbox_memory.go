@@ -272,6 +272,19 @@ func (s *Store) Waiting(ctx context.Context, id uint64) (flows.Delivery, error) 
 	return cloneDelivery(*d), ctx.Err()
 }
 
+// ManyWaiting returns those of ids still waiting (bot.ManyWaiting).
+func (s *Store) ManyWaiting(ctx context.Context, ids []uint64) ([]flows.Delivery, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []flows.Delivery
+	for _, id := range ids {
+		if d, ok := s.fx.outbox[id]; ok {
+			out = append(out, cloneDelivery(*d))
+		}
+	}
+	return out, ctx.Err()
+}
+
 // Held implements flows.Outbox.
 func (s *Store) Held(ctx context.Context, holder string, limit int) ([]flows.Delivery, error) {
 	s.mu.Lock()

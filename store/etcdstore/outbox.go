@@ -505,6 +505,38 @@ func (s *Store) conversation(ctx context.Context, rev int64, conv string, limit 
 	return out, nil
 }
 
+// ManyWaiting reads the deliveries of ids still waiting, as of one
+// revision, as many to a transaction as etcd takes (bot.ManyWaiting); the
+// others are left out.
+func (s *Store) ManyWaiting(ctx context.Context, ids []uint64) ([]flows.Delivery, error) {
+	var out []flows.Delivery
+	err := s.read(ctx, "waiting deliveries", func(ctx context.Context) error {
+		out = out[:0]
+		keys := make([]string, len(ids))
+		for i, id := range ids {
+			keys[i] = s.outboxKey(id)
+		}
+		kvs, err := s.getAll(ctx, 0, keys...)
+		if err != nil {
+			return err
+		}
+		for _, kv := range kvs {
+			if kv == nil {
+				continue
+			}
+			rec, err := decodeDelivery(kv)
+			if err != nil {
+				return err
+			}
+			d := rec.Delivery()
+			s.waiting.add(kv.ModRevision, d)
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Held implements flows.Outbox: the deliveries of holder, in id order,
 // read from their index as of one revision.
 func (s *Store) Held(ctx context.Context, holder string, limit int) ([]flows.Delivery, error) {
