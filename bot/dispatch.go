@@ -198,11 +198,9 @@ type Dispatcher struct {
 	// its deliveries join the schedule once it returns.
 	expanding map[string]bool
 	enqueuing bool
-	// readingHeads says a caller reads heads outside the lock (heads.go);
-	// coalesced counts the deliveries updated in place, so that it knows
-	// whether what it read may be stale.
-	readingHeads bool
-	coalesced    uint64
+	// coalesced counts the deliveries updated in place, so that heads
+	// read outside the lock are known to be stale (heads.go).
+	coalesced uint64
 	// hold keeps a conversation back whose delivery could not be recorded
 	// either way (the store failed): the next try is not immediate.
 	hold map[string]time.Time
@@ -298,6 +296,12 @@ func (d *Dispatcher) Schedule(ds []flows.Delivery) {
 	numbered := slices.DeleteFunc(slices.Clone(ds), func(dl flows.Delivery) bool { return dl.ID == 0 })
 	if len(numbered) < len(ds) {
 		d.Kick()
+	}
+	if len(numbered) == 0 {
+		// Nothing to schedule: not a wait on the lock, which a load or an
+		// enqueue may hold for a while (the HA bench's goroutine dumps: 32
+		// inbox workers, their items done, waiting on it here).
+		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

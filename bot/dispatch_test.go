@@ -1248,3 +1248,25 @@ func TestNextHeadsAreReadTogether(t *testing.T) {
 		}
 	}
 }
+
+// Answers handed over unnumbered (a store replicas share numbers them on
+// the leader) only wake the dispatcher: the inbox's worker does not wait
+// for its lock, which a load of a long outbox holds for seconds.
+func TestUnnumberedAnswersDoNotWaitForTheLock(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{})
+	var once sync.Once
+	hold := w.d.HoldLock()
+	release := func() { once.Do(hold) }
+	defer release()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.d.Schedule([]flows.Delivery{{Conversation: "slack:dm:alice@example.com", What: "reply"}})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		release()
+		t.Fatal("handing over an unnumbered answer waited for the dispatcher's lock")
+	}
+}

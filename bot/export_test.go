@@ -16,3 +16,10 @@ func (d *Dispatcher) SendHeld(ctx context.Context) {
 	d.sendHeld(ctx, &wg)
 	wg.Wait()
 }
+
+// HoldLock holds the dispatcher's lock, as a long load would, until the
+// returned function is called.
+func (d *Dispatcher) HoldLock() (release func()) {
+	d.mu.Lock()
+	return d.mu.Unlock
+}
