@@ -255,11 +255,14 @@ func (d *Dispatcher) take(ctx context.Context, n int) ([]flows.Delivery, time.Ti
 	if err := d.loadLocked(ctx); err != nil {
 		return nil, time.Time{}, changed, err
 	}
-	n = min(n, d.cfg.Workers-len(d.inflight))
-	if n <= 0 {
+	if d.cfg.Workers-len(d.inflight) <= 0 {
 		return nil, time.Time{}, changed, nil
 	}
-	d.readHeadsLocked(ctx)
+	d.readHeadsLocked(ctx) // lets go of the lock while it reads
+	n = min(n, d.cfg.Workers-len(d.inflight))
+	if n <= 0 || !d.loaded {
+		return nil, time.Time{}, changed, nil
+	}
 	now, wall := d.deps.Clock.Now(), d.deps.Wall.Now()
 	if err := d.dueLocked(ctx, now, wall); err != nil {
 		return nil, time.Time{}, changed, err
