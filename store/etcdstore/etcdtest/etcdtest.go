@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -149,14 +150,24 @@ func (c *Cluster) Close() {
 	}
 }
 
-// freeAddr is a loopback address with a port nobody listens on now.
+// freeAddr is a loopback address with a port nobody listens on now, below
+// the kernel's ephemeral range (32768 and up on Linux): a member stopped
+// and restarted on it, or a process killed and started again, finds it
+// free still. A port from the ephemeral range (what port 0 hands out) may
+// meanwhile be the local end of any outgoing connection: CI saw a member's
+// restart fail with "address already in use".
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
+	const low, high = 20000, 32768
+	start := rand.IntN(high - low)
+	for i := range high - low {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", low+(start+i)%(high-low)))
+		if err != nil {
+			continue
+		}
+		defer l.Close()
+		return l.Addr().String(), nil
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", fmt.Errorf("find a free port: none between %d and %d", low, high-1)
 }
 
 func (c *Cluster) start(m *Member, state string) error {
