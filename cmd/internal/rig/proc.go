@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -34,14 +36,22 @@ func BuildJitbot(ctx context.Context, dir string, race bool) (string, error) {
 }
 
 // FreeAddr is a loopback address nothing listens on (yet), for a jitbot
-// that must be found again after a restart.
+// that must be found again after a restart, or that listens a moment
+// later. It is taken from below the kernel's ephemeral ports (32768 and
+// up on Linux), from a random start: a port that port 0 handed out and
+// was let go may meanwhile be the local end of any outgoing connection
+// (CI: TestScale's jitbot could not listen on its address).
 func FreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	const first, ports = 20000, 32768 - 20000
+	start := rand.IntN(ports)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(first+(start+i)%ports))
+		if err == nil {
+			defer ln.Close()
+			return ln.Addr().String(), nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "", errors.New("rig: no free loopback port below the ephemeral range")
 }
 
 // Proc is `jitbot serve` as a child process.
