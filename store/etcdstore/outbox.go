@@ -485,18 +485,11 @@ func (s *Store) conversation(ctx context.Context, rev int64, conv string, limit 
 		if err != nil {
 			return nil, err
 		}
-		for i, kv := range kvs {
-			if kv == nil {
-				return nil, fmt.Errorf("the conversation index names %s, which is not stored", keys[i])
-			}
-			rec, err := decodeDelivery(kv)
-			if err != nil {
-				return nil, err
-			}
-			d := rec.Delivery()
-			s.waiting.add(kv.ModRevision, d)
-			out = append(out, d)
+		got, err := s.waitingOf(kvs, keys, "conversation")
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, got...)
 		if !resp.More || len(resp.Kvs) == 0 {
 			break
 		}
@@ -511,7 +504,6 @@ func (s *Store) conversation(ctx context.Context, rev int64, conv string, limit 
 func (s *Store) ManyWaiting(ctx context.Context, ids []uint64) ([]flows.Delivery, error) {
 	var out []flows.Delivery
 	err := s.read(ctx, "waiting deliveries", func(ctx context.Context) error {
-		out = out[:0]
 		keys := make([]string, len(ids))
 		for i, id := range ids {
 			keys[i] = s.outboxKey(id)
@@ -520,21 +512,33 @@ func (s *Store) ManyWaiting(ctx context.Context, ids []uint64) ([]flows.Delivery
 		if err != nil {
 			return err
 		}
-		for _, kv := range kvs {
-			if kv == nil {
-				continue
-			}
-			rec, err := decodeDelivery(kv)
-			if err != nil {
-				return err
-			}
-			d := rec.Delivery()
-			s.waiting.add(kv.ModRevision, d)
-			out = append(out, d)
-		}
-		return nil
+		out, err = s.waitingOf(kvs, keys, "")
+		return err
 	})
 	return out, err
+}
+
+// waitingOf decodes the deliveries read as kvs (at keys), remembering each
+// for Delivered. A key not stored is left out when index is "", and is an
+// error naming the index that named it otherwise.
+func (s *Store) waitingOf(kvs []*mvccpb.KeyValue, keys []string, index string) ([]flows.Delivery, error) {
+	out := make([]flows.Delivery, 0, len(kvs))
+	for i, kv := range kvs {
+		if kv == nil {
+			if index == "" {
+				continue
+			}
+			return nil, fmt.Errorf("the %s index names %s, which is not stored", index, keys[i])
+		}
+		rec, err := decodeDelivery(kv)
+		if err != nil {
+			return nil, err
+		}
+		d := rec.Delivery()
+		s.waiting.add(kv.ModRevision, d)
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // Held implements flows.Outbox: the deliveries of holder, in id order,
@@ -545,7 +549,6 @@ func (s *Store) Held(ctx context.Context, holder string, limit int) ([]flows.Del
 	}
 	var out []flows.Delivery
 	err := s.read(ctx, "held deliveries", func(ctx context.Context) error {
-		out = out[:0]
 		prefix := s.outboxHeld(holder)
 		resp, err := s.cli.Get(ctx, prefix, clientv3.WithRange(rangeEnd(prefix)), clientv3.WithKeysOnly(), clientv3.WithLimit(int64(limit)))
 		if err != nil {
@@ -559,19 +562,8 @@ func (s *Store) Held(ctx context.Context, holder string, limit int) ([]flows.Del
 		if err != nil {
 			return err
 		}
-		for i, kv := range kvs {
-			if kv == nil {
-				return fmt.Errorf("the held index names %s, which is not stored", keys[i])
-			}
-			rec, err := decodeDelivery(kv)
-			if err != nil {
-				return err
-			}
-			d := rec.Delivery()
-			s.waiting.add(kv.ModRevision, d)
-			out = append(out, d)
-		}
-		return nil
+		out, err = s.waitingOf(kvs, keys, "held")
+		return err
 	})
 	return out, err
 }
