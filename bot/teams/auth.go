@@ -458,14 +458,18 @@ func (v *TokenValidator) refresh(ctx context.Context, force bool, seen *keySet) 
 		call = &keyRefresh{done: make(chan struct{})}
 		v.inflight = call
 		if v.closed {
-			// After Close nothing runs detached: a late delivery fetches in its own time.
+			// After Close nothing runs detached: a late delivery fetches in its own time. It is
+			// not one of the fetches Close waits for: adding to them from zero while Close
+			// waits would race with that Wait.
 			v.mu.Unlock()
-			v.fetches.Add(1)
 			v.runRefresh(ctx, call)
 			return call.set, true, call.err
 		}
 		v.fetches.Add(1)
-		go v.runRefresh(context.WithoutCancel(ctx), call)
+		go func() {
+			defer v.fetches.Done()
+			v.runRefresh(context.WithoutCancel(ctx), call)
+		}()
 	}
 	v.mu.Unlock()
 
@@ -478,7 +482,6 @@ func (v *TokenValidator) refresh(ctx context.Context, force bool, seen *keySet) 
 }
 
 func (v *TokenValidator) runRefresh(ctx context.Context, call *keyRefresh) {
-	defer v.fetches.Done()
 	ctx, cancel := context.WithTimeout(ctx, v.fetchTO)
 	defer cancel()
 	if !v.isClosed() {

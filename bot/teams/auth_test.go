@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -574,5 +576,57 @@ func TestCloseEndsDetachedKeyFetches(t *testing.T) {
 	}
 	if calls.Load() != 2 {
 		t.Fatalf("metadata requests: %d, want 2", calls.Load())
+	}
+}
+
+// TestFetchDuringCloseIsNotCounted: a delivery that arrives while Close waits for a detached
+// fetch fetches in its own goroutine; it must not join the fetches Close waits for (adding to
+// a WaitGroup that a Wait is on, from zero, is a race the detector caught in CI).
+func TestFetchDuringCloseIsNotCounted(t *testing.T) {
+	arrived := make(chan struct{})
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) > 1 {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		close(arrived)
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	v, err := NewTokenValidator(ValidatorConfig{
+		AppID: "a", MetadataURL: srv.URL + "/meta", HTTPClient: srv.Client(), Clock: newFakeClock(), FetchTimeout: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-arrived; cancel() }()
+	if err := v.Refresh(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Refresh after its caller gave up: %v", err)
+	}
+	late := make(chan error, 1)
+	go func() {
+		for !v.isClosed() {
+			runtime.Gosched()
+		}
+		// Close is cancelling the detached fetch and waiting for it; once it has ended, a
+		// fetch runs here, in this goroutine.
+		for {
+			err := v.Refresh(context.Background())
+			if err != nil && strings.Contains(err.Error(), "503") {
+				late <- nil
+				return
+			}
+			if err != nil && !errors.Is(err, context.Canceled) {
+				late <- err
+				return
+			}
+		}
+	}()
+	v.Close()
+	if err := <-late; err != nil {
+		t.Fatalf("a fetch during Close: %v", err)
 	}
 }
