@@ -88,6 +88,11 @@ type MessageRefs interface {
 type DispatcherConfig struct {
 	// Workers bounds the messages in flight at once, one per conversation (8).
 	Workers int
+	// YieldWorkers bounds them instead while the inbox lags more than
+	// YieldAfter (DispatcherDeps.InboxLag): a quarter of Workers, at least
+	// one, and 2 s. The most urgent messages still go first.
+	YieldWorkers int
+	YieldAfter   time.Duration
 	// Batch bounds the audit records expanded in one transaction (256).
 	Batch int
 	// RefreshWait is how long a card refresh yields to everything else
@@ -153,6 +158,10 @@ type DispatcherDeps struct {
 	// holds is left to it, and RunHeld sends those Self holds (held.go).
 	Self  string
 	Alive func(replica string) bool
+	// InboxLag is how long the people whose messages the inbox acts on
+	// wait (Inbox.Lag; nil: never long): the dispatcher yields the store to
+	// the inbox while it is long (DispatcherConfig.YieldAfter).
+	InboxLag func() time.Duration
 }
 
 // Dispatcher expands the audit log into deliveries and sends them. Create
@@ -173,6 +182,8 @@ type Dispatcher struct {
 	// expandLag is how old the last event expanded was when its
 	// deliveries were enqueued (ns; 0 once nothing is left to expand).
 	expandLag atomic.Int64
+	// yielding says the last pick found the inbox lagging (workers).
+	yielding atomic.Bool
 
 	// mu orders what Expand and Deliver must see of each other: a delivery
 	// picked for sending is in flight before any later Enqueue (which must
@@ -255,6 +266,9 @@ func NewDispatcher(cfg DispatcherConfig, deps DispatcherDeps) (*Dispatcher, erro
 		}
 	}
 	defInt(&cfg.Workers, 8)
+	defInt(&cfg.YieldWorkers, max(cfg.Workers/4, 1))
+	cfg.YieldWorkers = min(cfg.YieldWorkers, cfg.Workers)
+	def(&cfg.YieldAfter, 2*time.Second)
 	defInt(&cfg.Batch, 256)
 	def(&cfg.RefreshWait, time.Minute)
 	def(&cfg.BackoffBase, time.Second)

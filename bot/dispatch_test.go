@@ -44,6 +44,8 @@ type dworld struct {
 	undeliverable []flows.RequestID
 	// reissue, when set, stands in for the service's ReissueLost.
 	reissue func(ctx context.Context, id flows.RequestID, issued time.Time) error
+	// inboxLag, when set, is the dispatchers' DispatcherDeps.InboxLag.
+	inboxLag func() time.Duration
 }
 
 func newDWorld(t testing.TB, cfg bot.DispatcherConfig) *dworld {
@@ -122,7 +124,7 @@ func (w *dworld) dispatcher(secrets flows.SecretKeeper) *bot.Dispatcher {
 func (w *dworld) replicaDispatcher(secrets flows.SecretKeeper, self string, alive func(string) bool) *bot.Dispatcher {
 	w.t.Helper()
 	d, err := bot.NewDispatcher(w.cfg, bot.DispatcherDeps{
-		Self: self, Alive: alive,
+		Self: self, Alive: alive, InboxLag: w.inboxLag,
 		Store:     w.store,
 		Platforms: func() []bot.Platform { return []bot.Platform{w.slack, w.teams} },
 		Audience:  w.svc.Audience,
@@ -1276,5 +1278,40 @@ func TestUnnumberedAnswersDoNotWaitForTheLock(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		release()
 		t.Fatal("handing over an unnumbered answer waited for the dispatcher's lock")
+	}
+}
+
+// TestDispatchYieldsToALaggingInbox: while the people acting wait on the
+// inbox (its lag over YieldAfter), the dispatcher has at most YieldWorkers
+// messages in flight, the most urgent; it takes all its workers back once
+// the inbox keeps up.
+func TestDispatchYieldsToALaggingInbox(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{Workers: 4, YieldWorkers: 1, YieldAfter: time.Second})
+	var lag atomic.Int64
+	w.inboxLag = func() time.Duration { return time.Duration(lag.Load()) }
+	w.d = w.dispatcher(w.secrets)
+	w.everyone()
+	for i := range 4 {
+		w.askAs("user"+strconv.Itoa(i)+"@example.com", "slack")
+	}
+	w.expand()
+	convs := len(slices.Compact(slices.Sorted(slices.Values(conversations(w.pending())))))
+	if convs < 4 {
+		t.Fatalf("%d conversations waiting, want at least 4", convs)
+	}
+
+	lag.Store(int64(5 * time.Second))
+	if n, err := w.d.Deliver(w.ctx); n != 1 || err != nil {
+		t.Fatalf("a round while the inbox lags 5 s: %d sent (%v), want 1", n, err)
+	}
+	if !w.d.Yielding() {
+		t.Error("Yielding is false while the inbox lags")
+	}
+	lag.Store(int64(time.Second)) // not over YieldAfter
+	if n, err := w.d.Deliver(w.ctx); n != 4 || err != nil {
+		t.Fatalf("a round once the inbox keeps up: %d sent (%v), want 4", n, err)
+	}
+	if w.d.Yielding() {
+		t.Error("Yielding is true once the inbox keeps up")
 	}
 }

@@ -145,6 +145,7 @@ type Inbox struct {
 	// refused are the deliveries refused while the store could not be
 	// reached, whose writes may still commit when it is back (nottaken.go).
 	refused refusals
+	lag     inboxLag // inbox_lag.go
 }
 
 // Defaults of InboxConfig.
@@ -278,6 +279,9 @@ func (in *Inbox) dispatch() {
 			}
 			full = len(items) == free
 			in.backlog.Store(full)
+			if err == nil && len(items) == 0 {
+				in.noteNothingDue()
+			}
 			for i, it := range items {
 				in.begin()
 				in.idle.Add(-1)
@@ -429,6 +433,7 @@ func (in *Inbox) process(it flows.InboxItem) {
 		log.ErrorContext(ctx, "could not finish an inbox item; it may be processed again", "err", ferr)
 		return
 	}
+	in.noteFinished(it, in.clock.Now())
 	if len(stored) > 0 && in.cfg.Answered != nil {
 		in.cfg.Answered(stored)
 	}

@@ -297,3 +297,79 @@ func TestInboxDrainsABacklog(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestInboxLagIsWhatPeopleWait: Lag is the receipt-to-finish time of the
+// last item finished at its first attempt, true for two seconds; a retry's
+// time (mostly its backoff) does not count.
+func TestInboxLagIsWhatPeopleWait(t *testing.T) {
+	st, clock := flowstest.NewStore(), flowstest.NewClock(flowstest.T0)
+	in := newInbox(t, st, clock, 1)
+	in.Handle("chat", newFakeHandler(func(key string, attempt int) error {
+		if key == "flaky" && attempt == 1 {
+			return flows.Errorf(flows.EUNAVAILABLE, "Slack is down")
+		}
+		return nil
+	}))
+	for _, k := range []string{"k1", "flaky"} {
+		if _, err := in.Receive(t.Context(), "chat", k, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lag := in.Lag(); lag != 0 {
+		t.Fatalf("lag before anything finished: %v", lag)
+	}
+	clock.Advance(3 * time.Second)
+	in.Pump(t.Context())
+	if lag := in.Lag(); lag != 3*time.Second {
+		t.Fatalf("lag after an item waited 3 s: %v", lag)
+	}
+	clock.Advance(2*time.Second + time.Millisecond)
+	if lag := in.Lag(); lag != 0 {
+		t.Fatalf("lag 2 s after the last finish: %v, want 0 (nothing finished since)", lag)
+	}
+	clock.Advance(10 * time.Second)
+	if n := in.Pump(t.Context()); n != 1 {
+		t.Fatalf("pumped %d, want the retry", n)
+	}
+	if lag := in.Lag(); lag != 0 {
+		t.Errorf("lag after a retry finished: %v, want 0 (its wait was its backoff)", lag)
+	}
+}
+
+// TestInboxLagEndsWhenNothingWaits: once the workers find nothing due,
+// nobody waits: the lag is 0 at once, not two seconds later.
+func TestInboxLagEndsWhenNothingWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st, clock := flowstest.NewStore(), flowstest.NewClock(flowstest.T0)
+		in := newInbox(t, st, clock, 1)
+		release := make(chan struct{})
+		h := newFakeHandler(func(key string, _ int) error {
+			if key == "slow" {
+				clock.Advance(3 * time.Second)
+			}
+			if key == "held" {
+				<-release
+			}
+			return nil
+		})
+		in.Handle("chat", h)
+		for _, k := range []string{"slow", "held"} {
+			if _, err := in.Receive(t.Context(), "chat", k, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		in.Start()
+		synctest.Wait() // "slow" finished, "held" in its handler
+		if lag := in.Lag(); lag != 3*time.Second {
+			t.Fatalf("lag while the second item is handled: %v, want the first's 3 s", lag)
+		}
+		close(release)
+		synctest.Wait() // "held" finished; the idle worker found nothing due
+		if h.count("held") != 1 {
+			t.Fatalf("held handled %d times", h.count("held"))
+		}
+		if lag := in.Lag(); lag != 0 {
+			t.Errorf("lag with nothing due: %v, want 0", lag)
+		}
+	})
+}

@@ -255,11 +255,11 @@ func (d *Dispatcher) take(ctx context.Context, n int) ([]flows.Delivery, time.Ti
 	if err := d.loadLocked(ctx); err != nil {
 		return nil, time.Time{}, changed, err
 	}
-	if d.cfg.Workers-len(d.inflight) <= 0 {
+	if d.workers()-len(d.inflight) <= 0 {
 		return nil, time.Time{}, changed, nil
 	}
 	d.readHeadsLocked(ctx) // lets go of the lock while it reads
-	n = min(n, d.cfg.Workers-len(d.inflight))
+	n = min(n, d.workers()-len(d.inflight))
 	if n <= 0 || !d.loaded {
 		return nil, time.Time{}, changed, nil
 	}
@@ -285,6 +285,22 @@ func (d *Dispatcher) take(ctx context.Context, n int) ([]flows.Delivery, time.Ti
 	}
 	return picks, time.Time{}, changed, nil
 }
+
+// workers is how many messages may be in flight now: Workers, or
+// YieldWorkers while the inbox lags. The workers beyond those wait for a
+// change or Idle, and look again.
+func (d *Dispatcher) workers() int {
+	yield := d.deps.InboxLag != nil && d.deps.InboxLag() > d.cfg.YieldAfter
+	d.yielding.Store(yield)
+	if yield {
+		return d.cfg.YieldWorkers
+	}
+	return d.cfg.Workers
+}
+
+// Yielding says whether the dispatcher sends less for now, the inbox
+// lagging (DispatcherDeps.InboxLag), as of its last pick.
+func (d *Dispatcher) Yielding() bool { return d.yielding.Load() }
 
 // release ends a conversation's send: it may be picked again at once.
 func (d *Dispatcher) release(conv string) {

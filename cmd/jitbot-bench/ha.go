@@ -81,6 +81,7 @@ func haRows(ctx context.Context, o benchOptions, progress io.Writer) ([]benchRow
 			"-", info},
 		benchRow{"  credentials posted to the requester; secrets issued again", fmt.Sprintf("%d of %d grants; %d", res.CredentialsSent, res.CredentialsDue, res.Rotations), "-", info},
 		benchRow{"  oldest waiting item, the most per minute: inbox; outbox; the outbox's expansion behind the audit log", fmt.Sprintf("%s; %s; %s", ages(res.InboxAge), ages(res.OutboxAge), ages(res.ExpandLag)), "-", info},
+		benchRow{"  per minute: the inbox's lag (acknowledgement to finish, the most); the share of the leader's scrapes its outbox yielded to the inbox", fmt.Sprintf("%s; %s", ages(res.InboxLag), shares(res.Yielded)), "-", info},
 		benchRow{"  etcd database size at the end", fmt.Sprintf("%.1f MB (%d requests, %d audit records)", mb(uint64(res.DBSize)), res.Requests, res.AuditRecords), "-", info})
 
 	fmt.Fprintf(progress, "    ack at 200 commands/s for %s: bbolt, then a 3-member etcd\n", sz.burstFor)
@@ -119,4 +120,13 @@ func ages(ds []time.Duration) string {
 		out[i] = fmt.Sprintf("%.0f", d.Seconds())
 	}
 	return strings.Join(out, " ") + " s"
+}
+
+// shares are fractions, one per minute, as whole percents.
+func shares(fs []float64) string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = fmt.Sprintf("%.0f", 100*f)
+	}
+	return strings.Join(out, " ") + " %"
 }

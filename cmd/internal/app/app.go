@@ -194,6 +194,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	counters = append(counters, outboxCounters(m.db, m.clock, m.log)...)
 	counters = append(counters, deliveryCounters(func() []bot.DeliveryCount { return addCounts(m.outbox.Stats(), m.held.stats()) })...)
 	counters = append(counters, expandLagGauge(func() time.Duration { return m.outbox.expandLag() }))
+	counters = append(counters, yieldGauges(func() time.Duration { return m.inbox.Lag() }, func() bool { return m.outbox.yielding() })...)
 	counters = append(counters, policyCounters(&m.policy)...)
 	counters = append(counters, auditSinkCounters(func() []auditsink.Stats { return m.audit.Stats() }, m.clock)...)
 	counters = append(counters, m.leader.counters()...)
@@ -285,7 +286,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 					m.log.ErrorContext(ctx, "could not revoke a grant whose credentials cannot be delivered", "request_id", id, "err", err)
 				}
 			},
-			Clock: m.clock, Log: m.log, Renderers: renderers, Self: self, Alive: alive,
+			Clock: m.clock, Log: m.log, Renderers: renderers, Self: self, Alive: alive, InboxLag: m.inbox.Lag,
 		})
 	}); err != nil {
 		return nil, err

@@ -169,6 +169,16 @@ func (o *outbox) expandLag() time.Duration {
 	return 0
 }
 
+// yielding says whether the current term's dispatcher sends less, the
+// inbox lagging (false without one).
+func (o *outbox) yielding() bool {
+	if o == nil {
+		return false
+	}
+	d := o.current()
+	return d != nil && d.Yielding()
+}
+
 // addCounts is a and b added up, by platform, kind and outcome.
 func addCounts(a, b []bot.DeliveryCount) []bot.DeliveryCount {
 	at := map[[3]string]int{}

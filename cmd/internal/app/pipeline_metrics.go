@@ -94,6 +94,26 @@ func expandLagGauge(lag func() time.Duration) counter {
 		read: func() map[string]float64 { return map[string]float64{"": lag().Seconds()} }}
 }
 
+// yieldGauges are how long the last delivery this replica acted on took
+// from its acknowledgement (bot.Inbox.Lag), and whether the outbox sends
+// less for now because of it (bot.Dispatcher.Yielding; 0 where this
+// replica does not lead).
+func yieldGauges(inboxLag func() time.Duration, yielding func() bool) []counter {
+	return []counter{
+		{name: "jitbot_inbox_lag_seconds", gauge: true,
+			help: "How long the last delivery acted on at its first attempt took from its acknowledgement to its finish (0 when nothing waits, or nothing finished in the last 2 s).",
+			read: func() map[string]float64 { return map[string]float64{"": inboxLag().Seconds()} }},
+		{name: "jitbot_outbox_yielding", gauge: true,
+			help: "1 while the outbox sends fewer messages at once, the inbox lagging (jitbot_inbox_lag_seconds over 2 s); else 0.",
+			read: func() map[string]float64 {
+				if yielding() {
+					return map[string]float64{"": 1}
+				}
+				return map[string]float64{"": 0}
+			}},
+	}
+}
+
 // sharedRead runs a queue's read once for the callers that ask while it is
 // under way; a caller after it ends reads afresh.
 type sharedRead struct {

@@ -127,3 +127,27 @@ func TestQueueGaugesShareAReadUnderWay(t *testing.T) {
 		}
 	})
 }
+
+// TestYieldGauges: the inbox's lag in seconds, and 1 while the outbox
+// yields to it.
+func TestYieldGauges(t *testing.T) {
+	lag, yielding := 2500*time.Millisecond, true
+	cs := yieldGauges(func() time.Duration { return lag }, func() bool { return yielding })
+	got := map[string]float64{}
+	for _, c := range cs {
+		if !c.gauge {
+			t.Fatalf("%s is not a gauge", c.name)
+		}
+		got[c.name] = c.read()[""]
+	}
+	if got["jitbot_inbox_lag_seconds"] != 2.5 || got["jitbot_outbox_yielding"] != 1 || len(got) != 2 {
+		t.Fatalf("lagging: %v", got)
+	}
+	lag, yielding = 0, false
+	for _, c := range cs {
+		got[c.name] = c.read()[""]
+	}
+	if got["jitbot_inbox_lag_seconds"] != 0 || got["jitbot_outbox_yielding"] != 0 {
+		t.Fatalf("keeping up: %v", got)
+	}
+}

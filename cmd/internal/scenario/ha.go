@@ -129,16 +129,22 @@ type HAResult struct {
 	// included), the oldest age of a waiting item the replicas reported;
 	// ExpandLag the most the leader's outbox expansion was behind the
 	// audit log (jitbot_outbox_expand_lag_seconds).
-	InboxAge, OutboxAge, ExpandLag []time.Duration
-	Kills                          int
-	Failovers                      []time.Duration
-	Failover                       Latencies
-	CatchUps                       []time.Duration
-	CatchUp                        Latencies
-	LeaderChanges                  int
-	EtcdStops                      int
-	DBSize                         int64 // the etcd database's size at the end (the largest member's file)
-	Unsettled                      int   // requests still under way after Settle
+	// InboxLag is the most any replica's inbox took from a delivery's
+	// acknowledgement to its finish (jitbot_inbox_lag_seconds) each
+	// minute, Yielded the share of that minute's scrapes in which the
+	// leader's outbox yielded to it (jitbot_outbox_yielding).
+	InboxAge, OutboxAge, ExpandLag, InboxLag []time.Duration
+	Yielded                                  []float64
+	yieldSamples                             []int // scrapes with a leader, per minute
+	Kills                                    int
+	Failovers                                []time.Duration
+	Failover                                 Latencies
+	CatchUps                                 []time.Duration
+	CatchUp                                  Latencies
+	LeaderChanges                            int
+	EtcdStops                                int
+	DBSize                                   int64 // the etcd database's size at the end (the largest member's file)
+	Unsettled                                int   // requests still under way after Settle
 	// InboxLeft and OutboxLeft are the acknowledged deliveries not yet
 	// done and the messages not yet sent after Settle: what is still in
 	// the inbox is not lost, but not checked either.
@@ -667,6 +673,8 @@ type haMetrics struct {
 	// inboxAge and outboxAge are the oldest waiting items' ages.
 	inboxAge, outboxAge time.Duration
 	expandLag           time.Duration
+	inboxLag            time.Duration
+	yielding            bool
 }
 
 func (h *haRun) scrape(rep *haReplica) haMetrics {
@@ -681,7 +689,9 @@ func (h *haRun) scrape(rep *haReplica) haMetrics {
 		sweepStart: time.Unix(0, int64(m["jitbot_sweep_last_start_timestamp_seconds"]*1e9)),
 		inboxAge:   time.Duration(m["jitbot_inbox_oldest_age_seconds"] * float64(time.Second)),
 		outboxAge:  time.Duration(m["jitbot_outbox_oldest_age_seconds"] * float64(time.Second)),
-		expandLag:  time.Duration(m["jitbot_outbox_expand_lag_seconds"] * float64(time.Second))}
+		expandLag:  time.Duration(m["jitbot_outbox_expand_lag_seconds"] * float64(time.Second)),
+		inboxLag:   time.Duration(m["jitbot_inbox_lag_seconds"] * float64(time.Second)),
+		yielding:   m["jitbot_outbox_yielding"] == 1}
 }
 
 // leader is the replica that says it leads, -1 when none does.
@@ -729,11 +739,25 @@ func (h *haRun) noteQueues(ms []haMetrics, since time.Duration) {
 		h.res.InboxAge = append(h.res.InboxAge, 0)
 		h.res.OutboxAge = append(h.res.OutboxAge, 0)
 		h.res.ExpandLag = append(h.res.ExpandLag, 0)
+		h.res.InboxLag = append(h.res.InboxLag, 0)
+		h.res.Yielded = append(h.res.Yielded, 0)
+		h.res.yieldSamples = append(h.res.yieldSamples, 0)
 	}
 	for _, m := range ms {
 		h.res.InboxAge[minute] = max(h.res.InboxAge[minute], m.inboxAge)
 		h.res.OutboxAge[minute] = max(h.res.OutboxAge[minute], m.outboxAge)
 		h.res.ExpandLag[minute] = max(h.res.ExpandLag[minute], m.expandLag)
+		h.res.InboxLag[minute] = max(h.res.InboxLag[minute], m.inboxLag)
+		if m.leading {
+			// The running share: (share·n + this) / (n+1).
+			n := float64(h.res.yieldSamples[minute])
+			this := 0.0
+			if m.yielding {
+				this = 1
+			}
+			h.res.Yielded[minute] = (h.res.Yielded[minute]*n + this) / (n + 1)
+			h.res.yieldSamples[minute]++
+		}
 	}
 }
 
