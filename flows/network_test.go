@@ -66,6 +66,13 @@ func networkFlow() flows.FlowSpec {
 
 func newNetworkFixture(t *testing.T, flowSpecs ...flows.FlowSpec) *fixture {
 	t.Helper()
+	return newNetworkFixtureLocking(t, nil, flowSpecs...)
+}
+
+// newNetworkFixtureLocking is newNetworkFixture with the store's locks
+// (Deps.Locks).
+func newNetworkFixtureLocking(t *testing.T, locks flows.Locks, flowSpecs ...flows.FlowSpec) *fixture {
+	t.Helper()
 	spec := testPolicy()
 	spec.Flows = append(spec.Flows, flowSpecs...)
 	f := &fixture{
@@ -75,7 +82,7 @@ func newNetworkFixture(t *testing.T, flowSpecs ...flows.FlowSpec) *fixture {
 	var err error
 	f.svc, err = flows.NewService(flows.Config{Policy: mustCompile(t, spec)}, flows.Deps{
 		Store: f.store, Provisioners: flows.Provisioners{flows.KindDatabaseUser: f.prov, flows.KindAccessListEntry: f.prov},
-		Catalog: f.catalog, Secrets: f.secrets, Notifier: f.notes, Clock: f.clock,
+		Catalog: f.catalog, Secrets: f.secrets, Notifier: f.notes, Clock: f.clock, Locks: locks,
 	})
 	if err != nil {
 		t.Fatal(err)

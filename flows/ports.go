@@ -194,6 +194,18 @@ type Cluster struct {
 	Databases map[string][]string
 }
 
+// Locks serialise work on one key among every process that shares the
+// store (replicas on etcd), for what one store transaction cannot cover:
+// a provisioner's calls on a target several grants share, made from the
+// holders read under the same lock (shared.go). A store one process
+// serves needs none: Deps.Locks nil locks in that process.
+type Locks interface {
+	// Lock waits until key is the caller's, or ctx ends (the error);
+	// unlock gives it back. A process that dies holding a lock loses it
+	// within the store's lease.
+	Lock(ctx context.Context, key string) (unlock func(), err error)
+}
+
 // Notifier is told of every event after it is committed, with the people
 // the domain wants told directly (To). It tells nobody anything: the outbox
 // reads the committed events from the audit log and delivers them (DESIGN

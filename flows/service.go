@@ -79,8 +79,12 @@ type Deps struct {
 	// Required by a policy with such flows.
 	OnCall  OnCall
 	Tickets Tickets
-	Clock   Clock
-	Log     *slog.Logger
+	// Locks serialise the provisioners' calls on a shared target among the
+	// processes on one store (the etcd store's); nil: this process's own,
+	// enough for a store one process serves (bbolt).
+	Locks Locks
+	Clock Clock
+	Log   *slog.Logger
 }
 
 // Service runs access requests through their lives.
@@ -102,7 +106,7 @@ type Service struct {
 	ticketCache ticketCache
 	log         *slog.Logger
 	// targets serialize the Atlas calls on one shared target (shared.go).
-	targets targetLocks
+	targets Locks
 	// submitters serialize one person's submissions from their checks to
 	// their commit (submit.go).
 	submitters targetLocks
@@ -150,9 +154,13 @@ func NewService(cfg Config, deps Deps) (*Service, error) {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
+	if deps.Locks == nil {
+		deps.Locks = &targetLocks{}
+	}
 	s := &Service{
 		cfg: cfg, store: deps.Store, provs: provs,
 		catalog: deps.Catalog, secrets: deps.Secrets, notify: deps.Notifier, oncall: deps.OnCall, tickets: deps.Tickets, clock: deps.Clock, log: deps.Log, started: deps.Clock.Now(),
+		targets: deps.Locks,
 	}
 	s.policy.Store(cfg.Policy)
 	return s, nil

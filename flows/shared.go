@@ -15,10 +15,12 @@ import (
 // lock per target, so that no grant of the target is created or removed in
 // between: one ending while another is being made either sees it (and keeps
 // the target) or runs first (and the other makes the target anew). The lock
-// is this process's: jitbot runs one serving process per store.
+// is the store's (Deps.Locks) where several processes share it: with
+// replicas on etcd, a grant may be made on one while the leader's sweep
+// ends another of the same address.
 
-// targetLocks are mutexes by target, made on first use; the zero value is
-// ready.
+// targetLocks are mutexes by key, made on first use, for one process; the
+// zero value is ready.
 type targetLocks struct{ m sync.Map }
 
 func (l *targetLocks) lock(key string) (unlock func()) {
@@ -26,6 +28,11 @@ func (l *targetLocks) lock(key string) (unlock func()) {
 	mu := v.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock
+}
+
+// Lock implements Locks in one process: it waits however long it takes.
+func (l *targetLocks) Lock(_ context.Context, key string) (func(), error) {
+	return l.lock(key), nil
 }
 
 // holdingStates are the states of a request that holds a shared target for
@@ -45,7 +52,10 @@ func (s *Service) onTarget(ctx context.Context, g Grant, fn func(g Grant) error)
 	if !s.sharesTarget(g.Kind) && !holdsAddress(g.Kind, g.Resource) {
 		return fn(g)
 	}
-	unlock := s.targets.lock(targetKey(g))
+	unlock, err := s.targets.Lock(ctx, targetKey(g))
+	if err != nil {
+		return WrapError(EUNAVAILABLE, err, "could not lock %s against the other replicas", g.Resource)
+	}
 	defer unlock()
 	holders, err := s.holders(ctx, g)
 	if err != nil {

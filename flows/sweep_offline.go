@@ -62,6 +62,10 @@ type OfflineRevoker struct {
 	due     map[RequestID]*offlineGrant   // the due list as last read
 	deleted map[RequestID]offlineDeletion // deleted while the store was unreachable, not yet recorded
 	tick    sync.Mutex                    // one Tick at a time
+	// targets serialise this replica's deletes of shared targets. Not the
+	// store's locks (Deps.Locks), out of reach with the store; no replica
+	// makes a grant meanwhile (intake is refused).
+	targets targetLocks
 }
 
 // offlineGrant is a due grant as read, with what its delete needs.
@@ -252,7 +256,7 @@ func (o *OfflineRevoker) delete(ctx context.Context, og *offlineGrant, now time.
 	if g.Holders == nil {
 		return "", prov.Delete(ctx, g)
 	}
-	unlock := o.s.targets.lock(targetKey(g))
+	unlock := o.targets.lock(targetKey(g))
 	defer unlock()
 	o.mu.Lock()
 	var holders []Grant

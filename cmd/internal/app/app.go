@@ -224,10 +224,13 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		self, alive = m.clocks.id, m.clocks.alive
 	}
 	svcConfig.Replica = self
+	// A store several replicas share locks shared targets among them (etcd);
+	// bbolt's one process locks its own.
+	locks, _ := m.db.(flows.Locks)
 	m.svc, err = flows.NewService(svcConfig, flows.Deps{
 		Store: m.db, Provisioners: provisioners(m.atlas), Catalog: m.atlas.Catalog(), Secrets: secrets,
 		Notifier: committed{metrics: m.metrics, kick: func() { m.outbox.Kick(); m.audit.Kick() }},
-		OnCall:   oncall, Tickets: tickets,
+		OnCall:   oncall, Tickets: tickets, Locks: locks,
 		Clock: m.clock, Log: m.log.With("component", "flows"),
 	})
 	if err != nil {

@@ -40,6 +40,8 @@ var _ bot.DispatchStore = Backend(nil)
 var (
 	_ Backend = (*store.DB)(nil)
 	_ Backend = etcdBackend{}
+	// Replicas lock the targets their grants share through etcd (New).
+	_ flows.Locks = etcdBackend{}
 )
 
 // etcdBackend is the etcd store as a Backend.
