@@ -14,3 +14,15 @@ func (s *Store) Settle(ctx context.Context, marker string) (bool, error) {
 // CrashAfterStagedCommit makes every staged enqueue stop, with err, right
 // after its commit, as a process dying there would.
 func (s *Store) CrashAfterStagedCommit(err error) { s.afterStagedCommit = func() error { return err } }
+
+// BeforeDeliveredBatch has f run before each batch of Delivered's changes
+// is committed, with its size.
+func (s *Store) BeforeDeliveredBatch(f func(n int)) { s.beforeDeliveredBatch = f }
+
+// DeliveredQueued is how many Delivered calls wait for the batch under
+// way.
+func (s *Store) DeliveredQueued() int {
+	s.dlv.mu.Lock()
+	defer s.dlv.mu.Unlock()
+	return len(s.dlv.queue)
+}
