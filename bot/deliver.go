@@ -21,9 +21,10 @@ import (
 // failed for now is postponed. The conversations come from the schedule,
 // not from a read of the outbox.
 //
-// Urgency is the delivery's Priority, then its age: a refresh waiting
-// longer than RefreshWait counts as an approval card, so a stream of new
-// requests cannot starve it. A conversation is as urgent as the most urgent
+// Urgency is the delivery's Priority, then its age: each RefreshWait a
+// conversation waits counts it one level more urgent (a refresh as an
+// approval card, a credentials message as an answer), so that no stream of
+// more urgent messages starves it. A conversation is as urgent as the most urgent
 // delivery waiting in it (what is ahead of that one goes first, in order).
 func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 	picks, _, _, err := d.take(ctx, d.cfg.Workers)

@@ -95,8 +95,10 @@ type DispatcherConfig struct {
 	YieldAfter   time.Duration
 	// Batch bounds the audit records expanded in one transaction (256).
 	Batch int
-	// RefreshWait is how long a card refresh yields to everything else
-	// before it counts as urgent as an approval card (1 min).
+	// RefreshWait is how long a message yields to more urgent ones before
+	// it counts one level more urgent (1 min): a card refresh waiting that
+	// long counts as an approval card, a credentials message as an answer
+	// to the person acting, and so on each RefreshWait.
 	RefreshWait time.Duration
 	// BackoffBase and BackoffMax bound the wait after a failed send (1 s
 	// and 5 min), doubled per attempt, ±50% jitter. A transient failure is

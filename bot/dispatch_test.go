@@ -1315,3 +1315,38 @@ func TestDispatchYieldsToALaggingInbox(t *testing.T) {
 		t.Error("Yielding is true once the inbox keeps up")
 	}
 }
+
+// TestDispatchNothingWaitsForeverBehindAnswers: answers to the people
+// acting go first, but a credentials message that waited RefreshWait
+// counts as one of them and goes by its age (under load the answers never
+// ran out, and the credentials never went).
+func TestDispatchNothingWaitsForeverBehindAnswers(t *testing.T) {
+	w := newDWorld(t, bot.DispatcherConfig{Workers: 1})
+	w.everyone()
+	r := w.ask("slack")
+	w.expand()
+	w.deliver()
+	w.approve(r.ID, bob) // credentials to alice, and refreshes
+	w.expand()
+	w.clock.Advance(time.Minute)
+	// Newer answers, to people with nothing else waiting (the fake
+	// platform renders no answers: one picked first is dropped unsent).
+	var answers []flows.Delivery
+	for i := range 3 {
+		who := "actor" + strconv.Itoa(i) + "@example.com"
+		answers = append(answers, flows.Delivery{Platform: "slack", Conversation: "slack:dm:" + who, Recipient: who, What: "reply",
+			Priority: flows.PriorityActor, Payload: []byte(`{"text":"done"}`), CreatedAt: w.clock.Now()})
+	}
+	stored, err := w.store.Enqueue(w.ctx, 0, answers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.d.Schedule(stored)
+	w.seenSlack, w.seenTeams = len(w.slack.Ops()), len(w.teams.Ops())
+	if _, err := w.d.Deliver(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ops := w.newOps(); len(ops) != 1 || ops[0] != "send "+alice {
+		t.Errorf("first after a minute: %v, want the credentials to %s (older than the answers)", ops, alice)
+	}
+}

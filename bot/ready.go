@@ -218,28 +218,48 @@ func (d *Dispatcher) topLocked(h *placements) (placement, bool) {
 }
 
 // pickLocked takes the most urgent ready conversation out of its heap:
-// by urgency, a refresh waiting longer than RefreshWait counting as an
-// approval card, then by its head's age. Called with mu held.
+// by urgency, then by its head's age. A conversation counts one level more
+// urgent for each RefreshWait its head has waited (a refresh: its oldest
+// refresh), so that more urgent messages, however many, hold the others
+// back for a while but never for good: under load the answers to the
+// people acting kept every credentials message waiting. Only each heap's
+// top can win: within a level, the oldest head is the most promoted.
+// Called with mu held.
 func (d *Dispatcher) pickLocked(now time.Time) (placement, bool) {
-	for p := flows.PriorityActor; p < flows.PriorityApproval; p++ {
-		if _, ok := d.topLocked(&d.queues.ready[p]); ok {
-			return d.queues.ready[p].pop(), true
+	best, bestAt := flows.Priority(-1), flows.Priority(0)
+	var bestTop placement
+	for p := flows.PriorityActor; p <= flows.PriorityRefresh; p++ {
+		top, ok := d.topLocked(&d.queues.ready[p])
+		if !ok {
+			continue
+		}
+		at := d.promoted(p, top, now)
+		if best < 0 || at < bestAt || at == bestAt && readyBefore(top, bestTop) {
+			best, bestAt, bestTop = p, at, top
 		}
 	}
-	approval, a := d.topLocked(&d.queues.ready[flows.PriorityApproval])
-	refresh, r := d.topLocked(&d.queues.ready[flows.PriorityRefresh])
-	promoted := false
-	if r {
-		q := d.convs[refresh.conv]
-		promoted = len(q.refreshes) > 0 && now.Sub(q.refreshes[0]) >= d.cfg.RefreshWait
+	if best < 0 {
+		return placement{}, false
 	}
-	switch {
-	case a && (!promoted || readyBefore(approval, refresh)):
-		return d.queues.ready[flows.PriorityApproval].pop(), true
-	case r:
-		return d.queues.ready[flows.PriorityRefresh].pop(), true
+	return d.queues.ready[best].pop(), true
+}
+
+// promoted is the urgency a conversation placed at p competes at: p, one
+// level more urgent for each RefreshWait it has waited.
+func (d *Dispatcher) promoted(p flows.Priority, top placement, now time.Time) flows.Priority {
+	waited := now.Sub(top.created)
+	if p == flows.PriorityRefresh {
+		// A refresh waits from its own first one: the head may be older.
+		q := d.convs[top.conv]
+		if len(q.refreshes) == 0 {
+			return p
+		}
+		waited = now.Sub(q.refreshes[0])
 	}
-	return placement{}, false
+	if waited <= 0 {
+		return p
+	}
+	return max(p-flows.Priority(waited/d.cfg.RefreshWait), flows.PriorityActor)
 }
 
 // nextDueLocked is the earliest time a held-back conversation may go, on
