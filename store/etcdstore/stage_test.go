@@ -11,6 +11,7 @@ import (
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/flows/flowstest"
 	"github.com/jitbot/jitbot/store/etcdstore"
+	"github.com/jitbot/jitbot/store/etcdstore/etcdtest"
 )
 
 // bigBatch is what the dispatcher enqueues after a burst: hundreds of
@@ -139,5 +140,52 @@ func TestDeadStageIsDropped(t *testing.T) {
 	}
 	if resp, err := cli.Get(ctx, "x"); err != nil || len(resp.Kvs) != 0 {
 		t.Fatalf("the dead stage was stored (%v)", err)
+	}
+}
+
+// TestLargeEnqueueReadsNothingBack: the enqueuer stores its own chunks
+// from what it staged, conditioned on the revision it staged them at, not
+// from a read of each (one round trip less per chunk, a dozen per
+// expansion), and the outbox ends as the memory backend's does.
+func TestLargeEnqueueReadsNothingBack(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	cli := c.Client()
+	kv := &countingKV{KV: cli.KV}
+	cli.KV = kv
+	ctx := t.Context()
+	s, err := etcdstore.New(ctx, cli, etcdstore.Options{Prefix: "/stage/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, batch := bigBatch()
+	if _, err := s.Enqueue(ctx, 0, first); err != nil {
+		t.Fatal(err)
+	}
+	reads := kv.reads.Load()
+	if _, err := s.Enqueue(ctx, 42, batch...); err != nil {
+		t.Fatal(err)
+	}
+	// The plan's reads, 7 here; each of the batch's 7 chunks read back
+	// made it 14.
+	if got := kv.reads.Load() - reads; got > 7 {
+		t.Errorf("a large enqueue made %d reads, want the plan's 7 (no chunk read back)", got)
+	}
+	mem := flowstest.NewStore()
+	if _, err := mem.Enqueue(ctx, 0, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mem.Enqueue(ctx, 42, batch...); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Pending(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := mem.Pending(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("pending (-memory +etcd):\n%s", d)
 	}
 }
