@@ -1,7 +1,6 @@
 package etcdstore
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -96,20 +94,21 @@ func (s *Store) enqueueStaged(ctx context.Context, cursor uint64, curKV *mvccpb.
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 	token := hex.EncodeToString(b[:])
 	// The revision each chunk was staged at (0: not known), so that storing
-	// it need not read it back.
+	// it need not read it back. One chunk at a time: a chunk is up to a
+	// MiB, and eight at once (tried) held up every other writer on the
+	// members, the inbox's above all, while the expansion got no quicker.
 	staged := make([]int64, len(chunks))
-	if err := eachChunk(len(chunks), func(i int) error {
-		raw, err := json.Marshal(chunks[i])
+	for i, ch := range chunks {
+		raw, err := json.Marshal(ch)
 		if err != nil {
-			return fmt.Errorf("encode a staged chunk: %w", err)
+			return nil, false, fmt.Errorf("encode a staged chunk: %w", err)
 		}
 		c := &change{}
 		c.put(s.stageKey(token, i), string(raw))
-		_, staged[i], err = s.commitAt(ctx, c)
-		return err
-	}); err != nil {
-		s.dropStage(ctx, token, len(chunks))
-		return nil, false, err
+		if _, staged[i], err = s.commitAt(ctx, c); err != nil {
+			s.dropStage(ctx, token, i+1)
+			return nil, false, err
+		}
 	}
 
 	c := &change{cmps: p.check.cmps}
@@ -139,89 +138,62 @@ func (s *Store) enqueueStaged(ctx context.Context, cursor uint64, curKV *mvccpb.
 	return p.out, true, nil
 }
 
-// stageParallel bounds the transactions of one staged enqueue under way at
-// once. One after the other, an expansion of 256 audit records made some
-// 75 round trips (each chunk staged, read back and stored), and on a busy
-// etcd fell minutes behind the audit log at 100 requests/s (the HA
-// bench): together, etcd commits them together.
-const stageParallel = 8
-
-// eachChunk runs fn for 0..n-1, at most stageParallel at once, and returns
-// the first error.
-func eachChunk(n int, fn func(i int) error) error {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	slots := make(chan struct{}, stageParallel)
-	for i := range n {
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			if err := fn(i); err != nil {
-				mu.Lock()
-				first = cmp.Or(first, err)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return first
-}
-
 // storeStage puts the keys of each chunk of a committed stage, each chunk
 // once, then forgets the stage. chunks and staged, when given (the
 // enqueuer's own stage), are the chunks and the revisions they were staged
 // at: a chunk unchanged since is stored without a read.
 func (s *Store) storeStage(ctx context.Context, token string, n int, chunks []stagedChunk, staged []int64) error {
 	committed := s.committedPrefix() + token
-	if err := eachChunk(n, func(i int) error {
-		k := s.stageKey(token, i)
-		if i < len(staged) && staged[i] > 0 {
-			c := &change{}
-			c.cmps = append(c.cmps, clientv3.Compare(clientv3.CreateRevision(committed), ">", 0),
-				clientv3.Compare(clientv3.ModRevision(k), "=", staged[i]))
-			for _, x := range chunks[i].Puts {
-				c.put(x.K, x.V)
-			}
-			c.del(k)
-			if ok, err := s.commit(ctx, c); err != nil || ok {
-				return err
-			}
-			// Stored by a helper meanwhile, or not as staged: read it.
+	for i := range n {
+		if err := s.storeChunk(ctx, committed, s.stageKey(token, i), chunks, staged, i); err != nil {
+			return err
 		}
-		for {
-			kvs, err := s.getAll(ctx, 0, k)
-			if err != nil {
-				return err
-			}
-			if kvs[0] == nil {
-				return nil // stored already, by us or by a helper
-			}
-			var ch stagedChunk
-			if err := json.Unmarshal(kvs[0].Value, &ch); err != nil {
-				return fmt.Errorf("decode staged chunk %s: %w", k, err)
-			}
-			c := &change{}
-			c.cmps = append(c.cmps, clientv3.Compare(clientv3.CreateRevision(committed), ">", 0))
-			c.unchanged(k, kvs[0])
-			for _, x := range ch.Puts {
-				c.put(x.K, x.V)
-			}
-			c.del(k)
-			ok, err := s.commit(ctx, c)
-			if err != nil || ok {
-				return err
-			}
-		}
-	}); err != nil {
-		return err
 	}
 	c := &change{}
 	c.del(committed)
 	_, err := s.commit(ctx, c)
 	return err
+}
+
+// storeChunk puts the keys of chunk i of a committed stage, once.
+func (s *Store) storeChunk(ctx context.Context, committed, k string, chunks []stagedChunk, staged []int64, i int) error {
+	if i < len(staged) && staged[i] > 0 {
+		c := &change{}
+		c.cmps = append(c.cmps, clientv3.Compare(clientv3.CreateRevision(committed), ">", 0),
+			clientv3.Compare(clientv3.ModRevision(k), "=", staged[i]))
+		for _, x := range chunks[i].Puts {
+			c.put(x.K, x.V)
+		}
+		c.del(k)
+		if ok, err := s.commit(ctx, c); err != nil || ok {
+			return err
+		}
+		// Stored by a helper meanwhile, or not as staged: read it.
+	}
+	for {
+		kvs, err := s.getAll(ctx, 0, k)
+		if err != nil {
+			return err
+		}
+		if kvs[0] == nil {
+			return nil // stored already, by us or by a helper
+		}
+		var ch stagedChunk
+		if err := json.Unmarshal(kvs[0].Value, &ch); err != nil {
+			return fmt.Errorf("decode staged chunk %s: %w", k, err)
+		}
+		c := &change{}
+		c.cmps = append(c.cmps, clientv3.Compare(clientv3.CreateRevision(committed), ">", 0))
+		c.unchanged(k, kvs[0])
+		for _, x := range ch.Puts {
+			c.put(x.K, x.V)
+		}
+		c.del(k)
+		ok, err := s.commit(ctx, c)
+		if err != nil || ok {
+			return err
+		}
+	}
 }
 
 // finishStaged stores what committed stages left unstored (their
