@@ -136,11 +136,8 @@ func (s *Store) planEnqueue(ctx context.Context, ds []flows.Delivery, maxCoalesc
 		return nil, err
 	}
 	p.check.unchanged(keys[0], kvs[0])
-	// The waiting deliveries that coalescing ones update, read together:
-	// one round, not one per delivery (an expansion's refreshes coalesce
-	// into hundreds while the outbox is behind).
-	var coKeys, dlKeys []string
-	var ids []uint64
+	// The waiting deliveries that coalescing ones update.
+	waiting := map[string]*record.Delivery{} // by coalesce key
 	for k, i := range coAt {
 		kv := kvs[i]
 		p.check.unchanged(k, kv)
@@ -151,23 +148,19 @@ func (s *Store) planEnqueue(ctx context.Context, ds []flows.Delivery, maxCoalesc
 		if err != nil {
 			return nil, fmt.Errorf("decode %s: %w", k, err)
 		}
-		coKeys, dlKeys, ids = append(coKeys, k), append(dlKeys, s.outboxKey(id)), append(ids, id)
-	}
-	got, err := s.getAll(ctx, 0, dlKeys...)
-	if err != nil {
-		return nil, err
-	}
-	waiting := map[string]*record.Delivery{} // by coalesce key
-	for j, kv := range got {
-		if kv == nil {
-			return nil, fmt.Errorf("the coalesce index names delivery %d, which is not stored", ids[j])
-		}
-		p.check.unchanged(dlKeys[j], kv)
-		rec, err := decodeDelivery(kv)
+		got, err := s.getAll(ctx, 0, s.outboxKey(id))
 		if err != nil {
 			return nil, err
 		}
-		waiting[coKeys[j]] = &rec
+		if got[0] == nil {
+			return nil, fmt.Errorf("the coalesce index names delivery %d, which is not stored", id)
+		}
+		p.check.unchanged(s.outboxKey(id), got[0])
+		rec, err := decodeDelivery(got[0])
+		if err != nil {
+			return nil, err
+		}
+		waiting[k] = &rec
 	}
 	var order []*record.Delivery
 	index := map[uint64][]kv{}

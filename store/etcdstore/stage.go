@@ -93,11 +93,6 @@ func (s *Store) enqueueStaged(ctx context.Context, cursor uint64, curKV *mvccpb.
 	var b [12]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 	token := hex.EncodeToString(b[:])
-	// The revision each chunk was staged at (0: not known), so that storing
-	// it need not read it back. One chunk at a time: a chunk is up to a
-	// MiB, and eight at once (tried) held up every other writer on the
-	// members, the inbox's above all, while the expansion got no quicker.
-	staged := make([]int64, len(chunks))
 	for i, ch := range chunks {
 		raw, err := json.Marshal(ch)
 		if err != nil {
@@ -105,7 +100,7 @@ func (s *Store) enqueueStaged(ctx context.Context, cursor uint64, curKV *mvccpb.
 		}
 		c := &change{}
 		c.put(s.stageKey(token, i), string(raw))
-		if _, staged[i], err = s.commitAt(ctx, c); err != nil {
+		if _, err := s.commit(ctx, c); err != nil {
 			s.dropStage(ctx, token, i+1)
 			return nil, false, err
 		}
@@ -132,68 +127,50 @@ func (s *Store) enqueueStaged(ctx context.Context, cursor uint64, curKV *mvccpb.
 			return nil, true, refusal{err}
 		}
 	}
-	if err := s.storeStage(ctx, token, len(chunks), chunks, staged); err != nil {
+	if err := s.storeStage(ctx, token, len(chunks)); err != nil {
 		return nil, true, refusal{fmt.Errorf("etcdstore: enqueue: the deliveries are enqueued, but storing them was interrupted (%w); the next read of the outbox finishes it", err)}
 	}
 	return p.out, true, nil
 }
 
 // storeStage puts the keys of each chunk of a committed stage, each chunk
-// once, then forgets the stage. chunks and staged, when given (the
-// enqueuer's own stage), are the chunks and the revisions they were staged
-// at: a chunk unchanged since is stored without a read.
-func (s *Store) storeStage(ctx context.Context, token string, n int, chunks []stagedChunk, staged []int64) error {
+// once, then forgets the stage.
+func (s *Store) storeStage(ctx context.Context, token string, n int) error {
 	committed := s.committedPrefix() + token
 	for i := range n {
-		if err := s.storeChunk(ctx, committed, s.stageKey(token, i), chunks, staged, i); err != nil {
-			return err
+		k := s.stageKey(token, i)
+		for {
+			kvs, err := s.getAll(ctx, 0, k)
+			if err != nil {
+				return err
+			}
+			if kvs[0] == nil {
+				break // stored already, by us or by a helper
+			}
+			var ch stagedChunk
+			if err := json.Unmarshal(kvs[0].Value, &ch); err != nil {
+				return fmt.Errorf("decode staged chunk %s: %w", k, err)
+			}
+			c := &change{}
+			c.cmps = append(c.cmps, clientv3.Compare(clientv3.CreateRevision(committed), ">", 0))
+			c.unchanged(k, kvs[0])
+			for _, x := range ch.Puts {
+				c.put(x.K, x.V)
+			}
+			c.del(k)
+			ok, err := s.commit(ctx, c)
+			if err != nil {
+				return err
+			}
+			if ok {
+				break
+			}
 		}
 	}
 	c := &change{}
 	c.del(committed)
 	_, err := s.commit(ctx, c)
 	return err
-}
-
-// storeChunk puts the keys of chunk i of a committed stage, once.
-func (s *Store) storeChunk(ctx context.Context, committed, k string, chunks []stagedChunk, staged []int64, i int) error {
-	if i < len(staged) && staged[i] > 0 {
-		c := &change{}
-		c.cmps = append(c.cmps, clientv3.Compare(clientv3.CreateRevision(committed), ">", 0),
-			clientv3.Compare(clientv3.ModRevision(k), "=", staged[i]))
-		for _, x := range chunks[i].Puts {
-			c.put(x.K, x.V)
-		}
-		c.del(k)
-		if ok, err := s.commit(ctx, c); err != nil || ok {
-			return err
-		}
-		// Stored by a helper meanwhile, or not as staged: read it.
-	}
-	for {
-		kvs, err := s.getAll(ctx, 0, k)
-		if err != nil {
-			return err
-		}
-		if kvs[0] == nil {
-			return nil // stored already, by us or by a helper
-		}
-		var ch stagedChunk
-		if err := json.Unmarshal(kvs[0].Value, &ch); err != nil {
-			return fmt.Errorf("decode staged chunk %s: %w", k, err)
-		}
-		c := &change{}
-		c.cmps = append(c.cmps, clientv3.Compare(clientv3.CreateRevision(committed), ">", 0))
-		c.unchanged(k, kvs[0])
-		for _, x := range ch.Puts {
-			c.put(x.K, x.V)
-		}
-		c.del(k)
-		ok, err := s.commit(ctx, c)
-		if err != nil || ok {
-			return err
-		}
-	}
 }
 
 // finishStaged stores what committed stages left unstored (their
@@ -210,7 +187,7 @@ func (s *Store) finishStaged(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("decode %s: %w", kv.Key, err)
 		}
-		if err := s.storeStage(ctx, token, n, nil, nil); err != nil {
+		if err := s.storeStage(ctx, token, n); err != nil {
 			return fmt.Errorf("finish the staged enqueue %s: %w", token, err)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/flows/flowstest"
 	"github.com/jitbot/jitbot/store/etcdstore"
-	"github.com/jitbot/jitbot/store/etcdstore/etcdtest"
 )
 
 // bigBatch is what the dispatcher enqueues after a burst: hundreds of
@@ -140,102 +139,5 @@ func TestDeadStageIsDropped(t *testing.T) {
 	}
 	if resp, err := cli.Get(ctx, "x"); err != nil || len(resp.Kvs) != 0 {
 		t.Fatalf("the dead stage was stored (%v)", err)
-	}
-}
-
-// TestLargeEnqueueReadsNothingBack: the enqueuer stores its own chunks
-// from what it staged, conditioned on the revision it staged them at, not
-// from a read of each (one round trip less per chunk, a dozen per
-// expansion), and the outbox ends as the memory backend's does.
-func TestLargeEnqueueReadsNothingBack(t *testing.T) {
-	c := etcdtest.Start(t, 1)
-	cli := c.Client()
-	kv := &countingKV{KV: cli.KV}
-	cli.KV = kv
-	ctx := t.Context()
-	s, err := etcdstore.New(ctx, cli, etcdstore.Options{Prefix: "/stage/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, batch := bigBatch()
-	if _, err := s.Enqueue(ctx, 0, first); err != nil {
-		t.Fatal(err)
-	}
-	reads := kv.reads.Load()
-	if _, err := s.Enqueue(ctx, 42, batch...); err != nil {
-		t.Fatal(err)
-	}
-	// The plan's reads, 7 here; each of the batch's 7 chunks read back
-	// made it 14.
-	if got := kv.reads.Load() - reads; got > 7 {
-		t.Errorf("a large enqueue made %d reads, want the plan's 7 (no chunk read back)", got)
-	}
-	mem := flowstest.NewStore()
-	if _, err := mem.Enqueue(ctx, 0, first); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := mem.Enqueue(ctx, 42, batch...); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Pending(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := mem.Pending(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Fatalf("pending (-memory +etcd):\n%s", d)
-	}
-}
-
-// TestCoalescingReadsTheWaitingTogether: an enqueue whose refreshes
-// coalesce into twenty waiting deliveries reads those in one round, not
-// one each, and updates each in place.
-func TestCoalescingReadsTheWaitingTogether(t *testing.T) {
-	c := etcdtest.Start(t, 1)
-	cli := c.Client()
-	kv := &countingKV{KV: cli.KV}
-	cli.KV = kv
-	ctx := t.Context()
-	s, err := etcdstore.New(ctx, cli, etcdstore.Options{Prefix: "/co/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	refreshes := func(v string) []flows.Delivery {
-		var ds []flows.Delivery
-		for i := range 20 {
-			conv := fmt.Sprintf("slack:channel:C%d", i)
-			ds = append(ds, flows.Delivery{Conversation: conv, Platform: "slack", Priority: flows.PriorityRefresh, What: "refresh", Recipient: conv,
-				RequestID: "req1", Coalesce: "ref:" + conv, Payload: []byte(`{"v":"` + v + `"}`), CreatedAt: flowstest.T0})
-		}
-		return ds
-	}
-	first, err := s.Enqueue(ctx, 0, refreshes("1")...)
-	if err != nil || len(first) != 20 {
-		t.Fatalf("enqueue: %d %v", len(first), err)
-	}
-	reads := kv.reads.Load()
-	again, err := s.Enqueue(ctx, 0, refreshes("2")...)
-	if err != nil || len(again) != 20 {
-		t.Fatalf("enqueue again: %d %v", len(again), err)
-	}
-	// The staged enqueues' check, the coalesce index, the waiting
-	// deliveries: 3 (22 when each waiting delivery was read alone).
-	if got := kv.reads.Load() - reads; got > 3 {
-		t.Errorf("an enqueue coalescing into 20 waiting deliveries made %d reads, want 3", got)
-	}
-	pending, err := s.Pending(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(pending) != 20 {
-		t.Fatalf("%d waiting, want the 20 updated in place", len(pending))
-	}
-	for _, dl := range pending {
-		if string(dl.Payload) != `{"v":"2"}` {
-			t.Fatalf("delivery %d holds %s, want the second refresh", dl.ID, dl.Payload)
-		}
 	}
 }
