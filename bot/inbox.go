@@ -219,19 +219,20 @@ func (in *Inbox) Receive(ctx context.Context, platform, key string, payload []by
 	// told now rather than when the platform gives up on jitbot.
 	rctx, cancel := context.WithTimeout(ctx, ReceiveTimeout)
 	defer cancel()
-	first, err = in.store.Receive(rctx, flows.InboxItem{Key: key, Platform: platform, Payload: payload, ReceivedAt: in.clock.Now()})
+	at := in.clock.Now()
+	first, err = in.store.Receive(rctx, flows.InboxItem{Key: key, Platform: platform, Payload: payload, ReceivedAt: at})
 	if err != nil {
 		if rctx.Err() != nil && ctx.Err() == nil {
 			err = flows.StoreUnreachable(err)
 		}
 		if flows.IsStoreUnreachable(err) {
-			in.refused.add(key, in.clock.Now())
+			in.refused.add(key, at)
 		}
 		return false, fmt.Errorf("bot: inbox: %w", err)
 	}
 	// Delivered again and taken this time (a platform's retry): it is to
 	// be acted on, whenever the refused write committed.
-	in.refused.take(key)
+	_, _ = in.refused.take(key)
 	if first {
 		in.poke()
 	}
@@ -394,8 +395,11 @@ func (in *Inbox) process(it flows.InboxItem) {
 	in.hold(it)
 	defer in.unhold(it.Key)
 	log := in.log.With("key", it.Key, "platform", it.Platform, "attempt", it.Attempts)
-	if in.refused.take(it.Key) {
-		// Its sender was told nothing was recorded: it is not acted on.
+	if at, ok := in.refused.take(it.Key); ok && it.ReceivedAt.Equal(at) {
+		// This replica's own write, which it said was not recorded: its
+		// sender was told so, and it is not acted on. An item another
+		// replica wrote under the key (the delivery sent again there, and
+		// taken as new) is acted on.
 		log.WarnContext(ctx, "a delivery refused while the store could not be reached was committed once it was back; not acted on")
 		if _, err := in.store.FinishInbox(context.WithoutCancel(ctx), it.Key, in.clock.Now()); err != nil {
 			log.ErrorContext(ctx, "could not finish a refused inbox item", "err", err)

@@ -116,3 +116,30 @@ func TestRefusedDeliveryCommittedLate(t *testing.T) {
 		t.Fatalf("%d items left in the inbox", d)
 	}
 }
+
+// TestRefusedKeyTakenAsNewElsewhere: this replica refused a delivery (the
+// store out, nothing written); sent again to another replica, it was taken
+// there as new. This replica's worker, taking the item, acts on it: the
+// write is not the one it refused (once, it finished it unacted, and the
+// request was lost).
+func TestRefusedKeyTakenAsNewElsewhere(t *testing.T) {
+	shared := flowstest.NewStore()
+	clock := flowstest.NewClock(flowstest.T0)
+	a := newInbox(t, silentInbox{Inbox: shared, says: flows.StoreUnreachable(errors.New("no quorum"))}, clock, 1)
+	h := newFakeHandler(nil)
+	a.Handle("chat", h)
+	if _, err := a.Receive(t.Context(), "chat", "k", nil); !flows.IsStoreUnreachable(err) {
+		t.Fatalf("refused: %v", err)
+	}
+	clock.Advance(time.Second)
+	b := newInbox(t, shared, clock, 1)
+	if first, err := b.Receive(t.Context(), "chat", "k", nil); err != nil || !first {
+		t.Fatalf("sent again to another replica: first %v, %v", first, err)
+	}
+	if n := a.Pump(t.Context()); n != 1 {
+		t.Fatalf("pumped %d, want the item", n)
+	}
+	if h.count("k") != 1 {
+		t.Fatalf("the item the other replica took as new was handled %d times, want 1", h.count("k"))
+	}
+}
