@@ -537,29 +537,38 @@ func FuzzValidate(f *testing.F) {
 	})
 }
 
-// TestCloseEndsDetachedKeyFetches: a caller that gives up leaves the key fetch running for
-// the others; Close cancels it and waits, so no fetch outlives the bot (it once logged into a
-// closed process's output).
-func TestCloseEndsDetachedKeyFetches(t *testing.T) {
-	var logs bottest.Logs
-	arrived := make(chan struct{})
-	var calls atomic.Int32
+// hangingKeys is a validator whose first metadata fetch Microsoft never
+// answers (only cancellation ends it; arrived is closed once it is under
+// way) and whose later fetches fail with a 503; calls counts them.
+func hangingKeys(t *testing.T, log io.Writer) (v *TokenValidator, arrived <-chan struct{}, calls *atomic.Int32) {
+	t.Helper()
+	started := make(chan struct{})
+	calls = &atomic.Int32{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if calls.Add(1) > 1 {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
-		close(arrived)
-		<-r.Context().Done() // Microsoft never answers; only cancellation ends this fetch
+		close(started)
+		<-r.Context().Done()
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	v, err := NewTokenValidator(ValidatorConfig{
 		AppID: "a", MetadataURL: srv.URL + "/meta", HTTPClient: srv.Client(), Clock: newFakeClock(), FetchTimeout: time.Hour,
-		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Logger: slog.New(slog.NewTextHandler(log, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return v, started, calls
+}
+
+// TestCloseEndsDetachedKeyFetches: a caller that gives up leaves the key fetch running for
+// the others; Close cancels it and waits, so no fetch outlives the bot (it once logged into a
+// closed process's output).
+func TestCloseEndsDetachedKeyFetches(t *testing.T) {
+	var logs bottest.Logs
+	v, arrived, calls := hangingKeys(t, &logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-arrived; cancel() }()
 	if err := v.Refresh(ctx); !errors.Is(err, context.Canceled) {
@@ -583,24 +592,7 @@ func TestCloseEndsDetachedKeyFetches(t *testing.T) {
 // fetch fetches in its own goroutine; it must not join the fetches Close waits for (adding to
 // a WaitGroup that a Wait is on, from zero, is a race the detector caught in CI).
 func TestFetchDuringCloseIsNotCounted(t *testing.T) {
-	arrived := make(chan struct{})
-	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) > 1 {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		close(arrived)
-		<-r.Context().Done()
-	}))
-	defer srv.Close()
-	v, err := NewTokenValidator(ValidatorConfig{
-		AppID: "a", MetadataURL: srv.URL + "/meta", HTTPClient: srv.Client(), Clock: newFakeClock(), FetchTimeout: time.Hour,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, arrived, _ := hangingKeys(t, io.Discard)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-arrived; cancel() }()
 	if err := v.Refresh(ctx); !errors.Is(err, context.Canceled) {
