@@ -397,14 +397,22 @@ func (in *Inbox) process(it flows.InboxItem) {
 	log := in.log.With("key", it.Key, "platform", it.Platform, "attempt", it.Attempts)
 	if at, ok := in.refused.take(it.Key); ok && it.ReceivedAt.Equal(at) {
 		// This replica's own write, which it said was not recorded: its
-		// sender was told so, and it is not acted on. An item another
-		// replica wrote under the key (the delivery sent again there, and
-		// taken as new) is acted on.
-		log.WarnContext(ctx, "a delivery refused while the store could not be reached was committed once it was back; not acted on")
-		if _, err := in.store.FinishInbox(context.WithoutCancel(ctx), it.Key, in.clock.Now()); err != nil {
-			log.ErrorContext(ctx, "could not finish a refused inbox item", "err", err)
+		// sender was told so, and it is not acted on, unless the delivery
+		// was sent again since and acknowledged (by any replica: the store
+		// knows). An item another replica wrote under the key (the
+		// delivery sent again there, and taken as new) is acted on.
+		dropped, err := in.store.DropInbox(context.WithoutCancel(ctx), it.Key, in.clock.Now())
+		switch {
+		case err != nil:
+			// Taken again when its lease runs out, and still refused.
+			in.refused.add(it.Key, at)
+			log.ErrorContext(ctx, "could not drop a refused inbox item", "err", err)
+			return
+		case dropped:
+			log.WarnContext(ctx, "a delivery refused while the store could not be reached was committed once it was back; not acted on")
+			return
 		}
-		return
+		log.InfoContext(ctx, "a delivery refused while the store could not be reached was sent again and acknowledged; acting on it")
 	}
 	h, ok := in.handler(it.Platform)
 	var err error

@@ -31,16 +31,15 @@ func NotTaken(err error) Card {
 // could not be reached. etcd may have taken such a write without
 // committing it (its leader lost its quorum with the write in its log),
 // and commit it when the quorum is back: the item then appears, although
-// its sender was told nothing was recorded. The inbox finishes such an
-// item without acting on it: the item whose receipt time is the refused
-// write's. Kept in this replica's memory, for refusalMemory: another
-// replica that takes the item first acts on it (the sender then hears
-// back after all), and so does this one when the item is another
-// replica's write (the delivery sent again there and taken as new). Not
-// covered: the refused write committed first, the delivery sent again to
-// another replica, which acknowledges it as received before, and this
-// replica taking the item: it is finished unacted (the HA bench saw it
-// once); that needs the refusal in the store.
+// its sender was told nothing was recorded. The inbox drops such an item
+// (flows.Inbox.DropInbox) without acting on it: the item whose receipt
+// time is the refused write's. Kept in this replica's memory, for
+// refusalMemory: another replica that takes the item first acts on it
+// (the sender then hears back after all), and so does this one when the
+// item is another replica's write (the delivery sent again there and
+// taken as new). A delivery sent again and acknowledged as received
+// before, by any replica, is marked in the store, which then keeps the
+// item from being dropped; one sent again after the drop is taken as new.
 type refusals struct {
 	mu   sync.Mutex
 	keys map[string]time.Time // the receipt time of the write refused

@@ -143,3 +143,47 @@ func TestRefusedKeyTakenAsNewElsewhere(t *testing.T) {
 		t.Fatalf("the item the other replica took as new was handled %d times, want 1", h.count("k"))
 	}
 }
+
+// TestRefusedWriteCommittedThenSentElsewhere: this replica refused a
+// delivery whose write etcd committed after all; sent again to another
+// replica, it was acknowledged there as received before. This replica's
+// worker, taking the item, acts on it: the sender was told it was taken
+// (the HA bench once lost a request this way). Sent again only after the
+// drop, it is taken as new.
+func TestRefusedWriteCommittedThenSentElsewhere(t *testing.T) {
+	shared := flowstest.NewStore()
+	st := &lateInbox{Inbox: shared}
+	clock := flowstest.NewClock(flowstest.T0)
+	a := newInbox(t, st, clock, 1)
+	h := newFakeHandler(nil)
+	a.Handle("chat", h)
+	b := newInbox(t, shared, clock, 1)
+	st.late.Store(true)
+	for _, key := range []string{"sent again before", "sent again after"} {
+		if _, err := a.Receive(t.Context(), "chat", key, nil); !flows.IsStoreUnreachable(err) {
+			t.Fatalf("refused %q: %v", key, err)
+		}
+	}
+	st.late.Store(false)
+	clock.Advance(time.Second)
+	if first, err := b.Receive(t.Context(), "chat", "sent again before", nil); err != nil || first {
+		t.Fatalf("sent again to another replica: first %v, %v; want acknowledged as received before", first, err)
+	}
+	if n := a.Pump(t.Context()); n != 2 {
+		t.Fatalf("pumped %d, want both items", n)
+	}
+	if h.count("sent again before") != 1 || h.count("sent again after") != 0 {
+		t.Fatalf("handled: sent again before %d (want 1), sent again after %d (want 0: dropped)",
+			h.count("sent again before"), h.count("sent again after"))
+	}
+	if first, err := b.Receive(t.Context(), "chat", "sent again after", nil); err != nil || !first {
+		t.Fatalf("sent again after the drop: first %v, %v; want taken as new", first, err)
+	}
+	b.Handle("chat", h)
+	if n := b.Pump(t.Context()); n != 1 || h.count("sent again after") != 1 {
+		t.Fatalf("pumped %d, handled %d; want the revived item acted on", n, h.count("sent again after"))
+	}
+	if d := depth(t, shared); d != 0 {
+		t.Fatalf("%d items left in the inbox", d)
+	}
+}

@@ -42,9 +42,20 @@ type InboxItem struct {
 // Inbox keeps deliveries from their acknowledgement until they are acted on.
 type Inbox interface {
 	// Receive records item, sharing its commit (fsync) with concurrent
-	// callers. It returns first=false, writing nothing, when an item with
-	// the same key was received before (and not purged since).
+	// callers. It returns first=false when an item with the same key was
+	// received before (and not purged since): the delivery again, which is
+	// acknowledged and not acted on twice. Such a redelivery of an item not
+	// finished marks it, so that DropInbox keeps it; one of an item
+	// dropped (DropInbox) takes it as new: first=true, the item item.
 	Receive(ctx context.Context, item InboxItem) (first bool, err error)
+	// DropInbox finishes, without acting on it and without answers, an
+	// item its receiver refused (it told the sender that nothing was
+	// recorded, although the store committed the write later), unless a
+	// redelivery of it was received since (Receive): that one was
+	// acknowledged, so the item is to be acted on, and dropped is false.
+	// So is it for an item finished already. The tombstone it leaves takes
+	// a later redelivery as new. An unknown key is ENOTFOUND.
+	DropInbox(ctx context.Context, key string, at time.Time) (dropped bool, err error)
 	// TakeInbox leases up to limit items (every one when limit <= 0) whose
 	// NextAt is at or before now, oldest first (by NextAt, then in the
 	// order received; Receive takes a zero NextAt as ReceivedAt): each

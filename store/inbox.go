@@ -52,8 +52,23 @@ func (d *DB) Receive(ctx context.Context, item flows.InboxItem) (bool, error) {
 	err := d.writeAck(func(tx *bolt.Tx) error {
 		first = false
 		b := tx.Bucket(bucketInbox)
-		if b.Get([]byte(item.Key)) != nil {
-			return nil // received before (perhaps earlier in this very batch)
+		old, found, err := getInbox(tx, item.Key)
+		switch {
+		case err != nil:
+			return err
+		case found && old.Dropped:
+			// Its receiver refused it and dropped it once committed: this
+			// delivery is taken as new.
+			if err := tx.Bucket(bucketInboxDone).Delete(inboxDoneKey(old)); err != nil {
+				return err
+			}
+		case found && old.FinishedAt.IsZero() && !old.Redelivered:
+			// Received before (perhaps earlier in this very batch) and
+			// acknowledged again now: it must be acted on.
+			old.Redelivered = true
+			return putJSON(b, []byte(item.Key), old)
+		case found:
+			return nil // received before
 		}
 		seq, err := b.NextSequence()
 		if err != nil {
@@ -207,6 +222,43 @@ func (d *DB) FinishInbox(ctx context.Context, key string, at time.Time, answers 
 		return nil, err
 	}
 	return out, nil
+}
+
+// DropInbox implements flows.Inbox: as FinishInbox without answers,
+// unless the item was redelivered since it was received.
+func (d *DB) DropInbox(ctx context.Context, key string, at time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if at.IsZero() {
+		return false, fmt.Errorf("store: drop inbox item %q: no finish time", key)
+	}
+	dropped := false
+	err := d.change(ctx, fmt.Sprintf("drop inbox item %q", key), func(tx *bolt.Tx) error {
+		dropped = false
+		rec, found, err := getInbox(tx, key)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return refuse(flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key))
+		case !rec.FinishedAt.IsZero() || rec.Redelivered:
+			return nil
+		}
+		if err := unindexOpenItem(tx, rec); err != nil {
+			return err
+		}
+		rec.FinishedAt, rec.Payload, rec.Dropped = at, nil, true
+		if err := tx.Bucket(bucketInboxDone).Put(inboxDoneKey(rec), nil); err != nil {
+			return err
+		}
+		if err := putJSON(tx.Bucket(bucketInbox), []byte(key), rec); err != nil {
+			return err
+		}
+		dropped = true
+		return bump(tx.Bucket(bucketMeta), keyInboxOpen, -1)
+	})
+	return dropped, err
 }
 
 func unindexOpenItem(tx *bolt.Tx, rec record.Inbox) error {

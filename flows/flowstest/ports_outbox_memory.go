@@ -33,6 +33,9 @@ type memInboxItem struct {
 	item       flows.InboxItem
 	seq        uint64
 	finishedAt time.Time // zero while not finished
+	// redelivered: received again while not finished (DropInbox keeps
+	// it); dropped: finished by DropInbox (Receive takes it as new).
+	redelivered, dropped bool
 }
 
 func cloneItem(it flows.InboxItem) flows.InboxItem {
@@ -56,7 +59,8 @@ func (s *Store) Receive(ctx context.Context, item flows.InboxItem) (bool, error)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.fx.inbox[item.Key]; ok {
+	if it, ok := s.fx.inbox[item.Key]; ok && !it.dropped {
+		it.redelivered = it.redelivered || it.finishedAt.IsZero()
 		return false, ctx.Err()
 	}
 	if s.fx.inbox == nil {
@@ -116,6 +120,24 @@ func (s *Store) FinishInbox(ctx context.Context, key string, at time.Time, answe
 	}
 	it.finishedAt, it.item.Payload = at, nil
 	return s.enqueueLocked(answers), ctx.Err()
+}
+
+// DropInbox implements flows.Inbox.
+func (s *Store) DropInbox(ctx context.Context, key string, at time.Time) (bool, error) {
+	if at.IsZero() {
+		return false, errors.New("flowstest: drop inbox item: no finish time")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.fx.inbox[key]
+	switch {
+	case !ok:
+		return false, flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key)
+	case !it.finishedAt.IsZero() || it.redelivered:
+		return false, ctx.Err()
+	}
+	it.finishedAt, it.item.Payload, it.dropped = at, nil, true
+	return true, ctx.Err()
 }
 
 // RetryInbox implements flows.Inbox.

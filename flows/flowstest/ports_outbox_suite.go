@@ -316,6 +316,70 @@ func InboxSuite(t *testing.T, open OpenBackend, reopen Reopen) {
 		}
 	})
 
+	t.Run("a refused item is dropped unacted unless a redelivery was acknowledged", func(t *testing.T) {
+		b := open(t)
+		receive(t, b, item("alone", T0))
+		receive(t, b, item("again", T0))
+		wantKeys(t, "take", []string{"alone", "again"}, takeKeys(t, b, T0, 0))
+		// Sent again (to any replica) while it waits: acknowledged as
+		// received before, so it must be acted on after all.
+		if receive(t, b, item("again", T0.Add(time.Second))) {
+			t.Fatal("a redelivery of an unfinished item was first")
+		}
+		if dropped, err := b.DropInbox(ctx, "again", T0.Add(2*time.Second)); err != nil || dropped {
+			t.Fatalf("drop of a redelivered item: dropped=%v %v, want kept", dropped, err)
+		}
+		if dropped, err := b.DropInbox(ctx, "alone", T0.Add(2*time.Second)); err != nil || !dropped {
+			t.Fatalf("drop of an item nobody sent again: dropped=%v %v", dropped, err)
+		}
+		depth(t, b, 1, T0)
+		wantKeys(t, "take after the drop", []string{"again"}, takeKeys(t, b, T0.Add(time.Hour), 0))
+		if _, err := b.FinishInbox(ctx, "again", T0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if dropped, err := b.DropInbox(ctx, "again", T0.Add(time.Hour)); err != nil || dropped {
+			t.Fatalf("drop of a finished item: dropped=%v %v", dropped, err)
+		}
+		if dropped, err := b.DropInbox(ctx, "alone", T0.Add(time.Hour)); err != nil || dropped {
+			t.Fatalf("a second drop: dropped=%v %v", dropped, err)
+		}
+		_, err := b.DropInbox(ctx, "nope", T0)
+		code(t, "drop of an unknown key", err, flows.ENOTFOUND)
+	})
+
+	t.Run("a dropped item is taken as new when it is sent again", func(t *testing.T) {
+		b := open(t)
+		receive(t, b, item("a", T0))
+		if dropped, err := b.DropInbox(ctx, "a", T0.Add(time.Second)); err != nil || !dropped {
+			t.Fatalf("drop: dropped=%v %v", dropped, err)
+		}
+		depth(t, b, 0, time.Time{})
+		again := item("a", T0.Add(time.Minute))
+		again.Payload = []byte(`{"text":"sent again"}`)
+		if !receive(t, b, again) {
+			t.Fatal("a dropped item sent again was not first")
+		}
+		if receive(t, b, item("a", T0.Add(2*time.Minute))) {
+			t.Fatal("the revived item was received as first once more")
+		}
+		depth(t, b, 1, T0.Add(time.Minute))
+		// The drop's tombstone is gone with it: purging past the drop
+		// leaves the item.
+		if n, err := b.PurgeInbox(ctx, T0.Add(30*time.Second)); err != nil || n != 0 {
+			t.Fatalf("purge past the drop: %d %v, want 0", n, err)
+		}
+		want := []flows.InboxItem{{Key: "a", Platform: "slack", Payload: []byte(`{"text":"sent again"}`), ReceivedAt: T0.Add(time.Minute),
+			Attempts: 1, NextAt: T0.Add(time.Hour + lease)}}
+		if diff := cmp.Diff(want, take(t, b, T0.Add(time.Hour), 0)); diff != "" {
+			t.Fatalf("taken (-want +got):\n%s", diff)
+		}
+		// A revived item was acknowledged as new: a redelivery of it keeps
+		// it too.
+		if dropped, err := b.DropInbox(ctx, "a", T0.Add(time.Hour)); err != nil || dropped {
+			t.Fatalf("drop of the revived item after its redelivery: dropped=%v %v", dropped, err)
+		}
+	})
+
 	t.Run("finish enqueues its answers with it, once", func(t *testing.T) {
 		b := open(t)
 		ob, ok := b.(flows.Outbox)

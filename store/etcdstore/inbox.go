@@ -112,11 +112,41 @@ func (s *Store) Receive(ctx context.Context, item flows.InboxItem) (bool, error)
 		}
 		// Not applied: the key was received before (the answer), or etcd
 		// dropped this write (commit settled it as never to apply: again).
-		resp, err := s.cli.Get(ctx, k, clientv3.WithKeysOnly())
+		kvs, err := s.getAll(ctx, 0, k)
+		if err != nil || kvs[0] == nil {
+			return false, err
+		}
+		old, err := decodeInbox(kvs[0])
 		if err != nil {
 			return false, err
 		}
-		return len(resp.Kvs) > 0, nil
+		c = &change{}
+		c.unchanged(k, kvs[0])
+		switch {
+		case old.Dropped:
+			// Its receiver refused it and dropped it once committed: this
+			// delivery is taken as new.
+			c.del(s.inboxDoneKey(old))
+			if err := s.putInbox(c, rec); err != nil {
+				return false, err
+			}
+			c.put(s.inboxNextKey(rec), "")
+			c.put(s.inboxRecvKey(rec), "")
+			ok, err := s.commit(ctx, c)
+			if ok {
+				s.inboxFront.wrote(s.inboxNextKey(rec))
+			}
+			first = ok
+			return ok, err
+		case old.FinishedAt.IsZero() && !old.Redelivered:
+			// Acknowledged again now: it must be acted on.
+			old.Redelivered = true
+			if err := s.putInbox(c, old); err != nil {
+				return false, err
+			}
+			return s.commit(ctx, c)
+		}
+		return true, nil
 	})
 	return first, err
 }
@@ -302,6 +332,47 @@ func (s *Store) FinishInbox(ctx context.Context, key string, finished time.Time,
 		return nil, err
 	}
 	return out, nil
+}
+
+// DropInbox implements flows.Inbox: as FinishInbox without answers, on
+// condition that the item is unchanged since read, so that a redelivery
+// received meanwhile keeps it.
+func (s *Store) DropInbox(ctx context.Context, key string, finished time.Time) (bool, error) {
+	if finished.IsZero() {
+		return false, fmt.Errorf("etcdstore: drop inbox item %q: no finish time", key)
+	}
+	dropped := false
+	err := s.retry(ctx, fmt.Sprintf("drop inbox item %q", key), func(ctx context.Context) (bool, error) {
+		s.leased.take(key) // read afresh: a redelivery changes the item
+		k := s.inboxItemKey(key)
+		kvs, err := s.getAll(ctx, 0, k)
+		if err != nil {
+			return false, err
+		}
+		if kvs[0] == nil {
+			return false, refusal{flows.Errorf(flows.ENOTFOUND, "there is no inbox item %s", key)}
+		}
+		rec, err := decodeInbox(kvs[0])
+		if err != nil {
+			return false, err
+		}
+		if !rec.FinishedAt.IsZero() || rec.Redelivered {
+			return true, nil
+		}
+		c := &change{}
+		c.unchanged(k, kvs[0])
+		c.del(s.inboxNextKey(rec))
+		c.del(s.inboxRecvKey(rec))
+		rec.FinishedAt, rec.Payload, rec.Dropped = finished, nil, true
+		c.put(s.inboxDoneKey(rec), "")
+		if err := s.putInbox(c, rec); err != nil {
+			return false, err
+		}
+		ok, err := s.commit(ctx, c)
+		dropped = ok
+		return ok, err
+	})
+	return dropped, err
 }
 
 // ExtendInbox implements flows.Inbox: a transaction per chunk of keys,

@@ -30,6 +30,11 @@ type Inbox struct {
 	// FinishedAt is set once the item is done: the record is then a
 	// tombstone (its payload dropped) kept until PurgeInbox.
 	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// Redelivered: received again while not finished, and acknowledged
+	// (flows.Inbox.DropInbox keeps it). Dropped: finished unacted by
+	// DropInbox (a redelivery takes the key as new).
+	Redelivered bool `json:"redelivered,omitempty"`
+	Dropped     bool `json:"dropped,omitempty"`
 }
 
 // NewInbox is it as stored, received seq-th.
