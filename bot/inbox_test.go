@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,7 @@ import (
 type fakeHandler struct {
 	mu      sync.Mutex
 	calls   map[string]int
+	order   []string // the keys handled, in turn
 	gaveUp  map[string]error
 	fail    func(key string, attempt int) error
 	block   chan struct{} // when set, every call waits for it
@@ -47,6 +49,7 @@ func (h *fakeHandler) HandleInbox(ctx context.Context, it flows.InboxItem) error
 	}
 	h.mu.Lock()
 	h.calls[it.Key]++
+	h.order = append(h.order, it.Key)
 	attempt := h.calls[it.Key]
 	h.mu.Unlock()
 	if h.fail == nil {
@@ -59,6 +62,12 @@ func (h *fakeHandler) GiveUpInbox(_ context.Context, it flows.InboxItem, err err
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.gaveUp[it.Key] = err
+}
+
+func (h *fakeHandler) handled() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.order)
 }
 
 func (h *fakeHandler) count(key string) int {

@@ -63,6 +63,11 @@ type Inbox interface {
 	// so another worker (or replica) does not take it meanwhile, and a
 	// worker that dies leaves it to be taken again.
 	TakeInbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]InboxItem, error)
+	// TakeInboxKeys leases, as TakeInbox, the items of keys that are due
+	// at now, in the order of keys; the others (unknown, finished, leased
+	// by another taker) are skipped. A receiver takes what it knows must
+	// not wait behind the inbox's order (bot.Inbox.ReceiveAction).
+	TakeInboxKeys(ctx context.Context, now time.Time, lease time.Duration, keys ...string) ([]InboxItem, error)
 	// FinishInbox marks an item done and, in the same transaction, adds
 	// the answers to the person to the outbox (as Enqueue, the cursor
 	// unchanged), so that an item acted on is answered even if the process

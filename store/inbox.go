@@ -175,6 +175,48 @@ func (d *DB) TakeInbox(ctx context.Context, now time.Time, lease time.Duration, 
 	return out, nil
 }
 
+// TakeInboxKeys implements flows.Inbox, in one write transaction through
+// the committer, as TakeInbox.
+func (d *DB) TakeInboxKeys(ctx context.Context, now time.Time, lease time.Duration, keys ...string) ([]flows.InboxItem, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var out []flows.InboxItem
+	err := d.write(func(tx *bolt.Tx) error {
+		out = nil
+		next, b := tx.Bucket(bucketInboxNext), tx.Bucket(bucketInbox)
+		for _, key := range keys {
+			rec, found, err := getInbox(tx, key)
+			if err != nil {
+				return err
+			}
+			if !found || !rec.FinishedAt.IsZero() || rec.NextAt.After(now) {
+				continue
+			}
+			if err := next.Delete(inboxNextKey(rec)); err != nil {
+				return err
+			}
+			rec.Attempts++
+			rec.NextAt = now.Add(lease)
+			if err := next.Put(inboxNextKey(rec), []byte(key)); err != nil {
+				return err
+			}
+			if err := putJSON(b, []byte(key), rec); err != nil {
+				return err
+			}
+			out = append(out, rec.Item())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: take inbox items by key: %w", err)
+	}
+	return out, nil
+}
+
 // FinishInbox implements flows.Inbox. The record stays as a tombstone (its
 // payload, with any response_url, dropped: nothing will act on it again) so
 // that a redelivery is still recognised; finishing an item twice keeps the

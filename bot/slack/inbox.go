@@ -47,6 +47,11 @@ type item struct {
 	Again string `json:"again,omitempty"`
 }
 
+// action says whether it acts on a request under way (a button, the deny
+// form): taken ahead of new requests when the inbox is behind
+// (bot.Inbox.ReceiveAction).
+func (it item) action() bool { return it.Kind == itemClick || it.Kind == itemDeny }
+
 func (it item) actor() actor {
 	return actor{userID: it.UserID, channelID: it.ChannelID, responseURL: it.ResponseURL, fromHome: it.FromHome}
 }
@@ -73,7 +78,11 @@ func (b *Bot) receive(ctx context.Context, key string, it item) (ok bool, err er
 	if err != nil {
 		return false, fmt.Errorf("slack: encode an inbox item: %w", err)
 	}
-	first, err := b.inbox.Receive(ctx, Platform, key, raw)
+	receive := b.inbox.Receive
+	if it.action() {
+		receive = b.inbox.ReceiveAction
+	}
+	first, err := receive(ctx, Platform, key, raw)
 	if err != nil {
 		b.log.ErrorContext(ctx, "could not record a delivery", "key", key, "user_id", it.UserID, "err", err)
 		return false, err

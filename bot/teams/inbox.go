@@ -22,7 +22,23 @@ func (b *Bot) receive(ctx context.Context, act schema.Activity) (first bool, err
 	if err != nil {
 		return false, fmt.Errorf("teams: encode an inbox item: %w", err)
 	}
+	if isAction(act) {
+		return b.inbox.ReceiveAction(ctx, Platform, idempotencyKey(act), raw)
+	}
 	return b.inbox.Receive(ctx, Platform, idempotencyKey(act), raw)
+}
+
+// isAction says whether act is a click on a card's button that acts on a
+// request under way (approve, deny, revoke, extend): taken ahead of new
+// requests when the inbox is behind (bot.Inbox.ReceiveAction). The
+// request form's submits make new requests.
+func isAction(act schema.Activity) bool {
+	marker, _ := act.Value[dataKey].(string)
+	if marker == "" || marker == formMarker || marker == nextMarker {
+		return false
+	}
+	_, err := bot.ParseAction(marker)
+	return err == nil
 }
 
 var _ bot.InboxHandler = (*Bot)(nil)

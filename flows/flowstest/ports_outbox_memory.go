@@ -99,6 +99,23 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 	return out, ctx.Err()
 }
 
+// TakeInboxKeys implements flows.Inbox.
+func (s *Store) TakeInboxKeys(ctx context.Context, now time.Time, lease time.Duration, keys ...string) ([]flows.InboxItem, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []flows.InboxItem
+	for _, k := range keys {
+		it, ok := s.fx.inbox[k]
+		if !ok || !it.finishedAt.IsZero() || it.item.NextAt.After(now) {
+			continue
+		}
+		it.item.Attempts++
+		it.item.NextAt = now.Add(lease)
+		out = append(out, cloneItem(it.item))
+	}
+	return out, ctx.Err()
+}
+
 // FinishInbox implements flows.Inbox.
 func (s *Store) FinishInbox(ctx context.Context, key string, at time.Time, answers ...flows.Delivery) ([]flows.Delivery, error) {
 	if at.IsZero() {

@@ -171,6 +171,35 @@ func InboxSuite(t *testing.T, open OpenBackend, reopen Reopen) {
 		depth(t, b, 4, T0) // taken is not finished
 	})
 
+	t.Run("take by key leases the named items that are due, in the order named", func(t *testing.T) {
+		b := open(t)
+		for _, k := range []string{"a", "b", "c", "d"} {
+			receive(t, b, item(k, T0))
+		}
+		later := item("later", T0)
+		later.NextAt = T0.Add(time.Hour)
+		receive(t, b, later)
+		if _, err := b.FinishInbox(ctx, "d", T0); err != nil {
+			t.Fatal(err)
+		}
+		wantKeys(t, "take one the usual way", []string{"a"}, takeKeys(t, b, T0, 1))
+		got, err := b.TakeInboxKeys(ctx, T0.Add(time.Second), lease, "c", "a", "nope", "d", "later", "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// a is leased (taken above), d finished, later not due, nope
+		// unknown, and c named twice is taken once.
+		want := []flows.InboxItem{{Key: "c", Platform: "slack", Payload: []byte(`{"text":"c"}`), ReceivedAt: T0, Attempts: 1, NextAt: T0.Add(time.Second + lease)}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("taken by key (-want +got):\n%s", diff)
+		}
+		wantKeys(t, "what is left to take", []string{"b"}, takeKeys(t, b, T0.Add(time.Second), 0))
+		wantKeys(t, "after the leases lapse", []string{"a", "b", "c"}, takeKeys(t, b, T0.Add(2*time.Second+lease), 0))
+		if got, err := b.TakeInboxKeys(ctx, T0, lease); err != nil || len(got) != 0 {
+			t.Fatalf("take of no keys: %v %v", got, err)
+		}
+	})
+
 	t.Run("due items are taken by NextAt, then in the order received", func(t *testing.T) {
 		b := open(t)
 		for _, k := range []string{"z", "y", "x", "w"} {

@@ -273,6 +273,104 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 	return out, nil
 }
 
+// TakeInboxKeys implements flows.Inbox: the items read by key, and those
+// due leased as TakeInbox leases a chunk (one transaction, or one by one
+// when another taker changed one since read), a chunk of keys at a time.
+func (s *Store) TakeInboxKeys(ctx context.Context, now time.Time, lease time.Duration, keys ...string) ([]flows.InboxItem, error) {
+	var out []flows.InboxItem
+	chunk := max(1, (s.maxOps-1)/3)
+	for len(keys) > 0 {
+		n := min(chunk, len(keys))
+		got, err := s.takeKeys(ctx, now, lease, keys[:n])
+		if err != nil {
+			return out, err
+		}
+		out = append(out, got...)
+		keys = keys[n:]
+	}
+	return out, nil
+}
+
+func (s *Store) takeKeys(ctx context.Context, now time.Time, lease time.Duration, keys []string) ([]flows.InboxItem, error) {
+	var out []flows.InboxItem
+	err := s.retry(ctx, fmt.Sprintf("take %d inbox items by key", len(keys)), func(ctx context.Context) (bool, error) {
+		out = nil
+		itemKeys := make([]string, len(keys))
+		for i, key := range keys {
+			itemKeys[i] = s.inboxItemKey(key)
+		}
+		kvs, err := s.getAll(ctx, 0, itemKeys...)
+		if err != nil {
+			return false, err
+		}
+		c := &change{}
+		var leased []record.Inbox
+		var alone []*change
+		seen := map[string]bool{}
+		for i, kv := range kvs {
+			if kv == nil || seen[keys[i]] {
+				continue
+			}
+			seen[keys[i]] = true
+			rec, err := decodeInbox(kv)
+			if err != nil {
+				return false, err
+			}
+			if !rec.FinishedAt.IsZero() || rec.NextAt.After(now) {
+				continue
+			}
+			one := &change{}
+			one.unchanged(itemKeys[i], kv)
+			one.del(s.inboxNextKey(rec))
+			rec.Attempts++
+			rec.NextAt = now.Add(lease)
+			one.put(s.inboxNextKey(rec), "")
+			if err := s.putInbox(one, rec); err != nil {
+				return false, err
+			}
+			c.cmps = append(c.cmps, one.cmps...)
+			c.merge(one)
+			alone = append(alone, one)
+			leased = append(leased, rec)
+		}
+		if len(leased) == 0 {
+			return true, nil
+		}
+		ok, rev, err := s.commitAt(ctx, c)
+		if err != nil {
+			return false, err
+		}
+		revs := make([]int64, len(leased))
+		for i := range revs {
+			revs[i] = rev
+		}
+		if !ok {
+			// Another taker leased one of them first: the others one at
+			// a time.
+			var got []record.Inbox
+			revs = revs[:0]
+			for i, one := range alone {
+				ok, rev, err := s.commitAt(ctx, one)
+				if err != nil {
+					return false, err
+				}
+				if ok {
+					got = append(got, leased[i])
+					revs = append(revs, rev)
+				}
+			}
+			leased = got
+		}
+		for i, rec := range leased {
+			s.leased.add(rec, revs[i])
+			s.inboxFront.wrote(s.inboxNextKey(rec))
+			out = append(out, rec.Item())
+		}
+		return true, nil
+	})
+	return out, err
+}
+
 // FinishInbox implements flows.Inbox: the tombstone (payload dropped) and
 // the answers, which join the outbox unnumbered (answers.go), in one
 // transaction.
