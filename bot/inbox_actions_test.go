@@ -3,6 +3,7 @@ package bot_test
 import (
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jitbot/jitbot/flows/flowstest"
@@ -56,43 +57,38 @@ func TestActionsGoAheadOfNewRequests(t *testing.T) {
 }
 
 // The workers take the actions received ahead of the new requests waiting
-// for a worker.
+// for a worker. In a bubble, so that the test knows when the worker is
+// busy and when everything is done (synctest.Wait).
 func TestWorkersTakeActionsFirst(t *testing.T) {
-	ctx := t.Context()
-	st := flowstest.NewStore()
-	clock := flowstest.NewClock(flowstest.T0)
-	in := newInbox(t, st, clock, 1)
-	h := newFakeHandler(nil)
-	h.block = make(chan struct{})
-	in.Handle("chat", h)
-	in.Start()
-	if _, err := in.Receive(ctx, "chat", "busy", nil); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second) // a hang, not a timing
-	for h.running.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the worker never took the first item")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	for _, key := range []string{"command 1", "command 2"} {
-		if _, err := in.Receive(ctx, "chat", key, nil); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		st := flowstest.NewStore()
+		clock := flowstest.NewClock(flowstest.T0)
+		in := newInbox(t, st, clock, 1)
+		h := newFakeHandler(nil)
+		h.block = make(chan struct{})
+		in.Handle("chat", h)
+		in.Start()
+		if _, err := in.Receive(ctx, "chat", "busy", nil); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if _, err := in.ReceiveAction(ctx, "chat", "approve", nil); err != nil {
-		t.Fatal(err)
-	}
-	close(h.block)
-	for len(h.handled()) < 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("handled only %q", h.handled())
+		synctest.Wait() // the one worker blocked on it
+		if h.running.Load() != 1 {
+			t.Fatal("the worker did not take the first item")
 		}
-		time.Sleep(time.Millisecond)
-	}
-	want := []string{"busy", "approve", "command 1", "command 2"}
-	if got := h.handled(); !slices.Equal(got, want) {
-		t.Fatalf("handled %q, want %q", got, want)
-	}
+		for _, key := range []string{"command 1", "command 2"} {
+			if _, err := in.Receive(ctx, "chat", key, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := in.ReceiveAction(ctx, "chat", "approve", nil); err != nil {
+			t.Fatal(err)
+		}
+		close(h.block)
+		synctest.Wait() // every item handled, the worker idle
+		want := []string{"busy", "approve", "command 1", "command 2"}
+		if got := h.handled(); !slices.Equal(got, want) {
+			t.Fatalf("handled %q, want %q", got, want)
+		}
+	})
 }
