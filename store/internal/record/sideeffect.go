@@ -35,6 +35,11 @@ type Inbox struct {
 	// DropInbox (a redelivery takes the key as new).
 	Redelivered bool `json:"redelivered,omitempty"`
 	Dropped     bool `json:"dropped,omitempty"`
+	// Nonce tells one receive's write of the item from another's: the
+	// etcd store's Receive recognises its own write by it after an
+	// ambiguous failure (two webhooks of one delivery may stamp the same
+	// receipt time).
+	Nonce uint64 `json:"nonce,omitempty"`
 }
 
 // NewInbox is it as stored, received seq-th.
