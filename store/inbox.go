@@ -157,12 +157,7 @@ func (d *DB) TakeInbox(ctx context.Context, now time.Time, lease time.Duration, 
 			if !found || !rec.FinishedAt.IsZero() || !bytes.Equal(inboxNextKey(rec), it.idx) {
 				continue // a stale entry (none is ever left behind): dropped, not taken
 			}
-			rec.Attempts++
-			rec.NextAt = now.Add(lease)
-			if err := next.Put(inboxNextKey(rec), it.key); err != nil {
-				return err
-			}
-			if err := putJSON(b, it.key, rec); err != nil {
+			if err := leaseItem(next, b, it.key, &rec, now, lease); err != nil {
 				return err
 			}
 			out = append(out, rec.Item())
@@ -173,6 +168,17 @@ func (d *DB) TakeInbox(ctx context.Context, now time.Time, lease time.Duration, 
 		return nil, fmt.Errorf("store: take inbox: %w", err)
 	}
 	return out, nil
+}
+
+// leaseItem leases rec, stored under key and out of the next index, until
+// now+lease: it goes back into the index (next) at its new time.
+func leaseItem(next, items *bolt.Bucket, key []byte, rec *record.Inbox, now time.Time, lease time.Duration) error {
+	rec.Attempts++
+	rec.NextAt = now.Add(lease)
+	if err := next.Put(inboxNextKey(*rec), key); err != nil {
+		return err
+	}
+	return putJSON(items, key, *rec)
 }
 
 // TakeInboxKeys implements flows.Inbox, in one write transaction through
@@ -199,12 +205,7 @@ func (d *DB) TakeInboxKeys(ctx context.Context, now time.Time, lease time.Durati
 			if err := next.Delete(inboxNextKey(rec)); err != nil {
 				return err
 			}
-			rec.Attempts++
-			rec.NextAt = now.Add(lease)
-			if err := next.Put(inboxNextKey(rec), []byte(key)); err != nil {
-				return err
-			}
-			if err := putJSON(b, []byte(key), rec); err != nil {
+			if err := leaseItem(next, b, []byte(key), &rec, now, lease); err != nil {
 				return err
 			}
 			out = append(out, rec.Item())

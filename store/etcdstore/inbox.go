@@ -169,9 +169,10 @@ func (s *Store) Receive(ctx context.Context, item flows.InboxItem) (bool, error)
 // receive's alone (its nonce: two webhooks of one delivery may stamp the
 // same receipt time), so an attempt after an ambiguous failure, the same
 // change again, either applies (and the first can never apply: its
-// condition fails) or finds the first's value (Receive). Not settling keeps the acknowledgement within its deadline:
-// a write still in flight when the deadline passes is the refusal the
-// inbox answers for (bot/nottaken.go). One put, one condition and the
+// condition fails) or finds the first's value (Receive). Not settling
+// keeps the acknowledgement within its deadline: a write still in flight
+// when the deadline passes is the refusal the inbox answers for
+// (bot/nottaken.go). One put, one condition and the
 // lease's bookkeeping fewer on the path people wait on: at 200 slash
 // commands/s on a 3-member etcd sharing 2 cores, the ack's p99 was 72, 73
 // and 77 ms against 64, 98 and 102 ms with the marker, the runs
@@ -223,7 +224,6 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 			if err != nil {
 				return false, err
 			}
-			c := &change{}
 			var leased []record.Inbox
 			var alone []*change // each item's lease by itself
 			for i, kv := range items {
@@ -240,54 +240,18 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 				if !s.inboxTakes(idxKeys[i][len(prefix):], rec, now) {
 					continue
 				}
-				one := &change{}
-				one.unchanged(itemKeys[i], kv)
-				one.del(idxKeys[i])
-				rec.Attempts++
-				rec.NextAt = now.Add(lease)
-				one.put(s.inboxNextKey(rec), "")
-				if err := s.putInbox(one, rec); err != nil {
-					return false, err
-				}
-				c.cmps = append(c.cmps, one.cmps...)
-				c.merge(one)
-				alone = append(alone, one)
-				leased = append(leased, rec)
-			}
-			ok, rev := true, int64(0)
-			if len(leased) > 0 {
-				ok, rev, err = s.commitAt(ctx, c)
+				one, err := s.leaseChange(itemKeys[i], kv, idxKeys[i], &rec, now, lease)
 				if err != nil {
 					return false, err
 				}
+				alone = append(alone, one)
+				leased = append(leased, rec)
 			}
-			revs := make([]int64, len(leased))
-			for i := range revs {
-				revs[i] = rev
+			leased, err = s.commitLeases(ctx, alone, leased)
+			if err != nil {
+				return false, err
 			}
-			if !ok {
-				// Another taker (another replica, whose workers read the
-				// same front) leased some of the chunk first: the others
-				// one at a time, in order, rather than the whole chunk
-				// again, which every replica's takers would fight over
-				// for as long as the inbox is behind.
-				var got []record.Inbox
-				revs = revs[:0]
-				for i, one := range alone {
-					ok, rev, err := s.commitAt(ctx, one)
-					if err != nil {
-						return false, err
-					}
-					if ok {
-						got = append(got, leased[i])
-						revs = append(revs, rev)
-					}
-				}
-				leased = got
-			}
-			for i, rec := range leased {
-				s.leased.add(rec, revs[i])
-				s.inboxFront.wrote(s.inboxNextKey(rec))
+			for _, rec := range leased {
 				taken[rec.Key] = true
 				out = append(out, rec.Item())
 			}
@@ -305,6 +269,67 @@ func (s *Store) TakeInbox(ctx context.Context, now time.Time, lease time.Duratio
 		return nil, err
 	}
 	return out, nil
+}
+
+// leaseChange is the change that leases rec, read as kv under itemKey
+// with its next index entry at idxKey, until now+lease, on condition that
+// it is unchanged; rec becomes the item as leased.
+func (s *Store) leaseChange(itemKey string, kv *mvccpb.KeyValue, idxKey string, rec *record.Inbox, now time.Time, lease time.Duration) (*change, error) {
+	c := &change{}
+	c.unchanged(itemKey, kv)
+	c.del(idxKey)
+	rec.Attempts++
+	rec.NextAt = now.Add(lease)
+	c.put(s.inboxNextKey(*rec), "")
+	if err := s.putInbox(c, *rec); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// commitLeases commits the leases alone[i] of leased[i] in one transaction
+// and returns the items leased, remembered as leased by this process
+// (leased.go). When another taker (another replica, whose workers read the
+// same front) leased one first, it commits them one at a time, in order,
+// rather than all again, which every replica's takers would fight over for
+// as long as the inbox is behind, and returns those it got.
+func (s *Store) commitLeases(ctx context.Context, alone []*change, leased []record.Inbox) ([]record.Inbox, error) {
+	if len(leased) == 0 {
+		return nil, nil
+	}
+	all := &change{}
+	for _, one := range alone {
+		all.cmps = append(all.cmps, one.cmps...)
+		all.merge(one)
+	}
+	ok, rev, err := s.commitAt(ctx, all)
+	if err != nil {
+		return nil, err
+	}
+	revs := make([]int64, len(leased))
+	for i := range revs {
+		revs[i] = rev
+	}
+	if !ok {
+		var got []record.Inbox
+		revs = revs[:0]
+		for i, one := range alone {
+			ok, rev, err := s.commitAt(ctx, one)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				got = append(got, leased[i])
+				revs = append(revs, rev)
+			}
+		}
+		leased = got
+	}
+	for i, rec := range leased {
+		s.leased.add(rec, revs[i])
+		s.inboxFront.wrote(s.inboxNextKey(rec))
+	}
+	return leased, nil
 }
 
 // TakeInboxKeys implements flows.Inbox: the items read by key, and those
@@ -337,7 +362,6 @@ func (s *Store) takeKeys(ctx context.Context, now time.Time, lease time.Duration
 		if err != nil {
 			return false, err
 		}
-		c := &change{}
 		var leased []record.Inbox
 		var alone []*change
 		seen := map[string]bool{}
@@ -353,51 +377,18 @@ func (s *Store) takeKeys(ctx context.Context, now time.Time, lease time.Duration
 			if !rec.FinishedAt.IsZero() || rec.NextAt.After(now) {
 				continue
 			}
-			one := &change{}
-			one.unchanged(itemKeys[i], kv)
-			one.del(s.inboxNextKey(rec))
-			rec.Attempts++
-			rec.NextAt = now.Add(lease)
-			one.put(s.inboxNextKey(rec), "")
-			if err := s.putInbox(one, rec); err != nil {
+			one, err := s.leaseChange(itemKeys[i], kv, s.inboxNextKey(rec), &rec, now, lease)
+			if err != nil {
 				return false, err
 			}
-			c.cmps = append(c.cmps, one.cmps...)
-			c.merge(one)
 			alone = append(alone, one)
 			leased = append(leased, rec)
 		}
-		if len(leased) == 0 {
-			return true, nil
-		}
-		ok, rev, err := s.commitAt(ctx, c)
+		leased, err = s.commitLeases(ctx, alone, leased)
 		if err != nil {
 			return false, err
 		}
-		revs := make([]int64, len(leased))
-		for i := range revs {
-			revs[i] = rev
-		}
-		if !ok {
-			// Another taker leased one of them first: the others one at
-			// a time.
-			var got []record.Inbox
-			revs = revs[:0]
-			for i, one := range alone {
-				ok, rev, err := s.commitAt(ctx, one)
-				if err != nil {
-					return false, err
-				}
-				if ok {
-					got = append(got, leased[i])
-					revs = append(revs, rev)
-				}
-			}
-			leased = got
-		}
-		for i, rec := range leased {
-			s.leased.add(rec, revs[i])
-			s.inboxFront.wrote(s.inboxNextKey(rec))
+		for _, rec := range leased {
 			out = append(out, rec.Item())
 		}
 		return true, nil
