@@ -951,7 +951,10 @@ func (h *haRun) settle(ctx context.Context) error {
 		for _, r := range rs {
 			switch r.State {
 			case flows.StatePending:
-				if h.clicks[string(r.ID)] != "" {
+				// Clicked, unless its approver was told that the click
+				// was not taken (they are to click again; the generator
+				// does not): that request waits for its time-out.
+				if h.clicks[string(r.ID)] != "" && !h.toldNotTaken(h.answers[string(r.ID)]) {
 					busy++
 				}
 			case flows.StateActive:

@@ -35,8 +35,8 @@ func TestHA(t *testing.T) {
 	res, err := HA(context.Background(), jitbotExe, HAOptions{
 		Duration: 50 * time.Second, Rate: 10, KillEvery: 20 * time.Second, Seeded: 20, Requesters: 100, Settle: time.Minute,
 	}, t)
-	t.Logf("%d kills (failovers %v, catch-ups %v), %d leader changes; %d requests acknowledged (%d retried deliveries, %d unacknowledged), %d clicks; %d requests, %d granted, %d expired; %d creates; %d watched, max overstay %s; %d messages, %d repeats (%d explained), %d secrets issued again, credentials posted for %d of %d grants; audit %d records; left: %d under way, %d in the inbox, %d in the outbox; etcd %d bytes; in %s",
-		res.Kills, res.Failovers, res.CatchUps, res.LeaderChanges, res.Submitted, res.Retries, res.Unacked, res.Clicks, res.Requests, res.Granted, res.Expired,
+	t.Logf("%d kills (failovers %v, catch-ups %v), %d leader changes; %d requests acknowledged (%d retried deliveries, %d unacknowledged), %d clicks (%d refused: told to click again); %d requests, %d granted, %d expired; %d creates; %d watched, max overstay %s; %d messages, %d repeats (%d explained), %d secrets issued again, credentials posted for %d of %d grants; audit %d records; left: %d under way, %d in the inbox, %d in the outbox; etcd %d bytes; in %s",
+		res.Kills, res.Failovers, res.CatchUps, res.LeaderChanges, res.Submitted, res.Retries, res.Unacked, res.Clicks, res.RefusedClicks, res.Requests, res.Granted, res.Expired,
 		res.Creates, res.Watched, res.MaxOverstay.Round(time.Millisecond), res.Messages, res.Repeats, res.RepeatsExplained, res.Rotations, res.CredentialsSent, res.CredentialsDue, res.AuditRecords, res.Unsettled, res.InboxLeft, res.OutboxLeft, res.DBSize, res.Wall.Round(time.Second))
 	for _, u := range res.Unexplained {
 		t.Logf("unexplained repeat: %s", u)
