@@ -941,12 +941,12 @@ func (h *haRun) settle(ctx context.Context) error {
 			sleepCtx(ctx, time.Second)
 			continue
 		}
-		busy := 0
 		inbox, _, err := h.st.InboxDepth(ctx)
 		if err != nil {
 			inbox = 1 // not known: not settled
 		}
 		h.res.InboxLeft = inbox
+		var stuck []*flows.Request
 		h.mu.Lock()
 		for _, r := range rs {
 			switch r.State {
@@ -955,20 +955,25 @@ func (h *haRun) settle(ctx context.Context) error {
 				// was not taken (they are to click again; the generator
 				// does not): that request waits for its time-out.
 				if h.clicks[string(r.ID)] != "" && !h.toldNotTaken(h.answers[string(r.ID)]) {
-					busy++
+					stuck = append(stuck, r)
 				}
 			case flows.StateActive:
 				if r.ExpiresAt.Before(end) {
-					busy++
+					stuck = append(stuck, r)
 				}
 			default:
 				if r.UpdatedAt.Before(end) {
-					busy++
+					stuck = append(stuck, r)
 				}
 			}
 		}
 		h.mu.Unlock()
+		busy := len(stuck)
 		if (busy == 0 && inbox == 0) || time.Now().After(until) {
+			for _, r := range stuck {
+				h.problem("request %s still %s after the settle (updated %s, expires %s, %d attempts)",
+					r.ID, r.State, r.UpdatedAt.Format(time.RFC3339Nano), r.ExpiresAt.Format(time.RFC3339Nano), r.Attempts)
+			}
 			h.res.Unsettled = busy
 			h.res.OutboxSends = h.sends()
 			return nil
