@@ -1,7 +1,9 @@
 package flows
 
 import (
+	"context"
 	"math/rand/v2"
+	"sync"
 	"time"
 )
 
@@ -34,4 +36,51 @@ func (s *Service) backoff(attempt int) time.Duration {
 	}
 	d = min(d, s.cfg.RetryMax)
 	return d/2 + rand.N(d)
+}
+
+// holdLease renews the lease provisioning attempt n holds on request id
+// every third of a lease until release is called (or ctx ends), so that a
+// lease can be short and still cover a long wait on Atlas: a process that
+// dies mid-attempt stops renewing, and the next sweep takes the request
+// over within a lease (with several replicas, whichever dies; Resume only
+// catches the leases left by a process before this one started). A
+// renewal that fails is logged and tried again on the next tick; one
+// refused (the request moved on) ends the renewals. release waits for a
+// renewal under way, so that nothing renews after it returns; it may be
+// called more than once.
+func (s *Service) holdLease(ctx context.Context, id RequestID, n int) (release func()) {
+	every := s.cfg.Lease / 3
+	if every <= 0 {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			_, err := s.store.Update(ctx, id, func(r *Request) ([]Event, error) {
+				return nil, r.RenewProvisioning(n, s.clock.Now().Add(s.cfg.Lease))
+			})
+			if ErrorCode(err) == ECONFLICT {
+				return
+			}
+			if err != nil {
+				s.log.WarnContext(ctx, "could not renew a provisioning lease; trying again", "request_id", id, "attempt", n, "err", err)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(stop) })
+		<-done
+	}
 }

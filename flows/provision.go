@@ -94,39 +94,54 @@ func (s *Service) provision(ctx context.Context, id RequestID, l lease) (*Reques
 func (s *Service) attempt(ctx context.Context, r *Request) *Request {
 	log := s.log.With("request_id", r.ID)
 	g := s.grant(r)
+	n := r.Attempts
 	prov, err := s.provisioner(r.Kind)
 	if err != nil {
-		r, _ := s.provisionFailed(ctx, r.ID, err, false)
+		r, _ := s.provisionFailed(ctx, r.ID, n, err, false)
 		return r
 	}
+	// The Atlas calls may take long (an apply waited for): the lease is
+	// renewed meanwhile, and released to the steps below, which record
+	// nothing if another attempt took the request over.
+	release := s.holdLease(ctx, r.ID, n)
+	defer release()
 	var creds Credentials
 	err = s.onTarget(ctx, g, func(g Grant) (err error) {
 		creds, err = prov.Create(ctx, g)
 		return err
 	})
 	if err != nil {
+		release()
 		// Nothing of ours exists unless an earlier attempt made it, in which
 		// case it stays for the retry, or for the revocation or
 		// reconcile that follows a failure. A refused create may also mean
 		// the name belongs to someone else: never delete on its account.
-		r, _ := s.provisionFailed(ctx, r.ID, err, false)
+		r, _ := s.provisionFailed(ctx, r.ID, n, err, false)
 		return r
 	}
-	if err := waitApplied(ctx, prov, g); err != nil {
+	err = waitApplied(ctx, prov, g)
+	release()
+	if err != nil {
 		if errors.Is(err, ErrNotApplied) {
 			// The password just made is thrown away: the next attempt's Create
 			// finds the user and resets it, so the requester gets one that works.
 			r, _ := s.step(ctx, r.ID, func(r *Request, now time.Time) (Event, error) {
+				if err := r.HeldBy(n); err != nil {
+					return Event{}, err
+				}
 				return r.NoteApplyDelayed(now, now.Add(s.backoff(r.Attempts)))
 			})
 			return r
 		}
-		r, _ := s.provisionFailed(ctx, r.ID, err, true)
+		r, _ := s.provisionFailed(ctx, r.ID, n, err, true)
 		return r
 	}
 
 	var ev Event
 	active, err := s.store.Update(ctx, r.ID, func(r *Request) ([]Event, error) {
+		if err := r.HeldBy(n); err != nil {
+			return nil, err
+		}
 		e, err := r.Activate(s.clock.Now(), s.cfg.RemindBefore)
 		if err == nil && r.Guest == nil {
 			// A guest's password is set again when they sign in
@@ -164,15 +179,20 @@ func (s *Service) revokeIfRevoking(ctx context.Context, id RequestID, last *Requ
 	return s.revoke(ctx, id, takeAnyLease)
 }
 
-// provisionFailed retries a transient failure or gives up on a permanent
-// one. created says the grant exists (this attempt made it), so giving up
+// provisionFailed retries a transient failure of the given attempt or
+// gives up on a permanent one, unless another attempt took the request
+// over. created says the grant exists (this attempt made it), so giving up
 // must remove it. It returns the request with the failure recorded, or the
 // error that kept it from being recorded.
-func (s *Service) provisionFailed(ctx context.Context, id RequestID, cause error, created bool) (*Request, error) {
+func (s *Service) provisionFailed(ctx context.Context, id RequestID, attempt int, cause error, created bool) (*Request, error) {
 	retryable := ErrorCode(cause) == EUNAVAILABLE || ErrorCode(cause) == EINTERNAL
 	msg := ErrorMessage(cause)
 	s.log.WarnContext(ctx, "provisioning failed", "request_id", id, "retryable", retryable, "err", cause)
 	r, err := s.step(ctx, id, func(r *Request, now time.Time) (Event, error) {
+		if err := r.HeldBy(attempt); err != nil {
+			// Taken over: the grant is the other attempt's now.
+			return Event{}, err
+		}
 		if retryable && r.Attempts < s.cfg.ProvisionAttempts {
 			return r.RetryProvisioning(now, now.Add(s.backoff(r.Attempts)), msg)
 		}

@@ -427,6 +427,32 @@ func (r *Request) RetryProvisioning(now, next time.Time, problem string) (Event,
 	return ev, nil
 }
 
+// RenewProvisioning extends the lease of provisioning attempt n to until,
+// while the attempt still holds it: an attempt that waits long on Atlas
+// keeps its lease short (a replica that dies mid-attempt leaves it to the
+// next sweep within one lease) by renewing it. Nothing is recorded in the
+// audit log: no step of the request is taken.
+func (r *Request) RenewProvisioning(attempt int, until time.Time) error {
+	if r.State != StateProvisioning || r.Attempts != attempt {
+		return Errorf(ECONFLICT, "request %s is %s (attempt %d), no longer held by attempt %d", r.ID, r.describeState(), r.Attempts, attempt)
+	}
+	if until.After(r.NextAttemptAt) {
+		r.NextAttemptAt = until
+	}
+	return nil
+}
+
+// HeldBy reports whether provisioning attempt n still holds r: r is
+// provisioning and no attempt took it over since (each takes the next
+// number). An attempt that lost its lease records nothing of its own: the
+// one that took over made the grant again, with other credentials.
+func (r *Request) HeldBy(attempt int) error {
+	if r.State == StateProvisioning && r.Attempts != attempt {
+		return Errorf(ECONFLICT, "request %s was taken over by attempt %d; attempt %d records nothing", r.ID, r.Attempts, attempt)
+	}
+	return nil
+}
+
 // NoteApplyDelayed records that Atlas has not applied the grant yet; the
 // request stays in provisioning and is retried at next.
 func (r *Request) NoteApplyDelayed(now, next time.Time) (Event, error) {

@@ -32,7 +32,7 @@ func TestResumeAfterCrash(t *testing.T) {
 			r.Approvals = []flows.Decision{{By: "owner@example.com", At: t0, Approve: true}}
 			if tt.state != flows.StateApproved {
 				// The dead process held a lease that has not run out.
-				r.Principal, r.NextAttemptAt, r.Attempts, r.EndState = "jit-carol-crash1", t0.Add(time.Minute), 1, flows.StateExpired
+				r.Principal, r.NextAttemptAt, r.Attempts, r.EndState = "jit-carol-crash1", t0.Add(10*time.Second), 1, flows.StateExpired
 			}
 			if _, _, err := f.store.Create(f.ctx, r, flows.Event{Type: flows.EventSubmitted, RequestID: r.ID}, ""); err != nil {
 				t.Fatal(err)
@@ -85,7 +85,7 @@ func TestResumeRevokesBeforeItProvisions(t *testing.T) {
 	})
 	mustUpdate(waiting.ID, func(r *flows.Request) (flows.Event, error) { return r.Approve("owner@example.com", now) })
 	mustUpdate(waiting.ID, func(r *flows.Request) (flows.Event, error) {
-		return r.StartProvisioning(now, now.Add(2*time.Minute), flows.DatabaseUser().Principal(r.Requester, r.ID), now.Add(2*time.Hour), time.Time{})
+		return r.StartProvisioning(now, now.Add(15*time.Second), flows.DatabaseUser().Principal(r.Requester, r.ID), now.Add(2*time.Hour), time.Time{})
 	})
 	before := len(f.prov.Calls())
 	if n, err := f.svc.Resume(f.ctx); err != nil || n != 2 {

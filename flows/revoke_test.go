@@ -112,9 +112,9 @@ func TestRevokeWhileProvisioningSurvivesACrash(t *testing.T) {
 	// Pretend the process died while provisioning (the lease still held, the
 	// user made) and was revoked meanwhile.
 	if _, err := f.store.Update(f.ctx, r.ID, func(r *flows.Request) ([]flows.Event, error) {
-		r.State, r.NextAttemptAt = flows.StateProvisioning, f.clock.Now().Add(2*time.Minute)
+		r.State, r.NextAttemptAt = flows.StateProvisioning, f.clock.Now().Add(10*time.Second)
 		ev, err := r.StartRevoking(f.clock.Now(), "owner@example.com", flows.StateRevoked, "")
-		if r.NextAttemptAt != f.clock.Now().Add(2*time.Minute) {
+		if r.NextAttemptAt != f.clock.Now().Add(10*time.Second) {
 			t.Errorf("the revocation does not wait for the provisioning lease: next attempt %s", r.NextAttemptAt)
 		}
 		return []flows.Event{ev}, err
@@ -202,7 +202,7 @@ func TestRevocationRetriesForeverAndAlerts(t *testing.T) {
 // A leader that dies after its sweep claimed a revocation (the claim
 // committed, the delete's outcome never recorded) leaves it to the next
 // leader's sweep once the revocation's own lease runs out (10 s), not the
-// provisioning lease (2 min): the failover bound counts from the death.
+// provisioning lease (15 s): the failover bound counts from the death.
 func TestADeadSweepsRevocationIsRetriedWhenItsLeaseRunsOut(t *testing.T) {
 	f := newFixture(t)
 	r := f.active("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour, "owner@example.com")

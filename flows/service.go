@@ -16,9 +16,11 @@ type Config struct {
 	// BackstopGrace is how long after expiry Atlas removes a grant by itself
 	// should jitbot fail to (1h), for the kinds with a Backstopper.
 	BackstopGrace time.Duration
-	// Lease is how long one provisioning attempt may run before another
-	// worker may take the request over (2m: it may wait for Atlas to apply
-	// a change).
+	// Lease is how long one provisioning attempt holds the request before
+	// another worker may take it over (15s). An attempt that waits longer
+	// on Atlas (an apply) renews it every third of a lease; one whose
+	// process died is taken over by the next sweep after its lease, on
+	// whichever replica runs the sweeps.
 	Lease time.Duration
 	// RevokeLease is the same for a revocation (10s). A delete is one
 	// idempotent call (gone already is done), so a second delete after a
@@ -132,7 +134,7 @@ func NewService(cfg Config, deps Deps) (*Service, error) {
 	}
 	setDefault(&cfg.RemindBefore, 15*time.Minute)
 	setDefault(&cfg.BackstopGrace, time.Hour)
-	setDefault(&cfg.Lease, 2*time.Minute)
+	setDefault(&cfg.Lease, 15*time.Second)
 	setDefault(&cfg.RevokeLease, 10*time.Second)
 	setDefault(&cfg.ProvisionAttempts, 5)
 	setDefault(&cfg.RevokeAlertAfter, 6)
