@@ -34,8 +34,8 @@ func haSizesFor(quick bool) haSizes {
 		Seeded: 100, Requesters: 1000, Settle: 3 * time.Minute}, burstFor: 30 * time.Second, users: 6000}
 }
 
-// haRows runs the HA scenario and the two bursts and returns their rows
-// and the Atlas simulator's spec violations.
+// haRows runs the two pairs of ack bursts, then the HA scenario, and
+// returns their rows and the Atlas simulator's spec violations.
 func haRows(ctx context.Context, o benchOptions, progress io.Writer) ([]benchRow, []string, error) {
 	sz := haSizesFor(o.quick)
 	ms := fmtDuration
@@ -44,9 +44,19 @@ func haRows(ctx context.Context, o benchOptions, progress io.Writer) ([]benchRow
 	if o.quick {
 		quick = " (-quick)"
 	}
+	// The acks first, on a machine nothing else has loaded yet: after the
+	// HA run, this process (the generator, the Slack fake and the Atlas
+	// simulator) carries minutes of its state, whose garbage collection
+	// delayed the bursts' sends and answers by some milliseconds alike,
+	// which flattered the ratio (bbolt's p99 at 21–35 ms there, 10–16 ms
+	// in a fresh process).
+	ackRow, ackViolations, err := ackRatio(ctx, o, sz, progress)
+	if err != nil {
+		return rows, ackViolations, err
+	}
 	res, err := scenario.HA(ctx, o.jitbot, sz.ha, nil)
 	if err != nil {
-		return rows, res.Violations, fmt.Errorf("ha: %w", err)
+		return rows, append(ackViolations, res.Violations...), fmt.Errorf("ha: %w", err)
 	}
 	for _, p := range res.Problems {
 		fmt.Fprintf(progress, "    ha: %s\n", p)
@@ -84,33 +94,51 @@ func haRows(ctx context.Context, o benchOptions, progress io.Writer) ([]benchRow
 		benchRow{"  per minute: the inbox's lag (acknowledgement to finish, the most); the share of the leader's scrapes its outbox yielded to the inbox", fmt.Sprintf("%s; %s", ages(res.InboxLag), shares(res.Yielded)), "-", info},
 		benchRow{"  etcd database size at the end", fmt.Sprintf("%.1f MB (%d requests, %d audit records)", mb(uint64(res.DBSize)), res.Requests, res.AuditRecords), "-", info})
 
-	fmt.Fprintf(progress, "    ack at 200 commands/s for %s: bbolt, then a 3-member etcd\n", sz.burstFor)
-	bolt, err := scenario.Burst(ctx, o.jitbot, scenario.BurstOptions{Rate: 200, Duration: sz.burstFor, Requesters: sz.users}, nil)
-	if err != nil {
-		return rows, res.Violations, fmt.Errorf("burst on bbolt: %w", err)
+	return append(rows, ackRow), append(ackViolations, res.Violations...), nil
+}
+
+// ackRatio compares the ack at 200 slash commands/s on bbolt and on a
+// 3-member etcd, in two pairs (bbolt, etcd, bbolt, etcd: one pair's
+// figures move with what else the machine does), and checks each pair.
+// The cluster starts before the first burst, so that its first seconds
+// (elections, the first writes of a new member) are not measured.
+func ackRatio(ctx context.Context, o benchOptions, sz haSizes, progress io.Writer) (benchRow, []string, error) {
+	ms := fmtDuration
+	quick := ""
+	if o.quick {
+		quick = " (-quick)"
 	}
+	fmt.Fprintf(progress, "    ack at 200 commands/s for %s: bbolt, then a 3-member etcd, twice\n", sz.burstFor)
 	dir, err := os.MkdirTemp("", "jitbot-bench-etcd-")
 	if err != nil {
-		return rows, res.Violations, err
+		return benchRow{}, nil, err
 	}
 	defer os.RemoveAll(dir)
 	cluster, err := etcdtest.Launch(etcdtest.Options{Members: 3}, dir)
 	if err != nil {
-		return rows, res.Violations, fmt.Errorf("start etcd: %w", err)
+		return benchRow{}, nil, fmt.Errorf("start etcd: %w", err)
 	}
 	defer cluster.Close()
-	onEtcd, err := scenario.Burst(ctx, o.jitbot, scenario.BurstOptions{Rate: 200, Duration: sz.burstFor, Requesters: sz.users, Etcd: cluster.Endpoints()}, nil)
-	if err != nil {
-		return rows, res.Violations, fmt.Errorf("burst on etcd: %w", err)
+	var violations, pairs []string
+	ok := true
+	for pair := range 2 {
+		bolt, err := scenario.Burst(ctx, o.jitbot, scenario.BurstOptions{Rate: 200, Duration: sz.burstFor, Requesters: sz.users}, nil)
+		if err != nil {
+			return benchRow{}, violations, fmt.Errorf("burst on bbolt: %w", err)
+		}
+		onEtcd, err := scenario.Burst(ctx, o.jitbot, scenario.BurstOptions{Rate: 200, Duration: sz.burstFor, Requesters: sz.users, Etcd: cluster.Endpoints(),
+			Prefix: fmt.Sprintf("/ack%d/", pair)}, nil)
+		if err != nil {
+			return benchRow{}, violations, fmt.Errorf("burst on etcd: %w", err)
+		}
+		violations = append(append(violations, bolt.AtlasViolations...), onEtcd.AtlasViolations...)
+		ratio := float64(onEtcd.Ack.P99) / float64(bolt.Ack.P99)
+		ok = ok && ratio <= 3 && onEtcd.Status[200] == onEtcd.Sent && bolt.Status[200] == bolt.Sent
+		pairs = append(pairs, fmt.Sprintf("%s (p50 %s, n=%d) ÷ %s (p50 %s, n=%d) = %.2f×; %d and %d × 200",
+			ms(onEtcd.Ack.P99), ms(onEtcd.Ack.P50), onEtcd.Ack.N, ms(bolt.Ack.P99), ms(bolt.Ack.P50), bolt.Ack.N, ratio, onEtcd.Status[200], bolt.Status[200]))
 	}
-	violations := append(append(res.Violations, bolt.AtlasViolations...), onEtcd.AtlasViolations...)
-	ratio := float64(onEtcd.Ack.P99) / float64(bolt.Ack.P99)
-	rows = append(rows,
-		benchRow{fmt.Sprintf("ack p99, 200 commands/s × %s: 3-member etcd ÷ bbolt, same run%s", sz.burstFor, quick),
-			fmt.Sprintf("%s (p50 %s, n=%d) ÷ %s (p50 %s, n=%d) = %.2f×; %d and %d × 200",
-				ms(onEtcd.Ack.P99), ms(onEtcd.Ack.P50), onEtcd.Ack.N, ms(bolt.Ack.P99), ms(bolt.Ack.P50), bolt.Ack.N, ratio, onEtcd.Status[200], bolt.Status[200]),
-			"≤ 3×", check(ratio <= 3 && onEtcd.Status[200] == onEtcd.Sent && bolt.Status[200] == bolt.Sent)})
-	return rows, violations, nil
+	return benchRow{fmt.Sprintf("ack p99, 200 commands/s × %s: 3-member etcd ÷ bbolt, same run, two pairs%s", sz.burstFor, quick),
+		strings.Join(pairs, "; then "), "≤ 3×", check(ok)}, violations, nil
 }
 
 // ages lists durations in whole seconds.
