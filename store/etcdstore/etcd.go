@@ -113,16 +113,16 @@ type Store struct {
 	pendingSeq atomic.Uint64
 	// seen is the highest revision the store has been told of (order).
 	seen atomic.Int64
-	// dlv shares the commits of concurrent Delivered calls
-	// (delivered_batch.go).
-	dlv deliveredBatcher
+	// shared shares the commits of concurrent Delivered and FinishInbox
+	// calls (shared_commit.go).
+	shared sharedBatcher
 	// afterStagedCommit, when set (tests), runs between the commit of a
 	// staged enqueue and the storing of its deliveries: its error stands
 	// for a crash there.
 	afterStagedCommit func() error
-	// beforeDeliveredBatch, when set (tests), runs before each batch of
+	// beforeSharedBatch, when set (tests), runs before each batch of
 	// Delivered's changes is committed, with its size.
-	beforeDeliveredBatch func(n int)
+	beforeSharedBatch func(n int)
 }
 
 var (

@@ -15,14 +15,14 @@ func (s *Store) Settle(ctx context.Context, marker string) (bool, error) {
 // after its commit, as a process dying there would.
 func (s *Store) CrashAfterStagedCommit(err error) { s.afterStagedCommit = func() error { return err } }
 
-// BeforeDeliveredBatch has f run before each batch of Delivered's changes
+// BeforeSharedBatch has f run before each batch of Delivered's changes
 // is committed, with its size.
-func (s *Store) BeforeDeliveredBatch(f func(n int)) { s.beforeDeliveredBatch = f }
+func (s *Store) BeforeSharedBatch(f func(n int)) { s.beforeSharedBatch = f }
 
-// DeliveredQueued is how many Delivered calls wait for the batch under
+// SharedQueued is how many Delivered calls wait for the batch under
 // way.
-func (s *Store) DeliveredQueued() int {
-	s.dlv.mu.Lock()
-	defer s.dlv.mu.Unlock()
-	return len(s.dlv.queue)
+func (s *Store) SharedQueued() int {
+	s.shared.mu.Lock()
+	defer s.shared.mu.Unlock()
+	return len(s.shared.queue)
 }

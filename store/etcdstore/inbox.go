@@ -398,7 +398,8 @@ func (s *Store) takeKeys(ctx context.Context, now time.Time, lease time.Duration
 
 // FinishInbox implements flows.Inbox: the tombstone (payload dropped) and
 // the answers, which join the outbox unnumbered (answers.go), in one
-// transaction.
+// transaction, which the finishes of the other workers of this process
+// made meanwhile share (shared_commit.go).
 func (s *Store) FinishInbox(ctx context.Context, key string, finished time.Time, answers ...flows.Delivery) ([]flows.Delivery, error) {
 	if finished.IsZero() {
 		return nil, fmt.Errorf("etcdstore: finish inbox item %q: no finish time", key)
@@ -445,7 +446,7 @@ func (s *Store) FinishInbox(ctx context.Context, key string, finished time.Time,
 		if err != nil {
 			return false, err
 		}
-		ok, err := s.commit(ctx, c)
+		ok, err := s.commitShared(ctx, c)
 		if ok {
 			out = stored
 		}

@@ -629,7 +629,7 @@ func (s *Store) Delivered(ctx context.Context, id uint64, ref *flows.MessageRef)
 					return false, err
 				}
 			}
-			return s.commitDelivered(ctx, c)
+			return s.commitShared(ctx, c)
 		}
 		c := &change{}
 		rec, found, err := s.removeDelivery(ctx, c, id)
