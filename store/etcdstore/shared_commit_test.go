@@ -18,23 +18,8 @@ import (
 // another replica changed meanwhile gets the answer it would have had
 // alone, and the others go.
 func TestDeliveredCallsShareATransaction(t *testing.T) {
-	c := etcdtest.Start(t, 1)
 	ctx := t.Context()
-	cli, err := c.NewClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cli.Close() })
-	kv := &countingKV{KV: cli.KV}
-	cli.KV = kv
-	a, err := etcdstore.New(ctx, cli, etcdstore.Options{Prefix: "/batch/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := etcdstore.New(ctx, c.Client(), etcdstore.Options{Prefix: "/batch/"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b, kv := sharingReplicas(t, "/batch/")
 	var ds []flows.Delivery
 	for i := range 17 {
 		who := fmt.Sprintf("u%d@example.com", i)
@@ -153,23 +138,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // alone: nothing more to do, no answer of this one stored), and the
 // others go.
 func TestInboxFinishesShareATransaction(t *testing.T) {
-	c := etcdtest.Start(t, 1)
 	ctx := t.Context()
-	cli, err := c.NewClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cli.Close() })
-	kv := &countingKV{KV: cli.KV}
-	cli.KV = kv
-	a, err := etcdstore.New(ctx, cli, etcdstore.Options{Prefix: "/finish/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := etcdstore.New(ctx, c.Client(), etcdstore.Options{Prefix: "/finish/"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b, kv := sharingReplicas(t, "/finish/")
 	const n = 9
 	for i := range n {
 		if first, err := a.Receive(ctx, flows.InboxItem{Key: fmt.Sprintf("k%d", i), Platform: "slack", ReceivedAt: flowstest.T0}); err != nil || !first {
@@ -288,4 +258,25 @@ func TestInboxFinishesShareATransaction(t *testing.T) {
 	if depth, _, err := b.InboxDepth(ctx); err != nil || depth != 0 {
 		t.Fatalf("inbox depth: %d %v", depth, err)
 	}
+}
+
+// sharingReplicas are two processes' stores under prefix on a one-member
+// cluster: a, whose transactions kv counts, and b, another replica.
+func sharingReplicas(t *testing.T, prefix string) (a, b *etcdstore.Store, kv *countingKV) {
+	t.Helper()
+	c := etcdtest.Start(t, 1)
+	cli, err := c.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	kv = &countingKV{KV: cli.KV}
+	cli.KV = kv
+	if a, err = etcdstore.New(t.Context(), cli, etcdstore.Options{Prefix: prefix}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = etcdstore.New(t.Context(), c.Client(), etcdstore.Options{Prefix: prefix}); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, kv
 }
