@@ -243,9 +243,8 @@ func (s *Service) checkBreakGlass(ctx context.Context, f *Flow, asked bool, requ
 		if now.Sub(r.CreatedAt) >= bg.OncePer {
 			break
 		}
-		if r.BreakGlass != nil && r.State != StateCancelled {
-			return nil, nil, Errorf(EFORBIDDEN, "you used break-glass at %s (request %s); access flow %s allows it once per %s: ask for access the usual way (request ...)",
-				r.CreatedAt.UTC().Format("Mon 15:04 MST"), r.ID, f.Name, FormatDuration(bg.OncePer))
+		if err := usedBreakGlass(f, r, now); err != nil {
+			return nil, nil, err
 		}
 	}
 	reviewers := resolve(bg.Reviewers)
@@ -259,6 +258,18 @@ func (s *Service) checkBreakGlass(ctx context.Context, f *Flow, asked bool, requ
 	g := *f
 	g.AutoApprove, g.ExtendRequiresApproval = true, false // at once; and never extended (Submit caps MaxDuration)
 	return &g, review, nil
+}
+
+// usedBreakGlass refuses a use of break-glass flow f when r is one within
+// its once_per. Submit asks it of every request above, and of the live
+// ones again as the new request is written (a use in another replica
+// meanwhile is live then).
+func usedBreakGlass(f *Flow, r *Request, now time.Time) error {
+	if r.BreakGlass == nil || r.State == StateCancelled || now.Sub(r.CreatedAt) >= f.BreakGlass.OncePer {
+		return nil
+	}
+	return Errorf(EFORBIDDEN, "you used break-glass at %s (request %s); access flow %s allows it once per %s: ask for access the usual way (request ...)",
+		r.CreatedAt.UTC().Format("Mon 15:04 MST"), r.ID, f.Name, FormatDuration(f.BreakGlass.OncePer))
 }
 
 // UseBreakGlass grants a pending break-glass request at once.

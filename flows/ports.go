@@ -16,6 +16,16 @@ type Store interface {
 	// not empty and a request was already created with it, Create returns that
 	// request and created=false, writing nothing.
 	Create(ctx context.Context, r *Request, ev Event, idempotencyKey string) (stored *Request, created bool, err error)
+	// CreateChecked is Create on condition that check accepts the
+	// requester's live requests (every request of r.Requester in a state
+	// that is not terminal, newest first) as they are when r is written,
+	// so that a rule on a person's requests (one at a time per target, a
+	// cap) holds however many processes create requests at once. When
+	// check fails nothing is written and its error is returned. check may
+	// run more than once (a store that shares commits, or loses a race to
+	// another process, reads again); a request already created with the
+	// idempotency key is answered as Create answers it, without check.
+	CreateChecked(ctx context.Context, r *Request, ev Event, idempotencyKey string, check func(live []*Request) error) (stored *Request, created bool, err error)
 	// Update applies fn to the request with the given id; ENOTFOUND if none.
 	// fn may be called more than once (a store that shares commits runs it
 	// again when another writer's failure rolls their transaction back):

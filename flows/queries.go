@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// liveStates are the states in which a request still matters to its requester
-// (a new slice each call: a store may sort or trim the query it is given).
-func liveStates() []State {
+// LiveStates are the states in which a request still matters to its
+// requester, every state but the terminal ones (a new slice each call: a
+// store may sort or trim the query it is given).
+func LiveStates() []State {
 	return []State{StatePending, StateApproved, StateProvisioning, StateActive, StateRevoking, StateRevokeFailed}
 }
 
@@ -27,7 +28,7 @@ func (s *Service) Get(ctx context.Context, id RequestID, actor string) (*Request
 
 // Mine lists the person's requests that are not over yet, newest first.
 func (s *Service) Mine(ctx context.Context, actor string) ([]*Request, error) {
-	return s.store.Find(ctx, Query{Requester: actor, States: liveStates()})
+	return s.store.Find(ctx, Query{Requester: actor, States: LiveStates()})
 }
 
 // Pending lists the requests and extensions waiting for the person's approval.

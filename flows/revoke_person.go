@@ -18,7 +18,7 @@ func (s *Service) RevokePerson(ctx context.Context, person, why string) ([]Reque
 	if err != nil {
 		return nil, err
 	}
-	rs, err := s.store.Find(ctx, Query{Requester: person, States: liveStates()})
+	rs, err := s.store.Find(ctx, Query{Requester: person, States: LiveStates()})
 	if err != nil {
 		return nil, err
 	}

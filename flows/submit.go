@@ -55,7 +55,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	// the store and Create writes after them: two submissions of one
 	// person at once (two inbox workers) would both pass. So one person's
 	// submissions run one at a time up to their commit; other people's go
-	// on. (Several replicas on etcd each serialise their own.)
+	// on. Within one process, that is: another replica's submission of
+	// theirs is caught by the store, which checks again as it writes
+	// (CreateChecked).
 	unlock := s.submitters.lock(requester)
 	locked := true
 	defer func() {
@@ -228,24 +230,39 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if err := s.checkGrant(ctx, kind, requester, in.Resource, roles); err != nil {
 		return nil, err
 	}
-	mine, err := s.store.Find(ctx, Query{Requester: requester, States: liveStates()})
+	// The person's requests under way, checked now so that what they hear
+	// comes before any step-up below, and again by the store as the
+	// request is written (CreateChecked): another replica may be creating
+	// one of theirs at this moment.
+	checkMine := func(mine []*Request) error {
+		for _, r := range mine {
+			if review != nil {
+				if err := usedBreakGlass(flow, r, s.clock.Now()); err != nil {
+					return err
+				}
+			}
+			if !sameGuest(r.Guest, guest) {
+				continue // access for someone else
+			}
+			if r.Kind.orDefault() == kind.Kind && r.Resource.Same(in.Resource) && (slices.Equal(r.Roles, roles) || kind.OneGrantPerTarget) {
+				return Errorf(ECONFLICT, "you already have request %s for %s on %s (%s); extend it or cancel it instead", r.ID, FormatRoles(r.Roles), r.Resource, r.describeState())
+			}
+			if principal != "" && r.Principal == principal && r.Resource.Integration == in.Resource.Integration && r.Resource.ProjectID == in.Resource.ProjectID {
+				return Errorf(ECONFLICT, "you already have request %s as the %s user %s in %s (%s): Atlas has one such user per person, so jitbot grants one at a time; extend or revoke that one first",
+					r.ID, r.Auth, principal, r.Resource.Integration, r.describeState())
+			}
+		}
+		if len(mine) >= s.cfg.MaxLiveRequests {
+			return Errorf(EFORBIDDEN, "you have %d requests under way, the most one person may have: cancel or revoke one you no longer need (list shows them), then ask again", len(mine))
+		}
+		return nil
+	}
+	mine, err := s.store.Find(ctx, Query{Requester: requester, States: LiveStates()})
 	if err != nil {
 		return nil, fmt.Errorf("flows: submit: %w", err)
 	}
-	for _, r := range mine {
-		if !sameGuest(r.Guest, guest) {
-			continue // access for someone else
-		}
-		if r.Kind.orDefault() == kind.Kind && r.Resource.Same(in.Resource) && (slices.Equal(r.Roles, roles) || kind.OneGrantPerTarget) {
-			return nil, Errorf(ECONFLICT, "you already have request %s for %s on %s (%s); extend it or cancel it instead", r.ID, FormatRoles(r.Roles), r.Resource, r.describeState())
-		}
-		if principal != "" && r.Principal == principal && r.Resource.Integration == in.Resource.Integration && r.Resource.ProjectID == in.Resource.ProjectID {
-			return nil, Errorf(ECONFLICT, "you already have request %s as the %s user %s in %s (%s): Atlas has one such user per person, so jitbot grants one at a time; extend or revoke that one first",
-				r.ID, r.Auth, principal, r.Resource.Integration, r.describeState())
-		}
-	}
-	if len(mine) >= s.cfg.MaxLiveRequests {
-		return nil, Errorf(EFORBIDDEN, "you have %d requests under way, the most one person may have: cancel or revoke one you no longer need (list shows them), then ask again", len(mine))
+	if err := checkMine(mine); err != nil {
+		return nil, err
 	}
 	// Last, once everything else holds: a fresh sign-in to break glass.
 	if err := breakGlassStepUp(flow, asked, requester); err != nil {
@@ -278,7 +295,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		return s.resolveApprovers(policy, ps, integration, cluster, requester)
 	})
 	ev := Event{Type: EventSubmitted, RequestID: r.ID, Actor: requester, At: now, To: StatePending, Message: reason, Duration: d}
-	stored, created, err := s.store.Create(ctx, r, ev, in.IdempotencyKey)
+	stored, created, err := s.store.CreateChecked(ctx, r, ev, in.IdempotencyKey, checkMine)
 	locked = false
 	unlock()
 	if err != nil {

@@ -246,6 +246,13 @@ func appendAudit(tx *bolt.Tx, evs ...flows.Event) error {
 
 // Create implements flows.Store.
 func (d *DB) Create(ctx context.Context, r *flows.Request, ev flows.Event, key string) (*flows.Request, bool, error) {
+	return d.CreateChecked(ctx, r, ev, key, nil)
+}
+
+// CreateChecked implements flows.Store: check reads the requester's live
+// requests in the transaction that writes r, which no other writer
+// interleaves.
+func (d *DB) CreateChecked(ctx context.Context, r *flows.Request, ev flows.Event, key string, check func(live []*flows.Request) error) (*flows.Request, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
@@ -267,6 +274,15 @@ func (d *DB) Create(ctx context.Context, r *flows.Request, ev flows.Event, key s
 		}
 		if tx.Bucket(bucketRequests).Get([]byte(r.ID)) != nil {
 			return refuse(flows.Errorf(flows.ECONFLICT, "request %s exists", r.ID))
+		}
+		if check != nil {
+			live, err := d.findIn(tx, flows.Query{Requester: r.Requester, States: flows.LiveStates()})
+			if err != nil {
+				return err
+			}
+			if err := check(live); err != nil {
+				return refuse(err)
+			}
 		}
 		if err := putRequest(tx, r); err != nil {
 			return err
@@ -387,6 +403,27 @@ func (d *DB) Find(ctx context.Context, q flows.Query) ([]*flows.Request, error) 
 	}
 	var out []*flows.Request
 	err := d.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		out, err = d.findIn(tx, q)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if q.IdempotencyKey == "" && q.Approver == "" && q.Requester == "" && len(q.States) == 0 {
+		sortNewestFirst(out)
+	}
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+// findIn is Find's walk of the indexes within tx (Find then sorts and
+// cuts what it returns).
+func (d *DB) findIn(tx *bolt.Tx, q flows.Query) ([]*flows.Request, error) {
+	var out []*flows.Request
+	err := func() error {
 		keep := func(r *flows.Request) bool {
 			return (len(q.States) == 0 || slices.Contains(q.States, r.State)) &&
 				(q.Requester == "" || r.Requester == q.Requester)
@@ -453,17 +490,8 @@ func (d *DB) Find(ctx context.Context, q flows.Query) ([]*flows.Request, error) 
 			return tx.Bucket(bucketRequests).ForEach(func(k, _ []byte) error { return load(flows.RequestID(k)) })
 		}
 		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if q.IdempotencyKey == "" && q.Approver == "" && q.Requester == "" && len(q.States) == 0 {
-		sortNewestFirst(out)
-	}
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[:q.Limit]
-	}
-	return out, nil
+	}()
+	return out, err
 }
 
 func sortNewestFirst(rs []*flows.Request) {

@@ -39,7 +39,12 @@ func NewStore() *Store {
 }
 
 // Create implements flows.Store.
-func (s *Store) Create(_ context.Context, r *flows.Request, ev flows.Event, key string) (*flows.Request, bool, error) {
+func (s *Store) Create(ctx context.Context, r *flows.Request, ev flows.Event, key string) (*flows.Request, bool, error) {
+	return s.CreateChecked(ctx, r, ev, key, nil)
+}
+
+// CreateChecked implements flows.Store.
+func (s *Store) CreateChecked(_ context.Context, r *flows.Request, ev flows.Event, key string, check func(live []*flows.Request) error) (*flows.Request, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if key != "" {
@@ -50,12 +55,29 @@ func (s *Store) Create(_ context.Context, r *flows.Request, ev flows.Event, key 
 	if _, ok := s.reqs[r.ID]; ok {
 		return nil, false, flows.Errorf(flows.ECONFLICT, "request %s exists", r.ID)
 	}
+	if check != nil {
+		if err := check(s.live(r.Requester)); err != nil {
+			return nil, false, err
+		}
+	}
 	s.reqs[r.ID] = r.Clone()
 	if key != "" {
 		s.idem[key] = r.ID
 	}
 	s.appendAudit(ev)
 	return r.Clone(), true, nil
+}
+
+// live is what Find answers for the requester's live requests.
+func (s *Store) live(requester string) []*flows.Request {
+	var out []*flows.Request
+	for _, r := range s.reqs {
+		if r.Requester == requester && !r.State.Terminal() {
+			out = append(out, r.Clone())
+		}
+	}
+	newestFirst(out)
+	return out
 }
 
 // Update implements flows.Store.
@@ -125,16 +147,20 @@ func (s *Store) Find(_ context.Context, q flows.Query) ([]*flows.Request, error)
 		}
 		out = append(out, r.Clone())
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.After(out[j].CreatedAt)
-		}
-		return out[i].ID > out[j].ID
-	})
+	newestFirst(out)
 	if q.Limit > 0 && len(out) > q.Limit {
 		out = out[:q.Limit]
 	}
 	return out, nil
+}
+
+func newestFirst(rs []*flows.Request) {
+	sort.Slice(rs, func(i, j int) bool {
+		if !rs[i].CreatedAt.Equal(rs[j].CreatedAt) {
+			return rs[i].CreatedAt.After(rs[j].CreatedAt)
+		}
+		return rs[i].ID > rs[j].ID
+	})
 }
 
 // Due implements flows.Store.

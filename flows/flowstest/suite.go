@@ -114,6 +114,65 @@ func StoreSuite(t *testing.T, open OpenStore) {
 		}
 	})
 
+	t.Run("a checked create sees the requester's live requests and writes nothing when refused", func(t *testing.T) {
+		s, events := open(t)
+		live := NewRequest("live1", "alice@example.com", T0)
+		over := NewRequest("over1", "alice@example.com", T0.Add(time.Minute))
+		other := NewRequest("bob01", "bob@example.com", T0)
+		newer := NewRequest("live2", "alice@example.com", T0.Add(2*time.Minute))
+		newer.State = flows.StateActive
+		for _, r := range []*flows.Request{live, over, other, newer} {
+			mustCreate(t, s, r)
+		}
+		if _, err := s.Update(ctx, over.ID, func(r *flows.Request) ([]flows.Event, error) {
+			r.State = flows.StateDenied
+			return nil, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var seen [][]flows.RequestID
+		refuse := func(mine []*flows.Request) error {
+			seen = append(seen, ids(mine))
+			return flows.Errorf(flows.EFORBIDDEN, "you have %d requests under way", len(mine))
+		}
+		r := NewRequest("new01", "alice@example.com", T0.Add(time.Hour))
+		before := len(events())
+		if _, created, err := s.CreateChecked(ctx, r, submitted(r), "trigger-9", refuse); flows.ErrorCode(err) != flows.EFORBIDDEN || created {
+			t.Fatalf("a refused check: want EFORBIDDEN and nothing created, got created=%v %v", created, err)
+		}
+		if len(seen) == 0 {
+			t.Fatal("the check never ran")
+		}
+		if diff := cmp.Diff([]flows.RequestID{"live2", "live1"}, seen[len(seen)-1]); diff != "" {
+			t.Fatalf("the check saw (-want +got):\n%s", diff)
+		}
+		if _, err := s.Get(ctx, r.ID); flows.ErrorCode(err) != flows.ENOTFOUND {
+			t.Fatalf("a refused create must write nothing, got %v", err)
+		}
+		if found, _ := s.Find(ctx, flows.Query{IdempotencyKey: "trigger-9"}); len(found) != 0 {
+			t.Fatalf("a refused create kept its idempotency key: %v", ids(found))
+		}
+		if n := len(events()); n != before {
+			t.Fatalf("a refused create recorded %d events", n-before)
+		}
+		accept := func(mine []*flows.Request) error {
+			if len(mine) != 2 {
+				return fmt.Errorf("want alice's 2 live requests, got %v", ids(mine))
+			}
+			return nil
+		}
+		if _, created, err := s.CreateChecked(ctx, r, submitted(r), "trigger-9", accept); err != nil || !created {
+			t.Fatalf("an accepted check: created=%v %v", created, err)
+		}
+		// The key is used: its request is the answer, and the check is not
+		// asked (it would refuse: alice has 3 live requests now).
+		seen = nil
+		again := NewRequest("new02", "alice@example.com", T0.Add(time.Hour))
+		if got, created, err := s.CreateChecked(ctx, again, submitted(again), "trigger-9", refuse); err != nil || created || got.ID != r.ID || len(seen) != 0 {
+			t.Fatalf("a replayed key: want %s without a check, got %v created=%v %v (checked %d times)", r.ID, got, created, err, len(seen))
+		}
+	})
+
 	t.Run("update is all or nothing", func(t *testing.T) {
 		s, events := open(t)
 		r := NewRequest("upd1", "alice@example.com", T0)

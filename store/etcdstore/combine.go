@@ -49,9 +49,10 @@ type job struct {
 	fenced bool
 	kind   jobKind
 
-	r   *flows.Request // create
-	ev  flows.Event
-	key string
+	r     *flows.Request // create
+	ev    flows.Event
+	key   string
+	check func(live []*flows.Request) error // CreateChecked's
 
 	id flows.RequestID // update
 	fn func(*flows.Request) ([]flows.Event, error)
@@ -373,7 +374,19 @@ func (s *Store) prepare(ctx context.Context, jobs []*job) (c *change, n int, pen
 		return r.Clone(), nil
 	}
 	idem := map[string]flows.RequestID{}
+	// The requesters whose live requests a create of this transaction
+	// checked: a second create of theirs would be checked without the
+	// first, which its condition cannot see (compares are evaluated
+	// before any put), so it waits for the next transaction.
+	checked := map[string]bool{}
 	for i, j := range jobs {
+		if j.kind == jobCreate && j.check != nil && checked[j.r.Requester] {
+			for _, rest := range jobs[i:] {
+				rest.out, rest.created, rest.err, rest.refused, rest.deferred = nil, false, nil, false, false
+			}
+			n = i
+			break
+		}
 		j.out, j.created, j.err, j.refused, j.deferred = nil, false, nil, false, false
 		jc := &change{}
 		var evs []flows.Event
@@ -421,6 +434,18 @@ func (s *Store) prepare(ctx context.Context, jobs []*job) (c *change, n int, pen
 			} else if existing != nil {
 				j.err, j.refused = flows.Errorf(flows.ECONFLICT, "request %s exists", r.ID), true
 				break
+			}
+			if j.check != nil {
+				live, rev, err := s.liveOf(ctx, r.Requester)
+				if err != nil {
+					return nil, 0, nil, err
+				}
+				if err := j.check(live); err != nil {
+					j.err, j.refused = err, true
+					break
+				}
+				checked[r.Requester] = true
+				jc.cmps = append(jc.cmps, s.liveUnchanged(r.Requester, rev))
 			}
 			work, err := s.putRequest(jc, nil, r)
 			if err != nil {

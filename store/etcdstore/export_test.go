@@ -1,6 +1,10 @@
 package etcdstore
 
-import "context"
+import (
+	"context"
+
+	"github.com/jitbot/jitbot/flows"
+)
 
 // Settle is settle on a marker of the store's lease, for tests.
 func (s *Store) Settle(ctx context.Context, marker string) (bool, error) {
@@ -25,4 +29,20 @@ func (s *Store) SharedQueued() int {
 	s.shared.mu.Lock()
 	defer s.shared.mu.Unlock()
 	return len(s.shared.queue)
+}
+
+// CreateCheckedTogether is CreateChecked of each of rs, handed to the
+// combiner at once (as UpdateMany's jobs are), so that they meet in one
+// batch; it returns whether each was created and its error.
+func (s *Store) CreateCheckedTogether(ctx context.Context, rs []*flows.Request, check func([]*flows.Request) error) ([]bool, []error) {
+	jobs := make([]*job, len(rs))
+	for i, r := range rs {
+		jobs[i] = &job{ctx: ctx, kind: jobCreate, r: r, ev: flows.Event{Type: flows.EventSubmitted, RequestID: r.ID, Actor: r.Requester, At: r.CreatedAt}, check: check}
+	}
+	s.submit(jobs...)
+	created, errs := make([]bool, len(rs)), make([]error, len(rs))
+	for i, j := range jobs {
+		created[i], errs[i] = j.created && j.err == nil, j.err
+	}
+	return created, errs
 }

@@ -90,12 +90,7 @@ func notFound(id flows.RequestID) error {
 // that neither the id nor the key exists and the audit head is as read
 // (through the combiner: combine.go).
 func (s *Store) Create(ctx context.Context, r *flows.Request, ev flows.Event, key string) (*flows.Request, bool, error) {
-	j := &job{ctx: ctx, kind: jobCreate, r: r, ev: ev, key: key}
-	s.submit(j)
-	if j.err != nil {
-		return nil, false, j.err
-	}
-	return j.out, j.created, nil
+	return s.CreateChecked(ctx, r, ev, key, nil)
 }
 
 // Update implements flows.Store: read the request (and the audit head),
