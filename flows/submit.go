@@ -230,8 +230,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if err := s.checkGrant(ctx, kind, requester, in.Resource, roles); err != nil {
 		return nil, err
 	}
-	// The person's requests under way, checked now so that what they hear
-	// comes before any step-up below, and again by the store as the
+	// The person's requests under way, checked by the store as the
 	// request is written (CreateChecked): another replica may be creating
 	// one of theirs at this moment.
 	checkMine := func(mine []*Request) error {
@@ -257,15 +256,16 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		}
 		return nil
 	}
-	mine, err := s.store.Find(ctx, Query{Requester: requester, States: LiveStates()})
-	if err != nil {
-		return nil, fmt.Errorf("flows: submit: %w", err)
-	}
-	if err := checkMine(mine); err != nil {
-		return nil, err
-	}
-	// Last, once everything else holds: a fresh sign-in to break glass.
+	// Last, once everything else holds: a fresh sign-in to break glass,
+	// asked only of a request that would be taken.
 	if err := breakGlassStepUp(flow, asked, requester); err != nil {
+		mine, ferr := s.store.Find(ctx, Query{Requester: requester, States: LiveStates()})
+		if ferr != nil {
+			return nil, fmt.Errorf("flows: submit: %w", ferr)
+		}
+		if cerr := checkMine(mine); cerr != nil {
+			return nil, cerr
+		}
 		return nil, err
 	}
 

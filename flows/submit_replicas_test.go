@@ -10,30 +10,27 @@ import (
 	"github.com/jitbot/jitbot/flows"
 )
 
-// otherReplicaFirst is a replica's view of a shared store in which, right
-// after this replica reads a person's requests, another replica's
-// submission (then) runs to its end.
+// otherReplicaFirst is a replica's view of a shared store in which,
+// when this replica is about to write a new request, another replica's
+// submission (then) runs to its end first.
 type otherReplicaFirst struct {
 	flows.Store
 	once sync.Once
 	then func()
 }
 
-func (s *otherReplicaFirst) Find(ctx context.Context, q flows.Query) ([]*flows.Request, error) {
-	out, err := s.Store.Find(ctx, q)
-	if q.Requester != "" {
-		s.once.Do(s.then)
-	}
-	return out, err
+func (s *otherReplicaFirst) CreateChecked(ctx context.Context, r *flows.Request, ev flows.Event, key string, check func([]*flows.Request) error) (*flows.Request, bool, error) {
+	s.once.Do(s.then)
+	return s.Store.CreateChecked(ctx, r, ev, key, check)
 }
 
 // TestASubmissionInAnotherReplicaIsCheckedAsTheRequestIsWritten: two
 // replicas take one person's two submissions of the same access at once.
 // Each process lets one submission of a person run at a time, but not
-// across processes: replica A reads the person's requests, finds none,
-// and replica B submits and writes the same access meanwhile. A's request
-// must be refused as the duplicate it is, by the check the store makes as
-// it writes, not written beside B's.
+// across processes: replica B writes the same access while replica A's
+// submission is on its way to the store. A's request must be refused as
+// the duplicate it is, by the check the store makes as it writes, not
+// written beside B's.
 func TestASubmissionInAnotherReplicaIsCheckedAsTheRequestIsWritten(t *testing.T) {
 	f := newFixture(t) // its service is replica B
 	viewA := &otherReplicaFirst{Store: f.store}
@@ -59,10 +56,9 @@ func TestASubmissionInAnotherReplicaIsCheckedAsTheRequestIsWritten(t *testing.T)
 }
 
 // TestBreakGlassInTwoReplicasAtOnce: one person breaks glass on two
-// targets through two replicas at once. Replica A reads their requests
-// and finds no use in the window; replica B's use is written meanwhile.
-// A's must be refused by the once-per-window rule as its request is
-// written.
+// targets through two replicas at once. Replica A found no use in the
+// window; replica B's use is written before A's request. A's must be
+// refused by the once-per-window rule as its request is written.
 func TestBreakGlassInTwoReplicasAtOnce(t *testing.T) {
 	f := newFixture(t, withBreakGlass) // its service is replica B
 	viewA := &otherReplicaFirst{Store: f.store}
