@@ -14,8 +14,8 @@ import (
 // so a check of a person's live requests made before the transaction
 // (flows.Submit's: one at a time per target, a cap) could pass in two
 // replicas at once and admit both. The combiner (prepare) reads the
-// requester's live index and their requests as of one revision, runs
-// check on them, and conditions the transaction on no key of that index
+// live index and the requests of every requester its batch checks, as
+// of one revision (liveOf), runs each check on its requester's, and conditions the transaction on no key of that index
 // having been written since (liveUnchanged): a request another replica
 // added meanwhile fails the commit, and the check runs again on what is
 // there now. A request that ended meanwhile leaves the index without
@@ -32,38 +32,53 @@ func (s *Store) CreateChecked(ctx context.Context, r *flows.Request, ev flows.Ev
 
 func (s *Store) livePrefix(requester string) string { return s.idx("live") + requester + "\x00" }
 
-// liveOf reads requester's live requests, newest first, and the revision
-// they were read at.
-func (s *Store) liveOf(ctx context.Context, requester string) ([]*flows.Request, int64, error) {
-	prefix := s.livePrefix(requester)
-	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
-		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
+// liveOf reads the live requests of each of requesters, newest first, as
+// of one revision, which it returns: one transaction of range reads for
+// the combiner's whole batch, and one of gets for their requests when
+// there are any.
+func (s *Store) liveOf(ctx context.Context, requesters []string) (map[string][]*flows.Request, int64, error) {
+	out := make(map[string][]*flows.Request, len(requesters))
+	if len(requesters) == 0 {
+		return out, 0, nil
+	}
+	ops := make([]clientv3.Op, len(requesters))
+	for i, who := range requesters {
+		ops[i] = clientv3.OpGet(s.livePrefix(who), clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+			clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
+	}
+	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
 		return nil, 0, err
 	}
 	rev := resp.Header.Revision
-	keys := make([]string, len(resp.Kvs))
-	for i, kv := range resp.Kvs {
-		keys[i] = s.reqKey(flows.RequestID(kv.Key[len(prefix)+16:]))
+	s.saw(rev)
+	var keys []string
+	var owners []string
+	for i, who := range requesters {
+		prefix := s.livePrefix(who)
+		for _, kv := range resp.Responses[i].GetResponseRange().Kvs {
+			keys = append(keys, s.reqKey(flows.RequestID(kv.Key[len(prefix)+16:])))
+			owners = append(owners, who)
+		}
+		out[who] = nil
 	}
 	kvs, err := s.getAll(ctx, rev, keys...)
 	if err != nil {
 		return nil, 0, err
 	}
-	live := make([]*flows.Request, 0, len(kvs))
 	for i, kv := range kvs {
 		if kv == nil {
-			return nil, 0, fmt.Errorf("the index entry %q names a request that is not stored", resp.Kvs[i].Key)
+			return nil, 0, fmt.Errorf("the live index of %s names request %s, which is not stored", owners[i], keys[i])
 		}
 		r, err := decodeRequest(kv)
 		if err != nil {
 			return nil, 0, err
 		}
-		if !r.State.Terminal() && !slices.ContainsFunc(live, func(o *flows.Request) bool { return o.ID == r.ID }) {
-			live = append(live, r)
+		if !r.State.Terminal() && !slices.ContainsFunc(out[owners[i]], func(o *flows.Request) bool { return o.ID == r.ID }) {
+			out[owners[i]] = append(out[owners[i]], r)
 		}
 	}
-	return live, rev, nil
+	return out, rev, nil
 }
 
 // liveUnchanged is the condition that no key of requester's live index

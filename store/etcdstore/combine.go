@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -331,6 +332,16 @@ func (s *Store) prepare(ctx context.Context, jobs []*job) (c *change, n int, pen
 	if err != nil {
 		return nil, 0, nil, err
 	}
+	var requesters []string // whose live requests a create checks
+	for _, j := range jobs {
+		if j.kind == jobCreate && j.check != nil && !slices.Contains(requesters, j.r.Requester) {
+			requesters = append(requesters, j.r.Requester)
+		}
+	}
+	live, liveRev, err := s.liveOf(ctx, requesters)
+	if err != nil {
+		return nil, 0, nil, err
+	}
 	read := make(map[string]*mvccpb.KeyValue, len(keys))
 	for i, k := range keys {
 		read[k] = kvs[i]
@@ -436,16 +447,12 @@ func (s *Store) prepare(ctx context.Context, jobs []*job) (c *change, n int, pen
 				break
 			}
 			if j.check != nil {
-				live, rev, err := s.liveOf(ctx, r.Requester)
-				if err != nil {
-					return nil, 0, nil, err
-				}
-				if err := j.check(live); err != nil {
+				if err := j.check(live[r.Requester]); err != nil {
 					j.err, j.refused = err, true
 					break
 				}
 				checked[r.Requester] = true
-				jc.cmps = append(jc.cmps, s.liveUnchanged(r.Requester, rev))
+				jc.cmps = append(jc.cmps, s.liveUnchanged(r.Requester, liveRev))
 			}
 			work, err := s.putRequest(jc, nil, r)
 			if err != nil {
