@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,11 +21,13 @@ import (
 )
 
 // Labels jitbot puts on the users it makes. Reconcile finds its users by
-// LabelManagedBy; LabelRequest ties a user to the request that made it.
+// LabelManagedBy; LabelRequest ties a user to the request that made it,
+// LabelAttempt to the provisioning attempt that set its password.
 const (
 	LabelManagedBy    = "managed-by"
 	ManagedByValue    = "jitbot"
 	LabelRequest      = "jitbot-request"
+	LabelAttempt      = "jitbot-attempt"
 	labelCheck        = "jitbot-check"
 	authDatabase      = "admin"     // SCRAM users authenticate against admin
 	externalDatabase  = "$external" // OIDC and AWS IAM users, against $external
@@ -370,7 +373,7 @@ func desiredUser(pr *project, g flows.Grant, password string, backstop time.Time
 		u.Password = admin.PtrString(password)
 	}
 	u.Scopes = &[]admin.UserScope{{Name: g.Resource.Cluster, Type: scopeTypeCluster}}
-	u.Labels = labels(LabelManagedBy, ManagedByValue, LabelRequest, string(g.RequestID))
+	u.Labels = labels(LabelManagedBy, ManagedByValue, LabelRequest, string(g.RequestID), LabelAttempt, strconv.Itoa(g.Attempt))
 	u.Description = admin.PtrString(description(g))
 	u.DeleteAfterDate = &backstop
 	return u
@@ -481,6 +484,14 @@ func (p *Provisioner) restore(ctx context.Context, pr *project, g flows.Grant, p
 			"username", g.Principal, "request_id", g.RequestID)
 		return flows.Errorf(flows.ECONFLICT, "a database user named %s already exists in integration %s and is not jitbot's; jitbot will not touch it", g.Principal, pr.Name)
 	}
+	// A later attempt made it: this one lost the request to it (its
+	// replica was cut off from the store past its lease, and another took
+	// over) and must not set a password nobody will be given.
+	if later := attemptOf(existing); later > g.Attempt {
+		p.log.WarnContext(ctx, "atlas user was made by a later attempt; leaving it alone", "integration", pr.Name,
+			"username", g.Principal, "request_id", g.RequestID, "attempt", g.Attempt, "later_attempt", later)
+		return flows.Errorf(flows.ECONFLICT, "attempt %d of request %s made database user %s in integration %s; attempt %d leaves it alone", later, g.RequestID, g.Principal, pr.Name, g.Attempt)
+	}
 	err = p.do(ctx, pr, "updateDatabaseUser", func(ctx context.Context) (*http.Response, error) {
 		u := desiredUser(pr, g, password, at)
 		u.AwsIAMType, u.LdapAuthType, u.OidcAuthType, u.X509Type = nil, nil, nil, nil // an update cannot change how a user authenticates
@@ -492,6 +503,14 @@ func (p *Provisioner) restore(ctx context.Context, pr *project, g flows.Grant, p
 			"username", g.Principal, "request_id", g.RequestID)
 	}
 	return err
+}
+
+// attemptOf is the provisioning attempt that set u's password (0 for a
+// user made before jitbot labelled attempts).
+func attemptOf(u *admin.CloudDatabaseUser) int {
+	v, _ := label(u, LabelAttempt)
+	n, _ := strconv.Atoi(v)
+	return n
 }
 
 // ours reports whether u carries jitbot's label and the request's id.

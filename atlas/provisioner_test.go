@@ -190,6 +190,36 @@ func TestCreateResumesItsOwnUser(t *testing.T) {
 	}
 }
 
+// An attempt whose replica was cut off from the store past its lease
+// creates after the attempt that took the request over: it finds the
+// later attempt's user and leaves it alone, so the password the later
+// attempt issued is the one that works. A later attempt still resets an
+// earlier one's user.
+func TestAStaleAttemptLeavesALaterAttemptsUserAlone(t *testing.T) {
+	e := newEnv(t)
+	g := e.grant("f7m2x9q4tf")
+	g.Attempt = 1
+	first := password(e.create(g))
+	g.Attempt = 2
+	second := password(e.create(g)) // the takeover resets the first's user
+	if e.srv.CheckPassword(projectID, g.Principal, first) || !e.srv.CheckPassword(projectID, g.Principal, second) {
+		t.Fatal("the later attempt's password must be the one that works")
+	}
+	if v, _ := e.user(g.Principal).Label("jitbot-attempt"); v != "2" {
+		t.Fatalf("attempt label: %q", v)
+	}
+	g.Attempt = 1 // the cut-off attempt, late
+	_, err := e.prov.Create(e.ctx, g)
+	wantError(t, err, flows.ECONFLICT, "attempt 2 of request f7m2x9q4tf made database user")
+	if !e.srv.CheckPassword(projectID, g.Principal, second) {
+		t.Fatal("the stale attempt replaced the password the later attempt issued")
+	}
+	if u := e.user(g.Principal); u.PasswordChanges != 1 {
+		t.Fatalf("password changes: %d, want the takeover's 1", u.PasswordChanges)
+	}
+	e.noViolations()
+}
+
 func TestCreateLeavesSomeoneElsesUserAlone(t *testing.T) {
 	e := newEnv(t)
 	g := e.grant("e7m2x9q4te")

@@ -77,6 +77,12 @@ type Grant struct {
 	BackstopAt time.Time
 	// Auth is how a database user signs in (password, OIDC, AWS IAM).
 	Auth DatabaseAuth
+	// Attempt is the request's provisioning attempt as read
+	// (Request.Attempts): a provisioner that finds what an attempt made
+	// tells a later one's from an earlier one's by it, and an attempt that
+	// lost the request to a later one (its replica cut off from the store)
+	// must not overwrite what the later one made.
+	Attempt int
 	// Holders are the other live grants of the same target, for a kind whose
 	// grants share what they create (KindSpec.SharedTarget): Delete keeps it
 	// while any holds it, and its backstop is the latest of theirs. Set for
@@ -158,6 +164,12 @@ type ManagedGrant struct {
 	Where Resource
 	// Auth is how a database user signs in (password, OIDC, AWS IAM).
 	Auth DatabaseAuth
+	// Attempt is the request's provisioning attempt as read
+	// (Request.Attempts): a provisioner that finds what an attempt made
+	// tells a later one's from an earlier one's by it, and an attempt that
+	// lost the request to a later one (its replica cut off from the store)
+	// must not overwrite what the later one made.
+	Attempt int
 	// Foreign marks what exists in Atlas but jitbot did not make (an
 	// access-list entry someone added by hand, which grants of its address
 	// use as it is): it explains those grants, and is never deleted.
