@@ -1,9 +1,12 @@
 package etcdstore_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/jitbot/jitbot/flows"
 	"github.com/jitbot/jitbot/flows/flowstest"
@@ -92,5 +95,36 @@ func TestCheckedCreatesOfOnePersonInOneBatch(t *testing.T) {
 	created, errs := s.CreateCheckedTogether(t.Context(), rs, capOfOne)
 	if !created[0] || created[1] || flows.ErrorCode(errs[1]) != flows.EFORBIDDEN || !created[2] {
 		t.Fatalf("alice twice and bob once, a cap of one each: created %v, errors %v", created, errs)
+	}
+}
+
+// The live requests of more requesters than a transaction holds are read
+// a transaction's worth at a time, each requester's whole.
+func TestLiveRequestsOfManyRequesters(t *testing.T) {
+	cli, open := opener(t)
+	s := open(t)
+	small, err := etcdstore.New(t.Context(), cli, etcdstore.Options{Prefix: s.Prefix(), MaxTxnOps: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var who []string
+	want := map[string][]flows.RequestID{}
+	for i := range 5 {
+		person := fmt.Sprintf("p%d@example.com", i)
+		who = append(who, person)
+		for n := range i % 3 {
+			r := flowstest.NewRequest(flows.RequestID(fmt.Sprintf("live%d%d", i, n)), person, flowstest.T0.Add(time.Duration(n)*time.Minute))
+			if _, _, err := s.Create(t.Context(), r, flows.Event{Type: flows.EventSubmitted, RequestID: r.ID, Actor: person, At: r.CreatedAt}, ""); err != nil {
+				t.Fatal(err)
+			}
+			want[person] = append([]flows.RequestID{r.ID}, want[person]...) // newest first
+		}
+	}
+	got, err := small.LiveOf(t.Context(), who)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("live requests (-want +got):\n%s", diff)
 	}
 }

@@ -338,7 +338,7 @@ func (s *Store) prepare(ctx context.Context, jobs []*job) (c *change, n int, pen
 			requesters = append(requesters, j.r.Requester)
 		}
 	}
-	live, liveRev, err := s.liveOf(ctx, requesters)
+	live, err := s.liveOf(ctx, requesters)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -447,12 +447,13 @@ func (s *Store) prepare(ctx context.Context, jobs []*job) (c *change, n int, pen
 				break
 			}
 			if j.check != nil {
-				if err := j.check(live[r.Requester]); err != nil {
+				mine := live[r.Requester]
+				if err := j.check(mine.reqs); err != nil {
 					j.err, j.refused = err, true
 					break
 				}
 				checked[r.Requester] = true
-				jc.cmps = append(jc.cmps, s.liveUnchanged(r.Requester, liveRev))
+				jc.cmps = append(jc.cmps, s.liveUnchanged(r.Requester, mine.rev))
 			}
 			work, err := s.putRequest(jc, nil, r)
 			if err != nil {

@@ -46,3 +46,15 @@ func (s *Store) CreateCheckedTogether(ctx context.Context, rs []*flows.Request, 
 	}
 	return created, errs
 }
+
+// LiveOf is liveOf: each requester's live requests, by id.
+func (s *Store) LiveOf(ctx context.Context, requesters []string) (map[string][]flows.RequestID, error) {
+	got, err := s.liveOf(ctx, requesters)
+	out := map[string][]flows.RequestID{}
+	for who, l := range got {
+		for _, r := range l.reqs {
+			out[who] = append(out[who], r.ID)
+		}
+	}
+	return out, err
+}
