@@ -78,10 +78,7 @@ func TestConnectionStringByTag(t *testing.T) {
 					g.Resource.Cluster = "Net" + tc.name
 					creds := e.create(g)
 					got := field(creds, flows.FieldConnectionString)
-					want := tc.want
-					if strings.Contains(want, "%s") {
-						want = strings.Replace(want, "%s", strings.ToLower(g.Resource.Cluster), 1)
-					}
+					want := strings.Replace(tc.want, "%s", strings.ToLower(g.Resource.Cluster), 1)
 					if got != want {
 						t.Fatalf("connection string %q, want %q (instructions %q)", got, want, creds.Instructions)
 					}

@@ -102,11 +102,10 @@ func (st uiState) String() string {
 // place is where a grant's roles are held: one project, or the
 // organization.
 type place struct {
-	pr     *project // the client, aimed at the project for project roles
-	orgID  string
-	org    bool   // organization roles
-	name   string // the project's name, or the organization's integration
-	groups []string
+	pr    *project // the client, aimed at the project for project roles
+	orgID string
+	org   bool   // organization roles
+	name  string // the project's name, or the organization's integration
 }
 
 func (pl place) String() string {

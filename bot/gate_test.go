@@ -13,10 +13,9 @@ import (
 // gate trusts the chat accounts it was told of, as the emails it holds,
 // and sends anyone else a "link" through the outbox.
 type gate struct {
-	store  flowsOutbox
-	bound  map[string]string // user id -> email
-	asked  []string
-	refuse error
+	store flowsOutbox
+	bound map[string]string // user id -> email
+	asked []string
 }
 
 type flowsOutbox interface {

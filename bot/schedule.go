@@ -192,15 +192,6 @@ func (d *Dispatcher) postponedLocked(dl flows.Delivery, until time.Time) {
 	}
 }
 
-// unsure marks the schedule as possibly wrong (a store write failed, and
-// may or may not have happened): it is read again from the store before
-// the next pick.
-func (d *Dispatcher) unsure() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.loaded = false
-}
-
 // wakeLocked tells the idle workers that the schedule changed. Called with
 // mu held.
 func (d *Dispatcher) wakeLocked() {

@@ -19,11 +19,10 @@ func TestExtendWithinAndBeyondMax(t *testing.T) {
 		t.Fatalf("extend by another: %v", err)
 	}
 	f.clock.Advance(time.Hour)
-	got, err := f.svc.Extend(f.ctx, r.ID, "carol@example.com", time.Hour)
-	if err != nil {
+	if _, err := f.svc.Extend(f.ctx, r.ID, "carol@example.com", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	got = f.get(r.ID)
+	got := f.get(r.ID)
 	if !got.ExpiresAt.Equal(r.ExpiresAt.Add(time.Hour)) || !got.BackstopAt.Equal(got.ExpiresAt.Add(time.Hour)) {
 		t.Fatalf("extended: expires %v backstop %v", got.ExpiresAt, got.BackstopAt)
 	}

@@ -70,7 +70,11 @@ func TestAProvisioningLeaseIsHeldWhileAtlasWorksAndLostWithItsHolder(t *testing.
 		synctest.Wait() // A waits for Atlas to apply its user
 
 		passes(time.Minute)
-		go f.sweepAt(f.clock.Now()) // a sweep that took over would wait on Atlas
+		go func() { // a sweep that took over would wait on Atlas
+			if _, err := f.svc.Sweep(f.ctx, f.clock.Now()); err != nil {
+				t.Error(err)
+			}
+		}()
 		synctest.Wait()
 		if got := f.get(r.ID); got.State != flows.StateProvisioning || got.Attempts != 1 || f.prov.Count("create") != 1 {
 			t.Fatalf("a minute into A's attempt: %s, attempt %d, %d creates: the sweep took over a live attempt", got.State, got.Attempts, f.prov.Count("create"))
@@ -81,7 +85,12 @@ func TestAProvisioningLeaseIsHeldWhileAtlasWorksAndLostWithItsHolder(t *testing.
 		viewA.cut.Store(true)
 		passes(20 * time.Second)
 		sweep := make(chan struct{})
-		go func() { f.sweepAt(f.clock.Now()); close(sweep) }()
+		go func() {
+			defer close(sweep)
+			if _, err := f.svc.Sweep(f.ctx, f.clock.Now()); err != nil {
+				t.Error(err)
+			}
+		}()
 		synctest.Wait() // B waits for Atlas to apply its user
 		if got := f.get(r.ID); got.State != flows.StateProvisioning || got.Attempts != 2 || f.prov.Count("create") != 2 {
 			t.Fatalf("20 s after A lost the store: %s, attempt %d, %d creates: not taken over", got.State, got.Attempts, f.prov.Count("create"))

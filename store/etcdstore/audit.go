@@ -70,21 +70,6 @@ func (s *Store) addEvents(c *change, evs ...flows.Event) error {
 	return nil
 }
 
-// chain adds the records of evs after h to c and returns the new head
-// (the import of a copied log).
-func (s *Store) chain(c *change, h auditHead, evs ...flows.Event) (auditHead, error) {
-	for _, ev := range evs {
-		rec := record.NewAudit(ev, h.Seq+1, h.Hash)
-		raw, err := json.Marshal(rec)
-		if err != nil {
-			return h, fmt.Errorf("encode audit record: %w", err)
-		}
-		c.put(s.auditKey(rec.Seq), string(raw))
-		h = auditHead{Seq: rec.Seq, Hash: rec.Hash}
-	}
-	return h, nil
-}
-
 func (s *Store) putHead(c *change, h auditHead) {
 	raw, _ := json.Marshal(h) // a struct of plain fields always encodes
 	c.put(s.headKey(), string(raw))

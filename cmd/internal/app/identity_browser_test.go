@@ -146,5 +146,3 @@ func allRequests(t *testing.T, h *rigtest.Harness) []*flows.Request {
 	}
 	return rs
 }
-
-func quoteJS(s string) string { return "'" + strings.ReplaceAll(s, "'", `\'`) + "'" }
