@@ -89,7 +89,8 @@ type Options struct {
 // Store is jitbot's etcd store.
 type Store struct {
 	cli     *clientv3.Client
-	own     bool // Close closes cli
+	own     bool      // Close closes cli
+	leader  *leaderKV // cli's KV, aimed at etcd's leader (Open's; leaderkv.go)
 	p       string
 	timeout time.Duration
 	maxOps  int
@@ -160,12 +161,24 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcdstore: connect to %v: %w", cfg.Endpoints, err)
 	}
+	var follow *leaderKV
+	if len(cfg.Endpoints) > 0 {
+		lead, err := clientv3.New(ccfg)
+		if err != nil {
+			_ = cli.Close()
+			return nil, fmt.Errorf("etcdstore: connect to %v: %w", cfg.Endpoints, err)
+		}
+		follow = followLeader(cli, lead, cfg.Endpoints)
+	}
 	s, err := New(ctx, cli, Options{Prefix: set.prefix, RequestTimeout: set.requestTimeout, MaxTxnOps: set.maxOps})
 	if err != nil {
+		if follow != nil {
+			_ = follow.close()
+		}
 		_ = cli.Close()
 		return nil, err
 	}
-	s.own = true
+	s.own, s.leader = true, follow
 	return s, nil
 }
 
@@ -222,10 +235,14 @@ func (s *Store) checkSchema(ctx context.Context) error {
 
 // Close closes the client when Open made it.
 func (s *Store) Close() error {
-	if s.own {
-		return s.cli.Close()
+	if !s.own {
+		return nil
 	}
-	return nil
+	var err error
+	if s.leader != nil {
+		err = s.leader.close()
+	}
+	return errors.Join(err, s.cli.Close())
 }
 
 // Client is the store's etcd client (for leader election on the same
@@ -457,6 +474,9 @@ func (s *Store) retry(ctx context.Context, what string, attempt func(ctx context
 // pause waits a jittered time that grows with the attempt, or until ctx
 // ends (its error).
 func (s *Store) pause(ctx context.Context, attempt int) error {
+	if s.leader != nil {
+		s.leader.nudge() // a change of etcd's leader shows as a failure
+	}
 	d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
 	select {
 	case <-ctx.Done():

@@ -58,3 +58,11 @@ func (s *Store) LiveOf(ctx context.Context, requesters []string) (map[string][]f
 	}
 	return out, err
 }
+
+// KVAimedAt is where the store's KV calls go (Open's stores).
+func (s *Store) KVAimedAt() []string {
+	if s.leader == nil {
+		return nil
+	}
+	return s.leader.aimedAt()
+}
