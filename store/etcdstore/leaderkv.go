@@ -96,8 +96,10 @@ func (l *leaderKV) aim() {
 	l.mu.Lock()
 	at := slices.Clone(l.at)
 	l.mu.Unlock()
-	// Most of the time the leader is where lead is aimed: one call.
-	if len(at) == 1 && l.leads(at[0]) {
+	// Most of the time the leader is where lead is aimed: one call. Not
+	// when lead is on the configured endpoints: one may be a Service in
+	// front of every member, which each call reaches anew.
+	if !slices.Equal(at, l.all) && len(at) == 1 && l.leads(at[0]) {
 		l.mu.Lock()
 		l.missed = 0
 		l.mu.Unlock()

@@ -2,7 +2,11 @@ package etcdstore_test
 
 import (
 	"context"
+	"io"
+	"net"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,4 +71,49 @@ func TestTheStoreFollowsEtcdsLeader(t *testing.T) {
 	if got, err := s.Find(ctx, flows.Query{Requester: "alice@example.com"}); err != nil || len(got) != 3 {
 		t.Fatalf("requests: %d, %v", len(got), err)
 	}
+}
+
+// serviceProxy stands for a Kubernetes Service in front of the members:
+// each connection it accepts goes to the next member in turn.
+func serviceProxy(t *testing.T, c *etcdtest.Cluster) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	var next atomic.Int64
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			m := c.Members[int(next.Add(1))%len(c.Members)]
+			out, err := net.Dial("tcp", strings.TrimPrefix(m.ClientURL, "http://"))
+			if err != nil {
+				_ = in.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
+			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
+		}
+	}()
+	return "http://" + l.Addr().String()
+}
+
+// Configured with one endpoint that hands each connection to any member
+// (a Service), the store finds the leader's own client URL and goes
+// there.
+func TestTheStoreFindsTheLeaderBehindAService(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	s, err := etcdstore.Open(t.Context(), etcdstore.Config{Endpoints: []string{serviceProxy(t, c)}, RequestTimeout: "10s", DialTimeout: "2s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitFor(t, "the store's KV aimed at the leader", func() bool {
+		i := leaderIndex(t, c)
+		return i >= 0 && slices.Equal(s.KVAimedAt(), []string{c.Members[i].ClientURL})
+	})
 }
