@@ -30,12 +30,13 @@ import (
 // the configured endpoints. Watches, leases and maintenance stay there
 // too: re-aiming cuts only unary calls short, which the store retries.
 type leaderKV struct {
-	base *clientv3.Client // the configured endpoints
-	lead *clientv3.Client // its KV is the store's
-	all  []string
-	poke chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	base    *clientv3.Client // the configured endpoints
+	lead    *clientv3.Client // its KV is the store's
+	all     []string
+	poke    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	closing sync.Once
 
 	mu sync.Mutex
 	at []string // where lead is aimed
@@ -178,8 +179,14 @@ func (l *leaderKV) aimedAt() []string {
 	return slices.Clone(l.at)
 }
 
+// close stops the looks and closes lead; again, it does nothing (a
+// store may be closed twice).
 func (l *leaderKV) close() error {
-	close(l.stop)
-	<-l.done
-	return l.lead.Close()
+	var err error
+	l.closing.Do(func() {
+		close(l.stop)
+		<-l.done
+		err = l.lead.Close()
+	})
+	return err
 }

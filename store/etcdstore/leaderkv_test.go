@@ -117,3 +117,18 @@ func TestTheStoreFindsTheLeaderBehindAService(t *testing.T) {
 		return i >= 0 && slices.Equal(s.KVAimedAt(), []string{c.Members[i].ClientURL})
 	})
 }
+
+// A store Open made may be closed twice (a test's crash, then its
+// cleanup).
+func TestAStoreClosesTwice(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	s, err := etcdstore.Open(t.Context(), etcdstore.Config{Endpoints: c.Endpoints(), RequestTimeout: "2s", DialTimeout: "2s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	_ = s.Close() // panicked: the leader's looks were stopped twice
+	if _, err := s.Get(context.Background(), "any"); err == nil {
+		t.Fatal("a closed store answered a read")
+	}
+}
