@@ -16,8 +16,9 @@ import (
 // people wait on. A Kubernetes Service in front of the members hands each
 // connection to any of them. Measured on the 2-core bench with nothing
 // but the acknowledgements' receives (10 s at 200/s): p99 26.4 ms through
-// the members in turn, 10.7 ms to the leader; under the whole load (30 s
-// at 200/s, alternating runs), p99 59 and 63 ms against 65 and 67 ms.
+// the members in turn, 10.7 ms to the leader. (Under the whole load, on
+// 2 cores that the three members share with everything else, the
+// difference is within the spread from run to run.)
 //
 // So Open gives the client's KV a connection of its own (leaderKV.lead),
 // aimed at the leader's client URL as the member advertises it. It looks
