@@ -24,6 +24,21 @@ func (s *otherReplicaFirst) CreateChecked(ctx context.Context, r *flows.Request,
 	return s.Store.CreateChecked(ctx, r, ev, key, check)
 }
 
+// replicaA is a second service on f's store, under spec, in whose view
+// of the store then runs just before it writes a new request (f's own
+// service is replica B).
+func replicaA(t *testing.T, f *fixture, spec flows.PolicySpec, then func()) *flows.Service {
+	t.Helper()
+	a, err := flows.NewService(flows.Config{Policy: mustCompile(t, spec)}, flows.Deps{
+		Store: &otherReplicaFirst{Store: f.store, then: then}, Provisioners: flows.Provisioners{flows.KindDatabaseUser: f.prov},
+		Catalog: f.catalog, Secrets: f.secrets, Notifier: f.notes, Clock: f.clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // TestASubmissionInAnotherReplicaIsCheckedAsTheRequestIsWritten: two
 // replicas take one person's two submissions of the same access at once.
 // Each process lets one submission of a person run at a time, but not
@@ -32,15 +47,8 @@ func (s *otherReplicaFirst) CreateChecked(ctx context.Context, r *flows.Request,
 // the duplicate it is, by the check the store makes as it writes, not
 // written beside B's.
 func TestASubmissionInAnotherReplicaIsCheckedAsTheRequestIsWritten(t *testing.T) {
-	f := newFixture(t) // its service is replica B
-	viewA := &otherReplicaFirst{Store: f.store}
-	viewA.then = func() { f.mustSubmit("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour) }
-	a, err := flows.NewService(flows.Config{Policy: mustCompile(t, testPolicy())}, flows.Deps{
-		Store: viewA, Provisioners: flows.Provisioners{flows.KindDatabaseUser: f.prov}, Catalog: f.catalog, Secrets: f.secrets, Notifier: f.notes, Clock: f.clock,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newFixture(t)
+	a := replicaA(t, f, testPolicy(), func() { f.mustSubmit("carol@example.com", "prod/Cluster0/sales/customers", "read", time.Hour) })
 	res, err := flows.ParseResource("prod/Cluster0/sales/customers")
 	if err != nil {
 		t.Fatal(err)
@@ -60,21 +68,14 @@ func TestASubmissionInAnotherReplicaIsCheckedAsTheRequestIsWritten(t *testing.T)
 // window; replica B's use is written before A's request. A's must be
 // refused by the once-per-window rule as its request is written.
 func TestBreakGlassInTwoReplicasAtOnce(t *testing.T) {
-	f := newFixture(t, withBreakGlass) // its service is replica B
-	viewA := &otherReplicaFirst{Store: f.store}
-	viewA.then = func() {
+	f := newFixture(t, withBreakGlass)
+	spec := testPolicy()
+	withBreakGlass(&spec, nil)
+	a := replicaA(t, f, spec, func() {
 		if _, err := f.breakGlass("alice@example.com", "prod/Cluster0/sales/orders", "readWrite", 30*time.Minute, "INC-9 primary down"); err != nil {
 			t.Errorf("replica B's use: %v", err)
 		}
-	}
-	spec := testPolicy()
-	withBreakGlass(&spec, nil)
-	a, err := flows.NewService(flows.Config{Policy: mustCompile(t, spec)}, flows.Deps{
-		Store: viewA, Provisioners: flows.Provisioners{flows.KindDatabaseUser: f.prov}, Catalog: f.catalog, Secrets: f.secrets, Notifier: f.notes, Clock: f.clock,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	res, err := flows.ParseResource("prod/Cluster0/sales/customers")
 	if err != nil {
 		t.Fatal(err)
