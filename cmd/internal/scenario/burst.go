@@ -9,6 +9,7 @@ import (
 	"net/http/httptrace"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,6 +272,9 @@ func Burst(ctx context.Context, exe string, o BurstOptions, reporter atlastest.R
 	)
 	interval := time.Second / time.Duration(o.Rate)
 	start := time.Now()
+	if prefix := os.Getenv("BURST_PROFILE"); prefix != "" {
+		background.Go(func() { profileBurst(sampleCtx, addr, prefix, o.Duration) })
+	}
 	dues := make([]time.Time, total)
 	for i := range total {
 		due := start.Add(time.Duration(i) * interval)
@@ -442,4 +446,27 @@ func scrapeLabelled(url string) (map[string]float64, error) {
 		}
 	}
 	return out, nil
+}
+
+// profileBurst, when BURST_PROFILE names a file prefix, takes a CPU profile
+// of jitbot (through its admin endpoint) and one of this process (the
+// generator, the simulators and, on etcd, the members) over the burst's
+// middle: where the time goes decides the next change, not a guess.
+func profileBurst(ctx context.Context, addr, prefix string, d time.Duration) {
+	sleepCtx(ctx, d/4)
+	span := d / 2
+	done := make(chan error, 1)
+	go func() {
+		done <- fetchProfile(ctx, addr, fmt.Sprintf("profile?seconds=%d", int(span.Seconds())), prefix+".jitbot.pprof")
+	}()
+	if f, err := os.Create(prefix + ".scenario.pprof"); err == nil {
+		if pprof.StartCPUProfile(f) == nil {
+			sleepCtx(ctx, span)
+			pprof.StopCPUProfile()
+		}
+		f.Close()
+	}
+	if err := <-done; err != nil {
+		fmt.Fprintf(os.Stderr, "burst: profile of jitbot: %v\n", err)
+	}
 }
