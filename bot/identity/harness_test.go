@@ -85,12 +85,12 @@ func actor(user, email string) bot.Actor {
 
 var linkPattern = regexp.MustCompile(`https://[^\s]+/id/l/[A-Za-z0-9_.-]+`)
 
-// ask has user act in chat: it returns the trusted actor, or the refusal
-// and the link sent by DM (rendered as the dispatcher would).
-func (r *rig) ask(user, email string) (bot.Actor, error, string) {
+// ask has user act in chat: it returns the trusted actor, or the link
+// sent by DM (rendered as the dispatcher would) and the refusal.
+func (r *rig) ask(user, email string) (bot.Actor, string, error) {
 	r.t.Helper()
 	who, err := r.x.Trust(context.Background(), actor(user, email))
-	return who, err, r.lastLink()
+	return who, r.lastLink(), err
 }
 
 // lastLink renders the newest sign-in delivery not read yet ("" if none).
@@ -229,7 +229,7 @@ func (r *rig) signIn(b *browser, link string, login idptest.Login) (int, string)
 // bind walks the whole journey for user: ask, open, sign in, confirm.
 func (r *rig) bind(user, email, subject string) {
 	r.t.Helper()
-	_, err, link := r.ask(user, email)
+	_, link, err := r.ask(user, email)
 	if flows.ErrorCode(err) != flows.EFORBIDDEN || link == "" {
 		r.t.Fatalf("unbound %s: %v, link %q", user, err, link)
 	}

@@ -14,7 +14,7 @@ import (
 
 func TestBindingThroughTheProvider(t *testing.T) {
 	r := newRig(t)
-	_, err, link := r.ask("U1", alice)
+	_, link, err := r.ask("U1", alice)
 	if flows.ErrorCode(err) != flows.EFORBIDDEN || !strings.Contains(flows.ErrorMessage(err), "sign-in link is in your direct messages") {
 		t.Fatalf("an unbound person: %v", err)
 	}
@@ -22,7 +22,7 @@ func TestBindingThroughTheProvider(t *testing.T) {
 		t.Fatal("no sign-in link was sent")
 	}
 	// A second command while the link is live sends no second DM.
-	if _, err, again := r.ask("U1", alice); err == nil || again != "" {
+	if _, again, err := r.ask("U1", alice); err == nil || again != "" {
 		t.Fatalf("second ask: %v, link %q", err, again)
 	}
 
@@ -84,7 +84,7 @@ func TestBindingThroughTheProvider(t *testing.T) {
 
 func TestLinkExpiresAfterTenMinutes(t *testing.T) {
 	r := newRig(t)
-	_, _, link := r.ask("U1", alice)
+	_, link, _ := r.ask("U1", alice)
 	r.clock.Advance(LinkTTL)
 	if status, _ := r.browser().get(link); status != http.StatusGone {
 		t.Fatalf("a link 10 minutes old: %d, want 410", status)
@@ -94,7 +94,7 @@ func TestLinkExpiresAfterTenMinutes(t *testing.T) {
 		t.Fatalf("an altered link: %d, want 404", status)
 	}
 	// And after it expired, the next command sends a new one.
-	if _, _, again := r.ask("U1", alice); again == "" || again == link {
+	if _, again, _ := r.ask("U1", alice); again == "" || again == link {
 		t.Fatalf("no new link after expiry: %q", again)
 	}
 }
@@ -104,7 +104,7 @@ func TestEmailsDifferNeedAnAdmin(t *testing.T) {
 	r.bind("UADMIN", admin, "sub-admin")
 	r.bind("UBOB", bob, "sub-bob")
 
-	_, _, link := r.ask("U1", alice)
+	_, link, _ := r.ask("U1", alice)
 	b := r.browser()
 	// Bob signs in to the link made for alice's chat account.
 	status, body := r.signIn(b, link, idptest.Login{Subject: "sub-bob"})
@@ -162,7 +162,7 @@ func TestEmailsDifferNeedAnAdmin(t *testing.T) {
 func TestUnverifiedEmailNeedsAnAdmin(t *testing.T) {
 	r := newRig(t)
 	r.idp.AddUser(idptest.User{Subject: "sub-alice", Email: alice, EmailVerified: false})
-	_, _, link := r.ask("U1", alice)
+	_, link, _ := r.ask("U1", alice)
 	b := r.browser()
 	_, body := r.signIn(b, link, idptest.Login{Subject: "sub-alice"})
 	if _, body := b.submit(r.srv.URL, body); !strings.Contains(body, "did not say the email is verified") {
@@ -175,7 +175,7 @@ func TestUnverifiedEmailNeedsAnAdmin(t *testing.T) {
 
 func TestForwardedLinkBindsNothingWithoutThePost(t *testing.T) {
 	r := newRig(t)
-	_, _, link := r.ask("U1", alice)
+	_, link, _ := r.ask("U1", alice)
 	other := r.browser()
 	status, body := other.get(link)
 	if status != http.StatusOK || !strings.Contains(body, "Slack account U1 (alice@example.com)") || !strings.Contains(body, "If that is not your chat account") {
@@ -207,7 +207,7 @@ func TestProfileEmailChangeDoesNotMoveTheBinding(t *testing.T) {
 		t.Fatalf("after a profile change: %+v, %v; want alice", who, err)
 	}
 	// And another chat account claiming alice's email is not alice.
-	if _, err, link := r.ask("U2", alice); err == nil || link == "" {
+	if _, link, err := r.ask("U2", alice); err == nil || link == "" {
 		t.Fatalf("another account with alice's email: %v", err)
 	}
 }
@@ -299,7 +299,7 @@ func TestDeactivatedAtTheProviderRevokesGrants(t *testing.T) {
 
 func TestReplayedCallbackIsRefused(t *testing.T) {
 	r := newRig(t)
-	_, _, link := r.ask("U1", alice)
+	_, link, _ := r.ask("U1", alice)
 	b := r.browser()
 	b.stopAt = CallbackPath
 	r.signIn(b, link, idptest.Login{Subject: "sub-alice"})
@@ -315,7 +315,7 @@ func TestReplayedCallbackIsRefused(t *testing.T) {
 		t.Fatalf("replayed callback: %d\n%s", status, body)
 	}
 	// The callback must come back to the browser that started the sign-in.
-	_, _, link2 := r.ask("U3", "carol@example.com")
+	_, link2, _ := r.ask("U3", "carol@example.com")
 	b2 := r.browser()
 	b2.stopAt = CallbackPath
 	r.signIn(b2, link2, idptest.Login{Subject: "sub-alice"})
@@ -349,7 +349,7 @@ func TestIDTokenOfAnotherSignInIsRefused(t *testing.T) {
 
 func TestCSRFOnEveryForm(t *testing.T) {
 	r := newRig(t)
-	_, _, link := r.ask("U1", alice)
+	_, link, _ := r.ask("U1", alice)
 	b := r.browser()
 	_, page := b.get(link)
 	good := formOf(page)
@@ -391,7 +391,7 @@ func TestCSRFOnEveryForm(t *testing.T) {
 	// The review form (an admin's sign-in to approve) checks its token too.
 	r2 := newRig(t)
 	r2.bind("UADMIN", admin, "sub-admin")
-	_, _, l2 := r2.ask("U1", alice)
+	_, l2, _ := r2.ask("U1", alice)
 	b2 := r2.browser()
 	_, p2 := r2.signIn(b2, l2, idptest.Login{Subject: "sub-bob"})
 	b2.submit(r2.srv.URL, p2)
@@ -407,7 +407,7 @@ func TestCSRFOnEveryForm(t *testing.T) {
 
 func TestPagesAreLockedDown(t *testing.T) {
 	r := newRig(t)
-	_, _, link := r.ask("U1", alice)
+	_, link, _ := r.ask("U1", alice)
 	resp, err := r.browser().c.Get(link)
 	if err != nil {
 		t.Fatal(err)
@@ -434,7 +434,7 @@ func regexpFind(t *testing.T, s, pattern string) string {
 
 func TestWrongAccountThenTheRightOne(t *testing.T) {
 	r := newRig(t)
-	_, _, link := r.ask("U1", alice)
+	_, link, _ := r.ask("U1", alice)
 	b := r.browser()
 	_, body := r.signIn(b, link, idptest.Login{Subject: "sub-bob"})
 	if _, body = b.submit(r.srv.URL, body); !strings.Contains(body, "Waiting for an admin") {
@@ -443,7 +443,7 @@ func TestWrongAccountThenTheRightOne(t *testing.T) {
 	// alice tries again: told why, and sent a new link (once the first
 	// one's 10 minutes are over), with which she signs in as herself.
 	r.clock.Advance(LinkTTL)
-	_, err, again := r.ask("U1", alice)
+	_, again, err := r.ask("U1", alice)
 	if !strings.Contains(flows.ErrorMessage(err), "If you used the wrong account") || again == "" {
 		t.Fatalf("retry: %v, link %q", err, again)
 	}
