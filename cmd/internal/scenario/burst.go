@@ -273,6 +273,12 @@ func Burst(ctx context.Context, exe string, o BurstOptions, reporter atlastest.R
 	interval := time.Second / time.Duration(o.Rate)
 	start := time.Now()
 	if prefix := os.Getenv("BURST_PROFILE"); prefix != "" {
+		// One set per store and second: the bench runs several bursts.
+		store := "bbolt"
+		if len(o.Etcd) > 0 {
+			store = "etcd"
+		}
+		prefix = fmt.Sprintf("%s.%s.%d", prefix, store, start.Unix())
 		background.Go(func() { profileBurst(sampleCtx, addr, prefix, o.Duration) })
 	}
 	dues := make([]time.Time, total)
