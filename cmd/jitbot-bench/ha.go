@@ -143,11 +143,27 @@ func ackRatio(ctx context.Context, o benchOptions, sz haSizes, progress io.Write
 		violations = append(append(violations, bolt.AtlasViolations...), onEtcd.AtlasViolations...)
 		ratio := float64(onEtcd.Ack.P99) / float64(bolt.Ack.P99)
 		ok = ok && ratio <= 3 && onEtcd.Status[200] == onEtcd.Sent && bolt.Status[200] == bolt.Sent
-		pairs = append(pairs, fmt.Sprintf("%s (p50 %s, n=%d) ÷ %s (p50 %s, n=%d) = %.2f×; %d and %d × 200",
-			ms(onEtcd.Ack.P99), ms(onEtcd.Ack.P50), onEtcd.Ack.N, ms(bolt.Ack.P99), ms(bolt.Ack.P50), bolt.Ack.N, ratio, onEtcd.Status[200], bolt.Status[200]))
+		pairs = append(pairs, fmt.Sprintf("%s (p50 %s, n=%d) ÷ %s (p50 %s, n=%d) = %.2f×; %d and %d × 200%s",
+			ms(onEtcd.Ack.P99), ms(onEtcd.Ack.P50), onEtcd.Ack.N, ms(bolt.Ack.P99), ms(bolt.Ack.P50), bolt.Ack.N, ratio, onEtcd.Status[200], bolt.Status[200],
+			machineShares(onEtcd, bolt)))
 	}
 	return benchRow{fmt.Sprintf("ack p99, 200 commands/s × %s: 3-member etcd ÷ bbolt, same run, two pairs%s", sz.burstFor, quick),
 		strings.Join(pairs, "; then "), "≤ 3×", check(ok)}, violations, nil
+}
+
+// machineShares says how busy the machine was during each burst's sends,
+// and its CPU per command (every process's and the kernel's): on etcd the
+// members share the cores with jitbot and the generator, and how busy they
+// keep them decides the ack's tail.
+func machineShares(onEtcd, bolt scenario.BurstResult) string {
+	if !onEtcd.MachineOK || !bolt.MachineOK || onEtcd.Sent == 0 || bolt.Sent == 0 {
+		return ""
+	}
+	perCommand := func(r scenario.BurstResult) float64 {
+		return r.Machine.Busy.Seconds() * 1000 / float64(r.Sent)
+	}
+	return fmt.Sprintf("; the machine %.0f%% and %.0f%% busy, %.1f and %.1f ms of CPU per command",
+		100*onEtcd.Machine.Share(), 100*bolt.Machine.Share(), perCommand(onEtcd), perCommand(bolt))
 }
 
 // ages lists durations in whole seconds.

@@ -127,8 +127,13 @@ type BurstResult struct {
 	PacingViolations int // posts the fake refused: sooner than 1 s after the last to their channel
 	SlackViolations  []string
 	Probe            Latencies // the fsync probe's commits
-	AtlasViolations  []string
-	Wall             time.Duration
+	// Machine is the machine's busy CPU (every process's and the kernel's)
+	// from the first request's send to the last ack; MachineOK is false
+	// where it cannot be read (not Linux).
+	Machine         MachineCPU
+	MachineOK       bool
+	AtlasViolations []string
+	Wall            time.Duration
 }
 
 const (
@@ -271,6 +276,7 @@ func Burst(ctx context.Context, exe string, o BurstOptions, reporter atlastest.R
 		wg   sync.WaitGroup
 	)
 	interval := time.Second / time.Duration(o.Rate)
+	endMachine := machineWindow()
 	start := time.Now()
 	if prefix := os.Getenv("BURST_PROFILE"); prefix != "" {
 		// One set per store and second: the bench runs several bursts.
@@ -305,6 +311,7 @@ func Burst(ctx context.Context, exe string, o BurstOptions, reporter atlastest.R
 		})
 	}
 	wg.Wait()
+	res.Machine, res.MachineOK = endMachine()
 	res.Ack = latencies(acks)
 	res.Conns = int(conns.Load())
 	stopProbe()

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -34,5 +35,11 @@ func TestBurst(t *testing.T) {
 	}
 	if res.Samples == 0 || res.MaxGoroutines == 0 || res.MaxHeapInuse == 0 || res.Probe.N == 0 {
 		t.Fatalf("samples: %+v", res)
+	}
+	// jitbot, the generator and the simulators all ran in the window, from
+	// the first send to the last ack (the last sent one interval before
+	// the end).
+	if runtime.GOOS == "linux" && (!res.MachineOK || res.Machine.Busy <= 0 || res.Machine.Window < res.Duration-time.Second/time.Duration(res.Rate)) {
+		t.Fatalf("machine CPU: %+v (read: %v)", res.Machine, res.MachineOK)
 	}
 }
