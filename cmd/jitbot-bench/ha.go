@@ -156,7 +156,7 @@ func ackRatio(ctx context.Context, o benchOptions, sz haSizes, progress io.Write
 // members share the cores with jitbot and the generator, and how busy they
 // keep them decides the ack's tail.
 func machineShares(onEtcd, bolt scenario.BurstResult) string {
-	if !onEtcd.MachineOK || !bolt.MachineOK || onEtcd.Sent == 0 || bolt.Sent == 0 {
+	if !onEtcd.Machine.Measured() || !bolt.Machine.Measured() || onEtcd.Sent == 0 || bolt.Sent == 0 {
 		return ""
 	}
 	perCommand := func(r scenario.BurstResult) float64 {

@@ -55,11 +55,15 @@ func parseBusy(stat string) (time.Duration, error) {
 	return time.Duration(busy) * time.Second / clockTicks, nil
 }
 
-// MachineCPU is the machine's busy CPU time over a window.
+// MachineCPU is the machine's busy CPU time over a window; the zero value
+// where it could not be read (not Linux).
 type MachineCPU struct {
 	Busy, Window time.Duration
 	Cores        int
 }
+
+// Measured says the window was read.
+func (m MachineCPU) Measured() bool { return m.Cores > 0 }
 
 // Share is how busy the machine's cores were over the window (0 to 1).
 func (m MachineCPU) Share() float64 {
@@ -70,15 +74,15 @@ func (m MachineCPU) Share() float64 {
 }
 
 // machineWindow measures the machine's busy CPU from now until its end
-// is called; ok is false where /proc/stat cannot be read (not Linux).
-func machineWindow() (end func() (m MachineCPU, ok bool)) {
+// is called (the zero MachineCPU where /proc/stat cannot be read).
+func machineWindow() (end func() MachineCPU) {
 	start := time.Now()
 	b0, err0 := machineBusy()
-	return func() (MachineCPU, bool) {
+	return func() MachineCPU {
 		b1, err1 := machineBusy()
 		if errors.Join(err0, err1) != nil {
-			return MachineCPU{}, false
+			return MachineCPU{}
 		}
-		return MachineCPU{Busy: b1 - b0, Window: time.Since(start), Cores: runtime.NumCPU()}, true
+		return MachineCPU{Busy: b1 - b0, Window: time.Since(start), Cores: runtime.NumCPU()}
 	}
 }
