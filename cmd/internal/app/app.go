@@ -237,6 +237,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		return nil, err
 	}
 	m.engine.SetService(m.svc)
+	if m.etcd != nil {
+		// A NOSPACE notice etcd refuses goes to the admins straight away.
+		m.etcd.now = func(ctx context.Context, ev flows.Event) (int, error) {
+			return bot.TellNow(ctx, m.engine.Platforms(), m.svc.Audience(ev, nil), ev)
+		}
+	}
 	if m.offline = newOffline(m.db, m.svc, m.clock, m.log); m.offline != nil {
 		m.metrics.addCounters(m.offline.counters()...)
 	}

@@ -17,8 +17,9 @@ import (
 // compacts old revisions on a retention (store.etcd.compaction), every
 // replica reports the database's size and alarms in /metrics, and the
 // leader alerts when NOSPACE is raised: a warning in the log, and a
-// notice to the admins through the outbox (a store_alarm event), once
-// per raise.
+// notice to the admins, once per raise: sent at once outside the outbox
+// while etcd refuses its write, and recorded (a store_alarm event, which
+// the outbox sends) as soon as etcd takes writes again.
 type etcdOps struct {
 	st        statuser
 	compactor *etcdstore.Compactor // nil: compaction is etcd's (off)
@@ -35,6 +36,12 @@ type etcdOps struct {
 	// as soon as etcd takes writes again, and says how long they failed.
 	raisedAt time.Time
 	told     bool
+	// toldNow says the admins were sent the notice directly, outside the
+	// outbox (now), while etcd refused its write; once per raise.
+	toldNow bool
+	// now sends a system event's card to the admins at once, without the
+	// outbox (bot.TellNow); nil sends nothing.
+	now func(ctx context.Context, ev flows.Event) (int, error)
 	// seen is the last status read for /metrics, and when.
 	seen   etcdstore.Status
 	seenAt time.Time
@@ -104,22 +111,53 @@ func (o *etcdOps) compact(ctx context.Context) error {
 }
 
 // checkAlarm reads the cluster's alarms and tells of NOSPACE once per
-// raise: the warning when it is first seen, the admins' notice once
-// written; and when it is cleared, that it is (or, when the notice could
-// not be written meanwhile, that it was).
+// raise: the warning when it is first seen; the admins' notice, sent at
+// once while etcd refuses its write, and written once etcd takes it; and
+// when it is cleared, that it is (or, when the notice could not be
+// written meanwhile, that it was, and since when).
 func (o *etcdOps) checkAlarm(ctx context.Context) error {
 	st, err := o.st.Status(ctx)
 	if err != nil {
 		return err
 	}
 	o.remember(st)
+	direct, err := o.alarmNotice(ctx, st)
+	if direct != nil {
+		o.tellNow(ctx, *direct)
+	}
+	return err
+}
+
+// tellNow sends the admins the notice the store refused, at once and
+// outside the outbox, once per raise: the outbox cannot hold it while
+// etcd takes no writes, and the raise is what they must act on. The
+// chat calls run outside mu, so that /metrics does not wait on them.
+func (o *etcdOps) tellNow(ctx context.Context, ev flows.Event) {
+	if o.now == nil {
+		return
+	}
+	n, err := o.now(ctx, ev)
+	if err != nil {
+		o.log.Warn("could not tell every admin of etcd's NOSPACE alarm directly", "sent", n, "err", err)
+	}
+	if n > 0 {
+		o.mu.Lock()
+		o.toldNow = !o.raisedAt.IsZero()
+		o.mu.Unlock()
+	}
+}
+
+// alarmNotice is checkAlarm's part under mu: what it logs and records;
+// direct is the notice to send the admins at once when its write was
+// refused and they were not sent it directly yet.
+func (o *etcdOps) alarmNotice(ctx context.Context, st etcdstore.Status) (direct *flows.Event, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.clock.Now()
 	raised := st.Raised("NOSPACE")
 	switch {
 	case raised && o.raisedAt.IsZero():
-		o.raisedAt, o.told = now, false
+		o.raisedAt, o.told, o.toldNow = now, false, false
 		o.log.Warn("etcd raised its NOSPACE alarm: the store takes no writes (requests, approvals, revocations' records) until space is freed",
 			"db_size_bytes", st.DBSize, "db_size_in_use_bytes", st.DBSizeInUse, "quota_bytes", st.Quota, "alarms", st.Alarms)
 		fallthrough
@@ -127,8 +165,14 @@ func (o *etcdOps) checkAlarm(ctx context.Context) error {
 		msg := fmt.Sprintf("etcd is out of space (its NOSPACE alarm, since %s): its database holds %s of its %s quota and it takes no writes, so jitbot can take no request, approval or revocation record. "+
 			"Free space: compact and defragment (etcdctl compact, etcdctl defrag), raise --quota-backend-bytes if needed, then etcdctl alarm disarm.",
 			o.raisedAt.UTC().Format(time.RFC3339), size(st.DBSize), size(st.Quota))
-		if err := o.tell(ctx, now, msg); err != nil {
-			return nil // refused, as NOSPACE refuses every write: again at the next check
+		ev := alarmEvent(now, msg)
+		if err := o.db.AppendEvents(ctx, ev); err != nil {
+			// Refused, as NOSPACE refuses every write: again at the next
+			// check, and meanwhile straight to the admins.
+			if !o.toldNow {
+				return &ev, nil
+			}
+			return nil, nil
 		}
 		o.told = true
 	case !raised && !o.raisedAt.IsZero():
@@ -138,17 +182,17 @@ func (o *etcdOps) checkAlarm(ctx context.Context) error {
 				o.raisedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 		}
 		o.log.Info("etcd's NOSPACE alarm is cleared", "raised_at", o.raisedAt)
-		if err := o.tell(ctx, now, msg); err != nil {
-			return fmt.Errorf("tell the admins the NOSPACE alarm is cleared: %w", err)
+		if err := o.db.AppendEvents(ctx, alarmEvent(now, msg)); err != nil {
+			return nil, fmt.Errorf("tell the admins the NOSPACE alarm is cleared: %w", err)
 		}
-		o.raisedAt, o.told = time.Time{}, false
+		o.raisedAt, o.told, o.toldNow = time.Time{}, false, false
 	}
-	return nil
+	return nil, nil
 }
 
-// tell records a store_alarm event: the outbox tells the admins.
-func (o *etcdOps) tell(ctx context.Context, at time.Time, msg string) error {
-	return o.db.AppendEvents(ctx, flows.Event{Type: flows.EventStoreAlarm, Actor: flows.SystemActor, At: at, Message: msg})
+// alarmEvent is a store_alarm event: recorded, the outbox tells the admins.
+func alarmEvent(at time.Time, msg string) flows.Event {
+	return flows.Event{Type: flows.EventStoreAlarm, Actor: flows.SystemActor, At: at, Message: msg}
 }
 
 func size(n int64) string {

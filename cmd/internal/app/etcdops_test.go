@@ -10,6 +10,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/jitbot/jitbot/bot/slack/slacktest"
 	"github.com/jitbot/jitbot/cmd/internal/app"
 	"github.com/jitbot/jitbot/cmd/internal/rig"
 	"github.com/jitbot/jitbot/cmd/internal/rig/rigtest"
@@ -45,10 +46,22 @@ func storeAlarms(t *testing.T, h *rigtest.Harness) []flows.Event {
 	return out
 }
 
+// countDMs counts the DMs to user whose text holds needle.
+func countDMs(h *rigtest.Harness, user slacktest.User, needle string) int {
+	n := 0
+	for _, m := range h.Slack.DMs(user.ID) {
+		if strings.Contains(m.AllText(), needle) {
+			n++
+		}
+	}
+	return n
+}
+
 // On etcd, /metrics says the database's size and alarms; when etcd runs
-// out of space (NOSPACE) the leader warns once in the log, and once etcd
-// takes writes again (it refuses the notice's too meanwhile) the admins
-// hear, once, how long the store took no writes.
+// out of space (NOSPACE) the leader warns once in the log and tells the
+// admins at once, outside the outbox (which etcd's refusal of every write
+// closes too), once per raise; once etcd takes writes again the admins
+// hear, once and through the outbox, how long the store took no writes.
 func TestEtcdOutOfSpace(t *testing.T) {
 	c := etcdtest.StartWith(t, etcdtest.Options{Members: 1, QuotaBytes: 2 << 20})
 	clock := flowstest.NewClock(time.Now().UTC().Truncate(time.Second))
@@ -95,6 +108,13 @@ func TestEtcdOutOfSpace(t *testing.T) {
 	if got := storeAlarms(t, h); len(got) != 0 {
 		t.Fatalf("a notice written while etcd takes no writes: %v", got)
 	}
+	// The admins were told at once, outside the outbox, and once only.
+	if n := countDMs(h, rig.Dana, "etcd is out of space"); n != 1 {
+		t.Fatalf("%d direct notices to an admin over three checks, want 1:\n%s", n, rigtest.Dump(h.Slack.DMs(rig.Dana.ID)))
+	}
+	if n := countDMs(h, rig.Alice, "out of space"); n != 0 {
+		t.Fatalf("a requester was told of the store alarm")
+	}
 
 	// The operator frees space and disarms the alarm.
 	if _, err := cli.Delete(h.Ctx, "/filler/", clientv3.WithPrefix()); err != nil {
@@ -123,7 +143,7 @@ func TestEtcdOutOfSpace(t *testing.T) {
 	if len(got) != 1 || !strings.Contains(got[0].Message, "was out of space (its NOSPACE alarm) from") {
 		t.Fatalf("the notices once etcd takes writes again: %+v", got)
 	}
-	dm := h.WaitDM(rig.Dana, "out of space")
+	dm := h.WaitDM(rig.Dana, "was out of space")
 	if !strings.Contains(dm.AllText(), "Store alarm") {
 		t.Fatalf("the admins' notice:\n%s", dm.AllText())
 	}

@@ -1,0 +1,48 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jitbot/jitbot/flows"
+)
+
+// TellNow sends the card of ev, an event about no request (a store
+// alarm, say), to each of to at once, through every platform that reaches
+// them, without the outbox: for what must be said while the store takes
+// no writes (etcd's NOSPACE alarm), when the outbox cannot hold the
+// message. Nothing of it is recorded; the event itself goes into the
+// audit log, and through the outbox, once the store takes writes again.
+// It returns how many messages went out and what failed; a person no
+// platform reaches is skipped.
+func TellNow(ctx context.Context, platforms []Platform, to []string, ev flows.Event) (int, error) {
+	n := flows.Notice{Event: ev, To: to}
+	if _, ok := NoticeCard(n, Viewer{}); !ok {
+		return 0, fmt.Errorf("tell now: a %s event has no card of its own", ev.Type)
+	}
+	sent := 0
+	var errs []error
+	for _, p := range platforms {
+		for _, email := range to {
+			if !Tell(n, email, p.Name()) {
+				continue
+			}
+			who, found, err := p.Find(ctx, email)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("find %s on %s: %w", email, p.Name(), err))
+				continue
+			}
+			if !found {
+				continue
+			}
+			card, _ := NoticeCard(n, Viewer{Email: email, Location: who.Location})
+			if _, err := p.Send(ctx, who, card); err != nil {
+				errs = append(errs, fmt.Errorf("send to %s on %s: %w", email, p.Name(), err))
+				continue
+			}
+			sent++
+		}
+	}
+	return sent, errors.Join(errs...)
+}
