@@ -237,13 +237,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		return nil, err
 	}
 	m.engine.SetService(m.svc)
+	// What the admins must hear while the store takes no writes (etcd out
+	// of space, or out of reach) goes to them straight away.
+	tellNow := func(ctx context.Context, ev flows.Event) (int, error) {
+		return bot.TellNow(ctx, m.engine.Platforms(), m.svc.Audience(ev, nil), ev)
+	}
 	if m.etcd != nil {
-		// A NOSPACE notice etcd refuses goes to the admins straight away.
-		m.etcd.now = func(ctx context.Context, ev flows.Event) (int, error) {
-			return bot.TellNow(ctx, m.engine.Platforms(), m.svc.Audience(ev, nil), ev)
-		}
+		m.etcd.now = tellNow
 	}
 	if m.offline = newOffline(m.db, m.svc, m.clock, m.log); m.offline != nil {
+		m.offline.leads, m.offline.tellNow = m.leader.leading.Load, tellNow
 		m.metrics.addCounters(m.offline.counters()...)
 	}
 	// The answers of inbox items join the outbox with their finish.

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,7 +28,37 @@ type offline struct {
 	deleted  atomic.Int64 // grants deleted while the store was out
 	failed   atomic.Int64 // deletes that failed while it was out
 	recorded atomic.Int64 // deletions recorded once it was back
+
+	// The admins hear of an outage from the replica that led when it
+	// began, straight through the chat platforms (tellNow, bot.TellNow):
+	// the outbox is in the store. leads says this replica leads; nil
+	// tells nobody. mu guards outage: the schedule's tick and a new term's
+	// may run at once.
+	leads   func() bool
+	tellNow func(ctx context.Context, ev flows.Event) (int, error)
+	mu      sync.Mutex
+	outage  outageNotice
 }
+
+// outageNotice is what the ticks know of the store's outage, for the
+// admins' notices.
+type outageNotice struct {
+	ledAt     time.Time // the last tick that found the store up and this replica leading
+	since     time.Time // the first tick that found the store out (zero: up)
+	tells     bool      // this replica led when the outage began: it tells
+	told      bool      // the admins were told of this outage
+	deletions int       // grants deleted during it
+}
+
+// outageTellAfter is how long the store must have been out before the
+// admins hear of it: a blip of a few seconds pages nobody. outageLedWithin
+// is how recently a replica must have led, at the outage's first tick, to
+// be the one that tells: its term may end as the outage begins (its lease
+// cannot be renewed), and a leader before the last one has long stopped.
+const (
+	outageTellAfter = 30 * time.Second
+	outageLedWithin = 3 * SweepInterval
+)
 
 func newOffline(db Backend, svc *flows.Service, clock flows.Clock, log *slog.Logger) *offline {
 	if _, ok := db.(etcdBackend); !ok {
@@ -56,7 +88,53 @@ func (o *offline) tick(ctx context.Context) flows.OfflineReport {
 	if rep.Recorded > 0 {
 		o.log.InfoContext(ctx, "recorded the deletions made while the store could not be reached", "requests", rep.Recorded)
 	}
+	o.noticeOutage(ctx, rep)
 	return rep
+}
+
+// noticeOutage tells the admins, once per outage and from the replica
+// that led as it began, that the store has been out for outageTellAfter,
+// and then that it is back.
+func (o *offline) noticeOutage(ctx context.Context, rep flows.OfflineReport) {
+	if o.leads == nil || o.tellNow == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now, n := o.clock.Now(), &o.outage
+	if !rep.StoreDown {
+		if n.told {
+			msg := fmt.Sprintf("jitbot reaches its store again (it could not from %s to %s): requests and approvals are taken again, and the %d grant(s) deleted meanwhile are recorded.",
+				n.since.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), n.deletions)
+			o.tell(ctx, now, msg)
+		}
+		*n = outageNotice{ledAt: n.ledAt}
+		if o.leads() {
+			n.ledAt = now
+		}
+		return
+	}
+	if n.since.IsZero() {
+		n.since = now
+		n.tells = o.leads() || (!n.ledAt.IsZero() && now.Sub(n.ledAt) <= outageLedWithin)
+	}
+	n.deletions += rep.Deleted
+	if !n.tells || n.told || now.Sub(n.since) < outageTellAfter {
+		return
+	}
+	msg := fmt.Sprintf("jitbot cannot reach its store (etcd) since %s: it refuses requests and approvals (people are told to try again) and records nothing. "+
+		"Grants that fall due are still deleted in Atlas, from the list of due grants read before (%d so far); they are recorded once the store is back. "+
+		"Look at the etcd members: quorum, disk, network.", n.since.UTC().Format(time.RFC3339), n.deletions)
+	n.told = o.tell(ctx, now, msg)
+}
+
+// tell sends the admins msg straight away; it reports whether anyone got it.
+func (o *offline) tell(ctx context.Context, now time.Time, msg string) bool {
+	sent, err := o.tellNow(ctx, alarmEvent(now, msg))
+	if err != nil {
+		o.log.WarnContext(ctx, "could not tell every admin of the store's outage", "sent", sent, "err", err)
+	}
+	return sent > 0
 }
 
 func (o *offline) counters() []counter {

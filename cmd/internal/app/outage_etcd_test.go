@@ -20,10 +20,11 @@ import (
 // etcd out for 60 s (on jitbot's clock: two of its three members stopped,
 // no quorum): intake refuses clearly on Slack and Teams and writes
 // nothing; the grant that falls due meanwhile is deleted from Atlas all
-// the same, from the due list read before; once etcd is back everything
+// the same, from the due list read before, and the admins are told
+// straight away (the outbox is in the store); once etcd is back everything
 // resumes by itself: the deletion is recorded (revoking, expired, the
-// requester told), the audit chain is whole, and a new request goes
-// through.
+// requester told), the admins hear it is back, the audit chain is whole,
+// and a new request goes through.
 func TestEtcdOutage(t *testing.T) {
 	c := etcdtest.Start(t, 3)
 	clock := flowstest.NewClock(time.Now().UTC().Truncate(time.Second))
@@ -82,6 +83,18 @@ func TestEtcdOutage(t *testing.T) {
 	if deletedAt.IsZero() || deletedAt.After(r.ExpiresAt.Add(app.SweepInterval+10*time.Second)) {
 		t.Fatalf("the due grant deleted at %v, its expiry %v", deletedAt, r.ExpiresAt)
 	}
+	// The admins heard of it once, straight from the replica that led (the
+	// outbox is in the store), 30 s in, before the grant fell due; nobody
+	// else.
+	if n := countDMs(h, rig.Dana, "cannot reach its store"); n != 1 {
+		t.Fatalf("%d notices of the outage to an admin, want 1:\n%s", n, rigtest.Dump(h.Slack.DMs(rig.Dana.ID)))
+	}
+	if dm := h.WaitDM(rig.Dana, "cannot reach its store"); !strings.Contains(dm.AllText(), "(0 so far)") {
+		t.Fatalf("the outage notice:\n%s", dm.AllText())
+	}
+	if n := countDMs(h, rig.Alice, "cannot reach its store"); n != 0 {
+		t.Fatalf("a requester was told of the outage")
+	}
 
 	c.Restart(1)
 	c.Restart(2)
@@ -97,6 +110,9 @@ func TestEtcdOutage(t *testing.T) {
 			strings.Contains(metrics, "jitbot_offline_revocations_total 1\n")
 	})
 	h.WaitDM(rig.Alice, "Access expired")
+	if dm := h.WaitDM(rig.Dana, "reaches its store again"); !strings.Contains(dm.AllText(), "the 1 grant(s) deleted meanwhile are recorded") {
+		t.Fatalf("the notice of the store's return:\n%s", dm.AllText())
+	}
 	got, err := h.Main.Store().Get(h.Ctx, r.ID)
 	if err != nil || got.State != flows.StateExpired {
 		t.Fatalf("the request once etcd is back: %v %v", got, err)
