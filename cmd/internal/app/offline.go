@@ -30,14 +30,22 @@ type offline struct {
 	recorded atomic.Int64 // deletions recorded once it was back
 
 	// The admins hear of an outage from the replica that led when it
-	// began, straight through the chat platforms (tellNow, bot.TellNow):
-	// the outbox is in the store. leads says this replica leads; nil
-	// tells nobody. mu guards outage: the schedule's tick and a new term's
-	// may run at once.
+	// began: straight through the chat platforms while the store is out
+	// (tellNow, bot.TellNow: the outbox is in the store), and once it is
+	// back from the audit log, where the outage is recorded (audit: a
+	// store_alarm event, which the outbox sends). leads says this replica
+	// leads; nil tells nobody. mu guards outage: the schedule's tick and a
+	// new term's may run at once.
 	leads   func() bool
 	tellNow func(ctx context.Context, ev flows.Event) (int, error)
+	audit   eventAppender
 	mu      sync.Mutex
 	outage  outageNotice
+}
+
+// eventAppender records events that change no request (flows.AuditLog).
+type eventAppender interface {
+	AppendEvents(ctx context.Context, evs ...flows.Event) error
 }
 
 // outageNotice is what the ticks know of the store's outage, for the
@@ -64,7 +72,7 @@ func newOffline(db Backend, svc *flows.Service, clock flows.Clock, log *slog.Log
 	if _, ok := db.(etcdBackend); !ok {
 		return nil
 	}
-	return &offline{rev: svc.OfflineRevoker(), clock: clock, log: log.With("component", "offline")}
+	return &offline{rev: svc.OfflineRevoker(), audit: db, clock: clock, log: log.With("component", "offline")}
 }
 
 // tick is one round (the schedule's job, and Main.RevokeOffline).
@@ -94,7 +102,7 @@ func (o *offline) tick(ctx context.Context) flows.OfflineReport {
 
 // noticeOutage tells the admins, once per outage and from the replica
 // that led as it began, that the store has been out for outageTellAfter,
-// and then that it is back.
+// and then records that it was, from when to when, once it is back.
 func (o *offline) noticeOutage(ctx context.Context, rep flows.OfflineReport) {
 	if o.leads == nil || o.tellNow == nil {
 		return
@@ -104,9 +112,12 @@ func (o *offline) noticeOutage(ctx context.Context, rep flows.OfflineReport) {
 	now, n := o.clock.Now(), &o.outage
 	if !rep.StoreDown {
 		if n.told {
-			msg := fmt.Sprintf("jitbot reaches its store again (it could not from %s to %s): requests and approvals are taken again, and the %d grant(s) deleted meanwhile are recorded.",
+			msg := fmt.Sprintf("jitbot could not reach its store (etcd) from %s to %s: it refused requests and approvals meanwhile. It reaches it again, and the %d grant(s) this replica deleted meanwhile are recorded.",
 				n.since.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), n.deletions)
-			o.tell(ctx, now, msg)
+			if err := o.audit.AppendEvents(ctx, alarmEvent(now, msg)); err != nil {
+				o.log.WarnContext(ctx, "could not record the store's outage: again at the next round", "err", err)
+				return
+			}
 		}
 		*n = outageNotice{ledAt: n.ledAt}
 		if o.leads() {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -13,18 +14,20 @@ import (
 )
 
 // Of the replicas, the one that led as the store went out tells the
-// admins, once, after outageTellAfter, and then that it is back; one that
-// did not lead says nothing, nor does anyone of a blip.
+// admins, once, after outageTellAfter, and records the outage once the
+// store is back; one that did not lead says nothing, nor does anyone of a
+// blip.
 func TestOutageNotice(t *testing.T) {
 	ctx := context.Background()
 	type replica struct {
-		o    *offline
-		said []string
+		o        *offline
+		said     []string // sent straight away
+		recorded recordedEvents
 	}
 	newReplica := func(clock flows.Clock, leads bool) *replica {
 		r := &replica{}
 		r.o = &offline{clock: clock, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			leads: func() bool { return leads },
+			leads: func() bool { return leads }, audit: &r.recorded,
 			tellNow: func(_ context.Context, ev flows.Event) (int, error) {
 				r.said = append(r.said, ev.Message)
 				return 1, nil
@@ -47,8 +50,8 @@ func TestOutageNotice(t *testing.T) {
 	tick(down)
 	clock.Advance(SweepInterval)
 	tick(up)
-	if len(leader.said)+len(other.said) != 0 {
-		t.Fatalf("a blip told: %q %q", leader.said, other.said)
+	if len(leader.said)+len(other.said)+len(leader.recorded.msgs)+len(other.recorded.msgs) != 0 {
+		t.Fatalf("a blip told: %q %q %q %q", leader.said, other.said, leader.recorded.msgs, other.recorded.msgs)
 	}
 
 	// An outage: the leader tells once, 30 s in, with what was deleted.
@@ -61,13 +64,27 @@ func TestOutageNotice(t *testing.T) {
 	if len(leader.said) != 1 || !strings.Contains(leader.said[0], "cannot reach its store") || !strings.Contains(leader.said[0], "(3 so far)") {
 		t.Fatalf("the leader told %q, want one notice, 3 grants deleted by then", leader.said)
 	}
+	// Back: the outage is recorded (the outbox tells the admins), once,
+	// and a record refused is made at the next round.
+	clock.Advance(SweepInterval)
+	leader.recorded.fail = errors.New("etcdserver: request timed out")
+	tick(up)
+	if len(leader.recorded.msgs) != 0 {
+		t.Fatalf("recorded while the store refused: %q", leader.recorded.msgs)
+	}
+	leader.recorded.fail = nil
 	clock.Advance(SweepInterval)
 	tick(up)
-	if len(leader.said) != 2 || !strings.Contains(leader.said[1], "reaches its store again") || !strings.Contains(leader.said[1], "the 10 grant(s)") {
-		t.Fatalf("the leader told %q, want the return with 10 grants", leader.said)
+	clock.Advance(SweepInterval)
+	tick(up)
+	if len(leader.recorded.msgs) != 1 || !strings.Contains(leader.recorded.msgs[0], "could not reach its store (etcd) from") || !strings.Contains(leader.recorded.msgs[0], "the 10 grant(s)") {
+		t.Fatalf("the leader recorded %q, want the outage with 10 grants, once", leader.recorded.msgs)
 	}
-	if len(other.said) != 0 {
-		t.Fatalf("a replica that did not lead told %q", other.said)
+	if len(leader.said) != 1 {
+		t.Fatalf("the leader told %q straight away, want only the outage's notice", leader.said)
+	}
+	if len(other.said)+len(other.recorded.msgs) != 0 {
+		t.Fatalf("a replica that did not lead told %q and recorded %q", other.said, other.recorded.msgs)
 	}
 
 	// A leader whose term ended as the outage began (its lease could not be
@@ -93,4 +110,21 @@ func TestOutageNotice(t *testing.T) {
 			t.Fatalf("%s: told %q, want told %v", c.name, r.said, c.tells)
 		}
 	}
+}
+
+// recordedEvents is an event log that keeps the messages appended, or
+// refuses them with fail.
+type recordedEvents struct {
+	msgs []string
+	fail error
+}
+
+func (r *recordedEvents) AppendEvents(_ context.Context, evs ...flows.Event) error {
+	if r.fail != nil {
+		return r.fail
+	}
+	for _, ev := range evs {
+		r.msgs = append(r.msgs, ev.Message)
+	}
+	return nil
 }

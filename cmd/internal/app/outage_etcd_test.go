@@ -23,8 +23,8 @@ import (
 // the same, from the due list read before, and the admins are told
 // straight away (the outbox is in the store); once etcd is back everything
 // resumes by itself: the deletion is recorded (revoking, expired, the
-// requester told), the admins hear it is back, the audit chain is whole,
-// and a new request goes through.
+// requester told), the outage is recorded and the admins hear it is over,
+// the audit chain is whole, and a new request goes through.
 func TestEtcdOutage(t *testing.T) {
 	c := etcdtest.Start(t, 3)
 	clock := flowstest.NewClock(time.Now().UTC().Truncate(time.Second))
@@ -110,8 +110,13 @@ func TestEtcdOutage(t *testing.T) {
 			strings.Contains(metrics, "jitbot_offline_revocations_total 1\n")
 	})
 	h.WaitDM(rig.Alice, "Access expired")
-	if dm := h.WaitDM(rig.Dana, "reaches its store again"); !strings.Contains(dm.AllText(), "the 1 grant(s) deleted meanwhile are recorded") {
+	// The outage is in the audit log, from when to when, and the admins
+	// hear of it through the outbox.
+	if dm := h.WaitDM(rig.Dana, "could not reach its store (etcd) from"); !strings.Contains(dm.AllText(), "the 1 grant(s) this replica deleted meanwhile are recorded") {
 		t.Fatalf("the notice of the store's return:\n%s", dm.AllText())
+	}
+	if got := storeAlarms(t, h); len(got) != 1 || !strings.Contains(got[0].Message, "could not reach its store") {
+		t.Fatalf("the outage's record: %+v", got)
 	}
 	got, err := h.Main.Store().Get(h.Ctx, r.ID)
 	if err != nil || got.State != flows.StateExpired {
