@@ -243,7 +243,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 		return bot.TellNow(ctx, m.engine.Platforms(), m.svc.Audience(ev, nil), ev)
 	}
 	if m.etcd != nil {
-		m.etcd.now = tellNow
+		m.etcd.tellNow = tellNow
 	}
 	if m.offline = newOffline(m.db, m.svc, m.clock, m.log); m.offline != nil {
 		m.offline.leads, m.offline.tellNow = m.leader.leading.Load, tellNow

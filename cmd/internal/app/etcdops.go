@@ -37,11 +37,11 @@ type etcdOps struct {
 	raisedAt time.Time
 	told     bool
 	// toldNow says the admins were sent the notice directly, outside the
-	// outbox (now), while etcd refused its write; once per raise.
+	// outbox (tellNow), while etcd refused its write; once per raise.
 	toldNow bool
-	// now sends a system event's card to the admins at once, without the
-	// outbox (bot.TellNow); nil sends nothing.
-	now func(ctx context.Context, ev flows.Event) (int, error)
+	// tellNow sends a system event's card to the admins at once, without
+	// the outbox (bot.TellNow); nil sends nothing.
+	tellNow func(ctx context.Context, ev flows.Event) (int, error)
 	// seen is the last status read for /metrics, and when.
 	seen   etcdstore.Status
 	seenAt time.Time
@@ -123,20 +123,20 @@ func (o *etcdOps) checkAlarm(ctx context.Context) error {
 	o.remember(st)
 	direct, err := o.alarmNotice(ctx, st)
 	if direct != nil {
-		o.tellNow(ctx, *direct)
+		o.noticeNow(ctx, *direct)
 	}
 	return err
 }
 
-// tellNow sends the admins the notice the store refused, at once and
+// noticeNow sends the admins the notice the store refused, at once and
 // outside the outbox, once per raise: the outbox cannot hold it while
 // etcd takes no writes, and the raise is what they must act on. The
 // chat calls run outside mu, so that /metrics does not wait on them.
-func (o *etcdOps) tellNow(ctx context.Context, ev flows.Event) {
-	if o.now == nil {
+func (o *etcdOps) noticeNow(ctx context.Context, ev flows.Event) {
+	if o.tellNow == nil {
 		return
 	}
-	n, err := o.now(ctx, ev)
+	n, err := o.tellNow(ctx, ev)
 	if err != nil {
 		o.log.Warn("could not tell every admin of etcd's NOSPACE alarm directly", "sent", n, "err", err)
 	}
