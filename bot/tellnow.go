@@ -46,3 +46,30 @@ func TellNow(ctx context.Context, platforms []Platform, to []string, ev flows.Ev
 	}
 	return sent, errors.Join(errs...)
 }
+
+// Reachable finds each of to on every platform that would be told ev, as
+// TellNow would, and sends nothing: so that each platform has them at hand
+// for a TellNow while the store cannot be read (Teams finds a person from
+// the conversation it keeps in the store, and remembers the one it last
+// read). It returns how many it found and what failed.
+func Reachable(ctx context.Context, platforms []Platform, to []string, ev flows.Event) (int, error) {
+	n := flows.Notice{Event: ev, To: to}
+	found := 0
+	var errs []error
+	for _, p := range platforms {
+		for _, email := range to {
+			if !Tell(n, email, p.Name()) {
+				continue
+			}
+			_, ok, err := p.Find(ctx, email)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("find %s on %s: %w", email, p.Name(), err))
+				continue
+			}
+			if ok {
+				found++
+			}
+		}
+	}
+	return found, errors.Join(errs...)
+}

@@ -55,3 +55,35 @@ func TestTellNow(t *testing.T) {
 		t.Fatalf("a request's event: sent %d, err %v", sent, err)
 	}
 }
+
+func TestReachable(t *testing.T) {
+	ctx := context.Background()
+	slack, teams := bottest.NewPlatform("slack"), bottest.NewPlatform("teams")
+	slack.Add("dana@example.com", nil)
+	teams.Add("dana@example.com", nil)
+	teams.Add("erin@example.com", nil)
+	ev := flows.Event{Type: flows.EventStoreAlarm, Actor: flows.SystemActor, At: time.Date(2026, 12, 6, 14, 0, 0, 0, time.UTC)}
+	to := []string{"dana@example.com", "erin@example.com", "nobody@example.com"}
+
+	found, err := bot.Reachable(ctx, []bot.Platform{slack, teams}, to, ev)
+	if err != nil || found != 3 {
+		t.Fatalf("found %d (%v), want 3: dana on both platforms, erin on Teams", found, err)
+	}
+	if slack.Finds() != 3 || teams.Finds() != 3 {
+		t.Fatalf("finds: Slack %d, Teams %d; want each of the three looked up on each", slack.Finds(), teams.Finds())
+	}
+	for _, p := range []*bottest.Platform{slack, teams} {
+		for _, email := range to {
+			if got := p.To(email); len(got) != 0 {
+				t.Fatalf("%s on %s was sent %+v: finding someone sends nothing", email, p.Name(), got)
+			}
+		}
+	}
+
+	// Slack fails: Teams' finds still count, and the failure is said.
+	slack.Fail(bottest.OpFind, errors.New("users.lookupByEmail down"))
+	found, err = bot.Reachable(ctx, []bot.Platform{slack, teams}, to, ev)
+	if found != 2 || err == nil || !strings.Contains(err.Error(), "lookupByEmail down") {
+		t.Fatalf("with Slack failing: found %d, err %v; want 2 and Slack's error", found, err)
+	}
+}

@@ -85,11 +85,22 @@ type contacts struct {
 	mu    sync.Mutex
 	data  map[string][]byte
 	audit *flowstest.Store
+	down  error // answers every call while set: the store cannot be reached
+}
+
+// setDown makes every call answer err (nil: the store is back).
+func (c *contacts) setDown(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.down = err
 }
 
 func (c *contacts) PutContact(_ context.Context, platform, key string, data []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.down != nil {
+		return c.down
+	}
 	c.data[platform+"/"+key] = bytes.Clone(data)
 	return nil
 }
@@ -97,6 +108,9 @@ func (c *contacts) PutContact(_ context.Context, platform, key string, data []by
 func (c *contacts) Contact(_ context.Context, platform, key string) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.down != nil {
+		return nil, c.down
+	}
 	data, ok := c.data[platform+"/"+key]
 	if !ok {
 		return nil, flows.Errorf(flows.ENOTFOUND, "no contact for %s", key)
@@ -107,6 +121,9 @@ func (c *contacts) Contact(_ context.Context, platform, key string) ([]byte, err
 func (c *contacts) DeleteContact(ctx context.Context, platform, key string, evs ...flows.Event) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.down != nil {
+		return c.down
+	}
 	if _, ok := c.data[platform+"/"+key]; !ok {
 		return flows.Errorf(flows.ENOTFOUND, "no contact for %s", key)
 	}

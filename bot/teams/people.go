@@ -91,10 +91,14 @@ type directory struct {
 	bound  *bot.Cache[string]         // email -> Entra object id it is bound to ("" unbound), in front of the store
 	saved  *bot.Cache[[]byte]         // email -> contact JSON last written, to skip identical writes
 	zones  *bot.Cache[*time.Location] // email -> time zone last reported, in front of the stored contact
-	emails bot.RequestLocks           // serialises binding and forgetting an email (check, then write)
+	// known is the contact last read from or written to the store, per email: what reaches a
+	// person while the store cannot be read (etcd out of reach), when the admins must hear of
+	// it (bot.TellNow). The leader looks the admins up every hour to keep theirs (bot.Reachable).
+	known  *bot.Cache[contact]
+	emails bot.RequestLocks // serialises binding and forgetting an email (check, then write)
 
 	// mu and forgets guard the caches filled from the store or the connector outside the email
-	// lock (byID, bound) against a forget that happens between the read and the fill: a fill
+	// lock (byID, bound, known) against a forget that happens between the read and the fill: a fill
 	// started before a forget is dropped, so it cannot bring back what the forget removed.
 	mu      sync.Mutex
 	forgets uint64
@@ -107,6 +111,7 @@ func newDirectory(conn *Connector, st Store, tenant string, clock flows.Clock, l
 		bound: bot.NewCache[string](clock, 24*time.Hour, contactMax),
 		saved: bot.NewCache[[]byte](clock, 24*time.Hour, contactMax),
 		zones: bot.NewCache[*time.Location](clock, 24*time.Hour, contactMax),
+		known: bot.NewCache[contact](clock, 24*time.Hour, contactMax),
 	}
 }
 
@@ -235,6 +240,7 @@ func (d *directory) forget(ctx context.Context, email string, evs ...flows.Event
 	d.bound.Delete(email)
 	d.saved.Delete(email)
 	d.zones.Delete(email)
+	d.known.Delete(email)
 	d.byID.DeleteFunc(func(_ string, id identity) bool { return id.email == email })
 	d.mu.Unlock()
 	return wasBound, err
@@ -306,21 +312,32 @@ func (d *directory) remember(ctx context.Context, p person, act schema.Activity)
 	}
 	d.saved.Put(p.Email, data)
 	d.bound.Put(p.Email, p.AadObjectID)
+	d.known.Put(p.Email, c)
 	return nil
 }
 
-// stored reads the contact stored for email as it is; found is false when there is none.
+// stored reads the contact stored for email as it is; found is false when there is none. When
+// the store cannot be read, the contact this process last read or wrote for email answers, if
+// it has one: a forget (here or, for at most a day, on another replica) is the only change that
+// could make it wrong, and that only while the store is out.
 func (d *directory) stored(ctx context.Context, email string) (c contact, found bool, err error) {
+	gen := d.generation()
 	data, err := d.store.Contact(ctx, Platform, email)
 	if err != nil {
 		if flows.ErrorCode(err) == flows.ENOTFOUND {
+			d.fill(gen, func() { d.known.Delete(email) })
 			return contact{}, false, nil
+		}
+		if known, ok := d.known.Get(email); ok {
+			d.log.DebugContext(ctx, "teams: the store cannot be read; the contact last read answers", "email", email, "err", err)
+			return known, true, nil
 		}
 		return contact{}, false, fmt.Errorf("teams: read the contact of %s: %w", email, err)
 	}
 	if err := json.Unmarshal(data, &c); err != nil {
 		return contact{}, false, fmt.Errorf("teams: decode the contact of %s: %w", email, err)
 	}
+	d.fill(gen, func() { d.known.Put(email, c) })
 	return c, true, nil
 }
 

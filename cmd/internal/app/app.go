@@ -247,6 +247,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (m *Main, err er
 	}
 	if m.offline = newOffline(m.db, m.svc, m.clock, m.log); m.offline != nil {
 		m.offline.leads, m.offline.tellNow = m.leader.leading.Load, tellNow
+		m.offline.reach = func(ctx context.Context) (int, error) {
+			ev := alarmEvent(m.clock.Now(), "")
+			return bot.Reachable(ctx, m.engine.Platforms(), m.svc.Audience(ev, nil), ev)
+		}
 		m.metrics.addCounters(m.offline.counters()...)
 	}
 	// The answers of inbox items join the outbox with their finish.
@@ -800,7 +804,13 @@ func (m *Main) Close() error {
 			m.cancel()
 		}
 		done := make(chan struct{})
-		go func() { m.bg.Wait(); close(done) }()
+		go func() {
+			m.bg.Wait()
+			if m.offline != nil {
+				m.offline.reaching.Wait()
+			}
+			close(done)
+		}()
 		select {
 		case <-done:
 		case <-sctx.Done():

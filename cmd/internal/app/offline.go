@@ -41,6 +41,15 @@ type offline struct {
 	audit   eventAppender
 	mu      sync.Mutex
 	outage  outageNotice
+
+	// reach looks the admins up on every platform (bot.Reachable), which
+	// the leader does every outageReachEvery while the store is up, in the
+	// background: a platform that finds people from the store (Teams)
+	// keeps what it read, and finds them from that while the store is out.
+	// reachedAt (under mu) is the last time; reaching runs one at a time.
+	reach     func(ctx context.Context) (int, error)
+	reachedAt time.Time
+	reaching  sync.WaitGroup
 }
 
 // eventAppender records events that change no request (flows.AuditLog).
@@ -64,8 +73,10 @@ type outageNotice struct {
 // be the one that tells: its term may end as the outage begins (its lease
 // cannot be renewed), and a leader before the last one has long stopped.
 const (
-	outageTellAfter = 30 * time.Second
-	outageLedWithin = 3 * SweepInterval
+	outageTellAfter  = 30 * time.Second
+	outageLedWithin  = 3 * SweepInterval
+	outageReachEvery = time.Hour
+	reachTimeout     = 30 * time.Second // a look-up, or a notice, on every platform
 )
 
 func newOffline(db Backend, svc *flows.Service, clock flows.Clock, log *slog.Logger) *offline {
@@ -77,6 +88,16 @@ func newOffline(db Backend, svc *flows.Service, clock flows.Clock, log *slog.Log
 
 // tick is one round (the schedule's job, and Main.RevokeOffline).
 func (o *offline) tick(ctx context.Context) flows.OfflineReport {
+	rep := o.revoke(ctx)
+	// Unbounded by the round's timeout: the admins' look-up it may start
+	// runs on after it, within its own.
+	o.noticeOutage(ctx, rep)
+	return rep
+}
+
+// revoke is the round's revocation: from the due list, and recording what
+// was deleted once the store is back.
+func (o *offline) revoke(ctx context.Context) flows.OfflineReport {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	rep, err := o.rev.Tick(ctx, o.clock.Now())
@@ -96,7 +117,6 @@ func (o *offline) tick(ctx context.Context) flows.OfflineReport {
 	if rep.Recorded > 0 {
 		o.log.InfoContext(ctx, "recorded the deletions made while the store could not be reached", "requests", rep.Recorded)
 	}
-	o.noticeOutage(ctx, rep)
 	return rep
 }
 
@@ -122,6 +142,7 @@ func (o *offline) noticeOutage(ctx context.Context, rep flows.OfflineReport) {
 		*n = outageNotice{ledAt: n.ledAt}
 		if o.leads() {
 			n.ledAt = now
+			o.keepReachable(ctx, now)
 		}
 		return
 	}
@@ -139,8 +160,32 @@ func (o *offline) noticeOutage(ctx context.Context, rep flows.OfflineReport) {
 	n.told = o.tell(ctx, now, msg)
 }
 
+// keepReachable looks the admins up, in the background, if the last
+// look-up was outageReachEvery ago (or never, in this term or process):
+// the offline revocation never waits on a chat platform. Called under mu.
+func (o *offline) keepReachable(ctx context.Context, now time.Time) {
+	if o.reach == nil || !o.reachedAt.IsZero() && now.Sub(o.reachedAt) < outageReachEvery {
+		return
+	}
+	o.reachedAt = now
+	o.reaching.Add(1)
+	go func() {
+		defer o.reaching.Done()
+		ctx, cancel := context.WithTimeout(ctx, reachTimeout)
+		defer cancel()
+		found, err := o.reach(ctx)
+		if err != nil {
+			o.log.WarnContext(ctx, "could not look every admin up (they are told through chat if the store goes out)", "found", found, "err", err)
+			return
+		}
+		o.log.DebugContext(ctx, "looked the admins up on the chat platforms", "found", found)
+	}()
+}
+
 // tell sends the admins msg straight away; it reports whether anyone got it.
 func (o *offline) tell(ctx context.Context, now time.Time, msg string) bool {
+	ctx, cancel := context.WithTimeout(ctx, reachTimeout)
+	defer cancel()
 	sent, err := o.tellNow(ctx, alarmEvent(now, msg))
 	if err != nil {
 		o.log.WarnContext(ctx, "could not tell every admin of the store's outage", "sent", sent, "err", err)
@@ -168,12 +213,15 @@ func (o *offline) counters() []counter {
 
 // RevokeOffline runs one round of the revocation for when the store
 // cannot be reached, now, as its schedule does (the tests step it on a
-// fake clock); a zero report on bbolt.
+// fake clock), and waits for the admins' look-up it started, if any; a
+// zero report on bbolt.
 func (m *Main) RevokeOffline(ctx context.Context) flows.OfflineReport {
 	if m.offline == nil {
 		return flows.OfflineReport{}
 	}
-	return m.offline.tick(ctx)
+	rep := m.offline.tick(ctx)
+	m.offline.reaching.Wait()
+	return rep
 }
 
 // addCounters registers counters made after the metrics (those of parts

@@ -128,3 +128,60 @@ func (r *recordedEvents) AppendEvents(_ context.Context, evs ...flows.Event) err
 	}
 	return nil
 }
+
+// The leader looks the admins up while the store is up, at once in its
+// term and then every outageReachEvery, in the background, so that a
+// platform that finds them from the store can tell them when it is out;
+// a replica that does not lead looks nobody up.
+func TestLeaderKeepsAdminsReachable(t *testing.T) {
+	ctx := context.Background()
+	clock := flowstest.NewClock(flowstest.T0)
+	newReplica := func(leads *bool, lookups *int) *offline {
+		return &offline{clock: clock, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			leads: func() bool { return *leads }, audit: &recordedEvents{},
+			tellNow: func(context.Context, flows.Event) (int, error) { return 1, nil },
+			reach: func(context.Context) (int, error) {
+				*lookups++
+				return 1, errors.New("users.lookupByEmail: ratelimited")
+			}}
+	}
+	leads, follows := true, false
+	var ledLookups, otherLookups int
+	leader, other := newReplica(&leads, &ledLookups), newReplica(&follows, &otherLookups)
+	tick := func(rep flows.OfflineReport) {
+		for _, o := range []*offline{leader, other} {
+			o.noticeOutage(ctx, rep)
+			o.reaching.Wait()
+		}
+	}
+	up := flows.OfflineReport{}
+	tick(up)
+	if ledLookups != 1 || otherLookups != 0 {
+		t.Fatalf("first round: the leader looked up %d times, the other %d; want 1 and 0", ledLookups, otherLookups)
+	}
+	// A failed look-up waits its hour like any other: no platform is asked
+	// every round.
+	for range int(outageReachEvery/SweepInterval) - 1 {
+		clock.Advance(SweepInterval)
+		tick(up)
+	}
+	if ledLookups != 1 {
+		t.Fatalf("within the hour: %d look-ups, want 1", ledLookups)
+	}
+	clock.Advance(SweepInterval)
+	tick(up)
+	// While the store is out nobody is looked up (the store is what Teams
+	// reads); once it is back the hour is counted from the last look-up.
+	clock.Advance(SweepInterval)
+	tick(flows.OfflineReport{StoreDown: true})
+	clock.Advance(outageReachEvery)
+	tick(flows.OfflineReport{StoreDown: true})
+	if ledLookups != 2 || otherLookups != 0 {
+		t.Fatalf("after an hour and while out: the leader looked up %d times, the other %d; want 2 and 0", ledLookups, otherLookups)
+	}
+	clock.Advance(SweepInterval)
+	tick(up)
+	if ledLookups != 3 || otherLookups != 0 {
+		t.Fatalf("back after more than an hour: %d look-ups, want 3 (the other %d)", ledLookups, otherLookups)
+	}
+}

@@ -42,6 +42,32 @@ func TestEtcdOutage(t *testing.T) {
 	if n := len(h.Atlas.Users(rig.Project)); n != 1 || r.State != flows.StateActive {
 		t.Fatalf("%d Atlas users, request %s", n, r.State)
 	}
+	// Dana, an admin, uses Teams too: her 1:1 chat with the bot is kept in
+	// the store. A new process has read nothing of it; as its leader's
+	// round finds the store up it looks the admins up, and so reaches her
+	// in Teams while the store is out.
+	danaInTeams := teamstest.Member{ID: "29:dana", Name: "Dana", Email: rig.Dana.Email, AadObjectID: "aad-dana"}
+	const danaConv = "a:dana-1on1"
+	h.BF.AddMember(teamstest.AllConversations, danaInTeams)
+	h.TeamsSay(addr, danaInTeams, danaConv, "access help")
+	teamsAlarms := func(needle string) int {
+		n := 0
+		for _, a := range h.BF.ActivitiesIn(danaConv) {
+			if raw, _ := json.Marshal(a.Activity); a.Op == teamstest.OpSend && strings.Contains(string(raw), needle) {
+				n++
+			}
+		}
+		return n
+	}
+	h.WaitTeams(func(a teamstest.Activity) bool { return a.ConversationID == danaConv })
+	h.Stop()
+	h.StartWith(app.Options{NoScheduler: true})
+	addr = h.Addr()
+	h.Eventually("the new process to lead", func() bool {
+		_, metrics := get(t, "http://"+h.Main.AdminAddr()+"/metrics", "")
+		return strings.Contains(metrics, "jitbot_leader 1\n")
+	})
+
 	// A minute before expiry every replica has read its due list.
 	clock.Set(r.ExpiresAt.Add(-time.Minute))
 	if rep := h.Main.RevokeOffline(h.Ctx); rep.StoreDown || rep.Listed != 1 {
@@ -94,6 +120,9 @@ func TestEtcdOutage(t *testing.T) {
 	}
 	if n := countDMs(h, rig.Alice, "cannot reach its store"); n != 0 {
 		t.Fatalf("a requester was told of the outage")
+	}
+	if n := teamsAlarms("cannot reach its store"); n != 1 {
+		t.Fatalf("%d notices of the outage to the admin in Teams, want 1\n%s", n, h.LogTail(3000))
 	}
 
 	c.Restart(1)
