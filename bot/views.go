@@ -656,7 +656,7 @@ func NoticeCard(n flows.Notice, v Viewer) (c Card, ok bool) {
 	case flows.EventExtended:
 		c = Card{
 			Title:    "Access extended: request " + string(r.ID),
-			Subtitle: what + " now ends at " + v.FormatTime(r.ExpiresAt),
+			Subtitle: what + " now ends at " + v.FormatTime(extendedTo(r, ev)),
 			Status:   "+" + flows.FormatDuration(ev.Duration),
 			Tone:     ToneGood,
 		}
@@ -824,4 +824,14 @@ func ExtensionCardChanges(ev flows.Event, n int) bool {
 // card no longer changes.
 func ExtensionDecided(ev flows.Event, n int) bool {
 	return ev.Extension == n && (ev.Type == flows.EventExtended || ev.Type == flows.EventExtensionDenied)
+}
+
+// extendedTo is the end an extension gave the grant: the event's own, else
+// (an event recorded before events carried it) the request's as it is now.
+// A notice sent after a later extension must not say that one's end.
+func extendedTo(r *flows.Request, ev flows.Event) time.Time {
+	if !ev.Ends.IsZero() {
+		return ev.Ends
+	}
+	return r.ExpiresAt
 }

@@ -272,6 +272,22 @@ func TestNoticeCards(t *testing.T) {
 		t.Errorf("reminder: %s", reminder)
 	}
 
+	// Two extensions, their notices sent after both: each says the end it
+	// set, not the last one (which two identical notices would).
+	ext := activeRequest()
+	first := must(ext.Extend("alice@example.com", time.Hour, t0, 0))
+	second := must(ext.Extend("alice@example.com", time.Hour, t0.Add(time.Minute), 0))
+	c1, ok1 := NoticeCard(flows.Notice{Event: first, Request: ext}, alice)
+	c2, ok2 := NoticeCard(flows.Notice{Event: second, Request: ext}, alice)
+	if !ok1 || !ok2 || c1.Subtitle != "read on prod/Cluster0/sales/orders now ends at Mon 23 Nov 06:06 EST" ||
+		c2.Subtitle != "read on prod/Cluster0/sales/orders now ends at Mon 23 Nov 07:06 EST" {
+		t.Errorf("two extensions: %q and %q", c1.Subtitle, c2.Subtitle)
+	}
+	// An event recorded before events carried their end says the request's.
+	if old, _ := NoticeCard(flows.Notice{Event: flows.Event{Type: flows.EventExtended, At: t0, Duration: time.Hour}, Request: ext}, alice); old.Subtitle != c2.Subtitle {
+		t.Errorf("an extension without its end: %q", old.Subtitle)
+	}
+
 	denied := pendingRequest()
 	dev := must(denied.Deny("bob@example.com", "use the replica", t0.Add(time.Minute)))
 	c, ok = NoticeCard(flows.Notice{Event: dev, Request: denied}, alice)

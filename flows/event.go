@@ -75,6 +75,10 @@ type Event struct {
 	// event announces (Config.Replica), "" with one replica: only it can
 	// send them while it lives.
 	Keeper string
+	// Ends is the end the event gave the grant (EventExtended), zero
+	// otherwise: its notice says when access ends as of that extension, not
+	// as of a later one it may be sent after.
+	Ends time.Time
 }
 
 // AuditRecord is an event as kept in the audit log: numbered and chained to

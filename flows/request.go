@@ -555,7 +555,7 @@ func (r *Request) applyExtension(by string, d time.Duration, number int, now tim
 	r.setReminder(now, remindBefore)
 	r.Extension = nil
 	ev := r.event(EventExtended, by, now, StateActive)
-	ev.Duration, ev.Extension = d, number
+	ev.Duration, ev.Extension, ev.Ends = d, number, r.ExpiresAt
 	return ev
 }
 

@@ -223,8 +223,8 @@ func TestExtendRules(t *testing.T) {
 	if _, err := r.Extend("alice@example.com", 8*time.Hour, t0, 0); flows.ErrorCode(err) != flows.EINVALID || !strings.Contains(err.Error(), "at most 7h") {
 		t.Fatalf("beyond max: %v", err)
 	}
-	if _, err := r.Extend("alice@example.com", 7*time.Hour, t0, 0); err != nil || !r.ExpiresAt.Equal(t0.Add(8*time.Hour)) {
-		t.Fatalf("up to max: %v", err)
+	if ev, err := r.Extend("alice@example.com", 7*time.Hour, t0, 0); err != nil || !r.ExpiresAt.Equal(t0.Add(8*time.Hour)) || !ev.Ends.Equal(r.ExpiresAt) {
+		t.Fatalf("up to max: %+v %v", ev, err)
 	}
 	if _, err := r.Extend("alice@example.com", time.Minute, t0, 0); !strings.Contains(err.Error(), "already lasts the 8h") {
 		t.Fatalf("at max: %v", err)
@@ -251,7 +251,7 @@ func TestExtensionApproval(t *testing.T) {
 		t.Fatalf("wrong extension number: %v", err)
 	}
 	ev, err = r.DecideExtension(1, "owner@example.com", true, "", t0, 15*time.Minute)
-	if err != nil || ev.Type != flows.EventExtended || !r.ExpiresAt.Equal(t0.Add(2*time.Hour)) || r.Extension != nil {
+	if err != nil || ev.Type != flows.EventExtended || !r.ExpiresAt.Equal(t0.Add(2*time.Hour)) || !ev.Ends.Equal(r.ExpiresAt) || r.Extension != nil {
 		t.Fatalf("approve extension: %+v %v", ev, err)
 	}
 	if _, err := r.DecideExtension(1, "dba@example.com", true, "", t0, 0); flows.ErrorCode(err) != flows.ECONFLICT {

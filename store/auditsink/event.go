@@ -39,6 +39,7 @@ type Event struct {
 	Principal string    `json:"principal,omitempty"`
 	Tier      int       `json:"tier,omitempty"`   // the escalation tier an escalated event reached
 	Keeper    string    `json:"keeper,omitempty"` // the replica that kept the credentials announced, with several
+	Ends      time.Time `json:"ends,omitzero"`    // the grant's end an extension set
 }
 
 // EventID is the id of record seq of the chain whose first record's hash
@@ -56,6 +57,9 @@ func EventOf(chain string, rec flows.AuditRecord) Event {
 		At: ev.At.UTC(), Type: string(ev.Type), RequestID: string(ev.RequestID), Actor: ev.Actor,
 		From: string(ev.From), To: string(ev.To), Message: ev.Message,
 		Extension: ev.Extension, Attempt: ev.Attempt, Principal: ev.Principal, Tier: ev.Tier, Keeper: ev.Keeper,
+	}
+	if !ev.Ends.IsZero() {
+		out.Ends = ev.Ends.UTC()
 	}
 	if ev.Duration > 0 {
 		out.Duration = ev.Duration.String()

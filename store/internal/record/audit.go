@@ -23,6 +23,7 @@ type Audit struct {
 	To        string        `json:"to,omitempty"`
 	Message   string        `json:"message,omitempty"`
 	Duration  time.Duration `json:"duration,omitempty"`
+	Ends      time.Time     `json:"ends,omitzero"` // absent (as in records before it) unless an extension
 	Extension int           `json:"extension,omitempty"`
 	Attempt   int           `json:"attempt,omitempty"`
 	Tier      int           `json:"tier,omitempty"`     // absent (as in records before tiers) unless an escalation
@@ -43,7 +44,7 @@ func NewAudit(ev flows.Event, seq uint64, prev string) Audit {
 func Unchained(ev flows.Event) Audit {
 	return Audit{
 		At: ev.At, Type: string(ev.Type), RequestID: string(ev.RequestID), Actor: ev.Actor, From: string(ev.From), To: string(ev.To),
-		Message: ev.Message, Duration: ev.Duration, Extension: ev.Extension, Attempt: ev.Attempt, Tier: ev.Tier, Principal: ev.Principal, Keeper: ev.Keeper,
+		Message: ev.Message, Duration: ev.Duration, Ends: ev.Ends, Extension: ev.Extension, Attempt: ev.Attempt, Tier: ev.Tier, Principal: ev.Principal, Keeper: ev.Keeper,
 	}
 }
 
@@ -69,7 +70,7 @@ func (a Audit) AuditRecord() flows.AuditRecord {
 		Seq: a.Seq, PrevHash: a.PrevHash, Hash: a.Hash,
 		Event: flows.Event{
 			Type: flows.EventType(a.Type), RequestID: flows.RequestID(a.RequestID), Actor: a.Actor, At: a.At, From: flows.State(a.From),
-			To: flows.State(a.To), Message: a.Message, Duration: a.Duration, Extension: a.Extension, Attempt: a.Attempt, Tier: a.Tier, Principal: a.Principal, Keeper: a.Keeper,
+			To: flows.State(a.To), Message: a.Message, Duration: a.Duration, Ends: a.Ends, Extension: a.Extension, Attempt: a.Attempt, Tier: a.Tier, Principal: a.Principal, Keeper: a.Keeper,
 		},
 	}
 }
