@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"go.mongodb.org/atlas-sdk/v20250312020/admin"
@@ -45,8 +46,9 @@ func NewAPIKeys(p *Provisioner) *APIKeys {
 }
 
 // keyState is what a grant records on its request, as JSON. Creating is
-// written before a key is made, Replacing (the key to delete first) before
-// a reissue.
+// written before a key is made, with KeyID the key the grant holds until
+// the new one is made, if any; Replacing is that key once the new one is
+// recorded (KeyID), until it is deleted (make).
 type keyState struct {
 	Creating  bool   `json:"creating,omitempty"`
 	KeyID     string `json:"key_id,omitempty"`
@@ -159,21 +161,25 @@ func (a *APIKeys) create(ctx context.Context, g flows.Grant) (flows.Credentials,
 	return a.make(ctx, g, pl, api, st)
 }
 
-// make deletes whatever key the grant made before (recorded, or found by
-// its description), then makes a new one: the intent recorded first.
+// make makes the grant's key, the intent recorded first. A grant that
+// holds a key already (a reissue, or a resumed make) gets the new one
+// beside it: the leftovers of an interrupted make go first (every key
+// described as the grant's but the one it holds: their private keys are
+// lost), the new key is made and recorded, and only then is the old one
+// deleted. So an active grant has a key in Atlas whenever jitbot stops.
 func (a *APIKeys) make(ctx context.Context, g flows.Grant, pl saPlace, api *admin.APIClient, st keyState) (flows.Credentials, error) {
-	if st.KeyID != "" || st.Replacing != "" || st.Creating {
-		st = keyState{Creating: true, Replacing: firstNonEmpty(st.KeyID, st.Replacing)}
-		if err := g.Record(ctx, st.String()); err != nil {
-			return flows.Credentials{}, flows.WrapError(flows.EUNAVAILABLE, err, "could not record the grant before changing Atlas")
-		}
-		if err := a.removeAll(ctx, g, pl, api, st.Replacing); err != nil {
-			return flows.Credentials{}, err
-		}
-	}
-	st = keyState{Creating: true}
+	// A state written before keys were made beside the old one names the
+	// old one Replacing.
+	held := firstNonEmpty(st.KeyID, st.Replacing)
+	before := st != (keyState{})
+	st = keyState{Creating: true, KeyID: held}
 	if err := g.Record(ctx, st.String()); err != nil {
 		return flows.Credentials{}, flows.WrapError(flows.EUNAVAILABLE, err, "could not record the grant before changing Atlas")
+	}
+	if before {
+		if err := a.removeAllBut(ctx, g, pl, api, held); err != nil {
+			return flows.Credentials{}, err
+		}
 	}
 	desc := keyDescription(g, pl)
 	var k *admin.ApiKeyUserDetails
@@ -190,7 +196,7 @@ func (a *APIKeys) make(ctx context.Context, g flows.Grant, pl saPlace, api *admi
 	if err != nil {
 		return flows.Credentials{}, err
 	}
-	st = keyState{KeyID: k.GetId()}
+	st = keyState{KeyID: k.GetId(), Replacing: held}
 	if err := g.Record(ctx, st.String()); err != nil {
 		return flows.Credentials{}, flows.WrapError(flows.EUNAVAILABLE, err, "could not record the API key Atlas made")
 	}
@@ -202,6 +208,15 @@ func (a *APIKeys) make(ctx context.Context, g flows.Grant, pl saPlace, api *admi
 	})
 	if err != nil {
 		return flows.Credentials{}, err
+	}
+	if held != "" {
+		if err := a.remove(ctx, g, pl, api, held); err != nil {
+			return flows.Credentials{}, err
+		}
+		st = keyState{KeyID: st.KeyID}
+		if err := g.Record(ctx, st.String()); err != nil {
+			return flows.Credentials{}, flows.WrapError(flows.EUNAVAILABLE, err, "could not record the deletion of the API key replaced")
+		}
 	}
 	a.p.log.InfoContext(ctx, "atlas API key created", "integration", pl.pr.Name, "where", pl.String(), "public_key", k.GetPublicKey(),
 		"request_id", g.RequestID, "roles", flows.FormatRoles(g.Roles))
@@ -230,18 +245,43 @@ func (a *APIKeys) removeAll(ctx context.Context, g flows.Grant, pl saPlace, api 
 	if err != nil {
 		return err
 	}
-	if id != "" && !strings.Contains(strings.Join(ids, " "), id) {
+	if id != "" && !slices.Contains(ids, id) {
 		ids = append(ids, id)
 	}
 	for _, id := range ids {
-		err := a.p.do(ctx, pl.pr, "deleteOrgApiKey", func(ctx context.Context) (*http.Response, error) {
-			return api.ProgrammaticAPIKeysApi.DeleteOrgApiKey(ctx, pl.orgID, id).Execute()
-		})
-		if status, _ := failure(err); err != nil && status != http.StatusNotFound {
+		if err := a.remove(ctx, g, pl, api, id); err != nil {
 			return err
 		}
-		a.p.log.InfoContext(ctx, "atlas API key deleted", "integration", pl.pr.Name, "key_id", id, "request_id", g.RequestID)
 	}
+	return nil
+}
+
+// removeAllBut deletes every key described as the grant's but held.
+func (a *APIKeys) removeAllBut(ctx context.Context, g flows.Grant, pl saPlace, api *admin.APIClient, held string) error {
+	ids, err := a.ours(ctx, pl, api, g)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if id == held {
+			continue
+		}
+		if err := a.remove(ctx, g, pl, api, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remove deletes one key; one already gone is no error.
+func (a *APIKeys) remove(ctx context.Context, g flows.Grant, pl saPlace, api *admin.APIClient, id string) error {
+	err := a.p.do(ctx, pl.pr, "deleteOrgApiKey", func(ctx context.Context) (*http.Response, error) {
+		return api.ProgrammaticAPIKeysApi.DeleteOrgApiKey(ctx, pl.orgID, id).Execute()
+	})
+	if status, _ := failure(err); err != nil && status != http.StatusNotFound {
+		return err
+	}
+	a.p.log.InfoContext(ctx, "atlas API key deleted", "integration", pl.pr.Name, "key_id", id, "request_id", g.RequestID)
 	return nil
 }
 

@@ -216,3 +216,54 @@ func TestAPIKeySurvivesCrashes(t *testing.T) {
 		})
 	}
 }
+
+// TestAPIKeyReissueKeepsAKey: a reissue makes the new key beside the old
+// one and deletes the old one last, so wherever jitbot stops, the active
+// grant has a key in Atlas; asked again after the restart, it ends with
+// exactly one, which works, and nothing is left once the grant ends.
+func TestAPIKeyReissueKeepsAKey(t *testing.T) {
+	for _, tt := range []struct {
+		name           string
+		method, suffix string
+		before         bool
+	}{
+		{"before making the new key", http.MethodPost, "/apiKeys", true},
+		{"after making the new key", http.MethodPost, "/apiKeys", false},
+		{"after binding the address", http.MethodPost, "/accessList", false},
+		{"before deleting the old key", http.MethodDelete, "/apiKeys/", true},
+		{"after deleting the old key", http.MethodDelete, "/apiKeys/", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSAEnv(t, ServiceAccountConfig{}, orgRoles...)
+			r := s.grantedKind(flows.KindAPIKey, carol, "acme/payments-prod", "GROUP_READ_ONLY", "198.51.100.7", time.Hour)
+			s.crash.arm(tt.method, tt.suffix, tt.before)
+			crashes(t, func() { _, _ = s.svc.Rotate(s.ctx, r.ID, carol) })
+			if keys := s.srv.APIKeys(orgID); len(keys) == 0 {
+				t.Fatal("the active grant has no key in Atlas after the crash")
+			}
+			s.restart(s.newProvisioner())
+			if _, err := s.svc.Resume(s.ctx); err != nil {
+				t.Fatalf("Resume: %v", err)
+			}
+			got, err := s.svc.Rotate(s.ctx, r.ID, carol)
+			if err != nil || got.State != flows.StateActive {
+				t.Fatalf("rotate after the restart: %v %v", got, err)
+			}
+			keys := s.srv.APIKeys(orgID)
+			creds, ok := s.secrets.Lookup(r.ID, got.CredentialsIssuedAt)
+			if len(keys) != 1 || !ok || keys[0].PublicKey != field(creds, flows.FieldPublicKey) {
+				t.Fatalf("after rotating again: %+v, credentials %v", keys, ok)
+			}
+			if err := s.keyWorks(creds, "198.51.100.7"); err != nil {
+				t.Fatalf("the key after rotating again: %v", err)
+			}
+			s.expire(got)
+			if keys := s.srv.APIKeys(orgID); len(keys) != 0 {
+				t.Fatalf("left behind: %+v", keys)
+			}
+			if got := s.reconciled(); len(got) != 0 {
+				t.Fatalf("reconcile removed %v", got)
+			}
+		})
+	}
+}
