@@ -208,21 +208,42 @@ func (l chatLog) repeats(kills []time.Time, refs map[string]bool) []repeat {
 }
 
 func (l chatLog) explain(conv string, first, again chatPost, kills []time.Time, refs map[string]bool) (bool, string) {
-	i, _ := slices.BinarySearchFunc(kills, first.At, func(k, t time.Time) int { return k.Compare(t) })
-	if i == len(kills) || !kills[i].Before(again.At) {
+	return l.diedUnrecorded(conv, first, again.At, kills, refs)
+}
+
+// diedUnrecorded says whether the process that posted p was killed before
+// it could record p (so nothing can update it): a kill came after p, and
+// before until (zero: any time), with nothing else of jitbot's in p's
+// conversation between p and the kill, and the store does not remember
+// p's reference. The same card sent again after the kill is a repeat
+// (explain); one its request no longer needed (decided meanwhile) is never
+// sent again, and p is then the only copy.
+func (l chatLog) diedUnrecorded(conv string, p chatPost, until time.Time, kills []time.Time, refs map[string]bool) (bool, string) {
+	i, _ := slices.BinarySearchFunc(kills, p.At, func(k, t time.Time) int { return k.Compare(t) })
+	if i == len(kills) || !until.IsZero() && !kills[i].Before(until) {
 		return false, "no kill between the two copies"
 	}
 	kill := kills[i]
 	for _, at := range l.calls[conv] {
-		if at.After(first.At) && !at.After(kill) {
+		if at.After(p.At) && !at.After(kill) {
 			return false, fmt.Sprintf("jitbot wrote into the conversation at %s, after the first copy and before the kill at %s",
 				at.Format("15:04:05.000000"), kill.Format("15:04:05.000000"))
 		}
 	}
-	if refs[first.key()] {
+	if refs[p.key()] {
 		return false, "the store remembers the first copy: its delivery was committed"
 	}
-	return true, fmt.Sprintf("killed %s after the first copy, before anything else went there; not recorded", kill.Sub(first.At).Round(time.Microsecond))
+	return true, fmt.Sprintf("killed %s after the first copy, before anything else went there; not recorded", kill.Sub(p.At).Round(time.Microsecond))
+}
+
+// post is the post of conv whose reference is key.
+func (l chatLog) post(conv, key string) (chatPost, bool) {
+	for _, p := range l.posts[conv] {
+		if p.key() == key {
+			return p, true
+		}
+	}
+	return chatPost{}, false
 }
 
 // storedRefs are the message references the store remembers, as refIDs.

@@ -74,3 +74,34 @@ func TestCredentialedRequests(t *testing.T) {
 		t.Fatalf("credentialed: %v, want abc123 and def456", got)
 	}
 }
+
+// TestTheOnlyCopyDiedUnrecorded: a post with no second copy died with its
+// process only if a kill followed it before anything else of jitbot's in
+// its conversation, and the store does not remember it.
+func TestTheOnlyCopyDiedUnrecorded(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	card := chatPost{Platform: "slack", Conv: "D1", ID: "1", At: at(100), Content: "card"}
+	kills := []time.Time{at(150)}
+	for _, tt := range []struct {
+		name  string
+		calls []time.Time
+		kills []time.Time
+		refs  map[string]bool
+		want  bool
+	}{
+		{"killed right after it", []time.Time{at(100)}, kills, nil, true},
+		{"jitbot wrote there before the kill", []time.Time{at(100), at(120)}, kills, nil, false},
+		{"the store remembers it", []time.Time{at(100)}, kills, map[string]bool{card.key(): true}, false},
+		{"no kill after it", []time.Time{at(100)}, []time.Time{at(50)}, nil, false},
+	} {
+		l := chatLog{posts: map[string][]chatPost{"slack:D1": {card}}, calls: map[string][]time.Time{"slack:D1": tt.calls}}
+		p, ok := l.post("slack:D1", card.key())
+		if !ok {
+			t.Fatal("post not found by its key")
+		}
+		if got, why := l.diedUnrecorded("slack:D1", p, time.Time{}, tt.kills, tt.refs); got != tt.want {
+			t.Errorf("%s: %v (%s), want %v", tt.name, got, why, tt.want)
+		}
+	}
+}

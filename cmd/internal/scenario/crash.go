@@ -90,8 +90,10 @@ type CrashResult struct {
 	Repeats, RepeatsExplained int
 	Explained, Unexplained    []string
 	// StaleCopies are approval cards that still offer Approve on a decided
-	// request because they are the first copy of an explained repeat: their
-	// reference was never committed, so no refresh can reach them.
+	// request because they were posted as jitbot was killed and never
+	// recorded (the first copy of an explained repeat, or the only one when
+	// the request was decided before the card was due again): no refresh
+	// can reach them.
 	StaleCopies int
 
 	// The workflows (crash_workflows.go): Nudges are the reminders and

@@ -686,9 +686,19 @@ func (c *crashRun) checkMessages(ctx context.Context, db *store.DB, rs []*flows.
 			continue
 		}
 		for _, m := range c.cards(string(r.ID)) {
-			if orphans[refID("slack", m.Channel, m.TS)] {
+			key, conv := refID("slack", m.Channel, m.TS), "slack:"+m.Channel
+			if orphans[key] {
 				c.res.StaleCopies++
 				continue
+			}
+			// The only copy, posted as jitbot was killed and never
+			// recorded: the request was decided before the next process
+			// would have sent it again.
+			if p, ok := c.chat.post(conv, key); ok {
+				if died, _ := c.chat.diedUnrecorded(conv, p, time.Time{}, c.kills, refs); died {
+					c.res.StaleCopies++
+					continue
+				}
 			}
 			lost("olivia's card %s still offers to approve request %s, which is %s", m.TS, r.ID, r.State)
 		}
