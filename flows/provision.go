@@ -3,6 +3,7 @@ package flows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -26,6 +27,13 @@ func (s *Service) provision(ctx context.Context, id RequestID, l lease) (*Reques
 		now := s.clock.Now()
 		// A scheduled request is judged again at its start (scheduled.go).
 		if r.State == StateApproved && r.Scheduled() && r.Attempts == 0 && !now.Before(r.NextAttemptAt) {
+			// Its whole window passed before it could start (jitbot was
+			// not running): nothing is made in Atlas to be removed at once.
+			if end := r.StartsAt.Add(r.Duration); !now.Before(end) {
+				e, ferr := r.FailProvisioning(now, fmt.Sprintf("not started: its window ended at %s, before jitbot could start it (jitbot was not running)", end.UTC().Format(time.RFC3339)))
+				ev = e
+				return []Event{e}, ferr
+			}
 			target = r.Resource
 			if why := s.startRefusal(s.Policy(), r, owners); errors.Is(why, errNeedOwners) {
 				return nil, why

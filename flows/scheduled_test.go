@@ -86,6 +86,39 @@ func TestScheduledLifecycle(t *testing.T) {
 	}
 }
 
+// TestScheduledWindowMissed: a scheduled request whose whole window passed
+// before jitbot could start it (down meanwhile) fails without anything
+// made in Atlas; one whose window is still open starts for what is left.
+func TestScheduledWindowMissed(t *testing.T) {
+	f := newFixture(t)
+	start := t0.Add(30 * time.Minute)
+	missed, err := f.submitAt("alice@example.com", start, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late, err := f.submitAt("bob@example.com", start.Add(time.Minute), 2*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*flows.Request{missed, late} {
+		if _, err := f.decide(r.ID, "owner@example.com", true, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// jitbot comes back an hour and a half after the start.
+	f.sweepAt(start.Add(90 * time.Minute))
+	got := f.get(missed.ID)
+	if got.State != flows.StateFailed || !strings.Contains(got.LastError, "window ended at") {
+		t.Fatalf("the missed window: %s %q", got.State, got.LastError)
+	}
+	if got := f.get(late.ID); got.State != flows.StateActive || !got.ExpiresAt.Equal(start.Add(time.Minute+2*time.Hour)) {
+		t.Fatalf("the window still open: %s, expires %v", got.State, got.ExpiresAt)
+	}
+	if n := f.prov.Count("create"); n != 1 {
+		t.Fatalf("%d creates, want 1: the open window's only", n)
+	}
+}
+
 // TestScheduledRecheckedAtStart: a requester or approver the policy no
 // longer names stops a grant approved ahead, at its start.
 func TestScheduledRecheckedAtStart(t *testing.T) {
