@@ -399,6 +399,12 @@ func (d *Dispatcher) work(ctx context.Context) {
 
 // conversation names where a platform's messages to recipient go: a
 // person's direct messages or a channel.
+// DirectConversation is the outbox's conversation of a person's direct
+// messages on platform: what the platform sends there as answers must
+// share it, so that the dispatcher sends one message at a time into it
+// (each recorded before the next goes).
+func DirectConversation(platform, email string) string { return conversation(platform, email) }
+
 func conversation(platform, recipient string) string {
 	if strings.Contains(recipient, "@") {
 		return platform + ":dm:" + recipient

@@ -156,6 +156,7 @@ func (b *Bot) onMessage(ctx context.Context, act schema.Activity) error {
 		return b.answer(ctx, act, b.engine.Refused(ctx, who, err))
 	}
 	who.Email, who.Location = p.Email, p.Loc
+	ctx = context.WithValue(ctx, senderKey{}, p.Email)
 	if act.Value != nil {
 		return b.onSubmit(ctx, act, who)
 	}
@@ -337,13 +338,25 @@ func (b *Bot) deliver(ctx context.Context, act schema.Activity, reply bot.Reply)
 	}
 }
 
+// senderKey carries the email of the person whose 1:1 chat an activity
+// came from, once identified.
+type senderKey struct{}
+
 // reply posts out to the conversation act came from, addressed to its sender.
 // While an inbox item is processed the answer joins the outbox with the
-// item's finish (SendReply sends it); otherwise it is sent now.
+// item's finish (SendReply sends it); otherwise it is sent now. In the 1:1
+// chat of an identified person, the answer shares the outbox's
+// conversation of their notices and cards, which go to the same chat: one
+// message at a time into it, each recorded before the next, so that a
+// crash repeats at most the one in flight.
 func (b *Bot) reply(ctx context.Context, act schema.Activity, out schema.Activity) {
 	out = activity.ApplyConversationReference(out, activity.GetCoversationReference(act), false)
 	a := answer{ServiceURL: act.ServiceURL, ConversationID: act.Conversation.ID, Activity: out}
-	if raw, err := json.Marshal(a); err == nil && bot.Answer(ctx, Platform, "teams:conv:"+act.Conversation.ID, act.From.ID, raw) {
+	key := "teams:conv:" + act.Conversation.ID
+	if email, ok := ctx.Value(senderKey{}).(string); ok && act.Conversation.ConversationType == personalConversation {
+		key = bot.DirectConversation(Platform, email)
+	}
+	if raw, err := json.Marshal(a); err == nil && bot.Answer(ctx, Platform, key, act.From.ID, raw) {
 		return
 	}
 	if _, err := b.conn.SendToConversation(ctx, act.ServiceURL, act.Conversation.ID, out); err != nil {

@@ -3,6 +3,7 @@ package teams
 import (
 	"testing"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/bottest"
 	"github.com/jitbot/jitbot/flows"
 )
@@ -94,7 +95,8 @@ func TestAnswersSurviveACrashAfterTheAction(t *testing.T) {
 	}
 	answers := 0
 	for _, d := range pending {
-		if d.What == "reply" && d.Priority == flows.PriorityActor && d.Conversation == "teams:conv:"+aliceConv {
+		// Her answer shares the outbox's conversation of her notices, which go to the same chat.
+		if d.What == "reply" && d.Priority == flows.PriorityActor && d.Conversation == bot.DirectConversation(Platform, "alice@example.com") {
 			answers++
 		}
 	}
