@@ -807,7 +807,7 @@ func (m *Main) Close() error {
 		go func() {
 			m.bg.Wait()
 			if m.offline != nil {
-				m.offline.reaching.Wait()
+				m.offline.bg.Wait()
 			}
 			close(done)
 		}()

@@ -43,13 +43,16 @@ type offline struct {
 	outage  outageNotice
 
 	// reach looks the admins up on every platform (bot.Reachable), which
-	// the leader does every outageReachEvery while the store is up, in the
-	// background: a platform that finds people from the store (Teams)
-	// keeps what it read, and finds them from that while the store is out.
-	// reachedAt (under mu) is the last time; reaching runs one at a time.
+	// the leader does every outageReachEvery while the store is up: a
+	// platform that finds people from the store (Teams) keeps what it
+	// read, and finds them from that while the store is out. reachedAt
+	// (under mu) is the last time.
 	reach     func(ctx context.Context) (int, error)
 	reachedAt time.Time
-	reaching  sync.WaitGroup
+	// bg counts the chat calls under way (the notice, the look-up): they
+	// run beside the ticks, which the schedule skips while one runs, so
+	// that the revocation never waits on a chat platform.
+	bg sync.WaitGroup
 }
 
 // eventAppender records events that change no request (flows.AuditLog).
@@ -64,6 +67,7 @@ type outageNotice struct {
 	since     time.Time // the first tick that found the store out (zero: up)
 	tells     bool      // this replica led when the outage began: it tells
 	told      bool      // the admins were told of this outage
+	telling   bool      // the notice is under way (tellLater)
 	deletions int       // grants deleted during it
 }
 
@@ -131,7 +135,7 @@ func (o *offline) noticeOutage(ctx context.Context, rep flows.OfflineReport) {
 	defer o.mu.Unlock()
 	now, n := o.clock.Now(), &o.outage
 	if !rep.StoreDown {
-		if n.told {
+		if n.told || n.telling {
 			msg := fmt.Sprintf("jitbot could not reach its store (etcd) from %s to %s: it refused requests and approvals meanwhile. It reaches it again, and the %d grant(s) this replica deleted meanwhile are recorded.",
 				n.since.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), n.deletions)
 			if err := o.audit.AppendEvents(ctx, alarmEvent(now, msg)); err != nil {
@@ -151,26 +155,39 @@ func (o *offline) noticeOutage(ctx context.Context, rep flows.OfflineReport) {
 		n.tells = o.leads() || (!n.ledAt.IsZero() && now.Sub(n.ledAt) <= outageLedWithin)
 	}
 	n.deletions += rep.Deleted
-	if !n.tells || n.told || now.Sub(n.since) < outageTellAfter {
+	if !n.tells || n.told || n.telling || now.Sub(n.since) < outageTellAfter {
 		return
 	}
 	msg := fmt.Sprintf("jitbot cannot reach its store (etcd) since %s: it refuses requests and approvals (people are told to try again) and records nothing. "+
 		"Grants that fall due are still deleted in Atlas, from the list of due grants read before (%d so far); they are recorded once the store is back. "+
 		"Look at the etcd members: quorum, disk, network.", n.since.UTC().Format(time.RFC3339), n.deletions)
-	n.told = o.tell(ctx, now, msg)
+	n.telling = true
+	o.tellLater(ctx, now, n.since, msg)
+}
+
+// tellLater sends the admins msg in the background, and notes that they
+// were told of the outage that began at since if anyone got it (else the
+// next round tries again). Called under mu.
+func (o *offline) tellLater(ctx context.Context, now, since time.Time, msg string) {
+	o.bg.Go(func() {
+		told := o.tell(ctx, now, msg)
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if n := &o.outage; n.since.Equal(since) {
+			n.telling, n.told = false, told
+		}
+	})
 }
 
 // keepReachable looks the admins up, in the background, if the last
-// look-up was outageReachEvery ago (or never, in this term or process):
-// the offline revocation never waits on a chat platform. Called under mu.
+// look-up was outageReachEvery ago (or never, in this process). Called
+// under mu.
 func (o *offline) keepReachable(ctx context.Context, now time.Time) {
 	if o.reach == nil || !o.reachedAt.IsZero() && now.Sub(o.reachedAt) < outageReachEvery {
 		return
 	}
 	o.reachedAt = now
-	o.reaching.Add(1)
-	go func() {
-		defer o.reaching.Done()
+	o.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(ctx, reachTimeout)
 		defer cancel()
 		found, err := o.reach(ctx)
@@ -179,7 +196,7 @@ func (o *offline) keepReachable(ctx context.Context, now time.Time) {
 			return
 		}
 		o.log.DebugContext(ctx, "looked the admins up on the chat platforms", "found", found)
-	}()
+	})
 }
 
 // tell sends the admins msg straight away; it reports whether anyone got it.
@@ -213,14 +230,14 @@ func (o *offline) counters() []counter {
 
 // RevokeOffline runs one round of the revocation for when the store
 // cannot be reached, now, as its schedule does (the tests step it on a
-// fake clock), and waits for the admins' look-up it started, if any; a
-// zero report on bbolt.
+// fake clock), and waits for the chat calls it started, if any; a zero
+// report on bbolt.
 func (m *Main) RevokeOffline(ctx context.Context) flows.OfflineReport {
 	if m.offline == nil {
 		return flows.OfflineReport{}
 	}
 	rep := m.offline.tick(ctx)
-	m.offline.reaching.Wait()
+	m.offline.bg.Wait()
 	return rep
 }
 

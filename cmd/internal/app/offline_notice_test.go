@@ -38,8 +38,10 @@ func TestOutageNotice(t *testing.T) {
 	clock := flowstest.NewClock(flowstest.T0)
 	leader, other := newReplica(clock, true), newReplica(clock, false)
 	tick := func(rep flows.OfflineReport) {
-		leader.o.noticeOutage(ctx, rep)
-		other.o.noticeOutage(ctx, rep)
+		for _, r := range []*replica{leader, other} {
+			r.o.noticeOutage(ctx, rep)
+			r.o.bg.Wait()
+		}
 	}
 
 	// A blip: out for 10 s, back.
@@ -104,6 +106,7 @@ func TestOutageNotice(t *testing.T) {
 		}
 		for range 5 {
 			r.o.noticeOutage(ctx, down)
+			r.o.bg.Wait()
 			clock.Advance(10 * time.Second)
 		}
 		if told := len(r.said) == 1; told != c.tells {
@@ -151,7 +154,7 @@ func TestLeaderKeepsAdminsReachable(t *testing.T) {
 	tick := func(rep flows.OfflineReport) {
 		for _, o := range []*offline{leader, other} {
 			o.noticeOutage(ctx, rep)
-			o.reaching.Wait()
+			o.bg.Wait()
 		}
 	}
 	up := flows.OfflineReport{}
@@ -183,5 +186,57 @@ func TestLeaderKeepsAdminsReachable(t *testing.T) {
 	tick(up)
 	if ledLookups != 3 || otherLookups != 0 {
 		t.Fatalf("back after more than an hour: %d look-ups, want 3 (the other %d)", ledLookups, otherLookups)
+	}
+}
+
+// The notice is sent beside the rounds: a round returns while the chat
+// platform is still answering (the schedule skips rounds while one runs,
+// and the revocation must not wait on chat); a round meanwhile sends no
+// second notice; the store back before the platform answered still has the
+// outage recorded.
+func TestOutageNoticeDoesNotHoldTheRounds(t *testing.T) {
+	ctx := context.Background()
+	clock := flowstest.NewClock(flowstest.T0)
+	release, started := make(chan struct{}), make(chan struct{}, 10)
+	recorded := &recordedEvents{}
+	o := &offline{clock: clock, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		leads: func() bool { return true }, audit: recorded,
+		tellNow: func(context.Context, flows.Event) (int, error) {
+			started <- struct{}{}
+			<-release
+			return 1, nil
+		}}
+	down := flows.OfflineReport{StoreDown: true}
+	o.noticeOutage(ctx, flows.OfflineReport{})
+	for range 8 { // 40 s out: the notice starts at 30 s
+		clock.Advance(SweepInterval)
+		returned := make(chan struct{})
+		go func() { o.noticeOutage(ctx, down); close(returned) }()
+		select {
+		case <-returned:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a round waited for the chat platform")
+		}
+	}
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notice under way")
+	}
+	// The store is back while the platform is still answering.
+	clock.Advance(SweepInterval)
+	o.noticeOutage(ctx, flows.OfflineReport{})
+	close(release)
+	o.bg.Wait()
+	if n := len(started); n != 0 {
+		t.Fatalf("%d more notices, want none: one was under way", n)
+	}
+	if len(recorded.msgs) != 1 || !strings.Contains(recorded.msgs[0], "could not reach its store") {
+		t.Fatalf("the outage's record: %q", recorded.msgs)
+	}
+	// The late answer belongs to an outage that is over: the next one is
+	// told afresh.
+	if o.outage.told || o.outage.telling {
+		t.Fatalf("after the outage: %+v", o.outage)
 	}
 }
