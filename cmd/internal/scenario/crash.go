@@ -159,6 +159,7 @@ type crashRun struct {
 	twice       map[string]bool             // acked markers already counted as done twice
 	formsUsed   map[string]bool             // request forms submitted
 	kills       []time.Time                 // when each killed process was gone
+	stops       []time.Time                 // when each last start that left messages to send stopped (Crash)
 	ups         []time.Time                 // when each process answered, after its start
 	schedAsked  map[string]bool             // requester and resource of scheduled requests asked for (crash_workflows.go)
 	chat        chatLog                     // what jitbot wrote, read at the end
@@ -264,10 +265,40 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 
 	// The last start: jitbot catches up, finishes what the kills left, and
 	// runs long enough (two sweep ticks at least) for the deadline check.
+	// A stop as a sweep ends a grant (or times a request out) leaves its
+	// notice in the outbox, committed and unsent: jitbot then starts again
+	// to send it (at most twice), and the check finds it sent.
+	var stopped time.Time
+	for start := 0; ; start++ {
+		var left int
+		var err error
+		if stopped, err = c.lastStart(ctx, settle, &res); err != nil {
+			return res, err
+		}
+		if left, err = c.outboxLeft(ctx); err != nil {
+			return res, err
+		}
+		if left == 0 || start == 2 {
+			break
+		}
+		c.stops = append(c.stops, stopped)
+	}
+	if err := c.check(ctx, true, stopped); err != nil {
+		return res, fmt.Errorf("at the end: %w", err)
+	}
+	res.Violations = r.Atlas.SpecViolations()
+	res.Wall = time.Since(began)
+	return res, nil
+}
+
+// lastStart starts jitbot once more, without new requests, lets it settle
+// (nothing under way, nothing to send, two sweep ticks at least, at most
+// settle) while checking the deadlines, and stops it; it returns when.
+func (c *crashRun) lastStart(ctx context.Context, settle time.Duration, res *CrashResult) (time.Time, error) {
 	c.journal = c.journal[:0]
 	p, err := serve(ctx, c.r, c.exe, c.addr, c.logPath)
 	if err != nil {
-		return res, fmt.Errorf("final start: %w", err)
+		return time.Time{}, fmt.Errorf("final start: %w", err)
 	}
 	up := time.Now()
 	c.ups = append(c.ups, up)
@@ -276,12 +307,12 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 		views, err := c.admin.Grants(ctx, "all")
 		if err != nil {
 			p.Kill()
-			return res, err
+			return time.Time{}, err
 		}
 		st, err := c.admin.Status(ctx)
 		if err != nil {
 			p.Kill()
-			return res, err
+			return time.Time{}, err
 		}
 		c.pastDeadline(views, up)
 		c.otherKindsPastDeadline(views, up)
@@ -300,17 +331,23 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	res.Settle = time.Since(up)
+	res.Settle += time.Since(up)
 	stopped := time.Now()
 	if err := p.Stop(); err != nil {
-		return res, fmt.Errorf("final stop: %w", err)
+		return stopped, fmt.Errorf("final stop: %w", err)
 	}
-	if err := c.check(ctx, true, stopped); err != nil {
-		return res, fmt.Errorf("at the end: %w", err)
+	return stopped, nil
+}
+
+// outboxLeft is how many messages jitbot, stopped, left in its outbox.
+func (c *crashRun) outboxLeft(ctx context.Context) (int, error) {
+	db, err := store.Open(c.r.StorePath(), store.Options{ReadOnly: true, LockTimeout: 10 * time.Second})
+	if err != nil {
+		return 0, err
 	}
-	res.Violations = r.Atlas.SpecViolations()
-	res.Wall = time.Since(began)
-	return res, nil
+	defer db.Close()
+	n, _, err := db.OutboxDepth(ctx)
+	return n, err
 }
 
 func (c *crashRun) note(format string, args ...any) {

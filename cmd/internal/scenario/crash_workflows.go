@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jitbot/jitbot/cmd/internal/app"
@@ -170,13 +171,15 @@ func (c *crashRun) scheduledPending(pending []app.GrantView) []app.GrantView {
 }
 
 // upWindows are the spans jitbot ran: from each start answering to the
-// kill (or to stopped, for the last start).
+// kill, or to the stop of a last start that left messages to send (or to
+// stopped, for the last start).
 func (c *crashRun) upWindows(stopped time.Time) [][2]time.Time {
 	var out [][2]time.Time
+	ends := append(slices.Clone(c.kills), c.stops...)
 	for i, u := range c.ups {
 		switch {
-		case i < len(c.kills):
-			out = append(out, [2]time.Time{u, c.kills[i]})
+		case i < len(ends):
+			out = append(out, [2]time.Time{u, ends[i]})
 		case !stopped.IsZero():
 			out = append(out, [2]time.Time{u, stopped})
 		}

@@ -101,3 +101,28 @@ func TestCrashChecksWorkflows(t *testing.T) {
 		})
 	}
 }
+
+// TestUpWindows: jitbot ran from each start to the kill that ended it,
+// then, for the last starts, to each stop that left messages to send, and
+// the last to the final stop.
+func TestUpWindows(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	c := &crashRun{ups: []time.Time{at(0), at(10), at(20), at(30)}, kills: []time.Time{at(5), at(15)}, stops: []time.Time{at(25)}}
+	got := c.upWindows(at(35))
+	want := [][2]time.Time{{at(0), at(5)}, {at(10), at(15)}, {at(20), at(25)}, {at(30), at(35)}}
+	if len(got) != len(want) {
+		t.Fatalf("windows %v, want %v", got, want)
+	}
+	for i := range want {
+		if !got[i][0].Equal(want[i][0]) || !got[i][1].Equal(want[i][1]) {
+			t.Fatalf("window %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+	// Still running (a check after a kill): the last start has no window yet.
+	c.ups = c.ups[:3]
+	c.stops = nil
+	if got := c.upWindows(time.Time{}); len(got) != 2 {
+		t.Fatalf("windows before the end: %v", got)
+	}
+}
