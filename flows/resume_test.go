@@ -2,6 +2,7 @@ package flows_test
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,5 +127,54 @@ func TestResumeLeavesThisProcesssLeasesAlone(t *testing.T) {
 	}
 	if creates != 1 || f.get(r.ID).State != flows.StateActive {
 		t.Fatalf("%d creates, state %s: Resume took over a live attempt", creates, f.get(r.ID).State)
+	}
+}
+
+// TestResumeProvisionsSideBySide: the provisionings a crash interrupted
+// are finished several at a time, not each after the last one's wait for
+// Atlas to apply it: here each wait holds until all three are waiting.
+func TestResumeProvisionsSideBySide(t *testing.T) {
+	f := newFixture(t)
+	var ids []flows.RequestID
+	for _, who := range []string{"carol@example.com", "dave@example.com", "erin@example.com"} {
+		r := f.mustSubmit(who, "prod/Cluster0/sales/customers", "read", time.Hour)
+		now := f.clock.Now()
+		if _, err := f.store.Update(f.ctx, r.ID, func(r *flows.Request) ([]flows.Event, error) {
+			a, err := r.Approve("owner@example.com", now)
+			if err != nil {
+				return nil, err
+			}
+			p, err := r.StartProvisioning(now, now.Add(15*time.Second), flows.DatabaseUser().Principal(r.Requester, r.ID), now.Add(2*time.Hour), time.Time{})
+			return []flows.Event{a, p}, err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	var mu sync.Mutex
+	waiting := 0
+	all := make(chan struct{})
+	f.prov.OnCall = func(op string, _ flows.Grant) {
+		if op != "wait" {
+			return
+		}
+		mu.Lock()
+		if waiting++; waiting == len(ids) {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-time.After(10 * time.Second):
+			t.Errorf("a wait for Atlas held alone: the provisionings were resumed one after another")
+		}
+	}
+	if n, err := f.svc.Resume(f.ctx); err != nil || n != len(ids) {
+		t.Fatalf("resumed %d: %v", n, err)
+	}
+	for _, id := range ids {
+		if got := f.get(id); got.State != flows.StateActive {
+			t.Fatalf("%s after resume: %s (%s)", id, got.State, got.LastError)
+		}
 	}
 }
