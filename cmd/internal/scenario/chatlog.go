@@ -181,10 +181,25 @@ func (r repeat) String() string {
 		r.First.At.Format("15:04:05.000000"), r.Again.At.Format("15:04:05.000000"), r.Why)
 }
 
+// death is a process killed: when it was gone, and when the next process
+// started (zero: none did, or others kept running, as replicas do). A
+// post stamped between the two was written by the dead process before it
+// died: the fake read it from the socket only after.
+type death struct{ Gone, Next time.Time }
+
+// deaths are kills of processes that others kept running beside.
+func deaths(gone []time.Time) []death {
+	out := make([]death, len(gone))
+	for i, g := range gone {
+		out[i] = death{Gone: g}
+	}
+	return out
+}
+
 // repeats finds every message posted again into a conversation and
-// explains it by kills (the times the killed processes were gone, in
-// order) and refs (the message references the store remembers, refID).
-func (l chatLog) repeats(kills []time.Time, refs map[string]bool) []repeat {
+// explains it by kills (in order) and refs (the message references the
+// store remembers, refID).
+func (l chatLog) repeats(kills []death, refs map[string]bool) []repeat {
 	var out []repeat
 	convs := make([]string, 0, len(l.posts))
 	for conv := range l.posts {
@@ -207,31 +222,36 @@ func (l chatLog) repeats(kills []time.Time, refs map[string]bool) []repeat {
 	return out
 }
 
-func (l chatLog) explain(conv string, first, again chatPost, kills []time.Time, refs map[string]bool) (bool, string) {
+func (l chatLog) explain(conv string, first, again chatPost, kills []death, refs map[string]bool) (bool, string) {
 	return l.diedUnrecorded(conv, first, again.At, kills, refs)
 }
 
 // diedUnrecorded says whether the process that posted p was killed before
 // it could record p (so nothing can update it): a kill came after p, and
 // before until (zero: any time), with nothing else of jitbot's in p's
-// conversation between p and the kill, and the store does not remember
-// p's reference. The same card sent again after the kill is a repeat
-// (explain); one its request no longer needed (decided meanwhile) is never
-// sent again, and p is then the only copy.
-func (l chatLog) diedUnrecorded(conv string, p chatPost, until time.Time, kills []time.Time, refs map[string]bool) (bool, string) {
-	i, _ := slices.BinarySearchFunc(kills, p.At, func(k, t time.Time) int { return k.Compare(t) })
-	if i == len(kills) || !until.IsZero() && !kills[i].Before(until) {
+// conversation between p and the kill, or p was stamped after its process
+// was gone and before the next one started; and the store does not
+// remember p's reference. The same card sent again after the kill is a
+// repeat (explain); one its request no longer needed (decided meanwhile)
+// is never sent again, and p is then the only copy.
+func (l chatLog) diedUnrecorded(conv string, p chatPost, until time.Time, kills []death, refs map[string]bool) (bool, string) {
+	i, _ := slices.BinarySearchFunc(kills, p.At, func(k death, t time.Time) int { return k.Gone.Compare(t) })
+	if refs[p.key()] {
+		return false, "the store remembers the first copy: its delivery was committed"
+	}
+	if i > 0 && p.At.Before(kills[i-1].Next) {
+		return true, fmt.Sprintf("stamped %s after its process was gone, before the next start: written as it was killed; not recorded",
+			p.At.Sub(kills[i-1].Gone).Round(time.Microsecond))
+	}
+	if i == len(kills) || !until.IsZero() && !kills[i].Gone.Before(until) {
 		return false, "no kill between the two copies"
 	}
-	kill := kills[i]
+	kill := kills[i].Gone
 	for _, at := range l.calls[conv] {
 		if at.After(p.At) && !at.After(kill) {
 			return false, fmt.Sprintf("jitbot wrote into the conversation at %s, after the first copy and before the kill at %s",
 				at.Format("15:04:05.000000"), kill.Format("15:04:05.000000"))
 		}
-	}
-	if refs[p.key()] {
-		return false, "the store remembers the first copy: its delivery was committed"
 	}
 	return true, fmt.Sprintf("killed %s after the first copy, before anything else went there; not recorded", kill.Sub(p.At).Round(time.Microsecond))
 }

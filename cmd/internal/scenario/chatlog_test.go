@@ -8,8 +8,9 @@ import (
 // TestRepeatsAreExplainedOnlyByAKillInTheirWindow: a message posted twice
 // into a conversation is explained only by a kill after the first copy,
 // before the second, with nothing else written there in between and no
-// reference to the first copy stored; the same content in another
-// conversation is no repeat.
+// reference to the first copy stored, or by a first copy stamped after its
+// process was gone and before the next one started (written as it died);
+// the same content in another conversation is no repeat.
 func TestRepeatsAreExplainedOnlyByAKillInTheirWindow(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
@@ -24,7 +25,8 @@ func TestRepeatsAreExplainedOnlyByAKillInTheirWindow(t *testing.T) {
 		}
 		return l
 	}
-	kills := []time.Time{at(150), at(400)}
+	kills := deaths([]time.Time{at(150), at(400)})
+	kills[0].Next = at(180) // the next process started
 	tests := []struct {
 		name      string
 		log       chatLog
@@ -34,11 +36,14 @@ func TestRepeatsAreExplainedOnlyByAKillInTheirWindow(t *testing.T) {
 	}{
 		{"no repeat", log(post("D1", "1", 100, "a"), post("D1", "2", 200, "b"), post("D2", "3", 300, "a")), nil, 0, false},
 		{"killed after the first copy", log(post("D1", "1", 100, "a"), post("D1", "2", 200, "a")), nil, 1, true},
-		{"no kill in between", log(post("D1", "1", 160, "a"), post("D1", "2", 300, "a")), nil, 1, false},
+		{"no kill in between", log(post("D1", "1", 200, "a"), post("D1", "2", 300, "a")), nil, 1, false},
 		{"another call before the kill", log(post("D1", "1", 100, "a"), post("D1", "2", 120, "b"), post("D1", "3", 200, "a")), nil, 1, false},
 		{"another call after the kill", log(post("D1", "1", 100, "a"), post("D1", "2", 170, "b"), post("D1", "3", 200, "a")), nil, 1, true},
 		{"the first copy was recorded", log(post("D1", "1", 100, "a"), post("D1", "2", 200, "a")), map[string]bool{refID("slack", "D1", "1"): true}, 1, false},
 		{"the kill before the first copy", log(post("D1", "1", 420, "a"), post("D1", "2", 500, "a")), nil, 1, false},
+		{"stamped after its process was gone", log(post("D1", "1", 160, "a"), post("D1", "2", 300, "a")), nil, 1, true},
+		{"stamped after its process was gone, recorded", log(post("D1", "1", 160, "a"), post("D1", "2", 300, "a")), map[string]bool{refID("slack", "D1", "1"): true}, 1, false},
+		{"stamped after the next start", log(post("D1", "1", 180, "a"), post("D1", "2", 300, "a")), nil, 1, false},
 	}
 	for _, tt := range tests {
 		rs := tt.log.repeats(kills, tt.refs)
@@ -82,18 +87,20 @@ func TestTheOnlyCopyDiedUnrecorded(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	card := chatPost{Platform: "slack", Conv: "D1", ID: "1", At: at(100), Content: "card"}
-	kills := []time.Time{at(150)}
+	kills := deaths([]time.Time{at(150)})
 	for _, tt := range []struct {
 		name  string
 		calls []time.Time
-		kills []time.Time
+		kills []death
 		refs  map[string]bool
 		want  bool
 	}{
 		{"killed right after it", []time.Time{at(100)}, kills, nil, true},
 		{"jitbot wrote there before the kill", []time.Time{at(100), at(120)}, kills, nil, false},
 		{"the store remembers it", []time.Time{at(100)}, kills, map[string]bool{card.key(): true}, false},
-		{"no kill after it", []time.Time{at(100)}, []time.Time{at(50)}, nil, false},
+		{"no kill after it", []time.Time{at(100)}, deaths([]time.Time{at(50)}), nil, false},
+		{"stamped after its process was gone", []time.Time{at(100)}, []death{{Gone: at(90), Next: at(120)}}, nil, true},
+		{"stamped after the next start", []time.Time{at(100)}, []death{{Gone: at(80), Next: at(95)}}, nil, false},
 	} {
 		l := chatLog{posts: map[string][]chatPost{"slack:D1": {card}}, calls: map[string][]time.Time{"slack:D1": tt.calls}}
 		p, ok := l.post("slack:D1", card.key())

@@ -161,6 +161,7 @@ type crashRun struct {
 	kills       []time.Time                 // when each killed process was gone
 	stops       []time.Time                 // when each last start that left messages to send stopped (Crash)
 	ups         []time.Time                 // when each process answered, after its start
+	starts      []time.Time                 // when each process was started
 	schedAsked  map[string]bool             // requester and resource of scheduled requests asked for (crash_workflows.go)
 	chat        chatLog                     // what jitbot wrote, read at the end
 }
@@ -231,6 +232,7 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 	}
 	for run := range runs {
 		c.journal = c.journal[:0]
+		c.starts = append(c.starts, time.Now())
 		p, err := serve(ctx, c.r, c.exe, c.addr, c.logPath)
 		if err != nil {
 			return res, fmt.Errorf("run %d: %w", run, err)
@@ -296,6 +298,7 @@ func Crash(ctx context.Context, exe string, runs int, maxKillDelay, settle time.
 // settle) while checking the deadlines, and stops it; it returns when.
 func (c *crashRun) lastStart(ctx context.Context, settle time.Duration, res *CrashResult) (time.Time, error) {
 	c.journal = c.journal[:0]
+	c.starts = append(c.starts, time.Now())
 	p, err := serve(ctx, c.r, c.exe, c.addr, c.logPath)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("final start: %w", err)
@@ -708,6 +711,19 @@ func consistency(r *flows.Request, evs []flows.Event) []string {
 		}
 		if (r.State == flows.StateExpired || r.State == flows.StateRevoked) && r.EndState != r.State {
 			bad("ended %s but was revoking towards %s", r.State, r.EndState)
+		}
+	}
+	return out
+}
+
+// deaths are the kills, each with the start of the process after it: one
+// process runs at a time, so whatever the fakes stamp in between was
+// written by the killed one.
+func (c *crashRun) deaths() []death {
+	out := deaths(c.kills)
+	for i := range out {
+		if i+1 < len(c.starts) {
+			out[i].Next = c.starts[i+1]
 		}
 	}
 	return out

@@ -665,7 +665,7 @@ func (c *crashRun) checkMessages(ctx context.Context, db *store.DB, rs []*flows.
 	}
 	c.res.Messages = c.chat.count()
 	orphans := map[string]bool{} // first copies of explained repeats
-	for _, rp := range c.chat.repeats(c.kills, refs) {
+	for _, rp := range c.chat.repeats(c.deaths(), refs) {
 		c.res.Repeats++
 		if rp.Explained {
 			c.res.RepeatsExplained++
@@ -695,7 +695,7 @@ func (c *crashRun) checkMessages(ctx context.Context, db *store.DB, rs []*flows.
 			// recorded: the request was decided before the next process
 			// would have sent it again.
 			if p, ok := c.chat.post(conv, key); ok {
-				if died, _ := c.chat.diedUnrecorded(conv, p, time.Time{}, c.kills, refs); died {
+				if died, _ := c.chat.diedUnrecorded(conv, p, time.Time{}, c.deaths(), refs); died {
 					c.res.StaleCopies++
 					continue
 				}

@@ -1125,7 +1125,7 @@ func (h *haRun) check(ctx context.Context) error {
 	changes := slices.Clone(h.changes)
 	h.mu.Unlock()
 	slices.SortFunc(changes, func(a, b time.Time) int { return a.Compare(b) })
-	for _, rep := range chat.repeats(changes, refs) {
+	for _, rep := range chat.repeats(deaths(changes), refs) {
 		res.Repeats++
 		if rep.Explained {
 			res.RepeatsExplained++
