@@ -153,6 +153,15 @@ type Delivery struct {
 	Holder string
 }
 
+// SendMark says a delivery's message was about to go: which dispatcher
+// was sending it, when, and the event it told of (a delivery coalesced
+// since tells of a later one: the mark is not about what it says now).
+type SendMark struct {
+	Holder   string    `json:"holder"`
+	At       time.Time `json:"at"`
+	EventSeq uint64    `json:"event_seq,omitempty"`
+}
+
 // Outbox keeps what must be sent until it is sent.
 type Outbox interface {
 	// Enqueue adds deliveries and, in the same transaction, moves the
@@ -187,6 +196,13 @@ type Outbox interface {
 	// Postpone records a failed attempt: Attempts+1 and NotBefore
 	// (ENOTFOUND for an unknown id).
 	Postpone(ctx context.Context, id uint64, notBefore time.Time) error
+	// Sending marks delivery id as about to be sent (mark), before the
+	// message goes, and returns the mark it had (nil: none; ENOTFOUND for
+	// an unknown id). A mark outlives a send that never reached Delivered
+	// (the process died, the call's outcome is unknown): whoever sends the
+	// delivery next first looks for the message the platform may have
+	// taken. Delivered and Drop remove the mark with the delivery.
+	Sending(ctx context.Context, id uint64, mark SendMark) (*SendMark, error)
 	// Drop removes a delivery that will never be sent (a permanent failure,
 	// a superseded reply) and appends evs to the audit log with it; an
 	// unknown id is ENOTFOUND and appends nothing.

@@ -344,6 +344,27 @@ func (d *DB) Postpone(ctx context.Context, id uint64, notBefore time.Time) error
 	})
 }
 
+// Sending implements flows.Outbox: the mark is kept in the delivery's
+// record, which Delivered and Drop remove.
+func (d *DB) Sending(ctx context.Context, id uint64, mark flows.SendMark) (*flows.SendMark, error) {
+	var prev *flows.SendMark
+	err := d.change(ctx, fmt.Sprintf("mark delivery %d as sending", id), func(tx *bolt.Tx) error {
+		rec, found, err := getDelivery(tx, id)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return refuse(flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id))
+		}
+		prev, rec.Mark = rec.Mark, &mark
+		return putJSON(tx.Bucket(bucketOutbox), be64(id), rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return prev, nil
+}
+
 // Drop implements flows.Outbox. The events join the one audit chain
 // (appendAudit) in the transaction that removes the delivery; an unknown
 // delivery is ENOTFOUND and records nothing.

@@ -24,7 +24,8 @@ type sideEffects struct {
 	inbox    map[string]*memInboxItem
 	received uint64 // items received so far: each one's seq
 	outbox   map[uint64]*flows.Delivery
-	lastID   uint64 // the last delivery id handed out
+	marks    map[uint64]flows.SendMark // Sending's, by delivery
+	lastID   uint64                    // the last delivery id handed out
 	cursor   uint64
 	sinks    map[string]uint64 // the audit sinks' cursors (ports_sinkcursor_memory.go)
 }
@@ -347,6 +348,7 @@ func (s *Store) Delivered(ctx context.Context, id uint64, ref *flows.MessageRef)
 		return flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id)
 	}
 	delete(s.fx.outbox, id)
+	delete(s.fx.marks, id)
 	if ref != nil && d.RequestID != "" {
 		s.refs[d.RequestID] = append(s.refs[d.RequestID], *ref)
 	}
@@ -366,6 +368,24 @@ func (s *Store) Postpone(ctx context.Context, id uint64, notBefore time.Time) er
 	return ctx.Err()
 }
 
+// Sending implements flows.Outbox.
+func (s *Store) Sending(ctx context.Context, id uint64, mark flows.SendMark) (*flows.SendMark, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.fx.outbox[id]; !ok {
+		return nil, flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id)
+	}
+	if s.fx.marks == nil {
+		s.fx.marks = map[uint64]flows.SendMark{}
+	}
+	prev, had := s.fx.marks[id]
+	s.fx.marks[id] = mark
+	if !had {
+		return nil, ctx.Err()
+	}
+	return &prev, ctx.Err()
+}
+
 // Drop implements flows.Outbox.
 func (s *Store) Drop(ctx context.Context, id uint64, evs ...flows.Event) error {
 	s.mu.Lock()
@@ -374,6 +394,7 @@ func (s *Store) Drop(ctx context.Context, id uint64, evs ...flows.Event) error {
 		return flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id)
 	}
 	delete(s.fx.outbox, id)
+	delete(s.fx.marks, id)
 	s.appendAudit(evs...)
 	return ctx.Err()
 }

@@ -822,6 +822,46 @@ func OutboxSuite(t *testing.T, open OpenBackend, reopen Reopen) {
 		code(t, "postpone of an unknown id", b.Postpone(ctx, d.ID+100, T0), flows.ENOTFOUND)
 	})
 
+	t.Run("sending marks a delivery and returns the mark it had, until it goes", func(t *testing.T) {
+		b := open(t)
+		sent, dropped, postponed := one(t, b, dl("A", "card")), one(t, b, dl("B", "card")), one(t, b, dl("C", "card"))
+		mark := func(id uint64, m flows.SendMark) *flows.SendMark {
+			t.Helper()
+			prev, err := b.Sending(ctx, id, m)
+			if err != nil {
+				t.Fatalf("sending %d: %v", id, err)
+			}
+			return prev
+		}
+		first := flows.SendMark{Holder: "r1", At: T0, EventSeq: 7}
+		second := flows.SendMark{Holder: "r2", At: T0.Add(time.Minute), EventSeq: 7}
+		for _, d := range []flows.Delivery{sent, dropped, postponed} {
+			if prev := mark(d.ID, first); prev != nil {
+				t.Fatalf("delivery %d: a first mark found %+v before it", d.ID, *prev)
+			}
+		}
+		same(t, "the mark the second send finds", &first, mark(sent.ID, second))
+		same(t, "and the one after it", &second, mark(sent.ID, first))
+		// A failed attempt keeps the mark; what goes takes it with it.
+		if err := b.Postpone(ctx, postponed.ID, T0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		same(t, "the mark after a postpone", &first, mark(postponed.ID, second))
+		if err := b.Delivered(ctx, sent.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Drop(ctx, dropped.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []uint64{sent.ID, dropped.ID, postponed.ID + 100} {
+			_, err := b.Sending(ctx, id, first)
+			code(t, fmt.Sprintf("sending of delivery %d, gone or unknown", id), err, flows.ENOTFOUND)
+		}
+		same(t, "the deliveries as stored", []flows.Delivery{{ID: postponed.ID, Conversation: "C", Platform: "slack", Priority: flows.PriorityApproval,
+			What: "card", Recipient: "bob@example.com", RequestID: "req1", Payload: []byte("card"), CreatedAt: T0, Attempts: 1, NotBefore: T0.Add(time.Minute)}},
+			pending(t, b, 0))
+	})
+
 	t.Run("drop removes the delivery and records its events in the same step", func(t *testing.T) {
 		b := open(t)
 		ev := func(msg string) flows.Event {

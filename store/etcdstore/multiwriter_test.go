@@ -220,6 +220,13 @@ func TestFenceRefusesADeposedWriter(t *testing.T) {
 	if err := s.AppendEvents(fenced, ev); err != nil {
 		t.Fatalf("a write under a fence that holds: %v", err)
 	}
+	dls, err := s.Enqueue(ctx, 0, flows.Delivery{Conversation: "slack:dm:bob", Platform: "slack", What: "card", CreatedAt: flowstest.T0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sending(fenced, dls[0].ID, flows.SendMark{Holder: "replica-a", At: flowstest.T0}); err != nil {
+		t.Fatalf("a mark under a fence that holds: %v", err)
+	}
 	// Another replica wins: the key is created anew.
 	if _, err := cli.Delete(ctx, "/election/leader"); err != nil {
 		t.Fatal(err)
@@ -229,6 +236,14 @@ func TestFenceRefusesADeposedWriter(t *testing.T) {
 	}
 	if err := s.AppendEvents(fenced, ev); !errors.Is(err, etcdstore.ErrFenced) {
 		t.Fatalf("append under a broken fence: %v, want ErrFenced", err)
+	}
+	// A deposed dispatcher cannot mark a message as its to send: it sends
+	// nothing more.
+	if _, err := s.Sending(fenced, dls[0].ID, flows.SendMark{Holder: "replica-a", At: flowstest.T0.Add(time.Second)}); !errors.Is(err, etcdstore.ErrFenced) {
+		t.Fatalf("a mark under a broken fence: %v, want ErrFenced", err)
+	}
+	if prev, err := s.Sending(ctx, dls[0].ID, flows.SendMark{Holder: "replica-b"}); err != nil || prev == nil || !prev.At.Equal(flowstest.T0) {
+		t.Fatalf("the mark the new leader finds: %+v %v, want the one made under the fence that held", prev, err)
 	}
 	r := flowstest.NewRequest("f1", "alice@example.com", flowstest.T0)
 	if _, _, err := s.Create(fenced, r, ev, ""); !errors.Is(err, etcdstore.ErrFenced) {

@@ -24,6 +24,8 @@ import (
 //   - outbox/co/<conversation> 0 <coalesce> -> id: the waiting delivery a
 //     new one with the same Coalesce updates;
 //   - outbox/created/<created_at><id>: the oldest (OutboxDepth).
+//   - outbox/mark/<id>: Sending's mark, beside the delivery so that marking
+//     changes neither its revision nor what Waiting cached of it.
 //
 // outbox/seq is the last id handed out and outbox/cursor the dispatcher's
 // audit cursor; both change only in the transactions that read them, so
@@ -45,7 +47,8 @@ func (s *Store) outboxHeld(holder string) string {
 func (s *Store) outboxHeldKey(holder string, id uint64) string {
 	return s.outboxHeld(holder) + hex16(id)
 }
-func (s *Store) outboxCreated() string { return s.p + "outbox/created/" }
+func (s *Store) outboxCreated() string          { return s.p + "outbox/created/" }
+func (s *Store) outboxMarkKey(id uint64) string { return s.p + "outbox/mark/" + hex16(id) }
 func (s *Store) outboxCreatedKey(rec record.Delivery) string {
 	return s.outboxCreated() + at(rec.CreatedAt) + hex16(rec.ID)
 }
@@ -583,6 +586,7 @@ func (s *Store) removeDelivery(ctx context.Context, c *change, id uint64) (rec r
 	c.del(k)
 	c.del(s.outboxConv(rec.Conversation) + hex16(id))
 	c.del(s.outboxCreatedKey(rec))
+	c.del(s.outboxMarkKey(id))
 	if rec.Holder != "" {
 		c.del(s.outboxHeldKey(rec.Holder, id))
 	}
@@ -616,6 +620,7 @@ func (s *Store) Delivered(ctx context.Context, id uint64, ref *flows.MessageRef)
 			c.del(k)
 			c.del(s.outboxConv(w.conversation) + hex16(id))
 			c.del(s.outboxCreatedKey(record.Delivery{ID: id, CreatedAt: w.createdAt}))
+			c.del(s.outboxMarkKey(id))
 			if w.holder != "" {
 				c.del(s.outboxHeldKey(w.holder, id))
 			}
@@ -673,6 +678,52 @@ func (s *Store) Postpone(ctx context.Context, id uint64, notBefore time.Time) er
 		}
 		return s.commit(ctx, c)
 	})
+}
+
+// Sending implements flows.Outbox in one transaction: if the delivery
+// waits (and the fence in ctx holds), read its mark and put the new one.
+func (s *Store) Sending(ctx context.Context, id uint64, mark flows.SendMark) (*flows.SendMark, error) {
+	raw, err := json.Marshal(mark)
+	if err != nil {
+		return nil, fmt.Errorf("encode the mark of delivery %d: %w", id, err)
+	}
+	var prev *flows.SendMark
+	err = s.retry(ctx, fmt.Sprintf("mark delivery %d as sending", id), func(ctx context.Context) (bool, error) {
+		mk := s.outboxMarkKey(id)
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.outboxKey(id)), ">", 0)}
+		f, fenced := fenceOf(ctx)
+		if fenced {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(f.Key), "=", f.Revision))
+		}
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(clientv3.OpGet(mk), clientv3.OpPut(mk, string(raw))).Commit()
+		if err != nil {
+			return false, err
+		}
+		s.saw(resp.Header.Revision)
+		if !resp.Succeeded {
+			if fenced {
+				if ok, err := s.fenceHolds(ctx, f); err != nil {
+					return false, err
+				} else if !ok {
+					return false, ErrFenced
+				}
+			}
+			return false, refusal{flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id)}
+		}
+		prev = nil
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
+			var m flows.SendMark
+			if err := json.Unmarshal(kvs[0].Value, &m); err != nil {
+				return false, fmt.Errorf("decode the mark of delivery %d: %w", id, err)
+			}
+			prev = &m
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return prev, nil
 }
 
 // Drop implements flows.Outbox: the delivery goes and evs join the one

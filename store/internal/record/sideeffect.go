@@ -75,6 +75,8 @@ type Delivery struct {
 	NotBefore    time.Time   `json:"not_before,omitzero"`
 	Attempts     int         `json:"attempts,omitempty"`
 	Holder       string      `json:"holder,omitempty"`
+	// Mark is flows.Outbox.Sending's (bbolt; etcd keeps it beside).
+	Mark *flows.SendMark `json:"mark,omitempty"`
 }
 
 // NewDelivery is d as stored.
