@@ -78,6 +78,15 @@ func (d *Dispatcher) deliver(ctx context.Context, dl flows.Delivery) bool {
 	if d.heldByAnother(dl) {
 		return d.leaveToHolder(ctx, log, dl)
 	}
+	if ref, ok := d.takeUnrecorded(dl.ID); ok {
+		// This process sent it and the store failed to record it: record
+		// it now, without sending it again.
+		return d.record(ctx, log, dl, ref, OutcomeFound)
+	}
+	ctx, sent, marked := d.mark(ctx, log, dl)
+	if !marked {
+		return false
+	}
 	start := d.deps.Wall.Now()
 	ref, err := d.send(ctx, dl)
 	now := d.deps.Clock.Now()
@@ -89,18 +98,12 @@ func (d *Dispatcher) deliver(ctx context.Context, dl flows.Delivery) bool {
 	var rl RateLimited
 	var pe PermanentError
 	switch {
+	case err == nil && sent.found:
+		return d.record(ctx, log, dl, ref, OutcomeFound)
 	case err == nil:
-		if err := d.deps.Store.Delivered(ctx, dl.ID, ref); err != nil {
-			// Sent but not recorded: it will be sent again (at least once),
-			// after a pause so that a failing store is not hammered.
-			log.WarnContext(ctx, "sent a message but could not record it; it will be sent again", "err", err)
-			d.stats.add(dl, OutcomeNotRecorded)
-			d.holdBack(dl.Conversation, now.Add(d.backoff(dl.Attempts)))
+		if !d.record(ctx, log, dl, ref, OutcomeSent) {
 			return false
 		}
-		log.DebugContext(ctx, "delivered", "attempts", dl.Attempts+1)
-		d.stats.add(dl, OutcomeSent)
-		d.settled(dl)
 		if pace := d.cfg.Pacing[dl.Platform]; pace > 0 && dl.What != whatRefresh {
 			// From the start of this post: the platform's own pacer (which
 			// measures from its end) makes up any difference.
@@ -131,8 +134,34 @@ func (d *Dispatcher) deliver(ctx context.Context, dl flows.Delivery) bool {
 		wait := d.backoff(dl.Attempts)
 		log.WarnContext(ctx, "could not send; will retry", "attempts", dl.Attempts+1, "retry_in", wait, "err", err)
 		d.stats.add(dl, OutcomeFailed)
+		d.unsure(dl)
 		return d.postpone(ctx, log, dl, now.Add(wait))
 	}
+}
+
+// record commits a sent (or found) message: the delivery goes and its
+// reference is remembered. A failed commit keeps the reference in memory
+// for the next try, after a pause so that a failing store is not
+// hammered; a process that dies meanwhile leaves its mark (recall.go).
+func (d *Dispatcher) record(ctx context.Context, log *slog.Logger, dl flows.Delivery, ref *flows.MessageRef, outcome string) bool {
+	if err := d.deps.Store.Delivered(ctx, dl.ID, ref); err != nil {
+		if flows.ErrorCode(err) == flows.ENOTFOUND {
+			// Recorded after all (the failed commit went through), or
+			// another replica's: nothing waits any more.
+			d.stats.add(dl, outcome)
+			d.settled(dl)
+			return true
+		}
+		log.WarnContext(ctx, "sent a message but could not record it; the next try records it", "err", err)
+		d.stats.add(dl, OutcomeNotRecorded)
+		d.sentUnrecorded(dl.ID, ref)
+		d.holdBack(dl.Conversation, d.deps.Clock.Now().Add(d.backoff(dl.Attempts)))
+		return false
+	}
+	log.DebugContext(ctx, "delivered", "attempts", dl.Attempts+1, "outcome", outcome)
+	d.stats.add(dl, outcome)
+	d.settled(dl)
+	return true
 }
 
 // errUnreachable: the requester's platform no longer knows them, so their
@@ -266,7 +295,7 @@ func (d *Dispatcher) sendCard(ctx context.Context, p Platform, dl flows.Delivery
 		err error
 	)
 	if !strings.Contains(dl.Recipient, "@") {
-		ref, err = p.Post(ctx, dl.Recipient, ApproverCard(kind, n, Viewer{}))
+		ref, err = d.postTo(ctx, p, dl, dl.Recipient, ApproverCard(kind, n, Viewer{}))
 	} else {
 		if !slices.Contains(r.AwaitingApprovalFrom(), dl.Recipient) {
 			return nil, skip("the approver has nothing left to decide")
@@ -278,7 +307,7 @@ func (d *Dispatcher) sendCard(ctx context.Context, p Platform, dl flows.Delivery
 		if !found {
 			return nil, skip("not on this platform")
 		}
-		ref, err = p.Send(ctx, who, ApproverCard(kind, n, Viewer{Email: dl.Recipient, Location: who.Location}))
+		ref, err = d.sendTo(ctx, p, dl, who, ApproverCard(kind, n, Viewer{Email: dl.Recipient, Location: who.Location}))
 	}
 	if err != nil {
 		return nil, err
@@ -299,6 +328,11 @@ func (d *Dispatcher) sendCredentials(ctx context.Context, p Platform, dl flows.D
 	}
 	creds, ok := d.deps.Secrets.Lookup(r.ID, issued)
 	if !ok {
+		if ref, found := d.recallCredentials(ctx, p, dl); found {
+			// A process that died had sent them: the requester has this
+			// secret, which still holds. Nothing to reissue.
+			return ref, nil
+		}
 		if wait := issued.Add(d.cfg.KeepGrace).Sub(d.deps.Clock.Now()); wait > 0 {
 			// Once, until the grace is over, not every second: each look
 			// is a store write, and in a store replicas share two secrets
@@ -344,7 +378,7 @@ func (d *Dispatcher) sendNotice(ctx context.Context, p Platform, dl flows.Delive
 	if !ok {
 		return nil, skip("the event tells nobody")
 	}
-	ref, err := p.Send(ctx, who, card)
+	ref, err := d.sendTo(ctx, p, dl, who, card)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -227,6 +228,14 @@ type Dispatcher struct {
 	// update (approval and extension cards, credentials, reminders), by
 	// request.
 	unsent map[flows.RequestID][]unsentCard
+	// holder names this dispatcher in the marks it leaves (recall.go):
+	// this replica, and this process's start among its restarts.
+	holder string
+	// unsureOf are the deliveries whose last send by this process ended
+	// without an answer, and unrecorded those it sent but could not record
+	// (their references): see recall.go.
+	unsureOf   map[uint64]bool
+	unrecorded map[uint64]*flows.MessageRef
 }
 
 // unsentCard is a waiting delivery that will create a remembered message.
@@ -297,6 +306,7 @@ func NewDispatcher(cfg DispatcherConfig, deps DispatcherDeps) (*Dispatcher, erro
 		cfg: cfg, deps: deps, log: log.With("component", "dispatcher"), kick: make(chan struct{}, 1),
 		convs: map[string]*convQueue{}, changed: make(chan struct{}), queues: newReadyQueues(),
 		inflight: map[string]flows.Delivery{}, expanding: map[string]bool{}, hold: map[string]time.Time{}, paced: map[string]time.Time{}, pruneAt: 1024, unsent: map[flows.RequestID][]unsentCard{},
+		holder: fmt.Sprintf("%s/%016x", deps.Self, rand.Uint64()), unsureOf: map[uint64]bool{}, unrecorded: map[uint64]*flows.MessageRef{},
 	}, nil
 }
 

@@ -16,6 +16,8 @@ const (
 	OutcomeHeld        = "held"         // left to the replica that keeps its secret, which sends it
 	OutcomeFailed      = "failed"       // a transient failure: retried with backoff
 	OutcomePermanent   = "permanent"    // refused for good: dropped, with an audit event
+	OutcomeFound       = "found"        // a send cut short had made the message: recorded, not sent again
+	OutcomeUnmarked    = "unmarked"     // the store could not mark it as being sent: it waits
 )
 
 // DeliveryCount is how many sends of one kind of delivery on one platform
@@ -44,6 +46,8 @@ func (s *deliveryStats) add(dl flows.Delivery, outcome string) {
 	switch outcome {
 	case OutcomeNotRecorded:
 		s.unrecorded[dl.ID] = true
+	case OutcomeFound:
+		delete(s.unrecorded, dl.ID)
 	case OutcomeSent:
 		if s.unrecorded[dl.ID] {
 			delete(s.unrecorded, dl.ID)

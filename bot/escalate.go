@@ -94,7 +94,7 @@ func (d *Dispatcher) sendNudge(ctx context.Context, p Platform, dl flows.Deliver
 	if !found {
 		return nil, skip("not on this platform")
 	}
-	_, err = p.Send(ctx, who, ApproverReminderCard(rs, Viewer{Email: dl.Recipient, Location: who.Location}))
+	_, err = d.sendTo(ctx, p, dl, who, ApproverReminderCard(rs, Viewer{Email: dl.Recipient, Location: who.Location}))
 	return nil, err
 }
 
@@ -104,13 +104,13 @@ func (d *Dispatcher) sendChannelNotice(ctx context.Context, p Platform, dl flows
 		return nil, skip("the request is gone")
 	}
 	if n.Event.Type == flows.EventBrokeGlass { // breakglass.go
-		_, err := p.Post(ctx, dl.Recipient, BreakGlassChannelCard(n.Request, n.Event))
+		_, err := d.postTo(ctx, p, dl, dl.Recipient, BreakGlassChannelCard(n.Request, n.Event))
 		return nil, err
 	}
 	if n.Request.State != flows.StatePending {
 		return nil, skip("the request no longer waits")
 	}
-	_, err := p.Post(ctx, dl.Recipient, EscalationChannelCard(n.Request, n.Event, Viewer{}))
+	_, err := d.postTo(ctx, p, dl, dl.Recipient, EscalationChannelCard(n.Request, n.Event, Viewer{}))
 	return nil, err
 }
 
