@@ -18,7 +18,8 @@ import (
 // without a key are the wiring's.
 type Config struct {
 	// BotToken (xoxb-...) calls the Web API. Scopes: commands, chat:write,
-	// im:write, users:read, users:read.email.
+	// im:write, users:read, users:read.email, usergroups:read, and
+	// im:history, channels:history, groups:history (FindSent).
 	BotToken     string `yaml:"bot_token"`
 	BotTokenFile string `yaml:"bot_token_file"`
 	// SigningSecret verifies HTTP requests from Slack. Required unless only

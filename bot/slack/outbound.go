@@ -143,12 +143,15 @@ func (p *pacer) pruneLocked() {
 // channel id and ts Slack answered with. call says what a 429 costs.
 func (b *Bot) post(ctx context.Context, call caller, channel string, c bot.Card) (string, string, error) {
 	text, blocks := renderMessage(c)
+	opts := []slackgo.MsgOption{slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...)}
+	if id := bot.DeliveryOf(ctx); id != 0 {
+		opts = append(opts, slackgo.MsgOptionMetadata(deliveryMetadata(id)))
+	}
 	var ch, ts string
 	err := b.pacer.do(ctx, channel, func(ctx context.Context) error {
 		return call(ctx, "chat.postMessage", func(ctx context.Context) error {
 			var err error
-			ch, ts, err = b.api.PostMessageContext(ctx, channel,
-				slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...))
+			ch, ts, err = b.api.PostMessageContext(ctx, channel, opts...)
 			return err
 		})
 	})

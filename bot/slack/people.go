@@ -34,6 +34,8 @@ const outsiderMessage = "jitbot serves members of this workspace; guests and peo
 type workspace struct {
 	teamID       string
 	enterpriseID string // set on an Enterprise Grid
+	// botUserID and botID are the bot's own, which its messages carry.
+	botUserID, botID string
 }
 
 // member reports whether u is a full member of the workspace: not a guest
@@ -133,7 +135,7 @@ func (d *directory) setWorkspace(res *slackgo.AuthTestResponse) workspace {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if res.TeamID != "" {
-		d.home = workspace{teamID: res.TeamID, enterpriseID: res.EnterpriseID}
+		d.home = workspace{teamID: res.TeamID, enterpriseID: res.EnterpriseID, botUserID: res.UserID, botID: res.BotID}
 	}
 	return d.home
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -29,8 +30,11 @@ type Message struct {
 	Blocks     slack.Blocks
 	Ephemeral  bool
 	User       string // the recipient of an ephemeral message
-	Deleted    bool
-	PostedAt   time.Time
+	// Metadata is the message metadata it was posted with (nil: none),
+	// which conversations.history returns when asked to.
+	Metadata *slack.SlackMetadata
+	Deleted  bool
+	PostedAt time.Time
 	// Original is the message as posted (Via chat.postMessage or
 	// chat.postEphemeral), whatever updates made of it since.
 	Original Revision
@@ -236,12 +240,38 @@ func (s *Server) messageJSON(m *Message) map[string]any {
 	return out
 }
 
+// messageMetadata decodes chat.postMessage's metadata argument as Slack
+// does: a JSON object with an event_type of letters, digits and
+// underscores and an event_payload object ("": none).
+func messageMetadata(raw string) (*slack.SlackMetadata, string) {
+	if raw == "" {
+		return nil, ""
+	}
+	var m struct {
+		EventType    string          `json:"event_type"`
+		EventPayload json.RawMessage `json:"event_payload"`
+	}
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		return nil, "invalid_metadata_format"
+	}
+	var payload map[string]any
+	if m.EventType == "" || strings.Trim(strings.ToLower(m.EventType), "abcdefghijklmnopqrstuvwxyz0123456789_") != "" ||
+		json.Unmarshal(m.EventPayload, &payload) != nil || payload == nil {
+		return nil, "invalid_metadata_format"
+	}
+	return &slack.SlackMetadata{EventType: m.EventType, EventPayload: payload}, ""
+}
+
 func (s *Server) chatPostMessage(req *apiRequest) reply {
 	ch, code := s.resolveChannelLocked(req.params.Get("channel"))
 	if code != "" {
 		return errReply(code)
 	}
 	text, blocks, code := messageContent(req.params)
+	if code != "" {
+		return errReply(code)
+	}
+	meta, code := messageMetadata(req.params.Get("metadata"))
 	if code != "" {
 		return errReply(code)
 	}
@@ -257,6 +287,7 @@ func (s *Server) chatPostMessage(req *apiRequest) reply {
 		ThreadTS:   req.params.Get("thread_ts"),
 		BlocksJSON: blocks,
 		PostedAt:   req.now,
+		Metadata:   meta,
 	}
 	if text != nil {
 		m.Text = *text

@@ -538,6 +538,8 @@ func (s *Server) handler(method string) (handlerFunc, bool) {
 		return s.chatDelete, true
 	case "conversations.open":
 		return s.conversationsOpen, true
+	case "conversations.history":
+		return s.conversationsHistory, true
 	case "users.info":
 		return s.usersInfo, true
 	case "users.lookupByEmail":

@@ -926,3 +926,85 @@ func TestRefuseAndFailStatus(t *testing.T) {
 		t.Errorf("%d messages, want 1 (failed posts are not messages)", n)
 	}
 }
+
+// conversations.history lists what the bot posted in a conversation,
+// newest first, paged, from oldest on, with the metadata only when asked;
+// it takes conversation ids only.
+func TestConversationsHistory(t *testing.T) {
+	clock := newFakeClock()
+	srv, api := newServer(t, WithClock(clock))
+	ctx := ctxT(t)
+	meta := func(id string) slack.MsgOption {
+		return slack.MsgOptionMetadata(slack.SlackMetadata{EventType: "jitbot_delivery", EventPayload: map[string]any{"delivery": id}})
+	}
+	dm, first, err := api.PostMessageContext(ctx, alice.ID, slack.MsgOptionText("one", false), meta("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	if _, _, err := api.PostMessageContext(ctx, alice.ID, slack.MsgOptionText("two", false)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.PostEphemeralContext(ctx, dm, alice.ID, slack.MsgOptionText("only alice", false)); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	_, third, err := api.PostMessageContext(ctx, alice.ID, slack.MsgOptionText("three", false), meta("3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := api.PostMessageContext(ctx, bob.ID, slack.MsgOptionText("bob's", false)); err != nil {
+		t.Fatal(err)
+	}
+	texts := func(p *slack.GetConversationHistoryParameters) ([]string, *slack.GetConversationHistoryResponse) {
+		t.Helper()
+		res, err := api.GetConversationHistoryContext(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range res.Messages {
+			out = append(out, m.Text)
+		}
+		return out, res
+	}
+	got, res := texts(&slack.GetConversationHistoryParameters{ChannelID: dm})
+	if strings.Join(got, ",") != "three,two,one" || res.HasMore || res.Messages[0].Metadata.EventType != "" {
+		t.Fatalf("history %v (more %v, metadata %+v): want three,two,one without metadata", got, res.HasMore, res.Messages[0].Metadata)
+	}
+	got, res = texts(&slack.GetConversationHistoryParameters{ChannelID: dm, IncludeAllMetadata: true, Oldest: first})
+	if strings.Join(got, ",") != "three,two" || res.Messages[0].Metadata.EventType != "jitbot_delivery" || res.Messages[0].Metadata.EventPayload["delivery"] != "3" ||
+		res.Messages[0].User != srv.BotUserID() {
+		t.Fatalf("history after the first: %v, %+v: want three (with its metadata, by the bot) and two", got, res.Messages)
+	}
+	got, _ = texts(&slack.GetConversationHistoryParameters{ChannelID: dm, Oldest: first, Inclusive: true, Latest: third})
+	if strings.Join(got, ",") != "three,two,one" {
+		t.Fatalf("history from the first to the third, both included: %v", got)
+	}
+	got, _ = texts(&slack.GetConversationHistoryParameters{ChannelID: dm, Latest: third})
+	if strings.Join(got, ",") != "two,one" {
+		t.Fatalf("history before the third: %v", got)
+	}
+	var paged []string
+	p := &slack.GetConversationHistoryParameters{ChannelID: dm, Limit: 1}
+	for range 5 {
+		page, res := texts(p)
+		paged = append(paged, page...)
+		if !res.HasMore {
+			break
+		}
+		p.Cursor = res.ResponseMetaData.NextCursor
+	}
+	if strings.Join(paged, ",") != "three,two,one" {
+		t.Fatalf("paged one at a time: %v", paged)
+	}
+	for _, ch := range []string{alice.ID, "#general", "C0NOWHERE", "D" + gone.ID} {
+		_, err := api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: ch})
+		wantSlackError(t, err, "channel_not_found")
+	}
+	_, err = api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: dm, Cursor: "bogus"})
+	wantSlackError(t, err, "invalid_cursor")
+	_, _, err = api.PostMessageContext(ctx, alice.ID, slack.MsgOptionText("x", false),
+		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: "not a type!", EventPayload: map[string]any{}}))
+	wantSlackError(t, err, "invalid_metadata_format")
+}
