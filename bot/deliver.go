@@ -298,6 +298,9 @@ func (d *Dispatcher) sendCard(ctx context.Context, p Platform, dl flows.Delivery
 		ref, err = d.postTo(ctx, p, dl, dl.Recipient, ApproverCard(kind, n, Viewer{}))
 	} else {
 		if !slices.Contains(r.AwaitingApprovalFrom(), dl.Recipient) {
+			if ref, found, err := d.closeRecalled(ctx, p, dl, r, kind); found || err != nil {
+				return ref, err
+			}
 			return nil, skip("the approver has nothing left to decide")
 		}
 		who, found, ferr := p.Find(ctx, dl.Recipient)

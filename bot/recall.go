@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -175,4 +176,31 @@ func (d *Dispatcher) recallCredentials(ctx context.Context, p Platform, dl flows
 	}
 	ref.Platform, ref.Recipient, ref.Kind = p.Name(), dl.Recipient, KindCredentials
 	return &ref, true
+}
+
+// closeRecalled finds the approval card a send cut short left with an
+// approver who has nothing left to decide now (the request was decided
+// before the card could be sent again), and brings it up to date: it
+// offers no decision any more. found is false when there is no such card
+// (or it is another kind of card, left as it is).
+func (d *Dispatcher) closeRecalled(ctx context.Context, p Platform, dl flows.Delivery, r *flows.Request, kind string) (*flows.MessageRef, bool, error) {
+	if s, _ := ctx.Value(sendingKey{}).(*sending); s == nil || s.since.IsZero() || kind != KindApproval {
+		return nil, false, nil
+	}
+	who, found, err := p.Find(ctx, dl.Recipient)
+	if err != nil || !found {
+		return nil, false, err
+	}
+	ref, ok := d.recall(ctx, p, dl, who.Address)
+	if !ok {
+		return nil, false, nil
+	}
+	if err := p.Update(ctx, ref, ApprovalCard(r, Viewer{Email: dl.Recipient, Location: who.Location})); err != nil {
+		return nil, false, fmt.Errorf("bring the card found up to date: %w", err)
+	}
+	ref.Platform, ref.Recipient, ref.Kind = p.Name(), dl.Recipient, kind
+	if r.State.Terminal() {
+		ref.Kind = KindClosed
+	}
+	return &ref, true, nil
 }

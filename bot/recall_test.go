@@ -193,3 +193,35 @@ func TestDispatchRecallsCredentialsOfADeadProcess(t *testing.T) {
 		t.Fatalf("refs %+v, left %v: want the credentials message remembered and nothing left", refs, conversations(w.pending()))
 	}
 }
+
+// TestDispatchClosesACardFoundAfterTheDecision: the approval card a dead
+// process sent, whose request was decided before the next process would
+// have sent it again, is found and brought up to date: it offers no
+// decision any more.
+func TestDispatchClosesACardFoundAfterTheDecision(t *testing.T) {
+	w, rp := recallWorld(t)
+	rp.lose[bob] = 1
+	r := w.ask("slack")
+	w.expand()
+	w.deliver()
+	w.restart()
+	w.approve(r.ID, carol)
+	w.clock.Advance(10 * time.Second) // past the backoff, within the secret's hour
+	w.expand()
+	w.deliver()
+	if got := slackCards(w, bob); len(got) != 1 {
+		t.Fatalf("bob has %d approval cards on slack, want 1", len(got))
+	}
+	var last *bottest.Op
+	for _, op := range w.slack.Ops() {
+		if op.Kind == bottest.OpUpdate && op.To == bob {
+			last = &op
+		}
+	}
+	if last == nil || len(last.Card.Actions) != 0 {
+		t.Fatalf("bob's card was not brought up to date: %+v", last)
+	}
+	if left := w.pending(); len(left) != 0 {
+		t.Fatalf("left %v", conversations(left))
+	}
+}
