@@ -205,6 +205,8 @@ func (d *Dispatcher) settled(dl flows.Delivery) {
 	d.mu.Lock()
 	d.sentOrDropped(dl)
 	d.unscheduleLocked(dl)
+	delete(d.unsureOf, dl.ID)
+	delete(d.unrecorded, dl.ID)
 	d.mu.Unlock()
 	if dl.What == whatCredentials {
 		if p, err := decodePayload(dl.Payload); err == nil {
@@ -246,7 +248,7 @@ func (d *Dispatcher) send(ctx context.Context, dl flows.Delivery) (*flows.Messag
 		if !ok {
 			return nil, skip("platform " + dl.Platform + " sends no answers through the outbox")
 		}
-		return nil, rp.SendReply(ctx, dl)
+		return nil, d.sendReply(ctx, p, rp, dl)
 	}
 	if render, ok := d.deps.Renderers[dl.What]; ok {
 		return nil, d.sendRendered(ctx, p, dl, render)

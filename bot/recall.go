@@ -21,6 +21,30 @@ type SentFinder interface {
 	FindSent(ctx context.Context, where string, id uint64, since time.Time) (ref flows.MessageRef, found bool, err error)
 }
 
+// ReplyFinder is a Replier some of whose answers are new messages in a
+// conversation it can search (SentFinder): ReplyWhere says where dl's
+// answer will be posted, ok false when it will be no such message (an
+// ephemeral answer, one through a response_url).
+type ReplyFinder interface {
+	ReplyWhere(dl flows.Delivery) (where string, ok bool)
+}
+
+// findable says whether the message dl sends on p can be found again.
+func findable(p Platform, dl flows.Delivery) bool {
+	if _, finds := p.(SentFinder); !finds {
+		return false
+	}
+	if dl.What == whatReply {
+		rf, ok := p.(ReplyFinder)
+		if !ok {
+			return false
+		}
+		_, ok = rf.ReplyWhere(dl)
+		return ok
+	}
+	return createsMessage(dl.What)
+}
+
 // recallSkew is how much earlier than its mark a message is looked for:
 // the mark is taken on this replica's clock just before the send, the
 // platform stamps the message on its own.
@@ -65,11 +89,7 @@ func createsMessage(what string) bool {
 // (a deposed leader's marks fail: it sends nothing more).
 func (d *Dispatcher) mark(ctx context.Context, log *slog.Logger, dl flows.Delivery) (context.Context, *sending, bool) {
 	s := &sending{id: dl.ID}
-	p, known := d.platform(dl.Platform)
-	if !known || !createsMessage(dl.What) {
-		return ctx, s, true
-	}
-	if _, finds := p.(SentFinder); !finds {
+	if p, known := d.platform(dl.Platform); !known || !findable(p, dl) {
 		return ctx, s, true
 	}
 	prev, err := d.deps.Store.Sending(ctx, dl.ID, flows.SendMark{Holder: d.holder, At: d.deps.Wall.Now(), EventSeq: dl.EventSeq})
@@ -108,6 +128,19 @@ func (d *Dispatcher) recall(ctx context.Context, p Platform, dl flows.Delivery, 
 	return ref, true
 }
 
+// sendReply is Replier.SendReply, unless the answer is out already
+// (recall).
+func (d *Dispatcher) sendReply(ctx context.Context, p Platform, rp Replier, dl flows.Delivery) error {
+	if rf, ok := p.(ReplyFinder); ok {
+		if where, ok := rf.ReplyWhere(dl); ok {
+			if _, found := d.recall(ctx, p, dl, where); found {
+				return nil
+			}
+		}
+	}
+	return rp.SendReply(ctx, dl)
+}
+
 // sendTo is Platform.Send, unless the message is out already (recall).
 func (d *Dispatcher) sendTo(ctx context.Context, p Platform, dl flows.Delivery, who Person, c Card) (flows.MessageRef, error) {
 	if ref, ok := d.recall(ctx, p, dl, who.Address); ok {
@@ -127,7 +160,7 @@ func (d *Dispatcher) postTo(ctx context.Context, p Platform, dl flows.Delivery, 
 // unsure remembers a send of dl whose outcome is unknown (the call failed
 // without a refusal): the platform may have taken the message.
 func (d *Dispatcher) unsure(dl flows.Delivery) {
-	if !createsMessage(dl.What) {
+	if p, known := d.platform(dl.Platform); !known || !findable(p, dl) {
 		return
 	}
 	d.mu.Lock()

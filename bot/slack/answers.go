@@ -83,6 +83,25 @@ func (b *Bot) SendReply(ctx context.Context, dl flows.Delivery) error {
 	return err
 }
 
+// ReplyWhere implements bot.ReplyFinder: an answer with neither a live
+// response_url nor a channel to be ephemeral in is a message in the
+// person's DM, which FindSent can find again.
+func (b *Bot) ReplyWhere(dl flows.Delivery) (string, bool) {
+	var a answer
+	if json.Unmarshal(dl.Payload, &a) != nil || a.Kind != answerMessage {
+		return "", false
+	}
+	if a.ResponseURL != "" && b.clock.Now().Sub(a.At) > responseURLLife {
+		a.ResponseURL, a.ChannelID = "", ""
+	}
+	if a.ResponseURL != "" || a.ChannelID != "" && !isDM(a.ChannelID) {
+		return "", false
+	}
+	return a.UserID, true
+}
+
+var _ bot.ReplyFinder = (*Bot)(nil)
+
 // send sends an answer now; call says what a 429 costs (callNow for the
 // dispatcher, call for detached work).
 func (b *Bot) send(ctx context.Context, call caller, a answer) error {

@@ -247,9 +247,13 @@ func (b *Bot) answerNow(ctx context.Context, call caller, who actor, text string
 			return err
 		})
 	}
+	opts := []slackgo.MsgOption{slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...)}
+	if id := bot.DeliveryOf(ctx); id != 0 {
+		opts = append(opts, slackgo.MsgOptionMetadata(deliveryMetadata(id)))
+	}
 	return b.pacer.do(ctx, who.userID, func(ctx context.Context) error {
 		return call(ctx, "chat.postMessage", func(ctx context.Context) error {
-			_, _, err := b.api.PostMessageContext(ctx, who.userID, slackgo.MsgOptionText(text, false), slackgo.MsgOptionBlocks(blocks...))
+			_, _, err := b.api.PostMessageContext(ctx, who.userID, opts...)
 			return err
 		})
 	})

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	slackgo "github.com/slack-go/slack"
+
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
 	"github.com/jitbot/jitbot/flows"
 )
@@ -68,7 +70,7 @@ func TestACardPostedAsTheSenderDiedIsFoundNotPostedAgain(t *testing.T) {
 	h.idle()
 	r := h.only("alice@example.com")
 	if got := bobsCards(h); len(got) != 1 || got[0].Metadata == nil || got[0].Metadata.EventType != deliveryEvent {
-		t.Fatalf("bob's cards: %+v, want the one Slack took, with its delivery in its metadata", got)
+		t.Fatalf("bob has %d cards (the first with metadata %v), want the one Slack took, with its delivery in its metadata", len(got), len(got) > 0 && got[0].Metadata != nil)
 	}
 	h.restart()
 	h.clock.Advance(time.Hour) // past the backoff
@@ -108,5 +110,54 @@ func TestWithoutHistoryTheCardGoesAgain(t *testing.T) {
 	}
 	if !strings.Contains(h.logs.String(), "could not look for a message that may have been sent") {
 		t.Errorf("the failed look was not logged:\n%s", h.logs.String())
+	}
+}
+
+// TestAFormAnswerPostedAsTheSenderDiedIsFoundNotPostedAgain: the answer
+// to a submitted request form (no response_url: a message in the
+// person's DM) carries its delivery too, and is found rather than posted
+// twice; answers through a response_url are not marked at all.
+func TestAFormAnswerPostedAsTheSenderDiedIsFoundNotPostedAgain(t *testing.T) {
+	lose := &answerLosingTransport{channel: eve.ID}
+	h := newHarness(t, func(s *setup) {
+		s.cfg = func(c *Config) { c.HTTPClient = &http.Client{Transport: lose} }
+	})
+	h.slash(eve, "")
+	h.idle()
+	view := h.slack.Views()[len(h.slack.Views())-1]
+	status, body := h.interact(slacktest.ViewSubmission(slacktest.Submission{
+		UserID: eve.ID, TeamID: h.slack.TeamID(), ViewID: view.ID, CallbackID: requestCallback,
+		Values: map[string]map[string]slackgo.BlockAction{
+			fieldResource: {fieldResource: slacktest.OptionValue("database_user:prod/Cluster0/sales")},
+			fieldRole:     {fieldRole: slacktest.OptionValue("read")},
+			fieldDuration: {fieldDuration: slacktest.OptionValue("1h")},
+			fieldReason:   {fieldReason: slacktest.TextValue("INC-3")},
+		},
+	}))
+	if status != http.StatusOK || len(body) != 0 {
+		t.Fatalf("submission ack: %d %s", status, body)
+	}
+	h.idle()
+	r := h.only("eve@example.com")
+	answers := func() []slacktest.Message {
+		var out []slacktest.Message
+		for _, m := range h.slack.DMs(eve.ID) {
+			if strings.Contains(m.AllText(), "Request "+string(r.ID)+" sent for approval") {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	if got := answers(); len(got) != 1 || got[0].Metadata == nil {
+		t.Fatalf("eve has %d answers (the first with metadata %v), want the one Slack took, with its delivery", len(got), len(got) > 0 && got[0].Metadata != nil)
+	}
+	h.restart()
+	h.clock.Advance(time.Hour)
+	h.idle()
+	if got := answers(); len(got) != 1 {
+		t.Fatalf("eve has %d answers, want the first one only", len(got))
+	}
+	if n := h.slack.CountCalls("conversations.history"); n != 1 {
+		t.Errorf("%d history reads, want 1", n)
 	}
 }

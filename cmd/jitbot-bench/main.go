@@ -275,6 +275,9 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) ([]benchR
 			return rows, fmt.Errorf("crash: %w", err)
 		}
 		violations = append(violations, res.Violations...)
+		for _, r := range res.Explained {
+			fmt.Fprintf(progress, "    repeat: %s\n", r)
+		}
 		var states []string
 		for _, s := range []string{"active", "expired", "revoked", "denied", "cancelled", "timed_out", "failed", "pending"} {
 			if n := res.ByState[flows.State(s)]; n > 0 {
@@ -357,8 +360,8 @@ func crashAckRows(res scenario.CrashResult) []benchRow {
 			fmt.Sprintf("%d requests and clicks (%d right before a kill): %d lost, %d done twice; %d (%d) refused and answered",
 				res.Acked, res.AckedAfterKill, res.LostRequests, res.DuplicateRequests, res.Refused, res.RefusedAfterKill),
 			"0 lost, 0 duplicates", check(res.Acked > 0 && res.LostRequests == 0 && res.DuplicateRequests == 0)},
-		{"  messages posted into conversations", fmt.Sprintf("%d: %d lost, %d repeats (%d inside a kill's send-to-commit window, %d unexplained; %d approval cards left offering a decision: posted as jitbot was killed, never recorded)",
-			res.Messages, res.LostMessages, res.Repeats, res.RepeatsExplained, res.Repeats-res.RepeatsExplained, res.StaleCopies),
+		{"  messages posted into conversations", fmt.Sprintf("%d: %d lost, %d repeats (%d on Slack, %d on Teams; %d inside a kill's send-to-commit window, %d unexplained; %d approval cards left offering a decision: posted as jitbot was killed, never recorded)",
+			res.Messages, res.LostMessages, res.Repeats, res.RepeatsOn["slack"], res.RepeatsOn["teams"], res.RepeatsExplained, res.Repeats-res.RepeatsExplained, res.StaleCopies),
 			"0 lost, repeats only in a window", check(res.Messages > 0 && res.LostMessages == 0 && res.Repeats == res.RepeatsExplained)},
 	}
 }

@@ -89,6 +89,10 @@ type CrashResult struct {
 	// Unexplained by nothing.
 	Repeats, RepeatsExplained int
 	Explained, Unexplained    []string
+	// RepeatsOn counts the repeats by platform: Slack finds a message a
+	// killed process posted (its metadata names the delivery) and records
+	// it instead; Teams cannot look one up.
+	RepeatsOn map[string]int
 	// StaleCopies are approval cards that still offer Approve on a decided
 	// request because they were posted as jitbot was killed and never
 	// recorded (the first copy of an explained repeat, or the only one when

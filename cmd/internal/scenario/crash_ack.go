@@ -667,6 +667,10 @@ func (c *crashRun) checkMessages(ctx context.Context, db *store.DB, rs []*flows.
 	orphans := map[string]bool{} // first copies of explained repeats
 	for _, rp := range c.chat.repeats(c.deaths(), refs) {
 		c.res.Repeats++
+		if c.res.RepeatsOn == nil {
+			c.res.RepeatsOn = map[string]int{}
+		}
+		c.res.RepeatsOn[rp.Again.Platform]++
 		if rp.Explained {
 			c.res.RepeatsExplained++
 			c.res.Explained = append(c.res.Explained, rp.String())
