@@ -32,7 +32,8 @@ type Config struct {
 	// APIURL overrides the Web API's base URL (tests, proxies).
 	APIURL string `yaml:"api_url" check:"endpoint"`
 	// ApprovalsChannel receives a copy of every approval card when the
-	// request's flow names no channel of its own.
+	// request's flow names no channel of its own. An id (C…) rather than
+	// a #name lets FindSent read its history.
 	ApprovalsChannel string `yaml:"approvals_channel"`
 	// Command is the slash command's name, quoted in help texts ("/access").
 	Command string `yaml:"-"`
