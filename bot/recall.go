@@ -69,9 +69,9 @@ func DeliveryOf(ctx context.Context) uint64 {
 	return 0
 }
 
-// createsMessage says whether a delivery of what posts a new message (an
-// update or an answer through the platform's own reply path is never
-// posted twice by a repeat: it replaces, or it is no message of the bot's).
+// createsMessage says whether a delivery of what posts a new message. An
+// update is never posted twice (it replaces); an answer is findable only
+// where its platform says it becomes a message (ReplyFinder).
 func createsMessage(what string) bool {
 	switch what {
 	case whatCard, whatNotice, whatCredentials, whatNudge, whatChannelNotice:
