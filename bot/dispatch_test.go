@@ -297,6 +297,9 @@ type outboxStore struct {
 	mu             sync.Mutex
 	failDelivered  int
 	deliveredCalls int
+	// failSending fails that many marks (Sending), as a deposed leader's
+	// fenced writes fail.
+	failSending int
 	// enqueueLimit, when set, fails every Enqueue of more deliveries (a
 	// store whose large transactions lose every race), and enqueueSizes
 	// records what each Enqueue was asked to write.
@@ -349,6 +352,17 @@ func (s *outboxStore) Delivered(ctx context.Context, id uint64, ref *flows.Messa
 	}
 	s.mu.Unlock()
 	return s.Store.Delivered(ctx, id, ref)
+}
+
+func (s *outboxStore) Sending(ctx context.Context, id uint64, mark flows.SendMark) (*flows.SendMark, error) {
+	s.mu.Lock()
+	if s.failSending > 0 {
+		s.failSending--
+		s.mu.Unlock()
+		return nil, errors.New("the leadership was lost: the write is fenced")
+	}
+	s.mu.Unlock()
+	return s.Store.Sending(ctx, id, mark)
 }
 
 // flakyPlatform is bottest.Platform whose sends to some people fail.

@@ -225,3 +225,33 @@ func TestDispatchClosesACardFoundAfterTheDecision(t *testing.T) {
 		t.Fatalf("left %v", conversations(left))
 	}
 }
+
+// TestDispatchSendsNothingItCannotMark: a post whose mark the store
+// refuses (a deposed leader's fenced write, a store down) does not go
+// now; it goes once the mark is written, and only then.
+func TestDispatchSendsNothingItCannotMark(t *testing.T) {
+	w, _ := recallWorld(t)
+	w.store.mu.Lock()
+	w.store.failSending = 1
+	w.store.mu.Unlock()
+	w.ask("slack")
+	w.expand()
+	w.deliver()
+	if got := slackCards(w, bob); len(got) != 0 {
+		t.Fatalf("bob got %d cards though the mark failed", len(got))
+	}
+	var unmarked int64
+	for _, c := range w.d.Stats() {
+		if c.Outcome == bot.OutcomeUnmarked {
+			unmarked += c.N
+		}
+	}
+	if unmarked != 1 {
+		t.Errorf("%d sends counted unmarked, want 1", unmarked)
+	}
+	w.clock.Advance(10 * time.Second) // past the hold
+	w.deliver()
+	if got := slackCards(w, bob); len(got) != 1 {
+		t.Fatalf("bob has %d cards once the mark was written, want 1", len(got))
+	}
+}
