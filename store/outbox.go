@@ -331,17 +331,25 @@ func (d *DB) Delivered(ctx context.Context, id uint64, ref *flows.MessageRef) er
 // Postpone implements flows.Outbox.
 func (d *DB) Postpone(ctx context.Context, id uint64, notBefore time.Time) error {
 	return d.change(ctx, fmt.Sprintf("postpone delivery %d", id), func(tx *bolt.Tx) error {
-		rec, found, err := getDelivery(tx, id)
-		switch {
-		case err != nil:
-			return err
-		case !found:
-			return refuse(flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id))
-		}
-		rec.Attempts++
-		rec.NotBefore = notBefore
-		return putJSON(tx.Bucket(bucketOutbox), be64(id), rec)
+		return updateDelivery(tx, id, func(rec *record.Delivery) {
+			rec.Attempts++
+			rec.NotBefore = notBefore
+		})
 	})
+}
+
+// updateDelivery rewrites waiting delivery id as update leaves it
+// (ENOTFOUND, refused, when there is none).
+func updateDelivery(tx *bolt.Tx, id uint64, update func(rec *record.Delivery)) error {
+	rec, found, err := getDelivery(tx, id)
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return refuse(flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id))
+	}
+	update(&rec)
+	return putJSON(tx.Bucket(bucketOutbox), be64(id), rec)
 }
 
 // Sending implements flows.Outbox: the mark is kept in the delivery's
@@ -349,15 +357,7 @@ func (d *DB) Postpone(ctx context.Context, id uint64, notBefore time.Time) error
 func (d *DB) Sending(ctx context.Context, id uint64, mark flows.SendMark) (*flows.SendMark, error) {
 	var prev *flows.SendMark
 	err := d.change(ctx, fmt.Sprintf("mark delivery %d as sending", id), func(tx *bolt.Tx) error {
-		rec, found, err := getDelivery(tx, id)
-		switch {
-		case err != nil:
-			return err
-		case !found:
-			return refuse(flows.Errorf(flows.ENOTFOUND, "there is no delivery %d", id))
-		}
-		prev, rec.Mark = rec.Mark, &mark
-		return putJSON(tx.Bucket(bucketOutbox), be64(id), rec)
+		return updateDelivery(tx, id, func(rec *record.Delivery) { prev, rec.Mark = rec.Mark, &mark })
 	})
 	if err != nil {
 		return nil, err

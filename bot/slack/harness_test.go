@@ -294,6 +294,24 @@ func (h *harness) click(u slacktest.User, m slacktest.Message, actionID string) 
 	return ru
 }
 
+// submitSalesRead submits the request form view, as u, for read on
+// prod/Cluster0/sales for 1h with reason, and checks the empty 200.
+func (h *harness) submitSalesRead(u slacktest.User, view slacktest.View, reason string) {
+	h.t.Helper()
+	status, body := h.interact(slacktest.ViewSubmission(slacktest.Submission{
+		UserID: u.ID, TeamID: h.slack.TeamID(), ViewID: view.ID, CallbackID: requestCallback,
+		Values: map[string]map[string]slackgo.BlockAction{
+			fieldResource: {fieldResource: slacktest.OptionValue("database_user:prod/Cluster0/sales")},
+			fieldRole:     {fieldRole: slacktest.OptionValue("read")},
+			fieldDuration: {fieldDuration: slacktest.OptionValue("1h")},
+			fieldReason:   {fieldReason: slacktest.TextValue(reason)},
+		},
+	}))
+	if status != http.StatusOK || len(body) != 0 {
+		h.t.Fatalf("submission ack: %d %s", status, body)
+	}
+}
+
 // dms are the direct messages u got, once the outbox has delivered what it
 // holds.
 func (h *harness) dms(u slacktest.User) []slacktest.Message {

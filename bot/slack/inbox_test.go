@@ -43,18 +43,7 @@ func TestCrashAfterAckLosesNothing(t *testing.T) {
 		t.Fatalf("inbox holds %d items after the command's ack", n)
 	}
 	// The request form, submitted.
-	status, body := h.interact(slacktest.ViewSubmission(slacktest.Submission{
-		UserID: eve.ID, TeamID: h.slack.TeamID(), ViewID: view.ID, CallbackID: requestCallback,
-		Values: map[string]map[string]slackgo.BlockAction{
-			fieldResource: {fieldResource: slacktest.OptionValue("database_user:prod/Cluster0/sales")},
-			fieldRole:     {fieldRole: slacktest.OptionValue("read")},
-			fieldDuration: {fieldDuration: slacktest.OptionValue("1h")},
-			fieldReason:   {fieldReason: slacktest.TextValue("INC-3")},
-		},
-	}))
-	if status != http.StatusOK || len(body) != 0 {
-		t.Fatalf("submission ack: %d %s", status, body)
-	}
+	h.submitSalesRead(eve, view, "INC-3")
 	// The click.
 	h.click(bob, card, "approve:"+string(r.ID))
 	if n := h.inboxDepth(); n != 3 {

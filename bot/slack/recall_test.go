@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	slackgo "github.com/slack-go/slack"
-
 	"github.com/jitbot/jitbot/bot/slack/slacktest"
 	"github.com/jitbot/jitbot/flows"
 )
@@ -125,18 +123,7 @@ func TestAFormAnswerPostedAsTheSenderDiedIsFoundNotPostedAgain(t *testing.T) {
 	h.slash(eve, "")
 	h.idle()
 	view := h.slack.Views()[len(h.slack.Views())-1]
-	status, body := h.interact(slacktest.ViewSubmission(slacktest.Submission{
-		UserID: eve.ID, TeamID: h.slack.TeamID(), ViewID: view.ID, CallbackID: requestCallback,
-		Values: map[string]map[string]slackgo.BlockAction{
-			fieldResource: {fieldResource: slacktest.OptionValue("database_user:prod/Cluster0/sales")},
-			fieldRole:     {fieldRole: slacktest.OptionValue("read")},
-			fieldDuration: {fieldDuration: slacktest.OptionValue("1h")},
-			fieldReason:   {fieldReason: slacktest.TextValue("INC-3")},
-		},
-	}))
-	if status != http.StatusOK || len(body) != 0 {
-		t.Fatalf("submission ack: %d %s", status, body)
-	}
+	h.submitSalesRead(eve, view, "INC-3")
 	h.idle()
 	r := h.only("eve@example.com")
 	answers := func() []slacktest.Message {
