@@ -1087,7 +1087,7 @@ func TestSlackAppManifest(t *testing.T) {
 		t.Error("no /access slash command")
 	}
 
-	for _, s := range []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "usergroups:read", "im:history", "channels:history", "groups:history"} {
+	for _, s := range []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "usergroups:read", "im:history", "channels:history", "groups:history", "channels:read", "groups:read"} {
 		if !slices.Contains(m.OAuthConfig.Scopes.Bot, s) {
 			t.Errorf("bot scope %s missing", s)
 		}

@@ -49,6 +49,8 @@ type Bot struct {
 	clock  flows.Clock
 	sleep  func(ctx context.Context, d time.Duration) error
 	people *directory
+	// channels names the ids of channels addressed by #name (FindSent).
+	channels *channelDirectory
 	// inbox records commands, submissions and clicks before the ack: its
 	// keys recognise replays and retries of those.
 	inbox *bot.Inbox
@@ -132,6 +134,7 @@ func New(cfg Config, engine Engine, log *slog.Logger) (*Bot, error) {
 		work: bot.NewWorker(cfg.WorkTimeout, log), inbox: cfg.Inbox,
 	}
 	b.people = newDirectory(api, cfg.Clock)
+	b.channels = newChannelDirectory(api, cfg.Clock)
 	b.pacer = newPacer(cfg.Clock, cfg.Pacing, func(ctx context.Context, d time.Duration) error { return b.sleep(ctx, d) })
 	cfg.Inbox.Handle(Platform, b)
 	return b, nil

@@ -19,7 +19,8 @@ import (
 type Config struct {
 	// BotToken (xoxb-...) calls the Web API. Scopes: commands, chat:write,
 	// im:write, users:read, users:read.email, usergroups:read, and
-	// im:history, channels:history, groups:history (FindSent).
+	// im:history, channels:history, groups:history, channels:read,
+	// groups:read (FindSent).
 	BotToken     string `yaml:"bot_token"`
 	BotTokenFile string `yaml:"bot_token_file"`
 	// SigningSecret verifies HTTP requests from Slack. Required unless only
@@ -32,8 +33,8 @@ type Config struct {
 	// APIURL overrides the Web API's base URL (tests, proxies).
 	APIURL string `yaml:"api_url" check:"endpoint"`
 	// ApprovalsChannel receives a copy of every approval card when the
-	// request's flow names no channel of its own. An id (C…) rather than
-	// a #name lets FindSent read its history.
+	// request's flow names no channel of its own: an id (C…) or a #name
+	// (FindSent looks its id up among the bot's channels).
 	ApprovalsChannel string `yaml:"approvals_channel"`
 	// Command is the slash command's name, quoted in help texts ("/access").
 	Command string `yaml:"-"`

@@ -32,11 +32,12 @@ const (
 )
 
 // FindSent implements bot.SentFinder: the message this bot posted in where
-// (a user id: its DM with them; a channel id) at or after since whose
-// metadata names delivery id. It reads conversations.history (scopes
+// (a user id: its DM with them; a channel's id or #name) at or after since
+// whose metadata names delivery id. It reads conversations.history (scopes
 // im:history, and channels:history or groups:history for the approvals
-// channel); an app installed without them cannot look, and the message is
-// sent again, as before. A channel named by #name cannot be read either.
+// channel; a #name is looked up with users.conversations, scopes
+// channels:read and groups:read); an app installed without them cannot
+// look, and the message is sent again, as before.
 func (b *Bot) FindSent(ctx context.Context, where string, id uint64, since time.Time) (flows.MessageRef, bool, error) {
 	ws, err := b.people.workspace(ctx, b.callNow)
 	if err != nil {
@@ -45,7 +46,12 @@ func (b *Bot) FindSent(ctx context.Context, where string, id uint64, since time.
 	ch := where
 	switch {
 	case strings.HasPrefix(where, "#"):
-		return flows.MessageRef{}, false, nil
+		// Posted by name: history needs the channel's id.
+		id, found, err := b.channels.id(ctx, b.callNow, where)
+		if err != nil || !found {
+			return flows.MessageRef{}, false, err
+		}
+		ch = id
 	case strings.HasPrefix(where, "U") || strings.HasPrefix(where, "W"):
 		// Posted by user id into the DM: history needs the DM's own id.
 		err := b.callNow(ctx, "conversations.open", func(ctx context.Context) error {

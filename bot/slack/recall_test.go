@@ -92,6 +92,47 @@ func TestACardPostedAsTheSenderDiedIsFoundNotPostedAgain(t *testing.T) {
 	h.noViolations()
 }
 
+// TestACardPostedToAChannelByNameIsFoundNotPostedAgain: an approvals
+// channel named by #name is looked up among the bot's channels
+// (users.conversations) to read its history by id; the card Slack took as
+// its sender died is found there, once.
+func TestACardPostedToAChannelByNameIsFoundNotPostedAgain(t *testing.T) {
+	lose := &answerLosingTransport{channel: "#db-access"}
+	h := newHarness(t, withChannel("#db-access"), func(s *setup) {
+		s.cfg = func(c *Config) { c.HTTPClient = &http.Client{Transport: lose} }
+	})
+	h.slack.AddChannel("CALERTS", "#alerts")
+	h.slash(alice, `request prod/Cluster0/sales/orders read 1h "INC-9"`)
+	h.idle()
+	cards := func() []slacktest.Message {
+		var out []slacktest.Message
+		for _, m := range h.channelMessages("CAPPROVALS") {
+			if len(m.Buttons()) > 0 || strings.Contains(m.AllText(), "asks for") {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	if got := cards(); len(got) != 1 {
+		t.Fatalf("the channel has %d cards, want the one Slack took", len(got))
+	}
+	h.restart()
+	h.clock.Advance(time.Hour)
+	h.idle()
+	if got := cards(); len(got) != 1 {
+		t.Fatalf("the channel has %d cards, want the first one only", len(got))
+	}
+	if n := h.slack.CountCalls("users.conversations"); n != 1 {
+		t.Errorf("%d users.conversations calls, want 1", n)
+	}
+	for _, c := range h.slack.Calls() {
+		if c.Method == "conversations.history" && c.Params.Get("channel") != "CAPPROVALS" {
+			t.Errorf("history read of %q, want the channel's id", c.Params.Get("channel"))
+		}
+	}
+	h.noViolations()
+}
+
 // Without the history scope the card goes again: twice rather than never.
 func TestWithoutHistoryTheCardGoesAgain(t *testing.T) {
 	lose := &answerLosingTransport{channel: bob.ID}

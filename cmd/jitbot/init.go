@@ -261,7 +261,8 @@ admins: [{{.Admin}}]   #{{if .PlaceholderAdmin}} REPLACE: your email.{{end}} Adm
 {{if .Slack}}
 slack:
   # A Slack app with a bot user (scopes: commands, chat:write, im:write, users:read,
-  # users:read.email, usergroups:read, im:history, channels:history, groups:history),
+  # users:read.email, usergroups:read, im:history, channels:history, groups:history,
+  # channels:read, groups:read),
   # the slash command /access and interactivity pointing at
   # https://<your host>/slack/commands and /slack/interactions.
   bot_token_file: {{.Secrets}}/slack_bot_token            # REPLACE: put the bot token (xoxb-...) in this file

@@ -61,13 +61,20 @@ func (s *Server) AddUserGroup(id, handle string, members ...string) {
 	s.notifyLocked()
 }
 
-// AddChannel registers a channel so chat.postMessage can address it by name
-// ("#db-access" or "db-access"), as Slack allows. Channels addressed by id
+// AddChannel registers a public channel the bot is a member of, so
+// chat.postMessage can address it by name ("#db-access" or "db-access"), as
+// Slack allows, and users.conversations lists it. Channels addressed by id
 // need no registration.
-func (s *Server) AddChannel(id, name string) {
+func (s *Server) AddChannel(id, name string) { s.addChannel(id, name, false) }
+
+// AddPrivateChannel is AddChannel for a private channel.
+func (s *Server) AddPrivateChannel(id, name string) { s.addChannel(id, name, true) }
+
+func (s *Server) addChannel(id, name string, private bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.channels[strings.TrimPrefix(name, "#")] = id
+	s.private[id] = private
 	s.notifyLocked()
 }
 

@@ -157,6 +157,7 @@ type Server struct {
 	users    map[string]User
 	groups   map[string]userGroup
 	channels map[string]string // name without '#' -> id
+	private  map[string]bool   // ids of private channels
 	openDMs  map[string]bool
 
 	// recordings and live state
@@ -225,6 +226,7 @@ func New(opts ...Option) *Server {
 		users:        map[string]User{},
 		groups:       map[string]userGroup{},
 		channels:     map[string]string{},
+		private:      map[string]bool{},
 		openDMs:      map[string]bool{},
 		liveViews:    map[string]*liveView{},
 		homeViews:    map[string]string{},
@@ -540,6 +542,8 @@ func (s *Server) handler(method string) (handlerFunc, bool) {
 		return s.conversationsOpen, true
 	case "conversations.history":
 		return s.conversationsHistory, true
+	case "users.conversations":
+		return s.usersConversations, true
 	case "users.info":
 		return s.usersInfo, true
 	case "users.lookupByEmail":

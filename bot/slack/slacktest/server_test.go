@@ -1008,3 +1008,53 @@ func TestConversationsHistory(t *testing.T) {
 		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: "not a type!", EventPayload: map[string]any{}}))
 	wantSlackError(t, err, "invalid_metadata_format")
 }
+
+// TestUsersConversations: the bot's channels, of the types asked for, by
+// name, a page at a time; bad arguments are refused as Slack refuses them.
+func TestUsersConversations(t *testing.T) {
+	srv, api := newServer(t)
+	ctx := ctxT(t)
+	srv.AddChannel("C0DB", "#db-access")
+	srv.AddChannel("C0AL", "alerts")
+	srv.AddPrivateChannel("C0SEC", "sec-approvals")
+	list := func(p slack.GetConversationsForUserParameters) []string {
+		t.Helper()
+		var out []string
+		for range 10 {
+			page, next, err := api.GetConversationsForUserContext(ctx, &p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range page {
+				out = append(out, fmt.Sprintf("%s=%s/%v", c.Name, c.ID, c.IsPrivate))
+			}
+			if next == "" {
+				return out
+			}
+			p.Cursor = next
+		}
+		t.Fatalf("users.conversations never ended its pages: %v", out)
+		return nil
+	}
+	if got := strings.Join(list(slack.GetConversationsForUserParameters{}), " "); got != "alerts=C0AL/false db-access=C0DB/false" {
+		t.Errorf("no types: %s; want the public channels by name", got)
+	}
+	both := slack.GetConversationsForUserParameters{Types: []string{"public_channel", "private_channel"}, Limit: 1}
+	if got := strings.Join(list(both), " "); got != "alerts=C0AL/false db-access=C0DB/false sec-approvals=C0SEC/true" {
+		t.Errorf("public and private, one a page: %s", got)
+	}
+	if got := strings.Join(list(slack.GetConversationsForUserParameters{Types: []string{"private_channel"}}), " "); got != "sec-approvals=C0SEC/true" {
+		t.Errorf("private only: %s", got)
+	}
+	for _, c := range []struct {
+		p    slack.GetConversationsForUserParameters
+		want string
+	}{
+		{slack.GetConversationsForUserParameters{Types: []string{"channels"}}, "invalid_types"},
+		{slack.GetConversationsForUserParameters{Cursor: "bogus"}, "invalid_cursor"},
+		{slack.GetConversationsForUserParameters{UserID: alice.ID}, "invalid_arguments"},
+	} {
+		_, _, err := api.GetConversationsForUserContext(ctx, &c.p)
+		wantSlackError(t, err, c.want)
+	}
+}
