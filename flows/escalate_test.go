@@ -289,3 +289,24 @@ func TestDescribeEscalation(t *testing.T) {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
 }
+
+// TestPolicyChannels: every channel the flows post to, once, in file
+// order: approvals channels, escalation tiers', break-glass channels and
+// their review tiers'.
+func TestPolicyChannels(t *testing.T) {
+	spec := testPolicy()
+	var cfg flows.Config
+	escalating(&spec, &cfg)
+	withBreakGlass(&spec, &cfg)
+	spec.Flows[0].ApprovalsChannel = "C0FLOW"
+	last := &spec.Flows[len(spec.Flows)-1]
+	last.ApprovalsChannel = "#dba-oncall"
+	last.BreakGlass.Escalation[0].Channel = "#ciso"
+	p := mustCompile(t, spec)
+	if got := strings.Join(p.Channels(), " "); got != "C0FLOW #dba-oncall #security #ciso" {
+		t.Errorf("channels %q", got)
+	}
+	if got := mustCompile(t, testPolicy()).Channels(); len(got) != 0 {
+		t.Errorf("a policy naming no channel: %q", got)
+	}
+}

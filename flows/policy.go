@@ -162,6 +162,31 @@ func (p *Policy) Integrations() []*Integration { return slices.Clone(p.integrati
 // Flows lists the flows in file order.
 func (p *Policy) Flows() []*Flow { return slices.Clone(p.flows) }
 
+// Channels lists the chat channels the flows post to, each once, in file
+// order: their approvals channels, their escalation tiers' channels and
+// their break-glass channels (with its review's tiers').
+func (p *Policy) Channels() []string {
+	var out []string
+	add := func(c string) {
+		if c != "" && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	for _, f := range p.flows {
+		add(f.ApprovalsChannel)
+		for _, t := range f.Escalation {
+			add(t.Channel)
+		}
+		if bg := f.BreakGlass; bg != nil {
+			add(bg.Channel)
+			for _, t := range bg.Escalation {
+				add(t.Channel)
+			}
+		}
+	}
+	return out
+}
+
 // Kind returns the spec of a kind the policy knows.
 func (p *Policy) Kind(k Kind) (KindSpec, bool) {
 	i := slices.IndexFunc(p.kinds, func(s KindSpec) bool { return s.Kind == k })

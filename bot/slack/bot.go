@@ -108,14 +108,36 @@ func New(cfg Config, engine Engine, log *slog.Logger) (*Bot, error) {
 	cfg.Command = cmp.Or(cfg.Command, "/access")
 	cfg.Clock = cmp.Or[flows.Clock](cfg.Clock, flows.SystemClock{})
 	log = cmp.Or(log, cfg.Log, slog.New(slog.DiscardHandler)).With("component", "slack")
+	client := httpClientOf(cfg)
+	api := newAPI(cfg, client)
+	b := &Bot{
+		cfg: cfg, engine: engine, log: log, api: api, http: client, clock: cfg.Clock,
+		sleep: sleepContext, seen: bot.NewCache[struct{}](cfg.Clock, dedupeTTL, dedupeSize),
+		work: bot.NewWorker(cfg.WorkTimeout, log), inbox: cfg.Inbox,
+	}
+	b.people = newDirectory(api, cfg.Clock)
+	b.channels = newChannelDirectory(api, cfg.Clock)
+	b.pacer = newPacer(cfg.Clock, cfg.Pacing, func(ctx context.Context, d time.Duration) error { return b.sleep(ctx, d) })
+	cfg.Inbox.Handle(Platform, b)
+	return b, nil
+}
+
+// httpClientOf is cfg's HTTP client, with a timeout.
+func httpClientOf(cfg Config) *http.Client {
 	client := cfg.HTTPClient
 	if client == nil {
-		client = newHTTPClient()
-	} else if client.Timeout == 0 {
+		return newHTTPClient()
+	}
+	if client.Timeout == 0 {
 		c := *client
 		c.Timeout = defaultHTTPTimeout
 		client = &c
 	}
+	return client
+}
+
+// newAPI is the Web API client of cfg's tokens and URL.
+func newAPI(cfg Config, client *http.Client) *slackgo.Client {
 	opts := []slackgo.Option{slackgo.OptionHTTPClient(client)}
 	if cfg.APIURL != "" {
 		u := cfg.APIURL
@@ -127,17 +149,7 @@ func New(cfg Config, engine Engine, log *slog.Logger) (*Bot, error) {
 	if cfg.AppToken != "" {
 		opts = append(opts, slackgo.OptionAppLevelToken(cfg.AppToken))
 	}
-	api := slackgo.New(cfg.BotToken, opts...)
-	b := &Bot{
-		cfg: cfg, engine: engine, log: log, api: api, http: client, clock: cfg.Clock,
-		sleep: sleepContext, seen: bot.NewCache[struct{}](cfg.Clock, dedupeTTL, dedupeSize),
-		work: bot.NewWorker(cfg.WorkTimeout, log), inbox: cfg.Inbox,
-	}
-	b.people = newDirectory(api, cfg.Clock)
-	b.channels = newChannelDirectory(api, cfg.Clock)
-	b.pacer = newPacer(cfg.Clock, cfg.Pacing, func(ctx context.Context, d time.Duration) error { return b.sleep(ctx, d) })
-	cfg.Inbox.Handle(Platform, b)
-	return b, nil
+	return slackgo.New(cfg.BotToken, opts...)
 }
 
 func newHTTPClient() *http.Client {

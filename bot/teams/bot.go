@@ -87,10 +87,6 @@ func New(cfg Config, engine Engine, st Store, log *slog.Logger) (*Bot, error) {
 	if err := configError(cfg.secretsRead().Validate()); err != nil {
 		return nil, err
 	}
-	tokenTenant := cfg.TenantID
-	if cfg.AppType == AppTypeMultiTenant {
-		tokenTenant = MultiTenant
-	}
 	if cfg.WorkTimeout < 0 {
 		return nil, errors.New("teams: work_timeout cannot be negative")
 	}
@@ -101,19 +97,8 @@ func New(cfg Config, engine Engine, st Store, log *slog.Logger) (*Bot, error) {
 	cfg.Clock = cmp.Or[flows.Clock](cfg.Clock, flows.SystemClock{})
 	log = cmp.Or(log, cfg.Log, slog.New(slog.DiscardHandler)).With("component", "teams")
 
-	validator, err := NewTokenValidator(ValidatorConfig{
-		AppID: cfg.AppID, MetadataURL: cfg.OpenIDMetadataURL, Issuers: cfg.Issuers,
-		HTTPClient: cfg.HTTPClient, Logger: log,
-	})
+	validator, conn, err := newClients(cfg, log)
 	if err != nil {
-		return nil, err
-	}
-	conn, err := NewConnector(ConnectorConfig{
-		AppID: cfg.AppID, AppPassword: cfg.AppPassword, TenantID: tokenTenant, TokenURL: cfg.TokenURL,
-		HTTPClient: cfg.HTTPClient, Logger: log, ServiceHosts: cfg.ServiceHosts,
-	})
-	if err != nil {
-		validator.Close()
 		return nil, err
 	}
 	b := &Bot{
@@ -158,6 +143,55 @@ func (b *Bot) ForgetContact(ctx context.Context, email string, evs ...flows.Even
 	b.log.WarnContext(ctx, "teams: forgot a contact; the next Entra account to show this email binds it",
 		"event", "contact_forgotten", "email", email, "bound_aad_object_id", wasBound)
 	return nil
+}
+
+// newClients are the validator of the Bot Framework's tokens and the
+// connector that sends as the bot, for cfg.
+func newClients(cfg Config, log *slog.Logger) (*TokenValidator, *Connector, error) {
+	tokenTenant := cfg.TenantID
+	if cfg.AppType == AppTypeMultiTenant {
+		tokenTenant = MultiTenant
+	}
+	validator, err := NewTokenValidator(ValidatorConfig{
+		AppID: cfg.AppID, MetadataURL: cfg.OpenIDMetadataURL, Issuers: cfg.Issuers,
+		HTTPClient: cfg.HTTPClient, Logger: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := NewConnector(ConnectorConfig{
+		AppID: cfg.AppID, AppPassword: cfg.AppPassword, TenantID: tokenTenant, TokenURL: cfg.TokenURL,
+		HTTPClient: cfg.HTTPClient, Logger: log, ServiceHosts: cfg.ServiceHosts,
+	})
+	if err != nil {
+		validator.Close()
+		return nil, nil, err
+	}
+	return validator, conn, nil
+}
+
+// Check reaches Microsoft as jitbot would, for `jitbot check -online`: the
+// app's id and password get a bot token from its token endpoint, and the
+// Bot Framework's signing keys, which every inbound activity is checked
+// against, can be fetched. It says what it reached.
+func Check(ctx context.Context, cfg Config) (string, error) {
+	cfg.AppID, cfg.TenantID = strings.TrimSpace(cfg.AppID), strings.TrimSpace(cfg.TenantID)
+	if err := configError(cfg.secretsRead().Validate()); err != nil {
+		return "", err
+	}
+	validator, conn, err := newClients(cfg, cmp.Or(cfg.Log, slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return "", err
+	}
+	defer validator.Close()
+	defer conn.Close()
+	if _, err := conn.token(ctx); err != nil {
+		return "", fmt.Errorf("the app id and password get no bot token from %s: %w", conn.TokenURL(), err)
+	}
+	if err := validator.Refresh(ctx); err != nil {
+		return "", fmt.Errorf("the Bot Framework's signing keys cannot be fetched: %w", err)
+	}
+	return fmt.Sprintf("app %s: a bot token from %s; the Bot Framework's signing keys fetched", cfg.AppID, conn.TokenURL()), nil
 }
 
 // Ping reports whether the bot can talk to Microsoft: it fetches the bot token (cached once

@@ -663,6 +663,9 @@ func (e *env) checkOnline(ctx context.Context, cfg *config.Config) error {
 	if storeErr != nil {
 		errs = append(errs, storeErr)
 	}
+	if err := e.checkChat(ctx, cfg); err != nil {
+		errs = append(errs, err)
+	}
 	if cfg.Identity != nil {
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		err := identity.Discover(cctx, cfg.Identity.OIDC, nil)

@@ -60,7 +60,9 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("check: %d %s", code, out)
 	}
 	code, out = runCLI("check", "-config", h.ConfigPath, "-online")
-	if code != 0 || !strings.Contains(out, "integration prod: OK") {
+	if code != 0 || !strings.Contains(out, "integration prod: OK") ||
+		!strings.Contains(out, "slack: OK (workspace ") || !strings.Contains(out, "a member of #db-access ("+rig.ApprovalsChannel+")") ||
+		!strings.Contains(out, "teams: OK (app ") || strings.Contains(out, "WARNING") {
 		t.Fatalf("check -online: %d %s", code, out)
 	}
 	if n := len(h.Atlas.Users(rig.Project)); n != 0 {
@@ -70,6 +72,24 @@ func TestCheck(t *testing.T) {
 	code, out = runCLI("check", "-config", h.ConfigPath, "-online")
 	if code != 1 || !strings.Contains(out, "integration prod: FAILED") {
 		t.Fatalf("check -online with Atlas failing: %d %s", code, out)
+	}
+}
+
+// TestCheckOnlineChat: `jitbot check -online` fails on a Slack token that
+// does not work and on Teams credentials that get no token, naming each.
+func TestCheckOnlineChat(t *testing.T) {
+	h := rigtest.New(t, nil)
+	h.EditConfig(h.Slack.BotToken(), "xoxb-revoked")
+	h.EditConfig(h.BF.AppPassword(), "not-the-password")
+	code, out := runCLI("check", "-config", h.ConfigPath, "-online")
+	if code != 1 || !strings.Contains(out, "integration prod: OK") ||
+		!strings.Contains(out, "slack: FAILED: the bot token does not work: auth.test: invalid_auth") ||
+		!strings.Contains(out, "teams: FAILED: the app id and password get no bot token") ||
+		!strings.Contains(out, "slack failed the online check") {
+		t.Fatalf("check -online with a revoked Slack token and a wrong Teams password: %d %s", code, out)
+	}
+	if strings.Contains(out, "xoxb-revoked") || strings.Contains(out, "not-the-password") {
+		t.Errorf("the check printed a secret:\n%s", out)
 	}
 }
 

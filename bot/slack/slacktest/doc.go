@@ -10,10 +10,11 @@
 // The fake answers with Slack's real response shapes so the real slack-go
 // client decodes them, enforces the limits the bot must respect (single-use
 // trigger ids, five uses of a response_url within 30 minutes, one message per
-// second per channel, 429 with Retry-After on demand), fails calls on demand
-// as Slack does (RateLimit, Refuse with an error code, FailStatus) and records
-// every call so tests can assert on what the bot sent. Breaches of a limit are kept as
-// Violations, which a test can require to be empty.
+// second per channel, the bot token's scopes (WithScopes), 429 with
+// Retry-After on demand), fails calls on demand as Slack does (RateLimit,
+// Refuse with an error code, FailStatus) and records every call so tests can
+// assert on what the bot sent. Breaches of a limit are kept as Violations,
+// which a test can require to be empty.
 //
 // It must not import flows or any other jitbot package, and its non-test files
 // must not import the testing package: `jitbot demo` links it into the binary.

@@ -64,6 +64,7 @@ type config struct {
 	triggerTTL   time.Duration
 	pingInterval time.Duration
 	log          *slog.Logger
+	scopes       []string // the bot token's
 }
 
 // Option configures a Server.
@@ -209,6 +210,7 @@ func New(opts ...Option) *Server {
 		appID:        defaultAppID,
 		clock:        systemClock{},
 		pingInterval: defaultPingInterval,
+		scopes:       AllScopes(),
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -596,6 +598,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	default:
 		if code := s.authorize(method, call.Token); code != "" {
 			rep = errReply(code)
+		} else if need := s.neededScope(method, params); need != "" && call.Token == s.cfg.botToken {
+			rep = s.missingScope(need)
 		} else if s.outage.on(now) {
 			rep = errReply("ratelimited")
 			rep.status, rep.retryAfter = http.StatusTooManyRequests, s.outage.retryAfter
@@ -615,6 +619,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	s.log.Debug("slacktest call", "method", method, "status", rep.status, "error", rep.code)
+	if call.Token == s.cfg.botToken {
+		w.Header().Set("X-OAuth-Scopes", strings.Join(s.cfg.scopes, ","))
+	}
 	rep.write(w)
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -1056,5 +1057,63 @@ func TestUsersConversations(t *testing.T) {
 	} {
 		_, _, err := api.GetConversationsForUserContext(ctx, &c.p)
 		wantSlackError(t, err, c.want)
+	}
+}
+
+// TestScopes: every answer to the bot token names its scopes, and a method
+// called without the scope it needs (for the channel or the types it
+// reads) is refused with missing_scope, naming the one needed.
+func TestScopes(t *testing.T) {
+	srv, api := newServer(t, WithScopes("chat:write", "im:write", "im:history", "channels:read"))
+	ctx := ctxT(t)
+	srv.AddPrivateChannel("CSEC", "sec")
+	resp, err := http.PostForm(srv.APIURL()+"auth.test", url.Values{"token": {srv.BotToken()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-OAuth-Scopes"); got != "chat:write,im:write,im:history,channels:read" {
+		t.Errorf("X-OAuth-Scopes %q", got)
+	}
+	dm, _, err := api.PostMessageContext(ctx, alice.ID, slack.MsgOptionText("hi", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: dm}); err != nil {
+		t.Errorf("a DM's history with im:history: %v", err)
+	}
+	if _, _, err := api.GetConversationsForUserContext(ctx, &slack.GetConversationsForUserParameters{}); err != nil {
+		t.Errorf("public channels with channels:read: %v", err)
+	}
+	for _, c := range []struct {
+		call   func() error
+		needed string
+	}{
+		{func() error { _, err := api.GetUserInfoContext(ctx, alice.ID); return err }, "users:read"},
+		{func() error {
+			_, err := api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: "CSEC"})
+			return err
+		}, "groups:history"},
+		{func() error {
+			_, _, err := api.GetConversationsForUserContext(ctx, &slack.GetConversationsForUserParameters{Types: []string{"public_channel", "private_channel"}})
+			return err
+		}, "groups:read"},
+	} {
+		err := c.call()
+		wantSlackError(t, err, "missing_scope")
+		calls := srv.Calls()
+		if last := calls[len(calls)-1]; last.Error != "missing_scope" {
+			t.Errorf("%s recorded %q", last.Method, last.Error)
+		}
+		var body struct{ Needed string }
+		resp, herr := http.PostForm(srv.APIURL()+calls[len(calls)-1].Method, calls[len(calls)-1].Params)
+		if herr != nil {
+			t.Fatal(herr)
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if body.Needed != c.needed {
+			t.Errorf("%s: needed %q, want %q", calls[len(calls)-1].Method, body.Needed, c.needed)
+		}
 	}
 }
