@@ -80,3 +80,13 @@ func (d *channelDirectory) id(ctx context.Context, call caller, name string) (id
 	}
 	return id, found, nil
 }
+
+// isChannelName says whether where names a channel by name ("#db-access",
+// or "db-access" as chat.postMessage also takes it) rather than by id:
+// Slack's ids are upper-case letters and digits, its names never are.
+func isChannelName(where string) bool {
+	if strings.HasPrefix(where, "#") {
+		return true
+	}
+	return strings.ContainsFunc(where, func(r rune) bool { return !('A' <= r && r <= 'Z' || '0' <= r && r <= '9') })
+}

@@ -51,3 +51,14 @@ func TestChannelIDsByName(t *testing.T) {
 		t.Error("a refused list was no error")
 	}
 }
+
+func TestIsChannelName(t *testing.T) {
+	for where, want := range map[string]bool{
+		"#db-access": true, "db-access": true, "general": true, "#C0123": true,
+		"C0123ABCD": false, "G0123ABCD": false, "D0123ABCD": false, "U0123ABCD": false,
+	} {
+		if got := isChannelName(where); got != want {
+			t.Errorf("isChannelName(%q) = %v, want %v", where, got, want)
+		}
+	}
+}

@@ -38,8 +38,8 @@ type CheckReport struct {
 // token works (auth.test, naming the workspace and the bot), it has the
 // scopes jitbot needs (the X-OAuth-Scopes header Slack answers with), the
 // app-level token opens Socket Mode when there is one, and the bot is a
-// member of every channel it posts to (the approvals channel and those
-// channels names, by id or #name). Each problem comes back in the error,
+// member of every channel it posts to (the approvals channel and the
+// channels given, by id or by name). Each problem comes back in the error,
 // named.
 func Check(ctx context.Context, cfg Config, channels ...string) (CheckReport, error) {
 	var rep CheckReport
@@ -130,9 +130,9 @@ func checkChannels(ctx context.Context, api *slackgo.Client, channels []string) 
 		params.Cursor = next
 	}
 	for _, c := range want {
-		if name, ok := strings.CutPrefix(c, "#"); ok {
-			if id, member := byName[strings.ToLower(name)]; member {
-				found = append(found, fmt.Sprintf("%s (%s)", c, id))
+		if isChannelName(c) {
+			if id, member := byName[strings.ToLower(strings.TrimPrefix(c, "#"))]; member {
+				found = append(found, fmt.Sprintf("#%s (%s)", strings.TrimPrefix(c, "#"), id))
 				continue
 			}
 		} else if name, member := byID[c]; member {

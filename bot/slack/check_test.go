@@ -34,11 +34,11 @@ func TestCheck(t *testing.T) {
 	}
 
 	srv := newSlack()
-	rep, err := checkAgainst(t, srv, nil, "CSEC", "#db-access", "")
+	rep, err := checkAgainst(t, srv, nil, "CSEC", "#db-access", "DB-Access", "")
 	if err != nil || len(rep.Warnings) != 0 {
 		t.Fatalf("everything in place: %+v, %v", rep, err)
 	}
-	if want := "a member of #db-access (CAPPROVALS), #security (CSEC)"; !strings.Contains(rep.OK, want) || !strings.Contains(rep.OK, "workspace ") {
+	if want := "a member of #db-access (CAPPROVALS), #security (CSEC), #DB-Access (CAPPROVALS)"; !strings.Contains(rep.OK, want) || !strings.Contains(rep.OK, "workspace ") {
 		t.Errorf("OK %q, want it to name the workspace and %q", rep.OK, want)
 	}
 	if n := srv.CountCalls("apps.connections.open"); n != 1 {

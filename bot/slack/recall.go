@@ -45,7 +45,7 @@ func (b *Bot) FindSent(ctx context.Context, where string, id uint64, since time.
 	}
 	ch := where
 	switch {
-	case strings.HasPrefix(where, "#"):
+	case isChannelName(where):
 		// Posted by name: history needs the channel's id.
 		id, found, err := b.channels.id(ctx, b.callNow, where)
 		if err != nil || !found {

@@ -97,8 +97,14 @@ func TestACardPostedAsTheSenderDiedIsFoundNotPostedAgain(t *testing.T) {
 // (users.conversations) to read its history by id; the card Slack took as
 // its sender died is found there, once.
 func TestACardPostedToAChannelByNameIsFoundNotPostedAgain(t *testing.T) {
-	lose := &answerLosingTransport{channel: "#db-access"}
-	h := newHarness(t, withChannel("#db-access"), func(s *setup) {
+	for _, name := range []string{"#db-access", "db-access"} {
+		t.Run(name, func(t *testing.T) { cardPostedToAChannelByName(t, name) })
+	}
+}
+
+func cardPostedToAChannelByName(t *testing.T, name string) {
+	lose := &answerLosingTransport{channel: name}
+	h := newHarness(t, withChannel(name), func(s *setup) {
 		s.cfg = func(c *Config) { c.HTTPClient = &http.Client{Transport: lose} }
 	})
 	h.slack.AddChannel("CALERTS", "#alerts")
