@@ -51,34 +51,45 @@ func (d *channelDirectory) id(ctx context.Context, call caller, name string) (id
 	if _, ok := d.absent.Get(name); ok {
 		return "", false, nil
 	}
+	channels, err := botChannels(ctx, d.api, call)
+	if err != nil {
+		return "", false, err
+	}
+	for _, c := range channels {
+		n := strings.ToLower(c.Name)
+		d.ids.Put(n, c.ID)
+		if n == name {
+			id, found = c.ID, true
+		}
+	}
+	if !found {
+		d.absent.Put(name, struct{}{})
+	}
+	return id, found, nil
+}
+
+// botChannels lists the public and private channels the bot is a member
+// of, every page of users.conversations.
+func botChannels(ctx context.Context, api *slackgo.Client, call caller) ([]slackgo.Channel, error) {
+	var out []slackgo.Channel
 	params := slackgo.GetConversationsForUserParameters{Types: []string{"public_channel", "private_channel"}, ExcludeArchived: true, Limit: channelsPage}
 	for {
 		var page []slackgo.Channel
 		var next string
 		err := call(ctx, "users.conversations", func(ctx context.Context) error {
 			var err error
-			page, next, err = d.api.GetConversationsForUserContext(ctx, &params)
+			page, next, err = api.GetConversationsForUserContext(ctx, &params)
 			return err
 		})
 		if err != nil {
-			return "", false, err
+			return nil, err
 		}
-		for _, c := range page {
-			n := strings.ToLower(c.Name)
-			d.ids.Put(n, c.ID)
-			if n == name {
-				id, found = c.ID, true
-			}
-		}
+		out = append(out, page...)
 		if next == "" {
-			break
+			return out, nil
 		}
 		params.Cursor = next
 	}
-	if !found {
-		d.absent.Put(name, struct{}{})
-	}
-	return id, found, nil
 }
 
 // isChannelName says whether where names a channel by name ("#db-access",

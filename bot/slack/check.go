@@ -43,8 +43,8 @@ type CheckReport struct {
 // named.
 func Check(ctx context.Context, cfg Config, channels ...string) (CheckReport, error) {
 	var rep CheckReport
-	scopes := &scopeRecorder{next: httpClientOf(cfg).Transport}
 	client := *httpClientOf(cfg)
+	scopes := &scopeRecorder{next: client.Transport}
 	client.Transport = scopes
 	api := newAPI(cfg, &client)
 	who, err := api.AuthTestContext(ctx)
@@ -114,20 +114,16 @@ func checkChannels(ctx context.Context, api *slackgo.Client, channels []string) 
 	if len(want) == 0 {
 		return nil, nil, nil
 	}
+	// Each call once, its error as slack-go gave it (Check tells a missing
+	// scope apart).
+	once := func(ctx context.Context, _ string, fn func(ctx context.Context) error) error { return fn(ctx) }
+	mine, err := botChannels(ctx, api, once)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list the bot's channels: users.conversations: %w", err)
+	}
 	byName, byID := map[string]string{}, map[string]string{}
-	params := slackgo.GetConversationsForUserParameters{Types: []string{"public_channel", "private_channel"}, ExcludeArchived: true, Limit: channelsPage}
-	for {
-		page, next, err := api.GetConversationsForUserContext(ctx, &params)
-		if err != nil {
-			return nil, nil, fmt.Errorf("list the bot's channels: users.conversations: %w", err)
-		}
-		for _, c := range page {
-			byName[strings.ToLower(c.Name)], byID[c.ID] = c.ID, c.Name
-		}
-		if next == "" {
-			break
-		}
-		params.Cursor = next
+	for _, c := range mine {
+		byName[strings.ToLower(c.Name)], byID[c.ID] = c.ID, c.Name
 	}
 	for _, c := range want {
 		if isChannelName(c) {

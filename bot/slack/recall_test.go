@@ -44,10 +44,15 @@ func (a *answerLosingTransport) RoundTrip(req *http.Request) (*http.Response, er
 	return resp, err
 }
 
+// isCard says whether m is an approval card.
+func isCard(m slacktest.Message) bool {
+	return len(m.Buttons()) > 0 || strings.Contains(m.AllText(), "asks for")
+}
+
 func bobsCards(h *harness) []slacktest.Message {
 	var out []slacktest.Message
 	for _, m := range h.slack.DMs(bob.ID) {
-		if len(m.Buttons()) > 0 || strings.Contains(m.AllText(), "asks for") {
+		if isCard(m) {
 			out = append(out, m)
 		}
 	}
@@ -113,7 +118,7 @@ func cardPostedToAChannelByName(t *testing.T, name string) {
 	cards := func() []slacktest.Message {
 		var out []slacktest.Message
 		for _, m := range h.channelMessages("CAPPROVALS") {
-			if len(m.Buttons()) > 0 || strings.Contains(m.AllText(), "asks for") {
+			if isCard(m) {
 				out = append(out, m)
 			}
 		}

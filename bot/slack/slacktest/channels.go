@@ -52,15 +52,10 @@ func (s *Server) usersConversations(req *apiRequest) reply {
 			names = append(names, name)
 		}
 	}
-	start := 0
-	if c := req.params.Get("cursor"); c != "" {
-		n, err := strconv.Atoi(strings.TrimPrefix(c, "page:"))
-		if !strings.HasPrefix(c, "page:") || err != nil || n < 0 || n > len(names) {
-			return errReply("invalid_cursor")
-		}
-		start = n
+	start, end, next, code := page(req, len(names), limit)
+	if code != "" {
+		return errReply(code)
 	}
-	end := min(start+limit, len(names))
 	out := make([]map[string]any, 0, end-start)
 	for _, name := range names[start:end] {
 		id := s.channels[name]
@@ -69,10 +64,6 @@ func (s *Server) usersConversations(req *apiRequest) reply {
 			"is_channel": true, "is_private": s.private[id], "is_archived": false,
 			"is_member": true, "context_team_id": s.cfg.teamID,
 		})
-	}
-	next := ""
-	if end < len(names) {
-		next = "page:" + strconv.Itoa(end)
 	}
 	return okReply(map[string]any{"channels": out, "response_metadata": map[string]any{"next_cursor": next}})
 }

@@ -62,15 +62,10 @@ func (s *Server) conversationsHistory(req *apiRequest) reply {
 		}
 		in = append(in, m)
 	}
-	start := 0
-	if c := req.params.Get("cursor"); c != "" {
-		n, err := strconv.Atoi(strings.TrimPrefix(c, "page:"))
-		if !strings.HasPrefix(c, "page:") || err != nil || n < 0 || n > len(in) {
-			return errReply("invalid_cursor")
-		}
-		start = n
+	start, end, next, code := page(req, len(in), limit)
+	if code != "" {
+		return errReply(code)
 	}
-	end := min(start+limit, len(in))
 	msgs := make([]any, 0, end-start)
 	for _, m := range in[start:end] {
 		j := s.messageJSON(m)
@@ -79,12 +74,27 @@ func (s *Server) conversationsHistory(req *apiRequest) reply {
 		}
 		msgs = append(msgs, j)
 	}
-	next := ""
-	if end < len(in) {
-		next = "page:" + strconv.Itoa(end)
-	}
 	return okReply(map[string]any{"messages": msgs, "has_more": next != "", "pin_count": 0,
 		"response_metadata": map[string]any{"next_cursor": next}})
+}
+
+// page is the part of n items a request's cursor ("page:<index>", as the
+// fake hands them out) and limit select, and the cursor of the next page
+// ("" at the end); code is invalid_cursor for a cursor the fake did not
+// hand out.
+func page(req *apiRequest, n, limit int) (start, end int, next, code string) {
+	if c := req.params.Get("cursor"); c != "" {
+		i, err := strconv.Atoi(strings.TrimPrefix(c, "page:"))
+		if !strings.HasPrefix(c, "page:") || err != nil || i < 0 || i > n {
+			return 0, 0, "", "invalid_cursor"
+		}
+		start = i
+	}
+	end = min(start+limit, n)
+	if end < n {
+		next = "page:" + strconv.Itoa(end)
+	}
+	return start, end, next, ""
 }
 
 // tsBefore compares two Slack timestamps ("seconds.micros", the fraction
